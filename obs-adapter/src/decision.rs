@@ -1,0 +1,458 @@
+//! The adapter: for each request, the encryption decision and the response headers, or a refusal.
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, HeaderValue};
+use kms_proto::key_id::{FullKeyId, KeyRef};
+
+use crate::default_encryption::DefaultEncryption;
+use crate::error::AdapterError;
+use crate::facts::{BucketFacts, Caller, Encryption, Operation, StoredObject};
+use crate::key_service::{
+    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyService, KeyState, OBS_SERVICE,
+    SecretBytes, Tenancy,
+};
+use crate::policy::{PolicyRequest, PolicyVerdict};
+use crate::sse_headers::{
+    self, COPY_SOURCE_HEADER, RequestedSse, SSE_HEADER, SSE_KEY_ID_HEADER, SSE_KMS,
+};
+
+/// Which keys SSE-KMS may name (rule 4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyPolicy {
+    /// The seed's rule: only keys created by OBS (such as the OBS default key). The default.
+    #[default]
+    ServiceKeysOnly,
+    /// Also keys created by customers with `CreateKey`. Keys of other services stay refused.
+    AllowCustomerKeys,
+}
+
+/// The adapter's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdapterConfig {
+    /// Which keys SSE-KMS may name.
+    pub key_policy: KeyPolicy,
+}
+
+/// One request, as the storage engine hands it to the adapter.
+#[derive(Debug, Clone)]
+pub struct ObsRequest<'a> {
+    /// The operation.
+    pub operation: Operation,
+    /// The authenticated caller.
+    pub caller: &'a Caller,
+    /// The bucket (for a copy: the target bucket).
+    pub bucket: &'a BucketFacts,
+    /// The object key (for a copy: the target key).
+    pub object_key: &'a str,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The POST form fields (PostObject only), name and value.
+    pub form_fields: &'a [(String, String)],
+    /// The decoded query parameters, name and value (presigned URLs).
+    pub query: &'a [(String, String)],
+    /// The stored object's facts: the object (GetObject, HeadObject), the copy source (CopyObject) or
+    /// the multipart upload (UploadPart, CompleteMultipartUpload). Ignored by the other operations.
+    pub stored: Option<&'a StoredObject>,
+}
+
+impl<'a> ObsRequest<'a> {
+    /// A request without form fields, query parameters or stored object.
+    pub fn new(
+        operation: Operation,
+        caller: &'a Caller,
+        bucket: &'a BucketFacts,
+        object_key: &'a str,
+        headers: &'a HeaderMap,
+    ) -> Self {
+        Self {
+            operation,
+            caller,
+            bucket,
+            object_key,
+            headers,
+            form_fields: &[],
+            query: &[],
+            stored: None,
+        }
+    }
+
+    /// Sets the POST form fields.
+    pub fn with_form_fields(mut self, form_fields: &'a [(String, String)]) -> Self {
+        self.form_fields = form_fields;
+        self
+    }
+
+    /// Sets the query parameters.
+    pub fn with_query(mut self, query: &'a [(String, String)]) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Sets the stored object's facts.
+    pub fn with_stored(mut self, stored: &'a StoredObject) -> Self {
+        self.stored = Some(stored);
+        self
+    }
+}
+
+/// What the engine must do for an accepted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// How to store (writes) or read (GetObject, HeadObject) the object. For UploadPart and
+    /// CompleteMultipartUpload: the upload's encryption.
+    pub encryption: Encryption,
+    /// For CopyObject: how to read the source.
+    pub source_encryption: Option<Encryption>,
+    /// Headers to add to the successful response (rule 10).
+    pub response_headers: HeaderMap,
+    /// The bucket policy's verdict (never Deny: a Deny is refused). `NoMatch` leaves the decision to
+    /// the bucket ACL, which the engine evaluates.
+    pub policy: PolicyVerdict,
+}
+
+/// The encryption context the adapter binds data keys to: the bucket and the object key.
+pub fn encryption_context(bucket: &str, object_key: &str) -> EncryptionContext {
+    BTreeMap::from([
+        ("obs:bucket".to_owned(), bucket.to_owned()),
+        ("obs:object".to_owned(), object_key.to_owned()),
+    ])
+}
+
+/// The response headers of rule 10 for an encryption.
+pub fn response_headers(encryption: &Encryption) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Encryption::Kms { key_id } = encryption {
+        h.insert(SSE_HEADER, HeaderValue::from_static(SSE_KMS));
+        // A FullKeyId prints only [a-z0-9-:/A-Za-z]: always a valid header value.
+        if let Ok(v) = HeaderValue::from_str(&key_id.to_string()) {
+            h.insert(SSE_KEY_ID_HEADER, v);
+        }
+    }
+    h
+}
+
+/// The OBS SSE-KMS adapter over a key service.
+#[derive(Debug, Clone)]
+pub struct ObsAdapter<K> {
+    kms: K,
+    config: AdapterConfig,
+}
+
+impl<K: KeyService> ObsAdapter<K> {
+    /// An adapter with the default settings (service-created keys only).
+    pub fn new(kms: K) -> Self {
+        Self::with_config(kms, AdapterConfig::default())
+    }
+
+    /// An adapter with explicit settings.
+    pub fn with_config(kms: K, config: AdapterConfig) -> Self {
+        Self { kms, config }
+    }
+
+    /// The key service.
+    pub fn key_service(&self) -> &K {
+        &self.kms
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AdapterConfig {
+        &self.config
+    }
+
+    /// Decides a request: the order is (1) where SSE parameters may appear and their syntax,
+    /// (2) the bucket policy, (3) cross-tenant checks, (4) the key: its region, tenant, existence,
+    /// state and creator. Nothing is asked of the KMS before (1) to (3) pass.
+    pub async fn decide(&self, req: &ObsRequest<'_>) -> Result<Decision, AdapterError> {
+        let op = req.operation;
+        let raw = sse_headers::read_raw(op, req.headers, req.form_fields, req.query)?;
+        let requested = sse_headers::validate(&raw)?;
+        if op == Operation::CopyObject && req.headers.get(COPY_SOURCE_HEADER).is_none() {
+            return Err(AdapterError::MissingCopySource);
+        }
+        let stored = match (op, req.stored) {
+            (
+                Operation::CopyObject
+                | Operation::UploadPart
+                | Operation::CompleteMultipartUpload
+                | Operation::GetObject
+                | Operation::HeadObject,
+                None,
+            ) => {
+                let what = match op {
+                    Operation::CopyObject => "copy source",
+                    Operation::UploadPart | Operation::CompleteMultipartUpload => {
+                        "multipart upload"
+                    }
+                    _ => "object",
+                };
+                return Err(AdapterError::MissingStoredObject {
+                    operation: op,
+                    what,
+                });
+            }
+            (
+                Operation::PutObject | Operation::PostObject | Operation::InitiateMultipartUpload,
+                _,
+            ) => None,
+            (_, s) => s,
+        };
+
+        // Rule 8: the policy reads the request. Parts and completions cannot carry SSE parameters;
+        // for them the context is the upload's encryption, checked against the policy at initiation.
+        let context = match (op, stored) {
+            (Operation::UploadPart | Operation::CompleteMultipartUpload, Some(upload)) => {
+                let mut ctx = BTreeMap::new();
+                if let Encryption::Kms { key_id } = &upload.encryption {
+                    ctx.insert(SSE_HEADER.to_owned(), SSE_KMS.to_owned());
+                    ctx.insert(SSE_KEY_ID_HEADER.to_owned(), key_id.to_string());
+                }
+                ctx
+            }
+            _ => raw.condition_context(),
+        };
+        let policy = match &req.bucket.policy {
+            None => PolicyVerdict::NoMatch,
+            Some(p) => p.evaluate(&PolicyRequest {
+                caller: req.caller,
+                action: op.policy_action(),
+                object_key: req.object_key,
+                context: &context,
+            }),
+        };
+        if let PolicyVerdict::Deny { sid } = policy {
+            return Err(AdapterError::PolicyDenied { sid });
+        }
+
+        let tenancy = Tenancy::new(req.caller.domain.clone(), req.bucket.region.clone());
+        match op {
+            Operation::GetObject | Operation::HeadObject => {
+                let object = stored.ok_or(AdapterError::Internal("unreachable".into()))?;
+                self.check_owned(req.caller, object)?;
+                if op == Operation::GetObject {
+                    self.check_stored_key(&tenancy, &object.encryption).await?;
+                }
+                Ok(Decision {
+                    response_headers: response_headers(&object.encryption),
+                    encryption: object.encryption.clone(),
+                    source_encryption: None,
+                    policy,
+                })
+            }
+            Operation::UploadPart | Operation::CompleteMultipartUpload => {
+                let upload = stored.ok_or(AdapterError::Internal("unreachable".into()))?;
+                self.check_owned(req.caller, upload)?;
+                self.check_stored_key(&tenancy, &upload.encryption).await?;
+                Ok(Decision {
+                    response_headers: response_headers(&upload.encryption),
+                    encryption: upload.encryption.clone(),
+                    source_encryption: None,
+                    policy,
+                })
+            }
+            Operation::PutObject
+            | Operation::PostObject
+            | Operation::CopyObject
+            | Operation::InitiateMultipartUpload => {
+                let source_encryption = match stored {
+                    Some(source) if op == Operation::CopyObject => {
+                        self.check_owned(req.caller, source)?;
+                        self.check_stored_key(&tenancy, &source.encryption).await?;
+                        Some(source.encryption.clone())
+                    }
+                    _ => None,
+                };
+                // Rule 7: the request's own parameters win; else the bucket default.
+                let wanted = match requested {
+                    RequestedSse::Kms { key } => Some(key),
+                    RequestedSse::None => match &req.bucket.default_encryption {
+                        DefaultEncryption::Kms { key } => Some(key.clone()),
+                        DefaultEncryption::None => None,
+                    },
+                };
+                let encryption = match wanted {
+                    None => Encryption::Plaintext,
+                    Some(key) => {
+                        // Rule 9: no SSE-KMS object in another tenant's bucket.
+                        if req.caller.domain != req.bucket.owner {
+                            return Err(AdapterError::CrossTenant);
+                        }
+                        let info = match key {
+                            Some(key) => self.named_key(&tenancy, &key).await?,
+                            None => self.default_key(&tenancy).await?,
+                        };
+                        Encryption::Kms {
+                            key_id: info.key_id,
+                        }
+                    }
+                };
+                Ok(Decision {
+                    response_headers: response_headers(&encryption),
+                    encryption,
+                    source_encryption,
+                    policy,
+                })
+            }
+        }
+    }
+
+    /// Rule 9: an SSE-KMS object is accessible only to its owner, under the owner's own key.
+    fn check_owned(&self, caller: &Caller, object: &StoredObject) -> Result<(), AdapterError> {
+        match &object.encryption {
+            Encryption::Plaintext => Ok(()),
+            Encryption::Kms { key_id } => {
+                if object.owner == caller.domain && key_id.domain == caller.domain {
+                    Ok(())
+                } else {
+                    Err(AdapterError::CrossTenant)
+                }
+            }
+        }
+    }
+
+    /// Rule 5 for stored objects: the key they were stored under must still be usable.
+    async fn check_stored_key(
+        &self,
+        tenancy: &Tenancy,
+        encryption: &Encryption,
+    ) -> Result<(), AdapterError> {
+        if let Encryption::Kms { key_id } = encryption {
+            let info = self
+                .kms
+                .describe_key(tenancy, &KeyRef::Full(key_id.clone()))
+                .await?;
+            check_state(&info)?;
+        }
+        Ok(())
+    }
+
+    /// Rules 2, 4 and 5 for a key the request (or the bucket default) names.
+    async fn named_key(&self, tenancy: &Tenancy, key: &KeyRef) -> Result<KeyInfo, AdapterError> {
+        let full = key
+            .resolve(tenancy.region.as_str(), tenancy.domain.as_str())
+            .map_err(|e| AdapterError::Internal(e.to_string()))?;
+        // Another tenant's key: refused exactly as an unknown key, without asking the KMS.
+        if full.domain != tenancy.domain {
+            return Err(AdapterError::KeyNotFound {
+                key: full.to_string(),
+            });
+        }
+        if full.region != tenancy.region {
+            return Err(AdapterError::KeyRegionMismatch {
+                key: full.to_string(),
+                key_region: full.region.to_string(),
+                bucket_region: tenancy.region.to_string(),
+            });
+        }
+        let info = self
+            .kms
+            .describe_key(tenancy, &KeyRef::Full(full.clone()))
+            .await
+            .map_err(|e| match AdapterError::from(e) {
+                // Name the key as the request did, whatever the KMS message says.
+                AdapterError::KeyNotFound { .. } => AdapterError::KeyNotFound {
+                    key: full.to_string(),
+                },
+                other => other,
+            })?;
+        self.check_info(&full, &info)?;
+        Ok(info)
+    }
+
+    /// Rule 3: the caller's OBS default key in the bucket's region, created on first use.
+    async fn default_key(&self, tenancy: &Tenancy) -> Result<KeyInfo, AdapterError> {
+        let info = self.kms.get_default_key(tenancy, OBS_SERVICE).await?;
+        if info.key_id.domain != tenancy.domain || info.key_id.region != tenancy.region {
+            return Err(AdapterError::Internal(format!(
+                "the KMS answered the default key {} for another tenancy",
+                info.key_id
+            )));
+        }
+        let full = info.key_id.clone();
+        self.check_info(&full, &info)?;
+        Ok(info)
+    }
+
+    fn check_info(&self, asked: &FullKeyId, info: &KeyInfo) -> Result<(), AdapterError> {
+        if info.key_id != *asked {
+            return Err(AdapterError::Internal(format!(
+                "the KMS described {} when asked for {asked}",
+                info.key_id
+            )));
+        }
+        check_state(info)?;
+        match (info.creator, self.config.key_policy) {
+            (KeyCreator::Service, _) if info.service == OBS_SERVICE => Ok(()),
+            (KeyCreator::Service, _) => Err(AdapterError::ForeignServiceKey {
+                key: info.key_id.to_string(),
+                service: info.service.clone(),
+            }),
+            (KeyCreator::Customer, KeyPolicy::AllowCustomerKeys) => Ok(()),
+            (KeyCreator::Customer, KeyPolicy::ServiceKeysOnly) => {
+                Err(AdapterError::CustomerKeyNotAllowed {
+                    key: info.key_id.to_string(),
+                })
+            }
+        }
+    }
+
+    /// A fresh data key for an object the decision encrypts with SSE-KMS, bound to the bucket and
+    /// object key ([`encryption_context`]). `Ok(None)` for plaintext.
+    pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        bucket: &BucketFacts,
+        object_key: &str,
+        encryption: &Encryption,
+    ) -> Result<Option<DataKey>, AdapterError> {
+        let Encryption::Kms { key_id } = encryption else {
+            return Ok(None);
+        };
+        let tenancy = Tenancy::new(caller.domain.clone(), bucket.region.clone());
+        let dk = self
+            .kms
+            .generate_data_key(
+                &tenancy,
+                key_id,
+                &encryption_context(&bucket.name, object_key),
+            )
+            .await?;
+        Ok(Some(dk))
+    }
+
+    /// Decrypts a stored data key of an SSE-KMS object, refusing other tenants (rule 9).
+    pub async fn decrypt_data_key(
+        &self,
+        caller: &Caller,
+        bucket: &BucketFacts,
+        object_key: &str,
+        object: &StoredObject,
+        ciphertext_blob: &[u8],
+    ) -> Result<SecretBytes, AdapterError> {
+        self.check_owned(caller, object)?;
+        let Encryption::Kms { key_id } = &object.encryption else {
+            return Err(AdapterError::Internal(
+                "decrypt_data_key called for a plaintext object".into(),
+            ));
+        };
+        let tenancy = Tenancy::new(caller.domain.clone(), bucket.region.clone());
+        Ok(self
+            .kms
+            .decrypt(
+                &tenancy,
+                key_id,
+                ciphertext_blob,
+                &encryption_context(&bucket.name, object_key),
+            )
+            .await?)
+    }
+}
+
+fn check_state(info: &KeyInfo) -> Result<(), AdapterError> {
+    let key = info.key_id.to_string();
+    match info.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(AdapterError::KeyDisabled { key }),
+        KeyState::PendingDeletion => Err(AdapterError::KeyPendingDeletion { key }),
+    }
+}

@@ -1,0 +1,179 @@
+//! What the storage engine tells the adapter: the operation, the caller, the bucket and the stored
+//! object's encryption facts.
+
+use std::fmt;
+
+use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
+
+use crate::default_encryption::DefaultEncryption;
+use crate::policy::BucketPolicy;
+
+/// The OBS operations the adapter decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `PUT /object`: SSE parameters in headers (or, for presigned URLs, in the query string).
+    PutObject,
+    /// `POST /` form upload: SSE parameters as form fields, never as headers.
+    PostObject,
+    /// `PUT /object` with `x-obs-copy-source`: SSE parameters apply to the target; the source is
+    /// decrypted with its own key.
+    CopyObject,
+    /// `POST /object?uploads`: SSE parameters as for `PutObject`; parts and completion inherit them.
+    InitiateMultipartUpload,
+    /// `PUT /object?partNumber=..&uploadId=..`: no SSE parameters allowed; inherits the upload's key.
+    UploadPart,
+    /// `POST /object?uploadId=..`: no SSE parameters allowed; inherits the upload's key.
+    CompleteMultipartUpload,
+    /// `GET /object`.
+    GetObject,
+    /// `HEAD /object`.
+    HeadObject,
+}
+
+impl Operation {
+    /// The bucket-policy action the operation is authorized as (`PutObject` or `GetObject`).
+    pub fn policy_action(self) -> &'static str {
+        match self {
+            Operation::PutObject
+            | Operation::PostObject
+            | Operation::CopyObject
+            | Operation::InitiateMultipartUpload
+            | Operation::UploadPart
+            | Operation::CompleteMultipartUpload => "PutObject",
+            Operation::GetObject | Operation::HeadObject => "GetObject",
+        }
+    }
+
+    /// The operation's name as in the OBS API reference.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::PutObject => "PutObject",
+            Operation::PostObject => "PostObject",
+            Operation::CopyObject => "CopyObject",
+            Operation::InitiateMultipartUpload => "InitiateMultipartUpload",
+            Operation::UploadPart => "UploadPart",
+            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Operation::GetObject => "GetObject",
+            Operation::HeadObject => "HeadObject",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's domain (tenant account) ID.
+    pub domain: DomainId,
+    /// The caller's IAM user ID within the domain, when known (matched by policy principals of the
+    /// form `domain/<domainID>:user/<userID>`).
+    pub user: Option<String>,
+}
+
+impl Caller {
+    /// A caller known only by domain.
+    pub fn new(domain: DomainId) -> Self {
+        Self { domain, user: None }
+    }
+
+    /// Adds the caller's user ID.
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+}
+
+/// The bucket's facts.
+#[derive(Debug, Clone)]
+pub struct BucketFacts {
+    /// The bucket name.
+    pub name: String,
+    /// The bucket's region: SSE-KMS keys must live here.
+    pub region: RegionId,
+    /// The domain that owns the bucket.
+    pub owner: DomainId,
+    /// The bucket's default encryption.
+    pub default_encryption: DefaultEncryption,
+    /// The bucket policy, validated when it was set ([`BucketPolicy::parse`]).
+    pub policy: Option<BucketPolicy>,
+}
+
+impl BucketFacts {
+    /// A bucket without default encryption or policy.
+    pub fn new(name: impl Into<String>, region: RegionId, owner: DomainId) -> Self {
+        Self {
+            name: name.into(),
+            region,
+            owner,
+            default_encryption: DefaultEncryption::None,
+            policy: None,
+        }
+    }
+
+    /// Sets the default encryption.
+    pub fn with_default_encryption(mut self, default_encryption: DefaultEncryption) -> Self {
+        self.default_encryption = default_encryption;
+        self
+    }
+
+    /// Sets the bucket policy.
+    pub fn with_policy(mut self, policy: BucketPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+}
+
+/// How a stored object (or multipart upload) is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    /// Not encrypted by the adapter.
+    Plaintext,
+    /// SSE-KMS under this CMK.
+    Kms {
+        /// The full key ID.
+        key_id: FullKeyId,
+    },
+}
+
+impl Encryption {
+    /// The CMK, for SSE-KMS.
+    pub fn key_id(&self) -> Option<&FullKeyId> {
+        match self {
+            Encryption::Plaintext => None,
+            Encryption::Kms { key_id } => Some(key_id),
+        }
+    }
+}
+
+/// The encryption facts of a stored object: the object a GET or HEAD reads, the source of a copy,
+/// or the multipart upload a part or completion belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// The domain that owns the object (the uploader's domain).
+    pub owner: DomainId,
+    /// How it is encrypted.
+    pub encryption: Encryption,
+}
+
+impl StoredObject {
+    /// A plaintext object owned by `owner`.
+    pub fn plaintext(owner: DomainId) -> Self {
+        Self {
+            owner,
+            encryption: Encryption::Plaintext,
+        }
+    }
+
+    /// An SSE-KMS object owned by `owner`.
+    pub fn kms(owner: DomainId, key_id: FullKeyId) -> Self {
+        Self {
+            owner,
+            encryption: Encryption::Kms { key_id },
+        }
+    }
+}

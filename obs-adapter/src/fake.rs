@@ -1,0 +1,272 @@
+//! An in-memory [`KeyService`] for tests: it behaves like the kmsbox daemon where the adapter can
+//! tell the difference.
+//!
+//! - Keys belong to one domain and region; a key of another tenant (or another region) is answered
+//!   exactly like an unknown key, [`KeyServiceError::NotFound`] with the key ID as asked.
+//! - [`KeyService::get_default_key`] creates `<service>/default` on first use, exactly once per
+//!   domain, region and service, also when many calls race (the check and the insert happen under
+//!   one lock; every call first yields to the scheduler so that racing calls really interleave).
+//! - Disabled and pending-deletion keys refuse to generate or decrypt data keys.
+//! - Data keys are random; a ciphertext blob is an opaque handle into the fake's memory (nothing
+//!   here is cryptography) and decrypts only under the same tenant, key and encryption context.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kms_proto::key_id::{FullKeyId, KeyRef};
+use uuid::Uuid;
+
+use crate::key_service::{
+    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyService, KeyServiceError, KeyState,
+    SecretBytes, Tenancy,
+};
+
+const BLOB_PREFIX: &[u8] = b"fake-kms-blob:";
+
+struct StoredBlob {
+    key: Uuid,
+    context: EncryptionContext,
+    plaintext: SecretBytes,
+}
+
+#[derive(Default)]
+struct State {
+    keys: HashMap<Uuid, KeyInfo>,
+    defaults: HashMap<(Tenancy, String), Uuid>,
+    blobs: HashMap<Vec<u8>, StoredBlob>,
+    default_key_creations: usize,
+    outage: Option<KeyServiceError>,
+}
+
+/// The in-memory key service. Cheap to share behind an `Arc`.
+#[derive(Default)]
+pub struct FakeKeyService {
+    state: Mutex<State>,
+    calls: AtomicUsize,
+}
+
+impl std::fmt::Debug for FakeKeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeKeyService")
+            .field("calls", &self.calls.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeKeyService {
+    /// An empty key service.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic in another test thread must not hide this test's result.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, tenancy: &Tenancy, creator: KeyCreator, service: &str) -> FullKeyId {
+        let key_id = FullKeyId::new(
+            tenancy.region.clone(),
+            tenancy.domain.clone(),
+            Uuid::new_v4(),
+        );
+        let info = KeyInfo {
+            key_id: key_id.clone(),
+            state: KeyState::Enabled,
+            creator,
+            service: service.to_owned(),
+        };
+        self.lock().keys.insert(key_id.uuid, info);
+        key_id
+    }
+
+    /// Creates an enabled customer key (as `CreateKey` does) in the tenancy.
+    pub fn create_customer_key(&self, tenancy: &Tenancy) -> FullKeyId {
+        self.insert(tenancy, KeyCreator::Customer, "")
+    }
+
+    /// Creates an enabled service-created key of `service` that is not the service's default key.
+    pub fn create_service_key(&self, tenancy: &Tenancy, service: &str) -> FullKeyId {
+        self.insert(tenancy, KeyCreator::Service, service)
+    }
+
+    /// Sets a key's state; returns `false` when there is no such key.
+    pub fn set_state(&self, key: &FullKeyId, state: KeyState) -> bool {
+        let mut st = self.lock();
+        match st.keys.get_mut(&key.uuid) {
+            Some(info) if info.key_id == *key => {
+                info.state = state;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes every later call fail with `error` (`None` ends the outage).
+    pub fn set_outage(&self, error: Option<KeyServiceError>) {
+        self.lock().outage = error;
+    }
+
+    /// How many keys exist, over all tenants.
+    pub fn key_count(&self) -> usize {
+        self.lock().keys.len()
+    }
+
+    /// How many default keys `get_default_key` has created.
+    pub fn default_key_creations(&self) -> usize {
+        self.lock().default_key_creations
+    }
+
+    /// How many calls the [`KeyService`] methods have received.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn enter(&self) -> Result<(), KeyServiceError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        match &self.lock().outage {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Finds a key the tenancy may see, else `NotFound` with the key ID as asked.
+fn visible<'a>(
+    st: &'a State,
+    tenancy: &Tenancy,
+    key: &KeyRef,
+) -> Result<&'a KeyInfo, KeyServiceError> {
+    let asked = match key {
+        KeyRef::Full(full) => full.clone(),
+        KeyRef::Bare(uuid) => FullKeyId::new(tenancy.region.clone(), tenancy.domain.clone(), *uuid),
+    };
+    match st.keys.get(&asked.uuid) {
+        Some(info)
+            if info.key_id == asked
+                && info.key_id.domain == tenancy.domain
+                && info.key_id.region == tenancy.region =>
+        {
+            Ok(info)
+        }
+        _ => Err(KeyServiceError::NotFound(asked.to_string())),
+    }
+}
+
+fn usable(info: &KeyInfo) -> Result<(), KeyServiceError> {
+    match info.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KeyServiceError::Disabled(info.key_id.to_string())),
+        KeyState::PendingDeletion => Err(KeyServiceError::PendingDeletion(info.key_id.to_string())),
+    }
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 16);
+    while out.len() < n {
+        out.extend_from_slice(Uuid::new_v4().as_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+impl KeyService for FakeKeyService {
+    async fn get_default_key(
+        &self,
+        tenancy: &Tenancy,
+        service: &str,
+    ) -> Result<KeyInfo, KeyServiceError> {
+        self.enter().await?;
+        let mut st = self.lock();
+        let slot = (tenancy.clone(), service.to_owned());
+        if let Some(info) = st.defaults.get(&slot).and_then(|uuid| st.keys.get(uuid)) {
+            return Ok(info.clone());
+        }
+        let key_id = FullKeyId::new(
+            tenancy.region.clone(),
+            tenancy.domain.clone(),
+            Uuid::new_v4(),
+        );
+        let info = KeyInfo {
+            key_id: key_id.clone(),
+            state: KeyState::Enabled,
+            creator: KeyCreator::Service,
+            service: service.to_owned(),
+        };
+        st.keys.insert(key_id.uuid, info.clone());
+        st.defaults.insert(slot, key_id.uuid);
+        st.default_key_creations += 1;
+        Ok(info)
+    }
+
+    async fn describe_key(
+        &self,
+        tenancy: &Tenancy,
+        key: &KeyRef,
+    ) -> Result<KeyInfo, KeyServiceError> {
+        self.enter().await?;
+        let st = self.lock();
+        visible(&st, tenancy, key).cloned()
+    }
+
+    async fn generate_data_key(
+        &self,
+        tenancy: &Tenancy,
+        key: &FullKeyId,
+        context: &EncryptionContext,
+    ) -> Result<DataKey, KeyServiceError> {
+        self.enter().await?;
+        let mut st = self.lock();
+        let info = visible(&st, tenancy, &KeyRef::Full(key.clone()))?;
+        usable(info)?;
+        let key_id = info.key_id.clone();
+        let plaintext = random_bytes(32);
+        let mut blob = BLOB_PREFIX.to_vec();
+        blob.extend_from_slice(Uuid::new_v4().hyphenated().to_string().as_bytes());
+        st.blobs.insert(
+            blob.clone(),
+            StoredBlob {
+                key: key_id.uuid,
+                context: context.clone(),
+                plaintext: SecretBytes::new(plaintext.clone()),
+            },
+        );
+        Ok(DataKey {
+            key_id,
+            plaintext: SecretBytes::new(plaintext),
+            ciphertext_blob: blob,
+            key_version: 1,
+        })
+    }
+
+    async fn decrypt(
+        &self,
+        tenancy: &Tenancy,
+        key: &FullKeyId,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<SecretBytes, KeyServiceError> {
+        self.enter().await?;
+        let st = self.lock();
+        let info = visible(&st, tenancy, &KeyRef::Full(key.clone()))?;
+        usable(info)?;
+        let Some(blob) = st.blobs.get(ciphertext_blob) else {
+            return Err(KeyServiceError::InvalidRequest(
+                "invalid ciphertext blob".to_owned(),
+            ));
+        };
+        if blob.key != info.key_id.uuid {
+            return Err(KeyServiceError::InvalidRequest(format!(
+                "key_id {key} does not match the key the ciphertext blob was encrypted under"
+            )));
+        }
+        if blob.context != *context {
+            return Err(KeyServiceError::InvalidRequest(
+                "ciphertext blob failed authentication: wrong encryption context".to_owned(),
+            ));
+        }
+        Ok(SecretBytes::new(blob.plaintext.expose().to_vec()))
+    }
+}
