@@ -91,6 +91,32 @@ impl FakeKeyService {
         self.insert(tenancy, KeyCreator::Service, service)
     }
 
+    /// Registers a default key of `service` with a chosen UUID, as if `get_default_key` had created
+    /// it earlier (to replay documented responses that name a particular key). Returns `None` when
+    /// the tenancy already has a default key for the service.
+    pub fn import_default_key(
+        &self,
+        tenancy: &Tenancy,
+        service: &str,
+        uuid: Uuid,
+    ) -> Option<FullKeyId> {
+        let mut st = self.lock();
+        let slot = (tenancy.clone(), service.to_owned());
+        if st.defaults.contains_key(&slot) || st.keys.contains_key(&uuid) {
+            return None;
+        }
+        let key_id = FullKeyId::new(tenancy.region.clone(), tenancy.domain.clone(), uuid);
+        let info = KeyInfo {
+            key_id: key_id.clone(),
+            state: KeyState::Enabled,
+            creator: KeyCreator::Service,
+            service: service.to_owned(),
+        };
+        st.keys.insert(uuid, info);
+        st.defaults.insert(slot, uuid);
+        Some(key_id)
+    }
+
     /// Sets a key's state; returns `false` when there is no such key.
     pub fn set_state(&self, key: &FullKeyId, state: KeyState) -> bool {
         let mut st = self.lock();
