@@ -1,1 +1,53 @@
-//! Placeholder.
+//! Envelope encryption for storage engines: per-object data keys wrapped under a CMK, and seekable
+//! streaming AES-256-GCM in the C2SP chunked encryption format.
+//!
+//! The format is specified in `FORMAT.md` (next to this crate's `Cargo.toml`): a versioned header
+//! (magic, version, suite, the CMK's key ID, the wrapped data key, a tag under a key derived from
+//! the data key) followed by a C2SP chunked encryption v1 "Cobblestone-256" body whose context binds
+//! the header and a caller-supplied [`ObjectContext`].
+//!
+//! # Choosing an API
+//!
+//! * Whole objects: [`seal`] / [`open`] with a [`KeyProvider`] such as [`LocalKek`].
+//! * Streams: [`Encryptor`] (`std::io::Write`) and [`Decryptor`] (`std::io::Read`), built from an
+//!   [`ObjectKey`]; both hold one 16 KiB chunk buffer whatever the object size.
+//! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
+//!   [`sealed_range`] for Content-Length and range GETs.
+//! * Multipart uploads: [`multipart`].
+//! * A KMS whose client is asynchronous (feature `kms`): get the data key from it, then
+//!   [`ObjectKey::new`] / [`ObjectKey::open`].
+//! * The bare C2SP layer, for callers that manage their own keys: [`chunked`].
+//!
+//! ```
+//! use envelope::{Backend, LocalKek, ObjectContext};
+//! let kek = LocalKek::aes_kw("kek-1", &[7u8; 32])?;
+//! let ctx = ObjectContext::new().with("bucket", "b")?.with("object-key", "k")?;
+//! let mut sealed = Vec::new();
+//! envelope::seal(&kek, "kek-1", &ctx, &b"hello"[..], &mut sealed, Backend::default())?;
+//! let mut plain = Vec::new();
+//! envelope::open(&kek, &ctx, &sealed[..], &mut plain, Backend::default())?;
+//! assert_eq!(plain, b"hello");
+//! # Ok::<(), envelope::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod aead;
+pub mod chunked;
+pub mod context;
+pub mod error;
+pub mod header;
+mod kdf;
+pub mod key;
+pub mod object;
+pub mod provider;
+
+pub use aead::Backend;
+pub use context::ObjectContext;
+pub use error::{Error, ManifestError, Result};
+pub use header::{Header, ObjectKind, WrapScheme, WrappedKey};
+pub use key::DataKey;
+pub use object::{
+    Decryptor, Encryptor, ObjectKey, RangePlan, open, open_range, open_range_with_key,
+    plaintext_len, seal, sealed_len, sealed_range,
+};
+pub use provider::{GeneratedKey, KeyProvider, LocalKek};

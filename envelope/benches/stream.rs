@@ -1,0 +1,3 @@
+//! Placeholder until the criterion benchmarks land.
+
+fn main() {}

@@ -1,0 +1,250 @@
+//! The AEAD seam: AES-256-GCM with a 12-byte nonce and a detached 16-byte tag, in place.
+//!
+//! The chunked layer only talks to [`ChunkAead`]; each backend is one small type behind it. Every
+//! backend produces the same bytes, so the on-disk format does not depend on which one wrote it.
+
+use crate::error::{Error, Result};
+
+/// AES-256-GCM key length.
+pub(crate) const KEY_LEN: usize = 32;
+/// AES-256-GCM nonce length.
+pub(crate) const NONCE_LEN: usize = 12;
+/// AES-256-GCM tag length.
+pub(crate) const TAG_LEN: usize = 16;
+
+/// Which AES-256-GCM implementation seals and opens chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// RustCrypto `aes-gcm` 0.11 (the default).
+    #[default]
+    RustCrypto,
+    /// `ring` 0.17 (feature `ring`).
+    #[cfg(feature = "ring")]
+    Ring,
+}
+
+impl Backend {
+    /// Every backend compiled into this build.
+    pub fn all() -> &'static [Backend] {
+        &[
+            Backend::RustCrypto,
+            #[cfg(feature = "ring")]
+            Backend::Ring,
+        ]
+    }
+}
+
+/// The opaque failure of an AEAD open: the tag did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenFailed;
+
+/// AES-256-GCM, in place with a detached tag.
+pub(crate) trait ChunkAead: Send + Sync {
+    /// Encrypt `buf` in place and return the tag.
+    fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN];
+    /// Decrypt `buf` in place if `tag` verifies. On failure `buf` holds no plaintext the caller
+    /// may use (the callers discard it).
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), OpenFailed>;
+}
+
+/// Build the backend's AEAD for a 32-byte key.
+pub(crate) fn new_aead(backend: Backend, key: &[u8]) -> Result<Box<dyn ChunkAead>> {
+    if key.len() != KEY_LEN {
+        return Err(Error::InvalidKeySize(key.len()));
+    }
+    Ok(match backend {
+        Backend::RustCrypto => Box::new(rustcrypto::Gcm::new(key)?),
+        #[cfg(feature = "ring")]
+        Backend::Ring => Box::new(ring_backend::Gcm::new(key)?),
+    })
+}
+
+mod rustcrypto {
+    use super::{ChunkAead, NONCE_LEN, OpenFailed, TAG_LEN};
+    use crate::error::{Error, Result};
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce, Tag};
+
+    pub(super) struct Gcm(Aes256Gcm);
+
+    impl Gcm {
+        pub(super) fn new(key: &[u8]) -> Result<Self> {
+            Aes256Gcm::new_from_slice(key)
+                .map(Gcm)
+                .map_err(|_| Error::InvalidKeySize(key.len()))
+        }
+    }
+
+    impl ChunkAead for Gcm {
+        fn seal_in_place(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            buf: &mut [u8],
+        ) -> [u8; TAG_LEN] {
+            // aes-gcm only fails for inputs longer than 2^36 bytes; chunks are 16 KiB.
+            match self
+                .0
+                .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
+            {
+                Ok(tag) => tag.into(),
+                Err(_) => unreachable!("AES-GCM input within limits"),
+            }
+        }
+
+        fn open_in_place(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            buf: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), OpenFailed> {
+            self.0
+                .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+                .map_err(|_| OpenFailed)
+        }
+    }
+}
+
+#[cfg(feature = "ring")]
+mod ring_backend {
+    use super::{ChunkAead, NONCE_LEN, OpenFailed, TAG_LEN};
+    use crate::error::{Error, Result};
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
+
+    pub(super) struct Gcm(LessSafeKey);
+
+    impl Gcm {
+        pub(super) fn new(key: &[u8]) -> Result<Self> {
+            UnboundKey::new(&AES_256_GCM, key)
+                .map(|k| Gcm(LessSafeKey::new(k)))
+                .map_err(|_| Error::InvalidKeySize(key.len()))
+        }
+    }
+
+    impl ChunkAead for Gcm {
+        fn seal_in_place(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            buf: &mut [u8],
+        ) -> [u8; TAG_LEN] {
+            match self.0.seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                buf,
+            ) {
+                Ok(tag) => {
+                    let mut out = [0u8; TAG_LEN];
+                    out.copy_from_slice(tag.as_ref());
+                    out
+                }
+                Err(_) => unreachable!("AES-GCM input within limits"),
+            }
+        }
+
+        fn open_in_place(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            buf: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), OpenFailed> {
+            self.0
+                .open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    Tag::from(*tag),
+                    buf,
+                    0..,
+                )
+                .map(|_| ())
+                .map_err(|_| OpenFailed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Wycheproof AES-GCM (256-bit key, 96-bit nonce, 128-bit tag) through the seam.
+    use super::*;
+
+    fn vectors() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/wycheproof/testvectors_v1/aes_gcm_test.json"
+        );
+        let text = std::fs::read_to_string(path).expect("read aes_gcm_test.json");
+        serde_json::from_str(&text).expect("parse aes_gcm_test.json")
+    }
+
+    fn hex(v: &serde_json::Value) -> Vec<u8> {
+        hex::decode(v.as_str().expect("hex string")).expect("hex")
+    }
+
+    #[test]
+    fn wycheproof_aes_256_gcm() {
+        for &backend in Backend::all() {
+            let mut ran = 0;
+            let v = vectors();
+            for group in v["testGroups"].as_array().expect("groups") {
+                if group["keySize"] != 256 || group["ivSize"] != 96 || group["tagSize"] != 128 {
+                    continue;
+                }
+                for t in group["tests"].as_array().expect("tests") {
+                    let id = &t["tcId"];
+                    let (key, iv, aad, msg, ct, tag) = (
+                        hex(&t["key"]),
+                        hex(&t["iv"]),
+                        hex(&t["aad"]),
+                        hex(&t["msg"]),
+                        hex(&t["ct"]),
+                        hex(&t["tag"]),
+                    );
+                    let valid = t["result"] != "invalid";
+                    let aead = new_aead(backend, &key).expect("key");
+                    let nonce: [u8; 12] = iv.as_slice().try_into().expect("96-bit iv");
+                    let tag: [u8; 16] = tag.as_slice().try_into().expect("128-bit tag");
+                    let mut buf = ct.clone();
+                    let opened = aead.open_in_place(&nonce, &aad, &mut buf, &tag);
+                    if valid {
+                        assert!(opened.is_ok(), "{backend:?} tcId {id}: open failed");
+                        assert_eq!(buf, msg, "{backend:?} tcId {id}: plaintext");
+                        let mut buf = msg.clone();
+                        let sealed_tag = aead.seal_in_place(&nonce, &aad, &mut buf);
+                        assert_eq!(buf, ct, "{backend:?} tcId {id}: ciphertext");
+                        assert_eq!(sealed_tag, tag, "{backend:?} tcId {id}: tag");
+                    } else {
+                        assert!(
+                            opened.is_err(),
+                            "{backend:?} tcId {id}: invalid vector opened"
+                        );
+                    }
+                    ran += 1;
+                }
+            }
+            assert!(ran > 20, "{backend:?}: only {ran} AES-256-GCM vectors ran");
+        }
+    }
+
+    #[test]
+    fn rejects_short_and_long_keys() {
+        for &backend in Backend::all() {
+            assert!(matches!(
+                new_aead(backend, &[0u8; 16]),
+                Err(Error::InvalidKeySize(16))
+            ));
+            assert!(matches!(
+                new_aead(backend, &[0u8; 33]),
+                Err(Error::InvalidKeySize(33))
+            ));
+        }
+    }
+}

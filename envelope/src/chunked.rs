@@ -1,0 +1,590 @@
+//! C2SP chunked encryption v1, "Cobblestone-256" (AES-256-GCM, HKDF-SHA-512): the object body.
+//!
+//! This is the format layer of FORMAT.md section 3, usable on its own by callers that manage their
+//! own input keys: [`BodyWriter`] seals a stream, [`BodyReader`] opens one, [`read_body_range`]
+//! decrypts a plaintext byte range from a seekable source, and [`body_len`],
+//! [`body_plaintext_len`] and [`body_chunk_range`] map lengths and ranges exactly.
+//!
+//! Each writer and reader holds one chunk buffer (16 KiB + 16 bytes) whatever the message size, and
+//! a reader releases no byte of a chunk before that chunk has authenticated.
+
+use crate::aead::{Backend, ChunkAead, KEY_LEN, NONCE_LEN, TAG_LEN, new_aead};
+use crate::error::{Error, Result};
+use crate::kdf::{ct_eq, hkdf_expand};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use zeroize::Zeroizing;
+
+/// Plaintext bytes per chunk (every chunk but the last, which is always shorter).
+pub const CHUNK_SIZE: usize = 16 * 1024;
+/// AEAD tag bytes per chunk.
+pub const TAG_SIZE: usize = TAG_LEN;
+/// Encrypted bytes of a full chunk.
+pub const ENCRYPTED_CHUNK_SIZE: usize = CHUNK_SIZE + TAG_SIZE;
+/// Salt bytes at the start of a body.
+pub const SALT_SIZE: usize = 24;
+/// Key-commitment bytes after the salt.
+pub const COMMITMENT_SIZE: usize = 32;
+/// Bytes before the first chunk: salt and commitment.
+pub const PREFIX_SIZE: usize = SALT_SIZE + COMMITMENT_SIZE;
+/// The chunk counter must stay below 2^38.
+pub const MAX_CHUNKS: u64 = 1 << 38;
+
+const CHUNK_U64: u64 = CHUNK_SIZE as u64;
+const ENC_CHUNK_U64: u64 = ENCRYPTED_CHUNK_SIZE as u64;
+const PREFIX_U64: u64 = PREFIX_SIZE as u64;
+const TAG_U64: u64 = TAG_SIZE as u64;
+
+/// The per-message AEAD key and base nonce derived from the input key, salt and context.
+pub(crate) struct ChunkKeys {
+    aead: Box<dyn ChunkAead>,
+    base_nonce: [u8; NONCE_LEN],
+}
+
+impl ChunkKeys {
+    /// `key || base_nonce || commitment = HKDF-Expand(input_key, label || salt || context, 76)`.
+    pub(crate) fn derive(
+        backend: Backend,
+        input_key: &[u8],
+        salt: &[u8; SALT_SIZE],
+        context: &[u8],
+    ) -> Result<(ChunkKeys, [u8; COMMITMENT_SIZE])> {
+        if input_key.len() != KEY_LEN {
+            return Err(Error::InvalidKeySize(input_key.len()));
+        }
+        let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN + COMMITMENT_SIZE]);
+        hkdf_expand(
+            input_key,
+            &[
+                b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\0",
+                salt,
+                context,
+            ],
+            &mut okm[..],
+        );
+        let aead = new_aead(backend, &okm[..KEY_LEN])?;
+        let mut base_nonce = [0u8; NONCE_LEN];
+        base_nonce.copy_from_slice(&okm[KEY_LEN..KEY_LEN + NONCE_LEN]);
+        let mut commitment = [0u8; COMMITMENT_SIZE];
+        commitment.copy_from_slice(&okm[KEY_LEN + NONCE_LEN..]);
+        Ok((ChunkKeys { aead, base_nonce }, commitment))
+    }
+
+    /// Derive the keys and check `commitment` (constant time) before any chunk is touched.
+    pub(crate) fn derive_checked(
+        backend: Backend,
+        input_key: &[u8],
+        prefix: &[u8; PREFIX_SIZE],
+        context: &[u8],
+    ) -> Result<ChunkKeys> {
+        let (salt, stored) = split_prefix(prefix);
+        let (keys, derived) = ChunkKeys::derive(backend, input_key, salt, context)?;
+        if ct_eq(&derived, stored) {
+            Ok(keys)
+        } else {
+            Err(Error::Commitment)
+        }
+    }
+
+    /// `base_nonce XOR be96(index)`.
+    fn nonce(&self, index: u64) -> Result<[u8; NONCE_LEN]> {
+        if index >= MAX_CHUNKS {
+            return Err(Error::TooLong);
+        }
+        let mut nonce = self.base_nonce;
+        for (n, c) in nonce[4..].iter_mut().zip(index.to_be_bytes()) {
+            *n ^= c;
+        }
+        Ok(nonce)
+    }
+
+    /// Seal chunk `index` in place; returns its tag.
+    pub(crate) fn seal_chunk(&self, index: u64, buf: &mut [u8]) -> Result<[u8; TAG_SIZE]> {
+        let nonce = self.nonce(index)?;
+        Ok(self.aead.seal_in_place(&nonce, &[], buf))
+    }
+
+    /// Open chunk `index` in place. `last` only chooses the error reported.
+    pub(crate) fn open_chunk(
+        &self,
+        index: u64,
+        buf: &mut [u8],
+        tag: &[u8; TAG_SIZE],
+        last: bool,
+    ) -> Result<()> {
+        let nonce = self.nonce(index)?;
+        self.aead.open_in_place(&nonce, &[], buf, tag).map_err(|_| {
+            if last {
+                Error::BadFinalChunk { index }
+            } else {
+                Error::TamperedChunk { index }
+            }
+        })
+    }
+
+    /// Open an encrypted chunk (`ciphertext || tag`) in place and return its plaintext length.
+    pub(crate) fn open_encrypted_chunk(
+        &self,
+        index: u64,
+        enc: &mut [u8],
+        last: bool,
+    ) -> Result<usize> {
+        let Some(pt_len) = enc.len().checked_sub(TAG_SIZE) else {
+            return Err(Error::Truncated);
+        };
+        let (body, tag) = enc.split_at_mut(pt_len);
+        let tag: [u8; TAG_SIZE] = match (&*tag).try_into() {
+            Ok(t) => t,
+            Err(_) => return Err(Error::Truncated),
+        };
+        self.open_chunk(index, body, &tag, last)?;
+        Ok(pt_len)
+    }
+}
+
+fn split_prefix(prefix: &[u8; PREFIX_SIZE]) -> (&[u8; SALT_SIZE], &[u8; COMMITMENT_SIZE]) {
+    let (salt, commitment) = prefix.split_at(SALT_SIZE);
+    match (salt.try_into(), commitment.try_into()) {
+        (Ok(s), Ok(c)) => (s, c),
+        _ => unreachable!("prefix is salt || commitment"),
+    }
+}
+
+/// The exact body length (salt, commitment and chunks) of a `plaintext_len`-byte message.
+pub fn body_len(plaintext_len: u64) -> Result<u64> {
+    let full = plaintext_len / CHUNK_U64;
+    if full >= MAX_CHUNKS {
+        return Err(Error::TooLong);
+    }
+    let rem = plaintext_len % CHUNK_U64;
+    full.checked_mul(ENC_CHUNK_U64)
+        .and_then(|v| v.checked_add(PREFIX_U64 + rem + TAG_U64))
+        .ok_or(Error::TooLong)
+}
+
+/// The plaintext length of a body of `body_len` bytes, or [`Error::Truncated`] when no message
+/// encrypts to that length.
+pub fn body_plaintext_len(body_len: u64) -> Result<u64> {
+    let c = body_len.checked_sub(PREFIX_U64).ok_or(Error::Truncated)?;
+    let full = c / ENC_CHUNK_U64;
+    let rem = c % ENC_CHUNK_U64;
+    if rem < TAG_U64 {
+        return Err(Error::Truncated);
+    }
+    if full >= MAX_CHUNKS {
+        return Err(Error::TooLong);
+    }
+    Ok(full * CHUNK_U64 + rem - TAG_U64)
+}
+
+/// The body byte range holding the chunks that overlap plaintext `range` of a message of
+/// `plaintext_len` bytes. An empty range maps to an empty range at its chunk. A reader also needs
+/// the first [`PREFIX_SIZE`] body bytes (salt and commitment).
+pub fn body_chunk_range(plaintext_len: u64, range: Range<u64>) -> Result<Range<u64>> {
+    check_range(plaintext_len, &range)?;
+    let first = range.start / CHUNK_U64;
+    let start = PREFIX_U64 + first * ENC_CHUNK_U64;
+    if range.is_empty() {
+        return Ok(start..start);
+    }
+    let last = (range.end - 1) / CHUNK_U64;
+    let end = if last == plaintext_len / CHUNK_U64 {
+        body_len(plaintext_len)?
+    } else {
+        PREFIX_U64 + (last + 1) * ENC_CHUNK_U64
+    };
+    Ok(start..end)
+}
+
+pub(crate) fn check_range(len: u64, range: &Range<u64>) -> Result<()> {
+    if range.start > range.end || range.end > len {
+        return Err(Error::InvalidRange {
+            start: range.start,
+            end: range.end,
+            len,
+        });
+    }
+    Ok(())
+}
+
+/// Streaming C2SP encryption into a `Write`: call [`BodyWriter::finish`] at the end, which writes
+/// the short final chunk. A writer dropped without `finish` leaves a truncated body that no reader
+/// accepts.
+pub struct BodyWriter<W: Write> {
+    inner: W,
+    keys: ChunkKeys,
+    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    filled: usize,
+    index: u64,
+    failed: bool,
+    commitment: [u8; COMMITMENT_SIZE],
+}
+
+impl<W: Write> BodyWriter<W> {
+    /// Start a body under `input_key` (32 bytes) and `context` with a fresh random salt; writes
+    /// the salt and commitment.
+    pub fn new(inner: W, input_key: &[u8], context: &[u8], backend: Backend) -> Result<Self> {
+        let mut salt = [0u8; SALT_SIZE];
+        crate::key::random(&mut salt)?;
+        Self::with_salt(inner, input_key, &salt, context, backend)
+    }
+
+    /// Test-only seam: a body with a chosen salt (known-answer files). A salt must never repeat
+    /// under one input key; use [`BodyWriter::new`].
+    #[doc(hidden)]
+    pub fn with_salt(
+        mut inner: W,
+        input_key: &[u8],
+        salt: &[u8; SALT_SIZE],
+        context: &[u8],
+        backend: Backend,
+    ) -> Result<Self> {
+        let (keys, commitment) = ChunkKeys::derive(backend, input_key, salt, context)?;
+        inner.write_all(salt)?;
+        inner.write_all(&commitment)?;
+        Ok(BodyWriter {
+            inner,
+            keys,
+            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            filled: 0,
+            index: 0,
+            failed: false,
+            commitment,
+        })
+    }
+
+    /// The commitment of this body (what a multipart manifest records).
+    #[allow(dead_code)]
+    pub(crate) fn commitment(&self) -> [u8; COMMITMENT_SIZE] {
+        self.commitment
+    }
+
+    fn seal_full_chunk(&mut self) -> Result<()> {
+        let tag = self
+            .keys
+            .seal_chunk(self.index, &mut self.buf[..CHUNK_SIZE])?;
+        self.buf[CHUNK_SIZE..].copy_from_slice(&tag);
+        self.inner.write_all(&self.buf[..])?;
+        self.filled = 0;
+        self.index += 1;
+        Ok(())
+    }
+
+    fn write_inner(&mut self, data: &[u8]) -> Result<usize> {
+        if self.failed {
+            return Err(Error::Poisoned);
+        }
+        let take = (CHUNK_SIZE - self.filled).min(data.len());
+        self.buf[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+        self.filled += take;
+        if self.filled == CHUNK_SIZE {
+            // A full chunk is never the last one: seal it now.
+            if let Err(e) = self.seal_full_chunk() {
+                self.failed = true;
+                return Err(e);
+            }
+        }
+        Ok(take)
+    }
+
+    /// Seal the final (short, possibly empty) chunk, flush, and return the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        if self.failed {
+            return Err(Error::Poisoned);
+        }
+        let n = self.filled;
+        let tag = self.keys.seal_chunk(self.index, &mut self.buf[..n])?;
+        self.buf[n..n + TAG_SIZE].copy_from_slice(&tag);
+        self.inner.write_all(&self.buf[..n + TAG_SIZE])?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for BodyWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.write_inner(data)?)
+    }
+
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = self.write_inner(data)?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Flushes the inner writer; buffered plaintext stays buffered until its chunk is full or
+    /// `finish` is called (a chunk cannot be sealed early without changing the format).
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Read until `buf` is full or EOF; returns the bytes read.
+pub(crate) fn read_up_to<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Read the salt and commitment; EOF first is [`Error::Truncated`].
+pub(crate) fn read_prefix<R: Read + ?Sized>(r: &mut R) -> Result<[u8; PREFIX_SIZE]> {
+    let mut prefix = [0u8; PREFIX_SIZE];
+    if read_up_to(r, &mut prefix)? != PREFIX_SIZE {
+        return Err(Error::Truncated);
+    }
+    Ok(prefix)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    Reading,
+    Done,
+    Failed(Failure),
+}
+
+/// A failure the reader keeps reporting on every later call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Truncated,
+    Tampered(u64),
+    BadFinal(u64),
+    TooLong,
+    Io,
+}
+
+impl Failure {
+    fn of(e: &Error) -> Failure {
+        match e {
+            Error::Truncated => Failure::Truncated,
+            Error::TamperedChunk { index } => Failure::Tampered(*index),
+            Error::BadFinalChunk { index } => Failure::BadFinal(*index),
+            Error::TooLong => Failure::TooLong,
+            _ => Failure::Io,
+        }
+    }
+
+    fn error(self) -> Error {
+        match self {
+            Failure::Truncated => Error::Truncated,
+            Failure::Tampered(index) => Error::TamperedChunk { index },
+            Failure::BadFinal(index) => Error::BadFinalChunk { index },
+            Failure::TooLong => Error::TooLong,
+            Failure::Io => Error::Poisoned,
+        }
+    }
+}
+
+/// Streaming C2SP decryption from a `Read`.
+///
+/// [`BodyReader::new`] reads the salt and commitment and checks the commitment before anything
+/// else. `read` then releases each chunk only after it has authenticated; the end of the stream is
+/// accepted only after a short final chunk has authenticated. After a failure every later call
+/// fails again.
+pub struct BodyReader<R: Read> {
+    inner: R,
+    keys: ChunkKeys,
+    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    pos: usize,
+    end: usize,
+    index: u64,
+    state: ReadState,
+}
+
+impl<R: Read> BodyReader<R> {
+    /// Read the body prefix from `inner` and check the commitment for `input_key` and `context`.
+    pub fn new(mut inner: R, input_key: &[u8], context: &[u8], backend: Backend) -> Result<Self> {
+        if input_key.len() != KEY_LEN {
+            return Err(Error::InvalidKeySize(input_key.len()));
+        }
+        let prefix = read_prefix(&mut inner)?;
+        let keys = ChunkKeys::derive_checked(backend, input_key, &prefix, context)?;
+        Ok(Self::from_parts(inner, keys))
+    }
+
+    pub(crate) fn from_parts(inner: R, keys: ChunkKeys) -> Self {
+        BodyReader {
+            inner,
+            keys,
+            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            pos: 0,
+            end: 0,
+            index: 0,
+            state: ReadState::Reading,
+        }
+    }
+
+    /// Decrypt the rest of the body into `out`; returns the bytes written. Unlike `io::copy` over
+    /// the `Read` impl, failures come back typed.
+    pub fn copy_to<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            if self.pos == self.end {
+                match self.state {
+                    ReadState::Done => return Ok(total),
+                    ReadState::Failed(f) => return Err(f.error()),
+                    ReadState::Reading => self.next_chunk()?,
+                }
+                continue;
+            }
+            out.write_all(&self.buf[self.pos..self.end])?;
+            total += (self.end - self.pos) as u64;
+            self.pos = self.end;
+        }
+    }
+
+    /// Whether the final chunk has authenticated (the whole body was read).
+    pub fn is_done(&self) -> bool {
+        self.state == ReadState::Done && self.pos == self.end
+    }
+
+    /// The inner reader, positioned after the body once [`BodyReader::is_done`].
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn next_chunk(&mut self) -> Result<()> {
+        match self.next_chunk_inner() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.pos = 0;
+                self.end = 0;
+                self.state = ReadState::Failed(Failure::of(&e));
+                Err(e)
+            }
+        }
+    }
+
+    fn next_chunk_inner(&mut self) -> Result<()> {
+        let n = read_up_to(&mut self.inner, &mut self.buf[..])?;
+        if n == ENCRYPTED_CHUNK_SIZE {
+            // A full chunk is never the final one.
+            let len = self
+                .keys
+                .open_encrypted_chunk(self.index, &mut self.buf[..], false)?;
+            self.index += 1;
+            self.pos = 0;
+            self.end = len;
+        } else if n < TAG_SIZE {
+            // No final chunk, or one shorter than a tag.
+            return Err(Error::Truncated);
+        } else {
+            let len = self
+                .keys
+                .open_encrypted_chunk(self.index, &mut self.buf[..n], true)?;
+            self.state = ReadState::Done;
+            self.pos = 0;
+            self.end = len;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for BodyReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        while self.pos == self.end {
+            match self.state {
+                ReadState::Done => return Ok(0),
+                ReadState::Failed(f) => return Err(f.error().into()),
+                ReadState::Reading => self.next_chunk()?,
+            }
+        }
+        let n = (self.end - self.pos).min(out.len());
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Decrypt plaintext `range` of the body that starts at `body_offset` in `source` and runs to the
+/// end of `source`, writing it to `out`; returns the plaintext length of the whole message.
+///
+/// Reads the salt and commitment (checked first), the final chunk (which authenticates the
+/// message length, so a truncated or extended body fails even for a range that does not reach
+/// it), and the chunks that overlap `range`; nothing else.
+pub fn read_body_range<R: Read + Seek + ?Sized, W: Write + ?Sized>(
+    source: &mut R,
+    body_offset: u64,
+    input_key: &[u8],
+    context: &[u8],
+    backend: Backend,
+    range: Range<u64>,
+    out: &mut W,
+) -> Result<u64> {
+    let total = source.seek(SeekFrom::End(0))?;
+    let body = total.checked_sub(body_offset).ok_or(Error::Truncated)?;
+    if input_key.len() != KEY_LEN {
+        return Err(Error::InvalidKeySize(input_key.len()));
+    }
+    source.seek(SeekFrom::Start(body_offset))?;
+    let prefix = read_prefix(source)?;
+    let keys = ChunkKeys::derive_checked(backend, input_key, &prefix, context)?;
+    let len = body_plaintext_len(body)?;
+    read_range_with_keys(source, body_offset, &keys, len, range, out)?;
+    Ok(len)
+}
+
+/// The range reader behind [`read_body_range`], once the keys are derived and checked.
+pub(crate) fn read_range_with_keys<R: Read + Seek + ?Sized, W: Write + ?Sized>(
+    source: &mut R,
+    body_offset: u64,
+    keys: &ChunkKeys,
+    len: u64,
+    range: Range<u64>,
+    out: &mut W,
+) -> Result<()> {
+    check_range(len, &range)?;
+    let mut buf = Box::new([0u8; ENCRYPTED_CHUNK_SIZE]);
+    let last = len / CHUNK_U64;
+    let chunk_len = |k: u64| -> usize {
+        if k == last {
+            (len % CHUNK_U64) as usize + TAG_SIZE
+        } else {
+            ENCRYPTED_CHUNK_SIZE
+        }
+    };
+    let mut read_chunk = |k: u64, buf: &mut [u8; ENCRYPTED_CHUNK_SIZE]| -> Result<usize> {
+        let n = chunk_len(k);
+        source.seek(SeekFrom::Start(
+            body_offset + PREFIX_U64 + k * ENC_CHUNK_U64,
+        ))?;
+        if read_up_to(source, &mut buf[..n])? != n {
+            return Err(Error::Truncated);
+        }
+        keys.open_encrypted_chunk(k, &mut buf[..n], k == last)
+    };
+    // Authenticate the length first: the final chunk must open at its index.
+    let final_pt = read_chunk(last, &mut buf)?;
+    if range.is_empty() {
+        return Ok(());
+    }
+    let first = range.start / CHUNK_U64;
+    let end_chunk = (range.end - 1) / CHUNK_U64;
+    for k in first..=end_chunk {
+        // The buffer still holds the final chunk only if no other chunk was read since.
+        let pt = if k == last && k == first {
+            final_pt
+        } else {
+            read_chunk(k, &mut buf)?
+        };
+        let chunk_start = k * CHUNK_U64;
+        let from = range.start.saturating_sub(chunk_start) as usize;
+        let to = ((range.end - chunk_start) as usize).min(pt);
+        out.write_all(&buf[from..to])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Single objects: `header || body` (FORMAT.md sections 2 to 4).
+
+use crate::aead::Backend;
+use crate::chunked::{self, BodyReader, BodyWriter, ChunkKeys, read_prefix};
+use crate::context::{BodyRole, ObjectContext, body_context};
+use crate::error::{Error, Result};
+use crate::header::{Header, ObjectKind, WrappedKey};
+use crate::key::DataKey;
+use crate::provider::KeyProvider;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+
+/// A data key together with its authenticated header: what sealing and opening need.
+#[derive(Debug)]
+pub struct ObjectKey {
+    data_key: DataKey,
+    header: Header,
+}
+
+impl ObjectKey {
+    /// Build the header for a data key that was generated (and wrapped) elsewhere, e.g. by the
+    /// asynchronous KMS provider.
+    pub fn new(
+        kind: ObjectKind,
+        data_key: DataKey,
+        key_id: &str,
+        wrapped: WrappedKey,
+    ) -> Result<ObjectKey> {
+        let header = Header::new(kind, key_id, wrapped, &data_key)?;
+        Ok(ObjectKey { data_key, header })
+    }
+
+    /// Generate a data key with `provider` under `key_id` and build its header.
+    pub fn generate<P: KeyProvider + ?Sized>(
+        provider: &P,
+        key_id: &str,
+        context: &ObjectContext,
+        kind: ObjectKind,
+    ) -> Result<ObjectKey> {
+        let g = provider.generate_data_key(key_id, context)?;
+        ObjectKey::new(kind, g.data_key, &g.key_id, g.wrapped)
+    }
+
+    /// Accept a parsed header with the data key unwrapped for it: checks the header tag.
+    pub fn open(header: Header, data_key: DataKey) -> Result<ObjectKey> {
+        header.verify(&data_key)?;
+        Ok(ObjectKey { data_key, header })
+    }
+
+    /// Unwrap a parsed header's data key with `provider` and check the header tag.
+    pub fn unwrap_with<P: KeyProvider + ?Sized>(
+        provider: &P,
+        header: Header,
+        context: &ObjectContext,
+    ) -> Result<ObjectKey> {
+        let dk = provider.decrypt_data_key(header.key_id(), header.wrapped_key(), context)?;
+        ObjectKey::open(header, dk)
+    }
+
+    /// The authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn data_key(&self) -> &DataKey {
+        &self.data_key
+    }
+
+    fn expect_kind(&self, kind: ObjectKind) -> Result<()> {
+        if self.header.kind() == kind {
+            Ok(())
+        } else {
+            Err(Error::MalformedHeader(
+                "object kind does not fit the operation",
+            ))
+        }
+    }
+
+    pub(crate) fn context(&self, ctx: &ObjectContext, role: BodyRole) -> Vec<u8> {
+        body_context(self.header.as_bytes(), ctx, role)
+    }
+}
+
+/// Streaming encryption of one object into a `Write`: writes the header, then the body. Call
+/// [`Encryptor::finish`]; an encryptor dropped without it leaves an object no reader accepts.
+pub struct Encryptor<W: Write> {
+    body: BodyWriter<W>,
+}
+
+impl<W: Write> Encryptor<W> {
+    /// Start an object sealed under `key` (a single-object key) and bound to `context`.
+    pub fn new(
+        key: &ObjectKey,
+        context: &ObjectContext,
+        mut out: W,
+        backend: Backend,
+    ) -> Result<Self> {
+        key.expect_kind(ObjectKind::Single)?;
+        out.write_all(key.header.as_bytes())?;
+        let ctx = key.context(context, BodyRole::Single);
+        let body = BodyWriter::new(out, key.data_key.expose(), &ctx, backend)?;
+        Ok(Encryptor { body })
+    }
+
+    /// Test-only seam for known-answer files: a chosen body salt.
+    #[doc(hidden)]
+    pub fn with_salt(
+        key: &ObjectKey,
+        context: &ObjectContext,
+        mut out: W,
+        salt: &[u8; chunked::SALT_SIZE],
+        backend: Backend,
+    ) -> Result<Self> {
+        key.expect_kind(ObjectKind::Single)?;
+        out.write_all(key.header.as_bytes())?;
+        let ctx = key.context(context, BodyRole::Single);
+        let body = BodyWriter::with_salt(out, key.data_key.expose(), salt, &ctx, backend)?;
+        Ok(Encryptor { body })
+    }
+
+    /// Seal the final chunk and return the inner writer.
+    pub fn finish(self) -> Result<W> {
+        self.body.finish()
+    }
+}
+
+impl<W: Write> Write for Encryptor<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.body.write(data)
+    }
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.body.write_all(data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.body.flush()
+    }
+}
+
+/// Streaming decryption of one object from a `Read`, releasing each chunk only once it has
+/// authenticated, and reporting end of stream only after the final chunk has.
+pub struct Decryptor<R: Read> {
+    body: BodyReader<R>,
+}
+
+impl<R: Read> Decryptor<R> {
+    /// Read the header from `input`, unwrap its data key with `provider`, check the header tag,
+    /// then read and check the body's commitment for `context`. No chunk is decrypted yet.
+    pub fn new<P: KeyProvider + ?Sized>(
+        provider: &P,
+        context: &ObjectContext,
+        mut input: R,
+        backend: Backend,
+    ) -> Result<Self> {
+        let header = Header::read_from(&mut input)?;
+        let key = ObjectKey::unwrap_with(provider, header, context)?;
+        Self::with_key(&key, context, input, backend)
+    }
+
+    /// Open the body that follows an already read and verified header (`input` is positioned
+    /// just after the header).
+    pub fn with_key(
+        key: &ObjectKey,
+        context: &ObjectContext,
+        mut input: R,
+        backend: Backend,
+    ) -> Result<Self> {
+        key.expect_kind(ObjectKind::Single)?;
+        let ctx = key.context(context, BodyRole::Single);
+        let prefix = read_prefix(&mut input)?;
+        let keys = ChunkKeys::derive_checked(backend, key.data_key.expose(), &prefix, &ctx)?;
+        Ok(Decryptor {
+            body: BodyReader::from_parts(input, keys),
+        })
+    }
+
+    /// Decrypt the rest of the object into `out`, with typed errors; returns the bytes written.
+    pub fn copy_to<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64> {
+        self.body.copy_to(out)
+    }
+
+    /// The inner reader.
+    pub fn into_inner(self) -> R {
+        self.body.into_inner()
+    }
+}
+
+impl<R: Read> Read for Decryptor<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.body.read(out)
+    }
+}
+
+/// Seal all of `input` into `output` as one object under a fresh data key from `provider`;
+/// returns the plaintext length.
+pub fn seal<P: KeyProvider + ?Sized, R: Read, W: Write>(
+    provider: &P,
+    key_id: &str,
+    context: &ObjectContext,
+    mut input: R,
+    output: W,
+    backend: Backend,
+) -> Result<u64> {
+    let key = ObjectKey::generate(provider, key_id, context, ObjectKind::Single)?;
+    let mut enc = Encryptor::new(&key, context, output, backend)?;
+    let n = io::copy(&mut input, &mut enc).map_err(Error::from_io)?;
+    enc.finish()?;
+    Ok(n)
+}
+
+/// Open a whole object from `input` into `output`; returns the plaintext length.
+pub fn open<P: KeyProvider + ?Sized, R: Read, W: Write>(
+    provider: &P,
+    context: &ObjectContext,
+    input: R,
+    mut output: W,
+    backend: Backend,
+) -> Result<u64> {
+    Decryptor::new(provider, context, input, backend)?.copy_to(&mut output)
+}
+
+/// Decrypt plaintext `range` of the object stored in `source` into `out`; returns the object's
+/// plaintext length. Reads the header, the salt and commitment, the final chunk (to authenticate
+/// the length), and only the chunks that overlap `range`.
+pub fn open_range<P: KeyProvider + ?Sized, R: Read + Seek + ?Sized, W: Write + ?Sized>(
+    provider: &P,
+    context: &ObjectContext,
+    source: &mut R,
+    range: Range<u64>,
+    out: &mut W,
+    backend: Backend,
+) -> Result<u64> {
+    source.seek(SeekFrom::Start(0))?;
+    let header = Header::read_from(source)?;
+    let key = ObjectKey::unwrap_with(provider, header, context)?;
+    open_range_with_key(&key, context, source, range, out, backend)
+}
+
+/// [`open_range`] with an already unwrapped key; `source` holds the whole object (header
+/// included).
+pub fn open_range_with_key<R: Read + Seek + ?Sized, W: Write + ?Sized>(
+    key: &ObjectKey,
+    context: &ObjectContext,
+    source: &mut R,
+    range: Range<u64>,
+    out: &mut W,
+    backend: Backend,
+) -> Result<u64> {
+    key.expect_kind(ObjectKind::Single)?;
+    let ctx = key.context(context, BodyRole::Single);
+    chunked::read_body_range(
+        source,
+        key.header.len() as u64,
+        key.data_key.expose(),
+        &ctx,
+        backend,
+        range,
+        out,
+    )
+}
+
+/// The exact stored length of an object whose header is `header_len` bytes and whose plaintext
+/// is `plaintext_len` bytes (for Content-Length).
+pub fn sealed_len(header_len: u64, plaintext_len: u64) -> Result<u64> {
+    chunked::body_len(plaintext_len)?
+        .checked_add(header_len)
+        .ok_or(Error::TooLong)
+}
+
+/// The plaintext length of a stored object of `sealed_len` bytes with a `header_len`-byte header;
+/// [`Error::Truncated`] when no plaintext seals to that length.
+pub fn plaintext_len(header_len: u64, sealed_len: u64) -> Result<u64> {
+    chunked::body_plaintext_len(sealed_len.checked_sub(header_len).ok_or(Error::Truncated)?)
+}
+
+/// The stored byte ranges a range GET needs to decrypt plaintext `range`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangePlan {
+    /// Header, salt and commitment: always `0..header_len + 56`.
+    pub prefix: Range<u64>,
+    /// The chunks overlapping the plaintext range.
+    pub chunks: Range<u64>,
+    /// The final chunk, which authenticates the object's length.
+    pub final_chunk: Range<u64>,
+}
+
+/// Map plaintext `range` of an object (`header_len`-byte header, `plaintext_len` bytes of
+/// plaintext) to the stored byte ranges to fetch.
+pub fn sealed_range(header_len: u64, plaintext_len: u64, range: Range<u64>) -> Result<RangePlan> {
+    let chunks = chunked::body_chunk_range(plaintext_len, range)?;
+    let last = plaintext_len / chunked::CHUNK_SIZE as u64;
+    let body_end = chunked::body_len(plaintext_len)?;
+    let final_start = chunked::PREFIX_SIZE as u64 + last * chunked::ENCRYPTED_CHUNK_SIZE as u64;
+    Ok(RangePlan {
+        prefix: 0..header_len + chunked::PREFIX_SIZE as u64,
+        chunks: header_len + chunks.start..header_len + chunks.end,
+        final_chunk: header_len + final_start..header_len + body_end,
+    })
+}
