@@ -129,7 +129,7 @@ impl BucketFacts {
 }
 
 /// How a stored object (or multipart upload) is encrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Encryption {
     /// Not encrypted by the adapter.
     Plaintext,
