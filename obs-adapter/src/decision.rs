@@ -317,9 +317,11 @@ impl<K: KeyService> ObsAdapter<K> {
         encryption: &Encryption,
     ) -> Result<(), AdapterError> {
         if let Encryption::Kms { key_id } = encryption {
+            // A copy source may live in another region: ask in the key's own region.
+            let tenancy = Tenancy::new(tenancy.domain.clone(), key_id.region.clone());
             let info = self
                 .kms
-                .describe_key(tenancy, &KeyRef::Full(key_id.clone()))
+                .describe_key(&tenancy, &KeyRef::Full(key_id.clone()))
                 .await?;
             check_state(&info)?;
         }
@@ -435,7 +437,7 @@ impl<K: KeyService> ObsAdapter<K> {
                 "decrypt_data_key called for a plaintext object".into(),
             ));
         };
-        let tenancy = Tenancy::new(caller.domain.clone(), bucket.region.clone());
+        let tenancy = Tenancy::new(caller.domain.clone(), key_id.region.clone());
         Ok(self
             .kms
             .decrypt(

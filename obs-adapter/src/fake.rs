@@ -296,3 +296,107 @@ impl KeyService for FakeKeyService {
         Ok(SecretBytes::new(blob.plaintext.expose().to_vec()))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use kms_proto::key_id::{DomainId, RegionId};
+
+    fn t(d: &str, r: &str) -> Tenancy {
+        Tenancy::new(DomainId::parse(d).unwrap(), RegionId::parse(r).unwrap())
+    }
+
+    #[tokio::test]
+    async fn keys_are_isolated_per_tenant_and_region() {
+        let fake = FakeKeyService::new();
+        let a = t("a", "r1");
+        let key = fake.create_customer_key(&a);
+        let full = KeyRef::Full(key.clone());
+        let bare = KeyRef::Bare(key.uuid);
+        // (tenancy, key ref, visible)
+        let cases = [
+            (t("a", "r1"), full.clone(), true),
+            (t("a", "r1"), bare.clone(), true),
+            (t("b", "r1"), full.clone(), false),
+            (t("b", "r1"), bare.clone(), false),
+            (t("a", "r2"), full.clone(), false),
+            (t("a", "r2"), bare.clone(), false),
+        ];
+        for (tenancy, key_ref, visible) in cases {
+            let got = fake.describe_key(&tenancy, &key_ref).await;
+            assert_eq!(got.is_ok(), visible, "{tenancy:?} {key_ref}");
+            if let Err(e) = got {
+                assert!(matches!(e, KeyServiceError::NotFound(_)), "{e}");
+            }
+        }
+        let ctx = EncryptionContext::new();
+        let foreign = fake.generate_data_key(&t("b", "r1"), &key, &ctx).await;
+        assert!(matches!(foreign, Err(KeyServiceError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn default_keys_are_created_once_per_tenancy_and_service() {
+        let fake = FakeKeyService::new();
+        let a = t("a", "r1");
+        let k1 = fake.get_default_key(&a, "obs").await.unwrap();
+        let k2 = fake.get_default_key(&a, "obs").await.unwrap();
+        assert_eq!(k1, k2);
+        assert_eq!(k1.creator, KeyCreator::Service);
+        assert_eq!(k1.service, "obs");
+        let k3 = fake.get_default_key(&a, "evs").await.unwrap();
+        let k4 = fake.get_default_key(&t("b", "r1"), "obs").await.unwrap();
+        assert_ne!(k1.key_id, k3.key_id);
+        assert_ne!(k1.key_id, k4.key_id);
+        assert_eq!(fake.default_key_creations(), 3);
+        assert!(fake.import_default_key(&a, "obs", Uuid::new_v4()).is_none());
+    }
+
+    #[tokio::test]
+    async fn key_states_gate_data_keys() {
+        let fake = FakeKeyService::new();
+        let a = t("a", "r1");
+        let key = fake.create_service_key(&a, "obs");
+        let ctx = EncryptionContext::from([("k".to_owned(), "v".to_owned())]);
+        let dk = fake.generate_data_key(&a, &key, &ctx).await.unwrap();
+        assert_eq!(
+            fake.decrypt(&a, &key, &dk.ciphertext_blob, &ctx)
+                .await
+                .unwrap()
+                .expose(),
+            dk.plaintext.expose()
+        );
+        let wrong_ctx = EncryptionContext::new();
+        assert!(matches!(
+            fake.decrypt(&a, &key, &dk.ciphertext_blob, &wrong_ctx)
+                .await,
+            Err(KeyServiceError::InvalidRequest(_))
+        ));
+        let other = fake.create_service_key(&a, "obs");
+        assert!(matches!(
+            fake.decrypt(&a, &other, &dk.ciphertext_blob, &ctx).await,
+            Err(KeyServiceError::InvalidRequest(_))
+        ));
+        assert!(fake.set_state(&key, KeyState::Disabled));
+        assert!(matches!(
+            fake.generate_data_key(&a, &key, &ctx).await,
+            Err(KeyServiceError::Disabled(_))
+        ));
+        assert!(matches!(
+            fake.decrypt(&a, &key, &dk.ciphertext_blob, &ctx).await,
+            Err(KeyServiceError::Disabled(_))
+        ));
+        assert!(fake.set_state(&key, KeyState::PendingDeletion));
+        assert!(matches!(
+            fake.generate_data_key(&a, &key, &ctx).await,
+            Err(KeyServiceError::PendingDeletion(_))
+        ));
+        // Still described, with its state.
+        let info = fake
+            .describe_key(&a, &KeyRef::Full(key.clone()))
+            .await
+            .unwrap();
+        assert_eq!(info.state, KeyState::PendingDeletion);
+        assert!(!format!("{:?}", dk.plaintext).contains(&format!("{:?}", dk.plaintext.expose())));
+    }
+}

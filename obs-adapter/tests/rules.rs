@@ -817,6 +817,20 @@ async fn rule_06_where_the_rules_apply() {
         .await
         .unwrap();
     assert_eq!(d.source_encryption, Some(kms_src.encryption.clone()));
+    // Copy from a source in another region (under that region's key) into this bucket.
+    let far_key =
+        obs_adapter::KeyService::get_default_key(&*env.fake, &tenancy(OWNER, OTHER_REGION), "obs")
+            .await
+            .unwrap()
+            .key_id;
+    let far_src = StoredObject::kms(domain(OWNER), far_key.clone());
+    let h = headers(&[copy, (SSE, "kms")]);
+    let d = env
+        .decide(Operation::CopyObject, OWNER, &bucket(), &h, Some(&far_src))
+        .await
+        .unwrap();
+    assert_eq!(d.source_encryption, Some(far_src.encryption.clone()));
+    assert_eq!(d.encryption.key_id(), Some(&key));
     // Copy from a source whose key is disabled: refused before anything is stored.
     let env2 = Env::new();
     let key2 = env2.seed_default_key();
