@@ -1,1 +1,164 @@
-//! Shared harness for the integration tests.
+//! Shared harness for the integration tests: a real daemon on an ephemeral loopback port with a
+//! temporary data folder, and clients that speak for one tenant.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, ERROR_CODE, REGION};
+use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
+use kms_server::server::{Config, RunningServer, start};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+/// A daemon started in this process.
+pub struct TestDaemon {
+    server: Option<RunningServer>,
+    dir: tempfile::TempDir,
+    config: Config,
+}
+
+impl TestDaemon {
+    /// Starts a daemon with the embedded defaults in a fresh temporary folder.
+    pub async fn start() -> Self {
+        Self::start_with(|_, _| {}).await
+    }
+
+    /// Starts a daemon after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config, &Path)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::local(&dir.path().join("data"));
+        adjust(&mut config, dir.path());
+        let server = start(config.clone()).await.expect("daemon starts");
+        Self {
+            server: Some(server),
+            dir,
+            config,
+        }
+    }
+
+    /// The running server.
+    pub fn server(&self) -> &RunningServer {
+        self.server.as_ref().expect("running")
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server().local_addr())
+    }
+
+    /// The temporary folder (the data folder is `data/` inside it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// Shuts the daemon down gracefully and starts it again on the same data (a new port).
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.server = Some(start(self.config.clone()).await.expect("daemon restarts"));
+    }
+
+    /// A client for `domain` in the daemon's default region.
+    pub async fn tenant(&self, domain: &str) -> Tenant {
+        Tenant::connect(&self.endpoint(), domain, None, None).await
+    }
+
+    /// Stops the daemon gracefully.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// A client that speaks for one tenant (and optionally one region and bearer token).
+#[derive(Clone)]
+pub struct Tenant {
+    /// The raw gRPC client.
+    pub client: KeyManagementServiceClient<Channel>,
+    domain: String,
+    region: Option<String>,
+    token: Option<String>,
+}
+
+impl Tenant {
+    /// Connects to `endpoint`.
+    pub async fn connect(
+        endpoint: &str,
+        domain: &str,
+        region: Option<&str>,
+        token: Option<&str>,
+    ) -> Self {
+        let client = KeyManagementServiceClient::connect(endpoint.to_owned())
+            .await
+            .expect("connects");
+        Self {
+            client,
+            domain: domain.to_owned(),
+            region: region.map(str::to_owned),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// The same connection, speaking for another region.
+    pub fn in_region(&self, region: &str) -> Self {
+        Self {
+            region: Some(region.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Wraps a message with this tenant's metadata.
+    pub fn req<T>(&self, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        let md = r.metadata_mut();
+        if !self.domain.is_empty() {
+            md.insert(DOMAIN_ID, self.domain.parse().expect("ascii"));
+        }
+        if let Some(region) = &self.region {
+            md.insert(REGION, region.parse().expect("ascii"));
+        }
+        if let Some(t) = &self.token {
+            md.insert(AUTHORIZATION, format!("Bearer {t}").parse().expect("ascii"));
+        }
+        r
+    }
+}
+
+/// The `x-kms-error-code` of a status.
+pub fn error_code(s: &Status) -> &str {
+    s.metadata()
+        .get(ERROR_CODE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Asserts that a call failed with the given gRPC code and error code, and that its message
+/// contains `needle`.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    r: Result<T, Status>,
+    code: Code,
+    kms_code: &str,
+    needle: &str,
+) {
+    let s = r.expect_err("the call must fail");
+    assert_eq!(s.code(), code, "gRPC code; message: {}", s.message());
+    assert_eq!(
+        error_code(&s),
+        kms_code,
+        "error code; message: {}",
+        s.message()
+    );
+    assert!(
+        s.message().contains(needle),
+        "message {:?} must contain {needle:?}",
+        s.message()
+    );
+}

@@ -1,1 +1,33 @@
-//! Placeholder.
+//! kmsbox's key management daemon: customer master keys per tenant (domain) and region, kept in
+//! SQLite wrapped under a root key, served over gRPC (`kms.v1.KeyManagementService`).
+//!
+//! Layers, from the inside out:
+//! - [`crypto`] and [`blob`]: key material, wrapping under the root key, the ciphertext blob format
+//!   (see `FORMATS.md`); no I/O.
+//! - [`store`]: the [`store::KeyStore`] trait and its SQLite implementation.
+//! - [`service`]: the KMS rules over an in-memory cache of the store.
+//! - [`tenancy`], [`audit`], [`grpc`]: who is calling, what they did, and the gRPC edge.
+//! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
+//!
+//! Tests and embedders start the same server the binary runs:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kms_server::error::KmsError> {
+//! let dir = std::env::temp_dir().join("kmsbox-doc");
+//! let server = kms_server::server::start(kms_server::server::Config::local(&dir)).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod blob;
+pub mod crypto;
+pub mod error;
+pub mod grpc;
+pub mod seed;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tenancy;

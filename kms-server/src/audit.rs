@@ -1,0 +1,83 @@
+//! The audit log: every key-management and cryptographic call, written off the request path.
+//!
+//! Handlers hand a record to a bounded channel; one writer thread drains it and appends whole
+//! batches to the store in one transaction each, so that auditing costs a request a channel send,
+//! not a disk write. [`AuditLog::flush`] waits until everything sent before it is on disk.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{AuditRecord, KeyStore};
+
+/// Records queued before senders wait for the writer.
+const QUEUE: usize = 65_536;
+/// Most records in one transaction.
+const BATCH: usize = 4_096;
+
+enum Msg {
+    Record(AuditRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A handle to the audit writer. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditLog(..)")
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer thread.
+    pub fn start(store: Arc<dyn KeyStore>) -> std::io::Result<Self> {
+        let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+        std::thread::Builder::new()
+            .name("kms-audit".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let mut waiting = Vec::new();
+                while let Some(first) = rx.blocking_recv() {
+                    let mut next = Some(first);
+                    while let Some(m) = next.take() {
+                        match m {
+                            Msg::Record(r) => batch.push(r),
+                            Msg::Flush(ack) => waiting.push(ack),
+                        }
+                        if batch.len() < BATCH {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    if !batch.is_empty() {
+                        if let Err(e) = store.append_audit(&batch) {
+                            tracing::error!(error = %e, records = batch.len(), "audit log write failed");
+                        }
+                        batch.clear();
+                    }
+                    for ack in waiting.drain(..) {
+                        let _ = ack.send(());
+                    }
+                }
+            })?;
+        Ok(Self { tx })
+    }
+
+    /// Queues one record; waits only when the writer is [`QUEUE`] records behind.
+    pub async fn record(&self, r: AuditRecord) {
+        if self.tx.send(Msg::Record(r)).await.is_err() {
+            tracing::error!("audit writer has stopped; record lost");
+        }
+    }
+
+    /// Waits until every record queued before this call is written.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The kmsbox key management daemon.
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use kms_server::server::{self, Config};
+
+/// kmsbox key management daemon: per-tenant, per-region master keys over gRPC, kept in SQLite.
+///
+/// Without --tenants it trusts the x-kms-domain-id request metadata and listens on loopback only.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KMS_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Folder for the SQLite database (kms.sqlite3) and, unless --root-key-file says otherwise, the
+    /// root key (root.key, created with mode 0600 on first start).
+    #[arg(long, env = "KMS_DATA_DIR", default_value = "./kmsbox-data")]
+    data_dir: PathBuf,
+    /// Default region of calls that carry no x-kms-region metadata.
+    #[arg(long, env = "KMS_REGION", default_value = "region")]
+    region: String,
+    /// TOML file of tenants ([[tenants]] domain_id, token): every call then needs
+    /// `authorization: Bearer <token>`, and the domain comes from the token.
+    #[arg(long, env = "KMS_TENANTS")]
+    tenants: Option<PathBuf>,
+    /// File holding the 32-byte root key that wraps all key material; created if missing.
+    #[arg(long, env = "KMS_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
+    /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description) to create at
+    /// start-up if they do not exist.
+    #[arg(long, env = "KMS_SEED")]
+    seed: Option<PathBuf>,
+    /// Seconds between purges of keys past their deletion date.
+    #[arg(long, env = "KMS_PURGE_INTERVAL_SECS", default_value_t = 60)]
+    purge_interval_secs: u64,
+    /// Seconds that shutdown (SIGTERM, Ctrl-C) waits for in-flight calls before closing connections.
+    #[arg(long, env = "KMS_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    shutdown_grace_secs: u64,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let a = Args::parse();
+    let config = Config {
+        listen: a.listen,
+        data_dir: a.data_dir,
+        region: a.region,
+        tenants: a.tenants,
+        root_key_file: a.root_key_file,
+        seed: a.seed,
+        purge_interval: Duration::from_secs(a.purge_interval_secs.max(1)),
+        shutdown_grace: Duration::from_secs(a.shutdown_grace_secs),
+    };
+    let region = config.region.clone();
+    let running = match server::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kms-server: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // One line on stdout that scripts and tests can wait for.
+    println!(
+        "kms-server listening on {} (default region {region})",
+        running.local_addr()
+    );
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}

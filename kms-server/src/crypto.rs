@@ -1,0 +1,406 @@
+//! Key material types, the root key, and the wrapping of CMK material under it (FORMATS.md §2).
+//!
+//! No I/O here except reading and creating the root key file.
+
+use std::io::Write;
+use std::path::Path;
+
+use aes_kw::KeyInit;
+use aes_kw::KwAes256;
+use hkdf::Hkdf;
+use sha2::Sha256;
+use uuid::Uuid;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::{KmsError, Result};
+
+/// Length of CMK material, of the root key, and of derived KEKs.
+pub const KEY_LEN: usize = 32;
+/// Length of wrapped CMK material (RFC 3394 adds 8 bytes).
+pub const WRAPPED_LEN: usize = KEY_LEN + 8;
+/// The value of `key_versions.wrap_scheme` for FORMATS.md §2.
+pub const WRAP_SCHEME_V1: u32 = 1;
+
+/// 32 bytes of secret key material. Wiped on drop; never printed; not `Clone`.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct SecretKey([u8; KEY_LEN]);
+
+impl SecretKey {
+    /// Fresh key material from the OS random number generator.
+    pub fn generate() -> Result<Self> {
+        let mut k = [0u8; KEY_LEN];
+        fill_random(&mut k)?;
+        Ok(Self(k))
+    }
+
+    /// Takes ownership of the given bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The secret bytes, for handing to a cipher.
+    pub fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+/// Fills `buf` from the OS random number generator.
+pub fn fill_random(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| KmsError::Internal(format!("OS random number generator: {e}")))
+}
+
+/// `n` random bytes, wiped when dropped.
+pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut v = Zeroizing::new(vec![0u8; n]);
+    fill_random(&mut v)?;
+    Ok(v)
+}
+
+/// The identity a CMK version's material is bound to when wrapped.
+#[derive(Debug, Clone, Copy)]
+pub struct WrapContext<'a> {
+    /// The key's UUID.
+    pub uuid: Uuid,
+    /// The key version.
+    pub version: u32,
+    /// The owning domain.
+    pub domain: &'a str,
+    /// The key's region.
+    pub region: &'a str,
+}
+
+/// The root key: wraps every CMK's material. Loaded once at start-up.
+pub struct RootKey(SecretKey);
+
+impl std::fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RootKey(..)")
+    }
+}
+
+impl RootKey {
+    /// Builds a root key from its bytes (tests and known-answer files).
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(SecretKey::from_bytes(bytes))
+    }
+
+    /// Reads the root key file, or creates it (mode 0600, 32 random bytes) when it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let arr: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+                    KmsError::Internal(format!(
+                        "root key file {} must hold exactly {KEY_LEN} bytes, it holds {}",
+                        path.display(),
+                        bytes.len()
+                    ))
+                })?;
+                Ok(Self::from_bytes(arr))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SecretKey::generate()?;
+                write_new_secret_file(path, key.expose()).map_err(|e| {
+                    KmsError::Internal(format!("creating root key file {}: {e}", path.display()))
+                })?;
+                Ok(Self(key))
+            }
+            Err(e) => Err(KmsError::Internal(format!(
+                "reading root key file {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn kek(&self, ctx: &WrapContext<'_>) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        let hk = Hkdf::<Sha256>::new(Some(b"kmsbox.cmk-wrap.v1"), self.0.expose());
+        let mut info = Vec::with_capacity(16 + 4 + 8 + ctx.domain.len() + ctx.region.len());
+        info.extend_from_slice(ctx.uuid.as_bytes());
+        info.extend_from_slice(&ctx.version.to_be_bytes());
+        put_lp(&mut info, ctx.domain.as_bytes());
+        put_lp(&mut info, ctx.region.as_bytes());
+        let mut kek = Zeroizing::new([0u8; KEY_LEN]);
+        hk.expand(&info, kek.as_mut())
+            .map_err(|_| KmsError::Internal("HKDF output length".into()))?;
+        Ok(kek)
+    }
+
+    /// Wraps one CMK version's material (FORMATS.md §2).
+    pub fn wrap(&self, ctx: &WrapContext<'_>, material: &SecretKey) -> Result<[u8; WRAPPED_LEN]> {
+        let wrapped = kw_wrap(&*self.kek(ctx)?, material.expose())
+            .ok_or_else(|| KmsError::Internal("AES key wrap failed".into()))?;
+        wrapped
+            .try_into()
+            .map_err(|_| KmsError::Internal("AES key wrap length".into()))
+    }
+
+    /// Unwraps one CMK version's material; fails when the wrapped bytes were altered or belong to
+    /// another key, version, domain or region.
+    pub fn unwrap(&self, ctx: &WrapContext<'_>, wrapped: &[u8]) -> Result<SecretKey> {
+        let unwrapped = kw_unwrap(&*self.kek(ctx)?, wrapped);
+        match unwrapped
+            .as_deref()
+            .map(|v| <[u8; KEY_LEN]>::try_from(v.as_slice()))
+        {
+            Some(Ok(bytes)) => Ok(SecretKey::from_bytes(bytes)),
+            _ => Err(KmsError::Internal(format!(
+                "stored material of key {} version {} failed its integrity check (wrong root key, or altered key store)",
+                ctx.uuid, ctx.version
+            ))),
+        }
+    }
+}
+
+/// AES-256 key wrap (RFC 3394 §2.2.1, default IV) of `key` under `kek`; `None` for a `key` whose
+/// length is not a multiple of 8 of at least 16 (RFC 3394 §2: n >= 2 blocks).
+pub(crate) fn kw_wrap(kek: &[u8; KEY_LEN], key: &[u8]) -> Option<Vec<u8>> {
+    if key.len() < 16 || !key.len().is_multiple_of(8) {
+        return None;
+    }
+    let kw = KwAes256::new_from_slice(kek).ok()?;
+    let mut out = vec![0u8; key.len() + 8];
+    kw.wrap_key(key, &mut out).ok()?;
+    Some(out)
+}
+
+/// AES-256 key unwrap (RFC 3394 §2.2.2); `None` when the integrity check fails.
+///
+/// The length check comes first because `aes-kw` 0.3 itself unwraps an 8-byte input (an "empty
+/// key"), which RFC 3394 does not define; Wycheproof tcId 108 caught it.
+pub(crate) fn kw_unwrap(kek: &[u8; KEY_LEN], wrapped: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
+        return None;
+    }
+    let kw = KwAes256::new_from_slice(kek).ok()?;
+    let mut out = Zeroizing::new(vec![0u8; wrapped.len().checked_sub(8)?]);
+    kw.unwrap_key(wrapped, &mut out).ok()?;
+    Some(out)
+}
+
+/// AES-256-GCM encryption with a 96-bit nonce: returns `ciphertext || 16-byte tag`.
+pub(crate) fn gcm_seal(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    pt: &[u8],
+) -> Result<Vec<u8>> {
+    use aes_gcm::KeyInit;
+    use aes_gcm::aead::{Aead, Payload};
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key)
+        .map_err(|_| KmsError::Internal("AES-GCM key length".into()))?;
+    cipher
+        .encrypt(&aes_gcm::Nonce::from(*nonce), Payload { msg: pt, aad })
+        .map_err(|_| KmsError::Internal("AES-GCM encryption failed".into()))
+}
+
+/// AES-256-GCM decryption of `ciphertext || tag`; `None` when authentication fails.
+pub(crate) fn gcm_open(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ct: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    use aes_gcm::KeyInit;
+    use aes_gcm::aead::{Aead, Payload};
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).ok()?;
+    cipher
+        .decrypt(&aes_gcm::Nonce::from(*nonce), Payload { msg: ct, aad })
+        .ok()
+        .map(Zeroizing::new)
+}
+
+/// Appends `u32be(len) || bytes`.
+pub fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Creates `path` with mode 0600 and writes `bytes`, failing if it exists.
+fn write_new_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(version: u32, domain: &str) -> WrapContext<'_> {
+        WrapContext {
+            uuid: Uuid::from_u128(0x4f1cd4de_ab64_4807_920a_47fc42e7f0d0),
+            version,
+            domain,
+            region: "region",
+        }
+    }
+
+    fn wycheproof(file: &str) -> serde_json::Value {
+        let path = format!(
+            "{}/../../shared/vectors/wycheproof/testvectors_v1/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn h(v: &serde_json::Value) -> Vec<u8> {
+        hex::decode(v.as_str().unwrap()).unwrap()
+    }
+
+    /// The AES-256-GCM calls the ciphertext blobs make (96-bit nonce, 128-bit tag), against every
+    /// matching Wycheproof vector.
+    #[test]
+    fn wycheproof_aes_256_gcm_as_blobs_call_it() {
+        let doc = wycheproof("aes_gcm_test.json");
+        let mut checked = 0;
+        for g in doc["testGroups"].as_array().unwrap() {
+            if g["keySize"] != 256 || g["ivSize"] != 96 || g["tagSize"] != 128 {
+                continue;
+            }
+            for t in g["tests"].as_array().unwrap() {
+                let id = &t["tcId"];
+                let key: [u8; 32] = h(&t["key"]).try_into().unwrap();
+                let nonce: [u8; 12] = h(&t["iv"]).try_into().unwrap();
+                let (aad, msg) = (h(&t["aad"]), h(&t["msg"]));
+                let mut ct = h(&t["ct"]);
+                ct.extend(h(&t["tag"]));
+                let opened = gcm_open(&key, &nonce, &aad, &ct);
+                match t["result"].as_str().unwrap() {
+                    "valid" => {
+                        assert_eq!(gcm_seal(&key, &nonce, &aad, &msg).unwrap(), ct, "tcId {id}");
+                        assert_eq!(
+                            opened.as_deref().map(Vec::as_slice),
+                            Some(&msg[..]),
+                            "tcId {id}"
+                        );
+                    }
+                    "invalid" => assert!(opened.is_none(), "tcId {id} must not decrypt"),
+                    _ => {}
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} vectors matched");
+    }
+
+    /// The AES-256 key wrap that protects CMK material, against every 256-bit-KEK Wycheproof vector.
+    #[test]
+    fn wycheproof_aes_256_key_wrap_as_the_store_calls_it() {
+        let doc = wycheproof("aes_wrap_test.json");
+        let mut checked = 0;
+        for g in doc["testGroups"].as_array().unwrap() {
+            if g["keySize"] != 256 {
+                continue;
+            }
+            for t in g["tests"].as_array().unwrap() {
+                let id = &t["tcId"];
+                let kek: [u8; 32] = h(&t["key"]).try_into().unwrap();
+                let (msg, ct) = (h(&t["msg"]), h(&t["ct"]));
+                let unwrapped = kw_unwrap(&kek, &ct);
+                match t["result"].as_str().unwrap() {
+                    "valid" => {
+                        assert_eq!(kw_wrap(&kek, &msg), Some(ct.clone()), "tcId {id}");
+                        assert_eq!(
+                            unwrapped.as_deref().map(Vec::as_slice),
+                            Some(&msg[..]),
+                            "tcId {id}"
+                        );
+                    }
+                    "invalid" => assert!(unwrapped.is_none(), "tcId {id} must not unwrap"),
+                    _ => {}
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} vectors matched");
+    }
+
+    #[test]
+    fn wrap_round_trips_and_binds_identity() {
+        let root = RootKey::from_bytes([7u8; 32]);
+        let material = SecretKey::from_bytes([9u8; 32]);
+        let w = root.wrap(&ctx(1, "d1"), &material).unwrap();
+        assert_eq!(root.unwrap(&ctx(1, "d1"), &w).unwrap().expose(), &[9u8; 32]);
+        // Another version, tenant or root key cannot unwrap it.
+        assert!(root.unwrap(&ctx(2, "d1"), &w).is_err());
+        assert!(root.unwrap(&ctx(1, "d2"), &w).is_err());
+        assert!(
+            RootKey::from_bytes([8u8; 32])
+                .unwrap(&ctx(1, "d1"), &w)
+                .is_err()
+        );
+        let mut flipped = w;
+        flipped[5] ^= 1;
+        assert!(root.unwrap(&ctx(1, "d1"), &flipped).is_err());
+        assert!(root.unwrap(&ctx(1, "d1"), &w[..39]).is_err());
+    }
+
+    /// Pins FORMATS.md §2: a later version must still unwrap what version 1 wrapped.
+    #[test]
+    fn wrap_v1_known_answer() {
+        let kat: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/kat/cmk_wrap_v1.json")).unwrap();
+        let hexf = |k: &str| hex::decode(kat[k].as_str().unwrap()).unwrap();
+        let root = RootKey::from_bytes(hexf("root_key").try_into().unwrap());
+        let c = WrapContext {
+            uuid: kat["uuid"].as_str().unwrap().parse().unwrap(),
+            version: u32::try_from(kat["version"].as_u64().unwrap()).unwrap(),
+            domain: kat["domain"].as_str().unwrap(),
+            region: kat["region"].as_str().unwrap(),
+        };
+        let material: [u8; 32] = hexf("material").try_into().unwrap();
+        let wrapped = hexf("wrapped");
+        assert_eq!(root.unwrap(&c, &wrapped).unwrap().expose(), &material);
+        assert_eq!(
+            root.wrap(&c, &SecretKey::from_bytes(material))
+                .unwrap()
+                .to_vec(),
+            wrapped,
+            "AES-KW is deterministic: version 1 must wrap to the pinned bytes"
+        );
+    }
+
+    #[test]
+    fn root_key_file_is_created_with_mode_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("root.key");
+        let a = RootKey::load_or_create(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let b = RootKey::load_or_create(&path).unwrap();
+        assert_eq!(a.0.expose(), b.0.expose());
+        std::fs::write(&path, [1u8; 5]).unwrap();
+        let err = RootKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("exactly 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = SecretKey::from_bytes([0xAB; 32]);
+        assert_eq!(format!("{s:?}"), "SecretKey(..)");
+        let r = RootKey::from_bytes([0xAB; 32]);
+        assert!(!format!("{r:?}").contains("ab"));
+    }
+}

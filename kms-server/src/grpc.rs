@@ -1,0 +1,396 @@
+//! The gRPC edge: thin handlers that authenticate, call the key service, audit, and convert.
+
+use std::sync::Arc;
+
+use kms_proto::metadata::REQUEST_ID;
+use kms_proto::v1 as pb;
+use kms_proto::v1::key_management_service_server::KeyManagementService;
+use tonic::{Request, Response, Status};
+
+use crate::audit::AuditLog;
+use crate::error::{KmsError, Result};
+use crate::service::{KeyService, full_id, now_ms};
+use crate::store::{AuditRecord, Creator, KeyRecord, KeyState};
+use crate::tenancy::{Caller, Tenancy, request_id};
+
+/// The `kms.v1.KeyManagementService` implementation.
+#[derive(Debug, Clone)]
+pub struct KmsGrpc {
+    svc: Arc<KeyService>,
+    tenancy: Arc<Tenancy>,
+    audit: AuditLog,
+}
+
+/// What a handler carries from [`KmsGrpc::begin`] to [`KmsGrpc::finish`].
+struct Call {
+    op: &'static str,
+    request_id: String,
+    domain: String,
+    region: String,
+}
+
+impl KmsGrpc {
+    /// Wires the service, the caller identification and the audit log together.
+    pub fn new(svc: Arc<KeyService>, tenancy: Arc<Tenancy>, audit: AuditLog) -> Self {
+        Self {
+            svc,
+            tenancy,
+            audit,
+        }
+    }
+
+    async fn begin<T>(&self, op: &'static str, req: &Request<T>) -> Result<(Caller, Call), Status> {
+        let request_id = request_id(req.metadata());
+        match self.tenancy.authenticate(req.metadata()) {
+            Ok(caller) => {
+                let call = Call {
+                    op,
+                    request_id,
+                    domain: caller.domain.to_string(),
+                    region: caller.region.to_string(),
+                };
+                Ok((caller, call))
+            }
+            Err(e) => {
+                let call = Call {
+                    op,
+                    request_id,
+                    domain: String::new(),
+                    region: String::new(),
+                };
+                Err(self
+                    .finish::<()>(call, Err(e))
+                    .await
+                    .err()
+                    .unwrap_or_else(|| Status::internal("")))
+            }
+        }
+    }
+
+    async fn finish<T>(
+        &self,
+        call: Call,
+        result: Result<(T, String)>,
+    ) -> Result<Response<T>, Status> {
+        let (outcome, key_id, out) = match result {
+            Ok((resp, key_id)) => ("ok", key_id, Ok(resp)),
+            Err(e) => {
+                let code = e.code();
+                if matches!(e, KmsError::Store(_) | KmsError::Internal(_)) {
+                    tracing::error!(op = call.op, request_id = %call.request_id, error = %e, "internal error");
+                } else {
+                    tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
+                }
+                (code, String::new(), Err(Status::from(e)))
+            }
+        };
+        self.audit
+            .record(AuditRecord {
+                time_ms: now_ms(),
+                domain: call.domain,
+                region: call.region,
+                operation: call.op,
+                key_id,
+                outcome,
+                request_id: call.request_id.clone(),
+            })
+            .await;
+        let rid = call.request_id.parse().ok();
+        match out {
+            Ok(resp) => {
+                let mut r = Response::new(resp);
+                if let Some(v) = rid {
+                    r.metadata_mut().insert(REQUEST_ID, v);
+                }
+                Ok(r)
+            }
+            Err(mut s) => {
+                if let Some(v) = rid {
+                    s.metadata_mut().insert(REQUEST_ID, v);
+                }
+                Err(s)
+            }
+        }
+    }
+}
+
+/// A key's metadata as the API returns it.
+pub fn metadata(rec: &KeyRecord) -> pb::KeyMetadata {
+    pb::KeyMetadata {
+        key_id: full_id(rec),
+        region: rec.region.clone(),
+        domain_id: rec.domain.clone(),
+        alias: rec.alias.clone(),
+        description: rec.description.clone(),
+        state: match rec.state {
+            KeyState::Enabled => pb::KeyState::Enabled,
+            KeyState::Disabled => pb::KeyState::Disabled,
+            KeyState::PendingDeletion => pb::KeyState::PendingDeletion,
+        } as i32,
+        creator: match rec.creator {
+            Creator::Customer => pb::KeyCreator::Customer,
+            Creator::Service => pb::KeyCreator::Service,
+        } as i32,
+        created_at: Some(timestamp(rec.created_at_ms)),
+        deletion_date: rec.deletion_date_ms.map(timestamp),
+        current_version: rec.current_version,
+        service: rec.service.clone(),
+        key_uuid: rec.uuid.hyphenated().to_string(),
+    }
+}
+
+fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+fn with_meta(rec: &KeyRecord) -> (Option<pb::KeyMetadata>, String) {
+    (Some(metadata(rec)), full_id(rec))
+}
+
+#[tonic::async_trait]
+impl KeyManagementService for KmsGrpc {
+    async fn create_key(
+        &self,
+        req: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
+        let (caller, call) = self.begin("CreateKey", &req).await?;
+        let m = req.into_inner();
+        let r = self.svc.create_key(&caller, &m.alias, &m.description).await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::CreateKeyResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn describe_key(
+        &self,
+        req: Request<pb::DescribeKeyRequest>,
+    ) -> Result<Response<pb::DescribeKeyResponse>, Status> {
+        let (caller, call) = self.begin("DescribeKey", &req).await?;
+        let r = self.svc.find(&caller, &req.get_ref().key_id);
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::DescribeKeyResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn enable_key(
+        &self,
+        req: Request<pb::EnableKeyRequest>,
+    ) -> Result<Response<pb::EnableKeyResponse>, Status> {
+        let (caller, call) = self.begin("EnableKey", &req).await?;
+        let r = self.svc.enable(&caller, &req.get_ref().key_id).await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::EnableKeyResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn disable_key(
+        &self,
+        req: Request<pb::DisableKeyRequest>,
+    ) -> Result<Response<pb::DisableKeyResponse>, Status> {
+        let (caller, call) = self.begin("DisableKey", &req).await?;
+        let r = self.svc.disable(&caller, &req.get_ref().key_id).await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::DisableKeyResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn schedule_key_deletion(
+        &self,
+        req: Request<pb::ScheduleKeyDeletionRequest>,
+    ) -> Result<Response<pb::ScheduleKeyDeletionResponse>, Status> {
+        let (caller, call) = self.begin("ScheduleKeyDeletion", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .schedule_deletion(&caller, &m.key_id, m.pending_window_days)
+            .await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::ScheduleKeyDeletionResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn cancel_key_deletion(
+        &self,
+        req: Request<pb::CancelKeyDeletionRequest>,
+    ) -> Result<Response<pb::CancelKeyDeletionResponse>, Status> {
+        let (caller, call) = self.begin("CancelKeyDeletion", &req).await?;
+        let r = self
+            .svc
+            .cancel_deletion(&caller, &req.get_ref().key_id)
+            .await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::CancelKeyDeletionResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn list_keys(
+        &self,
+        req: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let (caller, call) = self.begin("ListKeys", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .list(&caller, m.page_size, &m.page_token)
+            .map(|(keys, next)| {
+                let resp = pb::ListKeysResponse {
+                    keys: keys.iter().map(|k| metadata(k)).collect(),
+                    next_page_token: next,
+                };
+                (resp, String::new())
+            });
+        self.finish(call, r).await
+    }
+
+    async fn rotate_key(
+        &self,
+        req: Request<pb::RotateKeyRequest>,
+    ) -> Result<Response<pb::RotateKeyResponse>, Status> {
+        let (caller, call) = self.begin("RotateKey", &req).await?;
+        let r = self.svc.rotate(&caller, &req.get_ref().key_id).await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::RotateKeyResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn get_default_key(
+        &self,
+        req: Request<pb::GetDefaultKeyRequest>,
+    ) -> Result<Response<pb::GetDefaultKeyResponse>, Status> {
+        let (caller, call) = self.begin("GetDefaultKey", &req).await?;
+        let r = self.svc.default_key(&caller, &req.get_ref().service).await;
+        let r = r
+            .map(|k| with_meta(&k))
+            .map(|(metadata, id)| (pb::GetDefaultKeyResponse { metadata }, id));
+        self.finish(call, r).await
+    }
+
+    async fn generate_data_key(
+        &self,
+        req: Request<pb::GenerateDataKeyRequest>,
+    ) -> Result<Response<pb::GenerateDataKeyResponse>, Status> {
+        let (caller, call) = self.begin("GenerateDataKey", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .generate_data_key(&caller, &m.key_id, m.number_of_bytes, &m.encryption_context)
+            .map(|dk| {
+                let id = full_id(&dk.key);
+                let resp = pb::GenerateDataKeyResponse {
+                    key_id: id.clone(),
+                    plaintext: dk.plaintext.to_vec(),
+                    ciphertext_blob: dk.blob,
+                    key_version: dk.version,
+                };
+                (resp, id)
+            });
+        self.finish(call, r).await
+    }
+
+    async fn generate_data_key_without_plaintext(
+        &self,
+        req: Request<pb::GenerateDataKeyRequest>,
+    ) -> Result<Response<pb::GenerateDataKeyWithoutPlaintextResponse>, Status> {
+        let (caller, call) = self.begin("GenerateDataKeyWithoutPlaintext", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .generate_data_key(&caller, &m.key_id, m.number_of_bytes, &m.encryption_context)
+            .map(|dk| {
+                let id = full_id(&dk.key);
+                let resp = pb::GenerateDataKeyWithoutPlaintextResponse {
+                    key_id: id.clone(),
+                    ciphertext_blob: dk.blob,
+                    key_version: dk.version,
+                };
+                (resp, id)
+            });
+        self.finish(call, r).await
+    }
+
+    async fn encrypt(
+        &self,
+        req: Request<pb::EncryptRequest>,
+    ) -> Result<Response<pb::EncryptResponse>, Status> {
+        let (caller, call) = self.begin("Encrypt", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .encrypt(&caller, &m.key_id, &m.plaintext, &m.encryption_context)
+            .map(|(key, version, blob)| {
+                let id = full_id(&key);
+                let resp = pb::EncryptResponse {
+                    key_id: id.clone(),
+                    ciphertext_blob: blob,
+                    key_version: version,
+                };
+                (resp, id)
+            });
+        self.finish(call, r).await
+    }
+
+    async fn decrypt(
+        &self,
+        req: Request<pb::DecryptRequest>,
+    ) -> Result<Response<pb::DecryptResponse>, Status> {
+        let (caller, call) = self.begin("Decrypt", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .decrypt(
+                &caller,
+                &m.ciphertext_blob,
+                &m.encryption_context,
+                &m.key_id,
+            )
+            .map(|d| {
+                let id = full_id(&d.key);
+                let resp = pb::DecryptResponse {
+                    key_id: id.clone(),
+                    plaintext: d.plaintext.to_vec(),
+                    key_version: d.version,
+                };
+                (resp, id)
+            });
+        self.finish(call, r).await
+    }
+
+    async fn re_encrypt(
+        &self,
+        req: Request<pb::ReEncryptRequest>,
+    ) -> Result<Response<pb::ReEncryptResponse>, Status> {
+        let (caller, call) = self.begin("ReEncrypt", &req).await?;
+        let m = req.get_ref();
+        let r = self
+            .svc
+            .re_encrypt(
+                &caller,
+                &m.ciphertext_blob,
+                &m.source_encryption_context,
+                &m.source_key_id,
+                &m.destination_key_id,
+                &m.destination_encryption_context,
+            )
+            .map(|(source, dest, version, blob)| {
+                let id = full_id(&dest);
+                let resp = pb::ReEncryptResponse {
+                    source_key_id: full_id(&source.key),
+                    key_id: id.clone(),
+                    ciphertext_blob: blob,
+                    key_version: version,
+                };
+                (resp, id)
+            });
+        self.finish(call, r).await
+    }
+}

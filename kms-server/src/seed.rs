@@ -1,0 +1,79 @@
+//! `--seed FILE`: keys with given IDs and aliases, created at start-up if missing (idempotent).
+//!
+//! ```toml
+//! [[keys]]
+//! domain_id = "783fc6652cf246c096ea836694f71855"
+//! region = "region"                              # optional: the daemon's --region
+//! key_id = "522d6070-5ad3-4765-9737-9312ddc72cdb"
+//! alias = "seeded"                               # optional
+//! description = "a key for reproducible tests"   # optional
+//! ```
+
+use std::path::Path;
+
+use kms_proto::key_id::{DomainId, RegionId, parse_key_uuid};
+
+use crate::error::{KmsError, Result};
+use crate::service::KeyService;
+use crate::store::Creator;
+use crate::tenancy::Caller;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    #[serde(default)]
+    keys: Vec<SeedKey>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedKey {
+    domain_id: String,
+    region: Option<String>,
+    key_id: String,
+    #[serde(default)]
+    alias: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Creates every key of the seed file that does not exist yet. Returns how many were created.
+pub async fn apply(svc: &KeyService, path: &Path, default_region: &RegionId) -> Result<usize> {
+    let bad = |what: String| KmsError::Internal(format!("seed file {}: {what}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let file: SeedFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let mut created = 0;
+    for k in file.keys {
+        let caller = Caller {
+            domain: DomainId::parse(&k.domain_id).map_err(|e| bad(e.to_string()))?,
+            region: match &k.region {
+                Some(r) => RegionId::parse(r).map_err(|e| bad(e.to_string()))?,
+                None => default_region.clone(),
+            },
+        };
+        let uuid = parse_key_uuid(&k.key_id).map_err(|e| bad(e.to_string()))?;
+        match svc.find(&caller, &k.key_id) {
+            Ok(existing) if existing.alias == k.alias => continue,
+            Ok(existing) => {
+                return Err(bad(format!(
+                    "key {} exists with alias {:?}, not {:?}",
+                    k.key_id, existing.alias, k.alias
+                )));
+            }
+            Err(KmsError::KeyNotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        svc.create_key_with_id(
+            &caller,
+            uuid,
+            &k.alias,
+            &k.description,
+            Creator::Customer,
+            "",
+        )
+        .await
+        .map_err(|e| bad(format!("key {}: {e}", k.key_id)))?;
+        created += 1;
+    }
+    Ok(created)
+}

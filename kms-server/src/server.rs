@@ -1,0 +1,225 @@
+//! Wiring: configuration, start-up, serving, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_proto::key_id::RegionId;
+use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::audit::AuditLog;
+use crate::crypto::RootKey;
+use crate::error::{KmsError, Result};
+use crate::grpc::KmsGrpc;
+use crate::service::{KeyService, now_ms};
+use crate::store::{KeyStore, SqliteStore};
+use crate::tenancy::Tenancy;
+
+/// The daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Folder of the SQLite database and, by default, the root key.
+    pub data_dir: PathBuf,
+    /// The default region of calls that name none.
+    pub region: String,
+    /// TOML tenants file; without it the daemon trusts `x-kms-domain-id` and listens on loopback only.
+    pub tenants: Option<PathBuf>,
+    /// Root key file; default `<data_dir>/root.key`.
+    pub root_key_file: Option<PathBuf>,
+    /// Keys to create at start-up.
+    pub seed: Option<PathBuf>,
+    /// How often keys past their deletion date are purged.
+    pub purge_interval: Duration,
+    /// How long shutdown waits for in-flight calls and open connections before closing them.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// The embedded default: data under `data_dir`, region `region`, loopback on a free port.
+    pub fn local(data_dir: &Path) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_owned(),
+            region: "region".into(),
+            tenants: None,
+            root_key_file: None,
+            seed: None,
+            purge_interval: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running daemon.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    purge: JoinHandle<()>,
+    audit: AuditLog,
+    health: tonic_health::server::HealthReporter,
+    service: Arc<KeyService>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The key service, for embedders and tests.
+    pub fn service(&self) -> &Arc<KeyService> {
+        &self.service
+    }
+
+    /// Waits until every audit record so far is written.
+    pub async fn flush_audit(&self) {
+        self.audit.flush().await;
+    }
+
+    /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, and flushes the audit log.
+    pub async fn shutdown(mut self) {
+        self.health
+            .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
+            .await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(self.grace, &mut self.serve).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!(grace = ?self.grace, "connections still open after the grace period; closing them");
+                self.serve.abort();
+            }
+        }
+        self.purge.abort();
+        self.audit.flush().await;
+    }
+}
+
+fn internal(what: &str) -> impl Fn(std::io::Error) -> KmsError + '_ {
+    move |e| KmsError::Internal(format!("{what}: {e}"))
+}
+
+/// Starts the daemon and returns once it is listening.
+pub async fn start(config: Config) -> Result<RunningServer> {
+    let region = RegionId::parse(&config.region)
+        .map_err(|e| KmsError::Internal(format!("--region: {e}")))?;
+    let tenancy = match &config.tenants {
+        Some(path) => Tenancy::from_file(path, region.clone())?,
+        None => {
+            if !config.listen.ip().is_loopback() {
+                return Err(KmsError::Internal(format!(
+                    "refusing to listen on {} without --tenants: without bearer tokens anyone could claim any domain, so only loopback is allowed",
+                    config.listen
+                )));
+            }
+            Tenancy::trusting(region.clone())
+        }
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(internal("creating --data-dir"))?;
+    let root_path = config
+        .root_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("root.key"));
+    let root = RootKey::load_or_create(&root_path)?;
+    let db = config.data_dir.join("kms.sqlite3");
+    let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db)?);
+    let service = Arc::new({
+        let s = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || KeyService::open(s, root))
+            .await
+            .map_err(|e| KmsError::Internal(e.to_string()))??
+    });
+    if let Some(seed) = &config.seed {
+        let n = crate::seed::apply(&service, seed, &region).await?;
+        tracing::info!(created = n, seed = %seed.display(), "seed file applied");
+    }
+    let audit =
+        AuditLog::start(Arc::clone(&store)).map_err(internal("starting the audit writer"))?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(internal("binding --listen"))?;
+    let addr = listener.local_addr().map_err(internal("local address"))?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| KmsError::Internal(format!("reflection: {e}")))?;
+    let grpc = KmsGrpc::new(Arc::clone(&service), Arc::new(tenancy), audit.clone());
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let serve = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(KeyManagementServiceServer::new(grpc))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stop_rx.await;
+            }),
+    );
+    let purge = {
+        let svc = Arc::clone(&service);
+        let every = config.purge_interval;
+        tokio::spawn(async move {
+            loop {
+                match svc.purge_expired(now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
+                    Err(e) => tracing::error!(error = %e, "purging keys failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
+    tracing::info!(
+        %addr,
+        region = %region,
+        data_dir = %config.data_dir.display(),
+        tokens_required = config.tenants.is_some(),
+        keys = service.key_count(),
+        "kms-server listening"
+    );
+    Ok(RunningServer {
+        addr,
+        stop: Some(stop_tx),
+        serve,
+        purge,
+        audit,
+        health,
+        service,
+        grace: config.shutdown_grace,
+    })
+}
+
+/// Runs the daemon until `shutdown` completes, then shuts it down gracefully.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let server = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The key store: where CMK metadata and wrapped material persist.
+//!
+//! A trait, so that the SQLite store of a single daemon can later give way to a replicated store
+//! shared by a fleet. The data path never calls it: the key service keeps every record in memory and
+//! writes through on management calls only.
+
+pub mod sqlite;
+
+use uuid::Uuid;
+
+pub use sqlite::SqliteStore;
+
+/// A key's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Usable.
+    Enabled,
+    /// Not usable until enabled.
+    Disabled,
+    /// Scheduled for deletion; not usable; can be cancelled.
+    PendingDeletion,
+}
+
+impl KeyState {
+    /// Its integer in the store.
+    pub fn to_i64(self) -> i64 {
+        match self {
+            KeyState::Enabled => 1,
+            KeyState::Disabled => 2,
+            KeyState::PendingDeletion => 3,
+        }
+    }
+
+    /// From its integer in the store.
+    pub fn from_i64(v: i64) -> Option<Self> {
+        match v {
+            1 => Some(KeyState::Enabled),
+            2 => Some(KeyState::Disabled),
+            3 => Some(KeyState::PendingDeletion),
+            _ => None,
+        }
+    }
+
+    /// In words, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "enabled",
+            KeyState::Disabled => "disabled",
+            KeyState::PendingDeletion => "pending deletion",
+        }
+    }
+}
+
+/// Who created a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creator {
+    /// A customer, with CreateKey.
+    Customer,
+    /// A service: a default key.
+    Service,
+}
+
+impl Creator {
+    /// Its integer in the store.
+    pub fn to_i64(self) -> i64 {
+        match self {
+            Creator::Customer => 1,
+            Creator::Service => 2,
+        }
+    }
+
+    /// From its integer in the store.
+    pub fn from_i64(v: i64) -> Option<Self> {
+        match v {
+            1 => Some(Creator::Customer),
+            2 => Some(Creator::Service),
+            _ => None,
+        }
+    }
+}
+
+/// One key version's material, wrapped under the root key (FORMATS.md §2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedVersion {
+    /// The version, from 1.
+    pub version: u32,
+    /// The wrapping scheme (1).
+    pub scheme: u32,
+    /// The wrapped material.
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrappedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WrappedVersion {{ version: {}, .. }}", self.version)
+    }
+}
+
+/// Everything stored about one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key's UUID.
+    pub uuid: Uuid,
+    /// The owning domain.
+    pub domain: String,
+    /// The key's region.
+    pub region: String,
+    /// Alias, or empty.
+    pub alias: String,
+    /// Description, or empty.
+    pub description: String,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Who created it.
+    pub creator: Creator,
+    /// For service keys, the service (for example `obs`); else empty.
+    pub service: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When pending deletion, the deletion time in milliseconds since the Unix epoch.
+    pub deletion_date_ms: Option<i64>,
+    /// The version new encryptions use.
+    pub current_version: u32,
+    /// Every version, oldest first.
+    pub versions: Vec<WrappedVersion>,
+}
+
+impl KeyRecord {
+    /// The wrapped material of one version.
+    pub fn version(&self, v: u32) -> Option<&WrappedVersion> {
+        self.versions.iter().find(|w| w.version == v)
+    }
+}
+
+/// One audit-log entry. Holds no key material and no plaintext.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The caller's domain, when known.
+    pub domain: String,
+    /// The caller's region, when known.
+    pub region: String,
+    /// The RPC name, for example `GenerateDataKey`.
+    pub operation: &'static str,
+    /// The key concerned, when known (full form).
+    pub key_id: String,
+    /// `ok`, or the error code.
+    pub outcome: &'static str,
+    /// The request ID.
+    pub request_id: String,
+}
+
+/// Which uniqueness rule an insert broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The alias is taken in this domain and region.
+    Alias,
+    /// The UUID is taken.
+    Uuid,
+}
+
+/// A key store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was broken.
+    #[error("conflict on {0:?}")]
+    Conflict(Conflict),
+    /// The stored data is not what this version understands.
+    #[error("corrupt key store: {0}")]
+    Corrupt(String),
+    /// The backend failed.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// A place that persists keys. Every method is durable when it returns `Ok`.
+pub trait KeyStore: Send + Sync + 'static {
+    /// Every key, for the in-memory cache at start-up.
+    fn load_all(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Inserts a new key with its versions.
+    fn insert_key(&self, rec: &KeyRecord) -> Result<(), StoreError>;
+    /// Inserts a service default key unless one exists for its (domain, region, service); returns
+    /// the one that is stored afterwards, which may be another daemon's.
+    fn insert_default_key(&self, rec: &KeyRecord) -> Result<KeyRecord, StoreError>;
+    /// Sets a key's state and deletion date.
+    fn set_state(
+        &self,
+        uuid: Uuid,
+        state: KeyState,
+        deletion_date_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Adds a new version and makes it current.
+    fn add_version(&self, uuid: Uuid, version: &WrappedVersion) -> Result<(), StoreError>;
+    /// Deletes a key and its versions for good.
+    fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError>;
+    /// Appends audit entries in one transaction.
+    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+}

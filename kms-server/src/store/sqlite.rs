@@ -1,0 +1,451 @@
+//! The SQLite key store: WAL, `synchronous=FULL`, schema migrations by `PRAGMA user_version`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{
+    AuditRecord, Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion,
+};
+
+/// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE keys (
+        uuid TEXT PRIMARY KEY NOT NULL,
+        domain TEXT NOT NULL,
+        region TEXT NOT NULL,
+        alias TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        state INTEGER NOT NULL,
+        creator INTEGER NOT NULL,
+        service TEXT NOT NULL DEFAULT '',
+        created_at_ms INTEGER NOT NULL,
+        deletion_date_ms INTEGER,
+        current_version INTEGER NOT NULL
+     );
+     CREATE UNIQUE INDEX keys_alias ON keys(domain, region, alias) WHERE alias <> '';
+     CREATE UNIQUE INDEX keys_default ON keys(domain, region, service) WHERE creator = 2;
+     CREATE TABLE key_versions (
+        uuid TEXT NOT NULL REFERENCES keys(uuid) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        wrap_scheme INTEGER NOT NULL,
+        wrapped BLOB NOT NULL,
+        PRIMARY KEY (uuid, version)
+     );
+     CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        time_ms INTEGER NOT NULL,
+        domain TEXT NOT NULL,
+        region TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        request_id TEXT NOT NULL
+     );",
+];
+
+/// The SQLite key store. One connection for keys, one for the audit log, so that a burst of audit
+/// writes never queues behind key writes in this process.
+pub struct SqliteStore {
+    keys: Mutex<Connection>,
+    audit: Mutex<Connection>,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
+    // FULL: every acknowledged transaction is on disk, not only in the OS cache.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = open_conn(path)?;
+        migrate(&mut conn)?;
+        let audit = open_conn(path)?;
+        Ok(Self {
+            keys: Mutex::new(conn),
+            audit: Mutex::new(audit),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self
+            .keys
+            .lock()
+            .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+        f(&mut guard)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(backend)?;
+    let target = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if current > target {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this daemon understands ({target})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn conflict_of(e: &rusqlite::Error) -> Option<Conflict> {
+    if let rusqlite::Error::SqliteFailure(f, msg) = e
+        && f.code == ErrorCode::ConstraintViolation
+    {
+        let msg = msg.as_deref().unwrap_or("");
+        if msg.contains("keys.alias") {
+            return Some(Conflict::Alias);
+        }
+        if msg.contains("keys.uuid") {
+            return Some(Conflict::Uuid);
+        }
+    }
+    None
+}
+
+fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
+                           created_at_ms, deletion_date_ms, current_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            rec.uuid.to_string(),
+            rec.domain,
+            rec.region,
+            rec.alias,
+            rec.description,
+            rec.state.to_i64(),
+            rec.creator.to_i64(),
+            rec.service,
+            rec.created_at_ms,
+            rec.deletion_date_ms,
+            rec.current_version,
+        ],
+    )?;
+    for v in &rec.versions {
+        tx.execute(
+            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped) VALUES (?1, ?2, ?3, ?4)",
+            params![rec.uuid.to_string(), v.version, v.scheme, v.wrapped],
+        )?;
+    }
+    Ok(())
+}
+
+fn load_where(
+    conn: &Connection,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<KeyRecord>, StoreError> {
+    let sql = format!(
+        "SELECT uuid, domain, region, alias, description, state, creator, service, created_at_ms,
+                deletion_date_ms, current_version FROM keys {filter} ORDER BY created_at_ms, uuid"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, i64>(8)?,
+                r.get::<_, Option<i64>>(9)?,
+                r.get::<_, u32>(10)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut vstmt = conn
+        .prepare("SELECT version, wrap_scheme, wrapped FROM key_versions WHERE uuid = ?1 ORDER BY version")
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (uuid, domain, region, alias, description, state, creator, service, created, del, cur) =
+            row.map_err(backend)?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
+        let versions = vstmt
+            .query_map([&uuid], |r| {
+                Ok(WrappedVersion {
+                    version: r.get(0)?,
+                    scheme: r.get(1)?,
+                    wrapped: r.get(2)?,
+                })
+            })
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        out.push(KeyRecord {
+            uuid: uuid.parse().map_err(|_| corrupt("bad uuid"))?,
+            domain,
+            region,
+            alias,
+            description,
+            state: KeyState::from_i64(state).ok_or_else(|| corrupt("bad state"))?,
+            creator: Creator::from_i64(creator).ok_or_else(|| corrupt("bad creator"))?,
+            service,
+            created_at_ms: created,
+            deletion_date_ms: del,
+            current_version: cur,
+            versions,
+        });
+    }
+    Ok(out)
+}
+
+impl KeyStore for SqliteStore {
+    fn load_all(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with(|c| load_where(c, "", &[]))
+    }
+
+    fn insert_key(&self, rec: &KeyRecord) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(backend)?;
+            if let Err(e) = insert_in(&tx, rec) {
+                return Err(conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict));
+            }
+            tx.commit().map_err(backend)
+        })
+    }
+
+    fn insert_default_key(&self, rec: &KeyRecord) -> Result<KeyRecord, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT uuid FROM keys WHERE domain = ?1 AND region = ?2 AND service = ?3 AND creator = 2",
+                    params![rec.domain, rec.region, rec.service],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if existing.is_none() {
+                insert_in(&tx, rec).map_err(|e| {
+                    conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict)
+                })?;
+            }
+            let mut found = load_where(
+                &tx,
+                "WHERE domain = ?1 AND region = ?2 AND service = ?3 AND creator = 2",
+                &[&rec.domain, &rec.region, &rec.service],
+            )?;
+            tx.commit().map_err(backend)?;
+            found
+                .pop()
+                .ok_or_else(|| StoreError::Backend("default key vanished".into()))
+        })
+    }
+
+    fn set_state(
+        &self,
+        uuid: Uuid,
+        state: KeyState,
+        deletion_date_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE keys SET state = ?2, deletion_date_ms = ?3 WHERE uuid = ?1",
+                params![uuid.to_string(), state.to_i64(), deletion_date_ms],
+            )
+            .map_err(backend)
+            .map(drop)
+        })
+    }
+
+    fn add_version(&self, uuid: Uuid, v: &WrappedVersion) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped) VALUES (?1, ?2, ?3, ?4)",
+                params![uuid.to_string(), v.version, v.scheme, v.wrapped],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "UPDATE keys SET current_version = ?2 WHERE uuid = ?1",
+                params![uuid.to_string(), v.version],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+    }
+
+    fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM keys WHERE uuid = ?1",
+                params![uuid.to_string()],
+            )
+            .map_err(backend)
+            .map(drop)
+        })
+    }
+
+    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut c = self
+            .audit
+            .lock()
+            .map_err(|_| StoreError::Backend("audit lock poisoned".into()))?;
+        let tx = c.transaction().map_err(backend)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO audit (time_ms, domain, region, operation, key_id, outcome, request_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(backend)?;
+            for r in records {
+                stmt.execute(params![
+                    r.time_ms,
+                    r.domain,
+                    r.region,
+                    r.operation,
+                    r.key_id,
+                    r.outcome,
+                    r.request_id
+                ])
+                .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(uuid: u128, alias: &str, creator: Creator, service: &str) -> KeyRecord {
+        KeyRecord {
+            uuid: Uuid::from_u128(uuid),
+            domain: "d".into(),
+            region: "r".into(),
+            alias: alias.into(),
+            description: String::new(),
+            state: KeyState::Enabled,
+            creator,
+            service: service.into(),
+            created_at_ms: 1,
+            deletion_date_ms: None,
+            current_version: 1,
+            versions: vec![WrappedVersion {
+                version: 1,
+                scheme: 1,
+                wrapped: vec![1; 40],
+            }],
+        }
+    }
+
+    #[test]
+    fn keys_persist_across_reopen_with_their_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+            s.add_version(
+                Uuid::from_u128(1),
+                &WrappedVersion {
+                    version: 2,
+                    scheme: 1,
+                    wrapped: vec![2; 40],
+                },
+            )
+            .unwrap();
+            s.set_state(Uuid::from_u128(1), KeyState::PendingDeletion, Some(99))
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let all = s.load_all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].current_version, 2);
+        assert_eq!(all[0].versions.len(), 2);
+        assert_eq!(all[0].state, KeyState::PendingDeletion);
+        assert_eq!(all[0].deletion_date_ms, Some(99));
+    }
+
+    #[test]
+    fn alias_and_uuid_are_unique_and_a_failed_insert_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+        let e = s
+            .insert_key(&rec(2, "a", Creator::Customer, ""))
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(Conflict::Alias)), "{e}");
+        let e = s
+            .insert_key(&rec(1, "b", Creator::Customer, ""))
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(Conflict::Uuid)), "{e}");
+        // Empty aliases do not collide.
+        s.insert_key(&rec(3, "", Creator::Customer, "")).unwrap();
+        s.insert_key(&rec(4, "", Creator::Customer, "")).unwrap();
+        assert_eq!(s.load_all().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn default_key_insert_returns_the_first_one_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        let a = s
+            .insert_default_key(&rec(10, "obs/default", Creator::Service, "obs"))
+            .unwrap();
+        let b = s
+            .insert_default_key(&rec(11, "obs/default", Creator::Service, "obs"))
+            .unwrap();
+        assert_eq!(a.uuid, Uuid::from_u128(10));
+        assert_eq!(b.uuid, Uuid::from_u128(10));
+        assert_eq!(s.load_all().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let e = SqliteStore::open(&path).err().unwrap().to_string();
+        assert!(e.contains("newer"), "{e}");
+    }
+}

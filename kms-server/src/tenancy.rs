@@ -1,0 +1,288 @@
+//! Who is calling: the caller's domain and region, from request metadata and bearer tokens.
+
+use std::path::Path;
+
+use kms_proto::key_id::{DomainId, RegionId};
+use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, REGION, REQUEST_ID};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::metadata::MetadataMap;
+
+use crate::error::{KmsError, Result};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's tenant.
+    pub domain: DomainId,
+    /// The region the call is for.
+    pub region: RegionId,
+}
+
+/// The tenants file: domain IDs and their bearer tokens.
+///
+/// ```toml
+/// [[tenants]]
+/// domain_id = "783fc6652cf246c096ea836694f71855"
+/// token = "a long random secret"
+/// ```
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    tenants: Vec<TenantEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantEntry {
+    domain_id: String,
+    token: String,
+}
+
+/// Tokens shorter than this are refused when the tenants file is loaded.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// How callers are identified.
+pub struct Tenancy {
+    /// `None`: trust `x-kms-domain-id` (loopback only).
+    tenants: Option<Vec<(DomainId, [u8; 32])>>,
+    default_region: RegionId,
+}
+
+impl std::fmt::Debug for Tenancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenancy")
+            .field("tenants", &self.tenants.as_ref().map(Vec::len))
+            .field("default_region", &self.default_region)
+            .finish()
+    }
+}
+
+impl Tenancy {
+    /// Trusts the `x-kms-domain-id` metadata (for loopback use only).
+    pub fn trusting(default_region: RegionId) -> Self {
+        Self {
+            tenants: None,
+            default_region,
+        }
+    }
+
+    /// Requires a bearer token from the given TOML tenants file on every call.
+    pub fn from_file(path: &Path, default_region: RegionId) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            KmsError::Internal(format!("reading tenants file {}: {e}", path.display()))
+        })?;
+        let file: TenantsFile = toml::from_str(&text)
+            .map_err(|e| KmsError::Internal(format!("tenants file {}: {e}", path.display())))?;
+        let mut tenants = Vec::with_capacity(file.tenants.len());
+        for t in file.tenants {
+            let domain = DomainId::parse(&t.domain_id)
+                .map_err(|e| KmsError::Internal(format!("tenants file {}: {e}", path.display())))?;
+            if t.token.len() < MIN_TOKEN_LEN {
+                return Err(KmsError::Internal(format!(
+                    "tenants file {}: the token of domain {domain} is shorter than {MIN_TOKEN_LEN} characters",
+                    path.display()
+                )));
+            }
+            tenants.push((domain, token_digest(&t.token)));
+        }
+        Ok(Self {
+            tenants: Some(tenants),
+            default_region,
+        })
+    }
+
+    /// Whether bearer tokens are required.
+    pub fn requires_tokens(&self) -> bool {
+        self.tenants.is_some()
+    }
+
+    /// The region used when a call names none.
+    pub fn default_region(&self) -> &RegionId {
+        &self.default_region
+    }
+
+    /// Identifies the caller of a request.
+    pub fn authenticate(&self, md: &MetadataMap) -> Result<Caller> {
+        let claimed = text(md, DOMAIN_ID)?;
+        let domain = match &self.tenants {
+            None => {
+                let d = claimed.ok_or(KmsError::Unauthenticated(
+                    "missing x-kms-domain-id request metadata",
+                ))?;
+                DomainId::parse(d).map_err(|e| KmsError::InvalidArgument {
+                    field: DOMAIN_ID,
+                    reason: e.to_string(),
+                })?
+            }
+            Some(tenants) => {
+                let auth = text(md, AUTHORIZATION)?.ok_or(KmsError::Unauthenticated(
+                    "missing authorization: Bearer <token> request metadata",
+                ))?;
+                let token = auth
+                    .strip_prefix("Bearer ")
+                    .ok_or(KmsError::Unauthenticated(
+                        "authorization must be Bearer <token>",
+                    ))?;
+                let digest = token_digest(token);
+                // Compare against every tenant, without stopping early, in constant time.
+                let mut found: Option<&DomainId> = None;
+                for (d, t) in tenants {
+                    if bool::from(t.ct_eq(&digest)) {
+                        found = Some(d);
+                    }
+                }
+                let domain = found.ok_or(KmsError::Unauthenticated("unknown bearer token"))?;
+                if let Some(c) = claimed
+                    && c != domain.as_str()
+                {
+                    return Err(KmsError::PermissionDenied(format!(
+                        "x-kms-domain-id {c:?} is not the domain of the bearer token"
+                    )));
+                }
+                domain.clone()
+            }
+        };
+        let region = match text(md, REGION)? {
+            Some(r) => RegionId::parse(r).map_err(|e| KmsError::InvalidArgument {
+                field: REGION,
+                reason: e.to_string(),
+            })?,
+            None => self.default_region.clone(),
+        };
+        Ok(Caller { domain, region })
+    }
+}
+
+/// The request ID of a call: the caller's `x-kms-request-id` if it is sane, else a fresh UUID.
+pub fn request_id(md: &MetadataMap) -> String {
+    md.get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+fn text<'a>(md: &'a MetadataMap, name: &'static str) -> Result<Option<&'a str>> {
+    match md.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| KmsError::InvalidArgument {
+            field: name,
+            reason: "not visible ASCII".into(),
+        }),
+    }
+}
+
+fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, v.parse().unwrap());
+        }
+        m
+    }
+
+    fn with_tenants() -> Tenancy {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tenants.toml");
+        std::fs::write(
+            &p,
+            "[[tenants]]\ndomain_id = \"alice\"\ntoken = \"alice-token-0123456789\"\n\
+             [[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-token-0123456789\"\n",
+        )
+        .unwrap();
+        Tenancy::from_file(&p, RegionId::parse("r1").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tokens_decide_the_domain() {
+        let t = with_tenants();
+        // (rule, metadata, expected domain or error code)
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'static str, &'a str)>,
+            Result<&'a str, &'a str>,
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                "token names the domain",
+                vec![("authorization", "Bearer bob-token-0123456789")],
+                Ok("bob"),
+            ),
+            (
+                "matching domain header is fine",
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("x-kms-domain-id", "alice"),
+                ],
+                Ok("alice"),
+            ),
+            (
+                "disagreeing domain header is refused",
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("x-kms-domain-id", "bob"),
+                ],
+                Err("KMSBOX.0403"),
+            ),
+            (
+                "no token",
+                vec![("x-kms-domain-id", "alice")],
+                Err("KMSBOX.0401"),
+            ),
+            (
+                "unknown token",
+                vec![("authorization", "Bearer nope-nope-nope-nope")],
+                Err("KMSBOX.0401"),
+            ),
+            (
+                "not bearer",
+                vec![("authorization", "Basic abc")],
+                Err("KMSBOX.0401"),
+            ),
+        ];
+        for (rule, pairs, want) in cases {
+            let got = t.authenticate(&md(pairs));
+            match want {
+                Ok(d) => assert_eq!(got.unwrap().domain.as_str(), *d, "{rule}"),
+                Err(code) => assert_eq!(got.unwrap_err().code(), *code, "{rule}"),
+            }
+        }
+    }
+
+    #[test]
+    fn trusting_mode_reads_domain_and_region() {
+        let t = Tenancy::trusting(RegionId::parse("r1").unwrap());
+        let c = t.authenticate(&md(&[("x-kms-domain-id", "d1")])).unwrap();
+        assert_eq!((c.domain.as_str(), c.region.as_str()), ("d1", "r1"));
+        let c = t
+            .authenticate(&md(&[
+                ("x-kms-domain-id", "d1"),
+                ("x-kms-region", "cn-north-4"),
+            ]))
+            .unwrap();
+        assert_eq!(c.region.as_str(), "cn-north-4");
+        assert_eq!(t.authenticate(&md(&[])).unwrap_err().code(), "KMSBOX.0401");
+        assert_eq!(
+            t.authenticate(&md(&[("x-kms-domain-id", "bad domain")]))
+                .unwrap_err()
+                .code(),
+            "KMSBOX.0400"
+        );
+    }
+
+    #[test]
+    fn short_tokens_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(&p, "[[tenants]]\ndomain_id = \"a\"\ntoken = \"short\"\n").unwrap();
+        let e = Tenancy::from_file(&p, RegionId::parse("r").unwrap()).unwrap_err();
+        assert!(e.to_string().contains("shorter than"), "{e}");
+    }
+}

@@ -1,0 +1,865 @@
+//! The kms.v1 API against a real daemon on loopback: every RPC, every error class, tenancy,
+//! restart persistence and concurrent first use of the default key.
+
+use std::collections::HashMap;
+
+use kms_proto::v1::{self as pb, KeyCreator, KeyState};
+use kmsbox_tests::{Tenant, TestDaemon, assert_refused, error_code};
+use tonic::Code;
+
+fn ctx(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+async fn create(t: &mut Tenant, alias: &str) -> pb::KeyMetadata {
+    let r = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: alias.into(),
+            description: "test key".into(),
+        }))
+        .await
+        .expect("CreateKey");
+    r.into_inner().metadata.expect("metadata")
+}
+
+async fn describe(t: &mut Tenant, key_id: &str) -> Result<pb::KeyMetadata, tonic::Status> {
+    t.client
+        .describe_key(t.req(pb::DescribeKeyRequest {
+            key_id: key_id.into(),
+        }))
+        .await
+        .map(|r| r.into_inner().metadata.expect("metadata"))
+}
+
+async fn encrypt(
+    t: &mut Tenant,
+    key_id: &str,
+    pt: &[u8],
+    c: &HashMap<String, String>,
+) -> Result<pb::EncryptResponse, tonic::Status> {
+    t.client
+        .encrypt(t.req(pb::EncryptRequest {
+            key_id: key_id.into(),
+            plaintext: pt.to_vec(),
+            encryption_context: c.clone(),
+        }))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn decrypt(
+    t: &mut Tenant,
+    blob: &[u8],
+    c: &HashMap<String, String>,
+    key_id: &str,
+) -> Result<pb::DecryptResponse, tonic::Status> {
+    t.client
+        .decrypt(t.req(pb::DecryptRequest {
+            ciphertext_blob: blob.to_vec(),
+            encryption_context: c.clone(),
+            key_id: key_id.into(),
+        }))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn create_describe_and_list_name_keys_by_the_full_form() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let m = create(&mut t, "app-key").await;
+    assert_eq!(m.key_id, format!("region:alice:key/{}", m.key_uuid));
+    assert_eq!(
+        (m.domain_id.as_str(), m.region.as_str()),
+        ("alice", "region")
+    );
+    assert_eq!(m.state, KeyState::Enabled as i32);
+    assert_eq!(m.creator, KeyCreator::Customer as i32);
+    assert_eq!(m.current_version, 1);
+    assert!(m.created_at.is_some() && m.deletion_date.is_none());
+    // Both forms name the same key.
+    assert_eq!(describe(&mut t, &m.key_id).await.unwrap(), m);
+    assert_eq!(describe(&mut t, &m.key_uuid).await.unwrap(), m);
+    // Alias taken.
+    let again = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "app-key".into(),
+            description: String::new(),
+        }))
+        .await;
+    assert_refused(again, Code::AlreadyExists, "KMSBOX.0410", "app-key");
+    // Reserved alias suffix.
+    let reserved = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "mine/default".into(),
+            description: String::new(),
+        }))
+        .await;
+    assert_refused(reserved, Code::InvalidArgument, "KMSBOX.0400", "/default");
+}
+
+#[tokio::test]
+async fn list_keys_pages_through_the_callers_keys_only() {
+    let d = TestDaemon::start().await;
+    let mut a = d.tenant("alice").await;
+    let mut b = d.tenant("bob").await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(create(&mut a, &format!("k{i}")).await.key_id);
+    }
+    create(&mut b, "bobs").await;
+    create(&mut a.in_region("cn-north-4"), "elsewhere").await;
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = a
+            .client
+            .list_keys(a.req(pb::ListKeysRequest {
+                page_size: 3,
+                page_token: token.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.keys.len() <= 3);
+        seen.extend(page.keys.into_iter().map(|k| k.key_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        seen, made,
+        "every key of alice in region, oldest first, once"
+    );
+    let bad = a
+        .client
+        .list_keys(a.req(pb::ListKeysRequest {
+            page_size: 5000,
+            page_token: String::new(),
+        }))
+        .await;
+    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0400", "page_size");
+    let bad = a
+        .client
+        .list_keys(a.req(pb::ListKeysRequest {
+            page_size: 0,
+            page_token: "garbage".into(),
+        }))
+        .await;
+    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0400", "page_token");
+}
+
+#[tokio::test]
+async fn encrypt_decrypt_round_trip_binds_the_encryption_context() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[("bucket", "b1"), ("object", "o1")]);
+    let e = encrypt(&mut t, &k.key_uuid, b"hello world", &c)
+        .await
+        .unwrap();
+    assert_eq!(e.key_id, k.key_id);
+    assert_eq!(e.key_version, 1);
+    let p = decrypt(&mut t, &e.ciphertext_blob, &c, "").await.unwrap();
+    assert_eq!(p.plaintext, b"hello world");
+    assert_eq!(p.key_id, k.key_id);
+    // With the optional key_id, in either form.
+    decrypt(&mut t, &e.ciphertext_blob, &c, &k.key_uuid)
+        .await
+        .unwrap();
+    decrypt(&mut t, &e.ciphertext_blob, &c, &k.key_id)
+        .await
+        .unwrap();
+    // (rule, context) pairs that must fail authentication, never yield plaintext.
+    let wrong = [
+        ("other value", ctx(&[("bucket", "b1"), ("object", "o2")])),
+        ("missing pair", ctx(&[("bucket", "b1")])),
+        (
+            "extra pair",
+            ctx(&[("bucket", "b1"), ("object", "o1"), ("x", "y")]),
+        ),
+        ("empty", ctx(&[])),
+    ];
+    for (rule, c2) in wrong {
+        let r = decrypt(&mut t, &e.ciphertext_blob, &c2, "").await;
+        assert_refused(r, Code::InvalidArgument, "KMSBOX.0421", "authentication");
+        let _ = rule;
+    }
+}
+
+#[tokio::test]
+async fn tampered_and_truncated_blobs_fail_with_a_clear_error() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[]);
+    let blob = encrypt(&mut t, &k.key_id, b"0123456789abcdef", &c)
+        .await
+        .unwrap()
+        .ciphertext_blob;
+    // Every bit of the blob: a flip never yields a plaintext.
+    for i in 0..blob.len() * 8 {
+        let mut b = blob.clone();
+        b[i / 8] ^= 1 << (i % 8);
+        let s = decrypt(&mut t, &b, &c, "")
+            .await
+            .expect_err("flipped bit must fail");
+        assert!(
+            matches!(error_code(&s), "KMSBOX.0420" | "KMSBOX.0421" | "KMS.0207"),
+            "bit {i}: {} {}",
+            error_code(&s),
+            s.message()
+        );
+    }
+    for len in [0, 3, 5, 20, 37, 38, 53, blob.len() - 1] {
+        let s = decrypt(&mut t, &blob[..len], &c, "")
+            .await
+            .expect_err("truncated");
+        assert!(
+            error_code(&s).starts_with("KMSBOX.042"),
+            "len {len}: {}",
+            s.message()
+        );
+    }
+    let r = decrypt(&mut t, b"not a blob at all, clearly", &c, "").await;
+    assert_refused(r, Code::InvalidArgument, "KMSBOX.0420", "bad magic");
+    // The daemon keeps serving after all that.
+    assert_eq!(
+        decrypt(&mut t, &blob, &c, "").await.unwrap().plaintext,
+        b"0123456789abcdef"
+    );
+}
+
+#[tokio::test]
+async fn size_limits_are_enforced_with_named_fields() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[]);
+    encrypt(&mut t, &k.key_id, &[7u8; 4096], &c).await.unwrap();
+    let r = encrypt(&mut t, &k.key_id, &[7u8; 4097], &c).await;
+    assert_refused(
+        r,
+        Code::InvalidArgument,
+        "KMSBOX.0413",
+        "plaintext is 4097 bytes",
+    );
+    let r = encrypt(&mut t, &k.key_id, &[], &c).await;
+    assert_refused(r, Code::InvalidArgument, "KMSBOX.0400", "plaintext");
+    for (n, ok) in [(0u32, true), (1, true), (1024, true), (1025, false)] {
+        let r = t
+            .client
+            .generate_data_key(t.req(pb::GenerateDataKeyRequest {
+                key_id: k.key_id.clone(),
+                number_of_bytes: n,
+                encryption_context: c.clone(),
+            }))
+            .await;
+        if ok {
+            let want = if n == 0 { 32 } else { n as usize };
+            assert_eq!(r.unwrap().into_inner().plaintext.len(), want, "n={n}");
+        } else {
+            assert_refused(r, Code::InvalidArgument, "KMSBOX.0400", "number_of_bytes");
+        }
+    }
+    let big = ctx(&[("k", &"v".repeat(9000))]);
+    let r = encrypt(&mut t, &k.key_id, b"x", &big).await;
+    assert_refused(
+        r,
+        Code::InvalidArgument,
+        "KMSBOX.0413",
+        "encryption_context",
+    );
+    let r = decrypt(&mut t, &vec![0u8; 10_000], &c, "").await;
+    assert_refused(r, Code::InvalidArgument, "KMSBOX.0413", "ciphertext_blob");
+}
+
+#[tokio::test]
+async fn data_keys_decrypt_to_the_same_plaintext_and_without_plaintext_variant_works() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[("obs:object", "a/b")]);
+    let dk = t
+        .client
+        .generate_data_key(t.req(pb::GenerateDataKeyRequest {
+            key_id: k.key_uuid.clone(),
+            number_of_bytes: 32,
+            encryption_context: c.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dk.key_id, k.key_id);
+    assert_eq!(dk.plaintext.len(), 32);
+    let p = decrypt(&mut t, &dk.ciphertext_blob, &c, "").await.unwrap();
+    assert_eq!(p.plaintext, dk.plaintext);
+    let wo = t
+        .client
+        .generate_data_key_without_plaintext(t.req(pb::GenerateDataKeyRequest {
+            key_id: k.key_id.clone(),
+            number_of_bytes: 64,
+            encryption_context: c.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(wo.key_id, k.key_id);
+    assert_eq!(
+        decrypt(&mut t, &wo.ciphertext_blob, &c, "")
+            .await
+            .unwrap()
+            .plaintext
+            .len(),
+        64
+    );
+}
+
+#[tokio::test]
+async fn re_encrypt_moves_a_blob_to_another_key_and_context() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k1 = create(&mut t, "").await;
+    let k2 = create(&mut t, "").await;
+    let (c1, c2) = (ctx(&[("a", "1")]), ctx(&[("b", "2")]));
+    let blob = encrypt(&mut t, &k1.key_id, b"moving", &c1)
+        .await
+        .unwrap()
+        .ciphertext_blob;
+    let r = t
+        .client
+        .re_encrypt(t.req(pb::ReEncryptRequest {
+            ciphertext_blob: blob.clone(),
+            source_encryption_context: c1.clone(),
+            source_key_id: k1.key_uuid.clone(),
+            destination_key_id: k2.key_uuid.clone(),
+            destination_encryption_context: c2.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.source_key_id.as_str(), r.key_id.as_str()),
+        (k1.key_id.as_str(), k2.key_id.as_str())
+    );
+    let p = decrypt(&mut t, &r.ciphertext_blob, &c2, &k2.key_id)
+        .await
+        .unwrap();
+    assert_eq!(p.plaintext, b"moving");
+    // The key_id check: the blob is under k2 now, not k1.
+    let r2 = decrypt(&mut t, &r.ciphertext_blob, &c2, &k1.key_id).await;
+    assert_refused(r2, Code::InvalidArgument, "KMSBOX.0422", "does not match");
+    // Wrong source context.
+    let bad = t
+        .client
+        .re_encrypt(t.req(pb::ReEncryptRequest {
+            ciphertext_blob: blob,
+            source_encryption_context: c2.clone(),
+            source_key_id: String::new(),
+            destination_key_id: k2.key_id.clone(),
+            destination_encryption_context: c2,
+        }))
+        .await;
+    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0421", "authentication");
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_data_readable_and_encrypts_new_data_with_the_new_version() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[]);
+    let old = encrypt(&mut t, &k.key_id, b"v1 data", &c).await.unwrap();
+    let rotated = t
+        .client
+        .rotate_key(t.req(pb::RotateKeyRequest {
+            key_id: k.key_id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert_eq!(rotated.current_version, 2);
+    let new = encrypt(&mut t, &k.key_id, b"v2 data", &c).await.unwrap();
+    assert_eq!((old.key_version, new.key_version), (1, 2));
+    assert_eq!(
+        decrypt(&mut t, &old.ciphertext_blob, &c, "")
+            .await
+            .unwrap()
+            .plaintext,
+        b"v1 data"
+    );
+    assert_eq!(
+        decrypt(&mut t, &new.ciphertext_blob, &c, "")
+            .await
+            .unwrap()
+            .key_version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn key_states_gate_use_with_distinct_errors() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[]);
+    let blob = encrypt(&mut t, &k.key_id, b"x", &c)
+        .await
+        .unwrap()
+        .ciphertext_blob;
+    let id = k.key_id.clone();
+
+    let m = t
+        .client
+        .disable_key(t.req(pb::DisableKeyRequest { key_id: id.clone() }))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.into_inner().metadata.unwrap().state,
+        KeyState::Disabled as i32
+    );
+    assert_refused(
+        encrypt(&mut t, &id, b"x", &c).await,
+        Code::FailedPrecondition,
+        "KMS.0209",
+        "disabled",
+    );
+    assert_refused(
+        decrypt(&mut t, &blob, &c, "").await,
+        Code::FailedPrecondition,
+        "KMS.0209",
+        "disabled",
+    );
+    let rot = t
+        .client
+        .rotate_key(t.req(pb::RotateKeyRequest { key_id: id.clone() }))
+        .await;
+    assert_refused(rot, Code::FailedPrecondition, "KMS.0209", "disabled");
+
+    t.client
+        .enable_key(t.req(pb::EnableKeyRequest { key_id: id.clone() }))
+        .await
+        .unwrap();
+    assert_eq!(
+        decrypt(&mut t, &blob, &c, "").await.unwrap().plaintext,
+        b"x"
+    );
+
+    // Deletion window bounds.
+    for (days, ok) in [(6u32, false), (1097, false), (7, true)] {
+        let r = t
+            .client
+            .schedule_key_deletion(t.req(pb::ScheduleKeyDeletionRequest {
+                key_id: id.clone(),
+                pending_window_days: days,
+            }))
+            .await;
+        if ok {
+            let m = r.unwrap().into_inner().metadata.unwrap();
+            assert_eq!(m.state, KeyState::PendingDeletion as i32);
+            let del = m.deletion_date.unwrap().seconds - m.created_at.unwrap().seconds;
+            assert!(
+                (7 * 86400 - 60..=7 * 86400 + 60).contains(&del),
+                "deletion in 7 days, got {del}s"
+            );
+        } else {
+            assert_refused(r, Code::InvalidArgument, "KMS.1401", "pending_window_days");
+        }
+    }
+    assert_refused(
+        encrypt(&mut t, &id, b"x", &c).await,
+        Code::FailedPrecondition,
+        "KMS.0210",
+        "pending deletion",
+    );
+    assert_refused(
+        decrypt(&mut t, &blob, &c, "").await,
+        Code::FailedPrecondition,
+        "KMS.0210",
+        "pending deletion",
+    );
+    let en = t
+        .client
+        .enable_key(t.req(pb::EnableKeyRequest { key_id: id.clone() }))
+        .await;
+    assert_refused(en, Code::FailedPrecondition, "KMS.0210", "pending deletion");
+
+    let m = t
+        .client
+        .cancel_key_deletion(t.req(pb::CancelKeyDeletionRequest { key_id: id.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert_eq!(
+        m.state,
+        KeyState::Disabled as i32,
+        "a cancelled deletion leaves the key disabled"
+    );
+    assert!(m.deletion_date.is_none());
+    let again = t
+        .client
+        .cancel_key_deletion(t.req(pb::CancelKeyDeletionRequest { key_id: id.clone() }))
+        .await;
+    assert_refused(
+        again,
+        Code::FailedPrecondition,
+        "KMSBOX.0409",
+        "pending deletion",
+    );
+}
+
+#[tokio::test]
+async fn default_keys_are_service_keys_that_cannot_be_changed() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let m = t
+        .client
+        .get_default_key(t.req(pb::GetDefaultKeyRequest {
+            service: "obs".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert_eq!(m.alias, "obs/default");
+    assert_eq!(m.creator, KeyCreator::Service as i32);
+    assert_eq!(m.service, "obs");
+    let id = m.key_id.clone();
+    let r = t
+        .client
+        .disable_key(t.req(pb::DisableKeyRequest { key_id: id.clone() }))
+        .await;
+    assert_refused(r, Code::FailedPrecondition, "KMS.0211", "default key");
+    let r = t
+        .client
+        .schedule_key_deletion(t.req(pb::ScheduleKeyDeletionRequest {
+            key_id: id.clone(),
+            pending_window_days: 7,
+        }))
+        .await;
+    assert_refused(r, Code::FailedPrecondition, "KMS.0211", "default key");
+    let r = t
+        .client
+        .rotate_key(t.req(pb::RotateKeyRequest { key_id: id.clone() }))
+        .await;
+    assert_refused(r, Code::FailedPrecondition, "KMS.0211", "default key");
+    // Per region and per service: another region or service gets another key.
+    let other_region = t.in_region("cn-north-4");
+    let mut o = other_region.clone();
+    let m2 = o
+        .client
+        .get_default_key(o.req(pb::GetDefaultKeyRequest {
+            service: "obs".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert_ne!(m2.key_uuid, m.key_uuid);
+    assert_eq!(m2.region, "cn-north-4");
+    let bad = t
+        .client
+        .get_default_key(t.req(pb::GetDefaultKeyRequest {
+            service: "OBS!".into(),
+        }))
+        .await;
+    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0400", "service");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_first_uses_create_exactly_one_default_key() {
+    let mut d = TestDaemon::start().await;
+    let t = d.tenant("racer").await;
+    let calls = (0..200).map(|_| {
+        let mut t = t.clone();
+        async move {
+            t.client
+                .get_default_key(t.req(pb::GetDefaultKeyRequest {
+                    service: "obs".into(),
+                }))
+                .await
+                .map(|r| r.into_inner().metadata.unwrap().key_id)
+        }
+    });
+    let ids: Vec<String> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let first = ids[0].clone();
+    assert!(
+        ids.iter().all(|i| *i == first),
+        "all 200 callers got one key"
+    );
+    d.restart().await;
+    let mut t = d.tenant("racer").await;
+    let after = t
+        .client
+        .get_default_key(t.req(pb::GetDefaultKeyRequest {
+            service: "obs".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert_eq!(after.key_id, first, "the same default key after a restart");
+    let all = t
+        .client
+        .list_keys(t.req(pb::ListKeysRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(all.len(), 1, "exactly one key stored");
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
+    let d = TestDaemon::start().await;
+    let mut alice = d.tenant("alice").await;
+    let mut bob = d.tenant("bob").await;
+    let k = create(&mut alice, "secret").await;
+    let c = ctx(&[]);
+    let blob = encrypt(&mut alice, &k.key_id, b"alice's", &c)
+        .await
+        .unwrap()
+        .ciphertext_blob;
+    let unknown_uuid = uuid::Uuid::new_v4().to_string();
+    let unknown_full = format!("region:alice:key/{unknown_uuid}");
+
+    // For each way of naming the key, bob's answer equals the answer for a key that does not exist.
+    for (foreign, absent) in [
+        (k.key_id.clone(), unknown_full.clone()),
+        (k.key_uuid.clone(), unknown_uuid.clone()),
+    ] {
+        let f = describe(&mut bob, &foreign).await.unwrap_err();
+        let a = describe(&mut bob, &absent).await.unwrap_err();
+        assert_eq!((f.code(), error_code(&f)), (Code::NotFound, "KMS.0207"));
+        assert_eq!((a.code(), error_code(&a)), (f.code(), error_code(&f)));
+        assert_eq!(
+            f.message().replace(&foreign, "KEY"),
+            a.message().replace(&absent, "KEY"),
+            "messages differ only by the key named"
+        );
+        let e = encrypt(&mut bob, &foreign, b"x", &c).await.unwrap_err();
+        assert_eq!(error_code(&e), "KMS.0207");
+        let dis = bob
+            .client
+            .disable_key(bob.req(pb::DisableKeyRequest {
+                key_id: foreign.clone(),
+            }))
+            .await;
+        assert_eq!(error_code(&dis.unwrap_err()), "KMS.0207");
+    }
+    let r = decrypt(&mut bob, &blob, &c, "").await;
+    assert_refused(r, Code::NotFound, "KMS.0207", "not found");
+    // Alice's key is untouched and she can still decrypt.
+    assert_eq!(
+        describe(&mut alice, &k.key_id).await.unwrap().state,
+        KeyState::Enabled as i32
+    );
+    assert_eq!(
+        decrypt(&mut alice, &blob, &c, "").await.unwrap().plaintext,
+        b"alice's"
+    );
+    // The same tenant in another region does not see it either.
+    let mut elsewhere = alice.in_region("cn-north-4");
+    assert_eq!(
+        error_code(&describe(&mut elsewhere, &k.key_uuid).await.unwrap_err()),
+        "KMS.0207"
+    );
+    assert_eq!(
+        error_code(&decrypt(&mut elsewhere, &blob, &c, "").await.unwrap_err()),
+        "KMS.0207"
+    );
+}
+
+#[tokio::test]
+async fn malformed_key_ids_and_missing_tenancy_are_refused() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    for bad in [
+        "",
+        "522d6070-5ad3-4765-43a7-a7d1-ab21f498482d",
+        "region:alice:alias/x",
+        "{4f1cd4de-ab64-4807-920a-47fc42e7f0d0}",
+    ] {
+        let r = describe(&mut t, bad).await;
+        assert_refused(r, Code::InvalidArgument, "KMS.0205", "malformed");
+    }
+    let mut anon = Tenant::connect(&d.endpoint(), "", None, None).await;
+    let r = anon
+        .client
+        .create_key(anon.req(pb::CreateKeyRequest::default()))
+        .await;
+    assert_refused(r, Code::Unauthenticated, "KMSBOX.0401", "x-kms-domain-id");
+}
+
+#[tokio::test]
+async fn keys_and_their_versions_survive_a_restart() {
+    let mut d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "durable").await;
+    let c = ctx(&[("x", "y")]);
+    let v1 = encrypt(&mut t, &k.key_id, b"before", &c).await.unwrap();
+    t.client
+        .rotate_key(t.req(pb::RotateKeyRequest {
+            key_id: k.key_id.clone(),
+        }))
+        .await
+        .unwrap();
+    let v2 = encrypt(&mut t, &k.key_id, b"rotated", &c).await.unwrap();
+    d.restart().await;
+    let mut t = d.tenant("alice").await;
+    let m = describe(&mut t, &k.key_id).await.unwrap();
+    assert_eq!((m.alias.as_str(), m.current_version), ("durable", 2));
+    assert_eq!(
+        decrypt(&mut t, &v1.ciphertext_blob, &c, "")
+            .await
+            .unwrap()
+            .plaintext,
+        b"before"
+    );
+    assert_eq!(
+        decrypt(&mut t, &v2.ciphertext_blob, &c, "")
+            .await
+            .unwrap()
+            .plaintext,
+        b"rotated"
+    );
+}
+
+#[tokio::test]
+async fn bearer_tokens_decide_the_tenant() {
+    let d = TestDaemon::start_with(|c, dir| {
+        let p = dir.join("tenants.toml");
+        std::fs::write(
+            &p,
+            "[[tenants]]\ndomain_id = \"alice\"\ntoken = \"alice-secret-token-1\"\n\
+             [[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-secret-token-22\"\n",
+        )
+        .unwrap();
+        c.tenants = Some(p);
+    })
+    .await;
+    let ep = d.endpoint();
+    let mut alice = Tenant::connect(&ep, "", None, Some("alice-secret-token-1")).await;
+    let k = create(&mut alice, "").await;
+    assert_eq!(k.domain_id, "alice");
+    // Claiming another domain with alice's token is refused.
+    let mut liar = Tenant::connect(&ep, "bob", None, Some("alice-secret-token-1")).await;
+    let r = liar
+        .client
+        .create_key(liar.req(pb::CreateKeyRequest::default()))
+        .await;
+    assert_refused(r, Code::PermissionDenied, "KMSBOX.0403", "not the domain");
+    // No token, or a wrong one.
+    let mut none = Tenant::connect(&ep, "alice", None, None).await;
+    let r = none
+        .client
+        .describe_key(none.req(pb::DescribeKeyRequest {
+            key_id: k.key_id.clone(),
+        }))
+        .await;
+    assert_refused(r, Code::Unauthenticated, "KMSBOX.0401", "Bearer");
+    let mut wrong = Tenant::connect(&ep, "", None, Some("alice-secret-token-X")).await;
+    let r = wrong
+        .client
+        .describe_key(wrong.req(pb::DescribeKeyRequest {
+            key_id: k.key_id.clone(),
+        }))
+        .await;
+    assert_refused(
+        r,
+        Code::Unauthenticated,
+        "KMSBOX.0401",
+        "unknown bearer token",
+    );
+    // Bob's token cannot reach alice's key.
+    let mut bob = Tenant::connect(&ep, "", None, Some("bob-secret-token-22")).await;
+    assert_eq!(
+        error_code(&describe(&mut bob, &k.key_id).await.unwrap_err()),
+        "KMS.0207"
+    );
+}
+
+#[tokio::test]
+async fn without_tenants_file_the_daemon_refuses_non_loopback_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = kms_server::server::Config::local(dir.path());
+    c.listen = "0.0.0.0:0".parse().unwrap();
+    let e = kms_server::server::start(c).await.unwrap_err().to_string();
+    assert!(e.contains("refusing to listen"), "{e}");
+}
+
+#[tokio::test]
+async fn every_call_is_audited_without_key_material() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let c = ctx(&[]);
+    let e = encrypt(&mut t, &k.key_id, b"top secret plaintext", &c)
+        .await
+        .unwrap();
+    let _ = decrypt(&mut t, &e.ciphertext_blob, &ctx(&[("wrong", "ctx")]), "").await;
+    let _ = describe(&mut t, "malformed").await;
+    d.server().flush_audit().await;
+    let db = d.data_dir().join("kms.sqlite3");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(String, String, String, String, String)> = conn
+        .prepare("SELECT domain, operation, key_id, outcome, request_id FROM audit ORDER BY id")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ops: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(d, op, _, outcome, _)| (d.as_str(), op.as_str(), outcome.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("alice", "CreateKey", "ok"),
+            ("alice", "Encrypt", "ok"),
+            ("alice", "Decrypt", "KMSBOX.0421"),
+            ("alice", "DescribeKey", "KMS.0205"),
+        ]
+    );
+    assert_eq!(rows[1].2, k.key_id, "the key is named in full");
+    assert!(
+        rows.iter().all(|r| !r.4.is_empty()),
+        "every entry has a request id"
+    );
+    // Neither the plaintext nor any key material is in the database file.
+    drop(conn);
+    let raw = std::fs::read(&db).unwrap();
+    let wal = std::fs::read(d.data_dir().join("kms.sqlite3-wal")).unwrap_or_default();
+    let all: Vec<u8> = raw.into_iter().chain(wal).collect();
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !has(b"top secret plaintext"),
+        "no plaintext in the database"
+    );
+    let root = std::fs::read(d.data_dir().join("root.key")).unwrap();
+    assert!(!has(&root), "no root key in the database");
+}

@@ -1,0 +1,350 @@
+//! Process-level tests: the real `kms-server` and `kmsctl` binaries, `kill -9`, SIGTERM, `--seed`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use kms_proto::v1 as pb;
+use kmsbox_tests::Tenant;
+
+/// Path of a binary of the `kms-server` package, built once per test run.
+fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-q", "-p", "kms-server", "--bins"])
+            .status()
+            .expect("cargo runs")
+            .success();
+        assert!(ok, "building the kms-server binaries failed");
+    });
+    // target/<profile>/deps/<this test> -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join(name)
+}
+
+/// A `kms-server` child process.
+struct Daemon {
+    child: Child,
+    endpoint: String,
+}
+
+impl Daemon {
+    fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(bin("kms-server"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kms-server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reads the banner");
+        let addr = line
+            .trim()
+            .strip_prefix("kms-server listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
+            .to_owned();
+        assert!(line.contains("(default region region)"), "{line}");
+        Self {
+            child,
+            endpoint: format!("http://{addr}"),
+        }
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "daemon did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_of_create_key_loses_no_acknowledged_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let t = Tenant::connect(&daemon.endpoint, "durable", None, None).await;
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (mut t, acked, stop) = (t.clone(), Arc::clone(&acked), Arc::clone(&stop));
+        workers.push(tokio::spawn(async move {
+            // Bounded: at most 500 calls per worker.
+            for i in 0..500 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = t
+                    .client
+                    .create_key(t.req(pb::CreateKeyRequest {
+                        alias: format!("w{w}-k{i}"),
+                        description: String::new(),
+                    }))
+                    .await;
+                match r {
+                    Ok(r) => acked
+                        .lock()
+                        .unwrap()
+                        .push(r.into_inner().metadata.unwrap().key_id),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // SIGKILL while calls are in flight.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 100,
+        "only {} keys acknowledged before the kill",
+        acked.len()
+    );
+
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let mut t = Tenant::connect(&daemon.endpoint, "durable", None, None).await;
+    for id in &acked {
+        let r = t
+            .client
+            .describe_key(t.req(pb::DescribeKeyRequest { key_id: id.clone() }))
+            .await;
+        assert!(r.is_ok(), "acknowledged key {id} was lost: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully_and_data_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let mut t = Tenant::connect(&daemon.endpoint, "d1", None, None).await;
+    let k = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "kept".into(),
+            description: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let mut t = Tenant::connect(&daemon.endpoint, "d1", None, None).await;
+    let m = t
+        .client
+        .describe_key(t.req(pb::DescribeKeyRequest { key_id: k.key_id }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert_eq!(m.alias, "kept");
+}
+
+#[tokio::test]
+async fn seed_file_creates_keys_with_given_ids_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(
+        &seed,
+        "[[keys]]\ndomain_id = \"783fc6652cf246c096ea836694f71855\"\n\
+         key_id = \"522d6070-5ad3-4765-9737-9312ddc72cdb\"\nalias = \"seeded\"\n\
+         [[keys]]\ndomain_id = \"783fc6652cf246c096ea836694f71855\"\nregion = \"cn-north-4\"\n\
+         key_id = \"4f1cd4de-ab64-4807-920a-47fc42e7f0d0\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let seed_arg = seed.to_str().unwrap();
+    for _ in 0..2 {
+        let daemon = Daemon::spawn(&data, &["--seed", seed_arg]);
+        let mut t = Tenant::connect(
+            &daemon.endpoint,
+            "783fc6652cf246c096ea836694f71855",
+            None,
+            None,
+        )
+        .await;
+        let m = t
+            .client
+            .describe_key(t.req(pb::DescribeKeyRequest {
+                key_id: "region:783fc6652cf246c096ea836694f71855:key/522d6070-5ad3-4765-9737-9312ddc72cdb".into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .metadata
+            .unwrap();
+        assert_eq!(m.alias, "seeded");
+        let mut other = t.in_region("cn-north-4");
+        let keys = other
+            .client
+            .list_keys(other.req(pb::ListKeysRequest::default()))
+            .await
+            .unwrap()
+            .into_inner()
+            .keys;
+        assert_eq!(keys.len(), 1, "seeding twice creates nothing new");
+        assert_eq!(keys[0].key_uuid, "4f1cd4de-ab64-4807-920a-47fc42e7f0d0");
+    }
+}
+
+fn kmsctl(endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin("kmsctl"))
+        .args(["--endpoint", endpoint, "--domain", "cli"])
+        .args(args)
+        .output()
+        .expect("kmsctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn kmsctl_drives_every_rpc_and_reports_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let ep = daemon.endpoint.clone();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["--output", "json"];
+        a.extend_from_slice(args);
+        let (ok, out, err) = kmsctl(&ep, &a);
+        assert!(ok, "kmsctl {args:?} failed: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let k = json(&["create-key", "--alias", "cli-key"]);
+    let id = k["key_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("region:cli:key/"), "{id}");
+    assert_eq!(json(&["describe-key", &id])["alias"], "cli-key");
+    assert_eq!(json(&["list-keys"])["keys"].as_array().unwrap().len(), 1);
+    let e = json(&[
+        "encrypt",
+        &id,
+        "--plaintext",
+        "hi there",
+        "--context",
+        "a=b",
+    ]);
+    let blob = e["ciphertext_blob"].as_str().unwrap().to_owned();
+    let d = json(&["decrypt", &blob, "--context", "a=b"]);
+    assert_eq!(d["plaintext"], "hi there");
+    let dk = json(&["generate-data-key", &id, "--number-of-bytes", "16"]);
+    assert_eq!(dk["plaintext_base64"].as_str().unwrap().len(), 24);
+    let wo = json(&["generate-data-key", &id, "--without-plaintext"]);
+    assert!(wo.get("plaintext_base64").is_none());
+    let other = json(&["create-key"]);
+    let re = json(&[
+        "re-encrypt",
+        &blob,
+        "--source-context",
+        "a=b",
+        "--destination-key-id",
+        other["key_id"].as_str().unwrap(),
+    ]);
+    assert_eq!(re["key_id"], other["key_id"]);
+    assert_eq!(json(&["rotate-key", &id])["current_version"], 2);
+    assert_eq!(json(&["disable-key", &id])["state"], "disabled");
+    assert_eq!(json(&["enable-key", &id])["state"], "enabled");
+    assert_eq!(
+        json(&["schedule-key-deletion", &id, "--pending-window-days", "7"])["state"],
+        "pending_deletion"
+    );
+    assert_eq!(json(&["cancel-key-deletion", &id])["state"], "disabled");
+    json(&["enable-key", &id]);
+    assert_eq!(json(&["get-default-key", "obs"])["alias"], "obs/default");
+
+    // The readable table by default.
+    let (ok, table, _) = kmsctl(&ep, &["describe-key", &id]);
+    assert!(
+        ok && table.contains("alias") && table.contains("cli-key"),
+        "{table}"
+    );
+
+    // Failures exit non-zero with the daemon's message and code.
+    let (ok, _, err) = kmsctl(
+        &ep,
+        &["describe-key", "522d6070-5ad3-4765-43a7-a7d1-ab21f498482d"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("KMS.0205") && err.contains("malformed key ID"),
+        "{err}"
+    );
+    let (ok, _, err) = kmsctl(&ep, &["decrypt", &blob, "--context", "a=c"]);
+    assert!(!ok && err.contains("KMSBOX.0421"), "{err}");
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = Command::new(bin("kms-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--region",
+        "--tenants",
+        "--root-key-file",
+        "--seed",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    for env in [
+        "KMS_LISTEN",
+        "KMS_DATA_DIR",
+        "KMS_REGION",
+        "KMS_TENANTS",
+        "KMS_ROOT_KEY_FILE",
+        "KMS_SEED",
+    ] {
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+}
