@@ -254,7 +254,6 @@ impl<W: Write> BodyWriter<W> {
     }
 
     /// The commitment of this body (what a multipart manifest records).
-    #[allow(dead_code)]
     pub(crate) fn commitment(&self) -> [u8; COMMITMENT_SIZE] {
         self.commitment
     }

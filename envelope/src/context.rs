@@ -79,7 +79,6 @@ fn put_len32(out: &mut Vec<u8>, len: usize) {
 
 /// Which body of an object a context is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
 pub(crate) enum BodyRole {
     /// The body of a single object.
     Single,

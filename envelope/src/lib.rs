@@ -38,6 +38,7 @@ pub mod error;
 pub mod header;
 mod kdf;
 pub mod key;
+pub mod multipart;
 pub mod object;
 pub mod provider;
 

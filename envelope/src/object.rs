@@ -62,7 +62,6 @@ impl ObjectKey {
         &self.header
     }
 
-    #[allow(dead_code)]
     pub(crate) fn data_key(&self) -> &DataKey {
         &self.data_key
     }

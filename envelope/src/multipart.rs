@@ -1,0 +1,444 @@
+//! Multipart uploads (FORMAT.md section 5): one data key and header per upload, parts sealed
+//! independently (in any order, in parallel) with their part number bound into the body context,
+//! and an authenticated manifest of `(part number, plaintext length, commitment)`.
+//!
+//! The header and the manifest are stored by the application next to the object (for example in
+//! its metadata); the object data is the concatenation of the part bodies in manifest order.
+//!
+//! ```
+//! use envelope::multipart::{MultipartObject, Upload};
+//! use envelope::{Backend, LocalKek, ObjectContext, ObjectKey, ObjectKind};
+//! use std::io::Write;
+//! let kek = LocalKek::aes_kw("kek", &[1u8; 32])?;
+//! let ctx = ObjectContext::new().with("upload-id", "u1")?;
+//! let key = ObjectKey::generate(&kek, "kek", &ctx, ObjectKind::Multipart)?;
+//! let header = key.header().as_bytes().to_vec();
+//! let upload = Upload::new(key, ctx.clone(), Backend::default())?;
+//! let mut p2 = upload.part_writer(2, Vec::new())?;
+//! p2.write_all(b" world")?;
+//! let (body2, info2) = p2.finish()?;
+//! let mut p1 = upload.part_writer(1, Vec::new())?;
+//! p1.write_all(b"hello")?;
+//! let (body1, info1) = p1.finish()?;
+//! let manifest = upload.complete(&[info2, info1])?;
+//!
+//! let stored = [body1, body2].concat();
+//! let (h, _) = envelope::Header::parse(&header)?;
+//! let key = ObjectKey::unwrap_with(&kek, h, &ctx)?;
+//! let object = MultipartObject::open(key, ctx, manifest.as_bytes(), Backend::default())?;
+//! let mut out = Vec::new();
+//! object.copy_to(&stored[..], &mut out)?;
+//! assert_eq!(out, b"hello world");
+//! # Ok::<(), envelope::Error>(())
+//! ```
+
+use crate::aead::Backend;
+use crate::chunked::{
+    self, BodyReader, BodyWriter, COMMITMENT_SIZE, ChunkKeys, PREFIX_SIZE, SALT_SIZE, read_prefix,
+    read_range_with_keys,
+};
+use crate::context::{BodyRole, ObjectContext};
+use crate::error::{Error, ManifestError, Result};
+use crate::header::{Header, ObjectKind};
+use crate::kdf::{ct_eq, hkdf_expand, tag32};
+use crate::object::ObjectKey;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use zeroize::Zeroizing;
+
+/// The manifest's magic bytes.
+pub const MANIFEST_MAGIC: &[u8; 6] = b"KBXMAN";
+/// Highest part number (as in S3 and OBS).
+pub const MAX_PART_NUMBER: u32 = 10_000;
+const ENTRY_LEN: usize = 4 + 8 + COMMITMENT_SIZE;
+const MANIFEST_TAG_LEN: usize = 32;
+
+/// What sealing one part produced; give these to [`Upload::complete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// The part number, 1 ..= 10000.
+    pub number: u32,
+    /// Plaintext bytes in the part.
+    pub plaintext_len: u64,
+    /// The part body's key commitment.
+    pub commitment: [u8; COMMITMENT_SIZE],
+    /// The part body's salt (lets `complete` check that the part belongs to this upload).
+    pub salt: [u8; SALT_SIZE],
+}
+
+impl PartInfo {
+    /// Stored (encrypted) length of the part's body.
+    pub fn sealed_len(&self) -> Result<u64> {
+        chunked::body_len(self.plaintext_len)
+    }
+}
+
+fn check_part_number(n: u32) -> Result<()> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(())
+    } else {
+        Err(ManifestError::PartNumbers.into())
+    }
+}
+
+fn manifest_key(key: &ObjectKey, ctx: &ObjectContext) -> Zeroizing<[u8; 32]> {
+    let header = key.header().as_bytes();
+    let mut k = Zeroizing::new([0u8; 32]);
+    hkdf_expand(
+        key.data_key().expose(),
+        &[
+            b"kmsbox.org/envelope@v1 manifest\0",
+            &(header.len() as u32).to_be_bytes(),
+            header,
+            &ctx.encode(),
+        ],
+        &mut k[..],
+    );
+    k
+}
+
+/// An open multipart upload: seals parts and the manifest.
+#[derive(Debug)]
+pub struct Upload {
+    key: ObjectKey,
+    context: ObjectContext,
+    backend: Backend,
+}
+
+impl Upload {
+    /// Start sealing parts under `key`, which must be a multipart key
+    /// ([`ObjectKind::Multipart`]).
+    pub fn new(key: ObjectKey, context: ObjectContext, backend: Backend) -> Result<Upload> {
+        if key.header().kind() != ObjectKind::Multipart {
+            return Err(Error::MalformedHeader("not a multipart header"));
+        }
+        Ok(Upload {
+            key,
+            context,
+            backend,
+        })
+    }
+
+    /// The upload's header, to store with the completed object.
+    pub fn header(&self) -> &Header {
+        self.key.header()
+    }
+
+    /// A writer that seals part `number` into `out` with a fresh random salt. Re-uploading a
+    /// part simply seals it again (new salt).
+    pub fn part_writer<W: Write>(&self, number: u32, out: W) -> Result<PartWriter<W>> {
+        let mut salt = [0u8; SALT_SIZE];
+        crate::key::random(&mut salt)?;
+        self.part_writer_with_salt(number, out, &salt)
+    }
+
+    /// Test-only seam: a part with a chosen salt.
+    #[doc(hidden)]
+    pub fn part_writer_with_salt<W: Write>(
+        &self,
+        number: u32,
+        out: W,
+        salt: &[u8; SALT_SIZE],
+    ) -> Result<PartWriter<W>> {
+        check_part_number(number)?;
+        let ctx = self.key.context(&self.context, BodyRole::Part(number));
+        let body =
+            BodyWriter::with_salt(out, self.key.data_key().expose(), salt, &ctx, self.backend)?;
+        Ok(PartWriter {
+            body,
+            number,
+            len: 0,
+            salt: *salt,
+        })
+    }
+
+    /// Build the authenticated manifest from the parts to keep (in any order). Part numbers must
+    /// be distinct; every part must have been sealed under this upload.
+    pub fn complete(&self, parts: &[PartInfo]) -> Result<Manifest> {
+        let mut parts = parts.to_vec();
+        parts.sort_by_key(|p| p.number);
+        if parts.is_empty() || parts.windows(2).any(|w| w[0].number == w[1].number) {
+            return Err(ManifestError::PartNumbers.into());
+        }
+        for p in &parts {
+            check_part_number(p.number)?;
+            let ctx = self.key.context(&self.context, BodyRole::Part(p.number));
+            let (_, c) =
+                ChunkKeys::derive(self.backend, self.key.data_key().expose(), &p.salt, &ctx)?;
+            if !ct_eq(&c, &p.commitment) {
+                return Err(ManifestError::ForeignPart { part: p.number }.into());
+            }
+        }
+        let mut bytes = Vec::with_capacity(11 + parts.len() * ENTRY_LEN + MANIFEST_TAG_LEN);
+        bytes.extend_from_slice(MANIFEST_MAGIC);
+        bytes.push(1);
+        bytes.extend_from_slice(&(parts.len() as u32).to_be_bytes());
+        for p in &parts {
+            bytes.extend_from_slice(&p.number.to_be_bytes());
+            bytes.extend_from_slice(&p.plaintext_len.to_be_bytes());
+            bytes.extend_from_slice(&p.commitment);
+        }
+        let tag = tag32(&manifest_key(&self.key, &self.context)[..], &bytes);
+        bytes.extend_from_slice(&tag);
+        Manifest::parse(&bytes)
+    }
+}
+
+/// Seals one part; `finish` returns the inner writer and the part's [`PartInfo`].
+pub struct PartWriter<W: Write> {
+    body: BodyWriter<W>,
+    number: u32,
+    len: u64,
+    salt: [u8; SALT_SIZE],
+}
+
+impl<W: Write> PartWriter<W> {
+    /// Seal the final chunk of the part.
+    pub fn finish(self) -> Result<(W, PartInfo)> {
+        let commitment = self.body.commitment();
+        let w = self.body.finish()?;
+        Ok((
+            w,
+            PartInfo {
+                number: self.number,
+                plaintext_len: self.len,
+                commitment,
+                salt: self.salt,
+            },
+        ))
+    }
+}
+
+impl<W: Write> Write for PartWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.body.write(data)?;
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.body.flush()
+    }
+}
+
+/// One manifest entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// Part number.
+    pub number: u32,
+    /// Plaintext length of the part.
+    pub plaintext_len: u64,
+    /// The part body's commitment.
+    pub commitment: [u8; COMMITMENT_SIZE],
+}
+
+/// A parsed manifest (authenticated only once [`MultipartObject::open`] accepts it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    entries: Vec<ManifestEntry>,
+    bytes: Vec<u8>,
+}
+
+impl Manifest {
+    /// Parse the manifest's syntax (not its tag).
+    pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+        let bad = || Error::Manifest(ManifestError::Malformed);
+        if bytes.len() < 11 + MANIFEST_TAG_LEN || &bytes[..6] != MANIFEST_MAGIC || bytes[6] != 1 {
+            return Err(bad());
+        }
+        let count = u32::from_be_bytes([bytes[7], bytes[8], bytes[9], bytes[10]]) as usize;
+        if count == 0 || count > MAX_PART_NUMBER as usize {
+            return Err(bad());
+        }
+        if bytes.len() != 11 + count * ENTRY_LEN + MANIFEST_TAG_LEN {
+            return Err(bad());
+        }
+        let mut entries = Vec::with_capacity(count);
+        for e in bytes[11..11 + count * ENTRY_LEN].chunks_exact(ENTRY_LEN) {
+            let mut n = [0u8; 4];
+            n.copy_from_slice(&e[..4]);
+            let mut l = [0u8; 8];
+            l.copy_from_slice(&e[4..12]);
+            let mut commitment = [0u8; COMMITMENT_SIZE];
+            commitment.copy_from_slice(&e[12..]);
+            entries.push(ManifestEntry {
+                number: u32::from_be_bytes(n),
+                plaintext_len: u64::from_be_bytes(l),
+                commitment,
+            });
+        }
+        for e in &entries {
+            check_part_number(e.number)?;
+            chunked::body_len(e.plaintext_len)?;
+        }
+        if entries.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(ManifestError::PartNumbers.into());
+        }
+        Ok(Manifest {
+            entries,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The encoded manifest, tag included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The parts, in ascending part-number (and storage) order.
+    pub fn entries(&self) -> &[ManifestEntry] {
+        &self.entries
+    }
+
+    /// Plaintext length of the completed object.
+    pub fn plaintext_len(&self) -> Result<u64> {
+        self.entries
+            .iter()
+            .try_fold(0u64, |acc, e| acc.checked_add(e.plaintext_len))
+            .ok_or(Error::TooLong)
+    }
+
+    /// Stored length of the completed object (the concatenated part bodies).
+    pub fn sealed_len(&self) -> Result<u64> {
+        self.entries.iter().try_fold(0u64, |acc, e| {
+            acc.checked_add(chunked::body_len(e.plaintext_len)?)
+                .ok_or(Error::TooLong)
+        })
+    }
+}
+
+/// A completed multipart object whose manifest has authenticated: decrypts it whole or by range.
+#[derive(Debug)]
+pub struct MultipartObject {
+    key: ObjectKey,
+    context: ObjectContext,
+    manifest: Manifest,
+    backend: Backend,
+    /// Per part: plaintext offset and stored offset.
+    offsets: Vec<(u64, u64)>,
+}
+
+impl MultipartObject {
+    /// Check the manifest's tag under the upload's key and context.
+    pub fn open(
+        key: ObjectKey,
+        context: ObjectContext,
+        manifest: &[u8],
+        backend: Backend,
+    ) -> Result<MultipartObject> {
+        if key.header().kind() != ObjectKind::Multipart {
+            return Err(Error::MalformedHeader("not a multipart header"));
+        }
+        if manifest.len() < MANIFEST_TAG_LEN {
+            return Err(ManifestError::Malformed.into());
+        }
+        let (body, tag) = manifest.split_at(manifest.len() - MANIFEST_TAG_LEN);
+        let expected = tag32(&manifest_key(&key, &context)[..], body);
+        if !ct_eq(&expected, tag) {
+            return Err(ManifestError::Authentication.into());
+        }
+        let manifest = Manifest::parse(manifest)?;
+        let mut offsets = Vec::with_capacity(manifest.entries.len());
+        let (mut pt, mut ct) = (0u64, 0u64);
+        for e in &manifest.entries {
+            offsets.push((pt, ct));
+            pt += e.plaintext_len;
+            ct += chunked::body_len(e.plaintext_len)?;
+        }
+        Ok(MultipartObject {
+            key,
+            context,
+            manifest,
+            backend,
+            offsets,
+        })
+    }
+
+    /// The authenticated manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Plaintext length of the object.
+    pub fn plaintext_len(&self) -> u64 {
+        self.offsets
+            .last()
+            .zip(self.manifest.entries.last())
+            .map_or(0, |((pt, _), e)| pt + e.plaintext_len)
+    }
+
+    /// Check a part body's prefix against the manifest and derive its keys.
+    fn part_keys(&self, i: usize, prefix: &[u8; PREFIX_SIZE]) -> Result<ChunkKeys> {
+        let e = &self.manifest.entries[i];
+        let mismatch = || Error::Manifest(ManifestError::PartMismatch { part: e.number });
+        if !ct_eq(&prefix[chunked::SALT_SIZE..], &e.commitment) {
+            return Err(mismatch());
+        }
+        let ctx = self.key.context(&self.context, BodyRole::Part(e.number));
+        ChunkKeys::derive_checked(self.backend, self.key.data_key().expose(), prefix, &ctx).map_err(
+            |err| match err {
+                Error::Commitment => mismatch(),
+                other => other,
+            },
+        )
+    }
+
+    /// Decrypt the whole object from the concatenated part bodies in `source`; returns the
+    /// plaintext length. Each part is released chunk by chunk once authenticated; bytes after the
+    /// last part are [`Error::TrailingData`].
+    pub fn copy_to<R: Read, W: Write + ?Sized>(&self, mut source: R, out: &mut W) -> Result<u64> {
+        let mut total = 0;
+        for (i, e) in self.manifest.entries.iter().enumerate() {
+            let prefix = read_prefix(&mut source)?;
+            let keys = self.part_keys(i, &prefix)?;
+            let rest = chunked::body_len(e.plaintext_len)? - PREFIX_SIZE as u64;
+            let mut body = BodyReader::from_parts((&mut source).take(rest), keys);
+            let n = body.copy_to(out)?;
+            if n != e.plaintext_len {
+                return Err(Error::Manifest(ManifestError::PartMismatch {
+                    part: e.number,
+                }));
+            }
+            total += n;
+        }
+        let mut probe = [0u8; 1];
+        if chunked::read_up_to(&mut source, &mut probe)? != 0 {
+            return Err(Error::TrailingData);
+        }
+        Ok(total)
+    }
+
+    /// Decrypt plaintext `range` (which may cross parts) from the stored object in `source`.
+    /// For each part it touches, reads that part's salt and commitment, its final chunk and the
+    /// chunks overlapping the range.
+    pub fn read_range<R: Read + Seek + ?Sized, W: Write + ?Sized>(
+        &self,
+        source: &mut R,
+        range: Range<u64>,
+        out: &mut W,
+    ) -> Result<()> {
+        let len = self.plaintext_len();
+        chunked::check_range(len, &range)?;
+        let stored = source.seek(SeekFrom::End(0))?;
+        let expected = self.manifest.sealed_len()?;
+        if stored < expected {
+            return Err(Error::Truncated);
+        }
+        if stored > expected {
+            return Err(Error::TrailingData);
+        }
+        for (i, e) in self.manifest.entries.iter().enumerate() {
+            let (pt_start, ct_start) = self.offsets[i];
+            let pt_end = pt_start + e.plaintext_len;
+            // Parts that overlap the range (an empty range touches none).
+            if range.start >= pt_end || range.end <= pt_start || range.is_empty() {
+                continue;
+            }
+            source.seek(SeekFrom::Start(ct_start))?;
+            let prefix = read_prefix(source)?;
+            let keys = self.part_keys(i, &prefix)?;
+            let local = range.start.max(pt_start) - pt_start..range.end.min(pt_end) - pt_start;
+            read_range_with_keys(source, ct_start, &keys, e.plaintext_len, local, out)?;
+        }
+        Ok(())
+    }
+}
