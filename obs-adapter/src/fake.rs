@@ -5,7 +5,8 @@
 //!   exactly like an unknown key, [`KeyServiceError::NotFound`] with the key ID as asked.
 //! - [`KeyService::get_default_key`] creates `<service>/default` on first use, exactly once per
 //!   domain, region and service, also when many calls race (the check and the insert happen under
-//!   one lock; every call first yields to the scheduler so that racing calls really interleave).
+//!   one lock). [`FakeKeyService::with_latency`] makes every call wait first, like a round trip, so
+//!   that racing calls are really in flight together.
 //! - Disabled and pending-deletion keys refuse to generate or decrypt data keys.
 //! - Data keys are random; a ciphertext blob is an opaque handle into the fake's memory (nothing
 //!   here is cryptography) and decrypts only under the same tenant, key and encryption context.
@@ -13,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use kms_proto::key_id::{FullKeyId, KeyRef};
 use uuid::Uuid;
@@ -44,6 +46,7 @@ struct State {
 pub struct FakeKeyService {
     state: Mutex<State>,
     calls: AtomicUsize,
+    latency: Option<Duration>,
 }
 
 impl std::fmt::Debug for FakeKeyService {
@@ -58,6 +61,15 @@ impl FakeKeyService {
     /// An empty key service.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty key service whose every call first waits `latency`, like a round trip to a
+    /// daemon, so that concurrent calls really are in flight together.
+    pub fn with_latency(latency: Duration) -> Self {
+        Self {
+            latency: Some(latency),
+            ..Self::default()
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -151,7 +163,10 @@ impl FakeKeyService {
 
     async fn enter(&self) -> Result<(), KeyServiceError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        tokio::task::yield_now().await;
+        match self.latency {
+            Some(d) => tokio::time::sleep(d).await,
+            None => tokio::task::yield_now().await,
+        }
         match &self.lock().outage {
             Some(e) => Err(e.clone()),
             None => Ok(()),

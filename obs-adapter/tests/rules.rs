@@ -12,7 +12,8 @@ use http::{HeaderMap, HeaderValue};
 use kms_proto::key_id::FullKeyId;
 use obs_adapter::{
     AdapterConfig, AdapterError, BucketFacts, BucketPolicy, DefaultEncryption, Encryption,
-    KeyPolicy, KeyState, ObsAdapter, ObsRequest, Operation, PolicyVerdict, StoredObject,
+    FakeKeyService, KeyPolicy, KeyState, ObsAdapter, ObsRequest, Operation, PolicyVerdict,
+    StoredObject,
 };
 
 const SSE: &str = "x-obs-server-side-encryption";
@@ -290,7 +291,11 @@ async fn rule_03_default_key_is_created_on_first_upload_per_tenant_and_region() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rule_03_concurrent_first_uploads_create_exactly_one_default_key() {
     const UPLOADS: usize = 128;
-    let env = Arc::new(Env::new());
+    // Every KMS call takes 2 ms, so the uploads' calls overlap.
+    let env = Arc::new(Env::from_fake(
+        FakeKeyService::with_latency(std::time::Duration::from_millis(2)),
+        AdapterConfig::default(),
+    ));
     let start = Arc::new(tokio::sync::Barrier::new(UPLOADS));
     let mut tasks = Vec::new();
     for i in 0..UPLOADS {

@@ -72,7 +72,11 @@ impl Env {
     }
 
     pub fn with_config(config: AdapterConfig) -> Self {
-        let fake = Arc::new(FakeKeyService::new());
+        Self::from_fake(FakeKeyService::new(), config)
+    }
+
+    pub fn from_fake(fake: FakeKeyService, config: AdapterConfig) -> Self {
+        let fake = Arc::new(fake);
         let adapter = ObsAdapter::with_config(Arc::clone(&fake), config);
         Self { fake, adapter }
     }
