@@ -89,6 +89,12 @@ pub enum AdapterError {
         /// Why, in words (starts with "; " or is empty).
         hint: &'static str,
     },
+    /// SSE-KMS parameters together with SSE-C (customer-provided key) headers.
+    #[error("SSE-KMS cannot be combined with SSE-C: the request also carries {name}")]
+    SseCustomerConflict {
+        /// The SSE-C header.
+        name: &'static str,
+    },
     /// A copy request without `x-obs-copy-source`.
     #[error("CopyObject requires the x-obs-copy-source header")]
     MissingCopySource,
@@ -240,6 +246,7 @@ impl AdapterError {
             | E::InvalidParameter { .. }
             | E::ConflictingParameter { .. }
             | E::SseNotAllowed { .. }
+            | E::SseCustomerConflict { .. }
             | E::MissingCopySource
             | E::KeyRegionMismatch { .. }
             | E::CustomerKeyNotAllowed { .. }

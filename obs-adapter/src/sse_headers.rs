@@ -24,6 +24,13 @@ pub const SSE_KMS: &str = "kms";
 
 const NAMES: [&str; 2] = [SSE_HEADER, SSE_KEY_ID_HEADER];
 
+/// The SSE-C (customer-provided key) headers, which cannot be combined with SSE-KMS.
+pub const SSE_C_HEADERS: [&str; 3] = [
+    "x-obs-server-side-encryption-customer-algorithm",
+    "x-obs-server-side-encryption-customer-key",
+    "x-obs-server-side-encryption-customer-key-md5",
+];
+
 /// The SSE parameters exactly as the request gave them (after the place rules), before validation.
 /// The bucket policy's conditions read these.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,6 +185,18 @@ pub fn read_raw(
         }
     };
     let [algorithm, key_id] = chosen;
+    if algorithm.is_some() || key_id.is_some() {
+        let sse_c = SSE_C_HEADERS.into_iter().find(|name| {
+            headers.contains_key(*name)
+                || form_fields
+                    .iter()
+                    .chain(query)
+                    .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        });
+        if let Some(name) = sse_c {
+            return Err(AdapterError::SseCustomerConflict { name });
+        }
+    }
     Ok(RawSse { algorithm, key_id })
 }
 

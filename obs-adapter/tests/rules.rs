@@ -92,6 +92,14 @@ async fn rule_01_sse_header_selects_kms_and_refuses_everything_else() {
             Err((400, "InvalidEncryptionAlgorithmError", "AES256")),
         ),
         (
+            "SSE-KMS with SSE-C",
+            vec![
+                (SSE, "kms"),
+                ("x-obs-server-side-encryption-customer-algorithm", "AES256"),
+            ],
+            Err((400, "InvalidArgument", "cannot be combined with SSE-C")),
+        ),
+        (
             "SSE header twice",
             vec![(SSE, "kms"), (SSE, "kms")],
             Err((400, "InvalidArgument", "must be given once")),
@@ -1986,6 +1994,13 @@ fn rule_11_every_error_maps_to_an_obs_error_document() {
                 name: "x-obs-server-side-encryption",
                 place: Place::Header,
                 hint: "",
+            },
+            400,
+            "InvalidArgument",
+        ),
+        (
+            AdapterError::SseCustomerConflict {
+                name: "x-obs-server-side-encryption-customer-key",
             },
             400,
             "InvalidArgument",
