@@ -161,7 +161,7 @@ impl<K: KeyService> ObsAdapter<K> {
     }
 
     /// Decides a request: the order is (1) where SSE parameters may appear and their syntax,
-    /// (2) the bucket policy, (3) cross-tenant checks, (4) the key: its region, tenant, existence,
+    /// (2) the bucket policy, (3) cross-tenant checks, (4) the keys: region, tenant, existence,
     /// state and creator. Nothing is asked of the KMS before (1) to (3) pass.
     pub async fn decide(&self, req: &ObsRequest<'_>) -> Result<Decision, AdapterError> {
         let op = req.operation;
@@ -170,33 +170,7 @@ impl<K: KeyService> ObsAdapter<K> {
         if op == Operation::CopyObject && req.headers.get(COPY_SOURCE_HEADER).is_none() {
             return Err(AdapterError::MissingCopySource);
         }
-        let stored = match (op, req.stored) {
-            (
-                Operation::CopyObject
-                | Operation::UploadPart
-                | Operation::CompleteMultipartUpload
-                | Operation::GetObject
-                | Operation::HeadObject,
-                None,
-            ) => {
-                let what = match op {
-                    Operation::CopyObject => "copy source",
-                    Operation::UploadPart | Operation::CompleteMultipartUpload => {
-                        "multipart upload"
-                    }
-                    _ => "object",
-                };
-                return Err(AdapterError::MissingStoredObject {
-                    operation: op,
-                    what,
-                });
-            }
-            (
-                Operation::PutObject | Operation::PostObject | Operation::InitiateMultipartUpload,
-                _,
-            ) => None,
-            (_, s) => s,
-        };
+        let stored = stored_for(op, req.stored)?;
 
         // Rule 8: the policy reads the request. Parts and completions cannot carry SSE parameters;
         // for them the context is the upload's encryption, checked against the policy at initiation.
@@ -225,44 +199,18 @@ impl<K: KeyService> ObsAdapter<K> {
         }
 
         let tenancy = Tenancy::new(req.caller.domain.clone(), req.bucket.region.clone());
-        match op {
-            Operation::GetObject | Operation::HeadObject => {
-                let object = stored.ok_or(AdapterError::Internal("unreachable".into()))?;
-                self.check_owned(req.caller, object)?;
-                if op == Operation::GetObject {
+        let (encryption, source_encryption) = match (op, stored) {
+            // Reads, parts and completions: the stored object's (or upload's) encryption.
+            (_, Some(object)) if op != Operation::CopyObject => {
+                check_owned(req.caller, object)?;
+                // HEAD returns metadata only and does not ask the KMS.
+                if op != Operation::HeadObject {
                     self.check_stored_key(&tenancy, &object.encryption).await?;
                 }
-                Ok(Decision {
-                    response_headers: response_headers(&object.encryption),
-                    encryption: object.encryption.clone(),
-                    source_encryption: None,
-                    policy,
-                })
+                (object.encryption.clone(), None)
             }
-            Operation::UploadPart | Operation::CompleteMultipartUpload => {
-                let upload = stored.ok_or(AdapterError::Internal("unreachable".into()))?;
-                self.check_owned(req.caller, upload)?;
-                self.check_stored_key(&tenancy, &upload.encryption).await?;
-                Ok(Decision {
-                    response_headers: response_headers(&upload.encryption),
-                    encryption: upload.encryption.clone(),
-                    source_encryption: None,
-                    policy,
-                })
-            }
-            Operation::PutObject
-            | Operation::PostObject
-            | Operation::CopyObject
-            | Operation::InitiateMultipartUpload => {
-                let source_encryption = match stored {
-                    Some(source) if op == Operation::CopyObject => {
-                        self.check_owned(req.caller, source)?;
-                        self.check_stored_key(&tenancy, &source.encryption).await?;
-                        Some(source.encryption.clone())
-                    }
-                    _ => None,
-                };
-                // Rule 7: the request's own parameters win; else the bucket default.
+            // Writes: the request's parameters, else the bucket default (rule 7).
+            _ => {
                 let wanted = match requested {
                     RequestedSse::Kms { key } => Some(key),
                     RequestedSse::None => match &req.bucket.default_encryption {
@@ -270,13 +218,20 @@ impl<K: KeyService> ObsAdapter<K> {
                         DefaultEncryption::None => None,
                     },
                 };
+                // Rule 9: the copy source must be the caller's, and no SSE-KMS object goes into
+                // another tenant's bucket.
+                if let Some(source) = stored {
+                    check_owned(req.caller, source)?;
+                }
+                if wanted.is_some() && req.caller.domain != req.bucket.owner {
+                    return Err(AdapterError::CrossTenant);
+                }
+                if let Some(source) = stored {
+                    self.check_stored_key(&tenancy, &source.encryption).await?;
+                }
                 let encryption = match wanted {
                     None => Encryption::Plaintext,
                     Some(key) => {
-                        // Rule 9: no SSE-KMS object in another tenant's bucket.
-                        if req.caller.domain != req.bucket.owner {
-                            return Err(AdapterError::CrossTenant);
-                        }
                         let info = match key {
                             Some(key) => self.named_key(&tenancy, &key).await?,
                             None => self.default_key(&tenancy).await?,
@@ -286,28 +241,15 @@ impl<K: KeyService> ObsAdapter<K> {
                         }
                     }
                 };
-                Ok(Decision {
-                    response_headers: response_headers(&encryption),
-                    encryption,
-                    source_encryption,
-                    policy,
-                })
+                (encryption, stored.map(|s| s.encryption.clone()))
             }
-        }
-    }
-
-    /// Rule 9: an SSE-KMS object is accessible only to its owner, under the owner's own key.
-    fn check_owned(&self, caller: &Caller, object: &StoredObject) -> Result<(), AdapterError> {
-        match &object.encryption {
-            Encryption::Plaintext => Ok(()),
-            Encryption::Kms { key_id } => {
-                if object.owner == caller.domain && key_id.domain == caller.domain {
-                    Ok(())
-                } else {
-                    Err(AdapterError::CrossTenant)
-                }
-            }
-        }
+        };
+        Ok(Decision {
+            response_headers: response_headers(&encryption),
+            encryption,
+            source_encryption,
+            policy,
+        })
     }
 
     /// Rule 5 for stored objects: the key they were stored under must still be usable.
@@ -431,7 +373,7 @@ impl<K: KeyService> ObsAdapter<K> {
         object: &StoredObject,
         ciphertext_blob: &[u8],
     ) -> Result<SecretBytes, AdapterError> {
-        self.check_owned(caller, object)?;
+        check_owned(caller, object)?;
         let Encryption::Kms { key_id } = &object.encryption else {
             return Err(AdapterError::Internal(
                 "decrypt_data_key called for a plaintext object".into(),
@@ -447,6 +389,39 @@ impl<K: KeyService> ObsAdapter<K> {
                 &encryption_context(&bucket.name, object_key),
             )
             .await?)
+    }
+}
+
+/// The stored object an operation needs (`None` for uploads that start a new object).
+fn stored_for(
+    op: Operation,
+    stored: Option<&StoredObject>,
+) -> Result<Option<&StoredObject>, AdapterError> {
+    let what = match op {
+        Operation::PutObject | Operation::PostObject | Operation::InitiateMultipartUpload => {
+            return Ok(None);
+        }
+        Operation::CopyObject => "copy source",
+        Operation::UploadPart | Operation::CompleteMultipartUpload => "multipart upload",
+        Operation::GetObject | Operation::HeadObject => "object",
+    };
+    stored.map(Some).ok_or(AdapterError::MissingStoredObject {
+        operation: op,
+        what,
+    })
+}
+
+/// Rule 9: an SSE-KMS object is accessible only to its owner, under the owner's own key.
+fn check_owned(caller: &Caller, object: &StoredObject) -> Result<(), AdapterError> {
+    match &object.encryption {
+        Encryption::Plaintext => Ok(()),
+        Encryption::Kms { key_id } => {
+            if object.owner == caller.domain && key_id.domain == caller.domain {
+                Ok(())
+            } else {
+                Err(AdapterError::CrossTenant)
+            }
+        }
     }
 }
 
