@@ -288,15 +288,29 @@ impl<W: Write> BodyWriter<W> {
 
     /// Seal the final (short, possibly empty) chunk, flush, and return the inner writer.
     pub fn finish(mut self) -> Result<W> {
+        self.finish_in_place()?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// Seal the final chunk into the inner writer; the writer accepts nothing afterwards.
+    pub(crate) fn finish_in_place(&mut self) -> Result<()> {
         if self.failed {
             return Err(Error::Poisoned);
         }
+        // Whatever happens next, no more data may follow the final chunk.
+        self.failed = true;
         let n = self.filled;
         let tag = self.keys.seal_chunk(self.index, &mut self.buf[..n])?;
         self.buf[n..n + TAG_SIZE].copy_from_slice(&tag);
         self.inner.write_all(&self.buf[..n + TAG_SIZE])?;
-        self.inner.flush()?;
-        Ok(self.inner)
+        Ok(())
+    }
+
+    /// The inner writer (the async adapters drain a `Vec` through it).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 }
 
@@ -347,7 +361,7 @@ pub(crate) fn read_prefix<R: Read + ?Sized>(r: &mut R) -> Result<[u8; PREFIX_SIZ
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadState {
+pub(crate) enum ReadState {
     Reading,
     Done,
     Failed(Failure),
@@ -355,7 +369,7 @@ enum ReadState {
 
 /// A failure the reader keeps reporting on every later call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(crate) enum Failure {
     Truncated,
     Tampered(u64),
     BadFinal(u64),
@@ -364,7 +378,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn of(e: &Error) -> Failure {
+    pub(crate) fn of(e: &Error) -> Failure {
         match e {
             Error::Truncated => Failure::Truncated,
             Error::TamperedChunk { index } => Failure::Tampered(*index),
@@ -374,7 +388,7 @@ impl Failure {
         }
     }
 
-    fn error(self) -> Error {
+    pub(crate) fn error(self) -> Error {
         match self {
             Failure::Truncated => Error::Truncated,
             Failure::Tampered(index) => Error::TamperedChunk { index },

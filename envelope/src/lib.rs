@@ -14,6 +14,7 @@
 //! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
 //!   [`sealed_range`] for Content-Length and range GETs.
 //! * Multipart uploads: [`multipart`].
+//! * tokio `AsyncWrite` / `AsyncRead` / `AsyncSeek` adapters (feature `tokio`): `tokio_io`.
 //! * A KMS whose client is asynchronous (feature `kms`): get the data key from it, then
 //!   [`ObjectKey::new`] / [`ObjectKey::open`].
 //! * The bare C2SP layer, for callers that manage their own keys: [`chunked`].
@@ -41,6 +42,8 @@ pub mod key;
 pub mod multipart;
 pub mod object;
 pub mod provider;
+#[cfg(feature = "tokio")]
+pub mod tokio_io;
 
 pub use aead::Backend;
 pub use context::ObjectContext;
