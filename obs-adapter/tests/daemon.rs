@@ -1,0 +1,385 @@
+//! The adapter against a running kmsbox daemon, through `GrpcKeyService`.
+//!
+//! Runs only when `OBS_ADAPTER_KMS_ENDPOINT` names a daemon started without a tenants file (for
+//! example `http://127.0.0.1:50051`); otherwise each test returns at once. Every test uses fresh
+//! random tenant IDs, so a daemon can be reused.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use kms_proto::key_id::FullKeyId;
+use kms_proto::v1 as pb;
+use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
+use obs_adapter::{
+    AdapterConfig, BucketFacts, Decision, Encryption, GrpcKeyService, KeyPolicy, ObsAdapter,
+    ObsRequest, Operation, StoredObject,
+};
+use tonic::transport::Channel;
+
+const SSE: &str = "x-obs-server-side-encryption";
+const KEY: &str = "x-obs-server-side-encryption-kms-key-id";
+
+async fn channel() -> Option<Channel> {
+    let Ok(endpoint) = std::env::var("OBS_ADAPTER_KMS_ENDPOINT") else {
+        eprintln!("OBS_ADAPTER_KMS_ENDPOINT is not set: skipped");
+        return None;
+    };
+    Some(
+        Channel::from_shared(endpoint)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    )
+}
+
+fn fresh_domain() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A raw client call as `domain` in `REGION`.
+fn as_tenant<T>(domain: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("x-kms-domain-id", domain.parse().unwrap());
+    r.metadata_mut()
+        .insert("x-kms-region", REGION.parse().unwrap());
+    r
+}
+
+async fn decide(
+    adapter: &ObsAdapter<GrpcKeyService>,
+    op: Operation,
+    who: &str,
+    b: &BucketFacts,
+    h: &[(&str, &str)],
+    stored: Option<&StoredObject>,
+) -> Result<Decision, obs_adapter::AdapterError> {
+    let c = caller(who);
+    let h = headers(h);
+    let mut req = ObsRequest::new(op, &c, b, "obj", &h);
+    if let Some(s) = stored {
+        req = req.with_stored(s);
+    }
+    adapter.decide(&req).await
+}
+
+fn bucket_of(owner: &str) -> BucketFacts {
+    BucketFacts::new("examplebucket", region(REGION), domain(owner))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daemon_concurrent_first_uploads_create_exactly_one_default_key() {
+    let Some(ch) = channel().await else { return };
+    let adapter = Arc::new(ObsAdapter::new(GrpcKeyService::new(ch.clone())));
+    let owner = fresh_domain();
+    let mut tasks = Vec::new();
+    for _ in 0..128 {
+        let adapter = Arc::clone(&adapter);
+        let owner = owner.clone();
+        tasks.push(tokio::spawn(async move {
+            let b = bucket_of(&owner);
+            decide(
+                &adapter,
+                Operation::PutObject,
+                &owner,
+                &b,
+                &[(SSE, "kms")],
+                None,
+            )
+            .await
+            .map(|d| d.encryption)
+        }));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks {
+        keys.insert(t.await.unwrap().unwrap());
+    }
+    assert_eq!(keys.len(), 1);
+    let listed = KeyManagementServiceClient::new(ch)
+        .list_keys(as_tenant(&owner, pb::ListKeysRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].service, "obs");
+}
+
+#[tokio::test]
+async fn daemon_cross_tenant_keys_and_objects_are_refused() {
+    let Some(ch) = channel().await else { return };
+    let adapter = ObsAdapter::new(GrpcKeyService::new(ch));
+    let (a, b) = (fresh_domain(), fresh_domain());
+    let d = decide(
+        &adapter,
+        Operation::PutObject,
+        &a,
+        &bucket_of(&a),
+        &[(SSE, "kms")],
+        None,
+    )
+    .await
+    .unwrap();
+    let a_key = d.encryption.key_id().unwrap().clone();
+    // B names A's key, full and bare, in B's own bucket: not found, as an unknown key.
+    let full = a_key.to_string();
+    let bare = a_key.uuid.to_string();
+    for k in [full.as_str(), bare.as_str()] {
+        let e = decide(
+            &adapter,
+            Operation::PutObject,
+            &b,
+            &bucket_of(&b),
+            &[(SSE, "kms"), (KEY, k)],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(code(&e), (400, "KMS.NotFoundException"), "{k}");
+    }
+    // B reads A's object: refused.
+    let obj = StoredObject::kms(domain(&a), a_key);
+    let e = decide(
+        &adapter,
+        Operation::GetObject,
+        &b,
+        &bucket_of(&a),
+        &[],
+        Some(&obj),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), (403, "AccessDenied"));
+}
+
+#[tokio::test]
+async fn daemon_disabled_and_pending_keys_are_refused() {
+    let Some(ch) = channel().await else { return };
+    // The daemon cannot disable default keys; use customer keys with the switch on.
+    let adapter = ObsAdapter::with_config(
+        GrpcKeyService::new(ch.clone()),
+        AdapterConfig {
+            key_policy: KeyPolicy::AllowCustomerKeys,
+        },
+    );
+    let banning = ObsAdapter::new(GrpcKeyService::new(ch.clone()));
+    let owner = fresh_domain();
+    let mut client = KeyManagementServiceClient::new(ch);
+    let create = || {
+        let mut client = client.clone();
+        let owner = owner.clone();
+        async move {
+            client
+                .create_key(as_tenant(&owner, pb::CreateKeyRequest::default()))
+                .await
+                .unwrap()
+                .into_inner()
+                .metadata
+                .unwrap()
+                .key_id
+        }
+    };
+    let enabled = create().await;
+    let disabled = create().await;
+    let pending = create().await;
+    client
+        .disable_key(as_tenant(
+            &owner,
+            pb::DisableKeyRequest {
+                key_id: disabled.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .schedule_key_deletion(as_tenant(
+            &owner,
+            pb::ScheduleKeyDeletionRequest {
+                key_id: pending.clone(),
+                pending_window_days: 7,
+            },
+        ))
+        .await
+        .unwrap();
+    let b = bucket_of(&owner);
+    let ok = decide(
+        &adapter,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms"), (KEY, &enabled)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.encryption.key_id().unwrap().to_string(), enabled);
+    let e = decide(
+        &banning,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms"), (KEY, &enabled)],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), (400, "InvalidArgument"));
+    let e = decide(
+        &adapter,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms"), (KEY, &disabled)],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), (400, "KMS.DisabledException"));
+    let e = decide(
+        &adapter,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms"), (KEY, &pending)],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), (400, "KMS.PendingDeletionException"));
+}
+
+#[tokio::test]
+async fn daemon_copy_to_plain_and_back_and_multipart() {
+    let Some(ch) = channel().await else { return };
+    let adapter = ObsAdapter::new(GrpcKeyService::new(ch));
+    let owner = fresh_domain();
+    let b = bucket_of(&owner);
+    let c = caller(&owner);
+    // Upload SSE-KMS, with a data key.
+    let put = decide(
+        &adapter,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms")],
+        None,
+    )
+    .await
+    .unwrap();
+    let key: FullKeyId = put.encryption.key_id().unwrap().clone();
+    let dk = adapter
+        .generate_data_key(&c, &b, "obj", &put.encryption)
+        .await
+        .unwrap()
+        .unwrap();
+    let obj = StoredObject::kms(domain(&owner), key.clone());
+    // Copy to a plain target: the source's data key opens, the target is plaintext.
+    let copy = ("x-obs-copy-source", "/examplebucket/obj");
+    let to_plain = decide(
+        &adapter,
+        Operation::CopyObject,
+        &owner,
+        &b,
+        &[copy],
+        Some(&obj),
+    )
+    .await
+    .unwrap();
+    assert_eq!(to_plain.encryption, Encryption::Plaintext);
+    assert!(to_plain.response_headers.is_empty());
+    let opened = adapter
+        .decrypt_data_key(&c, &b, "obj", &obj, &dk.ciphertext_blob)
+        .await
+        .unwrap();
+    assert_eq!(opened.expose(), dk.plaintext.expose());
+    // And back to SSE-KMS.
+    let plain = StoredObject::plaintext(domain(&owner));
+    let back = decide(
+        &adapter,
+        Operation::CopyObject,
+        &owner,
+        &b,
+        &[copy, (SSE, "kms")],
+        Some(&plain),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.encryption.key_id(), Some(&key));
+    assert_eq!(
+        header_key_id(&back).as_deref(),
+        Some(key.to_string().as_str())
+    );
+    // Multipart: initiate with SSE-KMS, parts and completion inherit.
+    let init = decide(
+        &adapter,
+        Operation::InitiateMultipartUpload,
+        &owner,
+        &b,
+        &[(SSE, "kms")],
+        None,
+    )
+    .await
+    .unwrap();
+    let upload = StoredObject {
+        owner: domain(&owner),
+        encryption: init.encryption.clone(),
+    };
+    for _ in 0..3 {
+        let part = decide(
+            &adapter,
+            Operation::UploadPart,
+            &owner,
+            &b,
+            &[],
+            Some(&upload),
+        )
+        .await
+        .unwrap();
+        assert_eq!(part.encryption, init.encryption);
+        let pdk = adapter
+            .generate_data_key(&c, &b, "obj", &part.encryption)
+            .await
+            .unwrap()
+            .unwrap();
+        let back = adapter
+            .decrypt_data_key(&c, &b, "obj", &upload, &pdk.ciphertext_blob)
+            .await
+            .unwrap();
+        assert_eq!(back.expose(), pdk.plaintext.expose());
+    }
+    let e = decide(
+        &adapter,
+        Operation::UploadPart,
+        &owner,
+        &b,
+        &[(SSE, "kms")],
+        Some(&upload),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), (400, "InvalidArgument"));
+    let done = decide(
+        &adapter,
+        Operation::CompleteMultipartUpload,
+        &owner,
+        &b,
+        &[],
+        Some(&upload),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        header_key_id(&done).as_deref(),
+        Some(key.to_string().as_str())
+    );
+    // Another object key's context does not open the data key.
+    let e = adapter
+        .decrypt_data_key(&c, &b, "other", &obj, &dk.ciphertext_blob)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), (500, "InternalError"));
+}
