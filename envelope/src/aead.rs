@@ -52,6 +52,41 @@ pub(crate) trait ChunkAead: Send + Sync {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), OpenFailed>;
+
+    /// Whether [`ChunkAead::seal_into`] / [`ChunkAead::open_into`] avoid a copy.
+    fn out_of_place(&self) -> bool {
+        false
+    }
+
+    /// Encrypt `input` into `out` (same length) and return the tag.
+    fn seal_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        out.copy_from_slice(input);
+        self.seal_in_place(nonce, aad, out)
+    }
+
+    /// Decrypt `input` into `out` (same length) if `tag` verifies. On failure `out` holds no
+    /// plaintext: it is zeroed (or, for out-of-place backends, never written).
+    fn open_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), OpenFailed> {
+        out.copy_from_slice(input);
+        let r = self.open_in_place(nonce, aad, out, tag);
+        if r.is_err() {
+            out.fill(0);
+        }
+        r
+    }
 }
 
 /// Build the backend's AEAD for a 32-byte key.
@@ -69,6 +104,7 @@ pub(crate) fn new_aead(backend: Backend, key: &[u8]) -> Result<Box<dyn ChunkAead
 mod rustcrypto {
     use super::{ChunkAead, NONCE_LEN, OpenFailed, TAG_LEN};
     use crate::error::{Error, Result};
+    use aes_gcm::aead::inout::InOutBuf;
     use aes_gcm::aead::{AeadInOut, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce, Tag};
 
@@ -108,6 +144,46 @@ mod rustcrypto {
         ) -> Result<(), OpenFailed> {
             self.0
                 .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+                .map_err(|_| OpenFailed)
+        }
+
+        fn out_of_place(&self) -> bool {
+            true
+        }
+
+        fn seal_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+        ) -> [u8; TAG_LEN] {
+            let Ok(buf) = InOutBuf::new(input, out) else {
+                unreachable!("seal_into: input and output lengths differ")
+            };
+            match self
+                .0
+                .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf)
+            {
+                Ok(tag) => tag.into(),
+                Err(_) => unreachable!("AES-GCM input within limits"),
+            }
+        }
+
+        /// aes-gcm verifies the tag before it decrypts, so `out` is untouched on failure.
+        fn open_into(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), OpenFailed> {
+            let Ok(buf) = InOutBuf::new(input, out) else {
+                unreachable!("open_into: input and output lengths differ")
+            };
+            self.0
+                .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf, &Tag::from(*tag))
                 .map_err(|_| OpenFailed)
         }
     }
@@ -214,6 +290,17 @@ mod tests {
                     let tag: [u8; 16] = tag.as_slice().try_into().expect("128-bit tag");
                     let mut buf = ct.clone();
                     let opened = aead.open_in_place(&nonce, &aad, &mut buf, &tag);
+                    let mut out = vec![0xEEu8; ct.len()];
+                    let opened_into = aead.open_into(&nonce, &aad, &ct, &mut out, &tag);
+                    assert_eq!(opened.is_ok(), opened_into.is_ok(), "{backend:?} tcId {id}");
+                    if opened_into.is_ok() {
+                        assert_eq!(out, msg, "{backend:?} tcId {id}: open_into");
+                    } else {
+                        assert!(
+                            out.iter().all(|&b| b == 0xEE) || out.iter().all(|&b| b == 0),
+                            "{backend:?} tcId {id}: open_into left output"
+                        );
+                    }
                     if valid {
                         assert!(opened.is_ok(), "{backend:?} tcId {id}: open failed");
                         assert_eq!(buf, msg, "{backend:?} tcId {id}: plaintext");
@@ -221,6 +308,10 @@ mod tests {
                         let sealed_tag = aead.seal_in_place(&nonce, &aad, &mut buf);
                         assert_eq!(buf, ct, "{backend:?} tcId {id}: ciphertext");
                         assert_eq!(sealed_tag, tag, "{backend:?} tcId {id}: tag");
+                        let mut out = vec![0u8; msg.len()];
+                        let t2 = aead.seal_into(&nonce, &aad, &msg, &mut out);
+                        assert_eq!(out, ct, "{backend:?} tcId {id}: seal_into");
+                        assert_eq!(t2, tag, "{backend:?} tcId {id}: seal_into tag");
                     } else {
                         assert!(
                             opened.is_err(),

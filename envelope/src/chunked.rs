@@ -104,6 +104,52 @@ impl ChunkKeys {
         Ok(self.aead.seal_in_place(&nonce, &[], buf))
     }
 
+    /// Seal chunk `index` from `input` into `out` (same length); returns its tag.
+    pub(crate) fn seal_chunk_into(
+        &self,
+        index: u64,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_SIZE]> {
+        let nonce = self.nonce(index)?;
+        Ok(self.aead.seal_into(&nonce, &[], input, out))
+    }
+
+    /// Whether opening into the caller's buffer saves a copy with this backend.
+    pub(crate) fn out_of_place(&self) -> bool {
+        self.aead.out_of_place()
+    }
+
+    /// Open an encrypted chunk (`ciphertext || tag`) from `enc` into `out`, which must hold the
+    /// plaintext length; returns it. On failure `out` holds no plaintext.
+    pub(crate) fn open_encrypted_chunk_into(
+        &self,
+        index: u64,
+        enc: &[u8],
+        out: &mut [u8],
+        last: bool,
+    ) -> Result<usize> {
+        let Some(pt_len) = enc.len().checked_sub(TAG_SIZE) else {
+            return Err(Error::Truncated);
+        };
+        let (body, tag) = enc.split_at(pt_len);
+        let tag: [u8; TAG_SIZE] = match tag.try_into() {
+            Ok(t) => t,
+            Err(_) => return Err(Error::Truncated),
+        };
+        let nonce = self.nonce(index)?;
+        self.aead
+            .open_into(&nonce, &[], body, &mut out[..pt_len], &tag)
+            .map_err(|_| {
+                if last {
+                    Error::BadFinalChunk { index }
+                } else {
+                    Error::TamperedChunk { index }
+                }
+            })?;
+        Ok(pt_len)
+    }
+
     /// Open chunk `index` in place. `last` only chooses the error reported.
     pub(crate) fn open_chunk(
         &self,
@@ -272,6 +318,24 @@ impl<W: Write> BodyWriter<W> {
     fn write_inner(&mut self, data: &[u8]) -> Result<usize> {
         if self.failed {
             return Err(Error::Poisoned);
+        }
+        if self.filled == 0 && data.len() >= CHUNK_SIZE {
+            // A whole chunk straight from the caller's slice (no copy with out-of-place
+            // backends).
+            let r = self
+                .keys
+                .seal_chunk_into(self.index, &data[..CHUNK_SIZE], &mut self.buf[..CHUNK_SIZE])
+                .and_then(|tag| {
+                    self.buf[CHUNK_SIZE..].copy_from_slice(&tag);
+                    self.inner.write_all(&self.buf[..])?;
+                    Ok(())
+                });
+            if let Err(e) = r {
+                self.failed = true;
+                return Err(e);
+            }
+            self.index += 1;
+            return Ok(CHUNK_SIZE);
         }
         let take = (CHUNK_SIZE - self.filled).min(data.len());
         self.buf[self.filled..self.filled + take].copy_from_slice(&data[..take]);
@@ -468,8 +532,14 @@ impl<R: Read> BodyReader<R> {
     }
 
     fn next_chunk(&mut self) -> Result<()> {
-        match self.next_chunk_inner() {
-            Ok(()) => Ok(()),
+        self.next_chunk_to(None).map(|_| ())
+    }
+
+    /// Read and authenticate the next chunk: into `direct` when given (returns the plaintext
+    /// length written there), else into the internal buffer (returns 0). Failures are sticky.
+    fn next_chunk_to(&mut self, direct: Option<&mut [u8]>) -> Result<usize> {
+        match self.next_chunk_inner(direct) {
+            Ok(n) => Ok(n),
             Err(e) => {
                 self.pos = 0;
                 self.end = 0;
@@ -479,28 +549,34 @@ impl<R: Read> BodyReader<R> {
         }
     }
 
-    fn next_chunk_inner(&mut self) -> Result<()> {
+    fn next_chunk_inner(&mut self, direct: Option<&mut [u8]>) -> Result<usize> {
         let n = read_up_to(&mut self.inner, &mut self.buf[..])?;
-        if n == ENCRYPTED_CHUNK_SIZE {
-            // A full chunk is never the final one.
-            let len = self
-                .keys
-                .open_encrypted_chunk(self.index, &mut self.buf[..], false)?;
-            self.index += 1;
-            self.pos = 0;
-            self.end = len;
-        } else if n < TAG_SIZE {
+        if n < TAG_SIZE {
             // No final chunk, or one shorter than a tag.
             return Err(Error::Truncated);
-        } else {
-            let len = self
-                .keys
-                .open_encrypted_chunk(self.index, &mut self.buf[..n], true)?;
-            self.state = ReadState::Done;
-            self.pos = 0;
-            self.end = len;
         }
-        Ok(())
+        // A full chunk is never the final one; anything shorter is.
+        let last = n < ENCRYPTED_CHUNK_SIZE;
+        let index = self.index;
+        let written = match direct {
+            Some(out) => self
+                .keys
+                .open_encrypted_chunk_into(index, &self.buf[..n], out, last)?,
+            None => {
+                let len = self
+                    .keys
+                    .open_encrypted_chunk(index, &mut self.buf[..n], last)?;
+                self.pos = 0;
+                self.end = len;
+                0
+            }
+        };
+        if last {
+            self.state = ReadState::Done;
+        } else {
+            self.index += 1;
+        }
+        Ok(written)
     }
 }
 
@@ -513,6 +589,14 @@ impl<R: Read> Read for BodyReader<R> {
             match self.state {
                 ReadState::Done => return Ok(0),
                 ReadState::Failed(f) => return Err(f.error().into()),
+                ReadState::Reading if out.len() >= CHUNK_SIZE && self.keys.out_of_place() => {
+                    // Decrypt straight into the caller's buffer; the backend writes nothing
+                    // there unless the chunk authenticates.
+                    let n = self.next_chunk_to(Some(&mut out[..CHUNK_SIZE]))?;
+                    if n > 0 || self.state == ReadState::Done {
+                        return Ok(n);
+                    }
+                }
                 ReadState::Reading => self.next_chunk()?,
             }
         }

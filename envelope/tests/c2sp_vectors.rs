@@ -137,6 +137,34 @@ fn check(v: &Vector, backend: Backend) {
         return;
     }
     let mut reader = opened.unwrap_or_else(|e| panic!("tcId {id}: header rejected: {e:?}"));
+    // The `Read` path with a buffer larger than a chunk (decrypts straight into the caller's
+    // buffer on out-of-place backends) must agree with `copy_to`.
+    let mut big = BodyReader::new(&v.ct[..], &v.key, &v.ctx, backend).expect("header");
+    let mut via_read = Vec::new();
+    let mut buf = vec![0u8; 20_000];
+    let read_result = loop {
+        match big.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => via_read.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    assert_eq!(read_result.is_ok(), v.valid, "tcId {id}: Read path outcome");
+    match (v.valid, v.has("PartialPlaintext")) {
+        (true, _) | (false, true) => {
+            assert_eq!(
+                Some(via_read.len() as u64),
+                v.msg_len,
+                "tcId {id}: Read path length"
+            );
+            assert_eq!(
+                Some(sha512(&via_read)),
+                v.msg_sha512,
+                "tcId {id}: Read path SHA-512"
+            );
+        }
+        (false, false) => assert!(via_read.is_empty(), "tcId {id}: Read path released bytes"),
+    }
     let mut out = Vec::new();
     let result = reader.copy_to(&mut out);
     if v.valid {

@@ -39,6 +39,23 @@ fn assert_rejected(sealed: &[u8], pt: &[u8], obj: &str, what: &str, backend: Bac
     let r = envelope::open(&kek(), &ctx(obj), sealed, &mut out, backend);
     assert!(r.is_err(), "{what}: opened");
     assert!(pt.starts_with(&out), "{what}: released wrong plaintext");
+    // The `Read` path with a buffer larger than a chunk (decrypts into the caller's buffer).
+    if let Ok(mut dec) = envelope::Decryptor::new(&kek(), &ctx(obj), sealed, backend) {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 3 * C];
+        let failed = loop {
+            match std::io::Read::read(&mut dec, &mut buf) {
+                Ok(0) => break false,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+                Err(_) => break true,
+            }
+        };
+        assert!(failed, "{what}: Read path opened");
+        assert!(
+            pt.starts_with(&got),
+            "{what}: Read path released wrong plaintext"
+        );
+    }
     let n = pt.len() as u64;
     for range in [0..n, n / 2..n] {
         let mut out = Vec::new();
