@@ -863,3 +863,48 @@ async fn every_call_is_audited_without_key_material() {
     let root = std::fs::read(d.data_dir().join("root.key")).unwrap();
     assert!(!has(&root), "no root key in the database");
 }
+
+#[tokio::test]
+async fn health_and_reflection_are_served_for_stock_grpc_tools() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let d = TestDaemon::start().await;
+    let channel = tonic::transport::Endpoint::from_shared(d.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let s = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "kms.v1.KeyManagementService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.status, ServingStatus::Serving as i32);
+
+    let mut refl = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection answer {resp:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in ["kms.v1.KeyManagementService", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == want), "{want} not listed in {names:?}");
+    }
+}

@@ -1,8 +1,8 @@
 //! The audit log: every key-management and cryptographic call, written off the request path.
 //!
-//! Handlers hand a record to a bounded channel; one writer thread drains it and appends whole
-//! batches to the store in one transaction each, so that auditing costs a request a channel send,
-//! not a disk write. [`AuditLog::flush`] waits until everything sent before it is on disk.
+//! Handlers hand a record to a bounded channel; one writer thread drains it every 10 ms and
+//! appends whole batches to the store in one transaction each, so that auditing costs a request a
+//! channel send, not a disk write nor a thread wake-up. [`AuditLog::flush`] waits until everything sent before it is on disk.
 
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use crate::store::{AuditRecord, KeyStore};
 const QUEUE: usize = 65_536;
 /// Most records in one transaction.
 const BATCH: usize = 4_096;
+/// How long the writer sleeps between batches.
+const TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 enum Msg {
     Record(AuditRecord),
@@ -41,15 +43,19 @@ impl AuditLog {
             .spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut waiting = Vec::new();
-                while let Some(first) = rx.blocking_recv() {
-                    let mut next = Some(first);
-                    while let Some(m) = next.take() {
-                        match m {
-                            Msg::Record(r) => batch.push(r),
-                            Msg::Flush(ack) => waiting.push(ack),
-                        }
-                        if batch.len() < BATCH {
-                            next = rx.try_recv().ok();
+                loop {
+                    // Drain without registering a waker: senders never have to wake this thread,
+                    // so a busy request path pays no system call for auditing.
+                    let mut closed = false;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(Msg::Record(r)) => batch.push(r),
+                            Ok(Msg::Flush(ack)) => waiting.push(ack),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                closed = true;
+                                break;
+                            }
                         }
                     }
                     if !batch.is_empty() {
@@ -61,6 +67,10 @@ impl AuditLog {
                     for ack in waiting.drain(..) {
                         let _ = ack.send(());
                     }
+                    if closed {
+                        return;
+                    }
+                    std::thread::sleep(TICK);
                 }
             })?;
         Ok(Self { tx })

@@ -76,7 +76,12 @@ pub struct WrapContext<'a> {
 }
 
 /// The root key: wraps every CMK's material. Loaded once at start-up.
-pub struct RootKey(SecretKey);
+///
+/// Holds only the HKDF pseudo-random key extracted from the root key once (RFC 5869 §2.2), wiped
+/// on drop, so that each per-key KEK costs only an HKDF-Expand.
+pub struct RootKey {
+    prk: SecretKey,
+}
 
 impl std::fmt::Debug for RootKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,7 +92,18 @@ impl std::fmt::Debug for RootKey {
 impl RootKey {
     /// Builds a root key from its bytes (tests and known-answer files).
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        Self(SecretKey::from_bytes(bytes))
+        Self::from_key(SecretKey::from_bytes(bytes))
+    }
+
+    fn from_key(key: SecretKey) -> Self {
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(b"kmsbox.cmk-wrap.v1"), key.expose());
+        let mut bytes = [0u8; KEY_LEN];
+        bytes.copy_from_slice(&prk);
+        let mut prk = prk;
+        prk.zeroize();
+        Self {
+            prk: SecretKey::from_bytes(bytes),
+        }
     }
 
     /// Reads the root key file, or creates it (mode 0600, 32 random bytes) when it does not exist.
@@ -109,7 +125,7 @@ impl RootKey {
                 write_new_secret_file(path, key.expose()).map_err(|e| {
                     KmsError::Internal(format!("creating root key file {}: {e}", path.display()))
                 })?;
-                Ok(Self(key))
+                Ok(Self::from_key(key))
             }
             Err(e) => Err(KmsError::Internal(format!(
                 "reading root key file {}: {e}",
@@ -119,14 +135,15 @@ impl RootKey {
     }
 
     fn kek(&self, ctx: &WrapContext<'_>) -> Result<Zeroizing<[u8; KEY_LEN]>> {
-        let hk = Hkdf::<Sha256>::new(Some(b"kmsbox.cmk-wrap.v1"), self.0.expose());
         let mut info = Vec::with_capacity(16 + 4 + 8 + ctx.domain.len() + ctx.region.len());
         info.extend_from_slice(ctx.uuid.as_bytes());
         info.extend_from_slice(&ctx.version.to_be_bytes());
         put_lp(&mut info, ctx.domain.as_bytes());
         put_lp(&mut info, ctx.region.as_bytes());
         let mut kek = Zeroizing::new([0u8; KEY_LEN]);
-        hk.expand(&info, kek.as_mut())
+        Hkdf::<Sha256>::from_prk(self.prk.expose())
+            .map_err(|_| KmsError::Internal("HKDF PRK length".into()))?
+            .expand(&info, kek.as_mut())
             .map_err(|_| KmsError::Internal("HKDF output length".into()))?;
         Ok(kek)
     }
@@ -390,7 +407,7 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         let b = RootKey::load_or_create(&path).unwrap();
-        assert_eq!(a.0.expose(), b.0.expose());
+        assert_eq!(a.prk.expose(), b.prk.expose());
         std::fs::write(&path, [1u8; 5]).unwrap();
         let err = RootKey::load_or_create(&path).unwrap_err().to_string();
         assert!(err.contains("exactly 32 bytes"), "{err}");

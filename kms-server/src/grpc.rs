@@ -58,11 +58,7 @@ impl KmsGrpc {
                     domain: String::new(),
                     region: String::new(),
                 };
-                Err(self
-                    .finish::<()>(call, Err(e))
-                    .await
-                    .err()
-                    .unwrap_or_else(|| Status::internal("")))
+                Err(self.refuse(call, e).await)
             }
         }
     }
@@ -72,18 +68,36 @@ impl KmsGrpc {
         call: Call,
         result: Result<(T, String)>,
     ) -> Result<Response<T>, Status> {
-        let (outcome, key_id, out) = match result {
-            Ok((resp, key_id)) => ("ok", key_id, Ok(resp)),
-            Err(e) => {
-                let code = e.code();
-                if matches!(e, KmsError::Store(_) | KmsError::Internal(_)) {
-                    tracing::error!(op = call.op, request_id = %call.request_id, error = %e, "internal error");
-                } else {
-                    tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
-                }
-                (code, String::new(), Err(Status::from(e)))
-            }
+        let (resp, key_id) = match result {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.refuse(call, e).await),
         };
+        let rid = request_id_value(&call.request_id);
+        self.audit(call, key_id, "ok").await;
+        let mut r = Response::new(resp);
+        if let Some(v) = rid {
+            r.metadata_mut().insert(REQUEST_ID, v);
+        }
+        Ok(r)
+    }
+
+    /// Logs, audits and converts a refused call.
+    async fn refuse(&self, call: Call, e: KmsError) -> Status {
+        if matches!(e, KmsError::Store(_) | KmsError::Internal(_)) {
+            tracing::error!(op = call.op, request_id = %call.request_id, error = %e, "internal error");
+        } else {
+            tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
+        }
+        let rid = request_id_value(&call.request_id);
+        self.audit(call, String::new(), e.code()).await;
+        let mut s = Status::from(e);
+        if let Some(v) = rid {
+            s.metadata_mut().insert(REQUEST_ID, v);
+        }
+        s
+    }
+
+    async fn audit(&self, call: Call, key_id: String, outcome: &'static str) {
         self.audit
             .record(AuditRecord {
                 time_ms: now_ms(),
@@ -92,26 +106,18 @@ impl KmsGrpc {
                 operation: call.op,
                 key_id,
                 outcome,
-                request_id: call.request_id.clone(),
+                request_id: call.request_id,
             })
             .await;
-        let rid = call.request_id.parse().ok();
-        match out {
-            Ok(resp) => {
-                let mut r = Response::new(resp);
-                if let Some(v) = rid {
-                    r.metadata_mut().insert(REQUEST_ID, v);
-                }
-                Ok(r)
-            }
-            Err(mut s) => {
-                if let Some(v) = rid {
-                    s.metadata_mut().insert(REQUEST_ID, v);
-                }
-                Err(s)
-            }
-        }
     }
+}
+
+/// The request ID as response metadata, marked sensitive so that HPACK never indexes it: a value
+/// unique to each response would only churn the connection's header table.
+fn request_id_value(id: &str) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    let mut v: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = id.parse().ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 /// A key's metadata as the API returns it.

@@ -1,6 +1,8 @@
 //! Who is calling: the caller's domain and region, from request metadata and bearer tokens.
 
 use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kms_proto::key_id::{DomainId, RegionId};
 use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, REGION, REQUEST_ID};
@@ -154,12 +156,23 @@ impl Tenancy {
     }
 }
 
-/// The request ID of a call: the caller's `x-kms-request-id` if it is sane, else a fresh UUID.
+/// The request ID of a call: the caller's `x-kms-request-id` if it is sane, else a fresh one made
+/// of a per-process random prefix and a counter (unique, and no system call on the request path).
 pub fn request_id(md: &MetadataMap) -> String {
-    md.get(REQUEST_ID)
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    match md
+        .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    {
+        Some(given) => given.to_owned(),
+        None => {
+            let prefix =
+                PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
+            format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+    }
 }
 
 fn text<'a>(md: &'a MetadataMap, name: &'static str) -> Result<Option<&'a str>> {
