@@ -868,10 +868,10 @@ async fn every_call_is_audited_without_key_material() {
 async fn health_and_reflection_are_served_for_stock_grpc_tools() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let d = TestDaemon::start().await;
     let channel = tonic::transport::Endpoint::from_shared(d.endpoint())
@@ -905,6 +905,9 @@ async fn health_and_reflection_are_served_for_stock_grpc_tools() {
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     for want in ["kms.v1.KeyManagementService", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == want), "{want} not listed in {names:?}");
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not listed in {names:?}"
+        );
     }
 }

@@ -1,39 +1,69 @@
-//! The adapter against a running kmsbox daemon, through `GrpcKeyService`.
-//!
-//! Runs only when `OBS_ADAPTER_KMS_ENDPOINT` names a daemon started without a tenants file (for
-//! example `http://127.0.0.1:50051`); otherwise each test returns at once. Every test uses fresh
-//! random tenant IDs, so a daemon can be reused.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+//! The OBS adapter against the real kmsbox daemon (started in-process on loopback), through
+//! `GrpcKeyService`: the default-key race, cross-tenant refusal, key states, copies, multipart, and
+//! object bytes through the envelope crate.
 
 use std::sync::Arc;
 
-use common::*;
-use kms_proto::key_id::FullKeyId;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
+use kmsbox_tests::TestDaemon;
 use obs_adapter::{
-    AdapterConfig, BucketFacts, Decision, Encryption, GrpcKeyService, KeyPolicy, ObsAdapter,
-    ObsRequest, Operation, StoredObject,
+    AdapterConfig, AdapterError, BucketFacts, Caller, Decision, Encryption, GrpcKeyService,
+    KeyPolicy, ObsAdapter, ObsRequest, Operation, StoredObject,
 };
 use tonic::transport::Channel;
 
 const SSE: &str = "x-obs-server-side-encryption";
 const KEY: &str = "x-obs-server-side-encryption-kms-key-id";
+const REGION: &str = "region";
 
-async fn channel() -> Option<Channel> {
-    let Ok(endpoint) = std::env::var("OBS_ADAPTER_KMS_ENDPOINT") else {
-        eprintln!("OBS_ADAPTER_KMS_ENDPOINT is not set: skipped");
-        return None;
-    };
-    Some(
-        Channel::from_shared(endpoint)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    )
+/// A fresh daemon and a channel to it; the daemon lives as long as the returned guard.
+async fn channel() -> (TestDaemon, Channel) {
+    let d = TestDaemon::start().await;
+    let ch = Channel::from_shared(d.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (d, ch)
+}
+
+fn domain(s: &str) -> DomainId {
+    DomainId::parse(s).unwrap()
+}
+
+fn region(s: &str) -> RegionId {
+    RegionId::parse(s).unwrap()
+}
+
+fn caller(d: &str) -> Caller {
+    Caller::new(domain(d))
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+/// HTTP status and OBS code of an error.
+fn code(e: &AdapterError) -> (u16, &'static str) {
+    let (s, c) = e.status_and_code();
+    (s.as_u16(), c)
+}
+
+/// The key ID in a decision's response headers.
+fn header_key_id(d: &Decision) -> Option<String> {
+    d.response_headers
+        .get("x-obs-server-side-encryption-kms-key-id")
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 fn fresh_domain() -> String {
@@ -72,8 +102,8 @@ fn bucket_of(owner: &str) -> BucketFacts {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn daemon_concurrent_first_uploads_create_exactly_one_default_key() {
-    let Some(ch) = channel().await else { return };
+async fn concurrent_first_uploads_create_exactly_one_default_key() {
+    let (_daemon, ch) = channel().await;
     let adapter = Arc::new(ObsAdapter::new(GrpcKeyService::new(ch.clone())));
     let owner = fresh_domain();
     let mut tasks = Vec::new();
@@ -110,8 +140,8 @@ async fn daemon_concurrent_first_uploads_create_exactly_one_default_key() {
 }
 
 #[tokio::test]
-async fn daemon_cross_tenant_keys_and_objects_are_refused() {
-    let Some(ch) = channel().await else { return };
+async fn cross_tenant_keys_and_objects_are_refused() {
+    let (_daemon, ch) = channel().await;
     let adapter = ObsAdapter::new(GrpcKeyService::new(ch));
     let (a, b) = (fresh_domain(), fresh_domain());
     let d = decide(
@@ -157,8 +187,8 @@ async fn daemon_cross_tenant_keys_and_objects_are_refused() {
 }
 
 #[tokio::test]
-async fn daemon_disabled_and_pending_keys_are_refused() {
-    let Some(ch) = channel().await else { return };
+async fn disabled_and_pending_keys_are_refused() {
+    let (_daemon, ch) = channel().await;
     // The daemon cannot disable default keys; use customer keys with the switch on.
     let adapter = ObsAdapter::with_config(
         GrpcKeyService::new(ch.clone()),
@@ -253,8 +283,8 @@ async fn daemon_disabled_and_pending_keys_are_refused() {
 }
 
 #[tokio::test]
-async fn daemon_copy_to_plain_and_back_and_multipart() {
-    let Some(ch) = channel().await else { return };
+async fn copy_to_plain_and_back_and_multipart() {
+    let (_daemon, ch) = channel().await;
     let adapter = ObsAdapter::new(GrpcKeyService::new(ch));
     let owner = fresh_domain();
     let b = bucket_of(&owner);
