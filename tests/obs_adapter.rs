@@ -2,6 +2,8 @@
 //! `GrpcKeyService`: the default-key race, cross-tenant refusal, key states, copies, multipart, and
 //! object bytes through the envelope crate.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
