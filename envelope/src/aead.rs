@@ -1,7 +1,8 @@
 //! The AEAD seam: AES-256-GCM with a 12-byte nonce and a detached 16-byte tag, in place.
 //!
-//! The chunked layer only talks to [`ChunkAead`]; each backend is one small type behind it. Every
-//! backend produces the same bytes, so the on-disk format does not depend on which one wrote it.
+//! The chunked layer only talks to a private `ChunkAead` trait; each backend is one small type
+//! behind it. Every backend produces the same bytes, so the on-disk format does not depend on which
+//! one wrote it.
 
 use crate::error::{Error, Result};
 
