@@ -348,3 +348,184 @@ fn help_explains_every_flag() {
         assert!(help.contains(env), "--help lacks {env}");
     }
 }
+
+#[tokio::test]
+async fn kmsctl_seal_and_open_stream_files_pipes_and_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
+    let ep = daemon.endpoint.clone();
+    let plain = dir.path().join("plain.bin");
+    // 3 chunks and a bit, with a recognisable pattern.
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&plain, &data).unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (ok, out, err) = kmsctl(&ep, &["-o", "json", "create-key"]);
+    assert!(ok, "{err}");
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let uuid = key["key_uuid"].as_str().unwrap();
+
+    // Through the daemon.
+    let ctx = ["--context", "bucket=b1", "--context", "object=o1"];
+    let mut args = vec![
+        "seal",
+        "--key-id",
+        uuid,
+        "--in",
+        p("plain.bin").leak(),
+        "--out",
+    ];
+    args.push(p("sealed.bin").leak());
+    args.extend(ctx);
+    let (ok, _, err) = kmsctl(&ep, &args);
+    assert!(ok, "seal: {err}");
+    let sealed = std::fs::read(p("sealed.bin")).unwrap();
+    assert!(sealed.len() > data.len());
+    assert!(
+        !sealed.windows(64).any(|w| w == &data[..64]),
+        "no plaintext in the sealed file"
+    );
+    let mut args = vec![
+        "open",
+        "--in",
+        p("sealed.bin").leak(),
+        "--out",
+        p("opened.bin").leak(),
+    ];
+    args.extend(ctx);
+    let (ok, _, err) = kmsctl(&ep, &args);
+    assert!(ok, "open: {err}");
+    assert_eq!(std::fs::read(p("opened.bin")).unwrap(), data);
+
+    // A range across a chunk boundary.
+    let mut args = vec![
+        "open",
+        "--in",
+        p("sealed.bin").leak(),
+        "--out",
+        p("range.bin").leak(),
+    ];
+    args.extend(["--range", "16000-17000"]);
+    args.extend(ctx);
+    let (ok, _, err) = kmsctl(&ep, &args);
+    assert!(ok, "open --range: {err}");
+    assert_eq!(std::fs::read(p("range.bin")).unwrap(), &data[16000..=17000]);
+
+    // The wrong context, or another tenant, opens nothing.
+    let args = [
+        "open",
+        "--in",
+        p("sealed.bin").leak(),
+        "--out",
+        p("bad.bin").leak(),
+        "--context",
+        "bucket=b1",
+        "--context",
+        "object=o2",
+    ];
+    let (ok, _, err) = kmsctl(&ep, &args);
+    assert!(!ok && err.contains("authentication"), "{err}");
+    let out = Command::new(bin("kmsctl"))
+        .args([
+            "--endpoint",
+            &ep,
+            "--domain",
+            "mallory",
+            "open",
+            "--in",
+            p("sealed.bin").leak(),
+        ])
+        .args(["--out", p("bad2.bin").leak()])
+        .args(ctx)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    // Offline, through a pipe: seal | open.
+    std::fs::write(p("kek.bin"), [9u8; 32]).unwrap();
+    let kek = p("kek.bin");
+    let mut seal = Command::new(bin("kmsctl"))
+        .args([
+            "seal",
+            "--local-kek",
+            &kek,
+            "--key-id",
+            "offline",
+            "--in",
+            "-",
+            "--out",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let open = Command::new(bin("kmsctl"))
+        .args(["open", "--local-kek", &kek, "--in", "-", "--out", "-"])
+        .stdin(seal.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = seal.stdin.take().unwrap();
+    let feed = data.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(&feed).unwrap();
+    });
+    let opened = open.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(seal.wait().unwrap().success());
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    assert_eq!(opened.stdout, data, "the pipe round-trips the bytes");
+    // Offline with files: only the same KEK opens it.
+    let (ok, _, err) = kmsctl(
+        &ep,
+        &[
+            "seal",
+            "--local-kek",
+            &kek,
+            "--key-id",
+            "offline",
+            "--in",
+            p("plain.bin").leak(),
+            "--out",
+            p("local.bin").leak(),
+        ],
+    );
+    assert!(ok, "{err}");
+    std::fs::write(p("kek2.bin"), [8u8; 32]).unwrap();
+    let (ok, _, err) = kmsctl(
+        &ep,
+        &[
+            "open",
+            "--local-kek",
+            p("kek2.bin").leak(),
+            "--in",
+            p("local.bin").leak(),
+            "--out",
+            p("x.bin").leak(),
+        ],
+    );
+    assert!(!ok, "another KEK must not open it");
+    assert!(!err.is_empty());
+    let (ok, _, err) = kmsctl(
+        &ep,
+        &[
+            "open",
+            "--local-kek",
+            &kek,
+            "--in",
+            p("local.bin").leak(),
+            "--out",
+            p("y.bin").leak(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(p("y.bin")).unwrap(), data);
+}
