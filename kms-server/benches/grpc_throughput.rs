@@ -112,6 +112,17 @@ async fn main() {
     if let Some(i) = args.iter().position(|a| a == "--secs") {
         secs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(3);
     }
+    // `--only echo|gdk [--inflight N]`: one target alone, for profiling (callgrind, perf).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let only_inflight: usize = args
+        .iter()
+        .position(|a| a == "--inflight")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
     if args.iter().any(|a| a == "--test" || a == "--list") {
         // `cargo test --benches` runs bench binaries in test mode: nothing to measure there.
         return;
@@ -165,6 +176,22 @@ async fn main() {
             .expect("metadata")
             .key_id,
     );
+
+    if let Some(which) = only {
+        let target = if which == "echo" {
+            Target::Echo
+        } else {
+            Target::GenerateDataKey
+        };
+        let s = measure(target, only_inflight, secs, &echo, &kms, &key_id).await;
+        println!(
+            "{which}: {:.0} req/s, {} requests",
+            s.rps,
+            (s.rps * secs as f64) as u64
+        );
+        server.shutdown().await;
+        return;
+    }
 
     // Warm-up.
     measure(Target::Echo, 16, 1, &echo, &kms, &key_id).await;

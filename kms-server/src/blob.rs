@@ -109,21 +109,10 @@ fn aad(header: &[u8; HEADER_LEN], b: &BlobBinding<'_>) -> Vec<u8> {
     out
 }
 
-/// Encrypts `plaintext` under one CMK version with a fresh random nonce.
+/// Encrypts `plaintext` under one CMK version. `nonce` must come fresh from the OS random number
+/// generator for every call (FORMATS.md §1); the caller draws it together with any other random
+/// bytes it needs, to save a system call.
 pub fn seal(
-    key: &SecretKey,
-    key_uuid: Uuid,
-    key_version: u32,
-    binding: &BlobBinding<'_>,
-    plaintext: &[u8],
-) -> Result<Vec<u8>> {
-    let mut nonce = [0u8; 12];
-    crypto::fill_random(&mut nonce)?;
-    seal_with_nonce(key, key_uuid, key_version, nonce, binding, plaintext)
-}
-
-/// [`seal`] with a given nonce: for known-answer tests only; a nonce must never repeat under a key.
-pub(crate) fn seal_with_nonce(
     key: &SecretKey,
     key_uuid: Uuid,
     key_version: u32,
@@ -177,6 +166,12 @@ mod tests {
 
     const UUID: Uuid = Uuid::from_u128(0x522d6070_5ad3_4765_9737_9312ddc72cdb);
 
+    fn nonce() -> [u8; 12] {
+        let mut n = [0u8; 12];
+        crypto::fill_random(&mut n).unwrap();
+        n
+    }
+
     fn open_all(key: &SecretKey, b: &BlobBinding<'_>, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let h = BlobHeader::parse(blob)?;
         open(key, &h, b, blob)
@@ -191,7 +186,7 @@ mod tests {
             region: "r1",
             context: &c,
         };
-        let blob = seal(&key, UUID, 2, &good, b"secret").unwrap();
+        let blob = seal(&key, UUID, 2, nonce(), &good, b"secret").unwrap();
         assert_eq!(BlobHeader::parse(&blob).unwrap().key_version, 2);
         assert_eq!(&open_all(&key, &good, &blob).unwrap()[..], b"secret");
 
@@ -252,7 +247,7 @@ mod tests {
             region: "r",
             context: &c,
         };
-        let blob = seal(&key, UUID, 1, &b, b"0123456789").unwrap();
+        let blob = seal(&key, UUID, 1, nonce(), &b, b"0123456789").unwrap();
         for i in 0..blob.len() * 8 {
             let mut t = blob.clone();
             t[i / 8] ^= 1 << (i % 8);
@@ -307,7 +302,7 @@ mod tests {
             region: "r",
             context: &b,
         };
-        let blob = seal(&key, UUID, 1, &ba, b"x").unwrap();
+        let blob = seal(&key, UUID, 1, nonce(), &ba, b"x").unwrap();
         assert_eq!(&open_all(&key, &bb, &blob).unwrap()[..], b"x");
         // Length prefixes keep ("ab","c") and ("a","bc") apart.
         let c1 = ctx(&[("ab", "c")]);
@@ -316,6 +311,7 @@ mod tests {
             &key,
             UUID,
             1,
+            nonce(),
             &BlobBinding {
                 domain: "d",
                 region: "r",
@@ -367,7 +363,7 @@ mod tests {
             &hexf("plaintext")[..]
         );
         let nonce: [u8; 12] = hexf("nonce").try_into().unwrap();
-        let resealed = seal_with_nonce(
+        let resealed = seal(
             &key,
             header.key_uuid,
             header.key_version,

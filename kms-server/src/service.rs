@@ -150,13 +150,13 @@ impl KeyService {
     /// Looks a key up by its ID as a request gives it. Another tenant's or region's key is
     /// "not found", exactly like a key that does not exist.
     pub fn find(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
-        let full = key_id
-            .parse::<KeyRef>()?
-            .resolve(caller.region.as_str(), caller.domain.as_str())?;
-        if full.domain != caller.domain || full.region != caller.region {
-            return Err(KmsError::KeyNotFound(full.to_string()));
+        match key_id.parse::<KeyRef>()? {
+            KeyRef::Bare(uuid) => self.find_uuid(caller, uuid),
+            KeyRef::Full(full) if full.domain != caller.domain || full.region != caller.region => {
+                Err(KmsError::KeyNotFound(full.to_string()))
+            }
+            KeyRef::Full(full) => self.find_uuid(caller, full.uuid),
         }
-        self.find_uuid(caller, full.uuid)
     }
 
     fn find_uuid(&self, caller: &Caller, uuid: Uuid) -> Result<Arc<KeyRecord>> {
@@ -464,12 +464,19 @@ impl KeyService {
         self.root.unwrap(&wrap_ctx(rec, version), &v.wrapped)
     }
 
-    fn seal(&self, rec: &KeyRecord, context: &Context, plaintext: &[u8]) -> Result<Vec<u8>> {
+    fn seal(
+        &self,
+        rec: &KeyRecord,
+        context: &Context,
+        plaintext: &[u8],
+        nonce: [u8; 12],
+    ) -> Result<Vec<u8>> {
         let material = self.material(rec, rec.current_version)?;
         blob::seal(
             &material,
             rec.uuid,
             rec.current_version,
+            nonce,
             &binding(rec, context),
             plaintext,
         )
@@ -497,8 +504,12 @@ impl KeyService {
         validate_context("encryption_context", context)?;
         let rec = self.find(caller, key_id)?;
         usable(&rec)?;
-        let plaintext = crate::crypto::random_bytes(usize::try_from(n).unwrap_or(32))?;
-        let blob = self.seal(&rec, context, &plaintext)?;
+        // One draw from the OS for the data key and the blob's nonce.
+        let n = usize::try_from(n).unwrap_or(32);
+        let mut plaintext = crate::crypto::random_bytes(n + 12)?;
+        let nonce = nonce_from(&plaintext[n..])?;
+        plaintext.truncate(n);
+        let blob = self.seal(&rec, context, &plaintext, nonce)?;
         Ok(DataKey {
             version: rec.current_version,
             key: rec,
@@ -531,7 +542,7 @@ impl KeyService {
         validate_context("encryption_context", context)?;
         let rec = self.find(caller, key_id)?;
         usable(&rec)?;
-        let blob = self.seal(&rec, context, plaintext)?;
+        let blob = self.seal(&rec, context, plaintext, fresh_nonce()?)?;
         Ok((Arc::clone(&rec), rec.current_version, blob))
     }
 
@@ -593,7 +604,12 @@ impl KeyService {
         let dest = self.find(caller, destination_key_id)?;
         usable(&dest)?;
         let source = self.decrypt(caller, blob, source_context, source_key_id)?;
-        let out = self.seal(&dest, destination_context, &source.plaintext)?;
+        let out = self.seal(
+            &dest,
+            destination_context,
+            &source.plaintext,
+            fresh_nonce()?,
+        )?;
         Ok((source, Arc::clone(&dest), dest.current_version, out))
     }
 
@@ -619,6 +635,18 @@ impl KeyService {
         }
         Ok(due.len())
     }
+}
+
+fn fresh_nonce() -> Result<[u8; 12]> {
+    let mut n = [0u8; 12];
+    crate::crypto::fill_random(&mut n)?;
+    Ok(n)
+}
+
+fn nonce_from(bytes: &[u8]) -> Result<[u8; 12]> {
+    bytes
+        .try_into()
+        .map_err(|_| KmsError::Internal("nonce length".into()))
 }
 
 fn wrap_ctx(rec: &KeyRecord, version: u32) -> WrapContext<'_> {
