@@ -215,7 +215,9 @@ pub fn open<P: KeyProvider + ?Sized, R: Read, W: Write>(
     mut output: W,
     backend: Backend,
 ) -> Result<u64> {
-    Decryptor::new(provider, context, input, backend)?.copy_to(&mut output)
+    let n = Decryptor::new(provider, context, input, backend)?.copy_to(&mut output)?;
+    output.flush()?;
+    Ok(n)
 }
 
 /// Decrypt plaintext `range` of the object stored in `source` into `out`; returns the object's
