@@ -911,3 +911,41 @@ async fn health_and_reflection_are_served_for_stock_grpc_tools() {
         );
     }
 }
+
+#[tokio::test]
+async fn keys_past_their_deletion_date_are_purged_for_good() {
+    let mut d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let doomed = create(&mut t, "doomed").await;
+    let kept = create(&mut t, "kept").await;
+    t.client
+        .schedule_key_deletion(t.req(pb::ScheduleKeyDeletionRequest {
+            key_id: doomed.key_id.clone(),
+            pending_window_days: 7,
+        }))
+        .await
+        .unwrap();
+    let svc = std::sync::Arc::clone(d.server().service());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Six days on: nothing is due yet.
+    assert_eq!(svc.purge_expired(now_ms + 6 * 86_400_000).await.unwrap(), 0);
+    assert!(describe(&mut t, &doomed.key_id).await.is_ok());
+    // Eight days on: the doomed key goes, the other stays.
+    assert_eq!(svc.purge_expired(now_ms + 8 * 86_400_000).await.unwrap(), 1);
+    assert_eq!(
+        error_code(&describe(&mut t, &doomed.key_id).await.unwrap_err()),
+        "KMS.0207"
+    );
+    assert!(describe(&mut t, &kept.key_id).await.is_ok());
+    // And it stays gone after a restart; its alias is free again.
+    d.restart().await;
+    let mut t = d.tenant("alice").await;
+    assert_eq!(
+        error_code(&describe(&mut t, &doomed.key_id).await.unwrap_err()),
+        "KMS.0207"
+    );
+    create(&mut t, "doomed").await;
+}

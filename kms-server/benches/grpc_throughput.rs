@@ -200,7 +200,7 @@ async fn main() {
     println!("GenerateDataKey vs echo over loopback, {secs} s per measurement, audit log on");
     println!();
     println!(
-        "| in flight | echo req/s | echo p50/p99 (us) | GenerateDataKey req/s | GDK p50/p99 (us) | ratio |"
+        "| in flight | echo req/s | echo p50/p99 (us) | GenerateDataKey req/s | GDK p50/p99 (us) | ratio, median of {ROUNDS} rounds (all) |"
     );
     println!("|---:|---:|---:|---:|---:|---:|");
     for inflight in [1usize, 16, 64] {
