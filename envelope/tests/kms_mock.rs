@@ -20,10 +20,13 @@ use tonic::{Request, Response, Status};
 const KEY: &str =
     "region1:0123456789abcdef0123456789abcdef:key/4f1cd4de-ab64-4807-920a-47fc42e7f0d0";
 
+/// A data key the mock issued: its plaintext and the encryption context it is bound to.
+type Issued = (Vec<u8>, HashMap<String, String>);
+
 #[derive(Default)]
 struct State {
-    /// blob -> (plaintext, encryption context)
-    blobs: HashMap<Vec<u8>, (Vec<u8>, HashMap<String, String>)>,
+    /// blob -> issued key
+    blobs: HashMap<Vec<u8>, Issued>,
     /// (domain, region, authorization) of every request.
     seen: Vec<(String, String, String)>,
     /// Report this key ID from Decrypt instead of the real one.
