@@ -49,7 +49,9 @@ pub enum Error {
         /// Zero-based chunk index in its body.
         index: u64,
     },
-    /// Bytes follow the end of the object (or of the last part of a multipart object).
+    /// Bytes follow the last part of a multipart object. (A single object has no end marker
+    /// besides its short final chunk, so bytes appended to it change which bytes form the final
+    /// chunk and fail as [`Error::BadFinalChunk`] or [`Error::Truncated`].)
     #[error("trailing data after the end of the object")]
     TrailingData,
     /// The message would exceed 2^38 chunks, or a length does not fit the format.
