@@ -91,3 +91,62 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Multipart: random part numbers and sizes sealed in random order, random ranges across
+    /// parts.
+    #[test]
+    fn multipart_round_trip(
+        sizes in proptest::collection::vec(prop_oneof![0usize..50, 16_370usize..16_400, 0usize..40_000], 1..5),
+        gaps in proptest::collection::vec(1u32..4, 5),
+        reverse in any::<bool>(),
+        a in any::<prop::sample::Index>(),
+        b in any::<prop::sample::Index>(),
+    ) {
+        use envelope::multipart::{MultipartObject, Upload};
+        let ctx = ctx();
+        let key = ObjectKey::generate(&kek(), "kek", &ctx, ObjectKind::Multipart).expect("key");
+        let header = key.header().as_bytes().to_vec();
+        let upload = Upload::new(key, ctx.clone(), Backend::default()).expect("upload");
+        let mut numbers = Vec::new();
+        let mut n = 0u32;
+        for g in gaps.iter().take(sizes.len()) {
+            n += g;
+            numbers.push(n);
+        }
+        let mut order: Vec<usize> = (0..sizes.len()).collect();
+        if reverse {
+            order.reverse();
+        }
+        let mut bodies = vec![Vec::new(); sizes.len()];
+        let mut infos = Vec::new();
+        for &i in &order {
+            let mut w = upload.part_writer(numbers[i], Vec::new()).expect("part");
+            let data: Vec<u8> = (0..sizes[i]).map(|j| (j as u8) ^ (i as u8 * 17)).collect();
+            w.write_all(&data).expect("write");
+            let (body, info) = w.finish().expect("finish");
+            bodies[i] = body;
+            infos.push(info);
+        }
+        let manifest = upload.complete(&infos).expect("complete");
+        let stored = bodies.concat();
+        let pt: Vec<u8> = (0..sizes.len())
+            .flat_map(|i| (0..sizes[i]).map(move |j| (j as u8) ^ (i as u8 * 17)))
+            .collect();
+        prop_assert_eq!(manifest.sealed_len().expect("len"), stored.len() as u64);
+        let (h, _) = envelope::Header::parse(&header).expect("header");
+        let key = ObjectKey::unwrap_with(&kek(), h, &ctx).expect("key");
+        let obj = MultipartObject::open(key, ctx, manifest.as_bytes(), Backend::default()).expect("open");
+        let mut out = Vec::new();
+        obj.copy_to(&stored[..], &mut out).expect("copy");
+        prop_assert!(out == pt);
+        let len = pt.len();
+        let (x, y) = (a.index(len + 1), b.index(len + 1));
+        let (s, e) = (x.min(y), x.max(y));
+        let mut part = Vec::new();
+        obj.read_range(&mut Cursor::new(&stored), s as u64..e as u64, &mut part).expect("range");
+        prop_assert!(part[..] == pt[s..e]);
+    }
+}
