@@ -11,6 +11,17 @@ pub const DATA_KEY_LEN: usize = 32;
 ///
 /// It is generated from the OS RNG, wiped on drop, cannot be cloned, and its `Debug` prints no
 /// bytes.
+///
+/// ```compile_fail
+/// let k = envelope::DataKey::generate().unwrap();
+/// let copy = k.clone(); // DataKey is not Clone
+/// ```
+///
+/// ```
+/// let k = envelope::DataKey::generate()?;
+/// assert_eq!(format!("{k:?}"), "DataKey(..)");
+/// # Ok::<(), envelope::Error>(())
+/// ```
 pub struct DataKey {
     bytes: [u8; DATA_KEY_LEN],
 }
