@@ -34,8 +34,8 @@
 
 use crate::aead::Backend;
 use crate::chunked::{
-    self, BodyReader, BodyWriter, COMMITMENT_SIZE, ChunkKeys, PREFIX_SIZE, SALT_SIZE, read_prefix,
-    read_range_with_keys,
+    self, BodyReader, BodyWriter, COMMITMENT_SIZE, ChunkKeys, Failure, PREFIX_SIZE, SALT_SIZE,
+    read_prefix, read_range_with_keys,
 };
 use crate::context::{BodyRole, ObjectContext};
 use crate::error::{Error, ManifestError, Result};
@@ -407,6 +407,20 @@ impl MultipartObject {
         Ok(total)
     }
 
+    /// A `std::io::Read` over the whole object, part after part, from the concatenated part
+    /// bodies in `source`: one chunk buffer, each chunk released only once authenticated, end of
+    /// stream only after the last part's final chunk and a check that nothing follows it.
+    pub fn reader<R: Read>(&self, source: R) -> MultipartReader<'_, R> {
+        MultipartReader {
+            object: self,
+            next: 0,
+            current: None,
+            source: Some(source),
+            failed: None,
+            done: false,
+        }
+    }
+
     /// Decrypt plaintext `range` (which may cross parts) from the stored object in `source`.
     /// For each part it touches, reads that part's salt and commitment, its final chunk and the
     /// chunks overlapping the range.
@@ -440,5 +454,107 @@ impl MultipartObject {
             read_range_with_keys(source, ct_start, &keys, e.plaintext_len, local, out)?;
         }
         Ok(())
+    }
+}
+
+/// A `Read` over a completed multipart object; see [`MultipartObject::reader`].
+pub struct MultipartReader<'a, R: Read> {
+    object: &'a MultipartObject,
+    next: usize,
+    current: Option<BodyReader<io::Take<R>>>,
+    source: Option<R>,
+    failed: Option<Sticky>,
+    done: bool,
+}
+
+/// A failure a [`MultipartReader`] keeps reporting.
+#[derive(Debug, Clone, Copy)]
+enum Sticky {
+    Manifest(ManifestError),
+    Body(Failure),
+    TrailingData,
+}
+
+impl Sticky {
+    fn of(e: &Error) -> Sticky {
+        match e {
+            Error::Manifest(m) => Sticky::Manifest(*m),
+            Error::TrailingData => Sticky::TrailingData,
+            other => Sticky::Body(Failure::of(other)),
+        }
+    }
+
+    fn error(self) -> Error {
+        match self {
+            Sticky::Manifest(m) => Error::Manifest(m),
+            Sticky::Body(f) => f.error(),
+            Sticky::TrailingData => Error::TrailingData,
+        }
+    }
+}
+
+impl<R: Read> MultipartReader<'_, R> {
+    /// Start the next part, or check for trailing data after the last one.
+    fn advance(&mut self) -> Result<()> {
+        let Some(mut source) = self.source.take() else {
+            return Err(Error::Poisoned);
+        };
+        let entries = &self.object.manifest.entries;
+        if self.next == entries.len() {
+            let mut probe = [0u8; 1];
+            if chunked::read_up_to(&mut source, &mut probe)? != 0 {
+                return Err(Error::TrailingData);
+            }
+            self.done = true;
+            self.source = Some(source);
+            return Ok(());
+        }
+        let e = &entries[self.next];
+        let prefix = read_prefix(&mut source)?;
+        let keys = self.object.part_keys(self.next, &prefix)?;
+        let rest = chunked::body_len(e.plaintext_len)? - PREFIX_SIZE as u64;
+        self.current = Some(BodyReader::from_parts(source.take(rest), keys));
+        self.next += 1;
+        Ok(())
+    }
+
+    fn read_inner(&mut self, out: &mut [u8]) -> Result<usize> {
+        loop {
+            if self.done {
+                return Ok(0);
+            }
+            if let Some(cur) = &mut self.current {
+                let n = cur.read(out).map_err(Error::from_io)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                // The part's final chunk has authenticated.
+                if let Some(cur) = self.current.take() {
+                    self.source = Some(cur.into_inner().into_inner());
+                }
+            }
+            self.advance()?;
+        }
+    }
+}
+
+impl<R: Read> Read for MultipartReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(f) = self.failed {
+            return Err(f.error().into());
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        match self.read_inner(out) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                // Sticky: report a failure again on every later call.
+                self.failed = Some(Sticky::of(&e));
+                self.current = None;
+                self.source = None;
+                Err(e.into())
+            }
+        }
     }
 }

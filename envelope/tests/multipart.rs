@@ -303,3 +303,57 @@ fn bit_flips_in_stored_parts_fail() {
         }
     }
 }
+
+#[test]
+fn reader_streams_across_parts_and_fails_sticky() {
+    use std::io::Read;
+    let backend = Backend::default();
+    let s = sealed_upload("u1", backend);
+    let infos: Vec<PartInfo> = s.parts.iter().map(|(i, _)| i.clone()).collect();
+    let manifest = s.upload.complete(&infos).expect("complete");
+    let obj = open(&s, "u1", manifest.as_bytes(), backend).expect("open");
+    let data = stored(
+        &s.parts
+            .iter()
+            .map(|(_, b)| b.as_slice())
+            .collect::<Vec<_>>(),
+    );
+    let pt = plaintext();
+    for buf_len in [1usize, 1000, C, 3 * C] {
+        let mut r = obj.reader(&data[..]);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; buf_len];
+        loop {
+            let n = r.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert!(out == pt, "buffer {buf_len}");
+    }
+    // Swapped parts, a flipped bit in the last part, trailing data: errors, sticky, and only
+    // correct plaintext before them.
+    let b: Vec<&[u8]> = s.parts.iter().map(|(_, b)| b.as_slice()).collect();
+    let mut flipped = data.clone();
+    let at = data.len() - 20;
+    flipped[at] ^= 1;
+    let mut trailing = data.clone();
+    trailing.push(7);
+    for (what, t) in [
+        ("swapped", stored(&[b[1], b[0], b[2], b[3]])),
+        ("flipped", flipped),
+        ("trailing", trailing),
+        ("truncated", data[..data.len() - 1].to_vec()),
+    ] {
+        let mut r = obj.reader(&t[..]);
+        let mut out = Vec::new();
+        let err = r.read_to_end(&mut out).expect_err(what);
+        assert!(pt.starts_with(&out), "{what}: wrong plaintext");
+        let again = r.read(&mut [0u8; 8]).expect_err(what);
+        assert_eq!(err.to_string(), again.to_string(), "{what}: not sticky");
+        if what == "trailing" {
+            assert!(matches!(Error::from_io(err), Error::TrailingData));
+        }
+    }
+}
