@@ -13,10 +13,11 @@
 //!   [`ObjectKey`]; both hold one 16 KiB chunk buffer whatever the object size.
 //! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
 //!   [`sealed_range`] for Content-Length and range GETs.
-//! * Multipart uploads: [`multipart`].
+//! * Multipart uploads: [`multipart`] (`Upload` seals parts and the manifest; `MultipartObject`
+//!   opens the completed object whole, as a `Read`, or by ranges that cross parts).
 //! * tokio `AsyncWrite` / `AsyncRead` / `AsyncSeek` adapters (feature `tokio`): `tokio_io`.
-//! * A KMS whose client is asynchronous (feature `kms`): get the data key from it, then
-//!   [`ObjectKey::new`] / [`ObjectKey::open`].
+//! * A KMS whose client is asynchronous (feature `kms`, `provider::KmsProvider`, with an example):
+//!   get the data key from it, then [`ObjectKey::new`] / [`ObjectKey::open`].
 //! * The bare C2SP layer, for callers that manage their own keys: [`chunked`].
 //!
 //! ```

@@ -5,6 +5,33 @@
 //! [`ObjectKey`](crate::ObjectKey) with [`ObjectKey::new`](crate::ObjectKey::new) or
 //! [`ObjectKey::open`](crate::ObjectKey::open). The object context travels to the daemon as the KMS
 //! encryption context, so the daemon itself refuses to unwrap under another context.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), envelope::Error> {
+//! use envelope::provider::{KmsProvider, Tenancy};
+//! use envelope::{Backend, Decryptor, Encryptor, Header, ObjectContext, ObjectKey, ObjectKind};
+//! use std::io::Write;
+//! let tenancy = Tenancy { domain_id: "0123456789abcdef0123456789abcdef".into(), region: None, token: None };
+//! let kms = KmsProvider::connect("http://127.0.0.1:7443".into(), tenancy).await?;
+//! let ctx = ObjectContext::new().with("bucket", "b")?.with("object-key", "k")?;
+//! let key_id = "region1:0123456789abcdef0123456789abcdef:key/4f1cd4de-ab64-4807-920a-47fc42e7f0d0";
+//!
+//! // Seal.
+//! let g = kms.generate_data_key(key_id, &ctx).await?;
+//! let key = ObjectKey::new(ObjectKind::Single, g.data_key, &g.key_id, g.wrapped)?;
+//! let mut enc = Encryptor::new(&key, &ctx, Vec::new(), Backend::default())?;
+//! enc.write_all(b"data")?;
+//! let sealed = enc.finish()?;
+//!
+//! // Open: read the header, ask the daemon for the data key, check the header, stream the body.
+//! let mut input = &sealed[..];
+//! let header = Header::read_from(&mut input)?;
+//! let dk = kms.decrypt_data_key(header.key_id(), header.wrapped_key(), &ctx).await?;
+//! let key = ObjectKey::open(header, dk)?;
+//! let mut plain = Vec::new();
+//! Decryptor::with_key(&key, &ctx, input, Backend::default())?.copy_to(&mut plain)?;
+//! # Ok(()) }
+//! ```
 
 use super::GeneratedKey;
 use crate::context::ObjectContext;
