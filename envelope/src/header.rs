@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 pub const MAGIC: &[u8; 6] = b"KBXENV";
 /// The only format version this release writes and reads.
 pub const VERSION: u8 = 1;
-/// Suite 1: Cobblestone-256 body, HMAC-SHA-512/256 header tag.
+/// Suite 1: Cobblestone-256 body, header tag HMAC-SHA-512 truncated to 32 bytes.
 pub const SUITE_COBBLESTONE_256: u8 = 1;
 /// Longest key ID accepted.
 pub const MAX_KEY_ID_LEN: usize = 1024;
