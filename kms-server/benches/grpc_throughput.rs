@@ -43,6 +43,20 @@ struct Stats {
     rps: f64,
     p50_us: u64,
     p99_us: u64,
+    /// CPU time of this whole process (client and servers) per request, in microseconds: less
+    /// sensitive than throughput to what else the shared machine runs.
+    cpu_us_per_req: f64,
+}
+
+/// User plus system CPU time of this process so far, in seconds (Linux `/proc/self/stat`).
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn measure(
@@ -91,17 +105,20 @@ async fn measure(
         }));
     }
     let start = Instant::now();
+    let cpu0 = process_cpu_secs();
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await.expect("task"));
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_secs() - cpu0;
     all.sort_unstable();
     let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
     Stats {
         rps: all.len() as f64 / elapsed,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
+        cpu_us_per_req: cpu * 1e6 / all.len() as f64,
     }
 }
 
@@ -200,9 +217,9 @@ async fn main() {
     println!("GenerateDataKey vs echo over loopback, {secs} s per measurement, audit log on");
     println!();
     println!(
-        "| in flight | echo req/s | echo p50/p99 (us) | GenerateDataKey req/s | GDK p50/p99 (us) | ratio, median of {ROUNDS} rounds (all) |"
+        "| in flight | echo req/s | echo p50/p99 (us) | GenerateDataKey req/s | GDK p50/p99 (us) | throughput ratio, median of {ROUNDS} rounds (all) | CPU us/req echo / GDK | CPU ratio echo/GDK |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for inflight in [1usize, 16, 64] {
         // Rounds alternate which target goes first, so that drift in the machine's load hits both.
         let mut rounds = Vec::new();
@@ -242,7 +259,7 @@ async fn main() {
         let (ratio, e, g) = &rounds[rounds.len() / 2];
         let all: Vec<String> = rounds.iter().map(|r| format!("{:.2}", r.0)).collect();
         println!(
-            "| {inflight} | {:.0} | {}/{} | {:.0} | {}/{} | {:.2} ({}) |",
+            "| {inflight} | {:.0} | {}/{} | {:.0} | {}/{} | {:.2} ({}) | {:.1} / {:.1} | {:.2} |",
             e.rps,
             e.p50_us,
             e.p99_us,
@@ -250,7 +267,10 @@ async fn main() {
             g.p50_us,
             g.p99_us,
             ratio,
-            all.join(", ")
+            all.join(", "),
+            e.cpu_us_per_req,
+            g.cpu_us_per_req,
+            e.cpu_us_per_req / g.cpu_us_per_req
         );
     }
     server.flush_audit().await;
