@@ -374,4 +374,23 @@ mod tests {
         .unwrap();
         assert_eq!(resealed, blob, "version 1 must seal to the pinned bytes");
     }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the parser, and never open.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_open(
+            well_formed_start in proptest::prelude::any::<bool>(),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            // Half the cases start like a real blob, so that they reach the AEAD.
+            let mut bytes = if well_formed_start { b"KMSB\x01\x01".to_vec() } else { Vec::new() };
+            bytes.extend(tail);
+            let key = SecretKey::from_bytes([3u8; 32]);
+            let c = ctx(&[]);
+            let b = BlobBinding { domain: "d", region: "r", context: &c };
+            if let Ok(h) = BlobHeader::parse(&bytes) {
+                proptest::prop_assert!(open(&key, &h, &b, &bytes).is_err());
+            }
+        }
+    }
 }

@@ -433,4 +433,28 @@ mod tests {
         assert!(err.len() < 300, "{err}");
         assert!(err.contains("malformed key ID"));
     }
+
+    proptest::proptest! {
+        /// No input makes the parser panic, and whatever it accepts prints back to a form it
+        /// accepts again as the same key.
+        #[test]
+        fn parser_never_panics_and_round_trips(s in "\\PC{0,120}") {
+            if let Ok(k) = s.parse::<KeyRef>() {
+                let again: KeyRef = k.to_string().parse().unwrap();
+                proptest::prop_assert_eq!(again, k);
+            }
+        }
+
+        /// Every well-formed full key ID parses, whatever its parts.
+        #[test]
+        fn generated_full_ids_parse(
+            region in "[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?",
+            domain in "[A-Za-z0-9]{1,64}",
+            uuid in proptest::prelude::any::<u128>(),
+        ) {
+            let id = format!("{region}:{domain}:key/{}", Uuid::from_u128(uuid).hyphenated());
+            let k: KeyRef = id.parse().unwrap();
+            proptest::prop_assert_eq!(k.to_string(), id);
+        }
+    }
 }
