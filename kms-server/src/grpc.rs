@@ -156,87 +156,80 @@ fn with_meta(rec: &KeyRecord) -> (Option<pb::KeyMetadata>, String) {
     (Some(metadata(rec)), full_id(rec))
 }
 
-#[tonic::async_trait]
-impl KeyManagementService for KmsGrpc {
-    async fn create_key(
-        &self,
-        req: Request<pb::CreateKeyRequest>,
-    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
-        let (caller, call) = self.begin("CreateKey", &req).await?;
-        let m = req.into_inner();
-        let r = self.svc.create_key(&caller, &m.alias, &m.description).await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::CreateKeyResponse { metadata }, id));
-        self.finish(call, r).await
-    }
+/// A management RPC whose answer is the key's metadata: authenticate, call the service, audit.
+///
+/// It spells out the signature that `#[tonic::async_trait]` gives the trait's methods, because that
+/// attribute does not look inside macro invocations.
+macro_rules! metadata_rpc {
+    ($name:ident, $op:literal, $req:ident => $resp:ident, |$svc:ident, $caller:ident, $m:ident| $call:expr) => {
+        fn $name<'life0, 'async_trait>(
+            &'life0 self,
+            req: Request<pb::$req>,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<Response<pb::$resp>, Status>>
+                    + Send
+                    + 'async_trait,
+            >,
+        >
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move {
+                let ($caller, call) = self.begin($op, &req).await?;
+                let ($svc, $m) = (&self.svc, req.into_inner());
+                let r = $call.map(|k| {
+                    let (metadata, id) = with_meta(&k);
+                    (pb::$resp { metadata }, id)
+                });
+                self.finish(call, r).await
+            })
+        }
+    };
+}
 
-    async fn describe_key(
+impl KmsGrpc {
+    /// GenerateDataKey and GenerateDataKeyWithoutPlaintext share everything but the answer.
+    async fn data_key<T>(
         &self,
-        req: Request<pb::DescribeKeyRequest>,
-    ) -> Result<Response<pb::DescribeKeyResponse>, Status> {
-        let (caller, call) = self.begin("DescribeKey", &req).await?;
-        let r = self.svc.find(&caller, &req.get_ref().key_id);
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::DescribeKeyResponse { metadata }, id));
-        self.finish(call, r).await
-    }
-
-    async fn enable_key(
-        &self,
-        req: Request<pb::EnableKeyRequest>,
-    ) -> Result<Response<pb::EnableKeyResponse>, Status> {
-        let (caller, call) = self.begin("EnableKey", &req).await?;
-        let r = self.svc.enable(&caller, &req.get_ref().key_id).await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::EnableKeyResponse { metadata }, id));
-        self.finish(call, r).await
-    }
-
-    async fn disable_key(
-        &self,
-        req: Request<pb::DisableKeyRequest>,
-    ) -> Result<Response<pb::DisableKeyResponse>, Status> {
-        let (caller, call) = self.begin("DisableKey", &req).await?;
-        let r = self.svc.disable(&caller, &req.get_ref().key_id).await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::DisableKeyResponse { metadata }, id));
-        self.finish(call, r).await
-    }
-
-    async fn schedule_key_deletion(
-        &self,
-        req: Request<pb::ScheduleKeyDeletionRequest>,
-    ) -> Result<Response<pb::ScheduleKeyDeletionResponse>, Status> {
-        let (caller, call) = self.begin("ScheduleKeyDeletion", &req).await?;
+        op: &'static str,
+        req: Request<pb::GenerateDataKeyRequest>,
+        answer: impl FnOnce(crate::service::DataKey, String) -> T,
+    ) -> Result<Response<T>, Status> {
+        let (caller, call) = self.begin(op, &req).await?;
         let m = req.get_ref();
         let r = self
             .svc
-            .schedule_deletion(&caller, &m.key_id, m.pending_window_days)
-            .await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::ScheduleKeyDeletionResponse { metadata }, id));
+            .generate_data_key(&caller, &m.key_id, m.number_of_bytes, &m.encryption_context)
+            .map(|dk| {
+                let id = full_id(&dk.key);
+                (answer(dk, id.clone()), id)
+            });
         self.finish(call, r).await
     }
+}
 
-    async fn cancel_key_deletion(
-        &self,
-        req: Request<pb::CancelKeyDeletionRequest>,
-    ) -> Result<Response<pb::CancelKeyDeletionResponse>, Status> {
-        let (caller, call) = self.begin("CancelKeyDeletion", &req).await?;
-        let r = self
-            .svc
-            .cancel_deletion(&caller, &req.get_ref().key_id)
-            .await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::CancelKeyDeletionResponse { metadata }, id));
-        self.finish(call, r).await
-    }
+#[tonic::async_trait]
+impl KeyManagementService for KmsGrpc {
+    metadata_rpc!(create_key, "CreateKey", CreateKeyRequest => CreateKeyResponse,
+        |svc, caller, m| svc.create_key(&caller, &m.alias, &m.description).await);
+    metadata_rpc!(describe_key, "DescribeKey", DescribeKeyRequest => DescribeKeyResponse,
+        |svc, caller, m| svc.find(&caller, &m.key_id));
+    metadata_rpc!(enable_key, "EnableKey", EnableKeyRequest => EnableKeyResponse,
+        |svc, caller, m| svc.enable(&caller, &m.key_id).await);
+    metadata_rpc!(disable_key, "DisableKey", DisableKeyRequest => DisableKeyResponse,
+        |svc, caller, m| svc.disable(&caller, &m.key_id).await);
+    metadata_rpc!(schedule_key_deletion, "ScheduleKeyDeletion",
+        ScheduleKeyDeletionRequest => ScheduleKeyDeletionResponse,
+        |svc, caller, m| svc.schedule_deletion(&caller, &m.key_id, m.pending_window_days).await);
+    metadata_rpc!(cancel_key_deletion, "CancelKeyDeletion",
+        CancelKeyDeletionRequest => CancelKeyDeletionResponse,
+        |svc, caller, m| svc.cancel_deletion(&caller, &m.key_id).await);
+    metadata_rpc!(rotate_key, "RotateKey", RotateKeyRequest => RotateKeyResponse,
+        |svc, caller, m| svc.rotate(&caller, &m.key_id).await);
+    metadata_rpc!(get_default_key, "GetDefaultKey", GetDefaultKeyRequest => GetDefaultKeyResponse,
+        |svc, caller, m| svc.default_key(&caller, &m.service).await);
 
     async fn list_keys(
         &self,
@@ -257,71 +250,33 @@ impl KeyManagementService for KmsGrpc {
         self.finish(call, r).await
     }
 
-    async fn rotate_key(
-        &self,
-        req: Request<pb::RotateKeyRequest>,
-    ) -> Result<Response<pb::RotateKeyResponse>, Status> {
-        let (caller, call) = self.begin("RotateKey", &req).await?;
-        let r = self.svc.rotate(&caller, &req.get_ref().key_id).await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::RotateKeyResponse { metadata }, id));
-        self.finish(call, r).await
-    }
-
-    async fn get_default_key(
-        &self,
-        req: Request<pb::GetDefaultKeyRequest>,
-    ) -> Result<Response<pb::GetDefaultKeyResponse>, Status> {
-        let (caller, call) = self.begin("GetDefaultKey", &req).await?;
-        let r = self.svc.default_key(&caller, &req.get_ref().service).await;
-        let r = r
-            .map(|k| with_meta(&k))
-            .map(|(metadata, id)| (pb::GetDefaultKeyResponse { metadata }, id));
-        self.finish(call, r).await
-    }
-
     async fn generate_data_key(
         &self,
         req: Request<pb::GenerateDataKeyRequest>,
     ) -> Result<Response<pb::GenerateDataKeyResponse>, Status> {
-        let (caller, call) = self.begin("GenerateDataKey", &req).await?;
-        let m = req.get_ref();
-        let r = self
-            .svc
-            .generate_data_key(&caller, &m.key_id, m.number_of_bytes, &m.encryption_context)
-            .map(|dk| {
-                let id = full_id(&dk.key);
-                let resp = pb::GenerateDataKeyResponse {
-                    key_id: id.clone(),
-                    plaintext: dk.plaintext.to_vec(),
-                    ciphertext_blob: dk.blob,
-                    key_version: dk.version,
-                };
-                (resp, id)
-            });
-        self.finish(call, r).await
+        self.data_key("GenerateDataKey", req, |dk, key_id| {
+            pb::GenerateDataKeyResponse {
+                key_id,
+                plaintext: dk.plaintext.to_vec(),
+                ciphertext_blob: dk.blob,
+                key_version: dk.version,
+            }
+        })
+        .await
     }
 
     async fn generate_data_key_without_plaintext(
         &self,
         req: Request<pb::GenerateDataKeyRequest>,
     ) -> Result<Response<pb::GenerateDataKeyWithoutPlaintextResponse>, Status> {
-        let (caller, call) = self.begin("GenerateDataKeyWithoutPlaintext", &req).await?;
-        let m = req.get_ref();
-        let r = self
-            .svc
-            .generate_data_key(&caller, &m.key_id, m.number_of_bytes, &m.encryption_context)
-            .map(|dk| {
-                let id = full_id(&dk.key);
-                let resp = pb::GenerateDataKeyWithoutPlaintextResponse {
-                    key_id: id.clone(),
-                    ciphertext_blob: dk.blob,
-                    key_version: dk.version,
-                };
-                (resp, id)
-            });
-        self.finish(call, r).await
+        self.data_key("GenerateDataKeyWithoutPlaintext", req, |dk, key_id| {
+            pb::GenerateDataKeyWithoutPlaintextResponse {
+                key_id,
+                ciphertext_blob: dk.blob,
+                key_version: dk.version,
+            }
+        })
+        .await
     }
 
     async fn encrypt(
