@@ -76,7 +76,7 @@ impl AuditLog {
         Ok(Self { tx })
     }
 
-    /// Queues one record; waits only when the writer is [`QUEUE`] records behind.
+    /// Queues one record; waits only when the writer is 65,536 records behind.
     pub async fn record(&self, r: AuditRecord) {
         if self.tx.send(Msg::Record(r)).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
