@@ -37,9 +37,19 @@ struct Args {
     /// Seconds between purges of keys past their deletion date.
     #[arg(long, env = "KMS_PURGE_INTERVAL_SECS", default_value_t = 60)]
     purge_interval_secs: u64,
+    /// Log format on standard error: `text` for people, `json` (one object per line) for machines.
+    /// The level comes from RUST_LOG (default `info`).
+    #[arg(long, env = "KMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Seconds that shutdown (SIGTERM, Ctrl-C) waits for in-flight calls before closing connections.
     #[arg(long, env = "KMS_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 async fn shutdown_signal() {
@@ -65,14 +75,16 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let a = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match a.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let config = Config {
         listen: a.listen,
         data_dir: a.data_dir,
