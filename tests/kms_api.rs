@@ -846,6 +846,7 @@ async fn every_call_is_audited_without_key_material() {
         ]
     );
     assert_eq!(rows[1].2, k.key_id, "the key is named in full");
+    assert_eq!(rows[3].2, "malformed", "a refused call records the key as the caller named it");
     assert!(
         rows.iter().all(|r| !r.4.is_empty()),
         "every entry has a request id"

@@ -27,7 +27,32 @@ struct Call {
     request_id: String,
     domain: String,
     region: String,
+    /// The key as the request named it, for the audit entry of a refused call.
+    requested_key: String,
 }
+
+/// The key a request names, as given (empty when it names none).
+trait NamesKey {
+    fn key_named(&self) -> &str;
+}
+
+macro_rules! names_key {
+    ($($t:ident => $f:ident),* ; $($none:ident),*) => {
+        $(impl NamesKey for pb::$t { fn key_named(&self) -> &str { &self.$f } })*
+        $(impl NamesKey for pb::$none { fn key_named(&self) -> &str { "" } })*
+    };
+}
+
+names_key!(
+    DescribeKeyRequest => key_id, EnableKeyRequest => key_id, DisableKeyRequest => key_id,
+    ScheduleKeyDeletionRequest => key_id, CancelKeyDeletionRequest => key_id,
+    RotateKeyRequest => key_id, GenerateDataKeyRequest => key_id, EncryptRequest => key_id,
+    DecryptRequest => key_id, ReEncryptRequest => destination_key_id;
+    CreateKeyRequest, ListKeysRequest, GetDefaultKeyRequest
+);
+
+/// At most this many characters of a requested key ID go into the audit log.
+const AUDIT_KEY_CHARS: usize = 256;
 
 impl KmsGrpc {
     /// Wires the service, the caller identification and the audit log together.
@@ -39,27 +64,30 @@ impl KmsGrpc {
         }
     }
 
-    async fn begin<T>(&self, op: &'static str, req: &Request<T>) -> Result<(Caller, Call), Status> {
-        let request_id = request_id(req.metadata());
+    async fn begin<T: NamesKey>(
+        &self,
+        op: &'static str,
+        req: &Request<T>,
+    ) -> Result<(Caller, Call), Status> {
+        let mut call = Call {
+            op,
+            request_id: request_id(req.metadata()),
+            domain: String::new(),
+            region: String::new(),
+            requested_key: req
+                .get_ref()
+                .key_named()
+                .chars()
+                .take(AUDIT_KEY_CHARS)
+                .collect(),
+        };
         match self.tenancy.authenticate(req.metadata()) {
             Ok(caller) => {
-                let call = Call {
-                    op,
-                    request_id,
-                    domain: caller.domain.to_string(),
-                    region: caller.region.to_string(),
-                };
+                call.domain = caller.domain.to_string();
+                call.region = caller.region.to_string();
                 Ok((caller, call))
             }
-            Err(e) => {
-                let call = Call {
-                    op,
-                    request_id,
-                    domain: String::new(),
-                    region: String::new(),
-                };
-                Err(self.refuse(call, e).await)
-            }
+            Err(e) => Err(self.refuse(call, e).await),
         }
     }
 
@@ -82,14 +110,15 @@ impl KmsGrpc {
     }
 
     /// Logs, audits and converts a refused call.
-    async fn refuse(&self, call: Call, e: KmsError) -> Status {
+    async fn refuse(&self, mut call: Call, e: KmsError) -> Status {
         if matches!(e, KmsError::Store(_) | KmsError::Internal(_)) {
             tracing::error!(op = call.op, request_id = %call.request_id, error = %e, "internal error");
         } else {
             tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
         }
         let rid = request_id_value(&call.request_id);
-        self.audit(call, String::new(), e.code()).await;
+        let key = std::mem::take(&mut call.requested_key);
+        self.audit(call, key, e.code()).await;
         let mut s = Status::from(e);
         if let Some(v) = rid {
             s.metadata_mut().insert(REQUEST_ID, v);
