@@ -821,20 +821,20 @@ async fn every_call_is_audited_without_key_material() {
     let _ = decrypt(&mut t, &e.ciphertext_blob, &ctx(&[("wrong", "ctx")]), "").await;
     let _ = describe(&mut t, "malformed").await;
     d.server().flush_audit().await;
-    let db = d.data_dir().join("kms.sqlite3");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let rows: Vec<(String, String, String, String, String)> = conn
-        .prepare("SELECT domain, operation, key_id, outcome, request_id FROM audit ORDER BY id")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let log = std::fs::read_to_string(d.data_dir().join("audit.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let ops: Vec<(&str, &str, &str)> = rows
         .iter()
-        .map(|(d, op, _, outcome, _)| (d.as_str(), op.as_str(), outcome.as_str()))
+        .map(|r| {
+            (
+                r["domain"].as_str().unwrap(),
+                r["operation"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         ops,
@@ -845,14 +845,30 @@ async fn every_call_is_audited_without_key_material() {
             ("alice", "DescribeKey", "KMS.0205"),
         ]
     );
-    assert_eq!(rows[1].2, k.key_id, "the key is named in full");
-    assert_eq!(rows[3].2, "malformed", "a refused call records the key as the caller named it");
+    assert_eq!(
+        rows[1]["key_id"],
+        k.key_id.as_str(),
+        "the key is named in full"
+    );
+    assert_eq!(
+        rows[3]["key_id"], "malformed",
+        "a refused call records the key as the caller named it"
+    );
     assert!(
-        rows.iter().all(|r| !r.4.is_empty()),
+        rows.iter()
+            .all(|r| !r["request_id"].as_str().unwrap().is_empty()),
         "every entry has a request id"
     );
+    assert!(
+        rows.iter()
+            .all(|r| r["time"].as_str().unwrap().ends_with('Z'))
+    );
+    assert!(
+        !log.contains("top secret plaintext"),
+        "no plaintext in the audit log"
+    );
+    let db = d.data_dir().join("kms.sqlite3");
     // Neither the plaintext nor any key material is in the database file.
-    drop(conn);
     let raw = std::fs::read(&db).unwrap();
     let wal = std::fs::read(d.data_dir().join("kms.sqlite3-wal")).unwrap_or_default();
     let all: Vec<u8> = raw.into_iter().chain(wal).collect();

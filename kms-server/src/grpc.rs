@@ -7,10 +7,10 @@ use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_server::KeyManagementService;
 use tonic::{Request, Response, Status};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditRecord};
 use crate::error::{KmsError, Result};
 use crate::service::{KeyService, full_id, now_ms};
-use crate::store::{AuditRecord, Creator, KeyRecord, KeyState};
+use crate::store::{Creator, KeyRecord, KeyState};
 use crate::tenancy::{Caller, Tenancy, request_id};
 
 /// The `kms.v1.KeyManagementService` implementation.

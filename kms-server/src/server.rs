@@ -33,6 +33,8 @@ pub struct Config {
     pub root_key_file: Option<PathBuf>,
     /// Keys to create at start-up.
     pub seed: Option<PathBuf>,
+    /// The audit log (JSON lines); default `<data_dir>/audit.jsonl`.
+    pub audit_log: Option<PathBuf>,
     /// How often keys past their deletion date are purged.
     pub purge_interval: Duration,
     /// How long shutdown waits for in-flight calls and open connections before closing them.
@@ -49,6 +51,7 @@ impl Config {
             tenants: None,
             root_key_file: None,
             seed: None,
+            audit_log: None,
             purge_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
         }
@@ -151,8 +154,11 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         let n = crate::seed::apply(&service, seed, &region).await?;
         tracing::info!(created = n, seed = %seed.display(), "seed file applied");
     }
-    let audit =
-        AuditLog::start(Arc::clone(&store)).map_err(internal("starting the audit writer"))?;
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
+    let audit = AuditLog::start(&audit_path).map_err(internal("opening the audit log"))?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

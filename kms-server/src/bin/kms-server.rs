@@ -34,6 +34,9 @@ struct Args {
     /// start-up if they do not exist.
     #[arg(long, env = "KMS_SEED")]
     seed: Option<PathBuf>,
+    /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl.
+    #[arg(long, env = "KMS_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
     /// Seconds between purges of keys past their deletion date.
     #[arg(long, env = "KMS_PURGE_INTERVAL_SECS", default_value_t = 60)]
     purge_interval_secs: u64,
@@ -92,6 +95,7 @@ async fn main() -> std::process::ExitCode {
         tenants: a.tenants,
         root_key_file: a.root_key_file,
         seed: a.seed,
+        audit_log: a.audit_log,
         purge_interval: Duration::from_secs(a.purge_interval_secs.max(1)),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_secs),
     };

@@ -132,25 +132,6 @@ impl KeyRecord {
     }
 }
 
-/// One audit-log entry. Holds no key material and no plaintext.
-#[derive(Debug, Clone)]
-pub struct AuditRecord {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: i64,
-    /// The caller's domain, when known.
-    pub domain: String,
-    /// The caller's region, when known.
-    pub region: String,
-    /// The RPC name, for example `GenerateDataKey`.
-    pub operation: &'static str,
-    /// The key concerned, when known (full form).
-    pub key_id: String,
-    /// `ok`, or the error code.
-    pub outcome: &'static str,
-    /// The request ID.
-    pub request_id: String,
-}
-
 /// Which uniqueness rule an insert broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
@@ -195,6 +176,4 @@ pub trait KeyStore: Send + Sync + 'static {
     fn add_version(&self, uuid: Uuid, version: &WrappedVersion) -> Result<(), StoreError>;
     /// Deletes a key and its versions for good.
     fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError>;
-    /// Appends audit entries in one transaction.
-    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
 }

@@ -6,9 +6,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{
-    AuditRecord, Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion,
-};
+use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion};
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -45,13 +43,13 @@ const MIGRATIONS: &[&str] = &[
         outcome TEXT NOT NULL,
         request_id TEXT NOT NULL
      );",
+    // 1 -> 2: the audit log moved to the daemon's own JSON-lines file.
+    "DROP TABLE audit;",
 ];
 
-/// The SQLite key store. One connection for keys, one for the audit log, so that a burst of audit
-/// writes never queues behind key writes in this process.
+/// The SQLite key store.
 pub struct SqliteStore {
     keys: Mutex<Connection>,
-    audit: Mutex<Connection>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -77,10 +75,8 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = open_conn(path)?;
         migrate(&mut conn)?;
-        let audit = open_conn(path)?;
         Ok(Self {
             keys: Mutex::new(conn),
-            audit: Mutex::new(audit),
         })
     }
 
@@ -318,35 +314,6 @@ impl KeyStore for SqliteStore {
             .map(drop)
         })
     }
-
-    fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut c = self
-            .audit
-            .lock()
-            .map_err(|_| StoreError::Backend("audit lock poisoned".into()))?;
-        let tx = c.transaction().map_err(backend)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO audit (time_ms, domain, region, operation, key_id, outcome, request_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(backend)?;
-            for r in records {
-                stmt.execute(params![
-                    r.time_ms,
-                    r.domain,
-                    r.region,
-                    r.operation,
-                    r.key_id,
-                    r.outcome,
-                    r.request_id
-                ])
-                .map_err(backend)?;
-            }
-        }
-        tx.commit().map_err(backend)
-    }
 }
 
 #[cfg(test)]
@@ -434,6 +401,26 @@ mod tests {
         assert_eq!(a.uuid, Uuid::from_u128(10));
         assert_eq!(b.uuid, Uuid::from_u128(10));
         assert_eq!(s.load_all().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn migrations_reach_the_current_version_and_drop_the_old_audit_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, i64::try_from(MIGRATIONS.len()).unwrap());
+        let audit: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(audit, 0);
     }
 
     #[test]
