@@ -54,6 +54,36 @@ pub(crate) trait ChunkAead: Send + Sync {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), OpenFailed>;
 
+    /// Decrypt the ciphertext `buf[src..]` if `tag` verifies, writing the plaintext to the front
+    /// of `buf` (`buf[..buf.len() - src]`). On failure the caller must discard all of `buf`.
+    fn open_shifted(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        src: usize,
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), OpenFailed> {
+        self.open_in_place(nonce, aad, &mut buf[src..], tag)?;
+        buf.copy_within(src.., 0);
+        Ok(())
+    }
+
+    /// Encrypt the plaintext `buf[..len]` and write the ciphertext to `buf[shift..shift + len]`
+    /// (`buf.len() == shift + len`); returns the tag.
+    fn seal_shifted(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        shift: usize,
+    ) -> [u8; TAG_LEN] {
+        let len = buf.len() - shift;
+        let tag = self.seal_in_place(nonce, aad, &mut buf[..len]);
+        buf.copy_within(..len, shift);
+        tag
+    }
+
     /// Whether [`ChunkAead::seal_into`] / [`ChunkAead::open_into`] avoid a copy.
     fn out_of_place(&self) -> bool {
         false
@@ -171,6 +201,10 @@ mod rustcrypto {
             }
         }
 
+        // `seal_shifted` / `open_shifted`: the defaults (in place, then a move of the cache-hot
+        // chunk). Out of place where source and destination do not overlap measured no faster
+        // for seal and slower for open (2026-11-27, BENCHMARKS-envelope.md).
+
         /// aes-gcm verifies the tag before it decrypts, so `out` is untouched on failure.
         fn open_into(
             &self,
@@ -245,6 +279,27 @@ mod ring_backend {
                 .map(|_| ())
                 .map_err(|_| OpenFailed)
         }
+
+        /// ring decrypts from `buf[src..]` to `buf[..]` in one pass (no separate move).
+        fn open_shifted(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            buf: &mut [u8],
+            src: usize,
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), OpenFailed> {
+            self.0
+                .open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    Tag::from(*tag),
+                    buf,
+                    src..,
+                )
+                .map(|_| ())
+                .map_err(|_| OpenFailed)
+        }
     }
 }
 
@@ -302,6 +357,15 @@ mod tests {
                             "{backend:?} tcId {id}: open_into left output"
                         );
                     }
+                    for shift in [0usize, 1, 16, 57, ct.len(), ct.len() + 3] {
+                        let mut shifted = vec![0xEEu8; shift];
+                        shifted.extend_from_slice(&ct);
+                        let r = aead.open_shifted(&nonce, &aad, &mut shifted, shift, &tag);
+                        assert_eq!(r.is_ok(), valid, "{backend:?} tcId {id}: open_shifted");
+                        if r.is_ok() {
+                            assert_eq!(&shifted[..msg.len()], &msg[..], "{backend:?} tcId {id}");
+                        }
+                    }
                     if valid {
                         assert!(opened.is_ok(), "{backend:?} tcId {id}: open failed");
                         assert_eq!(buf, msg, "{backend:?} tcId {id}: plaintext");
@@ -309,6 +373,13 @@ mod tests {
                         let sealed_tag = aead.seal_in_place(&nonce, &aad, &mut buf);
                         assert_eq!(buf, ct, "{backend:?} tcId {id}: ciphertext");
                         assert_eq!(sealed_tag, tag, "{backend:?} tcId {id}: tag");
+                        for shift in [0usize, 1, 16, 57, msg.len(), msg.len() + 3] {
+                            let mut buf = msg.clone();
+                            buf.resize(msg.len() + shift, 0xEE);
+                            let t = aead.seal_shifted(&nonce, &aad, &mut buf, shift);
+                            assert_eq!(&buf[shift..], &ct[..], "{backend:?} tcId {id}: shifted");
+                            assert_eq!(t, tag, "{backend:?} tcId {id}: seal_shifted tag");
+                        }
                         let mut out = vec![0u8; msg.len()];
                         let t2 = aead.seal_into(&nonce, &aad, &msg, &mut out);
                         assert_eq!(out, ct, "{backend:?} tcId {id}: seal_into");

@@ -104,6 +104,18 @@ impl ChunkKeys {
         Ok(self.aead.seal_in_place(&nonce, &[], buf))
     }
 
+    /// Seal chunk `index` from `buf[..len]` into `buf[shift..]` (`len = buf.len() - shift`);
+    /// returns its tag.
+    pub(crate) fn seal_chunk_shifted(
+        &self,
+        index: u64,
+        buf: &mut [u8],
+        shift: usize,
+    ) -> Result<[u8; TAG_SIZE]> {
+        let nonce = self.nonce(index)?;
+        Ok(self.aead.seal_shifted(&nonce, &[], buf, shift))
+    }
+
     /// Seal chunk `index` from `input` into `out` (same length); returns its tag.
     pub(crate) fn seal_chunk_into(
         &self,
@@ -148,6 +160,35 @@ impl ChunkKeys {
                 }
             })?;
         Ok(pt_len)
+    }
+
+    /// Open the encrypted chunk (`ciphertext || tag`) `buf[src..]`, writing its plaintext to the
+    /// front of `buf`. On failure the caller must discard all of `buf`.
+    pub(crate) fn open_chunk_shifted(
+        &self,
+        index: u64,
+        buf: &mut [u8],
+        src: usize,
+        last: bool,
+    ) -> Result<()> {
+        let Some(tag_at) = buf.len().checked_sub(TAG_SIZE).filter(|&t| t >= src) else {
+            return Err(Error::Truncated);
+        };
+        let (body, tag) = buf.split_at_mut(tag_at);
+        let tag: [u8; TAG_SIZE] = match (&*tag).try_into() {
+            Ok(t) => t,
+            Err(_) => return Err(Error::Truncated),
+        };
+        let nonce = self.nonce(index)?;
+        self.aead
+            .open_shifted(&nonce, &[], body, src, &tag)
+            .map_err(|_| {
+                if last {
+                    Error::BadFinalChunk { index }
+                } else {
+                    Error::TamperedChunk { index }
+                }
+            })
     }
 
     /// Open chunk `index` in place. `last` only chooses the error reported.
@@ -249,6 +290,82 @@ pub(crate) fn check_range(len: u64, range: &Range<u64>) -> Result<()> {
             end: range.end,
             len,
         });
+    }
+    Ok(())
+}
+
+/// Seal the message held in `buf[..]` in place: afterwards `buf` is `head` reserved bytes
+/// (zeros, for the caller to fill, e.g. with an object header) followed by the body
+/// (`salt || commitment || chunks`). Chunks go last first, so no unsealed byte is overwritten:
+/// each is sealed out of place to its place in the body where the backend can and the two do not
+/// overlap, else sealed where it lies and then moved (reading what the cipher has just written,
+/// from the cache). Reserve capacity with [`body_len`] to avoid a
+/// reallocation.
+pub(crate) fn seal_body_in_place(
+    keys: &ChunkKeys,
+    salt: &[u8; SALT_SIZE],
+    commitment: &[u8; COMMITMENT_SIZE],
+    buf: &mut Vec<u8>,
+    head: usize,
+) -> Result<()> {
+    let n = buf.len();
+    let body = usize::try_from(body_len(n as u64)?).map_err(|_| Error::TooLong)?;
+    let total = head.checked_add(body).ok_or(Error::TooLong)?;
+    let last = n / CHUNK_SIZE;
+    // Every nonce is valid (checked by `body_len`): nothing below fails after `buf` changes.
+    buf.resize(total, 0);
+    for k in (0..=last).rev() {
+        let src = k * CHUNK_SIZE;
+        let len = if k == last { n - src } else { CHUNK_SIZE };
+        let dst = head + PREFIX_SIZE + k * ENCRYPTED_CHUNK_SIZE;
+        let tag = keys.seal_chunk_shifted(k as u64, &mut buf[src..dst + len], dst - src)?;
+        buf[dst + len..dst + len + TAG_SIZE].copy_from_slice(&tag);
+    }
+    buf[..head].fill(0);
+    buf[head..head + SALT_SIZE].copy_from_slice(salt);
+    buf[head + SALT_SIZE..head + PREFIX_SIZE].copy_from_slice(commitment);
+    Ok(())
+}
+
+/// Open the body held in `buf[head..]` in place, whose salt and commitment `keys` were derived
+/// from and checked against: afterwards `buf` holds the plaintext only. Each chunk is opened where
+/// it lies and moved down to its plaintext offset. A body length that no message has fails before
+/// `buf` changes; once a chunk has been touched, any failure zeroes and empties `buf`, so no byte
+/// of a message that did not authenticate whole (final chunk included) is released.
+pub(crate) fn open_body_in_place(keys: &ChunkKeys, buf: &mut Vec<u8>, head: usize) -> Result<()> {
+    let body = buf.len().checked_sub(head).ok_or(Error::Truncated)?;
+    let n = usize::try_from(body_plaintext_len(body as u64)?).map_err(|_| Error::TooLong)?;
+    match open_chunks_in_place(keys, buf, head, n) {
+        Ok(()) => {
+            // The bytes past the plaintext are leftovers of the last chunks; wipe them too.
+            buf[n..].fill(0);
+            buf.truncate(n);
+            Ok(())
+        }
+        Err(e) => {
+            buf.fill(0);
+            buf.clear();
+            Err(e)
+        }
+    }
+}
+
+fn open_chunks_in_place(keys: &ChunkKeys, buf: &mut [u8], head: usize, n: usize) -> Result<()> {
+    let last = n / CHUNK_SIZE;
+    for k in 0..=last {
+        let src = head + PREFIX_SIZE + k * ENCRYPTED_CHUNK_SIZE;
+        let end = if k == last {
+            buf.len()
+        } else {
+            src + ENCRYPTED_CHUNK_SIZE
+        };
+        // Decrypt chunk k from where it lies to its plaintext offset, in one pass with ring.
+        keys.open_chunk_shifted(
+            k as u64,
+            &mut buf[k * CHUNK_SIZE..end],
+            src - k * CHUNK_SIZE,
+            k == last,
+        )?;
     }
     Ok(())
 }
@@ -550,6 +667,10 @@ impl<R: Read> BodyReader<R> {
     }
 
     fn next_chunk_inner(&mut self, direct: Option<&mut [u8]>) -> Result<usize> {
+        let direct = match direct {
+            Some(out) if !self.keys.out_of_place() => return self.next_chunk_in_caller(out),
+            d => d,
+        };
         let n = read_up_to(&mut self.inner, &mut self.buf[..])?;
         if n < TAG_SIZE {
             // No final chunk, or one shorter than a tag.
@@ -580,6 +701,56 @@ impl<R: Read> BodyReader<R> {
     }
 }
 
+impl<R: Read> BodyReader<R> {
+    /// For in-place backends: read the next chunk's ciphertext straight into the caller's `out`
+    /// (`CHUNK_SIZE` bytes) and its tag aside, then open it there, saving the copy out of the
+    /// chunk buffer. Whatever fails, `out` is zeroed: it never holds unauthenticated plaintext.
+    fn next_chunk_in_caller(&mut self, out: &mut [u8]) -> Result<usize> {
+        let r = self.open_in_caller(out);
+        if r.is_err() {
+            out.fill(0);
+        }
+        r
+    }
+
+    fn open_in_caller(&mut self, out: &mut [u8]) -> Result<usize> {
+        let n1 = read_up_to(&mut self.inner, &mut out[..CHUNK_SIZE])?;
+        let mut tag = [0u8; TAG_SIZE];
+        let n2 = if n1 == CHUNK_SIZE {
+            read_up_to(&mut self.inner, &mut tag)?
+        } else {
+            0
+        };
+        let n = n1 + n2;
+        if n < TAG_SIZE {
+            // No final chunk, or one shorter than a tag.
+            return Err(Error::Truncated);
+        }
+        // A full chunk is never the final one; anything shorter is.
+        let last = n < ENCRYPTED_CHUNK_SIZE;
+        let pt_len = n - TAG_SIZE;
+        if n2 < TAG_SIZE {
+            // A short final chunk: its tag starts inside `out`.
+            let k = n1 - pt_len;
+            let mut t = [0u8; TAG_SIZE];
+            t[..k].copy_from_slice(&out[pt_len..n1]);
+            t[k..].copy_from_slice(&tag[..n2]);
+            tag = t;
+        }
+        let index = self.index;
+        self.keys
+            .open_chunk(index, &mut out[..pt_len], &tag, last)?;
+        // The tag bytes that were read into `out` are not plaintext; clear them.
+        out[pt_len..n1].fill(0);
+        if last {
+            self.state = ReadState::Done;
+        } else {
+            self.index += 1;
+        }
+        Ok(pt_len)
+    }
+}
+
 impl<R: Read> Read for BodyReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
@@ -589,9 +760,10 @@ impl<R: Read> Read for BodyReader<R> {
             match self.state {
                 ReadState::Done => return Ok(0),
                 ReadState::Failed(f) => return Err(f.error().into()),
-                ReadState::Reading if out.len() >= CHUNK_SIZE && self.keys.out_of_place() => {
-                    // Decrypt straight into the caller's buffer; the backend writes nothing
-                    // there unless the chunk authenticates.
+                ReadState::Reading if out.len() >= CHUNK_SIZE => {
+                    // Decrypt straight into the caller's buffer: out of place from the chunk
+                    // buffer (the backend writes nothing there unless the chunk authenticates),
+                    // or, for in-place backends, in place there (zeroed on failure).
                     let n = self.next_chunk_to(Some(&mut out[..CHUNK_SIZE]))?;
                     if n > 0 || self.state == ReadState::Done {
                         return Ok(n);

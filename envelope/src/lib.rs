@@ -11,6 +11,8 @@
 //! * Whole objects: [`seal`] / [`open`] with a [`KeyProvider`] such as [`LocalKek`].
 //! * Streams: [`Encryptor`] (`std::io::Write`) and [`Decryptor`] (`std::io::Read`), built from an
 //!   [`ObjectKey`]; both hold one 16 KiB chunk buffer whatever the object size.
+//! * Objects held in one buffer: [`seal_in_place`] / [`open_in_place`] over a `Vec<u8>` (no
+//!   copy through a chunk buffer; the fastest path, especially with the `ring` backend).
 //! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
 //!   [`sealed_range`] for Content-Length and range GETs.
 //! * Multipart uploads: [`multipart`] (`Upload` seals parts and the manifest; `MultipartObject`
@@ -52,7 +54,7 @@ pub use error::{Error, ManifestError, Result};
 pub use header::{Header, ObjectKind, WrapScheme, WrappedKey};
 pub use key::DataKey;
 pub use object::{
-    Decryptor, Encryptor, ObjectKey, RangePlan, open, open_range, open_range_with_key,
-    plaintext_len, seal, sealed_len, sealed_range,
+    Decryptor, Encryptor, ObjectKey, RangePlan, open, open_in_place, open_in_place_with_key,
+    open_range, open_range_with_key, plaintext_len, seal, seal_in_place, sealed_len, sealed_range,
 };
 pub use provider::{GeneratedKey, KeyProvider, LocalKek};

@@ -220,6 +220,81 @@ pub fn open<P: KeyProvider + ?Sized, R: Read, W: Write>(
     Ok(n)
 }
 
+/// Seal the plaintext held in `buf` in place into a whole object (`header || body`) under `key`
+/// and bound to `context`: the in-memory form of [`Encryptor`], for storage engines that hold an
+/// object in one buffer. `buf` grows by [`sealed_len`] minus the plaintext length (reserve that
+/// capacity first to avoid a reallocation). Each chunk is sealed where it lies and then moved, hot
+/// in the cache, to its place; the bytes are those [`Encryptor`] writes for the same salt.
+pub fn seal_in_place(
+    key: &ObjectKey,
+    context: &ObjectContext,
+    buf: &mut Vec<u8>,
+    backend: Backend,
+) -> Result<()> {
+    let mut salt = [0u8; chunked::SALT_SIZE];
+    crate::key::random(&mut salt)?;
+    seal_in_place_with_salt(key, context, buf, &salt, backend)
+}
+
+/// Test-only seam for known-answer comparisons: [`seal_in_place`] with a chosen body salt.
+#[doc(hidden)]
+pub fn seal_in_place_with_salt(
+    key: &ObjectKey,
+    context: &ObjectContext,
+    buf: &mut Vec<u8>,
+    salt: &[u8; chunked::SALT_SIZE],
+    backend: Backend,
+) -> Result<()> {
+    key.expect_kind(ObjectKind::Single)?;
+    let ctx = key.context(context, BodyRole::Single);
+    let (keys, commitment) = ChunkKeys::derive(backend, key.data_key.expose(), salt, &ctx)?;
+    let head = key.header.len();
+    chunked::seal_body_in_place(&keys, salt, &commitment, buf, head)?;
+    buf[..head].copy_from_slice(key.header.as_bytes());
+    Ok(())
+}
+
+/// Open a whole object held in `buf` in place: parse its header, unwrap the data key with
+/// `provider`, check the header tag and the body's commitment for `context` (a failure up to here
+/// leaves `buf` as it was), then open every chunk where it lies. On success `buf` holds the
+/// plaintext only. Once a chunk has been touched, any failure (a tampered chunk, a bad final
+/// chunk) zeroes and empties `buf`: nothing of an object that did not authenticate whole is
+/// released.
+pub fn open_in_place<P: KeyProvider + ?Sized>(
+    provider: &P,
+    context: &ObjectContext,
+    buf: &mut Vec<u8>,
+    backend: Backend,
+) -> Result<()> {
+    let header = Header::read_from(&mut &buf[..])?;
+    let key = ObjectKey::unwrap_with(provider, header, context)?;
+    open_in_place_with_key(&key, context, buf, backend)
+}
+
+/// [`open_in_place`] with an already unwrapped key; `buf` holds the whole object and must start
+/// with `key`'s header.
+pub fn open_in_place_with_key(
+    key: &ObjectKey,
+    context: &ObjectContext,
+    buf: &mut Vec<u8>,
+    backend: Backend,
+) -> Result<()> {
+    key.expect_kind(ObjectKind::Single)?;
+    let head = key.header.len();
+    if buf.get(..head) != Some(key.header.as_bytes()) {
+        return Err(Error::MalformedHeader(
+            "the object does not start with the key's header",
+        ));
+    }
+    let prefix: &[u8; chunked::PREFIX_SIZE] = buf
+        .get(head..head + chunked::PREFIX_SIZE)
+        .and_then(|p| p.try_into().ok())
+        .ok_or(Error::Truncated)?;
+    let ctx = key.context(context, BodyRole::Single);
+    let keys = ChunkKeys::derive_checked(backend, key.data_key.expose(), prefix, &ctx)?;
+    chunked::open_body_in_place(&keys, buf, head)
+}
+
 /// Decrypt plaintext `range` of the object stored in `source` into `out`; returns the object's
 /// plaintext length. Reads the header, the salt and commitment, the final chunk (to authenticate
 /// the length), and only the chunks that overlap `range`.
