@@ -79,6 +79,14 @@ pub struct Decrypted {
     pub plaintext: Zeroizing<Vec<u8>>,
 }
 
+/// (domain, region, service) of a default key.
+type DefaultSlot = (String, String, String);
+
+fn default_slot(rec: &KeyRecord) -> Option<DefaultSlot> {
+    (rec.creator == Creator::Service)
+        .then(|| (rec.domain.clone(), rec.region.clone(), rec.service.clone()))
+}
+
 /// A change to one key, decided under the write lock and then persisted.
 enum Change {
     None,
@@ -91,6 +99,8 @@ pub struct KeyService {
     store: Arc<dyn KeyStore>,
     root: RootKey,
     cache: RwLock<HashMap<Uuid, Arc<KeyRecord>>>,
+    /// Service default keys by (domain, region, service): GetDefaultKey is on OBS's upload path.
+    defaults: RwLock<HashMap<DefaultSlot, Uuid>>,
     writes: tokio::sync::Mutex<()>,
 }
 
@@ -104,9 +114,13 @@ impl KeyService {
     /// Loads every key from the store and checks that the root key unwraps each key version.
     pub fn open(store: Arc<dyn KeyStore>, root: RootKey) -> Result<Self> {
         let mut cache = HashMap::new();
+        let mut defaults = HashMap::new();
         for rec in store.load_all()? {
             for v in &rec.versions {
                 root.unwrap(&wrap_ctx(&rec, v.version), &v.wrapped)?;
+            }
+            if let Some(slot) = default_slot(&rec) {
+                defaults.insert(slot, rec.uuid);
             }
             cache.insert(rec.uuid, Arc::new(rec));
         }
@@ -114,6 +128,7 @@ impl KeyService {
             store,
             root,
             cache: RwLock::new(cache),
+            defaults: RwLock::new(defaults),
             writes: tokio::sync::Mutex::new(()),
         })
     }
@@ -130,6 +145,12 @@ impl KeyService {
     }
 
     fn put_cache(&self, rec: Arc<KeyRecord>) {
+        if let Some(slot) = default_slot(&rec) {
+            self.defaults
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(slot, rec.uuid);
+        }
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -293,15 +314,17 @@ impl KeyService {
     }
 
     fn cached_default(&self, caller: &Caller, service: &str) -> Option<Arc<KeyRecord>> {
-        self.read_cache()
-            .values()
-            .find(|r| {
-                r.creator == Creator::Service
-                    && r.service == service
-                    && r.domain == caller.domain.as_str()
-                    && r.region == caller.region.as_str()
-            })
-            .cloned()
+        let slot = (
+            caller.domain.as_str().to_owned(),
+            caller.region.as_str().to_owned(),
+            service.to_owned(),
+        );
+        let uuid = *self
+            .defaults
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&slot)?;
+        self.read_cache().get(&uuid).cloned()
     }
 
     /// Enables a disabled key.
