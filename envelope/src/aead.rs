@@ -84,7 +84,7 @@ pub(crate) trait ChunkAead: Send + Sync {
         tag
     }
 
-    /// Whether [`ChunkAead::seal_into`] / [`ChunkAead::open_into`] avoid a copy.
+    /// Whether [`ChunkAead::open_into`] avoids a copy (decrypts out of place).
     fn out_of_place(&self) -> bool {
         false
     }
@@ -182,28 +182,14 @@ mod rustcrypto {
             true
         }
 
-        fn seal_into(
-            &self,
-            nonce: &[u8; NONCE_LEN],
-            aad: &[u8],
-            input: &[u8],
-            out: &mut [u8],
-        ) -> [u8; TAG_LEN] {
-            let Ok(buf) = InOutBuf::new(input, out) else {
-                unreachable!("seal_into: input and output lengths differ")
-            };
-            match self
-                .0
-                .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf)
-            {
-                Ok(tag) => tag.into(),
-                Err(_) => unreachable!("AES-GCM input within limits"),
-            }
-        }
-
         // `seal_shifted` / `open_shifted`: the defaults (in place, then a move of the cache-hot
         // chunk). Out of place where source and destination do not overlap measured no faster
         // for seal and slower for open (2026-11-27, BENCHMARKS-envelope.md).
+        //
+        // `seal_into`: the default (a copy into `out`, then sealed there in place). aes-gcm can
+        // seal out of place from `input`, but that measured slower in the `Write` adapter than
+        // this (the copy brings the chunk into the cache faster than its CTR pass reads it from
+        // memory; 2026-11-27).
 
         /// aes-gcm verifies the tag before it decrypts, so `out` is untouched on failure.
         fn open_into(
