@@ -263,8 +263,9 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    // What the benchmark's own `Sink` costs (it overwrites `sealed`: run it after the opens): 256 MiB of sealed chunks copied into it from one
-    // cache-hot chunk buffer, no cipher. No `Write` adapter can seal faster than this.
+    // What the benchmark's own `Sink` costs: 256 MiB of sealed chunks copied into it from one
+    // cache-hot chunk buffer, no cipher. No `Write` adapter can seal faster than this. (It
+    // overwrites `sealed`: it runs after the opens.)
     g.bench_function("sink-copy-only", |b| {
         let chunk = [5u8; envelope::chunked::ENCRYPTED_CHUNK_SIZE];
         b.iter(|| {

@@ -329,9 +329,10 @@ pub(crate) fn seal_body_in_place(
 
 /// Open the body held in `buf[head..]` in place, whose salt and commitment `keys` were derived
 /// from and checked against: afterwards `buf` holds the plaintext only. Each chunk is opened to
-/// its plaintext offset (ring: in one pass from where it lies; aes-gcm: from a copy). A body length that no message has fails before
-/// `buf` changes; once a chunk has been touched, any failure zeroes and empties `buf`, so no byte
-/// of a message that did not authenticate whole (final chunk included) is released.
+/// its plaintext offset (ring: in one pass from where it lies; aes-gcm: from a copy). A body
+/// length that no message has fails before `buf` changes; once a chunk has been touched, any
+/// failure zeroes and empties `buf`, so no byte of a message that did not authenticate whole
+/// (final chunk included) is released.
 pub(crate) fn open_body_in_place(keys: &ChunkKeys, buf: &mut Vec<u8>, head: usize) -> Result<()> {
     let body = buf.len().checked_sub(head).ok_or(Error::Truncated)?;
     let n = usize::try_from(body_plaintext_len(body as u64)?).map_err(|_| Error::TooLong)?;

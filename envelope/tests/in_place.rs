@@ -143,10 +143,11 @@ fn tampering_is_detected_and_nothing_is_released() {
                 let err = open_fails(&bad, &ctx("o"), backend);
                 if i >= hl + PREFIX_SIZE {
                     let k = ((i - hl - PREFIX_SIZE) / ENCRYPTED_CHUNK_SIZE) as u64;
-                    assert!(
-                        matches!(err, Error::TamperedChunk { index } | Error::BadFinalChunk { index } if index == k),
-                        "{backend:?} n={n} flip at {i}: {err:?}"
-                    );
+                    let index = match err {
+                        Error::TamperedChunk { index } | Error::BadFinalChunk { index } => index,
+                        _ => panic!("{backend:?} n={n} flip at {i}: {err:?}"),
+                    };
+                    assert_eq!(index, k, "{backend:?} n={n} flip at {i}");
                 }
             }
 
