@@ -89,7 +89,9 @@ pub(crate) trait ChunkAead: Send + Sync {
         false
     }
 
-    /// Encrypt `input` into `out` (same length) and return the tag.
+    /// Encrypt `input` into `out` (same length) and return the tag. (Test-only now: the `Write`
+    /// adapter copies into its chunk buffer and seals there, measured faster with every backend.)
+    #[cfg(test)]
     fn seal_into(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -186,10 +188,9 @@ mod rustcrypto {
         // chunk). Out of place where source and destination do not overlap measured no faster
         // for seal and slower for open (2026-11-27, BENCHMARKS-envelope.md).
         //
-        // `seal_into`: the default (a copy into `out`, then sealed there in place). aes-gcm can
-        // seal out of place from `input`, but that measured slower in the `Write` adapter than
-        // this (the copy brings the chunk into the cache faster than its CTR pass reads it from
-        // memory; 2026-11-27).
+        // No out-of-place seal: sealing from the caller's slice into the chunk buffer measured
+        // slower in the `Write` adapter than a copy and a seal in place (the copy brings the
+        // chunk into the cache faster than the CTR pass reads it from memory; 2026-11-27).
 
         /// aes-gcm verifies the tag before it decrypts, so `out` is untouched on failure.
         fn open_into(
