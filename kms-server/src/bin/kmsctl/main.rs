@@ -213,7 +213,14 @@ impl Client {
 
 fn meta_json(m: Option<pb::KeyMetadata>) -> Value {
     let Some(m) = m else { return Value::Null };
-    let ts = |t: Option<prost_types::Timestamp>| t.map(|t| t.seconds);
+    // RFC 3339 in UTC, as the audit log writes it.
+    let ts = |t: Option<prost_types::Timestamp>| {
+        t.map(|t| {
+            kms_server::audit::format_rfc3339_ms(
+                t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000),
+            )
+        })
+    };
     json!({
         "key_id": m.key_id,
         "key_uuid": m.key_uuid,
