@@ -326,28 +326,25 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
         token: cli.token,
     };
     let e = |s: tonic::Status| status_error(&s);
+    // The RPCs that answer with a key's metadata.
+    macro_rules! metadata_call {
+        ($method:ident, $request:expr) => {
+            meta_json(
+                c.inner
+                    .$method(c.req($request)?)
+                    .await
+                    .map_err(e)?
+                    .into_inner()
+                    .metadata,
+            )
+        };
+    }
     let v = match cli.command {
         Command::CreateKey { alias, description } => {
-            let r = c.req(pb::CreateKeyRequest { alias, description })?;
-            meta_json(
-                c.inner
-                    .create_key(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(create_key, pb::CreateKeyRequest { alias, description })
         }
         Command::DescribeKey { key_id } => {
-            let r = c.req(pb::DescribeKeyRequest { key_id })?;
-            meta_json(
-                c.inner
-                    .describe_key(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(describe_key, pb::DescribeKeyRequest { key_id })
         }
         Command::ListKeys {
             page_size,
@@ -364,76 +361,31 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
             })
         }
         Command::EnableKey { key_id } => {
-            let r = c.req(pb::EnableKeyRequest { key_id })?;
-            meta_json(
-                c.inner
-                    .enable_key(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(enable_key, pb::EnableKeyRequest { key_id })
         }
         Command::DisableKey { key_id } => {
-            let r = c.req(pb::DisableKeyRequest { key_id })?;
-            meta_json(
-                c.inner
-                    .disable_key(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(disable_key, pb::DisableKeyRequest { key_id })
         }
         Command::ScheduleKeyDeletion {
             key_id,
             pending_window_days,
         } => {
-            let r = c.req(pb::ScheduleKeyDeletionRequest {
-                key_id,
-                pending_window_days,
-            })?;
-            meta_json(
-                c.inner
-                    .schedule_key_deletion(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
+            metadata_call!(
+                schedule_key_deletion,
+                pb::ScheduleKeyDeletionRequest {
+                    key_id,
+                    pending_window_days,
+                }
             )
         }
         Command::CancelKeyDeletion { key_id } => {
-            let r = c.req(pb::CancelKeyDeletionRequest { key_id })?;
-            meta_json(
-                c.inner
-                    .cancel_key_deletion(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(cancel_key_deletion, pb::CancelKeyDeletionRequest { key_id })
         }
         Command::RotateKey { key_id } => {
-            let r = c.req(pb::RotateKeyRequest { key_id })?;
-            meta_json(
-                c.inner
-                    .rotate_key(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(rotate_key, pb::RotateKeyRequest { key_id })
         }
         Command::GetDefaultKey { service } => {
-            let r = c.req(pb::GetDefaultKeyRequest { service })?;
-            meta_json(
-                c.inner
-                    .get_default_key(r)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
+            metadata_call!(get_default_key, pb::GetDefaultKeyRequest { service })
         }
         Command::GenerateDataKey {
             key_id,
