@@ -227,6 +227,19 @@ mod ring_backend {
         }
     }
 
+    /// ring neither zeroizes its key schedules nor exposes them. A key schedule is plain data
+    /// stored inline, so assigning the schedule of an all-zero key overwrites the old one where
+    /// it lies; `black_box` keeps the compiler from dropping that store as dead before the free.
+    /// `tests/key_wipe.rs` checks that no freed block still holds the key.
+    impl Drop for Gcm {
+        fn drop(&mut self) {
+            if let Ok(zero) = UnboundKey::new(&AES_256_GCM, &[0u8; super::KEY_LEN]) {
+                self.0 = LessSafeKey::new(zero);
+                std::hint::black_box(&self.0);
+            }
+        }
+    }
+
     impl ChunkAead for Gcm {
         fn seal_in_place(
             &self,

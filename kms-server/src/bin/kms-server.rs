@@ -1,4 +1,5 @@
 //! The kmsbox key management daemon.
+#![forbid(unsafe_code)]
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! `kmsctl`: the kmsbox daemon's command-line client, one subcommand per RPC, plus `seal` and
 //! `open` for envelope encryption of files and pipes.
+#![forbid(unsafe_code)]
 mod seal;
 
 use std::collections::HashMap;
