@@ -836,44 +836,123 @@ pub(crate) fn read_range_with_keys<R: Read + Seek + ?Sized, W: Write + ?Sized>(
     range: Range<u64>,
     out: &mut W,
 ) -> Result<()> {
-    check_range(len, &range)?;
+    let plan = RangeChunks::new(len, range)?;
     let mut buf = Box::new([0u8; ENCRYPTED_CHUNK_SIZE]);
-    let last = len / CHUNK_U64;
-    let chunk_len = |k: u64| -> usize {
-        if k == last {
-            (len % CHUNK_U64) as usize + TAG_SIZE
-        } else {
-            ENCRYPTED_CHUNK_SIZE
-        }
-    };
-    let mut read_chunk = |k: u64, buf: &mut [u8; ENCRYPTED_CHUNK_SIZE]| -> Result<usize> {
-        let n = chunk_len(k);
-        source.seek(SeekFrom::Start(
-            body_offset + PREFIX_U64 + k * ENC_CHUNK_U64,
-        ))?;
-        if read_up_to(source, &mut buf[..n])? != n {
+    let mut read_chunk = |c: &ChunkRead, buf: &mut [u8; ENCRYPTED_CHUNK_SIZE]| -> Result<()> {
+        source.seek(SeekFrom::Start(body_offset + c.offset))?;
+        if read_up_to(source, &mut buf[..c.len])? != c.len {
             return Err(Error::Truncated);
         }
-        keys.open_encrypted_chunk(k, &mut buf[..n], k == last)
+        keys.open_encrypted_chunk(c.index, &mut buf[..c.len], c.last)?;
+        Ok(())
     };
     // Authenticate the length first: the final chunk must open at its index.
-    let final_pt = read_chunk(last, &mut buf)?;
-    if range.is_empty() {
-        return Ok(());
-    }
-    let first = range.start / CHUNK_U64;
-    let end_chunk = (range.end - 1) / CHUNK_U64;
-    for k in first..=end_chunk {
-        // The buffer still holds the final chunk only if no other chunk was read since.
-        let pt = if k == last && k == first {
-            final_pt
-        } else {
-            read_chunk(k, &mut buf)?
-        };
-        let chunk_start = k * CHUNK_U64;
-        let from = range.start.saturating_sub(chunk_start) as usize;
-        let to = ((range.end - chunk_start) as usize).min(pt);
-        out.write_all(&buf[from..to])?;
+    read_chunk(&plan.final_chunk(), &mut buf)?;
+    for c in plan.overlapping() {
+        if !c.cached {
+            read_chunk(&c, &mut buf)?;
+        }
+        out.write_all(&buf[c.release])?;
     }
     Ok(())
+}
+
+/// One chunk that a range read opens (planned by [`RangeChunks`], shared by the `std::io` and
+/// tokio range readers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChunkRead {
+    /// Zero-based chunk index in the body.
+    pub(crate) index: u64,
+    /// Where the encrypted chunk starts, counted from the start of the body (salt included).
+    pub(crate) offset: u64,
+    /// Encrypted length: ciphertext and tag.
+    pub(crate) len: usize,
+    /// Whether it is the body's final chunk.
+    pub(crate) last: bool,
+    /// The bytes of the chunk's plaintext that lie in the range (none for the length check).
+    pub(crate) release: Range<usize>,
+    /// The final chunk, opened for the length check just before and still in the chunk buffer:
+    /// no need to read it again.
+    pub(crate) cached: bool,
+}
+
+/// The chunks a read of plaintext `range` of a `len`-byte body opens, in order: the final chunk
+/// first (it authenticates the length, so a truncated or extended body fails whatever the range),
+/// then each chunk that overlaps the range; nothing else.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeChunks {
+    len: u64,
+    range: Range<u64>,
+}
+
+impl RangeChunks {
+    /// Plan the read; a range outside the message is [`Error::InvalidRange`].
+    pub(crate) fn new(len: u64, range: Range<u64>) -> Result<RangeChunks> {
+        check_range(len, &range)?;
+        Ok(RangeChunks { len, range })
+    }
+
+    fn chunk(&self, index: u64) -> ChunkRead {
+        let last = index == self.len / CHUNK_U64;
+        let pt = if last {
+            self.len % CHUNK_U64
+        } else {
+            CHUNK_U64
+        };
+        let start = index * CHUNK_U64;
+        let from = self.range.start.saturating_sub(start).min(pt);
+        let to = self.range.end.saturating_sub(start).clamp(from, pt);
+        ChunkRead {
+            index,
+            offset: PREFIX_U64 + index * ENC_CHUNK_U64,
+            len: pt as usize + TAG_SIZE,
+            last,
+            release: from as usize..to as usize,
+            cached: false,
+        }
+    }
+
+    /// The final chunk, read first to authenticate the length; it releases nothing.
+    pub(crate) fn final_chunk(&self) -> ChunkRead {
+        ChunkRead {
+            release: 0..0,
+            ..self.chunk(self.len / CHUNK_U64)
+        }
+    }
+
+    /// The chunks that overlap the range, in order (none for an empty range).
+    pub(crate) fn overlapping(&self) -> impl Iterator<Item = ChunkRead> + '_ {
+        let chunks = if self.range.is_empty() {
+            0..0
+        } else {
+            self.range.start / CHUNK_U64..(self.range.end - 1) / CHUNK_U64 + 1
+        };
+        let first = chunks.start;
+        chunks.map(move |k| {
+            let c = self.chunk(k);
+            ChunkRead {
+                cached: c.last && k == first,
+                ..c
+            }
+        })
+    }
+}
+
+/// Open chunk `index` of a body read as a stream, whose `buf` holds the `min(remaining,
+/// ENCRYPTED_CHUNK_SIZE)` bytes a read could get (fewer at end of input): shorter than a tag is
+/// [`Error::Truncated`], a full chunk is never the final one and anything shorter is, as in
+/// [`BodyReader`]. Returns the plaintext length (at the front of `buf`) and whether the chunk was
+/// the final one.
+#[cfg(feature = "tokio")]
+pub(crate) fn open_streamed_chunk(
+    keys: &ChunkKeys,
+    index: u64,
+    buf: &mut [u8],
+) -> Result<(usize, bool)> {
+    if buf.len() < TAG_SIZE {
+        return Err(Error::Truncated);
+    }
+    let last = buf.len() < ENCRYPTED_CHUNK_SIZE;
+    let n = keys.open_encrypted_chunk(index, buf, last)?;
+    Ok((n, last))
 }

@@ -18,6 +18,9 @@
 //! * Multipart uploads: [`multipart`] (`Upload` seals parts and the manifest; `MultipartObject`
 //!   opens the completed object whole, as a `Read`, or by ranges that cross parts).
 //! * tokio `AsyncWrite` / `AsyncRead` / `AsyncSeek` adapters (feature `tokio`): `tokio_io`.
+//! * Async reads of completed multipart objects (feature `tokio`): `tokio_multipart`
+//!   (`MultipartObject::copy_to_async` from an `AsyncRead`, `MultipartObject::read_range_async`
+//!   from an `AsyncRead + AsyncSeek`, into an `AsyncWrite`).
 //! * A KMS whose client is asynchronous (feature `kms`, `provider::KmsProvider`, with an example):
 //!   get the data key from it, then [`ObjectKey::new`] / [`ObjectKey::open`].
 //! * The bare C2SP layer, for callers that manage their own keys: [`chunked`].
@@ -47,6 +50,8 @@ pub mod object;
 pub mod provider;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
+#[cfg(feature = "tokio")]
+pub mod tokio_multipart;
 
 pub use aead::Backend;
 pub use context::ObjectContext;

@@ -307,6 +307,9 @@ impl Manifest {
 }
 
 /// A completed multipart object whose manifest has authenticated: decrypts it whole or by range.
+///
+/// With the `tokio` feature it also reads from tokio sources: `copy_to_async` and
+/// `read_range_async` (module `tokio_multipart`).
 #[derive(Debug)]
 pub struct MultipartObject {
     key: ObjectKey,
@@ -367,7 +370,7 @@ impl MultipartObject {
     }
 
     /// Check a part body's prefix against the manifest and derive its keys.
-    fn part_keys(&self, i: usize, prefix: &[u8; PREFIX_SIZE]) -> Result<ChunkKeys> {
+    pub(crate) fn part_keys(&self, i: usize, prefix: &[u8; PREFIX_SIZE]) -> Result<ChunkKeys> {
         let e = &self.manifest.entries[i];
         let mismatch = || Error::Manifest(ManifestError::PartMismatch { part: e.number });
         if !ct_eq(&prefix[chunked::SALT_SIZE..], &e.commitment) {
@@ -382,22 +385,77 @@ impl MultipartObject {
         )
     }
 
+    /// Stored bytes of part `i`'s body after its salt and commitment: what a whole read takes from
+    /// the source for that part once its prefix is checked.
+    pub(crate) fn part_rest(&self, i: usize) -> Result<u64> {
+        Ok(chunked::body_len(self.manifest.entries[i].plaintext_len)? - PREFIX_SIZE as u64)
+    }
+
+    /// After part `i`'s final chunk authenticated: it must have held the plaintext length the
+    /// manifest lists.
+    pub(crate) fn check_part_len(&self, i: usize, n: u64) -> Result<()> {
+        let e = &self.manifest.entries[i];
+        if n == e.plaintext_len {
+            Ok(())
+        } else {
+            Err(Error::Manifest(ManifestError::PartMismatch {
+                part: e.number,
+            }))
+        }
+    }
+
+    /// Check a range read's range against the plaintext length ([`Error::InvalidRange`]).
+    pub(crate) fn check_range(&self, range: &Range<u64>) -> Result<()> {
+        chunked::check_range(self.plaintext_len(), range)
+    }
+
+    /// Check a range read's source before it reads any chunk: its length (`stored`, measured by
+    /// a seek to the end) against the manifest ([`Error::Truncated`], [`Error::TrailingData`]).
+    pub(crate) fn check_stored_len(&self, stored: u64) -> Result<()> {
+        let expected = self.manifest.sealed_len()?;
+        if stored < expected {
+            return Err(Error::Truncated);
+        }
+        if stored > expected {
+            return Err(Error::TrailingData);
+        }
+        Ok(())
+    }
+
+    /// The parts that plaintext `range` overlaps, in storage order (an empty range touches
+    /// none), with where each lies and the range relative to its plaintext.
+    pub(crate) fn parts_in(&self, range: Range<u64>) -> impl Iterator<Item = PartRange> + '_ {
+        self.manifest
+            .entries
+            .iter()
+            .zip(&self.offsets)
+            .enumerate()
+            .filter_map(move |(index, (e, &(pt_start, stored_at)))| {
+                let pt_end = pt_start + e.plaintext_len;
+                if range.start >= pt_end || range.end <= pt_start || range.is_empty() {
+                    return None;
+                }
+                Some(PartRange {
+                    index,
+                    stored_at,
+                    plaintext_len: e.plaintext_len,
+                    local: range.start.max(pt_start) - pt_start..range.end.min(pt_end) - pt_start,
+                })
+            })
+    }
+
     /// Decrypt the whole object from the concatenated part bodies in `source`; returns the
     /// plaintext length. Each part is released chunk by chunk once authenticated; bytes after the
     /// last part are [`Error::TrailingData`].
     pub fn copy_to<R: Read, W: Write + ?Sized>(&self, mut source: R, out: &mut W) -> Result<u64> {
         let mut total = 0;
-        for (i, e) in self.manifest.entries.iter().enumerate() {
+        for i in 0..self.manifest.entries.len() {
             let prefix = read_prefix(&mut source)?;
             let keys = self.part_keys(i, &prefix)?;
-            let rest = chunked::body_len(e.plaintext_len)? - PREFIX_SIZE as u64;
+            let rest = self.part_rest(i)?;
             let mut body = BodyReader::from_parts((&mut source).take(rest), keys);
             let n = body.copy_to(out)?;
-            if n != e.plaintext_len {
-                return Err(Error::Manifest(ManifestError::PartMismatch {
-                    part: e.number,
-                }));
-            }
+            self.check_part_len(i, n)?;
             total += n;
         }
         let mut probe = [0u8; 1];
@@ -430,31 +488,30 @@ impl MultipartObject {
         range: Range<u64>,
         out: &mut W,
     ) -> Result<()> {
-        let len = self.plaintext_len();
-        chunked::check_range(len, &range)?;
+        self.check_range(&range)?;
         let stored = source.seek(SeekFrom::End(0))?;
-        let expected = self.manifest.sealed_len()?;
-        if stored < expected {
-            return Err(Error::Truncated);
-        }
-        if stored > expected {
-            return Err(Error::TrailingData);
-        }
-        for (i, e) in self.manifest.entries.iter().enumerate() {
-            let (pt_start, ct_start) = self.offsets[i];
-            let pt_end = pt_start + e.plaintext_len;
-            // Parts that overlap the range (an empty range touches none).
-            if range.start >= pt_end || range.end <= pt_start || range.is_empty() {
-                continue;
-            }
-            source.seek(SeekFrom::Start(ct_start))?;
+        self.check_stored_len(stored)?;
+        for p in self.parts_in(range) {
+            source.seek(SeekFrom::Start(p.stored_at))?;
             let prefix = read_prefix(source)?;
-            let keys = self.part_keys(i, &prefix)?;
-            let local = range.start.max(pt_start) - pt_start..range.end.min(pt_end) - pt_start;
-            read_range_with_keys(source, ct_start, &keys, e.plaintext_len, local, out)?;
+            let keys = self.part_keys(p.index, &prefix)?;
+            read_range_with_keys(source, p.stored_at, &keys, p.plaintext_len, p.local, out)?;
         }
         Ok(())
     }
+}
+
+/// One part that a plaintext range overlaps (see [`MultipartObject::parts_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartRange {
+    /// The part's position in the manifest.
+    pub(crate) index: usize,
+    /// Where the part's body (salt first) starts in the stored object.
+    pub(crate) stored_at: u64,
+    /// Plaintext length of the part.
+    pub(crate) plaintext_len: u64,
+    /// The part of the range that falls in this part, relative to the part's plaintext.
+    pub(crate) local: Range<u64>,
 }
 
 /// A `Read` over a completed multipart object; see [`MultipartObject::reader`].
@@ -509,10 +566,9 @@ impl<R: Read> MultipartReader<'_, R> {
             self.source = Some(source);
             return Ok(());
         }
-        let e = &entries[self.next];
         let prefix = read_prefix(&mut source)?;
         let keys = self.object.part_keys(self.next, &prefix)?;
-        let rest = chunked::body_len(e.plaintext_len)? - PREFIX_SIZE as u64;
+        let rest = self.object.part_rest(self.next)?;
         self.current = Some(BodyReader::from_parts(source.take(rest), keys));
         self.next += 1;
         Ok(())

@@ -1,12 +1,12 @@
 //! tokio adapters (feature `tokio`): [`AsyncEncryptor`] (`AsyncWrite`), [`AsyncDecryptor`]
 //! (`AsyncRead`) and [`open_range_async`] (`AsyncRead + AsyncSeek`), with the same format and the
 //! same guarantees as the `std::io` types: one chunk of buffering, nothing released before its
-//! chunk authenticates, end of stream only after the final chunk authenticates.
+//! chunk authenticates, end of stream only after the final chunk authenticates. Completed
+//! multipart objects have their async reads in [`tokio_multipart`](crate::tokio_multipart).
 
 use crate::aead::Backend;
 use crate::chunked::{
-    self, BodyWriter, CHUNK_SIZE, ChunkKeys, ENCRYPTED_CHUNK_SIZE, Failure, PREFIX_SIZE, ReadState,
-    TAG_SIZE,
+    self, BodyWriter, ChunkKeys, ENCRYPTED_CHUNK_SIZE, Failure, PREFIX_SIZE, ReadState, TAG_SIZE,
 };
 use crate::context::{BodyRole, ObjectContext};
 use crate::error::{Error, Result};
@@ -118,7 +118,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncEncryptor<W> {
     }
 }
 
-async fn read_exact_or_truncated<R: AsyncRead + Unpin + ?Sized>(
+pub(crate) async fn read_exact_or_truncated<R: AsyncRead + Unpin + ?Sized>(
     r: &mut R,
     buf: &mut [u8],
 ) -> Result<()> {
@@ -291,37 +291,72 @@ where
     let ctx = key.context(context, BodyRole::Single);
     let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
     let len = chunked::body_plaintext_len(total - hl)?;
-    chunked::check_range(len, &range)?;
-    let last = len / CHUNK_SIZE as u64;
-    let mut buf = vec![0u8; ENCRYPTED_CHUNK_SIZE];
-    let chunk_at = |k: u64| hl + (PREFIX_SIZE + k as usize * ENCRYPTED_CHUNK_SIZE) as u64;
-    let chunk_len = |k: u64| {
-        if k == last {
-            (len % CHUNK_SIZE as u64) as usize + TAG_SIZE
-        } else {
-            ENCRYPTED_CHUNK_SIZE
-        }
-    };
-    // The final chunk authenticates the length.
-    let mut read_chunk = async |k: u64, buf: &mut Vec<u8>| -> Result<usize> {
-        let n = chunk_len(k);
-        source.seek(io::SeekFrom::Start(chunk_at(k))).await?;
-        read_exact_or_truncated(source, &mut buf[..n]).await?;
-        keys.open_encrypted_chunk(k, &mut buf[..n], k == last)
-    };
-    read_chunk(last, &mut buf).await?;
-    if range.is_empty() {
-        return Ok(len);
-    }
-    let first = range.start / CHUNK_SIZE as u64;
-    let end_chunk = (range.end - 1) / CHUNK_SIZE as u64;
-    for k in first..=end_chunk {
-        let pt = read_chunk(k, &mut buf).await?;
-        let start = k * CHUNK_SIZE as u64;
-        let from = range.start.saturating_sub(start) as usize;
-        let to = ((range.end - start) as usize).min(pt);
-        out.write_all(&buf[from..to]).await?;
-    }
+    read_range_with_keys_async(source, hl, &keys, len, range, out).await?;
     out.flush().await?;
     Ok(len)
+}
+
+/// The async range reader behind [`open_range_async`] and
+/// [`MultipartObject::read_range_async`](crate::multipart::MultipartObject::read_range_async):
+/// decrypt plaintext `range` of the `len`-byte body that starts at `body_offset` in `source`, whose
+/// keys were derived from its salt and commitment and checked. Reads the final chunk (which
+/// authenticates the length), then the chunks overlapping `range` ([`chunked::RangeChunks`], as
+/// the `std::io` reader does), releasing each only once it has authenticated; one chunk buffer.
+pub(crate) async fn read_range_with_keys_async<R, W>(
+    source: &mut R,
+    body_offset: u64,
+    keys: &ChunkKeys,
+    len: u64,
+    range: Range<u64>,
+    out: &mut W,
+) -> Result<()>
+where
+    R: AsyncRead + AsyncSeek + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    use tokio::io::AsyncWriteExt;
+    let plan = chunked::RangeChunks::new(len, range)?;
+    let mut buf = vec![0u8; ENCRYPTED_CHUNK_SIZE];
+    let final_chunk = plan.final_chunk();
+    read_chunk_at(source, body_offset, keys, &final_chunk, &mut buf).await?;
+    for c in plan.overlapping() {
+        if !c.cached {
+            read_chunk_at(source, body_offset, keys, &c, &mut buf).await?;
+        }
+        out.write_all(&buf[c.release]).await?;
+    }
+    Ok(())
+}
+
+/// Seek to chunk `c` of the body at `body_offset`, read it whole and open it in `buf`.
+async fn read_chunk_at<R: AsyncRead + AsyncSeek + Unpin + ?Sized>(
+    source: &mut R,
+    body_offset: u64,
+    keys: &ChunkKeys,
+    c: &chunked::ChunkRead,
+    buf: &mut [u8],
+) -> Result<()> {
+    source
+        .seek(io::SeekFrom::Start(body_offset + c.offset))
+        .await?;
+    read_exact_or_truncated(source, &mut buf[..c.len]).await?;
+    keys.open_encrypted_chunk(c.index, &mut buf[..c.len], c.last)?;
+    Ok(())
+}
+
+/// Read until `buf` is full or EOF; returns the bytes read (the async `chunked::read_up_to`).
+pub(crate) async fn read_up_to<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]).await {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
