@@ -21,8 +21,9 @@
 //! * Async reads of completed multipart objects (feature `tokio`): `tokio_multipart`
 //!   (`MultipartObject::copy_to_async` from an `AsyncRead`, `MultipartObject::read_range_async`
 //!   from an `AsyncRead + AsyncSeek`, into an `AsyncWrite`).
-//! * A KMS whose client is asynchronous (feature `kms`, `provider::KmsProvider`, with an example):
-//!   get the data key from it, then [`ObjectKey::new`] / [`ObjectKey::open`].
+//! * The kmsbox daemon as key provider (feature `kms`): `provider::BlockingKmsProvider` implements
+//!   [`KeyProvider`] like [`LocalKek`], for the synchronous APIs above; from async code, get the
+//!   data key from `provider::KmsProvider`, then [`ObjectKey::new`] / [`ObjectKey::open`].
 //! * The bare C2SP layer, for callers that manage their own keys: [`chunked`].
 //!
 //! ```

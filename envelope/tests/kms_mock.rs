@@ -4,9 +4,10 @@
 //! is tested by its own crate; this checks the client side only.
 #![cfg(feature = "kms")]
 
-use envelope::provider::{KmsProvider, Tenancy};
+use envelope::provider::{BlockingKmsProvider, KmsProvider, Tenancy};
 use envelope::{
-    Backend, Decryptor, Encryptor, Error, Header, ObjectContext, ObjectKey, ObjectKind, WrapScheme,
+    Backend, Decryptor, Encryptor, Error, Header, KeyProvider, ObjectContext, ObjectKey,
+    ObjectKind, WrapScheme,
 };
 use kms_proto::v1::key_management_service_server::{
     KeyManagementService, KeyManagementServiceServer,
@@ -271,4 +272,69 @@ async fn seal_and_open_through_the_kms() {
         .await
         .expect_err("other key");
     assert!(matches!(err, Error::WrongKey), "{err:?}");
+}
+
+/// The daemon behind the synchronous `KeyProvider` trait: `seal`/`open` take it like a local KEK;
+/// inside a tokio runtime it answers with an error instead of blocking (or panicking), and it can
+/// be dropped there.
+#[test]
+fn blocking_provider_is_a_key_provider() {
+    let server = tokio::runtime::Runtime::new().expect("server runtime");
+    let mock = Mock::default();
+    let endpoint = server.block_on(start(mock.clone()));
+    let tenancy = Tenancy {
+        domain_id: "0123456789abcdef0123456789abcdef".into(),
+        region: None,
+        token: None,
+    };
+    let kms = BlockingKmsProvider::connect(endpoint, tenancy).expect("connect");
+
+    let pt: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
+    let mut sealed = Vec::new();
+    envelope::seal(
+        &kms,
+        KEY,
+        &ctx("o"),
+        &pt[..],
+        &mut sealed,
+        Backend::default(),
+    )
+    .expect("seal");
+    let mut input = &sealed[..];
+    let h = Header::read_from(&mut input).expect("header");
+    assert_eq!(h.key_id(), KEY);
+    assert_eq!(h.wrapped_key().scheme, WrapScheme::Kms);
+    let mut out = Vec::new();
+    envelope::open(&kms, &ctx("o"), &sealed[..], &mut out, Backend::default()).expect("open");
+    assert!(out == pt);
+    assert_eq!(
+        mock.0.lock().expect("lock").seen.len(),
+        2,
+        "one call each way"
+    );
+
+    // The daemon refuses another context; the error comes back typed, nothing is written.
+    let mut out = Vec::new();
+    let err = envelope::open(
+        &kms,
+        &ctx("other"),
+        &sealed[..],
+        &mut out,
+        Backend::default(),
+    )
+    .expect_err("context mismatch");
+    assert!(matches!(err, Error::Kms(_) | Error::WrongKey), "{err:?}");
+    assert!(out.is_empty());
+
+    // Inside a runtime: a clear error, no call, no panic; dropping it there is fine too.
+    let err = server
+        .block_on(async { kms.generate_data_key(KEY, &ctx("o")) })
+        .expect_err("inside a runtime");
+    assert!(err.to_string().contains("inside a tokio runtime"), "{err}");
+    assert_eq!(
+        mock.0.lock().expect("lock").seen.len(),
+        3,
+        "no call from inside a runtime"
+    );
+    server.block_on(async move { drop(kms) });
 }

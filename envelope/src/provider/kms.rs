@@ -1,9 +1,10 @@
 //! A key provider backed by the kmsbox daemon: `GenerateDataKey` and `Decrypt` over gRPC.
 //!
-//! The tonic client is asynchronous, so this provider offers `async` methods rather than the
-//! synchronous [`KeyProvider`](super::KeyProvider) trait: obtain the key here, then build an
-//! [`ObjectKey`](crate::ObjectKey) with [`ObjectKey::new`](crate::ObjectKey::new) or
-//! [`ObjectKey::open`](crate::ObjectKey::open). The object context travels to the daemon as the KMS
+//! The tonic client is asynchronous, so [`KmsProvider`] offers `async` methods: obtain the key
+//! there, then build an [`ObjectKey`](crate::ObjectKey) with
+//! [`ObjectKey::new`](crate::ObjectKey::new) or [`ObjectKey::open`](crate::ObjectKey::open).
+//! [`BlockingKmsProvider`] implements the synchronous [`KeyProvider`](super::KeyProvider) trait
+//! over it, for callers without a runtime. The object context travels to the daemon as the KMS
 //! encryption context, so the daemon itself refuses to unwrap under another context.
 //!
 //! ```no_run
@@ -127,6 +128,95 @@ impl KmsProvider {
         let req = request(&self.tenancy, decrypt_request(key_id, wrapped, context)?)?;
         let resp = self.client.clone().decrypt(req).await.map_err(kms_err)?;
         decrypted_key(key_id, resp.into_inner())
+    }
+}
+
+/// The daemon as a synchronous [`KeyProvider`](super::KeyProvider), for storage engines and tools
+/// without an async runtime: [`seal`](crate::seal), [`open`](crate::open),
+/// [`Decryptor::new`](crate::Decryptor::new), [`open_range`](crate::open_range) and
+/// [`ObjectKey::generate`](crate::ObjectKey::generate) take it like a [`LocalKek`](super::LocalKek).
+///
+/// It owns a single-threaded tokio runtime and blocks on each call. Called from inside a tokio
+/// runtime it does not block (that would stall the runtime): it returns [`Error::Kms`], and async
+/// code should use [`KmsProvider`]'s methods instead.
+///
+/// ```no_run
+/// use envelope::provider::{BlockingKmsProvider, Tenancy};
+/// use envelope::{Backend, ObjectContext};
+/// let tenancy = Tenancy { domain_id: "0123456789abcdef0123456789abcdef".into(), region: None, token: None };
+/// let kms = BlockingKmsProvider::connect("http://127.0.0.1:7443", tenancy)?;
+/// let ctx = ObjectContext::new().with("bucket", "b")?.with("object-key", "k")?;
+/// let key_id = "region1:0123456789abcdef0123456789abcdef:key/4f1cd4de-ab64-4807-920a-47fc42e7f0d0";
+/// let mut sealed = Vec::new();
+/// envelope::seal(&kms, key_id, &ctx, &b"data"[..], &mut sealed, Backend::default())?;
+/// let mut plain = Vec::new();
+/// envelope::open(&kms, &ctx, &sealed[..], &mut plain, Backend::default())?;
+/// # Ok::<(), envelope::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BlockingKmsProvider {
+    /// Always `Some` until drop, which takes it out to shut it down without blocking.
+    runtime: Option<tokio::runtime::Runtime>,
+    inner: KmsProvider,
+}
+
+impl BlockingKmsProvider {
+    /// Connect to the daemon at `endpoint` (e.g. `http://127.0.0.1:7443`).
+    pub fn connect(endpoint: impl Into<String>, tenancy: Tenancy) -> Result<BlockingKmsProvider> {
+        refuse_inside_runtime()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(kms_err)?;
+        let inner = runtime.block_on(KmsProvider::connect(endpoint.into(), tenancy))?;
+        Ok(BlockingKmsProvider {
+            runtime: Some(runtime),
+            inner,
+        })
+    }
+
+    fn block_on<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        refuse_inside_runtime()?;
+        match &self.runtime {
+            Some(rt) => rt.block_on(call),
+            None => Err(Error::Kms("the provider's runtime has shut down".into())),
+        }
+    }
+}
+
+/// Blocking a runtime's thread on another runtime panics in tokio; refuse with an error instead.
+fn refuse_inside_runtime() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::Kms(
+            "BlockingKmsProvider called from inside a tokio runtime; use KmsProvider's async methods"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+impl super::KeyProvider for BlockingKmsProvider {
+    fn generate_data_key(&self, key_id: &str, context: &ObjectContext) -> Result<GeneratedKey> {
+        self.block_on(self.inner.generate_data_key(key_id, context))
+    }
+
+    fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &WrappedKey,
+        context: &ObjectContext,
+    ) -> Result<DataKey> {
+        self.block_on(self.inner.decrypt_data_key(key_id, wrapped, context))
+    }
+}
+
+impl Drop for BlockingKmsProvider {
+    /// Dropping a runtime blocks until its tasks stop, which tokio refuses (panics) inside another
+    /// runtime; shutting it down in the background never blocks.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! * `KmsProvider` (feature `kms`): the kmsbox daemon's `GenerateDataKey` / `Decrypt` over gRPC.
 //!   It is asynchronous; use its methods to obtain a data key, then
 //!   [`ObjectKey::new`](crate::ObjectKey::new) / [`ObjectKey::open`](crate::ObjectKey::open).
+//! * `BlockingKmsProvider` (feature `kms`): the same daemon behind the synchronous
+//!   [`KeyProvider`] trait, for callers without an async runtime.
 
 mod local;
 pub use local::LocalKek;
@@ -12,7 +14,7 @@ pub use local::LocalKek;
 #[cfg(feature = "kms")]
 mod kms;
 #[cfg(feature = "kms")]
-pub use kms::{KmsProvider, Tenancy};
+pub use kms::{BlockingKmsProvider, KmsProvider, Tenancy};
 
 use crate::context::ObjectContext;
 use crate::error::Result;
