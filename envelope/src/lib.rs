@@ -21,6 +21,9 @@
 //! * Async reads of completed multipart objects (feature `tokio`): `tokio_multipart`
 //!   (`MultipartObject::copy_to_async` from an `AsyncRead`, `MultipartObject::read_range_async`
 //!   from an `AsyncRead + AsyncSeek`, into an `AsyncWrite`).
+//! * The whole completed multipart object as a tokio `AsyncRead` (feature `tokio`), e.g. for a
+//!   GET's body stream: `MultipartObject::reader_async` (`tokio_multipart::MultipartAsyncReader`;
+//!   `MultipartObject::into_reader_async` over an `Arc` for a `'static` reader).
 //! * The kmsbox daemon as key provider (feature `kms`): `provider::BlockingKmsProvider` implements
 //!   [`KeyProvider`] like [`LocalKek`], for the synchronous APIs above; from async code, get the
 //!   data key from `provider::KmsProvider`, then [`ObjectKey::new`] / [`ObjectKey::open`].

@@ -1,12 +1,14 @@
 //! tokio reads of completed multipart objects (feature `tokio`):
 //! [`MultipartObject::copy_to_async`] (whole object from an `AsyncRead`) and
 //! [`MultipartObject::read_range_async`] (plaintext ranges, across parts, from an
-//! `AsyncRead + AsyncSeek`), both into an `AsyncWrite`.
+//! `AsyncRead + AsyncSeek`), both into an `AsyncWrite`; and [`MultipartObject::reader_async`]
+//! ([`MultipartAsyncReader`], the whole object as an `AsyncRead`, e.g. for a GET's body stream).
 //!
-//! They plan exactly as [`MultipartObject::copy_to`] and [`MultipartObject::read_range`] do (same
-//! parts, same chunks, same offsets, same checks in the same order) and fail with the same typed
-//! errors; the crypto is the `chunked` layer's. One chunk buffer whatever the object size, and no
-//! byte of a chunk is written out before that chunk has authenticated.
+//! They plan exactly as [`MultipartObject::copy_to`], [`MultipartObject::read_range`] and
+//! [`MultipartObject::reader`] do (same parts, same chunks, same offsets, same checks in the same
+//! order) and fail with the same typed errors; the crypto is the `chunked` layer's. One chunk
+//! buffer whatever the object size, and no byte of a chunk is released before that chunk has
+//! authenticated.
 //!
 //! ```
 //! use envelope::multipart::{MultipartObject, Upload};
@@ -37,17 +39,24 @@
 //! let mut out = Vec::new();
 //! object.read_range_async(&mut Cursor::new(&stored), 3..8, &mut out).await?;
 //! assert_eq!(out, b"lo wo");
+//! use tokio::io::AsyncReadExt;
+//! let mut out = Vec::new();
+//! object.reader_async(&stored[..]).read_to_end(&mut out).await?;
+//! assert_eq!(out, b"hello world");
 //! # Ok(())
 //! # }
 //! ```
 
-use crate::chunked::{self, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
+use crate::chunked::{self, ChunkKeys, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
 use crate::error::{Error, Result};
-use crate::multipart::MultipartObject;
+use crate::multipart::{MultipartObject, Phase, WholeRead};
 use crate::tokio_io::{read_exact_or_truncated, read_range_with_keys_async, read_up_to};
-use std::io::SeekFrom;
+use std::io::{self, SeekFrom};
 use std::ops::Range;
-use tokio::io::{AsyncRead, AsyncSeek, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncSeek, AsyncSeekExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 impl MultipartObject {
     /// The async [`MultipartObject::copy_to`]: decrypt the whole object from the concatenated
@@ -63,35 +72,36 @@ impl MultipartObject {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin + ?Sized,
     {
+        let mut walk = WholeRead::new();
         let mut buf = vec![0u8; ENCRYPTED_CHUNK_SIZE];
-        let mut total = 0;
-        for i in 0..self.manifest().entries().len() {
-            let mut prefix = [0u8; PREFIX_SIZE];
-            if read_up_to(&mut source, &mut prefix).await? != PREFIX_SIZE {
-                return Err(Error::Truncated);
-            }
-            let keys = self.part_keys(i, &prefix)?;
-            // As the `std::io` path reads the part through `Read::take(rest)`: each chunk is what
-            // is left of the part's stored length, up to a full chunk; a short one is the last.
-            let mut rest = self.part_rest(i)?;
-            let mut n = 0u64;
-            for index in 0.. {
-                let want = rest.min(ENCRYPTED_CHUNK_SIZE as u64) as usize;
-                let got = read_up_to(&mut source, &mut buf[..want]).await?;
-                rest -= got as u64;
-                let (pt, last) = chunked::open_streamed_chunk(&keys, index, &mut buf[..got])?;
-                out.write_all(&buf[..pt]).await?;
-                n += pt as u64;
-                if last {
-                    break;
+        let mut total = 0u64;
+        loop {
+            match walk.phase_mut() {
+                Phase::Done => break,
+                Phase::Failed(f) => return Err(f.error()),
+                Phase::Prefix => {
+                    let mut prefix = [0u8; PREFIX_SIZE];
+                    if read_up_to(&mut source, &mut prefix).await? != PREFIX_SIZE {
+                        return Err(Error::Truncated);
+                    }
+                    walk.start_part(self, &prefix, PartChunks::new)?;
+                }
+                Phase::Part(part) if part.is_done() => {
+                    walk.end_part(self)?;
+                }
+                Phase::Part(part) => {
+                    let got = read_up_to(&mut source, &mut buf[..part.want()]).await?;
+                    let pt = part.open(&mut buf[..got])?;
+                    out.write_all(&buf[..pt]).await?;
+                    walk.count(pt);
+                    total += pt as u64;
+                }
+                Phase::End => {
+                    let mut probe = [0u8; 1];
+                    let extra = read_up_to(&mut source, &mut probe).await?;
+                    walk.end(extra)?;
                 }
             }
-            self.check_part_len(i, n)?;
-            total += n;
-        }
-        let mut probe = [0u8; 1];
-        if read_up_to(&mut source, &mut probe).await? != 0 {
-            return Err(Error::TrailingData);
         }
         out.flush().await?;
         Ok(total)
@@ -128,5 +138,216 @@ impl MultipartObject {
         }
         out.flush().await?;
         Ok(())
+    }
+}
+
+/// One part's chunks as a streamed read takes them from its source: each chunk is what is left of
+/// the part's stored length, up to a full chunk (as `Read::take(rest)` gives the `std::io`
+/// reader), opened with `chunked::open_streamed_chunk` (a short one is the final chunk).
+pub(crate) struct PartChunks {
+    keys: ChunkKeys,
+    /// The next chunk's index in the part.
+    index: u64,
+    /// Stored bytes of the part not read yet.
+    rest: u64,
+    /// Whether the final chunk has authenticated.
+    done: bool,
+}
+
+impl PartChunks {
+    /// A part whose prefix has been checked: `keys` from it, `rest` stored bytes after it.
+    pub(crate) fn new(keys: ChunkKeys, rest: u64) -> PartChunks {
+        PartChunks {
+            keys,
+            index: 0,
+            rest,
+            done: false,
+        }
+    }
+
+    /// Stored bytes the next chunk takes: the rest of the part, up to a full encrypted chunk.
+    pub(crate) fn want(&self) -> usize {
+        self.rest.min(ENCRYPTED_CHUNK_SIZE as u64) as usize
+    }
+
+    /// Open the next chunk from `buf`, the bytes a read of [`PartChunks::want`] got (fewer at the
+    /// end of the source); returns the plaintext length, at the front of `buf`.
+    pub(crate) fn open(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.rest -= buf.len() as u64;
+        let (pt, last) = chunked::open_streamed_chunk(&self.keys, self.index, buf)?;
+        self.index += 1;
+        self.done = last;
+        Ok(pt)
+    }
+
+    /// Whether the part's final chunk has authenticated.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// The object a [`MultipartAsyncReader`] reads: borrowed, or shared through an `Arc` (so that the
+/// reader can be `'static`, as an HTTP body must be).
+enum ObjectRef<'a> {
+    Borrowed(&'a MultipartObject),
+    Shared(Arc<MultipartObject>),
+}
+
+impl ObjectRef<'_> {
+    fn get(&self) -> &MultipartObject {
+        match self {
+            ObjectRef::Borrowed(o) => o,
+            ObjectRef::Shared(o) => o,
+        }
+    }
+}
+
+impl MultipartObject {
+    /// The async [`MultipartObject::reader`]: a `tokio::io::AsyncRead` over the whole object,
+    /// part after part, from the concatenated part bodies in `source`, for storage engines that
+    /// serve a GET as a body stream.
+    ///
+    /// Same checks and errors as [`MultipartReader`](crate::multipart::MultipartReader): each
+    /// part's salt and commitment are checked against the manifest before any of its chunks is
+    /// read; a chunk is released only once it has authenticated; the stream ends only after the
+    /// last part's final chunk has authenticated, every part has held the plaintext length the
+    /// manifest lists, and nothing follows the last part ([`Error::TrailingData`]). Failures are
+    /// `io::Error`s carrying the crate's [`Error`] (recover it with [`Error::from_io`]); after a
+    /// failure every later read fails again. One chunk buffer, whatever the object size.
+    pub fn reader_async<R: AsyncRead + Unpin>(&self, source: R) -> MultipartAsyncReader<'_, R> {
+        MultipartAsyncReader::new(ObjectRef::Borrowed(self), source)
+    }
+
+    /// [`MultipartObject::reader_async`] over a shared object: the reader owns its `Arc`, so it
+    /// is `'static` (and `Send` when `source` is), as a body stream handed to an HTTP server must
+    /// be.
+    pub fn into_reader_async<R: AsyncRead + Unpin>(
+        self: Arc<Self>,
+        source: R,
+    ) -> MultipartAsyncReader<'static, R> {
+        MultipartAsyncReader::new(ObjectRef::Shared(self), source)
+    }
+}
+
+/// An `AsyncRead` over a completed multipart object; see [`MultipartObject::reader_async`].
+///
+/// It follows the same plan as the `std::io` [`MultipartReader`](crate::multipart::MultipartReader)
+/// and keeps everything a step has read so far in itself, so a source may return data in pieces
+/// of any size with `Pending` between them (a chunk may take many polls).
+pub struct MultipartAsyncReader<'a, R> {
+    object: ObjectRef<'a>,
+    walk: WholeRead<PartChunks>,
+    source: R,
+    /// The chunk buffer: the step being read (`filled` bytes so far, kept across `Pending`), then
+    /// the plaintext of the chunk that authenticated, released from `pos` to `end`.
+    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    filled: usize,
+    pos: usize,
+    end: usize,
+}
+
+impl<'a, R: AsyncRead + Unpin> MultipartAsyncReader<'a, R> {
+    fn new(object: ObjectRef<'a>, source: R) -> Self {
+        MultipartAsyncReader {
+            object,
+            walk: WholeRead::new(),
+            source,
+            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            filled: 0,
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// Read until `buf` holds `want` bytes or the source ends; returns how many it holds and
+    /// starts over for the next step. Bytes read before a `Pending` stay counted in `filled`.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        while self.filled < want {
+            let mut rb = ReadBuf::new(&mut self.buf[self.filled..want]);
+            match ready!(Pin::new(&mut self.source).poll_read(cx, &mut rb)) {
+                Ok(()) => {
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        break;
+                    }
+                    self.filled += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(std::mem::take(&mut self.filled)))
+    }
+
+    /// Take the next step of the read (a part's prefix, a chunk, the end of a part or of the
+    /// source); `false` once the object has ended. A chunk's plaintext is left in
+    /// `buf[pos..end]`.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        let want = match self.walk.phase_mut() {
+            Phase::Done => return Poll::Ready(Ok(false)),
+            Phase::Failed(f) => return Poll::Ready(Err(f.error())),
+            Phase::Part(part) if part.is_done() => {
+                self.walk.end_part(self.object.get())?;
+                return Poll::Ready(Ok(true));
+            }
+            Phase::Prefix => PREFIX_SIZE,
+            Phase::Part(part) => part.want(),
+            Phase::End => 1,
+        };
+        let got = ready!(self.poll_fill(cx, want))?;
+        match self.walk.phase_mut() {
+            Phase::Prefix => {
+                if got != PREFIX_SIZE {
+                    return Poll::Ready(Err(Error::Truncated));
+                }
+                let mut prefix = [0u8; PREFIX_SIZE];
+                prefix.copy_from_slice(&self.buf[..PREFIX_SIZE]);
+                self.walk
+                    .start_part(self.object.get(), &prefix, PartChunks::new)?;
+            }
+            Phase::Part(part) => {
+                let pt = part.open(&mut self.buf[..got])?;
+                self.walk.count(pt);
+                self.pos = 0;
+                self.end = pt;
+            }
+            Phase::End => self.walk.end(got)?,
+            Phase::Done | Phase::Failed(_) => unreachable!("no read in this phase"),
+        }
+        Poll::Ready(Ok(true))
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for MultipartAsyncReader<'_, R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(e) = this.walk.failure() {
+            return Poll::Ready(Err(e.into()));
+        }
+        if out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        while this.pos == this.end {
+            match ready!(this.poll_step(cx)) {
+                Ok(true) => {}
+                Ok(false) => return Poll::Ready(Ok(())),
+                Err(e) => {
+                    // Sticky: report a failure again on every later call.
+                    this.walk.fail(&e);
+                    this.filled = 0;
+                    this.pos = 0;
+                    this.end = 0;
+                    return Poll::Ready(Err(e.into()));
+                }
+            }
+        }
+        let n = (this.end - this.pos).min(out.remaining());
+        out.put_slice(&this.buf[this.pos..this.pos + n]);
+        this.pos += n;
+        Poll::Ready(Ok(()))
     }
 }
