@@ -1,7 +1,7 @@
 //! Multipart reading on arbitrary input: the manifest parser on the fuzzer's bytes, and the
-//! known-answer upload (tests/kat/multipart.*) opened whole and by a range over the fuzzer's bytes
-//! as stored part bodies. Nothing may panic, and nothing but the exact stored bytes of the KAT
-//! may decrypt whole.
+//! known-answer upload (tests/kat/multipart.*) opened whole (`copy_to`, `reader`) and by a range
+//! over the fuzzer's bytes as stored part bodies. Nothing may panic, and nothing but the exact
+//! stored bytes of the KAT may decrypt whole.
 #![no_main]
 use envelope::multipart::{Manifest, MultipartObject};
 use envelope::{Backend, Header, LocalKek, ObjectContext, ObjectKey};
@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     if object.copy_to(data, &mut out).is_ok() {
         assert_eq!(data, DATA, "only the stored KAT bodies open");
+    }
+    let mut streamed = Vec::new();
+    if std::io::Read::read_to_end(&mut object.reader(data), &mut streamed).is_ok() {
+        assert_eq!(data, DATA, "only the stored KAT bodies open as a stream");
     }
     let len = object.plaintext_len();
     let (a, b) = match data {
