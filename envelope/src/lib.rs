@@ -25,8 +25,9 @@
 //!   GET's body stream: `MultipartObject::reader_async` (`tokio_multipart::MultipartAsyncReader`;
 //!   `MultipartObject::into_reader_async` over an `Arc` for a `'static` reader).
 //! * The kmsbox daemon as key provider (feature `kms`): `provider::BlockingKmsProvider` implements
-//!   [`KeyProvider`] like [`LocalKek`], for the synchronous APIs above; from async code, get the
-//!   data key from `provider::KmsProvider`, then [`ObjectKey::new`] / [`ObjectKey::open`].
+//!   [`KeyProvider`] like [`LocalKek`], for the synchronous APIs above; `provider::KmsProvider`
+//!   implements [`AsyncKeyProvider`], which the tokio APIs and [`ObjectKey::generate_async`] /
+//!   [`ObjectKey::unwrap_with_async`] take (as they take any [`KeyProvider`]).
 //! * The bare C2SP layer, for callers that manage their own keys: [`chunked`].
 //!
 //! ```
@@ -66,4 +67,4 @@ pub use object::{
     Decryptor, Encryptor, ObjectKey, RangePlan, open, open_in_place, open_in_place_with_key,
     open_range, open_range_with_key, plaintext_len, seal, seal_in_place, sealed_len, sealed_range,
 };
-pub use provider::{GeneratedKey, KeyProvider, LocalKek};
+pub use provider::{AsyncKeyProvider, GeneratedKey, KeyProvider, LocalKek};

@@ -6,7 +6,7 @@ use crate::context::{BodyRole, ObjectContext, body_context};
 use crate::error::{Error, Result};
 use crate::header::{Header, ObjectKind, WrappedKey};
 use crate::key::DataKey;
-use crate::provider::KeyProvider;
+use crate::provider::{AsyncKeyProvider, KeyProvider};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 
@@ -54,6 +54,30 @@ impl ObjectKey {
         context: &ObjectContext,
     ) -> Result<ObjectKey> {
         let dk = provider.decrypt_data_key(header.key_id(), header.wrapped_key(), context)?;
+        ObjectKey::open(header, dk)
+    }
+
+    /// [`ObjectKey::generate`] with an [`AsyncKeyProvider`] (the daemon's `KmsProvider`, or any
+    /// [`KeyProvider`]).
+    pub async fn generate_async<P: AsyncKeyProvider + ?Sized>(
+        provider: &P,
+        key_id: &str,
+        context: &ObjectContext,
+        kind: ObjectKind,
+    ) -> Result<ObjectKey> {
+        let g = provider.generate_data_key_async(key_id, context).await?;
+        ObjectKey::new(kind, g.data_key, &g.key_id, g.wrapped)
+    }
+
+    /// [`ObjectKey::unwrap_with`] with an [`AsyncKeyProvider`].
+    pub async fn unwrap_with_async<P: AsyncKeyProvider + ?Sized>(
+        provider: &P,
+        header: Header,
+        context: &ObjectContext,
+    ) -> Result<ObjectKey> {
+        let dk = provider
+            .decrypt_data_key_async(header.key_id(), header.wrapped_key(), context)
+            .await?;
         ObjectKey::open(header, dk)
     }
 

@@ -12,7 +12,7 @@ use crate::context::{BodyRole, ObjectContext};
 use crate::error::{Error, Result};
 use crate::header::{Header, ObjectKind};
 use crate::object::ObjectKey;
-use crate::provider::KeyProvider;
+use crate::provider::AsyncKeyProvider;
 use std::io::{self, Write};
 use std::ops::Range;
 use std::pin::Pin;
@@ -169,14 +169,14 @@ pub struct AsyncDecryptor<R> {
 impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
     /// Read the header, unwrap its data key with `provider`, check the header tag, then read and
     /// check the body's commitment. No chunk is decrypted yet.
-    pub async fn new<P: KeyProvider + ?Sized>(
+    pub async fn new<P: AsyncKeyProvider + ?Sized>(
         provider: &P,
         context: &ObjectContext,
         mut inner: R,
         backend: Backend,
     ) -> Result<Self> {
         let header = read_header(&mut inner).await?;
-        let key = ObjectKey::unwrap_with(provider, header, context)?;
+        let key = ObjectKey::unwrap_with_async(provider, header, context).await?;
         Self::with_key(&key, context, inner, backend).await
     }
 
@@ -274,14 +274,14 @@ pub async fn open_range_async<P, R, W>(
     backend: Backend,
 ) -> Result<u64>
 where
-    P: KeyProvider + ?Sized,
+    P: AsyncKeyProvider + ?Sized,
     R: AsyncRead + AsyncSeek + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
     use tokio::io::AsyncWriteExt;
     source.seek(io::SeekFrom::Start(0)).await?;
     let header = read_header(source).await?;
-    let key = ObjectKey::unwrap_with(provider, header, context)?;
+    let key = ObjectKey::unwrap_with_async(provider, header, context).await?;
     single(&key)?;
     let hl = key.header().len() as u64;
     let total = source.seek(io::SeekFrom::End(0)).await?;

@@ -338,3 +338,67 @@ fn blocking_provider_is_a_key_provider() {
     );
     server.block_on(async move { drop(kms) });
 }
+
+/// The tokio APIs take the async provider directly: seal with `ObjectKey::generate_async` and an
+/// `AsyncEncryptor`, open with `AsyncDecryptor::new` and `open_range_async`, each asking the
+/// daemon; the futures are `Send` (they run on a spawned task); another context is refused.
+#[tokio::test]
+async fn tokio_apis_take_the_kms_provider() {
+    use envelope::tokio_io::{AsyncDecryptor, AsyncEncryptor, open_range_async};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mock = Mock::default();
+    let endpoint = start(mock.clone()).await;
+    let tenancy = Tenancy {
+        domain_id: "0123456789abcdef0123456789abcdef".into(),
+        region: None,
+        token: None,
+    };
+    let kms = KmsProvider::connect(endpoint, tenancy)
+        .await
+        .expect("connect");
+    let pt: Vec<u8> = (0..70_000u32).map(|i| (i * 13) as u8).collect();
+
+    let key = ObjectKey::generate_async(&kms, KEY, &ctx("o"), ObjectKind::Single)
+        .await
+        .expect("generate");
+    let mut enc =
+        AsyncEncryptor::new(&key, &ctx("o"), Vec::new(), Backend::default()).expect("encryptor");
+    enc.write_all(&pt).await.expect("write");
+    enc.shutdown().await.expect("shutdown");
+    let sealed = enc.into_inner();
+
+    let (k, s) = (kms.clone(), sealed.clone());
+    let opened = tokio::spawn(async move {
+        let mut dec = AsyncDecryptor::new(&k, &ctx("o"), &s[..], Backend::default()).await?;
+        let mut out = Vec::new();
+        dec.read_to_end(&mut out).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(out)
+    })
+    .await
+    .expect("task")
+    .expect("open");
+    assert!(opened == pt);
+
+    let mut range = Vec::new();
+    let mut source = std::io::Cursor::new(sealed.clone());
+    let len = open_range_async(
+        &kms,
+        &ctx("o"),
+        &mut source,
+        20_000..50_000,
+        &mut range,
+        Backend::default(),
+    )
+    .await
+    .expect("range");
+    assert_eq!(len, pt.len() as u64);
+    assert!(range == pt[20_000..50_000]);
+    assert_eq!(mock.0.lock().expect("lock").seen.len(), 3, "one call each");
+
+    let err = AsyncDecryptor::new(&kms, &ctx("other"), &sealed[..], Backend::default())
+        .await
+        .err()
+        .expect("context mismatch");
+    assert!(matches!(err, Error::Kms(_)), "{err:?}");
+}

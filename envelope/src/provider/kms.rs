@@ -131,6 +131,25 @@ impl KmsProvider {
     }
 }
 
+impl super::AsyncKeyProvider for KmsProvider {
+    fn generate_data_key_async(
+        &self,
+        key_id: &str,
+        context: &ObjectContext,
+    ) -> impl Future<Output = Result<GeneratedKey>> + Send {
+        self.generate_data_key(key_id, context)
+    }
+
+    fn decrypt_data_key_async(
+        &self,
+        key_id: &str,
+        wrapped: &WrappedKey,
+        context: &ObjectContext,
+    ) -> impl Future<Output = Result<DataKey>> + Send {
+        self.decrypt_data_key(key_id, wrapped, context)
+    }
+}
+
 /// The daemon as a synchronous [`KeyProvider`](super::KeyProvider), for storage engines and tools
 /// without an async runtime: [`seal`](crate::seal), [`open`](crate::open),
 /// [`Decryptor::new`](crate::Decryptor::new), [`open_range`](crate::open_range) and

@@ -7,6 +7,8 @@
 //!   [`ObjectKey::new`](crate::ObjectKey::new) / [`ObjectKey::open`](crate::ObjectKey::open).
 //! * `BlockingKmsProvider` (feature `kms`): the same daemon behind the synchronous
 //!   [`KeyProvider`] trait, for callers without an async runtime.
+//!
+//! The tokio APIs take an [`AsyncKeyProvider`]: `KmsProvider`, and every [`KeyProvider`].
 
 mod local;
 pub use local::LocalKek;
@@ -45,4 +47,51 @@ pub trait KeyProvider {
         wrapped: &WrappedKey,
         context: &ObjectContext,
     ) -> Result<DataKey>;
+}
+
+/// An asynchronous source of data keys, which the tokio APIs take
+/// ([`AsyncDecryptor::new`](crate::tokio_io::AsyncDecryptor::new),
+/// [`open_range_async`](crate::tokio_io::open_range_async), [`ObjectKey::generate_async`],
+/// [`ObjectKey::unwrap_with_async`]).
+///
+/// Every synchronous [`KeyProvider`] is one (its calls complete at once), and so is the daemon's
+/// `KmsProvider` (feature `kms`). The methods have their own names so that a type with both
+/// traits in scope is never ambiguous.
+///
+/// [`ObjectKey::generate_async`]: crate::ObjectKey::generate_async
+/// [`ObjectKey::unwrap_with_async`]: crate::ObjectKey::unwrap_with_async
+pub trait AsyncKeyProvider {
+    /// [`KeyProvider::generate_data_key`], awaited.
+    fn generate_data_key_async(
+        &self,
+        key_id: &str,
+        context: &ObjectContext,
+    ) -> impl Future<Output = Result<GeneratedKey>> + Send;
+
+    /// [`KeyProvider::decrypt_data_key`], awaited.
+    fn decrypt_data_key_async(
+        &self,
+        key_id: &str,
+        wrapped: &WrappedKey,
+        context: &ObjectContext,
+    ) -> impl Future<Output = Result<DataKey>> + Send;
+}
+
+impl<P: KeyProvider + Sync + ?Sized> AsyncKeyProvider for P {
+    fn generate_data_key_async(
+        &self,
+        key_id: &str,
+        context: &ObjectContext,
+    ) -> impl Future<Output = Result<GeneratedKey>> + Send {
+        std::future::ready(self.generate_data_key(key_id, context))
+    }
+
+    fn decrypt_data_key_async(
+        &self,
+        key_id: &str,
+        wrapped: &WrappedKey,
+        context: &ObjectContext,
+    ) -> impl Future<Output = Result<DataKey>> + Send {
+        std::future::ready(self.decrypt_data_key(key_id, wrapped, context))
+    }
 }
