@@ -137,11 +137,9 @@ pub async fn seal(
             let kms = KmsProvider::connect(endpoint.clone(), tenancy.clone())
                 .await
                 .map_err(env_err)?;
-            let g = kms
-                .generate_data_key(key_id, context)
+            ObjectKey::generate_async(&kms, key_id, context, ObjectKind::Single)
                 .await
-                .map_err(env_err)?;
-            ObjectKey::new(ObjectKind::Single, g.data_key, &g.key_id, g.wrapped).map_err(env_err)?
+                .map_err(env_err)?
         }
         Keys::Local(path) => {
             let id = key_id.unwrap_or("local-kek");
@@ -183,11 +181,9 @@ async fn unwrap_key(
             let kms = KmsProvider::connect(endpoint.clone(), tenancy.clone())
                 .await
                 .map_err(env_err)?;
-            let dk = kms
-                .decrypt_data_key(header.key_id(), header.wrapped_key(), context)
+            ObjectKey::unwrap_with_async(&kms, header, context)
                 .await
-                .map_err(env_err)?;
-            ObjectKey::open(header, dk).map_err(env_err)
+                .map_err(env_err)
         }
         Keys::Local(path) => {
             let id = key_id.unwrap_or(header.key_id()).to_owned();
