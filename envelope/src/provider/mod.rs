@@ -49,10 +49,9 @@ pub trait KeyProvider {
     ) -> Result<DataKey>;
 }
 
-/// An asynchronous source of data keys, which the tokio APIs take
-/// ([`AsyncDecryptor::new`](crate::tokio_io::AsyncDecryptor::new),
-/// [`open_range_async`](crate::tokio_io::open_range_async), [`ObjectKey::generate_async`],
-/// [`ObjectKey::unwrap_with_async`]).
+/// An asynchronous source of data keys, which the tokio APIs take (feature `tokio`:
+/// `tokio_io::AsyncDecryptor::new`, `tokio_io::open_range_async`), as do
+/// [`ObjectKey::generate_async`] and [`ObjectKey::unwrap_with_async`].
 ///
 /// Every synchronous [`KeyProvider`] is one (its calls complete at once), and so is the daemon's
 /// `KmsProvider` (feature `kms`). The methods have their own names so that a type with both
