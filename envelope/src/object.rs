@@ -90,7 +90,8 @@ impl ObjectKey {
         &self.data_key
     }
 
-    fn expect_kind(&self, kind: ObjectKind) -> Result<()> {
+    /// [`Error::MalformedHeader`] unless the header is for an object of `kind`.
+    pub(crate) fn expect_kind(&self, kind: ObjectKind) -> Result<()> {
         if self.header.kind() == kind {
             Ok(())
         } else {

@@ -19,16 +19,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, ReadBuf};
 
-fn single(key: &ObjectKey) -> Result<()> {
-    if key.header().kind() == ObjectKind::Single {
-        Ok(())
-    } else {
-        Err(Error::MalformedHeader(
-            "object kind does not fit the operation",
-        ))
-    }
-}
-
 /// Streaming encryption into an `AsyncWrite`: header, then body. `shutdown` seals the final
 /// chunk; an encryptor dropped without it leaves an object no reader accepts.
 pub struct AsyncEncryptor<W> {
@@ -48,7 +38,7 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptor<W> {
         inner: W,
         backend: Backend,
     ) -> Result<Self> {
-        single(key)?;
+        key.expect_kind(ObjectKind::Single)?;
         let mut pending =
             Vec::with_capacity(key.header().len() + PREFIX_SIZE + ENCRYPTED_CHUNK_SIZE);
         pending.extend_from_slice(key.header().as_bytes());
@@ -187,7 +177,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         mut inner: R,
         backend: Backend,
     ) -> Result<Self> {
-        single(key)?;
+        key.expect_kind(ObjectKind::Single)?;
         let mut prefix = [0u8; PREFIX_SIZE];
         read_exact_or_truncated(&mut inner, &mut prefix).await?;
         let ctx = key.context(context, BodyRole::Single);
@@ -282,7 +272,7 @@ where
     source.seek(io::SeekFrom::Start(0)).await?;
     let header = read_header(source).await?;
     let key = ObjectKey::unwrap_with_async(provider, header, context).await?;
-    single(&key)?;
+    key.expect_kind(ObjectKind::Single)?;
     let hl = key.header().len() as u64;
     let total = source.seek(io::SeekFrom::End(0)).await?;
     source.seek(io::SeekFrom::Start(hl)).await?;
