@@ -184,6 +184,11 @@ fn ctx(pairs: Vec<(String, String)>) -> HashMap<String, String> {
     pairs.into_iter().collect()
 }
 
+fn decode_blob(b64: &str) -> Result<Vec<u8>, String> {
+    B64.decode(b64.trim())
+        .map_err(|e| format!("ciphertext blob is not base64: {e}"))
+}
+
 struct Client {
     inner: KeyManagementServiceClient<Channel>,
     domain: Option<String>,
@@ -456,9 +461,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
             context,
             key_id,
         } => {
-            let blob = B64
-                .decode(ciphertext_blob.trim())
-                .map_err(|e| format!("ciphertext blob is not base64: {e}"))?;
+            let blob = decode_blob(&ciphertext_blob)?;
             let r = c.req(pb::DecryptRequest {
                 ciphertext_blob: blob,
                 encryption_context: ctx(context),
@@ -482,9 +485,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
             destination_context,
             source_key_id,
         } => {
-            let blob = B64
-                .decode(ciphertext_blob.trim())
-                .map_err(|e| format!("ciphertext blob is not base64: {e}"))?;
+            let blob = decode_blob(&ciphertext_blob)?;
             let r = c.req(pb::ReEncryptRequest {
                 ciphertext_blob: blob,
                 source_encryption_context: ctx(source_context),
