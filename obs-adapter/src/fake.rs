@@ -41,6 +41,25 @@ struct State {
     outage: Option<KeyServiceError>,
 }
 
+impl State {
+    /// Adds an enabled key with a fresh UUID in the tenancy.
+    fn insert(&mut self, tenancy: &Tenancy, creator: KeyCreator, service: &str) -> KeyInfo {
+        let key_id = FullKeyId::new(
+            tenancy.region.clone(),
+            tenancy.domain.clone(),
+            Uuid::new_v4(),
+        );
+        let info = KeyInfo {
+            key_id,
+            state: KeyState::Enabled,
+            creator,
+            service: service.to_owned(),
+        };
+        self.keys.insert(info.key_id.uuid, info.clone());
+        info
+    }
+}
+
 /// The in-memory key service. Cheap to share behind an `Arc`.
 #[derive(Default)]
 pub struct FakeKeyService {
@@ -78,19 +97,7 @@ impl FakeKeyService {
     }
 
     fn insert(&self, tenancy: &Tenancy, creator: KeyCreator, service: &str) -> FullKeyId {
-        let key_id = FullKeyId::new(
-            tenancy.region.clone(),
-            tenancy.domain.clone(),
-            Uuid::new_v4(),
-        );
-        let info = KeyInfo {
-            key_id: key_id.clone(),
-            state: KeyState::Enabled,
-            creator,
-            service: service.to_owned(),
-        };
-        self.lock().keys.insert(key_id.uuid, info);
-        key_id
+        self.lock().insert(tenancy, creator, service).key_id
     }
 
     /// Creates an enabled customer key (as `CreateKey` does) in the tenancy.
@@ -225,19 +232,8 @@ impl KeyService for FakeKeyService {
         if let Some(info) = st.defaults.get(&slot).and_then(|uuid| st.keys.get(uuid)) {
             return Ok(info.clone());
         }
-        let key_id = FullKeyId::new(
-            tenancy.region.clone(),
-            tenancy.domain.clone(),
-            Uuid::new_v4(),
-        );
-        let info = KeyInfo {
-            key_id: key_id.clone(),
-            state: KeyState::Enabled,
-            creator: KeyCreator::Service,
-            service: service.to_owned(),
-        };
-        st.keys.insert(key_id.uuid, info.clone());
-        st.defaults.insert(slot, key_id.uuid);
+        let info = st.insert(tenancy, KeyCreator::Service, service);
+        st.defaults.insert(slot, info.key_id.uuid);
         st.default_key_creations += 1;
         Ok(info)
     }
