@@ -311,7 +311,7 @@ mod tests {
     fn vectors() -> serde_json::Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/wycheproof/testvectors_v1/aes_gcm_test.json"
+            "/../testdata/wycheproof/testvectors_v1/aes_gcm_test.json"
         );
         let text = std::fs::read_to_string(path).expect("read aes_gcm_test.json");
         serde_json::from_str(&text).expect("parse aes_gcm_test.json")

@@ -8,7 +8,7 @@ use std::io::{Cursor, Read};
 
 const PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/wycheproof/testvectors_v1/c2sp_chunked_encryption_aes_256_gcm_test.json"
+    "/../testdata/wycheproof/testvectors_v1/c2sp_chunked_encryption_aes_256_gcm_test.json"
 );
 
 struct Vector {

@@ -9,7 +9,7 @@ fn hexs(v: &serde_json::Value) -> Vec<u8> {
 
 fn run(file: &str, scheme: WrapScheme) {
     let path = format!(
-        "{}/../../shared/vectors/wycheproof/testvectors_v1/{file}",
+        "{}/../testdata/wycheproof/testvectors_v1/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).expect("read vectors");

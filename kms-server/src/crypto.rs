@@ -271,7 +271,7 @@ mod tests {
 
     fn wycheproof(file: &str) -> serde_json::Value {
         let path = format!(
-            "{}/../../shared/vectors/wycheproof/testvectors_v1/{file}",
+            "{}/../testdata/wycheproof/testvectors_v1/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

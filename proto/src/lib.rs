@@ -1,4 +1,5 @@
-//! Wire types of the kmsbox `kms.v1` gRPC API, and the key-ID grammar.
+//! Wire types of the kmsbox `kms.v1` gRPC API, the key-ID grammar, the caller's tenancy metadata
+//! and the table of error codes.
 //!
 //! Everything that talks to the kmsbox daemon (the daemon itself, `kmsctl`, the envelope crate's KMS
 //! provider, the OBS adapter) depends on this crate, so that the API and the one key-ID parser live
@@ -15,8 +16,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod error_code;
 pub mod key_id;
 pub mod metadata;
+pub mod tenancy;
+
+pub use error_code::ErrorCode;
+pub use tenancy::Tenancy;
 
 /// Generated code for package `kms.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -1,0 +1,157 @@
+//! The one table of stable error codes, shared by the daemon that sends them and every client that
+//! reads them.
+//!
+//! A refused call carries its code in the `x-kms-error-code` trailer ([`ERROR_CODE`]): Huawei
+//! KMS's code where Huawei has one, else a `KMSBOX.` code of kmsbox's own. README.md's error table
+//! lists the same rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+
+use crate::metadata::ERROR_CODE;
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal => $grpc:ident,)*) => {
+        /// A stable error code and the gRPC status code that goes with it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it travels, for example `KMS.0207`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)*
+                }
+            }
+
+            /// The gRPC status code a refusal with this code carries.
+            pub const fn grpc_code(self) -> Code {
+                match self {
+                    $(ErrorCode::$variant => Code::$grpc,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Malformed key ID.
+    MalformedKeyId = "KMS.0205" => InvalidArgument,
+    /// Key not found (also another tenant's or another region's key).
+    KeyNotFound = "KMS.0207" => NotFound,
+    /// Key disabled.
+    KeyDisabled = "KMS.0209" => FailedPrecondition,
+    /// Key pending deletion.
+    KeyPendingDeletion = "KMS.0210" => FailedPrecondition,
+    /// A default key cannot be disabled, deleted or rotated.
+    DefaultKeyImmutable = "KMS.0211" => FailedPrecondition,
+    /// Pending deletion window out of 7..=1096 days.
+    DeletionWindowOutOfRange = "KMS.1401" => InvalidArgument,
+    /// Another malformed request field (named in the message).
+    InvalidArgument = "KMSBOX.0400" => InvalidArgument,
+    /// No or unknown credentials.
+    Unauthenticated = "KMSBOX.0401" => Unauthenticated,
+    /// `x-kms-domain-id` disagrees with the bearer token.
+    PermissionDenied = "KMSBOX.0403" => PermissionDenied,
+    /// The key's state does not allow the call.
+    WrongKeyState = "KMSBOX.0409" => FailedPrecondition,
+    /// Alias taken.
+    AliasExists = "KMSBOX.0410" => AlreadyExists,
+    /// A payload over its limit.
+    PayloadTooLarge = "KMSBOX.0413" => InvalidArgument,
+    /// Not a ciphertext blob, an unsupported version, or truncated.
+    MalformedCiphertext = "KMSBOX.0420" => InvalidArgument,
+    /// The ciphertext failed authentication (wrong context, tampered).
+    CiphertextAuthFailed = "KMSBOX.0421" => InvalidArgument,
+    /// `key_id` does not match the blob's key.
+    KeyIdMismatch = "KMSBOX.0422" => InvalidArgument,
+    /// Store or internal failure.
+    Internal = "KMSBOX.0500" => Internal,
+}
+
+impl ErrorCode {
+    /// The code in a refused call's trailer, if it carries one this table knows.
+    pub fn of_status(status: &Status) -> Option<ErrorCode> {
+        status
+            .metadata()
+            .get(ERROR_CODE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// A refusal with this code: the gRPC code of the table, `message`, and the code in the
+    /// `x-kms-error-code` trailer.
+    pub fn status(self, message: impl Into<String>) -> Status {
+        let mut status = Status::new(self.grpc_code(), message);
+        status
+            .metadata_mut()
+            .insert(ERROR_CODE, MetadataValue::from_static(self.as_str()));
+        status
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is no code of the table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code {0:?}")]
+pub struct UnknownErrorCode(pub String);
+
+impl FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownErrorCode(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_text_and_a_status() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            let status = code.status("why");
+            assert_eq!(status.code(), code.grpc_code());
+            assert_eq!(status.message(), "why");
+            assert_eq!(ErrorCode::of_status(&status), Some(code));
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+        }
+    }
+
+    #[test]
+    fn a_status_without_a_known_code_has_none() {
+        assert_eq!(ErrorCode::of_status(&Status::internal("x")), None);
+        let mut s = Status::internal("x");
+        s.metadata_mut()
+            .insert(ERROR_CODE, MetadataValue::from_static("KMS.9999"));
+        assert_eq!(ErrorCode::of_status(&s), None);
+        assert!("kms.0207".parse::<ErrorCode>().is_err());
+    }
+}
