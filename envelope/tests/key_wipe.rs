@@ -1,20 +1,17 @@
 //! Key material is wiped before its memory goes back to the allocator.
 //!
-//! A global allocator (`tests/support/scanning_alloc.rs` at the workspace root) scans every block
+//! A global allocator (`kmsbox-test-support`'s `scanning_alloc`) scans every block
 //! handed back to it for the bytes of the keys in play. Each case builds and uses a key-holding
 //! value, drops it, and asserts that no freed block still held a key. A positive control (a plain
 //! `Vec` with a key in it) shows that the scanner does find what is not wiped.
 
-// `GlobalAlloc` is an unsafe trait: implementing it is the only way to look at memory as it is
-// freed. Everything else in the workspace forbids `unsafe`.
-#[allow(unsafe_code)]
-#[path = "../../tests/support/scanning_alloc.rs"]
-mod scanning_alloc;
+#[global_allocator]
+static ALLOCATOR: Scanning = Scanning;
 
 use envelope::chunked::{BodyReader, BodyWriter, SALT_SIZE};
 use envelope::{Backend, DataKey, LocalKek, WrapScheme};
 use hkdf::hmac::{Hmac, KeyInit, Mac};
-use scanning_alloc::freed_blocks_holding;
+use kmsbox_test_support::scanning_alloc::{Scanning, freed_blocks_holding};
 use sha2::Sha512;
 use std::io::{Read, Write};
 

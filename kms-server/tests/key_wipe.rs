@@ -3,15 +3,12 @@
 //! (refused ones included), a rotation, a second start-up on the same store (which unwraps every
 //! key version) and the shutdown of the service.
 //!
-//! A global allocator (`tests/support/scanning_alloc.rs` at the workspace root) scans every block
+//! A global allocator (`kmsbox-test-support`'s `scanning_alloc`) scans every block
 //! handed back to it for those bytes; a positive control shows that it finds what is not wiped.
 //! Out of scope: the protobuf messages that carry plaintext to and from gRPC (SECURITY.md).
 
-// `GlobalAlloc` is an unsafe trait: implementing it is the only way to look at memory as it is
-// freed. Everything else in the workspace forbids `unsafe`.
-#[allow(unsafe_code)]
-#[path = "../../tests/support/scanning_alloc.rs"]
-mod scanning_alloc;
+#[global_allocator]
+static ALLOCATOR: Scanning = Scanning;
 
 use hkdf::Hkdf;
 use kms_proto::key_id::{DomainId, RegionId};
@@ -19,7 +16,7 @@ use kms_server::crypto::{RootKey, WrapContext};
 use kms_server::service::{Context, KeyService, full_id};
 use kms_server::store::{KeyStore, SqliteStore};
 use kms_server::tenancy::Caller;
-use scanning_alloc::freed_blocks_holding;
+use kmsbox_test_support::scanning_alloc::{Scanning, freed_blocks_holding};
 use sha2::Sha256;
 use std::sync::Arc;
 

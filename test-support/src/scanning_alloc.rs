@@ -1,9 +1,17 @@
 //! A global allocator for key-wipe tests: it wraps the system allocator and, while armed, scans
 //! every block handed back to it for the bytes of the keys in play.
 //!
-//! Include it with `#[allow(unsafe_code)] #[path = ".../tests/support/scanning_alloc.rs"] mod
-//! scanning_alloc;` from a test crate that has no other test running at the same time (one
-//! `#[test]` per binary), then wrap each case in [`freed_blocks_holding`].
+//! Install it in a test binary that has no other test running at the same time (one `#[test]` per
+//! binary), then wrap each case in [`freed_blocks_holding`]:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: kmsbox_test_support::scanning_alloc::Scanning =
+//!     kmsbox_test_support::scanning_alloc::Scanning;
+//! ```
+//!
+//! Nothing is scanned in a binary that does not install it: [`freed_blocks_holding`] then panics
+//! rather than report a clean result it never checked.
 //!
 //! What this cannot see: copies left on the stack, and blocks still live when a case ends.
 
@@ -39,6 +47,7 @@ impl Scanning {
     }
 }
 
+#[allow(unsafe_code)]
 // SAFETY: every call is forwarded to `System` with its own arguments; `dealloc` only reads the
 // block it is about to free, which is still allocated and `layout.size()` bytes long.
 unsafe impl GlobalAlloc for Scanning {
@@ -48,6 +57,7 @@ unsafe impl GlobalAlloc for Scanning {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if ARMED.load(Ordering::SeqCst) {
+            SEEN_FREE.store(true, Ordering::SeqCst);
             // SAFETY: see the impl comment.
             let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
             Scanning::scan(block);
@@ -56,8 +66,8 @@ unsafe impl GlobalAlloc for Scanning {
     }
 }
 
-#[global_allocator]
-static ALLOCATOR: Scanning = Scanning;
+/// Set by the allocator on every free, so that a case can tell it is installed.
+static SEEN_FREE: AtomicBool = AtomicBool::new(false);
 
 /// Run `case` with `keys` as needles (each split into 16-byte halves); returns how many freed
 /// blocks held one of them.
@@ -74,8 +84,15 @@ pub fn freed_blocks_holding<T>(keys: &[&[u8; 32]], case: impl FnOnce() -> T) -> 
         needles.1 = n;
     }
     HITS.store(0, Ordering::SeqCst);
+    SEEN_FREE.store(false, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
     let out = case();
+    // A probe block freed while armed proves that this allocator is the global one.
+    drop(std::hint::black_box(vec![0u8; 64]));
     ARMED.store(false, Ordering::SeqCst);
+    assert!(
+        SEEN_FREE.load(Ordering::SeqCst),
+        "the scanning allocator is not installed: add #[global_allocator] static ALLOCATOR: Scanning = Scanning;"
+    );
     (HITS.load(Ordering::SeqCst), out)
 }

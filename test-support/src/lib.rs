@@ -1,0 +1,7 @@
+//! Test-only helpers shared by the workspace's test suites, as `rustls-test` is for rustls. Never a
+//! normal dependency of a shipped crate.
+//!
+//! [`scanning_alloc`]: a global allocator that scans every freed block for key bytes, for the
+//! key-wipe tests of `envelope` and `kms-server`.
+
+pub mod scanning_alloc;
