@@ -26,6 +26,7 @@ pub mod blob;
 pub mod crypto;
 pub mod error;
 pub mod grpc;
+pub mod listener;
 pub mod seed;
 pub mod server;
 pub mod service;
