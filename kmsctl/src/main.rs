@@ -1,20 +1,23 @@
 //! `kmsctl`: the kmsbox daemon's command-line client, one subcommand per RPC, plus `seal` and
 //! `open` for envelope encryption of files and pipes.
+//!
+//! Every failure is a [`error::CliError`], printed once by `main` as `kmsctl: <message>` with exit
+//! status 1. SIGINT and SIGTERM end a command at once with status 130 and 143, after removing
+//! the temporary file of an unfinished `--out` (see `output`).
 #![forbid(unsafe_code)]
+mod error;
+mod output;
+mod rpc;
 mod seal;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Parser, Subcommand, ValueEnum};
-use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, ERROR_CODE, REGION};
-use kms_proto::v1 as pb;
-use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
-use serde_json::{Value, json};
-use tonic::transport::Channel;
+use serde_json::Value;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::error::CliError;
 
 /// Command-line client of the kmsbox key management daemon.
 #[derive(Parser, Debug)]
@@ -122,6 +125,10 @@ enum Command {
     },
     /// Envelope-encrypt a file or pipe (`-`) in constant memory, under a data key from the daemon
     /// (or from --local-kek).
+    ///
+    /// An --out file is written as a hidden temporary file (mode 0600) next to it and renamed into
+    /// place only once the whole input is sealed: on an error, SIGINT or SIGTERM no partial file is
+    /// left and an existing --out is not touched.
     Seal {
         /// The CMK (through the daemon), or the ID recorded for --local-kek.
         #[arg(long)]
@@ -140,6 +147,15 @@ enum Command {
         local_kek: Option<PathBuf>,
     },
     /// Decrypt what `seal` wrote, whole or a plaintext byte range.
+    ///
+    /// An --out file is written as a hidden temporary file (mode 0600) next to it and renamed into
+    /// place only once every chunk (of the range) has authenticated: on a tampered, truncated or
+    /// foreign object, another error, SIGINT or SIGTERM no partial plaintext is left and an existing
+    /// --out is not touched.
+    ///
+    /// With `--out -` the plaintext streams to standard output chunk by chunk: the chunks that
+    /// authenticated before a later chunk fails have already been written. kmsctl then exits
+    /// non-zero, naming the failing chunk; discard what it wrote.
     Open {
         /// The same context entries as at sealing; repeatable.
         #[arg(long = "context", value_parser = parse_pair)]
@@ -147,7 +163,8 @@ enum Command {
         /// Input file, or `-` for standard input (not with --range).
         #[arg(long = "in")]
         input: PathBuf,
-        /// Output file, or `-` for standard output.
+        /// Output file, replaced only once all of it has authenticated; or `-` for standard output,
+        /// which receives each chunk as it authenticates (see above).
         #[arg(long = "out")]
         output: PathBuf,
         /// Plaintext bytes START-END, inclusive.
@@ -180,98 +197,13 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
-fn ctx(pairs: Vec<(String, String)>) -> HashMap<String, String> {
-    pairs.into_iter().collect()
-}
-
-fn decode_blob(b64: &str) -> Result<Vec<u8>, String> {
-    B64.decode(b64.trim())
-        .map_err(|e| format!("ciphertext blob is not base64: {e}"))
-}
-
-struct Client {
-    inner: KeyManagementServiceClient<Channel>,
-    domain: Option<String>,
-    region: Option<String>,
-    token: Option<String>,
-}
-
-impl Client {
-    fn req<T>(&self, msg: T) -> Result<tonic::Request<T>, String> {
-        let mut r = tonic::Request::new(msg);
-        let md = r.metadata_mut();
-        let bad = |what: &str| format!("{what} must be visible ASCII");
-        if let Some(d) = &self.domain {
-            md.insert(DOMAIN_ID, d.parse().map_err(|_| bad("--domain"))?);
-        }
-        if let Some(x) = &self.region {
-            md.insert(REGION, x.parse().map_err(|_| bad("--region"))?);
-        }
-        if let Some(t) = &self.token {
-            md.insert(
-                AUTHORIZATION,
-                format!("Bearer {t}").parse().map_err(|_| bad("--token"))?,
-            );
-        }
-        Ok(r)
-    }
-}
-
-fn meta_json(m: Option<pb::KeyMetadata>) -> Value {
-    let Some(m) = m else { return Value::Null };
-    // RFC 3339 in UTC, as the audit log writes it.
-    let ts = |t: Option<prost_types::Timestamp>| {
-        t.map(|t| {
-            kms_server::audit::format_rfc3339_ms(
-                t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000),
-            )
-        })
-    };
-    json!({
-        "key_id": m.key_id,
-        "key_uuid": m.key_uuid,
-        "region": m.region,
-        "domain_id": m.domain_id,
-        "alias": m.alias,
-        "description": m.description,
-        "state": pb::KeyState::try_from(m.state).map_or("unknown", |s| match s {
-            pb::KeyState::Enabled => "enabled",
-            pb::KeyState::Disabled => "disabled",
-            pb::KeyState::PendingDeletion => "pending_deletion",
-            pb::KeyState::Unspecified => "unspecified",
-        }),
-        "creator": pb::KeyCreator::try_from(m.creator).map_or("unknown", |c| match c {
-            pb::KeyCreator::Customer => "customer",
-            pb::KeyCreator::Service => "service",
-            pb::KeyCreator::Unspecified => "unspecified",
-        }),
-        "service": m.service,
-        "created_at": ts(m.created_at),
-        "deletion_date": ts(m.deletion_date),
-        "current_version": m.current_version,
-    })
-}
-
-fn status_error(s: &tonic::Status) -> String {
-    let code = s
-        .metadata()
-        .get(ERROR_CODE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if code.is_empty() {
-        format!("{:?}: {}", s.code(), s.message())
-    } else {
-        format!("{code} ({:?}): {}", s.code(), s.message())
-    }
-}
-
-fn object_context(pairs: Vec<(String, String)>) -> Result<envelope::ObjectContext, String> {
-    envelope::ObjectContext::from_pairs(pairs).map_err(|e| format!("--context: {e}"))
+fn object_context(pairs: Vec<(String, String)>) -> Result<envelope::ObjectContext, CliError> {
+    envelope::ObjectContext::from_pairs(pairs).map_err(|e| CliError::argument("--context", e))
 }
 
 /// Runs the command; the flag says the summary must go to standard error, because standard output
 /// carries data.
-async fn run(cli: Cli) -> Result<(Value, bool), String> {
+async fn run(cli: Cli) -> Result<(Value, bool), CliError> {
     let keys = |local: Option<PathBuf>| match local {
         Some(p) => seal::Keys::Local(p),
         None => seal::Keys::Daemon {
@@ -293,9 +225,9 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
         } => {
             let ctx = object_context(context)?;
             let to_stderr = output.as_os_str() == "-";
-            return seal::seal(&keys(local_kek), key_id.as_deref(), &ctx, &input, &output)
+            seal::seal(&keys(local_kek), key_id.as_deref(), &ctx, &input, &output)
                 .await
-                .map(|v| (v, to_stderr));
+                .map(|v| (v, to_stderr))
         }
         Command::Open {
             context,
@@ -307,7 +239,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
         } => {
             let ctx = object_context(context)?;
             let to_stderr = output.as_os_str() == "-";
-            return seal::open(
+            seal::open(
                 &keys(local_kek),
                 key_id.as_deref(),
                 &ctx,
@@ -316,196 +248,46 @@ async fn run(cli: Cli) -> Result<(Value, bool), String> {
                 range,
             )
             .await
-            .map(|v| (v, to_stderr));
+            .map(|v| (v, to_stderr))
         }
-        _ => {}
+        command => {
+            let tenancy = rpc::tenancy(
+                cli.domain.as_deref(),
+                cli.region.as_deref(),
+                cli.token.as_deref(),
+            )?;
+            Ok((rpc::call(&cli.endpoint, tenancy, command).await?, false))
+        }
     }
-    let channel = tonic::transport::Endpoint::from_shared(cli.endpoint.clone())
-        .map_err(|e| format!("--endpoint {}: {e}", cli.endpoint))?
-        .connect()
-        .await
-        .map_err(|e| format!("cannot reach {}: {e}", cli.endpoint))?;
-    let mut c = Client {
-        inner: KeyManagementServiceClient::new(channel),
-        domain: cli.domain,
-        region: cli.region,
-        token: cli.token,
-    };
-    let e = |s: tonic::Status| status_error(&s);
-    // The RPCs that answer with a key's metadata.
-    macro_rules! metadata_call {
-        ($method:ident, $request:expr) => {
-            meta_json(
-                c.inner
-                    .$method(c.req($request)?)
-                    .await
-                    .map_err(e)?
-                    .into_inner()
-                    .metadata,
-            )
-        };
+}
+
+/// SIGINT and SIGTERM, listened for from the start of `main`.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Self> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
-    let v = match cli.command {
-        Command::CreateKey { alias, description } => {
-            metadata_call!(create_key, pb::CreateKeyRequest { alias, description })
+
+    /// The next signal's name and the exit status that reports it (128 + its number).
+    async fn recv(&mut self) -> (&'static str, u8) {
+        tokio::select! {
+            _ = self.interrupt.recv() => ("SIGINT", 130),
+            _ = self.terminate.recv() => ("SIGTERM", 143),
         }
-        Command::DescribeKey { key_id } => {
-            metadata_call!(describe_key, pb::DescribeKeyRequest { key_id })
-        }
-        Command::ListKeys {
-            page_size,
-            page_token,
-        } => {
-            let r = c.req(pb::ListKeysRequest {
-                page_size,
-                page_token,
-            })?;
-            let page = c.inner.list_keys(r).await.map_err(e)?.into_inner();
-            json!({
-                "keys": page.keys.into_iter().map(|k| meta_json(Some(k))).collect::<Vec<_>>(),
-                "next_page_token": page.next_page_token,
-            })
-        }
-        Command::EnableKey { key_id } => {
-            metadata_call!(enable_key, pb::EnableKeyRequest { key_id })
-        }
-        Command::DisableKey { key_id } => {
-            metadata_call!(disable_key, pb::DisableKeyRequest { key_id })
-        }
-        Command::ScheduleKeyDeletion {
-            key_id,
-            pending_window_days,
-        } => {
-            metadata_call!(
-                schedule_key_deletion,
-                pb::ScheduleKeyDeletionRequest {
-                    key_id,
-                    pending_window_days,
-                }
-            )
-        }
-        Command::CancelKeyDeletion { key_id } => {
-            metadata_call!(cancel_key_deletion, pb::CancelKeyDeletionRequest { key_id })
-        }
-        Command::RotateKey { key_id } => {
-            metadata_call!(rotate_key, pb::RotateKeyRequest { key_id })
-        }
-        Command::GetDefaultKey { service } => {
-            metadata_call!(get_default_key, pb::GetDefaultKeyRequest { service })
-        }
-        Command::GenerateDataKey {
-            key_id,
-            number_of_bytes,
-            context,
-            without_plaintext,
-        } => {
-            let msg = pb::GenerateDataKeyRequest {
-                key_id,
-                number_of_bytes,
-                encryption_context: ctx(context),
-            };
-            if without_plaintext {
-                let r = c
-                    .inner
-                    .generate_data_key_without_plaintext(c.req(msg)?)
-                    .await
-                    .map_err(e)?
-                    .into_inner();
-                json!({
-                    "key_id": r.key_id,
-                    "key_version": r.key_version,
-                    "ciphertext_blob": B64.encode(r.ciphertext_blob),
-                })
-            } else {
-                let r = c
-                    .inner
-                    .generate_data_key(c.req(msg)?)
-                    .await
-                    .map_err(e)?
-                    .into_inner();
-                json!({
-                    "key_id": r.key_id,
-                    "key_version": r.key_version,
-                    "plaintext_base64": B64.encode(&r.plaintext),
-                    "ciphertext_blob": B64.encode(r.ciphertext_blob),
-                })
-            }
-        }
-        Command::Encrypt {
-            key_id,
-            plaintext,
-            plaintext_base64,
-            context,
-        } => {
-            let plaintext = match (plaintext, plaintext_base64) {
-                (Some(t), _) => t.into_bytes(),
-                (None, Some(b)) => B64
-                    .decode(b.trim())
-                    .map_err(|e| format!("--plaintext-base64: {e}"))?,
-                (None, None) => return Err("give --plaintext or --plaintext-base64".into()),
-            };
-            let r = c.req(pb::EncryptRequest {
-                key_id,
-                plaintext,
-                encryption_context: ctx(context),
-            })?;
-            let r = c.inner.encrypt(r).await.map_err(e)?.into_inner();
-            json!({
-                "key_id": r.key_id,
-                "key_version": r.key_version,
-                "ciphertext_blob": B64.encode(r.ciphertext_blob),
-            })
-        }
-        Command::Decrypt {
-            ciphertext_blob,
-            context,
-            key_id,
-        } => {
-            let blob = decode_blob(&ciphertext_blob)?;
-            let r = c.req(pb::DecryptRequest {
-                ciphertext_blob: blob,
-                encryption_context: ctx(context),
-                key_id,
-            })?;
-            let r = c.inner.decrypt(r).await.map_err(e)?.into_inner();
-            let mut v = json!({
-                "key_id": r.key_id,
-                "key_version": r.key_version,
-                "plaintext_base64": B64.encode(&r.plaintext),
-            });
-            if let Ok(text) = std::str::from_utf8(&r.plaintext) {
-                v["plaintext"] = Value::String(text.to_owned());
-            }
-            v
-        }
-        Command::ReEncrypt {
-            ciphertext_blob,
-            destination_key_id,
-            source_context,
-            destination_context,
-            source_key_id,
-        } => {
-            let blob = decode_blob(&ciphertext_blob)?;
-            let r = c.req(pb::ReEncryptRequest {
-                ciphertext_blob: blob,
-                source_encryption_context: ctx(source_context),
-                source_key_id,
-                destination_key_id,
-                destination_encryption_context: ctx(destination_context),
-            })?;
-            let r = c.inner.re_encrypt(r).await.map_err(e)?.into_inner();
-            json!({
-                "source_key_id": r.source_key_id,
-                "key_id": r.key_id,
-                "key_version": r.key_version,
-                "ciphertext_blob": B64.encode(r.ciphertext_blob),
-            })
-        }
-        Command::Seal { .. } | Command::Open { .. } => {
-            return Err("seal and open are handled before connecting".into());
-        }
-    };
-    Ok((v, false))
+    }
+}
+
+/// How a command ended.
+enum Outcome {
+    Done(Result<(Value, bool), CliError>),
+    Signalled(&'static str, u8),
 }
 
 fn render_table(v: &Value) -> String {
@@ -557,8 +339,25 @@ fn render_table(v: &Value) -> String {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let output = cli.output;
-    match run(cli).await {
-        Ok((v, to_stderr)) => {
+    let mut signals = match Signals::listen() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kmsctl: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = {
+        let command = run(cli);
+        tokio::pin!(command);
+        tokio::select! {
+            biased;
+            (name, status) = signals.recv() => Outcome::Signalled(name, status),
+            r = &mut command => Outcome::Done(r),
+        }
+        // The command, with the temporary file of an unfinished --out, is dropped here.
+    };
+    match outcome {
+        Outcome::Done(Ok((v, to_stderr))) => {
             let text = match output {
                 Output::Json => format!("{v:#}\n"),
                 Output::Table => render_table(&v),
@@ -570,9 +369,14 @@ async fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(msg) => {
-            eprintln!("kmsctl: {msg}");
+        Outcome::Done(Err(e)) => {
+            eprintln!("kmsctl: {e}");
             ExitCode::FAILURE
+        }
+        Outcome::Signalled(name, status) => {
+            eprintln!("kmsctl: interrupted by {name}");
+            // Not a return: that would wait for a blocking step still reading a pipe.
+            std::process::exit(i32::from(status))
         }
     }
 }

@@ -1,5 +1,10 @@
 //! `kmsctl seal` and `kmsctl open`: envelope encryption of files and pipes, in constant memory,
 //! with data keys from the daemon or from a local key-encryption key.
+//!
+//! The key work (reading the KEK, asking the daemon) runs on the async task; each blocking stream
+//! step runs in `spawn_blocking`, so that `main` keeps listening for SIGINT/SIGTERM while a pipe
+//! is read or a file written. The output is a [`Target`]: a file named by `--out` appears only
+//! once the whole stream is sealed or authenticated (see `output`).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Seek, Write};
@@ -14,8 +19,12 @@ use envelope::{
 };
 use zeroize::Zeroizing;
 
+use crate::error::CliError;
+use crate::output::{Sink, Target};
+use crate::rpc;
+
 /// Where data keys come from.
-pub enum Keys {
+pub(crate) enum Keys {
     /// The daemon, for this tenant.
     Daemon {
         /// The daemon's address.
@@ -27,31 +36,33 @@ pub enum Keys {
     Local(PathBuf),
 }
 
+impl Keys {
+    async fn daemon(endpoint: &str, tenancy: &Tenancy) -> Result<KmsProvider, CliError> {
+        Ok(KmsProvider::new(
+            rpc::connect(endpoint).await?,
+            tenancy.clone(),
+        ))
+    }
+}
+
 /// I/O buffer size; the envelope streams hold one 16 KiB chunk on top of it.
 const BUF: usize = 64 * 1024;
 
-fn open_in(path: &Path) -> Result<Box<dyn Read>, String> {
+/// A blocking reader that can move to the blocking thread.
+type Input = Box<dyn Read + Send>;
+
+fn open_in(path: &Path) -> Result<Input, CliError> {
     if path == Path::new("-") {
-        Ok(Box::new(io::stdin().lock()))
+        Ok(Box::new(BufReader::with_capacity(BUF, io::stdin())))
     } else {
-        let f = File::open(path).map_err(|e| format!("--in {}: {e}", path.display()))?;
+        let f = File::open(path).map_err(|e| CliError::io("--in", path, e))?;
         Ok(Box::new(BufReader::with_capacity(BUF, f)))
     }
 }
 
-fn open_out(path: &Path) -> Result<Box<dyn Write>, String> {
-    if path == Path::new("-") {
-        Ok(Box::new(BufWriter::with_capacity(BUF, io::stdout().lock())))
-    } else {
-        let f = File::create(path).map_err(|e| format!("--out {}: {e}", path.display()))?;
-        Ok(Box::new(BufWriter::with_capacity(BUF, f)))
-    }
-}
-
-fn read_kek(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let raw = Zeroizing::new(
-        std::fs::read(path).map_err(|e| format!("--local-kek {}: {e}", path.display()))?,
-    );
+fn read_kek(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let raw =
+        Zeroizing::new(std::fs::read(path).map_err(|e| CliError::io("--local-kek", path, e))?);
     let text = std::str::from_utf8(&raw).ok().map(str::trim);
     if let Some(hexed) = text.filter(|t| t.len() == 64)
         && let Ok(k) = hex::decode(hexed)
@@ -61,16 +72,24 @@ fn read_kek(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
     if raw.len() == 32 {
         return Ok(raw);
     }
-    Err(format!(
-        "--local-kek {}: expected 32 raw bytes or 64 hex digits",
-        path.display()
-    ))
+    Err(CliError::KekFormat {
+        path: path.to_owned(),
+    })
 }
 
-/// Counts bytes through a writer and shows progress on a terminal's standard error.
+/// Runs a blocking step on tokio's blocking pool and waits for it.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CliError> + Send + 'static,
+) -> Result<T, CliError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Counts bytes through a writer, remembers whether the writer failed, and shows progress on a
+/// terminal's standard error.
 struct Progress<W: Write> {
     inner: W,
     done: u64,
+    failed: bool,
     started: Instant,
     last: Instant,
     show: bool,
@@ -83,6 +102,7 @@ impl<W: Write> Progress<W> {
         Self {
             inner,
             done: 0,
+            failed: false,
             started: now,
             last: now,
             show: io::stderr().is_terminal(),
@@ -105,8 +125,10 @@ impl<W: Write> Progress<W> {
 
 impl<W: Write> Write for Progress<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.done += n as u64;
+        let n = self.inner.write(buf).inspect_err(|_| self.failed = true)?;
+        self.done = self
+            .done
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
         if self.show && self.last.elapsed() > Duration::from_millis(250) {
             self.last = Instant::now();
             self.report(false);
@@ -115,51 +137,98 @@ impl<W: Write> Write for Progress<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().inspect_err(|_| self.failed = true)
     }
 }
 
-fn env_err(e: envelope::Error) -> String {
-    e.to_string()
+/// The buffered, counted writer of one output.
+type Out = Progress<BufWriter<Sink>>;
+
+fn out_writer(sink: Sink, verb: &'static str) -> Out {
+    Progress::new(BufWriter::with_capacity(BUF, sink), verb)
+}
+
+/// Flushes and syncs `out` once the stream is whole; returns the bytes written.
+fn finish_out(mut out: Out, output: &Path) -> Result<u64, CliError> {
+    let done = out.done;
+    out.report(true);
+    out.inner
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)
+        .and_then(Sink::finish)
+        .map_err(|e| CliError::io("--out", output, e))?;
+    Ok(done)
+}
+
+/// An error of an envelope stream: an I/O error is the output's if the output failed, else the
+/// input's; anything else is the envelope's own (a tampered chunk, a wrong key).
+fn stream_error(e: envelope::Error, out_failed: bool, input: &Path, output: &Path) -> CliError {
+    match e {
+        envelope::Error::Io(io) if out_failed => CliError::io("--out", output, io),
+        envelope::Error::Io(io) => CliError::io("--in", input, io),
+        other => CliError::Envelope(other),
+    }
 }
 
 /// Seals `input` into `output` under `key_id`, bound to `context`.
-pub async fn seal(
+pub(crate) async fn seal(
     keys: &Keys,
     key_id: Option<&str>,
     context: &ObjectContext,
     input: &Path,
     output: &Path,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, CliError> {
     let key = match keys {
         Keys::Daemon { endpoint, tenancy } => {
-            let key_id = key_id.ok_or("seal through the daemon needs --key-id")?;
-            let kms = KmsProvider::connect(endpoint.clone(), tenancy.clone())
-                .await
-                .map_err(env_err)?;
-            ObjectKey::generate_async(&kms, key_id, context, ObjectKind::Single)
-                .await
-                .map_err(env_err)?
+            let key_id = key_id.ok_or(CliError::Usage("seal through the daemon needs --key-id"))?;
+            let kms = Keys::daemon(endpoint, tenancy).await?;
+            ObjectKey::generate_async(&kms, key_id, context, ObjectKind::Single).await?
         }
         Keys::Local(path) => {
             let id = key_id.unwrap_or("local-kek");
-            let kek = LocalKek::aes_kw(id, &read_kek(path)?).map_err(env_err)?;
-            ObjectKey::generate(&kek, id, context, ObjectKind::Single).map_err(env_err)?
+            let kek = LocalKek::aes_kw(id, &read_kek(path)?)?;
+            ObjectKey::generate(&kek, id, context, ObjectKind::Single)?
         }
     };
     let key_id = key.header().key_id().to_owned();
-    let mut reader = open_in(input)?;
-    let sink = Progress::new(open_out(output)?, "sealed");
-    let mut enc = Encryptor::new(&key, context, sink, Backend::default()).map_err(env_err)?;
-    let n = io::copy(&mut reader, &mut enc).map_err(|e| format!("sealing: {e}"))?;
-    let mut sink = enc.finish().map_err(env_err)?;
-    sink.flush().map_err(|e| format!("writing --out: {e}"))?;
-    sink.report(true);
-    Ok(serde_json::json!({ "key_id": key_id, "plaintext_bytes": n, "sealed_bytes": sink.done }))
+    let reader = open_in(input)?;
+    let (sink, staged) = Target::of(output).open()?;
+    let (context, input, output) = (context.clone(), input.to_owned(), output.to_owned());
+    let (n, sealed) = blocking(move || {
+        let mut reader = reader;
+        let out = out_writer(sink, "sealed");
+        let mut enc = Encryptor::new(&key, &context, out, Backend::default())?;
+        let mut buf = vec![0u8; BUF];
+        let mut n: u64 = 0;
+        loop {
+            let len = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(len) => len,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CliError::io("--in", &input, e)),
+            };
+            enc.write_all(&buf[..len])
+                .map_err(|e| match envelope::Error::from_io(e) {
+                    envelope::Error::Io(io) => CliError::io("--out", &output, io),
+                    other => CliError::Envelope(other),
+                })?;
+            n = n.saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
+        }
+        let out = enc.finish().map_err(|e| match e {
+            envelope::Error::Io(io) => CliError::io("--out", &output, io),
+            other => CliError::Envelope(other),
+        })?;
+        Ok((n, finish_out(out, &output)?))
+    })
+    .await?;
+    if let Some(staged) = staged {
+        staged.commit()?;
+    }
+    Ok(serde_json::json!({ "key_id": key_id, "plaintext_bytes": n, "sealed_bytes": sealed }))
 }
 
 /// Parses `START-END` (inclusive, as an HTTP range) into a half-open range.
-pub fn parse_range(s: &str) -> Result<Range<u64>, String> {
+pub(crate) fn parse_range(s: &str) -> Result<Range<u64>, String> {
     let bad = || format!("--range {s:?}: expected START-END, inclusive byte offsets");
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let start: u64 = a.parse().map_err(|_| bad())?;
@@ -175,77 +244,106 @@ async fn unwrap_key(
     key_id: Option<&str>,
     header: Header,
     context: &ObjectContext,
-) -> Result<ObjectKey, String> {
+) -> Result<ObjectKey, CliError> {
     match keys {
         Keys::Daemon { endpoint, tenancy } => {
-            let kms = KmsProvider::connect(endpoint.clone(), tenancy.clone())
-                .await
-                .map_err(env_err)?;
-            ObjectKey::unwrap_with_async(&kms, header, context)
-                .await
-                .map_err(env_err)
+            let kms = Keys::daemon(endpoint, tenancy).await?;
+            Ok(ObjectKey::unwrap_with_async(&kms, header, context).await?)
         }
         Keys::Local(path) => {
             let id = key_id.unwrap_or(header.key_id()).to_owned();
-            let kek = LocalKek::aes_kw(id.clone(), &read_kek(path)?).map_err(env_err)?;
-            let dk = kek
-                .decrypt_data_key(&id, header.wrapped_key(), context)
-                .map_err(env_err)?;
-            ObjectKey::open(header, dk).map_err(env_err)
+            let kek = LocalKek::aes_kw(id.clone(), &read_kek(path)?)?;
+            let dk = kek.decrypt_data_key(&id, header.wrapped_key(), context)?;
+            Ok(ObjectKey::open(header, dk)?)
         }
     }
 }
 
+/// Reads the header at the start of `reader` on the blocking pool.
+async fn read_header<R: Read + Send + 'static>(
+    mut reader: R,
+    input: &Path,
+) -> Result<(Header, R), CliError> {
+    let input = input.to_owned();
+    blocking(move || {
+        let header =
+            Header::read_from(&mut reader).map_err(|e| stream_error(e, false, &input, &input))?;
+        Ok((header, reader))
+    })
+    .await
+}
+
 /// Opens `input` (all of it, or a plaintext byte range) into `output`.
-pub async fn open(
+pub(crate) async fn open(
     keys: &Keys,
     key_id: Option<&str>,
     context: &ObjectContext,
     input: &Path,
     output: &Path,
     range: Option<Range<u64>>,
-) -> Result<serde_json::Value, String> {
-    let sink = Progress::new(open_out(output)?, "opened");
+) -> Result<serde_json::Value, CliError> {
     match range {
         None => {
-            let mut reader = open_in(input)?;
-            let header = Header::read_from(&mut reader).map_err(env_err)?;
+            let (header, reader) = read_header(open_in(input)?, input).await?;
             let key = unwrap_key(keys, key_id, header, context).await?;
             let id = key.header().key_id().to_owned();
-            let mut dec =
-                Decryptor::with_key(&key, context, reader, Backend::default()).map_err(env_err)?;
-            let mut sink = sink;
-            let n = dec.copy_to(&mut sink).map_err(env_err)?;
-            sink.flush().map_err(|e| format!("writing --out: {e}"))?;
-            sink.report(true);
+            let (sink, staged) = Target::of(output).open()?;
+            let (context, input, output) = (context.clone(), input.to_owned(), output.to_owned());
+            let n = blocking(move || {
+                let mut dec = Decryptor::with_key(&key, &context, reader, Backend::default())
+                    .map_err(|e| stream_error(e, false, &input, &output))?;
+                let mut out = out_writer(sink, "opened");
+                let n = dec
+                    .copy_to(&mut out)
+                    .map_err(|e| stream_error(e, out.failed, &input, &output))?;
+                finish_out(out, &output)?;
+                Ok(n)
+            })
+            .await?;
+            if let Some(staged) = staged {
+                staged.commit()?;
+            }
             Ok(serde_json::json!({ "key_id": id, "plaintext_bytes": n }))
         }
         Some(range) => {
             if input == Path::new("-") {
-                return Err("--range needs a seekable --in file, not standard input".into());
+                return Err(CliError::Usage(
+                    "--range needs a seekable --in file, not standard input",
+                ));
             }
-            let f = File::open(input).map_err(|e| format!("--in {}: {e}", input.display()))?;
-            let mut source = BufReader::with_capacity(BUF, f);
-            let header = Header::read_from(&mut source).map_err(env_err)?;
+            let f = File::open(input).map_err(|e| CliError::io("--in", input, e))?;
+            let (header, source) = read_header(BufReader::with_capacity(BUF, f), input).await?;
             let key = unwrap_key(keys, key_id, header, context).await?;
             let id = key.header().key_id().to_owned();
-            source.rewind().map_err(|e| format!("--in: {e}"))?;
-            let mut sink = sink;
-            let total = envelope::open_range_with_key(
-                &key,
-                context,
-                &mut source,
-                range.clone(),
-                &mut sink,
-                Backend::default(),
-            )
-            .map_err(env_err)?;
-            sink.flush().map_err(|e| format!("writing --out: {e}"))?;
+            let (sink, staged) = Target::of(output).open()?;
+            let (context, input, output) = (context.clone(), input.to_owned(), output.to_owned());
+            let (r, range_for_json) = (range.clone(), range);
+            let (total, written) = blocking(move || {
+                let mut source = source;
+                source
+                    .rewind()
+                    .map_err(|e| CliError::io("--in", &input, e))?;
+                let mut out = out_writer(sink, "opened");
+                let total = envelope::open_range_with_key(
+                    &key,
+                    &context,
+                    &mut source,
+                    r,
+                    &mut out,
+                    Backend::default(),
+                )
+                .map_err(|e| stream_error(e, out.failed, &input, &output))?;
+                Ok((total, finish_out(out, &output)?))
+            })
+            .await?;
+            if let Some(staged) = staged {
+                staged.commit()?;
+            }
             Ok(serde_json::json!({
                 "key_id": id,
                 "object_plaintext_bytes": total,
-                "range": [range.start, range.end - 1],
-                "bytes_written": sink.done,
+                "range": [range_for_json.start, range_for_json.end - 1],
+                "bytes_written": written,
             }))
         }
     }
