@@ -56,10 +56,7 @@ impl Target {
                 Ok((Sink::Stream(f), None))
             }
             Target::File(dest) => {
-                let dir = match dest.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                };
+                let dir = folder_of(dest);
                 let mut prefix = OsString::from(".");
                 prefix.push(dest.file_name().unwrap_or_default());
                 prefix.push(".kmsctl-");
@@ -78,6 +75,14 @@ impl Target {
                 ))
             }
         }
+    }
+}
+
+/// The folder that holds `path` (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -134,12 +139,10 @@ impl Staged {
         let Staged { temp, dest } = self;
         temp.persist(&dest)
             .map_err(|e| CliError::io("--out", &dest, e.error))?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| CliError::io("--out", dir, e))?;
-        }
-        Ok(())
+        let dir = folder_of(&dest);
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| CliError::io("--out", dir, e))
     }
 }
 

@@ -353,32 +353,30 @@ fn wait_bounded(child: &mut Child) -> ExitStatus {
     }
 }
 
-/// The hidden temporary files of `--out big.sealed` in `dir`.
-fn temp_files(dir: &Path) -> Vec<PathBuf> {
+/// The hidden temporary files of `--out out_name` in `dir`.
+fn temp_files(dir: &Path, out_name: &str) -> Vec<PathBuf> {
+    let prefix = format!(".{out_name}.kmsctl-");
     std::fs::read_dir(dir)
         .expect("read_dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(".big.sealed.kmsctl-"))
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
         })
         .collect()
 }
 
-/// Starts `kmsctl seal --in - --out big.sealed` on a pipe that this test holds open, feeds it
-/// 1 MiB, and returns once the sealed bytes have reached the temporary file: the command is then
-/// mid-stream, waiting for more input.
-fn seal_mid_stream(f: &Fixture) -> (Child, std::process::ChildStdin) {
+/// Starts kmsctl with `args` (`--in -`, `--out out_name`) on a pipe that this test holds open,
+/// feeds it `feed`, and returns once half a MiB has reached the temporary file: the command is
+/// then mid-stream, waiting for more input.
+fn mid_stream(
+    f: &Fixture,
+    args: &[&str],
+    out_name: &str,
+    feed: &[u8],
+) -> (Child, std::process::ChildStdin) {
     let mut child = Command::new(KMSCTL)
-        .args([
-            "seal",
-            "--local-kek",
-            "kek",
-            "--in",
-            "-",
-            "--out",
-            "big.sealed",
-        ])
+        .args(args)
         .current_dir(f.dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -386,11 +384,11 @@ fn seal_mid_stream(f: &Fixture) -> (Child, std::process::ChildStdin) {
         .spawn()
         .expect("kmsctl starts");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&vec![0x5a; 1 << 20]).expect("feed 1 MiB");
+    stdin.write_all(feed).expect("feed");
     stdin.flush().expect("flush");
     let start = Instant::now();
     loop {
-        let written: u64 = temp_files(f.dir.path())
+        let written: u64 = temp_files(f.dir.path(), out_name)
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
@@ -400,11 +398,25 @@ fn seal_mid_stream(f: &Fixture) -> (Child, std::process::ChildStdin) {
         }
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "seal did not write half a MiB within 20 s"
+            "kmsctl did not write half a MiB within 20 s"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
     (child, stdin)
+}
+
+/// `kmsctl seal --in - --out big.sealed`, mid-stream after 1 MiB.
+fn seal_mid_stream(f: &Fixture) -> (Child, std::process::ChildStdin) {
+    let args = [
+        "seal",
+        "--local-kek",
+        "kek",
+        "--in",
+        "-",
+        "--out",
+        "big.sealed",
+    ];
+    mid_stream(f, &args, "big.sealed", &vec![0x5a; 1 << 20])
 }
 
 fn send(child: &Child, signal: &str) {
@@ -443,6 +455,42 @@ fn a_signal_in_the_middle_of_a_seal_leaves_no_file() {
             }
         }
     }
+}
+
+#[test]
+fn sigterm_in_the_middle_of_an_open_leaves_no_plaintext() {
+    let f = Fixture::new();
+    f.write("big", &vec![0xa5; 2 << 20]);
+    let out = f.run(&[
+        "seal",
+        "--local-kek",
+        "kek",
+        "--in",
+        "big",
+        "--out",
+        "big.env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sealed = std::fs::read(f.path("big.env")).expect("sealed");
+    f.write("big.out", OLD);
+    let before = f.names();
+    let args = [
+        "open",
+        "--local-kek",
+        "kek",
+        "--in",
+        "-",
+        "--out",
+        "big.out",
+    ];
+    // Half the object: the first MiB of plaintext authenticates and waits for the rest.
+    let (mut child, stdin) = mid_stream(&f, &args, "big.out", &sealed[..1 << 20]);
+    send(&child, "-TERM");
+    let exit = wait_bounded(&mut child);
+    drop(stdin);
+    assert_eq!(exit.code(), Some(143));
+    assert_eq!(f.names(), before);
+    assert_eq!(std::fs::read(f.path("big.out")).expect("out"), OLD);
 }
 
 /// SIGKILL runs no handler: the hidden temporary file stays (nothing can remove it), but `--out`
