@@ -46,8 +46,9 @@ pub(crate) enum CliError {
         #[source]
         source: tonic::transport::Error,
     },
-    /// The daemon could not be reached.
-    #[error("cannot reach {endpoint}: {source}")]
+    /// The daemon could not be reached (the message carries the transport error's causes, as
+    /// tonic's own says only `transport error`).
+    #[error("cannot reach {endpoint}: {}", with_causes(source))]
     Connect {
         /// The daemon's address.
         endpoint: String,
@@ -84,6 +85,23 @@ impl CliError {
             reason: reason.to_string(),
         }
     }
+}
+
+/// `e: its cause: its cause's cause ...`, each message once.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut last = text.clone();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if msg != last {
+            text.push_str(": ");
+            text.push_str(&msg);
+        }
+        last = msg;
+        cause = c.source();
+    }
+    text
 }
 
 impl From<tonic::Status> for CliError {
@@ -138,6 +156,18 @@ mod tests {
         );
         let bare = tonic::Status::unavailable("down");
         assert_eq!(CliError::from(bare).to_string(), "Unavailable: down");
+    }
+
+    #[test]
+    fn causes_are_chained_once_each() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] Middle);
+        #[derive(Debug, thiserror::Error)]
+        #[error("middle")]
+        struct Middle(#[source] io::Error);
+        let e = Outer(Middle(io::Error::other("middle")));
+        assert_eq!(with_causes(&e), "outer: middle");
     }
 
     #[test]
