@@ -16,11 +16,11 @@ fn bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "kms-server", "--bins"])
+            .args(["build", "-q", "-p", "kms-server", "-p", "kmsctl", "--bins"])
             .status()
             .expect("cargo runs")
             .success();
-        assert!(ok, "building the kms-server binaries failed");
+        assert!(ok, "building the kms-server and kmsctl binaries failed");
     });
     // target/<profile>/deps/<this test> -> target/<profile>/<name>
     let exe = std::env::current_exe().expect("test exe");

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-20}
-cargo build -q --release -p kms-server --bin kmsctl
+cargo build -q --release -p kmsctl --bin kmsctl
 k=target/release/kmsctl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
