@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use kms_proto::Tenancy;
 use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
@@ -74,12 +75,10 @@ fn fresh_domain() -> String {
 
 /// A raw client call as `domain` in `REGION`.
 fn as_tenant<T>(domain: &str, msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("x-kms-domain-id", domain.parse().unwrap());
-    r.metadata_mut()
-        .insert("x-kms-region", REGION.parse().unwrap());
-    r
+    Tenancy::for_domain(domain)
+        .and_then(|t| t.with_region(REGION))
+        .unwrap()
+        .request(msg)
 }
 
 async fn decide(

@@ -5,9 +5,9 @@ use std::fmt;
 use http::StatusCode;
 use kms_proto::key_id::KeyIdError;
 
-use crate::facts::Operation;
-use crate::key_service::KeyServiceError;
+use crate::kms::KeyServiceError;
 use crate::policy::PolicyError;
+use crate::vocab::Operation;
 
 /// Where a request carried an SSE parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

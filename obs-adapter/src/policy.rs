@@ -45,7 +45,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::facts::Caller;
+use crate::vocab::{SSE_HEADER, SSE_KEY_ID_HEADER};
 
 /// Largest policy accepted, in bytes (OBS's limit).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -80,10 +80,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
 ];
 
 /// The condition keys a policy may use (lower case, without the optional `obs:` prefix).
-pub const CONDITION_KEYS: &[&str] = &[
-    crate::sse_headers::SSE_HEADER,
-    crate::sse_headers::SSE_KEY_ID_HEADER,
-];
+pub const CONDITION_KEYS: &[&str] = &[SSE_HEADER, SSE_KEY_ID_HEADER];
 
 /// Why a policy was refused when it was set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,8 +163,10 @@ pub struct BucketPolicy {
 /// The request facts a policy is evaluated against.
 #[derive(Debug, Clone)]
 pub struct PolicyRequest<'a> {
-    /// The authenticated caller.
-    pub caller: &'a Caller,
+    /// The authenticated caller's domain (matched by `domain/<domainID>` principals).
+    pub domain: &'a DomainId,
+    /// The caller's IAM user ID, when known (matched by `domain/<domainID>:user/<userID>`).
+    pub user: Option<&'a str>,
     /// The action, such as `PutObject`.
     pub action: &'a str,
     /// The object key (the resource is `<bucket>/<object key>`).
@@ -616,10 +615,9 @@ impl BucketPolicy {
 fn applies(s: &Statement, req: &PolicyRequest<'_>, resource: &str) -> bool {
     let principal = s.principals.iter().any(|p| match p {
         PrincipalId::Any => true,
-        PrincipalId::Domain(d) => *d == req.caller.domain,
+        PrincipalId::Domain(d) => d == req.domain,
         PrincipalId::User { domain, user } => {
-            *domain == req.caller.domain
-                && (user == "*" || req.caller.user.as_deref() == Some(user.as_str()))
+            domain == req.domain && (user == "*" || req.user == Some(user.as_str()))
         }
     });
     principal

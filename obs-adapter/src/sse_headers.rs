@@ -11,25 +11,11 @@ use http::HeaderMap;
 use kms_proto::key_id::KeyRef;
 
 use crate::error::{AdapterError, Place};
-use crate::facts::Operation;
+use crate::vocab::Operation;
 
-/// The header (form field, query parameter) that selects SSE-KMS: `x-obs-server-side-encryption: kms`.
-pub const SSE_HEADER: &str = "x-obs-server-side-encryption";
-/// The header (form field, query parameter) that names the CMK.
-pub const SSE_KEY_ID_HEADER: &str = "x-obs-server-side-encryption-kms-key-id";
-/// The header that names a copy's source object.
-pub const COPY_SOURCE_HEADER: &str = "x-obs-copy-source";
-/// The only value of [`SSE_HEADER`] that the adapter accepts.
-pub const SSE_KMS: &str = "kms";
+pub use crate::vocab::{COPY_SOURCE_HEADER, SSE_C_HEADERS, SSE_HEADER, SSE_KEY_ID_HEADER, SSE_KMS};
 
 const NAMES: [&str; 2] = [SSE_HEADER, SSE_KEY_ID_HEADER];
-
-/// The SSE-C (customer-provided key) headers, which cannot be combined with SSE-KMS.
-pub const SSE_C_HEADERS: [&str; 3] = [
-    "x-obs-server-side-encryption-customer-algorithm",
-    "x-obs-server-side-encryption-customer-key",
-    "x-obs-server-side-encryption-customer-key-md5",
-];
 
 /// The SSE parameters exactly as the request gave them (after the place rules), before validation.
 /// The bucket policy's conditions read these.

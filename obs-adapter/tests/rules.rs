@@ -133,16 +133,16 @@ async fn rule_02_key_id_forms_region_and_tenant() {
     let seed = env.seed_default_key().to_string();
     let own_obs_key = env
         .fake
-        .create_service_key(&tenancy(OWNER, REGION), "obs")
+        .create_service_key(&scope(OWNER, REGION), "obs")
         .to_string();
     let own_uuid = own_obs_key.rsplit('/').next().unwrap().to_owned();
     let own_upper = own_uuid.to_ascii_uppercase();
-    let foreign = env.fake.create_service_key(&tenancy(OTHER, REGION), "obs");
+    let foreign = env.fake.create_service_key(&scope(OTHER, REGION), "obs");
     let foreign_str = foreign.to_string();
     let foreign_bare = foreign.uuid.to_string();
     let other_region_key = env
         .fake
-        .create_service_key(&tenancy(OWNER, OTHER_REGION), "obs")
+        .create_service_key(&scope(OWNER, OTHER_REGION), "obs")
         .to_string();
     let unknown_own = format!("region:{OWNER}:key/00000000-0000-4000-8000-000000000000");
     let unknown_foreign = format!("region:{OTHER}:key/00000000-0000-4000-8000-000000000000");
@@ -394,7 +394,7 @@ async fn rule_04_only_service_created_obs_keys_unless_switched() {
     );
     for (name, kind, key_policy, want_err) in cases {
         let env = Env::with_config(AdapterConfig { key_policy });
-        let t = tenancy(OWNER, REGION);
+        let t = scope(OWNER, REGION);
         let key: FullKeyId = match kind {
             Kind::Default => env.seed_default_key(),
             Kind::ObsServiceKey => env.fake.create_service_key(&t, "obs"),
@@ -832,7 +832,7 @@ async fn rule_06_where_the_rules_apply() {
     assert_eq!(d.source_encryption, Some(kms_src.encryption.clone()));
     // Copy from a source in another region (under that region's key) into this bucket.
     let far_key =
-        obs_adapter::KeyService::get_default_key(&*env.fake, &tenancy(OWNER, OTHER_REGION), "obs")
+        obs_adapter::KeyService::get_default_key(&*env.fake, &scope(OWNER, OTHER_REGION), "obs")
             .await
             .unwrap()
             .key_id;
@@ -866,7 +866,7 @@ async fn rule_06_where_the_rules_apply() {
 async fn rule_07_bucket_default_encryption_applies_unless_the_request_says_otherwise() {
     let env = Env::new();
     let default = env.seed_default_key();
-    let t = tenancy(OWNER, REGION);
+    let t = scope(OWNER, REGION);
     let other_obs = env.fake.create_service_key(&t, "obs");
     let customer = env.fake.create_customer_key(&t);
     let d = default.to_string();
