@@ -189,6 +189,7 @@ impl<K: KeyService> ObsAdapter<K> {
             Some(p) => p.evaluate(&PolicyRequest {
                 domain: &req.caller.domain,
                 user: req.caller.user.as_deref(),
+                region: &req.bucket.region,
                 action: op.policy_action(),
                 object_key: req.object_key,
                 context: &context,
@@ -272,9 +273,9 @@ impl<K: KeyService> ObsAdapter<K> {
 
     /// Rules 2, 4 and 5 for a key the request (or the bucket default) names.
     async fn named_key(&self, scope: &KeyScope, key: &KeyRef) -> Result<KeyInfo, AdapterError> {
-        let full = key
-            .resolve(scope.region.as_str(), scope.domain.as_str())
-            .map_err(|e| AdapterError::Internal(e.to_string()))?;
+        // Rule 2: a bare UUID is in the scope, and the caller's own domain ID in any case is the
+        // caller's domain.
+        let full = scope.canonical(key);
         // Another tenant's key: refused exactly as an unknown key, without asking the KMS.
         if full.domain != scope.domain {
             return Err(AdapterError::KeyNotFound {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use kms_proto::key_id::DomainId;
+use kms_proto::key_id::{DomainId, FullKeyId, KeyRef, RegionId};
 
 /// The header (form field, query parameter) that selects SSE-KMS: `x-obs-server-side-encryption: kms`.
 pub const SSE_HEADER: &str = "x-obs-server-side-encryption";
@@ -99,5 +99,24 @@ impl Caller {
     pub fn with_user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
+    }
+}
+
+/// The one canonical full key ID that `key` names for a caller of `domain` in `region`: a bare
+/// UUID is placed in `domain` and `region`; hex digits are lower case (the parser's output); and a
+/// domain ID that equals `domain` without regard to ASCII case is written as `domain` (rule 2: the
+/// key-ID grammar accepts upper-case letters in domain IDs, but a tenant's domain ID names one
+/// tenant however it is cased). Every spelling of one key has the same canonical form; a key of
+/// another domain keeps its own domain.
+pub fn canonical_key_id(key: &KeyRef, domain: &DomainId, region: &RegionId) -> FullKeyId {
+    match key {
+        KeyRef::Bare(uuid) => FullKeyId::new(region.clone(), domain.clone(), *uuid),
+        KeyRef::Full(full)
+            if full.domain != *domain
+                && full.domain.as_str().eq_ignore_ascii_case(domain.as_str()) =>
+        {
+            FullKeyId::new(full.region.clone(), domain.clone(), full.uuid)
+        }
+        KeyRef::Full(full) => full.clone(),
     }
 }

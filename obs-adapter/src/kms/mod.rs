@@ -38,6 +38,12 @@ impl KeyScope {
         Self { domain, region }
     }
 
+    /// The canonical full key ID that `key` names in this scope (see
+    /// [`crate::vocab::canonical_key_id`]).
+    pub fn canonical(&self, key: &KeyRef) -> FullKeyId {
+        crate::vocab::canonical_key_id(key, &self.domain, &self.region)
+    }
+
     /// The wire tenancy of a call in this scope: `x-kms-domain-id` and `x-kms-region`.
     pub fn tenancy(&self) -> Result<kms_proto::Tenancy, kms_proto::tenancy::TenancyError> {
         kms_proto::Tenancy::for_domain(self.domain.as_str())?.with_region(self.region.as_str())

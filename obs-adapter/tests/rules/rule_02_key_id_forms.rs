@@ -146,3 +146,71 @@ async fn rule_02_key_id_forms_region_and_tenant() {
         blank(&e_unknown, &unknown_own)
     );
 }
+
+/// Issue 16, point 3: the key-ID grammar accepts upper-case letters in a domain ID; the adapter
+/// reads a domain ID that equals the caller's own without regard to ASCII case as the caller's
+/// domain (and answers the canonical lower-case ID), so a tenant's own key is found however its
+/// domain is cased. Another tenant's domain, in any case, stays another tenant's.
+#[tokio::test]
+async fn rule_02_upper_case_domain_in_a_full_key_id_names_the_callers_domain() {
+    let env = Env::new();
+    let key = env.seed_default_key();
+    let full = key.to_string();
+    let upper_domain = format!(
+        "{REGION}:{}:key/{}",
+        OWNER.to_ascii_uppercase(),
+        key.uuid.hyphenated()
+    );
+    let mixed = format!(
+        "{REGION}:{}{}:key/{}",
+        OWNER[..4].to_ascii_uppercase(),
+        &OWNER[4..],
+        key.uuid.hyphenated().to_string().to_ascii_uppercase()
+    );
+    let foreign = env.fake.create_service_key(&scope(OTHER, REGION), "obs");
+    let foreign_upper = format!(
+        "{REGION}:{}:key/{}",
+        OTHER.to_ascii_uppercase(),
+        foreign.uuid.hyphenated()
+    );
+    struct Case<'a> {
+        name: &'a str,
+        key: &'a str,
+        want: Want<'a>,
+    }
+    let cases = vec![
+        Case {
+            name: "own domain upper case",
+            key: &upper_domain,
+            want: Want::Kms(&full),
+        },
+        Case {
+            name: "own domain mixed case, upper-case hex",
+            key: &mixed,
+            want: Want::Kms(&full),
+        },
+        Case {
+            name: "another tenant's domain upper case",
+            key: &foreign_upper,
+            want: refused(400, "KMS.NotFoundException", "does not exist"),
+        },
+    ];
+    for Case { name, key, want } in cases {
+        // By header.
+        let got = env.put(&[(SSE, "kms"), (KEY, key)]).await;
+        check(name, &got, &want, &full);
+        // Through the bucket default.
+        let b =
+            bucket().with_default_encryption(DefaultEncryption::parse("kms", Some(key)).unwrap());
+        let got = env
+            .decide(Operation::PutObject, OWNER, &b, &headers(&[]), None)
+            .await;
+        check(name, &got, &want, &full);
+    }
+    // Another tenant's key is refused without asking the KMS, however its domain is cased.
+    let before = env.fake.calls();
+    env.put(&[(SSE, "kms"), (KEY, &foreign_upper)])
+        .await
+        .unwrap_err();
+    assert_eq!(env.fake.calls(), before);
+}

@@ -719,3 +719,146 @@ Case {name: "too big", json: big, part: "more than 20480"},
         );
     }
 }
+
+/// Issue 16, point 1: a condition on the key ID compares the canonical full key ID (lower case,
+/// in the caller's domain and the bucket's region) on both sides, so every spelling of one key
+/// compares equal: a Deny cannot be sidestepped by writing the key another way, and a required key
+/// is not refused for its spelling.
+#[tokio::test]
+async fn rule_08_key_id_conditions_compare_every_spelling_of_a_key() {
+    let env = Env::new();
+    let key = env.seed_default_key();
+    let other = env.fake.create_service_key(&scope(OWNER, REGION), "obs");
+    let full = key.to_string();
+    let spellings = |k: &FullKeyId| {
+        let full = k.to_string();
+        let bare = k.uuid.hyphenated().to_string();
+        let upper_hex = format!(
+            "{}:{}:key/{}",
+            k.region,
+            k.domain,
+            bare.to_ascii_uppercase()
+        );
+        let upper_domain = format!(
+            "{}:{}:key/{bare}",
+            k.region,
+            k.domain.as_str().to_ascii_uppercase()
+        );
+        vec![
+            ("full", full),
+            ("bare", bare.clone()),
+            ("bare upper case", bare.to_ascii_uppercase()),
+            ("full upper-case hex", upper_hex),
+            ("full upper-case domain", upper_domain),
+        ]
+    };
+    let deny = |operator: &str, value: &str| {
+        let json = format!(
+            r#"{{"Statement":[{{"Sid":"keys","Effect":"Deny","Principal":"*","Action":"PutObject","Resource":"examplebucket/*","Condition":{{"{operator}":{{"x-obs-server-side-encryption-kms-key-id":"{value}"}}}}}}]}}"#
+        );
+        bucket().with_policy(BucketPolicy::parse(BUCKET, &json).unwrap())
+    };
+    let denied = refused(403, "AccessDenied", "\"keys\"");
+
+    struct Case<'a> {
+        name: String,
+        bucket: BucketFacts,
+        h: Vec<(&'a str, &'a str)>,
+        want: Want<'a>,
+    }
+    let key_spellings = spellings(&key);
+    let other_spellings = spellings(&other);
+    let other_full = other.to_string();
+    let mut cases = Vec::new();
+    for (cond_name, cond) in &key_spellings {
+        for (req_name, req) in &key_spellings {
+            // Deny StringEquals <key>: refused however either side spells the key.
+            cases.push(Case {
+                name: format!("Deny StringEquals {cond_name}, request {req_name}"),
+                bucket: deny("StringEquals", cond),
+                h: vec![(SSE, "kms"), (KEY, req.as_str())],
+                want: denied,
+            });
+            // Deny StringNotEquals <key> (require the key): accepted however spelt.
+            cases.push(Case {
+                name: format!("Deny StringNotEquals {cond_name}, request {req_name}"),
+                bucket: deny("StringNotEquals", cond),
+                h: vec![(SSE, "kms"), (KEY, req.as_str())],
+                want: Want::Kms(&full),
+            });
+        }
+        for (req_name, req) in &other_spellings {
+            // Another key: not denied by StringEquals, denied when one key is required.
+            cases.push(Case {
+                name: format!("Deny StringEquals {cond_name}, other key {req_name}"),
+                bucket: deny("StringEquals", cond),
+                h: vec![(SSE, "kms"), (KEY, req.as_str())],
+                want: Want::Kms(&other_full),
+            });
+            cases.push(Case {
+                name: format!("Deny StringNotEquals {cond_name}, other key {req_name}"),
+                bucket: deny("StringNotEquals", cond),
+                h: vec![(SSE, "kms"), (KEY, req.as_str())],
+                want: denied,
+            });
+        }
+        // The bucket default supplying the key (in every spelling): conditions read the request
+        // (rule 8), which names no key, so the outcome does not depend on the default's spelling
+        // either: StringEquals does not apply, StringNotEquals does.
+        for (default_name, default_key) in &key_spellings {
+            let with_default = |b: BucketFacts| {
+                b.with_default_encryption(
+                    DefaultEncryption::parse("kms", Some(default_key)).unwrap(),
+                )
+            };
+            cases.push(Case {
+                name: format!("Deny StringEquals {cond_name}, default key {default_name}"),
+                bucket: with_default(deny("StringEquals", cond)),
+                h: vec![],
+                want: Want::Kms(&full),
+            });
+            cases.push(Case {
+                name: format!("Deny StringNotEquals {cond_name}, default key {default_name}"),
+                bucket: with_default(deny("StringNotEquals", cond)),
+                h: vec![],
+                want: denied,
+            });
+        }
+        // IgnoreCase operators read key IDs the same way.
+        cases.push(Case {
+            name: format!("Deny StringEqualsIgnoreCase {cond_name}, request bare"),
+            bucket: deny("StringEqualsIgnoreCase", cond),
+            h: vec![(SSE, "kms"), (KEY, key_spellings[1].1.as_str())],
+            want: denied,
+        });
+    }
+    // StringLike matches any spelling of the request's key, without regard to ASCII case.
+    let pattern = format!("*:key/{}*", &key.uuid.hyphenated().to_string()[..8]);
+    for (req_name, req) in &key_spellings {
+        cases.push(Case {
+            name: format!("Deny StringLike {pattern}, request {req_name}"),
+            bucket: deny("StringLike", &pattern),
+            h: vec![(SSE, "kms"), (KEY, req.as_str())],
+            want: denied,
+        });
+        cases.push(Case {
+            name: format!("Deny StringNotLike {pattern}, request {req_name}"),
+            bucket: deny("StringNotLike", &pattern),
+            h: vec![(SSE, "kms"), (KEY, req.as_str())],
+            want: Want::Kms(&full),
+        });
+    }
+    assert!(cases.len() > 100);
+    for Case {
+        name,
+        bucket,
+        h,
+        want,
+    } in cases
+    {
+        let got = env
+            .decide(Operation::PutObject, OWNER, &bucket, &headers(&h), None)
+            .await;
+        check(&name, &got, &want, &full);
+    }
+}
