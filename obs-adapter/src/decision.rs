@@ -170,6 +170,14 @@ impl<K: KeyService> ObsAdapter<K> {
             return Err(AdapterError::MissingCopySource);
         }
         let stored = stored_for(op, req.stored)?;
+        // Rule 7: the bucket default applies to uploads without encryption parameters; an SSE-C
+        // upload is not one, and the adapter does not provide SSE-C.
+        if let (Some(name), RequestedSse::None, DefaultEncryption::Kms { .. }) =
+            (raw.sse_c, &requested, &req.bucket.default_encryption)
+            && takes_bucket_default(op)
+        {
+            return Err(AdapterError::SseCustomerWithKmsDefault { name });
+        }
 
         // Rule 8: the policy reads the request. Parts and completions cannot carry SSE parameters;
         // for them the context is the upload's encryption, checked against the policy at initiation.
@@ -391,6 +399,17 @@ impl<K: KeyService> ObsAdapter<K> {
             )
             .await?)
     }
+}
+
+/// Whether the operation writes a new object that the bucket default encryption applies to.
+fn takes_bucket_default(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::PutObject
+            | Operation::PostObject
+            | Operation::CopyObject
+            | Operation::InitiateMultipartUpload
+    )
 }
 
 /// The stored object an operation needs (`None` for uploads that start a new object).

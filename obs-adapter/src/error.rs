@@ -95,6 +95,17 @@ pub enum AdapterError {
         /// The SSE-C header.
         name: &'static str,
     },
+    /// Rule 7: an upload with SSE-C (customer-provided key) parameters and no SSE-KMS parameter
+    /// into a bucket whose default encryption is SSE-KMS. The adapter does not provide SSE-C, and
+    /// the bucket default applies only to uploads without encryption parameters, so the upload is
+    /// neither silently turned into SSE-KMS nor stored as plaintext.
+    #[error(
+        "the request asks for SSE-C with {name}, which this service does not provide, and the bucket's default encryption (SSE-KMS) applies only to uploads without encryption parameters: upload without SSE-C parameters, or with x-obs-server-side-encryption: kms"
+    )]
+    SseCustomerWithKmsDefault {
+        /// The SSE-C parameter.
+        name: &'static str,
+    },
     /// A copy request without `x-obs-copy-source`.
     #[error("CopyObject requires the x-obs-copy-source header")]
     MissingCopySource,
@@ -247,6 +258,7 @@ impl AdapterError {
             | E::ConflictingParameter { .. }
             | E::SseNotAllowed { .. }
             | E::SseCustomerConflict { .. }
+            | E::SseCustomerWithKmsDefault { .. }
             | E::MissingCopySource
             | E::KeyRegionMismatch { .. }
             | E::CustomerKeyNotAllowed { .. }

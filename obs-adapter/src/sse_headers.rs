@@ -25,6 +25,8 @@ pub struct RawSse {
     pub algorithm: Option<(String, Place)>,
     /// The value of `x-obs-server-side-encryption-kms-key-id`, and where it was given.
     pub key_id: Option<(String, Place)>,
+    /// The first SSE-C (customer-provided key) parameter the request carries, in any place.
+    pub sse_c: Option<&'static str>,
 }
 
 impl RawSse {
@@ -171,19 +173,23 @@ pub fn read_raw(
         }
     };
     let [algorithm, key_id] = chosen;
-    if algorithm.is_some() || key_id.is_some() {
-        let sse_c = SSE_C_HEADERS.into_iter().find(|name| {
-            headers.contains_key(*name)
-                || form_fields
-                    .iter()
-                    .chain(query)
-                    .any(|(k, _)| k.eq_ignore_ascii_case(name))
-        });
-        if let Some(name) = sse_c {
-            return Err(AdapterError::SseCustomerConflict { name });
-        }
+    let sse_c = SSE_C_HEADERS.into_iter().find(|name| {
+        headers.contains_key(*name)
+            || form_fields
+                .iter()
+                .chain(query)
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    });
+    if (algorithm.is_some() || key_id.is_some())
+        && let Some(name) = sse_c
+    {
+        return Err(AdapterError::SseCustomerConflict { name });
     }
-    Ok(RawSse { algorithm, key_id })
+    Ok(RawSse {
+        algorithm,
+        key_id,
+        sse_c,
+    })
 }
 
 /// Validates the raw parameters (rules 1 and 2, syntax): the algorithm must be exactly `kms`, a key

@@ -69,6 +69,13 @@ fn rule_11_every_error_maps_to_an_obs_error_document() {
             c: "InvalidArgument",
         },
         Case {
+            err: AdapterError::SseCustomerWithKmsDefault {
+                name: "x-obs-server-side-encryption-customer-algorithm",
+            },
+            status: 400,
+            c: "InvalidArgument",
+        },
+        Case {
             err: AdapterError::MissingCopySource,
             status: 400,
             c: "InvalidArgument",
