@@ -280,7 +280,7 @@ async fn disabled_and_pending_keys_are_refused() {
     )
     .await
     .unwrap_err();
-    assert_eq!(code(&e), (400, "KMS.PendingDeletionException"));
+    assert_eq!(code(&e), (400, "KMS.KMSInvalidStateException"));
 }
 
 #[tokio::test]

@@ -37,9 +37,11 @@ impl fmt::Display for Place {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdapterError {
-    /// `x-obs-server-side-encryption` (or the bucket default's algorithm) is not `kms`.
+    /// `x-obs-server-side-encryption` (or the bucket default's algorithm) is not `kms`. For
+    /// `AES256` (OBS's own SSE-OBS) the message says that SSE-OBS is out of this service's scope.
     #[error(
-        "the {place} x-obs-server-side-encryption has the unsupported value {value:?}: only \"kms\" is supported"
+        "the {place} x-obs-server-side-encryption has the unsupported value {value:?}{}: only \"kms\" is supported",
+        if value == "AES256" { " (SSE-OBS, which this service does not provide: it is out of scope, not an unknown algorithm)" } else { "" }
     )]
     UnsupportedAlgorithm {
         /// The refused value, as given (at most 100 characters).
@@ -176,8 +178,9 @@ pub enum AdapterError {
     /// A bucket policy that cannot be parsed or uses unsupported elements.
     #[error(transparent)]
     MalformedPolicy(#[from] PolicyError),
-    /// The KMS refused the adapter's credentials.
-    #[error("the KMS denied access: {0}")]
+    /// The KMS refused the adapter's own credentials (UNAUTHENTICATED or PERMISSION_DENIED from the
+    /// daemon): a server misconfiguration, answered 500 `InternalError`, never blamed on the caller.
+    #[error("the KMS refused the adapter's credentials (server misconfiguration): {0}")]
     KmsAccessDenied(String),
     /// The KMS could not be reached.
     #[error("the KMS is unavailable: {0}")]
@@ -265,15 +268,14 @@ impl AdapterError {
             | E::ForeignServiceKey { .. } => (StatusCode::BAD_REQUEST, "InvalidArgument"),
             E::KeyNotFound { .. } => (StatusCode::BAD_REQUEST, "KMS.NotFoundException"),
             E::KeyDisabled { .. } => (StatusCode::BAD_REQUEST, "KMS.DisabledException"),
+            // S3's code for a key whose state forbids its use; OBS documents no own code.
             E::KeyPendingDeletion { .. } => {
-                (StatusCode::BAD_REQUEST, "KMS.PendingDeletionException")
+                (StatusCode::BAD_REQUEST, "KMS.KMSInvalidStateException")
             }
-            E::PolicyDenied { .. } | E::CrossTenant | E::KmsAccessDenied(_) => {
-                (StatusCode::FORBIDDEN, "AccessDenied")
-            }
+            E::PolicyDenied { .. } | E::CrossTenant => (StatusCode::FORBIDDEN, "AccessDenied"),
             E::MalformedPolicy(_) => (StatusCode::BAD_REQUEST, "MalformedPolicy"),
             E::KmsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-            E::MissingStoredObject { .. } | E::Internal(_) => {
+            E::MissingStoredObject { .. } | E::Internal(_) | E::KmsAccessDenied(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
             }
         }
@@ -284,7 +286,9 @@ impl AdapterError {
     pub fn to_obs_error(&self, request_id: &str) -> ObsError {
         let (status, code) = self.status_and_code();
         let message = match self {
-            AdapterError::KmsAccessDenied(_) => "access denied".to_owned(),
+            AdapterError::KmsAccessDenied(_) => {
+                "the key management service refused this service's own credentials: a server configuration problem, not the caller's; retry later".to_owned()
+            }
             AdapterError::KmsUnavailable(_) => {
                 "the key management service is unavailable; retry later".to_owned()
             }

@@ -275,7 +275,7 @@ async fn grpc_key_service_sends_tenancy_and_maps_daemon_errors() {
     // Daemon errors, by their x-kms-error-code.
     let cases = [
         (DISABLED, (400, "KMS.DisabledException")),
-        (PENDING, (400, "KMS.PendingDeletionException")),
+        (PENDING, (400, "KMS.KMSInvalidStateException")),
         (
             "33333333-3333-4333-8333-333333333333",
             (400, "KMS.NotFoundException"),

@@ -87,3 +87,33 @@ async fn rule_01_sse_header_selects_kms_and_refuses_everything_else() {
         .unwrap_err();
     assert_eq!(code(&err), (400, "InvalidArgument"));
 }
+
+/// Issue 16, point 5: `x-obs-server-side-encryption: AES256` is OBS's own SSE-OBS, which this
+/// service does not provide: still 400 `InvalidEncryptionAlgorithmError`, with a message that says
+/// SSE-OBS is out of scope rather than calling the value unknown. Other values are unchanged.
+#[tokio::test]
+async fn rule_01_aes256_is_sse_obs_and_out_of_scope() {
+    let env = Env::new();
+    let err = env.put(&[(SSE, "AES256")]).await.unwrap_err();
+    let form = pairs(&[(SSE, "AES256")]);
+    let c = caller(OWNER);
+    let b = bucket();
+    let none = headers(&[]);
+    let post = env
+        .adapter
+        .decide(
+            &ObsRequest::new(Operation::PostObject, &c, &b, "obj", &none).with_form_fields(&form),
+        )
+        .await
+        .unwrap_err();
+    let default = DefaultEncryption::parse("AES256", None).unwrap_err();
+    for e in [err, post, default] {
+        assert_eq!(code(&e), (400, "InvalidEncryptionAlgorithmError"), "{e}");
+        let message = e.to_obs_error("R1").message;
+        assert!(message.contains("\"AES256\""), "{message}");
+        assert!(message.contains("SSE-OBS"), "{message}");
+        assert!(message.contains("out of scope"), "{message}");
+    }
+    let other = env.put(&[(SSE, "aws:kms")]).await.unwrap_err();
+    assert!(!other.to_string().contains("SSE-OBS"), "{other}");
+}

@@ -21,7 +21,7 @@ async fn rule_05_disabled_pending_and_unknown_keys_give_distinct_errors() {
         Case {
             name: "pending deletion",
             state: Some(KeyState::PendingDeletion),
-            want: Some((400, "KMS.PendingDeletionException", "pending deletion")),
+            want: Some((400, "KMS.KMSInvalidStateException", "pending deletion")),
         },
         Case {
             name: "unknown",
@@ -89,4 +89,39 @@ async fn rule_05_disabled_pending_and_unknown_keys_give_distinct_errors() {
         )
         .await;
     assert_eq!(code(&dk.unwrap_err()), (400, "KMS.DisabledException"));
+}
+
+/// Issue 16, point 5: a key pending deletion answers `KMS.KMSInvalidStateException` (400), the
+/// code S3 uses for a key whose state forbids its use (`KMS.PendingDeletionException` is no code
+/// OBS or S3 is known to use), with a message that says pending deletion.
+#[tokio::test]
+async fn rule_05_pending_deletion_answers_kms_invalid_state_exception() {
+    let env = Env::new();
+    let key = env.seed_default_key();
+    assert!(env.fake.set_state(&key, KeyState::PendingDeletion));
+    let full = key.to_string();
+    for h in [vec![(SSE, "kms")], vec![(SSE, "kms"), (KEY, full.as_str())]] {
+        let err = env.put(&h).await.unwrap_err();
+        let doc = err.to_obs_error("R1");
+        assert_eq!(
+            (doc.status.as_u16(), doc.code),
+            (400, "KMS.KMSInvalidStateException")
+        );
+        assert!(doc.message.contains("pending deletion"), "{}", doc.message);
+        assert!(doc.message.contains(&full), "{}", doc.message);
+    }
+    let obj = StoredObject::kms(domain(OWNER), key);
+    let get = env
+        .decide(
+            Operation::GetObject,
+            OWNER,
+            &bucket(),
+            &headers(&[]),
+            Some(&obj),
+        )
+        .await;
+    assert_eq!(
+        code(&get.unwrap_err()),
+        (400, "KMS.KMSInvalidStateException")
+    );
 }

@@ -115,7 +115,7 @@ fn rule_11_every_error_maps_to_an_obs_error_document() {
         Case {
             err: AdapterError::KeyPendingDeletion { key: key.clone() },
             status: 400,
-            c: "KMS.PendingDeletionException",
+            c: "KMS.KMSInvalidStateException",
         },
         Case {
             err: AdapterError::PolicyDenied {
@@ -131,8 +131,8 @@ fn rule_11_every_error_maps_to_an_obs_error_document() {
         },
         Case {
             err: AdapterError::KmsAccessDenied("token".into()),
-            status: 403,
-            c: "AccessDenied",
+            status: 500,
+            c: "InternalError",
         },
         Case {
             err: AdapterError::MalformedPolicy(policy_err),
@@ -213,7 +213,7 @@ async fn rule_11_kms_failures_map_to_obs_errors() {
         },
         Case {
             kms_err: K::AccessDenied("bad token".into()),
-            want: (403, "AccessDenied"),
+            want: (500, "InternalError"),
         },
         Case {
             kms_err: K::Internal("boom".into()),
@@ -225,7 +225,7 @@ async fn rule_11_kms_failures_map_to_obs_errors() {
         },
         Case {
             kms_err: K::PendingDeletion("k".into()),
-            want: (400, "KMS.PendingDeletionException"),
+            want: (400, "KMS.KMSInvalidStateException"),
         },
         Case {
             kms_err: K::NotFound("k".into()),
@@ -237,5 +237,41 @@ async fn rule_11_kms_failures_map_to_obs_errors() {
         env.fake.set_outage(Some(kms_err.clone()));
         let err = env.put(&[(SSE, "kms")]).await.unwrap_err();
         assert_eq!(code(&err), want, "{kms_err:?}");
+    }
+}
+
+/// Issue 16, point 4: when the KMS refuses the adapter's own credentials (UNAUTHENTICATED or
+/// PERMISSION_DENIED from the daemon), the client gets 500 `InternalError` with a message that
+/// names the server's KMS credentials, not 403 `AccessDenied`, which would blame the caller.
+#[tokio::test]
+async fn rule_11_kms_refusing_the_adapters_credentials_is_a_server_error() {
+    let env = Env::new();
+    env.seed_default_key();
+    env.fake
+        .set_outage(Some(obs_adapter::KeyServiceError::AccessDenied(
+            "unknown bearer token".into(),
+        )));
+    for h in [vec![(SSE, "kms")], vec![(SSE, "kms"), (KEY, SEED_KEY_UUID)]] {
+        let err = env.put(&h).await.unwrap_err();
+        assert_eq!(code(&err), (500, "InternalError"), "{err}");
+        assert!(err.to_string().contains("adapter's credentials"), "{err}");
+        let doc = err.to_obs_error("R1");
+        assert_eq!(doc.status.as_u16(), 500);
+        assert!(
+            doc.message.contains("credentials") && doc.message.contains("not the caller's"),
+            "{}",
+            doc.message
+        );
+        // The KMS's own words stay in the log, not in the client's document.
+        assert!(!doc.message.contains("bearer token"), "{}", doc.message);
+        assert!(!doc.to_xml().contains("AccessDenied"));
+    }
+    // Through the gRPC key service's mapping: both daemon codes.
+    for status in [
+        kms_proto::ErrorCode::Unauthenticated.status("no credentials"),
+        kms_proto::ErrorCode::PermissionDenied.status("domain disagrees with the token"),
+    ] {
+        let err = AdapterError::from(obs_adapter::kms::grpc::map_status(&status));
+        assert_eq!(code(&err), (500, "InternalError"), "{status:?}");
     }
 }
