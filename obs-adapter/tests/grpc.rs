@@ -1,6 +1,10 @@
 //! `GrpcKeyService` against an in-process stand-in for the daemon on 127.0.0.1:0: the tenancy
 //! metadata it sends, and how daemon errors come back through the adapter.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests may spawn tasks; the workspace bans tokio::spawn outside tests"
+)]
 
 mod common;
 

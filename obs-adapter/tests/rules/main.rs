@@ -1,6 +1,10 @@
 //! One test module per rule of the crate docs (RULES.md), named after the rule; each rule's tests
 //! are named after it too. The tables are named case structs, one row per case.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests may spawn tasks; the workspace bans tokio::spawn outside tests"
+)]
 
 #[path = "../common/mod.rs"]
 mod common;
