@@ -3,10 +3,15 @@
 //! object bytes through the envelope crate.
 
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests may spawn tasks; the workspace bans tokio::spawn outside tests"
+)]
 
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use kms_proto::Tenancy;
 use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
@@ -74,12 +79,10 @@ fn fresh_domain() -> String {
 
 /// A raw client call as `domain` in `REGION`.
 fn as_tenant<T>(domain: &str, msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("x-kms-domain-id", domain.parse().unwrap());
-    r.metadata_mut()
-        .insert("x-kms-region", REGION.parse().unwrap());
-    r
+    Tenancy::for_domain(domain)
+        .and_then(|t| t.with_region(REGION))
+        .unwrap()
+        .request(msg)
 }
 
 async fn decide(
@@ -281,7 +284,7 @@ async fn disabled_and_pending_keys_are_refused() {
     )
     .await
     .unwrap_err();
-    assert_eq!(code(&e), (400, "KMS.PendingDeletionException"));
+    assert_eq!(code(&e), (400, "KMS.KMSInvalidStateException"));
 }
 
 #[tokio::test]
@@ -537,4 +540,95 @@ async fn object_bytes_round_trip_through_the_envelope_crate() {
         .await
         .unwrap_err();
     assert_eq!(code(&e).0, 403);
+}
+
+/// Issue 16, point 3, against the real daemon (which compares domain IDs exactly): a tenant's own
+/// key named with its domain ID in upper case is found, and answered in the canonical form.
+#[tokio::test]
+async fn upper_case_domain_in_a_key_id_finds_the_tenants_own_key() {
+    let (_daemon, ch) = channel().await;
+    let adapter = ObsAdapter::new(GrpcKeyService::new(ch));
+    let owner = fresh_domain();
+    let b = bucket_of(&owner);
+    let d = decide(
+        &adapter,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms")],
+        None,
+    )
+    .await
+    .unwrap();
+    let key = d.encryption.key_id().unwrap().clone();
+    let upper = format!(
+        "{REGION}:{}:key/{}",
+        owner.to_ascii_uppercase(),
+        key.uuid.hyphenated().to_string().to_ascii_uppercase()
+    );
+    assert_ne!(upper, key.to_string());
+    let d = decide(
+        &adapter,
+        Operation::PutObject,
+        &owner,
+        &b,
+        &[(SSE, "kms"), (KEY, &upper)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(d.encryption.key_id(), Some(&key));
+    assert_eq!(header_key_id(&d), Some(key.to_string()));
+}
+
+/// Issue 16, point 4, against the real daemon with a tenants file: when the daemon refuses the
+/// adapter's own credentials (no token, or a token of another domain), the client gets 500
+/// `InternalError` naming the server's credentials, not 403 `AccessDenied`.
+#[tokio::test]
+async fn kms_refusing_the_adapters_credentials_is_a_server_error() {
+    let daemon = TestDaemon::start_with(|c, dir| {
+        let p = dir.join("tenants.toml");
+        std::fs::write(
+            &p,
+            "[[tenants]]\ndomain_id = \"alice\"\ntoken = \"alice-secret-token-1\"\n\
+             [[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-secret-token-22\"\n",
+        )
+        .unwrap();
+        c.tenants = Some(p);
+    })
+    .await;
+    let ch = Channel::from_shared(daemon.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bucket = bucket_of("alice");
+    let b = &bucket;
+    let put = |adapter: ObsAdapter<GrpcKeyService>| async move {
+        decide(
+            &adapter,
+            Operation::PutObject,
+            "alice",
+            b,
+            &[(SSE, "kms")],
+            None,
+        )
+        .await
+    };
+    // The right token: accepted.
+    let good = GrpcKeyService::new(ch.clone()).with_token(domain("alice"), "alice-secret-token-1");
+    assert!(put(ObsAdapter::new(good)).await.is_ok());
+    // No token (UNAUTHENTICATED), and bob's token for alice (PERMISSION_DENIED).
+    let none = GrpcKeyService::new(ch.clone());
+    let wrong = GrpcKeyService::new(ch).with_token(domain("alice"), "bob-secret-token-22");
+    for (name, service) in [("no token", none), ("another domain's token", wrong)] {
+        let e = put(ObsAdapter::new(service)).await.unwrap_err();
+        assert_eq!(code(&e), (500, "InternalError"), "{name}: {e}");
+        let doc = e.to_obs_error("R1");
+        assert!(
+            doc.message.contains("credentials"),
+            "{name}: {}",
+            doc.message
+        );
+    }
 }

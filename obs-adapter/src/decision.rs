@@ -7,15 +7,14 @@ use kms_proto::key_id::{FullKeyId, KeyRef};
 
 use crate::default_encryption::DefaultEncryption;
 use crate::error::AdapterError;
-use crate::facts::{BucketFacts, Caller, Encryption, Operation, StoredObject};
-use crate::key_service::{
-    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyService, KeyState, OBS_SERVICE,
-    SecretBytes, Tenancy,
+use crate::facts::{BucketFacts, Encryption, StoredObject};
+use crate::kms::{
+    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyScope, KeyService, KeyState, OBS_SERVICE,
+    SecretBytes,
 };
 use crate::policy::{PolicyRequest, PolicyVerdict};
-use crate::sse_headers::{
-    self, COPY_SOURCE_HEADER, RequestedSse, SSE_HEADER, SSE_KEY_ID_HEADER, SSE_KMS,
-};
+use crate::sse_headers::{self, RequestedSse};
+use crate::vocab::{COPY_SOURCE_HEADER, Caller, Operation, SSE_HEADER, SSE_KEY_ID_HEADER, SSE_KMS};
 
 /// Which keys SSE-KMS may name (rule 4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,6 +170,14 @@ impl<K: KeyService> ObsAdapter<K> {
             return Err(AdapterError::MissingCopySource);
         }
         let stored = stored_for(op, req.stored)?;
+        // Rule 7: the bucket default applies to uploads without encryption parameters; an SSE-C
+        // upload is not one, and the adapter does not provide SSE-C.
+        if let (Some(name), RequestedSse::None, DefaultEncryption::Kms { .. }) =
+            (raw.sse_c, &requested, &req.bucket.default_encryption)
+            && takes_bucket_default(op)
+        {
+            return Err(AdapterError::SseCustomerWithKmsDefault { name });
+        }
 
         // Rule 8: the policy reads the request. Parts and completions cannot carry SSE parameters;
         // for them the context is the upload's encryption, checked against the policy at initiation.
@@ -188,7 +195,9 @@ impl<K: KeyService> ObsAdapter<K> {
         let policy = match &req.bucket.policy {
             None => PolicyVerdict::NoMatch,
             Some(p) => p.evaluate(&PolicyRequest {
-                caller: req.caller,
+                domain: &req.caller.domain,
+                user: req.caller.user.as_deref(),
+                region: &req.bucket.region,
                 action: op.policy_action(),
                 object_key: req.object_key,
                 context: &context,
@@ -198,14 +207,14 @@ impl<K: KeyService> ObsAdapter<K> {
             return Err(AdapterError::PolicyDenied { sid });
         }
 
-        let tenancy = Tenancy::new(req.caller.domain.clone(), req.bucket.region.clone());
+        let scope = KeyScope::new(req.caller.domain.clone(), req.bucket.region.clone());
         let (encryption, source_encryption) = match (op, stored) {
             // Reads, parts and completions: the stored object's (or upload's) encryption.
             (_, Some(object)) if op != Operation::CopyObject => {
                 check_owned(req.caller, object)?;
                 // HEAD returns metadata only and does not ask the KMS.
                 if op != Operation::HeadObject {
-                    self.check_stored_key(&tenancy, &object.encryption).await?;
+                    self.check_stored_key(&scope, &object.encryption).await?;
                 }
                 (object.encryption.clone(), None)
             }
@@ -227,14 +236,14 @@ impl<K: KeyService> ObsAdapter<K> {
                     return Err(AdapterError::CrossTenant);
                 }
                 if let Some(source) = stored {
-                    self.check_stored_key(&tenancy, &source.encryption).await?;
+                    self.check_stored_key(&scope, &source.encryption).await?;
                 }
                 let encryption = match wanted {
                     None => Encryption::Plaintext,
                     Some(key) => {
                         let info = match key {
-                            Some(key) => self.named_key(&tenancy, &key).await?,
-                            None => self.default_key(&tenancy).await?,
+                            Some(key) => self.named_key(&scope, &key).await?,
+                            None => self.default_key(&scope).await?,
                         };
                         Encryption::Kms {
                             key_id: info.key_id,
@@ -255,15 +264,15 @@ impl<K: KeyService> ObsAdapter<K> {
     /// Rule 5 for stored objects: the key they were stored under must still be usable.
     async fn check_stored_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         encryption: &Encryption,
     ) -> Result<(), AdapterError> {
         if let Encryption::Kms { key_id } = encryption {
             // A copy source may live in another region: ask in the key's own region.
-            let tenancy = Tenancy::new(tenancy.domain.clone(), key_id.region.clone());
+            let scope = KeyScope::new(scope.domain.clone(), key_id.region.clone());
             let info = self
                 .kms
-                .describe_key(&tenancy, &KeyRef::Full(key_id.clone()))
+                .describe_key(&scope, &KeyRef::Full(key_id.clone()))
                 .await?;
             check_state(&info)?;
         }
@@ -271,26 +280,26 @@ impl<K: KeyService> ObsAdapter<K> {
     }
 
     /// Rules 2, 4 and 5 for a key the request (or the bucket default) names.
-    async fn named_key(&self, tenancy: &Tenancy, key: &KeyRef) -> Result<KeyInfo, AdapterError> {
-        let full = key
-            .resolve(tenancy.region.as_str(), tenancy.domain.as_str())
-            .map_err(|e| AdapterError::Internal(e.to_string()))?;
+    async fn named_key(&self, scope: &KeyScope, key: &KeyRef) -> Result<KeyInfo, AdapterError> {
+        // Rule 2: a bare UUID is in the scope, and the caller's own domain ID in any case is the
+        // caller's domain.
+        let full = scope.canonical(key);
         // Another tenant's key: refused exactly as an unknown key, without asking the KMS.
-        if full.domain != tenancy.domain {
+        if full.domain != scope.domain {
             return Err(AdapterError::KeyNotFound {
                 key: full.to_string(),
             });
         }
-        if full.region != tenancy.region {
+        if full.region != scope.region {
             return Err(AdapterError::KeyRegionMismatch {
                 key: full.to_string(),
                 key_region: full.region.to_string(),
-                bucket_region: tenancy.region.to_string(),
+                bucket_region: scope.region.to_string(),
             });
         }
         let info = self
             .kms
-            .describe_key(tenancy, &KeyRef::Full(full.clone()))
+            .describe_key(scope, &KeyRef::Full(full.clone()))
             .await
             .map_err(|e| match AdapterError::from(e) {
                 // Name the key as the request did, whatever the KMS message says.
@@ -304,9 +313,9 @@ impl<K: KeyService> ObsAdapter<K> {
     }
 
     /// Rule 3: the caller's OBS default key in the bucket's region, created on first use.
-    async fn default_key(&self, tenancy: &Tenancy) -> Result<KeyInfo, AdapterError> {
-        let info = self.kms.get_default_key(tenancy, OBS_SERVICE).await?;
-        if info.key_id.domain != tenancy.domain || info.key_id.region != tenancy.region {
+    async fn default_key(&self, scope: &KeyScope) -> Result<KeyInfo, AdapterError> {
+        let info = self.kms.get_default_key(scope, OBS_SERVICE).await?;
+        if info.key_id.domain != scope.domain || info.key_id.region != scope.region {
             return Err(AdapterError::Internal(format!(
                 "the KMS answered the default key {} for another tenancy",
                 info.key_id
@@ -352,11 +361,11 @@ impl<K: KeyService> ObsAdapter<K> {
         let Encryption::Kms { key_id } = encryption else {
             return Ok(None);
         };
-        let tenancy = Tenancy::new(caller.domain.clone(), bucket.region.clone());
+        let scope = KeyScope::new(caller.domain.clone(), bucket.region.clone());
         let dk = self
             .kms
             .generate_data_key(
-                &tenancy,
+                &scope,
                 key_id,
                 &encryption_context(&bucket.name, object_key),
             )
@@ -379,17 +388,28 @@ impl<K: KeyService> ObsAdapter<K> {
                 "decrypt_data_key called for a plaintext object".into(),
             ));
         };
-        let tenancy = Tenancy::new(caller.domain.clone(), key_id.region.clone());
+        let scope = KeyScope::new(caller.domain.clone(), key_id.region.clone());
         Ok(self
             .kms
             .decrypt(
-                &tenancy,
+                &scope,
                 key_id,
                 ciphertext_blob,
                 &encryption_context(&bucket.name, object_key),
             )
             .await?)
     }
+}
+
+/// Whether the operation writes a new object that the bucket default encryption applies to.
+fn takes_bucket_default(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::PutObject
+            | Operation::PostObject
+            | Operation::CopyObject
+            | Operation::InitiateMultipartUpload
+    )
 }
 
 /// The stored object an operation needs (`None` for uploads that start a new object).

@@ -5,9 +5,9 @@ use std::fmt;
 use http::StatusCode;
 use kms_proto::key_id::KeyIdError;
 
-use crate::facts::Operation;
-use crate::key_service::KeyServiceError;
+use crate::kms::KeyServiceError;
 use crate::policy::PolicyError;
+use crate::vocab::Operation;
 
 /// Where a request carried an SSE parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +37,11 @@ impl fmt::Display for Place {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdapterError {
-    /// `x-obs-server-side-encryption` (or the bucket default's algorithm) is not `kms`.
+    /// `x-obs-server-side-encryption` (or the bucket default's algorithm) is not `kms`. For
+    /// `AES256` (OBS's own SSE-OBS) the message says that SSE-OBS is out of this service's scope.
     #[error(
-        "the {place} x-obs-server-side-encryption has the unsupported value {value:?}: only \"kms\" is supported"
+        "the {place} x-obs-server-side-encryption has the unsupported value {value:?}{}: only \"kms\" is supported",
+        if value == "AES256" { " (SSE-OBS, which this service does not provide: it is out of scope, not an unknown algorithm)" } else { "" }
     )]
     UnsupportedAlgorithm {
         /// The refused value, as given (at most 100 characters).
@@ -93,6 +95,17 @@ pub enum AdapterError {
     #[error("SSE-KMS cannot be combined with SSE-C: the request also carries {name}")]
     SseCustomerConflict {
         /// The SSE-C header.
+        name: &'static str,
+    },
+    /// Rule 7: an upload with SSE-C (customer-provided key) parameters and no SSE-KMS parameter
+    /// into a bucket whose default encryption is SSE-KMS. The adapter does not provide SSE-C, and
+    /// the bucket default applies only to uploads without encryption parameters, so the upload is
+    /// neither silently turned into SSE-KMS nor stored as plaintext.
+    #[error(
+        "the request asks for SSE-C with {name}, which this service does not provide, and the bucket's default encryption (SSE-KMS) applies only to uploads without encryption parameters: upload without SSE-C parameters, or with x-obs-server-side-encryption: kms"
+    )]
+    SseCustomerWithKmsDefault {
+        /// The SSE-C parameter.
         name: &'static str,
     },
     /// A copy request without `x-obs-copy-source`.
@@ -165,8 +178,9 @@ pub enum AdapterError {
     /// A bucket policy that cannot be parsed or uses unsupported elements.
     #[error(transparent)]
     MalformedPolicy(#[from] PolicyError),
-    /// The KMS refused the adapter's credentials.
-    #[error("the KMS denied access: {0}")]
+    /// The KMS refused the adapter's own credentials (UNAUTHENTICATED or PERMISSION_DENIED from the
+    /// daemon): a server misconfiguration, answered 500 `InternalError`, never blamed on the caller.
+    #[error("the KMS refused the adapter's credentials (server misconfiguration): {0}")]
     KmsAccessDenied(String),
     /// The KMS could not be reached.
     #[error("the KMS is unavailable: {0}")]
@@ -247,21 +261,21 @@ impl AdapterError {
             | E::ConflictingParameter { .. }
             | E::SseNotAllowed { .. }
             | E::SseCustomerConflict { .. }
+            | E::SseCustomerWithKmsDefault { .. }
             | E::MissingCopySource
             | E::KeyRegionMismatch { .. }
             | E::CustomerKeyNotAllowed { .. }
             | E::ForeignServiceKey { .. } => (StatusCode::BAD_REQUEST, "InvalidArgument"),
             E::KeyNotFound { .. } => (StatusCode::BAD_REQUEST, "KMS.NotFoundException"),
             E::KeyDisabled { .. } => (StatusCode::BAD_REQUEST, "KMS.DisabledException"),
+            // S3's code for a key whose state forbids its use; OBS documents no own code.
             E::KeyPendingDeletion { .. } => {
-                (StatusCode::BAD_REQUEST, "KMS.PendingDeletionException")
+                (StatusCode::BAD_REQUEST, "KMS.KMSInvalidStateException")
             }
-            E::PolicyDenied { .. } | E::CrossTenant | E::KmsAccessDenied(_) => {
-                (StatusCode::FORBIDDEN, "AccessDenied")
-            }
+            E::PolicyDenied { .. } | E::CrossTenant => (StatusCode::FORBIDDEN, "AccessDenied"),
             E::MalformedPolicy(_) => (StatusCode::BAD_REQUEST, "MalformedPolicy"),
             E::KmsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-            E::MissingStoredObject { .. } | E::Internal(_) => {
+            E::MissingStoredObject { .. } | E::Internal(_) | E::KmsAccessDenied(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
             }
         }
@@ -272,7 +286,9 @@ impl AdapterError {
     pub fn to_obs_error(&self, request_id: &str) -> ObsError {
         let (status, code) = self.status_and_code();
         let message = match self {
-            AdapterError::KmsAccessDenied(_) => "access denied".to_owned(),
+            AdapterError::KmsAccessDenied(_) => {
+                "the key management service refused this service's own credentials: a server configuration problem, not the caller's; retry later".to_owned()
+            }
             AdapterError::KmsUnavailable(_) => {
                 "the key management service is unavailable; retry later".to_owned()
             }

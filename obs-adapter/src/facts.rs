@@ -1,92 +1,11 @@
 //! What the storage engine tells the adapter: the operation, the caller, the bucket and the stored
 //! object's encryption facts.
 
-use std::fmt;
-
 use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 
 use crate::default_encryption::DefaultEncryption;
 use crate::policy::BucketPolicy;
-
-/// The OBS operations the adapter decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `PUT /object`: SSE parameters in headers (or, for presigned URLs, in the query string).
-    PutObject,
-    /// `POST /` form upload: SSE parameters as form fields, never as headers.
-    PostObject,
-    /// `PUT /object` with `x-obs-copy-source`: SSE parameters apply to the target; the source is
-    /// decrypted with its own key.
-    CopyObject,
-    /// `POST /object?uploads`: SSE parameters as for `PutObject`; parts and completion inherit them.
-    InitiateMultipartUpload,
-    /// `PUT /object?partNumber=..&uploadId=..`: no SSE parameters allowed; inherits the upload's key.
-    UploadPart,
-    /// `POST /object?uploadId=..`: no SSE parameters allowed; inherits the upload's key.
-    CompleteMultipartUpload,
-    /// `GET /object`.
-    GetObject,
-    /// `HEAD /object`.
-    HeadObject,
-}
-
-impl Operation {
-    /// The bucket-policy action the operation is authorized as (`PutObject` or `GetObject`).
-    pub fn policy_action(self) -> &'static str {
-        match self {
-            Operation::PutObject
-            | Operation::PostObject
-            | Operation::CopyObject
-            | Operation::InitiateMultipartUpload
-            | Operation::UploadPart
-            | Operation::CompleteMultipartUpload => "PutObject",
-            Operation::GetObject | Operation::HeadObject => "GetObject",
-        }
-    }
-
-    /// The operation's name as in the OBS API reference.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::PutObject => "PutObject",
-            Operation::PostObject => "PostObject",
-            Operation::CopyObject => "CopyObject",
-            Operation::InitiateMultipartUpload => "InitiateMultipartUpload",
-            Operation::UploadPart => "UploadPart",
-            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
-            Operation::GetObject => "GetObject",
-            Operation::HeadObject => "HeadObject",
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The caller's domain (tenant account) ID.
-    pub domain: DomainId,
-    /// The caller's IAM user ID within the domain, when known (matched by policy principals of the
-    /// form `domain/<domainID>:user/<userID>`).
-    pub user: Option<String>,
-}
-
-impl Caller {
-    /// A caller known only by domain.
-    pub fn new(domain: DomainId) -> Self {
-        Self { domain, user: None }
-    }
-
-    /// Adds the caller's user ID.
-    pub fn with_user(mut self, user: impl Into<String>) -> Self {
-        self.user = Some(user.into());
-        self
-    }
-}
+pub use crate::vocab::{Caller, Operation};
 
 /// The bucket's facts.
 #[derive(Debug, Clone)]

@@ -5,11 +5,10 @@ pub mod decision;
 pub mod default_encryption;
 pub mod error;
 pub mod facts;
-pub mod fake;
-pub mod grpc;
-pub mod key_service;
+pub mod kms;
 pub mod policy;
 pub mod sse_headers;
+pub mod vocab;
 
 pub use decision::{
     AdapterConfig, Decision, KeyPolicy, ObsAdapter, ObsRequest, encryption_context,
@@ -17,11 +16,13 @@ pub use decision::{
 };
 pub use default_encryption::DefaultEncryption;
 pub use error::{AdapterError, ObsError, Place};
-pub use facts::{BucketFacts, Caller, Encryption, Operation, StoredObject};
-pub use fake::FakeKeyService;
-pub use grpc::GrpcKeyService;
-pub use key_service::{
-    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyService, KeyServiceError, KeyState,
-    SecretBytes, Tenancy,
+pub use facts::{BucketFacts, Encryption, StoredObject};
+#[cfg(feature = "test-support")]
+pub use kms::fake::FakeKeyService;
+pub use kms::grpc::GrpcKeyService;
+pub use kms::{
+    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyScope, KeyService, KeyServiceError,
+    KeyState, SecretBytes,
 };
 pub use policy::{BucketPolicy, PolicyError, PolicyVerdict};
+pub use vocab::{Caller, Operation};

@@ -36,16 +36,25 @@
 //! negated operators: none of them). An absent key makes `StringEquals`, `StringEqualsIgnoreCase`
 //! and `StringLike` false, and `StringNotEquals`, `StringNotEqualsIgnoreCase` and `StringNotLike`
 //! true. An explicit Deny wins over every Allow.
+//!
+//! Key IDs (`x-obs-server-side-encryption-kms-key-id`) are compared by the key they name, not by
+//! their spelling: for `StringEquals`, `StringNotEquals` and the `IgnoreCase` pair, the request's
+//! key ID and every condition value that follows the key-ID grammar are turned into the canonical
+//! full key ID ([`crate::vocab::canonical_key_id`]: a bare UUID in the caller's domain and the
+//! bucket's region, lower-case hex, the caller's own domain ID however it was cased) before
+//! comparing; values that are not key IDs are compared as written. A `StringLike` pattern holds
+//! when it matches, without regard to ASCII case, the key ID as written, its canonical full form or
+//! its canonical bare UUID.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use kms_proto::key_id::DomainId;
+use kms_proto::key_id::{DomainId, KeyRef, RegionId};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::facts::Caller;
+use crate::vocab::{SSE_HEADER, SSE_KEY_ID_HEADER, canonical_key_id};
 
 /// Largest policy accepted, in bytes (OBS's limit).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -80,10 +89,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
 ];
 
 /// The condition keys a policy may use (lower case, without the optional `obs:` prefix).
-pub const CONDITION_KEYS: &[&str] = &[
-    crate::sse_headers::SSE_HEADER,
-    crate::sse_headers::SSE_KEY_ID_HEADER,
-];
+pub const CONDITION_KEYS: &[&str] = &[SSE_HEADER, SSE_KEY_ID_HEADER];
 
 /// Why a policy was refused when it was set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,8 +172,12 @@ pub struct BucketPolicy {
 /// The request facts a policy is evaluated against.
 #[derive(Debug, Clone)]
 pub struct PolicyRequest<'a> {
-    /// The authenticated caller.
-    pub caller: &'a Caller,
+    /// The authenticated caller's domain (matched by `domain/<domainID>` principals).
+    pub domain: &'a DomainId,
+    /// The caller's IAM user ID, when known (matched by `domain/<domainID>:user/<userID>`).
+    pub user: Option<&'a str>,
+    /// The bucket's region: where a bare key UUID (in the request or in a condition) names a key.
+    pub region: &'a RegionId,
     /// The action, such as `PutObject`.
     pub action: &'a str,
     /// The object key (the resource is `<bucket>/<object key>`).
@@ -616,10 +626,9 @@ impl BucketPolicy {
 fn applies(s: &Statement, req: &PolicyRequest<'_>, resource: &str) -> bool {
     let principal = s.principals.iter().any(|p| match p {
         PrincipalId::Any => true,
-        PrincipalId::Domain(d) => *d == req.caller.domain,
+        PrincipalId::Domain(d) => d == req.domain,
         PrincipalId::User { domain, user } => {
-            *domain == req.caller.domain
-                && (user == "*" || req.caller.user.as_deref() == Some(user.as_str()))
+            domain == req.domain && (user == "*" || req.user == Some(user.as_str()))
         }
     });
     principal
@@ -627,13 +636,62 @@ fn applies(s: &Statement, req: &PolicyRequest<'_>, resource: &str) -> bool {
             .iter()
             .any(|a| a == "*" || glob(a, req.action, true))
         && s.resources.iter().any(|r| glob(r, resource, false))
-        && s.conditions.iter().all(|c| condition_holds(c, req.context))
+        && s.conditions.iter().all(|c| condition_holds(c, req))
 }
 
-fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> bool {
-    let value = context.get(&c.key);
+/// A key ID as `StringEquals` and its kin compare it: the canonical full form in the caller's
+/// domain and the bucket's region when it follows the key-ID grammar, else as written.
+fn key_id_as_compared(v: &str, req: &PolicyRequest<'_>) -> String {
+    match v.parse::<KeyRef>() {
+        Ok(key) => canonical_key_id(&key, req.domain, req.region).to_string(),
+        Err(_) => v.to_owned(),
+    }
+}
+
+/// The spellings a `StringLike` pattern on the key ID is matched against: as written, the canonical
+/// full form, and the canonical bare UUID.
+fn key_id_spellings(v: &str, req: &PolicyRequest<'_>) -> Vec<String> {
+    let mut out = vec![v.to_owned()];
+    if let Ok(key) = v.parse::<KeyRef>() {
+        let full = canonical_key_id(&key, req.domain, req.region);
+        out.push(full.to_string());
+        out.push(full.uuid.hyphenated().to_string());
+    }
+    out
+}
+
+fn condition_holds(c: &Condition, req: &PolicyRequest<'_>) -> bool {
+    let raw = req.context.get(&c.key);
+    // Key IDs: every spelling of one key compares equal (rule 8), on both sides.
+    let is_key_id = c.key == SSE_KEY_ID_HEADER;
+    let value = raw.map(|v| {
+        if is_key_id {
+            key_id_as_compared(v, req)
+        } else {
+            v.clone()
+        }
+    });
+    let value = value.as_deref();
     let any = |f: &dyn Fn(&str, &str) -> bool| match value {
-        Some(v) => c.values.iter().any(|want| f(want, v)),
+        Some(v) => c.values.iter().any(|want| {
+            if is_key_id {
+                f(&key_id_as_compared(want, req), v)
+            } else {
+                f(want, v)
+            }
+        }),
+        None => false,
+    };
+    // A key-ID pattern holds when it matches any spelling of the request's key, without regard
+    // to ASCII case.
+    let like = || match raw {
+        Some(v) if is_key_id => {
+            let spellings = key_id_spellings(v, req);
+            c.values
+                .iter()
+                .any(|p| spellings.iter().any(|s| glob(p, s, true)))
+        }
+        Some(v) => c.values.iter().any(|p| glob(p, v, false)),
         None => false,
     };
     match c.operator {
@@ -641,8 +699,8 @@ fn condition_holds(c: &Condition, context: &BTreeMap<String, String>) -> bool {
         Operator::StringNotEquals => !any(&|w, v| w == v),
         Operator::StringEqualsIgnoreCase => any(&|w, v| w.eq_ignore_ascii_case(v)),
         Operator::StringNotEqualsIgnoreCase => !any(&|w, v| w.eq_ignore_ascii_case(v)),
-        Operator::StringLike => any(&|w, v| glob(w, v, false)),
-        Operator::StringNotLike => !any(&|w, v| glob(w, v, false)),
+        Operator::StringLike => like(),
+        Operator::StringNotLike => !like(),
         Operator::Null => {
             let want_absent = c.values.first().is_some_and(|v| v == "true");
             want_absent == value.is_none()

@@ -11,25 +11,11 @@ use http::HeaderMap;
 use kms_proto::key_id::KeyRef;
 
 use crate::error::{AdapterError, Place};
-use crate::facts::Operation;
+use crate::vocab::Operation;
 
-/// The header (form field, query parameter) that selects SSE-KMS: `x-obs-server-side-encryption: kms`.
-pub const SSE_HEADER: &str = "x-obs-server-side-encryption";
-/// The header (form field, query parameter) that names the CMK.
-pub const SSE_KEY_ID_HEADER: &str = "x-obs-server-side-encryption-kms-key-id";
-/// The header that names a copy's source object.
-pub const COPY_SOURCE_HEADER: &str = "x-obs-copy-source";
-/// The only value of [`SSE_HEADER`] that the adapter accepts.
-pub const SSE_KMS: &str = "kms";
+pub use crate::vocab::{COPY_SOURCE_HEADER, SSE_C_HEADERS, SSE_HEADER, SSE_KEY_ID_HEADER, SSE_KMS};
 
 const NAMES: [&str; 2] = [SSE_HEADER, SSE_KEY_ID_HEADER];
-
-/// The SSE-C (customer-provided key) headers, which cannot be combined with SSE-KMS.
-pub const SSE_C_HEADERS: [&str; 3] = [
-    "x-obs-server-side-encryption-customer-algorithm",
-    "x-obs-server-side-encryption-customer-key",
-    "x-obs-server-side-encryption-customer-key-md5",
-];
 
 /// The SSE parameters exactly as the request gave them (after the place rules), before validation.
 /// The bucket policy's conditions read these.
@@ -39,6 +25,8 @@ pub struct RawSse {
     pub algorithm: Option<(String, Place)>,
     /// The value of `x-obs-server-side-encryption-kms-key-id`, and where it was given.
     pub key_id: Option<(String, Place)>,
+    /// The first SSE-C (customer-provided key) parameter the request carries, in any place.
+    pub sse_c: Option<&'static str>,
 }
 
 impl RawSse {
@@ -185,19 +173,23 @@ pub fn read_raw(
         }
     };
     let [algorithm, key_id] = chosen;
-    if algorithm.is_some() || key_id.is_some() {
-        let sse_c = SSE_C_HEADERS.into_iter().find(|name| {
-            headers.contains_key(*name)
-                || form_fields
-                    .iter()
-                    .chain(query)
-                    .any(|(k, _)| k.eq_ignore_ascii_case(name))
-        });
-        if let Some(name) = sse_c {
-            return Err(AdapterError::SseCustomerConflict { name });
-        }
+    let sse_c = SSE_C_HEADERS.into_iter().find(|name| {
+        headers.contains_key(*name)
+            || form_fields
+                .iter()
+                .chain(query)
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    });
+    if (algorithm.is_some() || key_id.is_some())
+        && let Some(name) = sse_c
+    {
+        return Err(AdapterError::SseCustomerConflict { name });
     }
-    Ok(RawSse { algorithm, key_id })
+    Ok(RawSse {
+        algorithm,
+        key_id,
+        sse_c,
+    })
 }
 
 /// Validates the raw parameters (rules 1 and 2, syntax): the algorithm must be exactly `kms`, a key

@@ -1,6 +1,10 @@
 //! `GrpcKeyService` against an in-process stand-in for the daemon on 127.0.0.1:0: the tenancy
 //! metadata it sends, and how daemon errors come back through the adapter.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests may spawn tasks; the workspace bans tokio::spawn outside tests"
+)]
 
 mod common;
 
@@ -12,10 +16,10 @@ use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_server::{
     KeyManagementService, KeyManagementServiceServer,
 };
+use kms_proto::{ErrorCode, metadata};
 use obs_adapter::{
     Encryption, GrpcKeyService, KeyService, ObsAdapter, ObsRequest, Operation, StoredObject,
 };
-use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
@@ -41,22 +45,20 @@ fn md<T>(req: &Request<T>, name: &str) -> String {
         .to_owned()
 }
 
-fn err(code: tonic::Code, kms_code: &'static str, msg: String) -> Status {
-    let mut s = Status::new(code, msg);
-    s.metadata_mut()
-        .insert("x-kms-error-code", MetadataValue::from_static(kms_code));
-    s
+/// A refusal as the daemon sends it: the code's gRPC status and its trailer.
+fn err(code: ErrorCode, msg: String) -> Status {
+    code.status(msg)
 }
 
 impl Daemon {
     fn record<T>(&self, method: &str, req: &Request<T>) -> (String, String) {
-        let d = md(req, "x-kms-domain-id");
-        let r = md(req, "x-kms-region");
+        let d = md(req, metadata::DOMAIN_ID);
+        let r = md(req, metadata::REGION);
         self.seen.lock().unwrap().push((
             method.to_owned(),
             d.clone(),
             r.clone(),
-            md(req, "authorization"),
+            md(req, metadata::AUTHORIZATION),
         ));
         (d, r)
     }
@@ -96,8 +98,7 @@ impl KeyManagementService for Daemon {
             pb::KeyState::Enabled
         } else {
             return Err(err(
-                tonic::Code::NotFound,
-                "KMS.0207",
+                ErrorCode::KeyNotFound,
                 format!("key {key_id} not found"),
             ));
         };
@@ -166,8 +167,7 @@ impl KeyManagementService for Daemon {
         let req = req.into_inner();
         if req.key_id.ends_with(DISABLED) {
             return Err(err(
-                tonic::Code::FailedPrecondition,
-                "KMS.0209",
+                ErrorCode::KeyDisabled,
                 format!("key {} is disabled", req.key_id),
             ));
         }
@@ -202,8 +202,7 @@ impl KeyManagementService for Daemon {
         want.extend_from_slice(req.encryption_context.get("obs:object").unwrap().as_bytes());
         if req.ciphertext_blob != want {
             return Err(err(
-                tonic::Code::InvalidArgument,
-                "KMSBOX.0421",
+                ErrorCode::CiphertextAuthFailed,
                 "ciphertext blob failed authentication".into(),
             ));
         }
@@ -280,7 +279,7 @@ async fn grpc_key_service_sends_tenancy_and_maps_daemon_errors() {
     // Daemon errors, by their x-kms-error-code.
     let cases = [
         (DISABLED, (400, "KMS.DisabledException")),
-        (PENDING, (400, "KMS.PendingDeletionException")),
+        (PENDING, (400, "KMS.KMSInvalidStateException")),
         (
             "33333333-3333-4333-8333-333333333333",
             (400, "KMS.NotFoundException"),
@@ -354,7 +353,7 @@ async fn grpc_key_service_reports_an_unreachable_daemon_as_unavailable() {
         .unwrap()
         .connect_lazy();
     let kms = GrpcKeyService::new(channel);
-    let t = tenancy(OWNER, REGION);
+    let t = scope(OWNER, REGION);
     let e = kms.get_default_key(&t, "obs").await.unwrap_err();
     let adapter_error = obs_adapter::AdapterError::from(e);
     assert_eq!(code(&adapter_error), (503, "ServiceUnavailable"));

@@ -1,7 +1,8 @@
 //! The KMS as the adapter sees it: an async trait, the key facts it returns, and its typed errors.
 //!
-//! Two implementations ship with the crate: [`crate::grpc::GrpcKeyService`] over the kmsbox daemon's
-//! gRPC API, and [`crate::fake::FakeKeyService`], an in-memory stand-in for tests.
+//! Two implementations ship with the crate: [`grpc::GrpcKeyService`] over the kmsbox daemon's gRPC
+//! API, and (with the `test-support` feature) `fake::FakeKeyService`, an in-memory stand-in for
+//! tests.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,22 +11,42 @@ use std::future::Future;
 use kms_proto::key_id::{DomainId, FullKeyId, KeyRef, RegionId};
 use zeroize::Zeroizing;
 
+#[cfg(feature = "test-support")]
+pub mod fake;
+pub mod grpc;
+
 /// The OBS service name under which default keys are requested (`GetDefaultKey(service = "obs")`).
 pub const OBS_SERVICE: &str = "obs";
 
-/// Who asks the KMS: the caller's domain (tenant) and the region (always the bucket's region).
+/// The scope a KMS call is made in: the caller's domain (tenant) and the region (the bucket's
+/// region, or for a stored object its key's region). Keys are visible only in their own scope.
+///
+/// This is the adapter's typed view (parsed [`DomainId`] and [`RegionId`]); on the wire
+/// [`grpc::GrpcKeyService`] turns it into a [`kms_proto::Tenancy`] (the metadata carrier, with the
+/// bearer token), see [`KeyScope::tenancy`]. The two are distinct types with distinct names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Tenancy {
+pub struct KeyScope {
     /// The caller's domain ID, sent as `x-kms-domain-id`.
     pub domain: DomainId,
     /// The region ID, sent as `x-kms-region`.
     pub region: RegionId,
 }
 
-impl Tenancy {
-    /// Builds a tenancy from its parts.
+impl KeyScope {
+    /// Builds a scope from its parts.
     pub fn new(domain: DomainId, region: RegionId) -> Self {
         Self { domain, region }
+    }
+
+    /// The canonical full key ID that `key` names in this scope (see
+    /// [`crate::vocab::canonical_key_id`]).
+    pub fn canonical(&self, key: &KeyRef) -> FullKeyId {
+        crate::vocab::canonical_key_id(key, &self.domain, &self.region)
+    }
+
+    /// The wire tenancy of a call in this scope: `x-kms-domain-id` and `x-kms-region`.
+    pub fn tenancy(&self) -> Result<kms_proto::Tenancy, kms_proto::tenancy::TenancyError> {
+        kms_proto::Tenancy::for_domain(self.domain.as_str())?.with_region(self.region.as_str())
     }
 }
 
@@ -141,28 +162,28 @@ pub enum KeyServiceError {
 
 /// The KMS operations the adapter uses.
 ///
-/// Every call is made on behalf of a [`Tenancy`]: the caller's domain and the bucket's region. An
+/// Every call is made on behalf of a [`KeyScope`]: the caller's domain and the bucket's region. An
 /// implementation must answer a key of another tenant exactly as an unknown key
 /// ([`KeyServiceError::NotFound`]).
 pub trait KeyService: Send + Sync {
     /// The tenant's default key for `service` in the region, created on first use exactly once.
     fn get_default_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         service: &str,
     ) -> impl Future<Output = Result<KeyInfo, KeyServiceError>> + Send;
 
-    /// A key's facts. A bare UUID names a key in the tenancy's domain and region.
+    /// A key's facts. A bare UUID names a key in the scope's domain and region.
     fn describe_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &KeyRef,
     ) -> impl Future<Output = Result<KeyInfo, KeyServiceError>> + Send;
 
     /// A fresh 32-byte data key encrypted under `key`, bound to `context`.
     fn generate_data_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         context: &EncryptionContext,
     ) -> impl Future<Output = Result<DataKey, KeyServiceError>> + Send;
@@ -170,7 +191,7 @@ pub trait KeyService: Send + Sync {
     /// Decrypts a data key that [`KeyService::generate_data_key`] produced under `key` and `context`.
     fn decrypt(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         ciphertext_blob: &[u8],
         context: &EncryptionContext,
@@ -180,36 +201,36 @@ pub trait KeyService: Send + Sync {
 impl<T: KeyService> KeyService for std::sync::Arc<T> {
     fn get_default_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         service: &str,
     ) -> impl Future<Output = Result<KeyInfo, KeyServiceError>> + Send {
-        (**self).get_default_key(tenancy, service)
+        (**self).get_default_key(scope, service)
     }
 
     fn describe_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &KeyRef,
     ) -> impl Future<Output = Result<KeyInfo, KeyServiceError>> + Send {
-        (**self).describe_key(tenancy, key)
+        (**self).describe_key(scope, key)
     }
 
     fn generate_data_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         context: &EncryptionContext,
     ) -> impl Future<Output = Result<DataKey, KeyServiceError>> + Send {
-        (**self).generate_data_key(tenancy, key, context)
+        (**self).generate_data_key(scope, key, context)
     }
 
     fn decrypt(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         ciphertext_blob: &[u8],
         context: &EncryptionContext,
     ) -> impl Future<Output = Result<SecretBytes, KeyServiceError>> + Send {
-        (**self).decrypt(tenancy, key, ciphertext_blob, context)
+        (**self).decrypt(scope, key, ciphertext_blob, context)
     }
 }

@@ -1,10 +1,11 @@
 //! [`KeyService`] over the kmsbox daemon's gRPC API.
 //!
-//! Every call carries the tenancy as request metadata (`x-kms-domain-id`, `x-kms-region`) and, when a
-//! bearer token was registered for the domain, `authorization: Bearer <token>`. Key IDs are always
-//! sent in the full form. Failed calls are mapped once, in [`map_status`]: the `x-kms-error-code`
-//! metadata decides where present (`KMS.0205` malformed, `KMS.0207` not found, `KMS.0209` disabled,
-//! `KMS.0210` pending deletion), else the gRPC status code.
+//! Every call carries the call's [`KeyScope`] as a [`kms_proto::Tenancy`] (`x-kms-domain-id`,
+//! `x-kms-region`) and, when a bearer token was registered for the domain,
+//! `authorization: Bearer <token>`. Key IDs are always sent in the full form. Failed calls are
+//! mapped once, in [`map_status`]: the [`ErrorCode`] in the `x-kms-error-code` trailer decides where
+//! present ([`ErrorCode::MalformedKeyId`], [`ErrorCode::KeyNotFound`], [`ErrorCode::KeyDisabled`],
+//! [`ErrorCode::KeyPendingDeletion`]), else the gRPC status code.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,17 +17,16 @@
 
 use std::collections::HashMap;
 
+use kms_proto::ErrorCode;
 use kms_proto::key_id::{DomainId, FullKeyId, KeyRef};
-use kms_proto::metadata;
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-use crate::key_service::{
-    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyService, KeyServiceError, KeyState,
-    SecretBytes, Tenancy,
+use super::{
+    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyScope, KeyService, KeyServiceError,
+    KeyState, SecretBytes,
 };
 
 /// The daemon-backed key service. Cloning is cheap (the channel is shared).
@@ -65,34 +65,25 @@ impl GrpcKeyService {
         self
     }
 
-    fn request<T>(&self, tenancy: &Tenancy, message: T) -> Result<Request<T>, KeyServiceError> {
-        let mut req = Request::new(message);
-        let md = req.metadata_mut();
-        let value = |s: &str| {
-            MetadataValue::try_from(s)
-                .map_err(|_| KeyServiceError::Internal(format!("invalid metadata value {s:?}")))
-        };
-        md.insert(metadata::DOMAIN_ID, value(tenancy.domain.as_str())?);
-        md.insert(metadata::REGION, value(tenancy.region.as_str())?);
-        if let Some(token) = self.tokens.get(&tenancy.domain) {
-            md.insert(metadata::AUTHORIZATION, value(&format!("Bearer {token}"))?);
+    /// `message` as a request in `scope`, with the domain's bearer token when one is registered.
+    fn request<T>(&self, scope: &KeyScope, message: T) -> Result<Request<T>, KeyServiceError> {
+        let mut tenancy = scope.tenancy();
+        if let Some(token) = self.tokens.get(&scope.domain) {
+            tenancy = tenancy.and_then(|t| t.with_token(token));
         }
-        Ok(req)
+        let tenancy = tenancy.map_err(|e| KeyServiceError::Internal(e.to_string()))?;
+        Ok(tenancy.request(message))
     }
 }
 
-/// Maps a failed call's status to the adapter's error, preferring the `x-kms-error-code` metadata.
+/// Maps a failed call's status to the adapter's error, preferring the [`ErrorCode`] trailer.
 pub fn map_status(status: &Status) -> KeyServiceError {
     let message = status.message().to_owned();
-    let code = status
-        .metadata()
-        .get(metadata::ERROR_CODE)
-        .and_then(|v| v.to_str().ok());
-    match code {
-        Some("KMS.0205") => return KeyServiceError::MalformedKeyId(message),
-        Some("KMS.0207") => return KeyServiceError::NotFound(message),
-        Some("KMS.0209") => return KeyServiceError::Disabled(message),
-        Some("KMS.0210") => return KeyServiceError::PendingDeletion(message),
+    match ErrorCode::of_status(status) {
+        Some(ErrorCode::MalformedKeyId) => return KeyServiceError::MalformedKeyId(message),
+        Some(ErrorCode::KeyNotFound) => return KeyServiceError::NotFound(message),
+        Some(ErrorCode::KeyDisabled) => return KeyServiceError::Disabled(message),
+        Some(ErrorCode::KeyPendingDeletion) => return KeyServiceError::PendingDeletion(message),
         _ => {}
     }
     match status.code() {
@@ -153,11 +144,11 @@ fn context_map(context: &EncryptionContext) -> HashMap<String, String> {
 impl KeyService for GrpcKeyService {
     async fn get_default_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         service: &str,
     ) -> Result<KeyInfo, KeyServiceError> {
         let req = self.request(
-            tenancy,
+            scope,
             pb::GetDefaultKeyRequest {
                 service: service.to_owned(),
             },
@@ -173,11 +164,11 @@ impl KeyService for GrpcKeyService {
 
     async fn describe_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &KeyRef,
     ) -> Result<KeyInfo, KeyServiceError> {
         let req = self.request(
-            tenancy,
+            scope,
             pb::DescribeKeyRequest {
                 key_id: key.to_string(),
             },
@@ -193,12 +184,12 @@ impl KeyService for GrpcKeyService {
 
     async fn generate_data_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         context: &EncryptionContext,
     ) -> Result<DataKey, KeyServiceError> {
         let req = self.request(
-            tenancy,
+            scope,
             pb::GenerateDataKeyRequest {
                 key_id: key.to_string(),
                 number_of_bytes: 32,
@@ -226,13 +217,13 @@ impl KeyService for GrpcKeyService {
 
     async fn decrypt(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         ciphertext_blob: &[u8],
         context: &EncryptionContext,
     ) -> Result<SecretBytes, KeyServiceError> {
         let req = self.request(
-            tenancy,
+            scope,
             pb::DecryptRequest {
                 ciphertext_blob: ciphertext_blob.to_vec(),
                 encryption_context: context_map(context),
@@ -254,13 +245,15 @@ impl KeyService for GrpcKeyService {
 mod tests {
     use super::*;
 
-    fn status(code: Code, error_code: Option<&'static str>) -> Status {
-        let mut s = Status::new(code, "why");
-        if let Some(c) = error_code {
-            s.metadata_mut()
-                .insert(metadata::ERROR_CODE, MetadataValue::from_static(c));
+    /// A refusal with the gRPC `code` and, when given, `error_code` in the trailer.
+    fn status(code: Code, error_code: Option<ErrorCode>) -> Status {
+        match error_code {
+            Some(c) => {
+                let s = c.status("why");
+                Status::with_metadata(code, "why", s.metadata().clone())
+            }
+            None => Status::new(code, "why"),
         }
-        s
     }
 
     #[test]
@@ -269,28 +262,28 @@ mod tests {
         let cases = [
             (
                 Code::InvalidArgument,
-                Some("KMS.0205"),
+                Some(ErrorCode::MalformedKeyId),
                 KeyServiceError::MalformedKeyId(w()),
             ),
             (
                 Code::NotFound,
-                Some("KMS.0207"),
+                Some(ErrorCode::KeyNotFound),
                 KeyServiceError::NotFound(w()),
             ),
             (
                 Code::FailedPrecondition,
-                Some("KMS.0209"),
+                Some(ErrorCode::KeyDisabled),
                 KeyServiceError::Disabled(w()),
             ),
             (
                 Code::FailedPrecondition,
-                Some("KMS.0210"),
+                Some(ErrorCode::KeyPendingDeletion),
                 KeyServiceError::PendingDeletion(w()),
             ),
             (Code::NotFound, None, KeyServiceError::NotFound(w())),
             (
                 Code::Unauthenticated,
-                Some("KMSBOX.0401"),
+                Some(ErrorCode::Unauthenticated),
                 KeyServiceError::AccessDenied(w()),
             ),
             (
@@ -300,7 +293,7 @@ mod tests {
             ),
             (
                 Code::InvalidArgument,
-                Some("KMSBOX.0421"),
+                Some(ErrorCode::CiphertextAuthFailed),
                 KeyServiceError::InvalidRequest(w()),
             ),
             (Code::Unavailable, None, KeyServiceError::Unavailable(w())),
@@ -311,7 +304,7 @@ mod tests {
             ),
             (
                 Code::Internal,
-                Some("KMSBOX.0500"),
+                Some(ErrorCode::Internal),
                 KeyServiceError::Internal("Internal: why".into()),
             ),
         ];

@@ -19,9 +19,9 @@ use std::time::Duration;
 use kms_proto::key_id::{FullKeyId, KeyRef};
 use uuid::Uuid;
 
-use crate::key_service::{
-    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyService, KeyServiceError, KeyState,
-    SecretBytes, Tenancy,
+use super::{
+    DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyScope, KeyService, KeyServiceError,
+    KeyState, SecretBytes,
 };
 
 const BLOB_PREFIX: &[u8] = b"fake-kms-blob:";
@@ -35,20 +35,16 @@ struct StoredBlob {
 #[derive(Default)]
 struct State {
     keys: HashMap<Uuid, KeyInfo>,
-    defaults: HashMap<(Tenancy, String), Uuid>,
+    defaults: HashMap<(KeyScope, String), Uuid>,
     blobs: HashMap<Vec<u8>, StoredBlob>,
     default_key_creations: usize,
     outage: Option<KeyServiceError>,
 }
 
 impl State {
-    /// Adds an enabled key with a fresh UUID in the tenancy.
-    fn insert(&mut self, tenancy: &Tenancy, creator: KeyCreator, service: &str) -> KeyInfo {
-        let key_id = FullKeyId::new(
-            tenancy.region.clone(),
-            tenancy.domain.clone(),
-            Uuid::new_v4(),
-        );
+    /// Adds an enabled key with a fresh UUID in the scope.
+    fn insert(&mut self, scope: &KeyScope, creator: KeyCreator, service: &str) -> KeyInfo {
+        let key_id = FullKeyId::new(scope.region.clone(), scope.domain.clone(), Uuid::new_v4());
         let info = KeyInfo {
             key_id,
             state: KeyState::Enabled,
@@ -96,35 +92,35 @@ impl FakeKeyService {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn insert(&self, tenancy: &Tenancy, creator: KeyCreator, service: &str) -> FullKeyId {
-        self.lock().insert(tenancy, creator, service).key_id
+    fn insert(&self, scope: &KeyScope, creator: KeyCreator, service: &str) -> FullKeyId {
+        self.lock().insert(scope, creator, service).key_id
     }
 
-    /// Creates an enabled customer key (as `CreateKey` does) in the tenancy.
-    pub fn create_customer_key(&self, tenancy: &Tenancy) -> FullKeyId {
-        self.insert(tenancy, KeyCreator::Customer, "")
+    /// Creates an enabled customer key (as `CreateKey` does) in the scope.
+    pub fn create_customer_key(&self, scope: &KeyScope) -> FullKeyId {
+        self.insert(scope, KeyCreator::Customer, "")
     }
 
     /// Creates an enabled service-created key of `service` that is not the service's default key.
-    pub fn create_service_key(&self, tenancy: &Tenancy, service: &str) -> FullKeyId {
-        self.insert(tenancy, KeyCreator::Service, service)
+    pub fn create_service_key(&self, scope: &KeyScope, service: &str) -> FullKeyId {
+        self.insert(scope, KeyCreator::Service, service)
     }
 
     /// Registers a default key of `service` with a chosen UUID, as if `get_default_key` had created
     /// it earlier (to replay documented responses that name a particular key). Returns `None` when
-    /// the tenancy already has a default key for the service.
+    /// the scope already has a default key for the service.
     pub fn import_default_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         service: &str,
         uuid: Uuid,
     ) -> Option<FullKeyId> {
         let mut st = self.lock();
-        let slot = (tenancy.clone(), service.to_owned());
+        let slot = (scope.clone(), service.to_owned());
         if st.defaults.contains_key(&slot) || st.keys.contains_key(&uuid) {
             return None;
         }
-        let key_id = FullKeyId::new(tenancy.region.clone(), tenancy.domain.clone(), uuid);
+        let key_id = FullKeyId::new(scope.region.clone(), scope.domain.clone(), uuid);
         let info = KeyInfo {
             key_id: key_id.clone(),
             state: KeyState::Enabled,
@@ -181,21 +177,21 @@ impl FakeKeyService {
     }
 }
 
-/// Finds a key the tenancy may see, else `NotFound` with the key ID as asked.
+/// Finds a key the scope may see, else `NotFound` with the key ID as asked.
 fn visible<'a>(
     st: &'a State,
-    tenancy: &Tenancy,
+    scope: &KeyScope,
     key: &KeyRef,
 ) -> Result<&'a KeyInfo, KeyServiceError> {
     let asked = match key {
         KeyRef::Full(full) => full.clone(),
-        KeyRef::Bare(uuid) => FullKeyId::new(tenancy.region.clone(), tenancy.domain.clone(), *uuid),
+        KeyRef::Bare(uuid) => FullKeyId::new(scope.region.clone(), scope.domain.clone(), *uuid),
     };
     match st.keys.get(&asked.uuid) {
         Some(info)
             if info.key_id == asked
-                && info.key_id.domain == tenancy.domain
-                && info.key_id.region == tenancy.region =>
+                && info.key_id.domain == scope.domain
+                && info.key_id.region == scope.region =>
         {
             Ok(info)
         }
@@ -223,16 +219,16 @@ fn random_bytes(n: usize) -> Vec<u8> {
 impl KeyService for FakeKeyService {
     async fn get_default_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         service: &str,
     ) -> Result<KeyInfo, KeyServiceError> {
         self.enter().await?;
         let mut st = self.lock();
-        let slot = (tenancy.clone(), service.to_owned());
+        let slot = (scope.clone(), service.to_owned());
         if let Some(info) = st.defaults.get(&slot).and_then(|uuid| st.keys.get(uuid)) {
             return Ok(info.clone());
         }
-        let info = st.insert(tenancy, KeyCreator::Service, service);
+        let info = st.insert(scope, KeyCreator::Service, service);
         st.defaults.insert(slot, info.key_id.uuid);
         st.default_key_creations += 1;
         Ok(info)
@@ -240,23 +236,23 @@ impl KeyService for FakeKeyService {
 
     async fn describe_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &KeyRef,
     ) -> Result<KeyInfo, KeyServiceError> {
         self.enter().await?;
         let st = self.lock();
-        visible(&st, tenancy, key).cloned()
+        visible(&st, scope, key).cloned()
     }
 
     async fn generate_data_key(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         context: &EncryptionContext,
     ) -> Result<DataKey, KeyServiceError> {
         self.enter().await?;
         let mut st = self.lock();
-        let info = visible(&st, tenancy, &KeyRef::Full(key.clone()))?;
+        let info = visible(&st, scope, &KeyRef::Full(key.clone()))?;
         usable(info)?;
         let key_id = info.key_id.clone();
         let plaintext = random_bytes(32);
@@ -280,14 +276,14 @@ impl KeyService for FakeKeyService {
 
     async fn decrypt(
         &self,
-        tenancy: &Tenancy,
+        scope: &KeyScope,
         key: &FullKeyId,
         ciphertext_blob: &[u8],
         context: &EncryptionContext,
     ) -> Result<SecretBytes, KeyServiceError> {
         self.enter().await?;
         let st = self.lock();
-        let info = visible(&st, tenancy, &KeyRef::Full(key.clone()))?;
+        let info = visible(&st, scope, &KeyRef::Full(key.clone()))?;
         usable(info)?;
         let Some(blob) = st.blobs.get(ciphertext_blob) else {
             return Err(KeyServiceError::InvalidRequest(
@@ -314,8 +310,8 @@ mod tests {
     use super::*;
     use kms_proto::key_id::{DomainId, RegionId};
 
-    fn t(d: &str, r: &str) -> Tenancy {
-        Tenancy::new(DomainId::parse(d).unwrap(), RegionId::parse(r).unwrap())
+    fn t(d: &str, r: &str) -> KeyScope {
+        KeyScope::new(DomainId::parse(d).unwrap(), RegionId::parse(r).unwrap())
     }
 
     #[tokio::test]
@@ -325,7 +321,7 @@ mod tests {
         let key = fake.create_customer_key(&a);
         let full = KeyRef::Full(key.clone());
         let bare = KeyRef::Bare(key.uuid);
-        // (tenancy, key ref, visible)
+        // (scope, key ref, visible)
         let cases = [
             (t("a", "r1"), full.clone(), true),
             (t("a", "r1"), bare.clone(), true),
@@ -334,9 +330,9 @@ mod tests {
             (t("a", "r2"), full.clone(), false),
             (t("a", "r2"), bare.clone(), false),
         ];
-        for (tenancy, key_ref, visible) in cases {
-            let got = fake.describe_key(&tenancy, &key_ref).await;
-            assert_eq!(got.is_ok(), visible, "{tenancy:?} {key_ref}");
+        for (scope, key_ref, visible) in cases {
+            let got = fake.describe_key(&scope, &key_ref).await;
+            assert_eq!(got.is_ok(), visible, "{scope:?} {key_ref}");
             if let Err(e) = got {
                 assert!(matches!(e, KeyServiceError::NotFound(_)), "{e}");
             }
