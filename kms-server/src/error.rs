@@ -1,8 +1,9 @@
-//! The daemon's typed errors, and their one mapping to gRPC status codes.
+//! The daemon's typed errors and their stable codes ([`ErrorCode`], whose table also holds the
+//! gRPC status code of each). The conversion to a gRPC status is at the gRPC edge
+//! ([`crate::grpc`]).
 
+use kms_proto::ErrorCode;
 use kms_proto::key_id::KeyIdError;
-use kms_proto::metadata::ERROR_CODE;
-use tonic::{Code, Status};
 
 /// Everything a KMS call can fail with. Each variant has a stable code (see [`KmsError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -93,59 +94,32 @@ pub enum KmsError {
 
 impl KmsError {
     /// The stable error code sent in the `x-kms-error-code` trailer: Huawei KMS's code where one
-    /// exists, else a `KMSBOX.` code of our own.
-    pub fn code(&self) -> &'static str {
+    /// exists, else a `KMSBOX.` code of our own. The code also decides the gRPC status code
+    /// ([`ErrorCode::grpc_code`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            KmsError::MalformedKeyId(_) => "KMS.0205",
-            KmsError::KeyNotFound(_) => "KMS.0207",
-            KmsError::KeyDisabled(_) => "KMS.0209",
-            KmsError::KeyPendingDeletion(_) => "KMS.0210",
-            KmsError::DefaultKeyImmutable { .. } => "KMS.0211",
-            KmsError::DeletionWindowOutOfRange(_) => "KMS.1401",
-            KmsError::WrongKeyState { .. } => "KMSBOX.0409",
-            KmsError::AliasExists(_) => "KMSBOX.0410",
-            KmsError::InvalidArgument { .. } => "KMSBOX.0400",
-            KmsError::PayloadTooLarge { .. } => "KMSBOX.0413",
-            KmsError::MalformedCiphertext(_) => "KMSBOX.0420",
-            KmsError::CiphertextAuthFailed => "KMSBOX.0421",
-            KmsError::KeyIdMismatch { .. } => "KMSBOX.0422",
-            KmsError::Unauthenticated(_) => "KMSBOX.0401",
-            KmsError::PermissionDenied(_) => "KMSBOX.0403",
-            KmsError::Store(_) | KmsError::Internal(_) => "KMSBOX.0500",
+            KmsError::MalformedKeyId(_) => ErrorCode::MalformedKeyId,
+            KmsError::KeyNotFound(_) => ErrorCode::KeyNotFound,
+            KmsError::KeyDisabled(_) => ErrorCode::KeyDisabled,
+            KmsError::KeyPendingDeletion(_) => ErrorCode::KeyPendingDeletion,
+            KmsError::DefaultKeyImmutable { .. } => ErrorCode::DefaultKeyImmutable,
+            KmsError::DeletionWindowOutOfRange(_) => ErrorCode::DeletionWindowOutOfRange,
+            KmsError::WrongKeyState { .. } => ErrorCode::WrongKeyState,
+            KmsError::AliasExists(_) => ErrorCode::AliasExists,
+            KmsError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            KmsError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            KmsError::MalformedCiphertext(_) => ErrorCode::MalformedCiphertext,
+            KmsError::CiphertextAuthFailed => ErrorCode::CiphertextAuthFailed,
+            KmsError::KeyIdMismatch { .. } => ErrorCode::KeyIdMismatch,
+            KmsError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            KmsError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            KmsError::Store(_) | KmsError::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    /// The gRPC status code.
-    pub fn grpc_code(&self) -> Code {
-        match self {
-            KmsError::MalformedKeyId(_)
-            | KmsError::DeletionWindowOutOfRange(_)
-            | KmsError::InvalidArgument { .. }
-            | KmsError::PayloadTooLarge { .. }
-            | KmsError::MalformedCiphertext(_)
-            | KmsError::CiphertextAuthFailed
-            | KmsError::KeyIdMismatch { .. } => Code::InvalidArgument,
-            KmsError::KeyNotFound(_) => Code::NotFound,
-            KmsError::KeyDisabled(_)
-            | KmsError::KeyPendingDeletion(_)
-            | KmsError::DefaultKeyImmutable { .. }
-            | KmsError::WrongKeyState { .. } => Code::FailedPrecondition,
-            KmsError::AliasExists(_) => Code::AlreadyExists,
-            KmsError::Unauthenticated(_) => Code::Unauthenticated,
-            KmsError::PermissionDenied(_) => Code::PermissionDenied,
-            KmsError::Store(_) | KmsError::Internal(_) => Code::Internal,
-        }
-    }
-}
-
-impl From<KmsError> for Status {
-    fn from(e: KmsError) -> Status {
-        let mut status = Status::new(e.grpc_code(), e.to_string());
-        status.metadata_mut().insert(
-            ERROR_CODE,
-            tonic::metadata::MetadataValue::from_static(e.code()),
-        );
-        status
+    /// Whether this is the daemon's fault (store or internal failure) rather than the caller's.
+    pub fn is_internal(&self) -> bool {
+        self.code() == ErrorCode::Internal
     }
 }
 

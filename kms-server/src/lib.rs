@@ -5,8 +5,10 @@
 //! - [`crypto`] and [`blob`]: key material, wrapping under the root key, the ciphertext blob format
 //!   (see `FORMATS.md`); no I/O.
 //! - [`store`]: the [`store::KeyStore`] trait and its SQLite implementation.
-//! - [`service`]: the KMS rules over an in-memory cache of the store.
-//! - [`tenancy`], [`audit`], [`grpc`]: who is calling, what they did, and the gRPC edge.
+//! - [`keyring`]: the KMS rules over an in-memory cache of the store: key lifecycle, the data
+//!   path, request validation. No transport in it.
+//! - [`auth`], [`audit`]: who is calling, and what they did.
+//! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
 //!
 //! Tests and embedders start the same server the binary runs:
@@ -22,12 +24,12 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod auth;
 pub mod blob;
 pub mod crypto;
 pub mod error;
 pub mod grpc;
+pub mod keyring;
 pub mod seed;
 pub mod server;
-pub mod service;
 pub mod store;
-pub mod tenancy;

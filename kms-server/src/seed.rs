@@ -14,9 +14,7 @@ use std::path::Path;
 use kms_proto::key_id::{DomainId, RegionId, parse_key_uuid};
 
 use crate::error::{KmsError, Result};
-use crate::service::KeyService;
-use crate::store::Creator;
-use crate::tenancy::Caller;
+use crate::keyring::{Caller, Keyring};
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +36,7 @@ struct SeedKey {
 }
 
 /// Creates every key of the seed file that does not exist yet. Returns how many were created.
-pub async fn apply(svc: &KeyService, path: &Path, default_region: &RegionId) -> Result<usize> {
+pub async fn apply(keyring: &Keyring, path: &Path, default_region: &RegionId) -> Result<usize> {
     let bad = |what: String| KmsError::Internal(format!("seed file {}: {what}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let file: SeedFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
@@ -52,7 +50,7 @@ pub async fn apply(svc: &KeyService, path: &Path, default_region: &RegionId) -> 
             },
         };
         let uuid = parse_key_uuid(&k.key_id).map_err(|e| bad(e.to_string()))?;
-        match svc.find(&caller, &k.key_id) {
+        match keyring.find(&caller, &k.key_id) {
             Ok(existing) if existing.alias == k.alias => continue,
             Ok(existing) => {
                 return Err(bad(format!(
@@ -63,16 +61,10 @@ pub async fn apply(svc: &KeyService, path: &Path, default_region: &RegionId) -> 
             Err(KmsError::KeyNotFound(_)) => {}
             Err(e) => return Err(e),
         }
-        svc.create_key_with_id(
-            &caller,
-            uuid,
-            &k.alias,
-            &k.description,
-            Creator::Customer,
-            "",
-        )
-        .await
-        .map_err(|e| bad(format!("key {}: {e}", k.key_id)))?;
+        keyring
+            .create_customer_key_with_id(&caller, uuid, &k.alias, &k.description)
+            .await
+            .map_err(|e| bad(format!("key {}: {e}", k.key_id)))?;
         created += 1;
     }
     Ok(created)

@@ -11,12 +11,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::audit::AuditLog;
+use crate::auth::Authenticator;
 use crate::crypto::RootKey;
 use crate::error::{KmsError, Result};
 use crate::grpc::KmsGrpc;
-use crate::service::{KeyService, now_ms};
+use crate::keyring::{Keyring, now_ms};
 use crate::store::{KeyStore, SqliteStore};
-use crate::tenancy::Tenancy;
 
 /// The daemon's configuration.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub struct RunningServer {
     purge: JoinHandle<()>,
     audit: AuditLog,
     health: tonic_health::server::HealthReporter,
-    service: Arc<KeyService>,
+    keyring: Arc<Keyring>,
     grace: Duration,
 }
 
@@ -84,9 +84,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// The key service, for embedders and tests.
-    pub fn service(&self) -> &Arc<KeyService> {
-        &self.service
+    /// The keyring, for embedders and tests.
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
     /// Waits until every audit record so far is written.
@@ -124,8 +124,8 @@ fn internal(what: &str) -> impl Fn(std::io::Error) -> KmsError + '_ {
 pub async fn start(config: Config) -> Result<RunningServer> {
     let region = RegionId::parse(&config.region)
         .map_err(|e| KmsError::Internal(format!("--region: {e}")))?;
-    let tenancy = match &config.tenants {
-        Some(path) => Tenancy::from_file(path, region.clone())?,
+    let auth = match &config.tenants {
+        Some(path) => Authenticator::from_file(path, region.clone())?,
         None => {
             if !config.listen.ip().is_loopback() {
                 return Err(KmsError::Internal(format!(
@@ -133,7 +133,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                     config.listen
                 )));
             }
-            Tenancy::trusting(region.clone())
+            Authenticator::trusting(region.clone())
         }
     };
     std::fs::create_dir_all(&config.data_dir).map_err(internal("creating --data-dir"))?;
@@ -144,14 +144,14 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let root = RootKey::load_or_create(&root_path)?;
     let db = config.data_dir.join("kms.sqlite3");
     let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db)?);
-    let service = Arc::new({
+    let keyring = Arc::new({
         let s = Arc::clone(&store);
-        tokio::task::spawn_blocking(move || KeyService::open(s, root))
+        tokio::task::spawn_blocking(move || Keyring::open(s, root))
             .await
             .map_err(|e| KmsError::Internal(e.to_string()))??
     });
     if let Some(seed) = &config.seed {
-        let n = crate::seed::apply(&service, seed, &region).await?;
+        let n = crate::seed::apply(&keyring, seed, &region).await?;
         tracing::info!(created = n, seed = %seed.display(), "seed file applied");
     }
     let audit_path = config
@@ -174,7 +174,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| KmsError::Internal(format!("reflection: {e}")))?;
-    let grpc = KmsGrpc::new(Arc::clone(&service), Arc::new(tenancy), audit.clone());
+    let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -188,11 +188,11 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             }),
     );
     let purge = {
-        let svc = Arc::clone(&service);
+        let keyring = Arc::clone(&keyring);
         let every = config.purge_interval;
         tokio::spawn(async move {
             loop {
-                match svc.purge_expired(now_ms()).await {
+                match keyring.purge_expired(now_ms()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
                     Err(e) => tracing::error!(error = %e, "purging keys failed"),
@@ -206,7 +206,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         region = %region,
         data_dir = %config.data_dir.display(),
         tokens_required = config.tenants.is_some(),
-        keys = service.key_count(),
+        keys = keyring.key_count(),
         "kms-server listening"
     );
     Ok(RunningServer {
@@ -216,7 +216,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         purge,
         audit,
         health,
-        service,
+        keyring,
         grace: config.shutdown_grace,
     })
 }

@@ -1,4 +1,5 @@
-//! Who is calling: the caller's domain and region, from request metadata and bearer tokens.
+//! Who is calling: the daemon's [`Authenticator`] finds the caller's domain and region in request
+//! metadata and bearer tokens. (The client side of the same metadata is [`kms_proto::Tenancy`].)
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -11,15 +12,7 @@ use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 
 use crate::error::{KmsError, Result};
-
-/// An authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The caller's tenant.
-    pub domain: DomainId,
-    /// The region the call is for.
-    pub region: RegionId,
-}
+use crate::keyring::Caller;
 
 /// The tenants file: domain IDs and their bearer tokens.
 ///
@@ -44,23 +37,23 @@ struct TenantEntry {
 /// Tokens shorter than this are refused when the tenants file is loaded.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// How callers are identified.
-pub struct Tenancy {
+/// How callers are identified: by trusting `x-kms-domain-id` on loopback, or by bearer token.
+pub struct Authenticator {
     /// `None`: trust `x-kms-domain-id` (loopback only).
     tenants: Option<Vec<(DomainId, [u8; 32])>>,
     default_region: RegionId,
 }
 
-impl std::fmt::Debug for Tenancy {
+impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tenancy")
+        f.debug_struct("Authenticator")
             .field("tenants", &self.tenants.as_ref().map(Vec::len))
             .field("default_region", &self.default_region)
             .finish()
     }
 }
 
-impl Tenancy {
+impl Authenticator {
     /// Trusts the `x-kms-domain-id` metadata (for loopback use only).
     pub fn trusting(default_region: RegionId) -> Self {
         Self {
@@ -192,6 +185,7 @@ fn token_digest(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_proto::ErrorCode;
 
     fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
         let mut m = MetadataMap::new();
@@ -201,7 +195,7 @@ mod tests {
         m
     }
 
-    fn with_tenants() -> Tenancy {
+    fn with_tenants() -> Authenticator {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tenants.toml");
         std::fs::write(
@@ -210,7 +204,7 @@ mod tests {
              [[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-token-0123456789\"\n",
         )
         .unwrap();
-        Tenancy::from_file(&p, RegionId::parse("r1").unwrap()).unwrap()
+        Authenticator::from_file(&p, RegionId::parse("r1").unwrap()).unwrap()
     }
 
     #[test]
@@ -220,7 +214,7 @@ mod tests {
         type Case<'a> = (
             &'a str,
             Vec<(&'static str, &'a str)>,
-            Result<&'a str, &'a str>,
+            Result<&'a str, ErrorCode>,
         );
         let cases: &[Case<'_>] = &[
             (
@@ -242,22 +236,22 @@ mod tests {
                     ("authorization", "Bearer alice-token-0123456789"),
                     ("x-kms-domain-id", "bob"),
                 ],
-                Err("KMSBOX.0403"),
+                Err(ErrorCode::PermissionDenied),
             ),
             (
                 "no token",
                 vec![("x-kms-domain-id", "alice")],
-                Err("KMSBOX.0401"),
+                Err(ErrorCode::Unauthenticated),
             ),
             (
                 "unknown token",
                 vec![("authorization", "Bearer nope-nope-nope-nope")],
-                Err("KMSBOX.0401"),
+                Err(ErrorCode::Unauthenticated),
             ),
             (
                 "not bearer",
                 vec![("authorization", "Basic abc")],
-                Err("KMSBOX.0401"),
+                Err(ErrorCode::Unauthenticated),
             ),
         ];
         for (rule, pairs, want) in cases {
@@ -271,7 +265,7 @@ mod tests {
 
     #[test]
     fn trusting_mode_reads_domain_and_region() {
-        let t = Tenancy::trusting(RegionId::parse("r1").unwrap());
+        let t = Authenticator::trusting(RegionId::parse("r1").unwrap());
         let c = t.authenticate(&md(&[("x-kms-domain-id", "d1")])).unwrap();
         assert_eq!((c.domain.as_str(), c.region.as_str()), ("d1", "r1"));
         let c = t
@@ -281,12 +275,15 @@ mod tests {
             ]))
             .unwrap();
         assert_eq!(c.region.as_str(), "cn-north-4");
-        assert_eq!(t.authenticate(&md(&[])).unwrap_err().code(), "KMSBOX.0401");
+        assert_eq!(
+            t.authenticate(&md(&[])).unwrap_err().code(),
+            ErrorCode::Unauthenticated
+        );
         assert_eq!(
             t.authenticate(&md(&[("x-kms-domain-id", "bad domain")]))
                 .unwrap_err()
                 .code(),
-            "KMSBOX.0400"
+            ErrorCode::InvalidArgument
         );
     }
 
@@ -295,7 +292,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
         std::fs::write(&p, "[[tenants]]\ndomain_id = \"a\"\ntoken = \"short\"\n").unwrap();
-        let e = Tenancy::from_file(&p, RegionId::parse("r").unwrap()).unwrap_err();
+        let e = Authenticator::from_file(&p, RegionId::parse("r").unwrap()).unwrap_err();
         assert!(e.to_string().contains("shorter than"), "{e}");
     }
 }
