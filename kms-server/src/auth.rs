@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 
-use crate::error::{KmsError, Result};
+use crate::error::{ConfigError, KmsError, Result};
 use crate::keyring::Caller;
 
 /// The tenants file: domain IDs and their bearer tokens.
@@ -63,21 +63,34 @@ impl Authenticator {
     }
 
     /// Requires a bearer token from the given TOML tenants file on every call.
-    pub fn from_file(path: &Path, default_region: RegionId) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            KmsError::Internal(format!("reading tenants file {}: {e}", path.display()))
+    pub fn from_file(path: &Path, default_region: RegionId) -> Result<Self, ConfigError> {
+        const WHAT: &str = "tenants file";
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            action: "reading",
+            what: WHAT,
+            path: path.to_owned(),
+            source,
         })?;
-        let file: TenantsFile = toml::from_str(&text)
-            .map_err(|e| KmsError::Internal(format!("tenants file {}: {e}", path.display())))?;
+        let file: TenantsFile = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            what: WHAT,
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
         let mut tenants = Vec::with_capacity(file.tenants.len());
         for t in file.tenants {
-            let domain = DomainId::parse(&t.domain_id)
-                .map_err(|e| KmsError::Internal(format!("tenants file {}: {e}", path.display())))?;
+            let domain = DomainId::parse(&t.domain_id).map_err(|source| ConfigError::Id {
+                what: WHAT,
+                path: path.to_owned(),
+                source,
+            })?;
             if t.token.len() < MIN_TOKEN_LEN {
-                return Err(KmsError::Internal(format!(
-                    "tenants file {}: the token of domain {domain} is shorter than {MIN_TOKEN_LEN} characters",
-                    path.display()
-                )));
+                return Err(ConfigError::Invalid {
+                    what: WHAT,
+                    path: path.to_owned(),
+                    reason: format!(
+                        "the token of domain {domain} is shorter than {MIN_TOKEN_LEN} characters"
+                    ),
+                });
             }
             tenants.push((domain, token_digest(&t.token)));
         }

@@ -1,6 +1,10 @@
-//! The daemon's typed errors and their stable codes ([`ErrorCode`], whose table also holds the
+//! The daemon's typed errors: [`KmsError`] for calls, [`ConfigError`] and [`StartupError`] for
+//! start-up. A call's error has a stable code ([`ErrorCode`], whose table also holds the
 //! gRPC status code of each). The conversion to a gRPC status is at the gRPC edge
 //! ([`crate::grpc`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use kms_proto::ErrorCode;
 use kms_proto::key_id::KeyIdError;
@@ -125,3 +129,106 @@ impl KmsError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = KmsError> = std::result::Result<T, E>;
+
+/// A configuration file that cannot be used: the tenants file, the seed file, the root key file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read (or, for the root key, created).
+    #[error("{action} {what} {}: {source}", path.display())]
+    Io {
+        /// `reading` or `creating`.
+        action: &'static str,
+        /// Which file, in words (`tenants file`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{what} {}: {source}", path.display())]
+    Toml {
+        /// Which file, in words.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A domain or region ID in the file does not follow the grammar.
+    #[error("{what} {}: {source}", path.display())]
+    Id {
+        /// Which file, in words.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The grammar error.
+        #[source]
+        source: KeyIdError,
+    },
+    /// The file breaks a rule of its own (a short token, a clashing seed key, a root key of the
+    /// wrong length).
+    #[error("{what} {}: {reason}", path.display())]
+    Invalid {
+        /// Which file, in words.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why the daemon did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// A flag's value does not follow its grammar.
+    #[error("{flag}: {source}")]
+    Flag {
+        /// The flag, for example `--region`.
+        flag: &'static str,
+        /// The grammar error.
+        #[source]
+        source: KeyIdError,
+    },
+    /// Without a tenants file only loopback addresses are allowed.
+    #[error(
+        "refusing to listen on {0} without --tenants: without bearer tokens anyone could claim any domain, so only loopback is allowed"
+    )]
+    NonLoopbackWithoutTenants(SocketAddr),
+    /// A configuration file cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An I/O step of start-up failed (the data folder, the audit log, the listener).
+    #[error("{what}: {source}")]
+    Io {
+        /// The step, in words (`binding --listen`).
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key store could not be opened.
+    #[error("key store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The keyring could not be loaded (for example a key version the root key does not unwrap).
+    #[error("loading keys: {0}")]
+    Keyring(#[from] KmsError),
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// A start-up task panicked or was cancelled.
+    #[error("start-up task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl StartupError {
+    /// An I/O step that failed.
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Self::Io { what, source }
+    }
+}

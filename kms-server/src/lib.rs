@@ -14,7 +14,7 @@
 //! Tests and embedders start the same server the binary runs:
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), kms_server::error::KmsError> {
+//! # async fn demo() -> Result<(), kms_server::error::StartupError> {
 //! let dir = std::env::temp_dir().join("kmsbox-doc");
 //! let server = kms_server::server::start(kms_server::server::Config::local(&dir)).await?;
 //! println!("listening on {}", server.local_addr());

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::crypto::RootKey;
-use crate::error::{KmsError, Result};
+use crate::error::StartupError;
 use crate::grpc::KmsGrpc;
 use crate::keyring::{Keyring, now_ms};
 use crate::store::{KeyStore, SqliteStore};
@@ -116,27 +116,22 @@ impl RunningServer {
     }
 }
 
-fn internal(what: &str) -> impl Fn(std::io::Error) -> KmsError + '_ {
-    move |e| KmsError::Internal(format!("{what}: {e}"))
-}
-
 /// Starts the daemon and returns once it is listening.
-pub async fn start(config: Config) -> Result<RunningServer> {
-    let region = RegionId::parse(&config.region)
-        .map_err(|e| KmsError::Internal(format!("--region: {e}")))?;
+pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
+    let region = RegionId::parse(&config.region).map_err(|source| StartupError::Flag {
+        flag: "--region",
+        source,
+    })?;
     let auth = match &config.tenants {
         Some(path) => Authenticator::from_file(path, region.clone())?,
         None => {
             if !config.listen.ip().is_loopback() {
-                return Err(KmsError::Internal(format!(
-                    "refusing to listen on {} without --tenants: without bearer tokens anyone could claim any domain, so only loopback is allowed",
-                    config.listen
-                )));
+                return Err(StartupError::NonLoopbackWithoutTenants(config.listen));
             }
             Authenticator::trusting(region.clone())
         }
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(internal("creating --data-dir"))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(StartupError::io("creating --data-dir"))?;
     let root_path = config
         .root_key_file
         .clone()
@@ -146,9 +141,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db)?);
     let keyring = Arc::new({
         let s = Arc::clone(&store);
-        tokio::task::spawn_blocking(move || Keyring::open(s, root))
-            .await
-            .map_err(|e| KmsError::Internal(e.to_string()))??
+        tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
     });
     if let Some(seed) = &config.seed {
         let n = crate::seed::apply(&keyring, seed, &region).await?;
@@ -158,12 +151,14 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = AuditLog::start(&audit_path).map_err(internal("opening the audit log"))?;
+    let audit = AuditLog::start(&audit_path).map_err(StartupError::io("opening the audit log"))?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(internal("binding --listen"))?;
-    let addr = listener.local_addr().map_err(internal("local address"))?;
+        .map_err(StartupError::io("binding --listen"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(StartupError::io("local address"))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -172,8 +167,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| KmsError::Internal(format!("reflection: {e}")))?;
+        .build_v1()?;
     let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -222,7 +216,10 @@ pub async fn start(config: Config) -> Result<RunningServer> {
 }
 
 /// Runs the daemon until `shutdown` completes, then shuts it down gracefully.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartupError> {
     let server = start(config).await?;
     shutdown.await;
     tracing::info!("shutting down");
