@@ -1059,6 +1059,44 @@ async fn health_and_reflection_are_served_for_stock_grpc_tools() {
 }
 
 #[tokio::test]
+async fn reflection_v1alpha_lists_the_services_for_older_clients() {
+    // The Python grpcio-reflection client and older grpcurl speak only v1alpha.
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let d = TestDaemon::start().await;
+    let channel = tonic::transport::Endpoint::from_shared(d.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut refl = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection answer {resp:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in ["kms.v1.KeyManagementService", "grpc.health.v1.Health"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not listed in {names:?}"
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn keys_past_their_deletion_date_are_purged_for_good() {
     let mut d = TestDaemon::start().await;
     let mut t = d.tenant("alice").await;

@@ -73,7 +73,11 @@ async fn measure(
         let mut e = echo[i % echo.len()].clone();
         let mut k = kms[i % kms.len()].clone();
         let key_id = Arc::clone(key_id);
-        tasks.push(tokio::spawn(async move {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "load generators, each joined before the measurement ends"
+        )]
+        let task = tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let ctx: HashMap<String, String> =
                 [("obs:bucket".to_owned(), "bench".to_owned())].into();
@@ -102,7 +106,8 @@ async fn measure(
                 lat.push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
             }
             lat
-        }));
+        });
+        tasks.push(task);
     }
     let start = Instant::now();
     let cpu0 = process_cpu_secs();
@@ -153,7 +158,11 @@ async fn main() {
         .await
         .expect("bind");
     let echo_addr = echo_listener.local_addr().expect("addr");
-    tokio::spawn(
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the echo baseline server lives as long as the benchmark process"
+    )]
+    let _echo = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(EchoServer::new(EchoSvc))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(

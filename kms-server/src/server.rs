@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use kms_proto::key_id::RegionId;
 use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
@@ -59,11 +60,16 @@ impl Config {
 }
 
 /// A running daemon.
+///
+/// Its background tasks (the server, the purge loop, the audit writer) belong to its task
+/// tracker: [`RunningServer::shutdown`] stops them and waits for each. Dropping it without
+/// `shutdown` stops serving and purging too, without waiting.
 pub struct RunningServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
-    purge: JoinHandle<()>,
+    /// Cancelled to stop serving and purging.
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    serve: JoinHandle<Result<(), tonic::transport::Error>>,
     audit: AuditLog,
     health: tonic_health::server::HealthReporter,
     keyring: Arc<Keyring>,
@@ -75,6 +81,12 @@ impl std::fmt::Debug for RunningServer {
         f.debug_struct("RunningServer")
             .field("addr", &self.addr)
             .finish()
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 
@@ -94,14 +106,14 @@ impl RunningServer {
         self.audit.flush().await;
     }
 
-    /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, and flushes the audit log.
+    /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish (closing connections
+    /// still open after the grace period), stops the purge loop, writes the audit log out, and
+    /// waits for every background task to end.
     pub async fn shutdown(mut self) {
         self.health
             .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
             .await;
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
         match tokio::time::timeout(self.grace, &mut self.serve).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
@@ -111,8 +123,9 @@ impl RunningServer {
                 self.serve.abort();
             }
         }
-        self.purge.abort();
-        self.audit.flush().await;
+        self.audit.close().await;
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
@@ -151,7 +164,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = AuditLog::start(&audit_path).map_err(StartupError::io("opening the audit log"))?;
+    let tasks = TaskTracker::new();
+    let audit =
+        AuditLog::start(&audit_path, &tasks).map_err(StartupError::io("opening the audit log"))?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -164,37 +179,31 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     health
         .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // v1 for current tools; v1alpha for the Python grpcio-reflection client and older grpcurl.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
 
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stop = CancellationToken::new();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let serve = tokio::spawn(
+    let serve = tasks.spawn(
         tonic::transport::Server::builder()
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(KeyManagementServiceServer::new(grpc))
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stop_rx.await;
-            }),
+            .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
-    let purge = {
-        let keyring = Arc::clone(&keyring);
-        let every = config.purge_interval;
-        tokio::spawn(async move {
-            loop {
-                match keyring.purge_expired(now_ms()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
-                    Err(e) => tracing::error!(error = %e, "purging keys failed"),
-                }
-                tokio::time::sleep(every).await;
-            }
-        })
-    };
+    tasks.spawn(purge_loop(
+        Arc::clone(&keyring),
+        config.purge_interval,
+        stop.clone(),
+    ));
     tracing::info!(
         %addr,
         region = %region,
@@ -205,14 +214,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     );
     Ok(RunningServer {
         addr,
-        stop: Some(stop_tx),
+        stop,
+        tasks,
         serve,
-        purge,
         audit,
         health,
         keyring,
         grace: config.shutdown_grace,
     })
+}
+
+/// Purges keys past their deletion date every `every`, until `stop` is cancelled.
+async fn purge_loop(keyring: Arc<Keyring>, every: Duration, stop: CancellationToken) {
+    loop {
+        match keyring.purge_expired(now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
+            Err(e) => tracing::error!(error = %e, "purging keys failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Runs the daemon until `shutdown` completes, then shuts it down gracefully.
