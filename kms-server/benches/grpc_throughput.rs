@@ -118,11 +118,12 @@ async fn measure(
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = process_cpu_secs() - cpu0;
     all.sort_unstable();
-    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
+    // The `percent`th percentile, nearest rank below.
+    let pct = |percent: usize| all[all.len().saturating_sub(1) * percent / 100];
     Stats {
         rps: all.len() as f64 / elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        p50_us: pct(50),
+        p99_us: pct(99),
         cpu_us_per_req: cpu * 1e6 / all.len() as f64,
     }
 }
@@ -211,9 +212,9 @@ async fn main() {
         };
         let s = measure(target, only_inflight, secs, &echo, &kms, &key_id).await;
         println!(
-            "{which}: {:.0} req/s, {} requests",
+            "{which}: {:.0} req/s, {:.0} requests",
             s.rps,
-            (s.rps * secs as f64) as u64
+            (s.rps * secs as f64).trunc()
         );
         server.shutdown().await;
         return;
