@@ -1059,6 +1059,28 @@ async fn health_and_reflection_are_served_for_stock_grpc_tools() {
 }
 
 #[tokio::test]
+async fn shutdown_writes_the_audit_log_out_and_stops_serving() {
+    let mut d = TestDaemon::start().await;
+    let endpoint = d.endpoint();
+    let data = d.data_dir();
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "last").await;
+    // No flush: shutdown itself waits for the audit writer.
+    d.shut_down().await;
+    let log = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("CreateKey") && l.contains(&k.key_id)),
+        "{log}"
+    );
+    let after = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await;
+    assert!(after.is_err(), "nothing listens after shutdown");
+}
+
+#[tokio::test]
 async fn reflection_v1alpha_lists_the_services_for_older_clients() {
     // The Python grpcio-reflection client and older grpcurl speak only v1alpha.
     use tonic_reflection::pb::v1alpha::ServerReflectionRequest;

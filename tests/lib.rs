@@ -56,6 +56,13 @@ impl TestDaemon {
         self.config.data_dir.clone()
     }
 
+    /// Shuts the daemon down gracefully and keeps its folder (`restart` starts it again).
+    pub async fn shut_down(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
     /// Shuts the daemon down gracefully and starts it again on the same data (a new port).
     pub async fn restart(&mut self) {
         if let Some(s) = self.server.take() {

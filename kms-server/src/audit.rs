@@ -194,4 +194,33 @@ mod tests {
             assert_eq!(format_rfc3339_ms(ms), want, "{ms}");
         }
     }
+
+    #[tokio::test]
+    async fn close_writes_what_is_queued_and_ends_the_writer_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let tasks = TaskTracker::new();
+        let log = AuditLog::start(&path, &tasks).unwrap();
+        for i in 0..3 {
+            log.record(AuditRecord {
+                time_ms: i,
+                domain: "d".into(),
+                region: "r".into(),
+                operation: "Encrypt",
+                key_id: String::new(),
+                outcome: "ok",
+                request_id: format!("req-{i}"),
+            })
+            .await;
+        }
+        log.close().await;
+        tasks.close();
+        tokio::time::timeout(std::time::Duration::from_secs(10), tasks.wait())
+            .await
+            .expect("the writer ends after close");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        // A handle used after close loses the record without blocking.
+        log.flush().await;
+    }
 }
