@@ -34,13 +34,19 @@ struct TenantEntry {
     token: String,
 }
 
+/// A tenant of the tenants file: its domain and the SHA-256 of its token.
+struct KnownTenant {
+    domain: DomainId,
+    token_digest: [u8; 32],
+}
+
 /// Tokens shorter than this are refused when the tenants file is loaded.
 pub const MIN_TOKEN_LEN: usize = 16;
 
 /// How callers are identified: by trusting `x-kms-domain-id` on loopback, or by bearer token.
 pub struct Authenticator {
     /// `None`: trust `x-kms-domain-id` (loopback only).
-    tenants: Option<Vec<(DomainId, [u8; 32])>>,
+    tenants: Option<Vec<KnownTenant>>,
     default_region: RegionId,
 }
 
@@ -92,7 +98,10 @@ impl Authenticator {
                     ),
                 });
             }
-            tenants.push((domain, token_digest(&t.token)));
+            tenants.push(KnownTenant {
+                token_digest: token_digest(&t.token),
+                domain,
+            });
         }
         Ok(Self {
             tenants: Some(tenants),
@@ -135,9 +144,9 @@ impl Authenticator {
                 let digest = token_digest(token);
                 // Compare against every tenant, without stopping early, in constant time.
                 let mut found: Option<&DomainId> = None;
-                for (d, t) in tenants {
-                    if bool::from(t.ct_eq(&digest)) {
-                        found = Some(d);
+                for t in tenants {
+                    if bool::from(t.token_digest.ct_eq(&digest)) {
+                        found = Some(&t.domain);
                     }
                 }
                 let domain = found.ok_or(KmsError::Unauthenticated("unknown bearer token"))?;
