@@ -4,7 +4,8 @@
 //! Layers, from the inside out:
 //! - [`crypto`] and [`blob`]: key material, wrapping under the root key, the ciphertext blob format
 //!   (see `FORMATS.md`); no I/O.
-//! - [`store`]: the [`store::KeyStore`] trait and its SQLite implementation.
+//! - [`store`]: the [`store::KeyStore`] trait, its SQLite implementation and an in-memory one for
+//!   tests.
 //! - [`keyring`]: the KMS rules over an in-memory cache of the store: key lifecycle, the data
 //!   path, request validation. No transport in it.
 //! - [`auth`], [`audit`]: who is calling, and what they did.
