@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use kms_proto::ErrorCode;
 use kms_proto::v1::{self as pb, KeyCreator, KeyState};
 use kmsbox_tests::{Tenant, TestDaemon, assert_refused, error_code};
 use tonic::Code;
@@ -92,7 +93,12 @@ async fn create_describe_and_list_name_keys_by_the_full_form() {
             description: String::new(),
         }))
         .await;
-    assert_refused(again, Code::AlreadyExists, "KMSBOX.0410", "app-key");
+    assert_refused(
+        again,
+        Code::AlreadyExists,
+        ErrorCode::AliasExists,
+        "app-key",
+    );
     // Reserved alias suffix.
     let reserved = t
         .client
@@ -101,7 +107,12 @@ async fn create_describe_and_list_name_keys_by_the_full_form() {
             description: String::new(),
         }))
         .await;
-    assert_refused(reserved, Code::InvalidArgument, "KMSBOX.0400", "/default");
+    assert_refused(
+        reserved,
+        Code::InvalidArgument,
+        ErrorCode::InvalidArgument,
+        "/default",
+    );
 }
 
 #[tokio::test]
@@ -145,7 +156,12 @@ async fn list_keys_pages_through_the_callers_keys_only() {
             page_token: String::new(),
         }))
         .await;
-    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0400", "page_size");
+    assert_refused(
+        bad,
+        Code::InvalidArgument,
+        ErrorCode::InvalidArgument,
+        "page_size",
+    );
     let bad = a
         .client
         .list_keys(a.req(pb::ListKeysRequest {
@@ -153,7 +169,12 @@ async fn list_keys_pages_through_the_callers_keys_only() {
             page_token: "garbage".into(),
         }))
         .await;
-    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0400", "page_token");
+    assert_refused(
+        bad,
+        Code::InvalidArgument,
+        ErrorCode::InvalidArgument,
+        "page_token",
+    );
 }
 
 #[tokio::test]
@@ -189,7 +210,12 @@ async fn encrypt_decrypt_round_trip_binds_the_encryption_context() {
     ];
     for (rule, c2) in wrong {
         let r = decrypt(&mut t, &e.ciphertext_blob, &c2, "").await;
-        assert_refused(r, Code::InvalidArgument, "KMSBOX.0421", "authentication");
+        assert_refused(
+            r,
+            Code::InvalidArgument,
+            ErrorCode::CiphertextAuthFailed,
+            "authentication",
+        );
         let _ = rule;
     }
 }
@@ -212,8 +238,15 @@ async fn tampered_and_truncated_blobs_fail_with_a_clear_error() {
             .await
             .expect_err("flipped bit must fail");
         assert!(
-            matches!(error_code(&s), "KMSBOX.0420" | "KMSBOX.0421" | "KMS.0207"),
-            "bit {i}: {} {}",
+            matches!(
+                error_code(&s),
+                Some(
+                    ErrorCode::MalformedCiphertext
+                        | ErrorCode::CiphertextAuthFailed
+                        | ErrorCode::KeyNotFound
+                )
+            ),
+            "bit {i}: {:?} {}",
             error_code(&s),
             s.message()
         );
@@ -222,14 +255,27 @@ async fn tampered_and_truncated_blobs_fail_with_a_clear_error() {
         let s = decrypt(&mut t, &blob[..len], &c, "")
             .await
             .expect_err("truncated");
+        // The KMSBOX.042x codes: malformed, failed authentication, key_id mismatch.
         assert!(
-            error_code(&s).starts_with("KMSBOX.042"),
+            matches!(
+                error_code(&s),
+                Some(
+                    ErrorCode::MalformedCiphertext
+                        | ErrorCode::CiphertextAuthFailed
+                        | ErrorCode::KeyIdMismatch
+                )
+            ),
             "len {len}: {}",
             s.message()
         );
     }
     let r = decrypt(&mut t, b"not a blob at all, clearly", &c, "").await;
-    assert_refused(r, Code::InvalidArgument, "KMSBOX.0420", "bad magic");
+    assert_refused(
+        r,
+        Code::InvalidArgument,
+        ErrorCode::MalformedCiphertext,
+        "bad magic",
+    );
     // The daemon keeps serving after all that.
     assert_eq!(
         decrypt(&mut t, &blob, &c, "").await.unwrap().plaintext,
@@ -248,11 +294,16 @@ async fn size_limits_are_enforced_with_named_fields() {
     assert_refused(
         r,
         Code::InvalidArgument,
-        "KMSBOX.0413",
+        ErrorCode::PayloadTooLarge,
         "plaintext is 4097 bytes",
     );
     let r = encrypt(&mut t, &k.key_id, &[], &c).await;
-    assert_refused(r, Code::InvalidArgument, "KMSBOX.0400", "plaintext");
+    assert_refused(
+        r,
+        Code::InvalidArgument,
+        ErrorCode::InvalidArgument,
+        "plaintext",
+    );
     for (n, ok) in [(0u32, true), (1, true), (1024, true), (1025, false)] {
         let r = t
             .client
@@ -266,7 +317,12 @@ async fn size_limits_are_enforced_with_named_fields() {
             let want = if n == 0 { 32 } else { n as usize };
             assert_eq!(r.unwrap().into_inner().plaintext.len(), want, "n={n}");
         } else {
-            assert_refused(r, Code::InvalidArgument, "KMSBOX.0400", "number_of_bytes");
+            assert_refused(
+                r,
+                Code::InvalidArgument,
+                ErrorCode::InvalidArgument,
+                "number_of_bytes",
+            );
         }
     }
     let big = ctx(&[("k", &"v".repeat(9000))]);
@@ -274,11 +330,16 @@ async fn size_limits_are_enforced_with_named_fields() {
     assert_refused(
         r,
         Code::InvalidArgument,
-        "KMSBOX.0413",
+        ErrorCode::PayloadTooLarge,
         "encryption_context",
     );
     let r = decrypt(&mut t, &vec![0u8; 10_000], &c, "").await;
-    assert_refused(r, Code::InvalidArgument, "KMSBOX.0413", "ciphertext_blob");
+    assert_refused(
+        r,
+        Code::InvalidArgument,
+        ErrorCode::PayloadTooLarge,
+        "ciphertext_blob",
+    );
 }
 
 #[tokio::test]
@@ -355,7 +416,12 @@ async fn re_encrypt_moves_a_blob_to_another_key_and_context() {
     assert_eq!(p.plaintext, b"moving");
     // The key_id check: the blob is under k2 now, not k1.
     let r2 = decrypt(&mut t, &r.ciphertext_blob, &c2, &k1.key_id).await;
-    assert_refused(r2, Code::InvalidArgument, "KMSBOX.0422", "does not match");
+    assert_refused(
+        r2,
+        Code::InvalidArgument,
+        ErrorCode::KeyIdMismatch,
+        "does not match",
+    );
     // Wrong source context.
     let bad = t
         .client
@@ -367,7 +433,12 @@ async fn re_encrypt_moves_a_blob_to_another_key_and_context() {
             destination_encryption_context: c2,
         }))
         .await;
-    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0421", "authentication");
+    assert_refused(
+        bad,
+        Code::InvalidArgument,
+        ErrorCode::CiphertextAuthFailed,
+        "authentication",
+    );
 }
 
 #[tokio::test]
@@ -430,20 +501,25 @@ async fn key_states_gate_use_with_distinct_errors() {
     assert_refused(
         encrypt(&mut t, &id, b"x", &c).await,
         Code::FailedPrecondition,
-        "KMS.0209",
+        ErrorCode::KeyDisabled,
         "disabled",
     );
     assert_refused(
         decrypt(&mut t, &blob, &c, "").await,
         Code::FailedPrecondition,
-        "KMS.0209",
+        ErrorCode::KeyDisabled,
         "disabled",
     );
     let rot = t
         .client
         .rotate_key(t.req(pb::RotateKeyRequest { key_id: id.clone() }))
         .await;
-    assert_refused(rot, Code::FailedPrecondition, "KMS.0209", "disabled");
+    assert_refused(
+        rot,
+        Code::FailedPrecondition,
+        ErrorCode::KeyDisabled,
+        "disabled",
+    );
 
     t.client
         .enable_key(t.req(pb::EnableKeyRequest { key_id: id.clone() }))
@@ -472,26 +548,36 @@ async fn key_states_gate_use_with_distinct_errors() {
                 "deletion in 7 days, got {del}s"
             );
         } else {
-            assert_refused(r, Code::InvalidArgument, "KMS.1401", "pending_window_days");
+            assert_refused(
+                r,
+                Code::InvalidArgument,
+                ErrorCode::DeletionWindowOutOfRange,
+                "pending_window_days",
+            );
         }
     }
     assert_refused(
         encrypt(&mut t, &id, b"x", &c).await,
         Code::FailedPrecondition,
-        "KMS.0210",
+        ErrorCode::KeyPendingDeletion,
         "pending deletion",
     );
     assert_refused(
         decrypt(&mut t, &blob, &c, "").await,
         Code::FailedPrecondition,
-        "KMS.0210",
+        ErrorCode::KeyPendingDeletion,
         "pending deletion",
     );
     let en = t
         .client
         .enable_key(t.req(pb::EnableKeyRequest { key_id: id.clone() }))
         .await;
-    assert_refused(en, Code::FailedPrecondition, "KMS.0210", "pending deletion");
+    assert_refused(
+        en,
+        Code::FailedPrecondition,
+        ErrorCode::KeyPendingDeletion,
+        "pending deletion",
+    );
 
     let m = t
         .client
@@ -514,7 +600,7 @@ async fn key_states_gate_use_with_distinct_errors() {
     assert_refused(
         again,
         Code::FailedPrecondition,
-        "KMSBOX.0409",
+        ErrorCode::WrongKeyState,
         "pending deletion",
     );
 }
@@ -541,7 +627,12 @@ async fn default_keys_are_service_keys_that_cannot_be_changed() {
         .client
         .disable_key(t.req(pb::DisableKeyRequest { key_id: id.clone() }))
         .await;
-    assert_refused(r, Code::FailedPrecondition, "KMS.0211", "default key");
+    assert_refused(
+        r,
+        Code::FailedPrecondition,
+        ErrorCode::DefaultKeyImmutable,
+        "default key",
+    );
     let r = t
         .client
         .schedule_key_deletion(t.req(pb::ScheduleKeyDeletionRequest {
@@ -549,12 +640,22 @@ async fn default_keys_are_service_keys_that_cannot_be_changed() {
             pending_window_days: 7,
         }))
         .await;
-    assert_refused(r, Code::FailedPrecondition, "KMS.0211", "default key");
+    assert_refused(
+        r,
+        Code::FailedPrecondition,
+        ErrorCode::DefaultKeyImmutable,
+        "default key",
+    );
     let r = t
         .client
         .rotate_key(t.req(pb::RotateKeyRequest { key_id: id.clone() }))
         .await;
-    assert_refused(r, Code::FailedPrecondition, "KMS.0211", "default key");
+    assert_refused(
+        r,
+        Code::FailedPrecondition,
+        ErrorCode::DefaultKeyImmutable,
+        "default key",
+    );
     // Per region and per service: another region or service gets another key.
     let other_region = t.in_region("cn-north-4");
     let mut o = other_region.clone();
@@ -576,7 +677,12 @@ async fn default_keys_are_service_keys_that_cannot_be_changed() {
             service: "OBS!".into(),
         }))
         .await;
-    assert_refused(bad, Code::InvalidArgument, "KMSBOX.0400", "service");
+    assert_refused(
+        bad,
+        Code::InvalidArgument,
+        ErrorCode::InvalidArgument,
+        "service",
+    );
 }
 
 #[tokio::test]
@@ -651,7 +757,10 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
     ] {
         let f = describe(&mut bob, &foreign).await.unwrap_err();
         let a = describe(&mut bob, &absent).await.unwrap_err();
-        assert_eq!((f.code(), error_code(&f)), (Code::NotFound, "KMS.0207"));
+        assert_eq!(
+            (f.code(), error_code(&f)),
+            (Code::NotFound, Some(ErrorCode::KeyNotFound))
+        );
         assert_eq!((a.code(), error_code(&a)), (f.code(), error_code(&f)));
         assert_eq!(
             f.message().replace(&foreign, "KEY"),
@@ -659,17 +768,17 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
             "messages differ only by the key named"
         );
         let e = encrypt(&mut bob, &foreign, b"x", &c).await.unwrap_err();
-        assert_eq!(error_code(&e), "KMS.0207");
+        assert_eq!(error_code(&e), Some(ErrorCode::KeyNotFound));
         let dis = bob
             .client
             .disable_key(bob.req(pb::DisableKeyRequest {
                 key_id: foreign.clone(),
             }))
             .await;
-        assert_eq!(error_code(&dis.unwrap_err()), "KMS.0207");
+        assert_eq!(error_code(&dis.unwrap_err()), Some(ErrorCode::KeyNotFound));
     }
     let r = decrypt(&mut bob, &blob, &c, "").await;
-    assert_refused(r, Code::NotFound, "KMS.0207", "not found");
+    assert_refused(r, Code::NotFound, ErrorCode::KeyNotFound, "not found");
     // Alice's key is untouched and she can still decrypt.
     assert_eq!(
         describe(&mut alice, &k.key_id).await.unwrap().state,
@@ -683,11 +792,11 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
     let mut elsewhere = alice.in_region("cn-north-4");
     assert_eq!(
         error_code(&describe(&mut elsewhere, &k.key_uuid).await.unwrap_err()),
-        "KMS.0207"
+        Some(ErrorCode::KeyNotFound)
     );
     assert_eq!(
         error_code(&decrypt(&mut elsewhere, &blob, &c, "").await.unwrap_err()),
-        "KMS.0207"
+        Some(ErrorCode::KeyNotFound)
     );
 }
 
@@ -702,14 +811,24 @@ async fn malformed_key_ids_and_missing_tenancy_are_refused() {
         "{4f1cd4de-ab64-4807-920a-47fc42e7f0d0}",
     ] {
         let r = describe(&mut t, bad).await;
-        assert_refused(r, Code::InvalidArgument, "KMS.0205", "malformed");
+        assert_refused(
+            r,
+            Code::InvalidArgument,
+            ErrorCode::MalformedKeyId,
+            "malformed",
+        );
     }
     let mut anon = Tenant::connect(&d.endpoint(), "", None, None).await;
     let r = anon
         .client
         .create_key(anon.req(pb::CreateKeyRequest::default()))
         .await;
-    assert_refused(r, Code::Unauthenticated, "KMSBOX.0401", "x-kms-domain-id");
+    assert_refused(
+        r,
+        Code::Unauthenticated,
+        ErrorCode::Unauthenticated,
+        "x-kms-domain-id",
+    );
 }
 
 #[tokio::test]
@@ -769,7 +888,12 @@ async fn bearer_tokens_decide_the_tenant() {
         .client
         .create_key(liar.req(pb::CreateKeyRequest::default()))
         .await;
-    assert_refused(r, Code::PermissionDenied, "KMSBOX.0403", "not the domain");
+    assert_refused(
+        r,
+        Code::PermissionDenied,
+        ErrorCode::PermissionDenied,
+        "not the domain",
+    );
     // No token, or a wrong one.
     let mut none = Tenant::connect(&ep, "alice", None, None).await;
     let r = none
@@ -778,7 +902,12 @@ async fn bearer_tokens_decide_the_tenant() {
             key_id: k.key_id.clone(),
         }))
         .await;
-    assert_refused(r, Code::Unauthenticated, "KMSBOX.0401", "Bearer");
+    assert_refused(
+        r,
+        Code::Unauthenticated,
+        ErrorCode::Unauthenticated,
+        "Bearer",
+    );
     let mut wrong = Tenant::connect(&ep, "", None, Some("alice-secret-token-X")).await;
     let r = wrong
         .client
@@ -789,14 +918,14 @@ async fn bearer_tokens_decide_the_tenant() {
     assert_refused(
         r,
         Code::Unauthenticated,
-        "KMSBOX.0401",
+        ErrorCode::Unauthenticated,
         "unknown bearer token",
     );
     // Bob's token cannot reach alice's key.
     let mut bob = Tenant::connect(&ep, "", None, Some("bob-secret-token-22")).await;
     assert_eq!(
         error_code(&describe(&mut bob, &k.key_id).await.unwrap_err()),
-        "KMS.0207"
+        Some(ErrorCode::KeyNotFound)
     );
 }
 
@@ -841,8 +970,8 @@ async fn every_call_is_audited_without_key_material() {
         [
             ("alice", "CreateKey", "ok"),
             ("alice", "Encrypt", "ok"),
-            ("alice", "Decrypt", "KMSBOX.0421"),
-            ("alice", "DescribeKey", "KMS.0205"),
+            ("alice", "Decrypt", ErrorCode::CiphertextAuthFailed.as_str()),
+            ("alice", "DescribeKey", ErrorCode::MalformedKeyId.as_str()),
         ]
     );
     assert_eq!(
@@ -930,6 +1059,66 @@ async fn health_and_reflection_are_served_for_stock_grpc_tools() {
 }
 
 #[tokio::test]
+async fn shutdown_writes_the_audit_log_out_and_stops_serving() {
+    let mut d = TestDaemon::start().await;
+    let endpoint = d.endpoint();
+    let data = d.data_dir();
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "last").await;
+    // No flush: shutdown itself waits for the audit writer.
+    d.shut_down().await;
+    let log = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("CreateKey") && l.contains(&k.key_id)),
+        "{log}"
+    );
+    let after = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await;
+    assert!(after.is_err(), "nothing listens after shutdown");
+}
+
+#[tokio::test]
+async fn reflection_v1alpha_lists_the_services_for_older_clients() {
+    // The Python grpcio-reflection client and older grpcurl speak only v1alpha.
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let d = TestDaemon::start().await;
+    let channel = tonic::transport::Endpoint::from_shared(d.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut refl = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection answer {resp:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in ["kms.v1.KeyManagementService", "grpc.health.v1.Health"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not listed in {names:?}"
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn keys_past_their_deletion_date_are_purged_for_good() {
     let mut d = TestDaemon::start().await;
     let mut t = d.tenant("alice").await;
@@ -942,7 +1131,7 @@ async fn keys_past_their_deletion_date_are_purged_for_good() {
         }))
         .await
         .unwrap();
-    let svc = std::sync::Arc::clone(d.server().service());
+    let svc = std::sync::Arc::clone(d.server().keyring());
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -954,7 +1143,7 @@ async fn keys_past_their_deletion_date_are_purged_for_good() {
     assert_eq!(svc.purge_expired(now_ms + 8 * 86_400_000).await.unwrap(), 1);
     assert_eq!(
         error_code(&describe(&mut t, &doomed.key_id).await.unwrap_err()),
-        "KMS.0207"
+        Some(ErrorCode::KeyNotFound)
     );
     assert!(describe(&mut t, &kept.key_id).await.is_ok());
     // And it stays gone after a restart; its alias is free again.
@@ -962,7 +1151,7 @@ async fn keys_past_their_deletion_date_are_purged_for_good() {
     let mut t = d.tenant("alice").await;
     assert_eq!(
         error_code(&describe(&mut t, &doomed.key_id).await.unwrap_err()),
-        "KMS.0207"
+        Some(ErrorCode::KeyNotFound)
     );
     create(&mut t, "doomed").await;
 }

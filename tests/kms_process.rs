@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use kms_proto::ErrorCode;
 use kms_proto::v1 as pb;
 use kmsbox_tests::Tenant;
 
@@ -97,7 +98,11 @@ async fn kill_9_during_a_burst_of_create_key_loses_no_acknowledged_key() {
     let mut workers = Vec::new();
     for w in 0..8 {
         let (mut t, acked, stop) = (t.clone(), Arc::clone(&acked), Arc::clone(&stop));
-        workers.push(tokio::spawn(async move {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "load workers, joined before the test ends"
+        )]
+        let worker = tokio::spawn(async move {
             // Bounded: at most 500 calls per worker.
             for i in 0..500 {
                 if stop.load(Ordering::Relaxed) {
@@ -118,7 +123,8 @@ async fn kill_9_during_a_burst_of_create_key_loses_no_acknowledged_key() {
                     Err(_) => break,
                 }
             }
-        }));
+        });
+        workers.push(worker);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while acked.lock().unwrap().len() < 100 && Instant::now() < deadline {
@@ -313,11 +319,14 @@ async fn kmsctl_drives_every_rpc_and_reports_errors() {
     );
     assert!(!ok);
     assert!(
-        err.contains("KMS.0205") && err.contains("malformed key ID"),
+        err.contains(ErrorCode::MalformedKeyId.as_str()) && err.contains("malformed key ID"),
         "{err}"
     );
     let (ok, _, err) = kmsctl(&ep, &["decrypt", &blob, "--context", "a=c"]);
-    assert!(!ok && err.contains("KMSBOX.0421"), "{err}");
+    assert!(
+        !ok && err.contains(ErrorCode::CiphertextAuthFailed.as_str()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -470,6 +479,10 @@ async fn kmsctl_seal_and_open_stream_files_pipes_and_ranges() {
         .unwrap();
     let mut stdin = seal.stdin.take().unwrap();
     let feed = data.clone();
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "feeds a child's stdin while its output is read; joined below"
+    )]
     let writer = std::thread::spawn(move || {
         use std::io::Write;
         stdin.write_all(&feed).unwrap();

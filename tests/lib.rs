@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, ERROR_CODE, REGION};
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
+use kms_proto::{ErrorCode, Tenancy};
 use kms_server::server::{Config, RunningServer, start};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -56,6 +56,13 @@ impl TestDaemon {
         self.config.data_dir.clone()
     }
 
+    /// Shuts the daemon down gracefully and keeps its folder (`restart` starts it again).
+    pub async fn shut_down(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
     /// Shuts the daemon down gracefully and starts it again on the same data (a new port).
     pub async fn restart(&mut self) {
         if let Some(s) = self.server.take() {
@@ -82,13 +89,11 @@ impl TestDaemon {
 pub struct Tenant {
     /// The raw gRPC client.
     pub client: KeyManagementServiceClient<Channel>,
-    domain: String,
-    region: Option<String>,
-    token: Option<String>,
+    tenancy: Tenancy,
 }
 
 impl Tenant {
-    /// Connects to `endpoint`.
+    /// Connects to `endpoint`. An empty `domain` sends no `x-kms-domain-id`.
     pub async fn connect(
         endpoint: &str,
         domain: &str,
@@ -98,45 +103,41 @@ impl Tenant {
         let client = KeyManagementServiceClient::connect(endpoint.to_owned())
             .await
             .expect("connects");
-        Self {
-            client,
-            domain: domain.to_owned(),
-            region: region.map(str::to_owned),
-            token: token.map(str::to_owned),
+        let mut tenancy = if domain.is_empty() {
+            Tenancy::none()
+        } else {
+            Tenancy::for_domain(domain).expect("domain is metadata")
+        };
+        if let Some(r) = region {
+            tenancy = tenancy.with_region(r).expect("region is metadata");
         }
+        if let Some(t) = token {
+            tenancy = tenancy.with_token(t).expect("token is metadata");
+        }
+        Self { client, tenancy }
     }
 
     /// The same connection, speaking for another region.
     pub fn in_region(&self, region: &str) -> Self {
         Self {
-            region: Some(region.to_owned()),
-            ..self.clone()
+            client: self.client.clone(),
+            tenancy: self
+                .tenancy
+                .clone()
+                .with_region(region)
+                .expect("region is metadata"),
         }
     }
 
     /// Wraps a message with this tenant's metadata.
     pub fn req<T>(&self, msg: T) -> Request<T> {
-        let mut r = Request::new(msg);
-        let md = r.metadata_mut();
-        if !self.domain.is_empty() {
-            md.insert(DOMAIN_ID, self.domain.parse().expect("ascii"));
-        }
-        if let Some(region) = &self.region {
-            md.insert(REGION, region.parse().expect("ascii"));
-        }
-        if let Some(t) = &self.token {
-            md.insert(AUTHORIZATION, format!("Bearer {t}").parse().expect("ascii"));
-        }
-        r
+        self.tenancy.request(msg)
     }
 }
 
-/// The `x-kms-error-code` of a status.
-pub fn error_code(s: &Status) -> &str {
-    s.metadata()
-        .get(ERROR_CODE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+/// The `x-kms-error-code` of a status, when it carries a code of the table.
+pub fn error_code(s: &Status) -> Option<ErrorCode> {
+    ErrorCode::of_status(s)
 }
 
 /// Asserts that a call failed with the given gRPC code and error code, and that its message
@@ -145,14 +146,14 @@ pub fn error_code(s: &Status) -> &str {
 pub fn assert_refused<T: std::fmt::Debug>(
     r: Result<T, Status>,
     code: Code,
-    kms_code: &str,
+    kms_code: ErrorCode,
     needle: &str,
 ) {
     let s = r.expect_err("the call must fail");
     assert_eq!(s.code(), code, "gRPC code; message: {}", s.message());
     assert_eq!(
         error_code(&s),
-        kms_code,
+        Some(kms_code),
         "error code; message: {}",
         s.message()
     );

@@ -73,7 +73,11 @@ async fn measure(
         let mut e = echo[i % echo.len()].clone();
         let mut k = kms[i % kms.len()].clone();
         let key_id = Arc::clone(key_id);
-        tasks.push(tokio::spawn(async move {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "load generators, each joined before the measurement ends"
+        )]
+        let task = tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let ctx: HashMap<String, String> =
                 [("obs:bucket".to_owned(), "bench".to_owned())].into();
@@ -102,7 +106,8 @@ async fn measure(
                 lat.push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
             }
             lat
-        }));
+        });
+        tasks.push(task);
     }
     let start = Instant::now();
     let cpu0 = process_cpu_secs();
@@ -113,11 +118,12 @@ async fn measure(
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = process_cpu_secs() - cpu0;
     all.sort_unstable();
-    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
+    // The `percent`th percentile, nearest rank below.
+    let pct = |percent: usize| all[all.len().saturating_sub(1) * percent / 100];
     Stats {
         rps: all.len() as f64 / elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        p50_us: pct(50),
+        p99_us: pct(99),
         cpu_us_per_req: cpu * 1e6 / all.len() as f64,
     }
 }
@@ -153,7 +159,11 @@ async fn main() {
         .await
         .expect("bind");
     let echo_addr = echo_listener.local_addr().expect("addr");
-    tokio::spawn(
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the echo baseline server lives as long as the benchmark process"
+    )]
+    let _echo = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(EchoServer::new(EchoSvc))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
@@ -202,9 +212,9 @@ async fn main() {
         };
         let s = measure(target, only_inflight, secs, &echo, &kms, &key_id).await;
         println!(
-            "{which}: {:.0} req/s, {} requests",
+            "{which}: {:.0} req/s, {:.0} requests",
             s.rps,
-            (s.rps * secs as f64) as u64
+            (s.rps * secs as f64).trunc()
         );
         server.shutdown().await;
         return;

@@ -1,10 +1,11 @@
 //! The audit log: every key-management and cryptographic call, as JSON lines, written off the
 //! request path.
 //!
-//! Handlers hand a record to a bounded channel; one writer thread drains it every 10 ms, appends
-//! the batch to the log file and syncs it, so that auditing costs a request a channel send, not a
-//! disk write nor a thread wake-up. [`AuditLog::flush`] waits until everything sent before it is on
-//! disk. The log is the daemon's own file, apart from the key store, so that daemons sharing one
+//! Handlers hand a record to a bounded channel; one writer (a blocking task of the server's
+//! [`TaskTracker`]) drains it every 10 ms, appends the batch to the log file and syncs it, so that
+//! auditing costs a request a channel send, not a disk write nor a thread wake-up.
+//! [`AuditLog::flush`] waits until everything sent before it is on disk; [`AuditLog::close`] has the
+//! writer write what is queued and stop. The log is the daemon's own file, apart from the key store, so that daemons sharing one
 //! store each keep their own log and the data path never writes to the store.
 //!
 //! One line per call, never with key material or plaintext:
@@ -22,6 +23,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 
 /// Records queued before senders wait for the writer.
 const QUEUE: usize = 65_536;
@@ -80,6 +82,7 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
 enum Msg {
     Record(AuditRecord),
     Flush(oneshot::Sender<()>),
+    Close,
 }
 
 /// A handle to the audit writer. Cheap to clone.
@@ -104,8 +107,9 @@ fn write_batch(out: &mut BufWriter<File>, batch: &[AuditRecord]) -> std::io::Res
 }
 
 impl AuditLog {
-    /// Opens (appending; creating with mode 0600) the log file and starts the writer thread.
-    pub fn start(path: &Path) -> std::io::Result<Self> {
+    /// Opens (appending; creating with mode 0600) the log file and starts the writer as a blocking
+    /// task of `tasks`. The writer stops after [`AuditLog::close`], or once every handle is gone.
+    pub fn start(path: &Path, tasks: &TaskTracker) -> std::io::Result<Self> {
         let mut opts = OpenOptions::new();
         opts.append(true).create(true);
         #[cfg(unix)]
@@ -115,9 +119,7 @@ impl AuditLog {
         }
         let mut out = BufWriter::with_capacity(1 << 20, opts.open(path)?);
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
-        std::thread::Builder::new()
-            .name("kms-audit".into())
-            .spawn(move || {
+        tasks.spawn_blocking(move || {
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut waiting = Vec::new();
                 loop {
@@ -129,7 +131,7 @@ impl AuditLog {
                             Ok(Msg::Record(r)) => batch.push(r),
                             Ok(Msg::Flush(ack)) => waiting.push(ack),
                             Err(mpsc::error::TryRecvError::Empty) => break,
-                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                            Ok(Msg::Close) | Err(mpsc::error::TryRecvError::Disconnected) => {
                                 closed = true;
                                 break;
                             }
@@ -149,7 +151,7 @@ impl AuditLog {
                     }
                     std::thread::sleep(TICK);
                 }
-            })?;
+            });
         Ok(Self { tx })
     }
 
@@ -166,6 +168,12 @@ impl AuditLog {
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
             let _ = done.await;
         }
+    }
+
+    /// Has the writer write every record queued before this call and stop; records sent after it
+    /// are lost (and logged as such). The server's task tracker sees the writer finish.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Msg::Close).await;
     }
 }
 
@@ -185,5 +193,34 @@ mod tests {
         for (ms, want) in cases {
             assert_eq!(format_rfc3339_ms(ms), want, "{ms}");
         }
+    }
+
+    #[tokio::test]
+    async fn close_writes_what_is_queued_and_ends_the_writer_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let tasks = TaskTracker::new();
+        let log = AuditLog::start(&path, &tasks).unwrap();
+        for i in 0..3 {
+            log.record(AuditRecord {
+                time_ms: i,
+                domain: "d".into(),
+                region: "r".into(),
+                operation: "Encrypt",
+                key_id: String::new(),
+                outcome: "ok",
+                request_id: format!("req-{i}"),
+            })
+            .await;
+        }
+        log.close().await;
+        tasks.close();
+        tokio::time::timeout(std::time::Duration::from_secs(10), tasks.wait())
+            .await
+            .expect("the writer ends after close");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        // A handle used after close loses the record without blocking.
+        log.flush().await;
     }
 }

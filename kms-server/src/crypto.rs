@@ -12,7 +12,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::error::{KmsError, Result};
+use crate::error::{ConfigError, KmsError, Result, StartupError};
 
 /// Length of CMK material, of the root key, and of derived KEKs.
 pub const KEY_LEN: usize = 32;
@@ -107,30 +107,37 @@ impl RootKey {
     }
 
     /// Reads the root key file, or creates it (mode 0600, 32 random bytes) when it does not exist.
-    pub fn load_or_create(path: &Path) -> Result<Self> {
+    pub fn load_or_create(path: &Path) -> Result<Self, StartupError> {
+        const WHAT: &str = "root key file";
+        let io = |action, source| ConfigError::Io {
+            action,
+            what: WHAT,
+            path: path.to_owned(),
+            source,
+        };
         match std::fs::read(path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
-                let arr: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
-                    KmsError::Internal(format!(
-                        "root key file {} must hold exactly {KEY_LEN} bytes, it holds {}",
-                        path.display(),
-                        bytes.len()
-                    ))
-                })?;
+                let arr: [u8; KEY_LEN] =
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| ConfigError::Invalid {
+                            what: WHAT,
+                            path: path.to_owned(),
+                            reason: format!(
+                                "it must hold exactly {KEY_LEN} bytes, it holds {}",
+                                bytes.len()
+                            ),
+                        })?;
                 Ok(Self::from_bytes(arr))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = SecretKey::generate()?;
-                write_new_secret_file(path, key.expose()).map_err(|e| {
-                    KmsError::Internal(format!("creating root key file {}: {e}", path.display()))
-                })?;
+                write_new_secret_file(path, key.expose()).map_err(|e| io("creating", e))?;
                 Ok(Self::from_key(key))
             }
-            Err(e) => Err(KmsError::Internal(format!(
-                "reading root key file {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(io("reading", e).into()),
         }
     }
 

@@ -1,8 +1,13 @@
-//! The daemon's typed errors, and their one mapping to gRPC status codes.
+//! The daemon's typed errors: [`KmsError`] for calls, [`ConfigError`] and [`StartupError`] for
+//! start-up. A call's error has a stable code ([`ErrorCode`], whose table also holds the
+//! gRPC status code of each). The conversion to a gRPC status is at the gRPC edge
+//! ([`crate::grpc`]).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kms_proto::ErrorCode;
 use kms_proto::key_id::KeyIdError;
-use kms_proto::metadata::ERROR_CODE;
-use tonic::{Code, Status};
 
 /// Everything a KMS call can fail with. Each variant has a stable code (see [`KmsError::code`]).
 #[derive(Debug, thiserror::Error)]
@@ -93,61 +98,137 @@ pub enum KmsError {
 
 impl KmsError {
     /// The stable error code sent in the `x-kms-error-code` trailer: Huawei KMS's code where one
-    /// exists, else a `KMSBOX.` code of our own.
-    pub fn code(&self) -> &'static str {
+    /// exists, else a `KMSBOX.` code of our own. The code also decides the gRPC status code
+    /// ([`ErrorCode::grpc_code`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            KmsError::MalformedKeyId(_) => "KMS.0205",
-            KmsError::KeyNotFound(_) => "KMS.0207",
-            KmsError::KeyDisabled(_) => "KMS.0209",
-            KmsError::KeyPendingDeletion(_) => "KMS.0210",
-            KmsError::DefaultKeyImmutable { .. } => "KMS.0211",
-            KmsError::DeletionWindowOutOfRange(_) => "KMS.1401",
-            KmsError::WrongKeyState { .. } => "KMSBOX.0409",
-            KmsError::AliasExists(_) => "KMSBOX.0410",
-            KmsError::InvalidArgument { .. } => "KMSBOX.0400",
-            KmsError::PayloadTooLarge { .. } => "KMSBOX.0413",
-            KmsError::MalformedCiphertext(_) => "KMSBOX.0420",
-            KmsError::CiphertextAuthFailed => "KMSBOX.0421",
-            KmsError::KeyIdMismatch { .. } => "KMSBOX.0422",
-            KmsError::Unauthenticated(_) => "KMSBOX.0401",
-            KmsError::PermissionDenied(_) => "KMSBOX.0403",
-            KmsError::Store(_) | KmsError::Internal(_) => "KMSBOX.0500",
+            KmsError::MalformedKeyId(_) => ErrorCode::MalformedKeyId,
+            KmsError::KeyNotFound(_) => ErrorCode::KeyNotFound,
+            KmsError::KeyDisabled(_) => ErrorCode::KeyDisabled,
+            KmsError::KeyPendingDeletion(_) => ErrorCode::KeyPendingDeletion,
+            KmsError::DefaultKeyImmutable { .. } => ErrorCode::DefaultKeyImmutable,
+            KmsError::DeletionWindowOutOfRange(_) => ErrorCode::DeletionWindowOutOfRange,
+            KmsError::WrongKeyState { .. } => ErrorCode::WrongKeyState,
+            KmsError::AliasExists(_) => ErrorCode::AliasExists,
+            KmsError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            KmsError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            KmsError::MalformedCiphertext(_) => ErrorCode::MalformedCiphertext,
+            KmsError::CiphertextAuthFailed => ErrorCode::CiphertextAuthFailed,
+            KmsError::KeyIdMismatch { .. } => ErrorCode::KeyIdMismatch,
+            KmsError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            KmsError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            KmsError::Store(_) | KmsError::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    /// The gRPC status code.
-    pub fn grpc_code(&self) -> Code {
-        match self {
-            KmsError::MalformedKeyId(_)
-            | KmsError::DeletionWindowOutOfRange(_)
-            | KmsError::InvalidArgument { .. }
-            | KmsError::PayloadTooLarge { .. }
-            | KmsError::MalformedCiphertext(_)
-            | KmsError::CiphertextAuthFailed
-            | KmsError::KeyIdMismatch { .. } => Code::InvalidArgument,
-            KmsError::KeyNotFound(_) => Code::NotFound,
-            KmsError::KeyDisabled(_)
-            | KmsError::KeyPendingDeletion(_)
-            | KmsError::DefaultKeyImmutable { .. }
-            | KmsError::WrongKeyState { .. } => Code::FailedPrecondition,
-            KmsError::AliasExists(_) => Code::AlreadyExists,
-            KmsError::Unauthenticated(_) => Code::Unauthenticated,
-            KmsError::PermissionDenied(_) => Code::PermissionDenied,
-            KmsError::Store(_) | KmsError::Internal(_) => Code::Internal,
-        }
-    }
-}
-
-impl From<KmsError> for Status {
-    fn from(e: KmsError) -> Status {
-        let mut status = Status::new(e.grpc_code(), e.to_string());
-        status.metadata_mut().insert(
-            ERROR_CODE,
-            tonic::metadata::MetadataValue::from_static(e.code()),
-        );
-        status
+    /// Whether this is the daemon's fault (store or internal failure) rather than the caller's.
+    pub fn is_internal(&self) -> bool {
+        self.code() == ErrorCode::Internal
     }
 }
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = KmsError> = std::result::Result<T, E>;
+
+/// A configuration file that cannot be used: the tenants file, the seed file, the root key file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read (or, for the root key, created).
+    #[error("{action} {what} {}: {source}", path.display())]
+    Io {
+        /// `reading` or `creating`.
+        action: &'static str,
+        /// Which file, in words (`tenants file`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{what} {}: {source}", path.display())]
+    Toml {
+        /// Which file, in words.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A domain or region ID in the file does not follow the grammar.
+    #[error("{what} {}: {source}", path.display())]
+    Id {
+        /// Which file, in words.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The grammar error.
+        #[source]
+        source: KeyIdError,
+    },
+    /// The file breaks a rule of its own (a short token, a clashing seed key, a root key of the
+    /// wrong length).
+    #[error("{what} {}: {reason}", path.display())]
+    Invalid {
+        /// Which file, in words.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why the daemon did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// A flag's value does not follow its grammar.
+    #[error("{flag}: {source}")]
+    Flag {
+        /// The flag, for example `--region`.
+        flag: &'static str,
+        /// The grammar error.
+        #[source]
+        source: KeyIdError,
+    },
+    /// Without a tenants file only loopback addresses are allowed.
+    #[error(
+        "refusing to listen on {0} without --tenants: without bearer tokens anyone could claim any domain, so only loopback is allowed"
+    )]
+    NonLoopbackWithoutTenants(SocketAddr),
+    /// A configuration file cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An I/O step of start-up failed (the data folder, the audit log, the listener).
+    #[error("{what}: {source}")]
+    Io {
+        /// The step, in words (`binding --listen`).
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key store could not be opened.
+    #[error("key store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The keyring could not be loaded (for example a key version the root key does not unwrap).
+    #[error("loading keys: {0}")]
+    Keyring(#[from] KmsError),
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// A start-up task panicked or was cancelled.
+    #[error("start-up task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl StartupError {
+    /// An I/O step that failed.
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Self::Io { what, source }
+    }
+}

@@ -4,15 +4,18 @@
 //! Layers, from the inside out:
 //! - [`crypto`] and [`blob`]: key material, wrapping under the root key, the ciphertext blob format
 //!   (see `FORMATS.md`); no I/O.
-//! - [`store`]: the [`store::KeyStore`] trait and its SQLite implementation.
-//! - [`service`]: the KMS rules over an in-memory cache of the store.
-//! - [`tenancy`], [`audit`], [`grpc`]: who is calling, what they did, and the gRPC edge.
+//! - [`store`]: the [`store::KeyStore`] trait, its SQLite implementation and an in-memory one for
+//!   tests.
+//! - [`keyring`]: the KMS rules over an in-memory cache of the store: key lifecycle, the data
+//!   path, request validation. No transport in it.
+//! - [`auth`], [`audit`]: who is calling, and what they did.
+//! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
 //!
 //! Tests and embedders start the same server the binary runs:
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), kms_server::error::KmsError> {
+//! # async fn demo() -> Result<(), kms_server::error::StartupError> {
 //! let dir = std::env::temp_dir().join("kmsbox-doc");
 //! let server = kms_server::server::start(kms_server::server::Config::local(&dir)).await?;
 //! println!("listening on {}", server.local_addr());
@@ -22,13 +25,13 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod auth;
 pub mod blob;
 pub mod crypto;
 pub mod error;
 pub mod grpc;
+pub mod keyring;
 pub mod listener;
 pub mod seed;
 pub mod server;
-pub mod service;
 pub mod store;
-pub mod tenancy;

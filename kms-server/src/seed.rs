@@ -13,10 +13,8 @@ use std::path::Path;
 
 use kms_proto::key_id::{DomainId, RegionId, parse_key_uuid};
 
-use crate::error::{KmsError, Result};
-use crate::service::KeyService;
-use crate::store::Creator;
-use crate::tenancy::Caller;
+use crate::error::{ConfigError, KmsError};
+use crate::keyring::{Caller, Keyring};
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,21 +36,44 @@ struct SeedKey {
 }
 
 /// Creates every key of the seed file that does not exist yet. Returns how many were created.
-pub async fn apply(svc: &KeyService, path: &Path, default_region: &RegionId) -> Result<usize> {
-    let bad = |what: String| KmsError::Internal(format!("seed file {}: {what}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let file: SeedFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+pub async fn apply(
+    keyring: &Keyring,
+    path: &Path,
+    default_region: &RegionId,
+) -> Result<usize, ConfigError> {
+    const WHAT: &str = "seed file";
+    let bad = |reason: String| ConfigError::Invalid {
+        what: WHAT,
+        path: path.to_owned(),
+        reason,
+    };
+    let id = |source| ConfigError::Id {
+        what: WHAT,
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        action: "reading",
+        what: WHAT,
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: SeedFile = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+        what: WHAT,
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
     let mut created = 0;
     for k in file.keys {
         let caller = Caller {
-            domain: DomainId::parse(&k.domain_id).map_err(|e| bad(e.to_string()))?,
+            domain: DomainId::parse(&k.domain_id).map_err(id)?,
             region: match &k.region {
-                Some(r) => RegionId::parse(r).map_err(|e| bad(e.to_string()))?,
+                Some(r) => RegionId::parse(r).map_err(id)?,
                 None => default_region.clone(),
             },
         };
-        let uuid = parse_key_uuid(&k.key_id).map_err(|e| bad(e.to_string()))?;
-        match svc.find(&caller, &k.key_id) {
+        let uuid = parse_key_uuid(&k.key_id).map_err(id)?;
+        match keyring.find(&caller, &k.key_id) {
             Ok(existing) if existing.alias == k.alias => continue,
             Ok(existing) => {
                 return Err(bad(format!(
@@ -61,18 +82,12 @@ pub async fn apply(svc: &KeyService, path: &Path, default_region: &RegionId) -> 
                 )));
             }
             Err(KmsError::KeyNotFound(_)) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(bad(format!("key {}: {e}", k.key_id))),
         }
-        svc.create_key_with_id(
-            &caller,
-            uuid,
-            &k.alias,
-            &k.description,
-            Creator::Customer,
-            "",
-        )
-        .await
-        .map_err(|e| bad(format!("key {}: {e}", k.key_id)))?;
+        keyring
+            .create_customer_key_with_id(&caller, uuid, &k.alias, &k.description)
+            .await
+            .map_err(|e| bad(format!("key {}: {e}", k.key_id)))?;
         created += 1;
     }
     Ok(created)

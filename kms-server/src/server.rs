@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use kms_proto::key_id::RegionId;
 use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
+use crate::auth::Authenticator;
 use crate::crypto::RootKey;
-use crate::error::{KmsError, Result};
+use crate::error::StartupError;
 use crate::grpc::KmsGrpc;
-use crate::service::{KeyService, now_ms};
+use crate::keyring::{Keyring, now_ms};
 use crate::store::{KeyStore, SqliteStore};
-use crate::tenancy::Tenancy;
 
 /// The daemon's configuration.
 #[derive(Debug, Clone)]
@@ -59,14 +60,19 @@ impl Config {
 }
 
 /// A running daemon.
+///
+/// Its background tasks (the server, the purge loop, the audit writer) belong to its task
+/// tracker: [`RunningServer::shutdown`] stops them and waits for each. Dropping it without
+/// `shutdown` stops serving and purging too, without waiting.
 pub struct RunningServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
-    purge: JoinHandle<()>,
+    /// Cancelled to stop serving and purging.
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    serve: JoinHandle<Result<(), tonic::transport::Error>>,
     audit: AuditLog,
     health: tonic_health::server::HealthReporter,
-    service: Arc<KeyService>,
+    keyring: Arc<Keyring>,
     grace: Duration,
 }
 
@@ -78,15 +84,21 @@ impl std::fmt::Debug for RunningServer {
     }
 }
 
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 impl RunningServer {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The key service, for embedders and tests.
-    pub fn service(&self) -> &Arc<KeyService> {
-        &self.service
+    /// The keyring, for embedders and tests.
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
     /// Waits until every audit record so far is written.
@@ -94,14 +106,14 @@ impl RunningServer {
         self.audit.flush().await;
     }
 
-    /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish, and flushes the audit log.
+    /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish (closing connections
+    /// still open after the grace period), stops the purge loop, writes the audit log out, and
+    /// waits for every background task to end.
     pub async fn shutdown(mut self) {
         self.health
             .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
             .await;
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
         match tokio::time::timeout(self.grace, &mut self.serve).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
@@ -111,32 +123,28 @@ impl RunningServer {
                 self.serve.abort();
             }
         }
-        self.purge.abort();
-        self.audit.flush().await;
+        self.audit.close().await;
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
-fn internal(what: &str) -> impl Fn(std::io::Error) -> KmsError + '_ {
-    move |e| KmsError::Internal(format!("{what}: {e}"))
-}
-
 /// Starts the daemon and returns once it is listening.
-pub async fn start(config: Config) -> Result<RunningServer> {
-    let region = RegionId::parse(&config.region)
-        .map_err(|e| KmsError::Internal(format!("--region: {e}")))?;
-    let tenancy = match &config.tenants {
-        Some(path) => Tenancy::from_file(path, region.clone())?,
+pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
+    let region = RegionId::parse(&config.region).map_err(|source| StartupError::Flag {
+        flag: "--region",
+        source,
+    })?;
+    let auth = match &config.tenants {
+        Some(path) => Authenticator::from_file(path, region.clone())?,
         None => {
             if !config.listen.ip().is_loopback() {
-                return Err(KmsError::Internal(format!(
-                    "refusing to listen on {} without --tenants: without bearer tokens anyone could claim any domain, so only loopback is allowed",
-                    config.listen
-                )));
+                return Err(StartupError::NonLoopbackWithoutTenants(config.listen));
             }
-            Tenancy::trusting(region.clone())
+            Authenticator::trusting(region.clone())
         }
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(internal("creating --data-dir"))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(StartupError::io("creating --data-dir"))?;
     let root_path = config
         .root_key_file
         .clone()
@@ -144,85 +152,98 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let root = RootKey::load_or_create(&root_path)?;
     let db = config.data_dir.join("kms.sqlite3");
     let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db)?);
-    let service = Arc::new({
+    let keyring = Arc::new({
         let s = Arc::clone(&store);
-        tokio::task::spawn_blocking(move || KeyService::open(s, root))
-            .await
-            .map_err(|e| KmsError::Internal(e.to_string()))??
+        tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
     });
     if let Some(seed) = &config.seed {
-        let n = crate::seed::apply(&service, seed, &region).await?;
+        let n = crate::seed::apply(&keyring, seed, &region).await?;
         tracing::info!(created = n, seed = %seed.display(), "seed file applied");
     }
     let audit_path = config
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = AuditLog::start(&audit_path).map_err(internal("opening the audit log"))?;
+    let tasks = TaskTracker::new();
+    let audit =
+        AuditLog::start(&audit_path, &tasks).map_err(StartupError::io("opening the audit log"))?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(internal("binding --listen"))?;
-    let addr = listener.local_addr().map_err(internal("local address"))?;
+        .map_err(StartupError::io("binding --listen"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(StartupError::io("local address"))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| KmsError::Internal(format!("reflection: {e}")))?;
-    let grpc = KmsGrpc::new(Arc::clone(&service), Arc::new(tenancy), audit.clone());
+    // v1 for current tools; v1alpha for the Python grpcio-reflection client and older grpcurl.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kms_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
 
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stop = CancellationToken::new();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let serve = tokio::spawn(
+    let serve = tasks.spawn(
         tonic::transport::Server::builder()
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(KeyManagementServiceServer::new(grpc))
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stop_rx.await;
-            }),
+            .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
-    let purge = {
-        let svc = Arc::clone(&service);
-        let every = config.purge_interval;
-        tokio::spawn(async move {
-            loop {
-                match svc.purge_expired(now_ms()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
-                    Err(e) => tracing::error!(error = %e, "purging keys failed"),
-                }
-                tokio::time::sleep(every).await;
-            }
-        })
-    };
+    tasks.spawn(purge_loop(
+        Arc::clone(&keyring),
+        config.purge_interval,
+        stop.clone(),
+    ));
     tracing::info!(
         %addr,
         region = %region,
         data_dir = %config.data_dir.display(),
         tokens_required = config.tenants.is_some(),
-        keys = service.key_count(),
+        keys = keyring.key_count(),
         "kms-server listening"
     );
     Ok(RunningServer {
         addr,
-        stop: Some(stop_tx),
+        stop,
+        tasks,
         serve,
-        purge,
         audit,
         health,
-        service,
+        keyring,
         grace: config.shutdown_grace,
     })
 }
 
+/// Purges keys past their deletion date every `every`, until `stop` is cancelled.
+async fn purge_loop(keyring: Arc<Keyring>, every: Duration, stop: CancellationToken) {
+    loop {
+        match keyring.purge_expired(now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
+            Err(e) => tracing::error!(error = %e, "purging keys failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// Runs the daemon until `shutdown` completes, then shuts it down gracefully.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartupError> {
     let server = start(config).await?;
     shutdown.await;
     tracing::info!("shutting down");

@@ -13,9 +13,8 @@ static ALLOCATOR: Scanning = Scanning;
 use hkdf::Hkdf;
 use kms_proto::key_id::{DomainId, RegionId};
 use kms_server::crypto::{RootKey, WrapContext};
-use kms_server::service::{Context, KeyService, full_id};
+use kms_server::keyring::{Caller, Context, Keyring};
 use kms_server::store::{KeyStore, SqliteStore};
-use kms_server::tenancy::Caller;
 use kmsbox_test_support::scanning_alloc::{Scanning, freed_blocks_holding};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -40,8 +39,7 @@ fn key_material_is_wiped_before_it_is_freed() {
     // key's material, so that the scanner knows what to look for.
     let store: Arc<dyn KeyStore> =
         Arc::new(SqliteStore::open(&dir.path().join("kms.sqlite3")).expect("store"));
-    let service =
-        Arc::new(KeyService::open(store.clone(), RootKey::from_bytes(root)).expect("open"));
+    let service = Arc::new(Keyring::open(store.clone(), RootKey::from_bytes(root)).expect("open"));
     let rec = rt
         .block_on(service.create_key(&caller, "app", "wipe test"))
         .expect("create");
@@ -50,14 +48,14 @@ fn key_material_is_wiped_before_it_is_freed() {
             &WrapContext {
                 uuid: rec.uuid,
                 version: 1,
-                domain: &rec.domain,
-                region: &rec.region,
+                domain: rec.domain.as_str(),
+                region: rec.region.as_str(),
             },
             &rec.versions[0].wrapped,
         )
         .expect("unwrap")
         .expose();
-    let id = full_id(&rec);
+    let id = rec.full_id().to_string();
 
     // Positive control: material left in a plain `Vec` is found when the `Vec` is freed.
     let (hits, ()) = freed_blocks_holding(&[&material], || {
@@ -67,9 +65,10 @@ fn key_material_is_wiped_before_it_is_freed() {
 
     let (hits, ()) = freed_blocks_holding(&[&root, &prk, &material], move || {
         let ctx: Context = [("bucket".to_owned(), "b".to_owned())].into();
-        let (_, _, blob) = service
+        let blob = service
             .encrypt(&caller, &id, b"a small secret", &ctx)
-            .expect("encrypt");
+            .expect("encrypt")
+            .blob;
         let opened = service.decrypt(&caller, &blob, &ctx, "").expect("decrypt");
         assert_eq!(&opened.plaintext[..], b"a small secret");
         let dk = service
@@ -94,7 +93,7 @@ fn key_material_is_wiped_before_it_is_freed() {
         assert!(service.decrypt(&caller, &tampered, &ctx, "").is_err());
         rt.block_on(service.rotate(&caller, &id)).expect("rotate");
         // A second start-up on the same store unwraps every key version.
-        let again = KeyService::open(store.clone(), RootKey::from_bytes(root)).expect("reopen");
+        let again = Keyring::open(store.clone(), RootKey::from_bytes(root)).expect("reopen");
         assert_eq!(again.key_count(), 1);
         drop(again);
         drop(service);

@@ -4,10 +4,13 @@
 //! shared by a fleet. The data path never calls it: the key service keeps every record in memory and
 //! writes through on management calls only.
 
+pub mod memory;
 pub mod sqlite;
 
+use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 use uuid::Uuid;
 
+pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 /// A key's lifecycle state.
@@ -102,9 +105,9 @@ pub struct KeyRecord {
     /// The key's UUID.
     pub uuid: Uuid,
     /// The owning domain.
-    pub domain: String,
+    pub domain: DomainId,
     /// The key's region.
-    pub region: String,
+    pub region: RegionId,
     /// Alias, or empty.
     pub alias: String,
     /// Description, or empty.
@@ -126,6 +129,11 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// The key's full ID, `region:domain:key/<uuid>`.
+    pub fn full_id(&self) -> FullKeyId {
+        FullKeyId::new(self.region.clone(), self.domain.clone(), self.uuid)
+    }
+
     /// The wrapped material of one version.
     pub fn version(&self, v: u32) -> Option<&WrappedVersion> {
         self.versions.iter().find(|w| w.version == v)
@@ -151,9 +159,9 @@ pub enum StoreError {
     /// The stored data is not what this version understands.
     #[error("corrupt key store: {0}")]
     Corrupt(String),
-    /// The backend failed.
+    /// The backend failed; the backend's own error is the source.
     #[error("{0}")]
-    Backend(String),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// A place that persists keys. Every method is durable when it returns `Ok`.

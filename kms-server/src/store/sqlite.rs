@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
@@ -53,7 +54,7 @@ pub struct SqliteStore {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::Backend(Box::new(e))
 }
 
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
@@ -142,8 +143,8 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             rec.uuid.to_string(),
-            rec.domain,
-            rec.region,
+            rec.domain.as_str(),
+            rec.region.as_str(),
             rec.alias,
             rec.description,
             rec.state.to_i64(),
@@ -211,8 +212,8 @@ fn load_where(
             .map_err(backend)?;
         out.push(KeyRecord {
             uuid: uuid.parse().map_err(|_| corrupt("bad uuid"))?,
-            domain,
-            region,
+            domain: DomainId::parse(&domain).map_err(|_| corrupt("bad domain"))?,
+            region: RegionId::parse(&region).map_err(|_| corrupt("bad region"))?,
             alias,
             description,
             state: KeyState::from_i64(state).ok_or_else(|| corrupt("bad state"))?,
@@ -249,7 +250,7 @@ impl KeyStore for SqliteStore {
             let existing: Option<String> = tx
                 .query_row(
                     "SELECT uuid FROM keys WHERE domain = ?1 AND region = ?2 AND service = ?3 AND creator = 2",
-                    params![rec.domain, rec.region, rec.service],
+                    params![rec.domain.as_str(), rec.region.as_str(), rec.service],
                     |r| r.get(0),
                 )
                 .optional()
@@ -262,7 +263,7 @@ impl KeyStore for SqliteStore {
             let mut found = load_where(
                 &tx,
                 "WHERE domain = ?1 AND region = ?2 AND service = ?3 AND creator = 2",
-                &[&rec.domain, &rec.region, &rec.service],
+                &[&rec.domain.as_str(), &rec.region.as_str(), &rec.service],
             )?;
             tx.commit().map_err(backend)?;
             found
@@ -323,8 +324,8 @@ mod tests {
     fn rec(uuid: u128, alias: &str, creator: Creator, service: &str) -> KeyRecord {
         KeyRecord {
             uuid: Uuid::from_u128(uuid),
-            domain: "d".into(),
-            region: "r".into(),
+            domain: DomainId::parse("d").unwrap(),
+            region: RegionId::parse("r").unwrap(),
             alias: alias.into(),
             description: String::new(),
             state: KeyState::Enabled,

@@ -1,4 +1,5 @@
-//! Who is calling: the caller's domain and region, from request metadata and bearer tokens.
+//! Who is calling: the daemon's [`Authenticator`] finds the caller's domain and region in request
+//! metadata and bearer tokens. (The client side of the same metadata is [`kms_proto::Tenancy`].)
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -10,16 +11,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 
-use crate::error::{KmsError, Result};
-
-/// An authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The caller's tenant.
-    pub domain: DomainId,
-    /// The region the call is for.
-    pub region: RegionId,
-}
+use crate::error::{ConfigError, KmsError, Result};
+use crate::keyring::Caller;
 
 /// The tenants file: domain IDs and their bearer tokens.
 ///
@@ -41,26 +34,32 @@ struct TenantEntry {
     token: String,
 }
 
+/// A tenant of the tenants file: its domain and the SHA-256 of its token.
+struct KnownTenant {
+    domain: DomainId,
+    token_digest: [u8; 32],
+}
+
 /// Tokens shorter than this are refused when the tenants file is loaded.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// How callers are identified.
-pub struct Tenancy {
+/// How callers are identified: by trusting `x-kms-domain-id` on loopback, or by bearer token.
+pub struct Authenticator {
     /// `None`: trust `x-kms-domain-id` (loopback only).
-    tenants: Option<Vec<(DomainId, [u8; 32])>>,
+    tenants: Option<Vec<KnownTenant>>,
     default_region: RegionId,
 }
 
-impl std::fmt::Debug for Tenancy {
+impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tenancy")
+        f.debug_struct("Authenticator")
             .field("tenants", &self.tenants.as_ref().map(Vec::len))
             .field("default_region", &self.default_region)
             .finish()
     }
 }
 
-impl Tenancy {
+impl Authenticator {
     /// Trusts the `x-kms-domain-id` metadata (for loopback use only).
     pub fn trusting(default_region: RegionId) -> Self {
         Self {
@@ -70,23 +69,39 @@ impl Tenancy {
     }
 
     /// Requires a bearer token from the given TOML tenants file on every call.
-    pub fn from_file(path: &Path, default_region: RegionId) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            KmsError::Internal(format!("reading tenants file {}: {e}", path.display()))
+    pub fn from_file(path: &Path, default_region: RegionId) -> Result<Self, ConfigError> {
+        const WHAT: &str = "tenants file";
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            action: "reading",
+            what: WHAT,
+            path: path.to_owned(),
+            source,
         })?;
-        let file: TenantsFile = toml::from_str(&text)
-            .map_err(|e| KmsError::Internal(format!("tenants file {}: {e}", path.display())))?;
+        let file: TenantsFile = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            what: WHAT,
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
         let mut tenants = Vec::with_capacity(file.tenants.len());
         for t in file.tenants {
-            let domain = DomainId::parse(&t.domain_id)
-                .map_err(|e| KmsError::Internal(format!("tenants file {}: {e}", path.display())))?;
+            let domain = DomainId::parse(&t.domain_id).map_err(|source| ConfigError::Id {
+                what: WHAT,
+                path: path.to_owned(),
+                source,
+            })?;
             if t.token.len() < MIN_TOKEN_LEN {
-                return Err(KmsError::Internal(format!(
-                    "tenants file {}: the token of domain {domain} is shorter than {MIN_TOKEN_LEN} characters",
-                    path.display()
-                )));
+                return Err(ConfigError::Invalid {
+                    what: WHAT,
+                    path: path.to_owned(),
+                    reason: format!(
+                        "the token of domain {domain} is shorter than {MIN_TOKEN_LEN} characters"
+                    ),
+                });
             }
-            tenants.push((domain, token_digest(&t.token)));
+            tenants.push(KnownTenant {
+                token_digest: token_digest(&t.token),
+                domain,
+            });
         }
         Ok(Self {
             tenants: Some(tenants),
@@ -129,9 +144,9 @@ impl Tenancy {
                 let digest = token_digest(token);
                 // Compare against every tenant, without stopping early, in constant time.
                 let mut found: Option<&DomainId> = None;
-                for (d, t) in tenants {
-                    if bool::from(t.ct_eq(&digest)) {
-                        found = Some(d);
+                for t in tenants {
+                    if bool::from(t.token_digest.ct_eq(&digest)) {
+                        found = Some(&t.domain);
                     }
                 }
                 let domain = found.ok_or(KmsError::Unauthenticated("unknown bearer token"))?;
@@ -192,6 +207,7 @@ fn token_digest(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_proto::ErrorCode;
 
     fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
         let mut m = MetadataMap::new();
@@ -201,7 +217,7 @@ mod tests {
         m
     }
 
-    fn with_tenants() -> Tenancy {
+    fn with_tenants() -> Authenticator {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tenants.toml");
         std::fs::write(
@@ -210,7 +226,7 @@ mod tests {
              [[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-token-0123456789\"\n",
         )
         .unwrap();
-        Tenancy::from_file(&p, RegionId::parse("r1").unwrap()).unwrap()
+        Authenticator::from_file(&p, RegionId::parse("r1").unwrap()).unwrap()
     }
 
     #[test]
@@ -220,7 +236,7 @@ mod tests {
         type Case<'a> = (
             &'a str,
             Vec<(&'static str, &'a str)>,
-            Result<&'a str, &'a str>,
+            Result<&'a str, ErrorCode>,
         );
         let cases: &[Case<'_>] = &[
             (
@@ -242,22 +258,22 @@ mod tests {
                     ("authorization", "Bearer alice-token-0123456789"),
                     ("x-kms-domain-id", "bob"),
                 ],
-                Err("KMSBOX.0403"),
+                Err(ErrorCode::PermissionDenied),
             ),
             (
                 "no token",
                 vec![("x-kms-domain-id", "alice")],
-                Err("KMSBOX.0401"),
+                Err(ErrorCode::Unauthenticated),
             ),
             (
                 "unknown token",
                 vec![("authorization", "Bearer nope-nope-nope-nope")],
-                Err("KMSBOX.0401"),
+                Err(ErrorCode::Unauthenticated),
             ),
             (
                 "not bearer",
                 vec![("authorization", "Basic abc")],
-                Err("KMSBOX.0401"),
+                Err(ErrorCode::Unauthenticated),
             ),
         ];
         for (rule, pairs, want) in cases {
@@ -271,7 +287,7 @@ mod tests {
 
     #[test]
     fn trusting_mode_reads_domain_and_region() {
-        let t = Tenancy::trusting(RegionId::parse("r1").unwrap());
+        let t = Authenticator::trusting(RegionId::parse("r1").unwrap());
         let c = t.authenticate(&md(&[("x-kms-domain-id", "d1")])).unwrap();
         assert_eq!((c.domain.as_str(), c.region.as_str()), ("d1", "r1"));
         let c = t
@@ -281,12 +297,15 @@ mod tests {
             ]))
             .unwrap();
         assert_eq!(c.region.as_str(), "cn-north-4");
-        assert_eq!(t.authenticate(&md(&[])).unwrap_err().code(), "KMSBOX.0401");
+        assert_eq!(
+            t.authenticate(&md(&[])).unwrap_err().code(),
+            ErrorCode::Unauthenticated
+        );
         assert_eq!(
             t.authenticate(&md(&[("x-kms-domain-id", "bad domain")]))
                 .unwrap_err()
                 .code(),
-            "KMSBOX.0400"
+            ErrorCode::InvalidArgument
         );
     }
 
@@ -295,7 +314,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
         std::fs::write(&p, "[[tenants]]\ndomain_id = \"a\"\ntoken = \"short\"\n").unwrap();
-        let e = Tenancy::from_file(&p, RegionId::parse("r").unwrap()).unwrap_err();
+        let e = Authenticator::from_file(&p, RegionId::parse("r").unwrap()).unwrap_err();
         assert!(e.to_string().contains("shorter than"), "{e}");
     }
 }

@@ -1,0 +1,409 @@
+//! The gRPC edge: `kms.v1.KeyManagementService` as thin handlers over the [`Keyring`]. Each one
+//! authenticates the call, hands the request's fields to the keyring, audits the outcome and
+//! converts the answer; the rules are all in the keyring. Other front-ends (REST, admin) sit beside
+//! this one the same way.
+
+mod convert;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use kms_proto::metadata::REQUEST_ID;
+use kms_proto::v1 as pb;
+use kms_proto::v1::key_management_service_server::KeyManagementService;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::{Request, Response, Status};
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::auth::{Authenticator, request_id};
+use crate::error::{KmsError, Result};
+use crate::keyring::{Caller, Keyring, now_ms};
+use crate::store::KeyRecord;
+
+pub use convert::metadata;
+
+/// The `kms.v1.KeyManagementService` implementation.
+#[derive(Debug, Clone)]
+pub struct KmsGrpc {
+    keyring: Arc<Keyring>,
+    auth: Arc<Authenticator>,
+    audit: AuditLog,
+}
+
+/// What a handler carries from authentication to the audit entry.
+struct Call {
+    op: &'static str,
+    request_id: String,
+    domain: String,
+    region: String,
+    /// The key as the request named it, for the audit entry of a refused call.
+    requested_key: String,
+}
+
+/// A handler's answer and the key its audit entry names (full form; empty for none).
+struct Answer<T> {
+    response: T,
+    audit_key: String,
+}
+
+impl<T> Answer<T> {
+    fn new(response: T, key: &KeyRecord) -> Self {
+        Self {
+            response,
+            audit_key: key.full_id().to_string(),
+        }
+    }
+}
+
+/// The key a request names, as given (empty when it names none).
+trait NamesKey {
+    fn key_named(&self) -> &str;
+}
+
+macro_rules! names_key {
+    ($($t:ident => $f:ident),* ; $($none:ident),*) => {
+        $(impl NamesKey for pb::$t { fn key_named(&self) -> &str { &self.$f } })*
+        $(impl NamesKey for pb::$none { fn key_named(&self) -> &str { "" } })*
+    };
+}
+
+names_key!(
+    DescribeKeyRequest => key_id, EnableKeyRequest => key_id, DisableKeyRequest => key_id,
+    ScheduleKeyDeletionRequest => key_id, CancelKeyDeletionRequest => key_id,
+    RotateKeyRequest => key_id, GenerateDataKeyRequest => key_id, EncryptRequest => key_id,
+    DecryptRequest => key_id, ReEncryptRequest => destination_key_id;
+    CreateKeyRequest, ListKeysRequest, GetDefaultKeyRequest
+);
+
+/// At most this many characters of a requested key ID go into the audit log.
+const AUDIT_KEY_CHARS: usize = 256;
+
+type RpcResult<T> = std::result::Result<Response<T>, Status>;
+
+impl KmsGrpc {
+    /// Wires the keyring, the caller identification and the audit log together.
+    pub fn new(keyring: Arc<Keyring>, auth: Arc<Authenticator>, audit: AuditLog) -> Self {
+        Self {
+            keyring,
+            auth,
+            audit,
+        }
+    }
+
+    /// One RPC: authenticate, run `handle` on the keyring, audit, convert.
+    async fn rpc<Req, Resp, Fut>(
+        &self,
+        op: &'static str,
+        req: Request<Req>,
+        handle: impl FnOnce(Arc<Keyring>, Caller, Req) -> Fut,
+    ) -> RpcResult<Resp>
+    where
+        Req: NamesKey,
+        Fut: Future<Output = Result<Answer<Resp>>>,
+    {
+        let mut call = Call {
+            op,
+            request_id: request_id(req.metadata()),
+            domain: String::new(),
+            region: String::new(),
+            requested_key: req
+                .get_ref()
+                .key_named()
+                .chars()
+                .take(AUDIT_KEY_CHARS)
+                .collect(),
+        };
+        let caller = match self.auth.authenticate(req.metadata()) {
+            Ok(caller) => caller,
+            Err(e) => return Err(self.refuse(call, e).await),
+        };
+        call.domain = caller.domain.to_string();
+        call.region = caller.region.to_string();
+        let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
+            Ok(a) => a,
+            Err(e) => return Err(self.refuse(call, e).await),
+        };
+        let rid = request_id_value(&call.request_id);
+        self.audit(call, answer.audit_key, "ok").await;
+        let mut r = Response::new(answer.response);
+        if let Some(v) = rid {
+            r.metadata_mut().insert(REQUEST_ID, v);
+        }
+        Ok(r)
+    }
+
+    /// A management RPC whose answer is the key's metadata.
+    async fn metadata_rpc<Req, Resp, Fut>(
+        &self,
+        op: &'static str,
+        req: Request<Req>,
+        handle: impl FnOnce(Arc<Keyring>, Caller, Req) -> Fut,
+        answer: fn(Option<pb::KeyMetadata>) -> Resp,
+    ) -> RpcResult<Resp>
+    where
+        Req: NamesKey,
+        Fut: Future<Output = Result<Arc<KeyRecord>>>,
+    {
+        self.rpc(op, req, |keyring, caller, m| async move {
+            let key = handle(keyring, caller, m).await?;
+            Ok(Answer::new(answer(Some(metadata(&key))), &key))
+        })
+        .await
+    }
+
+    /// Logs, audits and converts a refused call.
+    async fn refuse(&self, mut call: Call, e: KmsError) -> Status {
+        if e.is_internal() {
+            tracing::error!(op = call.op, request_id = %call.request_id, error = %e, "internal error");
+        } else {
+            tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
+        }
+        let rid = request_id_value(&call.request_id);
+        let key = std::mem::take(&mut call.requested_key);
+        self.audit(call, key, e.code().as_str()).await;
+        let mut s = Status::from(e);
+        if let Some(v) = rid {
+            s.metadata_mut().insert(REQUEST_ID, v);
+        }
+        s
+    }
+
+    async fn audit(&self, call: Call, key_id: String, outcome: &'static str) {
+        self.audit
+            .record(AuditRecord {
+                time_ms: now_ms(),
+                domain: call.domain,
+                region: call.region,
+                operation: call.op,
+                key_id,
+                outcome,
+                request_id: call.request_id,
+            })
+            .await;
+    }
+}
+
+/// The request ID as response metadata, marked sensitive so that HPACK never indexes it: a value
+/// unique to each response would only churn the connection's header table.
+fn request_id_value(id: &str) -> Option<MetadataValue<Ascii>> {
+    let mut v: MetadataValue<Ascii> = id.parse().ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+#[tonic::async_trait]
+impl KeyManagementService for KmsGrpc {
+    async fn create_key(
+        &self,
+        req: Request<pb::CreateKeyRequest>,
+    ) -> RpcResult<pb::CreateKeyResponse> {
+        self.metadata_rpc(
+            "CreateKey",
+            req,
+            |k, c, m| async move { k.create_key(&c, &m.alias, &m.description).await },
+            |metadata| pb::CreateKeyResponse { metadata },
+        )
+        .await
+    }
+
+    async fn describe_key(
+        &self,
+        req: Request<pb::DescribeKeyRequest>,
+    ) -> RpcResult<pb::DescribeKeyResponse> {
+        self.metadata_rpc(
+            "DescribeKey",
+            req,
+            |k, c, m| async move { k.find(&c, &m.key_id) },
+            |metadata| pb::DescribeKeyResponse { metadata },
+        )
+        .await
+    }
+
+    async fn enable_key(
+        &self,
+        req: Request<pb::EnableKeyRequest>,
+    ) -> RpcResult<pb::EnableKeyResponse> {
+        self.metadata_rpc(
+            "EnableKey",
+            req,
+            |k, c, m| async move { k.enable(&c, &m.key_id).await },
+            |metadata| pb::EnableKeyResponse { metadata },
+        )
+        .await
+    }
+
+    async fn disable_key(
+        &self,
+        req: Request<pb::DisableKeyRequest>,
+    ) -> RpcResult<pb::DisableKeyResponse> {
+        self.metadata_rpc(
+            "DisableKey",
+            req,
+            |k, c, m| async move { k.disable(&c, &m.key_id).await },
+            |metadata| pb::DisableKeyResponse { metadata },
+        )
+        .await
+    }
+
+    async fn schedule_key_deletion(
+        &self,
+        req: Request<pb::ScheduleKeyDeletionRequest>,
+    ) -> RpcResult<pb::ScheduleKeyDeletionResponse> {
+        self.metadata_rpc(
+            "ScheduleKeyDeletion",
+            req,
+            |k, c, m| async move {
+                k.schedule_deletion(&c, &m.key_id, m.pending_window_days)
+                    .await
+            },
+            |metadata| pb::ScheduleKeyDeletionResponse { metadata },
+        )
+        .await
+    }
+
+    async fn cancel_key_deletion(
+        &self,
+        req: Request<pb::CancelKeyDeletionRequest>,
+    ) -> RpcResult<pb::CancelKeyDeletionResponse> {
+        self.metadata_rpc(
+            "CancelKeyDeletion",
+            req,
+            |k, c, m| async move { k.cancel_deletion(&c, &m.key_id).await },
+            |metadata| pb::CancelKeyDeletionResponse { metadata },
+        )
+        .await
+    }
+
+    async fn rotate_key(
+        &self,
+        req: Request<pb::RotateKeyRequest>,
+    ) -> RpcResult<pb::RotateKeyResponse> {
+        self.metadata_rpc(
+            "RotateKey",
+            req,
+            |k, c, m| async move { k.rotate(&c, &m.key_id).await },
+            |metadata| pb::RotateKeyResponse { metadata },
+        )
+        .await
+    }
+
+    async fn get_default_key(
+        &self,
+        req: Request<pb::GetDefaultKeyRequest>,
+    ) -> RpcResult<pb::GetDefaultKeyResponse> {
+        self.metadata_rpc(
+            "GetDefaultKey",
+            req,
+            |k, c, m| async move { k.default_key(&c, &m.service).await },
+            |metadata| pb::GetDefaultKeyResponse { metadata },
+        )
+        .await
+    }
+
+    async fn list_keys(
+        &self,
+        req: Request<pb::ListKeysRequest>,
+    ) -> RpcResult<pb::ListKeysResponse> {
+        self.rpc("ListKeys", req, |k, c, m| async move {
+            let page = k.list(&c, m.page_size, &m.page_token)?;
+            Ok(Answer {
+                response: pb::ListKeysResponse {
+                    keys: page.keys.iter().map(|k| metadata(k)).collect(),
+                    next_page_token: page.next_page_token,
+                },
+                audit_key: String::new(),
+            })
+        })
+        .await
+    }
+
+    async fn generate_data_key(
+        &self,
+        req: Request<pb::GenerateDataKeyRequest>,
+    ) -> RpcResult<pb::GenerateDataKeyResponse> {
+        self.rpc("GenerateDataKey", req, |k, c, m| async move {
+            let dk =
+                k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
+            let response = pb::GenerateDataKeyResponse {
+                key_id: dk.key.full_id().to_string(),
+                plaintext: dk.plaintext.to_vec(),
+                ciphertext_blob: dk.blob,
+                key_version: dk.version,
+            };
+            Ok(Answer::new(response, &dk.key))
+        })
+        .await
+    }
+
+    async fn generate_data_key_without_plaintext(
+        &self,
+        req: Request<pb::GenerateDataKeyRequest>,
+    ) -> RpcResult<pb::GenerateDataKeyWithoutPlaintextResponse> {
+        self.rpc(
+            "GenerateDataKeyWithoutPlaintext",
+            req,
+            |k, c, m| async move {
+                let dk =
+                    k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
+                let response = pb::GenerateDataKeyWithoutPlaintextResponse {
+                    key_id: dk.key.full_id().to_string(),
+                    ciphertext_blob: dk.blob,
+                    key_version: dk.version,
+                };
+                Ok(Answer::new(response, &dk.key))
+            },
+        )
+        .await
+    }
+
+    async fn encrypt(&self, req: Request<pb::EncryptRequest>) -> RpcResult<pb::EncryptResponse> {
+        self.rpc("Encrypt", req, |k, c, m| async move {
+            let e = k.encrypt(&c, &m.key_id, &m.plaintext, &m.encryption_context)?;
+            let response = pb::EncryptResponse {
+                key_id: e.key.full_id().to_string(),
+                ciphertext_blob: e.blob,
+                key_version: e.version,
+            };
+            Ok(Answer::new(response, &e.key))
+        })
+        .await
+    }
+
+    async fn decrypt(&self, req: Request<pb::DecryptRequest>) -> RpcResult<pb::DecryptResponse> {
+        self.rpc("Decrypt", req, |k, c, m| async move {
+            let d = k.decrypt(&c, &m.ciphertext_blob, &m.encryption_context, &m.key_id)?;
+            let response = pb::DecryptResponse {
+                key_id: d.key.full_id().to_string(),
+                plaintext: d.plaintext.to_vec(),
+                key_version: d.version,
+            };
+            Ok(Answer::new(response, &d.key))
+        })
+        .await
+    }
+
+    async fn re_encrypt(
+        &self,
+        req: Request<pb::ReEncryptRequest>,
+    ) -> RpcResult<pb::ReEncryptResponse> {
+        self.rpc("ReEncrypt", req, |k, c, m| async move {
+            let r = k.re_encrypt(
+                &c,
+                &m.ciphertext_blob,
+                &m.source_encryption_context,
+                &m.source_key_id,
+                &m.destination_key_id,
+                &m.destination_encryption_context,
+            )?;
+            let dest = r.encrypted.key;
+            let response = pb::ReEncryptResponse {
+                source_key_id: r.source_key.full_id().to_string(),
+                key_id: dest.full_id().to_string(),
+                ciphertext_blob: r.encrypted.blob,
+                key_version: r.encrypted.version,
+            };
+            Ok(Answer::new(response, &dest))
+        })
+        .await
+    }
+}

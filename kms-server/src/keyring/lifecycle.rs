@@ -1,0 +1,359 @@
+//! Key lifecycle: create, look up, enable and disable, schedule and cancel deletion, rotate, list,
+//! service default keys and the purge of keys past their deletion date. Every change is written to
+//! the store before the cache, under the keyring's write lock.
+
+use std::sync::{Arc, PoisonError};
+
+use uuid::Uuid;
+
+use super::validate::{
+    DELETION_WINDOW, PAGE_SIZE, PageCursor, validate_alias, validate_description, validate_service,
+};
+use super::{Caller, DefaultSlot, Keyring, now_ms, wrap_ctx};
+use crate::crypto::{SecretKey, WRAP_SCHEME_V1};
+use crate::error::{KmsError, Result};
+use crate::store::{Conflict, Creator, KeyRecord, KeyState, StoreError, WrappedVersion};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// One page of `ListKeys`.
+#[derive(Debug, Clone)]
+pub struct KeyPage {
+    /// The caller's keys on this page, oldest first.
+    pub keys: Vec<Arc<KeyRecord>>,
+    /// The token of the next page; empty on the last one.
+    pub next_page_token: String,
+}
+
+/// What a new key is: who made it, what it is called.
+struct NewKey<'a> {
+    uuid: Uuid,
+    alias: &'a str,
+    description: &'a str,
+    creator: Creator,
+    service: &'a str,
+}
+
+/// A change to one key, decided under the write lock and then persisted.
+enum Change {
+    None,
+    State {
+        state: KeyState,
+        deletion_date_ms: Option<i64>,
+    },
+    Version(WrappedVersion),
+}
+
+impl Change {
+    fn state(state: KeyState) -> Self {
+        Change::State {
+            state,
+            deletion_date_ms: None,
+        }
+    }
+}
+
+impl Keyring {
+    fn new_record(&self, caller: &Caller, new: &NewKey<'_>) -> Result<KeyRecord> {
+        let mut rec = KeyRecord {
+            uuid: new.uuid,
+            domain: caller.domain.clone(),
+            region: caller.region.clone(),
+            alias: new.alias.to_owned(),
+            description: new.description.to_owned(),
+            state: KeyState::Enabled,
+            creator: new.creator,
+            service: new.service.to_owned(),
+            created_at_ms: now_ms(),
+            deletion_date_ms: None,
+            current_version: 1,
+            versions: Vec::new(),
+        };
+        let material = SecretKey::generate()?;
+        let wrapped = self.root.wrap(&wrap_ctx(&rec, 1), &material)?;
+        rec.versions.push(WrappedVersion {
+            version: 1,
+            scheme: WRAP_SCHEME_V1,
+            wrapped: wrapped.to_vec(),
+        });
+        Ok(rec)
+    }
+
+    /// Creates a customer key.
+    pub async fn create_key(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        description: &str,
+    ) -> Result<Arc<KeyRecord>> {
+        self.create_customer_key_with_id(caller, Uuid::new_v4(), alias, description)
+            .await
+    }
+
+    /// Creates a customer key with a given UUID (CreateKey, and `--seed`).
+    pub(crate) async fn create_customer_key_with_id(
+        &self,
+        caller: &Caller,
+        uuid: Uuid,
+        alias: &str,
+        description: &str,
+    ) -> Result<Arc<KeyRecord>> {
+        validate_alias(alias)?;
+        validate_description(description)?;
+        let rec = self.new_record(
+            caller,
+            &NewKey {
+                uuid,
+                alias,
+                description,
+                creator: Creator::Customer,
+                service: "",
+            },
+        )?;
+        let _w = self.writes.lock().await;
+        let stored = rec.clone();
+        self.blocking(move |s| s.insert_key(&stored))
+            .await
+            .map_err(|e| match e {
+                KmsError::Store(StoreError::Conflict(Conflict::Alias)) => {
+                    KmsError::AliasExists(alias.to_owned())
+                }
+                KmsError::Store(StoreError::Conflict(Conflict::Uuid)) => {
+                    KmsError::InvalidArgument {
+                        field: "key_id",
+                        reason: format!("key {uuid} already exists"),
+                    }
+                }
+                other => other,
+            })?;
+        let rec = Arc::new(rec);
+        self.put_cache(Arc::clone(&rec));
+        Ok(rec)
+    }
+
+    /// The caller's default key for `service` in the caller's region, created on first use,
+    /// exactly once.
+    pub async fn default_key(&self, caller: &Caller, service: &str) -> Result<Arc<KeyRecord>> {
+        validate_service(service)?;
+        if let Some(k) = self.cached_default(caller, service) {
+            return Ok(k);
+        }
+        let _w = self.writes.lock().await;
+        // Whoever held the lock before us may have created it.
+        if let Some(k) = self.cached_default(caller, service) {
+            return Ok(k);
+        }
+        let rec = self.new_record(
+            caller,
+            &NewKey {
+                uuid: Uuid::new_v4(),
+                alias: &format!("{service}/default"),
+                description: &format!("Default key of service {service}"),
+                creator: Creator::Service,
+                service,
+            },
+        )?;
+        // The store keeps one per (domain, region, service), also against other daemons.
+        let stored = self.blocking(move |s| s.insert_default_key(&rec)).await?;
+        let stored = Arc::new(stored);
+        self.put_cache(Arc::clone(&stored));
+        Ok(stored)
+    }
+
+    fn cached_default(&self, caller: &Caller, service: &str) -> Option<Arc<KeyRecord>> {
+        let slot = DefaultSlot {
+            domain: caller.domain.clone(),
+            region: caller.region.clone(),
+            service: service.to_owned(),
+        };
+        let uuid = *self
+            .defaults
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&slot)?;
+        self.read_cache().get(&uuid).cloned()
+    }
+
+    /// Enables a disabled key.
+    pub async fn enable(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
+        self.change(caller, key_id, |r| match r.state {
+            KeyState::Enabled => Ok(Change::None),
+            KeyState::Disabled => Ok(Change::state(KeyState::Enabled)),
+            KeyState::PendingDeletion => Err(KmsError::KeyPendingDeletion(r.full_id().to_string())),
+        })
+        .await
+    }
+
+    /// Disables a key.
+    pub async fn disable(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
+        self.change(caller, key_id, |r| {
+            refuse_default(r, "disabled")?;
+            match r.state {
+                KeyState::Enabled => Ok(Change::state(KeyState::Disabled)),
+                KeyState::Disabled => Ok(Change::None),
+                KeyState::PendingDeletion => {
+                    Err(KmsError::KeyPendingDeletion(r.full_id().to_string()))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Schedules a key for deletion after `days` (0 means the default).
+    pub async fn schedule_deletion(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        days: u32,
+    ) -> Result<Arc<KeyRecord>> {
+        let days = DELETION_WINDOW.days(days)?;
+        self.change(caller, key_id, |r| {
+            refuse_default(r, "scheduled for deletion")?;
+            match r.state {
+                KeyState::PendingDeletion => {
+                    Err(KmsError::KeyPendingDeletion(r.full_id().to_string()))
+                }
+                _ => Ok(Change::State {
+                    state: KeyState::PendingDeletion,
+                    deletion_date_ms: Some(now_ms() + i64::from(days) * DAY_MS),
+                }),
+            }
+        })
+        .await
+    }
+
+    /// Cancels a scheduled deletion; the key comes back disabled.
+    pub async fn cancel_deletion(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
+        self.change(caller, key_id, |r| match r.state {
+            KeyState::PendingDeletion => Ok(Change::state(KeyState::Disabled)),
+            s => Err(KmsError::WrongKeyState {
+                key: r.full_id().to_string(),
+                state: s.as_str(),
+                why: "only a key pending deletion can have its deletion cancelled",
+            }),
+        })
+        .await
+    }
+
+    /// Adds a key version and makes it current.
+    pub async fn rotate(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
+        self.change(caller, key_id, |r| {
+            refuse_default(r, "rotated")?;
+            usable(r)?;
+            let version = r
+                .current_version
+                .checked_add(1)
+                .ok_or_else(|| KmsError::Internal("key version overflow".into()))?;
+            let material = SecretKey::generate()?;
+            let wrapped = self.root.wrap(&wrap_ctx(r, version), &material)?;
+            Ok(Change::Version(WrappedVersion {
+                version,
+                scheme: WRAP_SCHEME_V1,
+                wrapped: wrapped.to_vec(),
+            }))
+        })
+        .await
+    }
+
+    async fn change(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        decide: impl FnOnce(&KeyRecord) -> Result<Change>,
+    ) -> Result<Arc<KeyRecord>> {
+        let _w = self.writes.lock().await;
+        let rec = self.find(caller, key_id)?;
+        let change = decide(&rec)?;
+        let mut next = (*rec).clone();
+        let uuid = rec.uuid;
+        match change {
+            Change::None => return Ok(rec),
+            Change::State {
+                state,
+                deletion_date_ms,
+            } => {
+                self.blocking(move |s| s.set_state(uuid, state, deletion_date_ms))
+                    .await?;
+                next.state = state;
+                next.deletion_date_ms = deletion_date_ms;
+            }
+            Change::Version(v) => {
+                let stored = v.clone();
+                self.blocking(move |s| s.add_version(uuid, &stored)).await?;
+                next.current_version = v.version;
+                next.versions.push(v);
+            }
+        }
+        let next = Arc::new(next);
+        self.put_cache(Arc::clone(&next));
+        Ok(next)
+    }
+
+    /// One page of the caller's keys in the caller's region, oldest first.
+    pub fn list(&self, caller: &Caller, page_size: u32, page_token: &str) -> Result<KeyPage> {
+        let size = PAGE_SIZE.size(page_size)?;
+        let after = PageCursor::parse(page_token)?;
+        let cursor = |r: &KeyRecord| PageCursor {
+            created_at_ms: r.created_at_ms,
+            uuid: r.uuid,
+        };
+        let mut keys: Vec<Arc<KeyRecord>> = self
+            .read_cache()
+            .values()
+            .filter(|r| caller.owns(r))
+            .filter(|r| after.is_none_or(|a| cursor(r) > a))
+            .cloned()
+            .collect();
+        keys.sort_by_key(|r| cursor(r));
+        let next_page_token = if keys.len() > size {
+            keys.truncate(size);
+            keys.last().map(|r| cursor(r).token()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(KeyPage {
+            keys,
+            next_page_token,
+        })
+    }
+
+    /// Deletes, for good, every key whose pending window has passed. Returns how many.
+    pub async fn purge_expired(&self, now_ms: i64) -> Result<usize> {
+        let _w = self.writes.lock().await;
+        let due: Vec<Uuid> = self
+            .read_cache()
+            .values()
+            .filter(|r| {
+                r.state == KeyState::PendingDeletion
+                    && r.deletion_date_ms.is_some_and(|d| d <= now_ms)
+            })
+            .map(|r| r.uuid)
+            .collect();
+        for uuid in &due {
+            let u = *uuid;
+            self.blocking(move |s| s.delete_key(u)).await?;
+            self.remove_cache(uuid);
+        }
+        Ok(due.len())
+    }
+}
+
+/// A key the data path may use: enabled.
+pub(super) fn usable(rec: &KeyRecord) -> Result<()> {
+    match rec.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::KeyDisabled(rec.full_id().to_string())),
+        KeyState::PendingDeletion => Err(KmsError::KeyPendingDeletion(rec.full_id().to_string())),
+    }
+}
+
+/// Default keys cannot be disabled, scheduled for deletion or rotated.
+fn refuse_default(rec: &KeyRecord, action: &'static str) -> Result<()> {
+    if rec.creator == Creator::Service {
+        return Err(KmsError::DefaultKeyImmutable {
+            key: rec.full_id().to_string(),
+            action,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,556 @@
+//! The keyring's rules on an in-memory store: no SQLite, no gRPC.
+
+use std::sync::Arc;
+
+use kms_proto::ErrorCode;
+use kms_proto::key_id::{DomainId, RegionId};
+
+use super::*;
+use crate::crypto::RootKey;
+use crate::store::{KeyState, MemoryStore};
+
+fn caller(domain: &str, region: &str) -> Caller {
+    Caller {
+        domain: DomainId::parse(domain).unwrap(),
+        region: RegionId::parse(region).unwrap(),
+    }
+}
+
+fn alice() -> Caller {
+    caller("alice", "r1")
+}
+
+fn keyring() -> (Arc<MemoryStore>, Keyring) {
+    let store = Arc::new(MemoryStore::new());
+    let k = Keyring::open(store.clone(), RootKey::from_bytes([7; 32])).unwrap();
+    (store, k)
+}
+
+fn ctx(pairs: &[(&str, &str)]) -> Context {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The code of a result: `None` for success.
+fn code<T>(r: &Result<T>) -> Option<ErrorCode> {
+    r.as_ref().err().map(KmsError::code)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Enable,
+    Disable,
+    ScheduleDeletion,
+    CancelDeletion,
+    Rotate,
+}
+
+async fn apply(k: &Keyring, c: &Caller, id: &str, op: Op) -> Result<Arc<KeyRecord>> {
+    match op {
+        Op::Enable => k.enable(c, id).await,
+        Op::Disable => k.disable(c, id).await,
+        Op::ScheduleDeletion => k.schedule_deletion(c, id, 7).await,
+        Op::CancelDeletion => k.cancel_deletion(c, id).await,
+        Op::Rotate => k.rotate(c, id).await,
+    }
+}
+
+/// A fresh customer key of alice's, brought to `state`.
+async fn key_in(k: &Keyring, state: KeyState) -> String {
+    let id = k
+        .create_key(&alice(), "", "")
+        .await
+        .unwrap()
+        .full_id()
+        .to_string();
+    match state {
+        KeyState::Enabled => {}
+        KeyState::Disabled => {
+            k.disable(&alice(), &id).await.unwrap();
+        }
+        KeyState::PendingDeletion => {
+            k.schedule_deletion(&alice(), &id, 7).await.unwrap();
+        }
+    }
+    id
+}
+
+#[tokio::test]
+async fn state_transitions_follow_the_key_lifecycle() {
+    use ErrorCode as E;
+    use KeyState::{Disabled, Enabled, PendingDeletion as Pending};
+    // (rule, from, op, the state after, or the refusal)
+    let cases: &[(&str, KeyState, Op, Result<KeyState, ErrorCode>)] = &[
+        (
+            "enabling an enabled key changes nothing",
+            Enabled,
+            Op::Enable,
+            Ok(Enabled),
+        ),
+        (
+            "a disabled key can be enabled",
+            Disabled,
+            Op::Enable,
+            Ok(Enabled),
+        ),
+        (
+            "a key pending deletion cannot be enabled",
+            Pending,
+            Op::Enable,
+            Err(E::KeyPendingDeletion),
+        ),
+        (
+            "an enabled key can be disabled",
+            Enabled,
+            Op::Disable,
+            Ok(Disabled),
+        ),
+        (
+            "disabling a disabled key changes nothing",
+            Disabled,
+            Op::Disable,
+            Ok(Disabled),
+        ),
+        (
+            "a key pending deletion cannot be disabled",
+            Pending,
+            Op::Disable,
+            Err(E::KeyPendingDeletion),
+        ),
+        (
+            "an enabled key can be scheduled for deletion",
+            Enabled,
+            Op::ScheduleDeletion,
+            Ok(Pending),
+        ),
+        (
+            "a disabled key can be scheduled for deletion",
+            Disabled,
+            Op::ScheduleDeletion,
+            Ok(Pending),
+        ),
+        (
+            "a deletion cannot be scheduled twice",
+            Pending,
+            Op::ScheduleDeletion,
+            Err(E::KeyPendingDeletion),
+        ),
+        (
+            "only a pending deletion can be cancelled (enabled)",
+            Enabled,
+            Op::CancelDeletion,
+            Err(E::WrongKeyState),
+        ),
+        (
+            "only a pending deletion can be cancelled (disabled)",
+            Disabled,
+            Op::CancelDeletion,
+            Err(E::WrongKeyState),
+        ),
+        (
+            "a cancelled deletion leaves the key disabled",
+            Pending,
+            Op::CancelDeletion,
+            Ok(Disabled),
+        ),
+        (
+            "an enabled key can be rotated",
+            Enabled,
+            Op::Rotate,
+            Ok(Enabled),
+        ),
+        (
+            "a disabled key cannot be rotated",
+            Disabled,
+            Op::Rotate,
+            Err(E::KeyDisabled),
+        ),
+        (
+            "a key pending deletion cannot be rotated",
+            Pending,
+            Op::Rotate,
+            Err(E::KeyPendingDeletion),
+        ),
+    ];
+    let (store, k) = keyring();
+    for &(rule, from, op, want) in cases {
+        let id = key_in(&k, from).await;
+        let got = apply(&k, &alice(), &id, op).await;
+        match want {
+            Ok(state) => {
+                let rec = got.unwrap_or_else(|e| panic!("{rule}: {e}"));
+                assert_eq!(rec.state, state, "{rule}");
+                assert_eq!(
+                    rec.deletion_date_ms.is_some(),
+                    state == Pending,
+                    "{rule}: a deletion date exactly when pending deletion"
+                );
+                // What the caller was told is what is stored.
+                let stored = store.get(rec.uuid).unwrap();
+                assert_eq!(stored, *rec, "{rule}: the store agrees");
+            }
+            Err(want) => assert_eq!(code(&got), Some(want), "{rule}"),
+        }
+        // A refused change leaves the key as it was.
+        if want.is_err() {
+            let rec = k.find(&alice(), &id).unwrap();
+            assert_eq!(rec.state, from, "{rule}: unchanged");
+        }
+    }
+}
+
+#[tokio::test]
+async fn rotation_adds_a_version_and_keeps_old_blobs_readable() {
+    let (store, k) = keyring();
+    let id = key_in(&k, KeyState::Enabled).await;
+    let c = ctx(&[("a", "b")]);
+    let old = k.encrypt(&alice(), &id, b"v1", &c).unwrap();
+    let rec = k.rotate(&alice(), &id).await.unwrap();
+    assert_eq!((rec.current_version, rec.versions.len()), (2, 2));
+    assert_eq!(store.get(rec.uuid).unwrap().current_version, 2);
+    let new = k.encrypt(&alice(), &id, b"v2", &c).unwrap();
+    assert_eq!((old.version, new.version), (1, 2));
+    let back = k.decrypt(&alice(), &old.blob, &c, "").unwrap();
+    assert_eq!((&back.plaintext[..], back.version), (&b"v1"[..], 1));
+}
+
+#[tokio::test]
+async fn only_an_enabled_key_serves_the_data_path() {
+    let (_, k) = keyring();
+    let c = ctx(&[]);
+    // (rule, state, expected refusal of encrypt, data key and decrypt)
+    let cases = [
+        ("an enabled key serves", KeyState::Enabled, None),
+        (
+            "a disabled key refuses",
+            KeyState::Disabled,
+            Some(ErrorCode::KeyDisabled),
+        ),
+        (
+            "a key pending deletion refuses",
+            KeyState::PendingDeletion,
+            Some(ErrorCode::KeyPendingDeletion),
+        ),
+    ];
+    for (rule, state, want) in cases {
+        let id = key_in(&k, KeyState::Enabled).await;
+        let blob = k.encrypt(&alice(), &id, b"x", &c).unwrap().blob;
+        match state {
+            KeyState::Enabled => {}
+            KeyState::Disabled => drop(k.disable(&alice(), &id).await.unwrap()),
+            KeyState::PendingDeletion => {
+                drop(k.schedule_deletion(&alice(), &id, 7).await.unwrap());
+            }
+        }
+        assert_eq!(
+            code(&k.encrypt(&alice(), &id, b"x", &c)),
+            want,
+            "{rule}: encrypt"
+        );
+        assert_eq!(
+            code(&k.generate_data_key(&alice(), &id, 0, &c)),
+            want,
+            "{rule}: data key"
+        );
+        assert_eq!(
+            code(&k.decrypt(&alice(), &blob, &c, "")),
+            want,
+            "{rule}: decrypt"
+        );
+    }
+}
+
+#[tokio::test]
+async fn default_keys_cannot_be_disabled_deleted_or_rotated() {
+    let (_, k) = keyring();
+    let d = k.default_key(&alice(), "obs").await.unwrap();
+    let id = d.full_id().to_string();
+    for op in [Op::Disable, Op::ScheduleDeletion, Op::Rotate] {
+        let r = apply(&k, &alice(), &id, op).await;
+        assert_eq!(code(&r), Some(ErrorCode::DefaultKeyImmutable), "{op:?}");
+    }
+    // Enabling an enabled default key is no change, and allowed.
+    assert_eq!(
+        apply(&k, &alice(), &id, Op::Enable).await.unwrap().uuid,
+        d.uuid
+    );
+    assert_eq!(
+        code(&apply(&k, &alice(), &id, Op::CancelDeletion).await),
+        Some(ErrorCode::WrongKeyState)
+    );
+}
+
+#[tokio::test]
+async fn one_default_key_per_domain_region_and_service() {
+    let (_, k) = keyring();
+    let first = k.default_key(&alice(), "obs").await.unwrap();
+    // (rule, caller, service, same key as the first)
+    let cases = [
+        ("the same slot gets the same key", alice(), "obs", true),
+        ("another service gets another key", alice(), "evs", false),
+        (
+            "another region gets another key",
+            caller("alice", "r2"),
+            "obs",
+            false,
+        ),
+        (
+            "another domain gets another key",
+            caller("bob", "r1"),
+            "obs",
+            false,
+        ),
+    ];
+    for (rule, c, service, same) in cases {
+        let got = k.default_key(&c, service).await.unwrap();
+        assert_eq!(got.uuid == first.uuid, same, "{rule}");
+        assert_eq!(got.alias, format!("{service}/default"), "{rule}");
+    }
+    // The cached slot answers again.
+    let again = k.default_key(&alice(), "obs").await.unwrap();
+    assert_eq!(again.uuid, first.uuid);
+    assert_eq!(
+        code(&k.default_key(&alice(), "OBS").await),
+        Some(ErrorCode::InvalidArgument)
+    );
+}
+
+#[tokio::test]
+async fn default_key_survives_a_reopen_of_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let k = Keyring::open(store.clone(), RootKey::from_bytes([7; 32])).unwrap();
+    let first = k.default_key(&alice(), "obs").await.unwrap();
+    drop(k);
+    let k = Keyring::open(store, RootKey::from_bytes([7; 32])).unwrap();
+    assert_eq!(
+        k.default_key(&alice(), "obs").await.unwrap().uuid,
+        first.uuid
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_or_regions_key_is_not_found() {
+    let (_, k) = keyring();
+    let rec = k.create_key(&alice(), "mine", "").await.unwrap();
+    let full = rec.full_id().to_string();
+    let bare = rec.uuid.to_string();
+    let c = ctx(&[]);
+    let blob = k.encrypt(&alice(), &full, b"x", &c).unwrap().blob;
+    // (rule, caller, found)
+    let cases = [
+        ("the owner finds it", alice(), true),
+        ("another domain does not", caller("bob", "r1"), false),
+        (
+            "another region of the same domain does not",
+            caller("alice", "r2"),
+            false,
+        ),
+    ];
+    for (rule, who, found) in cases {
+        for id in [&full, &bare] {
+            let want = if found {
+                None
+            } else {
+                Some(ErrorCode::KeyNotFound)
+            };
+            assert_eq!(code(&k.find(&who, id)), want, "{rule}: find {id}");
+            assert_eq!(
+                code(&k.disable(&who, id).await),
+                want,
+                "{rule}: disable {id}"
+            );
+            drop(k.enable(&alice(), &full).await.unwrap());
+        }
+        let want = if found {
+            None
+        } else {
+            Some(ErrorCode::KeyNotFound)
+        };
+        assert_eq!(
+            code(&k.decrypt(&who, &blob, &c, "")),
+            want,
+            "{rule}: decrypt"
+        );
+    }
+}
+
+#[tokio::test]
+async fn aliases_are_unique_per_domain_and_region() {
+    let (_, k) = keyring();
+    k.create_key(&alice(), "app", "").await.unwrap();
+    // (rule, caller, alias, expected refusal)
+    let cases = [
+        (
+            "the same alias twice is refused",
+            alice(),
+            "app",
+            Some(ErrorCode::AliasExists),
+        ),
+        (
+            "another domain may use it",
+            caller("bob", "r1"),
+            "app",
+            None,
+        ),
+        (
+            "another region may use it",
+            caller("alice", "r2"),
+            "app",
+            None,
+        ),
+        ("empty aliases never collide", alice(), "", None),
+        ("empty aliases never collide (again)", alice(), "", None),
+        (
+            "/default is reserved",
+            alice(),
+            "x/default",
+            Some(ErrorCode::InvalidArgument),
+        ),
+    ];
+    for (rule, c, alias, want) in cases {
+        assert_eq!(code(&k.create_key(&c, alias, "").await), want, "{rule}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_store_write_changes_nothing() {
+    let (store, k) = keyring();
+    let id = key_in(&k, KeyState::Enabled).await;
+    store.fail_writes(true);
+    for op in [Op::Disable, Op::ScheduleDeletion, Op::Rotate] {
+        let r = apply(&k, &alice(), &id, op).await;
+        assert_eq!(code(&r), Some(ErrorCode::Internal), "{op:?}");
+        let rec = k.find(&alice(), &id).unwrap();
+        assert_eq!(
+            (rec.state, rec.current_version),
+            (KeyState::Enabled, 1),
+            "{op:?}"
+        );
+    }
+    let before = k.key_count();
+    assert_eq!(
+        code(&k.create_key(&alice(), "new", "").await),
+        Some(ErrorCode::Internal)
+    );
+    assert_eq!(
+        code(&k.default_key(&alice(), "obs").await),
+        Some(ErrorCode::Internal)
+    );
+    assert_eq!(k.key_count(), before, "nothing cached that is not stored");
+    store.fail_writes(false);
+    k.create_key(&alice(), "new", "").await.unwrap();
+}
+
+#[tokio::test]
+async fn purge_deletes_only_keys_past_their_deletion_date() {
+    let (store, k) = keyring();
+    let doomed = key_in(&k, KeyState::PendingDeletion).await;
+    let kept = key_in(&k, KeyState::Disabled).await;
+    let now = now_ms();
+    // (rule, days on, purged)
+    for (rule, days, purged) in [
+        ("nothing is due before the window ends", 6, 0),
+        ("the key goes once the window has passed", 8, 1),
+        ("and only once", 9, 0),
+    ] {
+        let n = k.purge_expired(now + days * 86_400_000).await.unwrap();
+        assert_eq!(n, purged, "{rule}");
+    }
+    let gone = k.find(&alice(), &doomed);
+    assert_eq!(code(&gone), Some(ErrorCode::KeyNotFound));
+    assert!(k.find(&alice(), &kept).is_ok());
+    assert_eq!(
+        store.load_all().unwrap().len(),
+        1,
+        "deleted from the store too"
+    );
+}
+
+#[tokio::test]
+async fn list_pages_through_the_callers_keys_oldest_first() {
+    let (_, k) = keyring();
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push(
+            k.create_key(&alice(), &format!("k{i}"), "")
+                .await
+                .unwrap()
+                .uuid,
+        );
+    }
+    k.create_key(&caller("bob", "r1"), "", "").await.unwrap();
+    k.create_key(&caller("alice", "r2"), "", "").await.unwrap();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = k.list(&alice(), 2, &token).unwrap();
+        assert!(page.keys.len() <= 2);
+        seen.extend(page.keys.iter().map(|r| r.uuid));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    // Keys made in the same millisecond are ordered by UUID.
+    let mut want = made.clone();
+    want.sort_by_key(|u| (k.find(&alice(), &u.to_string()).unwrap().created_at_ms, *u));
+    assert_eq!(seen, want);
+    assert_eq!(
+        code(&k.list(&alice(), 1001, "")),
+        Some(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        code(&k.list(&alice(), 0, "garbage")),
+        Some(ErrorCode::InvalidArgument)
+    );
+}
+
+#[tokio::test]
+async fn decrypt_binds_the_context_and_checks_the_named_key() {
+    let (_, k) = keyring();
+    let id = key_in(&k, KeyState::Enabled).await;
+    let other = key_in(&k, KeyState::Enabled).await;
+    let c = ctx(&[("bucket", "b1")]);
+    let blob = k.encrypt(&alice(), &id, b"secret", &c).unwrap().blob;
+    // (rule, context, key_id, expected refusal)
+    let cases = [
+        ("the same context opens it", c.clone(), "", None),
+        ("the named key may be given", c.clone(), id.as_str(), None),
+        (
+            "another context fails authentication",
+            ctx(&[("bucket", "b2")]),
+            "",
+            Some(ErrorCode::CiphertextAuthFailed),
+        ),
+        (
+            "another key named is a mismatch",
+            c.clone(),
+            other.as_str(),
+            Some(ErrorCode::KeyIdMismatch),
+        ),
+        (
+            "a malformed key named is refused",
+            c.clone(),
+            "nope",
+            Some(ErrorCode::MalformedKeyId),
+        ),
+    ];
+    for (rule, context, key_id, want) in cases {
+        assert_eq!(
+            code(&k.decrypt(&alice(), &blob, &context, key_id)),
+            want,
+            "{rule}"
+        );
+    }
+    let moved = k
+        .re_encrypt(&alice(), &blob, &c, "", &other, &ctx(&[]))
+        .unwrap();
+    assert_eq!(moved.source_key.full_id().to_string(), id);
+    assert_eq!(moved.encrypted.key.full_id().to_string(), other);
+    let back = k
+        .decrypt(&alice(), &moved.encrypted.blob, &ctx(&[]), &other)
+        .unwrap();
+    assert_eq!(&back.plaintext[..], b"secret");
+}

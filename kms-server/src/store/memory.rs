@@ -1,0 +1,142 @@
+//! An in-memory key store: the same uniqueness rules as the SQLite store, nothing persists. For
+//! the keyring's unit tests and for embedders that want a throw-away daemon.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use uuid::Uuid;
+
+use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion};
+
+/// Keys in a map behind a mutex. Every write can be made to fail, to test what callers do then.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    keys: Mutex<HashMap<Uuid, KeyRecord>>,
+    fail_writes: AtomicBool,
+}
+
+/// The error of a write while [`MemoryStore::fail_writes`] is on.
+#[derive(Debug, thiserror::Error)]
+#[error("memory store: writes are failing (test switch)")]
+pub struct WritesFailing;
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From now on every write fails (`true`) or succeeds again (`false`).
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, Ordering::SeqCst);
+    }
+
+    /// A copy of one stored key.
+    pub fn get(&self, uuid: Uuid) -> Option<KeyRecord> {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&uuid)
+            .cloned()
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<Uuid, KeyRecord>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend(Box::new(WritesFailing)));
+        }
+        f(&mut self.keys.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+fn insert(keys: &mut HashMap<Uuid, KeyRecord>, rec: &KeyRecord) -> Result<(), StoreError> {
+    if keys.contains_key(&rec.uuid) {
+        return Err(StoreError::Conflict(Conflict::Uuid));
+    }
+    let alias_taken = !rec.alias.is_empty()
+        && keys
+            .values()
+            .any(|k| k.domain == rec.domain && k.region == rec.region && k.alias == rec.alias);
+    if alias_taken {
+        return Err(StoreError::Conflict(Conflict::Alias));
+    }
+    keys.insert(rec.uuid, rec.clone());
+    Ok(())
+}
+
+fn missing(uuid: Uuid) -> StoreError {
+    StoreError::Corrupt(format!("key {uuid} is not stored"))
+}
+
+impl KeyStore for MemoryStore {
+    fn load_all(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut all: Vec<KeyRecord> = self
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|r| (r.created_at_ms, r.uuid));
+        Ok(all)
+    }
+
+    fn insert_key(&self, rec: &KeyRecord) -> Result<(), StoreError> {
+        self.write(|keys| insert(keys, rec))
+    }
+
+    fn insert_default_key(&self, rec: &KeyRecord) -> Result<KeyRecord, StoreError> {
+        self.write(|keys| {
+            let existing = keys.values().find(|k| {
+                k.creator == Creator::Service
+                    && k.domain == rec.domain
+                    && k.region == rec.region
+                    && k.service == rec.service
+            });
+            if let Some(k) = existing {
+                return Ok(k.clone());
+            }
+            insert(keys, rec)?;
+            Ok(rec.clone())
+        })
+    }
+
+    fn set_state(
+        &self,
+        uuid: Uuid,
+        state: KeyState,
+        deletion_date_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.write(|keys| {
+            let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
+            k.state = state;
+            k.deletion_date_ms = deletion_date_ms;
+            Ok(())
+        })
+    }
+
+    fn add_version(&self, uuid: Uuid, version: &WrappedVersion) -> Result<(), StoreError> {
+        self.write(|keys| {
+            let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
+            if k.version(version.version).is_some() {
+                return Err(StoreError::Corrupt(format!(
+                    "key {uuid} already has version {}",
+                    version.version
+                )));
+            }
+            k.versions.push(version.clone());
+            k.current_version = version.version;
+            Ok(())
+        })
+    }
+
+    fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError> {
+        self.write(|keys| {
+            keys.remove(&uuid);
+            Ok(())
+        })
+    }
+}
