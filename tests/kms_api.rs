@@ -1155,3 +1155,32 @@ async fn keys_past_their_deletion_date_are_purged_for_good() {
     );
     create(&mut t, "doomed").await;
 }
+
+/// Nagle's algorithm on an accepted socket stalls concurrent calls on one HTTP/2 connection for a
+/// delayed ACK (about 40 ms): every socket the daemon accepts has `TCP_NODELAY`, and keep-alive.
+#[tokio::test]
+async fn accepted_sockets_have_nodelay_and_keepalive() {
+    use kmsbox_test_support::sockets::{TcpOptions, own_tcp_socket};
+    let d = TestDaemon::start().await;
+    let server = d.server().local_addr();
+    let client = tokio::net::TcpStream::connect(server).await.unwrap();
+    let peer = client.local_addr().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let accepted = loop {
+        if let Some(options) = own_tcp_socket(server, peer) {
+            break options;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not accept the connection within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        accepted,
+        TcpOptions {
+            nodelay: true,
+            keepalive: true
+        }
+    );
+}

@@ -166,8 +166,10 @@ async fn main() {
     let _echo = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(EchoServer::new(EchoSvc))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
+            // The daemon's own accept path, so both servers' sockets are set up alike.
+            .serve_with_incoming(kms_server::listener::incoming(
                 echo_listener,
+                kms_server::listener::AcceptOptions::default(),
             )),
     );
 

@@ -190,7 +190,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
 
     let stop = CancellationToken::new();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = crate::listener::incoming(listener, crate::listener::AcceptOptions::default());
     let serve = tasks.spawn(
         tonic::transport::Server::builder()
             .add_service(health_service)

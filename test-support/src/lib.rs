@@ -2,6 +2,8 @@
 //! normal dependency of a shipped crate.
 //!
 //! [`scanning_alloc`]: a global allocator that scans every freed block for key bytes, for the
-//! key-wipe tests of `envelope` and `kms-server`.
+//! key-wipe tests of `envelope` and `kms-server`. [`sockets`]: the options of a socket that a server
+//! running in the test's process accepted.
 
 pub mod scanning_alloc;
+pub mod sockets;
