@@ -397,13 +397,23 @@ impl<W: Write> BodyWriter<W> {
     pub fn new(inner: W, input_key: &[u8], context: &[u8], backend: Backend) -> Result<Self> {
         let mut salt = [0u8; SALT_SIZE];
         crate::key::random(&mut salt)?;
-        Self::with_salt(inner, input_key, &salt, context, backend)
+        Self::salted(inner, input_key, &salt, context, backend)
     }
 
-    /// Test-only seam: a body with a chosen salt (known-answer files). A salt must never repeat
-    /// under one input key; use [`BodyWriter::new`].
-    #[doc(hidden)]
+    /// Test seam (feature `test-support`): a body with a chosen salt (known-answer files). A salt
+    /// must never repeat under one input key; use [`BodyWriter::new`].
+    #[cfg(feature = "test-support")]
     pub fn with_salt(
+        inner: W,
+        input_key: &[u8],
+        salt: &[u8; SALT_SIZE],
+        context: &[u8],
+        backend: Backend,
+    ) -> Result<Self> {
+        Self::salted(inner, input_key, salt, context, backend)
+    }
+
+    pub(crate) fn salted(
         mut inner: W,
         input_key: &[u8],
         salt: &[u8; SALT_SIZE],

@@ -129,12 +129,21 @@ impl Upload {
     pub fn part_writer<W: Write>(&self, number: u32, out: W) -> Result<PartWriter<W>> {
         let mut salt = [0u8; SALT_SIZE];
         crate::key::random(&mut salt)?;
-        self.part_writer_with_salt(number, out, &salt)
+        self.salted_part_writer(number, out, &salt)
     }
 
-    /// Test-only seam: a part with a chosen salt.
-    #[doc(hidden)]
+    /// Test seam (feature `test-support`): a part with a chosen salt.
+    #[cfg(feature = "test-support")]
     pub fn part_writer_with_salt<W: Write>(
+        &self,
+        number: u32,
+        out: W,
+        salt: &[u8; SALT_SIZE],
+    ) -> Result<PartWriter<W>> {
+        self.salted_part_writer(number, out, salt)
+    }
+
+    fn salted_part_writer<W: Write>(
         &self,
         number: u32,
         out: W,
@@ -142,8 +151,7 @@ impl Upload {
     ) -> Result<PartWriter<W>> {
         check_part_number(number)?;
         let ctx = self.key.context(&self.context, BodyRole::Part(number));
-        let body =
-            BodyWriter::with_salt(out, self.key.data_key().expose(), salt, &ctx, self.backend)?;
+        let body = BodyWriter::salted(out, self.key.data_key().expose(), salt, &ctx, self.backend)?;
         Ok(PartWriter {
             body,
             number,
