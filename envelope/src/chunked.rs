@@ -305,12 +305,8 @@ pub(crate) fn seal_body_in_place(
         let src = k * CHUNK_SIZE;
         let len = if k == last { n - src } else { CHUNK_SIZE };
         let dst = head + PREFIX_SIZE + k * ENCRYPTED_CHUNK_SIZE;
-        // (Staging the chunk in a scratch buffer first, as `open_body_in_place` does for aes-gcm,
-        // measured no faster here: its CTR pass reads memory well, unlike its GHASH pass.)
         if k > 0 {
-            // The chunk sealed next (the one before this): as in `BodyWriter`, measured faster
-            // with aes-gcm, no slower with ring. (The same before ring's or aes-gcm's open in
-            // `open_body_in_place` measured slower or no faster.)
+            // Warm the chunk sealed next (the one before this), as `BodyWriter` does.
             touch_ahead(&buf[src - CHUNK_SIZE..src]);
         }
         let tag = keys.seal_chunk_shifted(k as u64, &mut buf[src..dst + len], dst - src)?;
@@ -455,9 +451,8 @@ impl<W: Write> BodyWriter<W> {
             return Err(Error::Poisoned);
         }
         if self.filled == 0 && data.len() >= CHUNK_SIZE {
-            // A whole chunk from the caller's slice: copied into the chunk buffer and sealed
-            // there (also with aes-gcm, where sealing out of place from the slice measured
-            // slower than this).
+            // A whole chunk from the caller's slice: copied into the chunk buffer and sealed there,
+            // which keeps the cipher on cache-hot data with every backend.
             self.buf[..CHUNK_SIZE].copy_from_slice(&data[..CHUNK_SIZE]);
             touch_ahead(&data[CHUNK_SIZE..]);
             let r = self
@@ -542,9 +537,7 @@ impl<W: Write> Write for BodyWriter<W> {
 /// Load two cache lines at the start of each 4 KiB page of the first chunk of `ahead`, so that the
 /// hardware prefetcher streams the rest of those pages in while the current chunk is sealed
 /// (safe Rust has no prefetch instruction; `_mm_prefetch` needs `unsafe`). Only timing: the
-/// values are discarded. In `BodyWriter::write` it measured 3 to 7 % faster with both backends
-/// (2026-11-27, BENCHMARKS-envelope.md); touching every 1 KiB was slower, two chunks ahead no
-/// better.
+/// values are discarded (why one chunk ahead and every 4 KiB: BENCHMARKS-envelope.md).
 #[inline]
 fn touch_ahead(ahead: &[u8]) {
     let ahead = &ahead[..ahead.len().min(CHUNK_SIZE)];
@@ -733,10 +726,9 @@ impl<R: Read> BodyReader<R> {
 
 impl<R: Read> BodyReader<R> {
     /// Read the next chunk's ciphertext straight into the caller's `out` (`CHUNK_SIZE` bytes) and
-    /// its tag aside, then open it there in place, saving the copy out of the chunk buffer (and,
-    /// for aes-gcm, running both of its passes on data the copy has just brought into the cache:
-    /// measured faster than opening out of place from the chunk buffer). Whatever fails, `out` is
-    /// zeroed: it never holds unauthenticated plaintext.
+    /// its tag aside, then open it there in place, saving the copy out of the chunk buffer (and
+    /// keeping both aes-gcm passes on cache-hot data). Whatever fails, `out` is zeroed: it never
+    /// holds unauthenticated plaintext.
     fn next_chunk_in_caller(&mut self, out: &mut [u8]) -> Result<usize> {
         let r = self.open_in_caller(out);
         if r.is_err() {
