@@ -207,11 +207,10 @@ fn ctx(obj: &str) -> ObjectContext {
 async fn seal_and_open_through_the_kms() {
     let mock = Mock::default();
     let endpoint = start(mock.clone()).await;
-    let tenancy = Tenancy {
-        domain_id: "0123456789abcdef0123456789abcdef".into(),
-        region: Some("region1".into()),
-        token: Some("tok".into()),
-    };
+    let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef")
+        .and_then(|t| t.with_region("region1"))
+        .and_then(|t| t.with_token("tok"))
+        .expect("tenancy");
     let kms = KmsProvider::connect(endpoint, tenancy)
         .await
         .expect("connect");
@@ -282,11 +281,7 @@ fn blocking_provider_is_a_key_provider() {
     let server = tokio::runtime::Runtime::new().expect("server runtime");
     let mock = Mock::default();
     let endpoint = server.block_on(start(mock.clone()));
-    let tenancy = Tenancy {
-        domain_id: "0123456789abcdef0123456789abcdef".into(),
-        region: None,
-        token: None,
-    };
+    let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef").expect("tenancy");
     let kms = BlockingKmsProvider::connect(endpoint, tenancy).expect("connect");
 
     let pt: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
@@ -349,11 +344,7 @@ async fn tokio_apis_take_the_kms_provider() {
 
     let mock = Mock::default();
     let endpoint = start(mock.clone()).await;
-    let tenancy = Tenancy {
-        domain_id: "0123456789abcdef0123456789abcdef".into(),
-        region: None,
-        token: None,
-    };
+    let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef").expect("tenancy");
     let kms = KmsProvider::connect(endpoint, tenancy)
         .await
         .expect("connect");
