@@ -47,6 +47,7 @@ pub mod aead;
 pub mod chunked;
 pub mod context;
 pub mod error;
+mod fill;
 pub mod header;
 mod kdf;
 pub mod key;

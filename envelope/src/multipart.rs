@@ -467,7 +467,7 @@ impl MultipartObject {
             total += n;
         }
         let mut probe = [0u8; 1];
-        if chunked::read_up_to(&mut source, &mut probe)? != 0 {
+        if crate::fill::read_up_to(&mut source, &mut probe)? != 0 {
             return Err(Error::TrailingData);
         }
         Ok(total)
@@ -699,7 +699,7 @@ impl<R: Read> MultipartReader<'_, R> {
                         return Err(Error::Poisoned);
                     };
                     let mut probe = [0u8; 1];
-                    let extra = chunked::read_up_to(source, &mut probe)?;
+                    let extra = crate::fill::read_up_to(source, &mut probe)?;
                     self.walk.end(extra)?;
                 }
             }
