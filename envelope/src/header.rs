@@ -368,6 +368,28 @@ mod tests {
     }
 
     #[test]
+    fn the_decoder_asks_for_exactly_the_header() {
+        let dk = DataKey::from_slice(&[9u8; 32]).expect("dk");
+        let h = sample(&dk);
+        let mut d = HeaderDecoder::new();
+        let (mut at, mut asks) = (0, Vec::new());
+        let parsed = loop {
+            match d.step().expect("step") {
+                HeaderStep::Read(buf) => {
+                    asks.push(buf.len());
+                    buf.copy_from_slice(&h.as_bytes()[at..at + buf.len()]);
+                    at += buf.len();
+                }
+                HeaderStep::Done(p) => break p,
+            }
+        };
+        assert_eq!(parsed, h);
+        assert_eq!(at, h.len());
+        // Magic; version, suite, kind; key ID length; key ID; scheme and length; key and tag.
+        assert_eq!(asks, [6, 3, 2, 22, 3, 40 + TAG_LEN]);
+    }
+
+    #[test]
     fn typed_parse_errors() {
         let dk = DataKey::from_slice(&[9u8; 32]).expect("dk");
         let h = sample(&dk).as_bytes().to_vec();
