@@ -8,6 +8,8 @@
 // `GlobalAlloc` is an unsafe trait: implementing it is the only way to look at memory as it is
 // freed. Everything else in the workspace forbids `unsafe`.
 #[allow(unsafe_code)]
+// Shared with the workspace's `tests` crate, where its items are used from other modules.
+#[allow(unreachable_pub)]
 #[path = "../../tests/support/scanning_alloc.rs"]
 mod scanning_alloc;
 

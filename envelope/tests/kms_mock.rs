@@ -145,7 +145,7 @@ impl KeyManagementService for Mock {
             return Err(Status::invalid_argument("unexpected key or size"));
         }
         let mut st = self.0.lock().expect("lock");
-        let n = st.blobs.len() as u8;
+        let n = st.blobs.len().to_le_bytes()[0];
         let plaintext = vec![0xA0 ^ n; 32];
         let blob = format!("blob-{n}").into_bytes();
         st.blobs
@@ -224,7 +224,7 @@ async fn seal_and_open_through_the_kms() {
     assert_eq!(g.wrapped.scheme, WrapScheme::Kms);
     let key = ObjectKey::new(ObjectKind::Single, g.data_key, &g.key_id, g.wrapped).expect("key");
     let mut enc = Encryptor::new(&key, &ctx("o"), Vec::new(), Backend::default()).expect("enc");
-    let pt: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+    let pt: Vec<u8> = (0..50_000u32).map(|i| i.to_le_bytes()[0]).collect();
     enc.write_all(&pt).expect("write");
     let sealed = enc.finish().expect("finish");
 
@@ -284,7 +284,7 @@ fn blocking_provider_is_a_key_provider() {
     let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef").expect("tenancy");
     let kms = BlockingKmsProvider::connect(endpoint, tenancy).expect("connect");
 
-    let pt: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
+    let pt: Vec<u8> = (0..40_000u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
     let mut sealed = Vec::new();
     envelope::seal(
         &kms,
@@ -348,7 +348,7 @@ async fn tokio_apis_take_the_kms_provider() {
     let kms = KmsProvider::connect(endpoint, tenancy)
         .await
         .expect("connect");
-    let pt: Vec<u8> = (0..70_000u32).map(|i| (i * 13) as u8).collect();
+    let pt: Vec<u8> = (0..70_000u32).map(|i| (i * 13).to_le_bytes()[0]).collect();
 
     let key = ObjectKey::generate_async(&kms, KEY, &ctx("o"), ObjectKind::Single)
         .await

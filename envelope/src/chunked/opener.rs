@@ -163,7 +163,7 @@ mod tests {
 
     fn body(len: usize) -> (ChunkKeys, Vec<u8>) {
         let key = [3u8; 32];
-        let pt: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let pt: Vec<u8> = (0..len).map(|i| (i % 251).to_le_bytes()[0]).collect();
         let mut w =
             BodyWriter::salted(Vec::new(), &key, &[4u8; 24], b"ctx", Backend::default()).unwrap();
         std::io::Write::write_all(&mut w, &pt).unwrap();

@@ -39,12 +39,14 @@ pub(super) fn check_part_number(n: u32) -> Result<()> {
 
 pub(super) fn manifest_key(key: &ObjectKey, ctx: &ObjectContext) -> Zeroizing<[u8; 32]> {
     let header = key.header().as_bytes();
+    // A header is at most a few KiB (its key ID and wrapped key are bounded).
+    let header_len = u32::try_from(header.len()).unwrap_or(u32::MAX);
     let mut k = Zeroizing::new([0u8; 32]);
     hkdf_expand(
         key.data_key().expose(),
         &[
             b"kmsbox.org/envelope@v1 manifest\0",
-            &(header.len() as u32).to_be_bytes(),
+            &header_len.to_be_bytes(),
             header,
             &ctx.encode(),
         ],

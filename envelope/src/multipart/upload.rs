@@ -94,7 +94,9 @@ impl Upload {
         let mut bytes = Vec::with_capacity(11 + parts.len() * ENTRY_LEN + MANIFEST_TAG_LEN);
         bytes.extend_from_slice(MANIFEST_MAGIC);
         bytes.push(1);
-        bytes.extend_from_slice(&(parts.len() as u32).to_be_bytes());
+        // At most MAX_PART_NUMBER distinct part numbers (checked above).
+        let count = u32::try_from(parts.len()).map_err(|_| ManifestError::PartNumbers)?;
+        bytes.extend_from_slice(&count.to_be_bytes());
         for p in &parts {
             bytes.extend_from_slice(&p.number.to_be_bytes());
             bytes.extend_from_slice(&p.plaintext_len.to_be_bytes());

@@ -240,10 +240,18 @@ impl Drop for BlockingKmsProvider {
     }
 }
 
+/// [`DATA_KEY_LEN`] as the request's field.
+const DATA_KEY_BYTES: u32 = {
+    assert!(DATA_KEY_LEN <= u32::MAX as usize);
+    #[allow(clippy::cast_possible_truncation, reason = "checked just above")]
+    let n = DATA_KEY_LEN as u32;
+    n
+};
+
 fn generate_request(key_id: &str, context: &ObjectContext) -> GenerateDataKeyRequest {
     GenerateDataKeyRequest {
         key_id: key_id.to_owned(),
-        number_of_bytes: DATA_KEY_LEN as u32,
+        number_of_bytes: DATA_KEY_BYTES,
         encryption_context: context
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
