@@ -216,3 +216,84 @@ pub(crate) struct PartRange {
     /// The part of the range that falls in this part, relative to the part's plaintext.
     pub(crate) local: Range<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunked::{CHUNK_SIZE, body_len};
+    use crate::multipart::Upload;
+    use crate::provider::LocalKek;
+    use std::io::Write;
+
+    fn object(lens: &[usize]) -> MultipartObject {
+        let kek = LocalKek::aes_kw("k", &[1u8; 32]).unwrap();
+        let ctx = ObjectContext::new();
+        let key = ObjectKey::generate(&kek, "k", &ctx, ObjectKind::Multipart).unwrap();
+        let header = key.header().clone();
+        let upload = Upload::new(key, ctx.clone(), Backend::default()).unwrap();
+        let infos: Vec<_> = (1u32..)
+            .zip(lens)
+            .map(|(number, &n)| {
+                let mut w = upload.part_writer(number, Vec::new()).unwrap();
+                w.write_all(&vec![7u8; n]).unwrap();
+                w.finish().unwrap().1
+            })
+            .collect();
+        let manifest = upload.complete(&infos).unwrap();
+        let key = ObjectKey::unwrap_with(&kek, header, &ctx).unwrap();
+        MultipartObject::open(key, ctx, manifest.as_bytes(), Backend::default()).unwrap()
+    }
+
+    #[test]
+    fn lengths_and_parts_of_a_range() {
+        let c = u64::try_from(CHUNK_SIZE).unwrap();
+        let o = object(&[10, CHUNK_SIZE, 5]);
+        let (b0, b1, b2) = (
+            body_len(10).unwrap(),
+            body_len(c).unwrap(),
+            body_len(5).unwrap(),
+        );
+        assert_eq!(o.plaintext_len(), 10 + c + 5);
+        assert_eq!(o.manifest().sealed_len().unwrap(), b0 + b1 + b2);
+        assert_eq!(o.part_rest(1).unwrap(), b1 - 56);
+        let part = |index, stored_at, plaintext_len, local| PartRange {
+            index,
+            stored_at,
+            plaintext_len,
+            local,
+        };
+        assert_eq!(
+            o.parts_in(5..12).collect::<Vec<_>>(),
+            [part(0, 0, 10, 5..10), part(1, b0, c, 0..2)]
+        );
+        assert_eq!(
+            o.parts_in(0..o.plaintext_len()).count(),
+            3,
+            "a whole read touches every part"
+        );
+        assert_eq!(
+            o.parts_in(10 + c..10 + c + 5).collect::<Vec<_>>(),
+            [part(2, b0 + b1, 5, 0..5)]
+        );
+        assert_eq!(o.parts_in(3..3).count(), 0);
+        let stored = b0 + b1 + b2;
+        assert!(o.check_stored_len(stored).is_ok());
+        assert!(matches!(
+            o.check_stored_len(stored - 1),
+            Err(Error::Truncated)
+        ));
+        assert!(matches!(
+            o.check_stored_len(stored + 1),
+            Err(Error::TrailingData)
+        ));
+        assert!(matches!(
+            o.check_range(&(0..o.plaintext_len() + 1)),
+            Err(Error::InvalidRange { .. })
+        ));
+        assert!(o.check_part_len(2, 5).is_ok());
+        assert!(matches!(
+            o.check_part_len(2, 4),
+            Err(Error::Manifest(ManifestError::PartMismatch { part: 3 }))
+        ));
+    }
+}
