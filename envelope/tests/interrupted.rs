@@ -12,7 +12,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, ReadBuf};
 
-/// Fails every other read with `Interrupted`, and reads at most `step` bytes at a time.
+/// Fails every other read with `Interrupted` (the first one, and the first after each seek), and
+/// reads at most `step` bytes at a time.
 struct Interrupting {
     inner: Cursor<Vec<u8>>,
     step: usize,
@@ -49,6 +50,8 @@ impl Read for Interrupting {
 
 impl Seek for Interrupting {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        // The first read after a seek is interrupted.
+        self.interrupt = false;
         self.inner.seek(pos)
     }
 }
@@ -73,7 +76,9 @@ impl AsyncRead for Interrupting {
 
 impl AsyncSeek for Interrupting {
     fn start_seek(self: Pin<&mut Self>, pos: SeekFrom) -> io::Result<()> {
-        self.get_mut().inner.seek(pos).map(|_| ())
+        let this = self.get_mut();
+        this.interrupt = false;
+        this.inner.seek(pos).map(|_| ())
     }
 
     fn poll_complete(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<u64>> {
