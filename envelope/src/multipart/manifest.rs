@@ -9,7 +9,7 @@ use crate::kdf::hkdf_expand;
 use crate::object::ObjectKey;
 use zeroize::Zeroizing;
 
-/// What sealing one part produced; give these to [`Upload::complete`].
+/// What sealing one part produced; give these to [`Upload::complete`](super::Upload::complete).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartInfo {
     /// The part number, 1 ..= 10000.
@@ -66,7 +66,7 @@ pub struct ManifestEntry {
     pub commitment: [u8; COMMITMENT_SIZE],
 }
 
-/// A parsed manifest (authenticated only once [`MultipartObject::open`] accepts it).
+/// A parsed manifest (authenticated only once [`MultipartObject::open`](super::MultipartObject::open) accepts it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     entries: Vec<ManifestEntry>,
