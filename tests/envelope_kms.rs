@@ -11,11 +11,7 @@ const ALICE: &str = "0123456789abcdef0123456789abcdef";
 const BOB: &str = "fedcba9876543210fedcba9876543210";
 
 fn provider(endpoint: &str, domain: &str) -> BlockingKmsProvider {
-    let tenancy = Tenancy {
-        domain_id: domain.into(),
-        region: None,
-        token: None,
-    };
+    let tenancy = Tenancy::for_domain(domain).expect("tenancy");
     BlockingKmsProvider::connect(endpoint, tenancy).expect("connect")
 }
 

@@ -434,7 +434,7 @@ async fn object_bytes_round_trip_through_the_envelope_crate() {
     let owner = fresh_domain();
     let b = bucket_of(&owner);
     let c = caller(&owner);
-    let body: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
     let object_ctx = |name: &str| {
         ObjectContext::new()
             .with("tenant", owner.as_str())

@@ -17,9 +17,9 @@ fn seal_file(kek: &LocalKek, ctx: &ObjectContext, len: u64) -> tempfile::NamedTe
     let block = vec![0x5Au8; 1 << 20];
     let mut left = len;
     while left > 0 {
-        let n = left.min(block.len() as u64) as usize;
+        let n = usize::try_from(left).map_or(block.len(), |l| l.min(block.len()));
         enc.write_all(&block[..n]).expect("write");
-        left -= n as u64;
+        left -= u64::try_from(n).expect("n");
     }
     enc.finish().expect("finish").flush().expect("flush");
     f

@@ -158,10 +158,11 @@ fn bench(c: &mut Criterion) {
     let ctx = ObjectContext::new()
         .with("object-key", "bench")
         .expect("ctx");
-    let plaintext: Vec<u8> = (0..SIZE).map(|i| i as u8).collect();
+    let plaintext: Vec<u8> = (0..SIZE).map(|i| i.to_le_bytes()[0]).collect();
     let key = ObjectKey::generate(&kek, "bench", &ctx, ObjectKind::Single).expect("key");
     let sealed_len = envelope::sealed_len(key.header().len() as u64, SIZE as u64).expect("len");
-    let mut sealed = vec![0u8; sealed_len as usize];
+    let sealed_len = usize::try_from(sealed_len).expect("sealed length fits memory");
+    let mut sealed = vec![0u8; sealed_len];
     let mut out = vec![0u8; SIZE];
     // Sealed once up front, so that `open` benchmarks also run alone (e.g. under a filter).
     {
@@ -214,7 +215,7 @@ fn bench(c: &mut Criterion) {
                 let mut enc = Encryptor::new(&key, &ctx, sink, backend).expect("enc");
                 enc.write_all(&plaintext).expect("write");
                 let sink = enc.finish().expect("finish");
-                assert_eq!(sink.at as u64, sealed_len);
+                assert_eq!(sink.at, sealed_len);
             })
         });
         g.bench_function(BenchmarkId::new("open", &name), |b| {
@@ -233,7 +234,7 @@ fn bench(c: &mut Criterion) {
         });
         // The in-memory API: the object is sealed and opened where it lies in one `Vec`
         // (the refill of the buffer before each call is not timed).
-        let mut buf: Vec<u8> = Vec::with_capacity(sealed_len as usize);
+        let mut buf: Vec<u8> = Vec::with_capacity(sealed_len);
         g.bench_function(BenchmarkId::new("seal_in_place", &name), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -243,7 +244,7 @@ fn bench(c: &mut Criterion) {
                     let t = Instant::now();
                     envelope::seal_in_place(&key, &ctx, &mut buf, backend).expect("seal");
                     total += t.elapsed();
-                    assert_eq!(buf.len() as u64, sealed_len);
+                    assert_eq!(buf.len(), sealed_len);
                 }
                 total
             })

@@ -89,8 +89,8 @@ pub(crate) trait ChunkAead: Send + Sync {
         false
     }
 
-    /// Encrypt `input` into `out` (same length) and return the tag. (Test-only now: the `Write`
-    /// adapter copies into its chunk buffer and seals there, measured faster with every backend.)
+    /// Encrypt `input` into `out` (same length) and return the tag. Test-only: the `Write`
+    /// adapter copies into its chunk buffer and seals there (BENCHMARKS-envelope.md).
     #[cfg(test)]
     fn seal_into(
         &self,
@@ -184,13 +184,8 @@ mod rustcrypto {
             true
         }
 
-        // `seal_shifted` / `open_shifted`: the defaults (in place, then a move of the cache-hot
-        // chunk). Out of place where source and destination do not overlap measured no faster
-        // for seal and slower for open (2026-11-27, BENCHMARKS-envelope.md).
-        //
-        // No out-of-place seal: sealing from the caller's slice into the chunk buffer measured
-        // slower in the `Write` adapter than a copy and a seal in place (the copy brings the
-        // chunk into the cache faster than the CTR pass reads it from memory; 2026-11-27).
+        // `seal_shifted` / `open_shifted` keep the defaults (in place, then a move of the
+        // cache-hot chunk), and there is no out-of-place seal: see BENCHMARKS-envelope.md.
 
         /// aes-gcm verifies the tag before it decrypts, so `out` is untouched on failure.
         fn open_into(

@@ -1,7 +1,7 @@
 //! The versioned object header (FORMAT.md section 2).
 
-use crate::chunked::read_up_to;
 use crate::error::{Error, Result};
+use crate::fill::read_exact_or_truncated;
 use crate::kdf::{ct_eq, hkdf_expand, tag32};
 use crate::key::DataKey;
 use std::io::Read;
@@ -21,6 +21,111 @@ pub const MAX_WRAPPED_LEN: usize = 4096;
 pub const TAG_LEN: usize = 32;
 /// Header bytes besides the key ID and the wrapped key.
 pub const FIXED_LEN: usize = 46;
+
+// Field offsets (FORMAT.md section 2): magic, version, suite, kind, key ID length, key ID, then
+// (after the key ID) the wrap scheme and the wrapped key's length, the wrapped key and the tag.
+const VERSION_AT: usize = MAGIC.len();
+const SUITE_AT: usize = VERSION_AT + 1;
+const KIND_AT: usize = SUITE_AT + 1;
+const KEY_ID_LEN_AT: usize = KIND_AT + 1;
+const KEY_ID_AT: usize = KEY_ID_LEN_AT + 2;
+/// Wrap scheme (1 byte) and wrapped key length (2 bytes), after the key ID.
+const WRAP_FIELDS_LEN: usize = 3;
+const _: () = assert!(KEY_ID_AT + WRAP_FIELDS_LEN + TAG_LEN == FIXED_LEN);
+
+fn be16(b: &[u8], at: usize) -> usize {
+    usize::from(u16::from_be_bytes([b[at], b[at + 1]]))
+}
+
+/// The I/O-free header decoder: it judges the fields read so far and says how many more bytes
+/// the header needs, so the `std::io` and tokio readers take exactly the header from their source
+/// (nothing after it). Drive it with [`HeaderDecoder::step`] until it yields the header.
+#[derive(Debug)]
+pub(crate) struct HeaderDecoder {
+    bytes: Vec<u8>,
+}
+
+/// What a [`HeaderDecoder`] wants next.
+#[derive(Debug)]
+pub(crate) enum HeaderStep<'a> {
+    /// Fill this buffer exactly from the source; fewer bytes is [`Error::Truncated`].
+    Read(&'a mut [u8]),
+    /// The complete header (syntax checked, tag not yet verified).
+    Done(Header),
+}
+
+impl HeaderDecoder {
+    pub(crate) fn new() -> HeaderDecoder {
+        HeaderDecoder {
+            bytes: Vec::with_capacity(128),
+        }
+    }
+
+    /// Check the fields read so far; then either the buffer for the next read or the header.
+    pub(crate) fn step(&mut self) -> Result<HeaderStep<'_>> {
+        let more = Self::needs(&self.bytes)?;
+        if more == 0 {
+            let bytes = std::mem::take(&mut self.bytes);
+            return Header::from_complete(bytes).map(HeaderStep::Done);
+        }
+        let start = self.bytes.len();
+        self.bytes.resize(start + more, 0);
+        Ok(HeaderStep::Read(&mut self.bytes[start..]))
+    }
+
+    /// Bytes the header needs after `b` (0: complete), checking each group of fields once it is
+    /// whole, in format order.
+    fn needs(b: &[u8]) -> Result<usize> {
+        let need = |end: usize| end.saturating_sub(b.len());
+        if b.len() < VERSION_AT {
+            return Ok(need(VERSION_AT));
+        }
+        if &b[..VERSION_AT] != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        if b.len() < KEY_ID_LEN_AT {
+            return Ok(need(KEY_ID_LEN_AT));
+        }
+        if b[VERSION_AT] != VERSION {
+            return Err(Error::UnsupportedVersion(b[VERSION_AT]));
+        }
+        if b[SUITE_AT] != SUITE_COBBLESTONE_256 {
+            return Err(Error::MalformedHeader("unknown suite"));
+        }
+        kind_of(b[KIND_AT])?;
+        if b.len() < KEY_ID_AT {
+            return Ok(need(KEY_ID_AT));
+        }
+        let id_len = be16(b, KEY_ID_LEN_AT);
+        if id_len == 0 || id_len > MAX_KEY_ID_LEN {
+            return Err(Error::MalformedHeader("key ID length"));
+        }
+        let wrap_at = KEY_ID_AT + id_len;
+        if b.len() < wrap_at {
+            return Ok(need(wrap_at));
+        }
+        std::str::from_utf8(&b[KEY_ID_AT..wrap_at])
+            .map_err(|_| Error::MalformedHeader("key ID is not UTF-8"))?;
+        let wrapped_at = wrap_at + WRAP_FIELDS_LEN;
+        if b.len() < wrapped_at {
+            return Ok(need(wrapped_at));
+        }
+        WrapScheme::from_code(b[wrap_at])?;
+        let w_len = be16(b, wrap_at + 1);
+        if w_len == 0 || w_len > MAX_WRAPPED_LEN {
+            return Err(Error::MalformedHeader("wrapped key length"));
+        }
+        Ok(need(wrapped_at + w_len + TAG_LEN))
+    }
+}
+
+fn kind_of(code: u8) -> Result<ObjectKind> {
+    match code {
+        0 => Ok(ObjectKind::Single),
+        1 => Ok(ObjectKind::Multipart),
+        _ => Err(Error::MalformedHeader("unknown object kind")),
+    }
+}
 
 /// Whether the header starts a single object or a multipart upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +186,12 @@ pub struct Header {
     bytes: Vec<u8>,
 }
 
+/// A length the constructor has bounded (to [`MAX_KEY_ID_LEN`] or [`MAX_WRAPPED_LEN`]) as the
+/// format's 16-bit field.
+fn len16(n: usize) -> Result<u16> {
+    u16::try_from(n).map_err(|_| Error::MalformedHeader("length field"))
+}
+
 fn header_key(dk: &DataKey) -> Zeroizing<[u8; 32]> {
     let mut k = Zeroizing::new([0u8; 32]);
     hkdf_expand(
@@ -113,11 +224,10 @@ impl Header {
             ObjectKind::Single => 0,
             ObjectKind::Multipart => 1,
         });
-        // Both lengths were bounded above.
-        b.extend_from_slice(&(key_id.len() as u16).to_be_bytes());
+        b.extend_from_slice(&len16(key_id.len())?.to_be_bytes());
         b.extend_from_slice(key_id.as_bytes());
         b.push(wrapped.scheme.code());
-        b.extend_from_slice(&(wrapped.bytes.len() as u16).to_be_bytes());
+        b.extend_from_slice(&len16(wrapped.bytes.len())?.to_be_bytes());
         b.extend_from_slice(&wrapped.bytes);
         let tag = tag32(&header_key(data_key)[..], &b);
         b.extend_from_slice(&tag);
@@ -140,56 +250,31 @@ impl Header {
 
     /// Read exactly one header from `r` (nothing after it).
     pub fn read_from<R: Read + ?Sized>(r: &mut R) -> Result<Header> {
-        let mut bytes = Vec::with_capacity(128);
-        let take = |r: &mut R, n: usize, bytes: &mut Vec<u8>| -> Result<()> {
-            let start = bytes.len();
-            bytes.resize(start + n, 0);
-            if read_up_to(r, &mut bytes[start..])? != n {
-                return Err(Error::Truncated);
+        let mut decoder = HeaderDecoder::new();
+        loop {
+            match decoder.step()? {
+                HeaderStep::Read(buf) => read_exact_or_truncated(r, buf)?,
+                HeaderStep::Done(h) => return Ok(h),
             }
-            Ok(())
-        };
-        take(r, MAGIC.len(), &mut bytes)?;
-        if &bytes[..] != MAGIC {
-            return Err(Error::BadMagic);
         }
-        take(r, 3, &mut bytes)?;
-        if bytes[6] != VERSION {
-            return Err(Error::UnsupportedVersion(bytes[6]));
-        }
-        if bytes[7] != SUITE_COBBLESTONE_256 {
-            return Err(Error::MalformedHeader("unknown suite"));
-        }
-        let kind = match bytes[8] {
-            0 => ObjectKind::Single,
-            1 => ObjectKind::Multipart,
-            _ => return Err(Error::MalformedHeader("unknown object kind")),
-        };
-        take(r, 2, &mut bytes)?;
-        let id_len = u16::from_be_bytes([bytes[9], bytes[10]]) as usize;
-        if id_len == 0 || id_len > MAX_KEY_ID_LEN {
-            return Err(Error::MalformedHeader("key ID length"));
-        }
-        take(r, id_len, &mut bytes)?;
-        let key_id = std::str::from_utf8(&bytes[11..11 + id_len])
+    }
+
+    /// The header in `bytes`, which [`HeaderDecoder`] has checked whole.
+    fn from_complete(bytes: Vec<u8>) -> Result<Header> {
+        let id_len = be16(&bytes, KEY_ID_LEN_AT);
+        let wrap_at = KEY_ID_AT + id_len;
+        let w_len = be16(&bytes, wrap_at + 1);
+        let wrapped_at = wrap_at + WRAP_FIELDS_LEN;
+        let key_id = std::str::from_utf8(&bytes[KEY_ID_AT..wrap_at])
             .map_err(|_| Error::MalformedHeader("key ID is not UTF-8"))?
             .to_owned();
-        let at = 11 + id_len;
-        take(r, 3, &mut bytes)?;
-        let scheme = WrapScheme::from_code(bytes[at])?;
-        let w_len = u16::from_be_bytes([bytes[at + 1], bytes[at + 2]]) as usize;
-        if w_len == 0 || w_len > MAX_WRAPPED_LEN {
-            return Err(Error::MalformedHeader("wrapped key length"));
-        }
-        take(r, w_len + TAG_LEN, &mut bytes)?;
-        let wrapped = WrappedKey {
-            scheme,
-            bytes: bytes[at + 3..at + 3 + w_len].to_vec(),
-        };
         Ok(Header {
-            kind,
+            kind: kind_of(bytes[KIND_AT])?,
             key_id,
-            wrapped,
+            wrapped: WrappedKey {
+                scheme: WrapScheme::from_code(bytes[wrap_at])?,
+                bytes: bytes[wrapped_at..wrapped_at + w_len].to_vec(),
+            },
             bytes,
         })
     }
@@ -280,6 +365,28 @@ mod tests {
                 assert!(p.verify(&dk).is_err(), "bit {i} accepted");
             }
         }
+    }
+
+    #[test]
+    fn the_decoder_asks_for_exactly_the_header() {
+        let dk = DataKey::from_slice(&[9u8; 32]).expect("dk");
+        let h = sample(&dk);
+        let mut d = HeaderDecoder::new();
+        let (mut at, mut asks) = (0, Vec::new());
+        let parsed = loop {
+            match d.step().expect("step") {
+                HeaderStep::Read(buf) => {
+                    asks.push(buf.len());
+                    buf.copy_from_slice(&h.as_bytes()[at..at + buf.len()]);
+                    at += buf.len();
+                }
+                HeaderStep::Done(p) => break p,
+            }
+        };
+        assert_eq!(parsed, h);
+        assert_eq!(at, h.len());
+        // Magic; version, suite, kind; key ID length; key ID; scheme and length; key and tag.
+        assert_eq!(asks, [6, 3, 2, 22, 3, 40 + TAG_LEN]);
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub(crate) fn hkdf_expand(prk: &[u8], info: &[&[u8]], out: &mut [u8]) {
     assert!(out.len() <= 255 * HASH_LEN, "HKDF-Expand output too long");
     let mut prev = [0u8; HASH_LEN];
     let mut have_prev = false;
-    for (i, block) in out.chunks_mut(HASH_LEN).enumerate() {
+    // Block counters 1, 2, ...: at most 255 blocks by the assertion above.
+    for (counter, block) in (1..=255u8).zip(out.chunks_mut(HASH_LEN)) {
         let mut mac = new_mac(prk);
         if have_prev {
             mac.update(&prev);
@@ -28,8 +29,7 @@ pub(crate) fn hkdf_expand(prk: &[u8], info: &[&[u8]], out: &mut [u8]) {
         for part in info {
             mac.update(part);
         }
-        // i < 255 by the assertion above.
-        mac.update(&[(i + 1) as u8]);
+        mac.update(&[counter]);
         prev.copy_from_slice(&mac.finalize().into_bytes());
         have_prev = true;
         block.copy_from_slice(&prev[..block.len()]);

@@ -47,6 +47,9 @@ pub mod aead;
 pub mod chunked;
 pub mod context;
 pub mod error;
+mod fill;
+#[cfg(feature = "test-support")]
+pub mod fuzzing;
 pub mod header;
 mod kdf;
 pub mod key;

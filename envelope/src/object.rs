@@ -127,8 +127,8 @@ impl<W: Write> Encryptor<W> {
         Ok(Encryptor { body })
     }
 
-    /// Test-only seam for known-answer files: a chosen body salt.
-    #[doc(hidden)]
+    /// Test seam (feature `test-support`) for known-answer files: a chosen body salt.
+    #[cfg(feature = "test-support")]
     pub fn with_salt(
         key: &ObjectKey,
         context: &ObjectContext,
@@ -139,7 +139,7 @@ impl<W: Write> Encryptor<W> {
         key.expect_kind(ObjectKind::Single)?;
         out.write_all(key.header.as_bytes())?;
         let ctx = key.context(context, BodyRole::Single);
-        let body = BodyWriter::with_salt(out, key.data_key.expose(), salt, &ctx, backend)?;
+        let body = BodyWriter::salted(out, key.data_key.expose(), salt, &ctx, backend)?;
         Ok(Encryptor { body })
     }
 
@@ -258,12 +258,23 @@ pub fn seal_in_place(
 ) -> Result<()> {
     let mut salt = [0u8; chunked::SALT_SIZE];
     crate::key::random(&mut salt)?;
-    seal_in_place_with_salt(key, context, buf, &salt, backend)
+    seal_in_place_salted(key, context, buf, &salt, backend)
 }
 
-/// Test-only seam for known-answer comparisons: [`seal_in_place`] with a chosen body salt.
-#[doc(hidden)]
+/// Test seam (feature `test-support`) for known-answer comparisons: [`seal_in_place`] with a
+/// chosen body salt.
+#[cfg(feature = "test-support")]
 pub fn seal_in_place_with_salt(
+    key: &ObjectKey,
+    context: &ObjectContext,
+    buf: &mut Vec<u8>,
+    salt: &[u8; chunked::SALT_SIZE],
+    backend: Backend,
+) -> Result<()> {
+    seal_in_place_salted(key, context, buf, salt, backend)
+}
+
+fn seal_in_place_salted(
     key: &ObjectKey,
     context: &ObjectContext,
     buf: &mut Vec<u8>,

@@ -5,19 +5,18 @@
 //! multipart objects have their async reads in [`tokio_multipart`](crate::tokio_multipart).
 
 use crate::aead::Backend;
-use crate::chunked::{
-    self, BodyWriter, ChunkKeys, ENCRYPTED_CHUNK_SIZE, Failure, PREFIX_SIZE, ReadState, TAG_SIZE,
-};
+use crate::chunked::{self, BodyWriter, ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
 use crate::context::{BodyRole, ObjectContext};
 use crate::error::{Error, Result};
-use crate::header::{Header, ObjectKind};
+use crate::fill::{poll_fill, read_exact_or_truncated_async};
+use crate::header::{Header, HeaderDecoder, HeaderStep, ObjectKind};
 use crate::object::ObjectKey;
 use crate::provider::AsyncKeyProvider;
 use std::io::{self, Write};
 use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncSeek, AsyncSeekExt, AsyncWrite, ReadBuf};
 
 /// Streaming encryption into an `AsyncWrite`: header, then body. `shutdown` seals the final
 /// chunk; an encryptor dropped without it leaves an object no reader accepts.
@@ -108,52 +107,26 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncEncryptor<W> {
     }
 }
 
-pub(crate) async fn read_exact_or_truncated<R: AsyncRead + Unpin + ?Sized>(
-    r: &mut R,
-    buf: &mut [u8],
-) -> Result<()> {
-    match r.read_exact(buf).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Truncated),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Read exactly one object header from `r`.
+/// Read exactly one object header from `r` (nothing after it), as [`Header::read_from`] does.
 pub async fn read_header<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Header> {
-    // Read the fixed fields, let the parser judge them (magic, version, ...), then read what the
-    // length fields say remains.
-    let mut bytes = vec![0u8; 11];
-    read_exact_or_truncated(r, &mut bytes).await?;
-    for step in 0..2 {
-        match Header::parse(&bytes) {
-            Ok((h, _)) => return Ok(h),
-            Err(Error::Truncated) => {}
-            Err(e) => return Err(e),
+    let mut decoder = HeaderDecoder::new();
+    loop {
+        match decoder.step()? {
+            HeaderStep::Read(buf) => read_exact_or_truncated_async(r, buf).await?,
+            HeaderStep::Done(h) => return Ok(h),
         }
-        let more = if step == 0 {
-            u16::from_be_bytes([bytes[9], bytes[10]]) as usize + 3
-        } else {
-            let at = bytes.len();
-            u16::from_be_bytes([bytes[at - 2], bytes[at - 1]]) as usize + crate::header::TAG_LEN
-        };
-        let start = bytes.len();
-        bytes.resize(start + more, 0);
-        read_exact_or_truncated(r, &mut bytes[start..]).await?;
     }
-    Header::parse(&bytes).map(|(h, _)| h)
 }
 
 /// Streaming decryption from an `AsyncRead`.
 pub struct AsyncDecryptor<R> {
     inner: R,
-    keys: ChunkKeys,
+    opener: ChunkOpener,
     buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    /// Bytes of the next chunk read so far (kept across `Pending`).
     filled: usize,
     pos: usize,
     end: usize,
-    index: u64,
-    state: ReadState,
 }
 
 impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
@@ -179,47 +152,30 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
         let mut prefix = [0u8; PREFIX_SIZE];
-        read_exact_or_truncated(&mut inner, &mut prefix).await?;
+        read_exact_or_truncated_async(&mut inner, &mut prefix).await?;
         let ctx = key.context(context, BodyRole::Single);
         let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
         Ok(AsyncDecryptor {
             inner,
-            keys,
+            opener: ChunkOpener::new(keys),
             buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
             filled: 0,
             pos: 0,
             end: 0,
-            index: 0,
-            state: ReadState::Reading,
         })
     }
 
     /// Fill the chunk buffer (or reach EOF), then authenticate the chunk.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        while self.filled < ENCRYPTED_CHUNK_SIZE {
-            let mut rb = ReadBuf::new(&mut self.buf[self.filled..]);
-            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            if n == 0 {
-                break;
-            }
-            self.filled += n;
-        }
-        let n = std::mem::take(&mut self.filled);
-        let last = n < ENCRYPTED_CHUNK_SIZE;
-        if n < TAG_SIZE {
-            return Poll::Ready(Err(Error::Truncated));
-        }
-        let len = self
-            .keys
-            .open_encrypted_chunk(self.index, &mut self.buf[..n], last)?;
-        if last {
-            self.state = ReadState::Done;
-        } else {
-            self.index += 1;
-        }
+        let n = ready!(poll_fill(
+            &mut self.inner,
+            cx,
+            &mut self.buf[..],
+            &mut self.filled
+        ))?;
+        self.filled = 0;
+        self.end = self.opener.open(&mut self.buf[..n])?;
         self.pos = 0;
-        self.end = len;
         Poll::Ready(Ok(()))
     }
 }
@@ -232,17 +188,14 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncDecryptor<R> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         while this.pos == this.end {
-            match this.state {
-                ReadState::Done => return Poll::Ready(Ok(())),
-                ReadState::Failed(f) => return Poll::Ready(Err(f.error().into())),
-                ReadState::Reading => {
-                    if let Err(e) = ready!(this.poll_chunk(cx)) {
-                        this.state = ReadState::Failed(Failure::of(&e));
-                        this.pos = 0;
-                        this.end = 0;
-                        return Poll::Ready(Err(e.into()));
-                    }
-                }
+            if !this.opener.pending()? {
+                return Poll::Ready(Ok(()));
+            }
+            if let Err(e) = ready!(this.poll_chunk(cx)) {
+                this.opener.fail(&e);
+                this.pos = 0;
+                this.end = 0;
+                return Poll::Ready(Err(e.into()));
             }
         }
         let n = (this.end - this.pos).min(out.remaining());
@@ -273,11 +226,11 @@ where
     let header = read_header(source).await?;
     let key = ObjectKey::unwrap_with_async(provider, header, context).await?;
     key.expect_kind(ObjectKind::Single)?;
-    let hl = key.header().len() as u64;
+    let hl = u64::try_from(key.header().len()).map_err(|_| Error::TooLong)?;
     let total = source.seek(io::SeekFrom::End(0)).await?;
     source.seek(io::SeekFrom::Start(hl)).await?;
     let mut prefix = [0u8; PREFIX_SIZE];
-    read_exact_or_truncated(source, &mut prefix).await?;
+    read_exact_or_truncated_async(source, &mut prefix).await?;
     let ctx = key.context(context, BodyRole::Single);
     let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
     let len = chunked::body_plaintext_len(total - hl)?;
@@ -329,24 +282,6 @@ async fn read_chunk_at<R: AsyncRead + AsyncSeek + Unpin + ?Sized>(
     source
         .seek(io::SeekFrom::Start(body_offset + c.offset))
         .await?;
-    read_exact_or_truncated(source, &mut buf[..c.len]).await?;
-    keys.open_encrypted_chunk(c.index, &mut buf[..c.len], c.last)?;
-    Ok(())
-}
-
-/// Read until `buf` is full or EOF; returns the bytes read (the async `chunked::read_up_to`).
-pub(crate) async fn read_up_to<R: AsyncRead + Unpin + ?Sized>(
-    r: &mut R,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]).await {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
+    read_exact_or_truncated_async(source, &mut buf[..c.len]).await?;
+    c.open(keys, buf)
 }

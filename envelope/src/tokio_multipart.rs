@@ -47,10 +47,11 @@
 //! # }
 //! ```
 
-use crate::chunked::{self, ChunkKeys, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
+use crate::chunked::{ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
 use crate::error::{Error, Result};
+use crate::fill::{poll_fill, read_exact_or_truncated_async, read_up_to_async};
 use crate::multipart::{MultipartObject, Phase, WholeRead};
-use crate::tokio_io::{read_exact_or_truncated, read_range_with_keys_async, read_up_to};
+use crate::tokio_io::read_range_with_keys_async;
 use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::pin::Pin;
@@ -81,24 +82,22 @@ impl MultipartObject {
                 Phase::Failed(f) => return Err(f.error()),
                 Phase::Prefix => {
                     let mut prefix = [0u8; PREFIX_SIZE];
-                    if read_up_to(&mut source, &mut prefix).await? != PREFIX_SIZE {
-                        return Err(Error::Truncated);
-                    }
+                    read_exact_or_truncated_async(&mut source, &mut prefix).await?;
                     walk.start_part(self, &prefix, PartChunks::new)?;
                 }
                 Phase::Part(part) if part.is_done() => {
                     walk.end_part(self)?;
                 }
                 Phase::Part(part) => {
-                    let got = read_up_to(&mut source, &mut buf[..part.want()]).await?;
+                    let got = read_up_to_async(&mut source, &mut buf[..part.want()]).await?;
                     let pt = part.open(&mut buf[..got])?;
                     out.write_all(&buf[..pt]).await?;
                     walk.count(pt);
-                    total += pt as u64;
+                    total += u64::try_from(pt).map_err(|_| Error::TooLong)?;
                 }
                 Phase::End => {
                     let mut probe = [0u8; 1];
-                    let extra = read_up_to(&mut source, &mut probe).await?;
+                    let extra = read_up_to_async(&mut source, &mut probe).await?;
                     walk.end(extra)?;
                 }
             }
@@ -131,7 +130,7 @@ impl MultipartObject {
         for p in self.parts_in(range) {
             source.seek(SeekFrom::Start(p.stored_at)).await?;
             let mut prefix = [0u8; PREFIX_SIZE];
-            read_exact_or_truncated(source, &mut prefix).await?;
+            read_exact_or_truncated_async(source, &mut prefix).await?;
             let keys = self.part_keys(p.index, &prefix)?;
             read_range_with_keys_async(source, p.stored_at, &keys, p.plaintext_len, p.local, out)
                 .await?;
@@ -143,46 +142,38 @@ impl MultipartObject {
 
 /// One part's chunks as a streamed read takes them from its source: each chunk is what is left of
 /// the part's stored length, up to a full chunk (as `Read::take(rest)` gives the `std::io`
-/// reader), opened with `chunked::open_streamed_chunk` (a short one is the final chunk).
+/// reader), opened by the part's [`ChunkOpener`] (a short one is the final chunk).
 pub(crate) struct PartChunks {
-    keys: ChunkKeys,
-    /// The next chunk's index in the part.
-    index: u64,
+    opener: ChunkOpener,
     /// Stored bytes of the part not read yet.
     rest: u64,
-    /// Whether the final chunk has authenticated.
-    done: bool,
 }
 
 impl PartChunks {
     /// A part whose prefix has been checked: `keys` from it, `rest` stored bytes after it.
     pub(crate) fn new(keys: ChunkKeys, rest: u64) -> PartChunks {
         PartChunks {
-            keys,
-            index: 0,
+            opener: ChunkOpener::new(keys),
             rest,
-            done: false,
         }
     }
 
     /// Stored bytes the next chunk takes: the rest of the part, up to a full encrypted chunk.
     pub(crate) fn want(&self) -> usize {
-        self.rest.min(ENCRYPTED_CHUNK_SIZE as u64) as usize
+        usize::try_from(self.rest).map_or(ENCRYPTED_CHUNK_SIZE, |r| r.min(ENCRYPTED_CHUNK_SIZE))
     }
 
     /// Open the next chunk from `buf`, the bytes a read of [`PartChunks::want`] got (fewer at the
     /// end of the source); returns the plaintext length, at the front of `buf`.
     pub(crate) fn open(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.rest -= buf.len() as u64;
-        let (pt, last) = chunked::open_streamed_chunk(&self.keys, self.index, buf)?;
-        self.index += 1;
-        self.done = last;
-        Ok(pt)
+        let got = u64::try_from(buf.len()).map_err(|_| Error::TooLong)?;
+        self.rest = self.rest.saturating_sub(got);
+        self.opener.open(buf)
     }
 
     /// Whether the part's final chunk has authenticated.
     pub(crate) fn is_done(&self) -> bool {
-        self.done
+        self.opener.is_done()
     }
 }
 
@@ -262,21 +253,14 @@ impl<'a, R: AsyncRead + Unpin> MultipartAsyncReader<'a, R> {
     /// Read until `buf` holds `want` bytes or the source ends; returns how many it holds and
     /// starts over for the next step. Bytes read before a `Pending` stay counted in `filled`.
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
-        while self.filled < want {
-            let mut rb = ReadBuf::new(&mut self.buf[self.filled..want]);
-            match ready!(Pin::new(&mut self.source).poll_read(cx, &mut rb)) {
-                Ok(()) => {
-                    let n = rb.filled().len();
-                    if n == 0 {
-                        break;
-                    }
-                    self.filled += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        Poll::Ready(Ok(std::mem::take(&mut self.filled)))
+        let got = ready!(poll_fill(
+            &mut self.source,
+            cx,
+            &mut self.buf[..want],
+            &mut self.filled
+        ))?;
+        self.filled = 0;
+        Poll::Ready(Ok(got))
     }
 
     /// Take the next step of the read (a part's prefix, a chunk, the end of a part or of the

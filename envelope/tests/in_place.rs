@@ -19,7 +19,7 @@ fn ctx(object: &str) -> ObjectContext {
 }
 
 fn data(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 31 + i / 7) as u8).collect()
+    (0..n).map(|i| (i * 31 + i / 7).to_le_bytes()[0]).collect()
 }
 
 fn fixed_key() -> ObjectKey {
@@ -224,15 +224,17 @@ fn known_answer_files_open_in_place() {
         ])
         .expect("context");
         let stored = std::fs::read(dir.join(format!("{name}.kbx"))).expect("kat file");
-        let pt: Vec<u8> = (0..len).map(|i| ((i * 7 + 3) % 251) as u8).collect();
+        let pt: Vec<u8> = (0..len)
+            .map(|i| ((i * 7 + 3) % 251).to_le_bytes()[0])
+            .collect();
         for &backend in Backend::all() {
             let mut buf = stored.clone();
             envelope::open_in_place(&kek, &context, &mut buf, backend)
                 .unwrap_or_else(|e| panic!("{name} {backend:?}: {e}"));
             assert!(buf == pt, "{name} {backend:?}: plaintext differs");
             // Re-sealed in place with the file's data key and salt: the same bytes.
-            let dk = [0xD0u8 ^ len as u8; 32];
-            let salt = [0x5Au8 ^ name.len() as u8; SALT_SIZE];
+            let dk = [0xD0u8 ^ len.to_le_bytes()[0]; 32];
+            let salt = [0x5Au8 ^ name.len().to_le_bytes()[0]; SALT_SIZE];
             let key = ObjectKey::new(
                 ObjectKind::Single,
                 DataKey::from_slice(&dk).expect("dk"),

@@ -56,7 +56,9 @@ fn kat_dir() -> PathBuf {
 }
 
 fn plaintext(len: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i * 7 + 3) % 251) as u8).collect()
+    (0..len)
+        .map(|i| ((i * 7 + 3) % 251).to_le_bytes()[0])
+        .collect()
 }
 
 fn kek(scheme: WrapScheme) -> LocalKek {
@@ -79,8 +81,8 @@ fn context(name: &str) -> ObjectContext {
 
 /// Seal a KAT with its fixed data key and salt.
 fn seal(k: &Kat) -> Vec<u8> {
-    let dk_bytes = [0xD0u8 ^ k.len as u8; 32];
-    let salt = [0x5Au8 ^ k.name.len() as u8; SALT_SIZE];
+    let dk_bytes = [0xD0u8 ^ k.len.to_le_bytes()[0]; 32];
+    let salt = [0x5Au8 ^ k.name.len().to_le_bytes()[0]; SALT_SIZE];
     let kek = kek(k.scheme);
     let wrapped = WrappedKey {
         scheme: k.scheme,

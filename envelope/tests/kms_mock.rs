@@ -2,6 +2,10 @@
 //! 127.0.0.1:0 implementing `GenerateDataKey` and `Decrypt`): tenancy metadata and encryption
 //! context reach the server, and a sealed object round-trips through the KMS path. The real daemon
 //! is tested by its own crate; this checks the client side only.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the mock daemon and concurrent callers live as long as each test"
+)]
 #![cfg(feature = "kms")]
 
 use envelope::provider::{BlockingKmsProvider, KmsProvider, Tenancy};
@@ -145,7 +149,7 @@ impl KeyManagementService for Mock {
             return Err(Status::invalid_argument("unexpected key or size"));
         }
         let mut st = self.0.lock().expect("lock");
-        let n = st.blobs.len() as u8;
+        let n = st.blobs.len().to_le_bytes()[0];
         let plaintext = vec![0xA0 ^ n; 32];
         let blob = format!("blob-{n}").into_bytes();
         st.blobs
@@ -207,11 +211,10 @@ fn ctx(obj: &str) -> ObjectContext {
 async fn seal_and_open_through_the_kms() {
     let mock = Mock::default();
     let endpoint = start(mock.clone()).await;
-    let tenancy = Tenancy {
-        domain_id: "0123456789abcdef0123456789abcdef".into(),
-        region: Some("region1".into()),
-        token: Some("tok".into()),
-    };
+    let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef")
+        .and_then(|t| t.with_region("region1"))
+        .and_then(|t| t.with_token("tok"))
+        .expect("tenancy");
     let kms = KmsProvider::connect(endpoint, tenancy)
         .await
         .expect("connect");
@@ -225,7 +228,7 @@ async fn seal_and_open_through_the_kms() {
     assert_eq!(g.wrapped.scheme, WrapScheme::Kms);
     let key = ObjectKey::new(ObjectKind::Single, g.data_key, &g.key_id, g.wrapped).expect("key");
     let mut enc = Encryptor::new(&key, &ctx("o"), Vec::new(), Backend::default()).expect("enc");
-    let pt: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+    let pt: Vec<u8> = (0..50_000u32).map(|i| i.to_le_bytes()[0]).collect();
     enc.write_all(&pt).expect("write");
     let sealed = enc.finish().expect("finish");
 
@@ -282,14 +285,10 @@ fn blocking_provider_is_a_key_provider() {
     let server = tokio::runtime::Runtime::new().expect("server runtime");
     let mock = Mock::default();
     let endpoint = server.block_on(start(mock.clone()));
-    let tenancy = Tenancy {
-        domain_id: "0123456789abcdef0123456789abcdef".into(),
-        region: None,
-        token: None,
-    };
+    let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef").expect("tenancy");
     let kms = BlockingKmsProvider::connect(endpoint, tenancy).expect("connect");
 
-    let pt: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
+    let pt: Vec<u8> = (0..40_000u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
     let mut sealed = Vec::new();
     envelope::seal(
         &kms,
@@ -349,15 +348,11 @@ async fn tokio_apis_take_the_kms_provider() {
 
     let mock = Mock::default();
     let endpoint = start(mock.clone()).await;
-    let tenancy = Tenancy {
-        domain_id: "0123456789abcdef0123456789abcdef".into(),
-        region: None,
-        token: None,
-    };
+    let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef").expect("tenancy");
     let kms = KmsProvider::connect(endpoint, tenancy)
         .await
         .expect("connect");
-    let pt: Vec<u8> = (0..70_000u32).map(|i| (i * 13) as u8).collect();
+    let pt: Vec<u8> = (0..70_000u32).map(|i| (i * 13).to_le_bytes()[0]).collect();
 
     let key = ObjectKey::generate_async(&kms, KEY, &ctx("o"), ObjectKind::Single)
         .await

@@ -49,7 +49,7 @@ proptest! {
         b in any::<prop::sample::Index>(),
         seed in any::<u8>(),
     ) {
-        let pt: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(13) ^ seed).collect();
+        let pt: Vec<u8> = (0..len).map(|i| (i.to_le_bytes()[0]).wrapping_mul(13) ^ seed).collect();
         for &backend in Backend::all() {
             let sealed = seal_split(&pt, &splits, backend);
             let (h, hl) = envelope::Header::parse(&sealed).expect("header");
@@ -74,7 +74,7 @@ proptest! {
             let mut part = Vec::new();
             envelope::open_range(&kek(), &ctx(), &mut Cursor::new(&sealed), s..e, &mut part, backend)
                 .expect("range");
-            prop_assert!(part[..] == pt[s as usize..e as usize]);
+            prop_assert!(part[..] == pt[ix(s)..ix(e)]);
             let plan = envelope::sealed_range(hl as u64, len as u64, s..e).expect("plan");
             prop_assert!(plan.chunks.start >= plan.prefix.end);
             prop_assert!(plan.chunks.end <= sealed.len() as u64);
@@ -82,7 +82,7 @@ proptest! {
             // Only the planned bytes are needed: zero everything else and the range still opens.
             let mut sparse = vec![0u8; sealed.len()];
             for r in [plan.prefix.clone(), plan.chunks.clone(), plan.final_chunk.clone()] {
-                sparse[r.start as usize..r.end as usize].copy_from_slice(&sealed[r.start as usize..r.end as usize]);
+                sparse[ix(r.start)..ix(r.end)].copy_from_slice(&sealed[ix(r.start)..ix(r.end)]);
             }
             let mut part2 = Vec::new();
             envelope::open_range(&kek(), &ctx(), &mut Cursor::new(&sparse), s..e, &mut part2, backend)
@@ -124,7 +124,7 @@ proptest! {
         let mut infos = Vec::new();
         for &i in &order {
             let mut w = upload.part_writer(numbers[i], Vec::new()).expect("part");
-            let data: Vec<u8> = (0..sizes[i]).map(|j| (j as u8) ^ (i as u8 * 17)).collect();
+            let data: Vec<u8> = (0..sizes[i]).map(|j| (j.to_le_bytes()[0]) ^ (i.to_le_bytes()[0] * 17)).collect();
             w.write_all(&data).expect("write");
             let (body, info) = w.finish().expect("finish");
             bodies[i] = body;
@@ -133,7 +133,7 @@ proptest! {
         let manifest = upload.complete(&infos).expect("complete");
         let stored = bodies.concat();
         let pt: Vec<u8> = (0..sizes.len())
-            .flat_map(|i| (0..sizes[i]).map(move |j| (j as u8) ^ (i as u8 * 17)))
+            .flat_map(|i| (0..sizes[i]).map(move |j| (j.to_le_bytes()[0]) ^ (i.to_le_bytes()[0] * 17)))
             .collect();
         prop_assert_eq!(manifest.sealed_len().expect("len"), stored.len() as u64);
         let (h, _) = envelope::Header::parse(&header).expect("header");
@@ -149,4 +149,9 @@ proptest! {
         obj.read_range(&mut Cursor::new(&stored), s as u64..e as u64, &mut part).expect("range");
         prop_assert!(part[..] == pt[s..e]);
     }
+}
+
+/// A `u64` offset as an index into an in-memory buffer.
+fn ix(x: u64) -> usize {
+    usize::try_from(x).expect("offset fits usize")
 }

@@ -13,7 +13,7 @@ fn ctx(object: &str) -> ObjectContext {
 }
 
 fn data(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 31 + i / 7) as u8).collect()
+    (0..n).map(|i| (i * 31 + i / 7).to_le_bytes()[0]).collect()
 }
 
 #[test]

@@ -19,7 +19,9 @@ fn ctx(obj: &str) -> ObjectContext {
 
 fn data(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .map(|i| {
+            (i.to_le_bytes()[0]).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8).to_le_bytes()[0]
+        })
         .collect()
 }
 
@@ -67,7 +69,7 @@ fn assert_rejected(sealed: &[u8], pt: &[u8], obj: &str, what: &str, backend: Bac
             &mut out,
             backend,
         );
-        let want = &pt[range.start as usize..range.end as usize];
+        let want = &pt[ix(range.start)..ix(range.end)];
         match r {
             // A range read authenticates the header, the commitment, the final chunk and the
             // chunks it reads: a change elsewhere may go unnoticed, but the bytes must be right.
@@ -98,7 +100,7 @@ fn sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x % n as u64) as usize
+            ix(x % n as u64)
         })
         .collect()
 }
@@ -317,4 +319,9 @@ fn typed_header_errors() {
     let mut t = sealed.clone();
     t[hl - 1] ^= 1;
     assert!(matches!(open(&t), Error::HeaderAuthentication));
+}
+
+/// A `u64` offset as an index into an in-memory buffer.
+fn ix(x: u64) -> usize {
+    usize::try_from(x).expect("offset fits usize")
 }

@@ -204,16 +204,18 @@ fn object_context(pairs: Vec<(String, String)>) -> Result<envelope::ObjectContex
 /// Runs the command; the flag says the summary must go to standard error, because standard output
 /// carries data.
 async fn run(cli: Cli) -> Result<(Value, bool), CliError> {
-    let keys = |local: Option<PathBuf>| match local {
-        Some(p) => seal::Keys::Local(p),
-        None => seal::Keys::Daemon {
-            endpoint: cli.endpoint.clone(),
-            tenancy: envelope::provider::Tenancy {
-                domain_id: cli.domain.clone().unwrap_or_default(),
-                region: cli.region.clone(),
-                token: cli.token.clone(),
+    let keys = |local: Option<PathBuf>| -> Result<seal::Keys, CliError> {
+        Ok(match local {
+            Some(p) => seal::Keys::Local(p),
+            None => seal::Keys::Daemon {
+                endpoint: cli.endpoint.clone(),
+                tenancy: rpc::tenancy(
+                    cli.domain.as_deref(),
+                    cli.region.as_deref(),
+                    cli.token.as_deref(),
+                )?,
             },
-        },
+        })
     };
     match cli.command {
         Command::Seal {
@@ -225,7 +227,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), CliError> {
         } => {
             let ctx = object_context(context)?;
             let to_stderr = output.as_os_str() == "-";
-            seal::seal(&keys(local_kek), key_id.as_deref(), &ctx, &input, &output)
+            seal::seal(&keys(local_kek)?, key_id.as_deref(), &ctx, &input, &output)
                 .await
                 .map(|v| (v, to_stderr))
         }
@@ -240,7 +242,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), CliError> {
             let ctx = object_context(context)?;
             let to_stderr = output.as_os_str() == "-";
             seal::open(
-                &keys(local_kek),
+                &keys(local_kek)?,
                 key_id.as_deref(),
                 &ctx,
                 &input,

@@ -12,7 +12,7 @@
 //! use envelope::provider::{KmsProvider, Tenancy};
 //! use envelope::{Backend, Decryptor, Encryptor, Header, ObjectContext, ObjectKey, ObjectKind};
 //! use std::io::Write;
-//! let tenancy = Tenancy { domain_id: "0123456789abcdef0123456789abcdef".into(), region: None, token: None };
+//! let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef")?;
 //! let kms = KmsProvider::connect("http://127.0.0.1:7443".into(), tenancy).await?;
 //! let ctx = ObjectContext::new().with("bucket", "b")?.with("object-key", "k")?;
 //! let key_id = "region1:0123456789abcdef0123456789abcdef:key/4f1cd4de-ab64-4807-920a-47fc42e7f0d0";
@@ -39,42 +39,21 @@ use crate::context::ObjectContext;
 use crate::error::{Error, Result};
 use crate::header::{WrapScheme, WrappedKey};
 use crate::key::{DATA_KEY_LEN, DataKey};
+use kms_proto::ErrorCode;
 use kms_proto::key_id::FullKeyId;
-use kms_proto::metadata;
+pub use kms_proto::tenancy::{Tenancy, TenancyError};
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
 use kms_proto::v1::{
     DecryptRequest, DecryptResponse, GenerateDataKeyRequest, GenerateDataKeyResponse,
 };
-use std::fmt;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use zeroize::Zeroize;
-
-/// Who the provider acts for: sent as request metadata on every call.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Tenancy {
-    /// `x-kms-domain-id`: the tenant's domain ID.
-    pub domain_id: String,
-    /// `x-kms-region`; the daemon's own region when `None`.
-    pub region: Option<String>,
-    /// `authorization: Bearer <token>`, when the daemon runs with a tenants file.
-    pub token: Option<String>,
-}
-
-impl fmt::Debug for Tenancy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tenancy")
-            .field("domain_id", &self.domain_id)
-            .field("region", &self.region)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
 
 /// The kmsbox daemon as a source of data keys.
 #[derive(Debug, Clone)]
 pub struct KmsProvider {
     client: KeyManagementServiceClient<Channel>,
+    /// Put on every call ([`Tenancy::request`]).
     tenancy: Tenancy,
 }
 
@@ -82,8 +61,28 @@ fn kms_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Kms(Box::new(e))
 }
 
+/// A tenancy value that cannot travel as metadata is an [`Error::Kms`].
+impl From<TenancyError> for Error {
+    fn from(e: TenancyError) -> Error {
+        kms_err(e)
+    }
+}
+
+impl Error {
+    /// The daemon's stable error code (`x-kms-error-code`) when this is an [`Error::Kms`] for a
+    /// call the daemon refused with one.
+    pub fn kms_error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Kms(e) => e
+                .downcast_ref::<tonic::Status>()
+                .and_then(ErrorCode::of_status),
+            _ => None,
+        }
+    }
+}
+
 impl KmsProvider {
-    /// A provider over an existing channel.
+    /// A provider over an existing channel; `tenancy` goes on every call.
     pub fn new(channel: Channel, tenancy: Tenancy) -> KmsProvider {
         KmsProvider {
             client: KeyManagementServiceClient::new(channel),
@@ -107,7 +106,7 @@ impl KmsProvider {
         key_id: &str,
         context: &ObjectContext,
     ) -> Result<GeneratedKey> {
-        let req = request(&self.tenancy, generate_request(key_id, context))?;
+        let req = self.tenancy.request(generate_request(key_id, context));
         let resp = self
             .client
             .clone()
@@ -125,7 +124,9 @@ impl KmsProvider {
         wrapped: &WrappedKey,
         context: &ObjectContext,
     ) -> Result<DataKey> {
-        let req = request(&self.tenancy, decrypt_request(key_id, wrapped, context)?)?;
+        let req = self
+            .tenancy
+            .request(decrypt_request(key_id, wrapped, context)?);
         let resp = self.client.clone().decrypt(req).await.map_err(kms_err)?;
         decrypted_key(key_id, resp.into_inner())
     }
@@ -162,7 +163,7 @@ impl super::AsyncKeyProvider for KmsProvider {
 /// ```no_run
 /// use envelope::provider::{BlockingKmsProvider, Tenancy};
 /// use envelope::{Backend, ObjectContext};
-/// let tenancy = Tenancy { domain_id: "0123456789abcdef0123456789abcdef".into(), region: None, token: None };
+/// let tenancy = Tenancy::for_domain("0123456789abcdef0123456789abcdef")?;
 /// let kms = BlockingKmsProvider::connect("http://127.0.0.1:7443", tenancy)?;
 /// let ctx = ObjectContext::new().with("bucket", "b")?.with("object-key", "k")?;
 /// let key_id = "region1:0123456789abcdef0123456789abcdef:key/4f1cd4de-ab64-4807-920a-47fc42e7f0d0";
@@ -239,28 +240,18 @@ impl Drop for BlockingKmsProvider {
     }
 }
 
-/// Wrap a message with the tenancy metadata.
-fn request<T>(tenancy: &Tenancy, msg: T) -> Result<tonic::Request<T>> {
-    let mut req = tonic::Request::new(msg);
-    let md = req.metadata_mut();
-    let value = |s: &str| -> Result<MetadataValue<_>> {
-        s.parse()
-            .map_err(|_| Error::Kms("tenancy value is not valid metadata".into()))
-    };
-    md.insert(metadata::DOMAIN_ID, value(&tenancy.domain_id)?);
-    if let Some(region) = &tenancy.region {
-        md.insert(metadata::REGION, value(region)?);
-    }
-    if let Some(token) = &tenancy.token {
-        md.insert(metadata::AUTHORIZATION, value(&format!("Bearer {token}"))?);
-    }
-    Ok(req)
-}
+/// [`DATA_KEY_LEN`] as the request's field.
+const DATA_KEY_BYTES: u32 = {
+    assert!(DATA_KEY_LEN <= u32::MAX as usize);
+    #[allow(clippy::cast_possible_truncation, reason = "checked just above")]
+    let n = DATA_KEY_LEN as u32;
+    n
+};
 
 fn generate_request(key_id: &str, context: &ObjectContext) -> GenerateDataKeyRequest {
     GenerateDataKeyRequest {
         key_id: key_id.to_owned(),
-        number_of_bytes: DATA_KEY_LEN as u32,
+        number_of_bytes: DATA_KEY_BYTES,
         encryption_context: context
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -321,6 +312,7 @@ fn decrypted_key(key_id: &str, mut resp: DecryptResponse) -> Result<DataKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_proto::metadata;
 
     const KEY: &str =
         "region1:0123456789abcdef0123456789abcdef:key/4f1cd4de-ab64-4807-920a-47fc42e7f0d0";
@@ -328,12 +320,11 @@ mod tests {
     #[test]
     fn requests_carry_tenancy_and_context() {
         let ctx = ObjectContext::from_pairs([("bucket", "b"), ("tenant", "t")]).expect("ctx");
-        let t = Tenancy {
-            domain_id: "dom".into(),
-            region: Some("region1".into()),
-            token: Some("secret".into()),
-        };
-        let req = request(&t, generate_request(KEY, &ctx)).expect("request");
+        let t = Tenancy::for_domain("dom")
+            .and_then(|t| t.with_region("region1"))
+            .and_then(|t| t.with_token("secret"))
+            .expect("tenancy");
+        let req = t.request(generate_request(KEY, &ctx));
         assert_eq!(
             req.metadata().get(metadata::DOMAIN_ID).expect("domain"),
             "dom"
@@ -352,14 +343,31 @@ mod tests {
         assert_eq!(msg.encryption_context.len(), 2);
         assert_eq!(msg.encryption_context["bucket"], "b");
         assert!(!format!("{t:?}").contains("secret"));
-        let no_region = Tenancy {
-            domain_id: "dom".into(),
-            region: None,
-            token: None,
-        };
-        let req = request(&no_region, ()).expect("request");
+        let no_region = Tenancy::for_domain("dom").expect("tenancy");
+        let req = no_region.request(());
         assert!(req.metadata().get(metadata::REGION).is_none());
         assert!(req.metadata().get(metadata::AUTHORIZATION).is_none());
+    }
+
+    #[test]
+    fn refusals_keep_the_daemons_error_code() {
+        let refused = kms_err(ErrorCode::KeyDisabled.status("key is disabled"));
+        assert!(matches!(refused, Error::Kms(_)));
+        assert_eq!(refused.kms_error_code(), Some(ErrorCode::KeyDisabled));
+        assert_eq!(
+            refused.kms_error_code().map(ErrorCode::as_str),
+            Some("KMS.0209")
+        );
+        assert!(refused.to_string().contains("is disabled"), "{refused}");
+        assert_eq!(
+            kms_err(tonic::Status::unavailable("down")).kms_error_code(),
+            None
+        );
+        assert_eq!(Error::WrongKey.kms_error_code(), None);
+        let bad: Error = Tenancy::for_domain("d\n1")
+            .expect_err("not metadata")
+            .into();
+        assert!(matches!(bad, Error::Kms(_)), "{bad:?}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use local::LocalKek;
 #[cfg(feature = "kms")]
 mod kms;
 #[cfg(feature = "kms")]
-pub use kms::{BlockingKmsProvider, KmsProvider, Tenancy};
+pub use kms::{BlockingKmsProvider, KmsProvider, Tenancy, TenancyError};
 
 use crate::context::ObjectContext;
 use crate::error::Result;
