@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kms_proto::Tenancy;
 use kms_proto::bench::echo_client::EchoClient;
 use kms_proto::bench::echo_server::{Echo, EchoServer};
 use kms_proto::bench::{EchoRequest, EchoResponse};
-use kms_proto::metadata::DOMAIN_ID;
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
 use tonic::transport::Channel;
@@ -81,6 +81,7 @@ async fn measure(
             let mut lat = Vec::with_capacity(100_000);
             let ctx: HashMap<String, String> =
                 [("obs:bucket".to_owned(), "bench".to_owned())].into();
+            let tenancy = Tenancy::for_domain("bench").expect("ascii");
             // Bounded by time and by count.
             while Instant::now() < deadline && lat.len() < 5_000_000 {
                 let t0 = Instant::now();
@@ -93,13 +94,11 @@ async fn measure(
                         .expect("echo");
                     }
                     Target::GenerateDataKey => {
-                        let mut r = Request::new(pb::GenerateDataKeyRequest {
+                        let r = tenancy.request(pb::GenerateDataKeyRequest {
                             key_id: (*key_id).clone(),
                             number_of_bytes: 32,
                             encryption_context: ctx.clone(),
                         });
-                        r.metadata_mut()
-                            .insert(DOMAIN_ID, "bench".parse().expect("ascii"));
                         k.generate_data_key(r).await.expect("GenerateDataKey");
                     }
                 }
@@ -188,12 +187,12 @@ async fn main() {
                 .expect("kms connects"),
         );
     }
-    let mut r = Request::new(pb::CreateKeyRequest {
-        alias: "bench".into(),
-        description: String::new(),
-    });
-    r.metadata_mut()
-        .insert(DOMAIN_ID, "bench".parse().expect("ascii"));
+    let r = Tenancy::for_domain("bench")
+        .expect("ascii")
+        .request(pb::CreateKeyRequest {
+            alias: "bench".into(),
+            description: String::new(),
+        });
     let key_id = Arc::new(
         kms[0]
             .clone()
