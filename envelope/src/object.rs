@@ -101,7 +101,7 @@ impl ObjectKey {
         }
     }
 
-    pub(crate) fn context(&self, ctx: &ObjectContext, role: BodyRole) -> Vec<u8> {
+    pub(crate) fn context(&self, ctx: &ObjectContext, role: BodyRole) -> Result<Vec<u8>> {
         body_context(self.header.as_bytes(), ctx, role)
     }
 }
@@ -122,7 +122,7 @@ impl<W: Write> Encryptor<W> {
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
         out.write_all(key.header.as_bytes())?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let body = BodyWriter::new(out, key.data_key.expose(), &ctx, backend)?;
         Ok(Encryptor { body })
     }
@@ -138,7 +138,7 @@ impl<W: Write> Encryptor<W> {
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
         out.write_all(key.header.as_bytes())?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let body = BodyWriter::salted(out, key.data_key.expose(), salt, &ctx, backend)?;
         Ok(Encryptor { body })
     }
@@ -190,7 +190,7 @@ impl<R: Read> Decryptor<R> {
         backend: Backend,
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let prefix = read_prefix(&mut input)?;
         let keys = ChunkKeys::derive_checked(backend, key.data_key.expose(), &prefix, &ctx)?;
         Ok(Decryptor {
@@ -282,7 +282,7 @@ fn seal_in_place_salted(
     backend: Backend,
 ) -> Result<()> {
     key.expect_kind(ObjectKind::Single)?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     let (keys, commitment) = ChunkKeys::derive(backend, key.data_key.expose(), salt, &ctx)?;
     let head = key.header.len();
     chunked::seal_body_in_place(&keys, salt, &commitment, buf, head)?;
@@ -326,7 +326,7 @@ pub fn open_in_place_with_key(
         .get(head..head + chunked::PREFIX_SIZE)
         .and_then(|p| p.try_into().ok())
         .ok_or(Error::Truncated)?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     let keys = ChunkKeys::derive_checked(backend, key.data_key.expose(), prefix, &ctx)?;
     chunked::open_body_in_place(&keys, buf, head)
 }
@@ -359,7 +359,7 @@ pub fn open_range_with_key<R: Read + Seek + ?Sized, W: Write + ?Sized>(
     backend: Backend,
 ) -> Result<u64> {
     key.expect_kind(ObjectKind::Single)?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     chunked::read_body_range(
         source,
         key.header.len() as u64,

@@ -41,7 +41,7 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptor<W> {
         let mut pending =
             Vec::with_capacity(key.header().len() + PREFIX_SIZE + ENCRYPTED_CHUNK_SIZE);
         pending.extend_from_slice(key.header().as_bytes());
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let body = BodyWriter::new(pending, key.data_key().expose(), &ctx, backend)?;
         Ok(AsyncEncryptor {
             inner,
@@ -153,7 +153,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         key.expect_kind(ObjectKind::Single)?;
         let mut prefix = [0u8; PREFIX_SIZE];
         read_exact_or_truncated_async(&mut inner, &mut prefix).await?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
         Ok(AsyncDecryptor {
             inner,
@@ -231,7 +231,7 @@ where
     source.seek(io::SeekFrom::Start(hl)).await?;
     let mut prefix = [0u8; PREFIX_SIZE];
     read_exact_or_truncated_async(source, &mut prefix).await?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
     let len = chunked::body_plaintext_len(total - hl)?;
     read_range_with_keys_async(source, hl, &keys, len, range, out).await?;
