@@ -5,7 +5,10 @@
 //! multipart objects have their async reads in [`tokio_multipart`](crate::tokio_multipart).
 
 use crate::aead::Backend;
-use crate::chunked::{self, BodyWriter, ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
+use crate::chunked::{
+    self, BodyWriter, ChunkBuf, ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE,
+    chunk_buf,
+};
 use crate::context::{BodyRole, ObjectContext};
 use crate::error::{Error, Result};
 use crate::fill::{poll_fill, read_exact_or_truncated_async};
@@ -122,7 +125,7 @@ pub async fn read_header<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Hea
 pub struct AsyncDecryptor<R> {
     inner: R,
     opener: ChunkOpener,
-    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    buf: ChunkBuf,
     /// Bytes of the next chunk read so far (kept across `Pending`).
     filled: usize,
     pos: usize,
@@ -158,7 +161,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         Ok(AsyncDecryptor {
             inner,
             opener: ChunkOpener::new(keys),
-            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            buf: chunk_buf(),
             filled: 0,
             pos: 0,
             end: 0,
@@ -259,12 +262,12 @@ where
 {
     use tokio::io::AsyncWriteExt;
     let plan = chunked::RangeChunks::new(len, range)?;
-    let mut buf = vec![0u8; ENCRYPTED_CHUNK_SIZE];
+    let mut buf = chunk_buf();
     let final_chunk = plan.final_chunk();
-    read_chunk_at(source, body_offset, keys, &final_chunk, &mut buf).await?;
+    read_chunk_at(source, body_offset, keys, &final_chunk, &mut buf[..]).await?;
     for c in plan.overlapping() {
         if !c.cached {
-            read_chunk_at(source, body_offset, keys, &c, &mut buf).await?;
+            read_chunk_at(source, body_offset, keys, &c, &mut buf[..]).await?;
         }
         out.write_all(&buf[c.release]).await?;
     }

@@ -215,12 +215,27 @@ pub(crate) fn gcm_seal(
     pt: &[u8],
 ) -> Result<Vec<u8>> {
     use aes_gcm::KeyInit;
-    use aes_gcm::aead::{Aead, Payload};
+    use aes_gcm::aead::AeadInOut;
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key)
         .map_err(|_| KmsError::Internal("AES-GCM key length".into()))?;
-    cipher
-        .encrypt(&aes_gcm::Nonce::from(*nonce), Payload { msg: pt, aad })
-        .map_err(|_| KmsError::Internal("AES-GCM encryption failed".into()))
+    // Sealed in place in a block sized for the tag up front: the ciphertext overwrites the
+    // plaintext copy, and on failure that copy is wiped before it is freed.
+    let mut buf = Vec::with_capacity(pt.len() + 16);
+    buf.extend_from_slice(pt);
+    match cipher.encrypt_inout_detached(
+        &aes_gcm::Nonce::from(*nonce),
+        aad,
+        buf.as_mut_slice().into(),
+    ) {
+        Ok(tag) => {
+            buf.extend_from_slice(&tag);
+            Ok(buf)
+        }
+        Err(_) => {
+            buf.zeroize();
+            Err(KmsError::Internal("AES-GCM encryption failed".into()))
+        }
+    }
 }
 
 /// AES-256-GCM decryption of `ciphertext || tag`; `None` when authentication fails.
