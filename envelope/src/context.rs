@@ -6,6 +6,13 @@ use std::collections::BTreeMap;
 /// Application context bound into every object: for example tenant, bucket, object key, upload
 /// ID. Decryption under any other context fails at the commitment check.
 ///
+/// The context is the only thing that ties an object to its place and version (FORMAT.md
+/// section 7). An empty context, which is allowed, or one that does not tell objects apart (only a
+/// tenant or bucket) lets anyone who can write the storage move or swap objects, and they open
+/// without complaint; and an old version stored again under the same context opens too. Storage
+/// engines should bind at least the bucket, the object name, and a version or generation number
+/// kept in their own metadata.
+///
 /// Keys are distinct UTF-8 strings; the encoding sorts them, so insertion order does not matter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectContext {
@@ -13,7 +20,8 @@ pub struct ObjectContext {
 }
 
 impl ObjectContext {
-    /// An empty context.
+    /// An empty context. It binds an object to nothing: see the type's documentation before
+    /// sealing under it.
     pub fn new() -> ObjectContext {
         ObjectContext::default()
     }

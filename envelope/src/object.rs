@@ -31,6 +31,10 @@ impl ObjectKey {
     }
 
     /// Generate a data key with `provider` under `key_id` and build its header.
+    ///
+    /// `context` should name the object (bucket, object name, version): an empty context, or one
+    /// that does not tell objects apart, lets stored objects be moved and swapped, and nothing
+    /// stops an old version from being replayed under the same context ([`ObjectContext`]).
     pub fn generate<P: KeyProvider + ?Sized>(
         provider: &P,
         key_id: &str,
@@ -58,7 +62,7 @@ impl ObjectKey {
     }
 
     /// [`ObjectKey::generate`] with an [`AsyncKeyProvider`] (the daemon's `KmsProvider`, or any
-    /// [`KeyProvider`]).
+    /// [`KeyProvider`]). The same warning about an empty `context` applies.
     pub async fn generate_async<P: AsyncKeyProvider + ?Sized>(
         provider: &P,
         key_id: &str,
@@ -217,6 +221,11 @@ impl<R: Read> Read for Decryptor<R> {
 
 /// Seal all of `input` into `output` as one object under a fresh data key from `provider`;
 /// returns the plaintext length.
+///
+/// The object opens under any `context` equal to this one: with an empty context (allowed) it
+/// opens wherever it is stored, and an old version stored again under the same context opens too.
+/// Bind the object name and a version kept in the storage engine's metadata ([`ObjectContext`],
+/// FORMAT.md section 7).
 pub fn seal<P: KeyProvider + ?Sized, R: Read, W: Write>(
     provider: &P,
     key_id: &str,
@@ -333,7 +342,8 @@ pub fn open_in_place_with_key(
 
 /// Decrypt plaintext `range` of the object stored in `source` into `out`; returns the object's
 /// plaintext length. Reads the header, the salt and commitment, the final chunk (to authenticate
-/// the length), and only the chunks that overlap `range`.
+/// the length), and only the chunks that overlap `range`: corruption in any other chunk goes
+/// unnoticed (what is released is still authentic). Only a whole read checks every chunk.
 pub fn open_range<P: KeyProvider + ?Sized, R: Read + Seek + ?Sized, W: Write + ?Sized>(
     provider: &P,
     context: &ObjectContext,
