@@ -7,13 +7,15 @@
 //!
 //! Also checked: the HMAC-SHA-512 states keyed by a data key (the `hmac`/`sha2` zeroize features;
 //! in the crate they live on the stack, which the scanner cannot see, so a boxed one stands in),
-//! and the plaintext left in the chunk buffers of writers, readers and range reads, and in the
-//! block an in-place seal grows out of (a distinctive 32-byte plaintext pattern is the needle).
+//! and the plaintext left in the chunk buffers of writers, readers and range reads (sync and
+//! tokio), and in the block an in-place seal grows out of (a distinctive 32-byte plaintext
+//! pattern is the needle).
 
 #[global_allocator]
 static ALLOCATOR: Scanning = Scanning;
 
 use envelope::chunked::{BodyReader, BodyWriter, SALT_SIZE, read_body_range};
+use envelope::tokio_io::{AsyncDecryptor, open_range_async};
 use envelope::{
     Backend, DataKey, LocalKek, ObjectContext, ObjectKey, ObjectKind, WrapScheme, seal_in_place,
 };
@@ -70,6 +72,64 @@ fn hmac_states_are_wiped(input_key: &[u8; 32]) {
         drop(std::hint::black_box(mac));
     });
     assert_eq!(hits, 0, "a keyed HMAC-SHA-512 state was freed unwiped");
+}
+
+/// The tokio reader and range reader release plaintext from their own chunk buffers.
+fn async_readers_are_wiped(kek: &LocalKek, ctx: &ObjectContext, plaintext: &[u8]) {
+    use tokio::io::AsyncReadExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for &backend in Backend::all() {
+        let mut sealed = Vec::new();
+        envelope::seal(kek, "kek-1", ctx, plaintext, &mut sealed, backend).expect("seal");
+        let (hits, out) = freed_blocks_holding(&[PATTERN], || {
+            rt.block_on(async {
+                let mut d = AsyncDecryptor::new(kek, ctx, &sealed[..], backend)
+                    .await
+                    .expect("decryptor");
+                let mut out = Vec::with_capacity(plaintext.len());
+                let mut small = [0u8; 1000];
+                loop {
+                    let n = d.read(&mut small).await.expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&small[..n]);
+                }
+                small.fill(0);
+                Zeroizing::new(out)
+            })
+        });
+        assert_eq!(
+            hits, 0,
+            "{backend:?}: an async reader's chunk buffer was freed holding plaintext"
+        );
+        assert_eq!(out[..], plaintext[..]);
+        drop(out);
+
+        let (hits, out) = freed_blocks_holding(&[PATTERN], || {
+            rt.block_on(async {
+                let mut out = Vec::with_capacity(100);
+                open_range_async(
+                    kek,
+                    ctx,
+                    &mut Cursor::new(&sealed[..]),
+                    20_000..20_100,
+                    &mut out,
+                    backend,
+                )
+                .await
+                .expect("range");
+                Zeroizing::new(out)
+            })
+        });
+        assert_eq!(
+            hits, 0,
+            "{backend:?}: an async range read's chunk buffer was freed holding plaintext"
+        );
+        assert_eq!(out[..], plaintext[20_000..20_100]);
+    }
 }
 
 /// `n` bytes of [`PATTERN`], over and over. The test wipes its own plaintext copies before freeing
@@ -148,6 +208,7 @@ fn plaintext_buffers_are_wiped(input_key: &[u8; 32], salt: &[u8; SALT_SIZE], con
     let kek = LocalKek::aes_kw("kek-1", &[0x33u8; 32]).expect("kek");
     let ctx = ObjectContext::new().with("object", "o").expect("ctx");
     let key = ObjectKey::generate(&kek, "kek-1", &ctx, ObjectKind::Single).expect("key");
+    async_readers_are_wiped(&kek, &ctx, &plaintext);
     for &backend in Backend::all() {
         let mut buf = plaintext.to_vec();
         assert_eq!(buf.capacity(), plaintext.len());
