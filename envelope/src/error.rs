@@ -57,6 +57,15 @@ pub enum Error {
     /// The message would exceed 2^38 chunks, or a length does not fit the format.
     #[error("message too long for the format")]
     TooLong,
+    /// A length-prefixed field of an encoding (a context key or value, the number of context
+    /// pairs, a header) is longer than its 32-bit length prefix can state (2^32 - 1).
+    #[error("{field} is {len} long, more than a 32-bit length prefix states")]
+    LengthPrefixOverflow {
+        /// The field, in words.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
     /// A requested plaintext range lies outside the object.
     #[error("range {start}..{end} outside an object of {len} bytes")]
     InvalidRange {

@@ -5,7 +5,7 @@
 //! `Hkdf::from_prk` rejects a PRK shorter than the hash output (64 bytes for SHA-512), so the expand
 //! step is computed here over the `hmac` crate that `hkdf` re-exports; the C2SP vectors pin it.
 
-use hkdf::hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;

@@ -31,6 +31,10 @@ impl ObjectKey {
     }
 
     /// Generate a data key with `provider` under `key_id` and build its header.
+    ///
+    /// `context` should name the object (bucket, object name, version): an empty context, or one
+    /// that does not tell objects apart, lets stored objects be moved and swapped, and nothing
+    /// stops an old version from being replayed under the same context ([`ObjectContext`]).
     pub fn generate<P: KeyProvider + ?Sized>(
         provider: &P,
         key_id: &str,
@@ -58,7 +62,7 @@ impl ObjectKey {
     }
 
     /// [`ObjectKey::generate`] with an [`AsyncKeyProvider`] (the daemon's `KmsProvider`, or any
-    /// [`KeyProvider`]).
+    /// [`KeyProvider`]). The same warning about an empty `context` applies.
     pub async fn generate_async<P: AsyncKeyProvider + ?Sized>(
         provider: &P,
         key_id: &str,
@@ -101,7 +105,7 @@ impl ObjectKey {
         }
     }
 
-    pub(crate) fn context(&self, ctx: &ObjectContext, role: BodyRole) -> Vec<u8> {
+    pub(crate) fn context(&self, ctx: &ObjectContext, role: BodyRole) -> Result<Vec<u8>> {
         body_context(self.header.as_bytes(), ctx, role)
     }
 }
@@ -122,7 +126,7 @@ impl<W: Write> Encryptor<W> {
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
         out.write_all(key.header.as_bytes())?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let body = BodyWriter::new(out, key.data_key.expose(), &ctx, backend)?;
         Ok(Encryptor { body })
     }
@@ -138,7 +142,7 @@ impl<W: Write> Encryptor<W> {
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
         out.write_all(key.header.as_bytes())?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let body = BodyWriter::salted(out, key.data_key.expose(), salt, &ctx, backend)?;
         Ok(Encryptor { body })
     }
@@ -190,7 +194,7 @@ impl<R: Read> Decryptor<R> {
         backend: Backend,
     ) -> Result<Self> {
         key.expect_kind(ObjectKind::Single)?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let prefix = read_prefix(&mut input)?;
         let keys = ChunkKeys::derive_checked(backend, key.data_key.expose(), &prefix, &ctx)?;
         Ok(Decryptor {
@@ -217,6 +221,11 @@ impl<R: Read> Read for Decryptor<R> {
 
 /// Seal all of `input` into `output` as one object under a fresh data key from `provider`;
 /// returns the plaintext length.
+///
+/// The object opens under any `context` equal to this one: with an empty context (allowed) it
+/// opens wherever it is stored, and an old version stored again under the same context opens too.
+/// Bind the object name and a version kept in the storage engine's metadata ([`ObjectContext`],
+/// FORMAT.md section 7).
 pub fn seal<P: KeyProvider + ?Sized, R: Read, W: Write>(
     provider: &P,
     key_id: &str,
@@ -282,7 +291,7 @@ fn seal_in_place_salted(
     backend: Backend,
 ) -> Result<()> {
     key.expect_kind(ObjectKind::Single)?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     let (keys, commitment) = ChunkKeys::derive(backend, key.data_key.expose(), salt, &ctx)?;
     let head = key.header.len();
     chunked::seal_body_in_place(&keys, salt, &commitment, buf, head)?;
@@ -326,14 +335,15 @@ pub fn open_in_place_with_key(
         .get(head..head + chunked::PREFIX_SIZE)
         .and_then(|p| p.try_into().ok())
         .ok_or(Error::Truncated)?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     let keys = ChunkKeys::derive_checked(backend, key.data_key.expose(), prefix, &ctx)?;
     chunked::open_body_in_place(&keys, buf, head)
 }
 
 /// Decrypt plaintext `range` of the object stored in `source` into `out`; returns the object's
 /// plaintext length. Reads the header, the salt and commitment, the final chunk (to authenticate
-/// the length), and only the chunks that overlap `range`.
+/// the length), and only the chunks that overlap `range`: corruption in any other chunk goes
+/// unnoticed (what is released is still authentic). Only a whole read checks every chunk.
 pub fn open_range<P: KeyProvider + ?Sized, R: Read + Seek + ?Sized, W: Write + ?Sized>(
     provider: &P,
     context: &ObjectContext,
@@ -359,7 +369,7 @@ pub fn open_range_with_key<R: Read + Seek + ?Sized, W: Write + ?Sized>(
     backend: Backend,
 ) -> Result<u64> {
     key.expect_kind(ObjectKind::Single)?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     chunked::read_body_range(
         source,
         key.header.len() as u64,

@@ -5,7 +5,10 @@
 //! multipart objects have their async reads in [`tokio_multipart`](crate::tokio_multipart).
 
 use crate::aead::Backend;
-use crate::chunked::{self, BodyWriter, ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
+use crate::chunked::{
+    self, BodyWriter, ChunkBuf, ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE,
+    chunk_buf,
+};
 use crate::context::{BodyRole, ObjectContext};
 use crate::error::{Error, Result};
 use crate::fill::{poll_fill, read_exact_or_truncated_async};
@@ -41,7 +44,7 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptor<W> {
         let mut pending =
             Vec::with_capacity(key.header().len() + PREFIX_SIZE + ENCRYPTED_CHUNK_SIZE);
         pending.extend_from_slice(key.header().as_bytes());
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let body = BodyWriter::new(pending, key.data_key().expose(), &ctx, backend)?;
         Ok(AsyncEncryptor {
             inner,
@@ -122,7 +125,7 @@ pub async fn read_header<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Hea
 pub struct AsyncDecryptor<R> {
     inner: R,
     opener: ChunkOpener,
-    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    buf: ChunkBuf,
     /// Bytes of the next chunk read so far (kept across `Pending`).
     filled: usize,
     pos: usize,
@@ -153,12 +156,12 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         key.expect_kind(ObjectKind::Single)?;
         let mut prefix = [0u8; PREFIX_SIZE];
         read_exact_or_truncated_async(&mut inner, &mut prefix).await?;
-        let ctx = key.context(context, BodyRole::Single);
+        let ctx = key.context(context, BodyRole::Single)?;
         let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
         Ok(AsyncDecryptor {
             inner,
             opener: ChunkOpener::new(keys),
-            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            buf: chunk_buf(),
             filled: 0,
             pos: 0,
             end: 0,
@@ -231,7 +234,7 @@ where
     source.seek(io::SeekFrom::Start(hl)).await?;
     let mut prefix = [0u8; PREFIX_SIZE];
     read_exact_or_truncated_async(source, &mut prefix).await?;
-    let ctx = key.context(context, BodyRole::Single);
+    let ctx = key.context(context, BodyRole::Single)?;
     let keys = ChunkKeys::derive_checked(backend, key.data_key().expose(), &prefix, &ctx)?;
     let len = chunked::body_plaintext_len(total - hl)?;
     read_range_with_keys_async(source, hl, &keys, len, range, out).await?;
@@ -259,12 +262,12 @@ where
 {
     use tokio::io::AsyncWriteExt;
     let plan = chunked::RangeChunks::new(len, range)?;
-    let mut buf = vec![0u8; ENCRYPTED_CHUNK_SIZE];
+    let mut buf = chunk_buf();
     let final_chunk = plan.final_chunk();
-    read_chunk_at(source, body_offset, keys, &final_chunk, &mut buf).await?;
+    read_chunk_at(source, body_offset, keys, &final_chunk, &mut buf[..]).await?;
     for c in plan.overlapping() {
         if !c.cached {
-            read_chunk_at(source, body_offset, keys, &c, &mut buf).await?;
+            read_chunk_at(source, body_offset, keys, &c, &mut buf[..]).await?;
         }
         out.write_all(&buf[c.release]).await?;
     }

@@ -47,7 +47,9 @@
 //! # }
 //! ```
 
-use crate::chunked::{ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
+use crate::chunked::{
+    ChunkBuf, ChunkKeys, ChunkOpener, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE, chunk_buf,
+};
 use crate::error::{Error, Result};
 use crate::fill::{poll_fill, read_exact_or_truncated_async, read_up_to_async};
 use crate::multipart::{MultipartObject, Phase, WholeRead};
@@ -74,7 +76,7 @@ impl MultipartObject {
         W: AsyncWrite + Unpin + ?Sized,
     {
         let mut walk = WholeRead::new();
-        let mut buf = vec![0u8; ENCRYPTED_CHUNK_SIZE];
+        let mut buf = chunk_buf();
         let mut total = 0u64;
         loop {
             match walk.phase_mut() {
@@ -231,7 +233,7 @@ pub struct MultipartAsyncReader<'a, R> {
     source: R,
     /// The chunk buffer: the step being read (`filled` bytes so far, kept across `Pending`), then
     /// the plaintext of the chunk that authenticated, released from `pos` to `end`.
-    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    buf: ChunkBuf,
     filled: usize,
     pos: usize,
     end: usize,
@@ -243,7 +245,7 @@ impl<'a, R: AsyncRead + Unpin> MultipartAsyncReader<'a, R> {
             object,
             walk: WholeRead::new(),
             source,
-            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            buf: chunk_buf(),
             filled: 0,
             pos: 0,
             end: 0,

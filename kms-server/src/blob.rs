@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, SecretKey, put_lp};
+use crate::crypto::{self, SecretKey, len32, put_lp};
 use crate::error::{KmsError, Result};
 
 /// `KMSB`.
@@ -92,21 +92,20 @@ pub struct BlobBinding<'a> {
     pub context: &'a HashMap<String, String>,
 }
 
-fn aad(header: &[u8; HEADER_LEN], b: &BlobBinding<'_>) -> Vec<u8> {
+fn aad(header: &[u8; HEADER_LEN], b: &BlobBinding<'_>) -> Result<Vec<u8>> {
     let mut pairs: Vec<(&String, &String)> = b.context.iter().collect();
     pairs.sort_unstable_by(|x, y| x.0.as_bytes().cmp(y.0.as_bytes()));
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"kmsbox.blob.v1\0");
     out.extend_from_slice(header);
-    put_lp(&mut out, b.domain.as_bytes());
-    put_lp(&mut out, b.region.as_bytes());
-    let n = u32::try_from(pairs.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&n.to_be_bytes());
+    put_lp(&mut out, "domain", b.domain.as_bytes())?;
+    put_lp(&mut out, "region", b.region.as_bytes())?;
+    out.extend_from_slice(&len32("encryption context", pairs.len())?);
     for (k, v) in pairs {
-        put_lp(&mut out, k.as_bytes());
-        put_lp(&mut out, v.as_bytes());
+        put_lp(&mut out, "encryption context key", k.as_bytes())?;
+        put_lp(&mut out, "encryption context value", v.as_bytes())?;
     }
-    out
+    Ok(out)
 }
 
 /// Encrypts `plaintext` under one CMK version. `nonce` must come fresh from the OS random number
@@ -126,7 +125,7 @@ pub fn seal(
         nonce,
     }
     .encode();
-    let ct = crypto::gcm_seal(key.expose(), &nonce, &aad(&header, binding), plaintext)?;
+    let ct = crypto::gcm_seal(key.expose(), &nonce, &aad(&header, binding)?, plaintext)?;
     let mut blob = Vec::with_capacity(HEADER_LEN + ct.len());
     blob.extend_from_slice(&header);
     blob.extend_from_slice(&ct);
@@ -147,7 +146,7 @@ pub fn open(
     crypto::gcm_open(
         key.expose(),
         &header.nonce,
-        &aad(&encoded, binding),
+        &aad(&encoded, binding)?,
         &blob[HEADER_LEN..],
     )
     .ok_or(KmsError::CiphertextAuthFailed)

@@ -145,8 +145,8 @@ impl RootKey {
         let mut info = Vec::with_capacity(16 + 4 + 8 + ctx.domain.len() + ctx.region.len());
         info.extend_from_slice(ctx.uuid.as_bytes());
         info.extend_from_slice(&ctx.version.to_be_bytes());
-        put_lp(&mut info, ctx.domain.as_bytes());
-        put_lp(&mut info, ctx.region.as_bytes());
+        put_lp(&mut info, "domain", ctx.domain.as_bytes())?;
+        put_lp(&mut info, "region", ctx.region.as_bytes())?;
         let mut kek = Zeroizing::new([0u8; KEY_LEN]);
         Hkdf::<Sha256>::from_prk(self.prk.expose())
             .map_err(|_| KmsError::Internal("HKDF PRK length".into()))?
@@ -215,12 +215,27 @@ pub(crate) fn gcm_seal(
     pt: &[u8],
 ) -> Result<Vec<u8>> {
     use aes_gcm::KeyInit;
-    use aes_gcm::aead::{Aead, Payload};
+    use aes_gcm::aead::AeadInOut;
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key)
         .map_err(|_| KmsError::Internal("AES-GCM key length".into()))?;
-    cipher
-        .encrypt(&aes_gcm::Nonce::from(*nonce), Payload { msg: pt, aad })
-        .map_err(|_| KmsError::Internal("AES-GCM encryption failed".into()))
+    // Sealed in place in a block sized for the tag up front: the ciphertext overwrites the
+    // plaintext copy, and on failure that copy is wiped before it is freed.
+    let mut buf = Vec::with_capacity(pt.len() + 16);
+    buf.extend_from_slice(pt);
+    match cipher.encrypt_inout_detached(
+        &aes_gcm::Nonce::from(*nonce),
+        aad,
+        buf.as_mut_slice().into(),
+    ) {
+        Ok(tag) => {
+            buf.extend_from_slice(&tag);
+            Ok(buf)
+        }
+        Err(_) => {
+            buf.zeroize();
+            Err(KmsError::Internal("AES-GCM encryption failed".into()))
+        }
+    }
 }
 
 /// AES-256-GCM decryption of `ciphertext || tag`; `None` when authentication fails.
@@ -239,11 +254,24 @@ pub(crate) fn gcm_open(
         .map(Zeroizing::new)
 }
 
-/// Appends `u32be(len) || bytes`.
-pub fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
+/// Appends `u32be(len) || bytes`; [`KmsError::PayloadTooLarge`] for a `field` longer than a
+/// 32-bit length prefix states (2^32 - 1 bytes), rather than a prefix that saturates.
+pub fn put_lp(out: &mut Vec<u8>, field: &'static str, bytes: &[u8]) -> Result<()> {
+    out.extend_from_slice(&len32(field, bytes.len())?);
     out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// The 32-bit big-endian length prefix of a `field` of `len` bytes (or items);
+/// [`KmsError::PayloadTooLarge`] past 2^32 - 1.
+pub fn len32(field: &'static str, len: usize) -> Result<[u8; 4]> {
+    u32::try_from(len)
+        .map(u32::to_be_bytes)
+        .map_err(|_| KmsError::PayloadTooLarge {
+            field,
+            len,
+            max: usize::try_from(u32::MAX).unwrap_or(usize::MAX),
+        })
 }
 
 /// Creates `path` with mode 0600 and writes `bytes`, failing if it exists.
@@ -274,6 +302,25 @@ mod tests {
             domain,
             region: "region",
         }
+    }
+
+    /// The boundary of the length prefixes of the KEK info and the blob AAD: 2^32 - 1 is encoded,
+    /// 2^32 is a typed error (checked on the length alone: nothing large is allocated).
+    #[test]
+    fn length_prefixes_fail_past_u32_max_instead_of_saturating() {
+        let max = usize::try_from(u32::MAX).unwrap();
+        assert_eq!(len32("f", max).unwrap(), [0xff; 4]);
+        assert!(matches!(
+            len32("encryption context value", max + 1),
+            Err(KmsError::PayloadTooLarge {
+                field: "encryption context value",
+                len,
+                max: m,
+            }) if len == max + 1 && m == max
+        ));
+        let mut out = Vec::new();
+        put_lp(&mut out, "f", b"ab").unwrap();
+        assert_eq!(out, b"\0\0\0\x02ab");
     }
 
     fn wycheproof(file: &str) -> serde_json::Value {

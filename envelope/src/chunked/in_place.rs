@@ -5,6 +5,7 @@ use super::len::{body_len, body_plaintext_len};
 use super::writer::touch_ahead;
 use super::{CHUNK_SIZE, COMMITMENT_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE, SALT_SIZE, TAG_SIZE};
 use crate::error::{Error, Result};
+use zeroize::Zeroize;
 
 /// Seal the message held in `buf[..]` in place: afterwards `buf` is `head` reserved bytes
 /// (zeros, for the caller to fill, e.g. with an object header) followed by the body
@@ -23,6 +24,14 @@ pub(crate) fn seal_body_in_place(
     let total = head.checked_add(body).ok_or(Error::TooLong)?;
     let last = n / CHUNK_SIZE;
     // Every nonce is valid (checked by `body_len`): nothing below fails after `buf` changes.
+    if buf.capacity() < total {
+        // A `resize` past the capacity would hand the block holding the plaintext back to the
+        // allocator unwiped: grow into a fresh block and wipe the old one instead.
+        let mut grown = Vec::with_capacity(total);
+        grown.extend_from_slice(buf);
+        buf.zeroize();
+        *buf = grown;
+    }
     buf.resize(total, 0);
     for k in (0..=last).rev() {
         let src = k * CHUNK_SIZE;
@@ -69,9 +78,7 @@ fn open_chunks_in_place(keys: &ChunkKeys, buf: &mut [u8], head: usize, n: usize)
     let last = n / CHUNK_SIZE;
     // Out-of-place backends (aes-gcm: GHASH pass, then CTR pass) open from a copy staged in
     // the cache: its GHASH pass over a chunk still in memory is slower than a copy of it.
-    let mut scratch = keys
-        .out_of_place()
-        .then(|| Box::new([0u8; ENCRYPTED_CHUNK_SIZE]));
+    let mut scratch = keys.out_of_place().then(super::chunk_buf);
     for k in 0..=last {
         let src = head + PREFIX_SIZE + k * ENCRYPTED_CHUNK_SIZE;
         let end = if k == last {

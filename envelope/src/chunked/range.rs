@@ -50,7 +50,7 @@ pub(crate) fn read_range_with_keys<R: Read + Seek + ?Sized, W: Write + ?Sized>(
     out: &mut W,
 ) -> Result<()> {
     let plan = RangeChunks::new(len, range)?;
-    let mut buf = Box::new([0u8; ENCRYPTED_CHUNK_SIZE]);
+    let mut buf = super::chunk_buf();
     let mut read_chunk = |c: &ChunkRead, buf: &mut [u8; ENCRYPTED_CHUNK_SIZE]| -> Result<()> {
         source.seek(SeekFrom::Start(body_offset + c.offset))?;
         read_exact_or_truncated(source, &mut buf[..c.len])?;

@@ -2,7 +2,8 @@
 
 use super::keys::ChunkKeys;
 use super::opener::ChunkOpener;
-use super::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE, TAG_SIZE};
+use super::{CHUNK_SIZE, PREFIX_SIZE, TAG_SIZE};
+use super::{ChunkBuf, chunk_buf};
 use crate::aead::{Backend, KEY_LEN};
 use crate::error::{Error, Result};
 use crate::fill::{read_exact_or_truncated, read_up_to};
@@ -24,7 +25,7 @@ pub(crate) fn read_prefix<R: Read + ?Sized>(r: &mut R) -> Result<[u8; PREFIX_SIZ
 pub struct BodyReader<R: Read> {
     inner: R,
     opener: ChunkOpener,
-    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    buf: ChunkBuf,
     pos: usize,
     end: usize,
 }
@@ -44,7 +45,7 @@ impl<R: Read> BodyReader<R> {
         BodyReader {
             inner,
             opener: ChunkOpener::new(keys),
-            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            buf: chunk_buf(),
             pos: 0,
             end: 0,
         }

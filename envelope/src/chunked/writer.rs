@@ -1,7 +1,8 @@
 //! [`BodyWriter`]: streaming encryption into a `Write`.
 
 use super::keys::ChunkKeys;
-use super::{CHUNK_SIZE, COMMITMENT_SIZE, ENCRYPTED_CHUNK_SIZE, SALT_SIZE, TAG_SIZE};
+use super::{CHUNK_SIZE, COMMITMENT_SIZE, SALT_SIZE, TAG_SIZE};
+use super::{ChunkBuf, chunk_buf};
 use crate::aead::Backend;
 use crate::error::{Error, Result};
 use std::io::{self, Write};
@@ -12,7 +13,7 @@ use std::io::{self, Write};
 pub struct BodyWriter<W: Write> {
     inner: W,
     keys: ChunkKeys,
-    buf: Box<[u8; ENCRYPTED_CHUNK_SIZE]>,
+    buf: ChunkBuf,
     filled: usize,
     index: u64,
     failed: bool,
@@ -54,7 +55,7 @@ impl<W: Write> BodyWriter<W> {
         Ok(BodyWriter {
             inner,
             keys,
-            buf: Box::new([0u8; ENCRYPTED_CHUNK_SIZE]),
+            buf: chunk_buf(),
             filled: 0,
             index: 0,
             failed: false,

@@ -3,7 +3,7 @@
 
 use super::{ENTRY_LEN, MANIFEST_MAGIC, MANIFEST_TAG_LEN, MAX_PART_NUMBER};
 use crate::chunked::{self, COMMITMENT_SIZE, SALT_SIZE};
-use crate::context::ObjectContext;
+use crate::context::{ObjectContext, len32};
 use crate::error::{Error, ManifestError, Result};
 use crate::kdf::hkdf_expand;
 use crate::object::ObjectKey;
@@ -37,22 +37,21 @@ pub(super) fn check_part_number(n: u32) -> Result<()> {
     }
 }
 
-pub(super) fn manifest_key(key: &ObjectKey, ctx: &ObjectContext) -> Zeroizing<[u8; 32]> {
+pub(super) fn manifest_key(key: &ObjectKey, ctx: &ObjectContext) -> Result<Zeroizing<[u8; 32]>> {
     let header = key.header().as_bytes();
-    // A header is at most a few KiB (its key ID and wrapped key are bounded).
-    let header_len = u32::try_from(header.len()).unwrap_or(u32::MAX);
+    let header_len = len32("header", header.len())?;
     let mut k = Zeroizing::new([0u8; 32]);
     hkdf_expand(
         key.data_key().expose(),
         &[
             b"kmsbox.org/envelope@v1 manifest\0",
-            &header_len.to_be_bytes(),
+            &header_len,
             header,
-            &ctx.encode(),
+            &ctx.encode()?,
         ],
         &mut k[..],
     );
-    k
+    Ok(k)
 }
 
 /// One manifest entry.

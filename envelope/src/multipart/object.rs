@@ -43,7 +43,7 @@ impl MultipartObject {
             return Err(ManifestError::Malformed.into());
         }
         let (body, tag) = manifest.split_at(manifest.len() - MANIFEST_TAG_LEN);
-        let expected = tag32(&manifest_key(&key, &context)[..], body);
+        let expected = tag32(&manifest_key(&key, &context)?[..], body);
         if !ct_eq(&expected, tag) {
             return Err(ManifestError::Authentication.into());
         }
@@ -84,7 +84,7 @@ impl MultipartObject {
         if !ct_eq(&prefix[chunked::SALT_SIZE..], &e.commitment) {
             return Err(mismatch());
         }
-        let ctx = self.key.context(&self.context, BodyRole::Part(e.number));
+        let ctx = self.key.context(&self.context, BodyRole::Part(e.number))?;
         ChunkKeys::derive_checked(self.backend, self.key.data_key().expose(), prefix, &ctx).map_err(
             |err| match err {
                 Error::Commitment => mismatch(),

@@ -64,7 +64,7 @@ impl Upload {
         salt: &[u8; SALT_SIZE],
     ) -> Result<PartWriter<W>> {
         check_part_number(number)?;
-        let ctx = self.key.context(&self.context, BodyRole::Part(number));
+        let ctx = self.key.context(&self.context, BodyRole::Part(number))?;
         let body = BodyWriter::salted(out, self.key.data_key().expose(), salt, &ctx, self.backend)?;
         Ok(PartWriter {
             body,
@@ -84,7 +84,7 @@ impl Upload {
         }
         for p in &parts {
             check_part_number(p.number)?;
-            let ctx = self.key.context(&self.context, BodyRole::Part(p.number));
+            let ctx = self.key.context(&self.context, BodyRole::Part(p.number))?;
             let (_, c) =
                 ChunkKeys::derive(self.backend, self.key.data_key().expose(), &p.salt, &ctx)?;
             if !ct_eq(&c, &p.commitment) {
@@ -102,7 +102,7 @@ impl Upload {
             bytes.extend_from_slice(&p.plaintext_len.to_be_bytes());
             bytes.extend_from_slice(&p.commitment);
         }
-        let tag = tag32(&manifest_key(&self.key, &self.context)[..], &bytes);
+        let tag = tag32(&manifest_key(&self.key, &self.context)?[..], &bytes);
         bytes.extend_from_slice(&tag);
         Manifest::parse(&bytes)
     }
