@@ -562,3 +562,25 @@ async fn kill_9_loses_no_line_of_an_acknowledged_lifecycle_call() {
         "the seeded key has its line"
     );
 }
+
+#[test]
+fn help_explains_the_audit_flags() {
+    let out = Command::new(bin("kms-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "--audit-log",
+        "--audit-max-bytes",
+        "--audit-keep",
+        "--audit-failure",
+        "KMS_AUDIT_MAX_BYTES",
+        "KMS_AUDIT_KEEP",
+        "KMS_AUDIT_FAILURE",
+        "SIGHUP",
+        "KMSBOX.0503",
+    ] {
+        assert!(help.contains(want), "--help lacks {want}");
+    }
+}
