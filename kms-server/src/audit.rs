@@ -3,10 +3,13 @@
 //!
 //! Handlers hand a record to a bounded channel; one writer (a blocking task of the server's
 //! [`TaskTracker`]) drains it every 10 ms, appends the batch to the log file and syncs it, so that
-//! auditing costs a request a channel send, not a disk write nor a thread wake-up.
-//! [`AuditLog::flush`] waits until everything sent before it is on disk; [`AuditLog::close`] has the
-//! writer write what is queued and stop. The log is the daemon's own file, apart from the key store, so that daemons sharing one
-//! store each keep their own log and the data path never writes to the store.
+//! auditing a data-path call costs it a channel send, not a disk write nor a thread wake-up. The
+//! line of a key-lifecycle call is durable before its reply: [`AuditLog::record_durable`] wakes the
+//! writer and waits until the line is written and synced (lines that arrive together share one
+//! sync). [`AuditLog::flush`] waits until everything sent before it is on disk (or its write has
+//! failed); [`AuditLog::close`] has the writer write what is queued and stop. The log is the
+//! daemon's own file, apart from the key store, so that daemons sharing one store each keep their
+//! own log and the data path never writes to the store.
 //!
 //! One line per call, never with key material or plaintext:
 //!
@@ -17,20 +20,78 @@
 //!
 //! `outcome` is `ok` or the error code; `key_id` is the key in full form, or for a refused call the
 //! key as the request named it (at most 256 characters).
+//!
+//! Rotation: [`AuditLog::reopen`] (SIGHUP) reopens the path, for logrotate's move-then-signal; with
+//! [`AuditOptions::max_bytes`] the writer rotates by size itself, keeping `path.1` (newest) to
+//! `path.N`. Rotation happens between lines, after a sync, so that no line is split or lost.
+//!
+//! A write that fails (disk full, file removed, permissions) makes the log *failing* until a write
+//! succeeds again, and [`AuditFailure`] says what the daemon does meanwhile.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+mod writer;
+
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 /// Records queued before senders wait for the writer.
 const QUEUE: usize = 65_536;
 /// Most records in one write.
 const BATCH: usize = 4_096;
-/// How long the writer sleeps between batches.
-const TICK: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long the writer sleeps between batches (unless a durable record wakes it).
+const TICK: Duration = Duration::from_millis(10);
+/// Bytes of lines kept in memory while the log cannot be written (refuse mode); lines beyond it
+/// are lost and counted.
+const RETAIN_BYTES: usize = 16 << 20;
+
+/// What the daemon does while the audit log cannot be written (`--audit-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditFailure {
+    /// Refuse every call with UNAVAILABLE (`KMSBOX.0503`) and report NOT_SERVING until a write
+    /// succeeds again; lines not yet written are kept in memory (up to 16 MiB) and written then.
+    #[default]
+    Refuse,
+    /// Keep serving; lines that cannot be written are dropped, counted
+    /// ([`AuditLog::lines_lost`]) and logged at error level.
+    Continue,
+}
+
+impl AuditFailure {
+    /// `refuse` or `continue`, as the flag spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditFailure::Refuse => "refuse",
+            AuditFailure::Continue => "continue",
+        }
+    }
+}
+
+/// How the audit log rotates and what happens when it cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// Rotate before a line would take the file past this many bytes (a single longer line gets a
+    /// file of its own); 0 never rotates (rotation left to logrotate and SIGHUP).
+    pub max_bytes: u64,
+    /// Rotated files kept by size rotation: `path.1` (newest) to `path.<keep>`; 0 keeps none.
+    pub keep: u32,
+    /// What happens while the log cannot be written.
+    pub on_failure: AuditFailure,
+}
+
+impl Default for AuditOptions {
+    /// No size rotation, 5 rotated files when it is turned on, refuse calls on failure.
+    fn default() -> Self {
+        Self {
+            max_bytes: 0,
+            keep: 5,
+            on_failure: AuditFailure::Refuse,
+        }
+    }
+}
 
 /// One audit-log entry. Holds no key material and no plaintext.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,39 +117,68 @@ fn rfc3339_ms<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_rfc3339_ms(*ms))
 }
 
-/// `2026-11-27T12:00:00.123Z` for milliseconds since the Unix epoch.
+/// `2026-11-27T12:00:00.123Z` for milliseconds since the Unix epoch; an instant outside the years
+/// jiff represents (about ±9999) as its millisecond count, as kmsctl prints it.
 pub fn format_rfc3339_ms(ms: i64) -> String {
-    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-compatible low-level date
-    // algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => format!("{t:.3}"),
+        Err(_) => format!("{ms} ms since 1970-01-01T00:00:00Z"),
+    }
 }
+
+/// The audit log cannot be written and the daemon refuses calls it cannot audit
+/// ([`AuditFailure::Refuse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit log cannot be written")]
+pub struct AuditUnavailable;
 
 enum Msg {
     Record(AuditRecord),
+    /// A record whose sender waits until it is synced: `true` once it is, `false` if the write
+    /// failed.
+    Durable(AuditRecord, oneshot::Sender<bool>),
     Flush(oneshot::Sender<()>),
+    Reopen(oneshot::Sender<()>),
     Close,
+}
+
+/// What the handles and the writer share.
+#[derive(Debug)]
+struct Shared {
+    on_failure: AuditFailure,
+    /// The last write failed; cleared by the next one that succeeds.
+    failing: AtomicBool,
+    /// Lines dropped since start.
+    lost: AtomicU64,
+    /// `true` while the log can be written; the server's health follows it.
+    writable: watch::Sender<bool>,
+    /// Set to wake the writer before its tick.
+    urgent: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn wake(&self) {
+        *self.urgent.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.wake.notify_one();
+    }
+
+    /// Sleeps for `tick`, or until [`Shared::wake`].
+    fn sleep(&self, tick: Duration) {
+        let urgent = self.urgent.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut urgent, _) = self
+            .wake
+            .wait_timeout_while(urgent, tick, |u| !*u)
+            .unwrap_or_else(PoisonError::into_inner);
+        *urgent = false;
+    }
 }
 
 /// A handle to the audit writer. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -97,75 +187,145 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-fn write_batch(out: &mut BufWriter<File>, batch: &[AuditRecord]) -> std::io::Result<()> {
-    for r in batch {
-        serde_json::to_writer(&mut *out, r)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    out.get_ref().sync_data()
-}
-
 impl AuditLog {
     /// Opens (appending; creating with mode 0600) the log file and starts the writer as a blocking
     /// task of `tasks`. The writer stops after [`AuditLog::close`], or once every handle is gone.
-    pub fn start(path: &Path, tasks: &TaskTracker) -> std::io::Result<Self> {
-        let mut opts = OpenOptions::new();
-        opts.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut out = BufWriter::with_capacity(1 << 20, opts.open(path)?);
+    pub fn start(
+        path: &Path,
+        options: &AuditOptions,
+        tasks: &TaskTracker,
+    ) -> std::io::Result<Self> {
+        let (writable, _) = watch::channel(true);
+        let shared = Arc::new(Shared {
+            on_failure: options.on_failure,
+            failing: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
+            writable,
+            urgent: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let mut w = writer::Writer::open(path, options, Arc::clone(&shared))?;
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+        let s = Arc::clone(&shared);
         tasks.spawn_blocking(move || {
-                let mut batch = Vec::with_capacity(BATCH);
-                let mut waiting = Vec::new();
-                loop {
-                    // Drain without registering a waker: senders never have to wake this thread,
-                    // so a busy request path pays no system call for auditing.
-                    let mut closed = false;
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(Msg::Record(r)) => batch.push(r),
-                            Ok(Msg::Flush(ack)) => waiting.push(ack),
-                            Err(mpsc::error::TryRecvError::Empty) => break,
-                            Ok(Msg::Close) | Err(mpsc::error::TryRecvError::Disconnected) => {
-                                closed = true;
-                                break;
-                            }
+            let mut durable = Vec::new();
+            let mut waiting = Vec::new();
+            loop {
+                // Drain without registering a waker: senders of batched records never have to
+                // wake this thread, so a busy request path pays no system call for auditing.
+                let mut closed = false;
+                let mut reopen = None;
+                let mut n = 0;
+                while n < BATCH {
+                    match rx.try_recv() {
+                        Ok(Msg::Record(r)) => w.push(&r),
+                        Ok(Msg::Durable(r, ack)) => {
+                            w.push(&r);
+                            durable.push(ack);
+                        }
+                        Ok(Msg::Flush(ack)) => waiting.push(ack),
+                        Ok(Msg::Reopen(ack)) => {
+                            // Lines before it go to the old file, lines after it to the new one.
+                            reopen = Some(ack);
+                            break;
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Ok(Msg::Close) | Err(mpsc::error::TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
                         }
                     }
-                    if !batch.is_empty() {
-                        if let Err(e) = write_batch(&mut out, &batch) {
-                            tracing::error!(error = %e, records = batch.len(), "audit log write failed");
-                        }
-                        batch.clear();
-                    }
-                    for ack in waiting.drain(..) {
-                        let _ = ack.send(());
-                    }
-                    if closed {
-                        return;
-                    }
-                    std::thread::sleep(TICK);
+                    n += 1;
                 }
-            });
-        Ok(Self { tx })
+                let written = w.write_pending();
+                for ack in durable.drain(..) {
+                    let _ = ack.send(written);
+                }
+                for ack in waiting.drain(..) {
+                    let _ = ack.send(());
+                }
+                if let Some(ack) = reopen {
+                    w.reopen();
+                    let _ = ack.send(());
+                    continue;
+                }
+                if closed {
+                    w.close();
+                    return;
+                }
+                if n < BATCH {
+                    s.sleep(TICK);
+                }
+            }
+        });
+        Ok(Self { tx, shared })
     }
 
-    /// Queues one record; waits only when the writer is 65,536 records behind.
+    /// Queues one record; waits only when the writer is 65,536 records behind. For data-path
+    /// calls: the line is written within about 10 ms, after the reply.
     pub async fn record(&self, r: AuditRecord) {
         if self.tx.send(Msg::Record(r)).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
         }
     }
 
-    /// Waits until every record queued before this call is written.
+    /// Writes one record and syncs it before returning, for calls whose line must be on disk
+    /// before the reply (the key lifecycle). `Err` means the call must not be acknowledged: the
+    /// line could not be written and the daemon refuses what it cannot audit. Under
+    /// [`AuditFailure::Continue`] it is always `Ok`; a line that could not be written is counted
+    /// in [`AuditLog::lines_lost`].
+    pub async fn record_durable(&self, r: AuditRecord) -> Result<(), AuditUnavailable> {
+        let (ack, done) = oneshot::channel();
+        let written = if self.tx.send(Msg::Durable(r, ack)).await.is_ok() {
+            self.shared.wake();
+            done.await.unwrap_or(false)
+        } else {
+            tracing::error!("audit writer has stopped; record lost");
+            false
+        };
+        match (written, self.shared.on_failure) {
+            (true, _) | (false, AuditFailure::Continue) => Ok(()),
+            (false, AuditFailure::Refuse) => Err(AuditUnavailable),
+        }
+    }
+
+    /// Whether calls are to be refused now: the log cannot be written and the daemon runs with
+    /// [`AuditFailure::Refuse`].
+    pub fn refusing(&self) -> bool {
+        self.shared.on_failure == AuditFailure::Refuse
+            && self.shared.failing.load(Ordering::Relaxed)
+    }
+
+    /// Lines dropped because they could not be written, since start.
+    pub fn lines_lost(&self) -> u64 {
+        self.shared.lost.load(Ordering::Relaxed)
+    }
+
+    /// What the daemon does while the log cannot be written.
+    pub fn on_failure(&self) -> AuditFailure {
+        self.shared.on_failure
+    }
+
+    /// `true` while the log can be written, `false` while writes fail; changes as they do.
+    pub fn writable(&self) -> watch::Receiver<bool> {
+        self.shared.writable.subscribe()
+    }
+
+    /// Waits until every record queued before this call is written, or its write has failed.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            self.shared.wake();
+            let _ = done.await;
+        }
+    }
+
+    /// Reopens the log's path (creating it), after writing every record queued before this call
+    /// to the file open until now: logrotate's move-then-signal (SIGHUP). Returns once reopened.
+    pub async fn reopen(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Reopen(ack)).await.is_ok() {
+            self.shared.wake();
             let _ = done.await;
         }
     }
@@ -173,54 +333,11 @@ impl AuditLog {
     /// Has the writer write every record queued before this call and stop; records sent after it
     /// are lost (and logged as such). The server's task tracker sees the writer finish.
     pub async fn close(&self) {
-        let _ = self.tx.send(Msg::Close).await;
+        if self.tx.send(Msg::Close).await.is_ok() {
+            self.shared.wake();
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        let cases = [
-            (0, "1970-01-01T00:00:00.000Z"),
-            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
-            (1_795_782_600_123, "2026-11-27T12:30:00.123Z"),
-            (4_107_542_399_999, "2100-02-28T23:59:59.999Z"),
-            (-1, "1969-12-31T23:59:59.999Z"),
-        ];
-        for (ms, want) in cases {
-            assert_eq!(format_rfc3339_ms(ms), want, "{ms}");
-        }
-    }
-
-    #[tokio::test]
-    async fn close_writes_what_is_queued_and_ends_the_writer_task() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.jsonl");
-        let tasks = TaskTracker::new();
-        let log = AuditLog::start(&path, &tasks).unwrap();
-        for i in 0..3 {
-            log.record(AuditRecord {
-                time_ms: i,
-                domain: "d".into(),
-                region: "r".into(),
-                operation: "Encrypt",
-                key_id: String::new(),
-                outcome: "ok",
-                request_id: format!("req-{i}"),
-            })
-            .await;
-        }
-        log.close().await;
-        tasks.close();
-        tokio::time::timeout(std::time::Duration::from_secs(10), tasks.wait())
-            .await
-            .expect("the writer ends after close");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 3, "{text}");
-        // A handle used after close loses the record without blocking.
-        log.flush().await;
-    }
-}
+mod tests;

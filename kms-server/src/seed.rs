@@ -10,11 +10,13 @@
 //! ```
 
 use std::path::Path;
+use std::sync::Arc;
 
 use kms_proto::key_id::{DomainId, RegionId, parse_key_uuid};
 
 use crate::error::{ConfigError, KmsError};
 use crate::keyring::{Caller, Keyring};
+use crate::store::KeyRecord;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,12 +37,13 @@ struct SeedKey {
     description: String,
 }
 
-/// Creates every key of the seed file that does not exist yet. Returns how many were created.
+/// Creates every key of the seed file that does not exist yet. Returns the keys it created (for
+/// the audit log).
 pub async fn apply(
     keyring: &Keyring,
     path: &Path,
     default_region: &RegionId,
-) -> Result<usize, ConfigError> {
+) -> Result<Vec<Arc<KeyRecord>>, ConfigError> {
     const WHAT: &str = "seed file";
     let bad = |reason: String| ConfigError::Invalid {
         what: WHAT,
@@ -63,7 +66,7 @@ pub async fn apply(
         path: path.to_owned(),
         source: Box::new(e),
     })?;
-    let mut created = 0;
+    let mut created = Vec::new();
     for k in file.keys {
         let caller = Caller {
             domain: DomainId::parse(&k.domain_id).map_err(id)?,
@@ -84,11 +87,11 @@ pub async fn apply(
             Err(KmsError::KeyNotFound(_)) => {}
             Err(e) => return Err(bad(format!("key {}: {e}", k.key_id))),
         }
-        keyring
+        let key = keyring
             .create_customer_key_with_id(&caller, uuid, &k.alias, &k.description)
             .await
             .map_err(|e| bad(format!("key {}: {e}", k.key_id)))?;
-        created += 1;
+        created.push(key);
     }
     Ok(created)
 }

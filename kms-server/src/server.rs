@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditFailure, AuditLog, AuditOptions, AuditRecord};
 use crate::auth::Authenticator;
 use crate::crypto::RootKey;
 use crate::error::StartupError;
@@ -36,6 +36,8 @@ pub struct Config {
     pub seed: Option<PathBuf>,
     /// The audit log (JSON lines); default `<data_dir>/audit.jsonl`.
     pub audit_log: Option<PathBuf>,
+    /// The audit log's rotation by size, and what happens when it cannot be written.
+    pub audit: AuditOptions,
     /// How often keys past their deletion date are purged.
     pub purge_interval: Duration,
     /// How long shutdown waits for in-flight calls and open connections before closing them.
@@ -53,6 +55,7 @@ impl Config {
             root_key_file: None,
             seed: None,
             audit_log: None,
+            audit: AuditOptions::default(),
             purge_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
         }
@@ -71,6 +74,8 @@ pub struct RunningServer {
     tasks: TaskTracker,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
     audit: AuditLog,
+    /// Follows the audit log's state into the health service (refuse mode).
+    audit_health: Option<(CancellationToken, JoinHandle<()>)>,
     health: tonic_health::server::HealthReporter,
     keyring: Arc<Keyring>,
     grace: Duration,
@@ -101,15 +106,30 @@ impl RunningServer {
         &self.keyring
     }
 
-    /// Waits until every audit record so far is written.
+    /// Waits until every audit record so far is written (or its write has failed).
     pub async fn flush_audit(&self) {
         self.audit.flush().await;
+    }
+
+    /// Reopens the audit log's path, after writing what is queued to the file open until now
+    /// (SIGHUP, for logrotate).
+    pub async fn reopen_audit(&self) {
+        self.audit.reopen().await;
+    }
+
+    /// Audit lines dropped because they could not be written, since start.
+    pub fn audit_lines_lost(&self) -> u64 {
+        self.audit.lines_lost()
     }
 
     /// Reports NOT_SERVING, stops accepting, lets in-flight calls finish (closing connections
     /// still open after the grace period), stops the purge loop, writes the audit log out, and
     /// waits for every background task to end.
     pub async fn shutdown(mut self) {
+        if let Some((stop, task)) = self.audit_health.take() {
+            stop.cancel();
+            let _ = task.await;
+        }
         self.health
             .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
             .await;
@@ -156,17 +176,34 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         let s = Arc::clone(&store);
         tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
     });
-    if let Some(seed) = &config.seed {
-        let n = crate::seed::apply(&keyring, seed, &region).await?;
-        tracing::info!(created = n, seed = %seed.display(), "seed file applied");
-    }
     let audit_path = config
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     let tasks = TaskTracker::new();
-    let audit =
-        AuditLog::start(&audit_path, &tasks).map_err(StartupError::io("opening the audit log"))?;
+    let audit = AuditLog::start(&audit_path, &config.audit, &tasks)
+        .map_err(StartupError::io("opening the audit log"))?;
+    if let Some(seed) = &config.seed {
+        let created = crate::seed::apply(&keyring, seed, &region).await?;
+        // Like every key-lifecycle line, each is on disk before the daemon serves.
+        for key in &created {
+            let line = AuditRecord {
+                time_ms: now_ms(),
+                domain: key.domain.to_string(),
+                region: key.region.to_string(),
+                operation: "SeedKey",
+                key_id: key.full_id().to_string(),
+                outcome: "ok",
+                request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
+            };
+            if audit.record_durable(line).await.is_err() {
+                return Err(StartupError::io("writing the audit log")(
+                    std::io::Error::other("the seeded keys' lines cannot be written"),
+                ));
+            }
+        }
+        tracing::info!(created = created.len(), seed = %seed.display(), "seed file applied");
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -179,6 +216,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     health
         .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
         .await;
+    let audit_health = (config.audit.on_failure == AuditFailure::Refuse).then(|| {
+        let stop = CancellationToken::new();
+        let task = tasks.spawn(follow_audit(audit.writable(), health.clone(), stop.clone()));
+        (stop, task)
+    });
     // v1 for current tools; v1alpha for the Python grpcio-reflection client and older grpcurl.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -218,10 +260,37 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         tasks,
         serve,
         audit,
+        audit_health,
         health,
         keyring,
         grace: config.shutdown_grace,
     })
+}
+
+/// Reports NOT_SERVING while the audit log cannot be written (`--audit-failure=refuse`), SERVING
+/// again once it can, until `stop` is cancelled.
+async fn follow_audit(
+    mut writable: tokio::sync::watch::Receiver<bool>,
+    health: tonic_health::server::HealthReporter,
+    stop: CancellationToken,
+) {
+    // The state at start counts too (a log that failed before this task ran).
+    writable.mark_changed();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            r = writable.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                if *writable.borrow_and_update() {
+                    health.set_serving::<KeyManagementServiceServer<KmsGrpc>>().await;
+                } else {
+                    health.set_not_serving::<KeyManagementServiceServer<KmsGrpc>>().await;
+                }
+            }
+        }
+    }
 }
 
 /// Purges keys past their deletion date every `every`, until `stop` is cancelled.

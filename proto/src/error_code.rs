@@ -76,6 +76,9 @@ error_codes! {
     KeyIdMismatch = "KMSBOX.0422" => InvalidArgument,
     /// Store or internal failure.
     Internal = "KMSBOX.0500" => Internal,
+    /// The audit log cannot be written, and the daemon refuses calls it cannot audit
+    /// (`--audit-failure=refuse`); retry once it reports SERVING again.
+    AuditUnavailable = "KMSBOX.0503" => Unavailable,
 }
 
 impl ErrorCode {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use kms_server::server::{self, Config};
+use kms_server::audit::{AuditFailure, AuditOptions};
+use kms_server::server::{self, Config, RunningServer};
 
 /// kmsbox key management daemon: per-tenant, per-region master keys over gRPC, kept in SQLite.
 ///
@@ -35,9 +36,22 @@ struct Args {
     /// start-up if they do not exist.
     #[arg(long, env = "KMS_SEED")]
     seed: Option<PathBuf>,
-    /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl.
+    /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl. SIGHUP
+    /// reopens it (logrotate: move the file, then signal).
     #[arg(long, env = "KMS_AUDIT_LOG")]
     audit_log: Option<PathBuf>,
+    /// Rotate the audit log before a line would take it past this many bytes: FILE becomes FILE.1,
+    /// FILE.1 becomes FILE.2, ... 0 never rotates (leave it to logrotate and SIGHUP).
+    #[arg(long, env = "KMS_AUDIT_MAX_BYTES", default_value_t = 0)]
+    audit_max_bytes: u64,
+    /// Rotated audit files that --audit-max-bytes keeps (FILE.1 newest ... FILE.N); 0 keeps none.
+    #[arg(long, env = "KMS_AUDIT_KEEP", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    audit_keep: u32,
+    /// When the audit log cannot be written (disk full, file removed, permissions): `refuse`
+    /// refuses every call with UNAVAILABLE (KMSBOX.0503) and reports NOT_SERVING until a write
+    /// succeeds again; `continue` serves on, counting and logging the lines it loses.
+    #[arg(long, env = "KMS_AUDIT_FAILURE", value_enum, default_value_t = OnAuditFailure::Refuse)]
+    audit_failure: OnAuditFailure,
     /// Seconds between purges of keys past their deletion date.
     #[arg(long, env = "KMS_PURGE_INTERVAL_SECS", default_value_t = 60)]
     purge_interval_secs: u64,
@@ -54,6 +68,27 @@ struct Args {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OnAuditFailure {
+    Refuse,
+    Continue,
+}
+
+/// Reopens the audit log on every SIGHUP, for ever.
+#[cfg(unix)]
+async fn reopen_audit_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    running: &RunningServer,
+) -> std::convert::Infallible {
+    loop {
+        if hup.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("SIGHUP: reopening the audit log");
+        running.reopen_audit().await;
+    }
 }
 
 async fn shutdown_signal() {
@@ -97,6 +132,14 @@ async fn main() -> std::process::ExitCode {
         root_key_file: a.root_key_file,
         seed: a.seed,
         audit_log: a.audit_log,
+        audit: AuditOptions {
+            max_bytes: a.audit_max_bytes,
+            keep: a.audit_keep,
+            on_failure: match a.audit_failure {
+                OnAuditFailure::Refuse => AuditFailure::Refuse,
+                OnAuditFailure::Continue => AuditFailure::Continue,
+            },
+        },
         purge_interval: Duration::from_secs(a.purge_interval_secs.max(1)),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_secs),
     };
@@ -108,12 +151,28 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // Before the banner, so that a SIGHUP right after it reopens the log rather than killing us.
+    #[cfg(unix)]
+    let hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kms-server: installing the SIGHUP handler: {e}");
+            running.shutdown().await;
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     // One line on stdout that scripts and tests can wait for.
     println!(
         "kms-server listening on {} (default region {region})",
         running.local_addr()
     );
     let _ = std::io::stdout().flush();
+    #[cfg(unix)]
+    tokio::select! {
+        () = shutdown_signal() => {}
+        never = reopen_audit_on_sighup(hup, &running) => match never {},
+    }
+    #[cfg(not(unix))]
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

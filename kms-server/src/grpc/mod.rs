@@ -8,6 +8,7 @@ mod convert;
 use std::future::Future;
 use std::sync::Arc;
 
+use kms_proto::ErrorCode;
 use kms_proto::metadata::REQUEST_ID;
 use kms_proto::v1 as pb;
 use kms_proto::v1::key_management_service_server::KeyManagementService;
@@ -31,6 +32,7 @@ pub struct KmsGrpc {
 }
 
 /// What a handler carries from authentication to the audit entry.
+#[derive(Clone)]
 struct Call {
     op: &'static str,
     request_id: String,
@@ -44,6 +46,8 @@ struct Call {
 struct Answer<T> {
     response: T,
     audit_key: String,
+    /// The call changed a key's lifecycle: its audit line is on disk before the reply.
+    durable: bool,
 }
 
 impl<T> Answer<T> {
@@ -51,9 +55,28 @@ impl<T> Answer<T> {
         Self {
             response,
             audit_key: key.full_id().to_string(),
+            durable: false,
         }
     }
 }
+
+/// The calls that change a key's lifecycle, whose audit line is durable before the reply
+/// (GetDefaultKey too when it created the key).
+fn changes_lifecycle(op: &str) -> bool {
+    matches!(
+        op,
+        "CreateKey"
+            | "EnableKey"
+            | "DisableKey"
+            | "ScheduleKeyDeletion"
+            | "CancelKeyDeletion"
+            | "RotateKey"
+    )
+}
+
+/// The message of a call refused because the audit log cannot be written.
+const AUDIT_UNAVAILABLE: &str =
+    "the audit log cannot be written; calls are refused until it can (--audit-failure=refuse)";
 
 /// The key a request names, as given (empty when it names none).
 trait NamesKey {
@@ -119,12 +142,24 @@ impl KmsGrpc {
         };
         call.domain = caller.domain.to_string();
         call.region = caller.region.to_string();
+        if self.audit.refusing() {
+            return Err(self.refuse_unaudited(call).await);
+        }
         let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
             Ok(a) => a,
             Err(e) => return Err(self.refuse(call, e).await),
         };
         let rid = request_id_value(&call.request_id);
-        self.audit(call, answer.audit_key, "ok").await;
+        if answer.durable {
+            let line = line(call.clone(), answer.audit_key, "ok");
+            if self.audit.record_durable(line).await.is_err() {
+                // The change is in the store and its line is kept to be written once the log can
+                // be, but the call is not acknowledged.
+                return Err(self.refuse_unaudited(call).await);
+            }
+        } else {
+            self.audit.record(line(call, answer.audit_key, "ok")).await;
+        }
         let mut r = Response::new(answer.response);
         if let Some(v) = rid {
             r.metadata_mut().insert(REQUEST_ID, v);
@@ -144,9 +179,13 @@ impl KmsGrpc {
         Req: NamesKey,
         Fut: Future<Output = Result<Arc<KeyRecord>>>,
     {
+        let started_ms = now_ms();
         self.rpc(op, req, |keyring, caller, m| async move {
             let key = handle(keyring, caller, m).await?;
-            Ok(Answer::new(answer(Some(metadata(&key))), &key))
+            let mut a = Answer::new(answer(Some(metadata(&key))), &key);
+            a.durable =
+                changes_lifecycle(op) || (op == "GetDefaultKey" && key.created_at_ms >= started_ms);
+            Ok(a)
         })
         .await
     }
@@ -158,29 +197,45 @@ impl KmsGrpc {
         } else {
             tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
         }
-        let rid = request_id_value(&call.request_id);
         let key = std::mem::take(&mut call.requested_key);
-        self.audit(call, key, e.code().as_str()).await;
-        let mut s = Status::from(e);
-        if let Some(v) = rid {
-            s.metadata_mut().insert(REQUEST_ID, v);
-        }
-        s
+        let outcome = e.code().as_str();
+        let status = with_request_id(Status::from(e), &call.request_id);
+        self.audit.record(line(call, key, outcome)).await;
+        status
     }
 
-    async fn audit(&self, call: Call, key_id: String, outcome: &'static str) {
-        self.audit
-            .record(AuditRecord {
-                time_ms: now_ms(),
-                domain: call.domain,
-                region: call.region,
-                operation: call.op,
-                key_id,
-                outcome,
-                request_id: call.request_id,
-            })
-            .await;
+    /// Refuses a call because the audit log cannot be written (`--audit-failure=refuse`). Its line
+    /// is queued like any refusal's, and written if the log recovers before the lines kept in
+    /// memory overflow.
+    async fn refuse_unaudited(&self, mut call: Call) -> Status {
+        let code = ErrorCode::AuditUnavailable;
+        tracing::debug!(op = call.op, request_id = %call.request_id, "refused: the audit log cannot be written");
+        let key = std::mem::take(&mut call.requested_key);
+        let status = with_request_id(code.status(AUDIT_UNAVAILABLE), &call.request_id);
+        self.audit.record(line(call, key, code.as_str())).await;
+        status
     }
+}
+
+/// The audit line of a call.
+fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
+    AuditRecord {
+        time_ms: now_ms(),
+        domain: call.domain,
+        region: call.region,
+        operation: call.op,
+        key_id,
+        outcome,
+        request_id: call.request_id,
+    }
+}
+
+/// `status` with the request ID in its metadata.
+fn with_request_id(mut s: Status, request_id: &str) -> Status {
+    if let Some(v) = request_id_value(request_id) {
+        s.metadata_mut().insert(REQUEST_ID, v);
+    }
+    s
 }
 
 /// The request ID as response metadata, marked sensitive so that HPACK never indexes it: a value
@@ -312,6 +367,7 @@ impl KeyManagementService for KmsGrpc {
                     next_page_token: page.next_page_token,
                 },
                 audit_key: String::new(),
+                durable: false,
             })
         })
         .await
