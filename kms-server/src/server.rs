@@ -74,6 +74,8 @@ pub struct RunningServer {
     health: tonic_health::server::HealthReporter,
     keyring: Arc<Keyring>,
     grace: Duration,
+    /// The data folder's lock (`kms.lock`), held until the server is dropped.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -145,6 +147,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         }
     };
     std::fs::create_dir_all(&config.data_dir).map_err(StartupError::io("creating --data-dir"))?;
+    let lock = lock_data_dir(&config.data_dir)?;
     let root_path = config
         .root_key_file
         .clone()
@@ -221,7 +224,49 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         health,
         keyring,
         grace: config.shutdown_grace,
+        _lock: lock,
     })
+}
+
+/// Takes the data folder's exclusive lock (`<data-dir>/kms.lock`, mode 0600) for the life of the
+/// daemon and writes this process's PID into it; refuses when another daemon holds it. The lock
+/// is the OS's (`flock`), so it goes with the process however it ends, and a stale file left by
+/// a killed daemon does not block the next one.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("kms.lock");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts
+        .open(&path)
+        .map_err(StartupError::io("opening the data folder's lock file"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let pid = file
+                .read_to_string(&mut holder)
+                .ok()
+                .map(|_| holder.trim().to_owned())
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            return Err(StartupError::DataDirInUse {
+                dir: dir.to_owned(),
+                lock: path,
+                pid,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(StartupError::io("locking the data folder")(e));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush())
+        .map_err(StartupError::io("writing the data folder's lock file"))?;
+    Ok(file)
 }
 
 /// Purges keys past their deletion date every `every`, until `stop` is cancelled.
