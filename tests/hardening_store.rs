@@ -38,7 +38,6 @@ fn command(data_dir: &Path, extra: &[&str]) -> Command {
 /// A running `kms-server` child process.
 struct Daemon {
     child: Child,
-    #[allow(dead_code, reason = "used by the signal test")]
     endpoint: String,
 }
 
@@ -151,4 +150,145 @@ fn a_second_daemon_on_the_same_data_folder_refuses_to_start_and_names_the_holder
     // The first daemon is unharmed, and once it is gone the folder is free again.
     first.stop();
     Daemon::spawn(dir.path(), &[]).stop();
+}
+
+/// Starts a daemon on `data`, creates keys with the given aliases, and stops it gracefully.
+fn with_keys(data: &Path, extra: &[&str], aliases: &[&str]) {
+    let d = Daemon::spawn(data, extra);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut t = kmsbox_tests::Tenant::connect(&d.endpoint, "alice", None, None).await;
+        for a in aliases {
+            t.client
+                .create_key(t.req(kms_proto::v1::CreateKeyRequest {
+                    alias: (*a).to_owned(),
+                    description: String::new(),
+                }))
+                .await
+                .expect("CreateKey");
+        }
+    });
+    // The client's connection goes with its runtime, so that shutdown need not wait for it.
+    drop(rt);
+    d.stop();
+}
+
+fn remove_db(data: &Path) {
+    for f in ["kms.sqlite3", "kms.sqlite3-wal", "kms.sqlite3-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+}
+
+#[test]
+fn a_deleted_key_database_next_to_a_used_root_key_is_refused_until_start_over_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    with_keys(&data, &[], &["a"]);
+    remove_db(&data);
+    let err = refused(&data, &[]);
+    assert!(err.contains("missing, emptied"), "{err}");
+    assert!(err.contains("--start-over-with-empty-store"), "{err}");
+    assert!(
+        err.contains(&data.join("kms.sqlite3").display().to_string()),
+        "{err}"
+    );
+    // Asked explicitly, it starts over; the new store is then the root key's store.
+    Daemon::spawn(&data, &["--start-over-with-empty-store"]).stop();
+    with_keys(&data, &[], &["b"]);
+}
+
+#[test]
+fn an_emptied_key_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    with_keys(&data, &[], &["a"]);
+    remove_db(&data);
+    std::fs::write(data.join("kms.sqlite3"), b"").unwrap();
+    let err = refused(&data, &[]);
+    assert!(err.contains("missing, emptied"), "{err}");
+}
+
+#[test]
+fn another_stores_key_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    with_keys(&a, &[], &["a"]);
+    with_keys(&b, &[], &["b"]);
+    // c shares a's root key (copied before c's first start) but is a store of its own.
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::copy(a.join("root.key"), c.join("root.key")).unwrap();
+    with_keys(&c, &[], &["c"]);
+
+    remove_db(&a);
+    std::fs::copy(b.join("kms.sqlite3"), a.join("kms.sqlite3")).unwrap();
+    let err = refused(&a, &[]);
+    assert!(err.contains("was made with another root key"), "{err}");
+
+    remove_db(&a);
+    std::fs::copy(c.join("kms.sqlite3"), a.join("kms.sqlite3")).unwrap();
+    let err = refused(&a, &[]);
+    assert!(err.contains("was replaced by another store's"), "{err}");
+}
+
+/// Every offset of `needle` in `hay`.
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    hay.windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn a_damaged_key_database_is_refused_naming_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    with_keys(&data, &[], &["MARKED-alias-one", "other"]);
+    let db = data.join("kms.sqlite3");
+    let pristine = std::fs::read(&db).unwrap();
+    assert!(
+        std::fs::metadata(data.join("kms.sqlite3-wal")).map_or(0, |m| m.len()) == 0,
+        "the WAL was checkpointed on shutdown"
+    );
+
+    // The header's write version (byte 18): SQLite would open the file read-only.
+    let mut bytes = pristine.clone();
+    bytes[18] = 3;
+    std::fs::write(&db, &bytes).unwrap();
+    let err = refused(&data, &[]);
+    assert!(
+        err.contains("is damaged") && err.contains("write 3"),
+        "{err}"
+    );
+
+    // One flipped bit in the alias index's copy of an alias: the table and its index disagree.
+    let mut bytes = pristine.clone();
+    let hits = find_all(&bytes, b"MARKED-alias-one");
+    assert_eq!(hits.len(), 2, "the alias is in the table and in its index");
+    bytes[hits[1]] ^= 0x20;
+    std::fs::write(&db, &bytes).unwrap();
+    let err = refused(&data, &[]);
+    assert!(
+        err.contains("is damaged") && err.contains("integrity check failed"),
+        "{err}"
+    );
+
+    // A b-tree page's header (the page type of page 2, the keys table).
+    let mut bytes = pristine.clone();
+    let page = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    bytes[page] ^= 0xff;
+    std::fs::write(&db, &bytes).unwrap();
+    let err = refused(&data, &[]);
+    assert!(err.contains("is damaged"), "{err}");
+
+    // The pristine file starts again.
+    std::fs::write(&db, &pristine).unwrap();
+    Daemon::spawn(&data, &[]).stop();
 }

@@ -141,6 +141,19 @@ impl RootKey {
         }
     }
 
+    /// The value the key store keeps to know which root key its keys are wrapped under:
+    /// HMAC-SHA256 under the extracted key of a fixed label (HKDF-Expand, RFC 5869 §2.3, with the
+    /// label as `info`). It reveals nothing of the key. The label is 21 bytes; every KEK's `info`
+    /// is at least 28 (UUID, version, two length-prefixed strings), so no KEK equals it.
+    pub fn store_check_value(&self) -> Result<[u8; KEY_LEN]> {
+        let mut out = [0u8; KEY_LEN];
+        Hkdf::<Sha256>::from_prk(self.prk.expose())
+            .map_err(|_| KmsError::Internal("HKDF PRK length".into()))?
+            .expand(b"kmsbox.store-check.v1", &mut out)
+            .map_err(|_| KmsError::Internal("HKDF output length".into()))?;
+        Ok(out)
+    }
+
     fn kek(&self, ctx: &WrapContext<'_>) -> Result<Zeroizing<[u8; KEY_LEN]>> {
         let mut info = Vec::with_capacity(16 + 4 + 8 + ctx.domain.len() + ctx.region.len());
         info.extend_from_slice(ctx.uuid.as_bytes());

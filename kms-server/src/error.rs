@@ -227,6 +227,10 @@ pub enum StartupError {
         /// The PID written by the holder, when it could be read.
         pid: Option<String>,
     },
+    /// The key database and the root key do not belong together: the database is missing,
+    /// emptied or replaced, or the root key is another one.
+    #[error("{0}")]
+    StoreIdentity(String),
     /// The key store could not be opened.
     #[error("key store: {0}")]
     Store(#[from] crate::store::StoreError),

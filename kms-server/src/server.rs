@@ -40,6 +40,9 @@ pub struct Config {
     pub purge_interval: Duration,
     /// How long shutdown waits for in-flight calls and open connections before closing them.
     pub shutdown_grace: Duration,
+    /// Start with an empty key store even though the root key was already used with a store
+    /// (whose keys are then lost); without it such a start is refused.
+    pub start_over_with_empty_store: bool,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
             audit_log: None,
             purge_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            start_over_with_empty_store: false,
         }
     }
 }
@@ -152,9 +156,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .root_key_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("root.key"));
+    let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
     let db = config.data_dir.join("kms.sqlite3");
-    let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db)?);
+    let sqlite = SqliteStore::open(&db)?;
+    check_store_identity(
+        &sqlite,
+        &root,
+        &StorePaths {
+            db: &db,
+            root: &root_path,
+            root_is_new,
+        },
+        config.start_over_with_empty_store,
+    )?;
+    let store: Arc<dyn KeyStore> = Arc::new(sqlite);
     let keyring = Arc::new({
         let s = Arc::clone(&store);
         tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
@@ -226,6 +242,139 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         grace: config.shutdown_grace,
         _lock: lock,
     })
+}
+
+/// Where the key database and the root key are, for [`check_store_identity`].
+struct StorePaths<'a> {
+    db: &'a Path,
+    root: &'a Path,
+    /// The root key file was created by this start.
+    root_is_new: bool,
+}
+
+/// The marker next to the root key that names the store it was used with:
+/// `<root key file>.store-id`.
+fn store_marker_path(root: &Path) -> PathBuf {
+    let mut name = root.as_os_str().to_owned();
+    name.push(".store-id");
+    PathBuf::from(name)
+}
+
+/// Makes sure the key database and the root key belong together.
+///
+/// The database keeps its store ID and the root key's check value; next to the root key a marker
+/// names the store the key was used with. A database whose check value is another root key's, or
+/// whose store ID is not the marker's, is refused; so is a missing or emptied database next to a
+/// root key that was already used with a store, unless `start_over` says to begin with an empty
+/// store (whose new ID then replaces the marker's).
+fn check_store_identity(
+    store: &SqliteStore,
+    root: &RootKey,
+    paths: &StorePaths<'_>,
+    start_over: bool,
+) -> Result<(), StartupError> {
+    let check = root.store_check_value()?.to_vec();
+    let marker_path = store_marker_path(paths.root);
+    let marker = match std::fs::read_to_string(&marker_path) {
+        Ok(text) => Some(text.trim().parse::<uuid::Uuid>().map_err(|_| {
+            StartupError::StoreIdentity(format!(
+                "store marker {} does not hold a store ID",
+                marker_path.display()
+            ))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StartupError::io("reading the root key's store marker")(e)),
+    };
+    // A marker left by a root key file that is gone says nothing of this new key.
+    let marker = marker.filter(|_| !paths.root_is_new);
+    let (db, rk) = (paths.db.display(), paths.root.display());
+    match store.identity()? {
+        Some(id) => {
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                id.root_check.as_slice(),
+                check.as_slice(),
+            )) {
+                return Err(StartupError::StoreIdentity(format!(
+                    "key database {db} (store {}) was made with another root key than {rk}: its keys \
+                     cannot be used with this one; restore the root key that goes with it",
+                    id.store_id
+                )));
+            }
+            match marker {
+                Some(m) if m != id.store_id => {
+                    return Err(StartupError::StoreIdentity(format!(
+                        "key database {db} is store {}, but root key {rk} was last used with store \
+                         {m}: the database was replaced by another store's; restore store {m}'s \
+                         database",
+                        id.store_id
+                    )));
+                }
+                Some(_) => {}
+                None => write_store_marker(&marker_path, id.store_id)?,
+            }
+            tracing::info!(store_id = %id.store_id, "key store identity checked");
+        }
+        None => {
+            let keys = store.key_count()?;
+            if let Some(m) = marker {
+                if !start_over {
+                    return Err(StartupError::StoreIdentity(format!(
+                        "root key {rk} was used with store {m}, but key database {db} is missing, \
+                         emptied or from before store IDs (it holds {keys} keys and no store ID): \
+                         starting would lose every key of store {m}. Restore its database, or \
+                         start over with an empty store with --start-over-with-empty-store"
+                    )));
+                }
+                tracing::warn!(old_store_id = %m, "starting over with an empty key store as asked: the keys of the old store are lost");
+            }
+            let id = crate::store::StoreIdentity {
+                store_id: uuid::Uuid::new_v4(),
+                root_check: check,
+            };
+            store.set_identity(&id)?;
+            write_store_marker(&marker_path, id.store_id)?;
+            tracing::info!(store_id = %id.store_id, keys, "key store identity written");
+        }
+    }
+    Ok(())
+}
+
+/// Writes the store marker (mode 0600) through a temporary file and a rename, so that it is
+/// never half written.
+fn write_store_marker(path: &Path, store_id: uuid::Uuid) -> Result<(), StartupError> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        writeln!(f, "{store_id}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    match write() {
+        Ok(()) => Ok(()),
+        // A root key kept in a read-only place: the store still checks the root key, only a
+        // deleted database goes unnoticed.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            tracing::warn!(marker = %path.display(), error = %e, "cannot write the root key's store marker: a missing or emptied key database will not be noticed");
+            Ok(())
+        }
+        Err(e) => Err(StartupError::io("writing the root key's store marker")(e)),
+    }
 }
 
 /// Takes the data folder's exclusive lock (`<data-dir>/kms.lock`, mode 0600) for the life of the
