@@ -292,3 +292,73 @@ fn a_damaged_key_database_is_refused_naming_what_failed() {
     std::fs::write(&db, &pristine).unwrap();
     Daemon::spawn(&data, &[]).stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_during_the_grace_period_ends_the_daemon_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::spawn(dir.path(), &["--shutdown-grace-secs", "120"]);
+    // A Health.Watch stream never ends by itself: it keeps the grace period busy.
+    let channel = tonic::transport::Channel::from_shared(d.endpoint.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "kms.v1.KeyManagementService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap().unwrap();
+
+    d.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "the open stream keeps the daemon in its grace period"
+    );
+    let start = Instant::now();
+    d.signal("-TERM");
+    let status = d.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(watch);
+}
+
+#[test]
+fn a_ctrl_c_after_sigterm_ends_the_daemon_at_once_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut d = Daemon::spawn(dir.path(), &["--shutdown-grace-secs", "120"]);
+    let _watch = rt.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(d.endpoint.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut watch = health
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: "kms.v1.KeyManagementService".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        watch.message().await.unwrap().unwrap();
+        watch
+    });
+    d.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "still in its grace period"
+    );
+    d.signal("-INT");
+    let status = d.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}

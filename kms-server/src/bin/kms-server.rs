@@ -145,6 +145,15 @@ async fn main() -> std::process::ExitCode {
     let _ = std::io::stdout().flush();
     signals.next().await;
     tracing::info!("shutting down");
-    running.shutdown().await;
-    std::process::ExitCode::SUCCESS
+    tokio::select! {
+        () = running.shutdown() => std::process::ExitCode::SUCCESS,
+        () = signals.next() => {
+            // A second SIGTERM or Ctrl-C: the operator will not wait out the grace period.
+            // Acknowledged calls are on disk already (the store syncs each write); audit
+            // records not yet written out may be lost. Exit at once, without running the
+            // runtime's shutdown, which would wait for blocking tasks.
+            eprintln!("kms-server: second signal during shutdown: exiting now (status 130)");
+            std::process::exit(130)
+        }
+    }
 }
