@@ -43,7 +43,11 @@ struct Daemon {
 
 impl Daemon {
     fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = command(data_dir, extra)
+        Self::spawn_command(command(data_dir, extra))
+    }
+
+    fn spawn_command(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -361,4 +365,110 @@ fn a_ctrl_c_after_sigterm_ends_the_daemon_at_once_too() {
     d.signal("-INT");
     let status = d.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+/// `path`'s permission bits.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Every file and folder under `root`, `root` included.
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() {
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&out[i])
+                .expect("read_dir")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            children.sort();
+            out.extend(children);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn assert_private(root: &Path) -> usize {
+    let all = walk(root);
+    for p in &all {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(p), want, "{} is {:04o}", p.display(), mode(p));
+    }
+    all.len()
+}
+
+#[test]
+fn every_file_the_daemon_creates_is_0600_and_its_folders_0700_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/nested");
+    let keys = dir.path().join("keys/nested");
+    let root_key = keys.join("root.key");
+    // umask 000: the modes must come from the daemon, not from the umask.
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(bin())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--root-key-file")
+        .arg(&root_key)
+        .env("RUST_LOG", "warn");
+    let d = Daemon::spawn_command(c);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut t = kmsbox_tests::Tenant::connect(&d.endpoint, "alice", None, None).await;
+        t.client
+            .create_key(t.req(kms_proto::v1::CreateKeyRequest {
+                alias: "a".into(),
+                description: String::new(),
+            }))
+            .await
+            .unwrap();
+    });
+    drop(rt);
+    // While it runs: the database, its WAL and shared-memory files, the lock, the audit log.
+    for f in [
+        "kms.sqlite3",
+        "kms.sqlite3-wal",
+        "kms.sqlite3-shm",
+        "kms.lock",
+        "audit.jsonl",
+    ] {
+        assert!(data.join(f).exists(), "{f} exists");
+    }
+    assert!(keys.join("root.key.store-id").exists());
+    let running =
+        assert_private(&dir.path().join("data")) + assert_private(&dir.path().join("keys"));
+    d.stop();
+    assert_private(&dir.path().join("data"));
+    assert_private(&dir.path().join("keys"));
+    assert!(running >= 10, "{running} paths checked");
+}
+
+#[test]
+fn a_root_key_open_to_group_or_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    Daemon::spawn(dir.path(), &[]).stop();
+    let key = dir.path().join("root.key");
+    for m in [0o644, 0o666, 0o640, 0o604] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(m)).unwrap();
+        let err = refused(dir.path(), &[]);
+        assert!(err.contains(&format!("its mode is {m:04o}")), "{err}");
+        assert!(err.contains(&key.display().to_string()), "{err}");
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Daemon::spawn(dir.path(), &[]).stop();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    Daemon::spawn(dir.path(), &[]).stop();
 }

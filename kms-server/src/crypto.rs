@@ -115,6 +115,24 @@ impl RootKey {
             path: path.to_owned(),
             source,
         };
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                // As ssh does with a private key: a key others can read is not secret any more.
+                return Err(ConfigError::Invalid {
+                    what: WHAT,
+                    path: path.to_owned(),
+                    reason: format!(
+                        "its mode is {mode:04o}: it must not be accessible by group or others \
+                         (chmod 600 {})",
+                        path.display()
+                    ),
+                }
+                .into());
+            }
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
@@ -262,7 +280,11 @@ pub fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Creates `path` with mode 0600 and writes `bytes`, failing if it exists.
 fn write_new_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

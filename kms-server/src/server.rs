@@ -150,7 +150,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             Authenticator::trusting(region.clone())
         }
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(StartupError::io("creating --data-dir"))?;
+    create_private_dir(&config.data_dir)?;
     let lock = lock_data_dir(&config.data_dir)?;
     let root_path = config
         .root_key_file
@@ -242,6 +242,30 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         grace: config.shutdown_grace,
         _lock: lock,
     })
+}
+
+/// Creates the data folder (and any missing parent) with mode 0700; warns when an existing one is
+/// open to group or others.
+fn create_private_dir(dir: &Path) -> Result<(), StartupError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(StartupError::io("creating --data-dir"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(StartupError::io("reading --data-dir"))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(data_dir = %dir.display(), mode = %format!("{mode:04o}"), "the data folder is open to group or others; 0700 is advised");
+        }
+    }
+    Ok(())
 }
 
 /// Where the key database and the root key are, for [`check_store_identity`].

@@ -73,6 +73,38 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
+/// Creates an empty file at `path` with mode 0600 unless it exists.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets mode 0600 on `path` if it exists and has any group or other bit.
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// What is wrong with the first 100 bytes of an existing database file (the SQLite header), if
 /// anything. An empty file is a new database. A write version other than 1 or 2 makes SQLite open
 /// the file read-only, so that the daemon would start and then fail every write.
@@ -158,8 +190,19 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    ///
+    /// The database and its `-wal` and `-shm` files are mode 0600 whatever the umask: the
+    /// database is created here with that mode before SQLite opens it (SQLite then gives its WAL
+    /// and shared-memory files the database's mode), and the three are narrowed to 0600 after
+    /// the open in case an older daemon made them wider.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let mut conn = open_conn(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            restrict_to_owner(Path::new(&file)).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        }
         migrate(&mut conn)?;
         Ok(Self {
             keys: Mutex::new(conn),
