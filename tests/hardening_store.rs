@@ -193,8 +193,10 @@ fn a_deleted_key_database_next_to_a_used_root_key_is_refused_until_start_over_is
     with_keys(&data, &[], &["a"]);
     remove_db(&data);
     let err = refused(&data, &[]);
-    assert!(err.contains("missing, emptied"), "{err}");
+    assert!(err.contains("is missing or empty"), "{err}");
     assert!(err.contains("--start-over-with-empty-store"), "{err}");
+    // The refused start created nothing.
+    assert!(!data.join("kms.sqlite3").exists());
     assert!(
         err.contains(&data.join("kms.sqlite3").display().to_string()),
         "{err}"
@@ -212,7 +214,12 @@ fn an_emptied_key_database_is_refused() {
     remove_db(&data);
     std::fs::write(data.join("kms.sqlite3"), b"").unwrap();
     let err = refused(&data, &[]);
-    assert!(err.contains("missing, emptied"), "{err}");
+    assert!(err.contains("is missing or empty"), "{err}");
+    // Emptied of its rows: a database with the schema but no keys and no store ID.
+    remove_db(&data);
+    drop(kms_server::store::SqliteStore::open(&data.join("kms.sqlite3")).unwrap());
+    let err = refused(&data, &[]);
+    assert!(err.contains("holds no store ID (0 keys)"), "{err}");
 }
 
 #[test]

@@ -327,6 +327,26 @@ mod tests {
     /// The AES-256-GCM calls the ciphertext blobs make (96-bit nonce, 128-bit tag), against every
     /// matching Wycheproof vector.
     #[test]
+    fn the_store_check_value_is_stable_per_root_key_and_holds_no_key_bytes() {
+        let a = RootKey::from_bytes([1; KEY_LEN]);
+        let check = a.store_check_value().unwrap();
+        assert_eq!(
+            check,
+            RootKey::from_bytes([1; KEY_LEN])
+                .store_check_value()
+                .unwrap()
+        );
+        assert_ne!(
+            check,
+            RootKey::from_bytes([2; KEY_LEN])
+                .store_check_value()
+                .unwrap()
+        );
+        assert_ne!(check, [1; KEY_LEN]);
+        assert_ne!(&check[..], a.prk.expose());
+    }
+
+    #[test]
     fn wycheproof_aes_256_gcm_as_blobs_call_it() {
         let doc = wycheproof("aes_gcm_test.json");
         let mut checked = 0;

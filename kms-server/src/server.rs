@@ -159,6 +159,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
     let db = config.data_dir.join("kms.sqlite3");
+    // A missing or empty database next to a used root key is refused before SQLite creates one.
+    if !root_is_new
+        && !config.start_over_with_empty_store
+        && std::fs::metadata(&db).map_or(true, |m| m.len() == 0)
+        && let Some(m) = read_store_marker(&store_marker_path(&root_path))?
+    {
+        return Err(missing_store(&root_path, &db, m, "is missing or empty"));
+    }
     let sqlite = SqliteStore::open(&db)?;
     check_store_identity(
         &sqlite,
@@ -299,16 +307,7 @@ fn check_store_identity(
 ) -> Result<(), StartupError> {
     let check = root.store_check_value()?.to_vec();
     let marker_path = store_marker_path(paths.root);
-    let marker = match std::fs::read_to_string(&marker_path) {
-        Ok(text) => Some(text.trim().parse::<uuid::Uuid>().map_err(|_| {
-            StartupError::StoreIdentity(format!(
-                "store marker {} does not hold a store ID",
-                marker_path.display()
-            ))
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(StartupError::io("reading the root key's store marker")(e)),
-    };
+    let marker = read_store_marker(&marker_path)?;
     // A marker left by a root key file that is gone says nothing of this new key.
     let marker = marker.filter(|_| !paths.root_is_new);
     let (db, rk) = (paths.db.display(), paths.root.display());
@@ -342,12 +341,14 @@ fn check_store_identity(
             let keys = store.key_count()?;
             if let Some(m) = marker {
                 if !start_over {
-                    return Err(StartupError::StoreIdentity(format!(
-                        "root key {rk} was used with store {m}, but key database {db} is missing, \
-                         emptied or from before store IDs (it holds {keys} keys and no store ID): \
-                         starting would lose every key of store {m}. Restore its database, or \
-                         start over with an empty store with --start-over-with-empty-store"
-                    )));
+                    return Err(missing_store(
+                        paths.root,
+                        paths.db,
+                        m,
+                        &format!(
+                            "holds no store ID ({keys} keys): emptied, or from before store IDs"
+                        ),
+                    ));
                 }
                 tracing::warn!(old_store_id = %m, "starting over with an empty key store as asked: the keys of the old store are lost");
             }
@@ -361,6 +362,31 @@ fn check_store_identity(
         }
     }
     Ok(())
+}
+
+/// The store ID in the marker at `path`, `None` when there is no marker.
+fn read_store_marker(path: &Path) -> Result<Option<uuid::Uuid>, StartupError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            StartupError::StoreIdentity(format!(
+                "store marker {} does not hold a store ID",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StartupError::io("reading the root key's store marker")(e)),
+    }
+}
+
+/// The refusal of a start that would lose every key of store `was`.
+fn missing_store(root: &Path, db: &Path, was: uuid::Uuid, what: &str) -> StartupError {
+    StartupError::StoreIdentity(format!(
+        "root key {} was used with store {was}, but key database {} {what}: starting would lose \
+         every key of store {was}. Restore its database, or start over with an empty store with \
+         --start-over-with-empty-store",
+        root.display(),
+        db.display()
+    ))
 }
 
 /// Writes the store marker (mode 0600) through a temporary file and a rename, so that it is

@@ -597,6 +597,24 @@ mod tests {
     }
 
     #[test]
+    fn the_identity_round_trips_and_a_new_database_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.identity().unwrap(), None);
+        let id = StoreIdentity {
+            store_id: Uuid::from_u128(7),
+            root_check: vec![9; 32],
+        };
+        s.set_identity(&id).unwrap();
+        drop(s);
+        assert_eq!(
+            SqliteStore::open(&path).unwrap().identity().unwrap(),
+            Some(id)
+        );
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kms.db");
