@@ -343,6 +343,7 @@ fn help_explains_every_flag() {
         "--tenants",
         "--root-key-file",
         "--seed",
+        "--start-over-with-empty-store",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

@@ -115,6 +115,24 @@ impl RootKey {
             path: path.to_owned(),
             source,
         };
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                // As ssh does with a private key: a key others can read is not secret any more.
+                return Err(ConfigError::Invalid {
+                    what: WHAT,
+                    path: path.to_owned(),
+                    reason: format!(
+                        "its mode is {mode:04o}: it must not be accessible by group or others \
+                         (chmod 600 {})",
+                        path.display()
+                    ),
+                }
+                .into());
+            }
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
@@ -139,6 +157,19 @@ impl RootKey {
             }
             Err(e) => Err(io("reading", e).into()),
         }
+    }
+
+    /// The value the key store keeps to know which root key its keys are wrapped under:
+    /// HMAC-SHA256 under the extracted key of a fixed label (HKDF-Expand, RFC 5869 §2.3, with the
+    /// label as `info`). It reveals nothing of the key. The label is 21 bytes; every KEK's `info`
+    /// is at least 28 (UUID, version, two length-prefixed strings), so no KEK equals it.
+    pub fn store_check_value(&self) -> Result<[u8; KEY_LEN]> {
+        let mut out = [0u8; KEY_LEN];
+        Hkdf::<Sha256>::from_prk(self.prk.expose())
+            .map_err(|_| KmsError::Internal("HKDF PRK length".into()))?
+            .expand(b"kmsbox.store-check.v1", &mut out)
+            .map_err(|_| KmsError::Internal("HKDF output length".into()))?;
+        Ok(out)
     }
 
     fn kek(&self, ctx: &WrapContext<'_>) -> Result<Zeroizing<[u8; KEY_LEN]>> {
@@ -277,7 +308,11 @@ pub fn len32(field: &'static str, len: usize) -> Result<[u8; 4]> {
 /// Creates `path` with mode 0600 and writes `bytes`, failing if it exists.
 fn write_new_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -338,6 +373,26 @@ mod tests {
 
     /// The AES-256-GCM calls the ciphertext blobs make (96-bit nonce, 128-bit tag), against every
     /// matching Wycheproof vector.
+    #[test]
+    fn the_store_check_value_is_stable_per_root_key_and_holds_no_key_bytes() {
+        let a = RootKey::from_bytes([1; KEY_LEN]);
+        let check = a.store_check_value().unwrap();
+        assert_eq!(
+            check,
+            RootKey::from_bytes([1; KEY_LEN])
+                .store_check_value()
+                .unwrap()
+        );
+        assert_ne!(
+            check,
+            RootKey::from_bytes([2; KEY_LEN])
+                .store_check_value()
+                .unwrap()
+        );
+        assert_ne!(check, [1; KEY_LEN]);
+        assert_ne!(&check[..], a.prk.expose());
+    }
+
     #[test]
     fn wycheproof_aes_256_gcm_as_blobs_call_it() {
         let doc = wycheproof("aes_gcm_test.json");

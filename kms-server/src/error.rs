@@ -212,6 +212,25 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// Another daemon holds the data folder's lock.
+    #[error(
+        "data folder {} is in use by another kms-server{}: one daemon per data folder (lock file {})",
+        dir.display(),
+        pid.as_ref().map(|p| format!(" (PID {p})")).unwrap_or_default(),
+        lock.display()
+    )]
+    DataDirInUse {
+        /// The data folder.
+        dir: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+        /// The PID written by the holder, when it could be read.
+        pid: Option<String>,
+    },
+    /// The key database and the root key do not belong together: the database is missing,
+    /// emptied or replaced, or the root key is another one.
+    #[error("{0}")]
+    StoreIdentity(String),
     /// The key store could not be opened.
     #[error("key store: {0}")]
     Store(#[from] crate::store::StoreError),

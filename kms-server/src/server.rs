@@ -42,6 +42,9 @@ pub struct Config {
     pub purge_interval: Duration,
     /// How long shutdown waits for in-flight calls and open connections before closing them.
     pub shutdown_grace: Duration,
+    /// Start with an empty key store even though the root key was already used with a store
+    /// (whose keys are then lost); without it such a start is refused.
+    pub start_over_with_empty_store: bool,
 }
 
 impl Config {
@@ -58,6 +61,7 @@ impl Config {
             audit: AuditOptions::default(),
             purge_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            start_over_with_empty_store: false,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct RunningServer {
     health: tonic_health::server::HealthReporter,
     keyring: Arc<Keyring>,
     grace: Duration,
+    /// The data folder's lock (`kms.lock`), held until the server is dropped.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -164,14 +170,35 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             Authenticator::trusting(region.clone())
         }
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(StartupError::io("creating --data-dir"))?;
+    create_private_dir(&config.data_dir)?;
+    let lock = lock_data_dir(&config.data_dir)?;
     let root_path = config
         .root_key_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("root.key"));
+    let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
     let db = config.data_dir.join("kms.sqlite3");
-    let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&db)?);
+    // A missing or empty database next to a used root key is refused before SQLite creates one.
+    if !root_is_new
+        && !config.start_over_with_empty_store
+        && std::fs::metadata(&db).map_or(true, |m| m.len() == 0)
+        && let Some(m) = read_store_marker(&store_marker_path(&root_path))?
+    {
+        return Err(missing_store(&root_path, &db, m, "is missing or empty"));
+    }
+    let sqlite = SqliteStore::open(&db)?;
+    check_store_identity(
+        &sqlite,
+        &root,
+        &StorePaths {
+            db: &db,
+            root: &root_path,
+            root_is_new,
+        },
+        config.start_over_with_empty_store,
+    )?;
+    let store: Arc<dyn KeyStore> = Arc::new(sqlite);
     let keyring = Arc::new({
         let s = Arc::clone(&store);
         tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
@@ -264,6 +291,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         health,
         keyring,
         grace: config.shutdown_grace,
+        _lock: lock,
     })
 }
 
@@ -291,6 +319,222 @@ async fn follow_audit(
             }
         }
     }
+}
+
+/// Creates the data folder (and any missing parent) with mode 0700; warns when an existing one is
+/// open to group or others.
+fn create_private_dir(dir: &Path) -> Result<(), StartupError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(StartupError::io("creating --data-dir"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(StartupError::io("reading --data-dir"))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(data_dir = %dir.display(), mode = %format!("{mode:04o}"), "the data folder is open to group or others; 0700 is advised");
+        }
+    }
+    Ok(())
+}
+
+/// Where the key database and the root key are, for [`check_store_identity`].
+struct StorePaths<'a> {
+    db: &'a Path,
+    root: &'a Path,
+    /// The root key file was created by this start.
+    root_is_new: bool,
+}
+
+/// The marker next to the root key that names the store it was used with:
+/// `<root key file>.store-id`.
+fn store_marker_path(root: &Path) -> PathBuf {
+    let mut name = root.as_os_str().to_owned();
+    name.push(".store-id");
+    PathBuf::from(name)
+}
+
+/// Makes sure the key database and the root key belong together.
+///
+/// The database keeps its store ID and the root key's check value; next to the root key a marker
+/// names the store the key was used with. A database whose check value is another root key's, or
+/// whose store ID is not the marker's, is refused; so is a missing or emptied database next to a
+/// root key that was already used with a store, unless `start_over` says to begin with an empty
+/// store (whose new ID then replaces the marker's).
+fn check_store_identity(
+    store: &SqliteStore,
+    root: &RootKey,
+    paths: &StorePaths<'_>,
+    start_over: bool,
+) -> Result<(), StartupError> {
+    let check = root.store_check_value()?.to_vec();
+    let marker_path = store_marker_path(paths.root);
+    let marker = read_store_marker(&marker_path)?;
+    // A marker left by a root key file that is gone says nothing of this new key.
+    let marker = marker.filter(|_| !paths.root_is_new);
+    let (db, rk) = (paths.db.display(), paths.root.display());
+    match store.identity()? {
+        Some(id) => {
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                id.root_check.as_slice(),
+                check.as_slice(),
+            )) {
+                return Err(StartupError::StoreIdentity(format!(
+                    "key database {db} (store {}) was made with another root key than {rk}: its keys \
+                     cannot be used with this one; restore the root key that goes with it",
+                    id.store_id
+                )));
+            }
+            match marker {
+                Some(m) if m != id.store_id => {
+                    return Err(StartupError::StoreIdentity(format!(
+                        "key database {db} is store {}, but root key {rk} was last used with store \
+                         {m}: the database was replaced by another store's; restore store {m}'s \
+                         database",
+                        id.store_id
+                    )));
+                }
+                Some(_) => {}
+                None => write_store_marker(&marker_path, id.store_id)?,
+            }
+            tracing::info!(store_id = %id.store_id, "key store identity checked");
+        }
+        None => {
+            let keys = store.key_count()?;
+            if let Some(m) = marker {
+                if !start_over {
+                    return Err(missing_store(
+                        paths.root,
+                        paths.db,
+                        m,
+                        &format!(
+                            "holds no store ID ({keys} keys): emptied, or from before store IDs"
+                        ),
+                    ));
+                }
+                tracing::warn!(old_store_id = %m, "starting over with an empty key store as asked: the keys of the old store are lost");
+            }
+            let id = crate::store::StoreIdentity {
+                store_id: uuid::Uuid::new_v4(),
+                root_check: check,
+            };
+            store.set_identity(&id)?;
+            write_store_marker(&marker_path, id.store_id)?;
+            tracing::info!(store_id = %id.store_id, keys, "key store identity written");
+        }
+    }
+    Ok(())
+}
+
+/// The store ID in the marker at `path`, `None` when there is no marker.
+fn read_store_marker(path: &Path) -> Result<Option<uuid::Uuid>, StartupError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            StartupError::StoreIdentity(format!(
+                "store marker {} does not hold a store ID",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StartupError::io("reading the root key's store marker")(e)),
+    }
+}
+
+/// The refusal of a start that would lose every key of store `was`.
+fn missing_store(root: &Path, db: &Path, was: uuid::Uuid, what: &str) -> StartupError {
+    StartupError::StoreIdentity(format!(
+        "root key {} was used with store {was}, but key database {} {what}: starting would lose \
+         every key of store {was}. Restore its database, or start over with an empty store with \
+         --start-over-with-empty-store",
+        root.display(),
+        db.display()
+    ))
+}
+
+/// Writes the store marker (mode 0600) through a temporary file and a rename, so that it is
+/// never half written.
+fn write_store_marker(path: &Path, store_id: uuid::Uuid) -> Result<(), StartupError> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        writeln!(f, "{store_id}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    match write() {
+        Ok(()) => Ok(()),
+        // A root key kept in a read-only place: the store still checks the root key, only a
+        // deleted database goes unnoticed.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            tracing::warn!(marker = %path.display(), error = %e, "cannot write the root key's store marker: a missing or emptied key database will not be noticed");
+            Ok(())
+        }
+        Err(e) => Err(StartupError::io("writing the root key's store marker")(e)),
+    }
+}
+
+/// Takes the data folder's exclusive lock (`<data-dir>/kms.lock`, mode 0600) for the life of the
+/// daemon and writes this process's PID into it; refuses when another daemon holds it. The lock
+/// is the OS's (`flock`), so it goes with the process however it ends, and a stale file left by
+/// a killed daemon does not block the next one.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("kms.lock");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts
+        .open(&path)
+        .map_err(StartupError::io("opening the data folder's lock file"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let pid = file
+                .read_to_string(&mut holder)
+                .ok()
+                .map(|_| holder.trim().to_owned())
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            return Err(StartupError::DataDirInUse {
+                dir: dir.to_owned(),
+                lock: path,
+                pid,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(StartupError::io("locking the data folder")(e));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush())
+        .map_err(StartupError::io("writing the data folder's lock file"))?;
+    Ok(file)
 }
 
 /// Purges keys past their deletion date every `every`, until `stop` is cancelled.

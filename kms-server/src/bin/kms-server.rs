@@ -62,6 +62,11 @@ struct Args {
     /// Seconds that shutdown (SIGTERM, Ctrl-C) waits for in-flight calls before closing connections.
     #[arg(long, env = "KMS_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     shutdown_grace_secs: u64,
+    /// Start with an empty key store although the root key was already used with one whose key
+    /// database is now missing or emptied. Every key of the old store is lost; without this flag
+    /// such a start is refused. A flag only (no environment variable), so that it is never left on.
+    #[arg(long)]
+    start_over_with_empty_store: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -91,24 +96,40 @@ async fn reopen_audit_on_sighup(
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), listened for from before start-up, so that neither is lost
+/// between the banner and the wait.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -142,6 +163,14 @@ async fn main() -> std::process::ExitCode {
         },
         purge_interval: Duration::from_secs(a.purge_interval_secs.max(1)),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_secs),
+        start_over_with_empty_store: a.start_over_with_empty_store,
+    };
+    let mut signals = match Signals::listen() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kms-server: listening for signals: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
     let region = config.region.clone();
     let running = match server::start(config).await {
@@ -169,12 +198,21 @@ async fn main() -> std::process::ExitCode {
     let _ = std::io::stdout().flush();
     #[cfg(unix)]
     tokio::select! {
-        () = shutdown_signal() => {}
+        () = signals.next() => {}
         never = reopen_audit_on_sighup(hup, &running) => match never {},
     }
     #[cfg(not(unix))]
-    shutdown_signal().await;
+    signals.next().await;
     tracing::info!("shutting down");
-    running.shutdown().await;
-    std::process::ExitCode::SUCCESS
+    tokio::select! {
+        () = running.shutdown() => std::process::ExitCode::SUCCESS,
+        () = signals.next() => {
+            // A second SIGTERM or Ctrl-C: the operator will not wait out the grace period.
+            // Acknowledged calls are on disk already (the store syncs each write); audit
+            // records not yet written out may be lost. Exit at once, without running the
+            // runtime's shutdown, which would wait for blocking tasks.
+            eprintln!("kms-server: second signal during shutdown: exiting now (status 130)");
+            std::process::exit(130)
+        }
+    }
 }

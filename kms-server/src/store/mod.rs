@@ -11,7 +11,7 @@ use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 use uuid::Uuid;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreIdentity};
 
 /// A key's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,7 +46,23 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 1 -> 2: the audit log moved to the daemon's own JSON-lines file.
     "DROP TABLE audit;",
+    // 2 -> 3: the store's identity (one row, written at start-up; see `StoreIdentity`).
+    "CREATE TABLE store_meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        store_id TEXT NOT NULL,
+        root_check BLOB NOT NULL
+     );",
 ];
+
+/// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
+/// under (never the key itself). Kept in the database's `store_meta` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreIdentity {
+    /// The store's ID, drawn when the store was first used.
+    pub store_id: Uuid,
+    /// [`crate::crypto::RootKey::store_check_value`] of the root key.
+    pub root_check: Vec<u8>,
+}
 
 /// The SQLite key store.
 pub struct SqliteStore {
@@ -57,8 +73,109 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
+/// Creates an empty file at `path` with mode 0600 unless it exists.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets mode 0600 on `path` if it exists and has any group or other bit.
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// What is wrong with the first 100 bytes of an existing database file (the SQLite header), if
+/// anything. An empty file is a new database. A write version other than 1 or 2 makes SQLite open
+/// the file read-only, so that the daemon would start and then fail every write.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let damaged = |what: String| {
+        StoreError::Corrupt(format!(
+            "key database {} is damaged: {what}",
+            path.display()
+        ))
+    };
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::Backend(Box::new(e))),
+    };
+    let mut head = Vec::with_capacity(100);
+    f.by_ref()
+        .take(100)
+        .read_to_end(&mut head)
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    if head.is_empty() {
+        return Ok(());
+    }
+    if head.len() < 100 {
+        return Err(damaged(format!(
+            "{} bytes, shorter than a SQLite header",
+            head.len()
+        )));
+    }
+    if &head[..16] != b"SQLite format 3\0" {
+        return Err(damaged("not a SQLite database (bad magic)".into()));
+    }
+    let (write, read) = (head[18], head[19]);
+    if !matches!(write, 1 | 2) || !matches!(read, 1 | 2) {
+        return Err(damaged(format!(
+            "header file format versions are write {write}, read {read}; they must be 1 or 2"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs SQLite's full integrity check (structure, and that every index matches its table); the
+/// key database is small, so the full check costs little more than `quick_check`.
+fn integrity_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let damaged = |what: String| {
+        StoreError::Corrupt(format!(
+            "key database {} is damaged: {what}",
+            path.display()
+        ))
+    };
+    let mut stmt = conn
+        .prepare("PRAGMA integrity_check(20)")
+        .map_err(|e| damaged(e.to_string()))?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| damaged(e.to_string()))?;
+    if lines != ["ok"] {
+        return Err(damaged(format!(
+            "SQLite integrity check failed: {}",
+            lines.join("; ")
+        )));
+    }
+    Ok(())
+}
+
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    check_header(path)?;
     let conn = Connection::open(path).map_err(backend)?;
+    integrity_check(&conn, path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(backend)?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -73,11 +190,66 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    ///
+    /// The database and its `-wal` and `-shm` files are mode 0600 whatever the umask: the
+    /// database is created here with that mode before SQLite opens it (SQLite then gives its WAL
+    /// and shared-memory files the database's mode), and the three are narrowed to 0600 after
+    /// the open in case an older daemon made them wider.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let mut conn = open_conn(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            restrict_to_owner(Path::new(&file)).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        }
         migrate(&mut conn)?;
         Ok(Self {
             keys: Mutex::new(conn),
+        })
+    }
+
+    /// The store's identity, `None` while none was written (a new, emptied or pre-identity
+    /// database).
+    pub fn identity(&self) -> Result<Option<StoreIdentity>, StoreError> {
+        self.with(|c| {
+            let row: Option<(String, Vec<u8>)> = c
+                .query_row(
+                    "SELECT store_id, root_check FROM store_meta WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            row.map(|(id, root_check)| {
+                Ok(StoreIdentity {
+                    store_id: id.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("store_meta: bad store_id {id:?}"))
+                    })?,
+                    root_check,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Writes the store's identity, replacing any.
+    pub fn set_identity(&self, id: &StoreIdentity) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO store_meta (id, store_id, root_check) VALUES (1, ?1, ?2)",
+                params![id.store_id.to_string(), id.root_check],
+            )
+            .map_err(backend)
+            .map(drop)
+        })
+    }
+
+    /// The number of keys stored.
+    pub fn key_count(&self) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+                .map_err(backend)
         })
     }
 
@@ -422,6 +594,24 @@ mod tests {
             )
             .unwrap();
         assert_eq!(audit, 0);
+    }
+
+    #[test]
+    fn the_identity_round_trips_and_a_new_database_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.identity().unwrap(), None);
+        let id = StoreIdentity {
+            store_id: Uuid::from_u128(7),
+            root_check: vec![9; 32],
+        };
+        s.set_identity(&id).unwrap();
+        drop(s);
+        assert_eq!(
+            SqliteStore::open(&path).unwrap().identity().unwrap(),
+            Some(id)
+        );
     }
 
     #[test]
