@@ -87,3 +87,45 @@ async fn repeated_tenancy_metadata_is_refused_and_audited() {
         "no key was created by any of them"
     );
 }
+
+#[tokio::test]
+async fn default_alias_suffix_is_reserved_whatever_its_case_or_trailing_slash() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    // (rule, alias)
+    let cases = [
+        ("upper case", "OBS/DEFAULT"),
+        ("mixed case", "obs/Default"),
+        ("trailing slash", "obs/default/"),
+        ("doubled slash", "obs//default"),
+        ("leading slash", "/obs/default"),
+    ];
+    for (rule, alias) in cases {
+        eprintln!("case: {rule}");
+        let r = t
+            .client
+            .create_key(t.req(pb::CreateKeyRequest {
+                alias: alias.into(),
+                ..Default::default()
+            }))
+            .await;
+        assert_refused(
+            r,
+            Code::InvalidArgument,
+            ErrorCode::InvalidArgument,
+            "alias",
+        );
+    }
+    let def = t
+        .client
+        .get_default_key(t.req(pb::GetDefaultKeyRequest {
+            service: "obs".into(),
+        }))
+        .await
+        .expect("default key")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert_eq!(def.alias, "obs/default");
+    assert_eq!(d.server().keyring().key_count(), 1, "only the default key");
+}
