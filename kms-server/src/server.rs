@@ -15,7 +15,7 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::crypto::RootKey;
 use crate::error::StartupError;
-use crate::grpc::KmsGrpc;
+use crate::grpc::{CodecRefusals, KmsGrpc};
 use crate::keyring::{Keyring, now_ms};
 use crate::store::{KeyStore, SqliteStore};
 
@@ -196,7 +196,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(KeyManagementServiceServer::new(grpc))
+            .add_service(CodecRefusals::new(
+                KeyManagementServiceServer::new(grpc.clone()),
+                grpc,
+            ))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     tasks.spawn(purge_loop(
