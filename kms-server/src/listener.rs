@@ -1,16 +1,26 @@
 //! The one place where the daemon accepts TCP connections: every accepted socket gets
-//! `TCP_NODELAY` and TCP keep-alive, and running out of file descriptors backs off instead of
-//! spinning.
+//! `TCP_NODELAY` and TCP keep-alive, running out of file descriptors backs off instead of
+//! spinning, at most [`AcceptOptions::max_connections`] are open at once (accepting waits for one
+//! to close, leaving new clients in the kernel's backlog), and a connection with no call for
+//! [`AcceptOptions::idle_timeout`] is closed.
 //!
 //! tonic ignores `Server::tcp_nodelay` and `tcp_keepalive` when it is handed its own incoming
 //! stream, so the options are set here, on each accepted socket.
 
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
 use socket2::{SockRef, TcpKeepalive};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tonic::transport::server::Connected;
 
 /// How accepted connections are set up.
 #[derive(Debug, Clone)]
@@ -21,6 +31,11 @@ pub struct AcceptOptions {
     pub keepalive_interval: Duration,
     /// How long accepting pauses when the process or system is out of file descriptors.
     pub exhausted_backoff: Duration,
+    /// Most connections open at once; accepting waits while this many are open.
+    pub max_connections: usize,
+    /// A connection with no call in flight and none started for this long is closed; `None`
+    /// keeps idle connections open.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for AcceptOptions {
@@ -29,6 +44,8 @@ impl Default for AcceptOptions {
             keepalive_time: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(10),
             exhausted_backoff: Duration::from_millis(100),
+            max_connections: 1024,
+            idle_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -51,20 +68,160 @@ fn is_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
 }
 
+/// The calls of one connection, shared by the connection and its requests (tonic puts it in each
+/// request's extensions as the connection info): the idle timer of the connection looks at it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnActivity(Arc<Activity>);
+
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// A call started or ended since the idle timer last looked.
+    touched: AtomicBool,
+}
+
+impl ConnActivity {
+    /// Marks a call in flight on the connection until the guard is dropped.
+    pub fn begin(&self) -> CallGuard {
+        self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.0.touched.store(true, Ordering::Relaxed);
+        CallGuard(Arc::clone(&self.0))
+    }
+
+    /// Whether the connection has been busy since the last look (and resets that).
+    fn busy_since_last_look(&self) -> bool {
+        let touched = self.0.touched.swap(false, Ordering::Relaxed);
+        touched || self.0.in_flight.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A call in flight; see [`ConnActivity::begin`].
+#[derive(Debug)]
+pub struct CallGuard(Arc<Activity>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// An accepted connection: the socket, its place under the connection cap (released when the
+/// connection is dropped) and its idle timer.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+    activity: ConnActivity,
+    idle: Option<(Duration, Pin<Box<Sleep>>)>,
+}
+
+impl Conn {
+    /// The accepted socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// `Err(TimedOut)` once the connection has been idle for the idle timeout.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some((timeout, sleep)) = &mut self.idle else {
+            return Ok(());
+        };
+        while sleep.as_mut().poll(cx).is_ready() {
+            if !self.activity.busy_since_last_look() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle for longer than the idle timeout",
+                ));
+            }
+            sleep.as_mut().reset(Instant::now() + *timeout);
+        }
+        Ok(())
+    }
+}
+
+impl Connected for Conn {
+    type ConnectInfo = ConnActivity;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.activity.clone()
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Err(e) = this.poll_idle(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
 /// The accepted connections of `listener`, each configured by [`configure`]. Errors of a single
 /// connection (reset before accept, option refused) skip that connection; running out of
-/// descriptors pauses accepting for `exhausted_backoff`. The stream never ends by itself.
+/// descriptors pauses accepting for `exhausted_backoff`; with `max_connections` open, accepting
+/// waits until one closes. The stream never ends by itself.
 pub fn incoming(
     listener: TcpListener,
     options: AcceptOptions,
-) -> impl Stream<Item = io::Result<TcpStream>> + Send + 'static {
+) -> impl Stream<Item = io::Result<Conn>> + Send + 'static {
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     futures::stream::unfold(listener, move |listener| {
         let options = options.clone();
+        let slots = Arc::clone(&slots);
         async move {
+            // Wait for a free slot before accepting, so that a full daemon neither spins nor
+            // takes descriptors it will not serve.
+            let permit = slots.acquire_owned().await.ok()?;
             loop {
                 match listener.accept().await {
                     Ok((stream, peer)) => match configure(&stream, &options) {
-                        Ok(()) => return Some((Ok(stream), listener)),
+                        Ok(()) => {
+                            let conn = Conn {
+                                stream,
+                                _permit: permit,
+                                activity: ConnActivity::default(),
+                                idle: options
+                                    .idle_timeout
+                                    .map(|t| (t, Box::pin(tokio::time::sleep(t)))),
+                            };
+                            return Some((Ok(conn), listener));
+                        }
                         Err(e) => {
                             tracing::debug!(%peer, error = %e, "dropping a connection whose socket options failed")
                         }
@@ -91,9 +248,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut accepted = Box::pin(incoming(listener, AcceptOptions::default()));
         let _client = TcpStream::connect(addr).await.unwrap();
-        let server_side = accepted.next().await.unwrap().unwrap();
+        let conn = accepted.next().await.unwrap().unwrap();
+        let server_side = conn.stream();
         assert!(server_side.nodelay().unwrap());
-        let sock = SockRef::from(&server_side);
+        let sock = SockRef::from(server_side);
         assert!(sock.keepalive().unwrap());
         assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
     }
