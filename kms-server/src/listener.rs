@@ -256,6 +256,66 @@ mod tests {
         assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
     }
 
+    #[tokio::test]
+    async fn a_connection_is_idle_only_with_no_call_in_flight_or_started() {
+        use tokio::io::AsyncReadExt;
+        let idle = Duration::from_millis(200);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = AcceptOptions {
+            idle_timeout: Some(idle),
+            ..AcceptOptions::default()
+        };
+        let mut accepted = Box::pin(incoming(listener, options));
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let mut conn = accepted.next().await.unwrap().unwrap();
+        let mut buf = [0u8; 8];
+        // A call in flight: still open well past the idle timeout.
+        let call = conn.connect_info().begin();
+        let read = tokio::time::timeout(idle * 3, conn.read(&mut buf)).await;
+        assert!(
+            read.is_err(),
+            "no data and no error while a call is in flight"
+        );
+        drop(call);
+        // The call just ended: not idle for one more timeout, then closed.
+        let start = std::time::Instant::now();
+        let e = tokio::time::timeout(idle * 5, conn.read(&mut buf))
+            .await
+            .expect("closed within a few idle timeouts")
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() >= idle, "{:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn at_the_connection_cap_accepting_waits_for_a_connection_to_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = AcceptOptions {
+            max_connections: 2,
+            idle_timeout: None,
+            ..AcceptOptions::default()
+        };
+        let mut accepted = Box::pin(incoming(listener, options));
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let first = accepted.next().await.unwrap().unwrap();
+        let _second = accepted.next().await.unwrap().unwrap();
+        let wait = Duration::from_millis(300);
+        assert!(
+            tokio::time::timeout(wait, accepted.next()).await.is_err(),
+            "the third connection waits while two are open"
+        );
+        drop(first);
+        assert!(
+            tokio::time::timeout(wait, accepted.next()).await.is_ok(),
+            "and is accepted once one closes"
+        );
+    }
+
     #[test]
     fn descriptor_exhaustion_is_told_from_other_accept_errors() {
         for (errno, exhausted) in [
