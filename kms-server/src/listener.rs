@@ -7,6 +7,7 @@
 //! tonic ignores `Server::tcp_nodelay` and `tcp_keepalive` when it is handed its own incoming
 //! stream, so the options are set here, on each accepted socket.
 
+use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Bytes, Service, http};
+use tonic::server::NamedService;
 use tonic::transport::server::Connected;
 
 /// How accepted connections are set up.
@@ -103,6 +108,71 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.0.touched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A service whose calls keep their connection from counting as idle: each request marks a call
+/// in flight on its connection until its response body has been sent (or dropped), so a long
+/// response stream (a health `Watch`) keeps the connection too.
+#[derive(Debug, Clone)]
+pub struct MarkCalls<S>(pub S);
+
+impl<S: NamedService> NamedService for MarkCalls<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for MarkCalls<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let call = req
+            .extensions()
+            .get::<ConnActivity>()
+            .map(ConnActivity::begin);
+        let response = self.0.call(req);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(match call {
+                Some(call) => response.map(|body| Body::new(CallBody { body, _call: call })),
+                None => response,
+            })
+        })
+    }
+}
+
+/// A response body that holds its call in flight until it is done.
+struct CallBody {
+    body: Body,
+    _call: CallGuard,
+}
+
+impl http_body::Body for CallBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -17,6 +17,7 @@ use crate::crypto::RootKey;
 use crate::error::StartupError;
 use crate::grpc::{CodecRefusals, KmsGrpc};
 use crate::keyring::{Keyring, now_ms};
+use crate::listener::MarkCalls;
 use crate::store::{KeyStore, SqliteStore};
 
 /// The daemon's configuration.
@@ -244,14 +245,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(CodecRefusals::new(
+            .add_service(MarkCalls(health_service))
+            .add_service(MarkCalls(reflection_v1))
+            .add_service(MarkCalls(reflection_v1alpha))
+            .add_service(MarkCalls(CodecRefusals::new(
                 KeyManagementServiceServer::new(grpc.clone())
                     .max_decoding_message_size(limits.max_message_size),
                 grpc,
-            ))
+            )))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     tasks.spawn(purge_loop(

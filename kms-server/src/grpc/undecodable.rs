@@ -18,11 +18,9 @@ use tonic::{Code, Status};
 
 use super::{Call, KmsGrpc, request_id_value};
 use crate::auth::request_id;
-use crate::listener::ConnActivity;
 
 /// The `kms.v1.KeyManagementService` server, with tonic's own decode and size refusals given
-/// stable codes and audited, and each call marked in flight on its connection (see
-/// [`ConnActivity`]).
+/// stable codes and audited.
 #[derive(Debug, Clone)]
 pub struct CodecRefusals {
     inner: KeyManagementServiceServer<KmsGrpc>,
@@ -94,18 +92,12 @@ impl Service<http::Request<Body>> for CodecRefusals {
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        // The call keeps its connection from counting as idle until it is answered.
-        let busy = req
-            .extensions()
-            .get::<ConnActivity>()
-            .map(ConnActivity::begin);
         let op = operation(req.uri().path());
         let md = MetadataMap::from_headers(req.headers().clone());
         let fut = self.inner.call(req);
         let grpc = self.grpc.clone();
         Box::pin(async move {
             let response = fut.await?;
-            drop(busy);
             let Some(code) = response
                 .extensions()
                 .get::<Status>()
