@@ -265,3 +265,37 @@ async fn undecodable_and_oversized_requests_get_stable_codes_and_are_audited() {
     let ok = raw_call(addr, path, "alice", frame(&[0x0a, 0x01, b'a'])).await;
     assert_eq!(ok.get("grpc-status"), Some("0"));
 }
+
+/// Pins the 16 KiB header list limit (hyper's default was the same before it was set explicitly).
+/// The refusal is HTTP 431 from the HTTP/2 layer: no handler, no error code, no audit entry.
+#[tokio::test]
+async fn request_headers_over_the_header_list_limit_are_not_served() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    // Under the 16 KiB limit: served.
+    let mut ok = t.req(pb::ListKeysRequest::default());
+    ok.metadata_mut()
+        .insert("x-padding", "a".repeat(8 * 1024).parse().expect("metadata"));
+    t.client
+        .list_keys(ok)
+        .await
+        .expect("8 KiB of headers is served");
+    // Over it: refused before any handler runs, and the daemon goes on serving.
+    let mut big = t.req(pb::ListKeysRequest::default());
+    big.metadata_mut().insert(
+        "x-padding",
+        "a".repeat(20 * 1024).parse().expect("metadata"),
+    );
+    let e = t
+        .client
+        .list_keys(big)
+        .await
+        .expect_err("20 KiB of headers is refused");
+    eprintln!("over the limit: {e:?}");
+    let mut again = d.tenant("alice").await;
+    again
+        .client
+        .list_keys(again.req(pb::ListKeysRequest::default()))
+        .await
+        .expect("served afterwards");
+}
