@@ -289,3 +289,49 @@ async fn idle_sockets_at_the_descriptor_limit_neither_spin_nor_lock_clients_out(
     assert_eq!(closed, opened, "every idle socket is closed");
     served_within(&daemon.endpoint(), Duration::from_secs(1)).await;
 }
+
+#[test]
+fn help_names_every_limit_and_its_default() {
+    let out = Command::new(bin("kms-server"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    // (flag, environment variable, default)
+    for (flag, env, default) in [
+        ("--max-connections", "KMS_MAX_CONNECTIONS", "1024"),
+        (
+            "--max-concurrent-streams",
+            "KMS_MAX_CONCURRENT_STREAMS",
+            "256",
+        ),
+        (
+            "--max-header-list-size",
+            "KMS_MAX_HEADER_LIST_SIZE",
+            "16384",
+        ),
+        ("--max-message-size", "KMS_MAX_MESSAGE_SIZE", "4194304"),
+        ("--idle-timeout-secs", "KMS_IDLE_TIMEOUT_SECS", "60"),
+        (
+            "--keepalive-interval-secs",
+            "KMS_KEEPALIVE_INTERVAL_SECS",
+            "30",
+        ),
+        (
+            "--keepalive-timeout-secs",
+            "KMS_KEEPALIVE_TIMEOUT_SECS",
+            "10",
+        ),
+    ] {
+        let at = help
+            .find(flag)
+            .unwrap_or_else(|| panic!("--help lacks {flag}"));
+        let entry = &help[at..];
+        let entry = &entry[..entry.find("\n  -").unwrap_or(entry.len())];
+        assert!(entry.contains(env), "{flag}: {entry}");
+        assert!(
+            entry.contains(&format!("[default: {default}]")),
+            "{flag}: {entry}"
+        );
+    }
+}
