@@ -40,6 +40,9 @@ struct KnownTenant {
     token_digest: [u8; 32],
 }
 
+/// Request metadata that may appear at most once in a request.
+const SINGLE_VALUED: [&str; 4] = [DOMAIN_ID, REGION, AUTHORIZATION, REQUEST_ID];
+
 /// Tokens shorter than this are refused when the tenants file is loaded.
 pub const MIN_TOKEN_LEN: usize = 16;
 
@@ -120,7 +123,19 @@ impl Authenticator {
     }
 
     /// Identifies the caller of a request.
+    ///
+    /// The tenancy metadata (`x-kms-domain-id`, `x-kms-region`, `authorization`,
+    /// `x-kms-request-id`) may appear at most once each: a repeated one is refused as
+    /// `KMSBOX.0400`, so that no copy but the first can go unchecked.
     pub fn authenticate(&self, md: &MetadataMap) -> Result<Caller> {
+        for name in SINGLE_VALUED {
+            if md.get_all(name).iter().nth(1).is_some() {
+                return Err(KmsError::InvalidArgument {
+                    field: name,
+                    reason: "repeated; it may appear at most once".into(),
+                });
+            }
+        }
         let claimed = text(md, DOMAIN_ID)?;
         let domain = match &self.tenants {
             None => {
@@ -307,6 +322,79 @@ mod tests {
                 .code(),
             ErrorCode::InvalidArgument
         );
+    }
+
+    fn md_appending(pairs: &[(&'static str, &str)]) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        for (k, v) in pairs {
+            m.append(*k, v.parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn repeated_tenancy_metadata_is_refused() {
+        let tokens = with_tenants();
+        let trusting = Authenticator::trusting(RegionId::parse("r1").unwrap());
+        // (rule, authenticator, metadata)
+        type Case<'a> = (&'a str, &'a Authenticator, Vec<(&'static str, &'a str)>);
+        let cases: &[Case<'_>] = &[
+            (
+                "domain header twice, first one matching the token",
+                &tokens,
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("x-kms-domain-id", "alice"),
+                    ("x-kms-domain-id", "bob"),
+                ],
+            ),
+            (
+                "authorization twice",
+                &tokens,
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("authorization", "Bearer bob-token-0123456789"),
+                ],
+            ),
+            (
+                "authorization twice, same value",
+                &tokens,
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("authorization", "Bearer alice-token-0123456789"),
+                ],
+            ),
+            (
+                "region twice",
+                &tokens,
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("x-kms-region", "r1"),
+                    ("x-kms-region", "r2"),
+                ],
+            ),
+            (
+                "request ID twice",
+                &tokens,
+                vec![
+                    ("authorization", "Bearer alice-token-0123456789"),
+                    ("x-kms-request-id", "a"),
+                    ("x-kms-request-id", "b"),
+                ],
+            ),
+            (
+                "domain header twice when trusting it",
+                &trusting,
+                vec![("x-kms-domain-id", "d1"), ("x-kms-domain-id", "d2")],
+            ),
+        ];
+        for (rule, auth, pairs) in cases {
+            assert_eq!(
+                auth.authenticate(&md_appending(pairs)).unwrap_err().code(),
+                ErrorCode::InvalidArgument,
+                "{rule}"
+            );
+        }
     }
 
     #[test]

@@ -15,8 +15,9 @@ use crate::audit::{AuditFailure, AuditLog, AuditOptions, AuditRecord};
 use crate::auth::Authenticator;
 use crate::crypto::RootKey;
 use crate::error::StartupError;
-use crate::grpc::KmsGrpc;
+use crate::grpc::{CodecRefusals, KmsGrpc};
 use crate::keyring::{Keyring, now_ms};
+use crate::listener::MarkCalls;
 use crate::store::{KeyStore, SqliteStore};
 
 /// The daemon's configuration.
@@ -45,6 +46,44 @@ pub struct Config {
     /// Start with an empty key store even though the root key was already used with a store
     /// (whose keys are then lost); without it such a start is refused.
     pub start_over_with_empty_store: bool,
+    /// Per-connection resource limits.
+    pub limits: Limits,
+}
+
+/// What one client can hold of the daemon: connections, streams, header and message sizes, idle
+/// time. The defaults are in [`Limits::default`] and the README.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections open at once; accepting waits while this many are open (default 1024).
+    pub max_connections: usize,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` of each HTTP/2 connection (default 256).
+    pub max_concurrent_streams: u32,
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`: largest request header list, in bytes (default 16 KiB).
+    pub max_header_list_size: u32,
+    /// Largest request message, in bytes (default 4 MiB); larger ones are `KMSBOX.0413`.
+    pub max_message_size: usize,
+    /// A connection with no call for this long is closed (default 60 s); `None` never.
+    pub idle_timeout: Option<Duration>,
+    /// Interval of the HTTP/2 keep-alive pings that find dead peers (default 30 s); `None` sends
+    /// none. Ping traffic does not keep a connection from counting as idle.
+    pub keepalive_interval: Option<Duration>,
+    /// How long a keep-alive ping waits for its answer before the connection is closed
+    /// (default 10 s).
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_concurrent_streams: 256,
+            max_header_list_size: 16 * 1024,
+            max_message_size: 4 * 1024 * 1024,
+            idle_timeout: Some(Duration::from_secs(60)),
+            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Config {
@@ -62,6 +101,7 @@ impl Config {
             purge_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
             start_over_with_empty_store: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -259,13 +299,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
 
     let stop = CancellationToken::new();
-    let incoming = crate::listener::incoming(listener, crate::listener::AcceptOptions::default());
+    let limits = &config.limits;
+    let incoming = crate::listener::incoming(
+        listener,
+        crate::listener::AcceptOptions {
+            max_connections: limits.max_connections,
+            idle_timeout: limits.idle_timeout,
+            ..crate::listener::AcceptOptions::default()
+        },
+    );
     let serve = tasks.spawn(
         tonic::transport::Server::builder()
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(KeyManagementServiceServer::new(grpc))
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_max_header_list_size(limits.max_header_list_size)
+            .http2_keepalive_interval(limits.keepalive_interval)
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            .add_service(MarkCalls(health_service))
+            .add_service(MarkCalls(reflection_v1))
+            .add_service(MarkCalls(reflection_v1alpha))
+            .add_service(MarkCalls(CodecRefusals::new(
+                KeyManagementServiceServer::new(grpc.clone())
+                    .max_decoding_message_size(limits.max_message_size),
+                grpc,
+            )))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     tasks.spawn(purge_loop(

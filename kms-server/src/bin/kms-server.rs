@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use kms_server::audit::{AuditFailure, AuditOptions};
-use kms_server::server::{self, Config, RunningServer};
+use kms_server::server::{self, Config, Limits, RunningServer};
 
 /// kmsbox key management daemon: per-tenant, per-region master keys over gRPC, kept in SQLite.
 ///
@@ -67,6 +67,32 @@ struct Args {
     /// such a start is refused. A flag only (no environment variable), so that it is never left on.
     #[arg(long)]
     start_over_with_empty_store: bool,
+    /// Most client connections open at once; accepting waits while this many are open.
+    #[arg(long, env = "KMS_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Most concurrent streams (calls) on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "KMS_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    max_concurrent_streams: u32,
+    /// Largest request header list, in bytes (SETTINGS_MAX_HEADER_LIST_SIZE).
+    #[arg(long, env = "KMS_MAX_HEADER_LIST_SIZE", default_value_t = 16 * 1024)]
+    max_header_list_size: u32,
+    /// Largest request message, in bytes; larger ones are refused with KMSBOX.0413.
+    #[arg(long, env = "KMS_MAX_MESSAGE_SIZE", default_value_t = 4 * 1024 * 1024)]
+    max_message_size: usize,
+    /// Seconds after which a connection with no call is closed; 0 keeps idle connections open.
+    #[arg(long, env = "KMS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Seconds between HTTP/2 keep-alive pings that find dead peers; 0 sends none.
+    #[arg(long, env = "KMS_KEEPALIVE_INTERVAL_SECS", default_value_t = 30)]
+    keepalive_interval_secs: u64,
+    /// Seconds a keep-alive ping waits for its answer before the connection is closed.
+    #[arg(long, env = "KMS_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
+    keepalive_timeout_secs: u64,
+}
+
+/// `None` for 0 seconds.
+fn secs(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -164,6 +190,15 @@ async fn main() -> std::process::ExitCode {
         purge_interval: Duration::from_secs(a.purge_interval_secs.max(1)),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_secs),
         start_over_with_empty_store: a.start_over_with_empty_store,
+        limits: Limits {
+            max_connections: a.max_connections.max(1),
+            max_concurrent_streams: a.max_concurrent_streams,
+            max_header_list_size: a.max_header_list_size,
+            max_message_size: a.max_message_size,
+            idle_timeout: secs(a.idle_timeout_secs),
+            keepalive_interval: secs(a.keepalive_interval_secs),
+            keepalive_timeout: Duration::from_secs(a.keepalive_timeout_secs.max(1)),
+        },
     };
     let mut signals = match Signals::listen() {
         Ok(s) => s,

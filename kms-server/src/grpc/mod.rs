@@ -4,6 +4,7 @@
 //! this one the same way.
 
 mod convert;
+mod undecodable;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::keyring::{Caller, Keyring, now_ms};
 use crate::store::KeyRecord;
 
 pub use convert::metadata;
+pub use undecodable::CodecRefusals;
 
 /// The `kms.v1.KeyManagementService` implementation.
 #[derive(Debug, Clone)]

@@ -119,13 +119,24 @@ impl PageCursor {
     }
 }
 
-/// Checks a customer alias: optional; 1 to 255 characters of `[A-Za-z0-9_/-]`; not ending in
-/// `/default`, which is reserved for service default keys.
+/// Checks a customer alias. Empty means none. Otherwise the grammar is
+///
+/// ```text
+/// alias   = segment *( "/" segment )      ; 1 to 255 characters in all
+/// segment = 1*( ALPHA / DIGIT / "_" / "-" )
+/// ```
+///
+/// so a leading, trailing or doubled `/` is refused rather than normalised (`obs/default/` is
+/// not an alias), and an alias whose last segment is `default` in any case (`obs/default`,
+/// `OBS/DEFAULT`, `x/Default`) is refused: that suffix is reserved for service default keys.
 pub fn validate_alias(alias: &str) -> Result<()> {
     let bad = |reason: &str| KmsError::InvalidArgument {
         field: "alias",
         reason: format!("{alias:?}: {reason}"),
     };
+    if alias.is_empty() {
+        return Ok(());
+    }
     if alias.len() > 255 {
         return Err(bad("longer than 255 characters"));
     }
@@ -135,9 +146,19 @@ pub fn validate_alias(alias: &str) -> Result<()> {
     {
         return Err(bad("only letters, digits, '_', '/' and '-' are allowed"));
     }
-    if alias.ends_with("/default") {
+    if alias.split('/').any(str::is_empty) {
         return Err(bad(
-            "aliases ending in /default are reserved for default keys",
+            "'/' separates non-empty segments: no leading, trailing or doubled '/'",
+        ));
+    }
+    if alias.contains('/')
+        && alias
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.eq_ignore_ascii_case("default"))
+    {
+        return Err(bad(
+            "aliases ending in /default (in any case) are reserved for default keys",
         ));
     }
     Ok(())
@@ -235,21 +256,49 @@ mod tests {
 
     #[test]
     fn alias_rules() {
-        // (alias, allowed)
+        // (rule, alias, allowed)
         let cases = [
-            ("", true),
-            ("my-key", true),
-            ("team/app_1", true),
-            ("obs/default", false),
-            ("x/default", false),
-            ("default", true),
-            ("has space", false),
-            ("ünïcode", false),
+            ("empty means no alias", "", true),
+            ("letters, digits, '-' and '_'", "my-key_1", true),
+            ("'/' separates segments", "team/app_1", true),
+            ("a plain 'default' is no service default", "default", true),
+            ("'default' inside is fine", "obs/default/x", true),
+            ("default suffix is reserved", "obs/default", false),
+            (
+                "default suffix is reserved whatever the service",
+                "x/default",
+                false,
+            ),
+            (
+                "default suffix is reserved whatever its case",
+                "OBS/DEFAULT",
+                false,
+            ),
+            (
+                "default suffix is reserved in mixed case",
+                "obs/Default",
+                false,
+            ),
+            (
+                "trailing '/' is refused, not normalised",
+                "obs/default/",
+                false,
+            ),
+            ("trailing '/' is refused anywhere", "team/app/", false),
+            ("leading '/' is refused", "/obs/default", false),
+            ("leading '/' is refused anywhere", "/app", false),
+            ("doubled '/' is refused", "obs//default", false),
+            ("doubled '/' is refused anywhere", "team//app", false),
+            ("a lone '/' is refused", "/", false),
+            ("spaces are refused", "has space", false),
+            ("':' is refused", "a:b", false),
+            ("non-ASCII is refused", "ünïcode", false),
         ];
-        for (alias, ok) in cases {
-            assert_eq!(validate_alias(alias).is_ok(), ok, "{alias:?}");
+        for (rule, alias, ok) in cases {
+            assert_eq!(validate_alias(alias).is_ok(), ok, "{rule}: {alias:?}");
         }
-        assert!(validate_alias(&"a".repeat(256)).is_err());
+        assert!(validate_alias(&"a".repeat(255)).is_ok(), "255 characters");
+        assert!(validate_alias(&"a".repeat(256)).is_err(), "256 characters");
     }
 
     #[test]
