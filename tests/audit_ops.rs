@@ -8,17 +8,18 @@
 )]
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kms_proto::ErrorCode;
 use kms_proto::metadata::REQUEST_ID;
 use kms_proto::v1 as pb;
 use kms_server::audit::{AuditFailure, AuditOptions};
+use kmsbox_tests::process::{Daemon, bin};
 use kmsbox_tests::{Tenant, TestDaemon, error_code};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -280,89 +281,6 @@ async fn size_rotation_keeps_n_files_under_the_limit_with_every_recent_line() {
         "the newest lines, in order"
     );
     d.shut_down().await;
-}
-
-/// Path of a binary of the `kms-server` package, built once per test run.
-fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "kms-server", "--bins"])
-            .status()
-            .expect("cargo runs")
-            .success();
-        assert!(ok, "building the kms-server binary failed");
-    });
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join(name)
-}
-
-/// A `kms-server` child process on loopback.
-struct Daemon {
-    child: Child,
-    endpoint: String,
-}
-
-impl Daemon {
-    fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(bin("kms-server"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("kms-server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("reads the banner");
-        let addr = line
-            .trim()
-            .strip_prefix("kms-server listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            endpoint: format!("http://{addr}"),
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "daemon did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,115 +3,50 @@
 //! running out of descriptors neither spins nor locks new clients out for good. Loopback only,
 //! bounded in count and time.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kms_proto::v1 as pb;
 use kmsbox_tests::Tenant;
+use kmsbox_tests::process::{Daemon, bin, kms_server};
 
-/// Path of a binary of the `kms-server` package, built once per test run.
-fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "kms-server", "--bins"])
-            .status()
-            .expect("cargo runs")
-            .success();
-        assert!(ok, "building the kms-server binary failed");
-    });
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join(name)
+/// The daemon, optionally under a lowered descriptor limit (`exec` keeps its PID the child's).
+fn spawn(data_dir: &Path, nofile: Option<u32>, extra: &[&str]) -> Daemon {
+    let mut cmd = kms_server(data_dir, extra);
+    cmd.env("RUST_LOG", "error");
+    if let Some(n) = nofile {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .env("RUST_LOG", "error");
+        cmd = sh;
+    }
+    Daemon::spawn_command(cmd)
 }
 
-/// A `kms-server` child process, optionally under a lowered descriptor limit.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
+/// Resident memory of the daemon, in KiB.
+fn rss_kib(d: &Daemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
 }
 
-impl Daemon {
-    fn spawn(data_dir: &Path, nofile: Option<u32>, extra: &[&str]) -> Self {
-        let exe = bin("kms-server");
-        let mut cmd = match nofile {
-            // `exec` keeps the daemon's PID that of the child.
-            Some(n) => {
-                let mut c = Command::new("sh");
-                c.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                    .arg(&exe);
-                c
-            }
-            None => Command::new(&exe),
-        };
-        let mut child = cmd
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("kms-server starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the banner");
-        let addr = line
-            .trim()
-            .strip_prefix("kms-server listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .parse()
-            .expect("address");
-        Self { child, addr }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Resident memory, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS")
-    }
-
-    /// User plus system CPU time, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
-        // Fields after the command name (which may hold spaces): state is field 3, utime 14.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// User plus system CPU time of the daemon, in clock ticks.
+fn cpu_ticks(d: &Daemon) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", d.pid())).expect("stat");
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
 }
 
 /// Whether the peer closes `s` before `deadline` (reading past what it sent, such as the
@@ -162,9 +97,9 @@ async fn one_connection_of_header_only_streams_cannot_grow_memory_without_bound(
     const STREAMS: usize = 60_000;
     const FLOOD_TIME: Duration = Duration::from_secs(20);
     let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = Daemon::spawn(dir.path(), None, &[]);
-    served_within(&daemon.endpoint(), Duration::from_secs(5)).await;
-    let before = daemon.rss_kib();
+    let daemon = spawn(dir.path(), None, &[]);
+    served_within(&daemon.endpoint.clone(), Duration::from_secs(5)).await;
+    let before = rss_kib(&daemon);
 
     let tcp = tokio::net::TcpStream::connect(daemon.addr)
         .await
@@ -215,7 +150,8 @@ async fn one_connection_of_header_only_streams_cannot_grow_memory_without_bound(
     let probe = async {
         let mut slowest = Duration::ZERO;
         while flooding.load(Ordering::Relaxed) {
-            slowest = slowest.max(served_within(&daemon.endpoint(), Duration::from_secs(1)).await);
+            slowest =
+                slowest.max(served_within(&daemon.endpoint.clone(), Duration::from_secs(1)).await);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         slowest
@@ -223,8 +159,8 @@ async fn one_connection_of_header_only_streams_cannot_grow_memory_without_bound(
     let (open, slowest) = tokio::join!(flood, probe);
     // Give the daemon time to take in whatever it was sent.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let during = daemon.rss_kib();
-    let while_held = served_within(&daemon.endpoint(), Duration::from_secs(1)).await;
+    let during = rss_kib(&daemon);
+    let while_held = served_within(&daemon.endpoint.clone(), Duration::from_secs(1)).await;
     eprintln!(
         "streams sent: {}; RSS before {before} KiB, during {during} KiB; slowest probe {slowest:?}, \
          while held {while_held:?}",
@@ -241,13 +177,13 @@ async fn one_connection_of_header_only_streams_cannot_grow_memory_without_bound(
     driver.abort();
     let _ = driver.await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = daemon.rss_kib();
+    let after = rss_kib(&daemon);
     eprintln!("RSS after the connection went: {after} KiB");
     assert!(
         after <= during + 1024,
         "memory is not held on once the connection is gone: {during} -> {after} KiB"
     );
-    served_within(&daemon.endpoint(), Duration::from_secs(1)).await;
+    served_within(&daemon.endpoint.clone(), Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,8 +191,8 @@ async fn idle_sockets_at_the_descriptor_limit_neither_spin_nor_lock_clients_out(
     const NOFILE: u32 = 256;
     const IDLE: usize = 400;
     let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = Daemon::spawn(dir.path(), Some(NOFILE), &["--idle-timeout-secs", "2"]);
-    served_within(&daemon.endpoint(), Duration::from_secs(5)).await;
+    let daemon = spawn(dir.path(), Some(NOFILE), &["--idle-timeout-secs", "2"]);
+    served_within(&daemon.endpoint.clone(), Duration::from_secs(5)).await;
 
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
@@ -271,9 +207,9 @@ async fn idle_sockets_at_the_descriptor_limit_neither_spin_nor_lock_clients_out(
     );
 
     // Out of descriptors: accepting must back off, not spin.
-    let cpu_before = daemon.cpu_ticks();
+    let cpu_before = cpu_ticks(&daemon);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu = daemon.cpu_ticks() - cpu_before;
+    let cpu = cpu_ticks(&daemon) - cpu_before;
     eprintln!("CPU over 2 s with {opened} idle sockets and nofile {NOFILE}: {cpu} ticks");
     assert!(
         cpu < 50,
@@ -281,13 +217,13 @@ async fn idle_sockets_at_the_descriptor_limit_neither_spin_nor_lock_clients_out(
     );
 
     // The idle sockets are closed after the idle timeout, so a new client is served.
-    let took = served_within(&daemon.endpoint(), Duration::from_secs(15)).await;
+    let took = served_within(&daemon.endpoint.clone(), Duration::from_secs(15)).await;
     eprintln!("a new client was served after {took:?}");
     let deadline = Instant::now() + Duration::from_secs(15);
     let closed = idle.iter().filter(|s| closed_by_peer(s, deadline)).count();
     eprintln!("idle sockets closed by the daemon: {closed} of {opened}");
     assert_eq!(closed, opened, "every idle socket is closed");
-    served_within(&daemon.endpoint(), Duration::from_secs(1)).await;
+    served_within(&daemon.endpoint.clone(), Duration::from_secs(1)).await;
 }
 
 #[test]

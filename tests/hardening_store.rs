@@ -1,115 +1,14 @@
 //! Hardening of the data folder (issue 9), against the real `kms-server` binary: one daemon per
 //! data folder, the store and the root key knowing each other, file modes, a second signal.
 
-use std::io::{BufRead, BufReader};
+use kmsbox_tests::process::{Daemon, bin, kms_server};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Path of the `kms-server` binary, built once per test run.
-fn bin() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "kms-server", "--bins"])
-            .status()
-            .expect("cargo runs")
-            .success();
-        assert!(ok, "building the kms-server binary failed");
-    });
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("kms-server")
-}
-
-fn command(data_dir: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(bin());
-    c.args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .env("RUST_LOG", "warn");
-    c
-}
-
-/// A running `kms-server` child process.
-struct Daemon {
-    child: Child,
-    endpoint: String,
-}
-
-impl Daemon {
-    fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
-        Self::spawn_command(command(data_dir, extra))
-    }
-
-    fn spawn_command(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("kms-server starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the banner");
-        let addr = line
-            .trim()
-            .strip_prefix("kms-server listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            endpoint: format!("http://{addr}"),
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "daemon did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, and waits for the graceful exit.
-    fn stop(mut self) {
-        self.signal("-TERM");
-        let s = self.wait_exit(Duration::from_secs(30));
-        assert!(s.success(), "{s:?}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs the daemon expecting it to refuse to start; returns its standard error.
 fn refused(data_dir: &Path, extra: &[&str]) -> String {
-    let mut child = command(data_dir, extra)
+    let mut child = kms_server(data_dir, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -421,7 +320,7 @@ fn every_file_the_daemon_creates_is_0600_and_its_folders_0700_whatever_the_umask
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg("umask 000; exec \"$0\" \"$@\"")
-        .arg(bin())
+        .arg(bin("kms-server"))
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .arg("--root-key-file")

@@ -1,97 +1,27 @@
 //! Process-level tests: the real `kms-server` and `kmsctl` binaries, `kill -9`, SIGTERM, `--seed`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kms_proto::ErrorCode;
 use kms_proto::v1 as pb;
 use kmsbox_tests::Tenant;
+use kmsbox_tests::process::{Daemon, bin};
 
-/// Path of a binary of the `kms-server` package, built once per test run.
-fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "kms-server", "-p", "kmsctl", "--bins"])
-            .status()
-            .expect("cargo runs")
-            .success();
-        assert!(ok, "building the kms-server and kmsctl binaries failed");
-    });
-    // target/<profile>/deps/<this test> -> target/<profile>/<name>
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join(name)
-}
-
-/// A `kms-server` child process.
-struct Daemon {
-    child: Child,
-    endpoint: String,
-}
-
-impl Daemon {
-    fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(bin("kms-server"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("kms-server starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the banner");
-        let addr = line
-            .trim()
-            .strip_prefix("kms-server listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_owned();
-        assert!(line.contains("(default region region)"), "{line}");
-        Self {
-            child,
-            endpoint: format!("http://{addr}"),
-        }
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "daemon did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The daemon with `extra` flags, checked to serve the default region.
+fn spawn(data_dir: &Path, extra: &[&str]) -> Daemon {
+    let d = Daemon::spawn(data_dir, extra);
+    assert!(d.banner.contains("(default region region)"), "{}", d.banner);
+    d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_burst_of_create_key_loses_no_acknowledged_key() {
     let dir = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let mut daemon = spawn(dir.path(), &[]);
     let t = Tenant::connect(&daemon.endpoint, "durable", None, None).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -144,7 +74,7 @@ async fn kill_9_during_a_burst_of_create_key_loses_no_acknowledged_key() {
         acked.len()
     );
 
-    let daemon = Daemon::spawn(dir.path(), &[]);
+    let daemon = spawn(dir.path(), &[]);
     let mut t = Tenant::connect(&daemon.endpoint, "durable", None, None).await;
     for id in &acked {
         let r = t
@@ -158,7 +88,7 @@ async fn kill_9_during_a_burst_of_create_key_loses_no_acknowledged_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_gracefully_and_data_survives() {
     let dir = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let mut daemon = spawn(dir.path(), &[]);
     let mut t = Tenant::connect(&daemon.endpoint, "d1", None, None).await;
     let k = t
         .client
@@ -179,7 +109,7 @@ async fn sigterm_shuts_down_gracefully_and_data_survives() {
     assert!(ok);
     let status = daemon.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
-    let daemon = Daemon::spawn(dir.path(), &[]);
+    let daemon = spawn(dir.path(), &[]);
     let mut t = Tenant::connect(&daemon.endpoint, "d1", None, None).await;
     let m = t
         .client
@@ -207,7 +137,7 @@ async fn seed_file_creates_keys_with_given_ids_once() {
     let data = dir.path().join("data");
     let seed_arg = seed.to_str().unwrap();
     for _ in 0..2 {
-        let daemon = Daemon::spawn(&data, &["--seed", seed_arg]);
+        let daemon = spawn(&data, &["--seed", seed_arg]);
         let mut t = Tenant::connect(
             &daemon.endpoint,
             "783fc6652cf246c096ea836694f71855",
@@ -255,7 +185,7 @@ fn kmsctl(endpoint: &str, args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn kmsctl_drives_every_rpc_and_reports_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::spawn(dir.path(), &[]);
+    let daemon = spawn(dir.path(), &[]);
     let ep = daemon.endpoint.clone();
     let json = |args: &[&str]| -> serde_json::Value {
         let mut a = vec!["--output", "json"];
@@ -362,7 +292,7 @@ fn help_explains_every_flag() {
 #[tokio::test]
 async fn kmsctl_seal_and_open_stream_files_pipes_and_ranges() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
+    let daemon = spawn(&dir.path().join("data"), &[]);
     let ep = daemon.endpoint.clone();
     let plain = dir.path().join("plain.bin");
     // 3 chunks and a bit, with a recognisable pattern.

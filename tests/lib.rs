@@ -1,6 +1,9 @@
 //! Shared harness for the integration tests: a real daemon on an ephemeral loopback port with a
-//! temporary data folder, and clients that speak for one tenant.
+//! temporary data folder, and clients that speak for one tenant; [`process`] runs the real
+//! binaries as child processes.
 #![forbid(unsafe_code)]
+
+pub mod process;
 
 use std::path::{Path, PathBuf};
 
