@@ -52,7 +52,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `kms-server` (see [`kms_server`]) and waits until it listens.
+    /// Starts `kms-server` (see [`kms_server()`]) and waits until it listens.
     pub fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
         Self::spawn_command(kms_server(data_dir, extra))
     }
