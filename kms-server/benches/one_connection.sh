@@ -3,7 +3,8 @@
 # release daemon in one run, for a bare RPC (grpc.health.v1 Check) and for GenerateDataKey. The
 # load comes from h2load (Debian's nghttp2-client) in its own process, on loopback.
 # Usage: bash kms-server/benches/one_connection.sh [ROUNDS] [REQUESTS]   (defaults 3, 40000)
-# Env: KMS_SERVER=path/to/kms-server to measure another build (default: this tree's release build).
+# Env: KMS_SERVER=path/to/kms-server to measure another build (default: this tree's release build);
+# SERVER_CPUS / LOAD_CPUS (taskset lists, e.g. 0 and 1) pin the daemon and h2load apart.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -13,7 +14,8 @@ cargo build -q --release -p kms-server -p kmsctl --bins
 server=${KMS_SERVER:-target/release/kms-server}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$server" --data-dir "$work/data" --listen "127.0.0.1:$port" --audit-log "$work/audit.jsonl" \
+pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
+pin "${SERVER_CPUS:-}" "$server" --data-dir "$work/data" --listen "127.0.0.1:$port" --audit-log "$work/audit.jsonl" \
     >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
@@ -36,7 +38,7 @@ open(f"{work}/gdk.bin", "wb").write(frame(msg))
 EOF
 run() { # name path body connections streams
     local out
-    out=$(h2load -n "$requests" -c "$3" -m "$4" -t 1 -d "$work/$2.bin" \
+    out=$(pin "${LOAD_CPUS:-}" h2load -n "$requests" -c "$3" -m "$4" -t 1 -d "$work/$2.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' -H "x-kms-domain-id: $domain" \
         "http://127.0.0.1:$port/$1")
     local rps mean max failed
