@@ -47,6 +47,13 @@ pub enum KmsError {
         /// Why the call needs another state.
         why: &'static str,
     },
+    /// The key's current version has sealed as many blobs as random 96-bit nonces allow
+    /// (FORMATS.md §3); the key must be rotated before it encrypts again.
+    #[error("key version {version} has sealed 2^32 blobs; rotate the key")]
+    NoncesExhausted {
+        /// The exhausted version.
+        version: u32,
+    },
     /// The alias is taken in this domain and region.
     #[error("alias {0:?} already exists")]
     AliasExists(String),
@@ -108,7 +115,9 @@ impl KmsError {
             KmsError::KeyPendingDeletion(_) => ErrorCode::KeyPendingDeletion,
             KmsError::DefaultKeyImmutable { .. } => ErrorCode::DefaultKeyImmutable,
             KmsError::DeletionWindowOutOfRange(_) => ErrorCode::DeletionWindowOutOfRange,
-            KmsError::WrongKeyState { .. } => ErrorCode::WrongKeyState,
+            KmsError::WrongKeyState { .. } | KmsError::NoncesExhausted { .. } => {
+                ErrorCode::WrongKeyState
+            }
             KmsError::AliasExists(_) => ErrorCode::AliasExists,
             KmsError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             KmsError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,

@@ -74,6 +74,8 @@ impl Keyring {
         nonce: [u8; 12],
     ) -> Result<Vec<u8>> {
         let material = self.material(rec, rec.current_version)?;
+        // The one place a version's nonces are used: count before the blob exists.
+        self.count_nonce(rec, rec.current_version)?;
         blob::seal(
             &material,
             rec.uuid,

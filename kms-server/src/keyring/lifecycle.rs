@@ -75,6 +75,7 @@ impl Keyring {
             version: 1,
             scheme: WRAP_SCHEME_V1,
             wrapped: wrapped.to_vec(),
+            nonces_reserved: 0,
         });
         Ok(rec)
     }
@@ -250,6 +251,7 @@ impl Keyring {
                 version,
                 scheme: WRAP_SCHEME_V1,
                 wrapped: wrapped.to_vec(),
+                nonces_reserved: 0,
             }))
         })
         .await

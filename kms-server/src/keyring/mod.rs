@@ -10,6 +10,7 @@
 
 pub mod data_path;
 pub mod lifecycle;
+pub mod nonces;
 #[cfg(test)]
 mod tests;
 pub mod validate;
@@ -78,6 +79,8 @@ pub struct Keyring {
     /// Service default keys by slot: GetDefaultKey is on OBS's upload path.
     defaults: RwLock<HashMap<DefaultSlot, Uuid>>,
     writes: tokio::sync::Mutex<()>,
+    /// Blobs sealed per key version ([`nonces`]).
+    nonces: RwLock<HashMap<(Uuid, u32), Arc<nonces::NonceCounter>>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -106,6 +109,7 @@ impl Keyring {
             cache: RwLock::new(cache),
             defaults: RwLock::new(defaults),
             writes: tokio::sync::Mutex::new(()),
+            nonces: RwLock::new(HashMap::new()),
         })
     }
 
@@ -136,6 +140,7 @@ impl Keyring {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(uuid);
+        self.forget_nonces(*uuid);
     }
 
     /// Runs a store call on the blocking pool.

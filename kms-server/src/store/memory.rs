@@ -133,6 +133,26 @@ impl KeyStore for MemoryStore {
         })
     }
 
+    fn reserve_nonces(
+        &self,
+        uuid: Uuid,
+        version: u32,
+        nonces_reserved: u64,
+    ) -> Result<(), StoreError> {
+        self.write(|keys| {
+            let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
+            let v = k
+                .versions
+                .iter_mut()
+                .find(|v| v.version == version)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("key {uuid} has no version {version}"))
+                })?;
+            v.nonces_reserved = nonces_reserved;
+            Ok(())
+        })
+    }
+
     fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError> {
         self.write(|keys| {
             keys.remove(&uuid);

@@ -91,6 +91,9 @@ pub struct WrappedVersion {
     pub scheme: u32,
     /// The wrapped material.
     pub wrapped: Vec<u8>,
+    /// How many blob nonces of this version are reserved: the keyring never seals more blobs
+    /// under it than this, and reserves the next block here before it uses one (FORMATS.md §3).
+    pub nonces_reserved: u64,
 }
 
 impl std::fmt::Debug for WrappedVersion {
@@ -184,4 +187,12 @@ pub trait KeyStore: Send + Sync + 'static {
     fn add_version(&self, uuid: Uuid, version: &WrappedVersion) -> Result<(), StoreError>;
     /// Deletes a key and its versions for good.
     fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError>;
+    /// Records that up to `nonces_reserved` blobs may have been sealed under one key version (the
+    /// keyring calls this before it seals the first blob of a new block).
+    fn reserve_nonces(
+        &self,
+        uuid: Uuid,
+        version: u32,
+        nonces_reserved: u64,
+    ) -> Result<(), StoreError>;
 }

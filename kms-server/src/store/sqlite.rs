@@ -52,6 +52,8 @@ const MIGRATIONS: &[&str] = &[
         store_id TEXT NOT NULL,
         root_check BLOB NOT NULL
      );",
+    // 3 -> 4: how many blob nonces each key version has reserved (FORMATS.md §3).
+    "ALTER TABLE key_versions ADD COLUMN nonces_reserved INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
@@ -293,6 +295,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A nonce count as SQLite's signed integer.
+fn count_to_sql(n: u64) -> Result<i64, rusqlite::Error> {
+    i64::try_from(n).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
 fn conflict_of(e: &rusqlite::Error) -> Option<Conflict> {
     if let rusqlite::Error::SqliteFailure(f, msg) = e
         && f.code == ErrorCode::ConstraintViolation
@@ -329,8 +336,15 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
     )?;
     for v in &rec.versions {
         tx.execute(
-            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped) VALUES (?1, ?2, ?3, ?4)",
-            params![rec.uuid.to_string(), v.version, v.scheme, v.wrapped],
+            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                rec.uuid.to_string(),
+                v.version,
+                v.scheme,
+                v.wrapped,
+                count_to_sql(v.nonces_reserved)?
+            ],
         )?;
     }
     Ok(())
@@ -364,7 +378,10 @@ fn load_where(
         })
         .map_err(backend)?;
     let mut vstmt = conn
-        .prepare("SELECT version, wrap_scheme, wrapped FROM key_versions WHERE uuid = ?1 ORDER BY version")
+        .prepare(
+            "SELECT version, wrap_scheme, wrapped, nonces_reserved FROM key_versions
+             WHERE uuid = ?1 ORDER BY version",
+        )
         .map_err(backend)?;
     let mut out = Vec::new();
     for row in rows {
@@ -373,10 +390,18 @@ fn load_where(
         let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
         let versions = vstmt
             .query_map([&uuid], |r| {
+                let reserved: i64 = r.get(3)?;
                 Ok(WrappedVersion {
                     version: r.get(0)?,
                     scheme: r.get(1)?,
                     wrapped: r.get(2)?,
+                    nonces_reserved: u64::try_from(reserved).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            3,
+                            rusqlite::types::Type::Integer,
+                            Box::new(e),
+                        )
+                    })?,
                 })
             })
             .map_err(backend)?
@@ -464,8 +489,15 @@ impl KeyStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped) VALUES (?1, ?2, ?3, ?4)",
-                params![uuid.to_string(), v.version, v.scheme, v.wrapped],
+                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    uuid.to_string(),
+                    v.version,
+                    v.scheme,
+                    v.wrapped,
+                    count_to_sql(v.nonces_reserved).map_err(backend)?
+                ],
             )
             .map_err(backend)?;
             tx.execute(
@@ -474,6 +506,33 @@ impl KeyStore for SqliteStore {
             )
             .map_err(backend)?;
             tx.commit().map_err(backend)
+        })
+    }
+
+    fn reserve_nonces(
+        &self,
+        uuid: Uuid,
+        version: u32,
+        nonces_reserved: u64,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let n = c
+                .execute(
+                    "UPDATE key_versions SET nonces_reserved = ?3 WHERE uuid = ?1 AND version = ?2",
+                    params![
+                        uuid.to_string(),
+                        version,
+                        count_to_sql(nonces_reserved).map_err(backend)?
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Corrupt(format!(
+                    "key {uuid} has no version {version}"
+                )))
+            }
         })
     }
 
@@ -510,6 +569,7 @@ mod tests {
                 version: 1,
                 scheme: 1,
                 wrapped: vec![1; 40],
+                nonces_reserved: 0,
             }],
         }
     }
@@ -527,6 +587,7 @@ mod tests {
                     version: 2,
                     scheme: 1,
                     wrapped: vec![2; 40],
+                    nonces_reserved: 0,
                 },
             )
             .unwrap();
