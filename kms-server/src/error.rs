@@ -48,7 +48,7 @@ pub enum KmsError {
         why: &'static str,
     },
     /// The key's current version has sealed as many blobs as random 96-bit nonces allow
-    /// (FORMATS.md §3); the key must be rotated before it encrypts again.
+    /// (FORMATS.md §1); the key must be rotated before it encrypts again.
     #[error("key version {version} has sealed 2^32 blobs; rotate the key")]
     NoncesExhausted {
         /// The exhausted version.

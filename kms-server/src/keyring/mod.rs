@@ -5,7 +5,8 @@
 //! the root key for the one call that uses it and wiped right after. Management calls
 //! ([`lifecycle`]) write through to the store before they change the cache, under one write lock,
 //! so that what a caller was told is what is on disk. The data path ([`data_path`]:
-//! `generate_data_key`, `encrypt`, `decrypt`, `re_encrypt`) touches neither the disk nor the store.
+//! `generate_data_key`, `encrypt`, `decrypt`, `re_encrypt`) touches neither the disk nor the store,
+//! except for one store write per 2^20 blobs sealed under a key version ([`nonces`]).
 //! Request fields are checked in [`validate`].
 
 pub mod data_path;

@@ -1,5 +1,5 @@
 //! Counting the blobs sealed under each key version, so that random 96-bit nonces stay below the
-//! 2^-32 collision bound (FORMATS.md §3, issue 19).
+//! 2^-32 collision bound (FORMATS.md §1, issue 19).
 //!
 //! Each version has an in-memory count and a reservation kept in the store. The count starts at
 //! the stored reservation when the version is first used after start-up; when it reaches the

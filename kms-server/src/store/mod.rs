@@ -1,8 +1,9 @@
 //! The key store: where CMK metadata and wrapped material persist.
 //!
 //! A trait, so that the SQLite store of a single daemon can later give way to a replicated store
-//! shared by a fleet. The data path never calls it: the key service keeps every record in memory and
-//! writes through on management calls only.
+//! shared by a fleet. The key service keeps every record in memory and writes through on management
+//! calls; the data path calls it only to reserve the next block of a key version's blob nonces
+//! ([`KeyStore::reserve_nonces`], once per 2^20 blobs).
 
 pub mod memory;
 pub mod sqlite;
@@ -92,7 +93,7 @@ pub struct WrappedVersion {
     /// The wrapped material.
     pub wrapped: Vec<u8>,
     /// How many blob nonces of this version are reserved: the keyring never seals more blobs
-    /// under it than this, and reserves the next block here before it uses one (FORMATS.md §3).
+    /// under it than this, and reserves the next block here before it uses one (FORMATS.md §1).
     pub nonces_reserved: u64,
 }
 

@@ -52,7 +52,7 @@ const MIGRATIONS: &[&str] = &[
         store_id TEXT NOT NULL,
         root_check BLOB NOT NULL
      );",
-    // 3 -> 4: how many blob nonces each key version has reserved (FORMATS.md §3).
+    // 3 -> 4: how many blob nonces each key version has reserved (FORMATS.md §1).
     "ALTER TABLE key_versions ADD COLUMN nonces_reserved INTEGER NOT NULL DEFAULT 0;",
 ];
 
@@ -672,6 +672,35 @@ mod tests {
         assert_eq!(
             SqliteStore::open(&path).unwrap().identity().unwrap(),
             Some(id)
+        );
+    }
+
+    #[test]
+    fn nonce_reservations_persist_and_a_schema_3_database_starts_them_at_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+        }
+        // Back to schema 3, as a daemon before the nonce count left it.
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "ALTER TABLE key_versions DROP COLUMN nonces_reserved; PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.load_all().unwrap()[0].versions[0].nonces_reserved, 0);
+        s.reserve_nonces(Uuid::from_u128(1), 1, 1 << 32).unwrap();
+        let e = s.reserve_nonces(Uuid::from_u128(1), 2, 5).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        drop(s);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            s.load_all().unwrap()[0].versions[0].nonces_reserved,
+            1 << 32
         );
     }
 
