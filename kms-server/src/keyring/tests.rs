@@ -718,3 +718,25 @@ async fn nonce_reservations_survive_a_restart_over_sqlite() {
     assert_eq!(c.sealed(), 2 * NONCE_BLOCK + 1);
     assert_eq!(c.reserved(), 3 * NONCE_BLOCK);
 }
+
+#[tokio::test]
+async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_no_count() {
+    use nonces::NONCE_BLOCK;
+    let (store, k) = keyring();
+    let id = key_in(&k, KeyState::Enabled).await;
+    let c = counter_of(&k, &id);
+    let start = NONCE_BLOCK - 500;
+    c.set_for_test(start, NONCE_BLOCK);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..250 {
+                    k.encrypt(&alice(), &id, b"x", &Context::new()).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(c.sealed(), start + 1000);
+    assert_eq!(c.reserved(), 2 * NONCE_BLOCK);
+    assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
+}
