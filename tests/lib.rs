@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod process;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 

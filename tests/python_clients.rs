@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use kmsbox_tests::process::Daemon;
+use kmsbox_tests::python::venv_python;
 
 /// The Python clients, pinned. grpcio-reflection's client speaks only `grpc.reflection.v1alpha`.
 const REQUIREMENTS: &[&str] = &[
@@ -21,34 +22,7 @@ fn python() -> PathBuf {
     PYTHON
         .get_or_init(|| {
             let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-clients");
-            let python = venv.join("bin").join("python");
-            if !python.exists() {
-                let ok = Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv)
-                    .status()
-                    .expect("python3 runs")
-                    .success();
-                assert!(
-                    ok,
-                    "creating the virtual environment {} failed",
-                    venv.display()
-                );
-            }
-            let ok = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(REQUIREMENTS)
-                .status()
-                .expect("pip runs")
-                .success();
-            assert!(ok, "installing {REQUIREMENTS:?} from PyPI failed");
-            python
+            venv_python(&venv, REQUIREMENTS)
         })
         .clone()
 }
