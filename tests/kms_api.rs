@@ -1181,3 +1181,60 @@ async fn accepted_sockets_have_nodelay_and_keepalive() {
         }
     );
 }
+
+/// One port serves HTTP/1.1 beside gRPC: a path no API claims gets a plain 404 over HTTP/1.1,
+/// an unknown gRPC method still gets `UNIMPLEMENTED`, and the connection keeps serving.
+#[tokio::test]
+async fn one_port_answers_http1_beside_grpc() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = TestDaemon::start().await;
+    let addr = d.server().local_addr();
+
+    let mut http1 = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for _ in 0..2 {
+        http1
+            .write_all(b"GET /no/such/api HTTP/1.1\r\nHost: kms\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(http1.read(&mut byte).await.unwrap(), 1, "connection closed");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .expect("a content-length")
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len];
+        http1.read_exact(&mut body).await.unwrap();
+        assert_eq!(body, b"no API at /no/such/api\n");
+    }
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<(), (), _>(
+            tonic::Request::new(()),
+            http::uri::PathAndQuery::from_static("/kms.v9.Nothing/Call"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    let mut t = d.tenant("783fc6652cf246c096ea836694f71855").await;
+    create(&mut t, "still-serving").await;
+}

@@ -10,6 +10,7 @@
 //!   path, request validation. No transport in it.
 //! - [`auth`], [`audit`]: who is calling, and what they did.
 //! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
+//! - [`http`]: the HTTP APIs served beside gRPC on the same address.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
 //!
 //! Tests and embedders start the same server the binary runs:
@@ -30,6 +31,7 @@ pub mod blob;
 pub mod crypto;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod keyring;
 pub mod listener;
 pub mod seed;

@@ -21,7 +21,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
-use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Bytes, Service, http};
 use tonic::server::NamedService;
@@ -143,7 +142,7 @@ where
         Box::pin(async move {
             let response = response.await?;
             Ok(match call {
-                Some(call) => response.map(|body| Body::new(CallBody { body, _call: call })),
+                Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
                 None => response,
             })
         })
@@ -151,19 +150,26 @@ where
 }
 
 /// A response body that holds its call in flight until it is done.
-struct CallBody {
-    body: Body,
+pub(crate) struct CallBody<B> {
+    body: B,
     _call: CallGuard,
 }
 
-impl http_body::Body for CallBody {
+impl<B> CallBody<B> {
+    /// `body`, holding `call` in flight until it is sent or dropped.
+    pub(crate) fn new(body: B, call: CallGuard) -> Self {
+        Self { body, _call: call }
+    }
+}
+
+impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for CallBody<B> {
     type Data = Bytes;
-    type Error = Status;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 

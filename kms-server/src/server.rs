@@ -296,7 +296,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::new(auth), audit.clone());
+    let auth = Arc::new(auth);
+    let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::clone(&auth), audit.clone());
 
     let stop = CancellationToken::new();
     let limits = &config.limits;
@@ -308,20 +309,27 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             ..crate::listener::AcceptOptions::default()
         },
     );
+    let grpc_routes = tonic::service::Routes::new(MarkCalls(health_service))
+        .add_service(MarkCalls(reflection_v1))
+        .add_service(MarkCalls(reflection_v1alpha))
+        .add_service(MarkCalls(CodecRefusals::new(
+            KeyManagementServiceServer::new(grpc.clone())
+                .max_decoding_message_size(limits.max_message_size),
+            grpc,
+        )));
+    let http_routes = crate::http::routes(&crate::http::ApiState {
+        keyring: Arc::clone(&keyring),
+        auth: Arc::clone(&auth),
+        audit: audit.clone(),
+    });
     let serve = tasks.spawn(
         tonic::transport::Server::builder()
+            .accept_http1(true)
             .max_concurrent_streams(limits.max_concurrent_streams)
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-            .add_service(MarkCalls(health_service))
-            .add_service(MarkCalls(reflection_v1))
-            .add_service(MarkCalls(reflection_v1alpha))
-            .add_service(MarkCalls(CodecRefusals::new(
-                KeyManagementServiceServer::new(grpc.clone())
-                    .max_decoding_message_size(limits.max_message_size),
-                grpc,
-            )))
+            .add_routes(crate::http::join(grpc_routes, http_routes))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     tasks.spawn(purge_loop(

@@ -1,0 +1,84 @@
+//! The HTTP APIs, served beside gRPC on the same address: one port speaks HTTP/2 (gRPC and JSON)
+//! and HTTP/1.1 (JSON), told apart per connection by hyper's protocol detection and per request by
+//! path. Each API is a thin layer over the same [`Keyring`], [`Authenticator`] and [`AuditLog`] as
+//! the gRPC service, and nests its own routes (with its own error shape for unknown paths under its
+//! prefix) into [`routes`].
+//!
+//! A request no API claims gets the answer of its protocol: `UNIMPLEMENTED` for a gRPC call, a
+//! plain `404 Not Found` otherwise.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::audit::AuditLog;
+use crate::auth::Authenticator;
+use crate::keyring::Keyring;
+use crate::listener::{CallBody, ConnActivity};
+
+/// What every HTTP API serves from: the daemon's one key ring, authenticator and audit log.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The key ring, shared with the gRPC service.
+    pub keyring: Arc<Keyring>,
+    /// Tenancy and tokens, shared with the gRPC service.
+    pub auth: Arc<Authenticator>,
+    /// The audit log, shared with the gRPC service.
+    pub audit: AuditLog,
+}
+
+/// The HTTP APIs' routes, each request counted as a call on its connection (so the idle timer
+/// does not close a connection in the middle of one).
+pub fn routes(state: &ApiState) -> Router {
+    // Each API merges its router here, e.g. `.merge(huawei::router(state.clone()))`.
+    let _ = state;
+    Router::new().layer(axum::middleware::from_fn(mark_call))
+}
+
+/// Joins the gRPC services' routes with the HTTP APIs' and answers what neither claims.
+pub fn join(grpc: tonic::service::Routes, http: Router) -> tonic::service::Routes {
+    grpc.into_axum_router()
+        .merge(http)
+        .fallback(unclaimed)
+        .into()
+}
+
+/// Holds a call in flight on its connection until the response body is sent.
+async fn mark_call(request: Request, next: Next) -> Response {
+    let call = request
+        .extensions()
+        .get::<ConnActivity>()
+        .map(ConnActivity::begin);
+    let response = next.run(request).await;
+    match call {
+        Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
+        None => response,
+    }
+}
+
+/// A request no route claims.
+async fn unclaimed(request: Request) -> Response {
+    let grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        let (parts, ()) =
+            tonic::Status::unimplemented(format!("no gRPC service at {}", request.uri().path()))
+                .into_http::<()>()
+                .into_parts();
+        Response::from_parts(parts, Body::empty())
+    } else {
+        (
+            http::StatusCode::NOT_FOUND,
+            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("no API at {}\n", request.uri().path()),
+        )
+            .into_response()
+    }
+}
