@@ -126,6 +126,104 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
     }
 }
 
+impl AuditRecord {
+    /// Appends the record as one JSON object, byte for byte what `serde_json` writes for it (a
+    /// test holds the two equal), without its per-field machinery, which cost a twentieth of a
+    /// data-path call.
+    pub fn write_json(&self, out: &mut Vec<u8>, times: &mut SecondCache) {
+        out.extend_from_slice(b"{\"time\":\"");
+        times.write(out, self.time_ms);
+        out.push(b'"');
+        for (name, value) in [
+            ("domain", self.domain.as_str()),
+            ("region", self.region.as_str()),
+            ("operation", self.operation),
+            ("key_id", self.key_id.as_str()),
+            ("outcome", self.outcome),
+            ("request_id", self.request_id.as_str()),
+        ] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":\"");
+            json_escaped(out, value);
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+}
+
+/// The text of the last second an audit time fell in: consecutive lines mostly share it, and
+/// formatting a date costs more than the rest of a line.
+#[derive(Debug, Default)]
+pub struct SecondCache {
+    /// The second (milliseconds since the epoch, floored to a second) and its text up to the `.`.
+    last: Option<(i64, String)>,
+}
+
+impl SecondCache {
+    /// Appends [`format_rfc3339_ms`]'s text for `ms`.
+    fn write(&mut self, out: &mut Vec<u8>, ms: i64) {
+        let millis = ms.rem_euclid(1000);
+        let Some(second) = ms.checked_sub(millis) else {
+            json_escaped(out, &format_rfc3339_ms(ms));
+            return;
+        };
+        if self.last.as_ref().is_none_or(|(s, _)| *s != second) {
+            let text = format_rfc3339_ms(second);
+            // Only a time jiff renders as `...:SS.000Z` splits at its fraction.
+            let Some(prefix) = text.strip_suffix(".000Z") else {
+                json_escaped(out, &format_rfc3339_ms(ms));
+                return;
+            };
+            self.last = Some((second, prefix.to_owned()));
+        }
+        if let Some((_, prefix)) = &self.last {
+            out.extend_from_slice(prefix.as_bytes());
+            let m = u16::try_from(millis).unwrap_or(0);
+            let digit = |d: u16| b'0' + u8::try_from(d % 10).unwrap_or(0);
+            out.extend_from_slice(&[b'.', digit(m / 100), digit(m / 10), digit(m), b'Z']);
+        }
+    }
+}
+
+/// Appends `s` escaped as the inside of a JSON string, as `serde_json` escapes it: `"`, `\\` and
+/// control characters; everything else, UTF-8 included, as it is.
+fn json_escaped(out: &mut Vec<u8>, s: &str) {
+    // Most values need no escape; a branch-free scan finds that (and vectorises).
+    let escapes = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escapes {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[plain..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        plain = i + 1;
+    }
+    out.extend_from_slice(&s.as_bytes()[plain..]);
+}
+
 /// The audit log cannot be written and the daemon refuses calls it cannot audit
 /// ([`AuditFailure::Refuse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

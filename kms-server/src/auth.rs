@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use http::HeaderValue;
 use kms_proto::key_id::{DomainId, RegionId};
 use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, REGION, REQUEST_ID};
 use sha2::{Digest, Sha256};
@@ -41,7 +42,8 @@ struct KnownTenant {
 }
 
 /// Request metadata that may appear at most once in a request.
-const SINGLE_VALUED: [&str; 4] = [DOMAIN_ID, REGION, AUTHORIZATION, REQUEST_ID];
+/// The request metadata that authentication and auditing read, and that may appear once.
+pub(crate) const SINGLE_VALUED: [&str; 4] = [DOMAIN_ID, REGION, AUTHORIZATION, REQUEST_ID];
 
 /// Tokens shorter than this are refused when the tenants file is loaded.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -128,15 +130,8 @@ impl Authenticator {
     /// `x-kms-request-id`) may appear at most once each: a repeated one is refused as
     /// `KMSBOX.0400`, so that no copy but the first can go unchecked.
     pub fn authenticate(&self, md: &MetadataMap) -> Result<Caller> {
-        for name in SINGLE_VALUED {
-            if md.get_all(name).iter().nth(1).is_some() {
-                return Err(KmsError::InvalidArgument {
-                    field: name,
-                    reason: "repeated; it may appear at most once".into(),
-                });
-            }
-        }
-        let claimed = text(md, DOMAIN_ID)?;
+        let given = TenancyHeaders::of(md.as_ref())?;
+        let claimed = given.text(DOMAIN_ID, given.domain)?;
         let domain = match &self.tenants {
             None => {
                 let d = claimed.ok_or(KmsError::Unauthenticated(
@@ -148,9 +143,11 @@ impl Authenticator {
                 })?
             }
             Some(tenants) => {
-                let auth = text(md, AUTHORIZATION)?.ok_or(KmsError::Unauthenticated(
-                    "missing authorization: Bearer <token> request metadata",
-                ))?;
+                let auth = given.text(AUTHORIZATION, given.authorization)?.ok_or(
+                    KmsError::Unauthenticated(
+                        "missing authorization: Bearer <token> request metadata",
+                    ),
+                )?;
                 let token = auth
                     .strip_prefix("Bearer ")
                     .ok_or(KmsError::Unauthenticated(
@@ -175,7 +172,7 @@ impl Authenticator {
                 domain.clone()
             }
         };
-        let region = match text(md, REGION)? {
+        let region = match given.text(REGION, given.region)? {
             Some(r) => RegionId::parse(r).map_err(|e| KmsError::InvalidArgument {
                 field: REGION,
                 reason: e.to_string(),
@@ -200,18 +197,66 @@ pub fn request_id(md: &MetadataMap) -> String {
         None => {
             let prefix =
                 PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
-            format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+            // Written by hand: `format!` costs a tenth of a bare RPC's CPU here.
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let mut id = String::with_capacity(prefix.len() + 17);
+            id.push_str(prefix);
+            id.push('-');
+            let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+            for shift in (0..digits).rev() {
+                let nibble = u8::try_from((n >> (shift * 4)) & 0xf).unwrap_or(0);
+                id.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
+            }
+            id
         }
     }
 }
 
-fn text<'a>(md: &'a MetadataMap, name: &'static str) -> Result<Option<&'a str>> {
-    match md.get(name) {
-        None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| KmsError::InvalidArgument {
-            field: name,
-            reason: "not visible ASCII".into(),
-        }),
+/// The tenancy metadata of a request, found in one pass over its headers (a lookup by name per
+/// header would cost a tenth of a bare RPC).
+struct TenancyHeaders<'a> {
+    domain: Option<&'a HeaderValue>,
+    region: Option<&'a HeaderValue>,
+    authorization: Option<&'a HeaderValue>,
+}
+
+impl<'a> TenancyHeaders<'a> {
+    /// Refuses a repeated one of [`SINGLE_VALUED`].
+    fn of(headers: &'a http::HeaderMap) -> Result<Self> {
+        let mut found = Self {
+            domain: None,
+            region: None,
+            authorization: None,
+        };
+        let mut request_id = None;
+        for (name, value) in headers {
+            let (field, slot) = match name.as_str() {
+                DOMAIN_ID => (DOMAIN_ID, &mut found.domain),
+                REGION => (REGION, &mut found.region),
+                AUTHORIZATION => (AUTHORIZATION, &mut found.authorization),
+                REQUEST_ID => (REQUEST_ID, &mut request_id),
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(KmsError::InvalidArgument {
+                    field,
+                    reason: "repeated; it may appear at most once".into(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// A header's value as text.
+    fn text(&self, field: &'static str, value: Option<&'a HeaderValue>) -> Result<Option<&'a str>> {
+        value
+            .map(|v| {
+                v.to_str().map_err(|_| KmsError::InvalidArgument {
+                    field,
+                    reason: "not visible ASCII".into(),
+                })
+            })
+            .transpose()
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, SecretKey, len32, put_lp};
+use crate::crypto::{self, GcmKey, len32, put_lp};
 use crate::error::{KmsError, Result};
 
 /// `KMSB`.
@@ -112,7 +112,7 @@ fn aad(header: &[u8; HEADER_LEN], b: &BlobBinding<'_>) -> Result<Vec<u8>> {
 /// generator for every call (FORMATS.md §1); the caller draws it together with any other random
 /// bytes it needs, to save a system call.
 pub fn seal(
-    key: &SecretKey,
+    key: &GcmKey,
     key_uuid: Uuid,
     key_version: u32,
     nonce: [u8; 12],
@@ -125,16 +125,12 @@ pub fn seal(
         nonce,
     }
     .encode();
-    let ct = crypto::gcm_seal(key.expose(), &nonce, &aad(&header, binding)?, plaintext)?;
-    let mut blob = Vec::with_capacity(HEADER_LEN + ct.len());
-    blob.extend_from_slice(&header);
-    blob.extend_from_slice(&ct);
-    Ok(blob)
+    crypto::gcm_seal(key, &nonce, &aad(&header, binding)?, &header, plaintext)
 }
 
 /// Authenticates and decrypts a blob whose header was parsed into `header`.
 pub fn open(
-    key: &SecretKey,
+    key: &GcmKey,
     header: &BlobHeader,
     binding: &BlobBinding<'_>,
     blob: &[u8],
@@ -144,7 +140,7 @@ pub fn open(
         return Err(KmsError::CiphertextAuthFailed);
     }
     crypto::gcm_open(
-        key.expose(),
+        key,
         &header.nonce,
         &aad(&encoded, binding)?,
         &blob[HEADER_LEN..],
@@ -155,6 +151,7 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SecretKey;
 
     fn ctx(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -171,14 +168,14 @@ mod tests {
         n
     }
 
-    fn open_all(key: &SecretKey, b: &BlobBinding<'_>, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn open_all(key: &GcmKey, b: &BlobBinding<'_>, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let h = BlobHeader::parse(blob)?;
         open(key, &h, b, blob)
     }
 
     #[test]
     fn round_trip_and_every_binding_is_checked() {
-        let key = SecretKey::from_bytes([3u8; 32]);
+        let key = GcmKey::new(&SecretKey::from_bytes([3u8; 32]));
         let c = ctx(&[("bucket", "b1"), ("object", "o1")]);
         let good = BlobBinding {
             domain: "d1",
@@ -232,14 +229,18 @@ mod tests {
             );
         }
         assert!(matches!(
-            open_all(&SecretKey::from_bytes([4u8; 32]), &good, &blob),
+            open_all(
+                &GcmKey::new(&SecretKey::from_bytes([4u8; 32])),
+                &good,
+                &blob
+            ),
             Err(KmsError::CiphertextAuthFailed)
         ));
     }
 
     #[test]
     fn every_bit_flip_and_truncation_fails_and_never_yields_plaintext() {
-        let key = SecretKey::from_bytes([3u8; 32]);
+        let key = GcmKey::new(&SecretKey::from_bytes([3u8; 32]));
         let c = ctx(&[("k", "v")]);
         let b = BlobBinding {
             domain: "d",
@@ -283,7 +284,7 @@ mod tests {
 
     #[test]
     fn context_order_does_not_matter_but_content_does() {
-        let key = SecretKey::from_bytes([5u8; 32]);
+        let key = GcmKey::new(&SecretKey::from_bytes([5u8; 32]));
         let a: HashMap<String, String> = (0..20)
             .map(|i| (format!("k{i}"), format!("v{i}")))
             .collect();
@@ -339,7 +340,9 @@ mod tests {
         let kat: serde_json::Value =
             serde_json::from_str(include_str!("../tests/kat/blob_v1.json")).unwrap();
         let hexf = |k: &str| hex::decode(kat[k].as_str().unwrap()).unwrap();
-        let key = SecretKey::from_bytes(hexf("cmk_material").try_into().unwrap());
+        let key = GcmKey::new(&SecretKey::from_bytes(
+            hexf("cmk_material").try_into().unwrap(),
+        ));
         let context: HashMap<String, String> =
             serde_json::from_value(kat["encryption_context"].clone()).unwrap();
         let b = BlobBinding {
@@ -384,7 +387,7 @@ mod tests {
             // Half the cases start like a real blob, so that they reach the AEAD.
             let mut bytes = if well_formed_start { b"KMSB\x01\x01".to_vec() } else { Vec::new() };
             bytes.extend(tail);
-            let key = SecretKey::from_bytes([3u8; 32]);
+            let key = GcmKey::new(&SecretKey::from_bytes([3u8; 32]));
             let c = ctx(&[]);
             let b = BlobBinding { domain: "d", region: "r", context: &c };
             if let Ok(h) = BlobHeader::parse(&bytes) {

@@ -50,6 +50,25 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// A CMK version's material keyed into AES-256-GCM: the expanded AES key schedule and the GHASH
+/// key, wiped on drop (aes-gcm's `zeroize` feature); never printed; not `Clone`. Keeping it saves
+/// the root-key derivation, the unwrap and the key expansion on every call that uses the version.
+pub struct GcmKey(aes_gcm::Aes256Gcm);
+
+impl GcmKey {
+    /// Keys the cipher with `key`, which the caller then drops (and so wipes).
+    pub fn new(key: &SecretKey) -> Self {
+        use aes_gcm::KeyInit;
+        Self(aes_gcm::Aes256Gcm::new(&(*key.expose()).into()))
+    }
+}
+
+impl std::fmt::Debug for GcmKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GcmKey(..)")
+    }
+}
+
 /// Fills `buf` from the OS random number generator.
 pub fn fill_random(buf: &mut [u8]) -> Result<()> {
     getrandom::fill(buf).map_err(|e| KmsError::Internal(format!("OS random number generator: {e}")))
@@ -240,23 +259,23 @@ pub(crate) fn kw_unwrap(kek: &[u8; KEY_LEN], wrapped: &[u8]) -> Option<Zeroizing
 
 /// AES-256-GCM encryption with a 96-bit nonce: returns `ciphertext || 16-byte tag`.
 pub(crate) fn gcm_seal(
-    key: &[u8; KEY_LEN],
+    key: &GcmKey,
     nonce: &[u8; 12],
     aad: &[u8],
+    prefix: &[u8],
     pt: &[u8],
 ) -> Result<Vec<u8>> {
-    use aes_gcm::KeyInit;
     use aes_gcm::aead::AeadInOut;
-    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key)
-        .map_err(|_| KmsError::Internal("AES-GCM key length".into()))?;
-    // Sealed in place in a block sized for the tag up front: the ciphertext overwrites the
-    // plaintext copy, and on failure that copy is wiped before it is freed.
-    let mut buf = Vec::with_capacity(pt.len() + 16);
+    let cipher = &key.0;
+    // Sealed in place in a block sized for the prefix and the tag up front: the ciphertext
+    // overwrites the plaintext copy, and on failure that copy is wiped before it is freed.
+    let mut buf = Vec::with_capacity(prefix.len() + pt.len() + 16);
+    buf.extend_from_slice(prefix);
     buf.extend_from_slice(pt);
     match cipher.encrypt_inout_detached(
         &aes_gcm::Nonce::from(*nonce),
         aad,
-        buf.as_mut_slice().into(),
+        (&mut buf[prefix.len()..]).into(),
     ) {
         Ok(tag) => {
             buf.extend_from_slice(&tag);
@@ -271,15 +290,13 @@ pub(crate) fn gcm_seal(
 
 /// AES-256-GCM decryption of `ciphertext || tag`; `None` when authentication fails.
 pub(crate) fn gcm_open(
-    key: &[u8; KEY_LEN],
+    key: &GcmKey,
     nonce: &[u8; 12],
     aad: &[u8],
     ct: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
-    use aes_gcm::KeyInit;
     use aes_gcm::aead::{Aead, Payload};
-    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).ok()?;
-    cipher
+    key.0
         .decrypt(&aes_gcm::Nonce::from(*nonce), Payload { msg: ct, aad })
         .ok()
         .map(Zeroizing::new)
@@ -403,7 +420,7 @@ mod tests {
             }
             for t in g["tests"].as_array().unwrap() {
                 let id = &t["tcId"];
-                let key: [u8; 32] = h(&t["key"]).try_into().unwrap();
+                let key = GcmKey::new(&SecretKey::from_bytes(h(&t["key"]).try_into().unwrap()));
                 let nonce: [u8; 12] = h(&t["iv"]).try_into().unwrap();
                 let (aad, msg) = (h(&t["aad"]), h(&t["msg"]));
                 let mut ct = h(&t["ct"]);
@@ -411,7 +428,11 @@ mod tests {
                 let opened = gcm_open(&key, &nonce, &aad, &ct);
                 match t["result"].as_str().unwrap() {
                     "valid" => {
-                        assert_eq!(gcm_seal(&key, &nonce, &aad, &msg).unwrap(), ct, "tcId {id}");
+                        assert_eq!(
+                            gcm_seal(&key, &nonce, &aad, &[], &msg).unwrap(),
+                            ct,
+                            "tcId {id}"
+                        );
                         assert_eq!(
                             opened.as_deref().map(Vec::as_slice),
                             Some(&msg[..]),

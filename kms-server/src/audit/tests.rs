@@ -289,3 +289,52 @@ async fn a_failed_reopen_refuses_until_the_path_can_be_opened_again() {
     assert_eq!(ids(&path), ["req-0001"]);
     assert_eq!(ids(&dir.path().join("logs.old/audit.jsonl")), ["req-0000"]);
 }
+
+/// The hand-written line is byte for byte what `serde_json` writes for the record, escapes and
+/// all, so that readers of the log see no change.
+#[test]
+fn an_audit_line_is_what_serde_json_writes() {
+    let awkward = [
+        "",
+        "plain",
+        "quote \" backslash \\ slash /",
+        "controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f} del \u{7f}",
+        "unicode é ✓ 🔑 \u{2028}",
+        "\\\"\n",
+    ];
+    // One cache for every line, as the writer keeps it: seconds repeat, jump back and forth.
+    let mut times = SecondCache::default();
+    for (i, s) in awkward.iter().enumerate() {
+        for time_ms in [
+            0,
+            1_795_782_600_123,
+            1_795_782_600_999,
+            1_795_782_600_007,
+            1_795_782_601_000,
+            1_795_782_600_456,
+            -1,
+            -1_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let r = AuditRecord {
+                time_ms,
+                domain: (*s).to_owned(),
+                region: format!("r{s}"),
+                operation: "Encrypt",
+                key_id: s.repeat(2),
+                outcome: "KMSBOX.0400",
+                request_id: format!("{s}-{i}"),
+            };
+            let mut ours = Vec::new();
+            r.write_json(&mut ours, &mut times);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&r).unwrap(),
+                "case {i}, time {time_ms}"
+            );
+        }
+    }
+}

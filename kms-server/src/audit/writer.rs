@@ -56,6 +56,8 @@ pub(super) struct Writer {
     open_failed: bool,
     last_report: Instant,
     lost_at_report: u64,
+    /// The text of the last second written.
+    times: super::SecondCache,
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -139,6 +141,7 @@ impl Writer {
             open_failed: false,
             last_report: Instant::now(),
             lost_at_report: 0,
+            times: super::SecondCache::default(),
         })
     }
 
@@ -149,19 +152,9 @@ impl Writer {
             self.lose(1);
             return;
         }
-        let start = self.pending.data.len();
-        match serde_json::to_writer(&mut self.pending.data, r) {
-            Ok(()) => {
-                self.pending.data.push(b'\n');
-                self.pending.ends.push(self.pending.data.len());
-            }
-            Err(e) => {
-                // Not expected: the record is strings and a number.
-                self.pending.data.truncate(start);
-                tracing::error!(error = %e, "audit record could not be serialized");
-                self.lose(1);
-            }
-        }
+        r.write_json(&mut self.pending.data, &mut self.times);
+        self.pending.data.push(b'\n');
+        self.pending.ends.push(self.pending.data.len());
     }
 
     fn lose(&self, lines: u64) {

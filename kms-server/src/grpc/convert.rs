@@ -16,7 +16,7 @@ impl From<KmsError> for Status {
 /// A key's metadata as the API returns it.
 pub fn metadata(rec: &KeyRecord) -> pb::KeyMetadata {
     pb::KeyMetadata {
-        key_id: rec.full_id().to_string(),
+        key_id: rec.full_id_string(),
         region: rec.region.as_str().to_owned(),
         domain_id: rec.domain.as_str().to_owned(),
         alias: rec.alias.clone(),

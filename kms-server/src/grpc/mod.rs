@@ -54,9 +54,14 @@ struct Answer<T> {
 
 impl<T> Answer<T> {
     fn new(response: T, key: &KeyRecord) -> Self {
+        Self::naming(response, key.full_id_string())
+    }
+
+    /// An answer about the key whose full ID is `key_id` (already rendered for the response).
+    fn naming(response: T, key_id: String) -> Self {
         Self {
             response,
-            audit_key: key.full_id().to_string(),
+            audit_key: key_id,
             durable: false,
         }
     }
@@ -131,19 +136,14 @@ impl KmsGrpc {
             request_id: request_id(req.metadata()),
             domain: String::new(),
             region: String::new(),
-            requested_key: req
-                .get_ref()
-                .key_named()
-                .chars()
-                .take(AUDIT_KEY_CHARS)
-                .collect(),
+            requested_key: audit_prefix(req.get_ref().key_named()).to_owned(),
         };
         let caller = match self.auth.authenticate(req.metadata()) {
             Ok(caller) => caller,
             Err(e) => return Err(self.refuse(call, e).await),
         };
-        call.domain = caller.domain.to_string();
-        call.region = caller.region.to_string();
+        call.domain = caller.domain.as_str().to_owned();
+        call.region = caller.region.as_str().to_owned();
         if self.audit.refusing() {
             return Err(self.refuse_unaudited(call).await);
         }
@@ -220,6 +220,18 @@ impl KmsGrpc {
 }
 
 /// The audit line of a call.
+/// The first [`AUDIT_KEY_CHARS`] characters of a key ID as a request gave it.
+fn audit_prefix(key: &str) -> &str {
+    // A string has at least as many bytes as characters.
+    if key.len() <= AUDIT_KEY_CHARS {
+        return key;
+    }
+    match key.char_indices().nth(AUDIT_KEY_CHARS) {
+        Some((end, _)) => &key[..end],
+        None => key,
+    }
+}
+
 fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
     AuditRecord {
         time_ms: now_ms(),
@@ -380,15 +392,17 @@ impl KeyManagementService for KmsGrpc {
         req: Request<pb::GenerateDataKeyRequest>,
     ) -> RpcResult<pb::GenerateDataKeyResponse> {
         self.rpc("GenerateDataKey", req, |k, c, m| async move {
-            let dk =
+            let mut dk =
                 k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
+            let key_id = dk.key.full_id_string();
             let response = pb::GenerateDataKeyResponse {
-                key_id: dk.key.full_id().to_string(),
-                plaintext: dk.plaintext.to_vec(),
+                key_id: key_id.clone(),
+                // Moved, not copied: the message is the one plaintext copy left (SECURITY.md).
+                plaintext: std::mem::take(&mut *dk.plaintext),
                 ciphertext_blob: dk.blob,
                 key_version: dk.version,
             };
-            Ok(Answer::new(response, &dk.key))
+            Ok(Answer::naming(response, key_id))
         })
         .await
     }
@@ -403,12 +417,13 @@ impl KeyManagementService for KmsGrpc {
             |k, c, m| async move {
                 let dk =
                     k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
+                let key_id = dk.key.full_id_string();
                 let response = pb::GenerateDataKeyWithoutPlaintextResponse {
-                    key_id: dk.key.full_id().to_string(),
+                    key_id: key_id.clone(),
                     ciphertext_blob: dk.blob,
                     key_version: dk.version,
                 };
-                Ok(Answer::new(response, &dk.key))
+                Ok(Answer::naming(response, key_id))
             },
         )
         .await
@@ -417,12 +432,13 @@ impl KeyManagementService for KmsGrpc {
     async fn encrypt(&self, req: Request<pb::EncryptRequest>) -> RpcResult<pb::EncryptResponse> {
         self.rpc("Encrypt", req, |k, c, m| async move {
             let e = k.encrypt(&c, &m.key_id, &m.plaintext, &m.encryption_context)?;
+            let key_id = e.key.full_id_string();
             let response = pb::EncryptResponse {
-                key_id: e.key.full_id().to_string(),
+                key_id: key_id.clone(),
                 ciphertext_blob: e.blob,
                 key_version: e.version,
             };
-            Ok(Answer::new(response, &e.key))
+            Ok(Answer::naming(response, key_id))
         })
         .await
     }
@@ -430,12 +446,13 @@ impl KeyManagementService for KmsGrpc {
     async fn decrypt(&self, req: Request<pb::DecryptRequest>) -> RpcResult<pb::DecryptResponse> {
         self.rpc("Decrypt", req, |k, c, m| async move {
             let d = k.decrypt(&c, &m.ciphertext_blob, &m.encryption_context, &m.key_id)?;
+            let key_id = d.key.full_id_string();
             let response = pb::DecryptResponse {
-                key_id: d.key.full_id().to_string(),
+                key_id: key_id.clone(),
                 plaintext: d.plaintext.to_vec(),
                 key_version: d.version,
             };
-            Ok(Answer::new(response, &d.key))
+            Ok(Answer::naming(response, key_id))
         })
         .await
     }
@@ -453,14 +470,14 @@ impl KeyManagementService for KmsGrpc {
                 &m.destination_key_id,
                 &m.destination_encryption_context,
             )?;
-            let dest = r.encrypted.key;
+            let key_id = r.encrypted.key.full_id_string();
             let response = pb::ReEncryptResponse {
-                source_key_id: r.source_key.full_id().to_string(),
-                key_id: dest.full_id().to_string(),
+                source_key_id: r.source_key.full_id_string(),
+                key_id: key_id.clone(),
                 ciphertext_blob: r.encrypted.blob,
                 key_version: r.encrypted.version,
             };
-            Ok(Answer::new(response, &dest))
+            Ok(Answer::naming(response, key_id))
         })
         .await
     }

@@ -93,7 +93,15 @@ impl Service<http::Request<Body>> for CodecRefusals {
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         let op = operation(req.uri().path());
-        let md = MetadataMap::from_headers(req.headers().clone());
+        // Only what authentication and the audit line read: cloning every header costs a tenth of
+        // a bare RPC.
+        let mut kept = http::HeaderMap::new();
+        for (name, value) in req.headers() {
+            if crate::auth::SINGLE_VALUED.contains(&name.as_str()) {
+                kept.append(name, value.clone());
+            }
+        }
+        let md = MetadataMap::from_headers(kept);
         let fut = self.inner.call(req);
         let grpc = self.grpc.clone();
         Box::pin(async move {

@@ -9,9 +9,8 @@ use super::lifecycle::usable;
 use super::validate::{
     Context, data_key_len, validate_blob_len, validate_context, validate_plaintext,
 };
-use super::{Caller, Keyring, wrap_ctx};
+use super::{Caller, Keyring};
 use crate::blob::{self, BlobBinding, BlobHeader};
-use crate::crypto::SecretKey;
 use crate::error::{KmsError, Result};
 use crate::store::KeyRecord;
 use kms_proto::key_id::KeyRef;
@@ -61,11 +60,6 @@ pub struct ReEncrypted {
 }
 
 impl Keyring {
-    fn material(&self, rec: &KeyRecord, version: u32) -> Result<SecretKey> {
-        let v = rec.version(version).ok_or(KmsError::CiphertextAuthFailed)?;
-        self.root.unwrap(&wrap_ctx(rec, version), &v.wrapped)
-    }
-
     fn seal(
         &self,
         rec: &KeyRecord,
@@ -73,11 +67,11 @@ impl Keyring {
         plaintext: &[u8],
         nonce: [u8; 12],
     ) -> Result<Vec<u8>> {
-        let material = self.material(rec, rec.current_version)?;
+        let state = self.version_state(rec, rec.current_version)?;
         // The one place a version's nonces are used: count before the blob exists.
-        self.count_nonce(rec, rec.current_version)?;
+        self.count_nonce(rec, rec.current_version, &state.nonces)?;
         blob::seal(
-            &material,
+            &state.cipher,
             rec.uuid,
             rec.current_version,
             nonce,
@@ -160,8 +154,8 @@ impl Keyring {
             });
         }
         usable(&rec)?;
-        let material = self.material(&rec, header.key_version)?;
-        let plaintext = blob::open(&material, &header, &binding(&rec, context), blob)?;
+        let state = self.version_state(&rec, header.key_version)?;
+        let plaintext = blob::open(&state.cipher, &header, &binding(&rec, context), blob)?;
         Ok(Decrypted {
             key: rec,
             version: header.key_version,

@@ -1,8 +1,9 @@
 //! The keyring: the KMS's rules over an in-memory cache of the key store. No transport here: the
 //! gRPC handlers ([`crate::grpc`]) and any other front-end are thin layers over [`Keyring`].
 //!
-//! Every key lives in memory (metadata and *wrapped* material); a key's material is unwrapped under
-//! the root key for the one call that uses it and wiped right after. Management calls
+//! Every key lives in memory (metadata and *wrapped* material); a key version's material is
+//! unwrapped under the root key the first time a call uses it and kept, keyed into its cipher,
+//! until the key is purged ([`versions`]). Management calls
 //! ([`lifecycle`]) write through to the store before they change the cache, under one write lock,
 //! so that what a caller was told is what is on disk. The data path ([`data_path`]:
 //! `generate_data_key`, `encrypt`, `decrypt`, `re_encrypt`) touches neither the disk nor the store,
@@ -15,6 +16,7 @@ pub mod nonces;
 #[cfg(test)]
 mod tests;
 pub mod validate;
+mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
@@ -80,8 +82,8 @@ pub struct Keyring {
     /// Service default keys by slot: GetDefaultKey is on OBS's upload path.
     defaults: RwLock<HashMap<DefaultSlot, Uuid>>,
     writes: tokio::sync::Mutex<()>,
-    /// Blobs sealed per key version ([`nonces`]).
-    nonces: RwLock<HashMap<(Uuid, u32), Arc<nonces::NonceCounter>>>,
+    /// Keyed ciphers and blob counts of the key versions in use ([`versions`]).
+    versions: RwLock<HashMap<(Uuid, u32), Arc<versions::VersionState>>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -110,7 +112,7 @@ impl Keyring {
             cache: RwLock::new(cache),
             defaults: RwLock::new(defaults),
             writes: tokio::sync::Mutex::new(()),
-            nonces: RwLock::new(HashMap::new()),
+            versions: RwLock::new(HashMap::new()),
         })
     }
 
@@ -141,7 +143,7 @@ impl Keyring {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(uuid);
-        self.forget_nonces(*uuid);
+        self.forget_versions(*uuid);
     }
 
     /// Runs a store call on the blocking pool.
@@ -159,6 +161,17 @@ impl Keyring {
     /// Looks a key up by its ID as a request gives it. Another tenant's or region's key is
     /// "not found", exactly like a key that does not exist.
     pub fn find(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
+        // The common case, a full ID in the caller's own region and domain, without copying its
+        // parts; anything else goes through the full grammar (and its errors).
+        if let Some(uuid) = key_id
+            .strip_prefix(caller.region.as_str())
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|r| r.strip_prefix(caller.domain.as_str()))
+            .and_then(|r| r.strip_prefix(":key/"))
+            .and_then(|u| kms_proto::key_id::parse_key_uuid(u).ok())
+        {
+            return self.find_uuid(caller, uuid);
+        }
         match key_id.parse::<KeyRef>()? {
             KeyRef::Bare(uuid) => self.find_uuid(caller, uuid),
             KeyRef::Full(full) if full.domain != caller.domain || full.region != caller.region => {

@@ -7,9 +7,7 @@
 //! is used. A crash therefore can only over-count, never reuse a count.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use uuid::Uuid;
+use std::sync::{Mutex, PoisonError};
 
 use super::Keyring;
 use crate::error::{KmsError, Result};
@@ -36,7 +34,7 @@ pub(crate) struct NonceCounter {
 }
 
 impl NonceCounter {
-    fn new(reserved: u64) -> Self {
+    pub(crate) fn new(reserved: u64) -> Self {
         Self {
             sealed: AtomicU64::new(reserved),
             reserved: AtomicU64::new(reserved),
@@ -72,46 +70,20 @@ impl NonceCounter {
 }
 
 impl Keyring {
-    /// The count of one version, created from the record's stored reservation on first use.
-    pub(crate) fn nonce_counter(&self, rec: &KeyRecord, version: u32) -> Result<Arc<NonceCounter>> {
-        let key = (rec.uuid, version);
-        if let Some(c) = self
-            .nonces
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return Ok(Arc::clone(c));
-        }
-        let reserved = rec
-            .version(version)
-            .ok_or_else(|| KmsError::Internal(format!("key version {version} missing")))?
-            .nonces_reserved;
-        let mut map = self.nonces.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(Arc::clone(
-            map.entry(key)
-                .or_insert_with(|| Arc::new(NonceCounter::new(reserved))),
-        ))
-    }
-
-    /// Forgets the counts of a deleted key.
-    pub(crate) fn forget_nonces(&self, uuid: Uuid) {
-        self.nonces
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(u, _), _| *u != uuid);
-    }
-
     /// Counts one blob about to be sealed under `version`: refuses past [`NONCE_LIMIT`], reserves
     /// the next block in the store when the count reaches the reservation.
-    pub(crate) fn count_nonce(&self, rec: &KeyRecord, version: u32) -> Result<()> {
-        let c = self.nonce_counter(rec, version)?;
+    pub(crate) fn count_nonce(
+        &self,
+        rec: &KeyRecord,
+        version: u32,
+        c: &NonceCounter,
+    ) -> Result<()> {
         let n = c.sealed.fetch_add(1, Ordering::AcqRel);
         if n >= NONCE_LIMIT {
             return Err(KmsError::NoncesExhausted { version });
         }
         if n >= c.reserved.load(Ordering::Acquire) {
-            self.reserve_block(rec, version, &c, n)?;
+            self.reserve_block(rec, version, c, n)?;
         }
         Ok(())
     }

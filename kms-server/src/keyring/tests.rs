@@ -556,9 +556,9 @@ async fn decrypt_binds_the_context_and_checks_the_named_key() {
 }
 
 /// The nonce counter of a key's current version.
-fn counter_of(k: &Keyring, id: &str) -> Arc<nonces::NonceCounter> {
+fn counter_of(k: &Keyring, id: &str) -> Arc<super::versions::VersionState> {
     let rec = k.find(&alice(), id).unwrap();
-    k.nonce_counter(&rec, rec.current_version).unwrap()
+    k.version_state(&rec, rec.current_version).unwrap()
 }
 
 /// The reservation the store holds for a key's current version.
@@ -583,32 +583,32 @@ async fn a_nonce_block_is_reserved_in_the_store_before_its_first_nonce_and_a_res
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
     assert_eq!(stored_reservation(&store, &k, &id), NONCE_BLOCK);
     let c = counter_of(&k, &id);
-    assert_eq!((c.sealed(), c.reserved()), (1, NONCE_BLOCK));
+    assert_eq!((c.nonces.sealed(), c.nonces.reserved()), (1, NONCE_BLOCK));
 
     // The last nonce of a block needs no store write.
-    c.set_for_test(NONCE_BLOCK - 1, NONCE_BLOCK);
+    c.nonces.set_for_test(NONCE_BLOCK - 1, NONCE_BLOCK);
     store.fail_writes(true);
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert_eq!(c.sealed(), NONCE_BLOCK);
+    assert_eq!(c.nonces.sealed(), NONCE_BLOCK);
     // The first of the next block is not used while its reservation cannot be written.
     let e = k.encrypt(&alice(), &id, b"x", &none);
     assert_eq!(code(&e), Some(ErrorCode::Internal));
     assert_eq!(stored_reservation(&store, &k, &id), NONCE_BLOCK);
-    assert_eq!(c.reserved(), NONCE_BLOCK);
+    assert_eq!(c.nonces.reserved(), NONCE_BLOCK);
     store.fail_writes(false);
     k.generate_data_key(&alice(), &id, 32, &none).unwrap();
     assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
-    assert_eq!(c.sealed(), NONCE_BLOCK + 2);
+    assert_eq!(c.nonces.sealed(), NONCE_BLOCK + 2);
 
     // A restart starts the count at the reservation: it may skip counts, never reuse one.
     let k2 = Keyring::open(store.clone(), RootKey::from_bytes([7; 32])).unwrap();
     let c2 = counter_of(&k2, &id);
     assert_eq!(
-        (c2.sealed(), c2.reserved()),
+        (c2.nonces.sealed(), c2.nonces.reserved()),
         (2 * NONCE_BLOCK, 2 * NONCE_BLOCK)
     );
     k2.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert_eq!(c2.sealed(), 2 * NONCE_BLOCK + 1);
+    assert_eq!(c2.nonces.sealed(), 2 * NONCE_BLOCK + 1);
     assert_eq!(stored_reservation(&store, &k2, &id), 3 * NONCE_BLOCK);
 }
 
@@ -619,11 +619,11 @@ async fn a_version_past_2_pow_31_blobs_is_warned_about() {
     let id = key_in(&k, KeyState::Enabled).await;
     let none = Context::new();
     let c = counter_of(&k, &id);
-    c.set_for_test(NONCE_WARN - 1, NONCE_WARN);
+    c.nonces.set_for_test(NONCE_WARN - 1, NONCE_WARN);
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert!(!c.warned(), "2^31 - 1 blobs is below the warning");
+    assert!(!c.nonces.warned(), "2^31 - 1 blobs is below the warning");
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert!(c.warned(), "the 2^31st blob warns");
+    assert!(c.nonces.warned(), "the 2^31st blob warns");
     assert_eq!(
         stored_reservation(&store, &k, &id),
         NONCE_WARN + NONCE_BLOCK
@@ -640,7 +640,7 @@ async fn a_version_that_sealed_2_pow_32_blobs_refuses_to_seal_but_still_decrypts
     let old = k.encrypt(&alice(), &id, b"old", &none).unwrap();
     let elsewhere = k.encrypt(&alice(), &other, b"elsewhere", &none).unwrap();
     let c = counter_of(&k, &id);
-    c.set_for_test(NONCE_LIMIT - 1, NONCE_LIMIT);
+    c.nonces.set_for_test(NONCE_LIMIT - 1, NONCE_LIMIT);
     // The last nonce allowed.
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
 
@@ -671,17 +671,19 @@ async fn rotating_an_exhausted_key_gives_a_fresh_version_that_encrypts_again() {
     let id = key_in(&k, KeyState::Enabled).await;
     let none = Context::new();
     let old = k.encrypt(&alice(), &id, b"old", &none).unwrap();
-    counter_of(&k, &id).set_for_test(NONCE_LIMIT, NONCE_LIMIT);
+    counter_of(&k, &id)
+        .nonces
+        .set_for_test(NONCE_LIMIT, NONCE_LIMIT);
     let e = k.encrypt(&alice(), &id, b"x", &none);
     assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
 
     let rec = k.rotate(&alice(), &id).await.unwrap();
     assert_eq!(rec.current_version, 2);
     let c = counter_of(&k, &id);
-    assert_eq!((c.sealed(), c.reserved()), (0, 0));
+    assert_eq!((c.nonces.sealed(), c.nonces.reserved()), (0, 0));
     let new = k.encrypt(&alice(), &id, b"new", &none).unwrap();
     assert_eq!(new.version, 2);
-    assert_eq!(c.sealed(), 1);
+    assert_eq!(c.nonces.sealed(), 1);
     assert_eq!(stored_reservation(&store, &k, &id), NONCE_BLOCK);
     assert_eq!(
         &k.decrypt(&alice(), &old.blob, &none, "").unwrap().plaintext[..],
@@ -702,21 +704,21 @@ async fn nonce_reservations_survive_a_restart_over_sqlite() {
         let id = key_in(&k, KeyState::Enabled).await;
         k.encrypt(&alice(), &id, b"x", &none).unwrap();
         let c = counter_of(&k, &id);
-        c.set_for_test(NONCE_BLOCK, NONCE_BLOCK);
+        c.nonces.set_for_test(NONCE_BLOCK, NONCE_BLOCK);
         k.encrypt(&alice(), &id, b"x", &none).unwrap();
-        assert_eq!(c.sealed(), NONCE_BLOCK + 1);
+        assert_eq!(c.nonces.sealed(), NONCE_BLOCK + 1);
         id
     };
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     let k = Keyring::open(store, RootKey::from_bytes([7; 32])).unwrap();
     let c = counter_of(&k, &id);
     assert_eq!(
-        (c.sealed(), c.reserved()),
+        (c.nonces.sealed(), c.nonces.reserved()),
         (2 * NONCE_BLOCK, 2 * NONCE_BLOCK)
     );
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert_eq!(c.sealed(), 2 * NONCE_BLOCK + 1);
-    assert_eq!(c.reserved(), 3 * NONCE_BLOCK);
+    assert_eq!(c.nonces.sealed(), 2 * NONCE_BLOCK + 1);
+    assert_eq!(c.nonces.reserved(), 3 * NONCE_BLOCK);
 }
 
 #[tokio::test]
@@ -726,7 +728,7 @@ async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_
     let id = key_in(&k, KeyState::Enabled).await;
     let c = counter_of(&k, &id);
     let start = NONCE_BLOCK - 500;
-    c.set_for_test(start, NONCE_BLOCK);
+    c.nonces.set_for_test(start, NONCE_BLOCK);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -736,7 +738,7 @@ async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_
             });
         }
     });
-    assert_eq!(c.sealed(), start + 1000);
-    assert_eq!(c.reserved(), 2 * NONCE_BLOCK);
+    assert_eq!(c.nonces.sealed(), start + 1000);
+    assert_eq!(c.nonces.reserved(), 2 * NONCE_BLOCK);
     assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
 }

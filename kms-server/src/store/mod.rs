@@ -138,6 +138,11 @@ impl KeyRecord {
         FullKeyId::new(self.region.clone(), self.domain.clone(), self.uuid)
     }
 
+    /// The key's full ID as text: `full_id().to_string()` without the copies.
+    pub fn full_id_string(&self) -> String {
+        FullKeyId::render(&self.region, &self.domain, self.uuid)
+    }
+
     /// The wrapped material of one version.
     pub fn version(&self, v: u32) -> Option<&WrappedVersion> {
         self.versions.iter().find(|w| w.version == v)

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The daemon's own cost per call, GenerateDataKey (and Encrypt, Decrypt, GetDefaultKey) against a
+# bare RPC (grpc.health.v1 Check) on the same release daemon, audit log on, in one run:
+# - cpu: the daemon's CPU time per request from /proc/<pid>/stat while h2load (Debian's
+#   nghttp2-client, its own process, loopback) sends pre-encoded gRPC frames; rounds alternate,
+#   medians are printed, with the throughput.
+# - instructions: the same calls with the daemon under callgrind (valgrind), instructions per
+#   request; repeatable whatever else the machine is doing.
+# Usage: bash kms-server/benches/daemon_cpu.sh [cpu|instructions] [ROUNDS] [REQUESTS]
+#   (defaults: cpu, 5 rounds, 40000 requests; instructions uses 2000 requests)
+# Env: KMS_SERVER=path/to/kms-server to measure another build; INFLIGHT="16 64" (cpu mode).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mode=${1:-cpu}
+rounds=${2:-5}
+if [ "$mode" = instructions ]; then requests=${3:-2000}; else requests=${3:-40000}; fi
+command -v h2load >/dev/null || { echo "needs h2load (apt-get install nghttp2-client)" >&2; exit 1; }
+[ "$mode" != instructions ] || command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
+cargo build -q --release -p kms-server -p kmsctl --bins
+server=${KMS_SERVER:-target/release/kms-server}
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+wrap=()
+[ "$mode" != instructions ] || wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --dump-instr=no)
+"${wrap[@]}" "$server" --data-dir "$work/data" --listen "127.0.0.1:$port" --audit-log "$work/audit.jsonl" \
+    >"$work/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+domain=0123456789abcdef0123456789abcdef
+kmsctl=(target/release/kmsctl --endpoint "http://127.0.0.1:$port" --domain $domain)
+for _ in $(seq 600); do "${kmsctl[@]}" list-keys >/dev/null 2>&1 && break; sleep 0.1; done
+key=$("${kmsctl[@]}" -o json create-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_id"])')
+blob=$("${kmsctl[@]}" -o json encrypt "$key" --plaintext-base64 "$(head -c 32 /dev/urandom | base64)" \
+    | python3 -c "import json,sys; print(json.load(sys.stdin)[\"ciphertext_blob\"])")
+# gRPC frames: 1 byte flag, 4 bytes length, then the protobuf message (field numbers from kms.v1).
+python3 - "$key" "$work" "$blob" <<'PY'
+import base64, struct, sys
+key, work, blob = sys.argv[1].encode(), sys.argv[2], sys.argv[3]
+frame = lambda m: b"\0" + struct.pack(">I", len(m)) + m
+ld = lambda field, b: bytes([field << 3 | 2]) + bytes([len(b)]) + b
+open(f"{work}/health.bin", "wb").write(frame(b""))
+open(f"{work}/gdk.bin", "wb").write(frame(ld(1, key) + b"\x10\x20"))
+open(f"{work}/encrypt.bin", "wb").write(frame(ld(1, key) + ld(2, b"\x07" * 32)))
+open(f"{work}/defaultkey.bin", "wb").write(frame(ld(1, b"obs")))
+if blob:
+    open(f"{work}/decrypt.bin", "wb").write(frame(ld(1, base64.b64decode(blob))))
+PY
+calls=(
+    "grpc.health.v1.Health/Check health"
+    "kms.v1.KeyManagementService/GenerateDataKey gdk"
+    "kms.v1.KeyManagementService/Encrypt encrypt"
+    "kms.v1.KeyManagementService/GetDefaultKey defaultkey"
+)
+[ ! -f "$work/decrypt.bin" ] || calls+=("kms.v1.KeyManagementService/Decrypt decrypt")
+load() { # path body connections streams -> h2load output
+    h2load -n "$requests" -c "$3" -m "$4" -t 1 -d "$work/$2.bin" \
+        -H 'content-type: application/grpc' -H 'te: trailers' -H "x-kms-domain-id: $domain" \
+        "http://127.0.0.1:$port/$1"
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+if [ "$mode" = instructions ]; then
+    # Each callgrind dump holds the instructions since the previous one.
+    dump() { callgrind_control -d "$pid" >/dev/null; sleep 1; ls -t "$work"/cg.out.* | head -n 1; }
+    for call in "${calls[@]}"; do set -- $call; load "$1" "$2" 4 16 >/dev/null; done # warm up
+    printf '%-12s %14s\n' call 'instr/request'
+    for r in $(seq "$rounds"); do
+        for call in "${calls[@]}"; do
+            set -- $call
+            dump >/dev/null
+            out=$(load "$1" "$2" 4 16)
+            grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
+            total=$(sed -n 's/^summary: //p' "$(dump)")
+            printf '%-12s %14s\n' "$2#$r" "$((total / requests))"
+        done
+    done
+    exit 0
+fi
+hz=$(getconf CLK_TCK)
+for call in "${calls[@]}"; do set -- $call; load "$1" "$2" 4 16 >/dev/null; done # warm up
+results=$work/results
+for r in $(seq "$rounds"); do
+    for inflight in ${INFLIGHT:-16 64}; do
+        for call in "${calls[@]}"; do
+            set -- $call
+            t0=$(cpu_ticks)
+            out=$(load "$1" "$2" 4 $((inflight / 4)))
+            t1=$(cpu_ticks)
+            grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
+            rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+            echo "$2 $inflight $rps $(( (t1 - t0) * 1000000 / hz )) $requests" >>"$results"
+        done
+    done
+done
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+calls = list(dict.fromkeys(r[0] for r in rows))
+for inflight in sorted({int(r[1]) for r in rows}):
+    med = {}
+    for c in calls:
+        rs = [r for r in rows if r[0] == c and int(r[1]) == inflight]
+        med[c] = (statistics.median(float(r[2]) for r in rs),
+                  statistics.median(int(r[3]) / int(r[4]) for r in rs), len(rs))
+    print(f"\n{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
+    print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'CPU ratio':>10} {'tput ratio':>11}")
+    base_rps, base_cpu, _ = med["health"]
+    for c in calls:
+        rps, cpu, _ = med[c]
+        print(f"{c:12} {rps:10.0f} {cpu:11.1f} {base_cpu / cpu:10.2f} {rps / base_rps:11.2f}")
+PY
