@@ -9,7 +9,7 @@ use super::lifecycle::usable;
 use super::validate::{
     Context, data_key_len, validate_blob_len, validate_context, validate_plaintext,
 };
-use super::{Caller, Keyring, wrap_ctx};
+use super::{Caller, Keyring, unwrap_version};
 use crate::blob::{self, BlobBinding, BlobHeader};
 use crate::crypto::SecretKey;
 use crate::error::{KmsError, Result};
@@ -63,7 +63,7 @@ pub struct ReEncrypted {
 impl Keyring {
     fn material(&self, rec: &KeyRecord, version: u32) -> Result<SecretKey> {
         let v = rec.version(version).ok_or(KmsError::CiphertextAuthFailed)?;
-        self.root.unwrap(&wrap_ctx(rec, version), &v.wrapped)
+        unwrap_version(&self.root, rec, v)
     }
 
     fn seal(
