@@ -21,6 +21,9 @@
 //! ([`finish_interrupted_rotation`]). Either way one of the two keys is valid for the whole store,
 //! and the old key is never removed: `K.old` stays until the operator deletes it.
 //!
+//! Each command that changed the store appends a line to the audit log ([`audit`]): operation
+//! `RotateRootKey` or `AddStoreMacs`, no domain, region or key.
+//!
 //! `KMS_ROTATE_ROOT_KEY_PAUSE_AT` (a test seam: `new-key-written`, `before-commit`, `committed`,
 //! `old-key-kept`) makes the rotation print `paused at <point>` on standard error and wait there
 //! for ever, so that a test can `kill -9` it at that point.
@@ -355,6 +358,28 @@ pub fn add_store_macs(
         store_id,
         keys: records.len(),
     })
+}
+
+/// Appends the line of an offline command to the audit log at `path`, synced before it returns.
+pub async fn audit(path: &Path, operation: &'static str) -> Result<(), StartupError> {
+    let tasks = tokio_util::task::TaskTracker::new();
+    let log = crate::audit::AuditLog::start(path, &crate::audit::AuditOptions::default(), &tasks)
+        .map_err(io("opening the audit log"))?;
+    let written = log
+        .record_durable(crate::audit::AuditRecord {
+            time_ms: crate::keyring::now_ms(),
+            domain: String::new(),
+            region: String::new(),
+            operation,
+            key_id: String::new(),
+            outcome: "ok",
+            request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
+        })
+        .await;
+    log.close().await;
+    tasks.close();
+    tasks.wait().await;
+    written.map_err(|e| io("writing the audit log")(std::io::Error::other(e)))
 }
 
 #[cfg(test)]

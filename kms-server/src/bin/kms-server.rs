@@ -46,7 +46,7 @@ struct Args {
     seed: Option<PathBuf>,
     /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl. SIGHUP
     /// reopens it (logrotate: move the file, then signal).
-    #[arg(long, env = "KMS_AUDIT_LOG")]
+    #[arg(long, env = "KMS_AUDIT_LOG", global = true)]
     audit_log: Option<PathBuf>,
     /// Rotate the audit log before a line would take it past this many bytes: FILE becomes FILE.1,
     /// FILE.1 becomes FILE.2, ... 0 never rotates (leave it to logrotate and SIGHUP).
@@ -117,9 +117,13 @@ enum Offline {
     AddStoreMacs,
 }
 
-/// Runs an offline command; the exit status.
-fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
+/// Runs an offline command and audits it; the exit status.
+async fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
     let (data, root) = (a.data_dir.as_path(), a.root_key_file.as_deref());
+    let operation = match command {
+        Offline::RotateRootKey => "RotateRootKey",
+        Offline::AddStoreMacs => "AddStoreMacs",
+    };
     let done = match command {
         Offline::RotateRootKey => kms_server::admin::rotate_root_key(data, root).map(|r| {
             format!(
@@ -140,13 +144,22 @@ fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
             )
         }),
     };
-    match done {
-        Ok(line) => {
-            println!("{line}");
-            std::process::ExitCode::SUCCESS
-        }
+    let line = match done {
+        Ok(line) => line,
         Err(e) => {
             eprintln!("kms-server: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("{line}");
+    let log = a
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| a.data_dir.join("audit.jsonl"));
+    match kms_server::admin::audit(&log, operation).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kms-server: {operation} was done, but its audit line was not written: {e}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -234,7 +247,7 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Json => logs.json().init(),
     }
     if let Some(command) = &a.command {
-        return run_offline(command, &a);
+        return run_offline(command, &a).await;
     }
     let config = Config {
         listen: a.listen,
