@@ -290,6 +290,13 @@ fn kill_9_at_each_step_of_a_rotation_leaves_the_store_wholly_under_the_old_or_th
         // The next start finishes or discards the rotation by itself.
         every_ciphertext_decrypts(&data, &sealed);
         assert!(!with_suffix(&key, ".new").exists(), "{point}");
+        let audited = std::fs::read_to_string(data.join("audit.jsonl"))
+            .unwrap()
+            .contains("\"operation\":\"RotateRootKey\"");
+        assert_eq!(
+            audited, committed,
+            "{point}: the finished rotation is audited"
+        );
         if committed {
             assert_ne!(read(&key), old, "{point}: the new key is in place");
             assert_eq!(

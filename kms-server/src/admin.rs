@@ -21,8 +21,9 @@
 //! ([`finish_interrupted_rotation`]). Either way one of the two keys is valid for the whole store,
 //! and the old key is never removed: `K.old` stays until the operator deletes it.
 //!
-//! Each command that changed the store appends a line to the audit log ([`audit`]): operation
-//! `RotateRootKey` or `AddStoreMacs`, no domain, region or key.
+//! Each command that changed the store appends a line to the audit log, synced ([`audit`]):
+//! operation `RotateRootKey` or `AddStoreMacs`, no domain, region or key. So does the finishing of
+//! an interrupted rotation, at start-up or by the next command (`RotateRootKey`).
 //!
 //! `KMS_ROTATE_ROOT_KEY_PAUSE_AT` (a test seam: `new-key-written`, `before-commit`, `committed`,
 //! `old-key-kept`) makes the rotation print `paused at <point>` on standard error and wait there
@@ -142,10 +143,13 @@ fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
 /// - `K.new` and the database under `K.new`'s key: the rotation committed; the old key is kept as
 ///   `K.old`, `K.new` becomes `K`, and the new key is returned;
 /// - otherwise `current`, for the identity check to refuse.
+///
+/// A finished rotation is audited in `audit_log`.
 pub fn finish_interrupted_rotation(
     root_path: &Path,
     db_check: &[u8],
     current: RootKey,
+    audit_log: &Path,
 ) -> Result<RootKey, StartupError> {
     let new_path = new_root_key_path(root_path);
     if !new_path.exists() {
@@ -180,6 +184,7 @@ pub fn finish_interrupted_rotation(
         )));
     }
     install_new_root_key(root_path)?;
+    audit(audit_log, "RotateRootKey")?;
     tracing::warn!(
         root_key = %root_path.display(),
         old_root_key = %old.display(),
@@ -198,7 +203,11 @@ struct Offline {
     store: SqliteStore,
 }
 
-fn open_offline(data_dir: &Path, root_key_file: Option<&Path>) -> Result<Offline, StartupError> {
+fn open_offline(
+    data_dir: &Path,
+    root_key_file: Option<&Path>,
+    audit_log: &Path,
+) -> Result<Offline, StartupError> {
     if !data_dir.is_dir() {
         return Err(StartupError::Admin(format!(
             "data folder {} does not exist",
@@ -217,7 +226,7 @@ fn open_offline(data_dir: &Path, root_key_file: Option<&Path>) -> Result<Offline
     }
     let store = SqliteStore::open(&db)?;
     let root = match store.identity()? {
-        Some(id) => finish_interrupted_rotation(&root_path, &id.root_check, root)?,
+        Some(id) => finish_interrupted_rotation(&root_path, &id.root_check, root, audit_log)?,
         None => root,
     };
     check_store_identity(
@@ -254,12 +263,13 @@ fn store_mac_of(
 }
 
 /// `kms-server rotate-root-key`: a new root key for the store in `data_dir` (see the module's
-/// documentation for the steps and what a crash at each leaves).
+/// documentation for the steps and what a crash at each leaves), audited in `audit_log`.
 pub fn rotate_root_key(
     data_dir: &Path,
     root_key_file: Option<&Path>,
+    audit_log: &Path,
 ) -> Result<Rotated, StartupError> {
-    let off = open_offline(data_dir, root_key_file)?;
+    let off = open_offline(data_dir, root_key_file, audit_log)?;
     let (root_path, old_path) = (&off.root_path, old_root_key_path(&off.root_path));
     if old_path.exists() {
         return Err(StartupError::Admin(format!(
@@ -315,6 +325,8 @@ pub fn rotate_root_key(
     };
     pause("committed");
     install_new_root_key(root_path)?;
+    audit(audit_log, "RotateRootKey")
+        .map_err(|e| done_unaudited("the root key was rotated", &e))?;
     tracing::info!(%store_id, keys = records.len(), versions, "root key rotated");
     Ok(Rotated {
         store_id,
@@ -328,12 +340,13 @@ pub fn rotate_root_key(
 /// `kms-server add-store-macs`: record MACs and a store MAC for a key database written by a daemon
 /// from before them, trusting its rows as they are (each version must still unwrap under the root
 /// key). Refused for a database that has any MAC: one that fails its check is restored from a
-/// backup, not given new MACs.
+/// backup, not given new MACs. Audited in `audit_log`.
 pub fn add_store_macs(
     data_dir: &Path,
     root_key_file: Option<&Path>,
+    audit_log: &Path,
 ) -> Result<MacsAdded, StartupError> {
-    let off = open_offline(data_dir, root_key_file)?;
+    let off = open_offline(data_dir, root_key_file, audit_log)?;
     let store_id = off.store.store_id()?;
     let mut records = off.store.load_all()?;
     if off.store.store_mac()?.is_some() || records.iter().any(|r| r.mac.is_some()) {
@@ -353,6 +366,7 @@ pub fn add_store_macs(
     let check = off.root.store_check_value()?;
     off.store
         .rewrite_integrity(&records, &store_mac, &check, || {})?;
+    audit(audit_log, "AddStoreMacs").map_err(|e| done_unaudited("the MACs were added", &e))?;
     tracing::info!(%store_id, keys = records.len(), "record MACs and store MAC added");
     Ok(MacsAdded {
         store_id,
@@ -360,26 +374,34 @@ pub fn add_store_macs(
     })
 }
 
-/// Appends the line of an offline command to the audit log at `path`, synced before it returns.
-pub async fn audit(path: &Path, operation: &'static str) -> Result<(), StartupError> {
-    let tasks = tokio_util::task::TaskTracker::new();
-    let log = crate::audit::AuditLog::start(path, &crate::audit::AuditOptions::default(), &tasks)
-        .map_err(io("opening the audit log"))?;
-    let written = log
-        .record_durable(crate::audit::AuditRecord {
-            time_ms: crate::keyring::now_ms(),
-            domain: String::new(),
-            region: String::new(),
-            operation,
-            key_id: String::new(),
-            outcome: "ok",
-            request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
-        })
-        .await;
-    log.close().await;
-    tasks.close();
-    tasks.wait().await;
-    written.map_err(|e| io("writing the audit log")(std::io::Error::other(e)))
+/// The error of an operation that was carried out but not audited.
+fn done_unaudited(what: &str, e: &StartupError) -> StartupError {
+    StartupError::Admin(format!("{what}, but its audit line was not written: {e}"))
+}
+
+/// Appends the line of an offline operation to the audit log at `path` (created with mode 0600)
+/// and syncs it, before any daemon opens the log: one whole line in one append.
+pub fn audit(path: &Path, operation: &'static str) -> Result<(), StartupError> {
+    let record = crate::audit::AuditRecord {
+        time_ms: crate::keyring::now_ms(),
+        domain: String::new(),
+        region: String::new(),
+        operation,
+        key_id: String::new(),
+        outcome: "ok",
+        request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
+    };
+    let mut line = serde_json::to_vec(&record)
+        .map_err(|e| io("writing the audit log")(std::io::Error::other(e)))?;
+    line.push(b'\n');
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(io("opening the audit log"))?;
+    f.write_all(&line)
+        .and_then(|()| f.sync_data())
+        .map_err(io("writing the audit log"))
 }
 
 #[cfg(test)]

@@ -231,9 +231,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         return Err(missing_store(&root_path, &db, m, "is missing or empty"));
     }
     let sqlite = SqliteStore::open(&db)?;
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
     let root = match sqlite.identity()? {
-        Some(id) => crate::admin::finish_interrupted_rotation(&root_path, &id.root_check, root)?,
+        Some(id) => crate::admin::finish_interrupted_rotation(
+            &root_path,
+            &id.root_check,
+            root,
+            &audit_path,
+        )?,
         None => root,
     };
     check_store_identity(
@@ -251,10 +260,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         let s = Arc::clone(&store);
         tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
     });
-    let audit_path = config
-        .audit_log
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     let tasks = TaskTracker::new();
     let audit = AuditLog::start(&audit_path, &config.audit, &tasks)
         .map_err(StartupError::io("opening the audit log"))?;

@@ -41,7 +41,9 @@ async fn a_rotation_refuses_a_store_that_fails_its_macs_and_changes_nothing() {
         .unwrap();
     let key = data.join("root.key");
     let before = std::fs::read(&key).unwrap();
-    let err = rotate_root_key(&data, None).unwrap_err().to_string();
+    let err = rotate_root_key(&data, None, &data.join("audit.jsonl"))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(&id.to_string()) && err.contains("record MAC"),
         "{err}"
@@ -61,7 +63,7 @@ async fn an_interrupted_rotation_is_not_finished_over_a_foreign_old_key() {
     let key = data.join("root.key");
     let old = std::fs::read(&key).unwrap();
     // A finished rotation, then put back as if killed between the commit and the rename.
-    rotate_root_key(&data, None).unwrap();
+    rotate_root_key(&data, None, &data.join("audit.jsonl")).unwrap();
     let new = std::fs::read(&key).unwrap();
     std::fs::rename(&key, new_root_key_path(&key)).unwrap();
     std::fs::copy(old_root_key_path(&key), &key).unwrap();
@@ -70,7 +72,7 @@ async fn an_interrupted_rotation_is_not_finished_over_a_foreign_old_key() {
         .store_check_value()
         .unwrap();
     let current = RootKey::from_bytes(old.clone().try_into().unwrap());
-    let err = finish_interrupted_rotation(&key, &db_check, current)
+    let err = finish_interrupted_rotation(&key, &db_check, current, &data.join("audit.jsonl"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("holds a third key"), "{err}");

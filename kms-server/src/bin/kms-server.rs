@@ -117,15 +117,15 @@ enum Offline {
     AddStoreMacs,
 }
 
-/// Runs an offline command and audits it; the exit status.
-async fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
+/// Runs an offline command (which audits itself); the exit status.
+fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
     let (data, root) = (a.data_dir.as_path(), a.root_key_file.as_deref());
-    let operation = match command {
-        Offline::RotateRootKey => "RotateRootKey",
-        Offline::AddStoreMacs => "AddStoreMacs",
-    };
+    let log = a
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| a.data_dir.join("audit.jsonl"));
     let done = match command {
-        Offline::RotateRootKey => kms_server::admin::rotate_root_key(data, root).map(|r| {
+        Offline::RotateRootKey => kms_server::admin::rotate_root_key(data, root, &log).map(|r| {
             format!(
                 "rotated the root key of store {}: {} key versions of {} keys re-wrapped. The new \
                  root key is {}; the old one is kept as {}: remove it once no backup of the key \
@@ -137,29 +137,20 @@ async fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
                 r.old_root_key.display()
             )
         }),
-        Offline::AddStoreMacs => kms_server::admin::add_store_macs(data, root).map(|r| {
+        Offline::AddStoreMacs => kms_server::admin::add_store_macs(data, root, &log).map(|r| {
             format!(
                 "added record MACs to the {} keys of store {}, and its store MAC",
                 r.keys, r.store_id
             )
         }),
     };
-    let line = match done {
-        Ok(line) => line,
+    match done {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("kms-server: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    println!("{line}");
-    let log = a
-        .audit_log
-        .clone()
-        .unwrap_or_else(|| a.data_dir.join("audit.jsonl"));
-    match kms_server::admin::audit(&log, operation).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("kms-server: {operation} was done, but its audit line was not written: {e}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -247,7 +238,7 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Json => logs.json().init(),
     }
     if let Some(command) = &a.command {
-        return run_offline(command, &a).await;
+        return run_offline(command, &a);
     }
     let config = Config {
         listen: a.listen,
