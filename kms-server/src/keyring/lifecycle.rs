@@ -299,11 +299,9 @@ impl Keyring {
                 next.versions.push(v.clone());
             }
         }
-        let next = self.with_mac(next)?;
-        let (mac, store_mac) = match next.mac {
-            Some(mac) => (mac, self.store_mac_after(Some(&next), None)?),
-            None => return Err(KmsError::Internal("record MAC missing".into())),
-        };
+        let mac = crate::integrity::record_mac(&self.root, &next)?;
+        next.mac = Some(mac);
+        let store_mac = self.store_mac_after(Some(&next), None)?;
         match change {
             Change::None => {}
             Change::State {

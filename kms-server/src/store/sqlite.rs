@@ -272,9 +272,16 @@ impl SqliteStore {
             let stored: i64 = tx
                 .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
                 .map_err(backend)?;
-            if usize::try_from(stored).ok() != Some(keys.len()) {
+            let versions: i64 = tx
+                .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+                .map_err(backend)?;
+            let given: usize = keys.iter().map(|k| k.versions.len()).sum();
+            if usize::try_from(stored).ok() != Some(keys.len())
+                || usize::try_from(versions).ok() != Some(given)
+            {
                 return Err(StoreError::Corrupt(format!(
-                    "{stored} keys are stored, {} were rewritten",
+                    "{stored} keys and {versions} key versions are stored, but {} keys and \
+                     {given} versions were rewritten",
                     keys.len()
                 )));
             }
