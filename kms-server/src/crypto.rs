@@ -94,12 +94,15 @@ pub struct WrapContext<'a> {
     pub region: &'a str,
 }
 
-/// The root key: wraps every CMK's material. Loaded once at start-up.
+/// The root key: wraps every CMK's material and keys the key store's MACs. Loaded once at
+/// start-up.
 ///
-/// Holds only the HKDF pseudo-random key extracted from the root key once (RFC 5869 §2.2), wiped
-/// on drop, so that each per-key KEK costs only an HKDF-Expand.
+/// Holds only the HKDF pseudo-random key extracted from the root key once (RFC 5869 §2.2), so that
+/// each per-key KEK costs only an HKDF-Expand, and the key of the store's MACs expanded from it
+/// (FORMATS.md §3); both wiped on drop.
 pub struct RootKey {
     prk: SecretKey,
+    mac_key: SecretKey,
 }
 
 impl std::fmt::Debug for RootKey {
@@ -115,18 +118,49 @@ impl RootKey {
     }
 
     fn from_key(key: SecretKey) -> Self {
-        let (prk, _) = Hkdf::<Sha256>::extract(Some(b"kmsbox.cmk-wrap.v1"), key.expose());
+        let (prk, hkdf) = Hkdf::<Sha256>::extract(Some(b"kmsbox.cmk-wrap.v1"), key.expose());
         let mut bytes = [0u8; KEY_LEN];
         bytes.copy_from_slice(&prk);
         let mut prk = prk;
         prk.zeroize();
+        // The label is 19 bytes, shorter than any KEK's `info` (see `store_check_value`). HKDF
+        // refuses only outputs over 255 hash lengths, so 32 bytes always expand.
+        let mut mac_key = [0u8; KEY_LEN];
+        let expanded = hkdf.expand(b"kmsbox.store-mac.v1", &mut mac_key);
+        debug_assert!(expanded.is_ok(), "HKDF-Expand of 32 bytes");
         Self {
             prk: SecretKey::from_bytes(bytes),
+            mac_key: SecretKey::from_bytes(mac_key),
         }
     }
 
     /// Reads the root key file, or creates it (mode 0600, 32 random bytes) when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, StartupError> {
+        match Self::load(path) {
+            Err(StartupError::Config(ConfigError::Io { source, .. }))
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Self::create(path)
+            }
+            other => other,
+        }
+    }
+
+    /// Creates a root key file that must not exist yet (mode 0600, 32 random bytes, synced, and
+    /// its folder synced), and returns the key.
+    pub fn create(path: &Path) -> Result<Self, StartupError> {
+        let key = SecretKey::generate()?;
+        write_new_secret_file(path, key.expose()).map_err(|source| ConfigError::Io {
+            action: "creating",
+            what: "root key file",
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self::from_key(key))
+    }
+
+    /// Reads an existing root key file: exactly 32 bytes, not accessible by group or others.
+    pub fn load(path: &Path) -> Result<Self, StartupError> {
         const WHAT: &str = "root key file";
         let io = |action, source| ConfigError::Io {
             action,
@@ -169,19 +203,25 @@ impl RootKey {
                         })?;
                 Ok(Self::from_bytes(arr))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = SecretKey::generate()?;
-                write_new_secret_file(path, key.expose()).map_err(|e| io("creating", e))?;
-                Ok(Self::from_key(key))
-            }
             Err(e) => Err(io("reading", e).into()),
         }
     }
 
+    /// HMAC-SHA-256 of `message` under the key of the store's MACs (FORMATS.md §3); `message`
+    /// starts with its own label.
+    pub(crate) fn store_mac(&self, message: &[u8]) -> Result<[u8; KEY_LEN]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.mac_key.expose())
+            .map_err(|_| KmsError::Internal("HMAC key length".into()))?;
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().into())
+    }
+
     /// The value the key store keeps to know which root key its keys are wrapped under:
     /// HMAC-SHA256 under the extracted key of a fixed label (HKDF-Expand, RFC 5869 §2.3, with the
-    /// label as `info`). It reveals nothing of the key. The label is 21 bytes; every KEK's `info`
-    /// is at least 28 (UUID, version, two length-prefixed strings), so no KEK equals it.
+    /// label as `info`). It reveals nothing of the key. The label is 21 bytes (and the MAC key's 19);
+    /// every KEK's `info` is at least 28 (UUID, version, two length-prefixed strings), so no KEK
+    /// equals either.
     pub fn store_check_value(&self) -> Result<[u8; KEY_LEN]> {
         let mut out = [0u8; KEY_LEN];
         Hkdf::<Sha256>::from_prk(self.prk.expose())
@@ -322,8 +362,9 @@ pub fn len32(field: &'static str, len: usize) -> Result<[u8; 4]> {
         })
 }
 
-/// Creates `path` with mode 0600 and writes `bytes`, failing if it exists.
-fn write_new_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates `path` with mode 0600 and writes `bytes`, failing if it exists; syncs the file and
+/// its folder.
+pub(crate) fn write_new_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
@@ -340,7 +381,13 @@ fn write_new_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    f.sync_all()?;
+    // The file's name is durable too: a root key that vanished after a crash would orphan every
+    // key wrapped under it.
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

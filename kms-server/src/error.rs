@@ -98,6 +98,11 @@ pub enum KmsError {
     /// A storage failure.
     #[error("key store error: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The key store fails its integrity check under the root key (FORMATS.md §3): a key's record
+    /// MAC, the store MAC, or a wrap scheme this daemon does not know. The message names the key
+    /// when one key is at fault.
+    #[error("key store integrity: {0}")]
+    StoreIntegrity(String),
     /// Anything else that should never happen; the message holds no secret.
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,7 +131,9 @@ impl KmsError {
             KmsError::KeyIdMismatch { .. } => ErrorCode::KeyIdMismatch,
             KmsError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             KmsError::PermissionDenied(_) => ErrorCode::PermissionDenied,
-            KmsError::Store(_) | KmsError::Internal(_) => ErrorCode::Internal,
+            KmsError::Store(_) | KmsError::StoreIntegrity(_) | KmsError::Internal(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 
@@ -243,6 +250,10 @@ pub enum StartupError {
     /// The key store could not be opened.
     #[error("key store: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// An offline command (`rotate-root-key`, `add-store-macs`) cannot be carried out, or a root
+    /// key rotation cannot be finished.
+    #[error("{0}")]
+    Admin(String),
     /// The keyring could not be loaded (for example a key version the root key does not unwrap).
     #[error("loading keys: {0}")]
     Keyring(#[from] KmsError),

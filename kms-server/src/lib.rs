@@ -4,6 +4,7 @@
 //! Layers, from the inside out:
 //! - [`crypto`] and [`blob`]: key material, wrapping under the root key, the ciphertext blob format
 //!   (see `FORMATS.md`); no I/O.
+//! - [`integrity`]: the key store's record MACs and store MAC under the root key; no I/O.
 //! - [`store`]: the [`store::KeyStore`] trait, its SQLite implementation and an in-memory one for
 //!   tests.
 //! - [`keyring`]: the KMS rules over an in-memory cache of the store: key lifecycle, the data
@@ -12,6 +13,8 @@
 //! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
 //! - [`http`]: the HTTP APIs served beside gRPC on the same address.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
+//! - [`admin`]: the offline commands on a stopped daemon's data folder (`rotate-root-key`,
+//!   `add-store-macs`).
 //!
 //! Tests and embedders start the same server the binary runs:
 //!
@@ -25,6 +28,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod blob;
@@ -32,6 +36,7 @@ pub mod crypto;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod integrity;
 pub mod keyring;
 pub mod listener;
 pub mod seed;

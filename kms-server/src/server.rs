@@ -20,6 +20,9 @@ use crate::keyring::{Keyring, now_ms};
 use crate::listener::MarkCalls;
 use crate::store::{KeyStore, SqliteStore};
 
+/// The key database's file name in the data folder.
+pub(crate) const DB_FILE: &str = "kms.sqlite3";
+
 /// The daemon's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -218,7 +221,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .unwrap_or_else(|| config.data_dir.join("root.key"));
     let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
-    let db = config.data_dir.join("kms.sqlite3");
+    let db = config.data_dir.join(DB_FILE);
     // A missing or empty database next to a used root key is refused before SQLite creates one.
     if !root_is_new
         && !config.start_over_with_empty_store
@@ -228,6 +231,20 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         return Err(missing_store(&root_path, &db, m, "is missing or empty"));
     }
     let sqlite = SqliteStore::open(&db)?;
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
+    // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
+    let root = match sqlite.identity()? {
+        Some(id) => crate::admin::finish_interrupted_rotation(
+            &root_path,
+            &id.root_check,
+            root,
+            &audit_path,
+        )?,
+        None => root,
+    };
     check_store_identity(
         &sqlite,
         &root,
@@ -243,10 +260,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         let s = Arc::clone(&store);
         tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
     });
-    let audit_path = config
-        .audit_log
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     let tasks = TaskTracker::new();
     let audit = AuditLog::start(&audit_path, &config.audit, &tasks)
         .map_err(StartupError::io("opening the audit log"))?;
@@ -410,11 +423,11 @@ fn create_private_dir(dir: &Path) -> Result<(), StartupError> {
 }
 
 /// Where the key database and the root key are, for [`check_store_identity`].
-struct StorePaths<'a> {
-    db: &'a Path,
-    root: &'a Path,
+pub(crate) struct StorePaths<'a> {
+    pub(crate) db: &'a Path,
+    pub(crate) root: &'a Path,
     /// The root key file was created by this start.
-    root_is_new: bool,
+    pub(crate) root_is_new: bool,
 }
 
 /// The marker next to the root key that names the store it was used with:
@@ -432,7 +445,7 @@ fn store_marker_path(root: &Path) -> PathBuf {
 /// whose store ID is not the marker's, is refused; so is a missing or emptied database next to a
 /// root key that was already used with a store, unless `start_over` says to begin with an empty
 /// store (whose new ID then replaces the marker's).
-fn check_store_identity(
+pub(crate) fn check_store_identity(
     store: &SqliteStore,
     root: &RootKey,
     paths: &StorePaths<'_>,
@@ -564,7 +577,7 @@ fn write_store_marker(path: &Path, store_id: uuid::Uuid) -> Result<(), StartupEr
 /// daemon and writes this process's PID into it; refuses when another daemon holds it. The lock
 /// is the OS's (`flock`), so it goes with the process however it ends, and a stale file left by
 /// a killed daemon does not block the next one.
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
     use std::io::{Read, Seek, Write};
     let path = dir.join("kms.lock");
     let mut opts = std::fs::OpenOptions::new();

@@ -1,7 +1,8 @@
 //! The daemon's secrets are wiped before their memory goes back to the allocator: the root key,
-//! the HKDF PRK kept in its place, and a CMK version's material, through every data-path call
-//! (refused ones included), a rotation, a second start-up on the same store (which unwraps every
-//! key version) and the shutdown of the service.
+//! the HKDF PRK kept in its place, the key of the store's MACs derived from it, and a CMK version's
+//! material, through every data-path call (refused ones included), a rotation, a second start-up on
+//! the same store (which unwraps every key version and checks every MAC) and the shutdown of the
+//! service.
 //!
 //! A global allocator (`kmsbox-test-support`'s `scanning_alloc`) scans every block
 //! handed back to it for those bytes; a positive control shows that it finds what is not wiped.
@@ -59,6 +60,11 @@ fn key_material_is_wiped_before_it_is_freed() {
     let prk: [u8; 32] = Hkdf::<Sha256>::extract(Some(b"kmsbox.cmk-wrap.v1"), &root)
         .0
         .into();
+    let mut mac_key = [0u8; 32];
+    Hkdf::<Sha256>::from_prk(&prk)
+        .expect("prk")
+        .expand(b"kmsbox.store-mac.v1", &mut mac_key)
+        .expect("mac key");
     let caller = Caller {
         domain: DomainId::parse("0123456789abcdef0123456789abcdef").expect("domain"),
         region: RegionId::parse("region").expect("region"),
@@ -98,7 +104,7 @@ fn key_material_is_wiped_before_it_is_freed() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (hits, ()) = freed_blocks_holding(&[&root, &prk, &material], move || {
+    let (hits, ()) = freed_blocks_holding(&[&root, &prk, &mac_key, &material], move || {
         let ctx: Context = [("bucket".to_owned(), "b".to_owned())].into();
         let blob = service
             .encrypt(&caller, &id, b"a small secret", &ctx)
@@ -136,7 +142,7 @@ fn key_material_is_wiped_before_it_is_freed() {
     });
     assert_eq!(
         hits, 0,
-        "a freed block still held the root key, its PRK or CMK material"
+        "a freed block still held the root key, its PRK, the MAC key or CMK material"
     );
 
     // The HKDF that derives each KEK from the PRK: its keyed HMAC states are wiped on drop.

@@ -12,15 +12,23 @@ use kms_server::server::{self, Config, Limits, RunningServer};
 /// kmsbox key management daemon: per-tenant, per-region master keys over gRPC, kept in SQLite.
 ///
 /// Without --tenants it trusts the x-kms-domain-id request metadata and listens on loopback only.
+/// Without a command it serves; the commands work on a stopped daemon's data folder.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Offline>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "KMS_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// Folder for the SQLite database (kms.sqlite3) and, unless --root-key-file says otherwise, the
     /// root key (root.key, created with mode 0600 on first start).
-    #[arg(long, env = "KMS_DATA_DIR", default_value = "./kmsbox-data")]
+    #[arg(
+        long,
+        env = "KMS_DATA_DIR",
+        default_value = "./kmsbox-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Default region of calls that carry no x-kms-region metadata.
     #[arg(long, env = "KMS_REGION", default_value = "region")]
@@ -30,7 +38,7 @@ struct Args {
     #[arg(long, env = "KMS_TENANTS")]
     tenants: Option<PathBuf>,
     /// File holding the 32-byte root key that wraps all key material; created if missing.
-    #[arg(long, env = "KMS_ROOT_KEY_FILE")]
+    #[arg(long, env = "KMS_ROOT_KEY_FILE", global = true)]
     root_key_file: Option<PathBuf>,
     /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description) to create at
     /// start-up if they do not exist.
@@ -38,7 +46,7 @@ struct Args {
     seed: Option<PathBuf>,
     /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl. SIGHUP
     /// reopens it (logrotate: move the file, then signal).
-    #[arg(long, env = "KMS_AUDIT_LOG")]
+    #[arg(long, env = "KMS_AUDIT_LOG", global = true)]
     audit_log: Option<PathBuf>,
     /// Rotate the audit log before a line would take it past this many bytes: FILE becomes FILE.1,
     /// FILE.1 becomes FILE.2, ... 0 never rotates (leave it to logrotate and SIGHUP).
@@ -88,6 +96,64 @@ struct Args {
     /// Seconds a keep-alive ping waits for its answer before the connection is closed.
     #[arg(long, env = "KMS_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
     keepalive_timeout_secs: u64,
+}
+
+/// The commands on a stopped daemon's data folder (--data-dir, --root-key-file). Each takes the
+/// folder's lock, so none runs while a daemon serves it.
+#[derive(clap::Subcommand, Debug)]
+enum Offline {
+    /// Replaces the root key with a new random one (daemon stopped).
+    ///
+    /// The new key re-wraps every key version and re-MACs every key, in one transaction. The old
+    /// key is kept as <root key file>.old until you remove it (backups of the key database from
+    /// before need it). Killed at any point, the store is left wholly under the old key or wholly
+    /// under the new one; the next start or rotation finds which, and finishes.
+    RotateRootKey,
+    /// Adds integrity MACs to a key database from before them (daemon stopped).
+    ///
+    /// Gives every key its record MAC and the store its store MAC, trusting the rows as they are.
+    /// Run it once, and only if nobody but kms-server can have changed the database; a database
+    /// that already has MACs is refused.
+    AddStoreMacs,
+}
+
+/// Runs an offline command (which audits itself); the exit status.
+fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
+    let (data, root) = (a.data_dir.as_path(), a.root_key_file.as_deref());
+    let log = a
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| a.data_dir.join("audit.jsonl"));
+    let done = match command {
+        Offline::RotateRootKey => kms_server::admin::rotate_root_key(data, root, &log).map(|r| {
+            format!(
+                "rotated the root key of store {}: {} key versions of {} keys re-wrapped. The new \
+                 root key is {}; the old one is kept as {}: remove it once no backup of the key \
+                 database from before now needs it",
+                r.store_id,
+                r.versions,
+                r.keys,
+                r.root_key.display(),
+                r.old_root_key.display()
+            )
+        }),
+        Offline::AddStoreMacs => kms_server::admin::add_store_macs(data, root, &log).map(|r| {
+            format!(
+                "added record MACs to the {} keys of store {}, and its store MAC",
+                r.keys, r.store_id
+            )
+        }),
+    };
+    match done {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kms-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// `None` for 0 seconds.
@@ -170,6 +236,9 @@ async fn main() -> std::process::ExitCode {
     match a.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
+    }
+    if let Some(command) = &a.command {
+        return run_offline(command, &a);
     }
     let config = Config {
         listen: a.listen,

@@ -1,6 +1,7 @@
 //! Key lifecycle: create, look up, enable and disable, schedule and cancel deletion, rotate, list,
 //! service default keys and the purge of keys past their deletion date. Every change is written to
-//! the store before the cache, under the keyring's write lock.
+//! the store before the cache, under the keyring's write lock, with the key's new record MAC and
+//! the new store MAC (FORMATS.md §3).
 
 use std::sync::{Arc, PoisonError};
 
@@ -68,6 +69,7 @@ impl Keyring {
             deletion_date_ms: None,
             current_version: 1,
             versions: Vec::new(),
+            mac: None,
         };
         let material = SecretKey::generate()?;
         let wrapped = self.root.wrap(&wrap_ctx(&rec, 1), &material)?;
@@ -77,7 +79,7 @@ impl Keyring {
             wrapped: wrapped.to_vec(),
             nonces_reserved: 0,
         });
-        Ok(rec)
+        self.with_mac(rec)
     }
 
     /// Creates a customer key.
@@ -112,8 +114,9 @@ impl Keyring {
             },
         )?;
         let _w = self.writes.lock().await;
+        let store_mac = self.store_mac_after(Some(&rec), None)?;
         let stored = rec.clone();
-        self.blocking(move |s| s.insert_key(&stored))
+        self.blocking(move |s| s.insert_key(&stored, &store_mac))
             .await
             .map_err(|e| match e {
                 KmsError::Store(StoreError::Conflict(Conflict::Alias)) => {
@@ -154,8 +157,22 @@ impl Keyring {
                 service,
             },
         )?;
-        // The store keeps one per (domain, region, service), also against other daemons.
-        let stored = self.blocking(move |s| s.insert_default_key(&rec)).await?;
+        // The store keeps one per (domain, region, service). The cache holds every key the store
+        // does (the keyring is its one writer), so a default key found there was put there
+        // behind the keyring's back.
+        let store_mac = self.store_mac_after(Some(&rec), None)?;
+        let uuid = rec.uuid;
+        let stored = self
+            .blocking(move |s| s.insert_default_key(&rec, &store_mac))
+            .await?;
+        if stored.uuid != uuid {
+            return Err(KmsError::StoreIntegrity(format!(
+                "the key database holds default key {} of service {service}, which this daemon \
+                 did not load at start-up nor write: it was added behind the daemon's back",
+                stored.full_id()
+            )));
+        }
+        crate::integrity::check_record(&self.root, &stored)?;
         let stored = Arc::new(stored);
         self.put_cache(Arc::clone(&stored));
         Ok(stored)
@@ -268,22 +285,37 @@ impl Keyring {
         let change = decide(&rec)?;
         let mut next = (*rec).clone();
         let uuid = rec.uuid;
-        match change {
+        match &change {
             Change::None => return Ok(rec),
             Change::State {
                 state,
                 deletion_date_ms,
             } => {
-                self.blocking(move |s| s.set_state(uuid, state, deletion_date_ms))
-                    .await?;
-                next.state = state;
-                next.deletion_date_ms = deletion_date_ms;
+                next.state = *state;
+                next.deletion_date_ms = *deletion_date_ms;
             }
             Change::Version(v) => {
-                let stored = v.clone();
-                self.blocking(move |s| s.add_version(uuid, &stored)).await?;
                 next.current_version = v.version;
-                next.versions.push(v);
+                next.versions.push(v.clone());
+            }
+        }
+        let mac = crate::integrity::record_mac(&self.root, &next)?;
+        next.mac = Some(mac);
+        let store_mac = self.store_mac_after(Some(&next), None)?;
+        match change {
+            Change::None => {}
+            Change::State {
+                state,
+                deletion_date_ms,
+            } => {
+                self.blocking(move |s| {
+                    s.set_state(uuid, state, deletion_date_ms, &mac, &store_mac)
+                })
+                .await?;
+            }
+            Change::Version(v) => {
+                self.blocking(move |s| s.add_version(uuid, &v, &mac, &store_mac))
+                    .await?;
             }
         }
         let next = Arc::new(next);
@@ -333,7 +365,8 @@ impl Keyring {
             .collect();
         for uuid in &due {
             let u = *uuid;
-            self.blocking(move |s| s.delete_key(u)).await?;
+            let store_mac = self.store_mac_after(None, Some(u))?;
+            self.blocking(move |s| s.delete_key(u, &store_mac)).await?;
             self.remove_cache(uuid);
         }
         Ok(due.len())

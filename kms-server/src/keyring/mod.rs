@@ -9,10 +9,17 @@
 //! `generate_data_key`, `encrypt`, `decrypt`, `re_encrypt`) touches neither the disk nor the store,
 //! except for one store write per 2^20 blobs sealed under a key version ([`nonces`]).
 //! Request fields are checked in [`validate`].
+//!
+//! The keyring is the store's one writer and the holder of the root key: it checks every key's
+//! record MAC and the store MAC when it loads the store ([`crate::integrity`]), and computes both for
+//! every change it writes, the store MAC from its own cache (what it verified and wrote), never
+//! from what the store holds now.
 
 pub mod data_path;
 pub mod lifecycle;
 pub mod nonces;
+#[cfg(test)]
+mod store_edits;
 #[cfg(test)]
 mod tests;
 pub mod validate;
@@ -25,9 +32,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kms_proto::key_id::{DomainId, FullKeyId, KeyRef, RegionId};
 use uuid::Uuid;
 
-use crate::crypto::{RootKey, WrapContext};
+use crate::crypto::{RootKey, SecretKey, WRAP_SCHEME_V1, WrapContext};
 use crate::error::{KmsError, Result};
-use crate::store::{Creator, KeyRecord, KeyStore, StoreError};
+use crate::integrity;
+use crate::store::{Creator, KeyRecord, KeyStore, Mac, StoreError, WrappedVersion};
 
 pub use data_path::{DataKey, Decrypted, Encrypted, ReEncrypted};
 pub use lifecycle::KeyPage;
@@ -78,6 +86,8 @@ impl DefaultSlot {
 pub struct Keyring {
     store: Arc<dyn KeyStore>,
     root: RootKey,
+    /// The store's ID, which the store MAC binds.
+    store_id: Uuid,
     cache: RwLock<HashMap<Uuid, Arc<KeyRecord>>>,
     /// Service default keys by slot: GetDefaultKey is on OBS's upload path.
     defaults: RwLock<HashMap<DefaultSlot, Uuid>>,
@@ -93,13 +103,17 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// Loads every key from the store and checks that the root key unwraps each key version.
+    /// Loads every key from the store, checks each key's record MAC and the store MAC
+    /// ([`integrity::check_store`]), and checks that the root key unwraps each key version.
     pub fn open(store: Arc<dyn KeyStore>, root: RootKey) -> Result<Self> {
         let mut cache = HashMap::new();
         let mut defaults = HashMap::new();
-        for rec in store.load_all()? {
+        let store_id = store.store_id()?;
+        let records = store.load_all()?;
+        integrity::check_store(&root, store_id, &records, store.store_mac()?.as_ref())?;
+        for rec in records {
             for v in &rec.versions {
-                root.unwrap(&wrap_ctx(&rec, v.version), &v.wrapped)?;
+                unwrap_version(&root, &rec, v)?;
             }
             if let Some(slot) = DefaultSlot::of(&rec) {
                 defaults.insert(slot, rec.uuid);
@@ -109,6 +123,7 @@ impl Keyring {
         Ok(Self {
             store,
             root,
+            store_id,
             cache: RwLock::new(cache),
             defaults: RwLock::new(defaults),
             writes: tokio::sync::Mutex::new(()),
@@ -123,6 +138,31 @@ impl Keyring {
 
     fn read_cache(&self) -> RwLockReadGuard<'_, HashMap<Uuid, Arc<KeyRecord>>> {
         self.cache.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `rec` with its record MAC set.
+    fn with_mac(&self, mut rec: KeyRecord) -> Result<KeyRecord> {
+        rec.mac = Some(integrity::record_mac(&self.root, &rec)?);
+        Ok(rec)
+    }
+
+    /// The store MAC once `put` is stored (new, or replacing the key of its UUID) and `remove`
+    /// deleted, computed over the cache. Called under the write lock, so that the cache is what the
+    /// store holds.
+    fn store_mac_after(&self, put: Option<&KeyRecord>, remove: Option<Uuid>) -> Result<Mac> {
+        let cache = self.read_cache();
+        let mut keys = Vec::with_capacity(cache.len() + 1);
+        let kept = cache
+            .values()
+            .map(|r| &**r)
+            .filter(|r| Some(r.uuid) != remove && put.is_none_or(|p| p.uuid != r.uuid));
+        for r in kept.chain(put) {
+            let mac = r.mac.as_ref().ok_or_else(|| {
+                KmsError::Internal(format!("key {} has no record MAC in memory", r.uuid))
+            })?;
+            keys.push((r.uuid, mac));
+        }
+        integrity::store_mac(&self.root, self.store_id, keys)
     }
 
     fn put_cache(&self, rec: Arc<KeyRecord>) {
@@ -192,8 +232,26 @@ impl Keyring {
     }
 }
 
+/// Unwraps one stored key version under `root`, refusing a wrap scheme other than FORMATS.md §2's.
+pub(crate) fn unwrap_version(
+    root: &RootKey,
+    rec: &KeyRecord,
+    v: &WrappedVersion,
+) -> Result<SecretKey> {
+    if v.scheme != WRAP_SCHEME_V1 {
+        return Err(KmsError::StoreIntegrity(format!(
+            "key {} version {} is wrapped with scheme {}; this daemon knows only scheme \
+             {WRAP_SCHEME_V1}",
+            rec.full_id(),
+            v.version,
+            v.scheme
+        )));
+    }
+    root.unwrap(&wrap_ctx(rec, v.version), &v.wrapped)
+}
+
 /// The identity a key version's material is wrapped under.
-fn wrap_ctx(rec: &KeyRecord, version: u32) -> WrapContext<'_> {
+pub(crate) fn wrap_ctx(rec: &KeyRecord, version: u32) -> WrapContext<'_> {
     WrapContext {
         uuid: rec.uuid,
         version,

@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError};
 use uuid::Uuid;
 
 use super::nonces::NonceCounter;
-use super::{Keyring, wrap_ctx};
+use super::{Keyring, unwrap_version};
 use crate::crypto::GcmKey;
 use crate::error::{KmsError, Result};
 use crate::store::KeyRecord;
@@ -41,7 +41,7 @@ impl Keyring {
             return Ok(Arc::clone(state));
         }
         let stored = rec.version(version).ok_or(KmsError::CiphertextAuthFailed)?;
-        let material = self.root.unwrap(&wrap_ctx(rec, version), &stored.wrapped)?;
+        let material = unwrap_version(&self.root, rec, stored)?;
         let state = VersionState {
             cipher: GcmKey::new(&material),
             nonces: NonceCounter::new(stored.nonces_reserved),

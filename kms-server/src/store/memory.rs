@@ -7,13 +7,20 @@ use std::sync::{Mutex, PoisonError};
 
 use uuid::Uuid;
 
-use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion};
+use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, StoreError, WrappedVersion};
 
 /// Keys in a map behind a mutex. Every write can be made to fail, to test what callers do then.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    keys: Mutex<HashMap<Uuid, KeyRecord>>,
+    keys: Mutex<Keys>,
     fail_writes: AtomicBool,
+}
+
+/// The stored keys and the store MAC, changed together.
+#[derive(Debug, Default)]
+struct Keys {
+    map: HashMap<Uuid, KeyRecord>,
+    store_mac: Option<Mac>,
 }
 
 /// The error of a write while [`MemoryStore::fail_writes`] is on.
@@ -37,18 +44,24 @@ impl MemoryStore {
         self.keys
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .map
             .get(&uuid)
             .cloned()
     }
 
+    /// Runs a write, then stores `store_mac` if it succeeded.
     fn write<T>(
         &self,
+        store_mac: &Mac,
         f: impl FnOnce(&mut HashMap<Uuid, KeyRecord>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Backend(Box::new(WritesFailing)));
         }
-        f(&mut self.keys.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = f(&mut keys.map)?;
+        keys.store_mac = Some(*store_mac);
+        Ok(out)
     }
 }
 
@@ -77,6 +90,7 @@ impl KeyStore for MemoryStore {
             .keys
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .map
             .values()
             .cloned()
             .collect();
@@ -84,24 +98,44 @@ impl KeyStore for MemoryStore {
         Ok(all)
     }
 
-    fn insert_key(&self, rec: &KeyRecord) -> Result<(), StoreError> {
-        self.write(|keys| insert(keys, rec))
+    /// A memory store has no identity of its own: the nil UUID.
+    fn store_id(&self) -> Result<Uuid, StoreError> {
+        Ok(Uuid::nil())
     }
 
-    fn insert_default_key(&self, rec: &KeyRecord) -> Result<KeyRecord, StoreError> {
-        self.write(|keys| {
-            let existing = keys.values().find(|k| {
-                k.creator == Creator::Service
-                    && k.domain == rec.domain
-                    && k.region == rec.region
-                    && k.service == rec.service
-            });
-            if let Some(k) = existing {
-                return Ok(k.clone());
-            }
-            insert(keys, rec)?;
-            Ok(rec.clone())
-        })
+    fn store_mac(&self) -> Result<Option<Mac>, StoreError> {
+        Ok(self
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .store_mac)
+    }
+
+    fn insert_key(&self, rec: &KeyRecord, store_mac: &Mac) -> Result<(), StoreError> {
+        self.write(store_mac, |keys| insert(keys, rec))
+    }
+
+    fn insert_default_key(
+        &self,
+        rec: &KeyRecord,
+        store_mac: &Mac,
+    ) -> Result<KeyRecord, StoreError> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend(Box::new(WritesFailing)));
+        }
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let existing = keys.map.values().find(|k| {
+            k.creator == Creator::Service
+                && k.domain == rec.domain
+                && k.region == rec.region
+                && k.service == rec.service
+        });
+        if let Some(k) = existing {
+            return Ok(k.clone());
+        }
+        insert(&mut keys.map, rec)?;
+        keys.store_mac = Some(*store_mac);
+        Ok(rec.clone())
     }
 
     fn set_state(
@@ -109,17 +143,26 @@ impl KeyStore for MemoryStore {
         uuid: Uuid,
         state: KeyState,
         deletion_date_ms: Option<i64>,
+        mac: &Mac,
+        store_mac: &Mac,
     ) -> Result<(), StoreError> {
-        self.write(|keys| {
+        self.write(store_mac, |keys| {
             let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
             k.state = state;
             k.deletion_date_ms = deletion_date_ms;
+            k.mac = Some(*mac);
             Ok(())
         })
     }
 
-    fn add_version(&self, uuid: Uuid, version: &WrappedVersion) -> Result<(), StoreError> {
-        self.write(|keys| {
+    fn add_version(
+        &self,
+        uuid: Uuid,
+        version: &WrappedVersion,
+        mac: &Mac,
+        store_mac: &Mac,
+    ) -> Result<(), StoreError> {
+        self.write(store_mac, |keys| {
             let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
             if k.version(version.version).is_some() {
                 return Err(StoreError::Corrupt(format!(
@@ -129,6 +172,7 @@ impl KeyStore for MemoryStore {
             }
             k.versions.push(version.clone());
             k.current_version = version.version;
+            k.mac = Some(*mac);
             Ok(())
         })
     }
@@ -139,22 +183,22 @@ impl KeyStore for MemoryStore {
         version: u32,
         nonces_reserved: u64,
     ) -> Result<(), StoreError> {
-        self.write(|keys| {
-            let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
-            let v = k
-                .versions
-                .iter_mut()
-                .find(|v| v.version == version)
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("key {uuid} has no version {version}"))
-                })?;
-            v.nonces_reserved = nonces_reserved;
-            Ok(())
-        })
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend(Box::new(WritesFailing)));
+        }
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let k = keys.map.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
+        let v = k
+            .versions
+            .iter_mut()
+            .find(|v| v.version == version)
+            .ok_or_else(|| StoreError::Corrupt(format!("key {uuid} has no version {version}")))?;
+        v.nonces_reserved = nonces_reserved;
+        Ok(())
     }
 
-    fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError> {
-        self.write(|keys| {
+    fn delete_key(&self, uuid: Uuid, store_mac: &Mac) -> Result<(), StoreError> {
+        self.write(store_mac, |keys| {
             keys.remove(&uuid);
             Ok(())
         })

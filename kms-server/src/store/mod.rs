@@ -4,6 +4,10 @@
 //! shared by a fleet. The key service keeps every record in memory and writes through on management
 //! calls; the data path calls it only to reserve the next block of a key version's blob nonces
 //! ([`KeyStore::reserve_nonces`], once per 2^20 blobs).
+//!
+//! The store authenticates nothing itself: it keeps the MACs the keyring computes under the root key
+//! (each key's record MAC, and the store MAC over every key's; FORMATS.md §3) and hands them back.
+//! Every write that changes a key also replaces the store MAC, in the same transaction.
 
 pub mod memory;
 pub mod sqlite;
@@ -103,6 +107,9 @@ impl std::fmt::Debug for WrappedVersion {
     }
 }
 
+/// A MAC kept in the store: a key's record MAC or the store MAC (HMAC-SHA-256, FORMATS.md §3).
+pub type Mac = [u8; 32];
+
 /// Everything stored about one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -130,6 +137,9 @@ pub struct KeyRecord {
     pub current_version: u32,
     /// Every version, oldest first.
     pub versions: Vec<WrappedVersion>,
+    /// The record MAC under the root key (FORMATS.md §3); `None` in a row written by a daemon
+    /// from before record MACs.
+    pub mac: Option<Mac>,
 }
 
 impl KeyRecord {
@@ -174,25 +184,41 @@ pub enum StoreError {
 }
 
 /// A place that persists keys. Every method is durable when it returns `Ok`.
+///
+/// `store_mac` is the store MAC after the write; a write stores it with its change, atomically.
 pub trait KeyStore: Send + Sync + 'static {
     /// Every key, for the in-memory cache at start-up.
     fn load_all(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Inserts a new key with its versions.
-    fn insert_key(&self, rec: &KeyRecord) -> Result<(), StoreError>;
-    /// Inserts a service default key unless one exists for its (domain, region, service); returns
-    /// the one that is stored afterwards, which may be another daemon's.
-    fn insert_default_key(&self, rec: &KeyRecord) -> Result<KeyRecord, StoreError>;
-    /// Sets a key's state and deletion date.
+    /// The store's ID, which the store MAC binds (the nil UUID for a store that has none yet).
+    fn store_id(&self) -> Result<Uuid, StoreError>;
+    /// The store MAC, `None` while none was written.
+    fn store_mac(&self) -> Result<Option<Mac>, StoreError>;
+    /// Inserts a new key with its versions and its record MAC.
+    fn insert_key(&self, rec: &KeyRecord, store_mac: &Mac) -> Result<(), StoreError>;
+    /// Inserts a service default key unless one exists for its (domain, region, service), in
+    /// which case nothing is written (the store MAC neither); returns the one that is stored
+    /// afterwards.
+    fn insert_default_key(&self, rec: &KeyRecord, store_mac: &Mac)
+    -> Result<KeyRecord, StoreError>;
+    /// Sets a key's state, deletion date and record MAC.
     fn set_state(
         &self,
         uuid: Uuid,
         state: KeyState,
         deletion_date_ms: Option<i64>,
+        mac: &Mac,
+        store_mac: &Mac,
     ) -> Result<(), StoreError>;
-    /// Adds a new version and makes it current.
-    fn add_version(&self, uuid: Uuid, version: &WrappedVersion) -> Result<(), StoreError>;
+    /// Adds a new version, makes it current, and sets the key's record MAC.
+    fn add_version(
+        &self,
+        uuid: Uuid,
+        version: &WrappedVersion,
+        mac: &Mac,
+        store_mac: &Mac,
+    ) -> Result<(), StoreError>;
     /// Deletes a key and its versions for good.
-    fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError>;
+    fn delete_key(&self, uuid: Uuid, store_mac: &Mac) -> Result<(), StoreError>;
     /// Records that up to `nonces_reserved` blobs may have been sealed under one key version (the
     /// keyring calls this before it seals the first blob of a new block).
     fn reserve_nonces(

@@ -7,7 +7,7 @@ use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion};
+use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, StoreError, WrappedVersion};
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -54,6 +54,13 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 3 -> 4: how many blob nonces each key version has reserved (FORMATS.md §1).
     "ALTER TABLE key_versions ADD COLUMN nonces_reserved INTEGER NOT NULL DEFAULT 0;",
+    // 4 -> 5: each key's record MAC, and the store MAC over them (FORMATS.md §3). Rows from before
+    // have none: the keyring refuses them until `kms-server add-store-macs` adds them.
+    "ALTER TABLE keys ADD COLUMN mac BLOB;
+     CREATE TABLE store_mac (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        mac BLOB NOT NULL
+     );",
 ];
 
 /// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
@@ -247,6 +254,72 @@ impl SqliteStore {
         })
     }
 
+    /// Replaces every key's wrapped material and record MAC, the store MAC and the root key's
+    /// check value, in one transaction: a root key rotation, or the first MACs of a store written
+    /// before them (`crate::admin`). `keys` must be every stored key, with the versions it already
+    /// has; `before_commit` runs inside the transaction, after every write (a test seam).
+    pub fn rewrite_integrity(
+        &self,
+        keys: &[KeyRecord],
+        store_mac: &Mac,
+        root_check: &[u8],
+        before_commit: impl FnOnce(),
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let stored: i64 = tx
+                .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+                .map_err(backend)?;
+            let versions: i64 = tx
+                .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+                .map_err(backend)?;
+            let given: usize = keys.iter().map(|k| k.versions.len()).sum();
+            if usize::try_from(stored).ok() != Some(keys.len())
+                || usize::try_from(versions).ok() != Some(given)
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "{stored} keys and {versions} key versions are stored, but {} keys and \
+                     {given} versions were rewritten",
+                    keys.len()
+                )));
+            }
+            for rec in keys {
+                let mac = rec
+                    .mac
+                    .ok_or_else(|| StoreError::Corrupt(format!("key {} has no MAC", rec.uuid)))?;
+                let n = tx
+                    .execute(
+                        "UPDATE keys SET mac = ?2 WHERE uuid = ?1",
+                        params![rec.uuid.to_string(), mac.as_slice()],
+                    )
+                    .map_err(backend)?;
+                one_row(n, || format!("key {}", rec.uuid))?;
+                for v in &rec.versions {
+                    let n = tx
+                        .execute(
+                            "UPDATE key_versions SET wrap_scheme = ?3, wrapped = ?4
+                             WHERE uuid = ?1 AND version = ?2",
+                            params![rec.uuid.to_string(), v.version, v.scheme, v.wrapped],
+                        )
+                        .map_err(backend)?;
+                    one_row(n, || format!("key {} version {}", rec.uuid, v.version))?;
+                }
+            }
+            put_store_mac(&tx, store_mac).map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE store_meta SET root_check = ?1 WHERE id = 1",
+                    params![root_check],
+                )
+                .map_err(backend)?;
+            one_row(n, || "the store's identity".to_owned())?;
+            before_commit();
+            tx.commit().map_err(backend)
+        })
+    }
+
     /// The number of keys stored.
     pub fn key_count(&self) -> Result<i64, StoreError> {
         self.with(|c| {
@@ -315,11 +388,29 @@ fn conflict_of(e: &rusqlite::Error) -> Option<Conflict> {
     None
 }
 
+/// Replaces the store MAC (inside the caller's transaction).
+fn put_store_mac(tx: &rusqlite::Transaction<'_>, mac: &Mac) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "INSERT OR REPLACE INTO store_mac (id, mac) VALUES (1, ?1)",
+        params![mac.as_slice()],
+    )
+    .map(drop)
+}
+
+/// A write that must change exactly one row, else the key (or version) is not stored.
+fn one_row(n: usize, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!("{} is not stored", what())))
+    }
+}
+
 fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusqlite::Error> {
     tx.execute(
         "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
-                           created_at_ms, deletion_date_ms, current_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           created_at_ms, deletion_date_ms, current_version, mac)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             rec.uuid.to_string(),
             rec.domain.as_str(),
@@ -332,6 +423,7 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
             rec.created_at_ms,
             rec.deletion_date_ms,
             rec.current_version,
+            rec.mac.as_ref().map(|m| m.as_slice()),
         ],
     )?;
     for v in &rec.versions {
@@ -357,7 +449,8 @@ fn load_where(
 ) -> Result<Vec<KeyRecord>, StoreError> {
     let sql = format!(
         "SELECT uuid, domain, region, alias, description, state, creator, service, created_at_ms,
-                deletion_date_ms, current_version FROM keys {filter} ORDER BY created_at_ms, uuid"
+                deletion_date_ms, current_version, mac FROM keys {filter}
+         ORDER BY created_at_ms, uuid"
     );
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
     let rows = stmt
@@ -374,6 +467,7 @@ fn load_where(
                 r.get::<_, i64>(8)?,
                 r.get::<_, Option<i64>>(9)?,
                 r.get::<_, u32>(10)?,
+                r.get::<_, Option<Vec<u8>>>(11)?,
             ))
         })
         .map_err(backend)?;
@@ -385,8 +479,20 @@ fn load_where(
         .map_err(backend)?;
     let mut out = Vec::new();
     for row in rows {
-        let (uuid, domain, region, alias, description, state, creator, service, created, del, cur) =
-            row.map_err(backend)?;
+        let (
+            uuid,
+            domain,
+            region,
+            alias,
+            description,
+            state,
+            creator,
+            service,
+            created,
+            del,
+            cur,
+            mac,
+        ) = row.map_err(backend)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
         let versions = vstmt
             .query_map([&uuid], |r| {
@@ -420,6 +526,10 @@ fn load_where(
             deletion_date_ms: del,
             current_version: cur,
             versions,
+            mac: mac
+                .map(|m| Mac::try_from(m.as_slice()))
+                .transpose()
+                .map_err(|_| corrupt("its MAC is not 32 bytes"))?,
         });
     }
     Ok(out)
@@ -430,17 +540,40 @@ impl KeyStore for SqliteStore {
         self.with(|c| load_where(c, "", &[]))
     }
 
-    fn insert_key(&self, rec: &KeyRecord) -> Result<(), StoreError> {
+    fn store_id(&self) -> Result<Uuid, StoreError> {
+        Ok(self.identity()?.map_or(Uuid::nil(), |id| id.store_id))
+    }
+
+    fn store_mac(&self) -> Result<Option<Mac>, StoreError> {
+        self.with(|c| {
+            let mac: Option<Vec<u8>> = c
+                .query_row("SELECT mac FROM store_mac WHERE id = 1", [], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            mac.map(|m| {
+                Mac::try_from(m.as_slice())
+                    .map_err(|_| StoreError::Corrupt("the store MAC is not 32 bytes".into()))
+            })
+            .transpose()
+        })
+    }
+
+    fn insert_key(&self, rec: &KeyRecord, store_mac: &Mac) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
             if let Err(e) = insert_in(&tx, rec) {
                 return Err(conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict));
             }
+            put_store_mac(&tx, store_mac).map_err(backend)?;
             tx.commit().map_err(backend)
         })
     }
 
-    fn insert_default_key(&self, rec: &KeyRecord) -> Result<KeyRecord, StoreError> {
+    fn insert_default_key(
+        &self,
+        rec: &KeyRecord,
+        store_mac: &Mac,
+    ) -> Result<KeyRecord, StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(backend)?;
@@ -456,6 +589,7 @@ impl KeyStore for SqliteStore {
                 insert_in(&tx, rec).map_err(|e| {
                     conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict)
                 })?;
+                put_store_mac(&tx, store_mac).map_err(backend)?;
             }
             let mut found = load_where(
                 &tx,
@@ -474,18 +608,35 @@ impl KeyStore for SqliteStore {
         uuid: Uuid,
         state: KeyState,
         deletion_date_ms: Option<i64>,
+        mac: &Mac,
+        store_mac: &Mac,
     ) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute(
-                "UPDATE keys SET state = ?2, deletion_date_ms = ?3 WHERE uuid = ?1",
-                params![uuid.to_string(), state.to_i64(), deletion_date_ms],
-            )
-            .map_err(backend)
-            .map(drop)
+            let tx = c.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE keys SET state = ?2, deletion_date_ms = ?3, mac = ?4 WHERE uuid = ?1",
+                    params![
+                        uuid.to_string(),
+                        state.to_i64(),
+                        deletion_date_ms,
+                        mac.as_slice()
+                    ],
+                )
+                .map_err(backend)?;
+            one_row(n, || format!("key {uuid}"))?;
+            put_store_mac(&tx, store_mac).map_err(backend)?;
+            tx.commit().map_err(backend)
         })
     }
 
-    fn add_version(&self, uuid: Uuid, v: &WrappedVersion) -> Result<(), StoreError> {
+    fn add_version(
+        &self,
+        uuid: Uuid,
+        v: &WrappedVersion,
+        mac: &Mac,
+        store_mac: &Mac,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
@@ -500,11 +651,14 @@ impl KeyStore for SqliteStore {
                 ],
             )
             .map_err(backend)?;
-            tx.execute(
-                "UPDATE keys SET current_version = ?2 WHERE uuid = ?1",
-                params![uuid.to_string(), v.version],
-            )
-            .map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE keys SET current_version = ?2, mac = ?3 WHERE uuid = ?1",
+                    params![uuid.to_string(), v.version, mac.as_slice()],
+                )
+                .map_err(backend)?;
+            one_row(n, || format!("key {uuid}"))?;
+            put_store_mac(&tx, store_mac).map_err(backend)?;
             tx.commit().map_err(backend)
         })
     }
@@ -536,14 +690,16 @@ impl KeyStore for SqliteStore {
         })
     }
 
-    fn delete_key(&self, uuid: Uuid) -> Result<(), StoreError> {
+    fn delete_key(&self, uuid: Uuid, store_mac: &Mac) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
                 "DELETE FROM keys WHERE uuid = ?1",
                 params![uuid.to_string()],
             )
-            .map_err(backend)
-            .map(drop)
+            .map_err(backend)?;
+            put_store_mac(&tx, store_mac).map_err(backend)?;
+            tx.commit().map_err(backend)
         })
     }
 }
@@ -551,6 +707,9 @@ impl KeyStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store MAC: the store keeps it, the keyring's tests check it.
+    const M: &Mac = &[0x5a; 32];
 
     fn rec(uuid: u128, alias: &str, creator: Creator, service: &str) -> KeyRecord {
         KeyRecord {
@@ -571,6 +730,7 @@ mod tests {
                 wrapped: vec![1; 40],
                 nonces_reserved: 0,
             }],
+            mac: Some([u8::try_from(uuid % 251).unwrap(); 32]),
         }
     }
 
@@ -580,7 +740,8 @@ mod tests {
         let path = dir.path().join("kms.db");
         {
             let s = SqliteStore::open(&path).unwrap();
-            s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+                .unwrap();
             s.add_version(
                 Uuid::from_u128(1),
                 &WrappedVersion {
@@ -589,10 +750,18 @@ mod tests {
                     wrapped: vec![2; 40],
                     nonces_reserved: 0,
                 },
+                &[2; 32],
+                &[0xa2; 32],
             )
             .unwrap();
-            s.set_state(Uuid::from_u128(1), KeyState::PendingDeletion, Some(99))
-                .unwrap();
+            s.set_state(
+                Uuid::from_u128(1),
+                KeyState::PendingDeletion,
+                Some(99),
+                &[3; 32],
+                &[0xa3; 32],
+            )
+            .unwrap();
         }
         let s = SqliteStore::open(&path).unwrap();
         let all = s.load_all().unwrap();
@@ -601,24 +770,46 @@ mod tests {
         assert_eq!(all[0].versions.len(), 2);
         assert_eq!(all[0].state, KeyState::PendingDeletion);
         assert_eq!(all[0].deletion_date_ms, Some(99));
+        // The record MAC and the store MAC of the last write.
+        assert_eq!(all[0].mac, Some([3; 32]));
+        assert_eq!(s.store_mac().unwrap(), Some([0xa3; 32]));
+        s.delete_key(Uuid::from_u128(1), &[0xa4; 32]).unwrap();
+        assert!(s.load_all().unwrap().is_empty());
+        assert_eq!(s.store_mac().unwrap(), Some([0xa4; 32]));
+    }
+
+    #[test]
+    fn a_write_to_a_key_that_is_not_stored_fails_and_leaves_the_store_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        assert_eq!(s.store_mac().unwrap(), None);
+        s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+            .unwrap();
+        let ghost = Uuid::from_u128(2);
+        let e = s
+            .set_state(ghost, KeyState::Disabled, None, &[1; 32], &[1; 32])
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        assert_eq!(s.store_mac().unwrap(), Some(*M));
     }
 
     #[test]
     fn alias_and_uuid_are_unique_and_a_failed_insert_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
-        s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+        s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+            .unwrap();
         let e = s
-            .insert_key(&rec(2, "a", Creator::Customer, ""))
+            .insert_key(&rec(2, "a", Creator::Customer, ""), M)
             .unwrap_err();
         assert!(matches!(e, StoreError::Conflict(Conflict::Alias)), "{e}");
         let e = s
-            .insert_key(&rec(1, "b", Creator::Customer, ""))
+            .insert_key(&rec(1, "b", Creator::Customer, ""), M)
             .unwrap_err();
         assert!(matches!(e, StoreError::Conflict(Conflict::Uuid)), "{e}");
         // Empty aliases do not collide.
-        s.insert_key(&rec(3, "", Creator::Customer, "")).unwrap();
-        s.insert_key(&rec(4, "", Creator::Customer, "")).unwrap();
+        s.insert_key(&rec(3, "", Creator::Customer, ""), M).unwrap();
+        s.insert_key(&rec(4, "", Creator::Customer, ""), M).unwrap();
         assert_eq!(s.load_all().unwrap().len(), 3);
     }
 
@@ -627,10 +818,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
         let a = s
-            .insert_default_key(&rec(10, "obs/default", Creator::Service, "obs"))
+            .insert_default_key(&rec(10, "obs/default", Creator::Service, "obs"), M)
             .unwrap();
         let b = s
-            .insert_default_key(&rec(11, "obs/default", Creator::Service, "obs"))
+            .insert_default_key(&rec(11, "obs/default", Creator::Service, "obs"), M)
             .unwrap();
         assert_eq!(a.uuid, Uuid::from_u128(10));
         assert_eq!(b.uuid, Uuid::from_u128(10));
@@ -681,13 +872,15 @@ mod tests {
         let path = dir.path().join("kms.db");
         {
             let s = SqliteStore::open(&path).unwrap();
-            s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+                .unwrap();
         }
         // Back to schema 3, as a daemon before the nonce count left it.
         {
             let c = Connection::open(&path).unwrap();
             c.execute_batch(
-                "ALTER TABLE key_versions DROP COLUMN nonces_reserved; PRAGMA user_version = 3;",
+                "ALTER TABLE keys DROP COLUMN mac; DROP TABLE store_mac;
+                 ALTER TABLE key_versions DROP COLUMN nonces_reserved; PRAGMA user_version = 3;",
             )
             .unwrap();
         }
@@ -702,6 +895,28 @@ mod tests {
             s.load_all().unwrap()[0].versions[0].nonces_reserved,
             1 << 32
         );
+    }
+
+    #[test]
+    fn a_schema_4_database_migrates_to_keys_without_macs_and_no_store_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+                .unwrap();
+        }
+        // Back to schema 4, as a daemon before record MACs left it.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "ALTER TABLE keys DROP COLUMN mac; DROP TABLE store_mac; PRAGMA user_version = 4;",
+            )
+            .unwrap();
+        let s = SqliteStore::open(&path).unwrap();
+        let all = s.load_all().unwrap();
+        assert_eq!((all.len(), all[0].mac), (1, None));
+        assert_eq!(s.store_mac().unwrap(), None);
     }
 
     #[test]
