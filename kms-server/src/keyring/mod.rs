@@ -168,6 +168,20 @@ impl Keyring {
         }
     }
 
+    /// Looks a key up by its alias in the caller's domain and region (the name the Vault transit
+    /// API gives a key). An empty alias names no key; another tenant's alias is "not found".
+    pub fn find_alias(&self, caller: &Caller, alias: &str) -> Result<Arc<KeyRecord>> {
+        let found = if alias.is_empty() {
+            None
+        } else {
+            self.read_cache()
+                .values()
+                .find(|r| r.alias == alias && caller.owns(r))
+                .cloned()
+        };
+        found.ok_or_else(|| KmsError::KeyNotFound(format!("alias {alias:?}")))
+    }
+
     fn find_uuid(&self, caller: &Caller, uuid: Uuid) -> Result<Arc<KeyRecord>> {
         let rec = self.read_cache().get(&uuid).cloned();
         match rec {

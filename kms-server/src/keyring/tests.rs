@@ -740,3 +740,24 @@ async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_
     assert_eq!(c.reserved(), 2 * NONCE_BLOCK);
     assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
 }
+
+#[tokio::test]
+async fn an_alias_names_a_key_only_in_its_own_domain_and_region() {
+    let (_, k) = keyring();
+    let rec = k.create_key(&alice(), "app", "").await.unwrap();
+    assert_eq!(k.find_alias(&alice(), "app").unwrap().uuid, rec.uuid);
+    // (rule, caller, alias)
+    let cases = [
+        ("another tenant's alias", caller("bob", "r1"), "app"),
+        ("another region's alias", caller("alice", "r2"), "app"),
+        ("an alias nobody has", alice(), "nope"),
+        ("the empty alias names no key", alice(), ""),
+    ];
+    for (rule, c, alias) in cases {
+        assert_eq!(
+            code(&k.find_alias(&c, alias)),
+            Some(ErrorCode::KeyNotFound),
+            "{rule}"
+        );
+    }
+}
