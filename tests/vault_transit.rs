@@ -20,6 +20,7 @@ use kms_proto::v1 as pb;
 use kmsbox_tests::Tenant;
 use kmsbox_tests::process::Daemon;
 use kmsbox_tests::python::{run_script, venv_python};
+use kmsbox_tests::tmpfs::Tmpfs;
 use serde_json::{Value, json};
 
 /// hvac and everything it installs, pinned.
@@ -503,6 +504,22 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
             "bits",
         ),
         (
+            "a data key under a version other than the latest",
+            "POST",
+            "/v1/transit/datakey/wrapped/k1",
+            br#"{"key_version": 2}"#.to_vec(),
+            400,
+            "key_version",
+        ),
+        (
+            "an encryption under a version other than the latest",
+            "POST",
+            encrypt,
+            br#"{"plaintext": "eA==", "key_version": 2}"#.to_vec(),
+            400,
+            "key_version",
+        ),
+        (
             "invalid base64 plaintext",
             "POST",
             encrypt,
@@ -659,5 +676,74 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
         .collect();
     assert_eq!(aliases, [("k1", 1)]);
     drop(grpc);
+    daemon.stop();
+}
+
+/// While the audit log cannot be written (a full disk, `--audit-failure=refuse`), health reads as
+/// sealed (503) and every call is refused with 503 and stores nothing; the daemon recovers by
+/// itself once there is space again.
+#[test]
+fn a_full_audit_disk_reads_as_sealed_and_refuses_calls_until_it_can_write() {
+    let fs = Tmpfs::mount();
+    let log = fs.path().join("audit.jsonl");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(
+        &dir.path().join("data"),
+        &["--audit-log", log.to_str().unwrap()],
+    );
+    let addr = daemon.addr;
+    let auth = [("X-Vault-Token", "d1")];
+    http(addr, "POST", "/v1/transit/keys/k1", &auth, b"").data();
+    let filler = fs.fill();
+    let body = json!({"plaintext": b64(b"x")}).to_string();
+    let encrypt = || {
+        http(
+            addr,
+            "POST",
+            "/v1/transit/encrypt/k1",
+            &auth,
+            body.as_bytes(),
+        )
+    };
+
+    // The last page of the log still takes a few lines; then a write fails.
+    let refused = (0..2_000)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(2));
+            encrypt()
+        })
+        .find(|r| r.status != 200)
+        .expect("a call is refused once the disk is full");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.errors().contains("audit log"),
+        "{}",
+        refused.errors()
+    );
+    assert_eq!(refused.header("x-kms-error-code"), Some("KMSBOX.0503"));
+    let health = http(addr, "GET", "/v1/sys/health", &[], b"");
+    assert_eq!((health.status, &health.body["sealed"]), (503, &json!(true)));
+    let chosen = http(addr, "GET", "/v1/sys/health?sealedcode=299", &[], b"");
+    assert_eq!(chosen.status, 299, "sealedcode chooses the status");
+    let r = http(addr, "POST", "/v1/transit/keys/k2", &auth, b"");
+    assert_eq!(r.status, 503, "{}", r.body);
+
+    // Space again: the daemon recovers by itself.
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while encrypt().status != 200 {
+        assert!(Instant::now() < deadline, "no recovery within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let health = http(addr, "GET", "/v1/sys/health", &[], b"");
+    assert_eq!(
+        (health.status, &health.body["sealed"]),
+        (200, &json!(false))
+    );
+    let k2 = http(addr, "GET", "/v1/transit/keys/k2", &auth, b"");
+    assert_eq!(
+        k2.status, 404,
+        "a create refused for the audit log stored nothing"
+    );
     daemon.stop();
 }

@@ -458,6 +458,7 @@ async fn dispatch(
             }
             let ctx = context(req.context.as_deref())?;
             let rec = find()?;
+            check_key_version(req.key_version, rec.current_version)?;
             let dk = keyring
                 .generate_data_key(caller, &rec.full_id().to_string(), bits / 8, &ctx)
                 .map_err(kms)?;

@@ -165,6 +165,8 @@ pub(super) struct DataKeyRequest<'a> {
     pub(super) nonce: Option<Cow<'a, str>>,
     /// 128, 256 (the default) or 512.
     pub(super) bits: Option<u32>,
+    /// Only the latest version (or 0, or absent).
+    pub(super) key_version: Option<u32>,
 }
 
 /// Refuses the request fields kmsbox does not support, rather than ignoring what they ask for.
