@@ -554,12 +554,12 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
             "4096",
         ),
         (
-            "batch_input is not served",
+            "an empty batch",
             "POST",
             encrypt,
-            br#"{"batch_input": [{"plaintext": "eA=="}]}"#.to_vec(),
+            br#"{"batch_input": []}"#.to_vec(),
             400,
-            "batch_input",
+            "missing batch input",
         ),
         (
             "a ciphertext whose version prefix is not its blob's",
@@ -656,6 +656,34 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
         // The daemon keeps serving after each.
         let health = http(addr, "GET", "/v1/sys/health", &[], b"");
         assert_eq!(health.status, 200, "{rule}: health");
+    }
+    // A batch with one bad item: 400 (or the partial_failure_response_code asked for), each
+    // item's result or error in order, with its reference.
+    for (extra, status) in [
+        (json!({}), 400),
+        (json!({"partial_failure_response_code": 207}), 207),
+    ] {
+        let mut body = json!({"batch_input": [
+            {"plaintext": b64(b"fine"), "reference": "good"},
+            {"plaintext": "not base64!", "reference": "bad"},
+        ]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let r = http(addr, "POST", encrypt, &auth, body.to_string().as_bytes());
+        assert_eq!(r.status, status, "{}", r.body);
+        let results = &r.body["data"]["batch_results"];
+        assert_eq!(
+            (&results[0]["reference"], &results[1]["reference"]),
+            (&json!("good"), &json!("bad"))
+        );
+        assert!(
+            results[0]["ciphertext"]
+                .as_str()
+                .unwrap()
+                .starts_with("vault:v1:")
+        );
+        assert!(results[1]["error"].as_str().unwrap().contains("base64"));
     }
     // Nothing was stored: the one key made above is the tenant's only key, at version 1.
     let grpc = Tenant::connect(&daemon.endpoint, "d1", None, None).await;

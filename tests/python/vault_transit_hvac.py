@@ -80,6 +80,30 @@ def scenario(url, token_a, token_b, bad_token):
     out = ta.decrypt_data(name="app", ciphertext=rewrapped["ciphertext"], context=ctx)["data"]
     assert base64.b64decode(out["plaintext"]) == b"hello transit", "rewrapped"
 
+    # batch_input: each item its own result, in order, with its reference; one bad item fails
+    # the call with 400 (Vault's rule), which hvac raises.
+    items = [{"plaintext": b64(b"one"), "context": ctx, "reference": "r1"},
+             {"plaintext": b64(b"two"), "reference": "r2"}]
+    sealed = ta.encrypt_data(name="app", batch_input=items)["data"]["batch_results"]
+    assert [r["reference"] for r in sealed] == ["r1", "r2"], sealed
+    assert all(r["ciphertext"].startswith("vault:v2:") for r in sealed), sealed
+    opened = ta.decrypt_data(name="app", batch_input=[
+        {"ciphertext": sealed[0]["ciphertext"], "context": ctx},
+        {"ciphertext": sealed[1]["ciphertext"]},
+    ])["data"]["batch_results"]
+    assert [base64.b64decode(r["plaintext"]) for r in opened] == [b"one", b"two"], opened
+    moved = ta.rewrap_data(name="app", ciphertext=None, batch_input=[
+        {"ciphertext": v1["ciphertext"], "context": ctx},
+    ])["data"]["batch_results"]
+    assert moved[0]["ciphertext"].startswith("vault:v2:"), moved
+    try:
+        ta.encrypt_data(name="app",
+                        batch_input=[{"plaintext": b64(b"fine")}, {"plaintext": "not base64!"}])
+        raise AssertionError("a batch with a bad item must fail")
+    except exceptions.InvalidRequest as e:
+        # Vault's shape: no errors list, the items' results, the bad one with its error.
+        assert "batch_results" in str(e) and "base64" in str(e), e
+
     # datakey: plaintext and wrapped, with and without context, each size Vault allows.
     dk = ta.generate_data_key(name="app", key_type="plaintext", context=ctx)["data"]
     assert len(base64.b64decode(dk["plaintext"])) == 32 and dk["key_version"] == 2, dk

@@ -13,8 +13,8 @@
 //! - Answers are `{"data": {...}}`; refusals `{"errors": ["..."]}` with Vault's status codes
 //!   ([`error`]). Request bodies are at most [`model::MAX_BODY`] bytes.
 //!
-//! Every operation passes through [`dispatch`], named by its [`Op`]; every call but
-//! `sys/health` is audited like a gRPC call.
+//! Every operation passes through [`dispatch`], named by its [`Op`] (a `batch_input` as one call,
+//! item by item inside it); every call but `sys/health` is audited like a gRPC call.
 
 mod error;
 mod model;
@@ -28,14 +28,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use futures::StreamExt as _;
 use http::{HeaderMap, Method, StatusCode};
+use kms_proto::ErrorCode;
 use kms_proto::metadata::REQUEST_ID;
 use tonic::metadata::MetadataMap;
 use zeroize::Zeroizing;
 
 use self::model::{
-    CreateKeyRequest, DATA_KEY_BITS, DataKeyRequest, DecryptRequest, EncryptRequest, KEY_TYPE,
-    MAX_BODY, RewrapRequest, check_key_version, context, decode_base64, encode_base64,
-    format_ciphertext, parse_body, parse_ciphertext, refuse_unsupported,
+    CreateKeyRequest, DATA_KEY_BITS, DataKeyRequest, DataRequest, Item, KEY_TYPE, MAX_BODY,
+    check_key_version, context, decode_base64, encode_base64, format_ciphertext, parse_body,
+    parse_ciphertext, refuse_nonce,
 };
 use super::ApiState;
 use crate::audit::AuditRecord;
@@ -201,6 +202,10 @@ struct Answer {
     data: serde_json::Value,
     key: Option<Arc<KeyRecord>>,
     durable: bool,
+    /// `200`, or a batch's status when some of its items failed.
+    status: StatusCode,
+    /// The code of a batch's first failed item, for the audit line.
+    failed: Option<ErrorCode>,
 }
 
 /// One call: authenticate, read the body, [`dispatch`], audit, answer.
@@ -235,7 +240,7 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
         .as_ref()
         .map(|k| k.full_id().to_string())
         .unwrap_or_default();
-    let line = audit.line(key_id, "ok");
+    let line = audit.line(key_id, answer.failed.map_or("ok", ErrorCode::as_str));
     if answer.durable {
         if api.audit.record_durable(line).await.is_err() {
             // The change is in the store and its line is kept to be written once the log can
@@ -260,7 +265,7 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
         "warnings": null,
         "auth": null,
     });
-    with_request_id((StatusCode::OK, axum::Json(body)).into_response(), &audit)
+    with_request_id((answer.status, axum::Json(body)).into_response(), &audit)
 }
 
 /// Logs, audits and answers a refused call.
@@ -371,12 +376,16 @@ async fn dispatch(
         data,
         key: Some(Arc::clone(key)),
         durable: false,
+        status: StatusCode::OK,
+        failed: None,
     };
     match op {
         Op::LookupSelf => Ok(Answer {
             data: lookup_self(caller),
             key: None,
             durable: false,
+            status: StatusCode::OK,
+            failed: None,
         }),
         Op::CreateKey => {
             let req: CreateKeyRequest = parse_body(body)?;
@@ -414,42 +423,22 @@ async fn dispatch(
                 ..answer(key_data(&rec), &rec)
             })
         }
-        Op::Encrypt => {
-            let req: EncryptRequest<'_> = parse_body(body)?;
-            refuse_unsupported(req.nonce.as_ref(), req.batch_input.as_ref())?;
-            let plaintext = req
-                .plaintext
-                .as_deref()
-                .ok_or_else(|| VaultError::bad_request("missing plaintext to encrypt"))?;
-            let plaintext = decode_base64("plaintext", plaintext)?;
-            let ctx = context(req.context.as_deref())?;
+        Op::Encrypt | Op::Decrypt | Op::Rewrap => {
+            let mut req: DataRequest<'_> = parse_body(body)?;
             let rec = find()?;
-            check_key_version(req.key_version, rec.current_version)?;
-            let e = keyring
-                .encrypt(caller, &rec.full_id().to_string(), &plaintext, &ctx)
-                .map_err(kms)?;
-            let data = serde_json::json!({
-                "ciphertext": format_ciphertext(e.version, &e.blob),
-                "key_version": e.version,
-            });
-            Ok(answer(data, &e.key))
-        }
-        Op::Decrypt => {
-            let req: DecryptRequest<'_> = parse_body(body)?;
-            refuse_unsupported(req.nonce.as_ref(), req.batch_input.as_ref())?;
-            let blob = ciphertext_blob(req.ciphertext.as_deref())?;
-            let ctx = context(req.context.as_deref())?;
-            let rec = find()?;
-            let d = keyring
-                .decrypt(caller, &blob, &ctx, &rec.full_id().to_string())
-                .map_err(kms)?;
-            let plaintext = Zeroizing::new(encode_base64(&d.plaintext));
-            let data = serde_json::json!({ "plaintext": plaintext.as_str() });
-            Ok(answer(data, &d.key))
+            let one = |item: &Item<'_>| match op {
+                Op::Encrypt => encrypt_one(keyring, caller, &rec, item),
+                Op::Decrypt => decrypt_one(keyring, caller, &rec, item),
+                _ => rewrap_one(keyring, caller, &rec, item),
+            };
+            match req.batch_input.take() {
+                None => Ok(answer(one(&req.item())?, &rec)),
+                Some(items) => batch(&items, req.partial_failure_response_code, &rec, one),
+            }
         }
         Op::DataKeyPlaintext | Op::DataKeyWrapped => {
             let req: DataKeyRequest<'_> = parse_body(body)?;
-            refuse_unsupported(req.nonce.as_ref(), None)?;
+            refuse_nonce(req.nonce.as_ref())?;
             let bits = req.bits.unwrap_or(256);
             if !DATA_KEY_BITS.contains(&bits) {
                 return Err(VaultError::bad_request(format!(
@@ -472,24 +461,126 @@ async fn dispatch(
             }
             Ok(answer(data, &dk.key))
         }
-        Op::Rewrap => {
-            let req: RewrapRequest<'_> = parse_body(body)?;
-            refuse_unsupported(req.nonce.as_ref(), req.batch_input.as_ref())?;
-            let blob = ciphertext_blob(req.ciphertext.as_deref())?;
-            let ctx = context(req.context.as_deref())?;
-            let rec = find()?;
-            check_key_version(req.key_version, rec.current_version)?;
-            let full = rec.full_id().to_string();
-            let r = keyring
-                .re_encrypt(caller, &blob, &ctx, &full, &full, &ctx)
-                .map_err(kms)?;
-            let data = serde_json::json!({
-                "ciphertext": format_ciphertext(r.encrypted.version, &r.encrypted.blob),
-                "key_version": r.encrypted.version,
-            });
-            Ok(answer(data, &r.encrypted.key))
+    }
+}
+
+/// `encrypt` of one item.
+fn encrypt_one(
+    keyring: &Keyring,
+    caller: &Caller,
+    rec: &KeyRecord,
+    item: &Item<'_>,
+) -> Result<serde_json::Value, VaultError> {
+    refuse_nonce(item.nonce.as_ref())?;
+    let plaintext = item
+        .plaintext
+        .as_deref()
+        .ok_or_else(|| VaultError::bad_request("missing plaintext to encrypt"))?;
+    let plaintext = decode_base64("plaintext", plaintext)?;
+    let ctx = context(item.context.as_deref())?;
+    check_key_version(item.key_version, rec.current_version)?;
+    let e = keyring
+        .encrypt(caller, &rec.full_id().to_string(), &plaintext, &ctx)
+        .map_err(|e| VaultError::from_kms(&e, false))?;
+    Ok(serde_json::json!({
+        "ciphertext": format_ciphertext(e.version, &e.blob),
+        "key_version": e.version,
+    }))
+}
+
+/// `decrypt` of one item.
+fn decrypt_one(
+    keyring: &Keyring,
+    caller: &Caller,
+    rec: &KeyRecord,
+    item: &Item<'_>,
+) -> Result<serde_json::Value, VaultError> {
+    refuse_nonce(item.nonce.as_ref())?;
+    let blob = ciphertext_blob(item.ciphertext.as_deref())?;
+    let ctx = context(item.context.as_deref())?;
+    let d = keyring
+        .decrypt(caller, &blob, &ctx, &rec.full_id().to_string())
+        .map_err(|e| VaultError::from_kms(&e, false))?;
+    let plaintext = Zeroizing::new(encode_base64(&d.plaintext));
+    Ok(serde_json::json!({ "plaintext": plaintext.as_str() }))
+}
+
+/// `rewrap` of one item: decrypted and sealed again under the key's latest version, same context.
+fn rewrap_one(
+    keyring: &Keyring,
+    caller: &Caller,
+    rec: &KeyRecord,
+    item: &Item<'_>,
+) -> Result<serde_json::Value, VaultError> {
+    refuse_nonce(item.nonce.as_ref())?;
+    let blob = ciphertext_blob(item.ciphertext.as_deref())?;
+    let ctx = context(item.context.as_deref())?;
+    check_key_version(item.key_version, rec.current_version)?;
+    let full = rec.full_id().to_string();
+    let r = keyring
+        .re_encrypt(caller, &blob, &ctx, &full, &full, &ctx)
+        .map_err(|e| VaultError::from_kms(&e, false))?;
+    Ok(serde_json::json!({
+        "ciphertext": format_ciphertext(r.encrypted.version, &r.encrypted.blob),
+        "key_version": r.encrypted.version,
+    }))
+}
+
+/// A `batch_input`: each item run on its own, its result or its error in `batch_results` (with
+/// its `reference`). As Vault: `400` if an item was refused for its input, else `500` if one
+/// failed inside, else `200`; `partial_failure_response_code` replaces the first two when some
+/// items succeeded.
+fn batch(
+    items: &[Item<'_>],
+    partial_failure_response_code: Option<u16>,
+    rec: &Arc<KeyRecord>,
+    one: impl Fn(&Item<'_>) -> Result<serde_json::Value, VaultError>,
+) -> Result<Answer, VaultError> {
+    if items.is_empty() {
+        return Err(VaultError::bad_request("missing batch input to process"));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    let (mut succeeded, mut user_error, mut internal_error) = (false, false, false);
+    let mut failed = None;
+    for item in items {
+        let reference = item.reference.clone().unwrap_or_default();
+        match one(item) {
+            Ok(mut result) => {
+                succeeded = true;
+                result["reference"] = serde_json::Value::from(reference);
+                results.push(result);
+            }
+            Err(e) => {
+                if e.status.is_server_error() {
+                    internal_error = true;
+                } else {
+                    user_error = true;
+                }
+                failed.get_or_insert(e.code);
+                results.push(serde_json::json!({ "error": e.message, "reference": reference }));
+            }
         }
     }
+    let mut status = if user_error {
+        StatusCode::BAD_REQUEST
+    } else if internal_error {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    if status != StatusCode::OK
+        && succeeded
+        && let Some(code) = partial_failure_response_code.and_then(|c| StatusCode::from_u16(c).ok())
+    {
+        status = code;
+    }
+    Ok(Answer {
+        data: serde_json::json!({ "batch_results": results }),
+        key: Some(Arc::clone(rec)),
+        durable: false,
+        status,
+        failed,
+    })
 }
 
 /// The blob of a request's `ciphertext`, whose `vault:v<version>:` must be the version the blob

@@ -102,12 +102,16 @@ pub(super) struct CreateKeyRequest {
     pub(super) allow_plaintext_backup: Option<bool>,
 }
 
-/// `POST encrypt/:name`.
+/// One item of `encrypt`, `decrypt` or `rewrap`: the request's own fields, or one entry of its
+/// `batch_input`. Each call reads the fields it needs and ignores the others, as Vault does.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct EncryptRequest<'a> {
-    /// The plaintext, base64.
+pub(super) struct Item<'a> {
+    /// The plaintext, base64 (`encrypt`).
     #[serde(borrow)]
     pub(super) plaintext: Option<Cow<'a, str>>,
+    /// `vault:v<version>:<base64>` (`decrypt`, `rewrap`).
+    #[serde(borrow)]
+    pub(super) ciphertext: Option<Cow<'a, str>>,
     /// The context, base64.
     #[serde(borrow)]
     pub(super) context: Option<Cow<'a, str>>,
@@ -116,33 +120,20 @@ pub(super) struct EncryptRequest<'a> {
     /// Convergent encryption only; unsupported.
     #[serde(borrow)]
     pub(super) nonce: Option<Cow<'a, str>>,
-    /// Unsupported.
-    pub(super) batch_input: Option<serde_json::Value>,
+    /// Echoed in the item's batch result.
+    pub(super) reference: Option<String>,
 }
 
-/// `POST decrypt/:name`.
+/// `POST encrypt/:name`, `decrypt/:name`, `rewrap/:name`: one item, or `batch_input`.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct DecryptRequest<'a> {
-    /// `vault:v<version>:<base64>`.
+pub(super) struct DataRequest<'a> {
+    /// The plaintext, base64 (`encrypt`).
+    #[serde(borrow)]
+    pub(super) plaintext: Option<Cow<'a, str>>,
+    /// `vault:v<version>:<base64>` (`decrypt`, `rewrap`).
     #[serde(borrow)]
     pub(super) ciphertext: Option<Cow<'a, str>>,
     /// The context, base64.
-    #[serde(borrow)]
-    pub(super) context: Option<Cow<'a, str>>,
-    /// Convergent encryption only; unsupported.
-    #[serde(borrow)]
-    pub(super) nonce: Option<Cow<'a, str>>,
-    /// Unsupported.
-    pub(super) batch_input: Option<serde_json::Value>,
-}
-
-/// `POST rewrap/:name`.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct RewrapRequest<'a> {
-    /// `vault:v<version>:<base64>`.
-    #[serde(borrow)]
-    pub(super) ciphertext: Option<Cow<'a, str>>,
-    /// The context, base64; the same on both sides.
     #[serde(borrow)]
     pub(super) context: Option<Cow<'a, str>>,
     /// Only the latest version (or 0, or absent).
@@ -150,8 +141,25 @@ pub(super) struct RewrapRequest<'a> {
     /// Convergent encryption only; unsupported.
     #[serde(borrow)]
     pub(super) nonce: Option<Cow<'a, str>>,
-    /// Unsupported.
-    pub(super) batch_input: Option<serde_json::Value>,
+    /// Items processed one by one, each with its own result; the fields above are then unused.
+    #[serde(borrow)]
+    pub(super) batch_input: Option<Vec<Item<'a>>>,
+    /// The status of a batch where some items failed and some succeeded (instead of 400 or 500).
+    pub(super) partial_failure_response_code: Option<u16>,
+}
+
+impl<'a> DataRequest<'a> {
+    /// The request's own item.
+    pub(super) fn item(&mut self) -> Item<'a> {
+        Item {
+            plaintext: self.plaintext.take(),
+            ciphertext: self.ciphertext.take(),
+            context: self.context.take(),
+            key_version: self.key_version,
+            nonce: self.nonce.take(),
+            reference: None,
+        }
+    }
 }
 
 /// `POST datakey/{plaintext,wrapped}/:name`.
@@ -169,19 +177,11 @@ pub(super) struct DataKeyRequest<'a> {
     pub(super) key_version: Option<u32>,
 }
 
-/// Refuses the request fields kmsbox does not support, rather than ignoring what they ask for.
-pub(super) fn refuse_unsupported(
-    nonce: Option<&Cow<'_, str>>,
-    batch_input: Option<&serde_json::Value>,
-) -> Result<(), VaultError> {
+/// Refuses a `nonce`: it asks for convergent encryption, which kmsbox does not do.
+pub(super) fn refuse_nonce(nonce: Option<&Cow<'_, str>>) -> Result<(), VaultError> {
     if nonce.is_some_and(|n| !n.is_empty()) {
         return Err(VaultError::bad_request(
             "nonce is for convergent encryption, which kmsbox does not support",
-        ));
-    }
-    if batch_input.is_some_and(|b| !b.is_null()) {
-        return Err(VaultError::bad_request(
-            "batch_input is not supported by kmsbox: send one request per item",
         ));
     }
     Ok(())
@@ -253,7 +253,7 @@ mod tests {
         ];
         for (rule, body) in bad {
             let d = parse_body::<DataKeyRequest<'_>>(body).map(|_| ());
-            let p = parse_body::<EncryptRequest<'_>>(body).map(|_| ());
+            let p = parse_body::<DataRequest<'_>>(body).map(|_| ());
             assert!(d.is_err() || p.is_err(), "{rule}");
         }
     }
@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn escaped_json_strings_still_decode() {
-        let r: EncryptRequest<'_> = parse_body(br#"{"plaintext": "aGk\/"}"#).unwrap();
+        let r: DataRequest<'_> = parse_body(br#"{"plaintext": "aGk\/"}"#).unwrap();
         assert_eq!(r.plaintext.as_deref(), Some("aGk/"));
     }
 }
