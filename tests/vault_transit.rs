@@ -427,6 +427,11 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
             .as_bytes(),
     );
     assert_eq!(opened.data()["plaintext"], dek);
+    assert_eq!(
+        opened.header("cache-control"),
+        Some("no-store"),
+        "no cache keeps a plaintext"
+    );
     // SeaweedFS tells "not found" from the message of a missing key.
     let missing = http(addr, "GET", "/v1/transit/keys/nokey", &sw, b"");
     assert_eq!(missing.status, 404);
@@ -773,5 +778,66 @@ fn a_full_audit_disk_reads_as_sealed_and_refuses_calls_until_it_can_write() {
         k2.status, 404,
         "a create refused for the audit log stored nothing"
     );
+    daemon.stop();
+}
+
+/// The transit API answers over HTTP/2 (prior knowledge) on the same port, several calls on one
+/// connection, as over HTTP/1.1.
+#[tokio::test]
+async fn transit_answers_over_http2_on_the_one_port() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
+    let tcp = tokio::net::TcpStream::connect(daemon.addr)
+        .await
+        .expect("connects");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the connection task of a test client, dropped with the test"
+    )]
+    let driver = tokio::spawn(conn);
+    let mut client = client.ready().await.expect("ready");
+    let mut call = async |path: &str, body: Value| -> (u16, Value) {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{}{path}", daemon.addr))
+            .header("x-vault-token", "d1")
+            .body(())
+            .expect("request");
+        let (resp, mut send) = client.send_request(req, false).expect("send");
+        send.send_data(body.to_string().into(), true).expect("body");
+        let (parts, mut recv) = resp.await.expect("response").into_parts();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = recv.data().await {
+            let chunk = chunk.expect("data");
+            let _ = recv.flow_control().release_capacity(chunk.len());
+            bytes.extend_from_slice(&chunk);
+        }
+        (
+            parts.status.as_u16(),
+            serde_json::from_slice(&bytes).expect("JSON"),
+        )
+    };
+    let (status, _) = call("/v1/transit/keys/h2key", json!({})).await;
+    assert_eq!(status, 200);
+    let (status, sealed) = call(
+        "/v1/transit/encrypt/h2key",
+        json!({"plaintext": b64(b"over h2")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sealed}");
+    let (status, opened) = call(
+        "/v1/transit/decrypt/h2key",
+        json!({"ciphertext": sealed["data"]["ciphertext"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, &opened["data"]["plaintext"]),
+        (200, &json!(b64(b"over h2")))
+    );
+    let (status, refused) = call("/v1/transit/decrypt/h2key", json!({"ciphertext": 1})).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["errors"][0].is_string(), "{refused}");
+    driver.abort();
     daemon.stop();
 }

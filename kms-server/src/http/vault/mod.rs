@@ -159,11 +159,17 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
 async fn serve(State(api): State<ApiState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().strip_prefix("/v1/").unwrap_or_default();
-    match route(&parts.method, path) {
+    let mut response = match route(&parts.method, path) {
         Err(e) => e.into_response(),
         Ok(Route::Health) => health(&api, parts.uri.query()),
         Ok(Route::Call { op, name }) => call(&api, op, name, &parts.headers, body).await,
-    }
+    };
+    // As Vault: answers may hold plaintexts and data keys, which no cache may keep.
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// At most this many characters of a requested key name go into the audit log.
