@@ -362,8 +362,13 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
     let token = "d1";
 
     // Ceph RGW: the token header twice (send_request appends it twice), POST, a JSON body of
-    // string fields; the key made beforehand by the operator.
-    let rgw = [("X-Vault-Token", token), ("X-Vault-Token", token)];
+    // string fields, whatever Content-Type its HTTP client sets (Vault reads none); the key made
+    // beforehand by the operator.
+    let rgw = [
+        ("X-Vault-Token", token),
+        ("X-Vault-Token", token),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
     http(
         addr,
         "POST",
@@ -372,8 +377,10 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
         b"",
     )
     .data();
-    // RGW's SSE-KMS context: base64 of a canonical JSON document.
-    let context = b64(br#"{"aws:s3:arn":"arn:aws:s3:::bucket/object"}"#);
+    // RGW's SSE-KMS context (make_canonical_context): base64, padded and unwrapped, of the
+    // canonical JSON of the request's context with its object's ARN; the empty one as other
+    // Vault clients may send it.
+    let context = b64(br#"{"aws:s3:arn":"arn:aws:s3:::tenant/bucket/object","team":"a"}"#);
     for ctx in [context.as_str(), ""] {
         let made = http(
             addr,
