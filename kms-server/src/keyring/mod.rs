@@ -72,6 +72,24 @@ impl DefaultSlot {
     }
 }
 
+/// Where an alias names a key: aliases are unique per domain and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AliasSlot {
+    domain: DomainId,
+    region: RegionId,
+    alias: String,
+}
+
+impl AliasSlot {
+    fn of(rec: &KeyRecord) -> Option<Self> {
+        (!rec.alias.is_empty()).then(|| Self {
+            domain: rec.domain.clone(),
+            region: rec.region.clone(),
+            alias: rec.alias.clone(),
+        })
+    }
+}
+
 /// The keyring: every key of every tenant, the KMS's rules, and the store behind them.
 pub struct Keyring {
     store: Arc<dyn KeyStore>,
@@ -79,6 +97,8 @@ pub struct Keyring {
     cache: RwLock<HashMap<Uuid, Arc<KeyRecord>>>,
     /// Service default keys by slot: GetDefaultKey is on OBS's upload path.
     defaults: RwLock<HashMap<DefaultSlot, Uuid>>,
+    /// Keys by alias: the Vault transit API names keys so, on its data path.
+    aliases: RwLock<HashMap<AliasSlot, Uuid>>,
     writes: tokio::sync::Mutex<()>,
     /// Blobs sealed per key version ([`nonces`]).
     nonces: RwLock<HashMap<(Uuid, u32), Arc<nonces::NonceCounter>>>,
@@ -95,12 +115,16 @@ impl Keyring {
     pub fn open(store: Arc<dyn KeyStore>, root: RootKey) -> Result<Self> {
         let mut cache = HashMap::new();
         let mut defaults = HashMap::new();
+        let mut aliases = HashMap::new();
         for rec in store.load_all()? {
             for v in &rec.versions {
                 root.unwrap(&wrap_ctx(&rec, v.version), &v.wrapped)?;
             }
             if let Some(slot) = DefaultSlot::of(&rec) {
                 defaults.insert(slot, rec.uuid);
+            }
+            if let Some(slot) = AliasSlot::of(&rec) {
+                aliases.insert(slot, rec.uuid);
             }
             cache.insert(rec.uuid, Arc::new(rec));
         }
@@ -109,6 +133,7 @@ impl Keyring {
             root,
             cache: RwLock::new(cache),
             defaults: RwLock::new(defaults),
+            aliases: RwLock::new(aliases),
             writes: tokio::sync::Mutex::new(()),
             nonces: RwLock::new(HashMap::new()),
         })
@@ -130,18 +155,39 @@ impl Keyring {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(slot, rec.uuid);
         }
-        self.cache
+        let (new_slot, uuid) = (AliasSlot::of(&rec), rec.uuid);
+        let old = self
+            .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(rec.uuid, rec);
+        self.move_alias(uuid, old.as_deref().and_then(AliasSlot::of), new_slot);
     }
 
     fn remove_cache(&self, uuid: &Uuid) {
-        self.cache
+        let old = self
+            .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(uuid);
+        self.move_alias(*uuid, old.as_deref().and_then(AliasSlot::of), None);
         self.forget_nonces(*uuid);
+    }
+
+    /// Keeps the alias index in step with a key whose alias went from `old` to `new`.
+    fn move_alias(&self, uuid: Uuid, old: Option<AliasSlot>, new: Option<AliasSlot>) {
+        if old == new {
+            return;
+        }
+        let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = old
+            && aliases.get(&old) == Some(&uuid)
+        {
+            aliases.remove(&old);
+        }
+        if let Some(new) = new {
+            aliases.insert(new, uuid);
+        }
     }
 
     /// Runs a store call on the blocking pool.
@@ -171,15 +217,22 @@ impl Keyring {
     /// Looks a key up by its alias in the caller's domain and region (the name the Vault transit
     /// API gives a key). An empty alias names no key; another tenant's alias is "not found".
     pub fn find_alias(&self, caller: &Caller, alias: &str) -> Result<Arc<KeyRecord>> {
-        let found = if alias.is_empty() {
-            None
-        } else {
-            self.read_cache()
-                .values()
-                .find(|r| r.alias == alias && caller.owns(r))
-                .cloned()
+        let slot = AliasSlot {
+            domain: caller.domain.clone(),
+            region: caller.region.clone(),
+            alias: alias.to_owned(),
         };
-        found.ok_or_else(|| KmsError::KeyNotFound(format!("alias {alias:?}")))
+        let uuid = self
+            .aliases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&slot)
+            .copied();
+        let rec = uuid.and_then(|u| self.read_cache().get(&u).cloned());
+        match rec {
+            Some(r) if caller.owns(&r) && r.alias == alias => Ok(r),
+            _ => Err(KmsError::KeyNotFound(format!("alias {alias:?}"))),
+        }
     }
 
     fn find_uuid(&self, caller: &Caller, uuid: Uuid) -> Result<Arc<KeyRecord>> {
