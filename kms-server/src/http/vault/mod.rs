@@ -295,7 +295,8 @@ fn with_request_id(mut r: Response, audit: &Audit) -> Response {
 }
 
 /// The caller's token: `X-Vault-Token` (which Ceph RGW sends twice, the same), or
-/// `Authorization: Bearer`. Copies that disagree are refused, so that none goes unchecked.
+/// `Authorization: Bearer`. Copies that disagree are refused, so that none goes unchecked; an
+/// `Authorization` of another scheme carries no token.
 fn token(headers: &HeaderMap) -> Result<&str, VaultError> {
     let mut found: Option<&str> = None;
     let vault_tokens = headers.get_all("x-vault-token").iter();
@@ -310,12 +311,10 @@ fn token(headers: &HeaderMap) -> Result<&str, VaultError> {
             "authorization is repeated; it may appear at most once",
         ));
     }
-    let bearer = bearer.map(|v| {
-        v.to_str()
-            .ok()
-            .and_then(|s| s.strip_prefix("Bearer "))
-            .ok_or_else(|| VaultError::permission_denied("authorization must be Bearer <token>"))
-    });
+    // Another scheme is no token (as in Vault, which reads only Bearer).
+    let bearer = bearer
+        .filter_map(|v| v.to_str().ok()?.strip_prefix("Bearer "))
+        .map(Ok);
     let vault = vault_tokens.map(|v| {
         v.to_str()
             .map_err(|_| VaultError::bad_request("X-Vault-Token is not visible ASCII"))
@@ -873,9 +872,14 @@ mod tests {
                 Err(StatusCode::FORBIDDEN),
             ),
             (
-                "not bearer",
+                "another scheme is no token",
                 vec![("authorization", "Basic dDE=")],
                 Err(StatusCode::FORBIDDEN),
+            ),
+            (
+                "another scheme beside X-Vault-Token is ignored",
+                vec![("x-vault-token", "t1"), ("authorization", "Basic dDE=")],
+                Ok("t1"),
             ),
         ];
         for (rule, pairs, want) in cases {
