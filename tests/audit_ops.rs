@@ -8,7 +8,6 @@
 )]
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,60 +19,10 @@ use kms_proto::metadata::REQUEST_ID;
 use kms_proto::v1 as pb;
 use kms_server::audit::{AuditFailure, AuditOptions};
 use kmsbox_tests::process::{Daemon, bin};
+use kmsbox_tests::tmpfs::Tmpfs;
 use kmsbox_tests::{Tenant, TestDaemon, error_code};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
-
-/// A tmpfs of 1 MiB mounted on a temporary folder; unmounted when dropped. Fails the test if it
-/// cannot be mounted: the fault must be real.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("mount runs");
-        assert!(
-            out.status.success(),
-            "this test needs to mount a tmpfs (run as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the file system to the last byte; returns the filler file.
-    fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        for chunk in [65_536, 4_096, 1] {
-            let buf = vec![0u8; chunk];
-            while matches!(f.write(&buf), Ok(n) if n > 0) {}
-        }
-        assert!(
-            f.write(b"x").is_err(),
-            "the tmpfs must be full: the fault was not set up"
-        );
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 /// A request with this tenant's metadata and the request ID `id`.
 fn req<T>(t: &Tenant, msg: T, id: &str) -> tonic::Request<T> {

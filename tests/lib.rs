@@ -5,6 +5,7 @@
 
 pub mod process;
 pub mod python;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 

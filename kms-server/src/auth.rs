@@ -153,15 +153,8 @@ impl Authenticator {
                     .ok_or(KmsError::Unauthenticated(
                         "authorization must be Bearer <token>",
                     ))?;
-                let digest = token_digest(token);
-                // Compare against every tenant, without stopping early, in constant time.
-                let mut found: Option<&DomainId> = None;
-                for t in tenants {
-                    if bool::from(t.token_digest.ct_eq(&digest)) {
-                        found = Some(&t.domain);
-                    }
-                }
-                let domain = found.ok_or(KmsError::Unauthenticated("unknown bearer token"))?;
+                let domain = tenant_of_token(tenants, token)
+                    .ok_or(KmsError::Unauthenticated("unknown bearer token"))?;
                 if let Some(c) = claimed
                     && c != domain.as_str()
                 {
@@ -181,6 +174,40 @@ impl Authenticator {
         };
         Ok(Caller { domain, region })
     }
+}
+
+impl Authenticator {
+    /// Identifies the caller of an HTTP API that carries a bearer token alone (Vault's
+    /// `X-Vault-Token`). With a tenants file the token decides the domain, compared in constant
+    /// time against every tenant's as for gRPC; without one (loopback only) the token *is* the
+    /// domain ID, trusted as `x-kms-domain-id` is. The region is the daemon's default region.
+    pub fn authenticate_token(&self, token: &str) -> Result<Caller> {
+        let domain = match &self.tenants {
+            None => DomainId::parse(token).map_err(|_| {
+                KmsError::Unauthenticated("without --tenants the token must be a domain ID")
+            })?,
+            Some(tenants) => tenant_of_token(tenants, token)
+                .ok_or(KmsError::Unauthenticated("unknown token"))?
+                .clone(),
+        };
+        Ok(Caller {
+            domain,
+            region: self.default_region.clone(),
+        })
+    }
+}
+
+/// The domain whose token this is: compared against every tenant, without stopping early, in
+/// constant time.
+fn tenant_of_token<'a>(tenants: &'a [KnownTenant], token: &str) -> Option<&'a DomainId> {
+    let digest = token_digest(token);
+    let mut found: Option<&DomainId> = None;
+    for t in tenants {
+        if bool::from(t.token_digest.ct_eq(&digest)) {
+            found = Some(&t.domain);
+        }
+    }
+    found
 }
 
 /// The request ID of a call: the caller's `x-kms-request-id` if it is sane, else a fresh one made
@@ -439,6 +466,50 @@ mod tests {
                 ErrorCode::InvalidArgument,
                 "{rule}"
             );
+        }
+    }
+
+    #[test]
+    fn a_bare_token_is_a_tenants_token_or_without_tenants_a_domain_id() {
+        let tokens = with_tenants();
+        let trusting = Authenticator::trusting(RegionId::parse("r1").unwrap());
+        // (rule, authenticator, token, expected domain or error code)
+        let cases: &[(&str, &Authenticator, &str, Result<&str, ErrorCode>)] = &[
+            (
+                "a tenant's token",
+                &tokens,
+                "bob-token-0123456789",
+                Ok("bob"),
+            ),
+            (
+                "an unknown token",
+                &tokens,
+                "nope-nope-nope-nope",
+                Err(ErrorCode::Unauthenticated),
+            ),
+            (
+                "a domain ID is no token when tokens are required",
+                &tokens,
+                "alice",
+                Err(ErrorCode::Unauthenticated),
+            ),
+            ("without tenants, the domain ID", &trusting, "d1", Ok("d1")),
+            (
+                "without tenants, not a domain ID",
+                &trusting,
+                "not a domain",
+                Err(ErrorCode::Unauthenticated),
+            ),
+        ];
+        for (rule, auth, token, want) in cases {
+            let got = auth.authenticate_token(token);
+            match want {
+                Ok(d) => {
+                    let c = got.unwrap();
+                    assert_eq!((c.domain.as_str(), c.region.as_str()), (*d, "r1"), "{rule}");
+                }
+                Err(code) => assert_eq!(got.unwrap_err().code(), *code, "{rule}"),
+            }
         }
     }
 

@@ -7,6 +7,8 @@
 //! A request no API claims gets the answer of its protocol: `UNIMPLEMENTED` for a gRPC call, a
 //! plain `404 Not Found` otherwise.
 
+pub mod vault;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -35,8 +37,9 @@ pub struct ApiState {
 /// does not close a connection in the middle of one).
 pub fn routes(state: &ApiState) -> Router {
     // Each API merges its router here, e.g. `.merge(huawei::router(state.clone()))`.
-    let _ = state;
-    Router::new().layer(axum::middleware::from_fn(mark_call))
+    Router::new()
+        .merge(vault::router(state.clone()))
+        .layer(axum::middleware::from_fn(mark_call))
 }
 
 /// Joins the gRPC services' routes with the HTTP APIs' and answers what neither claims.

@@ -82,6 +82,24 @@ impl DefaultSlot {
     }
 }
 
+/// Where an alias names a key: aliases are unique per domain and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AliasSlot {
+    domain: DomainId,
+    region: RegionId,
+    alias: String,
+}
+
+impl AliasSlot {
+    fn of(rec: &KeyRecord) -> Option<Self> {
+        (!rec.alias.is_empty()).then(|| Self {
+            domain: rec.domain.clone(),
+            region: rec.region.clone(),
+            alias: rec.alias.clone(),
+        })
+    }
+}
+
 /// The keyring: every key of every tenant, the KMS's rules, and the store behind them.
 pub struct Keyring {
     store: Arc<dyn KeyStore>,
@@ -91,6 +109,8 @@ pub struct Keyring {
     cache: RwLock<HashMap<Uuid, Arc<KeyRecord>>>,
     /// Service default keys by slot: GetDefaultKey is on OBS's upload path.
     defaults: RwLock<HashMap<DefaultSlot, Uuid>>,
+    /// Keys by alias: the Vault transit API names keys so, on its data path.
+    aliases: RwLock<HashMap<AliasSlot, Uuid>>,
     writes: tokio::sync::Mutex<()>,
     /// Keyed ciphers and blob counts of the key versions in use ([`versions`]).
     versions: RwLock<HashMap<(Uuid, u32), Arc<versions::VersionState>>>,
@@ -111,12 +131,16 @@ impl Keyring {
         let store_id = store.store_id()?;
         let records = store.load_all()?;
         integrity::check_store(&root, store_id, &records, store.store_mac()?.as_ref())?;
+        let mut aliases = HashMap::new();
         for rec in records {
             for v in &rec.versions {
                 unwrap_version(&root, &rec, v)?;
             }
             if let Some(slot) = DefaultSlot::of(&rec) {
                 defaults.insert(slot, rec.uuid);
+            }
+            if let Some(slot) = AliasSlot::of(&rec) {
+                aliases.insert(slot, rec.uuid);
             }
             cache.insert(rec.uuid, Arc::new(rec));
         }
@@ -126,6 +150,7 @@ impl Keyring {
             store_id,
             cache: RwLock::new(cache),
             defaults: RwLock::new(defaults),
+            aliases: RwLock::new(aliases),
             writes: tokio::sync::Mutex::new(()),
             versions: RwLock::new(HashMap::new()),
         })
@@ -172,18 +197,39 @@ impl Keyring {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(slot, rec.uuid);
         }
-        self.cache
+        let (new_slot, uuid) = (AliasSlot::of(&rec), rec.uuid);
+        let old = self
+            .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(rec.uuid, rec);
+        self.move_alias(uuid, old.as_deref().and_then(AliasSlot::of), new_slot);
     }
 
     fn remove_cache(&self, uuid: &Uuid) {
-        self.cache
+        let old = self
+            .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(uuid);
+        self.move_alias(*uuid, old.as_deref().and_then(AliasSlot::of), None);
         self.forget_versions(*uuid);
+    }
+
+    /// Keeps the alias index in step with a key whose alias went from `old` to `new`.
+    fn move_alias(&self, uuid: Uuid, old: Option<AliasSlot>, new: Option<AliasSlot>) {
+        if old == new {
+            return;
+        }
+        let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = old
+            && aliases.get(&old) == Some(&uuid)
+        {
+            aliases.remove(&old);
+        }
+        if let Some(new) = new {
+            aliases.insert(new, uuid);
+        }
     }
 
     /// Runs a store call on the blocking pool.
@@ -218,6 +264,27 @@ impl Keyring {
                 Err(KmsError::KeyNotFound(full.to_string()))
             }
             KeyRef::Full(full) => self.find_uuid(caller, full.uuid),
+        }
+    }
+
+    /// Looks a key up by its alias in the caller's domain and region (the name the Vault transit
+    /// API gives a key). An empty alias names no key; another tenant's alias is "not found".
+    pub fn find_alias(&self, caller: &Caller, alias: &str) -> Result<Arc<KeyRecord>> {
+        let slot = AliasSlot {
+            domain: caller.domain.clone(),
+            region: caller.region.clone(),
+            alias: alias.to_owned(),
+        };
+        let uuid = self
+            .aliases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&slot)
+            .copied();
+        let rec = uuid.and_then(|u| self.read_cache().get(&u).cloned());
+        match rec {
+            Some(r) if caller.owns(&r) && r.alias == alias => Ok(r),
+            _ => Err(KmsError::KeyNotFound(format!("alias {alias:?}"))),
         }
     }
 

@@ -742,3 +742,46 @@ async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_
     assert_eq!(c.nonces.reserved(), 2 * NONCE_BLOCK);
     assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
 }
+
+#[tokio::test]
+async fn an_alias_names_a_key_only_in_its_own_domain_and_region() {
+    let (_, k) = keyring();
+    let rec = k.create_key(&alice(), "app", "").await.unwrap();
+    assert_eq!(k.find_alias(&alice(), "app").unwrap().uuid, rec.uuid);
+    // (rule, caller, alias)
+    let cases = [
+        ("another tenant's alias", caller("bob", "r1"), "app"),
+        ("another region's alias", caller("alice", "r2"), "app"),
+        ("an alias nobody has", alice(), "nope"),
+        ("the empty alias names no key", alice(), ""),
+    ];
+    for (rule, c, alias) in cases {
+        assert_eq!(
+            code(&k.find_alias(&c, alias)),
+            Some(ErrorCode::KeyNotFound),
+            "{rule}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_alias_index_follows_changes_purges_and_restarts() {
+    let (store, k) = keyring();
+    let rec = k.create_key(&alice(), "app", "").await.unwrap();
+    let id = rec.full_id().to_string();
+    // A change to the key (here a rotation) keeps its alias pointing at it.
+    k.rotate(&alice(), &id).await.unwrap();
+    assert_eq!(k.find_alias(&alice(), "app").unwrap().current_version, 2);
+    // A reopened keyring finds it by alias too.
+    let reopened = Keyring::open(store.clone(), RootKey::from_bytes([7; 32])).unwrap();
+    assert_eq!(reopened.find_alias(&alice(), "app").unwrap().uuid, rec.uuid);
+    // Purged, the alias names nothing, and can name a new key.
+    k.schedule_deletion(&alice(), &id, 7).await.unwrap();
+    k.purge_expired(now_ms() + 8 * 86_400_000).await.unwrap();
+    assert_eq!(
+        code(&k.find_alias(&alice(), "app")),
+        Some(ErrorCode::KeyNotFound)
+    );
+    let again = k.create_key(&alice(), "app", "").await.unwrap();
+    assert_eq!(k.find_alias(&alice(), "app").unwrap().uuid, again.uuid);
+}

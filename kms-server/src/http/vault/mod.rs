@@ -1,0 +1,891 @@
+//! HashiCorp Vault's transit API, the subset storage engines call (Ceph RGW's SSE-KMS with
+//! `rgw_crypt_s3_kms_backend = vault`, SeaweedFS's OpenBao/Vault provider, the `hvac` client),
+//! served under `/v1/` over the same keyring, tenancy and audit log as the gRPC API.
+//!
+//! - A token (`X-Vault-Token`, or `Authorization: Bearer`) is a tenant's gRPC token; without a
+//!   tenants file (loopback only) it is the tenant's domain ID. The region is the daemon's
+//!   `--region`.
+//! - `:name` is a key alias in the caller's domain and region; `POST transit/keys/:name` creates a
+//!   customer key under it (or answers the existing one, as Vault does).
+//! - Ciphertexts are `vault:v<version>:<base64 of the kmsbox blob>`; a `context` binds as the
+//!   encryption context `{"vault_context": <base64>}` (FORMATS.md §4), so a blob made here opens
+//!   through the gRPC API too.
+//! - Answers are `{"data": {...}}`; refusals `{"errors": ["..."]}` with Vault's status codes
+//!   ([`error`]). Request bodies are at most [`model::MAX_BODY`] bytes.
+//!
+//! Every operation passes through [`dispatch`], named by its [`Op`] (a `batch_input` as one call,
+//! item by item inside it); every call but `sys/health` is audited like a gRPC call.
+
+mod error;
+mod model;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use futures::StreamExt as _;
+use http::{HeaderMap, Method, StatusCode};
+use kms_proto::ErrorCode;
+use kms_proto::metadata::REQUEST_ID;
+use tonic::metadata::MetadataMap;
+use zeroize::Zeroizing;
+
+use self::model::{
+    CreateKeyRequest, DATA_KEY_BITS, DataKeyRequest, DataRequest, Item, KEY_TYPE, MAX_BODY,
+    check_key_version, context, decode_base64, encode_base64, format_ciphertext, parse_body,
+    parse_ciphertext, refuse_nonce,
+};
+use super::ApiState;
+use crate::audit::AuditRecord;
+use crate::auth::request_id;
+use crate::blob::BlobHeader;
+use crate::error::KmsError;
+use crate::keyring::{Caller, Keyring, now_ms};
+use crate::store::KeyRecord;
+
+pub use self::error::VaultError;
+
+/// The Vault API's routes: everything under `/v1/`, answered in Vault's shape (an unknown path
+/// too).
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/{*path}", any(serve))
+        .with_state(state)
+}
+
+/// A transit operation (and the token lookup), by the name its audit lines carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `POST transit/keys/:name`.
+    CreateKey,
+    /// `GET transit/keys/:name`.
+    ReadKey,
+    /// `POST transit/keys/:name/rotate`.
+    RotateKey,
+    /// `POST transit/encrypt/:name`.
+    Encrypt,
+    /// `POST transit/decrypt/:name`.
+    Decrypt,
+    /// `POST transit/datakey/plaintext/:name`.
+    DataKeyPlaintext,
+    /// `POST transit/datakey/wrapped/:name`.
+    DataKeyWrapped,
+    /// `POST transit/rewrap/:name`.
+    Rewrap,
+    /// `GET auth/token/lookup-self`.
+    LookupSelf,
+}
+
+impl Op {
+    /// The operation's name in the audit log.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Op::CreateKey => "Vault.CreateKey",
+            Op::ReadKey => "Vault.ReadKey",
+            Op::RotateKey => "Vault.RotateKey",
+            Op::Encrypt => "Vault.Encrypt",
+            Op::Decrypt => "Vault.Decrypt",
+            Op::DataKeyPlaintext => "Vault.DataKeyPlaintext",
+            Op::DataKeyWrapped => "Vault.DataKeyWrapped",
+            Op::Rewrap => "Vault.Rewrap",
+            Op::LookupSelf => "Vault.LookupSelf",
+        }
+    }
+}
+
+/// What a path and method ask for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Health,
+    Call { op: Op, name: String },
+}
+
+/// Vault's writes are `POST` or `PUT` alike (hvac sends `POST`, Vault's Go client `PUT`).
+fn is_write(m: &Method) -> bool {
+    m == Method::POST || m == Method::PUT
+}
+
+/// The route of `method` on `path` (the part after `/v1/`).
+fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let call = |op: Op, name: &str| Route::Call {
+        op,
+        name: name.to_owned(),
+    };
+    let (route, allowed) = match segments.as_slice() {
+        ["sys", "health"] => (
+            Route::Health,
+            method == Method::GET || method == Method::HEAD,
+        ),
+        ["auth", "token", "lookup-self"] => (
+            call(Op::LookupSelf, ""),
+            method == Method::GET || is_write(method),
+        ),
+        ["transit", "keys", name] if !name.is_empty() && method == Method::GET => {
+            (call(Op::ReadKey, name), true)
+        }
+        ["transit", "keys", name] if !name.is_empty() => {
+            (call(Op::CreateKey, name), is_write(method))
+        }
+        ["transit", "keys", name, "rotate"] if !name.is_empty() => {
+            (call(Op::RotateKey, name), is_write(method))
+        }
+        ["transit", "encrypt", name] if !name.is_empty() => {
+            (call(Op::Encrypt, name), is_write(method))
+        }
+        ["transit", "decrypt", name] if !name.is_empty() => {
+            (call(Op::Decrypt, name), is_write(method))
+        }
+        ["transit", "rewrap", name] if !name.is_empty() => {
+            (call(Op::Rewrap, name), is_write(method))
+        }
+        ["transit", "datakey", "plaintext", name] if !name.is_empty() => {
+            (call(Op::DataKeyPlaintext, name), is_write(method))
+        }
+        ["transit", "datakey", "wrapped", name] if !name.is_empty() => {
+            (call(Op::DataKeyWrapped, name), is_write(method))
+        }
+        _ => return Err(VaultError::no_route(path)),
+    };
+    if !allowed {
+        return Err(VaultError::unsupported_operation(method, path));
+    }
+    Ok(route)
+}
+
+async fn serve(State(api): State<ApiState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().strip_prefix("/v1/").unwrap_or_default();
+    let mut response = match route(&parts.method, path) {
+        Err(e) => e.into_response(),
+        Ok(Route::Health) => health(&api, parts.uri.query()),
+        Ok(Route::Call { op, name }) => call(&api, op, name, &parts.headers, body).await,
+    };
+    // As Vault: answers may hold plaintexts and data keys, which no cache may keep.
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// At most this many characters of a requested key name go into the audit log.
+const AUDIT_KEY_CHARS: usize = 256;
+
+/// The message of a call refused because the audit log cannot be written.
+const AUDIT_UNAVAILABLE: &str =
+    "the audit log cannot be written; calls are refused until it can (--audit-failure=refuse)";
+
+/// What the audit line of a call carries.
+struct Audit {
+    op: Op,
+    request_id: String,
+    domain: String,
+    region: String,
+    requested_key: String,
+}
+
+impl Audit {
+    fn line(&self, key_id: String, outcome: &'static str) -> AuditRecord {
+        AuditRecord {
+            time_ms: now_ms(),
+            domain: self.domain.clone(),
+            region: self.region.clone(),
+            operation: self.op.name(),
+            key_id,
+            outcome,
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// An operation's answer: the `data` of the response, the key it concerned, and whether its
+/// audit line must be on disk before the reply (a key created or rotated).
+struct Answer {
+    data: serde_json::Value,
+    key: Option<Arc<KeyRecord>>,
+    durable: bool,
+    /// `200`, or a batch's status when some of its items failed.
+    status: StatusCode,
+    /// The code of a batch's first failed item, for the audit line.
+    failed: Option<ErrorCode>,
+}
+
+/// One call: authenticate, read the body, [`dispatch`], audit, answer.
+async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: Body) -> Response {
+    let mut audit = Audit {
+        op,
+        request_id: request_id(&MetadataMap::from_headers(headers.clone())),
+        domain: String::new(),
+        region: String::new(),
+        requested_key: name.chars().take(AUDIT_KEY_CHARS).collect(),
+    };
+    let result = async {
+        let caller = api
+            .auth
+            .authenticate_token(token(headers)?)
+            .map_err(|e| VaultError::from_kms(&e, false))?;
+        audit.domain = caller.domain.to_string();
+        audit.region = caller.region.to_string();
+        if api.audit.refusing() {
+            return Err(VaultError::audit_unavailable(AUDIT_UNAVAILABLE));
+        }
+        let body = read_body(headers, body).await?;
+        dispatch(&api.keyring, &caller, op, &name, &body).await
+    }
+    .await;
+    let answer = match result {
+        Ok(a) => a,
+        Err(e) => return refuse(api, &audit, e).await,
+    };
+    let key_id = answer
+        .key
+        .as_ref()
+        .map(|k| k.full_id().to_string())
+        .unwrap_or_default();
+    let line = audit.line(key_id, answer.failed.map_or("ok", ErrorCode::as_str));
+    if answer.durable {
+        if api.audit.record_durable(line).await.is_err() {
+            // The change is in the store and its line is kept to be written once the log can
+            // be, but the call is not acknowledged.
+            return refuse(
+                api,
+                &audit,
+                VaultError::audit_unavailable(AUDIT_UNAVAILABLE),
+            )
+            .await;
+        }
+    } else {
+        api.audit.record(line).await;
+    }
+    let body = serde_json::json!({
+        "request_id": audit.request_id,
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": answer.data,
+        "wrap_info": null,
+        "warnings": null,
+        "auth": null,
+    });
+    with_request_id((answer.status, axum::Json(body)).into_response(), &audit)
+}
+
+/// Logs, audits and answers a refused call.
+async fn refuse(api: &ApiState, audit: &Audit, e: VaultError) -> Response {
+    if e.status.is_server_error() {
+        tracing::error!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call failed");
+    } else {
+        tracing::debug!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call refused");
+    }
+    api.audit
+        .record(audit.line(audit.requested_key.clone(), e.code.as_str()))
+        .await;
+    with_request_id(e.into_response(), audit)
+}
+
+fn with_request_id(mut r: Response, audit: &Audit) -> Response {
+    if let Ok(v) = http::HeaderValue::from_str(&audit.request_id) {
+        r.headers_mut().insert(REQUEST_ID, v);
+    }
+    r
+}
+
+/// The caller's token: `X-Vault-Token` (which Ceph RGW sends twice, the same), or
+/// `Authorization: Bearer`. Copies that disagree are refused, so that none goes unchecked; an
+/// `Authorization` of another scheme carries no token.
+fn token(headers: &HeaderMap) -> Result<&str, VaultError> {
+    let mut found: Option<&str> = None;
+    let vault_tokens = headers.get_all("x-vault-token").iter();
+    let bearer = headers.get_all(http::header::AUTHORIZATION).iter();
+    if headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(VaultError::bad_request(
+            "authorization is repeated; it may appear at most once",
+        ));
+    }
+    // Another scheme is no token (as in Vault, which reads only Bearer).
+    let bearer = bearer
+        .filter_map(|v| v.to_str().ok()?.strip_prefix("Bearer "))
+        .map(Ok);
+    let vault = vault_tokens.map(|v| {
+        v.to_str()
+            .map_err(|_| VaultError::bad_request("X-Vault-Token is not visible ASCII"))
+    });
+    for t in vault.chain(bearer) {
+        let t = t?;
+        if t.is_empty() {
+            continue;
+        }
+        match found {
+            None => found = Some(t),
+            Some(prev) if prev == t => {}
+            Some(_) => {
+                return Err(VaultError::bad_request(
+                    "the request carries different tokens (X-Vault-Token, Authorization)",
+                ));
+            }
+        }
+    }
+    found.ok_or_else(|| VaultError::permission_denied("missing client token"))
+}
+
+/// Reads a request body of at most [`MAX_BODY`] bytes into memory that is wiped on drop.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(VaultError::body_too_large(MAX_BODY));
+    }
+    // Reserved up front so that growing never leaves an unwiped copy behind.
+    let mut buf = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(MAX_BODY)));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| VaultError::bad_request(format!("reading the request body: {e}")))?;
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(VaultError::body_too_large(MAX_BODY));
+        }
+        if buf.len() + chunk.len() > buf.capacity() {
+            // A body longer than it declared: grow into a fresh buffer and wipe the old one.
+            let mut bigger = Zeroizing::new(Vec::with_capacity(MAX_BODY));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Runs one operation for an authenticated caller. Every transit operation passes through here,
+/// named by `op`.
+async fn dispatch(
+    keyring: &Keyring,
+    caller: &Caller,
+    op: Op,
+    name: &str,
+    body: &[u8],
+) -> Result<Answer, VaultError> {
+    let kms = |e: KmsError| VaultError::from_kms(&e, op == Op::ReadKey);
+    let find = || keyring.find_alias(caller, name).map_err(kms);
+    let answer = |data: serde_json::Value, key: &Arc<KeyRecord>| Answer {
+        data,
+        key: Some(Arc::clone(key)),
+        durable: false,
+        status: StatusCode::OK,
+        failed: None,
+    };
+    match op {
+        Op::LookupSelf => Ok(Answer {
+            data: lookup_self(caller),
+            key: None,
+            durable: false,
+            status: StatusCode::OK,
+            failed: None,
+        }),
+        Op::CreateKey => {
+            let req: CreateKeyRequest = parse_body(body)?;
+            check_create(&req)?;
+            match keyring.find_alias(caller, name) {
+                // Vault answers a create of an existing key with that key.
+                Ok(rec) => Ok(answer(key_data(&rec), &rec)),
+                Err(KmsError::KeyNotFound(_)) => match keyring.create_key(caller, name, "").await {
+                    Ok(rec) => Ok(Answer {
+                        durable: true,
+                        ..answer(key_data(&rec), &rec)
+                    }),
+                    // Created by a concurrent call in between.
+                    Err(KmsError::AliasExists(_)) => {
+                        let rec = find()?;
+                        Ok(answer(key_data(&rec), &rec))
+                    }
+                    Err(e) => Err(kms(e)),
+                },
+                Err(e) => Err(kms(e)),
+            }
+        }
+        Op::ReadKey => {
+            let rec = find()?;
+            Ok(answer(key_data(&rec), &rec))
+        }
+        Op::RotateKey => {
+            let rec = find()?;
+            let rec = keyring
+                .rotate(caller, &rec.full_id().to_string())
+                .await
+                .map_err(kms)?;
+            Ok(Answer {
+                durable: true,
+                ..answer(key_data(&rec), &rec)
+            })
+        }
+        Op::Encrypt | Op::Decrypt | Op::Rewrap => {
+            let mut req: DataRequest<'_> = parse_body(body)?;
+            let rec = find()?;
+            let one = |item: &Item<'_>| match op {
+                Op::Encrypt => encrypt_one(keyring, caller, &rec, item),
+                Op::Decrypt => decrypt_one(keyring, caller, &rec, item),
+                _ => rewrap_one(keyring, caller, &rec, item),
+            };
+            match req.batch_input.take() {
+                None => Ok(answer(one(&req.item())?, &rec)),
+                Some(items) => batch(&items, req.partial_failure_response_code, &rec, one),
+            }
+        }
+        Op::DataKeyPlaintext | Op::DataKeyWrapped => {
+            let req: DataKeyRequest<'_> = parse_body(body)?;
+            refuse_nonce(req.nonce.as_ref())?;
+            let bits = req.bits.unwrap_or(256);
+            if !DATA_KEY_BITS.contains(&bits) {
+                return Err(VaultError::bad_request(format!(
+                    "invalid bits {bits}: 128, 256 or 512"
+                )));
+            }
+            let ctx = context(req.context.as_deref())?;
+            let rec = find()?;
+            check_key_version(req.key_version, rec.current_version)?;
+            let dk = keyring
+                .generate_data_key(caller, &rec.full_id().to_string(), bits / 8, &ctx)
+                .map_err(kms)?;
+            let mut data = serde_json::json!({
+                "ciphertext": format_ciphertext(dk.version, &dk.blob),
+                "key_version": dk.version,
+            });
+            if op == Op::DataKeyPlaintext {
+                let plaintext = Zeroizing::new(encode_base64(&dk.plaintext));
+                data["plaintext"] = serde_json::Value::from(plaintext.as_str());
+            }
+            Ok(answer(data, &dk.key))
+        }
+    }
+}
+
+/// `encrypt` of one item.
+fn encrypt_one(
+    keyring: &Keyring,
+    caller: &Caller,
+    rec: &KeyRecord,
+    item: &Item<'_>,
+) -> Result<serde_json::Value, VaultError> {
+    refuse_nonce(item.nonce.as_ref())?;
+    let plaintext = item
+        .plaintext
+        .as_deref()
+        .ok_or_else(|| VaultError::bad_request("missing plaintext to encrypt"))?;
+    let plaintext = decode_base64("plaintext", plaintext)?;
+    let ctx = context(item.context.as_deref())?;
+    check_key_version(item.key_version, rec.current_version)?;
+    let e = keyring
+        .encrypt(caller, &rec.full_id().to_string(), &plaintext, &ctx)
+        .map_err(|e| VaultError::from_kms(&e, false))?;
+    Ok(serde_json::json!({
+        "ciphertext": format_ciphertext(e.version, &e.blob),
+        "key_version": e.version,
+    }))
+}
+
+/// `decrypt` of one item.
+fn decrypt_one(
+    keyring: &Keyring,
+    caller: &Caller,
+    rec: &KeyRecord,
+    item: &Item<'_>,
+) -> Result<serde_json::Value, VaultError> {
+    refuse_nonce(item.nonce.as_ref())?;
+    let blob = ciphertext_blob(item.ciphertext.as_deref())?;
+    let ctx = context(item.context.as_deref())?;
+    let d = keyring
+        .decrypt(caller, &blob, &ctx, &rec.full_id().to_string())
+        .map_err(|e| VaultError::from_kms(&e, false))?;
+    let plaintext = Zeroizing::new(encode_base64(&d.plaintext));
+    Ok(serde_json::json!({ "plaintext": plaintext.as_str() }))
+}
+
+/// `rewrap` of one item: decrypted and sealed again under the key's latest version, same context.
+fn rewrap_one(
+    keyring: &Keyring,
+    caller: &Caller,
+    rec: &KeyRecord,
+    item: &Item<'_>,
+) -> Result<serde_json::Value, VaultError> {
+    refuse_nonce(item.nonce.as_ref())?;
+    let blob = ciphertext_blob(item.ciphertext.as_deref())?;
+    let ctx = context(item.context.as_deref())?;
+    check_key_version(item.key_version, rec.current_version)?;
+    let full = rec.full_id().to_string();
+    let r = keyring
+        .re_encrypt(caller, &blob, &ctx, &full, &full, &ctx)
+        .map_err(|e| VaultError::from_kms(&e, false))?;
+    Ok(serde_json::json!({
+        "ciphertext": format_ciphertext(r.encrypted.version, &r.encrypted.blob),
+        "key_version": r.encrypted.version,
+    }))
+}
+
+/// A `batch_input`: each item run on its own, its result or its error in `batch_results` (with
+/// its `reference`). As Vault: `400` if an item was refused for its input, else `500` if one
+/// failed inside, else `200`; `partial_failure_response_code` replaces the first two when some
+/// items succeeded.
+fn batch(
+    items: &[Item<'_>],
+    partial_failure_response_code: Option<u16>,
+    rec: &Arc<KeyRecord>,
+    one: impl Fn(&Item<'_>) -> Result<serde_json::Value, VaultError>,
+) -> Result<Answer, VaultError> {
+    if items.is_empty() {
+        return Err(VaultError::bad_request("missing batch input to process"));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    let (mut succeeded, mut user_error, mut internal_error) = (false, false, false);
+    let mut failed = None;
+    for item in items {
+        let reference = item.reference.clone().unwrap_or_default();
+        match one(item) {
+            Ok(mut result) => {
+                succeeded = true;
+                result["reference"] = serde_json::Value::from(reference);
+                results.push(result);
+            }
+            Err(e) => {
+                if e.status.is_server_error() {
+                    internal_error = true;
+                } else {
+                    user_error = true;
+                }
+                failed.get_or_insert(e.code);
+                results.push(serde_json::json!({ "error": e.message, "reference": reference }));
+            }
+        }
+    }
+    let mut status = if user_error {
+        StatusCode::BAD_REQUEST
+    } else if internal_error {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    if status != StatusCode::OK
+        && succeeded
+        && let Some(code) = partial_failure_response_code.and_then(|c| StatusCode::from_u16(c).ok())
+    {
+        status = code;
+    }
+    Ok(Answer {
+        data: serde_json::json!({ "batch_results": results }),
+        key: Some(Arc::clone(rec)),
+        durable: false,
+        status,
+        failed,
+    })
+}
+
+/// The blob of a request's `ciphertext`, whose `vault:v<version>:` must be the version the blob
+/// was sealed under.
+fn ciphertext_blob(given: Option<&str>) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let text = given.ok_or_else(|| VaultError::bad_request("missing ciphertext to decrypt"))?;
+    let (version, blob) = parse_ciphertext(text)?;
+    let header = BlobHeader::parse(&blob).map_err(|e| VaultError::from_kms(&e, false))?;
+    if header.key_version != version {
+        return Err(VaultError::bad_request(format!(
+            "invalid ciphertext: its prefix says version {version}, its blob was sealed under version {}",
+            header.key_version
+        )));
+    }
+    Ok(blob)
+}
+
+/// The key options kmsbox cannot honour are refused, not ignored.
+fn check_create(req: &CreateKeyRequest) -> Result<(), VaultError> {
+    if let Some(t) = req.key_type.as_deref()
+        && t != KEY_TYPE
+    {
+        return Err(VaultError::bad_request(format!(
+            "key type {t:?} is not supported: kmsbox keys are {KEY_TYPE}"
+        )));
+    }
+    for (field, asked) in [
+        ("convergent_encryption", req.convergent_encryption),
+        ("exportable", req.exportable),
+        ("allow_plaintext_backup", req.allow_plaintext_backup),
+    ] {
+        if asked == Some(true) {
+            return Err(VaultError::bad_request(format!(
+                "{field} is not supported: key material never leaves kmsbox"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A key as `GET transit/keys/:name` shows it. `keys` maps each version to a Unix time in
+/// seconds: the key's creation time, for every version (kmsbox stores no time per version).
+/// `kmsbox_key_id` and `kmsbox_key_state` are kmsbox's own, for the gRPC API.
+fn key_data(rec: &KeyRecord) -> serde_json::Value {
+    let created_secs = rec.created_at_ms.div_euclid(1000);
+    let keys: serde_json::Map<String, serde_json::Value> = rec
+        .versions
+        .iter()
+        .map(|v| (v.version.to_string(), serde_json::Value::from(created_secs)))
+        .collect();
+    serde_json::json!({
+        "name": rec.alias,
+        "type": KEY_TYPE,
+        "keys": keys,
+        "latest_version": rec.current_version,
+        "min_decryption_version": 1,
+        "min_encryption_version": 0,
+        "min_available_version": 0,
+        "deletion_allowed": false,
+        "derived": false,
+        "exportable": false,
+        "allow_plaintext_backup": false,
+        "imported_key": false,
+        "auto_rotate_period": 0,
+        "supports_encryption": true,
+        "supports_decryption": true,
+        "supports_derivation": true,
+        "supports_signing": false,
+        "kmsbox_key_id": rec.full_id().to_string(),
+        "kmsbox_key_state": rec.state.as_str(),
+    })
+}
+
+/// `auth/token/lookup-self`: the tenant the token stands for. No expiry, no policies.
+fn lookup_self(caller: &Caller) -> serde_json::Value {
+    serde_json::json!({
+        "display_name": format!("kmsbox-{}", caller.domain),
+        "meta": {
+            "kmsbox_domain_id": caller.domain.as_str(),
+            "kmsbox_region": caller.region.as_str(),
+        },
+        "policies": [],
+        "ttl": 0,
+        "explicit_max_ttl": 0,
+        "expire_time": null,
+        "renewable": false,
+        "num_uses": 0,
+        "orphan": true,
+        "type": "service",
+    })
+}
+
+/// `sys/health`: `200` while the daemon serves, `503` (reported as sealed) while it refuses calls
+/// because its audit log cannot be written; `activecode` and `sealedcode` choose other codes, as
+/// in Vault. Not audited (no tenant, no key), like the gRPC health service.
+fn health(api: &ApiState, query: Option<&str>) -> Response {
+    let refusing = api.audit.refusing();
+    let asked = |name: &str| {
+        query?
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+    };
+    let status = if refusing {
+        asked("sealedcode").unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+    } else {
+        asked("activecode").unwrap_or(StatusCode::OK)
+    };
+    let body = serde_json::json!({
+        "initialized": true,
+        "sealed": refusing,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": now_ms().div_euclid(1000),
+        "version": concat!(env!("CARGO_PKG_VERSION"), "+kmsbox"),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_follow_vaults_paths_and_methods() {
+        let post = Method::POST;
+        let put = Method::PUT;
+        let get = Method::GET;
+        let call = |op, name: &str| {
+            Ok::<_, StatusCode>(Route::Call {
+                op,
+                name: name.into(),
+            })
+        };
+        // (rule, method, path, route or status)
+        let cases: Vec<(&str, &Method, &str, Result<Route, StatusCode>)> = vec![
+            ("health", &get, "sys/health", Ok(Route::Health)),
+            (
+                "health by HEAD",
+                &Method::HEAD,
+                "sys/health",
+                Ok(Route::Health),
+            ),
+            (
+                "lookup-self",
+                &get,
+                "auth/token/lookup-self",
+                call(Op::LookupSelf, ""),
+            ),
+            (
+                "create",
+                &post,
+                "transit/keys/k1",
+                call(Op::CreateKey, "k1"),
+            ),
+            (
+                "create by PUT",
+                &put,
+                "transit/keys/k1",
+                call(Op::CreateKey, "k1"),
+            ),
+            ("read", &get, "transit/keys/k1", call(Op::ReadKey, "k1")),
+            (
+                "rotate",
+                &post,
+                "transit/keys/k1/rotate",
+                call(Op::RotateKey, "k1"),
+            ),
+            (
+                "encrypt",
+                &post,
+                "transit/encrypt/k1",
+                call(Op::Encrypt, "k1"),
+            ),
+            (
+                "decrypt by PUT",
+                &put,
+                "transit/decrypt/k1",
+                call(Op::Decrypt, "k1"),
+            ),
+            ("rewrap", &post, "transit/rewrap/k1", call(Op::Rewrap, "k1")),
+            (
+                "plaintext data key",
+                &post,
+                "transit/datakey/plaintext/k1",
+                call(Op::DataKeyPlaintext, "k1"),
+            ),
+            (
+                "wrapped data key",
+                &post,
+                "transit/datakey/wrapped/k1",
+                call(Op::DataKeyWrapped, "k1"),
+            ),
+            (
+                "delete is not served",
+                &Method::DELETE,
+                "transit/keys/k1",
+                Err(StatusCode::METHOD_NOT_ALLOWED),
+            ),
+            (
+                "encrypt by GET",
+                &get,
+                "transit/encrypt/k1",
+                Err(StatusCode::METHOD_NOT_ALLOWED),
+            ),
+            (
+                "unknown data key kind",
+                &post,
+                "transit/datakey/raw/k1",
+                Err(StatusCode::NOT_FOUND),
+            ),
+            (
+                "key config",
+                &post,
+                "transit/keys/k1/config",
+                Err(StatusCode::NOT_FOUND),
+            ),
+            (
+                "another mount",
+                &post,
+                "secret/data/x",
+                Err(StatusCode::NOT_FOUND),
+            ),
+            (
+                "empty name",
+                &post,
+                "transit/encrypt/",
+                Err(StatusCode::NOT_FOUND),
+            ),
+        ];
+        for (rule, method, path, want) in cases {
+            let got = route(method, path).map_err(|e| e.status);
+            assert_eq!(got, want, "{rule}");
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_token_comes_from_either_header_and_copies_must_agree() {
+        // (rule, headers, token or status)
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'static str, &'a str)>,
+            Result<&'a str, StatusCode>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            ("X-Vault-Token", vec![("x-vault-token", "t1")], Ok("t1")),
+            ("Bearer", vec![("authorization", "Bearer t1")], Ok("t1")),
+            (
+                "the same token twice, as Ceph RGW sends it",
+                vec![("x-vault-token", "t1"), ("x-vault-token", "t1")],
+                Ok("t1"),
+            ),
+            (
+                "both headers agreeing",
+                vec![("x-vault-token", "t1"), ("authorization", "Bearer t1")],
+                Ok("t1"),
+            ),
+            (
+                "two different tokens",
+                vec![("x-vault-token", "t1"), ("x-vault-token", "t2")],
+                Err(StatusCode::BAD_REQUEST),
+            ),
+            (
+                "headers disagreeing",
+                vec![("x-vault-token", "t1"), ("authorization", "Bearer t2")],
+                Err(StatusCode::BAD_REQUEST),
+            ),
+            ("no token", vec![], Err(StatusCode::FORBIDDEN)),
+            (
+                "an empty token",
+                vec![("x-vault-token", "")],
+                Err(StatusCode::FORBIDDEN),
+            ),
+            (
+                "another scheme is no token",
+                vec![("authorization", "Basic dDE=")],
+                Err(StatusCode::FORBIDDEN),
+            ),
+            (
+                "another scheme beside X-Vault-Token is ignored",
+                vec![("x-vault-token", "t1"), ("authorization", "Basic dDE=")],
+                Ok("t1"),
+            ),
+        ];
+        for (rule, pairs, want) in cases {
+            let h = headers(&pairs);
+            let got = token(&h).map_err(|e| e.status);
+            assert_eq!(got, want, "{rule}");
+        }
+    }
+}
