@@ -24,11 +24,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod blob;
+pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod faults;
 pub mod grpc;
 pub mod keyring;
 pub mod listener;

@@ -31,6 +31,8 @@ fn rec(i: usize) -> AuditRecord {
         key_id: String::new(),
         outcome: "ok",
         request_id: format!("req-{i:04}"),
+        virtual_time_ms: None,
+        injected: None,
     }
 }
 

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use kms_server::admin::AdminToken;
 use kms_server::audit::{AuditFailure, AuditOptions};
-use kms_server::server::{self, Config, Limits, RunningServer};
+use kms_server::server::{self, ClockConfig, Config, Limits, RunningServer};
 
 /// kmsbox key management daemon: per-tenant, per-region master keys over gRPC, kept in SQLite.
 ///
@@ -88,6 +89,37 @@ struct Args {
     /// Seconds a keep-alive ping waits for its answer before the connection is closed.
     #[arg(long, env = "KMS_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
     keepalive_timeout_secs: u64,
+    /// Bearer token of the admin API (kms.admin.v1.Admin: faults, the clock), at least 16
+    /// characters. Without it the admin API is open when there is no --tenants file (loopback)
+    /// and closed when there is one. A tenant's token never opens it.
+    #[arg(long, env = "KMS_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    admin_token: Option<AdminToken>,
+    /// TOML file of fault rules to inject from the start ([[faults]] operation, domain_id, region,
+    /// key_id, fail/latency/hang, probability, count; optional top-level seed).
+    #[arg(long, env = "KMS_FAULTS")]
+    faults: Option<PathBuf>,
+    /// Seed of the fault rules' random draws (default: the faults file's seed, else 0): the same
+    /// seed and rules give the same outcomes.
+    #[arg(long, env = "KMS_FAULT_SEED")]
+    fault_seed: Option<u64>,
+    /// Run on a virtual clock that moves only forward and only through the admin API
+    /// (kmsctl admin clock advance 30d), for tests of deletion windows and the like.
+    #[arg(long, env = "KMS_VIRTUAL_CLOCK")]
+    virtual_clock: bool,
+    /// Where the virtual clock starts (RFC 3339, for example 2027-01-01T00:00:00Z); default now.
+    #[arg(long, env = "KMS_CLOCK_START", requires = "virtual_clock", value_parser = parse_rfc3339_ms)]
+    clock_start: Option<i64>,
+}
+
+fn parse_admin_token(s: &str) -> Result<AdminToken, String> {
+    AdminToken::new(s.to_owned())
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 instant.
+fn parse_rfc3339_ms(s: &str) -> Result<i64, String> {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|e| format!("not an RFC 3339 instant: {e}"))
 }
 
 /// `None` for 0 seconds.
@@ -198,6 +230,16 @@ async fn main() -> std::process::ExitCode {
             idle_timeout: secs(a.idle_timeout_secs),
             keepalive_interval: secs(a.keepalive_interval_secs),
             keepalive_timeout: Duration::from_secs(a.keepalive_timeout_secs.max(1)),
+        },
+        admin_token: a.admin_token,
+        faults: a.faults,
+        fault_seed: a.fault_seed,
+        clock: if a.virtual_clock {
+            ClockConfig::Virtual {
+                start_ms: a.clock_start,
+            }
+        } else {
+            ClockConfig::Wall
         },
     };
     let mut signals = match Signals::listen() {

@@ -18,11 +18,11 @@ pub mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kms_proto::key_id::{DomainId, FullKeyId, KeyRef, RegionId};
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::crypto::{RootKey, WrapContext};
 use crate::error::{KmsError, Result};
 use crate::store::{Creator, KeyRecord, KeyStore, StoreError};
@@ -47,11 +47,10 @@ impl Caller {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch on the wall clock. The KMS rules read the keyring's
+/// [`Clock`] instead ([`Keyring::clock`]), which may be virtual.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    crate::clock::wall_ms()
 }
 
 /// Where a service default key sits: one per domain, region and service.
@@ -82,6 +81,8 @@ pub struct Keyring {
     writes: tokio::sync::Mutex<()>,
     /// Blobs sealed per key version ([`nonces`]).
     nonces: RwLock<HashMap<(Uuid, u32), Arc<nonces::NonceCounter>>>,
+    /// The time of creation and deletion dates and of the purge.
+    clock: Arc<Clock>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -111,7 +112,20 @@ impl Keyring {
             defaults: RwLock::new(defaults),
             writes: tokio::sync::Mutex::new(()),
             nonces: RwLock::new(HashMap::new()),
+            clock: Arc::new(Clock::wall()),
         })
+    }
+
+    /// The keyring on `clock` instead of the wall clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the keyring reads time through.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
     }
 
     /// The number of keys held, all tenants together.
