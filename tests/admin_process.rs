@@ -126,6 +126,34 @@ fn a_misbehaving_kms_starts_with_one_command_and_kmsctl_admin_scripts_it() {
     ]);
     assert!(err.contains("no fault rule"), "{err}");
 
+    // export-seed with material: a second daemon seeded from it opens the first one's blob.
+    let exported = dir.path().join("exported.toml");
+    let (ok_export, _, err) = kmsctl(
+        ep,
+        &[
+            "admin",
+            "--admin-token",
+            ADMIN_TOKEN,
+            "export-seed",
+            "--include-material",
+            "--out",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(ok_export, "{err}");
+    assert!(
+        err.contains("in the clear"),
+        "a warning on standard error: {err}"
+    );
+    let twin = Daemon::spawn(
+        &dir.path().join("twin"),
+        &["--seed", exported.to_str().unwrap()],
+    );
+    let (ok_twin, out, err) = kmsctl(&twin.endpoint, &["decrypt", &blob]);
+    assert!(ok_twin, "{err}");
+    assert!(out.contains("\"plaintext\": \"hi\""), "{out}");
+    twin.stop();
+
     // A deletion window ends when the clock is advanced past it.
     let pending = ok(&["schedule-key-deletion", &key, "--pending-window-days", "7"]);
     assert_eq!(pending["deletion_date"], "2027-01-08T00:00:00.000Z");

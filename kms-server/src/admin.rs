@@ -374,6 +374,28 @@ impl Admin for AdminGrpc {
         })
         .await
     }
+
+    async fn export_seed(
+        &self,
+        req: Request<pb::ExportSeedRequest>,
+    ) -> RpcResult<pb::ExportSeedResponse> {
+        // The audit log tells an export of key material from one of metadata.
+        let op = if req.get_ref().include_material {
+            "Admin.ExportSeedWithMaterial"
+        } else {
+            "Admin.ExportSeed"
+        };
+        self.call(op, req, async |m| {
+            if m.include_material {
+                tracing::warn!("exporting every key's material in the clear (export-seed)");
+            }
+            let text = crate::seed::export(&self.keyring, m.include_material)?;
+            Ok(pb::ExportSeedResponse {
+                seed_toml: text.to_string(),
+            })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

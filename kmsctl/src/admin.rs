@@ -1,6 +1,8 @@
-//! `kmsctl admin ...`: the daemon's test control plane (`kms.admin.v1.Admin`): fault rules and the
-//! clock. Answers are JSON, printed by `main` as JSON or a table like every other command.
+//! `kmsctl admin ...`: the daemon's test control plane (`kms.admin.v1.Admin`): fault rules, the
+//! clock, and `export-seed`. Answers are JSON, printed by `main` as JSON or a table like every other
+//! command; `export-seed` writes the seed file itself to standard output or `--out`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -9,8 +11,10 @@ use kms_proto::admin::admin_client::AdminClient;
 use kms_proto::metadata::AUTHORIZATION;
 use serde_json::{Value, json};
 use tonic::Request;
+use zeroize::Zeroizing;
 
 use crate::error::CliError;
+use crate::output::Target;
 use crate::rpc::{connect, rfc3339_ms};
 
 /// `kmsctl admin`: its token and its command.
@@ -31,6 +35,16 @@ enum AdminCommand {
     /// The daemon's clock (moved only when it runs with --virtual-clock).
     #[command(subcommand)]
     Clock(ClockCommand),
+    /// Write every key of the daemon as a seed file for --seed (metadata only by default).
+    ExportSeed {
+        /// Include every key version's material as hex: the file then holds every key in the
+        /// clear. For test fixtures only.
+        #[arg(long)]
+        include_material: bool,
+        /// Write the seed file here (atomically, mode 0600) instead of standard output.
+        #[arg(long = "out")]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,8 +202,9 @@ fn clock_json(c: pb::ClockResponse) -> Value {
     })
 }
 
-/// Runs one admin subcommand against the daemon at `endpoint`.
-pub(crate) async fn call(endpoint: &str, admin: Admin) -> Result<Value, CliError> {
+/// Runs one admin subcommand against the daemon at `endpoint`. The flag says the summary goes to
+/// standard error, because standard output carries the seed file.
+pub(crate) async fn call(endpoint: &str, admin: Admin) -> Result<(Value, bool), CliError> {
     let bearer = match &admin.admin_token {
         Some(t) => Some(
             format!("Bearer {t}")
@@ -205,89 +220,126 @@ pub(crate) async fn call(endpoint: &str, admin: Admin) -> Result<Value, CliError
             }
             Ok(r)
         });
-    Ok(match admin.command {
-        AdminCommand::Faults(FaultsCommand::Add {
-            operation,
-            for_domain,
-            for_region,
-            for_key,
-            fail,
-            message,
-            latency,
-            hang,
-            probability,
-            count,
-        }) => {
-            let action = match (fail, latency, hang) {
-                (Some(code), _, _) => pb::fault_rule::Action::Fail(pb::Fail {
-                    error_code: code,
-                    message: message.unwrap_or_default(),
-                }),
-                (None, Some((min, max)), _) => pb::fault_rule::Action::Latency(pb::Latency {
-                    min: Some(pb_duration(min)),
-                    max: max.map(pb_duration),
-                }),
-                (None, None, _) => pb::fault_rule::Action::Hang(pb::Hang {}),
-            };
-            let rule = pb::FaultRule {
+    Ok((
+        match admin.command {
+            AdminCommand::Faults(FaultsCommand::Add {
                 operation,
-                domain_id: for_domain.unwrap_or_default(),
-                region: for_region.unwrap_or_default(),
-                key_id: for_key.unwrap_or_default(),
-                action: Some(action),
-                probability: probability.unwrap_or(0.0),
-                count: count.unwrap_or(0),
-            };
-            let r = c
-                .add_fault(pb::AddFaultRequest { rule: Some(rule) })
-                .await?
-                .into_inner();
-            json!({ "id": r.id })
-        }
-        AdminCommand::Faults(FaultsCommand::List) => {
-            let r = c.list_faults(pb::ListFaultsRequest {}).await?.into_inner();
-            let faults: Vec<Value> = r
-                .faults
-                .into_iter()
-                .map(|s| {
-                    let rule = s.rule.unwrap_or_default();
-                    json!({
-                        "id": s.id,
-                        "operation": rule.operation,
-                        "domain_id": rule.domain_id,
-                        "region": rule.region,
-                        "key_id": rule.key_id,
-                        "action": action_text(rule.action.as_ref()),
-                        "probability": rule.probability,
-                        "count": rule.count,
-                        "hits": s.hits,
-                        "retired": s.retired,
+                for_domain,
+                for_region,
+                for_key,
+                fail,
+                message,
+                latency,
+                hang,
+                probability,
+                count,
+            }) => {
+                let action = match (fail, latency, hang) {
+                    (Some(code), _, _) => pb::fault_rule::Action::Fail(pb::Fail {
+                        error_code: code,
+                        message: message.unwrap_or_default(),
+                    }),
+                    (None, Some((min, max)), _) => pb::fault_rule::Action::Latency(pb::Latency {
+                        min: Some(pb_duration(min)),
+                        max: max.map(pb_duration),
+                    }),
+                    (None, None, _) => pb::fault_rule::Action::Hang(pb::Hang {}),
+                };
+                let rule = pb::FaultRule {
+                    operation,
+                    domain_id: for_domain.unwrap_or_default(),
+                    region: for_region.unwrap_or_default(),
+                    key_id: for_key.unwrap_or_default(),
+                    action: Some(action),
+                    probability: probability.unwrap_or(0.0),
+                    count: count.unwrap_or(0),
+                };
+                let r = c
+                    .add_fault(pb::AddFaultRequest { rule: Some(rule) })
+                    .await?
+                    .into_inner();
+                json!({ "id": r.id })
+            }
+            AdminCommand::Faults(FaultsCommand::List) => {
+                let r = c.list_faults(pb::ListFaultsRequest {}).await?.into_inner();
+                let faults: Vec<Value> = r
+                    .faults
+                    .into_iter()
+                    .map(|s| {
+                        let rule = s.rule.unwrap_or_default();
+                        json!({
+                            "id": s.id,
+                            "operation": rule.operation,
+                            "domain_id": rule.domain_id,
+                            "region": rule.region,
+                            "key_id": rule.key_id,
+                            "action": action_text(rule.action.as_ref()),
+                            "probability": rule.probability,
+                            "count": rule.count,
+                            "hits": s.hits,
+                            "retired": s.retired,
+                        })
                     })
+                    .collect();
+                json!({ "faults": faults })
+            }
+            AdminCommand::Faults(FaultsCommand::Remove { id }) => {
+                c.remove_fault(pb::RemoveFaultRequest { id: id.clone() })
+                    .await?;
+                json!({ "removed": id })
+            }
+            AdminCommand::Clock(ClockCommand::Get) => {
+                clock_json(c.get_clock(pb::GetClockRequest {}).await?.into_inner())
+            }
+            AdminCommand::Clock(ClockCommand::Advance { by }) => clock_json(
+                c.advance_clock(pb::AdvanceClockRequest {
+                    by: Some(pb_duration(by)),
                 })
-                .collect();
-            json!({ "faults": faults })
-        }
-        AdminCommand::Faults(FaultsCommand::Remove { id }) => {
-            c.remove_fault(pb::RemoveFaultRequest { id: id.clone() })
-                .await?;
-            json!({ "removed": id })
-        }
-        AdminCommand::Clock(ClockCommand::Get) => {
-            clock_json(c.get_clock(pb::GetClockRequest {}).await?.into_inner())
-        }
-        AdminCommand::Clock(ClockCommand::Advance { by }) => clock_json(
-            c.advance_clock(pb::AdvanceClockRequest {
-                by: Some(pb_duration(by)),
-            })
-            .await?
-            .into_inner(),
-        ),
-        AdminCommand::Clock(ClockCommand::Set { to }) => clock_json(
-            c.set_clock(pb::SetClockRequest { to: Some(to) })
                 .await?
                 .into_inner(),
-        ),
-    })
+            ),
+            AdminCommand::Clock(ClockCommand::Set { to }) => clock_json(
+                c.set_clock(pb::SetClockRequest { to: Some(to) })
+                    .await?
+                    .into_inner(),
+            ),
+            AdminCommand::ExportSeed {
+                include_material,
+                output,
+            } => {
+                let seed = Zeroizing::new(
+                    c.export_seed(pb::ExportSeedRequest { include_material })
+                        .await?
+                        .into_inner()
+                        .seed_toml,
+                );
+                if include_material {
+                    eprintln!(
+                        "kmsctl: warning: the seed file holds every key's material in the clear; \
+                     keep it to test fixtures"
+                    );
+                }
+                let path = output.unwrap_or_else(|| "-".into());
+                let target = Target::of(&path);
+                let (mut sink, staged) = target.open()?;
+                sink.write_all(seed.as_bytes())
+                    .and_then(|()| sink.finish())
+                    .map_err(|e| CliError::io("--out", &path, e))?;
+                if let Some(s) = staged {
+                    s.commit()?;
+                }
+                let to_stderr = matches!(target, Target::Stdout);
+                return Ok((
+                    json!({
+                        "seed_file": path.display().to_string(),
+                        "include_material": include_material,
+                    }),
+                    to_stderr,
+                ));
+            }
+        },
+        false,
+    ))
 }
 
 #[cfg(test)]

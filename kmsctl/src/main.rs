@@ -256,7 +256,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), CliError> {
             .await
             .map(|v| (v, to_stderr))
         }
-        Command::Admin(a) => Ok((admin::call(&cli.endpoint, a).await?, false)),
+        Command::Admin(a) => admin::call(&cli.endpoint, a).await,
         command => {
             let tenancy = rpc::tenancy(
                 cli.domain.as_deref(),

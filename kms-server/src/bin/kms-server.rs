@@ -33,8 +33,10 @@ struct Args {
     /// File holding the 32-byte root key that wraps all key material; created if missing.
     #[arg(long, env = "KMS_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
-    /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description) to create at
-    /// start-up if they do not exist.
+    /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description, creator,
+    /// service, state, deletion_date, created_at, current_version, [[keys.versions]] material) to
+    /// create at start-up if they do not exist (FORMATS.md §3); a seed that contradicts the store
+    /// stops the start-up.
     #[arg(long, env = "KMS_SEED")]
     seed: Option<PathBuf>,
     /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl. SIGHUP

@@ -12,6 +12,7 @@
 pub mod data_path;
 pub mod lifecycle;
 pub mod nonces;
+pub mod seeding;
 #[cfg(test)]
 mod tests;
 pub mod validate;
