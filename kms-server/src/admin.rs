@@ -162,9 +162,9 @@ impl AdminGrpc {
         })
     }
 
-    /// The clock's answer after it moved: runs the purge that came due first.
+    /// The clock's answer after it moved: runs the work that came due first.
     async fn moved(&self, now_ms: i64) -> Result<pb::ClockResponse, KmsError> {
-        let purged = self.keyring.purge_expired(now_ms).await?;
+        let purged = self.keyring.run_due(now_ms).await?.purged;
         if purged > 0 {
             tracing::info!(
                 deleted = purged,

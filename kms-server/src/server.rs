@@ -669,12 +669,13 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
     Ok(file)
 }
 
-/// Purges keys past their deletion date every `every`, until `stop` is cancelled.
+/// Runs the work that falls due with time (the purge of keys past their deletion date) every
+/// `every`, until `stop` is cancelled.
 async fn purge_loop(keyring: Arc<Keyring>, every: Duration, stop: CancellationToken) {
     loop {
-        match keyring.purge_expired(keyring.clock().now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
+        match keyring.run_due(keyring.clock().now_ms()).await {
+            Ok(due) if due.purged == 0 => {}
+            Ok(due) => tracing::info!(deleted = due.purged, "purged keys past their deletion date"),
             Err(e) => tracing::error!(error = %e, "purging keys failed"),
         }
         tokio::select! {

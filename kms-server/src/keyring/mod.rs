@@ -10,6 +10,7 @@
 //! Request fields are checked in [`validate`].
 
 pub mod data_path;
+pub mod due;
 pub mod lifecycle;
 pub mod nonces;
 pub mod seeding;
