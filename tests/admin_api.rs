@@ -1008,3 +1008,48 @@ async fn a_key_disabled_between_multipart_initiate_and_complete() {
         assert_eq!(opened.expose(), dk.plaintext.expose());
     }
 }
+
+/// A call hung by a rule, from a caller without a deadline, does not hold up shutdown: it is
+/// answered UNAVAILABLE when the daemon stops, well within the grace period.
+#[tokio::test]
+async fn a_hung_call_without_a_deadline_ends_when_the_daemon_stops() {
+    let d = TestDaemon::start_with(|c, _| c.shutdown_grace = Duration::from_secs(20)).await;
+    let mut admin = AdminClient::new(connect(&d).await);
+    add(
+        &mut admin,
+        rule("ListKeys", apb::fault_rule::Action::Hang(apb::Hang {})),
+    )
+    .await;
+    let t = d.tenant("alice").await;
+    let hung = {
+        let mut t = t.clone();
+        async move {
+            t.client
+                .list_keys(t.req(pb::ListKeysRequest::default()))
+                .await
+        }
+    };
+    let stop = async {
+        // Shut down once the call is hanging (its audit line is written when the hang begins).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = audit(&d).await;
+            if lines.iter().any(|l| l["outcome"] == "hang") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the call never hung");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let started = Instant::now();
+        d.stop().await;
+        started.elapsed()
+    };
+    let (answer, took) = tokio::join!(hung, stop);
+    assert_refused(
+        answer,
+        Code::Unavailable,
+        ErrorCode::ServiceUnavailable,
+        "stopping",
+    );
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
+}
