@@ -286,7 +286,7 @@ impl Admin for AdminGrpc {
         self.call("Admin.AddFault", req, async |m| {
             let rule = m.rule.ok_or_else(|| invalid("rule")("missing".into()))?;
             let rule = to_spec(rule)?.check().map_err(|e| invalid("rule")(e.0))?;
-            let id = self.faults.add(rule);
+            let id = self.faults.add(rule).map_err(|e| invalid("rule")(e.0))?;
             tracing::info!(id, "fault rule added");
             Ok(pb::AddFaultResponse { id })
         })

@@ -18,7 +18,7 @@
 //!  "key_id":"region:d1:key/522d6070-5ad3-4765-9737-9312ddc72cdb","outcome":"ok","request_id":"..."}
 //! ```
 //!
-//! `outcome` is `ok` or the error code; `key_id` is the key in full form, or for a refused call the
+//! `outcome` is `ok` or the error code (`hang` for a call a fault rule hangs); `key_id` is the key in full form, or for a refused call the
 //! key as the request named it (at most 256 characters).
 //!
 //! Rotation: [`AuditLog::reopen`] (SIGHUP) reopens the path, for logrotate's move-then-signal; with
@@ -107,7 +107,7 @@ pub struct AuditRecord {
     pub operation: &'static str,
     /// The key concerned (full form), or as the request named it; empty when none.
     pub key_id: String,
-    /// `ok`, or the error code.
+    /// `ok`, or the error code (`hang` for a call a fault rule hangs).
     pub outcome: &'static str,
     /// The request ID.
     pub request_id: String,

@@ -159,6 +159,9 @@ pub struct FaultRule {
     pub count: Option<u64>,
 }
 
+/// The most rules held at once: every matching call walks them under one lock.
+pub const MAX_RULES: usize = 1024;
+
 /// The longest injected latency: an hour, far beyond any sane client deadline.
 pub const MAX_LATENCY: Duration = Duration::from_secs(3600);
 
@@ -460,9 +463,15 @@ impl Faults {
         self.live.store(live, Ordering::Relaxed);
     }
 
-    /// Adds a rule, tried after those already there. Returns its ID.
-    pub fn add(&self, rule: FaultRule) -> String {
+    /// Adds a rule, tried after those already there. Returns its ID; refused once
+    /// [`MAX_RULES`] rules (retired ones included) are held.
+    pub fn add(&self, rule: FaultRule) -> Result<String, FaultRuleError> {
         let mut rules = self.lock();
+        if rules.rules.len() >= MAX_RULES {
+            return Err(FaultRuleError(format!(
+                "at most {MAX_RULES} fault rules are held; remove some first"
+            )));
+        }
         let number = rules.next_number;
         rules.next_number += 1;
         let live = Live {
@@ -475,7 +484,7 @@ impl Faults {
         let id = live.id();
         rules.rules.push(live);
         self.recount(&rules);
-        id
+        Ok(id)
     }
 
     /// Every rule, in the order they are tried.
@@ -736,7 +745,8 @@ fail = { error_code = "KMS.0209" }"#,
             )
             .check()
             .unwrap(),
-        );
+        )
+        .unwrap();
         // (rule, operation, caller, key, fires)
         let cases = [
             (
@@ -809,7 +819,7 @@ fail = { error_code = "KMS.0209" }"#,
             "operation = \"Decrypt\"\nfail = { error_code = \"KMSBOX.0429\" }",
             "operation = \"Decrypt\"\nlatency = { min_ms = 1000 }",
         ] {
-            f.add(spec(text).check().unwrap());
+            f.add(spec(text).check().unwrap()).unwrap();
         }
         let i = f
             .intercept(Operation::Decrypt, &caller("d", "r"), None)
@@ -837,11 +847,13 @@ fail = { error_code = "KMS.0209" }"#,
     #[test]
     fn a_rule_with_a_count_retires_and_removal_forgets_it() {
         let f = Faults::new(0, CancellationToken::new());
-        let id = f.add(
-            spec("operation = \"Encrypt\"\nhang = {}\ncount = 2")
-                .check()
-                .unwrap(),
-        );
+        let id = f
+            .add(
+                spec("operation = \"Encrypt\"\nhang = {}\ncount = 2")
+                    .check()
+                    .unwrap(),
+            )
+            .unwrap();
         let c = caller("d", "r");
         let fired: Vec<bool> = (0..4)
             .map(|_| f.intercept(Operation::Encrypt, &c, None).is_some())
@@ -854,18 +866,34 @@ fail = { error_code = "KMS.0209" }"#,
         assert!(f.list().is_empty());
     }
 
+    #[test]
+    fn at_most_max_rules_are_held() {
+        let f = Faults::new(0, CancellationToken::new());
+        let rule = spec("operation = \"Encrypt\"\nhang = {}\ncount = 1")
+            .check()
+            .unwrap();
+        for _ in 0..MAX_RULES {
+            f.add(rule.clone()).unwrap();
+        }
+        let e = f.add(rule.clone()).unwrap_err();
+        assert!(e.0.contains("at most 1024"), "{e}");
+        assert!(f.remove("f1"));
+        assert_eq!(f.add(rule).unwrap(), format!("f{}", MAX_RULES + 1));
+    }
+
     fn outcomes(seed: u64) -> Vec<Option<String>> {
         let f = Faults::new(seed, CancellationToken::new());
         f.add(
             spec("operation = \"Decrypt\"\nfail = { error_code = \"KMSBOX.0502\" }\nprobability = 0.3")
                 .check()
                 .unwrap(),
-        );
+        ).unwrap();
         f.add(
             spec("operation = \"*\"\nlatency = { min_ms = 1, max_ms = 100 }\nprobability = 0.5")
                 .check()
                 .unwrap(),
-        );
+        )
+        .unwrap();
         let c = caller("d", "r");
         (0..200)
             .map(|i| {

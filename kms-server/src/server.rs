@@ -358,7 +358,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         stop.clone(),
     ));
     for rule in rules {
-        faults.add(rule);
+        faults.add(rule).map_err(|e| {
+            StartupError::Config(crate::error::ConfigError::Invalid {
+                what: "faults file",
+                path: config.faults.clone().unwrap_or_default(),
+                reason: e.0,
+            })
+        })?;
     }
     let auth = Arc::new(auth);
     let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::clone(&auth), audit.clone())
