@@ -287,9 +287,13 @@ pub fn export(keyring: &Keyring, include_material: bool) -> Result<Zeroizing<Str
         version: Some(SEED_FORMAT_VERSION),
         keys,
     };
-    toml::to_string(&file)
+    let mut text = toml::to_string(&file)
         .map(Zeroizing::new)
-        .map_err(|e| KmsError::Internal(format!("writing the seed file: {e}")))
+        .map_err(|e| KmsError::Internal(format!("writing the seed file: {e}")))?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

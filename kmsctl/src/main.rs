@@ -318,18 +318,19 @@ fn render_table(v: &Value) -> String {
                                 .map(|v| format!("{k}={v}"))
                         })
                         .collect();
-                    let _ = writeln!(
-                        s,
+                    let line = format!(
                         "{:<4}  {:<32}  {:<24}  {:<12}  {:<6}  {:<6}  {:<5}  {}",
                         f["id"].as_str().unwrap_or(""),
                         f["operation"].as_str().unwrap_or(""),
                         f["action"].as_str().unwrap_or(""),
-                        f["probability"],
-                        f["count"],
-                        f["hits"],
+                        // serde_json's numbers ignore a width: pad their text.
+                        f["probability"].to_string(),
+                        f["count"].to_string(),
+                        f["hits"].to_string(),
                         if f["retired"] == true { "no" } else { "yes" },
                         matching.join(" "),
                     );
+                    let _ = writeln!(s, "{}", line.trim_end());
                 }
                 return s;
             }
