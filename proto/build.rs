@@ -2,7 +2,11 @@
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["kms/v1/kms.proto", "kms/bench/v1/echo.proto"];
+    let protos = [
+        "kms/v1/kms.proto",
+        "kms/admin/v1/admin.proto",
+        "kms/bench/v1/echo.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

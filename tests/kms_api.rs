@@ -1050,7 +1050,11 @@ async fn health_and_reflection_are_served_for_stock_grpc_tools() {
         panic!("unexpected reflection answer {resp:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in ["kms.v1.KeyManagementService", "grpc.health.v1.Health"] {
+    for want in [
+        "kms.v1.KeyManagementService",
+        "kms.admin.v1.Admin",
+        "grpc.health.v1.Health",
+    ] {
         assert!(
             names.iter().any(|n| n == want),
             "{want} not listed in {names:?}"
@@ -1109,7 +1113,11 @@ async fn reflection_v1alpha_lists_the_services_for_older_clients() {
         panic!("unexpected reflection answer {resp:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in ["kms.v1.KeyManagementService", "grpc.health.v1.Health"] {
+    for want in [
+        "kms.v1.KeyManagementService",
+        "kms.admin.v1.Admin",
+        "grpc.health.v1.Health",
+    ] {
         assert!(
             names.iter().any(|n| n == want),
             "{want} not listed in {names:?}"

@@ -49,6 +49,7 @@ fn grpcio_reflection_v1alpha_client_lists_the_services() {
         .collect();
     for service in [
         "kms.v1.KeyManagementService",
+        "kms.admin.v1.Admin",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     ] {

@@ -1,408 +1,412 @@
-//! Offline commands on a stopped daemon's data folder: `kms-server rotate-root-key` and
-//! `kms-server add-store-macs`. Each takes the data folder's lock (so no daemon runs meanwhile),
-//! checks the root key and the key database belong together, and changes the database in one
-//! SQLite transaction.
+//! The admin gRPC service `kms.admin.v1.Admin`: the test control plane, served beside `kms.v1` on
+//! the same address. It adds, lists and removes fault rules ([`crate::faults`]) and reads and
+//! moves the daemon's clock ([`crate::clock`]); moving a virtual clock runs the work that came due
+//! (the purge of keys whose deletion date has passed) before the call returns.
 //!
-//! ## Root key rotation, and a crash at any point
-//!
-//! With `K` the root key file, the rotation:
-//!
-//! 1. checks every key under the old root key (record MACs, store MAC, every version unwraps);
-//! 2. writes a new random key to `K.new` (mode 0600, synced, its folder synced);
-//! 3. in one transaction, re-wraps every key version under the new key, replaces every record MAC,
-//!    the store MAC and the root key's check value, and commits (WAL, `synchronous=FULL`);
-//! 4. keeps the old key as `K.old` (a hard link to `K`, or a synced copy), folder synced;
-//! 5. renames `K.new` over `K` (atomic), folder synced.
-//!
-//! Killed before 3 commits, the database is wholly under the old key, which is still `K`; the
-//! `K.new` left behind protects nothing and is removed by the next start or rotation. Killed after,
-//! the database is wholly under the new key, which is in `K.new` (or already `K`); the next start
-//! or rotation sees that `K.new`'s check value is the database's and finishes steps 4 and 5
-//! ([`finish_interrupted_rotation`]). Either way one of the two keys is valid for the whole store,
-//! and the old key is never removed: `K.old` stays until the operator deletes it.
-//!
-//! Each command that changed the store appends a line to the audit log, synced ([`audit`]):
-//! operation `RotateRootKey` or `AddStoreMacs`, no domain, region or key. So does the finishing of
-//! an interrupted rotation, at start-up or by the next command (`RotateRootKey`).
-//!
-//! `KMS_ROTATE_ROOT_KEY_PAUSE_AT` (a test seam: `new-key-written`, `before-commit`, `committed`,
-//! `old-key-kept`) makes the rotation print `paused at <point>` on standard error and wait there
-//! for ever, so that a test can `kill -9` it at that point.
+//! Who may call it ([`AdminGrpc::authorize`]): with `--admin-token`, whoever presents
+//! `authorization: Bearer <admin token>` (compared in constant time); a tenant's token is refused.
+//! Without one, the API is open on a daemon without a tenants file (which listens on loopback only
+//! and trusts its callers anyway) and closed on a daemon with one. Every admin call is audited
+//! (`Admin.AddFault`, ...).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use kms_proto::admin as pb;
+use kms_proto::admin::admin_server::Admin;
+use kms_proto::metadata::AUTHORIZATION;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
-use crate::crypto::RootKey;
-use crate::error::StartupError;
-use crate::integrity;
-use crate::keyring::{unwrap_version, wrap_ctx};
-use crate::server::{DB_FILE, StorePaths, check_store_identity, lock_data_dir};
-use crate::store::{KeyRecord, KeyStore, SqliteStore};
+use crate::audit::{AuditLog, AuditRecord};
+use crate::auth::{Authenticator, MIN_TOKEN_LEN, request_id};
+use crate::clock::Clock;
+use crate::error::KmsError;
+use crate::faults::{Action, FailSpec, FaultRule, Faults, HangSpec, LatencySpec, RuleSpec};
+use crate::grpc::timestamp;
+use crate::keyring::{Keyring, now_ms};
 
-/// The environment variable of the rotation's pause points (a test seam).
-pub const PAUSE_ENV: &str = "KMS_ROTATE_ROOT_KEY_PAUSE_AT";
+/// The admin API's bearer token (`--admin-token`). Never printed.
+#[derive(Clone)]
+pub struct AdminToken(Zeroizing<String>);
 
-/// What a root key rotation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotated {
-    /// The store.
-    pub store_id: Uuid,
-    /// Keys whose versions were re-wrapped and whose record MACs were replaced.
-    pub keys: usize,
-    /// Key versions re-wrapped.
-    pub versions: usize,
-    /// The root key file, which now holds the new key.
-    pub root_key: PathBuf,
-    /// The old root key, kept until the operator removes it.
-    pub old_root_key: PathBuf,
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
-/// What `add-store-macs` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MacsAdded {
-    /// The store.
-    pub store_id: Uuid,
-    /// Keys that were given a record MAC.
-    pub keys: usize,
+impl AdminToken {
+    /// A token of at least [`MIN_TOKEN_LEN`] characters, like the tenants' tokens.
+    pub fn new(token: String) -> Result<Self, String> {
+        let token = Zeroizing::new(token);
+        if token.len() < MIN_TOKEN_LEN {
+            return Err(format!(
+                "the admin token is shorter than {MIN_TOKEN_LEN} characters"
+            ));
+        }
+        Ok(Self(token))
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
 }
 
-/// `<path><suffix>`, next to `path`.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+/// The `kms.admin.v1.Admin` implementation.
+#[derive(Debug, Clone)]
+pub struct AdminGrpc {
+    keyring: Arc<Keyring>,
+    auth: Arc<Authenticator>,
+    /// SHA-256 of the admin token; `None` without `--admin-token`.
+    token: Option<[u8; 32]>,
+    faults: Arc<Faults>,
+    audit: AuditLog,
 }
 
-/// `K.new`: the new root key while a rotation is under way.
-pub fn new_root_key_path(root: &Path) -> PathBuf {
-    sibling(root, ".new")
-}
+type RpcResult<T> = std::result::Result<Response<T>, Status>;
 
-/// `K.old`: the old root key after a rotation, until the operator removes it.
-pub fn old_root_key_path(root: &Path) -> PathBuf {
-    sibling(root, ".old")
-}
-
-/// Waits for ever at `point` when [`PAUSE_ENV`] names it.
-fn pause(point: &str) {
-    if std::env::var_os(PAUSE_ENV).is_some_and(|p| p == point) {
-        eprintln!("kms-server: paused at {point}");
-        let _ = std::io::stderr().flush();
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+impl AdminGrpc {
+    /// Wires the admin API to the keyring (and its clock), the fault rules and the audit log.
+    pub fn new(
+        keyring: Arc<Keyring>,
+        auth: Arc<Authenticator>,
+        token: Option<&AdminToken>,
+        faults: Arc<Faults>,
+        audit: AuditLog,
+    ) -> Self {
+        Self {
+            keyring,
+            auth,
+            token: token.map(AdminToken::digest),
+            faults,
+            audit,
         }
     }
-}
 
-/// Syncs the folder holding `path`, so that a name created, linked or renamed there is durable.
-fn sync_parent(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
-        _ => std::fs::File::open(".")?.sync_all(),
+    fn clock(&self) -> &Clock {
+        self.keyring.clock()
     }
-}
 
-fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> StartupError {
-    StartupError::io(what)
-}
-
-/// Keeps the old root key as `K.old` (unless it is there already) and renames `K.new` over `K`.
-fn install_new_root_key(root: &Path) -> Result<(), StartupError> {
-    let (new, old) = (new_root_key_path(root), old_root_key_path(root));
-    if !old.exists() {
-        if std::fs::hard_link(root, &old).is_err() {
-            // A file system without hard links: a synced copy, mode 0600.
-            let bytes = Zeroizing::new(std::fs::read(root).map_err(io("reading the root key"))?);
-            crate::crypto::write_new_secret_file(&old, &bytes)
-                .map_err(io("keeping the old root key"))?;
+    /// Whether the request may use the admin API.
+    pub fn authorize(&self, md: &MetadataMap) -> Result<(), KmsError> {
+        let Some(digest) = &self.token else {
+            return if self.auth.requires_tokens() {
+                Err(KmsError::PermissionDenied(
+                    "the admin API is closed: this daemon has a tenants file and no --admin-token"
+                        .into(),
+                ))
+            } else {
+                Ok(())
+            };
+        };
+        if md.get_all(AUTHORIZATION).iter().nth(1).is_some() {
+            return Err(KmsError::InvalidArgument {
+                field: AUTHORIZATION,
+                reason: "repeated; it may appear at most once".into(),
+            });
         }
-        sync_parent(&old).map_err(io("keeping the old root key"))?;
+        let token = md
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(KmsError::Unauthenticated(
+                "admin calls need authorization: Bearer <admin token>",
+            ))?;
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if bool::from(presented.ct_eq(digest)) {
+            return Ok(());
+        }
+        if self.auth.requires_tokens() && self.auth.authenticate(md).is_ok() {
+            return Err(KmsError::PermissionDenied(
+                "a tenant's token cannot call the admin API".into(),
+            ));
+        }
+        Err(KmsError::Unauthenticated("unknown admin token"))
     }
-    pause("old-key-kept");
-    std::fs::rename(&new, root).map_err(io("putting the new root key in place"))?;
-    sync_parent(root).map_err(io("putting the new root key in place"))?;
-    Ok(())
+
+    /// One admin call: authorize, run, audit.
+    async fn call<Req, T>(
+        &self,
+        op: &'static str,
+        req: Request<Req>,
+        run: impl AsyncFnOnce(Req) -> Result<T, KmsError>,
+    ) -> RpcResult<T> {
+        let rid = request_id(req.metadata());
+        let result = match self.authorize(req.metadata()) {
+            Ok(()) => run(req.into_inner()).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code().as_str(),
+        };
+        self.audit
+            .record(AuditRecord {
+                time_ms: now_ms(),
+                domain: String::new(),
+                region: String::new(),
+                operation: op,
+                key_id: String::new(),
+                outcome,
+                request_id: rid,
+                virtual_time_ms: None,
+                injected: None,
+            })
+            .await;
+        result.map(Response::new).map_err(|e| {
+            tracing::debug!(op, error = %e, "admin call refused");
+            Status::from(e)
+        })
+    }
+
+    /// The clock's answer after it moved: runs the work that came due first.
+    async fn moved(&self, now_ms: i64) -> Result<pb::ClockResponse, KmsError> {
+        let purged = self.keyring.run_due(now_ms).await?.purged;
+        if purged > 0 {
+            tracing::info!(
+                deleted = purged,
+                "purged keys past their deletion date (clock moved)"
+            );
+        }
+        Ok(pb::ClockResponse {
+            now: Some(timestamp(now_ms)),
+            r#virtual: true,
+            purged_keys: u32::try_from(purged).unwrap_or(u32::MAX),
+        })
+    }
 }
 
-/// Whether two files hold the same bytes (compared in constant time when of equal length).
-fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
-    let a = Zeroizing::new(std::fs::read(a)?);
-    let b = Zeroizing::new(std::fs::read(b)?);
-    Ok(bool::from(a.as_slice().ct_eq(b.as_slice())))
+fn invalid(field: &'static str) -> impl FnOnce(String) -> KmsError {
+    move |reason| KmsError::InvalidArgument { field, reason }
 }
 
-/// Finishes a root key rotation that was killed, given the root key check value the key database
-/// holds, and returns the root key the database is under:
-///
-/// - no `K.new`: `current`;
-/// - `K.new` and the database under `current`: the rotation never committed; `K.new` is removed;
-/// - `K.new` and the database under `K.new`'s key: the rotation committed; the old key is kept as
-///   `K.old`, `K.new` becomes `K`, and the new key is returned;
-/// - otherwise `current`, for the identity check to refuse.
-///
-/// A finished rotation is audited in `audit_log`.
-pub fn finish_interrupted_rotation(
-    root_path: &Path,
-    db_check: &[u8],
-    current: RootKey,
-    audit_log: &Path,
-) -> Result<RootKey, StartupError> {
-    let new_path = new_root_key_path(root_path);
-    if !new_path.exists() {
-        return Ok(current);
+/// Milliseconds of a protobuf duration, which must not be negative.
+fn duration_ms(field: &'static str, d: &prost_types::Duration) -> Result<i64, KmsError> {
+    if d.seconds < 0 || d.nanos < 0 {
+        return Err(invalid(field)("must not be negative".into()));
     }
-    if bool::from(current.store_check_value()?.as_slice().ct_eq(db_check)) {
-        std::fs::remove_file(&new_path).map_err(io("removing an unused new root key"))?;
-        sync_parent(&new_path).map_err(io("removing an unused new root key"))?;
-        tracing::warn!(
-            new_root_key = %new_path.display(),
-            "removed the new root key of a rotation that was interrupted before it changed the \
-             key database; the store is still under root key {}",
-            root_path.display()
-        );
-        return Ok(current);
-    }
-    let Ok(new) = RootKey::load(&new_path) else {
-        return Ok(current);
+    d.seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(i64::from(d.nanos / 1_000_000)))
+        .ok_or_else(|| invalid(field)("out of range".into()))
+}
+
+fn to_spec(rule: pb::FaultRule) -> Result<RuleSpec, KmsError> {
+    let (fail, latency, hang) = match rule.action {
+        None => (None, None, None),
+        Some(pb::fault_rule::Action::Fail(f)) => (
+            Some(FailSpec {
+                error_code: f.error_code,
+                message: f.message,
+            }),
+            None,
+            None,
+        ),
+        Some(pb::fault_rule::Action::Latency(l)) => {
+            let ms = |field, d: Option<prost_types::Duration>| {
+                d.map(|d| duration_ms(field, &d))
+                    .transpose()
+                    .map(|ms| ms.map(|ms| u64::try_from(ms).unwrap_or(0)))
+            };
+            let min = ms("rule.latency.min", l.min)?.unwrap_or(0);
+            let max = ms("rule.latency.max", l.max)?;
+            (
+                None,
+                Some(LatencySpec {
+                    min_ms: min,
+                    max_ms: max,
+                }),
+                None,
+            )
+        }
+        Some(pb::fault_rule::Action::Hang(_)) => (None, None, Some(HangSpec {})),
     };
-    if !bool::from(new.store_check_value()?.as_slice().ct_eq(db_check)) {
-        return Ok(current);
-    }
-    let old = old_root_key_path(root_path);
-    if old.exists() && !same_bytes(&old, root_path).map_err(io("reading the old root key"))? {
-        return Err(StartupError::Admin(format!(
-            "the key database is under the new root key {} of an interrupted rotation, but {} \
-             holds a third key, so {} cannot be kept there: move {} away, then start again",
-            new_path.display(),
-            old.display(),
-            root_path.display(),
-            old.display()
-        )));
-    }
-    install_new_root_key(root_path)?;
-    audit(audit_log, "RotateRootKey")?;
-    tracing::warn!(
-        root_key = %root_path.display(),
-        old_root_key = %old.display(),
-        "finished a root key rotation that was interrupted after it changed the key database: \
-         the new key is now the root key; the old one is kept"
-    );
-    Ok(new)
-}
-
-/// A stopped daemon's data folder, locked, with its root key and key database checked to belong
-/// together.
-struct Offline {
-    _lock: std::fs::File,
-    root_path: PathBuf,
-    root: RootKey,
-    store: SqliteStore,
-}
-
-fn open_offline(
-    data_dir: &Path,
-    root_key_file: Option<&Path>,
-    audit_log: &Path,
-) -> Result<Offline, StartupError> {
-    if !data_dir.is_dir() {
-        return Err(StartupError::Admin(format!(
-            "data folder {} does not exist",
-            data_dir.display()
-        )));
-    }
-    let lock = lock_data_dir(data_dir)?;
-    let root_path = root_key_file.map_or_else(|| data_dir.join("root.key"), Path::to_owned);
-    let root = RootKey::load(&root_path)?;
-    let db = data_dir.join(DB_FILE);
-    if std::fs::metadata(&db).map_or(true, |m| m.len() == 0) {
-        return Err(StartupError::Admin(format!(
-            "there is no key database at {}",
-            db.display()
-        )));
-    }
-    let store = SqliteStore::open(&db)?;
-    let root = match store.identity()? {
-        Some(id) => finish_interrupted_rotation(&root_path, &id.root_check, root, audit_log)?,
-        None => root,
-    };
-    check_store_identity(
-        &store,
-        &root,
-        &StorePaths {
-            db: &db,
-            root: &root_path,
-            root_is_new: false,
-        },
-        false,
-    )?;
-    Ok(Offline {
-        _lock: lock,
-        root_path,
-        root,
-        store,
+    Ok(RuleSpec {
+        operation: rule.operation,
+        domain_id: Some(rule.domain_id),
+        region: Some(rule.region),
+        key_id: Some(rule.key_id),
+        fail,
+        latency,
+        hang,
+        probability: Some(rule.probability),
+        count: Some(rule.count),
     })
 }
 
-/// The store MAC of `records` (each with its record MAC set) under `root`.
-fn store_mac_of(
-    root: &RootKey,
-    store_id: Uuid,
-    records: &[KeyRecord],
-) -> Result<crate::store::Mac, StartupError> {
-    Ok(integrity::store_mac(
-        root,
-        store_id,
-        records
-            .iter()
-            .filter_map(|r| r.mac.as_ref().map(|m| (r.uuid, m))),
-    )?)
+fn pb_duration(d: std::time::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
 }
 
-/// `kms-server rotate-root-key`: a new root key for the store in `data_dir` (see the module's
-/// documentation for the steps and what a crash at each leaves), audited in `audit_log`.
-pub fn rotate_root_key(
-    data_dir: &Path,
-    root_key_file: Option<&Path>,
-    audit_log: &Path,
-) -> Result<Rotated, StartupError> {
-    let off = open_offline(data_dir, root_key_file, audit_log)?;
-    let (root_path, old_path) = (&off.root_path, old_root_key_path(&off.root_path));
-    if old_path.exists() {
-        return Err(StartupError::Admin(format!(
-            "{} is there from an earlier rotation: remove it once no backup of the key database \
-             from before that rotation needs it, then rotate again",
-            old_path.display()
-        )));
+fn to_pb(rule: &FaultRule) -> pb::FaultRule {
+    let action = match &rule.action {
+        Action::Fail { code, message } => pb::fault_rule::Action::Fail(pb::Fail {
+            error_code: code.as_str().to_owned(),
+            message: message.clone(),
+        }),
+        Action::Latency { min, max } => pb::fault_rule::Action::Latency(pb::Latency {
+            min: Some(pb_duration(*min)),
+            max: (max != min).then(|| pb_duration(*max)),
+        }),
+        Action::Hang => pb::fault_rule::Action::Hang(pb::Hang {}),
+    };
+    pb::FaultRule {
+        operation: rule
+            .operation
+            .map_or_else(|| "*".to_owned(), |o| o.as_str().to_owned()),
+        domain_id: rule
+            .domain
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        region: rule
+            .region
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        key_id: rule.key.map(|k| k.to_string()).unwrap_or_default(),
+        action: Some(action),
+        probability: rule.probability,
+        count: rule.count.unwrap_or(0),
     }
-    let store_id = off.store.store_id()?;
-    let mut records = off.store.load_all()?;
-    integrity::check_store(
-        &off.root,
-        store_id,
-        &records,
-        off.store.store_mac()?.as_ref(),
-    )?;
-    // Every version unwraps under the old key before anything is written.
-    for rec in &records {
-        for v in &rec.versions {
-            unwrap_version(&off.root, rec, v)?;
-        }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminGrpc {
+    async fn add_fault(
+        &self,
+        req: Request<pb::AddFaultRequest>,
+    ) -> RpcResult<pb::AddFaultResponse> {
+        self.call("Admin.AddFault", req, async |m| {
+            let rule = m.rule.ok_or_else(|| invalid("rule")("missing".into()))?;
+            let rule = to_spec(rule)?.check().map_err(|e| invalid("rule")(e.0))?;
+            let id = self.faults.add(rule).map_err(|e| invalid("rule")(e.0))?;
+            tracing::info!(id, "fault rule added");
+            Ok(pb::AddFaultResponse { id })
+        })
+        .await
     }
-    let new_path = new_root_key_path(root_path);
-    let new_root = RootKey::create(&new_path)?;
-    let rewritten = (|| {
-        pause("new-key-written");
-        let mut versions = 0;
-        for rec in &mut records {
-            let mut wrapped = Vec::with_capacity(rec.versions.len());
-            for v in &rec.versions {
-                let material = unwrap_version(&off.root, rec, v)?;
-                wrapped.push(new_root.wrap(&wrap_ctx(rec, v.version), &material)?);
+
+    async fn list_faults(
+        &self,
+        req: Request<pb::ListFaultsRequest>,
+    ) -> RpcResult<pb::ListFaultsResponse> {
+        self.call("Admin.ListFaults", req, async |_| {
+            Ok(pb::ListFaultsResponse {
+                faults: self
+                    .faults
+                    .list()
+                    .iter()
+                    .map(|s| pb::FaultStatus {
+                        id: s.id.clone(),
+                        rule: Some(to_pb(&s.rule)),
+                        hits: s.hits,
+                        retired: s.retired,
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn remove_fault(
+        &self,
+        req: Request<pb::RemoveFaultRequest>,
+    ) -> RpcResult<pb::RemoveFaultResponse> {
+        self.call("Admin.RemoveFault", req, async |m| {
+            if self.faults.remove(&m.id) {
+                tracing::info!(id = m.id, "fault rule removed");
+                Ok(pb::RemoveFaultResponse {})
+            } else {
+                Err(invalid("id")(format!("no fault rule {:?}", m.id)))
             }
-            for (v, w) in rec.versions.iter_mut().zip(wrapped) {
-                v.wrapped = w.to_vec();
-                versions += 1;
+        })
+        .await
+    }
+
+    async fn get_clock(&self, req: Request<pb::GetClockRequest>) -> RpcResult<pb::ClockResponse> {
+        self.call("Admin.GetClock", req, async |_| {
+            Ok(pb::ClockResponse {
+                now: Some(timestamp(self.clock().now_ms())),
+                r#virtual: self.clock().is_virtual(),
+                purged_keys: 0,
+            })
+        })
+        .await
+    }
+
+    async fn advance_clock(
+        &self,
+        req: Request<pb::AdvanceClockRequest>,
+    ) -> RpcResult<pb::ClockResponse> {
+        self.call("Admin.AdvanceClock", req, async |m| {
+            let by = m.by.ok_or_else(|| invalid("by")("missing".into()))?;
+            let by = duration_ms("by", &by)?;
+            let now = self
+                .clock()
+                .advance(by)
+                .map_err(|e| invalid("by")(e.to_string()))?;
+            self.moved(now).await
+        })
+        .await
+    }
+
+    async fn set_clock(&self, req: Request<pb::SetClockRequest>) -> RpcResult<pb::ClockResponse> {
+        self.call("Admin.SetClock", req, async |m| {
+            let to = m.to.ok_or_else(|| invalid("to")("missing".into()))?;
+            let to_ms = to
+                .seconds
+                .checked_mul(1000)
+                .and_then(|ms| ms.checked_add(i64::from(to.nanos / 1_000_000)))
+                .filter(|_| (0..1_000_000_000).contains(&to.nanos))
+                .ok_or_else(|| invalid("to")("out of range".into()))?;
+            let now = self
+                .clock()
+                .set(to_ms)
+                .map_err(|e| invalid("to")(e.to_string()))?;
+            self.moved(now).await
+        })
+        .await
+    }
+
+    async fn export_seed(
+        &self,
+        req: Request<pb::ExportSeedRequest>,
+    ) -> RpcResult<pb::ExportSeedResponse> {
+        // The audit log tells an export of key material from one of metadata.
+        let op = if req.get_ref().include_material {
+            "Admin.ExportSeedWithMaterial"
+        } else {
+            "Admin.ExportSeed"
+        };
+        self.call(op, req, async |m| {
+            if m.include_material {
+                tracing::warn!("exporting every key's material in the clear (export-seed)");
             }
-            rec.mac = Some(integrity::record_mac(&new_root, rec)?);
-        }
-        let store_mac = store_mac_of(&new_root, store_id, &records)?;
-        let check = new_root.store_check_value()?;
-        off.store
-            .rewrite_integrity(&records, &store_mac, &check, || pause("before-commit"))?;
-        Ok::<_, StartupError>(versions)
-    })();
-    let versions = match rewritten {
-        Ok(n) => n,
-        Err(e) => {
-            // Nothing was committed: the new key protects nothing.
-            let _ = std::fs::remove_file(&new_path);
-            return Err(e);
-        }
-    };
-    pause("committed");
-    install_new_root_key(root_path)?;
-    audit(audit_log, "RotateRootKey")
-        .map_err(|e| done_unaudited("the root key was rotated", &e))?;
-    tracing::info!(%store_id, keys = records.len(), versions, "root key rotated");
-    Ok(Rotated {
-        store_id,
-        keys: records.len(),
-        versions,
-        root_key: root_path.clone(),
-        old_root_key: old_path,
-    })
-}
-
-/// `kms-server add-store-macs`: record MACs and a store MAC for a key database written by a daemon
-/// from before them, trusting its rows as they are (each version must still unwrap under the root
-/// key). Refused for a database that has any MAC: one that fails its check is restored from a
-/// backup, not given new MACs. Audited in `audit_log`.
-pub fn add_store_macs(
-    data_dir: &Path,
-    root_key_file: Option<&Path>,
-    audit_log: &Path,
-) -> Result<MacsAdded, StartupError> {
-    let off = open_offline(data_dir, root_key_file, audit_log)?;
-    let store_id = off.store.store_id()?;
-    let mut records = off.store.load_all()?;
-    if off.store.store_mac()?.is_some() || records.iter().any(|r| r.mac.is_some()) {
-        return Err(StartupError::Admin(format!(
-            "key database {} already has MACs. If the daemon refuses it, it was changed without \
-             the root key: restore it from a backup (new MACs would bless the change)",
-            data_dir.join(DB_FILE).display()
-        )));
+            let text = crate::seed::export(&self.keyring, m.include_material)?;
+            Ok(pb::ExportSeedResponse {
+                seed_toml: text.to_string(),
+            })
+        })
+        .await
     }
-    for rec in &mut records {
-        for v in &rec.versions {
-            unwrap_version(&off.root, rec, v)?;
-        }
-        rec.mac = Some(integrity::record_mac(&off.root, rec)?);
-    }
-    let store_mac = store_mac_of(&off.root, store_id, &records)?;
-    let check = off.root.store_check_value()?;
-    off.store
-        .rewrite_integrity(&records, &store_mac, &check, || {})?;
-    audit(audit_log, "AddStoreMacs").map_err(|e| done_unaudited("the MACs were added", &e))?;
-    tracing::info!(%store_id, keys = records.len(), "record MACs and store MAC added");
-    Ok(MacsAdded {
-        store_id,
-        keys: records.len(),
-    })
-}
-
-/// The error of an operation that was carried out but not audited.
-fn done_unaudited(what: &str, e: &StartupError) -> StartupError {
-    StartupError::Admin(format!("{what}, but its audit line was not written: {e}"))
-}
-
-/// Appends the line of an offline operation to the audit log at `path` (created with mode 0600)
-/// and syncs it, before any daemon opens the log: one whole line in one append.
-pub fn audit(path: &Path, operation: &'static str) -> Result<(), StartupError> {
-    let record = crate::audit::AuditRecord {
-        time_ms: crate::keyring::now_ms(),
-        domain: String::new(),
-        region: String::new(),
-        operation,
-        key_id: String::new(),
-        outcome: "ok",
-        request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
-    };
-    let mut line = serde_json::to_vec(&record)
-        .map_err(|e| io("writing the audit log")(std::io::Error::other(e)))?;
-    line.push(b'\n');
-    let mut opts = std::fs::OpenOptions::new();
-    opts.append(true).create(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(io("opening the audit log"))?;
-    f.write_all(&line)
-        .and_then(|()| f.sync_data())
-        .map_err(io("writing the audit log"))
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_token_never_prints_and_short_ones_are_refused() {
+        let t = AdminToken::new("admin-token-0123456789".into()).unwrap();
+        assert_eq!(format!("{t:?}"), "AdminToken(..)");
+        let e = AdminToken::new("short".into()).unwrap_err();
+        assert!(e.contains("shorter than"), "{e}");
+    }
+}

@@ -18,7 +18,7 @@
 //!  "key_id":"region:d1:key/522d6070-5ad3-4765-9737-9312ddc72cdb","outcome":"ok","request_id":"..."}
 //! ```
 //!
-//! `outcome` is `ok` or the error code; `key_id` is the key in full form, or for a refused call the
+//! `outcome` is `ok` or the error code (`hang` for a call a fault rule hangs); `key_id` is the key in full form, or for a refused call the
 //! key as the request named it (at most 256 characters).
 //!
 //! Rotation: [`AuditLog::reopen`] (SIGHUP) reopens the path, for logrotate's move-then-signal; with
@@ -107,14 +107,33 @@ pub struct AuditRecord {
     pub operation: &'static str,
     /// The key concerned (full form), or as the request named it; empty when none.
     pub key_id: String,
-    /// `ok`, or the error code.
+    /// `ok`, or the error code (`hang` for a call a fault rule hangs).
     pub outcome: &'static str,
     /// The request ID.
     pub request_id: String,
+    /// On a virtual clock (`--virtual-clock`), its time when the line was recorded (written as
+    /// RFC 3339 UTC, `virtual_time`), beside the wall-clock `time`; stamped by [`AuditLog`].
+    #[serde(
+        rename = "virtual_time",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_rfc3339_ms"
+    )]
+    pub virtual_time_ms: Option<i64>,
+    /// What a fault rule injected into the call (`fail KMS.0209 (rule f1)`,
+    /// `latency 120ms (rule f2)`, `hang (rule f3)`); absent for a call no rule touched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected: Option<String>,
 }
 
 fn rfc3339_ms<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_rfc3339_ms(*ms))
+}
+
+fn opt_rfc3339_ms<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => rfc3339_ms(ms, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// `2026-11-27T12:00:00.123Z` for milliseconds since the Unix epoch; an instant outside the years
@@ -146,6 +165,16 @@ impl AuditRecord {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":\"");
             json_escaped(out, value);
+            out.push(b'"');
+        }
+        if let Some(ms) = self.virtual_time_ms {
+            out.extend_from_slice(b",\"virtual_time\":\"");
+            json_escaped(out, &format_rfc3339_ms(ms));
+            out.push(b'"');
+        }
+        if let Some(injected) = &self.injected {
+            out.extend_from_slice(b",\"injected\":\"");
+            json_escaped(out, injected);
             out.push(b'"');
         }
         out.push(b'}');
@@ -277,6 +306,8 @@ impl Shared {
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     shared: Arc<Shared>,
+    /// A virtual clock whose time each record gets beside the wall time.
+    clock: Option<Arc<crate::clock::Clock>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -356,12 +387,17 @@ impl AuditLog {
                 }
             }
         });
-        Ok(Self { tx, shared })
+        Ok(Self {
+            tx,
+            shared,
+            clock: None,
+        })
     }
 
     /// Queues one record; waits only when the writer is 65,536 records behind. For data-path
     /// calls: the line is written within about 10 ms, after the reply.
-    pub async fn record(&self, r: AuditRecord) {
+    pub async fn record(&self, mut r: AuditRecord) {
+        self.stamp(&mut r);
         if self.tx.send(Msg::Record(r)).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
         }
@@ -372,7 +408,8 @@ impl AuditLog {
     /// line could not be written and the daemon refuses what it cannot audit. Under
     /// [`AuditFailure::Continue`] it is always `Ok`; a line that could not be written is counted
     /// in [`AuditLog::lines_lost`].
-    pub async fn record_durable(&self, r: AuditRecord) -> Result<(), AuditUnavailable> {
+    pub async fn record_durable(&self, mut r: AuditRecord) -> Result<(), AuditUnavailable> {
+        self.stamp(&mut r);
         let (ack, done) = oneshot::channel();
         let written = if self.tx.send(Msg::Durable(r, ack)).await.is_ok() {
             self.shared.wake();
@@ -384,6 +421,20 @@ impl AuditLog {
         match (written, self.shared.on_failure) {
             (true, _) | (false, AuditFailure::Continue) => Ok(()),
             (false, AuditFailure::Refuse) => Err(AuditUnavailable),
+        }
+    }
+
+    /// The log with every record stamped with `clock`'s time (`virtual_time`) when it is
+    /// virtual.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<crate::clock::Clock>) -> Self {
+        self.clock = clock.is_virtual().then_some(clock);
+        self
+    }
+
+    fn stamp(&self, r: &mut AuditRecord) {
+        if r.virtual_time_ms.is_none() {
+            r.virtual_time_ms = self.clock.as_ref().and_then(|c| c.virtual_now_ms());
         }
     }
 

@@ -13,7 +13,9 @@
 //! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
 //! - [`http`]: the HTTP APIs served beside gRPC on the same address.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
-//! - [`admin`]: the offline commands on a stopped daemon's data folder (`rotate-root-key`,
+//! - [`admin`], [`faults`], [`clock`]: the test control plane (the `kms.admin.v1` service, injected
+//!   faults, the virtual clock).
+//! - [`offline`]: the offline commands on a stopped daemon's data folder (`rotate-root-key`,
 //!   `add-store-macs`).
 //!
 //! Tests and embedders start the same server the binary runs:
@@ -32,13 +34,16 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod blob;
+pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod faults;
 pub mod grpc;
 pub mod http;
 pub mod integrity;
 pub mod keyring;
 pub mod listener;
+pub mod offline;
 pub mod seed;
 pub mod server;
 pub mod store;

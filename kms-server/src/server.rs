@@ -5,18 +5,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kms_proto::admin::admin_server::AdminServer;
 use kms_proto::key_id::RegionId;
 use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::{AdminGrpc, AdminToken};
 use crate::audit::{AuditFailure, AuditLog, AuditOptions, AuditRecord};
 use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::crypto::RootKey;
 use crate::error::StartupError;
+use crate::faults::{Faults, FaultsFile};
 use crate::grpc::{CodecRefusals, KmsGrpc};
-use crate::keyring::{Keyring, now_ms};
+use crate::keyring::Keyring;
 use crate::listener::MarkCalls;
 use crate::store::{KeyStore, SqliteStore};
 
@@ -51,6 +55,29 @@ pub struct Config {
     pub start_over_with_empty_store: bool,
     /// Per-connection resource limits.
     pub limits: Limits,
+    /// The admin API's bearer token (`kms.admin.v1.Admin`); without it the admin API is open
+    /// without a tenants file and closed with one.
+    pub admin_token: Option<AdminToken>,
+    /// Fault rules to start with (TOML, see [`crate::faults`]).
+    pub faults: Option<PathBuf>,
+    /// The seed of the fault rules' generators; default the faults file's `seed`, else 0.
+    pub fault_seed: Option<u64>,
+    /// The daemon's clock.
+    pub clock: ClockConfig,
+}
+
+/// Which clock the daemon reads time through ([`crate::clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockConfig {
+    /// The wall clock.
+    #[default]
+    Wall,
+    /// A virtual clock, moved only by the admin API, starting at the given instant
+    /// (milliseconds since the Unix epoch) or, for `None`, at the wall clock's time.
+    Virtual {
+        /// The start, `None` for now.
+        start_ms: Option<i64>,
+    },
 }
 
 /// What one client can hold of the daemon: connections, streams, header and message sizes, idle
@@ -105,6 +132,10 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             start_over_with_empty_store: false,
             limits: Limits::default(),
+            admin_token: None,
+            faults: None,
+            fault_seed: None,
+            clock: ClockConfig::Wall,
         }
     }
 }
@@ -125,6 +156,7 @@ pub struct RunningServer {
     audit_health: Option<(CancellationToken, JoinHandle<()>)>,
     health: tonic_health::server::HealthReporter,
     keyring: Arc<Keyring>,
+    faults: Arc<Faults>,
     grace: Duration,
     /// The data folder's lock (`kms.lock`), held until the server is dropped.
     _lock: std::fs::File,
@@ -153,6 +185,16 @@ impl RunningServer {
     /// The keyring, for embedders and tests.
     pub fn keyring(&self) -> &Arc<Keyring> {
         &self.keyring
+    }
+
+    /// The fault rules, for embedders and tests (the admin API edits the same ones).
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// The daemon's clock.
+    pub fn clock(&self) -> &Arc<Clock> {
+        self.keyring.clock()
     }
 
     /// Waits until every audit record so far is written (or its write has failed).
@@ -219,6 +261,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .root_key_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("root.key"));
+    let fault_file = config.faults.as_deref().map(FaultsFile::load).transpose()?;
+    let clock = Arc::new(match config.clock {
+        ClockConfig::Wall => Clock::wall(),
+        ClockConfig::Virtual { start_ms } => {
+            Clock::virtual_at(start_ms.unwrap_or_else(crate::clock::wall_ms))
+        }
+    });
     let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
     let db = config.data_dir.join(DB_FILE);
@@ -237,7 +286,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
     let root = match sqlite.identity()? {
-        Some(id) => crate::admin::finish_interrupted_rotation(
+        Some(id) => crate::offline::finish_interrupted_rotation(
             &root_path,
             &id.root_check,
             root,
@@ -256,25 +305,31 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         config.start_over_with_empty_store,
     )?;
     let store: Arc<dyn KeyStore> = Arc::new(sqlite);
-    let keyring = Arc::new({
-        let s = Arc::clone(&store);
-        tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
-    });
+    let keyring = Arc::new(
+        {
+            let s = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || Keyring::open(s, root)).await??
+        }
+        .with_clock(Arc::clone(&clock)),
+    );
     let tasks = TaskTracker::new();
     let audit = AuditLog::start(&audit_path, &config.audit, &tasks)
-        .map_err(StartupError::io("opening the audit log"))?;
+        .map_err(StartupError::io("opening the audit log"))?
+        .with_clock(Arc::clone(&clock));
     if let Some(seed) = &config.seed {
         let created = crate::seed::apply(&keyring, seed, &region).await?;
         // Like every key-lifecycle line, each is on disk before the daemon serves.
         for key in &created {
             let line = AuditRecord {
-                time_ms: now_ms(),
+                time_ms: crate::clock::wall_ms(),
                 domain: key.domain.to_string(),
                 region: key.region.to_string(),
                 operation: "SeedKey",
                 key_id: key.full_id().to_string(),
                 outcome: "ok",
                 request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
+                virtual_time_ms: None,
+                injected: None,
             };
             if audit.record_durable(line).await.is_err() {
                 return Err(StartupError::io("writing the audit log")(
@@ -309,10 +364,32 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let auth = Arc::new(auth);
-    let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::clone(&auth), audit.clone());
-
     let stop = CancellationToken::new();
+    let (file_seed, rules) = fault_file.unwrap_or_default();
+    let faults = Arc::new(Faults::new(
+        config.fault_seed.or(file_seed).unwrap_or(0),
+        stop.clone(),
+    ));
+    for rule in rules {
+        faults.add(rule).map_err(|e| {
+            StartupError::Config(crate::error::ConfigError::Invalid {
+                what: "faults file",
+                path: config.faults.clone().unwrap_or_default(),
+                reason: e.0,
+            })
+        })?;
+    }
+    let auth = Arc::new(auth);
+    let grpc = KmsGrpc::new(Arc::clone(&keyring), Arc::clone(&auth), audit.clone())
+        .with_faults(Arc::clone(&faults));
+    let admin = AdminGrpc::new(
+        Arc::clone(&keyring),
+        Arc::clone(&auth),
+        config.admin_token.as_ref(),
+        Arc::clone(&faults),
+        audit.clone(),
+    );
+
     let limits = &config.limits;
     let incoming = crate::listener::incoming(
         listener,
@@ -325,6 +402,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let grpc_routes = tonic::service::Routes::new(MarkCalls(health_service))
         .add_service(MarkCalls(reflection_v1))
         .add_service(MarkCalls(reflection_v1alpha))
+        .add_service(MarkCalls(AdminServer::new(admin)))
         .add_service(MarkCalls(CodecRefusals::new(
             KeyManagementServiceServer::new(grpc.clone())
                 .max_decoding_message_size(limits.max_message_size),
@@ -355,6 +433,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         region = %region,
         data_dir = %config.data_dir.display(),
         tokens_required = config.tenants.is_some(),
+        virtual_clock = keyring.clock().is_virtual(),
+        fault_rules = faults.list().len(),
         keys = keyring.key_count(),
         "kms-server listening"
     );
@@ -367,6 +447,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         audit_health,
         health,
         keyring,
+        faults,
         grace: config.shutdown_grace,
         _lock: lock,
     })
@@ -614,12 +695,13 @@ pub(crate) fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
     Ok(file)
 }
 
-/// Purges keys past their deletion date every `every`, until `stop` is cancelled.
+/// Runs the work that falls due with time (the purge of keys past their deletion date) every
+/// `every`, until `stop` is cancelled.
 async fn purge_loop(keyring: Arc<Keyring>, every: Duration, stop: CancellationToken) {
     loop {
-        match keyring.purge_expired(now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
+        match keyring.run_due(keyring.clock().now_ms()).await {
+            Ok(due) if due.purged == 0 => {}
+            Ok(due) => tracing::info!(deleted = due.purged, "purged keys past their deletion date"),
             Err(e) => tracing::error!(error = %e, "purging keys failed"),
         }
         tokio::select! {

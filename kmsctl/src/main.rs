@@ -5,6 +5,7 @@
 //! status 1. SIGINT and SIGTERM end a command at once with status 130 and 143, after removing
 //! the temporary file of an unfinished `--out` (see `output`).
 #![forbid(unsafe_code)]
+mod admin;
 mod error;
 mod output;
 mod rpc;
@@ -177,6 +178,9 @@ enum Command {
         #[arg(long)]
         key_id: Option<String>,
     },
+    /// The test control plane: fault rules injected into the KMS API, and the daemon's clock
+    /// (`admin faults add|list|remove`, `admin clock get|advance|set`).
+    Admin(admin::Admin),
     /// Re-encrypt a ciphertext blob (base64) under another key or context.
     ReEncrypt {
         ciphertext_blob: String,
@@ -252,6 +256,7 @@ async fn run(cli: Cli) -> Result<(Value, bool), CliError> {
             .await
             .map(|v| (v, to_stderr))
         }
+        Command::Admin(a) => admin::call(&cli.endpoint, a).await,
         command => {
             let tenancy = rpc::tenancy(
                 cli.domain.as_deref(),
@@ -297,6 +302,38 @@ fn render_table(v: &Value) -> String {
     let mut s = String::new();
     match v {
         Value::Object(map) => {
+            if let Some(Value::Array(faults)) = map.get("faults") {
+                let _ = writeln!(
+                    s,
+                    "{:<4}  {:<32}  {:<24}  {:<12}  {:<6}  {:<6}  {:<5}  MATCHING",
+                    "ID", "OPERATION", "ACTION", "PROBABILITY", "COUNT", "HITS", "LIVE"
+                );
+                for f in faults {
+                    let matching: Vec<String> = ["domain_id", "region", "key_id"]
+                        .iter()
+                        .filter_map(|k| {
+                            f[*k]
+                                .as_str()
+                                .filter(|v| !v.is_empty())
+                                .map(|v| format!("{k}={v}"))
+                        })
+                        .collect();
+                    let line = format!(
+                        "{:<4}  {:<32}  {:<24}  {:<12}  {:<6}  {:<6}  {:<5}  {}",
+                        f["id"].as_str().unwrap_or(""),
+                        f["operation"].as_str().unwrap_or(""),
+                        f["action"].as_str().unwrap_or(""),
+                        // serde_json's numbers ignore a width: pad their text.
+                        f["probability"].to_string(),
+                        f["count"].to_string(),
+                        f["hits"].to_string(),
+                        if f["retired"] == true { "no" } else { "yes" },
+                        matching.join(" "),
+                    );
+                    let _ = writeln!(s, "{}", line.trim_end());
+                }
+                return s;
+            }
             if let Some(Value::Array(keys)) = map.get("keys") {
                 let _ = writeln!(
                     s,

@@ -289,9 +289,9 @@ pub(crate) async fn call(
                 "ciphertext_blob": B64.encode(r.ciphertext_blob),
             })
         }
-        Command::Seal { .. } | Command::Open { .. } => {
+        Command::Seal { .. } | Command::Open { .. } | Command::Admin(_) => {
             return Err(CliError::Usage(
-                "seal and open are handled before connecting",
+                "seal, open and admin are handled before connecting",
             ));
         }
     };

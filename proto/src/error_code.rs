@@ -74,8 +74,14 @@ error_codes! {
     CiphertextAuthFailed = "KMSBOX.0421" => InvalidArgument,
     /// `key_id` does not match the blob's key.
     KeyIdMismatch = "KMSBOX.0422" => InvalidArgument,
+    /// Too many requests: the caller is throttled (RESOURCE_EXHAUSTED, HTTP 429); retry later.
+    /// kmsbox sends it only when a fault rule injects it.
+    Throttled = "KMSBOX.0429" => ResourceExhausted,
     /// Store or internal failure.
     Internal = "KMSBOX.0500" => Internal,
+    /// The service is unavailable (an outage of its region, HTTP 503); retry later. kmsbox sends
+    /// it only when a fault rule injects it.
+    ServiceUnavailable = "KMSBOX.0502" => Unavailable,
     /// The audit log cannot be written, and the daemon refuses calls it cannot audit
     /// (`--audit-failure=refuse`); retry once it reports SERVING again.
     AuditUnavailable = "KMSBOX.0503" => Unavailable,

@@ -30,6 +30,12 @@ pub mod v1 {
     tonic::include_proto!("kms.v1");
 }
 
+/// Generated code for package `kms.admin.v1`: the test control plane (faults, the clock).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod admin {
+    tonic::include_proto!("kms.admin.v1");
+}
+
 /// Generated code for package `kms.bench.v1`: the echo baseline of the benchmarks.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod bench {

@@ -31,6 +31,8 @@ fn rec(i: usize) -> AuditRecord {
         key_id: String::new(),
         outcome: "ok",
         request_id: format!("req-{i:04}"),
+        virtual_time_ms: None,
+        injected: None,
     }
 }
 
@@ -327,6 +329,8 @@ fn an_audit_line_is_what_serde_json_writes() {
                 key_id: s.repeat(2),
                 outcome: "KMSBOX.0400",
                 request_id: format!("{s}-{i}"),
+                virtual_time_ms: (i % 2 == 0).then_some(time_ms),
+                injected: (i % 3 != 0).then(|| format!("fail {s}")),
             };
             let mut ours = Vec::new();
             r.write_json(&mut ours, &mut times);

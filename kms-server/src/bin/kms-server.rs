@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use kms_server::admin::AdminToken;
 use kms_server::audit::{AuditFailure, AuditOptions};
-use kms_server::server::{self, Config, Limits, RunningServer};
+use kms_server::server::{self, ClockConfig, Config, Limits, RunningServer};
 
 /// kmsbox key management daemon: per-tenant, per-region master keys over gRPC, kept in SQLite.
 ///
@@ -40,8 +41,10 @@ struct Args {
     /// File holding the 32-byte root key that wraps all key material; created if missing.
     #[arg(long, env = "KMS_ROOT_KEY_FILE", global = true)]
     root_key_file: Option<PathBuf>,
-    /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description) to create at
-    /// start-up if they do not exist.
+    /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description, creator,
+    /// service, state, deletion_date, created_at, current_version, [[keys.versions]] material) to
+    /// create at start-up if they do not exist (FORMATS.md §5); a seed that contradicts the store
+    /// stops the start-up.
     #[arg(long, env = "KMS_SEED")]
     seed: Option<PathBuf>,
     /// Audit log file (JSON lines, appended, mode 0600); default <data-dir>/audit.jsonl. SIGHUP
@@ -96,6 +99,37 @@ struct Args {
     /// Seconds a keep-alive ping waits for its answer before the connection is closed.
     #[arg(long, env = "KMS_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
     keepalive_timeout_secs: u64,
+    /// Bearer token of the admin API (kms.admin.v1.Admin: faults, the clock), at least 16
+    /// characters. Without it the admin API is open when there is no --tenants file (loopback)
+    /// and closed when there is one. A tenant's token never opens it.
+    #[arg(long, env = "KMS_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    admin_token: Option<AdminToken>,
+    /// TOML file of fault rules to inject from the start ([[faults]] operation, domain_id, region,
+    /// key_id, fail/latency/hang, probability, count; optional top-level seed).
+    #[arg(long, env = "KMS_FAULTS")]
+    faults: Option<PathBuf>,
+    /// Seed of the fault rules' random draws (default: the faults file's seed, else 0): the same
+    /// seed and rules give the same outcomes.
+    #[arg(long, env = "KMS_FAULT_SEED")]
+    fault_seed: Option<u64>,
+    /// Run on a virtual clock that moves only forward and only through the admin API
+    /// (kmsctl admin clock advance 30d), for tests of deletion windows and the like.
+    #[arg(long, env = "KMS_VIRTUAL_CLOCK")]
+    virtual_clock: bool,
+    /// Where the virtual clock starts (RFC 3339, for example 2027-01-01T00:00:00Z); default now.
+    #[arg(long, env = "KMS_CLOCK_START", requires = "virtual_clock", value_parser = parse_rfc3339_ms)]
+    clock_start: Option<i64>,
+}
+
+fn parse_admin_token(s: &str) -> Result<AdminToken, String> {
+    AdminToken::new(s.to_owned())
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 instant.
+fn parse_rfc3339_ms(s: &str) -> Result<i64, String> {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|e| format!("not an RFC 3339 instant: {e}"))
 }
 
 /// The commands on a stopped daemon's data folder (--data-dir, --root-key-file). Each takes the
@@ -125,7 +159,7 @@ fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
         .clone()
         .unwrap_or_else(|| a.data_dir.join("audit.jsonl"));
     let done = match command {
-        Offline::RotateRootKey => kms_server::admin::rotate_root_key(data, root, &log).map(|r| {
+        Offline::RotateRootKey => kms_server::offline::rotate_root_key(data, root, &log).map(|r| {
             format!(
                 "rotated the root key of store {}: {} key versions of {} keys re-wrapped. The new \
                  root key is {}; the old one is kept as {}: remove it once no backup of the key \
@@ -137,7 +171,7 @@ fn run_offline(command: &Offline, a: &Args) -> std::process::ExitCode {
                 r.old_root_key.display()
             )
         }),
-        Offline::AddStoreMacs => kms_server::admin::add_store_macs(data, root, &log).map(|r| {
+        Offline::AddStoreMacs => kms_server::offline::add_store_macs(data, root, &log).map(|r| {
             format!(
                 "added record MACs to the {} keys of store {}, and its store MAC",
                 r.keys, r.store_id
@@ -267,6 +301,16 @@ async fn main() -> std::process::ExitCode {
             idle_timeout: secs(a.idle_timeout_secs),
             keepalive_interval: secs(a.keepalive_interval_secs),
             keepalive_timeout: Duration::from_secs(a.keepalive_timeout_secs.max(1)),
+        },
+        admin_token: a.admin_token,
+        faults: a.faults,
+        fault_seed: a.fault_seed,
+        clock: if a.virtual_clock {
+            ClockConfig::Virtual {
+                start_ms: a.clock_start,
+            }
+        } else {
+            ClockConfig::Wall
         },
     };
     let mut signals = match Signals::listen() {

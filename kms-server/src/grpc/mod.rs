@@ -18,11 +18,14 @@ use tonic::{Request, Response, Status};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::{Authenticator, request_id};
+use crate::blob::BlobHeader;
 use crate::error::{KmsError, Result};
+use crate::faults::{Faults, Operation, Outcome, named_key};
 use crate::keyring::{Caller, Keyring, now_ms};
 use crate::store::KeyRecord;
 
 pub use convert::metadata;
+pub(crate) use convert::timestamp;
 pub use undecodable::CodecRefusals;
 
 /// The `kms.v1.KeyManagementService` implementation.
@@ -31,6 +34,7 @@ pub struct KmsGrpc {
     keyring: Arc<Keyring>,
     auth: Arc<Authenticator>,
     audit: AuditLog,
+    faults: Arc<Faults>,
 }
 
 /// What a handler carries from authentication to the audit entry.
@@ -42,6 +46,8 @@ struct Call {
     region: String,
     /// The key as the request named it, for the audit entry of a refused call.
     requested_key: String,
+    /// What a fault rule injected, for the audit entry.
+    injected: Option<String>,
 }
 
 /// A handler's answer and the key its audit entry names (full form; empty for none).
@@ -88,6 +94,32 @@ const AUDIT_UNAVAILABLE: &str =
 /// The key a request names, as given (empty when it names none).
 trait NamesKey {
     fn key_named(&self) -> &str;
+
+    /// The key fault rules match the call by: the one it names, else the one its ciphertext
+    /// blob names.
+    fn fault_key(&self) -> Option<uuid::Uuid> {
+        named_key(self.key_named())
+    }
+}
+
+impl NamesKey for pb::DecryptRequest {
+    fn key_named(&self) -> &str {
+        &self.key_id
+    }
+
+    fn fault_key(&self) -> Option<uuid::Uuid> {
+        named_key(&self.key_id).or_else(|| {
+            BlobHeader::parse(&self.ciphertext_blob)
+                .ok()
+                .map(|h| h.key_uuid)
+        })
+    }
+}
+
+impl NamesKey for pb::ReEncryptRequest {
+    fn key_named(&self) -> &str {
+        &self.destination_key_id
+    }
 }
 
 macro_rules! names_key {
@@ -100,8 +132,7 @@ macro_rules! names_key {
 names_key!(
     DescribeKeyRequest => key_id, EnableKeyRequest => key_id, DisableKeyRequest => key_id,
     ScheduleKeyDeletionRequest => key_id, CancelKeyDeletionRequest => key_id,
-    RotateKeyRequest => key_id, GenerateDataKeyRequest => key_id, EncryptRequest => key_id,
-    DecryptRequest => key_id, ReEncryptRequest => destination_key_id;
+    RotateKeyRequest => key_id, GenerateDataKeyRequest => key_id, EncryptRequest => key_id;
     CreateKeyRequest, ListKeysRequest, GetDefaultKeyRequest
 );
 
@@ -116,8 +147,16 @@ impl KmsGrpc {
         Self {
             keyring,
             auth,
+            faults: Arc::new(Faults::new(0, tokio_util::sync::CancellationToken::new())),
             audit,
         }
+    }
+
+    /// The service with `faults` injected into its calls.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Arc<Faults>) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// One RPC: authenticate, run `handle` on the keyring, audit, convert.
@@ -137,6 +176,7 @@ impl KmsGrpc {
             domain: String::new(),
             region: String::new(),
             requested_key: audit_prefix(req.get_ref().key_named()).to_owned(),
+            injected: None,
         };
         let caller = match self.auth.authenticate(req.metadata()) {
             Ok(caller) => caller,
@@ -146,6 +186,37 @@ impl KmsGrpc {
         call.region = caller.region.as_str().to_owned();
         if self.audit.refusing() {
             return Err(self.refuse_unaudited(call).await);
+        }
+        if self.faults.active()
+            && let Ok(operation) = op.parse::<Operation>()
+            && let Some(injected) =
+                self.faults
+                    .intercept(operation, &caller, req.get_ref().fault_key())
+        {
+            if !injected.delay.is_zero() {
+                tokio::time::sleep(injected.delay).await;
+            }
+            call.injected = Some(injected.note);
+            match injected.outcome {
+                None => {}
+                Some(Outcome::Fail { code, message }) => {
+                    let key = std::mem::take(&mut call.requested_key);
+                    let status = with_request_id(code.status(message), &call.request_id);
+                    self.audit.record(line(call, key, code.as_str())).await;
+                    return Err(status);
+                }
+                Some(Outcome::Hang) => {
+                    // Its line now: the caller's deadline drops the call without a word.
+                    let key = std::mem::take(&mut call.requested_key);
+                    let rid = call.request_id.clone();
+                    self.audit.record(line(call, key, "hang")).await;
+                    self.faults.hang().await;
+                    return Err(with_request_id(
+                        ErrorCode::ServiceUnavailable.status("the daemon is stopping"),
+                        &rid,
+                    ));
+                }
+            }
         }
         let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
             Ok(a) => a,
@@ -181,7 +252,7 @@ impl KmsGrpc {
         Req: NamesKey,
         Fut: Future<Output = Result<Arc<KeyRecord>>>,
     {
-        let started_ms = now_ms();
+        let started_ms = self.keyring.clock().now_ms();
         self.rpc(op, req, |keyring, caller, m| async move {
             let key = handle(keyring, caller, m).await?;
             let mut a = Answer::new(answer(Some(metadata(&key))), &key);
@@ -241,6 +312,8 @@ fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
         key_id,
         outcome,
         request_id: call.request_id,
+        virtual_time_ms: None,
+        injected: call.injected,
     }
 }
 

@@ -142,6 +142,7 @@ impl KmsGrpc {
             domain,
             region,
             requested_key: String::new(),
+            injected: None,
         };
         tracing::debug!(op, request_id = %call.request_id, error = %message, "undecodable request refused");
         let rid = request_id_value(&call.request_id);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::validate::{
     DELETION_WINDOW, PAGE_SIZE, PageCursor, validate_alias, validate_description, validate_service,
 };
-use super::{Caller, DefaultSlot, Keyring, now_ms, wrap_ctx};
+use super::{Caller, DefaultSlot, Keyring, wrap_ctx};
 use crate::crypto::{SecretKey, WRAP_SCHEME_V1};
 use crate::error::{KmsError, Result};
 use crate::store::{Conflict, Creator, KeyRecord, KeyState, StoreError, WrappedVersion};
@@ -65,7 +65,7 @@ impl Keyring {
             state: KeyState::Enabled,
             creator: new.creator,
             service: new.service.to_owned(),
-            created_at_ms: now_ms(),
+            created_at_ms: self.clock.now_ms(),
             deletion_date_ms: None,
             current_version: 1,
             versions: Vec::new(),
@@ -233,7 +233,7 @@ impl Keyring {
                 }
                 _ => Ok(Change::State {
                     state: KeyState::PendingDeletion,
-                    deletion_date_ms: Some(now_ms() + i64::from(days) * DAY_MS),
+                    deletion_date_ms: Some(self.clock.now_ms() + i64::from(days) * DAY_MS),
                 }),
             }
         })

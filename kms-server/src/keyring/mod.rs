@@ -16,8 +16,10 @@
 //! from what the store holds now.
 
 pub mod data_path;
+pub mod due;
 pub mod lifecycle;
 pub mod nonces;
+pub mod seeding;
 #[cfg(test)]
 mod store_edits;
 #[cfg(test)]
@@ -27,11 +29,11 @@ mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kms_proto::key_id::{DomainId, FullKeyId, KeyRef, RegionId};
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::crypto::{RootKey, SecretKey, WRAP_SCHEME_V1, WrapContext};
 use crate::error::{KmsError, Result};
 use crate::integrity;
@@ -57,11 +59,10 @@ impl Caller {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch on the wall clock. The KMS rules read the keyring's
+/// [`Clock`] instead ([`Keyring::clock`]), which may be virtual.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    crate::clock::wall_ms()
 }
 
 /// Where a service default key sits: one per domain, region and service.
@@ -114,6 +115,8 @@ pub struct Keyring {
     writes: tokio::sync::Mutex<()>,
     /// Keyed ciphers and blob counts of the key versions in use ([`versions`]).
     versions: RwLock<HashMap<(Uuid, u32), Arc<versions::VersionState>>>,
+    /// The time of creation and deletion dates and of the purge.
+    clock: Arc<Clock>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -153,7 +156,20 @@ impl Keyring {
             aliases: RwLock::new(aliases),
             writes: tokio::sync::Mutex::new(()),
             versions: RwLock::new(HashMap::new()),
+            clock: Arc::new(Clock::wall()),
         })
+    }
+
+    /// The keyring on `clock` instead of the wall clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the keyring reads time through.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
     }
 
     /// The number of keys held, all tenants together.

@@ -198,6 +198,8 @@ impl Audit {
             key_id,
             outcome,
             request_id: self.request_id.clone(),
+            virtual_time_ms: None,
+            injected: None,
         }
     }
 }
