@@ -7,6 +7,8 @@
 //! A request no API claims gets the answer of its protocol: `UNIMPLEMENTED` for a gRPC call, a
 //! plain `404 Not Found` otherwise.
 
+pub mod huawei;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -34,9 +36,10 @@ pub struct ApiState {
 /// The HTTP APIs' routes, each request counted as a call on its connection (so the idle timer
 /// does not close a connection in the middle of one).
 pub fn routes(state: &ApiState) -> Router {
-    // Each API merges its router here, e.g. `.merge(huawei::router(state.clone()))`.
-    let _ = state;
-    Router::new().layer(axum::middleware::from_fn(mark_call))
+    // Each API merges its router here.
+    Router::new()
+        .merge(huawei::router(state.clone()))
+        .layer(axum::middleware::from_fn(mark_call))
 }
 
 /// Joins the gRPC services' routes with the HTTP APIs' and answers what neither claims.

@@ -293,6 +293,18 @@ impl Keyring {
 
     /// One page of the caller's keys in the caller's region, oldest first.
     pub fn list(&self, caller: &Caller, page_size: u32, page_token: &str) -> Result<KeyPage> {
+        self.list_where(caller, page_size, page_token, |_| true)
+    }
+
+    /// One page of the caller's keys in the caller's region that `keep` keeps, oldest first (the
+    /// Huawei API's `key_state` filter); the page token continues after the last key kept.
+    pub fn list_where(
+        &self,
+        caller: &Caller,
+        page_size: u32,
+        page_token: &str,
+        keep: impl Fn(&KeyRecord) -> bool,
+    ) -> Result<KeyPage> {
         let size = PAGE_SIZE.size(page_size)?;
         let after = PageCursor::parse(page_token)?;
         let cursor = |r: &KeyRecord| PageCursor {
@@ -302,7 +314,7 @@ impl Keyring {
         let mut keys: Vec<Arc<KeyRecord>> = self
             .read_cache()
             .values()
-            .filter(|r| caller.owns(r))
+            .filter(|r| caller.owns(r) && keep(r))
             .filter(|r| after.is_none_or(|a| cursor(r) > a))
             .cloned()
             .collect();
