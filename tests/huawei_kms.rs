@@ -197,6 +197,32 @@ async fn credentials_tenancy_and_key_states_are_refused_with_huawei_codes_and_au
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let made = sdk("attributes_and_rotation", alice_args(&daemon));
+    let mut grpc = Tenant::connect(&daemon.endpoint, "", Some("region"), Some(ALICE_TOKEN)).await;
+    let key = grpc
+        .client
+        .describe_key(grpc.req(pb::DescribeKeyRequest {
+            key_id: text(&made["key_id"]).to_owned(),
+        }))
+        .await
+        .expect("the key over gRPC")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert_eq!(
+        (
+            key.alias.as_str(),
+            key.description.as_str(),
+            key.current_version
+        ),
+        ("sdk/renamed", "new words", 2)
+    );
+}
+
 /// One raw HTTP/1.1 request; the status and the JSON body of the answer.
 fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).expect("connects");

@@ -39,7 +39,7 @@ pub struct Config {
     pub audit_log: Option<PathBuf>,
     /// The audit log's rotation by size, and what happens when it cannot be written.
     pub audit: AuditOptions,
-    /// How often keys past their deletion date are purged.
+    /// How often keys past their deletion date are purged and keys due for rotation rotated.
     pub purge_interval: Duration,
     /// How long shutdown waits for in-flight calls and open connections before closing them.
     pub shutdown_grace: Duration,
@@ -334,6 +334,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     );
     tasks.spawn(purge_loop(
         Arc::clone(&keyring),
+        audit.clone(),
         config.purge_interval,
         stop.clone(),
     ));
@@ -602,12 +603,39 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
 }
 
 /// Purges keys past their deletion date every `every`, until `stop` is cancelled.
-async fn purge_loop(keyring: Arc<Keyring>, every: Duration, stop: CancellationToken) {
+async fn purge_loop(
+    keyring: Arc<Keyring>,
+    audit: AuditLog,
+    every: Duration,
+    stop: CancellationToken,
+) {
     loop {
         match keyring.purge_expired(now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged keys past their deletion date"),
             Err(e) => tracing::error!(error = %e, "purging keys failed"),
+        }
+        // Automatic rotation, on the same tick: keys whose scheduled rotation time has passed.
+        match keyring.rotate_due(now_ms()).await {
+            Ok(rotated) => {
+                for k in rotated {
+                    tracing::info!(key = %k.full_id(), version = k.current_version, "rotated on schedule");
+                    // Audited like a RotateKey call, made by the daemon itself.
+                    let line = AuditRecord {
+                        time_ms: now_ms(),
+                        domain: k.domain.to_string(),
+                        region: k.region.to_string(),
+                        operation: "RotateKey",
+                        key_id: k.full_id().to_string(),
+                        outcome: "ok",
+                        request_id: "scheduled-rotation".into(),
+                    };
+                    if audit.record_durable(line).await.is_err() {
+                        tracing::error!(key = %k.full_id(), "the audit line of a scheduled rotation is not yet written");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled rotation failed"),
         }
         tokio::select! {
             () = stop.cancelled() => return,

@@ -29,7 +29,9 @@ from huaweicloudsdkkms.v2 import (
     DecryptDatakeyRequestBody,
     DeleteKeyRequest,
     DisableKeyRequest,
+    DisableKeyRotationRequest,
     EnableKeyRequest,
+    EnableKeyRotationRequest,
     EncryptDataRequest,
     EncryptDataRequestBody,
     EncryptDatakeyRequest,
@@ -42,7 +44,16 @@ from huaweicloudsdkkms.v2 import (
     OperateKeyRequestBody,
     ReEncryptRequest,
     ReEncryptRequestBody,
+    RotateOnDemandRequest,
+    RotateOnDemandRequestBody,
     ScheduleKeyDeletionRequestBody,
+    ShowKeyRotationStatusRequest,
+    UpdateKeyAliasRequest,
+    UpdateKeyAliasRequestBody,
+    UpdateKeyDescriptionRequest,
+    UpdateKeyDescriptionRequestBody,
+    UpdateKeyRotationIntervalRequest,
+    UpdateKeyRotationIntervalRequestBody,
 )
 
 FAILURES = []
@@ -204,6 +215,53 @@ def refusals(a):
     return {"key_id": key_id}
 
 
+def attributes_and_rotation(a):
+    """Alias and description updates, the rotation schedule, rotation on demand."""
+    c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
+    key_id = create_key(c, "sdk/rotating", "first words")
+    create_key(c, "sdk/taken")
+    info = c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="sdk/renamed"))).key_info
+    check("update-key-alias: answers the new alias", (info.key_id, info.key_alias) == (key_id, "sdk/renamed"), info)
+    info = c.update_key_description(UpdateKeyDescriptionRequest(body=UpdateKeyDescriptionRequestBody(key_id=key_id, key_description="new words"))).key_info
+    check("update-key-description: answers the new description", info.key_description == "new words", info)
+    d = c.list_key_detail(ListKeyDetailRequest(body=operate(key_id))).key_info
+    check("describe-key: shows both", (d.key_alias, d.key_description) == ("sdk/renamed", "new words"), d)
+    refused("update-key-alias: an alias taken is refused",
+            lambda: c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="sdk/taken"))),
+            409, "KMSBOX.0410")
+
+    status = lambda: c.show_key_rotation_status(ShowKeyRotationStatusRequest(body=operate(key_id)))
+    s = status()
+    check("get-key-rotation-status: off, 365 days, never rotated",
+          (s.key_rotation_enabled, s.rotation_interval, s.number_of_rotations, s.last_rotation_time) == (False, 365, 0, None), s)
+    check("describe-key: key_rotation_enabled false", d.key_rotation_enabled == "false", d.key_rotation_enabled)
+    c.enable_key_rotation(EnableKeyRotationRequest(body=operate(key_id)))
+    s = status()
+    check("enable-key-rotation: on", s.key_rotation_enabled is True, s)
+    d = c.list_key_detail(ListKeyDetailRequest(body=operate(key_id))).key_info
+    check("describe-key: key_rotation_enabled true", d.key_rotation_enabled == "true", d.key_rotation_enabled)
+    for days in (29, 366):
+        refused(f"update-key-rotation-interval: {days} days is out of 30-365",
+                lambda: c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=days))),
+                400, "KMSBOX.0400")
+    c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=90)))
+    check("update-key-rotation-interval: 90 days", status().rotation_interval == 90, status())
+
+    before = c.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(key_id=key_id, plain_text="before rotation")))
+    r = c.rotate_on_demand(RotateOnDemandRequest(body=RotateOnDemandRequestBody(key_id=key_id)))
+    check("rotate-on-demand: answers the key", r.key_id == key_id, r.key_id)
+    s = status()
+    check("get-key-rotation-status: one rotation, and when", s.number_of_rotations == 1 and (s.last_rotation_time or "").isdigit(), s)
+    old = c.decrypt_data(DecryptDataRequest(body=DecryptDataRequestBody(cipher_text=before.cipher_text)))
+    check("rotation keeps old ciphertexts decryptable", old.plain_text == "before rotation", old.plain_text)
+    after = c.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(key_id=key_id, plain_text="after rotation")))
+    check("the rotated key encrypts anew", after.cipher_text != before.cipher_text, after.cipher_text)
+    c.disable_key_rotation(DisableKeyRotationRequest(body=operate(key_id)))
+    s = status()
+    check("disable-key-rotation: off, the interval kept", (s.key_rotation_enabled, s.rotation_interval) == (False, 90), s)
+    return {"key_id": key_id}
+
+
 def create(a):
     """Creates a key and prints its ID."""
     c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
@@ -219,5 +277,12 @@ def decrypt(a):
 
 if __name__ == "__main__":
     scenario, args = sys.argv[1], json.loads(sys.argv[2])
-    artifacts = {"operations": operations, "refusals": refusals, "create": create, "decrypt": decrypt}[scenario](args)
+    scenarios = {
+        "operations": operations,
+        "refusals": refusals,
+        "attributes_and_rotation": attributes_and_rotation,
+        "create": create,
+        "decrypt": decrypt,
+    }
+    artifacts = scenarios[scenario](args)
     print(json.dumps({"failures": FAILURES, "artifacts": artifacts}))

@@ -7,7 +7,9 @@ use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, StoreError, WrappedVersion};
+use super::{
+    Conflict, Creator, KeyRecord, KeyState, KeyStore, Rotation, StoreError, WrappedVersion,
+};
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -54,6 +56,12 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 3 -> 4: how many blob nonces each key version has reserved (FORMATS.md §1).
     "ALTER TABLE key_versions ADD COLUMN nonces_reserved INTEGER NOT NULL DEFAULT 0;",
+    // 4 -> 5: the rotation schedule (off, 365 days by default) and when each version was made
+    // (0: before this migration; version 1 was made with its key).
+    "ALTER TABLE keys ADD COLUMN rotation_enabled INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE keys ADD COLUMN rotation_interval_days INTEGER NOT NULL DEFAULT 365;
+     ALTER TABLE keys ADD COLUMN rotation_since_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE key_versions ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
@@ -318,8 +326,9 @@ fn conflict_of(e: &rusqlite::Error) -> Option<Conflict> {
 fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusqlite::Error> {
     tx.execute(
         "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
-                           created_at_ms, deletion_date_ms, current_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           created_at_ms, deletion_date_ms, current_version, rotation_enabled,
+                           rotation_interval_days, rotation_since_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             rec.uuid.to_string(),
             rec.domain.as_str(),
@@ -332,18 +341,23 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
             rec.created_at_ms,
             rec.deletion_date_ms,
             rec.current_version,
+            rec.rotation.enabled,
+            rec.rotation.interval_days,
+            rec.rotation.since_ms,
         ],
     )?;
     for v in &rec.versions {
         tx.execute(
-            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved,
+                                       created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 rec.uuid.to_string(),
                 v.version,
                 v.scheme,
                 v.wrapped,
-                count_to_sql(v.nonces_reserved)?
+                count_to_sql(v.nonces_reserved)?,
+                v.created_at_ms
             ],
         )?;
     }
@@ -357,7 +371,8 @@ fn load_where(
 ) -> Result<Vec<KeyRecord>, StoreError> {
     let sql = format!(
         "SELECT uuid, domain, region, alias, description, state, creator, service, created_at_ms,
-                deletion_date_ms, current_version FROM keys {filter} ORDER BY created_at_ms, uuid"
+                deletion_date_ms, current_version, rotation_enabled, rotation_interval_days,
+                rotation_since_ms FROM keys {filter} ORDER BY created_at_ms, uuid"
     );
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
     let rows = stmt
@@ -374,19 +389,36 @@ fn load_where(
                 r.get::<_, i64>(8)?,
                 r.get::<_, Option<i64>>(9)?,
                 r.get::<_, u32>(10)?,
+                Rotation {
+                    enabled: r.get(11)?,
+                    interval_days: r.get(12)?,
+                    since_ms: r.get(13)?,
+                },
             ))
         })
         .map_err(backend)?;
     let mut vstmt = conn
         .prepare(
-            "SELECT version, wrap_scheme, wrapped, nonces_reserved FROM key_versions
+            "SELECT version, wrap_scheme, wrapped, nonces_reserved, created_at_ms FROM key_versions
              WHERE uuid = ?1 ORDER BY version",
         )
         .map_err(backend)?;
     let mut out = Vec::new();
     for row in rows {
-        let (uuid, domain, region, alias, description, state, creator, service, created, del, cur) =
-            row.map_err(backend)?;
+        let (
+            uuid,
+            domain,
+            region,
+            alias,
+            description,
+            state,
+            creator,
+            service,
+            created,
+            del,
+            cur,
+            rotation,
+        ) = row.map_err(backend)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
         let versions = vstmt
             .query_map([&uuid], |r| {
@@ -402,6 +434,7 @@ fn load_where(
                             Box::new(e),
                         )
                     })?,
+                    created_at_ms: r.get(4)?,
                 })
             })
             .map_err(backend)?
@@ -420,6 +453,7 @@ fn load_where(
             deletion_date_ms: del,
             current_version: cur,
             versions,
+            rotation,
         });
     }
     Ok(out)
@@ -489,14 +523,16 @@ impl KeyStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved,
+                                           created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     uuid.to_string(),
                     v.version,
                     v.scheme,
                     v.wrapped,
-                    count_to_sql(v.nonces_reserved).map_err(backend)?
+                    count_to_sql(v.nonces_reserved).map_err(backend)?,
+                    v.created_at_ms
                 ],
             )
             .map_err(backend)?;
@@ -506,6 +542,38 @@ impl KeyStore for SqliteStore {
             )
             .map_err(backend)?;
             tx.commit().map_err(backend)
+        })
+    }
+
+    fn set_attributes(
+        &self,
+        uuid: Uuid,
+        alias: &str,
+        description: &str,
+        rotation: Rotation,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE keys SET alias = ?2, description = ?3, rotation_enabled = ?4,
+                                 rotation_interval_days = ?5, rotation_since_ms = ?6
+                 WHERE uuid = ?1",
+                params![
+                    uuid.to_string(),
+                    alias,
+                    description,
+                    rotation.enabled,
+                    rotation.interval_days,
+                    rotation.since_ms
+                ],
+            )
+            .map_err(|e| conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict))
+            .and_then(|n| {
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Corrupt(format!("no key {uuid}")))
+                }
+            })
         })
     }
 
@@ -570,7 +638,9 @@ mod tests {
                 scheme: 1,
                 wrapped: vec![1; 40],
                 nonces_reserved: 0,
+                created_at_ms: 1,
             }],
+            rotation: Rotation::default(),
         }
     }
 
@@ -588,6 +658,7 @@ mod tests {
                     scheme: 1,
                     wrapped: vec![2; 40],
                     nonces_reserved: 0,
+                    created_at_ms: 2,
                 },
             )
             .unwrap();
@@ -601,6 +672,45 @@ mod tests {
         assert_eq!(all[0].versions.len(), 2);
         assert_eq!(all[0].state, KeyState::PendingDeletion);
         assert_eq!(all[0].deletion_date_ms, Some(99));
+    }
+
+    #[test]
+    fn attributes_and_version_times_persist_and_aliases_stay_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let rotation = Rotation {
+            enabled: true,
+            interval_days: 30,
+            since_ms: 7,
+        };
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, "")).unwrap();
+            s.insert_key(&rec(2, "b", Creator::Customer, "")).unwrap();
+            s.set_attributes(Uuid::from_u128(1), "c", "described", rotation)
+                .unwrap();
+            let e = s
+                .set_attributes(Uuid::from_u128(2), "c", "", Rotation::default())
+                .unwrap_err();
+            assert!(matches!(e, StoreError::Conflict(Conflict::Alias)), "{e}");
+            assert!(
+                s.set_attributes(Uuid::from_u128(9), "z", "", rotation)
+                    .is_err(),
+                "an absent key"
+            );
+        }
+        let all = SqliteStore::open(&path).unwrap().load_all().unwrap();
+        let (one, two) = (&all[0], &all[1]);
+        assert_eq!(
+            (one.alias.as_str(), one.description.as_str()),
+            ("c", "described")
+        );
+        assert_eq!(one.rotation, rotation);
+        assert_eq!(one.versions[0].created_at_ms, 1);
+        assert_eq!(
+            (two.alias.as_str(), two.rotation),
+            ("b", Rotation::default())
+        );
     }
 
     #[test]
@@ -686,6 +796,7 @@ mod tests {
         // Back to schema 3, as a daemon before the nonce count left it.
         {
             let c = Connection::open(&path).unwrap();
+            c.execute_batch(BACK_TO_SCHEMA_4).unwrap();
             c.execute_batch(
                 "ALTER TABLE key_versions DROP COLUMN nonces_reserved; PRAGMA user_version = 3;",
             )
@@ -702,6 +813,43 @@ mod tests {
             s.load_all().unwrap()[0].versions[0].nonces_reserved,
             1 << 32
         );
+    }
+
+    /// Undoes migration 4 -> 5.
+    const BACK_TO_SCHEMA_4: &str = "ALTER TABLE keys DROP COLUMN rotation_enabled;
+         ALTER TABLE keys DROP COLUMN rotation_interval_days;
+         ALTER TABLE keys DROP COLUMN rotation_since_ms;
+         ALTER TABLE key_versions DROP COLUMN created_at_ms;
+         PRAGMA user_version = 4;";
+
+    #[test]
+    fn a_schema_4_database_gets_rotation_off_and_version_times_from_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            let mut r = rec(1, "a", Creator::Customer, "");
+            r.created_at_ms = 1_000;
+            r.versions[0].created_at_ms = 1_000;
+            s.insert_key(&r).unwrap();
+        }
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(BACK_TO_SCHEMA_4)
+            .unwrap();
+        let k = SqliteStore::open(&path)
+            .unwrap()
+            .load_all()
+            .unwrap()
+            .remove(0);
+        assert_eq!(k.rotation, Rotation::default(), "rotation off, 365 days");
+        assert_eq!(k.versions[0].created_at_ms, 0, "not known");
+        assert_eq!(
+            k.current_version_made_ms(),
+            1_000,
+            "version 1 was made with its key"
+        );
+        assert_eq!(k.next_rotation_ms(), None);
     }
 
     #[test]

@@ -105,6 +105,13 @@ operations! {
     DecryptData = "decrypt-data" => "Decrypt",
     ReEncrypt = "re-encrypt" => "ReEncrypt",
     GenRandom = "gen-random" => "GenerateRandom",
+    UpdateKeyAlias = "update-key-alias" => "UpdateKeyAlias",
+    UpdateKeyDescription = "update-key-description" => "UpdateKeyDescription",
+    EnableKeyRotation = "enable-key-rotation" => "EnableKeyRotation",
+    DisableKeyRotation = "disable-key-rotation" => "DisableKeyRotation",
+    UpdateKeyRotationInterval = "update-key-rotation-interval" => "UpdateKeyRotationInterval",
+    GetKeyRotationStatus = "get-key-rotation-status" => "GetKeyRotationStatus",
+    RotateOnDemand = "rotate-on-demand" => "RotateKey",
 }
 
 impl Operation {
@@ -122,6 +129,12 @@ impl Operation {
                 | Operation::DisableKey
                 | Operation::ScheduleKeyDeletion
                 | Operation::CancelKeyDeletion
+                | Operation::UpdateKeyAlias
+                | Operation::UpdateKeyDescription
+                | Operation::EnableKeyRotation
+                | Operation::DisableKeyRotation
+                | Operation::UpdateKeyRotationInterval
+                | Operation::RotateOnDemand
         )
     }
 }
@@ -476,6 +489,73 @@ pub async fn dispatch(
             };
             answer(&body, &r.encrypted.key)
         }
+        Operation::UpdateKeyAlias => {
+            let b: model::UpdateKeyAlias = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let alias = required(b.key_alias, "key_alias")?;
+            let key = keyring.update_alias(caller, &id, &alias).await?;
+            let info = model::KeyAliasInfo {
+                key_id: bare(&key),
+                key_alias: key.alias.clone(),
+            };
+            answer(&serde_json::json!({ "key_info": info }), &key)
+        }
+        Operation::UpdateKeyDescription => {
+            let b: model::UpdateKeyDescription = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let description = b
+                .key_description
+                .ok_or_else(|| HuaweiError::missing("key_description"))?;
+            let key = keyring
+                .update_description(caller, &id, &description)
+                .await?;
+            let info = model::KeyDescriptionInfo {
+                key_id: bare(&key),
+                key_description: key.description.clone(),
+            };
+            answer(&serde_json::json!({ "key_info": info }), &key)
+        }
+        Operation::EnableKeyRotation | Operation::DisableKeyRotation => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let on = op == Operation::EnableKeyRotation;
+            let key = keyring.set_rotation(caller, &id, Some(on), None).await?;
+            answer(&serde_json::json!({}), &key)
+        }
+        Operation::UpdateKeyRotationInterval => {
+            let b: model::UpdateKeyRotationInterval = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let days = b
+                .rotation_interval
+                .ok_or_else(|| HuaweiError::missing("rotation_interval"))?;
+            let key = keyring.set_rotation(caller, &id, None, Some(days)).await?;
+            answer(&serde_json::json!({}), &key)
+        }
+        Operation::GetKeyRotationStatus => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let key = keyring.find(caller, &required(b.key_id, "key_id")?)?;
+            let status = model::RotationStatus {
+                key_rotation_enabled: key.rotation.enabled,
+                rotation_interval: key.rotation.interval_days,
+                last_rotation_time: (key.current_version > 1)
+                    .then(|| key.current_version_made_ms().to_string()),
+                number_of_rotations: key.current_version.saturating_sub(1),
+            };
+            answer(&status, &key)
+        }
+        Operation::RotateOnDemand => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let key = keyring
+                .rotate(caller, &required(b.key_id, "key_id")?)
+                .await?;
+            answer(&model::Rotated { key_id: bare(&key) }, &key)
+        }
         Operation::GenRandom => {
             let b: model::GenRandom = parse(body)?;
             sequence(b.sequence.as_deref())?;
@@ -792,5 +872,10 @@ fn details(rec: &KeyRecord) -> model::KeyDetails {
             "0"
         },
         origin: "kms",
+        key_rotation_enabled: if rec.rotation.enabled {
+            "true"
+        } else {
+            "false"
+        },
     }
 }

@@ -124,6 +124,63 @@ pub(super) struct GenRandom {
     pub(super) sequence: Option<String>,
 }
 
+/// `UpdateKeyAliasRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateKeyAlias {
+    pub(super) key_id: Option<String>,
+    pub(super) key_alias: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `UpdateKeyDescriptionRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateKeyDescription {
+    pub(super) key_id: Option<String>,
+    pub(super) key_description: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `UpdateKeyRotationIntervalRequestBody`: the SDK sends `rotation_interval` as a JSON number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateKeyRotationInterval {
+    pub(super) key_id: Option<String>,
+    pub(super) rotation_interval: Option<u32>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `KeyAliasInfo`, the `key_info` of update-key-alias.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyAliasInfo {
+    pub(super) key_id: String,
+    pub(super) key_alias: String,
+}
+
+/// `KeyDescriptionInfo`, the `key_info` of update-key-description.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyDescriptionInfo {
+    pub(super) key_id: String,
+    pub(super) key_description: String,
+}
+
+/// `ShowKeyRotationStatusResponse` (get-key-rotation-status).
+#[derive(Debug, Serialize)]
+pub(super) struct RotationStatus {
+    pub(super) key_rotation_enabled: bool,
+    pub(super) rotation_interval: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) last_rotation_time: Option<String>,
+    pub(super) number_of_rotations: u32,
+}
+
+/// `RotateOnDemandResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct Rotated {
+    pub(super) key_id: String,
+}
+
 /// `KeKInfo`, the `key_info` of create-key.
 #[derive(Debug, Serialize)]
 pub(super) struct KekInfo {
@@ -148,6 +205,7 @@ pub(super) struct KeyDetails {
     pub(super) key_state: &'static str,
     pub(super) default_key_flag: &'static str,
     pub(super) origin: &'static str,
+    pub(super) key_rotation_enabled: &'static str,
 }
 
 /// `KeyStatusInfo` (enable-key, disable-key), and the body of schedule-key-deletion and
