@@ -564,7 +564,7 @@ pub async fn dispatch(
                 "random_data_length",
             )?;
             let bytes = bits_to_bytes(bits, "random_data_length")?;
-            let random = crate::crypto::random_bytes(usize::try_from(bytes).unwrap_or(0))?;
+            let random = keyring.generate_random(bytes)?;
             Ok(Answer {
                 body: json(&model::Random {
                     random_data: hex::encode_upper(&random),
