@@ -174,15 +174,27 @@ async fn credentials_tenancy_and_key_states_are_refused_with_huawei_codes_and_au
     args["bob_key"] = bob_key["key_id"].clone();
     sdk("refusals", args);
 
+    let mut args = alice_args(&daemon);
+    args["bob_project"] = BOB_PROJECT.into();
+    sdk("signatures", args);
+
     // Each refusal is in the audit log, under the gRPC operation's name and its code.
     let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
     let lines: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
+    // A refused project is audited under the tenant whose signature held.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["outcome"] == "KMSBOX.0403" && l["domain"] == ALICE),
+        "the 403 line names alice:\n{log}"
+    );
     for (rule, operation, outcome) in [
         ("a wrong secret key", "ListKeys", "KMSBOX.0401"),
         ("another tenant's project", "ListKeys", "KMSBOX.0403"),
+        ("a stale X-Sdk-Date", "ListKeys", "KMSBOX.0401"),
         ("another tenant's key", "DescribeKey", "KMS.0207"),
         ("a disabled key", "Encrypt", "KMS.0209"),
         ("a key pending deletion", "Encrypt", "KMS.0210"),

@@ -12,6 +12,11 @@ import hashlib
 import json
 import os
 import sys
+from datetime import datetime, timedelta, timezone
+
+import requests
+from huaweicloudsdkcore.sdk_request import SdkRequest
+from huaweicloudsdkcore.signer.signer import Signer
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
@@ -262,6 +267,44 @@ def attributes_and_rotation(a):
     return {"key_id": key_id}
 
 
+def signed_post(a, operation, body, date=None, project=None, header_project=None, tamper=None, sk=None):
+    """A POST signed by the SDK's own Signer, with the date, project or body changed as asked."""
+    project = project or a["project"]
+    host = a["endpoint"].split("://", 1)[1]
+    headers = {"Content-Type": "application/json;charset=UTF-8", "X-Project-Id": header_project or project}
+    if date is not None:
+        headers["X-Sdk-Date"] = date.strftime("%Y%m%dT%H%M%SZ")
+    req = SdkRequest(method="POST", schema="http", host=host, resource_path=f"/v1.0/{project}/kms/{operation}",
+                     query_params=[], header_params=headers, body=json.dumps(body))
+    Signer(BasicCredentials(a["ak"], sk or a["sk"], project)).sign(req)
+    sent = req.body if tamper is None else tamper
+    r = requests.post(a["endpoint"] + req.uri, data=sent, headers=req.header_params, timeout=10)
+    code = r.json().get("error", {}).get("error_code") if r.status_code >= 400 else None
+    return r.status_code, code
+
+
+def signatures(a):
+    """The signature's date, body, secret and project, each checked by the daemon."""
+    now = datetime.now(timezone.utc)
+    body = {"limit": "1"}
+    check("a request signed now is served", signed_post(a, "list-keys", body, date=now) == (200, None), signed_post(a, "list-keys", body, date=now))
+    check("14 minutes old is still fresh", signed_post(a, "list-keys", body, date=now - timedelta(minutes=14))[0] == 200)
+    for rule, date in [("a date 16 minutes old is 401", now - timedelta(minutes=16)),
+                       ("a date 16 minutes ahead is 401", now + timedelta(minutes=16))]:
+        got = signed_post(a, "list-keys", body, date=date)
+        check(rule, got == (401, "KMSBOX.0401"), got)
+    got = signed_post(a, "list-keys", body, date=now, tamper=json.dumps({"limit": "2"}))
+    check("a body changed after signing is 401", got == (401, "KMSBOX.0401"), got)
+    got = signed_post(a, "list-keys", body, date=now, sk="not-the-secret-key-0123456789")
+    check("a wrong secret key is 401", got == (401, "KMSBOX.0401"), got)
+    got = signed_post(a, "list-keys", body, date=now, header_project=a["bob_project"])
+    check("an X-Project-Id that is not the path's project is 403", got == (403, "KMSBOX.0403"), got)
+    r = requests.post(f"{a['endpoint']}/v1.0/{a['project']}/kms/list-keys", json=body, timeout=10)
+    got = (r.status_code, r.json()["error"]["error_code"])
+    check("an unsigned request is 401", got == (401, "KMSBOX.0401"), got)
+    return {}
+
+
 def create(a):
     """Creates a key and prints its ID."""
     c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
@@ -281,6 +324,7 @@ if __name__ == "__main__":
         "operations": operations,
         "refusals": refusals,
         "attributes_and_rotation": attributes_and_rotation,
+        "signatures": signatures,
         "create": create,
         "decrypt": decrypt,
     }

@@ -212,7 +212,7 @@ async fn handle(State(state): State<ApiState>, request: Request) -> Response {
         Ok(b) => b,
         Err(_) => return refuse(&state, call, String::new(), too_long()).await,
     };
-    let caller = match authenticate(&state, &parts, &body, &project) {
+    let caller = match authenticate(&state, &parts, &body, &project, &mut call) {
         Ok(c) => c,
         Err(e) => return refuse(&state, call, requested_key(&body), e).await,
     };
@@ -289,12 +289,14 @@ fn truncate(s: &str, chars: usize) -> &str {
 }
 
 /// Who is calling: the access key's tenant and the project's region; or, without a tenants file,
-/// the project ID as the domain and the daemon's region.
+/// the project ID as the domain and the daemon's region. Once the signature holds, the call's
+/// audit line names the tenant even if its project is refused.
 fn authenticate(
     state: &ApiState,
     parts: &Parts,
     body: &[u8],
     project: &str,
+    call: &mut Call,
 ) -> Result<Caller, HuaweiError> {
     for name in ["authorization", sign::SDK_DATE, "x-project-id"] {
         if parts.headers.get_all(name).iter().nth(1).is_some() {
@@ -322,6 +324,7 @@ fn authenticate(
         .access_key(auth.access)
         .ok_or(SignError::UnknownAccessKey)?;
     sign::verify(parts, body, &auth, key.secret(), sign::wall_clock_ms())?;
+    call.domain = key.domain().to_string();
     let denied = || {
         HuaweiError::new(
             ErrorCode::PermissionDenied,
