@@ -351,3 +351,50 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         ["after-the-bad-input"]
     );
 }
+
+/// The REST API answers over HTTP/2 (prior knowledge, as on the gRPC port) as over HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_api_answers_over_http2_on_the_grpc_port() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let addr = daemon.addr;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the connection task of a test client, dropped with the test"
+    )]
+    let driver = tokio::spawn(conn);
+    let mut client = client.ready().await.expect("ready");
+    let mut post = async |operation: &str, body: &'static [u8]| {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{addr}/v1.0/{ALICE}/kms/{operation}"))
+            .header("content-type", "application/json;charset=UTF-8")
+            .body(())
+            .expect("request");
+        let (resp, mut send) = client.send_request(req, false).expect("send");
+        send.send_data(body.into(), true).expect("body");
+        let resp = resp.await.expect("response");
+        let (parts, mut recv) = resp.into_parts();
+        let mut out = Vec::new();
+        while let Some(chunk) = recv.data().await {
+            let chunk = chunk.expect("data");
+            let _ = recv.flow_control().release_capacity(chunk.len());
+            out.extend_from_slice(&chunk);
+        }
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("a JSON answer");
+        (parts.status.as_u16(), json)
+    };
+    let (status, made) = post("create-key", br#"{"key_alias": "over-h2"}"#).await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["key_info"]["domain_id"], ALICE);
+    let (status, err) = post("create-key", b"{").await;
+    assert_eq!(
+        (status, &err["error"]["error_code"]),
+        (400, &"KMS.0202".into())
+    );
+    driver.abort();
+}

@@ -340,6 +340,16 @@ mod tests {
             );
         }
         assert!(verify(&parts, body, &auth, secret, signed + 14 * 60 * 1000).is_ok());
+        // Over HTTP/2 the host is the request's `:authority`, not a header.
+        let h2 = request(
+            &[
+                ("content-type", "application/json;charset=UTF-8"),
+                ("x-project-id", "0123456789abcdef0123456789abcdef"),
+                ("x-sdk-date", "20261127T104226Z"),
+            ],
+            "http://127.0.0.1:8080/v1.0/0123456789abcdef0123456789abcdef/kms/describe-key",
+        );
+        verify(&h2, body, &auth, secret, signed).expect("the host from :authority");
     }
 
     const KNOWN_AUTHORIZATION: &str = include_str!("sign_known_answer.txt");
