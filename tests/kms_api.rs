@@ -1419,3 +1419,81 @@ async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
         );
     }
 }
+
+/// The daemon's own tick rotates a key whose scheduled rotation time has passed: the test moves
+/// the key 31 days back in its store (no waiting for a month), restarts the daemon, and watches
+/// the rotation happen, audited, with the old blob still decrypting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_scheduled_rotation_time_is_rotated_by_the_daemon() {
+    const DAY_MS: i64 = 86_400_000;
+    let mut d = TestDaemon::start_with(|c, _| {
+        c.purge_interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let mut t = d.tenant("alice").await;
+    let m = create(&mut t, "scheduled").await;
+    let old = encrypt(&mut t, &m.key_id, b"before", &ctx(&[]))
+        .await
+        .expect("Encrypt");
+    t.client
+        .update_key_rotation_interval(t.req(pb::UpdateKeyRotationIntervalRequest {
+            key_id: m.key_id.clone(),
+            rotation_interval_days: 30,
+        }))
+        .await
+        .expect("interval");
+    t.client
+        .enable_key_rotation(t.req(pb::EnableKeyRotationRequest {
+            key_id: m.key_id.clone(),
+        }))
+        .await
+        .expect("EnableKeyRotation");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        describe(&mut t, &m.key_id)
+            .await
+            .expect("describe")
+            .current_version,
+        1,
+        "not due for 30 days"
+    );
+    d.shut_down().await;
+    let db = rusqlite::Connection::open(d.data_dir().join("kms.sqlite3")).expect("the store");
+    db.execute_batch(&format!(
+        "UPDATE keys SET created_at_ms = created_at_ms - {back},
+                         rotation_since_ms = rotation_since_ms - {back};
+         UPDATE key_versions SET created_at_ms = created_at_ms - {back};",
+        back = 31 * DAY_MS
+    ))
+    .expect("moves the key back 31 days");
+    drop(db);
+    d.restart().await;
+    let mut t = d.tenant("alice").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rotated = loop {
+        let k = describe(&mut t, &m.key_id).await.expect("describe");
+        if k.current_version == 2 || std::time::Instant::now() > deadline {
+            break k;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(rotated.current_version, 2, "rotated by the daemon");
+    assert!(rotated.rotation_enabled, "still scheduled");
+    let opened = decrypt(&mut t, &old.ciphertext_blob, &ctx(&[]), "")
+        .await
+        .expect("the old blob decrypts");
+    assert_eq!(
+        (opened.plaintext.as_slice(), opened.key_version),
+        (&b"before"[..], 1)
+    );
+    let log = std::fs::read_to_string(d.data_dir().join("audit.jsonl")).expect("audit log");
+    assert!(
+        log.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["operation"] == "RotateKey"
+                && v["request_id"] == "scheduled-rotation"
+                && v["key_id"] == m.key_id.as_str()
+        }),
+        "the scheduled rotation is audited:\n{log}"
+    );
+}
