@@ -1246,3 +1246,269 @@ async fn one_port_answers_http1_beside_grpc() {
     let mut t = d.tenant("783fc6652cf246c096ea836694f71855").await;
     create(&mut t, "still-serving").await;
 }
+
+#[tokio::test]
+async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
+    const DAY_S: i64 = 86_400;
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let m = create(&mut t, "before").await;
+    create(&mut t, "taken").await;
+    let id = m.key_id.clone();
+    let renamed = t
+        .client
+        .update_key_alias(t.req(pb::UpdateKeyAliasRequest {
+            key_id: id.clone(),
+            alias: "after".into(),
+        }))
+        .await
+        .expect("UpdateKeyAlias")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert_eq!(renamed.alias, "after");
+    let taken = t
+        .client
+        .update_key_alias(t.req(pb::UpdateKeyAliasRequest {
+            key_id: id.clone(),
+            alias: "taken".into(),
+        }))
+        .await;
+    assert_refused(taken, Code::AlreadyExists, ErrorCode::AliasExists, "taken");
+    let described = t
+        .client
+        .update_key_description(t.req(pb::UpdateKeyDescriptionRequest {
+            key_id: id.clone(),
+            description: "new words".into(),
+        }))
+        .await
+        .expect("UpdateKeyDescription")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert_eq!(described.description, "new words");
+    assert_eq!(
+        describe(&mut t, &id).await.expect("describe").alias,
+        "after"
+    );
+
+    let status = |t: &mut Tenant| {
+        let mut t = t.clone();
+        let id = id.clone();
+        async move {
+            t.client
+                .get_key_rotation_status(t.req(pb::GetKeyRotationStatusRequest { key_id: id }))
+                .await
+                .expect("GetKeyRotationStatus")
+                .into_inner()
+        }
+    };
+    let s = status(&mut t).await;
+    assert_eq!(
+        (
+            s.rotation_enabled,
+            s.rotation_interval_days,
+            s.number_of_rotations
+        ),
+        (false, 365, 0)
+    );
+    assert!(s.last_rotation_time.is_none() && s.next_rotation_time.is_none());
+    let on = t
+        .client
+        .enable_key_rotation(t.req(pb::EnableKeyRotationRequest { key_id: id.clone() }))
+        .await
+        .expect("EnableKeyRotation")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    let created = m.created_at.expect("created").seconds;
+    let next = on.next_rotation_time.expect("scheduled").seconds;
+    assert!(on.rotation_enabled);
+    assert!(
+        (next - created - 365 * DAY_S).abs() < 60,
+        "365 days from now"
+    );
+    for days in [29, 366] {
+        let r = t
+            .client
+            .update_key_rotation_interval(t.req(pb::UpdateKeyRotationIntervalRequest {
+                key_id: id.clone(),
+                rotation_interval_days: days,
+            }))
+            .await;
+        assert_refused(
+            r,
+            Code::InvalidArgument,
+            ErrorCode::InvalidArgument,
+            "rotation_interval",
+        );
+    }
+    let every_30 = t
+        .client
+        .update_key_rotation_interval(t.req(pb::UpdateKeyRotationIntervalRequest {
+            key_id: id.clone(),
+            rotation_interval_days: 30,
+        }))
+        .await
+        .expect("UpdateKeyRotationInterval")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    let next = every_30.next_rotation_time.expect("scheduled").seconds;
+    assert!((next - created - 30 * DAY_S).abs() < 60, "30 days from now");
+    t.client
+        .rotate_key(t.req(pb::RotateKeyRequest { key_id: id.clone() }))
+        .await
+        .expect("RotateKey");
+    let s = status(&mut t).await;
+    assert_eq!((s.number_of_rotations, s.rotation_interval_days), (1, 30));
+    assert!(s.last_rotation_time.is_some());
+    let off = t
+        .client
+        .disable_key_rotation(t.req(pb::DisableKeyRotationRequest { key_id: id.clone() }))
+        .await
+        .expect("DisableKeyRotation")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert!(!off.rotation_enabled && off.next_rotation_time.is_none());
+    assert_eq!(off.rotation_interval_days, 30, "the interval is kept");
+
+    let default = t
+        .client
+        .get_default_key(t.req(pb::GetDefaultKeyRequest {
+            service: "obs".into(),
+        }))
+        .await
+        .expect("GetDefaultKey")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    let r = t
+        .client
+        .enable_key_rotation(t.req(pb::EnableKeyRotationRequest {
+            key_id: default.key_id,
+        }))
+        .await;
+    assert_refused(
+        r,
+        Code::FailedPrecondition,
+        ErrorCode::DefaultKeyImmutable,
+        "default key",
+    );
+    let mut bob = d.tenant("bob").await;
+    let r = bob
+        .client
+        .update_key_alias(bob.req(pb::UpdateKeyAliasRequest {
+            key_id: m.key_uuid.clone(),
+            alias: "mine".into(),
+        }))
+        .await;
+    assert_refused(r, Code::NotFound, ErrorCode::KeyNotFound, "not found");
+
+    let random = |n: u32| {
+        let mut t = t.clone();
+        async move {
+            t.client
+                .generate_random(t.req(pb::GenerateRandomRequest { number_of_bytes: n }))
+                .await
+                .map(|r| r.into_inner().random)
+        }
+    };
+    let (a, b) = (random(32).await.expect("32"), random(32).await.expect("32"));
+    assert_eq!((a.len(), b.len()), (32, 32));
+    assert_ne!(a, b, "fresh each time");
+    for n in [0, 1025] {
+        assert_refused(
+            random(n).await,
+            Code::InvalidArgument,
+            ErrorCode::InvalidArgument,
+            "number_of_bytes",
+        );
+    }
+}
+
+/// The daemon's own tick rotates a key whose scheduled rotation time has passed: the test moves
+/// the key 31 days back in its store (no waiting for a month), restarts the daemon, and watches
+/// the rotation happen, audited, with the old blob still decrypting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_scheduled_rotation_time_is_rotated_by_the_daemon() {
+    use kms_proto::admin::{self as apb, admin_client::AdminClient};
+    let d = TestDaemon::start_with(|c, _| {
+        c.clock = kms_server::server::ClockConfig::Virtual { start_ms: None };
+    })
+    .await;
+    let mut admin = AdminClient::new(
+        tonic::transport::Endpoint::from_shared(d.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connects"),
+    );
+    let mut advance = async |days: i64| {
+        admin
+            .advance_clock(apb::AdvanceClockRequest {
+                by: Some(prost_types::Duration {
+                    seconds: days * 86_400,
+                    nanos: 0,
+                }),
+            })
+            .await
+            .expect("AdvanceClock")
+            .into_inner()
+            .rotated_keys
+    };
+    let mut t = d.tenant("alice").await;
+    let m = create(&mut t, "scheduled").await;
+    let old = encrypt(&mut t, &m.key_id, b"before", &ctx(&[]))
+        .await
+        .expect("Encrypt");
+    t.client
+        .update_key_rotation_interval(t.req(pb::UpdateKeyRotationIntervalRequest {
+            key_id: m.key_id.clone(),
+            rotation_interval_days: 30,
+        }))
+        .await
+        .expect("interval");
+    t.client
+        .enable_key_rotation(t.req(pb::EnableKeyRotationRequest {
+            key_id: m.key_id.clone(),
+        }))
+        .await
+        .expect("EnableKeyRotation");
+    assert_eq!(advance(29).await, 0, "not due for 30 days");
+    assert_eq!(
+        describe(&mut t, &m.key_id)
+            .await
+            .expect("describe")
+            .current_version,
+        1,
+        "not due for 30 days"
+    );
+    // The rotation runs before the clock's move returns.
+    assert_eq!(advance(2).await, 1, "due after 30 days");
+    let rotated = describe(&mut t, &m.key_id).await.expect("describe");
+    assert_eq!(rotated.current_version, 2, "rotated by the daemon");
+    assert!(rotated.rotation_enabled, "still scheduled");
+    let opened = decrypt(&mut t, &old.ciphertext_blob, &ctx(&[]), "")
+        .await
+        .expect("the old blob decrypts");
+    assert_eq!(
+        (opened.plaintext.as_slice(), opened.key_version),
+        (&b"before"[..], 1)
+    );
+    let log = std::fs::read_to_string(d.data_dir().join("audit.jsonl")).expect("audit log");
+    assert!(
+        log.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["operation"] == "RotateKey"
+                && v["request_id"] == "scheduled-rotation"
+                && v["key_id"] == m.key_id.as_str()
+        }),
+        "the scheduled rotation is audited:\n{log}"
+    );
+    let fresh = encrypt(&mut t, &m.key_id, b"after", &ctx(&[]))
+        .await
+        .expect("Encrypt");
+    assert_eq!(fresh.key_version, 2, "new blobs use the new version");
+}

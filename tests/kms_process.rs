@@ -234,6 +234,32 @@ async fn kmsctl_drives_every_rpc_and_reports_errors() {
     assert_eq!(json(&["cancel-key-deletion", &id])["state"], "disabled");
     json(&["enable-key", &id]);
     assert_eq!(json(&["get-default-key", "obs"])["alias"], "obs/default");
+    assert_eq!(
+        json(&["update-key-alias", &id, "cli-key-2"])["alias"],
+        "cli-key-2"
+    );
+    assert_eq!(
+        json(&["update-key-description", &id, "said anew"])["description"],
+        "said anew"
+    );
+    let on = json(&["enable-key-rotation", &id]);
+    assert_eq!(
+        (&on["rotation_enabled"], &on["rotation_interval_days"]),
+        (&true.into(), &365.into())
+    );
+    assert!(on["next_rotation_time"].is_string(), "{on}");
+    let every_30 = json(&["update-key-rotation-interval", &id, "--days", "30"]);
+    assert_eq!(every_30["rotation_interval_days"], 30);
+    let status = json(&["get-key-rotation-status", &id]);
+    assert_eq!(
+        (&status["number_of_rotations"], &status["rotation_enabled"]),
+        (&1.into(), &true.into())
+    );
+    assert!(status["last_rotation_time"].is_string(), "{status}");
+    let off = json(&["disable-key-rotation", &id]);
+    assert!(off["next_rotation_time"].is_null(), "{off}");
+    let random = json(&["generate-random", "--number-of-bytes", "48"]);
+    assert_eq!(random["random_base64"].as_str().unwrap().len(), 64);
 
     // The readable table by default.
     let (ok, table, _) = kmsctl(&ep, &["describe-key", &id]);

@@ -186,6 +186,48 @@ impl KeyManagementService for Mock {
             key_version: 1,
         }))
     }
+    async fn update_key_alias(
+        &self,
+        _: Request<UpdateKeyAliasRequest>,
+    ) -> Result<Response<UpdateKeyAliasResponse>, Status> {
+        no()
+    }
+    async fn update_key_description(
+        &self,
+        _: Request<UpdateKeyDescriptionRequest>,
+    ) -> Result<Response<UpdateKeyDescriptionResponse>, Status> {
+        no()
+    }
+    async fn enable_key_rotation(
+        &self,
+        _: Request<EnableKeyRotationRequest>,
+    ) -> Result<Response<EnableKeyRotationResponse>, Status> {
+        no()
+    }
+    async fn disable_key_rotation(
+        &self,
+        _: Request<DisableKeyRotationRequest>,
+    ) -> Result<Response<DisableKeyRotationResponse>, Status> {
+        no()
+    }
+    async fn update_key_rotation_interval(
+        &self,
+        _: Request<UpdateKeyRotationIntervalRequest>,
+    ) -> Result<Response<UpdateKeyRotationIntervalResponse>, Status> {
+        no()
+    }
+    async fn get_key_rotation_status(
+        &self,
+        _: Request<GetKeyRotationStatusRequest>,
+    ) -> Result<Response<GetKeyRotationStatusResponse>, Status> {
+        no()
+    }
+    async fn generate_random(
+        &self,
+        _: Request<GenerateRandomRequest>,
+    ) -> Result<Response<GenerateRandomResponse>, Status> {
+        no()
+    }
 }
 
 async fn start(mock: Mock) -> String {

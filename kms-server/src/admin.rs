@@ -164,7 +164,11 @@ impl AdminGrpc {
 
     /// The clock's answer after it moved: runs the work that came due first.
     async fn moved(&self, now_ms: i64) -> Result<pb::ClockResponse, KmsError> {
-        let purged = self.keyring.run_due(now_ms).await?.purged;
+        let due = self.keyring.run_due(now_ms).await?;
+        let purged = due.purged;
+        self.audit
+            .record_scheduled_rotations(&due.rotated, crate::keyring::now_ms())
+            .await;
         if purged > 0 {
             tracing::info!(
                 deleted = purged,
@@ -175,6 +179,7 @@ impl AdminGrpc {
             now: Some(timestamp(now_ms)),
             r#virtual: true,
             purged_keys: u32::try_from(purged).unwrap_or(u32::MAX),
+            rotated_keys: u32::try_from(due.rotated.len()).unwrap_or(u32::MAX),
         })
     }
 }
@@ -336,6 +341,7 @@ impl Admin for AdminGrpc {
                 now: Some(timestamp(self.clock().now_ms())),
                 r#virtual: self.clock().is_virtual(),
                 purged_keys: 0,
+                rotated_keys: 0,
             })
         })
         .await

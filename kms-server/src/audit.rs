@@ -181,6 +181,35 @@ impl AuditRecord {
     }
 }
 
+impl AuditLog {
+    /// Records the automatic rotations of [`crate::keyring::DueWork`], each as a `RotateKey` by
+    /// the daemon itself (request ID `scheduled-rotation`), on disk before it returns like every
+    /// lifecycle line.
+    pub async fn record_scheduled_rotations(
+        &self,
+        rotated: &[std::sync::Arc<crate::store::KeyRecord>],
+        time_ms: i64,
+    ) {
+        for k in rotated {
+            tracing::info!(key = %k.full_id(), version = k.current_version, "rotated on schedule");
+            let line = AuditRecord {
+                time_ms,
+                domain: k.domain.as_str().to_owned(),
+                region: k.region.as_str().to_owned(),
+                operation: "RotateKey",
+                key_id: k.full_id_string(),
+                outcome: "ok",
+                request_id: "scheduled-rotation".into(),
+                virtual_time_ms: None,
+                injected: None,
+            };
+            if self.record_durable(line).await.is_err() {
+                tracing::error!(key = %k.full_id(), "the audit line of a scheduled rotation is not yet written");
+            }
+        }
+    }
+}
+
 /// The text of the last second an audit time fell in: consecutive lines mostly share it, and
 /// formatting a date costs more than the rest of a line.
 #[derive(Debug, Default)]

@@ -1,6 +1,7 @@
 //! Who is calling: the daemon's [`Authenticator`] finds the caller's domain and region in request
 //! metadata and bearer tokens. (The client side of the same metadata is [`kms_proto::Tenancy`].)
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,16 +12,21 @@ use kms_proto::metadata::{AUTHORIZATION, DOMAIN_ID, REGION, REQUEST_ID};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
+use zeroize::Zeroizing;
 
 use crate::error::{ConfigError, KmsError, Result};
 use crate::keyring::Caller;
 
-/// The tenants file: domain IDs and their bearer tokens.
+/// The tenants file: domain IDs and their bearer tokens; optionally an access key, its secret
+/// key and projects by region for the signed HTTP API (Huawei Cloud KMS, `SDK-HMAC-SHA256`).
 ///
 /// ```toml
 /// [[tenants]]
 /// domain_id = "783fc6652cf246c096ea836694f71855"
 /// token = "a long random secret"
+/// access_key = "HUAWEIAKEXAMPLE"
+/// secret_key = "another long random secret"
+/// projects = { "region" = "0123456789abcdef0123456789abcdef" }
 /// ```
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,13 +39,70 @@ struct TenantsFile {
 struct TenantEntry {
     domain_id: String,
     token: String,
+    #[serde(default)]
+    access_key: Option<String>,
+    #[serde(default)]
+    secret_key: Option<String>,
+    /// Region -> project ID.
+    #[serde(default)]
+    projects: BTreeMap<String, String>,
 }
 
-/// A tenant of the tenants file: its domain and the SHA-256 of its token.
+/// A tenant of the tenants file: its domain, the SHA-256 of its token, and its access key.
 struct KnownTenant {
     domain: DomainId,
     token_digest: [u8; 32],
+    access: Option<AccessKey>,
 }
+
+/// A tenant's access key for the signed HTTP API: its ID, its secret key (never printed) and the
+/// tenant's projects, each in one region.
+pub struct AccessKey {
+    id: String,
+    secret: Zeroizing<Vec<u8>>,
+    domain: DomainId,
+    /// (project ID, region).
+    projects: Vec<(String, RegionId)>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("domain", &self.domain)
+            .field("projects", &self.projects)
+            .finish()
+    }
+}
+
+impl AccessKey {
+    /// The access key ID (`Access=` of a signature).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The secret key, the HMAC key of the signatures.
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
+    /// The tenant the key belongs to.
+    pub fn domain(&self) -> &DomainId {
+        &self.domain
+    }
+
+    /// The region of one of the tenant's projects; `None` for a project that is not the tenant's.
+    pub fn region_of(&self, project_id: &str) -> Option<&RegionId> {
+        self.projects
+            .iter()
+            .find(|(p, _)| p == project_id)
+            .map(|(_, r)| r)
+    }
+}
+
+/// Access key IDs and project IDs: letters and digits, at most this long.
+pub const MAX_ACCESS_ID_LEN: usize = 128;
 
 /// Request metadata that may appear at most once in a request.
 /// The request metadata that authentication and auditing read, and that may appear once.
@@ -88,6 +151,13 @@ impl Authenticator {
             source: Box::new(e),
         })?;
         let mut tenants = Vec::with_capacity(file.tenants.len());
+        let mut access_ids = HashSet::new();
+        let mut project_ids = HashSet::new();
+        let invalid = |reason: String| ConfigError::Invalid {
+            what: WHAT,
+            path: path.to_owned(),
+            reason,
+        };
         for t in file.tenants {
             let domain = DomainId::parse(&t.domain_id).map_err(|source| ConfigError::Id {
                 what: WHAT,
@@ -103,15 +173,79 @@ impl Authenticator {
                     ),
                 });
             }
+            let access = match (t.access_key, t.secret_key) {
+                (None, None) if t.projects.is_empty() => None,
+                (None, None) => {
+                    return Err(invalid(format!(
+                        "domain {domain} has projects but no access_key and secret_key"
+                    )));
+                }
+                (Some(id), Some(secret)) => {
+                    if !plain_id(&id) {
+                        return Err(invalid(format!(
+                            "the access_key of domain {domain} must be 1 to {MAX_ACCESS_ID_LEN} letters and digits"
+                        )));
+                    }
+                    if secret.len() < MIN_TOKEN_LEN {
+                        return Err(invalid(format!(
+                            "the secret_key of domain {domain} is shorter than {MIN_TOKEN_LEN} characters"
+                        )));
+                    }
+                    if !access_ids.insert(id.clone()) {
+                        return Err(invalid(format!("access_key {id} is given twice")));
+                    }
+                    let mut projects = Vec::with_capacity(t.projects.len());
+                    for (region, project) in t.projects {
+                        let region =
+                            RegionId::parse(&region).map_err(|source| ConfigError::Id {
+                                what: WHAT,
+                                path: path.to_owned(),
+                                source,
+                            })?;
+                        if !plain_id(&project) {
+                            return Err(invalid(format!(
+                                "project {project:?} of domain {domain} must be 1 to {MAX_ACCESS_ID_LEN} letters and digits"
+                            )));
+                        }
+                        // A project is in one tenant and one region: it decides both.
+                        if !project_ids.insert(project.clone()) {
+                            return Err(invalid(format!("project {project} is given twice")));
+                        }
+                        projects.push((project, region));
+                    }
+                    Some(AccessKey {
+                        id,
+                        secret: Zeroizing::new(secret.into_bytes()),
+                        domain: domain.clone(),
+                        projects,
+                    })
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "domain {domain} needs both access_key and secret_key, or neither"
+                    )));
+                }
+            };
             tenants.push(KnownTenant {
                 token_digest: token_digest(&t.token),
                 domain,
+                access,
             });
         }
         Ok(Self {
             tenants: Some(tenants),
             default_region,
         })
+    }
+
+    /// The access key with this ID, for the signed HTTP API. `None` without a tenants file (then
+    /// signatures are not checked) and for an unknown ID.
+    pub fn access_key(&self, id: &str) -> Option<&AccessKey> {
+        self.tenants
+            .as_ref()?
+            .iter()
+            .filter_map(|t| t.access.as_ref())
+            .find(|a| a.id == id)
     }
 
     /// Whether bearer tokens are required.
@@ -213,11 +347,14 @@ fn tenant_of_token<'a>(tenants: &'a [KnownTenant], token: &str) -> Option<&'a Do
 /// The request ID of a call: the caller's `x-kms-request-id` if it is sane, else a fresh one made
 /// of a per-process random prefix and a counter (unique, and no system call on the request path).
 pub fn request_id(md: &MetadataMap) -> String {
+    request_id_from(md.get(REQUEST_ID).and_then(|v| v.to_str().ok()))
+}
+
+/// The request ID of a call that gave `given` (see [`request_id`]).
+pub fn request_id_from(given: Option<&str>) -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    match md
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
+    match given
         .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
     {
         Some(given) => given.to_owned(),
@@ -285,6 +422,11 @@ impl<'a> TenancyHeaders<'a> {
             })
             .transpose()
     }
+}
+
+/// Letters and digits, 1 to [`MAX_ACCESS_ID_LEN`] of them.
+fn plain_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ACCESS_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn token_digest(token: &str) -> [u8; 32] {
@@ -520,5 +662,100 @@ mod tests {
         std::fs::write(&p, "[[tenants]]\ndomain_id = \"a\"\ntoken = \"short\"\n").unwrap();
         let e = Authenticator::from_file(&p, RegionId::parse("r").unwrap()).unwrap_err();
         assert!(e.to_string().contains("shorter than"), "{e}");
+    }
+
+    fn from_text(text: &str) -> Result<Authenticator, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tenants.toml");
+        std::fs::write(&p, text).unwrap();
+        Authenticator::from_file(&p, RegionId::parse("r1").unwrap())
+    }
+
+    const ALICE: &str = "[[tenants]]\ndomain_id = \"alice\"\ntoken = \"alice-token-0123456789\"\n";
+
+    #[test]
+    fn access_keys_name_the_tenant_and_projects_the_region() {
+        let t = from_text(&format!(
+            "{ALICE}access_key = \"AKALICE\"\nsecret_key = \"alice-secret-0123456789\"\n\
+             projects = {{ \"r1\" = \"p1alice\", \"cn-north-4\" = \"p2alice\" }}\n\
+             [[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-token-0123456789\"\n"
+        ))
+        .unwrap();
+        let ak = t.access_key("AKALICE").expect("alice's access key");
+        assert_eq!(ak.domain().as_str(), "alice");
+        assert_eq!(ak.secret(), b"alice-secret-0123456789");
+        assert_eq!(ak.region_of("p1alice").map(RegionId::as_str), Some("r1"));
+        assert_eq!(
+            ak.region_of("p2alice").map(RegionId::as_str),
+            Some("cn-north-4")
+        );
+        assert!(ak.region_of("nope").is_none());
+        assert!(t.access_key("AKBOB").is_none(), "bob has no access key");
+        assert!(
+            !format!("{ak:?}").contains("alice-secret"),
+            "the secret never prints"
+        );
+        let trusting = Authenticator::trusting(RegionId::parse("r1").unwrap());
+        assert!(trusting.access_key("AKALICE").is_none());
+    }
+
+    #[test]
+    fn broken_access_key_entries_are_refused() {
+        let bob = "[[tenants]]\ndomain_id = \"bob\"\ntoken = \"bob-token-0123456789\"\n";
+        let ak = |id: &str, projects: &str| {
+            format!(
+                "access_key = \"{id}\"\nsecret_key = \"a-secret-key-0123456789\"\nprojects = {{ {projects} }}\n"
+            )
+        };
+        // (rule, file)
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "access key without secret key",
+                format!("{ALICE}access_key = \"AK1\"\n"),
+            ),
+            (
+                "secret key without access key",
+                format!("{ALICE}secret_key = \"a-secret-key-0123456789\"\n"),
+            ),
+            (
+                "projects without access key",
+                format!("{ALICE}projects = {{ \"r1\" = \"p1\" }}\n"),
+            ),
+            (
+                "short secret key",
+                format!("{ALICE}access_key = \"AK1\"\nsecret_key = \"short\"\n"),
+            ),
+            (
+                "access key not letters and digits",
+                format!("{ALICE}{}", ak("AK-1", "")),
+            ),
+            (
+                "project not letters and digits",
+                format!("{ALICE}{}", ak("AK1", "\"r1\" = \"p 1\"")),
+            ),
+            (
+                "region not in the region grammar",
+                format!("{ALICE}{}", ak("AK1", "\"R_1\" = \"p1\"")),
+            ),
+            (
+                "one access key for two tenants",
+                format!("{ALICE}{}{bob}{}", ak("AK1", ""), ak("AK1", "")),
+            ),
+            (
+                "one project for two tenants",
+                format!(
+                    "{ALICE}{}{bob}{}",
+                    ak("AK1", "\"r1\" = \"p1\""),
+                    ak("AK2", "\"r2\" = \"p1\"")
+                ),
+            ),
+            (
+                "one project in two regions",
+                format!("{ALICE}{}", ak("AK1", "\"r1\" = \"p1\", \"r2\" = \"p1\"")),
+            ),
+        ];
+        for (rule, text) in cases {
+            assert!(from_text(&text).is_err(), "{rule}: accepted\n{text}");
+        }
     }
 }

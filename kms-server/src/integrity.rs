@@ -194,15 +194,18 @@ mod tests {
                     scheme: 1,
                     wrapped: vec![1; 40],
                     nonces_reserved: 0,
+                    created_at_ms: 0,
                 },
                 WrappedVersion {
                     version: 2,
                     scheme: 1,
                     wrapped: vec![2; 40],
                     nonces_reserved: 0,
+                    created_at_ms: 0,
                 },
             ],
             mac: None,
+            rotation: crate::store::Rotation::default(),
         }
     }
 
@@ -239,9 +242,11 @@ mod tests {
                         scheme: small(&v["scheme"]),
                         wrapped: hexf(&v["wrapped"]),
                         nonces_reserved: 0,
+                        created_at_ms: 0,
                     })
                     .collect(),
                 mac: None,
+                rotation: crate::store::Rotation::default(),
             };
             let mac = record_mac(&root, &rec).unwrap();
             assert_eq!(mac.to_vec(), hexf(&r["record_mac"]), "key {}", rec.uuid);

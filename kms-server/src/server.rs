@@ -46,7 +46,7 @@ pub struct Config {
     pub audit_log: Option<PathBuf>,
     /// The audit log's rotation by size, and what happens when it cannot be written.
     pub audit: AuditOptions,
-    /// How often keys past their deletion date are purged.
+    /// How often keys past their deletion date are purged and keys due for rotation rotated.
     pub purge_interval: Duration,
     /// How long shutdown waits for in-flight calls and open connections before closing them.
     pub shutdown_grace: Duration,
@@ -425,6 +425,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     );
     tasks.spawn(purge_loop(
         Arc::clone(&keyring),
+        audit.clone(),
         config.purge_interval,
         stop.clone(),
     ));
@@ -695,14 +696,25 @@ pub(crate) fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartupError> {
     Ok(file)
 }
 
-/// Runs the work that falls due with time (the purge of keys past their deletion date) every
-/// `every`, until `stop` is cancelled.
-async fn purge_loop(keyring: Arc<Keyring>, every: Duration, stop: CancellationToken) {
+/// Runs the work that falls due with time (the purge of keys past their deletion date, automatic
+/// rotations) every `every`, until `stop` is cancelled.
+async fn purge_loop(
+    keyring: Arc<Keyring>,
+    audit: AuditLog,
+    every: Duration,
+    stop: CancellationToken,
+) {
     loop {
         match keyring.run_due(keyring.clock().now_ms()).await {
-            Ok(due) if due.purged == 0 => {}
-            Ok(due) => tracing::info!(deleted = due.purged, "purged keys past their deletion date"),
-            Err(e) => tracing::error!(error = %e, "purging keys failed"),
+            Ok(due) => {
+                if due.purged > 0 {
+                    tracing::info!(deleted = due.purged, "purged keys past their deletion date");
+                }
+                audit
+                    .record_scheduled_rotations(&due.rotated, crate::keyring::now_ms())
+                    .await;
+            }
+            Err(e) => tracing::error!(error = %e, "purging or rotating keys failed"),
         }
         tokio::select! {
             () = stop.cancelled() => return,

@@ -199,6 +199,7 @@ fn clock_json(c: pb::ClockResponse) -> Value {
         "now": c.now.as_ref().map(rfc3339_ms),
         "virtual": c.r#virtual,
         "purged_keys": c.purged_keys,
+        "rotated_keys": c.rotated_keys,
     })
 }
 

@@ -85,6 +85,27 @@ enum Command {
     CancelKeyDeletion { key_id: String },
     /// Add a key version.
     RotateKey { key_id: String },
+    /// Rename a key.
+    UpdateKeyAlias { key_id: String, alias: String },
+    /// Set a key's description (empty clears it).
+    UpdateKeyDescription { key_id: String, description: String },
+    /// Turn a key's automatic rotation on (every 365 days until the interval is set).
+    EnableKeyRotation { key_id: String },
+    /// Turn a key's automatic rotation off.
+    DisableKeyRotation { key_id: String },
+    /// Set the interval of a key's automatic rotation, 30 to 365 days.
+    UpdateKeyRotationInterval {
+        key_id: String,
+        #[arg(long)]
+        days: u32,
+    },
+    /// Show a key's rotation schedule and history.
+    GetKeyRotationStatus { key_id: String },
+    /// Random bytes (base64) from the daemon, 1 to 1024.
+    GenerateRandom {
+        #[arg(long)]
+        number_of_bytes: u32,
+    },
     /// The default key of a service (created on first use).
     GetDefaultKey { service: String },
     /// A fresh data key, in plaintext (base64) and encrypted.

@@ -111,6 +111,9 @@ fn meta_json(m: Option<pb::KeyMetadata>) -> Value {
         "created_at": ts(m.created_at),
         "deletion_date": ts(m.deletion_date),
         "current_version": m.current_version,
+        "rotation_enabled": m.rotation_enabled,
+        "rotation_interval_days": m.rotation_interval_days,
+        "next_rotation_time": ts(m.next_rotation_time),
     })
 }
 
@@ -190,6 +193,64 @@ pub(crate) async fn call(
         }
         Command::RotateKey { key_id } => {
             metadata_call!(rotate_key, pb::RotateKeyRequest { key_id })
+        }
+        Command::UpdateKeyAlias { key_id, alias } => {
+            metadata_call!(
+                update_key_alias,
+                pb::UpdateKeyAliasRequest { key_id, alias }
+            )
+        }
+        Command::UpdateKeyDescription {
+            key_id,
+            description,
+        } => {
+            metadata_call!(
+                update_key_description,
+                pb::UpdateKeyDescriptionRequest {
+                    key_id,
+                    description
+                }
+            )
+        }
+        Command::EnableKeyRotation { key_id } => {
+            metadata_call!(enable_key_rotation, pb::EnableKeyRotationRequest { key_id })
+        }
+        Command::DisableKeyRotation { key_id } => {
+            metadata_call!(
+                disable_key_rotation,
+                pb::DisableKeyRotationRequest { key_id }
+            )
+        }
+        Command::UpdateKeyRotationInterval { key_id, days } => {
+            metadata_call!(
+                update_key_rotation_interval,
+                pb::UpdateKeyRotationIntervalRequest {
+                    key_id,
+                    rotation_interval_days: days,
+                }
+            )
+        }
+        Command::GetKeyRotationStatus { key_id } => {
+            let r = c
+                .get_key_rotation_status(pb::GetKeyRotationStatusRequest { key_id })
+                .await?
+                .into_inner();
+            let ts = |t: Option<prost_types::Timestamp>| t.as_ref().map(rfc3339_ms);
+            json!({
+                "key_id": r.key_id,
+                "rotation_enabled": r.rotation_enabled,
+                "rotation_interval_days": r.rotation_interval_days,
+                "last_rotation_time": ts(r.last_rotation_time),
+                "number_of_rotations": r.number_of_rotations,
+                "next_rotation_time": ts(r.next_rotation_time),
+            })
+        }
+        Command::GenerateRandom { number_of_bytes } => {
+            let r = c
+                .generate_random(pb::GenerateRandomRequest { number_of_bytes })
+                .await?
+                .into_inner();
+            json!({ "random_base64": B64.encode(r.random) })
         }
         Command::GetDefaultKey { service } => {
             metadata_call!(get_default_key, pb::GetDefaultKeyRequest { service })

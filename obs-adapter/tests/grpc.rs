@@ -218,6 +218,48 @@ impl KeyManagementService for Daemon {
     ) -> Result<Response<pb::ReEncryptResponse>, Status> {
         Err(Status::unimplemented("re_encrypt"))
     }
+    async fn update_key_alias(
+        &self,
+        _: Request<pb::UpdateKeyAliasRequest>,
+    ) -> Result<Response<pb::UpdateKeyAliasResponse>, Status> {
+        Err(Status::unimplemented("update_key_alias"))
+    }
+    async fn update_key_description(
+        &self,
+        _: Request<pb::UpdateKeyDescriptionRequest>,
+    ) -> Result<Response<pb::UpdateKeyDescriptionResponse>, Status> {
+        Err(Status::unimplemented("update_key_description"))
+    }
+    async fn enable_key_rotation(
+        &self,
+        _: Request<pb::EnableKeyRotationRequest>,
+    ) -> Result<Response<pb::EnableKeyRotationResponse>, Status> {
+        Err(Status::unimplemented("enable_key_rotation"))
+    }
+    async fn disable_key_rotation(
+        &self,
+        _: Request<pb::DisableKeyRotationRequest>,
+    ) -> Result<Response<pb::DisableKeyRotationResponse>, Status> {
+        Err(Status::unimplemented("disable_key_rotation"))
+    }
+    async fn update_key_rotation_interval(
+        &self,
+        _: Request<pb::UpdateKeyRotationIntervalRequest>,
+    ) -> Result<Response<pb::UpdateKeyRotationIntervalResponse>, Status> {
+        Err(Status::unimplemented("update_key_rotation_interval"))
+    }
+    async fn get_key_rotation_status(
+        &self,
+        _: Request<pb::GetKeyRotationStatusRequest>,
+    ) -> Result<Response<pb::GetKeyRotationStatusResponse>, Status> {
+        Err(Status::unimplemented("get_key_rotation_status"))
+    }
+    async fn generate_random(
+        &self,
+        _: Request<pb::GenerateRandomRequest>,
+    ) -> Result<Response<pb::GenerateRandomResponse>, Status> {
+        Err(Status::unimplemented("generate_random"))
+    }
 }
 
 async fn start() -> (tonic::transport::Channel, Seen) {

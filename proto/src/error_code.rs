@@ -44,8 +44,18 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    /// No such operation (the Huawei REST API's unknown paths and methods).
+    InvalidRequestUrl = "KMS.0201" => Unimplemented,
+    /// A request body that is not JSON (the Huawei REST API).
+    MalformedJson = "KMS.0202" => InvalidArgument,
+    /// A request body over its limit (the Huawei REST API).
+    RequestTooLong = "KMS.0203" => InvalidArgument,
+    /// A required request field is missing (the Huawei REST API).
+    MissingParameter = "KMS.0204" => InvalidArgument,
     /// Malformed key ID.
     MalformedKeyId = "KMS.0205" => InvalidArgument,
+    /// A `sequence` that is not at most 36 characters (the Huawei REST API).
+    InvalidSequence = "KMS.0206" => InvalidArgument,
     /// Key not found (also another tenant's or another region's key).
     KeyNotFound = "KMS.0207" => NotFound,
     /// Key disabled.

@@ -63,7 +63,8 @@ struct Args {
     /// succeeds again; `continue` serves on, counting and logging the lines it loses.
     #[arg(long, env = "KMS_AUDIT_FAILURE", value_enum, default_value_t = OnAuditFailure::Refuse)]
     audit_failure: OnAuditFailure,
-    /// Seconds between purges of keys past their deletion date.
+    /// Seconds between purges of keys past their deletion date (and rotations of keys whose
+    /// rotation schedule is due).
     #[arg(long, env = "KMS_PURGE_INTERVAL_SECS", default_value_t = 60)]
     purge_interval_secs: u64,
     /// Log format on standard error: `text` for people, `json` (one object per line) for machines.

@@ -28,6 +28,22 @@ pub fn metadata(rec: &KeyRecord) -> pb::KeyMetadata {
         current_version: rec.current_version,
         service: rec.service.clone(),
         key_uuid: rec.uuid.hyphenated().to_string(),
+        rotation_enabled: rec.rotation.enabled,
+        rotation_interval_days: rec.rotation.interval_days,
+        next_rotation_time: rec.next_rotation_ms().map(timestamp),
+    }
+}
+
+/// A key's rotation schedule and history.
+pub fn rotation_status(rec: &KeyRecord) -> pb::GetKeyRotationStatusResponse {
+    pb::GetKeyRotationStatusResponse {
+        key_id: rec.full_id().to_string(),
+        rotation_enabled: rec.rotation.enabled,
+        rotation_interval_days: rec.rotation.interval_days,
+        last_rotation_time: (rec.current_version > 1)
+            .then(|| timestamp(rec.current_version_made_ms())),
+        number_of_rotations: rec.current_version.saturating_sub(1),
+        next_rotation_time: rec.next_rotation_ms().map(timestamp),
     }
 }
 

@@ -24,8 +24,8 @@ use crate::faults::{Faults, Operation, Outcome, named_key};
 use crate::keyring::{Caller, Keyring, now_ms};
 use crate::store::KeyRecord;
 
-pub use convert::metadata;
 pub(crate) use convert::timestamp;
+pub use convert::{metadata, rotation_status};
 pub use undecodable::CodecRefusals;
 
 /// The `kms.v1.KeyManagementService` implementation.
@@ -84,6 +84,11 @@ fn changes_lifecycle(op: &str) -> bool {
             | "ScheduleKeyDeletion"
             | "CancelKeyDeletion"
             | "RotateKey"
+            | "UpdateKeyAlias"
+            | "UpdateKeyDescription"
+            | "EnableKeyRotation"
+            | "DisableKeyRotation"
+            | "UpdateKeyRotationInterval"
     )
 }
 
@@ -132,8 +137,11 @@ macro_rules! names_key {
 names_key!(
     DescribeKeyRequest => key_id, EnableKeyRequest => key_id, DisableKeyRequest => key_id,
     ScheduleKeyDeletionRequest => key_id, CancelKeyDeletionRequest => key_id,
-    RotateKeyRequest => key_id, GenerateDataKeyRequest => key_id, EncryptRequest => key_id;
-    CreateKeyRequest, ListKeysRequest, GetDefaultKeyRequest
+    RotateKeyRequest => key_id, GenerateDataKeyRequest => key_id, EncryptRequest => key_id,
+    UpdateKeyAliasRequest => key_id, UpdateKeyDescriptionRequest => key_id,
+    EnableKeyRotationRequest => key_id, DisableKeyRotationRequest => key_id,
+    UpdateKeyRotationIntervalRequest => key_id, GetKeyRotationStatusRequest => key_id;
+    CreateKeyRequest, ListKeysRequest, GetDefaultKeyRequest, GenerateRandomRequest
 );
 
 /// At most this many characters of a requested key ID go into the audit log.
@@ -551,6 +559,102 @@ impl KeyManagementService for KmsGrpc {
                 key_version: r.encrypted.version,
             };
             Ok(Answer::naming(response, key_id))
+        })
+        .await
+    }
+
+    async fn update_key_alias(
+        &self,
+        req: Request<pb::UpdateKeyAliasRequest>,
+    ) -> RpcResult<pb::UpdateKeyAliasResponse> {
+        self.metadata_rpc(
+            "UpdateKeyAlias",
+            req,
+            |k, c, m| async move { k.update_alias(&c, &m.key_id, &m.alias).await },
+            |metadata| pb::UpdateKeyAliasResponse { metadata },
+        )
+        .await
+    }
+
+    async fn update_key_description(
+        &self,
+        req: Request<pb::UpdateKeyDescriptionRequest>,
+    ) -> RpcResult<pb::UpdateKeyDescriptionResponse> {
+        self.metadata_rpc(
+            "UpdateKeyDescription",
+            req,
+            |k, c, m| async move { k.update_description(&c, &m.key_id, &m.description).await },
+            |metadata| pb::UpdateKeyDescriptionResponse { metadata },
+        )
+        .await
+    }
+
+    async fn enable_key_rotation(
+        &self,
+        req: Request<pb::EnableKeyRotationRequest>,
+    ) -> RpcResult<pb::EnableKeyRotationResponse> {
+        self.metadata_rpc(
+            "EnableKeyRotation",
+            req,
+            |k, c, m| async move { k.set_rotation(&c, &m.key_id, Some(true), None).await },
+            |metadata| pb::EnableKeyRotationResponse { metadata },
+        )
+        .await
+    }
+
+    async fn disable_key_rotation(
+        &self,
+        req: Request<pb::DisableKeyRotationRequest>,
+    ) -> RpcResult<pb::DisableKeyRotationResponse> {
+        self.metadata_rpc(
+            "DisableKeyRotation",
+            req,
+            |k, c, m| async move { k.set_rotation(&c, &m.key_id, Some(false), None).await },
+            |metadata| pb::DisableKeyRotationResponse { metadata },
+        )
+        .await
+    }
+
+    async fn update_key_rotation_interval(
+        &self,
+        req: Request<pb::UpdateKeyRotationIntervalRequest>,
+    ) -> RpcResult<pb::UpdateKeyRotationIntervalResponse> {
+        self.metadata_rpc(
+            "UpdateKeyRotationInterval",
+            req,
+            |k, c, m| async move {
+                k.set_rotation(&c, &m.key_id, None, Some(m.rotation_interval_days))
+                    .await
+            },
+            |metadata| pb::UpdateKeyRotationIntervalResponse { metadata },
+        )
+        .await
+    }
+
+    async fn get_key_rotation_status(
+        &self,
+        req: Request<pb::GetKeyRotationStatusRequest>,
+    ) -> RpcResult<pb::GetKeyRotationStatusResponse> {
+        self.rpc("GetKeyRotationStatus", req, |k, c, m| async move {
+            let key = k.find(&c, &m.key_id)?;
+            Ok(Answer::new(rotation_status(&key), &key))
+        })
+        .await
+    }
+
+    async fn generate_random(
+        &self,
+        req: Request<pb::GenerateRandomRequest>,
+    ) -> RpcResult<pb::GenerateRandomResponse> {
+        self.rpc("GenerateRandom", req, |k, _c, m| async move {
+            let random = k.generate_random(m.number_of_bytes)?;
+            Ok(Answer {
+                response: pb::GenerateRandomResponse {
+                    random: random.to_vec(),
+                },
+                audit_key: String::new(),
+                durable: false,
+            })
         })
         .await
     }

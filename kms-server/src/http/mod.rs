@@ -7,6 +7,7 @@
 //! A request no API claims gets the answer of its protocol: `UNIMPLEMENTED` for a gRPC call, a
 //! plain `404 Not Found` otherwise.
 
+pub mod huawei;
 pub mod vault;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub fn routes(state: &ApiState) -> Router {
     // Each API merges its router here, e.g. `.merge(huawei::router(state.clone()))`.
     Router::new()
         .merge(vault::router(state.clone()))
+        .merge(huawei::router(state.clone()))
         .layer(axum::middleware::from_fn(mark_call))
 }
 

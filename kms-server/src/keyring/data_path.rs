@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::lifecycle::usable;
 use super::validate::{
-    Context, data_key_len, validate_blob_len, validate_context, validate_plaintext,
+    Context, MAX_DATA_KEY, data_key_len, validate_blob_len, validate_context, validate_plaintext,
 };
 use super::{Caller, Keyring};
 use crate::blob::{self, BlobBinding, BlobHeader};
@@ -161,6 +161,19 @@ impl Keyring {
             version: header.key_version,
             plaintext,
         })
+    }
+
+    /// `number_of_bytes` (1 to 1024) random bytes from the operating system's generator.
+    pub fn generate_random(&self, number_of_bytes: u32) -> Result<Zeroizing<Vec<u8>>> {
+        if !(1..=MAX_DATA_KEY).contains(&number_of_bytes) {
+            return Err(KmsError::InvalidArgument {
+                field: "number_of_bytes",
+                reason: format!(
+                    "{number_of_bytes} is out of range: it must be 1 to {MAX_DATA_KEY}"
+                ),
+            });
+        }
+        crate::crypto::random_bytes(usize::try_from(number_of_bytes).unwrap_or(0))
     }
 
     /// Decrypts a blob and encrypts its plaintext under `destination_key_id` and context.

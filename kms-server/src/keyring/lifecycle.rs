@@ -8,12 +8,13 @@ use std::sync::{Arc, PoisonError};
 use uuid::Uuid;
 
 use super::validate::{
-    DELETION_WINDOW, PAGE_SIZE, PageCursor, validate_alias, validate_description, validate_service,
+    DELETION_WINDOW, PAGE_SIZE, PageCursor, validate_alias, validate_description,
+    validate_rotation_interval, validate_service,
 };
 use super::{Caller, DefaultSlot, Keyring, wrap_ctx};
 use crate::crypto::{SecretKey, WRAP_SCHEME_V1};
 use crate::error::{KmsError, Result};
-use crate::store::{Conflict, Creator, KeyRecord, KeyState, StoreError, WrappedVersion};
+use crate::store::{Conflict, Creator, KeyRecord, KeyState, Rotation, StoreError, WrappedVersion};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -43,6 +44,12 @@ enum Change {
         deletion_date_ms: Option<i64>,
     },
     Version(WrappedVersion),
+    /// Alias, description and rotation schedule, all three as they will be.
+    Attributes {
+        alias: String,
+        description: String,
+        rotation: Rotation,
+    },
 }
 
 impl Change {
@@ -70,6 +77,7 @@ impl Keyring {
             current_version: 1,
             versions: Vec::new(),
             mac: None,
+            rotation: Rotation::default(),
         };
         let material = SecretKey::generate()?;
         let wrapped = self.root.wrap(&wrap_ctx(&rec, 1), &material)?;
@@ -78,6 +86,7 @@ impl Keyring {
             scheme: WRAP_SCHEME_V1,
             wrapped: wrapped.to_vec(),
             nonces_reserved: 0,
+            created_at_ms: rec.created_at_ms,
         });
         self.with_mac(rec)
     }
@@ -269,9 +278,126 @@ impl Keyring {
                 scheme: WRAP_SCHEME_V1,
                 wrapped: wrapped.to_vec(),
                 nonces_reserved: 0,
+                created_at_ms: self.clock.now_ms(),
             }))
         })
         .await
+    }
+
+    /// Renames a key. Default keys keep their alias; a key pending deletion is not renamed.
+    pub async fn update_alias(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        alias: &str,
+    ) -> Result<Arc<KeyRecord>> {
+        validate_alias(alias)?;
+        if alias.is_empty() {
+            return Err(KmsError::InvalidArgument {
+                field: "alias",
+                reason: "empty".into(),
+            });
+        }
+        self.change(caller, key_id, |r| {
+            refuse_default(r, "renamed")?;
+            not_pending(r)?;
+            Ok(Change::Attributes {
+                alias: alias.to_owned(),
+                description: r.description.clone(),
+                rotation: r.rotation,
+            })
+        })
+        .await
+    }
+
+    /// Sets a key's description. Default keys keep theirs; a key pending deletion is not changed.
+    pub async fn update_description(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        description: &str,
+    ) -> Result<Arc<KeyRecord>> {
+        validate_description(description)?;
+        self.change(caller, key_id, |r| {
+            refuse_default(r, "described anew")?;
+            not_pending(r)?;
+            Ok(Change::Attributes {
+                alias: r.alias.clone(),
+                description: description.to_owned(),
+                rotation: r.rotation,
+            })
+        })
+        .await
+    }
+
+    /// Turns a key's automatic rotation on or off, and sets its interval (30 to 365 days) when
+    /// given. Turning it on or setting the interval starts the interval anew from now. Default
+    /// keys do not rotate; a key pending deletion is not changed.
+    pub async fn set_rotation(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        enabled: Option<bool>,
+        interval_days: Option<u32>,
+    ) -> Result<Arc<KeyRecord>> {
+        if let Some(days) = interval_days {
+            validate_rotation_interval(days)?;
+        }
+        self.change(caller, key_id, |r| {
+            refuse_default(r, "rotated")?;
+            not_pending(r)?;
+            let mut rotation = r.rotation;
+            let restart = (enabled == Some(true) && !rotation.enabled) || interval_days.is_some();
+            if let Some(e) = enabled {
+                rotation.enabled = e;
+            }
+            if let Some(days) = interval_days {
+                rotation.interval_days = days;
+            }
+            if restart {
+                rotation.since_ms = self.clock.now_ms();
+            }
+            if rotation == r.rotation {
+                return Ok(Change::None);
+            }
+            Ok(Change::Attributes {
+                alias: r.alias.clone(),
+                description: r.description.clone(),
+                rotation,
+            })
+        })
+        .await
+    }
+
+    /// Rotates every enabled key whose scheduled rotation time is at or before `now_ms`; returns
+    /// the keys rotated. A disabled key waits until it is enabled again.
+    pub async fn rotate_due(&self, now_ms: i64) -> Result<Vec<Arc<KeyRecord>>> {
+        let due: Vec<(Caller, String)> = self
+            .read_cache()
+            .values()
+            .filter(|r| {
+                r.state == KeyState::Enabled
+                    && r.creator == Creator::Customer
+                    && r.next_rotation_ms().is_some_and(|t| t <= now_ms)
+            })
+            .map(|r| {
+                let caller = Caller {
+                    domain: r.domain.clone(),
+                    region: r.region.clone(),
+                };
+                (caller, r.uuid.hyphenated().to_string())
+            })
+            .collect();
+        let mut rotated = Vec::with_capacity(due.len());
+        for (caller, id) in due {
+            // A key disabled or scheduled for deletion since the scan is skipped, not an error.
+            match self.rotate(&caller, &id).await {
+                Ok(k) => rotated.push(k),
+                Err(e) if e.is_internal() => return Err(e),
+                Err(e) => tracing::debug!(key = %id, error = %e, "scheduled rotation skipped"),
+            }
+        }
+        Ok(rotated)
     }
 
     async fn change(
@@ -293,6 +419,15 @@ impl Keyring {
             } => {
                 next.state = *state;
                 next.deletion_date_ms = *deletion_date_ms;
+            }
+            Change::Attributes {
+                alias,
+                description,
+                rotation,
+            } => {
+                next.alias.clone_from(alias);
+                next.description.clone_from(description);
+                next.rotation = *rotation;
             }
             Change::Version(v) => {
                 next.current_version = v.version;
@@ -317,6 +452,23 @@ impl Keyring {
                 self.blocking(move |s| s.add_version(uuid, &v, &mac, &store_mac))
                     .await?;
             }
+            Change::Attributes {
+                alias,
+                description,
+                rotation,
+            } => {
+                let taken = alias.clone();
+                self.blocking(move |s| {
+                    s.set_attributes(uuid, &alias, &description, rotation, &mac, &store_mac)
+                })
+                .await
+                .map_err(|e| match e {
+                    KmsError::Store(StoreError::Conflict(Conflict::Alias)) => {
+                        KmsError::AliasExists(taken)
+                    }
+                    other => other,
+                })?;
+            }
         }
         let next = Arc::new(next);
         self.put_cache(Arc::clone(&next));
@@ -325,6 +477,18 @@ impl Keyring {
 
     /// One page of the caller's keys in the caller's region, oldest first.
     pub fn list(&self, caller: &Caller, page_size: u32, page_token: &str) -> Result<KeyPage> {
+        self.list_where(caller, page_size, page_token, |_| true)
+    }
+
+    /// One page of the caller's keys in the caller's region that `keep` keeps, oldest first (the
+    /// Huawei API's `key_state` filter); the page token continues after the last key kept.
+    pub fn list_where(
+        &self,
+        caller: &Caller,
+        page_size: u32,
+        page_token: &str,
+        keep: impl Fn(&KeyRecord) -> bool,
+    ) -> Result<KeyPage> {
         let size = PAGE_SIZE.size(page_size)?;
         let after = PageCursor::parse(page_token)?;
         let cursor = |r: &KeyRecord| PageCursor {
@@ -334,7 +498,7 @@ impl Keyring {
         let mut keys: Vec<Arc<KeyRecord>> = self
             .read_cache()
             .values()
-            .filter(|r| caller.owns(r))
+            .filter(|r| caller.owns(r) && keep(r))
             .filter(|r| after.is_none_or(|a| cursor(r) > a))
             .cloned()
             .collect();
@@ -380,6 +544,14 @@ pub(super) fn usable(rec: &KeyRecord) -> Result<()> {
         KeyState::Disabled => Err(KmsError::KeyDisabled(rec.full_id().to_string())),
         KeyState::PendingDeletion => Err(KmsError::KeyPendingDeletion(rec.full_id().to_string())),
     }
+}
+
+/// A key pending deletion keeps its attributes until it is cancelled.
+fn not_pending(rec: &KeyRecord) -> Result<()> {
+    if rec.state == KeyState::PendingDeletion {
+        return Err(KmsError::KeyPendingDeletion(rec.full_id().to_string()));
+    }
+    Ok(())
 }
 
 /// Default keys cannot be disabled, scheduled for deletion or rotated.

@@ -146,6 +146,7 @@ impl Keyring {
             current_version: current,
             versions: Vec::new(),
             mac: None,
+            rotation: crate::store::Rotation::default(),
         };
         for version in 1..=current {
             let generated;
@@ -162,6 +163,7 @@ impl Keyring {
                 scheme: WRAP_SCHEME_V1,
                 wrapped: wrapped.to_vec(),
                 nonces_reserved: 0,
+                created_at_ms: rec.created_at_ms,
             });
         }
         let rec = self.with_mac(rec)?;

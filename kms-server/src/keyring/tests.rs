@@ -785,3 +785,151 @@ async fn the_alias_index_follows_changes_purges_and_restarts() {
     let again = k.create_key(&alice(), "app", "").await.unwrap();
     assert_eq!(k.find_alias(&alice(), "app").unwrap().uuid, again.uuid);
 }
+
+#[tokio::test]
+async fn alias_and_description_updates_are_stored_and_follow_the_alias_rules() {
+    let (store, k) = keyring();
+    let a = k.create_key(&alice(), "a", "first").await.unwrap();
+    k.create_key(&alice(), "b", "").await.unwrap();
+    let id = a.full_id().to_string();
+    let renamed = k.update_alias(&alice(), &id, "a2").await.unwrap();
+    assert_eq!(renamed.alias, "a2");
+    let described = k.update_description(&alice(), &id, "second").await.unwrap();
+    assert_eq!(
+        (described.alias.as_str(), described.description.as_str()),
+        ("a2", "second")
+    );
+    let stored = store.get(a.uuid).unwrap();
+    assert_eq!(
+        (stored.alias.as_str(), stored.description.as_str()),
+        ("a2", "second")
+    );
+    let default = k
+        .default_key(&alice(), "obs")
+        .await
+        .unwrap()
+        .full_id()
+        .to_string();
+    let pending = key_in(&k, KeyState::PendingDeletion).await;
+    // (rule, result, code)
+    let cases = [
+        (
+            "an alias taken in the domain and region",
+            code(&k.update_alias(&alice(), &id, "b").await),
+            Some(ErrorCode::AliasExists),
+        ),
+        (
+            "an alias outside the grammar",
+            code(&k.update_alias(&alice(), &id, "x//y").await),
+            Some(ErrorCode::InvalidArgument),
+        ),
+        (
+            "an empty alias",
+            code(&k.update_alias(&alice(), &id, "").await),
+            Some(ErrorCode::InvalidArgument),
+        ),
+        (
+            "a default key keeps its alias",
+            code(&k.update_alias(&alice(), &default, "mine").await),
+            Some(ErrorCode::DefaultKeyImmutable),
+        ),
+        (
+            "a default key keeps its description",
+            code(&k.update_description(&alice(), &default, "x").await),
+            Some(ErrorCode::DefaultKeyImmutable),
+        ),
+        (
+            "a key pending deletion keeps its alias",
+            code(&k.update_alias(&alice(), &pending, "p").await),
+            Some(ErrorCode::KeyPendingDeletion),
+        ),
+        (
+            "a description over 255 characters",
+            code(&k.update_description(&alice(), &id, &"d".repeat(256)).await),
+            Some(ErrorCode::InvalidArgument),
+        ),
+        (
+            "another tenant's key is not found",
+            code(
+                &k.update_alias(&caller("bob", "r1"), &a.uuid.to_string(), "c")
+                    .await,
+            ),
+            Some(ErrorCode::KeyNotFound),
+        ),
+    ];
+    for (rule, got, want) in cases {
+        assert_eq!(got, want, "{rule}");
+    }
+    assert_eq!(
+        store.get(a.uuid).unwrap().alias,
+        "a2",
+        "refusals change nothing"
+    );
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::test]
+async fn a_rotation_schedule_rotates_an_enabled_key_when_its_time_passes_and_old_blobs_stay_readable()
+ {
+    let (store, k) = keyring();
+    let key = k.create_key(&alice(), "", "").await.unwrap();
+    let id = key.full_id().to_string();
+    let old = k
+        .encrypt(&alice(), &id, b"before", &Context::new())
+        .unwrap();
+    assert_eq!(key.next_rotation_ms(), None, "off by default");
+    for (rule, days) in [("29 days", 29), ("366 days", 366)] {
+        assert_eq!(
+            code(&k.set_rotation(&alice(), &id, None, Some(days)).await),
+            Some(ErrorCode::InvalidArgument),
+            "an interval of {rule} is refused"
+        );
+    }
+    let on = k
+        .set_rotation(&alice(), &id, Some(true), Some(30))
+        .await
+        .unwrap();
+    let next = on.next_rotation_ms().expect("scheduled");
+    assert_eq!(next, on.rotation.since_ms + 30 * DAY_MS);
+    assert_eq!(store.get(key.uuid).unwrap().rotation, on.rotation, "stored");
+
+    assert!(
+        k.rotate_due(next - 1).await.unwrap().is_empty(),
+        "not yet due"
+    );
+    let rotated = k.rotate_due(next).await.unwrap();
+    assert_eq!(rotated.len(), 1);
+    assert_eq!(rotated[0].current_version, 2);
+    // The next interval counts from the rotation (made on the keyring's clock).
+    let next2 = rotated[0].next_rotation_ms().expect("still scheduled");
+    assert_eq!(next2, rotated[0].current_version_made_ms() + 30 * DAY_MS);
+    assert!(
+        k.rotate_due(next2 - 1).await.unwrap().is_empty(),
+        "rotated once"
+    );
+    let opened = k.decrypt(&alice(), &old.blob, &Context::new(), "").unwrap();
+    assert_eq!((&opened.plaintext[..], opened.version), (&b"before"[..], 1));
+    let new = k.encrypt(&alice(), &id, b"after", &Context::new()).unwrap();
+    assert_eq!(new.version, 2);
+
+    // A disabled key waits; a key whose schedule is off does not rotate.
+    k.disable(&alice(), &id).await.unwrap();
+    assert!(k.rotate_due(next2 + 365 * DAY_MS).await.unwrap().is_empty());
+    k.enable(&alice(), &id).await.unwrap();
+    k.set_rotation(&alice(), &id, Some(false), None)
+        .await
+        .unwrap();
+    assert!(k.rotate_due(next2 + 365 * DAY_MS).await.unwrap().is_empty());
+    let default = k
+        .default_key(&alice(), "obs")
+        .await
+        .unwrap()
+        .full_id()
+        .to_string();
+    assert_eq!(
+        code(&k.set_rotation(&alice(), &default, Some(true), None).await),
+        Some(ErrorCode::DefaultKeyImmutable),
+        "default keys do not rotate"
+    );
+}

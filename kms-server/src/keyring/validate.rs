@@ -40,6 +40,24 @@ pub const DELETION_WINDOW: DeletionWindow = DeletionWindow {
     default_days: 30,
 };
 
+/// The interval of a key's rotation schedule: 30 to 365 days.
+pub const ROTATION_INTERVAL_DAYS: std::ops::RangeInclusive<u32> = 30..=365;
+
+/// Checks a rotation interval.
+pub fn validate_rotation_interval(days: u32) -> Result<()> {
+    if !ROTATION_INTERVAL_DAYS.contains(&days) {
+        return Err(KmsError::InvalidArgument {
+            field: "rotation_interval",
+            reason: format!(
+                "{days} days is out of range: it must be {} to {}",
+                ROTATION_INTERVAL_DAYS.start(),
+                ROTATION_INTERVAL_DAYS.end()
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl DeletionWindow {
     /// The window a request's `pending_window_days` asks for (0 means the default).
     pub fn days(&self, requested: u32) -> Result<u32> {

@@ -7,7 +7,9 @@ use std::sync::{Mutex, PoisonError};
 
 use uuid::Uuid;
 
-use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, StoreError, WrappedVersion};
+use super::{
+    Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, Rotation, StoreError, WrappedVersion,
+};
 
 /// Keys in a map behind a mutex. Every write can be made to fail, to test what callers do then.
 #[derive(Debug, Default)]
@@ -150,6 +152,36 @@ impl KeyStore for MemoryStore {
             let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
             k.state = state;
             k.deletion_date_ms = deletion_date_ms;
+            k.mac = Some(*mac);
+            Ok(())
+        })
+    }
+
+    fn set_attributes(
+        &self,
+        uuid: Uuid,
+        alias: &str,
+        description: &str,
+        rotation: Rotation,
+        mac: &Mac,
+        store_mac: &Mac,
+    ) -> Result<(), StoreError> {
+        self.write(store_mac, |keys| {
+            let k = keys.get(&uuid).ok_or_else(|| missing(uuid))?;
+            let alias_taken = !alias.is_empty()
+                && keys.values().any(|o| {
+                    o.uuid != uuid
+                        && o.domain == k.domain
+                        && o.region == k.region
+                        && o.alias == alias
+                });
+            if alias_taken {
+                return Err(StoreError::Conflict(Conflict::Alias));
+            }
+            let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
+            alias.clone_into(&mut k.alias);
+            description.clone_into(&mut k.description);
+            k.rotation = rotation;
             k.mac = Some(*mac);
             Ok(())
         })

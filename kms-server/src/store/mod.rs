@@ -99,6 +99,9 @@ pub struct WrappedVersion {
     /// How many blob nonces of this version are reserved: the keyring never seals more blobs
     /// under it than this, and reserves the next block here before it uses one (FORMATS.md §1).
     pub nonces_reserved: u64,
+    /// When the version was made, in milliseconds since the Unix epoch (0: made before the
+    /// store kept it; version 1 was made with its key).
+    pub created_at_ms: i64,
 }
 
 impl std::fmt::Debug for WrappedVersion {
@@ -140,6 +143,31 @@ pub struct KeyRecord {
     /// The record MAC under the root key (FORMATS.md §3); `None` in a row written by a daemon
     /// from before record MACs.
     pub mac: Option<Mac>,
+    /// The automatic rotation schedule.
+    pub rotation: Rotation,
+}
+
+/// A key's automatic rotation schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Whether the key rotates by itself.
+    pub enabled: bool,
+    /// Days between rotations.
+    pub interval_days: u32,
+    /// When the schedule was last enabled or its interval set: the next rotation is one interval
+    /// after the later of this and the current version's making.
+    pub since_ms: i64,
+}
+
+impl Default for Rotation {
+    /// Off, with Huawei's default interval of 365 days.
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval_days: 365,
+            since_ms: 0,
+        }
+    }
 }
 
 impl KeyRecord {
@@ -151,6 +179,23 @@ impl KeyRecord {
     /// The key's full ID as text: `full_id().to_string()` without the copies.
     pub fn full_id_string(&self) -> String {
         FullKeyId::render(&self.region, &self.domain, self.uuid)
+    }
+
+    /// When the current version was made: for version 1 (and versions made before the store kept
+    /// the time) the key's creation.
+    pub fn current_version_made_ms(&self) -> i64 {
+        self.version(self.current_version)
+            .map_or(0, |v| v.created_at_ms)
+            .max(self.created_at_ms)
+    }
+
+    /// When the key is next rotated by its schedule; `None` when the schedule is off.
+    pub fn next_rotation_ms(&self) -> Option<i64> {
+        const DAY_MS: i64 = 86_400_000;
+        self.rotation.enabled.then(|| {
+            self.rotation.since_ms.max(self.current_version_made_ms())
+                + i64::from(self.rotation.interval_days) * DAY_MS
+        })
     }
 
     /// The wrapped material of one version.
@@ -214,6 +259,18 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         uuid: Uuid,
         version: &WrappedVersion,
+        mac: &Mac,
+        store_mac: &Mac,
+    ) -> Result<(), StoreError>;
+    /// Sets what a caller may change of a key besides its state: its alias, description and
+    /// rotation schedule, with the record's new MAC. An alias taken in the key's domain and region
+    /// is [`Conflict::Alias`].
+    fn set_attributes(
+        &self,
+        uuid: Uuid,
+        alias: &str,
+        description: &str,
+        rotation: Rotation,
         mac: &Mac,
         store_mac: &Mac,
     ) -> Result<(), StoreError>;

@@ -7,7 +7,9 @@ use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, StoreError, WrappedVersion};
+use super::{
+    Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, Rotation, StoreError, WrappedVersion,
+};
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -61,6 +63,12 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         mac BLOB NOT NULL
      );",
+    // 5 -> 6: the rotation schedule (off, 365 days by default) and when each version was made
+    // (0: before this migration; version 1 was made with its key).
+    "ALTER TABLE keys ADD COLUMN rotation_enabled INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE keys ADD COLUMN rotation_interval_days INTEGER NOT NULL DEFAULT 365;
+     ALTER TABLE keys ADD COLUMN rotation_since_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE key_versions ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
@@ -409,8 +417,9 @@ fn one_row(n: usize, what: impl FnOnce() -> String) -> Result<(), StoreError> {
 fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusqlite::Error> {
     tx.execute(
         "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
-                           created_at_ms, deletion_date_ms, current_version, mac)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           created_at_ms, deletion_date_ms, current_version, mac,
+                           rotation_enabled, rotation_interval_days, rotation_since_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             rec.uuid.to_string(),
             rec.domain.as_str(),
@@ -424,18 +433,23 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
             rec.deletion_date_ms,
             rec.current_version,
             rec.mac.as_ref().map(|m| m.as_slice()),
+            rec.rotation.enabled,
+            rec.rotation.interval_days,
+            rec.rotation.since_ms,
         ],
     )?;
     for v in &rec.versions {
         tx.execute(
-            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved,
+                                       created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 rec.uuid.to_string(),
                 v.version,
                 v.scheme,
                 v.wrapped,
-                count_to_sql(v.nonces_reserved)?
+                count_to_sql(v.nonces_reserved)?,
+                v.created_at_ms
             ],
         )?;
     }
@@ -449,8 +463,8 @@ fn load_where(
 ) -> Result<Vec<KeyRecord>, StoreError> {
     let sql = format!(
         "SELECT uuid, domain, region, alias, description, state, creator, service, created_at_ms,
-                deletion_date_ms, current_version, mac FROM keys {filter}
-         ORDER BY created_at_ms, uuid"
+                deletion_date_ms, current_version, mac, rotation_enabled, rotation_interval_days,
+                rotation_since_ms FROM keys {filter} ORDER BY created_at_ms, uuid"
     );
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
     let rows = stmt
@@ -468,12 +482,17 @@ fn load_where(
                 r.get::<_, Option<i64>>(9)?,
                 r.get::<_, u32>(10)?,
                 r.get::<_, Option<Vec<u8>>>(11)?,
+                Rotation {
+                    enabled: r.get(12)?,
+                    interval_days: r.get(13)?,
+                    since_ms: r.get(14)?,
+                },
             ))
         })
         .map_err(backend)?;
     let mut vstmt = conn
         .prepare(
-            "SELECT version, wrap_scheme, wrapped, nonces_reserved FROM key_versions
+            "SELECT version, wrap_scheme, wrapped, nonces_reserved, created_at_ms FROM key_versions
              WHERE uuid = ?1 ORDER BY version",
         )
         .map_err(backend)?;
@@ -492,6 +511,7 @@ fn load_where(
             del,
             cur,
             mac,
+            rotation,
         ) = row.map_err(backend)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
         let versions = vstmt
@@ -508,6 +528,7 @@ fn load_where(
                             Box::new(e),
                         )
                     })?,
+                    created_at_ms: r.get(4)?,
                 })
             })
             .map_err(backend)?
@@ -530,6 +551,7 @@ fn load_where(
                 .map(|m| Mac::try_from(m.as_slice()))
                 .transpose()
                 .map_err(|_| corrupt("its MAC is not 32 bytes"))?,
+            rotation,
         });
     }
     Ok(out)
@@ -640,14 +662,16 @@ impl KeyStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO key_versions (uuid, version, wrap_scheme, wrapped, nonces_reserved,
+                                           created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     uuid.to_string(),
                     v.version,
                     v.scheme,
                     v.wrapped,
-                    count_to_sql(v.nonces_reserved).map_err(backend)?
+                    count_to_sql(v.nonces_reserved).map_err(backend)?,
+                    v.created_at_ms
                 ],
             )
             .map_err(backend)?;
@@ -657,6 +681,39 @@ impl KeyStore for SqliteStore {
                     params![uuid.to_string(), v.version, mac.as_slice()],
                 )
                 .map_err(backend)?;
+            one_row(n, || format!("key {uuid}"))?;
+            put_store_mac(&tx, store_mac).map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+    }
+
+    fn set_attributes(
+        &self,
+        uuid: Uuid,
+        alias: &str,
+        description: &str,
+        rotation: Rotation,
+        mac: &Mac,
+        store_mac: &Mac,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE keys SET alias = ?2, description = ?3, rotation_enabled = ?4,
+                                     rotation_interval_days = ?5, rotation_since_ms = ?6, mac = ?7
+                     WHERE uuid = ?1",
+                    params![
+                        uuid.to_string(),
+                        alias,
+                        description,
+                        rotation.enabled,
+                        rotation.interval_days,
+                        rotation.since_ms,
+                        mac.as_slice()
+                    ],
+                )
+                .map_err(|e| conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict))?;
             one_row(n, || format!("key {uuid}"))?;
             put_store_mac(&tx, store_mac).map_err(backend)?;
             tx.commit().map_err(backend)
@@ -729,8 +786,10 @@ mod tests {
                 scheme: 1,
                 wrapped: vec![1; 40],
                 nonces_reserved: 0,
+                created_at_ms: 1,
             }],
             mac: Some([u8::try_from(uuid % 251).unwrap(); 32]),
+            rotation: Rotation::default(),
         }
     }
 
@@ -749,6 +808,7 @@ mod tests {
                     scheme: 1,
                     wrapped: vec![2; 40],
                     nonces_reserved: 0,
+                    created_at_ms: 2,
                 },
                 &[2; 32],
                 &[0xa2; 32],
@@ -791,6 +851,47 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
         assert_eq!(s.store_mac().unwrap(), Some(*M));
+    }
+
+    #[test]
+    fn attributes_and_version_times_persist_and_aliases_stay_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let rotation = Rotation {
+            enabled: true,
+            interval_days: 30,
+            since_ms: 7,
+        };
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+                .unwrap();
+            s.insert_key(&rec(2, "b", Creator::Customer, ""), M)
+                .unwrap();
+            s.set_attributes(Uuid::from_u128(1), "c", "described", rotation, M, M)
+                .unwrap();
+            let e = s
+                .set_attributes(Uuid::from_u128(2), "c", "", Rotation::default(), M, M)
+                .unwrap_err();
+            assert!(matches!(e, StoreError::Conflict(Conflict::Alias)), "{e}");
+            assert!(
+                s.set_attributes(Uuid::from_u128(9), "z", "", rotation, M, M)
+                    .is_err(),
+                "an absent key"
+            );
+        }
+        let all = SqliteStore::open(&path).unwrap().load_all().unwrap();
+        let (one, two) = (&all[0], &all[1]);
+        assert_eq!(
+            (one.alias.as_str(), one.description.as_str()),
+            ("c", "described")
+        );
+        assert_eq!(one.rotation, rotation);
+        assert_eq!(one.versions[0].created_at_ms, 1);
+        assert_eq!(
+            (two.alias.as_str(), two.rotation),
+            ("b", Rotation::default())
+        );
     }
 
     #[test]
@@ -878,6 +979,7 @@ mod tests {
         // Back to schema 3, as a daemon before the nonce count left it.
         {
             let c = Connection::open(&path).unwrap();
+            c.execute_batch(BACK_TO_SCHEMA_5).unwrap();
             c.execute_batch(
                 "ALTER TABLE keys DROP COLUMN mac; DROP TABLE store_mac;
                  ALTER TABLE key_versions DROP COLUMN nonces_reserved; PRAGMA user_version = 3;",
@@ -897,6 +999,43 @@ mod tests {
         );
     }
 
+    /// Undoes migration 5 -> 6.
+    const BACK_TO_SCHEMA_5: &str = "ALTER TABLE keys DROP COLUMN rotation_enabled;
+         ALTER TABLE keys DROP COLUMN rotation_interval_days;
+         ALTER TABLE keys DROP COLUMN rotation_since_ms;
+         ALTER TABLE key_versions DROP COLUMN created_at_ms;
+         PRAGMA user_version = 5;";
+
+    #[test]
+    fn a_schema_5_database_gets_rotation_off_and_version_times_from_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            let mut r = rec(1, "a", Creator::Customer, "");
+            r.created_at_ms = 1_000;
+            r.versions[0].created_at_ms = 1_000;
+            s.insert_key(&r, M).unwrap();
+        }
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(BACK_TO_SCHEMA_5)
+            .unwrap();
+        let k = SqliteStore::open(&path)
+            .unwrap()
+            .load_all()
+            .unwrap()
+            .remove(0);
+        assert_eq!(k.rotation, Rotation::default(), "rotation off, 365 days");
+        assert_eq!(k.versions[0].created_at_ms, 0, "not known");
+        assert_eq!(
+            k.current_version_made_ms(),
+            1_000,
+            "version 1 was made with its key"
+        );
+        assert_eq!(k.next_rotation_ms(), None);
+    }
+
     #[test]
     fn a_schema_4_database_migrates_to_keys_without_macs_and_no_store_mac() {
         let dir = tempfile::tempdir().unwrap();
@@ -907,12 +1046,13 @@ mod tests {
                 .unwrap();
         }
         // Back to schema 4, as a daemon before record MACs left it.
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "ALTER TABLE keys DROP COLUMN mac; DROP TABLE store_mac; PRAGMA user_version = 4;",
-            )
-            .unwrap();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(BACK_TO_SCHEMA_5).unwrap();
+        c.execute_batch(
+            "ALTER TABLE keys DROP COLUMN mac; DROP TABLE store_mac; PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(c);
         let s = SqliteStore::open(&path).unwrap();
         let all = s.load_all().unwrap();
         assert_eq!((all.len(), all[0].mac), (1, None));

@@ -1,0 +1,886 @@
+//! The Huawei Cloud KMS REST API, v1.0: `POST /v1.0/{project_id}/kms/<operation>` with a JSON
+//! body, signed `SDK-HMAC-SHA256` ([`sign`]), answered in Huawei's shapes ([`model`], [`error`]).
+//! The official SDK (`huaweicloudsdkkms`) works against it unchanged.
+//!
+//! Who is calling: with a tenants file, the signature's access key decides the tenant and the
+//! project in the path (one of that tenant's `projects`) decides the region. Without one (loopback
+//! only) signatures are not checked, the project ID in the path is the tenant's domain ID and the
+//! region is `--region`.
+//!
+//! Every operation passes through [`dispatch`], and every call is audited like a gRPC call, under
+//! the gRPC operation's name where one corresponds ([`Operation::audit_name`]).
+
+pub mod error;
+mod model;
+pub mod sign;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::request::Parts;
+use kms_proto::ErrorCode;
+use kms_proto::key_id::DomainId;
+use kms_proto::metadata::REQUEST_ID;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use self::error::HuaweiError;
+use self::sign::{Authorization, SignError};
+use super::ApiState;
+use crate::audit::AuditRecord;
+use crate::auth::request_id_from;
+use crate::keyring::validate::MAX_DATA_KEY;
+use crate::keyring::{Caller, Context, Keyring, now_ms};
+use crate::store::{Creator, KeyRecord, KeyState};
+
+/// The largest request body, in bytes: the largest request the API has (a 4096-byte
+/// `encrypt-data` plaintext, a re-encrypted blob in hex) with room to spare. Larger ones are
+/// refused with `KMS.0203` before they are parsed.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The encryption-context entry that Huawei's `additional_authenticated_data` binds as, so that a
+/// ciphertext made over REST with one decrypts over gRPC with this context, and back.
+pub const AAD_CONTEXT_KEY: &str = "additional_authenticated_data";
+
+/// The one encryption algorithm of symmetric keys.
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+/// At most this many characters of a requested key ID go into the audit log.
+const AUDIT_KEY_CHARS: usize = 256;
+
+/// The message of a call refused because the audit log cannot be written.
+const AUDIT_UNAVAILABLE: &str =
+    "the audit log cannot be written; calls are refused until it can (--audit-failure=refuse)";
+
+macro_rules! operations {
+    ($($variant:ident = $path:literal => $audit:literal,)*) => {
+        /// An operation of the API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Operation {
+            $(
+                #[doc = concat!("`", $path, "`")]
+                $variant,
+            )*
+        }
+
+        impl Operation {
+            /// Every operation.
+            pub const ALL: &'static [Operation] = &[$(Operation::$variant,)*];
+
+            /// The last segment of its path, for example `create-datakey`.
+            pub const fn path(self) -> &'static str {
+                match self { $(Operation::$variant => $path,)* }
+            }
+
+            /// Its name in the audit log: the gRPC operation it corresponds to, where one does.
+            pub const fn audit_name(self) -> &'static str {
+                match self { $(Operation::$variant => $audit,)* }
+            }
+        }
+    };
+}
+
+operations! {
+    CreateKey = "create-key" => "CreateKey",
+    DescribeKey = "describe-key" => "DescribeKey",
+    ListKeys = "list-keys" => "ListKeys",
+    EnableKey = "enable-key" => "EnableKey",
+    DisableKey = "disable-key" => "DisableKey",
+    ScheduleKeyDeletion = "schedule-key-deletion" => "ScheduleKeyDeletion",
+    CancelKeyDeletion = "cancel-key-deletion" => "CancelKeyDeletion",
+    CreateDatakey = "create-datakey" => "GenerateDataKey",
+    CreateDatakeyWithoutPlaintext = "create-datakey-without-plaintext" => "GenerateDataKeyWithoutPlaintext",
+    EncryptDatakey = "encrypt-datakey" => "Encrypt",
+    DecryptDatakey = "decrypt-datakey" => "Decrypt",
+    EncryptData = "encrypt-data" => "Encrypt",
+    DecryptData = "decrypt-data" => "Decrypt",
+    ReEncrypt = "re-encrypt" => "ReEncrypt",
+    GenRandom = "gen-random" => "GenerateRandom",
+    UpdateKeyAlias = "update-key-alias" => "UpdateKeyAlias",
+    UpdateKeyDescription = "update-key-description" => "UpdateKeyDescription",
+    EnableKeyRotation = "enable-key-rotation" => "EnableKeyRotation",
+    DisableKeyRotation = "disable-key-rotation" => "DisableKeyRotation",
+    UpdateKeyRotationInterval = "update-key-rotation-interval" => "UpdateKeyRotationInterval",
+    GetKeyRotationStatus = "get-key-rotation-status" => "GetKeyRotationStatus",
+    RotateOnDemand = "rotate-on-demand" => "RotateKey",
+}
+
+impl Operation {
+    /// The operation at the end of a path.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|o| o.path() == path)
+    }
+
+    /// Whether the call changes a key's lifecycle: its audit line is on disk before the reply.
+    pub fn changes_lifecycle(self) -> bool {
+        matches!(
+            self,
+            Operation::CreateKey
+                | Operation::EnableKey
+                | Operation::DisableKey
+                | Operation::ScheduleKeyDeletion
+                | Operation::CancelKeyDeletion
+                | Operation::UpdateKeyAlias
+                | Operation::UpdateKeyDescription
+                | Operation::EnableKeyRotation
+                | Operation::DisableKeyRotation
+                | Operation::UpdateKeyRotationInterval
+                | Operation::RotateOnDemand
+        )
+    }
+}
+
+/// The API's routes: every path under `/v1.0/` answers in Huawei's error shape.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1.0/{*rest}", any(handle))
+        .with_state(state)
+}
+
+/// What a call carries from authentication to its audit line.
+struct Call {
+    op: &'static str,
+    request_id: String,
+    domain: String,
+    region: String,
+}
+
+/// A served operation's answer: the JSON body and the key its audit line names (full form).
+#[derive(Debug)]
+pub struct Answer {
+    /// The response body.
+    pub body: Vec<u8>,
+    /// The key concerned, full form; empty for none.
+    pub audit_key: String,
+}
+
+async fn handle(State(state): State<ApiState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut call = Call {
+        op: "Unknown",
+        request_id: request_id_from(parts.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())),
+        domain: String::new(),
+        region: String::new(),
+    };
+    // /v1.0/{project_id}/kms/{operation}
+    let target = parts
+        .uri
+        .path()
+        .strip_prefix("/v1.0/")
+        .and_then(|rest| rest.split_once("/kms/"))
+        .filter(|(project, op)| !project.contains('/') && !op.contains('/'))
+        .map(|(project, op)| (project.to_owned(), Operation::from_path(op)));
+    let (project, op) = match target {
+        Some((project, Some(op))) if parts.method == http::Method::POST => (project, op),
+        _ => {
+            let e = HuaweiError::new(
+                ErrorCode::InvalidRequestUrl,
+                format!(
+                    "no operation {} {}",
+                    parts.method,
+                    truncate(parts.uri.path(), 256)
+                ),
+            );
+            return refuse(&state, call, String::new(), e).await;
+        }
+    };
+    call.op = op.audit_name();
+    let too_long = || {
+        HuaweiError::new(
+            ErrorCode::RequestTooLong,
+            format!("the request body is over the limit of {MAX_BODY} bytes"),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return refuse(&state, call, String::new(), too_long()).await;
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return refuse(&state, call, String::new(), too_long()).await,
+    };
+    let caller = match authenticate(&state, &parts, &body, &project, &mut call) {
+        Ok(c) => c,
+        Err(e) => return refuse(&state, call, requested_key(&body), e).await,
+    };
+    call.domain = caller.domain.to_string();
+    call.region = caller.region.to_string();
+    if state.audit.refusing() {
+        let e = HuaweiError::new(ErrorCode::AuditUnavailable, AUDIT_UNAVAILABLE);
+        return refuse(&state, call, requested_key(&body), e).await;
+    }
+    let answer = match dispatch(&state.keyring, &caller, op, &body).await {
+        Ok(a) => a,
+        Err(e) => return refuse(&state, call, requested_key(&body), e).await,
+    };
+    let line = line(&call, answer.audit_key, "ok");
+    if op.changes_lifecycle() {
+        if state.audit.record_durable(line).await.is_err() {
+            // The change is in the store and its line is kept to be written once the log can be,
+            // but the call is not acknowledged (as over gRPC).
+            let e = HuaweiError::new(ErrorCode::AuditUnavailable, AUDIT_UNAVAILABLE);
+            return e.into_response_with(&call.request_id);
+        }
+    } else {
+        state.audit.record(line).await;
+    }
+    let mut r = (
+        http::StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        Body::from(answer.body),
+    )
+        .into_response();
+    if let Ok(v) = http::HeaderValue::from_str(&call.request_id) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
+}
+
+/// Logs, audits and answers a refused call.
+async fn refuse(state: &ApiState, call: Call, key: String, e: HuaweiError) -> Response {
+    if e.internal {
+        tracing::error!(op = call.op, request_id = %call.request_id, error = %e.message, "internal error");
+    } else {
+        tracing::debug!(op = call.op, request_id = %call.request_id, error = %e.message, "request refused");
+    }
+    state.audit.record(line(&call, key, e.code.as_str())).await;
+    e.into_response_with(&call.request_id)
+}
+
+fn line(call: &Call, key_id: String, outcome: &'static str) -> AuditRecord {
+    AuditRecord {
+        time_ms: now_ms(),
+        domain: call.domain.clone(),
+        region: call.region.clone(),
+        operation: call.op,
+        key_id,
+        outcome,
+        request_id: call.request_id.clone(),
+        virtual_time_ms: None,
+        injected: None,
+    }
+}
+
+/// The key a refused request names, as given, for its audit line.
+fn requested_key(body: &[u8]) -> String {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(body) else {
+        return String::new();
+    };
+    ["key_id", "destination_key_id"]
+        .iter()
+        .find_map(|f| m.get(*f).and_then(|v| v.as_str()))
+        .map(|k| truncate(k, AUDIT_KEY_CHARS).to_owned())
+        .unwrap_or_default()
+}
+
+fn truncate(s: &str, chars: usize) -> &str {
+    s.char_indices().nth(chars).map_or(s, |(i, _)| &s[..i])
+}
+
+/// Who is calling: the access key's tenant and the project's region; or, without a tenants file,
+/// the project ID as the domain and the daemon's region. Once the signature holds, the call's
+/// audit line names the tenant even if its project is refused.
+fn authenticate(
+    state: &ApiState,
+    parts: &Parts,
+    body: &[u8],
+    project: &str,
+    call: &mut Call,
+) -> Result<Caller, HuaweiError> {
+    for name in ["authorization", sign::SDK_DATE, "x-project-id"] {
+        if parts.headers.get_all(name).iter().nth(1).is_some() {
+            return Err(HuaweiError::field(
+                name,
+                "repeated; it may appear at most once",
+            ));
+        }
+    }
+    if !state.auth.requires_tokens() {
+        let domain = DomainId::parse(project).map_err(|e| HuaweiError::field("project_id", e))?;
+        return Ok(Caller {
+            domain,
+            region: state.auth.default_region().clone(),
+        });
+    }
+    let value = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(SignError::Missing)?;
+    let auth = Authorization::parse(value)?;
+    let key = state
+        .auth
+        .access_key(auth.access)
+        .ok_or(SignError::UnknownAccessKey)?;
+    sign::verify(parts, body, &auth, key.secret(), sign::wall_clock_ms())?;
+    call.domain = key.domain().to_string();
+    let denied = || {
+        HuaweiError::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "project {:?} is not a project of the access key's tenant",
+                truncate(project, 64)
+            ),
+        )
+    };
+    if let Some(h) = parts.headers.get("x-project-id")
+        && h.as_bytes() != project.as_bytes()
+    {
+        return Err(denied());
+    }
+    let region = key.region_of(project).ok_or_else(denied)?;
+    Ok(Caller {
+        domain: key.domain().clone(),
+        region: region.clone(),
+    })
+}
+
+/// Runs one operation for an authenticated caller. Every REST operation passes through here.
+pub async fn dispatch(
+    keyring: &Arc<Keyring>,
+    caller: &Caller,
+    op: Operation,
+    body: &[u8],
+) -> Result<Answer, HuaweiError> {
+    match op {
+        Operation::CreateKey => create_key(keyring, caller, parse(body)?).await,
+        Operation::DescribeKey => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let key = keyring.find(caller, &required(b.key_id, "key_id")?)?;
+            answer(&serde_json::json!({ "key_info": details(&key) }), &key)
+        }
+        Operation::ListKeys => list_keys(keyring, caller, parse(body)?),
+        Operation::EnableKey | Operation::DisableKey | Operation::CancelKeyDeletion => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let key = match op {
+                Operation::EnableKey => keyring.enable(caller, &id).await?,
+                Operation::DisableKey => keyring.disable(caller, &id).await?,
+                _ => keyring.cancel_deletion(caller, &id).await?,
+            };
+            let status = status(&key);
+            if op == Operation::CancelKeyDeletion {
+                answer(&status, &key)
+            } else {
+                answer(&serde_json::json!({ "key_info": status }), &key)
+            }
+        }
+        Operation::ScheduleKeyDeletion => {
+            let b: model::ScheduleKeyDeletion = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let days = number(&required(b.pending_days, "pending_days")?, "pending_days")?;
+            // Huawei has no default window: 0 is out of range, not "the default".
+            if !(7..=1096).contains(&days) {
+                return Err(crate::error::KmsError::DeletionWindowOutOfRange(days).into());
+            }
+            let key = keyring.schedule_deletion(caller, &id, days).await?;
+            answer(&status(&key), &key)
+        }
+        Operation::CreateDatakey | Operation::CreateDatakeyWithoutPlaintext => {
+            let b: model::CreateDatakey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let bits = match (b.datakey_length.as_deref(), b.key_spec.as_deref()) {
+                (Some(l), _) => number(l, "datakey_length")?,
+                (None, None | Some("AES_256")) => 256,
+                (None, Some("AES_128")) => 128,
+                (None, Some(other)) => {
+                    return Err(HuaweiError::field(
+                        "key_spec",
+                        format!("{other:?}: AES_256 or AES_128"),
+                    ));
+                }
+            };
+            let bytes = bits_to_bytes(bits, "datakey_length")?;
+            let dk = keyring.generate_data_key(
+                caller,
+                &id,
+                bytes,
+                &context(b.additional_authenticated_data),
+            )?;
+            let plain_text = (op == Operation::CreateDatakey)
+                .then(|| Zeroizing::new(hex::encode_upper(&dk.plaintext)));
+            let body = model::Datakey {
+                key_id: bare(&dk.key),
+                plain_text: plain_text.as_ref().map(|p| p.to_string()),
+                cipher_text: hex::encode_upper(&dk.blob),
+            };
+            answer(&body, &dk.key)
+        }
+        Operation::EncryptDatakey => encrypt_datakey(keyring, caller, parse(body)?),
+        Operation::DecryptDatakey => decrypt_datakey(keyring, caller, parse(body)?),
+        Operation::EncryptData => {
+            let b: model::EncryptData = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            algorithm(b.encryption_algorithm.as_deref(), "encryption_algorithm")?;
+            let id = required(b.key_id, "key_id")?;
+            let plain = Zeroizing::new(required(b.plain_text, "plain_text")?);
+            let e = keyring.encrypt(
+                caller,
+                &id,
+                plain.as_bytes(),
+                &context(b.additional_authenticated_data),
+            )?;
+            let body = model::EncryptedData {
+                key_id: bare(&e.key),
+                cipher_text: BASE64.encode(&e.blob),
+            };
+            answer(&body, &e.key)
+        }
+        Operation::DecryptData => {
+            let b: model::DecryptData = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            algorithm(b.encryption_algorithm.as_deref(), "encryption_algorithm")?;
+            let blob = BASE64
+                .decode(required(b.cipher_text, "cipher_text")?)
+                .map_err(|e| HuaweiError::field("cipher_text", format!("not base64: {e}")))?;
+            let d = keyring.decrypt(
+                caller,
+                &blob,
+                &context(b.additional_authenticated_data),
+                b.key_id.as_deref().unwrap_or(""),
+            )?;
+            let body = model::DecryptedData {
+                key_id: bare(&d.key),
+                plain_text: std::str::from_utf8(&d.plaintext).ok().map(str::to_owned),
+                plain_text_base64: BASE64.encode(&d.plaintext),
+            };
+            answer(&body, &d.key)
+        }
+        Operation::ReEncrypt => {
+            let b: model::ReEncrypt = parse(body)?;
+            algorithm(
+                b.source_encryption_algorithm.as_deref(),
+                "source_encryption_algorithm",
+            )?;
+            algorithm(
+                b.destination_encryption_algorithm.as_deref(),
+                "destination_encryption_algorithm",
+            )?;
+            if let Some(l) = b.datakey_cipher_length.as_deref() {
+                datakey_len(l, "datakey_cipher_length")?;
+            }
+            let blob = unhex(&required(b.cipher_text, "cipher_text")?, "cipher_text")?;
+            let r = keyring.re_encrypt(
+                caller,
+                &blob,
+                &context(b.source_additional_authenticated_data),
+                b.source_key_id.as_deref().unwrap_or(""),
+                &required(b.destination_key_id, "destination_key_id")?,
+                &context(b.destination_additional_authenticated_data),
+            )?;
+            let body = model::ReEncrypted {
+                key_id: bare(&r.encrypted.key),
+                source_key_id: bare(&r.source_key),
+                source_encryption_algorithm: SYMMETRIC_DEFAULT,
+                destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+                cipher_text: hex::encode_upper(&r.encrypted.blob),
+            };
+            answer(&body, &r.encrypted.key)
+        }
+        Operation::UpdateKeyAlias => {
+            let b: model::UpdateKeyAlias = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let alias = required(b.key_alias, "key_alias")?;
+            let key = keyring.update_alias(caller, &id, &alias).await?;
+            let info = model::KeyAliasInfo {
+                key_id: bare(&key),
+                key_alias: key.alias.clone(),
+            };
+            answer(&serde_json::json!({ "key_info": info }), &key)
+        }
+        Operation::UpdateKeyDescription => {
+            let b: model::UpdateKeyDescription = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let description = b
+                .key_description
+                .ok_or_else(|| HuaweiError::missing("key_description"))?;
+            let key = keyring
+                .update_description(caller, &id, &description)
+                .await?;
+            let info = model::KeyDescriptionInfo {
+                key_id: bare(&key),
+                key_description: key.description.clone(),
+            };
+            answer(&serde_json::json!({ "key_info": info }), &key)
+        }
+        Operation::EnableKeyRotation | Operation::DisableKeyRotation => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let on = op == Operation::EnableKeyRotation;
+            let key = keyring.set_rotation(caller, &id, Some(on), None).await?;
+            answer(&serde_json::json!({}), &key)
+        }
+        Operation::UpdateKeyRotationInterval => {
+            let b: model::UpdateKeyRotationInterval = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let id = required(b.key_id, "key_id")?;
+            let days = b
+                .rotation_interval
+                .ok_or_else(|| HuaweiError::missing("rotation_interval"))?;
+            let key = keyring.set_rotation(caller, &id, None, Some(days)).await?;
+            answer(&serde_json::json!({}), &key)
+        }
+        Operation::GetKeyRotationStatus => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let key = keyring.find(caller, &required(b.key_id, "key_id")?)?;
+            let status = model::RotationStatus {
+                key_rotation_enabled: key.rotation.enabled,
+                rotation_interval: key.rotation.interval_days,
+                last_rotation_time: (key.current_version > 1)
+                    .then(|| key.current_version_made_ms().to_string()),
+                number_of_rotations: key.current_version.saturating_sub(1),
+            };
+            answer(&status, &key)
+        }
+        Operation::RotateOnDemand => {
+            let b: model::OperateKey = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let key = keyring
+                .rotate(caller, &required(b.key_id, "key_id")?)
+                .await?;
+            answer(&model::Rotated { key_id: bare(&key) }, &key)
+        }
+        Operation::GenRandom => {
+            let b: model::GenRandom = parse(body)?;
+            sequence(b.sequence.as_deref())?;
+            let bits = number(
+                &required(b.random_data_length, "random_data_length")?,
+                "random_data_length",
+            )?;
+            let bytes = bits_to_bytes(bits, "random_data_length")?;
+            let random = keyring.generate_random(bytes)?;
+            Ok(Answer {
+                body: json(&model::Random {
+                    random_data: hex::encode_upper(&random),
+                })?,
+                audit_key: String::new(),
+            })
+        }
+    }
+}
+
+async fn create_key(
+    keyring: &Keyring,
+    caller: &Caller,
+    b: model::CreateKey,
+) -> Result<Answer, HuaweiError> {
+    sequence(b.sequence.as_deref())?;
+    // The one kind of key the daemon makes: say so when another is asked for.
+    for (field, value, supported) in [
+        ("key_spec", &b.key_spec, "AES_256"),
+        ("key_usage", &b.key_usage, "ENCRYPT_DECRYPT"),
+        ("origin", &b.origin, "kms"),
+        ("enterprise_project_id", &b.enterprise_project_id, "0"),
+    ] {
+        if let Some(v) = value
+            && v != supported
+        {
+            return Err(HuaweiError::field(
+                field,
+                format!("{:?}: only {supported} is supported", truncate(v, 64)),
+            ));
+        }
+    }
+    let alias = required(b.key_alias, "key_alias")?;
+    let key = keyring
+        .create_key(caller, &alias, b.key_description.as_deref().unwrap_or(""))
+        .await?;
+    let info = model::KekInfo {
+        key_id: bare(&key),
+        domain_id: key.domain.to_string(),
+        region_id: key.region.to_string(),
+    };
+    answer(&serde_json::json!({ "key_info": info }), &key)
+}
+
+fn list_keys(
+    keyring: &Keyring,
+    caller: &Caller,
+    b: model::ListKeys,
+) -> Result<Answer, HuaweiError> {
+    sequence(b.sequence.as_deref())?;
+    if let Some(p) = b.enterprise_project_id.as_deref()
+        && p != "0"
+        && p != "all"
+    {
+        return Err(HuaweiError::field(
+            "enterprise_project_id",
+            format!("{:?}: only 0 (and all) are supported", truncate(p, 64)),
+        ));
+    }
+    let limit = match b.limit.as_deref() {
+        None => 0,
+        Some(l) => match number(l, "limit")? {
+            0 => return Err(HuaweiError::field("limit", "must be 1 to 1000")),
+            n => n,
+        },
+    };
+    let state: Option<&str> = match b.key_state.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("1" | "2" | "3" | "4" | "5")) => Some(s),
+        Some(other) => {
+            return Err(HuaweiError::field(
+                "key_state",
+                format!("{:?}: one of 1 to 5", truncate(other, 16)),
+            ));
+        }
+    };
+    // Every key is AES_256; any other spec lists none.
+    let spec_matches = b.key_spec.as_deref().is_none_or(|s| s == "AES_256");
+    let keep = |r: &KeyRecord| spec_matches && state.is_none_or(|s| key_state(r.state) == s);
+    let page = keyring.list_where(caller, limit, b.marker.as_deref().unwrap_or(""), keep)?;
+    let body = model::KeyList {
+        keys: page.keys.iter().map(|k| bare(k)).collect(),
+        key_details: page.keys.iter().map(|k| details(k)).collect(),
+        truncated: if page.next_page_token.is_empty() {
+            "false"
+        } else {
+            "true"
+        },
+        next_marker: page.next_page_token,
+    };
+    Ok(Answer {
+        body: json(&body)?,
+        audit_key: String::new(),
+    })
+}
+
+/// encrypt-datakey: `plain_text` is the data key followed by its SHA-256 digest, in hex; only the
+/// data key is encrypted, once the digest has been checked.
+fn encrypt_datakey(
+    keyring: &Keyring,
+    caller: &Caller,
+    b: model::EncryptDatakey,
+) -> Result<Answer, HuaweiError> {
+    sequence(b.sequence.as_deref())?;
+    let id = required(b.key_id, "key_id")?;
+    let n = datakey_len(
+        &required(b.datakey_plain_length, "datakey_plain_length")?,
+        "datakey_plain_length",
+    )?;
+    let plain = unhex(&required(b.plain_text, "plain_text")?, "plain_text")?;
+    if plain.len() != n + 32 {
+        return Err(HuaweiError::field(
+            "plain_text",
+            format!(
+                "{} bytes: it must be the {n}-byte data key followed by its 32-byte SHA-256 digest",
+                plain.len()
+            ),
+        ));
+    }
+    let (dek, digest) = plain.split_at(n);
+    if !bool::from(Sha256::digest(dek).as_slice().ct_eq(digest)) {
+        return Err(HuaweiError::field(
+            "plain_text",
+            "the last 32 bytes are not the SHA-256 digest of the data key",
+        ));
+    }
+    let e = keyring.encrypt(caller, &id, dek, &context(b.additional_authenticated_data))?;
+    let body = model::EncryptedDatakey {
+        key_id: bare(&e.key),
+        cipher_text: hex::encode_upper(&e.blob),
+        datakey_length: n.to_string(),
+    };
+    answer(&body, &e.key)
+}
+
+/// decrypt-datakey: the data key and its SHA-256 digest (`datakey_dgst`), in hex.
+fn decrypt_datakey(
+    keyring: &Keyring,
+    caller: &Caller,
+    b: model::DecryptDatakey,
+) -> Result<Answer, HuaweiError> {
+    sequence(b.sequence.as_deref())?;
+    let id = required(b.key_id, "key_id")?;
+    let n = datakey_len(
+        &required(b.datakey_cipher_length, "datakey_cipher_length")?,
+        "datakey_cipher_length",
+    )?;
+    let blob = unhex(&required(b.cipher_text, "cipher_text")?, "cipher_text")?;
+    let d = keyring.decrypt(
+        caller,
+        &blob,
+        &context(b.additional_authenticated_data),
+        &id,
+    )?;
+    if d.plaintext.len() != n {
+        return Err(HuaweiError::field(
+            "datakey_cipher_length",
+            format!("{n}, but the data key has {} bytes", d.plaintext.len()),
+        ));
+    }
+    let data_key = Zeroizing::new(hex::encode_upper(&d.plaintext));
+    let body = model::DecryptedDatakey {
+        data_key: data_key.to_string(),
+        datakey_length: n.to_string(),
+        datakey_dgst: hex::encode_upper(Sha256::digest(&d.plaintext)),
+    };
+    answer(&body, &d.key)
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, HuaweiError> {
+    serde_json::from_slice(body).map_err(|e| error::from_json(&e))
+}
+
+fn json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, HuaweiError> {
+    serde_json::to_vec(body).map_err(|e| {
+        HuaweiError::from(crate::error::KmsError::Internal(format!(
+            "encoding a response: {e}"
+        )))
+    })
+}
+
+fn answer<T: serde::Serialize>(body: &T, key: &KeyRecord) -> Result<Answer, HuaweiError> {
+    Ok(Answer {
+        body: json(body)?,
+        audit_key: key.full_id().to_string(),
+    })
+}
+
+/// A required field; an empty string counts as missing.
+fn required(v: Option<String>, field: &str) -> Result<String, HuaweiError> {
+    v.filter(|s| !s.is_empty())
+        .ok_or_else(|| HuaweiError::missing(field))
+}
+
+/// A number as the API sends it: a string of decimal digits.
+fn number(v: &str, field: &str) -> Result<u32, HuaweiError> {
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HuaweiError::field(
+            field,
+            format!("{:?} is not a decimal number", truncate(v, 32)),
+        ));
+    }
+    v.parse()
+        .map_err(|_| HuaweiError::field(field, "not a decimal number"))
+}
+
+/// A length in bits: a multiple of 8 from 8 to 8192; in bytes.
+fn bits_to_bytes(bits: u32, field: &str) -> Result<u32, HuaweiError> {
+    if bits == 0 || !bits.is_multiple_of(8) || bits / 8 > MAX_DATA_KEY {
+        return Err(HuaweiError::field(
+            field,
+            format!(
+                "{bits} bits: a multiple of 8 from 8 to {}",
+                MAX_DATA_KEY * 8
+            ),
+        ));
+    }
+    Ok(bits / 8)
+}
+
+/// A data key's length in bytes: 1 to 1024.
+fn datakey_len(v: &str, field: &str) -> Result<usize, HuaweiError> {
+    match number(v, field)? {
+        n @ 1..=MAX_DATA_KEY => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        n => Err(HuaweiError::field(
+            field,
+            format!("{n}: a data key has 1 to {MAX_DATA_KEY} bytes"),
+        )),
+    }
+}
+
+fn unhex(v: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, HuaweiError> {
+    hex::decode(v)
+        .map(Zeroizing::new)
+        .map_err(|e| HuaweiError::field(field, format!("not hex: {e}")))
+}
+
+/// `sequence`, the caller's own request tag: at most 36 characters.
+fn sequence(s: Option<&str>) -> Result<(), HuaweiError> {
+    match s {
+        Some(s) if s.len() > 36 => Err(HuaweiError::new(
+            ErrorCode::InvalidSequence,
+            "invalid sequence: at most 36 characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn algorithm(a: Option<&str>, field: &str) -> Result<(), HuaweiError> {
+    match a {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(other) => Err(HuaweiError::field(
+            field,
+            format!(
+                "{:?}: only {SYMMETRIC_DEFAULT} is supported",
+                truncate(other, 64)
+            ),
+        )),
+    }
+}
+
+/// Huawei's `additional_authenticated_data` as an encryption context ([`AAD_CONTEXT_KEY`]).
+fn context(aad: Option<String>) -> Context {
+    aad.filter(|a| !a.is_empty())
+        .map(|a| Context::from([(AAD_CONTEXT_KEY.to_owned(), a)]))
+        .unwrap_or_default()
+}
+
+/// Huawei's key-state codes: 2 enabled, 3 disabled, 4 pending deletion.
+fn key_state(s: KeyState) -> &'static str {
+    match s {
+        KeyState::Enabled => "2",
+        KeyState::Disabled => "3",
+        KeyState::PendingDeletion => "4",
+    }
+}
+
+/// A key's ID as Huawei gives it: the bare UUID.
+fn bare(rec: &KeyRecord) -> String {
+    rec.uuid.hyphenated().to_string()
+}
+
+fn status(rec: &KeyRecord) -> model::KeyStatus {
+    model::KeyStatus {
+        key_id: bare(rec),
+        key_state: key_state(rec.state),
+    }
+}
+
+fn details(rec: &KeyRecord) -> model::KeyDetails {
+    model::KeyDetails {
+        key_id: bare(rec),
+        domain_id: rec.domain.to_string(),
+        key_alias: rec.alias.clone(),
+        realm: rec.region.to_string(),
+        key_spec: "AES_256",
+        key_usage: "ENCRYPT_DECRYPT",
+        key_description: rec.description.clone(),
+        creation_date: rec.created_at_ms.to_string(),
+        scheduled_deletion_date: rec.deletion_date_ms.map(|d| d.to_string()),
+        key_state: key_state(rec.state),
+        default_key_flag: if rec.creator == Creator::Service {
+            "1"
+        } else {
+            "0"
+        },
+        origin: "kms",
+        key_rotation_enabled: if rec.rotation.enabled {
+            "true"
+        } else {
+            "false"
+        },
+    }
+}

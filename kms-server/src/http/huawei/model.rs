@@ -1,0 +1,283 @@
+//! The Huawei REST API's JSON bodies, field for field as the official SDK's model classes
+//! (`huaweicloudsdkkms` 3.1.219, `huaweicloudsdkkms.v2.model`) name them. Numbers travel as
+//! strings; a field the daemon does not support is absent from responses, never invented.
+//! Requests refuse unknown fields, so that a misspelt field is an error rather than ignored.
+
+use serde::{Deserialize, Serialize};
+
+/// `CreateKeyRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateKey {
+    pub(super) key_alias: Option<String>,
+    pub(super) key_spec: Option<String>,
+    pub(super) key_usage: Option<String>,
+    pub(super) key_description: Option<String>,
+    pub(super) origin: Option<String>,
+    pub(super) enterprise_project_id: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `OperateKeyRequestBody` (describe-key, enable-key, disable-key, cancel-key-deletion).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OperateKey {
+    pub(super) key_id: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `ListKeysRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListKeys {
+    pub(super) limit: Option<String>,
+    pub(super) marker: Option<String>,
+    pub(super) key_state: Option<String>,
+    pub(super) key_spec: Option<String>,
+    pub(super) enterprise_project_id: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `ScheduleKeyDeletionRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScheduleKeyDeletion {
+    pub(super) key_id: Option<String>,
+    pub(super) pending_days: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `CreateDatakeyRequestBody` (create-datakey and create-datakey-without-plaintext).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateDatakey {
+    pub(super) key_id: Option<String>,
+    pub(super) key_spec: Option<String>,
+    pub(super) datakey_length: Option<String>,
+    pub(super) additional_authenticated_data: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `EncryptDatakeyRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EncryptDatakey {
+    pub(super) key_id: Option<String>,
+    pub(super) plain_text: Option<String>,
+    pub(super) datakey_plain_length: Option<String>,
+    pub(super) additional_authenticated_data: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `DecryptDatakeyRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecryptDatakey {
+    pub(super) key_id: Option<String>,
+    pub(super) cipher_text: Option<String>,
+    pub(super) datakey_cipher_length: Option<String>,
+    pub(super) additional_authenticated_data: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `EncryptDataRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EncryptData {
+    pub(super) key_id: Option<String>,
+    pub(super) plain_text: Option<String>,
+    pub(super) encryption_algorithm: Option<String>,
+    pub(super) additional_authenticated_data: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `DecryptDataRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecryptData {
+    pub(super) cipher_text: Option<String>,
+    pub(super) encryption_algorithm: Option<String>,
+    pub(super) key_id: Option<String>,
+    pub(super) additional_authenticated_data: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `ReEncryptRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReEncrypt {
+    pub(super) source_key_id: Option<String>,
+    pub(super) source_additional_authenticated_data: Option<String>,
+    pub(super) source_encryption_algorithm: Option<String>,
+    pub(super) destination_key_id: Option<String>,
+    pub(super) destination_additional_authenticated_data: Option<String>,
+    pub(super) destination_encryption_algorithm: Option<String>,
+    pub(super) datakey_cipher_length: Option<String>,
+    pub(super) cipher_text: Option<String>,
+}
+
+/// `GenRandomRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GenRandom {
+    pub(super) random_data_length: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `UpdateKeyAliasRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateKeyAlias {
+    pub(super) key_id: Option<String>,
+    pub(super) key_alias: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `UpdateKeyDescriptionRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateKeyDescription {
+    pub(super) key_id: Option<String>,
+    pub(super) key_description: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `UpdateKeyRotationIntervalRequestBody`: the SDK sends `rotation_interval` as a JSON number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateKeyRotationInterval {
+    pub(super) key_id: Option<String>,
+    pub(super) rotation_interval: Option<u32>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `KeyAliasInfo`, the `key_info` of update-key-alias.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyAliasInfo {
+    pub(super) key_id: String,
+    pub(super) key_alias: String,
+}
+
+/// `KeyDescriptionInfo`, the `key_info` of update-key-description.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyDescriptionInfo {
+    pub(super) key_id: String,
+    pub(super) key_description: String,
+}
+
+/// `ShowKeyRotationStatusResponse` (get-key-rotation-status).
+#[derive(Debug, Serialize)]
+pub(super) struct RotationStatus {
+    pub(super) key_rotation_enabled: bool,
+    pub(super) rotation_interval: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) last_rotation_time: Option<String>,
+    pub(super) number_of_rotations: u32,
+}
+
+/// `RotateOnDemandResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct Rotated {
+    pub(super) key_id: String,
+}
+
+/// `KeKInfo`, the `key_info` of create-key.
+#[derive(Debug, Serialize)]
+pub(super) struct KekInfo {
+    pub(super) key_id: String,
+    pub(super) domain_id: String,
+    pub(super) region_id: String,
+}
+
+/// `KeyDetails`, the `key_info` of describe-key and the `key_details` of list-keys.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyDetails {
+    pub(super) key_id: String,
+    pub(super) domain_id: String,
+    pub(super) key_alias: String,
+    pub(super) realm: String,
+    pub(super) key_spec: &'static str,
+    pub(super) key_usage: &'static str,
+    pub(super) key_description: String,
+    pub(super) creation_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) scheduled_deletion_date: Option<String>,
+    pub(super) key_state: &'static str,
+    pub(super) default_key_flag: &'static str,
+    pub(super) origin: &'static str,
+    pub(super) key_rotation_enabled: &'static str,
+}
+
+/// `KeyStatusInfo` (enable-key, disable-key), and the body of schedule-key-deletion and
+/// cancel-key-deletion.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyStatus {
+    pub(super) key_id: String,
+    pub(super) key_state: &'static str,
+}
+
+/// `ListKeysResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyList {
+    pub(super) keys: Vec<String>,
+    pub(super) key_details: Vec<KeyDetails>,
+    pub(super) next_marker: String,
+    pub(super) truncated: &'static str,
+}
+
+/// `CreateDatakeyResponse` and `CreateDatakeyWithoutPlaintextResponse` (no `plain_text`).
+#[derive(Debug, Serialize)]
+pub(super) struct Datakey {
+    pub(super) key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) plain_text: Option<String>,
+    pub(super) cipher_text: String,
+}
+
+/// `EncryptDatakeyResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct EncryptedDatakey {
+    pub(super) key_id: String,
+    pub(super) cipher_text: String,
+    pub(super) datakey_length: String,
+}
+
+/// `DecryptDatakeyResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct DecryptedDatakey {
+    pub(super) data_key: String,
+    pub(super) datakey_length: String,
+    pub(super) datakey_dgst: String,
+}
+
+/// `EncryptDataResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct EncryptedData {
+    pub(super) key_id: String,
+    pub(super) cipher_text: String,
+}
+
+/// `DecryptDataResponse`: `plain_text` only when the plaintext is UTF-8.
+#[derive(Debug, Serialize)]
+pub(super) struct DecryptedData {
+    pub(super) key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) plain_text: Option<String>,
+    pub(super) plain_text_base64: String,
+}
+
+/// `ReEncryptResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct ReEncrypted {
+    pub(super) key_id: String,
+    pub(super) source_key_id: String,
+    pub(super) source_encryption_algorithm: &'static str,
+    pub(super) destination_encryption_algorithm: &'static str,
+    pub(super) cipher_text: String,
+}
+
+/// `CreateRandomResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct Random {
+    pub(super) random_data: String,
+}

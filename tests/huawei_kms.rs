@@ -1,0 +1,400 @@
+//! The Huawei Cloud KMS REST API (issue 11, part 1) against the real `kms-server` binary: the
+//! official Python SDK (`huaweicloudsdkkms`, unmodified, pinned, installed from PyPI by the test)
+//! drives every operation the daemon serves, is refused with Huawei's codes, and shares its keys
+//! and ciphertexts with the gRPC API. Bad input is sent raw.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use kms_proto::v1 as pb;
+use kmsbox_tests::Tenant;
+use kmsbox_tests::process::Daemon;
+use kmsbox_tests::python::{run_script, venv_python};
+
+/// The official SDK and its HTTP stack, pinned.
+const REQUIREMENTS: &[&str] = &[
+    "huaweicloudsdkcore==3.1.219",
+    "huaweicloudsdkkms==3.1.219",
+    "requests==2.34.2",
+    "urllib3==2.8.0",
+];
+
+fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-huawei");
+            venv_python(&venv, REQUIREMENTS)
+        })
+        .clone()
+}
+
+const ALICE: &str = "a1ice0123456789abcdef0123456789a";
+const ALICE_TOKEN: &str = "alice-token-0123456789";
+const ALICE_AK: &str = "AKALICE0123";
+const ALICE_SK: &str = "alice-secret-key-0123456789";
+/// Alice's project in the daemon's region, and her project in another region.
+const ALICE_PROJECT: &str = "0123456789abcdef0123456789abcdef";
+const ALICE_OTHER_PROJECT: &str = "1123456789abcdef0123456789abcdef";
+const BOB_AK: &str = "AKBOB0123";
+const BOB_SK: &str = "bob-secret-key-0123456789";
+const BOB_PROJECT: &str = "2123456789abcdef0123456789abcdef";
+
+/// The daemon with a tenants file of two tenants with access keys; `region` is its region.
+fn daemon(dir: &Path) -> Daemon {
+    let tenants = dir.join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        format!(
+            "[[tenants]]\ndomain_id = \"{ALICE}\"\ntoken = \"{ALICE_TOKEN}\"\n\
+             access_key = \"{ALICE_AK}\"\nsecret_key = \"{ALICE_SK}\"\n\
+             projects = {{ \"region\" = \"{ALICE_PROJECT}\", \"cn-north-4\" = \"{ALICE_OTHER_PROJECT}\" }}\n\
+             [[tenants]]\ndomain_id = \"b0b\"\ntoken = \"bob-token-0123456789\"\n\
+             access_key = \"{BOB_AK}\"\nsecret_key = \"{BOB_SK}\"\n\
+             projects = {{ \"region\" = \"{BOB_PROJECT}\" }}\n"
+        ),
+    )
+    .expect("writes the tenants file");
+    let data = dir.join("data");
+    std::fs::create_dir(&data).expect("data folder");
+    Daemon::spawn(&data, &["--tenants", tenants.to_str().expect("utf-8 path")])
+}
+
+/// Runs a scenario of `huawei_sdk.py`; asserts that every rule it checked held, and returns its
+/// artifacts.
+fn sdk(scenario: &str, args: serde_json::Value) -> serde_json::Value {
+    let out = run_script(&python(), "huawei_sdk.py", &[scenario, &args.to_string()]);
+    let mut v: serde_json::Value =
+        serde_json::from_str(out.trim()).expect("the script prints JSON");
+    let failures = v["failures"].as_array().expect("failures").clone();
+    assert!(
+        failures.is_empty(),
+        "{scenario}: rules that did not hold:\n{}",
+        failures
+            .iter()
+            .map(|f| f.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    v["artifacts"].take()
+}
+
+fn alice_args(daemon: &Daemon) -> serde_json::Value {
+    serde_json::json!({
+        "endpoint": daemon.endpoint,
+        "ak": ALICE_AK, "sk": ALICE_SK, "project": ALICE_PROJECT,
+        "domain": ALICE, "region": "region",
+    })
+}
+
+fn text(v: &serde_json::Value) -> &str {
+    v.as_str().expect("a string")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_sdk_serves_every_operation_on_the_keys_of_the_grpc_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let made = sdk("operations", alice_args(&daemon));
+    let key_id = text(&made["key_id"]);
+
+    // A key created over REST is the same key over gRPC, in the project's region.
+    let mut grpc = Tenant::connect(&daemon.endpoint, "", Some("region"), Some(ALICE_TOKEN)).await;
+    let described = grpc
+        .client
+        .describe_key(grpc.req(pb::DescribeKeyRequest {
+            key_id: key_id.to_owned(),
+        }))
+        .await
+        .expect("the REST-made key over gRPC")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert_eq!(described.alias, "sdk/first");
+    assert_eq!(described.description, "made by the SDK");
+    assert_eq!(described.key_uuid, key_id);
+
+    // REST's additional_authenticated_data is the gRPC context {"additional_authenticated_data": ..}.
+    let aad = HashMap::from([(
+        "additional_authenticated_data".to_owned(),
+        text(&made["aad"]).to_owned(),
+    )]);
+    let blob = BASE64.decode(text(&made["cipher_text"])).expect("base64");
+    let opened = grpc
+        .client
+        .decrypt(grpc.req(pb::DecryptRequest {
+            ciphertext_blob: blob,
+            encryption_context: aad.clone(),
+            key_id: String::new(),
+        }))
+        .await
+        .expect("a REST ciphertext decrypts over gRPC")
+        .into_inner();
+    assert_eq!(opened.plaintext, text(&made["plain_text"]).as_bytes());
+
+    // And back: a gRPC ciphertext decrypts over REST.
+    let sealed = grpc
+        .client
+        .encrypt(grpc.req(pb::EncryptRequest {
+            key_id: key_id.to_owned(),
+            plaintext: b"sealed over gRPC".to_vec(),
+            encryption_context: aad,
+        }))
+        .await
+        .expect("encrypts over gRPC")
+        .into_inner();
+    let mut args = alice_args(&daemon);
+    args["cipher_text"] = BASE64.encode(&sealed.ciphertext_blob).into();
+    args["aad"] = made["aad"].clone();
+    let back = sdk("decrypt", args);
+    assert_eq!(text(&back["plain_text"]), "sealed over gRPC");
+    assert_eq!(text(&back["key_id"]), key_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_tenancy_and_key_states_are_refused_with_huawei_codes_and_audited() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let bob_key = sdk(
+        "create",
+        serde_json::json!({
+            "endpoint": daemon.endpoint, "ak": BOB_AK, "sk": BOB_SK,
+            "project": BOB_PROJECT, "alias": "bobs-key",
+        }),
+    );
+    let mut args = alice_args(&daemon);
+    args["bob_project"] = BOB_PROJECT.into();
+    args["other_project"] = ALICE_OTHER_PROJECT.into();
+    args["bob_key"] = bob_key["key_id"].clone();
+    sdk("refusals", args);
+
+    let mut args = alice_args(&daemon);
+    args["bob_project"] = BOB_PROJECT.into();
+    sdk("signatures", args);
+
+    // Each refusal is in the audit log, under the gRPC operation's name and its code.
+    let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    // A refused project is audited under the tenant whose signature held.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["outcome"] == "KMSBOX.0403" && l["domain"] == ALICE),
+        "the 403 line names alice:\n{log}"
+    );
+    for (rule, operation, outcome) in [
+        ("a wrong secret key", "ListKeys", "KMSBOX.0401"),
+        ("another tenant's project", "ListKeys", "KMSBOX.0403"),
+        ("a stale X-Sdk-Date", "ListKeys", "KMSBOX.0401"),
+        ("another tenant's key", "DescribeKey", "KMS.0207"),
+        ("a disabled key", "Encrypt", "KMS.0209"),
+        ("a key pending deletion", "Encrypt", "KMS.0210"),
+        ("a lifecycle change", "ScheduleKeyDeletion", "ok"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["operation"] == operation && l["outcome"] == outcome),
+            "{rule}: no {operation} line with outcome {outcome} in\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let made = sdk("attributes_and_rotation", alice_args(&daemon));
+    let mut grpc = Tenant::connect(&daemon.endpoint, "", Some("region"), Some(ALICE_TOKEN)).await;
+    let key = grpc
+        .client
+        .describe_key(grpc.req(pb::DescribeKeyRequest {
+            key_id: text(&made["key_id"]).to_owned(),
+        }))
+        .await
+        .expect("the key over gRPC")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert_eq!(
+        (
+            key.alias.as_str(),
+            key.description.as_str(),
+            key.current_version
+        ),
+        ("sdk/renamed", "new words", 2)
+    );
+}
+
+/// One raw HTTP/1.1 request; the status and the JSON body of the answer.
+fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).expect("connects");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("writes the head");
+    // The daemon may answer (and close) before it has read an oversized body.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// Without a tenants file (loopback only) signatures are not checked, the project ID in the path
+/// is the tenant's domain ID and the region is `--region`. Bad input of every kind gets Huawei's
+/// error shape, the daemon keeps serving, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(dir.path(), &["--region", "cn-north-4"]);
+    let op = |name: &str| format!("/v1.0/{ALICE}/kms/{name}");
+    let oversized = format!(
+        "{{\"key_alias\": \"big\", \"key_description\": \"{}\"}}",
+        "x".repeat(64 * 1024)
+    );
+    // (rule, method, operation, body, status, code)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [u8], u16, &'a str);
+    let cases: &[Case<'_>] = &[
+        ("malformed JSON", "POST", "create-key", b"{\"key_alias\": ", 400, "KMS.0202"),
+        ("not an object", "POST", "create-key", b"[1, 2]", 400, "KMSBOX.0400"),
+        ("empty body", "POST", "create-key", b"", 400, "KMS.0202"),
+        ("a required field missing", "POST", "create-key", b"{}", 400, "KMS.0204"),
+        ("a wrong type", "POST", "create-key", br#"{"key_alias": ["a"]}"#, 400, "KMSBOX.0400"),
+        ("a number not as a string", "POST", "gen-random", br#"{"random_data_length": 256}"#, 400, "KMSBOX.0400"),
+        ("a string that is no number", "POST", "gen-random", br#"{"random_data_length": "2S6"}"#, 400, "KMSBOX.0400"),
+        ("an unknown field", "POST", "create-key", br#"{"key_alias": "a", "colour": "red"}"#, 400, "KMSBOX.0400"),
+        ("an unsupported key_spec", "POST", "create-key", br#"{"key_alias": "a", "key_spec": "RSA_2048"}"#, 400, "KMSBOX.0400"),
+        ("an invalid alias", "POST", "create-key", br#"{"key_alias": "a//b"}"#, 400, "KMSBOX.0400"),
+        ("a sequence over 36 characters", "POST", "create-key", br#"{"key_alias": "a", "sequence": "0123456789012345678901234567890123456"}"#, 400, "KMS.0206"),
+        ("an unknown operation", "POST", "create-keys", b"{}", 404, "KMS.0201"),
+        ("another method", "GET", "list-keys", b"", 404, "KMS.0201"),
+        ("a path under /v1.0 that is no operation", "POST", "../x", b"{}", 404, "KMS.0201"),
+        ("an oversized body (64 KiB limit)", "POST", "create-key", oversized.as_bytes(), 413, "KMS.0203"),
+        ("a malformed key ID", "POST", "describe-key", br#"{"key_id": "nope"}"#, 400, "KMS.0205"),
+        ("an absent key", "POST", "describe-key", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f"}"#, 404, "KMS.0207"),
+        ("invalid hex", "POST", "decrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "cipher_text": "XYZ", "datakey_cipher_length": "32"}"#, 400, "KMSBOX.0400"),
+        ("invalid base64", "POST", "decrypt-data", br#"{"cipher_text": "!!!not base64"}"#, 400, "KMSBOX.0400"),
+        ("a ciphertext that is no blob", "POST", "decrypt-data", br#"{"cipher_text": "aGVsbG8="}"#, 400, "KMSBOX.0420"),
+        ("datakey_length not a multiple of 8", "POST", "create-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "datakey_length": "100"}"#, 400, "KMSBOX.0400"),
+        ("random_data_length over 8192 bits", "POST", "gen-random", br#"{"random_data_length": "8200"}"#, 400, "KMSBOX.0400"),
+        ("a project ID that is no domain ID", "POST", "list-keys", b"{}", 400, "KMSBOX.0400"),
+    ];
+    for (rule, method, name, body, status, code) in cases {
+        // The one case of a bad project names an operation that needs none.
+        let path = match *rule {
+            "a project ID that is no domain ID" => format!("/v1.0/not-a-domain/kms/{name}"),
+            _ => op(name),
+        };
+        let (got_status, got) = raw(daemon.addr, method, &path, body);
+        assert_eq!(
+            (got_status, got["error"]["error_code"].as_str()),
+            (*status, Some(*code)),
+            "{rule}: {got}"
+        );
+        assert!(
+            got["error"]["error_msg"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{rule}: a message says what was wrong: {got}"
+        );
+    }
+
+    // Nothing was stored, and the daemon still serves: a good call works, over REST and gRPC.
+    let (status, listed) = raw(daemon.addr, "POST", &op("list-keys"), b"{}");
+    assert_eq!((status, &listed["keys"]), (200, &serde_json::json!([])));
+    let (status, made) = raw(
+        daemon.addr,
+        "POST",
+        &op("create-key"),
+        br#"{"key_alias": "after-the-bad-input"}"#,
+    );
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(
+        made["key_info"]["domain_id"], ALICE,
+        "the project ID is the domain"
+    );
+    assert_eq!(
+        made["key_info"]["region_id"], "cn-north-4",
+        "the region is --region"
+    );
+    let mut grpc = Tenant::connect(&daemon.endpoint, ALICE, None, None).await;
+    let keys = grpc
+        .client
+        .list_keys(grpc.req(pb::ListKeysRequest::default()))
+        .await
+        .expect("lists over gRPC")
+        .into_inner()
+        .keys;
+    assert_eq!(
+        keys.iter().map(|k| k.alias.as_str()).collect::<Vec<_>>(),
+        ["after-the-bad-input"]
+    );
+}
+
+/// The REST API answers over HTTP/2 (prior knowledge, as on the gRPC port) as over HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_api_answers_over_http2_on_the_grpc_port() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let addr = daemon.addr;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the connection task of a test client, dropped with the test"
+    )]
+    let driver = tokio::spawn(conn);
+    let mut client = client.ready().await.expect("ready");
+    let mut post = async |operation: &str, body: &'static [u8]| {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{addr}/v1.0/{ALICE}/kms/{operation}"))
+            .header("content-type", "application/json;charset=UTF-8")
+            .body(())
+            .expect("request");
+        let (resp, mut send) = client.send_request(req, false).expect("send");
+        send.send_data(body.into(), true).expect("body");
+        let resp = resp.await.expect("response");
+        let (parts, mut recv) = resp.into_parts();
+        let mut out = Vec::new();
+        while let Some(chunk) = recv.data().await {
+            let chunk = chunk.expect("data");
+            let _ = recv.flow_control().release_capacity(chunk.len());
+            out.extend_from_slice(&chunk);
+        }
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("a JSON answer");
+        (parts.status.as_u16(), json)
+    };
+    let (status, made) = post("create-key", br#"{"key_alias": "over-h2"}"#).await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["key_info"]["domain_id"], ALICE);
+    let (status, err) = post("create-key", b"{").await;
+    assert_eq!(
+        (status, &err["error"]["error_code"]),
+        (400, &"KMS.0202".into())
+    );
+    driver.abort();
+}
