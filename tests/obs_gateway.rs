@@ -1,0 +1,600 @@
+//! obs-gateway end to end: the real `kms-server` and `obs-gateway` binaries on loopback, driven by
+//! unmodified clients installed from PyPI with pinned versions (boto3 with its default SigV4 and
+//! with `signature_version='s3'`; Huawei's esdk-obs-python with its default client mode, which
+//! signs V2 in the x-amz dialect for an IP endpoint, and with `client_mode='workflow'`, which
+//! signs with the OBS scheme and x-obs- headers). Each test starts its own daemon and gateway.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kmsbox_tests::process::{Daemon, bin};
+use kmsbox_tests::python::{run_script, venv_python};
+use serde_json::Value;
+
+/// The clients, pinned.
+const REQUIREMENTS: &[&str] = &[
+    "boto3==1.44.5",
+    "botocore==1.44.5",
+    "esdk-obs-python==3.26.6",
+];
+
+/// Two tenants, as a user writes the credentials file.
+const DOMAIN_1: &str = "783fc6652cf246c096ea836694f71855";
+const DOMAIN_2: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const CREDENTIALS: &str = r#"[[credentials]]
+access_key = "AK1EXAMPLE"
+secret_key = "sk-one"
+domain_id = "783fc6652cf246c096ea836694f71855"
+
+[[credentials]]
+access_key = "AK2EXAMPLE"
+secret_key = "sk-two"
+domain_id = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+"#;
+const T1: (&str, &str) = ("AK1EXAMPLE", "sk-one");
+const T2: (&str, &str) = ("AK2EXAMPLE", "sk-two");
+
+fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("obs-clients");
+            venv_python(&venv, REQUIREMENTS)
+        })
+        .clone()
+}
+
+fn gateway_bin() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-q", "-p", "obs-gateway", "--bins"])
+            .status()
+            .expect("cargo runs")
+            .success();
+        assert!(ok, "building obs-gateway failed");
+    });
+    // `bin` builds the daemon and kmsctl, and names a binary of the target folder.
+    bin("obs-gateway")
+}
+
+/// A running `obs-gateway`; killed when dropped.
+struct Gateway {
+    child: Child,
+    endpoint: String,
+}
+
+impl Gateway {
+    fn spawn(data_dir: &Path, kms: &str, credentials: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(gateway_bin())
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--kms-endpoint", kms, "--credentials"])
+            .arg(credentials)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("obs-gateway starts");
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut banner)
+            .expect("reads the banner");
+        let addr: SocketAddr = banner
+            .trim()
+            .strip_prefix("obs-gateway listening on ")
+            .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+            .parse()
+            .expect("address");
+        Self {
+            child,
+            endpoint: format!("http://{addr}"),
+        }
+    }
+
+    /// SIGTERM, and a successful exit within 30 s.
+    fn stop(mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok);
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                assert!(s.success(), "{s:?}");
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A daemon, a gateway over it, and their folders.
+struct Env {
+    dir: tempfile::TempDir,
+    daemon: Daemon,
+    gw: Option<Gateway>,
+    extra: Vec<String>,
+}
+
+impl Env {
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("kms")).expect("kms dir");
+        std::fs::write(dir.path().join("credentials.toml"), CREDENTIALS).expect("credentials");
+        let daemon = Daemon::spawn(&dir.path().join("kms"), &[]);
+        let mut env = Self {
+            dir,
+            daemon,
+            gw: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        env.gw = Some(env.spawn_gateway());
+        env
+    }
+
+    fn spawn_gateway(&self) -> Gateway {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        Gateway::spawn(
+            &self.data(),
+            &self.daemon.endpoint,
+            &self.dir.path().join("credentials.toml"),
+            &extra,
+        )
+    }
+
+    /// Stops the gateway (SIGTERM, clean exit) and starts a new one on the same folders.
+    fn restart_gateway(&mut self) {
+        if let Some(gw) = self.gw.take() {
+            gw.stop();
+        }
+        self.gw = Some(self.spawn_gateway());
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.gw.as_ref().expect("a running gateway").endpoint
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("gw")
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).expect("write");
+        p.to_string_lossy().into_owned()
+    }
+
+    fn out(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn kmsctl(&self, domain: &str, args: &[&str]) -> Value {
+        let out = Command::new(bin("kmsctl"))
+            .args([
+                "--endpoint",
+                &self.daemon.endpoint,
+                "--domain",
+                domain,
+                "-o",
+                "json",
+            ])
+            .args(args)
+            .output()
+            .expect("kmsctl runs");
+        assert!(
+            out.status.success(),
+            "kmsctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+}
+
+/// The four client configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Boto3SigV4,
+    Boto3SigV2,
+    EsdkDefault,
+    EsdkWorkflow,
+}
+
+const ALL: [Client; 4] = [
+    Client::Boto3SigV4,
+    Client::Boto3SigV2,
+    Client::EsdkDefault,
+    Client::EsdkWorkflow,
+];
+
+impl Client {
+    fn run(self, env: &Env, who: (&str, &str), args: &[&str]) -> Value {
+        let (script, mode) = match self {
+            Client::Boto3SigV4 => ("obs_boto3.py", "default"),
+            Client::Boto3SigV2 => ("obs_boto3.py", "s3"),
+            Client::EsdkDefault => ("obs_esdk.py", "default"),
+            Client::EsdkWorkflow => ("obs_esdk.py", "workflow"),
+        };
+        let mut all = vec![env.endpoint(), who.0, who.1, mode];
+        all.extend_from_slice(args);
+        let out = run_script(&python(), script, &all);
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{script} {args:?}: {e}: {out}"))
+    }
+
+    /// The SSE headers' dialect the client's requests speak: x-obs (`kms`) or x-amz (`aws:kms`).
+    fn algorithm(self) -> &'static str {
+        match self {
+            Client::EsdkWorkflow => "kms",
+            _ => "aws:kms",
+        }
+    }
+
+    /// The SSE algorithm and key ID the client reports from a response.
+    fn sse(self, v: &Value) -> (String, String) {
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        match self {
+            Client::Boto3SigV4 | Client::Boto3SigV2 => (
+                s(&v["headers"]["x-amz-server-side-encryption"]),
+                s(&v["headers"]["x-amz-server-side-encryption-aws-kms-key-id"]),
+            ),
+            Client::EsdkDefault | Client::EsdkWorkflow => (s(&v["sseKms"]), s(&v["sseKmsKey"])),
+        }
+    }
+}
+
+fn status(v: &Value) -> u64 {
+    v["status"].as_u64().unwrap_or(0)
+}
+
+fn error(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or("")
+}
+
+/// Object bytes that name themselves: any copy of them in the data folder is found by grep.
+fn marked(marker: &str, len: usize) -> Vec<u8> {
+    let line = format!("{marker} plaintext line\n");
+    line.bytes().cycle().take(len).collect()
+}
+
+/// Every file under `dir` (recursively) that contains `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .expect("read")
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+fn object_files(env: &Env) -> Vec<PathBuf> {
+    std::fs::read_dir(env.data().join("objects"))
+        .expect("objects dir")
+        .map(|e| e.expect("entry").path())
+        .collect()
+}
+
+fn key_id_of_tenant(key: &str, domain: &str) -> bool {
+    key.strip_prefix(&format!("region:{domain}:key/"))
+        .is_some_and(|u| u.len() == 36)
+}
+
+/// Rules 1 to 3 and 10 with every client: SSE-KMS with and without a key ID, whole and range
+/// GETs, HEAD, answers in the request's dialect with the full key ID; on disk only ciphertext.
+#[test]
+fn every_client_stores_and_reads_sse_kms_objects_in_its_own_dialect() {
+    let env = Env::start(&[]);
+    let created = Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-one"]);
+    assert_eq!(status(&created), 200, "{created}");
+    let mut markers = Vec::new();
+    for client in ALL {
+        let marker = format!("SECRET-{client:?}-{}", uuid::Uuid::new_v4().simple());
+        let body = marked(&marker, 100_000);
+        let src = env.file(&format!("{client:?}.src"), &body);
+        // Without a key ID: the tenant's OBS default key.
+        let put = client.run(
+            &env,
+            T1,
+            &[
+                "put",
+                "bucket-one",
+                &format!("{client:?}/a"),
+                &src,
+                "-",
+                "kms",
+            ],
+        );
+        assert_eq!(status(&put), 200, "{client:?} {put}");
+        let (alg, key) = client.sse(&put);
+        assert_eq!(alg, client.algorithm(), "{client:?} {put}");
+        assert!(
+            key_id_of_tenant(&key, DOMAIN_1),
+            "{client:?} full key ID: {put}"
+        );
+        // With the key ID, in its full form: the same key.
+        let put = client.run(
+            &env,
+            T1,
+            &[
+                "put",
+                "bucket-one",
+                &format!("{client:?}/b"),
+                &src,
+                &key,
+                "kms",
+            ],
+        );
+        assert_eq!(status(&put), 200, "{client:?} {put}");
+        assert_eq!(client.sse(&put).1, key, "{client:?}");
+        for name in ["a", "b"] {
+            let out = env.out(&format!("{client:?}.{name}.out"));
+            let got = client.run(
+                &env,
+                T1,
+                &["get", "bucket-one", &format!("{client:?}/{name}"), &out],
+            );
+            assert_eq!(status(&got), 200, "{client:?} {got}");
+            assert_eq!(
+                client.sse(&got),
+                (client.algorithm().to_owned(), key.clone()),
+                "{client:?}"
+            );
+            assert!(
+                std::fs::read(&out).expect("out") == body,
+                "{client:?}: GET returns the bytes put"
+            );
+        }
+        let range = match client {
+            Client::Boto3SigV4 | Client::Boto3SigV2 => "bytes=70000-70099",
+            _ => "70000-70099",
+        };
+        let out = env.out(&format!("{client:?}.range"));
+        let got = client.run(
+            &env,
+            T1,
+            &["get", "bucket-one", &format!("{client:?}/a"), &out, range],
+        );
+        assert_eq!(status(&got), 206, "{client:?} {got}");
+        assert_eq!(
+            std::fs::read(&out).expect("out"),
+            body[70_000..70_100],
+            "{client:?}"
+        );
+        let head = client.run(&env, T1, &["head", "bucket-one", &format!("{client:?}/a")]);
+        assert_eq!(status(&head), 200, "{client:?} {head}");
+        assert_eq!(
+            client.sse(&head),
+            (client.algorithm().to_owned(), key.clone()),
+            "{client:?}"
+        );
+        markers.push(marker);
+    }
+    // A plaintext object is stored as is: the search below finds what is there.
+    let plain = marked("PLAIN-MARKER-KMSBOX", 10_000);
+    let src = env.file("plain.src", &plain);
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-one", "plain", &src]);
+    assert_eq!(status(&put), 200, "{put}");
+    assert!(
+        put["headers"].get("x-amz-server-side-encryption").is_none(),
+        "{put}"
+    );
+    assert_eq!(
+        files_containing(&env.data(), b"PLAIN-MARKER-KMSBOX").len(),
+        1
+    );
+    for marker in markers {
+        assert_eq!(
+            files_containing(&env.data(), marker.as_bytes()),
+            Vec::<PathBuf>::new(),
+            "plaintext of an SSE-KMS object in the data folder"
+        );
+    }
+}
+
+/// A wrong secret key and an unknown access key are refused with the S3/OBS codes, and the
+/// refused uploads store nothing.
+#[test]
+fn wrong_and_unknown_keys_are_refused_and_store_nothing() {
+    let env = Env::start(&[]);
+    let created = Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-two"]);
+    assert_eq!(status(&created), 200, "{created}");
+    let src = env.file("x.src", &marked("REFUSED", 5000));
+    for client in ALL {
+        let put = client.run(
+            &env,
+            ("AK1EXAMPLE", "not-the-secret"),
+            &["put", "bucket-two", "k", &src, "-", "kms"],
+        );
+        assert_eq!(
+            (status(&put), error(&put)),
+            (403, "SignatureDoesNotMatch"),
+            "{client:?} {put}"
+        );
+        let put = client.run(
+            &env,
+            ("AKUNKNOWN", "sk-one"),
+            &["put", "bucket-two", "k", &src],
+        );
+        assert_eq!(
+            (status(&put), error(&put)),
+            (403, "InvalidAccessKeyId"),
+            "{client:?} {put}"
+        );
+    }
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-two"]);
+    assert_eq!(list["keys"], serde_json::json!([]), "{list}");
+    assert!(object_files(&env).is_empty());
+    assert_eq!(
+        std::fs::read_dir(env.data().join("tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+}
+
+/// A changed byte in an SSE-KMS object's file: the GET fails, and no byte that was not put is
+/// ever served (a first chunk that fails is an error response; a later one cuts the body).
+#[test]
+fn a_tampered_object_file_serves_no_wrong_byte() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-three"]);
+    for (name, len, at) in [("small", 1000usize, 500u64), ("large", 200_000, 150_000)] {
+        let body = marked("TAMPER", len);
+        let src = env.file(name, &body);
+        let put =
+            Client::Boto3SigV4.run(&env, T1, &["put", "bucket-three", name, &src, "-", "kms"]);
+        assert_eq!(status(&put), 200, "{put}");
+        let files = object_files(&env);
+        let file = files
+            .iter()
+            .max_by_key(|p| {
+                std::fs::metadata(p)
+                    .expect("meta")
+                    .modified()
+                    .expect("mtime")
+            })
+            .expect("the object file");
+        let mut bytes = std::fs::read(file).expect("read");
+        let at = usize::try_from(at).expect("offset");
+        bytes[at] ^= 0x01;
+        std::fs::write(file, &bytes).expect("tamper");
+        let out = env.out(&format!("{name}.out"));
+        let got = Client::Boto3SigV4.run(&env, T1, &["get", "bucket-three", name, &out]);
+        assert!(
+            !error(&got).is_empty(),
+            "{name}: a tampered object must not read back: {got}"
+        );
+        let served = std::fs::read(&out).unwrap_or_default();
+        assert!(
+            served.len() < body.len() && body.starts_with(&served),
+            "{name}: {} bytes served, not a prefix of the object",
+            served.len()
+        );
+        if name == "small" {
+            assert_eq!((status(&got), error(&got)), (500, "InternalError"), "{got}");
+        }
+    }
+}
+
+/// What was written before a restart of the gateway reads back after it.
+#[test]
+fn objects_survive_a_gateway_restart() {
+    let mut env = Env::start(&[]);
+    Client::EsdkWorkflow.run(&env, T1, &["create-bucket", "bucket-four"]);
+    let body = marked("RESTART", 50_000);
+    let src = env.file("r.src", &body);
+    let put = Client::EsdkWorkflow.run(&env, T1, &["put", "bucket-four", "r", &src, "-", "kms"]);
+    assert_eq!(status(&put), 200, "{put}");
+    env.restart_gateway();
+    for client in [Client::EsdkWorkflow, Client::Boto3SigV4] {
+        let out = env.out(&format!("r.{client:?}"));
+        let got = client.run(&env, T1, &["get", "bucket-four", "r", &out]);
+        assert_eq!(status(&got), 200, "{client:?} {got}");
+        assert!(std::fs::read(&out).expect("out") == body);
+    }
+}
+
+/// Rule 9: another tenant cannot read an SSE-KMS object, nor upload SSE-KMS objects into a
+/// bucket it does not own.
+#[test]
+fn tenants_cannot_read_or_write_each_others_sse_kms_objects() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-five"]);
+    let src = env.file("t.src", &marked("TENANT", 3000));
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-five", "t", &src, "-", "kms"]);
+    assert_eq!(status(&put), 200, "{put}");
+    for client in ALL {
+        let out = env.out("t.out");
+        let got = client.run(&env, T2, &["get", "bucket-five", "t", &out]);
+        assert_eq!(
+            (status(&got), error(&got)),
+            (403, "AccessDenied"),
+            "{client:?} read {got}"
+        );
+        let put = client.run(&env, T2, &["put", "bucket-five", "u", &src, "-", "kms"]);
+        assert_eq!(
+            (status(&put), error(&put)),
+            (403, "AccessDenied"),
+            "{client:?} upload {put}"
+        );
+    }
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-five"]);
+    assert_eq!(list["keys"], serde_json::json!(["t"]), "{list}");
+    // The second tenant's own bucket: its own default key.
+    Client::Boto3SigV4.run(&env, T2, &["create-bucket", "bucket-five-b"]);
+    let own = Client::Boto3SigV4.run(&env, T2, &["put", "bucket-five-b", "t", &src, "-", "kms"]);
+    assert_eq!(status(&own), 200, "{own}");
+    let key = Client::Boto3SigV4.sse(&own).1;
+    assert!(key_id_of_tenant(&key, DOMAIN_2), "{own}");
+}
+
+/// Rules 4 and 5: a customer-created key is refused by default; with --allow-customer-keys it
+/// is accepted, and once disabled neither new uploads nor reads of its objects go through.
+#[test]
+fn customer_keys_are_refused_by_default_and_disabled_keys_always() {
+    for allow in [false, true] {
+        let env = Env::start(if allow {
+            &["--allow-customer-keys"]
+        } else {
+            &[]
+        });
+        Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-six"]);
+        let key = env.kmsctl(DOMAIN_1, &["create-key"])["key_id"]
+            .as_str()
+            .expect("key_id")
+            .to_owned();
+        let src = env.file("c.src", &marked("CUSTOMER", 3000));
+        let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-six", "c", &src, &key, "kms"]);
+        if !allow {
+            assert_eq!(
+                (status(&put), error(&put)),
+                (400, "InvalidArgument"),
+                "{put}"
+            );
+            assert!(object_files(&env).is_empty());
+            continue;
+        }
+        assert_eq!(status(&put), 200, "{put}");
+        env.kmsctl(DOMAIN_1, &["disable-key", &key]);
+        for client in [Client::Boto3SigV4, Client::EsdkWorkflow] {
+            let put = client.run(&env, T1, &["put", "bucket-six", "d", &src, &key, "kms"]);
+            assert_eq!(
+                (status(&put), error(&put)),
+                (400, "KMS.DisabledException"),
+                "{client:?} {put}"
+            );
+            let got = client.run(&env, T1, &["get", "bucket-six", "c", &env.out("c.out")]);
+            assert_eq!(
+                (status(&got), error(&got)),
+                (400, "KMS.DisabledException"),
+                "{client:?} {got}"
+            );
+        }
+    }
+}
