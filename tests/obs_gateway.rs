@@ -212,6 +212,8 @@ impl Env {
 enum Client {
     Boto3SigV4,
     Boto3SigV2,
+    /// boto3 with `signature_version='s3v4'`: presigned URLs in V4 too (the default presigns V2).
+    Boto3S3v4,
     EsdkDefault,
     EsdkWorkflow,
 }
@@ -228,6 +230,7 @@ impl Client {
         let (script, mode) = match self {
             Client::Boto3SigV4 => ("obs_boto3.py", "default"),
             Client::Boto3SigV2 => ("obs_boto3.py", "s3"),
+            Client::Boto3S3v4 => ("obs_boto3.py", "s3v4"),
             Client::EsdkDefault => ("obs_esdk.py", "default"),
             Client::EsdkWorkflow => ("obs_esdk.py", "workflow"),
         };
@@ -249,7 +252,7 @@ impl Client {
     fn sse(self, v: &Value) -> (String, String) {
         let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         match self {
-            Client::Boto3SigV4 | Client::Boto3SigV2 => (
+            Client::Boto3SigV4 | Client::Boto3SigV2 | Client::Boto3S3v4 => (
                 s(&v["headers"]["x-amz-server-side-encryption"]),
                 s(&v["headers"]["x-amz-server-side-encryption-aws-kms-key-id"]),
             ),
@@ -371,7 +374,7 @@ fn every_client_stores_and_reads_sse_kms_objects_in_its_own_dialect() {
             );
         }
         let range = match client {
-            Client::Boto3SigV4 | Client::Boto3SigV2 => "bytes=70000-70099",
+            Client::Boto3SigV4 | Client::Boto3SigV2 | Client::Boto3S3v4 => "bytes=70000-70099",
             _ => "70000-70099",
         };
         let out = env.out(&format!("{client:?}.range"));
@@ -597,4 +600,261 @@ fn customer_keys_are_refused_by_default_and_disabled_keys_always() {
             );
         }
     }
+}
+
+/// The raw response's SSE algorithm and key ID, in either dialect.
+fn raw_sse(v: &Value) -> (String, String) {
+    let h = &v["headers"];
+    let s = |n: &str| h[n].as_str().unwrap_or_default().to_owned();
+    if h.get("x-obs-server-side-encryption").is_some() {
+        (
+            s("x-obs-server-side-encryption"),
+            s("x-obs-server-side-encryption-kms-key-id"),
+        )
+    } else {
+        (
+            s("x-amz-server-side-encryption"),
+            s("x-amz-server-side-encryption-aws-kms-key-id"),
+        )
+    }
+}
+
+/// Copies: a plaintext source into an SSE-KMS target (the SSE parameters apply to the target),
+/// an SSE-KMS source into a plaintext target, with every client; and no tenant copies another
+/// tenant's SSE-KMS object (rule 9).
+#[test]
+fn copies_encrypt_the_target_and_decrypt_the_source() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-copy"]);
+    let body = marked("COPIED", 40_000);
+    let src = env.file("copy.src", &body);
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-copy", "plain", &src]);
+    assert_eq!(status(&put), 200, "{put}");
+    let put = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &["put", "bucket-copy", "sealed", &src, "-", "kms"],
+    );
+    let key = Client::Boto3SigV4.sse(&put).1;
+    for client in ALL {
+        let to_kms = format!("{client:?}/kms");
+        let cp = client.run(
+            &env,
+            T1,
+            &[
+                "copy",
+                "bucket-copy",
+                &to_kms,
+                "bucket-copy",
+                "plain",
+                "-",
+                "kms",
+            ],
+        );
+        assert_eq!(status(&cp), 200, "{client:?} {cp}");
+        assert_eq!(
+            client.sse(&cp),
+            (client.algorithm().to_owned(), key.clone()),
+            "{client:?} {cp}"
+        );
+        let to_plain = format!("{client:?}/plain");
+        let cp = client.run(
+            &env,
+            T1,
+            &["copy", "bucket-copy", &to_plain, "bucket-copy", "sealed"],
+        );
+        assert_eq!(status(&cp), 200, "{client:?} {cp}");
+        assert_eq!(
+            client.sse(&cp).0,
+            "",
+            "{client:?}: a copy without SSE parameters is plaintext: {cp}"
+        );
+        for (name, sse) in [(&to_kms, true), (&to_plain, false)] {
+            let out = env.out("copy.out");
+            let got = Client::Boto3SigV4.run(&env, T1, &["get", "bucket-copy", name, &out]);
+            assert_eq!(status(&got), 200, "{got}");
+            assert_eq!(
+                !Client::Boto3SigV4.sse(&got).0.is_empty(),
+                sse,
+                "{name}: {got}"
+            );
+            assert!(std::fs::read(&out).expect("out") == body, "{name}");
+        }
+    }
+    // The CopyObjectResult the SDKs parse carries S3's time format.
+    let cp = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &["copy", "bucket-copy", "again", "bucket-copy", "plain"],
+    );
+    assert!(
+        cp["last_modified"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("+00:00")),
+        "{cp}"
+    );
+    // Another tenant, into its own bucket.
+    Client::Boto3SigV4.run(&env, T2, &["create-bucket", "bucket-copy-2"]);
+    for client in ALL {
+        let cp = client.run(
+            &env,
+            T2,
+            &[
+                "copy",
+                "bucket-copy-2",
+                "stolen",
+                "bucket-copy",
+                "sealed",
+                "-",
+                "kms",
+            ],
+        );
+        assert_eq!(
+            (status(&cp), error(&cp)),
+            (403, "AccessDenied"),
+            "{client:?} {cp}"
+        );
+    }
+    let list = Client::Boto3SigV4.run(&env, T2, &["list", "bucket-copy-2"]);
+    assert_eq!(list["keys"], serde_json::json!([]), "{list}");
+}
+
+/// Presigned PUTs asking for SSE-KMS in the URL: botocore's V2 URL (the header moved into the
+/// query), its V4 URL (a signed header), and the OBS SDK's URL with the SSE parameter as a signed
+/// sub-resource (`x-obs-server-side-encryption=kms` with the OBS scheme, its x-amz spelling in
+/// the default mode). The same URLs without their SSE parameter no longer verify, and an SSE
+/// parameter the signature does not cover (x-obs- in the x-amz dialect) is refused, never
+/// honoured or dropped.
+#[test]
+fn presigned_puts_carry_sse_kms_and_do_not_verify_without_it() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-presign"]);
+    let body = marked("PRESIGNED", 20_000);
+    let src = env.file("pre.src", &body);
+    for client in [
+        Client::Boto3SigV4,
+        Client::Boto3SigV2,
+        Client::Boto3S3v4,
+        Client::EsdkDefault,
+        Client::EsdkWorkflow,
+    ] {
+        let name = format!("{client:?}");
+        let put = client.run(&env, T1, &["presigned-put", "bucket-presign", &name, &src]);
+        assert_eq!(status(&put), 200, "{client:?} {put}");
+        let (alg, key) = raw_sse(&put);
+        assert!(alg == "kms" || alg == "aws:kms", "{client:?} {put}");
+        assert!(key_id_of_tenant(&key, DOMAIN_1), "{client:?} {put}");
+        let head = Client::Boto3SigV4.run(&env, T1, &["head", "bucket-presign", &name]);
+        assert_eq!(Client::Boto3SigV4.sse(&head).1, key, "{client:?} {head}");
+        if client != Client::Boto3S3v4 {
+            let put = client.run(
+                &env,
+                T1,
+                &["presigned-put-stripped", "bucket-presign", "stripped", &src],
+            );
+            assert_eq!(
+                (status(&put), error(&put)),
+                (403, "SignatureDoesNotMatch"),
+                "{client:?} {put}"
+            );
+        }
+    }
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-presign"]);
+    assert!(
+        !list["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|k| k == "stripped"),
+        "{list}"
+    );
+}
+
+/// Rule 7: a bucket's default encryption (set by boto3 as `aws:kms`, by the OBS SDK as `kms`)
+/// applies to uploads without SSE parameters.
+#[test]
+fn bucket_default_encryption_applies_to_uploads_without_sse_parameters() {
+    let env = Env::start(&[]);
+    let src = env.file("d.src", &marked("DEFAULTENC", 5000));
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "bucket-default-a"),
+        (Client::EsdkWorkflow, "bucket-default-b"),
+    ] {
+        client.run(&env, T1, &["create-bucket", bucket]);
+        let set = client.run(&env, T1, &["put-encryption", bucket]);
+        assert_eq!(status(&set), 200, "{client:?} {set}");
+        for putter in ALL {
+            let put = putter.run(&env, T1, &["put", bucket, &format!("{putter:?}"), &src]);
+            assert_eq!(status(&put), 200, "{putter:?} {put}");
+            let (alg, key) = putter.sse(&put);
+            assert_eq!(alg, putter.algorithm(), "{putter:?} into {bucket}: {put}");
+            assert!(key_id_of_tenant(&key, DOMAIN_1), "{putter:?} {put}");
+        }
+    }
+    let set = Client::Boto3SigV2.run(&env, T1, &["put-encryption", "bucket-default-a"]);
+    assert_eq!(
+        set["rule"],
+        serde_json::json!({"SSEAlgorithm": "aws:kms"}),
+        "{set}"
+    );
+}
+
+/// Rule 8: the seed's DenyUnEncryptedObjectUploads policy refuses uploads without
+/// `x-obs-server-side-encryption: kms` (or its S3 spelling) and stores nothing for them.
+#[test]
+fn the_seeds_deny_unencrypted_policy_refuses_plain_uploads() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-policy"]);
+    let policy = r#"{
+"Statement":[{
+"Sid":"DenyUnEncryptedObjectUploads",
+"Effect":"Deny",
+"Principal":"*",
+"Action":"PutObject",
+"Resource":"bucket-policy/*",
+"Condition":{
+"StringNotEquals":{
+"x-obs-server-side-encryption":"kms"
+}
+}
+}
+]
+}"#;
+    let file = env.file("policy.json", policy.as_bytes());
+    let set = Client::Boto3SigV4.run(&env, T1, &["put-policy", "bucket-policy", &file]);
+    assert_eq!(status(&set), 204, "{set}");
+    let src = env.file("p.src", &marked("POLICY", 5000));
+    for client in ALL {
+        let put = client.run(
+            &env,
+            T1,
+            &["put", "bucket-policy", &format!("{client:?}/plain"), &src],
+        );
+        assert_eq!(
+            (status(&put), error(&put)),
+            (403, "AccessDenied"),
+            "{client:?} {put}"
+        );
+        let put = client.run(
+            &env,
+            T1,
+            &[
+                "put",
+                "bucket-policy",
+                &format!("{client:?}/kms"),
+                &src,
+                "-",
+                "kms",
+            ],
+        );
+        assert_eq!(status(&put), 200, "{client:?} {put}");
+    }
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-policy"]);
+    let keys = list["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 4, "{list}");
+    assert!(
+        keys.iter()
+            .all(|k| k.as_str().is_some_and(|k| k.ends_with("/kms"))),
+        "{list}"
+    );
 }

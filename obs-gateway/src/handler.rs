@@ -308,6 +308,13 @@ async fn route(
         };
         ApiError::new(status, e.code(), e.to_string())
     })?;
+    if let Err(what) = who.check_coverage(&parts.headers, &view.query()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("{what} is not covered by the request's signature: sign it, or leave it out"),
+        ));
+    }
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
         gw,
@@ -343,7 +350,7 @@ async fn route(
                 if parts.headers.contains_key("x-obs-copy-source")
                     || parts.headers.contains_key("x-amz-copy-source") =>
             {
-                Err(not_implemented())
+                ctx.copy_object(b, k).await
             }
             Method::PUT if t.has("uploadId") => Err(not_implemented()),
             Method::PUT => ctx.put_object(b, k, body).await,
@@ -766,6 +773,192 @@ impl Ctx<'_> {
         Ok(xml_response(s))
     }
 
+    /// A fresh data key from the daemon (through the adapter, bound to bucket and object key) and
+    /// the envelope header for it, for an object stored as `file`; `None` for plaintext.
+    async fn sealing(
+        &self,
+        facts: &BucketFacts,
+        key: &str,
+        file: &str,
+        encryption: &Encryption,
+    ) -> Result<Option<(ObjectKey, ObjectContext)>, ApiError> {
+        if matches!(encryption, Encryption::Plaintext) {
+            return Ok(None);
+        }
+        let dk = self
+            .gw
+            .adapter
+            .generate_data_key(self.caller, facts, key, encryption)
+            .await?
+            .ok_or_else(|| ApiError::internal("no data key for an SSE-KMS object"))?;
+        let data_key = DataKey::from_slice(dk.plaintext.expose()).map_err(ApiError::internal)?;
+        let object_key = ObjectKey::new(
+            ObjectKind::Single,
+            data_key,
+            &dk.key_id.to_string(),
+            WrappedKey {
+                scheme: WrapScheme::Kms,
+                bytes: dk.ciphertext_blob,
+            },
+        )
+        .map_err(ApiError::internal)?;
+        Ok(Some((object_key, object_context(&facts.name, key, file)?)))
+    }
+
+    /// For an SSE-KMS object: its header read from disk, its data key unwrapped through the
+    /// adapter (rule 9 again) and the header's tag checked, before a byte is read or sent.
+    async fn opening(
+        &self,
+        facts: &BucketFacts,
+        obj: &ObjectRow,
+        stored: &StoredObject,
+    ) -> Result<Option<(ObjectKey, ObjectContext)>, ApiError> {
+        if matches!(stored.encryption, Encryption::Plaintext) {
+            return Ok(None);
+        }
+        let path = self.gw.store.object_path(&obj.file);
+        let what = format!("{}/{}", obj.bucket, obj.key);
+        let hdr = std::fs::File::open(&path)
+            .map_err(envelope::Error::from_io)
+            .and_then(|mut f| Header::read_from(&mut f))
+            .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
+        let secret = self
+            .gw
+            .adapter
+            .decrypt_data_key(
+                self.caller,
+                facts,
+                &obj.key,
+                stored,
+                &hdr.wrapped_key().bytes,
+            )
+            .await?;
+        let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
+        let ok = ObjectKey::open(hdr, dk)
+            .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
+        Ok(Some((
+            ok,
+            object_context(&obj.bucket, &obj.key, &obj.file)?,
+        )))
+    }
+
+    async fn copy_object(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let source = obs_headers
+            .get("x-obs-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::bad("the copy source must be text"))?;
+        let source = auth::decode(source.split('?').next().unwrap_or(""));
+        let (src_bucket, src_key) = source
+            .trim_start_matches('/')
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| ApiError::bad("the copy source must be /bucket/key"))?;
+        let src_row = self.bucket_row(src_bucket)?;
+        let src_facts = self.facts(&src_row)?;
+        let src = self
+            .gw
+            .store
+            .object(src_bucket, src_key)?
+            .ok_or_else(ApiError::no_key)?;
+        let stored = stored_facts(&src)?;
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(
+                    Operation::CopyObject,
+                    self.caller,
+                    &facts,
+                    key,
+                    &obs_headers,
+                )
+                .with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        // Reading the source: its bucket's ACL (private: the owner only).
+        if src_facts.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        let opening = self.opening(&src_facts, &src, &stored).await?;
+        let file = uuid::Uuid::new_v4().to_string();
+        let sealing = self
+            .sealing(&facts, key, &file, &decision.encryption)
+            .await?;
+        let replace = self
+            .headers
+            .get("x-obs-metadata-directive")
+            .or_else(|| self.headers.get("x-amz-metadata-directive"))
+            .is_some_and(|v| v == "REPLACE");
+        let (meta, content_type) = if replace {
+            (
+                user_metadata(self.headers),
+                self.headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            )
+        } else {
+            (src.meta.clone(), src.content_type.clone())
+        };
+        let temp = self.gw.store.temp_path();
+        let src_path = self.gw.store.object_path(&src.file);
+        let size = src.size;
+        let t2 = temp.clone();
+        let written = self
+            .gw
+            .tasks
+            .spawn_blocking(move || copy_object_file(&src_path, opening, size, &t2, sealing))
+            .await
+            .map_err(ApiError::internal)?;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(ApiError::internal(format!(
+                    "copying {src_bucket}/{src_key}: {e}"
+                )));
+            }
+        };
+        let modified_ms = now_ms();
+        let obj = ObjectRow {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            file,
+            size: written.size,
+            etag: written.md5_hex.clone(),
+            content_type,
+            owner: self.caller.domain.clone(),
+            kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
+            meta,
+            modified_ms,
+        };
+        let gw = Arc::clone(self.gw);
+        self.gw
+            .tasks
+            .spawn_blocking(move || gw.store.commit_object(&temp, &obj))
+            .await
+            .map_err(ApiError::internal)??;
+        let mut r = xml_response(format!(
+            "{}<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyObjectResult>",
+            xml::DECL,
+            xml::iso_time(modified_ms),
+            written.md5_hex
+        ));
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
+            h.insert(header::ETAG, v);
+        }
+        h.extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        Ok(r)
+    }
+
     async fn put_object(
         &self,
         bucket: &str,
@@ -786,30 +979,9 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let file = uuid::Uuid::new_v4().to_string();
-        let sealing = match &decision.encryption {
-            Encryption::Plaintext => None,
-            enc @ Encryption::Kms { .. } => {
-                let dk = self
-                    .gw
-                    .adapter
-                    .generate_data_key(self.caller, &facts, key, enc)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("no data key for an SSE-KMS object"))?;
-                let data_key =
-                    DataKey::from_slice(dk.plaintext.expose()).map_err(ApiError::internal)?;
-                let object_key = ObjectKey::new(
-                    ObjectKind::Single,
-                    data_key,
-                    &dk.key_id.to_string(),
-                    WrappedKey {
-                        scheme: WrapScheme::Kms,
-                        bytes: dk.ciphertext_blob,
-                    },
-                )
-                .map_err(ApiError::internal)?;
-                Some((object_key, object_context(bucket, key, &file)?))
-            }
-        };
+        let sealing = self
+            .sealing(&facts, key, &file, &decision.encryption)
+            .await?;
         let temp = self.gw.store.temp_path();
         let written = self.receive_body(body, temp.clone(), sealing).await;
         let written = match written {
@@ -1096,25 +1268,7 @@ impl Ctx<'_> {
             return Ok(r);
         }
         let path = self.gw.store.object_path(&obj.file);
-        let opening = match &stored.encryption {
-            Encryption::Plaintext => None,
-            Encryption::Kms { .. } => {
-                // The header is small: read it, unwrap its data key through the adapter (rule 9),
-                // and check its tag before a byte is sent.
-                let mut f = std::fs::File::open(&path).map_err(ApiError::internal)?;
-                let hdr = Header::read_from(&mut f)
-                    .map_err(|e| ApiError::internal(format!("object {bucket}/{key}: {e}")))?;
-                let secret = self
-                    .gw
-                    .adapter
-                    .decrypt_data_key(self.caller, &facts, key, &stored, &hdr.wrapped_key().bytes)
-                    .await?;
-                let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
-                let ok = ObjectKey::open(hdr, dk)
-                    .map_err(|e| ApiError::internal(format!("object {bucket}/{key}: {e}")))?;
-                Some((ok, object_context(bucket, key, &obj.file)?))
-            }
-        };
+        let opening = self.opening(&facts, &obj, &stored).await?;
         let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUE);
         let whole = span.start == 0 && span.end == obj.size;
         self.gw
@@ -1275,51 +1429,132 @@ struct Written {
     md5_hex: String,
 }
 
-/// Hashes the plaintext and writes it, sealed or not, to `temp`, then fsyncs it. Ends with an
-/// error (and no file) when the sender goes away before the body is complete; the caller decides
-/// completeness and removes the file on any error after this returns.
+/// Where an object's plaintext goes: `temp`, sealed or not, with its MD5 and length counted.
+/// [`Sink::finish`] seals the last chunk and fsyncs the file.
+enum SinkOut {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Sealed(Box<envelope::Encryptor<std::io::BufWriter<std::fs::File>>>),
+}
+
+struct Sink {
+    out: SinkOut,
+    md5: Md5,
+    size: u64,
+}
+
+fn envelope_io(e: envelope::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl Sink {
+    fn create(
+        temp: &std::path::Path,
+        sealing: Option<(ObjectKey, ObjectContext)>,
+    ) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp)?;
+        let buffered = std::io::BufWriter::with_capacity(IO_CHUNK, file);
+        let out = match sealing {
+            None => SinkOut::Plain(buffered),
+            Some((key, ctx)) => SinkOut::Sealed(Box::new(
+                envelope::Encryptor::new(&key, &ctx, buffered, Backend::default())
+                    .map_err(envelope_io)?,
+            )),
+        };
+        Ok(Self {
+            out,
+            md5: Md5::new(),
+            size: 0,
+        })
+    }
+
+    fn finish(self) -> std::io::Result<Written> {
+        let buffered = match self.out {
+            SinkOut::Plain(b) => b,
+            SinkOut::Sealed(e) => e.finish().map_err(envelope_io)?,
+        };
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(Written {
+            size: self.size,
+            md5_hex: hex::encode(self.md5.finalize()),
+        })
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.md5.update(data);
+        self.size += data.len() as u64;
+        match &mut self.out {
+            SinkOut::Plain(w) => w.write_all(data)?,
+            SinkOut::Sealed(w) => w.write_all(data)?,
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes the body's pieces from `rx` to `temp`. Ends when the sender goes away; the caller
+/// decides whether the body was complete and removes the file on any error.
 fn write_body(
     temp: &std::path::Path,
     sealing: Option<(ObjectKey, ObjectContext)>,
     mut rx: mpsc::Receiver<Bytes>,
 ) -> std::io::Result<Written> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)?;
-    let out = std::io::BufWriter::with_capacity(IO_CHUNK, file);
-    let mut md5 = Md5::new();
-    let mut size = 0u64;
-    let io = |e: envelope::Error| std::io::Error::other(e.to_string());
-    let file = match sealing {
+    let mut sink = Sink::create(temp, sealing)?;
+    while let Some(b) = rx.blocking_recv() {
+        sink.write_all(&b)?;
+    }
+    sink.finish()
+}
+
+/// Copies an object's plaintext (decrypting with `opening`) into `temp` (sealing with `sealing`).
+fn copy_object_file(
+    source: &std::path::Path,
+    opening: Option<(ObjectKey, ObjectContext)>,
+    size: u64,
+    temp: &std::path::Path,
+    sealing: Option<(ObjectKey, ObjectContext)>,
+) -> std::io::Result<Written> {
+    let mut sink = Sink::create(temp, sealing)?;
+    copy_plaintext(source, opening, 0..size, true, &mut sink)?;
+    sink.finish()
+}
+
+/// Writes `span` of the object's plaintext to `w`; only authenticated bytes reach `w`.
+fn copy_plaintext<W: Write>(
+    path: &std::path::Path,
+    opening: Option<(ObjectKey, ObjectContext)>,
+    span: std::ops::Range<u64>,
+    whole: bool,
+    w: &mut W,
+) -> std::io::Result<()> {
+    let mut f = std::fs::File::open(path)?;
+    match opening {
         None => {
-            let mut out = out;
-            while let Some(b) = rx.blocking_recv() {
-                md5.update(&b);
-                size += b.len() as u64;
-                out.write_all(&b)?;
-            }
-            out.into_inner().map_err(|e| e.into_error())?
+            f.seek(SeekFrom::Start(span.start))?;
+            std::io::copy(&mut f.take(span.end - span.start), w)?;
+        }
+        Some((key, ctx)) if whole => {
+            f.seek(SeekFrom::Start(key.header().len() as u64))?;
+            let input = std::io::BufReader::with_capacity(IO_CHUNK, f);
+            envelope::Decryptor::with_key(&key, &ctx, input, Backend::default())
+                .map_err(envelope_io)?
+                .copy_to(w)
+                .map_err(envelope_io)?;
         }
         Some((key, ctx)) => {
-            let mut enc =
-                envelope::Encryptor::new(&key, &ctx, out, Backend::default()).map_err(io)?;
-            while let Some(b) = rx.blocking_recv() {
-                md5.update(&b);
-                size += b.len() as u64;
-                enc.write_all(&b)?;
-            }
-            enc.finish()
-                .map_err(io)?
-                .into_inner()
-                .map_err(|e| e.into_error())?
+            envelope::open_range_with_key(&key, &ctx, &mut f, span, w, Backend::default())
+                .map_err(envelope_io)?;
         }
-    };
-    file.sync_all()?;
-    Ok(Written {
-        size,
-        md5_hex: hex::encode(md5.finalize()),
-    })
+    }
+    Ok(())
 }
 
 /// A `Write` that hands the bytes to the response body in [`IO_CHUNK`] pieces.
@@ -1370,29 +1605,7 @@ fn read_body(
         buf: Vec::with_capacity(IO_CHUNK),
         tx: tx.clone(),
     };
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::open(path)?;
-        let io = |e: envelope::Error| std::io::Error::other(e.to_string());
-        match opening {
-            None => {
-                f.seek(SeekFrom::Start(span.start))?;
-                std::io::copy(&mut f.take(span.end - span.start), &mut w)?;
-            }
-            Some((key, ctx)) if whole => {
-                f.seek(SeekFrom::Start(key.header().len() as u64))?;
-                let input = std::io::BufReader::with_capacity(IO_CHUNK, f);
-                envelope::Decryptor::with_key(&key, &ctx, input, Backend::default())
-                    .map_err(io)?
-                    .copy_to(&mut w)
-                    .map_err(io)?;
-            }
-            Some((key, ctx)) => {
-                envelope::open_range_with_key(&key, &ctx, &mut f, span, &mut w, Backend::default())
-                    .map_err(io)?;
-            }
-        }
-        w.flush()
-    })();
+    let result = copy_plaintext(path, opening, span, whole, &mut w).and_then(|()| w.flush());
     if let Err(e) = result {
         tracing::error!(path = %path.display(), error = %e, "reading an object failed; the response is aborted");
         let _ = tx.blocking_send(Err(e));

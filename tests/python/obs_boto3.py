@@ -1,13 +1,20 @@
 """boto3, unmodified, against obs-gateway: one operation per run, the outcome as JSON on stdout.
 
 usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
-  SIGNATURE: "default" (botocore's default, SigV4) or "s3" (signature_version='s3', V2)
+  SIGNATURE: "default" (botocore's default: SigV4 for requests, V2 for presigned URLs),
+             "s3" (signature_version='s3', V2) or "s3v4" (SigV4 for presigned URLs too)
   OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
-      | delete B K | list B [PREFIX] | presign-put B K (prints the URL, SSE-KMS in the query)
+      | delete B K | list B [PREFIX] | copy B K SRC_B SRC_K [KEY_ID|-] [kms]
+      | put-encryption B [KEY_ID|-] | put-policy B JSON_FILE
+      | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
+        botocore presigns V2 and moves x-amz-server-side-encryption into the query)
+      | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
 """
 import json
 import sys
+import http.client
+import urllib.parse
 
 import boto3
 import botocore.exceptions
@@ -16,8 +23,8 @@ from botocore.config import Config
 
 def client(endpoint, ak, sk, signature):
     kwargs = {"retries": {"total_max_attempts": 1}, "s3": {"addressing_style": "path"}}
-    if signature == "s3":
-        kwargs["signature_version"] = "s3"
+    if signature in ("s3", "s3v4"):
+        kwargs["signature_version"] = signature
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -31,6 +38,23 @@ def client(endpoint, ak, sk, signature):
 def outcome(resp):
     meta = resp["ResponseMetadata"]
     return {"status": meta["HTTPStatusCode"], "headers": meta["HTTPHeaders"]}
+
+
+def raw_put(url, data, headers, strip_sse=False):
+    """PUT with exactly these headers (urllib would add a Content-Type the signer did not sign).
+    With strip_sse, the URL's SSE query parameters are removed first (a tampered URL)."""
+    u = urllib.parse.urlsplit(url)
+    if strip_sse:
+        kept = [p for p in u.query.split("&") if "server-side-encryption" not in p.lower()]
+        u = u._replace(query="&".join(kept))
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request("PUT", u.path + "?" + u.query, body=data, headers=headers)
+    r = conn.getresponse()
+    body = r.read().decode()
+    if r.status >= 300:
+        code = body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
+        return {"error": code, "status": r.status}
+    return {"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()}}
 
 
 def main():
@@ -69,13 +93,51 @@ def main():
             resp = s3.list_objects_v2(Bucket=args[0], Prefix=prefix)
             out = outcome(resp)
             out["keys"] = [o["Key"] for o in resp.get("Contents", [])]
-        elif op == "presign-put":
+        elif op == "copy":
+            bucket, key, src_bucket, src_key, *sse = args
+            extra = {}
+            if sse:
+                extra["ServerSideEncryption"] = "aws:kms"
+                if sse[0] != "-":
+                    extra["SSEKMSKeyId"] = sse[0]
+            resp = s3.copy_object(
+                Bucket=bucket, Key=key, CopySource={"Bucket": src_bucket, "Key": src_key}, **extra
+            )
+            out = outcome(resp)
+            out["etag"] = resp["CopyObjectResult"]["ETag"]
+            out["last_modified"] = resp["CopyObjectResult"]["LastModified"].isoformat()
+        elif op == "put-encryption":
+            rule = {"SSEAlgorithm": "aws:kms"}
+            if len(args) > 1 and args[1] != "-":
+                rule["KMSMasterKeyID"] = args[1]
+            out = outcome(
+                s3.put_bucket_encryption(
+                    Bucket=args[0],
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [{"ApplyServerSideEncryptionByDefault": rule}]
+                    },
+                )
+            )
+            got = s3.get_bucket_encryption(Bucket=args[0])
+            out["rule"] = got["ServerSideEncryptionConfiguration"]["Rules"][0][
+                "ApplyServerSideEncryptionByDefault"
+            ]
+        elif op == "put-policy":
+            with open(args[1]) as f:
+                out = outcome(s3.put_bucket_policy(Bucket=args[0], Policy=f.read()))
+        elif op in ("presigned-put", "presigned-put-stripped"):
+            bucket, key, path = args
             url = s3.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": args[0], "Key": args[1], "ServerSideEncryption": "aws:kms"},
+                Params={"Bucket": bucket, "Key": key, "ServerSideEncryption": "aws:kms"},
                 ExpiresIn=600,
             )
-            out = {"url": url}
+            # Send what the signer signed: with V4 the SSE header stays a signed header.
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+            signed = query.get("X-Amz-SignedHeaders", [""])[0].split(";")
+            headers = {h: "aws:kms" for h in signed if h == "x-amz-server-side-encryption"}
+            with open(path, "rb") as f:
+                out = raw_put(url, f.read(), headers, op.endswith("-stripped"))
         else:
             raise SystemExit(f"unknown operation {op}")
     except botocore.exceptions.ClientError as e:

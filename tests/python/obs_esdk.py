@@ -5,13 +5,42 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
   MODE: "default" (client_mode 'obs': with an IP endpoint, V2 in the x-amz dialect) or
         "workflow" (client_mode 'workflow': the OBS scheme with x-obs- headers)
   OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
-      | delete B K
+      | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
+      | presigned-put B K FILE (createSignedUrl with SSE-KMS in the query in the mode's dialect:
+        x-obs-server-side-encryption=kms or x-amz-server-side-encryption=aws:kms; used by raw
+        HTTP) | presigned-put-stripped B K FILE (the URL without its SSE parameter)
+      | presigned-put-obs-param B K FILE (x-obs-server-side-encryption=kms whatever the mode)
 Refusals print {"error": code, "status": http_status}.
 """
 import json
 import sys
+import http.client
+import urllib.parse
 
-from obs import GetObjectHeader, ObsClient, PutObjectHeader, SseKmsHeader
+from obs import CopyObjectHeader, GetObjectHeader, ObsClient, PutObjectHeader, SseKmsHeader
+
+
+def sse_header(sse):
+    if not sse:
+        return None
+    return SseKmsHeader(encryption="kms", key=None if sse[0] == "-" else sse[0])
+
+
+def raw_put(url, data, headers, strip_sse=False):
+    """PUT with exactly these headers (urllib would add a Content-Type the signer did not sign).
+    With strip_sse, the URL's SSE query parameters are removed first (a tampered URL)."""
+    u = urllib.parse.urlsplit(url)
+    if strip_sse:
+        kept = [p for p in u.query.split("&") if "server-side-encryption" not in p.lower()]
+        u = u._replace(query="&".join(kept))
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request("PUT", u.path + "?" + u.query, body=data, headers=headers)
+    r = conn.getresponse()
+    body = r.read().decode()
+    if r.status >= 300:
+        code = body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
+        return {"error": code, "status": r.status}
+    return {"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()}}
 
 
 def main():
@@ -46,6 +75,30 @@ def main():
         resp = c.getObjectMetadata(args[0], args[1])
     elif op == "delete":
         resp = c.deleteObject(args[0], args[1])
+    elif op == "copy":
+        bucket, key, src_bucket, src_key, *sse = args
+        headers = CopyObjectHeader(destSseHeader=sse_header(sse)) if sse else None
+        resp = c.copyObject(src_bucket, src_key, bucket, key, headers=headers)
+    elif op == "put-encryption":
+        key = args[1] if len(args) > 1 and args[1] != "-" else None
+        resp = c.setBucketEncryption(args[0], "kms", key=key)
+    elif op in ("presigned-put", "presigned-put-stripped", "presigned-put-obs-param"):
+        bucket, key, path = args
+        # The SDK signs the query parameters of its own dialect's prefix as sub-resources.
+        if mode == "workflow" or op == "presigned-put-obs-param":
+            sse = {"x-obs-server-side-encryption": "kms"}
+        else:
+            sse = {"x-amz-server-side-encryption": "aws:kms"}
+        signed = c.createSignedUrl("PUT", bucket, key, queryParams=sse, expires=600)
+        with open(path, "rb") as f:
+            out = raw_put(
+                signed.signedUrl,
+                f.read(),
+                dict(signed.actualSignedRequestHeaders or {}),
+                op.endswith("-stripped"),
+            )
+        print(json.dumps(out))
+        return
     else:
         raise SystemExit(f"unknown operation {op}")
     if resp.status >= 300:

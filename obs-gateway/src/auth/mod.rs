@@ -48,6 +48,23 @@ pub enum BodyCheck {
     Chunked(chunked::ChunkContext),
 }
 
+/// Which prefixed (`x-obs-`, `x-amz-`) headers and query parameters a verified signature covers.
+///
+/// A prefixed name the signature does not cover could have been added or removed by anyone on
+/// the way (an SSE parameter dropped turns an SSE-KMS upload into plaintext), so a request that
+/// carries one is refused ([`Authenticated::check_coverage`]).
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// V2: every header with this prefix is signed.
+    pub header_prefix: Option<&'static str>,
+    /// V4: the signed headers.
+    pub signed_headers: Vec<String>,
+    /// V2: every query parameter with this prefix is signed.
+    pub query_prefix: Option<&'static str>,
+    /// V4: the whole query is signed.
+    pub all_query: bool,
+}
+
 /// An authenticated request.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -57,6 +74,36 @@ pub struct Authenticated {
     pub dialect: Dialect,
     /// The body check.
     pub body: BodyCheck,
+    /// What the signature covers.
+    pub coverage: Coverage,
+}
+
+fn prefixed(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("x-obs-") || n.starts_with("x-amz-")
+}
+
+impl Authenticated {
+    /// `Err(name)` for the first prefixed header or query parameter the signature does not cover.
+    pub fn check_coverage(&self, headers: &HeaderMap, query: &[QueryParam]) -> Result<(), String> {
+        let c = &self.coverage;
+        for name in headers.keys() {
+            let n = name.as_str();
+            let covered = c.signed_headers.iter().any(|s| s == n)
+                || c.header_prefix.is_some_and(|p| n.starts_with(p));
+            if prefixed(n) && !covered {
+                return Err(format!("the header {n}"));
+            }
+        }
+        for q in query {
+            let n = q.name.to_ascii_lowercase();
+            let covered = c.all_query || c.query_prefix.is_some_and(|p| n.starts_with(p));
+            if prefixed(&n) && !covered {
+                return Err(format!("the query parameter {}", q.name));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why a request is not authenticated (403 unless said otherwise).
@@ -235,6 +282,44 @@ fn lookup<'c>(credentials: &'c Credentials, ak: &str) -> Result<&'c Credential, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixed_names_outside_the_signature_are_reported() {
+        let creds = Credentials::parse(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"s\"\ndomain_id = \"d1\"\n",
+            "t",
+        )
+        .unwrap();
+        let v2 = Authenticated {
+            credential: creds.get("A").unwrap().clone(),
+            dialect: Dialect::Amz,
+            body: BodyCheck::None,
+            coverage: Coverage {
+                header_prefix: Some("x-amz-"),
+                ..Coverage::default()
+            },
+        };
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-server-side-encryption", "aws:kms".parse().unwrap());
+        assert!(v2.check_coverage(&h, &[]).is_ok());
+        h.insert("x-obs-server-side-encryption", "kms".parse().unwrap());
+        assert!(v2.check_coverage(&h, &[]).is_err());
+        let q = parse_query("x-amz-server-side-encryption=aws%3Akms");
+        assert!(v2.check_coverage(&HeaderMap::new(), &q).is_err());
+        let v4 = Authenticated {
+            coverage: Coverage {
+                signed_headers: vec!["host".into(), "x-amz-date".into()],
+                all_query: true,
+                ..Coverage::default()
+            },
+            ..v2
+        };
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-date", "x".parse().unwrap());
+        assert!(v4.check_coverage(&h, &q).is_ok());
+        h.insert("x-amz-server-side-encryption", "aws:kms".parse().unwrap());
+        assert!(v4.check_coverage(&h, &q).is_err());
+    }
 
     #[test]
     fn aws_encoding_keeps_only_unreserved_characters() {

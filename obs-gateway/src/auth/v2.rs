@@ -16,8 +16,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 use super::{
-    AuthError, Authenticated, BodyCheck, Dialect, QueryParam, RequestView, check_skew, lookup,
-    now_secs, signatures_match,
+    AuthError, Authenticated, BodyCheck, Coverage, Dialect, QueryParam, RequestView, check_skew,
+    lookup, now_secs, signatures_match,
 };
 use crate::credentials::{Credential, Credentials};
 
@@ -155,12 +155,18 @@ pub fn verify_header(
         date_text
     };
     let query = req.query();
-    verify(req, &query, cred, dialect, date_line, sig, false)?;
+    let reading = verify(req, &query, cred, dialect, date_line, sig, false)?;
     check_skew(secs)?;
     Ok(Authenticated {
         credential: cred.clone(),
         dialect,
         body: BodyCheck::None,
+        coverage: Coverage {
+            header_prefix: Some(dialect.prefix()),
+            // Only the OBS SDK's reading signs prefixed query parameters (as sub-resources).
+            query_prefix: (reading == Reading::ObsSdk).then_some(dialect.prefix()),
+            ..Coverage::default()
+        },
     })
 }
 
@@ -183,35 +189,21 @@ pub fn verify_presigned(
         .parse()
         .map_err(|_| AuthError::Malformed("Expires must be seconds since the epoch".into()))?;
     let cred = lookup(credentials, ak)?;
-    // The OBS SDK's x-amz dialect presigns with AWSAccessKeyId but x-obs- or x-amz- parameters
-    // alike: try both prefixes' readings under the scheme the parameters name.
-    let dialects: &[Dialect] = match dialect {
-        Dialect::Obs => &[Dialect::Obs],
-        Dialect::Amz => &[Dialect::Amz, Dialect::Obs],
-    };
-    let mut result = Err(AuthError::SignatureDoesNotMatch);
-    for d in dialects {
-        result = verify(req, query, cred, *d, expires_text, sig, true);
-        if result.is_ok() {
-            break;
-        }
-    }
-    result?;
+    verify(req, query, cred, dialect, expires_text, sig, true)?;
     if expires < now_secs() {
         return Err(AuthError::Expired);
     }
-    let dialect = if query
-        .iter()
-        .any(|q| q.name.to_ascii_lowercase().starts_with("x-obs-"))
-    {
-        Dialect::Obs
-    } else {
-        dialect
-    };
+    // Both readings sign the dialect's prefixed parameters: as headers moved into the query
+    // (botocore) or as sub-resources (the OBS SDK).
     Ok(Authenticated {
         credential: cred.clone(),
         dialect,
         body: BodyCheck::None,
+        coverage: Coverage {
+            header_prefix: Some(dialect.prefix()),
+            query_prefix: Some(dialect.prefix()),
+            ..Coverage::default()
+        },
     })
 }
 
@@ -223,7 +215,7 @@ fn verify(
     date_line: &str,
     given: &str,
     presigned: bool,
-) -> Result<(), AuthError> {
+) -> Result<Reading, AuthError> {
     let base = match req.host_bucket {
         Some(b) => format!("/{b}{}", req.raw_path),
         None => req.raw_path.to_owned(),
@@ -238,11 +230,15 @@ fn verify(
         for reading in [Reading::Botocore, Reading::ObsSdk] {
             let sts = string_to_sign(req, query, dialect, date_line, resource, reading, presigned);
             if signatures_match(&sign(&cred.secret_key, &sts), given) {
-                return Ok(());
+                return Ok(reading);
             }
         }
     }
-    tracing::debug!(access_key = %cred.access_key, "V2 signature mismatch");
+    tracing::debug!(
+        access_key = %cred.access_key,
+        first_reading = %string_to_sign(req, query, dialect, date_line, &resources[0], Reading::Botocore, presigned),
+        "V2 signature mismatch"
+    );
     Err(AuthError::SignatureDoesNotMatch)
 }
 

@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::chunked::{ChunkContext, ChunkSigning};
 use super::{
-    AuthError, Authenticated, BodyCheck, Dialect, QueryParam, RequestView, aws_encode, check_skew,
-    decode, lookup, now_secs, signatures_match,
+    AuthError, Authenticated, BodyCheck, Coverage, Dialect, QueryParam, RequestView, aws_encode,
+    check_skew, decode, lookup, now_secs, signatures_match,
 };
 use crate::credentials::Credentials;
 
@@ -195,7 +195,7 @@ pub fn verify_header(
     let key = signing_key(&cred.secret_key, scope.date, scope.region, scope.service);
     let expected = hex::encode(hmac(&key[..], sts.as_bytes()));
     if !signatures_match(&expected, signature) {
-        tracing::debug!(access_key = %cred.access_key, "V4 signature mismatch");
+        tracing::debug!(access_key = %cred.access_key, %canonical, "V4 signature mismatch");
         return Err(AuthError::SignatureDoesNotMatch);
     }
     check_skew(when)?;
@@ -228,6 +228,11 @@ pub fn verify_header(
         credential: cred.clone(),
         dialect: Dialect::Amz,
         body,
+        coverage: Coverage {
+            signed_headers: signed.split(';').map(str::to_owned).collect(),
+            all_query: true,
+            ..Coverage::default()
+        },
     })
 }
 
@@ -267,6 +272,7 @@ pub fn verify_presigned(
     let key = signing_key(&cred.secret_key, scope.date, scope.region, scope.service);
     let expected = hex::encode(hmac(&key[..], sts.as_bytes()));
     if !signatures_match(&expected, signature) {
+        tracing::debug!(access_key = %cred.access_key, %canonical, "presigned V4 signature mismatch");
         return Err(AuthError::SignatureDoesNotMatch);
     }
     if when + expires < now_secs() {
@@ -279,6 +285,11 @@ pub fn verify_presigned(
         credential: cred.clone(),
         dialect: Dialect::Amz,
         body: BodyCheck::None,
+        coverage: Coverage {
+            signed_headers: signed.split(';').map(str::to_owned).collect(),
+            all_query: true,
+            ..Coverage::default()
+        },
     })
 }
 
