@@ -858,3 +858,146 @@ fn the_seeds_deny_unencrypted_policy_refuses_plain_uploads() {
         "{list}"
     );
 }
+
+/// The seed document, whose sample requests and responses the replay test reads.
+fn seed_document() -> String {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../obs-adapter/reference/obs-sse-kms.rst");
+    std::fs::read_to_string(path).expect("the seed document")
+}
+
+/// The indented block of the section titled `title`: its lines without the 3-space indent.
+fn seed_block(doc: &str, title: &str) -> Vec<String> {
+    let mut lines = doc.lines().skip_while(|l| l.trim() != title).skip(2);
+    // Up to the block's marker (`.. code-block:: text` or `::`), then the blank line after it.
+    for l in lines.by_ref() {
+        if l.trim_end().ends_with("::") || l.trim_start().starts_with(".. code-block::") {
+            break;
+        }
+    }
+    let mut block: Vec<String> = lines
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("   "))
+        .map(|l| l.strip_prefix("   ").unwrap_or(l).to_owned())
+        .collect();
+    while block.last().is_some_and(String::is_empty) {
+        block.pop();
+    }
+    block
+}
+
+/// Checks a replayed response against the seed's sample response, header by header: the same
+/// status line, and every header of the sample present with the same value, except what differs
+/// by nature (request IDs, dates, the key's UUID) and what `skip` names.
+fn check_sample_response(sample: &[String], got: &Value, etag: &str, skip: &[&str]) {
+    assert_eq!(got["status_line"], sample[0].as_str(), "{got}");
+    let headers = got["headers"].as_array().expect("headers");
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .and_then(|h| h[1].as_str())
+            .unwrap_or_else(|| panic!("the response lacks {name}: {got}"))
+            .to_owned()
+    };
+    for line in &sample[1..] {
+        let (name, want) = line.split_once(':').expect("a header line");
+        let want = want.trim();
+        if skip.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let have = find(name);
+        match name.to_ascii_lowercase().as_str() {
+            "x-obs-request-id" | "x-obs-id-2" => assert!(!have.is_empty(), "{name}"),
+            "date" => assert!(
+                have.ends_with(" GMT") && have.len() == want.len(),
+                "{name}: {have}"
+            ),
+            "etag" => assert_eq!(have, format!("\"{etag}\""), "{name}"),
+            "x-obs-server-side-encryption-kms-key-id" => {
+                let prefix = &want[..want.find("key/").expect("a full key ID") + 4];
+                assert!(
+                    key_id_of_tenant(&have, DOMAIN_1) && have.starts_with(prefix),
+                    "{name}: {have}"
+                );
+            }
+            _ => assert_eq!(have, want, "{name}"),
+        }
+    }
+}
+
+/// The seed's four sample requests, replayed on the wire byte for byte (virtual-hosted style,
+/// re-signed with the test credentials, re-dated), answer the seed's sample responses header by
+/// header. Sample 2's six-group key ID stays refused (obs-adapter/RULES.md, rule 2). Sample 3's
+/// copy answers with the CopyObjectResult document the SDKs parse, so its Content-Length is
+/// not the sample's 0.
+#[test]
+fn the_seeds_sample_requests_answer_the_seeds_sample_responses() {
+    let env = Env::start(&["--host-suffix", "obs.region.example.com"]);
+    let doc = seed_document();
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "examplebucket"]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket"]);
+    let src = env.file("srcobject1", &marked("SAMPLE3", 7000));
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket", "srcobject1", &src]);
+    let src_etag = put["headers"]["etag"]
+        .as_str()
+        .expect("etag")
+        .trim_matches('"')
+        .to_owned();
+    let addr = env.endpoint().trim_start_matches("http://").to_owned();
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let replay = |n: u32, key_uuid: Option<&str>| {
+        let request = seed_block(&doc, &format!("Sample Request {n}")).join("\n");
+        let file = env.file(&format!("sample{n}.http"), request.as_bytes());
+        let mut args = vec![host, port, T1.0, T1.1, file.as_str()];
+        args.extend(key_uuid);
+        let out = run_script(&python(), "obs_seed_replay.py", &args);
+        let got: Value = serde_json::from_str(out.trim()).expect("json");
+        (got, seed_block(&doc, &format!("Sample Response {n}")))
+    };
+    let (got, sample) = replay(1, None);
+    let sent = got["sent_md5"].as_str().expect("md5").to_owned();
+    check_sample_response(&sample, &got, &sent, &[]);
+    let default_key = got["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .find(|h| h[0] == "x-obs-server-side-encryption-kms-key-id")
+        .and_then(|h| h[1].as_str())
+        .expect("key id")
+        .to_owned();
+    let uuid = default_key.rsplit('/').next().expect("uuid").to_owned();
+
+    let (got, _) = replay(2, None);
+    assert!(
+        got["status_line"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("HTTP/1.1 400")),
+        "{got}"
+    );
+    let body = got["body"].as_str().expect("body");
+    assert!(body.contains("<Code>InvalidArgument</Code>"), "{body}");
+    assert!(
+        body.contains("522d6070-5ad3-4765-43a7-a7d1-ab21f498482d"),
+        "{body}"
+    );
+
+    let (got, sample) = replay(3, Some(&uuid));
+    check_sample_response(&sample, &got, &src_etag, &["Content-Length"]);
+    assert!(
+        got["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("<CopyObjectResult")),
+        "{got}"
+    );
+
+    let (got, sample) = replay(4, None);
+    check_sample_response(&sample, &got, "d41d8cd98f00b204e9800998ecf8427e", &[]);
+    // Every SSE-KMS object above is under the tenant's default key.
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "examplebucket"]);
+    assert_eq!(
+        list["keys"],
+        serde_json::json!(["destobject", "encryp1"]),
+        "{list}"
+    );
+}
