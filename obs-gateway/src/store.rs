@@ -81,15 +81,63 @@ pub struct ObjectRow {
     pub meta: Vec<(String, String)>,
     /// Last modification, milliseconds since the Unix epoch.
     pub modified_ms: i64,
+    /// For SSE-KMS multipart objects: the upload's envelope header and the manifest (the file
+    /// holds the part bodies only, FORMAT.md section 5).
+    pub multipart: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A multipart upload's row.
+#[derive(Debug, Clone)]
+pub struct UploadRow {
+    /// The upload ID (a UUID; also the object's version in the envelope context).
+    pub upload_id: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The initiator's domain.
+    pub owner: DomainId,
+    /// For SSE-KMS uploads, the full key ID.
+    pub kms_key_id: Option<String>,
+    /// For SSE-KMS uploads, the envelope multipart header (with the wrapped data key).
+    pub envelope_header: Option<Vec<u8>>,
+    /// The `Content-Type` of the object.
+    pub content_type: Option<String>,
+    /// User metadata.
+    pub meta: Vec<(String, String)>,
+    /// Initiation time.
+    pub created_ms: i64,
+}
+
+/// An uploaded part's row.
+#[derive(Debug, Clone)]
+pub struct PartRow {
+    /// The part number.
+    pub number: u32,
+    /// The file under `parts/`.
+    pub file: String,
+    /// The plaintext length.
+    pub size: u64,
+    /// The part's ETag (MD5 of its plaintext), without quotes.
+    pub etag: String,
+    /// For SSE-KMS parts: the salt and commitment (envelope `PartInfo`).
+    pub sealed_info: Option<Vec<u8>>,
+    /// Upload time.
+    pub modified_ms: i64,
 }
 
 /// The data folder.
 #[derive(Debug)]
 pub struct Store {
     objects: PathBuf,
+    parts: PathBuf,
     tmp: PathBuf,
     db: Mutex<Connection>,
 }
+
+/// The metadata schema's version (`PRAGMA user_version`); a database of another version is
+/// refused rather than read wrongly.
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
@@ -112,7 +160,30 @@ CREATE TABLE IF NOT EXISTS objects (
     kms_key_id TEXT,
     meta TEXT NOT NULL,
     modified_ms INTEGER NOT NULL,
+    envelope_header BLOB,
+    manifest BLOB,
     PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY NOT NULL,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kms_key_id TEXT,
+    envelope_header BLOB,
+    content_type TEXT,
+    meta TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
+    number INTEGER NOT NULL,
+    file TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    sealed_info BLOB,
+    modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, number)
 );
 ";
 
@@ -121,16 +192,36 @@ impl Store {
     /// temporary file, and every object file no metadata row references.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let objects = root.join("objects");
+        let parts = root.join("parts");
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&objects)?;
+        std::fs::create_dir_all(&parts)?;
         std::fs::create_dir_all(&tmp)?;
         let conn = Connection::open(root.join("gateway.sqlite"))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )?;
-        conn.execute_batch(SCHEMA)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        match (version, tables) {
+            (SCHEMA_VERSION, _) => {}
+            (0, 0) => {
+                conn.execute_batch(SCHEMA)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+            }
+            (v, _) => {
+                return Err(StoreError::Corrupt(format!(
+                    "the metadata database has schema version {v}; this gateway reads version {SCHEMA_VERSION} only"
+                )));
+            }
+        }
         let store = Self {
             objects,
+            parts,
             tmp,
             db: Mutex::new(conn),
         };
@@ -148,12 +239,20 @@ impl Store {
             st.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<_, _>>()?
         };
-        for e in std::fs::read_dir(&self.objects)? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !referenced.contains(&name) {
-                tracing::info!(file = %name, "removing an object file no metadata references (an interrupted write)");
-                std::fs::remove_file(e.path())?;
+        let parts: std::collections::HashSet<String> = {
+            let db = self.lock();
+            let mut st = db.prepare("SELECT file FROM parts")?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?
+        };
+        for (dir, known) in [(&self.objects, &referenced), (&self.parts, &parts)] {
+            for e in std::fs::read_dir(dir)? {
+                let e = e?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) {
+                    tracing::info!(file = %name, "removing a file no metadata references (an interrupted write)");
+                    std::fs::remove_file(e.path())?;
+                }
             }
         }
         Ok(())
@@ -173,6 +272,204 @@ impl Store {
     /// The path of an object's file.
     pub fn object_path(&self, file: &str) -> PathBuf {
         self.objects.join(file)
+    }
+
+    /// The path of a part's file.
+    pub fn part_path(&self, file: &str) -> PathBuf {
+        self.parts.join(file)
+    }
+
+    /// Records a new multipart upload.
+    pub fn create_upload(&self, row: &UploadRow) -> Result<(), StoreError> {
+        let meta = serde_json::to_string(&row.meta)
+            .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+        self.lock().execute(
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.upload_id,
+                row.bucket,
+                row.key,
+                row.owner.as_str(),
+                row.kms_key_id,
+                row.envelope_header,
+                row.content_type,
+                meta,
+                row.created_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An upload's row.
+    pub fn upload(&self, upload_id: &str) -> Result<Option<UploadRow>, StoreError> {
+        let db = self.lock();
+        let raw = db
+            .query_row(
+                "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms FROM uploads WHERE upload_id = ?1",
+                [upload_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<Vec<u8>>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, i64>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        raw.map(
+            |(
+                upload_id,
+                bucket,
+                key,
+                owner,
+                kms_key_id,
+                envelope_header,
+                content_type,
+                meta,
+                created_ms,
+            )| {
+                Ok(UploadRow {
+                    upload_id,
+                    bucket,
+                    key,
+                    owner: DomainId::parse(&owner)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    kms_key_id,
+                    envelope_header,
+                    content_type,
+                    meta: serde_json::from_str(&meta)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created_ms,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    /// Makes a complete, fsynced temporary file part `row` of the upload (replacing an earlier
+    /// upload of the same part number, whose file is then removed).
+    pub fn commit_part(
+        &self,
+        temp: &Path,
+        upload_id: &str,
+        row: &PartRow,
+    ) -> Result<(), StoreError> {
+        let dest = self.part_path(&row.file);
+        if let Err(e) = std::fs::rename(temp, &dest) {
+            let _ = std::fs::remove_file(temp);
+            return Err(e.into());
+        }
+        let committed = (|| {
+            std::fs::File::open(&self.parts).and_then(|d| d.sync_all())?;
+            let mut db = self.lock();
+            let tx = db.transaction()?;
+            let exists: Option<String> = tx
+                .query_row(
+                    "SELECT upload_id FROM uploads WHERE upload_id = ?1",
+                    [upload_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::Corrupt("the upload is gone".into()));
+            }
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT file FROM parts WHERE upload_id = ?1 AND number = ?2",
+                    params![upload_id, row.number],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO parts (upload_id, number, file, size, etag, sealed_info, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    upload_id,
+                    row.number,
+                    row.file,
+                    i64::try_from(row.size).map_err(|_| StoreError::Corrupt("size".into()))?,
+                    row.etag,
+                    row.sealed_info,
+                    row.modified_ms
+                ],
+            )?;
+            tx.commit()?;
+            Ok::<_, StoreError>(old)
+        })();
+        match committed {
+            Ok(old) => {
+                if let Some(old) = old {
+                    remove_quietly(&self.part_path(&old));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                Err(e)
+            }
+        }
+    }
+
+    /// The parts of an upload, by part number.
+    pub fn parts(&self, upload_id: &str) -> Result<Vec<PartRow>, StoreError> {
+        let db = self.lock();
+        let mut st = db.prepare(
+            "SELECT number, file, size, etag, sealed_info, modified_ms FROM parts WHERE upload_id = ?1 ORDER BY number",
+        )?;
+        let rows = st
+            .query_map([upload_id], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(number, file, size, etag, sealed_info, modified_ms)| {
+                Ok(PartRow {
+                    number,
+                    file,
+                    size: u64::try_from(size)
+                        .map_err(|_| StoreError::Corrupt("negative size".into()))?,
+                    etag,
+                    sealed_info,
+                    modified_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes an upload and its parts (abort, or after completion).
+    pub fn delete_upload(&self, upload_id: &str) -> Result<bool, StoreError> {
+        let files: Vec<String> = {
+            let mut db = self.lock();
+            let tx = db.transaction()?;
+            let files = {
+                let mut st = tx.prepare("SELECT file FROM parts WHERE upload_id = ?1")?;
+                st.query_map([upload_id], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            tx.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])?;
+            let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+            tx.commit()?;
+            if n == 0 {
+                return Ok(false);
+            }
+            files
+        };
+        for f in files {
+            remove_quietly(&self.part_path(&f));
+        }
+        Ok(true)
     }
 
     /// Creates a bucket.
@@ -340,7 +637,7 @@ impl Store {
         let meta = serde_json::to_string(&row.meta)
             .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 row.bucket,
                 row.key,
@@ -351,7 +648,9 @@ impl Store {
                 row.owner.as_str(),
                 row.kms_key_id,
                 meta,
-                row.modified_ms
+                row.modified_ms,
+                row.multipart.as_ref().map(|m| &m.0),
+                row.multipart.as_ref().map(|m| &m.1)
             ],
         )?;
         tx.commit()?;
@@ -439,7 +738,7 @@ fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreErr
     raw.map(bucket_from_raw).transpose()
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest FROM objects";
 
 type RawObject = (
     String,
@@ -452,6 +751,8 @@ type RawObject = (
     Option<String>,
     String,
     i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
 );
 
 fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
@@ -466,11 +767,26 @@ fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
         r.get(7)?,
         r.get(8)?,
         r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
     ))
 }
 
 fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
-    let (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms) = raw;
+    let (
+        bucket,
+        key,
+        file,
+        size,
+        etag,
+        content_type,
+        owner,
+        kms_key_id,
+        meta,
+        modified_ms,
+        header,
+        manifest,
+    ) = raw;
     Ok(ObjectRow {
         bucket,
         key,
@@ -482,6 +798,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         kms_key_id,
         meta: serde_json::from_str(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         modified_ms,
+        multipart: header.zip(manifest),
     })
 }
 
@@ -512,6 +829,7 @@ mod tests {
             kms_key_id: None,
             meta: vec![],
             modified_ms: 0,
+            multipart: None,
         }
     }
 
@@ -541,6 +859,17 @@ mod tests {
         );
         assert!(!store.object_path("orphan").exists());
         assert!(store.object_path("f2").exists());
+    }
+
+    #[test]
+    fn a_database_of_another_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
   OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
       | delete B K | list B [PREFIX] | copy B K SRC_B SRC_K [KEY_ID|-] [kms]
       | put-encryption B [KEY_ID|-] | put-policy B JSON_FILE
+      | multipart B K FILE PART_SIZE [KEY_ID|-] [kms] (parts uploaded last first, listed, completed)
+      | abort-multipart B K (initiate, one part, abort)
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
@@ -106,6 +108,39 @@ def main():
             out = outcome(resp)
             out["etag"] = resp["CopyObjectResult"]["ETag"]
             out["last_modified"] = resp["CopyObjectResult"]["LastModified"].isoformat()
+        elif op == "multipart":
+            bucket, key, path, part_size, *sse = args
+            extra = {}
+            if sse:
+                extra["ServerSideEncryption"] = "aws:kms"
+                if sse[0] != "-":
+                    extra["SSEKMSKeyId"] = sse[0]
+            data = open(path, "rb").read()
+            size = int(part_size)
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
+            init = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)
+            uid = init["UploadId"]
+            parts = []
+            # Parts in reverse order: the manifest orders them by number.
+            for number in range(len(chunks), 0, -1):
+                r = s3.upload_part(
+                    Bucket=bucket, Key=key, UploadId=uid, PartNumber=number, Body=chunks[number - 1]
+                )
+                parts.append({"PartNumber": number, "ETag": r["ETag"]})
+            listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid)
+            parts.sort(key=lambda p: p["PartNumber"])
+            done = s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts}
+            )
+            out = outcome(done)
+            out["initiate"] = outcome(init)
+            out["etag"] = done["ETag"]
+            out["listed_parts"] = [p["PartNumber"] for p in listed.get("Parts", [])]
+        elif op == "abort-multipart":
+            bucket, key = args
+            uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x" * 1000)
+            out = outcome(s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid))
         elif op == "put-encryption":
             rule = {"SSEAlgorithm": "aws:kms"}
             if len(args) > 1 and args[1] != "-":

@@ -6,6 +6,7 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         "workflow" (client_mode 'workflow': the OBS scheme with x-obs- headers)
   OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
       | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
+      | multipart B K FILE PART_SIZE [KEY_ID|-] [kms]
       | presigned-put B K FILE (createSignedUrl with SSE-KMS in the query in the mode's dialect:
         x-obs-server-side-encryption=kms or x-amz-server-side-encryption=aws:kms; used by raw
         HTTP) | presigned-put-stripped B K FILE (the URL without its SSE parameter)
@@ -17,7 +18,15 @@ import sys
 import http.client
 import urllib.parse
 
-from obs import CopyObjectHeader, GetObjectHeader, ObsClient, PutObjectHeader, SseKmsHeader
+from obs import (
+    CompleteMultipartUploadRequest,
+    CompletePart,
+    CopyObjectHeader,
+    GetObjectHeader,
+    ObsClient,
+    PutObjectHeader,
+    SseKmsHeader,
+)
 
 
 def sse_header(sse):
@@ -79,6 +88,26 @@ def main():
         bucket, key, src_bucket, src_key, *sse = args
         headers = CopyObjectHeader(destSseHeader=sse_header(sse)) if sse else None
         resp = c.copyObject(src_bucket, src_key, bucket, key, headers=headers)
+    elif op == "multipart":
+        bucket, key, path, part_size, *sse = args
+        data = open(path, "rb").read()
+        size = int(part_size)
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        init = c.initiateMultipartUpload(bucket, key, sseHeader=sse_header(sse))
+        if init.status >= 300:
+            print(json.dumps({"error": init.errorCode, "status": init.status}))
+            return
+        uid = init.body.uploadId
+        parts = []
+        for number, chunk in enumerate(chunks, start=1):
+            r = c.uploadPart(bucket, key, number, uid, object=chunk)
+            if r.status >= 300:
+                print(json.dumps({"error": r.errorCode, "status": r.status}))
+                return
+            parts.append(CompletePart(partNum=number, etag=r.body.etag))
+        resp = c.completeMultipartUpload(
+            bucket, key, uid, CompleteMultipartUploadRequest(parts=parts)
+        )
     elif op == "put-encryption":
         key = args[1] if len(args) > 1 and args[1] != "-" else None
         resp = c.setBucketEncryption(args[0], "kms", key=key)

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use envelope::multipart::{MultipartObject, PartInfo, PartWriter, Upload};
 use envelope::{
     Backend, DataKey, Header, ObjectContext, ObjectKey, ObjectKind, WrapScheme, WrappedKey,
 };
@@ -32,6 +33,8 @@ use crate::credentials::Credentials;
 use crate::sse;
 use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
+
+mod multipart;
 
 /// A response body: whole or streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -346,13 +349,25 @@ async fn route(
             _ => Err(not_implemented()),
         },
         (Some(b), Some(k), m) => match *m {
+            // UploadPartCopy.
+            Method::PUT
+                if t.has("uploadId")
+                    && (parts.headers.contains_key("x-obs-copy-source")
+                        || parts.headers.contains_key("x-amz-copy-source")) =>
+            {
+                Err(not_implemented())
+            }
             Method::PUT
                 if parts.headers.contains_key("x-obs-copy-source")
                     || parts.headers.contains_key("x-amz-copy-source") =>
             {
                 ctx.copy_object(b, k).await
             }
-            Method::PUT if t.has("uploadId") => Err(not_implemented()),
+            Method::PUT if t.has("uploadId") => ctx.upload_part(b, k, body).await,
+            Method::POST if t.has("uploads") => ctx.initiate_upload(b, k).await,
+            Method::POST if t.has("uploadId") => ctx.complete_upload(b, k, body).await,
+            Method::DELETE if t.has("uploadId") => ctx.abort_upload(b, k),
+            Method::GET if t.has("uploadId") => ctx.list_parts(b, k),
             Method::PUT => ctx.put_object(b, k, body).await,
             Method::GET => ctx.get_object(b, k, false).await,
             Method::HEAD => ctx.get_object(b, k, true).await,
@@ -649,7 +664,7 @@ impl Ctx<'_> {
 
     async fn put_encryption(&self, name: &str, body: Incoming) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
-        let doc = small_body(body).await?;
+        let doc = small_body(body, 64 * 1024).await?;
         let alg = xml::element(&doc, "SSEAlgorithm", 0)
             .map(|(a, _)| a)
             .ok_or_else(|| malformed_xml("ServerSideEncryptionConfiguration needs SSEAlgorithm"))?;
@@ -700,7 +715,7 @@ impl Ctx<'_> {
 
     async fn put_policy(&self, name: &str, body: Incoming) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
-        let doc = small_body(body).await?;
+        let doc = small_body(body, 64 * 1024).await?;
         BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
         self.gw.store.set_bucket_policy(name, Some(&doc))?;
         let mut r = Response::new(empty());
@@ -747,7 +762,7 @@ impl Ctx<'_> {
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
-        let doc = small_body(body).await?;
+        let doc = small_body(body, 64 * 1024).await?;
         let quiet = xml::element(&doc, "Quiet", 0).is_some_and(|(q, _)| q == "true");
         let mut s = format!(
             "{}<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
@@ -774,13 +789,15 @@ impl Ctx<'_> {
     }
 
     /// A fresh data key from the daemon (through the adapter, bound to bucket and object key) and
-    /// the envelope header for it, for an object stored as `file`; `None` for plaintext.
+    /// the envelope header for it, for an object stored as `file` (for a multipart upload: its
+    /// upload ID); `None` for plaintext.
     async fn sealing(
         &self,
         facts: &BucketFacts,
         key: &str,
         file: &str,
         encryption: &Encryption,
+        kind: ObjectKind,
     ) -> Result<Option<(ObjectKey, ObjectContext)>, ApiError> {
         if matches!(encryption, Encryption::Plaintext) {
             return Ok(None);
@@ -793,7 +810,7 @@ impl Ctx<'_> {
             .ok_or_else(|| ApiError::internal("no data key for an SSE-KMS object"))?;
         let data_key = DataKey::from_slice(dk.plaintext.expose()).map_err(ApiError::internal)?;
         let object_key = ObjectKey::new(
-            ObjectKind::Single,
+            kind,
             data_key,
             &dk.key_id.to_string(),
             WrappedKey {
@@ -812,16 +829,19 @@ impl Ctx<'_> {
         facts: &BucketFacts,
         obj: &ObjectRow,
         stored: &StoredObject,
-    ) -> Result<Option<(ObjectKey, ObjectContext)>, ApiError> {
+    ) -> Result<Option<Opened>, ApiError> {
         if matches!(stored.encryption, Encryption::Plaintext) {
             return Ok(None);
         }
         let path = self.gw.store.object_path(&obj.file);
         let what = format!("{}/{}", obj.bucket, obj.key);
-        let hdr = std::fs::File::open(&path)
-            .map_err(envelope::Error::from_io)
-            .and_then(|mut f| Header::read_from(&mut f))
-            .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
+        let hdr = match &obj.multipart {
+            Some((header, _)) => Header::parse(header).map(|(h, _)| h),
+            None => std::fs::File::open(&path)
+                .map_err(envelope::Error::from_io)
+                .and_then(|mut f| Header::read_from(&mut f)),
+        }
+        .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
         let secret = self
             .gw
             .adapter
@@ -836,10 +856,14 @@ impl Ctx<'_> {
         let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
         let ok = ObjectKey::open(hdr, dk)
             .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
-        Ok(Some((
-            ok,
-            object_context(&obj.bucket, &obj.key, &obj.file)?,
-        )))
+        let ctx = object_context(&obj.bucket, &obj.key, &obj.file)?;
+        Ok(Some(match &obj.multipart {
+            None => Opened::Single(ok, ctx),
+            Some((_, manifest)) => Opened::Multipart(Box::new(
+                MultipartObject::open(ok, ctx, manifest, Backend::default())
+                    .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?,
+            )),
+        }))
     }
 
     async fn copy_object(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
@@ -886,8 +910,9 @@ impl Ctx<'_> {
         let opening = self.opening(&src_facts, &src, &stored).await?;
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
-            .sealing(&facts, key, &file, &decision.encryption)
-            .await?;
+            .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
+            .await?
+            .map(|(k, c)| Sealing::Single(k, c));
         let replace = self
             .headers
             .get("x-obs-metadata-directive")
@@ -935,6 +960,7 @@ impl Ctx<'_> {
             kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
             meta,
             modified_ms,
+            multipart: None,
         };
         let gw = Arc::clone(self.gw);
         self.gw
@@ -980,8 +1006,9 @@ impl Ctx<'_> {
         self.check_acl(&facts, &decision.policy)?;
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
-            .sealing(&facts, key, &file, &decision.encryption)
-            .await?;
+            .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
+            .await?
+            .map(|(k, c)| Sealing::Single(k, c));
         let temp = self.gw.store.temp_path();
         let written = self.receive_body(body, temp.clone(), sealing).await;
         let written = match written {
@@ -1007,6 +1034,7 @@ impl Ctx<'_> {
             kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
             meta,
             modified_ms: now_ms(),
+            multipart: None,
         };
         let gw = Arc::clone(self.gw);
         self.gw
@@ -1033,7 +1061,7 @@ impl Ctx<'_> {
         &self,
         mut body: Incoming,
         temp: PathBuf,
-        sealing: Option<(ObjectKey, ObjectContext)>,
+        sealing: Option<Sealing>,
     ) -> Result<Written, ApiError> {
         let declared = declared_length(self.headers)?;
         if declared.is_some_and(|n| n > MAX_PUT) {
@@ -1299,8 +1327,8 @@ fn malformed_xml(message: &str) -> ApiError {
 }
 
 /// A configuration document's body (at most 64 KiB, as text).
-async fn small_body(body: Incoming) -> Result<String, ApiError> {
-    let limited = http_body_util::Limited::new(body, 64 * 1024);
+async fn small_body(body: Incoming, limit: usize) -> Result<String, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
     let bytes = limited
         .collect()
         .await
@@ -1327,12 +1355,19 @@ fn object_context(bucket: &str, key: &str, version: &str) -> Result<ObjectContex
 }
 
 fn stored_facts(obj: &ObjectRow) -> Result<StoredObject, ApiError> {
-    Ok(match &obj.kms_key_id {
-        None => StoredObject::plaintext(obj.owner.clone()),
-        Some(k) => StoredObject::kms(
-            obj.owner.clone(),
-            k.parse::<FullKeyId>().map_err(ApiError::internal)?,
-        ),
+    Ok(StoredObject {
+        owner: obj.owner.clone(),
+        encryption: stored_encryption(obj.kms_key_id.as_deref())?,
+    })
+}
+
+/// A stored row's encryption: its full key ID, or plaintext.
+fn stored_encryption(kms_key_id: Option<&str>) -> Result<Encryption, ApiError> {
+    Ok(match kms_key_id {
+        None => Encryption::Plaintext,
+        Some(k) => Encryption::Kms {
+            key_id: k.parse::<FullKeyId>().map_err(ApiError::internal)?,
+        },
     })
 }
 
@@ -1422,11 +1457,27 @@ fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
     out
 }
 
+/// How to write an object's plaintext: sealed as a single object, or as one part of an
+/// SSE-KMS multipart upload.
+enum Sealing {
+    Single(ObjectKey, ObjectContext),
+    Part(Box<Upload>, u32),
+}
+
+/// How to read a stored SSE-KMS object: its key checked, and for a multipart object its
+/// manifest authenticated.
+enum Opened {
+    Single(ObjectKey, ObjectContext),
+    Multipart(Box<MultipartObject>),
+}
+
 /// What the writer produced.
 #[derive(Debug)]
 struct Written {
     size: u64,
     md5_hex: String,
+    /// For a part of an SSE-KMS multipart upload: what the manifest needs.
+    part: Option<PartInfo>,
 }
 
 /// Where an object's plaintext goes: `temp`, sealed or not, with its MD5 and length counted.
@@ -1434,6 +1485,7 @@ struct Written {
 enum SinkOut {
     Plain(std::io::BufWriter<std::fs::File>),
     Sealed(Box<envelope::Encryptor<std::io::BufWriter<std::fs::File>>>),
+    Part(Box<PartWriter<std::io::BufWriter<std::fs::File>>>),
 }
 
 struct Sink {
@@ -1447,10 +1499,7 @@ fn envelope_io(e: envelope::Error) -> std::io::Error {
 }
 
 impl Sink {
-    fn create(
-        temp: &std::path::Path,
-        sealing: Option<(ObjectKey, ObjectContext)>,
-    ) -> std::io::Result<Self> {
+    fn create(temp: &std::path::Path, sealing: Option<Sealing>) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -1458,9 +1507,12 @@ impl Sink {
         let buffered = std::io::BufWriter::with_capacity(IO_CHUNK, file);
         let out = match sealing {
             None => SinkOut::Plain(buffered),
-            Some((key, ctx)) => SinkOut::Sealed(Box::new(
+            Some(Sealing::Single(key, ctx)) => SinkOut::Sealed(Box::new(
                 envelope::Encryptor::new(&key, &ctx, buffered, Backend::default())
                     .map_err(envelope_io)?,
+            )),
+            Some(Sealing::Part(upload, number)) => SinkOut::Part(Box::new(
+                upload.part_writer(number, buffered).map_err(envelope_io)?,
             )),
         };
         Ok(Self {
@@ -1471,15 +1523,20 @@ impl Sink {
     }
 
     fn finish(self) -> std::io::Result<Written> {
-        let buffered = match self.out {
-            SinkOut::Plain(b) => b,
-            SinkOut::Sealed(e) => e.finish().map_err(envelope_io)?,
+        let (buffered, part) = match self.out {
+            SinkOut::Plain(b) => (b, None),
+            SinkOut::Sealed(e) => (e.finish().map_err(envelope_io)?, None),
+            SinkOut::Part(p) => {
+                let (b, info) = p.finish().map_err(envelope_io)?;
+                (b, Some(info))
+            }
         };
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(Written {
             size: self.size,
             md5_hex: hex::encode(self.md5.finalize()),
+            part,
         })
     }
 }
@@ -1491,6 +1548,7 @@ impl Write for Sink {
         match &mut self.out {
             SinkOut::Plain(w) => w.write_all(data)?,
             SinkOut::Sealed(w) => w.write_all(data)?,
+            SinkOut::Part(w) => w.write_all(data)?,
         }
         Ok(data.len())
     }
@@ -1504,7 +1562,7 @@ impl Write for Sink {
 /// decides whether the body was complete and removes the file on any error.
 fn write_body(
     temp: &std::path::Path,
-    sealing: Option<(ObjectKey, ObjectContext)>,
+    sealing: Option<Sealing>,
     mut rx: mpsc::Receiver<Bytes>,
 ) -> std::io::Result<Written> {
     let mut sink = Sink::create(temp, sealing)?;
@@ -1517,10 +1575,10 @@ fn write_body(
 /// Copies an object's plaintext (decrypting with `opening`) into `temp` (sealing with `sealing`).
 fn copy_object_file(
     source: &std::path::Path,
-    opening: Option<(ObjectKey, ObjectContext)>,
+    opening: Option<Opened>,
     size: u64,
     temp: &std::path::Path,
-    sealing: Option<(ObjectKey, ObjectContext)>,
+    sealing: Option<Sealing>,
 ) -> std::io::Result<Written> {
     let mut sink = Sink::create(temp, sealing)?;
     copy_plaintext(source, opening, 0..size, true, &mut sink)?;
@@ -1530,7 +1588,7 @@ fn copy_object_file(
 /// Writes `span` of the object's plaintext to `w`; only authenticated bytes reach `w`.
 fn copy_plaintext<W: Write>(
     path: &std::path::Path,
-    opening: Option<(ObjectKey, ObjectContext)>,
+    opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
     w: &mut W,
@@ -1541,7 +1599,7 @@ fn copy_plaintext<W: Write>(
             f.seek(SeekFrom::Start(span.start))?;
             std::io::copy(&mut f.take(span.end - span.start), w)?;
         }
-        Some((key, ctx)) if whole => {
+        Some(Opened::Single(key, ctx)) if whole => {
             f.seek(SeekFrom::Start(key.header().len() as u64))?;
             let input = std::io::BufReader::with_capacity(IO_CHUNK, f);
             envelope::Decryptor::with_key(&key, &ctx, input, Backend::default())
@@ -1549,9 +1607,16 @@ fn copy_plaintext<W: Write>(
                 .copy_to(w)
                 .map_err(envelope_io)?;
         }
-        Some((key, ctx)) => {
+        Some(Opened::Single(key, ctx)) => {
             envelope::open_range_with_key(&key, &ctx, &mut f, span, w, Backend::default())
                 .map_err(envelope_io)?;
+        }
+        Some(Opened::Multipart(m)) if whole => {
+            let input = std::io::BufReader::with_capacity(IO_CHUNK, f);
+            m.copy_to(input, w).map_err(envelope_io)?;
+        }
+        Some(Opened::Multipart(m)) => {
+            m.read_range(&mut f, span, w).map_err(envelope_io)?;
         }
     }
     Ok(())
@@ -1596,7 +1661,7 @@ impl Write for ChannelWriter {
 /// aborts the response (never a wrong byte: the decryptor releases only authenticated chunks).
 fn read_body(
     path: &std::path::Path,
-    opening: Option<(ObjectKey, ObjectContext)>,
+    opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
