@@ -71,31 +71,41 @@ struct Gateway {
 
 impl Gateway {
     fn spawn(data_dir: &Path, kms: &str, credentials: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(gateway_bin())
+        let mut c = Command::new(gateway_bin());
+        c.arg("--credentials").arg(credentials).args(extra);
+        Self::spawn_with(c, data_dir, kms).0
+    }
+
+    /// Starts `command` (the gateway binary with its own flags) on a free loopback port; returns
+    /// it and the lines it printed up to its banner.
+    fn spawn_with(mut command: Command, data_dir: &Path, kms: &str) -> (Self, Vec<String>) {
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(["--kms-endpoint", kms, "--credentials"])
-            .arg(credentials)
-            .args(extra)
+            .args(["--kms-endpoint", kms])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("obs-gateway starts");
-        let mut banner = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut banner)
-            .expect("reads the banner");
-        let addr: SocketAddr = banner
-            .trim()
-            .strip_prefix("obs-gateway listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-            .parse()
-            .expect("address");
-        Self {
-            child,
-            endpoint: format!("http://{addr}"),
-        }
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut lines = Vec::new();
+        let addr: SocketAddr = loop {
+            let mut line = String::new();
+            let n = out.read_line(&mut line).expect("reads the banner");
+            assert!(n > 0, "obs-gateway exited before listening: {lines:?}");
+            if let Some(rest) = line.trim().strip_prefix("obs-gateway listening on ") {
+                break rest.parse().expect("address");
+            }
+            lines.push(line.trim().to_owned());
+        };
+        (
+            Self {
+                child,
+                endpoint: format!("http://{addr}"),
+            },
+            lines,
+        )
     }
 
     /// SIGTERM, and a successful exit within 30 s.
@@ -1072,4 +1082,58 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
             Vec::<PathBuf>::new()
         );
     }
+}
+
+/// Without --credentials the gateway creates `<data-dir>/credentials.toml` (0600) with one random
+/// pair for a default tenant, prints the access key and the file's path, and listens on
+/// loopback only.
+#[test]
+fn without_credentials_a_private_default_key_is_created_and_only_loopback_is_served() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("kms")).expect("kms dir");
+    let daemon = Daemon::spawn(&dir.path().join("kms"), &[]);
+    let data = dir.path().join("gw");
+    let (gw, lines) = Gateway::spawn_with(Command::new(gateway_bin()), &data, &daemon.endpoint);
+    let file = data.join("credentials.toml");
+    let printed = lines.join("\n");
+    assert!(printed.contains(&file.display().to_string()), "{printed}");
+    let text = std::fs::read_to_string(&file).expect("the created file");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .to_owned()
+    };
+    let (ak, sk) = (field("access_key"), field("secret_key"));
+    assert!(printed.contains(&ak), "{printed}");
+    assert!(!printed.contains(&sk), "the secret key is never printed");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let env_like = |args: &[&str]| {
+        let mut all = vec![gw.endpoint.as_str(), ak.as_str(), sk.as_str(), "default"];
+        all.extend_from_slice(args);
+        let out = run_script(&python(), "obs_boto3.py", &all);
+        serde_json::from_str::<Value>(out.trim()).expect("json")
+    };
+    assert_eq!(
+        status(&env_like(&["create-bucket", "bucket-default-tenant"])),
+        200
+    );
+    drop(gw);
+    // Another address than loopback needs a credentials file.
+    let out = Command::new(gateway_bin())
+        .args(["--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(&data)
+        .args(["--kms-endpoint", &daemon.endpoint])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loopback"),
+        "{out:?}"
+    );
 }
