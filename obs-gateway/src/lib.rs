@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod checksum;
 pub mod credentials;
 pub mod handler;
 pub mod server;

@@ -109,6 +109,15 @@ impl ChunkDecoder {
         self.decoded
     }
 
+    /// The trailing headers received (lower-case name, value), once the body is complete.
+    pub fn trailers(&self) -> Vec<(String, String)> {
+        self.trailer
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
+    }
+
     fn signed(&self) -> bool {
         matches!(self.ctx.signing, ChunkSigning::Signed { .. })
     }
@@ -326,6 +335,10 @@ mod tests {
         d.feed(body, &mut out).unwrap();
         d.finish().unwrap();
         assert_eq!(out, b"hello");
+        assert_eq!(
+            d.trailers(),
+            vec![("x-amz-checksum-crc32".to_owned(), "NhCmhg==".to_owned())]
+        );
         let mut d = ChunkDecoder::new(ctx(ChunkSigning::Unsigned));
         d.feed(&body[..12], &mut Vec::new()).unwrap();
         assert!(d.finish().is_err());

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, Authenticated, BodyCheck, Dialect, RequestView};
+use crate::checksum::{Algorithm, Checksum};
 use crate::credentials::Credentials;
 use crate::sse;
 use crate::store::{BucketRow, ObjectRow, Store, StoreError};
@@ -1081,6 +1082,34 @@ impl Ctx<'_> {
             _ => None,
         };
         let mut sha = Sha256::new();
+        // The additional checksum, from a header now or from the trailer the client announces.
+        let mut header_checksum: Option<(String, String)> = None;
+        for (name, value) in self.headers {
+            if let Some(_alg) = Algorithm::of_name(name.as_str()).map_err(ApiError::bad)? {
+                header_checksum = Some((
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        let announced = self
+            .headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let checksum_name = match (&header_checksum, &announced) {
+            (Some((n, _)), _) => Some(n.clone()),
+            (None, Some(t)) => Algorithm::of_name(t)
+                .map_err(ApiError::bad)?
+                .map(|_| t.clone()),
+            (None, None) => None,
+        };
+        let mut checksum = checksum_name
+            .as_deref()
+            .map(|n| Algorithm::of_name(n).map(|a| a.map(Checksum::new)))
+            .transpose()
+            .map_err(ApiError::bad)?
+            .flatten();
         let mut total: u64 = 0;
         let feed = async {
             while let Some(frame) = body.frame().await {
@@ -1117,6 +1146,9 @@ impl Ctx<'_> {
                     continue;
                 }
                 sha.update(&data);
+                if let Some(c) = &mut checksum {
+                    c.update(&data);
+                }
                 total += data.len() as u64;
                 if total > MAX_PUT {
                     return Err(ApiError::new(
@@ -1151,6 +1183,31 @@ impl Ctx<'_> {
                 "IncompleteBody",
                 "the body's length does not match its declared length",
             ));
+        }
+        if let (Some(name), Some(c)) = (checksum_name, checksum) {
+            let given = match header_checksum {
+                Some((_, v)) => Some(v),
+                None => decoder.as_ref().and_then(|d| {
+                    d.trailers()
+                        .into_iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v)
+                }),
+            };
+            let Some(given) = given else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    format!("the announced trailer {name} did not arrive"),
+                ));
+            };
+            if c.finish() != given.trim() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BadDigest",
+                    format!("the {name} you specified did not match the calculated checksum"),
+                ));
+            }
         }
         if let BodyCheck::Sha256(want) = &self.who.body
             && hex::encode(sha.finalize()) != *want
