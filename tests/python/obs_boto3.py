@@ -8,6 +8,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | put-encryption B [KEY_ID|-] | put-policy B JSON_FILE
       | multipart B K FILE PART_SIZE [KEY_ID|-] [kms] (parts uploaded last first, listed, completed)
       | abort-multipart B K (initiate, one part, abort)
+      | post-form B K FILE (generate_presigned_post asking for SSE-KMS, posted with requests)
+      | post-form-uncovered B K FILE (the same form with a field the policy does not name)
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
@@ -141,6 +143,28 @@ def main():
             uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
             s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x" * 1000)
             out = outcome(s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid))
+        elif op in ("post-form", "post-form-uncovered"):
+            import requests
+
+            bucket, key, path = args
+            post = s3.generate_presigned_post(
+                Bucket=bucket,
+                Key=key,
+                Fields={"x-amz-server-side-encryption": "aws:kms"},
+                Conditions=[{"x-amz-server-side-encryption": "aws:kms"}],
+                ExpiresIn=600,
+            )
+            fields = dict(post["fields"])
+            if op == "post-form-uncovered":
+                fields["x-amz-meta-added"] = "not in the policy"
+            with open(path, "rb") as f:
+                r = requests.post(post["url"], data=fields, files={"file": ("upload.bin", f)})
+            if r.status_code >= 300:
+                code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else ""
+                out = {"error": code, "status": r.status_code}
+            else:
+                out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
+            out["signed_fields"] = sorted(post["fields"])
         elif op == "put-encryption":
             rule = {"SSEAlgorithm": "aws:kms"}
             if len(args) > 1 and args[1] != "-":

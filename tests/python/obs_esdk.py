@@ -7,6 +7,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
   OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
       | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
       | multipart B K FILE PART_SIZE [KEY_ID|-] [kms]
+      | post-form B K FILE (createPostSignature with x-obs-server-side-encryption=kms as a form
+        field, posted with requests)
       | presigned-put B K FILE (createSignedUrl with SSE-KMS in the query in the mode's dialect:
         x-obs-server-side-encryption=kms or x-amz-server-side-encryption=aws:kms; used by raw
         HTTP) | presigned-put-stripped B K FILE (the URL without its SSE parameter)
@@ -108,6 +110,26 @@ def main():
         resp = c.completeMultipartUpload(
             bucket, key, uid, CompleteMultipartUploadRequest(parts=parts)
         )
+    elif op == "post-form":
+        import requests
+
+        bucket, key, path = args
+        sse = {"x-obs-server-side-encryption": "kms"}
+        signed = c.createPostSignature(bucket, key, expires=600, formParams=sse)
+        id_field = "AccessKeyId" if mode == "workflow" else "AWSAccessKeyId"
+        fields = {"key": key, id_field: ak, "policy": signed.policy, "signature": signed.signature}
+        fields.update(sse)
+        with open(path, "rb") as f:
+            r = requests.post(
+                f"{endpoint}/{bucket}", data=fields, files={"file": ("upload.bin", f)}
+            )
+        if r.status_code >= 300:
+            code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else ""
+            out = {"error": code, "status": r.status_code}
+        else:
+            out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
+        print(json.dumps(out))
+        return
     elif op == "put-encryption":
         key = args[1] if len(args) > 1 and args[1] != "-" else None
         resp = c.setBucketEncryption(args[0], "kms", key=key)

@@ -242,7 +242,8 @@ fn verify(
     Err(AuthError::SignatureDoesNotMatch)
 }
 
-fn sign(secret: &str, sts: &str) -> String {
+/// HMAC-SHA1 of `sts` under `secret`, base64 (also a POST form's policy signature).
+pub fn sign(secret: &str, sts: &str) -> String {
     let mut mac =
         <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(sts.as_bytes());

@@ -36,6 +36,7 @@ use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
 
 mod multipart;
+mod post;
 
 /// A response body: whole or streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -295,6 +296,14 @@ async fn route(
         return Ok(r);
     }
     let (parts, body) = req.into_parts();
+    // A POST form upload carries its signature in the form.
+    if method == Method::POST
+        && t.key.is_none()
+        && let Some(bucket) = &t.bucket
+        && post::is_form(&parts.headers)
+    {
+        return post::post_object(gw, &parts.headers, &t, bucket, body).await;
+    }
     let view = RequestView {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
