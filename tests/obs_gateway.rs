@@ -1225,3 +1225,83 @@ fn post_form_uploads_carry_sse_kms_fields() {
             .any(|_| true)
     );
 }
+
+/// A write becomes visible only complete: a connection dropped mid-body leaves no object and no
+/// file; concurrent writers of one key leave exactly one of their objects, whole.
+#[test]
+fn dropped_and_concurrent_writes_leave_no_partial_or_mixed_object() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-writes"]);
+    let dropped = Client::Boto3SigV2.run(&env, T1, &["dropped-put", "bucket-writes", "dropped"]);
+    assert_eq!(dropped["sent"], 100_000, "{dropped}");
+    // The gateway notices the hang-up and removes the temporary file.
+    let tmp = env.data().join("tmp");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&tmp).expect("tmp").count() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a temporary file stayed behind"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(object_files(&env).is_empty());
+    let race = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &["concurrent-puts", "bucket-writes", "raced", "8", "300000"],
+    );
+    assert_eq!(race["statuses"], serde_json::json!(vec![200; 8]), "{race}");
+    assert!(
+        race["winner"].as_i64().is_some_and(|w| w >= 0),
+        "a mixed or missing object: {race}"
+    );
+    assert_eq!(
+        object_files(&env).len(),
+        1,
+        "the replaced objects' files are gone"
+    );
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-writes"]);
+    assert_eq!(list["keys"], serde_json::json!(["raced"]), "{list}");
+}
+
+/// The data folder holds no data key: the one SSE-KMS object's data key, unwrapped by the
+/// daemon from the object's header (as only the tenant can), occurs nowhere in the folder.
+#[test]
+fn the_data_folder_holds_no_data_key() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-keys"]);
+    let src = env.file("k.src", &marked("KEYS", 10_000));
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-keys", "k", &src, "-", "kms"]);
+    assert_eq!(status(&put), 200, "{put}");
+    let files = object_files(&env);
+    assert_eq!(files.len(), 1);
+    let mut f = std::fs::File::open(&files[0]).expect("object file");
+    let header = envelope::Header::read_from(&mut f).expect("an envelope object");
+    assert_eq!(header.key_id(), Client::Boto3SigV4.sse(&put).1);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let blob = b64.encode(&header.wrapped_key().bytes);
+    let out = env.kmsctl(
+        DOMAIN_1,
+        &[
+            "decrypt",
+            &blob,
+            "--context",
+            "obs:bucket=bucket-keys",
+            "--context",
+            "obs:object=k",
+        ],
+    );
+    let data_key = b64
+        .decode(out["plaintext_base64"].as_str().expect("plaintext"))
+        .expect("base64");
+    assert_eq!(data_key.len(), 32);
+    assert_eq!(
+        files_containing(&env.data(), &data_key),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        files_containing(&env.data(), b"KEYS plaintext"),
+        Vec::<PathBuf>::new()
+    );
+}

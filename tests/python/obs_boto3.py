@@ -10,6 +10,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | abort-multipart B K (initiate, one part, abort)
       | post-form B K FILE (generate_presigned_post asking for SSE-KMS, posted with requests)
       | post-form-uncovered B K FILE (the same form with a field the policy does not name)
+      | concurrent-puts B K N SIZE (N SSE-KMS puts of N different bodies at once, then a GET:
+        which body won, -1 for none)
+      | dropped-put B K (a presigned PUT announcing 1 MB that sends 100 kB and hangs up)
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
@@ -165,6 +168,37 @@ def main():
             else:
                 out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
             out["signed_fields"] = sorted(post["fields"])
+        elif op == "concurrent-puts":
+            import concurrent.futures
+
+            bucket, key, n, size = args[0], args[1], int(args[2]), int(args[3])
+            bodies = [bytes([65 + i]) * size for i in range(n)]
+
+            def put(i):
+                r = s3.put_object(Bucket=bucket, Key=key, Body=bodies[i], ServerSideEncryption="aws:kms")
+                return r["ResponseMetadata"]["HTTPStatusCode"]
+
+            with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                statuses = list(pool.map(put, range(n)))
+            got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            winner = bodies.index(got) if got in bodies else -1
+            out = {"statuses": statuses, "winner": winner, "len": len(got)}
+        elif op == "dropped-put":
+            import socket
+
+            bucket, key = args
+            url = s3.generate_presigned_url(
+                "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600
+            )
+            u = urllib.parse.urlsplit(url)
+            s = socket.create_connection((u.hostname, u.port))
+            head = (
+                f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                "Content-Length: 1000000\r\n\r\n"
+            )
+            s.sendall(head.encode() + b"D" * 100000)
+            s.close()
+            out = {"sent": 100000}
         elif op == "put-encryption":
             rule = {"SSEAlgorithm": "aws:kms"}
             if len(args) > 1 and args[1] != "-":
