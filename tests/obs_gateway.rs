@@ -1305,3 +1305,77 @@ fn the_data_folder_holds_no_data_key() {
         Vec::<PathBuf>::new()
     );
 }
+
+/// The rest of the S3/OBS surface the SDKs use, with boto3 in both signature versions: bucket
+/// listing and deletion (only when empty), ListObjects v1 and v2 (prefix, delimiter, marker,
+/// continuation, max-keys), user metadata, If-Match / If-None-Match, batch delete.
+#[test]
+fn buckets_listings_metadata_conditions_and_batch_delete() {
+    let env = Env::start(&[]);
+    for client in [Client::Boto3SigV4, Client::Boto3SigV2] {
+        let bucket = format!(
+            "surface-{}",
+            if client == Client::Boto3SigV4 {
+                "v4"
+            } else {
+                "v2"
+            }
+        );
+        let seen = client.run(&env, T1, &["api-surface", &bucket]);
+        let want = serde_json::json!({
+            "v1_prefixes": ["a/", "b/"],
+            "v1_keys": ["c"],
+            "v1_after_marker": ["b/1", "c"],
+            "v2_pages": 2,
+            "v2_keys": ["a/1", "a/2", "b/1", "c"],
+            "v2_prefix": ["a/1", "a/2"],
+            "metadata": {"color": "blue"},
+            "if_none_match": "304",
+            "if_match_wrong": "PreconditionFailed",
+            "if_match_right": "ok",
+            "missing_key": "NoSuchKey",
+            "listed_buckets": [bucket],
+            "delete_full_bucket": "BucketNotEmpty",
+            "batch_deleted": ["a/1", "a/2", "b/1", "c"],
+            "left": [],
+            "delete_empty_bucket": "ok",
+            "head_deleted_bucket": "404",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// `HEAD /?apiversion` answers `x-obs-api: 3.0` without authentication, as OBS does (the OBS
+/// SDK asks it to choose its dialect); anything else unauthenticated is 403 and carries no data.
+#[test]
+fn apiversion_answers_unauthenticated_and_nothing_else_does() {
+    use std::io::{Read, Write};
+    let env = Env::start(&[]);
+    let addr = env.endpoint().trim_start_matches("http://").to_owned();
+    let raw = |request: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.write_all(request.as_bytes()).expect("write");
+        let mut out = String::new();
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let head =
+        raw("HEAD /?apiversion HTTP/1.1\r\nHost: obs.localhost\r\nConnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-obs-api: 3.0"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("x-obs-request-id: "),
+        "{head}"
+    );
+    let list = raw("GET / HTTP/1.1\r\nHost: obs.localhost\r\nConnection: close\r\n\r\n");
+    assert!(list.starts_with("HTTP/1.1 403"), "{list}");
+    assert!(
+        list.contains("<Code>AccessDenied</Code>") && list.contains("<HostId>"),
+        "{list}"
+    );
+}

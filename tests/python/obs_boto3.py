@@ -13,6 +13,7 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | concurrent-puts B K N SIZE (N SSE-KMS puts of N different bodies at once, then a GET:
         which body won, -1 for none)
       | dropped-put B K (a presigned PUT announcing 1 MB that sends 100 kB and hangs up)
+      | api-surface B (creates B; listings, metadata, conditional GETs, batch delete, deletes B)
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
@@ -62,6 +63,61 @@ def raw_put(url, data, headers, strip_sse=False):
         code = body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
         return {"error": code, "status": r.status}
     return {"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()}}
+
+
+def code_of(call):
+    """The error code a call ends with, or "ok"."""
+    try:
+        call()
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"].get("Code")
+
+
+def api_surface(s3, bucket):
+    """Buckets, listings, metadata, conditions and batch delete, observed for the test."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a/1", "a/2", "b/1", "c"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode(), Metadata={"color": "blue"})
+    v1 = s3.list_objects(Bucket=bucket, Delimiter="/")
+    seen["v1_prefixes"] = [p["Prefix"] for p in v1.get("CommonPrefixes", [])]
+    seen["v1_keys"] = [o["Key"] for o in v1.get("Contents", [])]
+    seen["v1_after_marker"] = [
+        o["Key"] for o in s3.list_objects(Bucket=bucket, Marker="a/2").get("Contents", [])
+    ]
+    pages, keys, token = 0, [], None
+    while True:
+        extra = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=bucket, MaxKeys=2, **extra)
+        pages += 1
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    seen["v2_pages"], seen["v2_keys"] = pages, keys
+    seen["v2_prefix"] = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="a/").get("Contents", [])
+    ]
+    head = s3.head_object(Bucket=bucket, Key="c")
+    seen["metadata"] = head["Metadata"]
+    etag = head["ETag"]
+    seen["if_none_match"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag))
+    seen["if_match_wrong"] = code_of(
+        lambda: s3.get_object(Bucket=bucket, Key="c", IfMatch='"0123"')
+    )
+    seen["if_match_right"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="c", IfMatch=etag))
+    seen["missing_key"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="nope"))
+    seen["listed_buckets"] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    seen["delete_full_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    deleted = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in ["a/1", "a/2", "b/1", "c"]]}
+    )
+    seen["batch_deleted"] = sorted(d["Key"] for d in deleted.get("Deleted", []))
+    seen["left"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    seen["delete_empty_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    seen["head_deleted_bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
 
 
 def main():
@@ -199,6 +255,8 @@ def main():
             s.sendall(head.encode() + b"D" * 100000)
             s.close()
             out = {"sent": 100000}
+        elif op == "api-surface":
+            out = api_surface(s3, args[0])
         elif op == "put-encryption":
             rule = {"SSEAlgorithm": "aws:kms"}
             if len(args) > 1 and args[1] != "-":
