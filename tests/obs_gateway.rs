@@ -145,10 +145,23 @@ struct Env {
 
 impl Env {
     fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, CREDENTIALS, None)
+    }
+
+    /// A gateway with `extra` flags and this credentials file, over a daemon started with
+    /// `--tenants` (this TOML) when given.
+    fn start_with(extra: &[&str], credentials: &str, tenants: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("kms")).expect("kms dir");
-        std::fs::write(dir.path().join("credentials.toml"), CREDENTIALS).expect("credentials");
-        let daemon = Daemon::spawn(&dir.path().join("kms"), &[]);
+        std::fs::write(dir.path().join("credentials.toml"), credentials).expect("credentials");
+        let tenants_file = dir.path().join("tenants.toml");
+        let mut daemon_flags = Vec::new();
+        if let Some(t) = tenants {
+            std::fs::write(&tenants_file, t).expect("tenants");
+            daemon_flags = vec!["--tenants".to_owned(), tenants_file.display().to_string()];
+        }
+        let flags: Vec<&str> = daemon_flags.iter().map(String::as_str).collect();
+        let daemon = Daemon::spawn(&dir.path().join("kms"), &flags);
         let mut env = Self {
             dir,
             daemon,
@@ -1378,4 +1391,39 @@ fn apiversion_answers_unauthenticated_and_nothing_else_does() {
         list.contains("<Code>AccessDenied</Code>") && list.contains("<HostId>"),
         "{list}"
     );
+}
+
+/// A daemon that runs with `--tenants`: the gateway sends each tenant's `kms_token` from the
+/// credentials file; a tenant without one gets 500 `InternalError` (the KMS refused the
+/// gateway, a configuration problem, never the caller's), and nothing is stored.
+#[test]
+fn kms_tokens_from_the_credentials_file_reach_a_daemon_with_tenants() {
+    let tenants = format!(
+        "[[tenants]]\ndomain_id = \"{DOMAIN_1}\"\ntoken = \"token-one-0123456789\"\n\
+         [[tenants]]\ndomain_id = \"{DOMAIN_2}\"\ntoken = \"token-two-0123456789\"\n"
+    );
+    let credentials = CREDENTIALS.replacen(
+        "domain_id = \"783fc6652cf246c096ea836694f71855\"\n",
+        "domain_id = \"783fc6652cf246c096ea836694f71855\"\nkms_token = \"token-one-0123456789\"\n",
+        1,
+    );
+    let env = Env::start_with(&[], &credentials, Some(&tenants));
+    let src = env.file("t.src", &marked("TOKENS", 3000));
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-tokens-1"]);
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-tokens-1", "k", &src, "-", "kms"]);
+    assert_eq!(status(&put), 200, "{put}");
+    assert!(
+        key_id_of_tenant(&Client::Boto3SigV4.sse(&put).1, DOMAIN_1),
+        "{put}"
+    );
+    let got = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &["get", "bucket-tokens-1", "k", &env.out("t.out")],
+    );
+    assert_eq!(status(&got), 200, "{got}");
+    Client::Boto3SigV4.run(&env, T2, &["create-bucket", "bucket-tokens-2"]);
+    let put = Client::Boto3SigV4.run(&env, T2, &["put", "bucket-tokens-2", "k", &src, "-", "kms"]);
+    assert_eq!((status(&put), error(&put)), (500, "InternalError"), "{put}");
+    assert_eq!(object_files(&env).len(), 1);
 }
