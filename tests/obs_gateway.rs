@@ -1427,3 +1427,47 @@ fn kms_tokens_from_the_credentials_file_reach_a_daemon_with_tenants() {
     assert_eq!((status(&put), error(&put)), (500, "InternalError"), "{put}");
     assert_eq!(object_files(&env).len(), 1);
 }
+
+/// A crash (SIGKILL) in the middle of an upload: the partial body stays only as a temporary
+/// file, which the next start removes; the object never appears.
+#[test]
+fn a_crash_mid_upload_leaves_nothing_after_restart() {
+    use std::io::Write;
+    let mut env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-crash"]);
+    let url = Client::Boto3SigV2.run(&env, T1, &["presign-url", "bucket-crash", "crashed"]);
+    let url = url["url"].as_str().expect("url").to_owned();
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').expect("path"));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n\r\n");
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&[b'X'; 100_000]).expect("part of the body");
+    let tmp = env.data().join("tmp");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&tmp).expect("tmp").count() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the upload never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut gw = env.gw.take().expect("gateway");
+    gw.child.kill().expect("SIGKILL");
+    gw.child.wait().expect("reaped");
+    drop(s);
+    assert_eq!(
+        std::fs::read_dir(&tmp).expect("tmp").count(),
+        1,
+        "the crash left its partial file"
+    );
+    env.gw = Some(env.spawn_gateway());
+    assert_eq!(
+        std::fs::read_dir(&tmp).expect("tmp").count(),
+        0,
+        "removed at start"
+    );
+    assert!(object_files(&env).is_empty());
+    let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-crash"]);
+    assert_eq!(list["keys"], serde_json::json!([]), "{list}");
+}

@@ -14,6 +14,7 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         which body won, -1 for none)
       | dropped-put B K (a presigned PUT announcing 1 MB that sends 100 kB and hangs up)
       | api-surface B (creates B; listings, metadata, conditional GETs, batch delete, deletes B)
+      | presign-url B K (a presigned plain PUT URL, for raw clients)
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
@@ -255,6 +256,11 @@ def main():
             s.sendall(head.encode() + b"D" * 100000)
             s.close()
             out = {"sent": 100000}
+        elif op == "presign-url":
+            url = s3.generate_presigned_url(
+                "put_object", Params={"Bucket": args[0], "Key": args[1]}, ExpiresIn=600
+            )
+            out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
         elif op == "put-encryption":
