@@ -16,8 +16,9 @@ use hyper::body::Incoming;
 use md5::{Digest, Md5};
 use obs_adapter::{ObsRequest, Operation, StoredObject};
 
+use super::files::Sealing;
 use super::{
-    ApiError, Body, Ctx, Sealing, empty, now_ms, object_context, stored_encryption, user_metadata,
+    ApiError, Body, Ctx, empty, now_ms, object_context, stored_encryption, user_metadata,
     xml_response,
 };
 use crate::sse;

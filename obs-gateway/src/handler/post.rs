@@ -17,7 +17,8 @@ use hyper::body::Incoming;
 use obs_adapter::{Caller, ObsRequest, Operation};
 use tokio::sync::mpsc;
 
-use super::{ApiError, Body, Ctx, Gateway, Sealing, Target, empty, now_ms, xml_response};
+use super::files::{Sealing, Written, write_body};
+use super::{ApiError, Body, Ctx, Gateway, Target, empty, now_ms, xml_response};
 use crate::auth::{self, AuthError, Authenticated, BodyCheck, Coverage, Dialect};
 use crate::sse;
 use crate::store::ObjectRow;
@@ -442,13 +443,13 @@ async fn stream_file(
     delim: &[u8],
     temp: std::path::PathBuf,
     sealing: Option<Sealing>,
-) -> Result<super::Written, ApiError> {
+) -> Result<Written, ApiError> {
     let mut end_marker = b"\r\n".to_vec();
     end_marker.extend_from_slice(delim);
     let (tx, rx) = mpsc::channel::<Bytes>(super::QUEUE);
     let writer = gw
         .tasks
-        .spawn_blocking(move || super::write_body(&temp, sealing, rx));
+        .spawn_blocking(move || write_body(&temp, sealing, rx));
     let fed = async {
         let mut total = 0u64;
         loop {
