@@ -1,8 +1,9 @@
 //! obs-gateway end to end: the real `kms-server` and `obs-gateway` binaries on loopback, driven by
 //! unmodified clients installed from PyPI with pinned versions (boto3 with its default SigV4 and
 //! with `signature_version='s3'`; Huawei's esdk-obs-python with its default client mode, which
-//! signs V2 in the x-amz dialect for an IP endpoint, and with `client_mode='workflow'`, which
-//! signs with the OBS scheme and x-obs- headers). Each test starts its own daemon and gateway.
+//! signs V2 in the x-amz dialect for an IP endpoint, with `client_mode='workflow'`, which signs
+//! with the OBS scheme and x-obs- headers, and with `signature='v4'`). Each test starts its own
+//! daemon and gateway.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -239,13 +240,16 @@ enum Client {
     Boto3S3v4,
     EsdkDefault,
     EsdkWorkflow,
+    /// esdk-obs-python with `signature='v4'`.
+    EsdkV4,
 }
 
-const ALL: [Client; 4] = [
+const ALL: [Client; 5] = [
     Client::Boto3SigV4,
     Client::Boto3SigV2,
     Client::EsdkDefault,
     Client::EsdkWorkflow,
+    Client::EsdkV4,
 ];
 
 impl Client {
@@ -256,6 +260,7 @@ impl Client {
             Client::Boto3S3v4 => ("obs_boto3.py", "s3v4"),
             Client::EsdkDefault => ("obs_esdk.py", "default"),
             Client::EsdkWorkflow => ("obs_esdk.py", "workflow"),
+            Client::EsdkV4 => ("obs_esdk.py", "v4"),
         };
         let mut all = vec![env.endpoint(), who.0, who.1, mode];
         all.extend_from_slice(args);
@@ -279,7 +284,9 @@ impl Client {
                 s(&v["headers"]["x-amz-server-side-encryption"]),
                 s(&v["headers"]["x-amz-server-side-encryption-aws-kms-key-id"]),
             ),
-            Client::EsdkDefault | Client::EsdkWorkflow => (s(&v["sseKms"]), s(&v["sseKmsKey"])),
+            Client::EsdkDefault | Client::EsdkWorkflow | Client::EsdkV4 => {
+                (s(&v["sseKms"]), s(&v["sseKmsKey"]))
+            }
         }
     }
 }
@@ -760,6 +767,7 @@ fn presigned_puts_carry_sse_kms_and_do_not_verify_without_it() {
         Client::Boto3S3v4,
         Client::EsdkDefault,
         Client::EsdkWorkflow,
+        Client::EsdkV4,
     ] {
         let name = format!("{client:?}");
         let put = client.run(&env, T1, &["presigned-put", "bucket-presign", &name, &src]);
@@ -874,7 +882,7 @@ fn the_seeds_deny_unencrypted_policy_refuses_plain_uploads() {
     }
     let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-policy"]);
     let keys = list["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 4, "{list}");
+    assert_eq!(keys.len(), ALL.len(), "{list}");
     assert!(
         keys.iter()
             .all(|k| k.as_str().is_some_and(|k| k.ends_with("/kms"))),
@@ -1068,7 +1076,7 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
         assert_eq!(status(&got), 200, "{client:?} {got}");
         assert!(std::fs::read(&out).expect("out") == body, "{client:?}");
         let range = match client {
-            Client::EsdkDefault | Client::EsdkWorkflow => "99990-200009",
+            Client::EsdkDefault | Client::EsdkWorkflow | Client::EsdkV4 => "99990-200009",
             _ => "bytes=99990-200009",
         };
         let got = client.run(&env, T1, &["get", "bucket-multipart", &name, &out, range]);
@@ -1206,6 +1214,7 @@ fn post_form_uploads_carry_sse_kms_fields() {
         Client::Boto3S3v4,
         Client::EsdkDefault,
         Client::EsdkWorkflow,
+        Client::EsdkV4,
     ] {
         let name = format!("{client:?}");
         let post = client.run(&env, T1, &["post-form", "bucket-post", &name, &src]);
@@ -1231,7 +1240,7 @@ fn post_form_uploads_carry_sse_kms_fields() {
         }
     }
     let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-post"]);
-    assert_eq!(list["keys"].as_array().expect("keys").len(), 5, "{list}");
+    assert_eq!(list["keys"].as_array().expect("keys").len(), 6, "{list}");
     assert!(
         !files_containing(&env.data(), b"POSTED")
             .iter()

@@ -2,8 +2,9 @@
 as JSON on stdout.
 
 usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
-  MODE: "default" (client_mode 'obs': with an IP endpoint, V2 in the x-amz dialect) or
-        "workflow" (client_mode 'workflow': the OBS scheme with x-obs- headers)
+  MODE: "default" (client_mode 'obs': with an IP endpoint, V2 in the x-amz dialect),
+        "workflow" (client_mode 'workflow': the OBS scheme with x-obs- headers) or
+        "v4" (signature='v4': SigV4 with UNSIGNED-PAYLOAD and a Date header)
   OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
       | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
       | multipart B K FILE PART_SIZE [KEY_ID|-] [kms]
@@ -57,6 +58,8 @@ def raw_put(url, data, headers, strip_sse=False):
 def main():
     endpoint, ak, sk, mode, op, *args = sys.argv[1:]
     kwargs = {"client_mode": "workflow"} if mode == "workflow" else {}
+    if mode == "v4":
+        kwargs = {"signature": "v4"}
     c = ObsClient(
         access_key_id=ak,
         secret_access_key=sk,
@@ -116,8 +119,18 @@ def main():
         bucket, key, path = args
         sse = {"x-obs-server-side-encryption": "kms"}
         signed = c.createPostSignature(bucket, key, expires=600, formParams=sse)
-        id_field = "AccessKeyId" if mode == "workflow" else "AWSAccessKeyId"
-        fields = {"key": key, id_field: ak, "policy": signed.policy, "signature": signed.signature}
+        if mode == "v4":
+            fields = {
+                "key": key,
+                "policy": signed.policy,
+                "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                "x-amz-credential": signed.credential,
+                "x-amz-date": signed.date,
+                "x-amz-signature": signed.signature,
+            }
+        else:
+            id_field = "AccessKeyId" if mode == "workflow" else "AWSAccessKeyId"
+            fields = {"key": key, id_field: ak, "policy": signed.policy, "signature": signed.signature}
         fields.update(sse)
         with open(path, "rb") as f:
             r = requests.post(

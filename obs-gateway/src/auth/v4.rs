@@ -176,9 +176,27 @@ pub fn verify_header(
     };
     let scope = Scope::parse(credential)?;
     let cred = lookup(credentials, scope.access_key)?;
-    let amz_date = req
-        .header("x-amz-date")
-        .ok_or_else(|| AuthError::Malformed("a V4 request needs x-amz-date".into()))?;
+    // The signature's time: `x-amz-date`, else (as SigV4 allows, and the OBS SDK sends) the
+    // `Date` header, written in the basic ISO form for the string to sign.
+    let from_date_header;
+    let amz_date = match req.header("x-amz-date") {
+        Some(d) => d,
+        None => {
+            let date = req.header("date").ok_or_else(|| {
+                AuthError::Malformed("a V4 request needs x-amz-date or Date".into())
+            })?;
+            let t = httpdate::parse_http_date(date)
+                .map_err(|_| AuthError::Malformed(format!("unreadable Date {date:?}")))?;
+            let secs = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|_| AuthError::Malformed("Date before 1970".into()))?
+                .as_secs();
+            let ts = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
+                .map_err(|_| AuthError::Malformed("Date out of range".into()))?;
+            from_date_header = ts.strftime("%Y%m%dT%H%M%SZ").to_string();
+            &from_date_header
+        }
+    };
     let when = parse_amz_date(amz_date)?;
     if !amz_date.starts_with(scope.date) {
         return Err(AuthError::Malformed(
