@@ -1041,6 +1041,7 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
     let env = Env::start(&[]);
     Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-multipart"]);
     let mut markers = Vec::new();
+    let mut bodies = Vec::new();
     for client in ALL {
         let marker = format!("MULTI-{client:?}-{}", uuid::Uuid::new_v4().simple());
         let body = marked(&marker, 250_000);
@@ -1087,7 +1088,30 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
             "{client:?}"
         );
         markers.push(marker);
+        bodies.push(body);
     }
+    // A multipart SSE-KMS object copies out whole (into a single-object SSE-KMS target).
+    let cp = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &[
+            "copy",
+            "bucket-multipart",
+            "copied",
+            "bucket-multipart",
+            "Boto3SigV4/mp",
+            "-",
+            "kms",
+        ],
+    );
+    assert_eq!(status(&cp), 200, "{cp}");
+    let out = env.out("copied.out");
+    let got = Client::Boto3SigV4.run(&env, T1, &["get", "bucket-multipart", "copied", &out]);
+    assert_eq!(status(&got), 200, "{got}");
+    assert!(
+        std::fs::read(&out).expect("out") == bodies[0],
+        "the copy reads back whole"
+    );
     let aborted =
         Client::Boto3SigV2.run(&env, T1, &["abort-multipart", "bucket-multipart", "gone"]);
     assert_eq!(status(&aborted), 204, "{aborted}");
