@@ -1090,6 +1090,38 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
         markers.push(marker);
         bodies.push(body);
     }
+    // boto3's managed copy of a 12 MiB object: a multipart upload of UploadPartCopy ranges, from
+    // a plaintext source into SSE-KMS parts.
+    let big = marked("MANAGED-COPY", 12 * 1024 * 1024 + 17);
+    let src = env.file("big.src", &big);
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-multipart", "big", &src]);
+    assert_eq!(status(&put), 200, "{put}");
+    let cp = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &[
+            "managed-copy",
+            "bucket-multipart",
+            "big-copy",
+            "bucket-multipart",
+            "big",
+        ],
+    );
+    assert_eq!(status(&cp), 200, "{cp}");
+    assert_eq!(Client::Boto3SigV4.sse(&cp).0, "aws:kms", "{cp}");
+    assert!(
+        cp["headers"]["etag"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("-3\"")),
+        "three part copies: {cp}"
+    );
+    let out = env.out("big.out");
+    let got = Client::Boto3SigV4.run(&env, T1, &["get", "bucket-multipart", "big-copy", &out]);
+    assert_eq!(status(&got), 200, "{got}");
+    assert!(
+        std::fs::read(&out).expect("out") == big,
+        "the managed copy reads back whole"
+    );
     // A multipart SSE-KMS object copies out whole (into a single-object SSE-KMS target).
     let cp = Client::Boto3SigV4.run(
         &env,

@@ -15,6 +15,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | dropped-put B K (a presigned PUT announcing 1 MB that sends 100 kB and hangs up)
       | api-surface B (creates B; listings, metadata, conditional GETs, batch delete, deletes B)
       | presign-url B K (a presigned plain PUT URL, for raw clients)
+      | managed-copy B K SRC_B SRC_K (boto3's managed copy with SSE-KMS: UploadPartCopy in 5 MiB
+        ranges above 5 MiB)
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
@@ -256,6 +258,19 @@ def main():
             s.sendall(head.encode() + b"D" * 100000)
             s.close()
             out = {"sent": 100000}
+        elif op == "managed-copy":
+            from boto3.s3.transfer import TransferConfig
+
+            bucket, key, src_bucket, src_key = args
+            mib = 1024 * 1024
+            s3.copy(
+                {"Bucket": src_bucket, "Key": src_key},
+                bucket,
+                key,
+                ExtraArgs={"ServerSideEncryption": "aws:kms"},
+                Config=TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib),
+            )
+            out = outcome(s3.head_object(Bucket=bucket, Key=key))
         elif op == "presign-url":
             url = s3.generate_presigned_url(
                 "put_object", Params={"Bucket": args[0], "Key": args[1]}, ExpiresIn=600

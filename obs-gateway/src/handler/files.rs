@@ -128,7 +128,23 @@ pub(super) fn write_body(
     sink.finish()
 }
 
-/// Copies an object's plaintext (decrypting with `opening`) into `temp` (sealing with `sealing`).
+/// Copies `span` of an object's plaintext (decrypting with `opening`) into `temp` (sealing with
+/// `sealing`).
+pub(super) fn copy_range_file(
+    source: &std::path::Path,
+    opening: Option<Opened>,
+    span: std::ops::Range<u64>,
+    whole: bool,
+    temp: &std::path::Path,
+    sealing: Option<Sealing>,
+) -> std::io::Result<Written> {
+    let mut sink = Sink::create(temp, sealing)?;
+    copy_plaintext(source, opening, span, whole, &mut sink)?;
+    sink.finish()
+}
+
+/// Copies an object's whole plaintext (decrypting with `opening`) into `temp` (sealing with
+/// `sealing`).
 pub(super) fn copy_object_file(
     source: &std::path::Path,
     opening: Option<Opened>,
@@ -136,9 +152,7 @@ pub(super) fn copy_object_file(
     temp: &std::path::Path,
     sealing: Option<Sealing>,
 ) -> std::io::Result<Written> {
-    let mut sink = Sink::create(temp, sealing)?;
-    copy_plaintext(source, opening, 0..size, true, &mut sink)?;
-    sink.finish()
+    copy_range_file(source, opening, 0..size, true, temp, sealing)
 }
 
 /// Writes `span` of the object's plaintext to `w`; only authenticated bytes reach `w`.

@@ -355,21 +355,14 @@ async fn route(
             _ => Err(not_implemented()),
         },
         (Some(b), Some(k), m) => match *m {
-            // UploadPartCopy.
-            Method::PUT
-                if t.has("uploadId")
-                    && (parts.headers.contains_key("x-obs-copy-source")
-                        || parts.headers.contains_key("x-amz-copy-source")) =>
-            {
-                Err(not_implemented())
-            }
+            // UploadPart, and UploadPartCopy (a copy source with an upload ID).
+            Method::PUT if t.has("uploadId") => ctx.upload_part(b, k, body).await,
             Method::PUT
                 if parts.headers.contains_key("x-obs-copy-source")
                     || parts.headers.contains_key("x-amz-copy-source") =>
             {
                 ctx.copy_object(b, k).await
             }
-            Method::PUT if t.has("uploadId") => ctx.upload_part(b, k, body).await,
             Method::POST if t.has("uploads") => ctx.initiate_upload(b, k).await,
             Method::POST if t.has("uploadId") => ctx.complete_upload(b, k, body).await,
             Method::DELETE if t.has("uploadId") => ctx.abort_upload(b, k),

@@ -1,4 +1,5 @@
-//! Multipart uploads: initiate, upload part, complete, abort, list parts.
+//! Multipart uploads: initiate, upload part (from the body, or copied from a stored object's
+//! range: UploadPartCopy), complete, abort, list parts.
 //!
 //! An SSE-KMS upload gets one data key at initiation (its envelope multipart header, with the
 //! wrapped key, is kept in the upload's row); every part is sealed as an envelope part bound to
@@ -16,7 +17,7 @@ use hyper::body::Incoming;
 use md5::{Digest, Md5};
 use obs_adapter::{ObsRequest, Operation, StoredObject};
 
-use super::files::Sealing;
+use super::files::{Sealing, Written, copy_range_file};
 use super::{
     ApiError, Body, Ctx, empty, now_ms, object_context, stored_encryption, user_metadata,
     xml_response,
@@ -187,7 +188,15 @@ impl Ctx<'_> {
             .await?
             .map(|u| Sealing::Part(Box::new(u), number));
         let temp = self.gw.store.temp_path();
-        let written = match self.receive_body(body, temp.clone(), sealing).await {
+        // UploadPartCopy: the part's bytes come from a stored object (a range of it).
+        let copied = obs_headers.contains_key("x-obs-copy-source");
+        let written = if copied {
+            self.copy_into_part(&obs_headers, temp.clone(), sealing)
+                .await
+        } else {
+            self.receive_body(body, temp.clone(), sealing).await
+        };
+        let written = match written {
             Ok(w) => w,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
@@ -214,7 +223,16 @@ impl Ctx<'_> {
             .spawn_blocking(move || gw.store.commit_part(&temp, &id, &part))
             .await
             .map_err(ApiError::internal)??;
-        let mut r = Response::new(empty());
+        let mut r = if copied {
+            xml_response(format!(
+                "{}<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyPartResult>",
+                xml::DECL,
+                xml::iso_time(now_ms()),
+                written.md5_hex
+            ))
+        } else {
+            Response::new(empty())
+        };
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             r.headers_mut().insert(header::ETAG, v);
         }
@@ -223,6 +241,41 @@ impl Ctx<'_> {
             self.dialect(),
         ));
         Ok(r)
+    }
+
+    /// The plaintext of the copy source (whole, or `x-obs-copy-source-range` / its S3 name)
+    /// written as this part. The source is read as in a copy: its bucket's owner only, its data
+    /// key unwrapped through the adapter (rule 9).
+    async fn copy_into_part(
+        &self,
+        obs_headers: &http::HeaderMap,
+        temp: std::path::PathBuf,
+        sealing: Option<Sealing>,
+    ) -> Result<Written, ApiError> {
+        let (src_facts, src, stored) = self.copy_source(obs_headers)?;
+        if src_facts.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        let range = match self
+            .headers
+            .get("x-obs-copy-source-range")
+            .or_else(|| self.headers.get("x-amz-copy-source-range"))
+            .and_then(|v| v.to_str().ok())
+        {
+            None => 0..src.size,
+            Some(r) => super::objects::parse_range(r, src.size)?
+                .ok_or_else(|| ApiError::bad("the copy source range must be bytes=first-last"))?,
+        };
+        let opening = self.opening(&src_facts, &src, &stored).await?;
+        let path = self.gw.store.object_path(&src.file);
+        let whole = range.start == 0 && range.end == src.size;
+        let written = self
+            .gw
+            .tasks
+            .spawn_blocking(move || copy_range_file(&path, opening, range, whole, &temp, sealing))
+            .await
+            .map_err(ApiError::internal)?;
+        written.map_err(|e| ApiError::internal(format!("copying into a part: {e}")))
     }
 
     /// `POST /{bucket}/{key}?uploadId=ID` with the parts to keep.

@@ -108,14 +108,12 @@ impl Ctx<'_> {
         }))
     }
 
-    pub(super) async fn copy_object(
+    /// The object `x-obs-copy-source` (or its S3 name, translated) names: its bucket's facts,
+    /// its row and its encryption facts.
+    pub(super) fn copy_source(
         &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Response<Body>, ApiError> {
-        let row = self.bucket_row(bucket)?;
-        let facts = self.facts(&row)?;
-        let obs_headers = sse::to_obs_headers(self.headers);
+        obs_headers: &HeaderMap,
+    ) -> Result<(BucketFacts, ObjectRow, StoredObject), ApiError> {
         let source = obs_headers
             .get("x-obs-copy-source")
             .and_then(|v| v.to_str().ok())
@@ -134,6 +132,19 @@ impl Ctx<'_> {
             .object(src_bucket, src_key)?
             .ok_or_else(ApiError::no_key)?;
         let stored = stored_facts(&src)?;
+        Ok((src_facts, src, stored))
+    }
+
+    pub(super) async fn copy_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let (src_facts, src, stored) = self.copy_source(&obs_headers)?;
+        let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
         let decision = self
             .gw
             .adapter
@@ -632,7 +643,7 @@ fn etag_matches(condition: &str, etag: &str) -> bool {
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n`; `None` for a header S3 ignores (several ranges).
-fn parse_range(h: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ApiError> {
+pub(super) fn parse_range(h: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ApiError> {
     let unsatisfiable = || {
         ApiError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
