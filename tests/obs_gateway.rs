@@ -1536,3 +1536,48 @@ fn a_crash_mid_upload_leaves_nothing_after_restart() {
     let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-crash"]);
     assert_eq!(list["keys"], serde_json::json!([]), "{list}");
 }
+
+/// The AWS CLI with its defaults (SigV4; a 20 MiB file goes up as a multipart upload): an
+/// SSE-KMS upload reads back whole, and head-object reports SSE-KMS under the tenant's key.
+#[test]
+fn the_aws_cli_uploads_and_downloads_sse_kms_objects() {
+    static AWSCLI: OnceLock<PathBuf> = OnceLock::new();
+    let python = AWSCLI
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("obs-awscli");
+            venv_python(&venv, &["awscli==1.46.3"])
+        })
+        .clone();
+    let env = Env::start(&[]);
+    let body = marked("AWSCLI", 20 * 1024 * 1024);
+    let src = env.file("cli.src", &body);
+    let out = env.out("cli.out");
+    let got = run_script(
+        &python,
+        "obs_awscli.py",
+        &[
+            env.endpoint(),
+            T1.0,
+            T1.1,
+            "bucket-cli",
+            "big.bin",
+            &src,
+            &out,
+        ],
+    );
+    let got: Value = serde_json::from_str(got.trim()).expect("json");
+    assert_eq!(got["head"]["ServerSideEncryption"], "aws:kms", "{got}");
+    let key = got["head"]["SSEKMSKeyId"].as_str().unwrap_or_default();
+    assert!(key_id_of_tenant(key, DOMAIN_1), "{got}");
+    assert!(
+        got["head"]["ETag"]
+            .as_str()
+            .is_some_and(|e| e.contains('-')),
+        "a multipart upload: {got}"
+    );
+    assert!(std::fs::read(&out).expect("out") == body);
+    assert_eq!(
+        files_containing(&env.data(), b"AWSCLI plaintext"),
+        Vec::<PathBuf>::new()
+    );
+}
