@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use kms_proto::key_id::RegionId;
 use kms_server::listener::{AcceptOptions, incoming};
 use obs_adapter::{AdapterConfig, GrpcKeyService, KeyPolicy, ObsAdapter};
@@ -23,6 +23,9 @@ use tokio_util::task::TaskTracker;
 use crate::credentials::{Credentials, CredentialsError};
 use crate::handler::{Gateway, handle};
 use crate::store::{Store, StoreError};
+
+/// How long a connection may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The gateway's settings (the binary's flags).
 #[derive(Debug, Clone)]
@@ -135,7 +138,11 @@ pub async fn run(
             let gw = Arc::clone(&gw);
             async move { Ok::<_, Infallible>(handle(gw, req).await) }
         });
+        // A client must send a request's headers within HEADER_READ_TIMEOUT (slow-header
+        // clients would otherwise hold one of the capped connections forever).
         let http = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .serve_connection(TokioIo::new(conn), service);
         let watched = graceful.watch(http);
         tasks.spawn(async move {
