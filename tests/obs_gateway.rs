@@ -1626,3 +1626,50 @@ fn keys_that_need_encoding_round_trip_with_every_client() {
     let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-keys-enc"]);
     assert_eq!(list["keys"], serde_json::json!(names), "{list}");
 }
+
+/// A bucket policy that allows another tenant to read opens the bucket's plaintext objects to it
+/// (the bucket ACL alone is private), and still not its SSE-KMS objects (rule 9).
+#[test]
+fn a_policy_allow_opens_plaintext_objects_to_another_tenant_but_never_sse_kms_ones() {
+    let env = Env::start(&[]);
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-shared"]);
+    let body = marked("SHARED", 3000);
+    let src = env.file("s.src", &body);
+    Client::Boto3SigV4.run(&env, T1, &["put", "bucket-shared", "plain", &src]);
+    Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &["put", "bucket-shared", "sealed", &src, "-", "kms"],
+    );
+    let out = env.out("s.out");
+    let before = Client::Boto3SigV4.run(&env, T2, &["get", "bucket-shared", "plain", &out]);
+    assert_eq!(
+        (status(&before), error(&before)),
+        (403, "AccessDenied"),
+        "{before}"
+    );
+    let policy = format!(
+        r#"{{"Statement":[{{"Sid":"ShareReads","Effect":"Allow","Principal":{{"ID":["domain/{DOMAIN_2}"]}},"Action":["GetObject"],"Resource":["bucket-shared/*"]}}]}}"#
+    );
+    let file = env.file("share.json", policy.as_bytes());
+    let set = Client::Boto3SigV4.run(&env, T1, &["put-policy", "bucket-shared", &file]);
+    assert_eq!(status(&set), 204, "{set}");
+    for client in [Client::Boto3SigV4, Client::EsdkWorkflow] {
+        let got = client.run(&env, T2, &["get", "bucket-shared", "plain", &out]);
+        assert_eq!(status(&got), 200, "{client:?} {got}");
+        assert!(std::fs::read(&out).expect("out") == body);
+        let got = client.run(&env, T2, &["get", "bucket-shared", "sealed", &out]);
+        assert_eq!(
+            (status(&got), error(&got)),
+            (403, "AccessDenied"),
+            "{client:?} {got}"
+        );
+        // The policy allows reads only.
+        let put = client.run(&env, T2, &["put", "bucket-shared", "intruder", &src]);
+        assert_eq!(
+            (status(&put), error(&put)),
+            (403, "AccessDenied"),
+            "{client:?} {put}"
+        );
+    }
+}
