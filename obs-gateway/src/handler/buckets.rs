@@ -1,0 +1,369 @@
+//! Bucket operations: create, head, list (ListBuckets), delete when empty, location, the object
+//! listings (v1 and v2), default encryption and policy (validated by the adapter), batch delete.
+
+use http::{HeaderValue, Response, StatusCode, header};
+use hyper::body::Incoming;
+use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
+
+use super::{
+    ApiError, Body, Ctx, empty, full, malformed_xml, now_ms, small_body, valid_bucket_name,
+    xml_response,
+};
+use crate::auth::{self, Dialect};
+use crate::store::{BucketRow, StoreError};
+use crate::xml;
+
+impl Ctx<'_> {
+    pub(super) fn list_buckets(&self) -> Result<Response<Body>, ApiError> {
+        let rows = self.gw.store.list_buckets(&self.caller.domain)?;
+        let mut s = format!(
+            "{}<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>{}</ID><DisplayName>{}</DisplayName></Owner><Buckets>",
+            xml::DECL,
+            self.caller.domain,
+            self.caller.domain
+        );
+        for b in rows {
+            s.push_str(&format!(
+                "<Bucket><Name>{}</Name><CreationDate>{}</CreationDate><Location>{}</Location></Bucket>",
+                xml::escape(&b.name),
+                xml::iso_time(b.created_ms),
+                b.region
+            ));
+        }
+        s.push_str("</Buckets></ListAllMyBucketsResult>");
+        Ok(xml_response(s))
+    }
+
+    pub(super) fn create_bucket(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        if !valid_bucket_name(name) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidBucketName",
+                "bucket names are 3 to 63 lower-case letters, digits, '-' and '.'",
+            ));
+        }
+        let row = BucketRow {
+            name: name.to_owned(),
+            owner: self.caller.domain.clone(),
+            region: self.gw.region.clone(),
+            created_ms: now_ms(),
+            default_encryption: None,
+            policy: None,
+        };
+        match self.gw.store.create_bucket(&row) {
+            Ok(()) => {}
+            Err(StoreError::BucketExists { owner }) if owner == self.caller.domain => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "BucketAlreadyOwnedByYou",
+                    "your previous request to create the named bucket succeeded and you already own it",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut r = Response::new(empty());
+        if let Ok(v) = HeaderValue::from_str(&format!("/{name}")) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        Ok(r)
+    }
+
+    pub(super) fn head_bucket(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        let row = self.owned_bucket(name)?;
+        let mut r = Response::new(empty());
+        if let Ok(v) = HeaderValue::from_str(row.region.as_str()) {
+            r.headers_mut().insert("x-obs-bucket-location", v.clone());
+            r.headers_mut().insert("x-amz-bucket-region", v);
+        }
+        Ok(r)
+    }
+
+    pub(super) fn get_location(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        let row = self.owned_bucket(name)?;
+        Ok(xml_response(format!(
+            "{}<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}</LocationConstraint>",
+            xml::DECL,
+            row.region
+        )))
+    }
+
+    pub(super) fn delete_bucket(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        self.gw.store.delete_bucket(name)?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    pub(super) fn list_objects(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let t = self.t;
+        let v2 = t.get("list-type") == Some("2");
+        let prefix = t.get("prefix").unwrap_or("");
+        let delimiter = t.get("delimiter").filter(|d| !d.is_empty());
+        let max_keys: usize = match t.get("max-keys") {
+            None => 1000,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad("max-keys must be a non-negative integer"))?
+                .min(1000),
+        };
+        let start = if v2 {
+            match t.get("continuation-token") {
+                Some(tok) => String::from_utf8(
+                    hex::decode(tok).map_err(|_| ApiError::bad("invalid continuation-token"))?,
+                )
+                .map_err(|_| ApiError::bad("invalid continuation-token"))?,
+                None => t.get("start-after").unwrap_or("").to_owned(),
+            }
+        } else {
+            t.get("marker").unwrap_or("").to_owned()
+        };
+        let mut contents = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut after = start.clone();
+        let mut truncated = false;
+        let mut last = String::new();
+        'scan: loop {
+            let batch = self.gw.store.list_objects(name, prefix, &after, 1000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for o in batch {
+                after = o.key.clone();
+                let rest = &o.key[prefix.len()..];
+                let entry = delimiter.and_then(|d| {
+                    rest.find(d)
+                        .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
+                });
+                if contents.len() + prefixes.len() >= max_keys {
+                    // One more entry exists: only a new one (not a known prefix) truncates.
+                    if entry.as_ref().is_none_or(|p| prefixes.last() != Some(p)) {
+                        truncated = true;
+                        break 'scan;
+                    }
+                    continue;
+                }
+                match entry {
+                    Some(p) => {
+                        if prefixes.last() != Some(&p) {
+                            last = p.clone();
+                            prefixes.push(p);
+                        }
+                    }
+                    None => {
+                        last = o.key.clone();
+                        contents.push(o);
+                    }
+                }
+            }
+        }
+        let enc = |s: &str| {
+            if t.get("encoding-type") == Some("url") {
+                auth::aws_encode(s, true)
+            } else {
+                s.to_owned()
+            }
+        };
+        let mut s = format!(
+            "{}<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{max_keys}</MaxKeys><IsTruncated>{truncated}</IsTruncated>",
+            xml::DECL,
+            xml::escape(name),
+            xml::escape(&enc(prefix))
+        );
+        if let Some(d) = delimiter {
+            s.push_str(&format!("<Delimiter>{}</Delimiter>", xml::escape(&enc(d))));
+        }
+        if v2 {
+            s.push_str(&format!(
+                "<KeyCount>{}</KeyCount>",
+                contents.len() + prefixes.len()
+            ));
+            if let Some(tok) = t.get("continuation-token") {
+                s.push_str(&format!(
+                    "<ContinuationToken>{}</ContinuationToken>",
+                    xml::escape(tok)
+                ));
+            }
+            if let Some(sa) = t.get("start-after") {
+                s.push_str(&format!(
+                    "<StartAfter>{}</StartAfter>",
+                    xml::escape(&enc(sa))
+                ));
+            }
+            if truncated {
+                s.push_str(&format!(
+                    "<NextContinuationToken>{}</NextContinuationToken>",
+                    hex::encode(last.as_bytes())
+                ));
+            }
+        } else {
+            s.push_str(&format!("<Marker>{}</Marker>", xml::escape(&enc(&start))));
+            if truncated {
+                s.push_str(&format!(
+                    "<NextMarker>{}</NextMarker>",
+                    xml::escape(&enc(&last))
+                ));
+            }
+        }
+        if t.get("encoding-type") == Some("url") {
+            s.push_str("<EncodingType>url</EncodingType>");
+        }
+        for o in contents {
+            s.push_str(&format!(
+                "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><Owner><ID>{}</ID></Owner><StorageClass>STANDARD</StorageClass></Contents>",
+                xml::escape(&enc(&o.key)),
+                xml::iso_time(o.modified_ms),
+                o.etag,
+                o.size,
+                o.owner
+            ));
+        }
+        for p in prefixes {
+            s.push_str(&format!(
+                "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                xml::escape(&enc(&p))
+            ));
+        }
+        s.push_str("</ListBucketResult>");
+        Ok(xml_response(s))
+    }
+
+    pub(super) async fn put_encryption(
+        &self,
+        name: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let doc = small_body(body, 64 * 1024).await?;
+        let alg = xml::element(&doc, "SSEAlgorithm", 0)
+            .map(|(a, _)| a)
+            .ok_or_else(|| malformed_xml("ServerSideEncryptionConfiguration needs SSEAlgorithm"))?;
+        let key = xml::element(&doc, "KMSMasterKeyID", 0).map(|(k, _)| k);
+        let alg = if alg == "aws:kms" {
+            "kms".to_owned()
+        } else {
+            alg
+        };
+        // Validated by the adapter's own rules (algorithm, key-ID grammar).
+        DefaultEncryption::parse(&alg, key.as_deref())?;
+        self.gw
+            .store
+            .set_bucket_encryption(name, Some((&alg, key.as_deref())))?;
+        Ok(Response::new(empty()))
+    }
+
+    pub(super) fn get_encryption(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        let row = self.owned_bucket(name)?;
+        let Some((alg, key)) = row.default_encryption else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ServerSideEncryptionConfigurationNotFoundError",
+                "the server side encryption configuration was not found",
+            ));
+        };
+        let alg = if self.who.dialect == Dialect::Amz {
+            "aws:kms".to_owned()
+        } else {
+            alg
+        };
+        let key = key
+            .map(|k| format!("<KMSMasterKeyID>{}</KMSMasterKeyID>", xml::escape(&k)))
+            .unwrap_or_default();
+        Ok(xml_response(format!(
+            "{}<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>{alg}</SSEAlgorithm>{key}</ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>",
+            xml::DECL
+        )))
+    }
+
+    pub(super) fn delete_encryption(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        self.gw.store.set_bucket_encryption(name, None)?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    pub(super) async fn put_policy(
+        &self,
+        name: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let doc = small_body(body, 64 * 1024).await?;
+        BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
+        self.gw.store.set_bucket_policy(name, Some(&doc))?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    pub(super) fn get_policy(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        let row = self.owned_bucket(name)?;
+        let policy = row.policy.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucketPolicy",
+                "the bucket policy does not exist",
+            )
+        })?;
+        let mut r = Response::new(full(policy));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(r)
+    }
+
+    pub(super) fn delete_policy(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        self.gw.store.set_bucket_policy(name, None)?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    pub(super) fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        self.gw.store.delete_object(bucket, key)?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    pub(super) async fn delete_objects(
+        &self,
+        bucket: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        let doc = small_body(body, 64 * 1024).await?;
+        let quiet = xml::element(&doc, "Quiet", 0).is_some_and(|(q, _)| q == "true");
+        let mut s = format!(
+            "{}<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+            xml::DECL
+        );
+        for key in xml::elements(&doc, "Key") {
+            match self.gw.store.delete_object(bucket, &key) {
+                Ok(_) if quiet => {}
+                Ok(_) => s.push_str(&format!(
+                    "<Deleted><Key>{}</Key></Deleted>",
+                    xml::escape(&key)
+                )),
+                Err(e) => {
+                    tracing::error!(error = %e, "batch delete");
+                    s.push_str(&format!(
+                        "<Error><Key>{}</Key><Code>InternalError</Code><Message>internal error</Message></Error>",
+                        xml::escape(&key)
+                    ));
+                }
+            }
+        }
+        s.push_str("</DeleteResult>");
+        Ok(xml_response(s))
+    }
+}

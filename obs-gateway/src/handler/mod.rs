@@ -1,0 +1,530 @@
+//! The operations: addressing, authentication, the adapter's decision, then the store.
+//!
+//! Every response carries `x-obs-request-id` and `x-amz-request-id`; every refusal is an
+//! `<Error>` document (no body for HEAD). A refused or broken upload stores nothing: bodies go to
+//! a temporary file that only a complete, verified upload commits ([`crate::store`]).
+//!
+//! This module: the shared state, the error shape, addressing, authentication and routing.
+//! `buckets` (bucket operations and listings), `objects` (put, get, head, copy, delete),
+//! `multipart`, `post` (form uploads), `files` (the blocking file side of bodies).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use envelope::ObjectContext;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use kms_proto::key_id::{FullKeyId, RegionId};
+use obs_adapter::{
+    AdapterError, BucketFacts, BucketPolicy, Caller, DefaultEncryption, Encryption, GrpcKeyService,
+    ObsAdapter, PolicyVerdict, StoredObject,
+};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, Authenticated, Dialect, RequestView};
+use crate::credentials::Credentials;
+use crate::sse;
+use crate::store::{BucketRow, ObjectRow, Store, StoreError};
+use crate::xml;
+
+mod buckets;
+mod files;
+mod multipart;
+mod objects;
+mod post;
+
+/// A response body: whole or streamed.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// The largest single PUT, as OBS and S3 (5 GiB).
+pub const MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Bytes per message between the body and the blocking file task; with [`QUEUE`] messages in
+/// flight, an upload or download holds at most about `(QUEUE + 2) * IO_CHUNK` bytes of body.
+const IO_CHUNK: usize = 256 * 1024;
+const QUEUE: usize = 4;
+
+/// Everything a request needs.
+pub struct Gateway {
+    /// Buckets and objects.
+    pub store: Store,
+    /// The access keys.
+    pub credentials: Credentials,
+    /// The SSE-KMS rules over the daemon.
+    pub adapter: ObsAdapter<GrpcKeyService>,
+    /// The region of new buckets.
+    pub region: RegionId,
+    /// Virtual-hosted style: `Host: {bucket}.{host_suffix}`.
+    pub host_suffix: String,
+    /// Blocking file work, waited for at shutdown.
+    pub tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("region", &self.region)
+            .field("host_suffix", &self.host_suffix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refusal in the protocol's shape.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(what: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %what, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "we encountered an internal error; retry later",
+        )
+    }
+
+    fn no_bucket() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchBucket",
+            "the specified bucket does not exist",
+        )
+    }
+
+    fn no_key() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "the specified key does not exist",
+        )
+    }
+
+    fn denied() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AccessDenied", "access denied")
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
+    }
+}
+
+impl From<AdapterError> for ApiError {
+    fn from(e: AdapterError) -> Self {
+        let (status, code) = e.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %e, "the adapter failed");
+        }
+        let obs = e.to_obs_error("");
+        Self::new(status, code, obs.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchBucket => ApiError::no_bucket(),
+            StoreError::BucketNotEmpty => ApiError::new(
+                StatusCode::CONFLICT,
+                "BucketNotEmpty",
+                "the bucket you tried to delete is not empty",
+            ),
+            StoreError::BucketExists { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "BucketAlreadyExists",
+                "the requested bucket name is not available",
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The parsed request line: addressing and query.
+struct Target {
+    bucket: Option<String>,
+    key: Option<String>,
+    host_bucket: Option<String>,
+    query: Vec<(String, String)>,
+}
+
+impl Target {
+    fn has(&self, name: &str) -> bool {
+        self.query.iter().any(|(n, _)| n == name)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn resource(&self) -> String {
+        match (&self.bucket, &self.key) {
+            (Some(b), Some(k)) => format!("/{b}/{k}"),
+            (Some(b), None) => format!("/{b}"),
+            _ => "/".into(),
+        }
+    }
+}
+
+fn host_bucket(headers: &HeaderMap, suffix: &str) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let bucket = host.strip_suffix(suffix)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then(|| bucket.to_owned())
+}
+
+fn target(req: &Request<Incoming>, suffix: &str) -> Target {
+    let host_bucket = host_bucket(req.headers(), suffix);
+    let path = req.uri().path();
+    let query = auth::parse_query(req.uri().query().unwrap_or(""))
+        .into_iter()
+        .map(|q| (q.name, q.value))
+        .collect();
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = match &host_bucket {
+        Some(b) => (
+            Some(b.clone()),
+            (!rest.is_empty()).then(|| auth::decode(rest)),
+        ),
+        None => match rest.split_once('/') {
+            Some((b, k)) => (
+                Some(auth::decode(b)),
+                (!k.is_empty()).then(|| auth::decode(k)),
+            ),
+            None if rest.is_empty() => (None, None),
+            None => (Some(auth::decode(rest)), None),
+        },
+    };
+    Target {
+        bucket,
+        key,
+        host_bucket,
+        query,
+    }
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string().to_uppercase()
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// Serves one request.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let id = request_id();
+    let is_head = req.method() == Method::HEAD;
+    let t = target(&req, &gw.host_suffix);
+    let resource = t.resource();
+    let mut resp = match route(&gw, req, t).await {
+        Ok(r) => r,
+        Err(e) => {
+            let body = if is_head {
+                empty()
+            } else {
+                full(xml::error(e.code, &e.message, &id, &id, &resource))
+            };
+            let mut r = Response::new(body);
+            *r.status_mut() = e.status;
+            if !is_head {
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/xml"),
+                );
+            }
+            r.headers_mut()
+                .insert("x-obs-error-code", HeaderValue::from_static(e.code));
+            r
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-obs-request-id", v.clone());
+        h.insert("x-amz-request-id", v.clone());
+        h.insert("x-obs-id-2", v.clone());
+        h.insert("x-amz-id-2", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
+        h.insert(header::DATE, v);
+    }
+    h.insert(header::SERVER, HeaderValue::from_static("OBS"));
+    resp
+}
+
+async fn route(
+    gw: &Arc<Gateway>,
+    req: Request<Incoming>,
+    t: Target,
+) -> Result<Response<Body>, ApiError> {
+    let method = req.method().clone();
+    // OBS answers the API version without authentication; the SDK asks it to pick its dialect.
+    if method == Method::HEAD && t.has("apiversion") {
+        let mut r = Response::new(empty());
+        r.headers_mut()
+            .insert("x-obs-api", HeaderValue::from_static("3.0"));
+        return Ok(r);
+    }
+    let (parts, body) = req.into_parts();
+    // A POST form upload carries its signature in the form.
+    if method == Method::POST
+        && t.key.is_none()
+        && let Some(bucket) = &t.bucket
+        && post::is_form(&parts.headers)
+    {
+        return post::post_object(gw, &parts.headers, &t, bucket, body).await;
+    }
+    let view = RequestView {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        host_bucket: t.host_bucket.as_deref(),
+    };
+    let who = auth::authenticate(&view, &gw.credentials).map_err(|e| {
+        tracing::debug!(error = %e, "authentication refused");
+        let status = match e {
+            auth::AuthError::Malformed(_) if parts.headers.contains_key(header::AUTHORIZATION) => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => StatusCode::FORBIDDEN,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    })?;
+    if let Err(what) = who.check_coverage(&parts.headers, &view.query()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("{what} is not covered by the request's signature: sign it, or leave it out"),
+        ));
+    }
+    let caller = Caller::new(who.credential.domain.clone());
+    let ctx = Ctx {
+        gw,
+        who: &who,
+        caller: &caller,
+        headers: &parts.headers,
+        t: &t,
+    };
+    match (&t.bucket, &t.key, &method) {
+        (None, None, &Method::GET) => ctx.list_buckets(),
+        (None, _, _) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "the specified method is not allowed against this resource",
+        )),
+        (Some(b), None, m) => match *m {
+            Method::PUT if t.has("encryption") => ctx.put_encryption(b, body).await,
+            Method::GET if t.has("encryption") => ctx.get_encryption(b),
+            Method::DELETE if t.has("encryption") => ctx.delete_encryption(b),
+            Method::PUT if t.has("policy") => ctx.put_policy(b, body).await,
+            Method::GET if t.has("policy") => ctx.get_policy(b),
+            Method::DELETE if t.has("policy") => ctx.delete_policy(b),
+            Method::GET if t.has("location") => ctx.get_location(b),
+            Method::PUT => ctx.create_bucket(b),
+            Method::HEAD => ctx.head_bucket(b),
+            Method::GET => ctx.list_objects(b),
+            Method::DELETE => ctx.delete_bucket(b),
+            Method::POST if t.has("delete") => ctx.delete_objects(b, body).await,
+            _ => Err(not_implemented()),
+        },
+        (Some(b), Some(k), m) => match *m {
+            // UploadPart, and UploadPartCopy (a copy source with an upload ID).
+            Method::PUT if t.has("uploadId") => ctx.upload_part(b, k, body).await,
+            Method::PUT
+                if parts.headers.contains_key("x-obs-copy-source")
+                    || parts.headers.contains_key("x-amz-copy-source") =>
+            {
+                ctx.copy_object(b, k).await
+            }
+            Method::POST if t.has("uploads") => ctx.initiate_upload(b, k).await,
+            Method::POST if t.has("uploadId") => ctx.complete_upload(b, k, body).await,
+            Method::DELETE if t.has("uploadId") => ctx.abort_upload(b, k),
+            Method::GET if t.has("uploadId") => ctx.list_parts(b, k),
+            Method::PUT => ctx.put_object(b, k, body).await,
+            Method::GET => ctx.get_object(b, k, false).await,
+            Method::HEAD => ctx.get_object(b, k, true).await,
+            Method::DELETE => ctx.delete_object(b, k),
+            _ => Err(not_implemented()),
+        },
+    }
+}
+
+fn not_implemented() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "NotImplemented",
+        "this operation is not implemented by the gateway yet",
+    )
+}
+
+fn xml_response(body: String) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    r
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+struct Ctx<'a> {
+    gw: &'a Arc<Gateway>,
+    who: &'a Authenticated,
+    caller: &'a Caller,
+    headers: &'a HeaderMap,
+    t: &'a Target,
+}
+
+impl Ctx<'_> {
+    fn bucket_row(&self, name: &str) -> Result<BucketRow, ApiError> {
+        self.gw.store.bucket(name)?.ok_or_else(ApiError::no_bucket)
+    }
+
+    /// The bucket, for operations only its owner may do.
+    fn owned_bucket(&self, name: &str) -> Result<BucketRow, ApiError> {
+        let row = self.bucket_row(name)?;
+        if row.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        Ok(row)
+    }
+
+    fn facts(&self, row: &BucketRow) -> Result<BucketFacts, ApiError> {
+        let mut facts = BucketFacts::new(row.name.clone(), row.region.clone(), row.owner.clone());
+        if let Some((alg, key)) = &row.default_encryption {
+            facts = facts.with_default_encryption(
+                DefaultEncryption::parse(alg, key.as_deref()).map_err(ApiError::internal)?,
+            );
+        }
+        if let Some(p) = &row.policy {
+            facts =
+                facts.with_policy(BucketPolicy::parse(&row.name, p).map_err(ApiError::internal)?);
+        }
+        Ok(facts)
+    }
+
+    /// The bucket ACL (private): the owner, or a caller the policy allows.
+    fn check_acl(&self, facts: &BucketFacts, verdict: &PolicyVerdict) -> Result<(), ApiError> {
+        if facts.owner == self.caller.domain || matches!(verdict, PolicyVerdict::Allow { .. }) {
+            Ok(())
+        } else {
+            Err(ApiError::denied())
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        sse::request_dialect(self.headers, &self.t.query, self.who.dialect)
+    }
+}
+
+fn malformed_xml(message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "MalformedXML", message)
+}
+
+/// A configuration document's body (at most 64 KiB, as text).
+async fn small_body(body: Incoming, limit: usize) -> Result<String, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    let bytes = limited
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad(format!("reading the body: {e}")))?
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|_| malformed_xml("the body is not UTF-8"))
+}
+
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(['-', '.'])
+}
+
+fn object_context(bucket: &str, key: &str, version: &str) -> Result<ObjectContext, ApiError> {
+    ObjectContext::new()
+        .with("obs:bucket", bucket)
+        .and_then(|c| c.with("obs:object", key))
+        .and_then(|c| c.with("obs:version", version))
+        .map_err(|e| ApiError::bad(format!("the object key cannot be bound: {e}")))
+}
+
+fn stored_facts(obj: &ObjectRow) -> Result<StoredObject, ApiError> {
+    Ok(StoredObject {
+        owner: obj.owner.clone(),
+        encryption: stored_encryption(obj.kms_key_id.as_deref())?,
+    })
+}
+
+/// A stored row's encryption: its full key ID, or plaintext.
+fn stored_encryption(kms_key_id: Option<&str>) -> Result<Encryption, ApiError> {
+    Ok(match kms_key_id {
+        None => Encryption::Plaintext,
+        Some(k) => Encryption::Kms {
+            key_id: k.parse::<FullKeyId>().map_err(ApiError::internal)?,
+        },
+    })
+}
+
+fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (n, v) in headers {
+        let n = n.as_str();
+        let name = n
+            .strip_prefix("x-obs-meta-")
+            .or_else(|| n.strip_prefix("x-amz-meta-"));
+        if let (Some(name), Ok(v)) = (name, v.to_str()) {
+            out.push((name.to_owned(), v.to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_name_buckets_only_under_the_suffix() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("b1.obs.localhost:9000"),
+        );
+        assert_eq!(host_bucket(&h, "obs.localhost").as_deref(), Some("b1"));
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9000"));
+        assert_eq!(host_bucket(&h, "obs.localhost"), None);
+        h.insert(header::HOST, HeaderValue::from_static("obs.localhost"));
+        assert_eq!(host_bucket(&h, "obs.localhost"), None);
+    }
+}

@@ -1,0 +1,509 @@
+//! Multipart uploads: initiate, upload part (from the body, or copied from a stored object's
+//! range: UploadPartCopy), complete, abort, list parts.
+//!
+//! An SSE-KMS upload gets one data key at initiation (its envelope multipart header, with the
+//! wrapped key, is kept in the upload's row); every part is sealed as an envelope part bound to
+//! its part number, and completion writes the authenticated manifest next to the object
+//! (FORMAT.md section 5). The object's file is the part bodies in part order; it is committed like
+//! any object (temporary file, fsync, rename, one transaction), then the upload is removed.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use envelope::multipart::{PartInfo, Upload};
+use envelope::{Backend, DataKey, Header, ObjectKey, ObjectKind};
+use http::{HeaderValue, Response, StatusCode, header};
+use hyper::body::Incoming;
+use md5::{Digest, Md5};
+use obs_adapter::{ObsRequest, Operation, StoredObject};
+
+use super::files::{Sealing, Written, copy_range_file};
+use super::{
+    ApiError, Body, Ctx, empty, now_ms, object_context, stored_encryption, user_metadata,
+    xml_response,
+};
+use crate::sse;
+use crate::store::{ObjectRow, PartRow, UploadRow};
+use crate::xml;
+
+/// The largest completion document accepted (10 000 parts fit).
+const MAX_COMPLETE_DOC: usize = 2 * 1024 * 1024;
+
+fn no_upload() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchUpload",
+        "the specified multipart upload does not exist",
+    )
+}
+
+fn invalid_part(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "InvalidPart", message)
+}
+
+impl Ctx<'_> {
+    /// The upload named by `uploadId`, for this bucket and key.
+    fn upload_row(&self, bucket: &str, key: &str) -> Result<UploadRow, ApiError> {
+        let id = self.t.get("uploadId").ok_or_else(no_upload)?;
+        let row = self.gw.store.upload(id)?.ok_or_else(no_upload)?;
+        if row.bucket != bucket || row.key != key {
+            return Err(no_upload());
+        }
+        Ok(row)
+    }
+
+    fn upload_facts(&self, upload: &UploadRow) -> Result<StoredObject, ApiError> {
+        Ok(StoredObject {
+            owner: upload.owner.clone(),
+            encryption: stored_encryption(upload.kms_key_id.as_deref())?,
+        })
+    }
+
+    /// The upload's envelope `Upload` (its data key unwrapped through the adapter), for SSE-KMS.
+    async fn sealed_upload(
+        &self,
+        facts: &obs_adapter::BucketFacts,
+        upload: &UploadRow,
+        stored: &StoredObject,
+    ) -> Result<Option<Upload>, ApiError> {
+        let Some(header) = &upload.envelope_header else {
+            return Ok(None);
+        };
+        let (hdr, _) = Header::parse(header).map_err(ApiError::internal)?;
+        let secret = self
+            .gw
+            .adapter
+            .decrypt_data_key(
+                self.caller,
+                facts,
+                &upload.key,
+                stored,
+                &hdr.wrapped_key().bytes,
+            )
+            .await?;
+        let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
+        let key = ObjectKey::open(hdr, dk).map_err(ApiError::internal)?;
+        let ctx = object_context(&upload.bucket, &upload.key, &upload.upload_id)?;
+        Ok(Some(
+            Upload::new(key, ctx, Backend::default()).map_err(ApiError::internal)?,
+        ))
+    }
+
+    /// `POST /{bucket}/{key}?uploads`.
+    pub(super) async fn initiate_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let decision = self
+            .gw
+            .adapter
+            .decide(&ObsRequest::new(
+                Operation::InitiateMultipartUpload,
+                self.caller,
+                &facts,
+                key,
+                &obs_headers,
+            ))
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        let upload_id = uuid::Uuid::new_v4().to_string();
+        let header = self
+            .sealing(
+                &facts,
+                key,
+                &upload_id,
+                &decision.encryption,
+                ObjectKind::Multipart,
+            )
+            .await?
+            .map(|(k, _)| k.header().as_bytes().to_vec());
+        self.gw.store.create_upload(&UploadRow {
+            upload_id: upload_id.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            owner: self.caller.domain.clone(),
+            kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
+            envelope_header: header,
+            content_type: self
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            meta: user_metadata(self.headers),
+            created_ms: now_ms(),
+        })?;
+        let mut r = xml_response(format!(
+            "{}<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+            xml::DECL,
+            xml::escape(bucket),
+            xml::escape(key),
+            upload_id
+        ));
+        r.headers_mut().extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        Ok(r)
+    }
+
+    /// `PUT /{bucket}/{key}?partNumber=N&uploadId=ID`.
+    pub(super) async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        let number: u32 = self
+            .t
+            .get("partNumber")
+            .and_then(|n| n.parse().ok())
+            .filter(|n| (1..=envelope::multipart::MAX_PART_NUMBER).contains(n))
+            .ok_or_else(|| ApiError::bad("partNumber must be 1 to 10000"))?;
+        let upload = self.upload_row(bucket, key)?;
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let stored = self.upload_facts(&upload)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(
+                    Operation::UploadPart,
+                    self.caller,
+                    &facts,
+                    key,
+                    &obs_headers,
+                )
+                .with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        let sealing = self
+            .sealed_upload(&facts, &upload, &stored)
+            .await?
+            .map(|u| Sealing::Part(Box::new(u), number));
+        let temp = self.gw.store.temp_path();
+        // UploadPartCopy: the part's bytes come from a stored object (a range of it).
+        let copied = obs_headers.contains_key("x-obs-copy-source");
+        let written = if copied {
+            self.copy_into_part(&obs_headers, temp.clone(), sealing)
+                .await
+        } else {
+            self.receive_body(body, temp.clone(), sealing).await
+        };
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        let sealed_info = written.part.as_ref().map(|p| {
+            let mut v = p.salt.to_vec();
+            v.extend_from_slice(&p.commitment);
+            v
+        });
+        let part = PartRow {
+            number,
+            file: uuid::Uuid::new_v4().to_string(),
+            size: written.size,
+            etag: written.md5_hex.clone(),
+            sealed_info,
+            modified_ms: now_ms(),
+        };
+        let gw = Arc::clone(self.gw);
+        let id = upload.upload_id.clone();
+        self.gw
+            .tasks
+            .spawn_blocking(move || gw.store.commit_part(&temp, &id, &part))
+            .await
+            .map_err(ApiError::internal)??;
+        let mut r = if copied {
+            xml_response(format!(
+                "{}<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyPartResult>",
+                xml::DECL,
+                xml::iso_time(now_ms()),
+                written.md5_hex
+            ))
+        } else {
+            Response::new(empty())
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        r.headers_mut().extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        Ok(r)
+    }
+
+    /// The plaintext of the copy source (whole, or `x-obs-copy-source-range` / its S3 name)
+    /// written as this part. The source is read as in a copy: its bucket's owner only, its data
+    /// key unwrapped through the adapter (rule 9).
+    async fn copy_into_part(
+        &self,
+        obs_headers: &http::HeaderMap,
+        temp: std::path::PathBuf,
+        sealing: Option<Sealing>,
+    ) -> Result<Written, ApiError> {
+        let (src_facts, src, stored) = self.copy_source(obs_headers)?;
+        if src_facts.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        let range = match self
+            .headers
+            .get("x-obs-copy-source-range")
+            .or_else(|| self.headers.get("x-amz-copy-source-range"))
+            .and_then(|v| v.to_str().ok())
+        {
+            None => 0..src.size,
+            Some(r) => super::objects::parse_range(r, src.size)?
+                .ok_or_else(|| ApiError::bad("the copy source range must be bytes=first-last"))?,
+        };
+        let opening = self.opening(&src_facts, &src, &stored).await?;
+        let path = self.gw.store.object_path(&src.file);
+        let whole = range.start == 0 && range.end == src.size;
+        let written = self
+            .gw
+            .tasks
+            .spawn_blocking(move || copy_range_file(&path, opening, range, whole, &temp, sealing))
+            .await
+            .map_err(ApiError::internal)?;
+        written.map_err(|e| ApiError::internal(format!("copying into a part: {e}")))
+    }
+
+    /// `POST /{bucket}/{key}?uploadId=ID` with the parts to keep.
+    pub(super) async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        let upload = self.upload_row(bucket, key)?;
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let stored = self.upload_facts(&upload)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(
+                    Operation::CompleteMultipartUpload,
+                    self.caller,
+                    &facts,
+                    key,
+                    &obs_headers,
+                )
+                .with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        let doc = super::small_body(body, MAX_COMPLETE_DOC).await?;
+        let mut wanted: Vec<(u32, String)> = Vec::new();
+        for part in xml::elements(&doc, "Part") {
+            let number = xml::element(&part, "PartNumber", 0)
+                .and_then(|(n, _)| n.parse::<u32>().ok())
+                .ok_or_else(|| super::malformed_xml("every Part needs a PartNumber"))?;
+            let etag = xml::element(&part, "ETag", 0)
+                .map(|(e, _)| e.trim_matches('"').to_owned())
+                .unwrap_or_default();
+            wanted.push((number, etag));
+        }
+        if wanted.is_empty() {
+            return Err(super::malformed_xml(
+                "CompleteMultipartUpload needs at least one Part",
+            ));
+        }
+        if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidPartOrder",
+                "the list of parts was not in ascending order",
+            ));
+        }
+        let have = self.gw.store.parts(&upload.upload_id)?;
+        let mut chosen: Vec<PartRow> = Vec::with_capacity(wanted.len());
+        for (number, etag) in &wanted {
+            let p = have
+                .iter()
+                .find(|p| p.number == *number)
+                .ok_or_else(|| invalid_part(format!("part {number} was not uploaded")))?;
+            if !etag.is_empty() && *etag != p.etag {
+                return Err(invalid_part(format!("part {number}'s ETag does not match")));
+            }
+            chosen.push(p.clone());
+        }
+        let manifest = match self.sealed_upload(&facts, &upload, &stored).await? {
+            None => None,
+            Some(sealed) => {
+                let infos = chosen
+                    .iter()
+                    .map(part_info)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(
+                    sealed
+                        .complete(&infos)
+                        .map_err(ApiError::internal)?
+                        .as_bytes()
+                        .to_vec(),
+                )
+            }
+        };
+        let mut md5s = Md5::new();
+        for p in &chosen {
+            md5s.update(hex::decode(&p.etag).map_err(ApiError::internal)?);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+        let size = chosen.iter().map(|p| p.size).sum();
+        let temp = self.gw.store.temp_path();
+        let files: Vec<_> = chosen
+            .iter()
+            .map(|p| self.gw.store.part_path(&p.file))
+            .collect();
+        let t2 = temp.clone();
+        let joined = self
+            .gw
+            .tasks
+            .spawn_blocking(move || join_parts(&files, &t2))
+            .await
+            .map_err(ApiError::internal)?;
+        if let Err(e) = joined {
+            let _ = std::fs::remove_file(&temp);
+            return Err(ApiError::internal(format!("joining parts: {e}")));
+        }
+        let obj = ObjectRow {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            file: upload.upload_id.clone(),
+            size,
+            etag: etag.clone(),
+            content_type: upload.content_type.clone(),
+            owner: upload.owner.clone(),
+            kms_key_id: upload.kms_key_id.clone(),
+            meta: upload.meta.clone(),
+            modified_ms: now_ms(),
+            multipart: upload.envelope_header.clone().zip(manifest),
+        };
+        let gw = Arc::clone(self.gw);
+        let id = upload.upload_id.clone();
+        self.gw
+            .tasks
+            .spawn_blocking(move || {
+                gw.store.commit_object(&temp, &obj)?;
+                gw.store.delete_upload(&id)
+            })
+            .await
+            .map_err(ApiError::internal)??;
+        let mut r = xml_response(format!(
+            "{}<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/{}/{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{etag}&quot;</ETag></CompleteMultipartUploadResult>",
+            xml::DECL,
+            xml::escape(bucket),
+            xml::escape(key),
+            xml::escape(bucket),
+            xml::escape(key),
+        ));
+        r.headers_mut().extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        Ok(r)
+    }
+
+    /// `DELETE /{bucket}/{key}?uploadId=ID`.
+    pub(super) fn abort_upload(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
+        let upload = self.upload_row(bucket, key)?;
+        if upload.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        self.gw.store.delete_upload(&upload.upload_id)?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    /// `GET /{bucket}/{key}?uploadId=ID`.
+    pub(super) fn list_parts(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
+        let upload = self.upload_row(bucket, key)?;
+        if upload.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        let marker: u32 = self
+            .t
+            .get("part-number-marker")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let max: usize = self
+            .t
+            .get("max-parts")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(1000)
+            .min(1000);
+        let parts: Vec<PartRow> = self
+            .gw
+            .store
+            .parts(&upload.upload_id)?
+            .into_iter()
+            .filter(|p| p.number > marker)
+            .collect();
+        let truncated = parts.len() > max;
+        let shown = &parts[..parts.len().min(max)];
+        let mut s = format!(
+            "{}<ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId><PartNumberMarker>{marker}</PartNumberMarker><NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{max}</MaxParts><IsTruncated>{truncated}</IsTruncated>",
+            xml::DECL,
+            xml::escape(bucket),
+            xml::escape(key),
+            upload.upload_id,
+            shown.last().map_or(marker, |p| p.number)
+        );
+        for p in shown {
+            s.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size></Part>",
+                p.number,
+                xml::iso_time(p.modified_ms),
+                p.etag,
+                p.size
+            ));
+        }
+        s.push_str("</ListPartsResult>");
+        Ok(xml_response(s))
+    }
+}
+
+/// The envelope `PartInfo` a sealed part's row keeps (salt, then commitment).
+fn part_info(p: &PartRow) -> Result<PartInfo, ApiError> {
+    let info = p
+        .sealed_info
+        .as_deref()
+        .ok_or_else(|| ApiError::internal("an SSE-KMS part without its envelope facts"))?;
+    let (salt, commitment) = info
+        .split_at_checked(envelope::chunked::SALT_SIZE)
+        .ok_or_else(|| ApiError::internal("a part's envelope facts are too short"))?;
+    Ok(PartInfo {
+        number: p.number,
+        plaintext_len: p.size,
+        salt: salt.try_into().map_err(ApiError::internal)?,
+        commitment: commitment.try_into().map_err(ApiError::internal)?,
+    })
+}
+
+/// Concatenates the part files into `temp` and fsyncs it.
+fn join_parts(files: &[std::path::PathBuf], temp: &std::path::Path) -> std::io::Result<()> {
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)?;
+    let mut out = std::io::BufWriter::with_capacity(super::IO_CHUNK, out);
+    for f in files {
+        std::io::copy(&mut std::fs::File::open(f)?, &mut out)?;
+    }
+    out.flush()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
+}

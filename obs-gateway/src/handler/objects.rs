@@ -1,0 +1,723 @@
+//! Object operations: put, get (whole, ranges, conditions), head, copy, delete; sealing a new
+//! object under a fresh data key and opening a stored one through the adapter.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use envelope::multipart::MultipartObject;
+use envelope::{
+    Backend, DataKey, Header, ObjectContext, ObjectKey, ObjectKind, WrapScheme, WrappedKey,
+};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use obs_adapter::{BucketFacts, Encryption, ObsRequest, Operation, StoredObject};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
+use super::{
+    ApiError, Body, Ctx, MAX_PUT, QUEUE, empty, now_ms, object_context, stored_facts,
+    user_metadata, xml_response,
+};
+use crate::auth::chunked::ChunkDecoder;
+use crate::auth::{self, BodyCheck};
+use crate::checksum::{Algorithm, Checksum};
+use crate::sse;
+use crate::store::ObjectRow;
+use crate::xml;
+
+impl Ctx<'_> {
+    /// A fresh data key from the daemon (through the adapter, bound to bucket and object key) and
+    /// the envelope header for it, for an object stored as `file` (for a multipart upload: its
+    /// upload ID); `None` for plaintext.
+    pub(super) async fn sealing(
+        &self,
+        facts: &BucketFacts,
+        key: &str,
+        file: &str,
+        encryption: &Encryption,
+        kind: ObjectKind,
+    ) -> Result<Option<(ObjectKey, ObjectContext)>, ApiError> {
+        if matches!(encryption, Encryption::Plaintext) {
+            return Ok(None);
+        }
+        let dk = self
+            .gw
+            .adapter
+            .generate_data_key(self.caller, facts, key, encryption)
+            .await?
+            .ok_or_else(|| ApiError::internal("no data key for an SSE-KMS object"))?;
+        let data_key = DataKey::from_slice(dk.plaintext.expose()).map_err(ApiError::internal)?;
+        let object_key = ObjectKey::new(
+            kind,
+            data_key,
+            &dk.key_id.to_string(),
+            WrappedKey {
+                scheme: WrapScheme::Kms,
+                bytes: dk.ciphertext_blob,
+            },
+        )
+        .map_err(ApiError::internal)?;
+        Ok(Some((object_key, object_context(&facts.name, key, file)?)))
+    }
+
+    /// For an SSE-KMS object: its header read from disk, its data key unwrapped through the
+    /// adapter (rule 9 again) and the header's tag checked, before a byte is read or sent.
+    pub(super) async fn opening(
+        &self,
+        facts: &BucketFacts,
+        obj: &ObjectRow,
+        stored: &StoredObject,
+    ) -> Result<Option<Opened>, ApiError> {
+        if matches!(stored.encryption, Encryption::Plaintext) {
+            return Ok(None);
+        }
+        let path = self.gw.store.object_path(&obj.file);
+        let what = format!("{}/{}", obj.bucket, obj.key);
+        let hdr = match &obj.multipart {
+            Some((header, _)) => Header::parse(header).map(|(h, _)| h),
+            None => std::fs::File::open(&path)
+                .map_err(envelope::Error::from_io)
+                .and_then(|mut f| Header::read_from(&mut f)),
+        }
+        .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
+        let secret = self
+            .gw
+            .adapter
+            .decrypt_data_key(
+                self.caller,
+                facts,
+                &obj.key,
+                stored,
+                &hdr.wrapped_key().bytes,
+            )
+            .await?;
+        let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
+        let ok = ObjectKey::open(hdr, dk)
+            .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
+        let ctx = object_context(&obj.bucket, &obj.key, &obj.file)?;
+        Ok(Some(match &obj.multipart {
+            None => Opened::Single(ok, ctx),
+            Some((_, manifest)) => Opened::Multipart(Box::new(
+                MultipartObject::open(ok, ctx, manifest, Backend::default())
+                    .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?,
+            )),
+        }))
+    }
+
+    /// The object `x-obs-copy-source` (or its S3 name, translated) names: its bucket's facts,
+    /// its row and its encryption facts.
+    pub(super) fn copy_source(
+        &self,
+        obs_headers: &HeaderMap,
+    ) -> Result<(BucketFacts, ObjectRow, StoredObject), ApiError> {
+        let source = obs_headers
+            .get("x-obs-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::bad("the copy source must be text"))?;
+        let source = auth::decode(source.split('?').next().unwrap_or(""));
+        let (src_bucket, src_key) = source
+            .trim_start_matches('/')
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| ApiError::bad("the copy source must be /bucket/key"))?;
+        let src_row = self.bucket_row(src_bucket)?;
+        let src_facts = self.facts(&src_row)?;
+        let src = self
+            .gw
+            .store
+            .object(src_bucket, src_key)?
+            .ok_or_else(ApiError::no_key)?;
+        let stored = stored_facts(&src)?;
+        Ok((src_facts, src, stored))
+    }
+
+    pub(super) async fn copy_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let (src_facts, src, stored) = self.copy_source(&obs_headers)?;
+        let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(
+                    Operation::CopyObject,
+                    self.caller,
+                    &facts,
+                    key,
+                    &obs_headers,
+                )
+                .with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        // Reading the source: its bucket's ACL (private: the owner only).
+        if src_facts.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
+        let opening = self.opening(&src_facts, &src, &stored).await?;
+        let file = uuid::Uuid::new_v4().to_string();
+        let sealing = self
+            .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
+            .await?
+            .map(|(k, c)| Sealing::Single(k, c));
+        let replace = self
+            .headers
+            .get("x-obs-metadata-directive")
+            .or_else(|| self.headers.get("x-amz-metadata-directive"))
+            .is_some_and(|v| v == "REPLACE");
+        let (meta, content_type) = if replace {
+            (
+                user_metadata(self.headers),
+                self.headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            )
+        } else {
+            (src.meta.clone(), src.content_type.clone())
+        };
+        let temp = self.gw.store.temp_path();
+        let src_path = self.gw.store.object_path(&src.file);
+        let size = src.size;
+        let t2 = temp.clone();
+        let written = self
+            .gw
+            .tasks
+            .spawn_blocking(move || copy_object_file(&src_path, opening, size, &t2, sealing))
+            .await
+            .map_err(ApiError::internal)?;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(ApiError::internal(format!(
+                    "copying {src_bucket}/{src_key}: {e}"
+                )));
+            }
+        };
+        let modified_ms = now_ms();
+        let obj = ObjectRow {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            file,
+            size: written.size,
+            etag: written.md5_hex.clone(),
+            content_type,
+            owner: self.caller.domain.clone(),
+            kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
+            meta,
+            modified_ms,
+            multipart: None,
+        };
+        let gw = Arc::clone(self.gw);
+        self.gw
+            .tasks
+            .spawn_blocking(move || gw.store.commit_object(&temp, &obj))
+            .await
+            .map_err(ApiError::internal)??;
+        let mut r = xml_response(format!(
+            "{}<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyObjectResult>",
+            xml::DECL,
+            xml::iso_time(modified_ms),
+            written.md5_hex
+        ));
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
+            h.insert(header::ETAG, v);
+        }
+        h.extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        Ok(r)
+    }
+
+    pub(super) async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let obs_query = sse::to_obs_query(&self.t.query);
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(Operation::PutObject, self.caller, &facts, key, &obs_headers)
+                    .with_query(&obs_query),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        let file = uuid::Uuid::new_v4().to_string();
+        let sealing = self
+            .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
+            .await?
+            .map(|(k, c)| Sealing::Single(k, c));
+        let temp = self.gw.store.temp_path();
+        let written = self.receive_body(body, temp.clone(), sealing).await;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        let meta = user_metadata(self.headers);
+        let obj = ObjectRow {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            file,
+            size: written.size,
+            etag: written.md5_hex.clone(),
+            content_type: self
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            owner: self.caller.domain.clone(),
+            kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
+            meta,
+            modified_ms: now_ms(),
+            multipart: None,
+        };
+        let gw = Arc::clone(self.gw);
+        self.gw
+            .tasks
+            .spawn_blocking(move || gw.store.commit_object(&temp, &obj))
+            .await
+            .map_err(ApiError::internal)??;
+        let mut r = Response::new(empty());
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
+            h.insert(header::ETAG, v);
+        }
+        h.extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        Ok(r)
+    }
+
+    /// Reads the request body (decoding `aws-chunked`, checking what the signature covers) into
+    /// `temp` through a blocking task, sealed when `sealing` is given. `Err` leaves `temp` for the
+    /// caller to remove.
+    pub(super) async fn receive_body(
+        &self,
+        mut body: Incoming,
+        temp: PathBuf,
+        sealing: Option<Sealing>,
+    ) -> Result<Written, ApiError> {
+        let declared = declared_length(self.headers)?;
+        if declared.is_some_and(|n| n > MAX_PUT) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                "your proposed upload exceeds the maximum allowed object size (5 GiB)",
+            ));
+        }
+        let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
+        let writer = self
+            .gw
+            .tasks
+            .spawn_blocking(move || write_body(&temp, sealing, rx));
+        let mut decoder = match &self.who.body {
+            BodyCheck::Chunked(c) => Some(ChunkDecoder::new(c.clone())),
+            _ => None,
+        };
+        let mut sha = Sha256::new();
+        // The additional checksum, from a header now or from the trailer the client announces.
+        let mut header_checksum: Option<(String, String)> = None;
+        for (name, value) in self.headers {
+            if let Some(_alg) = Algorithm::of_name(name.as_str()).map_err(ApiError::bad)? {
+                header_checksum = Some((
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        let announced = self
+            .headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let checksum_name = match (&header_checksum, &announced) {
+            (Some((n, _)), _) => Some(n.clone()),
+            (None, Some(t)) => Algorithm::of_name(t)
+                .map_err(ApiError::bad)?
+                .map(|_| t.clone()),
+            (None, None) => None,
+        };
+        let mut checksum = checksum_name
+            .as_deref()
+            .map(|n| Algorithm::of_name(n).map(|a| a.map(Checksum::new)))
+            .transpose()
+            .map_err(ApiError::bad)?
+            .flatten();
+        let mut total: u64 = 0;
+        let feed = async {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "IncompleteBody",
+                        format!("reading the body: {e}"),
+                    )
+                })?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                let data = match &mut decoder {
+                    Some(d) => {
+                        let mut out = Vec::with_capacity(data.len());
+                        d.feed(&data, &mut out).map_err(|e| match e {
+                            auth::chunked::ChunkError::Signature => ApiError::new(
+                                StatusCode::FORBIDDEN,
+                                "SignatureDoesNotMatch",
+                                e.to_string(),
+                            ),
+                            auth::chunked::ChunkError::Malformed(_) => ApiError::new(
+                                StatusCode::BAD_REQUEST,
+                                "IncompleteBody",
+                                e.to_string(),
+                            ),
+                        })?;
+                        Bytes::from(out)
+                    }
+                    None => data,
+                };
+                if data.is_empty() {
+                    continue;
+                }
+                sha.update(&data);
+                if let Some(c) = &mut checksum {
+                    c.update(&data);
+                }
+                total += data.len() as u64;
+                if total > MAX_PUT {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "EntityTooLarge",
+                        "your proposed upload exceeds the maximum allowed object size (5 GiB)",
+                    ));
+                }
+                if tx.send(data).await.is_err() {
+                    return Err(ApiError::internal("the file writer stopped"));
+                }
+            }
+            if let Some(d) = &decoder {
+                d.finish().map_err(|e| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "IncompleteBody", e.to_string())
+                })?;
+            }
+            Ok(())
+        };
+        let fed: Result<(), ApiError> = feed.await;
+        // The writer ends when the sender is gone; an incomplete body is refused here, before
+        // anything is committed, and the caller removes the file.
+        drop(tx);
+        let written = writer.await.map_err(ApiError::internal)?;
+        fed?;
+        let written = written.map_err(ApiError::internal)?;
+        if let Some(n) = declared
+            && n != total
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IncompleteBody",
+                "the body's length does not match its declared length",
+            ));
+        }
+        if let (Some(name), Some(c)) = (checksum_name, checksum) {
+            let given = match header_checksum {
+                Some((_, v)) => Some(v),
+                None => decoder.as_ref().and_then(|d| {
+                    d.trailers()
+                        .into_iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v)
+                }),
+            };
+            let Some(given) = given else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    format!("the announced trailer {name} did not arrive"),
+                ));
+            };
+            if c.finish() != given.trim() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BadDigest",
+                    format!("the {name} you specified did not match the calculated checksum"),
+                ));
+            }
+        }
+        if let BodyCheck::Sha256(want) = &self.who.body
+            && hex::encode(sha.finalize()) != *want
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "XAmzContentSHA256Mismatch",
+                "the provided x-amz-content-sha256 does not match what was computed",
+            ));
+        }
+        if let Some(md5) = self.headers.get("content-md5") {
+            use base64::Engine;
+            let given = base64::engine::general_purpose::STANDARD
+                .decode(md5.as_bytes())
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidDigest",
+                        "Content-MD5 is not base64",
+                    )
+                })?;
+            if hex::encode(given) != written.md5_hex {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BadDigest",
+                    "the Content-MD5 you specified did not match what we received",
+                ));
+            }
+        }
+        Ok(written)
+    }
+
+    pub(super) async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        head: bool,
+    ) -> Result<Response<Body>, ApiError> {
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        let obj = self
+            .gw
+            .store
+            .object(bucket, key)?
+            .ok_or_else(ApiError::no_key)?;
+        let stored = stored_facts(&obj)?;
+        let op = if head {
+            Operation::HeadObject
+        } else {
+            Operation::GetObject
+        };
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(op, self.caller, &facts, key, &obs_headers).with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        let etag = format!("\"{}\"", obj.etag);
+        if let Some(m) = self
+            .headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            && !etag_matches(m, &obj.etag)
+        {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "at least one of the preconditions you specified did not hold",
+            ));
+        }
+        let not_modified = self
+            .headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| etag_matches(m, &obj.etag));
+        let range = match self
+            .headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(r) if !not_modified => parse_range(r, obj.size)?,
+            _ => None,
+        };
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.insert(header::ETAG, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(u64::try_from(obj.modified_ms).unwrap_or(0)),
+        )) {
+            headers.insert(header::LAST_MODIFIED, v);
+        }
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
+        if let Ok(v) = HeaderValue::from_str(ct) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        let prefix = self.who.dialect.prefix();
+        for (n, v) in &obj.meta {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(format!("{prefix}meta-{n}").as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        headers.extend(sse::response_headers(
+            &decision.response_headers,
+            self.dialect(),
+        ));
+        if not_modified {
+            let mut r = Response::new(empty());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            *r.headers_mut() = headers;
+            return Ok(r);
+        }
+        let (status, span) = match range {
+            Some(rg) => {
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "bytes {}-{}/{}",
+                    rg.start,
+                    rg.end - 1,
+                    obj.size
+                )) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+                (StatusCode::PARTIAL_CONTENT, rg)
+            }
+            None => (StatusCode::OK, 0..obj.size),
+        };
+        headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(span.end - span.start),
+        );
+        if head {
+            let mut r = Response::new(empty());
+            *r.status_mut() = status;
+            *r.headers_mut() = headers;
+            return Ok(r);
+        }
+        let path = self.gw.store.object_path(&obj.file);
+        let opening = self.opening(&facts, &obj, &stored).await?;
+        let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUE);
+        let whole = span.start == 0 && span.end == obj.size;
+        self.gw
+            .tasks
+            .spawn_blocking(move || read_body(&path, opening, span, whole, tx));
+        // The first piece decides the status: a failure before any byte is an error response.
+        let first = match rx.recv().await {
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => {
+                return Err(ApiError::internal(format!("reading {bucket}/{key}: {e}")));
+            }
+            None => None,
+        };
+        let stream = futures::stream::iter(first.map(Ok))
+            .chain(futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            }))
+            .map(|item| item.map(Frame::data));
+        let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+        *r.status_mut() = status;
+        *r.headers_mut() = headers;
+        Ok(r)
+    }
+}
+
+fn etag_matches(condition: &str, etag: &str) -> bool {
+    condition
+        .split(',')
+        .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|c| c == "*" || c == etag)
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n`; `None` for a header S3 ignores (several ranges).
+pub(super) fn parse_range(h: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ApiError> {
+    let unsatisfiable = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "InvalidRange",
+            "the requested range is not satisfiable",
+        )
+    };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let range = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            size.saturating_sub(n)..size
+        }
+        (a, "") => {
+            let a: u64 = a.parse().map_err(|_| unsatisfiable())?;
+            a..size
+        }
+        (a, b) => {
+            let a: u64 = a.parse().map_err(|_| unsatisfiable())?;
+            let b: u64 = b.parse().map_err(|_| unsatisfiable())?;
+            if b < a {
+                return Ok(None);
+            }
+            a..(b + 1).min(size)
+        }
+    };
+    if range.start >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(Some(range))
+}
+
+fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let name = if headers.contains_key("x-amz-decoded-content-length") {
+        "x-amz-decoded-content-length"
+    } else if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().starts_with(b"aws-chunked"))
+    {
+        return Ok(None);
+    } else {
+        "content-length"
+    };
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad(format!("{name} is not a number")))
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some(0..10));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some(90..100));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some(90..100));
+        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some(95..100));
+        assert!(parse_range("bytes=100-", 100).is_err());
+        assert_eq!(parse_range("bytes=0-1,3-4", 100).unwrap(), None);
+    }
+}

@@ -1,0 +1,899 @@
+//! Buckets and objects on disk: object bytes in files under `<data-dir>/objects/`, metadata in
+//! SQLite (`<data-dir>/gateway.sqlite`).
+//!
+//! A write becomes visible only when complete: the body goes to a temporary file under
+//! `<data-dir>/tmp/`, is fsynced, renamed into `objects/` under a fresh name, and only then does
+//! one SQLite transaction make the metadata row point at it. A dropped connection or a refused
+//! request leaves only a temporary file; a crash between rename and commit leaves an unreferenced
+//! file. Both are removed at the next start ([`Store::open`]), so no partial or orphaned object
+//! is ever listed or served. Concurrent writers of one key each write their own file; the last
+//! commit wins whole.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use kms_proto::key_id::{DomainId, RegionId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("metadata database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A file operation failed.
+    #[error("data folder: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bucket exists already.
+    #[error("the bucket exists")]
+    BucketExists {
+        /// Its owner.
+        owner: DomainId,
+    },
+    /// The bucket does not exist.
+    #[error("the bucket does not exist")]
+    NoSuchBucket,
+    /// The bucket still holds objects.
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    /// A stored value does not parse (the database was changed by hand).
+    #[error("metadata database holds an invalid value: {0}")]
+    Corrupt(String),
+}
+
+/// A bucket's row.
+#[derive(Debug, Clone)]
+pub struct BucketRow {
+    /// The name.
+    pub name: String,
+    /// The owning domain.
+    pub owner: DomainId,
+    /// The region.
+    pub region: RegionId,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Default encryption: the algorithm (`kms`) and the configured key ID, if any.
+    pub default_encryption: Option<(String, Option<String>)>,
+    /// The bucket policy, JSON as the owner set it.
+    pub policy: Option<String>,
+}
+
+/// An object's row.
+#[derive(Debug, Clone)]
+pub struct ObjectRow {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The file name under `objects/` (a UUID; also the object's version in the envelope context).
+    pub file: String,
+    /// The plaintext length.
+    pub size: u64,
+    /// The ETag, without quotes.
+    pub etag: String,
+    /// The `Content-Type`.
+    pub content_type: Option<String>,
+    /// The uploader's domain.
+    pub owner: DomainId,
+    /// For SSE-KMS objects, the full key ID.
+    pub kms_key_id: Option<String>,
+    /// User metadata (`x-obs-meta-*` / `x-amz-meta-*`), lower-case names without the prefix.
+    pub meta: Vec<(String, String)>,
+    /// Last modification, milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// For SSE-KMS multipart objects: the upload's envelope header and the manifest (the file
+    /// holds the part bodies only, FORMAT.md section 5).
+    pub multipart: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A multipart upload's row.
+#[derive(Debug, Clone)]
+pub struct UploadRow {
+    /// The upload ID (a UUID; also the object's version in the envelope context).
+    pub upload_id: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The initiator's domain.
+    pub owner: DomainId,
+    /// For SSE-KMS uploads, the full key ID.
+    pub kms_key_id: Option<String>,
+    /// For SSE-KMS uploads, the envelope multipart header (with the wrapped data key).
+    pub envelope_header: Option<Vec<u8>>,
+    /// The `Content-Type` of the object.
+    pub content_type: Option<String>,
+    /// User metadata.
+    pub meta: Vec<(String, String)>,
+    /// Initiation time.
+    pub created_ms: i64,
+}
+
+/// An uploaded part's row.
+#[derive(Debug, Clone)]
+pub struct PartRow {
+    /// The part number.
+    pub number: u32,
+    /// The file under `parts/`.
+    pub file: String,
+    /// The plaintext length.
+    pub size: u64,
+    /// The part's ETag (MD5 of its plaintext), without quotes.
+    pub etag: String,
+    /// For SSE-KMS parts: the salt and commitment (envelope `PartInfo`).
+    pub sealed_info: Option<Vec<u8>>,
+    /// Upload time.
+    pub modified_ms: i64,
+}
+
+/// The data folder.
+#[derive(Debug)]
+pub struct Store {
+    objects: PathBuf,
+    parts: PathBuf,
+    tmp: PathBuf,
+    db: Mutex<Connection>,
+}
+
+/// The metadata schema's version (`PRAGMA user_version`); a database of another version is
+/// refused rather than read wrongly.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY NOT NULL,
+    owner TEXT NOT NULL,
+    region TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    sse_algorithm TEXT,
+    sse_key_id TEXT,
+    policy TEXT
+);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    file TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    content_type TEXT,
+    owner TEXT NOT NULL,
+    kms_key_id TEXT,
+    meta TEXT NOT NULL,
+    modified_ms INTEGER NOT NULL,
+    envelope_header BLOB,
+    manifest BLOB,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY NOT NULL,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kms_key_id TEXT,
+    envelope_header BLOB,
+    content_type TEXT,
+    meta TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
+    number INTEGER NOT NULL,
+    file TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    sealed_info BLOB,
+    modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, number)
+);
+";
+
+impl Store {
+    /// Opens (creating) the data folder's store, and removes what incomplete writes left: every
+    /// temporary file, and every object file no metadata row references.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let objects = root.join("objects");
+        let parts = root.join("parts");
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&objects)?;
+        std::fs::create_dir_all(&parts)?;
+        std::fs::create_dir_all(&tmp)?;
+        let conn = Connection::open(root.join("gateway.sqlite"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        match (version, tables) {
+            (SCHEMA_VERSION, _) => {}
+            (0, 0) => {
+                conn.execute_batch(SCHEMA)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+            }
+            (v, _) => {
+                return Err(StoreError::Corrupt(format!(
+                    "the metadata database has schema version {v}; this gateway reads version {SCHEMA_VERSION} only"
+                )));
+            }
+        }
+        let store = Self {
+            objects,
+            parts,
+            tmp,
+            db: Mutex::new(conn),
+        };
+        store.sweep()?;
+        Ok(store)
+    }
+
+    fn sweep(&self) -> Result<(), StoreError> {
+        for e in std::fs::read_dir(&self.tmp)? {
+            std::fs::remove_file(e?.path())?;
+        }
+        let referenced: std::collections::HashSet<String> = {
+            let db = self.lock();
+            let mut st = db.prepare("SELECT file FROM objects")?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let parts: std::collections::HashSet<String> = {
+            let db = self.lock();
+            let mut st = db.prepare("SELECT file FROM parts")?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?
+        };
+        for (dir, known) in [(&self.objects, &referenced), (&self.parts, &parts)] {
+            for e in std::fs::read_dir(dir)? {
+                let e = e?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) {
+                    tracing::info!(file = %name, "removing a file no metadata references (an interrupted write)");
+                    std::fs::remove_file(e.path())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back), so a poisoned lock is still usable.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh temporary file path for an upload's body.
+    pub fn temp_path(&self) -> PathBuf {
+        self.tmp.join(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The path of an object's file.
+    pub fn object_path(&self, file: &str) -> PathBuf {
+        self.objects.join(file)
+    }
+
+    /// The path of a part's file.
+    pub fn part_path(&self, file: &str) -> PathBuf {
+        self.parts.join(file)
+    }
+
+    /// Records a new multipart upload.
+    pub fn create_upload(&self, row: &UploadRow) -> Result<(), StoreError> {
+        let meta = serde_json::to_string(&row.meta)
+            .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+        self.lock().execute(
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.upload_id,
+                row.bucket,
+                row.key,
+                row.owner.as_str(),
+                row.kms_key_id,
+                row.envelope_header,
+                row.content_type,
+                meta,
+                row.created_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An upload's row.
+    pub fn upload(&self, upload_id: &str) -> Result<Option<UploadRow>, StoreError> {
+        let db = self.lock();
+        let raw = db
+            .query_row(
+                "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms FROM uploads WHERE upload_id = ?1",
+                [upload_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<Vec<u8>>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, i64>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        raw.map(
+            |(
+                upload_id,
+                bucket,
+                key,
+                owner,
+                kms_key_id,
+                envelope_header,
+                content_type,
+                meta,
+                created_ms,
+            )| {
+                Ok(UploadRow {
+                    upload_id,
+                    bucket,
+                    key,
+                    owner: DomainId::parse(&owner)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    kms_key_id,
+                    envelope_header,
+                    content_type,
+                    meta: serde_json::from_str(&meta)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created_ms,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    /// Makes a complete, fsynced temporary file part `row` of the upload (replacing an earlier
+    /// upload of the same part number, whose file is then removed).
+    pub fn commit_part(
+        &self,
+        temp: &Path,
+        upload_id: &str,
+        row: &PartRow,
+    ) -> Result<(), StoreError> {
+        let dest = self.part_path(&row.file);
+        if let Err(e) = std::fs::rename(temp, &dest) {
+            let _ = std::fs::remove_file(temp);
+            return Err(e.into());
+        }
+        let committed = (|| {
+            std::fs::File::open(&self.parts).and_then(|d| d.sync_all())?;
+            let mut db = self.lock();
+            let tx = db.transaction()?;
+            let exists: Option<String> = tx
+                .query_row(
+                    "SELECT upload_id FROM uploads WHERE upload_id = ?1",
+                    [upload_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::Corrupt("the upload is gone".into()));
+            }
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT file FROM parts WHERE upload_id = ?1 AND number = ?2",
+                    params![upload_id, row.number],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO parts (upload_id, number, file, size, etag, sealed_info, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    upload_id,
+                    row.number,
+                    row.file,
+                    i64::try_from(row.size).map_err(|_| StoreError::Corrupt("size".into()))?,
+                    row.etag,
+                    row.sealed_info,
+                    row.modified_ms
+                ],
+            )?;
+            tx.commit()?;
+            Ok::<_, StoreError>(old)
+        })();
+        match committed {
+            Ok(old) => {
+                if let Some(old) = old {
+                    remove_quietly(&self.part_path(&old));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                Err(e)
+            }
+        }
+    }
+
+    /// The parts of an upload, by part number.
+    pub fn parts(&self, upload_id: &str) -> Result<Vec<PartRow>, StoreError> {
+        let db = self.lock();
+        let mut st = db.prepare(
+            "SELECT number, file, size, etag, sealed_info, modified_ms FROM parts WHERE upload_id = ?1 ORDER BY number",
+        )?;
+        let rows = st
+            .query_map([upload_id], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(number, file, size, etag, sealed_info, modified_ms)| {
+                Ok(PartRow {
+                    number,
+                    file,
+                    size: u64::try_from(size)
+                        .map_err(|_| StoreError::Corrupt("negative size".into()))?,
+                    etag,
+                    sealed_info,
+                    modified_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes an upload and its parts (abort, or after completion).
+    pub fn delete_upload(&self, upload_id: &str) -> Result<bool, StoreError> {
+        let files: Vec<String> = {
+            let mut db = self.lock();
+            let tx = db.transaction()?;
+            let files = {
+                let mut st = tx.prepare("SELECT file FROM parts WHERE upload_id = ?1")?;
+                st.query_map([upload_id], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            tx.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])?;
+            let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+            tx.commit()?;
+            if n == 0 {
+                return Ok(false);
+            }
+            files
+        };
+        for f in files {
+            remove_quietly(&self.part_path(&f));
+        }
+        Ok(true)
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, row: &BucketRow) -> Result<(), StoreError> {
+        let db = self.lock();
+        if let Some(b) = get_bucket(&db, &row.name)? {
+            return Err(StoreError::BucketExists { owner: b.owner });
+        }
+        db.execute(
+            "INSERT INTO buckets (name, owner, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                row.name,
+                row.owner.as_str(),
+                row.region.as_str(),
+                row.created_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A bucket's row.
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRow>, StoreError> {
+        get_bucket(&self.lock(), name)
+    }
+
+    /// The buckets `owner` owns, by name.
+    pub fn list_buckets(&self, owner: &DomainId) -> Result<Vec<BucketRow>, StoreError> {
+        let db = self.lock();
+        let mut st = db.prepare(
+            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy FROM buckets WHERE owner = ?1 ORDER BY name",
+        )?;
+        let rows = st
+            .query_map([owner.as_str()], raw_bucket)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(bucket_from_raw).collect()
+    }
+
+    /// Deletes an empty bucket.
+    pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+        let mut db = self.lock();
+        let tx = db.transaction()?;
+        let n: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            return Err(StoreError::BucketNotEmpty);
+        }
+        if tx.execute("DELETE FROM buckets WHERE name = ?1", [name])? == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the bucket's default encryption.
+    pub fn set_bucket_encryption(
+        &self,
+        name: &str,
+        value: Option<(&str, Option<&str>)>,
+    ) -> Result<(), StoreError> {
+        let (alg, key) = value.map_or((None, None), |(a, k)| (Some(a), k));
+        let n = self.lock().execute(
+            "UPDATE buckets SET sse_algorithm = ?2, sse_key_id = ?3 WHERE name = ?1",
+            params![name, alg, key],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the bucket policy.
+    pub fn set_bucket_policy(&self, name: &str, policy: Option<&str>) -> Result<(), StoreError> {
+        let n = self.lock().execute(
+            "UPDATE buckets SET policy = ?2 WHERE name = ?1",
+            params![name, policy],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// An object's row.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, StoreError> {
+        let db = self.lock();
+        let raw = db
+            .query_row(
+                &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
+                params![bucket, key],
+                raw_object,
+            )
+            .optional()?;
+        raw.map(object_from_raw).transpose()
+    }
+
+    /// The objects of `bucket` whose key starts with `prefix` and sorts after `after`, in key
+    /// order, at most `limit`.
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectRow>, StoreError> {
+        let db = self.lock();
+        let mut st = db.prepare(&format!(
+            "{OBJECT_COLUMNS} WHERE bucket = ?1 AND key > ?2 AND key >= ?3 ORDER BY key LIMIT ?4"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        let mut rows = st.query(params![bucket, after, prefix, limit])?;
+        while let Some(r) = rows.next()? {
+            let raw = raw_object(r)?;
+            if !raw.1.starts_with(prefix) {
+                break;
+            }
+            out.push(object_from_raw(raw)?);
+        }
+        Ok(out)
+    }
+
+    /// Makes a complete, fsynced temporary file the object `row` describes: renames it into
+    /// `objects/` as `row.file`, then commits the row in one transaction (replacing any earlier
+    /// version, whose file is then removed). On failure nothing is visible and the file is gone.
+    pub fn commit_object(&self, temp: &Path, row: &ObjectRow) -> Result<(), StoreError> {
+        let dest = self.object_path(&row.file);
+        if let Err(e) = std::fs::rename(temp, &dest) {
+            let _ = std::fs::remove_file(temp);
+            return Err(e.into());
+        }
+        // The rename must be durable before the metadata points at it.
+        if let Err(e) = std::fs::File::open(&self.objects).and_then(|d| d.sync_all()) {
+            let _ = std::fs::remove_file(&dest);
+            return Err(e.into());
+        }
+        let old = match self.upsert(row) {
+            Ok(old) => old,
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                return Err(e);
+            }
+        };
+        if let Some(old) = old {
+            remove_quietly(&self.object_path(&old));
+        }
+        Ok(())
+    }
+
+    fn upsert(&self, row: &ObjectRow) -> Result<Option<String>, StoreError> {
+        let mut db = self.lock();
+        let tx = db.transaction()?;
+        if get_bucket(&tx, &row.bucket)?.is_none() {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let old: Option<String> = tx
+            .query_row(
+                "SELECT file FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![row.bucket, row.key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let meta = serde_json::to_string(&row.meta)
+            .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                row.bucket,
+                row.key,
+                row.file,
+                i64::try_from(row.size).map_err(|_| StoreError::Corrupt("size".into()))?,
+                row.etag,
+                row.content_type,
+                row.owner.as_str(),
+                row.kms_key_id,
+                meta,
+                row.modified_ms,
+                row.multipart.as_ref().map(|m| &m.0),
+                row.multipart.as_ref().map(|m| &m.1)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(old)
+    }
+
+    /// Deletes an object (`false` when there was none).
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        let file: Option<String> = {
+            let mut db = self.lock();
+            let tx = db.transaction()?;
+            let file = tx
+                .query_row(
+                    "SELECT file FROM objects WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+            )?;
+            tx.commit()?;
+            file
+        };
+        match file {
+            Some(f) => {
+                remove_quietly(&self.object_path(&f));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        // The next start's sweep removes it.
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a replaced object file");
+    }
+}
+
+type RawBucket = (
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn raw_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
+    let (name, owner, region, created_ms, alg, key, policy) = raw;
+    Ok(BucketRow {
+        owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        region: RegionId::parse(&region).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name,
+        created_ms,
+        default_encryption: alg.map(|a| (a, key)),
+        policy,
+    })
+}
+
+fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreError> {
+    let raw = db
+        .query_row(
+            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy FROM buckets WHERE name = ?1",
+            [name],
+            raw_bucket,
+        )
+        .optional()?;
+    raw.map(bucket_from_raw).transpose()
+}
+
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest FROM objects";
+
+type RawObject = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
+fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
+    let (
+        bucket,
+        key,
+        file,
+        size,
+        etag,
+        content_type,
+        owner,
+        kms_key_id,
+        meta,
+        modified_ms,
+        header,
+        manifest,
+    ) = raw;
+    Ok(ObjectRow {
+        bucket,
+        key,
+        file,
+        size: u64::try_from(size).map_err(|_| StoreError::Corrupt("negative size".into()))?,
+        etag,
+        content_type,
+        owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kms_key_id,
+        meta: serde_json::from_str(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        modified_ms,
+        multipart: header.zip(manifest),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(name: &str) -> BucketRow {
+        BucketRow {
+            name: name.into(),
+            owner: DomainId::parse("d1").unwrap(),
+            region: RegionId::parse("region").unwrap(),
+            created_ms: 0,
+            default_encryption: None,
+            policy: None,
+        }
+    }
+
+    fn object(key: &str, file: &str) -> ObjectRow {
+        ObjectRow {
+            bucket: "b".into(),
+            key: key.into(),
+            file: file.into(),
+            size: 3,
+            etag: "e".into(),
+            content_type: None,
+            owner: DomainId::parse("d1").unwrap(),
+            kms_key_id: None,
+            meta: vec![],
+            modified_ms: 0,
+            multipart: None,
+        }
+    }
+
+    #[test]
+    fn a_committed_write_replaces_the_old_file_and_interrupted_writes_are_swept_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        for (file, body) in [("f1", "one"), ("f2", "two")] {
+            let t = store.temp_path();
+            std::fs::write(&t, body).unwrap();
+            store.commit_object(&t, &object("k", file)).unwrap();
+        }
+        assert_eq!(store.object("b", "k").unwrap().unwrap().file, "f2");
+        assert!(
+            !store.object_path("f1").exists(),
+            "the replaced file is removed"
+        );
+        // An interrupted upload (temporary file) and a crash after rename (unreferenced file).
+        std::fs::write(store.temp_path(), "partial").unwrap();
+        std::fs::write(store.object_path("orphan"), "orphan").unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        assert!(!store.object_path("orphan").exists());
+        assert!(store.object_path("f2").exists());
+    }
+
+    #[test]
+    fn a_database_of_another_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn a_bucket_is_deleted_only_when_empty_and_a_write_into_a_missing_bucket_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        assert!(matches!(
+            store.create_bucket(&bucket("b")),
+            Err(StoreError::BucketExists { .. })
+        ));
+        let t = store.temp_path();
+        std::fs::write(&t, "x").unwrap();
+        store.commit_object(&t, &object("k", "f1")).unwrap();
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(StoreError::BucketNotEmpty)
+        ));
+        assert!(store.delete_object("b", "k").unwrap());
+        store.delete_bucket("b").unwrap();
+        let t = store.temp_path();
+        std::fs::write(&t, "x").unwrap();
+        assert!(store.commit_object(&t, &object("k", "f3")).is_err());
+        assert!(!store.object_path("f3").exists());
+        assert!(!t.exists());
+    }
+}

@@ -1,0 +1,85 @@
+//! The XML documents the SDKs parse: errors, list results, multipart and copy results.
+
+/// Escapes text for XML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => out.push_str(&format!("&#x{:x};", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The XML declaration every document starts with.
+pub const DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+/// `<Error><Code/><Message/><RequestId/><HostId/><Resource/></Error>`.
+pub fn error(code: &str, message: &str, request_id: &str, host_id: &str, resource: &str) -> String {
+    format!(
+        "{DECL}<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId><HostId>{}</HostId><Resource>{}</Resource></Error>",
+        escape(code),
+        escape(message),
+        escape(request_id),
+        escape(host_id),
+        escape(resource)
+    )
+}
+
+/// A time as S3 writes it: `2024-01-01T00:00:00.000Z`.
+pub fn iso_time(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => "1970-01-01T00:00:00.000Z".to_owned(),
+    }
+}
+
+/// The text of the first `<name>...</name>` element at or after `from` in `doc`, unescaped,
+/// and the offset after it. Enough for the small request documents (multipart completion,
+/// batch delete, encryption configuration), whose elements hold text only.
+pub fn element(doc: &str, name: &str, from: usize) -> Option<(String, usize)> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = doc.get(from..)?.find(&open)? + from + open.len();
+    let end = doc.get(start..)?.find(&close)? + start;
+    Some((unescape(&doc[start..end]), end + close.len()))
+}
+
+/// Every `<name>...</name>` element's text, in order.
+pub fn elements(doc: &str, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((text, next)) = element(doc, name, at) {
+        out.push(text);
+        at = next;
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.trim()
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_with_milliseconds_and_elements_read_back() {
+        assert_eq!(iso_time(1_704_067_200_000), "2024-01-01T00:00:00.000Z");
+        let doc = "<A><Key>a&amp;b</Key><Key> c </Key></A>";
+        assert_eq!(elements(doc, "Key"), vec!["a&b", "c"]);
+        assert!(error("C", "<m>", "r", "h", "/b").contains("&lt;m&gt;"));
+    }
+}

@@ -1,0 +1,323 @@
+"""boto3, unmodified, against obs-gateway: one operation per run, the outcome as JSON on stdout.
+
+usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
+  SIGNATURE: "default" (botocore's default: SigV4 for requests, V2 for presigned URLs),
+             "s3" (signature_version='s3', V2) or "s3v4" (SigV4 for presigned URLs too)
+  OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
+      | delete B K | list B [PREFIX] | copy B K SRC_B SRC_K [KEY_ID|-] [kms]
+      | put-encryption B [KEY_ID|-] | put-policy B JSON_FILE
+      | multipart B K FILE PART_SIZE [KEY_ID|-] [kms] (parts uploaded last first, listed, completed)
+      | abort-multipart B K (initiate, one part, abort)
+      | post-form B K FILE (generate_presigned_post asking for SSE-KMS, posted with requests)
+      | post-form-uncovered B K FILE (the same form with a field the policy does not name)
+      | concurrent-puts B K N SIZE (N SSE-KMS puts of N different bodies at once, then a GET:
+        which body won, -1 for none)
+      | dropped-put B K (a presigned PUT announcing 1 MB that sends 100 kB and hangs up)
+      | api-surface B (creates B; listings, metadata, conditional GETs, batch delete, deletes B)
+      | presign-url B K (a presigned plain PUT URL, for raw clients)
+      | managed-copy B K SRC_B SRC_K (boto3's managed copy with SSE-KMS: UploadPartCopy in 5 MiB
+        ranges above 5 MiB)
+      | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
+        botocore presigns V2 and moves x-amz-server-side-encryption into the query)
+      | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
+Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
+"""
+import json
+import sys
+import http.client
+import urllib.parse
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+
+def client(endpoint, ak, sk, signature):
+    kwargs = {"retries": {"total_max_attempts": 1}, "s3": {"addressing_style": "path"}}
+    if signature in ("s3", "s3v4"):
+        kwargs["signature_version"] = signature
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ak,
+        aws_secret_access_key=sk,
+        region_name="us-east-1",
+        config=Config(**kwargs),
+    )
+
+
+def outcome(resp):
+    meta = resp["ResponseMetadata"]
+    return {"status": meta["HTTPStatusCode"], "headers": meta["HTTPHeaders"]}
+
+
+def raw_put(url, data, headers, strip_sse=False):
+    """PUT with exactly these headers (urllib would add a Content-Type the signer did not sign).
+    With strip_sse, the URL's SSE query parameters are removed first (a tampered URL)."""
+    u = urllib.parse.urlsplit(url)
+    if strip_sse:
+        kept = [p for p in u.query.split("&") if "server-side-encryption" not in p.lower()]
+        u = u._replace(query="&".join(kept))
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request("PUT", u.path + "?" + u.query, body=data, headers=headers)
+    r = conn.getresponse()
+    body = r.read().decode()
+    if r.status >= 300:
+        code = body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
+        return {"error": code, "status": r.status}
+    return {"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()}}
+
+
+def code_of(call):
+    """The error code a call ends with, or "ok"."""
+    try:
+        call()
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"].get("Code")
+
+
+def api_surface(s3, bucket):
+    """Buckets, listings, metadata, conditions and batch delete, observed for the test."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a/1", "a/2", "b/1", "c"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode(), Metadata={"color": "blue"})
+    v1 = s3.list_objects(Bucket=bucket, Delimiter="/")
+    seen["v1_prefixes"] = [p["Prefix"] for p in v1.get("CommonPrefixes", [])]
+    seen["v1_keys"] = [o["Key"] for o in v1.get("Contents", [])]
+    seen["v1_after_marker"] = [
+        o["Key"] for o in s3.list_objects(Bucket=bucket, Marker="a/2").get("Contents", [])
+    ]
+    pages, keys, token = 0, [], None
+    while True:
+        extra = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=bucket, MaxKeys=2, **extra)
+        pages += 1
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    seen["v2_pages"], seen["v2_keys"] = pages, keys
+    seen["v2_prefix"] = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="a/").get("Contents", [])
+    ]
+    head = s3.head_object(Bucket=bucket, Key="c")
+    seen["metadata"] = head["Metadata"]
+    etag = head["ETag"]
+    seen["if_none_match"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag))
+    seen["if_match_wrong"] = code_of(
+        lambda: s3.get_object(Bucket=bucket, Key="c", IfMatch='"0123"')
+    )
+    seen["if_match_right"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="c", IfMatch=etag))
+    seen["missing_key"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="nope"))
+    seen["listed_buckets"] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    seen["delete_full_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    deleted = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in ["a/1", "a/2", "b/1", "c"]]}
+    )
+    seen["batch_deleted"] = sorted(d["Key"] for d in deleted.get("Deleted", []))
+    seen["left"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    seen["delete_empty_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    seen["head_deleted_bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def main():
+    endpoint, ak, sk, signature, op, *args = sys.argv[1:]
+    s3 = client(endpoint, ak, sk, signature)
+    try:
+        if op == "create-bucket":
+            out = outcome(s3.create_bucket(Bucket=args[0]))
+        elif op == "put":
+            bucket, key, path, *sse = args
+            extra = {}
+            if sse:
+                extra["ServerSideEncryption"] = "aws:kms"
+                if sse[0] != "-":
+                    extra["SSEKMSKeyId"] = sse[0]
+            with open(path, "rb") as f:
+                out = outcome(s3.put_object(Bucket=bucket, Key=key, Body=f, **extra))
+        elif op == "get":
+            bucket, key, path, *rng = args
+            extra = {"Range": rng[0]} if rng else {}
+            resp = s3.get_object(Bucket=bucket, Key=key, **extra)
+            out = outcome(resp)
+            # Keep what arrived even when the body breaks off: the test checks every byte served.
+            with open(path, "wb") as f:
+                try:
+                    for chunk in resp["Body"].iter_chunks(65536):
+                        f.write(chunk)
+                except Exception as e:  # urllib3/botocore report a cut body in several types
+                    out = {"error": "IncompleteBody", "status": out["status"], "exception": type(e).__name__}
+        elif op == "head":
+            out = outcome(s3.head_object(Bucket=args[0], Key=args[1]))
+        elif op == "delete":
+            out = outcome(s3.delete_object(Bucket=args[0], Key=args[1]))
+        elif op == "list":
+            prefix = args[1] if len(args) > 1 else ""
+            resp = s3.list_objects_v2(Bucket=args[0], Prefix=prefix)
+            out = outcome(resp)
+            out["keys"] = [o["Key"] for o in resp.get("Contents", [])]
+        elif op == "copy":
+            bucket, key, src_bucket, src_key, *sse = args
+            extra = {}
+            if sse:
+                extra["ServerSideEncryption"] = "aws:kms"
+                if sse[0] != "-":
+                    extra["SSEKMSKeyId"] = sse[0]
+            resp = s3.copy_object(
+                Bucket=bucket, Key=key, CopySource={"Bucket": src_bucket, "Key": src_key}, **extra
+            )
+            out = outcome(resp)
+            out["etag"] = resp["CopyObjectResult"]["ETag"]
+            out["last_modified"] = resp["CopyObjectResult"]["LastModified"].isoformat()
+        elif op == "multipart":
+            bucket, key, path, part_size, *sse = args
+            extra = {}
+            if sse:
+                extra["ServerSideEncryption"] = "aws:kms"
+                if sse[0] != "-":
+                    extra["SSEKMSKeyId"] = sse[0]
+            data = open(path, "rb").read()
+            size = int(part_size)
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
+            init = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)
+            uid = init["UploadId"]
+            parts = []
+            # Parts in reverse order: the manifest orders them by number.
+            for number in range(len(chunks), 0, -1):
+                r = s3.upload_part(
+                    Bucket=bucket, Key=key, UploadId=uid, PartNumber=number, Body=chunks[number - 1]
+                )
+                parts.append({"PartNumber": number, "ETag": r["ETag"]})
+            listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid)
+            parts.sort(key=lambda p: p["PartNumber"])
+            done = s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts}
+            )
+            out = outcome(done)
+            out["initiate"] = outcome(init)
+            out["etag"] = done["ETag"]
+            out["listed_parts"] = [p["PartNumber"] for p in listed.get("Parts", [])]
+        elif op == "abort-multipart":
+            bucket, key = args
+            uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x" * 1000)
+            out = outcome(s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid))
+        elif op in ("post-form", "post-form-uncovered"):
+            import requests
+
+            bucket, key, path = args
+            post = s3.generate_presigned_post(
+                Bucket=bucket,
+                Key=key,
+                Fields={"x-amz-server-side-encryption": "aws:kms"},
+                Conditions=[{"x-amz-server-side-encryption": "aws:kms"}],
+                ExpiresIn=600,
+            )
+            fields = dict(post["fields"])
+            if op == "post-form-uncovered":
+                fields["x-amz-meta-added"] = "not in the policy"
+            with open(path, "rb") as f:
+                r = requests.post(post["url"], data=fields, files={"file": ("upload.bin", f)})
+            if r.status_code >= 300:
+                code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else ""
+                out = {"error": code, "status": r.status_code}
+            else:
+                out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
+            out["signed_fields"] = sorted(post["fields"])
+        elif op == "concurrent-puts":
+            import concurrent.futures
+
+            bucket, key, n, size = args[0], args[1], int(args[2]), int(args[3])
+            bodies = [bytes([65 + i]) * size for i in range(n)]
+
+            def put(i):
+                r = s3.put_object(Bucket=bucket, Key=key, Body=bodies[i], ServerSideEncryption="aws:kms")
+                return r["ResponseMetadata"]["HTTPStatusCode"]
+
+            with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                statuses = list(pool.map(put, range(n)))
+            got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            winner = bodies.index(got) if got in bodies else -1
+            out = {"statuses": statuses, "winner": winner, "len": len(got)}
+        elif op == "dropped-put":
+            import socket
+
+            bucket, key = args
+            url = s3.generate_presigned_url(
+                "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600
+            )
+            u = urllib.parse.urlsplit(url)
+            s = socket.create_connection((u.hostname, u.port))
+            head = (
+                f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                "Content-Length: 1000000\r\n\r\n"
+            )
+            s.sendall(head.encode() + b"D" * 100000)
+            s.close()
+            out = {"sent": 100000}
+        elif op == "managed-copy":
+            from boto3.s3.transfer import TransferConfig
+
+            bucket, key, src_bucket, src_key = args
+            mib = 1024 * 1024
+            s3.copy(
+                {"Bucket": src_bucket, "Key": src_key},
+                bucket,
+                key,
+                ExtraArgs={"ServerSideEncryption": "aws:kms"},
+                Config=TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib),
+            )
+            out = outcome(s3.head_object(Bucket=bucket, Key=key))
+        elif op == "presign-url":
+            url = s3.generate_presigned_url(
+                "put_object", Params={"Bucket": args[0], "Key": args[1]}, ExpiresIn=600
+            )
+            out = {"url": url}
+        elif op == "api-surface":
+            out = api_surface(s3, args[0])
+        elif op == "put-encryption":
+            rule = {"SSEAlgorithm": "aws:kms"}
+            if len(args) > 1 and args[1] != "-":
+                rule["KMSMasterKeyID"] = args[1]
+            out = outcome(
+                s3.put_bucket_encryption(
+                    Bucket=args[0],
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [{"ApplyServerSideEncryptionByDefault": rule}]
+                    },
+                )
+            )
+            got = s3.get_bucket_encryption(Bucket=args[0])
+            out["rule"] = got["ServerSideEncryptionConfiguration"]["Rules"][0][
+                "ApplyServerSideEncryptionByDefault"
+            ]
+        elif op == "put-policy":
+            with open(args[1]) as f:
+                out = outcome(s3.put_bucket_policy(Bucket=args[0], Policy=f.read()))
+        elif op in ("presigned-put", "presigned-put-stripped"):
+            bucket, key, path = args
+            url = s3.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": bucket, "Key": key, "ServerSideEncryption": "aws:kms"},
+                ExpiresIn=600,
+            )
+            # Send what the signer signed: with V4 the SSE header stays a signed header.
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+            signed = query.get("X-Amz-SignedHeaders", [""])[0].split(";")
+            headers = {h: "aws:kms" for h in signed if h == "x-amz-server-side-encryption"}
+            with open(path, "rb") as f:
+                out = raw_put(url, f.read(), headers, op.endswith("-stripped"))
+        else:
+            raise SystemExit(f"unknown operation {op}")
+    except botocore.exceptions.ClientError as e:
+        out = {
+            "error": e.response["Error"].get("Code"),
+            "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+        }
+    print(json.dumps(out))
+
+
+main()

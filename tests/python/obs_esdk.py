@@ -1,0 +1,183 @@
+"""Huawei's esdk-obs-python, unmodified, against obs-gateway: one operation per run, the outcome
+as JSON on stdout.
+
+usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
+  MODE: "default" (client_mode 'obs': with an IP endpoint, V2 in the x-amz dialect),
+        "workflow" (client_mode 'workflow': the OBS scheme with x-obs- headers) or
+        "v4" (signature='v4': SigV4 with UNSIGNED-PAYLOAD and a Date header)
+  OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
+      | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
+      | multipart B K FILE PART_SIZE [KEY_ID|-] [kms]
+      | post-form B K FILE (createPostSignature with x-obs-server-side-encryption=kms as a form
+        field, posted with requests)
+      | presigned-put B K FILE (createSignedUrl with SSE-KMS in the query in the mode's dialect:
+        x-obs-server-side-encryption=kms or x-amz-server-side-encryption=aws:kms; used by raw
+        HTTP) | presigned-put-stripped B K FILE (the URL without its SSE parameter)
+      | presigned-put-obs-param B K FILE (x-obs-server-side-encryption=kms whatever the mode)
+Refusals print {"error": code, "status": http_status}.
+"""
+import json
+import sys
+import http.client
+import urllib.parse
+
+from obs import (
+    CompleteMultipartUploadRequest,
+    CompletePart,
+    CopyObjectHeader,
+    GetObjectHeader,
+    ObsClient,
+    PutObjectHeader,
+    SseKmsHeader,
+)
+
+
+def sse_header(sse):
+    if not sse:
+        return None
+    return SseKmsHeader(encryption="kms", key=None if sse[0] == "-" else sse[0])
+
+
+def raw_put(url, data, headers, strip_sse=False):
+    """PUT with exactly these headers (urllib would add a Content-Type the signer did not sign).
+    With strip_sse, the URL's SSE query parameters are removed first (a tampered URL)."""
+    u = urllib.parse.urlsplit(url)
+    if strip_sse:
+        kept = [p for p in u.query.split("&") if "server-side-encryption" not in p.lower()]
+        u = u._replace(query="&".join(kept))
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request("PUT", u.path + "?" + u.query, body=data, headers=headers)
+    r = conn.getresponse()
+    body = r.read().decode()
+    if r.status >= 300:
+        code = body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
+        return {"error": code, "status": r.status}
+    return {"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()}}
+
+
+def main():
+    endpoint, ak, sk, mode, op, *args = sys.argv[1:]
+    kwargs = {"client_mode": "workflow"} if mode == "workflow" else {}
+    if mode == "v4":
+        kwargs = {"signature": "v4"}
+    c = ObsClient(
+        access_key_id=ak,
+        secret_access_key=sk,
+        server=endpoint,
+        path_style=True,
+        max_retry_count=0,
+        **kwargs,
+    )
+    if op == "create-bucket":
+        resp = c.createBucket(args[0])
+    elif op == "put":
+        bucket, key, path, *sse = args
+        headers = None
+        if sse:
+            headers = PutObjectHeader(
+                sseHeader=SseKmsHeader(encryption="kms", key=None if sse[0] == "-" else sse[0])
+            )
+        resp = c.putFile(bucket, key, path, headers=headers)
+    elif op == "get":
+        bucket, key, path, *rng = args
+        headers = GetObjectHeader(range=rng[0]) if rng else None
+        resp = c.getObject(bucket, key, headers=headers, loadStreamInMemory=True)
+        if resp.status < 300:
+            with open(path, "wb") as f:
+                f.write(resp.body.buffer)
+    elif op == "head":
+        resp = c.getObjectMetadata(args[0], args[1])
+    elif op == "delete":
+        resp = c.deleteObject(args[0], args[1])
+    elif op == "copy":
+        bucket, key, src_bucket, src_key, *sse = args
+        headers = CopyObjectHeader(destSseHeader=sse_header(sse)) if sse else None
+        resp = c.copyObject(src_bucket, src_key, bucket, key, headers=headers)
+    elif op == "multipart":
+        bucket, key, path, part_size, *sse = args
+        data = open(path, "rb").read()
+        size = int(part_size)
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        init = c.initiateMultipartUpload(bucket, key, sseHeader=sse_header(sse))
+        if init.status >= 300:
+            print(json.dumps({"error": init.errorCode, "status": init.status}))
+            return
+        uid = init.body.uploadId
+        parts = []
+        for number, chunk in enumerate(chunks, start=1):
+            r = c.uploadPart(bucket, key, number, uid, object=chunk)
+            if r.status >= 300:
+                print(json.dumps({"error": r.errorCode, "status": r.status}))
+                return
+            parts.append(CompletePart(partNum=number, etag=r.body.etag))
+        resp = c.completeMultipartUpload(
+            bucket, key, uid, CompleteMultipartUploadRequest(parts=parts)
+        )
+    elif op == "post-form":
+        import requests
+
+        bucket, key, path = args
+        sse = {"x-obs-server-side-encryption": "kms"}
+        signed = c.createPostSignature(bucket, key, expires=600, formParams=sse)
+        if mode == "v4":
+            fields = {
+                "key": key,
+                "policy": signed.policy,
+                "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                "x-amz-credential": signed.credential,
+                "x-amz-date": signed.date,
+                "x-amz-signature": signed.signature,
+            }
+        else:
+            id_field = "AccessKeyId" if mode == "workflow" else "AWSAccessKeyId"
+            fields = {"key": key, id_field: ak, "policy": signed.policy, "signature": signed.signature}
+        fields.update(sse)
+        with open(path, "rb") as f:
+            r = requests.post(
+                f"{endpoint}/{bucket}", data=fields, files={"file": ("upload.bin", f)}
+            )
+        if r.status_code >= 300:
+            code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else ""
+            out = {"error": code, "status": r.status_code}
+        else:
+            out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
+        print(json.dumps(out))
+        return
+    elif op == "put-encryption":
+        key = args[1] if len(args) > 1 and args[1] != "-" else None
+        resp = c.setBucketEncryption(args[0], "kms", key=key)
+    elif op in ("presigned-put", "presigned-put-stripped", "presigned-put-obs-param"):
+        bucket, key, path = args
+        # The SDK signs the query parameters of its own dialect's prefix as sub-resources.
+        if mode == "workflow" or op == "presigned-put-obs-param":
+            sse = {"x-obs-server-side-encryption": "kms"}
+        else:
+            sse = {"x-amz-server-side-encryption": "aws:kms"}
+        signed = c.createSignedUrl("PUT", bucket, key, queryParams=sse, expires=600)
+        with open(path, "rb") as f:
+            out = raw_put(
+                signed.signedUrl,
+                f.read(),
+                dict(signed.actualSignedRequestHeaders or {}),
+                op.endswith("-stripped"),
+            )
+        print(json.dumps(out))
+        return
+    else:
+        raise SystemExit(f"unknown operation {op}")
+    if resp.status >= 300:
+        out = {"error": resp.errorCode, "status": resp.status}
+    else:
+        out = {
+            "status": resp.status,
+            "headers": {k.lower(): v for k, v in (resp.header or [])},
+        }
+        body = resp.body
+        for attr in ("sseKms", "sseKmsKey", "etag"):
+            value = getattr(body, attr, None) if body is not None else None
+            if value is not None:
+                out[attr] = value
+    print(json.dumps(out))
+
+
+main()
