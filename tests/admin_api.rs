@@ -1053,3 +1053,121 @@ async fn a_hung_call_without_a_deadline_ends_when_the_daemon_stops() {
     );
     assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
 }
+
+/// One fault rule names a kms.v1 operation and matches the calls of every API that correspond to
+/// it (gRPC `GenerateDataKey`, REST `create-datakey`, transit `datakey/plaintext`); each injected
+/// refusal comes in its API's own shape, throttling as HTTP 429, other operations are untouched,
+/// and the audit lines say what was injected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_rule_matches_the_corresponding_call_of_every_api() {
+    use kmsbox_tests::http1::http;
+    let d = TestDaemon::start().await;
+    let mut admin = AdminClient::new(connect(&d).await);
+    let domain = "faultapis";
+    let mut t = d.tenant(domain).await;
+    let key = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "faulty".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap()
+        .key_id;
+    let uuid = key.rsplit('/').next().unwrap().to_owned();
+    let addr = d.server().local_addr();
+    let rest_body = serde_json::json!({"key_id": uuid, "datakey_length": "256"}).to_string();
+    let rest = || {
+        http(
+            addr,
+            "POST",
+            &format!("/v1.0/{domain}/kms/create-datakey"),
+            &[("content-type", "application/json")],
+            rest_body.as_bytes(),
+        )
+    };
+    let transit = |path: &str, body: &str| {
+        http(
+            addr,
+            "POST",
+            &format!("/v1/transit/{path}/faulty"),
+            &[("x-vault-token", domain)],
+            body.as_bytes(),
+        )
+    };
+    let datakey = || transit("datakey/plaintext", "{}");
+    let grpc_gdk = async |t: &mut Tenant| {
+        t.client
+            .generate_data_key(t.req(pb::GenerateDataKeyRequest {
+                key_id: key.clone(),
+                ..Default::default()
+            }))
+            .await
+    };
+    assert_eq!((rest().status, datakey().status), (200, 200), "no rule yet");
+
+    // (api, status, code): one rule, three APIs.
+    add(
+        &mut admin,
+        apb::FaultRule {
+            count: 3,
+            ..rule("GenerateDataKey", fail("KMS.0209"))
+        },
+    )
+    .await;
+    assert_eq!(
+        error_code(&grpc_gdk(&mut t).await.unwrap_err()),
+        Some(ErrorCode::KeyDisabled)
+    );
+    let r = rest();
+    assert_eq!(
+        (r.status, r.body["error"]["error_code"].as_str()),
+        (400, Some("KMS.0209")),
+        "{}",
+        r.body
+    );
+    let v = datakey();
+    assert_eq!(v.status, 400, "{}", v.body);
+    assert!(!v.errors().is_empty());
+    let encrypt = transit("encrypt", r#"{"plaintext": "aGk="}"#);
+    assert_eq!(encrypt.status, 200, "another operation: {}", encrypt.body);
+    assert_eq!(
+        (rest().status, datakey().status),
+        (200, 200),
+        "the rule retired after its count"
+    );
+
+    add(&mut admin, rule("GenerateDataKey", fail("KMSBOX.0429"))).await;
+    let r = rest();
+    assert_eq!(
+        (r.status, r.body["error"]["error_code"].as_str()),
+        (429, Some("KMSBOX.0429")),
+        "{}",
+        r.body
+    );
+    assert_eq!(datakey().status, 429, "throttled over transit");
+
+    // The log is written in batches: wait for the lines of the calls above.
+    let injected = |log: &str, operation: &str| {
+        log.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["operation"] == operation && v["injected"].is_string())
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(d.data_dir().join("audit.jsonl")).unwrap();
+        let counts = ["GenerateDataKey", "Vault.DataKeyPlaintext"].map(|op| injected(&log, op));
+        if counts.iter().all(|&n| n >= 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{counts:?} injected lines in\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -60,7 +60,7 @@ load() { # path body connections streams -> h2load output
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 if [ "$mode" = instructions ]; then
     # Each callgrind dump holds the instructions since the previous one.
-    dump() { callgrind_control -d "$pid" >/dev/null; sleep 1; ls -t "$work"/cg.out.* | head -n 1; }
+    dump() { callgrind_control -d "$pid" >/dev/null 2>&1; sleep 1; ls -t "$work"/cg.out.* | head -n 1; }
     for call in "${calls[@]}"; do set -- $call; load "$1" "$2" 4 16 >/dev/null; done # warm up
     printf '%-12s %14s\n' call 'instr/request'
     for r in $(seq "$rounds"); do

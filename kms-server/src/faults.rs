@@ -94,6 +94,20 @@ operations! {
     Decrypt,
     /// `ReEncrypt`.
     ReEncrypt,
+    /// `GenerateRandom`.
+    GenerateRandom,
+    /// `UpdateKeyAlias`.
+    UpdateKeyAlias,
+    /// `UpdateKeyDescription`.
+    UpdateKeyDescription,
+    /// `EnableKeyRotation`.
+    EnableKeyRotation,
+    /// `DisableKeyRotation`.
+    DisableKeyRotation,
+    /// `UpdateKeyRotationInterval`.
+    UpdateKeyRotationInterval,
+    /// `GetKeyRotationStatus`.
+    GetKeyRotationStatus,
 }
 
 impl fmt::Display for Operation {

@@ -412,6 +412,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         keyring: Arc::clone(&keyring),
         auth: Arc::clone(&auth),
         audit: audit.clone(),
+        faults: Arc::clone(&faults),
     });
     let serve = tasks.spawn(
         tonic::transport::Server::builder()

@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
-use crate::keyring::Keyring;
+use crate::faults::{Faults, Operation, Outcome};
+use crate::keyring::{Caller, Keyring};
 use crate::listener::{CallBody, ConnActivity};
 
 /// What every HTTP API serves from: the daemon's one key ring, authenticator and audit log.
@@ -32,6 +33,54 @@ pub struct ApiState {
     pub auth: Arc<Authenticator>,
     /// The audit log, shared with the gRPC service.
     pub audit: AuditLog,
+    /// The fault rules, shared with the gRPC service: a rule names an operation by its kms.v1
+    /// name, and matches the REST and transit calls that correspond to it.
+    pub faults: Arc<Faults>,
+}
+
+/// What the fault rules decided for one HTTP call.
+pub(crate) enum Faulted {
+    /// Run it (after the injected delay, already waited); the note is for its audit line.
+    Run(Option<String>),
+    /// Refuse it with this code and message.
+    Fail {
+        /// The injected code.
+        code: kms_proto::ErrorCode,
+        /// The injected message.
+        message: String,
+        /// For the audit line.
+        note: String,
+    },
+    /// Never answer: the caller must audit it, then await [`Faults::hang`].
+    Hang(String),
+}
+
+/// Applies the fault rules to a call of `op` (the kms.v1 operation an HTTP call corresponds to;
+/// `None` for one with no counterpart) by `caller` naming `key`, waiting out any injected delay.
+pub(crate) async fn apply_faults(
+    faults: &Faults,
+    op: Option<Operation>,
+    caller: &Caller,
+    key: impl FnOnce() -> Option<uuid::Uuid>,
+) -> Faulted {
+    let Some(op) = op.filter(|_| faults.active()) else {
+        return Faulted::Run(None);
+    };
+    let Some(injected) = faults.intercept(op, caller, key()) else {
+        return Faulted::Run(None);
+    };
+    if !injected.delay.is_zero() {
+        tokio::time::sleep(injected.delay).await;
+    }
+    match injected.outcome {
+        None => Faulted::Run(Some(injected.note)),
+        Some(Outcome::Fail { code, message }) => Faulted::Fail {
+            code,
+            message,
+            note: injected.note,
+        },
+        Some(Outcome::Hang) => Faulted::Hang(injected.note),
+    }
 }
 
 /// The HTTP APIs' routes, each request counted as a call on its connection (so the idle timer

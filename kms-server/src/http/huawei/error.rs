@@ -90,6 +90,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Code::AlreadyExists => StatusCode::CONFLICT,
         Code::Unimplemented => StatusCode::NOT_FOUND,
         Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         Code::Internal | Code::Unknown | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
         _ if code == ErrorCode::RequestTooLong => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,

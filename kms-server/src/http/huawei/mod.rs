@@ -34,7 +34,7 @@ use zeroize::Zeroizing;
 
 use self::error::HuaweiError;
 use self::sign::{Authorization, SignError};
-use super::ApiState;
+use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditRecord;
 use crate::auth::request_id_from;
 use crate::keyring::validate::MAX_DATA_KEY;
@@ -152,6 +152,8 @@ struct Call {
     request_id: String,
     domain: String,
     region: String,
+    /// What a fault rule did to the call.
+    injected: Option<String>,
 }
 
 /// A served operation's answer: the JSON body and the key its audit line names (full form).
@@ -170,6 +172,7 @@ async fn handle(State(state): State<ApiState>, request: Request) -> Response {
         request_id: request_id_from(parts.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())),
         domain: String::new(),
         region: String::new(),
+        injected: None,
     };
     // /v1.0/{project_id}/kms/{operation}
     let target = parts
@@ -222,6 +225,32 @@ async fn handle(State(state): State<ApiState>, request: Request) -> Response {
         let e = HuaweiError::new(ErrorCode::AuditUnavailable, AUDIT_UNAVAILABLE);
         return refuse(&state, call, requested_key(&body), e).await;
     }
+    // A fault rule names the kms.v1 operation a REST operation corresponds to (its audit name).
+    let fault_op = op.audit_name().parse().ok();
+    let key = || crate::faults::named_key(&requested_key(&body));
+    match apply_faults(&state.faults, fault_op, &caller, key).await {
+        Faulted::Run(note) => call.injected = note,
+        Faulted::Fail {
+            code,
+            message,
+            note,
+        } => {
+            call.injected = Some(note);
+            let e = HuaweiError::new(code, message);
+            return refuse(&state, call, requested_key(&body), e).await;
+        }
+        Faulted::Hang(note) => {
+            // Its line now: the caller's timeout drops the call without a word.
+            call.injected = Some(note);
+            state
+                .audit
+                .record(line(&call, requested_key(&body), "hang"))
+                .await;
+            state.faults.hang().await;
+            let e = HuaweiError::new(ErrorCode::ServiceUnavailable, "the daemon is stopping");
+            return e.into_response_with(&call.request_id);
+        }
+    }
     let answer = match dispatch(&state.keyring, &caller, op, &body).await {
         Ok(a) => a,
         Err(e) => return refuse(&state, call, requested_key(&body), e).await,
@@ -270,7 +299,7 @@ fn line(call: &Call, key_id: String, outcome: &'static str) -> AuditRecord {
         outcome,
         request_id: call.request_id.clone(),
         virtual_time_ms: None,
-        injected: None,
+        injected: call.injected.clone(),
     }
 }
 

@@ -20,7 +20,33 @@ pub struct VaultError {
     pub code: ErrorCode,
 }
 
+/// Vault's status for a refusal with `code`.
+fn status_for(code: ErrorCode, reading_key: bool) -> StatusCode {
+    match code {
+        ErrorCode::KeyNotFound if reading_key => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorCode::AuditUnavailable | ErrorCode::ServiceUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // Every other refusal is the caller's: a malformed field, a key in a state that does
+        // not allow the call, a ciphertext that does not open.
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 impl VaultError {
+    /// A refusal a fault rule injected, with its code's status (429 when throttled, 503 when
+    /// unavailable).
+    pub fn injected(code: ErrorCode, message: String) -> Self {
+        Self {
+            status: status_for(code, false),
+            message,
+            code,
+        }
+    }
+
     /// `400 Bad Request`: malformed or out-of-range input (Vault's `ErrInvalidRequest`).
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
@@ -82,15 +108,7 @@ impl VaultError {
     /// found" of the data calls).
     pub fn from_kms(e: &KmsError, reading_key: bool) -> Self {
         let code = e.code();
-        let status = match code {
-            ErrorCode::KeyNotFound if reading_key => StatusCode::NOT_FOUND,
-            ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-            ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            // Every other refusal is the caller's: a malformed field, a key in a state that does
-            // not allow the call, a ciphertext that does not open.
-            _ => StatusCode::BAD_REQUEST,
-        };
+        let status = status_for(code, reading_key);
         let message = match e {
             KmsError::Unauthenticated(why) => format!("permission denied: {why}"),
             other => other.to_string(),

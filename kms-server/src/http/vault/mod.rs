@@ -38,7 +38,7 @@ use self::model::{
     check_key_version, context, decode_base64, encode_base64, format_ciphertext, parse_body,
     parse_ciphertext, refuse_nonce,
 };
-use super::ApiState;
+use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditRecord;
 use crate::auth::request_id;
 use crate::blob::BlobHeader;
@@ -93,6 +93,23 @@ impl Op {
             Op::Rewrap => "Vault.Rewrap",
             Op::LookupSelf => "Vault.LookupSelf",
         }
+    }
+
+    /// The kms.v1 operation a fault rule names to match this call; `None` for one without a
+    /// counterpart.
+    pub const fn fault_operation(self) -> Option<crate::faults::Operation> {
+        use crate::faults::Operation as O;
+        Some(match self {
+            Op::CreateKey => O::CreateKey,
+            Op::ReadKey => O::DescribeKey,
+            Op::RotateKey => O::RotateKey,
+            Op::Encrypt => O::Encrypt,
+            Op::Decrypt => O::Decrypt,
+            Op::DataKeyPlaintext => O::GenerateDataKey,
+            Op::DataKeyWrapped => O::GenerateDataKeyWithoutPlaintext,
+            Op::Rewrap => O::ReEncrypt,
+            Op::LookupSelf => return None,
+        })
     }
 }
 
@@ -186,6 +203,10 @@ struct Audit {
     domain: String,
     region: String,
     requested_key: String,
+    /// What a fault rule did to the call.
+    injected: Option<String>,
+    /// Its line is written already (a hung call).
+    audited: bool,
 }
 
 impl Audit {
@@ -199,7 +220,7 @@ impl Audit {
             outcome,
             request_id: self.request_id.clone(),
             virtual_time_ms: None,
-            injected: None,
+            injected: self.injected.clone(),
         }
     }
 }
@@ -224,6 +245,8 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
         domain: String::new(),
         region: String::new(),
         requested_key: name.chars().take(AUDIT_KEY_CHARS).collect(),
+        injected: None,
+        audited: false,
     };
     let result = async {
         let caller = api
@@ -236,6 +259,31 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
             return Err(VaultError::audit_unavailable(AUDIT_UNAVAILABLE));
         }
         let body = read_body(headers, body).await?;
+        let key = || api.keyring.find_alias(&caller, &name).ok().map(|r| r.uuid);
+        match apply_faults(&api.faults, op.fault_operation(), &caller, key).await {
+            Faulted::Run(note) => audit.injected = note,
+            Faulted::Fail {
+                code,
+                message,
+                note,
+            } => {
+                audit.injected = Some(note);
+                return Err(VaultError::injected(code, message));
+            }
+            Faulted::Hang(note) => {
+                // Its line now: the caller's timeout drops the call without a word.
+                audit.injected = Some(note);
+                api.audit
+                    .record(audit.line(audit.requested_key.clone(), "hang"))
+                    .await;
+                audit.audited = true;
+                api.faults.hang().await;
+                return Err(VaultError::injected(
+                    ErrorCode::ServiceUnavailable,
+                    "the daemon is stopping".into(),
+                ));
+            }
+        }
         dispatch(&api.keyring, &caller, op, &name, &body).await
     }
     .await;
@@ -283,9 +331,11 @@ async fn refuse(api: &ApiState, audit: &Audit, e: VaultError) -> Response {
     } else {
         tracing::debug!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call refused");
     }
-    api.audit
-        .record(audit.line(audit.requested_key.clone(), e.code.as_str()))
-        .await;
+    if !audit.audited {
+        api.audit
+            .record(audit.line(audit.requested_key.clone(), e.code.as_str()))
+            .await;
+    }
     with_request_id(e.into_response(), audit)
 }
 
