@@ -1171,3 +1171,83 @@ async fn a_fault_rule_matches_the_corresponding_call_of_every_api() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A yearly rotation on the virtual clock, as the OBS adapter sees it: after `advance 365d` the
+/// key has a new version (rotated before the call returned), an object written before still opens
+/// with its stored data key, and new data keys come from the new version.
+#[tokio::test]
+async fn a_yearly_rotation_after_advance_365d_keeps_old_objects_readable() {
+    let d = TestDaemon::start_with(|c, _| {
+        c.clock = kms_server::server::ClockConfig::Virtual { start_ms: None };
+    })
+    .await;
+    let ch = connect(&d).await;
+    let mut admin = AdminClient::new(ch.clone());
+    let adapter = ObsAdapter::with_config(
+        GrpcKeyService::new(ch),
+        AdapterConfig {
+            key_policy: KeyPolicy::AllowCustomerKeys,
+        },
+    );
+    let owner = "yearly";
+    let (c, b) = (Caller::new(domain(owner)), bucket_of(owner));
+    let mut t = d.tenant(owner).await;
+    let key = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap()
+        .key_id;
+    t.client
+        .enable_key_rotation(t.req(pb::EnableKeyRotationRequest {
+            key_id: key.clone(),
+        }))
+        .await
+        .unwrap();
+    let decision = put(&adapter, owner, Some(&key)).await.unwrap();
+    let before = adapter
+        .generate_data_key(&c, &b, "obj", &decision.encryption)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.key_version, 1);
+    let stored = StoredObject::kms(domain(owner), decision.encryption.key_id().unwrap().clone());
+
+    let advance = |days: i64| apb::AdvanceClockRequest {
+        by: Some(prost_types::Duration {
+            seconds: days * 86_400,
+            nanos: 0,
+        }),
+    };
+    let early = admin
+        .advance_clock(admin_req(None, advance(364)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(early.rotated_keys, 0, "the default interval is 365 days");
+    let year = admin
+        .advance_clock(admin_req(None, advance(1)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(year.rotated_keys, 1, "rotated before the call returned");
+
+    let opened = adapter
+        .decrypt_data_key(&c, &b, "obj", &stored, &before.ciphertext_blob)
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.expose(),
+        before.plaintext.expose(),
+        "the old object's data key still opens"
+    );
+    let after = adapter
+        .generate_data_key(&c, &b, "obj2", &decision.encryption)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.key_version, 2, "new data keys use the new version");
+}
