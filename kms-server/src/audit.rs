@@ -182,7 +182,7 @@ impl AuditRecord {
 }
 
 impl AuditLog {
-    /// Records the automatic rotations of [`crate::keyring::DueWork`], each as a `RotateKey` by
+    /// Records the automatic rotations of [`crate::keyring::due::DueWork`], each as a `RotateKey` by
     /// the daemon itself (request ID `scheduled-rotation`), on disk before it returns like every
     /// lifecycle line.
     pub async fn record_scheduled_rotations(

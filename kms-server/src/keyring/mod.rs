@@ -3,7 +3,7 @@
 //!
 //! Every key lives in memory (metadata and *wrapped* material); a key version's material is
 //! unwrapped under the root key the first time a call uses it and kept, keyed into its cipher,
-//! until the key is purged ([`versions`]). Management calls
+//! until the key is purged (`versions`). Management calls
 //! ([`lifecycle`]) write through to the store before they change the cache, under one write lock,
 //! so that what a caller was told is what is on disk. The data path ([`data_path`]:
 //! `generate_data_key`, `encrypt`, `decrypt`, `re_encrypt`) touches neither the disk nor the store,
@@ -113,7 +113,7 @@ pub struct Keyring {
     /// Keys by alias: the Vault transit API names keys so, on its data path.
     aliases: RwLock<HashMap<AliasSlot, Uuid>>,
     writes: tokio::sync::Mutex<()>,
-    /// Keyed ciphers and blob counts of the key versions in use ([`versions`]).
+    /// Keyed ciphers and blob counts of the key versions in use (`versions`).
     versions: RwLock<HashMap<(Uuid, u32), Arc<versions::VersionState>>>,
     /// The time of creation and deletion dates and of the purge.
     clock: Arc<Clock>,

@@ -1,5 +1,5 @@
 //! The Huawei Cloud KMS REST API, v1.0: `POST /v1.0/{project_id}/kms/<operation>` with a JSON
-//! body, signed `SDK-HMAC-SHA256` ([`sign`]), answered in Huawei's shapes ([`model`], [`error`]).
+//! body, signed `SDK-HMAC-SHA256` ([`sign`]), answered in Huawei's shapes (`model`, [`error`]).
 //! The official SDK (`huaweicloudsdkkms`) works against it unchanged.
 //!
 //! Who is calling: with a tenants file, the signature's access key decides the tenant and the

@@ -85,7 +85,7 @@ impl VaultError {
         }
     }
 
-    /// `413 Payload Too Large`: a request body over [`super::model::MAX_BODY`].
+    /// `413 Payload Too Large`: a request body over `MAX_BODY`.
     pub fn body_too_large(max: usize) -> Self {
         Self {
             status: StatusCode::PAYLOAD_TOO_LARGE,

@@ -11,9 +11,9 @@
 //!   encryption context `{"vault_context": <base64>}` (FORMATS.md §4), so a blob made here opens
 //!   through the gRPC API too.
 //! - Answers are `{"data": {...}}`; refusals `{"errors": ["..."]}` with Vault's status codes
-//!   ([`error`]). Request bodies are at most [`model::MAX_BODY`] bytes.
+//!   (`error`). Request bodies are at most `model::MAX_BODY` bytes.
 //!
-//! Every operation passes through [`dispatch`], named by its [`Op`] (a `batch_input` as one call,
+//! Every operation passes through `dispatch`, named by its [`Op`] (a `batch_input` as one call,
 //! item by item inside it); every call but `sys/health` is audited like a gRPC call.
 
 mod error;
@@ -237,7 +237,7 @@ struct Answer {
     failed: Option<ErrorCode>,
 }
 
-/// One call: authenticate, read the body, [`dispatch`], audit, answer.
+/// One call: authenticate, read the body, `dispatch`, audit, answer.
 async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: Body) -> Response {
     let mut audit = Audit {
         op,
