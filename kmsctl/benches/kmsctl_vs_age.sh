@@ -25,21 +25,27 @@ age -r "$recipient" < "$work/plain" > "$work/plain.age"
 cmp <("$k" open --local-kek "$work/kek" --in - --out - < "$work/plain.kms" 2>/dev/null) "$work/plain"
 cmp <(age -d -i "$work/id" < "$work/plain.age") "$work/plain"
 
-now() { date +%s%N; }
-ms() { local t; t=$(now); "$@" >/dev/null 2>&1; echo $((($(now) - t) / 1000000)); }
-declare -a ks ko as ao
+# One timed run: wall milliseconds and CPU milliseconds (user + system) of the command.
+run() {
+  /usr/bin/time -f '%e %U %S' -o "$work/time" sh -c "$1" >/dev/null 2>&1
+  awk '{ printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000 }' "$work/time"
+}
+declare -a ks ko as ao kcs kco acs aco
 for _ in $(seq "$rounds"); do
-  ks+=("$(ms sh -c "'$k' seal --local-kek '$work/kek' --key-id bench --in - --out - < '$work/plain' > /dev/null")")
-  as+=("$(ms sh -c "age -r '$recipient' < '$work/plain' > /dev/null")")
-  ko+=("$(ms sh -c "'$k' open --local-kek '$work/kek' --in - --out - < '$work/plain.kms' > /dev/null")")
-  ao+=("$(ms sh -c "age -d -i '$work/id' < '$work/plain.age' > /dev/null")")
+  read -r w c < <(run "'$k' seal --local-kek '$work/kek' --key-id bench --in - --out - < '$work/plain' > /dev/null"); ks+=("$w"); kcs+=("$c")
+  read -r w c < <(run "age -r '$recipient' < '$work/plain' > /dev/null"); as+=("$w"); acs+=("$c")
+  read -r w c < <(run "'$k' open --local-kek '$work/kek' --in - --out - < '$work/plain.kms' > /dev/null"); ko+=("$w"); kco+=("$c")
+  read -r w c < <(run "age -d -i '$work/id' < '$work/plain.age' > /dev/null"); ao+=("$w"); aco+=("$c")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-mks=$(median "${ks[@]}"); mas=$(median "${as[@]}"); mko=$(median "${ko[@]}"); mao=$(median "${ao[@]}")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "seal ms, kmsctl: ${ks[*]}; age: ${as[*]}"
-echo "open ms, kmsctl: ${ko[*]}; age: ${ao[*]}"
-awk -v a="$mks" -v b="$mas" -v c="$mko" -v d="$mao" 'BEGIN {
-  printf "medians: kmsctl seal %d ms (%.2f GB/s), age %d ms; kmsctl seal / age speed %.2fx\n", a, 1073.741824 / a, b, b / a
-  printf "medians: kmsctl open %d ms (%.2f GB/s), age -d %d ms; kmsctl open / age speed %.2fx\n", c, 1073.741824 / c, d, d / c
+echo "seal wall ms, kmsctl: ${ks[*]}; age: ${as[*]}"
+echo "open wall ms, kmsctl: ${ko[*]}; age -d: ${ao[*]}"
+echo "seal CPU ms, kmsctl: ${kcs[*]}; age: ${acs[*]}"
+echo "open CPU ms, kmsctl: ${kco[*]}; age -d: ${aco[*]}"
+awk -v a="$(median "${ks[@]}")" -v b="$(median "${as[@]}")" -v c="$(median "${ko[@]}")" -v d="$(median "${ao[@]}")" \
+    -v e="$(median "${kcs[@]}")" -v f="$(median "${acs[@]}")" -v g="$(median "${kco[@]}")" -v h="$(median "${aco[@]}")" 'BEGIN {
+  printf "medians, wall: kmsctl seal %d ms (%.2f GB/s), age %d ms: kmsctl at %.2fx the speed of age\n", a, 1073.741824 / a, b, b / a
+  printf "medians, wall: kmsctl open %d ms (%.2f GB/s), age -d %d ms: kmsctl at %.2fx the speed of age\n", c, 1073.741824 / c, d, d / c
+  printf "medians, CPU: kmsctl seal %d ms, age %d ms (%.2fx); kmsctl open %d ms, age -d %d ms (%.2fx)\n", e, f, f / e, g, h, h / g
 }'
