@@ -91,6 +91,11 @@ pub enum Error {
     /// The writer was used after an earlier error, or after `finish`.
     #[error("stream already failed or finished")]
     Poisoned,
+
+    /// A block handed to the chunk-block API (`seal_chunks` / `open_chunks`) is not a whole
+    /// number of encrypted chunk slots, or the stream is not at a chunk boundary.
+    #[error("chunk block: {0}")]
+    ChunkBlock(&'static str),
     /// Reading the ciphertext or writing the output failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

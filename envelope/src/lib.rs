@@ -13,6 +13,15 @@
 //!   [`ObjectKey`]; both hold one 16 KiB chunk buffer whatever the object size.
 //! * Objects held in one buffer: [`seal_in_place`] / [`open_in_place`] over a `Vec<u8>` (no
 //!   copy through a chunk buffer; the fastest path, especially with the `ring` backend).
+//! * Streams whose caller owns the I/O buffers (a storage engine or a CLI reading a socket or a
+//!   file into its own buffer): [`Encryptor::seal_chunks`] / [`Decryptor::open_chunks`] seal and
+//!   open whole chunks where they lie in the caller's block of
+//!   [`chunked::ENCRYPTED_CHUNK_SIZE`]-byte slots, read into with one (vectored) read and
+//!   written with one (vectored) write, so that the only copies are the kernel's. The
+//!   `Write`/`Read` adapters cost one more copy of the object when the data comes from, or goes
+//!   to, a buffer of the caller's (`kmsctl seal`/`open` use the chunk blocks).
+//! * Which backend: [`Backend::default`] (pure Rust) for libraries; a program may take
+//!   [`Backend::fastest`] (ring, with the `ring` feature). Every backend writes the same bytes.
 //! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
 //!   [`sealed_range`] for Content-Length and range GETs.
 //! * Multipart uploads: [`multipart`] (`Upload` seals parts and the manifest; `MultipartObject`

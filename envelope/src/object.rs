@@ -147,6 +147,14 @@ impl<W: Write> Encryptor<W> {
         Ok(Encryptor { body })
     }
 
+    /// Seal whole chunks where they lie in the caller's `block` and write them, with no copy
+    /// through the chunk buffer: for callers that read plaintext straight into slots of
+    /// [`chunked::ENCRYPTED_CHUNK_SIZE`] bytes (see [`BodyWriter::seal_chunks`]). Write the final
+    /// partial chunk with `write`, then call [`Encryptor::finish`].
+    pub fn seal_chunks(&mut self, block: &mut [u8]) -> Result<()> {
+        self.body.seal_chunks(block)
+    }
+
     /// Seal the final chunk and return the inner writer.
     pub fn finish(self) -> Result<W> {
         self.body.finish()
@@ -205,6 +213,13 @@ impl<R: Read> Decryptor<R> {
     /// Decrypt the rest of the object into `out`, with typed errors; returns the bytes written.
     pub fn copy_to<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64> {
         self.body.copy_to(out)
+    }
+
+    /// Read as many chunks as fit into the caller's `block` and open them where they lie, with no
+    /// copy through the chunk buffer (see [`BodyReader::open_chunks`]); an empty result means the
+    /// object is whole and authenticated.
+    pub fn open_chunks(&mut self, block: &mut [u8]) -> Result<chunked::OpenedChunks> {
+        self.body.open_chunks(block)
     }
 
     /// The inner reader.

@@ -47,7 +47,7 @@ impl Target {
     /// [`Staged`] that renames it into place or removes it.
     pub(crate) fn open(&self) -> Result<(Sink, Option<Staged>), CliError> {
         match self {
-            Target::Stdout => Ok((Sink::Stdout(io::stdout()), None)),
+            Target::Stdout => Ok((Sink::Stdout(stdout_handle()?), None)),
             Target::Stream(path) => {
                 let f = fs::OpenOptions::new()
                     .write(true)
@@ -86,11 +86,34 @@ fn folder_of(path: &Path) -> &Path {
     }
 }
 
+/// Standard output as a plain file handle: `io::Stdout` is line-buffered, which on sealed (binary)
+/// bytes means a newline search over every byte and many short writes. Nothing else of kmsctl
+/// writes to standard output while a stream goes there.
+#[cfg(unix)]
+type StdoutHandle = File;
+#[cfg(not(unix))]
+type StdoutHandle = io::Stdout;
+
+#[cfg(unix)]
+fn stdout_handle() -> Result<StdoutHandle, CliError> {
+    use std::os::fd::AsFd;
+    io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| CliError::io("--out", Path::new("-"), e))
+}
+
+#[cfg(not(unix))]
+fn stdout_handle() -> Result<StdoutHandle, CliError> {
+    Ok(io::stdout())
+}
+
 /// The writer behind `--out`.
 #[derive(Debug)]
 pub(crate) enum Sink {
     /// Standard output.
-    Stdout(io::Stdout),
+    Stdout(StdoutHandle),
     /// A device or FIFO.
     Stream(File),
     /// The temporary file of a [`Staged`] output.
@@ -113,6 +136,13 @@ impl Write for Sink {
         match self {
             Sink::Stdout(s) => s.write(buf),
             Sink::Stream(f) | Sink::Staged(f) => f.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(s) => s.write_vectored(bufs),
+            Sink::Stream(f) | Sink::Staged(f) => f.write_vectored(bufs),
         }
     }
 

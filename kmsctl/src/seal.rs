@@ -7,11 +7,12 @@
 //! once the whole stream is sealed or authenticated (see `output`).
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Seek, Write};
+use std::io::{self, BufReader, BufWriter, IoSlice, IoSliceMut, IsTerminal, Read, Seek, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use envelope::chunked::{CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
 use envelope::header::ObjectKind;
 use envelope::provider::{KmsProvider, Tenancy};
 use envelope::{
@@ -47,6 +48,56 @@ impl Keys {
 
 /// I/O buffer size; the envelope streams hold one 16 KiB chunk on top of it.
 const BUF: usize = 64 * 1024;
+
+/// Chunk slots per block of a whole-stream seal or open: 64 chunks (1 MiB of plaintext) per read
+/// and per write, sealed and opened where they lie (the chunk-block API), so that the only copies
+/// are the kernel's (why: BENCHMARKS.md, kmsctl against age).
+const SLOTS: usize = 64;
+
+/// The backend of every seal and open: a program may use the fastest one the build has.
+fn backend() -> Backend {
+    Backend::fastest()
+}
+
+/// Reads plaintext straight into the chunk slots of `block` (the first [`CHUNK_SIZE`] bytes of
+/// each [`ENCRYPTED_CHUNK_SIZE`] slot), with vectored reads, until every slot is full or the input
+/// ends; returns the plaintext bytes read.
+fn read_slots<R: Read + ?Sized>(r: &mut R, block: &mut [u8]) -> io::Result<usize> {
+    let want = block.len() / ENCRYPTED_CHUNK_SIZE * CHUNK_SIZE;
+    let mut got = 0;
+    while got < want {
+        let (first, at) = (got / CHUNK_SIZE, got % CHUNK_SIZE);
+        let mut slices: Vec<IoSliceMut<'_>> = block[first * ENCRYPTED_CHUNK_SIZE..]
+            .chunks_mut(ENCRYPTED_CHUNK_SIZE)
+            .enumerate()
+            .map(|(i, slot)| IoSliceMut::new(&mut slot[if i == 0 { at } else { 0 }..CHUNK_SIZE]))
+            .collect();
+        match r.read_vectored(&mut slices) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Writes every piece of `bufs`, in order, with vectored writes.
+fn write_all_vectored<W: Write + ?Sized>(
+    w: &mut W,
+    mut bufs: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 /// A blocking reader that can move to the blocking thread.
 type Input = Box<dyn Read + Send>;
@@ -110,6 +161,16 @@ impl<W: Write> Progress<W> {
         }
     }
 
+    fn count(&mut self, n: usize) {
+        self.done = self
+            .done
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        if self.show && self.last.elapsed() > Duration::from_millis(250) {
+            self.last = Instant::now();
+            self.report(false);
+        }
+    }
+
     fn report(&mut self, last: bool) {
         if !self.show {
             return;
@@ -126,13 +187,16 @@ impl<W: Write> Progress<W> {
 impl<W: Write> Write for Progress<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf).inspect_err(|_| self.failed = true)?;
-        self.done = self
-            .done
-            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-        if self.show && self.last.elapsed() > Duration::from_millis(250) {
-            self.last = Instant::now();
-            self.report(false);
-        }
+        self.count(n);
+        Ok(n)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let n = self
+            .inner
+            .write_vectored(bufs)
+            .inspect_err(|_| self.failed = true)?;
+        self.count(n);
         Ok(n)
     }
 
@@ -197,27 +261,30 @@ pub(crate) async fn seal(
     let (n, sealed) = blocking(move || {
         let mut reader = reader;
         let out = out_writer(sink, "sealed");
-        let mut enc = Encryptor::new(&key, &context, out, Backend::default())?;
-        let mut buf = vec![0u8; BUF];
-        let mut n: u64 = 0;
-        loop {
-            let len = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(len) => len,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CliError::io("--in", &input, e)),
-            };
-            enc.write_all(&buf[..len])
-                .map_err(|e| match envelope::Error::from_io(e) {
-                    envelope::Error::Io(io) => CliError::io("--out", &output, io),
-                    other => CliError::Envelope(other),
-                })?;
-            n = n.saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
-        }
-        let out = enc.finish().map_err(|e| match e {
+        let mut enc = Encryptor::new(&key, &context, out, backend())?;
+        let to_cli = |e: envelope::Error| match e {
             envelope::Error::Io(io) => CliError::io("--out", &output, io),
             other => CliError::Envelope(other),
-        })?;
+        };
+        // Plaintext is read into the chunk slots and sealed there; the block is wiped on drop.
+        let mut block = Zeroizing::new(vec![0u8; SLOTS * ENCRYPTED_CHUNK_SIZE]);
+        let mut n: u64 = 0;
+        loop {
+            let got =
+                read_slots(&mut reader, &mut block).map_err(|e| CliError::io("--in", &input, e))?;
+            n = n.saturating_add(u64::try_from(got).unwrap_or(u64::MAX));
+            let full = got / CHUNK_SIZE;
+            enc.seal_chunks(&mut block[..full * ENCRYPTED_CHUNK_SIZE])
+                .map_err(to_cli)?;
+            if got < SLOTS * CHUNK_SIZE {
+                // The input ended: the rest is the final, short chunk.
+                let start = full * ENCRYPTED_CHUNK_SIZE;
+                enc.write_all(&block[start..start + got % CHUNK_SIZE])
+                    .map_err(|e| to_cli(envelope::Error::from_io(e)))?;
+                break;
+            }
+        }
+        let out = enc.finish().map_err(to_cli)?;
         Ok((n, finish_out(out, &output)?))
     })
     .await?;
@@ -290,12 +357,26 @@ pub(crate) async fn open(
             let (sink, staged) = Target::of(output).open()?;
             let (context, input, output) = (context.clone(), input.to_owned(), output.to_owned());
             let n = blocking(move || {
-                let mut dec = Decryptor::with_key(&key, &context, reader, Backend::default())
+                let mut dec = Decryptor::with_key(&key, &context, reader, backend())
                     .map_err(|e| stream_error(e, false, &input, &output))?;
                 let mut out = out_writer(sink, "opened");
-                let n = dec
-                    .copy_to(&mut out)
-                    .map_err(|e| stream_error(e, out.failed, &input, &output))?;
+                // Chunks are read into the block's slots and opened there; each block's plaintext
+                // leaves in one vectored write. The block is wiped on drop.
+                let mut block = Zeroizing::new(vec![0u8; SLOTS * ENCRYPTED_CHUNK_SIZE]);
+                let mut n: u64 = 0;
+                loop {
+                    let opened = dec
+                        .open_chunks(&mut block)
+                        .map_err(|e| stream_error(e, false, &input, &output))?;
+                    if opened.is_empty() {
+                        break;
+                    }
+                    let mut pieces: Vec<IoSlice<'_>> =
+                        opened.slices(&block).map(IoSlice::new).collect();
+                    write_all_vectored(&mut out, &mut pieces)
+                        .map_err(|e| CliError::io("--out", &output, e))?;
+                    n = n.saturating_add(u64::try_from(opened.len()).unwrap_or(u64::MAX));
+                }
                 finish_out(out, &output)?;
                 Ok(n)
             })
@@ -330,7 +411,7 @@ pub(crate) async fn open(
                     &mut source,
                     r,
                     &mut out,
-                    Backend::default(),
+                    backend(),
                 )
                 .map_err(|e| stream_error(e, out.failed, &input, &output))?;
                 Ok((total, finish_out(out, &output)?))

@@ -20,7 +20,7 @@ mod writer;
 
 pub use len::{body_chunk_range, body_len, body_plaintext_len};
 pub use range::read_body_range;
-pub use reader::BodyReader;
+pub use reader::{BodyReader, OpenedChunks};
 pub use writer::BodyWriter;
 
 pub(crate) use in_place::{open_body_in_place, seal_body_in_place};

@@ -1,7 +1,7 @@
 //! [`BodyWriter`]: streaming encryption into a `Write`.
 
 use super::keys::ChunkKeys;
-use super::{CHUNK_SIZE, COMMITMENT_SIZE, SALT_SIZE, TAG_SIZE};
+use super::{CHUNK_SIZE, COMMITMENT_SIZE, ENCRYPTED_CHUNK_SIZE, SALT_SIZE, TAG_SIZE};
 use super::{ChunkBuf, chunk_buf};
 use crate::aead::Backend;
 use crate::error::{Error, Result};
@@ -114,6 +114,46 @@ impl<W: Write> BodyWriter<W> {
             }
         }
         Ok(take)
+    }
+
+    /// Seal whole chunks where they lie in the caller's `block` and write it to the inner writer in
+    /// one `write_all`, with no copy through the chunk buffer.
+    ///
+    /// `block` is a whole number of slots of [`ENCRYPTED_CHUNK_SIZE`] bytes; each slot holds a full
+    /// chunk of plaintext ([`CHUNK_SIZE`] bytes) followed by [`TAG_SIZE`] bytes of room for its
+    /// tag. Afterwards `block` holds exactly the ciphertext that was written. The stream must be
+    /// at a chunk boundary (no plaintext buffered by an earlier `write` of a partial chunk), else
+    /// [`Error::ChunkBlock`] and nothing changes. Write the final (short) plaintext with `write`
+    /// and end with [`BodyWriter::finish`], as usual. Same bytes as the `Write` adapter.
+    pub fn seal_chunks(&mut self, block: &mut [u8]) -> Result<()> {
+        if self.failed {
+            return Err(Error::Poisoned);
+        }
+        if !block.len().is_multiple_of(ENCRYPTED_CHUNK_SIZE) {
+            return Err(Error::ChunkBlock(
+                "not a whole number of encrypted chunk slots",
+            ));
+        }
+        if self.filled != 0 {
+            return Err(Error::ChunkBlock(
+                "a partial chunk is buffered: the stream is not at a chunk boundary",
+            ));
+        }
+        let r = self.seal_block(block);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn seal_block(&mut self, block: &mut [u8]) -> Result<()> {
+        for slot in block.chunks_exact_mut(ENCRYPTED_CHUNK_SIZE) {
+            let (chunk, tag) = slot.split_at_mut(CHUNK_SIZE);
+            tag.copy_from_slice(&self.keys.seal_chunk(self.index, chunk)?);
+            self.index += 1;
+        }
+        self.inner.write_all(block)?;
+        Ok(())
     }
 
     /// Seal the final (short, possibly empty) chunk, flush, and return the inner writer.
