@@ -64,7 +64,7 @@ impl Sink {
         let out = match sealing {
             None => SinkOut::Plain(buffered),
             Some(Sealing::Single(key, ctx)) => SinkOut::Sealed(Box::new(
-                envelope::Encryptor::new(&key, &ctx, buffered, Backend::default())
+                envelope::Encryptor::new(&key, &ctx, buffered, Backend::fastest())
                     .map_err(envelope_io)?,
             )),
             Some(Sealing::Part(upload, number)) => SinkOut::Part(Box::new(
@@ -172,13 +172,13 @@ pub(super) fn copy_plaintext<W: Write>(
         Some(Opened::Single(key, ctx)) if whole => {
             f.seek(SeekFrom::Start(key.header().len() as u64))?;
             let input = std::io::BufReader::with_capacity(IO_CHUNK, f);
-            envelope::Decryptor::with_key(&key, &ctx, input, Backend::default())
+            envelope::Decryptor::with_key(&key, &ctx, input, Backend::fastest())
                 .map_err(envelope_io)?
                 .copy_to(w)
                 .map_err(envelope_io)?;
         }
         Some(Opened::Single(key, ctx)) => {
-            envelope::open_range_with_key(&key, &ctx, &mut f, span, w, Backend::default())
+            envelope::open_range_with_key(&key, &ctx, &mut f, span, w, Backend::fastest())
                 .map_err(envelope_io)?;
         }
         Some(Opened::Multipart(m)) if whole => {

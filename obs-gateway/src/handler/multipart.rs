@@ -85,7 +85,7 @@ impl Ctx<'_> {
         let key = ObjectKey::open(hdr, dk).map_err(ApiError::internal)?;
         let ctx = object_context(&upload.bucket, &upload.key, &upload.upload_id)?;
         Ok(Some(
-            Upload::new(key, ctx, Backend::default()).map_err(ApiError::internal)?,
+            Upload::new(key, ctx, Backend::fastest()).map_err(ApiError::internal)?,
         ))
     }
 

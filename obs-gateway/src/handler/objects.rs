@@ -102,7 +102,7 @@ impl Ctx<'_> {
         Ok(Some(match &obj.multipart {
             None => Opened::Single(ok, ctx),
             Some((_, manifest)) => Opened::Multipart(Box::new(
-                MultipartObject::open(ok, ctx, manifest, Backend::default())
+                MultipartObject::open(ok, ctx, manifest, Backend::fastest())
                     .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?,
             )),
         }))
