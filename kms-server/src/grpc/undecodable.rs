@@ -93,15 +93,14 @@ impl Service<http::Request<Body>> for CodecRefusals {
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         let op = operation(req.uri().path());
-        // Only what authentication and the audit line read: cloning every header costs a tenth of
-        // a bare RPC.
-        let mut kept = http::HeaderMap::new();
-        for (name, value) in req.headers() {
-            if crate::auth::SINGLE_VALUED.contains(&name.as_str()) {
-                kept.append(name, value.clone());
-            }
-        }
-        let md = MetadataMap::from_headers(kept);
+        // Only what authentication and the audit line read, as a list: cloning every header, or
+        // building a header map, costs a tenth of a bare RPC, and is needed only when refusing.
+        let kept: Vec<(http::HeaderName, http::HeaderValue)> = req
+            .headers()
+            .iter()
+            .filter(|(name, _)| crate::auth::SINGLE_VALUED.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         let fut = self.inner.call(req);
         let grpc = self.grpc.clone();
         Box::pin(async move {
@@ -118,6 +117,11 @@ impl Service<http::Request<Body>> for CodecRefusals {
                 .get::<Status>()
                 .map(|s| s.message().to_owned())
                 .unwrap_or_default();
+            let mut headers = http::HeaderMap::with_capacity(kept.len());
+            for (name, value) in kept {
+                headers.append(name, value);
+            }
+            let md = MetadataMap::from_headers(headers);
             Ok(grpc.refuse_undecodable(op, &md, code, message).await)
         })
     }
