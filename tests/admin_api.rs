@@ -44,6 +44,36 @@ async fn connect(d: &TestDaemon) -> Channel {
         .unwrap()
 }
 
+/// A daemon on a virtual clock (starting at `start_ms`, else now), its admin client, and an OBS
+/// adapter that allows customer keys.
+async fn on_a_virtual_clock(
+    start_ms: Option<i64>,
+) -> (TestDaemon, AdminClient<Channel>, ObsAdapter<GrpcKeyService>) {
+    let d = TestDaemon::start_with(move |c, _| {
+        c.clock = kms_server::server::ClockConfig::Virtual { start_ms };
+    })
+    .await;
+    let ch = connect(&d).await;
+    let admin = AdminClient::new(ch.clone());
+    let adapter = ObsAdapter::with_config(
+        GrpcKeyService::new(ch),
+        AdapterConfig {
+            key_policy: KeyPolicy::AllowCustomerKeys,
+        },
+    );
+    (d, admin, adapter)
+}
+
+/// `AdvanceClock` by `days`.
+fn advance(days: i64) -> apb::AdvanceClockRequest {
+    apb::AdvanceClockRequest {
+        by: Some(prost_types::Duration {
+            seconds: days * 86_400,
+            nanos: 0,
+        }),
+    }
+}
+
 /// An admin request, with `authorization: Bearer <token>` when a token is given.
 fn admin_req<T>(token: Option<&str>, msg: T) -> Request<T> {
     let mut r = Request::new(msg);
@@ -697,20 +727,7 @@ const DAY_MS: i64 = 86_400_000;
 #[tokio::test]
 async fn advancing_the_clock_past_a_deletion_date_purges_the_key_and_its_objects_stop_opening() {
     let start = rfc3339_ms("2027-01-01T00:00:00Z");
-    let d = TestDaemon::start_with(move |c, _| {
-        c.clock = kms_server::server::ClockConfig::Virtual {
-            start_ms: Some(start),
-        };
-    })
-    .await;
-    let ch = connect(&d).await;
-    let mut admin = AdminClient::new(ch.clone());
-    let adapter = ObsAdapter::with_config(
-        GrpcKeyService::new(ch),
-        AdapterConfig {
-            key_policy: KeyPolicy::AllowCustomerKeys,
-        },
-    );
+    let (d, mut admin, adapter) = on_a_virtual_clock(Some(start)).await;
     let owner = "clockdomain";
     let (c, b) = (Caller::new(domain(owner)), bucket_of(owner));
     let mut t = d.tenant(owner).await;
@@ -779,12 +796,6 @@ async fn advancing_the_clock_past_a_deletion_date_purges_the_key_and_its_objects
         "deletion date on the virtual clock"
     );
 
-    let advance = |days: i64| apb::AdvanceClockRequest {
-        by: Some(prost_types::Duration {
-            seconds: days * 86_400,
-            nanos: 0,
-        }),
-    };
     let six = admin
         .advance_clock(admin_req(None, advance(6)))
         .await
@@ -1177,18 +1188,7 @@ async fn a_fault_rule_matches_the_corresponding_call_of_every_api() {
 /// with its stored data key, and new data keys come from the new version.
 #[tokio::test]
 async fn a_yearly_rotation_after_advance_365d_keeps_old_objects_readable() {
-    let d = TestDaemon::start_with(|c, _| {
-        c.clock = kms_server::server::ClockConfig::Virtual { start_ms: None };
-    })
-    .await;
-    let ch = connect(&d).await;
-    let mut admin = AdminClient::new(ch.clone());
-    let adapter = ObsAdapter::with_config(
-        GrpcKeyService::new(ch),
-        AdapterConfig {
-            key_policy: KeyPolicy::AllowCustomerKeys,
-        },
-    );
+    let (d, mut admin, adapter) = on_a_virtual_clock(None).await;
     let owner = "yearly";
     let (c, b) = (Caller::new(domain(owner)), bucket_of(owner));
     let mut t = d.tenant(owner).await;
@@ -1216,12 +1216,6 @@ async fn a_yearly_rotation_after_advance_365d_keeps_old_objects_readable() {
     assert_eq!(before.key_version, 1);
     let stored = StoredObject::kms(domain(owner), decision.encryption.key_id().unwrap().clone());
 
-    let advance = |days: i64| apb::AdvanceClockRequest {
-        by: Some(prost_types::Duration {
-            seconds: days * 86_400,
-            nanos: 0,
-        }),
-    };
     let early = admin
         .advance_clock(admin_req(None, advance(364)))
         .await
