@@ -123,6 +123,7 @@ def operations(a):
     check("list-keys: a page of limit keys, oldest first", page.keys == [key_id, second], page.keys)
     check("list-keys: key_details beside keys", [k.key_id for k in page.key_details] == [key_id, second], page.key_details)
     check("list-keys: truncated", page.truncated == "true", page.truncated)
+    check("list-keys: total counts every page", page.total == 3, page.total)
     rest = c.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="2", marker=page.next_marker)))
     check("list-keys: the marker continues", rest.keys == [third], rest.keys)
     check("list-keys: last page not truncated", rest.truncated == "false", rest.truncated)
@@ -131,6 +132,7 @@ def operations(a):
     check("disable-key: key_state 3", s.key_state == "3", s.key_state)
     disabled = c.list_keys(ListKeysRequest(body=ListKeysRequestBody(key_state="3")))
     check("list-keys: key_state filters", disabled.keys == [second], disabled.keys)
+    check("list-keys: total counts what the filter keeps", disabled.total == 1, disabled.total)
     s = c.enable_key(EnableKeyRequest(body=operate(second))).key_info
     check("enable-key: key_state 2", s.key_state == "2", s.key_state)
     s = c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=third, pending_days="7")))

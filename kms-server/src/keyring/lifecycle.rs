@@ -515,6 +515,15 @@ impl Keyring {
         })
     }
 
+    /// How many of the caller's keys in the caller's region `keep` keeps (the Huawei API's
+    /// `total`).
+    pub fn count_where(&self, caller: &Caller, keep: impl Fn(&KeyRecord) -> bool) -> usize {
+        self.read_cache()
+            .values()
+            .filter(|r| caller.owns(r) && keep(r))
+            .count()
+    }
+
     /// Deletes, for good, every key whose pending window has passed. Returns how many.
     pub async fn purge_expired(&self, now_ms: i64) -> Result<usize> {
         let _w = self.writes.lock().await;

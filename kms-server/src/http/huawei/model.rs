@@ -223,6 +223,8 @@ pub(super) struct KeyList {
     pub(super) key_details: Vec<KeyDetails>,
     pub(super) next_marker: String,
     pub(super) truncated: &'static str,
+    /// Every key the filter keeps, over all pages (the SDK types it `int`).
+    pub(super) total: usize,
 }
 
 /// `CreateDatakeyResponse` and `CreateDatakeyWithoutPlaintextResponse` (no `plain_text`).
