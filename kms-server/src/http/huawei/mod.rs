@@ -678,7 +678,7 @@ fn list_keys(
     // Every key is AES_256; any other spec lists none.
     let spec_matches = b.key_spec.as_deref().is_none_or(|s| s == "AES_256");
     let keep = |r: &KeyRecord| spec_matches && state.is_none_or(|s| key_state(r.state) == s);
-    let page = keyring.list_where(caller, limit, b.marker.as_deref().unwrap_or(""), &keep)?;
+    let page = keyring.list_where(caller, limit, b.marker.as_deref().unwrap_or(""), keep)?;
     let body = model::KeyList {
         total: keyring.count_where(caller, keep),
         keys: page.keys.iter().map(|k| bare(k)).collect(),
