@@ -3,6 +3,7 @@
 //! binaries as child processes.
 #![forbid(unsafe_code)]
 
+pub mod postgres;
 pub mod process;
 pub mod python;
 pub mod tmpfs;

@@ -22,7 +22,7 @@ use crate::faults::{Faults, FaultsFile};
 use crate::grpc::{CodecRefusals, KmsGrpc};
 use crate::keyring::Keyring;
 use crate::listener::MarkCalls;
-use crate::store::{KeyStore, SqliteStore};
+use crate::store::{KeyStore, PostgresStore, SqliteStore};
 
 /// The key database's file name in the data folder.
 pub(crate) const DB_FILE: &str = "kms.sqlite3";
@@ -64,6 +64,9 @@ pub struct Config {
     pub fault_seed: Option<u64>,
     /// The daemon's clock.
     pub clock: ClockConfig,
+    /// A shared PostgreSQL store (`postgres://...`) instead of the SQLite database in the data
+    /// folder: the store of a fleet of daemons, each given the same root key file.
+    pub store: Option<String>,
 }
 
 /// Which clock the daemon reads time through ([`crate::clock`]).
@@ -136,6 +139,7 @@ impl Config {
             faults: None,
             fault_seed: None,
             clock: ClockConfig::Wall,
+            store: None,
         }
     }
 }
@@ -270,41 +274,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     });
     let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
-    let db = config.data_dir.join(DB_FILE);
-    // A missing or empty database next to a used root key is refused before SQLite creates one.
-    if !root_is_new
-        && !config.start_over_with_empty_store
-        && std::fs::metadata(&db).map_or(true, |m| m.len() == 0)
-        && let Some(m) = read_store_marker(&store_marker_path(&root_path))?
-    {
-        return Err(missing_store(&root_path, &db, m, "is missing or empty"));
-    }
-    let sqlite = SqliteStore::open(&db)?;
     let audit_path = config
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
-    let root = match sqlite.identity()? {
-        Some(id) => crate::offline::finish_interrupted_rotation(
-            &root_path,
-            &id.root_check,
-            root,
-            &audit_path,
-        )?,
-        None => root,
-    };
-    check_store_identity(
-        &sqlite,
-        &root,
-        &StorePaths {
-            db: &db,
-            root: &root_path,
-            root_is_new,
-        },
-        config.start_over_with_empty_store,
-    )?;
-    let store: Arc<dyn KeyStore> = Arc::new(sqlite);
+    let (store, root, shared): (Arc<dyn KeyStore>, RootKey, Option<Arc<PostgresStore>>) =
+        match &config.store {
+            Some(url) => {
+                let pg = Arc::new(crate::fleet::open_store(url, &root).await?);
+                (Arc::clone(&pg) as Arc<dyn KeyStore>, root, Some(pg))
+            }
+            None => {
+                let (s, root) = open_sqlite(&config, root_is_new, &root_path, &audit_path, root)?;
+                (s, root, None)
+            }
+        };
     let keyring = Arc::new(
         {
             let s = Arc::clone(&store);
@@ -423,6 +407,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .add_routes(crate::http::join(grpc_routes, http_routes))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
+    if let Some(pg) = shared {
+        crate::fleet::follow(
+            pg,
+            Arc::clone(&keyring),
+            health.clone(),
+            &tasks,
+            stop.clone(),
+        );
+    }
     tasks.spawn(purge_loop(
         Arc::clone(&keyring),
         audit.clone(),
@@ -452,6 +445,48 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         grace: config.shutdown_grace,
         _lock: lock,
     })
+}
+
+/// The embedded store: the SQLite database in the data folder, checked against the root key and
+/// its marker; returns the root key to use (the new one when a root key rotation was interrupted).
+fn open_sqlite(
+    config: &Config,
+    root_is_new: bool,
+    root_path: &Path,
+    audit_path: &Path,
+    root: RootKey,
+) -> Result<(Arc<dyn KeyStore>, RootKey), StartupError> {
+    let db = config.data_dir.join(DB_FILE);
+    // A missing or empty database next to a used root key is refused before SQLite creates one.
+    if !root_is_new
+        && !config.start_over_with_empty_store
+        && std::fs::metadata(&db).map_or(true, |m| m.len() == 0)
+        && let Some(m) = read_store_marker(&store_marker_path(root_path))?
+    {
+        return Err(missing_store(root_path, &db, m, "is missing or empty"));
+    }
+    let sqlite = SqliteStore::open(&db)?;
+    // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
+    let root = match sqlite.identity()? {
+        Some(id) => crate::offline::finish_interrupted_rotation(
+            root_path,
+            &id.root_check,
+            root,
+            audit_path,
+        )?,
+        None => root,
+    };
+    check_store_identity(
+        &sqlite,
+        &root,
+        &StorePaths {
+            db: &db,
+            root: root_path,
+            root_is_new,
+        },
+        config.start_over_with_empty_store,
+    )?;
+    Ok((Arc::new(sqlite), root))
 }
 
 /// Reports NOT_SERVING while the audit log cannot be written (`--audit-failure=refuse`), SERVING

@@ -174,7 +174,8 @@ impl Keyring {
         let stored = self
             .blocking(move |s| s.insert_default_key(&rec, &store_mac))
             .await?;
-        if stored.uuid != uuid {
+        // In a fleet another daemon may have won the race: its key is the default key.
+        if stored.uuid != uuid && !self.store.is_shared() {
             return Err(KmsError::StoreIntegrity(format!(
                 "the key database holds default key {} of service {service}, which this daemon \
                  did not load at start-up nor write: it was added behind the daemon's back",

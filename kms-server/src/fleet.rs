@@ -1,0 +1,122 @@
+//! A fleet: N daemons over one PostgreSQL store (`--store postgres://...`).
+//!
+//! [`open_store`] connects (migrating under the fleet's advisory lock) with the MAC computations
+//! of [`crate::integrity`] under this daemon's root key. [`follow`] keeps the keyring's cache
+//! within [`STALENESS_BOUND`] of the store: a blocking task `LISTEN`s for the writes of every
+//! daemon and wakes the refresher, which also checks the store's change counter every
+//! [`POLL_INTERVAL`], the fallback for a missed notification or a dropped connection. While the
+//! store cannot be reached the daemon reports NOT_SERVING on health (data-path calls on cached
+//! keys keep being served; calls that need the store fail with `KMSBOX.0504`), and SERVING again
+//! once it can.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
+use postgres::fallible_iterator::FallibleIterator;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::crypto::RootKey;
+use crate::error::StartupError;
+use crate::grpc::KmsGrpc;
+use crate::integrity;
+use crate::keyring::Keyring;
+use crate::store::postgres::Macs;
+use crate::store::{PostgresStore, StoreError};
+
+/// How long a change acknowledged by one daemon may go unseen by another that can reach the
+/// store: the refresher runs at least this often.
+pub const STALENESS_BOUND: Duration = Duration::from_secs(1);
+
+/// The period of the change-counter check, well inside [`STALENESS_BOUND`].
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Opens the fleet's PostgreSQL store at `url` for a daemon holding `root`.
+pub async fn open_store(url: &str, root: &RootKey) -> Result<PostgresStore, StartupError> {
+    let check = root.store_check_value()?.to_vec();
+    let record_root = root.duplicate();
+    let store_root = root.duplicate();
+    let macs = Macs {
+        check_record: Box::new(move |rec| integrity::check_record(&record_root, rec).is_ok()),
+        store_mac: Box::new(move |id, keys| {
+            integrity::store_mac(&store_root, id, keys.iter().map(|(u, m)| (*u, m)))
+                .map_err(|e| StoreError::Backend(e.to_string().into()))
+        }),
+    };
+    let url = url.to_owned();
+    let store = tokio::task::spawn_blocking(move || PostgresStore::open(&url, &check, macs))
+        .await
+        .map_err(|e| StartupError::io("opening the PostgreSQL store")(std::io::Error::other(e)))?
+        .map_err(crate::error::KmsError::from)?;
+    Ok(store)
+}
+
+/// Keeps `keyring` in step with the other daemons of the fleet until `stop`, reporting the store's
+/// reachability on `health`.
+pub fn follow(
+    store: Arc<PostgresStore>,
+    keyring: Arc<Keyring>,
+    health: tonic_health::server::HealthReporter,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) {
+    let wake = Arc::new(Notify::new());
+    {
+        let (wake, stop) = (Arc::clone(&wake), stop.clone());
+        tasks.spawn_blocking(move || listen(&store, &wake, &stop));
+    }
+    tasks.spawn(async move {
+        let mut reachable = true;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            match keyring.refresh().await {
+                Ok(_) if !reachable => {
+                    reachable = true;
+                    tracing::info!("the PostgreSQL store is reachable again");
+                    health
+                        .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
+                        .await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if reachable {
+                        tracing::error!(error = %e, "cannot refresh from the PostgreSQL store");
+                        health
+                            .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
+                            .await;
+                    }
+                    reachable = false;
+                }
+            }
+        }
+    });
+}
+
+/// `LISTEN`s on the store's channel and wakes the refresher on every notification, reconnecting
+/// after a failure, until `stop`.
+fn listen(store: &PostgresStore, wake: &Notify, stop: &CancellationToken) {
+    while !stop.is_cancelled() {
+        let mut client = match store.listener() {
+            Ok(c) => c,
+            Err(_) => {
+                std::thread::sleep(POLL_INTERVAL);
+                continue;
+            }
+        };
+        while !stop.is_cancelled() && !client.is_closed() {
+            let mut n = client.notifications();
+            let mut it = n.timeout_iter(POLL_INTERVAL);
+            match it.next() {
+                Ok(Some(_)) => wake.notify_one(),
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The keyring in a fleet: several daemons over one shared store (PostgreSQL). Another daemon's
+//! change reaches this cache through [`Keyring::refresh`], which the server runs on every
+//! `NOTIFY` and on a short period (the fallback when a notification is missed or the connection
+//! dropped); a key this cache does not hold is read from the store on a miss
+//! ([`Keyring::read_through`]), so a key created on another daemon is usable here at once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use uuid::Uuid;
+
+use super::Keyring;
+use crate::error::Result;
+use crate::integrity;
+use crate::store::KeyRecord;
+
+impl Keyring {
+    /// Brings the cache to what the shared store holds when its change counter moved since the
+    /// last refresh: checks the snapshot's record MACs and store MAC like at start-up, then puts
+    /// changed and new keys and drops purged ones. Returns whether anything was read; an error
+    /// when the store cannot be reached (the cache is then kept as it is).
+    pub async fn refresh(&self) -> Result<bool> {
+        if !self.store.is_shared() {
+            return Ok(false);
+        }
+        let change = self.blocking(|s| s.change_counter()).await?;
+        if change == self.seen_change.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let (records, mac, change) = self.blocking(|s| s.load_snapshot()).await?;
+        integrity::check_store(&self.root, self.store_id, &records, mac.as_ref())?;
+        // Local writes hold this lock while they write through and update the cache.
+        let _w = self.writes.lock().await;
+        let stored: HashSet<Uuid> = records.iter().map(|r| r.uuid).collect();
+        let gone: Vec<Uuid> = self
+            .read_cache()
+            .keys()
+            .filter(|u| !stored.contains(u))
+            .copied()
+            .collect();
+        for uuid in &gone {
+            self.remove_cache(uuid);
+        }
+        for rec in records {
+            let same = self
+                .read_cache()
+                .get(&rec.uuid)
+                .is_some_and(|c| c.mac == rec.mac && c.versions.len() == rec.versions.len());
+            if !same {
+                self.put_cache(Arc::new(rec));
+            }
+        }
+        self.seen_change.store(change, Ordering::Release);
+        Ok(true)
+    }
+
+    /// A key absent from the cache, read from a shared store and cached when its record MAC
+    /// holds. `None` for a store with one writer, an absent key, or a store that cannot be
+    /// reached.
+    pub(super) fn read_through(&self, uuid: Uuid) -> Option<Arc<KeyRecord>> {
+        if !self.store.is_shared() {
+            return None;
+        }
+        // The store runs its blocking client off the async workers itself.
+        let rec = self.store.load_key(uuid).ok().flatten()?;
+        if integrity::check_record(&self.root, &rec).is_err() {
+            tracing::error!(key = %rec.full_id(), "a key read from the shared store fails its record MAC");
+            return None;
+        }
+        let rec = Arc::new(rec);
+        self.put_cache(Arc::clone(&rec));
+        Some(rec)
+    }
+}
