@@ -38,14 +38,21 @@ fn root_key(dir: &Path) -> PathBuf {
 
 /// A fleet of `n` daemons on `pg`, started at once.
 struct Fleet {
+    /// Killed (on drop) before their folders are removed.
+    daemons: Vec<Daemon>,
     dir: tempfile::TempDir,
     root: PathBuf,
     url: String,
-    daemons: Vec<Daemon>,
 }
 
 impl Fleet {
     fn start(pg: &PgServer, n: usize) -> Self {
+        Self::start_with(pg, n, &[])
+    }
+
+    /// A fleet whose daemons all get the flags `extra`.
+    fn start_with(pg: &PgServer, n: usize, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|&s| s.to_owned()).collect();
         let dir = tempfile::tempdir().unwrap();
         let root = root_key(dir.path());
         let url = pg.url();
@@ -53,11 +60,12 @@ impl Fleet {
             .map(|i| {
                 let (data, root, url) =
                     (dir.path().join(format!("d{i}")), root.clone(), url.clone());
+                let extra = extra.clone();
                 #[allow(
                     clippy::disallowed_methods,
                     reason = "the daemons start at once, to race their migrations; joined here"
                 )]
-                std::thread::spawn(move || spawn_daemon(&data, &root, &url))
+                std::thread::spawn(move || spawn_daemon(&data, &root, &url, &extra))
             })
             .collect();
         let daemons = starting.into_iter().map(|t| t.join().unwrap()).collect();
@@ -72,7 +80,7 @@ impl Fleet {
     /// Starts daemon `i` again (after it was killed), on its own data folder.
     fn respawn(&mut self, i: usize) {
         let data = self.dir.path().join(format!("d{i}"));
-        self.daemons[i] = spawn_daemon(&data, &self.root, &self.url);
+        self.daemons[i] = spawn_daemon(&data, &self.root, &self.url, &[]);
     }
 
     async fn tenants(&self, domain: &str) -> Vec<Tenant> {
@@ -84,9 +92,12 @@ impl Fleet {
     }
 }
 
-fn spawn_daemon(data: &Path, root: &Path, url: &str) -> Daemon {
+fn spawn_daemon(data: &Path, root: &Path, url: &str, extra: &[String]) -> Daemon {
     let mut c = kms_server(data, &[]);
-    c.arg("--root-key-file").arg(root).args(["--store", url]);
+    c.arg("--root-key-file")
+        .arg(root)
+        .args(["--store", url])
+        .args(extra);
     Daemon::spawn_command(c)
 }
 
@@ -388,4 +399,143 @@ async fn a_daemon_that_loses_the_database_serves_cached_keys_refuses_the_rest_an
     gdk(&mut t[1], &again)
         .await
         .expect("and the new key is usable on the other daemon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_from_a_stale_cache_is_decided_again_on_the_stored_key() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    for trial in 0..5 {
+        let id = create(&mut t[0], &format!("k{trial}")).await.unwrap();
+        gdk(&mut t[1], &id).await.unwrap();
+        // Rotated on A, then at once disabled on B, whose cache may still hold version 1.
+        let req = t[0].req(pb::RotateKeyRequest { key_id: id.clone() });
+        t[0].client.rotate_key(req).await.unwrap();
+        let req = t[1].req(pb::DisableKeyRequest { key_id: id.clone() });
+        let m = t[1]
+            .client
+            .disable_key(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .metadata
+            .unwrap();
+        assert_eq!(m.current_version, 2, "the disable keeps A's rotation");
+        assert_eq!(m.state, pb::KeyState::Disabled as i32);
+    }
+    // The store still passes every MAC check: a new daemon starts on it.
+    let mut fleet = fleet;
+    fleet.daemons.push(spawn_daemon(
+        &fleet.dir.path().join("late"),
+        &fleet.root,
+        &fleet.url,
+        &[],
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_scheduled_rotation_run_once_per_due_key_across_the_fleet() {
+    use kms_proto::admin as apb;
+    use kms_proto::admin::admin_client::AdminClient;
+    let pg = PgServer::start();
+    let fleet = Fleet::start_with(
+        &pg,
+        3,
+        &["--virtual-clock", "--clock-start", "2027-01-01T00:00:00Z"],
+    );
+    let mut t = fleet.tenants("alice").await;
+    let mut doomed = Vec::new();
+    let mut rotating = Vec::new();
+    for i in 0..3 {
+        let id = create(&mut t[0], &format!("doomed{i}")).await.unwrap();
+        let req = t[0].req(pb::ScheduleKeyDeletionRequest {
+            key_id: id.clone(),
+            pending_window_days: 7,
+        });
+        t[0].client.schedule_key_deletion(req).await.unwrap();
+        doomed.push(id);
+        let id = create(&mut t[0], &format!("rotating{i}")).await.unwrap();
+        let req = t[0].req(pb::UpdateKeyRotationIntervalRequest {
+            key_id: id.clone(),
+            rotation_interval_days: 30,
+        });
+        t[0].client.update_key_rotation_interval(req).await.unwrap();
+        let req = t[0].req(pb::EnableKeyRotationRequest { key_id: id.clone() });
+        t[0].client.enable_key_rotation(req).await.unwrap();
+        rotating.push(id);
+    }
+    // Every daemon holds the keys (within the bound), then every clock passes both due times.
+    tokio::time::sleep(BOUND + Duration::from_millis(500)).await;
+    let mut advances = tokio::task::JoinSet::new();
+    for d in &fleet.daemons {
+        let endpoint = d.endpoint.clone();
+        advances.spawn(async move {
+            let mut admin = AdminClient::connect(endpoint).await.unwrap();
+            admin
+                .advance_clock(apb::AdvanceClockRequest {
+                    by: Some(prost_types::Duration {
+                        seconds: 31 * 86_400,
+                        nanos: 0,
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        });
+    }
+    let (mut purged, mut rotated) = (0, 0);
+    while let Some(r) = advances.join_next().await {
+        let r = r.unwrap();
+        purged += r.purged_keys;
+        rotated += r.rotated_keys;
+    }
+    assert_eq!(purged, 3, "each due deletion purged once across the fleet");
+    assert_eq!(rotated, 3, "each due rotation made once across the fleet");
+    let stored = sql_count(&pg, "SELECT count(*) FROM key_versions WHERE version > 1");
+    assert_eq!(stored, 3, "one new version per due key in the store");
+    // Every daemon sees version 2 within the bound, and never a third.
+    let deadline = Instant::now() + BOUND;
+    for t in &mut t {
+        for id in &rotating {
+            loop {
+                let req = t.req(pb::DescribeKeyRequest { key_id: id.clone() });
+                let m = t
+                    .client
+                    .describe_key(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .metadata
+                    .unwrap();
+                assert!(m.current_version <= 2, "key {id} rotated more than once");
+                if m.current_version == 2 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "key {id}'s rotation unseen after the bound"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert_eq!(
+        sql_count(&pg, "SELECT count(*) FROM keys WHERE state = 3"),
+        0
+    );
+    for id in &doomed {
+        for t in &mut t {
+            let req = t.req(pb::DescribeKeyRequest { key_id: id.clone() });
+            assert_eq!(
+                t.client
+                    .describe_key(req)
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.code()),
+                Err(Code::NotFound),
+                "purged key {id} is gone from every daemon"
+            );
+        }
+    }
 }

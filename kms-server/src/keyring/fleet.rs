@@ -28,10 +28,11 @@ impl Keyring {
         if change == self.seen_change.load(Ordering::Acquire) {
             return Ok(false);
         }
+        // Local writes hold this lock while they write through and update the cache: holding it
+        // across the read, the snapshot is never older than what this daemon wrote itself.
+        let _w = self.writes.lock().await;
         let (records, mac, change) = self.blocking(|s| s.load_snapshot()).await?;
         integrity::check_store(&self.root, self.store_id, &records, mac.as_ref())?;
-        // Local writes hold this lock while they write through and update the cache.
-        let _w = self.writes.lock().await;
         let stored: HashSet<Uuid> = records.iter().map(|r| r.uuid).collect();
         let gone: Vec<Uuid> = self
             .read_cache()
@@ -53,6 +54,25 @@ impl Keyring {
         }
         self.seen_change.store(change, Ordering::Release);
         Ok(true)
+    }
+
+    /// Reads one key again from the store into the cache (or drops it when the store no longer
+    /// holds it), after the store refused a write made from a stale copy.
+    pub(super) async fn reload_key(&self, uuid: Uuid) -> Result<()> {
+        let _w = self.writes.lock().await;
+        self.reload_key_locked(uuid).await
+    }
+
+    /// [`Self::reload_key`], for a caller that holds the write lock.
+    pub(super) async fn reload_key_locked(&self, uuid: Uuid) -> Result<()> {
+        match self.blocking(move |s| s.load_key(uuid)).await? {
+            Some(rec) => {
+                integrity::check_record(&self.root, &rec)?;
+                self.put_cache(Arc::new(rec));
+            }
+            None => self.remove_cache(&uuid),
+        }
+        Ok(())
     }
 
     /// A key absent from the cache, read from a shared store and cached when its record MAC

@@ -106,11 +106,17 @@ impl std::fmt::Debug for PostgresStore {
 const MAX_IDLE: usize = 8;
 
 fn backend(e: postgres::Error) -> StoreError {
-    if e.is_closed() || e.as_db_error().is_none() {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Backend(Box::new(e))
+    match e.as_db_error() {
+        // The server's own error says what failed ("db error" alone does not).
+        Some(db) if !e.is_closed() => StoreError::Backend(Box::new(db.clone())),
+        _ => StoreError::Unavailable(e.to_string()),
     }
+}
+
+/// Whether a failed statement broke a uniqueness rule.
+fn is_unique_violation(e: &postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| *db.code() == postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
 /// The uniqueness rule a failed insert broke, if that is why it failed.
@@ -644,9 +650,13 @@ impl KeyStore for PostgresStore {
         _store_mac: &Mac,
     ) -> Result<(), StoreError> {
         self.write(Some(uuid), |tx| {
-            insert_version(tx, uuid, version).map_err(|e| match conflict_of(&e) {
-                Some(_) => StoreError::Stale(uuid),
-                None => backend(e),
+            insert_version(tx, uuid, version).map_err(|e| {
+                if is_unique_violation(&e) {
+                    // Another daemon added this version first.
+                    StoreError::Stale(uuid)
+                } else {
+                    backend(e)
+                }
             })?;
             let n = tx
                 .execute(
@@ -693,14 +703,23 @@ impl KeyStore for PostgresStore {
     }
 
     fn delete_key(&self, uuid: Uuid, _store_mac: &Mac) -> Result<(), StoreError> {
-        // Another daemon may have purged it first: deleting nothing is not an error.
+        // Only a key still pending deletion: another daemon may have purged it, or cancelled its
+        // deletion, since this daemon's cache said it was due ([`StoreError::Stale`]).
         self.write(None, |tx| {
-            tx.execute(
-                "DELETE FROM keys WHERE uuid = $1::text::uuid",
-                &[&uuid.to_string()],
-            )
-            .map_err(backend)?;
-            Ok(())
+            let n = tx
+                .execute(
+                    "DELETE FROM keys WHERE uuid = $1::text::uuid AND state = $2",
+                    &[
+                        &uuid.to_string(),
+                        &i16::try_from(KeyState::PendingDeletion.to_i64()).unwrap_or(0),
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Stale(uuid))
+            }
         })
     }
 
