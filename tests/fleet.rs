@@ -539,3 +539,54 @@ async fn purge_and_scheduled_rotation_run_once_per_due_key_across_the_fleet() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_next_write() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    let id = create(&mut t[0], "victim").await.unwrap();
+    let uuid = id.rsplit('/').next().unwrap().to_owned();
+    let run = |statement: String| {
+        tokio::task::block_in_place(|| {
+            postgres::Client::connect(&pg.url(), postgres::NoTls)
+                .unwrap()
+                .batch_execute(&statement)
+                .unwrap();
+        });
+    };
+    // Keep the enabled row, disable the key, then put the enabled row back (its record MAC was
+    // valid once).
+    run(format!(
+        "CREATE TABLE saved AS SELECT * FROM keys WHERE uuid = '{uuid}'"
+    ));
+    let req = t[0].req(pb::DisableKeyRequest { key_id: id.clone() });
+    t[0].client.disable_key(req).await.unwrap();
+    run(format!(
+        "UPDATE keys SET state = saved.state, mac = saved.mac FROM saved WHERE keys.uuid = '{uuid}'"
+    ));
+    let keys_before = sql_count(&pg, "SELECT count(*) FROM keys");
+    for t in &mut t {
+        kmsbox_tests::assert_refused(
+            create(t, "after-edit").await,
+            Code::Internal,
+            ErrorCode::Internal,
+            "store MAC",
+        );
+    }
+    assert_eq!(
+        sql_count(&pg, "SELECT count(*) FROM keys"),
+        keys_before,
+        "nothing written"
+    );
+    // The daemons still refuse the key: they never trusted the edited row.
+    for t in &mut t {
+        assert_eq!(
+            gdk(t, &id)
+                .await
+                .map(|_| ())
+                .map_err(|s| kmsbox_tests::error_code(&s)),
+            Err(Some(ErrorCode::KeyDisabled))
+        );
+    }
+}

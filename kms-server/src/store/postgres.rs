@@ -230,13 +230,29 @@ impl PostgresStore {
     ) -> Result<T, StoreError> {
         self.with(|c| {
             let mut tx = c.transaction().map_err(backend)?;
-            let store_id: String = tx
+            let meta = tx
                 .query_one(
-                    "SELECT store_id::text FROM kmsbox_meta WHERE id = 1 FOR UPDATE",
+                    "SELECT store_id::text, store_mac FROM kmsbox_meta WHERE id = 1 FOR UPDATE",
                     &[],
                 )
-                .map_err(backend)?
-                .get(0);
+                .map_err(backend)?;
+            let id: Uuid = meta
+                .get::<_, String>(0)
+                .parse()
+                .map_err(|_| StoreError::Corrupt("bad store ID".into()))?;
+            // The rows as the last writer left them: a key's row put back, added or removed
+            // behind the fleet's back since then fails here, before this write could cover it
+            // with a new store MAC.
+            let before: Option<Vec<u8>> = meta.get(1);
+            if let Some(before) = before
+                && !constant_time_eq(&(self.macs.store_mac)(id, &record_macs(&mut tx)?)?, &before)
+            {
+                return Err(StoreError::Corrupt(
+                    "the PostgreSQL store fails its store MAC: keys were changed, put back, added \
+                     or removed without the root key; restore the database from a backup"
+                        .into(),
+                ));
+            }
             let out = change(&mut tx)?;
             if let Some(uuid) = check {
                 let rec = load_where(&mut tx, "WHERE uuid = $1::text::uuid", &[&uuid.to_string()])?
@@ -246,26 +262,7 @@ impl PostgresStore {
                     return Err(StoreError::Stale(uuid));
                 }
             }
-            let keys: Vec<(Uuid, Mac)> = tx
-                .query("SELECT uuid::text, mac FROM keys", &[])
-                .map_err(backend)?
-                .iter()
-                .map(|r| {
-                    let u: String = r.get(0);
-                    let m: Vec<u8> = r.get(1);
-                    Ok((
-                        u.parse()
-                            .map_err(|_| StoreError::Corrupt("bad uuid".into()))?,
-                        Mac::try_from(m.as_slice()).map_err(|_| {
-                            StoreError::Corrupt(format!("key {u}: MAC not 32 bytes"))
-                        })?,
-                    ))
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let id = store_id
-                .parse()
-                .map_err(|_| StoreError::Corrupt("bad store ID".into()))?;
-            let mac = (self.macs.store_mac)(id, &keys)?;
+            let mac = (self.macs.store_mac)(id, &record_macs(&mut tx)?)?;
             let change: i64 = tx
                 .query_one(
                     "UPDATE kmsbox_meta SET store_mac = $1, change = change + 1 WHERE id = 1
@@ -319,6 +316,29 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
             Err(panic) => std::panic::resume_unwind(panic),
         }),
     }
+}
+
+/// Every key's UUID and record MAC, as stored.
+fn record_macs(tx: &mut Transaction<'_>) -> Result<Vec<(Uuid, Mac)>, StoreError> {
+    tx.query("SELECT uuid::text, mac FROM keys", &[])
+        .map_err(backend)?
+        .iter()
+        .map(|r| {
+            let u: String = r.get(0);
+            let m: Vec<u8> = r.get(1);
+            Ok((
+                u.parse()
+                    .map_err(|_| StoreError::Corrupt("bad uuid".into()))?,
+                Mac::try_from(m.as_slice())
+                    .map_err(|_| StoreError::Corrupt(format!("key {u}: MAC not 32 bytes")))?,
+            ))
+        })
+        .collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// Applies the migrations not yet applied, under the fleet's advisory lock.
