@@ -230,6 +230,27 @@ async fn a_key_created_on_one_daemon_is_usable_on_another_at_once_and_aliases_st
         ErrorCode::AliasExists,
         "shared",
     );
+    // Each daemon keeps its own audit log, its ID on every line, and the IDs differ.
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let data = fleet.dir.path().join(format!("d{i}"));
+        let id = std::fs::read_to_string(data.join("daemon-id")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let log = loop {
+            let log = std::fs::read_to_string(data.join("audit.jsonl")).unwrap_or_default();
+            if !log.is_empty() || Instant::now() > deadline {
+                break log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(!log.is_empty(), "daemon {i} audited nothing");
+        for line in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["daemon"], id.trim(), "daemon {i}'s line {line}");
+        }
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 3, "one ID per daemon");
     // Another tenant's key stays "not found" on the other daemons too.
     let mut bob = Tenant::connect(&fleet.daemons[0].endpoint, "bob", None, None).await;
     kmsbox_tests::assert_refused(

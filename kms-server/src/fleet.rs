@@ -33,6 +33,32 @@ pub const STALENESS_BOUND: Duration = Duration::from_secs(1);
 /// The period of the change-counter check, well inside [`STALENESS_BOUND`].
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The daemon's ID in the fleet, for its audit lines: the one kept in `<data_dir>/daemon-id`, or a
+/// new random one written there (mode 0600), so that it survives restarts.
+pub fn daemon_id(data_dir: &std::path::Path) -> Result<Arc<str>, StartupError> {
+    let path = data_dir.join("daemon-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(Arc::from(s.trim())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StartupError::io("reading the daemon ID")(e)),
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(StartupError::io("writing the daemon ID"))?;
+        writeln!(f, "{id}").map_err(StartupError::io("writing the daemon ID"))?;
+    }
+    Ok(Arc::from(id))
+}
+
 /// Opens the fleet's PostgreSQL store at `url` for a daemon holding `root`.
 pub async fn open_store(url: &str, root: &RootKey) -> Result<PostgresStore, StartupError> {
     let check = root.store_check_value()?.to_vec();

@@ -67,6 +67,9 @@ pub struct Config {
     /// A shared PostgreSQL store (`postgres://...`) instead of the SQLite database in the data
     /// folder: the store of a fleet of daemons, each given the same root key file.
     pub store: Option<String>,
+    /// The daemon's ID on each audit line in a fleet; default the one kept in
+    /// `<data-dir>/daemon-id`, made once.
+    pub daemon_id: Option<String>,
 }
 
 /// Which clock the daemon reads time through ([`crate::clock`]).
@@ -140,6 +143,7 @@ impl Config {
             fault_seed: None,
             clock: ClockConfig::Wall,
             store: None,
+            daemon_id: None,
         }
     }
 }
@@ -299,7 +303,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let tasks = TaskTracker::new();
     let audit = AuditLog::start(&audit_path, &config.audit, &tasks)
         .map_err(StartupError::io("opening the audit log"))?
-        .with_clock(Arc::clone(&clock));
+        .with_clock(Arc::clone(&clock))
+        .with_daemon_id(match (&config.daemon_id, &config.store) {
+            (Some(id), _) => Some(Arc::from(id.as_str())),
+            (None, Some(_)) => Some(crate::fleet::daemon_id(&config.data_dir)?),
+            (None, None) => None,
+        });
     if let Some(seed) = &config.seed {
         let created = crate::seed::apply(&keyring, seed, &region).await?;
         // Like every key-lifecycle line, each is on disk before the daemon serves.
@@ -313,6 +322,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
                 outcome: "ok",
                 request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
                 virtual_time_ms: None,
+                daemon: None,
                 injected: None,
             };
             if audit.record_durable(line).await.is_err() {

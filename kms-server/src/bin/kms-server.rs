@@ -38,6 +38,10 @@ struct Args {
     /// daemons, each given the same root key file; without it, SQLite in the data folder.
     #[arg(long, env = "KMS_STORE", value_parser = parse_store)]
     store: Option<String>,
+    /// This daemon's ID on each audit line in a fleet (`--store`); default a random one made once
+    /// and kept in `<data-dir>/daemon-id`.
+    #[arg(long, env = "KMS_DAEMON_ID")]
+    daemon_id: Option<String>,
     /// TOML file of tenants ([[tenants]] domain_id, token): every call then needs
     /// `authorization: Bearer <token>`, and the domain comes from the token.
     #[arg(long, env = "KMS_TENANTS")]
@@ -284,6 +288,7 @@ async fn main() -> std::process::ExitCode {
         data_dir: a.data_dir,
         region: a.region,
         store: a.store,
+        daemon_id: a.daemon_id,
         tenants: a.tenants,
         root_key_file: a.root_key_file,
         seed: a.seed,

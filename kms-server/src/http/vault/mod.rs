@@ -199,6 +199,7 @@ impl Audit {
             outcome,
             request_id: self.request_id.clone(),
             virtual_time_ms: None,
+            daemon: None,
             injected: None,
         }
     }
