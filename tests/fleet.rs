@@ -266,7 +266,10 @@ async fn a_key_disabled_on_one_daemon_is_refused_by_the_others_within_the_bound(
     let pg = PgServer::start();
     let fleet = Fleet::start(&pg, 3);
     let mut t = fleet.tenants("alice").await;
-    for trial in 0..5 {
+    // The time until both others refuse, per trial (the figure: median and maximum over
+    // 100 trials; printed, measured on whatever machine runs the tests).
+    let mut enforced = Vec::new();
+    for trial in 0..100 {
         let id = create(&mut t[0], &format!("k{trial}")).await.unwrap();
         // B and C hold it in their caches.
         gdk(&mut t[1], &id).await.unwrap();
@@ -283,7 +286,7 @@ async fn a_key_disabled_on_one_daemon_is_refused_by_the_others_within_the_bound(
                             "daemon {other} still serves disabled key {id} after {:?}",
                             acked.elapsed()
                         );
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                     Err(s) => {
                         assert_eq!(kmsbox_tests::error_code(&s), Some(ErrorCode::KeyDisabled));
@@ -292,12 +295,17 @@ async fn a_key_disabled_on_one_daemon_is_refused_by_the_others_within_the_bound(
                 }
             }
         }
-        assert!(
-            acked.elapsed() <= BOUND,
-            "enforced after {:?}",
-            acked.elapsed()
-        );
+        let took = acked.elapsed();
+        assert!(took <= BOUND, "enforced after {took:?}");
+        enforced.push(took);
     }
+    enforced.sort();
+    eprintln!(
+        "DisableKey enforced by the two other daemons: median {:?}, max {:?} over {} trials",
+        enforced[enforced.len() / 2],
+        enforced[enforced.len() - 1],
+        enforced.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +362,8 @@ async fn kill_9_of_one_daemon_during_a_create_key_burst_loses_no_acknowledged_ke
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_that_loses_the_database_serves_cached_keys_refuses_the_rest_and_recovers() {
+async fn a_daemon_that_loses_the_database_under_load_serves_cached_keys_refuses_the_rest_and_recovers()
+ {
     let mut pg = PgServer::start();
     let fleet = Fleet::start(&pg, 2);
     let mut t = fleet.tenants("alice").await;
@@ -367,7 +376,30 @@ async fn a_daemon_that_loses_the_database_serves_cached_keys_refuses_the_rest_an
     }
     assert_eq!(health(&fleet.daemons[0].endpoint).await, SERVING);
 
-    pg.stop();
+    // Load on the cached key on both daemons, from before the database stops until after it is
+    // back; bounded in count.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for t in &t {
+        let (mut t, id, stop) = (t.clone(), id.clone(), Arc::clone(&stop));
+        load.spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            for _ in 0..20_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match gdk(&mut t, &id).await {
+                    Ok(_) => ok += 1,
+                    Err(s) => failed.push(s.message().to_owned()),
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (ok, failed)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    tokio::task::block_in_place(|| pg.stop());
     // Data-path calls on cached keys go on; what needs the store is UNAVAILABLE.
     for (t, blob) in t.iter_mut().zip(&sealed) {
         gdk(t, &id)
@@ -403,7 +435,7 @@ async fn a_daemon_that_loses_the_database_serves_cached_keys_refuses_the_rest_an
         }
     }
 
-    pg.start_again();
+    tokio::task::block_in_place(|| pg.start_again());
     for d in &fleet.daemons {
         let deadline = Instant::now() + Duration::from_secs(10);
         while health(&d.endpoint).await != SERVING {
@@ -413,6 +445,15 @@ async fn a_daemon_that_loses_the_database_serves_cached_keys_refuses_the_rest_an
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = load.join_next().await {
+        let (ok, failed) = r.unwrap();
+        assert!(ok > 0, "the load ran");
+        assert!(
+            failed.is_empty(),
+            "a cached key's data-path call failed across the outage: {failed:?}"
+        );
     }
     let again = create(&mut t[0], "after")
         .await
