@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
 use postgres::fallible_iterator::FallibleIterator;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +19,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::crypto::RootKey;
 use crate::error::StartupError;
-use crate::grpc::KmsGrpc;
 use crate::integrity;
 use crate::keyring::Keyring;
 use crate::store::postgres::Macs;
@@ -79,12 +77,12 @@ pub async fn open_store(url: &str, root: &RootKey) -> Result<PostgresStore, Star
     Ok(store)
 }
 
-/// Keeps `keyring` in step with the other daemons of the fleet until `stop`, reporting the store's
-/// reachability on `health`.
+/// Keeps `keyring` in step with the other daemons of the fleet until `stop`, reporting whether the
+/// store can be reached on `reachable_tx` (health follows it, with the audit log's state).
 pub fn follow(
     store: Arc<PostgresStore>,
     keyring: Arc<Keyring>,
-    health: tonic_health::server::HealthReporter,
+    reachable_tx: tokio::sync::watch::Sender<bool>,
     tasks: &TaskTracker,
     stop: CancellationToken,
 ) {
@@ -105,17 +103,13 @@ pub fn follow(
                 Ok(_) if !reachable => {
                     reachable = true;
                     tracing::info!("the PostgreSQL store is reachable again");
-                    health
-                        .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
-                        .await;
+                    reachable_tx.send_replace(true);
                 }
                 Ok(_) => {}
                 Err(e) => {
                     if reachable {
                         tracing::error!(error = %e, "cannot refresh from the PostgreSQL store");
-                        health
-                            .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
-                            .await;
+                        reachable_tx.send_replace(false);
                     }
                     reachable = false;
                 }

@@ -345,9 +345,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     health
         .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
         .await;
-    let audit_health = (config.audit.on_failure == AuditFailure::Refuse).then(|| {
+    let audit_writable =
+        (config.audit.on_failure == AuditFailure::Refuse).then(|| audit.writable());
+    // In a fleet, whether the shared store can be reached ([`crate::fleet::follow`]).
+    let (store_up_tx, store_up) = tokio::sync::watch::channel(true);
+    let store_up = shared.is_some().then_some(store_up);
+    let audit_health = (audit_writable.is_some() || store_up.is_some()).then(|| {
         let stop = CancellationToken::new();
-        let task = tasks.spawn(follow_audit(audit.writable(), health.clone(), stop.clone()));
+        let task = tasks.spawn(follow_audit(
+            audit_writable,
+            store_up,
+            health.clone(),
+            stop.clone(),
+        ));
         (stop, task)
     });
     // v1 for current tools; v1alpha for the Python grpcio-reflection client and older grpcurl.
@@ -418,13 +428,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     if let Some(pg) = shared {
-        crate::fleet::follow(
-            pg,
-            Arc::clone(&keyring),
-            health.clone(),
-            &tasks,
-            stop.clone(),
-        );
+        crate::fleet::follow(pg, Arc::clone(&keyring), store_up_tx, &tasks, stop.clone());
     }
     tasks.spawn(purge_loop(
         Arc::clone(&keyring),
@@ -499,28 +503,36 @@ fn open_sqlite(
     Ok((Arc::new(sqlite), root))
 }
 
-/// Reports NOT_SERVING while the audit log cannot be written (`--audit-failure=refuse`), SERVING
-/// again once it can, until `stop` is cancelled.
+/// Reports NOT_SERVING while the audit log cannot be written (`--audit-failure=refuse`) or, in a
+/// fleet, the shared store cannot be reached; SERVING again once every one of them (the ones
+/// given) is fine, until `stop` is cancelled.
 async fn follow_audit(
-    mut writable: tokio::sync::watch::Receiver<bool>,
+    writable: Option<tokio::sync::watch::Receiver<bool>>,
+    store_up: Option<tokio::sync::watch::Receiver<bool>>,
     health: tonic_health::server::HealthReporter,
     stop: CancellationToken,
 ) {
+    // What is not followed stays fine; its sender lives as long as this task, so that its
+    // receiver never reports a closed channel.
+    let (_always, fine) = tokio::sync::watch::channel(true);
+    let mut writable = writable.unwrap_or_else(|| fine.clone());
+    let mut store_up = store_up.unwrap_or(fine);
     // The state at start counts too (a log that failed before this task ran).
     writable.mark_changed();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            r = writable.changed() => {
-                if r.is_err() {
-                    return;
-                }
-                if *writable.borrow_and_update() {
-                    health.set_serving::<KeyManagementServiceServer<KmsGrpc>>().await;
-                } else {
-                    health.set_not_serving::<KeyManagementServiceServer<KmsGrpc>>().await;
-                }
-            }
+            r = writable.changed() => if r.is_err() { return },
+            r = store_up.changed() => if r.is_err() { return },
+        }
+        if *writable.borrow_and_update() && *store_up.borrow_and_update() {
+            health
+                .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
+                .await;
+        } else {
+            health
+                .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
+                .await;
         }
     }
 }
