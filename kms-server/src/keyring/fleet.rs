@@ -75,20 +75,35 @@ impl Keyring {
         Ok(())
     }
 
-    /// A key absent from the cache, read from a shared store and cached when its record MAC
-    /// holds. `None` for a store with one writer, an absent key, or a store that cannot be
-    /// reached.
+    /// A key absent from the cache, read from a shared store and cached. `None` for a store with
+    /// one writer, a key the store does not hold, or a store that cannot be reached or fails its
+    /// checks.
+    ///
+    /// Every new key moves the store's change counter, so a miss costs one read of the counter
+    /// when nothing changed since the last refresh (a made-up key ID reads nothing more). Otherwise
+    /// the key is taken from a whole snapshot whose record MACs and store MAC hold, never from its
+    /// row alone: a row put back behind the fleet's back carries a record MAC that was valid once,
+    /// which only the store MAC tells from the present.
     pub(super) fn read_through(&self, uuid: Uuid) -> Option<Arc<KeyRecord>> {
         if !self.store.is_shared() {
             return None;
         }
         // The store runs its blocking client off the async workers itself.
-        let rec = self.store.load_key(uuid).ok().flatten()?;
-        if integrity::check_record(&self.root, &rec).is_err() {
-            tracing::error!(key = %rec.full_id(), "a key read from the shared store fails its record MAC");
+        let change = self.store.change_counter().ok()?;
+        if change == self.seen_change.load(Ordering::Acquire) {
+            // The refresher may have cached it since the caller's look-up missed.
+            return self.read_cache().get(&uuid).cloned();
+        }
+        let (records, mac, _) = self.store.load_snapshot().ok()?;
+        if let Err(e) = integrity::check_store(&self.root, self.store_id, &records, mac.as_ref()) {
+            tracing::error!(error = %e, "the shared store fails its checks; key not read");
             return None;
         }
-        let rec = Arc::new(rec);
+        let rec = Arc::new(records.into_iter().find(|r| r.uuid == uuid)?);
+        // Only a key still absent: one cached meanwhile is as new or newer (the refresher's).
+        if self.read_cache().contains_key(&uuid) {
+            return self.read_cache().get(&uuid).cloned();
+        }
         self.put_cache(Arc::clone(&rec));
         Some(rec)
     }
