@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http1;
+pub mod postgres;
 pub mod process;
 pub mod python;
 pub mod tmpfs;
@@ -16,11 +17,41 @@ use kms_server::server::{Config, RunningServer, start};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
+/// The key store the integration tests' daemons run on: SQLite, or, with
+/// `KMSBOX_TEST_STORE=postgres`, a throwaway PostgreSQL server of their own
+/// ([`postgres::PgServer`]). `tests/store_matrix.rs` runs the integration tests again so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreUnderTest {
+    /// The embedded default.
+    Sqlite,
+    /// A fleet's store, one server per daemon.
+    Postgres,
+}
+
+impl StoreUnderTest {
+    /// The environment variable that selects it.
+    pub const VAR: &'static str = "KMSBOX_TEST_STORE";
+
+    /// The store `KMSBOX_TEST_STORE` names (`sqlite`, the default, or `postgres`).
+    ///
+    /// # Panics
+    /// On any other value: a typo must not quietly test SQLite.
+    pub fn from_env() -> Self {
+        match std::env::var(Self::VAR).as_deref() {
+            Err(_) | Ok("" | "sqlite") => Self::Sqlite,
+            Ok("postgres") => Self::Postgres,
+            Ok(other) => panic!("{}={other:?}: expected sqlite or postgres", Self::VAR),
+        }
+    }
+}
+
 /// A daemon started in this process.
 pub struct TestDaemon {
     server: Option<RunningServer>,
     dir: tempfile::TempDir,
     config: Config,
+    /// The daemon's PostgreSQL server, when the tests run on PostgreSQL; stopped after the daemon.
+    _pg: Option<postgres::PgServer>,
 }
 
 impl TestDaemon {
@@ -34,11 +65,22 @@ impl TestDaemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::local(&dir.path().join("data"));
         adjust(&mut config, dir.path());
+        let pg = if StoreUnderTest::from_env() == StoreUnderTest::Postgres && config.store.is_none()
+        {
+            let pg = tokio::task::spawn_blocking(postgres::PgServer::start)
+                .await
+                .expect("PostgreSQL starts");
+            config.store = Some(pg.url());
+            Some(pg)
+        } else {
+            None
+        };
         let server = start(config.clone()).await.expect("daemon starts");
         Self {
             server: Some(server),
             dir,
             config,
+            _pg: pg,
         }
     }
 

@@ -153,6 +153,7 @@ impl AdminGrpc {
                 outcome,
                 request_id: rid,
                 virtual_time_ms: None,
+                daemon: None,
                 injected: None,
             })
             .await;

@@ -123,6 +123,20 @@ pub struct AuditRecord {
     /// `latency 120ms (rule f2)`, `hang (rule f3)`); absent for a call no rule touched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injected: Option<String>,
+    /// In a fleet, the ID of the daemon that wrote the line (`--daemon-id`); stamped by
+    /// [`AuditLog`], absent for a daemon alone on SQLite.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_shared_str"
+    )]
+    pub daemon: Option<Arc<str>>,
+}
+
+fn opt_shared_str<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v),
+        None => s.serialize_none(),
+    }
 }
 
 fn rfc3339_ms<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -177,6 +191,11 @@ impl AuditRecord {
             json_escaped(out, injected);
             out.push(b'"');
         }
+        if let Some(daemon) = &self.daemon {
+            out.extend_from_slice(b",\"daemon\":\"");
+            json_escaped(out, daemon);
+            out.push(b'"');
+        }
         out.push(b'}');
     }
 }
@@ -201,6 +220,7 @@ impl AuditLog {
                 outcome: "ok",
                 request_id: "scheduled-rotation".into(),
                 virtual_time_ms: None,
+                daemon: None,
                 injected: None,
             };
             if self.record_durable(line).await.is_err() {
@@ -337,6 +357,8 @@ pub struct AuditLog {
     shared: Arc<Shared>,
     /// A virtual clock whose time each record gets beside the wall time.
     clock: Option<Arc<crate::clock::Clock>>,
+    /// The daemon's ID each record gets, in a fleet.
+    daemon: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -420,6 +442,7 @@ impl AuditLog {
             tx,
             shared,
             clock: None,
+            daemon: None,
         })
     }
 
@@ -461,7 +484,17 @@ impl AuditLog {
         self
     }
 
+    /// The log with every record stamped with the daemon's ID (`daemon`), for a fleet.
+    #[must_use]
+    pub fn with_daemon_id(mut self, id: Option<Arc<str>>) -> Self {
+        self.daemon = id;
+        self
+    }
+
     fn stamp(&self, r: &mut AuditRecord) {
+        if r.daemon.is_none() {
+            r.daemon.clone_from(&self.daemon);
+        }
         if r.virtual_time_ms.is_none() {
             r.virtual_time_ms = self.clock.as_ref().and_then(|c| c.virtual_now_ms());
         }

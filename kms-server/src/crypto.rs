@@ -112,6 +112,15 @@ impl std::fmt::Debug for RootKey {
 }
 
 impl RootKey {
+    /// A second copy of the same key, for the fleet's store, which computes the store MAC inside
+    /// its write transactions ([`crate::store::postgres`]).
+    pub(crate) fn duplicate(&self) -> Self {
+        Self {
+            prk: SecretKey::from_bytes(*self.prk.expose()),
+            mac_key: SecretKey::from_bytes(*self.mac_key.expose()),
+        }
+    }
+
     /// Builds a root key from its bytes (tests and known-answer files).
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
         Self::from_key(SecretKey::from_bytes(bytes))

@@ -131,6 +131,9 @@ impl KmsError {
             KmsError::KeyIdMismatch { .. } => ErrorCode::KeyIdMismatch,
             KmsError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             KmsError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            KmsError::Store(
+                crate::store::StoreError::Unavailable(_) | crate::store::StoreError::Stale(_),
+            ) => ErrorCode::StoreUnavailable,
             KmsError::Store(_) | KmsError::StoreIntegrity(_) | KmsError::Internal(_) => {
                 ErrorCode::Internal
             }

@@ -12,6 +12,8 @@
 //! - [`auth`], [`audit`]: who is calling, and what they did.
 //! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
 //! - [`http`]: the HTTP APIs served beside gRPC on the same address.
+//! - [`fleet`]: a fleet of daemons over one PostgreSQL store: opening it, following other
+//!   daemons' changes.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
 //! - [`admin`], [`faults`], [`clock`]: the test control plane (the `kms.admin.v1` service, injected
 //!   faults, the virtual clock).
@@ -38,6 +40,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod faults;
+pub mod fleet;
 pub mod grpc;
 pub mod http;
 pub mod integrity;

@@ -391,6 +391,7 @@ pub fn audit(path: &Path, operation: &'static str) -> Result<(), StartupError> {
         outcome: "ok",
         request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
         virtual_time_ms: None,
+        daemon: None,
         injected: None,
     };
     let mut line = serde_json::to_vec(&record)

@@ -22,7 +22,7 @@ use crate::faults::{Faults, FaultsFile};
 use crate::grpc::{CodecRefusals, KmsGrpc};
 use crate::keyring::Keyring;
 use crate::listener::MarkCalls;
-use crate::store::{KeyStore, SqliteStore};
+use crate::store::{KeyStore, PostgresStore, SqliteStore};
 
 /// The key database's file name in the data folder.
 pub(crate) const DB_FILE: &str = "kms.sqlite3";
@@ -64,6 +64,12 @@ pub struct Config {
     pub fault_seed: Option<u64>,
     /// The daemon's clock.
     pub clock: ClockConfig,
+    /// A shared PostgreSQL store (`postgres://...`) instead of the SQLite database in the data
+    /// folder: the store of a fleet of daemons, each given the same root key file.
+    pub store: Option<String>,
+    /// The daemon's ID on each audit line in a fleet; default the one kept in
+    /// `<data-dir>/daemon-id`, made once.
+    pub daemon_id: Option<String>,
 }
 
 /// Which clock the daemon reads time through ([`crate::clock`]).
@@ -136,6 +142,8 @@ impl Config {
             faults: None,
             fault_seed: None,
             clock: ClockConfig::Wall,
+            store: None,
+            daemon_id: None,
         }
     }
 }
@@ -270,41 +278,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     });
     let root_is_new = !root_path.exists();
     let root = RootKey::load_or_create(&root_path)?;
-    let db = config.data_dir.join(DB_FILE);
-    // A missing or empty database next to a used root key is refused before SQLite creates one.
-    if !root_is_new
-        && !config.start_over_with_empty_store
-        && std::fs::metadata(&db).map_or(true, |m| m.len() == 0)
-        && let Some(m) = read_store_marker(&store_marker_path(&root_path))?
-    {
-        return Err(missing_store(&root_path, &db, m, "is missing or empty"));
-    }
-    let sqlite = SqliteStore::open(&db)?;
     let audit_path = config
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
-    let root = match sqlite.identity()? {
-        Some(id) => crate::offline::finish_interrupted_rotation(
-            &root_path,
-            &id.root_check,
-            root,
-            &audit_path,
-        )?,
-        None => root,
-    };
-    check_store_identity(
-        &sqlite,
-        &root,
-        &StorePaths {
-            db: &db,
-            root: &root_path,
-            root_is_new,
-        },
-        config.start_over_with_empty_store,
-    )?;
-    let store: Arc<dyn KeyStore> = Arc::new(sqlite);
+    let (store, root, shared): (Arc<dyn KeyStore>, RootKey, Option<Arc<PostgresStore>>) =
+        match &config.store {
+            Some(url) => {
+                let pg = Arc::new(crate::fleet::open_store(url, &root).await?);
+                (Arc::clone(&pg) as Arc<dyn KeyStore>, root, Some(pg))
+            }
+            None => {
+                let (s, root) = open_sqlite(&config, root_is_new, &root_path, &audit_path, root)?;
+                (s, root, None)
+            }
+        };
     let keyring = Arc::new(
         {
             let s = Arc::clone(&store);
@@ -315,7 +303,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let tasks = TaskTracker::new();
     let audit = AuditLog::start(&audit_path, &config.audit, &tasks)
         .map_err(StartupError::io("opening the audit log"))?
-        .with_clock(Arc::clone(&clock));
+        .with_clock(Arc::clone(&clock))
+        .with_daemon_id(match (&config.daemon_id, &config.store) {
+            (Some(id), _) => Some(Arc::from(id.as_str())),
+            (None, Some(_)) => Some(crate::fleet::daemon_id(&config.data_dir)?),
+            (None, None) => None,
+        });
     if let Some(seed) = &config.seed {
         let created = crate::seed::apply(&keyring, seed, &region).await?;
         // Like every key-lifecycle line, each is on disk before the daemon serves.
@@ -329,6 +322,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
                 outcome: "ok",
                 request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
                 virtual_time_ms: None,
+                daemon: None,
                 injected: None,
             };
             if audit.record_durable(line).await.is_err() {
@@ -351,9 +345,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     health
         .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
         .await;
-    let audit_health = (config.audit.on_failure == AuditFailure::Refuse).then(|| {
+    let audit_writable =
+        (config.audit.on_failure == AuditFailure::Refuse).then(|| audit.writable());
+    // In a fleet, whether the shared store can be reached ([`crate::fleet::follow`]).
+    let (store_up_tx, store_up) = tokio::sync::watch::channel(true);
+    let store_up = shared.is_some().then_some(store_up);
+    let audit_health = (audit_writable.is_some() || store_up.is_some()).then(|| {
         let stop = CancellationToken::new();
-        let task = tasks.spawn(follow_audit(audit.writable(), health.clone(), stop.clone()));
+        let task = tasks.spawn(follow_audit(
+            audit_writable,
+            store_up,
+            health.clone(),
+            stop.clone(),
+        ));
         (stop, task)
     });
     // v1 for current tools; v1alpha for the Python grpcio-reflection client and older grpcurl.
@@ -424,6 +428,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .add_routes(crate::http::join(grpc_routes, http_routes))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
+    if let Some(pg) = shared {
+        crate::fleet::follow(pg, Arc::clone(&keyring), store_up_tx, &tasks, stop.clone());
+    }
     tasks.spawn(purge_loop(
         Arc::clone(&keyring),
         audit.clone(),
@@ -455,28 +462,78 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     })
 }
 
-/// Reports NOT_SERVING while the audit log cannot be written (`--audit-failure=refuse`), SERVING
-/// again once it can, until `stop` is cancelled.
+/// The embedded store: the SQLite database in the data folder, checked against the root key and
+/// its marker; returns the root key to use (the new one when a root key rotation was interrupted).
+fn open_sqlite(
+    config: &Config,
+    root_is_new: bool,
+    root_path: &Path,
+    audit_path: &Path,
+    root: RootKey,
+) -> Result<(Arc<dyn KeyStore>, RootKey), StartupError> {
+    let db = config.data_dir.join(DB_FILE);
+    // A missing or empty database next to a used root key is refused before SQLite creates one.
+    if !root_is_new
+        && !config.start_over_with_empty_store
+        && std::fs::metadata(&db).map_or(true, |m| m.len() == 0)
+        && let Some(m) = read_store_marker(&store_marker_path(root_path))?
+    {
+        return Err(missing_store(root_path, &db, m, "is missing or empty"));
+    }
+    let sqlite = SqliteStore::open(&db)?;
+    // A `kms-server rotate-root-key` killed after its commit leaves the new key in `<root>.new`.
+    let root = match sqlite.identity()? {
+        Some(id) => crate::offline::finish_interrupted_rotation(
+            root_path,
+            &id.root_check,
+            root,
+            audit_path,
+        )?,
+        None => root,
+    };
+    check_store_identity(
+        &sqlite,
+        &root,
+        &StorePaths {
+            db: &db,
+            root: root_path,
+            root_is_new,
+        },
+        config.start_over_with_empty_store,
+    )?;
+    Ok((Arc::new(sqlite), root))
+}
+
+/// Reports NOT_SERVING while the audit log cannot be written (`--audit-failure=refuse`) or, in a
+/// fleet, the shared store cannot be reached; SERVING again once every one of them (the ones
+/// given) is fine, until `stop` is cancelled.
 async fn follow_audit(
-    mut writable: tokio::sync::watch::Receiver<bool>,
+    writable: Option<tokio::sync::watch::Receiver<bool>>,
+    store_up: Option<tokio::sync::watch::Receiver<bool>>,
     health: tonic_health::server::HealthReporter,
     stop: CancellationToken,
 ) {
+    // What is not followed stays fine; its sender lives as long as this task, so that its
+    // receiver never reports a closed channel.
+    let (_always, fine) = tokio::sync::watch::channel(true);
+    let mut writable = writable.unwrap_or_else(|| fine.clone());
+    let mut store_up = store_up.unwrap_or(fine);
     // The state at start counts too (a log that failed before this task ran).
     writable.mark_changed();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            r = writable.changed() => {
-                if r.is_err() {
-                    return;
-                }
-                if *writable.borrow_and_update() {
-                    health.set_serving::<KeyManagementServiceServer<KmsGrpc>>().await;
-                } else {
-                    health.set_not_serving::<KeyManagementServiceServer<KmsGrpc>>().await;
-                }
-            }
+            r = writable.changed() => if r.is_err() { return },
+            r = store_up.changed() => if r.is_err() { return },
+        }
+        if *writable.borrow_and_update() && *store_up.borrow_and_update() {
+            health
+                .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
+                .await;
+        } else {
+            health
+                .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
+                .await;
         }
     }
 }

@@ -95,6 +95,9 @@ error_codes! {
     /// The audit log cannot be written, and the daemon refuses calls it cannot audit
     /// (`--audit-failure=refuse`); retry once it reports SERVING again.
     AuditUnavailable = "KMSBOX.0503" => Unavailable,
+    /// A fleet daemon cannot reach its shared key store (PostgreSQL), or another daemon changed
+    /// the key first; retry. Data-path calls on cached keys keep being served meanwhile.
+    StoreUnavailable = "KMSBOX.0504" => Unavailable,
 }
 
 impl ErrorCode {

@@ -32,6 +32,7 @@ fn rec(i: usize) -> AuditRecord {
         outcome: "ok",
         request_id: format!("req-{i:04}"),
         virtual_time_ms: None,
+        daemon: None,
         injected: None,
     }
 }
@@ -330,6 +331,7 @@ fn an_audit_line_is_what_serde_json_writes() {
                 outcome: "KMSBOX.0400",
                 request_id: format!("{s}-{i}"),
                 virtual_time_ms: (i % 2 == 0).then_some(time_ms),
+                daemon: (i % 4 < 2).then(|| std::sync::Arc::from(format!("d{s}"))),
                 injected: (i % 3 != 0).then(|| format!("fail {s}")),
             };
             let mut ours = Vec::new();

@@ -34,6 +34,14 @@ struct Args {
     /// Default region of calls that carry no x-kms-region metadata.
     #[arg(long, env = "KMS_REGION", default_value = "region")]
     region: String,
+    /// The key store: a PostgreSQL URL (`postgres://user@host:port/db`) shared by a fleet of
+    /// daemons, each given the same root key file; without it, SQLite in the data folder.
+    #[arg(long, env = "KMS_STORE", value_parser = parse_store)]
+    store: Option<String>,
+    /// This daemon's ID on each audit line in a fleet (`--store`); default a random one made once
+    /// and kept in `<data-dir>/daemon-id`.
+    #[arg(long, env = "KMS_DAEMON_ID")]
+    daemon_id: Option<String>,
     /// TOML file of tenants ([[tenants]] domain_id, token): every call then needs
     /// `authorization: Bearer <token>`, and the domain comes from the token.
     #[arg(long, env = "KMS_TENANTS")]
@@ -279,6 +287,8 @@ async fn main() -> std::process::ExitCode {
         listen: a.listen,
         data_dir: a.data_dir,
         region: a.region,
+        store: a.store,
+        daemon_id: a.daemon_id,
         tenants: a.tenants,
         root_key_file: a.root_key_file,
         seed: a.seed,
@@ -363,5 +373,14 @@ async fn main() -> std::process::ExitCode {
             eprintln!("kms-server: second signal during shutdown: exiting now (status 130)");
             std::process::exit(130)
         }
+    }
+}
+
+/// A `--store` URL: PostgreSQL only (SQLite is the default without the flag).
+fn parse_store(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a PostgreSQL URL, postgres://user@host:port/database".into())
     }
 }

@@ -321,6 +321,7 @@ fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
         outcome,
         request_id: call.request_id,
         virtual_time_ms: None,
+        daemon: None,
         injected: call.injected,
     }
 }

@@ -174,7 +174,8 @@ impl Keyring {
         let stored = self
             .blocking(move |s| s.insert_default_key(&rec, &store_mac))
             .await?;
-        if stored.uuid != uuid {
+        // In a fleet another daemon may have won the race: its key is the default key.
+        if stored.uuid != uuid && !self.store.is_shared() {
             return Err(KmsError::StoreIntegrity(format!(
                 "the key database holds default key {} of service {service}, which this daemon \
                  did not load at start-up nor write: it was added behind the daemon's back",
@@ -264,24 +265,49 @@ impl Keyring {
 
     /// Adds a key version and makes it current.
     pub async fn rotate(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
-        self.change(caller, key_id, |r| {
-            refuse_default(r, "rotated")?;
-            usable(r)?;
-            let version = r
-                .current_version
-                .checked_add(1)
-                .ok_or_else(|| KmsError::Internal("key version overflow".into()))?;
-            let material = SecretKey::generate()?;
-            let wrapped = self.root.wrap(&wrap_ctx(r, version), &material)?;
-            Ok(Change::Version(WrappedVersion {
-                version,
-                scheme: WRAP_SCHEME_V1,
-                wrapped: wrapped.to_vec(),
-                nonces_reserved: 0,
-                created_at_ms: self.clock.now_ms(),
-            }))
-        })
-        .await
+        Ok(self.rotate_if(caller, key_id, None).await?.0)
+    }
+
+    /// Rotates a key; with `due_at`, only if its schedule says it is due then (decided again on
+    /// the key as stored when another daemon of a fleet changed it first, so that a due key is
+    /// rotated once across the fleet).
+    async fn rotate_if(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        due_at: Option<i64>,
+    ) -> Result<(Arc<KeyRecord>, bool)> {
+        // Whether the last decision (there may be two, see `change`) rotated.
+        let rotates = std::sync::atomic::AtomicBool::new(false);
+        let rec = self
+            .change(caller, key_id, |r| {
+                rotates.store(false, std::sync::atomic::Ordering::Relaxed);
+                if let Some(now) = due_at
+                    && !(r.state == KeyState::Enabled
+                        && r.next_rotation_ms().is_some_and(|t| t <= now))
+                {
+                    return Ok(Change::None);
+                }
+                refuse_default(r, "rotated")?;
+                usable(r)?;
+                let version = r
+                    .current_version
+                    .checked_add(1)
+                    .ok_or_else(|| KmsError::Internal("key version overflow".into()))?;
+                let material = SecretKey::generate()?;
+                let wrapped = self.root.wrap(&wrap_ctx(r, version), &material)?;
+                let version = Change::Version(WrappedVersion {
+                    version,
+                    scheme: WRAP_SCHEME_V1,
+                    wrapped: wrapped.to_vec(),
+                    nonces_reserved: 0,
+                    created_at_ms: self.clock.now_ms(),
+                });
+                rotates.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(version)
+            })
+            .await?;
+        Ok((rec, rotates.into_inner()))
     }
 
     /// Renames a key. Default keys keep their alias; a key pending deletion is not renamed.
@@ -391,8 +417,10 @@ impl Keyring {
         let mut rotated = Vec::with_capacity(due.len());
         for (caller, id) in due {
             // A key disabled or scheduled for deletion since the scan is skipped, not an error.
-            match self.rotate(&caller, &id).await {
-                Ok(k) => rotated.push(k),
+            match self.rotate_if(&caller, &id, Some(now_ms)).await {
+                Ok((k, true)) => rotated.push(k),
+                // Rotated by another daemon of the fleet meanwhile: not rotated here.
+                Ok((_, false)) => {}
                 Err(e) if e.is_internal() => return Err(e),
                 Err(e) => tracing::debug!(key = %id, error = %e, "scheduled rotation skipped"),
             }
@@ -400,11 +428,29 @@ impl Keyring {
         Ok(rotated)
     }
 
+    /// Applies the change `decide` makes of a key. In a fleet, when another daemon changed the key
+    /// first (the store refuses the write as made from a stale copy), the key is read again from
+    /// the store and `decide` runs once more on it.
     async fn change(
         &self,
         caller: &Caller,
         key_id: &str,
-        decide: impl FnOnce(&KeyRecord) -> Result<Change>,
+        decide: impl Fn(&KeyRecord) -> Result<Change>,
+    ) -> Result<Arc<KeyRecord>> {
+        match self.change_once(caller, key_id, &decide).await {
+            Err(KmsError::Store(StoreError::Stale(uuid))) => {
+                self.reload_key(uuid).await?;
+                self.change_once(caller, key_id, &decide).await
+            }
+            other => other,
+        }
+    }
+
+    async fn change_once(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        decide: &impl Fn(&KeyRecord) -> Result<Change>,
     ) -> Result<Arc<KeyRecord>> {
         let _w = self.writes.lock().await;
         let rec = self.find(caller, key_id)?;
@@ -536,13 +582,21 @@ impl Keyring {
             })
             .map(|r| r.uuid)
             .collect();
+        let mut purged = 0;
         for uuid in &due {
             let u = *uuid;
             let store_mac = self.store_mac_after(None, Some(u))?;
-            self.blocking(move |s| s.delete_key(u, &store_mac)).await?;
-            self.remove_cache(uuid);
+            match self.blocking(move |s| s.delete_key(u, &store_mac)).await {
+                Ok(()) => {
+                    self.remove_cache(uuid);
+                    purged += 1;
+                }
+                // In a fleet: purged, or its deletion cancelled, by another daemon first.
+                Err(KmsError::Store(StoreError::Stale(_))) => self.reload_key_locked(u).await?,
+                Err(e) => return Err(e),
+            }
         }
-        Ok(due.len())
+        Ok(purged)
     }
 }
 

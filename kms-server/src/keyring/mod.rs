@@ -17,6 +17,7 @@
 
 pub mod data_path;
 pub mod due;
+mod fleet;
 pub mod lifecycle;
 pub mod nonces;
 pub mod seeding;
@@ -28,6 +29,7 @@ pub mod validate;
 mod versions;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use kms_proto::key_id::{DomainId, FullKeyId, KeyRef, RegionId};
@@ -117,6 +119,8 @@ pub struct Keyring {
     versions: RwLock<HashMap<(Uuid, u32), Arc<versions::VersionState>>>,
     /// The time of creation and deletion dates and of the purge.
     clock: Arc<Clock>,
+    /// The shared store's change counter the cache reflects ([`fleet`]).
+    seen_change: AtomicI64,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -132,8 +136,8 @@ impl Keyring {
         let mut cache = HashMap::new();
         let mut defaults = HashMap::new();
         let store_id = store.store_id()?;
-        let records = store.load_all()?;
-        integrity::check_store(&root, store_id, &records, store.store_mac()?.as_ref())?;
+        let (records, store_mac, change) = store.load_snapshot()?;
+        integrity::check_store(&root, store_id, &records, store_mac.as_ref())?;
         let mut aliases = HashMap::new();
         for rec in records {
             for v in &rec.versions {
@@ -157,6 +161,7 @@ impl Keyring {
             writes: tokio::sync::Mutex::new(()),
             versions: RwLock::new(HashMap::new()),
             clock: Arc::new(Clock::wall()),
+            seen_change: AtomicI64::new(change),
         })
     }
 
@@ -306,7 +311,7 @@ impl Keyring {
 
     fn find_uuid(&self, caller: &Caller, uuid: Uuid) -> Result<Arc<KeyRecord>> {
         let rec = self.read_cache().get(&uuid).cloned();
-        match rec {
+        match rec.or_else(|| self.read_through(uuid)) {
             Some(r) if caller.owns(&r) => Ok(r),
             _ => Err(KmsError::KeyNotFound(
                 FullKeyId::new(caller.region.clone(), caller.domain.clone(), uuid).to_string(),

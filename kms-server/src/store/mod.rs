@@ -10,12 +10,14 @@
 //! Every write that changes a key also replaces the store MAC, in the same transaction.
 
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use kms_proto::key_id::{DomainId, FullKeyId, RegionId};
 use uuid::Uuid;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, StoreIdentity};
 
 /// A key's lifecycle state.
@@ -223,6 +225,14 @@ pub enum StoreError {
     /// The stored data is not what this version understands.
     #[error("corrupt key store: {0}")]
     Corrupt(String),
+    /// The store cannot be reached (a shared store's database is down or unreachable); the call
+    /// may be retried once it is back.
+    #[error("key store unavailable: {0}")]
+    Unavailable(String),
+    /// A shared store refused a write made from a stale copy of the key (another daemon changed
+    /// it first); nothing was written, and the call may be retried once the cache is refreshed.
+    #[error("key {0} was changed by another daemon; retry")]
+    Stale(Uuid),
     /// The backend failed; the backend's own error is the source.
     #[error("{0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -234,6 +244,26 @@ pub enum StoreError {
 pub trait KeyStore: Send + Sync + 'static {
     /// Every key, for the in-memory cache at start-up.
     fn load_all(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Every key and the store MAC, read in one snapshot, with the store's change counter (0 for
+    /// a store with one writer).
+    fn load_snapshot(&self) -> Result<(Vec<KeyRecord>, Option<Mac>, i64), StoreError> {
+        Ok((self.load_all()?, self.store_mac()?, 0))
+    }
+    /// Whether other daemons write to this store too (a fleet's PostgreSQL): then the keyring's
+    /// cache is refreshed from it, and a cache miss reads it.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// The store's change counter, bumped by every write of any daemon (0 for a store with one
+    /// writer).
+    fn change_counter(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+    /// One key as stored now; `None` when absent, and always for a store with one writer (whose
+    /// cache holds every key).
+    fn load_key(&self, _uuid: Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(None)
+    }
     /// The store's ID, which the store MAC binds (the nil UUID for a store that has none yet).
     fn store_id(&self) -> Result<Uuid, StoreError>;
     /// The store MAC, `None` while none was written.

@@ -299,6 +299,7 @@ fn line(call: &Call, key_id: String, outcome: &'static str) -> AuditRecord {
         outcome,
         request_id: call.request_id.clone(),
         virtual_time_ms: None,
+        daemon: None,
         injected: call.injected.clone(),
     }
 }

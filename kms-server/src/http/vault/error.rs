@@ -25,9 +25,9 @@ fn status_for(code: ErrorCode, reading_key: bool) -> StatusCode {
     match code {
         ErrorCode::KeyNotFound if reading_key => StatusCode::NOT_FOUND,
         ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::AuditUnavailable | ErrorCode::ServiceUnavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ErrorCode::AuditUnavailable
+        | ErrorCode::ServiceUnavailable
+        | ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         // Every other refusal is the caller's: a malformed field, a key in a state that does

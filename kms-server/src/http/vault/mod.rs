@@ -220,6 +220,7 @@ impl Audit {
             outcome,
             request_id: self.request_id.clone(),
             virtual_time_ms: None,
+            daemon: None,
             injected: self.injected.clone(),
         }
     }

@@ -1,0 +1,110 @@
+//! The keyring in a fleet: several daemons over one shared store (PostgreSQL). Another daemon's
+//! change reaches this cache through [`Keyring::refresh`], which the server runs on every
+//! `NOTIFY` and on a short period (the fallback when a notification is missed or the connection
+//! dropped); a key this cache does not hold is read from the store on a miss
+//! ([`Keyring::read_through`]), so a key created on another daemon is usable here at once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use uuid::Uuid;
+
+use super::Keyring;
+use crate::error::Result;
+use crate::integrity;
+use crate::store::KeyRecord;
+
+impl Keyring {
+    /// Brings the cache to what the shared store holds when its change counter moved since the
+    /// last refresh: checks the snapshot's record MACs and store MAC like at start-up, then puts
+    /// changed and new keys and drops purged ones. Returns whether anything was read; an error
+    /// when the store cannot be reached (the cache is then kept as it is).
+    pub async fn refresh(&self) -> Result<bool> {
+        if !self.store.is_shared() {
+            return Ok(false);
+        }
+        let change = self.blocking(|s| s.change_counter()).await?;
+        if change == self.seen_change.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        // Local writes hold this lock while they write through and update the cache: holding it
+        // across the read, the snapshot is never older than what this daemon wrote itself.
+        let _w = self.writes.lock().await;
+        let (records, mac, change) = self.blocking(|s| s.load_snapshot()).await?;
+        integrity::check_store(&self.root, self.store_id, &records, mac.as_ref())?;
+        let stored: HashSet<Uuid> = records.iter().map(|r| r.uuid).collect();
+        let gone: Vec<Uuid> = self
+            .read_cache()
+            .keys()
+            .filter(|u| !stored.contains(u))
+            .copied()
+            .collect();
+        for uuid in &gone {
+            self.remove_cache(uuid);
+        }
+        for rec in records {
+            let same = self
+                .read_cache()
+                .get(&rec.uuid)
+                .is_some_and(|c| c.mac == rec.mac && c.versions.len() == rec.versions.len());
+            if !same {
+                self.put_cache(Arc::new(rec));
+            }
+        }
+        self.seen_change.store(change, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Reads one key again from the store into the cache (or drops it when the store no longer
+    /// holds it), after the store refused a write made from a stale copy.
+    pub(super) async fn reload_key(&self, uuid: Uuid) -> Result<()> {
+        let _w = self.writes.lock().await;
+        self.reload_key_locked(uuid).await
+    }
+
+    /// [`Self::reload_key`], for a caller that holds the write lock.
+    pub(super) async fn reload_key_locked(&self, uuid: Uuid) -> Result<()> {
+        match self.blocking(move |s| s.load_key(uuid)).await? {
+            Some(rec) => {
+                integrity::check_record(&self.root, &rec)?;
+                self.put_cache(Arc::new(rec));
+            }
+            None => self.remove_cache(&uuid),
+        }
+        Ok(())
+    }
+
+    /// A key absent from the cache, read from a shared store and cached. `None` for a store with
+    /// one writer, a key the store does not hold, or a store that cannot be reached or fails its
+    /// checks.
+    ///
+    /// Every new key moves the store's change counter, so a miss costs one read of the counter
+    /// when nothing changed since the last refresh (a made-up key ID reads nothing more). Otherwise
+    /// the key is taken from a whole snapshot whose record MACs and store MAC hold, never from its
+    /// row alone: a row put back behind the fleet's back carries a record MAC that was valid once,
+    /// which only the store MAC tells from the present.
+    pub(super) fn read_through(&self, uuid: Uuid) -> Option<Arc<KeyRecord>> {
+        if !self.store.is_shared() {
+            return None;
+        }
+        // The store runs its blocking client off the async workers itself.
+        let change = self.store.change_counter().ok()?;
+        if change == self.seen_change.load(Ordering::Acquire) {
+            // The refresher may have cached it since the caller's look-up missed.
+            return self.read_cache().get(&uuid).cloned();
+        }
+        let (records, mac, _) = self.store.load_snapshot().ok()?;
+        if let Err(e) = integrity::check_store(&self.root, self.store_id, &records, mac.as_ref()) {
+            tracing::error!(error = %e, "the shared store fails its checks; key not read");
+            return None;
+        }
+        let rec = Arc::new(records.into_iter().find(|r| r.uuid == uuid)?);
+        // Only a key still absent: one cached meanwhile is as new or newer (the refresher's).
+        if self.read_cache().contains_key(&uuid) {
+            return self.read_cache().get(&uuid).cloned();
+        }
+        self.put_cache(Arc::clone(&rec));
+        Some(rec)
+    }
+}

@@ -1,0 +1,676 @@
+//! A fleet: three `kms-server` processes over one throwaway PostgreSQL ([`kmsbox_tests::postgres`]),
+//! each with its own data folder (audit log) and the same root key file. Every rule of one daemon
+//! holds across the fleet.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kms_proto::ErrorCode;
+use kms_proto::v1 as pb;
+use kmsbox_tests::Tenant;
+use kmsbox_tests::postgres::PgServer;
+use kmsbox_tests::process::{Daemon, kms_server};
+use tonic::Code;
+
+/// The bound within which a change acknowledged by one daemon is enforced by the others.
+const BOUND: Duration = Duration::from_secs(1);
+
+/// A shared root key file (32 bytes, mode 0600) in `dir`.
+fn root_key(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("fleet-root.key");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&bytes))
+        .expect("root key file");
+    path
+}
+
+/// A fleet of `n` daemons on `pg`, started at once.
+struct Fleet {
+    /// Killed (on drop) before their folders are removed.
+    daemons: Vec<Daemon>,
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    url: String,
+}
+
+impl Fleet {
+    fn start(pg: &PgServer, n: usize) -> Self {
+        Self::start_with(pg, n, &[])
+    }
+
+    /// A fleet whose daemons all get the flags `extra`.
+    fn start_with(pg: &PgServer, n: usize, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|&s| s.to_owned()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_key(dir.path());
+        let url = pg.url();
+        let starting: Vec<_> = (0..n)
+            .map(|i| {
+                let (data, root, url) =
+                    (dir.path().join(format!("d{i}")), root.clone(), url.clone());
+                let extra = extra.clone();
+                #[allow(
+                    clippy::disallowed_methods,
+                    reason = "the daemons start at once, to race their migrations; joined here"
+                )]
+                std::thread::spawn(move || spawn_daemon(&data, &root, &url, &extra))
+            })
+            .collect();
+        let daemons = starting.into_iter().map(|t| t.join().unwrap()).collect();
+        Self {
+            dir,
+            root,
+            url,
+            daemons,
+        }
+    }
+
+    /// Starts daemon `i` again (after it was killed), on its own data folder.
+    fn respawn(&mut self, i: usize) {
+        let data = self.dir.path().join(format!("d{i}"));
+        self.daemons[i] = spawn_daemon(&data, &self.root, &self.url, &[]);
+    }
+
+    async fn tenants(&self, domain: &str) -> Vec<Tenant> {
+        let mut out = Vec::new();
+        for d in &self.daemons {
+            out.push(Tenant::connect(&d.endpoint, domain, None, None).await);
+        }
+        out
+    }
+}
+
+fn spawn_daemon(data: &Path, root: &Path, url: &str, extra: &[String]) -> Daemon {
+    let mut c = kms_server(data, &[]);
+    c.arg("--root-key-file")
+        .arg(root)
+        .args(["--store", url])
+        .args(extra);
+    Daemon::spawn_command(c)
+}
+
+/// The first column of the one row `query` returns on the fleet's database, to look at what the
+/// daemons stored (the blocking client runs outside the test's async workers).
+fn sql_count(pg: &PgServer, query: &str) -> i64 {
+    tokio::task::block_in_place(|| {
+        postgres::Client::connect(&pg.url(), postgres::NoTls)
+            .expect("connects to PostgreSQL")
+            .query_one(query, &[])
+            .expect("query")
+            .get(0)
+    })
+}
+
+async fn create(t: &mut Tenant, alias: &str) -> Result<String, tonic::Status> {
+    t.client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: alias.into(),
+            description: String::new(),
+        }))
+        .await
+        .map(|r| r.into_inner().metadata.unwrap().key_id)
+}
+
+async fn gdk(t: &mut Tenant, key_id: &str) -> Result<pb::GenerateDataKeyResponse, tonic::Status> {
+    t.client
+        .generate_data_key(t.req(pb::GenerateDataKeyRequest {
+            key_id: key_id.into(),
+            number_of_bytes: 32,
+            encryption_context: Default::default(),
+        }))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn health(endpoint: &str) -> i32 {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "kms.v1.KeyManagementService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_starting_at_once_migrate_once_and_200_first_get_default_key_calls_create_one_key()
+{
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 3);
+    let migrations = sql_count(&pg, "SELECT count(*) FROM kmsbox_migrations");
+    assert_eq!(
+        migrations, 1,
+        "each migration is applied once across the fleet"
+    );
+
+    let tenants = fleet.tenants("racer").await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let mut t = tenants[i % tenants.len()].clone();
+        calls.spawn(async move {
+            t.client
+                .get_default_key(t.req(pb::GetDefaultKeyRequest {
+                    service: "obs".into(),
+                }))
+                .await
+                .map(|r| r.into_inner().metadata.unwrap().key_id)
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(r) = calls.join_next().await {
+        ids.insert(r.unwrap().expect("GetDefaultKey succeeds on every daemon"));
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "one default key, whichever daemon answered: {ids:?}"
+    );
+    let stored = sql_count(
+        &pg,
+        "SELECT count(*) FROM keys WHERE domain = 'racer' AND service = 'obs' AND creator = 2",
+    );
+    assert_eq!(stored, 1, "one default key row in the store");
+    // Every daemon uses it.
+    let id = ids.pop_first().unwrap();
+    for mut t in tenants {
+        gdk(&mut t, &id)
+            .await
+            .expect("the default key is usable on every daemon");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_created_on_one_daemon_is_usable_on_another_at_once_and_aliases_stay_unique() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 3);
+    let mut t = fleet.tenants("alice").await;
+    let id = create(&mut t[1], "shared").await.unwrap();
+    // No wait: a miss in C's cache reads the store.
+    let dk = gdk(&mut t[2], &id)
+        .await
+        .expect("created on B, usable on C at once");
+    let req = t[0].req(pb::DecryptRequest {
+        ciphertext_blob: dk.ciphertext_blob.clone(),
+        encryption_context: Default::default(),
+        key_id: String::new(),
+    });
+    let plain = t[0]
+        .client
+        .decrypt(req)
+        .await
+        .expect("sealed on C, opened on A")
+        .into_inner()
+        .plaintext;
+    assert_eq!(plain, dk.plaintext);
+    // The alias is taken fleet-wide, whichever daemon is asked.
+    kmsbox_tests::assert_refused(
+        create(&mut t[0], "shared").await,
+        Code::AlreadyExists,
+        ErrorCode::AliasExists,
+        "shared",
+    );
+    // Each daemon keeps its own audit log, its ID on every line, and the IDs differ.
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let data = fleet.dir.path().join(format!("d{i}"));
+        let id = std::fs::read_to_string(data.join("daemon-id")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let log = loop {
+            let log = std::fs::read_to_string(data.join("audit.jsonl")).unwrap_or_default();
+            if !log.is_empty() || Instant::now() > deadline {
+                break log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(!log.is_empty(), "daemon {i} audited nothing");
+        for line in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["daemon"], id.trim(), "daemon {i}'s line {line}");
+        }
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 3, "one ID per daemon");
+    // Another tenant's key stays "not found" on the other daemons too.
+    let mut bob = Tenant::connect(&fleet.daemons[0].endpoint, "bob", None, None).await;
+    kmsbox_tests::assert_refused(
+        gdk(&mut bob, &id.replace(":alice:", ":bob:")).await,
+        Code::NotFound,
+        ErrorCode::KeyNotFound,
+        "",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_disabled_on_one_daemon_is_refused_by_the_others_within_the_bound() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 3);
+    let mut t = fleet.tenants("alice").await;
+    // The time until both others refuse, per trial (the figure: median and maximum over
+    // 100 trials; printed, measured on whatever machine runs the tests).
+    let mut enforced = Vec::new();
+    for trial in 0..100 {
+        let id = create(&mut t[0], &format!("k{trial}")).await.unwrap();
+        // B and C hold it in their caches.
+        gdk(&mut t[1], &id).await.unwrap();
+        gdk(&mut t[2], &id).await.unwrap();
+        let req = t[0].req(pb::DisableKeyRequest { key_id: id.clone() });
+        t[0].client.disable_key(req).await.unwrap();
+        let acked = Instant::now();
+        for (other, t) in t.iter_mut().enumerate().skip(1) {
+            loop {
+                match gdk(t, &id).await {
+                    Ok(_) => {
+                        assert!(
+                            acked.elapsed() <= BOUND,
+                            "daemon {other} still serves disabled key {id} after {:?}",
+                            acked.elapsed()
+                        );
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    Err(s) => {
+                        assert_eq!(kmsbox_tests::error_code(&s), Some(ErrorCode::KeyDisabled));
+                        break;
+                    }
+                }
+            }
+        }
+        let took = acked.elapsed();
+        assert!(took <= BOUND, "enforced after {took:?}");
+        enforced.push(took);
+    }
+    enforced.sort();
+    eprintln!(
+        "DisableKey enforced by the two other daemons: median {:?}, max {:?} over {} trials",
+        enforced[enforced.len() / 2],
+        enforced[enforced.len() - 1],
+        enforced.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_daemon_during_a_create_key_burst_loses_no_acknowledged_key() {
+    let pg = PgServer::start();
+    let mut fleet = Fleet::start(&pg, 3);
+    let t = fleet.tenants("durable").await;
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..6 {
+        let (mut t, acked, stop) = (t[w % 3].clone(), Arc::clone(&acked), Arc::clone(&stop));
+        workers.spawn(async move {
+            // Bounded: at most 300 calls per worker.
+            for i in 0..300 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match create(&mut t, &format!("w{w}-k{i}")).await {
+                    Ok(id) => acked.lock().unwrap().push(id),
+                    // The killed daemon's workers stop; the others go on.
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 60 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    fleet.daemons[0].child.kill().unwrap();
+    fleet.daemons[0].child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = workers.join_next().await {
+        r.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 60, "only {} keys acknowledged", acked.len());
+    fleet.respawn(0);
+    let mut t = fleet.tenants("durable").await;
+    for id in &acked {
+        for (i, t) in t.iter_mut().enumerate() {
+            let r = t
+                .client
+                .describe_key(t.req(pb::DescribeKeyRequest { key_id: id.clone() }))
+                .await;
+            assert!(
+                r.is_ok(),
+                "acknowledged key {id} is lost on daemon {i}: {r:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_loses_the_database_under_load_serves_cached_keys_refuses_the_rest_and_recovers()
+ {
+    let mut pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    let id = create(&mut t[0], "cached").await.unwrap();
+    // Cached on both, each with a block of blob nonces reserved (the one store write of the data
+    // path, FORMATS.md §1: a daemon that never sealed under a key needs the store to start).
+    let mut sealed = Vec::new();
+    for t in &mut t {
+        sealed.push(gdk(t, &id).await.unwrap());
+    }
+    assert_eq!(health(&fleet.daemons[0].endpoint).await, SERVING);
+
+    // Load on the cached key on both daemons, from before the database stops until after it is
+    // back; bounded in count.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for t in &t {
+        let (mut t, id, stop) = (t.clone(), id.clone(), Arc::clone(&stop));
+        load.spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            for _ in 0..20_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match gdk(&mut t, &id).await {
+                    Ok(_) => ok += 1,
+                    Err(s) => failed.push(s.message().to_owned()),
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (ok, failed)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    tokio::task::block_in_place(|| pg.stop());
+    // Data-path calls on cached keys go on; what needs the store is UNAVAILABLE.
+    for (t, blob) in t.iter_mut().zip(&sealed) {
+        gdk(t, &id)
+            .await
+            .expect("a cached key is served without the database");
+        let req = t.req(pb::DecryptRequest {
+            ciphertext_blob: blob.ciphertext_blob.clone(),
+            encryption_context: Default::default(),
+            key_id: String::new(),
+        });
+        let plain = t
+            .client
+            .decrypt(req)
+            .await
+            .expect("and decrypts")
+            .into_inner();
+        assert_eq!(plain.plaintext, blob.plaintext);
+    }
+    kmsbox_tests::assert_refused(
+        create(&mut t[0], "while-down").await,
+        Code::Unavailable,
+        ErrorCode::StoreUnavailable,
+        "",
+    );
+    for d in &fleet.daemons {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while health(&d.endpoint).await != NOT_SERVING {
+            assert!(
+                Instant::now() < deadline,
+                "health still SERVING without the database"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    tokio::task::block_in_place(|| pg.start_again());
+    for d in &fleet.daemons {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while health(&d.endpoint).await != SERVING {
+            assert!(
+                Instant::now() < deadline,
+                "health not SERVING once the database is back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = load.join_next().await {
+        let (ok, failed) = r.unwrap();
+        assert!(ok > 0, "the load ran");
+        assert!(
+            failed.is_empty(),
+            "a cached key's data-path call failed across the outage: {failed:?}"
+        );
+    }
+    let again = create(&mut t[0], "after")
+        .await
+        .expect("CreateKey works again");
+    gdk(&mut t[1], &again)
+        .await
+        .expect("and the new key is usable on the other daemon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_from_a_stale_cache_is_decided_again_on_the_stored_key() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    for trial in 0..5 {
+        let id = create(&mut t[0], &format!("k{trial}")).await.unwrap();
+        gdk(&mut t[1], &id).await.unwrap();
+        // Rotated on A, then at once disabled on B, whose cache may still hold version 1.
+        let req = t[0].req(pb::RotateKeyRequest { key_id: id.clone() });
+        t[0].client.rotate_key(req).await.unwrap();
+        let req = t[1].req(pb::DisableKeyRequest { key_id: id.clone() });
+        let m = t[1]
+            .client
+            .disable_key(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .metadata
+            .unwrap();
+        assert_eq!(m.current_version, 2, "the disable keeps A's rotation");
+        assert_eq!(m.state, pb::KeyState::Disabled as i32);
+    }
+    // The store still passes every MAC check: a new daemon starts on it.
+    let mut fleet = fleet;
+    fleet.daemons.push(spawn_daemon(
+        &fleet.dir.path().join("late"),
+        &fleet.root,
+        &fleet.url,
+        &[],
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_scheduled_rotation_run_once_per_due_key_across_the_fleet() {
+    use kms_proto::admin as apb;
+    use kms_proto::admin::admin_client::AdminClient;
+    let pg = PgServer::start();
+    let fleet = Fleet::start_with(
+        &pg,
+        3,
+        &["--virtual-clock", "--clock-start", "2027-01-01T00:00:00Z"],
+    );
+    let mut t = fleet.tenants("alice").await;
+    let mut doomed = Vec::new();
+    let mut rotating = Vec::new();
+    for i in 0..3 {
+        let id = create(&mut t[0], &format!("doomed{i}")).await.unwrap();
+        let req = t[0].req(pb::ScheduleKeyDeletionRequest {
+            key_id: id.clone(),
+            pending_window_days: 7,
+        });
+        t[0].client.schedule_key_deletion(req).await.unwrap();
+        doomed.push(id);
+        let id = create(&mut t[0], &format!("rotating{i}")).await.unwrap();
+        let req = t[0].req(pb::UpdateKeyRotationIntervalRequest {
+            key_id: id.clone(),
+            rotation_interval_days: 30,
+        });
+        t[0].client.update_key_rotation_interval(req).await.unwrap();
+        let req = t[0].req(pb::EnableKeyRotationRequest { key_id: id.clone() });
+        t[0].client.enable_key_rotation(req).await.unwrap();
+        rotating.push(id);
+    }
+    // Every daemon holds the keys (within the bound), then every clock passes both due times.
+    tokio::time::sleep(BOUND + Duration::from_millis(500)).await;
+    let mut advances = tokio::task::JoinSet::new();
+    for d in &fleet.daemons {
+        let endpoint = d.endpoint.clone();
+        advances.spawn(async move {
+            let mut admin = AdminClient::connect(endpoint).await.unwrap();
+            admin
+                .advance_clock(apb::AdvanceClockRequest {
+                    by: Some(prost_types::Duration {
+                        seconds: 31 * 86_400,
+                        nanos: 0,
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        });
+    }
+    let (mut purged, mut rotated) = (0, 0);
+    while let Some(r) = advances.join_next().await {
+        let r = r.unwrap();
+        purged += r.purged_keys;
+        rotated += r.rotated_keys;
+    }
+    assert_eq!(purged, 3, "each due deletion purged once across the fleet");
+    assert_eq!(rotated, 3, "each due rotation made once across the fleet");
+    let stored = sql_count(&pg, "SELECT count(*) FROM key_versions WHERE version > 1");
+    assert_eq!(stored, 3, "one new version per due key in the store");
+    // Every daemon sees version 2 within the bound, and never a third.
+    let deadline = Instant::now() + BOUND;
+    for t in &mut t {
+        for id in &rotating {
+            loop {
+                let req = t.req(pb::DescribeKeyRequest { key_id: id.clone() });
+                let m = t
+                    .client
+                    .describe_key(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .metadata
+                    .unwrap();
+                assert!(m.current_version <= 2, "key {id} rotated more than once");
+                if m.current_version == 2 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "key {id}'s rotation unseen after the bound"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert_eq!(
+        sql_count(&pg, "SELECT count(*) FROM keys WHERE state = 3"),
+        0
+    );
+    for id in &doomed {
+        for t in &mut t {
+            let req = t.req(pb::DescribeKeyRequest { key_id: id.clone() });
+            assert_eq!(
+                t.client
+                    .describe_key(req)
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.code()),
+                Err(Code::NotFound),
+                "purged key {id} is gone from every daemon"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_next_write() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    let id = create(&mut t[0], "victim").await.unwrap();
+    let uuid = id.rsplit('/').next().unwrap().to_owned();
+    let run = |statement: String| {
+        tokio::task::block_in_place(|| {
+            postgres::Client::connect(&pg.url(), postgres::NoTls)
+                .unwrap()
+                .batch_execute(&statement)
+                .unwrap();
+        });
+    };
+    // Keep the enabled row, disable the key, then put the enabled row back (its record MAC was
+    // valid once).
+    run(format!(
+        "CREATE TABLE saved AS SELECT * FROM keys WHERE uuid = '{uuid}'"
+    ));
+    let req = t[0].req(pb::DisableKeyRequest { key_id: id.clone() });
+    t[0].client.disable_key(req).await.unwrap();
+    run(format!(
+        "UPDATE keys SET state = saved.state, mac = saved.mac FROM saved WHERE keys.uuid = '{uuid}'"
+    ));
+    let keys_before = sql_count(&pg, "SELECT count(*) FROM keys");
+    for t in &mut t {
+        kmsbox_tests::assert_refused(
+            create(t, "after-edit").await,
+            Code::Internal,
+            ErrorCode::Internal,
+            "store MAC",
+        );
+    }
+    assert_eq!(
+        sql_count(&pg, "SELECT count(*) FROM keys"),
+        keys_before,
+        "nothing written"
+    );
+    // The daemons still refuse the key: they never trusted the edited row (one that held the key
+    // says it is disabled; one that never verified it does not find it).
+    // Several tries: the refresher runs meanwhile, and must not take the edited row either.
+    for _ in 0..5 {
+        for (i, t) in t.iter_mut().enumerate() {
+            let r = gdk(t, &id)
+                .await
+                .map(|_| ())
+                .map_err(|s| kmsbox_tests::error_code(&s));
+            assert!(
+                matches!(
+                    r,
+                    Err(Some(ErrorCode::KeyDisabled | ErrorCode::KeyNotFound))
+                ),
+                "daemon {i} serves the put-back row: {r:?}"
+            );
+        }
+        tokio::time::sleep(fleet_bound_step()).await;
+    }
+    // Daemon A, which disabled it, says so.
+    assert_eq!(
+        gdk(&mut t[0], &id)
+            .await
+            .map(|_| ())
+            .map_err(|s| kmsbox_tests::error_code(&s)),
+        Err(Some(ErrorCode::KeyDisabled))
+    );
+}
+
+/// A fifth of the bound: the pause between tries that span it.
+fn fleet_bound_step() -> Duration {
+    BOUND / 5
+}
