@@ -302,6 +302,21 @@ fn json_escaped(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&s.as_bytes()[plain..]);
 }
 
+/// At most this many characters of a key ID, as a request gave it, go into an audit line.
+pub const AUDIT_KEY_CHARS: usize = 256;
+
+/// The first [`AUDIT_KEY_CHARS`] characters of a key ID (or transit name) as a request gave it:
+/// what the audit line of a refused call names.
+pub fn requested_key_prefix(key: &str) -> &str {
+    // A string has at least as many bytes as characters.
+    if key.len() <= AUDIT_KEY_CHARS {
+        return key;
+    }
+    key.char_indices()
+        .nth(AUDIT_KEY_CHARS)
+        .map_or(key, |(end, _)| &key[..end])
+}
+
 /// The audit log cannot be written and the daemon refuses calls it cannot audit
 /// ([`AuditFailure::Refuse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

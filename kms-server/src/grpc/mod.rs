@@ -144,9 +144,6 @@ names_key!(
     CreateKeyRequest, ListKeysRequest, GetDefaultKeyRequest, GenerateRandomRequest
 );
 
-/// At most this many characters of a requested key ID go into the audit log.
-const AUDIT_KEY_CHARS: usize = 256;
-
 type RpcResult<T> = std::result::Result<Response<T>, Status>;
 
 impl KmsGrpc {
@@ -183,7 +180,7 @@ impl KmsGrpc {
             request_id: request_id(req.metadata()),
             domain: String::new(),
             region: String::new(),
-            requested_key: audit_prefix(req.get_ref().key_named()).to_owned(),
+            requested_key: crate::audit::requested_key_prefix(req.get_ref().key_named()).to_owned(),
             injected: None,
         };
         let caller = match self.auth.authenticate(req.metadata()) {
@@ -299,18 +296,6 @@ impl KmsGrpc {
 }
 
 /// The audit line of a call.
-/// The first [`AUDIT_KEY_CHARS`] characters of a key ID as a request gave it.
-fn audit_prefix(key: &str) -> &str {
-    // A string has at least as many bytes as characters.
-    if key.len() <= AUDIT_KEY_CHARS {
-        return key;
-    }
-    match key.char_indices().nth(AUDIT_KEY_CHARS) {
-        Some((end, _)) => &key[..end],
-        None => key,
-    }
-}
-
 fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
     AuditRecord {
         time_ms: now_ms(),

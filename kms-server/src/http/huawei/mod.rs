@@ -53,9 +53,6 @@ pub const AAD_CONTEXT_KEY: &str = "additional_authenticated_data";
 /// The one encryption algorithm of symmetric keys.
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
-/// At most this many characters of a requested key ID go into the audit log.
-const AUDIT_KEY_CHARS: usize = 256;
-
 /// The message of a call refused because the audit log cannot be written.
 const AUDIT_UNAVAILABLE: &str =
     "the audit log cannot be written; calls are refused until it can (--audit-failure=refuse)";
@@ -312,7 +309,7 @@ fn requested_key(body: &[u8]) -> String {
     ["key_id", "destination_key_id"]
         .iter()
         .find_map(|f| m.get(*f).and_then(|v| v.as_str()))
-        .map(|k| truncate(k, AUDIT_KEY_CHARS).to_owned())
+        .map(|k| crate::audit::requested_key_prefix(k).to_owned())
         .unwrap_or_default()
 }
 

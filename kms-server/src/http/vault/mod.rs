@@ -30,7 +30,6 @@ use futures::StreamExt as _;
 use http::{HeaderMap, Method, StatusCode};
 use kms_proto::ErrorCode;
 use kms_proto::metadata::REQUEST_ID;
-use tonic::metadata::MetadataMap;
 use zeroize::Zeroizing;
 
 use self::model::{
@@ -40,7 +39,7 @@ use self::model::{
 };
 use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditRecord;
-use crate::auth::request_id;
+use crate::auth::request_id_from;
 use crate::blob::BlobHeader;
 use crate::error::KmsError;
 use crate::keyring::{Caller, Keyring, now_ms};
@@ -189,9 +188,6 @@ async fn serve(State(api): State<ApiState>, request: Request) -> Response {
     response
 }
 
-/// At most this many characters of a requested key name go into the audit log.
-const AUDIT_KEY_CHARS: usize = 256;
-
 /// The message of a call refused because the audit log cannot be written.
 const AUDIT_UNAVAILABLE: &str =
     "the audit log cannot be written; calls are refused until it can (--audit-failure=refuse)";
@@ -242,10 +238,10 @@ struct Answer {
 async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: Body) -> Response {
     let mut audit = Audit {
         op,
-        request_id: request_id(&MetadataMap::from_headers(headers.clone())),
+        request_id: request_id_from(headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())),
         domain: String::new(),
         region: String::new(),
-        requested_key: name.chars().take(AUDIT_KEY_CHARS).collect(),
+        requested_key: crate::audit::requested_key_prefix(&name).to_owned(),
         injected: None,
         audited: false,
     };
