@@ -6,9 +6,13 @@
 #   medians are printed, with the throughput.
 # - instructions: the same calls with the daemon under callgrind (valgrind), instructions per
 #   request; repeatable whatever else the machine is doing.
+# - API=rest: the Huawei REST create-datakey over HTTP/1.1 keep-alive (16 connections, one request
+#   each in flight, as the Huawei SDK's pool does) against Vault's `GET /v1/sys/health`, the
+#   cheapest HTTP handler on the same server stack, in place of the gRPC calls.
 # Usage: bash kms-server/benches/daemon_cpu.sh [cpu|instructions] [ROUNDS] [REQUESTS]
 #   (defaults: cpu, 5 rounds, 40000 requests; instructions uses 2000 requests)
-# Env: KMS_SERVER=path/to/kms-server to measure another build; INFLIGHT="16 64" (cpu mode).
+# Env: KMS_SERVER=path/to/kms-server to measure another build; INFLIGHT="16 64" (cpu mode);
+#   API=grpc|rest (default grpc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-cpu}
@@ -42,6 +46,8 @@ open(f"{work}/health.bin", "wb").write(frame(b""))
 open(f"{work}/gdk.bin", "wb").write(frame(ld(1, key) + b"\x10\x20"))
 open(f"{work}/encrypt.bin", "wb").write(frame(ld(1, key) + ld(2, b"\x07" * 32)))
 open(f"{work}/defaultkey.bin", "wb").write(frame(ld(1, b"obs")))
+open(f"{work}/createdatakey.json", "wb").write(
+    b'{"key_id":"' + key.split(b"/")[-1] + b'","datakey_length":"256"}')
 if blob:
     open(f"{work}/decrypt.bin", "wb").write(frame(ld(1, base64.b64decode(blob))))
 PY
@@ -57,6 +63,15 @@ load() { # path body connections streams -> h2load output
         -H 'content-type: application/grpc' -H 'te: trailers' -H "x-kms-domain-id: $domain" \
         "http://127.0.0.1:$port/$1"
 }
+if [ "${API:-grpc}" = rest ]; then
+    calls=("v1/sys/health health" "v1.0/$domain/kms/create-datakey createdatakey")
+    # HTTP/1.1: every connection carries one request at a time, so "in flight" is connections.
+    load() { # path body connections streams -> h2load output
+        local body=()
+        [ "$2" = health ] || body=(-d "$work/$2.json" -H 'content-type: application/json;charset=UTF-8')
+        h2load --h1 -n "$requests" -c $(($3 * $4)) -m 1 -t 1 "${body[@]}" "http://127.0.0.1:$port/$1"
+    }
+fi
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 if [ "$mode" = instructions ]; then
     # Each callgrind dump holds the instructions since the previous one.

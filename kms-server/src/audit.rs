@@ -178,22 +178,22 @@ impl AuditRecord {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":\"");
-            json_escaped(out, value);
+            crate::json::escaped(out, value);
             out.push(b'"');
         }
         if let Some(ms) = self.virtual_time_ms {
             out.extend_from_slice(b",\"virtual_time\":\"");
-            json_escaped(out, &format_rfc3339_ms(ms));
+            crate::json::escaped(out, &format_rfc3339_ms(ms));
             out.push(b'"');
         }
         if let Some(injected) = &self.injected {
             out.extend_from_slice(b",\"injected\":\"");
-            json_escaped(out, injected);
+            crate::json::escaped(out, injected);
             out.push(b'"');
         }
         if let Some(daemon) = &self.daemon {
             out.extend_from_slice(b",\"daemon\":\"");
-            json_escaped(out, daemon);
+            crate::json::escaped(out, daemon);
             out.push(b'"');
         }
         out.push(b'}');
@@ -243,14 +243,14 @@ impl SecondCache {
     fn write(&mut self, out: &mut Vec<u8>, ms: i64) {
         let millis = ms.rem_euclid(1000);
         let Some(second) = ms.checked_sub(millis) else {
-            json_escaped(out, &format_rfc3339_ms(ms));
+            crate::json::escaped(out, &format_rfc3339_ms(ms));
             return;
         };
         if self.last.as_ref().is_none_or(|(s, _)| *s != second) {
             let text = format_rfc3339_ms(second);
             // Only a time jiff renders as `...:SS.000Z` splits at its fraction.
             let Some(prefix) = text.strip_suffix(".000Z") else {
-                json_escaped(out, &format_rfc3339_ms(ms));
+                crate::json::escaped(out, &format_rfc3339_ms(ms));
                 return;
             };
             self.last = Some((second, prefix.to_owned()));
@@ -262,44 +262,6 @@ impl SecondCache {
             out.extend_from_slice(&[b'.', digit(m / 100), digit(m / 10), digit(m), b'Z']);
         }
     }
-}
-
-/// Appends `s` escaped as the inside of a JSON string, as `serde_json` escapes it: `"`, `\\` and
-/// control characters; everything else, UTF-8 included, as it is.
-fn json_escaped(out: &mut Vec<u8>, s: &str) {
-    // Most values need no escape; a branch-free scan finds that (and vectorises).
-    let escapes = s.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !escapes {
-        out.extend_from_slice(s.as_bytes());
-        return;
-    }
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&s.as_bytes()[plain..i]);
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(escape);
-        }
-        plain = i + 1;
-    }
-    out.extend_from_slice(&s.as_bytes()[plain..]);
 }
 
 /// At most this many characters of a key ID, as a request gave it, go into an audit line.

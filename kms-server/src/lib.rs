@@ -44,6 +44,7 @@ pub mod fleet;
 pub mod grpc;
 pub mod http;
 pub mod integrity;
+pub mod json;
 pub mod keyring;
 pub mod listener;
 pub mod offline;

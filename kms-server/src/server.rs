@@ -412,12 +412,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
                 .max_decoding_message_size(limits.max_message_size),
             grpc,
         )));
-    let http_routes = crate::http::routes(&crate::http::ApiState {
+    let api = crate::http::ApiState {
         keyring: Arc::clone(&keyring),
         auth: Arc::clone(&auth),
         audit: audit.clone(),
         faults: Arc::clone(&faults),
-    });
+    };
+    let http_routes = crate::http::routes(&api);
     let serve = tasks.spawn(
         tonic::transport::Server::builder()
             .accept_http1(true)
@@ -425,7 +426,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-            .add_routes(crate::http::join(grpc_routes, http_routes))
+            .add_routes(crate::http::join(grpc_routes, http_routes, &api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     if let Some(pg) = shared {

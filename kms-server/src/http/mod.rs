@@ -84,20 +84,44 @@ pub(crate) async fn apply_faults(
 }
 
 /// The HTTP APIs' routes, each request counted as a call on its connection (so the idle timer
-/// does not close a connection in the middle of one).
+/// does not close a connection in the middle of one). The Huawei API claims its prefix in
+/// [`join`]'s fallback instead (see [`huawei::handle`]).
 pub fn routes(state: &ApiState) -> Router {
-    // Each API merges its router here, e.g. `.merge(huawei::router(state.clone()))`.
+    // Each API with routes of its own merges its router here.
     Router::new()
         .merge(vault::router(state.clone()))
-        .merge(huawei::router(state.clone()))
         .layer(axum::middleware::from_fn(mark_call))
 }
 
-/// Joins the gRPC services' routes with the HTTP APIs' and answers what neither claims.
-pub fn join(grpc: tonic::service::Routes, http: Router) -> tonic::service::Routes {
+/// Joins the gRPC services' routes with the HTTP APIs' ([`routes`]); what no route claims goes
+/// to the Huawei API if it is under its prefix, and is answered as unclaimed otherwise.
+pub fn join(
+    grpc: tonic::service::Routes,
+    http: Router,
+    state: &ApiState,
+) -> tonic::service::Routes {
+    let state = state.clone();
     grpc.into_axum_router()
         .merge(http)
-        .fallback(unclaimed)
+        .fallback(move |request: Request| {
+            let state = state.clone();
+            // Counted as a call, as `mark_call` counts the routes' requests.
+            let call = request
+                .extensions()
+                .get::<ConnActivity>()
+                .map(ConnActivity::begin);
+            async move {
+                let response = if huawei::claims(request.uri().path()) {
+                    huawei::handle(state, request).await
+                } else {
+                    unclaimed(request).await
+                };
+                match call {
+                    Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
+                    None => response,
+                }
+            }
+        })
         .into()
 }
 

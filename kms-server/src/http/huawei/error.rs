@@ -52,9 +52,9 @@ impl HuaweiError {
     }
 
     /// The response, with `X-Request-Id`.
-    pub fn into_response_with(self, request_id: &str) -> Response {
+    pub fn into_response_with(&self, request_id: &str) -> Response {
         let body = serde_json::json!({
-            "error": { "error_code": self.code.as_str(), "error_msg": self.message }
+            "error": { "error_code": self.code.as_str(), "error_msg": &self.message }
         });
         let mut r = (self.status(), axum::Json(body)).into_response();
         if let Ok(v) = http::HeaderValue::from_str(request_id) {

@@ -2,6 +2,9 @@
 //! (`huaweicloudsdkkms` 3.1.219, `huaweicloudsdkkms.v2.model`) name them. Numbers travel as
 //! strings; a field the daemon does not support is absent from responses, never invented.
 //! Requests refuse unknown fields, so that a misspelt field is an error rather than ignored.
+//! The data-path answers (create-datakey, encrypt/decrypt-datakey, encrypt/decrypt-data) are
+//! written field by field with [`crate::json::Object`] where they are made, each naming its
+//! model class.
 
 use serde::{Deserialize, Serialize};
 
@@ -225,47 +228,6 @@ pub(super) struct KeyList {
     pub(super) truncated: &'static str,
     /// Every key the filter keeps, over all pages (the SDK types it `int`).
     pub(super) total: usize,
-}
-
-/// `CreateDatakeyResponse` and `CreateDatakeyWithoutPlaintextResponse` (no `plain_text`).
-#[derive(Debug, Serialize)]
-pub(super) struct Datakey {
-    pub(super) key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) plain_text: Option<String>,
-    pub(super) cipher_text: String,
-}
-
-/// `EncryptDatakeyResponse`.
-#[derive(Debug, Serialize)]
-pub(super) struct EncryptedDatakey {
-    pub(super) key_id: String,
-    pub(super) cipher_text: String,
-    pub(super) datakey_length: String,
-}
-
-/// `DecryptDatakeyResponse`.
-#[derive(Debug, Serialize)]
-pub(super) struct DecryptedDatakey {
-    pub(super) data_key: String,
-    pub(super) datakey_length: String,
-    pub(super) datakey_dgst: String,
-}
-
-/// `EncryptDataResponse`.
-#[derive(Debug, Serialize)]
-pub(super) struct EncryptedData {
-    pub(super) key_id: String,
-    pub(super) cipher_text: String,
-}
-
-/// `DecryptDataResponse`: `plain_text` only when the plaintext is UTF-8.
-#[derive(Debug, Serialize)]
-pub(super) struct DecryptedData {
-    pub(super) key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) plain_text: Option<String>,
-    pub(super) plain_text_base64: String,
 }
 
 /// `ReEncryptResponse`.
