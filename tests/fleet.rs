@@ -670,6 +670,130 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonce_grants_are_the_fleets_two_stores_never_overlap_and_two_daemons_share_the_last_block()
+{
+    use kms_server::keyring::nonces::{NONCE_BLOCK, NONCE_LIMIT};
+    use kms_server::store::KeyStore;
+    use kms_server::store::postgres::{Macs, PostgresStore};
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    let run = |statement: String| {
+        tokio::task::block_in_place(|| {
+            postgres::Client::connect(&pg.url(), postgres::NoTls)
+                .unwrap()
+                .batch_execute(&statement)
+                .unwrap();
+        });
+    };
+
+    // The store: two stores (as two daemons would hold) granting small blocks at once from one
+    // version get grants that tile 0..limit exactly.
+    let raced = create(&mut t[0], "raced").await.unwrap();
+    let uuid: uuid::Uuid = raced.rsplit('/').next().unwrap().parse().unwrap();
+    let grants = tokio::task::block_in_place(|| {
+        let root_check: Vec<u8> = postgres::Client::connect(&pg.url(), postgres::NoTls)
+            .unwrap()
+            .query_one("SELECT root_check FROM kmsbox_meta", &[])
+            .unwrap()
+            .get(0);
+        let open = || {
+            let macs = Macs {
+                check_record: Box::new(|_| true),
+                store_mac: Box::new(|_, _| Ok([0; 32])),
+            };
+            PostgresStore::open(&pg.url(), &root_check, macs).unwrap()
+        };
+        let stores = [open(), open()];
+        const BLOCK: u64 = 7;
+        const LIMIT: u64 = 700;
+        let mut grants: Vec<std::ops::Range<u64>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = [&stores[0], &stores[1], &stores[0], &stores[1]]
+                .into_iter()
+                .map(|s| {
+                    scope.spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let g = s.reserve_nonces(uuid, 1, BLOCK, LIMIT).unwrap();
+                            if g.is_empty() {
+                                return mine;
+                            }
+                            mine.push(g);
+                        }
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        grants.sort_by_key(|g| g.start);
+        let mut next = 0;
+        for g in &grants {
+            assert_eq!(g.start, next, "grants overlap or leave a gap: {grants:?}");
+            assert!(g.end - g.start <= BLOCK);
+            next = g.end;
+        }
+        assert_eq!(next, LIMIT, "grants pass or fall short of the limit");
+        grants
+    });
+    assert!(grants.len() >= 100);
+
+    // The daemons: a key whose version the fleet has been granted all but one block of.
+    let id = create(&mut t[0], "nearly-spent").await.unwrap();
+    let uuid = id.rsplit('/').next().unwrap().to_owned();
+    run(format!(
+        "UPDATE key_versions SET nonces_reserved = {} WHERE uuid = '{uuid}'",
+        NONCE_LIMIT - NONCE_BLOCK
+    ));
+    // Daemon A takes the last block; B then gets nothing and refuses to seal.
+    let on_a = gdk(&mut t[0], &id).await.unwrap();
+    let stored = |pg: &PgServer| {
+        sql_count(
+            pg,
+            &format!("SELECT nonces_reserved FROM key_versions WHERE uuid = '{uuid}'"),
+        )
+    };
+    assert_eq!(stored(&pg), i64::try_from(NONCE_LIMIT).unwrap());
+    for _ in 0..2 {
+        kmsbox_tests::assert_refused(
+            gdk(&mut t[1], &id).await,
+            Code::FailedPrecondition,
+            ErrorCode::WrongKeyState,
+            "key version 1 has sealed 2^32 blobs; rotate the key",
+        );
+    }
+    let req = t[1].req(pb::EncryptRequest {
+        key_id: id.clone(),
+        plaintext: b"x".to_vec(),
+        encryption_context: Default::default(),
+    });
+    let e = t[1].client.encrypt(req).await;
+    kmsbox_tests::assert_refused(
+        e,
+        Code::FailedPrecondition,
+        ErrorCode::WrongKeyState,
+        "2^32",
+    );
+    // A goes on within its grant; the count never passes the limit.
+    let again_on_a = gdk(&mut t[0], &id).await.unwrap();
+    assert_eq!(stored(&pg), i64::try_from(NONCE_LIMIT).unwrap());
+    // The key still decrypts, on both daemons.
+    for t in &mut t {
+        for sealed in [&on_a, &again_on_a] {
+            let req = t.req(pb::DecryptRequest {
+                ciphertext_blob: sealed.ciphertext_blob.clone(),
+                encryption_context: Default::default(),
+                key_id: id.clone(),
+            });
+            let plain = t.client.decrypt(req).await.unwrap().into_inner();
+            assert_eq!(plain.plaintext, sealed.plaintext);
+        }
+    }
+}
+
 /// A fifth of the bound: the pause between tries that span it.
 fn fleet_bound_step() -> Duration {
     BOUND / 5

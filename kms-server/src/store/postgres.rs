@@ -747,21 +747,40 @@ impl KeyStore for PostgresStore {
         &self,
         uuid: Uuid,
         version: u32,
-        nonces_reserved: u64,
-    ) -> Result<(), StoreError> {
-        // Not covered by any MAC, and not a change other daemons must see: no meta lock.
+        block: u64,
+        limit: u64,
+    ) -> Result<std::ops::Range<u64>, StoreError> {
+        // Not covered by any MAC, and not a change other daemons must see: no meta lock. The row
+        // lock (`FOR UPDATE`) makes the read and the raise one step across the fleet: a daemon
+        // raising the count at the same time waits, then reads the count this one left.
         self.with(|c| {
-            c.execute(
-                "UPDATE key_versions SET nonces_reserved = GREATEST(nonces_reserved, $3)
-                 WHERE uuid = $1::text::uuid AND version = $2",
-                &[
-                    &uuid.to_string(),
-                    &i64::from(version),
-                    &i64::try_from(nonces_reserved).unwrap_or(i64::MAX),
-                ],
-            )
-            .map_err(backend)?;
-            Ok(())
+            let mut tx = c.transaction().map_err(backend)?;
+            let row = tx
+                .query_opt(
+                    "SELECT nonces_reserved FROM key_versions
+                     WHERE uuid = $1::text::uuid AND version = $2 FOR UPDATE",
+                    &[&uuid.to_string(), &i64::from(version)],
+                )
+                .map_err(backend)?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("key {uuid} has no version {version}"))
+                })?;
+            let stored: u64 = int(row.get(0), &uuid.to_string(), "nonce reservation")?;
+            let start = stored.min(limit);
+            let end = stored.saturating_add(block).min(limit);
+            if end > stored {
+                let end_sql = i64::try_from(end).map_err(|e| {
+                    StoreError::Corrupt(format!("key {uuid} version {version}: nonce count: {e}"))
+                })?;
+                tx.execute(
+                    "UPDATE key_versions SET nonces_reserved = $3
+                     WHERE uuid = $1::text::uuid AND version = $2",
+                    &[&uuid.to_string(), &i64::from(version), &end_sql],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(start..end)
         })
     }
 }
