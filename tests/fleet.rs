@@ -421,8 +421,8 @@ async fn a_daemon_that_loses_the_database_under_load_serves_cached_keys_refuses_
     kmsbox_tests::assert_refused(
         create(&mut t[0], "while-down").await,
         Code::Unavailable,
-        ErrorCode::StoreUnavailable,
-        "",
+        ErrorCode::NotServing,
+        "the shared key store cannot be reached",
     );
     for d in &fleet.daemons {
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -6,7 +6,7 @@
 //! daemon and wakes the refresher, which also checks the store's change counter every
 //! [`POLL_INTERVAL`], the fallback for a missed notification or a dropped connection. While the
 //! store cannot be reached the daemon reports NOT_SERVING on health (data-path calls on cached
-//! keys keep being served; calls that need the store fail with `KMSBOX.0504`), and SERVING again
+//! keys keep being served; calls that need the store fail with `KMSBOX.0503`), and SERVING again
 //! once it can.
 
 use std::sync::Arc;

@@ -229,7 +229,10 @@ pub enum StoreError {
     Corrupt(String),
     /// The store cannot be reached (a shared store's database is down or unreachable); the call
     /// may be retried once it is back.
-    #[error("key store unavailable: {0}")]
+    #[error(
+        "the shared key store cannot be reached; calls that need it are refused until it can \
+         (health reports NOT_SERVING meanwhile): {0}"
+    )]
     Unavailable(String),
     /// A shared store refused a write made from a stale copy of the key (another daemon changed
     /// it first); nothing was written, and the call may be retried once the cache is refreshed.
