@@ -13,6 +13,7 @@ use kms_proto::v1 as pb;
 use kmsbox_tests::Tenant;
 use kmsbox_tests::postgres::PgServer;
 use kmsbox_tests::process::{Daemon, kms_server};
+use kmsbox_tests::tmpfs::Tmpfs;
 use tonic::Code;
 
 /// The bound within which a change acknowledged by one daemon is enforced by the others.
@@ -792,6 +793,85 @@ async fn nonce_grants_are_the_fleets_two_stores_never_overlap_and_two_daemons_sh
             assert_eq!(plain.plaintext, sealed.plaintext);
         }
     }
+}
+
+/// A fleet daemon whose audit log cannot be written (a full disk, `--audit-failure=refuse`) while
+/// its store is fine: NOT_SERVING and every call refused with `KMSBOX.0503` saying it is the audit
+/// log, while another daemon on the same database serves on; recovery by itself once there is
+/// space, with what the other daemon changed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_whose_audit_log_fails_while_its_store_is_fine_refuses_with_0503_and_recovers() {
+    let pg = PgServer::start();
+    let fs = Tmpfs::mount();
+    let log = fs.path().join("audit.jsonl");
+    let mut fleet = Fleet::start_with(&pg, 1, &["--audit-log", log.to_str().unwrap()]);
+    let other = spawn_daemon(&fleet.dir.path().join("d1"), &fleet.root, &fleet.url, &[]);
+    fleet.daemons.push(other);
+    let mut t = fleet.tenants("alice").await;
+    let id = create(&mut t[0], "before").await.unwrap();
+    gdk(&mut t[1], &id).await.unwrap();
+    let filler = fs.fill();
+
+    // The last page of the log still takes a few lines; then a write fails.
+    let mut refused = None;
+    for _ in 0..2_000 {
+        if let Err(s) = gdk(&mut t[0], &id).await {
+            refused = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let s = refused.expect("a call is refused once the disk is full");
+    let audit_refusal = |s: tonic::Status| {
+        assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+        assert_eq!(kmsbox_tests::error_code(&s), Some(ErrorCode::NotServing));
+        assert!(s.message().contains("audit log"), "{}", s.message());
+        assert!(!s.message().contains("key store"), "{}", s.message());
+    };
+    audit_refusal(s);
+    audit_refusal(create(&mut t[0], "while-full").await.unwrap_err());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(&fleet.daemons[0].endpoint).await != NOT_SERVING {
+        assert!(Instant::now() < deadline, "health still SERVING");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The store is fine: its change counter poll does not turn the daemon SERVING again.
+    tokio::time::sleep(BOUND).await;
+    assert_eq!(health(&fleet.daemons[0].endpoint).await, NOT_SERVING);
+    // The other daemon, on the same database, serves on.
+    assert_eq!(health(&fleet.daemons[1].endpoint).await, SERVING);
+    gdk(&mut t[1], &id).await.unwrap();
+    let made_meanwhile = create(&mut t[1], "meanwhile").await.unwrap();
+
+    // Space again: the daemon recovers by itself.
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match gdk(&mut t[0], &id).await {
+            Ok(_) => break,
+            Err(s) => audit_refusal(s),
+        }
+        assert!(Instant::now() < deadline, "no recovery within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(&fleet.daemons[0].endpoint).await != SERVING {
+        assert!(Instant::now() < deadline, "health not SERVING again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gdk(&mut t[0], &made_meanwhile)
+        .await
+        .expect("the key made on the other daemon meanwhile is usable");
+    create(&mut t[0], "after").await.expect("CreateKey again");
+    let outcomes: std::collections::HashSet<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"].to_string())
+        .collect();
+    assert!(
+        outcomes.iter().any(|o| o.contains("KMSBOX.0503")),
+        "the refusals are audited once the log can be written: {outcomes:?}"
+    );
 }
 
 /// A fifth of the bound: the pause between tries that span it.
