@@ -704,7 +704,7 @@ async fn nonce_grants_are_the_fleets_two_stores_never_overlap_and_two_daemons_sh
                 check_record: Box::new(|_| true),
                 store_mac: Box::new(|_, _| Ok([0; 32])),
             };
-            PostgresStore::open(&pg.url(), &root_check, macs).unwrap()
+            PostgresStore::open(&pg.url(), &root_check, macs, 2).unwrap()
         };
         let stores = [open(), open()];
         const BLOCK: u64 = 7;
@@ -872,6 +872,77 @@ async fn a_daemon_whose_audit_log_fails_while_its_store_is_fine_refuses_with_050
         outcomes.iter().any(|o| o.contains("KMSBOX.0503")),
         "the refusals are audited once the log can be written: {outcomes:?}"
     );
+}
+
+/// `--store-pool-size 1`: a daemon under concurrent management and data-path calls never holds
+/// more than one connection to PostgreSQL for its calls (plus its `LISTEN` connection), and every
+/// call still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_pool_size_bounds_a_daemons_connections() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start_with(&pg, 1, &["--store-pool-size", "1"]);
+    let t = fleet.tenants("alice").await;
+    let backends = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'";
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let mut t = t[0].clone();
+        calls.spawn(async move {
+            let id = create(&mut t, &format!("k{i}")).await?;
+            gdk(&mut t, &id).await?;
+            let req = t.req(pb::GetDefaultKeyRequest {
+                service: format!("svc{}", i % 4),
+            });
+            t.client.get_default_key(req).await?;
+            Ok::<_, tonic::Status>(())
+        });
+    }
+    let mut most = 0;
+    while !calls.is_empty() {
+        // The daemon's connections, and this query's own.
+        most = most.max(sql_count(&pg, backends));
+        if let Some(r) = calls.try_join_next() {
+            r.unwrap()
+                .expect("every call succeeds on one pooled connection");
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(
+        most <= 3,
+        "{most} client connections: the pool of 1 was exceeded"
+    );
+    assert_eq!(sql_count(&pg, "SELECT count(*) FROM keys"), 44);
+}
+
+/// The client has no TLS: a `--store` URL that asks for it is refused at start-up, saying so;
+/// `--help` tells the pool's size flag.
+#[test]
+fn a_store_url_asking_for_tls_is_refused_and_help_tells_the_pool_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let out = kms_server(dir.path(), &[])
+            .args([
+                "--store",
+                &format!("postgres://kms@127.0.0.1:1/kms?connect_timeout=1&sslmode={mode}"),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mode}: {err}");
+        assert!(
+            err.contains("TLS to PostgreSQL is not supported"),
+            "{mode}: {err}"
+        );
+    }
+    let out = kms_server(dir.path(), &[]).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "--store-pool-size",
+        "KMS_STORE_POOL_SIZE",
+        "max_connections",
+    ] {
+        assert!(help.contains(want), "--help lacks {want}");
+    }
 }
 
 /// A fifth of the bound: the pause between tries that span it.
