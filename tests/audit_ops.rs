@@ -111,14 +111,14 @@ async fn a_full_disk_refuses_calls_until_the_log_can_be_written_again() {
     }
     let s = refused.expect("a call is refused once the disk is full");
     assert_eq!(s.code(), Code::Unavailable, "{s:?}");
-    assert_eq!(error_code(&s), Some(ErrorCode::AuditUnavailable));
+    assert_eq!(error_code(&s), Some(ErrorCode::NotServing));
     assert!(s.message().contains("audit log"), "{}", s.message());
     assert_eq!(
         health(&d.endpoint()).await,
         ServingStatus::NotServing as i32
     );
     let s = create(&mut t, "create-while-full").await.unwrap_err();
-    assert_eq!(error_code(&s), Some(ErrorCode::AuditUnavailable));
+    assert_eq!(error_code(&s), Some(ErrorCode::NotServing));
 
     // Space again: the daemon recovers by itself.
     std::fs::remove_file(filler).unwrap();
@@ -126,7 +126,7 @@ async fn a_full_disk_refuses_calls_until_the_log_can_be_written_again() {
     loop {
         match encrypt(&mut t, &key, "after").await {
             Ok(()) => break,
-            Err(s) => assert_eq!(error_code(&s), Some(ErrorCode::AuditUnavailable)),
+            Err(s) => assert_eq!(error_code(&s), Some(ErrorCode::NotServing)),
         }
         assert!(Instant::now() < deadline, "no recovery within 10 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -142,7 +142,7 @@ async fn a_full_disk_refuses_calls_until_the_log_can_be_written_again() {
     }
     assert!(
         rows.iter().any(|r| r["request_id"] == "create-while-full"
-            && r["outcome"] == ErrorCode::AuditUnavailable.as_str()),
+            && r["outcome"] == ErrorCode::NotServing.as_str()),
         "the refusals are audited once the log can be written"
     );
     d.shut_down().await;

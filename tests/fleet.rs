@@ -13,6 +13,7 @@ use kms_proto::v1 as pb;
 use kmsbox_tests::Tenant;
 use kmsbox_tests::postgres::PgServer;
 use kmsbox_tests::process::{Daemon, kms_server};
+use kmsbox_tests::tmpfs::Tmpfs;
 use tonic::Code;
 
 /// The bound within which a change acknowledged by one daemon is enforced by the others.
@@ -421,8 +422,8 @@ async fn a_daemon_that_loses_the_database_under_load_serves_cached_keys_refuses_
     kmsbox_tests::assert_refused(
         create(&mut t[0], "while-down").await,
         Code::Unavailable,
-        ErrorCode::StoreUnavailable,
-        "",
+        ErrorCode::NotServing,
+        "the shared key store cannot be reached",
     );
     for d in &fleet.daemons {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -668,6 +669,280 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
             .map_err(|s| kmsbox_tests::error_code(&s)),
         Err(Some(ErrorCode::KeyDisabled))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonce_grants_are_the_fleets_two_stores_never_overlap_and_two_daemons_share_the_last_block()
+{
+    use kms_server::keyring::nonces::{NONCE_BLOCK, NONCE_LIMIT};
+    use kms_server::store::KeyStore;
+    use kms_server::store::postgres::{Macs, PostgresStore};
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let mut t = fleet.tenants("alice").await;
+    let run = |statement: String| {
+        tokio::task::block_in_place(|| {
+            postgres::Client::connect(&pg.url(), postgres::NoTls)
+                .unwrap()
+                .batch_execute(&statement)
+                .unwrap();
+        });
+    };
+
+    // The store: two stores (as two daemons would hold) granting small blocks at once from one
+    // version get grants that tile 0..limit exactly.
+    let raced = create(&mut t[0], "raced").await.unwrap();
+    let uuid: uuid::Uuid = raced.rsplit('/').next().unwrap().parse().unwrap();
+    let grants = tokio::task::block_in_place(|| {
+        let root_check: Vec<u8> = postgres::Client::connect(&pg.url(), postgres::NoTls)
+            .unwrap()
+            .query_one("SELECT root_check FROM kmsbox_meta", &[])
+            .unwrap()
+            .get(0);
+        let open = || {
+            let macs = Macs {
+                check_record: Box::new(|_| true),
+                store_mac: Box::new(|_, _| Ok([0; 32])),
+            };
+            PostgresStore::open(&pg.url(), &root_check, macs, 2).unwrap()
+        };
+        let stores = [open(), open()];
+        const BLOCK: u64 = 7;
+        const LIMIT: u64 = 700;
+        let mut grants: Vec<std::ops::Range<u64>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = [&stores[0], &stores[1], &stores[0], &stores[1]]
+                .into_iter()
+                .map(|s| {
+                    scope.spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let g = s.reserve_nonces(uuid, 1, BLOCK, LIMIT).unwrap();
+                            if g.is_empty() {
+                                return mine;
+                            }
+                            mine.push(g);
+                        }
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        grants.sort_by_key(|g| g.start);
+        let mut next = 0;
+        for g in &grants {
+            assert_eq!(g.start, next, "grants overlap or leave a gap: {grants:?}");
+            assert!(g.end - g.start <= BLOCK);
+            next = g.end;
+        }
+        assert_eq!(next, LIMIT, "grants pass or fall short of the limit");
+        grants
+    });
+    assert!(grants.len() >= 100);
+
+    // The daemons: a key whose version the fleet has been granted all but one block of.
+    let id = create(&mut t[0], "nearly-spent").await.unwrap();
+    let uuid = id.rsplit('/').next().unwrap().to_owned();
+    run(format!(
+        "UPDATE key_versions SET nonces_reserved = {} WHERE uuid = '{uuid}'",
+        NONCE_LIMIT - NONCE_BLOCK
+    ));
+    // Daemon A takes the last block; B then gets nothing and refuses to seal.
+    let on_a = gdk(&mut t[0], &id).await.unwrap();
+    let stored = |pg: &PgServer| {
+        sql_count(
+            pg,
+            &format!("SELECT nonces_reserved FROM key_versions WHERE uuid = '{uuid}'"),
+        )
+    };
+    assert_eq!(stored(&pg), i64::try_from(NONCE_LIMIT).unwrap());
+    for _ in 0..2 {
+        kmsbox_tests::assert_refused(
+            gdk(&mut t[1], &id).await,
+            Code::FailedPrecondition,
+            ErrorCode::WrongKeyState,
+            "key version 1 has sealed 2^32 blobs; rotate the key",
+        );
+    }
+    let req = t[1].req(pb::EncryptRequest {
+        key_id: id.clone(),
+        plaintext: b"x".to_vec(),
+        encryption_context: Default::default(),
+    });
+    let e = t[1].client.encrypt(req).await;
+    kmsbox_tests::assert_refused(
+        e,
+        Code::FailedPrecondition,
+        ErrorCode::WrongKeyState,
+        "2^32",
+    );
+    // A goes on within its grant; the count never passes the limit.
+    let again_on_a = gdk(&mut t[0], &id).await.unwrap();
+    assert_eq!(stored(&pg), i64::try_from(NONCE_LIMIT).unwrap());
+    // The key still decrypts, on both daemons.
+    for t in &mut t {
+        for sealed in [&on_a, &again_on_a] {
+            let req = t.req(pb::DecryptRequest {
+                ciphertext_blob: sealed.ciphertext_blob.clone(),
+                encryption_context: Default::default(),
+                key_id: id.clone(),
+            });
+            let plain = t.client.decrypt(req).await.unwrap().into_inner();
+            assert_eq!(plain.plaintext, sealed.plaintext);
+        }
+    }
+}
+
+/// A fleet daemon whose audit log cannot be written (a full disk, `--audit-failure=refuse`) while
+/// its store is fine: NOT_SERVING and every call refused with `KMSBOX.0503` saying it is the audit
+/// log, while another daemon on the same database serves on; recovery by itself once there is
+/// space, with what the other daemon changed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_whose_audit_log_fails_while_its_store_is_fine_refuses_with_0503_and_recovers() {
+    let pg = PgServer::start();
+    let fs = Tmpfs::mount();
+    let log = fs.path().join("audit.jsonl");
+    let mut fleet = Fleet::start_with(&pg, 1, &["--audit-log", log.to_str().unwrap()]);
+    let other = spawn_daemon(&fleet.dir.path().join("d1"), &fleet.root, &fleet.url, &[]);
+    fleet.daemons.push(other);
+    let mut t = fleet.tenants("alice").await;
+    let id = create(&mut t[0], "before").await.unwrap();
+    gdk(&mut t[1], &id).await.unwrap();
+    let filler = fs.fill();
+
+    // The last page of the log still takes a few lines; then a write fails.
+    let mut refused = None;
+    for _ in 0..2_000 {
+        if let Err(s) = gdk(&mut t[0], &id).await {
+            refused = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let s = refused.expect("a call is refused once the disk is full");
+    let audit_refusal = |s: tonic::Status| {
+        assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+        assert_eq!(kmsbox_tests::error_code(&s), Some(ErrorCode::NotServing));
+        assert!(s.message().contains("audit log"), "{}", s.message());
+        assert!(!s.message().contains("key store"), "{}", s.message());
+    };
+    audit_refusal(s);
+    audit_refusal(create(&mut t[0], "while-full").await.unwrap_err());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(&fleet.daemons[0].endpoint).await != NOT_SERVING {
+        assert!(Instant::now() < deadline, "health still SERVING");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The store is fine: its change counter poll does not turn the daemon SERVING again.
+    tokio::time::sleep(BOUND).await;
+    assert_eq!(health(&fleet.daemons[0].endpoint).await, NOT_SERVING);
+    // The other daemon, on the same database, serves on.
+    assert_eq!(health(&fleet.daemons[1].endpoint).await, SERVING);
+    gdk(&mut t[1], &id).await.unwrap();
+    let made_meanwhile = create(&mut t[1], "meanwhile").await.unwrap();
+
+    // Space again: the daemon recovers by itself.
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match gdk(&mut t[0], &id).await {
+            Ok(_) => break,
+            Err(s) => audit_refusal(s),
+        }
+        assert!(Instant::now() < deadline, "no recovery within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(&fleet.daemons[0].endpoint).await != SERVING {
+        assert!(Instant::now() < deadline, "health not SERVING again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gdk(&mut t[0], &made_meanwhile)
+        .await
+        .expect("the key made on the other daemon meanwhile is usable");
+    create(&mut t[0], "after").await.expect("CreateKey again");
+    let outcomes: std::collections::HashSet<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"].to_string())
+        .collect();
+    assert!(
+        outcomes.iter().any(|o| o.contains("KMSBOX.0503")),
+        "the refusals are audited once the log can be written: {outcomes:?}"
+    );
+}
+
+/// `--store-pool-size 1`: a daemon under concurrent management and data-path calls never holds
+/// more than one connection to PostgreSQL for its calls (plus its `LISTEN` connection), and every
+/// call still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_pool_size_bounds_a_daemons_connections() {
+    let pg = PgServer::start();
+    let fleet = Fleet::start_with(&pg, 1, &["--store-pool-size", "1"]);
+    let t = fleet.tenants("alice").await;
+    let backends = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'";
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let mut t = t[0].clone();
+        calls.spawn(async move {
+            let id = create(&mut t, &format!("k{i}")).await?;
+            gdk(&mut t, &id).await?;
+            let req = t.req(pb::GetDefaultKeyRequest {
+                service: format!("svc{}", i % 4),
+            });
+            t.client.get_default_key(req).await?;
+            Ok::<_, tonic::Status>(())
+        });
+    }
+    let mut most = 0;
+    while !calls.is_empty() {
+        // The daemon's connections, and this query's own.
+        most = most.max(sql_count(&pg, backends));
+        if let Some(r) = calls.try_join_next() {
+            r.unwrap()
+                .expect("every call succeeds on one pooled connection");
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(
+        most <= 3,
+        "{most} client connections: the pool of 1 was exceeded"
+    );
+    assert_eq!(sql_count(&pg, "SELECT count(*) FROM keys"), 44);
+}
+
+/// The client has no TLS: a `--store` URL that asks for it is refused at start-up, saying so;
+/// `--help` tells the pool's size flag.
+#[test]
+fn a_store_url_asking_for_tls_is_refused_and_help_tells_the_pool_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let out = kms_server(dir.path(), &[])
+            .args([
+                "--store",
+                &format!("postgres://kms@127.0.0.1:1/kms?connect_timeout=1&sslmode={mode}"),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mode}: {err}");
+        assert!(
+            err.contains("TLS to PostgreSQL is not supported"),
+            "{mode}: {err}"
+        );
+    }
+    let out = kms_server(dir.path(), &[]).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "--store-pool-size",
+        "KMS_STORE_POOL_SIZE",
+        "max_connections",
+    ] {
+        assert!(help.contains(want), "--help lacks {want}");
+    }
 }
 
 /// A fifth of the bound: the pause between tries that span it.

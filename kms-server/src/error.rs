@@ -131,9 +131,8 @@ impl KmsError {
             KmsError::KeyIdMismatch { .. } => ErrorCode::KeyIdMismatch,
             KmsError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             KmsError::PermissionDenied(_) => ErrorCode::PermissionDenied,
-            KmsError::Store(
-                crate::store::StoreError::Unavailable(_) | crate::store::StoreError::Stale(_),
-            ) => ErrorCode::StoreUnavailable,
+            KmsError::Store(crate::store::StoreError::Unavailable(_)) => ErrorCode::NotServing,
+            KmsError::Store(crate::store::StoreError::Stale(_)) => ErrorCode::ConcurrentChange,
             KmsError::Store(_) | KmsError::StoreIntegrity(_) | KmsError::Internal(_) => {
                 ErrorCode::Internal
             }
@@ -272,5 +271,31 @@ impl StartupError {
     /// An I/O step that failed.
     pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| Self::Io { what, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_lost_store_is_0503_and_a_change_met_by_another_daemons_is_0504() {
+        let lost = KmsError::Store(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(lost.code(), ErrorCode::NotServing);
+        assert_eq!(lost.code().as_str(), "KMSBOX.0503");
+        assert!(
+            lost.to_string()
+                .contains("the shared key store cannot be reached"),
+            "{lost}"
+        );
+        let stale = KmsError::Store(StoreError::Stale(uuid::Uuid::nil()));
+        assert_eq!(stale.code(), ErrorCode::ConcurrentChange);
+        assert_eq!(stale.code().as_str(), "KMSBOX.0504");
+        assert!(stale.to_string().contains("changed by another daemon"));
+        assert_eq!(
+            KmsError::Store(StoreError::Corrupt("x".into())).code(),
+            ErrorCode::Internal
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! daemon and wakes the refresher, which also checks the store's change counter every
 //! [`POLL_INTERVAL`], the fallback for a missed notification or a dropped connection. While the
 //! store cannot be reached the daemon reports NOT_SERVING on health (data-path calls on cached
-//! keys keep being served; calls that need the store fail with `KMSBOX.0504`), and SERVING again
+//! keys keep being served; calls that need the store fail with `KMSBOX.0503`), and SERVING again
 //! once it can.
 
 use std::sync::Arc;
@@ -57,8 +57,13 @@ pub fn daemon_id(data_dir: &std::path::Path) -> Result<Arc<str>, StartupError> {
     Ok(Arc::from(id))
 }
 
-/// Opens the fleet's PostgreSQL store at `url` for a daemon holding `root`.
-pub async fn open_store(url: &str, root: &RootKey) -> Result<PostgresStore, StartupError> {
+/// Opens the fleet's PostgreSQL store at `url` for a daemon holding `root`, with at most
+/// `pool_size` connections open at once (besides the refresher's `LISTEN` connection).
+pub async fn open_store(
+    url: &str,
+    root: &RootKey,
+    pool_size: usize,
+) -> Result<PostgresStore, StartupError> {
     let check = root.store_check_value()?.to_vec();
     let record_root = root.duplicate();
     let store_root = root.duplicate();
@@ -70,10 +75,13 @@ pub async fn open_store(url: &str, root: &RootKey) -> Result<PostgresStore, Star
         }),
     };
     let url = url.to_owned();
-    let store = tokio::task::spawn_blocking(move || PostgresStore::open(&url, &check, macs))
-        .await
-        .map_err(|e| StartupError::io("opening the PostgreSQL store")(std::io::Error::other(e)))?
-        .map_err(crate::error::KmsError::from)?;
+    let store =
+        tokio::task::spawn_blocking(move || PostgresStore::open(&url, &check, macs, pool_size))
+            .await
+            .map_err(|e| {
+                StartupError::io("opening the PostgreSQL store")(std::io::Error::other(e))
+            })?
+            .map_err(crate::error::KmsError::from)?;
     Ok(store)
 }
 

@@ -67,6 +67,8 @@ pub struct Config {
     /// A shared PostgreSQL store (`postgres://...`) instead of the SQLite database in the data
     /// folder: the store of a fleet of daemons, each given the same root key file.
     pub store: Option<String>,
+    /// With `store`: most connections open to PostgreSQL at once (besides one for `LISTEN`).
+    pub store_pool_size: usize,
     /// The daemon's ID on each audit line in a fleet; default the one kept in
     /// `<data-dir>/daemon-id`, made once.
     pub daemon_id: Option<String>,
@@ -143,6 +145,7 @@ impl Config {
             fault_seed: None,
             clock: ClockConfig::Wall,
             store: None,
+            store_pool_size: usize::from(crate::store::postgres::DEFAULT_POOL_SIZE),
             daemon_id: None,
         }
     }
@@ -285,7 +288,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let (store, root, shared): (Arc<dyn KeyStore>, RootKey, Option<Arc<PostgresStore>>) =
         match &config.store {
             Some(url) => {
-                let pg = Arc::new(crate::fleet::open_store(url, &root).await?);
+                let pg =
+                    Arc::new(crate::fleet::open_store(url, &root, config.store_pool_size).await?);
                 (Arc::clone(&pg) as Arc<dyn KeyStore>, root, Some(pg))
             }
             None => {

@@ -92,12 +92,16 @@ error_codes! {
     /// The service is unavailable (an outage of its region, HTTP 503); retry later. kmsbox sends
     /// it only when a fault rule injects it.
     ServiceUnavailable = "KMSBOX.0502" => Unavailable,
-    /// The audit log cannot be written, and the daemon refuses calls it cannot audit
-    /// (`--audit-failure=refuse`); retry once it reports SERVING again.
-    AuditUnavailable = "KMSBOX.0503" => Unavailable,
-    /// A fleet daemon cannot reach its shared key store (PostgreSQL), or another daemon changed
-    /// the key first; retry. Data-path calls on cached keys keep being served meanwhile.
-    StoreUnavailable = "KMSBOX.0504" => Unavailable,
+    /// The daemon cannot serve this call now: its audit log cannot be written (it refuses calls it
+    /// cannot audit, `--audit-failure=refuse`), or its shared key store (a fleet's PostgreSQL)
+    /// cannot be reached and the call needs it; the message says which. Health reports
+    /// NOT_SERVING meanwhile: retry once it reports SERVING. (While only the store is unreachable,
+    /// data-path calls on the keys the daemon holds are still served.)
+    NotServing = "KMSBOX.0503" => Unavailable,
+    /// A fleet daemon's change of a key met another daemon's change of the same key, again after
+    /// the daemon read the key anew and decided once more; nothing was written. Health stays
+    /// SERVING: retry now.
+    ConcurrentChange = "KMSBOX.0504" => Unavailable,
 }
 
 impl ErrorCode {

@@ -38,6 +38,12 @@ struct Args {
     /// daemons, each given the same root key file; without it, SQLite in the data folder.
     #[arg(long, env = "KMS_STORE", value_parser = parse_store)]
     store: Option<String>,
+    /// With --store: most connections the daemon opens to PostgreSQL at once, made when needed
+    /// (one more is kept for LISTEN/NOTIFY). A store call that finds them all in use waits up to
+    /// 10 s for one, then fails with UNAVAILABLE (KMSBOX.0503). Size PostgreSQL's
+    /// max_connections for the fleet: daemons x (this + 1).
+    #[arg(long, env = "KMS_STORE_POOL_SIZE", default_value_t = kms_server::store::postgres::DEFAULT_POOL_SIZE, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    store_pool_size: u16,
     /// This daemon's ID on each audit line in a fleet (`--store`); default a random one made once
     /// and kept in `<data-dir>/daemon-id`.
     #[arg(long, env = "KMS_DAEMON_ID")]
@@ -288,6 +294,7 @@ async fn main() -> std::process::ExitCode {
         data_dir: a.data_dir,
         region: a.region,
         store: a.store,
+        store_pool_size: usize::from(a.store_pool_size),
         daemon_id: a.daemon_id,
         tenants: a.tenants,
         root_key_file: a.root_key_file,
@@ -376,11 +383,24 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// A `--store` URL: PostgreSQL only (SQLite is the default without the flag).
+/// A `--store` URL: PostgreSQL only (SQLite is the default without the flag). The client has no
+/// TLS: a URL that asks for it (`sslmode=require`, `verify-ca`, `verify-full`) is refused here,
+/// rather than failing at the first connection.
 fn parse_store(s: &str) -> Result<String, String> {
-    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-        Ok(s.to_owned())
-    } else {
-        Err("expected a PostgreSQL URL, postgres://user@host:port/database".into())
+    if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+        return Err("expected a PostgreSQL URL, postgres://user@host:port/database".into());
     }
+    let query = s.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        if let Some(("sslmode", mode)) = pair.split_once('=')
+            && matches!(mode, "require" | "verify-ca" | "verify-full")
+        {
+            return Err(format!(
+                "sslmode={mode}: TLS to PostgreSQL is not supported (the client connects without \
+                 TLS); keep the database on a private network or behind a TLS tunnel, and use \
+                 sslmode=disable or leave it out"
+            ));
+        }
+    }
+    Ok(s.to_owned())
 }

@@ -286,7 +286,7 @@ impl KmsGrpc {
     /// is queued like any refusal's, and written if the log recovers before the lines kept in
     /// memory overflow.
     async fn refuse_unaudited(&self, mut call: Call) -> Status {
-        let code = ErrorCode::AuditUnavailable;
+        let code = ErrorCode::NotServing;
         tracing::debug!(op = call.op, request_id = %call.request_id, "refused: the audit log cannot be written");
         let key = std::mem::take(&mut call.requested_key);
         let status = with_request_id(code.status(AUDIT_UNAVAILABLE), &call.request_id);

@@ -572,9 +572,17 @@ fn stored_reservation(store: &MemoryStore, k: &Keyring, id: &str) -> u64 {
         .nonces_reserved
 }
 
+/// Raises the store's count of a key's current version by `n`, as other daemons' grants would.
+fn others_take(store: &dyn crate::store::KeyStore, k: &Keyring, id: &str, n: u64) {
+    let rec = k.find(&alice(), id).unwrap();
+    store
+        .reserve_nonces(rec.uuid, rec.current_version, n, nonces::NONCE_LIMIT)
+        .unwrap();
+}
+
 #[tokio::test]
-async fn a_nonce_block_is_reserved_in_the_store_before_its_first_nonce_and_a_restart_resumes_there()
-{
+async fn a_nonce_block_is_granted_by_the_store_before_its_first_nonce_and_a_restart_takes_a_new_one()
+ {
     use nonces::NONCE_BLOCK;
     let (store, k) = keyring();
     let id = key_in(&k, KeyState::Enabled).await;
@@ -583,33 +591,71 @@ async fn a_nonce_block_is_reserved_in_the_store_before_its_first_nonce_and_a_res
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
     assert_eq!(stored_reservation(&store, &k, &id), NONCE_BLOCK);
     let c = counter_of(&k, &id);
-    assert_eq!((c.nonces.sealed(), c.nonces.reserved()), (1, NONCE_BLOCK));
+    assert_eq!((c.nonces.sealed(), c.nonces.granted()), (1, NONCE_BLOCK));
+    assert_eq!(c.nonces.fleet(), NONCE_BLOCK);
 
-    // The last nonce of a block needs no store write.
-    c.nonces.set_for_test(NONCE_BLOCK - 1, NONCE_BLOCK);
+    // The last nonce of a grant needs no store write.
+    c.nonces.set_sealed_for_test(NONCE_BLOCK - 1);
     store.fail_writes(true);
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
     assert_eq!(c.nonces.sealed(), NONCE_BLOCK);
-    // The first of the next block is not used while its reservation cannot be written.
+    // The first past the grant is not used while no new grant can be had.
     let e = k.encrypt(&alice(), &id, b"x", &none);
     assert_eq!(code(&e), Some(ErrorCode::Internal));
     assert_eq!(stored_reservation(&store, &k, &id), NONCE_BLOCK);
-    assert_eq!(c.nonces.reserved(), NONCE_BLOCK);
+    assert_eq!(c.nonces.granted(), NONCE_BLOCK);
     store.fail_writes(false);
     k.generate_data_key(&alice(), &id, 32, &none).unwrap();
     assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
     assert_eq!(c.nonces.sealed(), NONCE_BLOCK + 2);
+    assert_eq!(c.nonces.granted(), 2 * NONCE_BLOCK);
 
-    // A restart starts the count at the reservation: it may skip counts, never reuse one.
+    // A restart starts with nothing granted and takes a new block: what was left of the old
+    // grant is wasted (over-counted), never used again.
     let k2 = Keyring::open(store.clone(), RootKey::from_bytes([7; 32])).unwrap();
     let c2 = counter_of(&k2, &id);
-    assert_eq!(
-        (c2.nonces.sealed(), c2.nonces.reserved()),
-        (2 * NONCE_BLOCK, 2 * NONCE_BLOCK)
-    );
+    assert_eq!((c2.nonces.sealed(), c2.nonces.granted()), (0, 0));
     k2.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert_eq!(c2.nonces.sealed(), 2 * NONCE_BLOCK + 1);
+    assert_eq!((c2.nonces.sealed(), c2.nonces.granted()), (1, NONCE_BLOCK));
     assert_eq!(stored_reservation(&store, &k2, &id), 3 * NONCE_BLOCK);
+    assert_eq!(c2.nonces.fleet(), 3 * NONCE_BLOCK);
+}
+
+#[tokio::test]
+async fn two_keyrings_on_one_store_share_one_limit_per_version() {
+    use nonces::{NONCE_BLOCK, NONCE_LIMIT};
+    let (store, a) = keyring();
+    let id = key_in(&a, KeyState::Enabled).await;
+    let b = Keyring::open(store.clone(), RootKey::from_bytes([7; 32])).unwrap();
+    let none = Context::new();
+    a.encrypt(&alice(), &id, b"x", &none).unwrap();
+    b.encrypt(&alice(), &id, b"x", &none).unwrap();
+    // Each was granted a block of its own: the store's count is the sum, not the highest.
+    assert_eq!(stored_reservation(&store, &a, &id), 2 * NONCE_BLOCK);
+    let (ca, cb) = (counter_of(&a, &id), counter_of(&b, &id));
+    assert_eq!(
+        (ca.nonces.granted(), cb.nonces.granted()),
+        (NONCE_BLOCK, NONCE_BLOCK)
+    );
+    assert_eq!(
+        (ca.nonces.fleet(), cb.nonces.fleet()),
+        (NONCE_BLOCK, 2 * NONCE_BLOCK)
+    );
+
+    // Others took all but one block: the first to ask gets it, the second is refused.
+    others_take(&*store, &a, &id, NONCE_LIMIT - 3 * NONCE_BLOCK);
+    ca.nonces.set_sealed_for_test(NONCE_BLOCK);
+    cb.nonces.set_sealed_for_test(NONCE_BLOCK);
+    a.encrypt(&alice(), &id, b"x", &none).unwrap();
+    assert_eq!(stored_reservation(&store, &a, &id), NONCE_LIMIT);
+    let e = b.encrypt(&alice(), &id, b"x", &none);
+    assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
+    assert_eq!(stored_reservation(&store, &a, &id), NONCE_LIMIT);
+    // The one that holds the last block seals until it is used up.
+    a.generate_data_key(&alice(), &id, 32, &none).unwrap();
+    ca.nonces.set_sealed_for_test(2 * NONCE_BLOCK);
+    let e = a.encrypt(&alice(), &id, b"x", &none);
+    assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
 }
 
 #[tokio::test]
@@ -618,12 +664,17 @@ async fn a_version_past_2_pow_31_blobs_is_warned_about() {
     let (store, k) = keyring();
     let id = key_in(&k, KeyState::Enabled).await;
     let none = Context::new();
+    others_take(&*store, &k, &id, NONCE_WARN - NONCE_BLOCK);
     let c = counter_of(&k, &id);
-    c.nonces.set_for_test(NONCE_WARN - 1, NONCE_WARN);
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert!(!c.nonces.warned(), "2^31 - 1 blobs is below the warning");
+    assert_eq!(c.nonces.fleet(), NONCE_WARN);
+    assert!(
+        !c.nonces.warned(),
+        "2^31 nonces granted is not past the warning"
+    );
+    c.nonces.set_sealed_for_test(NONCE_BLOCK);
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert!(c.nonces.warned(), "the 2^31st blob warns");
+    assert!(c.nonces.warned(), "a grant past 2^31 warns");
     assert_eq!(
         stored_reservation(&store, &k, &id),
         NONCE_WARN + NONCE_BLOCK
@@ -632,17 +683,21 @@ async fn a_version_past_2_pow_31_blobs_is_warned_about() {
 
 #[tokio::test]
 async fn a_version_that_sealed_2_pow_32_blobs_refuses_to_seal_but_still_decrypts() {
-    use nonces::NONCE_LIMIT;
-    let (_store, k) = keyring();
+    use nonces::{NONCE_BLOCK, NONCE_LIMIT};
+    let (store, k) = keyring();
     let id = key_in(&k, KeyState::Enabled).await;
     let other = key_in(&k, KeyState::Enabled).await;
     let none = Context::new();
     let old = k.encrypt(&alice(), &id, b"old", &none).unwrap();
     let elsewhere = k.encrypt(&alice(), &other, b"elsewhere", &none).unwrap();
     let c = counter_of(&k, &id);
-    c.nonces.set_for_test(NONCE_LIMIT - 1, NONCE_LIMIT);
+    // One nonce is left to grant, a partial last block.
+    others_take(&*store, &k, &id, NONCE_LIMIT - 1 - NONCE_BLOCK);
+    c.nonces.set_sealed_for_test(NONCE_BLOCK);
     // The last nonce allowed.
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
+    assert_eq!(c.nonces.granted(), NONCE_BLOCK + 1);
+    assert_eq!(stored_reservation(&store, &k, &id), NONCE_LIMIT);
 
     let e = k.encrypt(&alice(), &id, b"x", &none);
     assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
@@ -656,6 +711,7 @@ async fn a_version_that_sealed_2_pow_32_blobs_refuses_to_seal_but_still_decrypts
     assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
     let e = k.re_encrypt(&alice(), &elsewhere.blob, &none, "", &id, &none);
     assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
+    assert_eq!(stored_reservation(&store, &k, &id), NONCE_LIMIT);
 
     let back = k.decrypt(&alice(), &old.blob, &none, "").unwrap();
     assert_eq!(&back.plaintext[..], b"old");
@@ -671,16 +727,15 @@ async fn rotating_an_exhausted_key_gives_a_fresh_version_that_encrypts_again() {
     let id = key_in(&k, KeyState::Enabled).await;
     let none = Context::new();
     let old = k.encrypt(&alice(), &id, b"old", &none).unwrap();
-    counter_of(&k, &id)
-        .nonces
-        .set_for_test(NONCE_LIMIT, NONCE_LIMIT);
+    others_take(&*store, &k, &id, NONCE_LIMIT);
+    counter_of(&k, &id).nonces.set_sealed_for_test(NONCE_BLOCK);
     let e = k.encrypt(&alice(), &id, b"x", &none);
     assert_eq!(code(&e), Some(ErrorCode::WrongKeyState));
 
     let rec = k.rotate(&alice(), &id).await.unwrap();
     assert_eq!(rec.current_version, 2);
     let c = counter_of(&k, &id);
-    assert_eq!((c.nonces.sealed(), c.nonces.reserved()), (0, 0));
+    assert_eq!((c.nonces.sealed(), c.nonces.granted()), (0, 0));
     let new = k.encrypt(&alice(), &id, b"new", &none).unwrap();
     assert_eq!(new.version, 2);
     assert_eq!(c.nonces.sealed(), 1);
@@ -692,7 +747,7 @@ async fn rotating_an_exhausted_key_gives_a_fresh_version_that_encrypts_again() {
 }
 
 #[tokio::test]
-async fn nonce_reservations_survive_a_restart_over_sqlite() {
+async fn nonce_grants_survive_a_restart_over_sqlite() {
     use crate::store::SqliteStore;
     use nonces::NONCE_BLOCK;
     let dir = tempfile::tempdir().unwrap();
@@ -704,31 +759,30 @@ async fn nonce_reservations_survive_a_restart_over_sqlite() {
         let id = key_in(&k, KeyState::Enabled).await;
         k.encrypt(&alice(), &id, b"x", &none).unwrap();
         let c = counter_of(&k, &id);
-        c.nonces.set_for_test(NONCE_BLOCK, NONCE_BLOCK);
+        c.nonces.set_sealed_for_test(NONCE_BLOCK);
         k.encrypt(&alice(), &id, b"x", &none).unwrap();
         assert_eq!(c.nonces.sealed(), NONCE_BLOCK + 1);
+        assert_eq!(c.nonces.fleet(), 2 * NONCE_BLOCK);
         id
     };
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     let k = Keyring::open(store, RootKey::from_bytes([7; 32])).unwrap();
     let c = counter_of(&k, &id);
-    assert_eq!(
-        (c.nonces.sealed(), c.nonces.reserved()),
-        (2 * NONCE_BLOCK, 2 * NONCE_BLOCK)
-    );
+    assert_eq!((c.nonces.sealed(), c.nonces.granted()), (0, 0));
     k.encrypt(&alice(), &id, b"x", &none).unwrap();
-    assert_eq!(c.nonces.sealed(), 2 * NONCE_BLOCK + 1);
-    assert_eq!(c.nonces.reserved(), 3 * NONCE_BLOCK);
+    assert_eq!((c.nonces.sealed(), c.nonces.granted()), (1, NONCE_BLOCK));
+    assert_eq!(c.nonces.fleet(), 3 * NONCE_BLOCK);
 }
 
 #[tokio::test]
-async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_no_count() {
+async fn concurrent_sealers_at_a_block_boundary_get_the_next_block_and_lose_no_count() {
     use nonces::NONCE_BLOCK;
     let (store, k) = keyring();
     let id = key_in(&k, KeyState::Enabled).await;
+    k.encrypt(&alice(), &id, b"x", &Context::new()).unwrap();
     let c = counter_of(&k, &id);
     let start = NONCE_BLOCK - 500;
-    c.nonces.set_for_test(start, NONCE_BLOCK);
+    c.nonces.set_sealed_for_test(start);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -739,7 +793,7 @@ async fn concurrent_sealers_at_a_block_boundary_reserve_the_next_block_and_lose_
         }
     });
     assert_eq!(c.nonces.sealed(), start + 1000);
-    assert_eq!(c.nonces.reserved(), 2 * NONCE_BLOCK);
+    assert_eq!(c.nonces.granted(), 2 * NONCE_BLOCK);
     assert_eq!(stored_reservation(&store, &k, &id), 2 * NONCE_BLOCK);
 }
 

@@ -29,7 +29,7 @@ pub(crate) struct VersionState {
 
 impl Keyring {
     /// The state of one version of `rec`; on first use its material is unwrapped under the root key
-    /// and its count starts from the store's reservation.
+    /// and its count starts with no nonces granted (the first seal asks the store for a block).
     pub(crate) fn version_state(&self, rec: &KeyRecord, version: u32) -> Result<Arc<VersionState>> {
         let key = (rec.uuid, version);
         if let Some(state) = self
@@ -44,7 +44,7 @@ impl Keyring {
         let material = unwrap_version(&self.root, rec, stored)?;
         let state = VersionState {
             cipher: GcmKey::new(&material),
-            nonces: NonceCounter::new(stored.nonces_reserved),
+            nonces: NonceCounter::new(),
         };
         let mut map = self
             .versions

@@ -213,8 +213,9 @@ impl KeyStore for MemoryStore {
         &self,
         uuid: Uuid,
         version: u32,
-        nonces_reserved: u64,
-    ) -> Result<(), StoreError> {
+        block: u64,
+        limit: u64,
+    ) -> Result<std::ops::Range<u64>, StoreError> {
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Backend(Box::new(WritesFailing)));
         }
@@ -225,8 +226,10 @@ impl KeyStore for MemoryStore {
             .iter_mut()
             .find(|v| v.version == version)
             .ok_or_else(|| StoreError::Corrupt(format!("key {uuid} has no version {version}")))?;
-        v.nonces_reserved = nonces_reserved;
-        Ok(())
+        let start = v.nonces_reserved.min(limit);
+        let end = v.nonces_reserved.saturating_add(block).min(limit);
+        v.nonces_reserved = v.nonces_reserved.max(end);
+        Ok(start..end)
     }
 
     fn delete_key(&self, uuid: Uuid, store_mac: &Mac) -> Result<(), StoreError> {

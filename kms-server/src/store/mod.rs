@@ -2,7 +2,7 @@
 //!
 //! A trait, so that the SQLite store of a single daemon can later give way to a replicated store
 //! shared by a fleet. The key service keeps every record in memory and writes through on management
-//! calls; the data path calls it only to reserve the next block of a key version's blob nonces
+//! calls; the data path calls it only to be granted the next block of a key version's blob nonces
 //! ([`KeyStore::reserve_nonces`], once per 2^20 blobs).
 //!
 //! The store authenticates nothing itself: it keeps the MACs the keyring computes under the root key
@@ -98,8 +98,10 @@ pub struct WrappedVersion {
     pub scheme: u32,
     /// The wrapped material.
     pub wrapped: Vec<u8>,
-    /// How many blob nonces of this version are reserved: the keyring never seals more blobs
-    /// under it than this, and reserves the next block here before it uses one (FORMATS.md §1).
+    /// How many blob nonces of this version were granted, to every daemon that ever used the
+    /// store together: no daemon seals a blob under the version that this count does not cover,
+    /// and it never passes the limit (2^32; FORMATS.md §1). Raised only by
+    /// [`KeyStore::reserve_nonces`].
     pub nonces_reserved: u64,
     /// When the version was made, in milliseconds since the Unix epoch (0: made before the
     /// store kept it; version 1 was made with its key).
@@ -227,7 +229,10 @@ pub enum StoreError {
     Corrupt(String),
     /// The store cannot be reached (a shared store's database is down or unreachable); the call
     /// may be retried once it is back.
-    #[error("key store unavailable: {0}")]
+    #[error(
+        "the shared key store cannot be reached; calls that need it are refused until it can \
+         (health reports NOT_SERVING meanwhile): {0}"
+    )]
     Unavailable(String),
     /// A shared store refused a write made from a stale copy of the key (another daemon changed
     /// it first); nothing was written, and the call may be retried once the cache is refreshed.
@@ -306,12 +311,17 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Deletes a key and its versions for good.
     fn delete_key(&self, uuid: Uuid, store_mac: &Mac) -> Result<(), StoreError>;
-    /// Records that up to `nonces_reserved` blobs may have been sealed under one key version (the
-    /// keyring calls this before it seals the first blob of a new block).
+    /// Grants the caller up to `block` more blob nonces of one key version, never past `limit`
+    /// over everyone who shares the store: in one atomic step the stored count `r` becomes
+    /// `min(r + block, limit)`, and the grant is `r..min(r + block, limit)` (a last block may be
+    /// partial; the grant is empty once the count is at `limit`). Grants to concurrent callers,
+    /// in this process or in other daemons on the same database, never overlap. The keyring calls
+    /// this before it seals the first blob the grant covers; a crash only wastes a grant.
     fn reserve_nonces(
         &self,
         uuid: Uuid,
         version: u32,
-        nonces_reserved: u64,
-    ) -> Result<(), StoreError>;
+        block: u64,
+        limit: u64,
+    ) -> Result<std::ops::Range<u64>, StoreError>;
 }

@@ -21,7 +21,7 @@
 //! `store_mac` the keyring passes is therefore not used. The MAC computations are the keyring's
 //! ([`crate::integrity`]), handed in as [`Macs`]: the database never sees the root key.
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use kms_proto::key_id::{DomainId, RegionId};
 use postgres::{Client, NoTls, Row, Transaction};
@@ -92,8 +92,43 @@ pub type StoreMacFn = dyn Fn(Uuid, &[(Uuid, Mac)]) -> Result<Mac, StoreError> + 
 /// The PostgreSQL store of a fleet.
 pub struct PostgresStore {
     url: String,
-    idle: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection goes back to the pool or is closed.
+    freed: Condvar,
+    /// Most connections open at once (besides the refresher's `LISTEN` connection).
+    size: usize,
     macs: Macs,
+}
+
+/// The connections of the pool.
+#[derive(Default)]
+struct Pool {
+    /// Open and free.
+    idle: Vec<Client>,
+    /// Open, idle or in use.
+    open: usize,
+}
+
+/// A connection taken from the pool: back to it when dropped, or closed when `discard` is set
+/// (a connection whose call found it broken) or it is closed already.
+struct Lease<'a> {
+    store: &'a PostgresStore,
+    client: Option<Client>,
+    discard: bool,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let client = self.client.take();
+        let keep = client.filter(|c| !self.discard && !c.is_closed());
+        let mut pool = self.store.lock_pool();
+        match keep {
+            Some(c) => pool.idle.push(c),
+            None => pool.open = pool.open.saturating_sub(1),
+        }
+        drop(pool);
+        self.store.freed.notify_one();
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -102,8 +137,11 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// Most idle connections kept.
-const MAX_IDLE: usize = 8;
+/// The default of `--store-pool-size`: most connections a daemon opens to the store at once.
+pub const DEFAULT_POOL_SIZE: u16 = 8;
+
+/// How long a store call waits for a free connection when all of the pool's are in use.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn backend(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
@@ -136,10 +174,22 @@ impl PostgresStore {
     /// Connects to `url`, applies the migrations this version knows under the fleet's advisory
     /// lock, and checks (or, for a new database, writes) the store's identity: its ID and the
     /// root key's check value, so that a daemon given another root key is refused.
-    pub fn open(url: &str, root_check: &[u8], macs: Macs) -> Result<Self, StoreError> {
+    ///
+    /// At most `pool_size` connections (at least 1) are open at once, made when needed and kept
+    /// while they work; a call that finds all of them in use waits for one, up to 10 s, then
+    /// fails as [`StoreError::Unavailable`]. The refresher's `LISTEN` connection
+    /// ([`Self::listener`]) is one more.
+    pub fn open(
+        url: &str,
+        root_check: &[u8],
+        macs: Macs,
+        pool_size: usize,
+    ) -> Result<Self, StoreError> {
         let store = Self {
             url: url.to_owned(),
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
+            size: pool_size.max(1),
             macs,
         };
         store.with(|c| {
@@ -180,43 +230,68 @@ impl PostgresStore {
         Client::connect(&self.url, NoTls).map_err(backend)
     }
 
-    /// A connection from the pool, or a new one.
-    fn take(&self) -> Result<Client, StoreError> {
-        let idle = self
-            .idle
+    fn lock_pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        match idle {
-            Some(c) if !c.is_closed() => Ok(c),
-            _ => self.connect(),
+    }
+
+    /// A connection from the pool, or a new one while fewer than the pool's size are open, or,
+    /// when all are in use, the first one freed within [`POOL_WAIT`].
+    fn take(&self) -> Result<Lease<'_>, StoreError> {
+        let deadline = std::time::Instant::now() + POOL_WAIT;
+        let mut pool = self.lock_pool();
+        loop {
+            while let Some(c) = pool.idle.pop() {
+                if !c.is_closed() {
+                    return Ok(Lease {
+                        store: self,
+                        client: Some(c),
+                        discard: false,
+                    });
+                }
+                pool.open = pool.open.saturating_sub(1);
+            }
+            if pool.open < self.size {
+                pool.open += 1;
+                drop(pool);
+                // From here the slot is the lease's: a failed connect frees it on drop.
+                let mut lease = Lease {
+                    store: self,
+                    client: None,
+                    discard: false,
+                };
+                lease.client = Some(self.connect()?);
+                return Ok(lease);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Unavailable(format!(
+                    "all {} connections to PostgreSQL (--store-pool-size) stayed in use for {} s",
+                    self.size,
+                    POOL_WAIT.as_secs()
+                )));
+            }
+            pool = self
+                .freed
+                .wait_timeout(pool, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
     }
 
-    fn put_back(&self, c: Client) {
-        if c.is_closed() {
-            return;
-        }
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
-            idle.push(c);
-        }
-    }
-
-    /// Runs `f` on a pooled connection; a connection that failed is dropped, not pooled.
+    /// Runs `f` on a pooled connection; a connection that failed is closed, not pooled.
     fn with<T: Send>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         off_runtime(|| {
-            let mut c = self.take()?;
-            let r = f(&mut c);
-            if !matches!(r, Err(StoreError::Unavailable(_))) {
-                self.put_back(c);
-            }
+            let mut lease = self.take()?;
+            let Some(c) = lease.client.as_mut() else {
+                return Err(StoreError::Unavailable("no connection".into()));
+            };
+            let r = f(c);
+            lease.discard = matches!(r, Err(StoreError::Unavailable(_)));
             r
         })
     }
@@ -293,9 +368,11 @@ impl Drop for PostgresStore {
     fn drop(&mut self) {
         // Closing a connection blocks on the driver's own runtime.
         let idle = std::mem::take(
-            self.idle
+            &mut self
+                .pool
                 .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .idle,
         );
         off_runtime(move || drop(idle));
     }
@@ -747,21 +824,40 @@ impl KeyStore for PostgresStore {
         &self,
         uuid: Uuid,
         version: u32,
-        nonces_reserved: u64,
-    ) -> Result<(), StoreError> {
-        // Not covered by any MAC, and not a change other daemons must see: no meta lock.
+        block: u64,
+        limit: u64,
+    ) -> Result<std::ops::Range<u64>, StoreError> {
+        // Not covered by any MAC, and not a change other daemons must see: no meta lock. The row
+        // lock (`FOR UPDATE`) makes the read and the raise one step across the fleet: a daemon
+        // raising the count at the same time waits, then reads the count this one left.
         self.with(|c| {
-            c.execute(
-                "UPDATE key_versions SET nonces_reserved = GREATEST(nonces_reserved, $3)
-                 WHERE uuid = $1::text::uuid AND version = $2",
-                &[
-                    &uuid.to_string(),
-                    &i64::from(version),
-                    &i64::try_from(nonces_reserved).unwrap_or(i64::MAX),
-                ],
-            )
-            .map_err(backend)?;
-            Ok(())
+            let mut tx = c.transaction().map_err(backend)?;
+            let row = tx
+                .query_opt(
+                    "SELECT nonces_reserved FROM key_versions
+                     WHERE uuid = $1::text::uuid AND version = $2 FOR UPDATE",
+                    &[&uuid.to_string(), &i64::from(version)],
+                )
+                .map_err(backend)?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("key {uuid} has no version {version}"))
+                })?;
+            let stored: u64 = int(row.get(0), &uuid.to_string(), "nonce reservation")?;
+            let start = stored.min(limit);
+            let end = stored.saturating_add(block).min(limit);
+            if end > stored {
+                let end_sql = i64::try_from(end).map_err(|e| {
+                    StoreError::Corrupt(format!("key {uuid} version {version}: nonce count: {e}"))
+                })?;
+                tx.execute(
+                    "UPDATE key_versions SET nonces_reserved = $3
+                     WHERE uuid = $1::text::uuid AND version = $2",
+                    &[&uuid.to_string(), &i64::from(version), &end_sql],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(start..end)
         })
     }
 }

@@ -724,26 +724,44 @@ impl KeyStore for SqliteStore {
         &self,
         uuid: Uuid,
         version: u32,
-        nonces_reserved: u64,
-    ) -> Result<(), StoreError> {
+        block: u64,
+        limit: u64,
+    ) -> Result<std::ops::Range<u64>, StoreError> {
         self.with(|c| {
-            let n = c
-                .execute(
+            // IMMEDIATE: the write lock is taken before the count is read, so that another
+            // connection to the same file cannot read the same count in between.
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT nonces_reserved FROM key_versions WHERE uuid = ?1 AND version = ?2",
+                    params![uuid.to_string(), version],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let stored = stored.ok_or_else(|| {
+                StoreError::Corrupt(format!("key {uuid} has no version {version}"))
+            })?;
+            let stored = u64::try_from(stored).map_err(|e| {
+                StoreError::Corrupt(format!("key {uuid} version {version}: nonce count: {e}"))
+            })?;
+            let start = stored.min(limit);
+            let end = stored.saturating_add(block).min(limit);
+            if end > stored {
+                tx.execute(
                     "UPDATE key_versions SET nonces_reserved = ?3 WHERE uuid = ?1 AND version = ?2",
                     params![
                         uuid.to_string(),
                         version,
-                        count_to_sql(nonces_reserved).map_err(backend)?
+                        count_to_sql(end).map_err(backend)?
                     ],
                 )
                 .map_err(backend)?;
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Corrupt(format!(
-                    "key {uuid} has no version {version}"
-                )))
             }
+            tx.commit().map_err(backend)?;
+            Ok(start..end)
         })
     }
 
@@ -988,14 +1006,83 @@ mod tests {
         }
         let s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.load_all().unwrap()[0].versions[0].nonces_reserved, 0);
-        s.reserve_nonces(Uuid::from_u128(1), 1, 1 << 32).unwrap();
-        let e = s.reserve_nonces(Uuid::from_u128(1), 2, 5).unwrap_err();
+        assert_eq!(
+            s.reserve_nonces(Uuid::from_u128(1), 1, 1 << 32, 1 << 32)
+                .unwrap(),
+            0..1 << 32
+        );
+        let e = s
+            .reserve_nonces(Uuid::from_u128(1), 2, 5, 1 << 32)
+            .unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
         drop(s);
         let s = SqliteStore::open(&path).unwrap();
         assert_eq!(
             s.load_all().unwrap()[0].versions[0].nonces_reserved,
             1 << 32
+        );
+    }
+
+    #[test]
+    fn nonce_grants_add_up_and_stop_at_the_limit_with_a_partial_last_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("kms.db")).unwrap();
+        s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+            .unwrap();
+        let u = Uuid::from_u128(1);
+        assert_eq!(s.reserve_nonces(u, 1, 10, 25).unwrap(), 0..10);
+        assert_eq!(s.reserve_nonces(u, 1, 10, 25).unwrap(), 10..20);
+        assert_eq!(s.reserve_nonces(u, 1, 10, 25).unwrap(), 20..25);
+        assert_eq!(s.reserve_nonces(u, 1, 10, 25).unwrap(), 25..25);
+        assert_eq!(s.load_all().unwrap()[0].versions[0].nonces_reserved, 25);
+    }
+
+    #[test]
+    fn two_connections_on_one_file_are_granted_nonces_that_never_overlap_nor_pass_the_limit() {
+        const BLOCK: u64 = 7;
+        const LIMIT: u64 = 2000;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let first = SqliteStore::open(&path).unwrap();
+        first
+            .insert_key(&rec(1, "a", Creator::Customer, ""), M)
+            .unwrap();
+        let second = SqliteStore::open(&path).unwrap();
+        let u = Uuid::from_u128(1);
+        let grants: Vec<std::ops::Range<u64>> = std::thread::scope(|t| {
+            let writers: Vec<_> = [&first, &second, &first, &second]
+                .into_iter()
+                .map(|s| {
+                    t.spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let g = s.reserve_nonces(u, 1, BLOCK, LIMIT).unwrap();
+                            if g.is_empty() {
+                                return mine;
+                            }
+                            mine.push(g);
+                        }
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let mut sorted = grants.clone();
+        sorted.sort_by_key(|g| g.start);
+        // The grants tile 0..LIMIT exactly: none overlaps another, none passes the limit.
+        let mut next = 0;
+        for g in &sorted {
+            assert_eq!(g.start, next, "{sorted:?}");
+            assert!(g.end <= LIMIT && g.end - g.start <= BLOCK);
+            next = g.end;
+        }
+        assert_eq!(next, LIMIT);
+        assert_eq!(
+            second.load_all().unwrap()[0].versions[0].nonces_reserved,
+            LIMIT
         );
     }
 

@@ -132,7 +132,8 @@ mod tests {
             (ErrorCode::RequestTooLong, 413),
             (ErrorCode::AliasExists, 409),
             (ErrorCode::Internal, 500),
-            (ErrorCode::AuditUnavailable, 503),
+            (ErrorCode::NotServing, 503),
+            (ErrorCode::ConcurrentChange, 503),
         ];
         for (code, status) in cases {
             assert_eq!(status_of(code).as_u16(), status, "{code}");

@@ -230,7 +230,7 @@ pub async fn handle(state: ApiState, request: Request) -> Response {
     call.domain = caller.domain.to_string();
     call.region = caller.region.to_string();
     if state.audit.refusing() {
-        let e = HuaweiError::new(ErrorCode::AuditUnavailable, AUDIT_UNAVAILABLE);
+        let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
         return refuse(&state, call, requested_key(&body), e).await;
     }
     // A fault rule names the kms.v1 operation a REST operation corresponds to (its audit name).
@@ -271,7 +271,7 @@ pub async fn handle(state: ApiState, request: Request) -> Response {
         if state.audit.record_durable(line).await.is_err() {
             // The change is in the store and its line is kept to be written once the log can be,
             // but the call is not acknowledged (as over gRPC).
-            let e = HuaweiError::new(ErrorCode::AuditUnavailable, AUDIT_UNAVAILABLE);
+            let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
             return e.into_response_with(&request_id);
         }
     } else {

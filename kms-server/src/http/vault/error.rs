@@ -25,9 +25,9 @@ fn status_for(code: ErrorCode, reading_key: bool) -> StatusCode {
     match code {
         ErrorCode::KeyNotFound if reading_key => StatusCode::NOT_FOUND,
         ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::AuditUnavailable
-        | ErrorCode::ServiceUnavailable
-        | ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::NotServing | ErrorCode::ServiceUnavailable | ErrorCode::ConcurrentChange => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         // Every other refusal is the caller's: a malformed field, a key in a state that does
@@ -99,7 +99,7 @@ impl VaultError {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.to_owned(),
-            code: ErrorCode::AuditUnavailable,
+            code: ErrorCode::NotServing,
         }
     }
 
@@ -176,6 +176,18 @@ mod tests {
                 KmsError::Internal("x".into()),
                 false,
                 StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                "a fleet daemon that cannot reach its store is 503 (KMSBOX.0503)",
+                KmsError::Store(crate::store::StoreError::Unavailable("down".into())),
+                false,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                "a change that met another daemon's is 503 (KMSBOX.0504)",
+                KmsError::Store(crate::store::StoreError::Stale(uuid::Uuid::nil())),
+                false,
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (rule, e, reading, status) in cases {
