@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use self::error::HuaweiError;
+use self::error::{HuaweiError, Recode};
 use self::sign::{Authorization, SignError};
 use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditRecord;
@@ -423,8 +423,13 @@ pub async fn dispatch(
             let b: model::CreateDatakey = parse(body)?;
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
+            let length_code = if op == Operation::CreateDatakey {
+                ErrorCode::InvalidDatakeyLength
+            } else {
+                ErrorCode::InvalidDatakeyLengthWithoutPlaintext
+            };
             let bits = match (b.datakey_length.as_deref(), b.key_spec.as_deref()) {
-                (Some(l), _) => number(l, "datakey_length")?,
+                (Some(l), _) => number(l, "datakey_length").recode(length_code)?,
                 (None, None | Some("AES_256")) => 256,
                 (None, Some("AES_128")) => 128,
                 (None, Some(other)) => {
@@ -434,13 +439,21 @@ pub async fn dispatch(
                     ));
                 }
             };
-            let bytes = bits_to_bytes(bits, "datakey_length")?;
-            let dk = keyring.generate_data_key(
-                caller,
-                &id,
-                bytes,
-                &context(b.additional_authenticated_data),
-            )?;
+            let bytes = bits_to_bytes(bits, "datakey_length").recode(length_code)?;
+            let dk = keyring
+                .generate_data_key(
+                    caller,
+                    &id,
+                    bytes,
+                    &context(b.additional_authenticated_data),
+                )
+                .map_err(|e| {
+                    if op == Operation::CreateDatakey {
+                        e
+                    } else {
+                        e.without_plaintext()
+                    }
+                })?;
             let plain_text = (op == Operation::CreateDatakey)
                 .then(|| Zeroizing::new(hex::encode_upper(&dk.plaintext)));
             let body = model::Datakey {
@@ -594,8 +607,10 @@ pub async fn dispatch(
             let bits = number(
                 &required(b.random_data_length, "random_data_length")?,
                 "random_data_length",
-            )?;
-            let bytes = bits_to_bytes(bits, "random_data_length")?;
+            )
+            .recode(ErrorCode::InvalidRandomLength)?;
+            let bytes =
+                bits_to_bytes(bits, "random_data_length").recode(ErrorCode::InvalidRandomLength)?;
             let random = keyring.generate_random(bytes)?;
             Ok(Answer {
                 body: json(&model::Random {
@@ -658,8 +673,14 @@ fn list_keys(
     }
     let limit = match b.limit.as_deref() {
         None => 0,
-        Some(l) => match number(l, "limit")? {
-            0 => return Err(HuaweiError::field("limit", "must be 1 to 1000")),
+        Some(l) => match number(l, "limit").recode(ErrorCode::InvalidLimit)? {
+            0 => {
+                return Err(HuaweiError::coded(
+                    ErrorCode::InvalidLimit,
+                    "limit",
+                    "must be 1 to 1000",
+                ));
+            }
             n => n,
         },
     };
@@ -706,10 +727,13 @@ fn encrypt_datakey(
     let n = datakey_len(
         &required(b.datakey_plain_length, "datakey_plain_length")?,
         "datakey_plain_length",
-    )?;
-    let plain = unhex(&required(b.plain_text, "plain_text")?, "plain_text")?;
+    )
+    .recode(ErrorCode::InvalidDatakeyPlainLength)?;
+    let plain = unhex(&required(b.plain_text, "plain_text")?, "plain_text")
+        .recode(ErrorCode::InvalidPlainText)?;
     if plain.len() != n + 32 {
-        return Err(HuaweiError::field(
+        return Err(HuaweiError::coded(
+            ErrorCode::InvalidPlainText,
             "plain_text",
             format!(
                 "{} bytes: it must be the {n}-byte data key followed by its 32-byte SHA-256 digest",
@@ -719,7 +743,8 @@ fn encrypt_datakey(
     }
     let (dek, digest) = plain.split_at(n);
     if !bool::from(Sha256::digest(dek).as_slice().ct_eq(digest)) {
-        return Err(HuaweiError::field(
+        return Err(HuaweiError::coded(
+            ErrorCode::DatakeyDigestMismatch,
             "plain_text",
             "the last 32 bytes are not the SHA-256 digest of the data key",
         ));
@@ -744,16 +769,29 @@ fn decrypt_datakey(
     let n = datakey_len(
         &required(b.datakey_cipher_length, "datakey_cipher_length")?,
         "datakey_cipher_length",
-    )?;
-    let blob = unhex(&required(b.cipher_text, "cipher_text")?, "cipher_text")?;
-    let d = keyring.decrypt(
-        caller,
-        &blob,
-        &context(b.additional_authenticated_data),
-        &id,
-    )?;
+    )
+    .recode(ErrorCode::InvalidDatakeyCipherLength)?;
+    let blob = unhex(&required(b.cipher_text, "cipher_text")?, "cipher_text")
+        .recode(ErrorCode::InvalidCipherText)?;
+    let d = keyring
+        .decrypt(
+            caller,
+            &blob,
+            &context(b.additional_authenticated_data),
+            &id,
+        )
+        .map_err(|e| match e {
+            // Not a ciphertext blob at all: Huawei's "invalid cipher_text" of this operation.
+            crate::error::KmsError::MalformedCiphertext(why) => HuaweiError::coded(
+                ErrorCode::InvalidCipherText,
+                "cipher_text",
+                format!("invalid ciphertext blob: {why}"),
+            ),
+            other => other.into(),
+        })?;
     if d.plaintext.len() != n {
-        return Err(HuaweiError::field(
+        return Err(HuaweiError::coded(
+            ErrorCode::InvalidDatakeyCipherLength,
             "datakey_cipher_length",
             format!("{n}, but the data key has {} bytes", d.plaintext.len()),
         ));
