@@ -1339,7 +1339,7 @@ async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
         assert_refused(
             r,
             Code::InvalidArgument,
-            ErrorCode::InvalidArgument,
+            ErrorCode::InvalidRotationInterval,
             "rotation_interval",
         );
     }

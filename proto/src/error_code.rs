@@ -83,22 +83,35 @@ error_codes! {
     InvalidLimit = "KMS.1601" => InvalidArgument,
     /// Invalid list position (`marker`, gRPC's `page_token`).
     InvalidMarker = "KMS.1602" => InvalidArgument,
-    /// Invalid length of random data (`random_data_length`, gRPC's `number_of_bytes`).
+    /// Length of random data out of range (`random_data_length`, gRPC's `number_of_bytes`).
     InvalidRandomLength = "KMS.1801" => InvalidArgument,
-    /// Invalid data key length of create-datakey (`datakey_length`, gRPC's `number_of_bytes`).
+    /// `random_data_length` not a whole number of bytes.
+    RandomLengthNotWholeBytes = "KMS.1802" => InvalidArgument,
+    /// Data key length of create-datakey out of range (`datakey_length`, gRPC's
+    /// `number_of_bytes`).
     InvalidDatakeyLength = "KMS.1901" => InvalidArgument,
+    /// create-datakey: a `key_spec` other than `AES_128` or `AES_256`.
+    InvalidDatakeySpec = "KMS.1902" => InvalidArgument,
+    /// `datakey_length` not a whole number of bytes.
+    DatakeyLengthNotWholeBytes = "KMS.1903" => InvalidArgument,
     /// Invalid data key length of create-datakey-without-plaintext.
     InvalidDatakeyLengthWithoutPlaintext = "KMS.2001" => InvalidArgument,
-    /// encrypt-datakey: invalid `plain_text` (not hex, or not the data key and its digest).
+    /// encrypt-datakey: invalid `plain_text` (not hex).
     InvalidPlainText = "KMS.2101" => InvalidArgument,
     /// encrypt-datakey: invalid `datakey_plain_length`.
     InvalidDatakeyPlainLength = "KMS.2102" => InvalidArgument,
     /// encrypt-datakey: the digest in `plain_text` is not the SHA-256 of the data key.
     DatakeyDigestMismatch = "KMS.2103" => InvalidArgument,
+    /// encrypt-datakey: `plain_text` is not `datakey_plain_length` bytes and a 32-byte digest.
+    PlainTextLengthMismatch = "KMS.2104" => InvalidArgument,
     /// decrypt-datakey: invalid `cipher_text` (not hex, or not a ciphertext blob).
     InvalidCipherText = "KMS.2201" => InvalidArgument,
-    /// decrypt-datakey: invalid `datakey_cipher_length`, or not the length of the data key.
+    /// decrypt-datakey: invalid `datakey_cipher_length`.
     InvalidDatakeyCipherLength = "KMS.2202" => InvalidArgument,
+    /// decrypt-datakey: the data key in `cipher_text` is not `datakey_cipher_length` bytes.
+    CipherTextLengthMismatch = "KMS.2204" => InvalidArgument,
+    /// Rotation interval out of 30..=365 days.
+    InvalidRotationInterval = "KMS.3001" => InvalidArgument,
     /// Another malformed request field (named in the message).
     InvalidArgument = "KMSBOX.0400" => InvalidArgument,
     /// No or unknown credentials.

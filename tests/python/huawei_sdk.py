@@ -250,7 +250,7 @@ def attributes_and_rotation(a):
     for days in (29, 366):
         refused(f"update-key-rotation-interval: {days} days is out of 30-365",
                 lambda: c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=days))),
-                400, "KMSBOX.0400")
+                400, "KMS.3001")
     c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=90)))
     check("update-key-rotation-interval: 90 days", status().rotation_interval == 90, status())
 
@@ -319,22 +319,28 @@ def huawei_codes(a):
         ("list-keys: limit 1001", list_keys(limit="1001"), "KMS.1601"),
         ("list-keys: a limit that is no number", list_keys(limit="ten"), "KMS.1601"),
         ("list-keys: a marker from no list", list_keys(marker="garbage"), "KMS.1602"),
-        ("gen-random: random_data_length not a multiple of 8", random("100"), "KMS.1801"),
+        ("gen-random: random_data_length not a multiple of 8", random("100"), "KMS.1802"),
         ("gen-random: random_data_length over 8192 bits", random("8200"), "KMS.1801"),
         ("gen-random: random_data_length 0", random("0"), "KMS.1801"),
-        ("create-datakey: datakey_length not a multiple of 8", datakey("100"), "KMS.1901"),
+        ("create-datakey: datakey_length not a multiple of 8", datakey("100"), "KMS.1903"),
         ("create-datakey: datakey_length over 8192 bits", datakey("8200"), "KMS.1901"),
-        ("create-datakey-without-plaintext: datakey_length not a multiple of 8", datakey("100", True), "KMS.2001"),
+        ("create-datakey-without-plaintext: datakey_length not a multiple of 8", datakey("100", True), "KMS.1903"),
+        ("create-datakey: a key_spec other than AES_128 or AES_256",
+         lambda: c.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id, key_spec="AES_512"))), "KMS.1902"),
         ("create-datakey-without-plaintext: datakey_length over 8192 bits", datakey("8200", True), "KMS.2001"),
         ("encrypt-datakey: plain_text not hex", encrypt_datakey("XYZ", "32"), "KMS.2101"),
-        ("encrypt-datakey: plain_text not the data key and its digest", encrypt_datakey(good[:-2], "32"), "KMS.2101"),
+        ("encrypt-datakey: plain_text not the data key and its digest", encrypt_datakey(good[:-2], "32"), "KMS.2104"),
+        ("encrypt-datakey: plain_text of another datakey_plain_length", encrypt_datakey(good, "16"), "KMS.2104"),
         ("encrypt-datakey: datakey_plain_length 0", encrypt_datakey(good, "0"), "KMS.2102"),
         ("encrypt-datakey: datakey_plain_length over 1024", encrypt_datakey(good, "1025"), "KMS.2102"),
         ("encrypt-datakey: a wrong SHA-256 digest", encrypt_datakey((dek + bytes(32)).hex(), "32"), "KMS.2103"),
         ("decrypt-datakey: cipher_text not hex", decrypt_datakey("XYZ", "32"), "KMS.2201"),
         ("decrypt-datakey: cipher_text no ciphertext blob", decrypt_datakey("AABBCC", "32"), "KMS.2201"),
         ("decrypt-datakey: datakey_cipher_length 0", decrypt_datakey(blob, "0"), "KMS.2202"),
-        ("decrypt-datakey: datakey_cipher_length not the data key's", decrypt_datakey(blob, "16"), "KMS.2202"),
+        ("decrypt-datakey: datakey_cipher_length over 1024", decrypt_datakey(blob, "1025"), "KMS.2202"),
+        ("decrypt-datakey: datakey_cipher_length not the data key's", decrypt_datakey(blob, "16"), "KMS.2204"),
+        ("update-key-rotation-interval: 29 days",
+         lambda: c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=29))), "KMS.3001"),
     ]
     for rule, call, code in cases:
         refused(rule, call, 400, code)

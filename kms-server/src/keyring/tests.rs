@@ -882,7 +882,7 @@ async fn a_rotation_schedule_rotates_an_enabled_key_when_its_time_passes_and_old
     for (rule, days) in [("29 days", 29), ("366 days", 366)] {
         assert_eq!(
             code(&k.set_rotation(&alice(), &id, None, Some(days)).await),
-            Some(ErrorCode::InvalidArgument),
+            Some(ErrorCode::InvalidRotationInterval),
             "an interval of {rule} is refused"
         );
     }

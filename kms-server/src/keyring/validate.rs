@@ -48,7 +48,8 @@ pub const ROTATION_INTERVAL_DAYS: std::ops::RangeInclusive<u32> = 30..=365;
 /// Checks a rotation interval.
 pub fn validate_rotation_interval(days: u32) -> Result<()> {
     if !ROTATION_INTERVAL_DAYS.contains(&days) {
-        return Err(KmsError::InvalidArgument {
+        return Err(KmsError::Invalid {
+            code: ErrorCode::InvalidRotationInterval,
             field: "rotation_interval",
             reason: format!(
                 "{days} days is out of range: it must be {} to {}",

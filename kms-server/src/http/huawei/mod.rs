@@ -423,23 +423,24 @@ pub async fn dispatch(
             let b: model::CreateDatakey = parse(body)?;
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
-            let length_code = if op == Operation::CreateDatakey {
-                ErrorCode::InvalidDatakeyLength
+            let lengths = if op == Operation::CreateDatakey {
+                Lengths::DATAKEY
             } else {
-                ErrorCode::InvalidDatakeyLengthWithoutPlaintext
+                Lengths::DATAKEY_WITHOUT_PLAINTEXT
             };
             let bits = match (b.datakey_length.as_deref(), b.key_spec.as_deref()) {
-                (Some(l), _) => number(l, "datakey_length").recode(length_code)?,
+                (Some(l), _) => number(l, "datakey_length").recode(lengths.range)?,
                 (None, None | Some("AES_256")) => 256,
                 (None, Some("AES_128")) => 128,
                 (None, Some(other)) => {
-                    return Err(HuaweiError::field(
+                    return Err(HuaweiError::coded(
+                        ErrorCode::InvalidDatakeySpec,
                         "key_spec",
                         format!("{other:?}: AES_256 or AES_128"),
                     ));
                 }
             };
-            let bytes = bits_to_bytes(bits, "datakey_length").recode(length_code)?;
+            let bytes = bits_to_bytes(bits, "datakey_length", lengths)?;
             let dk = keyring
                 .generate_data_key(
                     caller,
@@ -609,8 +610,7 @@ pub async fn dispatch(
                 "random_data_length",
             )
             .recode(ErrorCode::InvalidRandomLength)?;
-            let bytes =
-                bits_to_bytes(bits, "random_data_length").recode(ErrorCode::InvalidRandomLength)?;
+            let bytes = bits_to_bytes(bits, "random_data_length", Lengths::RANDOM)?;
             let random = keyring.generate_random(bytes)?;
             Ok(Answer {
                 body: json(&model::Random {
@@ -733,7 +733,7 @@ fn encrypt_datakey(
         .recode(ErrorCode::InvalidPlainText)?;
     if plain.len() != n + 32 {
         return Err(HuaweiError::coded(
-            ErrorCode::InvalidPlainText,
+            ErrorCode::PlainTextLengthMismatch,
             "plain_text",
             format!(
                 "{} bytes: it must be the {n}-byte data key followed by its 32-byte SHA-256 digest",
@@ -791,7 +791,7 @@ fn decrypt_datakey(
         })?;
     if d.plaintext.len() != n {
         return Err(HuaweiError::coded(
-            ErrorCode::InvalidDatakeyCipherLength,
+            ErrorCode::CipherTextLengthMismatch,
             "datakey_cipher_length",
             format!("{n}, but the data key has {} bytes", d.plaintext.len()),
         ));
@@ -842,16 +842,41 @@ fn number(v: &str, field: &str) -> Result<u32, HuaweiError> {
         .map_err(|_| HuaweiError::field(field, "not a decimal number"))
 }
 
+/// Huawei's codes for a length in bits out of range, and not a whole number of bytes.
+#[derive(Debug, Clone, Copy)]
+struct Lengths {
+    range: ErrorCode,
+    whole_bytes: ErrorCode,
+}
+
+impl Lengths {
+    const DATAKEY: Lengths = Lengths {
+        range: ErrorCode::InvalidDatakeyLength,
+        whole_bytes: ErrorCode::DatakeyLengthNotWholeBytes,
+    };
+    const DATAKEY_WITHOUT_PLAINTEXT: Lengths = Lengths {
+        range: ErrorCode::InvalidDatakeyLengthWithoutPlaintext,
+        whole_bytes: ErrorCode::DatakeyLengthNotWholeBytes,
+    };
+    const RANDOM: Lengths = Lengths {
+        range: ErrorCode::InvalidRandomLength,
+        whole_bytes: ErrorCode::RandomLengthNotWholeBytes,
+    };
+}
+
 /// A length in bits: a multiple of 8 from 8 to 8192; in bytes.
-fn bits_to_bytes(bits: u32, field: &str) -> Result<u32, HuaweiError> {
-    if bits == 0 || !bits.is_multiple_of(8) || bits / 8 > MAX_DATA_KEY {
-        return Err(HuaweiError::field(
-            field,
-            format!(
-                "{bits} bits: a multiple of 8 from 8 to {}",
-                MAX_DATA_KEY * 8
-            ),
-        ));
+fn bits_to_bytes(bits: u32, field: &str, codes: Lengths) -> Result<u32, HuaweiError> {
+    let why = || {
+        format!(
+            "{bits} bits: a multiple of 8 from 8 to {}",
+            MAX_DATA_KEY * 8
+        )
+    };
+    if bits == 0 || bits / 8 > MAX_DATA_KEY {
+        return Err(HuaweiError::coded(codes.range, field, why()));
+    }
+    if !bits.is_multiple_of(8) {
+        return Err(HuaweiError::coded(codes.whole_bytes, field, why()));
     }
     Ok(bits / 8)
 }
