@@ -112,7 +112,7 @@ async fn default_alias_suffix_is_reserved_whatever_its_case_or_trailing_slash() 
         assert_refused(
             r,
             Code::InvalidArgument,
-            ErrorCode::InvalidArgument,
+            ErrorCode::InvalidKeyAlias,
             "alias",
         );
     }

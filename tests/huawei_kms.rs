@@ -209,6 +209,47 @@ async fn credentials_tenancy_and_key_states_are_refused_with_huawei_codes_and_au
     }
 }
 
+/// Every refusal Huawei has a code of its own for (KMS.1101 to KMS.2202), as the unmodified SDK
+/// raises it: `ClientRequestException` with Huawei's `error_code` and status 400. The refused calls
+/// store nothing: the three keys the scenario made are all there are, in the states it left them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_sees_huaweis_own_codes_and_refused_calls_store_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let made = sdk("huawei_codes", alice_args(&daemon));
+    let mut grpc = Tenant::connect(&daemon.endpoint, "", Some("region"), Some(ALICE_TOKEN)).await;
+    let keys = grpc
+        .client
+        .list_keys(grpc.req(pb::ListKeysRequest::default()))
+        .await
+        .expect("lists over gRPC")
+        .into_inner()
+        .keys;
+    let mut aliases: Vec<&str> = keys.iter().map(|k| k.alias.as_str()).collect();
+    aliases.sort_unstable();
+    assert_eq!(
+        aliases,
+        ["sdk/codes", "sdk/codes-pending", "sdk/codes-taken"],
+        "only the keys the scenario made"
+    );
+    assert_eq!(made["made"], 3);
+    let state = |uuid: &str| {
+        keys.iter()
+            .find(|k| k.key_uuid == uuid)
+            .map(|k| (k.state, k.alias.as_str(), k.description.as_str()))
+            .expect("listed")
+    };
+    assert_eq!(
+        state(text(&made["key_id"])),
+        (pb::KeyState::Enabled as i32, "sdk/codes", ""),
+        "the refused renames and descriptions changed nothing"
+    );
+    assert_eq!(
+        state(text(&made["pending"])).0,
+        pb::KeyState::PendingDeletion as i32
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -273,6 +314,10 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         "{{\"key_alias\": \"big\", \"key_description\": \"{}\"}}",
         "x".repeat(64 * 1024)
     );
+    let long_description = format!(
+        "{{\"key_alias\": \"long\", \"key_description\": \"{}\"}}",
+        "d".repeat(256)
+    );
     // (rule, method, operation, body, status, code)
     type Case<'a> = (&'a str, &'a str, &'a str, &'a [u8], u16, &'a str);
     let cases: &[Case<'_>] = &[
@@ -282,23 +327,34 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         ("a required field missing", "POST", "create-key", b"{}", 400, "KMS.0204"),
         ("a wrong type", "POST", "create-key", br#"{"key_alias": ["a"]}"#, 400, "KMSBOX.0400"),
         ("a number not as a string", "POST", "gen-random", br#"{"random_data_length": 256}"#, 400, "KMSBOX.0400"),
-        ("a string that is no number", "POST", "gen-random", br#"{"random_data_length": "2S6"}"#, 400, "KMSBOX.0400"),
+        ("a string that is no number", "POST", "gen-random", br#"{"random_data_length": "2S6"}"#, 400, "KMS.1801"),
         ("an unknown field", "POST", "create-key", br#"{"key_alias": "a", "colour": "red"}"#, 400, "KMSBOX.0400"),
         ("an unsupported key_spec", "POST", "create-key", br#"{"key_alias": "a", "key_spec": "RSA_2048"}"#, 400, "KMSBOX.0400"),
-        ("an invalid alias", "POST", "create-key", br#"{"key_alias": "a//b"}"#, 400, "KMSBOX.0400"),
+        ("an invalid alias", "POST", "create-key", br#"{"key_alias": "a//b"}"#, 400, "KMS.1101"),
         ("a sequence over 36 characters", "POST", "create-key", br#"{"key_alias": "a", "sequence": "0123456789012345678901234567890123456"}"#, 400, "KMS.0206"),
-        ("an unknown operation", "POST", "create-keys", b"{}", 404, "KMS.0201"),
-        ("another method", "GET", "list-keys", b"", 404, "KMS.0201"),
-        ("a path under /v1.0 that is no operation", "POST", "../x", b"{}", 404, "KMS.0201"),
-        ("an oversized body (64 KiB limit)", "POST", "create-key", oversized.as_bytes(), 413, "KMS.0203"),
+        ("an unknown operation", "POST", "create-keys", b"{}", 400, "KMS.0201"),
+        ("another method", "GET", "list-keys", b"", 400, "KMS.0201"),
+        ("a path under /v1.0 that is no operation", "POST", "../x", b"{}", 400, "KMS.0201"),
+        ("an oversized body (64 KiB limit)", "POST", "create-key", oversized.as_bytes(), 400, "KMS.0203"),
         ("a malformed key ID", "POST", "describe-key", br#"{"key_id": "nope"}"#, 400, "KMS.0205"),
         ("an absent key", "POST", "describe-key", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f"}"#, 404, "KMS.0207"),
-        ("invalid hex", "POST", "decrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "cipher_text": "XYZ", "datakey_cipher_length": "32"}"#, 400, "KMSBOX.0400"),
+        ("invalid hex", "POST", "decrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "cipher_text": "XYZ", "datakey_cipher_length": "32"}"#, 400, "KMS.2201"),
         ("invalid base64", "POST", "decrypt-data", br#"{"cipher_text": "!!!not base64"}"#, 400, "KMSBOX.0400"),
         ("a ciphertext that is no blob", "POST", "decrypt-data", br#"{"cipher_text": "aGVsbG8="}"#, 400, "KMSBOX.0420"),
-        ("datakey_length not a multiple of 8", "POST", "create-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "datakey_length": "100"}"#, 400, "KMSBOX.0400"),
-        ("random_data_length over 8192 bits", "POST", "gen-random", br#"{"random_data_length": "8200"}"#, 400, "KMSBOX.0400"),
+        ("datakey_length not a multiple of 8", "POST", "create-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "datakey_length": "100"}"#, 400, "KMS.1903"),
+        ("random_data_length over 8192 bits", "POST", "gen-random", br#"{"random_data_length": "8200"}"#, 400, "KMS.1801"),
         ("a project ID that is no domain ID", "POST", "list-keys", b"{}", 400, "KMSBOX.0400"),
+        ("a description over 255 characters", "POST", "create-key", long_description.as_bytes(), 400, "KMS.1103"),
+        ("random_data_length not a multiple of 8", "POST", "gen-random", br#"{"random_data_length": "100"}"#, 400, "KMS.1802"),
+        ("an unsupported datakey key_spec", "POST", "create-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "key_spec": "AES_512"}"#, 400, "KMS.1902"),
+        ("plain_text not the data key and its digest", "POST", "encrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "plain_text": "AABB", "datakey_plain_length": "1"}"#, 400, "KMS.2104"),
+        ("a rotation interval of 366 days", "POST", "update-key-rotation-interval", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "rotation_interval": 366}"#, 400, "KMS.3001"),
+        ("a limit of 0", "POST", "list-keys", br#"{"limit": "0"}"#, 400, "KMS.1601"),
+        ("a marker from no list", "POST", "list-keys", br#"{"marker": "garbage"}"#, 400, "KMS.1602"),
+        ("datakey_length without plaintext over 8192 bits", "POST", "create-datakey-without-plaintext", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "datakey_length": "8200"}"#, 400, "KMS.2001"),
+        ("datakey_plain_length 0", "POST", "encrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "plain_text": "AA", "datakey_plain_length": "0"}"#, 400, "KMS.2102"),
+        ("plain_text that is not hex", "POST", "encrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "plain_text": "XYZ", "datakey_plain_length": "1"}"#, 400, "KMS.2101"),
+        ("datakey_cipher_length over 1024", "POST", "decrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "cipher_text": "AA", "datakey_cipher_length": "1025"}"#, 400, "KMS.2202"),
     ];
     for (rule, method, name, body, status, code) in cases {
         // The one case of a bad project names an operation that needs none.

@@ -110,7 +110,7 @@ async fn create_describe_and_list_name_keys_by_the_full_form() {
     assert_refused(
         reserved,
         Code::InvalidArgument,
-        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidKeyAlias,
         "/default",
     );
 }
@@ -159,7 +159,7 @@ async fn list_keys_pages_through_the_callers_keys_only() {
     assert_refused(
         bad,
         Code::InvalidArgument,
-        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidLimit,
         "page_size",
     );
     let bad = a
@@ -172,7 +172,7 @@ async fn list_keys_pages_through_the_callers_keys_only() {
     assert_refused(
         bad,
         Code::InvalidArgument,
-        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidMarker,
         "page_token",
     );
 }
@@ -320,7 +320,7 @@ async fn size_limits_are_enforced_with_named_fields() {
             assert_refused(
                 r,
                 Code::InvalidArgument,
-                ErrorCode::InvalidArgument,
+                ErrorCode::InvalidDatakeyLength,
                 "number_of_bytes",
             );
         }
@@ -600,7 +600,7 @@ async fn key_states_gate_use_with_distinct_errors() {
     assert_refused(
         again,
         Code::FailedPrecondition,
-        ErrorCode::WrongKeyState,
+        ErrorCode::KeyNotPendingDeletion,
         "pending deletion",
     );
 }
@@ -1339,7 +1339,7 @@ async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
         assert_refused(
             r,
             Code::InvalidArgument,
-            ErrorCode::InvalidArgument,
+            ErrorCode::InvalidRotationInterval,
             "rotation_interval",
         );
     }
@@ -1422,7 +1422,7 @@ async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
         assert_refused(
             random(n).await,
             Code::InvalidArgument,
-            ErrorCode::InvalidArgument,
+            ErrorCode::InvalidRandomLength,
             "number_of_bytes",
         );
     }
@@ -1511,4 +1511,153 @@ async fn a_key_past_its_scheduled_rotation_time_is_rotated_by_the_daemon() {
         .await
         .expect("Encrypt");
     assert_eq!(fresh.key_version, 2, "new blobs use the new version");
+}
+
+/// Huawei KMS's own codes where Huawei defines the refusal, on gRPC as on the REST API: each case
+/// is the call that triggers it, its gRPC code and its Huawei code.
+#[tokio::test]
+async fn refusals_huawei_defines_carry_huaweis_codes() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let id = create(&mut t, "huawei-codes").await.key_id;
+    let pending = create(&mut t, "huawei-pending").await.key_id;
+    t.client
+        .schedule_key_deletion(t.req(pb::ScheduleKeyDeletionRequest {
+            key_id: pending.clone(),
+            pending_window_days: 7,
+        }))
+        .await
+        .expect("scheduled");
+
+    let bad_alias = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "a//b".into(),
+            description: String::new(),
+        }))
+        .await
+        .map(|_| ());
+    let long_description = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "long-words".into(),
+            description: "d".repeat(256),
+        }))
+        .await
+        .map(|_| ());
+    let twice = t
+        .client
+        .schedule_key_deletion(t.req(pb::ScheduleKeyDeletionRequest {
+            key_id: pending.clone(),
+            pending_window_days: 7,
+        }))
+        .await
+        .map(|_| ());
+    let not_pending = t
+        .client
+        .cancel_key_deletion(t.req(pb::CancelKeyDeletionRequest { key_id: id.clone() }))
+        .await
+        .map(|_| ());
+    let without_plaintext = t
+        .client
+        .generate_data_key_without_plaintext(t.req(pb::GenerateDataKeyRequest {
+            key_id: id.clone(),
+            number_of_bytes: 1025,
+            encryption_context: HashMap::new(),
+        }))
+        .await
+        .map(|_| ());
+    let mut elsewhere = Tenant::connect(&d.endpoint(), "alice", Some("Not A Region"), None).await;
+    let bad_region = elsewhere
+        .client
+        .list_keys(elsewhere.req(pb::ListKeysRequest::default()))
+        .await
+        .map(|_| ());
+
+    // (rule, result, gRPC code, Huawei code, a word of the message)
+    let cases = [
+        (
+            "an alias outside the grammar",
+            bad_alias,
+            Code::InvalidArgument,
+            ErrorCode::InvalidKeyAlias,
+            "alias",
+        ),
+        (
+            "a description over 255 characters",
+            long_description,
+            Code::InvalidArgument,
+            ErrorCode::InvalidKeyDescription,
+            "description",
+        ),
+        (
+            "a deletion scheduled twice",
+            twice,
+            Code::FailedPrecondition,
+            ErrorCode::KeyAlreadyPendingDeletion,
+            "already pending deletion",
+        ),
+        (
+            "cancelling a deletion never scheduled",
+            not_pending,
+            Code::FailedPrecondition,
+            ErrorCode::KeyNotPendingDeletion,
+            "pending deletion",
+        ),
+        (
+            "a data key over 1024 bytes without plaintext",
+            without_plaintext,
+            Code::InvalidArgument,
+            ErrorCode::InvalidDatakeyLengthWithoutPlaintext,
+            "number_of_bytes",
+        ),
+        (
+            "a region outside the grammar",
+            bad_region,
+            Code::InvalidArgument,
+            ErrorCode::InvalidRealm,
+            "region",
+        ),
+    ];
+    for (rule, r, grpc, code, needle) in cases {
+        let s = r.expect_err(rule);
+        assert_eq!(
+            (s.code(), error_code(&s)),
+            (grpc, Some(code)),
+            "{rule}: {}",
+            s.message()
+        );
+        assert!(s.message().contains(needle), "{rule}: {}", s.message());
+    }
+    // Nothing was stored: the two keys made above, the pending one still pending.
+    let listed = t
+        .client
+        .list_keys(t.req(pb::ListKeysRequest::default()))
+        .await
+        .expect("lists")
+        .into_inner()
+        .keys;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        describe(&mut t, &pending).await.expect("described").state,
+        KeyState::PendingDeletion as i32
+    );
+}
+
+/// README's error table has a row for every code of the one table, and no other code.
+#[test]
+fn the_readme_error_table_lists_every_code() {
+    let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .join("README.md");
+    let text = std::fs::read_to_string(readme).expect("README.md");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(code, _)| code))
+        .filter(|c| c.starts_with("KMS.") || c.starts_with("KMSBOX."))
+        .collect();
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(rows, codes, "README rows in table order");
 }

@@ -300,7 +300,8 @@ impl Authenticator {
             }
         };
         let region = match given.text(REGION, given.region)? {
-            Some(r) => RegionId::parse(r).map_err(|e| KmsError::InvalidArgument {
+            Some(r) => RegionId::parse(r).map_err(|e| KmsError::Invalid {
+                code: kms_proto::ErrorCode::InvalidRealm,
                 field: REGION,
                 reason: e.to_string(),
             })?,

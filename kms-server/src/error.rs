@@ -25,6 +25,17 @@ pub enum KmsError {
     /// The key is scheduled for deletion.
     #[error("key {0} is pending deletion")]
     KeyPendingDeletion(String),
+    /// Scheduling the deletion of a key already pending deletion.
+    #[error("key {0} is already pending deletion")]
+    AlreadyPendingDeletion(String),
+    /// Cancelling the deletion of a key that is not pending deletion.
+    #[error("key {key} is {state}: only a key pending deletion can have its deletion cancelled")]
+    NotPendingDeletion {
+        /// The key.
+        key: String,
+        /// Its current state.
+        state: &'static str,
+    },
     /// `pending_window_days` outside 7..=1096.
     #[error("pending_window_days {0} is out of range: it must be 7 to 1096")]
     DeletionWindowOutOfRange(u32),
@@ -60,6 +71,17 @@ pub enum KmsError {
     /// A request field is out of range or malformed.
     #[error("invalid {field}: {reason}")]
     InvalidArgument {
+        /// The request field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A request field out of range or malformed that Huawei KMS has a code of its own for
+    /// (`KMS.1101` invalid key_alias, `KMS.1601` invalid limit, ...).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Huawei's code for it.
+        code: ErrorCode,
         /// The request field.
         field: &'static str,
         /// What is wrong with it.
@@ -120,11 +142,14 @@ impl KmsError {
             KmsError::KeyPendingDeletion(_) => ErrorCode::KeyPendingDeletion,
             KmsError::DefaultKeyImmutable { .. } => ErrorCode::DefaultKeyImmutable,
             KmsError::DeletionWindowOutOfRange(_) => ErrorCode::DeletionWindowOutOfRange,
+            KmsError::AlreadyPendingDeletion(_) => ErrorCode::KeyAlreadyPendingDeletion,
+            KmsError::NotPendingDeletion { .. } => ErrorCode::KeyNotPendingDeletion,
             KmsError::WrongKeyState { .. } | KmsError::NoncesExhausted { .. } => {
                 ErrorCode::WrongKeyState
             }
             KmsError::AliasExists(_) => ErrorCode::AliasExists,
             KmsError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            KmsError::Invalid { code, .. } => *code,
             KmsError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             KmsError::MalformedCiphertext(_) => ErrorCode::MalformedCiphertext,
             KmsError::CiphertextAuthFailed => ErrorCode::CiphertextAuthFailed,
@@ -136,6 +161,23 @@ impl KmsError {
             KmsError::Store(_) | KmsError::StoreIntegrity(_) | KmsError::Internal(_) => {
                 ErrorCode::Internal
             }
+        }
+    }
+
+    /// The same refusal as create-datakey-without-plaintext (GenerateDataKeyWithoutPlaintext)
+    /// gives it: Huawei has a code of its own for that operation's data key length (`KMS.2001`).
+    pub fn without_plaintext(self) -> Self {
+        match self {
+            KmsError::Invalid {
+                code: ErrorCode::InvalidDatakeyLength,
+                field,
+                reason,
+            } => KmsError::Invalid {
+                code: ErrorCode::InvalidDatakeyLengthWithoutPlaintext,
+                field,
+                reason,
+            },
+            other => other,
         }
     }
 

@@ -239,7 +239,9 @@ pub async fn apply(
         match keyring.seed_key(spec).await {
             Ok(Seeded::Created(key)) => created.push(key),
             Ok(Seeded::Present) => {}
-            Err(KmsError::InvalidArgument { reason, .. }) => return Err(named(reason)),
+            Err(KmsError::InvalidArgument { reason, .. } | KmsError::Invalid { reason, .. }) => {
+                return Err(named(reason));
+            }
             Err(e) => return Err(named(e.to_string())),
         }
     }

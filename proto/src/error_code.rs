@@ -64,8 +64,54 @@ error_codes! {
     KeyPendingDeletion = "KMS.0210" => FailedPrecondition,
     /// A default key cannot be disabled, deleted or rotated.
     DefaultKeyImmutable = "KMS.0211" => FailedPrecondition,
+    /// Invalid `key_alias`: not the alias grammar, a reserved `/default` suffix, or empty where
+    /// one is required.
+    InvalidKeyAlias = "KMS.1101" => InvalidArgument,
+    /// Invalid realm: a region ID that does not follow the grammar (gRPC's `x-kms-region`).
+    InvalidRealm = "KMS.1102" => InvalidArgument,
+    /// Invalid `key_description`: over 255 characters.
+    InvalidKeyDescription = "KMS.1103" => InvalidArgument,
+    /// Alias taken (Huawei: "Duplicate key aliases").
+    AliasExists = "KMS.1104" => AlreadyExists,
     /// Pending deletion window out of 7..=1096 days.
     DeletionWindowOutOfRange = "KMS.1401" => InvalidArgument,
+    /// Scheduling the deletion of a key that is already pending deletion.
+    KeyAlreadyPendingDeletion = "KMS.1402" => FailedPrecondition,
+    /// Cancelling the deletion of a key that is not pending deletion.
+    KeyNotPendingDeletion = "KMS.1501" => FailedPrecondition,
+    /// Invalid list page size (`limit`, gRPC's `page_size`).
+    InvalidLimit = "KMS.1601" => InvalidArgument,
+    /// Invalid list position (`marker`, gRPC's `page_token`).
+    InvalidMarker = "KMS.1602" => InvalidArgument,
+    /// Length of random data out of range (`random_data_length`, gRPC's `number_of_bytes`).
+    InvalidRandomLength = "KMS.1801" => InvalidArgument,
+    /// `random_data_length` not a whole number of bytes.
+    RandomLengthNotWholeBytes = "KMS.1802" => InvalidArgument,
+    /// Data key length of create-datakey out of range (`datakey_length`, gRPC's
+    /// `number_of_bytes`).
+    InvalidDatakeyLength = "KMS.1901" => InvalidArgument,
+    /// create-datakey: a `key_spec` other than `AES_128` or `AES_256`.
+    InvalidDatakeySpec = "KMS.1902" => InvalidArgument,
+    /// `datakey_length` not a whole number of bytes.
+    DatakeyLengthNotWholeBytes = "KMS.1903" => InvalidArgument,
+    /// Invalid data key length of create-datakey-without-plaintext.
+    InvalidDatakeyLengthWithoutPlaintext = "KMS.2001" => InvalidArgument,
+    /// encrypt-datakey: invalid `plain_text` (not hex).
+    InvalidPlainText = "KMS.2101" => InvalidArgument,
+    /// encrypt-datakey: invalid `datakey_plain_length`.
+    InvalidDatakeyPlainLength = "KMS.2102" => InvalidArgument,
+    /// encrypt-datakey: the digest in `plain_text` is not the SHA-256 of the data key.
+    DatakeyDigestMismatch = "KMS.2103" => InvalidArgument,
+    /// encrypt-datakey: `plain_text` is not `datakey_plain_length` bytes and a 32-byte digest.
+    PlainTextLengthMismatch = "KMS.2104" => InvalidArgument,
+    /// decrypt-datakey: invalid `cipher_text` (not hex, or not a ciphertext blob).
+    InvalidCipherText = "KMS.2201" => InvalidArgument,
+    /// decrypt-datakey: invalid `datakey_cipher_length`.
+    InvalidDatakeyCipherLength = "KMS.2202" => InvalidArgument,
+    /// decrypt-datakey: the data key in `cipher_text` is not `datakey_cipher_length` bytes.
+    CipherTextLengthMismatch = "KMS.2204" => InvalidArgument,
+    /// Rotation interval out of 30..=365 days.
+    InvalidRotationInterval = "KMS.3001" => InvalidArgument,
     /// Another malformed request field (named in the message).
     InvalidArgument = "KMSBOX.0400" => InvalidArgument,
     /// No or unknown credentials.
@@ -74,8 +120,6 @@ error_codes! {
     PermissionDenied = "KMSBOX.0403" => PermissionDenied,
     /// The key's state does not allow the call.
     WrongKeyState = "KMSBOX.0409" => FailedPrecondition,
-    /// Alias taken.
-    AliasExists = "KMSBOX.0410" => AlreadyExists,
     /// A payload over its limit.
     PayloadTooLarge = "KMSBOX.0413" => InvalidArgument,
     /// Not a ciphertext blob, an unsupported version, or truncated.

@@ -167,7 +167,7 @@ def operations(a):
     bad = (dek + bytes(32)).hex()
     refused("encrypt-datakey: a wrong SHA-256 digest is refused",
             lambda: c.encrypt_datakey(EncryptDatakeyRequest(body=EncryptDatakeyRequestBody(key_id=key_id, plain_text=bad, datakey_plain_length="32"))),
-            400, "KMSBOX.0400")
+            400, "KMS.2103")
 
     e = c.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(key_id=key_id, plain_text="hello, kmsbox", additional_authenticated_data="aad-1")))
     check("encrypt-data: base64 cipher_text", base64.b64decode(e.cipher_text) != b"", e.cipher_text)
@@ -235,7 +235,7 @@ def attributes_and_rotation(a):
     check("describe-key: shows both", (d.key_alias, d.key_description) == ("sdk/renamed", "new words"), d)
     refused("update-key-alias: an alias taken is refused",
             lambda: c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="sdk/taken"))),
-            409, "KMSBOX.0410")
+            400, "KMS.1104")
 
     status = lambda: c.show_key_rotation_status(ShowKeyRotationStatusRequest(body=operate(key_id)))
     s = status()
@@ -250,7 +250,7 @@ def attributes_and_rotation(a):
     for days in (29, 366):
         refused(f"update-key-rotation-interval: {days} days is out of 30-365",
                 lambda: c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=days))),
-                400, "KMSBOX.0400")
+                400, "KMS.3001")
     c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=90)))
     check("update-key-rotation-interval: 90 days", status().rotation_interval == 90, status())
 
@@ -267,6 +267,84 @@ def attributes_and_rotation(a):
     s = status()
     check("disable-key-rotation: off, the interval kept", (s.key_rotation_enabled, s.rotation_interval) == (False, 90), s)
     return {"key_id": key_id}
+
+
+def huawei_codes(a):
+    """Each refusal Huawei has a code of its own for, as the SDK sees it: (rule, call, status, code)."""
+    c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
+    key_id = create_key(c, "sdk/codes")
+    create_key(c, "sdk/codes-taken")
+    pending = create_key(c, "sdk/codes-pending")
+    c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=pending, pending_days="7")))
+    dek = os.urandom(32)
+    good = (dek + hashlib.sha256(dek).digest()).hex().upper()
+    blob = c.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id, datakey_length="256"))).cipher_text
+
+    def datakey(length, without_plaintext=False):
+        body = CreateDatakeyRequestBody(key_id=key_id, datakey_length=length)
+        if without_plaintext:
+            return lambda: c.create_datakey_without_plaintext(CreateDatakeyWithoutPlaintextRequest(body=body))
+        return lambda: c.create_datakey(CreateDatakeyRequest(body=body))
+
+    def encrypt_datakey(plain_text, length):
+        body = EncryptDatakeyRequestBody(key_id=key_id, plain_text=plain_text, datakey_plain_length=length)
+        return lambda: c.encrypt_datakey(EncryptDatakeyRequest(body=body))
+
+    def decrypt_datakey(cipher_text, length):
+        body = DecryptDatakeyRequestBody(key_id=key_id, cipher_text=cipher_text, datakey_cipher_length=length)
+        return lambda: c.decrypt_datakey(DecryptDatakeyRequest(body=body))
+
+    def list_keys(**kw):
+        return lambda: c.list_keys(ListKeysRequest(body=ListKeysRequestBody(**kw)))
+
+    def random(length):
+        return lambda: c.create_random(CreateRandomRequest(body=GenRandomRequestBody(random_data_length=length)))
+
+    cases = [
+        ("create-key: an alias outside the grammar", lambda: create_key(c, "a//b"), "KMS.1101"),
+        ("create-key: an alias ending in /default", lambda: create_key(c, "x/default"), "KMS.1101"),
+        ("update-key-alias: an alias outside the grammar",
+         lambda: c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="has space"))), "KMS.1101"),
+        ("create-key: a description over 255 characters", lambda: create_key(c, "sdk/long", "d" * 256), "KMS.1103"),
+        ("update-key-description: over 255 characters",
+         lambda: c.update_key_description(UpdateKeyDescriptionRequest(body=UpdateKeyDescriptionRequestBody(key_id=key_id, key_description="d" * 256))), "KMS.1103"),
+        ("create-key: an alias taken", lambda: create_key(c, "sdk/codes-taken"), "KMS.1104"),
+        ("update-key-alias: an alias taken",
+         lambda: c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="sdk/codes-taken"))), "KMS.1104"),
+        ("schedule-key-deletion: pending_days 6", lambda: c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days="6"))), "KMS.1401"),
+        ("schedule-key-deletion: a key already pending deletion",
+         lambda: c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=pending, pending_days="7"))), "KMS.1402"),
+        ("cancel-key-deletion: a key not pending deletion", lambda: c.cancel_key_deletion(CancelKeyDeletionRequest(body=operate(key_id))), "KMS.1501"),
+        ("list-keys: limit 0", list_keys(limit="0"), "KMS.1601"),
+        ("list-keys: limit 1001", list_keys(limit="1001"), "KMS.1601"),
+        ("list-keys: a limit that is no number", list_keys(limit="ten"), "KMS.1601"),
+        ("list-keys: a marker from no list", list_keys(marker="garbage"), "KMS.1602"),
+        ("gen-random: random_data_length not a multiple of 8", random("100"), "KMS.1802"),
+        ("gen-random: random_data_length over 8192 bits", random("8200"), "KMS.1801"),
+        ("gen-random: random_data_length 0", random("0"), "KMS.1801"),
+        ("create-datakey: datakey_length not a multiple of 8", datakey("100"), "KMS.1903"),
+        ("create-datakey: datakey_length over 8192 bits", datakey("8200"), "KMS.1901"),
+        ("create-datakey-without-plaintext: datakey_length not a multiple of 8", datakey("100", True), "KMS.1903"),
+        ("create-datakey: a key_spec other than AES_128 or AES_256",
+         lambda: c.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id, key_spec="AES_512"))), "KMS.1902"),
+        ("create-datakey-without-plaintext: datakey_length over 8192 bits", datakey("8200", True), "KMS.2001"),
+        ("encrypt-datakey: plain_text not hex", encrypt_datakey("XYZ", "32"), "KMS.2101"),
+        ("encrypt-datakey: plain_text not the data key and its digest", encrypt_datakey(good[:-2], "32"), "KMS.2104"),
+        ("encrypt-datakey: plain_text of another datakey_plain_length", encrypt_datakey(good, "16"), "KMS.2104"),
+        ("encrypt-datakey: datakey_plain_length 0", encrypt_datakey(good, "0"), "KMS.2102"),
+        ("encrypt-datakey: datakey_plain_length over 1024", encrypt_datakey(good, "1025"), "KMS.2102"),
+        ("encrypt-datakey: a wrong SHA-256 digest", encrypt_datakey((dek + bytes(32)).hex(), "32"), "KMS.2103"),
+        ("decrypt-datakey: cipher_text not hex", decrypt_datakey("XYZ", "32"), "KMS.2201"),
+        ("decrypt-datakey: cipher_text no ciphertext blob", decrypt_datakey("AABBCC", "32"), "KMS.2201"),
+        ("decrypt-datakey: datakey_cipher_length 0", decrypt_datakey(blob, "0"), "KMS.2202"),
+        ("decrypt-datakey: datakey_cipher_length over 1024", decrypt_datakey(blob, "1025"), "KMS.2202"),
+        ("decrypt-datakey: datakey_cipher_length not the data key's", decrypt_datakey(blob, "16"), "KMS.2204"),
+        ("update-key-rotation-interval: 29 days",
+         lambda: c.update_key_rotation_interval(UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=29))), "KMS.3001"),
+    ]
+    for rule, call, code in cases:
+        refused(rule, call, 400, code)
+    return {"key_id": key_id, "pending": pending, "made": 3}
 
 
 def signed_post(a, operation, body, date=None, project=None, header_project=None, tamper=None, sk=None):
@@ -325,6 +403,7 @@ if __name__ == "__main__":
     scenarios = {
         "operations": operations,
         "refusals": refusals,
+        "huawei_codes": huawei_codes,
         "attributes_and_rotation": attributes_and_rotation,
         "signatures": signatures,
         "create": create,

@@ -482,8 +482,9 @@ impl KeyManagementService for KmsGrpc {
             "GenerateDataKeyWithoutPlaintext",
             req,
             |k, c, m| async move {
-                let dk =
-                    k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
+                let dk = k
+                    .generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)
+                    .map_err(crate::error::KmsError::without_plaintext)?;
                 let key_id = dk.key.full_id_string();
                 let response = pb::GenerateDataKeyWithoutPlaintextResponse {
                     key_id: key_id.clone(),

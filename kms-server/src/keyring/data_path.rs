@@ -166,7 +166,8 @@ impl Keyring {
     /// `number_of_bytes` (1 to 1024) random bytes from the operating system's generator.
     pub fn generate_random(&self, number_of_bytes: u32) -> Result<Zeroizing<Vec<u8>>> {
         if !(1..=MAX_DATA_KEY).contains(&number_of_bytes) {
-            return Err(KmsError::InvalidArgument {
+            return Err(KmsError::Invalid {
+                code: kms_proto::ErrorCode::InvalidRandomLength,
                 field: "number_of_bytes",
                 reason: format!(
                     "{number_of_bytes} is out of range: it must be 1 to {MAX_DATA_KEY}"

@@ -239,7 +239,7 @@ impl Keyring {
             refuse_default(r, "scheduled for deletion")?;
             match r.state {
                 KeyState::PendingDeletion => {
-                    Err(KmsError::KeyPendingDeletion(r.full_id().to_string()))
+                    Err(KmsError::AlreadyPendingDeletion(r.full_id().to_string()))
                 }
                 _ => Ok(Change::State {
                     state: KeyState::PendingDeletion,
@@ -254,10 +254,9 @@ impl Keyring {
     pub async fn cancel_deletion(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
         self.change(caller, key_id, |r| match r.state {
             KeyState::PendingDeletion => Ok(Change::state(KeyState::Disabled)),
-            s => Err(KmsError::WrongKeyState {
+            s => Err(KmsError::NotPendingDeletion {
                 key: r.full_id().to_string(),
                 state: s.as_str(),
-                why: "only a key pending deletion can have its deletion cancelled",
             }),
         })
         .await
@@ -319,7 +318,8 @@ impl Keyring {
     ) -> Result<Arc<KeyRecord>> {
         validate_alias(alias)?;
         if alias.is_empty() {
-            return Err(KmsError::InvalidArgument {
+            return Err(KmsError::Invalid {
+                code: kms_proto::ErrorCode::InvalidKeyAlias,
                 field: "alias",
                 reason: "empty".into(),
             });

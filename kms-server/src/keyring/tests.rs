@@ -135,19 +135,19 @@ async fn state_transitions_follow_the_key_lifecycle() {
             "a deletion cannot be scheduled twice",
             Pending,
             Op::ScheduleDeletion,
-            Err(E::KeyPendingDeletion),
+            Err(E::KeyAlreadyPendingDeletion),
         ),
         (
             "only a pending deletion can be cancelled (enabled)",
             Enabled,
             Op::CancelDeletion,
-            Err(E::WrongKeyState),
+            Err(E::KeyNotPendingDeletion),
         ),
         (
             "only a pending deletion can be cancelled (disabled)",
             Disabled,
             Op::CancelDeletion,
-            Err(E::WrongKeyState),
+            Err(E::KeyNotPendingDeletion),
         ),
         (
             "a cancelled deletion leaves the key disabled",
@@ -278,7 +278,7 @@ async fn default_keys_cannot_be_disabled_deleted_or_rotated() {
     );
     assert_eq!(
         code(&apply(&k, &alice(), &id, Op::CancelDeletion).await),
-        Some(ErrorCode::WrongKeyState)
+        Some(ErrorCode::KeyNotPendingDeletion)
     );
 }
 
@@ -406,7 +406,7 @@ async fn aliases_are_unique_per_domain_and_region() {
             "/default is reserved",
             alice(),
             "x/default",
-            Some(ErrorCode::InvalidArgument),
+            Some(ErrorCode::InvalidKeyAlias),
         ),
     ];
     for (rule, c, alias, want) in cases {
@@ -499,11 +499,11 @@ async fn list_pages_through_the_callers_keys_oldest_first() {
     assert_eq!(seen, want);
     assert_eq!(
         code(&k.list(&alice(), 1001, "")),
-        Some(ErrorCode::InvalidArgument)
+        Some(ErrorCode::InvalidLimit)
     );
     assert_eq!(
         code(&k.list(&alice(), 0, "garbage")),
-        Some(ErrorCode::InvalidArgument)
+        Some(ErrorCode::InvalidMarker)
     );
 }
 
@@ -875,12 +875,12 @@ async fn alias_and_description_updates_are_stored_and_follow_the_alias_rules() {
         (
             "an alias outside the grammar",
             code(&k.update_alias(&alice(), &id, "x//y").await),
-            Some(ErrorCode::InvalidArgument),
+            Some(ErrorCode::InvalidKeyAlias),
         ),
         (
             "an empty alias",
             code(&k.update_alias(&alice(), &id, "").await),
-            Some(ErrorCode::InvalidArgument),
+            Some(ErrorCode::InvalidKeyAlias),
         ),
         (
             "a default key keeps its alias",
@@ -900,7 +900,7 @@ async fn alias_and_description_updates_are_stored_and_follow_the_alias_rules() {
         (
             "a description over 255 characters",
             code(&k.update_description(&alice(), &id, &"d".repeat(256)).await),
-            Some(ErrorCode::InvalidArgument),
+            Some(ErrorCode::InvalidKeyDescription),
         ),
         (
             "another tenant's key is not found",
@@ -936,7 +936,7 @@ async fn a_rotation_schedule_rotates_an_enabled_key_when_its_time_passes_and_old
     for (rule, days) in [("29 days", 29), ("366 days", 366)] {
         assert_eq!(
             code(&k.set_rotation(&alice(), &id, None, Some(days)).await),
-            Some(ErrorCode::InvalidArgument),
+            Some(ErrorCode::InvalidRotationInterval),
             "an interval of {rule} is refused"
         );
     }

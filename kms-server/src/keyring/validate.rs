@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::blob;
+use kms_proto::ErrorCode;
+
 use crate::error::{KmsError, Result};
 
 /// An encryption context as the requests carry it.
@@ -46,7 +48,8 @@ pub const ROTATION_INTERVAL_DAYS: std::ops::RangeInclusive<u32> = 30..=365;
 /// Checks a rotation interval.
 pub fn validate_rotation_interval(days: u32) -> Result<()> {
     if !ROTATION_INTERVAL_DAYS.contains(&days) {
-        return Err(KmsError::InvalidArgument {
+        return Err(KmsError::Invalid {
+            code: ErrorCode::InvalidRotationInterval,
             field: "rotation_interval",
             reason: format!(
                 "{days} days is out of range: it must be {} to {}",
@@ -95,7 +98,8 @@ impl PageSize {
             0 => self.default,
             n if n <= self.max => n,
             n => {
-                return Err(KmsError::InvalidArgument {
+                return Err(KmsError::Invalid {
+                    code: ErrorCode::InvalidLimit,
                     field: "page_size",
                     reason: format!("{n} is more than {}", self.max),
                 });
@@ -120,7 +124,8 @@ impl PageCursor {
         if token.is_empty() {
             return Ok(None);
         }
-        let bad = || KmsError::InvalidArgument {
+        let bad = || KmsError::Invalid {
+            code: ErrorCode::InvalidMarker,
             field: "page_token",
             reason: "not a token from a previous ListKeys page".into(),
         };
@@ -148,7 +153,8 @@ impl PageCursor {
 /// not an alias), and an alias whose last segment is `default` in any case (`obs/default`,
 /// `OBS/DEFAULT`, `x/Default`) is refused: that suffix is reserved for service default keys.
 pub fn validate_alias(alias: &str) -> Result<()> {
-    let bad = |reason: &str| KmsError::InvalidArgument {
+    let bad = |reason: &str| KmsError::Invalid {
+        code: ErrorCode::InvalidKeyAlias,
         field: "alias",
         reason: format!("{alias:?}: {reason}"),
     };
@@ -185,7 +191,8 @@ pub fn validate_alias(alias: &str) -> Result<()> {
 /// Checks a key description: at most 255 characters.
 pub fn validate_description(d: &str) -> Result<()> {
     if d.chars().count() > 255 {
-        return Err(KmsError::InvalidArgument {
+        return Err(KmsError::Invalid {
+            code: ErrorCode::InvalidKeyDescription,
             field: "description",
             reason: "longer than 255 characters".into(),
         });
@@ -230,7 +237,8 @@ pub fn data_key_len(number_of_bytes: u32) -> Result<usize> {
         number_of_bytes
     };
     if n > MAX_DATA_KEY {
-        return Err(KmsError::InvalidArgument {
+        return Err(KmsError::Invalid {
+            code: ErrorCode::InvalidDatakeyLength,
             field: "number_of_bytes",
             reason: format!("{n} is out of range: it must be 1 to {MAX_DATA_KEY}"),
         });

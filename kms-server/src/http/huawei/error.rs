@@ -38,6 +38,11 @@ impl HuaweiError {
         )
     }
 
+    /// A malformed field Huawei has a code of its own for (`KMS.1601` for `limit`, ...).
+    pub fn coded(code: ErrorCode, field: &str, reason: impl std::fmt::Display) -> Self {
+        Self::new(code, format!("invalid {field}: {reason}"))
+    }
+
     /// A required field that is missing.
     pub fn missing(field: &str) -> Self {
         Self::new(
@@ -80,9 +85,17 @@ impl From<SignError> for HuaweiError {
     }
 }
 
-/// The HTTP status of a code on this API: the gRPC code's usual HTTP counterpart.
+/// The HTTP status of a code on this API. Huawei's error-code table lists 400 for each of its
+/// `KMS.` codes; `KMS.0207` (key not found), which that table no longer lists, keeps 404. kmsbox's
+/// own `KMSBOX.` codes take their gRPC code's usual HTTP counterpart.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use tonic::Code;
+    if code == ErrorCode::KeyNotFound {
+        return StatusCode::NOT_FOUND;
+    }
+    if code.as_str().starts_with("KMS.") {
+        return StatusCode::BAD_REQUEST;
+    }
     match code.grpc_code() {
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -92,8 +105,26 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         Code::Internal | Code::Unknown | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-        _ if code == ErrorCode::RequestTooLong => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A refusal with `code` in place of kmsbox's generic `KMSBOX.0400`, for a field Huawei has a code
+/// of its own for; any other refusal is left as it is.
+pub trait Recode {
+    /// `code` for a generic invalid argument.
+    #[must_use]
+    fn recode(self, code: ErrorCode) -> Self;
+}
+
+impl<T> Recode for Result<T, HuaweiError> {
+    fn recode(self, code: ErrorCode) -> Self {
+        self.map_err(|mut e| {
+            if e.code == ErrorCode::InvalidArgument {
+                e.code = code;
+            }
+            e
+        })
     }
 }
 
@@ -119,18 +150,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_the_status_its_kind_calls_for() {
-        // (code, status)
+    fn every_code_has_the_status_huawei_lists_or_its_kind_calls_for() {
+        // (code, status): Huawei's table says 400 for each of its codes.
         let cases = [
             (ErrorCode::KeyNotFound, 404),
             (ErrorCode::KeyDisabled, 400),
             (ErrorCode::KeyPendingDeletion, 400),
+            (ErrorCode::InvalidRequestUrl, 400),
+            (ErrorCode::MalformedJson, 400),
+            (ErrorCode::RequestTooLong, 400),
+            (ErrorCode::InvalidKeyAlias, 400),
+            (ErrorCode::InvalidRealm, 400),
+            (ErrorCode::InvalidKeyDescription, 400),
+            (ErrorCode::AliasExists, 400),
+            (ErrorCode::DeletionWindowOutOfRange, 400),
+            (ErrorCode::KeyAlreadyPendingDeletion, 400),
+            (ErrorCode::KeyNotPendingDeletion, 400),
+            (ErrorCode::InvalidLimit, 400),
+            (ErrorCode::InvalidMarker, 400),
+            (ErrorCode::InvalidRandomLength, 400),
+            (ErrorCode::InvalidDatakeyLength, 400),
+            (ErrorCode::InvalidDatakeyLengthWithoutPlaintext, 400),
+            (ErrorCode::InvalidPlainText, 400),
+            (ErrorCode::InvalidDatakeyPlainLength, 400),
+            (ErrorCode::DatakeyDigestMismatch, 400),
+            (ErrorCode::InvalidCipherText, 400),
+            (ErrorCode::InvalidDatakeyCipherLength, 400),
+            (ErrorCode::RandomLengthNotWholeBytes, 400),
+            (ErrorCode::InvalidDatakeySpec, 400),
+            (ErrorCode::DatakeyLengthNotWholeBytes, 400),
+            (ErrorCode::PlainTextLengthMismatch, 400),
+            (ErrorCode::CipherTextLengthMismatch, 400),
+            (ErrorCode::InvalidRotationInterval, 400),
+            (ErrorCode::InvalidArgument, 400),
             (ErrorCode::Unauthenticated, 401),
             (ErrorCode::PermissionDenied, 403),
-            (ErrorCode::InvalidRequestUrl, 404),
-            (ErrorCode::MalformedJson, 400),
-            (ErrorCode::RequestTooLong, 413),
-            (ErrorCode::AliasExists, 409),
+            (ErrorCode::WrongKeyState, 400),
+            (ErrorCode::Throttled, 429),
             (ErrorCode::Internal, 500),
             (ErrorCode::NotServing, 503),
             (ErrorCode::ConcurrentChange, 503),
@@ -138,6 +194,26 @@ mod tests {
         for (code, status) in cases {
             assert_eq!(status_of(code).as_u16(), status, "{code}");
         }
+        // Every Huawei code is 400 but key not found.
+        for &code in ErrorCode::ALL {
+            if code.as_str().starts_with("KMS.") && code != ErrorCode::KeyNotFound {
+                assert_eq!(status_of(code), StatusCode::BAD_REQUEST, "{code}");
+            }
+        }
+    }
+
+    #[test]
+    fn recode_replaces_only_the_generic_code() {
+        let generic: Result<(), _> = Err(HuaweiError::field("limit", "x"));
+        assert_eq!(
+            generic.recode(ErrorCode::InvalidLimit).unwrap_err().code,
+            ErrorCode::InvalidLimit
+        );
+        let missing: Result<(), _> = Err(HuaweiError::missing("limit"));
+        assert_eq!(
+            missing.recode(ErrorCode::InvalidLimit).unwrap_err().code,
+            ErrorCode::MissingParameter
+        );
     }
 
     #[test]

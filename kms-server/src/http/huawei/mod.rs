@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use self::error::HuaweiError;
+use self::error::{HuaweiError, Recode};
 use self::sign::{Authorization, SignError};
 use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditRecord;
@@ -435,24 +435,38 @@ pub async fn dispatch(
             let b: model::CreateDatakey = parse(body)?;
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
+            let lengths = if op == Operation::CreateDatakey {
+                Lengths::DATAKEY
+            } else {
+                Lengths::DATAKEY_WITHOUT_PLAINTEXT
+            };
             let bits = match (b.datakey_length.as_deref(), b.key_spec.as_deref()) {
-                (Some(l), _) => number(l, "datakey_length")?,
+                (Some(l), _) => number(l, "datakey_length").recode(lengths.range)?,
                 (None, None | Some("AES_256")) => 256,
                 (None, Some("AES_128")) => 128,
                 (None, Some(other)) => {
-                    return Err(HuaweiError::field(
+                    return Err(HuaweiError::coded(
+                        ErrorCode::InvalidDatakeySpec,
                         "key_spec",
                         format!("{other:?}: AES_256 or AES_128"),
                     ));
                 }
             };
-            let bytes = bits_to_bytes(bits, "datakey_length")?;
-            let dk = keyring.generate_data_key(
-                caller,
-                &id,
-                bytes,
-                &context(b.additional_authenticated_data),
-            )?;
+            let bytes = bits_to_bytes(bits, "datakey_length", lengths)?;
+            let dk = keyring
+                .generate_data_key(
+                    caller,
+                    &id,
+                    bytes,
+                    &context(b.additional_authenticated_data),
+                )
+                .map_err(|e| {
+                    if op == Operation::CreateDatakey {
+                        e
+                    } else {
+                        e.without_plaintext()
+                    }
+                })?;
             // `CreateDatakeyResponse`, and `CreateDatakeyWithoutPlaintextResponse` without
             // `plain_text`.
             let mut body =
@@ -610,8 +624,9 @@ pub async fn dispatch(
             let bits = number(
                 &required(b.random_data_length, "random_data_length")?,
                 "random_data_length",
-            )?;
-            let bytes = bits_to_bytes(bits, "random_data_length")?;
+            )
+            .recode(ErrorCode::InvalidRandomLength)?;
+            let bytes = bits_to_bytes(bits, "random_data_length", Lengths::RANDOM)?;
             let random = keyring.generate_random(bytes)?;
             Ok(Answer {
                 body: json(&model::Random {
@@ -674,8 +689,14 @@ fn list_keys(
     }
     let limit = match b.limit.as_deref() {
         None => 0,
-        Some(l) => match number(l, "limit")? {
-            0 => return Err(HuaweiError::field("limit", "must be 1 to 1000")),
+        Some(l) => match number(l, "limit").recode(ErrorCode::InvalidLimit)? {
+            0 => {
+                return Err(HuaweiError::coded(
+                    ErrorCode::InvalidLimit,
+                    "limit",
+                    "must be 1 to 1000",
+                ));
+            }
             n => n,
         },
     };
@@ -722,10 +743,13 @@ fn encrypt_datakey(
     let n = datakey_len(
         &required(b.datakey_plain_length, "datakey_plain_length")?,
         "datakey_plain_length",
-    )?;
-    let plain = unhex(&required(b.plain_text, "plain_text")?, "plain_text")?;
+    )
+    .recode(ErrorCode::InvalidDatakeyPlainLength)?;
+    let plain = unhex(&required(b.plain_text, "plain_text")?, "plain_text")
+        .recode(ErrorCode::InvalidPlainText)?;
     if plain.len() != n + 32 {
-        return Err(HuaweiError::field(
+        return Err(HuaweiError::coded(
+            ErrorCode::PlainTextLengthMismatch,
             "plain_text",
             format!(
                 "{} bytes: it must be the {n}-byte data key followed by its 32-byte SHA-256 digest",
@@ -735,7 +759,8 @@ fn encrypt_datakey(
     }
     let (dek, digest) = plain.split_at(n);
     if !bool::from(Sha256::digest(dek).as_slice().ct_eq(digest)) {
-        return Err(HuaweiError::field(
+        return Err(HuaweiError::coded(
+            ErrorCode::DatakeyDigestMismatch,
             "plain_text",
             "the last 32 bytes are not the SHA-256 digest of the data key",
         ));
@@ -760,16 +785,29 @@ fn decrypt_datakey(
     let n = datakey_len(
         &required(b.datakey_cipher_length, "datakey_cipher_length")?,
         "datakey_cipher_length",
-    )?;
-    let blob = unhex(&required(b.cipher_text, "cipher_text")?, "cipher_text")?;
-    let d = keyring.decrypt(
-        caller,
-        &blob,
-        &context(b.additional_authenticated_data),
-        &id,
-    )?;
+    )
+    .recode(ErrorCode::InvalidDatakeyCipherLength)?;
+    let blob = unhex(&required(b.cipher_text, "cipher_text")?, "cipher_text")
+        .recode(ErrorCode::InvalidCipherText)?;
+    let d = keyring
+        .decrypt(
+            caller,
+            &blob,
+            &context(b.additional_authenticated_data),
+            &id,
+        )
+        .map_err(|e| match e {
+            // Not a ciphertext blob at all: Huawei's "invalid cipher_text" of this operation.
+            crate::error::KmsError::MalformedCiphertext(why) => HuaweiError::coded(
+                ErrorCode::InvalidCipherText,
+                "cipher_text",
+                format!("invalid ciphertext blob: {why}"),
+            ),
+            other => other.into(),
+        })?;
     if d.plaintext.len() != n {
-        return Err(HuaweiError::field(
+        return Err(HuaweiError::coded(
+            ErrorCode::CipherTextLengthMismatch,
             "datakey_cipher_length",
             format!("{n}, but the data key has {} bytes", d.plaintext.len()),
         ));
@@ -827,16 +865,41 @@ fn number(v: &str, field: &str) -> Result<u32, HuaweiError> {
         .map_err(|_| HuaweiError::field(field, "not a decimal number"))
 }
 
+/// Huawei's codes for a length in bits out of range, and not a whole number of bytes.
+#[derive(Debug, Clone, Copy)]
+struct Lengths {
+    range: ErrorCode,
+    whole_bytes: ErrorCode,
+}
+
+impl Lengths {
+    const DATAKEY: Lengths = Lengths {
+        range: ErrorCode::InvalidDatakeyLength,
+        whole_bytes: ErrorCode::DatakeyLengthNotWholeBytes,
+    };
+    const DATAKEY_WITHOUT_PLAINTEXT: Lengths = Lengths {
+        range: ErrorCode::InvalidDatakeyLengthWithoutPlaintext,
+        whole_bytes: ErrorCode::DatakeyLengthNotWholeBytes,
+    };
+    const RANDOM: Lengths = Lengths {
+        range: ErrorCode::InvalidRandomLength,
+        whole_bytes: ErrorCode::RandomLengthNotWholeBytes,
+    };
+}
+
 /// A length in bits: a multiple of 8 from 8 to 8192; in bytes.
-fn bits_to_bytes(bits: u32, field: &str) -> Result<u32, HuaweiError> {
-    if bits == 0 || !bits.is_multiple_of(8) || bits / 8 > MAX_DATA_KEY {
-        return Err(HuaweiError::field(
-            field,
-            format!(
-                "{bits} bits: a multiple of 8 from 8 to {}",
-                MAX_DATA_KEY * 8
-            ),
-        ));
+fn bits_to_bytes(bits: u32, field: &str, codes: Lengths) -> Result<u32, HuaweiError> {
+    let why = || {
+        format!(
+            "{bits} bits: a multiple of 8 from 8 to {}",
+            MAX_DATA_KEY * 8
+        )
+    };
+    if bits == 0 || bits / 8 > MAX_DATA_KEY {
+        return Err(HuaweiError::coded(codes.range, field, why()));
+    }
+    if !bits.is_multiple_of(8) {
+        return Err(HuaweiError::coded(codes.whole_bytes, field, why()));
     }
     Ok(bits / 8)
 }
