@@ -609,6 +609,7 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
     let fleet = Fleet::start(&pg, 2);
     let mut t = fleet.tenants("alice").await;
     let id = create(&mut t[0], "victim").await.unwrap();
+    let other = create(&mut t[1], "untouched").await.unwrap();
     let uuid = id.rsplit('/').next().unwrap().to_owned();
     let run = |statement: String| {
         tokio::task::block_in_place(|| {
@@ -625,6 +626,9 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
     ));
     let req = t[0].req(pb::DisableKeyRequest { key_id: id.clone() });
     t[0].client.disable_key(req).await.unwrap();
+    run(format!(
+        "CREATE TABLE disabled AS SELECT * FROM keys WHERE uuid = '{uuid}'"
+    ));
     run(format!(
         "UPDATE keys SET state = saved.state, mac = saved.mac FROM saved WHERE keys.uuid = '{uuid}'"
     ));
@@ -643,7 +647,8 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
         "nothing written"
     );
     // The daemons still refuse the key: they never trusted the edited row (one that held the key
-    // says it is disabled; one that never verified it does not find it).
+    // says it is disabled; one that never verified it does not find it; one whose refresh met
+    // the edit serves no key at all until the store verifies again).
     // Several tries: the refresher runs meanwhile, and must not take the edited row either.
     for _ in 0..5 {
         for (i, t) in t.iter_mut().enumerate() {
@@ -654,7 +659,9 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
             assert!(
                 matches!(
                     r,
-                    Err(Some(ErrorCode::KeyDisabled | ErrorCode::KeyNotFound))
+                    Err(Some(
+                        ErrorCode::KeyDisabled | ErrorCode::KeyNotFound | ErrorCode::Internal
+                    ))
                 ),
                 "daemon {i} serves the put-back row: {r:?}"
             );
@@ -669,6 +676,46 @@ async fn a_row_put_back_behind_the_fleets_back_is_refused_not_covered_by_the_nex
             .map_err(|s| kmsbox_tests::error_code(&s)),
         Err(Some(ErrorCode::KeyDisabled))
     );
+    // An editor who also moves the change counter makes every daemon read the edited store: none
+    // may go on serving from its cache (it could hide a disable), not even an untouched key,
+    // until the store verifies again.
+    run("UPDATE kmsbox_meta SET change = change + 1 WHERE id = 1".to_owned());
+    let refused = |r: Result<pb::GenerateDataKeyResponse, tonic::Status>| {
+        r.map(|_| ()).map_err(|s| kmsbox_tests::error_code(&s))
+    };
+    for (i, t) in t.iter_mut().enumerate() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match refused(gdk(t, &other).await) {
+                Err(Some(ErrorCode::Internal)) => break,
+                r => assert!(
+                    std::time::Instant::now() < deadline,
+                    "daemon {i} still serves from its cache over a store that fails its check: {r:?}"
+                ),
+            }
+            tokio::time::sleep(fleet_bound_step()).await;
+        }
+    }
+    // Put the disabled row back: the store verifies, and every daemon serves again, the key
+    // disabled.
+    run(format!(
+        "UPDATE keys SET state = d.state, mac = d.mac FROM disabled d WHERE keys.uuid = '{uuid}'"
+    ));
+    run("UPDATE kmsbox_meta SET change = change + 1 WHERE id = 1".to_owned());
+    for (i, t) in t.iter_mut().enumerate() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while refused(gdk(t, &other).await).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "daemon {i} serves again once the store verifies"
+            );
+            tokio::time::sleep(fleet_bound_step()).await;
+        }
+        assert_eq!(
+            refused(gdk(t, &id).await),
+            Err(Some(ErrorCode::KeyDisabled))
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,12 @@ impl Keyring {
         // across the read, the snapshot is never older than what this daemon wrote itself.
         let _w = self.writes.lock().await;
         let (records, mac, change) = self.blocking(|s| s.load_snapshot()).await?;
-        integrity::check_store(&self.root, self.store_id, &records, mac.as_ref())?;
+        if let Err(e) = integrity::check_store(&self.root, self.store_id, &records, mac.as_ref()) {
+            // The snapshot cannot be taken, so the cache may hide another daemon's change (a
+            // disable): serve no key until a refresh passes, rather than the cache indefinitely.
+            self.untrusted.store(true, Ordering::Release);
+            return Err(e);
+        }
         let stored: HashSet<Uuid> = records.iter().map(|r| r.uuid).collect();
         let gone: Vec<Uuid> = self
             .read_cache()
@@ -53,7 +58,20 @@ impl Keyring {
             }
         }
         self.seen_change.store(change, Ordering::Release);
+        self.untrusted.store(false, Ordering::Release);
         Ok(true)
+    }
+
+    /// Refuses every key look-up while the shared store fails its integrity check.
+    pub(super) fn trusted(&self) -> Result<()> {
+        if self.untrusted.load(Ordering::Acquire) {
+            return Err(crate::error::KmsError::StoreIntegrity(
+                "the shared key store failed its integrity check at the last refresh (its store \
+                 MAC does not cover its rows); no key is served until a refresh passes"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Reads one key again from the store into the cache (or drops it when the store no longer

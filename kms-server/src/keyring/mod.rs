@@ -121,6 +121,9 @@ pub struct Keyring {
     clock: Arc<Clock>,
     /// The shared store's change counter the cache reflects ([`fleet`]).
     seen_change: AtomicI64,
+    /// The shared store failed its integrity check at the last refresh: the cache may miss other
+    /// daemons' changes, so no key is served until a refresh passes ([`fleet`]).
+    untrusted: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -162,6 +165,7 @@ impl Keyring {
             versions: RwLock::new(HashMap::new()),
             clock: Arc::new(Clock::wall()),
             seen_change: AtomicI64::new(change),
+            untrusted: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -302,6 +306,7 @@ impl Keyring {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&slot)
             .copied();
+        self.trusted()?;
         let rec = uuid.and_then(|u| self.read_cache().get(&u).cloned());
         match rec {
             Some(r) if caller.owns(&r) && r.alias == alias => Ok(r),
@@ -310,6 +315,7 @@ impl Keyring {
     }
 
     fn find_uuid(&self, caller: &Caller, uuid: Uuid) -> Result<Arc<KeyRecord>> {
+        self.trusted()?;
         let rec = self.read_cache().get(&uuid).cloned();
         match rec.or_else(|| self.read_through(uuid)) {
             Some(r) if caller.owns(&r) => Ok(r),
