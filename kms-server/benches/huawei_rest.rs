@@ -2,20 +2,22 @@
 //! (tonic's server with HTTP/1.1 accepted, the daemon's accept path, an axum route), in one run,
 //! with gRPC `GenerateDataKey` beside it.
 //!
-//! Run: `cargo bench -p kms-server --bench huawei_rest [-- --secs N]`.
-//! HTTP/1.1 keep-alive, 16 requests in flight (16 connections, one request each at a time, as the
-//! Huawei SDK's connection pool does); the daemon has its audit log on and no tenants file (so the
-//! REST calls carry no signature: the figure is the API layer and the key ring, not HMAC). Goal:
-//! REST/bare at least 0.8. Bounded: each measurement runs `--secs` seconds (default 3), loopback.
+//! Run: `cargo bench -p kms-server --bench huawei_rest [-- --requests N --rounds R]`.
+//! The load comes from another process, h2load (Debian's `nghttp2-client`): HTTP/1.1 keep-alive,
+//! 16 connections with one request each in flight (as the Huawei SDK's connection pool does), and
+//! for gRPC 4 connections of 4 streams. Both servers live in this process, idle but for the one
+//! being measured, so its CPU time per request (from `/proc/self/stat`) is the server's own cost.
+//! The daemon has its audit log on and no tenants file (so the REST calls carry no signature: the
+//! figure is the API layer and the key ring, not HMAC). Goal: REST/bare at least 0.8. Bounded:
+//! each measurement is `--requests` requests (default 40000), and h2load is killed after 120 s.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use kms_proto::Tenancy;
-use kms_proto::v1 as pb;
-use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -91,71 +93,122 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Target {
     Bare,
     Rest,
     Grpc,
 }
 
-async fn measure(
-    target: Target,
-    secs: u64,
-    bare_addr: SocketAddr,
-    daemon: SocketAddr,
-    key_uuid: &str,
-) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let rest_body = format!("{{\"key_id\":\"{key_uuid}\",\"datakey_length\":\"256\"}}");
-    let mut tasks = Vec::with_capacity(INFLIGHT);
-    for _ in 0..INFLIGHT {
-        let body = rest_body.clone();
-        let key_uuid = key_uuid.to_owned();
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "load generators, each joined before the measurement ends"
-        )]
-        let task = tokio::spawn(async move {
-            let mut done = 0u64;
-            match target {
-                Target::Bare | Target::Rest => {
-                    let (addr, path) = match target {
-                        Target::Bare => (bare_addr, "/bare".to_owned()),
-                        _ => (daemon, "/v1.0/bench/kms/create-datakey".to_owned()),
-                    };
-                    let mut c = Conn::open(addr).await;
-                    // Bounded by time and by count.
-                    while Instant::now() < deadline && done < 5_000_000 {
-                        c.post(addr, &path, body.as_bytes()).await;
-                        done += 1;
-                    }
-                }
-                Target::Grpc => {
-                    let mut k = KeyManagementServiceClient::connect(format!("http://{daemon}"))
-                        .await
-                        .expect("connects");
-                    let tenancy = Tenancy::for_domain("bench").expect("ascii");
-                    while Instant::now() < deadline && done < 5_000_000 {
-                        let r = tenancy.request(pb::GenerateDataKeyRequest {
-                            key_id: key_uuid.clone(),
-                            number_of_bytes: 32,
-                            encryption_context: Default::default(),
-                        });
-                        k.generate_data_key(r).await.expect("GenerateDataKey");
-                        done += 1;
-                    }
-                }
-            }
-            done
-        });
-        tasks.push(task);
+/// One measurement: requests per second, and this process's CPU time per request in
+/// microseconds.
+struct Measured {
+    rps: f64,
+    cpu_us: f64,
+}
+
+/// This process's user plus system CPU time, in clock ticks.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("reads /proc/self/stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+fn clock_ticks_per_second() -> u64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+/// Runs h2load against `target` and measures this process meanwhile.
+fn measure(target: Target, requests: u64, urls: &Urls, hz: u64) -> Measured {
+    let mut cmd = Command::new("h2load");
+    cmd.args(["-n", &requests.to_string(), "-t", "1"]);
+    match target {
+        Target::Bare | Target::Rest => {
+            cmd.args(["--h1", "-c", &INFLIGHT.to_string(), "-m", "1"]);
+            cmd.args(["-H", "content-type: application/json;charset=UTF-8"]);
+            cmd.arg("-d").arg(&urls.rest_body);
+            cmd.arg(if target == Target::Bare {
+                &urls.bare
+            } else {
+                &urls.rest
+            });
+        }
+        Target::Grpc => {
+            cmd.args(["-c", "4", "-m", &(INFLIGHT / 4).to_string()]);
+            cmd.args(["-H", "content-type: application/grpc", "-H", "te: trailers"]);
+            cmd.args(["-H", "x-kms-domain-id: bench"]);
+            cmd.arg("-d").arg(&urls.grpc_body);
+            cmd.arg(&urls.grpc);
+        }
     }
-    let start = Instant::now();
-    let mut total = 0u64;
-    for t in tasks {
-        total += t.await.expect("task");
+    let t0 = cpu_ticks();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("needs h2load on PATH (Debian: apt-get install nghttp2-client)");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("h2load").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("h2load ran over 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    total as f64 / start.elapsed().as_secs_f64()
+    let t1 = cpu_ticks();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
+        .expect("h2load output");
+    let done = out
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or_default();
+    assert!(
+        done.contains(&format!("{requests} succeeded")),
+        "h2load: not every request succeeded: {done}\n{out}"
+    );
+    let status = out
+        .lines()
+        .find(|l| l.starts_with("status codes:"))
+        .unwrap_or_default();
+    assert!(
+        status.starts_with(&format!("status codes: {requests} 2xx")),
+        "h2load: {status}"
+    );
+    let rps: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("finished in "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|r| r.strip_suffix(" req/s"))
+        .and_then(|r| r.parse().ok())
+        .expect("h2load's req/s");
+    Measured {
+        rps,
+        cpu_us: (t1 - t0) as f64 * 1e6 / hz as f64 / requests as f64,
+    }
+}
+
+struct Urls {
+    bare: String,
+    rest: String,
+    grpc: String,
+    rest_body: std::path::PathBuf,
+    grpc_body: std::path::PathBuf,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -165,12 +218,15 @@ async fn main() {
         // `cargo test --benches` runs bench binaries in test mode: nothing to measure there.
         return;
     }
-    let secs = args
-        .iter()
-        .position(|a| a == "--secs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3u64);
+    let arg = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let requests = arg("--requests", 40_000);
+    let rounds = usize::try_from(arg("--rounds", ROUNDS as u64)).unwrap_or(ROUNDS);
     let dir = tempfile::tempdir().expect("temp dir");
     let server = kms_server::server::start(kms_server::server::Config::local(dir.path()))
         .await
@@ -212,48 +268,81 @@ async fn main() {
         .and_then(|r| r.split('"').next())
         .expect("a key_id")
         .to_owned();
+    drop(setup);
+
+    let rest_body = dir.path().join("create-datakey.json");
+    std::fs::write(
+        &rest_body,
+        format!("{{\"key_id\":\"{key_uuid}\",\"datakey_length\":\"256\"}}"),
+    )
+    .expect("writes the body");
+    // A gRPC frame: flag, length, then GenerateDataKeyRequest { key_id = 1, number_of_bytes = 2 }.
+    let mut message = vec![0x0a, u8::try_from(key_uuid.len()).expect("short")];
+    message.extend_from_slice(key_uuid.as_bytes());
+    message.extend_from_slice(&[0x10, 32]);
+    let mut frame = vec![0];
+    frame.extend_from_slice(&u32::try_from(message.len()).expect("short").to_be_bytes());
+    frame.extend_from_slice(&message);
+    let grpc_body = dir.path().join("gdk.bin");
+    std::fs::File::create(&grpc_body)
+        .and_then(|mut f| f.write_all(&frame))
+        .expect("writes the frame");
+    let urls = Urls {
+        bare: format!("http://{bare_addr}/bare"),
+        rest: format!("http://{daemon}/v1.0/bench/kms/create-datakey"),
+        grpc: format!("http://{daemon}/kms.v1.KeyManagementService/GenerateDataKey"),
+        rest_body,
+        grpc_body,
+    };
+    let hz = clock_ticks_per_second();
+    let run = |target: Target, n: u64| {
+        let urls = &urls;
+        tokio::task::block_in_place(|| measure(target, n, urls, hz))
+    };
 
     // Warm-up.
     for t in [Target::Bare, Target::Rest, Target::Grpc] {
-        measure(t, 1, bare_addr, daemon, &key_uuid).await;
+        run(t, requests / 10);
     }
     println!(
-        "create-datakey over REST vs a bare HTTP handler, HTTP/1.1 keep-alive, {INFLIGHT} in flight, {secs} s per measurement, audit log on"
+        "create-datakey over REST vs a bare HTTP handler on the same stack, load from h2load (another process), HTTP/1.1 keep-alive, {INFLIGHT} in flight, {requests} requests per measurement, audit log on"
     );
     println!();
     println!(
-        "| round | bare req/s | REST create-datakey req/s | ratio | gRPC GenerateDataKey req/s |"
+        "| round | bare req/s | REST req/s | ratio | bare us CPU/req | REST us CPU/req | CPU ratio | gRPC GenerateDataKey req/s | gRPC us CPU/req |"
     );
-    println!("|---:|---:|---:|---:|---:|");
-    let mut ratios = Vec::new();
-    for round in 0..ROUNDS {
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
         // Rounds alternate which target goes first, so that drift in the machine's load hits both.
         let (b, r) = if round % 2 == 0 {
-            let b = measure(Target::Bare, secs, bare_addr, daemon, &key_uuid).await;
-            (
-                b,
-                measure(Target::Rest, secs, bare_addr, daemon, &key_uuid).await,
-            )
+            let b = run(Target::Bare, requests);
+            (b, run(Target::Rest, requests))
         } else {
-            let r = measure(Target::Rest, secs, bare_addr, daemon, &key_uuid).await;
-            (
-                measure(Target::Bare, secs, bare_addr, daemon, &key_uuid).await,
-                r,
-            )
+            let r = run(Target::Rest, requests);
+            (run(Target::Bare, requests), r)
         };
-        let g = measure(Target::Grpc, secs, bare_addr, daemon, &key_uuid).await;
-        ratios.push(r / b);
+        let g = run(Target::Grpc, requests);
+        ratios.push(r.rps / b.rps);
+        cpu_ratios.push(b.cpu_us / r.cpu_us);
         println!(
-            "| {} | {b:.0} | {r:.0} | {:.2} | {g:.0} |",
+            "| {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} | {:.1} |",
             round + 1,
-            r / b
+            b.rps,
+            r.rps,
+            r.rps / b.rps,
+            b.cpu_us,
+            r.cpu_us,
+            b.cpu_us / r.cpu_us,
+            g.rps,
+            g.cpu_us
         );
     }
-    ratios.sort_by(f64::total_cmp);
     println!();
     println!(
-        "median ratio REST/bare: {:.2} (goal at least 0.8)",
-        ratios[ratios.len() / 2]
+        "median ratio REST/bare: throughput {:.2}, CPU per request (bare/REST) {:.2} (goal at least 0.8)",
+        median(ratios),
+        median(cpu_ratios)
     );
     server.shutdown().await;
 }

@@ -100,11 +100,12 @@ pub fn join(
     http: Router,
     state: &ApiState,
 ) -> tonic::service::Routes {
-    let state = state.clone();
+    // One reference count per call rather than one per part of the state.
+    let state = Arc::new(state.clone());
     grpc.into_axum_router()
         .merge(http)
         .fallback(move |request: Request| {
-            let state = state.clone();
+            let state = Arc::clone(&state);
             // Counted as a call, as `mark_call` counts the routes' requests.
             let call = request
                 .extensions()
@@ -112,7 +113,7 @@ pub fn join(
                 .map(ConnActivity::begin);
             async move {
                 let response = if huawei::claims(request.uri().path()) {
-                    huawei::handle(state, request).await
+                    huawei::handle(&state, request).await
                 } else {
                     unclaimed(request).await
                 };
@@ -123,6 +124,35 @@ pub fn join(
             }
         })
         .into()
+}
+
+/// A request body of at most `limit` bytes; `None` when it is longer or cannot be read. A body
+/// of one frame (a small JSON request) is taken as it is, without the copy and the buffer list
+/// that collecting it costs.
+pub(crate) async fn read_body(mut body: Body, limit: usize) -> Option<axum::body::Bytes> {
+    use http_body::Body as _;
+    let mut first: Option<axum::body::Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue; // trailers
+        };
+        let so_far = first.as_ref().map_or(0, |f| f.len()) + joined.len();
+        if so_far + data.len() > limit {
+            return None;
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(f) => {
+                joined.extend_from_slice(&f);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Some(first.unwrap_or_else(|| joined.into()))
 }
 
 /// Holds a call in flight on its connection until the response body is sent.
@@ -158,5 +188,49 @@ async fn unclaimed(request: Request) -> Response {
             format!("no API at {}\n", request.uri().path()),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(frames: &[&'static [u8]]) -> Body {
+        let frames: Vec<Result<axum::body::Bytes, std::io::Error>> = frames
+            .iter()
+            .map(|f| Ok(axum::body::Bytes::from_static(f)))
+            .collect();
+        Body::from_stream(futures::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_in_any_frames_and_refused_past_its_limit() {
+        /// Frames sent, the limit, and the body read (`None`: refused).
+        type Case = (&'static [&'static [u8]], usize, Option<&'static [u8]>);
+        let cases: &[Case] = &[
+            (&[], 8, Some(b"")),
+            (&[b"{}"], 8, Some(b"{}")),
+            (&[b"", b"{}"], 8, Some(b"{}")),
+            (&[b"{\"a\"", b":", b"1}"], 8, Some(b"{\"a\":1}")),
+            (&[b"12345678"], 8, Some(b"12345678")),
+            (&[b"1234", b"5678"], 8, Some(b"12345678")),
+            (&[b"123456789"], 8, None),
+            (&[b"1234", b"56789"], 8, None),
+            (&[b"12", b"34", b"56", b"78", b"9"], 8, None),
+        ];
+        for (frames, limit, expected) in cases {
+            let got = read_body(body_of(frames), *limit).await;
+            assert_eq!(got.as_deref(), *expected, "{frames:?} limit {limit}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_to_arrive_is_refused() {
+        let frames: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+            Ok(axum::body::Bytes::from_static(b"{")),
+            Err(std::io::Error::other("reset")),
+        ];
+        let body = Body::from_stream(futures::stream::iter(frames));
+        assert_eq!(read_body(body, 64).await, None);
     }
 }

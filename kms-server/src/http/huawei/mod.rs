@@ -24,7 +24,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::request::Parts;
 use kms_proto::ErrorCode;
 use kms_proto::key_id::DomainId;
-use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -173,7 +172,7 @@ pub struct Answer {
 /// rather than through a wildcard route, which would have axum percent-decode and store the path
 /// as a parameter on every call (3% of a create-datakey's cost) for a handler that parses the
 /// path itself.
-pub async fn handle(state: ApiState, request: Request) -> Response {
+pub async fn handle(state: &ApiState, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let mut call = Call {
         op: "Unknown",
@@ -201,7 +200,7 @@ pub async fn handle(state: ApiState, request: Request) -> Response {
                     truncate(parts.uri.path(), 256)
                 ),
             );
-            return refuse(&state, call, String::new(), e).await;
+            return refuse(state, call, String::new(), e).await;
         }
     };
     call.op = op.audit_name();
@@ -217,21 +216,20 @@ pub async fn handle(state: ApiState, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return refuse(&state, call, String::new(), too_long()).await;
+        return refuse(state, call, String::new(), too_long()).await;
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return refuse(&state, call, String::new(), too_long()).await,
+    let Some(body) = super::read_body(body, MAX_BODY).await else {
+        return refuse(state, call, String::new(), too_long()).await;
     };
-    let caller = match authenticate(&state, &parts, &body, &project, &mut call) {
+    let caller = match authenticate(state, &parts, &body, &project, &mut call) {
         Ok(c) => c,
-        Err(e) => return refuse(&state, call, requested_key(&body), e).await,
+        Err(e) => return refuse(state, call, requested_key(&body), e).await,
     };
     call.domain = caller.domain.to_string();
     call.region = caller.region.to_string();
     if state.audit.refusing() {
         let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
-        return refuse(&state, call, requested_key(&body), e).await;
+        return refuse(state, call, requested_key(&body), e).await;
     }
     // A fault rule names the kms.v1 operation a REST operation corresponds to (its audit name).
     let fault_op = op.audit_name().parse().ok();
@@ -245,7 +243,7 @@ pub async fn handle(state: ApiState, request: Request) -> Response {
         } => {
             call.injected = Some(note);
             let e = HuaweiError::new(code, message);
-            return refuse(&state, call, requested_key(&body), e).await;
+            return refuse(state, call, requested_key(&body), e).await;
         }
         Faulted::Hang(note) => {
             // Its line now: the caller's timeout drops the call without a word.
@@ -262,7 +260,7 @@ pub async fn handle(state: ApiState, request: Request) -> Response {
     }
     let answer = match dispatch(&state.keyring, &caller, op, &body).await {
         Ok(a) => a,
-        Err(e) => return refuse(&state, call, requested_key(&body), e).await,
+        Err(e) => return refuse(state, call, requested_key(&body), e).await,
     };
     let request_id = http::HeaderValue::from_str(&call.request_id).ok();
     let line = line(call, answer.audit_key, "ok");
@@ -432,9 +430,12 @@ pub async fn dispatch(
             answer(&status(&key), &key)
         }
         Operation::CreateDatakey | Operation::CreateDatakeyWithoutPlaintext => {
-            let b: model::CreateDatakey = parse(body)?;
+            let b: model::CreateDatakey<'_> = parse(body)?;
             sequence(b.sequence.as_deref())?;
-            let id = required(b.key_id, "key_id")?;
+            let id = b
+                .key_id
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| HuaweiError::missing("key_id"))?;
             let lengths = if op == Operation::CreateDatakey {
                 Lengths::DATAKEY
             } else {
@@ -820,7 +821,8 @@ fn decrypt_datakey(
     written(body, &d.key)
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, HuaweiError> {
+/// A request body as the operation's fields (which may borrow from it).
+fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, HuaweiError> {
     serde_json::from_slice(body).map_err(|e| error::from_json(&e))
 }
 
