@@ -5,9 +5,9 @@
 //! within [`STALENESS_BOUND`] of the store: a blocking task `LISTEN`s for the writes of every
 //! daemon and wakes the refresher, which also checks the store's change counter every
 //! [`POLL_INTERVAL`], the fallback for a missed notification or a dropped connection. While the
-//! store cannot be reached the daemon reports NOT_SERVING on health (data-path calls on cached
-//! keys keep being served; calls that need the store fail with `KMSBOX.0503`), and SERVING again
-//! once it can.
+//! store cannot be reached the daemon reports NOT_SERVING on health, serves data-path calls on
+//! cached keys for at most [`STALENESS_BOUND`] after the store last answered (then refuses them
+//! too, `KMSBOX.0503`, as it refuses at once what needs the store), and serves again once it can.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,7 +6,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
@@ -25,6 +26,7 @@ impl Keyring {
             return Ok(false);
         }
         let change = self.blocking(|s| s.change_counter()).await?;
+        self.contact.touch();
         if change == self.seen_change.load(Ordering::Acquire) {
             return Ok(false);
         }
@@ -62,8 +64,24 @@ impl Keyring {
         Ok(true)
     }
 
-    /// Refuses every key look-up while the shared store fails its integrity check.
+    /// Refuses every key look-up while the shared store fails its integrity check, or when it
+    /// has not answered for longer than the staleness bound (the cache could then hide another
+    /// daemon's disable past the bound the fleet promises).
     pub(super) fn trusted(&self) -> Result<()> {
+        if !self.store.is_shared() {
+            return Ok(());
+        }
+        let silent = self.contact.age();
+        if silent > crate::fleet::STALENESS_BOUND {
+            return Err(crate::error::KmsError::Store(
+                crate::store::StoreError::Unavailable(format!(
+                    "it last answered {} ms ago, and cached keys are not served past the \
+                     fleet's staleness bound of {} ms",
+                    silent.as_millis(),
+                    crate::fleet::STALENESS_BOUND.as_millis()
+                )),
+            ));
+        }
         if self.untrusted.load(Ordering::Acquire) {
             return Err(crate::error::KmsError::StoreIntegrity(
                 "the shared key store failed its integrity check at the last refresh (its store \
@@ -124,5 +142,35 @@ impl Keyring {
         }
         self.put_cache(Arc::clone(&rec));
         Some(rec)
+    }
+}
+
+/// When the shared store last answered: milliseconds since a fixed instant, on the monotonic
+/// clock (the virtual clock moves key dates, not this).
+#[derive(Debug)]
+pub(crate) struct Contact {
+    base: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Contact {
+    /// A contact made now.
+    pub(crate) fn now() -> Self {
+        Self {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The store answered now.
+    pub(crate) fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// How long since the store last answered.
+    pub(crate) fn age(&self) -> Duration {
+        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Acquire)))
     }
 }

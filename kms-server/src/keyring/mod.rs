@@ -124,6 +124,9 @@ pub struct Keyring {
     /// The shared store failed its integrity check at the last refresh: the cache may miss other
     /// daemons' changes, so no key is served until a refresh passes ([`fleet`]).
     untrusted: std::sync::atomic::AtomicBool,
+    /// When the shared store last answered the refresher: cached keys are not served past
+    /// [`crate::fleet::STALENESS_BOUND`] after it ([`fleet`]).
+    contact: fleet::Contact,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -166,6 +169,7 @@ impl Keyring {
             clock: Arc::new(Clock::wall()),
             seen_change: AtomicI64::new(change),
             untrusted: std::sync::atomic::AtomicBool::new(false),
+            contact: fleet::Contact::now(),
         })
     }
 
