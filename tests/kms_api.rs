@@ -1558,6 +1558,11 @@ async fn refusals_huawei_defines_carry_huaweis_codes() {
         .cancel_key_deletion(t.req(pb::CancelKeyDeletionRequest { key_id: id.clone() }))
         .await
         .map(|_| ());
+    let enabled_again = t
+        .client
+        .enable_key(t.req(pb::EnableKeyRequest { key_id: id.clone() }))
+        .await
+        .map(|_| ());
     let without_plaintext = t
         .client
         .generate_data_key_without_plaintext(t.req(pb::GenerateDataKeyRequest {
@@ -1603,6 +1608,13 @@ async fn refusals_huawei_defines_carry_huaweis_codes() {
             Code::FailedPrecondition,
             ErrorCode::KeyNotPendingDeletion,
             "pending deletion",
+        ),
+        (
+            "enabling a key that is not disabled",
+            enabled_again,
+            Code::FailedPrecondition,
+            ErrorCode::KeyNotDisabled,
+            "not disabled",
         ),
         (
             "a data key over 1024 bytes without plaintext",

@@ -25,6 +25,12 @@ pub enum KmsError {
     /// The key is scheduled for deletion.
     #[error("key {0} is pending deletion")]
     KeyPendingDeletion(String),
+    /// Enabling a key that is already enabled.
+    #[error("key {0} is not disabled: only a disabled key can be enabled")]
+    NotDisabled(String),
+    /// Disabling a key that is already disabled.
+    #[error("key {0} is not enabled: only an enabled key can be disabled")]
+    NotEnabled(String),
     /// Scheduling the deletion of a key already pending deletion.
     #[error("key {0} is already pending deletion")]
     AlreadyPendingDeletion(String),
@@ -143,6 +149,8 @@ impl KmsError {
             KmsError::DefaultKeyImmutable { .. } => ErrorCode::DefaultKeyImmutable,
             KmsError::DeletionWindowOutOfRange(_) => ErrorCode::DeletionWindowOutOfRange,
             KmsError::AlreadyPendingDeletion(_) => ErrorCode::KeyAlreadyPendingDeletion,
+            KmsError::NotDisabled(_) => ErrorCode::KeyNotDisabled,
+            KmsError::NotEnabled(_) => ErrorCode::KeyNotEnabled,
             KmsError::NotPendingDeletion { .. } => ErrorCode::KeyNotPendingDeletion,
             KmsError::WrongKeyState { .. } | KmsError::NoncesExhausted { .. } => {
                 ErrorCode::WrongKeyState

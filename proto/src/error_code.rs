@@ -73,6 +73,10 @@ error_codes! {
     InvalidKeyDescription = "KMS.1103" => InvalidArgument,
     /// Alias taken (Huawei: "Duplicate key aliases").
     AliasExists = "KMS.1104" => AlreadyExists,
+    /// Enabling a key that is not disabled (Huawei: "The key is not disabled").
+    KeyNotDisabled = "KMS.1201" => FailedPrecondition,
+    /// Disabling a key that is not enabled (Huawei: "The key is not enabled").
+    KeyNotEnabled = "KMS.1301" => FailedPrecondition,
     /// Pending deletion window out of 7..=1096 days.
     DeletionWindowOutOfRange = "KMS.1401" => InvalidArgument,
     /// Scheduling the deletion of a key that is already pending deletion.

@@ -273,7 +273,8 @@ def huawei_codes(a):
     """Each refusal Huawei has a code of its own for, as the SDK sees it: (rule, call, status, code)."""
     c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
     key_id = create_key(c, "sdk/codes")
-    create_key(c, "sdk/codes-taken")
+    taken = create_key(c, "sdk/codes-taken")
+    c.disable_key(DisableKeyRequest(body=operate(taken)))
     pending = create_key(c, "sdk/codes-pending")
     c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=pending, pending_days="7")))
     dek = os.urandom(32)
@@ -314,6 +315,8 @@ def huawei_codes(a):
         ("schedule-key-deletion: pending_days 6", lambda: c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days="6"))), "KMS.1401"),
         ("schedule-key-deletion: a key already pending deletion",
          lambda: c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=pending, pending_days="7"))), "KMS.1402"),
+        ("enable-key: a key that is not disabled", lambda: c.enable_key(EnableKeyRequest(body=operate(key_id))), "KMS.1201"),
+        ("disable-key: a key that is not enabled", lambda: c.disable_key(DisableKeyRequest(body=operate(taken))), "KMS.1301"),
         ("cancel-key-deletion: a key not pending deletion", lambda: c.cancel_key_deletion(CancelKeyDeletionRequest(body=operate(key_id))), "KMS.1501"),
         ("list-keys: limit 0", list_keys(limit="0"), "KMS.1601"),
         ("list-keys: limit 1001", list_keys(limit="1001"), "KMS.1601"),

@@ -205,7 +205,7 @@ impl Keyring {
     /// Enables a disabled key.
     pub async fn enable(&self, caller: &Caller, key_id: &str) -> Result<Arc<KeyRecord>> {
         self.change(caller, key_id, |r| match r.state {
-            KeyState::Enabled => Ok(Change::None),
+            KeyState::Enabled => Err(KmsError::NotDisabled(r.full_id().to_string())),
             KeyState::Disabled => Ok(Change::state(KeyState::Enabled)),
             KeyState::PendingDeletion => Err(KmsError::KeyPendingDeletion(r.full_id().to_string())),
         })
@@ -218,7 +218,7 @@ impl Keyring {
             refuse_default(r, "disabled")?;
             match r.state {
                 KeyState::Enabled => Ok(Change::state(KeyState::Disabled)),
-                KeyState::Disabled => Ok(Change::None),
+                KeyState::Disabled => Err(KmsError::NotEnabled(r.full_id().to_string())),
                 KeyState::PendingDeletion => {
                     Err(KmsError::KeyPendingDeletion(r.full_id().to_string()))
                 }

@@ -84,10 +84,10 @@ async fn state_transitions_follow_the_key_lifecycle() {
     // (rule, from, op, the state after, or the refusal)
     let cases: &[(&str, KeyState, Op, Result<KeyState, ErrorCode>)] = &[
         (
-            "enabling an enabled key changes nothing",
+            "only a disabled key can be enabled (Huawei's KMS.1201)",
             Enabled,
             Op::Enable,
-            Ok(Enabled),
+            Err(E::KeyNotDisabled),
         ),
         (
             "a disabled key can be enabled",
@@ -108,10 +108,10 @@ async fn state_transitions_follow_the_key_lifecycle() {
             Ok(Disabled),
         ),
         (
-            "disabling a disabled key changes nothing",
+            "only an enabled key can be disabled (Huawei's KMS.1301)",
             Disabled,
             Op::Disable,
-            Ok(Disabled),
+            Err(E::KeyNotEnabled),
         ),
         (
             "a key pending deletion cannot be disabled",
@@ -271,10 +271,10 @@ async fn default_keys_cannot_be_disabled_deleted_or_rotated() {
         let r = apply(&k, &alice(), &id, op).await;
         assert_eq!(code(&r), Some(ErrorCode::DefaultKeyImmutable), "{op:?}");
     }
-    // Enabling an enabled default key is no change, and allowed.
+    // Enabling an enabled default key is refused as for any enabled key, not as a default key's.
     assert_eq!(
-        apply(&k, &alice(), &id, Op::Enable).await.unwrap().uuid,
-        d.uuid
+        code(&apply(&k, &alice(), &id, Op::Enable).await),
+        Some(ErrorCode::KeyNotDisabled)
     );
     assert_eq!(
         code(&apply(&k, &alice(), &id, Op::CancelDeletion).await),
@@ -361,7 +361,13 @@ async fn another_tenants_or_regions_key_is_not_found() {
                 want,
                 "{rule}: disable {id}"
             );
-            drop(k.enable(&alice(), &full).await.unwrap());
+            // Enabled again where the disable took; where it was refused, still enabled.
+            let again = k.enable(&alice(), &full).await;
+            if want.is_none() {
+                drop(again.unwrap());
+            } else {
+                assert_eq!(code(&again), Some(ErrorCode::KeyNotDisabled));
+            }
         }
         let want = if found {
             None
