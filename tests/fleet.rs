@@ -998,8 +998,9 @@ async fn store_pool_size_bounds_a_daemons_connections() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    // The daemon's LISTEN and refresher connections, its pool of one, and this query's own.
     assert!(
-        most <= 3,
+        most <= 4,
         "{most} client connections: the pool of 1 was exceeded"
     );
     assert_eq!(sql_count(&pg, "SELECT count(*) FROM keys"), 44);

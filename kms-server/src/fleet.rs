@@ -58,7 +58,8 @@ pub fn daemon_id(data_dir: &std::path::Path) -> Result<Arc<str>, StartupError> {
 }
 
 /// Opens the fleet's PostgreSQL store at `url` for a daemon holding `root`, with at most
-/// `pool_size` connections open at once (besides the refresher's `LISTEN` connection).
+/// `pool_size` connections open at once (besides the refresher's `LISTEN` connection and its own
+/// connection for reading the store).
 pub async fn open_store(
     url: &str,
     root: &RootKey,

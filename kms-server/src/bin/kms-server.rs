@@ -39,9 +39,9 @@ struct Args {
     #[arg(long, env = "KMS_STORE", value_parser = parse_store)]
     store: Option<String>,
     /// With --store: most connections the daemon opens to PostgreSQL at once, made when needed
-    /// (one more is kept for LISTEN/NOTIFY). A store call that finds them all in use waits up to
+    /// (two more are kept: LISTEN/NOTIFY and the refresher's). A store call that finds them all in use waits up to
     /// 10 s for one, then fails with UNAVAILABLE (KMSBOX.0503). Size PostgreSQL's
-    /// max_connections for the fleet: daemons x (this + 1).
+    /// max_connections for the fleet: daemons x (this + 2).
     #[arg(long, env = "KMS_STORE_POOL_SIZE", default_value_t = kms_server::store::postgres::DEFAULT_POOL_SIZE, value_parser = clap::value_parser!(u16).range(1..=1000))]
     store_pool_size: u16,
     /// This daemon's ID on each audit line in a fleet (`--store`); default a random one made once

@@ -95,8 +95,13 @@ pub struct PostgresStore {
     pool: Mutex<Pool>,
     /// Signalled when a connection goes back to the pool or is closed.
     freed: Condvar,
-    /// Most connections open at once (besides the refresher's `LISTEN` connection).
+    /// Most connections open at once (besides the refresher's `LISTEN` connection and
+    /// [`PostgresStore::reader`]).
     size: usize,
+    /// The refresher's own connection, for the change counter and snapshots: a pool busy with
+    /// writes never delays a refresh past the staleness bound, past which the daemon would refuse
+    /// its cached keys.
+    reader: Mutex<Option<Client>>,
     macs: Macs,
 }
 
@@ -190,6 +195,7 @@ impl PostgresStore {
             pool: Mutex::new(Pool::default()),
             freed: Condvar::new(),
             size: pool_size.max(1),
+            reader: Mutex::new(None),
             macs,
         };
         store.with(|c| {
@@ -278,6 +284,39 @@ impl PostgresStore {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// Runs `f` on the refresher's own connection ([`PostgresStore::reader`]), made again when
+    /// it is closed or its last call found it broken.
+    fn with_reader<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        off_runtime(|| {
+            let mut reader = self
+                .reader
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if reader.as_ref().is_none_or(Client::is_closed) {
+                *reader = Some(self.connect()?);
+            }
+            let Some(c) = reader.as_mut() else {
+                return Err(StoreError::Unavailable("no connection".into()));
+            };
+            let r = f(c);
+            if matches!(r, Err(StoreError::Unavailable(_))) {
+                *reader = None;
+                // The pool's idle connections were most likely cut too (the database went away):
+                // close them, rather than hand them to the first calls once it is back.
+                let mut pool = self.lock_pool();
+                let cut = pool.idle.len();
+                pool.idle.clear();
+                pool.open = pool.open.saturating_sub(cut);
+                drop(pool);
+                self.freed.notify_all();
+            }
+            r
+        })
     }
 
     /// Runs `f` on a pooled connection; a connection that failed is closed, not pooled.
@@ -374,7 +413,12 @@ impl Drop for PostgresStore {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .idle,
         );
-        off_runtime(move || drop(idle));
+        let reader = self
+            .reader
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        off_runtime(move || drop((idle, reader)));
     }
 }
 
@@ -622,7 +666,7 @@ impl KeyStore for PostgresStore {
     }
 
     fn load_snapshot(&self) -> Result<(Vec<KeyRecord>, Option<Mac>, i64), StoreError> {
-        self.with(|c| {
+        self.with_reader(|c| {
             // One snapshot: the keys and the store MAC over them, as one writer left them.
             let mut tx = c
                 .build_transaction()
@@ -654,7 +698,7 @@ impl KeyStore for PostgresStore {
     }
 
     fn change_counter(&self) -> Result<i64, StoreError> {
-        self.with(|c| {
+        self.with_reader(|c| {
             Ok(
                 c.query_one("SELECT change FROM kmsbox_meta WHERE id = 1", &[])
                     .map_err(backend)?
