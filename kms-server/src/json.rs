@@ -68,10 +68,16 @@ pub fn hex_upper(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// One JSON object, written field by field. Field names are the caller's constants and are
 /// written as they are; values are escaped or encoded.
-#[derive(Debug)]
 pub struct Object {
     out: Vec<u8>,
     empty: bool,
+}
+
+/// Only the length: an answer may hold a data key.
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "json::Object({} bytes)", self.out.len())
+    }
 }
 
 impl Object {
@@ -228,6 +234,14 @@ mod tests {
                 assert_eq!(o.finish(), serde, "{s:?} {n}");
             }
         }
+    }
+
+    #[test]
+    fn debug_shows_no_value() {
+        let mut o = Object::with_capacity(0);
+        o.hex_upper("plain_text", &[0xab; 4]);
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("ABAB"), "{shown}");
     }
 
     #[test]

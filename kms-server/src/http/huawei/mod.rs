@@ -160,12 +160,21 @@ struct Call {
 }
 
 /// A served operation's answer: the JSON body and the key its audit line names (full form).
-#[derive(Debug)]
 pub struct Answer {
     /// The response body.
     pub body: Vec<u8>,
     /// The key concerned, full form; empty for none.
     pub audit_key: String,
+}
+
+/// The key, not the body: a body may hold a data key or a plaintext.
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("body", &format_args!("{} bytes", self.body.len()))
+            .field("audit_key", &self.audit_key)
+            .finish()
+    }
 }
 
 /// Serves one request whose path the API [`claims`]. It is reached as the HTTP routes' fallback
