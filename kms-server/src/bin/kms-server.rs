@@ -52,7 +52,9 @@ struct Args {
     /// `authorization: Bearer <token>`, and the domain comes from the token.
     #[arg(long, env = "KMS_TENANTS")]
     tenants: Option<PathBuf>,
-    /// File holding the 32-byte root key that wraps all key material; created if missing.
+    /// File holding the 32-byte root key that wraps all key material (default:
+    /// <data-dir>/root.key). Serving creates it if missing; the offline commands (rotate-root-key,
+    /// add-store-macs) need it to exist.
     #[arg(long, env = "KMS_ROOT_KEY_FILE", global = true)]
     root_key_file: Option<PathBuf>,
     /// TOML file of keys ([[keys]] domain_id, region, key_id, alias, description, creator,
