@@ -18,6 +18,8 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use zeroize::Zeroizing;
+
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::faults::{Faults, Operation, Outcome};
@@ -126,33 +128,78 @@ pub fn join(
         .into()
 }
 
-/// A request body of at most `limit` bytes; `None` when it is longer or cannot be read. A body
-/// of one frame (a small JSON request) is taken as it is, without the copy and the buffer list
-/// that collecting it costs.
-pub(crate) async fn read_body(mut body: Body, limit: usize) -> Option<axum::body::Bytes> {
+/// A request body read whole ([`read_body`]).
+pub(crate) enum RequestBody {
+    /// A body of one frame (a small JSON request), as it arrived: no copy is made.
+    Frame(axum::body::Bytes),
+    /// A body of several frames, joined into memory that is wiped on drop.
+    Joined(Zeroizing<Vec<u8>>),
+}
+
+impl std::ops::Deref for RequestBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            RequestBody::Frame(b) => b,
+            RequestBody::Joined(b) => b,
+        }
+    }
+}
+
+/// Why a request body was not read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// Longer than the limit, as declared or as sent.
+    TooLarge,
+    /// The body could not be read (the connection failed mid-body).
+    Unreadable(String),
+}
+
+/// Reads a request body of at most `limit` bytes, refusing one whose `Content-Length` declares
+/// more before reading any of it. One frame is kept as it came, without the copy and the buffer
+/// list that collecting it costs; several are joined into a buffer reserved for the limit up
+/// front, so that growing it never leaves an unwiped copy behind.
+pub(crate) async fn read_body(
+    headers: &http::HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<RequestBody, BodyError> {
     use http_body::Body as _;
-    let mut first: Option<axum::body::Bytes> = None;
-    let mut joined: Vec<u8> = Vec::new();
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut read = None;
     while let Some(frame) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {
-        let Ok(data) = frame.ok()?.into_data() else {
+        let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        let so_far = first.as_ref().map_or(0, |f| f.len()) + joined.len();
+        let so_far = read.as_deref().map_or(0, <[u8]>::len);
         if so_far + data.len() > limit {
-            return None;
+            return Err(BodyError::TooLarge);
         }
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            None => joined.extend_from_slice(&data),
-            Some(f) => {
-                joined.extend_from_slice(&f);
+        read = Some(match read {
+            None => RequestBody::Frame(data),
+            Some(RequestBody::Frame(first)) => {
+                let mut joined = Zeroizing::new(Vec::with_capacity(limit));
+                joined.extend_from_slice(&first);
                 joined.extend_from_slice(&data);
+                RequestBody::Joined(joined)
             }
-        }
+            Some(RequestBody::Joined(mut joined)) => {
+                joined.extend_from_slice(&data);
+                RequestBody::Joined(joined)
+            }
+        });
     }
-    Some(first.unwrap_or_else(|| joined.into()))
+    Ok(read.unwrap_or(RequestBody::Frame(axum::body::Bytes::new())))
 }
 
 /// Holds a call in flight on its connection until the response body is sent.
@@ -205,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_is_read_whole_in_any_frames_and_refused_past_its_limit() {
-        /// Frames sent, the limit, and the body read (`None`: refused).
+        /// Frames sent, the limit, and the body read (`None`: refused as too large).
         type Case = (&'static [&'static [u8]], usize, Option<&'static [u8]>);
         let cases: &[Case] = &[
             (&[], 8, Some(b"")),
@@ -219,9 +266,23 @@ mod tests {
             (&[b"12", b"34", b"56", b"78", b"9"], 8, None),
         ];
         for (frames, limit, expected) in cases {
-            let got = read_body(body_of(frames), *limit).await;
-            assert_eq!(got.as_deref(), *expected, "{frames:?} limit {limit}");
+            let got = read_body(&http::HeaderMap::new(), body_of(frames), *limit).await;
+            match expected {
+                Some(body) => assert_eq!(got.as_deref().ok(), Some(*body), "{frames:?}"),
+                None => assert_eq!(got.err(), Some(BodyError::TooLarge), "{frames:?}"),
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_over_its_limit_is_refused_before_it_is_read() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("9"),
+        );
+        let got = read_body(&headers, body_of(&[b"1"]), 8).await;
+        assert_eq!(got.err(), Some(BodyError::TooLarge));
     }
 
     #[tokio::test]
@@ -231,6 +292,7 @@ mod tests {
             Err(std::io::Error::other("reset")),
         ];
         let body = Body::from_stream(futures::stream::iter(frames));
-        assert_eq!(read_body(body, 64).await, None);
+        let got = read_body(&http::HeaderMap::new(), body, 64).await;
+        assert!(matches!(got, Err(BodyError::Unreadable(_))));
     }
 }

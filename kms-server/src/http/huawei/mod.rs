@@ -219,15 +219,8 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
             format!("the request body is over the limit of {MAX_BODY} bytes"),
         )
     };
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return refuse(state, call, String::new(), too_long()).await;
-    }
-    let Some(body) = super::read_body(body, MAX_BODY).await else {
+    // A body over the limit, or one that cannot be read, is refused (KMS.0203) before parsing.
+    let Ok(body) = super::read_body(&parts.headers, body, MAX_BODY).await else {
         return refuse(state, call, String::new(), too_long()).await;
     };
     let caller = match authenticate(state, &parts, &body, &project, &mut call) {

@@ -26,7 +26,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use futures::StreamExt as _;
 use http::{HeaderMap, Method, StatusCode};
 use kms_proto::ErrorCode;
 use kms_proto::metadata::REQUEST_ID;
@@ -386,33 +385,16 @@ fn token(headers: &HeaderMap) -> Result<&str, VaultError> {
     found.ok_or_else(|| VaultError::permission_denied("missing client token"))
 }
 
-/// Reads a request body of at most [`MAX_BODY`] bytes into memory that is wiped on drop.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(VaultError::body_too_large(MAX_BODY));
-    }
-    // Reserved up front so that growing never leaves an unwiped copy behind.
-    let mut buf = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(MAX_BODY)));
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| VaultError::bad_request(format!("reading the request body: {e}")))?;
-        if buf.len() + chunk.len() > MAX_BODY {
-            return Err(VaultError::body_too_large(MAX_BODY));
-        }
-        if buf.len() + chunk.len() > buf.capacity() {
-            // A body longer than it declared: grow into a fresh buffer and wipe the old one.
-            let mut bigger = Zeroizing::new(Vec::with_capacity(MAX_BODY));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
+/// Reads a request body of at most [`MAX_BODY`] bytes ([`super::read_body`]).
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<super::RequestBody, VaultError> {
+    super::read_body(headers, body, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            super::BodyError::TooLarge => VaultError::body_too_large(MAX_BODY),
+            super::BodyError::Unreadable(e) => {
+                VaultError::bad_request(format!("reading the request body: {e}"))
+            }
+        })
 }
 
 /// Runs one operation for an authenticated caller. Every transit operation passes through here,
