@@ -109,21 +109,13 @@ pub fn join(
         .fallback(move |request: Request| {
             let state = Arc::clone(&state);
             // Counted as a call, as `mark_call` counts the routes' requests.
-            let call = request
-                .extensions()
-                .get::<ConnActivity>()
-                .map(ConnActivity::begin);
-            async move {
-                let response = if huawei::claims(request.uri().path()) {
+            counted(request, |request| async move {
+                if huawei::claims(request.uri().path()) {
                     huawei::handle(&state, request).await
                 } else {
                     unclaimed(request).await
-                };
-                match call {
-                    Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
-                    None => response,
                 }
-            }
+            })
         })
         .into()
 }
@@ -204,11 +196,20 @@ pub(crate) async fn read_body(
 
 /// Holds a call in flight on its connection until the response body is sent.
 async fn mark_call(request: Request, next: Next) -> Response {
+    counted(request, |request| next.run(request)).await
+}
+
+/// Runs `serve` on `request`, holding a call in flight on its connection until the response
+/// body is sent.
+async fn counted<F: Future<Output = Response>>(
+    request: Request,
+    serve: impl FnOnce(Request) -> F,
+) -> Response {
     let call = request
         .extensions()
         .get::<ConnActivity>()
         .map(ConnActivity::begin);
-    let response = next.run(request).await;
+    let response = serve(request).await;
     match call {
         Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
         None => response,
