@@ -112,7 +112,16 @@ struct Pool {
     idle: Vec<Client>,
     /// Open, idle or in use.
     open: usize,
+    /// When a call last found the database unreachable: for a while after, an idle connection is
+    /// checked before it is lent, since the outage may have cut it without closing it here.
+    failed_at: Option<std::time::Instant>,
 }
+
+/// How long after a failure idle connections are checked before they are lent.
+const CHECK_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long that check may take before the connection counts as cut.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A connection taken from the pool: back to it when dropped, or closed when `discard` is set
 /// (a connection whose call found it broken) or it is closed already.
@@ -248,8 +257,22 @@ impl PostgresStore {
         let deadline = std::time::Instant::now() + POOL_WAIT;
         let mut pool = self.lock_pool();
         loop {
-            while let Some(c) = pool.idle.pop() {
-                if !c.is_closed() {
+            while let Some(mut c) = pool.idle.pop() {
+                let check = pool
+                    .failed_at
+                    .is_some_and(|t| t.elapsed() < CHECK_AFTER_FAILURE);
+                let usable = !c.is_closed() && {
+                    if check {
+                        // A round trip, without holding the pool.
+                        drop(pool);
+                        let alive = c.is_valid(CHECK_TIMEOUT).is_ok();
+                        pool = self.lock_pool();
+                        alive
+                    } else {
+                        true
+                    }
+                };
+                if usable {
                     return Ok(Lease {
                         store: self,
                         client: Some(c),
@@ -306,14 +329,7 @@ impl PostgresStore {
             let r = f(c);
             if matches!(r, Err(StoreError::Unavailable(_))) {
                 *reader = None;
-                // The pool's idle connections were most likely cut too (the database went away):
-                // close them, rather than hand them to the first calls once it is back.
-                let mut pool = self.lock_pool();
-                let cut = pool.idle.len();
-                pool.idle.clear();
-                pool.open = pool.open.saturating_sub(cut);
-                drop(pool);
-                self.freed.notify_all();
+                self.failed();
             }
             r
         })
@@ -331,8 +347,16 @@ impl PostgresStore {
             };
             let r = f(c);
             lease.discard = matches!(r, Err(StoreError::Unavailable(_)));
+            if lease.discard {
+                self.failed();
+            }
             r
         })
+    }
+
+    /// Notes that a call found the database unreachable ([`Pool::failed_at`]).
+    fn failed(&self) {
+        self.lock_pool().failed_at = Some(std::time::Instant::now());
     }
 
     /// Runs one write: locks the meta row, runs `change`, checks `check`'s key's record MAC
