@@ -657,15 +657,21 @@ fn check_create(req: &CreateKeyRequest) -> Result<(), VaultError> {
     Ok(())
 }
 
-/// A key as `GET transit/keys/:name` shows it. `keys` maps each version to a Unix time in
-/// seconds: the key's creation time, for every version (kmsbox stores no time per version).
-/// `kmsbox_key_id` and `kmsbox_key_state` are kmsbox's own, for the gRPC API.
+/// A key as `GET transit/keys/:name` shows it. `keys` maps each version to when it was made, a
+/// Unix time in seconds; a version made before the store kept that time shows the key's creation
+/// (the latest time it can be sure of). `kmsbox_key_id` and `kmsbox_key_state` are kmsbox's own,
+/// for the gRPC API.
 fn key_data(rec: &KeyRecord) -> serde_json::Value {
-    let created_secs = rec.created_at_ms.div_euclid(1000);
     let keys: serde_json::Map<String, serde_json::Value> = rec
         .versions
         .iter()
-        .map(|v| (v.version.to_string(), serde_json::Value::from(created_secs)))
+        .map(|v| {
+            let made_ms = v.created_at_ms.max(rec.created_at_ms);
+            (
+                v.version.to_string(),
+                serde_json::Value::from(made_ms.div_euclid(1000)),
+            )
+        })
         .collect();
     serde_json::json!({
         "name": rec.alias,
@@ -917,6 +923,57 @@ mod tests {
             let h = headers(&pairs);
             let got = token(&h).map_err(|e| e.status);
             assert_eq!(got, want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn each_version_shows_when_it_was_made_else_the_keys_creation() {
+        use crate::store::{Creator, KeyState, Rotation, WrappedVersion};
+        use kms_proto::key_id::{DomainId, RegionId};
+        let created_ms = 1_700_000_000_000;
+        // (rule, the version's stored time, the time `keys` shows in seconds)
+        let cases = [
+            ("version 1 is made with its key", created_ms, 1_700_000_000),
+            (
+                "a rotation shows its own time",
+                created_ms + 86_400_500,
+                1_700_086_400,
+            ),
+            (
+                "a version from before versions kept a time shows the key's",
+                0,
+                1_700_000_000,
+            ),
+        ];
+        let versions = (1..)
+            .zip(&cases)
+            .map(|(version, &(_, made, _))| WrappedVersion {
+                version,
+                scheme: 1,
+                wrapped: vec![1; 40],
+                nonces_reserved: 0,
+                created_at_ms: made,
+            })
+            .collect::<Vec<_>>();
+        let rec = KeyRecord {
+            uuid: uuid::Uuid::from_u128(7),
+            domain: DomainId::parse("d1").unwrap(),
+            region: RegionId::parse("r1").unwrap(),
+            alias: "app".into(),
+            description: String::new(),
+            state: KeyState::Enabled,
+            creator: Creator::Customer,
+            service: String::new(),
+            created_at_ms: created_ms,
+            deletion_date_ms: None,
+            current_version: 3,
+            versions,
+            mac: None,
+            rotation: Rotation::default(),
+        };
+        let shown = key_data(&rec);
+        for (version, (rule, _, secs)) in (1..).zip(cases) {
+            assert_eq!(shown["keys"][version.to_string()], secs, "{rule}");
         }
     }
 }
