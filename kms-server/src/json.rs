@@ -202,6 +202,20 @@ mod tests {
     }
 
     #[test]
+    fn an_escape_is_found_at_every_position() {
+        for len in 1..=40 {
+            for at in 0..len {
+                for special in ["\"", "\\", "\n", "\u{1f}"] {
+                    let s = format!("{}{special}{}", "a".repeat(at), "b".repeat(len - at - 1));
+                    let mut out = Vec::new();
+                    escaped(&mut out, &s);
+                    assert_eq!(out, serde_json::to_vec(&s).unwrap()[1..=out.len()], "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn an_object_is_byte_for_byte_what_serde_json_writes_for_the_same_fields() {
         #[derive(serde::Serialize)]
         struct Same<'a> {
