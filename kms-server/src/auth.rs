@@ -264,7 +264,25 @@ impl Authenticator {
     /// `x-kms-request-id`) may appear at most once each: a repeated one is refused as
     /// `KMSBOX.0400`, so that no copy but the first can go unchecked.
     pub fn authenticate(&self, md: &MetadataMap) -> Result<Caller> {
-        let given = TenancyHeaders::of(md.as_ref())?;
+        match TenancyHeaders::of(md.as_ref()) {
+            (_, Some(repeated)) => Err(repeated),
+            (given, None) => self.caller(&given),
+        }
+    }
+
+    /// The request ID a call answers with (see [`request_id`]) and its caller, from one pass over
+    /// the request's metadata: what [`request_id`] and [`Authenticator::authenticate`] give.
+    pub fn identify(&self, md: &MetadataMap) -> (String, Result<Caller>) {
+        let (given, repeated) = TenancyHeaders::of(md.as_ref());
+        let request_id = request_id_from(given.request_id.and_then(|v| v.to_str().ok()));
+        let caller = match repeated {
+            Some(e) => Err(e),
+            None => self.caller(&given),
+        };
+        (request_id, caller)
+    }
+
+    fn caller(&self, given: &TenancyHeaders<'_>) -> Result<Caller> {
         let claimed = given.text(DOMAIN_ID, given.domain)?;
         let domain = match &self.tenants {
             None => {
@@ -383,33 +401,37 @@ struct TenancyHeaders<'a> {
     domain: Option<&'a HeaderValue>,
     region: Option<&'a HeaderValue>,
     authorization: Option<&'a HeaderValue>,
+    request_id: Option<&'a HeaderValue>,
 }
 
 impl<'a> TenancyHeaders<'a> {
-    /// Refuses a repeated one of [`SINGLE_VALUED`].
-    fn of(headers: &'a http::HeaderMap) -> Result<Self> {
+    /// The first value of each of [`SINGLE_VALUED`], and the refusal of the first one repeated.
+    fn of(headers: &'a http::HeaderMap) -> (Self, Option<KmsError>) {
         let mut found = Self {
             domain: None,
             region: None,
             authorization: None,
+            request_id: None,
         };
-        let mut request_id = None;
+        let mut repeated = None;
         for (name, value) in headers {
             let (field, slot) = match name.as_str() {
                 DOMAIN_ID => (DOMAIN_ID, &mut found.domain),
                 REGION => (REGION, &mut found.region),
                 AUTHORIZATION => (AUTHORIZATION, &mut found.authorization),
-                REQUEST_ID => (REQUEST_ID, &mut request_id),
+                REQUEST_ID => (REQUEST_ID, &mut found.request_id),
                 _ => continue,
             };
-            if slot.replace(value).is_some() {
-                return Err(KmsError::InvalidArgument {
+            if slot.is_none() {
+                *slot = Some(value);
+            } else if repeated.is_none() {
+                repeated = Some(KmsError::InvalidArgument {
                     field,
                     reason: "repeated; it may appear at most once".into(),
                 });
             }
         }
-        Ok(found)
+        (found, repeated)
     }
 
     /// A header's value as text.

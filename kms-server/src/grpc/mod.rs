@@ -17,7 +17,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Response, Status};
 
 use crate::audit::{AuditLog, AuditRecord};
-use crate::auth::{Authenticator, request_id};
+use crate::auth::Authenticator;
 use crate::blob::BlobHeader;
 use crate::error::{KmsError, Result};
 use crate::faults::{Faults, Operation, Outcome, named_key};
@@ -175,15 +175,16 @@ impl KmsGrpc {
         Req: NamesKey,
         Fut: Future<Output = Result<Answer<Resp>>>,
     {
+        let (request_id, caller) = self.auth.identify(req.metadata());
         let mut call = Call {
             op,
-            request_id: request_id(req.metadata()),
+            request_id,
             domain: String::new(),
             region: String::new(),
             requested_key: crate::audit::requested_key_prefix(req.get_ref().key_named()).to_owned(),
             injected: None,
         };
-        let caller = match self.auth.authenticate(req.metadata()) {
+        let caller = match caller {
             Ok(caller) => caller,
             Err(e) => return Err(self.refuse(call, e).await),
         };

@@ -6,6 +6,9 @@
 //! outcome the code, the caller when its metadata identifies one).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use kms_proto::ErrorCode;
 use kms_proto::metadata::{ERROR_CODE, REQUEST_ID};
@@ -17,20 +20,22 @@ use tonic::server::NamedService;
 use tonic::{Code, Status};
 
 use super::{Call, KmsGrpc, request_id_value};
-use crate::auth::request_id;
 
 /// The `kms.v1.KeyManagementService` server, with tonic's own decode and size refusals given
 /// stable codes and audited.
 #[derive(Debug, Clone)]
 pub struct CodecRefusals {
     inner: KeyManagementServiceServer<KmsGrpc>,
-    grpc: KmsGrpc,
+    grpc: Arc<KmsGrpc>,
 }
 
 impl CodecRefusals {
     /// Wraps the generated server; `grpc` audits and identifies callers.
     pub fn new(inner: KeyManagementServiceServer<KmsGrpc>, grpc: KmsGrpc) -> Self {
-        Self { inner, grpc }
+        Self {
+            inner,
+            grpc: Arc::new(grpc),
+        }
     }
 }
 
@@ -59,7 +64,11 @@ const OPERATIONS: [&str; 15] = [
 
 /// The operation a request path names (`/kms.v1.KeyManagementService/Encrypt` is `Encrypt`).
 fn operation(path: &str) -> &'static str {
-    let method = path.rsplit('/').next().unwrap_or_default();
+    // A byte scan from the end: `rsplit` costs more than the rest of this wrapper.
+    let method = path
+        .bytes()
+        .rposition(|b| b == b'/')
+        .map_or(path, |slash| path.get(slash + 1..).unwrap_or_default());
     OPERATIONS
         .iter()
         .find(|op| **op == method)
@@ -82,7 +91,7 @@ fn codec_refusal(status: &Status) -> Option<ErrorCode> {
 impl Service<http::Request<Body>> for CodecRefusals {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
+    type Future = Refusals;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         <KeyManagementServiceServer<KmsGrpc> as Service<http::Request<Body>>>::poll_ready(
@@ -92,45 +101,94 @@ impl Service<http::Request<Body>> for CodecRefusals {
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        // Only what authentication and the audit line read, in place and without allocating:
-        // cloning every header, or building a header map, costs a tenth of a bare RPC, and is
-        // needed only when refusing. Eight slots for four names keep at least two of any
-        // repeated one (which authentication then refuses).
-        let uri = req.uri().clone();
-        let mut kept: [Option<(http::HeaderName, http::HeaderValue)>; 8] = Default::default();
-        let mut slots = kept.iter_mut();
-        for (name, value) in req.headers() {
-            if crate::auth::SINGLE_VALUED.contains(&name.as_str()) {
-                match slots.next() {
-                    Some(slot) => *slot = Some((name.clone(), value.clone())),
-                    None => break,
-                }
+        let op = operation(req.uri().path());
+        let kept = Kept::of(req.headers());
+        Refusals {
+            call: self.inner.call(req),
+            refusal: Some((op, kept, Arc::clone(&self.grpc))),
+            refusing: None,
+        }
+    }
+}
+
+/// The metadata authentication and the audit line read, kept in place while the call runs:
+/// cloning every header, or building a header map, costs a tenth of a bare RPC, and is needed only
+/// when refusing. Eight slots for four names keep at least two of any repeated one (which
+/// authentication then refuses).
+struct Kept {
+    /// Each value, with the index of its name in [`crate::auth::SINGLE_VALUED`].
+    values: [Option<(u8, http::HeaderValue)>; 8],
+}
+
+impl Kept {
+    fn of(headers: &http::HeaderMap) -> Self {
+        let mut kept = Self {
+            values: Default::default(),
+        };
+        let mut slots = kept.values.iter_mut();
+        for (name, value) in headers {
+            let Some(i) = crate::auth::SINGLE_VALUED
+                .iter()
+                .position(|n| *n == name.as_str())
+            else {
+                continue;
+            };
+            match slots.next() {
+                Some(slot) => *slot = Some((u8::try_from(i).unwrap_or(u8::MAX), value.clone())),
+                None => break,
             }
         }
-        let fut = self.inner.call(req);
-        let grpc = self.grpc.clone();
-        Box::pin(async move {
-            let response = fut.await?;
-            let Some(code) = response
-                .extensions()
-                .get::<Status>()
-                .and_then(codec_refusal)
-            else {
-                return Ok(response);
-            };
-            let message = response
-                .extensions()
-                .get::<Status>()
-                .map(|s| s.message().to_owned())
-                .unwrap_or_default();
-            let op = operation(uri.path());
-            let mut headers = http::HeaderMap::with_capacity(kept.len());
-            for (name, value) in kept.into_iter().flatten() {
-                headers.append(name, value);
+        kept
+    }
+
+    fn into_metadata(self) -> MetadataMap {
+        let mut headers = http::HeaderMap::with_capacity(self.values.len());
+        for (i, value) in self.values.into_iter().flatten() {
+            if let Some(name) = crate::auth::SINGLE_VALUED.get(usize::from(i)) {
+                headers.append(http::HeaderName::from_static(name), value);
             }
-            let md = MetadataMap::from_headers(headers);
+        }
+        MetadataMap::from_headers(headers)
+    }
+}
+
+/// The future of [`CodecRefusals::call`]: the generated server's answer, passed on as it is
+/// unless tonic refused the request itself; then the refusal is audited and reworded (a second,
+/// boxed future, made only on that path, so that a served call costs no extra allocation).
+pub struct Refusals {
+    call: BoxFuture<http::Response<Body>, Infallible>,
+    refusal: Option<(&'static str, Kept, Arc<KmsGrpc>)>,
+    refusing: Option<BoxFuture<http::Response<Body>, Infallible>>,
+}
+
+impl Future for Refusals {
+    type Output = Result<http::Response<Body>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(refusing) = &mut this.refusing {
+            return refusing.as_mut().poll(cx);
+        }
+        let Ok(response) = std::task::ready!(this.call.as_mut().poll(cx));
+        let code = response
+            .extensions()
+            .get::<Status>()
+            .and_then(codec_refusal);
+        let (Some(code), Some((op, kept, grpc))) = (code, this.refusal.take()) else {
+            return Poll::Ready(Ok(response));
+        };
+        let message = response
+            .extensions()
+            .get::<Status>()
+            .map(|s| s.message().to_owned())
+            .unwrap_or_default();
+        let mut refusing: BoxFuture<_, _> = Box::pin(async move {
+            let md = kept.into_metadata();
             Ok(grpc.refuse_undecodable(op, &md, code, message).await)
-        })
+        });
+        let polled = refusing.as_mut().poll(cx);
+        this.refusing = Some(refusing);
+        polled
     }
 }
 
@@ -143,13 +201,14 @@ impl KmsGrpc {
         code: ErrorCode,
         message: String,
     ) -> http::Response<Body> {
-        let (domain, region) = match self.auth.authenticate(md) {
+        let (request_id, caller) = self.auth.identify(md);
+        let (domain, region) = match caller {
             Ok(c) => (c.domain.to_string(), c.region.to_string()),
             Err(_) => (String::new(), String::new()),
         };
         let call = Call {
             op,
-            request_id: request_id(md),
+            request_id,
             domain,
             region,
             requested_key: String::new(),
