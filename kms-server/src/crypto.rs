@@ -14,6 +14,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{ConfigError, KmsError, Result, StartupError};
 
+mod drbg;
+
 /// Length of CMK material, of the root key, and of derived KEKs.
 pub const KEY_LEN: usize = 32;
 /// Length of wrapped CMK material (RFC 3394 adds 8 bytes).
@@ -29,7 +31,7 @@ impl SecretKey {
     /// Fresh key material from the OS random number generator.
     pub fn generate() -> Result<Self> {
         let mut k = [0u8; KEY_LEN];
-        fill_random(&mut k)?;
+        fill_random_os(&mut k)?;
         Ok(Self(k))
     }
 
@@ -69,8 +71,15 @@ impl std::fmt::Debug for GcmKey {
     }
 }
 
-/// Fills `buf` from the OS random number generator.
+/// Fills `buf` with random bytes for the data path (data keys, nonces, GenerateRandom): from a
+/// per-thread ChaCha20 generator keyed by the OS, with fast key erasure ([`drbg`]).
 pub fn fill_random(buf: &mut [u8]) -> Result<()> {
+    drbg::fill(buf).map_err(|e| KmsError::Internal(format!("OS random number generator: {e}")))
+}
+
+/// Fills `buf` straight from the OS random number generator, for key material that lives on
+/// (CMK versions, the root key).
+pub fn fill_random_os(buf: &mut [u8]) -> Result<()> {
     getrandom::fill(buf).map_err(|e| KmsError::Internal(format!("OS random number generator: {e}")))
 }
 
