@@ -278,12 +278,23 @@ async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
 
 /// One raw HTTP/1.1 request; the status and the JSON body of the answer.
 fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    raw_with(addr, method, path, "", body)
+}
+
+/// [`raw`] with `headers` (whole lines, each ending in CRLF) added to the request's head.
+fn raw_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).expect("connects");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).expect("writes the head");
@@ -374,6 +385,19 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
                 .is_some_and(|m| !m.is_empty()),
             "{rule}: a message says what was wrong: {got}"
         );
+    }
+
+    // A header that decides the caller may appear once: a second copy could go unchecked.
+    for header in ["X-Project-Id", "X-Sdk-Date", "Authorization"] {
+        let twice = format!("{header}: a\r\n{header}: b\r\n");
+        let (status, got) = raw_with(daemon.addr, "POST", &op("create-key"), &twice, b"{}");
+        assert_eq!(
+            (status, got["error"]["error_code"].as_str()),
+            (400, Some("KMSBOX.0400")),
+            "{header} twice: {got}"
+        );
+        let message = got["error"]["error_msg"].as_str().unwrap_or_default();
+        assert!(message.contains("repeated"), "{header} twice: {got}");
     }
 
     // Nothing was stored, and the daemon still serves: a good call works, over REST and gRPC.

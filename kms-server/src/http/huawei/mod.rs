@@ -191,13 +191,15 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
         injected: None,
     };
     // /v1.0/{project_id}/kms/{operation}
+    // Split at characters, not at "/kms/": a substring search costs more than the rest here.
     let target = parts
         .uri
         .path()
         .strip_prefix(PREFIX)
-        .and_then(|rest| rest.split_once("/kms/"))
-        .filter(|(project, op)| !project.contains('/') && !op.contains('/'))
-        .map(|(project, op)| (project.to_owned(), Operation::from_path(op)));
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(project, rest)| Some((project, rest.strip_prefix("kms/")?)))
+        .filter(|(_, op)| !op.contains('/'))
+        .map(|(project, op)| (project, Operation::from_path(op)));
     let (project, op) = match target {
         Some((project, Some(op))) if parts.method == http::Method::POST => (project, op),
         _ => {
@@ -223,12 +225,12 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
     let Ok(body) = super::read_body(&parts.headers, body, MAX_BODY).await else {
         return refuse(state, call, String::new(), too_long()).await;
     };
-    let caller = match authenticate(state, &parts, &body, &project, &mut call) {
+    let caller = match authenticate(state, &parts, &body, project, &mut call) {
         Ok(c) => c,
         Err(e) => return refuse(state, call, requested_key(&body), e).await,
     };
-    call.domain = caller.domain.to_string();
-    call.region = caller.region.to_string();
+    call.domain = caller.domain.as_str().to_owned();
+    call.region = caller.region.as_str().to_owned();
     if state.audit.refusing() {
         let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
         return refuse(state, call, requested_key(&body), e).await;
@@ -339,8 +341,16 @@ fn authenticate(
     project: &str,
     call: &mut Call,
 ) -> Result<Caller, HuaweiError> {
-    for name in [&http::header::AUTHORIZATION, &SDK_DATE, &PROJECT_ID] {
-        if parts.headers.get_all(name).iter().nth(1).is_some() {
+    // One pass over the headers, not a lookup per name.
+    let mut seen = [false; 3];
+    for name in parts.headers.iter().map(|(name, _)| name) {
+        let Some(i) = [&http::header::AUTHORIZATION, &SDK_DATE, &PROJECT_ID]
+            .iter()
+            .position(|n| *n == name)
+        else {
+            continue;
+        };
+        if std::mem::replace(&mut seen[i], true) {
             return Err(HuaweiError::field(
                 name.as_str(),
                 "repeated; it may appear at most once",
@@ -365,7 +375,7 @@ fn authenticate(
         .access_key(auth.access)
         .ok_or(SignError::UnknownAccessKey)?;
     sign::verify(parts, body, &auth, key.secret(), sign::wall_clock_ms())?;
-    call.domain = key.domain().to_string();
+    call.domain = key.domain().as_str().to_owned();
     let denied = || {
         HuaweiError::new(
             ErrorCode::PermissionDenied,
