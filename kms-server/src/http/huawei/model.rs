@@ -57,15 +57,23 @@ pub(super) struct ScheduleKeyDeletion {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateDatakey<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed")]
     pub(super) key_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed")]
     pub(super) key_spec: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed")]
     pub(super) datakey_length: Option<Cow<'a, str>>,
     pub(super) additional_authenticated_data: Option<String>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed")]
     pub(super) sequence: Option<Cow<'a, str>>,
+}
+
+/// An optional string borrowed from the body unless it holds an escape. serde's own
+/// `Option<Cow<str>>` always copies; a `Cow` inside a newtype borrows.
+fn borrowed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Text<'de>>::deserialize(d)?.map(|t| t.0))
 }
 
 /// `EncryptDatakeyRequestBody`.
@@ -251,4 +259,43 @@ pub(super) struct ReEncrypted {
 #[derive(Debug, Serialize)]
 pub(super) struct Random {
     pub(super) random_data: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_datakey_strings_borrow_from_the_body_unless_escaped() {
+        // (rule, body, key_id as read, borrowed)
+        let cases: [(&str, &str, Option<&str>, bool); 4] = [
+            (
+                "plain text borrows",
+                r#"{"key_id":"k-1"}"#,
+                Some("k-1"),
+                true,
+            ),
+            (
+                "an escape is copied",
+                r#"{"key_id":"k\u002d1"}"#,
+                Some("k-1"),
+                false,
+            ),
+            ("absent is none", r#"{}"#, None, false),
+            ("null is none", r#"{"key_id":null}"#, None, false),
+        ];
+        for (rule, body, want, borrows) in cases {
+            let b: CreateDatakey<'_> = serde_json::from_str(body).expect(rule);
+            assert_eq!(b.key_id.as_deref(), want, "{rule}");
+            assert_eq!(
+                matches!(b.key_id, Some(Cow::Borrowed(_))),
+                borrows,
+                "{rule}"
+            );
+        }
+        assert!(
+            serde_json::from_str::<CreateDatakey<'_>>(r#"{"key_id":7}"#).is_err(),
+            "a number is no key ID"
+        );
+    }
 }
