@@ -330,7 +330,7 @@ async fn size_limits_are_enforced_with_named_fields() {
     assert_refused(
         r,
         Code::InvalidArgument,
-        ErrorCode::PayloadTooLarge,
+        ErrorCode::InvalidEncryptionContext,
         "encryption_context",
     );
     let r = decrypt(&mut t, &vec![0u8; 10_000], &c, "").await;

@@ -58,6 +58,8 @@ error_codes! {
     InvalidSequence = "KMS.0206" => InvalidArgument,
     /// Key not found (also another tenant's or another region's key).
     KeyNotFound = "KMS.0207" => NotFound,
+    /// Invalid encryption context: over its size limit (8192 bytes of keys and values).
+    InvalidEncryptionContext = "KMS.0208" => InvalidArgument,
     /// Key disabled.
     KeyDisabled = "KMS.0209" => FailedPrecondition,
     /// Key pending deletion.

@@ -328,6 +328,12 @@ def huawei_codes(a):
         ("create-datakey: datakey_length not a multiple of 8", datakey("100"), "KMS.1903"),
         ("create-datakey: datakey_length over 8192 bits", datakey("8200"), "KMS.1901"),
         ("create-datakey-without-plaintext: datakey_length not a multiple of 8", datakey("100", True), "KMS.1903"),
+        ("create-datakey: additional_authenticated_data over 8192 bytes",
+         lambda: c.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(
+             key_id=key_id, datakey_length="256", additional_authenticated_data="a" * 8193))), "KMS.0208"),
+        ("encrypt-data: additional_authenticated_data over 8192 bytes",
+         lambda: c.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(
+             key_id=key_id, plain_text="hello", additional_authenticated_data="a" * 8193))), "KMS.0208"),
         ("create-datakey: a key_spec other than AES_128 or AES_256",
          lambda: c.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id, key_spec="AES_512"))), "KMS.1902"),
         ("create-datakey-without-plaintext: datakey_length over 8192 bits", datakey("8200", True), "KMS.2001"),

@@ -220,10 +220,12 @@ pub fn validate_service(service: &str) -> Result<()> {
 pub fn validate_context(field: &'static str, c: &Context) -> Result<()> {
     let len: usize = c.iter().map(|(k, v)| k.len() + v.len()).sum();
     if len > MAX_CONTEXT_BYTES {
-        return Err(KmsError::PayloadTooLarge {
+        return Err(KmsError::Invalid {
+            code: ErrorCode::InvalidEncryptionContext,
             field,
-            len,
-            max: MAX_CONTEXT_BYTES,
+            reason: format!(
+                "its keys and values are {len} bytes, more than the limit of {MAX_CONTEXT_BYTES}"
+            ),
         });
     }
     Ok(())
