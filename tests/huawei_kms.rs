@@ -333,14 +333,14 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
     type Case<'a> = (&'a str, &'a str, &'a str, &'a [u8], u16, &'a str);
     let cases: &[Case<'_>] = &[
         ("malformed JSON", "POST", "create-key", b"{\"key_alias\": ", 400, "KMS.0202"),
-        ("not an object", "POST", "create-key", b"[1, 2]", 400, "KMSBOX.0400"),
+        ("not an object", "POST", "create-key", b"[1, 2]", 400, "KMS.0308"),
         ("empty body", "POST", "create-key", b"", 400, "KMS.0202"),
         ("a required field missing", "POST", "create-key", b"{}", 400, "KMS.0204"),
-        ("a wrong type", "POST", "create-key", br#"{"key_alias": ["a"]}"#, 400, "KMSBOX.0400"),
-        ("a number not as a string", "POST", "gen-random", br#"{"random_data_length": 256}"#, 400, "KMSBOX.0400"),
+        ("a wrong type", "POST", "create-key", br#"{"key_alias": ["a"]}"#, 400, "KMS.0308"),
+        ("a number not as a string", "POST", "gen-random", br#"{"random_data_length": 256}"#, 400, "KMS.0308"),
         ("a string that is no number", "POST", "gen-random", br#"{"random_data_length": "2S6"}"#, 400, "KMS.1801"),
-        ("an unknown field", "POST", "create-key", br#"{"key_alias": "a", "colour": "red"}"#, 400, "KMSBOX.0400"),
-        ("an unsupported key_spec", "POST", "create-key", br#"{"key_alias": "a", "key_spec": "RSA_2048"}"#, 400, "KMSBOX.0400"),
+        ("an unknown field", "POST", "create-key", br#"{"key_alias": "a", "colour": "red"}"#, 400, "KMS.0308"),
+        ("an unsupported key_spec", "POST", "create-key", br#"{"key_alias": "a", "key_spec": "RSA_2048"}"#, 400, "KMS.0308"),
         ("an invalid alias", "POST", "create-key", br#"{"key_alias": "a//b"}"#, 400, "KMS.1101"),
         ("a sequence over 36 characters", "POST", "create-key", br#"{"key_alias": "a", "sequence": "0123456789012345678901234567890123456"}"#, 400, "KMS.0206"),
         ("an unknown operation", "POST", "create-keys", b"{}", 400, "KMS.0201"),
@@ -350,11 +350,11 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         ("a malformed key ID", "POST", "describe-key", br#"{"key_id": "nope"}"#, 400, "KMS.0205"),
         ("an absent key", "POST", "describe-key", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f"}"#, 404, "KMS.0207"),
         ("invalid hex", "POST", "decrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "cipher_text": "XYZ", "datakey_cipher_length": "32"}"#, 400, "KMS.2201"),
-        ("invalid base64", "POST", "decrypt-data", br#"{"cipher_text": "!!!not base64"}"#, 400, "KMSBOX.0400"),
+        ("invalid base64", "POST", "decrypt-data", br#"{"cipher_text": "!!!not base64"}"#, 400, "KMS.0308"),
         ("a ciphertext that is no blob", "POST", "decrypt-data", br#"{"cipher_text": "aGVsbG8="}"#, 400, "KMSBOX.0420"),
         ("datakey_length not a multiple of 8", "POST", "create-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "datakey_length": "100"}"#, 400, "KMS.1903"),
         ("random_data_length over 8192 bits", "POST", "gen-random", br#"{"random_data_length": "8200"}"#, 400, "KMS.1801"),
-        ("a project ID that is no domain ID", "POST", "list-keys", b"{}", 400, "KMSBOX.0400"),
+        ("a project ID that is no domain ID", "POST", "list-keys", b"{}", 400, "KMS.0308"),
         ("a description over 255 characters", "POST", "create-key", long_description.as_bytes(), 400, "KMS.1103"),
         ("random_data_length not a multiple of 8", "POST", "gen-random", br#"{"random_data_length": "100"}"#, 400, "KMS.1802"),
         ("an unsupported datakey key_spec", "POST", "create-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "key_spec": "AES_512"}"#, 400, "KMS.1902"),
@@ -393,7 +393,7 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         let (status, got) = raw_with(daemon.addr, "POST", &op("create-key"), &twice, b"{}");
         assert_eq!(
             (status, got["error"]["error_code"].as_str()),
-            (400, Some("KMSBOX.0400")),
+            (400, Some("KMS.0308")),
             "{header} twice: {got}"
         );
         let message = got["error"]["error_msg"].as_str().unwrap_or_default();

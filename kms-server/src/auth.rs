@@ -262,7 +262,7 @@ impl Authenticator {
     ///
     /// The tenancy metadata (`x-kms-domain-id`, `x-kms-region`, `authorization`,
     /// `x-kms-request-id`) may appear at most once each: a repeated one is refused as
-    /// `KMSBOX.0400`, so that no copy but the first can go unchecked.
+    /// `KMS.0308`, so that no copy but the first can go unchecked.
     pub fn authenticate(&self, md: &MetadataMap) -> Result<Caller> {
         match TenancyHeaders::of(md.as_ref()) {
             (_, Some(repeated)) => Err(repeated),

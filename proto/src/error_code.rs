@@ -66,6 +66,8 @@ error_codes! {
     KeyPendingDeletion = "KMS.0210" => FailedPrecondition,
     /// A default key cannot be disabled, deleted or rotated.
     DefaultKeyImmutable = "KMS.0211" => FailedPrecondition,
+    /// Another malformed request field, named in the message (Huawei's generic "Invalid XXX").
+    InvalidArgument = "KMS.0308" => InvalidArgument,
     /// Invalid `key_alias`: not the alias grammar, a reserved `/default` suffix, or empty where
     /// one is required.
     InvalidKeyAlias = "KMS.1101" => InvalidArgument,
@@ -118,8 +120,6 @@ error_codes! {
     CipherTextLengthMismatch = "KMS.2204" => InvalidArgument,
     /// Rotation interval out of 30..=365 days.
     InvalidRotationInterval = "KMS.3001" => InvalidArgument,
-    /// Another malformed request field (named in the message).
-    InvalidArgument = "KMSBOX.0400" => InvalidArgument,
     /// No or unknown credentials.
     Unauthenticated = "KMSBOX.0401" => Unauthenticated,
     /// `x-kms-domain-id` disagrees with the bearer token.

@@ -328,7 +328,7 @@ fn an_audit_line_is_what_serde_json_writes() {
                 region: format!("r{s}"),
                 operation: "Encrypt",
                 key_id: s.repeat(2),
-                outcome: "KMSBOX.0400",
+                outcome: "KMS.0308",
                 request_id: format!("{s}-{i}"),
                 virtual_time_ms: (i % 2 == 0).then_some(time_ms),
                 daemon: (i % 4 < 2).then(|| std::sync::Arc::from(format!("d{s}"))),

@@ -1,7 +1,7 @@
 //! Requests tonic refuses before any handler runs: a body that does not decode as the request
 //! message (invalid UTF-8 in a string field, a bad varint, a wrong wire type, a missing message) or
 //! one over the message size limit. tonic answers those with a bare `INTERNAL` or `OUT_OF_RANGE`;
-//! [`CodecRefusals`] rewords them as `KMSBOX.0400` and `KMSBOX.0413` with the code in the
+//! [`CodecRefusals`] rewords them as `KMS.0308` and `KMSBOX.0413` with the code in the
 //! `x-kms-error-code` trailer, and audits them like every other refusal (operation from the path,
 //! outcome the code, the caller when its metadata identifies one).
 

@@ -109,7 +109,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// A refusal with `code` in place of kmsbox's generic `KMSBOX.0400`, for a field Huawei has a code
+/// A refusal with `code` in place of the generic `KMS.0308`, for a field Huawei has a code
 /// of its own for; any other refusal is left as it is.
 pub trait Recode {
     /// `code` for a generic invalid argument.
@@ -129,7 +129,7 @@ impl<T> Recode for Result<T, HuaweiError> {
 }
 
 /// A request body that does not decode into the operation's fields: not JSON at all (`KMS.0202`),
-/// a missing field (`KMS.0204`), or a field of the wrong type or an unknown one (`KMSBOX.0400`).
+/// a missing field (`KMS.0204`), or a field of the wrong type or an unknown one (`KMS.0308`).
 pub fn from_json(e: &serde_json::Error) -> HuaweiError {
     use serde_json::error::Category;
     let msg = e.to_string();
