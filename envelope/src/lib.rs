@@ -22,6 +22,9 @@
 //!   to, a buffer of the caller's (`kmsctl seal`/`open` use the chunk blocks).
 //! * Which backend: [`Backend::default`] (pure Rust) for libraries; a program may take
 //!   [`Backend::fastest`] (ring, with the `ring` feature). Every backend writes the same bytes.
+//!   The default stays pure Rust on purpose: it needs no C or assembly toolchain in the
+//!   embedding build, wipes its own key schedule, and already runs at twice tink-streaming-aead
+//!   (BENCHMARKS.md); ring is faster still, so programs that own their build (`kmsctl`) opt in.
 //! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
 //!   [`sealed_range`] for Content-Length and range GETs.
 //! * Multipart uploads: [`multipart`] (`Upload` seals parts and the manifest; `MultipartObject`
