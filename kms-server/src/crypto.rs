@@ -72,7 +72,7 @@ impl std::fmt::Debug for GcmKey {
 }
 
 /// Fills `buf` with random bytes for the data path (data keys, nonces, GenerateRandom): from a
-/// per-thread ChaCha20 generator keyed by the OS, with fast key erasure ([`drbg`]).
+/// per-thread ChaCha20 generator keyed by the OS, with fast key erasure (`crypto/drbg.rs`).
 pub fn fill_random(buf: &mut [u8]) -> Result<()> {
     drbg::fill(buf).map_err(|e| KmsError::Internal(format!("OS random number generator: {e}")))
 }
