@@ -212,5 +212,9 @@ fn bad_control_plane_flags_stop_the_start_up() {
         assert!(!out.status.success(), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{name}: {err}");
+        assert!(
+            !err.contains("'short'"),
+            "{name}: a refused admin token is not echoed: {err}"
+        );
     }
 }

@@ -1007,7 +1007,7 @@ async fn store_pool_size_bounds_a_daemons_connections() {
 }
 
 /// The client has no TLS: a `--store` URL that asks for it is refused at start-up, saying so;
-/// `--help` tells the pool's size flag.
+/// `--help` tells the pool's size flag. Neither says the URL's password.
 #[test]
 fn a_store_url_asking_for_tls_is_refused_and_help_tells_the_pool_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -1015,7 +1015,7 @@ fn a_store_url_asking_for_tls_is_refused_and_help_tells_the_pool_size() {
         let out = kms_server(dir.path(), &[])
             .args([
                 "--store",
-                &format!("postgres://kms@127.0.0.1:1/kms?connect_timeout=1&sslmode={mode}"),
+                &format!("postgres://kms:hunter2@127.0.0.1:1/kms?connect_timeout=1&sslmode={mode}"),
             ])
             .output()
             .unwrap();
@@ -1025,9 +1025,18 @@ fn a_store_url_asking_for_tls_is_refused_and_help_tells_the_pool_size() {
             err.contains("TLS to PostgreSQL is not supported"),
             "{mode}: {err}"
         );
+        assert!(
+            !err.contains("hunter2") && err.contains("postgres://kms:***@127.0.0.1:1/kms"),
+            "{mode}: the refusal names the URL without its password: {err}"
+        );
     }
-    let out = kms_server(dir.path(), &[]).arg("--help").output().unwrap();
+    let out = kms_server(dir.path(), &[])
+        .arg("--help")
+        .env("KMS_STORE", "postgres://kms:hunter2@127.0.0.1:1/kms")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
+    assert!(!help.contains("hunter2"), "--help shows KMS_STORE's value");
     for want in [
         "--store-pool-size",
         "KMS_STORE_POOL_SIZE",

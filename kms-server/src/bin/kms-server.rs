@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kms_server::admin::AdminToken;
 use kms_server::audit::{AuditFailure, AuditOptions};
 use kms_server::server::{self, ClockConfig, Config, Limits, RunningServer};
@@ -36,7 +36,7 @@ struct Args {
     region: String,
     /// The key store: a PostgreSQL URL (`postgres://user@host:port/db`) shared by a fleet of
     /// daemons, each given the same root key file; without it, SQLite in the data folder.
-    #[arg(long, env = "KMS_STORE", value_parser = parse_store)]
+    #[arg(long, env = "KMS_STORE", hide_env_values = true)]
     store: Option<String>,
     /// With --store: most connections the daemon opens to PostgreSQL at once, made when needed
     /// (two more are kept: LISTEN/NOTIFY and the refresher's). A store call that finds them all in use waits up to
@@ -119,8 +119,8 @@ struct Args {
     /// Bearer token of the admin API (kms.admin.v1.Admin: faults, the clock), at least 16
     /// characters. Without it the admin API is open when there is no --tenants file (loopback)
     /// and closed when there is one. A tenant's token never opens it.
-    #[arg(long, env = "KMS_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
-    admin_token: Option<AdminToken>,
+    #[arg(long, env = "KMS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// TOML file of fault rules to inject from the start ([[faults]] operation, domain_id, region,
     /// key_id, fail/latency/hang, probability, count; optional top-level seed).
     #[arg(long, env = "KMS_FAULTS")]
@@ -138,8 +138,33 @@ struct Args {
     clock_start: Option<i64>,
 }
 
-fn parse_admin_token(s: &str) -> Result<AdminToken, String> {
-    AdminToken::new(s.to_owned())
+/// Checks the flags that hold secrets (a store URL's password, the admin token) after clap
+/// parsed them as plain text, so that a refusal never echoes the secret as clap would.
+fn secrets(
+    store: Option<String>,
+    admin_token: Option<String>,
+) -> (Option<String>, Option<AdminToken>) {
+    let refuse = |flag: &str, shown: &str, reason: String| -> ! {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{shown}' for '{flag}': {reason}"),
+            )
+            .exit()
+    };
+    let store = store.map(|s| {
+        parse_store(&s).unwrap_or_else(|e| {
+            refuse(
+                "--store <STORE>",
+                &kms_server::store::postgres::redacted_url(&s),
+                e,
+            )
+        })
+    });
+    let admin_token = admin_token.map(|t| {
+        AdminToken::new(t).unwrap_or_else(|e| refuse("--admin-token <ADMIN_TOKEN>", "<hidden>", e))
+    });
+    (store, admin_token)
 }
 
 /// Milliseconds since the Unix epoch of an RFC 3339 instant.
@@ -278,7 +303,8 @@ impl Signals {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let a = Args::parse();
+    let mut a = Args::parse();
+    let (store, admin_token) = secrets(a.store.take(), a.admin_token.take());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -295,7 +321,7 @@ async fn main() -> std::process::ExitCode {
         listen: a.listen,
         data_dir: a.data_dir,
         region: a.region,
-        store: a.store,
+        store,
         store_pool_size: usize::from(a.store_pool_size),
         daemon_id: a.daemon_id,
         tenants: a.tenants,
@@ -322,7 +348,7 @@ async fn main() -> std::process::ExitCode {
             keepalive_interval: secs(a.keepalive_interval_secs),
             keepalive_timeout: Duration::from_secs(a.keepalive_timeout_secs.max(1)),
         },
-        admin_token: a.admin_token,
+        admin_token,
         faults: a.faults,
         fault_seed: a.fault_seed,
         clock: if a.virtual_clock {

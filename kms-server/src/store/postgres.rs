@@ -154,6 +154,38 @@ impl std::fmt::Debug for PostgresStore {
 /// The default of `--store-pool-size`: most connections a daemon opens to the store at once.
 pub const DEFAULT_POOL_SIZE: u16 = 8;
 
+/// A store URL fit to print: the password of its user part (`postgres://user:***@host/db`) and
+/// the value of a `password` parameter replaced by `***`. Text that is no URL prints as `***`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                        format!("{name}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 /// How long a store call waits for a free connection when all of the pool's are in use.
 const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -927,5 +959,41 @@ impl KeyStore for PostgresStore {
             tx.commit().map_err(backend)?;
             Ok(start..end)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn a_printed_store_url_hides_its_passwords() {
+        // (rule, URL, as printed)
+        let cases = [
+            (
+                "a password in the user part",
+                "postgres://kms:hunter2@db:5432/kms?sslmode=require",
+                "postgres://kms:***@db:5432/kms?sslmode=require",
+            ),
+            (
+                "a password that holds an @",
+                "postgresql://kms:p@ss@db/kms",
+                "postgresql://kms:***@db/kms",
+            ),
+            (
+                "a password parameter",
+                "postgres://kms@db/kms?connect_timeout=1&password=hunter2",
+                "postgres://kms@db/kms?connect_timeout=1&password=***",
+            ),
+            (
+                "no password",
+                "postgres://kms@127.0.0.1:1/kms",
+                "postgres://kms@127.0.0.1:1/kms",
+            ),
+            ("no URL at all", "host=db password=hunter2", "***"),
+        ];
+        for (rule, url, printed) in cases {
+            assert_eq!(redacted_url(url), printed, "{rule}");
+        }
     }
 }
