@@ -93,6 +93,10 @@ fi
 hz=$(getconf CLK_TCK)
 for call in "${calls[@]}"; do set -- $call; load "$1" "$2" 4 16 >/dev/null; done # warm up
 results=$work/results
+# The machine's CPU ticks (all, and stolen by the hypervisor) from /proc/stat, so that the figures
+# say how contended the host was while they were taken.
+host_ticks() { awk '/^cpu /{t=0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+read -r host0 steal0 < <(host_ticks)
 for r in $(seq "$rounds"); do
     for inflight in ${INFLIGHT:-16 64}; do
         for call in "${calls[@]}"; do
@@ -106,6 +110,8 @@ for r in $(seq "$rounds"); do
         done
     done
 done
+read -r host1 steal1 < <(host_ticks)
+echo "host: $(( (steal1 - steal0) * 100 / (host1 - host0 > 0 ? host1 - host0 : 1) ))% of CPU time stolen by the hypervisor during the run (close to 0 on a quiet host)"
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]

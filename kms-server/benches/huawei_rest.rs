@@ -312,6 +312,7 @@ async fn main() {
         "| round | bare req/s | REST req/s | ratio | bare us CPU/req | REST us CPU/req | CPU ratio | gRPC GenerateDataKey req/s | gRPC us CPU/req |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let host_before = host_ticks();
     let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Rounds alternate which target goes first, so that drift in the machine's load hits both.
@@ -344,5 +345,25 @@ async fn main() {
         median(ratios),
         median(cpu_ratios)
     );
+    if let (Some((t0, s0)), Some((t1, s1))) = (host_before, host_ticks()) {
+        println!(
+            "host: {:.0}% of CPU time stolen by the hypervisor during the rounds (close to 0 on a quiet host)",
+            (s1 - s0) as f64 * 100.0 / (t1 - t0).max(1) as f64
+        );
+    }
     server.shutdown().await;
+}
+
+/// The machine's CPU ticks, all and stolen by the hypervisor (`/proc/stat`), so that the figures
+/// say how contended the host was; `None` where there is no `/proc`.
+fn host_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    Some((fields.iter().sum(), *fields.get(7)?))
 }
