@@ -800,36 +800,12 @@ async fn nonce_grants_are_the_fleets_two_stores_never_overlap_and_two_daemons_sh
         let stores = [open(), open()];
         const BLOCK: u64 = 7;
         const LIMIT: u64 = 700;
-        let mut grants: Vec<std::ops::Range<u64>> = std::thread::scope(|scope| {
-            let writers: Vec<_> = [&stores[0], &stores[1], &stores[0], &stores[1]]
-                .into_iter()
-                .map(|s| {
-                    scope.spawn(move || {
-                        let mut mine = Vec::new();
-                        loop {
-                            let g = s.reserve_nonces(uuid, 1, BLOCK, LIMIT).unwrap();
-                            if g.is_empty() {
-                                return mine;
-                            }
-                            mine.push(g);
-                        }
-                    })
-                })
-                .collect();
-            writers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap())
-                .collect()
-        });
-        grants.sort_by_key(|g| g.start);
-        let mut next = 0;
-        for g in &grants {
-            assert_eq!(g.start, next, "grants overlap or leave a gap: {grants:?}");
-            assert!(g.end - g.start <= BLOCK);
-            next = g.end;
-        }
-        assert_eq!(next, LIMIT, "grants pass or fall short of the limit");
-        grants
+        kmsbox_test_support::nonce_grants::race(
+            &[&stores[0], &stores[1], &stores[0], &stores[1]],
+            BLOCK,
+            LIMIT,
+            |s| s.reserve_nonces(uuid, 1, BLOCK, LIMIT).unwrap(),
+        )
     });
     assert!(grants.len() >= 100);
 

@@ -1049,37 +1049,13 @@ mod tests {
             .unwrap();
         let second = SqliteStore::open(&path).unwrap();
         let u = Uuid::from_u128(1);
-        let grants: Vec<std::ops::Range<u64>> = std::thread::scope(|t| {
-            let writers: Vec<_> = [&first, &second, &first, &second]
-                .into_iter()
-                .map(|s| {
-                    t.spawn(move || {
-                        let mut mine = Vec::new();
-                        loop {
-                            let g = s.reserve_nonces(u, 1, BLOCK, LIMIT).unwrap();
-                            if g.is_empty() {
-                                return mine;
-                            }
-                            mine.push(g);
-                        }
-                    })
-                })
-                .collect();
-            writers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap())
-                .collect()
-        });
-        let mut sorted = grants.clone();
-        sorted.sort_by_key(|g| g.start);
         // The grants tile 0..LIMIT exactly: none overlaps another, none passes the limit.
-        let mut next = 0;
-        for g in &sorted {
-            assert_eq!(g.start, next, "{sorted:?}");
-            assert!(g.end <= LIMIT && g.end - g.start <= BLOCK);
-            next = g.end;
-        }
-        assert_eq!(next, LIMIT);
+        kmsbox_test_support::nonce_grants::race(
+            &[&first, &second, &first, &second],
+            BLOCK,
+            LIMIT,
+            |s| s.reserve_nonces(u, 1, BLOCK, LIMIT).unwrap(),
+        );
         assert_eq!(
             second.load_all().unwrap()[0].versions[0].nonces_reserved,
             LIMIT
