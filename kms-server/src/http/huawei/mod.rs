@@ -444,10 +444,7 @@ pub async fn dispatch(
         Operation::CreateDatakey | Operation::CreateDatakeyWithoutPlaintext => {
             let b: model::CreateDatakey<'_> = parse(body)?;
             sequence(b.sequence.as_deref())?;
-            let id = b
-                .key_id
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| HuaweiError::missing("key_id"))?;
+            let id = required(b.key_id, "key_id")?;
             let lengths = if op == Operation::CreateDatakey {
                 Lengths::DATAKEY
             } else {
@@ -862,8 +859,8 @@ fn written(body: json::Object, key: &KeyRecord) -> Result<Answer, HuaweiError> {
 }
 
 /// A required field; an empty string counts as missing.
-fn required(v: Option<String>, field: &str) -> Result<String, HuaweiError> {
-    v.filter(|s| !s.is_empty())
+fn required<S: AsRef<str>>(v: Option<S>, field: &str) -> Result<S, HuaweiError> {
+    v.filter(|s| !s.as_ref().is_empty())
         .ok_or_else(|| HuaweiError::missing(field))
 }
 
