@@ -170,18 +170,13 @@ impl Future for Refusals {
             return refusing.as_mut().poll(cx);
         }
         let Ok(response) = std::task::ready!(this.call.as_mut().poll(cx));
-        let code = response
+        let refused = response
             .extensions()
             .get::<Status>()
-            .and_then(codec_refusal);
-        let (Some(code), Some((op, kept, grpc))) = (code, this.refusal.take()) else {
+            .and_then(|s| Some((codec_refusal(s)?, s.message().to_owned())));
+        let (Some((code, message)), Some((op, kept, grpc))) = (refused, this.refusal.take()) else {
             return Poll::Ready(Ok(response));
         };
-        let message = response
-            .extensions()
-            .get::<Status>()
-            .map(|s| s.message().to_owned())
-            .unwrap_or_default();
         let mut refusing: BoxFuture<_, _> = Box::pin(async move {
             let md = kept.into_metadata();
             Ok(grpc.refuse_undecodable(op, &md, code, message).await)
