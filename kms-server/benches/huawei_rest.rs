@@ -169,18 +169,17 @@ fn measure(target: Target, requests: u64, urls: &Urls, hz: u64) -> Measured {
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
         .expect("h2load output");
-    let done = out
-        .lines()
-        .find(|l| l.starts_with("requests:"))
-        .unwrap_or_default();
+    let line = |prefix: &str| {
+        out.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_default()
+    };
+    let done = line("requests:");
     assert!(
         done.contains(&format!("{requests} succeeded")),
         "h2load: not every request succeeded: {done}\n{out}"
     );
-    let status = out
-        .lines()
-        .find(|l| l.starts_with("status codes:"))
-        .unwrap_or_default();
+    let status = line("status codes:");
     assert!(
         status.starts_with(&format!("status codes: {requests} 2xx")),
         "h2load: {status}"
