@@ -20,7 +20,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditLine, AuditLog};
 use crate::auth::{Authenticator, MIN_TOKEN_LEN, request_id};
 use crate::clock::Clock;
 use crate::error::KmsError;
@@ -144,16 +144,14 @@ impl AdminGrpc {
             Err(e) => e.code().as_str(),
         };
         self.audit
-            .record(AuditRecord {
+            .record(AuditLine {
                 time_ms: now_ms(),
-                domain: String::new(),
-                region: String::new(),
+                domain: "",
+                region: "",
                 operation: op,
-                key_id: String::new(),
+                key_id: "",
                 outcome,
-                request_id: rid,
-                virtual_time_ms: None,
-                daemon: None,
+                request_id: &rid,
                 injected: None,
             })
             .await;

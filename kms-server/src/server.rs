@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{AdminGrpc, AdminToken};
-use crate::audit::{AuditFailure, AuditLog, AuditOptions, AuditRecord};
+use crate::audit::{AuditFailure, AuditLine, AuditLog, AuditOptions};
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::crypto::RootKey;
@@ -317,16 +317,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         let created = crate::seed::apply(&keyring, seed, &region).await?;
         // Like every key-lifecycle line, each is on disk before the daemon serves.
         for key in &created {
-            let line = AuditRecord {
+            let key_id = key.full_id_string();
+            let request_id = crate::auth::request_id(&tonic::metadata::MetadataMap::new());
+            let line = AuditLine {
                 time_ms: crate::clock::wall_ms(),
-                domain: key.domain.to_string(),
-                region: key.region.to_string(),
+                domain: key.domain.as_str(),
+                region: key.region.as_str(),
                 operation: "SeedKey",
-                key_id: key.full_id().to_string(),
+                key_id: &key_id,
                 outcome: "ok",
-                request_id: crate::auth::request_id(&tonic::metadata::MetadataMap::new()),
-                virtual_time_ms: None,
-                daemon: None,
+                request_id: &request_id,
                 injected: None,
             };
             if audit.record_durable(line).await.is_err() {

@@ -69,13 +69,16 @@ async fn close_writes_what_is_queued_and_ends_the_writer_task() {
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
     for i in 0..3 {
-        log.record(rec(i)).await;
+        log.record(rec(i).line()).await;
     }
     stop(&log, &tasks).await;
     assert_eq!(ids(&path), ["req-0000", "req-0001", "req-0002"]);
     // A handle used after close loses the record without blocking.
     log.flush().await;
-    assert_eq!(log.record_durable(rec(9)).await, Err(AuditUnavailable));
+    assert_eq!(
+        log.record_durable(rec(9).line()).await,
+        Err(AuditUnavailable)
+    );
 }
 
 #[tokio::test]
@@ -84,8 +87,8 @@ async fn a_durable_record_is_on_disk_when_it_returns() {
     let path = dir.path().join("audit.jsonl");
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
-    log.record(rec(0)).await;
-    log.record_durable(rec(1)).await.unwrap();
+    log.record(rec(0).line()).await;
+    log.record_durable(rec(1).line()).await.unwrap();
     // No flush: the batched line before it went with it, in order.
     assert_eq!(ids(&path), ["req-0000", "req-0001"]);
     stop(&log, &tasks).await;
@@ -104,7 +107,7 @@ async fn size_rotation_keeps_n_files_of_whole_lines_under_the_limit() {
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &options, &tasks).unwrap();
     for i in 0..20 {
-        log.record(rec(i)).await;
+        log.record(rec(i).line()).await;
         if i % 4 == 0 {
             log.flush().await;
         }
@@ -139,7 +142,7 @@ async fn size_rotation_with_keep_0_keeps_only_the_current_file() {
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &options, &tasks).unwrap();
     for i in 0..5 {
-        log.record(rec(i)).await;
+        log.record(rec(i).line()).await;
     }
     stop(&log, &tasks).await;
     assert_eq!(ids(&path), ["req-0004"]);
@@ -153,13 +156,13 @@ async fn reopen_after_a_move_sends_later_lines_to_a_new_file() {
     let moved = dir.path().join("audit.jsonl.old");
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
-    log.record(rec(0)).await;
+    log.record(rec(0).line()).await;
     log.flush().await;
     std::fs::rename(&path, &moved).unwrap();
     // Moved, not replaced: lines keep going to the moved file until the reopen.
-    log.record(rec(1)).await;
+    log.record(rec(1).line()).await;
     log.reopen().await;
-    log.record(rec(2)).await;
+    log.record(rec(2).line()).await;
     stop(&log, &tasks).await;
     assert_eq!(ids(&moved), ["req-0000", "req-0001"]);
     assert_eq!(ids(&path), ["req-0002"]);
@@ -171,10 +174,10 @@ async fn a_removed_log_is_created_again() {
     let path = dir.path().join("audit.jsonl");
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
-    log.record(rec(0)).await;
+    log.record(rec(0).line()).await;
     log.flush().await;
     std::fs::remove_file(&path).unwrap();
-    log.record(rec(1)).await;
+    log.record(rec(1).line()).await;
     stop(&log, &tasks).await;
     assert_eq!(ids(&path), ["req-0001"]);
 }
@@ -209,8 +212,11 @@ async fn refuse_keeps_the_lines_and_writes_them_once_it_can() {
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
     let mut writable = log.writable();
     assert!(!log.refusing());
-    log.record(rec(0)).await;
-    assert_eq!(log.record_durable(rec(1)).await, Err(AuditUnavailable));
+    log.record(rec(0).line()).await;
+    assert_eq!(
+        log.record_durable(rec(1).line()).await,
+        Err(AuditUnavailable)
+    );
     assert!(log.refusing());
     assert!(!*writable.borrow_and_update());
     heal(&path, &real);
@@ -219,7 +225,7 @@ async fn refuse_keeps_the_lines_and_writes_them_once_it_can() {
         .expect("recovers by itself")
         .unwrap();
     assert!(!log.refusing());
-    log.record_durable(rec(2)).await.unwrap();
+    log.record_durable(rec(2).line()).await.unwrap();
     assert_eq!(ids(&real), ["req-0000", "req-0001", "req-0002"]);
     assert_eq!(log.lines_lost(), 0);
     stop(&log, &tasks).await;
@@ -238,12 +244,12 @@ async fn continue_serves_and_counts_the_lines_it_loses() {
     };
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &options, &tasks).unwrap();
-    log.record(rec(0)).await;
-    assert_eq!(log.record_durable(rec(1)).await, Ok(()));
+    log.record(rec(0).line()).await;
+    assert_eq!(log.record_durable(rec(1).line()).await, Ok(()));
     assert!(!log.refusing(), "continue never refuses");
     assert_eq!(log.lines_lost(), 2);
     heal(&path, &real);
-    log.record_durable(rec(2)).await.unwrap();
+    log.record_durable(rec(2).line()).await.unwrap();
     assert_eq!(ids(&real), ["req-0002"]);
     assert!(*log.writable().borrow());
     assert_eq!(log.lines_lost(), 2);
@@ -258,8 +264,8 @@ async fn lines_still_unwritten_at_close_are_counted_lost() {
     full_disk(&path);
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
-    log.record(rec(0)).await;
-    log.record(rec(1)).await;
+    log.record(rec(0).line()).await;
+    log.record(rec(1).line()).await;
     log.flush().await;
     assert!(log.refusing());
     assert_eq!(log.lines_lost(), 0, "kept, not lost, while running");
@@ -276,7 +282,7 @@ async fn a_failed_reopen_refuses_until_the_path_can_be_opened_again() {
     let tasks = TaskTracker::new();
     let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
     let mut writable = log.writable();
-    log.record(rec(0)).await;
+    log.record(rec(0).line()).await;
     log.flush().await;
     std::fs::rename(&logs, dir.path().join("logs.old")).unwrap();
     log.reopen().await;
@@ -287,7 +293,7 @@ async fn a_failed_reopen_refuses_until_the_path_can_be_opened_again() {
         .await
         .expect("recovers by itself")
         .unwrap();
-    log.record(rec(1)).await;
+    log.record(rec(1).line()).await;
     stop(&log, &tasks).await;
     assert_eq!(ids(&path), ["req-0001"]);
     assert_eq!(ids(&dir.path().join("logs.old/audit.jsonl")), ["req-0000"]);
@@ -343,4 +349,48 @@ fn an_audit_line_is_what_serde_json_writes() {
             );
         }
     }
+}
+
+/// Lines are written in the order their calls recorded them, whatever threads recorded them: a
+/// baton passed between tasks on a multi-threaded runtime makes each line's record happen after
+/// the previous one's, from a thread (and so a shard) of the scheduler's choosing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lines_recorded_one_after_another_on_any_thread_are_written_in_that_order() {
+    const TASKS: usize = 4;
+    const LINES: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let tasks = TaskTracker::new();
+    let log = AuditLog::start(&path, &AuditOptions::default(), &tasks).unwrap();
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..TASKS)
+        .map(|_| tokio::sync::mpsc::unbounded_channel::<usize>())
+        .unzip();
+    let mut handles = tokio::task::JoinSet::new();
+    for (t, mut rx) in rxs.into_iter().enumerate() {
+        let next = txs[(t + 1) % TASKS].clone();
+        let log = log.clone();
+        handles.spawn(async move {
+            while let Some(i) = rx.recv().await {
+                if i == LINES {
+                    return;
+                }
+                log.record(rec(i).line()).await;
+                // Some batons wait a little, so that lines fall on both sides of the writer's
+                // rounds.
+                if i % 97 == 0 {
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                let _ = next.send(i + 1);
+            }
+        });
+    }
+    txs[0].send(0).unwrap();
+    drop(txs);
+    tokio::time::timeout(Duration::from_secs(60), handles.join_all())
+        .await
+        .expect("the baton goes round");
+    log.flush().await;
+    let want: Vec<_> = (0..LINES).map(|i| format!("req-{i:04}")).collect();
+    assert_eq!(ids(&path), want);
+    stop(&log, &tasks).await;
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{AuditFailure, AuditOptions, AuditRecord, RETAIN_BYTES, Shared};
+use super::{AuditFailure, AuditOptions, RETAIN_BYTES, Shared};
 
 /// How often a failing log says so again at error level.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -56,8 +56,6 @@ pub(super) struct Writer {
     open_failed: bool,
     last_report: Instant,
     lost_at_report: u64,
-    /// The text of the last second written.
-    times: super::SecondCache,
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -141,19 +139,17 @@ impl Writer {
             open_failed: false,
             last_report: Instant::now(),
             lost_at_report: 0,
-            times: super::SecondCache::default(),
         })
     }
 
-    /// Adds one line to what the next write writes. While the log is failing, a line past the
-    /// 16 MiB kept in memory is lost (and counted).
-    pub(super) fn push(&mut self, r: &AuditRecord) {
+    /// Adds one line (with its `\n`) to what the next write writes. While the log is failing, a
+    /// line past the 16 MiB kept in memory is lost (and counted).
+    pub(super) fn push(&mut self, line: &[u8]) {
         if self.failing_since.is_some() && self.pending.data.len() >= RETAIN_BYTES {
             self.lose(1);
             return;
         }
-        r.write_json(&mut self.pending.data, &mut self.times);
-        self.pending.data.push(b'\n');
+        self.pending.data.extend_from_slice(line);
         self.pending.ends.push(self.pending.data.len());
     }
 

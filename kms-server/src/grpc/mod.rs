@@ -16,7 +16,7 @@ use kms_proto::v1::key_management_service_server::KeyManagementService;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Response, Status};
 
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditLine, AuditLog};
 use crate::auth::Authenticator;
 use crate::blob::BlobHeader;
 use crate::error::{KmsError, Result};
@@ -42,33 +42,78 @@ pub struct KmsGrpc {
 struct Call {
     op: &'static str,
     request_id: String,
-    domain: String,
-    region: String,
+    /// Who is calling, once authenticated.
+    caller: Option<Caller>,
     /// The key as the request named it, for the audit entry of a refused call.
     requested_key: String,
     /// What a fault rule injected, for the audit entry.
     injected: Option<String>,
 }
 
-/// A handler's answer and the key its audit entry names (full form; empty for none).
+impl Call {
+    /// The call's audit line, naming `key_id`.
+    fn line<'a>(&'a self, key_id: &'a str, outcome: &'static str) -> AuditLine<'a> {
+        AuditLine {
+            time_ms: now_ms(),
+            domain: self.caller.as_ref().map_or("", |c| c.domain.as_str()),
+            region: self.caller.as_ref().map_or("", |c| c.region.as_str()),
+            operation: self.op,
+            key_id,
+            outcome,
+            request_id: &self.request_id,
+            injected: self.injected.as_deref(),
+        }
+    }
+
+    /// The call's audit line, naming the key as the request named it.
+    fn refused_line(&self, outcome: &'static str) -> AuditLine<'_> {
+        self.line(&self.requested_key, outcome)
+    }
+}
+
+/// A handler's answer and the key its audit entry names.
 struct Answer<T> {
     response: T,
-    audit_key: String,
+    audit_key: AuditKey<T>,
     /// The call changed a key's lifecycle: its audit line is on disk before the reply.
     durable: bool,
 }
 
+/// The key an answer's audit line names (full form; empty for none).
+enum AuditKey<T> {
+    Text(String),
+    /// The response's own field, already rendered for the caller.
+    InResponse(fn(&T) -> &str),
+}
+
 impl<T> Answer<T> {
     fn new(response: T, key: &KeyRecord) -> Self {
-        Self::naming(response, key.full_id_string())
+        Self::with_key(response, AuditKey::Text(key.full_id_string()))
     }
 
-    /// An answer about the key whose full ID is `key_id` (already rendered for the response).
-    fn naming(response: T, key_id: String) -> Self {
+    /// An answer about no key.
+    fn keyless(response: T) -> Self {
+        Self::with_key(response, AuditKey::Text(String::new()))
+    }
+
+    /// An answer whose audit line names the key in the response's field `key_id`.
+    fn naming(response: T, key_id: fn(&T) -> &str) -> Self {
+        Self::with_key(response, AuditKey::InResponse(key_id))
+    }
+
+    fn with_key(response: T, audit_key: AuditKey<T>) -> Self {
         Self {
             response,
-            audit_key: key_id,
+            audit_key,
             durable: false,
+        }
+    }
+
+    /// The key its audit line names.
+    fn audit_key(&self) -> &str {
+        match &self.audit_key {
+            AuditKey::Text(s) => s,
+            AuditKey::InResponse(field) => field(&self.response),
         }
     }
 }
@@ -179,8 +224,7 @@ impl KmsGrpc {
         let mut call = Call {
             op,
             request_id,
-            domain: String::new(),
-            region: String::new(),
+            caller: None,
             requested_key: crate::audit::requested_key_prefix(req.get_ref().key_named()).to_owned(),
             injected: None,
         };
@@ -188,8 +232,7 @@ impl KmsGrpc {
             Ok(caller) => caller,
             Err(e) => return Err(self.refuse(call, e).await),
         };
-        call.domain = caller.domain.as_str().to_owned();
-        call.region = caller.region.as_str().to_owned();
+        call.caller = Some(caller.clone());
         if self.audit.refusing() {
             return Err(self.refuse_unaudited(call).await);
         }
@@ -206,20 +249,17 @@ impl KmsGrpc {
             match injected.outcome {
                 None => {}
                 Some(Outcome::Fail { code, message }) => {
-                    let key = std::mem::take(&mut call.requested_key);
                     let status = with_request_id(code.status(message), &call.request_id);
-                    self.audit.record(line(call, key, code.as_str())).await;
+                    self.audit.record(call.refused_line(code.as_str())).await;
                     return Err(status);
                 }
                 Some(Outcome::Hang) => {
                     // Its line now: the caller's deadline drops the call without a word.
-                    let key = std::mem::take(&mut call.requested_key);
-                    let rid = call.request_id.clone();
-                    self.audit.record(line(call, key, "hang")).await;
+                    self.audit.record(call.refused_line("hang")).await;
                     self.faults.hang().await;
                     return Err(with_request_id(
                         ErrorCode::ServiceUnavailable.status("the daemon is stopping"),
-                        &rid,
+                        &call.request_id,
                     ));
                 }
             }
@@ -229,15 +269,15 @@ impl KmsGrpc {
             Err(e) => return Err(self.refuse(call, e).await),
         };
         let rid = request_id_value(&call.request_id);
+        let line = call.line(answer.audit_key(), "ok");
         if answer.durable {
-            let line = line(call.clone(), answer.audit_key, "ok");
             if self.audit.record_durable(line).await.is_err() {
                 // The change is in the store and its line is kept to be written once the log can
                 // be, but the call is not acknowledged.
                 return Err(self.refuse_unaudited(call).await);
             }
         } else {
-            self.audit.record(line(call, answer.audit_key, "ok")).await;
+            self.audit.record(line).await;
         }
         let mut r = Response::new(answer.response);
         if let Some(v) = rid {
@@ -270,45 +310,27 @@ impl KmsGrpc {
     }
 
     /// Logs, audits and converts a refused call.
-    async fn refuse(&self, mut call: Call, e: KmsError) -> Status {
+    async fn refuse(&self, call: Call, e: KmsError) -> Status {
         if e.is_internal() {
             tracing::error!(op = call.op, request_id = %call.request_id, error = %e, "internal error");
         } else {
             tracing::debug!(op = call.op, request_id = %call.request_id, error = %e, "request refused");
         }
-        let key = std::mem::take(&mut call.requested_key);
         let outcome = e.code().as_str();
         let status = with_request_id(Status::from(e), &call.request_id);
-        self.audit.record(line(call, key, outcome)).await;
+        self.audit.record(call.refused_line(outcome)).await;
         status
     }
 
     /// Refuses a call because the audit log cannot be written (`--audit-failure=refuse`). Its line
     /// is queued like any refusal's, and written if the log recovers before the lines kept in
     /// memory overflow.
-    async fn refuse_unaudited(&self, mut call: Call) -> Status {
+    async fn refuse_unaudited(&self, call: Call) -> Status {
         let code = ErrorCode::NotServing;
         tracing::debug!(op = call.op, request_id = %call.request_id, "refused: the audit log cannot be written");
-        let key = std::mem::take(&mut call.requested_key);
         let status = with_request_id(code.status(AUDIT_UNAVAILABLE), &call.request_id);
-        self.audit.record(line(call, key, code.as_str())).await;
+        self.audit.record(call.refused_line(code.as_str())).await;
         status
-    }
-}
-
-/// The audit line of a call.
-fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
-    AuditRecord {
-        time_ms: now_ms(),
-        domain: call.domain,
-        region: call.region,
-        operation: call.op,
-        key_id,
-        outcome,
-        request_id: call.request_id,
-        virtual_time_ms: None,
-        daemon: None,
-        injected: call.injected,
     }
 }
 
@@ -443,14 +465,10 @@ impl KeyManagementService for KmsGrpc {
     ) -> RpcResult<pb::ListKeysResponse> {
         self.rpc("ListKeys", req, |k, c, m| async move {
             let page = k.list(&c, m.page_size, &m.page_token)?;
-            Ok(Answer {
-                response: pb::ListKeysResponse {
-                    keys: page.keys.iter().map(|k| metadata(k)).collect(),
-                    next_page_token: page.next_page_token,
-                },
-                audit_key: String::new(),
-                durable: false,
-            })
+            Ok(Answer::keyless(pb::ListKeysResponse {
+                keys: page.keys.iter().map(|k| metadata(k)).collect(),
+                next_page_token: page.next_page_token,
+            }))
         })
         .await
     }
@@ -462,15 +480,14 @@ impl KeyManagementService for KmsGrpc {
         self.rpc("GenerateDataKey", req, |k, c, m| async move {
             let mut dk =
                 k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
-            let key_id = dk.key.full_id_string();
             let response = pb::GenerateDataKeyResponse {
-                key_id: key_id.clone(),
+                key_id: dk.key.full_id_string(),
                 // Moved, not copied: the message is the one plaintext copy left (SECURITY.md).
                 plaintext: std::mem::take(&mut *dk.plaintext),
                 ciphertext_blob: dk.blob,
                 key_version: dk.version,
             };
-            Ok(Answer::naming(response, key_id))
+            Ok(Answer::naming(response, |r| &r.key_id))
         })
         .await
     }
@@ -486,13 +503,12 @@ impl KeyManagementService for KmsGrpc {
                 let dk = k
                     .generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)
                     .map_err(crate::error::KmsError::without_plaintext)?;
-                let key_id = dk.key.full_id_string();
                 let response = pb::GenerateDataKeyWithoutPlaintextResponse {
-                    key_id: key_id.clone(),
+                    key_id: dk.key.full_id_string(),
                     ciphertext_blob: dk.blob,
                     key_version: dk.version,
                 };
-                Ok(Answer::naming(response, key_id))
+                Ok(Answer::naming(response, |r| &r.key_id))
             },
         )
         .await
@@ -501,13 +517,12 @@ impl KeyManagementService for KmsGrpc {
     async fn encrypt(&self, req: Request<pb::EncryptRequest>) -> RpcResult<pb::EncryptResponse> {
         self.rpc("Encrypt", req, |k, c, m| async move {
             let e = k.encrypt(&c, &m.key_id, &m.plaintext, &m.encryption_context)?;
-            let key_id = e.key.full_id_string();
             let response = pb::EncryptResponse {
-                key_id: key_id.clone(),
+                key_id: e.key.full_id_string(),
                 ciphertext_blob: e.blob,
                 key_version: e.version,
             };
-            Ok(Answer::naming(response, key_id))
+            Ok(Answer::naming(response, |r| &r.key_id))
         })
         .await
     }
@@ -515,13 +530,12 @@ impl KeyManagementService for KmsGrpc {
     async fn decrypt(&self, req: Request<pb::DecryptRequest>) -> RpcResult<pb::DecryptResponse> {
         self.rpc("Decrypt", req, |k, c, m| async move {
             let d = k.decrypt(&c, &m.ciphertext_blob, &m.encryption_context, &m.key_id)?;
-            let key_id = d.key.full_id_string();
             let response = pb::DecryptResponse {
-                key_id: key_id.clone(),
+                key_id: d.key.full_id_string(),
                 plaintext: d.plaintext.to_vec(),
                 key_version: d.version,
             };
-            Ok(Answer::naming(response, key_id))
+            Ok(Answer::naming(response, |r| &r.key_id))
         })
         .await
     }
@@ -539,14 +553,13 @@ impl KeyManagementService for KmsGrpc {
                 &m.destination_key_id,
                 &m.destination_encryption_context,
             )?;
-            let key_id = r.encrypted.key.full_id_string();
             let response = pb::ReEncryptResponse {
                 source_key_id: r.source_key.full_id_string(),
-                key_id: key_id.clone(),
+                key_id: r.encrypted.key.full_id_string(),
                 ciphertext_blob: r.encrypted.blob,
                 key_version: r.encrypted.version,
             };
-            Ok(Answer::naming(response, key_id))
+            Ok(Answer::naming(response, |r| &r.key_id))
         })
         .await
     }
@@ -636,13 +649,9 @@ impl KeyManagementService for KmsGrpc {
     ) -> RpcResult<pb::GenerateRandomResponse> {
         self.rpc("GenerateRandom", req, |k, _c, m| async move {
             let random = k.generate_random(m.number_of_bytes)?;
-            Ok(Answer {
-                response: pb::GenerateRandomResponse {
-                    random: random.to_vec(),
-                },
-                audit_key: String::new(),
-                durable: false,
-            })
+            Ok(Answer::keyless(pb::GenerateRandomResponse {
+                random: random.to_vec(),
+            }))
         })
         .await
     }

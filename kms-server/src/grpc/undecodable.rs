@@ -19,7 +19,7 @@ use tonic::metadata::MetadataMap;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use super::{Call, KmsGrpc, request_id_value};
+use super::{KmsGrpc, request_id_value};
 
 /// The `kms.v1.KeyManagementService` server, with tonic's own decode and size refusals given
 /// stable codes and audited.
@@ -197,23 +197,16 @@ impl KmsGrpc {
         message: String,
     ) -> http::Response<Body> {
         let (request_id, caller) = self.auth.identify(md);
-        let (domain, region) = match caller {
-            Ok(c) => (c.domain.to_string(), c.region.to_string()),
-            Err(_) => (String::new(), String::new()),
-        };
-        let call = Call {
+        let call = super::Call {
             op,
             request_id,
-            domain,
-            region,
+            caller: caller.ok(),
             requested_key: String::new(),
             injected: None,
         };
         tracing::debug!(op, request_id = %call.request_id, error = %message, "undecodable request refused");
         let rid = request_id_value(&call.request_id);
-        self.audit
-            .record(super::line(call, String::new(), code.as_str()))
-            .await;
+        self.audit.record(call.refused_line(code.as_str())).await;
         let mut status = code.status(format!("the request message does not decode: {message}"));
         if let Some(v) = rid {
             status.metadata_mut().insert(REQUEST_ID, v);

@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 use self::error::{HuaweiError, Recode};
 use self::sign::{Authorization, SignError};
 use super::{ApiState, Faulted, apply_faults};
-use crate::audit::AuditRecord;
+use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::json;
 use crate::keyring::validate::MAX_DATA_KEY;
@@ -153,10 +153,34 @@ pub fn claims(path: &str) -> bool {
 struct Call {
     op: &'static str,
     request_id: String,
+    /// The tenant of a request that was refused once its signature named it.
     domain: String,
-    region: String,
     /// What a fault rule did to the call.
     injected: Option<String>,
+}
+
+impl Call {
+    /// The call's audit line, for `caller` once known, naming `key_id`.
+    fn line<'a>(
+        &'a self,
+        caller: Option<&'a Caller>,
+        key_id: &'a str,
+        outcome: &'static str,
+    ) -> AuditLine<'a> {
+        let (domain, region) = caller.map_or((self.domain.as_str(), ""), |c| {
+            (c.domain.as_str(), c.region.as_str())
+        });
+        AuditLine {
+            time_ms: now_ms(),
+            domain,
+            region,
+            operation: self.op,
+            key_id,
+            outcome,
+            request_id: &self.request_id,
+            injected: self.injected.as_deref(),
+        }
+    }
 }
 
 /// A served operation's answer: the JSON body and the key its audit line names (full form).
@@ -187,7 +211,6 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
         op: "Unknown",
         request_id: request_id_from(parts.headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok())),
         domain: String::new(),
-        region: String::new(),
         injected: None,
     };
     // /v1.0/{project_id}/kms/{operation}
@@ -211,7 +234,7 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
                     truncate(parts.uri.path(), 256)
                 ),
             );
-            return refuse(state, call, String::new(), e).await;
+            return refuse(state, &call, None, "", e).await;
         }
     };
     call.op = op.audit_name();
@@ -223,17 +246,16 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
     };
     // A body over the limit, or one that cannot be read, is refused (KMS.0203) before parsing.
     let Ok(body) = super::read_body(&parts.headers, body, MAX_BODY).await else {
-        return refuse(state, call, String::new(), too_long()).await;
+        return refuse(state, &call, None, "", too_long()).await;
     };
     let caller = match authenticate(state, &parts, &body, project, &mut call) {
         Ok(c) => c,
-        Err(e) => return refuse(state, call, requested_key(&body), e).await,
+        Err(e) => return refuse(state, &call, None, &requested_key(&body), e).await,
     };
-    call.domain = caller.domain.as_str().to_owned();
-    call.region = caller.region.as_str().to_owned();
+    let who = Some(&caller);
     if state.audit.refusing() {
         let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
-        return refuse(state, call, requested_key(&body), e).await;
+        return refuse(state, &call, who, &requested_key(&body), e).await;
     }
     // A fault rule names the kms.v1 operation a REST operation corresponds to (its audit name).
     let fault_op = op.audit_name().parse().ok();
@@ -247,34 +269,31 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
         } => {
             call.injected = Some(note);
             let e = HuaweiError::new(code, message);
-            return refuse(state, call, requested_key(&body), e).await;
+            return refuse(state, &call, who, &requested_key(&body), e).await;
         }
         Faulted::Hang(note) => {
             // Its line now: the caller's timeout drops the call without a word.
             call.injected = Some(note);
             let e = HuaweiError::new(ErrorCode::ServiceUnavailable, "the daemon is stopping");
             let response = e.into_response_with(&call.request_id);
-            state
-                .audit
-                .record(line(call, requested_key(&body), "hang"))
-                .await;
+            let key = requested_key(&body);
+            state.audit.record(call.line(who, &key, "hang")).await;
             state.faults.hang().await;
             return response;
         }
     }
     let answer = match dispatch(&state.keyring, &caller, op, &body).await {
         Ok(a) => a,
-        Err(e) => return refuse(state, call, requested_key(&body), e).await,
+        Err(e) => return refuse(state, &call, who, &requested_key(&body), e).await,
     };
     let request_id = http::HeaderValue::from_str(&call.request_id).ok();
-    let line = line(call, answer.audit_key, "ok");
+    let line = call.line(who, &answer.audit_key, "ok");
     if op.changes_lifecycle() {
-        let request_id = line.request_id.clone();
         if state.audit.record_durable(line).await.is_err() {
             // The change is in the store and its line is kept to be written once the log can be,
             // but the call is not acknowledged (as over gRPC).
             let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
-            return e.into_response_with(&request_id);
+            return e.into_response_with(&call.request_id);
         }
     } else {
         state.audit.record(line).await;
@@ -289,30 +308,24 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
 }
 
 /// Logs, audits and answers a refused call.
-async fn refuse(state: &ApiState, call: Call, key: String, e: HuaweiError) -> Response {
+async fn refuse(
+    state: &ApiState,
+    call: &Call,
+    caller: Option<&Caller>,
+    key: &str,
+    e: HuaweiError,
+) -> Response {
     if e.internal {
         tracing::error!(op = call.op, request_id = %call.request_id, error = %e.message, "internal error");
     } else {
         tracing::debug!(op = call.op, request_id = %call.request_id, error = %e.message, "request refused");
     }
     let response = e.into_response_with(&call.request_id);
-    state.audit.record(line(call, key, e.code.as_str())).await;
+    state
+        .audit
+        .record(call.line(caller, key, e.code.as_str()))
+        .await;
     response
-}
-
-fn line(call: Call, key_id: String, outcome: &'static str) -> AuditRecord {
-    AuditRecord {
-        time_ms: now_ms(),
-        domain: call.domain,
-        region: call.region,
-        operation: call.op,
-        key_id,
-        outcome,
-        request_id: call.request_id,
-        virtual_time_ms: None,
-        daemon: None,
-        injected: call.injected,
-    }
 }
 
 /// The key a refused request names, as given, for its audit line.

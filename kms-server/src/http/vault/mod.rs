@@ -37,7 +37,7 @@ use self::model::{
     parse_ciphertext, refuse_nonce,
 };
 use super::{ApiState, Faulted, apply_faults};
-use crate::audit::AuditRecord;
+use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::blob::BlobHeader;
 use crate::error::KmsError;
@@ -205,18 +205,16 @@ struct Audit {
 }
 
 impl Audit {
-    fn line(&self, key_id: String, outcome: &'static str) -> AuditRecord {
-        AuditRecord {
+    fn line<'a>(&'a self, key_id: &'a str, outcome: &'static str) -> AuditLine<'a> {
+        AuditLine {
             time_ms: now_ms(),
-            domain: self.domain.clone(),
-            region: self.region.clone(),
+            domain: &self.domain,
+            region: &self.region,
             operation: self.op.name(),
             key_id,
             outcome,
-            request_id: self.request_id.clone(),
-            virtual_time_ms: None,
-            daemon: None,
-            injected: self.injected.clone(),
+            request_id: &self.request_id,
+            injected: self.injected.as_deref(),
         }
     }
 }
@@ -249,8 +247,8 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
             .auth
             .authenticate_token(token(headers)?)
             .map_err(|e| VaultError::from_kms(&e, false))?;
-        audit.domain = caller.domain.to_string();
-        audit.region = caller.region.to_string();
+        audit.domain = caller.domain.as_str().to_owned();
+        audit.region = caller.region.as_str().to_owned();
         if api.audit.refusing() {
             return Err(VaultError::audit_unavailable(AUDIT_UNAVAILABLE));
         }
@@ -270,7 +268,7 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
                 // Its line now: the caller's timeout drops the call without a word.
                 audit.injected = Some(note);
                 api.audit
-                    .record(audit.line(audit.requested_key.clone(), "hang"))
+                    .record(audit.line(&audit.requested_key, "hang"))
                     .await;
                 audit.audited = true;
                 api.faults.hang().await;
@@ -292,7 +290,7 @@ async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B
         .as_ref()
         .map(|k| k.full_id().to_string())
         .unwrap_or_default();
-    let line = audit.line(key_id, answer.failed.map_or("ok", ErrorCode::as_str));
+    let line = audit.line(&key_id, answer.failed.map_or("ok", ErrorCode::as_str));
     if answer.durable {
         if api.audit.record_durable(line).await.is_err() {
             // The change is in the store and its line is kept to be written once the log can
@@ -329,7 +327,7 @@ async fn refuse(api: &ApiState, audit: &Audit, e: VaultError) -> Response {
     }
     if !audit.audited {
         api.audit
-            .record(audit.line(audit.requested_key.clone(), e.code.as_str()))
+            .record(audit.line(&audit.requested_key, e.code.as_str()))
             .await;
     }
     with_request_id(e.into_response(), audit)
