@@ -484,33 +484,42 @@ impl AuditLog {
     /// thread's shard. For data-path calls: the line is written within about 10 ms, after the
     /// reply.
     pub async fn record(&self, line: AuditLine<'_>) {
-        if !self.push(&line).await {
+        let pushed = match self.try_push(&line) {
+            Some(pushed) => pushed,
+            // Boxed: the waiting is rare, and its state would otherwise enlarge every handler's
+            // future, which is moved (copied) several times per call.
+            None => Box::pin(self.push_waiting(&line)).await,
+        };
+        if !pushed {
             tracing::error!("audit writer has stopped; record lost");
         }
     }
 
     /// Writes `line` into this thread's shard, stamped with the virtual time and the daemon's
-    /// ID; `false` when the writer has stopped.
-    async fn push(&self, line: &AuditLine<'_>) -> bool {
+    /// ID: `Some(true)` once written, `Some(false)` when the writer has stopped, `None` when the
+    /// shard is full.
+    fn try_push(&self, line: &AuditLine<'_>) -> Option<bool> {
+        if self.shared.stopped.load(Ordering::Relaxed) {
+            return Some(false);
+        }
         let virtual_time_ms = self.clock.as_ref().and_then(|c| c.virtual_now_ms());
-        let daemon = self.daemon.as_deref();
+        self.shared
+            .shards
+            .push(line, virtual_time_ms, self.daemon.as_deref())
+            .then_some(true)
+    }
+
+    /// [`AuditLog::try_push`], waiting for the writer's rounds while the shard is full; `false`
+    /// when the writer has stopped.
+    async fn push_waiting(&self, line: &AuditLine<'_>) -> bool {
         loop {
-            if self.shared.stopped.load(Ordering::Relaxed) {
-                return false;
-            }
-            if self.shared.shards.push(line, virtual_time_ms, daemon) {
-                return true;
-            }
-            // The shard is full: wait for the writer's next round, registered before trying
-            // again so that the round cannot slip between the try and the wait.
+            // Registered before trying again, so that a round cannot slip between the try and
+            // the wait.
             let drained = self.shared.drained.notified();
             let mut drained = std::pin::pin!(drained);
             drained.as_mut().enable();
-            if self.shared.stopped.load(Ordering::Relaxed) {
-                return false;
-            }
-            if self.shared.shards.push(line, virtual_time_ms, daemon) {
-                return true;
+            if let Some(pushed) = self.try_push(line) {
+                return pushed;
             }
             drained.await;
         }
@@ -522,7 +531,11 @@ impl AuditLog {
     /// [`AuditFailure::Continue`] it is always `Ok`; a line that could not be written is counted
     /// in [`AuditLog::lines_lost`].
     pub async fn record_durable(&self, line: AuditLine<'_>) -> Result<(), AuditUnavailable> {
-        let written = if self.push(&line).await {
+        let pushed = match self.try_push(&line) {
+            Some(pushed) => pushed,
+            None => self.push_waiting(&line).await,
+        };
+        let written = if pushed {
             let (ack, done) = oneshot::channel();
             if self.tx.send(Msg::Durable(ack)).await.is_ok() {
                 self.shared.wake();

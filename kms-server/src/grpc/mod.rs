@@ -228,53 +228,32 @@ impl KmsGrpc {
             requested_key: crate::audit::requested_key_prefix(req.get_ref().key_named()).to_owned(),
             injected: None,
         };
+        // The paths that refuse, inject a fault or wait for the disk are boxed: their state
+        // would otherwise enlarge every call's future, which is moved (copied) several times.
         let caller = match caller {
             Ok(caller) => caller,
-            Err(e) => return Err(self.refuse(call, e).await),
+            Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
         };
         call.caller = Some(caller.clone());
         if self.audit.refusing() {
-            return Err(self.refuse_unaudited(call).await);
+            return Err(Box::pin(self.refuse_unaudited(call)).await);
         }
         if self.faults.active()
-            && let Ok(operation) = op.parse::<Operation>()
-            && let Some(injected) =
-                self.faults
-                    .intercept(operation, &caller, req.get_ref().fault_key())
+            && let Err(status) = Box::pin(self.inject(&mut call, &caller, req.get_ref())).await
         {
-            if !injected.delay.is_zero() {
-                tokio::time::sleep(injected.delay).await;
-            }
-            call.injected = Some(injected.note);
-            match injected.outcome {
-                None => {}
-                Some(Outcome::Fail { code, message }) => {
-                    let status = with_request_id(code.status(message), &call.request_id);
-                    self.audit.record(call.refused_line(code.as_str())).await;
-                    return Err(status);
-                }
-                Some(Outcome::Hang) => {
-                    // Its line now: the caller's deadline drops the call without a word.
-                    self.audit.record(call.refused_line("hang")).await;
-                    self.faults.hang().await;
-                    return Err(with_request_id(
-                        ErrorCode::ServiceUnavailable.status("the daemon is stopping"),
-                        &call.request_id,
-                    ));
-                }
-            }
+            return Err(status);
         }
         let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
             Ok(a) => a,
-            Err(e) => return Err(self.refuse(call, e).await),
+            Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
         };
         let rid = request_id_value(&call.request_id);
         let line = call.line(answer.audit_key(), "ok");
         if answer.durable {
-            if self.audit.record_durable(line).await.is_err() {
+            if Box::pin(self.audit.record_durable(line)).await.is_err() {
                 // The change is in the store and its line is kept to be written once the log can
                 // be, but the call is not acknowledged.
-                return Err(self.refuse_unaudited(call).await);
+                return Err(Box::pin(self.refuse_unaudited(call)).await);
             }
         } else {
             self.audit.record(line).await;
@@ -284,6 +263,43 @@ impl KmsGrpc {
             r.metadata_mut().insert(REQUEST_ID, v);
         }
         Ok(r)
+    }
+
+    /// Applies the fault rule that matches the call, if any: its delay, then its failure or hang
+    /// (audited here, `Err`), or nothing more (`Ok`, the call runs).
+    async fn inject(
+        &self,
+        call: &mut Call,
+        caller: &Caller,
+        req: &impl NamesKey,
+    ) -> std::result::Result<(), Status> {
+        let Ok(operation) = call.op.parse::<Operation>() else {
+            return Ok(());
+        };
+        let Some(injected) = self.faults.intercept(operation, caller, req.fault_key()) else {
+            return Ok(());
+        };
+        if !injected.delay.is_zero() {
+            tokio::time::sleep(injected.delay).await;
+        }
+        call.injected = Some(injected.note);
+        match injected.outcome {
+            None => Ok(()),
+            Some(Outcome::Fail { code, message }) => {
+                let status = with_request_id(code.status(message), &call.request_id);
+                self.audit.record(call.refused_line(code.as_str())).await;
+                Err(status)
+            }
+            Some(Outcome::Hang) => {
+                // Its line now: the caller's deadline drops the call without a word.
+                self.audit.record(call.refused_line("hang")).await;
+                self.faults.hang().await;
+                Err(with_request_id(
+                    ErrorCode::ServiceUnavailable.status("the daemon is stopping"),
+                    &call.request_id,
+                ))
+            }
+        }
     }
 
     /// A management RPC whose answer is the key's metadata.
