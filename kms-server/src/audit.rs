@@ -6,14 +6,14 @@
 //! [`TaskTracker`]) takes every shard's lines every 10 ms, merges them into the order the calls
 //! recorded them, appends them to the log file and syncs it. So auditing a data-path call costs
 //! it the line's text and an uncontended lock: no copied strings, no channel message, no disk
-//! write, no thread wake-up. A handler waits only while its shard holds 4 MiB the writer has not
-//! taken. The line of a key-lifecycle call is durable before its reply:
+//! write, no thread wake-up. A handler waits only while its shard holds its share of 16 MiB that the
+//! writer has not taken. The line of a key-lifecycle call is durable before its reply:
 //! [`AuditLog::record_durable`] wakes the writer and waits until the line is written and synced
 //! (lines that arrive together share one sync). [`AuditLog::flush`] waits until everything
 //! recorded before it is on disk (or its write has failed); [`AuditLog::close`] has the writer
-//! write what is recorded and stop. The log is the
-//! daemon's own file, apart from the key store, so that daemons sharing one store each keep their
-//! own log and the data path never writes to the store.
+//! write what is recorded and stop. The log is the daemon's own file, apart from the key store,
+//! so that daemons sharing one store each keep their own log and the data path never writes to
+//! the store.
 //!
 //! One line per call, never with key material or plaintext:
 //!
@@ -98,7 +98,8 @@ impl Default for AuditOptions {
     }
 }
 
-/// One audit-log entry. Holds no key material and no plaintext.
+/// One audit-log entry, owned: the line's fields as `serde_json` writes them (the form the tests
+/// and offline tools hold lines in). Holds no key material and no plaintext.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditRecord {
     /// When, in milliseconds since the Unix epoch (written as RFC 3339 UTC).
@@ -480,8 +481,8 @@ impl AuditLog {
         })
     }
 
-    /// Records one line; waits only while the writer is [`shards::SHARD_BYTES`] behind on this
-    /// thread's shard. For data-path calls: the line is written within about 10 ms, after the
+    /// Records one line; waits only while the writer is behind by this thread's share of
+    /// [`shards::BUFFERED_BYTES`] (16 MiB in all). For data-path calls: the line is written within about 10 ms, after the
     /// reply.
     pub async fn record(&self, line: AuditLine<'_>) {
         let pushed = match self.try_push(&line) {

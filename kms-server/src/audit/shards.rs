@@ -15,8 +15,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{AuditLine, SecondCache};
 
-/// Bytes of lines one shard holds before recorders wait for the writer.
-pub(super) const SHARD_BYTES: usize = 4 << 20;
+/// Bytes of lines all shards together hold before recorders wait for the writer: about 70,000
+/// lines, 16 MiB of memory (and as much again in the writer's spare buffers).
+pub(super) const BUFFERED_BYTES: usize = 16 << 20;
 
 /// Serialized lines, each ending with `\n`, with their sequence numbers in increasing order.
 #[derive(Debug, Default)]
@@ -55,6 +56,8 @@ struct Shard {
 /// The shards and the sequence counter.
 pub(super) struct Shards {
     shards: Box<[Mutex<Shard>]>,
+    /// Bytes of lines one shard holds before it refuses more.
+    shard_bytes: usize,
     next: AtomicU64,
 }
 
@@ -80,10 +83,12 @@ fn thread_slot() -> usize {
 }
 
 impl Shards {
-    /// `n` shards (at least one).
-    pub(super) fn new(n: usize) -> Self {
+    /// `n` shards (at least one), holding `bytes` of lines between them.
+    pub(super) fn new(n: usize, bytes: usize) -> Self {
+        let n = n.max(1);
         Self {
-            shards: (0..n.max(1))
+            shard_bytes: bytes / n,
+            shards: (0..n)
                 .map(|_| {
                     Mutex::new(Shard {
                         lines: Lines::default(),
@@ -99,7 +104,7 @@ impl Shards {
     /// seldom share one.
     pub(super) fn for_this_machine() -> Self {
         let n = std::thread::available_parallelism().map_or(4, std::num::NonZero::get);
-        Self::new(n.saturating_mul(2).min(64))
+        Self::new(n.saturating_mul(2).min(64), BUFFERED_BYTES)
     }
 
     pub(super) fn len(&self) -> usize {
@@ -113,7 +118,7 @@ impl Shards {
     }
 
     /// Writes `line` into the calling thread's shard with the next sequence number; `false`,
-    /// writing nothing, while that shard holds [`SHARD_BYTES`] or more.
+    /// writing nothing, while that shard holds its share of [`BUFFERED_BYTES`] or more.
     pub(super) fn push(
         &self,
         line: &AuditLine<'_>,
@@ -122,7 +127,7 @@ impl Shards {
     ) -> bool {
         let mut guard = self.lock(thread_slot());
         let shard = &mut *guard;
-        if shard.lines.data.len() >= SHARD_BYTES {
+        if shard.lines.data.len() >= self.shard_bytes {
             return false;
         }
         // Taken under the lock: see the module's comment.
@@ -284,7 +289,7 @@ mod tests {
     fn lines_from_many_threads_come_out_once_each_in_each_threads_order() {
         const THREADS: usize = 6;
         const PER_THREAD: usize = 2_000;
-        let shards = Shards::new(3);
+        let shards = Shards::new(3, BUFFERED_BYTES);
         let mut gathered = Gathered::new(&shards);
         let mut seen = Vec::new();
         std::thread::scope(|s| {
@@ -318,13 +323,17 @@ mod tests {
 
     #[test]
     fn a_full_shard_refuses_until_the_writer_takes_its_lines() {
-        let shards = Shards::new(1);
+        // 4 shards of 64 KiB: lines go in while the shard holds less than that.
+        let shards = Shards::new(4, 256 << 10);
+        let mut one = Vec::new();
+        line("x").write_json(&mut one, &mut SecondCache::default(), None, None);
+        let per_line = one.len() + 1;
         let mut gathered = Gathered::new(&shards);
         let mut n = 0;
         while shards.push(&line("x"), None, None) {
             n += 1;
         }
-        assert!(n > 1_000, "{n} lines fit");
+        assert_eq!(n, (64usize << 10).div_ceil(per_line));
         assert_eq!(ids(&mut gathered, &shards).len(), n);
         assert!(shards.push(&line("y"), None, None));
         assert_eq!(ids(&mut gathered, &shards), ["y"]);
