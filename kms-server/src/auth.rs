@@ -459,7 +459,9 @@ fn token_digest(token: &str) -> [u8; 32] {
 /// [`DomainId::parse`], reusing the ID this thread parsed last when the text is the same: a
 /// tenant's calls come in runs, and a clone of a parsed ID is a count where parsing is a scan
 /// and an allocation.
-fn parse_domain(s: &str) -> std::result::Result<DomainId, kms_proto::key_id::KeyIdError> {
+pub(crate) fn parse_domain(
+    s: &str,
+) -> std::result::Result<DomainId, kms_proto::key_id::KeyIdError> {
     thread_local! {
         static LAST: std::cell::RefCell<Option<DomainId>> = const { std::cell::RefCell::new(None) };
     }

@@ -43,7 +43,7 @@ pub fn escaped(out: &mut Vec<u8>, s: &str) {
 /// Whether `s` holds a byte JSON escapes: a control character, `"` or `\\`. Most values hold
 /// none, and are short: eight bytes at a time, with no loop over a tail, costs a third of a
 /// byte-wise scan on an audit line's fields.
-fn needs_escape(s: &[u8]) -> bool {
+pub(crate) fn needs_escape(s: &[u8]) -> bool {
     const fn each(b: u8) -> u64 {
         u64::from_ne_bytes([b; 8])
     }

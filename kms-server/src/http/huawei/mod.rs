@@ -11,6 +11,7 @@
 //! the gRPC operation's name where one corresponds ([`Operation::audit_name`]).
 
 pub mod error;
+mod flat;
 mod model;
 pub mod sign;
 
@@ -23,7 +24,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::request::Parts;
 use kms_proto::ErrorCode;
-use kms_proto::key_id::DomainId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -371,7 +371,8 @@ fn authenticate(
         }
     }
     if !state.auth.requires_tokens() {
-        let domain = DomainId::parse(project).map_err(|e| HuaweiError::field("project_id", e))?;
+        let domain =
+            crate::auth::parse_domain(project).map_err(|e| HuaweiError::field("project_id", e))?;
         return Ok(Caller {
             domain,
             region: state.auth.default_region().clone(),
@@ -455,7 +456,10 @@ pub async fn dispatch(
             answer(&status(&key), &key)
         }
         Operation::CreateDatakey | Operation::CreateDatakeyWithoutPlaintext => {
-            let b: model::CreateDatakey<'_> = parse(body)?;
+            let b = match model::CreateDatakey::plain(body) {
+                Some(b) => b,
+                None => parse(body)?,
+            };
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
             let lengths = if op == Operation::CreateDatakey {

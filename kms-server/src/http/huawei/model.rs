@@ -68,6 +68,31 @@ pub(super) struct CreateDatakey<'a> {
     pub(super) sequence: Option<Cow<'a, str>>,
 }
 
+impl<'a> CreateDatakey<'a> {
+    /// The body as SDKs send it, read without serde ([`super::flat`]); `None` for any other
+    /// shape, which serde reads.
+    pub(super) fn plain(body: &'a [u8]) -> Option<Self> {
+        let [key_id, key_spec, datakey_length, aad, sequence] = super::flat::members(
+            body,
+            [
+                "key_id",
+                "key_spec",
+                "datakey_length",
+                "additional_authenticated_data",
+                "sequence",
+            ],
+        )?;
+        let text = |v: Option<Option<&'a str>>| v.flatten().map(Cow::Borrowed);
+        Some(Self {
+            key_id: text(key_id),
+            key_spec: text(key_spec),
+            datakey_length: text(datakey_length),
+            additional_authenticated_data: aad.flatten().map(str::to_owned),
+            sequence: text(sequence),
+        })
+    }
+}
+
 /// An optional string borrowed from the body unless it holds an escape. serde's own
 /// `Option<Cow<str>>` always copies; a `Cow` inside a newtype borrows.
 fn borrowed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
@@ -286,6 +311,10 @@ mod tests {
         ];
         for (rule, body, want, borrows) in cases {
             let b: CreateDatakey<'_> = serde_json::from_str(body).expect(rule);
+            // The reader without serde reads what serde reads, or leaves the body to it.
+            if let Some(plain) = CreateDatakey::plain(body.as_bytes()) {
+                assert_eq!(format!("{plain:?}"), format!("{b:?}"), "{rule}");
+            }
             assert_eq!(b.key_id.as_deref(), want, "{rule}");
             assert_eq!(
                 matches!(b.key_id, Some(Cow::Borrowed(_))),
