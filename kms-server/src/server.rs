@@ -430,7 +430,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-            .add_routes(crate::http::join(grpc_routes, http_routes, &api))
+            .layer(crate::http::HuaweiFront::new(&api))
+            .add_routes(crate::http::join(grpc_routes, http_routes))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     if let Some(pg) = shared {

@@ -95,29 +95,88 @@ pub fn routes(state: &ApiState) -> Router {
         .layer(axum::middleware::from_fn(mark_call))
 }
 
-/// Joins the gRPC services' routes with the HTTP APIs' ([`routes`]); what no route claims goes
-/// to the Huawei API if it is under its prefix, and is answered as unclaimed otherwise.
-pub fn join(
-    grpc: tonic::service::Routes,
-    http: Router,
-    state: &ApiState,
-) -> tonic::service::Routes {
-    // One reference count per call rather than one per part of the state.
-    let state = Arc::new(state.clone());
+/// Joins the gRPC services' routes with the HTTP APIs' ([`routes`]); what no route claims is
+/// answered as unclaimed. The Huawei API's paths never reach these routes: [`HuaweiFront`] serves
+/// them in front of the router.
+pub fn join(grpc: tonic::service::Routes, http: Router) -> tonic::service::Routes {
     grpc.into_axum_router()
         .merge(http)
-        .fallback(move |request: Request| {
-            let state = Arc::clone(&state);
-            // Counted as a call, as `mark_call` counts the routes' requests.
-            counted(request, |request| async move {
-                if huawei::claims(request.uri().path()) {
-                    huawei::handle(&state, request).await
-                } else {
-                    unclaimed(request).await
-                }
-            })
-        })
+        .fallback(|request: Request| counted(request, unclaimed))
         .into()
+}
+
+/// The layer, in front of the routes, that serves the Huawei API's paths ([`huawei::claims`])
+/// itself. Through axum's router, a path no route matches reaches the fallback by a catch-all
+/// route whose path parameter axum decodes and stores on every call (2 % of a create-datakey).
+#[derive(Clone)]
+pub struct HuaweiFront {
+    /// One reference count per call rather than one per part of the state.
+    state: Arc<ApiState>,
+}
+
+impl HuaweiFront {
+    /// The layer serving the Huawei API from `state`.
+    pub fn new(state: &ApiState) -> Self {
+        Self {
+            state: Arc::new(state.clone()),
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for HuaweiFront {
+    type Service = Front<S>;
+
+    fn layer(&self, inner: S) -> Front<S> {
+        Front {
+            inner,
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+/// [`HuaweiFront`]'s service: the Huawei API, or `inner` for every other path.
+#[derive(Clone)]
+pub struct Front<S> {
+    inner: S,
+    state: Arc<ApiState>,
+}
+
+type TonicRequest = http::Request<tonic::body::Body>;
+type TonicResponse = http::Response<tonic::body::Body>;
+
+impl<S> tonic::codegen::Service<TonicRequest> for Front<S>
+where
+    S: tonic::codegen::Service<TonicRequest, Response = TonicResponse>,
+{
+    type Response = TonicResponse;
+    type Error = S::Error;
+    type Future = futures::future::Either<
+        S::Future,
+        futures::future::BoxFuture<'static, Result<TonicResponse, S::Error>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: TonicRequest) -> Self::Future {
+        if !huawei::claims(request.uri().path()) {
+            return futures::future::Either::Left(self.inner.call(request));
+        }
+        let state = Arc::clone(&self.state);
+        let request = request.map(Body::new);
+        futures::future::Either::Right(Box::pin(async move {
+            // Counted as a call, as `mark_call` counts the routes' requests.
+            let response = counted(request, |request| async move {
+                huawei::handle(&state, request).await
+            })
+            .await;
+            Ok(response.map(tonic::body::Body::new))
+        }))
+    }
 }
 
 /// A request body read whole ([`read_body`]).
