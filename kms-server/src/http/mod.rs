@@ -86,8 +86,8 @@ pub(crate) async fn apply_faults(
 }
 
 /// The HTTP APIs' routes, each request counted as a call on its connection (so the idle timer
-/// does not close a connection in the middle of one). The Huawei API claims its prefix in
-/// [`join`]'s fallback instead (see [`huawei::handle`]).
+/// does not close a connection in the middle of one). The Huawei API's paths never reach them:
+/// [`HuaweiFront`] serves those.
 pub fn routes(state: &ApiState) -> Router {
     // Each API with routes of its own merges its router here.
     Router::new()
@@ -166,16 +166,20 @@ where
         if !huawei::claims(request.uri().path()) {
             return futures::future::Either::Left(self.inner.call(request));
         }
-        let state = Arc::clone(&self.state);
-        let request = request.map(Body::new);
-        futures::future::Either::Right(Box::pin(async move {
-            // Counted as a call, as `mark_call` counts the routes' requests.
-            let response = counted(request, |request| async move {
-                huawei::handle(&state, request).await
-            })
-            .await;
-            Ok(response.map(tonic::body::Body::new))
-        }))
+        // Counted as a call, as `mark_call` counts the routes' requests.
+        let call = request
+            .extensions()
+            .get::<ConnActivity>()
+            .map(ConnActivity::begin);
+        let served = huawei::handle(Arc::clone(&self.state), request);
+        // One allocation for the call's future (a map, not an async block, which would hold the
+        // handler's future twice), and one for its response body.
+        futures::future::Either::Right(Box::pin(futures::FutureExt::map(served, move |response| {
+            Ok(response.map(|body| match call {
+                Some(call) => tonic::body::Body::new(CallBody::new(body, call)),
+                None => tonic::body::Body::new(body),
+            }))
+        })))
     }
 }
 
@@ -211,12 +215,15 @@ pub(crate) enum BodyError {
 /// more before reading any of it. One frame is kept as it came, without the copy and the buffer
 /// list that collecting it costs; several are joined into a buffer reserved for the limit up
 /// front, so that growing it never leaves an unwiped copy behind.
-pub(crate) async fn read_body(
+pub(crate) async fn read_body<B>(
     headers: &http::HeaderMap,
-    mut body: Body,
+    mut body: B,
     limit: usize,
-) -> Result<RequestBody, BodyError> {
-    use http_body::Body as _;
+) -> Result<RequestBody, BodyError>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

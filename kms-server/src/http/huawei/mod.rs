@@ -18,7 +18,6 @@ pub mod sign;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -201,67 +200,146 @@ impl std::fmt::Debug for Answer {
     }
 }
 
-/// Serves one request whose path the API [`claims`]. It is reached as the HTTP routes' fallback
-/// rather than through a wildcard route, which would have axum percent-decode and store the path
-/// as a parameter on every call (3% of a create-datakey's cost) for a handler that parses the
-/// path itself.
-pub async fn handle(state: &ApiState, request: Request) -> Response {
+/// Serves one request whose path the API [`claims`], in whatever body type the server gives
+/// (reached through [`super::HuaweiFront`], in front of the routes).
+pub fn handle<B>(
+    state: Arc<ApiState>,
+    request: http::Request<B>,
+) -> impl Future<Output = Response> + Send
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Send + Unpin,
+    B::Error: std::fmt::Display,
+{
+    // The future owns the parts as captured, not as an async fn's arguments, which it would
+    // also keep a moved copy of.
     let (parts, body) = request.into_parts();
-    let mut call = Call {
-        op: "Unknown",
-        request_id: request_id_from(parts.headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok())),
-        domain: String::new(),
-        injected: None,
-    };
-    // /v1.0/{project_id}/kms/{operation}
-    // Split at characters, not at "/kms/": a substring search costs more than the rest here.
-    let target = parts
-        .uri
-        .path()
-        .strip_prefix(PREFIX)
-        .and_then(|rest| rest.split_once('/'))
-        .and_then(|(project, rest)| Some((project, rest.strip_prefix("kms/")?)))
-        .filter(|(_, op)| !op.contains('/'))
-        .map(|(project, op)| (project, Operation::from_path(op)));
-    let (project, op) = match target {
-        Some((project, Some(op))) if parts.method == http::Method::POST => (project, op),
-        _ => {
-            let e = HuaweiError::new(
-                ErrorCode::InvalidRequestUrl,
-                format!(
-                    "no operation {} {}",
-                    parts.method,
-                    truncate(parts.uri.path(), 256)
-                ),
-            );
-            return refuse(state, &call, None, "", e).await;
+    async move {
+        let state = &*state;
+        let mut call = Call {
+            op: "Unknown",
+            request_id: request_id_from(
+                parts.headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok()),
+            ),
+            domain: String::new(),
+            injected: None,
+        };
+        // /v1.0/{project_id}/kms/{operation}
+        // Split at characters, not at "/kms/": a substring search costs more than the rest here.
+        let target = parts
+            .uri
+            .path()
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(project, rest)| Some((project, rest.strip_prefix("kms/")?)))
+            .filter(|(_, op)| !op.contains('/'))
+            .map(|(project, op)| (project, Operation::from_path(op)));
+        let (project, op) = match target {
+            Some((project, Some(op))) if parts.method == http::Method::POST => (project, op),
+            _ => {
+                let e = HuaweiError::new(
+                    ErrorCode::InvalidRequestUrl,
+                    format!(
+                        "no operation {} {}",
+                        parts.method,
+                        truncate(parts.uri.path(), 256)
+                    ),
+                );
+                return refuse(state, &call, None, "", e).await;
+            }
+        };
+        call.op = op.audit_name();
+        let too_long = || {
+            HuaweiError::new(
+                ErrorCode::RequestTooLong,
+                format!("the request body is over the limit of {MAX_BODY} bytes"),
+            )
+        };
+        // A body over the limit, or one that cannot be read, is refused (KMS.0203) before parsing.
+        let Ok(body) = super::read_body(&parts.headers, body, MAX_BODY).await else {
+            return refuse(state, &call, None, "", too_long()).await;
+        };
+        let caller = match authenticate(state, &parts, &body, project, &mut call) {
+            Ok(c) => c,
+            Err(e) => return refuse(state, &call, None, &requested_key(&body), e).await,
+        };
+        let who = Some(&caller);
+        if state.audit.refusing() {
+            let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
+            return refuse(state, &call, who, &requested_key(&body), e).await;
         }
-    };
-    call.op = op.audit_name();
-    let too_long = || {
-        HuaweiError::new(
-            ErrorCode::RequestTooLong,
-            format!("the request body is over the limit of {MAX_BODY} bytes"),
-        )
-    };
-    // A body over the limit, or one that cannot be read, is refused (KMS.0203) before parsing.
-    let Ok(body) = super::read_body(&parts.headers, body, MAX_BODY).await else {
-        return refuse(state, &call, None, "", too_long()).await;
-    };
-    let caller = match authenticate(state, &parts, &body, project, &mut call) {
-        Ok(c) => c,
-        Err(e) => return refuse(state, &call, None, &requested_key(&body), e).await,
-    };
-    let who = Some(&caller);
-    if state.audit.refusing() {
-        let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
-        return refuse(state, &call, who, &requested_key(&body), e).await;
+        if state.faults.active()
+            && let Some(refused) = Box::pin(inject(state, &mut call, op, &caller, &body)).await
+        {
+            return refused;
+        }
+        let answer = match dispatch(&state.keyring, &caller, op, &body).await {
+            Ok(a) => a,
+            Err(e) => return refuse(state, &call, who, &requested_key(&body), e).await,
+        };
+        let request_id = http::HeaderValue::from_str(&call.request_id).ok();
+        let line = call.line(who, &answer.audit_key, "ok");
+        if op.changes_lifecycle() {
+            if Box::pin(state.audit.record_durable(line)).await.is_err() {
+                // The change is in the store and its line is kept to be written once the log can be,
+                // but the call is not acknowledged (as over gRPC).
+                let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
+                return e.into_response_with(&call.request_id);
+            }
+        } else {
+            state.audit.record(line).await;
+        }
+        let mut r = Response::new(Body::from(answer.body));
+        let headers = r.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, JSON_UTF8);
+        if let Some(v) = request_id {
+            headers.insert(X_REQUEST_ID, v);
+        }
+        r
     }
+}
+
+/// Logs, audits and answers a refused call; boxed, as the refusals are off the data path and
+/// would otherwise each make every call's future larger.
+fn refuse<'a>(
+    state: &'a ApiState,
+    call: &'a Call,
+    caller: Option<&'a Caller>,
+    key: &'a str,
+    e: HuaweiError,
+) -> futures::future::BoxFuture<'a, Response> {
+    Box::pin(async move {
+        if e.internal {
+            tracing::error!(op = call.op, request_id = %call.request_id, error = %e.message, "internal error");
+        } else {
+            tracing::debug!(op = call.op, request_id = %call.request_id, error = %e.message, "request refused");
+        }
+        let response = e.into_response_with(&call.request_id);
+        state
+            .audit
+            .record(call.line(caller, key, e.code.as_str()))
+            .await;
+        response
+    })
+}
+
+/// Applies the fault rule that matches the call, if any: its delay, then its failure or hang
+/// (audited and answered here, `Some`), or nothing more (`None`, the call runs).
+async fn inject(
+    state: &ApiState,
+    call: &mut Call,
+    op: Operation,
+    caller: &Caller,
+    body: &[u8],
+) -> Option<Response> {
+    let who = Some(caller);
     // A fault rule names the kms.v1 operation a REST operation corresponds to (its audit name).
     let fault_op = op.audit_name().parse().ok();
-    let key = || crate::faults::named_key(&requested_key(&body));
-    match apply_faults(&state.faults, fault_op, &caller, key).await {
-        Faulted::Run(note) => call.injected = note,
+    let key = || crate::faults::named_key(&requested_key(body));
+    match apply_faults(&state.faults, fault_op, caller, key).await {
+        Faulted::Run(note) => {
+            call.injected = note;
+            None
+        }
         Faulted::Fail {
             code,
             message,
@@ -269,63 +347,19 @@ pub async fn handle(state: &ApiState, request: Request) -> Response {
         } => {
             call.injected = Some(note);
             let e = HuaweiError::new(code, message);
-            return refuse(state, &call, who, &requested_key(&body), e).await;
+            Some(refuse(state, call, who, &requested_key(body), e).await)
         }
         Faulted::Hang(note) => {
             // Its line now: the caller's timeout drops the call without a word.
             call.injected = Some(note);
             let e = HuaweiError::new(ErrorCode::ServiceUnavailable, "the daemon is stopping");
             let response = e.into_response_with(&call.request_id);
-            let key = requested_key(&body);
+            let key = requested_key(body);
             state.audit.record(call.line(who, &key, "hang")).await;
             state.faults.hang().await;
-            return response;
+            Some(response)
         }
     }
-    let answer = match dispatch(&state.keyring, &caller, op, &body).await {
-        Ok(a) => a,
-        Err(e) => return refuse(state, &call, who, &requested_key(&body), e).await,
-    };
-    let request_id = http::HeaderValue::from_str(&call.request_id).ok();
-    let line = call.line(who, &answer.audit_key, "ok");
-    if op.changes_lifecycle() {
-        if state.audit.record_durable(line).await.is_err() {
-            // The change is in the store and its line is kept to be written once the log can be,
-            // but the call is not acknowledged (as over gRPC).
-            let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
-            return e.into_response_with(&call.request_id);
-        }
-    } else {
-        state.audit.record(line).await;
-    }
-    let mut r = Response::new(Body::from(answer.body));
-    let headers = r.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, JSON_UTF8);
-    if let Some(v) = request_id {
-        headers.insert(X_REQUEST_ID, v);
-    }
-    r
-}
-
-/// Logs, audits and answers a refused call.
-async fn refuse(
-    state: &ApiState,
-    call: &Call,
-    caller: Option<&Caller>,
-    key: &str,
-    e: HuaweiError,
-) -> Response {
-    if e.internal {
-        tracing::error!(op = call.op, request_id = %call.request_id, error = %e.message, "internal error");
-    } else {
-        tracing::debug!(op = call.op, request_id = %call.request_id, error = %e.message, "request refused");
-    }
-    let response = e.into_response_with(&call.request_id);
-    state
-        .audit
-        .record(call.line(caller, key, e.code.as_str()))
-        .await;
-    response
 }
 
 /// The key a refused request names, as given, for its audit line.
@@ -412,6 +446,8 @@ fn authenticate(
 }
 
 /// Runs one operation for an authenticated caller. Every REST operation passes through here.
+/// The calls that change a key wait on the store in boxed futures, so that the data calls'
+/// future (allocated once and moved several times per call) stays small.
 pub async fn dispatch(
     keyring: &Arc<Keyring>,
     caller: &Caller,
@@ -419,7 +455,7 @@ pub async fn dispatch(
     body: &[u8],
 ) -> Result<Answer, HuaweiError> {
     match op {
-        Operation::CreateKey => create_key(keyring, caller, parse(body)?).await,
+        Operation::CreateKey => Box::pin(create_key(keyring, caller, parse(body)?)).await,
         Operation::DescribeKey => {
             let b: model::OperateKey = parse(body)?;
             sequence(b.sequence.as_deref())?;
@@ -432,9 +468,9 @@ pub async fn dispatch(
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
             let key = match op {
-                Operation::EnableKey => keyring.enable(caller, &id).await?,
-                Operation::DisableKey => keyring.disable(caller, &id).await?,
-                _ => keyring.cancel_deletion(caller, &id).await?,
+                Operation::EnableKey => Box::pin(keyring.enable(caller, &id)).await?,
+                Operation::DisableKey => Box::pin(keyring.disable(caller, &id)).await?,
+                _ => Box::pin(keyring.cancel_deletion(caller, &id)).await?,
             };
             let status = status(&key);
             if op == Operation::CancelKeyDeletion {
@@ -452,7 +488,7 @@ pub async fn dispatch(
             if !(7..=1096).contains(&days) {
                 return Err(crate::error::KmsError::DeletionWindowOutOfRange(days).into());
             }
-            let key = keyring.schedule_deletion(caller, &id, days).await?;
+            let key = Box::pin(keyring.schedule_deletion(caller, &id, days)).await?;
             answer(&status(&key), &key)
         }
         Operation::CreateDatakey | Operation::CreateDatakeyWithoutPlaintext => {
@@ -583,7 +619,7 @@ pub async fn dispatch(
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
             let alias = required(b.key_alias, "key_alias")?;
-            let key = keyring.update_alias(caller, &id, &alias).await?;
+            let key = Box::pin(keyring.update_alias(caller, &id, &alias)).await?;
             let info = model::KeyAliasInfo {
                 key_id: bare(&key),
                 key_alias: key.alias.clone(),
@@ -597,9 +633,7 @@ pub async fn dispatch(
             let description = b
                 .key_description
                 .ok_or_else(|| HuaweiError::missing("key_description"))?;
-            let key = keyring
-                .update_description(caller, &id, &description)
-                .await?;
+            let key = Box::pin(keyring.update_description(caller, &id, &description)).await?;
             let info = model::KeyDescriptionInfo {
                 key_id: bare(&key),
                 key_description: key.description.clone(),
@@ -611,7 +645,7 @@ pub async fn dispatch(
             sequence(b.sequence.as_deref())?;
             let id = required(b.key_id, "key_id")?;
             let on = op == Operation::EnableKeyRotation;
-            let key = keyring.set_rotation(caller, &id, Some(on), None).await?;
+            let key = Box::pin(keyring.set_rotation(caller, &id, Some(on), None)).await?;
             answer(&serde_json::json!({}), &key)
         }
         Operation::UpdateKeyRotationInterval => {
@@ -621,7 +655,7 @@ pub async fn dispatch(
             let days = b
                 .rotation_interval
                 .ok_or_else(|| HuaweiError::missing("rotation_interval"))?;
-            let key = keyring.set_rotation(caller, &id, None, Some(days)).await?;
+            let key = Box::pin(keyring.set_rotation(caller, &id, None, Some(days))).await?;
             answer(&serde_json::json!({}), &key)
         }
         Operation::GetKeyRotationStatus => {
@@ -640,9 +674,7 @@ pub async fn dispatch(
         Operation::RotateOnDemand => {
             let b: model::OperateKey = parse(body)?;
             sequence(b.sequence.as_deref())?;
-            let key = keyring
-                .rotate(caller, &required(b.key_id, "key_id")?)
-                .await?;
+            let key = Box::pin(keyring.rotate(caller, &required(b.key_id, "key_id")?)).await?;
             answer(&model::Rotated { key_id: bare(&key) }, &key)
         }
         Operation::GenRandom => {
