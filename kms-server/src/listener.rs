@@ -138,14 +138,15 @@ where
             .extensions()
             .get::<ConnActivity>()
             .map(ConnActivity::begin);
-        let response = self.0.call(req);
-        Box::pin(async move {
-            let response = response.await?;
+        // A map, not an async block: the block would hold the inner future twice (as captured
+        // and as awaited), and the box would be twice its size.
+        Box::pin(futures::FutureExt::map(self.0.call(req), move |response| {
+            let response = response?;
             Ok(match call {
                 Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
                 None => response,
             })
-        })
+        }))
     }
 }
 

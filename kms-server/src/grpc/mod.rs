@@ -191,6 +191,12 @@ names_key!(
 
 type RpcResult<T> = std::result::Result<Response<T>, Status>;
 
+/// What `#[async_trait]` makes of an RPC method's `async fn`, written out for the data-path
+/// methods: they box [`KmsGrpc::rpc`]'s future itself, where an `async fn` would box a future
+/// holding the request twice (as its argument and inside the awaited call), past the size that
+/// the allocator serves from its per-thread cache.
+type BoxedRpc<'a, T> = std::pin::Pin<Box<dyn Future<Output = RpcResult<T>> + Send + 'a>>;
+
 impl KmsGrpc {
     /// Wires the keyring, the caller identification and the audit log together.
     pub fn new(keyring: Arc<Keyring>, auth: Arc<Authenticator>, audit: AuditLog) -> Self {
@@ -210,59 +216,69 @@ impl KmsGrpc {
     }
 
     /// One RPC: authenticate, run `handle` on the keyring, audit, convert.
-    async fn rpc<Req, Resp, Fut>(
+    ///
+    /// The future captures its arguments in an async block: an async fn would also keep a moved
+    /// copy of the request beside them.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds the request twice"
+    )]
+    fn rpc<Req, Resp, Fut>(
         &self,
         op: &'static str,
         req: Request<Req>,
         handle: impl FnOnce(Arc<Keyring>, Caller, Req) -> Fut,
-    ) -> RpcResult<Resp>
+    ) -> impl Future<Output = RpcResult<Resp>>
     where
         Req: NamesKey,
         Fut: Future<Output = Result<Answer<Resp>>>,
     {
-        let (request_id, caller) = self.auth.identify(req.metadata());
-        let mut call = Call {
-            op,
-            request_id,
-            caller: None,
-            requested_key: crate::audit::requested_key_prefix(req.get_ref().key_named()).to_owned(),
-            injected: None,
-        };
-        // The paths that refuse, inject a fault or wait for the disk are boxed: their state
-        // would otherwise enlarge every call's future, which is moved (copied) several times.
-        let caller = match caller {
-            Ok(caller) => caller,
-            Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
-        };
-        call.caller = Some(caller.clone());
-        if self.audit.refusing() {
-            return Err(Box::pin(self.refuse_unaudited(call)).await);
-        }
-        if self.faults.active()
-            && let Err(status) = Box::pin(self.inject(&mut call, &caller, req.get_ref())).await
-        {
-            return Err(status);
-        }
-        let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
-            Ok(a) => a,
-            Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
-        };
-        let rid = request_id_value(&call.request_id);
-        let line = call.line(answer.audit_key(), "ok");
-        if answer.durable {
-            if Box::pin(self.audit.record_durable(line)).await.is_err() {
-                // The change is in the store and its line is kept to be written once the log can
-                // be, but the call is not acknowledged.
+        async move {
+            let (request_id, caller) = self.auth.identify(req.metadata());
+            let mut call = Call {
+                op,
+                request_id,
+                caller: None,
+                requested_key: crate::audit::requested_key_prefix(req.get_ref().key_named())
+                    .to_owned(),
+                injected: None,
+            };
+            // The paths that refuse, inject a fault or wait for the disk are boxed: their state
+            // would otherwise enlarge every call's future, which is moved (copied) several times.
+            let caller = match caller {
+                Ok(caller) => caller,
+                Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
+            };
+            call.caller = Some(caller.clone());
+            if self.audit.refusing() {
                 return Err(Box::pin(self.refuse_unaudited(call)).await);
             }
-        } else {
-            self.audit.record(line).await;
+            if self.faults.active()
+                && let Err(status) = Box::pin(self.inject(&mut call, &caller, req.get_ref())).await
+            {
+                return Err(status);
+            }
+            let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
+                Ok(a) => a,
+                Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
+            };
+            let rid = request_id_value(&call.request_id);
+            let line = call.line(answer.audit_key(), "ok");
+            if answer.durable {
+                if Box::pin(self.audit.record_durable(line)).await.is_err() {
+                    // The change is in the store and its line is kept to be written once the log can
+                    // be, but the call is not acknowledged.
+                    return Err(Box::pin(self.refuse_unaudited(call)).await);
+                }
+            } else {
+                self.audit.record(line).await;
+            }
+            let mut r = Response::new(answer.response);
+            if let Some(v) = rid {
+                r.metadata_mut().insert(REQUEST_ID, v);
+            }
+            Ok(r)
         }
-        let mut r = Response::new(answer.response);
-        if let Some(v) = rid {
-            r.metadata_mut().insert(REQUEST_ID, v);
-        }
-        Ok(r)
     }
 
     /// Applies the fault rule that matches the call, if any: its delay, then its failure or hang
@@ -303,26 +319,25 @@ impl KmsGrpc {
     }
 
     /// A management RPC whose answer is the key's metadata.
-    async fn metadata_rpc<Req, Resp, Fut>(
+    fn metadata_rpc<Req, Resp, Fut>(
         &self,
         op: &'static str,
         req: Request<Req>,
         handle: impl FnOnce(Arc<Keyring>, Caller, Req) -> Fut,
         answer: fn(Option<pb::KeyMetadata>) -> Resp,
-    ) -> RpcResult<Resp>
+    ) -> impl Future<Output = RpcResult<Resp>>
     where
         Req: NamesKey,
         Fut: Future<Output = Result<Arc<KeyRecord>>>,
     {
         let started_ms = self.keyring.clock().now_ms();
-        self.rpc(op, req, |keyring, caller, m| async move {
+        self.rpc(op, req, move |keyring, caller, m| async move {
             let key = handle(keyring, caller, m).await?;
             let mut a = Answer::new(answer(Some(metadata(&key))), &key);
             a.durable =
                 changes_lifecycle(op) || (op == "GetDefaultKey" && key.created_at_ms >= started_ms);
             Ok(a)
         })
-        .await
     }
 
     /// Logs, audits and converts a refused call.
@@ -462,17 +477,20 @@ impl KeyManagementService for KmsGrpc {
         .await
     }
 
-    async fn get_default_key(
-        &self,
+    fn get_default_key<'life0, 'async_trait>(
+        &'life0 self,
         req: Request<pb::GetDefaultKeyRequest>,
-    ) -> RpcResult<pb::GetDefaultKeyResponse> {
-        self.metadata_rpc(
+    ) -> BoxedRpc<'async_trait, pb::GetDefaultKeyResponse>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.metadata_rpc(
             "GetDefaultKey",
             req,
             |k, c, m| async move { k.default_key(&c, &m.service).await },
             |metadata| pb::GetDefaultKeyResponse { metadata },
-        )
-        .await
+        ))
     }
 
     async fn list_keys(
@@ -489,11 +507,15 @@ impl KeyManagementService for KmsGrpc {
         .await
     }
 
-    async fn generate_data_key(
-        &self,
+    fn generate_data_key<'life0, 'async_trait>(
+        &'life0 self,
         req: Request<pb::GenerateDataKeyRequest>,
-    ) -> RpcResult<pb::GenerateDataKeyResponse> {
-        self.rpc("GenerateDataKey", req, |k, c, m| async move {
+    ) -> BoxedRpc<'async_trait, pb::GenerateDataKeyResponse>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.rpc("GenerateDataKey", req, |k, c, m| async move {
             let mut dk =
                 k.generate_data_key(&c, &m.key_id, m.number_of_bytes, &m.encryption_context)?;
             let response = pb::GenerateDataKeyResponse {
@@ -504,15 +526,18 @@ impl KeyManagementService for KmsGrpc {
                 key_version: dk.version,
             };
             Ok(Answer::naming(response, |r| &r.key_id))
-        })
-        .await
+        }))
     }
 
-    async fn generate_data_key_without_plaintext(
-        &self,
+    fn generate_data_key_without_plaintext<'life0, 'async_trait>(
+        &'life0 self,
         req: Request<pb::GenerateDataKeyRequest>,
-    ) -> RpcResult<pb::GenerateDataKeyWithoutPlaintextResponse> {
-        self.rpc(
+    ) -> BoxedRpc<'async_trait, pb::GenerateDataKeyWithoutPlaintextResponse>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.rpc(
             "GenerateDataKeyWithoutPlaintext",
             req,
             |k, c, m| async move {
@@ -526,12 +551,18 @@ impl KeyManagementService for KmsGrpc {
                 };
                 Ok(Answer::naming(response, |r| &r.key_id))
             },
-        )
-        .await
+        ))
     }
 
-    async fn encrypt(&self, req: Request<pb::EncryptRequest>) -> RpcResult<pb::EncryptResponse> {
-        self.rpc("Encrypt", req, |k, c, m| async move {
+    fn encrypt<'life0, 'async_trait>(
+        &'life0 self,
+        req: Request<pb::EncryptRequest>,
+    ) -> BoxedRpc<'async_trait, pb::EncryptResponse>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.rpc("Encrypt", req, |k, c, m| async move {
             let e = k.encrypt(&c, &m.key_id, &m.plaintext, &m.encryption_context)?;
             let response = pb::EncryptResponse {
                 key_id: e.key.full_id_string(),
@@ -539,12 +570,18 @@ impl KeyManagementService for KmsGrpc {
                 key_version: e.version,
             };
             Ok(Answer::naming(response, |r| &r.key_id))
-        })
-        .await
+        }))
     }
 
-    async fn decrypt(&self, req: Request<pb::DecryptRequest>) -> RpcResult<pb::DecryptResponse> {
-        self.rpc("Decrypt", req, |k, c, m| async move {
+    fn decrypt<'life0, 'async_trait>(
+        &'life0 self,
+        req: Request<pb::DecryptRequest>,
+    ) -> BoxedRpc<'async_trait, pb::DecryptResponse>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.rpc("Decrypt", req, |k, c, m| async move {
             let d = k.decrypt(&c, &m.ciphertext_blob, &m.encryption_context, &m.key_id)?;
             let response = pb::DecryptResponse {
                 key_id: d.key.full_id_string(),
@@ -552,8 +589,7 @@ impl KeyManagementService for KmsGrpc {
                 key_version: d.version,
             };
             Ok(Answer::naming(response, |r| &r.key_id))
-        })
-        .await
+        }))
     }
 
     async fn re_encrypt(

@@ -151,6 +151,13 @@ impl Keyring {
         if let Some(k) = self.cached_default(caller, service) {
             return Ok(k);
         }
+        // Boxed: made once per tenant, region and service, its state would otherwise enlarge the
+        // future of every call that finds the key cached.
+        Box::pin(self.create_default(caller, service)).await
+    }
+
+    /// Makes `service`'s default key for `caller`, unless another call made it first.
+    async fn create_default(&self, caller: &Caller, service: &str) -> Result<Arc<KeyRecord>> {
         let _w = self.writes.lock().await;
         // Whoever held the lock before us may have created it.
         if let Some(k) = self.cached_default(caller, service) {
