@@ -481,9 +481,9 @@ impl AuditLog {
         })
     }
 
-    /// Records one line; waits only while the writer is behind by this thread's share of
-    /// [`shards::BUFFERED_BYTES`] (16 MiB in all). For data-path calls: the line is written within about 10 ms, after the
-    /// reply.
+    /// Records one line; waits only while the writer is behind by this thread's share of the
+    /// lines held in memory (16 MiB in all). For data-path calls: the line is written within
+    /// about 10 ms, after the reply.
     pub async fn record(&self, line: AuditLine<'_>) {
         let pushed = match self.try_push(&line) {
             Some(pushed) => pushed,
