@@ -422,7 +422,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         audit: audit.clone(),
         faults: Arc::clone(&faults),
     };
-    let http_routes = crate::http::routes(&api);
     let serve = tasks.spawn(
         tonic::transport::Server::builder()
             .accept_http1(true)
@@ -430,8 +429,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-            .layer(crate::http::HuaweiFront::new(&api))
-            .add_routes(crate::http::join(grpc_routes, http_routes))
+            .layer(crate::http::ApiFront::new(&api))
+            .add_routes(crate::http::join(grpc_routes))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
     if let Some(pg) = shared {

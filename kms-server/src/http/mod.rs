@@ -1,8 +1,8 @@
 //! The HTTP APIs, served beside gRPC on the same address: one port speaks HTTP/2 (gRPC and JSON)
 //! and HTTP/1.1 (JSON), told apart per connection by hyper's protocol detection and per request by
 //! path. Each API is a thin layer over the same [`Keyring`], [`Authenticator`] and [`AuditLog`] as
-//! the gRPC service, and nests its own routes (with its own error shape for unknown paths under its
-//! prefix) into [`routes`].
+//! the gRPC service. Each claims a path prefix and parses its own paths (with its own error shape
+//! for unknown paths under it); [`ApiFront`] hands it those requests ahead of the gRPC routes.
 //!
 //! A request no API claims gets the answer of its protocol: `UNIMPLEMENTED` for a gRPC call, a
 //! plain `404 Not Found` otherwise.
@@ -12,10 +12,8 @@ pub mod vault;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use zeroize::Zeroizing;
@@ -24,7 +22,7 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::faults::{Faults, Operation, Outcome};
 use crate::keyring::{Caller, Keyring};
-use crate::listener::{CallBody, ConnActivity};
+use crate::listener::{CallBody, CallGuard, ConnActivity};
 
 /// What every HTTP API serves from: the daemon's one key ring, authenticator and audit log.
 #[derive(Clone)]
@@ -85,37 +83,26 @@ pub(crate) async fn apply_faults(
     }
 }
 
-/// The HTTP APIs' routes, each request counted as a call on its connection (so the idle timer
-/// does not close a connection in the middle of one). The Huawei API's paths never reach them:
-/// [`HuaweiFront`] serves those.
-pub fn routes(state: &ApiState) -> Router {
-    // Each API with routes of its own merges its router here.
-    Router::new()
-        .merge(vault::router(state.clone()))
-        .layer(axum::middleware::from_fn(mark_call))
-}
-
-/// Joins the gRPC services' routes with the HTTP APIs' ([`routes`]); what no route claims is
-/// answered as unclaimed. The Huawei API's paths never reach these routes: [`HuaweiFront`] serves
-/// them in front of the router.
-pub fn join(grpc: tonic::service::Routes, http: Router) -> tonic::service::Routes {
+/// The gRPC services' routes, with what no route claims answered as unclaimed. The HTTP APIs'
+/// paths never reach them: [`ApiFront`] serves those in front of the router.
+pub fn join(grpc: tonic::service::Routes) -> tonic::service::Routes {
     grpc.into_axum_router()
-        .merge(http)
         .fallback(|request: Request| counted(request, unclaimed))
         .into()
 }
 
-/// The layer, in front of the routes, that serves the Huawei API's paths ([`huawei::claims`])
-/// itself. Through axum's router, a path no route matches reaches the fallback by a catch-all
-/// route whose path parameter axum decodes and stores on every call (2 % of a create-datakey).
+/// The layer, in front of the gRPC routes, that serves the HTTP APIs' paths itself: the Huawei
+/// API's ([`huawei::claims`]) and Vault's ([`vault::claims`]). Each API parses its own paths;
+/// through axum's router they would cost a catch-all route whose path parameter axum decodes and
+/// stores on every call, and the router's layers (together a seventh of a create-datakey).
 #[derive(Clone)]
-pub struct HuaweiFront {
+pub struct ApiFront {
     /// One reference count per call rather than one per part of the state.
     state: Arc<ApiState>,
 }
 
-impl HuaweiFront {
-    /// The layer serving the Huawei API from `state`.
+impl ApiFront {
+    /// The layer serving the HTTP APIs from `state`.
     pub fn new(state: &ApiState) -> Self {
         Self {
             state: Arc::new(state.clone()),
@@ -123,7 +110,7 @@ impl HuaweiFront {
     }
 }
 
-impl<S> tower_layer::Layer<S> for HuaweiFront {
+impl<S> tower_layer::Layer<S> for ApiFront {
     type Service = Front<S>;
 
     fn layer(&self, inner: S) -> Front<S> {
@@ -134,7 +121,7 @@ impl<S> tower_layer::Layer<S> for HuaweiFront {
     }
 }
 
-/// [`HuaweiFront`]'s service: the Huawei API, or `inner` for every other path.
+/// [`ApiFront`]'s service: an HTTP API, or `inner` for every other path.
 #[derive(Clone)]
 pub struct Front<S> {
     inner: S,
@@ -163,24 +150,39 @@ where
     }
 
     fn call(&mut self, request: TonicRequest) -> Self::Future {
-        if !huawei::claims(request.uri().path()) {
+        let path = request.uri().path();
+        let huawei = huawei::claims(path);
+        if !huawei && !vault::claims(path) {
             return futures::future::Either::Left(self.inner.call(request));
         }
-        // Counted as a call, as `mark_call` counts the routes' requests.
+        // Counted as a call on its connection, so that the idle timer does not close the
+        // connection in the middle of it.
         let call = request
             .extensions()
             .get::<ConnActivity>()
             .map(ConnActivity::begin);
-        let served = huawei::handle(Arc::clone(&self.state), request);
-        // One allocation for the call's future (a map, not an async block, which would hold the
-        // handler's future twice), and one for its response body.
-        futures::future::Either::Right(Box::pin(futures::FutureExt::map(served, move |response| {
-            Ok(response.map(|body| match call {
-                Some(call) => tonic::body::Body::new(CallBody::new(body, call)),
-                None => tonic::body::Body::new(body),
-            }))
-        })))
+        let state = Arc::clone(&self.state);
+        futures::future::Either::Right(if huawei {
+            in_flight(huawei::handle(state, request), call)
+        } else {
+            in_flight(vault::handle(state, request), call)
+        })
     }
+}
+
+/// `served`, boxed, holding `call` in flight until its response body is sent: one allocation
+/// for the call's future (a map, not an async block, which would hold `served` twice), and one
+/// for its response body.
+fn in_flight<E>(
+    served: impl Future<Output = Response> + Send + 'static,
+    call: Option<CallGuard>,
+) -> futures::future::BoxFuture<'static, Result<TonicResponse, E>> {
+    Box::pin(futures::FutureExt::map(served, move |response| {
+        Ok(response.map(|body| match call {
+            Some(call) => tonic::body::Body::new(CallBody::new(body, call)),
+            None => tonic::body::Body::new(body),
+        }))
+    }))
 }
 
 /// A request body read whole ([`read_body`]).
@@ -258,11 +260,6 @@ where
         });
     }
     Ok(read.unwrap_or(RequestBody::Frame(axum::body::Bytes::new())))
-}
-
-/// Holds a call in flight on its connection until the response body is sent.
-async fn mark_call(request: Request, next: Next) -> Response {
-    counted(request, |request| next.run(request)).await
 }
 
 /// Runs `serve` on `request`, holding a call in flight on its connection until the response

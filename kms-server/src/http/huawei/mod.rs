@@ -201,7 +201,7 @@ impl std::fmt::Debug for Answer {
 }
 
 /// Serves one request whose path the API [`claims`], in whatever body type the server gives
-/// (reached through [`super::HuaweiFront`], in front of the routes).
+/// (reached through [`super::ApiFront`], in front of the routes).
 pub fn handle<B>(
     state: Arc<ApiState>,
     request: http::Request<B>,

@@ -21,11 +21,7 @@ mod model;
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use http::{HeaderMap, Method, StatusCode};
 use kms_proto::ErrorCode;
 use kms_proto::metadata::REQUEST_ID;
@@ -46,12 +42,12 @@ use crate::store::KeyRecord;
 
 pub use self::error::VaultError;
 
-/// The Vault API's routes: everything under `/v1/`, answered in Vault's shape (an unknown path
-/// too).
-pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/{*path}", any(serve))
-        .with_state(state)
+/// The prefix of every path of the API: each one answers in Vault's shape (an unknown path too).
+const PREFIX: &str = "/v1/";
+
+/// Whether `path` is the Vault API's.
+pub fn claims(path: &str) -> bool {
+    path.starts_with(PREFIX)
 }
 
 /// A transit operation (and the token lookup), by the name its audit lines carry.
@@ -171,20 +167,36 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
     Ok(route)
 }
 
-async fn serve(State(api): State<ApiState>, request: Request) -> Response {
+/// Serves one request whose path the API [`claims`], in whatever body type the server gives
+/// (reached through [`super::ApiFront`], in front of the routes).
+pub fn handle<B>(
+    api: Arc<ApiState>,
+    request: http::Request<B>,
+) -> impl Future<Output = Response> + Send
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Send + Unpin,
+    B::Error: std::fmt::Display,
+{
+    // Split here: the future then owns the parts once, as captured (see `huawei::handle`).
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path().strip_prefix("/v1/").unwrap_or_default();
-    let mut response = match route(&parts.method, path) {
-        Err(e) => e.into_response(),
-        Ok(Route::Health) => health(&api, parts.uri.query()),
-        Ok(Route::Call { op, name }) => call(&api, op, name, &parts.headers, body).await,
-    };
-    // As Vault: answers may hold plaintexts and data keys, which no cache may keep.
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
+    async move {
+        let path = parts.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+        let mut response = match route(&parts.method, path) {
+            Err(e) => e.into_response(),
+            Ok(Route::Health) => health(&api, parts.uri.query()),
+            Ok(Route::Call { op, name }) => {
+                // Boxed: one call's state would otherwise be carried by the health check's
+                // future too.
+                Box::pin(call(&api, op, name, &parts.headers, body)).await
+            }
+        };
+        // As Vault: answers may hold plaintexts and data keys, which no cache may keep.
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        response
+    }
 }
 
 /// The message of a call refused because the audit log cannot be written.
@@ -232,7 +244,11 @@ struct Answer {
 }
 
 /// One call: authenticate, read the body, `dispatch`, audit, answer.
-async fn call(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: Body) -> Response {
+async fn call<B>(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B) -> Response
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     let mut audit = Audit {
         op,
         request_id: request_id_from(headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())),
@@ -384,7 +400,11 @@ fn token(headers: &HeaderMap) -> Result<&str, VaultError> {
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes ([`super::read_body`]).
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<super::RequestBody, VaultError> {
+async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<super::RequestBody, VaultError>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     super::read_body(headers, body, MAX_BODY)
         .await
         .map_err(|e| match e {
