@@ -1,6 +1,7 @@
 //! Huawei REST `create-datakey` over loopback against a bare HTTP handler on the same server stack
-//! (tonic's server with HTTP/1.1 accepted, the daemon's accept path, an axum route), in one run,
-//! with gRPC `GenerateDataKey` beside it.
+//! (tonic's server with HTTP/1.1 accepted, the daemon's accept path, and the handler in a layer in
+//! front of the gRPC routes, where the daemon serves its HTTP APIs), in one run, with gRPC
+//! `GenerateDataKey` beside it.
 //!
 //! Run: `cargo bench -p kms-server --bench huawei_rest [-- --requests N --rounds R]`.
 //! The load comes from another process, h2load (Debian's `nghttp2-client`): HTTP/1.1 keep-alive,
@@ -16,8 +17,6 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,17 +24,59 @@ const INFLIGHT: usize = 16;
 /// Alternating rounds; the median ratio is reported.
 const ROUNDS: usize = 3;
 
-/// The bare handler: reads the JSON body and answers a body of create-datakey's size.
-async fn bare(body: axum::body::Bytes) -> ([(http::HeaderName, &'static str); 1], String) {
-    let n = body.len();
-    (
-        [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8")],
-        format!(
-            "{{\"key_id\":\"0d0466b0-e727-4d9c-b35d-f84bb474a37f\",\"plain_text\":\"{}\",\"cipher_text\":\"{}\"}}",
-            "A".repeat(64 + n % 2),
-            "B".repeat(208)
-        ),
-    )
+/// The bare handler: reads the JSON body and answers a body of create-datakey's size. It is
+/// served as the daemon serves its HTTP APIs (`kms_server::http::ApiFront`): by a layer in front
+/// of the gRPC routes, reading the server's body type as it comes, one allocation for the call's
+/// future and two for the response body's boxes.
+#[derive(Clone)]
+struct Bare;
+
+impl<S> tower_layer::Layer<S> for Bare {
+    type Service = Bare;
+
+    fn layer(&self, _routes: S) -> Bare {
+        Bare
+    }
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Bare {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(async move {
+            use http_body::Body as _;
+            let mut body = request.into_body();
+            let mut n = 0;
+            while let Some(frame) =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+            {
+                if let Some(data) = frame.ok().and_then(|f| f.into_data().ok()) {
+                    n += data.len();
+                }
+            }
+            let text = format!(
+                "{{\"key_id\":\"0d0466b0-e727-4d9c-b35d-f84bb474a37f\",\"plain_text\":\"{}\",\"cipher_text\":\"{}\"}}",
+                "A".repeat(64 + n % 2),
+                "B".repeat(208)
+            );
+            let mut response =
+                http::Response::new(tonic::body::Body::new(axum::body::Body::from(text)));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json;charset=UTF-8"),
+            );
+            Ok(response)
+        })
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -236,7 +277,6 @@ async fn main() {
         .await
         .expect("bind");
     let bare_addr = listener.local_addr().expect("addr");
-    let routes: tonic::service::Routes = Router::new().route("/bare", post(bare)).into();
     #[allow(
         clippy::disallowed_methods,
         reason = "the bare baseline server lives as long as the benchmark process"
@@ -244,7 +284,8 @@ async fn main() {
     let _bare = tokio::spawn(
         tonic::transport::Server::builder()
             .accept_http1(true)
-            .add_routes(routes)
+            .layer(Bare)
+            .add_routes(tonic::service::Routes::default())
             // The daemon's own accept path, so both servers' sockets are set up alike.
             .serve_with_incoming(kms_server::listener::incoming(
                 listener,
