@@ -270,7 +270,19 @@ where
         }
         let body = read_body(headers, body).await?;
         let key = || api.keyring.find_alias(&caller, &name).ok().map(|r| r.uuid);
-        match apply_faults(&api.faults, op.fault_operation(), &caller, key).await {
+        let faulted = if api.faults.active() {
+            // Boxed: rare, and its state would otherwise enlarge every call's future.
+            Box::pin(apply_faults(
+                &api.faults,
+                op.fault_operation(),
+                &caller,
+                key,
+            ))
+            .await
+        } else {
+            Faulted::Run(None)
+        };
+        match faulted {
             Faulted::Run(note) => audit.injected = note,
             Faulted::Fail {
                 code,
@@ -287,7 +299,7 @@ where
                     .record(audit.line(&audit.requested_key, "hang"))
                     .await;
                 audit.audited = true;
-                api.faults.hang().await;
+                Box::pin(api.faults.hang()).await;
                 return Err(VaultError::injected(
                     ErrorCode::ServiceUnavailable,
                     "the daemon is stopping".into(),
@@ -299,7 +311,7 @@ where
     .await;
     let answer = match result {
         Ok(a) => a,
-        Err(e) => return refuse(api, &audit, e).await,
+        Err(e) => return Box::pin(refuse(api, &audit, e)).await,
     };
     let key_id = answer
         .key
@@ -308,15 +320,11 @@ where
         .unwrap_or_default();
     let line = audit.line(&key_id, answer.failed.map_or("ok", ErrorCode::as_str));
     if answer.durable {
-        if api.audit.record_durable(line).await.is_err() {
+        if Box::pin(api.audit.record_durable(line)).await.is_err() {
             // The change is in the store and its line is kept to be written once the log can
             // be, but the call is not acknowledged.
-            return refuse(
-                api,
-                &audit,
-                VaultError::audit_unavailable(AUDIT_UNAVAILABLE),
-            )
-            .await;
+            let e = VaultError::audit_unavailable(AUDIT_UNAVAILABLE);
+            return Box::pin(refuse(api, &audit, e)).await;
         }
     } else {
         api.audit.record(line).await;
@@ -447,18 +455,22 @@ async fn dispatch(
             match keyring.find_alias(caller, name) {
                 // Vault answers a create of an existing key with that key.
                 Ok(rec) => Ok(answer(key_data(&rec), &rec)),
-                Err(KmsError::KeyNotFound(_)) => match keyring.create_key(caller, name, "").await {
-                    Ok(rec) => Ok(Answer {
-                        durable: true,
-                        ..answer(key_data(&rec), &rec)
-                    }),
-                    // Created by a concurrent call in between.
-                    Err(KmsError::AliasExists(_)) => {
-                        let rec = find()?;
-                        Ok(answer(key_data(&rec), &rec))
+                // Boxed, as the rotation below: the store's wait would otherwise enlarge every
+                // data call's future.
+                Err(KmsError::KeyNotFound(_)) => {
+                    match Box::pin(keyring.create_key(caller, name, "")).await {
+                        Ok(rec) => Ok(Answer {
+                            durable: true,
+                            ..answer(key_data(&rec), &rec)
+                        }),
+                        // Created by a concurrent call in between.
+                        Err(KmsError::AliasExists(_)) => {
+                            let rec = find()?;
+                            Ok(answer(key_data(&rec), &rec))
+                        }
+                        Err(e) => Err(kms(e)),
                     }
-                    Err(e) => Err(kms(e)),
-                },
+                }
                 Err(e) => Err(kms(e)),
             }
         }
@@ -468,8 +480,7 @@ async fn dispatch(
         }
         Op::RotateKey => {
             let rec = find()?;
-            let rec = keyring
-                .rotate(caller, &rec.full_id().to_string())
+            let rec = Box::pin(keyring.rotate(caller, &rec.full_id().to_string()))
                 .await
                 .map_err(kms)?;
             Ok(Answer {
