@@ -103,6 +103,30 @@ impl ConnActivity {
 #[derive(Debug)]
 pub struct CallGuard(Arc<Activity>);
 
+/// Begins a call on `request`'s connection, if it came through [`incoming`].
+pub(crate) fn begin_call<B>(request: &http::Request<B>) -> Option<CallGuard> {
+    request
+        .extensions()
+        .get::<ConnActivity>()
+        .map(ConnActivity::begin)
+}
+
+/// `response`, its body holding `call` in flight until it is sent or dropped.
+pub(crate) fn holding_call<B>(
+    response: http::Response<B>,
+    call: Option<CallGuard>,
+) -> http::Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    // `Body::new` hands a `Body` back as it is, without another box.
+    response.map(|body| match call {
+        Some(call) => Body::new(CallBody::new(body, call)),
+        None => Body::new(body),
+    })
+}
+
 impl Drop for CallGuard {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -134,18 +158,11 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let call = req
-            .extensions()
-            .get::<ConnActivity>()
-            .map(ConnActivity::begin);
+        let call = begin_call(&req);
         // A map, not an async block: the block would hold the inner future twice (as captured
         // and as awaited), and the box would be twice its size.
         Box::pin(futures::FutureExt::map(self.0.call(req), move |response| {
-            let response = response?;
-            Ok(match call {
-                Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),
-                None => response,
-            })
+            Ok(holding_call(response?, call))
         }))
     }
 }

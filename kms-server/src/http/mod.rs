@@ -22,7 +22,7 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::faults::{Faults, Operation, Outcome};
 use crate::keyring::{Caller, Keyring};
-use crate::listener::{CallBody, CallGuard, ConnActivity};
+use crate::listener::{CallBody, CallGuard, begin_call, holding_call};
 
 /// What every HTTP API serves from: the daemon's one key ring, authenticator and audit log.
 #[derive(Clone)]
@@ -157,10 +157,7 @@ where
         }
         // Counted as a call on its connection, so that the idle timer does not close the
         // connection in the middle of it.
-        let call = request
-            .extensions()
-            .get::<ConnActivity>()
-            .map(ConnActivity::begin);
+        let call = begin_call(&request);
         let state = Arc::clone(&self.state);
         futures::future::Either::Right(if huawei {
             in_flight(huawei::handle(state, request), call)
@@ -178,10 +175,7 @@ fn in_flight<E>(
     call: Option<CallGuard>,
 ) -> futures::future::BoxFuture<'static, Result<TonicResponse, E>> {
     Box::pin(futures::FutureExt::map(served, move |response| {
-        Ok(response.map(|body| match call {
-            Some(call) => tonic::body::Body::new(CallBody::new(body, call)),
-            None => tonic::body::Body::new(body),
-        }))
+        Ok(holding_call(response, call))
     }))
 }
 
@@ -213,19 +207,27 @@ pub(crate) enum BodyError {
     Unreadable(String),
 }
 
+/// A request body as the server hands it over, read frame by frame where it lies: the one bound
+/// every API's reader puts on its body type.
+pub trait IncomingBody:
+    http_body::Body<Data = axum::body::Bytes, Error: std::fmt::Display> + Unpin
+{
+}
+
+impl<B> IncomingBody for B where
+    B: http_body::Body<Data = axum::body::Bytes, Error: std::fmt::Display> + Unpin
+{
+}
+
 /// Reads a request body of at most `limit` bytes, refusing one whose `Content-Length` declares
 /// more before reading any of it. One frame is kept as it came, without the copy and the buffer
 /// list that collecting it costs; several are joined into a buffer reserved for the limit up
 /// front, so that growing it never leaves an unwiped copy behind.
-pub(crate) async fn read_body<B>(
+pub(crate) async fn read_body(
     headers: &http::HeaderMap,
-    mut body: B,
+    mut body: impl IncomingBody,
     limit: usize,
-) -> Result<RequestBody, BodyError>
-where
-    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
+) -> Result<RequestBody, BodyError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -268,10 +270,7 @@ async fn counted<F: Future<Output = Response>>(
     request: Request,
     serve: impl FnOnce(Request) -> F,
 ) -> Response {
-    let call = request
-        .extensions()
-        .get::<ConnActivity>()
-        .map(ConnActivity::begin);
+    let call = begin_call(&request);
     let response = serve(request).await;
     match call {
         Some(call) => response.map(|body| Body::new(CallBody::new(body, call))),

@@ -207,8 +207,7 @@ pub fn handle<B>(
     request: http::Request<B>,
 ) -> impl Future<Output = Response> + Send
 where
-    B: http_body::Body<Data = axum::body::Bytes> + Send + Unpin,
-    B::Error: std::fmt::Display,
+    B: super::IncomingBody + Send,
 {
     // The future owns the parts as captured, not as an async fn's arguments, which it would
     // also keep a moved copy of.

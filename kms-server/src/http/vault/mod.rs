@@ -174,8 +174,7 @@ pub fn handle<B>(
     request: http::Request<B>,
 ) -> impl Future<Output = Response> + Send
 where
-    B: http_body::Body<Data = axum::body::Bytes> + Send + Unpin,
-    B::Error: std::fmt::Display,
+    B: super::IncomingBody + Send,
 {
     // Split here: the future then owns the parts once, as captured (see `huawei::handle`).
     let (parts, body) = request.into_parts();
@@ -244,11 +243,13 @@ struct Answer {
 }
 
 /// One call: authenticate, read the body, `dispatch`, audit, answer.
-async fn call<B>(api: &ApiState, op: Op, name: String, headers: &HeaderMap, body: B) -> Response
-where
-    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
+async fn call(
+    api: &ApiState,
+    op: Op,
+    name: String,
+    headers: &HeaderMap,
+    body: impl super::IncomingBody,
+) -> Response {
     let mut audit = Audit {
         op,
         request_id: request_id_from(headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())),
@@ -311,7 +312,7 @@ where
     .await;
     let answer = match result {
         Ok(a) => a,
-        Err(e) => return Box::pin(refuse(api, &audit, e)).await,
+        Err(e) => return refuse(api, &audit, e).await,
     };
     let key_id = answer
         .key
@@ -324,7 +325,7 @@ where
             // The change is in the store and its line is kept to be written once the log can
             // be, but the call is not acknowledged.
             let e = VaultError::audit_unavailable(AUDIT_UNAVAILABLE);
-            return Box::pin(refuse(api, &audit, e)).await;
+            return refuse(api, &audit, e).await;
         }
     } else {
         api.audit.record(line).await;
@@ -342,19 +343,26 @@ where
     with_request_id((answer.status, axum::Json(body)).into_response(), &audit)
 }
 
-/// Logs, audits and answers a refused call.
-async fn refuse(api: &ApiState, audit: &Audit, e: VaultError) -> Response {
-    if e.status.is_server_error() {
-        tracing::error!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call failed");
-    } else {
-        tracing::debug!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call refused");
-    }
-    if !audit.audited {
-        api.audit
-            .record(audit.line(&audit.requested_key, e.code.as_str()))
-            .await;
-    }
-    with_request_id(e.into_response(), audit)
+/// Logs, audits and answers a refused call; boxed, as the refusals are off the data path and
+/// would otherwise each make every call's future larger.
+fn refuse<'a>(
+    api: &'a ApiState,
+    audit: &'a Audit,
+    e: VaultError,
+) -> futures::future::BoxFuture<'a, Response> {
+    Box::pin(async move {
+        if e.status.is_server_error() {
+            tracing::error!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call failed");
+        } else {
+            tracing::debug!(op = audit.op.name(), request_id = %audit.request_id, error = %e.message, "vault call refused");
+        }
+        if !audit.audited {
+            api.audit
+                .record(audit.line(&audit.requested_key, e.code.as_str()))
+                .await;
+        }
+        with_request_id(e.into_response(), audit)
+    })
 }
 
 fn with_request_id(mut r: Response, audit: &Audit) -> Response {
@@ -408,11 +416,10 @@ fn token(headers: &HeaderMap) -> Result<&str, VaultError> {
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes ([`super::read_body`]).
-async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<super::RequestBody, VaultError>
-where
-    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
+async fn read_body(
+    headers: &HeaderMap,
+    body: impl super::IncomingBody,
+) -> Result<super::RequestBody, VaultError> {
     super::read_body(headers, body, MAX_BODY)
         .await
         .map_err(|e| match e {
