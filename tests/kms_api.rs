@@ -938,6 +938,79 @@ async fn without_tenants_file_the_daemon_refuses_non_loopback_addresses() {
     assert!(e.contains("refusing to listen"), "{e}");
 }
 
+/// A call answers with the request ID its audit line names: the one the daemon made when the
+/// caller gave none, the caller's own otherwise, on success and on refusal alike.
+#[tokio::test]
+async fn the_request_id_in_the_response_is_the_audit_lines() {
+    use kms_proto::metadata::REQUEST_ID;
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("alice").await;
+    let k = create(&mut t, "").await;
+    let gdk = |t: &Tenant, key_id: &str, given: Option<&str>| {
+        let mut r = t.req(pb::GenerateDataKeyRequest {
+            key_id: key_id.into(),
+            number_of_bytes: 32,
+            encryption_context: HashMap::new(),
+        });
+        if let Some(id) = given {
+            r.metadata_mut().insert(REQUEST_ID, id.parse().unwrap());
+        }
+        r
+    };
+    let answered = |md: &tonic::metadata::MetadataMap| {
+        md.get(REQUEST_ID)
+            .expect("the response names its request ID")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let made = answered(
+        t.client
+            .generate_data_key(gdk(&t, &k.key_id, None))
+            .await
+            .unwrap()
+            .metadata(),
+    );
+    let given = answered(
+        t.client
+            .generate_data_key(gdk(&t, &k.key_id, Some("caller-chosen-7")))
+            .await
+            .unwrap()
+            .metadata(),
+    );
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let refused = answered(
+        t.client
+            .generate_data_key(gdk(&t, missing, None))
+            .await
+            .unwrap_err()
+            .metadata(),
+    );
+    assert_eq!(given, "caller-chosen-7");
+    assert_ne!(made, refused, "each call gets its own ID");
+    d.server().flush_audit().await;
+    let log = std::fs::read_to_string(d.data_dir().join("audit.jsonl")).unwrap();
+    let rows: Vec<(String, String)> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["operation"] == "GenerateDataKey")
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (made, "ok".to_owned()),
+            (given, "ok".to_owned()),
+            (refused, ErrorCode::KeyNotFound.as_str().to_owned()),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn every_call_is_audited_without_key_material() {
     let d = TestDaemon::start().await;

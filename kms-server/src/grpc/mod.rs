@@ -262,7 +262,6 @@ impl KmsGrpc {
                 Ok(a) => a,
                 Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
             };
-            let rid = request_id_value(&call.request_id);
             let line = call.line(answer.audit_key(), "ok");
             if answer.durable {
                 if Box::pin(self.audit.record_durable(line)).await.is_err() {
@@ -274,7 +273,7 @@ impl KmsGrpc {
                 self.audit.record(line).await;
             }
             let mut r = Response::new(answer.response);
-            if let Some(v) = rid {
+            if let Some(v) = request_id_value(std::mem::take(&mut call.request_id)) {
                 r.metadata_mut().insert(REQUEST_ID, v);
             }
             Ok(r)
@@ -367,16 +366,17 @@ impl KmsGrpc {
 
 /// `status` with the request ID in its metadata.
 fn with_request_id(mut s: Status, request_id: &str) -> Status {
-    if let Some(v) = request_id_value(request_id) {
+    if let Some(v) = request_id_value(request_id.to_owned()) {
         s.metadata_mut().insert(REQUEST_ID, v);
     }
     s
 }
 
 /// The request ID as response metadata, marked sensitive so that HPACK never indexes it: a value
-/// unique to each response would only churn the connection's header table.
-fn request_id_value(id: &str) -> Option<MetadataValue<Ascii>> {
-    let mut v: MetadataValue<Ascii> = id.parse().ok()?;
+/// unique to each response would only churn the connection's header table. The value takes over
+/// `id`'s buffer (no copy, and no allocation when `id` has no spare capacity).
+fn request_id_value(id: String) -> Option<MetadataValue<Ascii>> {
+    let mut v = MetadataValue::<Ascii>::try_from(tonic::codegen::Bytes::from(id)).ok()?;
     v.set_sensitive(true);
     Some(v)
 }

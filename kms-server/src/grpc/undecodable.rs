@@ -205,7 +205,7 @@ impl KmsGrpc {
             injected: None,
         };
         tracing::debug!(op, request_id = %call.request_id, error = %message, "undecodable request refused");
-        let rid = request_id_value(&call.request_id);
+        let rid = request_id_value(call.request_id.clone());
         self.audit.record(call.refused_line(code.as_str())).await;
         let mut status = code.status(format!("the request message does not decode: {message}"));
         if let Some(v) = rid {
