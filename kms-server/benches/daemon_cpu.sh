@@ -3,7 +3,8 @@
 # bare RPC (grpc.health.v1 Check) on the same release daemon, audit log on, in one run:
 # - cpu: the daemon's CPU time per request from /proc/<pid>/stat while h2load (Debian's
 #   nghttp2-client, its own process, loopback) sends pre-encoded gRPC frames; rounds alternate,
-#   medians are printed, with the throughput.
+#   medians are printed, with the throughput, h2load's own CPU time per request and the time the
+#   cores sat idle per request (the rate is the cores' time over the three).
 # - instructions: the same calls with the daemon under callgrind (valgrind), instructions per
 #   request; repeatable whatever else the machine is doing.
 # - API=rest: the Huawei REST create-datakey over HTTP/1.1 keep-alive (16 connections, one request
@@ -96,17 +97,26 @@ results=$work/results
 # The machine's CPU ticks (all, and stolen by the hypervisor) from /proc/stat, so that the figures
 # say how contended the host was while they were taken.
 host_ticks() { awk '/^cpu /{t=0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+# The time both cores sat idle (idle and iowait ticks), so that the rate can be told apart: the
+# rate is the cores' time over daemon + load generator + idle per request.
+idle_ticks() { awk '/^cpu /{print $5 + $6}' /proc/stat; }
+# h2load's CPU time in microseconds, from the `times` line of its subshell (children's user and
+# system time, "XmY.YYYs XmY.YYYs").
+load_us() { tail -n 1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] } printf "%d", t * 1000000 }'; }
 read -r host0 steal0 < <(host_ticks)
 for r in $(seq "$rounds"); do
     for inflight in ${INFLIGHT:-16 64}; do
         for call in "${calls[@]}"; do
             set -- $call
             t0=$(cpu_ticks)
-            out=$(load "$1" "$2" 4 $((inflight / 4)))
+            i0=$(idle_ticks)
+            out=$(load "$1" "$2" 4 $((inflight / 4)); times)
+            i1=$(idle_ticks)
             t1=$(cpu_ticks)
             grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
             rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
-            echo "$2 $inflight $rps $(( (t1 - t0) * 1000000 / hz )) $requests" >>"$results"
+            echo "$2 $inflight $rps $(( (t1 - t0) * 1000000 / hz )) $requests $(load_us <<<"$out")" \
+                "$(( (i1 - i0) * 1000000 / hz ))" >>"$results"
         done
     done
 done
@@ -121,11 +131,15 @@ for inflight in sorted({int(r[1]) for r in rows}):
     for c in calls:
         rs = [r for r in rows if r[0] == c and int(r[1]) == inflight]
         med[c] = (statistics.median(float(r[2]) for r in rs),
-                  statistics.median(int(r[3]) / int(r[4]) for r in rs), len(rs))
+                  statistics.median(int(r[3]) / int(r[4]) for r in rs), len(rs),
+                  statistics.median(int(r[5]) / int(r[4]) for r in rs),
+                  statistics.median(int(r[6]) / int(r[4]) for r in rs))
     print(f"\n{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
-    print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'CPU ratio':>10} {'tput ratio':>11}")
-    base_rps, base_cpu, _ = med["health"]
+    print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'CPU ratio':>10} {'tput ratio':>11}"
+          f" {'h2load us/req':>14} {'idle us/req':>12}")
+    base_rps, base_cpu = med["health"][:2]
     for c in calls:
-        rps, cpu, _ = med[c]
-        print(f"{c:12} {rps:10.0f} {cpu:11.1f} {base_cpu / cpu:10.2f} {rps / base_rps:11.2f}")
+        rps, cpu, _, gen, idle = med[c]
+        print(f"{c:12} {rps:10.0f} {cpu:11.1f} {base_cpu / cpu:10.2f} {rps / base_rps:11.2f}"
+              f" {gen:14.1f} {idle:12.1f}")
 PY
