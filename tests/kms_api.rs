@@ -289,7 +289,12 @@ async fn size_limits_are_enforced_with_named_fields() {
     let mut t = d.tenant("alice").await;
     let k = create(&mut t, "").await;
     let c = ctx(&[]);
-    encrypt(&mut t, &k.key_id, &[7u8; 4096], &c).await.unwrap();
+    // The largest plaintext round-trips: both messages are past the codec's starting buffers.
+    let largest: Vec<u8> = (0..4096u32).map(|i| i.to_le_bytes()[0] ^ 0x5a).collect();
+    let e = encrypt(&mut t, &k.key_id, &largest, &c).await.unwrap();
+    assert!(e.ciphertext_blob.len() > kms_proto::codec::BUFFER_SIZE * 4);
+    let opened = decrypt(&mut t, &e.ciphertext_blob, &c, "").await.unwrap();
+    assert_eq!(opened.plaintext, largest);
     let r = encrypt(&mut t, &k.key_id, &[7u8; 4097], &c).await;
     assert_refused(
         r,

@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod error_code;
 pub mod key_id;
 pub mod metadata;
