@@ -12,8 +12,10 @@
 #   cheapest HTTP handler on the same server stack, in place of the gRPC calls.
 # Usage: bash kms-server/benches/daemon_cpu.sh [cpu|instructions] [ROUNDS] [REQUESTS]
 #   (defaults: cpu, 5 rounds, 40000 requests; instructions uses 2000 requests)
-# Env: KMS_SERVER=path/to/kms-server to measure another build; INFLIGHT="16 64" (cpu mode);
-#   API=grpc|rest (default grpc).
+# Env: KMS_SERVER=path/to/kms-server to measure another build; KMS_SERVER_B=path to measure a
+#   second build in the same rounds (each daemon idle while the other is loaded, the order
+#   alternating by round), so that a before/after comparison sees one state of the host;
+#   INFLIGHT="16 64" (cpu mode); API=grpc|rest (default grpc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-cpu}
@@ -22,23 +24,30 @@ if [ "$mode" = instructions ]; then requests=${3:-2000}; else requests=${3:-4000
 command -v h2load >/dev/null || { echo "needs h2load (apt-get install nghttp2-client)" >&2; exit 1; }
 [ "$mode" != instructions ] || command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 cargo build -q --release -p kms-server -p kmsctl --bins
-server=${KMS_SERVER:-target/release/kms-server}
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-wrap=()
-[ "$mode" != instructions ] || wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --dump-instr=no)
-"${wrap[@]}" "$server" --data-dir "$work/data" --listen "127.0.0.1:$port" --audit-log "$work/audit.jsonl" \
-    >"$work/server.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 domain=0123456789abcdef0123456789abcdef
-kmsctl=(target/release/kmsctl --endpoint "http://127.0.0.1:$port" --domain $domain)
-for _ in $(seq 600); do "${kmsctl[@]}" list-keys >/dev/null 2>&1 && break; sleep 0.1; done
-key=$("${kmsctl[@]}" -o json create-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_id"])')
-blob=$("${kmsctl[@]}" -o json encrypt "$key" --plaintext-base64 "$(head -c 32 /dev/urandom | base64)" \
-    | python3 -c "import json,sys; print(json.load(sys.stdin)[\"ciphertext_blob\"])")
-# gRPC frames: 1 byte flag, 4 bytes length, then the protobuf message (field numbers from kms.v1).
-python3 - "$key" "$work" "$blob" <<'PY'
+declare -A pid port
+# Starts build $2 as daemon $1 (its own data, audit log, key and pre-encoded requests in $work/$1).
+start() {
+    local d=$work/$1 p
+    mkdir -p "$d"
+    p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    local wrap=()
+    [ "$mode" != instructions ] || wrap=(valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --dump-instr=no)
+    "${wrap[@]}" "$2" --data-dir "$d/data" --listen "127.0.0.1:$p" --audit-log "$d/audit.jsonl" \
+        >"$d/server.log" 2>&1 &
+    pid[$1]=$!
+    pids+=($!)
+    port[$1]=$p
+    local kmsctl=(target/release/kmsctl --endpoint "http://127.0.0.1:$p" --domain $domain) key blob
+    for _ in $(seq 600); do "${kmsctl[@]}" list-keys >/dev/null 2>&1 && break; sleep 0.1; done
+    key=$("${kmsctl[@]}" -o json create-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_id"])')
+    blob=$("${kmsctl[@]}" -o json encrypt "$key" --plaintext-base64 "$(head -c 32 /dev/urandom | base64)" \
+        | python3 -c "import json,sys; print(json.load(sys.stdin)[\"ciphertext_blob\"])")
+    # gRPC frames: 1 byte flag, 4 bytes length, then the protobuf message (field numbers from kms.v1).
+    python3 - "$key" "$d" "$blob" <<'PY'
 import base64, struct, sys
 key, work, blob = sys.argv[1].encode(), sys.argv[2], sys.argv[3]
 frame = lambda m: b"\0" + struct.pack(">I", len(m)) + m
@@ -47,52 +56,64 @@ open(f"{work}/health.bin", "wb").write(frame(b""))
 open(f"{work}/gdk.bin", "wb").write(frame(ld(1, key) + b"\x10\x20"))
 open(f"{work}/encrypt.bin", "wb").write(frame(ld(1, key) + ld(2, b"\x07" * 32)))
 open(f"{work}/defaultkey.bin", "wb").write(frame(ld(1, b"obs")))
+open(f"{work}/decrypt.bin", "wb").write(frame(ld(1, base64.b64decode(blob))))
 open(f"{work}/createdatakey.json", "wb").write(
     b'{"key_id":"' + key.split(b"/")[-1] + b'","datakey_length":"256"}')
-if blob:
-    open(f"{work}/decrypt.bin", "wb").write(frame(ld(1, base64.b64decode(blob))))
 PY
+}
+# A: the build measured (KMS_SERVER); B, when KMS_SERVER_B is set, a second build measured in the
+# same rounds, so that both see the same state of the host.
+builds=(A)
+start A "${KMS_SERVER:-target/release/kms-server}"
+if [ -n "${KMS_SERVER_B:-}" ]; then
+    builds+=(B)
+    start B "$KMS_SERVER_B"
+fi
 calls=(
     "grpc.health.v1.Health/Check health"
     "kms.v1.KeyManagementService/GenerateDataKey gdk"
     "kms.v1.KeyManagementService/Encrypt encrypt"
     "kms.v1.KeyManagementService/GetDefaultKey defaultkey"
+    "kms.v1.KeyManagementService/Decrypt decrypt"
 )
-[ ! -f "$work/decrypt.bin" ] || calls+=("kms.v1.KeyManagementService/Decrypt decrypt")
-load() { # path body connections streams -> h2load output
-    h2load -n "$requests" -c "$3" -m "$4" -t 1 -d "$work/$2.bin" \
+load() { # daemon path body connections streams -> h2load output
+    h2load -n "$requests" -c "$4" -m "$5" -t 1 -d "$work/$1/$3.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' -H "x-kms-domain-id: $domain" \
-        "http://127.0.0.1:$port/$1"
+        "http://127.0.0.1:${port[$1]}/$2"
 }
 if [ "${API:-grpc}" = rest ]; then
     calls=("v1/sys/health health" "v1.0/$domain/kms/create-datakey createdatakey")
     # HTTP/1.1: every connection carries one request at a time, so "in flight" is connections.
-    load() { # path body connections streams -> h2load output
+    load() { # daemon path body connections streams -> h2load output
         local body=()
-        [ "$2" = health ] || body=(-d "$work/$2.json" -H 'content-type: application/json;charset=UTF-8')
-        h2load --h1 -n "$requests" -c $(($3 * $4)) -m 1 -t 1 "${body[@]}" "http://127.0.0.1:$port/$1"
+        [ "$3" = health ] || body=(-d "$work/$1/$3.json" -H 'content-type: application/json;charset=UTF-8')
+        h2load --h1 -n "$requests" -c $(($4 * $5)) -m 1 -t 1 "${body[@]}" "http://127.0.0.1:${port[$1]}/$2"
     }
 fi
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# The builds in round $1's order: A first in odd rounds, B first in even ones.
+order() { if [ $(($1 % 2)) = 1 ]; then echo "${builds[@]}"; else printf '%s\n' "${builds[@]}" | tac | tr '\n' ' '; fi; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${pid[$1]}/stat"; }
 if [ "$mode" = instructions ]; then
     # Each callgrind dump holds the instructions since the previous one.
-    dump() { callgrind_control -d "$pid" >/dev/null 2>&1; sleep 1; ls -t "$work"/cg.out.* | head -n 1; }
-    for call in "${calls[@]}"; do set -- $call; load "$1" "$2" 4 16 >/dev/null; done # warm up
-    printf '%-12s %14s\n' call 'instr/request'
+    dump() { callgrind_control -d "${pid[$1]}" >/dev/null 2>&1; sleep 1; ls -t "$work/$1"/cg.out.* | head -n 1; }
+    for b in "${builds[@]}"; do for call in "${calls[@]}"; do set -- $call; load "$b" "$1" "$2" 4 16 >/dev/null; done; done # warm up
+    printf '%-5s %-12s %14s\n' build call 'instr/request'
     for r in $(seq "$rounds"); do
-        for call in "${calls[@]}"; do
-            set -- $call
-            dump >/dev/null
-            out=$(load "$1" "$2" 4 16)
-            grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
-            total=$(sed -n 's/^summary: //p' "$(dump)")
-            printf '%-12s %14s\n' "$2#$r" "$((total / requests))"
+        for b in $(order "$r"); do
+            for call in "${calls[@]}"; do
+                set -- $call
+                dump "$b" >/dev/null
+                out=$(load "$b" "$1" "$2" 4 16)
+                grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
+                total=$(sed -n 's/^summary: //p' "$(dump "$b")")
+                printf '%-5s %-12s %14s\n' "$b" "$2#$r" "$((total / requests))"
+            done
         done
     done
     exit 0
 fi
 hz=$(getconf CLK_TCK)
-for call in "${calls[@]}"; do set -- $call; load "$1" "$2" 4 16 >/dev/null; done # warm up
+for b in "${builds[@]}"; do for call in "${calls[@]}"; do set -- $call; load "$b" "$1" "$2" 4 16 >/dev/null; done; done # warm up
 results=$work/results
 # The machine's CPU ticks (all, and stolen by the hypervisor) from /proc/stat, so that the figures
 # say how contended the host was while they were taken.
@@ -106,17 +127,19 @@ load_us() { tail -n 1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m
 read -r host0 steal0 < <(host_ticks)
 for r in $(seq "$rounds"); do
     for inflight in ${INFLIGHT:-16 64}; do
-        for call in "${calls[@]}"; do
-            set -- $call
-            t0=$(cpu_ticks)
-            i0=$(idle_ticks)
-            out=$(load "$1" "$2" 4 $((inflight / 4)); times)
-            i1=$(idle_ticks)
-            t1=$(cpu_ticks)
-            grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
-            rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
-            echo "$2 $inflight $rps $(( (t1 - t0) * 1000000 / hz )) $requests $(load_us <<<"$out")" \
-                "$(( (i1 - i0) * 1000000 / hz ))" >>"$results"
+        for b in $(order "$r"); do
+            for call in "${calls[@]}"; do
+                set -- $call
+                t0=$(cpu_ticks "$b")
+                i0=$(idle_ticks)
+                out=$(load "$b" "$1" "$2" 4 $((inflight / 4)); times)
+                i1=$(idle_ticks)
+                t1=$(cpu_ticks "$b")
+                grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
+                rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+                echo "$b $2 $inflight $rps $(( (t1 - t0) * 1000000 / hz )) $requests" \
+                    "$(load_us <<<"$out") $(( (i1 - i0) * 1000000 / hz ))" >>"$results"
+            done
         done
     done
 done
@@ -125,21 +148,22 @@ echo "host: $(( (steal1 - steal0) * 100 / (host1 - host0 > 0 ? host1 - host0 : 1
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-calls = list(dict.fromkeys(r[0] for r in rows))
-for inflight in sorted({int(r[1]) for r in rows}):
-    med = {}
-    for c in calls:
-        rs = [r for r in rows if r[0] == c and int(r[1]) == inflight]
-        med[c] = (statistics.median(float(r[2]) for r in rs),
-                  statistics.median(int(r[3]) / int(r[4]) for r in rs), len(rs),
-                  statistics.median(int(r[5]) / int(r[4]) for r in rs),
-                  statistics.median(int(r[6]) / int(r[4]) for r in rs))
-    print(f"\n{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
-    print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'CPU ratio':>10} {'tput ratio':>11}"
-          f" {'h2load us/req':>14} {'idle us/req':>12}")
-    base_rps, base_cpu = med["health"][:2]
-    for c in calls:
-        rps, cpu, _, gen, idle = med[c]
-        print(f"{c:12} {rps:10.0f} {cpu:11.1f} {base_cpu / cpu:10.2f} {rps / base_rps:11.2f}"
-              f" {gen:14.1f} {idle:12.1f}")
+builds = list(dict.fromkeys(r[0] for r in rows))
+calls = list(dict.fromkeys(r[1] for r in rows))
+for build in builds:
+    for inflight in sorted({int(r[2]) for r in rows}):
+        med = {}
+        for c in calls:
+            rs = [r for r in rows if r[0] == build and r[1] == c and int(r[2]) == inflight]
+            per = lambda i: statistics.median(int(r[i]) / int(r[5]) for r in rs)
+            med[c] = (statistics.median(float(r[3]) for r in rs), per(4), len(rs), per(6), per(7))
+        label = f"build {build}, " if len(builds) > 1 else ""
+        print(f"\n{label}{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
+        print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'CPU ratio':>10} {'tput ratio':>11}"
+              f" {'h2load us/req':>14} {'idle us/req':>12}")
+        base_rps, base_cpu = med["health"][:2]
+        for c in calls:
+            rps, cpu, _, gen, idle = med[c]
+            print(f"{c:12} {rps:10.0f} {cpu:11.1f} {base_cpu / cpu:10.2f} {rps / base_rps:11.2f}"
+                  f" {gen:14.1f} {idle:12.1f}")
 PY
