@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use kms_proto::ErrorCode;
-use kms_proto::metadata::{ERROR_CODE, REQUEST_ID};
+use kms_proto::metadata::ERROR_CODE;
 use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
@@ -19,7 +19,7 @@ use tonic::metadata::MetadataMap;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use super::{KmsGrpc, request_id_value};
+use super::{KmsGrpc, with_request_id};
 
 /// The `kms.v1.KeyManagementService` server, with tonic's own decode and size refusals given
 /// stable codes and audited.
@@ -205,13 +205,9 @@ impl KmsGrpc {
             injected: None,
         };
         tracing::debug!(op, request_id = %call.request_id, error = %message, "undecodable request refused");
-        let rid = request_id_value(call.request_id.clone());
         self.audit.record(call.refused_line(code.as_str())).await;
-        let mut status = code.status(format!("the request message does not decode: {message}"));
-        if let Some(v) = rid {
-            status.metadata_mut().insert(REQUEST_ID, v);
-        }
-        status.into_http()
+        let status = code.status(format!("the request message does not decode: {message}"));
+        with_request_id(status, &call.request_id).into_http()
     }
 }
 
