@@ -134,6 +134,8 @@ async fn default_alias_suffix_is_reserved_whatever_its_case_or_trailing_slash() 
 struct RawAnswer {
     headers: http::HeaderMap,
     trailers: http::HeaderMap,
+    /// The response's DATA, the message frame of an answered call.
+    data: Vec<u8>,
 }
 
 impl RawAnswer {
@@ -153,6 +155,18 @@ async fn raw_call(
     domain: &str,
     body: Vec<u8>,
 ) -> RawAnswer {
+    raw_call_with(addr, path, domain, &[], vec![body]).await
+}
+
+/// One gRPC call over a fresh HTTP/2 connection, with `extra` headers and the body sent as
+/// `chunks`, one DATA frame each.
+async fn raw_call_with(
+    addr: std::net::SocketAddr,
+    path: &str,
+    domain: &str,
+    extra: &[(&str, &str)],
+    chunks: Vec<Vec<u8>>,
+) -> RawAnswer {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
@@ -163,28 +177,40 @@ async fn raw_call(
     )]
     let driver = tokio::spawn(conn);
     let mut client = client.ready().await.expect("ready");
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method("POST")
         .uri(format!("http://{addr}{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .header("x-kms-domain-id", domain)
-        .header("x-kms-request-id", "raw-call-1")
-        .body(())
-        .expect("request");
+        .header("x-kms-request-id", "raw-call-1");
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(()).expect("request");
     let (resp, mut send) = client.send_request(req, false).expect("send");
-    send.send_data(body.into(), true).expect("body");
+    let last = chunks.len().saturating_sub(1);
+    if chunks.is_empty() {
+        send.send_data(Vec::new().into(), true).expect("body");
+    }
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        send.send_data(chunk.into(), i == last).expect("body");
+        tokio::task::yield_now().await;
+    }
     let resp = resp.await.expect("response");
     let (parts, mut recv) = resp.into_parts();
+    let mut data = Vec::new();
     while let Some(chunk) = recv.data().await {
         let chunk = chunk.expect("data");
         let _ = recv.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
     }
     let trailers = recv.trailers().await.expect("trailers").unwrap_or_default();
     driver.abort();
     RawAnswer {
         headers: parts.headers,
         trailers,
+        data,
     }
 }
 
@@ -200,9 +226,12 @@ fn frame(message: &[u8]) -> Vec<u8> {
 async fn undecodable_and_oversized_requests_get_stable_codes_and_are_audited() {
     let d = TestDaemon::start().await;
     let addr = d.server().local_addr();
-    let path = "/kms.v1.KeyManagementService/CreateKey";
     let mut oversized = vec![0];
     oversized.extend_from_slice(&(5u32 << 20).to_be_bytes());
+    let mut compressed = frame(&[0x0a, 0x01, b'a']);
+    compressed[0] = 1;
+    let mut unknown_flag = frame(&[0x0a, 0x01, b'a']);
+    unknown_flag[0] = 0x80;
     // (rule, body, expected code)
     let cases = [
         (
@@ -227,22 +256,56 @@ async fn undecodable_and_oversized_requests_get_stable_codes_and_are_audited() {
         ),
         ("no message at all", Vec::new(), ErrorCode::InvalidArgument),
         (
+            "a frame cut short",
+            frame(&[0x0a, 0x01, b'a'])[..6].to_vec(),
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "a second message after the first",
+            [frame(&[0x0a, 0x01, b'a']), frame(&[0x0a, 0x01, b'b'])].concat(),
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "a message flagged compressed",
+            compressed,
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "a frame flag that is neither 0 nor 1",
+            unknown_flag,
+            ErrorCode::InvalidArgument,
+        ),
+        (
             "a frame announcing 5 MiB, over the 4 MiB limit",
             oversized,
             ErrorCode::PayloadTooLarge,
         ),
     ];
-    for (rule, body, want) in &cases {
-        let a = raw_call(addr, path, "alice", body.clone()).await;
-        let status = a.get("grpc-status");
-        assert_eq!(
-            status,
-            Some("3"),
-            "{rule}: INVALID_ARGUMENT; message {:?}",
-            a.get("grpc-message")
-        );
-        assert_eq!(a.get("x-kms-error-code"), Some(want.as_str()), "{rule}");
-        assert_eq!(a.get("x-kms-request-id"), Some("raw-call-1"), "{rule}");
+    // A management RPC and a data-path one: every RPC of the service is framed the same way.
+    let rpcs = [("CreateKey", "alice"), ("GenerateDataKey", "bob")];
+    for (rpc, domain) in rpcs {
+        let path = format!("/kms.v1.KeyManagementService/{rpc}");
+        for (rule, body, want) in &cases {
+            let a = raw_call(addr, &path, domain, body.clone()).await;
+            let status = a.get("grpc-status");
+            assert_eq!(
+                status,
+                Some("3"),
+                "{rpc}, {rule}: INVALID_ARGUMENT; message {:?}",
+                a.get("grpc-message")
+            );
+            assert_eq!(
+                a.get("x-kms-error-code"),
+                Some(want.as_str()),
+                "{rpc}, {rule}"
+            );
+            assert_eq!(
+                a.get("x-kms-request-id"),
+                Some("raw-call-1"),
+                "{rpc}, {rule}"
+            );
+            assert!(a.data.is_empty(), "{rpc}, {rule}: no message in a refusal");
+        }
     }
     d.server().flush_audit().await;
     let rows = audit_rows(&d);
@@ -256,14 +319,114 @@ async fn undecodable_and_oversized_requests_get_stable_codes_and_are_audited() {
             )
         })
         .collect();
-    let want: Vec<(&str, &str, &str)> = cases
+    let want: Vec<(&str, &str, &str)> = rpcs
         .iter()
-        .map(|(_, _, code)| ("alice", "CreateKey", code.as_str()))
+        .flat_map(|(rpc, domain)| {
+            cases
+                .iter()
+                .map(move |(_, _, code)| (*domain, *rpc, code.as_str()))
+        })
         .collect();
     assert_eq!(got, want, "every refusal is audited");
+    assert_eq!(d.server().keyring().key_count(), 0, "nothing was created");
     // A well-formed request on the same path still works.
-    let ok = raw_call(addr, path, "alice", frame(&[0x0a, 0x01, b'a'])).await;
+    let ok = raw_call(
+        addr,
+        "/kms.v1.KeyManagementService/CreateKey",
+        "alice",
+        frame(&[0x0a, 0x01, b'a']),
+    )
+    .await;
     assert_eq!(ok.get("grpc-status"), Some("0"));
+}
+
+#[tokio::test]
+async fn a_message_split_over_data_frames_is_one_request() {
+    let d = TestDaemon::start().await;
+    let addr = d.server().local_addr();
+    // GenerateRandom { number_of_bytes: 32 }, its frame cut inside the prefix and the message.
+    let whole = frame(&[0x08, 32]);
+    let chunks = vec![
+        whole[..2].to_vec(),
+        whole[2..6].to_vec(),
+        whole[6..].to_vec(),
+    ];
+    let a = raw_call_with(
+        addr,
+        "/kms.v1.KeyManagementService/GenerateRandom",
+        "alice",
+        &[],
+        chunks,
+    )
+    .await;
+    assert_eq!(
+        a.get("grpc-status"),
+        Some("0"),
+        "{:?}",
+        a.get("grpc-message")
+    );
+    assert_eq!(
+        a.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/grpc"[..])
+    );
+    assert_eq!(a.get("x-kms-request-id"), Some("raw-call-1"));
+    // One frame: uncompressed, its length, and the response message (field 1, 32 bytes).
+    assert_eq!(a.data.len(), 5 + 2 + 32);
+    assert_eq!(&a.data[..7], &[0, 0, 0, 0, 34, 0x0a, 32]);
+}
+
+#[tokio::test]
+async fn compressed_requests_and_unknown_methods_are_unimplemented() {
+    let d = TestDaemon::start().await;
+    let addr = d.server().local_addr();
+    let body = frame(&[0x08, 32]);
+    /// Extra request headers.
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    // (rule, path, extra headers, grpc-status)
+    let cases: [(&str, &str, Headers<'_>, &str); 4] = [
+        (
+            "gzip, which the service does not accept",
+            "/kms.v1.KeyManagementService/GenerateRandom",
+            &[("grpc-encoding", "gzip")],
+            "12",
+        ),
+        (
+            "identity, which is no compression",
+            "/kms.v1.KeyManagementService/GenerateRandom",
+            &[("grpc-encoding", "identity")],
+            "0",
+        ),
+        (
+            "a method the service does not have",
+            "/kms.v1.KeyManagementService/Nope",
+            &[],
+            "12",
+        ),
+        (
+            "a method named in the wrong case",
+            "/kms.v1.KeyManagementService/generateRandom",
+            &[],
+            "12",
+        ),
+    ];
+    for (rule, path, extra, want) in cases {
+        let a = raw_call_with(addr, path, "alice", extra, vec![body.clone()]).await;
+        assert_eq!(
+            a.get("grpc-status"),
+            Some(want),
+            "{rule}: {:?}",
+            a.get("grpc-message")
+        );
+    }
+    let gzip = raw_call_with(
+        addr,
+        "/kms.v1.KeyManagementService/GenerateRandom",
+        "alice",
+        &[("grpc-encoding", "gzip")],
+        vec![body],
+    )
+    .await;
+    assert_eq!(gzip.get("grpc-accept-encoding"), Some("identity"));
 }
 
 /// Pins the 16 KiB header list limit (hyper's default was the same before it was set explicitly).

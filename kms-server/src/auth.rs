@@ -104,10 +104,6 @@ impl AccessKey {
 /// Access key IDs and project IDs: letters and digits, at most this long.
 pub const MAX_ACCESS_ID_LEN: usize = 128;
 
-/// Request metadata that may appear at most once in a request.
-/// The request metadata that authentication and auditing read, and that may appear once.
-pub(crate) const SINGLE_VALUED: [&str; 4] = [DOMAIN_ID, REGION, AUTHORIZATION, REQUEST_ID];
-
 /// Tokens shorter than this are refused when the tenants file is loaded.
 pub const MIN_TOKEN_LEN: usize = 16;
 
@@ -408,7 +404,8 @@ struct TenancyHeaders<'a> {
 }
 
 impl<'a> TenancyHeaders<'a> {
-    /// The first value of each of [`SINGLE_VALUED`], and the refusal of the first one repeated.
+    /// The first value of each header that authentication and auditing read (domain, region,
+    /// authorization, request ID; each may appear once), and the refusal of the first one repeated.
     fn of(headers: &'a http::HeaderMap) -> (Self, Option<KmsError>) {
         let mut found = Self {
             domain: None,

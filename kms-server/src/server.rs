@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use kms_proto::admin::admin_server::AdminServer;
 use kms_proto::key_id::RegionId;
-use kms_proto::v1::key_management_service_server::KeyManagementServiceServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,7 +18,7 @@ use crate::clock::Clock;
 use crate::crypto::RootKey;
 use crate::error::StartupError;
 use crate::faults::{Faults, FaultsFile};
-use crate::grpc::{CodecRefusals, KmsGrpc};
+use crate::grpc::{KmsGrpc, KmsService};
 use crate::keyring::Keyring;
 use crate::listener::MarkCalls;
 use crate::store::{KeyStore, PostgresStore, SqliteStore};
@@ -232,9 +231,7 @@ impl RunningServer {
             stop.cancel();
             let _ = task.await;
         }
-        self.health
-            .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
-            .await;
+        self.health.set_not_serving::<KmsService>().await;
         self.stop.cancel();
         match tokio::time::timeout(self.grace, &mut self.serve).await {
             Ok(Ok(Ok(()))) => {}
@@ -346,9 +343,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .map_err(StartupError::io("local address"))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
-        .await;
+    health.set_serving::<KmsService>().await;
     let audit_writable =
         (config.audit.on_failure == AuditFailure::Refuse).then(|| audit.writable());
     // In a fleet, whether the shared store can be reached ([`crate::fleet::follow`]).
@@ -411,11 +406,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
         .add_service(MarkCalls(reflection_v1))
         .add_service(MarkCalls(reflection_v1alpha))
         .add_service(MarkCalls(AdminServer::new(admin)))
-        .add_service(MarkCalls(CodecRefusals::new(
-            KeyManagementServiceServer::new(grpc.clone())
-                .max_decoding_message_size(limits.max_message_size),
-            grpc,
-        )));
+        .add_service(MarkCalls(KmsService::new(grpc, limits.max_message_size)));
     let api = crate::http::ApiState {
         keyring: Arc::clone(&keyring),
         auth: Arc::clone(&auth),
@@ -532,13 +523,9 @@ async fn follow_audit(
             r = store_up.changed() => if r.is_err() { return },
         }
         if *writable.borrow_and_update() && *store_up.borrow_and_update() {
-            health
-                .set_serving::<KeyManagementServiceServer<KmsGrpc>>()
-                .await;
+            health.set_serving::<KmsService>().await;
         } else {
-            health
-                .set_not_serving::<KeyManagementServiceServer<KmsGrpc>>()
-                .await;
+            health.set_not_serving::<KmsService>().await;
         }
     }
 }

@@ -4,7 +4,8 @@
 //! this one the same way.
 
 mod convert;
-mod undecodable;
+mod framing;
+mod service;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::store::KeyRecord;
 
 pub(crate) use convert::timestamp;
 pub use convert::{metadata, rotation_status};
-pub use undecodable::CodecRefusals;
+pub use service::KmsService;
 
 /// The `kms.v1.KeyManagementService` implementation.
 #[derive(Debug, Clone)]
