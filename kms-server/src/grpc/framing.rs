@@ -222,16 +222,16 @@ mod tests {
         f
     }
 
-    /// `body` delivered in `chunks` pieces of the given sizes (the rest in the last one).
-    fn received(body: &[u8], cuts: &[usize]) -> Received {
+    /// `body` read as [`read_unary`] reads it, delivered in pieces cut at `cuts` (ascending).
+    fn read(body: &[u8], cuts: &[usize], limit: usize) -> Result<Bytes, Unframed> {
         let mut r = Received::default();
         let mut at = 0;
-        for &cut in cuts {
+        for &cut in cuts.iter().chain([&body.len()]) {
             r.push(Bytes::copy_from_slice(&body[at..cut]));
+            r.check(limit)?;
             at = cut;
         }
-        r.push(Bytes::copy_from_slice(&body[at..]));
-        r
+        r.message()
     }
 
     #[test]
@@ -303,17 +303,43 @@ mod tests {
             ),
         ];
         for (rule, body, cuts, want) in cases {
-            let r = received(&body, cuts);
-            let got = r.check(limit).and_then(|_| r.message());
+            let got = read(&body, cuts, limit);
             assert_eq!(got.as_deref(), want.as_deref(), "{rule}");
         }
     }
 
     #[test]
+    fn where_the_transport_cuts_a_body_does_not_change_what_it_reads_as() {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        let flag = prop_oneof![Just(0u8), Just(1u8), any::<u8>()];
+        proptest::proptest!(|(
+            flag in flag,
+            message in vec(any::<u8>(), 0..40),
+            announced_off_by in -3i64..=3,
+            extra in vec(any::<u8>(), 0..3),
+            mut cuts in vec(0usize..60, 0..6),
+        )| {
+            let len = i64::try_from(message.len()).unwrap_or(0);
+            let announced = u32::try_from((len + announced_off_by).max(0)).unwrap_or(0);
+            let body = [framed(flag, announced, &message), extra].concat();
+            cuts.retain(|&c| c <= body.len());
+            cuts.sort_unstable();
+            let whole = read(&body, &[], 32);
+            prop_assert_eq!(&read(&body, &cuts, 32), &whole);
+            if let Ok(m) = &whole {
+                prop_assert_eq!(&m[..], &body[PREFIX_LEN..], "the message is the rest of the body");
+                prop_assert_eq!(m.len(), usize::try_from(announced).unwrap_or(usize::MAX));
+                prop_assert!(flag == 0 && m.len() <= 32);
+            }
+        });
+    }
+
+    #[test]
     fn an_oversized_message_is_refused_once_its_prefix_is_in() {
-        let r = received(&framed(0, 1 << 30, b""), &[]);
+        // Only the prefix has arrived: the limit is checked on what it announces.
         assert_eq!(
-            r.check(4 << 20),
+            read(&framed(0, 1 << 30, b""), &[], 4 << 20),
             Err(Unframed::TooLarge {
                 announced: 1 << 30,
                 limit: 4 << 20
