@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use kms_proto::ErrorCode;
-use kms_proto::v1::key_management_service_server::KeyManagementService;
+use kms_proto::v1::key_management_service_server::{KeyManagementService, SERVICE_NAME};
 use prost::bytes::Bytes;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
@@ -45,7 +45,7 @@ impl KmsService {
 }
 
 impl NamedService for KmsService {
-    const NAME: &'static str = "kms.v1.KeyManagementService";
+    const NAME: &'static str = SERVICE_NAME;
 }
 
 impl Service<http::Request<Body>> for KmsService {
@@ -147,7 +147,8 @@ macro_rules! rpcs {
 
             /// The RPC a request path names.
             fn from_path(path: &str) -> Option<Self> {
-                match path.strip_prefix("/kms.v1.KeyManagementService/")? {
+                let method = path.strip_prefix('/')?.strip_prefix(SERVICE_NAME)?.strip_prefix('/')?;
+                match method {
                     $(stringify!($name) => Some(Self::$name),)*
                     _ => None,
                 }
@@ -257,7 +258,7 @@ mod tests {
         let served: Vec<&str> = Rpc::ALL.iter().map(|r| r.name()).collect();
         assert_eq!(served, declared);
         for rpc in Rpc::ALL {
-            let path = format!("/kms.v1.KeyManagementService/{}", rpc.name());
+            let path = format!("/{SERVICE_NAME}/{}", rpc.name());
             assert_eq!(Rpc::from_path(&path), Some(*rpc), "{path}");
         }
     }
