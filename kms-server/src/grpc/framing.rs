@@ -132,25 +132,23 @@ impl Received {
 
     /// The message, once the body has ended.
     fn message(self) -> Result<Bytes, Unframed> {
-        let announced = match self.check(usize::MAX)? {
-            Some(announced) => announced,
-            None if self.bytes().is_empty() => return Err(Unframed::Missing),
-            None => {
-                return Err(Unframed::Truncated {
-                    got: self.bytes().len(),
-                    announced: PREFIX_LEN,
-                });
-            }
+        let announced = self.check(usize::MAX)?;
+        let body = match self {
+            Self::Nothing => return Err(Unframed::Missing),
+            Self::One(b) => b,
+            Self::Joined(b) => b.freeze(),
         };
-        let got = self.bytes().len() - PREFIX_LEN;
+        let Some(announced) = announced else {
+            return Err(Unframed::Truncated {
+                got: body.len(),
+                announced: PREFIX_LEN,
+            });
+        };
+        let got = body.len() - PREFIX_LEN;
         if got < announced {
             return Err(Unframed::Truncated { got, announced });
         }
-        Ok(match self {
-            Self::Nothing => Bytes::new(),
-            Self::One(b) => b.slice(PREFIX_LEN..),
-            Self::Joined(b) => b.freeze().slice(PREFIX_LEN..),
-        })
+        Ok(body.slice(PREFIX_LEN..))
     }
 }
 

@@ -124,7 +124,7 @@ fn respond<T: prost::Message>(answer: Result<Response<T>, Status>) -> http::Resp
     *response.headers_mut() = metadata.into_headers();
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/grpc"),
+        tonic::metadata::GRPC_CONTENT_TYPE,
     );
     *response.extensions_mut() = extensions;
     response
