@@ -15,9 +15,15 @@
 # Env: KMS_SERVER=path/to/kms-server to measure another build; KMS_SERVER_B=path to measure a
 #   second build in the same rounds (each daemon idle while the other is loaded, the order
 #   alternating by round), so that a before/after comparison sees one state of the host;
-#   INFLIGHT="16 64" (cpu mode); API=grpc|rest (default grpc).
+#   INFLIGHT="16 64" (cpu mode); API=grpc|rest (default grpc); SERVER_CPUS / LOAD_CPUS (taskset
+#   lists, e.g. 0 and 1) pin the daemons and h2load apart, so that h2load does not take the
+#   daemon's core and the throughput shows the daemon's own cost.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# taskset execs its command, so a daemon's `$!` stays the daemon's own process for /proc.
+server_pin=() load_pin=()
+[ -z "${SERVER_CPUS:-}" ] || server_pin=(taskset -c "$SERVER_CPUS")
+[ -z "${LOAD_CPUS:-}" ] || load_pin=(taskset -c "$LOAD_CPUS")
 mode=${1:-cpu}
 rounds=${2:-5}
 if [ "$mode" = instructions ]; then requests=${3:-2000}; else requests=${3:-40000}; fi
@@ -36,7 +42,7 @@ start() {
     p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     local wrap=()
     [ "$mode" != instructions ] || wrap=(valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --dump-instr=no)
-    "${wrap[@]}" "$2" --data-dir "$d/data" --listen "127.0.0.1:$p" --audit-log "$d/audit.jsonl" \
+    "${server_pin[@]}" "${wrap[@]}" "$2" --data-dir "$d/data" --listen "127.0.0.1:$p" --audit-log "$d/audit.jsonl" \
         >"$d/server.log" 2>&1 &
     pid[$1]=$!
     pids+=($!)
@@ -77,7 +83,7 @@ calls=(
     "kms.v1.KeyManagementService/Decrypt decrypt"
 )
 load() { # daemon path body connections streams -> h2load output
-    h2load -n "$requests" -c "$4" -m "$5" -t 1 -d "$work/$1/$3.bin" \
+    "${load_pin[@]}" h2load -n "$requests" -c "$4" -m "$5" -t 1 -d "$work/$1/$3.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' -H "x-kms-domain-id: $domain" \
         "http://127.0.0.1:${port[$1]}/$2"
 }
@@ -87,7 +93,7 @@ if [ "${API:-grpc}" = rest ]; then
     load() { # daemon path body connections streams -> h2load output
         local body=()
         [ "$3" = health ] || body=(-d "$work/$1/$3.json" -H 'content-type: application/json;charset=UTF-8')
-        h2load --h1 -n "$requests" -c $(($4 * $5)) -m 1 -t 1 "${body[@]}" "http://127.0.0.1:${port[$1]}/$2"
+        "${load_pin[@]}" h2load --h1 -n "$requests" -c $(($4 * $5)) -m 1 -t 1 "${body[@]}" "http://127.0.0.1:${port[$1]}/$2"
     }
 fi
 # The builds in round $1's order: A first in odd rounds, B first in even ones.
