@@ -246,6 +246,10 @@ fn bench(c: &mut Criterion) {
     for line in code_paths() {
         println!("{line}");
     }
+    println!(
+        "default backend (Backend::default()): {:?}",
+        Backend::default()
+    );
     let kek = LocalKek::aes_kw("bench", &[1u8; 32]).expect("kek");
     let ctx = ObjectContext::new()
         .with("object-key", "bench")

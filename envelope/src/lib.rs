@@ -20,11 +20,13 @@
 //!   written with one (vectored) write, so that the only copies are the kernel's. The
 //!   `Write`/`Read` adapters cost one more copy of the object when the data comes from, or goes
 //!   to, a buffer of the caller's (`kmsctl seal`/`open` use the chunk blocks).
-//! * Which backend: [`Backend::default`] (pure Rust) for libraries; a program may take
-//!   [`Backend::fastest`] (ring, with the `ring` feature). Every backend writes the same bytes.
-//!   The default stays pure Rust on purpose: it needs no C or assembly toolchain in the
-//!   embedding build, wipes its own key schedule, and already runs at twice tink-streaming-aead
-//!   (BENCHMARKS.md); ring is faster still, so programs that own their build (`kmsctl`) opt in.
+//! * Which backend: [`Backend::default`], which is ring's AES-GCM (the default feature `ring`).
+//!   Every backend writes the same bytes. ring runs at three times tink-streaming-aead or more;
+//!   the pure-Rust RustCrypto backend ran at 1.7x to 2.1x of it, depending on the machine and
+//!   the AES code path aes 0.9 picks there (BENCHMARKS.md). A build that
+//!   cannot take a C and assembly toolchain turns the `ring` feature off
+//!   (`default-features = false`) and gets the pure-Rust backend as its default. Both backends
+//!   wipe their key schedules when dropped.
 //! * Range reads: [`open_range`] on a `Read + Seek`, and [`sealed_len`], [`plaintext_len`],
 //!   [`sealed_range`] for Content-Length and range GETs.
 //! * Multipart uploads: [`multipart`] (`Upload` seals parts and the manifest; `MultipartObject`
