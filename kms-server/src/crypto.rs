@@ -52,16 +52,34 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
-/// A CMK version's material keyed into AES-256-GCM: the expanded AES key schedule and the GHASH
-/// key, wiped on drop (aes-gcm's `zeroize` feature); never printed; not `Clone`. Keeping it saves
-/// the root-key derivation, the unwrap and the key expansion on every call that uses the version.
-pub struct GcmKey(aes_gcm::Aes256Gcm);
+/// A CMK version's material keyed into AES-256-GCM (ring's): the expanded AES key schedule and the
+/// GHASH key; never printed; not `Clone`. Keeping it saves the root-key derivation, the unwrap and
+/// the key expansion on every call that uses the version.
+pub struct GcmKey(ring::aead::LessSafeKey);
+
+/// ring's AES-256-GCM keyed with `key`.
+fn gcm_keyed(key: &[u8; KEY_LEN]) -> ring::aead::LessSafeKey {
+    use ring::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
+    // ring refuses only a key of the wrong length, and `key` has AES-256's.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte AES-256-GCM key"))
+}
 
 impl GcmKey {
     /// Keys the cipher with `key`, which the caller then drops (and so wipes).
     pub fn new(key: &SecretKey) -> Self {
-        use aes_gcm::KeyInit;
-        Self(aes_gcm::Aes256Gcm::new(&(*key.expose()).into()))
+        Self(gcm_keyed(key.expose()))
+    }
+}
+
+/// ring neither zeroizes its key schedules nor exposes them. A schedule is plain data stored
+/// inline, so assigning an all-zero key's overwrites the old one where it lies (the same layout:
+/// ring picks its implementation from the CPU, which does not change); `black_box` keeps the
+/// compiler from dropping that store as dead before the free. `tests/key_wipe.rs` checks that no
+/// freed block still holds the material.
+impl Drop for GcmKey {
+    fn drop(&mut self) {
+        self.0 = gcm_keyed(&[0; KEY_LEN]);
+        std::hint::black_box(&self.0);
     }
 }
 
@@ -315,7 +333,7 @@ pub(crate) fn kw_unwrap(kek: &[u8; KEY_LEN], wrapped: &[u8]) -> Option<Zeroizing
     Some(out)
 }
 
-/// AES-256-GCM encryption with a 96-bit nonce: returns `ciphertext || 16-byte tag`.
+/// AES-256-GCM encryption with a 96-bit nonce: returns `prefix || ciphertext || 16-byte tag`.
 pub(crate) fn gcm_seal(
     key: &GcmKey,
     nonce: &[u8; 12],
@@ -323,20 +341,19 @@ pub(crate) fn gcm_seal(
     prefix: &[u8],
     pt: &[u8],
 ) -> Result<Vec<u8>> {
-    use aes_gcm::aead::AeadInOut;
-    let cipher = &key.0;
+    use ring::aead::{Aad, Nonce};
     // Sealed in place in a block sized for the prefix and the tag up front: the ciphertext
     // overwrites the plaintext copy, and on failure that copy is wiped before it is freed.
-    let mut buf = Vec::with_capacity(prefix.len() + pt.len() + 16);
+    let mut buf = Vec::with_capacity(prefix.len() + pt.len() + crate::blob::TAG_LEN);
     buf.extend_from_slice(prefix);
     buf.extend_from_slice(pt);
-    match cipher.encrypt_inout_detached(
-        &aes_gcm::Nonce::from(*nonce),
-        aad,
-        (&mut buf[prefix.len()..]).into(),
+    match key.0.seal_in_place_separate_tag(
+        Nonce::assume_unique_for_key(*nonce),
+        Aad::from(aad),
+        &mut buf[prefix.len()..],
     ) {
         Ok(tag) => {
-            buf.extend_from_slice(&tag);
+            buf.extend_from_slice(tag.as_ref());
             Ok(buf)
         }
         Err(_) => {
@@ -353,11 +370,21 @@ pub(crate) fn gcm_open(
     aad: &[u8],
     ct: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
-    use aes_gcm::aead::{Aead, Payload};
-    key.0
-        .decrypt(&aes_gcm::Nonce::from(*nonce), Payload { msg: ct, aad })
-        .ok()
-        .map(Zeroizing::new)
+    use ring::aead::{Aad, Nonce};
+    // ring decrypts before it compares the tag, so a refused input may leave plaintext behind in
+    // the buffer: `Zeroizing` wipes it either way.
+    let mut buf = Zeroizing::new(ct.to_vec());
+    let len = key
+        .0
+        .open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            &mut buf,
+        )
+        .ok()?
+        .len();
+    buf.truncate(len);
+    Some(buf)
 }
 
 /// Appends `u32be(len) || bytes`; [`KmsError::PayloadTooLarge`] for a `field` longer than a
