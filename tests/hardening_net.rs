@@ -340,6 +340,120 @@ async fn undecodable_and_oversized_requests_get_stable_codes_and_are_audited() {
     assert_eq!(ok.get("grpc-status"), Some("0"));
 }
 
+/// The admin API (`kms.admin.v1.Admin`) reads its requests by the same rules, after its token.
+#[tokio::test]
+async fn undecodable_admin_requests_are_refused_and_audited_after_the_admin_token() {
+    const TOKEN: &str = "admin-secret-token-0001";
+    let d = TestDaemon::start_with(|c, _| {
+        c.admin_token = Some(kms_server::admin::AdminToken::new(TOKEN.into()).expect("token"));
+    })
+    .await;
+    let addr = d.server().local_addr();
+    let bearer = format!("Bearer {TOKEN}");
+    let admin: &[(&str, &str)] = &[("authorization", &bearer)];
+    let stranger: &[(&str, &str)] = &[("authorization", "Bearer not-the-admin-token-01")];
+    let mut oversized = vec![0];
+    oversized.extend_from_slice(&(5u32 << 20).to_be_bytes());
+    /// Extra request headers.
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    // (rule, extra headers, body, grpc-status, error code)
+    let cases: [(&str, Headers<'_>, Vec<u8>, &str, ErrorCode); 7] = [
+        (
+            "a varint longer than ten bytes",
+            admin,
+            frame(&[0x80; 11]),
+            "3",
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "a varint where the rule (a message) is expected",
+            admin,
+            frame(&[0x08, 0x01]),
+            "3",
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "a second message after the first",
+            admin,
+            [frame(&[]), frame(&[])].concat(),
+            "3",
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "no message at all",
+            admin,
+            Vec::new(),
+            "3",
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "a frame announcing 5 MiB, over the 4 MiB limit",
+            admin,
+            oversized,
+            "3",
+            ErrorCode::PayloadTooLarge,
+        ),
+        (
+            "no token: the token's refusal, not the message's",
+            &[],
+            frame(&[0x80; 11]),
+            "16",
+            ErrorCode::Unauthenticated,
+        ),
+        (
+            "a wrong token: the token's refusal",
+            stranger,
+            frame(&[0x80; 11]),
+            "16",
+            ErrorCode::Unauthenticated,
+        ),
+    ];
+    for (rule, extra, body, status, code) in &cases {
+        let a = raw_call_with(
+            addr,
+            "/kms.admin.v1.Admin/AddFault",
+            "",
+            extra,
+            vec![body.clone()],
+        )
+        .await;
+        assert_eq!(
+            a.get("grpc-status"),
+            Some(*status),
+            "{rule}: message {:?}",
+            a.get("grpc-message")
+        );
+        assert_eq!(a.get("x-kms-error-code"), Some(code.as_str()), "{rule}");
+        assert!(a.data.is_empty(), "{rule}: no message in a refusal");
+    }
+    d.server().flush_audit().await;
+    let got: Vec<(String, String)> = audit_rows(&d)
+        .iter()
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap_or_default().to_owned(),
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = cases
+        .iter()
+        .map(|(_, _, _, _, code)| ("Admin.AddFault".to_owned(), code.as_str().to_owned()))
+        .collect();
+    assert_eq!(got, want, "every refusal is audited");
+    // Nothing was added, and a well-formed call still works: no rules to list.
+    let listed = raw_call_with(
+        addr,
+        "/kms.admin.v1.Admin/ListFaults",
+        "",
+        admin,
+        vec![frame(&[])],
+    )
+    .await;
+    assert_eq!(listed.get("grpc-status"), Some("0"));
+    assert_eq!(listed.data, frame(&[]), "an empty list of rules");
+}
+
 #[tokio::test]
 async fn a_message_split_over_data_frames_is_one_request() {
     let d = TestDaemon::start().await;
@@ -383,7 +497,7 @@ async fn compressed_requests_and_unknown_methods_are_unimplemented() {
     /// Extra request headers.
     type Headers<'a> = &'a [(&'a str, &'a str)];
     // (rule, path, extra headers, grpc-status)
-    let cases: [(&str, &str, Headers<'_>, &str); 4] = [
+    let cases: [(&str, &str, Headers<'_>, &str); 5] = [
         (
             "gzip, which the service does not accept",
             "/kms.v1.KeyManagementService/GenerateRandom",
@@ -405,6 +519,12 @@ async fn compressed_requests_and_unknown_methods_are_unimplemented() {
         (
             "a method named in the wrong case",
             "/kms.v1.KeyManagementService/generateRandom",
+            &[],
+            "12",
+        ),
+        (
+            "a method the admin service does not have",
+            "/kms.admin.v1.Admin/Nope",
             &[],
             "12",
         ),

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use kms_proto::ErrorCode;
 use kms_proto::admin as pb;
 use kms_proto::admin::admin_server::Admin;
 use kms_proto::metadata::AUTHORIZATION;
@@ -26,6 +27,7 @@ use crate::clock::Clock;
 use crate::error::KmsError;
 use crate::faults::{Action, FailSpec, FaultRule, Faults, HangSpec, LatencySpec, RuleSpec};
 use crate::grpc::timestamp;
+use crate::grpc::undecodable;
 use crate::keyring::{Keyring, now_ms};
 
 /// The admin API's bearer token (`--admin-token`). Never printed.
@@ -143,6 +145,15 @@ impl AdminGrpc {
             Ok(_) => "ok",
             Err(e) => e.code().as_str(),
         };
+        self.record(op, &rid, outcome).await;
+        result.map(Response::new).map_err(|e| {
+            tracing::debug!(op, error = %e, "admin call refused");
+            Status::from(e)
+        })
+    }
+
+    /// The audit line of admin call `op`.
+    async fn record(&self, op: &'static str, request_id: &str, outcome: &'static str) {
         self.audit
             .record(AuditLine {
                 time_ms: now_ms(),
@@ -151,14 +162,30 @@ impl AdminGrpc {
                 operation: op,
                 key_id: "",
                 outcome,
-                request_id: &rid,
+                request_id,
                 injected: None,
             })
             .await;
-        result.map(Response::new).map_err(|e| {
-            tracing::debug!(op, error = %e, "admin call refused");
-            Status::from(e)
-        })
+    }
+
+    /// Answers an admin request to `op` whose body is not one decodable message with `code`, and
+    /// audits it. The caller is authorized first: one that is not gets that refusal instead, and
+    /// learns nothing about how its message was read.
+    pub(crate) async fn refuse_undecodable(
+        &self,
+        op: &'static str,
+        md: &MetadataMap,
+        code: ErrorCode,
+        message: String,
+    ) -> tonic::codegen::http::Response<tonic::body::Body> {
+        let rid = request_id(md);
+        let (outcome, status) = match self.authorize(md) {
+            Err(e) => (e.code().as_str(), Status::from(e)),
+            Ok(()) => (code.as_str(), undecodable(code, &message)),
+        };
+        self.record(op, &rid, outcome).await;
+        tracing::debug!(op, error = %message, "undecodable admin request refused");
+        status.into_http()
     }
 
     /// The clock's answer after it moved: runs the work that came due first.

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kms_proto::admin::admin_server::AdminServer;
 use kms_proto::key_id::RegionId;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +17,7 @@ use crate::clock::Clock;
 use crate::crypto::RootKey;
 use crate::error::StartupError;
 use crate::faults::{Faults, FaultsFile};
-use crate::grpc::{KmsGrpc, KmsService};
+use crate::grpc::{AdminService, KmsGrpc, KmsService};
 use crate::keyring::Keyring;
 use crate::listener::MarkCalls;
 use crate::store::{KeyStore, PostgresStore, SqliteStore};
@@ -405,7 +404,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartupError> {
     let grpc_routes = tonic::service::Routes::new(MarkCalls(health_service))
         .add_service(MarkCalls(reflection_v1))
         .add_service(MarkCalls(reflection_v1alpha))
-        .add_service(MarkCalls(AdminServer::new(admin)))
+        .add_service(MarkCalls(AdminService::new(admin, limits.max_message_size)))
         .add_service(MarkCalls(KmsService::new(grpc, limits.max_message_size)));
     let api = crate::http::ApiState {
         keyring: Arc::clone(&keyring),

@@ -27,7 +27,8 @@ use crate::store::KeyRecord;
 
 pub(crate) use convert::timestamp;
 pub use convert::{metadata, rotation_status};
-pub use service::KmsService;
+pub(crate) use service::undecodable;
+pub use service::{AdminRpc, AdminService, GrpcService, KmsRpc, KmsService, RpcTable};
 
 /// The `kms.v1.KeyManagementService` implementation.
 #[derive(Debug, Clone)]

@@ -1,21 +1,25 @@
-//! `kms.v1.KeyManagementService` on the wire: the path names the RPC, the body is read as one
-//! message ([`framing`](super::framing)), the handler of [`KmsGrpc`] answers, and the answer is
-//! framed back. It stands where tonic's generated server would, and answers as it does (headers,
-//! one message, `grpc-status` trailers; a refusal trailers-only; `UNIMPLEMENTED` for an unknown
-//! method or a `grpc-encoding` other than `identity`), except where it is stricter:
+//! `kms.v1.KeyManagementService` and `kms.admin.v1.Admin` on the wire: the path names the RPC
+//! (one table per service, [`RpcTable`]), the body is read as one message
+//! ([`framing`](super::framing)), the service's handler answers, and the answer is framed back. It
+//! stands where tonic's generated servers would, and answers as they do (headers, one message,
+//! `grpc-status` trailers; a refusal trailers-only; `UNIMPLEMENTED` for an unknown method or a
+//! `grpc-encoding` other than `identity`), except where it is stricter:
 //! - a request that does not decode (invalid UTF-8 in a string field, a bad varint, a wrong wire
 //!   type, no message, a message cut short, a second message, a compressed one) is refused as
 //!   `KMS.0308`, and one over the message size limit as `KMSBOX.0413`, with the code in the
 //!   `x-kms-error-code` trailer and an audit line like every other refusal (operation from the
-//!   path, outcome the code, the caller when its metadata identifies one); tonic answers those
-//!   with a bare `INTERNAL` or `OUT_OF_RANGE`, drops a second message, and audits nothing;
+//!   path, outcome the code, the caller when its metadata identifies one; an admin caller must
+//!   first pass the admin token, else its refusal is that one); tonic answers those with a bare
+//!   `INTERNAL` or `OUT_OF_RANGE`, drops a second message, and audits nothing;
 //! - request trailers are not merged into the metadata: the tenancy a call is served under comes
 //!   from its headers alone.
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use kms_proto::ErrorCode;
+use kms_proto::admin::admin_server::{Admin, SERVICE_NAME as ADMIN_SERVICE};
 use kms_proto::v1::key_management_service_server::{KeyManagementService, SERVICE_NAME};
 use prost::bytes::Bytes;
 use tonic::body::Body;
@@ -26,29 +30,102 @@ use tonic::{Request, Response, Status};
 
 use super::framing::{self, ReadError, UnaryBody};
 use super::{KmsGrpc, with_request_id};
+use crate::admin::AdminGrpc;
 
-/// The `kms.v1.KeyManagementService` server over [`KmsGrpc`]'s handlers.
-#[derive(Debug, Clone)]
-pub struct KmsService {
-    grpc: Arc<KmsGrpc>,
-    max_message_size: usize,
+/// A gRPC service's RPCs: which one a request path names, and how one is answered.
+pub trait RpcTable: Copy + Send + Sync + 'static {
+    /// The handlers the RPCs call.
+    type Handlers: Send + Sync + 'static;
+    /// The service's full name (`package.Service`), the first segment of its paths.
+    const SERVICE: &'static str;
+
+    /// The RPC a path's method segment names.
+    fn from_method(method: &str) -> Option<Self>;
+
+    /// The RPC's name on the wire, its path's last segment.
+    fn name(self) -> &'static str;
+
+    /// The operation its audit lines name (the admin API's are `Admin.<name>`).
+    fn operation(self) -> &'static str;
+
+    /// Decodes `message` as the RPC's request and answers it; a message that does not decode is
+    /// refused and audited.
+    fn call(
+        self,
+        handlers: &Self::Handlers,
+        md: MetadataMap,
+        extensions: http::Extensions,
+        message: Bytes,
+    ) -> impl Future<Output = http::Response<Body>> + Send;
+
+    /// Audits a request to `op` whose body is not one decodable message, and answers it with
+    /// `code`.
+    fn refuse(
+        handlers: &Self::Handlers,
+        op: &'static str,
+        md: &MetadataMap,
+        code: ErrorCode,
+        message: String,
+    ) -> impl Future<Output = http::Response<Body>> + Send;
+
+    /// The RPC a request path names.
+    fn from_path(path: &str) -> Option<Self> {
+        let method = path
+            .strip_prefix('/')?
+            .strip_prefix(Self::SERVICE)?
+            .strip_prefix('/')?;
+        Self::from_method(method)
+    }
 }
 
-impl KmsService {
-    /// Serves `grpc`'s handlers, refusing request messages over `max_message_size` bytes.
-    pub fn new(grpc: KmsGrpc, max_message_size: usize) -> Self {
+/// A gRPC service over its RPC table's handlers.
+pub struct GrpcService<R: RpcTable> {
+    handlers: Arc<R::Handlers>,
+    max_message_size: usize,
+    rpcs: PhantomData<fn() -> R>,
+}
+
+/// The `kms.v1.KeyManagementService` server over [`KmsGrpc`]'s handlers.
+pub type KmsService = GrpcService<KmsRpc>;
+
+/// The `kms.admin.v1.Admin` server over [`AdminGrpc`]'s handlers.
+pub type AdminService = GrpcService<AdminRpc>;
+
+impl<R: RpcTable> GrpcService<R> {
+    /// Serves `handlers`, refusing request messages over `max_message_size` bytes.
+    pub fn new(handlers: R::Handlers, max_message_size: usize) -> Self {
         Self {
-            grpc: Arc::new(grpc),
+            handlers: Arc::new(handlers),
             max_message_size,
+            rpcs: PhantomData,
         }
     }
 }
 
-impl NamedService for KmsService {
-    const NAME: &'static str = SERVICE_NAME;
+impl<R: RpcTable> Clone for GrpcService<R> {
+    fn clone(&self) -> Self {
+        Self {
+            handlers: Arc::clone(&self.handlers),
+            max_message_size: self.max_message_size,
+            rpcs: PhantomData,
+        }
+    }
 }
 
-impl Service<http::Request<Body>> for KmsService {
+impl<R: RpcTable> std::fmt::Debug for GrpcService<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcService")
+            .field("service", &R::SERVICE)
+            .field("max_message_size", &self.max_message_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: RpcTable> NamedService for GrpcService<R> {
+    const NAME: &'static str = R::SERVICE;
+}
+
+impl<R: RpcTable> Service<http::Request<Body>> for GrpcService<R> {
     type Response = http::Response<Body>;
     type Error = Infallible;
     type Future = BoxFuture<Self::Response, Self::Error>;
@@ -60,7 +137,7 @@ impl Service<http::Request<Body>> for KmsService {
     /// The call's RPC from the path and its metadata from the headers, then (in the future, which
     /// holds only what the call still needs) its message from the body and the handler's answer.
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let Some(rpc) = Rpc::from_path(req.uri().path()) else {
+        let Some(rpc) = R::from_path(req.uri().path()) else {
             return Box::pin(std::future::ready(
                 Ok(Status::unimplemented("").into_http()),
             ));
@@ -71,7 +148,7 @@ impl Service<http::Request<Body>> for KmsService {
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
         let extensions = parts.extensions;
-        let grpc = Arc::clone(&self.grpc);
+        let handlers = Arc::clone(&self.handlers);
         let limit = self.max_message_size;
         Box::pin(async move {
             let message = match framing::read_unary(body, limit).await {
@@ -82,11 +159,11 @@ impl Service<http::Request<Body>> for KmsService {
                         framing::Unframed::TooLarge { .. } => ErrorCode::PayloadTooLarge,
                         _ => ErrorCode::InvalidArgument,
                     };
-                    let refused = grpc.refuse_undecodable(rpc.name(), &md, code, e.to_string());
+                    let refused = R::refuse(&handlers, rpc.operation(), &md, code, e.to_string());
                     return Ok(refused.await);
                 }
             };
-            Ok(rpc.call(&grpc, md, extensions, message).await)
+            Ok(rpc.call(&handlers, md, extensions, message).await)
         })
     }
 }
@@ -130,42 +207,53 @@ fn respond<T: prost::Message>(answer: Result<Response<T>, Status>) -> http::Resp
     response
 }
 
-/// The RPCs of the service: each one's name on the wire (its path's last segment, and the
-/// operation its audit lines name) and its handler.
+/// A service's RPC table: each RPC's name on the wire (its path's last segment; the operation its
+/// audit lines name is that name after `$audited`) and its handler.
 macro_rules! rpcs {
-    ($($name:ident => $handler:ident),* $(,)?) => {
-        /// An RPC of `kms.v1.KeyManagementService`.
+    (
+        $(#[$doc:meta])*
+        $table:ident: $service:expr, audited as $audited:literal => $handlers:ty {
+            $($name:ident => $handler:ident),* $(,)?
+        }
+    ) => {
+        $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        enum Rpc {
-            $($name),*
+        pub enum $table {
+            $(#[doc = concat!("`", stringify!($name), "`")] $name),*
         }
 
-        impl Rpc {
+        impl $table {
             /// Every RPC of the service.
             #[cfg(test)]
-            const ALL: &[Rpc] = &[$(Rpc::$name),*];
+            const ALL: &[$table] = &[$($table::$name),*];
+        }
 
-            /// The RPC a request path names.
-            fn from_path(path: &str) -> Option<Self> {
-                let method = path.strip_prefix('/')?.strip_prefix(SERVICE_NAME)?.strip_prefix('/')?;
+        impl RpcTable for $table {
+            type Handlers = $handlers;
+            const SERVICE: &'static str = $service;
+
+            fn from_method(method: &str) -> Option<Self> {
                 match method {
                     $(stringify!($name) => Some(Self::$name),)*
                     _ => None,
                 }
             }
 
-            /// The RPC's name, as its audit lines give the operation.
             fn name(self) -> &'static str {
                 match self {
                     $(Self::$name => stringify!($name)),*
                 }
             }
 
-            /// Decodes `message` as the RPC's request and answers it; a message that does not
-            /// decode is refused and audited.
+            fn operation(self) -> &'static str {
+                match self {
+                    $(Self::$name => concat!($audited, stringify!($name))),*
+                }
+            }
+
             async fn call(
                 self,
-                grpc: &KmsGrpc,
+                handlers: &$handlers,
                 md: MetadataMap,
                 extensions: http::Extensions,
                 message: Bytes,
@@ -175,46 +263,77 @@ macro_rules! rpcs {
                 let undecodable = match self {
                     $(Self::$name => match prost::Message::decode(message) {
                         Ok(m) => {
-                            let answer = grpc.$handler(Request::from_parts(md, extensions, m));
+                            let answer = handlers.$handler(Request::from_parts(md, extensions, m));
                             return respond(answer.await);
                         }
                         Err(e) => e.to_string(),
                     },)*
                 };
                 let code = ErrorCode::InvalidArgument;
-                grpc.refuse_undecodable(self.name(), &md, code, undecodable).await
+                Self::refuse(handlers, self.operation(), &md, code, undecodable).await
+            }
+
+            async fn refuse(
+                handlers: &$handlers,
+                op: &'static str,
+                md: &MetadataMap,
+                code: ErrorCode,
+                message: String,
+            ) -> http::Response<Body> {
+                handlers.refuse_undecodable(op, md, code, message).await
             }
         }
     };
 }
 
 rpcs!(
-    CreateKey => create_key,
-    DescribeKey => describe_key,
-    EnableKey => enable_key,
-    DisableKey => disable_key,
-    ScheduleKeyDeletion => schedule_key_deletion,
-    CancelKeyDeletion => cancel_key_deletion,
-    ListKeys => list_keys,
-    RotateKey => rotate_key,
-    GetDefaultKey => get_default_key,
-    GenerateDataKey => generate_data_key,
-    GenerateDataKeyWithoutPlaintext => generate_data_key_without_plaintext,
-    Encrypt => encrypt,
-    Decrypt => decrypt,
-    ReEncrypt => re_encrypt,
-    UpdateKeyAlias => update_key_alias,
-    UpdateKeyDescription => update_key_description,
-    EnableKeyRotation => enable_key_rotation,
-    DisableKeyRotation => disable_key_rotation,
-    UpdateKeyRotationInterval => update_key_rotation_interval,
-    GetKeyRotationStatus => get_key_rotation_status,
-    GenerateRandom => generate_random,
+    /// An RPC of `kms.v1.KeyManagementService`.
+    KmsRpc: SERVICE_NAME, audited as "" => KmsGrpc {
+        CreateKey => create_key,
+        DescribeKey => describe_key,
+        EnableKey => enable_key,
+        DisableKey => disable_key,
+        ScheduleKeyDeletion => schedule_key_deletion,
+        CancelKeyDeletion => cancel_key_deletion,
+        ListKeys => list_keys,
+        RotateKey => rotate_key,
+        GetDefaultKey => get_default_key,
+        GenerateDataKey => generate_data_key,
+        GenerateDataKeyWithoutPlaintext => generate_data_key_without_plaintext,
+        Encrypt => encrypt,
+        Decrypt => decrypt,
+        ReEncrypt => re_encrypt,
+        UpdateKeyAlias => update_key_alias,
+        UpdateKeyDescription => update_key_description,
+        EnableKeyRotation => enable_key_rotation,
+        DisableKeyRotation => disable_key_rotation,
+        UpdateKeyRotationInterval => update_key_rotation_interval,
+        GetKeyRotationStatus => get_key_rotation_status,
+        GenerateRandom => generate_random,
+    }
 );
+
+rpcs!(
+    /// An RPC of `kms.admin.v1.Admin`.
+    AdminRpc: ADMIN_SERVICE, audited as "Admin." => AdminGrpc {
+        AddFault => add_fault,
+        ListFaults => list_faults,
+        RemoveFault => remove_fault,
+        GetClock => get_clock,
+        AdvanceClock => advance_clock,
+        SetClock => set_clock,
+        ExportSeed => export_seed,
+    }
+);
+
+/// The refusal of a request whose body is not one decodable message, with `code`.
+pub(crate) fn undecodable(code: ErrorCode, why: &str) -> Status {
+    code.status(format!("the request message does not decode: {why}"))
+}
 
 impl KmsGrpc {
     /// Audits a request whose body is not one decodable message and answers it with `code`.
-    async fn refuse_undecodable(
+    pub(crate) async fn refuse_undecodable(
         &self,
         op: &'static str,
         md: &MetadataMap,
@@ -231,7 +350,7 @@ impl KmsGrpc {
         };
         tracing::debug!(op, request_id = %call.request_id, error = %message, "undecodable request refused");
         self.audit.record(call.refused_line(code.as_str())).await;
-        let status = code.status(format!("the request message does not decode: {message}"));
+        let status = undecodable(code, &message);
         with_request_id(status, &call.request_id).into_http()
     }
 }
@@ -240,27 +359,48 @@ impl KmsGrpc {
 mod tests {
     use super::*;
 
-    /// The RPCs this service answers are the ones the proto declares, by the same names.
-    #[test]
-    fn every_rpc_of_the_proto_has_a_path() {
+    /// `R`'s RPCs, by name, in the proto's order.
+    fn served<R: RpcTable>(all: &[R]) -> Vec<&'static str> {
+        all.iter().map(|r| r.name()).collect()
+    }
+
+    /// The RPCs service `service` of package `package` declares, in order.
+    fn declared(package: &str, service: &str) -> Vec<String> {
         let set = <prost_types::FileDescriptorSet as prost::Message>::decode(
             kms_proto::FILE_DESCRIPTOR_SET,
         )
         .expect("the descriptor set decodes");
-        let service = set
-            .file
+        set.file
             .iter()
-            .filter(|f| f.package() == "kms.v1")
+            .filter(|f| f.package() == package)
             .flat_map(|f| &f.service)
-            .find(|s| s.name() == "KeyManagementService")
-            .expect("the service is declared");
-        let declared: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
-        let served: Vec<&str> = Rpc::ALL.iter().map(|r| r.name()).collect();
-        assert_eq!(served, declared);
-        for rpc in Rpc::ALL {
-            let path = format!("/{SERVICE_NAME}/{}", rpc.name());
-            assert_eq!(Rpc::from_path(&path), Some(*rpc), "{path}");
+            .find(|s| s.name() == service)
+            .expect("the service is declared")
+            .method
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
+    }
+
+    fn every_path_names_its_rpc<R: RpcTable + std::fmt::Debug + PartialEq>(all: &[R]) {
+        for rpc in all {
+            let path = format!("/{}/{}", R::SERVICE, rpc.name());
+            assert_eq!(R::from_path(&path), Some(*rpc), "{path}");
         }
+    }
+
+    /// The RPCs each service answers are the ones the proto declares, by the same names.
+    #[test]
+    fn every_rpc_of_the_proto_has_a_path() {
+        assert_eq!(
+            served(KmsRpc::ALL),
+            declared("kms.v1", "KeyManagementService")
+        );
+        assert_eq!(KmsRpc::SERVICE, "kms.v1.KeyManagementService");
+        every_path_names_its_rpc(KmsRpc::ALL);
+        assert_eq!(served(AdminRpc::ALL), declared("kms.admin.v1", "Admin"));
+        assert_eq!(AdminRpc::SERVICE, "kms.admin.v1.Admin");
+        every_path_names_its_rpc(AdminRpc::ALL);
     }
 
     #[test]
@@ -273,7 +413,15 @@ mod tests {
             "/kms.admin.v1.Admin/AddFault",
             "/other.Service/Encrypt",
         ] {
-            assert_eq!(Rpc::from_path(path), None, "{path}");
+            assert_eq!(KmsRpc::from_path(path), None, "{path}");
+        }
+        for path in [
+            "/kms.admin.v1.Admin/",
+            "/kms.admin.v1.Admin/addFault",
+            "/kms.v1.KeyManagementService/CreateKey",
+            "/kms.admin.v1.AdminX/AddFault",
+        ] {
+            assert_eq!(AdminRpc::from_path(path), None, "{path}");
         }
     }
 }
