@@ -21,9 +21,9 @@
 //!   `Write`/`Read` adapters cost one more copy of the object when the data comes from, or goes
 //!   to, a buffer of the caller's (`kmsctl seal`/`open` use the chunk blocks).
 //! * Which backend: [`Backend::default`], which is ring's AES-GCM (the default feature `ring`).
-//!   Every backend writes the same bytes. ring runs at three times tink-streaming-aead or more;
-//!   the pure-Rust RustCrypto backend ran at 1.7x to 2.1x of it, depending on the machine and
-//!   the AES code path aes 0.9 picks there (BENCHMARKS.md). A build that
+//!   Every backend writes the same bytes. ring ran at 3.3x to 6.1x tink-streaming-aead's speed
+//!   (adapters and in place); the pure-Rust RustCrypto backend at 1.7x to 2.4x, depending on the
+//!   machine and the AES code path aes 0.9 picks there (BENCHMARKS.md). A build that
 //!   cannot take a C and assembly toolchain turns the `ring` feature off
 //!   (`default-features = false`) and gets the pure-Rust backend as its default. Both backends
 //!   wipe their key schedules when dropped.
