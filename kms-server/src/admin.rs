@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::error::KmsError;
 use crate::faults::{Action, FailSpec, FaultRule, Faults, HangSpec, LatencySpec, RuleSpec};
 use crate::grpc::timestamp;
-use crate::grpc::undecodable;
+use crate::grpc::{RefusesUndecodable, undecodable};
 use crate::keyring::{Keyring, now_ms};
 
 /// The admin API's bearer token (`--admin-token`). Never printed.
@@ -168,26 +168,6 @@ impl AdminGrpc {
             .await;
     }
 
-    /// Answers an admin request to `op` whose body is not one decodable message with `code`, and
-    /// audits it. The caller is authorized first: one that is not gets that refusal instead, and
-    /// learns nothing about how its message was read.
-    pub(crate) async fn refuse_undecodable(
-        &self,
-        op: &'static str,
-        md: &MetadataMap,
-        code: ErrorCode,
-        message: String,
-    ) -> tonic::codegen::http::Response<tonic::body::Body> {
-        let rid = request_id(md);
-        let (outcome, status) = match self.authorize(md) {
-            Err(e) => (e.code().as_str(), Status::from(e)),
-            Ok(()) => (code.as_str(), undecodable(code, &message)),
-        };
-        self.record(op, &rid, outcome).await;
-        tracing::debug!(op, error = %message, "undecodable admin request refused");
-        status.into_http()
-    }
-
     /// The clock's answer after it moved: runs the work that came due first.
     async fn moved(&self, now_ms: i64) -> Result<pb::ClockResponse, KmsError> {
         let due = self.keyring.run_due(now_ms).await?;
@@ -207,6 +187,28 @@ impl AdminGrpc {
             purged_keys: u32::try_from(purged).unwrap_or(u32::MAX),
             rotated_keys: u32::try_from(due.rotated.len()).unwrap_or(u32::MAX),
         })
+    }
+}
+
+/// An admin request whose body is not one decodable message is refused with `code` and audited,
+/// after the caller is authorized: one that is not gets that refusal instead, and learns nothing
+/// about how its message was read.
+impl RefusesUndecodable for AdminGrpc {
+    async fn refuse_undecodable(
+        &self,
+        op: &'static str,
+        md: &MetadataMap,
+        code: ErrorCode,
+        message: String,
+    ) -> tonic::codegen::http::Response<tonic::body::Body> {
+        let rid = request_id(md);
+        let (outcome, status) = match self.authorize(md) {
+            Err(e) => (e.code().as_str(), Status::from(e)),
+            Ok(()) => (code.as_str(), undecodable(code, &message)),
+        };
+        self.record(op, &rid, outcome).await;
+        tracing::debug!(op, error = %message, "undecodable admin request refused");
+        status.into_http()
     }
 }
 

@@ -341,10 +341,10 @@ pub(crate) fn gcm_seal(
     prefix: &[u8],
     pt: &[u8],
 ) -> Result<Vec<u8>> {
-    use ring::aead::{Aad, Nonce};
+    use ring::aead::{AES_256_GCM, Aad, Nonce};
     // Sealed in place in a block sized for the prefix and the tag up front: the ciphertext
     // overwrites the plaintext copy, and on failure that copy is wiped before it is freed.
-    let mut buf = Vec::with_capacity(prefix.len() + pt.len() + crate::blob::TAG_LEN);
+    let mut buf = Vec::with_capacity(prefix.len() + pt.len() + AES_256_GCM.tag_len());
     buf.extend_from_slice(prefix);
     buf.extend_from_slice(pt);
     match key.0.seal_in_place_separate_tag(

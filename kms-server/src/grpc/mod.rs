@@ -28,7 +28,9 @@ use crate::store::KeyRecord;
 pub(crate) use convert::timestamp;
 pub use convert::{metadata, rotation_status};
 pub(crate) use service::undecodable;
-pub use service::{AdminRpc, AdminService, GrpcService, KmsRpc, KmsService, RpcTable};
+pub use service::{
+    AdminRpc, AdminService, GrpcService, KmsRpc, KmsService, RefusesUndecodable, RpcTable,
+};
 
 /// The `kms.v1.KeyManagementService` implementation.
 #[derive(Debug, Clone)]

@@ -32,10 +32,23 @@ use super::framing::{self, ReadError, UnaryBody};
 use super::{KmsGrpc, with_request_id};
 use crate::admin::AdminGrpc;
 
+/// A service's handlers' answer to a request whose body is not one decodable message.
+pub trait RefusesUndecodable: Send + Sync + 'static {
+    /// Audits a request to `op` whose body is not one decodable message, and answers it with
+    /// `code`.
+    fn refuse_undecodable(
+        &self,
+        op: &'static str,
+        md: &MetadataMap,
+        code: ErrorCode,
+        message: String,
+    ) -> impl Future<Output = http::Response<Body>> + Send;
+}
+
 /// A gRPC service's RPCs: which one a request path names, and how one is answered.
 pub trait RpcTable: Copy + Send + Sync + 'static {
     /// The handlers the RPCs call.
-    type Handlers: Send + Sync + 'static;
+    type Handlers: RefusesUndecodable;
     /// The service's full name (`package.Service`), the first segment of its paths.
     const SERVICE: &'static str;
 
@@ -56,16 +69,6 @@ pub trait RpcTable: Copy + Send + Sync + 'static {
         md: MetadataMap,
         extensions: http::Extensions,
         message: Bytes,
-    ) -> impl Future<Output = http::Response<Body>> + Send;
-
-    /// Audits a request to `op` whose body is not one decodable message, and answers it with
-    /// `code`.
-    fn refuse(
-        handlers: &Self::Handlers,
-        op: &'static str,
-        md: &MetadataMap,
-        code: ErrorCode,
-        message: String,
     ) -> impl Future<Output = http::Response<Body>> + Send;
 
     /// The RPC a request path names.
@@ -159,7 +162,8 @@ impl<R: RpcTable> Service<http::Request<Body>> for GrpcService<R> {
                         framing::Unframed::TooLarge { .. } => ErrorCode::PayloadTooLarge,
                         _ => ErrorCode::InvalidArgument,
                     };
-                    let refused = R::refuse(&handlers, rpc.operation(), &md, code, e.to_string());
+                    let op = rpc.operation();
+                    let refused = handlers.refuse_undecodable(op, &md, code, e.to_string());
                     return Ok(refused.await);
                 }
             };
@@ -270,17 +274,8 @@ macro_rules! rpcs {
                     },)*
                 };
                 let code = ErrorCode::InvalidArgument;
-                Self::refuse(handlers, self.operation(), &md, code, undecodable).await
-            }
-
-            async fn refuse(
-                handlers: &$handlers,
-                op: &'static str,
-                md: &MetadataMap,
-                code: ErrorCode,
-                message: String,
-            ) -> http::Response<Body> {
-                handlers.refuse_undecodable(op, md, code, message).await
+                let op = self.operation();
+                handlers.refuse_undecodable(op, &md, code, undecodable).await
             }
         }
     };
@@ -331,9 +326,8 @@ pub(crate) fn undecodable(code: ErrorCode, why: &str) -> Status {
     code.status(format!("the request message does not decode: {why}"))
 }
 
-impl KmsGrpc {
-    /// Audits a request whose body is not one decodable message and answers it with `code`.
-    pub(crate) async fn refuse_undecodable(
+impl RefusesUndecodable for KmsGrpc {
+    async fn refuse_undecodable(
         &self,
         op: &'static str,
         md: &MetadataMap,
