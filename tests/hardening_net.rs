@@ -164,7 +164,7 @@ async fn raw_call_with(
     addr: std::net::SocketAddr,
     path: &str,
     domain: &str,
-    extra: &[(&str, &str)],
+    extra: Headers<'_>,
     chunks: Vec<Vec<u8>>,
 ) -> RawAnswer {
     let tcp = tokio::net::TcpStream::connect(addr)
@@ -222,12 +222,21 @@ fn frame(message: &[u8]) -> Vec<u8> {
     f
 }
 
+/// A frame's prefix announcing 5 MiB, over the default 4 MiB limit, and nothing behind it.
+fn oversized_prefix() -> Vec<u8> {
+    let mut prefix = vec![0];
+    prefix.extend_from_slice(&(5u32 << 20).to_be_bytes());
+    prefix
+}
+
+/// Extra request headers.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 #[tokio::test]
 async fn undecodable_and_oversized_requests_get_stable_codes_and_are_audited() {
     let d = TestDaemon::start().await;
     let addr = d.server().local_addr();
-    let mut oversized = vec![0];
-    oversized.extend_from_slice(&(5u32 << 20).to_be_bytes());
+    let oversized = oversized_prefix();
     let mut compressed = frame(&[0x0a, 0x01, b'a']);
     compressed[0] = 1;
     let mut unknown_flag = frame(&[0x0a, 0x01, b'a']);
@@ -350,12 +359,9 @@ async fn undecodable_admin_requests_are_refused_and_audited_after_the_admin_toke
     .await;
     let addr = d.server().local_addr();
     let bearer = format!("Bearer {TOKEN}");
-    let admin: &[(&str, &str)] = &[("authorization", &bearer)];
-    let stranger: &[(&str, &str)] = &[("authorization", "Bearer not-the-admin-token-01")];
-    let mut oversized = vec![0];
-    oversized.extend_from_slice(&(5u32 << 20).to_be_bytes());
-    /// Extra request headers.
-    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let admin: Headers<'_> = &[("authorization", &bearer)];
+    let stranger: Headers<'_> = &[("authorization", "Bearer not-the-admin-token-01")];
+    let oversized = oversized_prefix();
     // (rule, extra headers, body, grpc-status, error code)
     let cases: [(&str, Headers<'_>, Vec<u8>, &str, ErrorCode); 7] = [
         (
@@ -494,8 +500,6 @@ async fn compressed_requests_and_unknown_methods_are_unimplemented() {
     let d = TestDaemon::start().await;
     let addr = d.server().local_addr();
     let body = frame(&[0x08, 32]);
-    /// Extra request headers.
-    type Headers<'a> = &'a [(&'a str, &'a str)];
     // (rule, path, extra headers, grpc-status)
     let cases: [(&str, &str, Headers<'_>, &str); 5] = [
         (
