@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The daemon's own cost per call, GenerateDataKey (and Encrypt, Decrypt, GetDefaultKey) against a
 # bare RPC (grpc.health.v1 Check) on the same release daemon, audit log on, in one run:
-# - cpu: the daemon's CPU time per request from /proc/<pid>/stat while h2load (Debian's
-#   nghttp2-client, its own process, loopback) sends pre-encoded gRPC frames; rounds alternate,
-#   medians are printed, with the throughput, h2load's own CPU time per request and the time the
-#   cores sat idle per request (the rate is the cores' time over the three).
+# - cpu: the daemon's CPU time per request, and its user and system parts, from /proc/<pid>/stat
+#   while h2load (Debian's nghttp2-client, its own process, loopback) sends pre-encoded gRPC
+#   frames; rounds alternate, medians are printed, with the throughput, h2load's own CPU time per
+#   request and the time the cores sat idle per request (the rate is the cores' time over the
+#   three).
 # - instructions: the same calls with the daemon under callgrind (valgrind), instructions per
 #   request; repeatable whatever else the machine is doing.
 # - API=rest: the Huawei REST create-datakey over HTTP/1.1 keep-alive (16 connections, one request
@@ -98,7 +99,8 @@ if [ "${API:-grpc}" = rest ]; then
 fi
 # The builds in round $1's order: A first in odd rounds, B first in even ones.
 order() { if [ $(($1 % 2)) = 1 ]; then echo "${builds[@]}"; else printf '%s\n' "${builds[@]}" | tac | tr '\n' ' '; fi; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/${pid[$1]}/stat"; }
+# The daemon's user and system CPU ticks (all its threads: the workers and the audit writer).
+cpu_ticks() { awk '{print $14, $15}' "/proc/${pid[$1]}/stat"; }
 if [ "$mode" = instructions ]; then
     # Each callgrind dump holds the instructions since the previous one.
     dump() { callgrind_control -d "${pid[$1]}" >/dev/null 2>&1; sleep 1; ls -t "$work/$1"/cg.out.* | head -n 1; }
@@ -136,15 +138,16 @@ for r in $(seq "$rounds"); do
         for b in $(order "$r"); do
             for call in "${calls[@]}"; do
                 set -- $call
-                t0=$(cpu_ticks "$b")
+                read -r u0 s0 < <(cpu_ticks "$b")
                 i0=$(idle_ticks)
                 out=$(load "$b" "$1" "$2" 4 $((inflight / 4)); times)
                 i1=$(idle_ticks)
-                t1=$(cpu_ticks "$b")
+                read -r u1 s1 < <(cpu_ticks "$b")
                 grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
                 rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
-                echo "$b $2 $inflight $rps $(( (t1 - t0) * 1000000 / hz )) $requests" \
-                    "$(load_us <<<"$out") $(( (i1 - i0) * 1000000 / hz ))" >>"$results"
+                echo "$b $2 $inflight $rps $(( (u1 + s1 - u0 - s0) * 1000000 / hz )) $requests" \
+                    "$(load_us <<<"$out") $(( (i1 - i0) * 1000000 / hz ))" \
+                    "$(( (u1 - u0) * 1000000 / hz )) $(( (s1 - s0) * 1000000 / hz ))" >>"$results"
             done
         done
     done
@@ -162,14 +165,15 @@ for build in builds:
         for c in calls:
             rs = [r for r in rows if r[0] == build and r[1] == c and int(r[2]) == inflight]
             per = lambda i: statistics.median(int(r[i]) / int(r[5]) for r in rs)
-            med[c] = (statistics.median(float(r[3]) for r in rs), per(4), len(rs), per(6), per(7))
+            med[c] = (statistics.median(float(r[3]) for r in rs), per(4), len(rs), per(6), per(7),
+                      per(8), per(9))
         label = f"build {build}, " if len(builds) > 1 else ""
         print(f"\n{label}{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
-        print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'CPU ratio':>10} {'tput ratio':>11}"
-              f" {'h2load us/req':>14} {'idle us/req':>12}")
+        print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'user':>6} {'sys':>6} {'CPU ratio':>10}"
+              f" {'tput ratio':>11} {'h2load us/req':>14} {'idle us/req':>12}")
         base_rps, base_cpu = med["health"][:2]
         for c in calls:
-            rps, cpu, _, gen, idle = med[c]
-            print(f"{c:12} {rps:10.0f} {cpu:11.1f} {base_cpu / cpu:10.2f} {rps / base_rps:11.2f}"
-                  f" {gen:14.1f} {idle:12.1f}")
+            rps, cpu, _, gen, idle, user, system = med[c]
+            print(f"{c:12} {rps:10.0f} {cpu:11.1f} {user:6.1f} {system:6.1f} {base_cpu / cpu:10.2f}"
+                  f" {rps / base_rps:11.2f} {gen:14.1f} {idle:12.1f}")
 PY
