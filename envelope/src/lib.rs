@@ -22,8 +22,9 @@
 //!   to, a buffer of the caller's (`kmsctl seal`/`open` use the chunk blocks).
 //! * Which backend: [`Backend::default`], which is ring's AES-GCM (the default feature `ring`).
 //!   Every backend writes the same bytes. ring ran at 3.3x to 6.1x tink-streaming-aead's speed
-//!   (adapters and in place); the pure-Rust RustCrypto backend at 1.7x to 2.4x, depending on the
-//!   machine and the AES code path aes 0.9 picks there (BENCHMARKS.md). A build that
+//!   (adapters and in place) on a Xeon with VAES and at 2.2x to 3.5x on an AMD EPYC (Zen 1)
+//!   without it; the pure-Rust RustCrypto backend at 1.6x to 2.4x, depending on the machine and
+//!   the AES code path aes 0.9 picks there (BENCHMARKS.md). A build that
 //!   cannot take a C and assembly toolchain turns the `ring` feature off
 //!   (`default-features = false`) and gets the pure-Rust backend as its default. Both backends
 //!   wipe their key schedules when dropped.
