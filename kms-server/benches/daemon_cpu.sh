@@ -145,9 +145,10 @@ for r in $(seq "$rounds"); do
                 read -r u1 s1 < <(cpu_ticks "$b")
                 grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
                 rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
-                echo "$b $2 $inflight $rps $(( (u1 + s1 - u0 - s0) * 1000000 / hz )) $requests" \
+                # build call in-flight req/s user-us requests h2load-us idle-us system-us
+                echo "$b $2 $inflight $rps $(( (u1 - u0) * 1000000 / hz )) $requests" \
                     "$(load_us <<<"$out") $(( (i1 - i0) * 1000000 / hz ))" \
-                    "$(( (u1 - u0) * 1000000 / hz )) $(( (s1 - s0) * 1000000 / hz ))" >>"$results"
+                    "$(( (s1 - s0) * 1000000 / hz ))" >>"$results"
             done
         done
     done
@@ -165,8 +166,9 @@ for build in builds:
         for c in calls:
             rs = [r for r in rows if r[0] == build and r[1] == c and int(r[2]) == inflight]
             per = lambda i: statistics.median(int(r[i]) / int(r[5]) for r in rs)
-            med[c] = (statistics.median(float(r[3]) for r in rs), per(4), len(rs), per(6), per(7),
-                      per(8), per(9))
+            cpu = statistics.median((int(r[4]) + int(r[8])) / int(r[5]) for r in rs)
+            med[c] = (statistics.median(float(r[3]) for r in rs), cpu, len(rs), per(6), per(7),
+                      per(4), per(8))
         label = f"build {build}, " if len(builds) > 1 else ""
         print(f"\n{label}{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
         print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'user':>6} {'sys':>6} {'CPU ratio':>10}"
