@@ -1268,6 +1268,41 @@ async fn accepted_sockets_have_nodelay_and_keepalive() {
     );
 }
 
+/// Answers that are ready together leave a connection together (the listener holds a write while
+/// other requests on the connection are still being answered): 256 calls in flight on one
+/// HTTP/2 connection, in waves, each get their own answer, and none waits on another's.
+#[tokio::test]
+async fn many_calls_in_flight_on_one_connection_each_get_their_own_answer() {
+    let d = TestDaemon::start().await;
+    let mut t = d.tenant("oneconnection").await;
+    let key = create(&mut t, "batched").await.key_id;
+    let none = HashMap::new();
+    let all = async {
+        for wave in 0u8..4 {
+            let calls = (0u8..64).map(|i| {
+                let mut t = t.clone();
+                let (key, none) = (key.clone(), none.clone());
+                async move {
+                    let plaintext = [wave, i, 0xa5];
+                    let blob = encrypt(&mut t, &key, &plaintext, &none)
+                        .await
+                        .expect("Encrypt")
+                        .ciphertext_blob;
+                    let back = decrypt(&mut t, &blob, &none, "").await.expect("Decrypt");
+                    (plaintext, back.plaintext)
+                }
+            });
+            for (sent, got) in futures::future::join_all(calls).await {
+                assert_eq!(got, sent, "each call's answer is its own");
+            }
+        }
+    };
+    // A write held and never released would leave the calls waiting: bound the whole run.
+    tokio::time::timeout(std::time::Duration::from_secs(30), all)
+        .await
+        .expect("256 calls on one connection answered within 30 s");
+}
+
 /// One port serves HTTP/1.1 beside gRPC: a path no API claims gets a plain 404 over HTTP/1.1,
 /// an unknown gRPC method still gets `UNIMPLEMENTED`, and the connection keeps serving.
 #[tokio::test]

@@ -4,8 +4,13 @@
 //! to close, leaving new clients in the kernel's backlog), and a connection with no call for
 //! [`AcceptOptions::idle_timeout`] is closed.
 //!
+//! Each connection's answers are written together where several are ready at once
+//! (`listener/coalesce.rs`).
+//!
 //! tonic ignores `Server::tcp_nodelay` and `tcp_keepalive` when it is handed its own incoming
 //! stream, so the options are set here, on each accepted socket.
+
+mod coalesce;
 
 use std::convert::Infallible;
 use std::io;
@@ -208,6 +213,7 @@ pub struct Conn {
     _permit: OwnedSemaphorePermit,
     activity: ConnActivity,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
+    coalescer: coalesce::Coalescer,
 }
 
 impl Conn {
@@ -252,7 +258,12 @@ impl AsyncRead for Conn {
         if let Err(e) = this.poll_idle(cx) {
             return Poll::Ready(Err(e));
         }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            this.coalescer.read(&buf.filled()[before..]);
+        }
+        read
     }
 }
 
@@ -262,7 +273,11 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.coalescer.hold(cx) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -278,7 +293,11 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        if this.coalescer.hold(cx) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -313,6 +332,7 @@ pub fn incoming(
                                 idle: options
                                     .idle_timeout
                                     .map(|t| (t, Box::pin(tokio::time::sleep(t)))),
+                                coalescer: coalesce::Coalescer::default(),
                             };
                             return Some((Ok(conn), listener));
                         }
