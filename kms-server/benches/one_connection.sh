@@ -15,7 +15,11 @@ server=${KMS_SERVER:-target/release/kms-server}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pin() { local cpus=$1; shift; if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
-pin "${SERVER_CPUS:-}" "$server" --data-dir "$work/data" --listen "127.0.0.1:$port" --audit-log "$work/audit.jsonl" \
+# Started directly, not through `pin`: a function sent to the background is a subshell, and `$!`
+# would be that subshell, so the trap would leave the daemon running. taskset execs its command.
+server_pin=()
+[ -z "${SERVER_CPUS:-}" ] || server_pin=(taskset -c "$SERVER_CPUS")
+"${server_pin[@]}" "$server" --data-dir "$work/data" --listen "127.0.0.1:$port" --audit-log "$work/audit.jsonl" \
     >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
