@@ -5,7 +5,8 @@
 #   while h2load (Debian's nghttp2-client, its own process, loopback) sends pre-encoded gRPC
 #   frames; rounds alternate, medians are printed, with the throughput, h2load's own CPU time per
 #   request and the time the cores sat idle per request (the rate is the cores' time over the
-#   three).
+#   three). The bare RPC runs before and after every other call, and each call's ratios are to
+#   the mean of those two neighbours, round by round (median, lowest and highest round).
 # - instructions: the same calls with the daemon under callgrind (valgrind), instructions per
 #   request; repeatable whatever else the machine is doing.
 # - API=rest: the Huawei REST create-datakey over HTTP/1.1 keep-alive (16 connections, one request
@@ -133,10 +134,14 @@ idle_ticks() { awk '/^cpu /{print $5 + $6}' /proc/stat; }
 # system time, "XmY.YYYs XmY.YYYs").
 load_us() { tail -n 1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] } printf "%d", t * 1000000 }'; }
 read -r host0 steal0 < <(host_ticks)
+# Each round measures the bare RPC before and after every other call (H c1 H c2 H ... H), so that
+# each call has a baseline taken within a second or two of it on either side.
+sequence=("${calls[0]}")
+for call in "${calls[@]:1}"; do sequence+=("$call" "${calls[0]}"); done
 for r in $(seq "$rounds"); do
     for inflight in ${INFLIGHT:-16 64}; do
         for b in $(order "$r"); do
-            for call in "${calls[@]}"; do
+            for call in "${sequence[@]}"; do
                 set -- $call
                 read -r u0 s0 < <(cpu_ticks "$b")
                 i0=$(idle_ticks)
@@ -145,10 +150,10 @@ for r in $(seq "$rounds"); do
                 read -r u1 s1 < <(cpu_ticks "$b")
                 grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
                 rps=$(sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
-                # build call in-flight req/s user-us requests h2load-us idle-us system-us
+                # build call in-flight req/s user-us requests h2load-us idle-us system-us round
                 echo "$b $2 $inflight $rps $(( (u1 - u0) * 1000000 / hz )) $requests" \
                     "$(load_us <<<"$out") $(( (i1 - i0) * 1000000 / hz ))" \
-                    "$(( (s1 - s0) * 1000000 / hz ))" >>"$results"
+                    "$(( (s1 - s0) * 1000000 / hz )) $r" >>"$results"
             done
         done
     done
@@ -160,22 +165,42 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 builds = list(dict.fromkeys(r[0] for r in rows))
 calls = list(dict.fromkeys(r[1] for r in rows))
+base = calls[0]
+cpu_of = lambda r: (int(r[4]) + int(r[8])) / int(r[5])
+# Paired ratios: each call against the mean of the bare RPC measured just before and just after it
+# in the same round, so that the host's drift between rounds (its speed moves up to 2x within
+# minutes) cancels; the median over rounds, and the lowest and highest round.
+paired = {}
+for build in builds:
+    for inflight in {int(r[2]) for r in rows}:
+        for rnd in {r[9] for r in rows}:
+            seq = [r for r in rows if r[0] == build and int(r[2]) == inflight and r[9] == rnd]
+            for i in range(1, len(seq) - 1, 2):
+                before, row, after = seq[i - 1], seq[i], seq[i + 1]
+                assert before[1] == base == after[1] and row[1] != base, "sequence H c H c ... H"
+                bcpu = (cpu_of(before) + cpu_of(after)) / 2
+                brps = (float(before[3]) + float(after[3])) / 2
+                p = paired.setdefault((build, inflight, row[1]), ([], []))
+                p[0].append(bcpu / cpu_of(row))
+                p[1].append(float(row[3]) / brps)
+spread = lambda v: f"{statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})"
 for build in builds:
     for inflight in sorted({int(r[2]) for r in rows}):
         med = {}
         for c in calls:
             rs = [r for r in rows if r[0] == build and r[1] == c and int(r[2]) == inflight]
             per = lambda i: statistics.median(int(r[i]) / int(r[5]) for r in rs)
-            cpu = statistics.median((int(r[4]) + int(r[8])) / int(r[5]) for r in rs)
-            med[c] = (statistics.median(float(r[3]) for r in rs), cpu, len(rs), per(6), per(7),
-                      per(4), per(8))
+            med[c] = (statistics.median(float(r[3]) for r in rs),
+                      statistics.median(cpu_of(r) for r in rs), per(6), per(7), per(4), per(8))
         label = f"build {build}, " if len(builds) > 1 else ""
-        print(f"\n{label}{inflight} in flight (4 connections), medians of {med[calls[0]][2]} rounds")
-        print(f"{'call':12} {'req/s':>10} {'us CPU/req':>11} {'user':>6} {'sys':>6} {'CPU ratio':>10}"
-              f" {'tput ratio':>11} {'h2load us/req':>14} {'idle us/req':>12}")
-        base_rps, base_cpu = med["health"][:2]
+        nrounds = len({r[9] for r in rows})
+        print(f"\n{label}{inflight} in flight (4 connections), medians of {nrounds} rounds; ratios"
+              f" paired with the {base} calls either side, median (lowest-highest round)")
+        print(f"{'call':13} {'req/s':>10} {'us CPU/req':>11} {'user':>6} {'sys':>6} {'CPU ratio':>17}"
+              f" {'tput ratio':>17} {'h2load us/req':>14} {'idle us/req':>12}")
         for c in calls:
-            rps, cpu, _, gen, idle, user, system = med[c]
-            print(f"{c:12} {rps:10.0f} {cpu:11.1f} {user:6.1f} {system:6.1f} {base_cpu / cpu:10.2f}"
-                  f" {rps / base_rps:11.2f} {gen:14.1f} {idle:12.1f}")
+            rps, cpu, gen, idle, user, system = med[c]
+            cr, tr = paired.get((build, inflight, c), ([1.0], [1.0]))
+            print(f"{c:13} {rps:10.0f} {cpu:11.1f} {user:6.1f} {system:6.1f} {spread(cr):>17}"
+                  f" {spread(tr):>17} {gen:14.1f} {idle:12.1f}")
 PY
