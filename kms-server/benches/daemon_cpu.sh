@@ -167,22 +167,20 @@ builds = list(dict.fromkeys(r[0] for r in rows))
 calls = list(dict.fromkeys(r[1] for r in rows))
 base = calls[0]
 cpu_of = lambda r: (int(r[4]) + int(r[8])) / int(r[5])
-# Paired ratios: each call against the mean of the bare RPC measured just before and just after it
-# in the same round, so that the host's drift between rounds (its speed moves up to 2x within
-# minutes) cancels; the median over rounds, and the lowest and highest round.
+# Each call's ratios against the mean of the bare RPC rows either side of it, per round.
+sequences = {}
+for r in rows:
+    sequences.setdefault((r[0], int(r[2]), r[9]), []).append(r)
 paired = {}
-for build in builds:
-    for inflight in {int(r[2]) for r in rows}:
-        for rnd in {r[9] for r in rows}:
-            seq = [r for r in rows if r[0] == build and int(r[2]) == inflight and r[9] == rnd]
-            for i in range(1, len(seq) - 1, 2):
-                before, row, after = seq[i - 1], seq[i], seq[i + 1]
-                assert before[1] == base == after[1] and row[1] != base, "sequence H c H c ... H"
-                bcpu = (cpu_of(before) + cpu_of(after)) / 2
-                brps = (float(before[3]) + float(after[3])) / 2
-                p = paired.setdefault((build, inflight, row[1]), ([], []))
-                p[0].append(bcpu / cpu_of(row))
-                p[1].append(float(row[3]) / brps)
+for (build, inflight, _), seq in sequences.items():
+    for before, row, after in zip(seq[0::2], seq[1::2], seq[2::2]):
+        assert before[1] == base == after[1] and row[1] != base, "sequence H c H c ... H"
+        bcpu = (cpu_of(before) + cpu_of(after)) / 2
+        brps = (float(before[3]) + float(after[3])) / 2
+        p = paired.setdefault((build, inflight, row[1]), ([], []))
+        p[0].append(bcpu / cpu_of(row))
+        p[1].append(float(row[3]) / brps)
+nrounds = len({r[9] for r in rows})
 spread = lambda v: f"{statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})"
 for build in builds:
     for inflight in sorted({int(r[2]) for r in rows}):
@@ -193,7 +191,6 @@ for build in builds:
             med[c] = (statistics.median(float(r[3]) for r in rs),
                       statistics.median(cpu_of(r) for r in rs), per(6), per(7), per(4), per(8))
         label = f"build {build}, " if len(builds) > 1 else ""
-        nrounds = len({r[9] for r in rows})
         print(f"\n{label}{inflight} in flight (4 connections), medians of {nrounds} rounds; ratios"
               f" paired with the {base} calls either side, median (lowest-highest round)")
         print(f"{'call':13} {'req/s':>10} {'us CPU/req':>11} {'user':>6} {'sys':>6} {'CPU ratio':>17}"
