@@ -9,11 +9,15 @@
 #   the mean of those two neighbours, round by round (median, lowest and highest round).
 # - instructions: the same calls with the daemon under callgrind (valgrind), instructions per
 #   request; repeatable whatever else the machine is doing.
+# - cache: as instructions, with callgrind's cache and branch simulation (the machine's cache
+#   geometry): per request, instructions (Ir), L1 instruction misses (I1mr), L1 data read and
+#   write misses (D1mr, D1mw), last-level misses (ILmr, DLmr, DLmw), conditional and indirect
+#   branches and their mispredictions (Bc, Bcm, Bi, Bim). For hosts without PMU counters.
 # - API=rest: the Huawei REST create-datakey over HTTP/1.1 keep-alive (16 connections, one request
 #   each in flight, as the Huawei SDK's pool does) against Vault's `GET /v1/sys/health`, the
 #   cheapest HTTP handler on the same server stack, in place of the gRPC calls.
-# Usage: bash kms-server/benches/daemon_cpu.sh [cpu|instructions] [ROUNDS] [REQUESTS]
-#   (defaults: cpu, 5 rounds, 40000 requests; instructions uses 2000 requests)
+# Usage: bash kms-server/benches/daemon_cpu.sh [cpu|instructions|cache] [ROUNDS] [REQUESTS]
+#   (defaults: cpu, 5 rounds, 40000 requests; instructions and cache use 2000 requests)
 # Env: KMS_SERVER=path/to/kms-server to measure another build; KMS_SERVER_B=path to measure a
 #   second build in the same rounds (each daemon idle while the other is loaded, the order
 #   alternating by round), so that a before/after comparison sees one state of the host;
@@ -28,9 +32,15 @@ server_pin=() load_pin=()
 [ -z "${LOAD_CPUS:-}" ] || load_pin=(taskset -c "$LOAD_CPUS")
 mode=${1:-cpu}
 rounds=${2:-5}
-if [ "$mode" = instructions ]; then requests=${3:-2000}; else requests=${3:-40000}; fi
+case $mode in
+    cpu) requests=${3:-40000} ;;
+    instructions | cache) requests=${3:-2000} ;;
+    *) echo "unknown mode $mode (cpu, instructions or cache)" >&2; exit 2 ;;
+esac
 command -v h2load >/dev/null || { echo "needs h2load (apt-get install nghttp2-client)" >&2; exit 1; }
-[ "$mode" != instructions ] || command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
+[ "$mode" = cpu ] || command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
+simulate=()
+[ "$mode" != cache ] || simulate=(--cache-sim=yes --branch-sim=yes)
 cargo build -q --release -p kms-server -p kmsctl --bins
 work=$(mktemp -d)
 pids=()
@@ -43,7 +53,7 @@ start() {
     mkdir -p "$d"
     p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     local wrap=()
-    [ "$mode" != instructions ] || wrap=(valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --dump-instr=no)
+    [ "$mode" = cpu ] || wrap=(valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --dump-instr=no "${simulate[@]}")
     "${server_pin[@]}" "${wrap[@]}" "$2" --data-dir "$d/data" --listen "127.0.0.1:$p" --audit-log "$d/audit.jsonl" \
         >"$d/server.log" 2>&1 &
     pid[$1]=$!
@@ -102,11 +112,22 @@ fi
 order() { if [ $(($1 % 2)) = 1 ]; then echo "${builds[@]}"; else printf '%s\n' "${builds[@]}" | tac | tr '\n' ' '; fi; }
 # The daemon's user and system CPU ticks (all its threads: the workers and the audit writer).
 cpu_ticks() { awk '{print $14, $15}' "/proc/${pid[$1]}/stat"; }
-if [ "$mode" = instructions ]; then
-    # Each callgrind dump holds the instructions since the previous one.
+if [ "$mode" != cpu ]; then
+    # Each callgrind dump holds the events since the previous one.
     dump() { callgrind_control -d "${pid[$1]}" >/dev/null 2>&1; sleep 1; ls -t "$work/$1"/cg.out.* | head -n 1; }
+    # A dump's events per request, one column each, named on the first line.
+    per_request() {
+        awk -v n="$requests" -v head="$1" '
+            /^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
+            /^summary:/ {
+                for (i = 2; i <= NF; i++) if (head) printf " %8s", name[i]; else printf " %8d", $i / n
+                print ""
+            }' "$2"
+    }
     for b in "${builds[@]}"; do for call in "${calls[@]}"; do set -- $call; load "$b" "$1" "$2" 4 16 >/dev/null; done; done # warm up
-    printf '%-5s %-12s %14s\n' build call 'instr/request'
+    if [ "$mode" = instructions ]; then
+        printf '%-5s %-12s %14s\n' build call 'instr/request'
+    fi
     for r in $(seq "$rounds"); do
         for b in $(order "$r"); do
             for call in "${calls[@]}"; do
@@ -114,8 +135,15 @@ if [ "$mode" = instructions ]; then
                 dump "$b" >/dev/null
                 out=$(load "$b" "$1" "$2" 4 16)
                 grep -q ' 0 failed' <<<"$out" || { echo "$out" >&2; exit 1; }
-                total=$(sed -n 's/^summary: //p' "$(dump "$b")")
-                printf '%-5s %-12s %14s\n' "$b" "$2#$r" "$((total / requests))"
+                cg=$(dump "$b")
+                if [ "$mode" = instructions ]; then
+                    total=$(sed -n 's/^summary: //p' "$cg")
+                    printf '%-5s %-12s %14s\n' "$b" "$2#$r" "$((total / requests))"
+                else
+                    [ -n "${named:-}" ] || { printf '%-5s %-12s' build call; per_request 1 "$cg"; named=1; }
+                    printf '%-5s %-12s' "$b" "$2#$r"
+                    per_request 0 "$cg"
+                fi
             done
         done
     done
