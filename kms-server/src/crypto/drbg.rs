@@ -19,14 +19,21 @@ use zeroize::{Zeroize, Zeroizing};
 /// Refills between two keys from the operating system.
 pub(super) const RESEED_REFILLS: u32 = 64;
 
-/// The bytes one refill makes for draws to take from (eight ChaCha20 blocks).
-const POOL: usize = 512;
+/// The bytes of the next key at the head of each refill's keystream.
+const KEY: usize = 32;
+
+/// The bytes one refill makes for draws to take from. With the next key before them they are
+/// eight ChaCha20 blocks made in one call, two of the AVX2 backend's four-block batches: the key
+/// and the pool made in two calls cost six batches, as a lone or trailing block costs a whole one.
+const POOL: usize = 512 - KEY;
 
 /// One thread's generator: its key and pool, wiped on drop (so at thread exit).
 struct Generator {
-    key: Zeroizing<[u8; 32]>,
-    pool: Zeroizing<[u8; POOL]>,
-    /// Where the bytes not yet handed out begin; every byte before is zero.
+    key: Zeroizing<[u8; KEY]>,
+    /// The last refill's keystream: the next key's bytes (zero once moved into `key`), then the
+    /// pool.
+    refill: Zeroizing<[u8; KEY + POOL]>,
+    /// Where the pool's bytes not yet handed out begin, in `refill`; every byte before is zero.
     taken: usize,
     refills_left: u32,
 }
@@ -37,8 +44,8 @@ impl Generator {
         getrandom::fill(&mut *key)?;
         Ok(Self {
             key,
-            pool: Zeroizing::new([0u8; POOL]),
-            taken: POOL,
+            refill: Zeroizing::new([0u8; KEY + POOL]),
+            taken: KEY + POOL,
             refills_left: RESEED_REFILLS,
         })
     }
@@ -50,15 +57,27 @@ impl Generator {
             draw(&mut self.key, out);
             return Ok(());
         }
-        if POOL - self.taken < out.len() {
-            self.refill_key()?;
-            draw(&mut self.key, &mut *self.pool);
-            self.taken = 0;
+        if KEY + POOL - self.taken < out.len() {
+            self.refill()?;
         }
-        let given = &mut self.pool[self.taken..self.taken + out.len()];
+        let given = &mut self.refill[self.taken..self.taken + out.len()];
         out.copy_from_slice(given);
         given.zeroize();
         self.taken += out.len();
+        Ok(())
+    }
+
+    /// A new pool, and the key replaced by the keystream's first bytes, in one ChaCha20 call.
+    fn refill(&mut self) -> Result<(), getrandom::Error> {
+        self.refill_key()?;
+        // chacha20's `zeroize` feature wipes this state when it drops.
+        let mut cipher = ChaCha20::new(&(*self.key).into(), &[0u8; 12].into());
+        self.refill.fill(0);
+        cipher.apply_keystream(&mut *self.refill);
+        let next = &mut self.refill[..KEY];
+        self.key.copy_from_slice(next);
+        next.zeroize();
+        self.taken = KEY;
         Ok(())
     }
 
@@ -88,9 +107,10 @@ pub(super) fn fill(buf: &mut [u8]) -> Result<(), getrandom::Error> {
     })
 }
 
-/// One use of `key`: ChaCha20 (RFC 8439) with a zero nonce from block 0; the keystream's first 32
-/// bytes replace `key`, the next `buf.len()` fill `buf`.
-fn draw(key: &mut [u8; 32], buf: &mut [u8]) {
+/// One use of `key` for a draw larger than the pool: ChaCha20 (RFC 8439) with a zero nonce from
+/// block 0; the keystream's first 32 bytes replace `key`, the next `buf.len()` fill `buf`, as a
+/// refill's do.
+fn draw(key: &mut [u8; KEY], buf: &mut [u8]) {
     // chacha20's `zeroize` feature wipes this state when it drops.
     let mut cipher = ChaCha20::new(&(*key).into(), &[0u8; 12].into());
     key.fill(0);
@@ -141,10 +161,10 @@ mod tests {
         assert_eq!(second.as_slice(), &block[12..56]);
         assert_eq!(*g.key, key, "the key that made the pool is gone");
         assert!(
-            g.pool[..56].iter().all(|&b| b == 0),
-            "handed-out bytes are wiped"
+            g.refill[..KEY + 56].iter().all(|&b| b == 0),
+            "the next key's bytes and the handed-out bytes are wiped"
         );
-        assert_eq!(&g.pool[56..], &block[56..]);
+        assert_eq!(&g.refill[KEY + 56..], &block[56..]);
     }
 
     #[test]
@@ -153,11 +173,11 @@ mod tests {
         let mut out = [0u8; 300];
         g.fill(&mut out).unwrap();
         assert_eq!(g.refills_left, RESEED_REFILLS - 1);
-        g.fill(&mut out).unwrap(); // 212 left: a refill
-        assert_eq!((g.refills_left, g.taken), (RESEED_REFILLS - 2, 300));
+        g.fill(&mut out).unwrap(); // 180 left: a refill
+        assert_eq!((g.refills_left, g.taken), (RESEED_REFILLS - 2, KEY + 300));
         let mut big = vec![0u8; POOL + 1];
         g.fill(&mut big).unwrap(); // its own key, the pool untouched
-        assert_eq!((g.refills_left, g.taken), (RESEED_REFILLS - 3, 300));
+        assert_eq!((g.refills_left, g.taken), (RESEED_REFILLS - 3, KEY + 300));
         // Spend the count: the next refill takes its key from the OS, not from the keystream.
         g.refills_left = 0;
         let mut key = *g.key;
@@ -182,11 +202,16 @@ mod tests {
     #[test]
     fn draws_of_every_size_are_filled() {
         for len in [1, 12, 32, 44, 64, 65, POOL, POOL + 1, 4096] {
-            let mut a = vec![0u8; len];
-            let mut b = vec![0u8; len];
-            fill(&mut a).unwrap();
-            fill(&mut b).unwrap();
-            assert_ne!(a, b, "{len} bytes");
+            // At least 16 bytes in draws of `len`, so that two runs match by chance with a
+            // probability of 2^-128, not 1/256 as two one-byte draws would.
+            let run = || {
+                let mut out = vec![0u8; len * 16usize.div_ceil(len)];
+                for draw in out.chunks_mut(len) {
+                    fill(draw).unwrap();
+                }
+                out
+            };
+            assert_ne!(run(), run(), "{len} bytes");
         }
     }
 }
