@@ -70,10 +70,8 @@ impl Generator {
     /// A new pool, and the key replaced by the keystream's first bytes, in one ChaCha20 call.
     fn refill(&mut self) -> Result<(), getrandom::Error> {
         self.refill_key()?;
-        // chacha20's `zeroize` feature wipes this state when it drops.
-        let mut cipher = ChaCha20::new(&(*self.key).into(), &[0u8; 12].into());
         self.refill.fill(0);
-        cipher.apply_keystream(&mut *self.refill);
+        keystream(&self.key).apply_keystream(&mut *self.refill);
         let next = &mut self.refill[..KEY];
         self.key.copy_from_slice(next);
         next.zeroize();
@@ -107,12 +105,16 @@ pub(super) fn fill(buf: &mut [u8]) -> Result<(), getrandom::Error> {
     })
 }
 
-/// One use of `key` for a draw larger than the pool: ChaCha20 (RFC 8439) with a zero nonce from
-/// block 0; the keystream's first 32 bytes replace `key`, the next `buf.len()` fill `buf`, as a
-/// refill's do.
+/// The one keystream a key is used for: ChaCha20 (RFC 8439) with a zero nonce, from block 0.
+/// chacha20's `zeroize` feature wipes its state when it drops.
+fn keystream(key: &[u8; KEY]) -> ChaCha20 {
+    ChaCha20::new(&(*key).into(), &[0u8; 12].into())
+}
+
+/// One use of `key` for a draw larger than the pool: its [`keystream`]'s first 32 bytes replace
+/// `key`, the next `buf.len()` fill `buf`, as a refill's do.
 fn draw(key: &mut [u8; KEY], buf: &mut [u8]) {
-    // chacha20's `zeroize` feature wipes this state when it drops.
-    let mut cipher = ChaCha20::new(&(*key).into(), &[0u8; 12].into());
+    let mut cipher = keystream(key);
     key.fill(0);
     cipher.apply_keystream(key);
     buf.fill(0);
