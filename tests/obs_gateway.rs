@@ -1440,6 +1440,63 @@ fn buckets_listings_metadata_conditions_and_batch_delete() {
     }
 }
 
+/// S3 and OBS name many operations by a query parameter on the plain object or bucket path
+/// (`PUT ?tagging`, `DELETE ?cors`, `PUT ?metadata`). Each one the gateway does not serve is
+/// refused with 501 `NotImplemented` and changes nothing: routed as the plain call, it would
+/// replace the object with the request's document or delete the bucket. A version other than
+/// the current one (`versionId`, also in a copy source and a batch delete) is 400
+/// `InvalidArgument`, never the current object; `versionId=null` names it, as in S3 for a
+/// bucket without versioning. GET's `response-*` overrides set the answer's headers. A batch
+/// delete deletes exactly the keys it names, spaces included.
+#[test]
+fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "subres-v4"),
+        (Client::Boto3SigV2, "subres-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["sub-resources", bucket]);
+        let want = serde_json::json!({
+            "put_object_tagging": "NotImplemented",
+            "delete_object_tagging": "NotImplemented",
+            "put_object_acl": "NotImplemented",
+            "get_object_acl": "NotImplemented",
+            "get_object_part": "NotImplemented",
+            "delete_bucket_cors": "NotImplemented",
+            "delete_bucket_lifecycle": "NotImplemented",
+            "put_bucket_versioning": "NotImplemented",
+            "list_object_versions": "NotImplemented",
+            "get_other_version": "InvalidArgument",
+            "delete_other_version": "InvalidArgument",
+            "copy_other_version": "InvalidArgument",
+            "get_null_version": "ok",
+            "overrides": ["text/x-test", "attachment; filename=\"k.bin\"", "no-store", "precious k"],
+            "batch_deleted": [" k "],
+            "batch_refused": [["k2", "InvalidArgument"]],
+            "left": {"k": "precious k", "k2": "precious k2"},
+            "bucket": "ok",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    let src = env.file("esdk-src", b"precious");
+    Client::EsdkDefault.run(&env, T1, &["create-bucket", "subres-esdk"]);
+    for client in [Client::EsdkDefault, Client::EsdkWorkflow, Client::EsdkV4] {
+        let put = client.run(&env, T1, &["put", "subres-esdk", "k", &src, "-", "kms"]);
+        assert_eq!(status(&put), 200, "{client:?} {put}");
+        let seen = client.run(&env, T1, &["sub-resources", "subres-esdk", "k"]);
+        let want = serde_json::json!({
+            "setObjectMetadata": "NotImplemented",
+            "setObjectAcl": "NotImplemented",
+            "setBucketTagging": "NotImplemented",
+            "deleteBucketCors": "NotImplemented",
+            "otherVersion": "InvalidArgument",
+            "imageProcess": "NotImplemented",
+            "override": ["text/x-obs", "precious"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// `HEAD /?apiversion` answers `x-obs-api: 3.0` without authentication, as OBS does (the OBS
 /// SDK asks it to choose its dialect); anything else unauthenticated is 403 and carries no data.
 #[test]

@@ -40,31 +40,42 @@ pub fn iso_time(ms: i64) -> String {
     }
 }
 
-/// The text of the first `<name>...</name>` element at or after `from` in `doc`, unescaped,
-/// and the offset after it. Enough for the small request documents (multipart completion,
-/// batch delete, encryption configuration), whose elements hold text only.
+/// The text of the first `<name>...</name>` element at or after `from` in `doc`, unescaped and
+/// trimmed, and the offset after it. Enough for the small request documents (multipart
+/// completion, batch delete, encryption configuration), whose values hold text only.
 pub fn element(doc: &str, name: &str, from: usize) -> Option<(String, usize)> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = doc.get(from..)?.find(&open)? + from + open.len();
-    let end = doc.get(start..)?.find(&close)? + start;
-    Some((unescape(&doc[start..end]), end + close.len()))
+    let (raw, next) = raw_element(doc, name, from)?;
+    Some((unescape(raw).trim().to_owned(), next))
 }
 
-/// Every `<name>...</name>` element's text, in order.
-pub fn elements(doc: &str, name: &str) -> Vec<String> {
+/// The text of the first `<name>...</name>` element in `doc`, unescaped and not trimmed: an
+/// object key, whose leading and trailing spaces are part of it.
+pub fn exact_text(doc: &str, name: &str) -> Option<String> {
+    raw_element(doc, name, 0).map(|(raw, _)| unescape(raw))
+}
+
+/// Every `<name>...</name>` element's content, in order, as it stands in `doc` (not unescaped):
+/// the elements that hold others (`Part`, `Object`), read further with [`element`].
+pub fn raw_elements<'d>(doc: &'d str, name: &str) -> Vec<&'d str> {
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some((text, next)) = element(doc, name, at) {
-        out.push(text);
+    while let Some((raw, next)) = raw_element(doc, name, at) {
+        out.push(raw);
         at = next;
     }
     out
 }
 
+fn raw_element<'d>(doc: &'d str, name: &str, from: usize) -> Option<(&'d str, usize)> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = doc.get(from..)?.find(&open)? + from + open.len();
+    let end = doc.get(start..)?.find(&close)? + start;
+    Some((&doc[start..end], end + close.len()))
+}
+
 fn unescape(s: &str) -> String {
-    s.trim()
-        .replace("&lt;", "<")
+    s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&apos;", "'")
@@ -78,8 +89,19 @@ mod tests {
     #[test]
     fn times_print_with_milliseconds_and_elements_read_back() {
         assert_eq!(iso_time(1_704_067_200_000), "2024-01-01T00:00:00.000Z");
-        let doc = "<A><Key>a&amp;b</Key><Key> c </Key></A>";
-        assert_eq!(elements(doc, "Key"), vec!["a&b", "c"]);
+        let doc = "<A><O><Key>a&amp;lt;b</Key></O><O><Key> c </Key><V> 1 </V></O></A>";
+        let objects = raw_elements(doc, "O");
+        assert_eq!(
+            objects,
+            vec!["<Key>a&amp;lt;b</Key>", "<Key> c </Key><V> 1 </V>"]
+        );
+        // Unescaped once; a key keeps its spaces, a value is trimmed.
+        assert_eq!(exact_text(objects[0], "Key").as_deref(), Some("a&lt;b"));
+        assert_eq!(exact_text(objects[1], "Key").as_deref(), Some(" c "));
+        assert_eq!(
+            element(objects[1], "V", 0),
+            Some(("1".to_owned(), objects[1].len()))
+        );
         assert!(error("C", "<m>", "r", "h", "/b").contains("&lt;m&gt;"));
     }
 }

@@ -20,6 +20,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
+      | sub-resources B (creates B with SSE-KMS objects; calls of sub-resources the gateway does
+        not serve, other versions than the current one, GET's response-* overrides; what is
+        left of the objects and the bucket)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
 """
 import json
@@ -120,6 +123,48 @@ def api_surface(s3, bucket):
     seen["left"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     seen["delete_empty_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     seen["head_deleted_bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def sub_resources(s3, bucket):
+    """What each call that names a sub-resource or a version answers, and what is left."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    for key in ["k", " k ", "k2"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"precious " + key.encode(),
+                      ServerSideEncryption="aws:kms")
+    tags = {"TagSet": [{"Key": "a", "Value": "b"}]}
+    calls = {
+        "put_object_tagging": lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=tags),
+        "delete_object_tagging": lambda: s3.delete_object_tagging(Bucket=bucket, Key="k"),
+        "put_object_acl": lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="private"),
+        "get_object_acl": lambda: s3.get_object_acl(Bucket=bucket, Key="k"),
+        "get_object_part": lambda: s3.get_object(Bucket=bucket, Key="k", PartNumber=1),
+        "delete_bucket_cors": lambda: s3.delete_bucket_cors(Bucket=bucket),
+        "delete_bucket_lifecycle": lambda: s3.delete_bucket_lifecycle(Bucket=bucket),
+        "put_bucket_versioning": lambda: s3.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}),
+        "list_object_versions": lambda: s3.list_object_versions(Bucket=bucket),
+        "get_other_version": lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="v1"),
+        "delete_other_version": lambda: s3.delete_object(Bucket=bucket, Key="k", VersionId="v1"),
+        "copy_other_version": lambda: s3.copy_object(
+            Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k", "VersionId": "v1"}),
+        "get_null_version": lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="null"),
+    }
+    for name, call in calls.items():
+        seen[name] = code_of(call)
+    got = s3.get_object(Bucket=bucket, Key="k", ResponseContentType="text/x-test",
+                        ResponseContentDisposition='attachment; filename="k.bin"',
+                        ResponseCacheControl="no-store")
+    seen["overrides"] = [got["ContentType"], got["ContentDisposition"], got["CacheControl"],
+                         got["Body"].read().decode()]
+    deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": " k "}, {"Key": "k2", "VersionId": "v1"}]})
+    seen["batch_deleted"] = [d["Key"] for d in deleted.get("Deleted", [])]
+    seen["batch_refused"] = [[e["Key"], e["Code"]] for e in deleted.get("Errors", [])]
+    seen["left"] = {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
+                    for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    seen["bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
     return seen
 
 
@@ -278,6 +323,8 @@ def main():
             out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
+        elif op == "sub-resources":
+            out = sub_resources(s3, args[0])
         elif op == "put-encryption":
             rule = {"SSEAlgorithm": "aws:kms"}
             if len(args) > 1 and args[1] != "-":

@@ -14,6 +14,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         x-obs-server-side-encryption=kms or x-amz-server-side-encryption=aws:kms; used by raw
         HTTP) | presigned-put-stripped B K FILE (the URL without its SSE parameter)
       | presigned-put-obs-param B K FILE (x-obs-server-side-encryption=kms whatever the mode)
+      | sub-resources B K (K stored before: the SDK's calls of sub-resources the gateway does
+        not serve, another version, image processing, a content-type override; K's body after)
 Refusals print {"error": code, "status": http_status}.
 """
 import json
@@ -26,8 +28,10 @@ from obs import (
     CompletePart,
     CopyObjectHeader,
     GetObjectHeader,
+    GetObjectRequest,
     ObsClient,
     PutObjectHeader,
+    SetObjectMetadataHeader,
     SseKmsHeader,
 )
 
@@ -142,6 +146,32 @@ def main():
         else:
             out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
         print(json.dumps(out))
+        return
+    elif op == "sub-resources":
+        bucket, key = args
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        seen = {
+            "setObjectMetadata": code(c.setObjectMetadata(
+                bucket, key, metadata={"a": "b"},
+                headers=SetObjectMetadataHeader(contentType="text/plain"))),
+            "setObjectAcl": code(c.setObjectAcl(bucket, key, aclControl="private")),
+            "setBucketTagging": code(c.setBucketTagging(
+                bucket, tagInfo={"tagSet": [{"key": "a", "value": "b"}]})),
+            "deleteBucketCors": code(c.deleteBucketCors(bucket)),
+            "otherVersion": code(c.getObject(
+                bucket, key, loadStreamInMemory=True,
+                getObjectRequest=GetObjectRequest(versionId="v1"))),
+            "imageProcess": code(c.getObject(
+                bucket, key, loadStreamInMemory=True,
+                getObjectRequest=GetObjectRequest(imageProcess="image/resize,w_10"))),
+        }
+        got = c.getObject(bucket, key, loadStreamInMemory=True,
+                          getObjectRequest=GetObjectRequest(content_type="text/x-obs"))
+        seen["override"] = [got.body.contentType, got.body.buffer.decode()]
+        print(json.dumps(seen))
         return
     elif op == "put-encryption":
         key = args[1] if len(args) > 1 and args[1] != "-" else None

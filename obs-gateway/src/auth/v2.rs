@@ -22,7 +22,7 @@ use super::{
 use crate::credentials::{Credential, Credentials};
 
 /// botocore's `HmacV1Auth.QSAOfInterest`, matched case-sensitively.
-const BOTOCORE_SUBRESOURCES: &[&str] = &[
+pub(crate) const BOTOCORE_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "cors",
@@ -61,7 +61,7 @@ const BOTOCORE_SUBRESOURCES: &[&str] = &[
 ];
 
 /// The OBS SDK's `ALLOWED_RESOURCE_PARAMTER_NAMES`, matched on the lower-cased name.
-const OBS_SUBRESOURCES: &[&str] = &[
+pub(crate) const OBS_SUBRESOURCES: &[&str] = &[
     "acl",
     "backtosource",
     "policy",

@@ -5,6 +5,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
 
+use super::routes::current_version_only;
 use super::{
     ApiError, Body, Ctx, empty, full, malformed_xml, now_ms, small_body, valid_bucket_name,
     xml_response,
@@ -329,6 +330,7 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
+        current_version_only(self.t.get("versionId"))?;
         self.gw.store.delete_object(bucket, key)?;
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::NO_CONTENT;
@@ -347,7 +349,22 @@ impl Ctx<'_> {
             "{}<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
             xml::DECL
         );
-        for key in xml::elements(&doc, "Key") {
+        for object in xml::raw_elements(&doc, "Object") {
+            let Some(key) = xml::exact_text(object, "Key") else {
+                return Err(super::malformed_xml("every Object needs a Key"));
+            };
+            // A version other than the current one names nothing here: refused, not deleted.
+            let version = xml::element(object, "VersionId", 0).map(|(v, _)| v);
+            if let Err(e) = current_version_only(version.as_deref()) {
+                s.push_str(&format!(
+                    "<Error><Key>{}</Key><VersionId>{}</VersionId><Code>{}</Code><Message>{}</Message></Error>",
+                    xml::escape(&key),
+                    xml::escape(version.as_deref().unwrap_or_default()),
+                    e.code,
+                    xml::escape(&e.message)
+                ));
+                continue;
+            }
             match self.gw.store.delete_object(bucket, &key) {
                 Ok(_) if quiet => {}
                 Ok(_) => s.push_str(&format!(

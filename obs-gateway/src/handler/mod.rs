@@ -33,6 +33,9 @@ mod files;
 mod multipart;
 mod objects;
 mod post;
+mod routes;
+
+use routes::{BucketOp, ObjectOp, Op};
 
 /// A response body: whole or streamed.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -332,46 +335,33 @@ async fn route(
         headers: &parts.headers,
         t: &t,
     };
-    match (&t.bucket, &t.key, &method) {
-        (None, None, &Method::GET) => ctx.list_buckets(),
-        (None, _, _) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "the specified method is not allowed against this resource",
-        )),
-        (Some(b), None, m) => match *m {
-            Method::PUT if t.has("encryption") => ctx.put_encryption(b, body).await,
-            Method::GET if t.has("encryption") => ctx.get_encryption(b),
-            Method::DELETE if t.has("encryption") => ctx.delete_encryption(b),
-            Method::PUT if t.has("policy") => ctx.put_policy(b, body).await,
-            Method::GET if t.has("policy") => ctx.get_policy(b),
-            Method::DELETE if t.has("policy") => ctx.delete_policy(b),
-            Method::GET if t.has("location") => ctx.get_location(b),
-            Method::PUT => ctx.create_bucket(b),
-            Method::HEAD => ctx.head_bucket(b),
-            Method::GET => ctx.list_objects(b),
-            Method::DELETE => ctx.delete_bucket(b),
-            Method::POST if t.has("delete") => ctx.delete_objects(b, body).await,
-            _ => Err(not_implemented()),
+    match Op::of(&method, &t, &parts.headers)? {
+        Op::ListBuckets => ctx.list_buckets(),
+        Op::Bucket(b, op) => match op {
+            BucketOp::PutEncryption => ctx.put_encryption(b, body).await,
+            BucketOp::GetEncryption => ctx.get_encryption(b),
+            BucketOp::DeleteEncryption => ctx.delete_encryption(b),
+            BucketOp::PutPolicy => ctx.put_policy(b, body).await,
+            BucketOp::GetPolicy => ctx.get_policy(b),
+            BucketOp::DeletePolicy => ctx.delete_policy(b),
+            BucketOp::GetLocation => ctx.get_location(b),
+            BucketOp::Create => ctx.create_bucket(b),
+            BucketOp::Head => ctx.head_bucket(b),
+            BucketOp::ListObjects => ctx.list_objects(b),
+            BucketOp::Delete => ctx.delete_bucket(b),
+            BucketOp::DeleteObjects => ctx.delete_objects(b, body).await,
         },
-        (Some(b), Some(k), m) => match *m {
-            // UploadPart, and UploadPartCopy (a copy source with an upload ID).
-            Method::PUT if t.has("uploadId") => ctx.upload_part(b, k, body).await,
-            Method::PUT
-                if parts.headers.contains_key("x-obs-copy-source")
-                    || parts.headers.contains_key("x-amz-copy-source") =>
-            {
-                ctx.copy_object(b, k).await
-            }
-            Method::POST if t.has("uploads") => ctx.initiate_upload(b, k).await,
-            Method::POST if t.has("uploadId") => ctx.complete_upload(b, k, body).await,
-            Method::DELETE if t.has("uploadId") => ctx.abort_upload(b, k),
-            Method::GET if t.has("uploadId") => ctx.list_parts(b, k),
-            Method::PUT => ctx.put_object(b, k, body).await,
-            Method::GET => ctx.get_object(b, k, false).await,
-            Method::HEAD => ctx.get_object(b, k, true).await,
-            Method::DELETE => ctx.delete_object(b, k),
-            _ => Err(not_implemented()),
+        Op::Object(b, k, op) => match op {
+            ObjectOp::UploadPart => ctx.upload_part(b, k, body).await,
+            ObjectOp::Copy => ctx.copy_object(b, k).await,
+            ObjectOp::InitiateUpload => ctx.initiate_upload(b, k).await,
+            ObjectOp::CompleteUpload => ctx.complete_upload(b, k, body).await,
+            ObjectOp::AbortUpload => ctx.abort_upload(b, k),
+            ObjectOp::ListParts => ctx.list_parts(b, k),
+            ObjectOp::Put => ctx.put_object(b, k, body).await,
+            ObjectOp::Get => ctx.get_object(b, k, false).await,
+            ObjectOp::Head => ctx.get_object(b, k, true).await,
+            ObjectOp::Delete => ctx.delete_object(b, k),
         },
     }
 }

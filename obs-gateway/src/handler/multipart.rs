@@ -307,11 +307,11 @@ impl Ctx<'_> {
         self.check_acl(&facts, &decision.policy)?;
         let doc = super::small_body(body, MAX_COMPLETE_DOC).await?;
         let mut wanted: Vec<(u32, String)> = Vec::new();
-        for part in xml::elements(&doc, "Part") {
-            let number = xml::element(&part, "PartNumber", 0)
+        for part in xml::raw_elements(&doc, "Part") {
+            let number = xml::element(part, "PartNumber", 0)
                 .and_then(|(n, _)| n.parse::<u32>().ok())
                 .ok_or_else(|| super::malformed_xml("every Part needs a PartNumber"))?;
-            let etag = xml::element(&part, "ETag", 0)
+            let etag = xml::element(part, "ETag", 0)
                 .map(|(e, _)| e.trim_matches('"').to_owned())
                 .unwrap_or_default();
             wanted.push((number, etag));

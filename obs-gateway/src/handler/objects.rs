@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
+use super::routes::current_version_only;
 use super::{
     ApiError, Body, Ctx, MAX_PUT, QUEUE, empty, now_ms, object_context, stored_facts,
     user_metadata, xml_response,
@@ -118,7 +119,13 @@ impl Ctx<'_> {
             .get("x-obs-copy-source")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::bad("the copy source must be text"))?;
-        let source = auth::decode(source.split('?').next().unwrap_or(""));
+        let (source, query) = source.split_once('?').unwrap_or((source, ""));
+        let version = auth::parse_query(query)
+            .into_iter()
+            .find(|q| q.name == "versionId")
+            .map(|q| q.value);
+        current_version_only(version.as_deref())?;
+        let source = auth::decode(source);
         let (src_bucket, src_key) = source
             .trim_start_matches('/')
             .split_once('/')
@@ -502,6 +509,7 @@ impl Ctx<'_> {
         key: &str,
         head: bool,
     ) -> Result<Response<Body>, ApiError> {
+        current_version_only(self.t.get("versionId"))?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let obj = self
@@ -578,6 +586,7 @@ impl Ctx<'_> {
             &decision.response_headers,
             self.dialect(),
         ));
+        response_overrides(&self.t.query, &mut headers)?;
         if not_modified {
             let mut r = Response::new(empty());
             *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -705,6 +714,28 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
                 .ok_or_else(|| ApiError::bad(format!("{name} is not a number")))
         })
         .transpose()
+}
+
+/// GET's `response-*` parameters: the headers of the answer they replace, as S3 and OBS set
+/// them (a presigned link that downloads as an attachment, for instance). A value that is no
+/// header value is refused.
+fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Result<(), ApiError> {
+    const OVERRIDES: [(&str, header::HeaderName); 6] = [
+        ("response-content-type", header::CONTENT_TYPE),
+        ("response-content-language", header::CONTENT_LANGUAGE),
+        ("response-expires", header::EXPIRES),
+        ("response-cache-control", header::CACHE_CONTROL),
+        ("response-content-disposition", header::CONTENT_DISPOSITION),
+        ("response-content-encoding", header::CONTENT_ENCODING),
+    ];
+    for (param, name) in OVERRIDES {
+        if let Some((_, v)) = query.iter().find(|(n, _)| n == param) {
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| ApiError::bad(format!("{param} is not a valid header value")))?;
+            headers.insert(name, value);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

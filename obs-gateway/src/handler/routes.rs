@@ -1,0 +1,349 @@
+//! Which operation a request names, and the sub-resources each one serves.
+//!
+//! S3 and OBS name many operations by a query parameter on the same path as the plain object or
+//! bucket call (`PUT /b/k?tagging`, `DELETE /b?cors`, `PUT /b/k?metadata`). Routed as the plain
+//! call, such a request would do something else than asked and destroy data: replace the object
+//! with the tagging document, delete the bucket. So a request that names a sub-resource its
+//! operation does not serve is refused with `501 NotImplemented` before anything is read or
+//! written. The `response-*` parameters are GET's header overrides, not sub-resources.
+
+use http::{HeaderMap, Method, StatusCode};
+
+use super::{ApiError, Target, not_implemented};
+use crate::auth::v2::{BOTOCORE_SUBRESOURCES, OBS_SUBRESOURCES};
+
+/// Sub-resources of S3 or OBS that neither signer's list names (newer operations), lower-case.
+const UNLISTED_SUBRESOURCES: &[&str] = &[
+    "abac",
+    "attributes",
+    "intelligent-tiering",
+    "legal-hold",
+    "metadataconfiguration",
+    "metadatatable",
+    "ownershipcontrols",
+    "renameobject",
+    "session",
+];
+
+/// A request's operation, with the bucket and key it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Op<'a> {
+    /// `GET /`.
+    ListBuckets,
+    /// An operation on a bucket.
+    Bucket(&'a str, BucketOp),
+    /// An operation on an object (bucket, key).
+    Object(&'a str, &'a str, ObjectOp),
+}
+
+/// The bucket operations the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BucketOp {
+    PutEncryption,
+    GetEncryption,
+    DeleteEncryption,
+    PutPolicy,
+    GetPolicy,
+    DeletePolicy,
+    GetLocation,
+    Create,
+    Head,
+    ListObjects,
+    Delete,
+    DeleteObjects,
+}
+
+/// The object operations the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ObjectOp {
+    /// UploadPart, and UploadPartCopy (a copy source with an upload ID).
+    UploadPart,
+    Copy,
+    InitiateUpload,
+    CompleteUpload,
+    AbortUpload,
+    ListParts,
+    Put,
+    Get,
+    Head,
+    Delete,
+}
+
+impl BucketOp {
+    /// The sub-resources (lower-case) a request for this operation may name.
+    fn serves(self) -> &'static [&'static str] {
+        match self {
+            Self::PutEncryption | Self::GetEncryption | Self::DeleteEncryption => &["encryption"],
+            Self::PutPolicy | Self::GetPolicy | Self::DeletePolicy => &["policy"],
+            Self::GetLocation => &["location"],
+            Self::DeleteObjects => &["delete"],
+            Self::Create | Self::Head | Self::ListObjects | Self::Delete => &[],
+        }
+    }
+}
+
+impl ObjectOp {
+    /// The sub-resources (lower-case) a request for this operation may name.
+    fn serves(self) -> &'static [&'static str] {
+        match self {
+            Self::UploadPart => &["uploadid", "partnumber"],
+            Self::InitiateUpload => &["uploads"],
+            Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
+            // Only the current version, `versionId=null` ([`current_version_only`]).
+            Self::Get | Self::Head | Self::Delete => &["versionid"],
+            Self::Copy | Self::Put => &[],
+        }
+    }
+}
+
+impl<'a> Op<'a> {
+    /// The operation `method` on `t` names, or its refusal: `405` for a method the resource does
+    /// not take, `501` for an operation or sub-resource the gateway does not serve.
+    pub(super) fn of(
+        method: &Method,
+        t: &'a Target,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let op = match (t.bucket.as_deref(), t.key.as_deref()) {
+            (None, None) if method == Method::GET => Self::ListBuckets,
+            (None, _) => {
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    "the specified method is not allowed against this resource",
+                ));
+            }
+            (Some(b), None) => Self::Bucket(b, bucket_op(method, t).ok_or_else(not_implemented)?),
+            (Some(b), Some(k)) => Self::Object(
+                b,
+                k,
+                object_op(method, t, headers).ok_or_else(not_implemented)?,
+            ),
+        };
+        let serves = match op {
+            Self::ListBuckets => &[][..],
+            Self::Bucket(_, o) => o.serves(),
+            Self::Object(_, _, o) => o.serves(),
+        };
+        match sub_resources(&t.query).find(|s| !serves.contains(&s.to_ascii_lowercase().as_str())) {
+            Some(s) => Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("the sub-resource ?{s} is not served by the gateway"),
+            )),
+            None => Ok(op),
+        }
+    }
+}
+
+fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
+    use BucketOp as B;
+    Some(match *method {
+        Method::PUT if t.has("encryption") => B::PutEncryption,
+        Method::GET if t.has("encryption") => B::GetEncryption,
+        Method::DELETE if t.has("encryption") => B::DeleteEncryption,
+        Method::PUT if t.has("policy") => B::PutPolicy,
+        Method::GET if t.has("policy") => B::GetPolicy,
+        Method::DELETE if t.has("policy") => B::DeletePolicy,
+        Method::GET if t.has("location") => B::GetLocation,
+        Method::PUT => B::Create,
+        Method::HEAD => B::Head,
+        Method::GET => B::ListObjects,
+        Method::DELETE => B::Delete,
+        Method::POST if t.has("delete") => B::DeleteObjects,
+        _ => return None,
+    })
+}
+
+fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectOp> {
+    use ObjectOp as O;
+    let copy =
+        headers.contains_key("x-obs-copy-source") || headers.contains_key("x-amz-copy-source");
+    Some(match *method {
+        Method::PUT if t.has("uploadId") => O::UploadPart,
+        Method::PUT if copy => O::Copy,
+        Method::POST if t.has("uploads") => O::InitiateUpload,
+        Method::POST if t.has("uploadId") => O::CompleteUpload,
+        Method::DELETE if t.has("uploadId") => O::AbortUpload,
+        Method::GET if t.has("uploadId") => O::ListParts,
+        Method::PUT => O::Put,
+        Method::GET => O::Get,
+        Method::HEAD => O::Head,
+        Method::DELETE => O::Delete,
+        _ => return None,
+    })
+}
+
+/// The query parameters that name a sub-resource, as sent: every name either signer treats as
+/// one (OBS's list is case-insensitive, so all are compared in lower case), and newer ones,
+/// except GET's `response-*` header overrides.
+fn sub_resources(query: &[(String, String)]) -> impl Iterator<Item = &str> {
+    query.iter().map(|(n, _)| n.as_str()).filter(|n| {
+        let lower = n.to_ascii_lowercase();
+        !lower.starts_with("response-")
+            && (OBS_SUBRESOURCES.contains(&lower.as_str())
+                || UNLISTED_SUBRESOURCES.contains(&lower.as_str())
+                || BOTOCORE_SUBRESOURCES
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&lower)))
+    })
+}
+
+/// Refuses a version other than the current one: the gateway keeps no versions, so, as S3 does
+/// for a bucket that never had versioning, `versionId=null` names the object and any other ID is
+/// `400 InvalidArgument`. `version` is the `versionId` a query or a copy source names.
+pub(super) fn current_version_only(version: Option<&str>) -> Result<(), ApiError> {
+    match version {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(ApiError::bad(
+            "invalid version id specified: the gateway keeps no versions",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(bucket: Option<&str>, key: Option<&str>, query: &[&str]) -> Target {
+        Target {
+            bucket: bucket.map(str::to_owned),
+            key: key.map(str::to_owned),
+            host_bucket: None,
+            query: query
+                .iter()
+                .map(|q| match q.split_once('=') {
+                    Some((n, v)) => (n.to_owned(), v.to_owned()),
+                    None => ((*q).to_owned(), String::new()),
+                })
+                .collect(),
+        }
+    }
+
+    /// What the request names: `Ok(operation)`, or the refusal's code.
+    fn routed(method: Method, bucket: Option<&str>, key: Option<&str>, query: &[&str]) -> String {
+        let t = target(bucket, key, query);
+        let mut headers = HeaderMap::new();
+        if query.contains(&"copy") {
+            headers.insert(
+                "x-amz-copy-source",
+                http::HeaderValue::from_static("/b/src"),
+            );
+        }
+        match Op::of(&method, &t, &headers) {
+            Ok(Op::ListBuckets) => "ListBuckets".into(),
+            Ok(Op::Bucket(_, o)) => format!("{o:?}"),
+            Ok(Op::Object(_, _, o)) => format!("{o:?}"),
+            Err(e) => format!("{} {}", e.status.as_u16(), e.code),
+        }
+    }
+
+    #[test]
+    fn a_sub_resource_the_operation_does_not_serve_is_refused_not_routed_as_the_plain_call() {
+        let (b, k) = (Some("bkt"), Some("key"));
+        let cases: &[(Method, Option<&str>, &[&str], &str)] = &[
+            // Served: the plain calls and their own sub-resources.
+            (Method::PUT, k, &[], "Put"),
+            (Method::GET, k, &["response-content-type=text/plain"], "Get"),
+            (Method::GET, k, &["versionId=null"], "Get"),
+            (
+                Method::PUT,
+                k,
+                &["uploadId=u", "partNumber=1"],
+                "UploadPart",
+            ),
+            (
+                Method::PUT,
+                k,
+                &["copy", "uploadId=u", "partNumber=1"],
+                "UploadPart",
+            ),
+            (Method::PUT, k, &["copy"], "Copy"),
+            (Method::POST, k, &["uploads"], "InitiateUpload"),
+            (
+                Method::GET,
+                None,
+                &["list-type=2", "prefix=a", "x-id=ListObjectsV2"],
+                "ListObjects",
+            ),
+            (Method::PUT, None, &["encryption"], "PutEncryption"),
+            (Method::POST, None, &["delete"], "DeleteObjects"),
+            // Sub-resources of operations the gateway does not have: never the plain call.
+            (Method::PUT, k, &["tagging"], "501 NotImplemented"),
+            (Method::DELETE, k, &["tagging"], "501 NotImplemented"),
+            (Method::PUT, k, &["acl"], "501 NotImplemented"),
+            (Method::GET, k, &["acl"], "501 NotImplemented"),
+            (Method::PUT, k, &["metadata"], "501 NotImplemented"),
+            (
+                Method::PUT,
+                k,
+                &["truncate", "length=0"],
+                "501 NotImplemented",
+            ),
+            (Method::GET, k, &["attributes"], "501 NotImplemented"),
+            (
+                Method::GET,
+                k,
+                &["x-image-process=resize"],
+                "501 NotImplemented",
+            ),
+            (Method::GET, k, &["partNumber=2"], "501 NotImplemented"),
+            (Method::PUT, k, &["copy", "tagging"], "501 NotImplemented"),
+            (
+                Method::POST,
+                k,
+                &["append", "position=0"],
+                "501 NotImplemented",
+            ),
+            (Method::DELETE, None, &["cors"], "501 NotImplemented"),
+            (Method::DELETE, None, &["lifecycle"], "501 NotImplemented"),
+            (Method::PUT, None, &["versioning"], "501 NotImplemented"),
+            (Method::GET, None, &["versions"], "501 NotImplemented"),
+            (Method::GET, None, &["uploads"], "501 NotImplemented"),
+            (Method::PUT, None, &["acl"], "501 NotImplemented"),
+            (Method::GET, None, &["Tagging"], "501 NotImplemented"),
+            // A served sub-resource on another operation: refused too.
+            (
+                Method::PUT,
+                k,
+                &["uploadid=u", "partnumber=1"],
+                "501 NotImplemented",
+            ),
+            (Method::GET, None, &["delete"], "501 NotImplemented"),
+            (
+                Method::PUT,
+                None,
+                &["encryption", "policy"],
+                "501 NotImplemented",
+            ),
+            (Method::POST, k, &[], "501 NotImplemented"),
+        ];
+        for (method, key, query, want) in cases {
+            assert_eq!(
+                routed(method.clone(), b, *key, query),
+                *want,
+                "{method} {key:?} {query:?}"
+            );
+        }
+        assert_eq!(routed(Method::GET, None, None, &[]), "ListBuckets");
+        assert_eq!(
+            routed(Method::GET, None, None, &["acl"]),
+            "501 NotImplemented"
+        );
+        assert_eq!(routed(Method::PUT, None, None, &[]), "405 MethodNotAllowed");
+    }
+
+    #[test]
+    fn only_the_current_version_is_named() {
+        assert!(current_version_only(None).is_ok());
+        assert!(current_version_only(Some("null")).is_ok());
+        for other in ["", "abc", "NULL", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"] {
+            let e = current_version_only(Some(other)).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "InvalidArgument"),
+                "{other:?}"
+            );
+        }
+    }
+}
