@@ -1497,6 +1497,98 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
     }
 }
 
+/// Conditional requests as S3 and OBS answer them. Writes (PUT, CompleteMultipartUpload, a
+/// copy's target): `If-None-Match: *` creates only when the key is free, and of N clients racing
+/// to create one key exactly one wins and its body is the one stored; `If-Match` replaces only
+/// the ETag it names (404 for a key without object). Reads: `If-Modified-Since`,
+/// `If-Unmodified-Since` (304, 412). A copy's source conditions (`x-amz-copy-source-if-*`, and
+/// the OBS SDK's, which it sends percent-encoded) fail the copy with 412. Object-lock and tag
+/// headers are refused, not dropped. A refused condition stores nothing.
+#[test]
+fn conditional_writes_reads_and_copies_hold_and_one_racing_creator_wins() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "cond-v4"),
+        (Client::Boto3SigV2, "cond-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["conditions", bucket]);
+        let mut race = vec!["PreconditionFailed"; 7];
+        race.push("ok");
+        let want = serde_json::json!({
+            "create_if_absent": "ok",
+            "create_if_absent_again": "PreconditionFailed",
+            "replace_if_match_wrong": "PreconditionFailed",
+            "replace_if_match": "ok",
+            "replace_if_match_old": "PreconditionFailed",
+            "if_match_missing_key": "NoSuchKey",
+            "k": "four",
+            "race": race,
+            "race_winner_stored": ["ok"],
+            "complete_if_absent": "PreconditionFailed",
+            "complete_unconditional": "ok",
+            "k_after_complete": "mp",
+            "get_modified_since_future": "304",
+            "get_modified_since_past": "ok",
+            "get_unmodified_since_past": "PreconditionFailed",
+            "get_unmodified_since_future": "ok",
+            "copy_source_if_match_wrong": "PreconditionFailed",
+            "copy_source_if_none_match": "PreconditionFailed",
+            "copy_source_unmodified_since_past": "PreconditionFailed",
+            "copy_source_modified_since_past": "ok",
+            "copy": "mp",
+            "object_lock": "InvalidRequest",
+            "tagging": "NotImplemented",
+            "left": ["copy", "k", "lock"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    let src = env.file("cond-src", b"source");
+    Client::EsdkDefault.run(&env, T1, &["create-bucket", "cond-esdk"]);
+    for client in [Client::EsdkDefault, Client::EsdkWorkflow, Client::EsdkV4] {
+        let put = client.run(&env, T1, &["put", "cond-esdk", "k", &src, "-", "kms"]);
+        assert_eq!(status(&put), 200, "{client:?} {put}");
+        let seen = client.run(&env, T1, &["copy-conditions", "cond-esdk", "k"]);
+        let want = serde_json::json!({
+            "if_match": "ok",
+            "if_match_wrong": "PreconditionFailed",
+            "if_none_match": "PreconditionFailed",
+            "if_unmodified_since_past": "PreconditionFailed",
+            "get_if_none_match": 304,
+            "get_if_unmodified_since_past": 412,
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// A refusal that leaves the request body unread ends the connection (`Connection: close`):
+/// hyper would otherwise read the client's next request as that body when the client withheld
+/// it after `Expect: 100-continue`, as botocore does, and answer a cut, misread request.
+#[test]
+fn a_refused_upload_ends_its_connection_so_no_later_request_is_misread() {
+    use std::io::{Read, Write};
+    let env = Env::start(&[]);
+    let addr = env.endpoint().trim_start_matches("http://").to_owned();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(
+            b"PUT /bucket/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n",
+        )
+        .expect("write");
+        let mut first = [0u8; 4096];
+        let n = s.read(&mut first).expect("the refusal");
+        let first = String::from_utf8_lossy(&first[..n]).to_ascii_lowercase();
+        assert!(first.starts_with("http/1.1 403"), "{first}");
+        assert!(first.contains("connection: close"), "{first}");
+        // The body withheld, the client's next request: never read as the body.
+        let _ = s.write_all(b"GET /bucket/k HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    }
+}
+
 /// `HEAD /?apiversion` answers `x-obs-api: 3.0` without authentication, as OBS does (the OBS
 /// SDK asks it to choose its dialect); anything else unauthenticated is 403 and carries no data.
 #[test]

@@ -36,9 +36,46 @@ pub enum StoreError {
     /// The bucket still holds objects.
     #[error("the bucket is not empty")]
     BucketNotEmpty,
+    /// The write's condition does not hold of the object under the key (`found`: there is one).
+    #[error("the write's condition does not hold")]
+    ConditionNotMet {
+        /// Whether an object is under the key.
+        found: bool,
+    },
     /// A stored value does not parse (the database was changed by hand).
     #[error("metadata database holds an invalid value: {0}")]
     Corrupt(String),
+}
+
+/// What must hold of the object under a key for a write to replace it (checked in the
+/// transaction that replaces it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Nothing: the write replaces whatever is there.
+    Any,
+    /// `If-None-Match: *`: no object under the key.
+    Absent,
+    /// `If-Match`: an object whose ETag is in this entity-tag list.
+    Matches(String),
+}
+
+impl WriteCondition {
+    /// Whether the object under the key now (its ETag, if there is one) meets the condition.
+    pub fn holds(&self, stored_etag: Option<&str>) -> bool {
+        match (self, stored_etag) {
+            (Self::Any, _) => true,
+            (Self::Absent, found) => found.is_none(),
+            (Self::Matches(m), Some(etag)) => etag_matches(m, etag),
+            (Self::Matches(_), None) => false,
+        }
+    }
+}
+
+/// An entity-tag list (`"a", W/"b"` or `*`) against an ETag without quotes.
+pub fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|c| c == "*" || c == etag)
 }
 
 /// A bucket's row.
@@ -597,7 +634,12 @@ impl Store {
     /// Makes a complete, fsynced temporary file the object `row` describes: renames it into
     /// `objects/` as `row.file`, then commits the row in one transaction (replacing any earlier
     /// version, whose file is then removed). On failure nothing is visible and the file is gone.
-    pub fn commit_object(&self, temp: &Path, row: &ObjectRow) -> Result<(), StoreError> {
+    pub fn commit_object(
+        &self,
+        temp: &Path,
+        row: &ObjectRow,
+        condition: &WriteCondition,
+    ) -> Result<(), StoreError> {
         let dest = self.object_path(&row.file);
         if let Err(e) = std::fs::rename(temp, &dest) {
             let _ = std::fs::remove_file(temp);
@@ -608,7 +650,7 @@ impl Store {
             let _ = std::fs::remove_file(&dest);
             return Err(e.into());
         }
-        let old = match self.upsert(row) {
+        let old = match self.upsert(row, condition) {
             Ok(old) => old,
             Err(e) => {
                 let _ = std::fs::remove_file(&dest);
@@ -621,19 +663,29 @@ impl Store {
         Ok(())
     }
 
-    fn upsert(&self, row: &ObjectRow) -> Result<Option<String>, StoreError> {
+    fn upsert(
+        &self,
+        row: &ObjectRow,
+        condition: &WriteCondition,
+    ) -> Result<Option<String>, StoreError> {
         let mut db = self.lock();
         let tx = db.transaction()?;
         if get_bucket(&tx, &row.bucket)?.is_none() {
             return Err(StoreError::NoSuchBucket);
         }
-        let old: Option<String> = tx
+        let old: Option<(String, String)> = tx
             .query_row(
-                "SELECT file FROM objects WHERE bucket = ?1 AND key = ?2",
+                "SELECT file, etag FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![row.bucket, row.key],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        if !condition.holds(old.as_ref().map(|(_, etag)| etag.as_str())) {
+            return Err(StoreError::ConditionNotMet {
+                found: old.is_some(),
+            });
+        }
+        let old = old.map(|(file, _)| file);
         let meta = serde_json::to_string(&row.meta)
             .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
         tx.execute(
@@ -841,7 +893,9 @@ mod tests {
         for (file, body) in [("f1", "one"), ("f2", "two")] {
             let t = store.temp_path();
             std::fs::write(&t, body).unwrap();
-            store.commit_object(&t, &object("k", file)).unwrap();
+            store
+                .commit_object(&t, &object("k", file), &WriteCondition::Any)
+                .unwrap();
         }
         assert_eq!(store.object("b", "k").unwrap().unwrap().file, "f2");
         assert!(
@@ -859,6 +913,44 @@ mod tests {
         );
         assert!(!store.object_path("orphan").exists());
         assert!(store.object_path("f2").exists());
+    }
+
+    #[test]
+    fn a_conditional_write_that_does_not_hold_leaves_the_stored_object_and_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        let write = |file: &str, condition: WriteCondition| {
+            let t = store.temp_path();
+            std::fs::write(&t, file).unwrap();
+            store.commit_object(&t, &object("k", file), &condition)
+        };
+        write("f1", WriteCondition::Absent).unwrap();
+        for (file, condition, found) in [
+            ("f2", WriteCondition::Absent, true),
+            ("f3", WriteCondition::Matches("\"other\"".into()), true),
+        ] {
+            assert!(matches!(
+                write(file, condition),
+                Err(StoreError::ConditionNotMet { found: f }) if f == found
+            ));
+            assert!(!store.object_path(file).exists(), "{file} is removed");
+        }
+        assert_eq!(store.object("b", "k").unwrap().unwrap().file, "f1");
+        // The stored object's ETag is "e".
+        write("f4", WriteCondition::Matches("\"e\"".into())).unwrap();
+        assert_eq!(store.object("b", "k").unwrap().unwrap().file, "f4");
+        store.delete_object("b", "k").unwrap();
+        assert!(matches!(
+            write("f5", WriteCondition::Matches("*".into())),
+            Err(StoreError::ConditionNotMet { found: false })
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("objects"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -883,7 +975,9 @@ mod tests {
         ));
         let t = store.temp_path();
         std::fs::write(&t, "x").unwrap();
-        store.commit_object(&t, &object("k", "f1")).unwrap();
+        store
+            .commit_object(&t, &object("k", "f1"), &WriteCondition::Any)
+            .unwrap();
         assert!(matches!(
             store.delete_bucket("b"),
             Err(StoreError::BucketNotEmpty)
@@ -892,7 +986,11 @@ mod tests {
         store.delete_bucket("b").unwrap();
         let t = store.temp_path();
         std::fs::write(&t, "x").unwrap();
-        assert!(store.commit_object(&t, &object("k", "f3")).is_err());
+        assert!(
+            store
+                .commit_object(&t, &object("k", "f3"), &WriteCondition::Any)
+                .is_err()
+        );
         assert!(!store.object_path("f3").exists());
         assert!(!t.exists());
     }

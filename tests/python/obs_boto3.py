@@ -20,6 +20,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
+      | conditions B (creates B: conditional writes, among them N racing If-None-Match: * puts,
+        conditional reads and copies, object lock and tag headers; what is left)
       | sub-resources B (creates B with SSE-KMS objects; calls of sub-resources the gateway does
         not serve, other versions than the current one, GET's response-* overrides; what is
         left of the objects and the bucket)
@@ -123,6 +125,59 @@ def api_surface(s3, bucket):
     seen["left"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     seen["delete_empty_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     seen["head_deleted_bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def conditions(s3, bucket):
+    """What conditional writes, reads and copies answer, and what each leaves stored."""
+    import concurrent.futures
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    body = lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    put = lambda key, data, **kw: lambda: s3.put_object(
+        Bucket=bucket, Key=key, Body=data, ServerSideEncryption="aws:kms", **kw)
+    seen["create_if_absent"] = code_of(put("k", b"one", IfNoneMatch="*"))
+    seen["create_if_absent_again"] = code_of(put("k", b"two", IfNoneMatch="*"))
+    etag = s3.head_object(Bucket=bucket, Key="k")["ETag"]
+    seen["replace_if_match_wrong"] = code_of(put("k", b"three", IfMatch='"0123"'))
+    seen["replace_if_match"] = code_of(put("k", b"four", IfMatch=etag))
+    seen["replace_if_match_old"] = code_of(put("k", b"five", IfMatch=etag))
+    seen["if_match_missing_key"] = code_of(put("nope", b"six", IfMatch=etag))
+    seen["k"] = body("k")
+    # Racing creators of one key: exactly one wins, the rest are refused.
+    n = 8
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        codes = list(pool.map(lambda i: code_of(put("lock", b"owner %d" % i, IfNoneMatch="*")),
+                              range(n)))
+    seen["race"] = sorted(codes)
+    winner = body("lock")
+    seen["race_winner_stored"] = [c for i, c in enumerate(codes) if winner == "owner %d" % i]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="k", ServerSideEncryption="aws:kms")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="k", UploadId=uid, PartNumber=1, Body=b"mp")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    seen["complete_if_absent"] = code_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=uid, MultipartUpload=parts, IfNoneMatch="*"))
+    seen["complete_unconditional"] = code_of(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=uid, MultipartUpload=parts))
+    seen["k_after_complete"] = body("k")
+    future, past = "Fri, 01 Jan 2100 00:00:00 GMT", "Sat, 01 Jan 2000 00:00:00 GMT"
+    get = lambda **kw: lambda: s3.get_object(Bucket=bucket, Key="k", **kw)["Body"].read()
+    seen["get_modified_since_future"] = code_of(get(IfModifiedSince=future))
+    seen["get_modified_since_past"] = code_of(get(IfModifiedSince=past))
+    seen["get_unmodified_since_past"] = code_of(get(IfUnmodifiedSince=past))
+    seen["get_unmodified_since_future"] = code_of(get(IfUnmodifiedSince=future))
+    src = {"Bucket": bucket, "Key": "k"}
+    copy = lambda **kw: lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource=src, **kw)
+    seen["copy_source_if_match_wrong"] = code_of(copy(CopySourceIfMatch='"0123"'))
+    seen["copy_source_if_none_match"] = code_of(
+        copy(CopySourceIfNoneMatch=s3.head_object(Bucket=bucket, Key="k")["ETag"]))
+    seen["copy_source_unmodified_since_past"] = code_of(copy(CopySourceIfUnmodifiedSince=past))
+    seen["copy_source_modified_since_past"] = code_of(copy(CopySourceIfModifiedSince=past))
+    seen["copy"] = body("copy")
+    seen["object_lock"] = code_of(put("locked", b"x", ObjectLockMode="COMPLIANCE",
+                                      ObjectLockRetainUntilDate=future))
+    seen["tagging"] = code_of(put("tagged", b"x", Tagging="a=b"))
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
     return seen
 
 
@@ -323,6 +378,8 @@ def main():
             out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
+        elif op == "conditions":
+            out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
         elif op == "put-encryption":

@@ -14,6 +14,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         x-obs-server-side-encryption=kms or x-amz-server-side-encryption=aws:kms; used by raw
         HTTP) | presigned-put-stripped B K FILE (the URL without its SSE parameter)
       | presigned-put-obs-param B K FILE (x-obs-server-side-encryption=kms whatever the mode)
+      | copy-conditions B K (K stored before: copies of K to K.copy under the SDK's copy-source
+        conditions, and conditional GETs)
       | sub-resources B K (K stored before: the SDK's calls of sub-resources the gateway does
         not serve, another version, image processing, a content-type override; K's body after)
 Refusals print {"error": code, "status": http_status}.
@@ -146,6 +148,29 @@ def main():
         else:
             out = {"status": r.status_code, "headers": {k.lower(): v for k, v in r.headers.items()}}
         print(json.dumps(out))
+        return
+    elif op == "copy-conditions":
+        bucket, key = args
+        etag = c.getObjectMetadata(bucket, key).body.etag
+        past = "Sat, 01 Jan 2000 00:00:00 GMT"
+
+        def copy(**kw):
+            r = c.copyObject(bucket, key, bucket, key + ".copy", headers=CopyObjectHeader(**kw))
+            return "ok" if r.status < 300 else r.errorCode
+
+        def get(**kw):
+            r = c.getObject(bucket, key, loadStreamInMemory=True, headers=GetObjectHeader(**kw))
+            return "ok" if r.status < 300 else r.status
+
+        seen = {
+            "if_match": copy(if_match=etag),
+            "if_match_wrong": copy(if_match='"0123"'),
+            "if_none_match": copy(if_none_match=etag),
+            "if_unmodified_since_past": copy(if_unmodified_since=past),
+            "get_if_none_match": get(if_none_match=etag),
+            "get_if_unmodified_since_past": get(if_unmodified_since=past),
+        }
+        print(json.dumps(seen))
         return
     elif op == "sub-resources":
         bucket, key = args

@@ -29,6 +29,7 @@ use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
 
 mod buckets;
+mod conditions;
 mod files;
 mod multipart;
 mod objects;
@@ -149,6 +150,7 @@ impl From<StoreError> for ApiError {
                 "BucketAlreadyExists",
                 "the requested bucket name is not available",
             ),
+            StoreError::ConditionNotMet { found } => conditions::not_met(found),
             other => ApiError::internal(other),
         }
     }
@@ -244,6 +246,11 @@ fn empty() -> Body {
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     let id = request_id();
     let is_head = req.method() == Method::HEAD;
+    let declares_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let t = target(&req, &gw.host_suffix);
     let resource = t.resource();
     let mut resp = match route(&gw, req, t).await {
@@ -267,6 +274,14 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             r
         }
     };
+    // A refusal can leave the body unread. hyper then reads what follows on the connection as
+    // that body, and a client that withheld the body after `Expect: 100-continue` (botocore
+    // does) sends its next request there: that request would be cut and misread. So the
+    // connection ends with the refusal.
+    if declares_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-obs-request-id", v.clone());

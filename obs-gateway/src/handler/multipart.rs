@@ -288,6 +288,7 @@ impl Ctx<'_> {
         let upload = self.upload_row(bucket, key)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
+        let condition = self.write_condition(bucket, key)?;
         let stored = self.upload_facts(&upload)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let decision = self
@@ -396,7 +397,7 @@ impl Ctx<'_> {
         self.gw
             .tasks
             .spawn_blocking(move || {
-                gw.store.commit_object(&temp, &obj)?;
+                gw.store.commit_object(&temp, &obj, &condition)?;
                 gw.store.delete_upload(&id)
             })
             .await

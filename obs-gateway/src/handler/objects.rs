@@ -17,6 +17,7 @@ use obs_adapter::{BucketFacts, Encryption, ObsRequest, Operation, StoredObject};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::conditions::{self, Verdict};
 use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
 use super::routes::current_version_only;
 use super::{
@@ -138,6 +139,7 @@ impl Ctx<'_> {
             .store
             .object(src_bucket, src_key)?
             .ok_or_else(ApiError::no_key)?;
+        conditions::copy_source(self.headers, &src.etag, src.modified_ms)?;
         let stored = stored_facts(&src)?;
         Ok((src_facts, src, stored))
     }
@@ -149,6 +151,7 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
+        let condition = self.write_condition(bucket, key)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let (src_facts, src, stored) = self.copy_source(&obs_headers)?;
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
@@ -229,7 +232,7 @@ impl Ctx<'_> {
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
-            .spawn_blocking(move || gw.store.commit_object(&temp, &obj))
+            .spawn_blocking(move || gw.store.commit_object(&temp, &obj, &condition))
             .await
             .map_err(ApiError::internal)??;
         let mut r = xml_response(format!(
@@ -257,6 +260,7 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
+        let condition = self.write_condition(bucket, key)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let obs_query = sse::to_obs_query(&self.t.query);
         let decision = self
@@ -303,7 +307,7 @@ impl Ctx<'_> {
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
-            .spawn_blocking(move || gw.store.commit_object(&temp, &obj))
+            .spawn_blocking(move || gw.store.commit_object(&temp, &obj, &condition))
             .await
             .map_err(ApiError::internal)??;
         let mut r = Response::new(empty());
@@ -533,23 +537,11 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let etag = format!("\"{}\"", obj.etag);
-        if let Some(m) = self
-            .headers
-            .get(header::IF_MATCH)
-            .and_then(|v| v.to_str().ok())
-            && !etag_matches(m, &obj.etag)
-        {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "at least one of the preconditions you specified did not hold",
-            ));
-        }
-        let not_modified = self
-            .headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|m| etag_matches(m, &obj.etag));
+        let not_modified = match conditions::read(self.headers, &obj.etag, obj.modified_ms) {
+            Verdict::Failed => return Err(conditions::failed()),
+            Verdict::NotModified => true,
+            Verdict::Serve => false,
+        };
         let range = match self
             .headers
             .get(header::RANGE)
@@ -562,10 +554,7 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(&etag) {
             headers.insert(header::ETAG, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(
-            std::time::UNIX_EPOCH
-                + std::time::Duration::from_millis(u64::try_from(obj.modified_ms).unwrap_or(0)),
-        )) {
+        if let Ok(v) = HeaderValue::from_str(&conditions::http_date(obj.modified_ms)) {
             headers.insert(header::LAST_MODIFIED, v);
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -642,13 +631,6 @@ impl Ctx<'_> {
         *r.headers_mut() = headers;
         Ok(r)
     }
-}
-
-fn etag_matches(condition: &str, etag: &str) -> bool {
-    condition
-        .split(',')
-        .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|c| c == "*" || c == etag)
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n`; `None` for a header S3 ignores (several ranges).

@@ -394,7 +394,10 @@ pub(super) async fn post_object(
     };
     let g = Arc::clone(gw);
     gw.tasks
-        .spawn_blocking(move || g.store.commit_object(&temp, &obj))
+        .spawn_blocking(move || {
+            g.store
+                .commit_object(&temp, &obj, &crate::store::WriteCondition::Any)
+        })
         .await
         .map_err(ApiError::internal)??;
     let status = field(&fields, "success_action_status").unwrap_or("204");

@@ -120,6 +120,9 @@ impl<'a> Op<'a> {
                 object_op(method, t, headers).ok_or_else(not_implemented)?,
             ),
         };
+        if let Self::Object(_, _, ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload) = op {
+            unserved_object_headers(headers)?;
+        }
         let serves = match op {
             Self::ListBuckets => &[][..],
             Self::Bucket(_, o) => o.serves(),
@@ -172,6 +175,37 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
         Method::DELETE => O::Delete,
         _ => return None,
     })
+}
+
+/// Refuses headers of a new object that ask for what the gateway does not keep: an object lock
+/// (400 `InvalidRequest`, as S3 answers for a bucket without object lock: the object would
+/// otherwise look protected and be deletable) and tags (501: they would be lost).
+fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+    for prefix in ["x-amz-", "x-obs-"] {
+        let named = |suffix: &str| headers.contains_key(format!("{prefix}{suffix}").as_str());
+        if [
+            "object-lock-mode",
+            "object-lock-retain-until-date",
+            "object-lock-legal-hold",
+        ]
+        .into_iter()
+        .any(named)
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "the bucket has no object lock configuration: the gateway keeps no object locks",
+            ));
+        }
+        if named("tagging") {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("{prefix}tagging: object tags are not served by the gateway"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The query parameters that name a sub-resource, as sent: every name either signer treats as
@@ -326,6 +360,37 @@ mod tests {
             );
         }
         assert_eq!(routed(Method::GET, None, None, &[]), "ListBuckets");
+        let with_header = |method: Method, query: &[&str], name: &'static str| {
+            let t = target(b, k, query);
+            let mut headers = HeaderMap::new();
+            headers.insert(name, http::HeaderValue::from_static("x"));
+            Op::of(&method, &t, &headers)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.status.as_u16(), e.code))
+        };
+        for name in [
+            "x-amz-object-lock-mode",
+            "x-amz-object-lock-retain-until-date",
+            "x-amz-object-lock-legal-hold",
+            "x-obs-object-lock-mode",
+            "x-obs-object-lock-retain-until-date",
+        ] {
+            for (method, query) in [(Method::PUT, &[][..]), (Method::POST, &["uploads"][..])] {
+                assert_eq!(
+                    with_header(method.clone(), query, name).unwrap_err(),
+                    "400 InvalidRequest",
+                    "{method} {name}"
+                );
+            }
+        }
+        for name in ["x-amz-tagging", "x-obs-tagging"] {
+            assert_eq!(
+                with_header(Method::PUT, &[], name).unwrap_err(),
+                "501 NotImplemented"
+            );
+        }
+        // Reads and deletes do not carry them; a header of another operation is not looked at.
+        assert!(with_header(Method::GET, &[], "x-amz-object-lock-mode").is_ok());
         assert_eq!(
             routed(Method::GET, None, None, &["acl"]),
             "501 NotImplemented"
