@@ -1497,6 +1497,38 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
     }
 }
 
+/// `Cache-Control`, `Content-Disposition`, `Content-Encoding`, `Content-Language` and `Expires`
+/// (with `Content-Type`) as a PUT, a multipart upload and a copy set them (a copy keeps the
+/// source's, `REPLACE` takes the request's), answered by HEAD and GET, with boto3 in both
+/// signature versions.
+#[test]
+fn the_headers_a_write_sets_are_answered_by_head_and_get() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "hdr-v4"),
+        (Client::Boto3SigV2, "hdr-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["stored-headers", bucket]);
+        let sent = serde_json::json!([
+            "max-age=60",
+            "attachment; filename=\"a.txt\"",
+            "gzip",
+            "de-CH",
+            "Tue, 01 Jan 2030 00:00:00 GMT",
+            "text/x-a"
+        ]);
+        let both = |v: Value| serde_json::json!({"head": v.clone(), "get": v});
+        let want = serde_json::json!({
+            "put": both(sent.clone()),
+            "multipart": both(sent.clone()),
+            "copy": both(sent),
+            "copy_replace": both(serde_json::json!(["no-cache", null, null, null, null, "text/x-b"])),
+            "none": both(serde_json::json!([null, null, null, null, null, "binary/octet-stream"])),
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// Conditional requests as S3 and OBS answer them. Writes (PUT, CompleteMultipartUpload, a
 /// copy's target): `If-None-Match: *` creates only when the key is free, and of N clients racing
 /// to create one key exactly one wins and its body is the one stored; `If-Match` replaces only

@@ -116,6 +116,9 @@ pub struct ObjectRow {
     pub kms_key_id: Option<String>,
     /// User metadata (`x-obs-meta-*` / `x-amz-meta-*`), lower-case names without the prefix.
     pub meta: Vec<(String, String)>,
+    /// The other headers a write sets and a read answers (`Cache-Control`,
+    /// `Content-Disposition`, `Content-Encoding`, `Content-Language`, `Expires`), lower-case.
+    pub headers: Vec<(String, String)>,
     /// Last modification, milliseconds since the Unix epoch.
     pub modified_ms: i64,
     /// For SSE-KMS multipart objects: the upload's envelope header and the manifest (the file
@@ -142,6 +145,8 @@ pub struct UploadRow {
     pub content_type: Option<String>,
     /// User metadata.
     pub meta: Vec<(String, String)>,
+    /// The object's other headers ([`ObjectRow::headers`]).
+    pub headers: Vec<(String, String)>,
     /// Initiation time.
     pub created_ms: i64,
 }
@@ -174,7 +179,16 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// From version 1: objects and uploads keep their other headers.
+const MIGRATE_1_TO_2: &str = "
+BEGIN;
+ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+PRAGMA user_version = 2;
+COMMIT;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
@@ -199,6 +213,7 @@ CREATE TABLE IF NOT EXISTS objects (
     modified_ms INTEGER NOT NULL,
     envelope_header BLOB,
     manifest BLOB,
+    headers TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -210,7 +225,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     envelope_header BLOB,
     content_type TEXT,
     meta TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    headers TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
@@ -246,6 +262,7 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
+            (1, _) => conn.execute_batch(MIGRATE_1_TO_2)?,
             (0, 0) => {
                 conn.execute_batch(SCHEMA)?;
                 conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
@@ -318,10 +335,10 @@ impl Store {
 
     /// Records a new multipart upload.
     pub fn create_upload(&self, row: &UploadRow) -> Result<(), StoreError> {
-        let meta = serde_json::to_string(&row.meta)
-            .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+        let meta = to_json(&row.meta)?;
+        let headers = to_json(&row.headers)?;
         self.lock().execute(
-            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 row.upload_id,
                 row.bucket,
@@ -331,7 +348,8 @@ impl Store {
                 row.envelope_header,
                 row.content_type,
                 meta,
-                row.created_ms
+                row.created_ms,
+                headers
             ],
         )?;
         Ok(())
@@ -342,7 +360,7 @@ impl Store {
         let db = self.lock();
         let raw = db
             .query_row(
-                "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms FROM uploads WHERE upload_id = ?1",
+                "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers FROM uploads WHERE upload_id = ?1",
                 [upload_id],
                 |r| {
                     Ok((
@@ -355,6 +373,7 @@ impl Store {
                         r.get::<_, Option<String>>(6)?,
                         r.get::<_, String>(7)?,
                         r.get::<_, i64>(8)?,
+                        r.get::<_, String>(9)?,
                     ))
                 },
             )
@@ -370,6 +389,7 @@ impl Store {
                 content_type,
                 meta,
                 created_ms,
+                headers,
             )| {
                 Ok(UploadRow {
                     upload_id,
@@ -380,8 +400,8 @@ impl Store {
                     kms_key_id,
                     envelope_header,
                     content_type,
-                    meta: serde_json::from_str(&meta)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    meta: from_json(&meta)?,
+                    headers: from_json(&headers)?,
                     created_ms,
                 })
             },
@@ -686,10 +706,10 @@ impl Store {
             });
         }
         let old = old.map(|(file, _)| file);
-        let meta = serde_json::to_string(&row.meta)
-            .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+        let meta = to_json(&row.meta)?;
+        let headers = to_json(&row.headers)?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 row.bucket,
                 row.key,
@@ -702,7 +722,8 @@ impl Store {
                 meta,
                 row.modified_ms,
                 row.multipart.as_ref().map(|m| &m.0),
-                row.multipart.as_ref().map(|m| &m.1)
+                row.multipart.as_ref().map(|m| &m.1),
+                headers
             ],
         )?;
         tx.commit()?;
@@ -790,7 +811,7 @@ fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreErr
     raw.map(bucket_from_raw).transpose()
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers FROM objects";
 
 type RawObject = (
     String,
@@ -805,6 +826,7 @@ type RawObject = (
     i64,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
+    String,
 );
 
 fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
@@ -821,6 +843,7 @@ fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
         r.get(9)?,
         r.get(10)?,
         r.get(11)?,
+        r.get(12)?,
     ))
 }
 
@@ -838,6 +861,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         modified_ms,
         header,
         manifest,
+        headers,
     ) = raw;
     Ok(ObjectRow {
         bucket,
@@ -848,10 +872,20 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         content_type,
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         kms_key_id,
-        meta: serde_json::from_str(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        meta: from_json(&meta)?,
+        headers: from_json(&headers)?,
         modified_ms,
         multipart: header.zip(manifest),
     })
+}
+
+/// Name-value pairs as their JSON column holds them.
+fn to_json(pairs: &[(String, String)]) -> Result<String, StoreError> {
+    serde_json::to_string(pairs).map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
+}
+
+fn from_json(column: &str) -> Result<Vec<(String, String)>, StoreError> {
+    serde_json::from_str(column).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]
@@ -880,6 +914,7 @@ mod tests {
             owner: DomainId::parse("d1").unwrap(),
             kms_key_id: None,
             meta: vec![],
+            headers: vec![],
             modified_ms: 0,
             multipart: None,
         }
@@ -951,6 +986,47 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_its_rows_read_without_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        let t = store.temp_path();
+        std::fs::write(&t, "one").unwrap();
+        store
+            .commit_object(&t, &object("k", "f1"), &WriteCondition::Any)
+            .unwrap();
+        drop(store);
+        // Back to version 1's tables.
+        let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        let got = store.object("b", "k").unwrap().unwrap();
+        assert_eq!((got.file.as_str(), got.headers.len()), ("f1", 0));
+        let with_headers = ObjectRow {
+            headers: vec![("cache-control".into(), "no-store".into())],
+            ..object("k", "f2")
+        };
+        let t = store.temp_path();
+        std::fs::write(&t, "two").unwrap();
+        store
+            .commit_object(&t, &with_headers, &WriteCondition::Any)
+            .unwrap();
+        assert_eq!(
+            store.object("b", "k").unwrap().unwrap().headers,
+            with_headers.headers
+        );
+        let version: i64 = store
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]

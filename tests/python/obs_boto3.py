@@ -20,6 +20,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
+      | stored-headers B (creates B: the headers a PUT, a multipart upload and a copy set, as
+        HEAD and GET answer them)
       | conditions B (creates B: conditional writes, among them N racing If-None-Match: * puts,
         conditional reads and copies, object lock and tag headers; what is left)
       | sub-resources B (creates B with SSE-KMS objects; calls of sub-resources the gateway does
@@ -125,6 +127,43 @@ def api_surface(s3, bucket):
     seen["left"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     seen["delete_empty_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     seen["head_deleted_bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def stored_headers(s3, bucket):
+    """Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires and
+    Content-Type as each way of writing sets them, as HEAD and GET answer them."""
+    s3.create_bucket(Bucket=bucket)
+    names = ["cache-control", "content-disposition", "content-encoding", "content-language",
+             "expires", "content-type"]
+    sent = dict(CacheControl="max-age=60", ContentDisposition='attachment; filename="a.txt"',
+                ContentEncoding="gzip", ContentLanguage="de-CH",
+                Expires="Tue, 01 Jan 2030 00:00:00 GMT",
+                ContentType="text/x-a")
+    seen = {}
+
+    def answered(key):
+        head = s3.head_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPHeaders"]
+        get = s3.get_object(Bucket=bucket, Key=key)
+        got = get["ResponseMetadata"]["HTTPHeaders"]
+        get["Body"].read()
+        return {"head": [head.get(n) for n in names], "get": [got.get(n) for n in names]}
+
+    s3.put_object(Bucket=bucket, Key="put", Body=b"a", ServerSideEncryption="aws:kms", **sent)
+    seen["put"] = answered("put")
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp", ServerSideEncryption="aws:kms",
+                                     **sent)["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=b"b")
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    seen["multipart"] = answered("mp")
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "put"})
+    seen["copy"] = answered("copied")
+    s3.copy_object(Bucket=bucket, Key="replaced", CopySource={"Bucket": bucket, "Key": "put"},
+                   MetadataDirective="REPLACE", CacheControl="no-cache", ContentType="text/x-b")
+    seen["copy_replace"] = answered("replaced")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"c")
+    seen["none"] = answered("plain")
     return seen
 
 
@@ -378,6 +417,8 @@ def main():
             out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
+        elif op == "stored-headers":
+            out = stored_headers(s3, args[0])
         elif op == "conditions":
             out = conditions(s3, args[0])
         elif op == "sub-resources":

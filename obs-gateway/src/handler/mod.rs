@@ -501,6 +501,44 @@ fn stored_encryption(kms_key_id: Option<&str>) -> Result<Encryption, ApiError> {
     })
 }
 
+/// The headers besides `Content-Type` that a write sets and a read answers, as S3 and OBS keep
+/// them.
+const STORED_HEADERS: [header::HeaderName; 5] = [
+    header::CACHE_CONTROL,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::EXPIRES,
+];
+
+/// A write's [`STORED_HEADERS`], each read with `get` (from the request's headers, or a form's
+/// fields). `aws-chunked` is how the request's body was sent, not the object's encoding: it is
+/// left out, as S3 does.
+fn stored_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Vec<(String, String)> {
+    STORED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = get(name.as_str())?;
+            let value = if *name == header::CONTENT_ENCODING {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.eq_ignore_ascii_case("aws-chunked") && !c.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            } else {
+                value.to_owned()
+            };
+            (!value.is_empty()).then(|| (name.as_str().to_owned(), value))
+        })
+        .collect()
+}
+
+/// [`stored_headers`] of a request.
+fn request_stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    stored_headers(|n| headers.get(n).and_then(|v| v.to_str().ok()))
+}
+
 fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (n, v) in headers {
@@ -518,6 +556,32 @@ fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_keeps_its_stored_headers_and_not_the_aws_chunked_encoding() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("cache-control", "max-age=5"),
+            ("content-encoding", "aws-chunked, gzip"),
+            ("x-amz-meta-a", "b"),
+            ("content-length", "3"),
+        ] {
+            h.insert(n, HeaderValue::from_static(v));
+        }
+        let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(
+            request_stored_headers(&h),
+            vec![
+                pair("cache-control", "max-age=5"),
+                pair("content-encoding", "gzip")
+            ]
+        );
+        h.insert("content-encoding", HeaderValue::from_static("aws-chunked"));
+        assert_eq!(
+            request_stored_headers(&h),
+            vec![pair("cache-control", "max-age=5")]
+        );
+    }
 
     #[test]
     fn hosts_name_buckets_only_under_the_suffix() {

@@ -134,6 +134,7 @@ impl Ctx<'_> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             meta: user_metadata(self.headers),
+            headers: super::request_stored_headers(self.headers),
             created_ms: now_ms(),
         })?;
         let mut r = xml_response(format!(
@@ -389,6 +390,7 @@ impl Ctx<'_> {
             owner: upload.owner.clone(),
             kms_key_id: upload.kms_key_id.clone(),
             meta: upload.meta.clone(),
+            headers: upload.headers.clone(),
             modified_ms: now_ms(),
             multipart: upload.envelope_header.clone().zip(manifest),
         };

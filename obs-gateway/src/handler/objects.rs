@@ -21,8 +21,8 @@ use super::conditions::{self, Verdict};
 use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
 use super::routes::current_version_only;
 use super::{
-    ApiError, Body, Ctx, MAX_PUT, QUEUE, empty, now_ms, object_context, stored_facts,
-    user_metadata, xml_response,
+    ApiError, Body, Ctx, MAX_PUT, QUEUE, empty, now_ms, object_context, request_stored_headers,
+    stored_facts, user_metadata, xml_response,
 };
 use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, BodyCheck};
@@ -185,16 +185,21 @@ impl Ctx<'_> {
             .get("x-obs-metadata-directive")
             .or_else(|| self.headers.get("x-amz-metadata-directive"))
             .is_some_and(|v| v == "REPLACE");
-        let (meta, content_type) = if replace {
+        let (meta, content_type, stored_headers) = if replace {
             (
                 user_metadata(self.headers),
                 self.headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
+                request_stored_headers(self.headers),
             )
         } else {
-            (src.meta.clone(), src.content_type.clone())
+            (
+                src.meta.clone(),
+                src.content_type.clone(),
+                src.headers.clone(),
+            )
         };
         let temp = self.gw.store.temp_path();
         let src_path = self.gw.store.object_path(&src.file);
@@ -226,6 +231,7 @@ impl Ctx<'_> {
             owner: self.caller.domain.clone(),
             kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
             meta,
+            headers: stored_headers,
             modified_ms,
             multipart: None,
         };
@@ -301,6 +307,7 @@ impl Ctx<'_> {
             owner: self.caller.domain.clone(),
             kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
             meta,
+            headers: request_stored_headers(self.headers),
             modified_ms: now_ms(),
             multipart: None,
         };
@@ -561,6 +568,14 @@ impl Ctx<'_> {
         let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
         if let Ok(v) = HeaderValue::from_str(ct) {
             headers.insert(header::CONTENT_TYPE, v);
+        }
+        for (n, v) in &obj.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.insert(name, value);
+            }
         }
         let prefix = self.who.dialect.prefix();
         for (n, v) in &obj.meta {

@@ -389,6 +389,7 @@ pub(super) async fn post_object(
         owner: caller.domain.clone(),
         kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
         meta,
+        headers: super::stored_headers(|n| field(&fields, n)),
         modified_ms: now_ms(),
         multipart: None,
     };
