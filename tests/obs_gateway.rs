@@ -1497,6 +1497,37 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
     }
 }
 
+/// Listings paged one entry at a time with a delimiter (boto3's paginators, v1 and v2) list
+/// every common prefix and key once: a page that ends on a prefix resumes after all its keys.
+/// `max-keys=0` is an empty page that is not truncated. Bucket names follow OBS's rules (no
+/// `..`, `-.`, `.-`, no IP address) and a key is at most 1024 bytes (`KeyTooLongError`).
+#[test]
+fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "edges-v4"),
+        (Client::Boto3SigV2, "edges-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["listing-edges", bucket]);
+        let want = serde_json::json!({
+            "v2_one_per_page": ["a/", "b/", "c", "d/"],
+            "v2_under_a": ["a/1", "a/2", "a/b/"],
+            "v1_one_per_page": ["a/", "b/", "c", "d/"],
+            "v1_under_a": ["a/1", "a/2", "a/b/"],
+            "max_keys_0": [false, 0],
+            "bucket_names": {
+                "a..b": "InvalidBucketName",
+                "a-.b": "InvalidBucketName",
+                "192.168.1.1": "InvalidBucketName",
+                "ok.name-1": if client == Client::Boto3SigV4 { "ok" } else { "BucketAlreadyOwnedByYou" },
+            },
+            "key_1024": "ok",
+            "key_1025": "KeyTooLongError",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// `Cache-Control`, `Content-Disposition`, `Content-Encoding`, `Content-Language` and `Expires`
 /// (with `Content-Type`) as a PUT, a multipart upload and a copy set them (a copy keeps the
 /// source's, `REPLACE` takes the request's), answered by HEAD and GET, with boto3 in both

@@ -20,6 +20,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put B K FILE (botocore's presigned URL asking for SSE-KMS, used by raw HTTP:
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
+      | listing-edges B (creates B: paginated listings with a delimiter, v1 and v2, one entry
+        per page; max-keys 0; bucket names and key lengths at and past their limits)
       | stored-headers B (creates B: the headers a PUT, a multipart upload and a copy set, as
         HEAD and GET answer them)
       | conditions B (creates B: conditional writes, among them N racing If-None-Match: * puts,
@@ -127,6 +129,36 @@ def api_surface(s3, bucket):
     seen["left"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     seen["delete_empty_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     seen["head_deleted_bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def listing_edges(s3, bucket):
+    """Paginated listings that end pages on common prefixes, and the naming limits."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a/1", "a/2", "a/b/3", "b/1", "c", "d/1"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    for name, op in [("v2", "list_objects_v2"), ("v1", "list_objects")]:
+        pages = s3.get_paginator(op).paginate(
+            Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1, "MaxItems": 50})
+        entries = []
+        for page in pages:
+            entries += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            entries += [o["Key"] for o in page.get("Contents", [])]
+        seen[f"{name}_one_per_page"] = entries
+        pages = s3.get_paginator(op).paginate(
+            Bucket=bucket, Prefix="a/", Delimiter="/", PaginationConfig={"PageSize": 1})
+        entries = []
+        for page in pages:
+            entries += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            entries += [o["Key"] for o in page.get("Contents", [])]
+        seen[f"{name}_under_a"] = entries
+    empty = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+    seen["max_keys_0"] = [empty["IsTruncated"], empty["KeyCount"]]
+    seen["bucket_names"] = {n: code_of(lambda n=n: s3.create_bucket(Bucket=n))
+                            for n in ["a..b", "a-.b", "192.168.1.1", "ok.name-1"]}
+    seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
+    seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
     return seen
 
 
@@ -417,6 +449,8 @@ def main():
             out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
+        elif op == "listing-edges":
+            out = listing_edges(s3, args[0])
         elif op == "stored-headers":
             out = stored_headers(s3, args[0])
         elif op == "conditions":

@@ -40,7 +40,7 @@ impl Ctx<'_> {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidBucketName",
-                "bucket names are 3 to 63 lower-case letters, digits, '-' and '.'",
+                "bucket names are 3 to 63 lower-case letters, digits, '-' and '.', start and end with a letter or digit, hold no '..', '-.' or '.-', and are no IP address",
             ));
         }
         let row = BucketRow {
@@ -126,6 +126,10 @@ impl Ctx<'_> {
         let mut truncated = false;
         let mut last = String::new();
         'scan: loop {
+            // max-keys=0 lists nothing and is not truncated: a truncated page needs a token.
+            if max_keys == 0 {
+                break;
+            }
             let batch = self.gw.store.list_objects(name, prefix, &after, 1000)?;
             if batch.is_empty() {
                 break;
@@ -137,6 +141,11 @@ impl Ctx<'_> {
                     rest.find(d)
                         .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
                 });
+                // A page that ended on a common prefix resumes after it (the marker or token
+                // is that prefix): its keys were rolled up there, and are not listed again.
+                if entry.as_ref().is_some_and(|p| p.as_str() <= start.as_str()) {
+                    continue;
+                }
                 if contents.len() + prefixes.len() >= max_keys {
                     // One more entry exists: only a new one (not a known prefix) truncates.
                     if entry.as_ref().is_none_or(|p| prefixes.last() != Some(p)) {

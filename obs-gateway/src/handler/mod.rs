@@ -467,6 +467,9 @@ async fn small_body(body: Incoming, limit: usize) -> Result<String, ApiError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| malformed_xml("the body is not UTF-8"))
 }
 
+/// OBS's bucket naming rules (S3's, and stricter on `-.`): 3 to 63 lower-case letters, digits,
+/// `-` and `.`, starting and ending with a letter or digit, no `..`, `-.` or `.-`, and not an IPv4
+/// address.
 fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name
@@ -474,6 +477,26 @@ fn valid_bucket_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && !name.starts_with(['-', '.'])
         && !name.ends_with(['-', '.'])
+        && !["..", "-.", ".-"].iter().any(|s| name.contains(s))
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+}
+
+/// The longest object key, in bytes of UTF-8, as in OBS and S3.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Refuses a new object's key longer than [`MAX_KEY_BYTES`].
+fn check_new_key(key: &str) -> Result<(), ApiError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "KeyTooLongError",
+            format!(
+                "the object key is {} bytes long; at most {MAX_KEY_BYTES} are allowed",
+                key.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn object_context(bucket: &str, key: &str, version: &str) -> Result<ObjectContext, ApiError> {
@@ -581,6 +604,46 @@ mod tests {
             request_stored_headers(&h),
             vec![pair("cache-control", "max-age=5")]
         );
+    }
+
+    #[test]
+    fn bucket_names_follow_the_naming_rules() {
+        for ok in [
+            "abc",
+            "my-bucket.2",
+            "a.b.c",
+            "1bucket",
+            &"a".repeat(63),
+            "10.0.0.1x",
+        ] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "ab",
+            &long,
+            "Abc",
+            "a_b",
+            "-ab",
+            "ab-",
+            ".ab",
+            "ab.",
+            "a..b",
+            "a-.b",
+            "a.-b",
+            "192.168.1.1",
+            "10.0.0.1",
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_new_key_is_at_most_1024_bytes() {
+        assert!(check_new_key(&"k".repeat(1024)).is_ok());
+        assert!(check_new_key(&"é".repeat(512)).is_ok());
+        let e = check_new_key(&"é".repeat(513)).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "KeyTooLongError"));
     }
 
     #[test]

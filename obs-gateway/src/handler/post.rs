@@ -315,6 +315,7 @@ pub(super) async fn post_object(
     if key.is_empty() {
         return Err(bad_form("the key is empty"));
     }
+    super::check_new_key(&key)?;
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
         gw,

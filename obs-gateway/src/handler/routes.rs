@@ -120,7 +120,9 @@ impl<'a> Op<'a> {
                 object_op(method, t, headers).ok_or_else(not_implemented)?,
             ),
         };
-        if let Self::Object(_, _, ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload) = op {
+        if let Self::Object(_, key, ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload) = op
+        {
+            super::check_new_key(key)?;
             unserved_object_headers(headers)?;
         }
         let serves = match op {
