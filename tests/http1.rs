@@ -60,9 +60,6 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut s = TcpStream::connect(addr).expect("connects");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("a read timeout");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -73,14 +70,37 @@ pub fn http(
     head.push_str("\r\n");
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
+    exchange(addr, &request, &format!("{method} {path}"))
+}
+
+/// A POST whose chunked body breaks off in a malformed chunk: a body the daemon cannot read.
+///
+/// # Panics
+/// As [`http`].
+pub fn malformed_chunked(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n5\r\n{\"a\":XX\r\n");
+    exchange(addr, head.as_bytes(), &format!("POST {path}"))
+}
+
+/// Sends `request` on a fresh connection and reads the reply to its end.
+fn exchange(addr: SocketAddr, request: &[u8], what: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connects");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
     // A refusal may come before the whole body is read (413): the write can then fail.
-    let _ = s.write_all(&request);
+    let _ = s.write_all(request);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP response to {method} {path}: {text:?}"));
+        .unwrap_or_else(|| panic!("no HTTP response to {what}: {text:?}"));
     let status = head
         .split_whitespace()
         .nth(1)

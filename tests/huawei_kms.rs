@@ -387,6 +387,24 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         );
     }
 
+    // A body that cannot be read (a malformed chunk) is that, not a body over the limit.
+    let r = kmsbox_tests::http1::malformed_chunked(
+        daemon.addr,
+        &op("create-key"),
+        &[("Content-Type", "application/json")],
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["error_code"].as_str()),
+        (400, Some("KMS.0308")),
+        "{}",
+        r.body
+    );
+    let message = r.body["error"]["error_msg"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("could not be read") && message.contains("chunk"),
+        "{message}"
+    );
+
     // A header that decides the caller may appear once: a second copy could go unchecked.
     for header in ["X-Project-Id", "X-Sdk-Date", "Authorization"] {
         let twice = format!("{header}: a\r\n{header}: b\r\n");

@@ -588,6 +588,18 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
         let health = http(addr, "GET", "/v1/sys/health", &[], b"");
         assert_eq!(health.status, 200, "{rule}: health");
     }
+    // A body that cannot be read (a malformed chunk): what broke, not the server's wrapper.
+    let r = kmsbox_tests::http1::malformed_chunked(addr, encrypt, &auth);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let errors = r.errors();
+    assert!(
+        errors.contains("reading the request body") && errors.contains("chunk"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("code:") && !errors.contains("hyper::Error"),
+        "{errors}"
+    );
     // A batch with one bad item: 400 (or the partial_failure_response_code asked for), each
     // item's result or error in order, with its reference.
     for (extra, status) in [

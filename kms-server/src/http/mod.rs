@@ -210,13 +210,29 @@ pub(crate) enum BodyError {
 /// A request body as the server hands it over, read frame by frame where it lies: the one bound
 /// every API's reader puts on its body type.
 pub trait IncomingBody:
-    http_body::Body<Data = axum::body::Bytes, Error: std::fmt::Display> + Unpin
+    http_body::Body<Data = axum::body::Bytes, Error: std::error::Error> + Unpin
 {
 }
 
 impl<B> IncomingBody for B where
-    B: http_body::Body<Data = axum::body::Bytes, Error: std::fmt::Display> + Unpin
+    B: http_body::Body<Data = axum::body::Bytes, Error: std::error::Error> + Unpin
 {
+}
+
+/// What went wrong reading a body, for the caller: the causes under the server's wrapper
+/// (tonic's `Status` prints as a debug dump), from the outermost, `: `-joined.
+fn body_error_message(e: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut at = e.source();
+    while let Some(cause) = at {
+        causes.push(cause.to_string());
+        at = cause.source();
+    }
+    if causes.is_empty() {
+        e.to_string()
+    } else {
+        causes.join(": ")
+    }
 }
 
 /// Reads a request body of at most `limit` bytes, refusing one whose `Content-Length` declares
@@ -239,7 +255,7 @@ pub(crate) async fn read_body(
     while let Some(frame) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {
-        let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+        let frame = frame.map_err(|e| BodyError::Unreadable(body_error_message(&e)))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
@@ -357,5 +373,13 @@ mod tests {
         let body = Body::from_stream(futures::stream::iter(frames));
         let got = read_body(&http::HeaderMap::new(), body, 64).await;
         assert!(matches!(got, Err(BodyError::Unreadable(_))));
+    }
+
+    #[test]
+    fn a_body_error_names_its_causes_not_the_servers_wrapper() {
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidInput, "Invalid chunk body CR");
+        assert_eq!(body_error_message(&io), "Invalid chunk body CR");
+        let status = tonic::Status::from_error(Box::new(io));
+        assert_eq!(body_error_message(&status), "Invalid chunk body CR");
     }
 }

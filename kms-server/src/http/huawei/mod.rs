@@ -253,9 +253,20 @@ where
                 format!("the request body is over the limit of {MAX_BODY} bytes"),
             )
         };
-        // A body over the limit, or one that cannot be read, is refused (KMS.0203) before parsing.
-        let Ok(body) = super::read_body(&parts.headers, body, MAX_BODY).await else {
-            return refuse(state, &call, None, "", too_long()).await;
+        // A body over the limit (KMS.0203), or one that cannot be read (KMS.0308), is refused
+        // before parsing.
+        let body = match super::read_body(&parts.headers, body, MAX_BODY).await {
+            Ok(body) => body,
+            Err(super::BodyError::TooLarge) => {
+                return refuse(state, &call, None, "", too_long()).await;
+            }
+            Err(super::BodyError::Unreadable(why)) => {
+                let e = HuaweiError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("the request body could not be read: {why}"),
+                );
+                return refuse(state, &call, None, "", e).await;
+            }
         };
         let caller = match authenticate(state, &parts, &body, project, &mut call) {
             Ok(c) => c,
