@@ -1564,9 +1564,11 @@ fn the_headers_a_write_sets_are_answered_by_head_and_get() {
 /// copy's target): `If-None-Match: *` creates only when the key is free, and of N clients racing
 /// to create one key exactly one wins and its body is the one stored; `If-Match` replaces only
 /// the ETag it names (404 for a key without object). Reads: `If-Modified-Since`,
-/// `If-Unmodified-Since` (304, 412). A copy's source conditions (`x-amz-copy-source-if-*`, and
-/// the OBS SDK's, which it sends percent-encoded) fail the copy with 412. Object-lock and tag
-/// headers are refused, not dropped. A refused condition stores nothing.
+/// `If-Unmodified-Since` (304, 412), and `If-Range` (a range of another object is the whole
+/// object, so a resumed download never joins two). A copy's source conditions
+/// (`x-amz-copy-source-if-*`, and the OBS SDK's, which it sends percent-encoded) fail the copy
+/// with 412. Object-lock and tag headers are refused, not dropped. A refused condition stores
+/// nothing.
 #[test]
 fn conditional_writes_reads_and_copies_hold_and_one_racing_creator_wins() {
     let env = Env::start(&[]);
@@ -1594,6 +1596,8 @@ fn conditional_writes_reads_and_copies_hold_and_one_racing_creator_wins() {
             "get_modified_since_past": "ok",
             "get_unmodified_since_past": "PreconditionFailed",
             "get_unmodified_since_future": "ok",
+            "if_range_same": [206, "p"],
+            "if_range_changed": [200, "mp"],
             "copy_source_if_match_wrong": "PreconditionFailed",
             "copy_source_if_none_match": "PreconditionFailed",
             "copy_source_unmodified_since_past": "PreconditionFailed",

@@ -237,6 +237,16 @@ def conditions(s3, bucket):
     seen["get_modified_since_past"] = code_of(get(IfModifiedSince=past))
     seen["get_unmodified_since_past"] = code_of(get(IfUnmodifiedSince=past))
     seen["get_unmodified_since_future"] = code_of(get(IfUnmodifiedSince=future))
+    # A presigned link resumed as a browser resumes a download: Range with If-Range.
+    url = urllib.parse.urlsplit(s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=600))
+    k_etag = s3.head_object(Bucket=bucket, Key="k")["ETag"]
+    for name, validator in [("if_range_same", k_etag), ("if_range_changed", '"0123"')]:
+        conn = http.client.HTTPConnection(url.hostname, url.port)
+        conn.request("GET", url.path + "?" + url.query,
+                     headers={"Range": "bytes=1-", "If-Range": validator})
+        r = conn.getresponse()
+        seen[name] = [r.status, r.read().decode()]
     src = {"Bucket": bucket, "Key": "k"}
     copy = lambda **kw: lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource=src, **kw)
     seen["copy_source_if_match_wrong"] = code_of(copy(CopySourceIfMatch='"0123"'))

@@ -95,6 +95,26 @@ pub(super) fn read(headers: &HeaderMap, etag: &str, modified_ms: i64) -> Verdict
     .verdict(etag, modified_ms)
 }
 
+/// Whether a GET's `Range` applies: always without `If-Range`; with it, only while the object is
+/// the one it names (RFC 9110 §13.1.5: the same strong ETag, or the `Last-Modified` date
+/// exactly), else the whole object is sent, so that a resumed download never joins two objects.
+pub(super) fn range_applies(headers: &HeaderMap, etag: &str, modified_ms: i64) -> bool {
+    let Some(validator) = value(headers, header::IF_RANGE.as_str()) else {
+        return true;
+    };
+    let validator = validator.trim();
+    if validator.starts_with('"') {
+        validator.trim_matches('"') == etag
+    } else if validator.starts_with("W/") {
+        false
+    } else {
+        httpdate::parse_http_date(validator)
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .is_some_and(|d| d.as_secs() == last_modified_secs(modified_ms))
+    }
+}
+
 /// The conditions on a copy's source, in either dialect: any that does not hold is `412`.
 /// `etag` (without quotes) and `modified_ms` are the source's.
 pub(super) fn copy_source(
@@ -250,6 +270,28 @@ mod tests {
         ];
         for (pairs, want) in cases {
             assert_eq!(read(&headers(pairs), ETAG, MODIFIED_MS), *want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn a_range_applies_only_to_the_object_if_range_names() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[], true),
+            (&[("if-range", "\"abc\"")], true),
+            (&[("if-range", "\"other\"")], false),
+            // Weak tags never match for a range.
+            (&[("if-range", "W/\"abc\"")], false),
+            (&[("if-range", AT)], true),
+            (&[("if-range", BEFORE)], false),
+            (&[("if-range", AFTER)], false),
+            (&[("if-range", "not a date")], false),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(
+                range_applies(&headers(pairs), ETAG, MODIFIED_MS),
+                *want,
+                "{pairs:?}"
+            );
         }
     }
 

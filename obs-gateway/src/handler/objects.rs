@@ -554,7 +554,12 @@ impl Ctx<'_> {
             .get(header::RANGE)
             .and_then(|v| v.to_str().ok())
         {
-            Some(r) if !not_modified => parse_range(r, obj.size)?,
+            Some(r)
+                if !not_modified
+                    && conditions::range_applies(self.headers, &obj.etag, obj.modified_ms) =>
+            {
+                parse_range(r, obj.size)?
+            }
             _ => None,
         };
         let mut headers = HeaderMap::new();
