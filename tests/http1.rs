@@ -76,7 +76,7 @@ pub fn http(
 /// A POST whose chunked body breaks off in a malformed chunk: a body the daemon cannot read.
 ///
 /// # Panics
-/// As [`http`].
+/// As [`http()`].
 pub fn malformed_chunked(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
