@@ -1609,6 +1609,18 @@ fn conditional_writes_reads_and_copies_hold_and_one_racing_creator_wins() {
         });
         assert_eq!(seen, want, "{client:?}");
     }
+    // Another tenant learns nothing from conditions: every probe of tenant 1's bucket is
+    // AccessDenied, whether the key exists or not, whatever the condition.
+    Client::Boto3SigV4.run(&env, T2, &["create-bucket", "cond-other"]);
+    let seen = Client::Boto3SigV4.run(&env, T2, &["probe-other", "cond-v4", "k", "cond-other"]);
+    let denied = serde_json::json!({
+        "put_if_absent_existing": "AccessDenied",
+        "put_if_absent_missing": "AccessDenied",
+        "put_if_match_missing": "AccessDenied",
+        "copy_existing_if_match_wrong": "AccessDenied",
+        "copy_missing": "AccessDenied",
+    });
+    assert_eq!(seen, denied);
     let src = env.file("cond-src", b"source");
     Client::EsdkDefault.run(&env, T1, &["create-bucket", "cond-esdk"]);
     for client in [Client::EsdkDefault, Client::EsdkWorkflow, Client::EsdkV4] {

@@ -22,6 +22,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
       | listing-edges B (creates B: paginated listings with a delimiter, v1 and v2, one entry
         per page; max-keys 0; bucket names and key lengths at and past their limits)
+      | probe-other B K OWN_B (B another tenant's bucket holding K, OWN_B the caller's: what
+        conditional writes into B and conditional copies out of B answer)
       | stored-headers B (creates B: the headers a PUT, a multipart upload and a copy set, as
         HEAD and GET answer them)
       | conditions B (creates B: conditional writes, among them N racing If-None-Match: * puts,
@@ -160,6 +162,20 @@ def listing_edges(s3, bucket):
     seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
     seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
     return seen
+
+
+def probe_other(s3, bucket, key, own):
+    """Another tenant's bucket: whether conditions tell anything about what it holds."""
+    put = lambda k, **kw: lambda: s3.put_object(Bucket=bucket, Key=k, Body=b"x", **kw)
+    copy = lambda k, **kw: lambda: s3.copy_object(
+        Bucket=own, Key="stolen", CopySource={"Bucket": bucket, "Key": k}, **kw)
+    return {
+        "put_if_absent_existing": code_of(put(key, IfNoneMatch="*")),
+        "put_if_absent_missing": code_of(put("missing", IfNoneMatch="*")),
+        "put_if_match_missing": code_of(put("missing", IfMatch='"0123"')),
+        "copy_existing_if_match_wrong": code_of(copy(key, CopySourceIfMatch='"0123"')),
+        "copy_missing": code_of(copy("missing")),
+    }
 
 
 def stored_headers(s3, bucket):
@@ -461,6 +477,8 @@ def main():
             out = api_surface(s3, args[0])
         elif op == "listing-edges":
             out = listing_edges(s3, args[0])
+        elif op == "probe-other":
+            out = probe_other(s3, *args)
         elif op == "stored-headers":
             out = stored_headers(s3, args[0])
         elif op == "conditions":

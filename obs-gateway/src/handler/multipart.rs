@@ -254,9 +254,6 @@ impl Ctx<'_> {
         sealing: Option<Sealing>,
     ) -> Result<Written, ApiError> {
         let (src_facts, src, stored) = self.copy_source(obs_headers)?;
-        if src_facts.owner != self.caller.domain {
-            return Err(ApiError::denied());
-        }
         let range = match self
             .headers
             .get("x-obs-copy-source-range")
@@ -289,7 +286,6 @@ impl Ctx<'_> {
         let upload = self.upload_row(bucket, key)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let condition = self.write_condition(bucket, key)?;
         let stored = self.upload_facts(&upload)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let decision = self
@@ -307,6 +303,7 @@ impl Ctx<'_> {
             )
             .await?;
         self.check_acl(&facts, &decision.policy)?;
+        let condition = self.write_condition(bucket, key)?;
         let doc = super::small_body(body, MAX_COMPLETE_DOC).await?;
         let mut wanted: Vec<(u32, String)> = Vec::new();
         for part in xml::raw_elements(&doc, "Part") {

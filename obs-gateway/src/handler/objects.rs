@@ -134,6 +134,11 @@ impl Ctx<'_> {
             .ok_or_else(|| ApiError::bad("the copy source must be /bucket/key"))?;
         let src_row = self.bucket_row(src_bucket)?;
         let src_facts = self.facts(&src_row)?;
+        // The source bucket's ACL (private: the owner only) before anything about its objects,
+        // their existence or their conditions, is told.
+        if src_facts.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
         let src = self
             .gw
             .store
@@ -151,7 +156,6 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let condition = self.write_condition(bucket, key)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let (src_facts, src, stored) = self.copy_source(&obs_headers)?;
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
@@ -170,10 +174,7 @@ impl Ctx<'_> {
             )
             .await?;
         self.check_acl(&facts, &decision.policy)?;
-        // Reading the source: its bucket's ACL (private: the owner only).
-        if src_facts.owner != self.caller.domain {
-            return Err(ApiError::denied());
-        }
+        let condition = self.write_condition(bucket, key)?;
         let opening = self.opening(&src_facts, &src, &stored).await?;
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
@@ -266,7 +267,6 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let condition = self.write_condition(bucket, key)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let obs_query = sse::to_obs_query(&self.t.query);
         let decision = self
@@ -278,6 +278,7 @@ impl Ctx<'_> {
             )
             .await?;
         self.check_acl(&facts, &decision.policy)?;
+        let condition = self.write_condition(bucket, key)?;
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
             .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
