@@ -625,6 +625,30 @@ impl Store {
         raw.map(object_from_raw).transpose()
     }
 
+    /// An object's row and its file, opened while the row is read: a write that replaces the
+    /// object (or a delete) unlinks the old file only after its row is gone, so the file opened
+    /// here is the row's even if the object is replaced while it is read.
+    pub fn object_file(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectRow, std::fs::File)>, StoreError> {
+        let db = self.lock();
+        let raw = db
+            .query_row(
+                &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
+                params![bucket, key],
+                raw_object,
+            )
+            .optional()?;
+        let Some(row) = raw.map(object_from_raw).transpose()? else {
+            return Ok(None);
+        };
+        let file = std::fs::File::open(self.object_path(&row.file))?;
+        drop(db);
+        Ok(Some((row, file)))
+    }
+
     /// The objects of `bucket` whose key starts with `prefix` and sorts after `after`, in key
     /// order, at most `limit`.
     pub fn list_objects(

@@ -22,6 +22,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
       | listing-edges B (creates B: paginated listings with a delimiter, v1 and v2, one entry
         per page; max-keys 0; bucket names and key lengths at and past their limits)
+      | read-while-replaced B (creates B: one thread replaces an SSE-KMS object 150 times while
+        two read it and one copies it, at most 30 s: how each read and copy ended)
       | probe-other B K OWN_B (B another tenant's bucket holding K, OWN_B the caller's: what
         conditional writes into B and conditional copies out of B answer)
       | stored-headers B (creates B: the headers a PUT, a multipart upload and a copy set, as
@@ -162,6 +164,64 @@ def listing_edges(s3, bucket):
     seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
     seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
     return seen
+
+
+def read_while_replaced(s3, bucket):
+    """Reads and copies of an object that another thread keeps replacing: each must be the
+    whole of one version, never an error."""
+    import collections
+    import threading
+    import time
+    s3.create_bucket(Bucket=bucket)
+    size = 100000
+    put = lambda i: s3.put_object(Bucket=bucket, Key="hot", Body=bytes([65 + i % 2]) * size,
+                                  ServerSideEncryption="aws:kms")
+    put(0)
+    done = threading.Event()
+    deadline = time.time() + 30
+    seen = collections.Counter()
+    lock = threading.Lock()
+
+    def count(what):
+        with lock:
+            seen[what] += 1
+
+    def outcome(call):
+        try:
+            body = call()
+            return "whole" if len(body) == size and len(set(body)) == 1 else "mixed"
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+
+    def writer():
+        for i in range(1, 151):
+            if time.time() > deadline:
+                break
+            put(i)
+        done.set()
+
+    def reader():
+        while not done.is_set() and time.time() < deadline:
+            count(outcome(lambda: s3.get_object(Bucket=bucket, Key="hot")["Body"].read()))
+
+    def copier():
+        n = 0
+        while not done.is_set() and time.time() < deadline:
+            n += 1
+            key = "copy-%d" % n
+
+            def copy_and_read():
+                s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": "hot"})
+                return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+            count("copy " + outcome(copy_and_read))
+
+    threads = [threading.Thread(target=f) for f in (writer, reader, reader, copier)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"outcomes": sorted(seen), "reads": seen["whole"], "copies": seen["copy whole"]}
 
 
 def probe_other(s3, bucket, key, own):
@@ -477,6 +537,8 @@ def main():
             out = api_surface(s3, args[0])
         elif op == "listing-edges":
             out = listing_edges(s3, args[0])
+        elif op == "read-while-replaced":
+            out = read_while_replaced(s3, args[0])
         elif op == "probe-other":
             out = probe_other(s3, *args)
         elif op == "stored-headers":

@@ -131,7 +131,7 @@ pub(super) fn write_body(
 /// Copies `span` of an object's plaintext (decrypting with `opening`) into `temp` (sealing with
 /// `sealing`).
 pub(super) fn copy_range_file(
-    source: &std::path::Path,
+    source: std::fs::File,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
@@ -146,7 +146,7 @@ pub(super) fn copy_range_file(
 /// Copies an object's whole plaintext (decrypting with `opening`) into `temp` (sealing with
 /// `sealing`).
 pub(super) fn copy_object_file(
-    source: &std::path::Path,
+    source: std::fs::File,
     opening: Option<Opened>,
     size: u64,
     temp: &std::path::Path,
@@ -157,13 +157,12 @@ pub(super) fn copy_object_file(
 
 /// Writes `span` of the object's plaintext to `w`; only authenticated bytes reach `w`.
 pub(super) fn copy_plaintext<W: Write>(
-    path: &std::path::Path,
+    mut f: std::fs::File,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
     w: &mut W,
 ) -> std::io::Result<()> {
-    let mut f = std::fs::File::open(path)?;
     match opening {
         None => {
             f.seek(SeekFrom::Start(span.start))?;
@@ -182,6 +181,7 @@ pub(super) fn copy_plaintext<W: Write>(
                 .map_err(envelope_io)?;
         }
         Some(Opened::Multipart(m)) if whole => {
+            f.seek(SeekFrom::Start(0))?;
             let input = std::io::BufReader::with_capacity(IO_CHUNK, f);
             m.copy_to(input, w).map_err(envelope_io)?;
         }
@@ -230,7 +230,8 @@ impl Write for ChannelWriter {
 /// Streams `span` of the object's plaintext into `tx`; an error goes down the channel, which
 /// aborts the response (never a wrong byte: the decryptor releases only authenticated chunks).
 pub(super) fn read_body(
-    path: &std::path::Path,
+    file: std::fs::File,
+    what: &str,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
@@ -240,9 +241,9 @@ pub(super) fn read_body(
         buf: Vec::with_capacity(IO_CHUNK),
         tx: tx.clone(),
     };
-    let result = copy_plaintext(path, opening, span, whole, &mut w).and_then(|()| w.flush());
+    let result = copy_plaintext(file, opening, span, whole, &mut w).and_then(|()| w.flush());
     if let Err(e) = result {
-        tracing::error!(path = %path.display(), error = %e, "reading an object failed; the response is aborted");
+        tracing::error!(object = %what, error = %e, "reading an object failed; the response is aborted");
         let _ = tx.blocking_send(Err(e));
     }
 }

@@ -253,7 +253,7 @@ impl Ctx<'_> {
         temp: std::path::PathBuf,
         sealing: Option<Sealing>,
     ) -> Result<Written, ApiError> {
-        let (src_facts, src, stored) = self.copy_source(obs_headers)?;
+        let (src_facts, src, src_file, stored) = self.copy_source(obs_headers)?;
         let range = match self
             .headers
             .get("x-obs-copy-source-range")
@@ -264,13 +264,14 @@ impl Ctx<'_> {
             Some(r) => super::objects::parse_range(r, src.size)?
                 .ok_or_else(|| ApiError::bad("the copy source range must be bytes=first-last"))?,
         };
-        let opening = self.opening(&src_facts, &src, &stored).await?;
-        let path = self.gw.store.object_path(&src.file);
+        let opening = self.opening(&src_facts, &src, &src_file, &stored).await?;
         let whole = range.start == 0 && range.end == src.size;
         let written = self
             .gw
             .tasks
-            .spawn_blocking(move || copy_range_file(&path, opening, range, whole, &temp, sealing))
+            .spawn_blocking(move || {
+                copy_range_file(src_file, opening, range, whole, &temp, sealing)
+            })
             .await
             .map_err(ApiError::internal)?;
         written.map_err(|e| ApiError::internal(format!("copying into a part: {e}")))

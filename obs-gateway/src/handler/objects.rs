@@ -1,6 +1,7 @@
 //! Object operations: put, get (whole, ranges, conditions), head, copy, delete; sealing a new
 //! object under a fresh data key and opening a stored one through the adapter.
 
+use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -72,18 +73,21 @@ impl Ctx<'_> {
         &self,
         facts: &BucketFacts,
         obj: &ObjectRow,
+        file: &std::fs::File,
         stored: &StoredObject,
     ) -> Result<Option<Opened>, ApiError> {
         if matches!(stored.encryption, Encryption::Plaintext) {
             return Ok(None);
         }
-        let path = self.gw.store.object_path(&obj.file);
         let what = format!("{}/{}", obj.bucket, obj.key);
         let hdr = match &obj.multipart {
             Some((header, _)) => Header::parse(header).map(|(h, _)| h),
-            None => std::fs::File::open(&path)
-                .map_err(envelope::Error::from_io)
-                .and_then(|mut f| Header::read_from(&mut f)),
+            None => {
+                let mut f = file;
+                f.seek(SeekFrom::Start(0))
+                    .map_err(envelope::Error::from_io)
+                    .and_then(|_| Header::read_from(&mut f))
+            }
         }
         .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
         let secret = self
@@ -115,7 +119,7 @@ impl Ctx<'_> {
     pub(super) fn copy_source(
         &self,
         obs_headers: &HeaderMap,
-    ) -> Result<(BucketFacts, ObjectRow, StoredObject), ApiError> {
+    ) -> Result<(BucketFacts, ObjectRow, std::fs::File, StoredObject), ApiError> {
         let source = obs_headers
             .get("x-obs-copy-source")
             .and_then(|v| v.to_str().ok())
@@ -139,14 +143,14 @@ impl Ctx<'_> {
         if src_facts.owner != self.caller.domain {
             return Err(ApiError::denied());
         }
-        let src = self
+        let (src, file) = self
             .gw
             .store
-            .object(src_bucket, src_key)?
+            .object_file(src_bucket, src_key)?
             .ok_or_else(ApiError::no_key)?;
         conditions::copy_source(self.headers, &src.etag, src.modified_ms)?;
         let stored = stored_facts(&src)?;
-        Ok((src_facts, src, stored))
+        Ok((src_facts, src, file, stored))
     }
 
     pub(super) async fn copy_object(
@@ -157,7 +161,7 @@ impl Ctx<'_> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
-        let (src_facts, src, stored) = self.copy_source(&obs_headers)?;
+        let (src_facts, src, src_file, stored) = self.copy_source(&obs_headers)?;
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
         let decision = self
             .gw
@@ -175,7 +179,7 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
-        let opening = self.opening(&src_facts, &src, &stored).await?;
+        let opening = self.opening(&src_facts, &src, &src_file, &stored).await?;
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
             .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
@@ -203,13 +207,12 @@ impl Ctx<'_> {
             )
         };
         let temp = self.gw.store.temp_path();
-        let src_path = self.gw.store.object_path(&src.file);
         let size = src.size;
         let t2 = temp.clone();
         let written = self
             .gw
             .tasks
-            .spawn_blocking(move || copy_object_file(&src_path, opening, size, &t2, sealing))
+            .spawn_blocking(move || copy_object_file(src_file, opening, size, &t2, sealing))
             .await
             .map_err(ApiError::internal)?;
         let written = match written {
@@ -524,10 +527,10 @@ impl Ctx<'_> {
         current_version_only(self.t.get("versionId"))?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let obj = self
+        let (obj, file) = self
             .gw
             .store
-            .object(bucket, key)?
+            .object_file(bucket, key)?
             .ok_or_else(ApiError::no_key)?;
         let stored = stored_facts(&obj)?;
         let op = if head {
@@ -627,13 +630,13 @@ impl Ctx<'_> {
             *r.headers_mut() = headers;
             return Ok(r);
         }
-        let path = self.gw.store.object_path(&obj.file);
-        let opening = self.opening(&facts, &obj, &stored).await?;
+        let opening = self.opening(&facts, &obj, &file, &stored).await?;
+        let what = format!("{bucket}/{key}");
         let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUE);
         let whole = span.start == 0 && span.end == obj.size;
         self.gw
             .tasks
-            .spawn_blocking(move || read_body(&path, opening, span, whole, tx));
+            .spawn_blocking(move || read_body(file, &what, opening, span, whole, tx));
         // The first piece decides the status: a failure before any byte is an error response.
         let first = match rx.recv().await {
             Some(Ok(b)) => Some(b),
