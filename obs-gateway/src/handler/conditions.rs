@@ -56,15 +56,9 @@ impl ReadConditions {
     /// `If-Modified-Since`. A date that does not parse is no condition.
     fn verdict(&self, etag: &str, modified_ms: i64) -> Verdict {
         let modified = last_modified_secs(modified_ms);
-        let since = |v: &str| {
-            httpdate::parse_http_date(v)
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs())
-        };
         match (
             self.if_match.as_deref(),
-            self.if_unmodified_since.as_deref().and_then(since),
+            self.if_unmodified_since.as_deref().and_then(date_secs),
         ) {
             (Some(m), _) if !etag_matches(m, etag) => return Verdict::Failed,
             (None, Some(t)) if modified > t => return Verdict::Failed,
@@ -72,7 +66,7 @@ impl ReadConditions {
         }
         match (
             self.if_none_match.as_deref(),
-            self.if_modified_since.as_deref().and_then(since),
+            self.if_modified_since.as_deref().and_then(date_secs),
         ) {
             (Some(m), _) if etag_matches(m, etag) => Verdict::NotModified,
             (None, Some(t)) if modified <= t => Verdict::NotModified,
@@ -108,10 +102,7 @@ pub(super) fn range_applies(headers: &HeaderMap, etag: &str, modified_ms: i64) -
     } else if validator.starts_with("W/") {
         false
     } else {
-        httpdate::parse_http_date(validator)
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .is_some_and(|d| d.as_secs() == last_modified_secs(modified_ms))
+        date_secs(validator) == Some(last_modified_secs(modified_ms))
     }
 }
 
@@ -199,8 +190,13 @@ pub(super) fn failed() -> ApiError {
 
 /// `Last-Modified` in whole seconds, as the header shows it and dates compare.
 fn last_modified_secs(modified_ms: i64) -> u64 {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(modified_ms).unwrap_or(0));
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(modified_ms / 1000).unwrap_or(0)
+}
+
+/// An HTTP date in seconds since the Unix epoch; `None` when it does not parse.
+fn date_secs(value: &str) -> Option<u64> {
+    let t = httpdate::parse_http_date(value).ok()?;
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 /// `Last-Modified` of an object modified at `modified_ms`.
