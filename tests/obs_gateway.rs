@@ -1516,7 +1516,9 @@ fn reads_and_copies_of_an_object_being_replaced_are_whole() {
 /// Listings paged one entry at a time with a delimiter (boto3's paginators, v1 and v2) list
 /// every common prefix and key once: a page that ends on a prefix resumes after all its keys.
 /// `max-keys=0` is an empty page that is not truncated. Bucket names follow OBS's rules (no
-/// `..`, `-.`, `.-`, no IP address) and a key is at most 1024 bytes (`KeyTooLongError`).
+/// `..`, `-.`, `.-`, no IP address), a bucket is made only in the gateway's region (S3's
+/// `LocationConstraint`, OBS's `Location`; another is `InvalidLocationConstraint`), and a key is
+/// at most 1024 bytes (`KeyTooLongError`).
 #[test]
 fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
     let env = Env::start(&[]);
@@ -1537,10 +1539,40 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
                 "192.168.1.1": "InvalidBucketName",
                 "ok.name-1": if client == Client::Boto3SigV4 { "ok" } else { "BucketAlreadyOwnedByYou" },
             },
+            "bucket_regions": {"region": "ok", "cn-north-4": "InvalidLocationConstraint"},
             "key_1024": "ok",
             "key_1025": "KeyTooLongError",
         });
         assert_eq!(seen, want, "{client:?}");
+    }
+    // The OBS SDK asks for a region in its own element (`Location`).
+    for (client, bucket, region, want) in [
+        (
+            Client::EsdkWorkflow,
+            "edges-esdk-1",
+            "region",
+            Value::from(200),
+        ),
+        (
+            Client::EsdkWorkflow,
+            "edges-esdk-2",
+            "cn-north-4",
+            Value::from("InvalidLocationConstraint"),
+        ),
+        (
+            Client::EsdkDefault,
+            "edges-esdk-3",
+            "cn-north-4",
+            Value::from("InvalidLocationConstraint"),
+        ),
+    ] {
+        let got = client.run(&env, T1, &["create-bucket-in", bucket, region]);
+        let got = if status(&got) == 200 {
+            Value::from(200)
+        } else {
+            got["error"].clone()
+        };
+        assert_eq!(got, want, "{client:?} {region}");
     }
 }
 

@@ -161,6 +161,10 @@ def listing_edges(s3, bucket):
     seen["max_keys_0"] = [empty["IsTruncated"], empty["KeyCount"]]
     seen["bucket_names"] = {n: code_of(lambda n=n: s3.create_bucket(Bucket=n))
                             for n in ["a..b", "a-.b", "192.168.1.1", "ok.name-1"]}
+    seen["bucket_regions"] = {
+        region: code_of(lambda region=region: s3.create_bucket(
+            Bucket=bucket + "-" + region, CreateBucketConfiguration={"LocationConstraint": region}))
+        for region in ["region", "cn-north-4"]}
     seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
     seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
     return seen

@@ -5,8 +5,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
   MODE: "default" (client_mode 'obs': with an IP endpoint, V2 in the x-amz dialect),
         "workflow" (client_mode 'workflow': the OBS scheme with x-obs- headers) or
         "v4" (signature='v4': SigV4 with UNSIGNED-PAYLOAD and a Date header)
-  OP: create-bucket B | put B K FILE [KEY_ID|-] [kms] | get B K OUT [RANGE] | head B K
-      | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
+  OP: create-bucket B | create-bucket-in B REGION | put B K FILE [KEY_ID|-] [kms]
+      | get B K OUT [RANGE] | head B K | delete B K | copy B K SRC_B SRC_K [KEY_ID|-] [kms] | put-encryption B [KEY_ID|-]
       | multipart B K FILE PART_SIZE [KEY_ID|-] [kms]
       | post-form B K FILE (createPostSignature with x-obs-server-side-encryption=kms as a form
         field, posted with requests)
@@ -74,7 +74,9 @@ def main():
         max_retry_count=0,
         **kwargs,
     )
-    if op == "create-bucket":
+    if op == "create-bucket-in":
+        resp = c.createBucket(args[0], location=args[1])
+    elif op == "create-bucket":
         resp = c.createBucket(args[0])
     elif op == "put":
         bucket, key, path, *sse = args

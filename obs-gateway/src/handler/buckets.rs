@@ -35,12 +35,36 @@ impl Ctx<'_> {
         Ok(xml_response(s))
     }
 
-    pub(super) fn create_bucket(&self, name: &str) -> Result<Response<Body>, ApiError> {
+    pub(super) async fn create_bucket(
+        &self,
+        name: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
         if !valid_bucket_name(name) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidBucketName",
                 "bucket names are 3 to 63 lower-case letters, digits, '-' and '.', start and end with a letter or digit, hold no '..', '-.' or '.-', and are no IP address",
+            ));
+        }
+        // The region asked for (S3's `LocationConstraint`, OBS's `Location`) must be this
+        // gateway's: a bucket made elsewhere than asked would resolve its SSE-KMS keys in
+        // another region than its owner expects.
+        let doc = small_body(body, 64 * 1024).await?;
+        let asked = xml::element(&doc, "LocationConstraint", 0)
+            .or_else(|| xml::element(&doc, "Location", 0))
+            .map(|(r, _)| r)
+            .filter(|r| !r.is_empty());
+        if let Some(asked) = asked
+            && asked != self.gw.region.as_str()
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidLocationConstraint",
+                format!(
+                    "the location constraint {asked:?} is not this gateway's region {:?}",
+                    self.gw.region.as_str()
+                ),
             ));
         }
         let row = BucketRow {

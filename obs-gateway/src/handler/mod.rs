@@ -360,7 +360,7 @@ async fn route(
             BucketOp::GetPolicy => ctx.get_policy(b),
             BucketOp::DeletePolicy => ctx.delete_policy(b),
             BucketOp::GetLocation => ctx.get_location(b),
-            BucketOp::Create => ctx.create_bucket(b),
+            BucketOp::Create => ctx.create_bucket(b, body).await,
             BucketOp::Head => ctx.head_bucket(b),
             BucketOp::ListObjects => ctx.list_objects(b),
             BucketOp::Delete => ctx.delete_bucket(b),
