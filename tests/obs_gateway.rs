@@ -1518,7 +1518,8 @@ fn reads_and_copies_of_an_object_being_replaced_are_whole() {
 /// `max-keys=0` is an empty page that is not truncated. Bucket names follow OBS's rules (no
 /// `..`, `-.`, `.-`, no IP address), a bucket is made only in the gateway's region (S3's
 /// `LocationConstraint`, OBS's `Location`; another is `InvalidLocationConstraint`), and a key is
-/// at most 1024 bytes (`KeyTooLongError`).
+/// at most 1024 bytes (`KeyTooLongError`). A bucket with a multipart upload in progress is not
+/// empty (409 `BucketNotEmpty`, not a 500).
 #[test]
 fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
     let env = Env::start(&[]);
@@ -1540,6 +1541,8 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
                 "ok.name-1": if client == Client::Boto3SigV4 { "ok" } else { "BucketAlreadyOwnedByYou" },
             },
             "bucket_regions": {"region": "ok", "cn-north-4": "InvalidLocationConstraint"},
+            "delete_bucket_with_upload": "BucketNotEmpty",
+            "delete_bucket_after_abort": "ok",
             "key_1024": "ok",
             "key_1025": "KeyTooLongError",
         });

@@ -36,6 +36,9 @@ pub enum StoreError {
     /// The bucket still holds objects.
     #[error("the bucket is not empty")]
     BucketNotEmpty,
+    /// The bucket still has multipart uploads in progress.
+    #[error("the bucket has multipart uploads in progress")]
+    UploadsInProgress,
     /// The write's condition does not hold of the object under the key (`found`: there is one).
     #[error("the write's condition does not hold")]
     ConditionNotMet {
@@ -576,6 +579,15 @@ impl Store {
         if n > 0 {
             return Err(StoreError::BucketNotEmpty);
         }
+        // An upload in progress holds parts (data) in the bucket too: it is aborted first.
+        let uploads: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM uploads WHERE bucket = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        if uploads > 0 {
+            return Err(StoreError::UploadsInProgress);
+        }
         if tx.execute("DELETE FROM buckets WHERE name = ?1", [name])? == 0 {
             return Err(StoreError::NoSuchBucket);
         }
@@ -1065,7 +1077,8 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_is_deleted_only_when_empty_and_a_write_into_a_missing_bucket_leaves_nothing() {
+    fn a_bucket_is_deleted_only_without_objects_and_uploads_and_a_write_into_a_missing_bucket_leaves_nothing()
+     {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.create_bucket(&bucket("b")).unwrap();
@@ -1083,6 +1096,25 @@ mod tests {
             Err(StoreError::BucketNotEmpty)
         ));
         assert!(store.delete_object("b", "k").unwrap());
+        // An upload in progress keeps the bucket until it is aborted.
+        let upload = UploadRow {
+            upload_id: "u1".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            owner: DomainId::parse("d1").unwrap(),
+            kms_key_id: None,
+            envelope_header: None,
+            content_type: None,
+            meta: vec![],
+            headers: vec![],
+            created_ms: 0,
+        };
+        store.create_upload(&upload).unwrap();
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(StoreError::UploadsInProgress)
+        ));
+        store.delete_upload("u1").unwrap();
         store.delete_bucket("b").unwrap();
         let t = store.temp_path();
         std::fs::write(&t, "x").unwrap();

@@ -21,7 +21,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         botocore presigns V2 and moves x-amz-server-side-encryption into the query)
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
       | listing-edges B (creates B: paginated listings with a delimiter, v1 and v2, one entry
-        per page; max-keys 0; bucket names and key lengths at and past their limits)
+        per page; max-keys 0; bucket names, regions and key lengths at and past their limits;
+        deleting a bucket with an upload in progress)
       | read-while-replaced B (creates B: one thread replaces an SSE-KMS object 150 times while
         two read it and one copies it, at most 30 s: how each read and copy ended)
       | probe-other B K OWN_B (B another tenant's bucket holding K, OWN_B the caller's: what
@@ -165,6 +166,13 @@ def listing_edges(s3, bucket):
         region: code_of(lambda region=region: s3.create_bucket(
             Bucket=bucket + "-" + region, CreateBucketConfiguration={"LocationConstraint": region}))
         for region in ["region", "cn-north-4"]}
+    other = bucket + "-uploads"
+    s3.create_bucket(Bucket=other)
+    uid = s3.create_multipart_upload(Bucket=other, Key="k")["UploadId"]
+    s3.upload_part(Bucket=other, Key="k", UploadId=uid, PartNumber=1, Body=b"part")
+    seen["delete_bucket_with_upload"] = code_of(lambda: s3.delete_bucket(Bucket=other))
+    s3.abort_multipart_upload(Bucket=other, Key="k", UploadId=uid)
+    seen["delete_bucket_after_abort"] = code_of(lambda: s3.delete_bucket(Bucket=other))
     seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
     seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
     return seen

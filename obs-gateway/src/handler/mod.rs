@@ -145,6 +145,11 @@ impl From<StoreError> for ApiError {
                 "BucketNotEmpty",
                 "the bucket you tried to delete is not empty",
             ),
+            StoreError::UploadsInProgress => ApiError::new(
+                StatusCode::CONFLICT,
+                "BucketNotEmpty",
+                "the bucket has multipart uploads in progress: abort or complete them first",
+            ),
             StoreError::BucketExists { .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "BucketAlreadyExists",
