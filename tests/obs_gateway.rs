@@ -571,7 +571,7 @@ fn objects_survive_a_gateway_restart() {
 }
 
 /// Rule 9: another tenant cannot read an SSE-KMS object, nor upload SSE-KMS objects into a
-/// bucket it does not own.
+/// bucket it does not own; a key with no object is AccessDenied to it too (never NoSuchKey).
 #[test]
 fn tenants_cannot_read_or_write_each_others_sse_kms_objects() {
     let env = Env::start(&[]);
@@ -586,6 +586,13 @@ fn tenants_cannot_read_or_write_each_others_sse_kms_objects() {
             (status(&got), error(&got)),
             (403, "AccessDenied"),
             "{client:?} read {got}"
+        );
+        // A key with no object answers the same: nothing tells what the bucket holds.
+        let missing = client.run(&env, T2, &["get", "bucket-five", "no-such-key", &out]);
+        assert_eq!(
+            (status(&missing), error(&missing)),
+            (403, "AccessDenied"),
+            "{client:?} read of a missing key {missing}"
         );
         let put = client.run(&env, T2, &["put", "bucket-five", "u", &src, "-", "kms"]);
         assert_eq!(

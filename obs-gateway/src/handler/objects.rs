@@ -527,11 +527,16 @@ impl Ctx<'_> {
         current_version_only(self.t.get("versionId"))?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let (obj, file) = self
-            .gw
-            .store
-            .object_file(bucket, key)?
-            .ok_or_else(ApiError::no_key)?;
+        // A key with no object is NoSuchKey to the bucket's owner only: to anyone else it is
+        // AccessDenied, as for a key that exists, so that nobody learns what a private bucket
+        // holds (S3 answers so a caller without s3:ListBucket).
+        let Some((obj, file)) = self.gw.store.object_file(bucket, key)? else {
+            return Err(if facts.owner == self.caller.domain {
+                ApiError::no_key()
+            } else {
+                ApiError::denied()
+            });
+        };
         let stored = stored_facts(&obj)?;
         let op = if head {
             Operation::HeadObject
