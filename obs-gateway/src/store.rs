@@ -579,7 +579,8 @@ impl Store {
         if n > 0 {
             return Err(StoreError::BucketNotEmpty);
         }
-        // An upload in progress holds parts (data) in the bucket too: it is aborted first.
+        // An upload in progress holds parts (data) in the bucket too: it must be aborted or
+        // completed first.
         let uploads: i64 = tx.query_row(
             "SELECT COUNT(*) FROM uploads WHERE bucket = ?1",
             [name],
@@ -626,15 +627,7 @@ impl Store {
 
     /// An object's row.
     pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, StoreError> {
-        let db = self.lock();
-        let raw = db
-            .query_row(
-                &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
-                params![bucket, key],
-                raw_object,
-            )
-            .optional()?;
-        raw.map(object_from_raw).transpose()
+        object_row(&self.lock(), bucket, key)
     }
 
     /// An object's row and its file, opened while the row is read: a write that replaces the
@@ -646,14 +639,7 @@ impl Store {
         key: &str,
     ) -> Result<Option<(ObjectRow, std::fs::File)>, StoreError> {
         let db = self.lock();
-        let raw = db
-            .query_row(
-                &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
-                params![bucket, key],
-                raw_object,
-            )
-            .optional()?;
-        let Some(row) = raw.map(object_from_raw).transpose()? else {
+        let Some(row) = object_row(&db, bucket, key)? else {
             return Ok(None);
         };
         let file = std::fs::File::open(self.object_path(&row.file))?;
@@ -864,6 +850,18 @@ type RawObject = (
     Option<Vec<u8>>,
     String,
 );
+
+/// The row of `bucket`/`key`, read on `db` (the caller holds the lock).
+fn object_row(db: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRow>, StoreError> {
+    db.query_row(
+        &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
+        params![bucket, key],
+        raw_object,
+    )
+    .optional()?
+    .map(object_from_raw)
+    .transpose()
+}
 
 fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
     Ok((

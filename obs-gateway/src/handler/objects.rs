@@ -22,8 +22,8 @@ use super::conditions::{self, Verdict};
 use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
 use super::routes::current_version_only;
 use super::{
-    ApiError, Body, Ctx, MAX_PUT, QUEUE, empty, now_ms, object_context, request_stored_headers,
-    stored_facts, user_metadata, xml_response,
+    ApiError, Body, Ctx, MAX_PUT, QUEUE, STORED_HEADERS, empty, now_ms, object_context,
+    request_stored_headers, stored_facts, user_metadata, xml_response,
 };
 use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, BodyCheck};
@@ -727,20 +727,14 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-/// GET's `response-*` parameters: the headers of the answer they replace, as S3 and OBS set
-/// them (a presigned link that downloads as an attachment, for instance). A value that is no
-/// header value is refused.
+/// GET's `response-*` parameters: `response-` and the name of `Content-Type` or one of the
+/// [`STORED_HEADERS`], replacing that header of the answer, as S3 and OBS set them (a presigned
+/// link that downloads as an attachment, for instance). A value that is no header value is
+/// refused.
 fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Result<(), ApiError> {
-    const OVERRIDES: [(&str, header::HeaderName); 6] = [
-        ("response-content-type", header::CONTENT_TYPE),
-        ("response-content-language", header::CONTENT_LANGUAGE),
-        ("response-expires", header::EXPIRES),
-        ("response-cache-control", header::CACHE_CONTROL),
-        ("response-content-disposition", header::CONTENT_DISPOSITION),
-        ("response-content-encoding", header::CONTENT_ENCODING),
-    ];
-    for (param, name) in OVERRIDES {
-        if let Some((_, v)) = query.iter().find(|(n, _)| n == param) {
+    for name in std::iter::once(header::CONTENT_TYPE).chain(STORED_HEADERS) {
+        let param = format!("response-{name}");
+        if let Some((_, v)) = query.iter().find(|(n, _)| *n == param) {
             let value = HeaderValue::from_str(v)
                 .map_err(|_| ApiError::bad(format!("{param} is not a valid header value")))?;
             headers.insert(name, value);
