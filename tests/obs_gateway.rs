@@ -1079,7 +1079,7 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
                 "bucket-multipart",
                 &name,
                 &src,
-                "100000",
+                "102400",
                 "-",
                 "kms",
             ],
@@ -1101,14 +1101,14 @@ fn multipart_uploads_with_sse_kms_read_back_whole_and_by_ranges() {
         assert_eq!(status(&got), 200, "{client:?} {got}");
         assert!(std::fs::read(&out).expect("out") == body, "{client:?}");
         let range = match client {
-            Client::EsdkDefault | Client::EsdkWorkflow | Client::EsdkV4 => "99990-200009",
-            _ => "bytes=99990-200009",
+            Client::EsdkDefault | Client::EsdkWorkflow | Client::EsdkV4 => "102390-204809",
+            _ => "bytes=102390-204809",
         };
         let got = client.run(&env, T1, &["get", "bucket-multipart", &name, &out, range]);
         assert_eq!(status(&got), 206, "{client:?} {got}");
         assert_eq!(
             std::fs::read(&out).expect("out"),
-            body[99_990..200_010],
+            body[102_390..204_810],
             "{client:?}"
         );
         markers.push(marker);
@@ -1584,6 +1584,94 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
             got["error"].clone()
         };
         assert_eq!(got, want, "{client:?} {region}");
+    }
+}
+
+/// ListMultipartUploads as S3 answers it: by key, then initiation time; the paginator's pages
+/// (one upload each, with and without a delimiter) list every upload once; a caller that lost its
+/// upload IDs finds them there, aborts them, and can then delete the bucket. Another tenant's
+/// listing is refused.
+#[test]
+fn uploads_in_progress_are_listed_in_order_and_can_be_aborted_from_the_listing() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "uploads-v4"),
+        (Client::Boto3SigV2, "uploads-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["uploads", bucket]);
+        let want = serde_json::json!({
+            "whole_in_order": true,
+            "whole_truncated": false,
+            "paged_in_order": true,
+            "paged_by_delimiter": ["a/", "b", "c/"],
+            "under_a": ["a/1", "a/1", "a/2"],
+            "max_uploads_0": false,
+            "delete_bucket_with_uploads": "BucketNotEmpty",
+            "left": 0,
+            "delete_bucket_after_aborts": "ok",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", "uploads-t1"]);
+    let aborted = Client::Boto3SigV4.run(&env, T1, &["abort-multipart", "uploads-t1", "k"]);
+    assert_eq!(status(&aborted), 204, "{aborted}");
+    let own = Client::Boto3SigV4.run(&env, T1, &["list-uploads", "uploads-t1"]);
+    assert_eq!(own, serde_json::json!({"uploads": []}), "{own}");
+    let other = Client::Boto3SigV4.run(&env, T2, &["list-uploads", "uploads-t1"]);
+    assert_eq!(other["error"], "AccessDenied", "{other}");
+}
+
+/// OBS's limits, which client code must meet in the cloud, hold here too: every multipart part
+/// but the last is at least 100 KiB (`EntityTooSmall` at completion, and the upload stays open
+/// for a corrected part, and is listed), an object's user metadata is at most 8 KiB of names and values
+/// (`MetadataTooLarge` before anything is stored, for PUT, initiate and copy), and a copy of an
+/// object onto itself must change something (its metadata, by `REPLACE`, or its encryption), as
+/// S3 requires (`InvalidRequest`).
+#[test]
+fn parts_metadata_and_copies_onto_an_object_itself_keep_obs_limits() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "limits-v4"),
+        (Client::Boto3SigV2, "limits-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["limits", bucket]);
+        let want = serde_json::json!({
+            "part_under_100_kib": "EntityTooSmall",
+            "upload_kept": 2,
+            "nothing_stored": "404",
+            "part_of_100_kib": "ok",
+            "small_size": 100 * 1024 + 10,
+            "one_small_part": "ok",
+            "metadata_8_kib": "ok",
+            "metadata_over_8_kib": "MetadataTooLarge",
+            "metadata_over_8_kib_upload": "MetadataTooLarge",
+            "metadata_over_8_kib_copy": "MetadataTooLarge",
+            "uploads": [],
+            "copy_onto_itself": "InvalidRequest",
+            "copy_onto_itself_replacing_metadata": "ok",
+            "copy_onto_itself_encrypting": "ok",
+            "self": ["self", {"a": "2"}, "aws:kms"],
+            "left": ["meta", "one", "self", "small"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "limits-esdk-w"),
+        (Client::EsdkDefault, "limits-esdk-d"),
+    ] {
+        let seen = client.run(&env, T1, &["limits", bucket]);
+        let want = serde_json::json!({
+            "part_under_100_kib": "EntityTooSmall",
+            "listed_uploads": [["small", true]],
+            "part_of_100_kib": "ok",
+            "metadata_over_8_kib": "MetadataTooLarge",
+            "metadata_over_8_kib_upload": "MetadataTooLarge",
+            "copy_onto_itself": "InvalidRequest",
+            "copy_onto_itself_replacing_metadata": "ok",
+            "self_metadata": ["2"],
+            "left": ["self", "small"],
+        });
+        assert_eq!(seen, want, "{client:?}");
     }
 }
 

@@ -361,55 +361,47 @@ impl Store {
     /// An upload's row.
     pub fn upload(&self, upload_id: &str) -> Result<Option<UploadRow>, StoreError> {
         let db = self.lock();
-        let raw = db
-            .query_row(
-                "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers FROM uploads WHERE upload_id = ?1",
-                [upload_id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<Vec<u8>>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, String>(9)?,
-                    ))
-                },
-            )
-            .optional()?;
-        raw.map(
-            |(
-                upload_id,
-                bucket,
-                key,
-                owner,
-                kms_key_id,
-                envelope_header,
-                content_type,
-                meta,
-                created_ms,
-                headers,
-            )| {
-                Ok(UploadRow {
-                    upload_id,
-                    bucket,
-                    key,
-                    owner: DomainId::parse(&owner)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    kms_key_id,
-                    envelope_header,
-                    content_type,
-                    meta: from_json(&meta)?,
-                    headers: from_json(&headers)?,
-                    created_ms,
-                })
-            },
+        db.query_row(
+            &format!("{UPLOAD_COLUMNS} WHERE upload_id = ?1"),
+            [upload_id],
+            raw_upload,
         )
+        .optional()?
+        .map(upload_from_raw)
         .transpose()
+    }
+
+    /// The uploads of `bucket` whose key starts with `prefix` and that sort after `after`, in
+    /// S3's order (by key, then initiation time, then upload ID), at most `limit`.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &UploadPosition,
+        limit: usize,
+    ) -> Result<Vec<UploadRow>, StoreError> {
+        let db = self.lock();
+        let mut st = db.prepare(&format!(
+            "{UPLOAD_COLUMNS} WHERE bucket = ?1 AND key >= ?2 AND (key > ?3 OR (key = ?3 AND (created_ms > ?4 OR (created_ms = ?4 AND upload_id > ?5)))) ORDER BY key, created_ms, upload_id LIMIT ?6"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        let mut rows = st.query(params![
+            bucket,
+            prefix,
+            after.key,
+            after.created_ms,
+            after.upload_id,
+            limit
+        ])?;
+        while let Some(r) = rows.next()? {
+            let raw = raw_upload(r)?;
+            if !raw.2.starts_with(prefix) {
+                break;
+            }
+            out.push(upload_from_raw(raw)?);
+        }
+        Ok(out)
     }
 
     /// Makes a complete, fsynced temporary file part `row` of the upload (replacing an earlier
@@ -831,6 +823,77 @@ fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreErr
         )
         .optional()?;
     raw.map(bucket_from_raw).transpose()
+}
+
+/// Where a listing of uploads resumes: after every upload of a key before `key`, and after those
+/// of `key` initiated before `created_ms` (or then, with an ID up to `upload_id`).
+#[derive(Debug, Clone, Default)]
+pub struct UploadPosition {
+    /// The last key listed.
+    pub key: String,
+    /// The last listed upload's initiation time: `i64::MAX` to resume after all of `key`'s
+    /// uploads, `i64::MIN` to list them all.
+    pub created_ms: i64,
+    /// The last listed upload's ID.
+    pub upload_id: String,
+}
+
+const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers FROM uploads";
+
+type RawUpload = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<String>,
+    String,
+    i64,
+    String,
+);
+
+fn raw_upload(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn upload_from_raw(
+    (
+        upload_id,
+        bucket,
+        key,
+        owner,
+        kms_key_id,
+        envelope_header,
+        content_type,
+        meta,
+        created_ms,
+        headers,
+    ): RawUpload,
+) -> Result<UploadRow, StoreError> {
+    Ok(UploadRow {
+        upload_id,
+        bucket,
+        key,
+        owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kms_key_id,
+        envelope_header,
+        content_type,
+        meta: from_json(&meta)?,
+        headers: from_json(&headers)?,
+        created_ms,
+    })
 }
 
 const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers FROM objects";

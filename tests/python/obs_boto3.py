@@ -23,6 +23,11 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | listing-edges B (creates B: paginated listings with a delimiter, v1 and v2, one entry
         per page; max-keys 0; bucket names, regions and key lengths at and past their limits;
         deleting a bucket with an upload in progress)
+      | uploads B (creates B: five uploads in progress, listed whole, one per page, by a
+        delimiter, under a prefix; all aborted from the listing, then B deleted)
+      | list-uploads B (the keys of B's uploads in progress)
+      | limits B (creates B: multipart parts under and at 100 KiB, user metadata at and over
+        8 KiB, copies of an object onto itself with and without a change; what is left)
       | read-while-replaced B (creates B: one thread replaces an SSE-KMS object 150 times while
         two read it and one copies it, at most 30 s: how each read and copy ended)
       | probe-other B K OWN_B (B another tenant's bucket holding K, OWN_B the caller's: what
@@ -175,6 +180,101 @@ def listing_edges(s3, bucket):
     seen["delete_bucket_after_abort"] = code_of(lambda: s3.delete_bucket(Bucket=other))
     seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
     seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
+    return seen
+
+
+def limits(s3, bucket):
+    """OBS's limits on parts and metadata, and copies onto the object itself."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    kib100 = 100 * 1024
+
+    def multipart(key, sizes, **kw):
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=key, **kw)["UploadId"]
+        parts = []
+        for number, size in enumerate(sizes, start=1):
+            r = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=number,
+                               Body=bytes([64 + number]) * size)
+            parts.append({"PartNumber": number, "ETag": r["ETag"]})
+        complete = lambda: s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts})
+        return uid, parts, complete
+
+    uid, parts, complete = multipart("small", [kib100 - 1, 10], ServerSideEncryption="aws:kms")
+    seen["part_under_100_kib"] = code_of(complete)
+    seen["upload_kept"] = len(s3.list_parts(Bucket=bucket, Key="small", UploadId=uid)["Parts"])
+    seen["nothing_stored"] = code_of(lambda: s3.head_object(Bucket=bucket, Key="small"))
+    # The same upload, its first part cut again at 100 KiB: completes.
+    r = s3.upload_part(Bucket=bucket, Key="small", UploadId=uid, PartNumber=1,
+                       Body=b"A" * kib100)
+    parts[0]["ETag"] = r["ETag"]
+    seen["part_of_100_kib"] = code_of(complete)
+    seen["small_size"] = s3.head_object(Bucket=bucket, Key="small")["ContentLength"]
+    seen["one_small_part"] = code_of(multipart("one", [10])[2])
+
+    def meta(size):
+        return {"a": "v" * (size - 1)}
+
+    seen["metadata_8_kib"] = code_of(
+        lambda: s3.put_object(Bucket=bucket, Key="meta", Body=b"m", Metadata=meta(8192)))
+    seen["metadata_over_8_kib"] = code_of(
+        lambda: s3.put_object(Bucket=bucket, Key="meta2", Body=b"m", Metadata=meta(8193)))
+    seen["metadata_over_8_kib_upload"] = code_of(
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="meta3", Metadata=meta(8193)))
+    seen["metadata_over_8_kib_copy"] = code_of(lambda: s3.copy_object(
+        Bucket=bucket, Key="meta4", CopySource={"Bucket": bucket, "Key": "meta"},
+        MetadataDirective="REPLACE", Metadata=meta(8193)))
+    seen["uploads"] = [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+    s3.put_object(Bucket=bucket, Key="self", Body=b"self", Metadata={"a": "1"})
+    to_self = lambda **kw: lambda: s3.copy_object(
+        Bucket=bucket, Key="self", CopySource={"Bucket": bucket, "Key": "self"}, **kw)
+    seen["copy_onto_itself"] = code_of(to_self())
+    seen["copy_onto_itself_replacing_metadata"] = code_of(
+        to_self(MetadataDirective="REPLACE", Metadata={"a": "2"}))
+    seen["copy_onto_itself_encrypting"] = code_of(to_self(ServerSideEncryption="aws:kms"))
+    head = s3.head_object(Bucket=bucket, Key="self")
+    seen["self"] = [s3.get_object(Bucket=bucket, Key="self")["Body"].read().decode(),
+                    head["Metadata"], head.get("ServerSideEncryption")]
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return seen
+
+
+def uploads(s3, bucket):
+    """ListMultipartUploads: whole, by the paginator one upload per page, rolled up by a
+    delimiter, under a prefix; then every listed upload aborted and the bucket deleted."""
+    import time
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    started = []
+    for key in ["b", "a/1", "c/d/e", "a/1", "a/2"]:
+        started.append((key, s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]))
+        time.sleep(0.002)  # distinct initiation times: same-key uploads list oldest first
+    # S3's order: by key, then initiation time.
+    order = sorted(started, key=lambda u: (u[0], started.index(u)))
+    listing = s3.list_multipart_uploads(Bucket=bucket)
+    seen["whole_in_order"] = [(u["Key"], u["UploadId"]) for u in listing["Uploads"]] == order
+    seen["whole_truncated"] = listing["IsTruncated"]
+
+    def paged(**kw):
+        pages = s3.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, PaginationConfig={"PageSize": 1, "MaxItems": 50}, **kw)
+        entries = []
+        for page in pages:
+            entries += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            entries += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+        return entries
+
+    seen["paged_in_order"] = paged() == order
+    seen["paged_by_delimiter"] = [e if isinstance(e, str) else e[0] for e in paged(Delimiter="/")]
+    seen["under_a"] = [u["Key"] for u in s3.list_multipart_uploads(
+        Bucket=bucket, Prefix="a/")["Uploads"]]
+    seen["max_uploads_0"] = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=0)["IsTruncated"]
+    seen["delete_bucket_with_uploads"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]:
+        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    seen["left"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    seen["delete_bucket_after_aborts"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     return seen
 
 
@@ -547,6 +647,13 @@ def main():
             out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
+        elif op == "uploads":
+            out = uploads(s3, args[0])
+        elif op == "list-uploads":
+            out = {"uploads": [u["Key"] for u in s3.list_multipart_uploads(
+                Bucket=args[0]).get("Uploads", [])]}
+        elif op == "limits":
+            out = limits(s3, args[0])
         elif op == "listing-edges":
             out = listing_edges(s3, args[0])
         elif op == "read-while-replaced":

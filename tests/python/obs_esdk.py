@@ -18,6 +18,9 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         conditions, and conditional GETs)
       | sub-resources B K (K stored before: the SDK's calls of sub-resources the gateway does
         not serve, another version, image processing, a content-type override; K's body after)
+      | limits B (creates B: a multipart part under and at 100 KiB (the upload listed between),
+        user metadata over 8 KiB, copies of an object onto itself with and without replacing
+        its metadata)
 Refusals print {"error": code, "status": http_status}.
 """
 import json
@@ -198,6 +201,39 @@ def main():
         got = c.getObject(bucket, key, loadStreamInMemory=True,
                           getObjectRequest=GetObjectRequest(content_type="text/x-obs"))
         seen["override"] = [got.body.contentType, got.body.buffer.decode()]
+        print(json.dumps(seen))
+        return
+    elif op == "limits":
+        bucket, = args
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        kib100 = 100 * 1024
+        c.createBucket(bucket)
+        uid = c.initiateMultipartUpload(bucket, "small").body.uploadId
+        etags = [c.uploadPart(bucket, "small", n, uid, object=b"p" * size).body.etag
+                 for n, size in [(1, kib100 - 1), (2, 10)]]
+        complete = lambda: c.completeMultipartUpload(bucket, "small", uid,
+            CompleteMultipartUploadRequest(
+                parts=[CompletePart(partNum=n, etag=e) for n, e in enumerate(etags, start=1)]))
+        seen = {"part_under_100_kib": code(complete())}
+        listed = c.listMultipartUploads(bucket).body
+        seen["listed_uploads"] = [[u.key, u.uploadId == uid] for u in listed.upload]
+        etags[0] = c.uploadPart(bucket, "small", 1, uid, object=b"p" * kib100).body.etag
+        seen["part_of_100_kib"] = code(complete())
+        big = {"a": "v" * 8192}
+        seen["metadata_over_8_kib"] = code(c.putContent(bucket, "meta", "m", metadata=big))
+        seen["metadata_over_8_kib_upload"] = code(
+            c.initiateMultipartUpload(bucket, "meta", metadata=big))
+        c.putContent(bucket, "self", "self", metadata={"a": "1"})
+        seen["copy_onto_itself"] = code(c.copyObject(bucket, "self", bucket, "self"))
+        seen["copy_onto_itself_replacing_metadata"] = code(c.copyObject(
+            bucket, "self", bucket, "self", metadata={"a": "2"},
+            headers=CopyObjectHeader(directive="REPLACE")))
+        head = c.getObjectMetadata(bucket, "self")
+        seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
+        seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps(seen))
         return
     elif op == "put-encryption":

@@ -5,12 +5,13 @@ use http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
 
+use super::listing::{Page, key_encoding, page_size};
 use super::routes::current_version_only;
 use super::{
     ApiError, Body, Ctx, empty, full, malformed_xml, now_ms, small_body, valid_bucket_name,
     xml_response,
 };
-use crate::auth::{self, Dialect};
+use crate::auth::Dialect;
 use crate::store::{BucketRow, StoreError};
 use crate::xml;
 
@@ -126,13 +127,7 @@ impl Ctx<'_> {
         let v2 = t.get("list-type") == Some("2");
         let prefix = t.get("prefix").unwrap_or("");
         let delimiter = t.get("delimiter").filter(|d| !d.is_empty());
-        let max_keys: usize = match t.get("max-keys") {
-            None => 1000,
-            Some(v) => v
-                .parse::<usize>()
-                .map_err(|_| ApiError::bad("max-keys must be a non-negative integer"))?
-                .min(1000),
-        };
+        let max_keys = page_size(t, "max-keys")?;
         let start = if v2 {
             match t.get("continuation-token") {
                 Some(tok) => String::from_utf8(
@@ -144,61 +139,23 @@ impl Ctx<'_> {
         } else {
             t.get("marker").unwrap_or("").to_owned()
         };
-        let mut contents = Vec::new();
-        let mut prefixes: Vec<String> = Vec::new();
+        let mut page = Page::new(prefix, delimiter, &start, max_keys);
         let mut after = start.clone();
-        let mut truncated = false;
-        let mut last = String::new();
-        'scan: loop {
-            // max-keys=0 lists nothing and is not truncated: a truncated page needs a token.
-            if max_keys == 0 {
-                break;
-            }
+        'scan: while !page.takes_nothing() {
             let batch = self.gw.store.list_objects(name, prefix, &after, 1000)?;
             if batch.is_empty() {
                 break;
             }
             for o in batch {
-                after = o.key.clone();
-                let rest = &o.key[prefix.len()..];
-                let entry = delimiter.and_then(|d| {
-                    rest.find(d)
-                        .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
-                });
-                // A page that ended on a common prefix resumes after it (the marker or token
-                // is that prefix): its keys were rolled up there, and are not listed again.
-                if entry.as_ref().is_some_and(|p| p.as_str() <= start.as_str()) {
-                    continue;
-                }
-                if contents.len() + prefixes.len() >= max_keys {
-                    // One more entry exists: only a new one (not a known prefix) truncates.
-                    if entry.as_ref().is_none_or(|p| prefixes.last() != Some(p)) {
-                        truncated = true;
-                        break 'scan;
-                    }
-                    continue;
-                }
-                match entry {
-                    Some(p) => {
-                        if prefixes.last() != Some(&p) {
-                            last = p.clone();
-                            prefixes.push(p);
-                        }
-                    }
-                    None => {
-                        last = o.key.clone();
-                        contents.push(o);
-                    }
+                after.clone_from(&o.key);
+                if !page.offer(&after, o) {
+                    break 'scan;
                 }
             }
         }
-        let enc = |s: &str| {
-            if t.get("encoding-type") == Some("url") {
-                auth::aws_encode(s, true)
-            } else {
-                s.to_owned()
-            }
-        };
+        let (contents, prefixes, truncated, last) =
+            (page.items, page.prefixes, page.truncated, page.last);
+        let enc = key_encoding(t);
         let mut s = format!(
             "{}<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{max_keys}</MaxKeys><IsTruncated>{truncated}</IsTruncated>",
             xml::DECL,

@@ -6,7 +6,8 @@
 //!
 //! This module: the shared state, the error shape, addressing, authentication and routing.
 //! `buckets` (bucket operations and listings), `objects` (put, get, head, copy, delete),
-//! `multipart`, `post` (form uploads), `files` (the blocking file side of bodies).
+//! `multipart`, `post` (form uploads), `files` (the blocking file side of bodies), `listing`
+//! (a listing's page of keys and common prefixes).
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use crate::xml;
 mod buckets;
 mod conditions;
 mod files;
+mod listing;
 mod multipart;
 mod objects;
 mod post;
@@ -368,6 +370,7 @@ async fn route(
             BucketOp::Create => ctx.create_bucket(b, body).await,
             BucketOp::Head => ctx.head_bucket(b),
             BucketOp::ListObjects => ctx.list_objects(b),
+            BucketOp::ListUploads => ctx.list_uploads(b),
             BucketOp::Delete => ctx.delete_bucket(b),
             BucketOp::DeleteObjects => ctx.delete_objects(b, body).await,
         },
@@ -567,6 +570,7 @@ fn request_stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     stored_headers(|n| headers.get(n).and_then(|v| v.to_str().ok()))
 }
 
+/// A request's user metadata (`x-obs-meta-*`, `x-amz-meta-*`), by name without the prefix.
 fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (n, v) in headers {
@@ -579,6 +583,24 @@ fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The most user metadata an object keeps, in bytes: OBS's limit (S3's is 2 KiB).
+const MAX_USER_METADATA: usize = 8 * 1024;
+
+/// Refuses user metadata over [`MAX_USER_METADATA`], measured as OBS and S3 measure it: the
+/// bytes of every name (without its prefix) and value. Checked before a body is read, so a
+/// refused write stores nothing.
+fn check_user_metadata(meta: &[(String, String)]) -> Result<(), ApiError> {
+    let size: usize = meta.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MetadataTooLarge",
+            format!("the user metadata is {size} bytes; at most {MAX_USER_METADATA} are allowed"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -649,6 +671,19 @@ mod tests {
         assert!(check_new_key(&"é".repeat(512)).is_ok());
         let e = check_new_key(&"é".repeat(513)).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (400, "KeyTooLongError"));
+    }
+
+    #[test]
+    fn user_metadata_is_at_most_8_kib_of_names_and_values() {
+        let meta = |name: &str, value_len: usize| vec![(name.to_owned(), "v".repeat(value_len))];
+        assert!(check_user_metadata(&[]).is_ok());
+        assert!(check_user_metadata(&meta("a", MAX_USER_METADATA - 1)).is_ok());
+        let e = check_user_metadata(&meta("ab", MAX_USER_METADATA - 1)).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "MetadataTooLarge"));
+        let two = [meta("a", 4095), meta("b", 4095)].concat();
+        assert!(check_user_metadata(&two).is_ok());
+        let two = [meta("a", 4096), meta("b", 4095)].concat();
+        assert!(check_user_metadata(&two).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Multipart uploads: initiate, upload part (from the body, or copied from a stored object's
-//! range: UploadPartCopy), complete, abort, list parts.
+//! range: UploadPartCopy), complete, abort, list parts, list a bucket's uploads.
 //!
 //! An SSE-KMS upload gets one data key at initiation (its envelope multipart header, with the
 //! wrapped key, is kept in the upload's row); every part is sealed as an envelope part bound to
@@ -18,12 +18,13 @@ use md5::{Digest, Md5};
 use obs_adapter::{ObsRequest, Operation, StoredObject};
 
 use super::files::{Sealing, Written, copy_range_file};
+use super::listing::{Page, key_encoding, page_size};
 use super::{
     ApiError, Body, Ctx, empty, now_ms, object_context, stored_encryption, user_metadata,
     xml_response,
 };
 use crate::sse;
-use crate::store::{ObjectRow, PartRow, UploadRow};
+use crate::store::{ObjectRow, PartRow, UploadPosition, UploadRow};
 use crate::xml;
 
 /// The largest completion document accepted (10 000 parts fit).
@@ -340,6 +341,7 @@ impl Ctx<'_> {
             }
             chosen.push(p.clone());
         }
+        check_part_sizes(&chosen)?;
         let manifest = match self.sealed_upload(&facts, &upload, &stored).await? {
             None => None,
             Some(sealed) => {
@@ -429,23 +431,117 @@ impl Ctx<'_> {
         Ok(r)
     }
 
+    /// `GET /{bucket}?uploads`: the bucket's uploads in progress, as S3's
+    /// ListMultipartUploads answers (by key, then initiation time), with `prefix`, `delimiter`,
+    /// `key-marker`, `upload-id-marker`, `max-uploads` and `encoding-type`. How a caller finds an
+    /// upload it lost the ID of, to abort it (a bucket with uploads cannot be deleted).
+    pub(super) fn list_uploads(&self, bucket: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        let t = self.t;
+        let prefix = t.get("prefix").unwrap_or("");
+        let delimiter = t.get("delimiter").filter(|d| !d.is_empty());
+        let max = page_size(t, "max-uploads")?;
+        let key_marker = t.get("key-marker").unwrap_or("");
+        // As S3: an upload-id-marker counts only with a key-marker, and resumes among that key's
+        // uploads after the one it names.
+        let id_marker = t
+            .get("upload-id-marker")
+            .filter(|m| !m.is_empty() && !key_marker.is_empty());
+        let mut after = UploadPosition {
+            key: key_marker.to_owned(),
+            created_ms: i64::MAX,
+            upload_id: String::new(),
+        };
+        if let Some(id) = id_marker {
+            match self.gw.store.upload(id)? {
+                Some(u) if u.bucket == bucket && u.key == key_marker => {
+                    after.created_ms = u.created_ms;
+                    after.upload_id = u.upload_id;
+                }
+                // The marker's upload ended since the last page: list all of its key's uploads
+                // again rather than miss one.
+                _ => after.created_ms = i64::MIN,
+            }
+        }
+        let mut page = Page::new(prefix, delimiter, key_marker, max);
+        'scan: while !page.takes_nothing() {
+            let batch = self.gw.store.list_uploads(bucket, prefix, &after, 1000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for u in batch {
+                after = UploadPosition {
+                    key: u.key.clone(),
+                    created_ms: u.created_ms,
+                    upload_id: u.upload_id.clone(),
+                };
+                if !page.offer(&after.key, u) {
+                    break 'scan;
+                }
+            }
+        }
+        let enc = key_encoding(t);
+        let mut s = format!(
+            "{}<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><KeyMarker>{}</KeyMarker><UploadIdMarker>{}</UploadIdMarker>",
+            xml::DECL,
+            xml::escape(bucket),
+            xml::escape(&enc(key_marker)),
+            xml::escape(id_marker.unwrap_or("")),
+        );
+        if !page.last.is_empty() {
+            let next_id = match (page.last_is_item, page.items.last()) {
+                (true, Some(u)) => u.upload_id.as_str(),
+                _ => "",
+            };
+            s.push_str(&format!(
+                "<NextKeyMarker>{}</NextKeyMarker><NextUploadIdMarker>{}</NextUploadIdMarker>",
+                xml::escape(&enc(&page.last)),
+                xml::escape(next_id)
+            ));
+        }
+        if let Some(d) = delimiter {
+            s.push_str(&format!("<Delimiter>{}</Delimiter>", xml::escape(&enc(d))));
+        }
+        s.push_str(&format!(
+            "<Prefix>{}</Prefix><MaxUploads>{max}</MaxUploads><IsTruncated>{}</IsTruncated>",
+            xml::escape(&enc(prefix)),
+            page.truncated
+        ));
+        if t.get("encoding-type") == Some("url") {
+            s.push_str("<EncodingType>url</EncodingType>");
+        }
+        for u in &page.items {
+            s.push_str(&format!(
+                "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiator><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Initiator><Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner><StorageClass>STANDARD</StorageClass><Initiated>{}</Initiated></Upload>",
+                xml::escape(&enc(&u.key)),
+                xml::escape(&u.upload_id),
+                xml::iso_time(u.created_ms),
+                owner = u.owner,
+            ));
+        }
+        for p in &page.prefixes {
+            s.push_str(&format!(
+                "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                xml::escape(&enc(p))
+            ));
+        }
+        s.push_str("</ListMultipartUploadsResult>");
+        Ok(xml_response(s))
+    }
+
     /// `GET /{bucket}/{key}?uploadId=ID`.
     pub(super) fn list_parts(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
         let upload = self.upload_row(bucket, key)?;
         if upload.owner != self.caller.domain {
             return Err(ApiError::denied());
         }
-        let marker: u32 = self
-            .t
-            .get("part-number-marker")
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        let max: usize = self
-            .t
-            .get("max-parts")
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(1000)
-            .min(1000);
+        let marker: u32 = match self.t.get("part-number-marker") {
+            None => 0,
+            Some(m) => m
+                .parse()
+                .map_err(|_| ApiError::bad("part-number-marker must be a non-negative integer"))?,
+        };
+        let max = page_size(self.t, "max-parts")?;
         let parts: Vec<PartRow> = self
             .gw
             .store
@@ -474,6 +570,28 @@ impl Ctx<'_> {
         }
         s.push_str("</ListPartsResult>");
         Ok(xml_response(s))
+    }
+}
+
+/// The smallest part but the last, in bytes: OBS's 100 KiB (S3's is 5 MiB).
+const MIN_PART: u64 = 100 * 1024;
+
+/// Refuses a completion whose parts, but the last, are not all at least [`MIN_PART`] long, as
+/// OBS does: client code that cuts smaller parts would fail against the cloud.
+fn check_part_sizes(chosen: &[PartRow]) -> Result<(), ApiError> {
+    let Some((_last, others)) = chosen.split_last() else {
+        return Ok(());
+    };
+    match others.iter().find(|p| p.size < MIN_PART) {
+        None => Ok(()),
+        Some(p) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "EntityTooSmall",
+            format!(
+                "part {} is {} bytes; every part but the last must be at least {MIN_PART} bytes",
+                p.number, p.size
+            ),
+        )),
     }
 }
 
@@ -507,4 +625,50 @@ fn join_parts(files: &[std::path::PathBuf], temp: &std::path::Path) -> std::io::
     out.flush()?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(sizes: &[u64]) -> Vec<PartRow> {
+        (1..)
+            .zip(sizes)
+            .map(|(number, &size)| PartRow {
+                number,
+                file: String::new(),
+                size,
+                etag: String::new(),
+                sealed_info: None,
+                modified_ms: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_part_but_the_last_is_at_least_100_kib() {
+        for (sizes, refused_part) in [
+            (&[1][..], None),
+            (&[0][..], None),
+            (&[MIN_PART, 1], None),
+            (&[MIN_PART, MIN_PART, MIN_PART + 1], None),
+            (&[MIN_PART - 1, 1], Some(1)),
+            (&[MIN_PART, MIN_PART - 1, MIN_PART], Some(2)),
+            (&[100_000, 100_000, 50_000], Some(1)),
+        ] {
+            let got = check_part_sizes(&parts(sizes));
+            match refused_part {
+                None => assert!(got.is_ok(), "{sizes:?}"),
+                Some(n) => {
+                    let e = got.expect_err("refused");
+                    assert_eq!((e.status.as_u16(), e.code), (400, "EntityTooSmall"));
+                    assert!(
+                        e.message.starts_with(&format!("part {n} ")),
+                        "{}",
+                        e.message
+                    );
+                }
+            }
+        }
+    }
 }

@@ -178,6 +178,14 @@ impl Ctx<'_> {
             )
             .await?;
         self.check_acl(&facts, &decision.policy)?;
+        let replace = self
+            .headers
+            .get("x-obs-metadata-directive")
+            .or_else(|| self.headers.get("x-amz-metadata-directive"))
+            .is_some_and(|v| v == "REPLACE");
+        if (src_bucket.as_str(), src_key.as_str()) == (bucket, key) && !replace {
+            refuse_unchanged_copy_onto_itself(self.headers)?;
+        }
         let condition = self.write_condition(bucket, key)?;
         let opening = self.opening(&src_facts, &src, &src_file, &stored).await?;
         let file = uuid::Uuid::new_v4().to_string();
@@ -185,11 +193,6 @@ impl Ctx<'_> {
             .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
             .await?
             .map(|(k, c)| Sealing::Single(k, c));
-        let replace = self
-            .headers
-            .get("x-obs-metadata-directive")
-            .or_else(|| self.headers.get("x-amz-metadata-directive"))
-            .is_some_and(|v| v == "REPLACE");
         let (meta, content_type, stored_headers) = if replace {
             (
                 user_metadata(self.headers),
@@ -743,9 +746,60 @@ fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Re
     Ok(())
 }
 
+/// Refuses a copy of an object onto itself that changes nothing, as S3 does: a copy onto itself
+/// must replace the metadata (`x-amz-`/`x-obs-metadata-directive: REPLACE`, checked by the
+/// caller) or name an encryption or storage class; code that expects such a copy to do something
+/// (touch the object, re-encrypt it under the bucket's default) fails against the cloud.
+fn refuse_unchanged_copy_onto_itself(headers: &HeaderMap) -> Result<(), ApiError> {
+    let changes = headers.keys().any(|n| {
+        let n = n.as_str();
+        ["x-amz-", "x-obs-"].iter().any(|prefix| {
+            n.strip_prefix(prefix).is_some_and(|rest| {
+                rest.starts_with("server-side-encryption") || rest == "storage-class"
+            })
+        })
+    });
+    if changes {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequest",
+        "this copy request is illegal because it is trying to copy an object to itself without \
+         changing the object's metadata, storage class or encryption attributes",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_onto_itself_must_change_its_encryption_or_storage_class() {
+        for (names, allowed) in [
+            (&[][..], false),
+            (&["content-type", "x-amz-meta-a"][..], false),
+            (
+                &["x-amz-copy-source-server-side-encryption-customer-key"][..],
+                false,
+            ),
+            (&["x-amz-server-side-encryption"][..], true),
+            (&["x-obs-server-side-encryption"][..], true),
+            (&["x-amz-server-side-encryption-aws-kms-key-id"][..], true),
+            (&["x-amz-storage-class"][..], true),
+            (&["x-obs-storage-class"][..], true),
+        ] {
+            let mut h = HeaderMap::new();
+            for n in names {
+                h.insert(*n, HeaderValue::from_static("x"));
+            }
+            let got = refuse_unchanged_copy_onto_itself(&h);
+            assert_eq!(got.is_ok(), allowed, "{names:?}");
+            if let Err(e) = got {
+                assert_eq!((e.status.as_u16(), e.code), (400, "InvalidRequest"));
+            }
+        }
+    }
 
     #[test]
     fn ranges_follow_rfc_9110() {

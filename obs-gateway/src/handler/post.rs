@@ -316,6 +316,16 @@ pub(super) async fn post_object(
         return Err(bad_form("the key is empty"));
     }
     super::check_new_key(&key)?;
+    let meta = fields
+        .iter()
+        .filter_map(|(n, v)| {
+            let n = n.to_ascii_lowercase();
+            n.strip_prefix("x-obs-meta-")
+                .or_else(|| n.strip_prefix("x-amz-meta-"))
+                .map(|m| (m.to_owned(), v.clone()))
+        })
+        .collect::<Vec<_>>();
+    super::check_user_metadata(&meta)?;
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
         gw,
@@ -371,15 +381,6 @@ pub(super) async fn post_object(
             "the file's size is outside the policy's content-length-range",
         ));
     }
-    let meta = fields
-        .iter()
-        .filter_map(|(n, v)| {
-            let n = n.to_ascii_lowercase();
-            n.strip_prefix("x-obs-meta-")
-                .or_else(|| n.strip_prefix("x-amz-meta-"))
-                .map(|m| (m.to_owned(), v.clone()))
-        })
-        .collect();
     let obj = ObjectRow {
         bucket: bucket.to_owned(),
         key: key.clone(),

@@ -49,6 +49,7 @@ pub(super) enum BucketOp {
     Create,
     Head,
     ListObjects,
+    ListUploads,
     Delete,
     DeleteObjects,
 }
@@ -77,6 +78,7 @@ impl BucketOp {
             Self::PutPolicy | Self::GetPolicy | Self::DeletePolicy => &["policy"],
             Self::GetLocation => &["location"],
             Self::DeleteObjects => &["delete"],
+            Self::ListUploads => &["uploads"],
             Self::Create | Self::Head | Self::ListObjects | Self::Delete => &[],
         }
     }
@@ -123,6 +125,7 @@ impl<'a> Op<'a> {
         if let Self::Object(_, key, ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload) = op
         {
             super::check_new_key(key)?;
+            super::check_user_metadata(&super::user_metadata(headers))?;
             unserved_object_headers(headers)?;
         }
         let serves = match op {
@@ -151,6 +154,7 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::GET if t.has("policy") => B::GetPolicy,
         Method::DELETE if t.has("policy") => B::DeletePolicy,
         Method::GET if t.has("location") => B::GetLocation,
+        Method::GET if t.has("uploads") => B::ListUploads,
         Method::PUT => B::Create,
         Method::HEAD => B::Head,
         Method::GET => B::ListObjects,
@@ -303,6 +307,12 @@ mod tests {
                 "ListObjects",
             ),
             (Method::PUT, None, &["encryption"], "PutEncryption"),
+            (
+                Method::GET,
+                None,
+                &["uploads", "prefix=a", "max-uploads=1"],
+                "ListUploads",
+            ),
             (Method::POST, None, &["delete"], "DeleteObjects"),
             // Sub-resources of operations the gateway does not have: never the plain call.
             (Method::PUT, k, &["tagging"], "501 NotImplemented"),
@@ -335,7 +345,6 @@ mod tests {
             (Method::DELETE, None, &["lifecycle"], "501 NotImplemented"),
             (Method::PUT, None, &["versioning"], "501 NotImplemented"),
             (Method::GET, None, &["versions"], "501 NotImplemented"),
-            (Method::GET, None, &["uploads"], "501 NotImplemented"),
             (Method::PUT, None, &["acl"], "501 NotImplemented"),
             (Method::GET, None, &["Tagging"], "501 NotImplemented"),
             // A served sub-resource on another operation: refused too.
