@@ -1527,7 +1527,9 @@ fn reads_and_copies_of_an_object_being_replaced_are_whole() {
 /// `..`, `-.`, `.-`, no IP address), a bucket is made only in the gateway's region (S3's
 /// `LocationConstraint`, OBS's `Location`; another is `InvalidLocationConstraint`), and a key is
 /// at most 1024 bytes (`KeyTooLongError`). A bucket with a multipart upload in progress is not
-/// empty (409 `BucketNotEmpty`, not a 500).
+/// empty (409 `BucketNotEmpty`, not a 500). ListBuckets keeps to its `prefix` and
+/// `bucket-region` and pages by `max-buckets`; versioning reads as never enabled; OBS's
+/// storage information counts a bucket's objects and bytes.
 #[test]
 fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
     let env = Env::start(&[]);
@@ -1553,6 +1555,9 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
             "delete_bucket_after_abort": "ok",
             "key_1024": "ok",
             "key_1025": "KeyTooLongError",
+            "buckets_one_per_page": [[bucket], [format!("{bucket}-region")]],
+            "buckets_in_another_region": [],
+            "versioning": "never enabled",
         });
         assert_eq!(seen, want, "{client:?}");
     }
@@ -1585,6 +1590,19 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
         };
         assert_eq!(got, want, "{client:?} {region}");
     }
+    // OBS's storage information counts the objects and their bytes; versioning never enabled.
+    let src = env.file("edges.src", &[b'e'; 1234]);
+    for key in ["one", "two"] {
+        let put = Client::EsdkWorkflow.run(&env, T1, &["put", "edges-esdk-1", key, &src]);
+        assert_eq!(status(&put), 200, "{put}");
+    }
+    for client in [Client::EsdkWorkflow, Client::EsdkDefault] {
+        let seen = client.run(&env, T1, &["bucket-info", "edges-esdk-1"]);
+        let want = serde_json::json!({"size": 2468, "objects": 2, "versioning": null});
+        assert_eq!(seen, want, "{client:?}");
+    }
+    let other = Client::EsdkWorkflow.run(&env, T2, &["bucket-info", "edges-esdk-1"]);
+    assert_eq!(other["error"], "AccessDenied", "{other}");
 }
 
 /// ListMultipartUploads as S3 answers it: by key, then initiation time; the paginator's pages

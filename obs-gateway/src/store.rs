@@ -744,6 +744,19 @@ impl Store {
         Ok(old)
     }
 
+    /// How many objects `bucket` holds and their total size in bytes (uploads in progress
+    /// not counted).
+    pub fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+        let (count, size): (i64, i64) = self.lock().query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE bucket = ?1",
+            [bucket],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let non_negative =
+            |n: i64| u64::try_from(n).map_err(|_| StoreError::Corrupt("negative size".into()));
+        Ok((non_negative(count)?, non_negative(size)?))
+    }
+
     /// Deletes an object (`false` when there was none).
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         let file: Option<String> = {

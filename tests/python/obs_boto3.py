@@ -22,7 +22,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | presigned-put-stripped B K FILE (the same URL without its SSE query parameters)
       | listing-edges B (creates B: paginated listings with a delimiter, v1 and v2, one entry
         per page; max-keys 0; bucket names, regions and key lengths at and past their limits;
-        deleting a bucket with an upload in progress)
+        deleting a bucket with an upload in progress; the caller's buckets by prefix and region,
+        one per page; B's versioning)
       | uploads B (creates B: five uploads in progress, listed whole, one per page, by a
         delimiter, under a prefix; all aborted from the listing, then B deleted)
       | list-uploads B (the keys of B's uploads in progress)
@@ -178,6 +179,12 @@ def listing_edges(s3, bucket):
     seen["delete_bucket_with_upload"] = code_of(lambda: s3.delete_bucket(Bucket=other))
     s3.abort_multipart_upload(Bucket=other, Key="k", UploadId=uid)
     seen["delete_bucket_after_abort"] = code_of(lambda: s3.delete_bucket(Bucket=other))
+    pages = s3.get_paginator("list_buckets").paginate(
+        Prefix=bucket, PaginationConfig={"PageSize": 1, "MaxItems": 20})
+    seen["buckets_one_per_page"] = [[b["Name"] for b in p["Buckets"]] for p in pages]
+    seen["buckets_in_another_region"] = [
+        b["Name"] for b in s3.list_buckets(Prefix=bucket, BucketRegion="cn-north-4")["Buckets"]]
+    seen["versioning"] = s3.get_bucket_versioning(Bucket=bucket).get("Status", "never enabled")
     seen["key_1024"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x"))
     seen["key_1025"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x"))
     return seen

@@ -21,6 +21,7 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | limits B (creates B: a multipart part under and at 100 KiB (the upload listed between),
         user metadata over 8 KiB, copies of an object onto itself with and without replacing
         its metadata)
+      | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
 Refusals print {"error": code, "status": http_status}.
 """
 import json
@@ -235,6 +236,15 @@ def main():
         seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
         seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps(seen))
+        return
+    elif op == "bucket-info":
+        info = c.getBucketStorageInfo(args[0])
+        if info.status >= 300:
+            print(json.dumps({"error": info.errorCode, "status": info.status}))
+            return
+        versioning = c.getBucketVersioning(args[0])
+        print(json.dumps({"size": info.body.size, "objects": info.body.objectNumber,
+                          "versioning": versioning.body}))
         return
     elif op == "put-encryption":
         key = args[1] if len(args) > 1 and args[1] != "-" else None

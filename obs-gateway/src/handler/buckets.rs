@@ -16,23 +16,70 @@ use crate::store::{BucketRow, StoreError};
 use crate::xml;
 
 impl Ctx<'_> {
+    /// `GET /`: the caller's buckets by name, with S3's `prefix`, `bucket-region`,
+    /// `max-buckets` (1 to 10,000) and `continuation-token` (a filter that were ignored would
+    /// answer buckets the caller did not ask for).
     pub(super) fn list_buckets(&self) -> Result<Response<Body>, ApiError> {
-        let rows = self.gw.store.list_buckets(&self.caller.domain)?;
+        let t = self.t;
+        let prefix = t.get("prefix").unwrap_or("");
+        let region = t.get("bucket-region");
+        let max = match t.get("max-buckets") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| ApiError::bad("max-buckets must be 1 to 10000"))?,
+            ),
+        };
+        let after = match t.get("continuation-token") {
+            None => String::new(),
+            Some(tok) => hex::decode(tok)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::bad("invalid continuation-token"))?,
+        };
+        let mut rows = self
+            .gw
+            .store
+            .list_buckets(&self.caller.domain)?
+            .into_iter()
+            .filter(|b| {
+                b.name.starts_with(prefix)
+                    && b.name > after
+                    && region.is_none_or(|r| b.region.as_str() == r)
+            })
+            .collect::<Vec<_>>();
+        let truncated = max.is_some_and(|m| rows.len() > m);
+        if let Some(m) = max {
+            rows.truncate(m);
+        }
         let mut s = format!(
             "{}<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>{}</ID><DisplayName>{}</DisplayName></Owner><Buckets>",
             xml::DECL,
             self.caller.domain,
             self.caller.domain
         );
-        for b in rows {
+        for b in &rows {
             s.push_str(&format!(
-                "<Bucket><Name>{}</Name><CreationDate>{}</CreationDate><Location>{}</Location></Bucket>",
+                "<Bucket><Name>{}</Name><CreationDate>{}</CreationDate><Location>{}</Location><BucketRegion>{}</BucketRegion></Bucket>",
                 xml::escape(&b.name),
                 xml::iso_time(b.created_ms),
+                b.region,
                 b.region
             ));
         }
-        s.push_str("</Buckets></ListAllMyBucketsResult>");
+        s.push_str("</Buckets>");
+        if let (true, Some(last)) = (truncated, rows.last()) {
+            s.push_str(&format!(
+                "<ContinuationToken>{}</ContinuationToken>",
+                hex::encode(last.name.as_bytes())
+            ));
+        }
+        if t.get("prefix").is_some() {
+            s.push_str(&format!("<Prefix>{}</Prefix>", xml::escape(prefix)));
+        }
+        s.push_str("</ListAllMyBucketsResult>");
         Ok(xml_response(s))
     }
 
@@ -110,6 +157,27 @@ impl Ctx<'_> {
             "{}<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}</LocationConstraint>",
             xml::DECL,
             row.region
+        )))
+    }
+
+    /// `GET /{bucket}?versioning`: never enabled (an empty configuration, as S3 answers for a
+    /// bucket that never had versioning): the gateway keeps one version of each object.
+    /// Enabling it (`PUT ?versioning`) is not served.
+    pub(super) fn get_versioning(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        Ok(xml_response(format!(
+            "{}<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+            xml::DECL
+        )))
+    }
+
+    /// OBS's `GET /{bucket}?storageinfo`: how many objects the bucket holds and their size.
+    pub(super) fn get_storage_info(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let (count, size) = self.gw.store.bucket_usage(name)?;
+        Ok(xml_response(format!(
+            "{}<GetBucketStorageInfoResult xmlns=\"http://obs.myhwclouds.com/doc/2015-06-30/\"><Size>{size}</Size><ObjectNumber>{count}</ObjectNumber></GetBucketStorageInfoResult>",
+            xml::DECL
         )))
     }
 

@@ -367,6 +367,8 @@ async fn route(
             BucketOp::GetPolicy => ctx.get_policy(b),
             BucketOp::DeletePolicy => ctx.delete_policy(b),
             BucketOp::GetLocation => ctx.get_location(b),
+            BucketOp::GetVersioning => ctx.get_versioning(b),
+            BucketOp::GetStorageInfo => ctx.get_storage_info(b),
             BucketOp::Create => ctx.create_bucket(b, body).await,
             BucketOp::Head => ctx.head_bucket(b),
             BucketOp::ListObjects => ctx.list_objects(b),
