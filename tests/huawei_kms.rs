@@ -387,6 +387,20 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         );
     }
 
+    // list-keys names its own fields (limit, marker), never the gRPC API's (page_size,
+    // page_token).
+    for (body, field) in [
+        (r#"{"limit": "1001"}"#, "invalid limit"),
+        (r#"{"marker": "garbage"}"#, "invalid marker"),
+    ] {
+        let (status, got) = raw(daemon.addr, "POST", &op("list-keys"), body.as_bytes());
+        let message = got["error"]["error_msg"].as_str().unwrap_or_default();
+        assert!(
+            status == 400 && message.starts_with(field) && !message.contains("page_"),
+            "{body}: {got}"
+        );
+    }
+
     // A body that cannot be read (a malformed chunk) is that, not a body over the limit.
     let r = kmsbox_tests::http1::malformed_chunked(
         daemon.addr,

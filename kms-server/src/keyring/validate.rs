@@ -85,9 +85,12 @@ pub struct PageSize {
     pub default: u32,
 }
 
-/// `ListKeys` pages: at most 1000 keys, 100 by default.
+/// The most keys a `ListKeys` page holds.
+pub const PAGE_SIZE_MAX: u32 = 1000;
+
+/// `ListKeys` pages: at most [`PAGE_SIZE_MAX`] keys, 100 by default.
 pub const PAGE_SIZE: PageSize = PageSize {
-    max: 1000,
+    max: PAGE_SIZE_MAX,
     default: 100,
 };
 
