@@ -88,6 +88,85 @@ pub fn malformed_chunked(addr: SocketAddr, path: &str, headers: &[(&str, &str)])
     exchange(addr, head.as_bytes(), &format!("POST {path}"))
 }
 
+/// A keep-alive POST of `body` to `path` whose head is sent first, its body only after the
+/// daemon's reply (or half a second without one), as a client does whose body is slow to come;
+/// then the same request once more on that connection. The first reply, and whether the second
+/// was answered (`false` when the daemon had closed the connection).
+///
+/// # Panics
+/// When the daemon does not answer the first request in 10 s or answers no HTTP.
+pub fn head_then_body(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (Reply, bool) {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut s = TcpStream::connect(addr).expect("connects");
+    s.write_all(head.as_bytes()).expect("the head is sent");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("a read timeout");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // A reply before the body is a refusal of the head alone.
+    if let Ok(n) = s.read(&mut buf) {
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let sent_body = s.write_all(body).is_ok();
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let first = read_reply(&mut s, raw, &format!("POST {path}"));
+    let mut again = head.into_bytes();
+    again.extend_from_slice(body);
+    let answered = sent_body
+        && s.write_all(&again).is_ok()
+        && s.read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"HTTP/1.1 "));
+    (first, answered)
+}
+
+/// Reads one reply whose first bytes are `raw`: its head, then a `Content-Length` body.
+fn read_reply(s: &mut TcpStream, mut raw: Vec<u8>, what: &str) -> Reply {
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert!(
+            n > 0,
+            "no HTTP response to {what}: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while raw.len() < end + 4 + length {
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "{what}: the reply's body ended early");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let mut text = head;
+    text.push_str("\r\n\r\n");
+    text.push_str(&String::from_utf8_lossy(&raw[end + 4..end + 4 + length]));
+    parse_reply(&text, what)
+}
+
 /// Sends `request` on a fresh connection and reads the reply to its end.
 fn exchange(addr: SocketAddr, request: &[u8], what: &str) -> Reply {
     let mut s = TcpStream::connect(addr).expect("connects");
@@ -97,7 +176,11 @@ fn exchange(addr: SocketAddr, request: &[u8], what: &str) -> Reply {
     let _ = s.write_all(request);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    parse_reply(&String::from_utf8_lossy(&raw), what)
+}
+
+/// A reply's status, head and JSON body.
+fn parse_reply(text: &str, what: &str) -> Reply {
     let (head, body) = text
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no HTTP response to {what}: {text:?}"));

@@ -650,6 +650,81 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
     daemon.stop();
 }
 
+/// A refusal sent before the request's body was read (an unknown path, an unknown Huawei
+/// operation) says `Connection: close`: the daemon does not read the rest, and a client that
+/// was not told would send its next call into a closed socket (hvac, on python-requests, does
+/// not retry a POST: the call fails). A call whose body was read keeps its connection, refused
+/// or not.
+#[test]
+fn a_refusal_before_the_body_closes_its_connection_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
+    let addr = daemon.addr;
+    let auth = [
+        ("X-Vault-Token", "d1"),
+        ("Content-Type", "application/json"),
+    ];
+    http(addr, "POST", "/v1/transit/keys/k1", &auth, b"").data();
+    let body = json!({"plaintext": b64(b"x")}).to_string();
+    let huawei_random = "/v1.0/d1/kms/gen-random";
+    // (rule, path, body, status, closes)
+    let cases: [(&str, &str, &[u8], u16, bool); 6] = [
+        (
+            "a served call",
+            "/v1/transit/encrypt/k1",
+            body.as_bytes(),
+            200,
+            false,
+        ),
+        (
+            "a body read, then refused",
+            "/v1/transit/encrypt/k1",
+            b"{not json",
+            400,
+            false,
+        ),
+        (
+            "an unserved transit path",
+            "/v1/transit/random",
+            body.as_bytes(),
+            404,
+            true,
+        ),
+        (
+            "another mount",
+            "/v1/secret/data/x",
+            body.as_bytes(),
+            404,
+            true,
+        ),
+        (
+            "an unknown Huawei operation",
+            "/v1.0/d1/kms/nope",
+            b"{}",
+            400,
+            true,
+        ),
+        (
+            "a served Huawei call",
+            huawei_random,
+            br#"{"random_data_length": "256"}"#,
+            200,
+            false,
+        ),
+    ];
+    for (rule, path, body, status, closes) in cases {
+        let (first, answered_again) = kmsbox_tests::http1::head_then_body(addr, path, &auth, body);
+        assert_eq!(first.status, status, "{rule}: {}", first.body);
+        assert_eq!(
+            (first.header("connection"), answered_again),
+            (closes.then_some("close"), !closes),
+            "{rule}: {}",
+            first.headers
+        );
+    }
+    daemon.stop();
+}
+
 /// While the audit log cannot be written (a full disk, `--audit-failure=refuse`), health reads as
 /// sealed (503) and every call is refused with 503 and stores nothing; the daemon recovers by
 /// itself once there is space again.

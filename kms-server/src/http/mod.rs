@@ -159,11 +159,72 @@ where
         // connection in the middle of it.
         let call = begin_call(&request);
         let state = Arc::clone(&self.state);
-        futures::future::Either::Right(if huawei {
-            in_flight(huawei::handle(state, request), call)
-        } else {
-            in_flight(vault::handle(state, request), call)
-        })
+        let (parts, body) = request.into_parts();
+        let close_if_unread =
+            parts.version <= http::Version::HTTP_11 && declares_body(&parts.headers);
+        let served = async move {
+            let mut body = Watched {
+                inner: body,
+                ended: false,
+            };
+            let request = http::Request::from_parts(parts, &mut body);
+            let mut response = if huawei {
+                huawei::handle(state, request).await
+            } else {
+                vault::handle(state, request).await
+            };
+            // A refusal answered before the body was read (an unknown path, a bad signature,
+            // a body over the limit): hyper then closes the connection rather than read the
+            // rest, and a client that was not told would send its next request into a closed
+            // socket (python-requests does not retry a POST: the call fails).
+            if close_if_unread && !body.ended {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            response
+        };
+        futures::future::Either::Right(in_flight(served, call))
+    }
+}
+
+/// Whether an HTTP/1 request announces a body (a `Content-Length` above 0, or a
+/// `Transfer-Encoding`).
+fn declares_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// A request body that notes whether it was read to its end.
+struct Watched<B> {
+    inner: B,
+    ended: bool,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
