@@ -99,11 +99,13 @@ enum ClockCommand {
     /// Move a virtual clock forward (`30d`, `12h`, `1d12h`, `90s`, `250ms`), running the work that
     /// came due (the purge of keys past their deletion date) before answering.
     Advance {
+        /// How far: `30d`, `12h`, `1d12h`, `90s`, `250ms`.
         #[arg(value_parser = parse_duration)]
         by: Duration,
     },
     /// Set a virtual clock to a later instant (RFC 3339, `2027-01-01T00:00:00Z`).
     Set {
+        /// The instant, RFC 3339 (`2027-01-01T00:00:00Z`), later than the clock's.
         #[arg(value_parser = parse_timestamp)]
         to: prost_types::Timestamp,
     },

@@ -57,61 +57,109 @@ enum Output {
 enum Command {
     /// Create a customer master key.
     CreateKey {
-        #[arg(long, default_value = "")]
+        /// The key's alias, unique in the tenant's region (default: none).
+        #[arg(long, default_value = "", hide_default_value = true)]
         alias: String,
-        #[arg(long, default_value = "")]
+        /// A description of at most 255 characters (default: none).
+        #[arg(long, default_value = "", hide_default_value = true)]
         description: String,
     },
     /// Show a key's metadata.
-    DescribeKey { key_id: String },
+    DescribeKey {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// List keys, page by page.
     ListKeys {
-        #[arg(long, default_value_t = 0)]
+        /// Keys per page, at most 1000 (default: the daemon's, 100).
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         page_size: u32,
-        #[arg(long, default_value = "")]
+        /// Where to go on: the next page token an earlier page printed (default: the first page).
+        #[arg(long, default_value = "", hide_default_value = true)]
         page_token: String,
     },
     /// Enable a disabled key.
-    EnableKey { key_id: String },
+    EnableKey {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Disable a key.
-    DisableKey { key_id: String },
+    DisableKey {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Schedule a key's deletion after 7 to 1096 days (default 30).
     ScheduleKeyDeletion {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
         key_id: String,
-        #[arg(long, default_value_t = 0)]
+        /// Days until the key is deleted, 7 to 1096 (default: 30).
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         pending_window_days: u32,
     },
     /// Cancel a scheduled deletion (the key comes back disabled).
-    CancelKeyDeletion { key_id: String },
+    CancelKeyDeletion {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Add a key version.
-    RotateKey { key_id: String },
+    RotateKey {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Rename a key.
-    UpdateKeyAlias { key_id: String, alias: String },
+    UpdateKeyAlias {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+        /// The new alias.
+        alias: String,
+    },
     /// Set a key's description (empty clears it).
-    UpdateKeyDescription { key_id: String, description: String },
+    UpdateKeyDescription {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+        /// The new description, at most 255 characters.
+        description: String,
+    },
     /// Turn a key's automatic rotation on (every 365 days until the interval is set).
-    EnableKeyRotation { key_id: String },
+    EnableKeyRotation {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Turn a key's automatic rotation off.
-    DisableKeyRotation { key_id: String },
+    DisableKeyRotation {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Set the interval of a key's automatic rotation, 30 to 365 days.
     UpdateKeyRotationInterval {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
         key_id: String,
+        /// Days between automatic rotations, 30 to 365.
         #[arg(long)]
         days: u32,
     },
     /// Show a key's rotation schedule and history.
-    GetKeyRotationStatus { key_id: String },
+    GetKeyRotationStatus {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
+        key_id: String,
+    },
     /// Random bytes (base64) from the daemon, 1 to 1024.
     GenerateRandom {
+        /// How many bytes, 1 to 1024.
         #[arg(long)]
         number_of_bytes: u32,
     },
     /// The default key of a service (created on first use).
-    GetDefaultKey { service: String },
+    GetDefaultKey {
+        /// The service whose default key it is (`obs`, ...).
+        service: String,
+    },
     /// A fresh data key, in plaintext (base64) and encrypted.
     GenerateDataKey {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
         key_id: String,
-        #[arg(long, default_value_t = 0)]
+        /// The data key's length in bytes, 1 to 1024 (default: 32, an AES-256 key).
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         number_of_bytes: u32,
         /// Encryption context entry `key=value`; repeatable.
         #[arg(long = "context", value_parser = parse_pair)]
@@ -122,6 +170,7 @@ enum Command {
     },
     /// Encrypt up to 4096 bytes.
     Encrypt {
+        /// The key: its full key ID, or its UUID in the caller's domain and region.
         key_id: String,
         /// The plaintext, as text.
         #[arg(
@@ -133,16 +182,19 @@ enum Command {
         /// The plaintext, base64.
         #[arg(long)]
         plaintext_base64: Option<String>,
+        /// Encryption context entry `key=value`, needed again to decrypt; repeatable.
         #[arg(long = "context", value_parser = parse_pair)]
         context: Vec<(String, String)>,
     },
     /// Decrypt a ciphertext blob (base64).
     Decrypt {
+        /// The ciphertext blob, base64, as `encrypt` printed it.
         ciphertext_blob: String,
+        /// The encryption context entries given at encryption; repeatable.
         #[arg(long = "context", value_parser = parse_pair)]
         context: Vec<(String, String)>,
-        /// Require the blob to be under this key.
-        #[arg(long, default_value = "")]
+        /// Require the blob to be under this key (default: any key).
+        #[arg(long, default_value = "", hide_default_value = true)]
         key_id: String,
     },
     /// Envelope-encrypt a file or pipe (`-`) in constant memory, under a data key from the daemon
@@ -204,14 +256,19 @@ enum Command {
     Admin(admin::Admin),
     /// Re-encrypt a ciphertext blob (base64) under another key or context.
     ReEncrypt {
+        /// The ciphertext blob, base64.
         ciphertext_blob: String,
+        /// The key to encrypt under: full key ID or UUID.
         #[arg(long)]
         destination_key_id: String,
+        /// The blob's encryption context entry `key=value`; repeatable.
         #[arg(long = "source-context", value_parser = parse_pair)]
         source_context: Vec<(String, String)>,
+        /// The new blob's encryption context entry `key=value`; repeatable.
         #[arg(long = "destination-context", value_parser = parse_pair)]
         destination_context: Vec<(String, String)>,
-        #[arg(long, default_value = "")]
+        /// Require the blob to be under this key (default: any key).
+        #[arg(long, default_value = "", hide_default_value = true)]
         source_key_id: String,
     },
 }
@@ -438,5 +495,35 @@ async fn main() -> ExitCode {
             // Not a return: that would wait for a blocking step still reading a pipe.
             std::process::exit(i32::from(status))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every subcommand, flag and argument says in `--help` what it is.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.get_help().is_none() && !["help", "version"].contains(&id) {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "kmsctl", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
     }
 }
