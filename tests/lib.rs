@@ -3,6 +3,7 @@
 //! binaries as child processes.
 #![forbid(unsafe_code)]
 
+pub mod debian;
 pub mod http1;
 pub mod postgres;
 pub mod process;

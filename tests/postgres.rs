@@ -34,7 +34,7 @@ impl PgServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let pgdata = dir.path().join("pgdata");
         std::fs::create_dir(&pgdata).expect("cluster folder");
-        if as_root() {
+        if crate::debian::as_root() {
             // The `postgres` user must reach the folder and own the cluster.
             set_mode(dir.path(), 0o755);
             let (uid, gid) = postgres_ids();
@@ -90,7 +90,7 @@ impl PgServer {
     pub fn start_again(&mut self) {
         let pgdata = self.pgdata();
         let log = self.dir.path().join("server.log");
-        if as_root() && !log.exists() {
+        if crate::debian::as_root() && !log.exists() {
             std::fs::write(&log, b"").expect("log file");
             let (uid, gid) = postgres_ids();
             std::os::unix::fs::chown(&log, Some(uid), Some(gid)).expect("chown log");
@@ -161,16 +161,6 @@ impl Drop for PgServer {
     }
 }
 
-fn as_root() -> bool {
-    static ROOT: OnceLock<bool> = OnceLock::new();
-    *ROOT.get_or_init(|| {
-        Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-    })
-}
-
 fn postgres_ids() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
         let out = Command::new("id")
@@ -196,7 +186,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// Runs `cmd`, as the `postgres` user when the tests run as root.
 fn run_as_server_user(cmd: &mut Command) -> Output {
-    let cmd = if as_root() {
+    let cmd = if crate::debian::as_root() {
         let mut wrapped = Command::new("runuser");
         wrapped
             .args(["-u", "postgres", "--"])
@@ -216,26 +206,10 @@ fn server_bin_dir() -> &'static PathBuf {
         if let Some(found) = find_bin_dir() {
             return found;
         }
-        assert!(
-            as_root(),
-            "PostgreSQL's server binaries (initdb, pg_ctl) are not installed and the tests do not \
-             run as root to install them: install Debian's `postgresql` package"
+        crate::debian::install(
+            "postgresql",
+            "PostgreSQL's server binaries (initdb, pg_ctl)",
         );
-        let ok = Command::new("apt-get")
-            .args(["install", "-y", "-q", "postgresql"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-            || (Command::new("apt-get")
-                .args(["update", "-q"])
-                .status()
-                .is_ok_and(|s| s.success())
-                && Command::new("apt-get")
-                    .args(["install", "-y", "-q", "postgresql"])
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .status()
-                    .is_ok_and(|s| s.success()));
-        assert!(ok, "apt-get install postgresql failed");
         find_bin_dir().expect("initdb and pg_ctl after installing postgresql")
     })
 }

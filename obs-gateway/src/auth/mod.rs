@@ -126,9 +126,23 @@ pub enum AuthError {
     /// A presigned URL has expired.
     #[error("request has expired")]
     Expired,
-    /// The signature's syntax is wrong (400 for V4 headers).
+    /// The signature's parts are missing or unreadable (a date, a V2 header or URL).
     #[error("{0}")]
     Malformed(String),
+    /// A V4 `Authorization` header that is not SigV4's shape.
+    #[error("{0}")]
+    MalformedHeader(String),
+    /// A presigned V4 URL whose `X-Amz-*` parameters are missing or unreadable.
+    #[error("{0}")]
+    MalformedQuery(String),
+    /// A V4 request without `x-amz-content-sha256`, which S3 requires of every one.
+    #[error("missing required header for this request: x-amz-content-sha256")]
+    MissingContentSha256,
+    /// An `x-amz-content-sha256` that is no hash and no payload mode S3 knows.
+    #[error(
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER), STREAMING-UNSIGNED-PAYLOAD-TRAILER or a SHA-256 in hex, not {0:?}"
+    )]
+    InvalidContentSha256(String),
 }
 
 impl AuthError {
@@ -140,6 +154,22 @@ impl AuthError {
             AuthError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             AuthError::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             AuthError::Malformed(_) => "AccessDenied",
+            AuthError::MalformedHeader(_) => "AuthorizationHeaderMalformed",
+            AuthError::MalformedQuery(_) => "AuthorizationQueryParametersError",
+            AuthError::MissingContentSha256 => "InvalidRequest",
+            AuthError::InvalidContentSha256(_) => "InvalidArgument",
+        }
+    }
+
+    /// The HTTP status S3 answers it with: 400 for a request whose V4 signature is not of
+    /// SigV4's shape, else 403.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            AuthError::MalformedHeader(_)
+            | AuthError::MalformedQuery(_)
+            | AuthError::MissingContentSha256
+            | AuthError::InvalidContentSha256(_) => http::StatusCode::BAD_REQUEST,
+            _ => http::StatusCode::FORBIDDEN,
         }
     }
 }
@@ -262,7 +292,7 @@ pub fn authenticate(
         if let Some(rest) = auth.strip_prefix("AWS ") {
             return v2::verify_header(req, rest, Dialect::Amz, credentials);
         }
-        return Err(AuthError::Malformed(
+        return Err(AuthError::MalformedHeader(
             "unsupported Authorization scheme: use OBS, AWS or AWS4-HMAC-SHA256".into(),
         ));
     }
@@ -282,6 +312,103 @@ fn lookup<'c>(credentials: &'c Credentials, ak: &str) -> Result<&'c Credential, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused signature is answered as S3 answers it: 400 with the code of what is wrong
+    /// when a V4 signature is not of SigV4's shape, 403 otherwise.
+    #[test]
+    fn refused_signatures_have_s3s_status_and_code() {
+        let creds = Credentials::parse(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"s\"\ndomain_id = \"d1\"\n",
+            "t",
+        )
+        .unwrap();
+        let v4 = "AWS4-HMAC-SHA256 Credential=A/20261204/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+        let date = ("x-amz-date", "20261204T120000Z");
+        let presigned = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=A%2F20261204%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261204T120000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+        // (rule, headers, query, (status, code))
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, (u16, &'a str));
+        let cases: [Case<'_>; 8] = [
+            (
+                "V4 without x-amz-content-sha256",
+                vec![("authorization", v4), date],
+                String::new(),
+                (400, "InvalidRequest"),
+            ),
+            (
+                "V4 with an unknown payload mode",
+                vec![
+                    ("authorization", v4),
+                    date,
+                    ("x-amz-content-sha256", "SOMETHING"),
+                ],
+                String::new(),
+                (400, "InvalidArgument"),
+            ),
+            (
+                "V4 without a signature",
+                vec![
+                    (
+                        "authorization",
+                        "AWS4-HMAC-SHA256 Credential=A/20261204/us-east-1/s3/aws4_request",
+                    ),
+                    date,
+                ],
+                String::new(),
+                (400, "AuthorizationHeaderMalformed"),
+            ),
+            (
+                "V4 with a short credential scope",
+                vec![
+                    (
+                        "authorization",
+                        "AWS4-HMAC-SHA256 Credential=A/20261204, SignedHeaders=host, Signature=00",
+                    ),
+                    date,
+                ],
+                String::new(),
+                (400, "AuthorizationHeaderMalformed"),
+            ),
+            (
+                "an unknown scheme",
+                vec![("authorization", "Bearer x")],
+                String::new(),
+                (400, "AuthorizationHeaderMalformed"),
+            ),
+            (
+                "a presigned V4 URL without its expiry",
+                vec![],
+                presigned.to_owned(),
+                (400, "AuthorizationQueryParametersError"),
+            ),
+            (
+                "a presigned V4 URL valid for 8 days",
+                vec![],
+                format!("{presigned}&X-Amz-Expires=691200"),
+                (400, "AuthorizationQueryParametersError"),
+            ),
+            (
+                "V2 without a date",
+                vec![("authorization", "AWS A:c2ln")],
+                String::new(),
+                (403, "AccessDenied"),
+            ),
+        ];
+        for (rule, headers, query, want) in cases {
+            let mut h = HeaderMap::new();
+            for (n, v) in headers {
+                h.insert(n, v.parse().unwrap());
+            }
+            let req = RequestView {
+                method: "GET",
+                raw_path: "/b/k",
+                raw_query: &query,
+                headers: &h,
+                host_bucket: None,
+            };
+            let e = authenticate(&req, &creds).expect_err(rule);
+            assert_eq!((e.status().as_u16(), e.code()), want, "{rule}: {e}");
+        }
+    }
 
     #[test]
     fn prefixed_names_outside_the_signature_are_reported() {

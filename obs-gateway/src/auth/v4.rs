@@ -20,6 +20,14 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The longest presigned URL lifetime (seven days), as S3.
 const MAX_PRESIGNED_SECS: i64 = 7 * 24 * 3600;
 
+/// The `x-amz-content-sha256` values that are no hash: how the body is sent and signed.
+const PAYLOAD_MODES: [&str; 4] = [
+    "UNSIGNED-PAYLOAD",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+];
+
 /// HMAC-SHA256.
 pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key");
@@ -59,7 +67,7 @@ impl<'a> Scope<'a> {
                 region,
                 service,
             }),
-            _ => Err(AuthError::Malformed(format!(
+            _ => Err(AuthError::MalformedHeader(format!(
                 "the credential {credential:?} is not AK/date/region/service/aws4_request"
             ))),
         }
@@ -170,7 +178,7 @@ pub fn verify_header(
         }
     }
     let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
-        return Err(AuthError::Malformed(
+        return Err(AuthError::MalformedHeader(
             "Authorization needs Credential, SignedHeaders and Signature".into(),
         ));
     };
@@ -199,13 +207,17 @@ pub fn verify_header(
     };
     let when = parse_amz_date(amz_date)?;
     if !amz_date.starts_with(scope.date) {
-        return Err(AuthError::Malformed(
+        return Err(AuthError::MalformedHeader(
             "the credential scope's date is not the request's".into(),
         ));
     }
     let payload = req
         .header("x-amz-content-sha256")
-        .ok_or_else(|| AuthError::Malformed("a V4 request needs x-amz-content-sha256".into()))?;
+        .ok_or(AuthError::MissingContentSha256)?;
+    let is_hash = payload.len() == 64 && payload.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_hash && !PAYLOAD_MODES.contains(&payload) {
+        return Err(AuthError::InvalidContentSha256(payload.to_owned()));
+    }
     let query = req.query();
     let canonical = canonical_request(req, &query, signed, payload)?;
     let scope_text = scope.text();
@@ -233,14 +245,7 @@ pub fn verify_header(
             signing(ChunkSigning::Signed { trailer: true })
         }
         "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => signing(ChunkSigning::Unsigned),
-        hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            BodyCheck::Sha256(hash.to_ascii_lowercase())
-        }
-        other => {
-            return Err(AuthError::Malformed(format!(
-                "unsupported x-amz-content-sha256 {other:?}"
-            )));
-        }
+        hash => BodyCheck::Sha256(hash.to_ascii_lowercase()),
     };
     Ok(Authenticated {
         credential: cred.clone(),
@@ -266,22 +271,25 @@ pub fn verify_presigned(
             .iter()
             .find(|q| q.name == n)
             .map(|q| q.value.as_str())
-            .ok_or_else(|| AuthError::Malformed(format!("a presigned V4 URL needs {n}")))
+            .ok_or_else(|| AuthError::MalformedQuery(format!("a presigned V4 URL needs {n}")))
     };
     if get("X-Amz-Algorithm")? != ALGORITHM {
-        return Err(AuthError::Malformed(
+        return Err(AuthError::MalformedQuery(
             "X-Amz-Algorithm must be AWS4-HMAC-SHA256".into(),
         ));
     }
-    let scope = Scope::parse(get("X-Amz-Credential")?)?;
+    let as_query = |e: AuthError| AuthError::MalformedQuery(e.to_string());
+    let scope = Scope::parse(get("X-Amz-Credential")?).map_err(as_query)?;
     let cred = lookup(credentials, scope.access_key)?;
     let amz_date = get("X-Amz-Date")?;
-    let when = parse_amz_date(amz_date)?;
+    let when = parse_amz_date(amz_date).map_err(as_query)?;
     let expires: i64 = get("X-Amz-Expires")?
         .parse()
-        .map_err(|_| AuthError::Malformed("X-Amz-Expires must be seconds".into()))?;
+        .map_err(|_| AuthError::MalformedQuery("X-Amz-Expires must be seconds".into()))?;
     if !(0..=MAX_PRESIGNED_SECS).contains(&expires) {
-        return Err(AuthError::Malformed("X-Amz-Expires is out of range".into()));
+        return Err(AuthError::MalformedQuery(
+            "X-Amz-Expires must be 0 to 604800 seconds (7 days)".into(),
+        ));
     }
     let signed = get("X-Amz-SignedHeaders")?;
     let signature = get("X-Amz-Signature")?;

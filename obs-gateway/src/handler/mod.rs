@@ -334,13 +334,7 @@ async fn route(
     };
     let who = auth::authenticate(&view, &gw.credentials).map_err(|e| {
         tracing::debug!(error = %e, "authentication refused");
-        let status = match e {
-            auth::AuthError::Malformed(_) if parts.headers.contains_key(header::AUTHORIZATION) => {
-                StatusCode::BAD_REQUEST
-            }
-            _ => StatusCode::FORBIDDEN,
-        };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(e.status(), e.code(), e.to_string())
     })?;
     if let Err(what) = who.check_coverage(&parts.headers, &view.query()) {
         return Err(ApiError::new(
