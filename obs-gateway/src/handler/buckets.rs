@@ -17,8 +17,8 @@ use crate::xml;
 
 impl Ctx<'_> {
     /// `GET /`: the caller's buckets by name, with S3's `prefix`, `bucket-region`,
-    /// `max-buckets` (1 to 10,000) and `continuation-token` (a filter that were ignored would
-    /// answer buckets the caller did not ask for).
+    /// `max-buckets` (1 to 10,000) and `continuation-token`: a filter ignored would answer
+    /// buckets the caller did not ask for.
     pub(super) fn list_buckets(&self) -> Result<Response<Body>, ApiError> {
         let t = self.t;
         let prefix = t.get("prefix").unwrap_or("");
