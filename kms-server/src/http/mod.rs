@@ -11,6 +11,7 @@ pub mod huawei;
 pub mod vault;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -159,34 +160,42 @@ where
         // connection in the middle of it.
         let call = begin_call(&request);
         let state = Arc::clone(&self.state);
-        let (parts, body) = request.into_parts();
-        let close_if_unread =
-            parts.version <= http::Version::HTTP_11 && declares_body(&parts.headers);
-        let served = async move {
-            let mut body = Watched {
-                inner: body,
-                ended: false,
-            };
-            let request = http::Request::from_parts(parts, &mut body);
-            let mut response = if huawei {
-                huawei::handle(state, request).await
-            } else {
-                vault::handle(state, request).await
-            };
-            // A refusal answered before the body was read (an unknown path, a bad signature,
-            // a body over the limit): hyper then closes the connection rather than read the
-            // rest, and a client that was not told would send its next request into a closed
-            // socket (python-requests does not retry a POST: the call fails).
-            if close_if_unread && !body.ended {
-                response.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-            }
-            response
-        };
-        futures::future::Either::Right(in_flight(served, call))
+        // Only a request that announces a body over HTTP/1 is watched: a GET costs nothing more.
+        let ended = (request.version() <= http::Version::HTTP_11
+            && declares_body(request.headers()))
+        .then(|| Arc::new(AtomicBool::new(false)));
+        let request = request.map(|inner| Watched {
+            inner,
+            ended: ended.clone(),
+        });
+        // Each API's future boxed on its own: together (an `Either`) every call would carry the
+        // larger of the two.
+        futures::future::Either::Right(if huawei {
+            in_flight(close_if_unread(huawei::handle(state, request), ended), call)
+        } else {
+            in_flight(close_if_unread(vault::handle(state, request), ended), call)
+        })
     }
+}
+
+/// `served`, whose answer says `Connection: close` when `ended` (a watched body) was not read to
+/// its end: a refusal answered before the body was read (an unknown path, a bad signature, a
+/// body over the limit). hyper then closes the connection rather than read the rest, and a
+/// client that was not told would send its next request into a closed socket (python-requests
+/// does not retry a POST: the call fails).
+fn close_if_unread(
+    served: impl Future<Output = Response>,
+    ended: Option<Arc<AtomicBool>>,
+) -> impl Future<Output = Response> {
+    futures::FutureExt::map(served, move |mut response| {
+        if ended.is_some_and(|e| !e.load(Ordering::Relaxed)) {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
+    })
 }
 
 /// Whether an HTTP/1 request announces a body (a `Content-Length` above 0, or a
@@ -198,10 +207,10 @@ fn declares_body(headers: &http::HeaderMap) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-/// A request body that notes whether it was read to its end.
+/// A request body that notes, when watched, whether it was read to its end.
 struct Watched<B> {
     inner: B,
-    ended: bool,
+    ended: Option<Arc<AtomicBool>>,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for Watched<B> {
@@ -213,8 +222,8 @@ impl<B: http_body::Body + Unpin> http_body::Body for Watched<B> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            self.ended = true;
+        if let (std::task::Poll::Ready(None), Some(ended)) = (&polled, &self.ended) {
+            ended.store(true, Ordering::Relaxed);
         }
         polled
     }
