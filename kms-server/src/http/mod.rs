@@ -160,7 +160,8 @@ where
         // connection in the middle of it.
         let call = begin_call(&request);
         let state = Arc::clone(&self.state);
-        // Only a request that announces a body over HTTP/1 is watched: a GET costs nothing more.
+        // Only a request that announces a body over HTTP/1 is watched (a flag allocated per
+        // call); any other passes through the wrapper unwatched.
         let ended = (request.version() <= http::Version::HTTP_11
             && declares_body(request.headers()))
         .then(|| Arc::new(AtomicBool::new(false)));
