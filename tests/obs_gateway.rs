@@ -1468,7 +1468,6 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
             "delete_object_tagging": "NotImplemented",
             "put_object_acl": "NotImplemented",
             "get_object_acl": "NotImplemented",
-            "get_object_part": "NotImplemented",
             "delete_bucket_cors": "NotImplemented",
             "delete_bucket_lifecycle": "NotImplemented",
             "put_bucket_versioning": "NotImplemented",
@@ -1603,6 +1602,39 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
     }
     let other = Client::EsdkWorkflow.run(&env, T2, &["bucket-info", "edges-esdk-1"]);
     assert_eq!(other["error"], "AccessDenied", "{other}");
+}
+
+/// GET and HEAD by `partNumber` as S3 answers them (the AWS SDKs' transfer managers download so):
+/// a multipart object's part N is its bytes (206, `Content-Range`, `x-amz-mp-parts-count`),
+/// plaintext or SSE-KMS; an object written whole is its part 1; a part past the last is 416
+/// `InvalidPartNumber`; a part number with a `Range` is 400 `InvalidRequest`.
+#[test]
+fn parts_of_multipart_objects_are_read_by_number() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "parts-v4"),
+        (Client::Boto3SigV2, "parts-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["part-reads", bucket]);
+        let parts = serde_json::json!([
+            [206, true, "bytes 0-102399/204805", 3],
+            [206, true, "bytes 102400-204799/204805", 3],
+            [206, true, "bytes 204800-204804/204805", 3],
+        ]);
+        let head = serde_json::json!([206, 102_400, "bytes 102400-204799/204805", 3]);
+        let want = serde_json::json!({
+            "plain": parts,
+            "plain_head_2": head,
+            "plain_part_4": "InvalidPartNumber",
+            "kms": parts,
+            "kms_head_2": head,
+            "kms_part_4": "InvalidPartNumber",
+            "whole_part_1": [206, "0123456789", null],
+            "whole_part_2": "InvalidPartNumber",
+            "part_and_range": "InvalidRequest",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
 }
 
 /// ListMultipartUploads as S3 answers it: by key, then initiation time; the paginator's pages

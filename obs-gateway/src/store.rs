@@ -127,6 +127,9 @@ pub struct ObjectRow {
     /// For SSE-KMS multipart objects: the upload's envelope header and the manifest (the file
     /// holds the part bodies only, FORMAT.md section 5).
     pub multipart: Option<(Vec<u8>, Vec<u8>)>,
+    /// For an object a multipart upload made: its parts' plaintext sizes, in part order (`None`
+    /// for one written whole, and for a multipart object completed before schema version 3).
+    pub part_sizes: Option<Vec<u64>>,
 }
 
 /// A multipart upload's row.
@@ -182,7 +185,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -190,6 +193,14 @@ BEGIN;
 ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
 PRAGMA user_version = 2;
+COMMIT;
+";
+
+/// From version 2: a multipart object keeps its parts' sizes (GET and HEAD by `partNumber`).
+const MIGRATE_2_TO_3: &str = "
+BEGIN;
+ALTER TABLE objects ADD COLUMN part_sizes TEXT;
+PRAGMA user_version = 3;
 COMMIT;
 ";
 
@@ -217,6 +228,7 @@ CREATE TABLE IF NOT EXISTS objects (
     envelope_header BLOB,
     manifest BLOB,
     headers TEXT NOT NULL DEFAULT '[]',
+    part_sizes TEXT,
     PRIMARY KEY (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -265,7 +277,11 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (1, _) => conn.execute_batch(MIGRATE_1_TO_2)?,
+            (1, _) => {
+                conn.execute_batch(MIGRATE_1_TO_2)?;
+                conn.execute_batch(MIGRATE_2_TO_3)?;
+            }
+            (2, _) => conn.execute_batch(MIGRATE_2_TO_3)?,
             (0, 0) => {
                 conn.execute_batch(SCHEMA)?;
                 conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
@@ -722,8 +738,14 @@ impl Store {
         let old = old.map(|(file, _)| file);
         let meta = to_json(&row.meta)?;
         let headers = to_json(&row.headers)?;
+        let part_sizes = row
+            .part_sizes
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 row.bucket,
                 row.key,
@@ -737,7 +759,8 @@ impl Store {
                 row.modified_ms,
                 row.multipart.as_ref().map(|m| &m.0),
                 row.multipart.as_ref().map(|m| &m.1),
-                headers
+                headers,
+                part_sizes
             ],
         )?;
         tx.commit()?;
@@ -909,7 +932,7 @@ fn upload_from_raw(
     })
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes FROM objects";
 
 type RawObject = (
     String,
@@ -925,6 +948,7 @@ type RawObject = (
     Option<Vec<u8>>,
     Option<Vec<u8>>,
     String,
+    Option<String>,
 );
 
 /// The row of `bucket`/`key`, read on `db` (the caller holds the lock).
@@ -954,6 +978,7 @@ fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
         r.get(10)?,
         r.get(11)?,
         r.get(12)?,
+        r.get(13)?,
     ))
 }
 
@@ -972,6 +997,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         header,
         manifest,
         headers,
+        part_sizes,
     ) = raw;
     Ok(ObjectRow {
         bucket,
@@ -986,6 +1012,10 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         headers: from_json(&headers)?,
         modified_ms,
         multipart: header.zip(manifest),
+        part_sizes: part_sizes
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?,
     })
 }
 
@@ -1027,6 +1057,7 @@ mod tests {
             headers: vec![],
             modified_ms: 0,
             multipart: None,
+            part_sizes: None,
         }
     }
 
@@ -1099,44 +1130,59 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_database_is_migrated_and_its_rows_read_without_headers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.create_bucket(&bucket("b")).unwrap();
-        let t = store.temp_path();
-        std::fs::write(&t, "one").unwrap();
-        store
-            .commit_object(&t, &object("k", "f1"), &WriteCondition::Any)
-            .unwrap();
-        drop(store);
-        // Back to version 1's tables.
-        let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
-        conn.execute_batch(
-            "ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        drop(conn);
-        let store = Store::open(dir.path()).unwrap();
-        let got = store.object("b", "k").unwrap().unwrap();
-        assert_eq!((got.file.as_str(), got.headers.len()), ("f1", 0));
-        let with_headers = ObjectRow {
-            headers: vec![("cache-control".into(), "no-store".into())],
-            ..object("k", "f2")
-        };
-        let t = store.temp_path();
-        std::fs::write(&t, "two").unwrap();
-        store
-            .commit_object(&t, &with_headers, &WriteCondition::Any)
-            .unwrap();
-        assert_eq!(
-            store.object("b", "k").unwrap().unwrap().headers,
-            with_headers.headers
-        );
-        let version: i64 = store
-            .lock()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+    fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
+        // (version, the statements that take a current database back to it)
+        for (version, back) in [
+            (
+                1,
+                "ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+            ),
+            (
+                2,
+                "ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            store.create_bucket(&bucket("b")).unwrap();
+            let t = store.temp_path();
+            std::fs::write(&t, "one").unwrap();
+            store
+                .commit_object(&t, &object("k", "f1"), &WriteCondition::Any)
+                .unwrap();
+            drop(store);
+            let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
+            conn.execute_batch(back).unwrap();
+            drop(conn);
+            let store = Store::open(dir.path()).unwrap();
+            let got = store.object("b", "k").unwrap().unwrap();
+            assert_eq!(
+                (got.file.as_str(), got.headers.len(), got.part_sizes),
+                ("f1", 0, None),
+                "from version {version}"
+            );
+            let with_new_columns = ObjectRow {
+                headers: vec![("cache-control".into(), "no-store".into())],
+                part_sizes: Some(vec![102_400, 3]),
+                ..object("k", "f2")
+            };
+            let t = store.temp_path();
+            std::fs::write(&t, "two").unwrap();
+            store
+                .commit_object(&t, &with_new_columns, &WriteCondition::Any)
+                .unwrap();
+            let got = store.object("b", "k").unwrap().unwrap();
+            assert_eq!(
+                (got.headers, got.part_sizes),
+                (with_new_columns.headers, with_new_columns.part_sizes),
+                "from version {version}"
+            );
+            let now: i64 = store
+                .lock()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(now, SCHEMA_VERSION, "from version {version}");
+        }
     }
 
     #[test]

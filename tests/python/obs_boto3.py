@@ -24,6 +24,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         per page; max-keys 0; bucket names, regions and key lengths at and past their limits;
         deleting a bucket with an upload in progress; the caller's buckets by prefix and region,
         one per page; B's versioning)
+      | part-reads B (creates B: multipart objects, plain and SSE-KMS, read and headed by
+        partNumber; an object written whole by part 1 and 2; partNumber with a Range)
       | uploads B (creates B: five uploads in progress, listed whole, one per page, by a
         delimiter, under a prefix; all aborted from the listing, then B deleted)
       | list-uploads B (the keys of B's uploads in progress)
@@ -285,6 +287,41 @@ def uploads(s3, bucket):
     return seen
 
 
+def part_reads(s3, bucket):
+    """GET and HEAD by partNumber: multipart objects (plain and SSE-KMS) part by part, an object
+    written whole as its one part, and the refusals."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    sizes = [100 * 1024, 100 * 1024, 5]
+    for name, kw in [("plain", {}), ("kms", {"ServerSideEncryption": "aws:kms"})]:
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=name, **kw)["UploadId"]
+        bodies = [bytes([65 + i]) * size for i, size in enumerate(sizes)]
+        parts = [{"PartNumber": n, "ETag": s3.upload_part(
+            Bucket=bucket, Key=name, UploadId=uid, PartNumber=n, Body=b)["ETag"]}
+            for n, b in enumerate(bodies, start=1)]
+        s3.complete_multipart_upload(Bucket=bucket, Key=name, UploadId=uid,
+                                     MultipartUpload={"Parts": parts})
+        got = []
+        for n, body in enumerate(bodies, start=1):
+            r = s3.get_object(Bucket=bucket, Key=name, PartNumber=n)
+            got.append([r["ResponseMetadata"]["HTTPStatusCode"], r["Body"].read() == body,
+                        r["ContentRange"], r["PartsCount"]])
+        seen[name] = got
+        h = s3.head_object(Bucket=bucket, Key=name, PartNumber=2)
+        seen[name + "_head_2"] = [h["ResponseMetadata"]["HTTPStatusCode"], h["ContentLength"],
+                                  h["ContentRange"], h["PartsCount"]]
+        seen[name + "_part_4"] = code_of(
+            lambda: s3.get_object(Bucket=bucket, Key=name, PartNumber=4))
+    s3.put_object(Bucket=bucket, Key="whole", Body=b"0123456789")
+    r = s3.get_object(Bucket=bucket, Key="whole", PartNumber=1)
+    seen["whole_part_1"] = [r["ResponseMetadata"]["HTTPStatusCode"], r["Body"].read().decode(),
+                            r.get("PartsCount")]
+    seen["whole_part_2"] = code_of(lambda: s3.get_object(Bucket=bucket, Key="whole", PartNumber=2))
+    seen["part_and_range"] = code_of(
+        lambda: s3.get_object(Bucket=bucket, Key="kms", PartNumber=1, Range="bytes=0-1"))
+    return seen
+
+
 def read_while_replaced(s3, bucket):
     """Reads and copies of an object that another thread keeps replacing: each must be the
     whole of one version, never an error."""
@@ -470,7 +507,6 @@ def sub_resources(s3, bucket):
         "delete_object_tagging": lambda: s3.delete_object_tagging(Bucket=bucket, Key="k"),
         "put_object_acl": lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="private"),
         "get_object_acl": lambda: s3.get_object_acl(Bucket=bucket, Key="k"),
-        "get_object_part": lambda: s3.get_object(Bucket=bucket, Key="k", PartNumber=1),
         "delete_bucket_cors": lambda: s3.delete_bucket_cors(Bucket=bucket),
         "delete_bucket_lifecycle": lambda: s3.delete_bucket_lifecycle(Bucket=bucket),
         "put_bucket_versioning": lambda: s3.put_bucket_versioning(
@@ -654,6 +690,8 @@ def main():
             out = {"url": url}
         elif op == "api-surface":
             out = api_surface(s3, args[0])
+        elif op == "part-reads":
+            out = part_reads(s3, args[0])
         elif op == "uploads":
             out = uploads(s3, args[0])
         elif op == "list-uploads":

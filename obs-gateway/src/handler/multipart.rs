@@ -393,6 +393,7 @@ impl Ctx<'_> {
             headers: upload.headers.clone(),
             modified_ms: now_ms(),
             multipart: upload.envelope_header.clone().zip(manifest),
+            part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
         };
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();

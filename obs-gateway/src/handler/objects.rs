@@ -241,6 +241,7 @@ impl Ctx<'_> {
             headers: stored_headers,
             modified_ms,
             multipart: None,
+            part_sizes: None,
         };
         let gw = Arc::clone(self.gw);
         self.gw
@@ -317,6 +318,7 @@ impl Ctx<'_> {
             headers: request_stored_headers(self.headers),
             modified_ms: now_ms(),
             multipart: None,
+            part_sizes: None,
         };
         let gw = Arc::clone(self.gw);
         self.gw
@@ -528,6 +530,18 @@ impl Ctx<'_> {
         head: bool,
     ) -> Result<Response<Body>, ApiError> {
         current_version_only(self.t.get("versionId"))?;
+        let part = self
+            .t
+            .get("partNumber")
+            .map(parse_part_number)
+            .transpose()?;
+        if part.is_some() && self.headers.contains_key(header::RANGE) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "cannot specify both a Range header and a partNumber query parameter",
+            ));
+        }
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         // A key with no object is NoSuchKey to the bucket's owner only: to anyone else it is
@@ -561,12 +575,22 @@ impl Ctx<'_> {
             Verdict::NotModified => true,
             Verdict::Serve => false,
         };
-        let range = match self
-            .headers
-            .get(header::RANGE)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(r)
+        let mut headers = HeaderMap::new();
+        let range = match (
+            part,
+            self.headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok()),
+        ) {
+            (Some(n), _) => {
+                let (span, parts) = part_span(n, &obj)?;
+                if let Some(count) = parts {
+                    headers.insert("x-amz-mp-parts-count", HeaderValue::from(count));
+                }
+                // An empty part (or object) has no Content-Range to give: it is answered whole.
+                (!span.is_empty() && !not_modified).then_some(span)
+            }
+            (None, Some(r))
                 if !not_modified
                     && conditions::range_applies(self.headers, &obj.etag, obj.modified_ms) =>
             {
@@ -574,7 +598,6 @@ impl Ctx<'_> {
             }
             _ => None,
         };
-        let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&etag) {
             headers.insert(header::ETAG, v);
         }
@@ -662,6 +685,52 @@ impl Ctx<'_> {
         *r.status_mut() = status;
         *r.headers_mut() = headers;
         Ok(r)
+    }
+}
+
+/// A `partNumber` parameter: 1 to 10,000, as S3 takes it.
+fn parse_part_number(n: &str) -> Result<u32, ApiError> {
+    n.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
+/// The bytes of part `number` of `obj` (GET and HEAD by `partNumber`), and how many parts a
+/// multipart object has: a part's span of an object a multipart upload made; all of one written
+/// whole, which is its part 1. A multipart object completed before the gateway kept part sizes
+/// (schema version 2) cannot answer by part: `Range` reads it.
+fn part_span(
+    number: u32,
+    obj: &ObjectRow,
+) -> Result<(std::ops::Range<u64>, Option<usize>), ApiError> {
+    let unsatisfiable = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "InvalidPartNumber",
+            "the requested part number is not satisfiable",
+        )
+    };
+    let index = usize::try_from(number - 1).map_err(|_| unsatisfiable())?;
+    match &obj.part_sizes {
+        Some(sizes) => {
+            let size = *sizes.get(index).ok_or_else(unsatisfiable)?;
+            let start: u64 = sizes[..index].iter().sum();
+            Ok((start..start + size, Some(sizes.len())))
+        }
+        None if obj.etag.contains('-') => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "this multipart object was completed before the gateway kept part sizes: read it by Range",
+        )),
+        None if index == 0 => Ok((0..obj.size, None)),
+        None => Err(unsatisfiable()),
     }
 }
 
@@ -773,6 +842,81 @@ fn refuse_unchanged_copy_onto_itself(headers: &HeaderMap) -> Result<(), ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_number_names_a_parts_bytes_or_a_whole_objects_first_part() {
+        let object = |etag: &str, size: u64, part_sizes: Option<Vec<u64>>| ObjectRow {
+            bucket: "b".into(),
+            key: "k".into(),
+            file: "f".into(),
+            size,
+            etag: etag.into(),
+            content_type: None,
+            owner: kms_proto::key_id::DomainId::parse("d1").unwrap(),
+            kms_key_id: None,
+            meta: Vec::new(),
+            headers: Vec::new(),
+            modified_ms: 0,
+            multipart: None,
+            part_sizes,
+        };
+        let three = object("e-3", 204_805, Some(vec![102_400, 102_400, 5]));
+        let whole = object("e", 10, None);
+        let before_v3 = object("e-2", 10, None);
+        // (rule, object, part, answer: span and part count, or status and code)
+        type Want = Result<(std::ops::Range<u64>, Option<usize>), (u16, &'static str)>;
+        let cases: [(&str, &ObjectRow, u32, Want); 7] = [
+            (
+                "a multipart object's first part",
+                &three,
+                1,
+                Ok((0..102_400, Some(3))),
+            ),
+            (
+                "its middle part",
+                &three,
+                2,
+                Ok((102_400..204_800, Some(3))),
+            ),
+            ("its last part", &three, 3, Ok((204_800..204_805, Some(3)))),
+            (
+                "past its last part",
+                &three,
+                4,
+                Err((416, "InvalidPartNumber")),
+            ),
+            (
+                "a whole object's part 1: all of it",
+                &whole,
+                1,
+                Ok((0..10, None)),
+            ),
+            (
+                "a whole object's part 2",
+                &whole,
+                2,
+                Err((416, "InvalidPartNumber")),
+            ),
+            (
+                "a multipart object without part sizes",
+                &before_v3,
+                1,
+                Err((501, "NotImplemented")),
+            ),
+        ];
+        for (rule, obj, n, want) in cases {
+            let got = part_span(n, obj).map_err(|e| (e.status.as_u16(), e.code));
+            assert_eq!(got, want, "{rule}");
+        }
+        for bad in ["0", "10001", "x", "-1"] {
+            let e = parse_part_number(bad).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "InvalidArgument"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn a_copy_onto_itself_must_change_its_encryption_or_storage_class() {

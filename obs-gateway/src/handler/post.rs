@@ -394,6 +394,7 @@ pub(super) async fn post_object(
         headers: super::stored_headers(|n| field(&fields, n)),
         modified_ms: now_ms(),
         multipart: None,
+        part_sizes: None,
     };
     let g = Arc::clone(gw);
     gw.tasks

@@ -95,8 +95,10 @@ impl ObjectOp {
             Self::UploadPart => &["uploadid", "partnumber"],
             Self::InitiateUpload => &["uploads"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
-            // Only the current version, `versionId=null` ([`current_version_only`]).
-            Self::Get | Self::Head | Self::Delete => &["versionid"],
+            // Only the current version, `versionId=null` ([`current_version_only`]); a part of
+            // it by number.
+            Self::Get | Self::Head => &["versionid", "partnumber"],
+            Self::Delete => &["versionid"],
             Self::Copy | Self::Put => &[],
         }
     }
@@ -339,7 +341,8 @@ mod tests {
                 &["x-image-process=resize"],
                 "501 NotImplemented",
             ),
-            (Method::GET, k, &["partNumber=2"], "501 NotImplemented"),
+            (Method::GET, k, &["partNumber=2"], "Get"),
+            (Method::DELETE, k, &["partNumber=2"], "501 NotImplemented"),
             (Method::PUT, k, &["copy", "tagging"], "501 NotImplemented"),
             (
                 Method::POST,
