@@ -568,11 +568,19 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
         ),
         (
             "a method the path does not take",
-            "DELETE",
-            "/v1/transit/keys/k1",
+            "GET",
+            "/v1/transit/encrypt/k1",
             b"".to_vec(),
             405,
             "unsupported operation",
+        ),
+        (
+            "a key's deletion, as for a Vault key without deletion_allowed",
+            "DELETE",
+            "/v1/transit/keys/k1",
+            b"".to_vec(),
+            400,
+            "deletion is not allowed",
         ),
         ("a body over 64 KiB", "POST", encrypt, big, 413, "65536"),
     ];

@@ -53,6 +53,9 @@ def scenario(url, token_a, token_b, bad_token):
     assert created["kmsbox_key_id"] == again["kmsbox_key_id"], (created, again)
     refused(exceptions.InvalidRequest, ta.create_key, name="rsa", key_type="rsa-2048")
     refused(exceptions.InvalidRequest, ta.create_key, name="exp", exportable=True)
+    # Deletion is refused as Vault refuses it for a key without deletion_allowed; the key stays.
+    e = refused(exceptions.InvalidRequest, ta.delete_key, name="app")
+    assert "deletion is not allowed" in e.errors[0], e.errors
     key = ta.read_key(name="app")["data"]
     assert key["type"] == "aes256-gcm96" and key["name"] == "app", key
     assert key["latest_version"] == 1 and list(key["keys"]) == ["1"], key

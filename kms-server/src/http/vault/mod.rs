@@ -138,6 +138,15 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
         ["transit", "keys", name] if !name.is_empty() && method == Method::GET => {
             (call(Op::ReadKey, name), true)
         }
+        // As Vault answers for a key without `deletion_allowed`, which kmsbox keys never have
+        // (hvac raises `InvalidRequest`, as against Vault).
+        ["transit", "keys", name] if !name.is_empty() && method == Method::DELETE => {
+            return Err(VaultError::bad_request(format!(
+                "error deleting policy {name}: deletion is not allowed for this policy: kmsbox \
+                 deletes a key through ScheduleKeyDeletion, after a waiting period \
+                 (kmsctl schedule-key-deletion)"
+            )));
+        }
         ["transit", "keys", name] if !name.is_empty() => {
             (call(Op::CreateKey, name), is_write(method))
         }
