@@ -1604,7 +1604,7 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
     assert_eq!(other["error"], "AccessDenied", "{other}");
 }
 
-/// GET and HEAD by `partNumber` as S3 answers them (the AWS SDKs' transfer managers download so):
+/// GET and HEAD by `partNumber` as S3 answers them (AWS SDK Go v2's transfer manager downloads so):
 /// a multipart object's part N is its bytes (206, `Content-Range`, `x-amz-mp-parts-count`),
 /// plaintext or SSE-KMS; an object written whole is its part 1; a part past the last is 416
 /// `InvalidPartNumber`; a part number with a `Range` is 400 `InvalidRequest`.
