@@ -866,10 +866,10 @@ mod tests {
                 call(Op::DataKeyWrapped, "k1"),
             ),
             (
-                "delete is not served",
+                "deleting a key is not allowed, as for a Vault key without deletion_allowed",
                 &Method::DELETE,
                 "transit/keys/k1",
-                Err(StatusCode::METHOD_NOT_ALLOWED),
+                Err(StatusCode::BAD_REQUEST),
             ),
             (
                 "encrypt by GET",
