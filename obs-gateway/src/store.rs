@@ -380,7 +380,7 @@ impl Store {
         db.query_row(
             &format!("{UPLOAD_COLUMNS} WHERE upload_id = ?1"),
             [upload_id],
-            raw_upload,
+            |r| RawUpload::try_from(r),
         )
         .optional()?
         .map(upload_from_raw)
@@ -411,7 +411,7 @@ impl Store {
             limit
         ])?;
         while let Some(r) = rows.next()? {
-            let raw = raw_upload(r)?;
+            let raw = RawUpload::try_from(r)?;
             if !raw.2.starts_with(prefix) {
                 break;
             }
@@ -570,7 +570,7 @@ impl Store {
             "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy FROM buckets WHERE owner = ?1 ORDER BY name",
         )?;
         let rows = st
-            .query_map([owner.as_str()], raw_bucket)?
+            .query_map([owner.as_str()], |r| RawBucket::try_from(r))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(bucket_from_raw).collect()
     }
@@ -672,7 +672,7 @@ impl Store {
         let mut out = Vec::new();
         let mut rows = st.query(params![bucket, after, prefix, limit])?;
         while let Some(r) = rows.next()? {
-            let raw = raw_object(r)?;
+            let raw = RawObject::try_from(r)?;
             if !raw.1.starts_with(prefix) {
                 break;
             }
@@ -826,18 +826,6 @@ type RawBucket = (
     Option<String>,
 );
 
-fn raw_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawBucket> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
-}
-
 fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
     let (name, owner, region, created_ms, alg, key, policy) = raw;
     Ok(BucketRow {
@@ -855,7 +843,7 @@ fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreErr
         .query_row(
             "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy FROM buckets WHERE name = ?1",
             [name],
-            raw_bucket,
+            |r| RawBucket::try_from(r),
         )
         .optional()?;
     raw.map(bucket_from_raw).transpose()
@@ -863,7 +851,7 @@ fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreErr
 
 /// Where a listing of uploads resumes: after every upload of a key before `key`, and after those
 /// of `key` initiated before `created_ms` (or then, with an ID up to `upload_id`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct UploadPosition {
     /// The last key listed.
     pub key: String,
@@ -888,21 +876,6 @@ type RawUpload = (
     i64,
     String,
 );
-
-fn raw_upload(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUpload> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
 
 fn upload_from_raw(
     (
@@ -956,30 +929,11 @@ fn object_row(db: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectR
     db.query_row(
         &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
         params![bucket, key],
-        raw_object,
+        |r| RawObject::try_from(r),
     )
     .optional()?
     .map(object_from_raw)
     .transpose()
-}
-
-fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-    ))
 }
 
 fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
@@ -1029,7 +983,7 @@ fn from_json(column: &str) -> Result<Vec<(String, String)>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn bucket(name: &str) -> BucketRow {
@@ -1043,7 +997,8 @@ mod tests {
         }
     }
 
-    fn object(key: &str, file: &str) -> ObjectRow {
+    /// A plaintext object row of bucket `b`, 3 bytes, ETag `e`, for tests.
+    pub(crate) fn object(key: &str, file: &str) -> ObjectRow {
         ObjectRow {
             bucket: "b".into(),
             key: key.into(),

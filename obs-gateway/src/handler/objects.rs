@@ -846,19 +846,10 @@ mod tests {
     #[test]
     fn a_part_number_names_a_parts_bytes_or_a_whole_objects_first_part() {
         let object = |etag: &str, size: u64, part_sizes: Option<Vec<u64>>| ObjectRow {
-            bucket: "b".into(),
-            key: "k".into(),
-            file: "f".into(),
             size,
             etag: etag.into(),
-            content_type: None,
-            owner: kms_proto::key_id::DomainId::parse("d1").unwrap(),
-            kms_key_id: None,
-            meta: Vec::new(),
-            headers: Vec::new(),
-            modified_ms: 0,
-            multipart: None,
             part_sizes,
+            ..crate::store::tests::object("k", "f")
         };
         let three = object("e-3", 204_805, Some(vec![102_400, 102_400, 5]));
         let whole = object("e", 10, None);
