@@ -568,17 +568,28 @@ fn request_stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// A request's user metadata (`x-obs-meta-*`, `x-amz-meta-*`), by name without the prefix.
 fn user_metadata(headers: &HeaderMap) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for (n, v) in headers {
-        let n = n.as_str();
-        let name = n
-            .strip_prefix("x-obs-meta-")
-            .or_else(|| n.strip_prefix("x-amz-meta-"));
-        if let (Some(name), Ok(v)) = (name, v.to_str()) {
-            out.push((name.to_owned(), v.to_owned()));
-        }
-    }
-    out
+    metadata_of(
+        headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+    )
+}
+
+/// The user metadata among name-value pairs (a request's headers, a form's fields): the
+/// `x-obs-meta-*` and `x-amz-meta-*` ones, by lower-case name without the prefix.
+fn metadata_of<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .filter_map(|(n, v)| {
+            // Compared in place: only metadata names are copied (every write reads its headers).
+            let name = ["x-obs-meta-", "x-amz-meta-"].iter().find_map(|prefix| {
+                n.get(..prefix.len())
+                    .filter(|head| head.eq_ignore_ascii_case(prefix))
+                    .map(|_| &n[prefix.len()..])
+            })?;
+            Some((name.to_ascii_lowercase(), v.to_owned()))
+        })
+        .collect()
 }
 
 /// The most user metadata an object keeps, in bytes: OBS's limit (S3's is 2 KiB).
@@ -667,6 +678,19 @@ mod tests {
         assert!(check_new_key(&"é".repeat(512)).is_ok());
         let e = check_new_key(&"é".repeat(513)).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (400, "KeyTooLongError"));
+    }
+
+    #[test]
+    fn user_metadata_is_the_meta_prefixed_pairs_by_lower_case_name() {
+        let got = metadata_of([
+            ("x-amz-meta-a", "1"),
+            ("X-Obs-Meta-Colour", "Red"),
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("content-type", "text/plain"),
+            ("x-amz-me", "short"),
+        ]);
+        let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(got, vec![pair("a", "1"), pair("colour", "Red")]);
     }
 
     #[test]

@@ -316,15 +316,7 @@ pub(super) async fn post_object(
         return Err(bad_form("the key is empty"));
     }
     super::check_new_key(&key)?;
-    let meta = fields
-        .iter()
-        .filter_map(|(n, v)| {
-            let n = n.to_ascii_lowercase();
-            n.strip_prefix("x-obs-meta-")
-                .or_else(|| n.strip_prefix("x-amz-meta-"))
-                .map(|m| (m.to_owned(), v.clone()))
-        })
-        .collect::<Vec<_>>();
+    let meta = super::metadata_of(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     super::check_user_metadata(&meta)?;
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
