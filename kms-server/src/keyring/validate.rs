@@ -85,12 +85,9 @@ pub struct PageSize {
     pub default: u32,
 }
 
-/// The most keys a `ListKeys` page holds.
-pub const PAGE_SIZE_MAX: u32 = 1000;
-
-/// `ListKeys` pages: at most [`PAGE_SIZE_MAX`] keys, 100 by default.
+/// `ListKeys` pages: at most 1000 keys, 100 by default.
 pub const PAGE_SIZE: PageSize = PageSize {
-    max: PAGE_SIZE_MAX,
+    max: 1000,
     default: 100,
 };
 

@@ -33,7 +33,7 @@ use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::json;
-use crate::keyring::validate::{self, MAX_DATA_KEY};
+use crate::keyring::validate::MAX_DATA_KEY;
 use crate::keyring::{Caller, Context, Keyring, now_ms};
 use crate::store::{Creator, KeyRecord, KeyState};
 
@@ -759,25 +759,16 @@ fn list_keys(
     let limit = match b.limit.as_deref() {
         None => 0,
         Some(l) => match number(l, "limit").recode(ErrorCode::InvalidLimit)? {
-            n @ 1..=validate::PAGE_SIZE_MAX => n,
-            _ => {
+            0 => {
                 return Err(HuaweiError::coded(
                     ErrorCode::InvalidLimit,
                     "limit",
-                    format!("must be 1 to {}", validate::PAGE_SIZE_MAX),
+                    "must be 1 to 1000",
                 ));
             }
+            n => n,
         },
     };
-    let marker = b.marker.as_deref().unwrap_or("");
-    // Checked here to name the field as this API does (the keyring names gRPC's page_token).
-    validate::PageCursor::parse(marker).map_err(|_| {
-        HuaweiError::coded(
-            ErrorCode::InvalidMarker,
-            "marker",
-            "not a next_marker of an earlier list-keys answer",
-        )
-    })?;
     let state: Option<&str> = match b.key_state.as_deref() {
         None | Some("") => None,
         Some(s @ ("1" | "2" | "3" | "4" | "5")) => Some(s),
@@ -791,7 +782,22 @@ fn list_keys(
     // Every key is AES_256; any other spec lists none.
     let spec_matches = b.key_spec.as_deref().is_none_or(|s| s == "AES_256");
     let keep = |r: &KeyRecord| spec_matches && state.is_none_or(|s| key_state(r.state) == s);
-    let page = keyring.list_where(caller, limit, marker, keep)?;
+    let page = keyring
+        .list_where(caller, limit, b.marker.as_deref().unwrap_or(""), keep)
+        .map_err(|e| match e {
+            // The keyring names gRPC's fields (page_size, page_token); this API's are these.
+            crate::error::KmsError::Invalid { code, reason, .. }
+                if code == ErrorCode::InvalidLimit =>
+            {
+                HuaweiError::coded(code, "limit", reason)
+            }
+            crate::error::KmsError::Invalid { code, reason, .. }
+                if code == ErrorCode::InvalidMarker =>
+            {
+                HuaweiError::coded(code, "marker", reason)
+            }
+            other => other.into(),
+        })?;
     let body = model::KeyList {
         total: keyring.count_where(caller, keep),
         keys: page.keys.iter().map(|k| bare(k)).collect(),
