@@ -60,15 +60,8 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut request = head.into_bytes();
+    let framing = format!("Connection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request = request_head(addr, method, path, &framing, headers).into_bytes();
     request.extend_from_slice(body);
     exchange(addr, &request, &format!("{method} {path}"))
 }
@@ -78,13 +71,9 @@ pub fn http(
 /// # Panics
 /// As [`http()`].
 pub fn malformed_chunked(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n5\r\n{\"a\":XX\r\n");
+    let framing = "Connection: close\r\nTransfer-Encoding: chunked\r\n";
+    let mut head = request_head(addr, "POST", path, framing, headers);
+    head.push_str("5\r\n{\"a\":XX\r\n");
     exchange(addr, head.as_bytes(), &format!("POST {path}"))
 }
 
@@ -101,14 +90,8 @@ pub fn head_then_body(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (Reply, bool) {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let framing = format!("Content-Length: {}\r\n", body.len());
+    let head = request_head(addr, "POST", path, &framing, headers);
     let mut s = TcpStream::connect(addr).expect("connects");
     s.write_all(head.as_bytes()).expect("the head is sent");
     s.set_read_timeout(Some(Duration::from_millis(500)))
@@ -165,6 +148,23 @@ fn read_reply(s: &mut TcpStream, mut raw: Vec<u8>, what: &str) -> Reply {
     text.push_str("\r\n\r\n");
     text.push_str(&String::from_utf8_lossy(&raw[end + 4..end + 4 + length]));
     parse_reply(&text, what)
+}
+
+/// A request's head: the request line, `Host`, the `framing` lines (each ending in CRLF), the
+/// `headers`, and the blank line that ends it.
+fn request_head(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    framing: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{framing}");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
 }
 
 /// Sends `request` on a fresh connection and reads the reply to its end.

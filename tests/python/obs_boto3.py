@@ -192,6 +192,18 @@ def listing_edges(s3, bucket):
     return seen
 
 
+def upload_parts(s3, bucket, key, bodies, **kw):
+    """Initiates an upload of `key` and uploads `bodies` as parts 1, 2, ...: its ID, the parts'
+    list for completion, and the completion call (not made)."""
+    uid = s3.create_multipart_upload(Bucket=bucket, Key=key, **kw)["UploadId"]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(
+        Bucket=bucket, Key=key, UploadId=uid, PartNumber=n, Body=body)["ETag"]}
+        for n, body in enumerate(bodies, start=1)]
+    complete = lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts})
+    return uid, parts, complete
+
+
 def limits(s3, bucket):
     """OBS's limits on parts and metadata, and copies onto the object itself."""
     seen = {}
@@ -199,15 +211,8 @@ def limits(s3, bucket):
     kib100 = 100 * 1024
 
     def multipart(key, sizes, **kw):
-        uid = s3.create_multipart_upload(Bucket=bucket, Key=key, **kw)["UploadId"]
-        parts = []
-        for number, size in enumerate(sizes, start=1):
-            r = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=number,
-                               Body=bytes([64 + number]) * size)
-            parts.append({"PartNumber": number, "ETag": r["ETag"]})
-        complete = lambda: s3.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts})
-        return uid, parts, complete
+        bodies = [bytes([64 + n]) * size for n, size in enumerate(sizes, start=1)]
+        return upload_parts(s3, bucket, key, bodies, **kw)
 
     uid, parts, complete = multipart("small", [kib100 - 1, 10], ServerSideEncryption="aws:kms")
     seen["part_under_100_kib"] = code_of(complete)
@@ -294,13 +299,8 @@ def part_reads(s3, bucket):
     s3.create_bucket(Bucket=bucket)
     sizes = [100 * 1024, 100 * 1024, 5]
     for name, kw in [("plain", {}), ("kms", {"ServerSideEncryption": "aws:kms"})]:
-        uid = s3.create_multipart_upload(Bucket=bucket, Key=name, **kw)["UploadId"]
         bodies = [bytes([65 + i]) * size for i, size in enumerate(sizes)]
-        parts = [{"PartNumber": n, "ETag": s3.upload_part(
-            Bucket=bucket, Key=name, UploadId=uid, PartNumber=n, Body=b)["ETag"]}
-            for n, b in enumerate(bodies, start=1)]
-        s3.complete_multipart_upload(Bucket=bucket, Key=name, UploadId=uid,
-                                     MultipartUpload={"Parts": parts})
+        upload_parts(s3, bucket, name, bodies, **kw)[2]()
         got = []
         for n, body in enumerate(bodies, start=1):
             r = s3.get_object(Bucket=bucket, Key=name, PartNumber=n)

@@ -313,15 +313,20 @@ fn lookup<'c>(credentials: &'c Credentials, ak: &str) -> Result<&'c Credential, 
 mod tests {
     use super::*;
 
+    /// Access key `A`, secret `s`, of domain `d1`.
+    fn one_credential() -> Credentials {
+        Credentials::parse(
+            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"s\"\ndomain_id = \"d1\"\n",
+            "t",
+        )
+        .unwrap()
+    }
+
     /// A refused signature is answered as S3 answers it: 400 with the code of what is wrong
     /// when a V4 signature is not of SigV4's shape, 403 otherwise.
     #[test]
     fn refused_signatures_have_s3s_status_and_code() {
-        let creds = Credentials::parse(
-            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"s\"\ndomain_id = \"d1\"\n",
-            "t",
-        )
-        .unwrap();
+        let creds = one_credential();
         let v4 = "AWS4-HMAC-SHA256 Credential=A/20261204/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
         let date = ("x-amz-date", "20261204T120000Z");
         let presigned = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=A%2F20261204%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261204T120000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
@@ -412,11 +417,7 @@ mod tests {
 
     #[test]
     fn prefixed_names_outside_the_signature_are_reported() {
-        let creds = Credentials::parse(
-            "[[credentials]]\naccess_key = \"A\"\nsecret_key = \"s\"\ndomain_id = \"d1\"\n",
-            "t",
-        )
-        .unwrap();
+        let creds = one_credential();
         let v2 = Authenticated {
             credential: creds.get("A").unwrap().clone(),
             dialect: Dialect::Amz,
