@@ -91,6 +91,27 @@ async fn scenario(daemon: &Daemon, grpc: &Tenant, tokens: [&str; 3]) {
         made["context"].as_str().unwrap().to_owned(),
     )]);
 
+    // A rotation schedule set over transit is the key's own.
+    let rotating = grpc
+        .client
+        .clone()
+        .describe_key(
+            grpc.req(pb::DescribeKeyRequest {
+                key_id: made["rotating_key_id"]
+                    .as_str()
+                    .expect("rotating_key_id")
+                    .to_owned(),
+            }),
+        )
+        .await
+        .expect("describe the key created rotating")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert!(rotating.rotation_enabled, "{rotating:?}");
+    assert_eq!(rotating.rotation_interval_days, 90);
+    assert!(rotating.next_rotation_time.is_some(), "{rotating:?}");
+
     // Transit -> gRPC.
     let ciphertext = made["ciphertext"].as_str().unwrap();
     let (version, blob) = ciphertext
@@ -204,6 +225,7 @@ async fn hvac_drives_every_call_without_a_tenants_file_where_the_token_is_the_do
     let wanted = [
         ("Vault.CreateKey", "d1", "ok"),
         ("Vault.RotateKey", "d1", "ok"),
+        ("Vault.ConfigKey", "d1", "ok"),
         ("Vault.Encrypt", "d1", "ok"),
         ("Vault.Decrypt", "d1", "ok"),
         ("Vault.DataKeyPlaintext", "d1", "ok"),
@@ -323,6 +345,52 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
         );
         assert_eq!(back.data()["plaintext"], key, "context {ctx:?}");
     }
+
+    // Ceph RGW's SSE-S3 (`rgw_crypt_sse_s3_backend = vault`, transit): PutBucketEncryption makes
+    // the bucket's key (create_bucket_key, rapidjson's bytes), each object a data key under it
+    // with the object's ARN as context; DeleteBucket asks for the key's deletion
+    // (delete_bucket_key), which kmsbox refuses, naming ScheduleKeyDeletion (RGW logs it and
+    // deletes the bucket); the key stays usable.
+    let bucket_key = "/v1/transit/keys/sse-s3-bucket-4137-1";
+    let made = http(
+        addr,
+        "POST",
+        bucket_key,
+        &rgw,
+        br#"{"type":"chacha20-poly1305","derived":true}"#,
+    );
+    assert_eq!(
+        made.data()["type"],
+        "aes256-gcm96",
+        "served as a kmsbox key"
+    );
+    let object_ctx = b64(br#"{"aws:s3:arn":"arn:aws:s3:::bucket/object"}"#);
+    let body = json!({ "context": object_ctx }).to_string();
+    let made = http(
+        addr,
+        "POST",
+        "/v1/transit/datakey/plaintext/sse-s3-bucket-4137-1",
+        &rgw,
+        body.as_bytes(),
+    );
+    let key = made.data()["plaintext"].as_str().unwrap().to_owned();
+    let body = json!({ "context": object_ctx, "ciphertext": made.data()["ciphertext"] });
+    let decrypt = "/v1/transit/decrypt/sse-s3-bucket-4137-1";
+    let back = http(addr, "POST", decrypt, &rgw, body.to_string().as_bytes());
+    assert_eq!(back.data()["plaintext"], key.as_str());
+    let config = http(
+        addr,
+        "POST",
+        &format!("{bucket_key}/config"),
+        &rgw,
+        br#"{"deletion_allowed":true}"#,
+    );
+    assert_eq!(config.status, 400, "{}", config.body);
+    assert!(config.errors().contains("ScheduleKeyDeletion"));
+    let delete = http(addr, "DELETE", bucket_key, &rgw, b"");
+    assert_eq!(delete.status, 400, "{}", delete.body);
+    let back = http(addr, "POST", decrypt, &rgw, body.to_string().as_bytes());
+    assert_eq!(back.data()["plaintext"], key.as_str(), "the key stays");
 
     // SeaweedFS: Vault's Go client, PUT, X-Vault-Request; GET keys/:name to describe the key, then
     // encrypt a locally made data key with a context of base64 JSON, and decrypt it.
@@ -541,6 +609,30 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
             br#"{"exportable": true}"#.to_vec(),
             400,
             "not supported",
+        ),
+        (
+            "a rotation period kmsbox cannot keep",
+            "POST",
+            "/v1/transit/keys/k1/config",
+            br#"{"auto_rotate_period": "36h"}"#.to_vec(),
+            400,
+            "whole days",
+        ),
+        (
+            "a config field of the wrong type",
+            "POST",
+            "/v1/transit/keys/k1/config",
+            br#"{"deletion_allowed": "yes"}"#.to_vec(),
+            400,
+            "invalid request body",
+        ),
+        (
+            "the config of an unknown key",
+            "POST",
+            "/v1/transit/keys/nokey/config",
+            b"{}".to_vec(),
+            400,
+            "not found",
         ),
         (
             "a name outside the alias grammar",

@@ -59,6 +59,37 @@ def scenario(url, token_a, token_b, bad_token):
     key = ta.read_key(name="app")["data"]
     assert key["type"] == "aes256-gcm96" and key["name"] == "app", key
     assert key["latest_version"] == 1 and list(key["keys"]) == ["1"], key
+    assert key["auto_rotate_period"] == 0, "a new key does not rotate by itself"
+
+    # keys/:name/config: the automatic rotation, in whole days (kmsbox's schedule); what kmsbox
+    # cannot honour is refused whole, changing nothing.
+    day = 86400
+    ta.update_key_configuration(name="app", auto_rotate_period="720h")
+    assert ta.read_key(name="app")["data"]["auto_rotate_period"] == 30 * day
+    for refusal, words in [
+        (dict(auto_rotate_period="1h"), "whole days"),
+        (dict(auto_rotate_period="400d"), "whole days"),
+        (dict(deletion_allowed=True), "ScheduleKeyDeletion"),
+        (dict(min_decryption_version=2), "every version"),
+        (dict(min_encryption_version=1), "latest version"),
+        (dict(exportable=True, auto_rotate_period="60d"), "never leaves"),
+    ]:
+        e = refused(exceptions.InvalidRequest, ta.update_key_configuration, name="app",
+                    **refusal)
+        assert words in e.errors[0], (refusal, e.errors)
+    assert ta.read_key(name="app")["data"]["auto_rotate_period"] == 30 * day, "unchanged"
+    ta.update_key_configuration(name="app", auto_rotate_period=0, min_decryption_version=1)
+    assert ta.read_key(name="app")["data"]["auto_rotate_period"] == 0, "turned off"
+    refused(exceptions.InvalidRequest, ta.update_key_configuration, name="nope",
+            auto_rotate_period="30d")
+    # A key created rotating; the schedule is the key's own, seen over gRPC too.
+    rotating = ta.create_key(name="rotating", auto_rotate_period="90d")["data"]
+    assert rotating["auto_rotate_period"] == 90 * day, rotating
+    refused(exceptions.InvalidRequest, ta.create_key, name="hourly", auto_rotate_period="1h")
+    refused(exceptions.InvalidPath, ta.read_key, name="hourly")
+    # Ceph RGW's SSE-S3 bucket key: chacha20-poly1305, derived; served as a kmsbox key.
+    bucket = ta.create_key(name="bucketkey", key_type="chacha20-poly1305", derived=True)["data"]
+    assert bucket["type"] == "aes256-gcm96", bucket
 
     # encrypt / decrypt, with the context bound.
     ctx = b64(b'{"bucket":"b1","object":"o1"}')
@@ -144,6 +175,7 @@ def scenario(url, token_a, token_b, bad_token):
 
     print(json.dumps({
         "key_id": created["kmsbox_key_id"],
+        "rotating_key_id": rotating["kmsbox_key_id"],
         "ciphertext": v2["ciphertext"],
         "context": ctx,
         "plaintext": b64(b"second"),

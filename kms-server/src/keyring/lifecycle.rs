@@ -98,21 +98,40 @@ impl Keyring {
         alias: &str,
         description: &str,
     ) -> Result<Arc<KeyRecord>> {
-        self.create_customer_key_with_id(caller, Uuid::new_v4(), alias, description)
+        self.insert_customer_key(caller, alias, description, Rotation::default())
             .await
     }
 
-    /// Creates a customer key with a given UUID (CreateKey, and `--seed`).
-    pub(crate) async fn create_customer_key_with_id(
+    /// Creates a customer key whose automatic rotation is on from its creation, every
+    /// `interval_days` (30 to 365): one write, so that no key is left without the schedule asked
+    /// for.
+    pub async fn create_rotating_key(
         &self,
         caller: &Caller,
-        uuid: Uuid,
+        alias: &str,
+        interval_days: u32,
+    ) -> Result<Arc<KeyRecord>> {
+        validate_rotation_interval(interval_days)?;
+        let rotation = Rotation {
+            enabled: true,
+            interval_days,
+            since_ms: self.clock.now_ms(),
+        };
+        self.insert_customer_key(caller, alias, "", rotation).await
+    }
+
+    /// Creates a customer key with the given rotation schedule.
+    async fn insert_customer_key(
+        &self,
+        caller: &Caller,
         alias: &str,
         description: &str,
+        rotation: Rotation,
     ) -> Result<Arc<KeyRecord>> {
         validate_alias(alias)?;
         validate_description(description)?;
-        let rec = self.new_record(
+        let uuid = Uuid::new_v4();
+        let mut rec = self.new_record(
             caller,
             &NewKey {
                 uuid,
@@ -122,6 +141,8 @@ impl Keyring {
                 service: "",
             },
         )?;
+        // Not bound by the record MAC (FORMATS.md §3), so set after it.
+        rec.rotation = rotation;
         let _w = self.writes.lock().await;
         let store_mac = self.store_mac_after(Some(&rec), None)?;
         let stored = rec.clone();

@@ -993,3 +993,30 @@ async fn a_rotation_schedule_rotates_an_enabled_key_when_its_time_passes_and_old
         "default keys do not rotate"
     );
 }
+
+#[tokio::test]
+async fn a_key_created_rotating_is_stored_with_its_schedule_and_a_bad_interval_creates_nothing() {
+    let (store, k) = keyring();
+    for days in [29, 366] {
+        assert_eq!(
+            code(&k.create_rotating_key(&alice(), "r", days).await),
+            Some(ErrorCode::InvalidRotationInterval),
+            "{days} days"
+        );
+    }
+    assert_eq!(k.key_count(), 0, "nothing created");
+    let key = k.create_rotating_key(&alice(), "r", 90).await.unwrap();
+    assert!(key.rotation.enabled);
+    assert_eq!(key.rotation.interval_days, 90);
+    assert_eq!(
+        key.next_rotation_ms(),
+        Some(key.created_at_ms + 90 * DAY_MS)
+    );
+    assert_eq!(
+        store.get(key.uuid).unwrap().rotation,
+        key.rotation,
+        "stored"
+    );
+    let due = k.rotate_due(key.created_at_ms + 90 * DAY_MS).await.unwrap();
+    assert_eq!(due.len(), 1, "rotated by its schedule");
+}

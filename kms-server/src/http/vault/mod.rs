@@ -28,9 +28,9 @@ use kms_proto::metadata::REQUEST_ID;
 use zeroize::Zeroizing;
 
 use self::model::{
-    CreateKeyRequest, DATA_KEY_BITS, DataKeyRequest, DataRequest, Item, KEY_TYPE, MAX_BODY,
-    check_key_version, context, decode_base64, encode_base64, format_ciphertext, parse_body,
-    parse_ciphertext, refuse_nonce,
+    ConfigRequest, CreateKeyRequest, DATA_KEY_BITS, DataKeyRequest, DataRequest, Item, KEY_TYPE,
+    KEY_TYPES_TAKEN, MAX_BODY, Period, check_key_version, context, decode_base64, encode_base64,
+    format_ciphertext, parse_body, parse_ciphertext, refuse_nonce,
 };
 use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditLine;
@@ -59,6 +59,8 @@ pub enum Op {
     ReadKey,
     /// `POST transit/keys/:name/rotate`.
     RotateKey,
+    /// `POST transit/keys/:name/config`.
+    ConfigKey,
     /// `POST transit/encrypt/:name`.
     Encrypt,
     /// `POST transit/decrypt/:name`.
@@ -80,6 +82,7 @@ impl Op {
             Op::CreateKey => "Vault.CreateKey",
             Op::ReadKey => "Vault.ReadKey",
             Op::RotateKey => "Vault.RotateKey",
+            Op::ConfigKey => "Vault.ConfigKey",
             Op::Encrypt => "Vault.Encrypt",
             Op::Decrypt => "Vault.Decrypt",
             Op::DataKeyPlaintext => "Vault.DataKeyPlaintext",
@@ -97,6 +100,8 @@ impl Op {
             Op::CreateKey => O::CreateKey,
             Op::ReadKey => O::DescribeKey,
             Op::RotateKey => O::RotateKey,
+            // What a key's configuration can change here is its rotation schedule.
+            Op::ConfigKey => O::UpdateKeyRotationInterval,
             Op::Encrypt => O::Encrypt,
             Op::Decrypt => O::Decrypt,
             Op::DataKeyPlaintext => O::GenerateDataKey,
@@ -152,6 +157,9 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
         }
         ["transit", "keys", name, "rotate"] if !name.is_empty() => {
             (call(Op::RotateKey, name), is_write(method))
+        }
+        ["transit", "keys", name, "config"] if !name.is_empty() => {
+            (call(Op::ConfigKey, name), is_write(method))
         }
         ["transit", "encrypt", name] if !name.is_empty() => {
             (call(Op::Encrypt, name), is_write(method))
@@ -467,14 +475,20 @@ async fn dispatch(
         }),
         Op::CreateKey => {
             let req: CreateKeyRequest = parse_body(body)?;
-            check_create(&req)?;
+            let rotation_days = check_create(&req)?;
             match keyring.find_alias(caller, name) {
-                // Vault answers a create of an existing key with that key.
+                // Vault answers a create of an existing key with that key, its options unchanged.
                 Ok(rec) => Ok(answer(key_data(&rec), &rec)),
                 // Boxed, as the rotation below: the store's wait would otherwise enlarge every
                 // data call's future.
                 Err(KmsError::KeyNotFound(_)) => {
-                    match Box::pin(keyring.create_key(caller, name, "")).await {
+                    let created = match rotation_days {
+                        None => Box::pin(keyring.create_key(caller, name, "")).await,
+                        Some(days) => {
+                            Box::pin(keyring.create_rotating_key(caller, name, days)).await
+                        }
+                    };
+                    match created {
                         Ok(rec) => Ok(Answer {
                             durable: true,
                             ..answer(key_data(&rec), &rec)
@@ -502,6 +516,26 @@ async fn dispatch(
             Ok(Answer {
                 durable: true,
                 ..answer(key_data(&rec), &rec)
+            })
+        }
+        Op::ConfigKey => {
+            let req: ConfigRequest = parse_body(body)?;
+            let rotation = check_config(&req)?;
+            let rec = find()?;
+            let Some(days) = rotation else {
+                return Ok(answer(key_data(&rec), &rec));
+            };
+            let changed = Box::pin(keyring.set_rotation(
+                caller,
+                &rec.full_id_string(),
+                Some(days.is_some()),
+                days,
+            ))
+            .await
+            .map_err(kms)?;
+            Ok(Answer {
+                durable: true,
+                ..answer(key_data(&changed), &changed)
             })
         }
         Op::Encrypt | Op::Decrypt | Op::Rewrap => {
@@ -679,27 +713,70 @@ fn ciphertext_blob(given: Option<&str>) -> Result<Zeroizing<Vec<u8>>, VaultError
     Ok(blob)
 }
 
-/// The key options kmsbox cannot honour are refused, not ignored.
-fn check_create(req: &CreateKeyRequest) -> Result<(), VaultError> {
+/// The key options kmsbox cannot honour are refused, not ignored; answers the rotation interval
+/// asked for, in days, if any.
+fn check_create(req: &CreateKeyRequest) -> Result<Option<u32>, VaultError> {
     if let Some(t) = req.key_type.as_deref()
-        && t != KEY_TYPE
+        && !KEY_TYPES_TAKEN.contains(&t)
     {
         return Err(VaultError::bad_request(format!(
-            "key type {t:?} is not supported: kmsbox keys are {KEY_TYPE}"
+            "key type {t:?} is not supported: kmsbox keys are {KEY_TYPE} (chacha20-poly1305 is \
+             taken and served as {KEY_TYPE})"
         )));
     }
-    for (field, asked) in [
+    refuse_options(&[
         ("convergent_encryption", req.convergent_encryption),
         ("exportable", req.exportable),
         ("allow_plaintext_backup", req.allow_plaintext_backup),
-    ] {
-        if asked == Some(true) {
-            return Err(VaultError::bad_request(format!(
-                "{field} is not supported: key material never leaves kmsbox"
-            )));
-        }
+    ])?;
+    req.auto_rotate_period
+        .as_ref()
+        .map_or(Ok(None), Period::rotation_days)
+}
+
+/// Checks a key's new configuration whole before any of it is applied; answers the rotation
+/// change asked for: `Some(None)` to turn rotation off, `Some(Some(days))` to rotate every `days`.
+fn check_config(req: &ConfigRequest) -> Result<Option<Option<u32>>, VaultError> {
+    if let Some(v) = req.min_decryption_version
+        && v > 1
+    {
+        return Err(VaultError::bad_request(format!(
+            "min_decryption_version {v} is not supported: kmsbox decrypts under every version of \
+             a key (0 or 1)"
+        )));
     }
-    Ok(())
+    if let Some(v) = req.min_encryption_version
+        && v != 0
+    {
+        return Err(VaultError::bad_request(format!(
+            "min_encryption_version {v} is not supported: kmsbox encrypts under the latest version \
+             of a key (0)"
+        )));
+    }
+    if req.deletion_allowed == Some(true) {
+        return Err(VaultError::bad_request(
+            "deletion_allowed is not supported: kmsbox deletes a key through ScheduleKeyDeletion, \
+             after a waiting period (kmsctl schedule-key-deletion)",
+        ));
+    }
+    refuse_options(&[
+        ("exportable", req.exportable),
+        ("allow_plaintext_backup", req.allow_plaintext_backup),
+    ])?;
+    req.auto_rotate_period
+        .as_ref()
+        .map(Period::rotation_days)
+        .transpose()
+}
+
+/// Refuses each option asked to be on that would let key material out.
+fn refuse_options(asked: &[(&str, Option<bool>)]) -> Result<(), VaultError> {
+    match asked.iter().find(|(_, on)| *on == Some(true)) {
+        Some((field, _)) => Err(VaultError::bad_request(format!(
+            "{field} is not supported: key material never leaves kmsbox"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A key as `GET transit/keys/:name` shows it. `keys` maps each version to when it was made, a
@@ -731,7 +808,7 @@ fn key_data(rec: &KeyRecord) -> serde_json::Value {
         "exportable": false,
         "allow_plaintext_backup": false,
         "imported_key": false,
-        "auto_rotate_period": 0,
+        "auto_rotate_period": Period::of(&rec.rotation),
         "supports_encryption": true,
         "supports_decryption": true,
         "supports_derivation": true,
@@ -887,7 +964,13 @@ mod tests {
                 "key config",
                 &post,
                 "transit/keys/k1/config",
-                Err(StatusCode::NOT_FOUND),
+                call(Op::ConfigKey, "k1"),
+            ),
+            (
+                "key config by GET",
+                &get,
+                "transit/keys/k1/config",
+                Err(StatusCode::METHOD_NOT_ALLOWED),
             ),
             (
                 "another mount",

@@ -10,6 +10,8 @@ use zeroize::Zeroizing;
 
 use super::error::VaultError;
 use crate::keyring::Context;
+use crate::keyring::validate::ROTATION_INTERVAL_DAYS;
+use crate::store::Rotation;
 
 /// The largest request body taken, in bytes; a larger one is `413`. Enough for a 4096-byte
 /// plaintext and an 8192-byte context in base64, several times over.
@@ -18,8 +20,16 @@ pub(super) const MAX_BODY: usize = 64 * 1024;
 /// The encryption-context key under which a transit `context` is bound (FORMATS.md §4).
 pub(super) const CONTEXT_KEY: &str = "vault_context";
 
-/// The only key type served: kmsbox's keys are AES-256-GCM with 96-bit nonces.
+/// The key type every key reads as: kmsbox's keys are AES-256-GCM with 96-bit nonces.
 pub(super) const KEY_TYPE: &str = "aes256-gcm96";
+
+/// The key types a create takes: kmsbox's own, and Vault's other 256-bit AEAD, which Ceph RGW asks
+/// for its SSE-S3 bucket keys; both are served as kmsbox keys (transit ciphertexts are opaque, so
+/// the cipher behind them is the server's choice), which read as [`KEY_TYPE`].
+pub(super) const KEY_TYPES_TAKEN: [&str; 2] = [KEY_TYPE, "chacha20-poly1305"];
+
+/// Seconds in a day: kmsbox's rotation schedule counts whole days.
+const DAY_SECONDS: u64 = 86_400;
 
 /// The data-key sizes transit's `datakey` takes, in bits.
 pub(super) const DATA_KEY_BITS: [u32; 3] = [128, 256, 512];
@@ -91,7 +101,7 @@ pub(super) fn parse_body<'a, T: Deserialize<'a> + Default>(
 /// kmsbox binds every `context` given, derived key or not).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct CreateKeyRequest {
-    /// Only `aes256-gcm96`.
+    /// One of [`KEY_TYPES_TAKEN`].
     #[serde(rename = "type")]
     pub(super) key_type: Option<String>,
     /// Unsupported when true.
@@ -100,6 +110,117 @@ pub(super) struct CreateKeyRequest {
     pub(super) exportable: Option<bool>,
     /// Unsupported when true.
     pub(super) allow_plaintext_backup: Option<bool>,
+    /// The rotation schedule, as in [`ConfigRequest::auto_rotate_period`].
+    pub(super) auto_rotate_period: Option<Period>,
+}
+
+/// `POST keys/:name/config`. Every field kmsbox cannot honour is refused, not ignored.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ConfigRequest {
+    /// 0 or 1: kmsbox decrypts under every version of a key.
+    pub(super) min_decryption_version: Option<u32>,
+    /// 0: kmsbox encrypts under the latest version.
+    pub(super) min_encryption_version: Option<u32>,
+    /// Unsupported when true: kmsbox deletes a key through ScheduleKeyDeletion.
+    pub(super) deletion_allowed: Option<bool>,
+    /// Unsupported when true.
+    pub(super) exportable: Option<bool>,
+    /// Unsupported when true.
+    pub(super) allow_plaintext_backup: Option<bool>,
+    /// The automatic rotation period: 0 turns it off; else whole days, as kmsbox's rotation
+    /// schedule keeps them.
+    pub(super) auto_rotate_period: Option<Period>,
+}
+
+/// A duration as Vault takes it: a number of seconds, or text (`"2592000"`, `"720h"`, `"30d"`,
+/// `"1h30m"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Period {
+    /// Seconds.
+    Seconds(u64),
+    /// Text, read by [`Period::seconds`].
+    Text(String),
+}
+
+impl Period {
+    /// The period in seconds. Text is whole seconds, or `<n>d`, or one or more `<n><unit>` with
+    /// the units `h`, `m` and `s` (Vault's `parseutil.ParseDurationSecond`, without fractions).
+    pub(super) fn seconds(&self) -> Result<u64, VaultError> {
+        let text = match self {
+            Period::Seconds(s) => return Ok(*s),
+            Period::Text(t) => t.trim(),
+        };
+        let bad = || {
+            VaultError::bad_request(format!(
+                "invalid auto_rotate_period {text:?}: a number of seconds or a duration such as \
+                 \"720h\" or \"30d\""
+            ))
+        };
+        if text.is_empty() {
+            return Ok(0);
+        }
+        if let Ok(s) = text.parse::<u64>() {
+            return Ok(s);
+        }
+        if let Some(days) = text.strip_suffix('d') {
+            let days: u64 = days.parse().map_err(|_| bad())?;
+            return days.checked_mul(DAY_SECONDS).ok_or_else(bad);
+        }
+        let mut total: u64 = 0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let unit_at = rest[digits..]
+                .find(|c: char| c.is_ascii_digit())
+                .map_or(rest.len(), |i| digits + i);
+            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            let unit = match &rest[digits..unit_at] {
+                "h" => 3_600,
+                "m" => 60,
+                "s" => 1,
+                _ => return Err(bad()),
+            };
+            total = n
+                .checked_mul(unit)
+                .and_then(|s| total.checked_add(s))
+                .ok_or_else(bad)?;
+            rest = &rest[unit_at..];
+        }
+        Ok(total)
+    }
+
+    /// The rotation interval this period asks for: `None` to turn rotation off (0), else a whole
+    /// number of days in kmsbox's range (its schedule counts days).
+    pub(super) fn rotation_days(&self) -> Result<Option<u32>, VaultError> {
+        let seconds = self.seconds()?;
+        if seconds == 0 {
+            return Ok(None);
+        }
+        let days = u32::try_from(seconds / DAY_SECONDS).ok();
+        match days {
+            Some(d) if seconds % DAY_SECONDS == 0 && ROTATION_INTERVAL_DAYS.contains(&d) => {
+                Ok(Some(d))
+            }
+            _ => Err(VaultError::bad_request(format!(
+                "auto_rotate_period of {seconds} seconds is not supported: kmsbox rotates a key \
+                 every {} to {} whole days (\"{}d\" or {} seconds, say), or never (0)",
+                ROTATION_INTERVAL_DAYS.start(),
+                ROTATION_INTERVAL_DAYS.end(),
+                ROTATION_INTERVAL_DAYS.start(),
+                u64::from(*ROTATION_INTERVAL_DAYS.start()) * DAY_SECONDS,
+            ))),
+        }
+    }
+
+    /// What a key's schedule reads as: its interval in seconds, or 0 when it does not rotate.
+    pub(super) fn of(rotation: &Rotation) -> u64 {
+        if rotation.enabled {
+            u64::from(rotation.interval_days) * DAY_SECONDS
+        } else {
+            0
+        }
+    }
 }
 
 /// One item of `encrypt`, `decrypt` or `rewrap`: the request's own fields, or one entry of its
@@ -201,6 +322,8 @@ pub(super) fn check_key_version(asked: Option<u32>, latest: u32) -> Result<(), V
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -286,6 +409,39 @@ mod tests {
         };
         let plaintext = crate::blob::open(&material, &header, &binding, &blob).unwrap();
         assert_eq!(encode_base64(&plaintext), text("plaintext"));
+    }
+
+    #[test]
+    fn rotation_periods_read_as_vault_writes_them_in_whole_days() {
+        /// The rotation asked for: `Ok(None)` off, `Ok(Some(days))`, `Err` refused.
+        type Asked = Result<Option<u32>, ()>;
+        let day = 86_400;
+        // (rule, JSON value, what it asks for)
+        let cases: [(&str, serde_json::Value, Asked); 14] = [
+            ("seconds as a number", json!(30 * day), Ok(Some(30))),
+            ("seconds as text", json!("2592000"), Ok(Some(30))),
+            ("days", json!("90d"), Ok(Some(90))),
+            ("hours", json!("720h"), Ok(Some(30))),
+            ("hours and minutes", json!("8759h60m"), Ok(Some(365))),
+            ("zero turns it off", json!(0), Ok(None)),
+            ("zero as text", json!("0s"), Ok(None)),
+            ("empty text turns it off", json!(""), Ok(None)),
+            ("less than a day", json!("1h"), Err(())),
+            ("not a whole number of days", json!(30 * day + 1), Err(())),
+            ("under kmsbox's 30 days", json!("29d"), Err(())),
+            ("over its 365 days", json!("366d"), Err(())),
+            ("an unknown unit", json!("30w"), Err(())),
+            ("a fraction", json!("1.5h"), Err(())),
+        ];
+        for (rule, value, want) in cases {
+            let period: Period = serde_json::from_value(value).expect(rule);
+            let got = period.rotation_days().map_err(|e| {
+                assert_eq!(e.status, http::StatusCode::BAD_REQUEST, "{rule}");
+            });
+            assert_eq!(got, want, "{rule}");
+        }
+        let negative = serde_json::from_value::<Period>(json!(-1));
+        assert!(negative.is_err(), "a negative period is no period");
     }
 
     #[test]
