@@ -351,11 +351,13 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
     // with the object's ARN as context; DeleteBucket asks for the key's deletion
     // (delete_bucket_key), which kmsbox refuses, naming ScheduleKeyDeletion (RGW logs it and
     // deletes the bucket); the key stays usable.
-    let bucket_key = "/v1/transit/keys/sse-s3-bucket-4137-1";
+    // The key's name is the bucket's ID (rgw_crypt_sse_s3_key_template's default, %bucket_id).
+    let bucket_id = "7a1d1f0f-f2d4-4f5f-9f42-8d6b1a2a6c3e.4137.1";
+    let bucket_key = format!("/v1/transit/keys/{bucket_id}");
     let made = http(
         addr,
         "POST",
-        bucket_key,
+        &bucket_key,
         &rgw,
         br#"{"type":"chacha20-poly1305","derived":true}"#,
     );
@@ -369,14 +371,14 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
     let made = http(
         addr,
         "POST",
-        "/v1/transit/datakey/plaintext/sse-s3-bucket-4137-1",
+        &format!("/v1/transit/datakey/plaintext/{bucket_id}"),
         &rgw,
         body.as_bytes(),
     );
     let key = made.data()["plaintext"].as_str().unwrap().to_owned();
     let body = json!({ "context": object_ctx, "ciphertext": made.data()["ciphertext"] });
-    let decrypt = "/v1/transit/decrypt/sse-s3-bucket-4137-1";
-    let back = http(addr, "POST", decrypt, &rgw, body.to_string().as_bytes());
+    let decrypt = format!("/v1/transit/decrypt/{bucket_id}");
+    let back = http(addr, "POST", &decrypt, &rgw, body.to_string().as_bytes());
     assert_eq!(back.data()["plaintext"], key.as_str());
     let config = http(
         addr,
@@ -387,9 +389,9 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
     );
     assert_eq!(config.status, 400, "{}", config.body);
     assert!(config.errors().contains("ScheduleKeyDeletion"));
-    let delete = http(addr, "DELETE", bucket_key, &rgw, b"");
+    let delete = http(addr, "DELETE", &bucket_key, &rgw, b"");
     assert_eq!(delete.status, 400, "{}", delete.body);
-    let back = http(addr, "POST", decrypt, &rgw, body.to_string().as_bytes());
+    let back = http(addr, "POST", &decrypt, &rgw, body.to_string().as_bytes());
     assert_eq!(back.data()["plaintext"], key.as_str(), "the key stays");
 
     // SeaweedFS: Vault's Go client, PUT, X-Vault-Request; GET keys/:name to describe the key, then
@@ -637,7 +639,7 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
         (
             "a name outside the alias grammar",
             "POST",
-            "/v1/transit/keys/bad.name",
+            "/v1/transit/keys/bad:name",
             b"".to_vec(),
             400,
             "alias",

@@ -304,6 +304,9 @@ def huawei_codes(a):
     cases = [
         ("create-key: an alias outside the grammar", lambda: create_key(c, "a//b"), "KMS.1101"),
         ("create-key: an alias ending in /default", lambda: create_key(c, "x/default"), "KMS.1101"),
+        ("create-key: an alias with '.', outside Huawei's pattern", lambda: create_key(c, "a.b"), "KMS.1101"),
+        ("update-key-alias: an alias with '.', outside Huawei's pattern",
+         lambda: c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="sdk.dotted"))), "KMS.1101"),
         ("update-key-alias: an alias outside the grammar",
          lambda: c.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="has space"))), "KMS.1101"),
         ("create-key: a description over 255 characters", lambda: create_key(c, "sdk/long", "d" * 256), "KMS.1103"),

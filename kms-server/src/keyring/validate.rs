@@ -146,7 +146,7 @@ impl PageCursor {
 ///
 /// ```text
 /// alias   = segment *( "/" segment )      ; 1 to 255 characters in all
-/// segment = 1*( ALPHA / DIGIT / "_" / "-" )
+/// segment = 1*( ALPHA / DIGIT / "_" / "-" / "." )
 /// ```
 ///
 /// so a leading, trailing or doubled `/` is refused rather than normalised (`obs/default/` is
@@ -166,9 +166,11 @@ pub fn validate_alias(alias: &str) -> Result<()> {
     }
     if !alias
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'-'))
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'-' | b'.'))
     {
-        return Err(bad("only letters, digits, '_', '/' and '-' are allowed"));
+        return Err(bad(
+            "only letters, digits, '_', '-', '.' and '/' are allowed",
+        ));
     }
     if alias.split('/').any(str::is_empty) {
         return Err(bad(
@@ -320,6 +322,11 @@ mod tests {
             ("a lone '/' is refused", "/", false),
             ("spaces are refused", "has space", false),
             ("':' is refused", "a:b", false),
+            (
+                "'.' is taken, as in Vault's names (Ceph RGW's bucket IDs)",
+                "7a1d1f0f-f2d4-4f5f-9f42-8d6b1a2a6c3e.4137.1",
+                true,
+            ),
             ("non-ASCII is refused", "ünïcode", false),
         ];
         for (rule, alias, ok) in cases {

@@ -1,5 +1,5 @@
 //! HashiCorp Vault's transit API, the subset storage engines call (Ceph RGW's SSE-KMS with
-//! `rgw_crypt_s3_kms_backend = vault`, SeaweedFS's OpenBao/Vault provider, the `hvac` client),
+//! `rgw_crypt_s3_kms_backend = vault` and its SSE-S3 bucket keys, SeaweedFS's OpenBao/Vault provider, the `hvac` client),
 //! served under `/v1/` over the same keyring, tenancy and audit log as the gRPC API.
 //!
 //! - A token (`X-Vault-Token`, or `Authorization: Bearer`) is a tenant's gRPC token; without a
