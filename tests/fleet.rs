@@ -1038,3 +1038,65 @@ fn a_store_url_asking_for_tls_is_refused_and_help_tells_the_pool_size() {
 fn fleet_bound_step() -> Duration {
     BOUND / 5
 }
+
+/// A Vault key's policy (`derived`, `deletion_allowed`) and rotation schedule are kept in the
+/// shared store: set through one daemon, every daemon keeps them within the bound (neither is
+/// bound by the record MAC, so a refresh must not take an unchanged MAC for an unchanged key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vault_keys_policy_set_on_one_daemon_holds_on_the_others() {
+    use kmsbox_tests::http1::http;
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let auth = [("X-Vault-Token", "alice")];
+    let (a, b) = (fleet.daemons[0].addr, fleet.daemons[1].addr);
+    // Configures the key on A, then waits (within the bound) until B reads `field` as `want`.
+    let configure_on_a_until_b_reads =
+        async |config: &[u8], field: &str, want: serde_json::Value| {
+            http(a, "POST", "/v1/transit/keys/bk/config", &auth, config).data();
+            let acked = Instant::now();
+            loop {
+                let read = http(b, "GET", "/v1/transit/keys/bk", &auth, b"");
+                if read.data()[field] == want {
+                    return read.data().clone();
+                }
+                assert!(
+                    acked.elapsed() <= BOUND,
+                    "B's {field} after the bound: {}",
+                    read.body
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+    http(
+        a,
+        "POST",
+        "/v1/transit/keys/bk",
+        &auth,
+        br#"{"derived":true}"#,
+    )
+    .data();
+    let allow = br#"{"deletion_allowed":true,"auto_rotate_period":"30d"}"#;
+    let read = configure_on_a_until_b_reads(allow, "deletion_allowed", true.into()).await;
+    assert_eq!(read["derived"], true);
+    assert_eq!(read["auto_rotate_period"], 30 * 86_400, "with the schedule");
+    // A change of the schedule alone reaches B too.
+    let rotate = br#"{"auto_rotate_period":"60d"}"#;
+    configure_on_a_until_b_reads(rotate, "auto_rotate_period", (60 * 86_400).into()).await;
+    let plaintext = br#"{"plaintext":"aGk="}"#;
+    let bare = http(b, "POST", "/v1/transit/encrypt/bk", &auth, plaintext);
+    assert_eq!(bare.status, 400, "derived on B too: {}", bare.body);
+    assert!(bare.errors().contains("requires an encryption context"));
+    let deleted = http(b, "DELETE", "/v1/transit/keys/bk", &auth, b"");
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let acked = Instant::now();
+    let with_context = br#"{"plaintext":"aGk=","context":"YQ=="}"#;
+    loop {
+        let r = http(a, "POST", "/v1/transit/encrypt/bk", &auth, with_context);
+        if r.status == 400 {
+            assert!(r.errors().contains("pending deletion"), "{}", r.errors());
+            break;
+        }
+        assert!(acked.elapsed() <= BOUND, "A still serves the deleted key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

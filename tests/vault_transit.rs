@@ -112,6 +112,28 @@ async fn scenario(daemon: &Daemon, grpc: &Tenant, tokens: [&str; 3]) {
     assert_eq!(rotating.rotation_interval_days, 90);
     assert!(rotating.next_rotation_time.is_some(), "{rotating:?}");
 
+    // A derived key refuses gRPC calls without an encryption context too.
+    let bare = grpc
+        .client
+        .clone()
+        .encrypt(
+            grpc.req(pb::EncryptRequest {
+                key_id: made["derived_key_id"]
+                    .as_str()
+                    .expect("derived_key_id")
+                    .to_owned(),
+                plaintext: b"no context".to_vec(),
+                encryption_context: HashMap::new(),
+            }),
+        )
+        .await;
+    kmsbox_tests::assert_refused(
+        bare,
+        tonic::Code::InvalidArgument,
+        kms_proto::ErrorCode::InvalidArgument,
+        "requires an encryption context",
+    );
+
     // Transit -> gRPC.
     let ciphertext = made["ciphertext"].as_str().unwrap();
     let (version, blob) = ciphertext
@@ -226,6 +248,7 @@ async fn hvac_drives_every_call_without_a_tenants_file_where_the_token_is_the_do
         ("Vault.CreateKey", "d1", "ok"),
         ("Vault.RotateKey", "d1", "ok"),
         ("Vault.ConfigKey", "d1", "ok"),
+        ("Vault.DeleteKey", "d1", "ok"),
         ("Vault.Encrypt", "d1", "ok"),
         ("Vault.Decrypt", "d1", "ok"),
         ("Vault.DataKeyPlaintext", "d1", "ok"),
@@ -347,10 +370,9 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
     }
 
     // Ceph RGW's SSE-S3 (`rgw_crypt_sse_s3_backend = vault`, transit): PutBucketEncryption makes
-    // the bucket's key (create_bucket_key, rapidjson's bytes), each object a data key under it
-    // with the object's ARN as context; DeleteBucket asks for the key's deletion
-    // (delete_bucket_key), which kmsbox refuses, naming ScheduleKeyDeletion (RGW logs it and
-    // deletes the bucket); the key stays usable.
+    // the bucket's key (create_bucket_key, rapidjson's bytes: chacha20-poly1305, derived), each
+    // object a data key under it with the object's ARN as context; DeleteBucket allows the key's
+    // deletion in its config, then deletes it (delete_bucket_key), which schedules it.
     // The key's name is the bucket's ID (rgw_crypt_sse_s3_key_template's default, %bucket_id).
     let bucket_id = "7a1d1f0f-f2d4-4f5f-9f42-8d6b1a2a6c3e.4137.1";
     let bucket_key = format!("/v1/transit/keys/{bucket_id}");
@@ -366,20 +388,22 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
         "aes256-gcm96",
         "served as a kmsbox key"
     );
+    assert_eq!(made.data()["derived"], true);
     let object_ctx = b64(br#"{"aws:s3:arn":"arn:aws:s3:::bucket/object"}"#);
+    let datakey = format!("/v1/transit/datakey/plaintext/{bucket_id}");
     let body = json!({ "context": object_ctx }).to_string();
-    let made = http(
-        addr,
-        "POST",
-        &format!("/v1/transit/datakey/plaintext/{bucket_id}"),
-        &rgw,
-        body.as_bytes(),
-    );
+    let made = http(addr, "POST", &datakey, &rgw, body.as_bytes());
     let key = made.data()["plaintext"].as_str().unwrap().to_owned();
     let body = json!({ "context": object_ctx, "ciphertext": made.data()["ciphertext"] });
     let decrypt = format!("/v1/transit/decrypt/{bucket_id}");
     let back = http(addr, "POST", &decrypt, &rgw, body.to_string().as_bytes());
     assert_eq!(back.data()["plaintext"], key.as_str());
+    let bare = http(addr, "POST", &datakey, &rgw, br#"{"context":""}"#);
+    assert_eq!(
+        bare.status, 400,
+        "a derived key takes no call without a context"
+    );
+    assert!(bare.errors().contains("requires an encryption context"));
     let config = http(
         addr,
         "POST",
@@ -387,12 +411,19 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
         &rgw,
         br#"{"deletion_allowed":true}"#,
     );
-    assert_eq!(config.status, 400, "{}", config.body);
-    assert!(config.errors().contains("ScheduleKeyDeletion"));
+    assert_eq!(config.data()["deletion_allowed"], true);
     let delete = http(addr, "DELETE", &bucket_key, &rgw, b"");
-    assert_eq!(delete.status, 400, "{}", delete.body);
-    let back = http(addr, "POST", &decrypt, &rgw, body.to_string().as_bytes());
-    assert_eq!(back.data()["plaintext"], key.as_str(), "the key stays");
+    assert_eq!(delete.status, 204, "{}", delete.body);
+    assert!(delete.body.is_null(), "no content: {}", delete.body);
+    let gone = http(addr, "POST", &decrypt, &rgw, body.to_string().as_bytes());
+    assert_eq!(gone.status, 400, "a deleted bucket's key serves no call");
+    assert!(
+        gone.errors().contains("pending deletion"),
+        "{}",
+        gone.errors()
+    );
+    let read = http(addr, "GET", &bucket_key, &rgw, b"");
+    assert_eq!(read.data()["kmsbox_key_state"], "pending deletion");
 
     // SeaweedFS: Vault's Go client, PUT, X-Vault-Request; GET keys/:name to describe the key, then
     // encrypt a locally made data key with a context of base64 JSON, and decrypt it.

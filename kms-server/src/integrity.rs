@@ -206,6 +206,7 @@ mod tests {
             ],
             mac: None,
             rotation: crate::store::Rotation::default(),
+            policy: crate::store::KeyPolicy::default(),
         }
     }
 
@@ -247,6 +248,7 @@ mod tests {
                     .collect(),
                 mac: None,
                 rotation: crate::store::Rotation::default(),
+                policy: crate::store::KeyPolicy::default(),
             };
             let mac = record_mac(&root, &rec).unwrap();
             assert_eq!(mac.to_vec(), hexf(&r["record_mac"]), "key {}", rec.uuid);

@@ -56,6 +56,16 @@ def scenario(url, token_a, token_b, bad_token):
     # Deletion is refused as Vault refuses it for a key without deletion_allowed; the key stays.
     e = refused(exceptions.InvalidRequest, ta.delete_key, name="app")
     assert "deletion is not allowed" in e.errors[0], e.errors
+    # Allowed in its config, a deletion schedules the key's (kmsbox's shortest wait, 7 days): the
+    # key reads as pending deletion and serves no call.
+    ta.create_key(name="doomed")
+    ta.update_key_configuration(name="doomed", deletion_allowed=True)
+    assert ta.read_key(name="doomed")["data"]["deletion_allowed"] is True
+    assert ta.delete_key(name="doomed").status_code == 204
+    doomed = ta.read_key(name="doomed")["data"]
+    assert doomed["kmsbox_key_state"] == "pending deletion", doomed
+    refused(exceptions.InvalidRequest, ta.encrypt_data, name="doomed", plaintext=b64(b"x"))
+    refused(exceptions.InvalidRequest, ta.delete_key, name="doomed")
     key = ta.read_key(name="app")["data"]
     assert key["type"] == "aes256-gcm96" and key["name"] == "app", key
     assert key["latest_version"] == 1 and list(key["keys"]) == ["1"], key
@@ -69,7 +79,6 @@ def scenario(url, token_a, token_b, bad_token):
     for refusal, words in [
         (dict(auto_rotate_period="1h"), "whole days"),
         (dict(auto_rotate_period="400d"), "whole days"),
-        (dict(deletion_allowed=True), "ScheduleKeyDeletion"),
         (dict(min_decryption_version=2), "every version"),
         (dict(min_encryption_version=1), "latest version"),
         (dict(exportable=True, auto_rotate_period="60d"), "never leaves"),
@@ -87,9 +96,19 @@ def scenario(url, token_a, token_b, bad_token):
     assert rotating["auto_rotate_period"] == 90 * day, rotating
     refused(exceptions.InvalidRequest, ta.create_key, name="hourly", auto_rotate_period="1h")
     refused(exceptions.InvalidPath, ta.read_key, name="hourly")
-    # Ceph RGW's SSE-S3 bucket key: chacha20-poly1305, derived; served as a kmsbox key.
+    # Ceph RGW's SSE-S3 bucket key: chacha20-poly1305, derived; served as a kmsbox key. A derived
+    # key takes no call without a context, as in Vault.
     bucket = ta.create_key(name="bucketkey", key_type="chacha20-poly1305", derived=True)["data"]
-    assert bucket["type"] == "aes256-gcm96", bucket
+    assert bucket["type"] == "aes256-gcm96" and bucket["derived"] is True, bucket
+    arn = b64(b'{"aws:s3:arn":"arn:aws:s3:::bucket/object"}')
+    dk = ta.generate_data_key(name="bucketkey", key_type="plaintext", context=arn)["data"]
+    out = ta.decrypt_data(name="bucketkey", ciphertext=dk["ciphertext"], context=arn)["data"]
+    assert out["plaintext"] == dk["plaintext"]
+    for call, kwargs in [(ta.generate_data_key, dict(key_type="plaintext")),
+                         (ta.encrypt_data, dict(plaintext=b64(b"x"))),
+                         (ta.decrypt_data, dict(ciphertext=dk["ciphertext"]))]:
+        e = refused(exceptions.InvalidRequest, call, name="bucketkey", **kwargs)
+        assert "requires an encryption context" in e.errors[0], (call.__name__, e.errors)
 
     # encrypt / decrypt, with the context bound.
     ctx = b64(b'{"bucket":"b1","object":"o1"}')
@@ -176,6 +195,7 @@ def scenario(url, token_a, token_b, bad_token):
     print(json.dumps({
         "key_id": created["kmsbox_key_id"],
         "rotating_key_id": rotating["kmsbox_key_id"],
+        "derived_key_id": bucket["kmsbox_key_id"],
         "ciphertext": v2["ciphertext"],
         "context": ctx,
         "plaintext": b64(b"second"),

@@ -92,6 +92,7 @@ impl Keyring {
         validate_context("encryption_context", context)?;
         let rec = self.find(caller, key_id)?;
         usable(&rec)?;
+        context_given(&rec, "encryption_context", context)?;
         // One draw from the OS for the data key and the blob's nonce.
         let mut plaintext = crate::crypto::random_bytes(n + 12)?;
         let nonce = nonce_from(&plaintext[n..])?;
@@ -117,6 +118,7 @@ impl Keyring {
         validate_context("encryption_context", context)?;
         let rec = self.find(caller, key_id)?;
         usable(&rec)?;
+        context_given(&rec, "encryption_context", context)?;
         let blob = self.seal(&rec, context, plaintext, fresh_nonce()?)?;
         Ok(Encrypted {
             version: rec.current_version,
@@ -154,6 +156,7 @@ impl Keyring {
             });
         }
         usable(&rec)?;
+        context_given(&rec, "encryption_context", context)?;
         let state = self.version_state(&rec, header.key_version)?;
         let plaintext = blob::open(&state.cipher, &header, &binding(&rec, context), blob)?;
         Ok(Decrypted {
@@ -190,6 +193,7 @@ impl Keyring {
         validate_context("destination_encryption_context", destination_context)?;
         let dest = self.find(caller, destination_key_id)?;
         usable(&dest)?;
+        context_given(&dest, "destination_encryption_context", destination_context)?;
         let source = self.decrypt(caller, blob, source_context, source_key_id)?;
         let out = self.seal(
             &dest,
@@ -207,6 +211,21 @@ impl Keyring {
             },
         })
     }
+}
+
+/// Refuses a call without an encryption context under a key whose policy requires one.
+fn context_given(rec: &KeyRecord, field: &'static str, context: &Context) -> Result<()> {
+    if rec.policy.context_required && context.is_empty() {
+        return Err(KmsError::InvalidArgument {
+            field,
+            reason: format!(
+                "key {} requires an encryption context on every call (it was created as a \
+                 derived key over Vault transit)",
+                rec.full_id_string()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn fresh_nonce() -> Result<[u8; 12]> {

@@ -14,7 +14,10 @@ use super::validate::{
 use super::{Caller, DefaultSlot, Keyring, wrap_ctx};
 use crate::crypto::{SecretKey, WRAP_SCHEME_V1};
 use crate::error::{KmsError, Result};
-use crate::store::{Conflict, Creator, KeyRecord, KeyState, Rotation, StoreError, WrappedVersion};
+use crate::store::{
+    Attributes, Conflict, Creator, KeyPolicy, KeyRecord, KeyState, Rotation, StoreError,
+    WrappedVersion,
+};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -37,6 +40,26 @@ struct NewKey<'a> {
 }
 
 /// A change to one key, decided under the write lock and then persisted.
+/// How a customer key is made beyond its alias ([`Keyring::create_key_with`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyOptions {
+    /// Automatic rotation from the start, every so many days (30 to 365); `None`: off.
+    pub rotation_days: Option<u32>,
+    /// The key's policy.
+    pub policy: KeyPolicy,
+}
+
+/// A change of a key's options ([`Keyring::configure`]); each `None` leaves its option as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Configure {
+    /// Turns automatic rotation on or off.
+    pub rotation_enabled: Option<bool>,
+    /// The rotation interval, 30 to 365 days.
+    pub rotation_days: Option<u32>,
+    /// Whether Vault's `DELETE transit/keys/:name` may schedule the key's deletion.
+    pub deletion_allowed: Option<bool>,
+}
+
 enum Change {
     None,
     State {
@@ -44,12 +67,8 @@ enum Change {
         deletion_date_ms: Option<i64>,
     },
     Version(WrappedVersion),
-    /// Alias, description and rotation schedule, all three as they will be.
-    Attributes {
-        alias: String,
-        description: String,
-        rotation: Rotation,
-    },
+    /// What a caller may change besides state and versions, all as it will be.
+    Attributes(Attributes),
 }
 
 impl Change {
@@ -78,6 +97,7 @@ impl Keyring {
             versions: Vec::new(),
             mac: None,
             rotation: Rotation::default(),
+            policy: KeyPolicy::default(),
         };
         let material = SecretKey::generate()?;
         let wrapped = self.root.wrap(&wrap_ctx(&rec, 1), &material)?;
@@ -98,35 +118,45 @@ impl Keyring {
         alias: &str,
         description: &str,
     ) -> Result<Arc<KeyRecord>> {
-        self.insert_customer_key(caller, alias, description, Rotation::default())
-            .await
+        self.insert_customer_key(
+            caller,
+            alias,
+            description,
+            Rotation::default(),
+            KeyPolicy::default(),
+        )
+        .await
     }
 
-    /// Creates a customer key whose automatic rotation is on from its creation, every
-    /// `interval_days` (30 to 365): one write, so that no key is left without the schedule asked
-    /// for.
-    pub async fn create_rotating_key(
+    /// Creates a customer key with a rotation schedule or policy from its creation (Vault's
+    /// create options): one write, so that no key is ever stored without what was asked for.
+    pub async fn create_key_with(
         &self,
         caller: &Caller,
         alias: &str,
-        interval_days: u32,
+        options: KeyOptions,
     ) -> Result<Arc<KeyRecord>> {
-        validate_rotation_interval(interval_days)?;
-        let rotation = Rotation {
-            enabled: true,
-            interval_days,
-            since_ms: self.clock.now_ms(),
-        };
-        self.insert_customer_key(caller, alias, "", rotation).await
+        let mut rotation = Rotation::default();
+        if let Some(days) = options.rotation_days {
+            validate_rotation_interval(days)?;
+            rotation = Rotation {
+                enabled: true,
+                interval_days: days,
+                since_ms: self.clock.now_ms(),
+            };
+        }
+        self.insert_customer_key(caller, alias, "", rotation, options.policy)
+            .await
     }
 
-    /// Creates a customer key with the given rotation schedule.
+    /// Creates a customer key with the given rotation schedule and policy.
     async fn insert_customer_key(
         &self,
         caller: &Caller,
         alias: &str,
         description: &str,
         rotation: Rotation,
+        policy: KeyPolicy,
     ) -> Result<Arc<KeyRecord>> {
         validate_alias(alias)?;
         validate_description(description)?;
@@ -143,6 +173,7 @@ impl Keyring {
         )?;
         // Not bound by the record MAC (FORMATS.md §3), so set after it.
         rec.rotation = rotation;
+        rec.policy = policy;
         let _w = self.writes.lock().await;
         let store_mac = self.store_mac_after(Some(&rec), None)?;
         let stored = rec.clone();
@@ -355,11 +386,10 @@ impl Keyring {
         self.change(caller, key_id, |r| {
             refuse_default(r, "renamed")?;
             not_pending(r)?;
-            Ok(Change::Attributes {
+            Ok(Change::Attributes(Attributes {
                 alias: alias.to_owned(),
-                description: r.description.clone(),
-                rotation: r.rotation,
-            })
+                ..r.attributes()
+            }))
         })
         .await
     }
@@ -375,11 +405,10 @@ impl Keyring {
         self.change(caller, key_id, |r| {
             refuse_default(r, "described anew")?;
             not_pending(r)?;
-            Ok(Change::Attributes {
-                alias: r.alias.clone(),
+            Ok(Change::Attributes(Attributes {
                 description: description.to_owned(),
-                rotation: r.rotation,
-            })
+                ..r.attributes()
+            }))
         })
         .await
     }
@@ -394,31 +423,51 @@ impl Keyring {
         enabled: Option<bool>,
         interval_days: Option<u32>,
     ) -> Result<Arc<KeyRecord>> {
-        if let Some(days) = interval_days {
+        let change = Configure {
+            rotation_enabled: enabled,
+            rotation_days: interval_days,
+            deletion_allowed: None,
+        };
+        self.configure(caller, key_id, change).await
+    }
+
+    /// Changes a key's rotation schedule (as [`Keyring::set_rotation`]) and whether Vault's
+    /// `DELETE` may schedule its deletion, in one write (Vault's `keys/:name/config`). A key
+    /// pending deletion is not changed.
+    pub async fn configure(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        change: Configure,
+    ) -> Result<Arc<KeyRecord>> {
+        if let Some(days) = change.rotation_days {
             validate_rotation_interval(days)?;
         }
         self.change(caller, key_id, |r| {
-            refuse_default(r, "rotated")?;
+            let mut next = r.attributes();
+            if change.rotation_enabled.is_some() || change.rotation_days.is_some() {
+                refuse_default(r, "rotated")?;
+                let rotation = &mut next.rotation;
+                let restart = (change.rotation_enabled == Some(true) && !rotation.enabled)
+                    || change.rotation_days.is_some();
+                if let Some(e) = change.rotation_enabled {
+                    rotation.enabled = e;
+                }
+                if let Some(days) = change.rotation_days {
+                    rotation.interval_days = days;
+                }
+                if restart {
+                    rotation.since_ms = self.clock.now_ms();
+                }
+            }
+            if let Some(allowed) = change.deletion_allowed {
+                next.policy.deletion_allowed = allowed;
+            }
             not_pending(r)?;
-            let mut rotation = r.rotation;
-            let restart = (enabled == Some(true) && !rotation.enabled) || interval_days.is_some();
-            if let Some(e) = enabled {
-                rotation.enabled = e;
-            }
-            if let Some(days) = interval_days {
-                rotation.interval_days = days;
-            }
-            if restart {
-                rotation.since_ms = self.clock.now_ms();
-            }
-            if rotation == r.rotation {
+            if next == r.attributes() {
                 return Ok(Change::None);
             }
-            Ok(Change::Attributes {
-                alias: r.alias.clone(),
-                description: r.description.clone(),
-                rotation,
-            })
+            Ok(Change::Attributes(next))
         })
         .await
     }
@@ -494,14 +543,11 @@ impl Keyring {
                 next.state = *state;
                 next.deletion_date_ms = *deletion_date_ms;
             }
-            Change::Attributes {
-                alias,
-                description,
-                rotation,
-            } => {
-                next.alias.clone_from(alias);
-                next.description.clone_from(description);
-                next.rotation = *rotation;
+            Change::Attributes(a) => {
+                next.alias.clone_from(&a.alias);
+                next.description.clone_from(&a.description);
+                next.rotation = a.rotation;
+                next.policy = a.policy;
             }
             Change::Version(v) => {
                 next.current_version = v.version;
@@ -526,22 +572,16 @@ impl Keyring {
                 self.blocking(move |s| s.add_version(uuid, &v, &mac, &store_mac))
                     .await?;
             }
-            Change::Attributes {
-                alias,
-                description,
-                rotation,
-            } => {
-                let taken = alias.clone();
-                self.blocking(move |s| {
-                    s.set_attributes(uuid, &alias, &description, rotation, &mac, &store_mac)
-                })
-                .await
-                .map_err(|e| match e {
-                    KmsError::Store(StoreError::Conflict(Conflict::Alias)) => {
-                        KmsError::AliasExists(taken)
-                    }
-                    other => other,
-                })?;
+            Change::Attributes(a) => {
+                let taken = a.alias.clone();
+                self.blocking(move |s| s.set_attributes(uuid, &a, &mac, &store_mac))
+                    .await
+                    .map_err(|e| match e {
+                        KmsError::Store(StoreError::Conflict(Conflict::Alias)) => {
+                            KmsError::AliasExists(taken)
+                        }
+                        other => other,
+                    })?;
             }
         }
         let next = Arc::new(next);

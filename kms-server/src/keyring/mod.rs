@@ -42,7 +42,7 @@ use crate::integrity;
 use crate::store::{Creator, KeyRecord, KeyStore, Mac, StoreError, WrappedVersion};
 
 pub use data_path::{DataKey, Decrypted, Encrypted, ReEncrypted};
-pub use lifecycle::KeyPage;
+pub use lifecycle::{Configure, KeyOptions, KeyPage};
 pub use validate::Context;
 
 /// An authenticated caller: the tenant and the region a call is for.

@@ -147,6 +147,7 @@ impl Keyring {
             versions: Vec::new(),
             mac: None,
             rotation: crate::store::Rotation::default(),
+            policy: crate::store::KeyPolicy::default(),
         };
         for version in 1..=current {
             let generated;

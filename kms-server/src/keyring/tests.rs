@@ -7,7 +7,7 @@ use kms_proto::key_id::{DomainId, RegionId};
 
 use super::*;
 use crate::crypto::RootKey;
-use crate::store::{KeyState, MemoryStore};
+use crate::store::{KeyPolicy, KeyState, MemoryStore};
 
 fn caller(domain: &str, region: &str) -> Caller {
     Caller {
@@ -997,15 +997,22 @@ async fn a_rotation_schedule_rotates_an_enabled_key_when_its_time_passes_and_old
 #[tokio::test]
 async fn a_key_created_rotating_is_stored_with_its_schedule_and_a_bad_interval_creates_nothing() {
     let (store, k) = keyring();
+    let rotating = |days| KeyOptions {
+        rotation_days: Some(days),
+        ..KeyOptions::default()
+    };
     for days in [29, 366] {
         assert_eq!(
-            code(&k.create_rotating_key(&alice(), "r", days).await),
+            code(&k.create_key_with(&alice(), "r", rotating(days)).await),
             Some(ErrorCode::InvalidRotationInterval),
             "{days} days"
         );
     }
     assert_eq!(k.key_count(), 0, "nothing created");
-    let key = k.create_rotating_key(&alice(), "r", 90).await.unwrap();
+    let key = k
+        .create_key_with(&alice(), "r", rotating(90))
+        .await
+        .unwrap();
     assert!(key.rotation.enabled);
     assert_eq!(key.rotation.interval_days, 90);
     assert_eq!(
@@ -1019,4 +1026,106 @@ async fn a_key_created_rotating_is_stored_with_its_schedule_and_a_bad_interval_c
     );
     let due = k.rotate_due(key.created_at_ms + 90 * DAY_MS).await.unwrap();
     assert_eq!(due.len(), 1, "rotated by its schedule");
+}
+
+#[tokio::test]
+async fn a_key_that_requires_a_context_refuses_every_data_call_without_one() {
+    let (store, k) = keyring();
+    let options = KeyOptions {
+        policy: KeyPolicy {
+            context_required: true,
+            deletion_allowed: false,
+        },
+        ..KeyOptions::default()
+    };
+    let key = k
+        .create_key_with(&alice(), "derived", options)
+        .await
+        .unwrap();
+    assert!(
+        store.get(key.uuid).unwrap().policy.context_required,
+        "stored"
+    );
+    let id = key.full_id_string();
+    let plain = k.create_key(&alice(), "plain", "").await.unwrap();
+    let plain_id = plain.full_id_string();
+    let none = Context::new();
+    let some = ctx(&[("bucket", "b")]);
+    let sealed = k.encrypt(&alice(), &id, b"x", &some).unwrap();
+    let other = k.encrypt(&alice(), &plain_id, b"y", &none).unwrap();
+    // (rule, outcome)
+    let cases = [
+        ("encrypt", code(&k.encrypt(&alice(), &id, b"x", &none))),
+        (
+            "generate a data key",
+            code(&k.generate_data_key(&alice(), &id, 32, &none)),
+        ),
+        (
+            "decrypt",
+            code(&k.decrypt(&alice(), &sealed.blob, &none, "")),
+        ),
+        (
+            "re-encrypt to it",
+            code(&k.re_encrypt(&alice(), &other.blob, &none, "", &id, &none)),
+        ),
+    ];
+    for (rule, got) in cases {
+        assert_eq!(
+            got,
+            Some(ErrorCode::InvalidArgument),
+            "{rule} without a context"
+        );
+    }
+    let opened = k.decrypt(&alice(), &sealed.blob, &some, "").unwrap();
+    assert_eq!(&opened.plaintext[..], b"x", "with its context");
+    assert!(k.generate_data_key(&alice(), &id, 32, &some).is_ok());
+    let moved = k.re_encrypt(&alice(), &sealed.blob, &some, "", &plain_id, &none);
+    assert!(moved.is_ok(), "out of it, to a key that requires none");
+}
+
+#[tokio::test]
+async fn configure_changes_rotation_and_deletion_in_one_write_and_not_a_key_pending_deletion() {
+    let (store, k) = keyring();
+    let key = k.create_key(&alice(), "app", "").await.unwrap();
+    let id = key.full_id_string();
+    let change = Configure {
+        rotation_enabled: Some(true),
+        rotation_days: Some(60),
+        deletion_allowed: Some(true),
+    };
+    let changed = k.configure(&alice(), &id, change).await.unwrap();
+    let stored = store.get(key.uuid).unwrap();
+    assert_eq!(
+        (stored.rotation, stored.policy.deletion_allowed),
+        (changed.rotation, true)
+    );
+    assert_eq!(stored.rotation.interval_days, 60);
+    assert!(!stored.policy.context_required, "left as it was");
+    assert_eq!(
+        code(
+            &k.configure(
+                &alice(),
+                &id,
+                Configure {
+                    rotation_days: Some(10),
+                    ..change
+                }
+            )
+            .await
+        ),
+        Some(ErrorCode::InvalidRotationInterval)
+    );
+    k.schedule_deletion(&alice(), &id, 7).await.unwrap();
+    let off = Configure {
+        deletion_allowed: Some(false),
+        ..Configure::default()
+    };
+    assert_eq!(
+        code(&k.configure(&alice(), &id, off).await),
+        Some(ErrorCode::KeyPendingDeletion)
+    );
+    assert!(
+        store.get(key.uuid).unwrap().policy.deletion_allowed,
+        "unchanged"
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use uuid::Uuid;
 
 use super::{
-    Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, Rotation, StoreError, WrappedVersion,
+    Attributes, Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, StoreError, WrappedVersion,
 };
 
 /// Keys in a map behind a mutex. Every write can be made to fail, to test what callers do then.
@@ -160,14 +160,13 @@ impl KeyStore for MemoryStore {
     fn set_attributes(
         &self,
         uuid: Uuid,
-        alias: &str,
-        description: &str,
-        rotation: Rotation,
+        attributes: &Attributes,
         mac: &Mac,
         store_mac: &Mac,
     ) -> Result<(), StoreError> {
         self.write(store_mac, |keys| {
             let k = keys.get(&uuid).ok_or_else(|| missing(uuid))?;
+            let alias = attributes.alias.as_str();
             let alias_taken = !alias.is_empty()
                 && keys.values().any(|o| {
                     o.uuid != uuid
@@ -180,8 +179,9 @@ impl KeyStore for MemoryStore {
             }
             let k = keys.get_mut(&uuid).ok_or_else(|| missing(uuid))?;
             alias.clone_into(&mut k.alias);
-            description.clone_into(&mut k.description);
-            k.rotation = rotation;
+            attributes.description.clone_into(&mut k.description);
+            k.rotation = attributes.rotation;
+            k.policy = attributes.policy;
             k.mac = Some(*mac);
             Ok(())
         })

@@ -149,6 +149,33 @@ pub struct KeyRecord {
     pub mac: Option<Mac>,
     /// The automatic rotation schedule.
     pub rotation: Rotation,
+    /// What the key's data calls and deletion require beyond its state.
+    pub policy: KeyPolicy,
+}
+
+/// What a key's data calls and deletion require beyond its state: the options Vault's transit keys
+/// carry, kept in the core so that every API keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyPolicy {
+    /// Every data call under the key must give a non-empty encryption context (Vault's
+    /// `derived`): a caller cannot forget to bind its ciphertexts to their context.
+    pub context_required: bool,
+    /// Vault's `DELETE transit/keys/:name` may schedule the key's deletion (Vault's
+    /// `deletion_allowed`); the other APIs schedule deletion without it.
+    pub deletion_allowed: bool,
+}
+
+/// What a caller may change of a key besides its state and versions, all as they will be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes {
+    /// Alias, or empty.
+    pub alias: String,
+    /// Description, or empty.
+    pub description: String,
+    /// The automatic rotation schedule.
+    pub rotation: Rotation,
+    /// The key's policy.
+    pub policy: KeyPolicy,
 }
 
 /// A key's automatic rotation schedule.
@@ -200,6 +227,16 @@ impl KeyRecord {
             self.rotation.since_ms.max(self.current_version_made_ms())
                 + i64::from(self.rotation.interval_days) * DAY_MS
         })
+    }
+
+    /// What a caller may change of the key besides its state and versions, as they are.
+    pub fn attributes(&self) -> Attributes {
+        Attributes {
+            alias: self.alias.clone(),
+            description: self.description.clone(),
+            rotation: self.rotation,
+            policy: self.policy,
+        }
     }
 
     /// The wrapped material of one version.
@@ -297,15 +334,12 @@ pub trait KeyStore: Send + Sync + 'static {
         mac: &Mac,
         store_mac: &Mac,
     ) -> Result<(), StoreError>;
-    /// Sets what a caller may change of a key besides its state: its alias, description and
-    /// rotation schedule, with the record's new MAC. An alias taken in the key's domain and region
-    /// is [`Conflict::Alias`].
+    /// Sets what a caller may change of a key besides its state and versions, with the record's
+    /// new MAC. An alias taken in the key's domain and region is [`Conflict::Alias`].
     fn set_attributes(
         &self,
         uuid: Uuid,
-        alias: &str,
-        description: &str,
-        rotation: Rotation,
+        attributes: &Attributes,
         mac: &Mac,
         store_mac: &Mac,
     ) -> Result<(), StoreError>;

@@ -28,7 +28,8 @@ use postgres::{Client, NoTls, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, Rotation, StoreError, WrappedVersion,
+    Attributes, Conflict, Creator, KeyPolicy, KeyRecord, KeyState, KeyStore, Mac, Rotation,
+    StoreError, WrappedVersion,
 };
 
 /// The channel every write notifies, with the new change counter as its payload.
@@ -38,9 +39,10 @@ pub const CHANNEL: &str = "kmsbox_keys";
 const MIGRATION_LOCK: i64 = 0x6b6d_7362_6f78;
 
 /// The schema, one migration per version, applied in order, each once.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE kmsbox_meta (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE kmsbox_meta (
          id INT PRIMARY KEY CHECK (id = 1),
          store_id UUID NOT NULL,
          root_check BYTEA NOT NULL,
@@ -75,7 +77,14 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          created_at_ms BIGINT NOT NULL,
          PRIMARY KEY (uuid, version)
      );",
-)];
+    ),
+    // The key's policy (Vault's `derived` and `deletion_allowed`; both off before).
+    (
+        2,
+        "ALTER TABLE keys ADD COLUMN context_required BOOLEAN NOT NULL DEFAULT false;
+         ALTER TABLE keys ADD COLUMN deletion_allowed BOOLEAN NOT NULL DEFAULT false;",
+    ),
+];
 
 /// The MAC computations the store needs to keep integrity with several writers, under the root
 /// key that only the daemon holds.
@@ -592,6 +601,10 @@ fn record_of(r: &Row, versions: Vec<WrappedVersion>) -> Result<KeyRecord, StoreE
             interval_days: int(r.get(13), &uuid, "rotation interval")?,
             since_ms: r.get(14),
         },
+        policy: KeyPolicy {
+            context_required: r.get(15),
+            deletion_allowed: r.get(16),
+        },
     })
 }
 
@@ -606,7 +619,8 @@ fn load_where(
             &format!(
                 "SELECT uuid::text, domain, region, alias, description, state, creator, service,
                         created_at_ms, deletion_date_ms, current_version, mac, rotation_enabled,
-                        rotation_interval_days, rotation_since_ms
+                        rotation_interval_days, rotation_since_ms, context_required,
+                        deletion_allowed
                  FROM keys {filter} ORDER BY uuid"
             ),
             args,
@@ -657,8 +671,10 @@ fn insert_in(
         &format!(
             "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
                                created_at_ms, deletion_date_ms, current_version, mac,
-                               rotation_enabled, rotation_interval_days, rotation_since_ms)
-             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                               rotation_enabled, rotation_interval_days, rotation_since_ms,
+                               context_required, deletion_allowed)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                     $16, $17)
              {on_conflict}"
         ),
         &[
@@ -677,6 +693,8 @@ fn insert_in(
             &rec.rotation.enabled,
             &i64::from(rec.rotation.interval_days),
             &rec.rotation.since_ms,
+            &rec.policy.context_required,
+            &rec.policy.deletion_allowed,
         ],
     )?;
     if n == 1 {
@@ -872,17 +890,22 @@ impl KeyStore for PostgresStore {
     fn set_attributes(
         &self,
         uuid: Uuid,
-        alias: &str,
-        description: &str,
-        rotation: Rotation,
+        attributes: &Attributes,
         mac: &Mac,
         _store_mac: &Mac,
     ) -> Result<(), StoreError> {
+        let Attributes {
+            alias,
+            description,
+            rotation,
+            policy,
+        } = attributes;
         self.write(Some(uuid), |tx| {
             let n = tx
                 .execute(
                     "UPDATE keys SET alias = $2, description = $3, rotation_enabled = $4,
-                            rotation_interval_days = $5, rotation_since_ms = $6, mac = $7
+                            rotation_interval_days = $5, rotation_since_ms = $6, mac = $7,
+                            context_required = $8, deletion_allowed = $9
                      WHERE uuid = $1::text::uuid",
                     &[
                         &uuid.to_string(),
@@ -892,6 +915,8 @@ impl KeyStore for PostgresStore {
                         &i64::from(rotation.interval_days),
                         &rotation.since_ms,
                         &mac.as_slice(),
+                        &policy.context_required,
+                        &policy.deletion_allowed,
                     ],
                 )
                 .map_err(|e| conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict))?;

@@ -8,7 +8,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{
-    Conflict, Creator, KeyRecord, KeyState, KeyStore, Mac, Rotation, StoreError, WrappedVersion,
+    Attributes, Conflict, Creator, KeyPolicy, KeyRecord, KeyState, KeyStore, Mac, Rotation,
+    StoreError, WrappedVersion,
 };
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
@@ -69,6 +70,9 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE keys ADD COLUMN rotation_interval_days INTEGER NOT NULL DEFAULT 365;
      ALTER TABLE keys ADD COLUMN rotation_since_ms INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE key_versions ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;",
+    // 6 -> 7: the key's policy (Vault's `derived` and `deletion_allowed`; both off before).
+    "ALTER TABLE keys ADD COLUMN context_required INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE keys ADD COLUMN deletion_allowed INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
@@ -418,8 +422,9 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
     tx.execute(
         "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
                            created_at_ms, deletion_date_ms, current_version, mac,
-                           rotation_enabled, rotation_interval_days, rotation_since_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                           rotation_enabled, rotation_interval_days, rotation_since_ms,
+                           context_required, deletion_allowed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             rec.uuid.to_string(),
             rec.domain.as_str(),
@@ -436,6 +441,8 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
             rec.rotation.enabled,
             rec.rotation.interval_days,
             rec.rotation.since_ms,
+            rec.policy.context_required,
+            rec.policy.deletion_allowed,
         ],
     )?;
     for v in &rec.versions {
@@ -464,7 +471,8 @@ fn load_where(
     let sql = format!(
         "SELECT uuid, domain, region, alias, description, state, creator, service, created_at_ms,
                 deletion_date_ms, current_version, mac, rotation_enabled, rotation_interval_days,
-                rotation_since_ms FROM keys {filter} ORDER BY created_at_ms, uuid"
+                rotation_since_ms, context_required, deletion_allowed
+         FROM keys {filter} ORDER BY created_at_ms, uuid"
     );
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
     let rows = stmt
@@ -486,6 +494,10 @@ fn load_where(
                     enabled: r.get(12)?,
                     interval_days: r.get(13)?,
                     since_ms: r.get(14)?,
+                },
+                KeyPolicy {
+                    context_required: r.get(15)?,
+                    deletion_allowed: r.get(16)?,
                 },
             ))
         })
@@ -512,6 +524,7 @@ fn load_where(
             cur,
             mac,
             rotation,
+            policy,
         ) = row.map_err(backend)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
         let versions = vstmt
@@ -552,6 +565,7 @@ fn load_where(
                 .transpose()
                 .map_err(|_| corrupt("its MAC is not 32 bytes"))?,
             rotation,
+            policy,
         });
     }
     Ok(out)
@@ -690,18 +704,23 @@ impl KeyStore for SqliteStore {
     fn set_attributes(
         &self,
         uuid: Uuid,
-        alias: &str,
-        description: &str,
-        rotation: Rotation,
+        attributes: &Attributes,
         mac: &Mac,
         store_mac: &Mac,
     ) -> Result<(), StoreError> {
+        let Attributes {
+            alias,
+            description,
+            rotation,
+            policy,
+        } = attributes;
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
             let n = tx
                 .execute(
                     "UPDATE keys SET alias = ?2, description = ?3, rotation_enabled = ?4,
-                                     rotation_interval_days = ?5, rotation_since_ms = ?6, mac = ?7
+                                     rotation_interval_days = ?5, rotation_since_ms = ?6, mac = ?7,
+                                     context_required = ?8, deletion_allowed = ?9
                      WHERE uuid = ?1",
                     params![
                         uuid.to_string(),
@@ -710,7 +729,9 @@ impl KeyStore for SqliteStore {
                         rotation.enabled,
                         rotation.interval_days,
                         rotation.since_ms,
-                        mac.as_slice()
+                        mac.as_slice(),
+                        policy.context_required,
+                        policy.deletion_allowed,
                     ],
                 )
                 .map_err(|e| conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict))?;
@@ -808,6 +829,7 @@ mod tests {
             }],
             mac: Some([u8::try_from(uuid % 251).unwrap(); 32]),
             rotation: Rotation::default(),
+            policy: KeyPolicy::default(),
         }
     }
 
@@ -875,10 +897,18 @@ mod tests {
     fn attributes_and_version_times_persist_and_aliases_stay_unique() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kms.db");
-        let rotation = Rotation {
-            enabled: true,
-            interval_days: 30,
-            since_ms: 7,
+        let changed = Attributes {
+            alias: "c".into(),
+            description: "described".into(),
+            rotation: Rotation {
+                enabled: true,
+                interval_days: 30,
+                since_ms: 7,
+            },
+            policy: KeyPolicy {
+                context_required: true,
+                deletion_allowed: true,
+            },
         };
         {
             let s = SqliteStore::open(&path).unwrap();
@@ -886,29 +916,29 @@ mod tests {
                 .unwrap();
             s.insert_key(&rec(2, "b", Creator::Customer, ""), M)
                 .unwrap();
-            s.set_attributes(Uuid::from_u128(1), "c", "described", rotation, M, M)
+            s.set_attributes(Uuid::from_u128(1), &changed, M, M)
                 .unwrap();
+            let taken = Attributes {
+                alias: "c".into(),
+                ..rec(2, "b", Creator::Customer, "").attributes()
+            };
             let e = s
-                .set_attributes(Uuid::from_u128(2), "c", "", Rotation::default(), M, M)
+                .set_attributes(Uuid::from_u128(2), &taken, M, M)
                 .unwrap_err();
             assert!(matches!(e, StoreError::Conflict(Conflict::Alias)), "{e}");
             assert!(
-                s.set_attributes(Uuid::from_u128(9), "z", "", rotation, M, M)
+                s.set_attributes(Uuid::from_u128(9), &changed, M, M)
                     .is_err(),
                 "an absent key"
             );
         }
         let all = SqliteStore::open(&path).unwrap().load_all().unwrap();
         let (one, two) = (&all[0], &all[1]);
-        assert_eq!(
-            (one.alias.as_str(), one.description.as_str()),
-            ("c", "described")
-        );
-        assert_eq!(one.rotation, rotation);
+        assert_eq!(one.attributes(), changed);
         assert_eq!(one.versions[0].created_at_ms, 1);
         assert_eq!(
-            (two.alias.as_str(), two.rotation),
-            ("b", Rotation::default())
+            (two.alias.as_str(), two.rotation, two.policy),
+            ("b", Rotation::default(), KeyPolicy::default())
         );
     }
 
@@ -1062,33 +1092,53 @@ mod tests {
         );
     }
 
-    /// Undoes migration 5 -> 6.
-    const BACK_TO_SCHEMA_5: &str = "ALTER TABLE keys DROP COLUMN rotation_enabled;
+    /// Undoes migration 6 -> 7.
+    const BACK_TO_SCHEMA_6: &str = "ALTER TABLE keys DROP COLUMN context_required;
+         ALTER TABLE keys DROP COLUMN deletion_allowed;
+         PRAGMA user_version = 6;";
+
+    /// Undoes migrations 5 -> 6 -> 7.
+    const BACK_TO_SCHEMA_5: &str = "ALTER TABLE keys DROP COLUMN context_required;
+         ALTER TABLE keys DROP COLUMN deletion_allowed;
+         ALTER TABLE keys DROP COLUMN rotation_enabled;
          ALTER TABLE keys DROP COLUMN rotation_interval_days;
          ALTER TABLE keys DROP COLUMN rotation_since_ms;
          ALTER TABLE key_versions DROP COLUMN created_at_ms;
          PRAGMA user_version = 5;";
 
-    #[test]
-    fn a_schema_5_database_gets_rotation_off_and_version_times_from_its_keys() {
+    /// `r` stored, the database taken back by `downgrade`, then opened (and so migrated) again:
+    /// the key as the migrated database holds it.
+    fn migrated_back_from(downgrade: &str, r: &KeyRecord) -> KeyRecord {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kms.db");
-        {
-            let s = SqliteStore::open(&path).unwrap();
-            let mut r = rec(1, "a", Creator::Customer, "");
-            r.created_at_ms = 1_000;
-            r.versions[0].created_at_ms = 1_000;
-            s.insert_key(&r, M).unwrap();
-        }
+        SqliteStore::open(&path).unwrap().insert_key(r, M).unwrap();
         Connection::open(&path)
             .unwrap()
-            .execute_batch(BACK_TO_SCHEMA_5)
+            .execute_batch(downgrade)
             .unwrap();
-        let k = SqliteStore::open(&path)
+        SqliteStore::open(&path)
             .unwrap()
             .load_all()
             .unwrap()
-            .remove(0);
+            .remove(0)
+    }
+
+    #[test]
+    fn a_schema_6_database_gets_keys_whose_policy_requires_nothing() {
+        let mut r = rec(1, "a", Creator::Customer, "");
+        r.rotation.enabled = true;
+        r.policy.context_required = true;
+        let k = migrated_back_from(BACK_TO_SCHEMA_6, &r);
+        assert_eq!(k.policy, KeyPolicy::default());
+        assert!(k.rotation.enabled, "the rest of the row as it was");
+    }
+
+    #[test]
+    fn a_schema_5_database_gets_rotation_off_and_version_times_from_its_keys() {
+        let mut r = rec(1, "a", Creator::Customer, "");
+        r.created_at_ms = 1_000;
+        r.versions[0].created_at_ms = 1_000;
+        let k = migrated_back_from(BACK_TO_SCHEMA_5, &r);
         assert_eq!(k.rotation, Rotation::default(), "rotation off, 365 days");
         assert_eq!(k.versions[0].created_at_ms, 0, "not known");
         assert_eq!(

@@ -37,8 +37,9 @@ use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::blob::BlobHeader;
 use crate::error::KmsError;
-use crate::keyring::{Caller, Keyring, now_ms};
-use crate::store::KeyRecord;
+use crate::keyring::validate::DELETION_WINDOW;
+use crate::keyring::{Caller, Configure, KeyOptions, Keyring, now_ms};
+use crate::store::{KeyPolicy, KeyRecord};
 
 pub use self::error::VaultError;
 
@@ -61,6 +62,8 @@ pub enum Op {
     RotateKey,
     /// `POST transit/keys/:name/config`.
     ConfigKey,
+    /// `DELETE transit/keys/:name`.
+    DeleteKey,
     /// `POST transit/encrypt/:name`.
     Encrypt,
     /// `POST transit/decrypt/:name`.
@@ -83,6 +86,7 @@ impl Op {
             Op::ReadKey => "Vault.ReadKey",
             Op::RotateKey => "Vault.RotateKey",
             Op::ConfigKey => "Vault.ConfigKey",
+            Op::DeleteKey => "Vault.DeleteKey",
             Op::Encrypt => "Vault.Encrypt",
             Op::Decrypt => "Vault.Decrypt",
             Op::DataKeyPlaintext => "Vault.DataKeyPlaintext",
@@ -102,6 +106,7 @@ impl Op {
             Op::RotateKey => O::RotateKey,
             // What a key's configuration can change here is its rotation schedule.
             Op::ConfigKey => O::UpdateKeyRotationInterval,
+            Op::DeleteKey => O::ScheduleKeyDeletion,
             Op::Encrypt => O::Encrypt,
             Op::Decrypt => O::Decrypt,
             Op::DataKeyPlaintext => O::GenerateDataKey,
@@ -143,14 +148,8 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
         ["transit", "keys", name] if !name.is_empty() && method == Method::GET => {
             (call(Op::ReadKey, name), true)
         }
-        // As Vault answers for a key without `deletion_allowed`, which kmsbox keys never have
-        // (hvac raises `InvalidRequest`, as against Vault).
         ["transit", "keys", name] if !name.is_empty() && method == Method::DELETE => {
-            return Err(VaultError::bad_request(format!(
-                "error deleting policy {name}: deletion is not allowed for this policy: kmsbox \
-                 deletes a key through ScheduleKeyDeletion, after a waiting period \
-                 (kmsctl schedule-key-deletion)"
-            )));
+            (call(Op::DeleteKey, name), true)
         }
         ["transit", "keys", name] if !name.is_empty() => {
             (call(Op::CreateKey, name), is_write(method))
@@ -248,12 +247,12 @@ impl Audit {
 }
 
 /// An operation's answer: the `data` of the response, the key it concerned, and whether its
-/// audit line must be on disk before the reply (a key created or rotated).
+/// audit line must be on disk before the reply (a key created or changed).
 struct Answer {
     data: serde_json::Value,
     key: Option<Arc<KeyRecord>>,
     durable: bool,
-    /// `200`, or a batch's status when some of its items failed.
+    /// `200`; `204` (no body) for a deletion; or a batch's status when some of its items failed.
     status: StatusCode,
     /// The code of a batch's first failed item, for the audit line.
     failed: Option<ErrorCode>,
@@ -346,6 +345,9 @@ async fn call(
         }
     } else {
         api.audit.record(line).await;
+    }
+    if answer.status == StatusCode::NO_CONTENT {
+        return with_request_id(StatusCode::NO_CONTENT.into_response(), &audit);
     }
     let body = serde_json::json!({
         "request_id": audit.request_id,
@@ -475,20 +477,14 @@ async fn dispatch(
         }),
         Op::CreateKey => {
             let req: CreateKeyRequest = parse_body(body)?;
-            let rotation_days = check_create(&req)?;
+            let options = check_create(&req)?;
             match keyring.find_alias(caller, name) {
                 // Vault answers a create of an existing key with that key, its options unchanged.
                 Ok(rec) => Ok(answer(key_data(&rec), &rec)),
                 // Boxed, as the rotation below: the store's wait would otherwise enlarge every
                 // data call's future.
                 Err(KmsError::KeyNotFound(_)) => {
-                    let created = match rotation_days {
-                        None => Box::pin(keyring.create_key(caller, name, "")).await,
-                        Some(days) => {
-                            Box::pin(keyring.create_rotating_key(caller, name, days)).await
-                        }
-                    };
-                    match created {
+                    match Box::pin(keyring.create_key_with(caller, name, options)).await {
                         Ok(rec) => Ok(Answer {
                             durable: true,
                             ..answer(key_data(&rec), &rec)
@@ -520,22 +516,35 @@ async fn dispatch(
         }
         Op::ConfigKey => {
             let req: ConfigRequest = parse_body(body)?;
-            let rotation = check_config(&req)?;
+            let change = check_config(&req)?;
             let rec = find()?;
-            let Some(days) = rotation else {
-                return Ok(answer(key_data(&rec), &rec));
-            };
-            let changed = Box::pin(keyring.set_rotation(
-                caller,
-                &rec.full_id_string(),
-                Some(days.is_some()),
-                days,
-            ))
-            .await
-            .map_err(kms)?;
+            let changed = Box::pin(keyring.configure(caller, &rec.full_id_string(), change))
+                .await
+                .map_err(kms)?;
+            Ok(Answer {
+                // Audited as a change only when it is one.
+                durable: !Arc::ptr_eq(&rec, &changed),
+                ..answer(key_data(&changed), &changed)
+            })
+        }
+        Op::DeleteKey => {
+            let rec = find()?;
+            // As Vault answers for a key without `deletion_allowed` (hvac: `InvalidRequest`).
+            if !rec.policy.deletion_allowed {
+                return Err(VaultError::bad_request(format!(
+                    "error deleting policy {name}: deletion is not allowed for this policy \
+                     (set deletion_allowed in keys/{name}/config first)"
+                )));
+            }
+            let days = DELETION_WINDOW.min_days;
+            let scheduled =
+                Box::pin(keyring.schedule_deletion(caller, &rec.full_id_string(), days))
+                    .await
+                    .map_err(kms)?;
             Ok(Answer {
                 durable: true,
-                ..answer(key_data(&changed), &changed)
+                status: StatusCode::NO_CONTENT,
+                ..answer(serde_json::Value::Null, &scheduled)
             })
         }
         Op::Encrypt | Op::Decrypt | Op::Rewrap => {
@@ -713,9 +722,9 @@ fn ciphertext_blob(given: Option<&str>) -> Result<Zeroizing<Vec<u8>>, VaultError
     Ok(blob)
 }
 
-/// The key options kmsbox cannot honour are refused, not ignored; answers the rotation interval
-/// asked for, in days, if any.
-fn check_create(req: &CreateKeyRequest) -> Result<Option<u32>, VaultError> {
+/// The key options kmsbox cannot honour are refused, not ignored; answers the options to create
+/// the key with.
+fn check_create(req: &CreateKeyRequest) -> Result<KeyOptions, VaultError> {
     if let Some(t) = req.key_type.as_deref()
         && !KEY_TYPES_TAKEN.contains(&t)
     {
@@ -729,14 +738,20 @@ fn check_create(req: &CreateKeyRequest) -> Result<Option<u32>, VaultError> {
         ("exportable", req.exportable),
         ("allow_plaintext_backup", req.allow_plaintext_backup),
     ])?;
-    req.auto_rotate_period
-        .as_ref()
-        .map_or(Ok(None), Period::rotation_days)
+    Ok(KeyOptions {
+        rotation_days: req
+            .auto_rotate_period
+            .as_ref()
+            .map_or(Ok(None), Period::rotation_days)?,
+        policy: KeyPolicy {
+            context_required: req.derived == Some(true),
+            deletion_allowed: false,
+        },
+    })
 }
 
-/// Checks a key's new configuration whole before any of it is applied; answers the rotation
-/// change asked for: `Some(None)` to turn rotation off, `Some(Some(days))` to rotate every `days`.
-fn check_config(req: &ConfigRequest) -> Result<Option<Option<u32>>, VaultError> {
+/// Checks a key's new configuration whole before any of it is applied; answers the change.
+fn check_config(req: &ConfigRequest) -> Result<Configure, VaultError> {
     if let Some(v) = req.min_decryption_version
         && v > 1
     {
@@ -753,20 +768,20 @@ fn check_config(req: &ConfigRequest) -> Result<Option<Option<u32>>, VaultError> 
              of a key (0)"
         )));
     }
-    if req.deletion_allowed == Some(true) {
-        return Err(VaultError::bad_request(
-            "deletion_allowed is not supported: kmsbox deletes a key through ScheduleKeyDeletion, \
-             after a waiting period (kmsctl schedule-key-deletion)",
-        ));
-    }
     refuse_options(&[
         ("exportable", req.exportable),
         ("allow_plaintext_backup", req.allow_plaintext_backup),
     ])?;
-    req.auto_rotate_period
+    let rotation = req
+        .auto_rotate_period
         .as_ref()
         .map(Period::rotation_days)
-        .transpose()
+        .transpose()?;
+    Ok(Configure {
+        rotation_enabled: rotation.map(|days| days.is_some()),
+        rotation_days: rotation.flatten(),
+        deletion_allowed: req.deletion_allowed,
+    })
 }
 
 /// Refuses each option asked to be on that would let key material out.
@@ -803,8 +818,8 @@ fn key_data(rec: &KeyRecord) -> serde_json::Value {
         "min_decryption_version": 1,
         "min_encryption_version": 0,
         "min_available_version": 0,
-        "deletion_allowed": false,
-        "derived": false,
+        "deletion_allowed": rec.policy.deletion_allowed,
+        "derived": rec.policy.context_required,
         "exportable": false,
         "allow_plaintext_backup": false,
         "imported_key": false,
@@ -943,10 +958,10 @@ mod tests {
                 call(Op::DataKeyWrapped, "k1"),
             ),
             (
-                "deleting a key is not allowed, as for a Vault key without deletion_allowed",
+                "delete",
                 &Method::DELETE,
                 "transit/keys/k1",
-                Err(StatusCode::BAD_REQUEST),
+                call(Op::DeleteKey, "k1"),
             ),
             (
                 "encrypt by GET",
@@ -1098,6 +1113,7 @@ mod tests {
             versions,
             mac: None,
             rotation: Rotation::default(),
+            policy: KeyPolicy::default(),
         };
         let shown = key_data(&rec);
         for (version, (rule, _, secs)) in (1..).zip(cases) {

@@ -97,10 +97,11 @@ pub(super) fn parse_body<'a, T: Deserialize<'a> + Default>(
         .map_err(|e| VaultError::bad_request(format!("invalid request body: {e}")))
 }
 
-/// `POST keys/:name`. Unknown fields are ignored, as Vault ignores them (`derived` among them:
-/// kmsbox binds every `context` given, derived key or not).
+/// `POST keys/:name`. Unknown fields are ignored, as Vault ignores them.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct CreateKeyRequest {
+    /// Every call must give a `context` (kmsbox binds any context given, derived key or not).
+    pub(super) derived: Option<bool>,
     /// One of [`KEY_TYPES_TAKEN`].
     #[serde(rename = "type")]
     pub(super) key_type: Option<String>,
@@ -121,7 +122,7 @@ pub(super) struct ConfigRequest {
     pub(super) min_decryption_version: Option<u32>,
     /// 0: kmsbox encrypts under the latest version.
     pub(super) min_encryption_version: Option<u32>,
-    /// Unsupported when true: kmsbox deletes a key through ScheduleKeyDeletion.
+    /// Whether `DELETE keys/:name` may schedule the key's deletion.
     pub(super) deletion_allowed: Option<bool>,
     /// Unsupported when true.
     pub(super) exportable: Option<bool>,
