@@ -636,6 +636,14 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
             "not supported",
         ),
         (
+            "a convergent key",
+            "POST",
+            "/v1/transit/keys/convkey",
+            br#"{"convergent_encryption": true, "derived": true}"#.to_vec(),
+            400,
+            "convergent_encryption is not supported",
+        ),
+        (
             "an exportable key",
             "POST",
             "/v1/transit/keys/expkey",

@@ -39,7 +39,6 @@ struct NewKey<'a> {
     service: &'a str,
 }
 
-/// A change to one key, decided under the write lock and then persisted.
 /// How a customer key is made beyond its alias ([`Keyring::create_key_with`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeyOptions {
@@ -60,6 +59,7 @@ pub struct Configure {
     pub deletion_allowed: Option<bool>,
 }
 
+/// A change to one key, decided under the write lock and then persisted.
 enum Change {
     None,
     State {

@@ -1,6 +1,7 @@
 //! HashiCorp Vault's transit API, the subset storage engines call (Ceph RGW's SSE-KMS with
-//! `rgw_crypt_s3_kms_backend = vault` and its SSE-S3 bucket keys, SeaweedFS's OpenBao/Vault provider, the `hvac` client),
-//! served under `/v1/` over the same keyring, tenancy and audit log as the gRPC API.
+//! `rgw_crypt_s3_kms_backend = vault` and its SSE-S3 bucket keys, SeaweedFS's OpenBao/Vault
+//! provider, the `hvac` client), served under `/v1/` over the same keyring, tenancy and audit log
+//! as the gRPC API.
 //!
 //! - A token (`X-Vault-Token`, or `Authorization: Bearer`) is a tenant's gRPC token; without a
 //!   tenants file (loopback only) it is the tenant's domain ID. The region is the daemon's
@@ -104,7 +105,7 @@ impl Op {
             Op::CreateKey => O::CreateKey,
             Op::ReadKey => O::DescribeKey,
             Op::RotateKey => O::RotateKey,
-            // What a key's configuration can change here is its rotation schedule.
+            // Most of what a key's configuration changes here is its rotation schedule.
             Op::ConfigKey => O::UpdateKeyRotationInterval,
             Op::DeleteKey => O::ScheduleKeyDeletion,
             Op::Encrypt => O::Encrypt,
@@ -733,8 +734,13 @@ fn check_create(req: &CreateKeyRequest) -> Result<KeyOptions, VaultError> {
              taken and served as {KEY_TYPE})"
         )));
     }
+    if req.convergent_encryption == Some(true) {
+        return Err(VaultError::bad_request(
+            "convergent_encryption is not supported: kmsbox draws a fresh nonce for every \
+             ciphertext",
+        ));
+    }
     refuse_options(&[
-        ("convergent_encryption", req.convergent_encryption),
         ("exportable", req.exportable),
         ("allow_plaintext_backup", req.allow_plaintext_backup),
     ])?;
