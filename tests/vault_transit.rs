@@ -249,6 +249,7 @@ async fn hvac_drives_every_call_without_a_tenants_file_where_the_token_is_the_do
         ("Vault.RotateKey", "d1", "ok"),
         ("Vault.ConfigKey", "d1", "ok"),
         ("Vault.DeleteKey", "d1", "ok"),
+        ("Vault.ListKeys", "d1", "ok"),
         ("Vault.Encrypt", "d1", "ok"),
         ("Vault.Decrypt", "d1", "ok"),
         ("Vault.DataKeyPlaintext", "d1", "ok"),
@@ -458,6 +459,13 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
         opened.header("cache-control"),
         Some("no-store"),
         "no cache keeps a plaintext"
+    );
+    // Vault's CLI lists by GET with ?list=true.
+    let listed = http(addr, "GET", "/v1/transit/keys?list=true", &sw, b"");
+    assert_eq!(
+        listed.data()["keys"],
+        json!([bucket_id, "rgwkey", "swkey"]),
+        "the deleted bucket's key stays listed while it waits for deletion"
     );
     // SeaweedFS tells "not found" from the message of a missing key.
     let missing = http(addr, "GET", "/v1/transit/keys/nokey", &sw, b"");

@@ -177,12 +177,18 @@ def scenario(url, token_a, token_b, bad_token):
     refused(exceptions.InvalidPath, ta.read_key, name="nope")
     refused(exceptions.InvalidRequest, ta.encrypt_data, name="nope", plaintext=b64(b"x"))
 
+    # The key list: A's keys by name, sorted; B has none yet (Vault's 404 for an empty list).
+    listed = ta.list_keys()["data"]["keys"]
+    assert listed == ["app", "bucketkey", "doomed", "rotating"], listed
+    refused(exceptions.InvalidPath, tb.list_keys)
+
     # Tenant B sees none of A's keys, even under the same name, and cannot open A's ciphertext.
     refused(exceptions.InvalidPath, tb.read_key, name="app")
     refused(exceptions.InvalidRequest, tb.decrypt_data, name="app",
             ciphertext=v1["ciphertext"], context=ctx)
     theirs = tb.create_key(name="app")["data"]
     assert theirs["kmsbox_key_id"] != created["kmsbox_key_id"], "B's app is B's own key"
+    assert tb.list_keys()["data"]["keys"] == ["app"]
     e = refused(exceptions.InvalidRequest, tb.decrypt_data, name="app",
                 ciphertext=v1["ciphertext"], context=ctx)
     assert "not found" in str(e), e

@@ -76,6 +76,16 @@ impl VaultError {
         }
     }
 
+    /// `404 Not Found` for a listing with nothing in it, as Vault answers one (hvac raises
+    /// `InvalidPath`).
+    pub fn nothing_listed(what: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no {what} to list"),
+            code: ErrorCode::KeyNotFound,
+        }
+    }
+
     /// `405 Method Not Allowed`: a served path with a method it does not take.
     pub fn unsupported_operation(method: &http::Method, path: &str) -> Self {
         Self {

@@ -65,6 +65,8 @@ pub enum Op {
     ConfigKey,
     /// `DELETE transit/keys/:name`.
     DeleteKey,
+    /// `LIST transit/keys` (or `GET` with `?list=true`).
+    ListKeys,
     /// `POST transit/encrypt/:name`.
     Encrypt,
     /// `POST transit/decrypt/:name`.
@@ -88,6 +90,7 @@ impl Op {
             Op::RotateKey => "Vault.RotateKey",
             Op::ConfigKey => "Vault.ConfigKey",
             Op::DeleteKey => "Vault.DeleteKey",
+            Op::ListKeys => "Vault.ListKeys",
             Op::Encrypt => "Vault.Encrypt",
             Op::Decrypt => "Vault.Decrypt",
             Op::DataKeyPlaintext => "Vault.DataKeyPlaintext",
@@ -108,6 +111,7 @@ impl Op {
             // Most of what a key's configuration changes here is its rotation schedule.
             Op::ConfigKey => O::UpdateKeyRotationInterval,
             Op::DeleteKey => O::ScheduleKeyDeletion,
+            Op::ListKeys => O::ListKeys,
             Op::Encrypt => O::Encrypt,
             Op::Decrypt => O::Decrypt,
             Op::DataKeyPlaintext => O::GenerateDataKey,
@@ -123,6 +127,18 @@ impl Op {
 enum Route {
     Health,
     Call { op: Op, name: String },
+}
+
+/// Vault's method for listings (hvac sends it; Vault's CLI sends `GET ?list=true`).
+const LIST: &str = "LIST";
+
+/// Whether `query` sets `name` to `true`.
+fn query_flag(query: Option<&str>, name: &str) -> bool {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .any(|(k, v)| k == name && v == "true")
 }
 
 /// Vault's writes are `POST` or `PUT` alike (hvac sends `POST`, Vault's Go client `PUT`).
@@ -146,6 +162,9 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
             call(Op::LookupSelf, ""),
             method == Method::GET || is_write(method),
         ),
+        ["transit", "keys"] | ["transit", "keys", ""] => {
+            (call(Op::ListKeys, ""), method.as_str() == LIST)
+        }
         ["transit", "keys", name] if !name.is_empty() && method == Method::GET => {
             (call(Op::ReadKey, name), true)
         }
@@ -194,9 +213,13 @@ where
     B: super::IncomingBody + Send,
 {
     // Split here: the future then owns the parts once, as captured (see `huawei::handle`).
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     async move {
         let path = parts.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+        // Vault takes `GET ...?list=true` for `LIST` (for clients that cannot send LIST).
+        if parts.method == Method::GET && query_flag(parts.uri.query(), "list") {
+            parts.method = Method::from_bytes(LIST.as_bytes()).unwrap_or(Method::GET);
+        }
         let mut response = match route(&parts.method, path) {
             Err(e) => e.into_response(),
             Ok(Route::Health) => health(&api, parts.uri.query()),
@@ -505,6 +528,20 @@ async fn dispatch(
             let rec = find()?;
             Ok(answer(key_data(&rec), &rec))
         }
+        Op::ListKeys => {
+            let names = key_names(keyring, caller).map_err(kms)?;
+            if names.is_empty() {
+                // As Vault answers an empty listing (hvac: `InvalidPath`).
+                return Err(VaultError::nothing_listed("keys"));
+            }
+            Ok(Answer {
+                data: serde_json::json!({ "keys": names }),
+                key: None,
+                durable: false,
+                status: StatusCode::OK,
+                failed: None,
+            })
+        }
         Op::RotateKey => {
             let rec = find()?;
             let rec = Box::pin(keyring.rotate(caller, &rec.full_id().to_string()))
@@ -800,6 +837,24 @@ fn refuse_options(asked: &[(&str, Option<bool>)]) -> Result<(), VaultError> {
     }
 }
 
+/// The names of the caller's keys in its region that a transit path can name (an alias without
+/// `/`), sorted, as Vault lists them.
+fn key_names(keyring: &Keyring, caller: &Caller) -> Result<Vec<String>, KmsError> {
+    let named = |r: &KeyRecord| !r.alias.is_empty() && !r.alias.contains('/');
+    let mut names = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = keyring.list_where(caller, 1000, &token, named)?;
+        names.extend(page.keys.iter().map(|r| r.alias.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    names.sort_unstable();
+    Ok(names)
+}
+
 /// A key as `GET transit/keys/:name` shows it. `keys` maps each version to when it was made, a
 /// Unix time in seconds; a version made before the store kept that time shows the key's creation
 /// (the latest time it can be sure of). `kmsbox_key_id` and `kmsbox_key_state` are kmsbox's own,
@@ -898,6 +953,7 @@ mod tests {
         let post = Method::POST;
         let put = Method::PUT;
         let get = Method::GET;
+        let list = Method::from_bytes(LIST.as_bytes()).unwrap();
         let call = |op, name: &str| {
             Ok::<_, StatusCode>(Route::Call {
                 op,
@@ -987,6 +1043,19 @@ mod tests {
                 "transit/keys/k1/config",
                 call(Op::ConfigKey, "k1"),
             ),
+            ("list", &list, "transit/keys", call(Op::ListKeys, "")),
+            (
+                "list, the path ending in /",
+                &list,
+                "transit/keys/",
+                call(Op::ListKeys, ""),
+            ),
+            (
+                "the key list by GET without ?list=true",
+                &get,
+                "transit/keys",
+                Err(StatusCode::METHOD_NOT_ALLOWED),
+            ),
             (
                 "key config by GET",
                 &get,
@@ -1018,6 +1087,51 @@ mod tests {
             h.append(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn a_listing_asks_by_list_true_only() {
+        // (query, whether it asks for a listing)
+        let cases = [
+            (None, false),
+            (Some("list=true"), true),
+            (Some("a=b&list=true"), true),
+            (Some("list=false"), false),
+            (Some("list"), false),
+            (Some("listing=true"), false),
+        ];
+        for (query, want) in cases {
+            assert_eq!(query_flag(query, "list"), want, "{query:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_key_list_names_the_callers_keys_a_path_can_name_sorted() {
+        use crate::crypto::RootKey;
+        use crate::store::MemoryStore;
+        use kms_proto::key_id::{DomainId, RegionId};
+        let k = Keyring::open(Arc::new(MemoryStore::new()), RootKey::from_bytes([7; 32])).unwrap();
+        let caller = |d: &str, r: &str| Caller {
+            domain: DomainId::parse(d).unwrap(),
+            region: RegionId::parse(r).unwrap(),
+        };
+        let alice = caller("alice", "r1");
+        assert!(key_names(&k, &alice).unwrap().is_empty());
+        for alias in ["zeta", "alpha", "team/app", "", "b.1"] {
+            k.create_key(&alice, alias, "").await.unwrap();
+        }
+        k.create_key(&caller("bob", "r1"), "bobs", "")
+            .await
+            .unwrap();
+        k.create_key(&caller("alice", "r2"), "elsewhere", "")
+            .await
+            .unwrap();
+        k.default_key(&alice, "obs").await.unwrap();
+        assert_eq!(
+            key_names(&k, &alice).unwrap(),
+            ["alpha", "b.1", "zeta"],
+            "no key without a name or with '/', none of another tenant or region"
+        );
     }
 
     #[test]
