@@ -2,7 +2,8 @@
 //! change reaches this cache through [`Keyring::refresh`], which the server runs on every
 //! `NOTIFY` and on a short period (the fallback when a notification is missed or the connection
 //! dropped); a key this cache does not hold is read from the store on a miss
-//! ([`Keyring::read_through`]), so a key created on another daemon is usable here at once.
+//! ([`Keyring::read_through`], [`Keyring::read_through_alias`]), so a key created on another
+//! daemon is usable here at once, by ID or by name.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::Keyring;
+use super::{AliasSlot, Keyring};
 use crate::error::Result;
 use crate::integrity;
 use crate::store::KeyRecord;
@@ -125,24 +126,47 @@ impl Keyring {
     /// row alone: a row put back behind the fleet's back carries a record MAC that was valid once,
     /// which only the store MAC tells from the present.
     pub(super) fn read_through(&self, uuid: Uuid) -> Option<Arc<KeyRecord>> {
+        self.read_through_where(|r| r.uuid == uuid, || self.read_cache().get(&uuid).cloned())
+    }
+
+    /// [`Self::read_through`] of the key holding an alias (a Vault name): a key created by name on
+    /// another daemon is usable by that name here at once too.
+    pub(super) fn read_through_alias(&self, slot: &AliasSlot) -> Option<Arc<KeyRecord>> {
+        self.read_through_where(
+            |r| {
+                !r.alias.is_empty()
+                    && r.alias == slot.alias
+                    && r.domain == slot.domain
+                    && r.region == slot.region
+            },
+            || self.cached_alias(slot),
+        )
+    }
+
+    /// The first key of a checked snapshot that `wanted` takes, cached, unless the store's change
+    /// counter has not moved (then `cached`, which the refresher may have filled since the miss).
+    fn read_through_where(
+        &self,
+        wanted: impl Fn(&KeyRecord) -> bool,
+        cached: impl Fn() -> Option<Arc<KeyRecord>>,
+    ) -> Option<Arc<KeyRecord>> {
         if !self.store.is_shared() {
             return None;
         }
         // The store runs its blocking client off the async workers itself.
         let change = self.store.change_counter().ok()?;
         if change == self.seen_change.load(Ordering::Acquire) {
-            // The refresher may have cached it since the caller's look-up missed.
-            return self.read_cache().get(&uuid).cloned();
+            return cached();
         }
         let (records, mac, _) = self.store.load_snapshot().ok()?;
         if let Err(e) = integrity::check_store(&self.root, self.store_id, &records, mac.as_ref()) {
             tracing::error!(error = %e, "the shared store fails its checks; key not read");
             return None;
         }
-        let rec = Arc::new(records.into_iter().find(|r| r.uuid == uuid)?);
+        let rec = Arc::new(records.into_iter().find(|r| wanted(r))?);
         // Only a key still absent: one cached meanwhile is as new or newer (the refresher's).
-        if self.read_cache().contains_key(&uuid) {
-            return self.read_cache().get(&uuid).cloned();
+        if let Some(c) = self.read_cache().get(&rec.uuid) {
+            return Some(Arc::clone(c));
         }
         self.put_cache(Arc::clone(&rec));
         Some(rec)

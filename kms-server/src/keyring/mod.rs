@@ -311,18 +311,25 @@ impl Keyring {
             region: caller.region.clone(),
             alias: alias.to_owned(),
         };
-        let uuid = self
-            .aliases
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&slot)
-            .copied();
         self.trusted()?;
-        let rec = uuid.and_then(|u| self.read_cache().get(&u).cloned());
+        let rec = self
+            .cached_alias(&slot)
+            .or_else(|| self.read_through_alias(&slot));
         match rec {
             Some(r) if caller.owns(&r) && r.alias == alias => Ok(r),
             _ => Err(KmsError::KeyNotFound(format!("alias {alias:?}"))),
         }
+    }
+
+    /// The cached key holding an alias slot.
+    fn cached_alias(&self, slot: &AliasSlot) -> Option<Arc<KeyRecord>> {
+        let uuid = self
+            .aliases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(slot)
+            .copied()?;
+        self.read_cache().get(&uuid).cloned()
     }
 
     fn find_uuid(&self, caller: &Caller, uuid: Uuid) -> Result<Arc<KeyRecord>> {
