@@ -250,6 +250,7 @@ async fn hvac_drives_every_call_without_a_tenants_file_where_the_token_is_the_do
         ("Vault.ConfigKey", "d1", "ok"),
         ("Vault.DeleteKey", "d1", "ok"),
         ("Vault.ListKeys", "d1", "ok"),
+        ("Vault.Random", "d1", "ok"),
         ("Vault.Encrypt", "d1", "ok"),
         ("Vault.Decrypt", "d1", "ok"),
         ("Vault.DataKeyPlaintext", "d1", "ok"),
@@ -460,6 +461,17 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
         Some("no-store"),
         "no cache keeps a plaintext"
     );
+    // Random bytes by the path's source and size, as Vault's CLI writes them
+    // (`vault write -f transit/random/platform/48 format=hex`).
+    let drawn = http(
+        addr,
+        "PUT",
+        "/v1/transit/random/platform/48",
+        &sw,
+        br#"{"format":"hex"}"#,
+    );
+    let hexed = drawn.data()["random_bytes"].as_str().unwrap().to_owned();
+    assert_eq!(hex::decode(&hexed).unwrap().len(), 48, "{hexed}");
     // Vault's CLI lists by GET with ?list=true.
     let listed = http(addr, "GET", "/v1/transit/keys?list=true", &sw, b"");
     assert_eq!(
@@ -642,6 +654,22 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
             br#"{"type": "rsa-2048"}"#.to_vec(),
             400,
             "not supported",
+        ),
+        (
+            "no random bytes",
+            "POST",
+            "/v1/transit/random/0",
+            b"".to_vec(),
+            400,
+            "invalid bytes",
+        ),
+        (
+            "random bytes from a seal kmsbox does not have",
+            "POST",
+            "/v1/transit/random/seal/16",
+            b"".to_vec(),
+            400,
+            "entropy source",
         ),
         (
             "a convergent key",
@@ -834,7 +862,7 @@ fn a_refusal_before_the_body_closes_its_connection_and_says_so() {
         ),
         (
             "an unserved transit path",
-            "/v1/transit/random",
+            "/v1/transit/hmac/k1",
             body.as_bytes(),
             404,
             true,

@@ -173,6 +173,14 @@ def scenario(url, token_a, token_b, bad_token):
         dk = ta.generate_data_key(name="app", key_type="plaintext", bits=bits)["data"]
         assert len(base64.b64decode(dk["plaintext"])) == bits // 8, (bits, dk)
 
+    # random: 32 bytes of base64 by default, a size and hex asked for; kmsbox's 1 to 1024 bytes.
+    drawn = base64.b64decode(ta.generate_random_bytes()["data"]["random_bytes"])
+    assert len(drawn) == 32, drawn
+    hexed = ta.generate_random_bytes(n_bytes=16, output_format="hex")["data"]["random_bytes"]
+    assert len(bytes.fromhex(hexed)) == 16, hexed
+    e = refused(exceptions.InvalidRequest, ta.generate_random_bytes, n_bytes=2048)
+    assert "invalid bytes" in e.errors[0], e.errors
+
     # Unknown keys: reading is 404, using is 400 (Vault's codes).
     refused(exceptions.InvalidPath, ta.read_key, name="nope")
     refused(exceptions.InvalidRequest, ta.encrypt_data, name="nope", plaintext=b64(b"x"))

@@ -30,8 +30,9 @@ use zeroize::Zeroizing;
 
 use self::model::{
     ConfigRequest, CreateKeyRequest, DATA_KEY_BITS, DataKeyRequest, DataRequest, Item, KEY_TYPE,
-    KEY_TYPES_TAKEN, MAX_BODY, Period, check_key_version, context, decode_base64, encode_base64,
-    format_ciphertext, parse_body, parse_ciphertext, refuse_nonce,
+    KEY_TYPES_TAKEN, MAX_BODY, Period, RandomFormat, RandomRequest, check_key_version, context,
+    decode_base64, encode_base64, format_ciphertext, parse_body, parse_ciphertext, random_request,
+    refuse_nonce,
 };
 use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditLine;
@@ -79,6 +80,8 @@ pub enum Op {
     Rewrap,
     /// `GET auth/token/lookup-self`.
     LookupSelf,
+    /// `POST transit/random(/:source)(/:bytes)`.
+    Random,
 }
 
 impl Op {
@@ -97,6 +100,7 @@ impl Op {
             Op::DataKeyWrapped => "Vault.DataKeyWrapped",
             Op::Rewrap => "Vault.Rewrap",
             Op::LookupSelf => "Vault.LookupSelf",
+            Op::Random => "Vault.Random",
         }
     }
 
@@ -118,6 +122,7 @@ impl Op {
             Op::DataKeyWrapped => O::GenerateDataKeyWithoutPlaintext,
             Op::Rewrap => O::ReEncrypt,
             Op::LookupSelf => return None,
+            Op::Random => O::GenerateRandom,
         })
     }
 }
@@ -191,6 +196,10 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
         }
         ["transit", "datakey", "plaintext", name] if !name.is_empty() => {
             (call(Op::DataKeyPlaintext, name), is_write(method))
+        }
+        // The rest of the path (`:source`, `:bytes`) as the call's name, read by `random`.
+        ["transit", "random", rest @ ..] if rest.len() <= 2 => {
+            (call(Op::Random, &rest.join("/")), is_write(method))
         }
         ["transit", "datakey", "wrapped", name] if !name.is_empty() => {
             (call(Op::DataKeyWrapped, name), is_write(method))
@@ -295,7 +304,12 @@ async fn call(
         request_id: request_id_from(headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())),
         domain: String::new(),
         region: String::new(),
-        requested_key: crate::audit::requested_key_prefix(&name).to_owned(),
+        // Random bytes concern no key; their name is the path's `:source` and `:bytes`.
+        requested_key: if op == Op::Random {
+            String::new()
+        } else {
+            crate::audit::requested_key_prefix(&name).to_owned()
+        },
         injected: None,
         audited: false,
     };
@@ -499,6 +513,30 @@ async fn dispatch(
             status: StatusCode::OK,
             failed: None,
         }),
+        Op::Random => {
+            let req: RandomRequest = parse_body(body)?;
+            let (bytes, format) = random_request(name, &req)?;
+            // The keyring's refusal names its own field; this API's is `bytes`.
+            let drawn = keyring.generate_random(bytes).map_err(|e| match e {
+                KmsError::Invalid { code, reason, .. } => VaultError {
+                    status: StatusCode::BAD_REQUEST,
+                    message: format!("invalid bytes: {reason}"),
+                    code,
+                },
+                e => VaultError::from_kms(&e, false),
+            })?;
+            let text = Zeroizing::new(match format {
+                RandomFormat::Base64 => encode_base64(&drawn),
+                RandomFormat::Hex => hex::encode(&*drawn),
+            });
+            Ok(Answer {
+                data: serde_json::json!({ "random_bytes": text.as_str() }),
+                key: None,
+                durable: false,
+                status: StatusCode::OK,
+                failed: None,
+            })
+        }
         Op::CreateKey => {
             let req: CreateKeyRequest = parse_body(body)?;
             let options = check_create(&req)?;
@@ -1054,6 +1092,31 @@ mod tests {
                 "the key list by GET without ?list=true",
                 &get,
                 "transit/keys",
+                Err(StatusCode::METHOD_NOT_ALLOWED),
+            ),
+            ("random", &post, "transit/random", call(Op::Random, "")),
+            (
+                "random of a size",
+                &post,
+                "transit/random/64",
+                call(Op::Random, "64"),
+            ),
+            (
+                "random of a source and size",
+                &put,
+                "transit/random/platform/64",
+                call(Op::Random, "platform/64"),
+            ),
+            (
+                "random, more in the path",
+                &post,
+                "transit/random/platform/64/x",
+                Err(StatusCode::NOT_FOUND),
+            ),
+            (
+                "random by GET",
+                &get,
+                "transit/random",
                 Err(StatusCode::METHOD_NOT_ALLOWED),
             ),
             (

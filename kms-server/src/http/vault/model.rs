@@ -224,6 +224,64 @@ impl Period {
     }
 }
 
+/// `POST random(/:source)(/:bytes)`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RandomRequest {
+    /// How many bytes: 1 to 1024, 32 when absent (the path's `:bytes` wins).
+    pub(super) bytes: Option<u32>,
+    /// `base64` (the default) or `hex`.
+    pub(super) format: Option<String>,
+    /// `platform` (the default; the path's `:source` wins): kmsbox has no other source.
+    pub(super) source: Option<String>,
+}
+
+/// How random bytes are written in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RandomFormat {
+    /// Standard, padded base64.
+    Base64,
+    /// Lower-case hex.
+    Hex,
+}
+
+/// The size and format of a `random` call: `path` is what follows `random/` (empty, `:bytes`,
+/// `:source` or `:source/:bytes`, as Vault routes it), over the body's fields.
+pub(super) fn random_request(
+    path: &str,
+    req: &RandomRequest,
+) -> Result<(u32, RandomFormat), VaultError> {
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    let (source, bytes) = match (parts.next(), parts.next()) {
+        (None, _) => (None, None),
+        (Some(one), None) if one.bytes().all(|b| b.is_ascii_digit()) => (None, Some(one)),
+        (Some(one), None) => (Some(one), None),
+        (Some(source), Some(bytes)) => (Some(source), Some(bytes)),
+    };
+    let source = source.or(req.source.as_deref()).unwrap_or("platform");
+    if source != "platform" {
+        return Err(VaultError::bad_request(format!(
+            "unsupported entropy source {source:?}: kmsbox draws from the platform's (the \
+             operating system's generator)"
+        )));
+    }
+    let bytes = match bytes {
+        Some(b) => b
+            .parse::<u32>()
+            .map_err(|_| VaultError::bad_request(format!("invalid bytes {b:?} in the path")))?,
+        None => req.bytes.unwrap_or(32),
+    };
+    let format = match req.format.as_deref().unwrap_or("base64") {
+        "base64" => RandomFormat::Base64,
+        "hex" => RandomFormat::Hex,
+        other => {
+            return Err(VaultError::bad_request(format!(
+                "unsupported encoding format {other:?}: base64 or hex"
+            )));
+        }
+    };
+    Ok((bytes, format))
+}
+
 /// One item of `encrypt`, `decrypt` or `rewrap`: the request's own fields, or one entry of its
 /// `batch_input`. Each call reads the fields it needs and ignores the others, as Vault does.
 #[derive(Debug, Default, Deserialize)]
@@ -443,6 +501,73 @@ mod tests {
         }
         let negative = serde_json::from_value::<Period>(json!(-1));
         assert!(negative.is_err(), "a negative period is no period");
+    }
+
+    #[test]
+    fn random_takes_its_size_and_source_from_the_path_over_the_body() {
+        let body = |bytes: Option<u32>, format: Option<&str>, source: Option<&str>| RandomRequest {
+            bytes,
+            format: format.map(Into::into),
+            source: source.map(Into::into),
+        };
+        let none = body(None, None, None);
+        // (rule, path, body, the size and format, or None for a refusal)
+        let cases = [
+            (
+                "32 base64 bytes by default",
+                "",
+                &none,
+                Some((32, RandomFormat::Base64)),
+            ),
+            (
+                "the body's size",
+                "",
+                &body(Some(16), None, None),
+                Some((16, RandomFormat::Base64)),
+            ),
+            (
+                "hex",
+                "",
+                &body(None, Some("hex"), None),
+                Some((32, RandomFormat::Hex)),
+            ),
+            (
+                "the path's size wins",
+                "64",
+                &body(Some(16), None, None),
+                Some((64, RandomFormat::Base64)),
+            ),
+            (
+                "source and size in the path",
+                "platform/8",
+                &none,
+                Some((8, RandomFormat::Base64)),
+            ),
+            (
+                "the source alone in the path",
+                "platform",
+                &none,
+                Some((32, RandomFormat::Base64)),
+            ),
+            ("no seal to draw from", "seal/8", &none, None),
+            ("nor all sources", "all", &none, None),
+            (
+                "the body's source too",
+                "",
+                &body(None, None, Some("seal")),
+                None,
+            ),
+            ("a size that is no number", "platform/many", &none, None),
+            (
+                "an unknown format",
+                "",
+                &body(None, Some("base32"), None),
+                None,
+            ),
+        ];
+        for (rule, path, req, want) in cases {
+            assert_eq!(random_request(path, req).ok(), want, "{rule}");
+        }
     }
 
     #[test]
