@@ -111,21 +111,30 @@ async fn scenario(daemon: &Daemon, grpc: &Tenant, tokens: [&str; 3]) {
     assert!(rotating.rotation_enabled, "{rotating:?}");
     assert_eq!(rotating.rotation_interval_days, 90);
     assert!(rotating.next_rotation_time.is_some(), "{rotating:?}");
+    assert!(!rotating.context_required, "not derived");
 
-    // A derived key refuses gRPC calls without an encryption context too.
+    // A derived key shows so over gRPC, and refuses gRPC calls without an encryption context.
+    let derived_id = made["derived_key_id"].as_str().expect("derived_key_id");
+    let derived = grpc
+        .client
+        .clone()
+        .describe_key(grpc.req(pb::DescribeKeyRequest {
+            key_id: derived_id.to_owned(),
+        }))
+        .await
+        .expect("describe the derived key")
+        .into_inner()
+        .metadata
+        .expect("metadata");
+    assert!(derived.context_required, "{derived:?}");
     let bare = grpc
         .client
         .clone()
-        .encrypt(
-            grpc.req(pb::EncryptRequest {
-                key_id: made["derived_key_id"]
-                    .as_str()
-                    .expect("derived_key_id")
-                    .to_owned(),
-                plaintext: b"no context".to_vec(),
-                encryption_context: HashMap::new(),
-            }),
-        )
+        .encrypt(grpc.req(pb::EncryptRequest {
+            key_id: derived_id.to_owned(),
+            plaintext: b"no context".to_vec(),
+            encryption_context: HashMap::new(),
+        }))
         .await;
     kmsbox_tests::assert_refused(
         bare,

@@ -114,6 +114,7 @@ fn meta_json(m: Option<pb::KeyMetadata>) -> Value {
         "rotation_enabled": m.rotation_enabled,
         "rotation_interval_days": m.rotation_interval_days,
         "next_rotation_time": ts(m.next_rotation_time),
+        "context_required": m.context_required,
     })
 }
 

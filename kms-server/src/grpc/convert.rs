@@ -31,6 +31,7 @@ pub fn metadata(rec: &KeyRecord) -> pb::KeyMetadata {
         rotation_enabled: rec.rotation.enabled,
         rotation_interval_days: rec.rotation.interval_days,
         next_rotation_time: rec.next_rotation_ms().map(timestamp),
+        context_required: rec.policy.context_required,
     }
 }
 
