@@ -66,6 +66,9 @@ def scenario(url, token_a, token_b, bad_token):
     assert doomed["kmsbox_key_state"] == "pending deletion", doomed
     refused(exceptions.InvalidRequest, ta.encrypt_data, name="doomed", plaintext=b64(b"x"))
     refused(exceptions.InvalidRequest, ta.delete_key, name="doomed")
+    # Its name is not free until the key is purged: a create names the way back, not a dead key.
+    e = refused(exceptions.InvalidRequest, ta.create_key, name="doomed")
+    assert "pending deletion" in e.errors[0] and "cancel-key-deletion" in e.errors[0], e.errors
     key = ta.read_key(name="app")["data"]
     assert key["type"] == "aes256-gcm96" and key["name"] == "app", key
     assert key["latest_version"] == 1 and list(key["keys"]) == ["1"], key

@@ -41,7 +41,7 @@ use crate::blob::BlobHeader;
 use crate::error::KmsError;
 use crate::keyring::validate::DELETION_WINDOW;
 use crate::keyring::{Caller, Configure, KeyOptions, Keyring, now_ms};
-use crate::store::{KeyPolicy, KeyRecord};
+use crate::store::{KeyPolicy, KeyRecord, KeyState};
 
 pub use self::error::VaultError;
 
@@ -541,6 +541,16 @@ async fn dispatch(
             let req: CreateKeyRequest = parse_body(body)?;
             let options = check_create(&req)?;
             match keyring.find_alias(caller, name) {
+                // A name whose key was deleted (scheduled) is not free until the key is purged;
+                // answering that key would hand out one that serves no call.
+                Ok(rec) if rec.state == KeyState::PendingDeletion => {
+                    Err(VaultError::bad_request(format!(
+                        "key {name} was deleted and is pending deletion until it is purged: \
+                         cancel its deletion (kmsctl cancel-key-deletion {}) or choose another \
+                         name",
+                        rec.full_id_string()
+                    )))
+                }
                 // Vault answers a create of an existing key with that key, its options unchanged.
                 Ok(rec) => Ok(answer(key_data(&rec), &rec)),
                 // Boxed, as the rotation below: the store's wait would otherwise enlarge every
