@@ -279,26 +279,53 @@ async fn an_exported_seed_recreates_the_keys_elsewhere() {
     assert!(lines.contains("\"Admin.ExportSeed\""), "{lines}");
 }
 
-/// A key seeded pending deletion is purged once the virtual clock passes its deletion date.
-#[tokio::test]
-async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
+/// The start of the virtual clock in the seeded-date tests.
+const CLOCK_START: &str = "2027-01-01T00:00:00Z";
+
+/// A daemon on a virtual clock from [`CLOCK_START`], seeded with one key of the KAT key's ID and
+/// `fields`; and that start.
+async fn seeded_on_the_virtual_clock(fields: &str) -> (TestDaemon, prost_types::Timestamp) {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("seed.toml");
     std::fs::write(
         &seed,
-        format!(
-            "[[keys]]\ndomain_id = \"{TENANT}\"\nkey_id = \"{KAT_KEY}\"\n\
-             state = \"pending_deletion\"\ndeletion_date = \"2027-01-08T00:00:00Z\"\n"
-        ),
+        format!("[[keys]]\ndomain_id = \"{TENANT}\"\nkey_id = \"{KAT_KEY}\"\n{fields}\n"),
     )
     .unwrap();
-    let start: prost_types::Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+    let start: prost_types::Timestamp = CLOCK_START.parse().unwrap();
     let d = TestDaemon::start_with(move |c, _| {
         c.seed = Some(seed);
         c.clock = kms_server::server::ClockConfig::Virtual {
             start_ms: Some(start.seconds * 1000),
         };
     })
+    .await;
+    // The seed file is read at start-up; the folder may go.
+    drop(dir);
+    (d, start)
+}
+
+/// The virtual clock of `d` moved on by `days`.
+async fn advance_days(d: &TestDaemon, days: i64) -> apb::ClockResponse {
+    let mut admin = AdminClient::new(connect(d).await);
+    admin
+        .advance_clock(apb::AdvanceClockRequest {
+            by: Some(prost_types::Duration {
+                seconds: days * 86_400,
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A key seeded pending deletion is purged once the virtual clock passes its deletion date.
+#[tokio::test]
+async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
+    let (d, start) = seeded_on_the_virtual_clock(
+        "state = \"pending_deletion\"\ndeletion_date = \"2027-01-08T00:00:00Z\"",
+    )
     .await;
     let t = d.tenant(TENANT).await;
     let describe = |mut t: kmsbox_tests::Tenant| async move {
@@ -316,17 +343,7 @@ async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
         .unwrap();
     assert_eq!(m.state, pb::KeyState::PendingDeletion as i32);
     assert_eq!(m.deletion_date.unwrap().seconds, start.seconds + 7 * 86_400);
-    let mut admin = AdminClient::new(connect(&d).await);
-    let moved = admin
-        .advance_clock(apb::AdvanceClockRequest {
-            by: Some(prost_types::Duration {
-                seconds: 7 * 86_400,
-                nanos: 0,
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let moved = advance_days(&d, 7).await;
     assert_eq!(moved.purged_keys, 1);
     assert_refused(
         describe(t.clone()).await,
@@ -334,4 +351,47 @@ async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
         ErrorCode::KeyNotFound,
         "not found",
     );
+}
+
+/// A seeded rotation schedule and policy are the key's: it rotates on the virtual clock once its
+/// interval has passed since `created_at`, and refuses a call without an encryption context.
+#[tokio::test]
+async fn a_seeded_schedule_rotates_on_the_virtual_clock_and_a_seeded_policy_holds() {
+    let (d, start) = seeded_on_the_virtual_clock(&format!(
+        "created_at = \"{CLOCK_START}\"\nrotation_interval_days = 30\ncontext_required = true"
+    ))
+    .await;
+    let mut t = d.tenant(TENANT).await;
+    let m = t
+        .client
+        .describe_key(t.req(pb::DescribeKeyRequest {
+            key_id: KAT_KEY.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .metadata
+        .unwrap();
+    assert!(m.rotation_enabled && m.context_required, "{m:?}");
+    assert_eq!(m.rotation_interval_days, 30);
+    assert_eq!(
+        m.next_rotation_time.unwrap().seconds,
+        start.seconds + 30 * 86_400
+    );
+    let bare = t
+        .client
+        .encrypt(t.req(pb::EncryptRequest {
+            key_id: KAT_KEY.into(),
+            plaintext: b"x".to_vec(),
+            encryption_context: HashMap::new(),
+        }))
+        .await;
+    assert_refused(
+        bare,
+        Code::InvalidArgument,
+        ErrorCode::InvalidArgument,
+        "requires an encryption context",
+    );
+    let moved = advance_days(&d, 30).await;
+    assert_eq!(moved.rotated_keys, 1, "{moved:?}");
 }

@@ -13,6 +13,8 @@
 //! description = "a key for reproducible tests"   # optional
 //! state = "disabled"                             # optional: enabled, disabled, pending_deletion
 //! current_version = 3                            # optional
+//! rotation_interval_days = 90                     # optional: rotates by itself every 90 days
+//! context_required = true                         # optional: a derived Vault key
 //! [[keys.versions]]
 //! version = 3
 //! material_hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -35,7 +37,7 @@ use crate::crypto::{KEY_LEN, SecretKey};
 use crate::error::{ConfigError, KmsError};
 use crate::keyring::seeding::{SeedSpec, Seeded};
 use crate::keyring::{Caller, Keyring};
-use crate::store::{Creator, KeyRecord, KeyState};
+use crate::store::{Creator, KeyPolicy, KeyRecord, KeyState};
 
 /// The one version of the seed format this daemon reads and writes.
 pub const SEED_FORMAT_VERSION: u32 = 1;
@@ -72,6 +74,12 @@ struct SeedKey {
     created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     current_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation_interval_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    context_required: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    deletion_allowed: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     versions: Vec<SeedVersion>,
 }
@@ -195,6 +203,11 @@ fn spec_of(k: &SeedKey, dir: &Path, default_region: &RegionId) -> Result<SeedSpe
             .map(|d| rfc3339_ms("created_at", d))
             .transpose()?,
         current_version: k.current_version,
+        rotation_days: k.rotation_interval_days,
+        policy: KeyPolicy {
+            context_required: k.context_required,
+            deletion_allowed: k.deletion_allowed,
+        },
         materials,
     })
 }
@@ -282,6 +295,9 @@ pub fn export(keyring: &Keyring, include_material: bool) -> Result<Zeroizing<Str
             deletion_date: rec.deletion_date_ms.map(rfc3339),
             created_at: Some(rfc3339(rec.created_at_ms)),
             current_version: Some(rec.current_version),
+            rotation_interval_days: rec.rotation.enabled.then_some(rec.rotation.interval_days),
+            context_required: rec.policy.context_required,
+            deletion_allowed: rec.policy.deletion_allowed,
             versions,
         });
     }
@@ -384,6 +400,21 @@ mod tests {
                 "no material",
                 "[[keys.versions]]\nversion = 1",
                 "material_hex or material_file",
+            ),
+            (
+                "a rotation interval out of range",
+                "rotation_interval_days = 7",
+                "out of range",
+            ),
+            (
+                "a rotating service key",
+                "creator = \"service\"\nservice = \"obs\"\nrotation_interval_days = 30",
+                "neither rotates",
+            ),
+            (
+                "a service key with a policy",
+                "creator = \"service\"\nservice = \"obs\"\ncontext_required = true",
+                "nor has a policy",
             ),
         ];
         for (rule, extra, needle) in cases {
@@ -492,9 +523,20 @@ mod tests {
             domain: DomainId::parse("d1").unwrap(),
             region: RegionId::parse("region").unwrap(),
         };
-        let key = a.create_key(&caller, "exported", "").await.unwrap();
+        let options = crate::keyring::KeyOptions {
+            rotation_days: Some(90),
+            policy: KeyPolicy {
+                context_required: true,
+                deletion_allowed: true,
+            },
+        };
+        let key = a
+            .create_key_with(&caller, "exported", options)
+            .await
+            .unwrap();
         a.rotate(&caller, &key.uuid.to_string()).await.unwrap();
-        let ctx = crate::keyring::Context::new();
+        let plain = a.create_key(&caller, "plain", "").await.unwrap();
+        let ctx: crate::keyring::Context = [("bucket".to_owned(), "b".to_owned())].into();
         let sealed = a
             .encrypt(&caller, &key.uuid.to_string(), b"hi", &ctx)
             .unwrap();
@@ -506,10 +548,33 @@ mod tests {
             RootKey::from_bytes([9; 32]),
         )
         .unwrap();
-        assert_eq!(seed(&b, dir.path(), &with).await.unwrap().len(), 1);
+        assert_eq!(seed(&b, dir.path(), &with).await.unwrap().len(), 2);
         let opened = b.decrypt(&caller, &sealed.blob, &ctx, "").unwrap();
         assert_eq!(&opened.plaintext[..], b"hi");
         assert_eq!(opened.version, 2);
+        // The schedule and the policy come along; a key without them stays without.
+        let (theirs, mine) = (
+            b.find(&caller, &key.uuid.to_string()).unwrap(),
+            a.find(&caller, &key.uuid.to_string()).unwrap(),
+        );
+        assert_eq!(
+            (theirs.rotation.enabled, theirs.rotation.interval_days),
+            (true, 90)
+        );
+        // Versions' times are not in the format: the schedule counts from the key's creation.
+        let day_ms = 86_400_000;
+        assert_eq!(
+            theirs.next_rotation_ms(),
+            Some(mine.created_at_ms + 90 * day_ms)
+        );
+        assert_eq!(theirs.policy, mine.policy);
+        let plain = b.find(&caller, &plain.uuid.to_string()).unwrap();
+        assert!(!plain.rotation.enabled && plain.policy == KeyPolicy::default());
+        assert!(
+            !without.contains("context_required = false"),
+            "{}",
+            *without
+        );
         // Re-seeding the first keyring with its own export is a no-op.
         assert!(seed(&a, dir.path(), &with).await.unwrap().is_empty());
     }

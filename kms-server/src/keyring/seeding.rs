@@ -7,11 +7,13 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::validate::{validate_alias, validate_description, validate_service};
+use super::validate::{
+    validate_alias, validate_description, validate_rotation_interval, validate_service,
+};
 use super::{Caller, Keyring, wrap_ctx};
 use crate::crypto::{SecretKey, WRAP_SCHEME_V1};
 use crate::error::{KmsError, Result};
-use crate::store::{Conflict, Creator, KeyRecord, KeyState, StoreError, WrappedVersion};
+use crate::store::{Conflict, Creator, KeyPolicy, KeyRecord, KeyState, StoreError, WrappedVersion};
 
 /// One key as a seed file describes it, checked for grammar but not yet against the store.
 #[derive(Debug)]
@@ -36,6 +38,10 @@ pub struct SeedSpec {
     pub created_at_ms: Option<i64>,
     /// The version new encryptions use; `None` for the highest listed, else 1.
     pub current_version: Option<u32>,
+    /// Automatic rotation from the key's creation, every so many days (30 to 365); `None`: off.
+    pub rotation_days: Option<u32>,
+    /// The key's policy.
+    pub policy: KeyPolicy,
     /// Given material by version.
     pub materials: BTreeMap<u32, SecretKey>,
 }
@@ -104,6 +110,16 @@ impl Keyring {
             }
             _ => {}
         }
+        if spec.creator == Creator::Service
+            && (spec.rotation_days.is_some() || spec.policy != KeyPolicy::default())
+        {
+            return Err(contradiction(
+                "a service default key neither rotates by itself nor has a policy".into(),
+            ));
+        }
+        if let Some(days) = spec.rotation_days {
+            validate_rotation_interval(days)?;
+        }
         let default_alias = format!("{}/default", spec.service);
         let alias = match spec.creator {
             Creator::Customer => {
@@ -147,8 +163,16 @@ impl Keyring {
             versions: Vec::new(),
             mac: None,
             rotation: crate::store::Rotation::default(),
-            policy: crate::store::KeyPolicy::default(),
+            policy: spec.policy,
         };
+        let created_at_ms = rec.created_at_ms;
+        if let Some(days) = spec.rotation_days {
+            rec.rotation = crate::store::Rotation {
+                enabled: true,
+                interval_days: days,
+                since_ms: created_at_ms,
+            };
+        }
         for version in 1..=current {
             let generated;
             let material = match spec.materials.get(&version) {
