@@ -74,16 +74,7 @@ async fn a_committed_ciphertext_decrypts_on_a_daemon_seeded_with_its_key() {
     assert_eq!(r.key_version, 3);
     assert_eq!(r.key_id, format!("region:{TENANT}:key/{KAT_KEY}"));
     // The pinned key is the one the seed describes: alias, creation date, current version.
-    let m = t
-        .client
-        .describe_key(t.req(pb::DescribeKeyRequest {
-            key_id: KAT_KEY.into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .metadata
-        .unwrap();
+    let m = t.describe(KAT_KEY).await.unwrap();
     assert_eq!((m.alias.as_str(), m.current_version), ("kat-blob-v1", 3));
     assert_eq!(m.created_at.unwrap().seconds, 1_796_083_200);
 }
@@ -305,21 +296,6 @@ async fn seeded_on_the_virtual_clock(fields: &str) -> (TestDaemon, prost_types::
     (d, start)
 }
 
-/// The virtual clock of `d` moved on by `days`.
-async fn advance_days(d: &TestDaemon, days: i64) -> apb::ClockResponse {
-    let mut admin = AdminClient::new(connect(d).await);
-    admin
-        .advance_clock(apb::AdvanceClockRequest {
-            by: Some(prost_types::Duration {
-                seconds: days * 86_400,
-                nanos: 0,
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 /// A key seeded pending deletion is purged once the virtual clock passes its deletion date.
 #[tokio::test]
 async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
@@ -328,25 +304,13 @@ async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
     )
     .await;
     let t = d.tenant(TENANT).await;
-    let describe = |mut t: kmsbox_tests::Tenant| async move {
-        t.client
-            .describe_key(t.req(pb::DescribeKeyRequest {
-                key_id: KAT_KEY.into(),
-            }))
-            .await
-    };
-    let m = describe(t.clone())
-        .await
-        .unwrap()
-        .into_inner()
-        .metadata
-        .unwrap();
+    let m = t.describe(KAT_KEY).await.unwrap();
     assert_eq!(m.state, pb::KeyState::PendingDeletion as i32);
     assert_eq!(m.deletion_date.unwrap().seconds, start.seconds + 7 * 86_400);
-    let moved = advance_days(&d, 7).await;
+    let moved = d.advance_clock_days(7).await;
     assert_eq!(moved.purged_keys, 1);
     assert_refused(
-        describe(t.clone()).await,
+        t.describe(KAT_KEY).await,
         Code::NotFound,
         ErrorCode::KeyNotFound,
         "not found",
@@ -362,16 +326,7 @@ async fn a_seeded_schedule_rotates_on_the_virtual_clock_and_a_seeded_policy_hold
     ))
     .await;
     let mut t = d.tenant(TENANT).await;
-    let m = t
-        .client
-        .describe_key(t.req(pb::DescribeKeyRequest {
-            key_id: KAT_KEY.into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .metadata
-        .unwrap();
+    let m = t.describe(KAT_KEY).await.unwrap();
     assert!(m.rotation_enabled && m.context_required, "{m:?}");
     assert_eq!(m.rotation_interval_days, 30);
     assert_eq!(
@@ -392,6 +347,6 @@ async fn a_seeded_schedule_rotates_on_the_virtual_clock_and_a_seeded_policy_hold
         ErrorCode::InvalidArgument,
         "requires an encryption context",
     );
-    let moved = advance_days(&d, 30).await;
+    let moved = d.advance_clock_days(30).await;
     assert_eq!(moved.rotated_keys, 1, "{moved:?}");
 }

@@ -27,15 +27,6 @@ async fn create(t: &mut Tenant, alias: &str) -> pb::KeyMetadata {
     r.into_inner().metadata.expect("metadata")
 }
 
-async fn describe(t: &mut Tenant, key_id: &str) -> Result<pb::KeyMetadata, tonic::Status> {
-    t.client
-        .describe_key(t.req(pb::DescribeKeyRequest {
-            key_id: key_id.into(),
-        }))
-        .await
-        .map(|r| r.into_inner().metadata.expect("metadata"))
-}
-
 async fn encrypt(
     t: &mut Tenant,
     key_id: &str,
@@ -83,8 +74,8 @@ async fn create_describe_and_list_name_keys_by_the_full_form() {
     assert_eq!(m.current_version, 1);
     assert!(m.created_at.is_some() && m.deletion_date.is_none());
     // Both forms name the same key.
-    assert_eq!(describe(&mut t, &m.key_id).await.unwrap(), m);
-    assert_eq!(describe(&mut t, &m.key_uuid).await.unwrap(), m);
+    assert_eq!(t.describe(&m.key_id).await.unwrap(), m);
+    assert_eq!(t.describe(&m.key_uuid).await.unwrap(), m);
     // Alias taken.
     let again = t
         .client
@@ -760,8 +751,8 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
         (k.key_id.clone(), unknown_full.clone()),
         (k.key_uuid.clone(), unknown_uuid.clone()),
     ] {
-        let f = describe(&mut bob, &foreign).await.unwrap_err();
-        let a = describe(&mut bob, &absent).await.unwrap_err();
+        let f = bob.describe(&foreign).await.unwrap_err();
+        let a = bob.describe(&absent).await.unwrap_err();
         assert_eq!(
             (f.code(), error_code(&f)),
             (Code::NotFound, Some(ErrorCode::KeyNotFound))
@@ -786,7 +777,7 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
     assert_refused(r, Code::NotFound, ErrorCode::KeyNotFound, "not found");
     // Alice's key is untouched and she can still decrypt.
     assert_eq!(
-        describe(&mut alice, &k.key_id).await.unwrap().state,
+        alice.describe(&k.key_id).await.unwrap().state,
         KeyState::Enabled as i32
     );
     assert_eq!(
@@ -796,7 +787,7 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
     // The same tenant in another region does not see it either.
     let mut elsewhere = alice.in_region("cn-north-4");
     assert_eq!(
-        error_code(&describe(&mut elsewhere, &k.key_uuid).await.unwrap_err()),
+        error_code(&elsewhere.describe(&k.key_uuid).await.unwrap_err()),
         Some(ErrorCode::KeyNotFound)
     );
     assert_eq!(
@@ -808,14 +799,14 @@ async fn a_tenant_cannot_use_or_even_detect_another_tenants_key() {
 #[tokio::test]
 async fn malformed_key_ids_and_missing_tenancy_are_refused() {
     let d = TestDaemon::start().await;
-    let mut t = d.tenant("alice").await;
+    let t = d.tenant("alice").await;
     for bad in [
         "",
         "522d6070-5ad3-4765-43a7-a7d1-ab21f498482d",
         "region:alice:alias/x",
         "{4f1cd4de-ab64-4807-920a-47fc42e7f0d0}",
     ] {
-        let r = describe(&mut t, bad).await;
+        let r = t.describe(bad).await;
         assert_refused(
             r,
             Code::InvalidArgument,
@@ -852,7 +843,7 @@ async fn keys_and_their_versions_survive_a_restart() {
     let v2 = encrypt(&mut t, &k.key_id, b"rotated", &c).await.unwrap();
     d.restart().await;
     let mut t = d.tenant("alice").await;
-    let m = describe(&mut t, &k.key_id).await.unwrap();
+    let m = t.describe(&k.key_id).await.unwrap();
     assert_eq!((m.alias.as_str(), m.current_version), ("durable", 2));
     assert_eq!(
         decrypt(&mut t, &v1.ciphertext_blob, &c, "")
@@ -927,9 +918,9 @@ async fn bearer_tokens_decide_the_tenant() {
         "unknown bearer token",
     );
     // Bob's token cannot reach alice's key.
-    let mut bob = Tenant::connect(&ep, "", None, Some("bob-secret-token-22")).await;
+    let bob = Tenant::connect(&ep, "", None, Some("bob-secret-token-22")).await;
     assert_eq!(
-        error_code(&describe(&mut bob, &k.key_id).await.unwrap_err()),
+        error_code(&bob.describe(&k.key_id).await.unwrap_err()),
         Some(ErrorCode::KeyNotFound)
     );
 }
@@ -1026,7 +1017,7 @@ async fn every_call_is_audited_without_key_material() {
         .await
         .unwrap();
     let _ = decrypt(&mut t, &e.ciphertext_blob, &ctx(&[("wrong", "ctx")]), "").await;
-    let _ = describe(&mut t, "malformed").await;
+    let _ = t.describe("malformed").await;
     d.server().flush_audit().await;
     let log = std::fs::read_to_string(d.data_dir().join("audit.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = log
@@ -1221,19 +1212,19 @@ async fn keys_past_their_deletion_date_are_purged_for_good() {
     let now_ms = kms_server::keyring::now_ms();
     // Six days on: nothing is due yet.
     assert_eq!(svc.purge_expired(now_ms + 6 * 86_400_000).await.unwrap(), 0);
-    assert!(describe(&mut t, &doomed.key_id).await.is_ok());
+    assert!(t.describe(&doomed.key_id).await.is_ok());
     // Eight days on: the doomed key goes, the other stays.
     assert_eq!(svc.purge_expired(now_ms + 8 * 86_400_000).await.unwrap(), 1);
     assert_eq!(
-        error_code(&describe(&mut t, &doomed.key_id).await.unwrap_err()),
+        error_code(&t.describe(&doomed.key_id).await.unwrap_err()),
         Some(ErrorCode::KeyNotFound)
     );
-    assert!(describe(&mut t, &kept.key_id).await.is_ok());
+    assert!(t.describe(&kept.key_id).await.is_ok());
     // And it stays gone after a restart; its alias is free again.
     d.restart().await;
     let mut t = d.tenant("alice").await;
     assert_eq!(
-        error_code(&describe(&mut t, &doomed.key_id).await.unwrap_err()),
+        error_code(&t.describe(&doomed.key_id).await.unwrap_err()),
         Some(ErrorCode::KeyNotFound)
     );
     create(&mut t, "doomed").await;
@@ -1400,10 +1391,7 @@ async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
         .metadata
         .expect("metadata");
     assert_eq!(described.description, "new words");
-    assert_eq!(
-        describe(&mut t, &id).await.expect("describe").alias,
-        "after"
-    );
+    assert_eq!(t.describe(&id).await.expect("describe").alias, "after");
 
     let status = |t: &mut Tenant| {
         let mut t = t.clone();
@@ -1546,31 +1534,11 @@ async fn aliases_descriptions_rotation_schedules_and_random_bytes_over_grpc() {
 /// the rotation happen, audited, with the old blob still decrypting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_past_its_scheduled_rotation_time_is_rotated_by_the_daemon() {
-    use kms_proto::admin::{self as apb, admin_client::AdminClient};
     let d = TestDaemon::start_with(|c, _| {
         c.clock = kms_server::server::ClockConfig::Virtual { start_ms: None };
     })
     .await;
-    let mut admin = AdminClient::new(
-        tonic::transport::Endpoint::from_shared(d.endpoint())
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connects"),
-    );
-    let mut advance = async |days: i64| {
-        admin
-            .advance_clock(apb::AdvanceClockRequest {
-                by: Some(prost_types::Duration {
-                    seconds: days * 86_400,
-                    nanos: 0,
-                }),
-            })
-            .await
-            .expect("AdvanceClock")
-            .into_inner()
-            .rotated_keys
-    };
+    let advance = async |days: i64| d.advance_clock_days(days).await.rotated_keys;
     let mut t = d.tenant("alice").await;
     let m = create(&mut t, "scheduled").await;
     let old = encrypt(&mut t, &m.key_id, b"before", &ctx(&[]))
@@ -1591,7 +1559,7 @@ async fn a_key_past_its_scheduled_rotation_time_is_rotated_by_the_daemon() {
         .expect("EnableKeyRotation");
     assert_eq!(advance(29).await, 0, "not due for 30 days");
     assert_eq!(
-        describe(&mut t, &m.key_id)
+        t.describe(&m.key_id)
             .await
             .expect("describe")
             .current_version,
@@ -1600,7 +1568,7 @@ async fn a_key_past_its_scheduled_rotation_time_is_rotated_by_the_daemon() {
     );
     // The rotation runs before the clock's move returns.
     assert_eq!(advance(2).await, 1, "due after 30 days");
-    let rotated = describe(&mut t, &m.key_id).await.expect("describe");
+    let rotated = t.describe(&m.key_id).await.expect("describe");
     assert_eq!(rotated.current_version, 2, "rotated by the daemon");
     assert!(rotated.rotation_enabled, "still scheduled");
     let opened = decrypt(&mut t, &old.ciphertext_blob, &ctx(&[]), "")
@@ -1764,7 +1732,7 @@ async fn refusals_huawei_defines_carry_huaweis_codes() {
         .keys;
     assert_eq!(listed.len(), 2);
     assert_eq!(
-        describe(&mut t, &pending).await.expect("described").state,
+        t.describe(&pending).await.expect("described").state,
         KeyState::PendingDeletion as i32
     );
 }

@@ -13,6 +13,7 @@ pub mod tmpfs;
 use std::path::{Path, PathBuf};
 
 use kms_proto::v1::key_management_service_client::KeyManagementServiceClient;
+use kms_proto::v1::{DescribeKeyRequest, KeyMetadata};
 use kms_proto::{ErrorCode, Tenancy};
 use kms_server::server::{Config, RunningServer, start};
 use tonic::transport::Channel;
@@ -120,6 +121,24 @@ impl TestDaemon {
         self.server = Some(start(self.config.clone()).await.expect("daemon restarts"));
     }
 
+    /// Moves the daemon's virtual clock on by `days` through the admin API (`AdvanceClock`);
+    /// what it purged and rotated on the way.
+    pub async fn advance_clock_days(&self, days: i64) -> kms_proto::admin::ClockResponse {
+        let mut admin = kms_proto::admin::admin_client::AdminClient::connect(self.endpoint())
+            .await
+            .expect("connects");
+        admin
+            .advance_clock(kms_proto::admin::AdvanceClockRequest {
+                by: Some(prost_types::Duration {
+                    seconds: days * 86_400,
+                    nanos: 0,
+                }),
+            })
+            .await
+            .expect("AdvanceClock")
+            .into_inner()
+    }
+
     /// A client for `domain` in the daemon's default region.
     pub async fn tenant(&self, domain: &str) -> Tenant {
         Tenant::connect(&self.endpoint(), domain, None, None).await
@@ -181,6 +200,17 @@ impl Tenant {
     /// Wraps a message with this tenant's metadata.
     pub fn req<T>(&self, msg: T) -> Request<T> {
         self.tenancy.request(msg)
+    }
+
+    /// `DescribeKey` of `key_id`: the key's metadata, or the call's refusal.
+    pub async fn describe(&self, key_id: &str) -> Result<KeyMetadata, Status> {
+        self.client
+            .clone()
+            .describe_key(self.req(DescribeKeyRequest {
+                key_id: key_id.into(),
+            }))
+            .await
+            .map(|r| r.into_inner().metadata.expect("metadata"))
     }
 }
 

@@ -93,21 +93,9 @@ async fn scenario(daemon: &Daemon, grpc: &Tenant, tokens: [&str; 3]) {
 
     // A rotation schedule set over transit is the key's own.
     let rotating = grpc
-        .client
-        .clone()
-        .describe_key(
-            grpc.req(pb::DescribeKeyRequest {
-                key_id: made["rotating_key_id"]
-                    .as_str()
-                    .expect("rotating_key_id")
-                    .to_owned(),
-            }),
-        )
+        .describe(made["rotating_key_id"].as_str().expect("rotating_key_id"))
         .await
-        .expect("describe the key created rotating")
-        .into_inner()
-        .metadata
-        .expect("metadata");
+        .expect("describe the key created rotating");
     assert!(rotating.rotation_enabled, "{rotating:?}");
     assert_eq!(rotating.rotation_interval_days, 90);
     assert!(rotating.next_rotation_time.is_some(), "{rotating:?}");
@@ -116,16 +104,9 @@ async fn scenario(daemon: &Daemon, grpc: &Tenant, tokens: [&str; 3]) {
     // A derived key shows so over gRPC, and refuses gRPC calls without an encryption context.
     let derived_id = made["derived_key_id"].as_str().expect("derived_key_id");
     let derived = grpc
-        .client
-        .clone()
-        .describe_key(grpc.req(pb::DescribeKeyRequest {
-            key_id: derived_id.to_owned(),
-        }))
+        .describe(derived_id)
         .await
-        .expect("describe the derived key")
-        .into_inner()
-        .metadata
-        .expect("metadata");
+        .expect("describe the derived key");
     assert!(derived.context_required, "{derived:?}");
     let bare = grpc
         .client
