@@ -139,11 +139,17 @@ const LIST: &str = "LIST";
 
 /// Whether `query` sets `name` to `true`.
 fn query_flag(query: Option<&str>, name: &str) -> bool {
+    query_values(query, name).any(|v| v == "true")
+}
+
+/// The values `query` gives `name`, in order (`name=value` pairs joined by `&`).
+fn query_values<'a>(query: Option<&'a str>, name: &'a str) -> impl Iterator<Item = &'a str> {
     query
         .unwrap_or_default()
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .any(|(k, v)| k == name && v == "true")
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// Vault's writes are `POST` or `PUT` alike (hvac sends `POST`, Vault's Go client `PUT`).
@@ -967,11 +973,9 @@ fn lookup_self(caller: &Caller) -> serde_json::Value {
 fn health(api: &ApiState, query: Option<&str>) -> Response {
     let refusing = api.audit.refusing();
     let asked = |name: &str| {
-        query?
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse::<u16>().ok())
+        query_values(query, name)
+            .next()
+            .and_then(|v| v.parse::<u16>().ok())
             .and_then(|c| StatusCode::from_u16(c).ok())
     };
     let status = if refusing {
