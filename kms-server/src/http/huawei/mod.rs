@@ -33,7 +33,7 @@ use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::json;
-use crate::keyring::validate::MAX_DATA_KEY;
+use crate::keyring::validate::{MAX_DATA_KEY, PAGE_SIZE};
 use crate::keyring::{Caller, Context, Keyring, now_ms};
 use crate::store::{Creator, KeyRecord, KeyState};
 
@@ -763,7 +763,7 @@ fn list_keys(
                 return Err(HuaweiError::coded(
                     ErrorCode::InvalidLimit,
                     "limit",
-                    "must be 1 to 1000",
+                    format!("must be 1 to {}", PAGE_SIZE.max),
                 ));
             }
             n => n,
@@ -932,7 +932,6 @@ fn written(body: json::Object, key: &KeyRecord) -> Result<Answer, HuaweiError> {
     })
 }
 
-/// A required field; an empty string counts as missing.
 /// A `key_alias` by Huawei's own pattern, `^[a-zA-Z0-9:/_-]{1,255}$`, on top of kmsbox's alias
 /// grammar (which refuses `:` and takes `.`, for Vault's names): an alias with `.` would be
 /// refused in the cloud, so it is here.
@@ -950,6 +949,7 @@ fn huawei_alias(alias: String) -> Result<String, HuaweiError> {
     Ok(alias)
 }
 
+/// A required field; an empty string counts as missing.
 fn required<S: AsRef<str>>(v: Option<S>, field: &str) -> Result<S, HuaweiError> {
     v.filter(|s| !s.as_ref().is_empty())
         .ok_or_else(|| HuaweiError::missing(field))

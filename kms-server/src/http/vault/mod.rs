@@ -39,7 +39,7 @@ use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::blob::BlobHeader;
 use crate::error::KmsError;
-use crate::keyring::validate::DELETION_WINDOW;
+use crate::keyring::validate::{DELETION_WINDOW, PAGE_SIZE};
 use crate::keyring::{Caller, Configure, KeyOptions, Keyring, now_ms};
 use crate::store::{KeyPolicy, KeyRecord, KeyState};
 
@@ -898,7 +898,7 @@ fn key_names(keyring: &Keyring, caller: &Caller) -> Result<Vec<String>, KmsError
     let mut names = Vec::new();
     let mut token = String::new();
     loop {
-        let page = keyring.list_where(caller, 1000, &token, named)?;
+        let page = keyring.list_where(caller, PAGE_SIZE.max, &token, named)?;
         names.extend(page.keys.iter().map(|r| r.alias.clone()));
         if page.next_page_token.is_empty() {
             break;
