@@ -159,12 +159,7 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        let number: u32 = self
-            .t
-            .get("partNumber")
-            .and_then(|n| n.parse().ok())
-            .filter(|n| (1..=envelope::multipart::MAX_PART_NUMBER).contains(n))
-            .ok_or_else(|| ApiError::bad("partNumber must be 1 to 10000"))?;
+        let number = super::objects::parse_part_number(self.t.get("partNumber").unwrap_or(""))?;
         let upload = self.upload_row(bucket, key)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;

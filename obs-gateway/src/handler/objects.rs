@@ -688,17 +688,16 @@ impl Ctx<'_> {
     }
 }
 
-/// A `partNumber` parameter: 1 to 10,000, as S3 takes it.
-fn parse_part_number(n: &str) -> Result<u32, ApiError> {
+/// A `partNumber` parameter (UploadPart, and GET or HEAD by part): 1 to 10,000, as S3 takes it.
+pub(super) fn parse_part_number(n: &str) -> Result<u32, ApiError> {
+    use envelope::multipart::MAX_PART_NUMBER;
     n.parse::<u32>()
         .ok()
-        .filter(|n| (1..=10_000).contains(n))
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidArgument",
-                "part number must be an integer between 1 and 10000, inclusive",
-            )
+            ApiError::bad(format!(
+                "part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
+            ))
         })
 }
 
