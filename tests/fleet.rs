@@ -1107,3 +1107,59 @@ async fn a_vault_keys_policy_set_on_one_daemon_holds_on_the_others() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A key's tags are kept in the shared store: tagged over Huawei's REST API on one daemon, the
+/// others list and filter by them within the bound, and a removal on another daemon reaches the
+/// first (tags are not bound by the record MAC, so a refresh must compare them too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_tags_set_on_one_daemon_are_listed_on_the_others() {
+    use kmsbox_tests::http1::http;
+    let pg = PgServer::start();
+    let fleet = Fleet::start(&pg, 2);
+    let (a, b) = (fleet.daemons[0].addr, fleet.daemons[1].addr);
+    let op = |path: &str| format!("/v1.0/alice/kms/{path}");
+    let made = http(
+        a,
+        "POST",
+        &op("create-key"),
+        &[],
+        br#"{"key_alias":"tagged"}"#,
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let key = made.body["key_info"]["key_id"].as_str().unwrap().to_owned();
+    // Waits (within the bound) until `on` shows the key's tags as `want`.
+    let shown_on = async |on, want: serde_json::Value| {
+        let acked = Instant::now();
+        loop {
+            let r = http(on, "GET", &op(&format!("{key}/tags")), &[], b"");
+            if r.body["tags"] == want {
+                return;
+            }
+            assert!(acked.elapsed() <= BOUND, "tags after the bound: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let tag = br#"{"action":"create","tags":[{"key":"team","value":"storage"},{"key":"env","value":"prod"}]}"#;
+    let r = http(a, "POST", &op(&format!("{key}/tags/action")), &[], tag);
+    assert_eq!(r.status, 204, "{}", r.body);
+    shown_on(
+        b,
+        serde_json::json!([{"key":"env","value":"prod"},{"key":"team","value":"storage"}]),
+    )
+    .await;
+    let filter = br#"{"action":"filter","tags":[{"key":"team","values":["storage"]}]}"#;
+    let found = http(b, "POST", &op("resource_instances/action"), &[], filter);
+    assert_eq!(found.body["total_count"], 1, "{}", found.body);
+    assert_eq!(found.body["resources"][0]["resource_id"], key.as_str());
+    let r = http(b, "DELETE", &op(&format!("{key}/tags/env")), &[], b"");
+    assert_eq!(r.status, 204, "{}", r.body);
+    shown_on(a, serde_json::json!([{"key":"team","value":"storage"}])).await;
+    assert_eq!(
+        sql_count(
+            &pg,
+            "SELECT count(*) FROM keys WHERE tags = '{\"team\":\"storage\"}'"
+        ),
+        1,
+        "one JSON object in the shared store"
+    );
+}

@@ -276,6 +276,60 @@ async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
     );
 }
 
+/// Key tags through the SDK's six tag calls (the scenario checks each answer and refusal); the
+/// edits are audited as lifecycle changes, and the tags outlive a restart of the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_tags_keys_lists_and_filters_them_and_the_tags_outlive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let mut args = alice_args(&daemon);
+    args["bob_ak"] = BOB_AK.into();
+    args["bob_sk"] = BOB_SK.into();
+    args["bob_project"] = BOB_PROJECT.into();
+    let made = sdk("tags", args);
+
+    let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let web_full = format!("region:{ALICE}:key/{}", text(&made["web"]));
+    for (rule, operation, outcome, key) in [
+        ("one tag added", "CreateKmsTag", "ok", web_full.as_str()),
+        ("a batch", "BatchKmsTags", "ok", web_full.as_str()),
+        ("a tag removed", "DeleteKmsTag", "ok", web_full.as_str()),
+        ("an empty batch", "BatchKmsTags", "KMS.0401", ""),
+        ("the project's tags", "ListKmsTags", "ok", ""),
+        ("a filter", "ListKmsByTags", "ok", ""),
+    ] {
+        assert!(
+            lines.iter().any(|l| l["operation"] == operation
+                && l["outcome"] == outcome
+                && (key.is_empty() || l["key_id"] == key)),
+            "{rule}: no {operation} line with outcome {outcome} in\n{log}"
+        );
+    }
+
+    drop(daemon);
+    let daemon = Daemon::spawn(
+        &dir.path().join("data"),
+        &[
+            "--tenants",
+            dir.path()
+                .join("tenants.toml")
+                .to_str()
+                .expect("utf-8 path"),
+        ],
+    );
+    let mut args = alice_args(&daemon);
+    args["key_id"] = made["web"].clone();
+    assert_eq!(
+        sdk("shown_tags", args),
+        serde_json::json!({ "team": "storage" }),
+        "the tags as the scenario left them, after a restart"
+    );
+}
+
 /// One raw HTTP/1.1 request; the status and the JSON body of the answer.
 fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
     raw_with(addr, method, path, "", body)
@@ -366,6 +420,17 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         ("datakey_plain_length 0", "POST", "encrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "plain_text": "AA", "datakey_plain_length": "0"}"#, 400, "KMS.2102"),
         ("plain_text that is not hex", "POST", "encrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "plain_text": "XYZ", "datakey_plain_length": "1"}"#, 400, "KMS.2101"),
         ("datakey_cipher_length over 1024", "POST", "decrypt-datakey", br#"{"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "cipher_text": "AA", "datakey_cipher_length": "1025"}"#, 400, "KMS.2202"),
+        ("a method the tag path does not take", "PUT", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags", b"{}", 400, "KMS.0201"),
+        ("a tag deletion without its tag key", "DELETE", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags", b"", 400, "KMS.0201"),
+        ("an empty tag key segment", "DELETE", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags/", b"", 400, "KMS.0201"),
+        ("a path past the tag key", "DELETE", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags/a/b", b"", 400, "KMS.0201"),
+        ("the tags of a malformed key ID", "GET", "nope/tags", b"", 400, "KMS.0205"),
+        ("the tags of an absent key", "GET", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags", b"", 404, "KMS.0207"),
+        ("a tag without its key", "POST", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags", br#"{"tag": {"value": "v"}}"#, 400, "KMS.0204"),
+        ("a tag with an unknown field", "POST", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags", br#"{"tag": {"key": "k", "colour": "red"}}"#, 400, "KMS.0308"),
+        ("a batch without its action", "POST", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags/action", br#"{"tags": [{"key": "k"}]}"#, 400, "KMS.0204"),
+        ("a filter of eleven tag keys", "POST", "resource_instances/action", br#"{"action": "filter", "tags": [{"key":"a"},{"key":"b"},{"key":"c"},{"key":"d"},{"key":"e"},{"key":"f"},{"key":"g"},{"key":"h"},{"key":"i"},{"key":"j"},{"key":"k"}]}"#, 400, "KMS.0308"),
+        ("a filter offset that is no number", "POST", "resource_instances/action", br#"{"action": "filter", "offset": "-1"}"#, 400, "KMS.0308"),
     ];
     for (rule, method, name, body, status, code) in cases {
         // The one case of a bad project names an operation that needs none.

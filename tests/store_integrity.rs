@@ -181,12 +181,13 @@ fn a_database_from_before_record_macs_is_refused_until_add_store_macs_trusts_it(
         let r = t.client.create_key(t.req(create("old"))).await.unwrap();
         r.into_inner().metadata.unwrap().key_id
     });
-    // Back to schema 4, as a daemon before record MACs (and the rotation schedule and policy)
-    // left it.
+    // Back to schema 4, as a daemon before record MACs (and the rotation schedule, policy and
+    // tags) left it.
     Connection::open(db(&data))
         .unwrap()
         .execute_batch(
-            "ALTER TABLE keys DROP COLUMN context_required;
+            "ALTER TABLE keys DROP COLUMN tags;
+             ALTER TABLE keys DROP COLUMN context_required;
              ALTER TABLE keys DROP COLUMN deletion_allowed;
              ALTER TABLE keys DROP COLUMN rotation_enabled;
              ALTER TABLE keys DROP COLUMN rotation_interval_days;

@@ -207,6 +207,7 @@ mod tests {
             mac: None,
             rotation: crate::store::Rotation::default(),
             policy: crate::store::KeyPolicy::default(),
+            tags: crate::store::Tags::new(),
         }
     }
 
@@ -249,6 +250,7 @@ mod tests {
                 mac: None,
                 rotation: crate::store::Rotation::default(),
                 policy: crate::store::KeyPolicy::default(),
+                tags: crate::store::Tags::new(),
             };
             let mac = record_mac(&root, &rec).unwrap();
             assert_eq!(mac.to_vec(), hexf(&r["record_mac"]), "key {}", rec.uuid);

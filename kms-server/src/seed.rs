@@ -15,6 +15,7 @@
 //! current_version = 3                            # optional
 //! rotation_interval_days = 90                     # optional: rotates by itself every 90 days
 //! context_required = true                         # optional: a derived Vault key
+//! tags = { team = "storage" }                     # optional: the key's tags
 //! [[keys.versions]]
 //! version = 3
 //! material_hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -80,6 +81,8 @@ struct SeedKey {
     context_required: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     deletion_allowed: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     versions: Vec<SeedVersion>,
 }
@@ -208,6 +211,7 @@ fn spec_of(k: &SeedKey, dir: &Path, default_region: &RegionId) -> Result<SeedSpe
             context_required: k.context_required,
             deletion_allowed: k.deletion_allowed,
         },
+        tags: k.tags.clone(),
         materials,
     })
 }
@@ -298,6 +302,7 @@ pub fn export(keyring: &Keyring, include_material: bool) -> Result<Zeroizing<Str
             rotation_interval_days: rec.rotation.enabled.then_some(rec.rotation.interval_days),
             context_required: rec.policy.context_required,
             deletion_allowed: rec.policy.deletion_allowed,
+            tags: rec.tags.clone(),
             versions,
         });
     }
@@ -415,6 +420,22 @@ mod tests {
                 "a service key with a policy",
                 "creator = \"service\"\nservice = \"obs\"\ncontext_required = true",
                 "nor has a policy",
+            ),
+            (
+                "a service key with tags",
+                "creator = \"service\"\nservice = \"obs\"\ntags = { team = \"a\" }",
+                "or tags",
+            ),
+            (
+                "a tag key with '='",
+                "tags = { \"a=b\" = \"v\" }",
+                "not allowed",
+            ),
+            (
+                "eleven tags",
+                "tags = { a = \"\", b = \"\", c = \"\", d = \"\", e = \"\", f = \"\", g = \"\", \
+                 h = \"\", i = \"\", j = \"\", k = \"\" }",
+                "at most 10 tags",
             ),
         ];
         for (rule, extra, needle) in cases {
@@ -535,6 +556,14 @@ mod tests {
             .await
             .unwrap();
         a.rotate(&caller, &key.uuid.to_string()).await.unwrap();
+        let tags = crate::store::Tags::from([("team".to_owned(), "storage".to_owned())]);
+        a.edit_tags(
+            &caller,
+            &key.uuid.to_string(),
+            crate::keyring::TagEdit::Set(tags.clone()),
+        )
+        .await
+        .unwrap();
         let plain = a.create_key(&caller, "plain", "").await.unwrap();
         let ctx: crate::keyring::Context = [("bucket".to_owned(), "b".to_owned())].into();
         let sealed = a
@@ -567,9 +596,14 @@ mod tests {
             theirs.next_rotation_ms(),
             Some(mine.created_at_ms + 90 * day_ms)
         );
-        assert_eq!(theirs.policy, mine.policy);
+        assert_eq!((&theirs.policy, &theirs.tags), (&mine.policy, &tags));
         let plain = b.find(&caller, &plain.uuid.to_string()).unwrap();
-        assert!(!plain.rotation.enabled && plain.policy == KeyPolicy::default());
+        assert!(
+            !plain.rotation.enabled
+                && plain.policy == KeyPolicy::default()
+                && plain.tags.is_empty()
+        );
+        assert!(!without.contains("tags = {}"), "{}", *without);
         assert!(
             !without.contains("context_required = false"),
             "{}",

@@ -68,6 +68,8 @@ error_codes! {
     DefaultKeyImmutable = "KMS.0211" => FailedPrecondition,
     /// Another malformed request field, named in the message (Huawei's generic "Invalid XXX").
     InvalidArgument = "KMS.0308" => InvalidArgument,
+    /// REST key tags: a batch of tags to add or remove names none.
+    EmptyTagList = "KMS.0401" => InvalidArgument,
     /// Invalid `key_alias`: not the alias grammar, a reserved `/default` suffix, or empty where
     /// one is required.
     InvalidKeyAlias = "KMS.1101" => InvalidArgument,

@@ -21,7 +21,11 @@ from huaweicloudsdkcore.signer.signer import Signer
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import (
+    BatchCreateKmsTagsRequest,
+    BatchCreateKmsTagsRequestBody,
     CancelKeyDeletionRequest,
+    CreateKmsTagRequest,
+    CreateKmsTagRequestBody,
     CreateDatakeyRequest,
     CreateDatakeyRequestBody,
     CreateDatakeyWithoutPlaintextRequest,
@@ -33,6 +37,7 @@ from huaweicloudsdkkms.v2 import (
     DecryptDatakeyRequest,
     DecryptDatakeyRequestBody,
     DeleteKeyRequest,
+    DeleteTagRequest,
     DisableKeyRequest,
     DisableKeyRotationRequest,
     EnableKeyRequest,
@@ -46,6 +51,9 @@ from huaweicloudsdkkms.v2 import (
     ListKeyDetailRequest,
     ListKeysRequest,
     ListKeysRequestBody,
+    ListKmsByTagsRequest,
+    ListKmsByTagsRequestBody,
+    ListKmsTagsRequest,
     OperateKeyRequestBody,
     ReEncryptRequest,
     ReEncryptRequestBody,
@@ -53,6 +61,9 @@ from huaweicloudsdkkms.v2 import (
     RotateOnDemandRequestBody,
     ScheduleKeyDeletionRequestBody,
     ShowKeyRotationStatusRequest,
+    ShowKmsTagsRequest,
+    Tag,
+    TagItem,
     UpdateKeyAliasRequest,
     UpdateKeyAliasRequestBody,
     UpdateKeyDescriptionRequest,
@@ -397,6 +408,110 @@ def signatures(a):
     return {}
 
 
+def tags(a):
+    """Key tags: added one at a time and in batches, listed per key and per project, filtered and
+    counted, removed; Huawei's limits refused with its codes; another tenant sees none of them."""
+    c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
+    bob = client(a["endpoint"], a["bob_ak"], a["bob_sk"], a["bob_project"])
+    web = create_key(c, "sdk/tagged-web")
+    db = create_key(c, "sdk/tagged-db")
+    create_key(c, "sdk/untagged")
+
+    def shown(key_id):
+        r = c.show_kms_tags(ShowKmsTagsRequest(key_id=key_id))
+        return [(t.key, t.value) for t in r.tags], r.exist_tags_num
+
+    def add(key_id, *pairs):
+        return c.batch_create_kms_tags(BatchCreateKmsTagsRequest(key_id=key_id, body=BatchCreateKmsTagsRequestBody(
+            action="create", tags=[TagItem(key=k, value=v) for k, v in pairs])))
+
+    def remove(key_id, *items):
+        return c.batch_create_kms_tags(BatchCreateKmsTagsRequest(key_id=key_id, body=BatchCreateKmsTagsRequestBody(
+            action="delete", tags=[TagItem(key=k, value=v) for k, v in items])))
+
+    check("a new key has no tags", shown(web) == ([], 0), shown(web))
+    r = c.create_kms_tag(CreateKmsTagRequest(key_id=web, body=CreateKmsTagRequestBody(tag=TagItem(key="team", value="storage"))))
+    check("create-kms-tag: 204", r.status_code == 204, r.status_code)
+    check("show-kms-tags: the tag and existTagsNum", shown(web) == ([("team", "storage")], 1), shown(web))
+    r = add(web, ("env", "prod"), ("成本中心", "研发 一部"), ("cost center", ""))
+    check("tags/action create: 204", r.status_code == 204, r.status_code)
+    add(db, ("env", "test"), ("team", "storage"))
+    check("show-kms-tags: every tag, by key", shown(web) == (
+        [("cost center", ""), ("env", "prod"), ("team", "storage"), ("成本中心", "研发 一部")], 4), shown(web))
+    add(web, ("env", "staging"))
+    check("a tag key added again takes the new value", ("env", "staging") in shown(web)[0], shown(web))
+
+    project = {t.key: sorted(t.values) for t in c.list_kms_tags(ListKmsTagsRequest()).tags}
+    check("list-kms-tags: the project's tag keys with their values",
+          project == {"cost center": [""], "env": ["staging", "test"], "team": ["storage"], "成本中心": ["研发 一部"]}, project)
+
+    def by_tags(action="filter", tags=None, matches=None, limit=None, offset=None):
+        body = ListKmsByTagsRequestBody(action=action, tags=tags, matches=matches, limit=limit, offset=offset)
+        return c.list_kms_by_tags(ListKmsByTagsRequest(resource_instances="resource_instances", body=body))
+
+    r = by_tags(tags=[Tag(key="team", values=[])])
+    check("filter: a tag key without values keeps every key that has it, oldest first",
+          ([x.resource_id for x in r.resources], r.total_count) == ([web, db], 2), r)
+    first = r.resources[0]
+    check("filter: each key with its alias, details and tags",
+          (first.resource_name, first.resource_detail.key_id, first.resource_detail.key_alias, len(first.tags)) ==
+          ("sdk/tagged-web", web, "sdk/tagged-web", 4), first)
+    r = by_tags(tags=[Tag(key="env", values=["test", "prod"])])
+    check("filter: a value must be one of those given", [x.resource_id for x in r.resources] == [db], r)
+    r = by_tags(tags=[Tag(key="team", values=["storage"])], limit="1", offset="1")
+    check("filter: limit and offset page, total_count counts all",
+          ([x.resource_id for x in r.resources], r.total_count) == ([db], 2), r)
+    r = by_tags(tags=[Tag(key="team", values=[])], matches=[TagItem(key="resource_name", value="web")])
+    check("filter: matches resource_name narrows by alias", [x.resource_id for x in r.resources] == [web], r)
+    r = by_tags(action="count", tags=[Tag(key="env", values=[])])
+    check("count: how many, no resources", (r.total_count, r.resources) == (2, None), r)
+    r = by_tags(action="count")
+    check("count: no tag counts every key", r.total_count == 3, r)
+
+    remove(web, ("env", "prod"))
+    check("tags/action delete: a value given that differs removes nothing", ("env", "staging") in shown(web)[0], shown(web))
+    remove(web, ("env", None), ("absent", None))
+    check("tags/action delete: by key; an absent tag is no error", "env" not in dict(shown(web)[0]), shown(web))
+    r = c.delete_tag(DeleteTagRequest(key_id=web, key="成本中心"))
+    check("delete-tag: 204, a key percent-encoded in the path", r.status_code == 204, r.status_code)
+    c.delete_tag(DeleteTagRequest(key_id=web, key="cost center"))
+    check("delete-tag: gone", shown(web) == ([("team", "storage")], 1), shown(web))
+
+    eleven = [(f"k{i}", "v") for i in range(10)]
+    for rule, call, code in [
+        ("an eleventh tag", lambda: add(web, *eleven), "KMS.0308"),
+        ("an empty batch", lambda: add(web), "KMS.0401"),
+        ("'=' in a tag key", lambda: add(web, ("a=b", "v")), "KMS.0308"),
+        ("a value over 43 characters", lambda: add(web, ("long", "v" * 44)), "KMS.0308"),
+        ("a tag key given twice", lambda: add(web, ("dup", "1"), ("dup", "2")), "KMS.0308"),
+        ("an action other than create or delete", lambda: c.batch_create_kms_tags(BatchCreateKmsTagsRequest(
+            key_id=web, body=BatchCreateKmsTagsRequestBody(action="upsert", tags=[TagItem(key="a", value="b")]))), "KMS.0308"),
+        ("a filter action other than filter or count", lambda: by_tags(action="list"), "KMS.0308"),
+        ("a filter limit of 0", lambda: by_tags(limit="0"), "KMS.1601"),
+        ("a match other than resource_name", lambda: by_tags(matches=[TagItem(key="key_id", value="x")]), "KMS.0308"),
+    ]:
+        refused(f"refused with {code}: {rule}", call, 400, code)
+    check("the refused edits changed nothing", shown(web) == ([("team", "storage")], 1), shown(web))
+    refused("a key that does not exist", lambda: c.show_kms_tags(ShowKmsTagsRequest(key_id="0d0466b0-e727-4d9c-b35d-f84bb474a37f")), 404, "KMS.0207")
+
+    refused("another tenant cannot read the key's tags", lambda: bob.show_kms_tags(ShowKmsTagsRequest(key_id=web)), 404, "KMS.0207")
+    refused("another tenant cannot tag the key", lambda: bob.create_kms_tag(CreateKmsTagRequest(
+        key_id=web, body=CreateKmsTagRequestBody(tag=TagItem(key="x", value="y")))), 404, "KMS.0207")
+    check("another tenant's project has no tags", bob.list_kms_tags(ListKmsTagsRequest()).tags == [], "bob's tags")
+    r = bob.list_kms_by_tags(ListKmsByTagsRequest(resource_instances="resource_instances", body=ListKmsByTagsRequestBody(action="count")))
+    check("another tenant counts none of the keys", r.total_count == 0, r.total_count)
+
+    c.delete_key(DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=db, pending_days="7")))
+    refused("a key pending deletion takes no tag", lambda: add(db, ("late", "")), 400, "KMS.0210")
+    return {"web": web, "db": db}
+
+
+def shown_tags(a):
+    """A key's tags, as show-kms-tags answers them."""
+    c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
+    return {t.key: t.value for t in c.show_kms_tags(ShowKmsTagsRequest(key_id=a["key_id"])).tags}
+
+
 def create(a):
     """Creates a key and prints its ID."""
     c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
@@ -419,6 +534,8 @@ if __name__ == "__main__":
         "attributes_and_rotation": attributes_and_rotation,
         "signatures": signatures,
         "create": create,
+        "tags": tags,
+        "shown_tags": shown_tags,
         "decrypt": decrypt,
     }
     artifacts = scenarios[scenario](args)

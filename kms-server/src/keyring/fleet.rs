@@ -52,13 +52,15 @@ impl Keyring {
             self.remove_cache(uuid);
         }
         for rec in records {
-            // The record MAC covers most of what a caller changes, but not the rotation schedule
-            // or the policy (FORMATS.md §3): a change of those alone leaves the MAC as it was.
+            // The record MAC covers most of what a caller changes, but not the rotation schedule,
+            // the policy or the tags (FORMATS.md §3): a change of those alone leaves the MAC as it
+            // was.
             let same = self.read_cache().get(&rec.uuid).is_some_and(|c| {
                 c.mac == rec.mac
                     && c.versions.len() == rec.versions.len()
                     && c.rotation == rec.rotation
                     && c.policy == rec.policy
+                    && c.tags == rec.tags
             });
             if !same {
                 self.put_cache(Arc::new(rec));

@@ -15,7 +15,7 @@ use super::{Caller, DefaultSlot, Keyring, wrap_ctx};
 use crate::crypto::{SecretKey, WRAP_SCHEME_V1};
 use crate::error::{KmsError, Result};
 use crate::store::{
-    Attributes, Conflict, Creator, KeyPolicy, KeyRecord, KeyState, Rotation, StoreError,
+    Attributes, Conflict, Creator, KeyPolicy, KeyRecord, KeyState, Rotation, StoreError, Tags,
     WrappedVersion,
 };
 
@@ -60,7 +60,7 @@ pub struct Configure {
 }
 
 /// A change to one key, decided under the write lock and then persisted.
-enum Change {
+pub(super) enum Change {
     None,
     State {
         state: KeyState,
@@ -98,6 +98,7 @@ impl Keyring {
             mac: None,
             rotation: Rotation::default(),
             policy: KeyPolicy::default(),
+            tags: Tags::new(),
         };
         let material = SecretKey::generate()?;
         let wrapped = self.root.wrap(&wrap_ctx(&rec, 1), &material)?;
@@ -508,7 +509,7 @@ impl Keyring {
     /// Applies the change `decide` makes of a key. In a fleet, when another daemon changed the key
     /// first (the store refuses the write as made from a stale copy), the key is read again from
     /// the store and `decide` runs once more on it.
-    async fn change(
+    pub(super) async fn change(
         &self,
         caller: &Caller,
         key_id: &str,
@@ -548,6 +549,7 @@ impl Keyring {
                 next.description.clone_from(&a.description);
                 next.rotation = a.rotation;
                 next.policy = a.policy;
+                next.tags.clone_from(&a.tags);
             }
             Change::Version(v) => {
                 next.current_version = v.version;
@@ -678,7 +680,7 @@ pub(super) fn usable(rec: &KeyRecord) -> Result<()> {
 }
 
 /// A key pending deletion keeps its attributes until it is cancelled.
-fn not_pending(rec: &KeyRecord) -> Result<()> {
+pub(super) fn not_pending(rec: &KeyRecord) -> Result<()> {
     if rec.state == KeyState::PendingDeletion {
         return Err(KmsError::KeyPendingDeletion(rec.full_id().to_string()));
     }
@@ -686,7 +688,7 @@ fn not_pending(rec: &KeyRecord) -> Result<()> {
 }
 
 /// Default keys cannot be disabled, scheduled for deletion or rotated.
-fn refuse_default(rec: &KeyRecord, action: &'static str) -> Result<()> {
+pub(super) fn refuse_default(rec: &KeyRecord, action: &'static str) -> Result<()> {
     if rec.creator == Creator::Service {
         return Err(KmsError::DefaultKeyImmutable {
             key: rec.full_id().to_string(),

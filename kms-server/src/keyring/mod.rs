@@ -23,6 +23,7 @@ pub mod nonces;
 pub mod seeding;
 #[cfg(test)]
 mod store_edits;
+pub mod tags;
 #[cfg(test)]
 mod tests;
 pub mod validate;
@@ -43,6 +44,7 @@ use crate::store::{Creator, KeyRecord, KeyStore, Mac, StoreError, WrappedVersion
 
 pub use data_path::{DataKey, Decrypted, Encrypted, ReEncrypted};
 pub use lifecycle::{Configure, KeyOptions, KeyPage};
+pub use tags::{TagEdit, TagFilter};
 pub use validate::Context;
 
 /// An authenticated caller: the tenant and the region a call is for.

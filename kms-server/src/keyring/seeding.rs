@@ -42,6 +42,8 @@ pub struct SeedSpec {
     pub rotation_days: Option<u32>,
     /// The key's policy.
     pub policy: KeyPolicy,
+    /// The key's tags.
+    pub tags: crate::store::Tags,
     /// Given material by version.
     pub materials: BTreeMap<u32, SecretKey>,
 }
@@ -111,11 +113,23 @@ impl Keyring {
             _ => {}
         }
         if spec.creator == Creator::Service
-            && (spec.rotation_days.is_some() || spec.policy != KeyPolicy::default())
+            && (spec.rotation_days.is_some()
+                || spec.policy != KeyPolicy::default()
+                || !spec.tags.is_empty())
         {
             return Err(contradiction(
-                "a service default key neither rotates by itself nor has a policy".into(),
+                "a service default key neither rotates by itself nor has a policy or tags".into(),
             ));
+        }
+        if spec.tags.len() > super::validate::MAX_TAGS {
+            return Err(contradiction(format!(
+                "at most {} tags; {} given",
+                super::validate::MAX_TAGS,
+                spec.tags.len()
+            )));
+        }
+        for (k, v) in &spec.tags {
+            super::validate::validate_tag(k, v)?;
         }
         if let Some(days) = spec.rotation_days {
             validate_rotation_interval(days)?;
@@ -164,6 +178,7 @@ impl Keyring {
             mac: None,
             rotation: crate::store::Rotation::default(),
             policy: spec.policy,
+            tags: spec.tags.clone(),
         };
         let created_at_ms = rec.created_at_ms;
         if let Some(days) = spec.rotation_days {

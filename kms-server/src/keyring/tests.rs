@@ -1129,3 +1129,341 @@ async fn configure_changes_rotation_and_deletion_in_one_write_and_not_a_key_pend
         "unchanged"
     );
 }
+
+fn tags(pairs: &[(&str, &str)]) -> crate::store::Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn removal(pairs: &[(&str, Option<&str>)]) -> TagEdit {
+    TagEdit::Remove(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn tag_edits_follow_huaweis_rules_and_a_refused_one_changes_nothing() {
+    let (store, k) = keyring();
+    let id = key_in(&k, KeyState::Enabled).await;
+    let ten: Vec<(String, String)> = (0..10).map(|i| (format!("k{i}"), String::new())).collect();
+    let ten: Vec<(&str, &str)> = ten.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let long_key = "k".repeat(37);
+    let long_value = "v".repeat(44);
+    let cjk_key = "键".repeat(36);
+    // (rule, start from, edit, code, tags after)
+    type Tagged<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(&str, Tagged<'_>, TagEdit, Option<ErrorCode>, Tagged<'_>)> = vec![
+        (
+            "a tag is added",
+            vec![],
+            TagEdit::Set(tags(&[("team", "storage")])),
+            None,
+            vec![("team", "storage")],
+        ),
+        (
+            "a tag key set again takes the new value",
+            vec![("team", "a")],
+            TagEdit::Set(tags(&[("team", "b")])),
+            None,
+            vec![("team", "b")],
+        ),
+        (
+            "a value may be empty",
+            vec![],
+            TagEdit::Set(tags(&[("team", "")])),
+            None,
+            vec![("team", "")],
+        ),
+        (
+            "36 characters of any script make a key",
+            vec![],
+            TagEdit::Set(tags(&[(&cjk_key, "v")])),
+            None,
+            vec![(&cjk_key, "v")],
+        ),
+        (
+            "ten tags fit",
+            vec![],
+            TagEdit::Set(tags(&ten)),
+            None,
+            ten.clone(),
+        ),
+        (
+            "an eleventh does not",
+            ten.clone(),
+            TagEdit::Set(tags(&[("one-more", "")])),
+            Some(ErrorCode::InvalidArgument),
+            ten.clone(),
+        ),
+        (
+            "a key of 37 characters is refused",
+            vec![],
+            TagEdit::Set(tags(&[(&long_key, "")])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "a value of 44 characters is refused",
+            vec![],
+            TagEdit::Set(tags(&[("team", &long_value)])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "an empty tag key is refused",
+            vec![],
+            TagEdit::Set(tags(&[("", "v")])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "'=' is refused in a key",
+            vec![],
+            TagEdit::Set(tags(&[("a=b", "v")])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "'*' is refused in a value",
+            vec![],
+            TagEdit::Set(tags(&[("a", "v*")])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "a control character is refused",
+            vec![],
+            TagEdit::Set(tags(&[("a", "v\n")])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "one bad tag refuses the whole batch",
+            vec![],
+            TagEdit::Set(tags(&[("good", "v"), ("b<d", "v")])),
+            Some(ErrorCode::InvalidArgument),
+            vec![],
+        ),
+        (
+            "no tag to set is refused",
+            vec![("team", "a")],
+            TagEdit::Set(tags(&[])),
+            Some(ErrorCode::EmptyTagList),
+            vec![("team", "a")],
+        ),
+        (
+            "no tag to remove is refused",
+            vec![("team", "a")],
+            removal(&[]),
+            Some(ErrorCode::EmptyTagList),
+            vec![("team", "a")],
+        ),
+        (
+            "a tag is removed by its key",
+            vec![("team", "a"), ("env", "prod")],
+            removal(&[("team", None)]),
+            None,
+            vec![("env", "prod")],
+        ),
+        (
+            "a value given must match to remove",
+            vec![("team", "a")],
+            removal(&[("team", Some("b"))]),
+            None,
+            vec![("team", "a")],
+        ),
+        (
+            "a matching value removes",
+            vec![("team", "a")],
+            removal(&[("team", Some("a"))]),
+            None,
+            vec![],
+        ),
+        (
+            "removing an absent tag is no error",
+            vec![("team", "a")],
+            removal(&[("gone", None)]),
+            None,
+            vec![("team", "a")],
+        ),
+    ];
+    for (rule, start, edit, want, after) in cases {
+        let reset: Vec<String> = k
+            .find(&alice(), &id)
+            .unwrap()
+            .tags
+            .keys()
+            .cloned()
+            .collect();
+        if !reset.is_empty() {
+            k.edit_tags(
+                &alice(),
+                &id,
+                TagEdit::Remove(reset.into_iter().map(|t| (t, None)).collect()),
+            )
+            .await
+            .unwrap();
+        }
+        if !start.is_empty() {
+            k.edit_tags(&alice(), &id, TagEdit::Set(tags(&start)))
+                .await
+                .unwrap();
+        }
+        let got = k.edit_tags(&alice(), &id, edit).await;
+        assert_eq!(code(&got), want, "{rule}");
+        assert_eq!(k.find(&alice(), &id).unwrap().tags, tags(&after), "{rule}");
+        let stored = store
+            .load_all()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.full_id().to_string() == id)
+            .unwrap();
+        assert_eq!(
+            stored.tags,
+            tags(&after),
+            "{rule}: the store holds what the cache does"
+        );
+    }
+}
+
+#[tokio::test]
+async fn default_keys_and_keys_pending_deletion_take_no_tags_and_another_tenant_sees_none() {
+    let (_store, k) = keyring();
+    let default = k
+        .default_key(&alice(), "obs")
+        .await
+        .unwrap()
+        .full_id()
+        .to_string();
+    let pending = key_in(&k, KeyState::PendingDeletion).await;
+    let mine = key_in(&k, KeyState::Disabled).await;
+    let set = || TagEdit::Set(tags(&[("team", "a")]));
+    // (rule, caller, key, code)
+    let cases = [
+        (
+            "a default key takes no tags",
+            alice(),
+            default.as_str(),
+            Some(ErrorCode::DefaultKeyImmutable),
+        ),
+        (
+            "a key pending deletion takes none",
+            alice(),
+            pending.as_str(),
+            Some(ErrorCode::KeyPendingDeletion),
+        ),
+        ("a disabled key takes tags", alice(), mine.as_str(), None),
+        (
+            "another tenant's key is not found",
+            caller("bob", "r1"),
+            mine.as_str(),
+            Some(ErrorCode::KeyNotFound),
+        ),
+        (
+            "another region's key is not found",
+            caller("alice", "r2"),
+            mine.as_str(),
+            Some(ErrorCode::KeyNotFound),
+        ),
+    ];
+    for (rule, who, key, want) in cases {
+        assert_eq!(code(&k.edit_tags(&who, key, set()).await), want, "{rule}");
+    }
+    assert!(
+        k.tags_in_use(&caller("bob", "r1")).is_empty(),
+        "bob's project has no tags"
+    );
+    assert_eq!(k.tags_in_use(&alice()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_tag_filter_keeps_keys_with_every_named_tag_and_one_of_its_values() {
+    let (_store, k) = keyring();
+    let clock = Arc::new(crate::clock::Clock::virtual_at(1_000));
+    let k = k.with_clock(Arc::clone(&clock));
+    let mut ids = Vec::new();
+    for (alias, t) in [
+        ("web-a", vec![("env", "prod"), ("team", "web")]),
+        ("web-b", vec![("env", "test"), ("team", "web")]),
+        ("db", vec![("env", "prod")]),
+        ("bare", vec![]),
+    ] {
+        let key = k.create_key(&alice(), alias, "").await.unwrap();
+        if !t.is_empty() {
+            k.edit_tags(&alice(), &key.full_id().to_string(), TagEdit::Set(tags(&t)))
+                .await
+                .unwrap();
+        }
+        ids.push(alias);
+        clock.advance(1).unwrap();
+    }
+    let filter = |t: &[(&str, &[&str])], alias: Option<&str>| TagFilter {
+        tags: t
+            .iter()
+            .map(|(k, vs)| {
+                (
+                    (*k).to_owned(),
+                    vs.iter().map(|v| (*v).to_owned()).collect(),
+                )
+            })
+            .collect(),
+        alias_contains: alias.map(str::to_owned),
+    };
+    // (rule, filter, aliases kept, oldest first)
+    let cases = [
+        (
+            "no tag keeps every key",
+            filter(&[], None),
+            vec!["web-a", "web-b", "db", "bare"],
+        ),
+        (
+            "a tag key without values keeps every key that has it",
+            filter(&[("team", &[])], None),
+            vec!["web-a", "web-b"],
+        ),
+        (
+            "a value must be one of those given",
+            filter(&[("env", &["prod"])], None),
+            vec!["web-a", "db"],
+        ),
+        (
+            "values of one key are alternatives",
+            filter(&[("env", &["prod", "test"])], None),
+            vec!["web-a", "web-b", "db"],
+        ),
+        (
+            "tag keys must all match",
+            filter(&[("env", &["prod"]), ("team", &["web"])], None),
+            vec!["web-a"],
+        ),
+        (
+            "the alias match narrows",
+            filter(&[("env", &[])], Some("web")),
+            vec!["web-a", "web-b"],
+        ),
+        (
+            "an absent tag key keeps nothing",
+            filter(&[("owner", &[])], None),
+            vec![],
+        ),
+    ];
+    for (rule, f, want) in cases {
+        let got: Vec<String> = k
+            .keys_tagged(&alice(), &f)
+            .iter()
+            .map(|r| r.alias.clone())
+            .collect();
+        assert_eq!(got, want, "{rule}");
+    }
+    assert!(
+        k.keys_tagged(&caller("bob", "r1"), &filter(&[], None))
+            .is_empty(),
+        "another tenant's keys are not listed"
+    );
+    assert_eq!(ids.len(), 4);
+}

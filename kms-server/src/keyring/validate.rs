@@ -190,6 +190,48 @@ pub fn validate_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
+/// The most tags one key carries (Huawei's limit).
+pub const MAX_TAGS: usize = 10;
+/// The longest tag key, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 36;
+/// The longest tag value, in characters.
+pub const MAX_TAG_VALUE_CHARS: usize = 43;
+
+/// Checks one tag by Huawei's rules: a key of 1 to 36 characters and a value of at most 43 (it
+/// may be empty), neither holding a control character (U+0000 to U+001F) nor any of `*<>\=`.
+pub fn validate_tag(key: &str, value: &str) -> Result<()> {
+    fn bad_char(c: char) -> bool {
+        c < ' ' || matches!(c, '*' | '<' | '>' | '\\' | '=')
+    }
+    let bad = |what: &str, text: &str, reason: String| KmsError::Invalid {
+        code: ErrorCode::InvalidArgument,
+        field: "tags",
+        reason: format!(
+            "tag {what} {:?}: {reason}",
+            text.chars().take(64).collect::<String>()
+        ),
+    };
+    if key.is_empty() {
+        return Err(bad("key", key, "empty".into()));
+    }
+    for (what, text, max) in [
+        ("key", key, MAX_TAG_KEY_CHARS),
+        ("value", value, MAX_TAG_VALUE_CHARS),
+    ] {
+        if text.chars().count() > max {
+            return Err(bad(what, text, format!("longer than {max} characters")));
+        }
+        if text.chars().any(bad_char) {
+            return Err(bad(
+                what,
+                text,
+                "control characters and *<>\\= are not allowed".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a key description: at most 255 characters.
 pub fn validate_description(d: &str) -> Result<()> {
     if d.chars().count() > 255 {

@@ -182,6 +182,7 @@ impl KeyStore for MemoryStore {
             attributes.description.clone_into(&mut k.description);
             k.rotation = attributes.rotation;
             k.policy = attributes.policy;
+            attributes.tags.clone_into(&mut k.tags);
             k.mac = Some(*mac);
             Ok(())
         })

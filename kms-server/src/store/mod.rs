@@ -151,6 +151,27 @@ pub struct KeyRecord {
     pub rotation: Rotation,
     /// What the key's data calls and deletion require beyond its state.
     pub policy: KeyPolicy,
+    /// The key's tags (Huawei's key tags), by tag key.
+    pub tags: Tags,
+}
+
+/// A key's tags: labels a caller lists and filters keys by, tag key to value. They grant nothing
+/// and the data path never reads them.
+pub type Tags = std::collections::BTreeMap<String, String>;
+
+/// Tags as the stores keep them: one JSON object, keys in order (FORMATS.md §3).
+pub fn tags_to_text(tags: &Tags) -> String {
+    // A map of strings always encodes.
+    serde_json::to_string(tags).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Tags from the stores' text; what is not a JSON object of strings is a corrupt row.
+pub fn tags_from_text(uuid: &str, text: &str) -> Result<Tags, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "key {uuid}: its tags are not a JSON object of strings: {e}"
+        ))
+    })
 }
 
 /// What a key's data calls and deletion require beyond its state: the options Vault's transit keys
@@ -176,6 +197,8 @@ pub struct Attributes {
     pub rotation: Rotation,
     /// The key's policy.
     pub policy: KeyPolicy,
+    /// The key's tags.
+    pub tags: Tags,
 }
 
 /// A key's automatic rotation schedule.
@@ -236,6 +259,7 @@ impl KeyRecord {
             description: self.description.clone(),
             rotation: self.rotation,
             policy: self.policy,
+            tags: self.tags.clone(),
         }
     }
 

@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
         "ALTER TABLE keys ADD COLUMN context_required BOOLEAN NOT NULL DEFAULT false;
          ALTER TABLE keys ADD COLUMN deletion_allowed BOOLEAN NOT NULL DEFAULT false;",
     ),
+    // The key's tags, one JSON object (none before).
+    (
+        3,
+        "ALTER TABLE keys ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';",
+    ),
 ];
 
 /// The MAC computations the store needs to keep integrity with several writers, under the root
@@ -605,6 +610,7 @@ fn record_of(r: &Row, versions: Vec<WrappedVersion>) -> Result<KeyRecord, StoreE
             context_required: r.get(15),
             deletion_allowed: r.get(16),
         },
+        tags: super::tags_from_text(&uuid, r.get(17))?,
     })
 }
 
@@ -620,7 +626,7 @@ fn load_where(
                 "SELECT uuid::text, domain, region, alias, description, state, creator, service,
                         created_at_ms, deletion_date_ms, current_version, mac, rotation_enabled,
                         rotation_interval_days, rotation_since_ms, context_required,
-                        deletion_allowed
+                        deletion_allowed, tags
                  FROM keys {filter} ORDER BY uuid"
             ),
             args,
@@ -672,9 +678,9 @@ fn insert_in(
             "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
                                created_at_ms, deletion_date_ms, current_version, mac,
                                rotation_enabled, rotation_interval_days, rotation_since_ms,
-                               context_required, deletion_allowed)
+                               context_required, deletion_allowed, tags)
              VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                     $16, $17)
+                     $16, $17, $18)
              {on_conflict}"
         ),
         &[
@@ -695,6 +701,7 @@ fn insert_in(
             &rec.rotation.since_ms,
             &rec.policy.context_required,
             &rec.policy.deletion_allowed,
+            &super::tags_to_text(&rec.tags),
         ],
     )?;
     if n == 1 {
@@ -899,13 +906,15 @@ impl KeyStore for PostgresStore {
             description,
             rotation,
             policy,
+            tags,
         } = attributes;
+        let tags = super::tags_to_text(tags);
         self.write(Some(uuid), |tx| {
             let n = tx
                 .execute(
                     "UPDATE keys SET alias = $2, description = $3, rotation_enabled = $4,
                             rotation_interval_days = $5, rotation_since_ms = $6, mac = $7,
-                            context_required = $8, deletion_allowed = $9
+                            context_required = $8, deletion_allowed = $9, tags = $10
                      WHERE uuid = $1::text::uuid",
                     &[
                         &uuid.to_string(),
@@ -917,6 +926,7 @@ impl KeyStore for PostgresStore {
                         &mac.as_slice(),
                         &policy.context_required,
                         &policy.deletion_allowed,
+                        &tags,
                     ],
                 )
                 .map_err(|e| conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict))?;

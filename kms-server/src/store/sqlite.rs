@@ -73,6 +73,8 @@ const MIGRATIONS: &[&str] = &[
     // 6 -> 7: the key's policy (Vault's `derived` and `deletion_allowed`; both off before).
     "ALTER TABLE keys ADD COLUMN context_required INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE keys ADD COLUMN deletion_allowed INTEGER NOT NULL DEFAULT 0;",
+    // 7 -> 8: the key's tags, one JSON object (none before).
+    "ALTER TABLE keys ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';",
 ];
 
 /// Who a key database is: its own ID, and the check value of the root key its keys are wrapped
@@ -423,8 +425,9 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
         "INSERT INTO keys (uuid, domain, region, alias, description, state, creator, service,
                            created_at_ms, deletion_date_ms, current_version, mac,
                            rotation_enabled, rotation_interval_days, rotation_since_ms,
-                           context_required, deletion_allowed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                           context_required, deletion_allowed, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18)",
         params![
             rec.uuid.to_string(),
             rec.domain.as_str(),
@@ -443,6 +446,7 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, rec: &KeyRecord) -> Result<(), rusq
             rec.rotation.since_ms,
             rec.policy.context_required,
             rec.policy.deletion_allowed,
+            super::tags_to_text(&rec.tags),
         ],
     )?;
     for v in &rec.versions {
@@ -471,7 +475,7 @@ fn load_where(
     let sql = format!(
         "SELECT uuid, domain, region, alias, description, state, creator, service, created_at_ms,
                 deletion_date_ms, current_version, mac, rotation_enabled, rotation_interval_days,
-                rotation_since_ms, context_required, deletion_allowed
+                rotation_since_ms, context_required, deletion_allowed, tags
          FROM keys {filter} ORDER BY created_at_ms, uuid"
     );
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
@@ -499,6 +503,7 @@ fn load_where(
                     context_required: r.get(15)?,
                     deletion_allowed: r.get(16)?,
                 },
+                r.get::<_, String>(17)?,
             ))
         })
         .map_err(backend)?;
@@ -525,6 +530,7 @@ fn load_where(
             mac,
             rotation,
             policy,
+            tags,
         ) = row.map_err(backend)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("key {uuid}: {what}"));
         let versions = vstmt
@@ -566,6 +572,7 @@ fn load_where(
                 .map_err(|_| corrupt("its MAC is not 32 bytes"))?,
             rotation,
             policy,
+            tags: super::tags_from_text(&uuid, &tags)?,
         });
     }
     Ok(out)
@@ -713,6 +720,7 @@ impl KeyStore for SqliteStore {
             description,
             rotation,
             policy,
+            tags,
         } = attributes;
         self.with(|c| {
             let tx = c.transaction().map_err(backend)?;
@@ -720,7 +728,7 @@ impl KeyStore for SqliteStore {
                 .execute(
                     "UPDATE keys SET alias = ?2, description = ?3, rotation_enabled = ?4,
                                      rotation_interval_days = ?5, rotation_since_ms = ?6, mac = ?7,
-                                     context_required = ?8, deletion_allowed = ?9
+                                     context_required = ?8, deletion_allowed = ?9, tags = ?10
                      WHERE uuid = ?1",
                     params![
                         uuid.to_string(),
@@ -732,6 +740,7 @@ impl KeyStore for SqliteStore {
                         mac.as_slice(),
                         policy.context_required,
                         policy.deletion_allowed,
+                        super::tags_to_text(tags),
                     ],
                 )
                 .map_err(|e| conflict_of(&e).map_or_else(|| backend(e), StoreError::Conflict))?;
@@ -803,6 +812,7 @@ impl KeyStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Tags;
 
     /// A store MAC: the store keeps it, the keyring's tests check it.
     const M: &Mac = &[0x5a; 32];
@@ -830,6 +840,7 @@ mod tests {
             mac: Some([u8::try_from(uuid % 251).unwrap(); 32]),
             rotation: Rotation::default(),
             policy: KeyPolicy::default(),
+            tags: Tags::new(),
         }
     }
 
@@ -909,6 +920,7 @@ mod tests {
                 context_required: true,
                 deletion_allowed: true,
             },
+            tags: Tags::from([("team".to_owned(), "storage".to_owned())]),
         };
         {
             let s = SqliteStore::open(&path).unwrap();
@@ -937,8 +949,8 @@ mod tests {
         assert_eq!(one.attributes(), changed);
         assert_eq!(one.versions[0].created_at_ms, 1);
         assert_eq!(
-            (two.alias.as_str(), two.rotation, two.policy),
-            ("b", Rotation::default(), KeyPolicy::default())
+            (two.alias.as_str(), two.rotation, two.policy, two.tags.len()),
+            ("b", Rotation::default(), KeyPolicy::default(), 0)
         );
     }
 
@@ -1092,13 +1104,19 @@ mod tests {
         );
     }
 
-    /// Undoes migration 6 -> 7.
-    const BACK_TO_SCHEMA_6: &str = "ALTER TABLE keys DROP COLUMN context_required;
+    /// Undoes migration 7 -> 8.
+    const BACK_TO_SCHEMA_7: &str = "ALTER TABLE keys DROP COLUMN tags;
+         PRAGMA user_version = 7;";
+
+    /// Undoes migrations 6 -> 7 -> 8.
+    const BACK_TO_SCHEMA_6: &str = "ALTER TABLE keys DROP COLUMN tags;
+         ALTER TABLE keys DROP COLUMN context_required;
          ALTER TABLE keys DROP COLUMN deletion_allowed;
          PRAGMA user_version = 6;";
 
-    /// Undoes migrations 5 -> 6 -> 7.
-    const BACK_TO_SCHEMA_5: &str = "ALTER TABLE keys DROP COLUMN context_required;
+    /// Undoes migrations 5 -> 6 -> 7 -> 8.
+    const BACK_TO_SCHEMA_5: &str = "ALTER TABLE keys DROP COLUMN tags;
+         ALTER TABLE keys DROP COLUMN context_required;
          ALTER TABLE keys DROP COLUMN deletion_allowed;
          ALTER TABLE keys DROP COLUMN rotation_enabled;
          ALTER TABLE keys DROP COLUMN rotation_interval_days;
@@ -1121,6 +1139,34 @@ mod tests {
             .load_all()
             .unwrap()
             .remove(0)
+    }
+
+    #[test]
+    fn a_schema_7_database_gets_keys_without_tags() {
+        let mut r = rec(1, "a", Creator::Customer, "");
+        r.tags.insert("team".into(), "storage".into());
+        r.policy.context_required = true;
+        let k = migrated_back_from(BACK_TO_SCHEMA_7, &r);
+        assert!(k.tags.is_empty());
+        assert!(k.policy.context_required, "the rest of the row as it was");
+    }
+
+    #[test]
+    fn tags_that_are_not_a_json_object_of_strings_are_a_corrupt_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let s = SqliteStore::open(&path).unwrap();
+        s.insert_key(&rec(1, "a", Creator::Customer, ""), M)
+            .unwrap();
+        for bad in ["[]", "{\"k\": 1}", "not json"] {
+            s.with(|c| {
+                c.execute("UPDATE keys SET tags = ?1", [bad])
+                    .map_err(backend)
+            })
+            .unwrap();
+            let e = s.load_all().err().unwrap().to_string();
+            assert!(e.contains("tags"), "{bad}: {e}");
+        }
     }
 
     #[test]

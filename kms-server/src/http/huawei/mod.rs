@@ -1,6 +1,7 @@
 //! The Huawei Cloud KMS REST API, v1.0: `POST /v1.0/{project_id}/kms/<operation>` with a JSON
-//! body, signed `SDK-HMAC-SHA256` ([`sign`]), answered in Huawei's shapes (`model`, [`error`]).
-//! The official SDK (`huaweicloudsdkkms`) works against it unchanged.
+//! body, and the key tag calls on `{key_id}/tags` paths ([`Operation::route`], `tags`), signed
+//! `SDK-HMAC-SHA256` ([`sign`]), answered in Huawei's shapes (`model`, [`error`]). The official
+//! SDK (`huaweicloudsdkkms`) works against it unchanged.
 //!
 //! Who is calling: with a tenants file, the signature's access key decides the tenant and the
 //! project in the path (one of that tenant's `projects`) decides the region. Without one (loopback
@@ -14,6 +15,7 @@ pub mod error;
 mod flat;
 mod model;
 pub mod sign;
+mod tags;
 
 use std::sync::Arc;
 
@@ -62,7 +64,7 @@ const AUDIT_UNAVAILABLE: &str =
     "the audit log cannot be written; calls are refused until it can (--audit-failure=refuse)";
 
 macro_rules! operations {
-    ($($variant:ident = $path:literal => $audit:literal,)*) => {
+    ($($variant:ident = $method:ident $path:literal => $audit:literal,)*) => {
         /// An operation of the API.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -77,9 +79,15 @@ macro_rules! operations {
             /// Every operation.
             pub const ALL: &'static [Operation] = &[$(Operation::$variant,)*];
 
-            /// The last segment of its path, for example `create-datakey`.
+            /// Its path after `/v1.0/{project_id}/kms/`, for example `create-datakey`; a
+            /// segment in braces is a parameter (`{key_id}`, a tag's `{key}`).
             pub const fn path(self) -> &'static str {
                 match self { $(Operation::$variant => $path,)* }
+            }
+
+            /// Its HTTP method.
+            pub const fn method(self) -> http::Method {
+                match self { $(Operation::$variant => http::Method::$method,)* }
             }
 
             /// Its name in the audit log: the gRPC operation it corresponds to, where one does.
@@ -91,34 +99,76 @@ macro_rules! operations {
 }
 
 operations! {
-    CreateKey = "create-key" => "CreateKey",
-    DescribeKey = "describe-key" => "DescribeKey",
-    ListKeys = "list-keys" => "ListKeys",
-    EnableKey = "enable-key" => "EnableKey",
-    DisableKey = "disable-key" => "DisableKey",
-    ScheduleKeyDeletion = "schedule-key-deletion" => "ScheduleKeyDeletion",
-    CancelKeyDeletion = "cancel-key-deletion" => "CancelKeyDeletion",
-    CreateDatakey = "create-datakey" => "GenerateDataKey",
-    CreateDatakeyWithoutPlaintext = "create-datakey-without-plaintext" => "GenerateDataKeyWithoutPlaintext",
-    EncryptDatakey = "encrypt-datakey" => "Encrypt",
-    DecryptDatakey = "decrypt-datakey" => "Decrypt",
-    EncryptData = "encrypt-data" => "Encrypt",
-    DecryptData = "decrypt-data" => "Decrypt",
-    ReEncrypt = "re-encrypt" => "ReEncrypt",
-    GenRandom = "gen-random" => "GenerateRandom",
-    UpdateKeyAlias = "update-key-alias" => "UpdateKeyAlias",
-    UpdateKeyDescription = "update-key-description" => "UpdateKeyDescription",
-    EnableKeyRotation = "enable-key-rotation" => "EnableKeyRotation",
-    DisableKeyRotation = "disable-key-rotation" => "DisableKeyRotation",
-    UpdateKeyRotationInterval = "update-key-rotation-interval" => "UpdateKeyRotationInterval",
-    GetKeyRotationStatus = "get-key-rotation-status" => "GetKeyRotationStatus",
-    RotateOnDemand = "rotate-on-demand" => "RotateKey",
+    CreateKey = POST "create-key" => "CreateKey",
+    DescribeKey = POST "describe-key" => "DescribeKey",
+    ListKeys = POST "list-keys" => "ListKeys",
+    EnableKey = POST "enable-key" => "EnableKey",
+    DisableKey = POST "disable-key" => "DisableKey",
+    ScheduleKeyDeletion = POST "schedule-key-deletion" => "ScheduleKeyDeletion",
+    CancelKeyDeletion = POST "cancel-key-deletion" => "CancelKeyDeletion",
+    CreateDatakey = POST "create-datakey" => "GenerateDataKey",
+    CreateDatakeyWithoutPlaintext = POST "create-datakey-without-plaintext" => "GenerateDataKeyWithoutPlaintext",
+    EncryptDatakey = POST "encrypt-datakey" => "Encrypt",
+    DecryptDatakey = POST "decrypt-datakey" => "Decrypt",
+    EncryptData = POST "encrypt-data" => "Encrypt",
+    DecryptData = POST "decrypt-data" => "Decrypt",
+    ReEncrypt = POST "re-encrypt" => "ReEncrypt",
+    GenRandom = POST "gen-random" => "GenerateRandom",
+    UpdateKeyAlias = POST "update-key-alias" => "UpdateKeyAlias",
+    UpdateKeyDescription = POST "update-key-description" => "UpdateKeyDescription",
+    EnableKeyRotation = POST "enable-key-rotation" => "EnableKeyRotation",
+    DisableKeyRotation = POST "disable-key-rotation" => "DisableKeyRotation",
+    UpdateKeyRotationInterval = POST "update-key-rotation-interval" => "UpdateKeyRotationInterval",
+    GetKeyRotationStatus = POST "get-key-rotation-status" => "GetKeyRotationStatus",
+    RotateOnDemand = POST "rotate-on-demand" => "RotateKey",
+    CreateKmsTag = POST "{key_id}/tags" => "CreateKmsTag",
+    BatchKmsTags = POST "{key_id}/tags/action" => "BatchKmsTags",
+    DeleteKmsTag = DELETE "{key_id}/tags/{key}" => "DeleteKmsTag",
+    ShowKmsTags = GET "{key_id}/tags" => "ShowKmsTags",
+    ListKmsTags = GET "tags" => "ListKmsTags",
+    ListKmsByTags = POST "resource_instances/action" => "ListKmsByTags",
+}
+
+/// A request's operation and the parameters its path names, as sent (percent-encoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<'a> {
+    /// The operation.
+    pub op: Operation,
+    /// The `{key_id}` segment, or empty.
+    pub key_id: &'a str,
+    /// The `{key}` segment (a tag key), or empty.
+    pub tag_key: &'a str,
 }
 
 impl Operation {
-    /// The operation at the end of a path.
-    pub fn from_path(path: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|o| o.path() == path)
+    /// The operation `method` and the path after `/v1.0/{project_id}/kms/` name, with the
+    /// parameters of its path; `None` when no operation has that method and path.
+    pub fn route<'a>(method: &http::Method, path: &'a str) -> Option<Route<'a>> {
+        Self::ALL.iter().find_map(|&op| {
+            if op.method() != *method {
+                return None;
+            }
+            let mut route = Route {
+                op,
+                key_id: "",
+                tag_key: "",
+            };
+            let pattern = op.path();
+            if !pattern.contains('{') {
+                return (pattern == path).then_some(route);
+            }
+            let mut segments = path.split('/');
+            for p in pattern.split('/') {
+                let s = segments.next().filter(|s| !s.is_empty())?;
+                match p {
+                    "{key_id}" => route.key_id = s,
+                    "{key}" => route.tag_key = s,
+                    literal if literal == s => {}
+                    _ => return None,
+                }
+            }
+            segments.next().is_none().then_some(route)
+        })
     }
 
     /// Whether the call changes a key's lifecycle: its audit line is on disk before the reply.
@@ -136,6 +186,9 @@ impl Operation {
                 | Operation::DisableKeyRotation
                 | Operation::UpdateKeyRotationInterval
                 | Operation::RotateOnDemand
+                | Operation::CreateKmsTag
+                | Operation::BatchKmsTags
+                | Operation::DeleteKmsTag
         )
     }
 }
@@ -184,7 +237,7 @@ impl Call {
 
 /// A served operation's answer: the JSON body and the key its audit line names (full form).
 pub struct Answer {
-    /// The response body.
+    /// The response body; empty for `204 No Content`.
     pub body: Vec<u8>,
     /// The key concerned, full form; empty for none.
     pub audit_key: String,
@@ -230,10 +283,9 @@ where
             .strip_prefix(PREFIX)
             .and_then(|rest| rest.split_once('/'))
             .and_then(|(project, rest)| Some((project, rest.strip_prefix("kms/")?)))
-            .filter(|(_, op)| !op.contains('/'))
-            .map(|(project, op)| (project, Operation::from_path(op)));
-        let (project, op) = match target {
-            Some((project, Some(op))) if parts.method == http::Method::POST => (project, op),
+            .map(|(project, rest)| (project, Operation::route(&parts.method, rest)));
+        let (project, route) = match target {
+            Some((project, Some(route))) => (project, route),
             _ => {
                 let e = HuaweiError::new(
                     ErrorCode::InvalidRequestUrl,
@@ -246,6 +298,7 @@ where
                 return refuse(state, &call, None, "", e).await;
             }
         };
+        let op = route.op;
         call.op = op.audit_name();
         let too_long = || {
             HuaweiError::new(
@@ -270,21 +323,21 @@ where
         };
         let caller = match authenticate(state, &parts, &body, project, &mut call) {
             Ok(c) => c,
-            Err(e) => return refuse(state, &call, None, &requested_key(&body), e).await,
+            Err(e) => return refuse(state, &call, None, &requested_key(route, &body), e).await,
         };
         let who = Some(&caller);
         if state.audit.refusing() {
             let e = HuaweiError::new(ErrorCode::NotServing, AUDIT_UNAVAILABLE);
-            return refuse(state, &call, who, &requested_key(&body), e).await;
+            return refuse(state, &call, who, &requested_key(route, &body), e).await;
         }
         if state.faults.active()
-            && let Some(refused) = Box::pin(inject(state, &mut call, op, &caller, &body)).await
+            && let Some(refused) = Box::pin(inject(state, &mut call, route, &caller, &body)).await
         {
             return refused;
         }
-        let answer = match dispatch(&state.keyring, &caller, op, &body).await {
+        let answer = match dispatch(&state.keyring, &caller, route, &body).await {
             Ok(a) => a,
-            Err(e) => return refuse(state, &call, who, &requested_key(&body), e).await,
+            Err(e) => return refuse(state, &call, who, &requested_key(route, &body), e).await,
         };
         let request_id = http::HeaderValue::from_str(&call.request_id).ok();
         let line = call.line(who, &answer.audit_key, "ok");
@@ -298,9 +351,16 @@ where
         } else {
             state.audit.record(line).await;
         }
+        // The tag edits answer nothing: Huawei's 204.
+        let no_content = answer.body.is_empty();
         let mut r = Response::new(Body::from(answer.body));
+        if no_content {
+            *r.status_mut() = http::StatusCode::NO_CONTENT;
+        } else {
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, JSON_UTF8);
+        }
         let headers = r.headers_mut();
-        headers.insert(http::header::CONTENT_TYPE, JSON_UTF8);
         if let Some(v) = request_id {
             headers.insert(X_REQUEST_ID, v);
         }
@@ -337,14 +397,15 @@ fn refuse<'a>(
 async fn inject(
     state: &ApiState,
     call: &mut Call,
-    op: Operation,
+    route: Route<'_>,
     caller: &Caller,
     body: &[u8],
 ) -> Option<Response> {
+    let op = route.op;
     let who = Some(caller);
     // A fault rule names the kms.v1 operation a REST operation corresponds to (its audit name).
     let fault_op = op.audit_name().parse().ok();
-    let key = || crate::faults::named_key(&requested_key(body));
+    let key = || crate::faults::named_key(&requested_key(route, body));
     match apply_faults(&state.faults, fault_op, caller, key).await {
         Faulted::Run(note) => {
             call.injected = note;
@@ -357,14 +418,14 @@ async fn inject(
         } => {
             call.injected = Some(note);
             let e = HuaweiError::new(code, message);
-            Some(refuse(state, call, who, &requested_key(body), e).await)
+            Some(refuse(state, call, who, &requested_key(route, body), e).await)
         }
         Faulted::Hang(note) => {
             // Its line now: the caller's timeout drops the call without a word.
             call.injected = Some(note);
             let e = HuaweiError::new(ErrorCode::ServiceUnavailable, "the daemon is stopping");
             let response = e.into_response_with(&call.request_id);
-            let key = requested_key(body);
+            let key = requested_key(route, body);
             state.audit.record(call.line(who, &key, "hang")).await;
             state.faults.hang().await;
             Some(response)
@@ -372,8 +433,12 @@ async fn inject(
     }
 }
 
-/// The key a refused request names, as given, for its audit line.
-fn requested_key(body: &[u8]) -> String {
+/// The key a refused request names, as given, for its audit line: in its path or its body.
+fn requested_key(route: Route<'_>, body: &[u8]) -> String {
+    if !route.key_id.is_empty() {
+        let id = String::from_utf8_lossy(&sign::decode(route.key_id)).into_owned();
+        return crate::audit::requested_key_prefix(&id).to_owned();
+    }
     let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(body) else {
         return String::new();
     };
@@ -461,9 +526,10 @@ fn authenticate(
 pub async fn dispatch(
     keyring: &Arc<Keyring>,
     caller: &Caller,
-    op: Operation,
+    route: Route<'_>,
     body: &[u8],
 ) -> Result<Answer, HuaweiError> {
+    let op = route.op;
     match op {
         Operation::CreateKey => Box::pin(create_key(keyring, caller, parse(body)?)).await,
         Operation::DescribeKey => {
@@ -687,6 +753,12 @@ pub async fn dispatch(
             let key = Box::pin(keyring.rotate(caller, &required(b.key_id, "key_id")?)).await?;
             answer(&model::Rotated { key_id: bare(&key) }, &key)
         }
+        Operation::CreateKmsTag
+        | Operation::BatchKmsTags
+        | Operation::DeleteKmsTag
+        | Operation::ShowKmsTags
+        | Operation::ListKmsTags
+        | Operation::ListKmsByTags => Box::pin(tags::dispatch(keyring, caller, route, body)).await,
         Operation::GenRandom => {
             let b: model::GenRandom = parse(body)?;
             sequence(b.sequence.as_deref())?;
@@ -1101,5 +1173,106 @@ fn details(rec: &KeyRecord) -> model::KeyDetails {
         } else {
             "false"
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_is_a_method_and_a_path_pattern_with_non_empty_parameters() {
+        use http::Method;
+        const KEY: &str = "0d0466b0-e727-4d9c-b35d-f84bb474a37f";
+        let at = |rest: &str| format!("{KEY}/{rest}");
+        // (rule, method, path after kms/, the route: operation, key ID, tag key)
+        type Case = (
+            &'static str,
+            Method,
+            String,
+            Option<(Operation, &'static str, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a flat operation",
+                Method::POST,
+                "create-datakey".into(),
+                Some((Operation::CreateDatakey, "", "")),
+            ),
+            (
+                "a flat operation by another method",
+                Method::GET,
+                "create-datakey".into(),
+                None,
+            ),
+            (
+                "one tag added",
+                Method::POST,
+                at("tags"),
+                Some((Operation::CreateKmsTag, KEY, "")),
+            ),
+            (
+                "a key's tags",
+                Method::GET,
+                at("tags"),
+                Some((Operation::ShowKmsTags, KEY, "")),
+            ),
+            (
+                "a batch",
+                Method::POST,
+                at("tags/action"),
+                Some((Operation::BatchKmsTags, KEY, "")),
+            ),
+            (
+                "a tag removed",
+                Method::DELETE,
+                at("tags/%E9%94%AE"),
+                Some((Operation::DeleteKmsTag, KEY, "%E9%94%AE")),
+            ),
+            (
+                "the project's tags",
+                Method::GET,
+                "tags".into(),
+                Some((Operation::ListKmsTags, "", "")),
+            ),
+            (
+                "the filter",
+                Method::POST,
+                "resource_instances/action".into(),
+                Some((Operation::ListKmsByTags, "", "")),
+            ),
+            ("an empty key ID", Method::GET, "/tags".into(), None),
+            ("an empty tag key", Method::DELETE, at("tags/"), None),
+            ("a segment too many", Method::DELETE, at("tags/a/b"), None),
+            ("a segment too few", Method::POST, "action".into(), None),
+            (
+                "a literal segment differs",
+                Method::POST,
+                at("tag/action"),
+                None,
+            ),
+            (
+                "the project's tags by POST",
+                Method::POST,
+                "tags".into(),
+                None,
+            ),
+        ];
+        for (rule, method, path, want) in cases {
+            let got = Operation::route(&method, &path).map(|r| (r.op, r.key_id, r.tag_key));
+            assert_eq!(got, want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn every_operation_is_routed_back_from_its_own_method_and_path() {
+        for &op in Operation::ALL {
+            let path = op.path().replace("{key_id}", "k").replace("{key}", "t");
+            assert_eq!(
+                Operation::route(&op.method(), &path).map(|r| r.op),
+                Some(op),
+                "{op:?}"
+            );
+        }
     }
 }

@@ -286,6 +286,76 @@ pub(super) struct Random {
     pub(super) random_data: String,
 }
 
+/// `TagItem`: one tag, in requests and in answers.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TagItem {
+    pub(super) key: Option<String>,
+    pub(super) value: Option<String>,
+}
+
+/// `CreateKmsTagRequestBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateKmsTag {
+    pub(super) tag: Option<TagItem>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `BatchCreateKmsTagsRequestBody` (its `action` is `create` or `delete`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BatchKmsTags {
+    pub(super) tags: Option<Vec<TagItem>>,
+    pub(super) action: Option<String>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `Tag`: a tag key with its values (project tags; the filter of list-kms-by-tags).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TagValues {
+    pub(super) key: Option<String>,
+    pub(super) values: Option<Vec<String>>,
+}
+
+/// `ListKmsByTagsRequestBody`; `matches` are `TagItem`s whose key is `resource_name`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListKmsByTags {
+    pub(super) limit: Option<String>,
+    pub(super) offset: Option<String>,
+    pub(super) action: Option<String>,
+    pub(super) tags: Option<Vec<TagValues>>,
+    pub(super) matches: Option<Vec<TagItem>>,
+    pub(super) sequence: Option<String>,
+}
+
+/// `ShowKmsTagsResponse`.
+#[derive(Debug, Serialize)]
+pub(super) struct KeyTags {
+    pub(super) tags: Vec<TagItem>,
+    #[serde(rename = "existTagsNum")]
+    pub(super) exist_tags_num: usize,
+}
+
+/// `ActionResources`: one key of list-kms-by-tags.
+#[derive(Debug, Serialize)]
+pub(super) struct TaggedKey {
+    pub(super) resource_id: String,
+    pub(super) resource_detail: KeyDetails,
+    pub(super) resource_name: String,
+    pub(super) tags: Vec<TagItem>,
+}
+
+/// `ListKmsByTagsResponse`: `resources` for `filter`, absent for `count`.
+#[derive(Debug, Serialize)]
+pub(super) struct TaggedKeys {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) resources: Option<Vec<TaggedKey>>,
+    pub(super) total_count: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,7 +234,7 @@ fn canonical_query(query: &str) -> String {
 }
 
 /// Percent-decoding (`+` is not a space here: the SDK encodes spaces as `%20`).
-fn decode(s: &str) -> Vec<u8> {
+pub(super) fn decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1311,6 +1311,7 @@ mod tests {
             mac: None,
             rotation: Rotation::default(),
             policy: KeyPolicy::default(),
+            tags: crate::store::Tags::new(),
         };
         let shown = key_data(&rec);
         for (version, (rule, _, secs)) in (1..).zip(cases) {
