@@ -276,6 +276,32 @@ async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
     );
 }
 
+/// The SDK's `show_versions` and `show_version` (`GET /`, `GET /v1.0`): signed calls without a
+/// project in the path, answered in Huawei's shapes and refused in them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_reads_the_version_documents_with_its_signature_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = daemon(dir.path());
+    let mut args = alice_args(&daemon);
+    args["bob_ak"] = BOB_AK.into();
+    args["bob_sk"] = BOB_SK.into();
+    sdk("versions", args);
+    let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
+    for (operation, outcome) in [
+        ("ShowVersions", "ok"),
+        ("ShowVersion", "ok"),
+        ("ShowVersions", "KMSBOX.0401"),
+        ("ShowVersions", "KMSBOX.0403"),
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("\"operation\":\"{operation}\""))
+                    && l.contains(&format!("\"outcome\":\"{outcome}\""))),
+            "no {operation} line with outcome {outcome} in\n{log}"
+        );
+    }
+}
+
 /// Key tags through the SDK's six tag calls (the scenario checks each answer and refusal); the
 /// edits are audited as lifecycle changes, and the tags outlive a restart of the daemon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,11 +457,13 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
         ("a batch without its action", "POST", "0d0466b0-e727-4d9c-b35d-f84bb474a37f/tags/action", br#"{"tags": [{"key": "k"}]}"#, 400, "KMS.0204"),
         ("a filter of eleven tag keys", "POST", "resource_instances/action", br#"{"action": "filter", "tags": [{"key":"a"},{"key":"b"},{"key":"c"},{"key":"d"},{"key":"e"},{"key":"f"},{"key":"g"},{"key":"h"},{"key":"i"},{"key":"j"},{"key":"k"}]}"#, 400, "KMS.0308"),
         ("a filter offset that is no number", "POST", "resource_instances/action", br#"{"action": "filter", "offset": "-1"}"#, 400, "KMS.0308"),
+        ("the version documents by POST", "POST", "/", b"", 400, "KMS.0201"),
     ];
     for (rule, method, name, body, status, code) in cases {
         // The one case of a bad project names an operation that needs none.
         let path = match *rule {
             "a project ID that is no domain ID" => format!("/v1.0/not-a-domain/kms/{name}"),
+            "the version documents by POST" => (*name).to_owned(),
             _ => op(name),
         };
         let (got_status, got) = raw(daemon.addr, method, &path, body);
@@ -450,6 +478,17 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
                 .is_some_and(|m| !m.is_empty()),
             "{rule}: a message says what was wrong: {got}"
         );
+    }
+
+    // The version documents need no signature without a tenants file, like every call.
+    for (path, field) in [("/", "versions"), ("/v1.0", "version")] {
+        let (status, got) = raw(daemon.addr, "GET", path, b"");
+        let id = if field == "versions" {
+            &got[field][0]["id"]
+        } else {
+            &got[field]["id"]
+        };
+        assert_eq!((status, id.as_str()), (200, Some("v1.0")), "{path}: {got}");
     }
 
     // list-keys names its own fields (limit, marker), never the gRPC API's (page_size,

@@ -62,6 +62,8 @@ from huaweicloudsdkkms.v2 import (
     ScheduleKeyDeletionRequestBody,
     ShowKeyRotationStatusRequest,
     ShowKmsTagsRequest,
+    ShowVersionRequest,
+    ShowVersionsRequest,
     Tag,
     TagItem,
     UpdateKeyAliasRequest,
@@ -506,6 +508,25 @@ def tags(a):
     return {"web": web, "db": db}
 
 
+def versions(a):
+    """The API's version documents (GET / and GET /v1.0), signed like every call; a signed
+    X-Project-Id must be a project of the signer's tenant."""
+    c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
+    vs = c.show_versions(ShowVersionsRequest()).versions
+    check("show_versions: v1.0, CURRENT, no microversions",
+          [(v.id, v.status, v.version, v.min_version) for v in vs] == [("v1.0", "CURRENT", "", "")], vs)
+    check("show_versions: a self link to /v1.0/",
+          [(l.rel, l.href.endswith("/v1.0/")) for l in vs[0].links] == [("self", True)], vs[0].links)
+    # The SDK types this one `object`: a dict.
+    v = c.show_version(ShowVersionRequest(version_id="v1.0")).version
+    check("show_version: v1.0", (v["id"], v["status"]) == ("v1.0", "CURRENT"), v)
+    refused("a wrong secret key is refused", lambda: client(a["endpoint"], a["ak"], "wrong", a["project"])
+            .show_versions(ShowVersionsRequest()), 401, "KMSBOX.0401")
+    refused("another tenant's project is refused", lambda: client(a["endpoint"], a["bob_ak"], a["bob_sk"], a["project"])
+            .show_versions(ShowVersionsRequest()), 403, "KMSBOX.0403")
+    return {}
+
+
 def shown_tags(a):
     """A key's tags, as show-kms-tags answers them."""
     c = client(a["endpoint"], a["ak"], a["sk"], a["project"])
@@ -536,6 +557,7 @@ if __name__ == "__main__":
         "create": create,
         "tags": tags,
         "shown_tags": shown_tags,
+        "versions": versions,
         "decrypt": decrypt,
     }
     artifacts = scenarios[scenario](args)

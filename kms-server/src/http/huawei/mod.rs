@@ -196,9 +196,53 @@ impl Operation {
 /// The prefix of every path of the API: each one answers in Huawei's error shape.
 pub const PREFIX: &str = "/v1.0/";
 
-/// Whether a request path is the API's.
+/// Whether a request path is the API's: its operations, and its version documents (`GET /`,
+/// `GET /v1.0`).
 pub fn claims(path: &str) -> bool {
-    path.starts_with(PREFIX)
+    path.starts_with(PREFIX) || VersionDocument::of(path).is_some()
+}
+
+/// The API's version documents (the SDK's `show_versions` and `show_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionDocument {
+    /// `GET /`: every version.
+    All,
+    /// `GET /v1.0`: the one version.
+    V1,
+}
+
+impl VersionDocument {
+    fn of(path: &str) -> Option<Self> {
+        match path {
+            "/" => Some(Self::All),
+            "/v1.0" | "/v1.0/" => Some(Self::V1),
+            _ => None,
+        }
+    }
+
+    fn audit_name(self) -> &'static str {
+        match self {
+            Self::All => "ShowVersions",
+            Self::V1 => "ShowVersion",
+        }
+    }
+
+    /// The document: `{"versions": [..]}` or `{"version": ..}`, each version an
+    /// `ApiVersionDetail` (no microversions: `version` and `min_version` are empty).
+    fn body(self, host: &str) -> serde_json::Value {
+        let v1 = serde_json::json!({
+            "id": "v1.0",
+            "links": [{ "rel": "self", "href": format!("http://{host}/v1.0/") }],
+            "version": "",
+            "status": "CURRENT",
+            "updated": "2016-10-29T02:00:00Z",
+            "min_version": "",
+        });
+        match self {
+            Self::All => serde_json::json!({ "versions": [v1] }),
+            Self::V1 => serde_json::json!({ "version": v1 }),
+        }
+    }
 }
 
 /// What a call carries from authentication to its audit line.
@@ -275,6 +319,9 @@ where
             domain: String::new(),
             injected: None,
         };
+        if let Some(document) = VersionDocument::of(parts.uri.path()) {
+            return Box::pin(version_document(state, parts, body, document, call)).await;
+        }
         // /v1.0/{project_id}/kms/{operation}
         // Split at characters, not at "/kms/": a substring search costs more than the rest here.
         let target = parts
@@ -453,16 +500,76 @@ fn truncate(s: &str, chars: usize) -> &str {
     s.char_indices().nth(chars).map_or(s, |(i, _)| &s[..i])
 }
 
-/// Who is calling: the access key's tenant and the project's region; or, without a tenants file,
-/// the project ID as the domain and the daemon's region. Once the signature holds, the call's
-/// audit line names the tenant even if its project is refused.
-fn authenticate(
+/// Answers a version document to a `GET` whose signature holds (the documents name no key and no
+/// project: a signed `X-Project-Id`, which the SDK sends, must be one of the tenant's projects).
+async fn version_document<B>(
     state: &ApiState,
+    parts: Parts,
+    body: B,
+    document: VersionDocument,
+    mut call: Call,
+) -> Response
+where
+    B: super::IncomingBody + Send,
+{
+    call.op = document.audit_name();
+    if parts.method != http::Method::GET {
+        let e = HuaweiError::new(
+            ErrorCode::InvalidRequestUrl,
+            format!("no operation {} {}", parts.method, parts.uri.path()),
+        );
+        return refuse(state, &call, None, "", e).await;
+    }
+    let body = match super::read_body(&parts.headers, body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            let e = HuaweiError::new(ErrorCode::InvalidArgument, "a GET takes no body");
+            return refuse(state, &call, None, "", e).await;
+        }
+    };
+    let signed = signer(state, &parts, &body, &mut call).and_then(|key| {
+        let project = parts.headers.get(&PROJECT_ID);
+        match (key, project) {
+            (Some(key), Some(p)) if key.region_of(p.to_str().unwrap_or("")).is_none() => {
+                Err(HuaweiError::new(
+                    ErrorCode::PermissionDenied,
+                    "X-Project-Id is not a project of the access key's tenant",
+                ))
+            }
+            _ => Ok(()),
+        }
+    });
+    if let Err(e) = signed {
+        return refuse(state, &call, None, "", e).await;
+    }
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
+        .unwrap_or("127.0.0.1");
+    let answer = match json(&document.body(host)) {
+        Ok(body) => body,
+        Err(e) => return refuse(state, &call, None, "", e).await,
+    };
+    state.audit.record(call.line(None, "", "ok")).await;
+    let mut r = Response::new(Body::from(answer));
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, JSON_UTF8);
+    if let Ok(v) = http::HeaderValue::from_str(&call.request_id) {
+        r.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    r
+}
+
+/// Checks the signature of a request and names its signer's tenant in the call's audit line; `None`
+/// without a tenants file (signatures are not checked).
+fn signer<'s>(
+    state: &'s ApiState,
     parts: &Parts,
     body: &[u8],
-    project: &str,
     call: &mut Call,
-) -> Result<Caller, HuaweiError> {
+) -> Result<Option<&'s crate::auth::AccessKey>, HuaweiError> {
     // One pass over the headers, not a lookup per name.
     let mut seen = [false; 3];
     for name in parts.headers.iter().map(|(name, _)| name) {
@@ -480,12 +587,7 @@ fn authenticate(
         }
     }
     if !state.auth.requires_tokens() {
-        let domain =
-            crate::auth::parse_domain(project).map_err(|e| HuaweiError::field("project_id", e))?;
-        return Ok(Caller {
-            domain,
-            region: state.auth.default_region().clone(),
-        });
+        return Ok(None);
     }
     let value = parts
         .headers
@@ -499,6 +601,27 @@ fn authenticate(
         .ok_or(SignError::UnknownAccessKey)?;
     sign::verify(parts, body, &auth, key.secret(), sign::wall_clock_ms())?;
     call.domain = key.domain().as_str().to_owned();
+    Ok(Some(key))
+}
+
+/// Who is calling: the access key's tenant and the project's region; or, without a tenants file,
+/// the project ID as the domain and the daemon's region. Once the signature holds, the call's
+/// audit line names the tenant even if its project is refused.
+fn authenticate(
+    state: &ApiState,
+    parts: &Parts,
+    body: &[u8],
+    project: &str,
+    call: &mut Call,
+) -> Result<Caller, HuaweiError> {
+    let Some(key) = signer(state, parts, body, call)? else {
+        let domain =
+            crate::auth::parse_domain(project).map_err(|e| HuaweiError::field("project_id", e))?;
+        return Ok(Caller {
+            domain,
+            region: state.auth.default_region().clone(),
+        });
+    };
     let denied = || {
         HuaweiError::new(
             ErrorCode::PermissionDenied,
