@@ -93,6 +93,35 @@ fn alice_args(daemon: &Daemon) -> serde_json::Value {
     })
 }
 
+/// [`alice_args`] with Bob's access key and project, for the rules about another tenant.
+fn alice_and_bob_args(daemon: &Daemon) -> serde_json::Value {
+    let mut args = alice_args(daemon);
+    args["bob_ak"] = BOB_AK.into();
+    args["bob_sk"] = BOB_SK.into();
+    args["bob_project"] = BOB_PROJECT.into();
+    args
+}
+
+/// Asserts that the audit log in `dir` has, for each `(rule, operation, outcome, key)`, a line of
+/// that operation and outcome naming `key` (any key when empty); returns the log's lines.
+#[track_caller]
+fn assert_audited(dir: &Path, cases: &[(&str, &str, &str, &str)]) -> Vec<serde_json::Value> {
+    let log = std::fs::read_to_string(dir.join("data/audit.jsonl")).expect("audit log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    for (rule, operation, outcome, key) in cases {
+        assert!(
+            lines.iter().any(|l| l["operation"] == *operation
+                && l["outcome"] == *outcome
+                && (key.is_empty() || l["key_id"] == *key)),
+            "{rule}: no {operation} line with outcome {outcome} in\n{log}"
+        );
+    }
+    lines
+}
+
 fn text(v: &serde_json::Value) -> &str {
     v.as_str().expect("a string")
 }
@@ -179,34 +208,25 @@ async fn credentials_tenancy_and_key_states_are_refused_with_huawei_codes_and_au
     sdk("signatures", args);
 
     // Each refusal is in the audit log, under the gRPC operation's name and its code.
-    let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = assert_audited(
+        dir.path(),
+        &[
+            ("a wrong secret key", "ListKeys", "KMSBOX.0401", ""),
+            ("another tenant's project", "ListKeys", "KMSBOX.0403", ""),
+            ("a stale X-Sdk-Date", "ListKeys", "KMSBOX.0401", ""),
+            ("another tenant's key", "DescribeKey", "KMS.0207", ""),
+            ("a disabled key", "Encrypt", "KMS.0209", ""),
+            ("a key pending deletion", "Encrypt", "KMS.0210", ""),
+            ("a lifecycle change", "ScheduleKeyDeletion", "ok", ""),
+        ],
+    );
     // A refused project is audited under the tenant whose signature held.
     assert!(
         lines
             .iter()
             .any(|l| l["outcome"] == "KMSBOX.0403" && l["domain"] == ALICE),
-        "the 403 line names alice:\n{log}"
+        "the 403 line names alice: {lines:?}"
     );
-    for (rule, operation, outcome) in [
-        ("a wrong secret key", "ListKeys", "KMSBOX.0401"),
-        ("another tenant's project", "ListKeys", "KMSBOX.0403"),
-        ("a stale X-Sdk-Date", "ListKeys", "KMSBOX.0401"),
-        ("another tenant's key", "DescribeKey", "KMS.0207"),
-        ("a disabled key", "Encrypt", "KMS.0209"),
-        ("a key pending deletion", "Encrypt", "KMS.0210"),
-        ("a lifecycle change", "ScheduleKeyDeletion", "ok"),
-    ] {
-        assert!(
-            lines
-                .iter()
-                .any(|l| l["operation"] == operation && l["outcome"] == outcome),
-            "{rule}: no {operation} line with outcome {outcome} in\n{log}"
-        );
-    }
 }
 
 /// Every refusal Huawei has a code of its own for (KMS.1101 to KMS.2202), as the unmodified SDK
@@ -282,24 +302,21 @@ async fn the_sdk_renames_describes_and_rotates_keys_and_grpc_sees_it() {
 async fn the_sdk_reads_the_version_documents_with_its_signature_checked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let daemon = daemon(dir.path());
-    let mut args = alice_args(&daemon);
-    args["bob_ak"] = BOB_AK.into();
-    args["bob_sk"] = BOB_SK.into();
-    sdk("versions", args);
-    let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
-    for (operation, outcome) in [
-        ("ShowVersions", "ok"),
-        ("ShowVersion", "ok"),
-        ("ShowVersions", "KMSBOX.0401"),
-        ("ShowVersions", "KMSBOX.0403"),
-    ] {
-        assert!(
-            log.lines()
-                .any(|l| l.contains(&format!("\"operation\":\"{operation}\""))
-                    && l.contains(&format!("\"outcome\":\"{outcome}\""))),
-            "no {operation} line with outcome {outcome} in\n{log}"
-        );
-    }
+    sdk("versions", alice_and_bob_args(&daemon));
+    assert_audited(
+        dir.path(),
+        &[
+            ("every version", "ShowVersions", "ok", ""),
+            ("one version", "ShowVersion", "ok", ""),
+            ("a wrong secret key", "ShowVersions", "KMSBOX.0401", ""),
+            (
+                "another tenant's project",
+                "ShowVersions",
+                "KMSBOX.0403",
+                "",
+            ),
+        ],
+    );
 }
 
 /// Key tags through the SDK's six tag calls (the scenario checks each answer and refusal); the
@@ -308,33 +325,19 @@ async fn the_sdk_reads_the_version_documents_with_its_signature_checked() {
 async fn the_sdk_tags_keys_lists_and_filters_them_and_the_tags_outlive_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let daemon = daemon(dir.path());
-    let mut args = alice_args(&daemon);
-    args["bob_ak"] = BOB_AK.into();
-    args["bob_sk"] = BOB_SK.into();
-    args["bob_project"] = BOB_PROJECT.into();
-    let made = sdk("tags", args);
-
-    let log = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).expect("audit log");
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let made = sdk("tags", alice_and_bob_args(&daemon));
     let web_full = format!("region:{ALICE}:key/{}", text(&made["web"]));
-    for (rule, operation, outcome, key) in [
-        ("one tag added", "CreateKmsTag", "ok", web_full.as_str()),
-        ("a batch", "BatchKmsTags", "ok", web_full.as_str()),
-        ("a tag removed", "DeleteKmsTag", "ok", web_full.as_str()),
-        ("an empty batch", "BatchKmsTags", "KMS.0401", ""),
-        ("the project's tags", "ListKmsTags", "ok", ""),
-        ("a filter", "ListKmsByTags", "ok", ""),
-    ] {
-        assert!(
-            lines.iter().any(|l| l["operation"] == operation
-                && l["outcome"] == outcome
-                && (key.is_empty() || l["key_id"] == key)),
-            "{rule}: no {operation} line with outcome {outcome} in\n{log}"
-        );
-    }
+    assert_audited(
+        dir.path(),
+        &[
+            ("one tag added", "CreateKmsTag", "ok", web_full.as_str()),
+            ("a batch", "BatchKmsTags", "ok", web_full.as_str()),
+            ("a tag removed", "DeleteKmsTag", "ok", web_full.as_str()),
+            ("an empty batch", "BatchKmsTags", "KMS.0401", ""),
+            ("the project's tags", "ListKmsTags", "ok", ""),
+            ("a filter", "ListKmsByTags", "ok", ""),
+        ],
+    );
 
     drop(daemon);
     let daemon = Daemon::spawn(
