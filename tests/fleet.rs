@@ -161,8 +161,8 @@ async fn daemons_starting_at_once_migrate_once_and_200_first_get_default_key_cal
     let fleet = Fleet::start(&pg, 3);
     let migrations = sql_count(&pg, "SELECT count(*) FROM kmsbox_migrations");
     assert_eq!(
-        migrations, 2,
-        "each of the two migrations is applied once across the fleet"
+        migrations, 3,
+        "each of the three migrations is applied once across the fleet"
     );
 
     let tenants = fleet.tenants("racer").await;
