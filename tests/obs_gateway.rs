@@ -1319,6 +1319,17 @@ fn post_form_uploads_carry_sse_kms_fields() {
             );
         }
     }
+    // A form's `acl` is an ACL like any other: only the owner's alone is taken.
+    let public = Client::Boto3SigV4.run(
+        &env,
+        T1,
+        &["post-form-public", "bucket-post", "public", &src],
+    );
+    assert_eq!(
+        (status(&public), error(&public)),
+        (400, "AccessControlListNotSupported"),
+        "{public}"
+    );
     let list = Client::Boto3SigV4.run(&env, T1, &["list", "bucket-post"]);
     assert_eq!(list["keys"].as_array().expect("keys").len(), 6, "{list}");
     assert!(
@@ -1466,8 +1477,8 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
         let want = serde_json::json!({
             "put_object_tagging": "NotImplemented",
             "delete_object_tagging": "NotImplemented",
-            "put_object_acl": "NotImplemented",
-            "get_object_acl": "NotImplemented",
+            "put_object_acl": "ok",
+            "get_object_acl": "ok",
             "delete_bucket_cors": "NotImplemented",
             "delete_bucket_lifecycle": "NotImplemented",
             "put_bucket_versioning": "NotImplemented",
@@ -1492,12 +1503,81 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
         let seen = client.run(&env, T1, &["sub-resources", "subres-esdk", "k"]);
         let want = serde_json::json!({
             "setObjectMetadata": "NotImplemented",
-            "setObjectAcl": "NotImplemented",
+            "setObjectAcl": "ok",
             "setBucketTagging": "NotImplemented",
             "deleteBucketCors": "NotImplemented",
             "otherVersion": "InvalidArgument",
             "imageProcess": "NotImplemented",
             "override": ["text/x-obs", "precious"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// ACLs as S3 keeps them where the bucket owner owns every object (its default since 2023):
+/// GetBucketAcl and GetObjectAcl answer the owner's full control; an ACL that grants the owner
+/// alone is taken (canned `private`, `bucket-owner-full-control`, a document or a grant header
+/// saying so); any other is refused `AccessControlListNotSupported` (on a new bucket
+/// `InvalidBucketAclWithObjectOwnership`) and nothing is stored; another tenant reads and sets
+/// none. The OBS SDK sees the same in its own shapes.
+#[test]
+fn acls_grant_the_bucket_owner_alone_and_any_other_is_refused() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "acl-v4"),
+        (Client::Boto3SigV2, "acl-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["acls", bucket, T2.0, T2.1]);
+        let want = serde_json::json!({
+            "create_public": "InvalidBucketAclWithObjectOwnership",
+            "after_refused_create": "404",
+            "owner": "783fc6652cf246c096ea836694f71855",
+            "bucket_grants": [["CanonicalUser", true, "FULL_CONTROL"]],
+            "put_private": "ok",
+            "put_public": "AccessControlListNotSupported",
+            "put_grant_read": "AccessControlListNotSupported",
+            "copy_public": "AccessControlListNotSupported",
+            "multipart_public": "AccessControlListNotSupported",
+            "keys": ["k"],
+            "uploads": 0,
+            "object_grants": [["CanonicalUser", true, "FULL_CONTROL"]],
+            "object_owner": true,
+            "missing_object_acl": "NoSuchKey",
+            "set": {
+                "bucket private": "ok",
+                "bucket public-read": "AccessControlListNotSupported",
+                "bucket owner's document": "ok",
+                "bucket everyone's document": "AccessControlListNotSupported",
+                "bucket full control to the owner": "ok",
+                "object owner-full-control": "ok",
+                "object authenticated-read": "AccessControlListNotSupported",
+                "absent object": "NoSuchKey",
+            },
+            "other_tenant": {
+                "get bucket acl": "AccessDenied",
+                "get object acl": "AccessDenied",
+                "put bucket acl": "AccessDenied",
+            },
+            "unchanged": "mine",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    let src = env.file("acl-src", b"mine");
+    for (client, bucket) in [
+        (Client::EsdkDefault, "acl-esdk-default"),
+        (Client::EsdkWorkflow, "acl-esdk-obs"),
+        (Client::EsdkV4, "acl-esdk-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["acls", bucket, &src]);
+        let want = serde_json::json!({
+            "owner": "783fc6652cf246c096ea836694f71855",
+            "bucket_grants": [["783fc6652cf246c096ea836694f71855", "FULL_CONTROL"]],
+            "object_grants": [["783fc6652cf246c096ea836694f71855", "FULL_CONTROL"]],
+            "set_private": "ok",
+            "set_public": "AccessControlListNotSupported",
+            "object_public": "AccessControlListNotSupported",
+            "put_public": "AccessControlListNotSupported",
+            "keys": ["k"],
         });
         assert_eq!(seen, want, "{client:?}");
     }

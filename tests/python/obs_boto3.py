@@ -42,6 +42,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | sub-resources B (creates B with SSE-KMS objects; calls of sub-resources the gateway does
         not serve, other versions than the current one, GET's response-* overrides; what is
         left of the objects and the bucket)
+      | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
+        owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
 """
 import json
@@ -535,6 +537,58 @@ def sub_resources(s3, bucket):
     return seen
 
 
+def acls(s3, bucket, other):
+    """ACLs of a bucket whose owner owns every object: read as the owner's full control; an ACL
+    that says so is taken, any other refused and nothing stored; another tenant reads none."""
+    seen = {}
+    seen["create_public"] = code_of(lambda: s3.create_bucket(Bucket=bucket, ACL="public-read"))
+    seen["after_refused_create"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    s3.create_bucket(Bucket=bucket, ACL="private")
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    owner = acl["Owner"]["ID"]
+    seen["owner"] = owner
+    seen["bucket_grants"] = [[g["Grantee"]["Type"], g["Grantee"]["ID"] == owner, g["Permission"]]
+                             for g in acl["Grants"]]
+    seen["put_private"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"mine", ACL="private"))
+    seen["put_public"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="public", Body=b"x", ACL="public-read"))
+    seen["put_grant_read"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="granted", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"'))
+    seen["copy_public"] = code_of(lambda: s3.copy_object(
+        Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "k"}, ACL="public-read-write"))
+    seen["multipart_public"] = code_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", ACL="public-read"))
+    seen["keys"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    seen["uploads"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    obj = s3.get_object_acl(Bucket=bucket, Key="k")
+    seen["object_grants"] = [[g["Grantee"]["Type"], g["Grantee"]["ID"] == owner, g["Permission"]]
+                             for g in obj["Grants"]]
+    seen["object_owner"] = obj["Owner"]["ID"] == owner
+    seen["missing_object_acl"] = code_of(lambda: s3.get_object_acl(Bucket=bucket, Key="absent"))
+    owner_only = {"Owner": {"ID": owner}, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner}, "Permission": "FULL_CONTROL"}]}
+    everyone = {"Owner": {"ID": owner}, "Grants": owner_only["Grants"] + [
+        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]}
+    seen["set"] = {
+        "bucket private": code_of(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="private")),
+        "bucket public-read": code_of(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read")),
+        "bucket owner's document": code_of(lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy=owner_only)),
+        "bucket everyone's document": code_of(lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy=everyone)),
+        "bucket full control to the owner": code_of(lambda: s3.put_bucket_acl(
+            Bucket=bucket, GrantFullControl=f'id="{owner}"')),
+        "object owner-full-control": code_of(lambda: s3.put_object_acl(
+            Bucket=bucket, Key="k", ACL="bucket-owner-full-control")),
+        "object authenticated-read": code_of(lambda: s3.put_object_acl(
+            Bucket=bucket, Key="k", ACL="authenticated-read")),
+        "absent object": code_of(lambda: s3.put_object_acl(Bucket=bucket, Key="absent", ACL="private")),
+    }
+    seen["other_tenant"] = {
+        "get bucket acl": code_of(lambda: other.get_bucket_acl(Bucket=bucket)),
+        "get object acl": code_of(lambda: other.get_object_acl(Bucket=bucket, Key="k")),
+        "put bucket acl": code_of(lambda: other.put_bucket_acl(Bucket=bucket, ACL="private")),
+    }
+    seen["unchanged"] = s3.get_object(Bucket=bucket, Key="k")["Body"].read().decode()
+    return seen
+
+
 def main():
     endpoint, ak, sk, signature, op, *args = sys.argv[1:]
     s3 = client(endpoint, ak, sk, signature)
@@ -617,15 +671,18 @@ def main():
             uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
             s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x" * 1000)
             out = outcome(s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid))
-        elif op in ("post-form", "post-form-uncovered"):
+        elif op in ("post-form", "post-form-uncovered", "post-form-public"):
             import requests
 
             bucket, key, path = args
+            fields = {"x-amz-server-side-encryption": "aws:kms"}
+            if op == "post-form-public":
+                fields["acl"] = "public-read"
             post = s3.generate_presigned_post(
                 Bucket=bucket,
                 Key=key,
-                Fields={"x-amz-server-side-encryption": "aws:kms"},
-                Conditions=[{"x-amz-server-side-encryption": "aws:kms"}],
+                Fields=fields,
+                Conditions=[{k: v} for k, v in fields.items()],
                 ExpiresIn=600,
             )
             fields = dict(post["fields"])
@@ -711,6 +768,9 @@ def main():
             out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
+        elif op == "acls":
+            bucket, other_ak, other_sk = args
+            out = acls(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "put-encryption":
             rule = {"SSEAlgorithm": "aws:kms"}
             if len(args) > 1 and args[1] != "-":

@@ -21,6 +21,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | limits B (creates B: a multipart part under and at 100 KiB (the upload listed between),
         user metadata over 8 KiB, copies of an object onto itself with and without replacing
         its metadata)
+      | acls B F (creates B with F stored as k: the bucket's and k's ACL as read, canned ACLs
+        set on the bucket, on k and on a new object)
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
 Refusals print {"error": code, "status": http_status}.
 """
@@ -176,6 +178,30 @@ def main():
             "get_if_none_match": get(if_none_match=etag),
             "get_if_unmodified_since_past": get(if_unmodified_since=past),
         }
+        print(json.dumps(seen))
+        return
+    elif op == "acls":
+        bucket, path = args
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        def grants(resp):
+            return [[g.grantee.grantee_id, g.permission] for g in resp.body.grants]
+
+        c.createBucket(bucket)
+        c.putFile(bucket, "k", path)
+        acl = c.getBucketAcl(bucket)
+        seen = {
+            "owner": acl.body.owner.owner_id,
+            "bucket_grants": grants(acl),
+            "object_grants": grants(c.getObjectAcl(bucket, "k")),
+            "set_private": code(c.setBucketAcl(bucket, aclControl="private")),
+            "set_public": code(c.setBucketAcl(bucket, aclControl="public-read")),
+            "object_public": code(c.setObjectAcl(bucket, "k", aclControl="public-read-write")),
+            "put_public": code(c.putFile(bucket, "public", path, headers=PutObjectHeader(acl="public-read"))),
+        }
+        seen["keys"] = [o.key for o in c.listObjects(bucket).body.contents]
         print(json.dumps(seen))
         return
     elif op == "sub-resources":

@@ -29,6 +29,7 @@ use crate::sse;
 use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
 
+mod acl;
 mod buckets;
 mod conditions;
 mod files;
@@ -354,6 +355,8 @@ async fn route(
     match Op::of(&method, &t, &parts.headers)? {
         Op::ListBuckets => ctx.list_buckets(),
         Op::Bucket(b, op) => match op {
+            BucketOp::PutAcl => ctx.put_acl(b, None, body).await,
+            BucketOp::GetAcl => ctx.get_acl(b, None),
             BucketOp::PutEncryption => ctx.put_encryption(b, body).await,
             BucketOp::GetEncryption => ctx.get_encryption(b),
             BucketOp::DeleteEncryption => ctx.delete_encryption(b),
@@ -372,6 +375,8 @@ async fn route(
         },
         Op::Object(b, k, op) => match op {
             ObjectOp::UploadPart => ctx.upload_part(b, k, body).await,
+            ObjectOp::PutAcl => ctx.put_acl(b, Some(k), body).await,
+            ObjectOp::GetAcl => ctx.get_acl(b, Some(k)),
             ObjectOp::Copy => ctx.copy_object(b, k).await,
             ObjectOp::InitiateUpload => ctx.initiate_upload(b, k).await,
             ObjectOp::CompleteUpload => ctx.complete_upload(b, k, body).await,

@@ -318,6 +318,9 @@ pub(super) async fn post_object(
     super::check_new_key(&key)?;
     let meta = super::metadata_of(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     super::check_user_metadata(&meta)?;
+    if let Some(acl) = field(&fields, "acl") {
+        super::acl::check_canned(acl)?;
+    }
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
         gw,
