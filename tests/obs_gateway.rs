@@ -1475,8 +1475,8 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
     ] {
         let seen = client.run(&env, T1, &["sub-resources", bucket]);
         let want = serde_json::json!({
-            "put_object_tagging": "NotImplemented",
-            "delete_object_tagging": "NotImplemented",
+            "put_object_tagging": "ok",
+            "delete_object_tagging": "ok",
             "put_object_acl": "ok",
             "get_object_acl": "ok",
             "delete_bucket_cors": "NotImplemented",
@@ -1509,6 +1509,47 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
             "otherVersion": "InvalidArgument",
             "imageProcess": "NotImplemented",
             "override": ["text/x-obs", "precious"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// S3's object tags: set by a PUT, a copy (the source's, or the request's with `REPLACE`), a
+/// multipart upload and a form; read (`x-amz-tagging-count` on GET and HEAD), replaced and removed
+/// by the bucket's owner without touching the object; S3's limits refused before anything is
+/// stored.
+#[test]
+fn object_tags_are_kept_through_every_write_and_changed_without_touching_the_object() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "tags-v4"),
+        (Client::Boto3SigV2, "tags-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["tagging", bucket, T2.0, T2.1]);
+        let want = serde_json::json!({
+            "put": [["team", "storage"], ["cost center", "r+d"]],
+            "tag_count": [2, 2],
+            "replaced": [["team", "db"], ["成本", "研发"]],
+            "object_unchanged": [true, true, "tagged body"],
+            "copies": {
+                "copied": [["team", "db"], ["成本", "研发"]],
+                "replaced": [["a", "b"]],
+                "untagged": [],
+            },
+            "multipart": [["via", "multipart"]],
+            "form": [204, [["via", "form"]]],
+            "deleted": [[], null],
+            "refused": {
+                "eleven tags": "BadRequest",
+                "a '*' in a key": "InvalidTag",
+                "a key given twice": "InvalidTag",
+                "a value of 257 characters": "InvalidTag",
+                "an absent object": "NoSuchKey",
+                "a multipart upload": "InvalidTag",
+                "another tenant reads": "AccessDenied",
+                "another tenant writes": "AccessDenied",
+            },
+            "after_refusals": [[], ["copied", "form", "k", "mp", "replaced", "untagged"], 0],
         });
         assert_eq!(seen, want, "{client:?}");
     }
@@ -1972,7 +2013,7 @@ fn conditional_writes_reads_and_copies_hold_and_one_racing_creator_wins() {
             "copy_source_modified_since_past": "ok",
             "copy": "mp",
             "object_lock": "InvalidRequest",
-            "tagging": "NotImplemented",
+            "tagging": "InvalidTag",
             "left": ["copy", "k", "lock"],
         });
         assert_eq!(seen, want, "{client:?}");

@@ -130,6 +130,8 @@ pub struct ObjectRow {
     /// For an object a multipart upload made: its parts' plaintext sizes, in part order (`None`
     /// for one written whole, and for a multipart object completed before schema version 3).
     pub part_sizes: Option<Vec<u64>>,
+    /// The object's tags (S3's object tagging), in the order they were given.
+    pub tags: Vec<(String, String)>,
 }
 
 /// A multipart upload's row.
@@ -153,6 +155,8 @@ pub struct UploadRow {
     pub meta: Vec<(String, String)>,
     /// The object's other headers ([`ObjectRow::headers`]).
     pub headers: Vec<(String, String)>,
+    /// The object's tags ([`ObjectRow::tags`]).
+    pub tags: Vec<(String, String)>,
     /// Initiation time.
     pub created_ms: i64,
 }
@@ -185,7 +189,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -201,6 +205,15 @@ const MIGRATE_2_TO_3: &str = "
 BEGIN;
 ALTER TABLE objects ADD COLUMN part_sizes TEXT;
 PRAGMA user_version = 3;
+COMMIT;
+";
+
+/// From version 3: objects and uploads keep their tags.
+const MIGRATE_3_TO_4: &str = "
+BEGIN;
+ALTER TABLE objects ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE uploads ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+PRAGMA user_version = 4;
 COMMIT;
 ";
 
@@ -229,6 +242,7 @@ CREATE TABLE IF NOT EXISTS objects (
     manifest BLOB,
     headers TEXT NOT NULL DEFAULT '[]',
     part_sizes TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -241,7 +255,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     content_type TEXT,
     meta TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    headers TEXT NOT NULL DEFAULT '[]'
+    headers TEXT NOT NULL DEFAULT '[]',
+    tags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
@@ -280,8 +295,13 @@ impl Store {
             (1, _) => {
                 conn.execute_batch(MIGRATE_1_TO_2)?;
                 conn.execute_batch(MIGRATE_2_TO_3)?;
+                conn.execute_batch(MIGRATE_3_TO_4)?;
             }
-            (2, _) => conn.execute_batch(MIGRATE_2_TO_3)?,
+            (2, _) => {
+                conn.execute_batch(MIGRATE_2_TO_3)?;
+                conn.execute_batch(MIGRATE_3_TO_4)?;
+            }
+            (3, _) => conn.execute_batch(MIGRATE_3_TO_4)?,
             (0, 0) => {
                 conn.execute_batch(SCHEMA)?;
                 conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
@@ -356,8 +376,9 @@ impl Store {
     pub fn create_upload(&self, row: &UploadRow) -> Result<(), StoreError> {
         let meta = to_json(&row.meta)?;
         let headers = to_json(&row.headers)?;
+        let tags = to_json(&row.tags)?;
         self.lock().execute(
-            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 row.upload_id,
                 row.bucket,
@@ -368,7 +389,8 @@ impl Store {
                 row.content_type,
                 meta,
                 row.created_ms,
-                headers
+                headers,
+                tags
             ],
         )?;
         Ok(())
@@ -738,6 +760,7 @@ impl Store {
         let old = old.map(|(file, _)| file);
         let meta = to_json(&row.meta)?;
         let headers = to_json(&row.headers)?;
+        let tags = to_json(&row.tags)?;
         let part_sizes = row
             .part_sizes
             .as_ref()
@@ -745,7 +768,7 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 row.bucket,
                 row.key,
@@ -760,11 +783,28 @@ impl Store {
                 row.multipart.as_ref().map(|m| &m.0),
                 row.multipart.as_ref().map(|m| &m.1),
                 headers,
-                part_sizes
+                part_sizes,
+                tags
             ],
         )?;
         tx.commit()?;
         Ok(old)
+    }
+
+    /// Replaces the tags of the object `bucket`/`key`, leaving the rest of it as it is; `false`
+    /// when there is no such object.
+    pub fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &[(String, String)],
+    ) -> Result<bool, StoreError> {
+        let tags = to_json(tags)?;
+        let n = self.lock().execute(
+            "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key, tags],
+        )?;
+        Ok(n == 1)
     }
 
     /// How many objects `bucket` holds and their total size in bytes (uploads in progress
@@ -862,7 +902,7 @@ pub struct UploadPosition {
     pub upload_id: String,
 }
 
-const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers FROM uploads";
+const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags FROM uploads";
 
 type RawUpload = (
     String,
@@ -874,6 +914,7 @@ type RawUpload = (
     Option<String>,
     String,
     i64,
+    String,
     String,
 );
 
@@ -889,6 +930,7 @@ fn upload_from_raw(
         meta,
         created_ms,
         headers,
+        tags,
     ): RawUpload,
 ) -> Result<UploadRow, StoreError> {
     Ok(UploadRow {
@@ -901,11 +943,12 @@ fn upload_from_raw(
         content_type,
         meta: from_json(&meta)?,
         headers: from_json(&headers)?,
+        tags: from_json(&tags)?,
         created_ms,
     })
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags FROM objects";
 
 type RawObject = (
     String,
@@ -922,6 +965,7 @@ type RawObject = (
     Option<Vec<u8>>,
     String,
     Option<String>,
+    String,
 );
 
 /// The row of `bucket`/`key`, read on `db` (the caller holds the lock).
@@ -952,6 +996,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         manifest,
         headers,
         part_sizes,
+        tags,
     ) = raw;
     Ok(ObjectRow {
         bucket,
@@ -970,6 +1015,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
             .map(|p| serde_json::from_str(&p))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?,
+        tags: from_json(&tags)?,
     })
 }
 
@@ -1013,6 +1059,7 @@ pub(crate) mod tests {
             modified_ms: 0,
             multipart: None,
             part_sizes: None,
+            tags: vec![],
         }
     }
 
@@ -1090,11 +1137,15 @@ pub(crate) mod tests {
         for (version, back) in [
             (
                 1,
-                "ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+                "ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
             ),
             (
                 2,
-                "ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+                "ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+            ),
+            (
+                3,
+                "ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -1111,14 +1162,18 @@ pub(crate) mod tests {
             drop(conn);
             let store = Store::open(dir.path()).unwrap();
             let got = store.object("b", "k").unwrap().unwrap();
-            assert_eq!(
-                (got.file.as_str(), got.headers.len(), got.part_sizes),
-                ("f1", 0, None),
-                "from version {version}"
-            );
+            if version < 3 {
+                assert_eq!(
+                    (got.file.as_str(), got.headers.len(), got.part_sizes),
+                    ("f1", 0, None),
+                    "from version {version}"
+                );
+            }
+            assert!(got.tags.is_empty(), "from version {version}");
             let with_new_columns = ObjectRow {
                 headers: vec![("cache-control".into(), "no-store".into())],
                 part_sizes: Some(vec![102_400, 3]),
+                tags: vec![("team".into(), "storage".into())],
                 ..object("k", "f2")
             };
             let t = store.temp_path();
@@ -1128,10 +1183,22 @@ pub(crate) mod tests {
                 .unwrap();
             let got = store.object("b", "k").unwrap().unwrap();
             assert_eq!(
-                (got.headers, got.part_sizes),
-                (with_new_columns.headers, with_new_columns.part_sizes),
+                (got.headers, got.part_sizes, got.tags.clone()),
+                (
+                    with_new_columns.headers,
+                    with_new_columns.part_sizes,
+                    with_new_columns.tags
+                ),
                 "from version {version}"
             );
+            assert!(store.set_object_tags("b", "k", &[]).unwrap());
+            let untagged = store.object("b", "k").unwrap().unwrap();
+            assert_eq!(
+                (untagged.tags.len(), untagged.etag, untagged.modified_ms),
+                (0, got.etag, got.modified_ms),
+                "a tag change keeps the rest of the object"
+            );
+            assert!(!store.set_object_tags("b", "absent", &[]).unwrap());
             let now: i64 = store
                 .lock()
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -1182,6 +1249,7 @@ pub(crate) mod tests {
             content_type: None,
             meta: vec![],
             headers: vec![],
+            tags: vec![],
             created_ms: 0,
         };
         store.create_upload(&upload).unwrap();

@@ -42,6 +42,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | sub-resources B (creates B with SSE-KMS objects; calls of sub-resources the gateway does
         not serve, other versions than the current one, GET's response-* overrides; what is
         left of the objects and the bucket)
+      | tagging B AK SK (creates B: object tags set, read, replaced and removed through every
+        kind of write; S3's limits; AK/SK another tenant's)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
@@ -491,7 +493,7 @@ def conditions(s3, bucket):
     seen["copy"] = body("copy")
     seen["object_lock"] = code_of(put("locked", b"x", ObjectLockMode="COMPLIANCE",
                                       ObjectLockRetainUntilDate=future))
-    seen["tagging"] = code_of(put("tagged", b"x", Tagging="a=b"))
+    seen["tagging"] = code_of(put("tagged", b"x", Tagging="a*=b"))
     seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
     return seen
 
@@ -534,6 +536,60 @@ def sub_resources(s3, bucket):
     seen["left"] = {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
                     for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     seen["bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def tagging(s3, bucket, other):
+    """Object tags: set by PUT, copy, multipart upload and form, read, replaced and removed;
+    S3's limits refused with nothing stored; a tag change leaves the object as it was."""
+    import requests
+
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    tag_set = lambda key: [[t["Key"], t["Value"]] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"tagged body", ServerSideEncryption="aws:kms",
+                  Tagging="team=storage&cost%20center=r%2Bd")
+    seen["put"] = tag_set("k")
+    before = s3.head_object(Bucket=bucket, Key="k")
+    seen["tag_count"] = [before.get("TagCount"), s3.get_object(Bucket=bucket, Key="k").get("TagCount")]
+    s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [
+        {"Key": "team", "Value": "db"}, {"Key": "成本", "Value": "研发"}]})
+    seen["replaced"] = tag_set("k")
+    after = s3.head_object(Bucket=bucket, Key="k")
+    seen["object_unchanged"] = [after["ETag"] == before["ETag"], after["LastModified"] == before["LastModified"],
+                                s3.get_object(Bucket=bucket, Key="k")["Body"].read().decode()]
+    copy = lambda key, **kw: s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": "k"}, **kw)
+    copy("copied")
+    copy("replaced", TaggingDirective="REPLACE", Tagging="a=b")
+    copy("untagged", TaggingDirective="REPLACE")
+    seen["copies"] = {k: tag_set(k) for k in ["copied", "replaced", "untagged"]}
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp", Tagging="via=multipart")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=b"mp")
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    seen["multipart"] = tag_set("mp")
+    doc = "<Tagging><TagSet><Tag><Key>via</Key><Value>form</Value></Tag></TagSet></Tagging>"
+    post = s3.generate_presigned_post(Bucket=bucket, Key="form", Fields={"tagging": doc},
+                                      Conditions=[{"tagging": doc}], ExpiresIn=600)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f.bin", b"form")})
+    seen["form"] = [r.status_code, tag_set("form") if r.status_code < 300 else r.text]
+    s3.delete_object_tagging(Bucket=bucket, Key="k")
+    seen["deleted"] = [tag_set("k"), s3.head_object(Bucket=bucket, Key="k").get("TagCount")]
+    eleven = "&".join(f"k{i}=v" for i in range(11))
+    seen["refused"] = {
+        "eleven tags": code_of(lambda: s3.put_object(Bucket=bucket, Key="bad", Body=b"x", Tagging=eleven)),
+        "a '*' in a key": code_of(lambda: s3.put_object(Bucket=bucket, Key="bad", Body=b"x", Tagging="a*=b")),
+        "a key given twice": code_of(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [
+            {"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]})),
+        "a value of 257 characters": code_of(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={
+            "TagSet": [{"Key": "a", "Value": "v" * 257}]})),
+        "an absent object": code_of(lambda: s3.put_object_tagging(Bucket=bucket, Key="absent", Tagging={"TagSet": []})),
+        "a multipart upload": code_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="bad", Tagging="a<b=c")),
+        "another tenant reads": code_of(lambda: other.get_object_tagging(Bucket=bucket, Key="k")),
+        "another tenant writes": code_of(lambda: other.delete_object_tagging(Bucket=bucket, Key="k")),
+    }
+    seen["after_refusals"] = [tag_set("k"), sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]),
+                              len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))]
     return seen
 
 
@@ -768,6 +824,9 @@ def main():
             out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
+        elif op == "tagging":
+            bucket, other_ak, other_sk = args
+            out = tagging(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "acls":
             bucket, other_ak, other_sk = args
             out = acls(s3, bucket, client(endpoint, other_ak, other_sk, signature))

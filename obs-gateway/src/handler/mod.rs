@@ -38,6 +38,7 @@ mod multipart;
 mod objects;
 mod post;
 mod routes;
+mod tagging;
 
 use routes::{BucketOp, ObjectOp, Op};
 
@@ -377,6 +378,9 @@ async fn route(
             ObjectOp::UploadPart => ctx.upload_part(b, k, body).await,
             ObjectOp::PutAcl => ctx.put_acl(b, Some(k), body).await,
             ObjectOp::GetAcl => ctx.get_acl(b, Some(k)),
+            ObjectOp::PutTagging => ctx.put_tagging(b, k, body).await,
+            ObjectOp::GetTagging => ctx.get_tagging(b, k),
+            ObjectOp::DeleteTagging => ctx.delete_tagging(b, k),
             ObjectOp::Copy => ctx.copy_object(b, k).await,
             ObjectOp::InitiateUpload => ctx.initiate_upload(b, k).await,
             ObjectOp::CompleteUpload => ctx.complete_upload(b, k, body).await,

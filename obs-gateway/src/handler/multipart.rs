@@ -96,6 +96,7 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
+        let tags = super::tagging::of_headers(self.headers)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
@@ -136,6 +137,7 @@ impl Ctx<'_> {
                 .map(str::to_owned),
             meta: user_metadata(self.headers),
             headers: super::request_stored_headers(self.headers),
+            tags,
             created_ms: now_ms(),
         })?;
         let mut r = xml_response(format!(
@@ -389,6 +391,7 @@ impl Ctx<'_> {
             modified_ms: now_ms(),
             multipart: upload.envelope_header.clone().zip(manifest),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
+            tags: upload.tags.clone(),
         };
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();

@@ -162,6 +162,7 @@ impl Ctx<'_> {
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let (src_facts, src, src_file, stored) = self.copy_source(&obs_headers)?;
+        let tags = super::tagging::of_copy(self.headers, &src.tags)?;
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
         let decision = self
             .gw
@@ -242,6 +243,7 @@ impl Ctx<'_> {
             modified_ms,
             multipart: None,
             part_sizes: None,
+            tags,
         };
         let gw = Arc::clone(self.gw);
         self.gw
@@ -272,6 +274,7 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
+        let tags = super::tagging::of_headers(self.headers)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
@@ -319,6 +322,7 @@ impl Ctx<'_> {
             modified_ms: now_ms(),
             multipart: None,
             part_sizes: None,
+            tags,
         };
         let gw = Arc::clone(self.gw);
         self.gw
@@ -608,6 +612,9 @@ impl Ctx<'_> {
         let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
         if let Ok(v) = HeaderValue::from_str(ct) {
             headers.insert(header::CONTENT_TYPE, v);
+        }
+        if !obj.tags.is_empty() {
+            headers.insert("x-amz-tagging-count", HeaderValue::from(obj.tags.len()));
         }
         for (n, v) in &obj.headers {
             if let (Ok(name), Ok(value)) = (

@@ -321,6 +321,10 @@ pub(super) async fn post_object(
     if let Some(acl) = field(&fields, "acl") {
         super::acl::check_canned(acl)?;
     }
+    let tags = field(&fields, "tagging")
+        .map(super::tagging::of_document)
+        .transpose()?
+        .unwrap_or_default();
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
         gw,
@@ -390,6 +394,7 @@ pub(super) async fn post_object(
         modified_ms: now_ms(),
         multipart: None,
         part_sizes: None,
+        tags,
     };
     let g = Arc::clone(gw);
     gw.tasks

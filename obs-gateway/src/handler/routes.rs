@@ -65,6 +65,9 @@ pub(super) enum ObjectOp {
     UploadPart,
     PutAcl,
     GetAcl,
+    PutTagging,
+    GetTagging,
+    DeleteTagging,
     Copy,
     InitiateUpload,
     CompleteUpload,
@@ -99,6 +102,7 @@ impl ObjectOp {
         match self {
             Self::UploadPart => &["uploadid", "partnumber"],
             Self::PutAcl | Self::GetAcl => &["acl", "versionid"],
+            Self::PutTagging | Self::GetTagging | Self::DeleteTagging => &["tagging", "versionid"],
             Self::InitiateUpload => &["uploads"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
             // Only the current version, `versionId=null` ([`current_version_only`]); a part of
@@ -192,6 +196,9 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
     Some(match *method {
         Method::PUT if t.has("acl") => O::PutAcl,
         Method::GET if t.has("acl") => O::GetAcl,
+        Method::PUT if t.has("tagging") => O::PutTagging,
+        Method::GET if t.has("tagging") => O::GetTagging,
+        Method::DELETE if t.has("tagging") => O::DeleteTagging,
         Method::PUT if t.has("uploadId") => O::UploadPart,
         Method::PUT if copy => O::Copy,
         Method::POST if t.has("uploads") => O::InitiateUpload,
@@ -208,7 +215,8 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
 
 /// Refuses headers of a new object that ask for what the gateway does not keep: an object lock
 /// (400 `InvalidRequest`, as S3 answers for a bucket without object lock: the object would
-/// otherwise look protected and be deletable) and tags (501: they would be lost).
+/// otherwise look protected and be deletable) and OBS's `x-obs-tagging` (501: S3's
+/// `x-amz-tagging` is kept, `tagging.rs`).
 fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     for prefix in ["x-amz-", "x-obs-"] {
         let named = |suffix: &str| headers.contains_key(format!("{prefix}{suffix}").as_str());
@@ -226,11 +234,12 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
                 "the bucket has no object lock configuration: the gateway keeps no object locks",
             ));
         }
-        if named("tagging") {
+        if prefix == "x-obs-" && named("tagging") {
             return Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
-                format!("{prefix}tagging: object tags are not served by the gateway"),
+                "x-obs-tagging: OBS's object tags are not served by the gateway (S3's \
+                 x-amz-tagging is)",
             ));
         }
     }
@@ -331,6 +340,9 @@ mod tests {
             ),
             (Method::PUT, None, &["encryption"], "PutEncryption"),
             (Method::PUT, k, &["acl"], "PutAcl"),
+            (Method::PUT, k, &["tagging"], "PutTagging"),
+            (Method::GET, k, &["tagging", "versionId=null"], "GetTagging"),
+            (Method::DELETE, k, &["tagging"], "DeleteTagging"),
             (Method::GET, k, &["acl", "versionId=null"], "GetAcl"),
             (Method::PUT, None, &["acl"], "PutAcl"),
             (Method::GET, None, &["acl"], "GetAcl"),
@@ -342,8 +354,8 @@ mod tests {
             ),
             (Method::POST, None, &["delete"], "DeleteObjects"),
             // Sub-resources of operations the gateway does not have: never the plain call.
-            (Method::PUT, k, &["tagging"], "501 NotImplemented"),
-            (Method::DELETE, k, &["tagging"], "501 NotImplemented"),
+            (Method::POST, k, &["tagging"], "501 NotImplemented"),
+            (Method::PUT, None, &["tagging"], "501 NotImplemented"),
             (Method::DELETE, k, &["acl"], "501 NotImplemented"),
             (Method::DELETE, None, &["acl"], "501 NotImplemented"),
             (Method::PUT, k, &["metadata"], "501 NotImplemented"),
@@ -362,7 +374,7 @@ mod tests {
             ),
             (Method::GET, k, &["partNumber=2"], "Get"),
             (Method::DELETE, k, &["partNumber=2"], "501 NotImplemented"),
-            (Method::PUT, k, &["copy", "tagging"], "501 NotImplemented"),
+            (Method::PUT, k, &["copy", "tagging"], "PutTagging"),
             (
                 Method::POST,
                 k,
@@ -424,12 +436,11 @@ mod tests {
                 );
             }
         }
-        for name in ["x-amz-tagging", "x-obs-tagging"] {
-            assert_eq!(
-                with_header(Method::PUT, &[], name).unwrap_err(),
-                "501 NotImplemented"
-            );
-        }
+        assert_eq!(
+            with_header(Method::PUT, &[], "x-obs-tagging").unwrap_err(),
+            "501 NotImplemented"
+        );
+        assert!(with_header(Method::PUT, &[], "x-amz-tagging").is_ok());
         // An ACL other than the owner's alone: refused on a new object, and on a new bucket in
         // S3's words for that call ("x" is no canned ACL).
         for (method, bucket, query, name, want) in [

@@ -1,0 +1,247 @@
+//! Object tags (S3's object tagging): `x-amz-tagging` on a new object (a PUT, a copy with
+//! `x-amz-tagging-directive: REPLACE`, an initiated multipart upload) or a form's `tagging`
+//! document, and GET, PUT and DELETE `?tagging` by the bucket's owner; GET and HEAD answer
+//! `x-amz-tagging-count`. S3's limits hold: at most 10 tags, each key once, keys of 1 to 128
+//! characters and values of at most 256, of letters, digits, spaces and `+ - = . _ : / @`.
+//! A tag change keeps the object's body, ETag and modification time.
+
+use http::{HeaderMap, Response, StatusCode};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
+
+use super::{ApiError, Body, Ctx, empty, malformed_xml, small_body, xml_response};
+use crate::xml;
+
+/// An object's tags, in the order given.
+pub(super) type Tags = Vec<(String, String)>;
+
+/// The most tags one object carries.
+const MAX_TAGS: usize = 10;
+/// The longest tag key, in characters.
+const MAX_KEY_CHARS: usize = 128;
+/// The longest tag value, in characters.
+const MAX_VALUE_CHARS: usize = 256;
+
+fn invalid(message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "InvalidTag", message)
+}
+
+/// Checks tags by S3's rules.
+fn check(tags: &[(String, String)]) -> Result<(), ApiError> {
+    fn allowed(c: char) -> bool {
+        c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c)
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Object tags cannot be greater than {MAX_TAGS}"),
+        ));
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > MAX_KEY_CHARS || !k.chars().all(allowed) {
+            return Err(invalid("The TagKey you have provided is invalid"));
+        }
+        if v.chars().count() > MAX_VALUE_CHARS || !v.chars().all(allowed) {
+            return Err(invalid("The TagValue you have provided is invalid"));
+        }
+        if tags[..i].iter().any(|(other, _)| other == k) {
+            return Err(invalid("Cannot provide multiple Tags with the same key"));
+        }
+    }
+    Ok(())
+}
+
+/// The tags of `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded), checked; none without the header.
+pub(super) fn of_headers(headers: &HeaderMap) -> Result<Tags, ApiError> {
+    let Some(value) = headers.get("x-amz-tagging") else {
+        return Ok(Tags::new());
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| invalid("x-amz-tagging is not URL-encoded text"))?;
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|d| d.into_owned())
+            .map_err(|_| invalid("x-amz-tagging is not UTF-8 once decoded"))
+    };
+    let tags = text
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect::<Result<Tags, ApiError>>()?;
+    check(&tags)?;
+    Ok(tags)
+}
+
+/// The tags of a `Tagging` document, checked.
+pub(super) fn of_document(doc: &str) -> Result<Tags, ApiError> {
+    if !doc.contains("<Tagging") {
+        return Err(malformed_xml("the body is not a Tagging document"));
+    }
+    let tags = xml::raw_elements(doc, "Tag")
+        .into_iter()
+        .map(|tag| {
+            let key =
+                xml::exact_text(tag, "Key").ok_or_else(|| malformed_xml("a Tag without a Key"))?;
+            Ok((key, xml::exact_text(tag, "Value").unwrap_or_default()))
+        })
+        .collect::<Result<Tags, ApiError>>()?;
+    check(&tags)?;
+    Ok(tags)
+}
+
+/// The tags a copy gives its target: the source's (`x-amz-tagging-directive: COPY`, the
+/// default) or the request's (`REPLACE`).
+pub(super) fn of_copy(headers: &HeaderMap, source: &[(String, String)]) -> Result<Tags, ApiError> {
+    match headers
+        .get("x-amz-tagging-directive")
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None | Some("COPY") => Ok(source.to_vec()),
+        Some("REPLACE") => of_headers(headers),
+        Some(_) => Err(ApiError::bad("x-amz-tagging-directive: COPY or REPLACE")),
+    }
+}
+
+fn document(tags: &[(String, String)]) -> String {
+    let mut s = format!(
+        "{}<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>",
+        xml::DECL
+    );
+    for (k, v) in tags {
+        s.push_str(&format!(
+            "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
+            xml::escape(k),
+            xml::escape(v)
+        ));
+    }
+    s.push_str("</TagSet></Tagging>");
+    s
+}
+
+impl Ctx<'_> {
+    /// GetObjectTagging: for the bucket's owner only.
+    pub(super) fn get_tagging(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        super::routes::current_version_only(self.t.get("versionId"))?;
+        let obj = self
+            .gw
+            .store
+            .object(bucket, key)?
+            .ok_or_else(ApiError::no_key)?;
+        Ok(xml_response(document(&obj.tags)))
+    }
+
+    /// PutObjectTagging: replaces the object's tags.
+    pub(super) async fn put_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        super::routes::current_version_only(self.t.get("versionId"))?;
+        let tags = of_document(&small_body(body, 64 * 1024).await?)?;
+        self.set_tags(bucket, key, &tags)?;
+        Ok(Response::new(empty()))
+    }
+
+    /// DeleteObjectTagging: removes every tag of the object.
+    pub(super) fn delete_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        super::routes::current_version_only(self.t.get("versionId"))?;
+        self.set_tags(bucket, key, &[])?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    fn set_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
+        if self.gw.store.set_object_tags(bucket, key, tags)? {
+            Ok(())
+        } else {
+            Err(ApiError::no_key())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_s3s_rules() {
+        let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let eleven: Tags = (0..11).map(|i| tag(&format!("k{i}"), "")).collect();
+        // (rule, tags, the refusal's code or None)
+        let cases: Vec<(&str, Tags, Option<&str>)> = vec![
+            ("a tag", vec![tag("team", "storage")], None),
+            ("an empty value", vec![tag("team", "")], None),
+            (
+                "letters of any script, spaces and + - = . _ : / @",
+                vec![tag("成本 中心", "a+b-c=d.e_f:g/h@i")],
+                None,
+            ),
+            (
+                "128 characters of key, 256 of value",
+                vec![tag(&"k".repeat(128), &"v".repeat(256))],
+                None,
+            ),
+            ("ten tags", eleven[..10].to_vec(), None),
+            ("eleven tags", eleven.clone(), Some("BadRequest")),
+            ("an empty key", vec![tag("", "v")], Some("InvalidTag")),
+            (
+                "a key of 129 characters",
+                vec![tag(&"k".repeat(129), "")],
+                Some("InvalidTag"),
+            ),
+            (
+                "a value of 257 characters",
+                vec![tag("k", &"v".repeat(257))],
+                Some("InvalidTag"),
+            ),
+            ("'*' in a key", vec![tag("a*b", "")], Some("InvalidTag")),
+            ("'<' in a value", vec![tag("a", "<b>")], Some("InvalidTag")),
+            (
+                "a key given twice",
+                vec![tag("a", "1"), tag("a", "2")],
+                Some("InvalidTag"),
+            ),
+        ];
+        for (rule, tags, want) in cases {
+            assert_eq!(check(&tags).err().map(|e| e.code), want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn the_header_and_the_document_read_back_what_was_written() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amz-tagging",
+            http::HeaderValue::from_static("team=storage&cost%20center=r%2Bd+1&empty="),
+        );
+        let want = vec![
+            ("team".to_owned(), "storage".to_owned()),
+            ("cost center".to_owned(), "r+d 1".to_owned()),
+            ("empty".to_owned(), String::new()),
+        ];
+        assert_eq!(of_headers(&h).unwrap(), want);
+        assert_eq!(of_document(&document(&want)).unwrap(), want);
+        assert_eq!(of_headers(&HeaderMap::new()).unwrap(), Tags::new());
+        assert_eq!(
+            of_document("<Tagging><TagSet><Tag><Value>v</Value></Tag></TagSet></Tagging>")
+                .unwrap_err()
+                .code,
+            "MalformedXML"
+        );
+    }
+}
