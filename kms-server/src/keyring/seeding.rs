@@ -121,16 +121,7 @@ impl Keyring {
                 "a service default key neither rotates by itself nor has a policy or tags".into(),
             ));
         }
-        if spec.tags.len() > super::validate::MAX_TAGS {
-            return Err(contradiction(format!(
-                "at most {} tags; {} given",
-                super::validate::MAX_TAGS,
-                spec.tags.len()
-            )));
-        }
-        for (k, v) in &spec.tags {
-            super::validate::validate_tag(k, v)?;
-        }
+        super::validate::validate_tags(&spec.tags)?;
         if let Some(days) = spec.rotation_days {
             validate_rotation_interval(days)?;
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kms_proto::ErrorCode;
 
 use super::lifecycle::{Change, not_pending, refuse_default};
-use super::validate::{MAX_TAGS, validate_tag};
+use super::validate::validate_tags;
 use super::{Caller, Keyring};
 use crate::error::{KmsError, Result};
 use crate::store::{KeyRecord, Tags};
@@ -47,7 +47,8 @@ impl TagFilter {
 }
 
 impl Keyring {
-    /// Adds or removes a key's tags in one write. A key keeps at most [`MAX_TAGS`]; default keys
+    /// Adds or removes a key's tags in one write. A key keeps at most
+    /// [`MAX_TAGS`](super::validate::MAX_TAGS); default keys
     /// have none, and a key pending deletion is not changed.
     pub async fn edit_tags(
         &self,
@@ -67,9 +68,7 @@ impl Keyring {
             });
         }
         if let TagEdit::Set(tags) = &edit {
-            for (k, v) in tags {
-                validate_tag(k, v)?;
-            }
+            validate_tags(tags)?;
         }
         self.change(caller, key_id, |r| {
             refuse_default(r, "tagged")?;
@@ -84,16 +83,7 @@ impl Keyring {
                         .is_none_or(|value| value.as_ref().is_some_and(|g| g != v))
                 }),
             }
-            if next.tags.len() > MAX_TAGS {
-                return Err(KmsError::Invalid {
-                    code: ErrorCode::InvalidArgument,
-                    field: "tags",
-                    reason: format!(
-                        "a key has at most {MAX_TAGS} tags; this would give it {}",
-                        next.tags.len()
-                    ),
-                });
-            }
+            validate_tags(&next.tags)?;
             if next.tags == r.tags {
                 return Ok(Change::None);
             }

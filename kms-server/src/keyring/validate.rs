@@ -197,6 +197,18 @@ pub const MAX_TAG_KEY_CHARS: usize = 36;
 /// The longest tag value, in characters.
 pub const MAX_TAG_VALUE_CHARS: usize = 43;
 
+/// Checks a key's tags: at most [`MAX_TAGS`], each by [`validate_tag`].
+pub fn validate_tags(tags: &crate::store::Tags) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(KmsError::Invalid {
+            code: ErrorCode::InvalidArgument,
+            field: "tags",
+            reason: format!("a key has at most {MAX_TAGS} tags, not {}", tags.len()),
+        });
+    }
+    tags.iter().try_for_each(|(k, v)| validate_tag(k, v))
+}
+
 /// Checks one tag by Huawei's rules: a key of 1 to 36 characters and a value of at most 43 (it
 /// may be empty), neither holding a control character (U+0000 to U+001F) nor any of `*<>\=`.
 pub fn validate_tag(key: &str, value: &str) -> Result<()> {
