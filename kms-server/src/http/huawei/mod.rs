@@ -523,7 +523,10 @@ where
     let body = match super::read_body(&parts.headers, body, MAX_BODY).await {
         Ok(body) => body,
         Err(_) => {
-            let e = HuaweiError::new(ErrorCode::InvalidArgument, "a GET takes no body");
+            let e = HuaweiError::new(
+                ErrorCode::InvalidArgument,
+                format!("the request body could not be read, or is over {MAX_BODY} bytes"),
+            );
             return refuse(state, &call, None, "", e).await;
         }
     };
