@@ -322,12 +322,18 @@ async fn a_seeded_deletion_date_passes_on_the_virtual_clock() {
 #[tokio::test]
 async fn a_seeded_schedule_rotates_on_the_virtual_clock_and_a_seeded_policy_holds() {
     let (d, start) = seeded_on_the_virtual_clock(&format!(
-        "created_at = \"{CLOCK_START}\"\nrotation_interval_days = 30\ncontext_required = true"
+        "created_at = \"{CLOCK_START}\"\nrotation_interval_days = 30\ncontext_required = true\n\
+         tags = {{ team = \"storage\" }}"
     ))
     .await;
     let mut t = d.tenant(TENANT).await;
     let m = t.describe(KAT_KEY).await.unwrap();
     assert!(m.rotation_enabled && m.context_required, "{m:?}");
+    assert_eq!(
+        m.tags,
+        HashMap::from([("team".to_owned(), "storage".to_owned())]),
+        "seeded tags, over gRPC"
+    );
     assert_eq!(m.rotation_interval_days, 30);
     assert_eq!(
         m.next_rotation_time.unwrap().seconds,

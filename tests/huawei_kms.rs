@@ -339,6 +339,17 @@ async fn the_sdk_tags_keys_lists_and_filters_them_and_the_tags_outlive_a_restart
         ],
     );
 
+    // The same tags over gRPC.
+    let grpc = Tenant::connect(&daemon.endpoint, "", Some("region"), Some(ALICE_TOKEN)).await;
+    let described = grpc
+        .describe(text(&made["web"]))
+        .await
+        .expect("the key over gRPC");
+    assert_eq!(
+        described.tags,
+        HashMap::from([("team".to_owned(), "storage".to_owned())])
+    );
+
     drop(daemon);
     let daemon = Daemon::spawn(
         &dir.path().join("data"),

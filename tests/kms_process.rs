@@ -249,6 +249,7 @@ async fn kmsctl_drives_every_rpc_and_reports_errors() {
     );
     assert!(on["next_rotation_time"].is_string(), "{on}");
     assert_eq!(on["context_required"], false, "made without a policy: {on}");
+    assert_eq!(on["tags"], serde_json::json!({}), "made without tags: {on}");
     let every_30 = json(&["update-key-rotation-interval", &id, "--days", "30"]);
     assert_eq!(every_30["rotation_interval_days"], 30);
     let status = json(&["get-key-rotation-status", &id]);

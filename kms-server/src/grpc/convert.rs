@@ -32,6 +32,11 @@ pub fn metadata(rec: &KeyRecord) -> pb::KeyMetadata {
         rotation_interval_days: rec.rotation.interval_days,
         next_rotation_time: rec.next_rotation_ms().map(timestamp),
         context_required: rec.policy.context_required,
+        tags: rec
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
