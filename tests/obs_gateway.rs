@@ -1514,6 +1514,27 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
     }
 }
 
+/// A configuration document (a batch delete, a bucket policy, ...) is held to what signed it, as
+/// an object's body is: a SigV4 body that is not its signed `x-amz-content-sha256`
+/// (`XAmzContentSHA256Mismatch`), a SigV2 body that is not its signed `Content-MD5`, a body that is
+/// not its `x-amz-checksum-*` (`BadDigest`) is refused and does nothing. Without these checks a
+/// body changed on the way deleted other keys or opened the bucket to everyone.
+#[test]
+fn configuration_documents_changed_after_signing_are_refused() {
+    let env = Env::start(&[]);
+    let seen = Client::Boto3SigV4.run(&env, T1, &["tampered-bodies", "tampered"]);
+    let want = serde_json::json!({
+        "v4 delete": "XAmzContentSHA256Mismatch",
+        "v2 delete": "BadDigest",
+        "v4 policy": "XAmzContentSHA256Mismatch",
+        "crc32 delete": "BadDigest",
+        "untampered crc32 delete": 200,
+        "left": ["b"],
+        "policy": "NoSuchBucketPolicy",
+    });
+    assert_eq!(seen, want);
+}
+
 /// S3's object tags: set by a PUT, a copy (the source's, or the request's with `REPLACE`), a
 /// multipart upload and a form; read (`x-amz-tagging-count` on GET and HEAD), replaced and removed
 /// by the bucket's owner without touching the object; S3's limits refused before anything is

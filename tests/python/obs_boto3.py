@@ -42,6 +42,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | sub-resources B (creates B with SSE-KMS objects; calls of sub-resources the gateway does
         not serve, other versions than the current one, GET's response-* overrides; what is
         left of the objects and the bucket)
+      | tampered-bodies B (creates B with a and b: configuration documents changed after
+        signing, refused; what is left)
       | tagging B AK SK (creates B: object tags set, read, replaced and removed through every
         kind of write; S3's limits; AK/SK another tenant's)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
@@ -539,6 +541,59 @@ def sub_resources(s3, bucket):
     return seen
 
 
+def tampered_bodies(s3, bucket, endpoint, ak, sk):
+    """Configuration documents whose body was changed after signing: a SigV4 body that is not
+    its signed x-amz-content-sha256, a SigV2 body that is not its signed Content-MD5, a body that
+    is not its x-amz-checksum. Each is refused and does nothing."""
+    import base64
+    import hashlib
+
+    import requests
+    from botocore.auth import HmacV1Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    creds = Credentials(ak, sk)
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a", "b"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+
+    def send(method, query, signed, sent, scheme, extra=None):
+        url = f"{endpoint}/{bucket}?{query}"
+        headers = dict(extra or {})
+        if scheme == "v2":
+            headers["Content-MD5"] = base64.b64encode(hashlib.md5(signed).digest()).decode()
+        req = AWSRequest(method=method, url=url, data=signed, headers=headers)
+        if scheme == "v4":
+            req.headers["x-amz-content-sha256"] = hashlib.sha256(signed).hexdigest()
+            SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        elif scheme == "v4-unsigned":
+            req.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+            SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        else:
+            HmacV1Auth(creds).add_auth(req)
+        r = requests.request(method, url, data=sent, headers=dict(req.prepare().headers))
+        return r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else r.status_code
+
+    delete = lambda key: (f"<Delete><Object><Key>{key}</Key></Object></Delete>").encode()
+    policy = lambda who: json.dumps({"Version": "2008-10-17", "Statement": [{
+        "Sid": "s", "Effect": "Allow", "Principal": {"ID": [who]}, "Action": ["GetObject"],
+        "Resource": [f"{bucket}/*"]}]}).encode()
+    crc = base64.b64encode(__import__("zlib").crc32(delete("a")).to_bytes(4, "big")).decode()
+    seen = {
+        "v4 delete": send("POST", "delete", delete("a"), delete("b"), "v4"),
+        "v2 delete": send("POST", "delete", delete("a"), delete("b"), "v2"),
+        "v4 policy": send("PUT", "policy", policy("domain/nobody"), policy("*"), "v4"),
+        "crc32 delete": send("POST", "delete", delete("a"), delete("b"), "v4-unsigned",
+                             {"x-amz-checksum-crc32": crc}),
+        "untampered crc32 delete": send("POST", "delete", delete("a"), delete("a"), "v4-unsigned",
+                                        {"x-amz-checksum-crc32": crc}),
+    }
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    seen["policy"] = code_of(lambda: s3.get_bucket_policy(Bucket=bucket))
+    return seen
+
+
 def tagging(s3, bucket, other):
     """Object tags: set by PUT, copy, multipart upload and form, read, replaced and removed;
     S3's limits refused with nothing stored; a tag change leaves the object as it was."""
@@ -824,6 +879,8 @@ def main():
             out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
+        elif op == "tampered-bodies":
+            out = tampered_bodies(s3, args[0], endpoint, ak, sk)
         elif op == "tagging":
             bucket, other_ak, other_sk = args
             out = tagging(s3, bucket, client(endpoint, other_ak, other_sk, signature))

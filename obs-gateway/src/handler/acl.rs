@@ -11,7 +11,7 @@ use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 use kms_proto::key_id::DomainId;
 
-use super::{ApiError, Body, Ctx, empty, small_body, xml_response};
+use super::{ApiError, Body, Ctx, MAX_DOCUMENT, empty, xml_response};
 use crate::xml;
 
 /// The canned ACLs that grant the owner full control and nobody anything.
@@ -139,7 +139,7 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.owned_bucket(bucket)?;
         check_headers(self.headers, Some(&row.owner))?;
-        let doc = small_body(body, 64 * 1024).await?;
+        let doc = self.document(body, MAX_DOCUMENT).await?;
         if !doc.trim().is_empty() {
             check_document(&doc, &row.owner)?;
         }

@@ -8,7 +8,7 @@ use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
 use super::listing::{Page, key_encoding, page_size};
 use super::routes::current_version_only;
 use super::{
-    ApiError, Body, Ctx, empty, full, malformed_xml, now_ms, small_body, valid_bucket_name,
+    ApiError, Body, Ctx, MAX_DOCUMENT, empty, full, malformed_xml, now_ms, valid_bucket_name,
     xml_response,
 };
 use crate::auth::Dialect;
@@ -98,7 +98,7 @@ impl Ctx<'_> {
         // The region asked for (S3's `LocationConstraint`, OBS's `Location`) must be this
         // gateway's: a bucket made elsewhere than asked would resolve its SSE-KMS keys in
         // another region than its owner expects.
-        let doc = small_body(body, 64 * 1024).await?;
+        let doc = self.document(body, MAX_DOCUMENT).await?;
         let asked = xml::element(&doc, "LocationConstraint", 0)
             .or_else(|| xml::element(&doc, "Location", 0))
             .map(|(r, _)| r)
@@ -294,7 +294,7 @@ impl Ctx<'_> {
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
-        let doc = small_body(body, 64 * 1024).await?;
+        let doc = self.document(body, MAX_DOCUMENT).await?;
         let alg = xml::element(&doc, "SSEAlgorithm", 0)
             .map(|(a, _)| a)
             .ok_or_else(|| malformed_xml("ServerSideEncryptionConfiguration needs SSEAlgorithm"))?;
@@ -349,7 +349,7 @@ impl Ctx<'_> {
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
-        let doc = small_body(body, 64 * 1024).await?;
+        let doc = self.document(body, MAX_DOCUMENT).await?;
         BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
         self.gw.store.set_bucket_policy(name, Some(&doc))?;
         let mut r = Response::new(empty());
@@ -401,7 +401,7 @@ impl Ctx<'_> {
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
-        let doc = small_body(body, 64 * 1024).await?;
+        let doc = self.document(body, MAX_DOCUMENT).await?;
         let quiet = xml::element(&doc, "Quiet", 0).is_some_and(|(q, _)| q == "true");
         let mut s = format!(
             "{}<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",

@@ -469,15 +469,117 @@ fn malformed_xml(message: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "MalformedXML", message)
 }
 
-/// A configuration document's body (at most 64 KiB, as text).
-async fn small_body(body: Incoming, limit: usize) -> Result<String, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    let bytes = limited
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad(format!("reading the body: {e}")))?
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).map_err(|_| malformed_xml("the body is not UTF-8"))
+/// The most bytes of a configuration document (a policy, a batch delete, an ACL, tags, ...).
+const MAX_DOCUMENT: usize = 64 * 1024;
+
+impl Ctx<'_> {
+    /// A configuration document's body (at most `limit` bytes, as text), held to what signed it
+    /// as an object's body is ([`check_digests`]). An `aws-chunked` document is refused: clients
+    /// send these whole, and a body that is not checked could have been changed on the way.
+    async fn document(&self, body: Incoming, limit: usize) -> Result<String, ApiError> {
+        if matches!(self.who.body, auth::BodyCheck::Chunked(_)) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "a configuration document is sent whole, not aws-chunked",
+            ));
+        }
+        let limited = http_body_util::Limited::new(body, limit);
+        let bytes = limited
+            .collect()
+            .await
+            .map_err(|e| ApiError::bad(format!("reading the body: {e}")))?
+            .to_bytes();
+        let mut checksum = header_checksum(self.headers)?;
+        if let Some((_, _, c)) = &mut checksum {
+            c.update(&bytes);
+        }
+        check_digests(
+            self.headers,
+            &self.who.body,
+            &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            &hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes)),
+            checksum.map(|(name, given, c)| (name, Some(given), c)),
+        )?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| malformed_xml("the body is not UTF-8"))
+    }
+}
+
+/// The `x-amz-checksum-*` header a request carries: its name, its value and a fresh state of its
+/// algorithm.
+fn header_checksum(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String, crate::checksum::Checksum)>, ApiError> {
+    for (name, value) in headers {
+        if let Some(alg) =
+            crate::checksum::Algorithm::of_name(name.as_str()).map_err(ApiError::bad)?
+        {
+            return Ok(Some((
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().trim().to_owned(),
+                crate::checksum::Checksum::new(alg),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Holds a received body to what its request says of it: the signed SHA-256 of SigV4
+/// (`body`), `Content-MD5` (which SigV2 signs), and the additional checksum `checksum`: its name,
+/// the value given (from a header or a trailer; `None` when an announced trailer did not arrive)
+/// and the state fed with the body.
+fn check_digests(
+    headers: &HeaderMap,
+    body: &auth::BodyCheck,
+    sha256_hex: &str,
+    md5_hex: &str,
+    checksum: Option<(String, Option<String>, crate::checksum::Checksum)>,
+) -> Result<(), ApiError> {
+    if let Some((name, given, c)) = checksum {
+        let Some(given) = given else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                format!("the announced trailer {name} did not arrive"),
+            ));
+        };
+        if c.finish() != given.trim() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                format!("the {name} you specified did not match the calculated checksum"),
+            ));
+        }
+    }
+    if let auth::BodyCheck::Sha256(want) = body
+        && sha256_hex != want
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "XAmzContentSHA256Mismatch",
+            "the provided x-amz-content-sha256 does not match what was computed",
+        ));
+    }
+    if let Some(md5) = headers.get("content-md5") {
+        use base64::Engine;
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(md5.as_bytes())
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidDigest",
+                    "Content-MD5 is not base64",
+                )
+            })?;
+        if hex::encode(given) != md5_hex {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                "the Content-MD5 you specified did not match what we received",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// OBS's bucket naming rules (S3's, and stricter on `-.`): 3 to 63 lower-case letters, digits,

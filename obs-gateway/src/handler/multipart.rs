@@ -303,7 +303,7 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
-        let doc = super::small_body(body, MAX_COMPLETE_DOC).await?;
+        let doc = self.document(body, MAX_COMPLETE_DOC).await?;
         let mut wanted: Vec<(u32, String)> = Vec::new();
         for part in xml::raw_elements(&doc, "Part") {
             let number = xml::element(part, "PartNumber", 0)

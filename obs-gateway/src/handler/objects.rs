@@ -471,7 +471,7 @@ impl Ctx<'_> {
                 "the body's length does not match its declared length",
             ));
         }
-        if let (Some(name), Some(c)) = (checksum_name, checksum) {
+        let checksum = checksum_name.zip(checksum).map(|(name, c)| {
             let given = match header_checksum {
                 Some((_, v)) => Some(v),
                 None => decoder.as_ref().and_then(|d| {
@@ -481,49 +481,15 @@ impl Ctx<'_> {
                         .map(|(_, v)| v)
                 }),
             };
-            let Some(given) = given else {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequest",
-                    format!("the announced trailer {name} did not arrive"),
-                ));
-            };
-            if c.finish() != given.trim() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BadDigest",
-                    format!("the {name} you specified did not match the calculated checksum"),
-                ));
-            }
-        }
-        if let BodyCheck::Sha256(want) = &self.who.body
-            && hex::encode(sha.finalize()) != *want
-        {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "XAmzContentSHA256Mismatch",
-                "the provided x-amz-content-sha256 does not match what was computed",
-            ));
-        }
-        if let Some(md5) = self.headers.get("content-md5") {
-            use base64::Engine;
-            let given = base64::engine::general_purpose::STANDARD
-                .decode(md5.as_bytes())
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidDigest",
-                        "Content-MD5 is not base64",
-                    )
-                })?;
-            if hex::encode(given) != written.md5_hex {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BadDigest",
-                    "the Content-MD5 you specified did not match what we received",
-                ));
-            }
-        }
+            (name, given, c)
+        });
+        super::check_digests(
+            self.headers,
+            &self.who.body,
+            &hex::encode(sha.finalize()),
+            &written.md5_hex,
+            checksum,
+        )?;
         Ok(written)
     }
 

@@ -9,7 +9,7 @@ use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
-use super::{ApiError, Body, Ctx, empty, malformed_xml, small_body, xml_response};
+use super::{ApiError, Body, Ctx, MAX_DOCUMENT, empty, malformed_xml, xml_response};
 use crate::xml;
 
 /// An object's tags, in the order given.
@@ -146,7 +146,7 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
         super::routes::current_version_only(self.t.get("versionId"))?;
-        let tags = of_document(&small_body(body, 64 * 1024).await?)?;
+        let tags = of_document(&self.document(body, MAX_DOCUMENT).await?)?;
         self.set_tags(bucket, key, &tags)?;
         Ok(Response::new(empty()))
     }
