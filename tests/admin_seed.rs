@@ -331,7 +331,7 @@ async fn a_seeded_schedule_rotates_on_the_virtual_clock_and_a_seeded_policy_hold
     assert!(m.rotation_enabled && m.context_required, "{m:?}");
     assert_eq!(
         m.tags,
-        HashMap::from([("team".to_owned(), "storage".to_owned())]),
+        std::collections::BTreeMap::from([("team".to_owned(), "storage".to_owned())]),
         "seeded tags, over gRPC"
     );
     assert_eq!(m.rotation_interval_days, 30);

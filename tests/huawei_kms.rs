@@ -347,7 +347,7 @@ async fn the_sdk_tags_keys_lists_and_filters_them_and_the_tags_outlive_a_restart
         .expect("the key over gRPC");
     assert_eq!(
         described.tags,
-        HashMap::from([("team".to_owned(), "storage".to_owned())])
+        std::collections::BTreeMap::from([("team".to_owned(), "storage".to_owned())])
     );
 
     drop(daemon);

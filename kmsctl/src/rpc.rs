@@ -115,7 +115,7 @@ fn meta_json(m: Option<pb::KeyMetadata>) -> Value {
         "rotation_interval_days": m.rotation_interval_days,
         "next_rotation_time": ts(m.next_rotation_time),
         "context_required": m.context_required,
-        "tags": m.tags.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "tags": m.tags,
     })
 }
 

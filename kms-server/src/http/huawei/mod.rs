@@ -144,19 +144,26 @@ impl Operation {
     /// The operation `method` and the path after `/v1.0/{project_id}/kms/` name, with the
     /// parameters of its path; `None` when no operation has that method and path.
     pub fn route<'a>(method: &http::Method, path: &'a str) -> Option<Route<'a>> {
+        let bare = |op| Route {
+            op,
+            key_id: "",
+            tag_key: "",
+        };
+        // One segment: a comparison of the path per operation, as before there were patterns
+        // (the data calls are all here, and a pattern match costs them 2.5% more instructions).
+        if !path.contains('/') {
+            return Self::ALL
+                .iter()
+                .copied()
+                .find(|o| o.path() == path && o.method() == *method)
+                .map(bare);
+        }
         Self::ALL.iter().find_map(|&op| {
-            if op.method() != *method {
+            let pattern = op.path();
+            if !pattern.contains('/') || op.method() != *method {
                 return None;
             }
-            let mut route = Route {
-                op,
-                key_id: "",
-                tag_key: "",
-            };
-            let pattern = op.path();
-            if !pattern.contains('{') {
-                return (pattern == path).then_some(route);
-            }
+            let mut route = bare(op);
             let mut segments = path.split('/');
             for p in pattern.split('/') {
                 let s = segments.next().filter(|s| !s.is_empty())?;
@@ -319,9 +326,6 @@ where
             domain: String::new(),
             injected: None,
         };
-        if let Some(document) = VersionDocument::of(parts.uri.path()) {
-            return Box::pin(version_document(state, parts, body, document, call)).await;
-        }
         // /v1.0/{project_id}/kms/{operation}
         // Split at characters, not at "/kms/": a substring search costs more than the rest here.
         let target = parts
@@ -333,6 +337,10 @@ where
             .map(|(project, rest)| (project, Operation::route(&parts.method, rest)));
         let (project, route) = match target {
             Some((project, Some(route))) => (project, route),
+            // Off the operations' path: the version documents are not under the prefix.
+            None if let Some(document) = VersionDocument::of(parts.uri.path()) => {
+                return Box::pin(version_document(state, parts, body, document, call)).await;
+            }
             _ => {
                 let e = HuaweiError::new(
                     ErrorCode::InvalidRequestUrl,
