@@ -44,13 +44,15 @@ pub(super) fn check_canned(value: &str) -> Result<(), ApiError> {
 pub(super) fn check_headers(headers: &HeaderMap, owner: Option<&DomainId>) -> Result<(), ApiError> {
     for (name, value) in headers {
         let name = name.as_str();
-        let value = value.to_str().map_err(|_| not_supported())?;
+        // Only the ACL headers' values are read: another header may hold bytes that are no text.
+        let value = || value.to_str().map_err(|_| not_supported());
         if name == "x-amz-acl" || name == "x-obs-acl" {
-            check_canned(value)?;
+            check_canned(value()?)?;
         } else if let Some(grant) = name
             .strip_prefix("x-amz-grant-")
             .or_else(|| name.strip_prefix("x-obs-grant-"))
         {
+            let value = value()?;
             let to_owner = owner.is_some_and(|o| {
                 value
                     .split(',')
@@ -272,5 +274,14 @@ mod tests {
             );
             assert_eq!(check_headers(&h, Some(&owner)).is_ok(), taken, "{rule}");
         }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amz-meta-name",
+            http::HeaderValue::from_bytes("中".as_bytes()).unwrap(),
+        );
+        assert!(
+            check_headers(&h, Some(&owner)).is_ok(),
+            "another header's bytes are not read"
+        );
     }
 }
