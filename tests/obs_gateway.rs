@@ -1504,7 +1504,9 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
         let want = serde_json::json!({
             "setObjectMetadata": "NotImplemented",
             "setObjectAcl": "ok",
-            "setBucketTagging": "NotImplemented",
+            "setBucketTagging": "ok",
+            "getBucketTagging": [["a", "b"]],
+            "deleteBucketTagging": "ok",
             "deleteBucketCors": "NotImplemented",
             "otherVersion": "InvalidArgument",
             "imageProcess": "NotImplemented",
@@ -1571,6 +1573,16 @@ fn object_tags_are_kept_through_every_write_and_changed_without_touching_the_obj
                 "another tenant writes": "AccessDenied",
             },
             "after_refusals": [[], ["copied", "form", "k", "mp", "replaced", "untagged"], 0],
+            "bucket": {
+                "none yet": "NoSuchTagSet",
+                "set": "ok",
+                "a key of 37 characters": "InvalidTag",
+                "a '/' in a key": "InvalidTag",
+                "another tenant reads": "AccessDenied",
+                "another tenant deletes": "AccessDenied",
+            },
+            "bucket_tags": [["cost", "storage"], ["env", "prod"]],
+            "bucket_after_delete": "NoSuchTagSet",
         });
         assert_eq!(seen, want, "{client:?}");
     }

@@ -189,7 +189,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -217,6 +217,14 @@ PRAGMA user_version = 4;
 COMMIT;
 ";
 
+/// From version 4: buckets keep their tags.
+const MIGRATE_4_TO_5: &str = "
+BEGIN;
+ALTER TABLE buckets ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+PRAGMA user_version = 5;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -225,7 +233,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     created_ms INTEGER NOT NULL,
     sse_algorithm TEXT,
     sse_key_id TEXT,
-    policy TEXT
+    policy TEXT,
+    tags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -292,16 +301,17 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (1, _) => {
-                conn.execute_batch(MIGRATE_1_TO_2)?;
-                conn.execute_batch(MIGRATE_2_TO_3)?;
-                conn.execute_batch(MIGRATE_3_TO_4)?;
+            (v @ 1..=4, _) => {
+                let steps = [
+                    MIGRATE_1_TO_2,
+                    MIGRATE_2_TO_3,
+                    MIGRATE_3_TO_4,
+                    MIGRATE_4_TO_5,
+                ];
+                for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
+                    conn.execute_batch(step)?;
+                }
             }
-            (2, _) => {
-                conn.execute_batch(MIGRATE_2_TO_3)?;
-                conn.execute_batch(MIGRATE_3_TO_4)?;
-            }
-            (3, _) => conn.execute_batch(MIGRATE_3_TO_4)?,
             (0, 0) => {
                 conn.execute_batch(SCHEMA)?;
                 conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
@@ -648,6 +658,29 @@ impl Store {
         let n = self.lock().execute(
             "UPDATE buckets SET policy = ?2 WHERE name = ?1",
             params![name, policy],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// A bucket's tags; `None` when there is no such bucket.
+    pub fn bucket_tags(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        self.lock()
+            .query_row("SELECT tags FROM buckets WHERE name = ?1", [name], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .map(|t| from_json(&t))
+            .transpose()
+    }
+
+    /// Replaces a bucket's tags.
+    pub fn set_bucket_tags(&self, name: &str, tags: &[(String, String)]) -> Result<(), StoreError> {
+        let n = self.lock().execute(
+            "UPDATE buckets SET tags = ?2 WHERE name = ?1",
+            params![name, to_json(tags)?],
         )?;
         if n == 0 {
             return Err(StoreError::NoSuchBucket);
@@ -1137,15 +1170,19 @@ pub(crate) mod tests {
         for (version, back) in [
             (
                 1,
-                "ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+                "ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
             ),
             (
                 2,
-                "ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+                "ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
             ),
             (
                 3,
-                "ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
+                "ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
+            ),
+            (
+                4,
+                "ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -1162,6 +1199,16 @@ pub(crate) mod tests {
             drop(conn);
             let store = Store::open(dir.path()).unwrap();
             let got = store.object("b", "k").unwrap().unwrap();
+            assert_eq!(
+                store.bucket_tags("b").unwrap(),
+                Some(vec![]),
+                "from version {version}"
+            );
+            store
+                .set_bucket_tags("b", &[("team".into(), "storage".into())])
+                .unwrap();
+            assert_eq!(store.bucket_tags("b").unwrap().unwrap().len(), 1);
+            assert_eq!(store.bucket_tags("absent").unwrap(), None);
             if version < 3 {
                 assert_eq!(
                     (got.file.as_str(), got.headers.len(), got.part_sizes),

@@ -645,6 +645,20 @@ def tagging(s3, bucket, other):
     }
     seen["after_refusals"] = [tag_set("k"), sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]),
                               len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))]
+    bucket_tags = lambda: [[t["Key"], t["Value"]] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]]
+    put_bucket_tags = lambda *pairs: lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={
+        "TagSet": [{"Key": k, "Value": v} for k, v in pairs]})
+    seen["bucket"] = {
+        "none yet": code_of(bucket_tags),
+        "set": code_of(put_bucket_tags(("cost", "storage"), ("env", "prod"))),
+        "a key of 37 characters": code_of(put_bucket_tags(("k" * 37, "v"))),
+        "a '/' in a key": code_of(put_bucket_tags(("a/b", "v"))),
+        "another tenant reads": code_of(lambda: other.get_bucket_tagging(Bucket=bucket)),
+        "another tenant deletes": code_of(lambda: other.delete_bucket_tagging(Bucket=bucket)),
+    }
+    seen["bucket_tags"] = bucket_tags()
+    s3.delete_bucket_tagging(Bucket=bucket)
+    seen["bucket_after_delete"] = code_of(bucket_tags)
     return seen
 
 

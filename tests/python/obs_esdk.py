@@ -217,6 +217,9 @@ def main():
             "setObjectAcl": code(c.setObjectAcl(bucket, key, aclControl="private")),
             "setBucketTagging": code(c.setBucketTagging(
                 bucket, tagInfo={"tagSet": [{"key": "a", "value": "b"}]})),
+            "getBucketTagging": [[str(t.key), str(t.value)]
+                                 for t in c.getBucketTagging(bucket).body.tagSet],
+            "deleteBucketTagging": code(c.deleteBucketTagging(bucket)),
             "deleteBucketCors": code(c.deleteBucketCors(bucket)),
             "otherVersion": code(c.getObject(
                 bucket, key, loadStreamInMemory=True,

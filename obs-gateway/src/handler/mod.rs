@@ -358,6 +358,9 @@ async fn route(
         Op::Bucket(b, op) => match op {
             BucketOp::PutAcl => ctx.put_acl(b, None, body).await,
             BucketOp::GetAcl => ctx.get_acl(b, None),
+            BucketOp::PutTagging => ctx.put_bucket_tagging(b, body).await,
+            BucketOp::GetTagging => ctx.get_bucket_tagging(b),
+            BucketOp::DeleteTagging => ctx.delete_bucket_tagging(b),
             BucketOp::PutEncryption => ctx.put_encryption(b, body).await,
             BucketOp::GetEncryption => ctx.get_encryption(b),
             BucketOp::DeleteEncryption => ctx.delete_encryption(b),

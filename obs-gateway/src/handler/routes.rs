@@ -41,6 +41,9 @@ pub(super) enum Op<'a> {
 pub(super) enum BucketOp {
     PutAcl,
     GetAcl,
+    PutTagging,
+    GetTagging,
+    DeleteTagging,
     PutEncryption,
     GetEncryption,
     DeleteEncryption,
@@ -84,6 +87,7 @@ impl BucketOp {
     fn serves(self) -> &'static [&'static str] {
         match self {
             Self::PutAcl | Self::GetAcl => &["acl"],
+            Self::PutTagging | Self::GetTagging | Self::DeleteTagging => &["tagging"],
             Self::PutEncryption | Self::GetEncryption | Self::DeleteEncryption => &["encryption"],
             Self::PutPolicy | Self::GetPolicy | Self::DeletePolicy => &["policy"],
             Self::GetLocation => &["location"],
@@ -170,6 +174,9 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
     Some(match *method {
         Method::PUT if t.has("acl") => B::PutAcl,
         Method::GET if t.has("acl") => B::GetAcl,
+        Method::PUT if t.has("tagging") => B::PutTagging,
+        Method::GET if t.has("tagging") => B::GetTagging,
+        Method::DELETE if t.has("tagging") => B::DeleteTagging,
         Method::PUT if t.has("encryption") => B::PutEncryption,
         Method::GET if t.has("encryption") => B::GetEncryption,
         Method::DELETE if t.has("encryption") => B::DeleteEncryption,
@@ -355,7 +362,8 @@ mod tests {
             (Method::POST, None, &["delete"], "DeleteObjects"),
             // Sub-resources of operations the gateway does not have: never the plain call.
             (Method::POST, k, &["tagging"], "501 NotImplemented"),
-            (Method::PUT, None, &["tagging"], "501 NotImplemented"),
+            (Method::PUT, None, &["tagging"], "PutTagging"),
+            (Method::DELETE, None, &["tagging"], "DeleteTagging"),
             (Method::DELETE, k, &["acl"], "501 NotImplemented"),
             (Method::DELETE, None, &["acl"], "501 NotImplemented"),
             (Method::PUT, k, &["metadata"], "501 NotImplemented"),

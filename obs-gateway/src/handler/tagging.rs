@@ -4,6 +4,10 @@
 //! `x-amz-tagging-count`. S3's limits hold: at most 10 tags, each key once, keys of 1 to 128
 //! characters and values of at most 256, of letters, digits, spaces and `+ - = . _ : / @`.
 //! A tag change keeps the object's body, ETag and modification time.
+//!
+//! Bucket tags (GET, PUT and DELETE `?tagging` on the bucket, S3's and OBS's `setBucketTagging`)
+//! keep OBS's limits, the stricter of OBS's documents: at most 10 tags, each key once, keys of 1
+//! to 36 characters and values of at most 43, without control characters or `, * | / < > = \`.
 
 use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
@@ -15,34 +19,55 @@ use crate::xml;
 /// An object's tags, in the order given.
 pub(super) type Tags = Vec<(String, String)>;
 
-/// The most tags one object carries.
-const MAX_TAGS: usize = 10;
-/// The longest tag key, in characters.
-const MAX_KEY_CHARS: usize = 128;
-/// The longest tag value, in characters.
-const MAX_VALUE_CHARS: usize = 256;
+/// What tags of one kind may be.
+struct Rules {
+    /// The most tags one object or bucket carries.
+    max_tags: usize,
+    /// The code of a refusal for too many (S3's `BadRequest` for objects).
+    too_many: &'static str,
+    /// The longest key, and the longest value, in characters.
+    max_key: usize,
+    max_value: usize,
+    /// The characters keys and values may hold.
+    allowed: fn(char) -> bool,
+}
+
+/// S3's object tags.
+const OBJECT: Rules = Rules {
+    max_tags: 10,
+    too_many: "BadRequest",
+    max_key: 128,
+    max_value: 256,
+    allowed: |c| c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c),
+};
+
+/// OBS's bucket tags.
+const BUCKET: Rules = Rules {
+    max_tags: 10,
+    too_many: "InvalidTag",
+    max_key: 36,
+    max_value: 43,
+    allowed: |c| !c.is_control() && !",*|/<>=\\".contains(c),
+};
 
 fn invalid(message: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "InvalidTag", message)
 }
 
-/// Checks tags by S3's rules.
-fn check(tags: &[(String, String)]) -> Result<(), ApiError> {
-    fn allowed(c: char) -> bool {
-        c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c)
-    }
-    if tags.len() > MAX_TAGS {
+/// Checks tags by `rules`.
+fn check(tags: &[(String, String)], rules: &Rules) -> Result<(), ApiError> {
+    if tags.len() > rules.max_tags {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!("Object tags cannot be greater than {MAX_TAGS}"),
+            rules.too_many,
+            format!("tags cannot be more than {}", rules.max_tags),
         ));
     }
     for (i, (k, v)) in tags.iter().enumerate() {
-        if k.is_empty() || k.chars().count() > MAX_KEY_CHARS || !k.chars().all(allowed) {
+        if k.is_empty() || k.chars().count() > rules.max_key || !k.chars().all(rules.allowed) {
             return Err(invalid("The TagKey you have provided is invalid"));
         }
-        if v.chars().count() > MAX_VALUE_CHARS || !v.chars().all(allowed) {
+        if v.chars().count() > rules.max_value || !v.chars().all(rules.allowed) {
             return Err(invalid("The TagValue you have provided is invalid"));
         }
         if tags[..i].iter().any(|(other, _)| other == k) {
@@ -74,25 +99,30 @@ pub(super) fn of_headers(headers: &HeaderMap) -> Result<Tags, ApiError> {
             Ok((decode(k)?, decode(v)?))
         })
         .collect::<Result<Tags, ApiError>>()?;
-    check(&tags)?;
+    check(&tags, &OBJECT)?;
     Ok(tags)
 }
 
-/// The tags of a `Tagging` document, checked.
+/// The object tags of a `Tagging` document, checked.
 pub(super) fn of_document(doc: &str) -> Result<Tags, ApiError> {
+    let tags = read_document(doc)?;
+    check(&tags, &OBJECT)?;
+    Ok(tags)
+}
+
+/// The tags of a `Tagging` document, unchecked.
+fn read_document(doc: &str) -> Result<Tags, ApiError> {
     if !doc.contains("<Tagging") {
         return Err(malformed_xml("the body is not a Tagging document"));
     }
-    let tags = xml::raw_elements(doc, "Tag")
+    xml::raw_elements(doc, "Tag")
         .into_iter()
         .map(|tag| {
             let key =
                 xml::exact_text(tag, "Key").ok_or_else(|| malformed_xml("a Tag without a Key"))?;
             Ok((key, xml::exact_text(tag, "Value").unwrap_or_default()))
         })
-        .collect::<Result<Tags, ApiError>>()?;
-    check(&tags)?;
-    Ok(tags)
+        .collect::<Result<Tags, ApiError>>()
 }
 
 /// The tags a copy gives its target: the source's (`x-amz-tagging-directive: COPY`, the
@@ -165,6 +195,44 @@ impl Ctx<'_> {
         Ok(r)
     }
 
+    /// GetBucketTagging: 404 `NoSuchTagSet` for a bucket without tags.
+    pub(super) fn get_bucket_tagging(&self, bucket: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        match self.gw.store.bucket_tags(bucket)? {
+            Some(tags) if !tags.is_empty() => Ok(xml_response(document(&tags))),
+            Some(_) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchTagSet",
+                "The TagSet does not exist",
+            )),
+            None => Err(ApiError::no_bucket()),
+        }
+    }
+
+    /// PutBucketTagging: replaces the bucket's tags (OBS's limits).
+    pub(super) async fn put_bucket_tagging(
+        &self,
+        bucket: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        let tags = read_document(&self.document(body, MAX_DOCUMENT).await?)?;
+        check(&tags, &BUCKET)?;
+        self.gw.store.set_bucket_tags(bucket, &tags)?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
+    /// DeleteBucketTagging.
+    pub(super) fn delete_bucket_tagging(&self, bucket: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(bucket)?;
+        self.gw.store.set_bucket_tags(bucket, &[])?;
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        Ok(r)
+    }
+
     fn set_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
         if self.gw.store.set_object_tags(bucket, key, tags)? {
             Ok(())
@@ -218,7 +286,42 @@ mod tests {
             ),
         ];
         for (rule, tags, want) in cases {
-            assert_eq!(check(&tags).err().map(|e| e.code), want, "{rule}");
+            assert_eq!(check(&tags, &OBJECT).err().map(|e| e.code), want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn bucket_tags_follow_obss_stricter_rules() {
+        let tag = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        // (rule, tags, the refusal's code or None)
+        let cases: Vec<(&str, Tags, Option<&str>)> = vec![
+            ("a tag", tag("team", "storage"), None),
+            (
+                "36 and 43 characters of any script",
+                tag(&"键".repeat(36), &"v".repeat(43)),
+                None,
+            ),
+            (
+                "a key of 37 characters",
+                tag(&"k".repeat(37), ""),
+                Some("InvalidTag"),
+            ),
+            (
+                "a value of 44 characters",
+                tag("k", &"v".repeat(44)),
+                Some("InvalidTag"),
+            ),
+            ("a ',' in a value", tag("k", "a,b"), Some("InvalidTag")),
+            ("a '/' in a key", tag("a/b", ""), Some("InvalidTag")),
+            ("a '|' in a value", tag("k", "a|b"), Some("InvalidTag")),
+            (
+                "eleven tags",
+                (0..11).map(|i| (format!("k{i}"), String::new())).collect(),
+                Some("InvalidTag"),
+            ),
+        ];
+        for (rule, tags, want) in cases {
+            assert_eq!(check(&tags, &BUCKET).err().map(|e| e.code), want, "{rule}");
         }
     }
 
