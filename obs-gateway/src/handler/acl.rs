@@ -150,16 +150,6 @@ impl Ctx<'_> {
         }
         Ok(Response::new(empty()))
     }
-
-    /// The current version of an object (`versionId`, when given, must name it).
-    fn existing_object(&self, bucket: &str, key: &str) -> Result<(), ApiError> {
-        super::routes::current_version_only(self.t.get("versionId"))?;
-        self.gw
-            .store
-            .object(bucket, key)?
-            .map(|_| ())
-            .ok_or_else(ApiError::no_key)
-    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
 use super::listing::{Page, key_encoding, page_size};
 use super::routes::current_version_only;
 use super::{
-    ApiError, Body, Ctx, MAX_DOCUMENT, empty, full, malformed_xml, now_ms, valid_bucket_name,
-    xml_response,
+    ApiError, Body, Ctx, MAX_DOCUMENT, empty, full, malformed_xml, no_content, now_ms,
+    valid_bucket_name, xml_response,
 };
 use crate::auth::Dialect;
 use crate::store::{BucketRow, StoreError};
@@ -184,9 +184,7 @@ impl Ctx<'_> {
     pub(super) fn delete_bucket(&self, name: &str) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
         self.gw.store.delete_bucket(name)?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     pub(super) fn list_objects(&self, name: &str) -> Result<Response<Body>, ApiError> {
@@ -338,9 +336,7 @@ impl Ctx<'_> {
     pub(super) fn delete_encryption(&self, name: &str) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
         self.gw.store.set_bucket_encryption(name, None)?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     pub(super) async fn put_policy(
@@ -352,9 +348,7 @@ impl Ctx<'_> {
         let doc = self.document(body, MAX_DOCUMENT).await?;
         BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
         self.gw.store.set_bucket_policy(name, Some(&doc))?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     pub(super) fn get_policy(&self, name: &str) -> Result<Response<Body>, ApiError> {
@@ -377,9 +371,7 @@ impl Ctx<'_> {
     pub(super) fn delete_policy(&self, name: &str) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
         self.gw.store.set_bucket_policy(name, None)?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     pub(super) fn delete_object(
@@ -390,9 +382,7 @@ impl Ctx<'_> {
         self.owned_bucket(bucket)?;
         current_version_only(self.t.get("versionId"))?;
         self.gw.store.delete_object(bucket, key)?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     pub(super) async fn delete_objects(

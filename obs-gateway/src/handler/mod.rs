@@ -251,6 +251,13 @@ fn empty() -> Body {
     full(Bytes::new())
 }
 
+/// `204 No Content`.
+fn no_content() -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
 /// Serves one request.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     let id = request_id();
@@ -440,6 +447,16 @@ impl Ctx<'_> {
         Ok(row)
     }
 
+    /// The current version of an object (`versionId`, when given, must name it), for a call
+    /// on the object's sub-resources (its ACL, its tags).
+    fn existing_object(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
+        routes::current_version_only(self.t.get("versionId"))?;
+        self.gw
+            .store
+            .object(bucket, key)?
+            .ok_or_else(ApiError::no_key)
+    }
+
     fn facts(&self, row: &BucketRow) -> Result<BucketFacts, ApiError> {
         let mut facts = BucketFacts::new(row.name.clone(), row.region.clone(), row.owner.clone());
         if let Some((alg, key)) = &row.default_encryption {
@@ -513,18 +530,19 @@ impl Ctx<'_> {
 fn header_checksum(
     headers: &HeaderMap,
 ) -> Result<Option<(String, String, crate::checksum::Checksum)>, ApiError> {
+    let mut found = None;
     for (name, value) in headers {
         if let Some(alg) =
             crate::checksum::Algorithm::of_name(name.as_str()).map_err(ApiError::bad)?
         {
-            return Ok(Some((
+            found = Some((
                 name.as_str().to_owned(),
                 value.to_str().unwrap_or_default().trim().to_owned(),
                 crate::checksum::Checksum::new(alg),
-            )));
+            ));
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Holds a received body to what its request says of it: the signed SHA-256 of SigV4

@@ -20,8 +20,8 @@ use obs_adapter::{ObsRequest, Operation, StoredObject};
 use super::files::{Sealing, Written, copy_range_file};
 use super::listing::{Page, key_encoding, page_size};
 use super::{
-    ApiError, Body, Ctx, empty, now_ms, object_context, stored_encryption, user_metadata,
-    xml_response,
+    ApiError, Body, Ctx, empty, no_content, now_ms, object_context, stored_encryption,
+    user_metadata, xml_response,
 };
 use crate::sse;
 use crate::store::{ObjectRow, PartRow, UploadPosition, UploadRow};
@@ -425,9 +425,7 @@ impl Ctx<'_> {
             return Err(ApiError::denied());
         }
         self.gw.store.delete_upload(&upload.upload_id)?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     /// `GET /{bucket}?uploads`: the bucket's uploads in progress, as S3's

@@ -370,33 +370,24 @@ impl Ctx<'_> {
         };
         let mut sha = Sha256::new();
         // The additional checksum, from a header now or from the trailer the client announces.
-        let mut header_checksum: Option<(String, String)> = None;
-        for (name, value) in self.headers {
-            if let Some(_alg) = Algorithm::of_name(name.as_str()).map_err(ApiError::bad)? {
-                header_checksum = Some((
-                    name.as_str().to_owned(),
-                    value.to_str().unwrap_or_default().to_owned(),
-                ));
-            }
-        }
-        let announced = self
-            .headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_ascii_lowercase());
-        let checksum_name = match (&header_checksum, &announced) {
-            (Some((n, _)), _) => Some(n.clone()),
-            (None, Some(t)) => Algorithm::of_name(t)
-                .map_err(ApiError::bad)?
-                .map(|_| t.clone()),
-            (None, None) => None,
-        };
-        let mut checksum = checksum_name
-            .as_deref()
-            .map(|n| Algorithm::of_name(n).map(|a| a.map(Checksum::new)))
-            .transpose()
-            .map_err(ApiError::bad)?
-            .flatten();
+        let (checksum_name, header_value, mut checksum) =
+            match super::header_checksum(self.headers)? {
+                Some((name, value, c)) => (Some(name), Some(value), Some(c)),
+                None => {
+                    let announced = self
+                        .headers
+                        .get("x-amz-trailer")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v.trim().to_ascii_lowercase());
+                    match announced {
+                        Some(t) => match Algorithm::of_name(&t).map_err(ApiError::bad)? {
+                            Some(alg) => (Some(t), None, Some(Checksum::new(alg))),
+                            None => (None, None, None),
+                        },
+                        None => (None, None, None),
+                    }
+                }
+            };
         let mut total: u64 = 0;
         let feed = async {
             while let Some(frame) = body.frame().await {
@@ -472,8 +463,8 @@ impl Ctx<'_> {
             ));
         }
         let checksum = checksum_name.zip(checksum).map(|(name, c)| {
-            let given = match header_checksum {
-                Some((_, v)) => Some(v),
+            let given = match header_value {
+                Some(v) => Some(v),
                 None => decoder.as_ref().and_then(|d| {
                     d.trailers()
                         .into_iter()

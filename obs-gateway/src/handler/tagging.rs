@@ -13,7 +13,7 @@ use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
-use super::{ApiError, Body, Ctx, MAX_DOCUMENT, empty, malformed_xml, xml_response};
+use super::{ApiError, Body, Ctx, MAX_DOCUMENT, empty, malformed_xml, no_content, xml_response};
 use crate::xml;
 
 /// An object's tags, in the order given.
@@ -158,12 +158,7 @@ impl Ctx<'_> {
     /// GetObjectTagging: for the bucket's owner only.
     pub(super) fn get_tagging(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
-        super::routes::current_version_only(self.t.get("versionId"))?;
-        let obj = self
-            .gw
-            .store
-            .object(bucket, key)?
-            .ok_or_else(ApiError::no_key)?;
+        let obj = self.existing_object(bucket, key)?;
         Ok(xml_response(document(&obj.tags)))
     }
 
@@ -190,9 +185,7 @@ impl Ctx<'_> {
         self.owned_bucket(bucket)?;
         super::routes::current_version_only(self.t.get("versionId"))?;
         self.set_tags(bucket, key, &[])?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     /// GetBucketTagging: 404 `NoSuchTagSet` for a bucket without tags.
@@ -219,18 +212,14 @@ impl Ctx<'_> {
         let tags = read_document(&self.document(body, MAX_DOCUMENT).await?)?;
         check(&tags, &BUCKET)?;
         self.gw.store.set_bucket_tags(bucket, &tags)?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     /// DeleteBucketTagging.
     pub(super) fn delete_bucket_tagging(&self, bucket: &str) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
         self.gw.store.set_bucket_tags(bucket, &[])?;
-        let mut r = Response::new(empty());
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        Ok(r)
+        Ok(no_content())
     }
 
     fn set_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
