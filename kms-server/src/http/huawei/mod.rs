@@ -355,26 +355,9 @@ where
         };
         let op = route.op;
         call.op = op.audit_name();
-        let too_long = || {
-            HuaweiError::new(
-                ErrorCode::RequestTooLong,
-                format!("the request body is over the limit of {MAX_BODY} bytes"),
-            )
-        };
-        // A body over the limit (KMS.0203), or one that cannot be read (KMS.0308), is refused
-        // before parsing.
         let body = match super::read_body(&parts.headers, body, MAX_BODY).await {
             Ok(body) => body,
-            Err(super::BodyError::TooLarge) => {
-                return refuse(state, &call, None, "", too_long()).await;
-            }
-            Err(super::BodyError::Unreadable(why)) => {
-                let e = HuaweiError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("the request body could not be read: {why}"),
-                );
-                return refuse(state, &call, None, "", e).await;
-            }
+            Err(e) => return refuse(state, &call, None, "", body_refusal(e)).await,
         };
         let caller = match authenticate(state, &parts, &body, project, &mut call) {
             Ok(c) => c,
@@ -394,7 +377,6 @@ where
             Ok(a) => a,
             Err(e) => return refuse(state, &call, who, &requested_key(route, &body), e).await,
         };
-        let request_id = http::HeaderValue::from_str(&call.request_id).ok();
         let line = call.line(who, &answer.audit_key, "ok");
         if op.changes_lifecycle() {
             if Box::pin(state.audit.record_durable(line)).await.is_err() {
@@ -406,20 +388,39 @@ where
         } else {
             state.audit.record(line).await;
         }
-        // The tag edits answer nothing: Huawei's 204.
-        let no_content = answer.body.is_empty();
-        let mut r = Response::new(Body::from(answer.body));
-        if no_content {
-            *r.status_mut() = http::StatusCode::NO_CONTENT;
-        } else {
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, JSON_UTF8);
-        }
-        let headers = r.headers_mut();
-        if let Some(v) = request_id {
-            headers.insert(X_REQUEST_ID, v);
-        }
-        r
+        answered(answer.body, &call.request_id)
+    }
+}
+
+/// A served call's response: its JSON body, or `204 No Content` for an empty one (the tag
+/// edits'), with the call's request ID.
+fn answered(body: Vec<u8>, request_id: &str) -> Response {
+    let no_content = body.is_empty();
+    let mut r = Response::new(Body::from(body));
+    if no_content {
+        *r.status_mut() = http::StatusCode::NO_CONTENT;
+    } else {
+        r.headers_mut()
+            .insert(http::header::CONTENT_TYPE, JSON_UTF8);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        r.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    r
+}
+
+/// The refusal of a body that could not be read: over the limit (`KMS.0203`), or unreadable
+/// (`KMS.0308`); either is refused before parsing.
+fn body_refusal(e: super::BodyError) -> HuaweiError {
+    match e {
+        super::BodyError::TooLarge => HuaweiError::new(
+            ErrorCode::RequestTooLong,
+            format!("the request body is over the limit of {MAX_BODY} bytes"),
+        ),
+        super::BodyError::Unreadable(why) => HuaweiError::new(
+            ErrorCode::InvalidArgument,
+            format!("the request body could not be read: {why}"),
+        ),
     }
 }
 
@@ -530,13 +531,7 @@ where
     }
     let body = match super::read_body(&parts.headers, body, MAX_BODY).await {
         Ok(body) => body,
-        Err(_) => {
-            let e = HuaweiError::new(
-                ErrorCode::InvalidArgument,
-                format!("the request body could not be read, or is over {MAX_BODY} bytes"),
-            );
-            return refuse(state, &call, None, "", e).await;
-        }
+        Err(e) => return refuse(state, &call, None, "", body_refusal(e)).await,
     };
     let signed = signer(state, &parts, &body, &mut call).and_then(|key| {
         let project = parts.headers.get(&PROJECT_ID);
@@ -564,13 +559,7 @@ where
         Err(e) => return refuse(state, &call, None, "", e).await,
     };
     state.audit.record(call.line(None, "", "ok")).await;
-    let mut r = Response::new(Body::from(answer));
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, JSON_UTF8);
-    if let Ok(v) = http::HeaderValue::from_str(&call.request_id) {
-        r.headers_mut().insert(X_REQUEST_ID, v);
-    }
-    r
+    answered(answer, &call.request_id)
 }
 
 /// Checks the signature of a request and names its signer's tenant in the call's audit line; `None`
