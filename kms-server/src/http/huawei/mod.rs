@@ -951,19 +951,8 @@ fn list_keys(
             format!("{:?}: only 0 (and all) are supported", truncate(p, 64)),
         ));
     }
-    let limit = match b.limit.as_deref() {
-        None => 0,
-        Some(l) => match number(l, "limit").recode(ErrorCode::InvalidLimit)? {
-            0 => {
-                return Err(HuaweiError::coded(
-                    ErrorCode::InvalidLimit,
-                    "limit",
-                    format!("must be 1 to {}", PAGE_SIZE.max),
-                ));
-            }
-            n => n,
-        },
-    };
+    // 0: the keyring's default page size.
+    let limit = page_limit(b.limit.as_deref(), 0)?;
     let state: Option<&str> = match b.key_state.as_deref() {
         None | Some("") => None,
         Some(s @ ("1" | "2" | "3" | "4" | "5")) => Some(s),
@@ -980,12 +969,8 @@ fn list_keys(
     let page = keyring
         .list_where(caller, limit, b.marker.as_deref().unwrap_or(""), keep)
         .map_err(|e| match e {
-            // The keyring names gRPC's fields (page_size, page_token); this API's are these.
-            crate::error::KmsError::Invalid { code, reason, .. }
-                if code == ErrorCode::InvalidLimit =>
-            {
-                HuaweiError::coded(code, "limit", reason)
-            }
+            // The keyring names gRPC's field (page_token); this API's is `marker`. (`limit` is
+            // checked above, by this API's own bound.)
             crate::error::KmsError::Invalid { code, reason, .. }
                 if code == ErrorCode::InvalidMarker =>
             {
@@ -1148,6 +1133,22 @@ fn huawei_alias(alias: String) -> Result<String, HuaweiError> {
 fn required<S: AsRef<str>>(v: Option<S>, field: &str) -> Result<S, HuaweiError> {
     v.filter(|s| !s.as_ref().is_empty())
         .ok_or_else(|| HuaweiError::missing(field))
+}
+
+/// A list's `limit`: a decimal string from 1 to the page bound (`KMS.1601`); `default` when the
+/// request names none.
+fn page_limit(given: Option<&str>, default: u32) -> Result<u32, HuaweiError> {
+    let Some(l) = given else {
+        return Ok(default);
+    };
+    match number(l, "limit").recode(ErrorCode::InvalidLimit)? {
+        n if (1..=PAGE_SIZE.max).contains(&n) => Ok(n),
+        _ => Err(HuaweiError::coded(
+            ErrorCode::InvalidLimit,
+            "limit",
+            format!("must be 1 to {}", PAGE_SIZE.max),
+        )),
+    }
 }
 
 /// A number as the API sends it: a string of decimal digits.

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use kms_proto::ErrorCode;
 
-use super::error::{HuaweiError, Recode};
+use super::error::HuaweiError;
 use super::{
-    Answer, Operation, Route, answer, bare, details, json, model, number, parse, required,
-    sequence, sign,
+    Answer, Operation, Route, answer, bare, details, json, model, number, page_limit, parse,
+    required, sequence, sign,
 };
-use crate::keyring::validate::{MAX_TAGS, PAGE_SIZE, validate_tag};
+use crate::keyring::validate::{MAX_TAGS, validate_tag};
 use crate::keyring::{Caller, Keyring, TagEdit, TagFilter};
 use crate::store::{KeyRecord, Tags};
 
@@ -150,19 +150,7 @@ fn list_by_tags(
             ));
         }
     };
-    let limit = match b.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(l) => match number(l, "limit").recode(ErrorCode::InvalidLimit)? {
-            n if (1..=PAGE_SIZE.max).contains(&n) => n,
-            _ => {
-                return Err(HuaweiError::coded(
-                    ErrorCode::InvalidLimit,
-                    "limit",
-                    format!("must be 1 to {}", PAGE_SIZE.max),
-                ));
-            }
-        },
-    };
+    let limit = page_limit(b.limit.as_deref(), DEFAULT_LIMIT)?;
     let offset = b.offset.as_deref().map_or(Ok(0), |o| number(o, "offset"))?;
     let filter = TagFilter {
         tags: tag_filter(b.tags.unwrap_or_default())?,
