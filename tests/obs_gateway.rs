@@ -1657,6 +1657,95 @@ fn acls_grant_the_bucket_owner_alone_and_any_other_is_refused() {
     }
 }
 
+/// OBS's AppendObject, through the OBS SDK in each of its modes: an object made by appends grows
+/// only at its length (`409 PositionNotEqualToLength` elsewhere, `ObjectNotAppendable` for a
+/// normal object); the first append sets its encryption and a later one inherits it (repeating
+/// it is allowed, asking for another key or for SSE-KMS of a plaintext object is refused); every
+/// append answers its own MD5 and the next position; HEAD and listings say it is appendable; a
+/// copy of it and a PUT over it are normal objects. An SSE-KMS appendable object is sealed:
+/// its plaintext is in no file, and it reads whole after the gateway restarts.
+#[test]
+fn appends_grow_an_object_at_its_length_and_inherit_its_encryption() {
+    let mut env = Env::start(&[]);
+    let clients = [
+        (Client::EsdkWorkflow, "append-obs"),
+        (Client::EsdkDefault, "append-default"),
+        (Client::EsdkV4, "append-v4"),
+    ];
+    let md5 = |s: &str| hex::encode(<md5::Md5 as md5::Digest>::digest(s.as_bytes()));
+    let first = "first line\n";
+    for (client, bucket) in clients {
+        let marker = format!("APPEND-MARKER-{bucket}");
+        let second = format!("{marker} second line\n");
+        let third = format!("{}\n", "x".repeat(70_000));
+        let len = |parts: &[&str]| parts.iter().map(|p| p.len()).sum::<usize>();
+        let whole = len(&[first, &second, &third]);
+        let seen = client.run(&env, T1, &["appends", bucket, &marker]);
+        let (alg, key) = (seen["first"]["sse"].clone(), seen["first"]["key"].clone());
+        assert_eq!(alg, client.algorithm(), "{client:?}: {seen}");
+        assert!(
+            key.as_str().is_some_and(|k| k.ends_with(&format!(
+                ":783fc6652cf246c096ea836694f71855:key/{}",
+                k.rsplit('/').next().unwrap_or_default()
+            ))),
+            "{client:?}: the full key ID: {seen}"
+        );
+        let appended = |next: usize, part: &str| serde_json::json!({"next": next, "sse": alg, "key": key, "etag": md5(part)});
+        let want = serde_json::json!({
+            "first": appended(first.len(), first),
+            "second": appended(len(&[first, &second]), &second),
+            "third": appended(whole, &third),
+            "meta": {"appendable": true, "next": whole, "length": whole, "sse": alg,
+                     "etag": seen["meta"]["etag"]},
+            "whole": true,
+            "across_appends": " line\nAPPEN",
+            "refused": {
+                "an old position": ["PositionNotEqualToLength", 409],
+                "a position past the end": ["PositionNotEqualToLength", 409],
+                "a new object at a position": ["PositionNotEqualToLength", 409],
+                "another key": ["InvalidArgument", 400],
+            },
+            "after_refusals": [whole, true],
+            "plain": [
+                {"next": 1, "sse": null, "key": null, "etag": md5("a")},
+                {"next": 3, "sse": null, "key": null, "etag": md5("bc")},
+            ],
+            "plain_read": ["abc", true],
+            "plain_asked_kms": ["InvalidArgument", 400],
+            "normal": ["ObjectNotAppendable", 409],
+            "listed": [["log", true], ["normal", false], ["plain", true]],
+            "copy": "ok",
+            "copy_read": [true, false],
+            "put_over": "ok",
+            "put_over_read": ["replaced", false],
+        });
+        assert_eq!(seen, want, "{client:?}");
+        assert!(
+            seen["meta"]["etag"]
+                .as_str()
+                .is_some_and(|e| e.trim_matches('"').ends_with("-3")),
+            "the ETag counts the appends: {seen}"
+        );
+        assert!(
+            files_containing(&env.data(), marker.as_bytes()).is_empty(),
+            "an SSE-KMS append is sealed on disk"
+        );
+    }
+    env.restart_gateway();
+    for (client, bucket) in clients {
+        let out = env.out(&format!("{bucket}.log"));
+        let got = client.run(&env, T1, &["get", bucket, "log", &out]);
+        assert_eq!(status(&got), 200, "{client:?}: {got}");
+        let read = std::fs::read_to_string(&out).expect("read back");
+        let second = format!("APPEND-MARKER-{bucket} second line\n");
+        let third = format!("{}\n", "x".repeat(70_000));
+        assert!(read == [first, &second, &third].concat(), "{client:?}");
+        // Another tenant can neither read nor extend it.
+        let other = client.run(&env, T2, &["get", bucket, "log", &out]);
+        assert_eq!(error(&other), "AccessDenied", "{client:?}: {other}");
+    }
+}
+
 /// An object read or copied while another client replaces it is served whole, as one version
 /// or the other, never an error: the file is opened while its row is read, and a replaced
 /// object's file is unlinked only after its row is gone.

@@ -225,6 +225,71 @@ fn complete_rejects_foreign_and_moved_parts() {
     assert!(s.upload.part_writer(10_001, Vec::new()).is_err());
 }
 
+/// An object that grows by appends: each append is the next part, and `extend` adds it to the
+/// manifest completed so far. The result is byte for byte what `complete` gives for all the
+/// parts, so an appended object reads as any multipart object; a prior manifest that does not
+/// authenticate, a part number that does not follow, or another upload's part is refused.
+#[test]
+fn extend_adds_parts_after_an_authenticated_manifest() {
+    let backend = Backend::default();
+    let s = sealed_upload("u1", backend);
+    let infos: Vec<PartInfo> = s.parts.iter().map(|(i, _)| i.clone()).collect();
+    let mut grown = s.upload.complete(&infos[..1]).expect("first part");
+    for info in &infos[1..] {
+        grown = s
+            .upload
+            .extend(grown.as_bytes(), std::slice::from_ref(info))
+            .expect("extend");
+    }
+    let whole = s.upload.complete(&infos).expect("complete");
+    assert_eq!(grown.as_bytes(), whole.as_bytes());
+    let bodies: Vec<&[u8]> = s.parts.iter().map(|(_, b)| b.as_slice()).collect();
+    let m = open(&s, "u1", grown.as_bytes(), backend).expect("open");
+    let mut out = Vec::new();
+    m.copy_to(Cursor::new(stored(&bodies)), &mut out)
+        .expect("read");
+    assert_eq!(out, plaintext());
+
+    let first = s.upload.complete(&infos[..2]).expect("two parts");
+    let mut forged = first.as_bytes().to_vec();
+    forged[12] ^= 1;
+    assert!(matches!(
+        s.upload.extend(&forged, &infos[2..]),
+        Err(Error::Manifest(ManifestError::Authentication))
+    ));
+    for not_after in [&infos[0], &infos[1]] {
+        assert!(matches!(
+            s.upload
+                .extend(first.as_bytes(), std::slice::from_ref(not_after)),
+            Err(Error::Manifest(ManifestError::PartNumbers))
+        ));
+    }
+    let other = sealed_upload("u2", backend);
+    assert!(matches!(
+        s.upload.extend(
+            first.as_bytes(),
+            &other.parts[2..3]
+                .iter()
+                .map(|(i, _)| i.clone())
+                .collect::<Vec<_>>()
+        ),
+        Err(Error::Manifest(ManifestError::ForeignPart { part: 4 }))
+    ));
+    let om = other
+        .upload
+        .complete(
+            &other.parts[..2]
+                .iter()
+                .map(|(i, _)| i.clone())
+                .collect::<Vec<_>>(),
+        )
+        .expect("other");
+    assert!(matches!(
+        s.upload.extend(om.as_bytes(), &infos[2..]),
+        Err(Error::Manifest(ManifestError::Authentication))
+    ));
+}
+
 #[test]
 fn manifest_is_authenticated() {
     let backend = Backend::default();

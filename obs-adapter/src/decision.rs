@@ -174,15 +174,21 @@ impl<K: KeyService> ObsAdapter<K> {
         // upload is not one, and the adapter does not provide SSE-C.
         if let (Some(name), RequestedSse::None, DefaultEncryption::Kms { .. }) =
             (raw.sse_c, &requested, &req.bucket.default_encryption)
-            && takes_bucket_default(op)
+            && takes_bucket_default(op, stored)
         {
             return Err(AdapterError::SseCustomerWithKmsDefault { name });
         }
 
-        // Rule 8: the policy reads the request. Parts and completions cannot carry SSE parameters;
-        // for them the context is the upload's encryption, checked against the policy at initiation.
+        // Rule 8: the policy reads the request. Parts and completions cannot carry SSE parameters,
+        // and a later append need not: for them the context is the upload's (or the appendable
+        // object's) encryption, checked against the policy when the upload or object was begun.
         let context = match (op, stored) {
-            (Operation::UploadPart | Operation::CompleteMultipartUpload, Some(upload)) => {
+            (
+                Operation::UploadPart
+                | Operation::CompleteMultipartUpload
+                | Operation::AppendObject,
+                Some(upload),
+            ) => {
                 let mut ctx = BTreeMap::new();
                 if let Encryption::Kms { key_id } = &upload.encryption {
                     ctx.insert(SSE_HEADER.to_owned(), SSE_KMS.to_owned());
@@ -212,6 +218,9 @@ impl<K: KeyService> ObsAdapter<K> {
             // Reads, parts and completions: the stored object's (or upload's) encryption.
             (_, Some(object)) if op != Operation::CopyObject => {
                 check_owned(req.caller, object)?;
+                if op == Operation::AppendObject {
+                    check_inherited(&scope, &requested, &object.encryption)?;
+                }
                 // HEAD returns metadata only and does not ask the KMS.
                 if op != Operation::HeadObject {
                     self.check_stored_key(&scope, &object.encryption).await?;
@@ -401,15 +410,48 @@ impl<K: KeyService> ObsAdapter<K> {
     }
 }
 
-/// Whether the operation writes a new object that the bucket default encryption applies to.
-fn takes_bucket_default(op: Operation) -> bool {
-    matches!(
-        op,
+/// Whether the operation writes a new object that the bucket default encryption applies to
+/// (an append only when it creates the object: `stored` is `None`).
+fn takes_bucket_default(op: Operation, stored: Option<&StoredObject>) -> bool {
+    match op {
         Operation::PutObject
-            | Operation::PostObject
-            | Operation::CopyObject
-            | Operation::InitiateMultipartUpload
-    )
+        | Operation::PostObject
+        | Operation::CopyObject
+        | Operation::InitiateMultipartUpload => true,
+        Operation::AppendObject => stored.is_none(),
+        Operation::UploadPart
+        | Operation::CompleteMultipartUpload
+        | Operation::GetObject
+        | Operation::HeadObject => false,
+    }
+}
+
+/// A later append inherits its object's encryption: SSE parameters given again must describe it
+/// (`kms` for an SSE-KMS object, and a key ID, if given, naming the object's key). Stricter than
+/// ignoring them: an append that asks for another key or for none is told that it does not get
+/// what it asked for.
+fn check_inherited(
+    scope: &KeyScope,
+    requested: &RequestedSse,
+    stored: &Encryption,
+) -> Result<(), AdapterError> {
+    let agrees = match (requested, stored) {
+        (RequestedSse::None, _) => true,
+        (RequestedSse::Kms { .. }, Encryption::Plaintext) => false,
+        (RequestedSse::Kms { key: None }, Encryption::Kms { .. }) => true,
+        (RequestedSse::Kms { key: Some(key) }, Encryption::Kms { key_id }) => {
+            scope.canonical(key) == *key_id
+        }
+    };
+    if agrees {
+        return Ok(());
+    }
+    Err(AdapterError::AppendEncryptionMismatch {
+        stored: match stored {
+            Encryption::Plaintext => "no server-side encryption".to_owned(),
+            Encryption::Kms { key_id } => format!("SSE-KMS under {key_id}"),
+        },
+    })
 }
 
 /// The stored object an operation needs (`None` for uploads that start a new object).
@@ -421,6 +463,8 @@ fn stored_for(
         Operation::PutObject | Operation::PostObject | Operation::InitiateMultipartUpload => {
             return Ok(None);
         }
+        // Given when the append extends an object, absent when it creates one.
+        Operation::AppendObject => return Ok(stored),
         Operation::CopyObject => "copy source",
         Operation::UploadPart | Operation::CompleteMultipartUpload => "multipart upload",
         Operation::GetObject | Operation::HeadObject => "object",

@@ -108,6 +108,14 @@ pub enum AdapterError {
         /// The SSE-C parameter.
         name: &'static str,
     },
+    /// A later append asked for another encryption than its object's, which it inherits.
+    #[error(
+        "an append inherits the encryption of the object it extends ({stored}); the SSE parameters given ask for another"
+    )]
+    AppendEncryptionMismatch {
+        /// The object's encryption, in words.
+        stored: String,
+    },
     /// A copy request without `x-obs-copy-source`.
     #[error("CopyObject requires the x-obs-copy-source header")]
     MissingCopySource,
@@ -263,6 +271,7 @@ impl AdapterError {
             | E::SseCustomerConflict { .. }
             | E::SseCustomerWithKmsDefault { .. }
             | E::MissingCopySource
+            | E::AppendEncryptionMismatch { .. }
             | E::KeyRegionMismatch { .. }
             | E::CustomerKeyNotAllowed { .. }
             | E::ForeignServiceKey { .. } => (StatusCode::BAD_REQUEST, "InvalidArgument"),

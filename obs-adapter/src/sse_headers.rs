@@ -113,7 +113,8 @@ fn refuse_any(
 /// Reads the SSE parameters from the places `operation` takes them from (rule 6), refusing them in
 /// every other place:
 ///
-/// - PutObject, CopyObject, InitiateMultipartUpload: headers, or query parameters (presigned URLs);
+/// - PutObject, CopyObject, InitiateMultipartUpload, AppendObject: headers, or query parameters
+///   (presigned URLs);
 ///   a parameter given in both must have the same value in both.
 /// - PostObject: form fields only.
 /// - UploadPart, CompleteMultipartUpload, GetObject, HeadObject: none.
@@ -127,7 +128,10 @@ pub fn read_raw(
     let f = from_pairs(form_fields, Place::FormField)?;
     let q = from_pairs(query, Place::QueryString)?;
     let chosen: [Option<(String, Place)>; 2] = match operation {
-        Operation::PutObject | Operation::CopyObject | Operation::InitiateMultipartUpload => {
+        Operation::PutObject
+        | Operation::CopyObject
+        | Operation::InitiateMultipartUpload
+        | Operation::AppendObject => {
             refuse_any(
                 &f,
                 operation,

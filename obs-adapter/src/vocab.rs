@@ -38,6 +38,10 @@ pub enum Operation {
     UploadPart,
     /// `POST /object?uploadId=..`: no SSE parameters allowed; inherits the upload's key.
     CompleteMultipartUpload,
+    /// `POST /object?append&position=..` (OBS's AppendObject): the first append creates the
+    /// object and takes SSE parameters as `PutObject` does; a later append inherits the object's
+    /// encryption, and SSE parameters given again must describe it.
+    AppendObject,
     /// `GET /object`.
     GetObject,
     /// `HEAD /object`.
@@ -53,7 +57,8 @@ impl Operation {
             | Operation::CopyObject
             | Operation::InitiateMultipartUpload
             | Operation::UploadPart
-            | Operation::CompleteMultipartUpload => "PutObject",
+            | Operation::CompleteMultipartUpload
+            | Operation::AppendObject => "PutObject",
             Operation::GetObject | Operation::HeadObject => "GetObject",
         }
     }
@@ -67,6 +72,7 @@ impl Operation {
             Operation::InitiateMultipartUpload => "InitiateMultipartUpload",
             Operation::UploadPart => "UploadPart",
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Operation::AppendObject => "AppendObject",
             Operation::GetObject => "GetObject",
             Operation::HeadObject => "HeadObject",
         }

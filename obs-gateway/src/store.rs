@@ -132,6 +132,65 @@ pub struct ObjectRow {
     pub part_sizes: Option<Vec<u64>>,
     /// The object's tags (S3's object tagging), in the order they were given.
     pub tags: Vec<(String, String)>,
+    /// For an appendable object (OBS's AppendObject): the MD5 of each append, in order; `None`
+    /// for a normal object.
+    pub appends: Option<Vec<[u8; 16]>>,
+}
+
+impl ObjectRow {
+    /// For an appendable object, how many bytes of its file are committed (an append being
+    /// written extends the file before its row says so); `None` for a normal object, whose file
+    /// is whole.
+    pub fn stored_len(&self) -> Result<Option<u64>, StoreError> {
+        if self.appends.is_none() {
+            return Ok(None);
+        }
+        match &self.multipart {
+            None => Ok(Some(self.size)),
+            Some((_, manifest)) => envelope::multipart::Manifest::parse(manifest)
+                .and_then(|m| m.sealed_len())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("manifest: {e}"))),
+        }
+    }
+}
+
+/// An object's file opened for reading, that ends where its row says: an appendable object's
+/// file is read only up to its committed length ([`ObjectRow::stored_len`]).
+#[derive(Debug)]
+pub struct ObjectFile {
+    file: std::fs::File,
+    end: Option<u64>,
+    pos: u64,
+}
+
+impl std::io::Read for ObjectFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = match self.end {
+            Some(end) => usize::try_from(end.saturating_sub(self.pos))
+                .unwrap_or(usize::MAX)
+                .min(buf.len()),
+            None => buf.len(),
+        };
+        let n = self.file.read(&mut buf[..room])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for ObjectFile {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let to = match (to, self.end) {
+            (std::io::SeekFrom::End(d), Some(end)) => {
+                std::io::SeekFrom::Start(end.checked_add_signed(d).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+                })?)
+            }
+            (to, _) => to,
+        };
+        self.pos = self.file.seek(to)?;
+        Ok(self.pos)
+    }
 }
 
 /// A multipart upload's row.
@@ -185,11 +244,14 @@ pub struct Store {
     parts: PathBuf,
     tmp: PathBuf,
     db: Mutex<Connection>,
+    /// Held by an append from its check of the object to its commit: an appendable object's file
+    /// is extended in place, by one append at a time.
+    appends: Mutex<()>,
 }
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -225,6 +287,14 @@ PRAGMA user_version = 5;
 COMMIT;
 ";
 
+/// From version 5: appendable objects keep their appends' MD5s.
+const MIGRATE_5_TO_6: &str = "
+BEGIN;
+ALTER TABLE objects ADD COLUMN appends BLOB;
+PRAGMA user_version = 6;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -252,6 +322,7 @@ CREATE TABLE IF NOT EXISTS objects (
     headers TEXT NOT NULL DEFAULT '[]',
     part_sizes TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
+    appends BLOB,
     PRIMARY KEY (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS uploads (
@@ -301,12 +372,13 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=4, _) => {
+            (v @ 1..=5, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
                     MIGRATE_3_TO_4,
                     MIGRATE_4_TO_5,
+                    MIGRATE_5_TO_6,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -327,6 +399,7 @@ impl Store {
             parts,
             tmp,
             db: Mutex::new(conn),
+            appends: Mutex::new(()),
         };
         store.sweep()?;
         Ok(store)
@@ -700,14 +773,15 @@ impl Store {
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<Option<(ObjectRow, std::fs::File)>, StoreError> {
+    ) -> Result<Option<(ObjectRow, ObjectFile)>, StoreError> {
         let db = self.lock();
         let Some(row) = object_row(&db, bucket, key)? else {
             return Ok(None);
         };
         let file = std::fs::File::open(self.object_path(&row.file))?;
         drop(db);
-        Ok(Some((row, file)))
+        let end = row.stored_len()?;
+        Ok(Some((row, ObjectFile { file, end, pos: 0 })))
     }
 
     /// The objects of `bucket` whose key starts with `prefix` and sorts after `after`, in key
@@ -768,6 +842,86 @@ impl Store {
         Ok(())
     }
 
+    /// Adds the complete, fsynced temporary file `temp` (an append's bytes, sealed or not) to the
+    /// end of the appendable object `before`'s file, whose committed length is `stored_len`, and
+    /// commits `after` (the object with the append: its size, ETag, time, manifest and appends).
+    /// Refused with [`StoreError::ConditionNotMet`] when the object is no longer `before` (another
+    /// append, a write or a delete came first); bytes past `stored_len` (an append a crash
+    /// interrupted before its commit) are dropped first. Readers never see the bytes before the
+    /// commit: they read an appendable object's file only up to its committed length. `temp` is
+    /// removed in every case.
+    pub fn append_object(
+        &self,
+        temp: &Path,
+        before: &ObjectRow,
+        stored_len: u64,
+        after: &ObjectRow,
+    ) -> Result<(), StoreError> {
+        let result = self.append_locked(temp, before, stored_len, after);
+        let _ = std::fs::remove_file(temp);
+        result
+    }
+
+    fn append_locked(
+        &self,
+        temp: &Path,
+        before: &ObjectRow,
+        stored_len: u64,
+        after: &ObjectRow,
+    ) -> Result<(), StoreError> {
+        use std::io::{Seek, SeekFrom};
+        let _one_append = self.appends.lock().unwrap_or_else(|p| p.into_inner());
+        let is_before = |row: &Option<ObjectRow>| {
+            row.as_ref()
+                .is_some_and(|r| r.file == before.file && r.size == before.size)
+        };
+        let current = self.object(&before.bucket, &before.key)?;
+        if !is_before(&current) {
+            return Err(StoreError::ConditionNotMet {
+                found: current.is_some(),
+            });
+        }
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.object_path(&before.file))
+        {
+            Ok(f) => f,
+            // Replaced (and its file removed) since the check.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::ConditionNotMet { found: false });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        file.set_len(stored_len)?;
+        file.seek(SeekFrom::End(0))?;
+        std::io::copy(&mut std::fs::File::open(temp)?, &mut file)?;
+        file.sync_all()?;
+        let size = i64::try_from(after.size).map_err(|_| StoreError::Corrupt("size".into()))?;
+        let before_size =
+            i64::try_from(before.size).map_err(|_| StoreError::Corrupt("size".into()))?;
+        let mut db = self.lock();
+        let tx = db.transaction()?;
+        let changed = tx.execute(
+            "UPDATE objects SET size = ?5, etag = ?6, modified_ms = ?7, manifest = ?8, appends = ?9 WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND size = ?4",
+            params![
+                before.bucket,
+                before.key,
+                before.file,
+                before_size,
+                size,
+                after.etag,
+                after.modified_ms,
+                after.multipart.as_ref().map(|m| &m.1),
+                after.appends.as_deref().map(<[[u8; 16]]>::concat)
+            ],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::ConditionNotMet { found: true });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn upsert(
         &self,
         row: &ObjectRow,
@@ -801,7 +955,7 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 row.bucket,
                 row.key,
@@ -817,7 +971,8 @@ impl Store {
                 row.multipart.as_ref().map(|m| &m.1),
                 headers,
                 part_sizes,
-                tags
+                tags,
+                row.appends.as_deref().map(<[[u8; 16]]>::concat)
             ],
         )?;
         tx.commit()?;
@@ -981,7 +1136,7 @@ fn upload_from_raw(
     })
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends FROM objects";
 
 type RawObject = (
     String,
@@ -999,6 +1154,7 @@ type RawObject = (
     String,
     Option<String>,
     String,
+    Option<Vec<u8>>,
 );
 
 /// The row of `bucket`/`key`, read on `db` (the caller holds the lock).
@@ -1030,6 +1186,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         headers,
         part_sizes,
         tags,
+        appends,
     ) = raw;
     Ok(ObjectRow {
         bucket,
@@ -1049,6 +1206,16 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?,
         tags: from_json(&tags)?,
+        appends: appends
+            .map(|a| {
+                let (md5s, rest) = a.as_chunks::<16>();
+                if rest.is_empty() {
+                    Ok(md5s.to_vec())
+                } else {
+                    Err(StoreError::Corrupt("appends: not whole MD5s".into()))
+                }
+            })
+            .transpose()?,
     })
 }
 
@@ -1092,6 +1259,7 @@ pub(crate) mod tests {
             modified_ms: 0,
             multipart: None,
             part_sizes: None,
+            appends: None,
             tags: vec![],
         }
     }
@@ -1170,19 +1338,23 @@ pub(crate) mod tests {
         for (version, back) in [
             (
                 1,
-                "ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
             ),
             (
                 2,
-                "ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
             ),
             (
                 3,
-                "ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
+                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
             ),
             (
                 4,
-                "ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
+                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
+            ),
+            (
+                5,
+                "ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -1217,10 +1389,12 @@ pub(crate) mod tests {
                 );
             }
             assert!(got.tags.is_empty(), "from version {version}");
+            assert_eq!(got.appends, None, "from version {version}");
             let with_new_columns = ObjectRow {
                 headers: vec![("cache-control".into(), "no-store".into())],
                 part_sizes: Some(vec![102_400, 3]),
                 tags: vec![("team".into(), "storage".into())],
+                appends: Some(vec![[7; 16], [8; 16]]),
                 ..object("k", "f2")
             };
             let t = store.temp_path();
@@ -1230,11 +1404,12 @@ pub(crate) mod tests {
                 .unwrap();
             let got = store.object("b", "k").unwrap().unwrap();
             assert_eq!(
-                (got.headers, got.part_sizes, got.tags.clone()),
+                (got.headers, got.part_sizes, got.tags.clone(), got.appends),
                 (
                     with_new_columns.headers,
                     with_new_columns.part_sizes,
-                    with_new_columns.tags
+                    with_new_columns.tags,
+                    with_new_columns.appends
                 ),
                 "from version {version}"
             );
@@ -1252,6 +1427,79 @@ pub(crate) mod tests {
                 .unwrap();
             assert_eq!(now, SCHEMA_VERSION, "from version {version}");
         }
+    }
+
+    /// An append extends the object's file in place and commits only if the object is still the
+    /// one it extends; readers stop at the committed length, and bytes an interrupted append left
+    /// past it are dropped by the next append.
+    #[test]
+    fn an_append_extends_the_committed_object_and_readers_stop_at_its_committed_length() {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        let first = ObjectRow {
+            appends: Some(vec![[1; 16]]),
+            ..object("k", "f1")
+        };
+        let t = store.temp_path();
+        std::fs::write(&t, "abc").unwrap();
+        store
+            .commit_object(&t, &first, &WriteCondition::Absent)
+            .unwrap();
+        let read_all = |store: &Store| {
+            let (row, mut f) = store.object_file("b", "k").unwrap().unwrap();
+            let mut out = String::new();
+            f.read_to_string(&mut out).unwrap();
+            (row.size, out, f.seek(SeekFrom::End(0)).unwrap())
+        };
+        let append = |before: &ObjectRow, bytes: &str, md5: u8| {
+            let t = store.temp_path();
+            std::fs::write(&t, bytes).unwrap();
+            let mut appends = before.appends.clone().unwrap();
+            appends.push([md5; 16]);
+            let after = ObjectRow {
+                size: before.size + bytes.len() as u64,
+                appends: Some(appends),
+                ..before.clone()
+            };
+            let r = store.append_object(&t, before, before.size, &after);
+            assert!(!t.exists(), "the temporary file is removed");
+            r.map(|()| after)
+        };
+        let second = append(&first, "def", 2).unwrap();
+        assert_eq!(read_all(&store), (6, "abcdef".into(), 6));
+        // An append whose object has changed since it looked: refused, nothing added.
+        assert!(matches!(
+            append(&first, "xyz", 3),
+            Err(StoreError::ConditionNotMet { found: true })
+        ));
+        // Bytes an interrupted append left: not read, then dropped.
+        let mut raw = std::fs::OpenOptions::new()
+            .append(true)
+            .open(store.object_path("f1"))
+            .unwrap();
+        raw.write_all(b"LOST").unwrap();
+        assert_eq!(read_all(&store), (6, "abcdef".into(), 6));
+        let third = append(&second, "ghi", 4).unwrap();
+        assert_eq!(read_all(&store), (9, "abcdefghi".into(), 9));
+        assert_eq!(
+            std::fs::read_to_string(store.object_path("f1")).unwrap(),
+            "abcdefghi"
+        );
+        let got = store.object("b", "k").unwrap().unwrap();
+        assert_eq!(got.appends, Some(vec![[1; 16], [2; 16], [4; 16]]));
+        // Replaced by a normal object: an append to the old one is refused.
+        let t = store.temp_path();
+        std::fs::write(&t, "new").unwrap();
+        store
+            .commit_object(&t, &object("k", "f2"), &WriteCondition::Any)
+            .unwrap();
+        assert!(matches!(
+            append(&third, "jkl", 5),
+            Err(StoreError::ConditionNotMet { .. })
+        ));
+        assert_eq!(read_all(&store), (3, "new".into(), 3));
     }
 
     #[test]

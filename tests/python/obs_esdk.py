@@ -24,6 +24,9 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | acls B F (creates B with F stored as k: the bucket's and k's ACL as read, canned ACLs
         set on the bucket, on k and on a new object)
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
+      | appends B MARKER (creates B: appendObject to an SSE-KMS and a plaintext object, what
+        getObjectMetadata, getObject, listObjects and copyObject see of them, the refusals;
+        MARKER starts the SSE-KMS object's second append)
 Refusals print {"error": code, "status": http_status}.
 """
 import json
@@ -32,6 +35,8 @@ import http.client
 import urllib.parse
 
 from obs import (
+    AppendObjectContent,
+    AppendObjectHeader,
     CompleteMultipartUploadRequest,
     CompletePart,
     CopyObjectHeader,
@@ -264,6 +269,69 @@ def main():
         head = c.getObjectMetadata(bucket, "self")
         seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
         seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        print(json.dumps(seen))
+        return
+    elif op == "appends":
+        bucket, marker = args
+
+        def code(resp):
+            return "ok" if resp.status < 300 else [resp.errorCode, resp.status]
+
+        def append(key, data, position, sse=None):
+            headers = AppendObjectHeader(sseHeader=sse) if sse else None
+            return c.appendObject(bucket, key, content=AppendObjectContent(
+                content=data, position=position), headers=headers)
+
+        def appended(resp):
+            if resp.status >= 300:
+                return [resp.errorCode, resp.status]
+            b = resp.body
+            return {"next": b.nextPosition, "sse": b.sseKms, "key": b.sseKmsKey,
+                    "etag": b.etag.strip('"')}
+
+        def meta(key):
+            b = c.getObjectMetadata(bucket, key).body
+            return {"appendable": b.isAppendable, "next": b.nextPosition,
+                    "length": b.contentLength, "sse": b.sseKms, "etag": b.etag}
+
+        def read(key, rng=None):
+            r = c.getObject(bucket, key, loadStreamInMemory=True,
+                            headers=GetObjectHeader(range=rng) if rng else None)
+            return r.body.buffer.decode() if r.status < 300 else [r.errorCode, r.status]
+
+        c.createBucket(bucket)
+        kms = SseKmsHeader(encryption="kms")
+        first = "first line\n"
+        second = marker + " second line\n"
+        # Over one 64 KiB chunk: an append is sealed in chunks like any body.
+        third = "x" * 70000 + "\n"
+        seen = {"first": appended(append("log", first, 0, kms))}
+        seen["second"] = appended(append("log", second, len(first)))
+        seen["third"] = appended(append("log", third, len(first + second), kms))
+        whole = first + second + third
+        seen["meta"] = meta("log")
+        seen["whole"] = read("log") == whole
+        seen["across_appends"] = read("log", "bytes=5-15")
+        seen["refused"] = {
+            "an old position": appended(append("log", "late", len(first))),
+            "a position past the end": appended(append("log", "gap", len(whole) + 1)),
+            "a new object at a position": appended(append("new", "x", 3)),
+            "another key": appended(append("log", "k", len(whole), SseKmsHeader(
+                encryption="kms", key="0d0466b0-e727-4d9c-b35d-f84bb474a37f"))),
+        }
+        seen["after_refusals"] = [meta("log")["length"], read("log") == whole]
+        seen["plain"] = [appended(append("plain", "a", 0)), appended(append("plain", "bc", 1))]
+        seen["plain_read"] = [read("plain"), meta("plain")["appendable"]]
+        seen["plain_asked_kms"] = appended(append("plain", "d", 3, kms))
+        c.putContent(bucket, "normal", "n")
+        seen["normal"] = appended(append("normal", "m", 1))
+        seen["listed"] = sorted([o.key, o.isAppendable]
+                                for o in c.listObjects(bucket).body.contents)
+        seen["copy"] = code(c.copyObject(bucket, "log", bucket, "log.copy",
+                                         headers=CopyObjectHeader(destSseHeader=kms)))
+        seen["copy_read"] = [read("log.copy") == whole, meta("log.copy")["appendable"]]
+        seen["put_over"] = code(c.putContent(bucket, "plain", "replaced"))
+        seen["put_over_read"] = [read("plain"), meta("plain")["appendable"]]
         print(json.dumps(seen))
         return
     elif op == "bucket-info":

@@ -27,6 +27,14 @@ impl PartInfo {
     pub fn sealed_len(&self) -> Result<u64> {
         chunked::body_len(self.plaintext_len)
     }
+
+    pub(super) fn entry(&self) -> ManifestEntry {
+        ManifestEntry {
+            number: self.number,
+            plaintext_len: self.plaintext_len,
+            commitment: self.commitment,
+        }
+    }
 }
 
 pub(super) fn check_part_number(n: u32) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The write side: [`Upload`] seals parts ([`PartWriter`]) and completes the manifest.
 
-use super::manifest::{Manifest, PartInfo, check_part_number, manifest_key};
+use super::manifest::{Manifest, ManifestEntry, PartInfo, check_part_number, manifest_key};
 use super::{ENTRY_LEN, MANIFEST_MAGIC, MANIFEST_TAG_LEN};
 use crate::aead::Backend;
 use crate::chunked::{BodyWriter, ChunkKeys, SALT_SIZE};
@@ -82,7 +82,43 @@ impl Upload {
         if parts.is_empty() || parts.windows(2).any(|w| w[0].number == w[1].number) {
             return Err(ManifestError::PartNumbers.into());
         }
-        for p in &parts {
+        self.check_sealed_here(&parts)?;
+        let entries: Vec<ManifestEntry> = parts.iter().map(PartInfo::entry).collect();
+        self.seal_manifest(&entries)
+    }
+
+    /// The manifest of `prior` (a manifest completed under this upload, checked against its
+    /// tag) with `parts` added after its last part: an object that grows by appends is a
+    /// multipart object whose parts are the appends, and each append needs only its own part's
+    /// [`PartInfo`]. The new parts' numbers must follow the prior manifest's, in order. The bytes
+    /// are those [`complete`](Self::complete) gives for all the parts.
+    pub fn extend(&self, prior: &[u8], parts: &[PartInfo]) -> Result<Manifest> {
+        if prior.len() < MANIFEST_TAG_LEN {
+            return Err(ManifestError::Malformed.into());
+        }
+        let (body, tag) = prior.split_at(prior.len() - MANIFEST_TAG_LEN);
+        let expected = tag32(&manifest_key(&self.key, &self.context)?[..], body);
+        if !ct_eq(&expected, tag) {
+            return Err(ManifestError::Authentication.into());
+        }
+        let prior = Manifest::parse(prior)?;
+        let mut entries = prior.entries().to_vec();
+        let mut last = entries.last().map_or(0, |e| e.number);
+        for p in parts {
+            if p.number <= last {
+                return Err(ManifestError::PartNumbers.into());
+            }
+            last = p.number;
+        }
+        self.check_sealed_here(parts)?;
+        entries.extend(parts.iter().map(PartInfo::entry));
+        self.seal_manifest(&entries)
+    }
+
+    /// Every part was sealed under this upload (its commitment is this upload's for its number
+    /// and salt).
+    fn check_sealed_here(&self, parts: &[PartInfo]) -> Result<()> {
+        for p in parts {
             check_part_number(p.number)?;
             let ctx = self.key.context(&self.context, BodyRole::Part(p.number))?;
             let (_, c) =
@@ -91,16 +127,21 @@ impl Upload {
                 return Err(ManifestError::ForeignPart { part: p.number }.into());
             }
         }
-        let mut bytes = Vec::with_capacity(11 + parts.len() * ENTRY_LEN + MANIFEST_TAG_LEN);
+        Ok(())
+    }
+
+    /// Encodes `entries` (ascending, distinct part numbers) under this upload's manifest tag.
+    fn seal_manifest(&self, entries: &[ManifestEntry]) -> Result<Manifest> {
+        let mut bytes = Vec::with_capacity(11 + entries.len() * ENTRY_LEN + MANIFEST_TAG_LEN);
         bytes.extend_from_slice(MANIFEST_MAGIC);
         bytes.push(1);
-        // At most MAX_PART_NUMBER distinct part numbers (checked above).
-        let count = u32::try_from(parts.len()).map_err(|_| ManifestError::PartNumbers)?;
+        // At most MAX_PART_NUMBER distinct part numbers (checked by the callers and by parse).
+        let count = u32::try_from(entries.len()).map_err(|_| ManifestError::PartNumbers)?;
         bytes.extend_from_slice(&count.to_be_bytes());
-        for p in &parts {
-            bytes.extend_from_slice(&p.number.to_be_bytes());
-            bytes.extend_from_slice(&p.plaintext_len.to_be_bytes());
-            bytes.extend_from_slice(&p.commitment);
+        for e in entries {
+            bytes.extend_from_slice(&e.number.to_be_bytes());
+            bytes.extend_from_slice(&e.plaintext_len.to_be_bytes());
+            bytes.extend_from_slice(&e.commitment);
         }
         let tag = tag32(&manifest_key(&self.key, &self.context)?[..], &bytes);
         bytes.extend_from_slice(&tag);

@@ -75,20 +75,38 @@ async fn rule_07_bucket_default_encryption_applies_unless_the_request_says_other
             .await;
         check(name, &got, &want, &d);
     }
-    // Also for POST, copy targets and multipart initiation.
+    // Also for POST, copy targets, multipart initiation and the append that creates an object.
     let b = bucket().with_default_encryption(cfg(None));
     let src = StoredObject::plaintext(domain(OWNER));
-    for (op, h) in [
-        (Operation::PostObject, vec![]),
-        (Operation::CopyObject, vec![("x-obs-copy-source", "/b/o")]),
-        (Operation::InitiateMultipartUpload, vec![]),
+    for (op, h, stored) in [
+        (Operation::PostObject, vec![], Some(&src)),
+        (
+            Operation::CopyObject,
+            vec![("x-obs-copy-source", "/b/o")],
+            Some(&src),
+        ),
+        (Operation::InitiateMultipartUpload, vec![], Some(&src)),
+        (Operation::AppendObject, vec![], None),
     ] {
         let got = env
-            .decide(op, OWNER, &b, &headers(&h), Some(&src))
+            .decide(op, OWNER, &b, &headers(&h), stored)
             .await
             .unwrap();
         assert_eq!(got.encryption.key_id(), Some(&default), "{op}");
     }
+    // A later append keeps its object's encryption: a plaintext object made before the default
+    // was set stays plaintext.
+    let got = env
+        .decide(
+            Operation::AppendObject,
+            OWNER,
+            &b,
+            &headers(&[]),
+            Some(&src),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.encryption.key_id(), None, "a later append");
     // The configuration is validated when set.
     let bad = [
         (

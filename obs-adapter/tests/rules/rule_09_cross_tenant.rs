@@ -57,6 +57,22 @@ async fn rule_09_no_cross_tenant_access_to_sse_kms_objects() {
             want: denied,
         },
         Case {
+            name: "append to other tenant's SSE-KMS object",
+            op: Operation::AppendObject,
+            who: OTHER,
+            h: vec![],
+            stored: Some(&kms_obj),
+            want: denied,
+        },
+        Case {
+            name: "SSE-KMS append creating an object in other tenant's bucket",
+            op: Operation::AppendObject,
+            who: OTHER,
+            h: vec![(SSE, "kms")],
+            stored: None,
+            want: denied,
+        },
+        Case {
             name: "complete other tenant's upload",
             op: Operation::CompleteMultipartUpload,
             who: OTHER,

@@ -76,6 +76,13 @@ fn rule_11_every_error_maps_to_an_obs_error_document() {
             c: "InvalidArgument",
         },
         Case {
+            err: AdapterError::AppendEncryptionMismatch {
+                stored: "no server-side encryption".into(),
+            },
+            status: 400,
+            c: "InvalidArgument",
+        },
+        Case {
             err: AdapterError::MissingCopySource,
             status: 400,
             c: "InvalidArgument",

@@ -268,12 +268,18 @@ impl Ctx<'_> {
         }
         for o in contents {
             s.push_str(&format!(
-                "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><Owner><ID>{}</ID></Owner><StorageClass>STANDARD</StorageClass></Contents>",
+                "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><Owner><ID>{}</ID></Owner><StorageClass>STANDARD</StorageClass>{}</Contents>",
                 xml::escape(&enc(&o.key)),
                 xml::iso_time(o.modified_ms),
                 o.etag,
                 o.size,
-                o.owner
+                o.owner,
+                // OBS marks an appendable object in listings.
+                if o.appends.is_some() {
+                    "<Type>Appendable</Type>"
+                } else {
+                    ""
+                }
             ));
         }
         for p in prefixes {

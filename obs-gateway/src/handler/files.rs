@@ -12,12 +12,13 @@ use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 
 use super::IO_CHUNK;
+use crate::store::ObjectFile;
 
 /// How to write an object's plaintext: sealed as a single object, or as one part of an
 /// SSE-KMS multipart upload.
 pub(super) enum Sealing {
     Single(ObjectKey, ObjectContext),
-    Part(Box<Upload>, u32),
+    Part(std::sync::Arc<Upload>, u32),
 }
 
 /// How to read a stored SSE-KMS object: its key checked, and for a multipart object its
@@ -131,7 +132,7 @@ pub(super) fn write_body(
 /// Copies `span` of an object's plaintext (decrypting with `opening`) into `temp` (sealing with
 /// `sealing`).
 pub(super) fn copy_range_file(
-    source: std::fs::File,
+    source: ObjectFile,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
@@ -146,7 +147,7 @@ pub(super) fn copy_range_file(
 /// Copies an object's whole plaintext (decrypting with `opening`) into `temp` (sealing with
 /// `sealing`).
 pub(super) fn copy_object_file(
-    source: std::fs::File,
+    source: ObjectFile,
     opening: Option<Opened>,
     size: u64,
     temp: &std::path::Path,
@@ -157,7 +158,7 @@ pub(super) fn copy_object_file(
 
 /// Writes `span` of the object's plaintext to `w`; only authenticated bytes reach `w`.
 pub(super) fn copy_plaintext<W: Write>(
-    mut f: std::fs::File,
+    mut f: ObjectFile,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
@@ -230,7 +231,7 @@ impl Write for ChannelWriter {
 /// Streams `span` of the object's plaintext into `tx`; an error goes down the channel, which
 /// aborts the response (never a wrong byte: the decryptor releases only authenticated chunks).
 pub(super) fn read_body(
-    file: std::fs::File,
+    file: ObjectFile,
     what: &str,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,

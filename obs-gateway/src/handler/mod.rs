@@ -30,6 +30,7 @@ use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
 
 mod acl;
+mod append;
 mod buckets;
 mod conditions;
 mod files;
@@ -396,6 +397,7 @@ async fn route(
             ObjectOp::CompleteUpload => ctx.complete_upload(b, k, body).await,
             ObjectOp::AbortUpload => ctx.abort_upload(b, k),
             ObjectOp::ListParts => ctx.list_parts(b, k),
+            ObjectOp::Append => ctx.append_object(b, k, body).await,
             ObjectOp::Put => ctx.put_object(b, k, body).await,
             ObjectOp::Get => ctx.get_object(b, k, false).await,
             ObjectOp::Head => ctx.get_object(b, k, true).await,

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use envelope::multipart::{PartInfo, Upload};
-use envelope::{Backend, DataKey, Header, ObjectKey, ObjectKind};
+use envelope::{Backend, Header, ObjectKind};
 use http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use md5::{Digest, Md5};
@@ -70,24 +70,29 @@ impl Ctx<'_> {
         let Some(header) = &upload.envelope_header else {
             return Ok(None);
         };
+        let version = &upload.upload_id;
+        self.reopen_upload(facts, &upload.bucket, &upload.key, version, stored, header)
+            .await
+            .map(Some)
+    }
+
+    /// The envelope `Upload` of an SSE-KMS multipart upload, or of an SSE-KMS appendable object,
+    /// under the multipart `header` it was begun with: its data key unwrapped through the
+    /// adapter, its context the object's with `version` (the upload ID, or the appendable
+    /// object's file).
+    pub(super) async fn reopen_upload(
+        &self,
+        facts: &obs_adapter::BucketFacts,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        stored: &StoredObject,
+        header: &[u8],
+    ) -> Result<Upload, ApiError> {
         let (hdr, _) = Header::parse(header).map_err(ApiError::internal)?;
-        let secret = self
-            .gw
-            .adapter
-            .decrypt_data_key(
-                self.caller,
-                facts,
-                &upload.key,
-                stored,
-                &hdr.wrapped_key().bytes,
-            )
-            .await?;
-        let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
-        let key = ObjectKey::open(hdr, dk).map_err(ApiError::internal)?;
-        let ctx = object_context(&upload.bucket, &upload.key, &upload.upload_id)?;
-        Ok(Some(
-            Upload::new(key, ctx, Backend::fastest()).map_err(ApiError::internal)?,
-        ))
+        let object_key = self.unwrap_key(facts, key, stored, hdr).await?;
+        let ctx = object_context(bucket, key, version)?;
+        Upload::new(object_key, ctx, Backend::fastest()).map_err(ApiError::internal)
     }
 
     /// `POST /{bucket}/{key}?uploads`.
@@ -185,7 +190,7 @@ impl Ctx<'_> {
         let sealing = self
             .sealed_upload(&facts, &upload, &stored)
             .await?
-            .map(|u| Sealing::Part(Box::new(u), number));
+            .map(|u| Sealing::Part(Arc::new(u), number));
         let temp = self.gw.store.temp_path();
         // UploadPartCopy: the part's bytes come from a stored object (a range of it).
         let copied = obs_headers.contains_key("x-obs-copy-source");
@@ -251,7 +256,7 @@ impl Ctx<'_> {
         temp: std::path::PathBuf,
         sealing: Option<Sealing>,
     ) -> Result<Written, ApiError> {
-        let (src_facts, src, src_file, stored) = self.copy_source(obs_headers)?;
+        let (src_facts, src, mut src_file, stored) = self.copy_source(obs_headers)?;
         let range = match self
             .headers
             .get("x-obs-copy-source-range")
@@ -262,7 +267,9 @@ impl Ctx<'_> {
             Some(r) => super::objects::parse_range(r, src.size)?
                 .ok_or_else(|| ApiError::bad("the copy source range must be bytes=first-last"))?,
         };
-        let opening = self.opening(&src_facts, &src, &src_file, &stored).await?;
+        let opening = self
+            .opening(&src_facts, &src, &mut src_file, &stored)
+            .await?;
         let whole = range.start == 0 && range.end == src.size;
         let written = self
             .gw
@@ -391,6 +398,7 @@ impl Ctx<'_> {
             modified_ms: now_ms(),
             multipart: upload.envelope_header.clone().zip(manifest),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
+            appends: None,
             tags: upload.tags.clone(),
         };
         let gw = Arc::clone(self.gw);

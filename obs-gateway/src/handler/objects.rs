@@ -29,7 +29,7 @@ use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, BodyCheck};
 use crate::checksum::{Algorithm, Checksum};
 use crate::sse;
-use crate::store::ObjectRow;
+use crate::store::{ObjectFile, ObjectRow};
 use crate::xml;
 
 impl Ctx<'_> {
@@ -67,13 +67,31 @@ impl Ctx<'_> {
         Ok(Some((object_key, object_context(&facts.name, key, file)?)))
     }
 
+    /// The key of an SSE-KMS object (or upload) of `facts`'s bucket stored under `hdr`: its data
+    /// key unwrapped through the adapter (rule 9 again) and the header's tag checked.
+    pub(super) async fn unwrap_key(
+        &self,
+        facts: &BucketFacts,
+        object: &str,
+        stored: &StoredObject,
+        hdr: Header,
+    ) -> Result<ObjectKey, ApiError> {
+        let secret = self
+            .gw
+            .adapter
+            .decrypt_data_key(self.caller, facts, object, stored, &hdr.wrapped_key().bytes)
+            .await?;
+        let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
+        ObjectKey::open(hdr, dk).map_err(|e| ApiError::internal(format!("object {object}: {e}")))
+    }
+
     /// For an SSE-KMS object: its header read from disk, its data key unwrapped through the
     /// adapter (rule 9 again) and the header's tag checked, before a byte is read or sent.
     pub(super) async fn opening(
         &self,
         facts: &BucketFacts,
         obj: &ObjectRow,
-        file: &std::fs::File,
+        file: &mut ObjectFile,
         stored: &StoredObject,
     ) -> Result<Option<Opened>, ApiError> {
         if matches!(stored.encryption, Encryption::Plaintext) {
@@ -82,28 +100,13 @@ impl Ctx<'_> {
         let what = format!("{}/{}", obj.bucket, obj.key);
         let hdr = match &obj.multipart {
             Some((header, _)) => Header::parse(header).map(|(h, _)| h),
-            None => {
-                let mut f = file;
-                f.seek(SeekFrom::Start(0))
-                    .map_err(envelope::Error::from_io)
-                    .and_then(|_| Header::read_from(&mut f))
-            }
+            None => file
+                .seek(SeekFrom::Start(0))
+                .map_err(envelope::Error::from_io)
+                .and_then(|_| Header::read_from(file)),
         }
         .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
-        let secret = self
-            .gw
-            .adapter
-            .decrypt_data_key(
-                self.caller,
-                facts,
-                &obj.key,
-                stored,
-                &hdr.wrapped_key().bytes,
-            )
-            .await?;
-        let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
-        let ok = ObjectKey::open(hdr, dk)
-            .map_err(|e| ApiError::internal(format!("object {what}: {e}")))?;
+        let ok = self.unwrap_key(facts, &obj.key, stored, hdr).await?;
         let ctx = object_context(&obj.bucket, &obj.key, &obj.file)?;
         Ok(Some(match &obj.multipart {
             None => Opened::Single(ok, ctx),
@@ -119,7 +122,7 @@ impl Ctx<'_> {
     pub(super) fn copy_source(
         &self,
         obs_headers: &HeaderMap,
-    ) -> Result<(BucketFacts, ObjectRow, std::fs::File, StoredObject), ApiError> {
+    ) -> Result<(BucketFacts, ObjectRow, ObjectFile, StoredObject), ApiError> {
         let source = obs_headers
             .get("x-obs-copy-source")
             .and_then(|v| v.to_str().ok())
@@ -161,7 +164,7 @@ impl Ctx<'_> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
-        let (src_facts, src, src_file, stored) = self.copy_source(&obs_headers)?;
+        let (src_facts, src, mut src_file, stored) = self.copy_source(&obs_headers)?;
         let tags = super::tagging::of_copy(self.headers, &src.tags)?;
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
         let decision = self
@@ -188,7 +191,9 @@ impl Ctx<'_> {
             refuse_unchanged_copy_onto_itself(self.headers)?;
         }
         let condition = self.write_condition(bucket, key)?;
-        let opening = self.opening(&src_facts, &src, &src_file, &stored).await?;
+        let opening = self
+            .opening(&src_facts, &src, &mut src_file, &stored)
+            .await?;
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
             .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
@@ -243,6 +248,7 @@ impl Ctx<'_> {
             modified_ms,
             multipart: None,
             part_sizes: None,
+            appends: None,
             tags,
         };
         let gw = Arc::clone(self.gw);
@@ -294,36 +300,8 @@ impl Ctx<'_> {
             .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)
             .await?
             .map(|(k, c)| Sealing::Single(k, c));
-        let temp = self.gw.store.temp_path();
-        let written = self.receive_body(body, temp.clone(), sealing).await;
-        let written = match written {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-        };
-        let meta = user_metadata(self.headers);
-        let obj = ObjectRow {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            file,
-            size: written.size,
-            etag: written.md5_hex.clone(),
-            content_type: self
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            owner: self.caller.domain.clone(),
-            kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
-            meta,
-            headers: request_stored_headers(self.headers),
-            modified_ms: now_ms(),
-            multipart: None,
-            part_sizes: None,
-            tags,
-        };
+        let (temp, written) = self.receive_to_temp(body, sealing).await?;
+        let obj = self.new_object_row(bucket, key, file, &written, &decision.encryption, tags);
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -340,6 +318,57 @@ impl Ctx<'_> {
             self.dialect(),
         ));
         Ok(r)
+    }
+
+    /// The row of the object this request writes whole under `bucket`/`key` into `file`: the
+    /// body's size and MD5 (its ETag), the request's content type, metadata and stored headers,
+    /// the caller as owner.
+    pub(super) fn new_object_row(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: String,
+        written: &Written,
+        encryption: &Encryption,
+        tags: Vec<(String, String)>,
+    ) -> ObjectRow {
+        ObjectRow {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            file,
+            size: written.size,
+            etag: written.md5_hex.clone(),
+            content_type: self
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            owner: self.caller.domain.clone(),
+            kms_key_id: encryption.key_id().map(|k| k.to_string()),
+            meta: user_metadata(self.headers),
+            headers: request_stored_headers(self.headers),
+            modified_ms: now_ms(),
+            multipart: None,
+            part_sizes: None,
+            appends: None,
+            tags,
+        }
+    }
+
+    /// [`Ctx::receive_body`] into a fresh temporary file, removed again if the body is refused.
+    pub(super) async fn receive_to_temp(
+        &self,
+        body: Incoming,
+        sealing: Option<Sealing>,
+    ) -> Result<(PathBuf, Written), ApiError> {
+        let temp = self.gw.store.temp_path();
+        match self.receive_body(body, temp.clone(), sealing).await {
+            Ok(w) => Ok((temp, w)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(e)
+            }
+        }
     }
 
     /// Reads the request body (decoding `aws-chunked`, checking what the signature covers) into
@@ -508,7 +537,7 @@ impl Ctx<'_> {
         // A key with no object is NoSuchKey to the bucket's owner only: to anyone else it is
         // AccessDenied, as for a key that exists, so that nobody learns what a private bucket
         // holds (S3 answers so a caller without s3:ListBucket).
-        let Some((obj, file)) = self.gw.store.object_file(bucket, key)? else {
+        let Some((obj, mut file)) = self.gw.store.object_file(bucket, key)? else {
             return Err(if facts.owner == self.caller.domain {
                 ApiError::no_key()
             } else {
@@ -573,6 +602,10 @@ impl Ctx<'_> {
         if !obj.tags.is_empty() {
             headers.insert("x-amz-tagging-count", HeaderValue::from(obj.tags.len()));
         }
+        if obj.appends.is_some() {
+            headers.insert("x-obs-object-type", HeaderValue::from_static("Appendable"));
+            headers.insert("x-obs-next-append-position", HeaderValue::from(obj.size));
+        }
         for (n, v) in &obj.headers {
             if let (Ok(name), Ok(value)) = (
                 http::HeaderName::from_bytes(n.as_bytes()),
@@ -625,7 +658,7 @@ impl Ctx<'_> {
             *r.headers_mut() = headers;
             return Ok(r);
         }
-        let opening = self.opening(&facts, &obj, &file, &stored).await?;
+        let opening = self.opening(&facts, &obj, &mut file, &stored).await?;
         let what = format!("{bucket}/{key}");
         let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(QUEUE);
         let whole = span.start == 0 && span.end == obj.size;

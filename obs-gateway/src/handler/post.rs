@@ -394,6 +394,7 @@ pub(super) async fn post_object(
         modified_ms: now_ms(),
         multipart: None,
         part_sizes: None,
+        appends: None,
         tags,
     };
     let g = Arc::clone(gw);

@@ -76,6 +76,8 @@ pub(super) enum ObjectOp {
     CompleteUpload,
     AbortUpload,
     ListParts,
+    /// OBS's AppendObject.
+    Append,
     Put,
     Get,
     Head,
@@ -108,6 +110,7 @@ impl ObjectOp {
             Self::PutAcl | Self::GetAcl => &["acl", "versionid"],
             Self::PutTagging | Self::GetTagging | Self::DeleteTagging => &["tagging", "versionid"],
             Self::InitiateUpload => &["uploads"],
+            Self::Append => &["append", "position"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
             // Only the current version, `versionId=null` ([`current_version_only`]); a part of
             // it by number.
@@ -142,7 +145,11 @@ impl<'a> Op<'a> {
                 object_op(method, t, headers).ok_or_else(not_implemented)?,
             ),
         };
-        if let Self::Object(_, key, ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload) = op
+        if let Self::Object(
+            _,
+            key,
+            ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload | ObjectOp::Append,
+        ) = op
         {
             super::check_new_key(key)?;
             super::check_user_metadata(&super::user_metadata(headers))?;
@@ -212,6 +219,7 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
         Method::POST if t.has("uploadId") => O::CompleteUpload,
         Method::DELETE if t.has("uploadId") => O::AbortUpload,
         Method::GET if t.has("uploadId") => O::ListParts,
+        Method::POST if t.has("append") => O::Append,
         Method::PUT => O::Put,
         Method::GET => O::Get,
         Method::HEAD => O::Head,
@@ -383,10 +391,17 @@ mod tests {
             (Method::GET, k, &["partNumber=2"], "Get"),
             (Method::DELETE, k, &["partNumber=2"], "501 NotImplemented"),
             (Method::PUT, k, &["copy", "tagging"], "PutTagging"),
+            (Method::POST, k, &["append", "position=0"], "Append"),
+            (
+                Method::PUT,
+                k,
+                &["append", "position=0"],
+                "501 NotImplemented",
+            ),
             (
                 Method::POST,
                 k,
-                &["append", "position=0"],
+                &["uploads", "append", "position=0"],
                 "501 NotImplemented",
             ),
             (Method::DELETE, None, &["cors"], "501 NotImplemented"),
@@ -436,7 +451,11 @@ mod tests {
             "x-obs-object-lock-mode",
             "x-obs-object-lock-retain-until-date",
         ] {
-            for (method, query) in [(Method::PUT, &[][..]), (Method::POST, &["uploads"][..])] {
+            for (method, query) in [
+                (Method::PUT, &[][..]),
+                (Method::POST, &["uploads"][..]),
+                (Method::POST, &["append", "position=0"][..]),
+            ] {
                 assert_eq!(
                     with_header(method.clone(), query, name).unwrap_err(),
                     "400 InvalidRequest",
