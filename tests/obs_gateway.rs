@@ -1502,7 +1502,6 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
         assert_eq!(status(&put), 200, "{client:?} {put}");
         let seen = client.run(&env, T1, &["sub-resources", "subres-esdk", "k"]);
         let want = serde_json::json!({
-            "setObjectMetadata": "NotImplemented",
             "setObjectAcl": "ok",
             "setBucketTagging": "ok",
             "getBucketTagging": [["a", "b"]],
@@ -1743,6 +1742,61 @@ fn appends_grow_an_object_at_its_length_and_inherit_its_encryption() {
         // Another tenant can neither read nor extend it.
         let other = client.run(&env, T2, &["get", bucket, "log", &out]);
         assert_eq!(error(&other), "AccessDenied", "{client:?}: {other}");
+    }
+}
+
+/// OBS's SetObjectMetadata through the OBS SDK in each of its modes: `REPLACE_NEW` (the SDK's
+/// default) changes the headers given, keeps the others and replaces the user metadata;
+/// `REPLACE` (`removeUnset`) keeps only what the request gives. The body, ETag and encryption
+/// are untouched (an SSE-KMS object still reads), an appendable object stays appendable. An
+/// absent object and a website redirect (which the gateway does not keep) are refused; a
+/// request without the directive is too (the handler's unit table: the SDK always sends one).
+#[test]
+fn object_metadata_is_changed_in_place_as_the_directive_says() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "meta-obs"),
+        (Client::EsdkDefault, "meta-default"),
+        (Client::EsdkV4, "meta-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["object-metadata", bucket]);
+        let before = &seen["before"];
+        assert_eq!(
+            before["plain"]["meta"],
+            serde_json::json!([["a", "1"], ["b", "2"]]),
+            "{client:?}: {seen}"
+        );
+        assert_eq!(before["sealed"]["sse"], client.algorithm(), "{client:?}");
+        assert_eq!(before["log"]["appendable"], true, "{client:?}");
+        let mut want = before.clone();
+        for key in ["plain", "sealed", "log"] {
+            want[key]["language"] = "de".into();
+            want[key]["meta"] = serde_json::json!([["c", "3"]]);
+        }
+        assert_eq!(
+            seen["replace_new"],
+            serde_json::json!({"plain": "ok", "sealed": "ok", "log": "ok"}),
+            "{client:?}"
+        );
+        assert_eq!(seen["after_replace_new"], want, "{client:?}");
+        assert_eq!(seen["replace"], "ok", "{client:?}");
+        let mut replaced = before["plain"].clone();
+        replaced["type"] = "binary/octet-stream".into();
+        replaced["cache"] = "no-cache".into();
+        replaced["meta"] = serde_json::json!([]);
+        assert_eq!(seen["after_replace"], replaced, "{client:?}");
+        // The SDK sends `REPLACE_NEW` also without a header object.
+        assert_eq!(seen["without_headers"], "ok", "{client:?}");
+        assert_eq!(
+            seen["absent"],
+            serde_json::json!(["NoSuchKey", 404]),
+            "{client:?}"
+        );
+        assert_eq!(
+            seen["redirect"],
+            serde_json::json!(["NotImplemented", 501]),
+            "{client:?}"
+        );
     }
 }
 

@@ -995,6 +995,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Replaces the content type, stored headers and user metadata of the object `row` names,
+    /// if it is still that object (the same file); `false` otherwise. The rest of it (body, ETag,
+    /// modification time, tags) stays.
+    pub fn set_object_metadata(&self, row: &ObjectRow) -> Result<bool, StoreError> {
+        let meta = to_json(&row.meta)?;
+        let headers = to_json(&row.headers)?;
+        let n = self.lock().execute(
+            "UPDATE objects SET content_type = ?4, meta = ?5, headers = ?6 WHERE bucket = ?1 AND key = ?2 AND file = ?3",
+            params![row.bucket, row.key, row.file, row.content_type, meta, headers],
+        )?;
+        Ok(n == 1)
+    }
+
     /// How many objects `bucket` holds and their total size in bytes (uploads in progress
     /// not counted).
     pub fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {

@@ -24,6 +24,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | acls B F (creates B with F stored as k: the bucket's and k's ACL as read, canned ACLs
         set on the bucket, on k and on a new object)
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
+      | object-metadata B (creates B: setObjectMetadata with REPLACE_NEW and REPLACE on a plain,
+        an SSE-KMS and an appendable object, what getObjectMetadata and getObject see after)
       | appends B MARKER (creates B: appendObject to an SSE-KMS and a plaintext object, what
         getObjectMetadata, getObject, listObjects and copyObject see of them, the refusals;
         MARKER starts the SSE-KMS object's second append)
@@ -216,9 +218,6 @@ def main():
             return "ok" if resp.status < 300 else resp.errorCode
 
         seen = {
-            "setObjectMetadata": code(c.setObjectMetadata(
-                bucket, key, metadata={"a": "b"},
-                headers=SetObjectMetadataHeader(contentType="text/plain"))),
             "setObjectAcl": code(c.setObjectAcl(bucket, key, aclControl="private")),
             "setBucketTagging": code(c.setBucketTagging(
                 bucket, tagInfo={"tagSet": [{"key": "a", "value": "b"}]})),
@@ -269,6 +268,45 @@ def main():
         head = c.getObjectMetadata(bucket, "self")
         seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
         seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        print(json.dumps(seen))
+        return
+    elif op == "object-metadata":
+        bucket, = args
+
+        def code(resp):
+            return "ok" if resp.status < 300 else [resp.errorCode, resp.status]
+
+        def seen_of(key):
+            head = c.getObjectMetadata(bucket, key)
+            b = head.body
+            meta = sorted([k, v] for k, v in head.header if k.lower() in ("a", "b", "c"))
+            got = c.getObject(bucket, key, loadStreamInMemory=True).body
+            return {"type": b.contentType, "language": dict(head.header).get("content-language"),
+                    "cache": dict(head.header).get("cache-control"), "meta": meta,
+                    "etag": b.etag, "sse": b.sseKms, "appendable": b.isAppendable,
+                    "body": got.buffer.decode()}
+
+        c.createBucket(bucket)
+        kms = SseKmsHeader(encryption="kms")
+        c.putContent(bucket, "plain", "plain body", metadata={"a": "1", "b": "2"},
+                     headers=PutObjectHeader(contentType="text/plain"))
+        c.putContent(bucket, "sealed", "sealed body", metadata={"a": "1"},
+                     headers=PutObjectHeader(contentType="text/plain", sseHeader=kms))
+        c.appendObject(bucket, "log", content=AppendObjectContent(content="appended", position=0))
+        seen = {"before": {k: seen_of(k) for k in ("plain", "sealed", "log")}}
+        replace_new = lambda key: code(c.setObjectMetadata(
+            bucket, key, metadata={"c": "3"},
+            headers=SetObjectMetadataHeader(contentLanguage="de")))
+        seen["replace_new"] = {k: replace_new(k) for k in ("plain", "sealed", "log")}
+        seen["after_replace_new"] = {k: seen_of(k) for k in ("plain", "sealed", "log")}
+        seen["replace"] = code(c.setObjectMetadata(
+            bucket, "plain", headers=SetObjectMetadataHeader(removeUnset=True, cacheControl="no-cache")))
+        seen["after_replace"] = seen_of("plain")
+        seen["without_headers"] = code(c.setObjectMetadata(bucket, "plain", metadata={"a": "9"}))
+        seen["absent"] = code(c.setObjectMetadata(
+            bucket, "absent", headers=SetObjectMetadataHeader(contentType="text/plain")))
+        seen["redirect"] = code(c.setObjectMetadata(
+            bucket, "plain", headers=SetObjectMetadataHeader(location="/elsewhere")))
         print(json.dumps(seen))
         return
     elif op == "appends":

@@ -35,6 +35,7 @@ mod buckets;
 mod conditions;
 mod files;
 mod listing;
+mod metadata;
 mod multipart;
 mod objects;
 mod post;
@@ -398,6 +399,7 @@ async fn route(
             ObjectOp::AbortUpload => ctx.abort_upload(b, k),
             ObjectOp::ListParts => ctx.list_parts(b, k),
             ObjectOp::Append => ctx.append_object(b, k, body).await,
+            ObjectOp::SetMetadata => ctx.set_object_metadata(b, k),
             ObjectOp::Put => ctx.put_object(b, k, body).await,
             ObjectOp::Get => ctx.get_object(b, k, false).await,
             ObjectOp::Head => ctx.get_object(b, k, true).await,

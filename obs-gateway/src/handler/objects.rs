@@ -355,6 +355,37 @@ impl Ctx<'_> {
         }
     }
 
+    /// The headers that answer an object's metadata: its content type (S3's default when it has
+    /// none), its stored headers, its user metadata in the request's dialect, and for an
+    /// appendable object its type and next position.
+    pub(super) fn metadata_headers(&self, obj: &ObjectRow, headers: &mut HeaderMap) {
+        let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
+        if let Ok(v) = HeaderValue::from_str(ct) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        if obj.appends.is_some() {
+            headers.insert("x-obs-object-type", HeaderValue::from_static("Appendable"));
+            headers.insert("x-obs-next-append-position", HeaderValue::from(obj.size));
+        }
+        for (n, v) in &obj.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let prefix = self.who.dialect.prefix();
+        for (n, v) in &obj.meta {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(format!("{prefix}meta-{n}").as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
+
     /// [`Ctx::receive_body`] into a fresh temporary file, removed again if the body is refused.
     pub(super) async fn receive_to_temp(
         &self,
@@ -595,34 +626,10 @@ impl Ctx<'_> {
             headers.insert(header::LAST_MODIFIED, v);
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
-        if let Ok(v) = HeaderValue::from_str(ct) {
-            headers.insert(header::CONTENT_TYPE, v);
-        }
         if !obj.tags.is_empty() {
             headers.insert("x-amz-tagging-count", HeaderValue::from(obj.tags.len()));
         }
-        if obj.appends.is_some() {
-            headers.insert("x-obs-object-type", HeaderValue::from_static("Appendable"));
-            headers.insert("x-obs-next-append-position", HeaderValue::from(obj.size));
-        }
-        for (n, v) in &obj.headers {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(n.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                headers.insert(name, value);
-            }
-        }
-        let prefix = self.who.dialect.prefix();
-        for (n, v) in &obj.meta {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(format!("{prefix}meta-{n}").as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                headers.insert(name, value);
-            }
-        }
+        self.metadata_headers(&obj, &mut headers);
         headers.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),

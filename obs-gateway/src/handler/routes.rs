@@ -78,6 +78,8 @@ pub(super) enum ObjectOp {
     ListParts,
     /// OBS's AppendObject.
     Append,
+    /// OBS's SetObjectMetadata.
+    SetMetadata,
     Put,
     Get,
     Head,
@@ -111,6 +113,7 @@ impl ObjectOp {
             Self::PutTagging | Self::GetTagging | Self::DeleteTagging => &["tagging", "versionid"],
             Self::InitiateUpload => &["uploads"],
             Self::Append => &["append", "position"],
+            Self::SetMetadata => &["metadata", "versionid"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
             // Only the current version, `versionId=null` ([`current_version_only`]); a part of
             // it by number.
@@ -214,6 +217,7 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
         Method::GET if t.has("tagging") => O::GetTagging,
         Method::DELETE if t.has("tagging") => O::DeleteTagging,
         Method::PUT if t.has("uploadId") => O::UploadPart,
+        Method::PUT if t.has("metadata") => O::SetMetadata,
         Method::PUT if copy => O::Copy,
         Method::POST if t.has("uploads") => O::InitiateUpload,
         Method::POST if t.has("uploadId") => O::CompleteUpload,
@@ -374,7 +378,14 @@ mod tests {
             (Method::DELETE, None, &["tagging"], "DeleteTagging"),
             (Method::DELETE, k, &["acl"], "501 NotImplemented"),
             (Method::DELETE, None, &["acl"], "501 NotImplemented"),
-            (Method::PUT, k, &["metadata"], "501 NotImplemented"),
+            (Method::PUT, k, &["metadata"], "SetMetadata"),
+            (
+                Method::PUT,
+                k,
+                &["metadata", "versionId=null"],
+                "SetMetadata",
+            ),
+            (Method::GET, k, &["metadata"], "501 NotImplemented"),
             (
                 Method::PUT,
                 k,
