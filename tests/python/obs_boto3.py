@@ -46,6 +46,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         signing, refused; what is left)
       | tagging B AK SK (creates B: object tags set, read, replaced and removed through every
         kind of write; S3's limits; AK/SK another tenant's)
+      | versions B (creates B: ListObjectVersions whole, one entry per page with a delimiter,
+        with bad markers; then boto3's resource empties B as such code does,
+        bucket.object_versions.delete(), and deletes B)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
@@ -517,7 +520,6 @@ def sub_resources(s3, bucket):
         "delete_bucket_lifecycle": lambda: s3.delete_bucket_lifecycle(Bucket=bucket),
         "put_bucket_versioning": lambda: s3.put_bucket_versioning(
             Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}),
-        "list_object_versions": lambda: s3.list_object_versions(Bucket=bucket),
         "get_other_version": lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="v1"),
         "delete_other_version": lambda: s3.delete_object(Bucket=bucket, Key="k", VersionId="v1"),
         "copy_other_version": lambda: s3.copy_object(
@@ -538,6 +540,45 @@ def sub_resources(s3, bucket):
     seen["left"] = {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
                     for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     seen["bucket"] = code_of(lambda: s3.head_bucket(Bucket=bucket))
+    return seen
+
+
+def versions(s3, bucket, endpoint, ak, sk, signature):
+    """ListObjectVersions of a bucket that keeps one version per object, and the resource API
+    emptying the bucket through it."""
+    seen = {}
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a/1", "a/2", "b", "c"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode(), ServerSideEncryption="aws:kms")
+    listed = s3.list_object_versions(Bucket=bucket)
+    seen["whole"] = [[v["Key"], v["VersionId"], v["IsLatest"], v["Size"]]
+                     for v in listed.get("Versions", [])]
+    seen["delete_markers"] = listed.get("DeleteMarkers", [])
+    pages = s3.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1, "MaxItems": 20})
+    entries = []
+    for page in pages:
+        entries += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        entries += [v["Key"] for v in page.get("Versions", [])]
+    seen["one_per_page"] = entries
+    seen["under_a"] = [v["Key"] for v in s3.list_object_versions(
+        Bucket=bucket, Prefix="a/").get("Versions", [])]
+    seen["after_a_2"] = [v["Key"] for v in s3.list_object_versions(
+        Bucket=bucket, KeyMarker="a/2", VersionIdMarker="null").get("Versions", [])]
+    seen["version_marker_alone"] = code_of(
+        lambda: s3.list_object_versions(Bucket=bucket, VersionIdMarker="null"))
+    seen["other_version_marker"] = code_of(
+        lambda: s3.list_object_versions(Bucket=bucket, KeyMarker="a/1", VersionIdMarker="v1"))
+    kwargs = {"retries": {"total_max_attempts": 1}, "s3": {"addressing_style": "path"}}
+    if signature in ("s3", "s3v4"):
+        kwargs["signature_version"] = signature
+    resource = boto3.resource("s3", endpoint_url=endpoint, aws_access_key_id=ak,
+                              aws_secret_access_key=sk, region_name="us-east-1",
+                              config=Config(**kwargs))
+    emptied = resource.Bucket(bucket).object_versions.delete()
+    seen["emptied"] = sorted(d["Key"] for r in emptied for d in r.get("Deleted", []))
+    seen["left"] = s3.list_objects_v2(Bucket=bucket).get("KeyCount")
+    seen["bucket_deleted"] = code_of(lambda: resource.Bucket(bucket).delete())
     return seen
 
 
@@ -893,6 +934,8 @@ def main():
             out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
+        elif op == "versions":
+            out = versions(s3, args[0], endpoint, ak, sk, signature)
         elif op == "tampered-bodies":
             out = tampered_bodies(s3, args[0], endpoint, ak, sk)
         elif op == "tagging":

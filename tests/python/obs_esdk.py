@@ -24,6 +24,7 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | acls B F (creates B with F stored as k: the bucket's and k's ACL as read, canned ACLs
         set on the bucket, on k and on a new object)
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
+      | list-versions B (listVersions: each version's key, ID and latest flag, delete markers)
       | object-metadata B (creates B: setObjectMetadata with REPLACE_NEW and REPLACE on a plain,
         an SSE-KMS and an appendable object, what getObjectMetadata and getObject see after)
       | appends B MARKER (creates B: appendObject to an SSE-KMS and a plaintext object, what
@@ -269,6 +270,14 @@ def main():
         seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
         seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps(seen))
+        return
+    elif op == "list-versions":
+        r = c.listVersions(args[0])
+        if r.status >= 300:
+            print(json.dumps({"error": r.errorCode, "status": r.status}))
+            return
+        print(json.dumps({"versions": [[v.key, v.versionId, v.isLatest] for v in r.body.versions],
+                          "markers": len(r.body.markers), "truncated": r.body.head.isTruncated}))
         return
     elif op == "object-metadata":
         bucket, = args

@@ -12,7 +12,7 @@ use super::{
     valid_bucket_name, xml_response,
 };
 use crate::auth::Dialect;
-use crate::store::{BucketRow, StoreError};
+use crate::store::{BucketRow, ObjectRow, StoreError};
 use crate::xml;
 
 impl Ctx<'_> {
@@ -205,20 +205,7 @@ impl Ctx<'_> {
         } else {
             t.get("marker").unwrap_or("").to_owned()
         };
-        let mut page = Page::new(prefix, delimiter, &start, max_keys);
-        let mut after = start.clone();
-        'scan: while !page.takes_nothing() {
-            let batch = self.gw.store.list_objects(name, prefix, &after, 1000)?;
-            if batch.is_empty() {
-                break;
-            }
-            for o in batch {
-                after.clone_from(&o.key);
-                if !page.offer(&after, o) {
-                    break 'scan;
-                }
-            }
-        }
+        let page = self.object_page(name, prefix, delimiter, &start, max_keys)?;
         let (contents, prefixes, truncated, last) =
             (page.items, page.prefixes, page.truncated, page.last);
         let enc = key_encoding(t);
@@ -268,27 +255,99 @@ impl Ctx<'_> {
         }
         for o in contents {
             s.push_str(&format!(
-                "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><Owner><ID>{}</ID></Owner><StorageClass>STANDARD</StorageClass>{}</Contents>",
-                xml::escape(&enc(&o.key)),
-                xml::iso_time(o.modified_ms),
-                o.etag,
-                o.size,
-                o.owner,
-                // OBS marks an appendable object in listings.
-                if o.appends.is_some() {
-                    "<Type>Appendable</Type>"
-                } else {
-                    ""
-                }
+                "<Contents>{}</Contents>",
+                listed_object(&o, &enc, false)
             ));
         }
-        for p in prefixes {
-            s.push_str(&format!(
-                "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
-                xml::escape(&enc(&p))
-            ));
-        }
+        push_prefixes(&mut s, &prefixes, &enc);
         s.push_str("</ListBucketResult>");
+        Ok(xml_response(s))
+    }
+
+    /// One page of the bucket's objects under `prefix` after `start`, rolled up at `delimiter`.
+    fn object_page<'p>(
+        &self,
+        name: &str,
+        prefix: &'p str,
+        delimiter: Option<&'p str>,
+        start: &'p str,
+        max_keys: usize,
+    ) -> Result<Page<'p, ObjectRow>, ApiError> {
+        let mut page = Page::new(prefix, delimiter, start, max_keys);
+        let mut after = start.to_owned();
+        'scan: while !page.takes_nothing() {
+            let batch = self.gw.store.list_objects(name, prefix, &after, 1000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for o in batch {
+                after.clone_from(&o.key);
+                if !page.offer(&after, o) {
+                    break 'scan;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    /// `GET /{bucket}?versions` (ListObjectVersions, the OBS SDK's `listVersions`). The gateway
+    /// keeps one version of each object, as a bucket that never had versioning: each is listed
+    /// as the latest version `null`, and a page resumes after `key-marker` (with
+    /// `version-id-marker`, if given, `null`: the only version there is). boto3's
+    /// `bucket.object_versions.delete()`, how much code empties a bucket, lists them so.
+    pub(super) fn list_versions(&self, name: &str) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let t = self.t;
+        let prefix = t.get("prefix").unwrap_or("");
+        let delimiter = t.get("delimiter").filter(|d| !d.is_empty());
+        let max_keys = page_size(t, "max-keys")?;
+        let key_marker = t.get("key-marker").unwrap_or("");
+        let version_marker = t.get("version-id-marker").unwrap_or("");
+        if !version_marker.is_empty() {
+            if key_marker.is_empty() {
+                return Err(ApiError::bad(
+                    "a version-id-marker cannot be specified without a key-marker",
+                ));
+            }
+            current_version_only(Some(version_marker))?;
+        }
+        let page = self.object_page(name, prefix, delimiter, key_marker, max_keys)?;
+        let enc = key_encoding(t);
+        let mut s = format!(
+            "{}<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><KeyMarker>{}</KeyMarker><VersionIdMarker>{}</VersionIdMarker>",
+            xml::DECL,
+            xml::escape(name),
+            xml::escape(&enc(prefix)),
+            xml::escape(&enc(key_marker)),
+            xml::escape(version_marker)
+        );
+        if page.truncated {
+            s.push_str(&format!(
+                "<NextKeyMarker>{}</NextKeyMarker>",
+                xml::escape(&enc(&page.last))
+            ));
+            if page.last_is_item {
+                s.push_str("<NextVersionIdMarker>null</NextVersionIdMarker>");
+            }
+        }
+        s.push_str(&format!(
+            "<MaxKeys>{max_keys}</MaxKeys><IsTruncated>{}</IsTruncated>",
+            page.truncated
+        ));
+        if let Some(d) = delimiter {
+            s.push_str(&format!("<Delimiter>{}</Delimiter>", xml::escape(&enc(d))));
+        }
+        if t.get("encoding-type") == Some("url") {
+            s.push_str("<EncodingType>url</EncodingType>");
+        }
+        for o in &page.items {
+            s.push_str(&format!(
+                "<Version>{}</Version>",
+                listed_object(o, &enc, true)
+            ));
+        }
+        push_prefixes(&mut s, &page.prefixes, &enc);
+        s.push_str("</ListVersionsResult>");
         Ok(xml_response(s))
     }
 
@@ -436,5 +495,38 @@ impl Ctx<'_> {
         }
         s.push_str("</DeleteResult>");
         Ok(xml_response(s))
+    }
+}
+/// An object's elements in a listing (`Contents`, or with `version` a `Version` of the only
+/// version kept, `null`).
+fn listed_object(o: &ObjectRow, enc: &impl Fn(&str) -> String, version: bool) -> String {
+    format!(
+        "<Key>{}</Key>{}<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><Owner><ID>{}</ID></Owner><StorageClass>STANDARD</StorageClass>{}",
+        xml::escape(&enc(&o.key)),
+        if version {
+            "<VersionId>null</VersionId><IsLatest>true</IsLatest>"
+        } else {
+            ""
+        },
+        xml::iso_time(o.modified_ms),
+        o.etag,
+        o.size,
+        o.owner,
+        // OBS marks an appendable object in listings.
+        if o.appends.is_some() {
+            "<Type>Appendable</Type>"
+        } else {
+            ""
+        }
+    )
+}
+
+/// A listing's common prefixes.
+fn push_prefixes(s: &mut String, prefixes: &[String], enc: &impl Fn(&str) -> String) {
+    for p in prefixes {
+        s.push_str(&format!(
+            "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+            xml::escape(&enc(p))
+        ));
     }
 }

@@ -383,6 +383,7 @@ async fn route(
             BucketOp::Head => ctx.head_bucket(b),
             BucketOp::ListObjects => ctx.list_objects(b),
             BucketOp::ListUploads => ctx.list_uploads(b),
+            BucketOp::ListVersions => ctx.list_versions(b),
             BucketOp::Delete => ctx.delete_bucket(b),
             BucketOp::DeleteObjects => ctx.delete_objects(b, body).await,
         },

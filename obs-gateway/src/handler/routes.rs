@@ -56,6 +56,7 @@ pub(super) enum BucketOp {
     Create,
     Head,
     ListObjects,
+    ListVersions,
     ListUploads,
     Delete,
     DeleteObjects,
@@ -99,6 +100,7 @@ impl BucketOp {
             Self::GetStorageInfo => &["storageinfo"],
             Self::DeleteObjects => &["delete"],
             Self::ListUploads => &["uploads"],
+            Self::ListVersions => &["versions"],
             Self::Create | Self::Head | Self::ListObjects | Self::Delete => &[],
         }
     }
@@ -197,6 +199,7 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::GET if t.has("versioning") => B::GetVersioning,
         Method::GET if t.has("storageinfo") => B::GetStorageInfo,
         Method::GET if t.has("uploads") => B::ListUploads,
+        Method::GET if t.has("versions") => B::ListVersions,
         Method::PUT => B::Create,
         Method::HEAD => B::Head,
         Method::GET => B::ListObjects,
@@ -421,7 +424,13 @@ mod tests {
             (Method::GET, None, &["versioning"], "GetVersioning"),
             (Method::GET, None, &["storageinfo"], "GetStorageInfo"),
             (Method::GET, None, &["quota"], "501 NotImplemented"),
-            (Method::GET, None, &["versions"], "501 NotImplemented"),
+            (
+                Method::GET,
+                None,
+                &["versions", "key-marker=a", "version-id-marker=null"],
+                "ListVersions",
+            ),
+            (Method::DELETE, None, &["versions"], "501 NotImplemented"),
             (Method::GET, None, &["Tagging"], "501 NotImplemented"),
             // A served sub-resource on another operation: refused too.
             (
