@@ -1852,6 +1852,57 @@ fn object_versions_list_each_object_once_and_empty_a_bucket() {
     }
 }
 
+/// The bucket configurations the gateway keeps none of read as S3 and OBS answer for a bucket
+/// without them (a 404 with the configuration's own code, or the empty or default document;
+/// ownership controls are `BucketOwnerEnforced`, which the ACLs are), to the bucket's owner only,
+/// through boto3 and the OBS SDK in their own shapes; setting one stays 501 and sets nothing.
+#[test]
+fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "configs-v4"),
+        (Client::Boto3SigV2, "configs-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["bucket-configs", bucket, T2.0, T2.1]);
+        let want = serde_json::json!({
+            "cors": ["NoSuchCORSConfiguration", 404],
+            "lifecycle": ["NoSuchLifecycleConfiguration", 404],
+            "website": ["NoSuchWebsiteConfiguration", 404],
+            "replication": ["ReplicationConfigurationNotFoundError", 404],
+            "object_lock": ["ObjectLockConfigurationNotFoundError", 404],
+            "public_access_block": ["NoSuchPublicAccessBlockConfiguration", 404],
+            "logging": "none",
+            "notification": [],
+            "request_payment": "BucketOwner",
+            "accelerate": "never set",
+            "ownership_controls": ["BucketOwnerEnforced"],
+            "other_tenant": ["AccessDenied", 403],
+            "set_cors": "NotImplemented",
+            "cors_after_set": ["NoSuchCORSConfiguration", 404],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "configs-obs"),
+        (Client::EsdkDefault, "configs-default"),
+        (Client::EsdkV4, "configs-v4-esdk"),
+    ] {
+        let seen = client.run(&env, T1, &["bucket-configs", bucket]);
+        let want = serde_json::json!({
+            "cors": ["NoSuchCORSConfiguration", 404],
+            "lifecycle": ["NoSuchLifecycleConfiguration", 404],
+            "website": ["NoSuchWebsiteConfiguration", 404],
+            "public_access_block": ["NoSuchPublicAccessBlockConfiguration", 404],
+            "logging": null,
+            "notification": [[], []],
+            "quota": 0,
+            "storage_policy": "STANDARD",
+            "request_payment": "BucketOwner",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// An object read or copied while another client replaces it is served whole, as one version
 /// or the other, never an error: the file is opened while its row is read, and a replaced
 /// object's file is unlinked only after its row is gone.

@@ -49,6 +49,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | versions B (creates B: ListObjectVersions whole, one entry per page with a delimiter,
         with bad markers; then boto3's resource empties B as such code does,
         bucket.object_versions.delete(), and deletes B)
+      | bucket-configs B AK SK (creates B: the reads of each bucket configuration the gateway
+        keeps none of, by the owner; one by another tenant; setting one)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
@@ -582,6 +584,43 @@ def versions(s3, bucket, endpoint, ak, sk, signature):
     return seen
 
 
+def bucket_configs(s3, bucket, other):
+    """What reading each configuration of a new bucket answers."""
+    s3.create_bucket(Bucket=bucket)
+    b = {"Bucket": bucket}
+
+    def read(call, pick):
+        try:
+            return pick(call(**b))
+        except botocore.exceptions.ClientError as e:
+            return [e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]]
+
+    seen = {
+        "cors": read(s3.get_bucket_cors, lambda r: r.get("CORSRules")),
+        "lifecycle": read(s3.get_bucket_lifecycle_configuration, lambda r: r.get("Rules")),
+        "website": read(s3.get_bucket_website, lambda r: r.get("IndexDocument")),
+        "replication": read(s3.get_bucket_replication, lambda r: r.get("ReplicationConfiguration")),
+        "object_lock": read(s3.get_object_lock_configuration,
+                            lambda r: r.get("ObjectLockConfiguration")),
+        "public_access_block": read(s3.get_public_access_block,
+                                    lambda r: r.get("PublicAccessBlockConfiguration")),
+        "logging": read(s3.get_bucket_logging, lambda r: r.get("LoggingEnabled", "none")),
+        "notification": read(s3.get_bucket_notification_configuration,
+                             lambda r: sorted(k for k in r if k != "ResponseMetadata")),
+        "request_payment": read(s3.get_bucket_request_payment, lambda r: r.get("Payer")),
+        "accelerate": read(s3.get_bucket_accelerate_configuration,
+                           lambda r: r.get("Status", "never set")),
+        "ownership_controls": read(s3.get_bucket_ownership_controls,
+                                   lambda r: [x["ObjectOwnership"]
+                                              for x in r["OwnershipControls"]["Rules"]]),
+    }
+    seen["other_tenant"] = read(other.get_bucket_cors, lambda r: r.get("CORSRules"))
+    seen["set_cors"] = code_of(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={
+        "CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}))
+    seen["cors_after_set"] = read(s3.get_bucket_cors, lambda r: r.get("CORSRules"))
+    return seen
+
+
 def tampered_bodies(s3, bucket, endpoint, ak, sk):
     """Configuration documents whose body was changed after signing: a SigV4 body that is not
     its signed x-amz-content-sha256, a SigV2 body that is not its signed Content-MD5, a body that
@@ -934,6 +973,9 @@ def main():
             out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
+        elif op == "bucket-configs":
+            bucket, other_ak, other_sk = args
+            out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "versions":
             out = versions(s3, args[0], endpoint, ak, sk, signature)
         elif op == "tampered-bodies":

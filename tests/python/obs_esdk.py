@@ -24,6 +24,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | acls B F (creates B with F stored as k: the bucket's and k's ACL as read, canned ACLs
         set on the bucket, on k and on a new object)
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
+      | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
+        keeps none of)
       | list-versions B (listVersions: each version's key, ID and latest flag, delete markers)
       | object-metadata B (creates B: setObjectMetadata with REPLACE_NEW and REPLACE on a plain,
         an SSE-KMS and an appendable object, what getObjectMetadata and getObject see after)
@@ -269,6 +271,28 @@ def main():
         head = c.getObjectMetadata(bucket, "self")
         seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
         seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        print(json.dumps(seen))
+        return
+    elif op == "bucket-configs":
+        bucket, = args
+        c.createBucket(bucket)
+
+        def read(resp, pick):
+            return pick(resp.body) if resp.status < 300 else [resp.errorCode, resp.status]
+
+        seen = {
+            "cors": read(c.getBucketCors(bucket), lambda b: b),
+            "lifecycle": read(c.getBucketLifecycle(bucket), lambda b: b),
+            "website": read(c.getBucketWebsite(bucket), lambda b: b),
+            "public_access_block": read(c.getBucketPublicAccessBlock(bucket), lambda b: b),
+            "logging": read(c.getBucketLogging(bucket), lambda b: b.targetBucket),
+            "notification": read(c.getBucketNotification(bucket),
+                                 lambda b: [b.topicConfigurations or [],
+                                            b.functionGraphConfigurations or []]),
+            "quota": read(c.getBucketQuota(bucket), lambda b: b.quota),
+            "storage_policy": read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass),
+            "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
+        }
         print(json.dumps(seen))
         return
     elif op == "list-versions":

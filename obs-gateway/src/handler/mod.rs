@@ -41,6 +41,7 @@ mod objects;
 mod post;
 mod routes;
 mod tagging;
+mod unkept;
 
 use routes::{BucketOp, ObjectOp, Op};
 
@@ -384,6 +385,7 @@ async fn route(
             BucketOp::ListObjects => ctx.list_objects(b),
             BucketOp::ListUploads => ctx.list_uploads(b),
             BucketOp::ListVersions => ctx.list_versions(b),
+            BucketOp::GetUnkept(what) => ctx.get_unkept(b, what),
             BucketOp::Delete => ctx.delete_bucket(b),
             BucketOp::DeleteObjects => ctx.delete_objects(b, body).await,
         },

@@ -9,6 +9,7 @@
 
 use http::{HeaderMap, Method, StatusCode};
 
+use super::unkept::Unkept;
 use super::{ApiError, Target, not_implemented};
 use crate::auth::v2::{BOTOCORE_SUBRESOURCES, OBS_SUBRESOURCES};
 
@@ -53,6 +54,8 @@ pub(super) enum BucketOp {
     GetLocation,
     GetVersioning,
     GetStorageInfo,
+    /// A read of a configuration the gateway does not keep.
+    GetUnkept(Unkept),
     Create,
     Head,
     ListObjects,
@@ -98,6 +101,7 @@ impl BucketOp {
             Self::GetLocation => &["location"],
             Self::GetVersioning => &["versioning"],
             Self::GetStorageInfo => &["storageinfo"],
+            Self::GetUnkept(what) => what.serves(),
             Self::DeleteObjects => &["delete"],
             Self::ListUploads => &["uploads"],
             Self::ListVersions => &["versions"],
@@ -199,6 +203,9 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::GET if t.has("versioning") => B::GetVersioning,
         Method::GET if t.has("storageinfo") => B::GetStorageInfo,
         Method::GET if t.has("uploads") => B::ListUploads,
+        Method::GET if let Some((_, what)) = Unkept::ALL.iter().find(|(n, _)| t.has(n)) => {
+            B::GetUnkept(*what)
+        }
         Method::GET if t.has("versions") => B::ListVersions,
         Method::PUT => B::Create,
         Method::HEAD => B::Head,
@@ -423,7 +430,23 @@ mod tests {
             (Method::PUT, None, &["versioning"], "501 NotImplemented"),
             (Method::GET, None, &["versioning"], "GetVersioning"),
             (Method::GET, None, &["storageinfo"], "GetStorageInfo"),
-            (Method::GET, None, &["quota"], "501 NotImplemented"),
+            (Method::GET, None, &["quota"], "GetUnkept(Quota)"),
+            (Method::GET, None, &["cors"], "GetUnkept(Cors)"),
+            (
+                Method::GET,
+                None,
+                &["publicAccessBlock"],
+                "GetUnkept(PublicAccessBlock)",
+            ),
+            (Method::PUT, None, &["cors"], "501 NotImplemented"),
+            (Method::PUT, None, &["lifecycle"], "501 NotImplemented"),
+            (Method::GET, k, &["cors"], "501 NotImplemented"),
+            (
+                Method::GET,
+                None,
+                &["cors", "lifecycle"],
+                "501 NotImplemented",
+            ),
             (
                 Method::GET,
                 None,

@@ -1,0 +1,139 @@
+//! Bucket configurations the gateway does not keep (CORS, lifecycle, website, replication, object
+//! lock, public access block, logging, notifications, request payment, transfer acceleration,
+//! quota, default storage class) and the object ownership it enforces: reading one answers what S3 or OBS
+//! answers for a bucket that has none (a 404 with the configuration's own code, or the empty or
+//! default document), which is true of every bucket here. Tools that read a bucket's whole
+//! configuration (Terraform's refresh, `aws s3api get-bucket-*`, the OBS SDK's `getBucket*`) get
+//! answers instead of 501. Setting or deleting one stays 501 (`routes.rs`).
+
+use http::{Response, StatusCode};
+
+use super::{ApiError, Body, Ctx, xml_response};
+use crate::xml;
+
+/// A bucket configuration that is read but not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unkept {
+    Cors,
+    Lifecycle,
+    Website,
+    Replication,
+    ObjectLock,
+    PublicAccessBlock,
+    Logging,
+    Notification,
+    RequestPayment,
+    Accelerate,
+    OwnershipControls,
+    Quota,
+    StorageClass,
+    StoragePolicy,
+}
+
+const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
+
+impl Unkept {
+    /// Every one, with its sub-resource's name as S3 or OBS spells it.
+    pub(super) const ALL: [(&'static str, Unkept); 14] = [
+        ("cors", Unkept::Cors),
+        ("lifecycle", Unkept::Lifecycle),
+        ("website", Unkept::Website),
+        ("replication", Unkept::Replication),
+        ("object-lock", Unkept::ObjectLock),
+        ("publicAccessBlock", Unkept::PublicAccessBlock),
+        ("logging", Unkept::Logging),
+        ("notification", Unkept::Notification),
+        ("requestPayment", Unkept::RequestPayment),
+        ("accelerate", Unkept::Accelerate),
+        ("ownershipControls", Unkept::OwnershipControls),
+        ("quota", Unkept::Quota),
+        ("storageClass", Unkept::StorageClass),
+        ("storagePolicy", Unkept::StoragePolicy),
+    ];
+
+    /// The sub-resources a read of it names (lower-case).
+    pub(super) fn serves(self) -> &'static [&'static str] {
+        match self {
+            Unkept::Cors => &["cors"],
+            Unkept::Lifecycle => &["lifecycle"],
+            Unkept::Website => &["website"],
+            Unkept::Replication => &["replication"],
+            Unkept::ObjectLock => &["object-lock"],
+            Unkept::PublicAccessBlock => &["publicaccessblock"],
+            Unkept::Logging => &["logging"],
+            Unkept::Notification => &["notification"],
+            Unkept::RequestPayment => &["requestpayment"],
+            Unkept::Accelerate => &["accelerate"],
+            Unkept::OwnershipControls => &["ownershipcontrols"],
+            Unkept::Quota => &["quota"],
+            Unkept::StorageClass => &["storageclass"],
+            Unkept::StoragePolicy => &["storagepolicy"],
+        }
+    }
+
+    /// What a read answers: the document of a bucket without the configuration, or the refusal
+    /// S3 and OBS give for one that has none.
+    fn answer(self) -> Result<String, ApiError> {
+        let missing = |code: &'static str, message: &'static str| {
+            Err(ApiError::new(StatusCode::NOT_FOUND, code, message))
+        };
+        let doc = |body: String| Ok(format!("{}{body}", xml::DECL));
+        match self {
+            Unkept::Cors => missing(
+                "NoSuchCORSConfiguration",
+                "The CORS configuration does not exist",
+            ),
+            Unkept::Lifecycle => missing(
+                "NoSuchLifecycleConfiguration",
+                "The lifecycle configuration does not exist",
+            ),
+            Unkept::Website => missing(
+                "NoSuchWebsiteConfiguration",
+                "The specified bucket does not have a website configuration",
+            ),
+            Unkept::Replication => missing(
+                "ReplicationConfigurationNotFoundError",
+                "The replication configuration was not found",
+            ),
+            Unkept::ObjectLock => missing(
+                "ObjectLockConfigurationNotFoundError",
+                "Object Lock configuration does not exist for this bucket",
+            ),
+            Unkept::PublicAccessBlock => missing(
+                "NoSuchPublicAccessBlockConfiguration",
+                "The public access block configuration was not found",
+            ),
+            Unkept::Logging => doc(format!("<BucketLoggingStatus xmlns=\"{S3_NS}\"/>")),
+            Unkept::Notification => doc(format!("<NotificationConfiguration xmlns=\"{S3_NS}\"/>")),
+            Unkept::RequestPayment => doc(format!(
+                "<RequestPaymentConfiguration xmlns=\"{S3_NS}\"><Payer>BucketOwner</Payer></RequestPaymentConfiguration>"
+            )),
+            Unkept::Accelerate => doc(format!("<AccelerateConfiguration xmlns=\"{S3_NS}\"/>")),
+            // The ACLs are S3's `BucketOwnerEnforced` (`acl.rs`).
+            Unkept::OwnershipControls => doc(format!(
+                "<OwnershipControls xmlns=\"{S3_NS}\"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>"
+            )),
+            // OBS: a quota of 0 is no quota.
+            Unkept::Quota => doc(format!(
+                "<Quota xmlns=\"{OBS_NS}\"><StorageQuota>0</StorageQuota></Quota>"
+            )),
+            // OBS's default storage class, in its own and in the S3 dialect.
+            Unkept::StorageClass => doc(format!(
+                "<StorageClass xmlns=\"{OBS_NS}\">STANDARD</StorageClass>"
+            )),
+            Unkept::StoragePolicy => doc(format!(
+                "<StoragePolicy xmlns=\"{S3_NS}\"><DefaultStorageClass>STANDARD</DefaultStorageClass></StoragePolicy>"
+            )),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// `GET /{bucket}?<configuration>` of a configuration the gateway does not keep, by the
+    /// bucket's owner.
+    pub(super) fn get_unkept(&self, name: &str, what: Unkept) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        what.answer().map(xml_response)
+    }
+}
