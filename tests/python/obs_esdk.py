@@ -391,6 +391,23 @@ def main():
                 encryption="kms", key="0d0466b0-e727-4d9c-b35d-f84bb474a37f"))),
         }
         seen["after_refusals"] = [meta("log")["length"], read("log") == whole]
+        # Eight appends race at the same position: one lands, the others are told the position
+        # moved, and the object is the one that landed after what was there.
+        import threading
+        racers = [str(i) * 1000 for i in range(8)]
+        outcomes = [None] * len(racers)
+
+        def race(i):
+            outcomes[i] = appended(append("log", racers[i], len(whole)))
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(len(racers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        won = [i for i, o in enumerate(outcomes) if isinstance(o, dict)]
+        seen["race"] = [len(won), sorted({str(o) for o in outcomes if not isinstance(o, dict)}),
+                        len(won) == 1 and read("log") == whole + racers[won[0]]]
         seen["plain"] = [appended(append("plain", "a", 0)), appended(append("plain", "bc", 1))]
         seen["plain_read"] = [read("plain"), meta("plain")["appendable"]]
         seen["plain_asked_kms"] = appended(append("plain", "d", 3, kms))
@@ -400,7 +417,7 @@ def main():
                                 for o in c.listObjects(bucket).body.contents)
         seen["copy"] = code(c.copyObject(bucket, "log", bucket, "log.copy",
                                          headers=CopyObjectHeader(destSseHeader=kms)))
-        seen["copy_read"] = [read("log.copy") == whole, meta("log.copy")["appendable"]]
+        seen["copy_read"] = [read("log.copy") == read("log"), meta("log.copy")["appendable"]]
         seen["put_over"] = code(c.putContent(bucket, "plain", "replaced"))
         seen["put_over_read"] = [read("plain"), meta("plain")["appendable"]]
         print(json.dumps(seen))
