@@ -87,10 +87,13 @@ impl Ctx<'_> {
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let existing = self.gw.store.object(bucket, key)?;
-        // The object an append extends (a normal object is not one: refused below, after the
-        // caller is known to be allowed to write here).
-        let before = existing.clone().filter(|o| o.appends.is_some());
-        let stored = before.as_ref().map(stored_facts).transpose()?;
+        let found = existing.is_some();
+        // The object an append extends, with its facts (a normal object is not one: refused
+        // below, after the caller is known to be allowed to write here).
+        let extended = existing
+            .filter(|o| o.appends.is_some())
+            .map(|o| stored_facts(&o).map(|stored| (o, stored)))
+            .transpose()?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let obs_query = sse::to_obs_query(&self.t.query);
         let mut request = ObsRequest::new(
@@ -101,29 +104,26 @@ impl Ctx<'_> {
             &obs_headers,
         )
         .with_query(&obs_query);
-        if let Some(stored) = &stored {
+        if let Some((_, stored)) = &extended {
             request = request.with_stored(stored);
         }
         let decision = self.gw.adapter.decide(&request).await?;
         self.check_acl(&facts, &decision.policy)?;
-        let (row, answer) = match (existing, before, stored) {
-            (Some(_), None, _) => {
+        let (row, answer) = match extended {
+            Some((before, _)) if position != before.size => {
+                return Err(position_not_length(before.size));
+            }
+            Some((before, stored)) => self.later_append(&facts, before, &stored, body).await?,
+            None if found => {
                 return Err(not_appendable(
                     "the object was not made by an append: only an appendable object takes appends",
                 ));
             }
-            (None, _, _) if position != 0 => return Err(position_not_length(0)),
-            (None, _, _) => {
+            None if position != 0 => return Err(position_not_length(0)),
+            None => {
                 self.first_append(&facts, bucket, key, &decision, body)
                     .await?
             }
-            (Some(_), Some(before), Some(stored)) => {
-                if position != before.size {
-                    return Err(position_not_length(before.size));
-                }
-                self.later_append(&facts, before, &stored, body).await?
-            }
-            (Some(_), Some(_), None) => return Err(ApiError::internal("no stored facts")),
         };
         let mut r = Response::new(empty());
         let h = r.headers_mut();
