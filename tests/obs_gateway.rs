@@ -1743,7 +1743,7 @@ fn appends_grow_an_object_at_its_length_and_inherit_its_encryption() {
         // What was there, then the one racing append that landed (1000 of one digit).
         let raced = read.strip_prefix(&before_race).unwrap_or_default();
         assert!(
-            raced.len() == 1000 && raced.chars().all(|c| Some(c) == raced.chars().next()),
+            raced.len() == 1000 && raced.chars().all(|c| raced.starts_with(c)),
             "{client:?}: {} bytes after the race",
             read.len()
         );
@@ -1907,6 +1907,46 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
             "quota": 0,
             "storage_policy": "STANDARD",
             "request_payment": "BucketOwner",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// Object tags through the OBS SDK's own calls (`setObjectTagging`, `getObjectTagging`,
+/// `deleteObjectTagging`) in each of its modes, with OBS's limits where they are stricter than
+/// S3's (a value of at most 255 characters; no `=` or `/`); on a new object and a copy by the
+/// tagging header of the request's dialect (`x-obs-tagging` in OBS's), counted in HEAD.
+#[test]
+fn the_obs_sdk_tags_objects_within_obss_limits() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "otags-obs"),
+        (Client::EsdkDefault, "otags-default"),
+        (Client::EsdkV4, "otags-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["object-tags", bucket]);
+        let want = serde_json::json!({
+            "none_yet": [],
+            "set": "ok",
+            "tags": [["env", "prod"], ["team", "storage"]],
+            "refused": {
+                "eleven tags": ["BadRequest", 400],
+                "a key of 129 characters": ["InvalidTag", 400],
+                "a value of 256 characters": ["InvalidTag", 400],
+                "a '*' in a key": ["InvalidTag", 400],
+                "a '|' in a value": ["InvalidTag", 400],
+                "a '/' in a value": ["InvalidTag", 400],
+                "an absent object": ["NoSuchKey", 404],
+            },
+            "after_refusals": [["env", "prod"], ["team", "storage"]],
+            "at_limits": "ok",
+            "deleted": "ok",
+            "after_delete": [],
+            "put_with_tags": "ok",
+            "put_tags": [["a", "1"], ["b", "2"]],
+            "count": ["2"],
+            "copy_replacing": "ok",
+            "copy_tags": [["c", "3"]],
         });
         assert_eq!(seen, want, "{client:?}");
     }

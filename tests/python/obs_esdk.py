@@ -26,6 +26,7 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
+      | object-tags B (creates B with k: the SDK's object tagging calls, OBS's limits)
       | list-versions B (listVersions: each version's key, ID and latest flag, delete markers)
       | object-metadata B (creates B: setObjectMetadata with REPLACE_NEW and REPLACE on a plain,
         an SSE-KMS and an appendable object, what getObjectMetadata and getObject see after)
@@ -293,6 +294,54 @@ def main():
             "storage_policy": read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass),
             "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
         }
+        print(json.dumps(seen))
+        return
+    elif op == "object-tags":
+        bucket, = args
+        c.createBucket(bucket)
+        c.putContent(bucket, "k", "tagged")
+
+        def code(resp):
+            return "ok" if resp.status < 300 else [resp.errorCode, resp.status]
+
+        def tags():
+            r = c.getObjectTagging(bucket, "k")
+            if r.status >= 300:
+                return [r.errorCode, r.status]
+            return sorted([str(t.key), str(t.value)] for t in r.body.tags)
+
+        seen = {"none_yet": tags()}
+        seen["set"] = code(c.setObjectTagging(bucket, "k", {"team": "storage", "env": "prod"}))
+        seen["tags"] = tags()
+        seen["refused"] = {
+            name: code(c.setObjectTagging(bucket, "k", t))
+            for name, t in [
+                ("eleven tags", {f"k{i}": "v" for i in range(11)}),
+                ("a key of 129 characters", {"k" * 129: "v"}),
+                ("a value of 256 characters", {"k": "v" * 256}),
+                ("a '*' in a key", {"a*": "v"}),
+                ("a '|' in a value", {"a": "v|w"}),
+                ("a '/' in a value", {"a": "v/w"}),
+                ("an absent object", None),
+            ] if t is not None
+        }
+        seen["refused"]["an absent object"] = code(c.setObjectTagging(bucket, "absent", {"a": "b"}))
+        seen["after_refusals"] = tags()
+        seen["at_limits"] = code(c.setObjectTagging(bucket, "k", {"k" * 128: "v" * 255}))
+        seen["deleted"] = code(c.deleteObjectTagging(bucket, "k"))
+        seen["after_delete"] = tags()
+        # Tags on a new object and on a copy, by the header of the request's dialect (an
+        # extension header the SDK signs as any other of its prefix).
+        prefix = "x-obs-" if mode == "workflow" else "x-amz-"
+        seen["put_with_tags"] = code(c.putContent(
+            bucket, "k", "tagged", extensionHeaders={prefix + "tagging": "a=1&b=2"}))
+        seen["put_tags"] = tags()
+        head = c.getObjectMetadata(bucket, "k")
+        seen["count"] = [v for k, v in head.header if "tagging-count" in k.lower()]
+        seen["copy_replacing"] = code(c.copyObject(bucket, "k", bucket, "k2", extensionHeaders={
+            prefix + "tagging-directive": "REPLACE", prefix + "tagging": "c=3"}))
+        r = c.getObjectTagging(bucket, "k2")
+        seen["copy_tags"] = sorted([str(t.key), str(t.value)] for t in r.body.tags)
         print(json.dumps(seen))
         return
     elif op == "list-versions":

@@ -627,7 +627,10 @@ impl Ctx<'_> {
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         if !obj.tags.is_empty() {
-            headers.insert("x-amz-tagging-count", HeaderValue::from(obj.tags.len()));
+            let name = format!("{}tagging-count", self.who.dialect.prefix());
+            if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {
+                headers.insert(name, HeaderValue::from(obj.tags.len()));
+            }
         }
         self.metadata_headers(&obj, &mut headers);
         headers.extend(sse::response_headers(

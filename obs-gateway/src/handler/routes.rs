@@ -244,8 +244,7 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
 
 /// Refuses headers of a new object that ask for what the gateway does not keep: an object lock
 /// (400 `InvalidRequest`, as S3 answers for a bucket without object lock: the object would
-/// otherwise look protected and be deletable) and OBS's `x-obs-tagging` (501: S3's
-/// `x-amz-tagging` is kept, `tagging.rs`).
+/// otherwise look protected and be deletable).
 fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     for prefix in ["x-amz-", "x-obs-"] {
         let named = |suffix: &str| headers.contains_key(format!("{prefix}{suffix}").as_str());
@@ -261,14 +260,6 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
                 StatusCode::BAD_REQUEST,
                 "InvalidRequest",
                 "the bucket has no object lock configuration: the gateway keeps no object locks",
-            ));
-        }
-        if prefix == "x-obs-" && named("tagging") {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                "x-obs-tagging: OBS's object tags are not served by the gateway (S3's \
-                 x-amz-tagging is)",
             ));
         }
     }
@@ -506,10 +497,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(
-            with_header(Method::PUT, &[], "x-obs-tagging").unwrap_err(),
-            "501 NotImplemented"
-        );
+        assert!(with_header(Method::PUT, &[], "x-obs-tagging").is_ok());
         assert!(with_header(Method::PUT, &[], "x-amz-tagging").is_ok());
         // An ACL other than the owner's alone: refused on a new object, and on a new bucket in
         // S3's words for that call ("x" is no canned ACL).

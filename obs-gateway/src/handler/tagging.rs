@@ -1,9 +1,11 @@
-//! Object tags (S3's object tagging): `x-amz-tagging` on a new object (a PUT, a copy with
+//! Object tags (S3's object tagging, and OBS's, which spells the headers `x-obs-`):
+//! `x-amz-tagging` or `x-obs-tagging` on a new object (a PUT, a copy with
 //! `x-amz-tagging-directive: REPLACE`, an initiated multipart upload) or a form's `tagging`
 //! document, and GET, PUT and DELETE `?tagging` by the bucket's owner; GET and HEAD answer
-//! `x-amz-tagging-count`. S3's limits hold: at most 10 tags, each key once, keys of 1 to 128
-//! characters and values of at most 256, of letters, digits, spaces and `+ - = . _ : / @`.
-//! A tag change keeps the object's body, ETag and modification time.
+//! `x-amz-tagging-count`. The stricter of S3's and OBS's limits hold: at most 10 tags, each key
+//! once, keys of 1 to 128 characters and values of at most 255 (OBS; S3 takes 256), of letters,
+//! digits, spaces and `+ - . _ : @` (S3's set without the `=` and `/` OBS refuses). A tag change
+//! keeps the object's body, ETag and modification time.
 //!
 //! Bucket tags (GET, PUT and DELETE `?tagging` on the bucket, S3's and OBS's `setBucketTagging`)
 //! keep OBS's limits, the stricter of OBS's documents: at most 10 tags, each key once, keys of 1
@@ -32,13 +34,14 @@ struct Rules {
     allowed: fn(char) -> bool,
 }
 
-/// S3's object tags.
+/// Object tags: what both S3 and OBS take (OBS refuses `= * < > \ , | / ? ! ;` and values over
+/// 255 characters; S3 takes `+ - = . _ : / @` besides letters, digits and spaces).
 const OBJECT: Rules = Rules {
     max_tags: 10,
     too_many: "BadRequest",
     max_key: 128,
-    max_value: 256,
-    allowed: |c| c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c),
+    max_value: 255,
+    allowed: |c| c.is_alphanumeric() || c == ' ' || "+-._:@".contains(c),
 };
 
 /// OBS's bucket tags.
@@ -77,14 +80,33 @@ fn check(tags: &[(String, String)], rules: &Rules) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The tags of `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded), checked; none without the header.
+/// The header `x-amz-{suffix}` or OBS's `x-obs-{suffix}`, as text; given in both dialects (or
+/// twice) it is refused, not read from one of them.
+fn dialect_header<'h>(headers: &'h HeaderMap, suffix: &str) -> Result<Option<&'h str>, ApiError> {
+    let given: Vec<_> = ["x-amz-", "x-obs-"]
+        .iter()
+        .flat_map(|prefix| headers.get_all(format!("{prefix}{suffix}").as_str()))
+        .collect();
+    match given.as_slice() {
+        [] => Ok(None),
+        [one] => one
+            .to_str()
+            .map(Some)
+            .map_err(|_| invalid(&format!("x-amz-{suffix} / x-obs-{suffix} is not text"))),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            format!("x-amz-{suffix} / x-obs-{suffix} is given more than once"),
+        )),
+    }
+}
+
+/// The tags of `x-amz-tagging` or OBS's `x-obs-tagging` (`k1=v1&k2=v2`, URL-encoded), checked;
+/// none without the header.
 pub(super) fn of_headers(headers: &HeaderMap) -> Result<Tags, ApiError> {
-    let Some(value) = headers.get("x-amz-tagging") else {
+    let Some(text) = dialect_header(headers, "tagging")? else {
         return Ok(Tags::new());
     };
-    let text = value
-        .to_str()
-        .map_err(|_| invalid("x-amz-tagging is not URL-encoded text"))?;
     let decode = |s: &str| {
         percent_decode_str(&s.replace('+', " "))
             .decode_utf8()
@@ -125,16 +147,13 @@ fn read_document(doc: &str) -> Result<Tags, ApiError> {
         .collect::<Result<Tags, ApiError>>()
 }
 
-/// The tags a copy gives its target: the source's (`x-amz-tagging-directive: COPY`, the
-/// default) or the request's (`REPLACE`).
+/// The tags a copy gives its target: the source's (`x-amz-tagging-directive` or
+/// `x-obs-tagging-directive: COPY`, the default) or the request's (`REPLACE`).
 pub(super) fn of_copy(headers: &HeaderMap, source: &[(String, String)]) -> Result<Tags, ApiError> {
-    match headers
-        .get("x-amz-tagging-directive")
-        .map(|v| v.to_str().unwrap_or(""))
-    {
+    match dialect_header(headers, "tagging-directive")? {
         None | Some("COPY") => Ok(source.to_vec()),
         Some("REPLACE") => of_headers(headers),
-        Some(_) => Err(ApiError::bad("x-amz-tagging-directive: COPY or REPLACE")),
+        Some(_) => Err(ApiError::bad("the tagging directive is COPY or REPLACE")),
     }
 }
 
@@ -236,7 +255,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_follow_s3s_rules() {
+    fn object_tags_follow_the_stricter_of_s3s_and_obss_rules() {
         let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         let eleven: Tags = (0..11).map(|i| tag(&format!("k{i}"), "")).collect();
         // (rule, tags, the refusal's code or None)
@@ -244,13 +263,13 @@ mod tests {
             ("a tag", vec![tag("team", "storage")], None),
             ("an empty value", vec![tag("team", "")], None),
             (
-                "letters of any script, spaces and + - = . _ : / @",
-                vec![tag("成本 中心", "a+b-c=d.e_f:g/h@i")],
+                "letters of any script, spaces and + - . _ : @",
+                vec![tag("成本 中心", "a+b-c.d_e:f@g")],
                 None,
             ),
             (
-                "128 characters of key, 256 of value",
-                vec![tag(&"k".repeat(128), &"v".repeat(256))],
+                "128 characters of key, 255 of value",
+                vec![tag(&"k".repeat(128), &"v".repeat(255))],
                 None,
             ),
             ("ten tags", eleven[..10].to_vec(), None),
@@ -262,8 +281,18 @@ mod tests {
                 Some("InvalidTag"),
             ),
             (
-                "a value of 257 characters",
-                vec![tag("k", &"v".repeat(257))],
+                "a value of 256 characters (S3 takes it, OBS does not)",
+                vec![tag("k", &"v".repeat(256))],
+                Some("InvalidTag"),
+            ),
+            (
+                "a '=' in a value (S3 takes it, OBS does not)",
+                vec![tag("k", "a=b")],
+                Some("InvalidTag"),
+            ),
+            (
+                "a '/' in a key (S3 takes it, OBS does not)",
+                vec![tag("a/b", "")],
                 Some("InvalidTag"),
             ),
             ("'*' in a key", vec![tag("a*b", "")], Some("InvalidTag")),
@@ -327,6 +356,15 @@ mod tests {
             ("empty".to_owned(), String::new()),
         ];
         assert_eq!(of_headers(&h).unwrap(), want);
+        let value = h.remove("x-amz-tagging").unwrap();
+        h.insert("x-obs-tagging", value.clone());
+        assert_eq!(of_headers(&h).unwrap(), want, "OBS's spelling");
+        h.insert("x-amz-tagging", value);
+        assert_eq!(
+            of_headers(&h).unwrap_err().code,
+            "InvalidArgument",
+            "both spellings"
+        );
         assert_eq!(of_document(&document(&want)).unwrap(), want);
         assert_eq!(of_headers(&HeaderMap::new()).unwrap(), Tags::new());
         assert_eq!(
