@@ -1952,6 +1952,49 @@ fn the_obs_sdk_tags_objects_within_obss_limits() {
     }
 }
 
+/// Every object is `STANDARD`: a write asking for another storage class that S3 or OBS knows (a
+/// PUT, a copy, a multipart upload, a form's field; boto3's and the OBS SDK's own parameters)
+/// is 501 and stores nothing, since the object would otherwise be kept as `STANDARD` while the
+/// caller believes it archived or cheaper; an unknown class is 400 `InvalidStorageClass`.
+/// Asking for `STANDARD` is taken (and is a change for a copy onto itself, as in S3).
+#[test]
+fn storage_classes_other_than_standard_are_refused_not_dropped() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "classes-v4"),
+        (Client::Boto3SigV2, "classes-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["storage-classes", bucket]);
+        let want = serde_json::json!({
+            "put STANDARD": "ok",
+            "put GLACIER": "NotImplemented",
+            "put STANDARD_IA": "NotImplemented",
+            "copy STANDARD_IA": "NotImplemented",
+            "copy onto itself as STANDARD": "ok",
+            "multipart DEEP_ARCHIVE": "NotImplemented",
+            "form GLACIER": "NotImplemented",
+            "head": "STANDARD",
+            "left": ["standard"],
+            "uploads": 0,
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "classes-obs"),
+        (Client::EsdkDefault, "classes-default"),
+    ] {
+        let seen = client.run(&env, T1, &["storage-classes", bucket]);
+        let want = serde_json::json!({
+            "STANDARD": "ok",
+            "WARM": ["NotImplemented", 501],
+            "COLD": ["NotImplemented", 501],
+            "multipart COLD": ["NotImplemented", 501],
+            "left": ["standard"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// An object read or copied while another client replaces it is served whole, as one version
 /// or the other, never an error: the file is opened while its row is read, and a replaced
 /// object's file is unlinked only after its row is gone.

@@ -49,6 +49,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | versions B (creates B: ListObjectVersions whole, one entry per page with a delimiter,
         with bad markers; then boto3's resource empties B as such code does,
         bucket.object_versions.delete(), and deletes B)
+      | storage-classes B (creates B: PUT, copy, multipart upload and form upload asking for
+        storage classes; what is left)
       | bucket-configs B AK SK (creates B: the reads of each bucket configuration the gateway
         keeps none of, by the owner; one by another tenant; setting one)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
@@ -584,6 +586,35 @@ def versions(s3, bucket, endpoint, ak, sk, signature):
     return seen
 
 
+def storage_classes(s3, bucket):
+    """What asking for a storage class answers, and that a refused write stores nothing."""
+    s3.create_bucket(Bucket=bucket)
+    put = lambda key, cls: lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x", StorageClass=cls)
+    seen = {
+        "put STANDARD": code_of(put("standard", "STANDARD")),
+        "put GLACIER": code_of(put("glacier", "GLACIER")),
+        "put STANDARD_IA": code_of(put("ia", "STANDARD_IA")),
+        "copy STANDARD_IA": code_of(lambda: s3.copy_object(
+            Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "standard"},
+            StorageClass="STANDARD_IA")),
+        "copy onto itself as STANDARD": code_of(lambda: s3.copy_object(
+            Bucket=bucket, Key="standard", CopySource={"Bucket": bucket, "Key": "standard"},
+            StorageClass="STANDARD")),
+        "multipart DEEP_ARCHIVE": code_of(lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="mp", StorageClass="DEEP_ARCHIVE")),
+    }
+    import requests
+    post = s3.generate_presigned_post(Bucket=bucket, Key="form", Fields={"x-amz-storage-class": "GLACIER"},
+                                      Conditions=[{"x-amz-storage-class": "GLACIER"}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"x")})
+    seen["form GLACIER"] = (r.text.split("<Code>")[1].split("</Code>")[0]
+                            if "<Code>" in r.text else r.status_code)
+    seen["head"] = s3.head_object(Bucket=bucket, Key="standard").get("StorageClass", "STANDARD")
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    seen["uploads"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    return seen
+
+
 def bucket_configs(s3, bucket, other):
     """What reading each configuration of a new bucket answers."""
     s3.create_bucket(Bucket=bucket)
@@ -973,6 +1004,8 @@ def main():
             out = conditions(s3, args[0])
         elif op == "sub-resources":
             out = sub_resources(s3, args[0])
+        elif op == "storage-classes":
+            out = storage_classes(s3, args[0])
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))

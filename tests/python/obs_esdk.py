@@ -24,6 +24,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | acls B F (creates B with F stored as k: the bucket's and k's ACL as read, canned ACLs
         set on the bucket, on k and on a new object)
       | bucket-info B (getBucketStorageInfo's size and object count, getBucketVersioning)
+      | storage-classes B (creates B: putContent and initiateMultipartUpload asking for OBS's
+        storage classes; what is left)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
       | object-tags B (creates B with k: the SDK's object tagging calls, OBS's limits)
@@ -271,6 +273,20 @@ def main():
             headers=CopyObjectHeader(directive="REPLACE")))
         head = c.getObjectMetadata(bucket, "self")
         seen["self_metadata"] = [v for k, v in head.header if k.lower() == "a"]
+        seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        print(json.dumps(seen))
+        return
+    elif op == "storage-classes":
+        bucket, = args
+        c.createBucket(bucket)
+
+        def code(resp):
+            return "ok" if resp.status < 300 else [resp.errorCode, resp.status]
+
+        seen = {cls: code(c.putContent(bucket, cls.lower(), "x",
+                                       headers=PutObjectHeader(storageClass=cls)))
+                for cls in ["STANDARD", "WARM", "COLD"]}
+        seen["multipart COLD"] = code(c.initiateMultipartUpload(bucket, "mp", storageClass="COLD"))
         seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps(seen))
         return

@@ -321,6 +321,9 @@ pub(super) async fn post_object(
     if let Some(acl) = field(&fields, "acl") {
         super::acl::check_canned(acl)?;
     }
+    for name in ["x-amz-storage-class", "x-obs-storage-class"] {
+        super::routes::check_storage_class(field(&fields, name))?;
+    }
     let tags = field(&fields, "tagging")
         .map(super::tagging::of_document)
         .transpose()?

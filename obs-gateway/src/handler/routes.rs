@@ -242,11 +242,49 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
     })
 }
 
+/// The storage classes of S3 and OBS other than `STANDARD`: the gateway keeps none of them.
+const OTHER_STORAGE_CLASSES: &[&str] = &[
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+    "WARM",
+    "COLD",
+];
+
+/// Refuses a storage class other than `STANDARD` for a new object (a header, or a form's field):
+/// one S3 or OBS knows is 501 `NotImplemented` (the object would be stored as `STANDARD` while
+/// the caller believes it archived or cheaper), any other 400 `InvalidStorageClass`, as S3
+/// answers it.
+pub(super) fn check_storage_class(class: Option<&str>) -> Result<(), ApiError> {
+    match class {
+        None | Some("STANDARD") => Ok(()),
+        Some(c) if OTHER_STORAGE_CLASSES.contains(&c) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!("the storage class {c} is not kept by the gateway: objects are STANDARD"),
+        )),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidStorageClass",
+            "The storage class you specified is not valid",
+        )),
+    }
+}
+
 /// Refuses headers of a new object that ask for what the gateway does not keep: an object lock
 /// (400 `InvalidRequest`, as S3 answers for a bucket without object lock: the object would
-/// otherwise look protected and be deletable).
+/// otherwise look protected and be deletable) and a storage class other than `STANDARD`.
 fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     for prefix in ["x-amz-", "x-obs-"] {
+        let class = headers.get(format!("{prefix}storage-class").as_str());
+        check_storage_class(class.map(|v| v.to_str().unwrap_or("?")))?;
         let named = |suffix: &str| headers.contains_key(format!("{prefix}{suffix}").as_str());
         if [
             "object-lock-mode",
@@ -498,6 +536,38 @@ mod tests {
             }
         }
         assert!(with_header(Method::PUT, &[], "x-obs-tagging").is_ok());
+        // Storage classes: STANDARD is what every object is; another one S3 or OBS knows is not
+        // kept, an unknown one is not valid.
+        let with_class = |name: &'static str, class: &'static str| {
+            let t = target(b, k, &[]);
+            let mut headers = HeaderMap::new();
+            headers.insert(name, http::HeaderValue::from_static(class));
+            Op::of(&Method::PUT, &t, &headers)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.status.as_u16(), e.code))
+        };
+        for (name, class, want) in [
+            ("x-amz-storage-class", "STANDARD", Ok(())),
+            ("x-obs-storage-class", "STANDARD", Ok(())),
+            ("x-amz-storage-class", "GLACIER", Err("501 NotImplemented")),
+            ("x-obs-storage-class", "WARM", Err("501 NotImplemented")),
+            (
+                "x-amz-storage-class",
+                "standard",
+                Err("400 InvalidStorageClass"),
+            ),
+            (
+                "x-amz-storage-class",
+                "CHEAP",
+                Err("400 InvalidStorageClass"),
+            ),
+        ] {
+            assert_eq!(
+                with_class(name, class),
+                want.map_err(str::to_owned),
+                "{name}: {class}"
+            );
+        }
         assert!(with_header(Method::PUT, &[], "x-amz-tagging").is_ok());
         // An ACL other than the owner's alone: refused on a new object, and on a new bucket in
         // S3's words for that call ("x" is no canned ACL).
