@@ -875,6 +875,8 @@ impl Store {
             row.as_ref()
                 .is_some_and(|r| r.file == before.file && r.size == before.size)
         };
+        // Checked before the file is cut to `stored_len`: a stale `before` (another append
+        // committed since) would cut that append's committed bytes. The commit checks again.
         let current = self.object(&before.bucket, &before.key)?;
         if !is_before(&current) {
             return Err(StoreError::ConditionNotMet {

@@ -8,7 +8,7 @@
 //! ETag, modification time, encryption and tags are unchanged. The bucket's owner alone may do
 //! it, as for the object's tags.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode, header};
 
 use super::{
     ApiError, Body, Ctx, check_user_metadata, empty, request_stored_headers, user_metadata,
@@ -25,12 +25,8 @@ enum Directive {
 }
 
 fn directive(headers: &http::HeaderMap) -> Result<Directive, ApiError> {
-    let given: Vec<&HeaderValue> = ["x-obs-metadata-directive", "x-amz-metadata-directive"]
-        .iter()
-        .flat_map(|n| headers.get_all(*n))
-        .collect();
-    match given.as_slice() {
-        [one] => match one.to_str() {
+    match super::dialect_header(headers, "metadata-directive")? {
+        Some(v) => match v.to_str() {
             Ok("REPLACE_NEW") => Ok(Directive::ReplaceNew),
             Ok("REPLACE") => Ok(Directive::Replace),
             _ => Err(ApiError::new(
@@ -39,16 +35,11 @@ fn directive(headers: &http::HeaderMap) -> Result<Directive, ApiError> {
                 "the metadata directive must be REPLACE_NEW or REPLACE",
             )),
         },
-        [] => Err(ApiError::new(
+        None => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidArgument",
             "setting an object's metadata needs x-obs-metadata-directive: REPLACE_NEW (change \
              what is given) or REPLACE (the request's metadata only)",
-        )),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidArgument",
-            "the metadata directive is given more than once",
         )),
     }
 }
@@ -215,7 +206,7 @@ mod tests {
         let with = |pairs: &[(&'static str, &'static str)]| {
             let mut h = http::HeaderMap::new();
             for (n, v) in pairs {
-                h.append(*n, HeaderValue::from_static(v));
+                h.append(*n, http::HeaderValue::from_static(v));
             }
             directive(&h).map_err(|e| e.code)
         };

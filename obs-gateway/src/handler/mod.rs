@@ -642,6 +642,27 @@ fn check_new_key(key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The header `x-amz-{suffix}` or OBS's `x-obs-{suffix}`; given in both dialects (or twice) it
+/// is refused (400 `InvalidArgument`), not read from one of them.
+fn dialect_header<'h>(
+    headers: &'h HeaderMap,
+    suffix: &str,
+) -> Result<Option<&'h HeaderValue>, ApiError> {
+    let given: Vec<_> = ["x-amz-", "x-obs-"]
+        .iter()
+        .flat_map(|prefix| headers.get_all(format!("{prefix}{suffix}").as_str()))
+        .collect();
+    match given.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            format!("x-amz-{suffix} / x-obs-{suffix} is given more than once"),
+        )),
+    }
+}
+
 fn object_context(bucket: &str, key: &str, version: &str) -> Result<ObjectContext, ApiError> {
     ObjectContext::new()
         .with("obs:bucket", bucket)

@@ -9,7 +9,7 @@
 
 use http::{HeaderMap, Method, StatusCode};
 
-use super::unkept::Unkept;
+use super::unkept::{UNKEPT, Unkept};
 use super::{ApiError, Target, not_implemented};
 use crate::auth::v2::{BOTOCORE_SUBRESOURCES, OBS_SUBRESOURCES};
 
@@ -91,7 +91,7 @@ pub(super) enum ObjectOp {
 }
 
 impl BucketOp {
-    /// The sub-resources (lower-case) a request for this operation may name.
+    /// The sub-resources a request for this operation may name (compared without regard to case).
     fn serves(self) -> &'static [&'static str] {
         match self {
             Self::PutAcl | Self::GetAcl => &["acl"],
@@ -111,7 +111,7 @@ impl BucketOp {
 }
 
 impl ObjectOp {
-    /// The sub-resources (lower-case) a request for this operation may name.
+    /// The sub-resources a request for this operation may name (compared without regard to case).
     fn serves(self) -> &'static [&'static str] {
         match self {
             Self::UploadPart => &["uploadid", "partnumber"],
@@ -174,7 +174,7 @@ impl<'a> Op<'a> {
             Self::Bucket(_, o) => o.serves(),
             Self::Object(_, _, o) => o.serves(),
         };
-        match sub_resources(&t.query).find(|s| !serves.contains(&s.to_ascii_lowercase().as_str())) {
+        match sub_resources(&t.query).find(|s| !serves.iter().any(|n| n.eq_ignore_ascii_case(s))) {
             Some(s) => Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
@@ -203,7 +203,7 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::GET if t.has("versioning") => B::GetVersioning,
         Method::GET if t.has("storageinfo") => B::GetStorageInfo,
         Method::GET if t.has("uploads") => B::ListUploads,
-        Method::GET if let Some((_, what)) = Unkept::ALL.iter().find(|(n, _)| t.has(n)) => {
+        Method::GET if let Some((_, what)) = UNKEPT.iter().find(|(n, _)| t.has(n)) => {
             B::GetUnkept(*what)
         }
         Method::GET if t.has("versions") => B::ListVersions,

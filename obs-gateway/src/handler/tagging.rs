@@ -80,31 +80,20 @@ fn check(tags: &[(String, String)], rules: &Rules) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The header `x-amz-{suffix}` or OBS's `x-obs-{suffix}`, as text; given in both dialects (or
-/// twice) it is refused, not read from one of them.
-fn dialect_header<'h>(headers: &'h HeaderMap, suffix: &str) -> Result<Option<&'h str>, ApiError> {
-    let given: Vec<_> = ["x-amz-", "x-obs-"]
-        .iter()
-        .flat_map(|prefix| headers.get_all(format!("{prefix}{suffix}").as_str()))
-        .collect();
-    match given.as_slice() {
-        [] => Ok(None),
-        [one] => one
-            .to_str()
-            .map(Some)
-            .map_err(|_| invalid(&format!("x-amz-{suffix} / x-obs-{suffix} is not text"))),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidArgument",
-            format!("x-amz-{suffix} / x-obs-{suffix} is given more than once"),
-        )),
-    }
+/// [`dialect_header`](super::dialect_header) as text.
+fn dialect_text<'h>(headers: &'h HeaderMap, suffix: &str) -> Result<Option<&'h str>, ApiError> {
+    super::dialect_header(headers, suffix)?
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| invalid(&format!("x-amz-{suffix} / x-obs-{suffix} is not text")))
+        })
+        .transpose()
 }
 
 /// The tags of `x-amz-tagging` or OBS's `x-obs-tagging` (`k1=v1&k2=v2`, URL-encoded), checked;
 /// none without the header.
 pub(super) fn of_headers(headers: &HeaderMap) -> Result<Tags, ApiError> {
-    let Some(text) = dialect_header(headers, "tagging")? else {
+    let Some(text) = dialect_text(headers, "tagging")? else {
         return Ok(Tags::new());
     };
     let decode = |s: &str| {
@@ -150,7 +139,7 @@ fn read_document(doc: &str) -> Result<Tags, ApiError> {
 /// The tags a copy gives its target: the source's (`x-amz-tagging-directive` or
 /// `x-obs-tagging-directive: COPY`, the default) or the request's (`REPLACE`).
 pub(super) fn of_copy(headers: &HeaderMap, source: &[(String, String)]) -> Result<Tags, ApiError> {
-    match dialect_header(headers, "tagging-directive")? {
+    match dialect_text(headers, "tagging-directive")? {
         None | Some("COPY") => Ok(source.to_vec()),
         Some("REPLACE") => of_headers(headers),
         Some(_) => Err(ApiError::bad("the tagging directive is COPY or REPLACE")),

@@ -33,43 +33,31 @@ pub(super) enum Unkept {
 const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
 
-impl Unkept {
-    /// Every one, with its sub-resource's name as S3 or OBS spells it.
-    pub(super) const ALL: [(&'static str, Unkept); 14] = [
-        ("cors", Unkept::Cors),
-        ("lifecycle", Unkept::Lifecycle),
-        ("website", Unkept::Website),
-        ("replication", Unkept::Replication),
-        ("object-lock", Unkept::ObjectLock),
-        ("publicAccessBlock", Unkept::PublicAccessBlock),
-        ("logging", Unkept::Logging),
-        ("notification", Unkept::Notification),
-        ("requestPayment", Unkept::RequestPayment),
-        ("accelerate", Unkept::Accelerate),
-        ("ownershipControls", Unkept::OwnershipControls),
-        ("quota", Unkept::Quota),
-        ("storageClass", Unkept::StorageClass),
-        ("storagePolicy", Unkept::StoragePolicy),
-    ];
+/// Every one, with its sub-resource's name as S3 or OBS spells it (a read names it exactly so).
+pub(super) static UNKEPT: [(&str, Unkept); 14] = [
+    ("cors", Unkept::Cors),
+    ("lifecycle", Unkept::Lifecycle),
+    ("website", Unkept::Website),
+    ("replication", Unkept::Replication),
+    ("object-lock", Unkept::ObjectLock),
+    ("publicAccessBlock", Unkept::PublicAccessBlock),
+    ("logging", Unkept::Logging),
+    ("notification", Unkept::Notification),
+    ("requestPayment", Unkept::RequestPayment),
+    ("accelerate", Unkept::Accelerate),
+    ("ownershipControls", Unkept::OwnershipControls),
+    ("quota", Unkept::Quota),
+    ("storageClass", Unkept::StorageClass),
+    ("storagePolicy", Unkept::StoragePolicy),
+];
 
-    /// The sub-resources a read of it names (lower-case).
+impl Unkept {
+    /// The sub-resource a read of it names, from [`UNKEPT`].
     pub(super) fn serves(self) -> &'static [&'static str] {
-        match self {
-            Unkept::Cors => &["cors"],
-            Unkept::Lifecycle => &["lifecycle"],
-            Unkept::Website => &["website"],
-            Unkept::Replication => &["replication"],
-            Unkept::ObjectLock => &["object-lock"],
-            Unkept::PublicAccessBlock => &["publicaccessblock"],
-            Unkept::Logging => &["logging"],
-            Unkept::Notification => &["notification"],
-            Unkept::RequestPayment => &["requestpayment"],
-            Unkept::Accelerate => &["accelerate"],
-            Unkept::OwnershipControls => &["ownershipcontrols"],
-            Unkept::Quota => &["quota"],
-            Unkept::StorageClass => &["storageclass"],
-            Unkept::StoragePolicy => &["storagepolicy"],
-        }
+        UNKEPT
+            .iter()
+            .find(|(_, u)| *u == self)
+            .map_or(&[], |(name, _)| std::slice::from_ref(name))
     }
 
     /// What a read answers: the document of a bucket without the configuration, or the refusal
