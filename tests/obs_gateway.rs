@@ -1479,7 +1479,7 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
             "delete_object_tagging": "ok",
             "put_object_acl": "ok",
             "get_object_acl": "ok",
-            "delete_bucket_cors": "NotImplemented",
+            "delete_bucket_website": "NotImplemented",
             "delete_bucket_lifecycle": "NotImplemented",
             "put_bucket_versioning": "NotImplemented",
             "get_other_version": "InvalidArgument",
@@ -1505,7 +1505,7 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
             "setBucketTagging": "ok",
             "getBucketTagging": [["a", "b"]],
             "deleteBucketTagging": "ok",
-            "deleteBucketCors": "NotImplemented",
+            "deleteBucketWebsite": "NotImplemented",
             "otherVersion": "InvalidArgument",
             "imageProcess": "NotImplemented",
             "override": ["text/x-obs", "precious"],
@@ -1874,7 +1874,6 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     ] {
         let seen = client.run(&env, T1, &["bucket-configs", bucket, T2.0, T2.1]);
         let want = serde_json::json!({
-            "cors": ["NoSuchCORSConfiguration", 404],
             "lifecycle": ["NoSuchLifecycleConfiguration", 404],
             "website": ["NoSuchWebsiteConfiguration", 404],
             "replication": ["ReplicationConfigurationNotFoundError", 404],
@@ -1886,8 +1885,8 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
             "accelerate": "never set",
             "ownership_controls": ["BucketOwnerEnforced"],
             "other_tenant": ["AccessDenied", 403],
-            "set_cors": "NotImplemented",
-            "cors_after_set": ["NoSuchCORSConfiguration", 404],
+            "set_website": "NotImplemented",
+            "website_after_set": ["NoSuchWebsiteConfiguration", 404],
         });
         assert_eq!(seen, want, "{client:?}");
     }
@@ -1898,7 +1897,6 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     ] {
         let seen = client.run(&env, T1, &["bucket-configs", bucket]);
         let want = serde_json::json!({
-            "cors": ["NoSuchCORSConfiguration", 404],
             "lifecycle": ["NoSuchLifecycleConfiguration", 404],
             "website": ["NoSuchWebsiteConfiguration", 404],
             "public_access_block": ["NoSuchPublicAccessBlockConfiguration", 404],
@@ -1907,6 +1905,80 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
             "quota": 0,
             "storage_policy": "STANDARD",
             "request_payment": "BucketOwner",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// A bucket keeps CORS rules as S3 and OBS do: its owner sets, reads and deletes them (boto3's
+/// `put_bucket_cors`, the OBS SDK's `setBucketCors`, in each signing mode), another tenant can
+/// do neither, and a rule S3 refuses (a method it does not take, an origin with two wildcards)
+/// is refused and keeps the rules there were. A browser's preflight (`OPTIONS`, unsigned; the OBS
+/// SDK's `optionsBucket`/`optionsObject`, which may name several methods) is answered by the
+/// first rule allowing its origin, methods and headers, or refused with 403; the answer to a
+/// request carrying an `Origin` carries what the rules allow that origin, so the page can read it.
+#[test]
+fn buckets_keep_cors_rules_and_answer_browsers_by_them() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "cors-v4"),
+        (Client::Boto3SigV2, "cors-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["cors", bucket, T2.0, T2.1]);
+        let want = serde_json::json!({
+            "before": "NoSuchCORSConfiguration",
+            "set": "ok",
+            "read_back": true,
+            "other_tenant_read": "AccessDenied",
+            "other_tenant_set": "AccessDenied",
+            "bad_method": "InvalidRequest",
+            "two_wildcards": "InvalidRequest",
+            "kept_after_refusals": true,
+            "preflight_put": {
+                "Access-Control-Allow-Origin": "https://app.example.com",
+                "Access-Control-Allow-Methods": "PUT, POST",
+                "Access-Control-Allow-Headers": "content-type, x-amz-meta-owner",
+                "Access-Control-Expose-Headers": "ETag",
+                "Access-Control-Max-Age": "300",
+                "Access-Control-Allow-Credentials": "true",
+            },
+            "preflight_get_any_origin": {
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "GET, HEAD",
+            },
+            "preflight_unlisted_header": [403, "AccessForbidden"],
+            "preflight_other_origin_put": [403, "AccessForbidden"],
+            "preflight_delete": [403, "AccessForbidden"],
+            "preflight_without_origin": 400,
+            "get_with_origin": [200, "hello", "*", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"],
+            "delete_with_origin": [204, null],
+            "deleted": "ok",
+            "after_delete": "NoSuchCORSConfiguration",
+            "preflight_after_delete": [403, "AccessForbidden"],
+            "preflight_absent_bucket": 404,
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "cors-obs"),
+        (Client::EsdkDefault, "cors-default"),
+        (Client::EsdkV4, "cors-v4-esdk"),
+    ] {
+        let seen = client.run(&env, T1, &["cors", bucket]);
+        let want = serde_json::json!({
+            "before": ["NoSuchCORSConfiguration", 404],
+            "set": 200,
+            "read_back": [
+                ["uploads", ["PUT", "POST"], ["https://*.example.com"], ["content-type", "x-obs-*", "x-amz-*"], 300, ["ETag", "x-obs-request-id"]],
+                [null, ["GET", "HEAD"], ["*"], [], null, []],
+            ],
+            "options_bucket": ["https://app.example.com", "PUT, POST", "content-type, x-obs-meta-owner", "ETag, x-obs-request-id", 300],
+            "options_object_any_origin": ["*", "GET, HEAD", null, null, null],
+            "options_object_one_method_refused": ["AccessForbidden", 403],
+            "bad_rule": "InvalidRequest",
+            "deleted": 204,
+            "after_delete": ["NoSuchCORSConfiguration", 404],
+            "options_after_delete": ["AccessForbidden", 403],
         });
         assert_eq!(seen, want, "{client:?}");
     }

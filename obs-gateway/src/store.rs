@@ -15,6 +15,8 @@ use std::sync::Mutex;
 use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::cors::CorsRule;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -251,7 +253,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -295,6 +297,14 @@ PRAGMA user_version = 6;
 COMMIT;
 ";
 
+/// From version 6: buckets keep their CORS rules.
+const MIGRATE_6_TO_7: &str = "
+BEGIN;
+ALTER TABLE buckets ADD COLUMN cors TEXT;
+PRAGMA user_version = 7;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -304,7 +314,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     sse_algorithm TEXT,
     sse_key_id TEXT,
     policy TEXT,
-    tags TEXT NOT NULL DEFAULT '[]'
+    tags TEXT NOT NULL DEFAULT '[]',
+    cors TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -372,13 +383,14 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=5, _) => {
+            (v @ 1..=6, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
                     MIGRATE_3_TO_4,
                     MIGRATE_4_TO_5,
                     MIGRATE_5_TO_6,
+                    MIGRATE_6_TO_7,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -754,6 +766,40 @@ impl Store {
         let n = self.lock().execute(
             "UPDATE buckets SET tags = ?2 WHERE name = ?1",
             params![name, to_json(tags)?],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// A bucket's CORS rules (none when it has no CORS configuration).
+    pub fn bucket_cors(&self, name: &str) -> Result<Vec<CorsRule>, StoreError> {
+        let column = self
+            .lock()
+            .query_row("SELECT cors FROM buckets WHERE name = ?1", [name], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .ok_or(StoreError::NoSuchBucket)?;
+        match column {
+            None => Ok(Vec::new()),
+            Some(c) => serde_json::from_str(&c).map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    /// Replaces a bucket's CORS rules; none deletes its CORS configuration.
+    pub fn set_bucket_cors(&self, name: &str, rules: &[CorsRule]) -> Result<(), StoreError> {
+        let column = match rules {
+            [] => None,
+            _ => Some(
+                serde_json::to_string(rules)
+                    .map_err(|e| StoreError::Corrupt(format!("CORS rules: {e}")))?,
+            ),
+        };
+        let n = self.lock().execute(
+            "UPDATE buckets SET cors = ?2 WHERE name = ?1",
+            params![name, column],
         )?;
         if n == 0 {
             return Err(StoreError::NoSuchBucket);
@@ -1353,23 +1399,27 @@ pub(crate) mod tests {
         for (version, back) in [
             (
                 1,
-                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
             ),
             (
                 2,
-                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
             ),
             (
                 3,
-                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
+                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
             ),
             (
                 4,
-                "ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
+                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
             ),
             (
                 5,
-                "ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
+                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
+            ),
+            (
+                6,
+                "ALTER TABLE buckets DROP COLUMN cors; PRAGMA user_version = 6;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -1396,6 +1446,20 @@ pub(crate) mod tests {
                 .unwrap();
             assert_eq!(store.bucket_tags("b").unwrap().unwrap().len(), 1);
             assert_eq!(store.bucket_tags("absent").unwrap(), None);
+            assert_eq!(
+                store.bucket_cors("b").unwrap(),
+                vec![],
+                "from version {version}"
+            );
+            let rules = crate::cors::parse("<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>").unwrap();
+            store.set_bucket_cors("b", &rules).unwrap();
+            assert_eq!(store.bucket_cors("b").unwrap(), rules);
+            store.set_bucket_cors("b", &[]).unwrap();
+            assert_eq!(store.bucket_cors("b").unwrap(), vec![]);
+            assert!(matches!(
+                store.bucket_cors("absent"),
+                Err(StoreError::NoSuchBucket)
+            ));
             if version < 3 {
                 assert_eq!(
                     (got.file.as_str(), got.headers.len(), got.part_sizes),

@@ -520,7 +520,7 @@ def sub_resources(s3, bucket):
         "delete_object_tagging": lambda: s3.delete_object_tagging(Bucket=bucket, Key="k"),
         "put_object_acl": lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="private"),
         "get_object_acl": lambda: s3.get_object_acl(Bucket=bucket, Key="k"),
-        "delete_bucket_cors": lambda: s3.delete_bucket_cors(Bucket=bucket),
+        "delete_bucket_website": lambda: s3.delete_bucket_website(Bucket=bucket),
         "delete_bucket_lifecycle": lambda: s3.delete_bucket_lifecycle(Bucket=bucket),
         "put_bucket_versioning": lambda: s3.put_bucket_versioning(
             Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}),
@@ -627,7 +627,6 @@ def bucket_configs(s3, bucket, other):
             return [e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]]
 
     seen = {
-        "cors": read(s3.get_bucket_cors, lambda r: r.get("CORSRules")),
         "lifecycle": read(s3.get_bucket_lifecycle_configuration, lambda r: r.get("Rules")),
         "website": read(s3.get_bucket_website, lambda r: r.get("IndexDocument")),
         "replication": read(s3.get_bucket_replication, lambda r: r.get("ReplicationConfiguration")),
@@ -645,10 +644,82 @@ def bucket_configs(s3, bucket, other):
                                    lambda r: [x["ObjectOwnership"]
                                               for x in r["OwnershipControls"]["Rules"]]),
     }
-    seen["other_tenant"] = read(other.get_bucket_cors, lambda r: r.get("CORSRules"))
-    seen["set_cors"] = code_of(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={
-        "CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}))
-    seen["cors_after_set"] = read(s3.get_bucket_cors, lambda r: r.get("CORSRules"))
+    seen["other_tenant"] = read(other.get_bucket_website, lambda r: r.get("IndexDocument"))
+    seen["set_website"] = code_of(lambda: s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"}}))
+    seen["website_after_set"] = read(s3.get_bucket_website, lambda r: r.get("IndexDocument"))
+    return seen
+
+
+def cors(s3, bucket, other, endpoint):
+    """A bucket's CORS rules set, read and deleted through boto3, and what they answer a browser:
+    its preflight (OPTIONS, unsigned, sent here by `requests` as a browser sends it) and the
+    headers on the answer to its request (a presigned GET with an Origin)."""
+    import requests
+
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="page.txt", Body=b"hello")
+    b = {"Bucket": bucket}
+
+    def read(call):
+        try:
+            return call(**b)["CORSRules"]
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"].get("Code")
+
+    rules = [
+        {"ID": "uploads", "AllowedMethods": ["PUT", "POST"],
+         "AllowedOrigins": ["https://*.example.com"], "AllowedHeaders": ["content-type", "x-amz-*"],
+         "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 300},
+        {"AllowedMethods": ["GET", "HEAD"], "AllowedOrigins": ["*"]},
+    ]
+    seen = {"before": read(s3.get_bucket_cors)}
+    seen["set"] = code_of(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules}))
+    seen["read_back"] = read(s3.get_bucket_cors) == rules
+    seen["other_tenant_read"] = read(other.get_bucket_cors)
+    seen["other_tenant_set"] = code_of(lambda: other.put_bucket_cors(
+        Bucket=bucket, CORSConfiguration={"CORSRules": [{"AllowedMethods": ["DELETE"], "AllowedOrigins": ["*"]}]}))
+    seen["bad_method"] = code_of(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={
+        "CORSRules": [{"AllowedMethods": ["PATCH"], "AllowedOrigins": ["*"]}]}))
+    seen["two_wildcards"] = code_of(lambda: s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={
+        "CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://*.*.com"]}]}))
+    seen["kept_after_refusals"] = read(s3.get_bucket_cors) == rules
+
+    def preflight(key, origin, method, headers=None):
+        h = {"Origin": origin, "Access-Control-Request-Method": method}
+        if headers:
+            h["Access-Control-Request-Headers"] = headers
+        r = requests.options(f"{endpoint}/{bucket}/{key}", headers=h)
+        if r.status_code != 200:
+            code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else ""
+            return [r.status_code, code]
+        return {k: r.headers.get(k) for k in [
+            "Access-Control-Allow-Origin", "Access-Control-Allow-Methods",
+            "Access-Control-Allow-Headers", "Access-Control-Expose-Headers",
+            "Access-Control-Max-Age", "Access-Control-Allow-Credentials"] if k in r.headers}
+
+    seen["preflight_put"] = preflight("new.txt", "https://app.example.com", "PUT",
+                                      "Content-Type, X-Amz-Meta-Owner")
+    seen["preflight_get_any_origin"] = preflight("page.txt", "https://elsewhere.test", "GET")
+    seen["preflight_unlisted_header"] = preflight("new.txt", "https://app.example.com", "PUT",
+                                                  "authorization-x")
+    seen["preflight_other_origin_put"] = preflight("new.txt", "https://example.com.evil.test", "PUT")
+    seen["preflight_delete"] = preflight("page.txt", "https://app.example.com", "DELETE")
+    r = requests.options(f"{endpoint}/{bucket}/page.txt", headers={"Access-Control-Request-Method": "GET"})
+    seen["preflight_without_origin"] = r.status_code
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "page.txt"})
+    r = requests.get(url, headers={"Origin": "https://elsewhere.test"})
+    seen["get_with_origin"] = [r.status_code, r.text, r.headers.get("Access-Control-Allow-Origin"),
+                               r.headers.get("Vary")]
+    url = s3.generate_presigned_url("delete_object", Params={"Bucket": bucket, "Key": "absent"})
+    r = requests.delete(url, headers={"Origin": "https://app.example.com"})
+    seen["delete_with_origin"] = [r.status_code, r.headers.get("Access-Control-Allow-Origin")]
+    seen["deleted"] = code_of(lambda: s3.delete_bucket_cors(Bucket=bucket))
+    seen["after_delete"] = read(s3.get_bucket_cors)
+    seen["preflight_after_delete"] = preflight("page.txt", "https://elsewhere.test", "GET")
+    r = requests.options(f"{endpoint}/{bucket}-absent/k",
+                         headers={"Origin": "https://a.test", "Access-Control-Request-Method": "GET"})
+    seen["preflight_absent_bucket"] = r.status_code
     return seen
 
 
@@ -1009,6 +1080,9 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "cors":
+            bucket, other_ak, other_sk = args
+            out = cors(s3, bucket, client(endpoint, other_ak, other_sk, signature), endpoint)
         elif op == "versions":
             out = versions(s3, args[0], endpoint, ak, sk, signature)
         elif op == "tampered-bodies":

@@ -28,6 +28,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         storage classes; what is left)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
+      | cors B (creates B with k: setBucketCors, getBucketCors, optionsBucket and optionsObject
+        allowed and refused, deleteBucketCors)
       | object-tags B (creates B with k: the SDK's object tagging calls, OBS's limits)
       | list-versions B (listVersions: each version's key, ID and latest flag, delete markers)
       | object-metadata B (creates B: setObjectMetadata with REPLACE_NEW and REPLACE on a plain,
@@ -48,9 +50,11 @@ from obs import (
     CompleteMultipartUploadRequest,
     CompletePart,
     CopyObjectHeader,
+    CorsRule,
     GetObjectHeader,
     GetObjectRequest,
     ObsClient,
+    Options,
     PutObjectHeader,
     SetObjectMetadataHeader,
     SseKmsHeader,
@@ -230,7 +234,7 @@ def main():
             "getBucketTagging": [[str(t.key), str(t.value)]
                                  for t in c.getBucketTagging(bucket).body.tagSet],
             "deleteBucketTagging": code(c.deleteBucketTagging(bucket)),
-            "deleteBucketCors": code(c.deleteBucketCors(bucket)),
+            "deleteBucketWebsite": code(c.deleteBucketWebsite(bucket)),
             "otherVersion": code(c.getObject(
                 bucket, key, loadStreamInMemory=True,
                 getObjectRequest=GetObjectRequest(versionId="v1"))),
@@ -298,7 +302,6 @@ def main():
             return pick(resp.body) if resp.status < 300 else [resp.errorCode, resp.status]
 
         seen = {
-            "cors": read(c.getBucketCors(bucket), lambda b: b),
             "lifecycle": read(c.getBucketLifecycle(bucket), lambda b: b),
             "website": read(c.getBucketWebsite(bucket), lambda b: b),
             "public_access_block": read(c.getBucketPublicAccessBlock(bucket), lambda b: b),
@@ -310,6 +313,49 @@ def main():
             "storage_policy": read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass),
             "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
         }
+        print(json.dumps(seen))
+        return
+    elif op == "cors":
+        bucket, = args
+        c.createBucket(bucket)
+        c.putContent(bucket, "k", "page")
+
+        def rules_of(resp):
+            if resp.status >= 300:
+                return [resp.errorCode, resp.status]
+            return [[r.id, r.allowedMethod, r.allowedOrigin, r.allowedHeader, r.maxAgeSecond,
+                     r.exposeHeader] for r in resp.body]
+
+        def options(resp):
+            if resp.status >= 300:
+                return [resp.errorCode, resp.status]
+            b = resp.body
+            return [b.accessContorlAllowOrigin, b.accessContorlAllowMethods,
+                    b.accessContorlAllowHeaders, b.accessContorlExposeHeaders, b.accessContorlMaxAge]
+
+        rules = [
+            CorsRule(id="uploads", allowedMethod=["PUT", "POST"],
+                     allowedOrigin=["https://*.example.com"],
+                     allowedHeader=["content-type", "x-obs-*", "x-amz-*"], maxAgeSecond=300,
+                     exposeHeader=["ETag", "x-obs-request-id"]),
+            CorsRule(allowedMethod=["GET", "HEAD"], allowedOrigin=["*"]),
+        ]
+        seen = {"before": rules_of(c.getBucketCors(bucket))}
+        seen["set"] = c.setBucketCors(bucket, rules).status
+        seen["read_back"] = rules_of(c.getBucketCors(bucket))
+        seen["options_bucket"] = options(c.optionsBucket(bucket, Options(
+            origin="https://app.example.com", accessControlRequestMethods=["PUT", "POST"],
+            accessControlRequestHeaders=["content-type", "x-obs-meta-owner"])))
+        seen["options_object_any_origin"] = options(c.optionsObject(bucket, "k", Options(
+            origin="https://elsewhere.test", accessControlRequestMethods=["GET"])))
+        seen["options_object_one_method_refused"] = options(c.optionsObject(bucket, "k", Options(
+            origin="https://app.example.com", accessControlRequestMethods=["PUT", "DELETE"])))
+        seen["bad_rule"] = c.setBucketCors(bucket, [CorsRule(
+            allowedMethod=["PATCH"], allowedOrigin=["*"])]).errorCode
+        seen["deleted"] = c.deleteBucketCors(bucket).status
+        seen["after_delete"] = rules_of(c.getBucketCors(bucket))
+        seen["options_after_delete"] = options(c.optionsObject(bucket, "k", Options(
+            origin="https://elsewhere.test", accessControlRequestMethods=["GET"])))
         print(json.dumps(seen))
         return
     elif op == "object-tags":

@@ -6,7 +6,7 @@
 //!
 //! This module: the shared state, the error shape, addressing, authentication and routing.
 //! `buckets` (bucket operations and listings), `objects` (put, get, head, copy, delete),
-//! `multipart`, `post` (form uploads), `files` (the blocking file side of bodies), `listing`
+//! `multipart`, `post` (form uploads), `cors` (bucket CORS, preflights), `files` (the blocking file side of bodies), `listing`
 //! (a listing's page of keys and common prefixes).
 
 use std::sync::Arc;
@@ -33,6 +33,7 @@ mod acl;
 mod append;
 mod buckets;
 mod conditions;
+mod cors;
 mod files;
 mod listing;
 mod metadata;
@@ -272,6 +273,14 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             .is_some_and(|v| v.as_bytes() != b"0");
     let t = target(&req, &gw.host_suffix);
     let resource = t.resource();
+    // A page's request from another origin: its answer carries what the bucket's CORS allows.
+    let cross_origin = match (&t.bucket, req.headers().get(header::ORIGIN)) {
+        (Some(b), Some(o)) if req.method() != Method::OPTIONS => o
+            .to_str()
+            .ok()
+            .map(|o| (b.clone(), o.to_owned(), req.method().clone())),
+        _ => None,
+    };
     let mut resp = match route(&gw, req, t).await {
         Ok(r) => r,
         Err(e) => {
@@ -301,6 +310,9 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    if let Some((bucket, origin, method)) = cross_origin {
+        cors::on_answer(&gw, &bucket, &origin, &method, &mut resp);
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-obs-request-id", v.clone());
@@ -329,6 +341,10 @@ async fn route(
         return Ok(r);
     }
     let (parts, body) = req.into_parts();
+    // A browser's preflight is unsigned.
+    if method == Method::OPTIONS {
+        return cors::preflight(gw, &parts.headers, &t);
+    }
     // A POST form upload carries its signature in the form.
     if method == Method::POST
         && t.key.is_none()
@@ -377,6 +393,9 @@ async fn route(
             BucketOp::PutPolicy => ctx.put_policy(b, body).await,
             BucketOp::GetPolicy => ctx.get_policy(b),
             BucketOp::DeletePolicy => ctx.delete_policy(b),
+            BucketOp::PutCors => ctx.put_cors(b, body).await,
+            BucketOp::GetCors => ctx.get_cors(b),
+            BucketOp::DeleteCors => ctx.delete_cors(b),
             BucketOp::GetLocation => ctx.get_location(b),
             BucketOp::GetVersioning => ctx.get_versioning(b),
             BucketOp::GetStorageInfo => ctx.get_storage_info(b),

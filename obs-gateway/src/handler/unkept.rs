@@ -1,4 +1,4 @@
-//! Bucket configurations the gateway does not keep (CORS, lifecycle, website, replication, object
+//! Bucket configurations the gateway does not keep (lifecycle, website, replication, object
 //! lock, public access block, logging, notifications, request payment, transfer acceleration,
 //! quota, default storage class) and the object ownership it enforces: reading one answers what S3 or OBS
 //! answers for a bucket that has none (a 404 with the configuration's own code, or the empty or
@@ -14,7 +14,6 @@ use crate::xml;
 /// A bucket configuration that is read but not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Unkept {
-    Cors,
     Lifecycle,
     Website,
     Replication,
@@ -34,8 +33,7 @@ const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
 
 /// Every one, with its sub-resource's name as S3 or OBS spells it (a read names it exactly so).
-pub(super) static UNKEPT: [(&str, Unkept); 14] = [
-    ("cors", Unkept::Cors),
+pub(super) static UNKEPT: [(&str, Unkept); 13] = [
     ("lifecycle", Unkept::Lifecycle),
     ("website", Unkept::Website),
     ("replication", Unkept::Replication),
@@ -68,10 +66,6 @@ impl Unkept {
         };
         let doc = |body: String| Ok(format!("{}{body}", xml::DECL));
         match self {
-            Unkept::Cors => missing(
-                "NoSuchCORSConfiguration",
-                "The CORS configuration does not exist",
-            ),
             Unkept::Lifecycle => missing(
                 "NoSuchLifecycleConfiguration",
                 "The lifecycle configuration does not exist",
