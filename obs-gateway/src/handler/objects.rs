@@ -166,6 +166,7 @@ impl Ctx<'_> {
         let obs_headers = sse::to_obs_headers(self.headers);
         let (src_facts, src, mut src_file, stored) = self.copy_source(&obs_headers)?;
         let tags = super::tagging::of_copy(self.headers, &src.tags)?;
+        let replace = replaces_metadata(self.headers)?;
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
         let decision = self
             .gw
@@ -182,11 +183,6 @@ impl Ctx<'_> {
             )
             .await?;
         self.check_acl(&facts, &decision.policy)?;
-        let replace = self
-            .headers
-            .get("x-obs-metadata-directive")
-            .or_else(|| self.headers.get("x-amz-metadata-directive"))
-            .is_some_and(|v| v == "REPLACE");
         if (src_bucket.as_str(), src_key.as_str()) == (bucket, key) && !replace {
             refuse_unchanged_copy_onto_itself(self.headers)?;
         }
@@ -821,6 +817,22 @@ fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Re
     Ok(())
 }
 
+/// Whether a copy takes the request's metadata (`x-amz-`/`x-obs-metadata-directive: REPLACE`)
+/// rather than the source's (`COPY`, the default). Another value, or the directive in both
+/// dialects, is 400 `InvalidArgument` as S3 answers it, not a silent `COPY`.
+fn replaces_metadata(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match super::dialect_header(headers, "metadata-directive")? {
+        None => Ok(false),
+        Some(v) if v == "COPY" => Ok(false),
+        Some(v) if v == "REPLACE" => Ok(true),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "Unknown metadata directive: a copy's metadata directive is COPY or REPLACE",
+        )),
+    }
+}
+
 /// Refuses a copy of an object onto itself that changes nothing, as S3 does: a copy onto itself
 /// must replace the metadata (`x-amz-`/`x-obs-metadata-directive: REPLACE`, checked by the
 /// caller) or name an encryption or storage class; code that expects such a copy to do something
@@ -848,6 +860,51 @@ fn refuse_unchanged_copy_onto_itself(headers: &HeaderMap) -> Result<(), ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copys_metadata_directive_is_copy_or_replace_in_one_dialect() {
+        // (rule, headers, replaces, or the refusal's code)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Result<bool, &'a str>);
+        let cases: [Case; 7] = [
+            ("none copies", &[], Ok(false)),
+            ("COPY", &[("x-amz-metadata-directive", "COPY")], Ok(false)),
+            (
+                "REPLACE",
+                &[("x-amz-metadata-directive", "REPLACE")],
+                Ok(true),
+            ),
+            (
+                "OBS's spelling",
+                &[("x-obs-metadata-directive", "REPLACE")],
+                Ok(true),
+            ),
+            (
+                "another value",
+                &[("x-amz-metadata-directive", "replace")],
+                Err("InvalidArgument"),
+            ),
+            (
+                "OBS's REPLACE_NEW is SetObjectMetadata's, not a copy's",
+                &[("x-obs-metadata-directive", "REPLACE_NEW")],
+                Err("InvalidArgument"),
+            ),
+            (
+                "both dialects",
+                &[
+                    ("x-amz-metadata-directive", "COPY"),
+                    ("x-obs-metadata-directive", "REPLACE"),
+                ],
+                Err("InvalidArgument"),
+            ),
+        ];
+        for (rule, given, want) in cases {
+            let mut h = HeaderMap::new();
+            for (n, v) in given {
+                h.append(*n, HeaderValue::from_static(v));
+            }
+            assert_eq!(replaces_metadata(&h).map_err(|e| e.code), want, "{rule}");
+        }
+    }
 
     #[test]
     fn a_part_number_names_a_parts_bytes_or_a_whole_objects_first_part() {
