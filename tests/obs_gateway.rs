@@ -1910,6 +1910,56 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     }
 }
 
+/// The gateway does not provide SSE-C (server-side encryption with a customer-provided key):
+/// before, an SSE-C PUT was stored in plaintext and answered 200, and a GET without the key read
+/// it back. Every object call carrying SSE-C parameters, for the object or a copy's source, as
+/// headers or form fields, through boto3 and the OBS SDK, is refused `400 InvalidRequest` (S3's
+/// answer to SSE-C over plain HTTP) and stores nothing; the object there was stays as it was.
+#[test]
+fn sse_c_is_refused_and_stores_nothing() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "ssec-v4"),
+        (Client::Boto3SigV2, "ssec-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["sse-c", bucket]);
+        let want = serde_json::json!({
+            "put": "InvalidRequest",
+            "put_over_plain": "InvalidRequest",
+            "copy_to": "InvalidRequest",
+            "copy_from": "InvalidRequest",
+            "multipart": "InvalidRequest",
+            "get": "InvalidRequest",
+            "head": "400",
+            "upload_part": "InvalidRequest",
+            "form": "InvalidRequest",
+            "left": ["plain"],
+            "uploads": 0,
+            "plain": "plain",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "ssec-obs"),
+        (Client::EsdkDefault, "ssec-default"),
+        (Client::EsdkV4, "ssec-v4-esdk"),
+    ] {
+        let seen = client.run(&env, T1, &["sse-c", bucket]);
+        let want = serde_json::json!({
+            "putContent": "InvalidRequest",
+            "appendObject": "InvalidRequest",
+            "copyObject": "InvalidRequest",
+            "copyObject_source": "InvalidRequest",
+            "getObject": "InvalidRequest",
+            "getObjectMetadata": 400,
+            "initiateMultipartUpload": "InvalidRequest",
+            "left": ["plain"],
+            "plain": "plain",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// A bucket keeps CORS rules as S3 and OBS do: its owner sets, reads and deletes them (boto3's
 /// `put_bucket_cors`, the OBS SDK's `setBucketCors`, in each signing mode), another tenant can
 /// do neither, and a rule S3 refuses (a method it does not take, an origin with two wildcards)

@@ -651,6 +651,47 @@ def bucket_configs(s3, bucket, other):
     return seen
 
 
+def sse_c(s3, bucket):
+    """Every call that asks for SSE-C (a customer-provided key) on an object: refused, nothing
+    stored, and the object there was readable as before."""
+    import os
+
+    import requests
+
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"plain")
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": os.urandom(32)}
+    src_ssec = {"CopySourceSSECustomerAlgorithm": "AES256",
+                "CopySourceSSECustomerKey": ssec["SSECustomerKey"]}
+    seen = {
+        "put": code_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"secret", **ssec)),
+        "put_over_plain": code_of(lambda: s3.put_object(
+            Bucket=bucket, Key="plain", Body=b"secret", **ssec)),
+        "copy_to": code_of(lambda: s3.copy_object(
+            Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "plain"}, **ssec)),
+        "copy_from": code_of(lambda: s3.copy_object(
+            Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "plain"}, **src_ssec)),
+        "multipart": code_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="m", **ssec)),
+        "get": code_of(lambda: s3.get_object(Bucket=bucket, Key="plain", **ssec)),
+        "head": code_of(lambda: s3.head_object(Bucket=bucket, Key="plain", **ssec)),
+    }
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="m2")["UploadId"]
+    seen["upload_part"] = code_of(lambda: s3.upload_part(
+        Bucket=bucket, Key="m2", UploadId=upload, PartNumber=1, Body=b"p", **ssec))
+    s3.abort_multipart_upload(Bucket=bucket, Key="m2", UploadId=upload)
+    post = s3.generate_presigned_post(
+        Bucket=bucket, Key="form",
+        Fields={"x-amz-server-side-encryption-customer-algorithm": "AES256"},
+        Conditions=[{"x-amz-server-side-encryption-customer-algorithm": "AES256"}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"secret")})
+    seen["form"] = (r.text.split("<Code>")[1].split("</Code>")[0]
+                    if "<Code>" in r.text else r.status_code)
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    seen["uploads"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    seen["plain"] = s3.get_object(Bucket=bucket, Key="plain")["Body"].read().decode()
+    return seen
+
+
 def cors(s3, bucket, other, endpoint):
     """A bucket's CORS rules set, read and deleted through boto3, and what they answer a browser:
     its preflight (OPTIONS, unsigned, sent here by `requests` as a browser sends it) and the
@@ -1080,6 +1121,8 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "sse-c":
+            out = sse_c(s3, args[0])
         elif op == "cors":
             bucket, other_ak, other_sk = args
             out = cors(s3, bucket, client(endpoint, other_ak, other_sk, signature), endpoint)

@@ -28,6 +28,7 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         storage classes; what is left)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
+      | sse-c B (creates B with plain: the SDK's calls with an SseCHeader, what is left)
       | cors B (creates B with k: setBucketCors, getBucketCors, optionsBucket and optionsObject
         allowed and refused, deleteBucketCors)
       | object-tags B (creates B with k: the SDK's object tagging calls, OBS's limits)
@@ -57,6 +58,7 @@ from obs import (
     Options,
     PutObjectHeader,
     SetObjectMetadataHeader,
+    SseCHeader,
     SseKmsHeader,
 )
 
@@ -313,6 +315,35 @@ def main():
             "storage_policy": read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass),
             "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
         }
+        print(json.dumps(seen))
+        return
+    elif op == "sse-c":
+        import os
+
+        bucket, = args
+        c.createBucket(bucket)
+        c.putContent(bucket, "plain", "plain")
+        ssec = SseCHeader(encryption="AES256", key=os.urandom(32))
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        seen = {
+            "putContent": code(c.putContent(bucket, "k", "secret", headers=PutObjectHeader(
+                sseHeader=ssec))),
+            "appendObject": code(c.appendObject(bucket, "log", AppendObjectContent(
+                content="secret", position=0), headers=AppendObjectHeader(sseHeader=ssec))),
+            "copyObject": code(c.copyObject(bucket, "plain", bucket, "c", headers=CopyObjectHeader(
+                destSseHeader=ssec))),
+            "copyObject_source": code(c.copyObject(bucket, "plain", bucket, "c",
+                                                   headers=CopyObjectHeader(sourceSseHeader=ssec))),
+            "getObject": code(c.getObject(bucket, "plain", loadStreamInMemory=True,
+                                          headers=GetObjectHeader(sseHeader=ssec))),
+            "getObjectMetadata": c.getObjectMetadata(bucket, "plain", sseHeader=ssec).status,
+            "initiateMultipartUpload": code(c.initiateMultipartUpload(bucket, "m", sseHeader=ssec)),
+        }
+        seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        seen["plain"] = c.getObject(bucket, "plain", loadStreamInMemory=True).body.buffer.decode()
         print(json.dumps(seen))
         return
     elif op == "cors":

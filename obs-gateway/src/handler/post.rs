@@ -324,6 +324,7 @@ pub(super) async fn post_object(
     for name in ["x-amz-storage-class", "x-obs-storage-class"] {
         super::routes::check_storage_class(field(&fields, name))?;
     }
+    super::routes::refuse_sse_c(fields.iter().map(|(n, _)| n.as_str()), [])?;
     let tags = field(&fields, "tagging")
         .map(super::tagging::of_document)
         .transpose()?

@@ -170,6 +170,12 @@ impl<'a> Op<'a> {
             // The bucket's owner owns the object; the owner is checked with the bucket.
             super::acl::check_headers(headers, None)?;
         }
+        if let Self::Object(..) = op {
+            refuse_sse_c(
+                headers.keys().map(http::HeaderName::as_str),
+                t.query.iter().map(|(n, _)| n.as_str()),
+            )?;
+        }
         if let Self::Bucket(_, BucketOp::Create) = op {
             super::acl::check_new_bucket(headers)?;
         }
@@ -309,6 +315,39 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// Refuses server-side encryption with customer-provided keys (SSE-C): its parameters, for the
+/// object or for a copy's source, in either dialect, as headers, query parameters (`names`) or
+/// form fields. The gateway does not provide SSE-C: an object stored under such a request would
+/// be kept without the customer's key and read back without it. S3 and OBS take SSE-C over
+/// HTTPS only and answer a plain-HTTP request with it `400 InvalidRequest`; the gateway speaks
+/// plain HTTP, so it answers that, before anything is read or written.
+pub(super) fn refuse_sse_c<'n>(
+    names: impl IntoIterator<Item = &'n str>,
+    more: impl IntoIterator<Item = &'n str>,
+) -> Result<(), ApiError> {
+    let is_sse_c = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        ["x-amz-", "x-obs-"].iter().any(|prefix| {
+            lower.strip_prefix(prefix).is_some_and(|rest| {
+                let rest = rest.strip_prefix("copy-source-").unwrap_or(rest);
+                rest.starts_with("server-side-encryption-customer-")
+            })
+        })
+    };
+    match names.into_iter().chain(more).find(|n| is_sse_c(n)) {
+        None => Ok(()),
+        Some(name) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            format!(
+                "{name}: server-side encryption with customer-provided keys (SSE-C) is not \
+                 provided by this gateway (S3 and OBS take it over HTTPS only): the object would \
+                 be stored without the customer's key"
+            ),
+        )),
+    }
 }
 
 /// The query parameters that name a sub-resource, as sent: every name either signer treats as
@@ -631,6 +670,39 @@ mod tests {
             "501 NotImplemented"
         );
         assert_eq!(routed(Method::PUT, None, None, &[]), "405 MethodNotAllowed");
+    }
+
+    #[test]
+    fn sse_c_parameters_are_refused_in_either_dialect_for_the_object_or_its_copy_source() {
+        // (name, refused)
+        let cases = [
+            ("x-amz-server-side-encryption-customer-algorithm", true),
+            ("x-amz-server-side-encryption-customer-key", true),
+            ("X-Amz-Server-Side-Encryption-Customer-Key-MD5", true),
+            ("x-obs-server-side-encryption-customer-algorithm", true),
+            (
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                true,
+            ),
+            (
+                "x-obs-copy-source-server-side-encryption-customer-key-md5",
+                true,
+            ),
+            ("x-amz-server-side-encryption", false),
+            ("x-amz-server-side-encryption-aws-kms-key-id", false),
+            ("x-obs-server-side-encryption-kms-key-id", false),
+            ("x-amz-copy-source", false),
+            ("x-amz-meta-server-side-encryption-customer-key", false),
+        ];
+        for (name, refused) in cases {
+            let as_header = refuse_sse_c([name], []);
+            let as_query = refuse_sse_c([], [name]);
+            assert_eq!(as_header.is_err(), refused, "{name}");
+            assert_eq!(as_query.is_err(), refused, "{name} in the query");
+            if let Err(e) = as_header {
+                assert_eq!((e.status.as_u16(), e.code), (400, "InvalidRequest"));
+            }
+        }
     }
 
     #[test]
