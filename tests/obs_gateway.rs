@@ -1960,6 +1960,38 @@ fn sse_c_is_refused_and_stores_nothing() {
     }
 }
 
+/// `x-amz-expected-bucket-owner` (boto3's `ExpectedBucketOwner`) and, for a copy's source,
+/// `x-amz-source-expected-bucket-owner` were ignored: a client stating whose bucket it meant
+/// could write into another owner's bucket of that name. A call naming the bucket's owner (its
+/// domain ID) runs; one naming another is 403 `AccessDenied` and changes nothing. S3's SSE-KMS
+/// encryption context (`SSEKMSEncryptionContext`), which the gateway does not bind a data key
+/// to, is refused 501 rather than dropped.
+#[test]
+fn calls_naming_another_bucket_owner_are_refused() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "owner-v4"),
+        (Client::Boto3SigV2, "owner-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["expected-owner", bucket, DOMAIN_1, DOMAIN_2]);
+        let ok_denied = serde_json::json!(["ok", "AccessDenied"]);
+        let want = serde_json::json!({
+            "put": ok_denied,
+            "get": ok_denied,
+            "head": ["ok", "403"],
+            "list": ok_denied,
+            "bucket_tagging": ok_denied,
+            "multipart": ok_denied,
+            "copy_source_owner": ok_denied,
+            "delete": ok_denied,
+            "encryption_context": "NotImplemented",
+            "body": "owner's",
+            "left": ["k"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// A bucket keeps CORS rules as S3 and OBS do: its owner sets, reads and deletes them (boto3's
 /// `put_bucket_cors`, the OBS SDK's `setBucketCors`, in each signing mode), another tenant can
 /// do neither, and a rule S3 refuses (a method it does not take, an origin with two wildcards)

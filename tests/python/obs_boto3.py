@@ -651,6 +651,47 @@ def bucket_configs(s3, bucket, other):
     return seen
 
 
+def expected_owner(s3, bucket, owner, stranger):
+    """Calls naming the bucket's expected owner (ExpectedBucketOwner, ExpectedSourceBucketOwner):
+    with the owner's ID they run, with another ID they are refused and change nothing; and S3's
+    SSE-KMS encryption context, which the gateway does not keep, is refused."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"kept")
+    src = {"Bucket": bucket, "Key": "k"}
+
+    def both(call, **kw):
+        return [code_of(lambda: call(ExpectedBucketOwner=owner, **kw)),
+                code_of(lambda: call(ExpectedBucketOwner=stranger, **kw))]
+
+    seen = {
+        "put": [code_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"owner's",
+                                              ExpectedBucketOwner=owner)),
+                code_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"stranger's",
+                                              ExpectedBucketOwner=stranger))],
+        "get": both(s3.get_object, Bucket=bucket, Key="k"),
+        "head": both(s3.head_object, Bucket=bucket, Key="k"),
+        "list": both(s3.list_objects_v2, Bucket=bucket),
+        "bucket_tagging": both(s3.put_bucket_tagging, Bucket=bucket,
+                               Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
+        "multipart": both(s3.create_multipart_upload, Bucket=bucket, Key="m"),
+        "copy_source_owner": [
+            code_of(lambda: s3.copy_object(Bucket=bucket, Key="c1", CopySource=src,
+                                           ExpectedSourceBucketOwner=owner)),
+            code_of(lambda: s3.copy_object(Bucket=bucket, Key="c2", CopySource=src,
+                                           ExpectedSourceBucketOwner=stranger)),
+        ],
+        "delete": both(s3.delete_object, Bucket=bucket, Key="c1"),
+        "encryption_context": code_of(lambda: s3.put_object(
+            Bucket=bucket, Key="ctx", Body=b"x", ServerSideEncryption="aws:kms",
+            SSEKMSEncryptionContext="eyJhIjoiYiJ9")),
+    }
+    seen["body"] = s3.get_object(Bucket=bucket, Key="k")["Body"].read().decode()
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    return seen
+
+
 def sse_c(s3, bucket):
     """Every call that asks for SSE-C (a customer-provided key) on an object: refused, nothing
     stored, and the object there was readable as before."""
@@ -1121,6 +1162,8 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "expected-owner":
+            out = expected_owner(s3, *args)
         elif op == "sse-c":
             out = sse_c(s3, args[0])
         elif op == "cors":

@@ -379,7 +379,13 @@ async fn route(
         headers: &parts.headers,
         t: &t,
     };
-    match Op::of(&method, &t, &parts.headers)? {
+    let op = Op::of(&method, &t, &parts.headers)?;
+    match op {
+        Op::Bucket(b, o) if o != BucketOp::Create => ctx.check_expected_owner(b)?,
+        Op::Object(b, ..) => ctx.check_expected_owner(b)?,
+        _ => {}
+    }
+    match op {
         Op::ListBuckets => ctx.list_buckets(),
         Op::Bucket(b, op) => match op {
             BucketOp::PutAcl => ctx.put_acl(b, None, body).await,
@@ -459,7 +465,38 @@ struct Ctx<'a> {
     t: &'a Target,
 }
 
+/// Refuses a request whose `header` (`x-amz-expected-bucket-owner`, or
+/// `x-amz-source-expected-bucket-owner` for a copy's source) names another owner than the
+/// bucket's, as S3 does: a client that states whose bucket it means never writes into or reads
+/// from someone else's bucket of that name.
+fn check_owner_is(headers: &HeaderMap, header: &str, owner: &str) -> Result<(), ApiError> {
+    match headers.get(header) {
+        Some(expected) if expected.as_bytes() != owner.as_bytes() => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("the bucket's owner is not the {header} the request names"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Ctx<'_> {
+    /// [`check_owner_is`] for the bucket a request names, when it exists (the operation answers
+    /// a missing bucket as it does without the header).
+    fn check_expected_owner(&self, bucket: &str) -> Result<(), ApiError> {
+        if !self.headers.contains_key("x-amz-expected-bucket-owner") {
+            return Ok(());
+        }
+        match self.gw.store.bucket(bucket)? {
+            Some(row) => check_owner_is(
+                self.headers,
+                "x-amz-expected-bucket-owner",
+                row.owner.as_str(),
+            ),
+            None => Ok(()),
+        }
+    }
+
     fn bucket_row(&self, name: &str) -> Result<BucketRow, ApiError> {
         self.gw.store.bucket(name)?.ok_or_else(ApiError::no_bucket)
     }

@@ -140,6 +140,11 @@ impl Ctx<'_> {
             .filter(|(b, k)| !b.is_empty() && !k.is_empty())
             .ok_or_else(|| ApiError::bad("the copy source must be /bucket/key"))?;
         let src_row = self.bucket_row(src_bucket)?;
+        super::check_owner_is(
+            self.headers,
+            "x-amz-source-expected-bucket-owner",
+            src_row.owner.as_str(),
+        )?;
         let src_facts = self.facts(&src_row)?;
         // The source bucket's ACL (private: the owner only) before anything about its objects,
         // their existence or their conditions, is told.

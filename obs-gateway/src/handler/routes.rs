@@ -314,6 +314,16 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
             ));
         }
     }
+    // S3's encryption context for SSE-KMS: the data key would not be bound to it, and a read
+    // would not answer it.
+    if headers.contains_key("x-amz-server-side-encryption-context") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "x-amz-server-side-encryption-context is not kept by the gateway: the object's data \
+             key would not be bound to it",
+        ));
+    }
     Ok(())
 }
 
