@@ -1960,6 +1960,64 @@ fn sse_c_is_refused_and_stores_nothing() {
     }
 }
 
+/// Request parameters that change what a call does, which the gateway ignored: a bucket made
+/// with object lock (a bucket trusted to keep objects from deletion), S3 Express's
+/// `x-amz-write-offset-bytes` (an append, which as a PUT replaced the object), object-lock event
+/// holds; each is now refused and makes or changes nothing. A multipart completion's
+/// `x-amz-mp-object-size` must be the size the parts make (400 `InvalidRequest` otherwise).
+#[test]
+fn parameters_the_gateway_does_not_keep_are_refused_not_dropped() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "unkept-v4"),
+        (Client::Boto3SigV2, "unkept-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["unkept-parameters", bucket]);
+        let want = serde_json::json!({
+            "lock_bucket": "NotImplemented",
+            "lock_bucket_made": false,
+            "write_offset": "NotImplemented",
+            "event_hold": "InvalidRequest",
+            "mpu_its_size": "ok",
+            "mpu_other_size": "InvalidRequest",
+            "body": "kept",
+            "left": ["k", "mpu-right"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// S3's conditional deletes were ignored, so a delete meant only for the object the caller had
+/// read removed whatever was there: `If-Match`, `x-amz-if-match-size` and
+/// `x-amz-if-match-last-modified-time` (boto3's `IfMatch`, `IfMatchSize`,
+/// `IfMatchLastModifiedTime`) and a batch delete's `ETag`, `Size` and `LastModifiedTime` per
+/// object. A condition that does not hold is 412 `PreconditionFailed` (404 `NoSuchKey` without
+/// an object) and deletes nothing; one that holds deletes.
+#[test]
+fn deletes_conditioned_on_the_object_delete_only_that_object() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "cond-delete-v4"),
+        (Client::Boto3SigV2, "cond-delete-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["conditional-delete", bucket]);
+        let want = serde_json::json!({
+            "other_etag": "PreconditionFailed",
+            "its_etag": "ok",
+            "missing": "NoSuchKey",
+            "other_size": "PreconditionFailed",
+            "its_size": "ok",
+            "other_time": "PreconditionFailed",
+            "its_time": "ok",
+            "unconditional_missing": "ok",
+            "batch_deleted": ["f"],
+            "batch_refused": [["a", "PreconditionFailed"], ["c", "PreconditionFailed"]],
+            "left": ["a", "c"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// `x-amz-expected-bucket-owner` (boto3's `ExpectedBucketOwner`) and, for a copy's source,
 /// `x-amz-source-expected-bucket-owner` were ignored: a client stating whose bucket it meant
 /// could write into another owner's bucket of that name. A call naming the bucket's owner (its

@@ -76,6 +76,38 @@ impl WriteCondition {
     }
 }
 
+/// What must hold of the object under a key for a delete to remove it (S3's conditional
+/// deletes); checked in the transaction that deletes it. None of them: the delete removes
+/// whatever is there, or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteCondition {
+    /// `If-Match`: an entity-tag list the object's ETag is in.
+    pub etag: Option<String>,
+    /// `x-amz-if-match-size`: the object's size.
+    pub size: Option<u64>,
+    /// `x-amz-if-match-last-modified-time`: the object's last modification, in whole seconds
+    /// since the Unix epoch (as `Last-Modified` shows it).
+    pub modified_secs: Option<i64>,
+}
+
+impl DeleteCondition {
+    /// Whether the object under the key now (its ETag, size and modification time in
+    /// milliseconds, if there is one) meets the condition.
+    pub fn holds(&self, stored: Option<(&str, u64, i64)>) -> bool {
+        if *self == Self::default() {
+            return true;
+        }
+        let Some((etag, size, modified_ms)) = stored else {
+            return false;
+        };
+        self.etag.as_deref().is_none_or(|m| etag_matches(m, etag))
+            && self.size.is_none_or(|s| s == size)
+            && self
+                .modified_secs
+                .is_none_or(|t| t == modified_ms.div_euclid(1000))
+    }
+}
+
 /// An entity-tag list (`"a", W/"b"` or `*`) against an ETag without quotes.
 pub fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',')
@@ -1069,18 +1101,33 @@ impl Store {
         Ok((non_negative(count)?, non_negative(size)?))
     }
 
-    /// Deletes an object (`false` when there was none).
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+    /// Deletes an object if `condition` holds of it (`false` when there was none and the
+    /// condition is none); [`StoreError::ConditionNotMet`] and nothing deleted otherwise.
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &DeleteCondition,
+    ) -> Result<bool, StoreError> {
         let file: Option<String> = {
             let mut db = self.lock();
             let tx = db.transaction()?;
-            let file = tx
+            let found: Option<(String, String, i64, i64)> = tx
                 .query_row(
-                    "SELECT file FROM objects WHERE bucket = ?1 AND key = ?2",
+                    "SELECT file, etag, size, modified_ms FROM objects WHERE bucket = ?1 AND key = ?2",
                     params![bucket, key],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
+            let stored = found.as_ref().map(|(_, etag, size, modified)| {
+                (etag.as_str(), u64::try_from(*size).unwrap_or(0), *modified)
+            });
+            if !condition.holds(stored) {
+                return Err(StoreError::ConditionNotMet {
+                    found: found.is_some(),
+                });
+            }
+            let file = found.map(|(file, ..)| file);
             tx.execute(
                 "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![bucket, key],
@@ -1380,7 +1427,9 @@ pub(crate) mod tests {
         // The stored object's ETag is "e".
         write("f4", WriteCondition::Matches("\"e\"".into())).unwrap();
         assert_eq!(store.object("b", "k").unwrap().unwrap().file, "f4");
-        store.delete_object("b", "k").unwrap();
+        store
+            .delete_object("b", "k", &DeleteCondition::default())
+            .unwrap();
         assert!(matches!(
             write("f5", WriteCondition::Matches("*".into())),
             Err(StoreError::ConditionNotMet { found: false })
@@ -1611,7 +1660,11 @@ pub(crate) mod tests {
             store.delete_bucket("b"),
             Err(StoreError::BucketNotEmpty)
         ));
-        assert!(store.delete_object("b", "k").unwrap());
+        assert!(
+            store
+                .delete_object("b", "k", &DeleteCondition::default())
+                .unwrap()
+        );
         // An upload in progress keeps the bucket until it is aborted.
         let upload = UploadRow {
             upload_id: "u1".into(),

@@ -651,6 +651,71 @@ def bucket_configs(s3, bucket, other):
     return seen
 
 
+def unkept_parameters(s3, bucket):
+    """Request parameters that would change what a call does and that the gateway does not keep:
+    refused, nothing made or changed; and a multipart completion's stated object size."""
+    seen = {"lock_bucket": code_of(lambda: s3.create_bucket(
+        Bucket=bucket + "-lock", ObjectLockEnabledForBucket=True))}
+    seen["lock_bucket_made"] = bucket + "-lock" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"kept")
+    seen["write_offset"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="k", Body=b"appended?", WriteOffsetBytes=4))
+    seen["event_hold"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="held", Body=b"x", ObjectLockEventHold="ON"))
+    part = b"p" * (5 << 20)
+
+    def complete(key, size):
+        up = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        etags = [s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=n,
+                                Body=body)["ETag"] for n, body in [(1, part), (2, b"tail")]]
+        parts = {"Parts": [{"PartNumber": n + 1, "ETag": e} for n, e in enumerate(etags)]}
+        result = code_of(lambda: s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=up, MultipartUpload=parts, MpuObjectSize=size))
+        if result != "ok":
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=up)
+        return result
+
+    seen["mpu_its_size"] = complete("mpu-right", len(part) + 4)
+    seen["mpu_other_size"] = complete("mpu-wrong", len(part))
+    seen["body"] = s3.get_object(Bucket=bucket, Key="k")["Body"].read().decode()
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return seen
+
+
+def conditional_delete(s3, bucket):
+    """S3's conditional deletes (IfMatch, IfMatchSize, IfMatchLastModifiedTime, and a batch
+    delete's ETag/Size/LastModifiedTime per object): a delete whose condition does not hold is
+    refused and deletes nothing."""
+    s3.create_bucket(Bucket=bucket)
+    for key in ["a", "b", "c", "d", "e", "f"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode() * 3)
+    head = {k: s3.head_object(Bucket=bucket, Key=k) for k in ["a", "b", "c", "d", "e", "f"]}
+    seen = {
+        "other_etag": code_of(lambda: s3.delete_object(Bucket=bucket, Key="a", IfMatch='"0"')),
+        "its_etag": code_of(lambda: s3.delete_object(Bucket=bucket, Key="b",
+                                                     IfMatch=head["b"]["ETag"])),
+        "missing": code_of(lambda: s3.delete_object(Bucket=bucket, Key="absent", IfMatch="*")),
+        "other_size": code_of(lambda: s3.delete_object(Bucket=bucket, Key="c", IfMatchSize=4)),
+        "its_size": code_of(lambda: s3.delete_object(Bucket=bucket, Key="d", IfMatchSize=3)),
+        "other_time": code_of(lambda: s3.delete_object(
+            Bucket=bucket, Key="c",
+            IfMatchLastModifiedTime=head["c"]["LastModified"].replace(year=2001))),
+        "its_time": code_of(lambda: s3.delete_object(
+            Bucket=bucket, Key="e", IfMatchLastModifiedTime=head["e"]["LastModified"])),
+        "unconditional_missing": code_of(lambda: s3.delete_object(Bucket=bucket, Key="absent")),
+    }
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "ETag": '"0"'},
+        {"Key": "f", "ETag": head["f"]["ETag"], "Size": 3},
+        {"Key": "c", "Size": 99},
+    ]})
+    seen["batch_deleted"] = sorted(d["Key"] for d in r.get("Deleted", []))
+    seen["batch_refused"] = sorted([e["Key"], e["Code"]] for e in r.get("Errors", []))
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return seen
+
+
 def expected_owner(s3, bucket, owner, stranger):
     """Calls naming the bucket's expected owner (ExpectedBucketOwner, ExpectedSourceBucketOwner):
     with the owner's ID they run, with another ID they are refused and change nothing; and S3's
@@ -1162,6 +1227,10 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "unkept-parameters":
+            out = unkept_parameters(s3, args[0])
+        elif op == "conditional-delete":
+            out = conditional_delete(s3, args[0])
         elif op == "expected-owner":
             out = expected_owner(s3, *args)
         elif op == "sse-c":

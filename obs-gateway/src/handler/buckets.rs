@@ -5,6 +5,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
 
+use super::conditions;
 use super::listing::{Page, key_encoding, page_size};
 use super::routes::current_version_only;
 use super::{
@@ -446,7 +447,8 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
         current_version_only(self.t.get("versionId"))?;
-        self.gw.store.delete_object(bucket, key)?;
+        let condition = conditions::delete_condition(self.headers)?;
+        self.gw.store.delete_object(bucket, key, &condition)?;
         Ok(no_content())
     }
 
@@ -478,12 +480,33 @@ impl Ctx<'_> {
                 ));
                 continue;
             }
-            match self.gw.store.delete_object(bucket, &key) {
+            let condition = match conditions::batch_delete_condition(object) {
+                Ok(c) => c,
+                Err(e) => {
+                    s.push_str(&format!(
+                        "<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>",
+                        xml::escape(&key),
+                        e.code,
+                        xml::escape(&e.message)
+                    ));
+                    continue;
+                }
+            };
+            match self.gw.store.delete_object(bucket, &key, &condition) {
                 Ok(_) if quiet => {}
                 Ok(_) => s.push_str(&format!(
                     "<Deleted><Key>{}</Key></Deleted>",
                     xml::escape(&key)
                 )),
+                Err(e @ StoreError::ConditionNotMet { .. }) => {
+                    let e = ApiError::from(e);
+                    s.push_str(&format!(
+                        "<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>",
+                        xml::escape(&key),
+                        e.code,
+                        xml::escape(&e.message)
+                    ));
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "batch delete");
                     s.push_str(&format!(

@@ -1,6 +1,9 @@
 //! Preconditions: of a read (`If-Match`, `If-None-Match`, `If-Modified-Since`,
 //! `If-Unmodified-Since`), of a copy's source (`x-amz-copy-source-if-*`, `x-obs-copy-source-if-*`)
-//! and of a write (`If-None-Match: *`, `If-Match`), evaluated as RFC 9110 §13.2.2 orders them.
+//! of a write (`If-None-Match: *`, `If-Match`), evaluated as RFC 9110 §13.2.2 orders them, and
+//! of a delete (`If-Match`, `x-amz-if-match-size`, `x-amz-if-match-last-modified-time`, or a
+//! batch delete's `ETag`, `Size` and `LastModifiedTime`), checked in the store's transaction that
+//! deletes ([`crate::store::DeleteCondition`]).
 //!
 //! A write's condition is checked once before the body is read (to refuse early) and again in the
 //! store's transaction that replaces the object ([`crate::store::WriteCondition`]), so two
@@ -11,7 +14,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::{HeaderMap, StatusCode, header};
 
 use super::{ApiError, Ctx};
-use crate::store::{WriteCondition, etag_matches};
+use crate::store::{DeleteCondition, WriteCondition, etag_matches};
+use crate::xml;
 
 /// What a read's conditions decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +177,67 @@ impl Ctx<'_> {
     }
 }
 
+/// A delete's condition from its headers: S3's conditional delete. Ignored, it would delete an
+/// object the caller meant to keep (another writer's newer one).
+pub(super) fn delete_condition(headers: &HeaderMap) -> Result<DeleteCondition, ApiError> {
+    let text = |name: &str| match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|v| Some(v.trim().to_owned()))
+            .map_err(|_| ApiError::bad(format!("{name} must be text"))),
+    };
+    if headers.contains_key(header::IF_NONE_MATCH) {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "a delete takes If-Match, not If-None-Match",
+        ));
+    }
+    delete_parts(
+        value(headers, "if-match"),
+        text("x-amz-if-match-size")?.as_deref(),
+        text("x-amz-if-match-last-modified-time")?.as_deref(),
+    )
+}
+
+/// One `<Object>` of a batch delete's conditions (`ETag`, `Size`, `LastModifiedTime`).
+pub(super) fn batch_delete_condition(object: &str) -> Result<DeleteCondition, ApiError> {
+    let text = |name: &str| xml::element(object, name, 0).map(|(t, _)| t);
+    delete_parts(
+        text("ETag"),
+        text("Size").as_deref(),
+        text("LastModifiedTime").as_deref(),
+    )
+}
+
+fn delete_parts(
+    etag: Option<String>,
+    size: Option<&str>,
+    modified: Option<&str>,
+) -> Result<DeleteCondition, ApiError> {
+    Ok(DeleteCondition {
+        etag,
+        size: size
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| ApiError::bad(format!("the size condition {s:?} is not a size")))
+            })
+            .transpose()?,
+        modified_secs: modified
+            .map(|d| {
+                date_secs(d)
+                    .and_then(|t| i64::try_from(t).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad(format!(
+                            "the last-modified condition {d:?} is not an HTTP date"
+                        ))
+                    })
+            })
+            .transpose()?,
+    })
+}
+
 /// A write condition that does not hold: `412`, or `404 NoSuchKey` for `If-Match` on a key
 /// with no object (as S3 answers).
 pub(super) fn not_met(found: bool) -> ApiError {
@@ -209,6 +274,91 @@ pub(super) fn http_date(modified_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delete_removes_only_an_object_that_meets_every_condition_it_names() {
+        let stored = Some((ETAG, 10, MODIFIED_MS));
+        let header_date = "Thu, 01 Jan 2026 00:00:00 GMT";
+        // (rule, If-Match, size, last-modified, holds over the object, holds over no object)
+        let cases = [
+            ("no condition", None, None, None, true, true),
+            ("its ETag", Some("\"abc\""), None, None, true, false),
+            (
+                "one of a list",
+                Some("\"x\", \"abc\""),
+                None,
+                None,
+                true,
+                false,
+            ),
+            ("any object", Some("*"), None, None, true, false),
+            ("another ETag", Some("\"x\""), None, None, false, false),
+            ("its size", None, Some("10"), None, true, false),
+            ("another size", None, Some("11"), None, false, false),
+            (
+                "its last modification, to the second",
+                None,
+                None,
+                Some(header_date),
+                true,
+                false,
+            ),
+            (
+                "a second later",
+                None,
+                None,
+                Some("Thu, 01 Jan 2026 00:00:01 GMT"),
+                false,
+                false,
+            ),
+            (
+                "all three",
+                Some("\"abc\""),
+                Some("10"),
+                Some(header_date),
+                true,
+                false,
+            ),
+            (
+                "all but one",
+                Some("\"abc\""),
+                Some("9"),
+                Some(header_date),
+                false,
+                false,
+            ),
+        ];
+        for (rule, etag, size, modified, over_object, over_none) in cases {
+            let mut h = HeaderMap::new();
+            for (name, v) in [
+                ("if-match", etag),
+                ("x-amz-if-match-size", size),
+                ("x-amz-if-match-last-modified-time", modified),
+            ] {
+                if let Some(v) = v {
+                    h.insert(name, http::HeaderValue::from_str(v).unwrap());
+                }
+            }
+            let c = delete_condition(&h).unwrap();
+            assert_eq!(c.holds(stored), over_object, "{rule}");
+            assert_eq!(c.holds(None), over_none, "{rule}, no object");
+        }
+        let batch = batch_delete_condition(
+            "<Key>k</Key><ETag>&quot;abc&quot;</ETag><Size>10</Size><LastModifiedTime>Thu, 01 Jan 2026 00:00:00 GMT</LastModifiedTime>",
+        )
+        .unwrap();
+        assert!(batch.holds(stored));
+        assert!(!batch.holds(Some(("other", 10, MODIFIED_MS))));
+        for (name, bad) in [
+            ("x-amz-if-match-size", "ten"),
+            ("x-amz-if-match-last-modified-time", "yesterday"),
+            ("if-none-match", "*"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, http::HeaderValue::from_static(bad));
+            assert!(delete_condition(&h).is_err(), "{name}: {bad}");
+        }
+    }
 
     const ETAG: &str = "abc";
     /// 2026-01-01T00:00:00.500Z: the header says 00:00:00.

@@ -346,6 +346,7 @@ impl Ctx<'_> {
             chosen.push(p.clone());
         }
         check_part_sizes(&chosen)?;
+        check_object_size(self.headers, chosen.iter().map(|p| p.size).sum())?;
         let manifest = match self.sealed_upload(&facts, &upload, &stored).await? {
             None => None,
             Some(sealed) => {
@@ -598,6 +599,27 @@ fn check_part_sizes(chosen: &[PartRow]) -> Result<(), ApiError> {
             ),
         )),
     }
+}
+
+/// `x-amz-mp-object-size`, when given, is the size the parts make: a client that states it is
+/// refused rather than given an object of another size (a part it did not mean to list).
+fn check_object_size(headers: &http::HeaderMap, size: u64) -> Result<(), ApiError> {
+    let Some(v) = headers.get("x-amz-mp-object-size") else {
+        return Ok(());
+    };
+    let stated: u64 = v
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| ApiError::bad("x-amz-mp-object-size is not a size"))?;
+    if stated == size {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequest",
+        format!("the parts make {size} bytes; x-amz-mp-object-size says {stated}"),
+    ))
 }
 
 /// The envelope `PartInfo` a sealed part's row keeps (salt, then commitment).

@@ -298,21 +298,27 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     for prefix in ["x-amz-", "x-obs-"] {
         let class = headers.get(format!("{prefix}storage-class").as_str());
         check_storage_class(class.map(|v| v.to_str().unwrap_or("?")))?;
-        let named = |suffix: &str| headers.contains_key(format!("{prefix}{suffix}").as_str());
-        if [
-            "object-lock-mode",
-            "object-lock-retain-until-date",
-            "object-lock-legal-hold",
-        ]
-        .into_iter()
-        .any(named)
-        {
+        let locks = headers.keys().any(|n| {
+            n.as_str()
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with("object-lock-"))
+        });
+        if locks {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequest",
                 "the bucket has no object lock configuration: the gateway keeps no object locks",
             ));
         }
+    }
+    // S3 Express's append at an offset: as a PUT it would replace the object.
+    if headers.contains_key("x-amz-write-offset-bytes") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "x-amz-write-offset-bytes (an append at an offset) is not served: as a PUT it would \
+             replace the object; OBS's AppendObject (POST ?append&position=N) is",
+        ));
     }
     // S3's encryption context for SSE-KMS: the data key would not be bound to it, and a read
     // would not answer it.
