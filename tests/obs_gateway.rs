@@ -1910,6 +1910,43 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     }
 }
 
+/// The OBS SDK's resumable transfers, what its users call for large objects: `uploadFile`
+/// (multipart, three threads, a checkpoint file, `checkSum`) of an SSE-KMS object and
+/// `downloadFile` (ranged GETs on three threads, a checkpoint file) read it back byte for byte, in
+/// each of the SDK's modes; both remove their checkpoints when done; only ciphertext on disk.
+#[test]
+fn the_obs_sdks_resumable_transfers_carry_an_sse_kms_object_whole() {
+    let env = Env::start(&[]);
+    let marker = "RESUMABLE-7f3a";
+    let src = env.file("resumable-src", &marked(marker, 12 * 1024 * 1024 + 123));
+    Client::EsdkWorkflow.run(&env, T1, &["create-bucket", "resumable"]);
+    for (client, key) in [
+        (Client::EsdkWorkflow, "obs"),
+        (Client::EsdkDefault, "default"),
+        (Client::EsdkV4, "v4"),
+    ] {
+        let seen = client.run(&env, T1, &["resumable", "resumable", key, &src]);
+        let sse = if client == Client::EsdkWorkflow {
+            "kms"
+        } else {
+            "aws:kms"
+        };
+        let want = serde_json::json!({
+            "upload": 200,
+            "download": 200,
+            "same": true,
+            "parts": "3",
+            "sse": sse,
+            "checkpoints_left": [],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    assert!(
+        files_containing(&env.data(), marker.as_bytes()).is_empty(),
+        "no plaintext on disk"
+    );
+}
+
 /// The gateway does not provide SSE-C (server-side encryption with a customer-provided key):
 /// before, an SSE-C PUT was stored in plaintext and answered 200, and a GET without the key read
 /// it back. Every object call carrying SSE-C parameters, for the object or a copy's source, as

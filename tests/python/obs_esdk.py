@@ -28,6 +28,9 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         storage classes; what is left)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
+      | resumable B K FILE (uploadFile with SSE-KMS, 3 threads, a checkpoint and checkSum, then
+        downloadFile with 3 threads and a checkpoint: what each answers, whether the download is
+        FILE, the object's part count and SSE)
       | sse-c B (creates B with plain: the SDK's calls with an SseCHeader, what is left)
       | cors B (creates B with k: setBucketCors, getBucketCors, optionsBucket and optionsObject
         allowed and refused, deleteBucketCors)
@@ -316,6 +319,29 @@ def main():
             "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
         }
         print(json.dumps(seen))
+        return
+    elif op == "resumable":
+        import os
+        import tempfile
+
+        bucket, key, src = args
+        d = tempfile.mkdtemp()
+        up = c.uploadFile(bucket, key, src, partSize=5 * 1024 * 1024, taskNum=3,
+                          enableCheckpoint=True, checkpointFile=os.path.join(d, "up.cp"),
+                          checkSum=True,
+                          headers=PutObjectHeader(sseHeader=SseKmsHeader(encryption="kms")))
+        dst = os.path.join(d, "dst")
+        down = c.downloadFile(bucket, key, downloadFile=dst, partSize=4 * 1024 * 1024, taskNum=3,
+                              enableCheckpoint=True, checkpointFile=os.path.join(d, "down.cp"))
+        meta = c.getObjectMetadata(bucket, key)
+        print(json.dumps({
+            "upload": up.status if up.status < 300 else up.errorCode,
+            "download": down.status if down.status < 300 else down.errorCode,
+            "same": os.path.exists(dst) and open(dst, "rb").read() == open(src, "rb").read(),
+            "parts": meta.body.etag.strip('"').split("-")[-1] if meta.status < 300 else None,
+            "sse": meta.body.sseKms if meta.status < 300 else meta.errorCode,
+            "checkpoints_left": sorted(n for n in os.listdir(d) if n.endswith(".cp")),
+        }))
         return
     elif op == "sse-c":
         import os
