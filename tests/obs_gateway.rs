@@ -1910,6 +1910,46 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     }
 }
 
+/// OBS's bucket quota was 501 to set (and read as 0): `setBucketQuota` now keeps it, and a write
+/// that would take the bucket's objects past it (a PUT, an append, a copy, a multipart
+/// completion; a replaced object counts its new size only; SSE-KMS objects their plaintext size)
+/// is 403 `InsufficientStorageSpace` and stores nothing, in each of the SDK's modes. 0 removes
+/// the quota; another tenant cannot set it.
+#[test]
+fn a_bucket_quota_refuses_writes_past_it_and_stores_nothing() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "quota-obs"),
+        (Client::EsdkDefault, "quota-default"),
+        (Client::EsdkV4, "quota-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["quota", bucket]);
+        let full = "InsufficientStorageSpace";
+        let want = serde_json::json!({
+            "set": "ok",
+            "read": 10240,
+            "put_6000": "ok",
+            "put_another_6000": full,
+            "replace_with_8000": "ok",
+            "append_3000": full,
+            "append_2000": "ok",
+            "append_500_more": full,
+            "copy": full,
+            "multipart": full,
+            "used": 10000,
+            "log": "e".repeat(2000),
+            "unset": "ok",
+            "put_after_unset": "ok",
+            "bad": "InvalidArgument",
+            "read_after": 0,
+            "left": ["k1", "k2", "log"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+        let other = client.run(&env, T2, &["set-quota", bucket, "1"]);
+        assert_eq!(other, serde_json::json!("AccessDenied"), "{client:?}");
+    }
+}
+
 /// The OBS SDK's resumable transfers, what its users call for large objects: `uploadFile`
 /// (multipart, three threads, a checkpoint file, `checkSum`) of an SSE-KMS object and
 /// `downloadFile` (ranged GETs on three threads, a checkpoint file) read it back byte for byte, in

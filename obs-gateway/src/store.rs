@@ -47,6 +47,9 @@ pub enum StoreError {
         /// Whether an object is under the key.
         found: bool,
     },
+    /// The write would take the bucket's objects past its quota (OBS's bucket quota).
+    #[error("the bucket's quota would be exceeded")]
+    QuotaExceeded,
     /// A stored value does not parse (the database was changed by hand).
     #[error("metadata database holds an invalid value: {0}")]
     Corrupt(String),
@@ -285,7 +288,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -337,6 +340,14 @@ PRAGMA user_version = 7;
 COMMIT;
 ";
 
+/// From version 7: buckets keep their quota (OBS's; 0 is none).
+const MIGRATE_7_TO_8: &str = "
+BEGIN;
+ALTER TABLE buckets ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 8;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -347,7 +358,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     sse_key_id TEXT,
     policy TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
-    cors TEXT
+    cors TEXT,
+    quota INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -415,7 +427,7 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=6, _) => {
+            (v @ 1..=7, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
@@ -423,6 +435,7 @@ impl Store {
                     MIGRATE_4_TO_5,
                     MIGRATE_5_TO_6,
                     MIGRATE_6_TO_7,
+                    MIGRATE_7_TO_8,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -805,6 +818,38 @@ impl Store {
         Ok(())
     }
 
+    /// A bucket's quota in bytes (OBS's; 0 is none).
+    pub fn bucket_quota(&self, name: &str) -> Result<u64, StoreError> {
+        let quota: i64 = self
+            .lock()
+            .query_row("SELECT quota FROM buckets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or(StoreError::NoSuchBucket)?;
+        u64::try_from(quota).map_err(|_| StoreError::Corrupt("negative quota".into()))
+    }
+
+    /// Sets a bucket's quota in bytes; 0 removes it. Objects already past it stay.
+    pub fn set_bucket_quota(&self, name: &str, quota: u64) -> Result<(), StoreError> {
+        let quota = i64::try_from(quota).map_err(|_| StoreError::Corrupt("quota".into()))?;
+        let n = self.lock().execute(
+            "UPDATE buckets SET quota = ?2 WHERE name = ?1",
+            params![name, quota],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// [`StoreError::QuotaExceeded`] when an object of `size` bytes under `key` (replacing the
+    /// one there) would take the bucket past its quota: checked early, before a body is read;
+    /// every commit checks again in its transaction.
+    pub fn check_quota(&self, bucket: &str, key: &str, size: u64) -> Result<(), StoreError> {
+        within_quota(&self.lock(), bucket, key, size)
+    }
+
     /// A bucket's CORS rules (none when it has no CORS configuration).
     pub fn bucket_cors(&self, name: &str) -> Result<Vec<CorsRule>, StoreError> {
         let column = self
@@ -981,6 +1026,8 @@ impl Store {
             i64::try_from(before.size).map_err(|_| StoreError::Corrupt("size".into()))?;
         let mut db = self.lock();
         let tx = db.transaction()?;
+        // Past the quota the bytes written stay uncommitted, and the next append cuts them.
+        within_quota(&tx, &before.bucket, &before.key, after.size)?;
         let changed = tx.execute(
             "UPDATE objects SET size = ?5, etag = ?6, modified_ms = ?7, manifest = ?8, appends = ?9 WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND size = ?4",
             params![
@@ -1025,6 +1072,7 @@ impl Store {
             });
         }
         let old = old.map(|(file, _)| file);
+        within_quota(&tx, &row.bucket, &row.key, row.size)?;
         let meta = to_json(&row.meta)?;
         let headers = to_json(&row.headers)?;
         let tags = to_json(&row.tags)?;
@@ -1143,6 +1191,30 @@ impl Store {
             None => Ok(false),
         }
     }
+}
+
+/// Whether `bucket`'s objects, with `size` bytes under `key` in place of what is there, stay
+/// within its quota (no quota: always).
+fn within_quota(db: &Connection, bucket: &str, key: &str, size: u64) -> Result<(), StoreError> {
+    let quota: Option<i64> = db
+        .query_row("SELECT quota FROM buckets WHERE name = ?1", [bucket], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let quota = match quota {
+        None | Some(0) => return Ok(()),
+        Some(q) => u64::try_from(q).map_err(|_| StoreError::Corrupt("negative quota".into()))?,
+    };
+    let others: i64 = db.query_row(
+        "SELECT COALESCE(SUM(size), 0) FROM objects WHERE bucket = ?1 AND key != ?2",
+        params![bucket, key],
+        |r| r.get(0),
+    )?;
+    let others = u64::try_from(others).map_err(|_| StoreError::Corrupt("negative size".into()))?;
+    if others.saturating_add(size) > quota {
+        return Err(StoreError::QuotaExceeded);
+    }
+    Ok(())
 }
 
 fn remove_quietly(path: &Path) {
@@ -1448,27 +1520,31 @@ pub(crate) mod tests {
         for (version, back) in [
             (
                 1,
-                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
             ),
             (
                 2,
-                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
             ),
             (
                 3,
-                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
+                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
             ),
             (
                 4,
-                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
+                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
             ),
             (
                 5,
-                "ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
+                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
             ),
             (
                 6,
-                "ALTER TABLE buckets DROP COLUMN cors; PRAGMA user_version = 6;",
+                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; PRAGMA user_version = 6;",
+            ),
+            (
+                7,
+                "ALTER TABLE buckets DROP COLUMN quota; PRAGMA user_version = 7;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();

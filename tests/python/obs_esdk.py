@@ -28,6 +28,9 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         storage classes; what is left)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
+      | quota B (creates B: setBucketQuota, then writes within and past it: puts, appends, a
+        copy, a multipart completion; getBucketStorageInfo, the quota removed)
+      | set-quota B N (setBucketQuota)
       | resumable B K FILE (uploadFile with SSE-KMS, 3 threads, a checkpoint and checkSum, then
         downloadFile with 3 threads and a checkpoint: what each answers, whether the download is
         FILE, the object's part count and SSE)
@@ -319,6 +322,45 @@ def main():
             "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
         }
         print(json.dumps(seen))
+        return
+    elif op == "quota":
+        bucket, = args
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        c.createBucket(bucket)
+        kms = PutObjectHeader(sseHeader=SseKmsHeader(encryption="kms"))
+        seen = {"set": code(c.setBucketQuota(bucket, 10240))}
+        seen["read"] = c.getBucketQuota(bucket).body.quota
+        seen["put_6000"] = code(c.putContent(bucket, "k1", "a" * 6000, headers=kms))
+        seen["put_another_6000"] = code(c.putContent(bucket, "k2", "b" * 6000))
+        seen["replace_with_8000"] = code(c.putContent(bucket, "k1", "c" * 8000, headers=kms))
+        seen["append_3000"] = code(c.appendObject(bucket, "log", AppendObjectContent(
+            content="d" * 3000, position=0)))
+        seen["append_2000"] = code(c.appendObject(bucket, "log", AppendObjectContent(
+            content="e" * 2000, position=0)))
+        seen["append_500_more"] = code(c.appendObject(bucket, "log", AppendObjectContent(
+            content="f" * 500, position=2000)))
+        seen["copy"] = code(c.copyObject(bucket, "k1", bucket, "k3"))
+        uid = c.initiateMultipartUpload(bucket, "mp").body.uploadId
+        etag = c.uploadPart(bucket, "mp", 1, uid, object=b"g" * 300).body.etag
+        seen["multipart"] = code(c.completeMultipartUpload(bucket, "mp", uid,
+            CompleteMultipartUploadRequest(parts=[CompletePart(partNum=1, etag=etag)])))
+        c.abortMultipartUpload(bucket, "mp", uid)
+        seen["used"] = c.getBucketStorageInfo(bucket).body.size
+        seen["log"] = c.getObject(bucket, "log", loadStreamInMemory=True).body.buffer.decode()
+        seen["unset"] = code(c.setBucketQuota(bucket, 0))
+        seen["put_after_unset"] = code(c.putContent(bucket, "k2", "b" * 6000))
+        seen["bad"] = code(c.setBucketQuota(bucket, -1))
+        seen["read_after"] = c.getBucketQuota(bucket).body.quota
+        seen["left"] = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        print(json.dumps(seen))
+        return
+    elif op == "set-quota":
+        bucket, quota = args
+        resp = c.setBucketQuota(bucket, int(quota))
+        print(json.dumps("ok" if resp.status < 300 else resp.errorCode))
         return
     elif op == "resumable":
         import os

@@ -40,6 +40,7 @@ mod metadata;
 mod multipart;
 mod objects;
 mod post;
+mod quota;
 mod routes;
 mod tagging;
 mod unkept;
@@ -164,6 +165,11 @@ impl From<StoreError> for ApiError {
                 "the requested bucket name is not available",
             ),
             StoreError::ConditionNotMet { found } => conditions::not_met(found),
+            StoreError::QuotaExceeded => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "InsufficientStorageSpace",
+                "Insufficient storage space: the write would take the bucket past its quota",
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -402,6 +408,8 @@ async fn route(
             BucketOp::PutCors => ctx.put_cors(b, body).await,
             BucketOp::GetCors => ctx.get_cors(b),
             BucketOp::DeleteCors => ctx.delete_cors(b),
+            BucketOp::PutQuota => ctx.put_quota(b, body).await,
+            BucketOp::GetQuota => ctx.get_quota(b),
             BucketOp::GetLocation => ctx.get_location(b),
             BucketOp::GetVersioning => ctx.get_versioning(b),
             BucketOp::GetStorageInfo => ctx.get_storage_info(b),

@@ -296,6 +296,10 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
+        if let Some(n) = declared_length(self.headers)? {
+            // Refused before the body is read; the commit checks again.
+            self.gw.store.check_quota(bucket, key, n)?;
+        }
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self
             .sealing(&facts, key, &file, &decision.encryption, ObjectKind::Single)

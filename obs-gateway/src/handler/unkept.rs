@@ -1,6 +1,6 @@
 //! Bucket configurations the gateway does not keep (lifecycle, website, replication, object
 //! lock, public access block, logging, notifications, request payment, transfer acceleration,
-//! quota, default storage class) and the object ownership it enforces: reading one answers what S3 or OBS
+//! default storage class) and the object ownership it enforces: reading one answers what S3 or OBS
 //! answers for a bucket that has none (a 404 with the configuration's own code, or the empty or
 //! default document), which is true of every bucket here. Tools that read a bucket's whole
 //! configuration (Terraform's refresh, `aws s3api get-bucket-*`, the OBS SDK's `getBucket*`) get
@@ -24,16 +24,16 @@ pub(super) enum Unkept {
     RequestPayment,
     Accelerate,
     OwnershipControls,
-    Quota,
     StorageClass,
     StoragePolicy,
 }
 
 const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
+/// The namespace of OBS's own configuration documents.
+pub(super) const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
 
 /// Every one, with its sub-resource's name as S3 or OBS spells it (a read names it exactly so).
-pub(super) static UNKEPT: [(&str, Unkept); 13] = [
+pub(super) static UNKEPT: [(&str, Unkept); 12] = [
     ("lifecycle", Unkept::Lifecycle),
     ("website", Unkept::Website),
     ("replication", Unkept::Replication),
@@ -44,7 +44,6 @@ pub(super) static UNKEPT: [(&str, Unkept); 13] = [
     ("requestPayment", Unkept::RequestPayment),
     ("accelerate", Unkept::Accelerate),
     ("ownershipControls", Unkept::OwnershipControls),
-    ("quota", Unkept::Quota),
     ("storageClass", Unkept::StorageClass),
     ("storagePolicy", Unkept::StoragePolicy),
 ];
@@ -95,10 +94,6 @@ impl Unkept {
             // The ACLs are S3's `BucketOwnerEnforced` (`acl.rs`).
             Unkept::OwnershipControls => doc(format!(
                 "<OwnershipControls xmlns=\"{S3_NS}\"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>"
-            )),
-            // OBS: a quota of 0 is no quota.
-            Unkept::Quota => doc(format!(
-                "<Quota xmlns=\"{OBS_NS}\"><StorageQuota>0</StorageQuota></Quota>"
             )),
             // OBS's default storage class, in its own and in the S3 dialect.
             Unkept::StorageClass => doc(format!(
