@@ -321,6 +321,14 @@ def main():
             "storage_policy": read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass),
             "request_payment": read(c.getBucketRequestPayment(bucket), lambda b: b.payer),
         }
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        seen["set_standard"] = code(c.setBucketStoragePolicy(bucket, "STANDARD"))
+        seen["set_warm"] = code(c.setBucketStoragePolicy(bucket, "WARM"))
+        seen["set_unknown"] = code(c.setBucketStoragePolicy(bucket, "GOLDEN"))
+        seen["class_after"] = read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass)
         print(json.dumps(seen))
         return
     elif op == "quota":

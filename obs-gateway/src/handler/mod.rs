@@ -410,6 +410,7 @@ async fn route(
             BucketOp::DeleteCors => ctx.delete_cors(b),
             BucketOp::PutQuota => ctx.put_quota(b, body).await,
             BucketOp::GetQuota => ctx.get_quota(b),
+            BucketOp::PutStorageClass => ctx.put_storage_class(b, body).await,
             BucketOp::GetLocation => ctx.get_location(b),
             BucketOp::GetVersioning => ctx.get_versioning(b),
             BucketOp::GetStorageInfo => ctx.get_storage_info(b),

@@ -106,11 +106,60 @@ impl Unkept {
     }
 }
 
+/// The class a default storage class document names: OBS's `<StorageClass>X</StorageClass>`
+/// (`?storageClass`) or its S3-dialect `<StoragePolicy><DefaultStorageClass>X</...>`
+/// (`?storagePolicy`).
+fn default_class(doc: &str) -> Result<String, ApiError> {
+    xml::element(doc, "DefaultStorageClass", 0)
+        .or_else(|| xml::element(doc, "StorageClass", 0))
+        .map(|(class, _)| class)
+        .ok_or_else(|| super::malformed_xml("the body names no storage class"))
+}
+
 impl Ctx<'_> {
+    /// OBS's SetBucketStoragePolicy (`PUT ?storageClass` or `?storagePolicy`), by the bucket's
+    /// owner: `STANDARD`, every bucket's here, is taken and changes nothing; another class S3 or
+    /// OBS knows is 501 (the objects would stay `STANDARD`), an unknown one 400
+    /// `InvalidStorageClass`, as on an object.
+    pub(super) async fn put_storage_class(
+        &self,
+        name: &str,
+        body: hyper::body::Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let class = default_class(&self.document(body, super::MAX_DOCUMENT).await?)?;
+        super::routes::check_storage_class(Some(&class))?;
+        Ok(Response::new(super::empty()))
+    }
+
     /// `GET /{bucket}?<configuration>` of a configuration the gateway does not keep, by the
     /// bucket's owner.
     pub(super) fn get_unkept(&self, name: &str, what: Unkept) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
         what.answer().map(xml_response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_storage_class_is_read_from_either_dialects_document() {
+        let cases = [
+            ("<StorageClass>STANDARD</StorageClass>", Ok("STANDARD")),
+            (
+                "<StoragePolicy><DefaultStorageClass>WARM</DefaultStorageClass></StoragePolicy>",
+                Ok("WARM"),
+            ),
+            ("<StorageClass />", Err("MalformedXML")),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(
+                default_class(doc).as_deref().map_err(|e| e.code),
+                want,
+                "{doc}"
+            );
+        }
     }
 }
