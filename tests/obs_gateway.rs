@@ -2178,7 +2178,7 @@ fn buckets_keep_cors_rules_and_answer_browsers_by_them() {
             "deleted": "ok",
             "after_delete": "NoSuchCORSConfiguration",
             "preflight_after_delete": [403, "AccessForbidden"],
-            "preflight_absent_bucket": 404,
+            "preflight_absent_bucket": 403,
         });
         assert_eq!(seen, want, "{client:?}");
     }

@@ -62,8 +62,8 @@ fn bad(message: &'static str) -> ApiError {
 }
 
 /// A preflight: `200` with what the first matching rule allows, `403 AccessForbidden` when the
-/// bucket has no CORS rules or none allows the request, `400` without an `Origin` or an
-/// `Access-Control-Request-Method`.
+/// bucket has no CORS rules (or does not exist) or none allows the request, `400` without an
+/// `Origin` or an `Access-Control-Request-Method`.
 pub(super) fn preflight(
     gw: &Gateway,
     headers: &HeaderMap,
@@ -101,7 +101,12 @@ pub(super) fn preflight(
         .filter_map(|v| v.to_str().ok())
         .flat_map(cors::header_names)
         .collect();
-    let rules = gw.store.bucket_cors(bucket)?;
+    // Unsigned: a bucket that does not exist is answered as one without rules, so that anyone
+    // cannot learn which names exist.
+    let rules = match gw.store.bucket_cors(bucket) {
+        Err(crate::store::StoreError::NoSuchBucket) => Vec::new(),
+        other => other?,
+    };
     if rules.is_empty() {
         return Err(forbidden("CORS is not enabled for this bucket."));
     }
