@@ -2043,6 +2043,48 @@ fn sse_c_is_refused_and_stores_nothing() {
     }
 }
 
+/// S3's GetObjectAttributes (boto3's `get_object_attributes`) was 501: it answers the attributes
+/// asked for (ETag as HEAD gives it, plaintext size, `STANDARD`; no checksum is kept), a
+/// multipart object's parts and their plaintext sizes paged by `MaxParts`/`PartNumberMarker`, to
+/// whoever may HEAD the object; a missing key, another tenant, an unknown attribute and another
+/// version are refused as for HEAD.
+#[test]
+fn object_attributes_answer_what_head_knows_and_the_parts() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "attributes-v4"),
+        (Client::Boto3SigV2, "attributes-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["attributes", bucket, T2.0, T2.1]);
+        let mib5 = 5 << 20;
+        let want = serde_json::json!({
+            "one": {"ObjectSize": 10, "StorageClass": "STANDARD"},
+            "one_etag_is_heads": true,
+            "mp_first_page": {
+                "ObjectSize": 2 * mib5 + 7,
+                "ObjectParts": {
+                    "TotalPartsCount": 3, "PartNumberMarker": 0, "NextPartNumberMarker": 2,
+                    "MaxParts": 2, "IsTruncated": true,
+                    "Parts": [{"PartNumber": 1, "Size": mib5}, {"PartNumber": 2, "Size": mib5}],
+                },
+            },
+            "mp_second_page": {
+                "ObjectParts": {
+                    "TotalPartsCount": 3, "PartNumberMarker": 2, "NextPartNumberMarker": 3,
+                    "MaxParts": 2, "IsTruncated": false,
+                    "Parts": [{"PartNumber": 3, "Size": 7}],
+                },
+            },
+            "mp_etag_is_heads": true,
+            "missing": "NoSuchKey",
+            "other_tenant": "AccessDenied",
+            "unknown_attribute": "InvalidArgument",
+            "other_version": "InvalidArgument",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// Request parameters that change what a call does, which the gateway ignored: a bucket made
 /// with object lock (a bucket trusted to keep objects from deletion), S3 Express's
 /// `x-amz-write-offset-bytes` (an append, which as a PUT replaced the object), object-lock event

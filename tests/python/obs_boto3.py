@@ -651,6 +651,46 @@ def bucket_configs(s3, bucket, other):
     return seen
 
 
+def attributes(s3, bucket, other):
+    """GetObjectAttributes of an object written whole and of a multipart one (SSE-KMS both):
+    what it answers, its parts paged, and its refusals."""
+    s3.create_bucket(Bucket=bucket)
+    kms = {"ServerSideEncryption": "aws:kms"}
+    s3.put_object(Bucket=bucket, Key="one", Body=b"x" * 10, **kms)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", **kms)["UploadId"]
+    sizes = [5 << 20, 5 << 20, 7]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=up, PartNumber=n, Body=b"p" * size)["ETag"]}
+        for n, size in enumerate(sizes, start=1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up,
+                                 MultipartUpload={"Parts": parts})
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+    def get(key, **kw):
+        a = s3.get_object_attributes(Bucket=bucket, Key=key, **kw)
+        return {k: a[k] for k in every if k in a}
+
+    one = get("one", ObjectAttributes=every)
+    seen = {
+        "one": {k: v for k, v in one.items() if k != "ETag"},
+        "one_etag_is_heads": one["ETag"] == s3.head_object(Bucket=bucket, Key="one")["ETag"].strip('"'),
+        "mp_first_page": get("mp", ObjectAttributes=["ObjectParts", "ObjectSize"], MaxParts=2),
+        "mp_second_page": get("mp", ObjectAttributes=["ObjectParts"], MaxParts=2,
+                              PartNumberMarker=2),
+        "mp_etag_is_heads": get("mp", ObjectAttributes=["ETag"])["ETag"]
+        == s3.head_object(Bucket=bucket, Key="mp")["ETag"].strip('"'),
+        "missing": code_of(lambda: s3.get_object_attributes(
+            Bucket=bucket, Key="absent", ObjectAttributes=["ETag"])),
+        "other_tenant": code_of(lambda: other.get_object_attributes(
+            Bucket=bucket, Key="one", ObjectAttributes=["ETag"])),
+        "unknown_attribute": code_of(lambda: s3.get_object_attributes(
+            Bucket=bucket, Key="one", ObjectAttributes=["Colour"])),
+        "other_version": code_of(lambda: s3.get_object_attributes(
+            Bucket=bucket, Key="one", VersionId="v1", ObjectAttributes=["ETag"])),
+    }
+    return seen
+
+
 def unkept_parameters(s3, bucket):
     """Request parameters that would change what a call does and that the gateway does not keep:
     refused, nothing made or changed; and a multipart completion's stated object size."""
@@ -1227,6 +1267,9 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "attributes":
+            bucket, other_ak, other_sk = args
+            out = attributes(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "unkept-parameters":
             out = unkept_parameters(s3, args[0])
         elif op == "conditional-delete":

@@ -31,6 +31,7 @@ use crate::xml;
 
 mod acl;
 mod append;
+mod attributes;
 mod buckets;
 mod conditions;
 mod cors;
@@ -437,6 +438,7 @@ async fn route(
             ObjectOp::ListParts => ctx.list_parts(b, k),
             ObjectOp::Append => ctx.append_object(b, k, body).await,
             ObjectOp::SetMetadata => ctx.set_object_metadata(b, k),
+            ObjectOp::GetAttributes => ctx.get_attributes(b, k).await,
             ObjectOp::Put => ctx.put_object(b, k, body).await,
             ObjectOp::Get => ctx.get_object(b, k, false).await,
             ObjectOp::Head => ctx.get_object(b, k, true).await,

@@ -91,6 +91,8 @@ pub(super) enum ObjectOp {
     Append,
     /// OBS's SetObjectMetadata.
     SetMetadata,
+    /// S3's GetObjectAttributes.
+    GetAttributes,
     Put,
     Get,
     Head,
@@ -130,6 +132,7 @@ impl ObjectOp {
             Self::InitiateUpload => &["uploads"],
             Self::Append => &["append", "position"],
             Self::SetMetadata => &["metadata", "versionid"],
+            Self::GetAttributes => &["attributes", "versionid"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
             // Only the current version, `versionId=null` ([`current_version_only`]); a part of
             // it by number.
@@ -250,6 +253,7 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
         Method::DELETE if t.has("tagging") => O::DeleteTagging,
         Method::PUT if t.has("uploadId") => O::UploadPart,
         Method::PUT if t.has("metadata") => O::SetMetadata,
+        Method::GET if t.has("attributes") => O::GetAttributes,
         Method::PUT if copy => O::Copy,
         Method::POST if t.has("uploads") => O::InitiateUpload,
         Method::POST if t.has("uploadId") => O::CompleteUpload,
@@ -502,7 +506,8 @@ mod tests {
                 &["truncate", "length=0"],
                 "501 NotImplemented",
             ),
-            (Method::GET, k, &["attributes"], "501 NotImplemented"),
+            (Method::GET, k, &["attributes"], "GetAttributes"),
+            (Method::GET, None, &["attributes"], "501 NotImplemented"),
             (
                 Method::GET,
                 k,

@@ -1,0 +1,251 @@
+//! S3's GetObjectAttributes (`GET /{bucket}/{key}?attributes`, boto3's
+//! `get_object_attributes`): the attributes `x-amz-object-attributes` names (`ETag`,
+//! `ObjectSize`, `StorageClass`, `ObjectParts`, `Checksum`) of the current version, for whoever
+//! may HEAD the object. No checksum is kept, so `Checksum` answers nothing, as S3 does for an
+//! object uploaded without one; `ObjectParts` is given for an object a multipart upload made, its
+//! parts' plaintext sizes paged by `x-amz-max-parts` and `x-amz-part-number-marker`.
+
+use http::{HeaderValue, Response, header};
+use obs_adapter::{ObsRequest, Operation};
+
+use super::routes::current_version_only;
+use super::{ApiError, Body, Ctx, conditions, stored_facts, xml_response};
+use crate::sse;
+use crate::store::ObjectRow;
+use crate::xml;
+
+/// The attributes a request may name.
+const ATTRIBUTES: [&str; 5] = [
+    "ETag",
+    "Checksum",
+    "ObjectParts",
+    "StorageClass",
+    "ObjectSize",
+];
+
+/// The most parts one answer lists (S3's default and limit).
+const MAX_PARTS: usize = 1000;
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+struct Ask {
+    attributes: Vec<&'static str>,
+    max_parts: usize,
+    part_marker: usize,
+}
+
+fn ask(headers: &http::HeaderMap) -> Result<Ask, ApiError> {
+    let mut attributes = Vec::new();
+    for v in headers.get_all("x-amz-object-attributes") {
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::bad("x-amz-object-attributes must be text"))?;
+        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let known = ATTRIBUTES.iter().find(|a| **a == name).ok_or_else(|| {
+                ApiError::bad(format!("Invalid attribute name specified: {name}"))
+            })?;
+            if !attributes.contains(known) {
+                attributes.push(*known);
+            }
+        }
+    }
+    if attributes.is_empty() {
+        return Err(ApiError::bad(
+            "x-amz-object-attributes header specifying the attributes to be retrieved is either \
+             missing or empty",
+        ));
+    }
+    let number = |name: &str, default: usize| match headers.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .ok_or_else(|| ApiError::bad(format!("{name} is not a whole number"))),
+    };
+    Ok(Ask {
+        attributes,
+        max_parts: number("x-amz-max-parts", MAX_PARTS)?.min(MAX_PARTS),
+        part_marker: number("x-amz-part-number-marker", 0)?,
+    })
+}
+
+/// The answer's document.
+fn document(obj: &ObjectRow, ask: &Ask) -> String {
+    let mut s = format!(
+        "{}<GetObjectAttributesResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+        xml::DECL
+    );
+    for attribute in &ask.attributes {
+        match *attribute {
+            "ETag" => s.push_str(&format!("<ETag>{}</ETag>", xml::escape(&obj.etag))),
+            "ObjectSize" => s.push_str(&format!("<ObjectSize>{}</ObjectSize>", obj.size)),
+            "StorageClass" => s.push_str("<StorageClass>STANDARD</StorageClass>"),
+            "ObjectParts" => {
+                if let Some(sizes) = &obj.part_sizes {
+                    s.push_str(&parts(sizes, ask));
+                }
+            }
+            // No checksum is kept.
+            _ => {}
+        }
+    }
+    s.push_str("</GetObjectAttributesResponse>");
+    s
+}
+
+fn parts(sizes: &[u64], ask: &Ask) -> String {
+    let listed: Vec<(usize, u64)> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| (i + 1, *size))
+        .filter(|(n, _)| *n > ask.part_marker)
+        .take(ask.max_parts)
+        .collect();
+    let truncated = listed.last().is_some_and(|(last, _)| *last < sizes.len());
+    let mut s = format!(
+        "<ObjectParts><PartsCount>{}</PartsCount><PartNumberMarker>{}</PartNumberMarker>",
+        sizes.len(),
+        ask.part_marker
+    );
+    if let Some((last, _)) = listed.last() {
+        s.push_str(&format!(
+            "<NextPartNumberMarker>{last}</NextPartNumberMarker>"
+        ));
+    }
+    s.push_str(&format!(
+        "<MaxParts>{}</MaxParts><IsTruncated>{truncated}</IsTruncated>",
+        ask.max_parts
+    ));
+    for (n, size) in listed {
+        s.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><Size>{size}</Size></Part>"
+        ));
+    }
+    s.push_str("</ObjectParts>");
+    s
+}
+
+impl Ctx<'_> {
+    /// GetObjectAttributes: the same access as HEAD (the bucket's ACL or policy, and the
+    /// adapter's rules for SSE-KMS objects).
+    pub(super) async fn get_attributes(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        current_version_only(self.t.get("versionId"))?;
+        let ask = ask(self.headers)?;
+        let row = self.bucket_row(bucket)?;
+        let facts = self.facts(&row)?;
+        // As for HEAD: a key with no object is NoSuchKey to the owner only.
+        let Some(obj) = self.gw.store.object(bucket, key)? else {
+            return Err(if facts.owner == self.caller.domain {
+                ApiError::no_key()
+            } else {
+                ApiError::denied()
+            });
+        };
+        let stored = stored_facts(&obj)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(
+                    Operation::HeadObject,
+                    self.caller,
+                    &facts,
+                    key,
+                    &obs_headers,
+                )
+                .with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(&facts, &decision.policy)?;
+        let mut r = xml_response(document(&obj, &ask));
+        if let Ok(v) = HeaderValue::from_str(&conditions::http_date(obj.modified_ms)) {
+            r.headers_mut().insert(header::LAST_MODIFIED, v);
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_request_names_known_attributes_once_each() {
+        let got = ask(&headers(&[
+            ("x-amz-object-attributes", "ETag,ObjectSize"),
+            ("x-amz-object-attributes", "ETag, StorageClass"),
+            ("x-amz-max-parts", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            got,
+            Ask {
+                attributes: vec!["ETag", "ObjectSize", "StorageClass"],
+                max_parts: 2,
+                part_marker: 0
+            }
+        );
+        for bad in [
+            &[][..],
+            &[("x-amz-object-attributes", "")][..],
+            &[("x-amz-object-attributes", "etag")][..],
+            &[
+                ("x-amz-object-attributes", "ETag"),
+                ("x-amz-max-parts", "-1"),
+            ][..],
+        ] {
+            let e = ask(&headers(bad)).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "InvalidArgument"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_multipart_objects_parts_are_paged_after_the_marker() {
+        let ask = |max_parts, part_marker| Ask {
+            attributes: vec!["ObjectParts"],
+            max_parts,
+            part_marker,
+        };
+        let sizes = [10, 20, 5];
+        // (max parts, marker, the listed parts, truncated)
+        let cases = [
+            (1000, 0, vec![(1, 10), (2, 20), (3, 5)], false),
+            (2, 0, vec![(1, 10), (2, 20)], true),
+            (2, 2, vec![(3, 5)], false),
+            (2, 3, vec![], false),
+        ];
+        for (max, marker, listed, truncated) in cases {
+            let got = parts(&sizes, &ask(max, marker));
+            let want_parts: String = listed
+                .iter()
+                .map(|(n, s)| format!("<Part><PartNumber>{n}</PartNumber><Size>{s}</Size></Part>"))
+                .collect();
+            assert!(got.contains(&want_parts), "{max} {marker}: {got}");
+            assert_eq!(got.matches("<Part>").count(), listed.len(), "{got}");
+            assert!(
+                got.contains(&format!("<IsTruncated>{truncated}</IsTruncated>")),
+                "{got}"
+            );
+            // S3 names the total `PartsCount` on the wire (`TotalPartsCount` in the SDKs).
+            assert!(got.contains("<PartsCount>3</PartsCount>"), "{got}");
+        }
+    }
+}
