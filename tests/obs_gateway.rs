@@ -2372,6 +2372,9 @@ fn listings_page_through_common_prefixes_and_names_keep_their_limits() {
             "v1_one_per_page": ["a/", "b/", "c", "d/"],
             "v1_under_a": ["a/1", "a/2", "a/b/"],
             "max_keys_0": [false, 0],
+            "owner_v2": ["none"],
+            "owner_v2_fetched": [DOMAIN_1],
+            "owner_v1": [DOMAIN_1],
             "bucket_names": {
                 "a..b": "InvalidBucketName",
                 "a-.b": "InvalidBucketName",

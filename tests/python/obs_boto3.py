@@ -181,6 +181,10 @@ def listing_edges(s3, bucket):
         seen[f"{name}_under_a"] = entries
     empty = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
     seen["max_keys_0"] = [empty["IsTruncated"], empty["KeyCount"]]
+    owners = lambda r: sorted({o.get("Owner", {}).get("ID", "none") for o in r["Contents"]})
+    seen["owner_v2"] = owners(s3.list_objects_v2(Bucket=bucket))
+    seen["owner_v2_fetched"] = owners(s3.list_objects_v2(Bucket=bucket, FetchOwner=True))
+    seen["owner_v1"] = owners(s3.list_objects(Bucket=bucket))
     seen["bucket_names"] = {n: code_of(lambda n=n: s3.create_bucket(Bucket=n))
                             for n in ["a..b", "a-.b", "192.168.1.1", "ok.name-1"]}
     seen["bucket_regions"] = {

@@ -257,7 +257,8 @@ impl Ctx<'_> {
         for o in contents {
             s.push_str(&format!(
                 "<Contents>{}</Contents>",
-                listed_object(&o, &enc, false)
+                // ListObjectsV2 names the owner only when asked (`fetch-owner`), as S3 does.
+                listed_object(&o, &enc, false, !v2 || t.get("fetch-owner") == Some("true"))
             ));
         }
         push_prefixes(&mut s, &prefixes, &enc);
@@ -344,7 +345,7 @@ impl Ctx<'_> {
         for o in &page.items {
             s.push_str(&format!(
                 "<Version>{}</Version>",
-                listed_object(o, &enc, true)
+                listed_object(o, &enc, true, true)
             ));
         }
         push_prefixes(&mut s, &page.prefixes, &enc);
@@ -521,10 +522,15 @@ impl Ctx<'_> {
     }
 }
 /// An object's elements in a listing (`Contents`, or with `version` a `Version` of the only
-/// version kept, `null`).
-fn listed_object(o: &ObjectRow, enc: &impl Fn(&str) -> String, version: bool) -> String {
+/// version kept, `null`), with its `Owner` when `owner`.
+fn listed_object(
+    o: &ObjectRow,
+    enc: &impl Fn(&str) -> String,
+    version: bool,
+    owner: bool,
+) -> String {
     format!(
-        "<Key>{}</Key>{}<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><Owner><ID>{}</ID></Owner><StorageClass>STANDARD</StorageClass>{}",
+        "<Key>{}</Key>{}<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size>{}<StorageClass>STANDARD</StorageClass>{}",
         xml::escape(&enc(&o.key)),
         if version {
             "<VersionId>null</VersionId><IsLatest>true</IsLatest>"
@@ -534,7 +540,11 @@ fn listed_object(o: &ObjectRow, enc: &impl Fn(&str) -> String, version: bool) ->
         xml::iso_time(o.modified_ms),
         o.etag,
         o.size,
-        o.owner,
+        if owner {
+            format!("<Owner><ID>{}</ID></Owner>", o.owner)
+        } else {
+            String::new()
+        },
         // OBS marks an appendable object in listings.
         if o.appends.is_some() {
             "<Type>Appendable</Type>"
