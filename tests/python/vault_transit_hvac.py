@@ -109,7 +109,9 @@ def scenario(url, token_a, token_b, bad_token):
     assert out["plaintext"] == dk["plaintext"]
     for call, kwargs in [(ta.generate_data_key, dict(key_type="plaintext")),
                          (ta.encrypt_data, dict(plaintext=b64(b"x"))),
-                         (ta.decrypt_data, dict(ciphertext=dk["ciphertext"]))]:
+                         (ta.decrypt_data, dict(ciphertext=dk["ciphertext"])),
+                         # Associated data does not stand in for the context.
+                         (ta.encrypt_data, dict(plaintext=b64(b"x"), associated_data=b64(b"ad")))]:
         e = refused(exceptions.InvalidRequest, call, name="bucketkey", **kwargs)
         assert "requires an encryption context" in e.errors[0], (call.__name__, e.errors)
 
@@ -122,6 +124,28 @@ def scenario(url, token_a, token_b, bad_token):
     refused(exceptions.InvalidRequest, ta.decrypt_data, name="app", ciphertext=v1["ciphertext"])
     refused(exceptions.InvalidRequest, ta.decrypt_data, name="app",
             ciphertext=v1["ciphertext"], context=b64(b"another"))
+
+    # associated_data (AEAD additional data, hvac's `associated_data`): bound as the context is;
+    # the ciphertext opens only with the same data and context.
+    ad = b64(b"row 17, column secret")
+    with_ad = ta.encrypt_data(name="app", plaintext=b64(b"bound"), context=ctx,
+                              associated_data=ad)["data"]
+    out = ta.decrypt_data(name="app", ciphertext=with_ad["ciphertext"], context=ctx,
+                          associated_data=ad)["data"]
+    assert base64.b64decode(out["plaintext"]) == b"bound"
+    for wrong in [None, b64(b"row 18, column secret")]:
+        refused(exceptions.InvalidRequest, ta.decrypt_data, name="app",
+                ciphertext=with_ad["ciphertext"], context=ctx, associated_data=wrong)
+    refused(exceptions.InvalidRequest, ta.decrypt_data, name="app",
+            ciphertext=v1["ciphertext"], context=ctx, associated_data=ad)
+    refused(exceptions.InvalidRequest, ta.encrypt_data, name="app", plaintext=b64(b"x"),
+            context=ctx, associated_data="%%%")
+    batch = ta.encrypt_data(name="app", batch_input=[
+        {"plaintext": b64(b"one"), "context": ctx, "associated_data": ad}])["data"]
+    out = ta.decrypt_data(name="app", batch_input=[
+        {"ciphertext": batch["batch_results"][0]["ciphertext"], "context": ctx,
+         "associated_data": ad}])["data"]
+    assert base64.b64decode(out["batch_results"][0]["plaintext"]) == b"one", out
 
     # rotate: a new version encrypts, the old ciphertext still decrypts, rewrap moves it up.
     ta.rotate_key(name="app")

@@ -661,7 +661,8 @@ async fn dispatch(
                     "invalid bits {bits}: 128, 256 or 512"
                 )));
             }
-            let ctx = context(req.context.as_deref())?;
+            // Vault's datakey takes no associated data.
+            let ctx = context(req.context.as_deref(), None)?;
             let rec = find()?;
             check_key_version(req.key_version, rec.current_version)?;
             let dk = keyring
@@ -680,6 +681,19 @@ async fn dispatch(
     }
 }
 
+/// The encryption context of an item: its `context` and `associated_data` (FORMATS.md §4). A
+/// derived key needs the `context` itself: associated data does not stand in for it.
+fn item_context(rec: &KeyRecord, item: &Item<'_>) -> Result<crate::keyring::Context, VaultError> {
+    if rec.policy.context_required && item.context.as_deref().is_none_or(str::is_empty) {
+        return Err(VaultError::bad_request(format!(
+            "key {} requires an encryption context on every call (it was created as a derived \
+             key): missing 'context'",
+            rec.full_id_string()
+        )));
+    }
+    context(item.context.as_deref(), item.associated_data.as_deref())
+}
+
 /// `encrypt` of one item.
 fn encrypt_one(
     keyring: &Keyring,
@@ -693,7 +707,7 @@ fn encrypt_one(
         .as_deref()
         .ok_or_else(|| VaultError::bad_request("missing plaintext to encrypt"))?;
     let plaintext = decode_base64("plaintext", plaintext)?;
-    let ctx = context(item.context.as_deref())?;
+    let ctx = item_context(rec, item)?;
     check_key_version(item.key_version, rec.current_version)?;
     let e = keyring
         .encrypt(caller, &rec.full_id().to_string(), &plaintext, &ctx)
@@ -713,7 +727,7 @@ fn decrypt_one(
 ) -> Result<serde_json::Value, VaultError> {
     refuse_nonce(item.nonce.as_ref())?;
     let blob = ciphertext_blob(item.ciphertext.as_deref())?;
-    let ctx = context(item.context.as_deref())?;
+    let ctx = item_context(rec, item)?;
     let d = keyring
         .decrypt(caller, &blob, &ctx, &rec.full_id().to_string())
         .map_err(|e| VaultError::from_kms(&e, false))?;
@@ -730,7 +744,7 @@ fn rewrap_one(
 ) -> Result<serde_json::Value, VaultError> {
     refuse_nonce(item.nonce.as_ref())?;
     let blob = ciphertext_blob(item.ciphertext.as_deref())?;
-    let ctx = context(item.context.as_deref())?;
+    let ctx = item_context(rec, item)?;
     check_key_version(item.key_version, rec.current_version)?;
     let full = rec.full_id().to_string();
     let r = keyring

@@ -20,6 +20,9 @@ pub(super) const MAX_BODY: usize = 64 * 1024;
 /// The encryption-context key under which a transit `context` is bound (FORMATS.md §4).
 pub(super) const CONTEXT_KEY: &str = "vault_context";
 
+/// The encryption-context key under which a transit `associated_data` is bound (FORMATS.md §4).
+pub(super) const ASSOCIATED_DATA_KEY: &str = "vault_associated_data";
+
 /// The key type every key reads as: kmsbox's keys are AES-256-GCM with 96-bit nonces.
 pub(super) const KEY_TYPE: &str = "aes256-gcm96";
 
@@ -48,14 +51,23 @@ pub(super) fn encode_base64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-/// The encryption context a transit `context` binds: none for an absent or empty one, else
-/// `{"vault_context": <the context's bytes in standard base64>}` (re-encoded, so that one context
-/// has one spelling).
-pub(super) fn context(given: Option<&str>) -> Result<Context, VaultError> {
+/// The encryption context a transit `context` and `associated_data` bind: none for absent or
+/// empty ones, else `{"vault_context": <the context's bytes in standard base64>}` and
+/// `{"vault_associated_data": <the data's bytes in standard base64>}` (re-encoded, so that one
+/// value has one spelling). So a ciphertext opens only with the same two.
+pub(super) fn context(
+    given: Option<&str>,
+    associated_data: Option<&str>,
+) -> Result<Context, VaultError> {
     let mut c = Context::new();
-    if let Some(text) = given.filter(|t| !t.is_empty()) {
-        let bytes = decode_base64("context", text)?;
-        c.insert(CONTEXT_KEY.to_owned(), encode_base64(&bytes));
+    for (field, key, text) in [
+        ("context", CONTEXT_KEY, given),
+        ("associated_data", ASSOCIATED_DATA_KEY, associated_data),
+    ] {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            let bytes = decode_base64(field, text)?;
+            c.insert(key.to_owned(), encode_base64(&bytes));
+        }
     }
     Ok(c)
 }
@@ -295,6 +307,9 @@ pub(super) struct Item<'a> {
     /// The context, base64.
     #[serde(borrow)]
     pub(super) context: Option<Cow<'a, str>>,
+    /// AEAD additional data, base64: bound as the context is.
+    #[serde(borrow)]
+    pub(super) associated_data: Option<Cow<'a, str>>,
     /// Only the latest version (or 0, or absent): kmsbox seals under the current version.
     pub(super) key_version: Option<u32>,
     /// Convergent encryption only; unsupported.
@@ -316,6 +331,9 @@ pub(super) struct DataRequest<'a> {
     /// The context, base64.
     #[serde(borrow)]
     pub(super) context: Option<Cow<'a, str>>,
+    /// AEAD additional data, base64.
+    #[serde(borrow)]
+    pub(super) associated_data: Option<Cow<'a, str>>,
     /// Only the latest version (or 0, or absent).
     pub(super) key_version: Option<u32>,
     /// Convergent encryption only; unsupported.
@@ -335,6 +353,7 @@ impl<'a> DataRequest<'a> {
             plaintext: self.plaintext.take(),
             ciphertext: self.ciphertext.take(),
             context: self.context.take(),
+            associated_data: self.associated_data.take(),
             key_version: self.key_version,
             nonce: self.nonce.take(),
             reference: None,
@@ -411,13 +430,24 @@ mod tests {
     }
 
     #[test]
-    fn a_context_binds_as_one_entry_and_an_empty_one_as_none() {
-        assert!(context(None).unwrap().is_empty());
-        assert!(context(Some("")).unwrap().is_empty());
-        let c = context(Some("YnVja2V0L29iamVjdA==")).unwrap();
+    fn a_context_and_associated_data_bind_as_one_entry_each_and_empty_ones_as_none() {
+        assert!(context(None, None).unwrap().is_empty());
+        assert!(context(Some(""), Some("")).unwrap().is_empty());
+        let c = context(Some("YnVja2V0L29iamVjdA=="), None).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[CONTEXT_KEY], "YnVja2V0L29iamVjdA==");
-        assert!(context(Some("%%%")).is_err());
+        let c = context(None, Some("cm93IDE3")).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[ASSOCIATED_DATA_KEY], "cm93IDE3");
+        let both = context(Some("YnVja2V0L29iamVjdA=="), Some("cm93IDE3")).unwrap();
+        assert_eq!(both.len(), 2);
+        // The same bytes in either field are two different bindings.
+        assert_ne!(
+            context(Some("cm93IDE3"), None).unwrap(),
+            context(None, Some("cm93IDE3")).unwrap()
+        );
+        assert!(context(Some("%%%"), None).is_err());
+        assert!(context(None, Some("%%%")).is_err());
     }
 
     #[test]
@@ -440,18 +470,27 @@ mod tests {
         }
     }
 
-    /// The committed known answer (FORMATS.md §4): its text parses into its blob, the blob opens
-    /// under the context's encryption context, and formatting gives the text back.
+    /// The committed known answers (FORMATS.md §4), with a `context` and with a `context` and
+    /// `associated_data`: each text parses into its blob, the blob opens under the encryption
+    /// context they bind, and formatting gives the text back.
     #[test]
-    fn the_transit_known_answer_opens_and_round_trips() {
-        let kat: serde_json::Value =
-            serde_json::from_str(include_str!("../../../tests/kat/vault_transit_v1.json")).unwrap();
+    fn the_transit_known_answers_open_and_round_trip() {
+        for file in [
+            include_str!("../../../tests/kat/vault_transit_v1.json"),
+            include_str!("../../../tests/kat/vault_transit_aad_v1.json"),
+        ] {
+            transit_known_answer(file);
+        }
+    }
+
+    fn transit_known_answer(file: &str) {
+        let kat: serde_json::Value = serde_json::from_str(file).unwrap();
         let text = |k: &str| kat[k].as_str().unwrap();
         let (version, blob) = parse_ciphertext(text("ciphertext")).unwrap();
         assert_eq!(blob.as_slice(), hex::decode(text("blob")).unwrap());
         assert_eq!(u64::from(version), kat["key_version"].as_u64().unwrap());
         assert_eq!(format_ciphertext(version, &blob), text("ciphertext"));
-        let ctx = context(Some(text("context"))).unwrap();
+        let ctx = context(Some(text("context")), kat["associated_data"].as_str()).unwrap();
         let want: Context = serde_json::from_value(kat["encryption_context"].clone()).unwrap();
         assert_eq!(ctx, want);
         let header = crate::blob::BlobHeader::parse(&blob).unwrap();
