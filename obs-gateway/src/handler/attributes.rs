@@ -6,11 +6,10 @@
 //! parts' plaintext sizes paged by `x-amz-max-parts` and `x-amz-part-number-marker`.
 
 use http::{HeaderValue, Response, header};
-use obs_adapter::{ObsRequest, Operation};
+use obs_adapter::Operation;
 
 use super::routes::current_version_only;
-use super::{ApiError, Body, Ctx, conditions, stored_facts, xml_response};
-use crate::sse;
+use super::{ApiError, Body, Ctx, conditions, xml_response};
 use crate::store::ObjectRow;
 use crate::xml;
 
@@ -138,31 +137,11 @@ impl Ctx<'_> {
         let ask = ask(self.headers)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        // As for HEAD: a key with no object is NoSuchKey to the owner only.
         let Some(obj) = self.gw.store.object(bucket, key)? else {
-            return Err(if facts.owner == self.caller.domain {
-                ApiError::no_key()
-            } else {
-                ApiError::denied()
-            });
+            return Err(self.missing_object(&facts));
         };
-        let stored = stored_facts(&obj)?;
-        let obs_headers = sse::to_obs_headers(self.headers);
-        let decision = self
-            .gw
-            .adapter
-            .decide(
-                &ObsRequest::new(
-                    Operation::HeadObject,
-                    self.caller,
-                    &facts,
-                    key,
-                    &obs_headers,
-                )
-                .with_stored(&stored),
-            )
+        self.decide_read(Operation::HeadObject, &facts, key, &obj)
             .await?;
-        self.check_acl(&facts, &decision.policy)?;
         let mut r = xml_response(document(&obj, &ask));
         if let Ok(v) = HeaderValue::from_str(&conditions::http_date(obj.modified_ms)) {
             r.headers_mut().insert(header::LAST_MODIFIED, v);

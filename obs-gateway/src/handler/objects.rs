@@ -407,6 +407,40 @@ impl Ctx<'_> {
         }
     }
 
+    /// The refusal of a read of a key with no object: NoSuchKey to the bucket's owner only; to
+    /// anyone else AccessDenied, as for a key that exists, so that nobody learns what a private
+    /// bucket holds (S3 answers so a caller without s3:ListBucket).
+    pub(super) fn missing_object(&self, facts: &BucketFacts) -> ApiError {
+        if facts.owner == self.caller.domain {
+            ApiError::no_key()
+        } else {
+            ApiError::denied()
+        }
+    }
+
+    /// The adapter's decision on a read (`op`: GetObject or HeadObject) of the stored `obj`,
+    /// refused unless the bucket's ACL or policy lets the caller read it; with what the adapter
+    /// was told of `obj`.
+    pub(super) async fn decide_read(
+        &self,
+        op: Operation,
+        facts: &BucketFacts,
+        key: &str,
+        obj: &ObjectRow,
+    ) -> Result<(obs_adapter::Decision, StoredObject), ApiError> {
+        let stored = stored_facts(obj)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        let decision = self
+            .gw
+            .adapter
+            .decide(
+                &ObsRequest::new(op, self.caller, facts, key, &obs_headers).with_stored(&stored),
+            )
+            .await?;
+        self.check_acl(facts, &decision.policy)?;
+        Ok((decision, stored))
+    }
+
     /// Reads the request body (decoding `aws-chunked`, checking what the signature covers) into
     /// `temp` through a blocking task, sealed when `sealing` is given. `Err` leaves `temp` for the
     /// caller to remove.
@@ -570,31 +604,15 @@ impl Ctx<'_> {
         }
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        // A key with no object is NoSuchKey to the bucket's owner only: to anyone else it is
-        // AccessDenied, as for a key that exists, so that nobody learns what a private bucket
-        // holds (S3 answers so a caller without s3:ListBucket).
         let Some((obj, mut file)) = self.gw.store.object_file(bucket, key)? else {
-            return Err(if facts.owner == self.caller.domain {
-                ApiError::no_key()
-            } else {
-                ApiError::denied()
-            });
+            return Err(self.missing_object(&facts));
         };
-        let stored = stored_facts(&obj)?;
         let op = if head {
             Operation::HeadObject
         } else {
             Operation::GetObject
         };
-        let obs_headers = sse::to_obs_headers(self.headers);
-        let decision = self
-            .gw
-            .adapter
-            .decide(
-                &ObsRequest::new(op, self.caller, &facts, key, &obs_headers).with_stored(&stored),
-            )
-            .await?;
-        self.check_acl(&facts, &decision.policy)?;
+        let (decision, stored) = self.decide_read(op, &facts, key, &obj).await?;
         let etag = format!("\"{}\"", obj.etag);
         let not_modified = match conditions::read(self.headers, &obj.etag, obj.modified_ms) {
             Verdict::Failed => return Err(conditions::failed()),
