@@ -6,8 +6,9 @@
 //!
 //! This module: the shared state, the error shape, addressing, authentication and routing.
 //! `buckets` (bucket operations and listings), `objects` (put, get, head, copy, delete),
-//! `multipart`, `post` (form uploads), `cors` (bucket CORS, preflights), `files` (the blocking file side of bodies), `listing`
-//! (a listing's page of keys and common prefixes).
+//! `multipart`, `post` (form uploads), `cors` (bucket CORS, preflights), `quota` (OBS's bucket
+//! quota), `attributes` (GetObjectAttributes), `files` (the blocking file side of bodies),
+//! `listing` (a listing's page of keys and common prefixes).
 
 use std::sync::Arc;
 
