@@ -1051,6 +1051,13 @@ def acls(s3, bucket, other):
     seen["put_public"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="public", Body=b"x", ACL="public-read"))
     seen["put_grant_read"] = code_of(lambda: s3.put_object(
         Bucket=bucket, Key="granted", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"'))
+    seen["put_full_control_to_owner"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="owned", Body=b"x", GrantFullControl=f'id="{owner}"'))
+    seen["put_full_control_to_another"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="given", Body=b"x", GrantFullControl='id="0a1b2c3d4e5f60718293a4b5c6d7e8f9"'))
+    seen["multipart_full_control_to_owner"] = code_of(lambda: s3.abort_multipart_upload(
+        Bucket=bucket, Key="mp-owned", UploadId=s3.create_multipart_upload(
+            Bucket=bucket, Key="mp-owned", GrantFullControl=f'id="{owner}"')["UploadId"]))
     seen["copy_public"] = code_of(lambda: s3.copy_object(
         Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "k"}, ACL="public-read-write"))
     seen["multipart_public"] = code_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", ACL="public-read"))

@@ -390,6 +390,14 @@ async fn route(
     let op = Op::of(&method, &t, &parts.headers)?;
     match op {
         Op::Bucket(b, o) if o != BucketOp::Create => ctx.check_expected_owner(b)?,
+        Op::Object(
+            b,
+            _,
+            ObjectOp::Put | ObjectOp::Copy | ObjectOp::InitiateUpload | ObjectOp::Append,
+        ) => {
+            ctx.check_expected_owner(b)?;
+            ctx.new_object_acl(b)?;
+        }
         Op::Object(b, ..) => ctx.check_expected_owner(b)?,
         _ => {}
     }
@@ -506,6 +514,16 @@ impl Ctx<'_> {
                 row.owner.as_str(),
             ),
             None => Ok(()),
+        }
+    }
+
+    /// Refuses the ACL headers of a new object unless they grant the bucket's owner (who owns
+    /// every object) full control and nobody anything (`acl::check_headers`). A bucket that does
+    /// not exist is left to the operation to answer.
+    fn new_object_acl(&self, bucket: &str) -> Result<(), ApiError> {
+        match self.gw.store.bucket(bucket)? {
+            Some(row) => acl::check_headers(self.headers, Some(&row.owner)),
+            None => acl::check_headers(self.headers, None),
         }
     }
 
