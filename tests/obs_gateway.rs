@@ -1919,6 +1919,71 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     }
 }
 
+/// A bucket's public access block (was 501 to set): its owner sets, reads and deletes it (boto3's
+/// `put_public_access_block`, the OBS SDK's `putBucketPublicAccessBlock`), another tenant can do
+/// neither. `BlockPublicPolicy` refuses a public bucket policy (403); `RestrictPublicBuckets`
+/// makes a public policy open nothing to another tenant (by any statement) while the owner reads
+/// as before, and a policy naming the tenant instead still grants it. The policy's public status
+/// is answered (`get_bucket_policy_status`, OBS's two status calls).
+#[test]
+fn a_public_access_block_refuses_public_policies_and_restricts_public_buckets() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "public-v4"),
+        (Client::Boto3SigV2, "public-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["public-access", bucket, T2.0, T2.1, DOMAIN_2]);
+        let every = serde_json::json!({
+            "BlockPublicAcls": true, "IgnorePublicAcls": true,
+            "BlockPublicPolicy": true, "RestrictPublicBuckets": true,
+        });
+        let want = serde_json::json!({
+            "before": "NoSuchPublicAccessBlockConfiguration",
+            "status_without_policy": "NoSuchBucketPolicy",
+            "status_public": true,
+            "other_reads_by_public_policy": "shared",
+            "set": "ok",
+            "read_back": every,
+            "other_reads_restricted": "AccessDenied",
+            "owner_reads": "shared",
+            "public_policy_refused": "AccessDenied",
+            "named_policy": "ok",
+            "status_named": false,
+            "other_reads_by_named_policy": "shared",
+            "other_tenant_sets": "AccessDenied",
+            "other_tenant_deletes": "AccessDenied",
+            "only_restrict": "ok",
+            "public_policy_taken": "ok",
+            "other_reads_restricted_again": "AccessDenied",
+            "deleted": "ok",
+            "after_delete": "NoSuchPublicAccessBlockConfiguration",
+            "other_reads_after_delete": "shared",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "public-obs"),
+        (Client::EsdkDefault, "public-default"),
+        (Client::EsdkV4, "public-v4-esdk"),
+    ] {
+        let seen = client.run(&env, T1, &["public-access", bucket]);
+        let want = serde_json::json!({
+            "before": "NoSuchPublicAccessBlockConfiguration",
+            "policy_status": "NoSuchBucketPolicy",
+            "bucket_status": false,
+            "set": "ok",
+            "read_back": [true, false, true, true],
+            "public_policy_refused": "AccessDenied",
+            "deleted": "ok",
+            "public_policy_taken": "ok",
+            "policy_status_public": true,
+            "bucket_status_public": true,
+            "after_delete": "NoSuchPublicAccessBlockConfiguration",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// OBS's bucket quota was 501 to set (and read as 0): `setBucketQuota` now keeps it, and a write
 /// that would take the bucket's objects past it (a PUT, an append, a copy, a multipart
 /// completion; a replaced object counts its new size only; SSE-KMS objects their plaintext size)

@@ -12,7 +12,7 @@ use crate::kms::{
     DataKey, EncryptionContext, KeyCreator, KeyInfo, KeyScope, KeyService, KeyState, OBS_SERVICE,
     SecretBytes,
 };
-use crate::policy::{PolicyRequest, PolicyVerdict};
+use crate::policy::{BucketPolicy, PolicyRequest, PolicyVerdict};
 use crate::sse_headers::{self, RequestedSse};
 use crate::vocab::{COPY_SOURCE_HEADER, Caller, Operation, SSE_HEADER, SSE_KEY_ID_HEADER, SSE_KMS};
 
@@ -212,6 +212,20 @@ impl<K: KeyService> ObsAdapter<K> {
         if let PolicyVerdict::Deny { sid } = policy {
             return Err(AdapterError::PolicyDenied { sid });
         }
+        // A public policy under `RestrictPublicBuckets` opens the bucket to no other tenant, by
+        // any of its statements (its Deny statements still hold, above).
+        let restricted = req.bucket.restrict_public_buckets
+            && req
+                .bucket
+                .policy
+                .as_ref()
+                .is_some_and(BucketPolicy::is_public)
+            && req.caller.domain != req.bucket.owner;
+        let policy = if restricted {
+            PolicyVerdict::NoMatch
+        } else {
+            policy
+        };
 
         let scope = KeyScope::new(req.caller.domain.clone(), req.bucket.region.clone());
         let (encryption, source_encryption) = match (op, stored) {

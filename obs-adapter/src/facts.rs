@@ -20,6 +20,9 @@ pub struct BucketFacts {
     pub default_encryption: DefaultEncryption,
     /// The bucket policy, validated when it was set ([`BucketPolicy::parse`]).
     pub policy: Option<BucketPolicy>,
+    /// The bucket's public access block says `RestrictPublicBuckets`: while its policy is public
+    /// ([`BucketPolicy::is_public`]), the policy grants nothing to other tenants (rule 8).
+    pub restrict_public_buckets: bool,
 }
 
 impl BucketFacts {
@@ -31,6 +34,7 @@ impl BucketFacts {
             owner,
             default_encryption: DefaultEncryption::None,
             policy: None,
+            restrict_public_buckets: false,
         }
     }
 
@@ -43,6 +47,12 @@ impl BucketFacts {
     /// Sets the bucket policy.
     pub fn with_policy(mut self, policy: BucketPolicy) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// Sets `RestrictPublicBuckets` of the bucket's public access block.
+    pub fn with_restrict_public_buckets(mut self, restrict: bool) -> Self {
+        self.restrict_public_buckets = restrict;
         self
     }
 }

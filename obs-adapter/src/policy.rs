@@ -599,6 +599,16 @@ impl BucketPolicy {
         &self.bucket
     }
 
+    /// Whether the policy is public: an Allow statement grants every caller (`Principal` `"*"` or
+    /// the ID `"*"`). Its conditions read only the request's encryption parameters, which do not
+    /// narrow who the caller is, so they do not make a statement less public (S3's rule: only
+    /// conditions on fixed values of who or where the caller is do).
+    pub fn is_public(&self) -> bool {
+        self.statements
+            .iter()
+            .any(|s| s.effect == Effect::Allow && s.principals.contains(&PrincipalId::Any))
+    }
+
     /// Evaluates the policy: an applying Deny wins, else an applying Allow, else no match.
     pub fn evaluate(&self, req: &PolicyRequest<'_>) -> PolicyVerdict {
         let resource = format!("{}/{}", self.bucket, req.object_key);

@@ -2,7 +2,7 @@
 //! it; SSE-KMS requests are decided by `obs-adapter` against the kmsbox daemon, and SSE-KMS
 //! objects are stored only as `envelope` ciphertext under a fresh data key per object.
 //!
-//! Modules: [`credentials`] (the access-key file), [`cors`] (bucket CORS rules), [`auth`] (Signature V2 and V4), [`store`]
+//! Modules: [`credentials`] (the access-key file), [`cors`] (bucket CORS rules), [`public_access`] (a bucket's public access block), [`auth`] (Signature V2 and V4), [`store`]
 //! (files and SQLite metadata), [`xml`] (response documents), [`sse`] (the two SSE header
 //! dialects), [`handler`] (the operations), [`server`] (accepting connections, wiring).
 #![forbid(unsafe_code)]
@@ -12,6 +12,7 @@ pub mod checksum;
 pub mod cors;
 pub mod credentials;
 pub mod handler;
+pub mod public_access;
 pub mod server;
 pub mod sse;
 pub mod store;

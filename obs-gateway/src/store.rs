@@ -16,6 +16,7 @@ use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::cors::CorsRule;
+use crate::public_access::PublicAccessBlock;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,8 @@ pub struct BucketRow {
     pub default_encryption: Option<(String, Option<String>)>,
     /// The bucket policy, JSON as the owner set it.
     pub policy: Option<String>,
+    /// The public access block, when one is set.
+    pub public_access_block: Option<PublicAccessBlock>,
 }
 
 /// An object's row.
@@ -288,7 +291,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -348,6 +351,14 @@ PRAGMA user_version = 8;
 COMMIT;
 ";
 
+/// From version 8: buckets keep their public access block.
+const MIGRATE_8_TO_9: &str = "
+BEGIN;
+ALTER TABLE buckets ADD COLUMN public_access_block TEXT;
+PRAGMA user_version = 9;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -359,7 +370,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     policy TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
     cors TEXT,
-    quota INTEGER NOT NULL DEFAULT 0
+    quota INTEGER NOT NULL DEFAULT 0,
+    public_access_block TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -427,7 +439,7 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=7, _) => {
+            (v @ 1..=8, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
@@ -436,6 +448,7 @@ impl Store {
                     MIGRATE_5_TO_6,
                     MIGRATE_6_TO_7,
                     MIGRATE_7_TO_8,
+                    MIGRATE_8_TO_9,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -729,7 +742,7 @@ impl Store {
     pub fn list_buckets(&self, owner: &DomainId) -> Result<Vec<BucketRow>, StoreError> {
         let db = self.lock();
         let mut st = db.prepare(
-            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy FROM buckets WHERE owner = ?1 ORDER BY name",
+            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block FROM buckets WHERE owner = ?1 ORDER BY name",
         )?;
         let rows = st
             .query_map([owner.as_str()], |r| RawBucket::try_from(r))?
@@ -811,6 +824,26 @@ impl Store {
         let n = self.lock().execute(
             "UPDATE buckets SET tags = ?2 WHERE name = ?1",
             params![name, to_json(tags)?],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// Sets or (`None`) deletes a bucket's public access block.
+    pub fn set_public_access_block(
+        &self,
+        name: &str,
+        block: Option<&PublicAccessBlock>,
+    ) -> Result<(), StoreError> {
+        let column = block
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("public access block: {e}")))?;
+        let n = self.lock().execute(
+            "UPDATE buckets SET public_access_block = ?2 WHERE name = ?1",
+            params![name, column],
         )?;
         if n == 0 {
             return Err(StoreError::NoSuchBucket);
@@ -1232,10 +1265,11 @@ type RawBucket = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
-    let (name, owner, region, created_ms, alg, key, policy) = raw;
+    let (name, owner, region, created_ms, alg, key, policy, public_access_block) = raw;
     Ok(BucketRow {
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         region: RegionId::parse(&region).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -1243,13 +1277,16 @@ fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
         created_ms,
         default_encryption: alg.map(|a| (a, key)),
         policy,
+        public_access_block: public_access_block
+            .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?,
     })
 }
 
 fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreError> {
     let raw = db
         .query_row(
-            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy FROM buckets WHERE name = ?1",
+            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block FROM buckets WHERE name = ?1",
             [name],
             |r| RawBucket::try_from(r),
         )
@@ -1420,6 +1457,7 @@ pub(crate) mod tests {
             created_ms: 0,
             default_encryption: None,
             policy: None,
+            public_access_block: None,
         }
     }
 
@@ -1520,31 +1558,35 @@ pub(crate) mod tests {
         for (version, back) in [
             (
                 1,
-                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; ALTER TABLE objects DROP COLUMN headers; ALTER TABLE uploads DROP COLUMN headers; PRAGMA user_version = 1;",
             ),
             (
                 2,
-                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; ALTER TABLE objects DROP COLUMN part_sizes; PRAGMA user_version = 2;",
             ),
             (
                 3,
-                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; ALTER TABLE objects DROP COLUMN tags; ALTER TABLE uploads DROP COLUMN tags; PRAGMA user_version = 3;",
             ),
             (
                 4,
-                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; ALTER TABLE buckets DROP COLUMN tags; PRAGMA user_version = 4;",
             ),
             (
                 5,
-                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; ALTER TABLE objects DROP COLUMN appends; PRAGMA user_version = 5;",
             ),
             (
                 6,
-                "ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; PRAGMA user_version = 6;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; ALTER TABLE buckets DROP COLUMN cors; PRAGMA user_version = 6;",
             ),
             (
                 7,
-                "ALTER TABLE buckets DROP COLUMN quota; PRAGMA user_version = 7;",
+                "ALTER TABLE buckets DROP COLUMN public_access_block; ALTER TABLE buckets DROP COLUMN quota; PRAGMA user_version = 7;",
+            ),
+            (
+                8,
+                "ALTER TABLE buckets DROP COLUMN public_access_block; PRAGMA user_version = 8;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();

@@ -655,6 +655,65 @@ def bucket_configs(s3, bucket, other):
     return seen
 
 
+def public_access(s3, bucket, other, other_domain):
+    """A bucket's public access block: set, read, deleted by its owner only; with it a public
+    policy is refused and an existing one opens nothing to another tenant."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"shared")
+
+    def policy(principal):
+        return json.dumps({"Statement": [{"Effect": "Allow", "Principal": principal,
+                                          "Action": "GetObject", "Resource": f"{bucket}/*"}]})
+
+    def other_reads():
+        try:
+            return other.get_object(Bucket=bucket, Key="k")["Body"].read().decode()
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+
+    def block():
+        try:
+            return s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+
+    def is_public():
+        try:
+            return s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"]
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+
+    every = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+             "RestrictPublicBuckets": True}
+    seen = {"before": block(), "status_without_policy": is_public()}
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy("*"))
+    seen["status_public"] = is_public()
+    seen["other_reads_by_public_policy"] = other_reads()
+    seen["set"] = code_of(lambda: s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=every))
+    seen["read_back"] = block()
+    seen["other_reads_restricted"] = other_reads()
+    seen["owner_reads"] = s3.get_object(Bucket=bucket, Key="k")["Body"].read().decode()
+    seen["public_policy_refused"] = code_of(lambda: s3.put_bucket_policy(
+        Bucket=bucket, Policy=policy({"ID": "*"})))
+    seen["named_policy"] = code_of(lambda: s3.put_bucket_policy(
+        Bucket=bucket, Policy=policy({"ID": f"domain/{other_domain}"})))
+    seen["status_named"] = is_public()
+    seen["other_reads_by_named_policy"] = other_reads()
+    seen["other_tenant_sets"] = code_of(lambda: other.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration={"RestrictPublicBuckets": False}))
+    seen["other_tenant_deletes"] = code_of(lambda: other.delete_public_access_block(Bucket=bucket))
+    seen["only_restrict"] = code_of(lambda: s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration={"RestrictPublicBuckets": True}))
+    seen["public_policy_taken"] = code_of(lambda: s3.put_bucket_policy(
+        Bucket=bucket, Policy=policy("*")))
+    seen["other_reads_restricted_again"] = other_reads()
+    seen["deleted"] = code_of(lambda: s3.delete_public_access_block(Bucket=bucket))
+    seen["after_delete"] = block()
+    seen["other_reads_after_delete"] = other_reads()
+    return seen
+
+
 def attributes(s3, bucket, other):
     """GetObjectAttributes of an object written whole and of a multipart one (SSE-KMS both):
     what it answers, its parts paged, and its refusals."""
@@ -1278,6 +1337,10 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "public-access":
+            bucket, other_ak, other_sk, other_domain = args
+            out = public_access(s3, bucket, client(endpoint, other_ak, other_sk, signature),
+                                other_domain)
         elif op == "attributes":
             bucket, other_ak, other_sk = args
             out = attributes(s3, bucket, client(endpoint, other_ak, other_sk, signature))

@@ -28,6 +28,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         storage classes; what is left)
       | bucket-configs B (creates B: the SDK's reads of the bucket configurations the gateway
         keeps none of)
+      | public-access B (creates B: putBucketPublicAccessBlock, getBucketPublicAccessBlock, a public
+        policy refused then taken, getBucketPolicyPublicStatus, getBucketPublicStatus)
       | quota B (creates B: setBucketQuota, then writes within and past it: puts, appends, a
         copy, a multipart completion; getBucketStorageInfo, the quota removed)
       | set-quota B N (setBucketQuota)
@@ -329,6 +331,39 @@ def main():
         seen["set_warm"] = code(c.setBucketStoragePolicy(bucket, "WARM"))
         seen["set_unknown"] = code(c.setBucketStoragePolicy(bucket, "GOLDEN"))
         seen["class_after"] = read(c.getBucketStoragePolicy(bucket), lambda b: b.storageClass)
+        print(json.dumps(seen))
+        return
+    elif op == "public-access":
+        bucket, = args
+        c.createBucket(bucket)
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        def block():
+            r = c.getBucketPublicAccessBlock(bucket)
+            if r.status >= 300:
+                return r.errorCode
+            b = r.body
+            return [b.blockPublicAcls, b.ignorePublicAcls, b.blockPublicPolicy,
+                    b.restrictPublicBuckets]
+
+        def status(call):
+            r = call(bucket)
+            return r.body.status if r.status < 300 else r.errorCode
+
+        seen = {"before": block(), "policy_status": status(c.getBucketPolicyPublicStatus),
+                "bucket_status": status(c.getBucketPublicStatus)}
+        seen["set"] = code(c.putBucketPublicAccessBlock(bucket, True, False, True, True))
+        seen["read_back"] = block()
+        public = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*",
+                                            "Action": "GetObject", "Resource": bucket + "/*"}]})
+        seen["public_policy_refused"] = code(c.setBucketPolicy(bucket, public))
+        seen["deleted"] = code(c.deleteBucketPublicAccessBlock(bucket))
+        seen["public_policy_taken"] = code(c.setBucketPolicy(bucket, public))
+        seen["policy_status_public"] = status(c.getBucketPolicyPublicStatus)
+        seen["bucket_status_public"] = status(c.getBucketPublicStatus)
+        seen["after_delete"] = block()
         print(json.dumps(seen))
         return
     elif op == "quota":

@@ -892,3 +892,125 @@ async fn rule_08_key_id_conditions_compare_every_spelling_of_a_key() {
         check(&name, &got, &want, &full);
     }
 }
+
+/// A policy is public when an Allow statement grants every caller (`"*"`, or the ID `"*"`), its
+/// encryption conditions notwithstanding; under the bucket's `RestrictPublicBuckets` a public
+/// policy grants other tenants nothing, by any statement, while its Deny statements still hold
+/// and the owner's own statements still apply.
+#[tokio::test]
+async fn rule_08_a_public_policy_grants_other_tenants_nothing_under_restrict_public_buckets() {
+    let stmt = |effect: &str, principal: &str, cond: &str| {
+        format!(
+            r#"{{"Sid":"s","Effect":"{effect}","Principal":{principal},"Action":"PutObject","Resource":"examplebucket/*"{cond}}}"#
+        )
+    };
+    let policy = |stmts: &[String]| format!(r#"{{"Statement":[{}]}}"#, stmts.join(","));
+    let other = format!(r#"{{"ID":"domain/{OTHER}"}}"#);
+    let owner = format!(r#"{{"ID":"domain/{OWNER}"}}"#);
+    let sse = r#","Condition":{"StringEquals":{"x-obs-server-side-encryption":"kms"}}"#;
+    // (rule, policy, public)
+    let publicity = [
+        (
+            "Allow to \"*\"",
+            policy(&[stmt("Allow", "\"*\"", "")]),
+            true,
+        ),
+        (
+            "Allow to the ID \"*\"",
+            policy(&[stmt("Allow", r#"{"ID":"*"}"#, "")]),
+            true,
+        ),
+        (
+            "Allow to \"*\" on a condition about encryption",
+            policy(&[stmt("Allow", "\"*\"", sse)]),
+            true,
+        ),
+        ("Deny to \"*\"", policy(&[stmt("Deny", "\"*\"", "")]), false),
+        (
+            "Allow to a tenant",
+            policy(&[stmt("Allow", &other, "")]),
+            false,
+        ),
+    ];
+    for (rule, json, public) in &publicity {
+        let p = BucketPolicy::parse(BUCKET, json).unwrap();
+        assert_eq!(p.is_public(), *public, "{rule}");
+    }
+    let public = policy(&[stmt("Allow", "\"*\"", "")]);
+    // (rule, policy, restrict, caller, the verdict: "allow", "none" or "deny")
+    let cases = [
+        (
+            "public, not restricted: another tenant",
+            &public,
+            false,
+            OTHER,
+            "allow",
+        ),
+        (
+            "public, restricted: another tenant",
+            &public,
+            true,
+            OTHER,
+            "none",
+        ),
+        (
+            "public, restricted: the owner",
+            &public,
+            true,
+            OWNER,
+            "allow",
+        ),
+        (
+            "public and naming the tenant, restricted: no statement grants it",
+            &policy(&[stmt("Allow", "\"*\"", ""), stmt("Allow", &other, "")]),
+            true,
+            OTHER,
+            "none",
+        ),
+        (
+            "not public, restricted: the tenant it names",
+            &policy(&[stmt("Allow", &other, "")]),
+            true,
+            OTHER,
+            "allow",
+        ),
+        (
+            "public, restricted: a Deny still holds",
+            &policy(&[stmt("Allow", "\"*\"", ""), stmt("Deny", &other, "")]),
+            true,
+            OTHER,
+            "deny",
+        ),
+        (
+            "public, restricted: the owner's own Deny",
+            &policy(&[stmt("Allow", "\"*\"", ""), stmt("Deny", &owner, "")]),
+            true,
+            OWNER,
+            "deny",
+        ),
+    ];
+    for (name, json, restrict, who, want) in cases {
+        let env = Env::new();
+        env.seed_default_key();
+        let p = BucketPolicy::parse(BUCKET, json).unwrap();
+        let b = bucket()
+            .with_policy(p)
+            .with_restrict_public_buckets(restrict);
+        let c = caller(who);
+        let h = headers(&[]);
+        let got = env
+            .adapter
+            .decide(&ObsRequest::new(Operation::PutObject, &c, &b, "obj", &h))
+            .await;
+        match (want, got) {
+            ("deny", Err(e)) => assert_eq!(code(&e), (403, "AccessDenied"), "{name}"),
+            ("allow", Ok(d)) => assert!(
+                matches!(d.policy, PolicyVerdict::Allow { .. }),
+                "{name}: {:?}",
+                d.policy
+            ),
+            ("none", Ok(d)) => assert_eq!(d.policy, PolicyVerdict::NoMatch, "{name}"),
+            (want, got) => panic!("{name}: want {want}, got {got:?}"),
+        }
+    }
+}

@@ -123,6 +123,7 @@ impl Ctx<'_> {
             created_ms: now_ms(),
             default_encryption: None,
             policy: None,
+            public_access_block: None,
         };
         match self.gw.store.create_bucket(&row) {
             Ok(()) => {}
@@ -411,9 +412,17 @@ impl Ctx<'_> {
         name: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(name)?;
+        let row = self.owned_bucket(name)?;
         let doc = self.document(body, MAX_DOCUMENT).await?;
-        BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
+        let policy = BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
+        if row
+            .public_access_block
+            .is_some_and(|b| b.block_public_policy)
+            && policy.is_public()
+        {
+            // S3's answer: the bucket's public access block refuses public policies.
+            return Err(ApiError::denied());
+        }
         self.gw.store.set_bucket_policy(name, Some(&doc))?;
         Ok(no_content())
     }

@@ -7,7 +7,7 @@
 //! This module: the shared state, the error shape, addressing, authentication and routing.
 //! `buckets` (bucket operations and listings), `objects` (put, get, head, copy, delete),
 //! `multipart`, `post` (form uploads), `cors` (bucket CORS, preflights), `quota` (OBS's bucket
-//! quota), `attributes` (GetObjectAttributes), `files` (the blocking file side of bodies),
+//! quota), `public_access` (the public access block), `attributes` (GetObjectAttributes), `files` (the blocking file side of bodies),
 //! `listing` (a listing's page of keys and common prefixes).
 
 use std::sync::Arc;
@@ -42,6 +42,7 @@ mod metadata;
 mod multipart;
 mod objects;
 mod post;
+mod public_access;
 mod quota;
 mod routes;
 mod tagging;
@@ -421,6 +422,11 @@ async fn route(
             BucketOp::PutQuota => ctx.put_quota(b, body).await,
             BucketOp::GetQuota => ctx.get_quota(b),
             BucketOp::PutStorageClass => ctx.put_storage_class(b, body).await,
+            BucketOp::PutPublicAccessBlock => ctx.put_public_access_block(b, body).await,
+            BucketOp::GetPublicAccessBlock => ctx.get_public_access_block(b),
+            BucketOp::DeletePublicAccessBlock => ctx.delete_public_access_block(b),
+            BucketOp::GetPolicyStatus => ctx.get_public_status(b, public_access::Status::Policy),
+            BucketOp::GetBucketStatus => ctx.get_public_status(b, public_access::Status::Bucket),
             BucketOp::GetLocation => ctx.get_location(b),
             BucketOp::GetVersioning => ctx.get_versioning(b),
             BucketOp::GetStorageInfo => ctx.get_storage_info(b),
@@ -560,6 +566,9 @@ impl Ctx<'_> {
         if let Some(p) = &row.policy {
             facts =
                 facts.with_policy(BucketPolicy::parse(&row.name, p).map_err(ApiError::internal)?);
+        }
+        if let Some(block) = &row.public_access_block {
+            facts = facts.with_restrict_public_buckets(block.restrict_public_buckets);
         }
         Ok(facts)
     }

@@ -1,6 +1,6 @@
 //! Bucket configurations the gateway does not keep (lifecycle, website, replication, object
-//! lock, public access block, logging, notifications, request payment, transfer acceleration,
-//! default storage class) and the object ownership it enforces: reading one answers what S3 or OBS
+//! lock, logging, notifications, request payment, transfer acceleration, default storage class)
+//! and the object ownership it enforces: reading one answers what S3 or OBS
 //! answers for a bucket that has none (a 404 with the configuration's own code, or the empty or
 //! default document), which is true of every bucket here. Tools that read a bucket's whole
 //! configuration (Terraform's refresh, `aws s3api get-bucket-*`, the OBS SDK's `getBucket*`) get
@@ -18,7 +18,6 @@ pub(super) enum Unkept {
     Website,
     Replication,
     ObjectLock,
-    PublicAccessBlock,
     Logging,
     Notification,
     RequestPayment,
@@ -33,12 +32,11 @@ const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 pub(super) const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
 
 /// Every one, with its sub-resource's name as S3 or OBS spells it (a read names it exactly so).
-pub(super) static UNKEPT: [(&str, Unkept); 12] = [
+pub(super) static UNKEPT: [(&str, Unkept); 11] = [
     ("lifecycle", Unkept::Lifecycle),
     ("website", Unkept::Website),
     ("replication", Unkept::Replication),
     ("object-lock", Unkept::ObjectLock),
-    ("publicAccessBlock", Unkept::PublicAccessBlock),
     ("logging", Unkept::Logging),
     ("notification", Unkept::Notification),
     ("requestPayment", Unkept::RequestPayment),
@@ -80,10 +78,6 @@ impl Unkept {
             Unkept::ObjectLock => missing(
                 "ObjectLockConfigurationNotFoundError",
                 "Object Lock configuration does not exist for this bucket",
-            ),
-            Unkept::PublicAccessBlock => missing(
-                "NoSuchPublicAccessBlockConfiguration",
-                "The public access block configuration was not found",
             ),
             Unkept::Logging => doc(format!("<BucketLoggingStatus xmlns=\"{S3_NS}\"/>")),
             Unkept::Notification => doc(format!("<NotificationConfiguration xmlns=\"{S3_NS}\"/>")),
