@@ -478,50 +478,35 @@ impl Ctx<'_> {
             let Some(key) = xml::exact_text(object, "Key") else {
                 return Err(super::malformed_xml("every Object needs a Key"));
             };
-            // A version other than the current one names nothing here: refused, not deleted.
+            // A version other than the current one names nothing here: refused, not deleted; so
+            // is an object whose conditions do not parse or hold.
             let version = xml::element(object, "VersionId", 0).map(|(v, _)| v);
-            if let Err(e) = current_version_only(version.as_deref()) {
-                s.push_str(&format!(
-                    "<Error><Key>{}</Key><VersionId>{}</VersionId><Code>{}</Code><Message>{}</Message></Error>",
-                    xml::escape(&key),
-                    xml::escape(version.as_deref().unwrap_or_default()),
-                    e.code,
-                    xml::escape(&e.message)
-                ));
-                continue;
-            }
-            let condition = match conditions::batch_delete_condition(object) {
-                Ok(c) => c,
-                Err(e) => {
-                    s.push_str(&format!(
-                        "<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>",
-                        xml::escape(&key),
-                        e.code,
-                        xml::escape(&e.message)
-                    ));
-                    continue;
-                }
-            };
-            match self.gw.store.delete_object(bucket, &key, &condition) {
+            let deleted = current_version_only(version.as_deref())
+                .and_then(|()| conditions::batch_delete_condition(object))
+                .and_then(|condition| {
+                    self.gw
+                        .store
+                        .delete_object(bucket, &key, &condition)
+                        .map_err(|e| match e {
+                            StoreError::ConditionNotMet { .. } => ApiError::from(e),
+                            other => ApiError::internal(other),
+                        })
+                });
+            match deleted {
                 Ok(_) if quiet => {}
                 Ok(_) => s.push_str(&format!(
                     "<Deleted><Key>{}</Key></Deleted>",
                     xml::escape(&key)
                 )),
-                Err(e @ StoreError::ConditionNotMet { .. }) => {
-                    let e = ApiError::from(e);
+                Err(e) => {
+                    let version = version
+                        .map(|v| format!("<VersionId>{}</VersionId>", xml::escape(&v)))
+                        .unwrap_or_default();
                     s.push_str(&format!(
-                        "<Error><Key>{}</Key><Code>{}</Code><Message>{}</Message></Error>",
+                        "<Error><Key>{}</Key>{version}<Code>{}</Code><Message>{}</Message></Error>",
                         xml::escape(&key),
                         e.code,
                         xml::escape(&e.message)
-                    ));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "batch delete");
-                    s.push_str(&format!(
-                        "<Error><Key>{}</Key><Code>InternalError</Code><Message>internal error</Message></Error>",
-                        xml::escape(&key)
                     ));
                 }
             }
