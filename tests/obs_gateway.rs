@@ -2308,6 +2308,9 @@ fn buckets_keep_cors_rules_and_answer_browsers_by_them() {
             "options_bucket": ["https://app.example.com", "PUT, POST", "content-type, x-obs-meta-owner", "ETag, x-obs-request-id", 300],
             "options_object_any_origin": ["*", "GET, HEAD", null, null, null],
             "options_object_one_method_refused": ["AccessForbidden", 403],
+            // HEAD of the bucket and of an object with an Origin: the rule allowing HEAD.
+            "bucket_metadata": ["*", "GET, HEAD", "region"],
+            "object_metadata_origin": "*",
             "bad_rule": "InvalidRequest",
             "deleted": 204,
             "after_delete": ["NoSuchCORSConfiguration", 404],

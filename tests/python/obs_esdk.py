@@ -492,6 +492,13 @@ def main():
             origin="https://elsewhere.test", accessControlRequestMethods=["GET"])))
         seen["options_object_one_method_refused"] = options(c.optionsObject(bucket, "k", Options(
             origin="https://app.example.com", accessControlRequestMethods=["PUT", "DELETE"])))
+        meta = c.getBucketMetadata(bucket, origin="https://app.example.com",
+                                   requestHeaders="content-type")
+        seen["bucket_metadata"] = [meta.body.accessContorlAllowOrigin,
+                                   meta.body.accessContorlAllowMethods, meta.body.location]
+        meta = c.getObjectMetadata(bucket, "k", origin="https://elsewhere.test")
+        seen["object_metadata_origin"] = meta.header and dict(
+            (k.lower(), v) for k, v in meta.header).get("access-control-allow-origin")
         seen["bad_rule"] = c.setBucketCors(bucket, [CorsRule(
             allowedMethod=["PATCH"], allowedOrigin=["*"])]).errorCode
         seen["deleted"] = c.deleteBucketCors(bucket).status
