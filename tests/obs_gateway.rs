@@ -1919,6 +1919,33 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
     }
 }
 
+/// The additional checksum an upload carries (botocore sends CRC32 by default) is verified and
+/// now kept: a PUT answers it, and a read of the whole object that asks for it
+/// (`ChecksumMode="ENABLED"`, which botocore sends on GetObject by default) gets it with
+/// `x-amz-checksum-type: FULL_OBJECT`, so botocore checks the plaintext it reads against what was
+/// uploaded (an SSE-KMS object too). A range gets none; a copy keeps its source's; a multipart
+/// object has none.
+#[test]
+fn an_uploads_checksum_is_kept_and_answered_to_reads_that_ask() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "checksums-v4"),
+        (Client::Boto3SigV2, "checksums-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["checksums", bucket]);
+        let want = serde_json::json!({
+            "put_answers_crc32": true,
+            "put_answers_sha256": true,
+            "head_asked": [true, "FULL_OBJECT"],
+            "get_asked": [true, true],
+            "range_answers_none": ["checksumme", false],
+            "copy_keeps_it": true,
+            "multipart_has_none": [],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// A bucket's public access block (was 501 to set): its owner sets, reads and deletes it (boto3's
 /// `put_public_access_block`, the OBS SDK's `putBucketPublicAccessBlock`), another tenant can do
 /// neither. `BlockPublicPolicy` refuses a public bucket policy (403); `RestrictPublicBuckets`
@@ -2112,7 +2139,7 @@ fn sse_c_is_refused_and_stores_nothing() {
 }
 
 /// S3's GetObjectAttributes (boto3's `get_object_attributes`) was 501: it answers the attributes
-/// asked for (ETag as HEAD gives it, plaintext size, `STANDARD`; no checksum is kept), a
+/// asked for (ETag as HEAD gives it, plaintext size, `STANDARD`, the checksum a PUT kept), a
 /// multipart object's parts and their plaintext sizes paged by `MaxParts`/`PartNumberMarker`, to
 /// whoever may HEAD the object; a missing key, another tenant, an unknown attribute and another
 /// version are refused as for HEAD.
@@ -2127,6 +2154,7 @@ fn object_attributes_answer_what_head_knows_and_the_parts() {
         let mib5 = 5 << 20;
         let want = serde_json::json!({
             "one": {"ObjectSize": 10, "StorageClass": "STANDARD"},
+            "one_checksum": [true, "FULL_OBJECT"],
             "one_etag_is_heads": true,
             "mp_first_page": {
                 "ObjectSize": 2 * mib5 + 7,

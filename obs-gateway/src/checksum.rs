@@ -21,6 +21,11 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Whether `name` is the header of a checksum value this gateway checks and keeps.
+    pub fn is_header(name: &str) -> bool {
+        matches!(Self::of_name(name), Ok(Some(_)))
+    }
+
     /// The algorithm of a header or trailer name (`x-amz-checksum-crc32`, ...); `Err` for
     /// another `x-amz-checksum-` name, `Ok(None)` for names that are not checksums.
     pub fn of_name(name: &str) -> Result<Option<Self>, String> {

@@ -175,6 +175,10 @@ pub struct ObjectRow {
     /// For an appendable object (OBS's AppendObject): the MD5 of each append, in order; `None`
     /// for a normal object.
     pub appends: Option<Vec<[u8; 16]>>,
+    /// The full-object checksum its upload carried and the gateway verified: the header's name
+    /// (`x-amz-checksum-crc32`, ...) and its value, answered to reads that ask for it
+    /// (`x-amz-checksum-mode: ENABLED`). Kept in the `headers` column beside the stored headers.
+    pub checksum: Option<(String, String)>,
 }
 
 impl ObjectRow {
@@ -1107,7 +1111,7 @@ impl Store {
         let old = old.map(|(file, _)| file);
         within_quota(&tx, &row.bucket, &row.key, row.size)?;
         let meta = to_json(&row.meta)?;
-        let headers = to_json(&row.headers)?;
+        let headers = headers_column(row)?;
         let tags = to_json(&row.tags)?;
         let part_sizes = row
             .part_sizes
@@ -1161,7 +1165,7 @@ impl Store {
     /// modification time, tags) stays.
     pub fn set_object_metadata(&self, row: &ObjectRow) -> Result<bool, StoreError> {
         let meta = to_json(&row.meta)?;
-        let headers = to_json(&row.headers)?;
+        let headers = headers_column(row)?;
         let n = self.lock().execute(
             "UPDATE objects SET content_type = ?4, meta = ?5, headers = ?6 WHERE bucket = ?1 AND key = ?2 AND file = ?3",
             params![row.bucket, row.key, row.file, row.content_type, meta, headers],
@@ -1405,6 +1409,10 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         tags,
         appends,
     ) = raw;
+    let (checksum, headers): (Vec<_>, Vec<_>) = from_json(&headers)?
+        .into_iter()
+        .partition(|(n, _): &(String, String)| crate::checksum::Algorithm::is_header(n));
+    let checksum = checksum.into_iter().next();
     Ok(ObjectRow {
         bucket,
         key,
@@ -1415,7 +1423,8 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         kms_key_id,
         meta: from_json(&meta)?,
-        headers: from_json(&headers)?,
+        headers,
+        checksum,
         modified_ms,
         multipart: header.zip(manifest),
         part_sizes: part_sizes
@@ -1437,6 +1446,14 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
 }
 
 /// Name-value pairs as their JSON column holds them.
+/// The `headers` column of `row`: its stored headers, and its checksum among them.
+fn headers_column(row: &ObjectRow) -> Result<String, StoreError> {
+    match &row.checksum {
+        None => to_json(&row.headers),
+        Some(c) => to_json(&[row.headers.as_slice(), std::slice::from_ref(c)].concat()),
+    }
+}
+
 fn to_json(pairs: &[(String, String)]) -> Result<String, StoreError> {
     serde_json::to_string(pairs).map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
 }
@@ -1464,6 +1481,7 @@ pub(crate) mod tests {
     /// A plaintext object row of bucket `b`, 3 bytes, ETag `e`, for tests.
     pub(crate) fn object(key: &str, file: &str) -> ObjectRow {
         ObjectRow {
+            checksum: None,
             bucket: "b".into(),
             key: key.into(),
             file: file.into(),
@@ -1641,6 +1659,7 @@ pub(crate) mod tests {
                 part_sizes: Some(vec![102_400, 3]),
                 tags: vec![("team".into(), "storage".into())],
                 appends: Some(vec![[7; 16], [8; 16]]),
+                checksum: Some(("x-amz-checksum-crc32".into(), "yZRlqg==".into())),
                 ..object("k", "f2")
             };
             let t = store.temp_path();
@@ -1650,14 +1669,21 @@ pub(crate) mod tests {
                 .unwrap();
             let got = store.object("b", "k").unwrap().unwrap();
             assert_eq!(
-                (got.headers, got.part_sizes, got.tags.clone(), got.appends),
+                (
+                    got.headers,
+                    got.part_sizes,
+                    got.tags.clone(),
+                    got.appends,
+                    got.checksum.clone()
+                ),
                 (
                     with_new_columns.headers,
                     with_new_columns.part_sizes,
                     with_new_columns.tags,
-                    with_new_columns.appends
+                    with_new_columns.appends,
+                    with_new_columns.checksum
                 ),
-                "from version {version}"
+                "from version {version}: the checksum reads back apart from the headers"
             );
             assert!(store.set_object_tags("b", "k", &[]).unwrap());
             let untagged = store.object("b", "k").unwrap().unwrap();

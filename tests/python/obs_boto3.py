@@ -655,6 +655,42 @@ def bucket_configs(s3, bucket, other):
     return seen
 
 
+def checksums(s3, bucket):
+    """The additional checksum an upload carried is kept and answered to reads that ask for it
+    (ChecksumMode=ENABLED), so botocore checks the body it reads against it."""
+    import base64
+    import hashlib
+    import zlib
+
+    s3.create_bucket(Bucket=bucket)
+    body = b"checksummed " * 1000
+    crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    seen = {}
+    # botocore sends CRC32 by default.
+    put = s3.put_object(Bucket=bucket, Key="crc", Body=body, ServerSideEncryption="aws:kms")
+    seen["put_answers_crc32"] = put.get("ChecksumCRC32") == crc
+    put = s3.put_object(Bucket=bucket, Key="sha", Body=body, ChecksumAlgorithm="SHA256")
+    seen["put_answers_sha256"] = put.get("ChecksumSHA256") == sha
+    head = s3.head_object(Bucket=bucket, Key="crc", ChecksumMode="ENABLED")
+    seen["head_asked"] = [head.get("ChecksumCRC32") == crc, head.get("ChecksumType")]
+    got = s3.get_object(Bucket=bucket, Key="sha", ChecksumMode="ENABLED")
+    seen["get_asked"] = [got["Body"].read() == body, got.get("ChecksumSHA256") == sha]
+    got = s3.get_object(Bucket=bucket, Key="crc", ChecksumMode="ENABLED", Range="bytes=0-9")
+    seen["range_answers_none"] = [got["Body"].read().decode(), "ChecksumCRC32" in got]
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "crc"},
+                   MetadataDirective="REPLACE", ContentType="text/plain")
+    head = s3.head_object(Bucket=bucket, Key="copy", ChecksumMode="ENABLED")
+    seen["copy_keeps_it"] = head.get("ChecksumCRC32") == crc
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=body)["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    seen["multipart_has_none"] = [k for k in head if k.startswith("Checksum")]
+    return seen
+
+
 def public_access(s3, bucket, other, other_domain):
     """A bucket's public access block: set, read, deleted by its owner only; with it a public
     policy is refused and an existing one opens nothing to another tenant."""
@@ -734,8 +770,14 @@ def attributes(s3, bucket, other):
         return {k: a[k] for k in every if k in a}
 
     one = get("one", ObjectAttributes=every)
+    import base64
+    import zlib
+    crc = base64.b64encode(zlib.crc32(b"x" * 10).to_bytes(4, "big")).decode()
     seen = {
-        "one": {k: v for k, v in one.items() if k != "ETag"},
+        "one": {k: v for k, v in one.items() if k not in ("ETag", "Checksum")},
+        # botocore sent CRC32 with the PUT: the kept checksum.
+        "one_checksum": [one["Checksum"].get("ChecksumCRC32") == crc,
+                         one["Checksum"].get("ChecksumType")],
         "one_etag_is_heads": one["ETag"] == s3.head_object(Bucket=bucket, Key="one")["ETag"].strip('"'),
         "mp_first_page": get("mp", ObjectAttributes=["ObjectParts", "ObjectSize"], MaxParts=2),
         "mp_second_page": get("mp", ObjectAttributes=["ObjectParts"], MaxParts=2,
@@ -1337,6 +1379,8 @@ def main():
         elif op == "bucket-configs":
             bucket, other_ak, other_sk = args
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+        elif op == "checksums":
+            out = checksums(s3, args[0])
         elif op == "public-access":
             bucket, other_ak, other_sk, other_domain = args
             out = public_access(s3, bucket, client(endpoint, other_ak, other_sk, signature),

@@ -249,6 +249,7 @@ impl Ctx<'_> {
                 .clone()
                 .map(|(header, prior)| (header, manifest.unwrap_or(prior))),
             appends: Some(appends),
+            checksum: None,
             ..before.clone()
         };
         let gw = Arc::clone(self.gw);

@@ -1,9 +1,10 @@
 //! S3's GetObjectAttributes (`GET /{bucket}/{key}?attributes`, boto3's
 //! `get_object_attributes`): the attributes `x-amz-object-attributes` names (`ETag`,
 //! `ObjectSize`, `StorageClass`, `ObjectParts`, `Checksum`) of the current version, for whoever
-//! may HEAD the object. No checksum is kept, so `Checksum` answers nothing, as S3 does for an
-//! object uploaded without one; `ObjectParts` is given for an object a multipart upload made, its
-//! parts' plaintext sizes paged by `x-amz-max-parts` and `x-amz-part-number-marker`.
+//! may HEAD the object. `Checksum` answers the checksum a PUT carried and the gateway kept (none
+//! for other objects, as S3 for an object uploaded without one); `ObjectParts` is given for an
+//! object a multipart upload made, its parts' plaintext sizes paged by `x-amz-max-parts` and
+//! `x-amz-part-number-marker`.
 
 use http::{HeaderValue, Response, header};
 use obs_adapter::Operation;
@@ -85,12 +86,30 @@ fn document(obj: &ObjectRow, ask: &Ask) -> String {
                     s.push_str(&parts(sizes, ask));
                 }
             }
-            // No checksum is kept.
+            "Checksum" => {
+                if let Some(element) = obj.checksum.as_ref().and_then(checksum_element) {
+                    s.push_str(&format!(
+                        "<Checksum>{element}<ChecksumType>FULL_OBJECT</ChecksumType></Checksum>"
+                    ));
+                }
+            }
             _ => {}
         }
     }
     s.push_str("</GetObjectAttributesResponse>");
     s
+}
+
+/// A kept checksum (`x-amz-checksum-crc32`, its value) as its element: `<ChecksumCRC32>...`.
+fn checksum_element((name, value): &(String, String)) -> Option<String> {
+    let element = match name.strip_prefix("x-amz-checksum-")? {
+        "crc32" => "ChecksumCRC32",
+        "crc32c" => "ChecksumCRC32C",
+        "sha1" => "ChecksumSHA1",
+        "sha256" => "ChecksumSHA256",
+        _ => return None,
+    };
+    Some(format!("<{element}>{}</{element}>", xml::escape(value)))
 }
 
 fn parts(sizes: &[u64], ask: &Ask) -> String {

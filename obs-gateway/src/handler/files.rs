@@ -35,6 +35,8 @@ pub(super) struct Written {
     pub(super) md5_hex: String,
     /// For a part of an SSE-KMS multipart upload: what the manifest needs.
     pub(super) part: Option<PartInfo>,
+    /// The additional checksum the body carried, once verified: its header name and value.
+    pub(super) checksum: Option<(String, String)>,
 }
 
 /// Where an object's plaintext goes: `temp`, sealed or not, with its MD5 and length counted.
@@ -94,6 +96,7 @@ impl Sink {
             size: self.size,
             md5_hex: hex::encode(self.md5.finalize()),
             part,
+            checksum: None,
         })
     }
 }

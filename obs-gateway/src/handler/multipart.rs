@@ -400,6 +400,7 @@ impl Ctx<'_> {
             multipart: upload.envelope_header.clone().zip(manifest),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
             appends: None,
+            checksum: None,
             tags: upload.tags.clone(),
         };
         let gw = Arc::clone(self.gw);

@@ -250,6 +250,8 @@ impl Ctx<'_> {
             multipart: None,
             part_sizes: None,
             appends: None,
+            // The same bytes: the source's checksum holds.
+            checksum: src.checksum.clone(),
             tags,
         };
         let gw = Arc::clone(self.gw);
@@ -306,7 +308,10 @@ impl Ctx<'_> {
             .await?
             .map(|(k, c)| Sealing::Single(k, c));
         let (temp, written) = self.receive_to_temp(body, sealing).await?;
-        let obj = self.new_object_row(bucket, key, file, &written, &decision.encryption, tags);
+        let obj = ObjectRow {
+            checksum: written.checksum.clone(),
+            ..self.new_object_row(bucket, key, file, &written, &decision.encryption, tags)
+        };
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -318,6 +323,8 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
+        // As S3: the checksum the upload carried, now kept.
+        put_checksum(h, written.checksum.as_ref());
         h.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -356,6 +363,7 @@ impl Ctx<'_> {
             multipart: None,
             part_sizes: None,
             appends: None,
+            checksum: None,
             tags,
         }
     }
@@ -573,6 +581,9 @@ impl Ctx<'_> {
             };
             (name, given, c)
         });
+        let verified = checksum
+            .as_ref()
+            .and_then(|(name, given, _)| Some((name.clone(), given.clone()?)));
         super::check_digests(
             self.headers,
             &self.who.body,
@@ -580,7 +591,10 @@ impl Ctx<'_> {
             &written.md5_hex,
             checksum,
         )?;
-        Ok(written)
+        Ok(Written {
+            checksum: verified,
+            ..written
+        })
     }
 
     pub(super) async fn get_object(
@@ -656,6 +670,17 @@ impl Ctx<'_> {
             }
         }
         self.metadata_headers(&obj, &mut headers);
+        // The kept checksum, to a read that asks for it (`x-amz-checksum-mode: ENABLED`, as
+        // botocore sends by default) of the whole object: the client checks the body against it.
+        // (Not on a 304: it has no body to check, and botocore would read it as one.)
+        let whole = part.is_none() && range.is_none() && !not_modified;
+        let asked = self
+            .headers
+            .get("x-amz-checksum-mode")
+            .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"ENABLED"));
+        if whole && asked {
+            put_checksum(&mut headers, obj.checksum.as_ref());
+        }
         headers.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -842,6 +867,23 @@ fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Re
         }
     }
     Ok(())
+}
+
+/// A kept full-object checksum as S3 answers it: its header, and `x-amz-checksum-type:
+/// FULL_OBJECT`.
+fn put_checksum(headers: &mut HeaderMap, checksum: Option<&(String, String)>) {
+    if let Some((name, value)) = checksum
+        && let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        )
+    {
+        headers.insert(name, value);
+        headers.insert(
+            "x-amz-checksum-type",
+            HeaderValue::from_static("FULL_OBJECT"),
+        );
+    }
 }
 
 /// Whether a copy takes the request's metadata (`x-amz-`/`x-obs-metadata-directive: REPLACE`)

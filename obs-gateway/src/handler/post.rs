@@ -399,6 +399,7 @@ pub(super) async fn post_object(
         multipart: None,
         part_sizes: None,
         appends: None,
+        checksum: None,
         tags,
     };
     let g = Arc::clone(gw);
