@@ -136,6 +136,8 @@ pub struct BucketRow {
     pub policy: Option<String>,
     /// The public access block, when one is set.
     pub public_access_block: Option<PublicAccessBlock>,
+    /// OBS's bucket quota in bytes; 0 is none.
+    pub quota: u64,
 }
 
 /// An object's row.
@@ -746,7 +748,7 @@ impl Store {
     pub fn list_buckets(&self, owner: &DomainId) -> Result<Vec<BucketRow>, StoreError> {
         let db = self.lock();
         let mut st = db.prepare(
-            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block FROM buckets WHERE owner = ?1 ORDER BY name",
+            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota FROM buckets WHERE owner = ?1 ORDER BY name",
         )?;
         let rows = st
             .query_map([owner.as_str()], |r| RawBucket::try_from(r))?
@@ -790,49 +792,55 @@ impl Store {
         value: Option<(&str, Option<&str>)>,
     ) -> Result<(), StoreError> {
         let (alg, key) = value.map_or((None, None), |(a, k)| (Some(a), k));
-        let n = self.lock().execute(
-            "UPDATE buckets SET sse_algorithm = ?2, sse_key_id = ?3 WHERE name = ?1",
+        self.update_bucket(
+            "sse_algorithm = ?2, sse_key_id = ?3",
             params![name, alg, key],
-        )?;
+        )
+    }
+
+    /// Runs `UPDATE buckets SET <set> WHERE name = ?1` with `values`, the bucket's name first;
+    /// [`StoreError::NoSuchBucket`] when no bucket has that name.
+    fn update_bucket(&self, set: &str, values: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
+        let n = self
+            .lock()
+            .execute(&format!("UPDATE buckets SET {set} WHERE name = ?1"), values)?;
         if n == 0 {
             return Err(StoreError::NoSuchBucket);
         }
         Ok(())
+    }
+
+    /// One column of a bucket's row; `None` when there is no such bucket.
+    fn bucket_column<T: rusqlite::types::FromSql>(
+        &self,
+        name: &str,
+        column: &str,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {column} FROM buckets WHERE name = ?1"),
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Sets (or with `None` removes) the bucket policy.
     pub fn set_bucket_policy(&self, name: &str, policy: Option<&str>) -> Result<(), StoreError> {
-        let n = self.lock().execute(
-            "UPDATE buckets SET policy = ?2 WHERE name = ?1",
-            params![name, policy],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        Ok(())
+        self.update_bucket("policy = ?2", params![name, policy])
     }
 
     /// A bucket's tags; `None` when there is no such bucket.
     pub fn bucket_tags(&self, name: &str) -> Result<Option<Vec<(String, String)>>, StoreError> {
-        self.lock()
-            .query_row("SELECT tags FROM buckets WHERE name = ?1", [name], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?
+        self.bucket_column::<String>(name, "tags")?
             .map(|t| from_json(&t))
             .transpose()
     }
 
     /// Replaces a bucket's tags.
     pub fn set_bucket_tags(&self, name: &str, tags: &[(String, String)]) -> Result<(), StoreError> {
-        let n = self.lock().execute(
-            "UPDATE buckets SET tags = ?2 WHERE name = ?1",
-            params![name, to_json(tags)?],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        Ok(())
+        self.update_bucket("tags = ?2", params![name, to_json(tags)?])
     }
 
     /// Sets or (`None`) deletes a bucket's public access block.
@@ -845,56 +853,27 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("public access block: {e}")))?;
-        let n = self.lock().execute(
-            "UPDATE buckets SET public_access_block = ?2 WHERE name = ?1",
-            params![name, column],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        Ok(())
+        self.update_bucket("public_access_block = ?2", params![name, column])
     }
 
-    /// A bucket's quota in bytes (OBS's; 0 is none).
-    pub fn bucket_quota(&self, name: &str) -> Result<u64, StoreError> {
-        let quota: i64 = self
-            .lock()
-            .query_row("SELECT quota FROM buckets WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or(StoreError::NoSuchBucket)?;
-        u64::try_from(quota).map_err(|_| StoreError::Corrupt("negative quota".into()))
-    }
-
-    /// Sets a bucket's quota in bytes; 0 removes it. Objects already past it stay.
+    /// Sets a bucket's quota in bytes ([`BucketRow::quota`]); 0 removes it. Objects already
+    /// past it stay.
     pub fn set_bucket_quota(&self, name: &str, quota: u64) -> Result<(), StoreError> {
         let quota = i64::try_from(quota).map_err(|_| StoreError::Corrupt("quota".into()))?;
-        let n = self.lock().execute(
-            "UPDATE buckets SET quota = ?2 WHERE name = ?1",
-            params![name, quota],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        Ok(())
+        self.update_bucket("quota = ?2", params![name, quota])
     }
 
     /// [`StoreError::QuotaExceeded`] when an object of `size` bytes under `key` (replacing the
-    /// one there) would take the bucket past its quota: checked early, before a body is read;
-    /// every commit checks again in its transaction.
-    pub fn check_quota(&self, bucket: &str, key: &str, size: u64) -> Result<(), StoreError> {
+    /// one there) would take `bucket`'s objects past its quota: checked early, before a body is
+    /// read; every commit checks again in its transaction.
+    pub fn check_quota(&self, bucket: &BucketRow, key: &str, size: u64) -> Result<(), StoreError> {
         within_quota(&self.lock(), bucket, key, size)
     }
 
     /// A bucket's CORS rules (none when it has no CORS configuration).
     pub fn bucket_cors(&self, name: &str) -> Result<Vec<CorsRule>, StoreError> {
         let column = self
-            .lock()
-            .query_row("SELECT cors FROM buckets WHERE name = ?1", [name], |r| {
-                r.get::<_, Option<String>>(0)
-            })
-            .optional()?
+            .bucket_column::<Option<String>>(name, "cors")?
             .ok_or(StoreError::NoSuchBucket)?;
         match column {
             None => Ok(Vec::new()),
@@ -911,14 +890,7 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("CORS rules: {e}")))?,
             ),
         };
-        let n = self.lock().execute(
-            "UPDATE buckets SET cors = ?2 WHERE name = ?1",
-            params![name, column],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        Ok(())
+        self.update_bucket("cors = ?2", params![name, column])
     }
 
     /// An object's row.
@@ -1064,7 +1036,8 @@ impl Store {
         let mut db = self.lock();
         let tx = db.transaction()?;
         // Past the quota the bytes written stay uncommitted, and the next append cuts them.
-        within_quota(&tx, &before.bucket, &before.key, after.size)?;
+        let bucket = get_bucket(&tx, &before.bucket)?.ok_or(StoreError::NoSuchBucket)?;
+        within_quota(&tx, &bucket, &before.key, after.size)?;
         let changed = tx.execute(
             "UPDATE objects SET size = ?5, etag = ?6, modified_ms = ?7, manifest = ?8, appends = ?9 WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND size = ?4",
             params![
@@ -1093,9 +1066,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let mut db = self.lock();
         let tx = db.transaction()?;
-        if get_bucket(&tx, &row.bucket)?.is_none() {
-            return Err(StoreError::NoSuchBucket);
-        }
+        let bucket = get_bucket(&tx, &row.bucket)?.ok_or(StoreError::NoSuchBucket)?;
         let old: Option<(String, String)> = tx
             .query_row(
                 "SELECT file, etag FROM objects WHERE bucket = ?1 AND key = ?2",
@@ -1109,7 +1080,7 @@ impl Store {
             });
         }
         let old = old.map(|(file, _)| file);
-        within_quota(&tx, &row.bucket, &row.key, row.size)?;
+        within_quota(&tx, &bucket, &row.key, row.size)?;
         let meta = to_json(&row.meta)?;
         let headers = headers_column(row)?;
         let tags = to_json(&row.tags)?;
@@ -1232,19 +1203,19 @@ impl Store {
 
 /// Whether `bucket`'s objects, with `size` bytes under `key` in place of what is there, stay
 /// within its quota (no quota: always).
-fn within_quota(db: &Connection, bucket: &str, key: &str, size: u64) -> Result<(), StoreError> {
-    let quota: Option<i64> = db
-        .query_row("SELECT quota FROM buckets WHERE name = ?1", [bucket], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let quota = match quota {
-        None | Some(0) => return Ok(()),
-        Some(q) => u64::try_from(q).map_err(|_| StoreError::Corrupt("negative quota".into()))?,
-    };
+fn within_quota(
+    db: &Connection,
+    bucket: &BucketRow,
+    key: &str,
+    size: u64,
+) -> Result<(), StoreError> {
+    let quota = bucket.quota;
+    if quota == 0 {
+        return Ok(());
+    }
     let others: i64 = db.query_row(
         "SELECT COALESCE(SUM(size), 0) FROM objects WHERE bucket = ?1 AND key != ?2",
-        params![bucket, key],
+        params![bucket.name, key],
         |r| r.get(0),
     )?;
     let others = u64::try_from(others).map_err(|_| StoreError::Corrupt("negative size".into()))?;
@@ -1270,10 +1241,11 @@ type RawBucket = (
     Option<String>,
     Option<String>,
     Option<String>,
+    i64,
 );
 
 fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
-    let (name, owner, region, created_ms, alg, key, policy, public_access_block) = raw;
+    let (name, owner, region, created_ms, alg, key, policy, public_access_block, quota) = raw;
     Ok(BucketRow {
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         region: RegionId::parse(&region).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -1284,13 +1256,14 @@ fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
         public_access_block: public_access_block
             .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()?,
+        quota: u64::try_from(quota).map_err(|_| StoreError::Corrupt("negative quota".into()))?,
     })
 }
 
 fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreError> {
     let raw = db
         .query_row(
-            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block FROM buckets WHERE name = ?1",
+            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota FROM buckets WHERE name = ?1",
             [name],
             |r| RawBucket::try_from(r),
         )
@@ -1475,6 +1448,7 @@ pub(crate) mod tests {
             default_encryption: None,
             policy: None,
             public_access_block: None,
+            quota: 0,
         }
     }
 
@@ -1643,6 +1617,25 @@ pub(crate) mod tests {
             assert_eq!(store.bucket_cors("b").unwrap(), vec![]);
             assert!(matches!(
                 store.bucket_cors("absent"),
+                Err(StoreError::NoSuchBucket)
+            ));
+            let b = store.bucket("b").unwrap().unwrap();
+            assert_eq!(
+                (b.quota, b.public_access_block),
+                (0, None),
+                "from version {version}"
+            );
+            store.set_bucket_quota("b", 10).unwrap();
+            let block = PublicAccessBlock {
+                restrict_public_buckets: true,
+                ..PublicAccessBlock::default()
+            };
+            store.set_public_access_block("b", Some(&block)).unwrap();
+            let b = store.bucket("b").unwrap().unwrap();
+            assert_eq!((b.quota, b.public_access_block), (10, Some(block)));
+            store.set_bucket_quota("b", 0).unwrap();
+            assert!(matches!(
+                store.set_bucket_quota("absent", 1),
                 Err(StoreError::NoSuchBucket)
             ));
             if version < 3 {

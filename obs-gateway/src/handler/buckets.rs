@@ -124,6 +124,7 @@ impl Ctx<'_> {
             default_encryption: None,
             policy: None,
             public_access_block: None,
+            quota: 0,
         };
         match self.gw.store.create_bucket(&row) {
             Ok(()) => {}

@@ -300,7 +300,7 @@ impl Ctx<'_> {
         let condition = self.write_condition(bucket, key)?;
         if let Some(n) = declared_length(self.headers)? {
             // Refused before the body is read; the commit checks again.
-            self.gw.store.check_quota(bucket, key, n)?;
+            self.gw.store.check_quota(&row, key, n)?;
         }
         let file = uuid::Uuid::new_v4().to_string();
         let sealing = self

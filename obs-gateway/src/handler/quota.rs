@@ -43,8 +43,7 @@ impl Ctx<'_> {
 
     /// GetBucketQuota, by the bucket's owner.
     pub(super) fn get_quota(&self, bucket: &str) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(bucket)?;
-        let quota = self.gw.store.bucket_quota(bucket)?;
+        let quota = self.owned_bucket(bucket)?.quota;
         Ok(xml_response(format!(
             "{}<Quota xmlns=\"{OBS_NS}\"><StorageQuota>{quota}</StorageQuota></Quota>",
             xml::DECL
