@@ -45,6 +45,15 @@ fn value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(crate::auth::decode)
 }
 
+/// [`value`] of a write's or a delete's condition header, refused when it is not text: ignored,
+/// the condition would not hold back the write or the delete.
+fn text_value(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    match headers.get(name) {
+        Some(v) if v.to_str().is_err() => Err(ApiError::bad(format!("{name} must be text"))),
+        _ => Ok(value(headers, name)),
+    }
+}
+
 impl ReadConditions {
     fn named(headers: &HeaderMap, names: [&str; 4]) -> Self {
         let get = |n: &str| value(headers, n);
@@ -136,13 +145,9 @@ pub(super) fn copy_source(
 /// A write's condition: `If-None-Match: *` (the key must be free) or `If-Match` (the stored
 /// object must have one of these ETags). Another `If-None-Match` is not served.
 pub(super) fn write(headers: &HeaderMap) -> Result<WriteCondition, ApiError> {
-    let get = |n: header::HeaderName| match headers.get(&n) {
-        Some(v) if v.to_str().is_err() => Err(ApiError::bad(format!("{n} must be text"))),
-        _ => Ok(value(headers, n.as_str())),
-    };
     match (
-        get(header::IF_NONE_MATCH)?.as_deref(),
-        get(header::IF_MATCH)?,
+        text_value(headers, header::IF_NONE_MATCH.as_str())?.as_deref(),
+        text_value(headers, header::IF_MATCH.as_str())?,
     ) {
         (Some(_), Some(_)) => Err(ApiError::bad(
             "If-None-Match and If-Match cannot both condition a write",
@@ -180,13 +185,6 @@ impl Ctx<'_> {
 /// A delete's condition from its headers: S3's conditional delete. Ignored, it would delete an
 /// object the caller meant to keep (another writer's newer one).
 pub(super) fn delete_condition(headers: &HeaderMap) -> Result<DeleteCondition, ApiError> {
-    let text = |name: &str| match headers.get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|v| Some(v.trim().to_owned()))
-            .map_err(|_| ApiError::bad(format!("{name} must be text"))),
-    };
     if headers.contains_key(header::IF_NONE_MATCH) {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -195,9 +193,9 @@ pub(super) fn delete_condition(headers: &HeaderMap) -> Result<DeleteCondition, A
         ));
     }
     delete_parts(
-        value(headers, "if-match"),
-        text("x-amz-if-match-size")?.as_deref(),
-        text("x-amz-if-match-last-modified-time")?.as_deref(),
+        text_value(headers, "if-match")?,
+        text_value(headers, "x-amz-if-match-size")?.as_deref(),
+        text_value(headers, "x-amz-if-match-last-modified-time")?.as_deref(),
     )
 }
 
@@ -220,13 +218,14 @@ fn delete_parts(
         etag,
         size: size
             .map(|s| {
-                s.parse()
+                s.trim()
+                    .parse()
                     .map_err(|_| ApiError::bad(format!("the size condition {s:?} is not a size")))
             })
             .transpose()?,
         modified_secs: modified
             .map(|d| {
-                date_secs(d)
+                date_secs(d.trim())
                     .and_then(|t| i64::try_from(t).ok())
                     .ok_or_else(|| {
                         ApiError::bad(format!(
@@ -358,6 +357,13 @@ mod tests {
             h.insert(name, http::HeaderValue::from_static(bad));
             assert!(delete_condition(&h).is_err(), "{name}: {bad}");
         }
+        // A condition that is not text is refused, never ignored (the delete would then run).
+        let mut h = HeaderMap::new();
+        h.insert(
+            "if-match",
+            http::HeaderValue::from_bytes(b"\"\xff\"").unwrap(),
+        );
+        assert!(delete_condition(&h).is_err(), "If-Match that is not text");
     }
 
     const ETAG: &str = "abc";
