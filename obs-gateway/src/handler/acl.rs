@@ -69,9 +69,7 @@ pub(super) fn check_headers(headers: &HeaderMap, owner: Option<&DomainId>) -> Re
 /// Refuses object lock on a bucket being made (`501`), and an ACL, in S3's words for that call.
 pub(super) fn check_new_bucket(headers: &HeaderMap) -> Result<(), ApiError> {
     // A bucket with object lock would be trusted to keep objects it cannot keep from deletion.
-    let lock = headers
-        .get("x-amz-bucket-object-lock-enabled")
-        .or_else(|| headers.get("x-obs-bucket-object-lock-enabled"));
+    let lock = super::dialect_header(headers, "bucket-object-lock-enabled")?;
     if lock.is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"false")) {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
