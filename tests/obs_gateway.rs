@@ -146,12 +146,17 @@ struct Env {
 
 impl Env {
     fn start(extra: &[&str]) -> Self {
-        Self::start_with(extra, CREDENTIALS, None)
+        Self::start_with(extra, CREDENTIALS, None, &[])
     }
 
     /// A gateway with `extra` flags and this credentials file, over a daemon started with
-    /// `--tenants` (this TOML) when given.
-    fn start_with(extra: &[&str], credentials: &str, tenants: Option<&str>) -> Self {
+    /// `--tenants` (this TOML) when given and `daemon_extra` flags.
+    fn start_with(
+        extra: &[&str],
+        credentials: &str,
+        tenants: Option<&str>,
+        daemon_extra: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("kms")).expect("kms dir");
         std::fs::write(dir.path().join("credentials.toml"), credentials).expect("credentials");
@@ -161,7 +166,11 @@ impl Env {
             std::fs::write(&tenants_file, t).expect("tenants");
             daemon_flags = vec!["--tenants".to_owned(), tenants_file.display().to_string()];
         }
-        let flags: Vec<&str> = daemon_flags.iter().map(String::as_str).collect();
+        let flags: Vec<&str> = daemon_flags
+            .iter()
+            .map(String::as_str)
+            .chain(daemon_extra.iter().copied())
+            .collect();
         let daemon = Daemon::spawn(&dir.path().join("kms"), &flags);
         let mut env = Self {
             dir,
@@ -2936,7 +2945,7 @@ fn kms_tokens_from_the_credentials_file_reach_a_daemon_with_tenants() {
         "domain_id = \"783fc6652cf246c096ea836694f71855\"\nkms_token = \"token-one-0123456789\"\n",
         1,
     );
-    let env = Env::start_with(&[], &credentials, Some(&tenants));
+    let env = Env::start_with(&[], &credentials, Some(&tenants), &[]);
     let src = env.file("t.src", &marked("TOKENS", 3000));
     Client::Boto3SigV4.run(&env, T1, &["create-bucket", "bucket-tokens-1"]);
     let put = Client::Boto3SigV4.run(&env, T1, &["put", "bucket-tokens-1", "k", &src, "-", "kms"]);
@@ -3118,5 +3127,123 @@ fn a_policy_allow_opens_plaintext_objects_to_another_tenant_but_never_sse_kms_on
             (403, "AccessDenied"),
             "{client:?} {put}"
         );
+    }
+}
+
+/// OBS's object expiry (`x-obs-expires`, the SDK's `expires`) was ignored: objects outlived it.
+/// Now an object lives that many days from its last modification, on the gateway's clock, which
+/// follows the daemon's virtual clock here (`--kms-clock`): once the clock passes an object's
+/// expiry no read or listing finds it and its file is gone; objects without one, and a copy (a
+/// new object), stay. Bad values are refused and store nothing; a metadata change sets an expiry
+/// but not one already past. Both header dialects (the SDK's workflow and V4 modes); the
+/// default mode (AWS V2) does not sign the header, and an unsigned header that deletes data is
+/// refused like every unsigned `x-obs-`/`x-amz-` header.
+#[test]
+fn objects_expire_after_the_days_their_upload_gave_them() {
+    let env = Env::start_with(&["--kms-clock"], CREDENTIALS, None, &["--virtual-clock"]);
+    let advance = |by: &str| {
+        env.kmsctl("d1", &["admin", "clock", "advance", by]);
+    };
+    let clients = [
+        (Client::EsdkWorkflow, "expiry-obs"),
+        (Client::EsdkV4, "expiry-amz"),
+    ];
+    let refused = serde_json::json!(["InvalidArgument", 400]);
+    let unsigned = Client::EsdkDefault.run(&env, T1, &["expiry", "expiry-v2", "unsigned"]);
+    let denied = serde_json::json!(["AccessDenied", 403]);
+    assert_eq!(
+        unsigned,
+        serde_json::json!({
+            "put": denied, "initiate": denied,
+            "message": "the header x-obs-expires is not covered by the request's signature: sign it, or leave it out",
+            "read": "NoSuchKey", "uploads": 0,
+        })
+    );
+    for (client, bucket) in clients {
+        let seen = client.run(&env, T1, &["expiry", bucket, "write"]);
+        let want = serde_json::json!({
+            "day": "ok", "two": "ok", "kept": "ok", "meta": "ok", "mp": "ok", "log": "ok",
+            "log_again": "ok", "meta_change": "ok", "copy": "ok", "form": 204, "form_refused": 400,
+            "refused": {"0": refused, "-1": refused, "1.5": refused, "soon": refused,
+                        "2147483648": refused},
+            // Days from Last-Modified to the answered expiry (HTTP dates: whole seconds); the
+            // later append moved Last-Modified but kept the expiry.
+            "life": {"day": 1.0, "two": 2.0, "mp": 1.0, "log": 1.0, "meta": 2.0, "form": 1.0,
+                     "day.copy": null, "kept": null},
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    let state = |client: Client, bucket: &str| client.run(&env, T1, &["expiry", bucket, "read"]);
+    let read = |listed: &[&str]| {
+        let body = |k: &str| match k {
+            "day" | "day.copy" => "one day",
+            "two" => "two days",
+            "kept" => "no expiry",
+            "meta" => "set later",
+            "mp" => "mmmmmmmmmm",
+            "log" => "ab",
+            "form" => "a form's day",
+            _ => "written late",
+        };
+        let reads: serde_json::Map<String, Value> = [
+            "day", "two", "mp", "log", "meta", "form", "day.copy", "kept", "late", "bad",
+        ]
+        .iter()
+        .map(|k| {
+            let v = if listed.contains(k) {
+                Value::from(body(k))
+            } else {
+                Value::from("NoSuchKey")
+            };
+            ((*k).to_owned(), v)
+        })
+        .collect();
+        serde_json::json!({"listed": listed, "reads": reads})
+    };
+    // (rule, how far the clock moves first, what is left in each bucket)
+    let steps: [(&str, Option<&str>, &[&str]); 4] = [
+        (
+            "before any expiry, everything is there",
+            None,
+            &[
+                "day", "day.copy", "form", "kept", "log", "meta", "mp", "two",
+            ],
+        ),
+        (
+            "a day and an hour on, the one-day objects are gone",
+            Some("1d1h"),
+            &["day.copy", "kept", "meta", "two"],
+        ),
+        (
+            "two days and a half hour on, the two-day objects are gone, the late one is not",
+            Some("23h30m"),
+            &["day.copy", "kept", "late"],
+        ),
+        (
+            "an hour later, the late object's day has passed",
+            Some("1h"),
+            &["day.copy", "kept"],
+        ),
+    ];
+    for (rule, by, left) in steps {
+        if let Some(by) = by {
+            advance(by);
+        }
+        for (client, bucket) in clients {
+            assert_eq!(state(client, bucket), read(left), "{rule}: {client:?}");
+        }
+        assert_eq!(
+            object_files(&env).len(),
+            2 * left.len(),
+            "{rule}: expired objects' files are removed"
+        );
+        if by == Some("1d1h") {
+            // Written on the daemon's clock, a day on: its day ends a day after that.
+            for (client, bucket) in clients {
+                let seen = client.run(&env, T1, &["expiry", bucket, "late"]);
+                let want = serde_json::json!({"late": "ok", "past": refused, "life": 1.0});
+                assert_eq!(seen, want, "{client:?}");
+            }
+        }
     }
 }

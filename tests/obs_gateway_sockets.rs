@@ -22,6 +22,8 @@ async fn accepted_sockets_have_nodelay_and_keepalive() {
         credentials: None,
         allow_customer_keys: false,
         host_suffix: "obs.localhost".into(),
+        kms_clock: false,
+        kms_admin_token: None,
     };
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -20,6 +20,7 @@ use obs_adapter::{AdapterConfig, GrpcKeyService, KeyPolicy, ObsAdapter};
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::{AdminToken, Clock};
 use crate::credentials::{Credentials, CredentialsError};
 use crate::handler::{Gateway, handle};
 use crate::store::{Store, StoreError};
@@ -45,6 +46,11 @@ pub struct Config {
     pub allow_customer_keys: bool,
     /// Virtual-hosted style suffix.
     pub host_suffix: String,
+    /// Follow the daemon's clock (its admin API) instead of the wall clock: for tests that move
+    /// a virtual clock and see objects expire.
+    pub kms_clock: bool,
+    /// The daemon's admin token, for `kms_clock` against a daemon whose admin API asks for one.
+    pub kms_admin_token: Option<AdminToken>,
 }
 
 /// Why the gateway cannot start.
@@ -91,7 +97,14 @@ pub async fn run(
     let endpoint = tonic::transport::Endpoint::from_shared(config.kms_endpoint.clone())
         .map_err(|e| StartError::Config(format!("--kms-endpoint: {e}")))?
         .tcp_nodelay(true);
-    let mut kms = GrpcKeyService::new(endpoint.connect_lazy());
+    let channel = endpoint.connect_lazy();
+    let clock = if config.kms_clock {
+        Clock::daemon(channel.clone(), config.kms_admin_token.as_ref())
+            .map_err(|e| StartError::Config(format!("--kms-admin-token: {e}")))?
+    } else {
+        Clock::Wall
+    };
+    let mut kms = GrpcKeyService::new(channel);
     for c in credentials.iter() {
         if let Some(token) = &c.kms_token {
             kms = kms.with_token(c.domain.clone(), token.as_str());
@@ -110,6 +123,7 @@ pub async fn run(
         region,
         host_suffix: config.host_suffix.clone(),
         tasks: tasks.clone(),
+        clock,
     });
     let listener = TcpListener::bind(config.listen).await?;
     on_listening(listener.local_addr()?, created.as_deref(), &cred_path);

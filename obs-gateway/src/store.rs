@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -181,6 +182,9 @@ pub struct ObjectRow {
     /// (`x-amz-checksum-crc32`, ...) and its value, answered to reads that ask for it
     /// (`x-amz-checksum-mode: ENABLED`). Kept in the `headers` column beside the stored headers.
     pub checksum: Option<(String, String)>,
+    /// When the object expires (OBS's `x-obs-expires`), milliseconds since the Unix epoch: from
+    /// then on no call finds it and [`Store::expire`] removes it. `None`: it does not expire.
+    pub expires_ms: Option<i64>,
 }
 
 impl ObjectRow {
@@ -264,6 +268,8 @@ pub struct UploadRow {
     pub tags: Vec<(String, String)>,
     /// Initiation time.
     pub created_ms: i64,
+    /// The object's life in days from its completion (OBS's `x-obs-expires`), if it has one.
+    pub expires_days: Option<u32>,
 }
 
 /// An uploaded part's row.
@@ -293,11 +299,14 @@ pub struct Store {
     /// Held by an append from its check of the object to its commit: an appendable object's file
     /// is extended in place, by one append at a time.
     appends: Mutex<()>,
+    /// The earliest expiry of a stored object (`i64::MAX`: none), so that [`Store::expire`]
+    /// costs a request nothing until an object falls due. Written with the database lock held.
+    next_expiry: AtomicI64,
 }
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -365,6 +374,16 @@ PRAGMA user_version = 9;
 COMMIT;
 ";
 
+/// From version 9: objects keep their expiry, uploads the life in days of the object they make.
+const MIGRATE_9_TO_10: &str = "
+BEGIN;
+ALTER TABLE objects ADD COLUMN expires_ms INTEGER;
+ALTER TABLE uploads ADD COLUMN expires_days INTEGER;
+CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;
+PRAGMA user_version = 10;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -396,8 +415,10 @@ CREATE TABLE IF NOT EXISTS objects (
     part_sizes TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
     appends BLOB,
+    expires_ms INTEGER,
     PRIMARY KEY (bucket, key)
 );
+CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY NOT NULL,
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -409,7 +430,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     meta TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     headers TEXT NOT NULL DEFAULT '[]',
-    tags TEXT NOT NULL DEFAULT '[]'
+    tags TEXT NOT NULL DEFAULT '[]',
+    expires_days INTEGER
 );
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
@@ -445,7 +467,7 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=8, _) => {
+            (v @ 1..=9, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
@@ -455,6 +477,7 @@ impl Store {
                     MIGRATE_6_TO_7,
                     MIGRATE_7_TO_8,
                     MIGRATE_8_TO_9,
+                    MIGRATE_9_TO_10,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -470,12 +493,14 @@ impl Store {
                 )));
             }
         }
+        let next_expiry = earliest_expiry(&conn)?;
         let store = Self {
             objects,
             parts,
             tmp,
             db: Mutex::new(conn),
             appends: Mutex::new(()),
+            next_expiry: AtomicI64::new(next_expiry),
         };
         store.sweep()?;
         Ok(store)
@@ -510,6 +535,40 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the objects whose expiry is at or before `now_ms` (rows, then files) and says how
+    /// many. Called at the start of every request with the request's time, so that no call finds
+    /// an expired object; until the earliest expiry falls due it reads one atomic and nothing else.
+    pub fn expire(&self, now_ms: i64) -> Result<usize, StoreError> {
+        if now_ms < self.next_expiry.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let files: Vec<String> = {
+            let mut db = self.lock();
+            let tx = db.transaction()?;
+            let files = tx
+                .prepare("DELETE FROM objects WHERE expires_ms <= ?1 RETURNING file")?
+                .query_map([now_ms], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            let next = earliest_expiry(&tx)?;
+            tx.commit()?;
+            self.next_expiry.store(next, Ordering::Release);
+            files
+        };
+        for f in &files {
+            tracing::info!(file = %f, "removing an expired object");
+            remove_quietly(&self.object_path(f));
+        }
+        Ok(files.len())
+    }
+
+    /// Lowers the earliest expiry to `expires_ms` (the caller holds the database lock and has
+    /// just committed an object that expires then).
+    fn expires_at(&self, expires_ms: Option<i64>) {
+        if let Some(at) = expires_ms {
+            self.next_expiry.fetch_min(at, Ordering::AcqRel);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back), so a poisoned lock is still usable.
@@ -537,7 +596,7 @@ impl Store {
         let headers = to_json(&row.headers)?;
         let tags = to_json(&row.tags)?;
         self.lock().execute(
-            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 row.upload_id,
                 row.bucket,
@@ -549,7 +608,8 @@ impl Store {
                 meta,
                 row.created_ms,
                 headers,
-                tags
+                tags,
+                row.expires_days
             ],
         )?;
         Ok(())
@@ -933,8 +993,8 @@ impl Store {
         let mut out = Vec::new();
         let mut rows = st.query(params![bucket, after, prefix, limit])?;
         while let Some(r) = rows.next()? {
-            let raw = RawObject::try_from(r)?;
-            if !raw.1.starts_with(prefix) {
+            let raw = raw_object(r)?;
+            if !raw.0.1.starts_with(prefix) {
                 break;
             }
             out.push(object_from_raw(raw)?);
@@ -1039,7 +1099,7 @@ impl Store {
         let bucket = get_bucket(&tx, &before.bucket)?.ok_or(StoreError::NoSuchBucket)?;
         within_quota(&tx, &bucket, &before.key, after.size)?;
         let changed = tx.execute(
-            "UPDATE objects SET size = ?5, etag = ?6, modified_ms = ?7, manifest = ?8, appends = ?9 WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND size = ?4",
+            "UPDATE objects SET size = ?5, etag = ?6, modified_ms = ?7, manifest = ?8, appends = ?9, expires_ms = ?10 WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND size = ?4",
             params![
                 before.bucket,
                 before.key,
@@ -1049,13 +1109,15 @@ impl Store {
                 after.etag,
                 after.modified_ms,
                 after.multipart.as_ref().map(|m| &m.1),
-                after.appends.as_deref().map(<[[u8; 16]]>::concat)
+                after.appends.as_deref().map(<[[u8; 16]]>::concat),
+                after.expires_ms
             ],
         )?;
         if changed != 1 {
             return Err(StoreError::ConditionNotMet { found: true });
         }
         tx.commit()?;
+        self.expires_at(after.expires_ms);
         Ok(())
     }
 
@@ -1091,7 +1153,7 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 row.bucket,
                 row.key,
@@ -1108,10 +1170,12 @@ impl Store {
                 headers,
                 part_sizes,
                 tags,
-                row.appends.as_deref().map(<[[u8; 16]]>::concat)
+                row.appends.as_deref().map(<[[u8; 16]]>::concat),
+                row.expires_ms
             ],
         )?;
         tx.commit()?;
+        self.expires_at(row.expires_ms);
         Ok(old)
     }
 
@@ -1131,16 +1195,26 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Replaces the content type, stored headers and user metadata of the object `row` names,
-    /// if it is still that object (the same file); `false` otherwise. The rest of it (body, ETag,
-    /// modification time, tags) stays.
+    /// Replaces the content type, stored headers, user metadata and expiry of the object `row`
+    /// names, if it is still that object (the same file); `false` otherwise. The rest of it
+    /// (body, ETag, modification time, tags) stays.
     pub fn set_object_metadata(&self, row: &ObjectRow) -> Result<bool, StoreError> {
         let meta = to_json(&row.meta)?;
         let headers = headers_column(row)?;
-        let n = self.lock().execute(
-            "UPDATE objects SET content_type = ?4, meta = ?5, headers = ?6 WHERE bucket = ?1 AND key = ?2 AND file = ?3",
-            params![row.bucket, row.key, row.file, row.content_type, meta, headers],
+        let db = self.lock();
+        let n = db.execute(
+            "UPDATE objects SET content_type = ?4, meta = ?5, headers = ?6, expires_ms = ?7 WHERE bucket = ?1 AND key = ?2 AND file = ?3",
+            params![
+                row.bucket,
+                row.key,
+                row.file,
+                row.content_type,
+                meta,
+                headers,
+                row.expires_ms
+            ],
         )?;
+        self.expires_at(row.expires_ms);
         Ok(n == 1)
     }
 
@@ -1284,7 +1358,7 @@ pub struct UploadPosition {
     pub upload_id: String,
 }
 
-const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags FROM uploads";
+const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days FROM uploads";
 
 type RawUpload = (
     String,
@@ -1298,6 +1372,7 @@ type RawUpload = (
     i64,
     String,
     String,
+    Option<u32>,
 );
 
 fn upload_from_raw(
@@ -1313,6 +1388,7 @@ fn upload_from_raw(
         created_ms,
         headers,
         tags,
+        expires_days,
     ): RawUpload,
 ) -> Result<UploadRow, StoreError> {
     Ok(UploadRow {
@@ -1327,10 +1403,11 @@ fn upload_from_raw(
         headers: from_json(&headers)?,
         tags: from_json(&tags)?,
         created_ms,
+        expires_days,
     })
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms FROM objects";
 
 type RawObject = (
     String,
@@ -1356,14 +1433,26 @@ fn object_row(db: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectR
     db.query_row(
         &format!("{OBJECT_COLUMNS} WHERE bucket = ?1 AND key = ?2"),
         params![bucket, key],
-        |r| RawObject::try_from(r),
+        raw_object,
     )
     .optional()?
     .map(object_from_raw)
     .transpose()
 }
 
-fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
+/// An objects row read with [`OBJECT_COLUMNS`]: rusqlite reads tuples of at most 16 columns, so
+/// the 17th, the expiry, is read beside them.
+fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RawObject, Option<i64>)> {
+    Ok((RawObject::try_from(r)?, r.get(16)?))
+}
+
+/// The earliest expiry of a stored object, `i64::MAX` when none expires.
+fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
+    let min: Option<i64> = db.query_row("SELECT MIN(expires_ms) FROM objects", [], |r| r.get(0))?;
+    Ok(min.unwrap_or(i64::MAX))
+}
+
+fn object_from_raw((raw, expires_ms): (RawObject, Option<i64>)) -> Result<ObjectRow, StoreError> {
     let (
         bucket,
         key,
@@ -1405,6 +1494,7 @@ fn object_from_raw(raw: RawObject) -> Result<ObjectRow, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?,
         tags: from_json(&tags)?,
+        expires_ms,
         appends: appends
             .map(|a| {
                 let (md5s, rest) = a.as_chunks::<16>();
@@ -1471,6 +1561,7 @@ pub(crate) mod tests {
             part_sizes: None,
             appends: None,
             tags: vec![],
+            expires_ms: None,
         }
     }
 
@@ -1546,7 +1637,9 @@ pub(crate) mod tests {
 
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
-        // (version, the statements that take a current database back to it)
+        // What takes a current database back to version 9; the table's statements go on from there.
+        const TO_9: &str = "DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (
                 1,
@@ -1580,6 +1673,7 @@ pub(crate) mod tests {
                 8,
                 "ALTER TABLE buckets DROP COLUMN public_access_block; PRAGMA user_version = 8;",
             ),
+            (9, "PRAGMA user_version = 9;"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
@@ -1591,7 +1685,7 @@ pub(crate) mod tests {
                 .unwrap();
             drop(store);
             let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
-            conn.execute_batch(back).unwrap();
+            conn.execute_batch(&format!("{TO_9}{back}")).unwrap();
             drop(conn);
             let store = Store::open(dir.path()).unwrap();
             let got = store.object("b", "k").unwrap().unwrap();
@@ -1647,12 +1741,14 @@ pub(crate) mod tests {
             }
             assert!(got.tags.is_empty(), "from version {version}");
             assert_eq!(got.appends, None, "from version {version}");
+            assert_eq!(got.expires_ms, None, "from version {version}");
             let with_new_columns = ObjectRow {
                 headers: vec![("cache-control".into(), "no-store".into())],
                 part_sizes: Some(vec![102_400, 3]),
                 tags: vec![("team".into(), "storage".into())],
                 appends: Some(vec![[7; 16], [8; 16]]),
                 checksum: Some(("x-amz-checksum-crc32".into(), "yZRlqg==".into())),
+                expires_ms: Some(i64::MAX - 1),
                 ..object("k", "f2")
             };
             let t = store.temp_path();
@@ -1667,14 +1763,16 @@ pub(crate) mod tests {
                     got.part_sizes,
                     got.tags.clone(),
                     got.appends,
-                    got.checksum.clone()
+                    got.checksum.clone(),
+                    got.expires_ms
                 ),
                 (
                     with_new_columns.headers,
                     with_new_columns.part_sizes,
                     with_new_columns.tags,
                     with_new_columns.appends,
-                    with_new_columns.checksum
+                    with_new_columns.checksum,
+                    with_new_columns.expires_ms
                 ),
                 "from version {version}: the checksum reads back apart from the headers"
             );
@@ -1692,6 +1790,96 @@ pub(crate) mod tests {
                 .unwrap();
             assert_eq!(now, SCHEMA_VERSION, "from version {version}");
         }
+    }
+
+    /// An object is removed, row and file, by the first `expire` at or after its expiry, and not
+    /// before; the earliest expiry follows commits, metadata changes, removals and restarts.
+    #[test]
+    fn objects_are_removed_at_their_expiry_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        let put = |store: &Store, key: &str, file: &str, expires_ms: Option<i64>| {
+            let t = store.temp_path();
+            std::fs::write(&t, "abc").unwrap();
+            let row = ObjectRow {
+                expires_ms,
+                ..object(key, file)
+            };
+            store.commit_object(&t, &row, &WriteCondition::Any).unwrap();
+        };
+        put(&store, "day", "f-day", Some(100));
+        put(&store, "two-days", "f-two", Some(200));
+        put(&store, "kept", "f-kept", None);
+        let keys = |store: &Store| -> Vec<String> {
+            store
+                .list_objects("b", "", "", 10)
+                .unwrap()
+                .into_iter()
+                .map(|o| o.key)
+                .collect()
+        };
+        let file_exists = |f: &str| dir.path().join("objects").join(f).exists();
+        // (rule, the time expire runs at, removed, keys left, the first expired file still there)
+        for (rule, at, removed, left, day_file) in [
+            (
+                "before the expiry nothing goes",
+                99,
+                0,
+                vec!["day", "kept", "two-days"],
+                true,
+            ),
+            (
+                "at the expiry the object goes",
+                100,
+                1,
+                vec!["kept", "two-days"],
+                false,
+            ),
+            (
+                "nothing falls due twice",
+                150,
+                0,
+                vec!["kept", "two-days"],
+                false,
+            ),
+        ] {
+            assert_eq!(store.expire(at).unwrap(), removed, "{rule}");
+            assert_eq!(keys(&store), left, "{rule}");
+            assert_eq!(file_exists("f-day"), day_file, "{rule}");
+        }
+        // A commit that expires sooner than anything stored is found by the next expire.
+        put(&store, "soon", "f-soon", Some(160));
+        assert_eq!(
+            store.expire(160).unwrap(),
+            1,
+            "a later commit's earlier expiry"
+        );
+        assert!(store.object("b", "soon").unwrap().is_none());
+        // A metadata change sets an expiry, and a restart reads the earliest one back.
+        let kept = store.object("b", "kept").unwrap().unwrap();
+        assert!(
+            store
+                .set_object_metadata(&ObjectRow {
+                    expires_ms: Some(170),
+                    ..kept
+                })
+                .unwrap()
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.expire(169).unwrap(), 0, "after a restart, not before");
+        assert_eq!(
+            store.expire(170).unwrap(),
+            1,
+            "after a restart, at the expiry"
+        );
+        assert_eq!(keys(&store), vec!["two-days"]);
+        assert!(!file_exists("f-kept"));
+        assert_eq!(store.expire(i64::MAX).unwrap(), 1);
+        assert!(keys(&store).is_empty());
+        // Nothing left to expire: the bucket can go.
+        store.delete_bucket("b").unwrap();
     }
 
     /// An append extends the object's file in place and commits only if the object is still the
@@ -1815,8 +2003,14 @@ pub(crate) mod tests {
             headers: vec![],
             tags: vec![],
             created_ms: 0,
+            expires_days: Some(3),
         };
         store.create_upload(&upload).unwrap();
+        assert_eq!(
+            store.upload("u1").unwrap().unwrap().expires_days,
+            Some(3),
+            "an upload keeps the life of the object it makes"
+        );
         assert!(matches!(
             store.delete_bucket("b"),
             Err(StoreError::UploadsInProgress)

@@ -43,6 +43,13 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
       | list-versions B (listVersions: each version's key, ID and latest flag, delete markers)
       | object-metadata B (creates B: setObjectMetadata with REPLACE_NEW and REPLACE on a plain,
         an SSE-KMS and an appendable object, what getObjectMetadata and getObject see after)
+      | expiry B PHASE (object expiry, x-obs-expires, the SDK's `expires`: PHASE "write" creates B
+        with objects of one and two days' life (put, SSE-KMS put, multipart, append, a metadata
+        change, a POST form), a copy, an object without; refused values; each object's life as
+        getObjectMetadata's expiration minus its Last-Modified, in days | "read": what listObjects
+        lists and getObject reads of every key | "unsigned": creates B, a put and an initiated
+        upload with a life, which the default mode does not sign | "late": an object of one day's life written now,
+        and a metadata change that would set an expiry already past)
       | appends B MARKER (creates B: appendObject to an SSE-KMS and a plaintext object, what
         getObjectMetadata, getObject, listObjects and copyObject see of them, the refusals;
         MARKER starts the SSE-KMS object's second append)
@@ -92,6 +99,28 @@ def raw_put(url, data, headers, strip_sse=False):
         code = body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
         return {"error": code, "status": r.status}
     return {"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()}}
+
+
+def post_form(c, mode, endpoint, ak, bucket, key, params, body):
+    """A browser's form upload of `body` to bucket/key, signed by createPostSignature with the
+    form fields `params` (in the policy and in the form), posted with requests."""
+    import requests
+
+    signed = c.createPostSignature(bucket, key, expires=600, formParams=params)
+    if mode == "v4":
+        fields = {
+            "key": key,
+            "policy": signed.policy,
+            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": signed.credential,
+            "x-amz-date": signed.date,
+            "x-amz-signature": signed.signature,
+        }
+    else:
+        id_field = "AccessKeyId" if mode == "workflow" else "AWSAccessKeyId"
+        fields = {"key": key, id_field: ak, "policy": signed.policy, "signature": signed.signature}
+    fields.update(params)
+    return requests.post(f"{endpoint}/{bucket}", data=fields, files={"file": ("upload.bin", body)})
 
 
 def main():
@@ -155,28 +184,10 @@ def main():
             bucket, key, uid, CompleteMultipartUploadRequest(parts=parts)
         )
     elif op == "post-form":
-        import requests
-
         bucket, key, path = args
-        sse = {"x-obs-server-side-encryption": "kms"}
-        signed = c.createPostSignature(bucket, key, expires=600, formParams=sse)
-        if mode == "v4":
-            fields = {
-                "key": key,
-                "policy": signed.policy,
-                "x-amz-algorithm": "AWS4-HMAC-SHA256",
-                "x-amz-credential": signed.credential,
-                "x-amz-date": signed.date,
-                "x-amz-signature": signed.signature,
-            }
-        else:
-            id_field = "AccessKeyId" if mode == "workflow" else "AWSAccessKeyId"
-            fields = {"key": key, id_field: ak, "policy": signed.policy, "signature": signed.signature}
-        fields.update(sse)
         with open(path, "rb") as f:
-            r = requests.post(
-                f"{endpoint}/{bucket}", data=fields, files={"file": ("upload.bin", f)}
-            )
+            r = post_form(c, mode, endpoint, ak, bucket, key,
+                          {"x-obs-server-side-encryption": "kms"}, f)
         if r.status_code >= 300:
             code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else ""
             out = {"error": code, "status": r.status_code}
@@ -601,6 +612,81 @@ def main():
         seen["redirect"] = code(c.setObjectMetadata(
             bucket, "plain", headers=SetObjectMetadataHeader(location="/elsewhere")))
         print(json.dumps(seen))
+        return
+    elif op == "expiry":
+        bucket, phase = args
+        import email.utils
+
+        def code(resp):
+            return "ok" if resp.status < 300 else [resp.errorCode, resp.status]
+
+        def life(key):
+            r = c.getObjectMetadata(bucket, key)
+            if r.status >= 300:
+                return [r.errorCode, r.status]
+            if r.body.expiration is None:
+                return None
+            at = email.utils.parsedate_to_datetime(r.body.expiration.split('"')[1])
+            modified = email.utils.parsedate_to_datetime(r.body.lastModified)
+            return round((at - modified).total_seconds() / 86400, 3)
+
+        keys = ["day", "two", "mp", "log", "meta", "form", "day.copy", "kept", "late", "bad"]
+        if phase == "write":
+            c.createBucket(bucket)
+            kms = SseKmsHeader(encryption="kms")
+            seen = {
+                "day": code(c.putContent(bucket, "day", "one day",
+                                         headers=PutObjectHeader(expires=1, sseHeader=kms))),
+                "two": code(c.putContent(bucket, "two", "two days",
+                                         headers=PutObjectHeader(expires=2))),
+                "kept": code(c.putContent(bucket, "kept", "no expiry")),
+                "meta": code(c.putContent(bucket, "meta", "set later")),
+            }
+            uid = c.initiateMultipartUpload(bucket, "mp", expires=1).body.uploadId
+            etag = c.uploadPart(bucket, "mp", 1, uid, object=b"m" * 10).body.etag
+            seen["mp"] = code(c.completeMultipartUpload(bucket, "mp", uid,
+                CompleteMultipartUploadRequest(parts=[CompletePart(partNum=1, etag=etag)])))
+            seen["log"] = code(c.appendObject(bucket, "log", content=AppendObjectContent(
+                content="a", position=0), headers=AppendObjectHeader(expires=1)))
+            # A later append without a life keeps the object's.
+            seen["log_again"] = code(c.appendObject(bucket, "log", content=AppendObjectContent(
+                content="b", position=1)))
+            seen["meta_change"] = code(c.setObjectMetadata(
+                bucket, "meta", extensionHeaders={"x-obs-expires": "2"}))
+            seen["copy"] = code(c.copyObject(bucket, "day", bucket, "day.copy"))
+            seen["form"] = post_form(c, mode, endpoint, ak, bucket, "form", {"x-obs-expires": "1"},
+                                     b"a form's day").status_code
+            seen["form_refused"] = post_form(c, mode, endpoint, ak, bucket, "bad",
+                                             {"x-obs-expires": "0"}, b"x").status_code
+            seen["refused"] = {v: code(c.putContent(bucket, "bad", "x",
+                                                    extensionHeaders={"x-obs-expires": v}))
+                               for v in ("0", "-1", "1.5", "soon", "2147483648")}
+            seen["life"] = {k: life(k) for k in keys if k not in ("late", "bad")}
+            print(json.dumps(seen))
+            return
+        if phase == "unsigned":
+            c.createBucket(bucket)
+            put = c.putContent(bucket, "day", "x", headers=PutObjectHeader(expires=1))
+            init = c.initiateMultipartUpload(bucket, "mp", expires=1)
+            print(json.dumps({"put": code(put), "initiate": code(init),
+                              "message": put.errorMessage,
+                              "read": c.getObject(bucket, "day").errorCode,
+                              "uploads": len(c.listMultipartUploads(bucket).body.upload)}))
+            return
+        if phase == "late":
+            seen = {"late": code(c.putContent(bucket, "late", "written late",
+                                              headers=PutObjectHeader(expires=1))),
+                    "past": code(c.setObjectMetadata(bucket, "kept",
+                                                     extensionHeaders={"x-obs-expires": "1"})),
+                    "life": life("late")}
+            print(json.dumps(seen))
+            return
+        reads = {}
+        for k in keys:
+            r = c.getObject(bucket, k, loadStreamInMemory=True)
+            reads[k] = r.body.buffer.decode() if r.status < 300 else r.errorCode
+        listed = sorted(o.key for o in c.listObjects(bucket).body.contents)
+        print(json.dumps({"listed": listed, "reads": reads}))
         return
     elif op == "appends":
         bucket, marker = args

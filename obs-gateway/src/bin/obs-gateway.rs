@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use obs_gateway::clock::AdminToken;
 use obs_gateway::server::{Config, run};
 
 /// A local OBS (and S3) endpoint with SSE-KMS from the kmsbox daemon.
@@ -38,6 +39,14 @@ struct Args {
     /// Virtual-hosted style addressing: Host: {bucket}.{host-suffix}.
     #[arg(long, env = "OBS_GATEWAY_HOST_SUFFIX", default_value = "obs.localhost")]
     host_suffix: String,
+    /// Follow the daemon's clock (read through its admin API at every request) instead of the
+    /// wall clock, so that moving a daemon's --virtual-clock moves object dates and expiry too.
+    /// For tests.
+    #[arg(long, env = "OBS_GATEWAY_KMS_CLOCK")]
+    kms_clock: bool,
+    /// The daemon's admin token, when --kms-clock reads a daemon started with --admin-token.
+    #[arg(long, env = "OBS_GATEWAY_KMS_ADMIN_TOKEN", hide_env_values = true)]
+    kms_admin_token: Option<String>,
 }
 
 #[tokio::main]
@@ -58,6 +67,8 @@ async fn main() -> ExitCode {
         credentials: args.credentials,
         allow_customer_keys: args.allow_customer_keys,
         host_suffix: args.host_suffix,
+        kms_clock: args.kms_clock,
+        kms_admin_token: args.kms_admin_token.map(AdminToken::new),
     };
     let on_listening = |addr: SocketAddr, created: Option<&str>, path: &std::path::Path| {
         if let Some(ak) = created {

@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 use obs_adapter::{ObsRequest, Operation, StoredObject};
 
 use super::files::Sealing;
-use super::{ApiError, Body, Ctx, empty, now_ms, stored_facts};
+use super::{ApiError, Body, Ctx, empty, stored_facts};
 use crate::sse;
 use crate::store::{ObjectRow, StoreError, WriteCondition};
 
@@ -240,10 +240,13 @@ impl Ctx<'_> {
         };
         let mut appends = appends;
         appends.push(md5);
+        let modified_ms = self.now_ms();
         let after = ObjectRow {
             size: before.size + written.size,
             etag: appendable_etag(&appends),
-            modified_ms: now_ms(),
+            modified_ms,
+            // An append that gives a life restarts it; one that does not keeps the object's.
+            expires_ms: self.expires_ms(modified_ms).or(before.expires_ms),
             multipart: before
                 .multipart
                 .clone()

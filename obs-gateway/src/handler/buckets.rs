@@ -9,8 +9,8 @@ use super::conditions;
 use super::listing::{Page, key_encoding, page_size};
 use super::routes::current_version_only;
 use super::{
-    ApiError, Body, Ctx, MAX_DOCUMENT, empty, full, malformed_xml, no_content, now_ms,
-    valid_bucket_name, xml_response,
+    ApiError, Body, Ctx, MAX_DOCUMENT, empty, full, malformed_xml, no_content, valid_bucket_name,
+    xml_response,
 };
 use crate::auth::Dialect;
 use crate::store::{BucketRow, ObjectRow, StoreError};
@@ -120,7 +120,7 @@ impl Ctx<'_> {
             name: name.to_owned(),
             owner: self.caller.domain.clone(),
             region: self.gw.region.clone(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             default_encryption: None,
             policy: None,
             public_access_block: None,

@@ -13,6 +13,7 @@ use http::{Response, StatusCode, header};
 use super::{
     ApiError, Body, Ctx, check_user_metadata, empty, request_stored_headers, user_metadata,
 };
+use crate::expiry;
 use crate::store::ObjectRow;
 
 /// How the request's metadata combines with the object's.
@@ -117,10 +118,20 @@ impl Ctx<'_> {
             meta,
         } = combined(directive, &obj, given);
         check_user_metadata(&meta)?;
+        // An expiry is changed only when asked (and never to one already past); kept otherwise.
+        let expires_ms = match self.expires_days {
+            Some(days) => Some(expiry::changed_expiry(
+                obj.modified_ms,
+                days,
+                self.now_ms(),
+            )?),
+            None => obj.expires_ms,
+        };
         let changed = ObjectRow {
             content_type,
             headers,
             meta,
+            expires_ms,
             ..obj
         };
         if !self.gw.store.set_object_metadata(&changed)? {

@@ -25,7 +25,9 @@ use obs_adapter::{
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, Authenticated, Dialect, RequestView};
+use crate::clock::{Clock, wall_ms};
 use crate::credentials::Credentials;
+use crate::expiry::{self, ExpiryError};
 use crate::sse;
 use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
@@ -75,6 +77,8 @@ pub struct Gateway {
     pub host_suffix: String,
     /// Blocking file work, waited for at shutdown.
     pub tasks: TaskTracker,
+    /// The time objects are stamped with and expire by.
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -175,6 +179,12 @@ impl From<StoreError> for ApiError {
             ),
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<ExpiryError> for ApiError {
+    fn from(e: ExpiryError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "InvalidArgument", e.to_string())
     }
 }
 
@@ -354,13 +364,22 @@ async fn route(
     if method == Method::OPTIONS {
         return cors::preflight(gw, &parts.headers, &t);
     }
+    // The request's time; no call from then on finds an object that has expired by it.
+    let clock_offset_ms = gw.clock.offset_ms().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            e.to_string(),
+        )
+    })?;
+    gw.store.expire(wall_ms().saturating_add(clock_offset_ms))?;
     // A POST form upload carries its signature in the form.
     if method == Method::POST
         && t.key.is_none()
         && let Some(bucket) = &t.bucket
         && post::is_form(&parts.headers)
     {
-        return post::post_object(gw, &parts.headers, &t, bucket, body).await;
+        return post::post_object(gw, &parts.headers, &t, bucket, body, clock_offset_ms).await;
     }
     let view = RequestView {
         method: parts.method.as_str(),
@@ -381,14 +400,29 @@ async fn route(
         ));
     }
     let caller = Caller::new(who.credential.domain.clone());
+    let op = Op::of(&method, &t, &parts.headers)?;
+    // Read where it gives an object its life, before any body is.
+    let expires_days = match op {
+        Op::Object(
+            _,
+            _,
+            ObjectOp::Put
+            | ObjectOp::Copy
+            | ObjectOp::InitiateUpload
+            | ObjectOp::Append
+            | ObjectOp::SetMetadata,
+        ) => expiry::days(&parts.headers)?,
+        _ => None,
+    };
     let ctx = Ctx {
         gw,
         who: &who,
         caller: &caller,
         headers: &parts.headers,
         t: &t,
+        clock_offset_ms,
+        expires_days,
     };
-    let op = Op::of(&method, &t, &parts.headers)?;
     match op {
         Op::Bucket(b, o) if o != BucketOp::Create => ctx.check_expected_owner(b)?,
         Op::Object(
@@ -479,16 +513,16 @@ fn xml_response(body: String) -> Response<Body> {
     r
 }
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 struct Ctx<'a> {
     gw: &'a Arc<Gateway>,
     who: &'a Authenticated,
     caller: &'a Caller,
     headers: &'a HeaderMap,
     t: &'a Target,
+    /// How far the gateway's clock is ahead of the wall clock for this request.
+    clock_offset_ms: i64,
+    /// The life in days the request gives the object it writes (`x-obs-expires`).
+    expires_days: Option<u32>,
 }
 
 /// Refuses a request whose `header` (`x-amz-expected-bucket-owner`, or
@@ -507,6 +541,29 @@ fn check_owner_is(headers: &HeaderMap, header: &str, owner: &str) -> Result<(), 
 }
 
 impl Ctx<'_> {
+    /// The gateway's time now, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64 {
+        wall_ms().saturating_add(self.clock_offset_ms)
+    }
+
+    /// When the object this request writes at `modified_ms` expires, if the request says.
+    fn expires_ms(&self, modified_ms: i64) -> Option<i64> {
+        self.expires_days
+            .map(|d| expiry::expires_ms(modified_ms, d))
+    }
+
+    /// Answers when an object expires (`x-obs-expiration` / `x-amz-expiration`), if it does.
+    fn put_expiration(&self, headers: &mut HeaderMap, expires_ms: Option<i64>) {
+        if let Some(at) = expires_ms
+            && let Ok(v) = HeaderValue::from_str(&expiry::expiration_value(at))
+            && let Ok(name) = http::HeaderName::from_bytes(
+                format!("{}expiration", self.who.dialect.prefix()).as_bytes(),
+            )
+        {
+            headers.insert(name, v);
+        }
+    }
+
     /// [`check_owner_is`] for the bucket a request names, when it exists (the operation answers
     /// a missing bucket as it does without the header).
     fn check_expected_owner(&self, bucket: &str) -> Result<(), ApiError> {

@@ -20,8 +20,8 @@ use obs_adapter::{ObsRequest, Operation, StoredObject};
 use super::files::{Sealing, Written, copy_range_file};
 use super::listing::{Page, key_encoding, page_size};
 use super::{
-    ApiError, Body, Ctx, empty, no_content, now_ms, object_context, stored_encryption,
-    user_metadata, xml_response,
+    ApiError, Body, Ctx, empty, no_content, object_context, stored_encryption, user_metadata,
+    xml_response,
 };
 use crate::sse;
 use crate::store::{ObjectRow, PartRow, UploadPosition, UploadRow};
@@ -143,7 +143,8 @@ impl Ctx<'_> {
             meta: user_metadata(self.headers),
             headers: super::request_stored_headers(self.headers),
             tags,
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
+            expires_days: self.expires_days,
         })?;
         let mut r = xml_response(format!(
             "{}<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
@@ -218,7 +219,7 @@ impl Ctx<'_> {
             size: written.size,
             etag: written.md5_hex.clone(),
             sealed_info,
-            modified_ms: now_ms(),
+            modified_ms: self.now_ms(),
         };
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();
@@ -231,7 +232,7 @@ impl Ctx<'_> {
             xml_response(format!(
                 "{}<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyPartResult>",
                 xml::DECL,
-                xml::iso_time(now_ms()),
+                xml::iso_time(self.now_ms()),
                 written.md5_hex
             ))
         } else {
@@ -385,6 +386,7 @@ impl Ctx<'_> {
             let _ = std::fs::remove_file(&temp);
             return Err(ApiError::internal(format!("joining parts: {e}")));
         }
+        let modified_ms = self.now_ms();
         let obj = ObjectRow {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -396,13 +398,18 @@ impl Ctx<'_> {
             kms_key_id: upload.kms_key_id.clone(),
             meta: upload.meta.clone(),
             headers: upload.headers.clone(),
-            modified_ms: now_ms(),
+            modified_ms,
+            // The life the initiation gave the object, from its completion.
+            expires_ms: upload
+                .expires_days
+                .map(|d| crate::expiry::expires_ms(modified_ms, d)),
             multipart: upload.envelope_header.clone().zip(manifest),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
             appends: None,
             checksum: None,
             tags: upload.tags.clone(),
         };
+        let expires_ms = obj.expires_ms;
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();
         self.gw
@@ -421,6 +428,7 @@ impl Ctx<'_> {
             xml::escape(bucket),
             xml::escape(key),
         ));
+        self.put_expiration(r.headers_mut(), expires_ms);
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),

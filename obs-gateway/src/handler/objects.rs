@@ -22,7 +22,7 @@ use super::conditions::{self, Verdict};
 use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
 use super::routes::current_version_only;
 use super::{
-    ApiError, Body, Ctx, MAX_PUT, QUEUE, STORED_HEADERS, empty, now_ms, object_context,
+    ApiError, Body, Ctx, MAX_PUT, QUEUE, STORED_HEADERS, empty, object_context,
     request_stored_headers, stored_facts, user_metadata, xml_response,
 };
 use crate::auth::chunked::ChunkDecoder;
@@ -234,7 +234,7 @@ impl Ctx<'_> {
                 )));
             }
         };
-        let modified_ms = now_ms();
+        let modified_ms = self.now_ms();
         let obj = ObjectRow {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -247,6 +247,8 @@ impl Ctx<'_> {
             meta,
             headers: stored_headers,
             modified_ms,
+            // A copy is a new object: its life is the request's, not the source's.
+            expires_ms: self.expires_ms(modified_ms),
             multipart: None,
             part_sizes: None,
             appends: None,
@@ -254,6 +256,7 @@ impl Ctx<'_> {
             checksum: src.checksum.clone(),
             tags,
         };
+        let expires_ms = obj.expires_ms;
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -267,6 +270,7 @@ impl Ctx<'_> {
             written.md5_hex
         ));
         let h = r.headers_mut();
+        self.put_expiration(h, expires_ms);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
@@ -312,6 +316,7 @@ impl Ctx<'_> {
             checksum: written.checksum.clone(),
             ..self.new_object_row(bucket, key, file, &written, &decision.encryption, tags)
         };
+        let expires_ms = obj.expires_ms;
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -320,6 +325,7 @@ impl Ctx<'_> {
             .map_err(ApiError::internal)??;
         let mut r = Response::new(empty());
         let h = r.headers_mut();
+        self.put_expiration(h, expires_ms);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
@@ -344,6 +350,7 @@ impl Ctx<'_> {
         encryption: &Encryption,
         tags: Vec<(String, String)>,
     ) -> ObjectRow {
+        let modified_ms = self.now_ms();
         ObjectRow {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -359,7 +366,8 @@ impl Ctx<'_> {
             kms_key_id: encryption.key_id().map(|k| k.to_string()),
             meta: user_metadata(self.headers),
             headers: request_stored_headers(self.headers),
-            modified_ms: now_ms(),
+            modified_ms,
+            expires_ms: self.expires_ms(modified_ms),
             multipart: None,
             part_sizes: None,
             appends: None,
@@ -388,6 +396,7 @@ impl Ctx<'_> {
                 headers.insert(name, value);
             }
         }
+        self.put_expiration(headers, obj.expires_ms);
         let prefix = self.who.dialect.prefix();
         for (n, v) in &obj.meta {
             if let (Ok(name), Ok(value)) = (

@@ -18,7 +18,7 @@ use obs_adapter::{Caller, ObsRequest, Operation};
 use tokio::sync::mpsc;
 
 use super::files::{Sealing, Written, write_body};
-use super::{ApiError, Body, Ctx, Gateway, Target, empty, now_ms, xml_response};
+use super::{ApiError, Body, Ctx, Gateway, Target, empty, xml_response};
 use crate::auth::{self, AuthError, Authenticated, BodyCheck, Coverage, Dialect};
 use crate::sse;
 use crate::store::ObjectRow;
@@ -265,6 +265,7 @@ pub(super) async fn post_object(
     t: &Target,
     bucket: &str,
     body: Incoming,
+    clock_offset_ms: i64,
 ) -> Result<Response<Body>, ApiError> {
     let boundary = boundary(headers).ok_or_else(|| bad_form("not multipart/form-data"))?;
     let delim = format!("--{boundary}").into_bytes();
@@ -329,6 +330,9 @@ pub(super) async fn post_object(
         .map(super::tagging::of_document)
         .transpose()?
         .unwrap_or_default();
+    let expires_days = field(&fields, crate::expiry::HEADER)
+        .map(crate::expiry::parse_days)
+        .transpose()?;
     let caller = Caller::new(who.credential.domain.clone());
     let ctx = Ctx {
         gw,
@@ -336,6 +340,8 @@ pub(super) async fn post_object(
         caller: &caller,
         headers,
         t,
+        clock_offset_ms,
+        expires_days,
     };
     let row = ctx.bucket_row(bucket)?;
     let facts = ctx.facts(&row)?;
@@ -384,6 +390,7 @@ pub(super) async fn post_object(
             "the file's size is outside the policy's content-length-range",
         ));
     }
+    let modified_ms = ctx.now_ms();
     let obj = ObjectRow {
         bucket: bucket.to_owned(),
         key: key.clone(),
@@ -395,7 +402,8 @@ pub(super) async fn post_object(
         kms_key_id: decision.encryption.key_id().map(|k| k.to_string()),
         meta,
         headers: super::stored_headers(|n| field(&fields, n)),
-        modified_ms: now_ms(),
+        modified_ms,
+        expires_ms: ctx.expires_ms(modified_ms),
         multipart: None,
         part_sizes: None,
         appends: None,
