@@ -1489,7 +1489,7 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
             "put_object_acl": "ok",
             "get_object_acl": "ok",
             "delete_bucket_website": "NotImplemented",
-            "delete_bucket_lifecycle": "NotImplemented",
+            "delete_bucket_lifecycle": "ok",
             "put_bucket_versioning": "NotImplemented",
             "get_other_version": "InvalidArgument",
             "delete_other_version": "InvalidArgument",
@@ -3246,4 +3246,125 @@ fn objects_expire_after_the_days_their_upload_gave_them() {
             }
         }
     }
+}
+
+/// Bucket lifecycle (was 501 to set): boto3's `put_bucket_lifecycle_configuration` and the OBS
+/// SDK's `setBucketLifecycle` set rules that are read back as set, and applied on the gateway's
+/// clock (the daemon's virtual clock here, from 2027-01-01 08:00 UTC): `Days` expire at the
+/// midnight UTC after that many days, a `Date` at that date, filters by prefix, tag and size
+/// hold, unfinished uploads end, a disabled rule does nothing, a date already past expires its
+/// objects at once, an object's own `x-obs-expires` takes precedence; HEAD answers each
+/// object's expiry with its rule. Actions the gateway does not do are 501, bad rules 400, and
+/// nothing of them is kept.
+#[test]
+fn lifecycle_rules_expire_objects_and_end_uploads_on_the_gateways_clock() {
+    let env = Env::start_with(
+        &["--kms-clock"],
+        CREDENTIALS,
+        None,
+        &["--virtual-clock", "--clock-start", "2027-01-01T08:00:00Z"],
+    );
+    let advance = |by: &str| {
+        env.kmsctl("d1", &["admin", "clock", "advance", by]);
+    };
+    let boto = Client::Boto3SigV4;
+    let lifecycle = |phase: &str| boto.run(&env, T1, &["lifecycle", "rules", phase, T2.0, T2.1]);
+    let seen = lifecycle("write");
+    let date = |weekday: &str, day: u32, rule: &str| {
+        format!("expiry-date=\"{weekday}, 0{day} Jan 2027 00:00:00 GMT\", rule-id=\"{rule}\"")
+    };
+    let want = serde_json::json!({
+        "put": "ok",
+        "read_back": true,
+        "refused": {
+            "a transition": "NotImplemented",
+            "a date not at midnight": "InvalidArgument",
+            "zero days": "InvalidArgument",
+            "no action": "InvalidRequest",
+            "noncurrent versions": "NotImplemented",
+            "another tenant": "AccessDenied",
+            "another tenant reads": "AccessDenied",
+        },
+        "unchanged": true,
+        "expiration": {
+            "logs/a": date("Sun", 3, "logs"),
+            "tmp/t": date("Mon", 4, "temp"),
+            "tmp/u": null,
+            "dated/d": date("Sun", 3, "dated"),
+            "size/small": date("Sun", 3, "small"),
+            "keep/k": null,
+        },
+        // The rule with a date already past expired its object at once.
+        "state": {
+            "listed": ["dated/d", "keep/k", "logs/a", "logs/b", "size/big", "size/small", "tmp/t", "tmp/u"],
+            "uploads": ["other/u", "up/u"],
+        },
+    });
+    assert_eq!(seen, want);
+    let obs = Client::EsdkWorkflow.run(&env, T1, &["lifecycle", "obs-rules", "write"]);
+    assert_eq!(
+        obs,
+        serde_json::json!({
+            "put": 200,
+            // The SDK reads an empty prefix as None.
+            "read": [["obs", "logs/", "Enabled", 1], ["uploads", null, "Enabled", null]],
+            "expiration": {
+                "logs/a": "expiry-date=\"Sun, 03 Jan 2027 00:00:00 GMT\", rule-id=\"obs\"",
+                "logs/own": "expiry-date=\"Mon, 04 Jan 2027 08:00:00 GMT\"",
+                "keep": null,
+            },
+        })
+    );
+    // (rule, how far the clock moves first, what boto3's bucket lists and holds in uploads,
+    // what the OBS SDK's bucket lists)
+    let steps = [
+        (
+            "on 2 January nothing has reached its midnight",
+            "1d",
+            serde_json::json!({
+                "listed": ["dated/d", "keep/k", "logs/a", "logs/b", "size/big", "size/small", "tmp/t", "tmp/u"],
+                "uploads": ["other/u", "up/u"],
+            }),
+            serde_json::json!(["keep", "logs/a", "logs/own"]),
+        ),
+        (
+            "on 3 January the one-day rules, the date and the upload rule have run",
+            "1d",
+            serde_json::json!({
+                "listed": ["keep/k", "size/big", "tmp/t", "tmp/u"],
+                "uploads": ["other/u"],
+            }),
+            serde_json::json!(["keep", "logs/own"]),
+        ),
+        (
+            "on 4 January the two-day tag rule has, and the own expiry came first",
+            "1d1h",
+            serde_json::json!({"listed": ["keep/k", "size/big", "tmp/u"], "uploads": ["other/u"]}),
+            serde_json::json!(["keep"]),
+        ),
+    ];
+    for (rule, by, boto_state, obs_listed) in steps {
+        advance(by);
+        assert_eq!(lifecycle("read"), boto_state, "{rule}");
+        assert_eq!(
+            Client::EsdkWorkflow.run(&env, T1, &["lifecycle", "obs-rules", "read"]),
+            obs_listed,
+            "{rule}"
+        );
+    }
+    // Without its rules the bucket keeps what is left.
+    let deleted = lifecycle("delete");
+    assert_eq!(
+        deleted,
+        serde_json::json!({
+            "delete": "ok",
+            "read": "NoSuchLifecycleConfiguration",
+            "state": {"listed": ["keep/k", "size/big", "tmp/u"], "uploads": ["other/u"]},
+        })
+    );
+    advance("30d");
+    assert_eq!(
+        lifecycle("read"),
+        serde_json::json!({"listed": ["keep/k", "size/big", "tmp/u"], "uploads": ["other/u"]})
+    );
 }

@@ -76,12 +76,19 @@ pub fn changed_expiry(modified_ms: i64, days: u32, now_ms: i64) -> Result<i64, E
 }
 
 /// The value of the `x-obs-expiration` / `x-amz-expiration` answer header for an object that
-/// expires at `expires_ms`: `expiry-date="<IMF-fixdate>"`, S3's shape without a lifecycle
-/// rule's `rule-id` (no rule set it).
-pub fn expiration_value(expires_ms: i64) -> String {
+/// expires at `expires_ms`: S3's `expiry-date="<IMF-fixdate>", rule-id="<URL-encoded ID>"`, the
+/// rule's ID when a lifecycle rule expires it (none for an object's own expiry).
+pub fn expiration_value(expires_ms: i64, rule: Option<&str>) -> String {
     let secs = u64::try_from(expires_ms.div_euclid(1000)).unwrap_or(0);
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-    format!("expiry-date=\"{}\"", httpdate::fmt_http_date(at))
+    let date = format!("expiry-date=\"{}\"", httpdate::fmt_http_date(at));
+    match rule {
+        None => date,
+        Some(id) => format!(
+            "{date}, rule-id=\"{}\"",
+            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -139,8 +146,12 @@ mod tests {
             Err(ExpiryError::AlreadyPast { days: 1 })
         );
         assert_eq!(
-            expiration_value(1_356_220_800_000),
+            expiration_value(1_356_220_800_000, None),
             "expiry-date=\"Sun, 23 Dec 2012 00:00:00 GMT\""
+        );
+        assert_eq!(
+            expiration_value(1_356_220_800_000, Some("old logs")),
+            "expiry-date=\"Sun, 23 Dec 2012 00:00:00 GMT\", rule-id=\"old%20logs\""
         );
     }
 }

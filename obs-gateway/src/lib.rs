@@ -4,7 +4,7 @@
 //!
 //! Modules: [`credentials`] (the access-key file), [`cors`] (bucket CORS rules), [`public_access`] (a bucket's public access block), [`auth`] (Signature V2 and V4), [`store`]
 //! (files and SQLite metadata), [`xml`] (response documents), [`sse`] (the two SSE header
-//! dialects), [`expiry`] (OBS's object expiry), [`clock`] (the gateway's time: the wall's or the
+//! dialects), [`expiry`] (OBS's object expiry), [`lifecycle`] (bucket lifecycle rules), [`clock`] (the gateway's time: the wall's or the
 //! daemon's), [`handler`] (the operations), [`server`] (accepting connections, wiring).
 #![forbid(unsafe_code)]
 
@@ -15,6 +15,7 @@ pub mod cors;
 pub mod credentials;
 pub mod expiry;
 pub mod handler;
+pub mod lifecycle;
 pub mod public_access;
 pub mod server;
 pub mod sse;

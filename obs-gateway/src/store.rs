@@ -17,6 +17,7 @@ use kms_proto::key_id::{DomainId, RegionId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::cors::CorsRule;
+use crate::lifecycle::{self, Rule};
 use crate::public_access::PublicAccessBlock;
 
 /// Why a store operation failed.
@@ -302,11 +303,15 @@ pub struct Store {
     /// The earliest expiry of a stored object (`i64::MAX`: none), so that [`Store::expire`]
     /// costs a request nothing until an object falls due. Written with the database lock held.
     next_expiry: AtomicI64,
+    /// The day (since the Unix epoch, UTC) of the last pass of the buckets' lifecycle rules,
+    /// whose expiries all fall at midnights UTC; `i64::MIN` when a pass is due at once (at start,
+    /// after a configuration changed).
+    lifecycle_day: AtomicI64,
 }
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -384,6 +389,14 @@ PRAGMA user_version = 10;
 COMMIT;
 ";
 
+/// From version 10: buckets keep their lifecycle rules.
+const MIGRATE_10_TO_11: &str = "
+BEGIN;
+ALTER TABLE buckets ADD COLUMN lifecycle TEXT;
+PRAGMA user_version = 11;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -396,7 +409,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     tags TEXT NOT NULL DEFAULT '[]',
     cors TEXT,
     quota INTEGER NOT NULL DEFAULT 0,
-    public_access_block TEXT
+    public_access_block TEXT,
+    lifecycle TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -467,7 +481,7 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=9, _) => {
+            (v @ 1..=10, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
@@ -478,6 +492,7 @@ impl Store {
                     MIGRATE_7_TO_8,
                     MIGRATE_8_TO_9,
                     MIGRATE_9_TO_10,
+                    MIGRATE_10_TO_11,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -501,6 +516,7 @@ impl Store {
             db: Mutex::new(conn),
             appends: Mutex::new(()),
             next_expiry: AtomicI64::new(next_expiry),
+            lifecycle_day: AtomicI64::new(i64::MIN),
         };
         store.sweep()?;
         Ok(store)
@@ -535,12 +551,15 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the objects whose expiry is at or before `now_ms` (rows, then files) and says how
-    /// many. Called at the start of every request with the request's time, so that no call finds
-    /// an expired object; until the earliest expiry falls due it reads one atomic and nothing else.
+    /// Removes what has expired by `now_ms` and says how many objects went: the objects whose
+    /// own expiry (`x-obs-expires`) has passed, and, at the first call of each UTC day and after
+    /// a lifecycle configuration changed, what the buckets' lifecycle rules expire (objects, and
+    /// uploads left unfinished). Called at the start of every request with the request's time;
+    /// until something falls due it reads two atomics and nothing else.
     pub fn expire(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let mut removed = self.apply_lifecycle(now_ms)?;
         if now_ms < self.next_expiry.load(Ordering::Acquire) {
-            return Ok(0);
+            return Ok(removed);
         }
         let files: Vec<String> = {
             let mut db = self.lock();
@@ -558,7 +577,130 @@ impl Store {
             tracing::info!(file = %f, "removing an expired object");
             remove_quietly(&self.object_path(f));
         }
-        Ok(files.len())
+        removed += files.len();
+        Ok(removed)
+    }
+
+    /// The lifecycle rules' pass, once per UTC day of `now_ms` (or at once after a change): every
+    /// object without an expiry of its own that a rule has expired by then, and every upload a
+    /// rule has ended, is removed. Rules expire only at midnights UTC, so nothing falls due
+    /// between two passes but what a change of tags or rules makes due, which waits for the next
+    /// midnight (as S3 removes expired objects asynchronously).
+    fn apply_lifecycle(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let today = now_ms.div_euclid(crate::expiry::DAY_MS);
+        let last = self.lifecycle_day.load(Ordering::Acquire);
+        // One request runs the pass; the others go on.
+        if last >= today
+            || self
+                .lifecycle_day
+                .compare_exchange(last, today, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Ok(0);
+        }
+        let (objects, uploads) = {
+            let db = self.lock();
+            let buckets: Vec<(String, String)> = db
+                .prepare("SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut objects = Vec::new();
+            let mut uploads = Vec::new();
+            for (bucket, column) in buckets {
+                let rules: Vec<Rule> = serde_json::from_str(&column)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut st = db.prepare(
+                    "SELECT key, size, tags, modified_ms, file FROM objects WHERE bucket = ?1 AND expires_ms IS NULL",
+                )?;
+                let mut rows = st.query([&bucket])?;
+                while let Some(r) = rows.next()? {
+                    let (key, size, tags, modified_ms, file): (String, i64, String, i64, String) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                    let size = u64::try_from(size).unwrap_or(0);
+                    if lifecycle::object_expiry(&rules, &key, size, &from_json(&tags)?, modified_ms)
+                        .is_some_and(|(at, _)| at <= now_ms)
+                    {
+                        objects.push((bucket.clone(), key, file));
+                    }
+                }
+                let mut st =
+                    db.prepare("SELECT upload_id, key, created_ms FROM uploads WHERE bucket = ?1")?;
+                let mut rows = st.query([&bucket])?;
+                while let Some(r) = rows.next()? {
+                    let (id, key, created_ms): (String, String, i64) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?);
+                    if lifecycle::upload_expiry(&rules, &key, created_ms)
+                        .is_some_and(|at| at <= now_ms)
+                    {
+                        uploads.push(id);
+                    }
+                }
+            }
+            (objects, uploads)
+        };
+        let mut removed = 0;
+        for (bucket, key, file) in objects {
+            // Unless it was replaced since it was read.
+            let n = self.lock().execute(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND expires_ms IS NULL",
+                params![bucket, key, file],
+            )?;
+            if n == 1 {
+                tracing::info!(%bucket, %key, "removing an object its bucket's lifecycle expired");
+                remove_quietly(&self.object_path(&file));
+                removed += 1;
+            }
+        }
+        for id in uploads {
+            tracing::info!(upload = %id, "ending an upload its bucket's lifecycle expired");
+            self.delete_upload(&id)?;
+        }
+        Ok(removed)
+    }
+
+    /// A bucket's lifecycle rules (none: it has no configuration).
+    pub fn bucket_lifecycle(&self, name: &str) -> Result<Vec<Rule>, StoreError> {
+        self.bucket_rules(name, "lifecycle")
+    }
+
+    /// Replaces a bucket's lifecycle rules (none deletes its configuration); the next
+    /// [`Store::expire`] applies them.
+    pub fn set_bucket_lifecycle(&self, name: &str, rules: &[Rule]) -> Result<(), StoreError> {
+        self.set_bucket_rules(name, "lifecycle", rules)?;
+        self.lifecycle_day.store(i64::MIN, Ordering::Release);
+        Ok(())
+    }
+
+    /// The rules a bucket keeps as JSON in `column` (none without a configuration).
+    fn bucket_rules<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        column: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        match self
+            .bucket_column::<Option<String>>(name, column)?
+            .ok_or(StoreError::NoSuchBucket)?
+        {
+            None => Ok(Vec::new()),
+            Some(c) => serde_json::from_str(&c).map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    /// Replaces the rules a bucket keeps in `column`; none removes its configuration.
+    fn set_bucket_rules<T: serde::Serialize>(
+        &self,
+        name: &str,
+        column: &str,
+        rules: &[T],
+    ) -> Result<(), StoreError> {
+        let json = match rules {
+            [] => None,
+            _ => Some(
+                serde_json::to_string(rules)
+                    .map_err(|e| StoreError::Corrupt(format!("{column} rules: {e}")))?,
+            ),
+        };
+        self.update_bucket(&format!("{column} = ?2"), params![name, json])
     }
 
     /// Lowers the earliest expiry to `expires_ms` (the caller holds the database lock and has
@@ -932,25 +1074,12 @@ impl Store {
 
     /// A bucket's CORS rules (none when it has no CORS configuration).
     pub fn bucket_cors(&self, name: &str) -> Result<Vec<CorsRule>, StoreError> {
-        let column = self
-            .bucket_column::<Option<String>>(name, "cors")?
-            .ok_or(StoreError::NoSuchBucket)?;
-        match column {
-            None => Ok(Vec::new()),
-            Some(c) => serde_json::from_str(&c).map_err(|e| StoreError::Corrupt(e.to_string())),
-        }
+        self.bucket_rules(name, "cors")
     }
 
     /// Replaces a bucket's CORS rules; none deletes its CORS configuration.
     pub fn set_bucket_cors(&self, name: &str, rules: &[CorsRule]) -> Result<(), StoreError> {
-        let column = match rules {
-            [] => None,
-            _ => Some(
-                serde_json::to_string(rules)
-                    .map_err(|e| StoreError::Corrupt(format!("CORS rules: {e}")))?,
-            ),
-        };
-        self.update_bucket("cors = ?2", params![name, column])
+        self.set_bucket_rules(name, "cors", rules)
     }
 
     /// An object's row.
@@ -1638,7 +1767,7 @@ pub(crate) mod tests {
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
         // What takes a current database back to version 9; the table's statements go on from there.
-        const TO_9: &str = "DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        const TO_9: &str = "ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
         // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (
@@ -1674,6 +1803,10 @@ pub(crate) mod tests {
                 "ALTER TABLE buckets DROP COLUMN public_access_block; PRAGMA user_version = 8;",
             ),
             (9, "PRAGMA user_version = 9;"),
+            (
+                10,
+                "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; PRAGMA user_version = 10;",
+            ),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
@@ -1709,6 +1842,15 @@ pub(crate) mod tests {
             assert_eq!(store.bucket_cors("b").unwrap(), rules);
             store.set_bucket_cors("b", &[]).unwrap();
             assert_eq!(store.bucket_cors("b").unwrap(), vec![]);
+            assert_eq!(
+                store.bucket_lifecycle("b").unwrap(),
+                vec![],
+                "from version {version}"
+            );
+            let rules = crate::lifecycle::parse("<LifecycleConfiguration><Rule><ID>r</ID><Prefix>x/</Prefix><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>", String::new).unwrap();
+            store.set_bucket_lifecycle("b", &rules).unwrap();
+            assert_eq!(store.bucket_lifecycle("b").unwrap(), rules);
+            store.set_bucket_lifecycle("b", &[]).unwrap();
             assert!(matches!(
                 store.bucket_cors("absent"),
                 Err(StoreError::NoSuchBucket)
@@ -1880,6 +2022,113 @@ pub(crate) mod tests {
         assert!(keys(&store).is_empty());
         // Nothing left to expire: the bucket can go.
         store.delete_bucket("b").unwrap();
+    }
+
+    /// A bucket's lifecycle rules remove the objects and uploads they expire at the first pass
+    /// after their midnight (one a day, and one after each change of rules); an object's own
+    /// expiry takes precedence over them.
+    #[test]
+    fn lifecycle_rules_remove_what_they_expire_once_a_day_and_after_a_change() {
+        const DAY: i64 = crate::expiry::DAY_MS;
+        let hour = DAY / 24;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(&bucket("b")).unwrap();
+        let put = |key: &str, file: &str, modified_ms: i64, expires_ms: Option<i64>| {
+            let t = store.temp_path();
+            std::fs::write(&t, "abc").unwrap();
+            let row = ObjectRow {
+                modified_ms,
+                expires_ms,
+                ..object(key, file)
+            };
+            store.commit_object(&t, &row, &WriteCondition::Any).unwrap();
+        };
+        put("logs/a", "f-a", 8 * hour, None);
+        put("logs/own", "f-own", 8 * hour, Some(10 * DAY));
+        put("data/x", "f-x", 8 * hour, None);
+        store
+            .create_upload(&UploadRow {
+                upload_id: "u1".into(),
+                bucket: "b".into(),
+                key: "up/u".into(),
+                owner: DomainId::parse("d1").unwrap(),
+                kms_key_id: None,
+                envelope_header: None,
+                content_type: None,
+                meta: vec![],
+                headers: vec![],
+                tags: vec![],
+                created_ms: 8 * hour,
+                expires_days: None,
+            })
+            .unwrap();
+        let rules = crate::lifecycle::parse(
+            concat!(
+                "<LifecycleConfiguration>",
+                "<Rule><ID>logs</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>",
+                "<Rule><ID>up</ID><Prefix>up/</Prefix><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>",
+                "</LifecycleConfiguration>"
+            ),
+            String::new,
+        )
+        .unwrap();
+        store.set_bucket_lifecycle("b", &rules).unwrap();
+        let keys = || -> Vec<String> {
+            store
+                .list_objects("b", "", "", 10)
+                .unwrap()
+                .into_iter()
+                .map(|o| o.key)
+                .collect()
+        };
+        // (rule, the time expire runs at, objects removed, keys left, the upload left)
+        for (rule, at, removed, left, upload) in [
+            (
+                "before the rule's midnight",
+                DAY + 9 * hour,
+                0,
+                vec!["data/x", "logs/a", "logs/own"],
+                true,
+            ),
+            (
+                "at the first pass after it",
+                2 * DAY,
+                1,
+                vec!["data/x", "logs/own"],
+                false,
+            ),
+        ] {
+            assert_eq!(store.expire(at).unwrap(), removed, "{rule}");
+            assert_eq!(keys(), left, "{rule}");
+            assert_eq!(store.upload("u1").unwrap().is_some(), upload, "{rule}");
+        }
+        assert!(!dir.path().join("objects/f-a").exists(), "its file is gone");
+        // An object that is already due when written waits for the next pass: the next day's,
+        // or the one a change of rules brings.
+        put("logs/late", "f-late", 0, None);
+        assert_eq!(
+            store.expire(2 * DAY + hour).unwrap(),
+            0,
+            "the day's pass has run"
+        );
+        assert!(store.object("b", "logs/late").unwrap().is_some());
+        store.set_bucket_lifecycle("b", &rules).unwrap();
+        assert_eq!(
+            store.expire(2 * DAY + hour).unwrap(),
+            1,
+            "a change brings a pass"
+        );
+        // Without rules nothing more goes (the own expiry still does).
+        store.set_bucket_lifecycle("b", &[]).unwrap();
+        assert_eq!(store.bucket_lifecycle("b").unwrap(), vec![]);
+        assert_eq!(store.expire(9 * DAY).unwrap(), 0);
+        assert_eq!(
+            store.expire(10 * DAY).unwrap(),
+            1,
+            "logs/own at its own expiry"
+        );
+        assert_eq!(keys(), vec!["data/x"]);
     }
 
     /// An append extends the object's file in place and commits only if the object is still the

@@ -55,6 +55,11 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         keeps none of, by the owner; one by another tenant; setting one)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
+      | lifecycle B PHASE AK SK (bucket lifecycle: PHASE "write" creates B with objects and
+        uploads, sets rules that expire some by days, by a date, by tag and size, end uploads,
+        one disabled, one with a date already past; reads them back; refused configurations; the
+        Expiration each object answers; AK/SK another tenant's | "read": the keys listed and the
+        uploads in progress | "delete": deletes the configuration and reads it)
 Refusals print {"error": code, "status": http_status}; the script fails only on a broken client.
 """
 import json
@@ -1195,6 +1200,80 @@ def acls(s3, bucket, other):
     return seen
 
 
+def lifecycle(s3, bucket, phase, other):
+    """Bucket lifecycle rules, set, read and applied (the test moves the clock between phases)."""
+    import datetime
+
+    def state():
+        return {
+            "listed": sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])),
+            "uploads": sorted(u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])),
+        }
+
+    if phase == "read":
+        return state()
+    if phase == "delete":
+        return {"delete": code_of(lambda: s3.delete_bucket_lifecycle(Bucket=bucket)),
+                "read": code_of(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket)),
+                "state": state()}
+    s3.create_bucket(Bucket=bucket)
+    for key, body, extra in [
+        ("logs/a", b"a", {}),
+        ("logs/b", b"b", {"ServerSideEncryption": "aws:kms"}),
+        ("tmp/t", b"t", {"Tagging": "temp=yes"}),
+        ("tmp/u", b"u", {}),
+        ("dated/d", b"d", {}),
+        ("size/small", b"s" * 10, {}),
+        ("size/big", b"b" * 1000, {}),
+        ("past/p", b"p", {}),
+        ("keep/k", b"k", {}),
+    ]:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+    for key in ("up/u", "other/u"):
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x")
+    midnight = lambda d: datetime.datetime(2027, 1, d, tzinfo=datetime.timezone.utc)
+    rules = [
+        {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled",
+         "Expiration": {"Days": 1}},
+        {"ID": "temp", "Status": "Enabled", "Expiration": {"Days": 2},
+         "Filter": {"And": {"Prefix": "tmp/", "Tags": [{"Key": "temp", "Value": "yes"}]}}},
+        {"ID": "dated", "Filter": {"Prefix": "dated/"}, "Status": "Enabled",
+         "Expiration": {"Date": midnight(3)}},
+        {"ID": "small", "Status": "Enabled", "Expiration": {"Days": 1},
+         "Filter": {"And": {"Prefix": "size/", "ObjectSizeLessThan": 100}}},
+        {"ID": "uploads", "Filter": {"Prefix": "up/"}, "Status": "Enabled",
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+        {"ID": "off", "Filter": {"Prefix": ""}, "Status": "Disabled", "Expiration": {"Days": 1}},
+        {"ID": "past", "Filter": {"Prefix": "past/"}, "Status": "Enabled",
+         "Expiration": {"Date": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)}},
+    ]
+    seen = {"put": code_of(lambda: s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": rules}))}
+    got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    seen["read_back"] = got == rules or [got, rules]
+    bad = lambda **rule: lambda: s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [
+            {"ID": "bad", "Filter": {"Prefix": ""}, "Status": "Enabled", **rule}]})
+    seen["refused"] = {
+        "a transition": code_of(bad(Transitions=[{"Days": 1, "StorageClass": "GLACIER"}])),
+        "a date not at midnight": code_of(bad(Expiration={
+            "Date": datetime.datetime(2027, 1, 5, 12, tzinfo=datetime.timezone.utc)})),
+        "zero days": code_of(bad(Expiration={"Days": 0})),
+        "no action": code_of(bad()),
+        "noncurrent versions": code_of(bad(NoncurrentVersionExpiration={"NoncurrentDays": 1})),
+        "another tenant": code_of(lambda: other.put_bucket_lifecycle_configuration(
+            Bucket=bucket, LifecycleConfiguration={"Rules": rules})),
+        "another tenant reads": code_of(lambda: other.get_bucket_lifecycle_configuration(
+            Bucket=bucket)),
+    }
+    seen["unchanged"] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"] == rules
+    seen["expiration"] = {k: s3.head_object(Bucket=bucket, Key=k).get("Expiration")
+                          for k in ("logs/a", "tmp/t", "tmp/u", "dated/d", "size/small", "keep/k")}
+    seen["state"] = state()
+    return seen
+
+
 def main():
     endpoint, ak, sk, signature, op, *args = sys.argv[1:]
     s3 = client(endpoint, ak, sk, signature)
@@ -1401,6 +1480,9 @@ def main():
             out = cors(s3, bucket, client(endpoint, other_ak, other_sk, signature), endpoint)
         elif op == "versions":
             out = versions(s3, args[0], endpoint, ak, sk, signature)
+        elif op == "lifecycle":
+            bucket, phase, other_ak, other_sk = args
+            out = lifecycle(s3, bucket, phase, client(endpoint, other_ak, other_sk, signature))
         elif op == "tampered-bodies":
             out = tampered_bodies(s3, args[0], endpoint, ak, sk)
         elif op == "tagging":

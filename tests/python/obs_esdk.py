@@ -50,6 +50,9 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         lists and getObject reads of every key | "unsigned": creates B, a put and an initiated
         upload with a life, which the default mode does not sign | "late": an object of one day's life written now,
         and a metadata change that would set an expiry already past)
+      | lifecycle B PHASE (setBucketLifecycle: PHASE "write" creates B with objects, one with its
+        own expiry, sets a rule by prefix that expires them in a day and one with an empty prefix
+        that ends uploads, reads them back and each object's expiration | "read": the keys listed)
       | appends B MARKER (creates B: appendObject to an SSE-KMS and a plaintext object, what
         getObjectMetadata, getObject, listObjects and copyObject see of them, the refusals;
         MARKER starts the SSE-KMS object's second append)
@@ -687,6 +690,31 @@ def main():
             reads[k] = r.body.buffer.decode() if r.status < 300 else r.errorCode
         listed = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps({"listed": listed, "reads": reads}))
+        return
+    elif op == "lifecycle":
+        from obs import AbortIncompleteMultipartUpload, Expiration, Lifecycle, Rule
+
+        bucket, phase = args
+        if phase == "read":
+            print(json.dumps(sorted(o.key for o in c.listObjects(bucket).body.contents)))
+            return
+        c.createBucket(bucket)
+        c.putContent(bucket, "logs/a", "a")
+        c.putContent(bucket, "logs/own", "own", headers=PutObjectHeader(expires=3))
+        c.putContent(bucket, "keep", "k")
+        rules = [
+            Rule(id="obs", prefix="logs/", status="Enabled", expiration=Expiration(days=1)),
+            Rule(id="uploads", prefix="", status="Enabled",
+                 abortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(
+                     daysAfterInitiation=2)),
+        ]
+        put = c.setBucketLifecycle(bucket, Lifecycle(rule=rules))
+        got = c.getBucketLifecycle(bucket)
+        read = [[r.id, r.prefix, r.status, r.expiration.days if r.expiration else None]
+                for r in got.body.lifecycleConfig.rule] if got.status < 300 else got.errorCode
+        expiration = {k: c.getObjectMetadata(bucket, k).body.expiration
+                      for k in ("logs/a", "logs/own", "keep")}
+        print(json.dumps({"put": put.status, "read": read, "expiration": expiration}))
         return
     elif op == "appends":
         bucket, marker = args

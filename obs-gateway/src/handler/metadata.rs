@@ -138,7 +138,7 @@ impl Ctx<'_> {
             return Err(ApiError::no_key());
         }
         let mut r = Response::new(empty());
-        self.metadata_headers(&changed, r.headers_mut());
+        self.metadata_headers(&changed, r.headers_mut())?;
         Ok(r)
     }
 }

@@ -7,7 +7,7 @@
 //! This module: the shared state, the error shape, addressing, authentication and routing.
 //! `buckets` (bucket operations and listings), `objects` (put, get, head, copy, delete),
 //! `multipart`, `post` (form uploads), `cors` (bucket CORS, preflights), `quota` (OBS's bucket
-//! quota), `public_access` (the public access block), `attributes` (GetObjectAttributes), `files` (the blocking file side of bodies),
+//! quota), `lifecycle` (bucket lifecycle rules), `public_access` (the public access block), `attributes` (GetObjectAttributes), `files` (the blocking file side of bodies),
 //! `listing` (a listing's page of keys and common prefixes).
 
 use std::sync::Arc;
@@ -39,6 +39,7 @@ mod buckets;
 mod conditions;
 mod cors;
 mod files;
+mod lifecycle;
 mod listing;
 mod metadata;
 mod multipart;
@@ -455,6 +456,9 @@ async fn route(
             BucketOp::DeleteCors => ctx.delete_cors(b),
             BucketOp::PutQuota => ctx.put_quota(b, body).await,
             BucketOp::GetQuota => ctx.get_quota(b),
+            BucketOp::PutLifecycle => ctx.put_lifecycle(b, body).await,
+            BucketOp::GetLifecycle => ctx.get_lifecycle(b),
+            BucketOp::DeleteLifecycle => ctx.delete_lifecycle(b),
             BucketOp::PutStorageClass => ctx.put_storage_class(b, body).await,
             BucketOp::PutPublicAccessBlock => ctx.put_public_access_block(b, body).await,
             BucketOp::GetPublicAccessBlock => ctx.get_public_access_block(b),
@@ -552,10 +556,11 @@ impl Ctx<'_> {
             .map(|d| expiry::expires_ms(modified_ms, d))
     }
 
-    /// Answers when an object expires (`x-obs-expiration` / `x-amz-expiration`), if it does.
-    fn put_expiration(&self, headers: &mut HeaderMap, expires_ms: Option<i64>) {
+    /// Answers when an object expires (`x-obs-expiration` / `x-amz-expiration`), if it does, and
+    /// by which lifecycle rule when one expires it.
+    fn put_expiration(&self, headers: &mut HeaderMap, expires_ms: Option<i64>, rule: Option<&str>) {
         if let Some(at) = expires_ms
-            && let Ok(v) = HeaderValue::from_str(&expiry::expiration_value(at))
+            && let Ok(v) = HeaderValue::from_str(&expiry::expiration_value(at, rule))
             && let Ok(name) = http::HeaderName::from_bytes(
                 format!("{}expiration", self.who.dialect.prefix()).as_bytes(),
             )

@@ -428,7 +428,7 @@ impl Ctx<'_> {
             xml::escape(bucket),
             xml::escape(key),
         ));
-        self.put_expiration(r.headers_mut(), expires_ms);
+        self.put_expiration(r.headers_mut(), expires_ms, None);
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),

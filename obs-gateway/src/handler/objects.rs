@@ -270,7 +270,7 @@ impl Ctx<'_> {
             written.md5_hex
         ));
         let h = r.headers_mut();
-        self.put_expiration(h, expires_ms);
+        self.put_expiration(h, expires_ms, None);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
@@ -325,7 +325,7 @@ impl Ctx<'_> {
             .map_err(ApiError::internal)??;
         let mut r = Response::new(empty());
         let h = r.headers_mut();
-        self.put_expiration(h, expires_ms);
+        self.put_expiration(h, expires_ms, None);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
@@ -377,9 +377,14 @@ impl Ctx<'_> {
     }
 
     /// The headers that answer an object's metadata: its content type (S3's default when it has
-    /// none), its stored headers, its user metadata in the request's dialect, and for an
-    /// appendable object its type and next position.
-    pub(super) fn metadata_headers(&self, obj: &ObjectRow, headers: &mut HeaderMap) {
+    /// none), its stored headers, its user metadata in the request's dialect, when it expires
+    /// (its own expiry, else its bucket's lifecycle rules'), and for an appendable object its
+    /// type and next position.
+    pub(super) fn metadata_headers(
+        &self,
+        obj: &ObjectRow,
+        headers: &mut HeaderMap,
+    ) -> Result<(), ApiError> {
         let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
         if let Ok(v) = HeaderValue::from_str(ct) {
             headers.insert(header::CONTENT_TYPE, v);
@@ -396,7 +401,22 @@ impl Ctx<'_> {
                 headers.insert(name, value);
             }
         }
-        self.put_expiration(headers, obj.expires_ms);
+        // The object's own expiry, else the first its bucket's lifecycle rules give it.
+        match obj.expires_ms {
+            Some(at) => self.put_expiration(headers, Some(at), None),
+            None => {
+                let rules = self.gw.store.bucket_lifecycle(&obj.bucket)?;
+                if let Some((at, rule)) = crate::lifecycle::object_expiry(
+                    &rules,
+                    &obj.key,
+                    obj.size,
+                    &obj.tags,
+                    obj.modified_ms,
+                ) {
+                    self.put_expiration(headers, Some(at), Some(rule));
+                }
+            }
+        }
         let prefix = self.who.dialect.prefix();
         for (n, v) in &obj.meta {
             if let (Ok(name), Ok(value)) = (
@@ -406,6 +426,7 @@ impl Ctx<'_> {
                 headers.insert(name, value);
             }
         }
+        Ok(())
     }
 
     /// [`Ctx::receive_body`] into a fresh temporary file, removed again if the body is refused.
@@ -678,7 +699,7 @@ impl Ctx<'_> {
                 headers.insert(name, HeaderValue::from(obj.tags.len()));
             }
         }
-        self.metadata_headers(&obj, &mut headers);
+        self.metadata_headers(&obj, &mut headers)?;
         // The kept checksum, to a read that asks for it (`x-amz-checksum-mode: ENABLED`, as
         // botocore sends by default) of the whole object: the client checks the body against it.
         // (Not on a 304: it has no body to check, and botocore would read it as one.)

@@ -56,6 +56,9 @@ pub(super) enum BucketOp {
     DeleteCors,
     PutQuota,
     GetQuota,
+    PutLifecycle,
+    GetLifecycle,
+    DeleteLifecycle,
     /// OBS's default storage class (`STANDARD` only).
     PutStorageClass,
     PutPublicAccessBlock,
@@ -116,6 +119,7 @@ impl BucketOp {
             Self::PutPolicy | Self::GetPolicy | Self::DeletePolicy => &["policy"],
             Self::PutCors | Self::GetCors | Self::DeleteCors => &["cors"],
             Self::PutQuota | Self::GetQuota => &["quota"],
+            Self::PutLifecycle | Self::GetLifecycle | Self::DeleteLifecycle => &["lifecycle"],
             Self::PutStorageClass => &["storageclass", "storagepolicy"],
             Self::PutPublicAccessBlock
             | Self::GetPublicAccessBlock
@@ -235,6 +239,9 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::DELETE if t.has("cors") => B::DeleteCors,
         Method::PUT if t.has("quota") => B::PutQuota,
         Method::GET if t.has("quota") => B::GetQuota,
+        Method::PUT if t.has("lifecycle") => B::PutLifecycle,
+        Method::GET if t.has("lifecycle") => B::GetLifecycle,
+        Method::DELETE if t.has("lifecycle") => B::DeleteLifecycle,
         Method::PUT if t.has("storageClass") || t.has("storagePolicy") => B::PutStorageClass,
         Method::PUT if t.has("publicAccessBlock") => B::PutPublicAccessBlock,
         Method::GET if t.has("publicAccessBlock") => B::GetPublicAccessBlock,
@@ -548,7 +555,7 @@ mod tests {
                 "501 NotImplemented",
             ),
             (Method::DELETE, None, &["cors"], "DeleteCors"),
-            (Method::DELETE, None, &["lifecycle"], "501 NotImplemented"),
+            (Method::DELETE, None, &["lifecycle"], "DeleteLifecycle"),
             (Method::PUT, None, &["versioning"], "501 NotImplemented"),
             (Method::GET, None, &["versioning"], "GetVersioning"),
             (Method::GET, None, &["storageinfo"], "GetStorageInfo"),
@@ -558,7 +565,7 @@ mod tests {
             (Method::PUT, None, &["storagePolicy"], "PutStorageClass"),
             (Method::DELETE, None, &["quota"], "501 NotImplemented"),
             (Method::GET, None, &["cors"], "GetCors"),
-            (Method::GET, None, &["lifecycle"], "GetUnkept(Lifecycle)"),
+            (Method::GET, None, &["lifecycle"], "GetLifecycle"),
             (
                 Method::GET,
                 None,
@@ -574,7 +581,7 @@ mod tests {
             (Method::GET, None, &["policyStatus"], "GetPolicyStatus"),
             (Method::GET, None, &["bucketStatus"], "GetBucketStatus"),
             (Method::PUT, None, &["cors"], "PutCors"),
-            (Method::PUT, None, &["lifecycle"], "501 NotImplemented"),
+            (Method::PUT, None, &["lifecycle"], "PutLifecycle"),
             (Method::GET, k, &["cors"], "501 NotImplemented"),
             (
                 Method::GET,

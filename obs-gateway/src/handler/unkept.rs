@@ -1,4 +1,4 @@
-//! Bucket configurations the gateway does not keep (lifecycle, website, replication, object
+//! Bucket configurations the gateway does not keep (website, replication, object
 //! lock, logging, notifications, request payment, transfer acceleration, default storage class)
 //! and the object ownership it enforces: reading one answers what S3 or OBS
 //! answers for a bucket that has none (a 404 with the configuration's own code, or the empty or
@@ -14,7 +14,6 @@ use crate::xml;
 /// A bucket configuration that is read but not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Unkept {
-    Lifecycle,
     Website,
     Replication,
     ObjectLock,
@@ -32,8 +31,7 @@ const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 pub(super) const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
 
 /// Every one, with its sub-resource's name as S3 or OBS spells it (a read names it exactly so).
-pub(super) static UNKEPT: [(&str, Unkept); 11] = [
-    ("lifecycle", Unkept::Lifecycle),
+pub(super) static UNKEPT: [(&str, Unkept); 10] = [
     ("website", Unkept::Website),
     ("replication", Unkept::Replication),
     ("object-lock", Unkept::ObjectLock),
@@ -63,10 +61,6 @@ impl Unkept {
         };
         let doc = |body: String| Ok(format!("{}{body}", xml::DECL));
         match self {
-            Unkept::Lifecycle => missing(
-                "NoSuchLifecycleConfiguration",
-                "The lifecycle configuration does not exist",
-            ),
             Unkept::Website => missing(
                 "NoSuchWebsiteConfiguration",
                 "The specified bucket does not have a website configuration",
