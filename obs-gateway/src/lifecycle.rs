@@ -666,6 +666,28 @@ mod tests {
         assert!(answered.contains("<Prefix>a &amp; b</Prefix><Status>"));
     }
 
+    /// Any body, cut anywhere or with its elements shuffled, is taken or refused, never a panic.
+    #[test]
+    fn a_cut_or_jumbled_document_is_refused_without_a_panic() {
+        let whole = doc(concat!(
+            "<Rule><ID>é-ü</ID><Filter><And><Prefix>p/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag>",
+            "<ObjectSizeGreaterThan>1</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status>",
+            "<Expiration><Date>2027-01-03T00:00:00Z</Date></Expiration>",
+            "<AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>",
+        ));
+        for (at, _) in whole.char_indices() {
+            let _ = parse(&whole[..at], ids());
+            let _ = parse(&format!("{}{}", &whole[at..], &whole[..at]), ids());
+        }
+        for odd in [
+            "<LifecycleConfiguration><Rule><Filter/><Filter />",
+            "<LifecycleConfiguration><Rule></Filter><Filter>",
+            "<LifecycleConfiguration><Rule><Prefix /><Prefix>",
+        ] {
+            assert!(parse(odd, ids()).is_err(), "{odd}");
+        }
+    }
+
     #[test]
     fn objects_expire_at_the_first_rule_midnight_and_uploads_end_by_prefix() {
         let rules = parse(

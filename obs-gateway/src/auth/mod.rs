@@ -83,6 +83,16 @@ fn prefixed(name: &str) -> bool {
     n.starts_with("x-obs-") || n.starts_with("x-amz-")
 }
 
+/// Prefixed names that only answers carry (the request IDs every answer has): a request that
+/// sends one back changes nothing, so it need not be signed. s3cmd's `modify` sends back the
+/// headers a HEAD answered, removing only S3's own request IDs, and signs V2 over `x-amz-` names.
+const ANSWER_ONLY: [&str; 4] = [
+    "x-amz-id-2",
+    "x-amz-request-id",
+    "x-obs-id-2",
+    "x-obs-request-id",
+];
+
 impl Authenticated {
     /// `Err(name)` for the first prefixed header or query parameter the signature does not cover.
     pub fn check_coverage(&self, headers: &HeaderMap, query: &[QueryParam]) -> Result<(), String> {
@@ -91,7 +101,7 @@ impl Authenticated {
             let n = name.as_str();
             let covered = c.signed_headers.iter().any(|s| s == n)
                 || c.header_prefix.is_some_and(|p| n.starts_with(p));
-            if prefixed(n) && !covered {
+            if prefixed(n) && !covered && !ANSWER_ONLY.contains(&n) {
                 return Err(format!("the header {n}"));
             }
         }
@@ -430,6 +440,17 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-server-side-encryption", "aws:kms".parse().unwrap());
         assert!(v2.check_coverage(&h, &[]).is_ok());
+        // An answer's request IDs sent back change nothing: not refused unsigned.
+        for id in [
+            "x-obs-request-id",
+            "x-obs-id-2",
+            "x-amz-request-id",
+            "x-amz-id-2",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(id, "0123".parse().unwrap());
+            assert!(v2.check_coverage(&h, &[]).is_ok(), "{id}");
+        }
         h.insert("x-obs-server-side-encryption", "kms".parse().unwrap());
         assert!(v2.check_coverage(&h, &[]).is_err());
         let q = parse_query("x-amz-server-side-encryption=aws%3Akms");

@@ -129,6 +129,23 @@ enum Reading {
     ObsSdk,
 }
 
+/// A V2 request's date (`Date`, or `x-amz-date` / `x-obs-date`) in seconds since the Unix epoch:
+/// an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, or RFC 850's or asctime's form, as
+/// `httpdate` reads them), or an RFC 2822 date with a numeric zone
+/// (`Sun, 06 Nov 1994 08:49:37 +0000`), which s3cmd sends and S3 takes.
+fn request_date_secs(text: &str) -> Option<i64> {
+    if let Ok(when) = httpdate::parse_http_date(text) {
+        return when
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
+    }
+    jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(text)
+        .ok()
+        .map(|t| t.as_second())
+}
+
 /// `Authorization: OBS AK:sig` or `AWS AK:sig` (`rest` is after the scheme).
 pub fn verify_header(
     req: &RequestView<'_>,
@@ -144,11 +161,8 @@ pub fn verify_header(
     let date_text = prefixed_date
         .or_else(|| req.header("date"))
         .ok_or_else(|| AuthError::Malformed("the request has no Date header".into()))?;
-    let when = httpdate::parse_http_date(date_text)
-        .map_err(|_| AuthError::Malformed(format!("unreadable date {date_text:?}")))?;
-    let secs = when
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let secs = request_date_secs(date_text)
+        .ok_or_else(|| AuthError::Malformed(format!("unreadable date {date_text:?}")))?;
     let date_line = if prefixed_date.is_some() {
         ""
     } else {
@@ -339,6 +353,32 @@ mod tests {
             "t",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_request_date_is_an_http_date_or_an_rfc_2822_date() {
+        let nov_6 = Some(784_111_777);
+        // (rule, text, seconds)
+        for (rule, text, want) in [
+            ("IMF-fixdate", "Sun, 06 Nov 1994 08:49:37 GMT", nov_6),
+            ("RFC 850", "Sunday, 06-Nov-94 08:49:37 GMT", nov_6),
+            ("asctime", "Sun Nov  6 08:49:37 1994", nov_6),
+            (
+                "a numeric zone, as s3cmd sends",
+                "Sun, 06 Nov 1994 08:49:37 +0000",
+                nov_6,
+            ),
+            (
+                "another zone is the same instant",
+                "Sun, 06 Nov 1994 09:49:37 +0100",
+                nov_6,
+            ),
+            ("not a date", "yesterday", None),
+            ("a wrong weekday", "Mon, 06 Nov 1994 08:49:37 +0000", None),
+            ("empty", "", None),
+        ] {
+            assert_eq!(request_date_secs(text), want, "{rule}");
+        }
     }
 
     /// The known answer of the AWS S3 developer guide's V2 example (GET, virtual-hosted
