@@ -3487,3 +3487,31 @@ fn s3cmd_uploads_modifies_syncs_and_sets_lifecycle_in_both_signatures() {
         Vec::<PathBuf>::new()
     );
 }
+
+/// A bucket policy written as S3's documents write it (`Principal` `{"AWS": "*"}`, `s3:`
+/// actions, `arn:aws:s3:::` resources, `s3:x-amz-server-side-encryption` = `aws:kms`) was
+/// refused as malformed; it now reads as the same OBS rules (obs-adapter rule 8): uploads under
+/// the prefix it protects need SSE-KMS, everyone may read the prefix it opens, and another
+/// tenant still reads no SSE-KMS object (rule 9). boto3 in SigV4 and V2.
+#[test]
+fn an_s3_spelled_bucket_policy_is_kept_and_enforced() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "s3-policy-v4"),
+        (Client::Boto3SigV2, "s3-policy-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["s3-policy", bucket, T2.0, T2.1]);
+        let want = serde_json::json!({
+            "put_policy": "ok",
+            "read_back": true,
+            "public": true,
+            "secure_plain": "AccessDenied",
+            "secure_kms": "ok",
+            "public_plain": "ok",
+            "other_reads_public": "ok",
+            "other_reads_secure": "AccessDenied",
+            "left": ["public/p", "secure/kms"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}

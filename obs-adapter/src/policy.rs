@@ -25,6 +25,18 @@
 //!   `x-obs-server-side-encryption-kms-key-id`, optionally prefixed `obs:`, without regard to case;
 //!   they read the request (see rule 8 in the crate docs).
 //!
+//! # S3's spelling
+//!
+//! OBS's S3-compatible interface takes policies written for S3, and code written for S3 sets them
+//! (boto3's `put_bucket_policy`). Their spelling reads as the same rules: `Principal`
+//! `{"AWS": ...}` with `"*"`, `"arn:aws:iam::<domainID>:root"` (the tenant) or
+//! `"arn:aws:iam::<domainID>:user/<userID>"`; actions `s3:<name>` (`s3:*` for all), each name
+//! still one of OBS's; resources `arn:aws:s3:::<bucket>[/<key pattern>]`; condition keys
+//! `s3:x-amz-server-side-encryption` and `s3:x-amz-server-side-encryption-aws-kms-key-id` (the
+//! same request parameters as the `x-obs-` keys), where the value `aws:kms` is S3's name of
+//! OBS's `kms`. Other S3 condition keys (`aws:SecureTransport`, ...) and operators (`Bool`, ...)
+//! are refused like any unknown key.
+//!
 //! Anything else is refused with [`PolicyError`]: unknown members, `NotPrincipal`, `NotAction`,
 //! `NotResource`, `ForAnyValue:`/`ForAllValues:` and `...IfExists` operators, unknown condition keys,
 //! empty lists, a JSON member given twice in one object, and non-string values.
@@ -90,6 +102,15 @@ pub const KNOWN_ACTIONS: &[&str] = &[
 
 /// The condition keys a policy may use (lower case, without the optional `obs:` prefix).
 pub const CONDITION_KEYS: &[&str] = &[SSE_HEADER, SSE_KEY_ID_HEADER];
+
+/// S3's condition keys (lower case) for the same request parameters, and OBS's names of them.
+const S3_CONDITION_KEYS: [(&str, &str); 2] = [
+    ("s3:x-amz-server-side-encryption", SSE_HEADER),
+    (
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        SSE_KEY_ID_HEADER,
+    ),
+];
 
 /// Why a policy was refused when it was set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -340,24 +361,59 @@ fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
 }
 
 fn parse_principal(v: &Value, at: &str) -> Result<Vec<PrincipalId>, PolicyError> {
+    let shape = "must be \"*\", {\"ID\": [...]} or S3's {\"AWS\": [...]}";
     if let Value::String(s) = v {
         return if s == "*" {
             Ok(vec![PrincipalId::Any])
         } else {
-            Err(PolicyError::new(at, "must be \"*\" or {\"ID\": [...]}"))
+            Err(PolicyError::new(at, shape))
         };
     }
     let map = object(v, at)?;
-    only_members(map, at, &["ID"])?;
-    let ids = map
-        .get("ID")
-        .ok_or_else(|| PolicyError::new(at, "must be \"*\" or {\"ID\": [...]}"))?;
-    let at = format!("{at}.ID");
+    let (member, ids) = match (map.get("ID"), map.get("AWS"), map.len()) {
+        (Some(ids), None, 1) => ("ID", ids),
+        (None, Some(ids), 1) => ("AWS", ids),
+        _ => return Err(PolicyError::new(at, shape)),
+    };
+    let at = format!("{at}.{member}");
     strings(ids, &at)?
         .iter()
         .enumerate()
-        .map(|(i, id)| parse_principal_id(id, &format!("{at}[{i}]")))
+        .map(|(i, id)| {
+            let at = format!("{at}[{i}]");
+            match member {
+                "AWS" => parse_principal_id(&s3_principal_id(id, &at)?, &at),
+                _ => parse_principal_id(id, &at),
+            }
+        })
         .collect()
+}
+
+/// An S3 principal (`"*"`, `arn:aws:iam::<domainID>:root`, `arn:aws:iam::<domainID>:user/<user>`)
+/// in OBS's spelling.
+fn s3_principal_id(id: &str, at: &str) -> Result<String, PolicyError> {
+    if id == "*" {
+        return Ok(id.to_owned());
+    }
+    let bad = || {
+        PolicyError::new(
+            at,
+            format!(
+                "{id:?} is not \"*\", \"arn:aws:iam::<domainID>:root\" or \"arn:aws:iam::<domainID>:user/<userID>\""
+            ),
+        )
+    };
+    let (domain, who) = id
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(':'))
+        .ok_or_else(bad)?;
+    match who {
+        "root" => Ok(format!("domain/{domain}")),
+        _ => match who.strip_prefix("user/") {
+            Some(user) => Ok(format!("domain/{domain}:user/{user}")),
+            None => Err(bad()),
+        },
+    }
 }
 
 fn parse_principal_id(id: &str, at: &str) -> Result<PrincipalId, PolicyError> {
@@ -397,7 +453,7 @@ fn parse_principal_id(id: &str, at: &str) -> Result<PrincipalId, PolicyError> {
 }
 
 fn parse_action(a: &str, at: &str) -> Result<String, PolicyError> {
-    let name = ["obs:object:", "obs:bucket:", "obs:"]
+    let name = ["obs:object:", "obs:bucket:", "obs:", "s3:"]
         .iter()
         .find_map(|p| a.strip_prefix(p))
         .unwrap_or(a);
@@ -418,6 +474,7 @@ fn parse_action(a: &str, at: &str) -> Result<String, PolicyError> {
 }
 
 fn parse_resource(r: &str, bucket: &str, at: &str) -> Result<String, PolicyError> {
+    let r = r.strip_prefix("arn:aws:s3:::").unwrap_or(r);
     if r == bucket {
         return Ok(r.to_owned());
     }
@@ -463,7 +520,11 @@ fn parse_conditions(v: &Value, at: &str) -> Result<Vec<Condition>, PolicyError> 
         for (key, values) in keys {
             let at_key = format!("{at_op}.{key}");
             let lower = key.to_ascii_lowercase();
-            let bare = lower.strip_prefix("obs:").unwrap_or(&lower);
+            let s3 = S3_CONDITION_KEYS
+                .iter()
+                .find(|(s3, _)| *s3 == lower)
+                .map(|(_, obs)| *obs);
+            let bare = s3.unwrap_or_else(|| lower.strip_prefix("obs:").unwrap_or(&lower));
             if !CONDITION_KEYS.contains(&bare) {
                 return Err(PolicyError::new(
                     at_key,
@@ -479,7 +540,15 @@ fn parse_conditions(v: &Value, at: &str) -> Result<Vec<Condition>, PolicyError> 
                     }
                 }
             } else {
-                strings(values, &at_key)?
+                let values = strings(values, &at_key)?;
+                // S3's name of the algorithm OBS calls `kms`.
+                match (s3, bare) {
+                    (Some(_), SSE_HEADER) => values
+                        .into_iter()
+                        .map(|v| if v == "aws:kms" { "kms".to_owned() } else { v })
+                        .collect(),
+                    _ => values,
+                }
             };
             out.push(Condition {
                 operator,

@@ -55,6 +55,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         keeps none of, by the owner; one by another tenant; setting one)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
+      | s3-policy B AK SK (creates B: a bucket policy written as S3's documents write it, which
+        requires SSE-KMS under secure/ and lets everyone read public/; what uploads and another
+        tenant's reads get; AK/SK another tenant's)
       | lifecycle B PHASE AK SK (bucket lifecycle: PHASE "write" creates B with objects and
         uploads, sets rules that expire some by days, by a date, by tag and size, end uploads,
         one disabled, one with a date already past; reads them back; refused configurations; the
@@ -1200,6 +1203,33 @@ def acls(s3, bucket, other):
     return seen
 
 
+def s3_policy(s3, bucket, other):
+    """A bucket policy in S3's spelling (principals, s3: actions, ARNs, S3's condition keys)."""
+    s3.create_bucket(Bucket=bucket)
+    policy = json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "DenyUnencryptedUploads", "Effect": "Deny", "Principal": "*",
+             "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/secure/*",
+             "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+            {"Sid": "PublicRead", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{bucket}/public/*"]},
+        ],
+    })
+    seen = {"put_policy": code_of(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=policy))}
+    seen["read_back"] = s3.get_bucket_policy(Bucket=bucket)["Policy"] == policy
+    seen["public"] = s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"]
+    put = lambda key, **kw: code_of(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x", **kw))
+    seen["secure_plain"] = put("secure/plain")
+    seen["secure_kms"] = put("secure/kms", ServerSideEncryption="aws:kms")
+    seen["public_plain"] = put("public/p")
+    get = lambda key: code_of(lambda: other.get_object(Bucket=bucket, Key=key)["Body"].read())
+    seen["other_reads_public"] = get("public/p")
+    seen["other_reads_secure"] = get("secure/kms")
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return seen
+
+
 def lifecycle(s3, bucket, phase, other):
     """Bucket lifecycle rules, set, read and applied (the test moves the clock between phases)."""
     import datetime
@@ -1480,6 +1510,9 @@ def main():
             out = cors(s3, bucket, client(endpoint, other_ak, other_sk, signature), endpoint)
         elif op == "versions":
             out = versions(s3, args[0], endpoint, ak, sk, signature)
+        elif op == "s3-policy":
+            bucket, other_ak, other_sk = args
+            out = s3_policy(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "lifecycle":
             bucket, phase, other_ak, other_sk = args
             out = lifecycle(s3, bucket, phase, client(endpoint, other_ak, other_sk, signature))

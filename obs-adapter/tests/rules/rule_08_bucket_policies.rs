@@ -719,7 +719,13 @@ Case {name: "missing Resource", json: r#"{"Statement":{"Effect":"Deny","Principa
 Case {name: "unknown statement member", json: with(r#","Foo":"x""#), part: "unknown member"},
 Case {name: "NotAction", json: with(r#","NotAction":"GetObject""#), part: "NotAction is not supported"},
 Case {name: "Principal string", json: r#"{"Statement":{"Effect":"Deny","Principal":"someone","Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "Principal"},
-Case {name: "Principal AWS", json: r#"{"Statement":{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "unknown member \"AWS\""},
+Case {name: "Principal AWS role", json: r#"{"Statement":{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::783fc6652cf246c096ea836694f71855:role/x"},"Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "is not \"*\", \"arn:aws:iam::"},
+Case {name: "Principal AWS not an ARN", json: r#"{"Statement":{"Effect":"Deny","Principal":{"AWS":"783fc6652cf246c096ea836694f71855"},"Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "is not \"*\", \"arn:aws:iam::"},
+Case {name: "Principal ID and AWS", json: r#"{"Statement":{"Effect":"Deny","Principal":{"ID":"*","AWS":"*"},"Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "S3's {\"AWS\""},
+Case {name: "S3 action OBS does not know", json: r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:GetObjectTagging","Resource":"examplebucket/*"}}"#.into(), part: "matches no known OBS action"},
+Case {name: "another bucket's ARN", json: r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"PutObject","Resource":"arn:aws:s3:::other/*"}}"#.into(), part: "of this bucket"},
+Case {name: "S3's SecureTransport", json: with(r#","Condition":{"Bool":{"aws:SecureTransport":"false"}}"#), part: "operator \"Bool\" is not supported"},
+Case {name: "another S3 condition key", json: with(r#","Condition":{"StringEquals":{"s3:x-amz-acl":"private"}}"#), part: "condition key"},
 Case {name: "Principal bad id", json: r#"{"Statement":{"Effect":"Deny","Principal":{"ID":["user/x"]},"Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "is not \"*\""},
 Case {name: "Principal bad domain", json: r#"{"Statement":{"Effect":"Deny","Principal":{"ID":["domain/a_b"]},"Action":"PutObject","Resource":"examplebucket/*"}}"#.into(), part: "domain ID"},
 Case {name: "misspelt action", json: r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"PutObjcet","Resource":"examplebucket/*"}}"#.into(), part: "matches no known OBS action"},
@@ -748,6 +754,117 @@ Case {name: "too big", json: big, part: "more than 20480"},
             "{name}: {e}"
         );
     }
+}
+
+/// S3's spelling of a policy (what boto3's `put_bucket_policy` sets through OBS's S3-compatible
+/// interface) reads as the same rules as OBS's: each S3-spelled policy parses to the policy its
+/// OBS spelling does, and the classic "deny unencrypted uploads" policy of S3 refuses a plaintext
+/// upload and lets an SSE-KMS one through.
+#[tokio::test]
+async fn rule_08_s3_spelled_policies_read_as_the_obs_rules() {
+    let d = "783fc6652cf246c096ea836694f71855";
+    let statement = |principal: &str, action: &str, resource: &str, condition: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":{principal},"Action":{action},"Resource":{resource}{condition}}}]}}"#
+        )
+    };
+    // (rule, S3's spelling, OBS's spelling)
+    let cases = [
+        (
+            "every caller",
+            statement(
+                r#"{"AWS":"*"}"#,
+                r#""s3:PutObject""#,
+                r#""arn:aws:s3:::examplebucket/*""#,
+                "",
+            ),
+            statement(r#""*""#, r#""PutObject""#, r#""examplebucket/*""#, ""),
+        ),
+        (
+            "a tenant and a user of it",
+            statement(
+                &format!(r#"{{"AWS":["arn:aws:iam::{d}:root","arn:aws:iam::{d}:user/alice"]}}"#),
+                r#"["s3:GetObject","s3:ListBucket"]"#,
+                r#"["arn:aws:s3:::examplebucket","arn:aws:s3:::examplebucket/logs/*"]"#,
+                "",
+            ),
+            statement(
+                &format!(r#"{{"ID":["domain/{d}","domain/{d}:user/alice"]}}"#),
+                r#"["GetObject","ListBucket"]"#,
+                r#"["examplebucket","examplebucket/logs/*"]"#,
+                "",
+            ),
+        ),
+        (
+            "every action",
+            statement(
+                r#""*""#,
+                r#""s3:*""#,
+                r#""arn:aws:s3:::examplebucket/*""#,
+                "",
+            ),
+            statement(r#""*""#, r#""*""#, r#""examplebucket/*""#, ""),
+        ),
+        (
+            "S3's algorithm condition: aws:kms is OBS's kms",
+            statement(
+                r#""*""#,
+                r#""s3:PutObject""#,
+                r#""arn:aws:s3:::examplebucket/*""#,
+                r#","Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"aws:kms"}}"#,
+            ),
+            statement(
+                r#""*""#,
+                r#""PutObject""#,
+                r#""examplebucket/*""#,
+                r#","Condition":{"StringNotEquals":{"x-obs-server-side-encryption":"kms"}}"#,
+            ),
+        ),
+        (
+            "S3's key condition",
+            statement(
+                r#""*""#,
+                r#""s3:PutObject""#,
+                r#""arn:aws:s3:::examplebucket/*""#,
+                r#","Condition":{"Null":{"s3:x-amz-server-side-encryption-aws-kms-key-id":"true"}}"#,
+            ),
+            statement(
+                r#""*""#,
+                r#""PutObject""#,
+                r#""examplebucket/*""#,
+                r#","Condition":{"Null":{"x-obs-server-side-encryption-kms-key-id":"true"}}"#,
+            ),
+        ),
+    ];
+    for (rule, s3, obs) in cases {
+        assert_eq!(
+            BucketPolicy::parse(BUCKET, &s3).expect(rule),
+            BucketPolicy::parse(BUCKET, &obs).expect(rule),
+            "{rule}"
+        );
+    }
+    // S3's deny-unencrypted-uploads policy, as S3's documents write it, over the adapter.
+    let policy = BucketPolicy::parse(
+        BUCKET,
+        r#"{"Version":"2012-10-17","Id":"PutObjPolicy","Statement":[{"Sid":"DenyUnencryptedUploads","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::examplebucket/*","Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"aws:kms"}}}]}"#,
+    )
+    .unwrap();
+    let env = Env::new();
+    env.seed_default_key();
+    let facts = bucket().with_policy(policy);
+    let plain = env
+        .decide(Operation::PutObject, OWNER, &facts, &headers(&[]), None)
+        .await;
+    assert_eq!(
+        plain.map(|_| ()).map_err(|e| code(&e)),
+        Err((403, "AccessDenied")),
+        "a plaintext upload is refused"
+    );
+    let sse = headers(&[("x-obs-server-side-encryption", "kms")]);
+    let kms = env
+        .decide(Operation::PutObject, OWNER, &facts, &sse, None)
+        .await;
+    assert!(kms.is_ok(), "an SSE-KMS upload goes through: {kms:?}");
 }
 
 /// Issue 16, point 1: a condition on the key ID compares the canonical full key ID (lower case,
