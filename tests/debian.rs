@@ -21,6 +21,11 @@ pub fn as_root() -> bool {
 /// # Panics
 /// When the tests do not run as root, or apt-get fails: `what` names what was missing.
 pub fn install(package: &str, what: &str) {
+    // One apt-get at a time: two tests of one binary installing at once would race for dpkg's lock.
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = APT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     assert!(
         as_root(),
         "{what} is not installed and the tests do not run as root to install it: install \

@@ -74,12 +74,45 @@ fn raw_element<'d>(doc: &'d str, name: &str, from: usize) -> Option<(&'d str, us
     Some((&doc[start..end], end + close.len()))
 }
 
+/// Replaces XML's references once: the five named entities and numeric character references
+/// (`&#34;`, `&#x22;`), which Go's `encoding/xml` writes (rclone, the AWS SDK for Go: a quoted
+/// ETag arrives as `&#34;...&#34;`). A reference that names no character stays as written.
 fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').and_then(|end| {
+            let c = match &rest[1..end] {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "amp" => Some('&'),
+                name => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .map(|hex| u32::from_str_radix(hex, 16))
+                    .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+                    .and_then(Result::ok)
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -103,5 +136,28 @@ mod tests {
             Some(("1".to_owned(), objects[1].len()))
         );
         assert!(error("C", "<m>", "r", "h", "/b").contains("&lt;m&gt;"));
+    }
+
+    #[test]
+    fn named_and_numeric_references_are_replaced_once() {
+        // (rule, text as sent, text read)
+        for (rule, sent, read) in [
+            ("Go's quoted ETag", "&#34;0a1b&#34;", "\"0a1b\""),
+            ("hexadecimal", "&#x22;x&#X27;", "\"x'"),
+            ("a line feed in a key", "a&#xA;b", "a\nb"),
+            ("named", "&lt;&gt;&quot;&apos;&amp;", "<>\"'&"),
+            ("once only", "&amp;lt;&amp;#34;", "&lt;&#34;"),
+            ("non-ASCII", "&#233;t&#xE9;", "été"),
+            ("not a reference", "a & b", "a & b"),
+            ("an unknown name", "&nbsp;", "&nbsp;"),
+            (
+                "no character",
+                "&#xD800;&#1114112;&#;",
+                "&#xD800;&#1114112;&#;",
+            ),
+            ("unterminated", "&#34", "&#34"),
+        ] {
+            assert_eq!(unescape(sent), read, "{rule}");
+        }
     }
 }
