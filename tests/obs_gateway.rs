@@ -3628,3 +3628,44 @@ fn rclone_uploads_copies_and_moves_multipart_objects() {
         "only the plaintext objects moved.bin and copy.bin hold it"
     );
 }
+
+/// Suspending versioning (was 501) is taken and read back, as tools that declare versioning off
+/// send it (Terraform's `Suspended`): a bucket here keeps one `null` version of each key, which
+/// is what a suspended bucket keeps. Enabling it and MFA delete stay 501, another tenant gets
+/// 403. boto3 in SigV4 and V2, the OBS SDK in its three modes.
+#[test]
+fn suspending_versioning_is_kept_and_enabling_it_is_refused() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "suspend-v4"),
+        (Client::Boto3SigV2, "suspend-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["suspend-versioning", bucket, T2.0, T2.1]);
+        let want = serde_json::json!({
+            "before": null,
+            "suspend": "ok",
+            "after": "Suspended",
+            "enable": "NotImplemented",
+            "mfa": "NotImplemented",
+            "other_tenant": "AccessDenied",
+            "still": "Suspended",
+            "null_version": "one version",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "suspend-obs"),
+        (Client::EsdkDefault, "suspend-default"),
+        (Client::EsdkV4, "suspend-sdk-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["suspend-versioning", bucket]);
+        let want = serde_json::json!({
+            "before": null,
+            "suspend": "ok",
+            "after": "Suspended",
+            "enable": "NotImplemented",
+            "still": "Suspended",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}

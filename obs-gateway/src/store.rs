@@ -311,7 +311,7 @@ pub struct Store {
 
 /// The metadata schema's version (`PRAGMA user_version`); a database of another version is
 /// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 11;
+const SCHEMA_VERSION: i64 = 12;
 
 /// From version 1: objects and uploads keep their other headers.
 const MIGRATE_1_TO_2: &str = "
@@ -397,6 +397,14 @@ PRAGMA user_version = 11;
 COMMIT;
 ";
 
+/// From version 11: buckets keep their versioning state (`Suspended`, or none).
+const MIGRATE_11_TO_12: &str = "
+BEGIN;
+ALTER TABLE buckets ADD COLUMN versioning TEXT;
+PRAGMA user_version = 12;
+COMMIT;
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
@@ -410,7 +418,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     cors TEXT,
     quota INTEGER NOT NULL DEFAULT 0,
     public_access_block TEXT,
-    lifecycle TEXT
+    lifecycle TEXT,
+    versioning TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -481,7 +490,7 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=10, _) => {
+            (v @ 1..=11, _) => {
                 let steps = [
                     MIGRATE_1_TO_2,
                     MIGRATE_2_TO_3,
@@ -493,6 +502,7 @@ impl Store {
                     MIGRATE_8_TO_9,
                     MIGRATE_9_TO_10,
                     MIGRATE_10_TO_11,
+                    MIGRATE_11_TO_12,
                 ];
                 for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
                     conn.execute_batch(step)?;
@@ -669,6 +679,18 @@ impl Store {
         self.set_bucket_rules(name, "lifecycle", rules)?;
         self.lifecycle_day.store(i64::MIN, Ordering::Release);
         Ok(())
+    }
+
+    /// A bucket's versioning state as S3 names it (`Suspended`), or none when it never had one;
+    /// [`StoreError::NoSuchBucket`] without the bucket.
+    pub fn bucket_versioning(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.bucket_column::<Option<String>>(name, "versioning")?
+            .ok_or(StoreError::NoSuchBucket)
+    }
+
+    /// Sets a bucket's versioning state.
+    pub fn set_bucket_versioning(&self, name: &str, status: &str) -> Result<(), StoreError> {
+        self.update_bucket("versioning = ?2", params![name, status])
     }
 
     /// The rules a bucket keeps as JSON in `column` (none without a configuration).
@@ -1767,7 +1789,7 @@ pub(crate) mod tests {
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
         // What takes a current database back to version 9; the table's statements go on from there.
-        const TO_9: &str = "ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        const TO_9: &str = "ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
         // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (
@@ -1806,6 +1828,10 @@ pub(crate) mod tests {
             (
                 10,
                 "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; PRAGMA user_version = 10;",
+            ),
+            (
+                11,
+                "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; ALTER TABLE buckets ADD COLUMN lifecycle TEXT; PRAGMA user_version = 11;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -1851,6 +1877,20 @@ pub(crate) mod tests {
             store.set_bucket_lifecycle("b", &rules).unwrap();
             assert_eq!(store.bucket_lifecycle("b").unwrap(), rules);
             store.set_bucket_lifecycle("b", &[]).unwrap();
+            assert_eq!(
+                store.bucket_versioning("b").unwrap(),
+                None,
+                "from version {version}"
+            );
+            store.set_bucket_versioning("b", "Suspended").unwrap();
+            assert_eq!(
+                store.bucket_versioning("b").unwrap().as_deref(),
+                Some("Suspended")
+            );
+            assert!(matches!(
+                store.bucket_versioning("absent"),
+                Err(StoreError::NoSuchBucket)
+            ));
             assert!(matches!(
                 store.bucket_cors("absent"),
                 Err(StoreError::NoSuchBucket)

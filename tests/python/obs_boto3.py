@@ -55,6 +55,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         keeps none of, by the owner; one by another tenant; setting one)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
+      | suspend-versioning B AK SK (creates B: versioning read, suspended, enabled; an object
+        read by its null version; AK/SK another tenant's)
       | s3-policy B AK SK (creates B: a bucket policy written as S3's documents write it, which
         requires SSE-KMS under secure/ and lets everyone read public/; what uploads and another
         tenant's reads get; AK/SK another tenant's)
@@ -1203,6 +1205,20 @@ def acls(s3, bucket, other):
     return seen
 
 
+def suspend_versioning(s3, bucket, other):
+    """Versioning suspended (taken: one version per key) and enabled (not kept)."""
+    s3.create_bucket(Bucket=bucket)
+    status = lambda: s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    put = lambda client, **conf: code_of(lambda: client.put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration=conf))
+    seen = {"before": status(), "suspend": put(s3, Status="Suspended"), "after": status(),
+            "enable": put(s3, Status="Enabled"), "mfa": put(s3, Status="Suspended", MFADelete="Enabled"),
+            "other_tenant": put(other, Status="Suspended"), "still": status()}
+    s3.put_object(Bucket=bucket, Key="k", Body=b"one version")
+    seen["null_version"] = s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read().decode()
+    return seen
+
+
 def s3_policy(s3, bucket, other):
     """A bucket policy in S3's spelling (principals, s3: actions, ARNs, S3's condition keys)."""
     s3.create_bucket(Bucket=bucket)
@@ -1510,6 +1526,9 @@ def main():
             out = cors(s3, bucket, client(endpoint, other_ak, other_sk, signature), endpoint)
         elif op == "versions":
             out = versions(s3, args[0], endpoint, ak, sk, signature)
+        elif op == "suspend-versioning":
+            bucket, other_ak, other_sk = args
+            out = suspend_versioning(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "s3-policy":
             bucket, other_ak, other_sk = args
             out = s3_policy(s3, bucket, client(endpoint, other_ak, other_sk, signature))

@@ -50,6 +50,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         lists and getObject reads of every key | "unsigned": creates B, a put and an initiated
         upload with a life, which the default mode does not sign | "late": an object of one day's life written now,
         and a metadata change that would set an expiry already past)
+      | suspend-versioning B (creates B: getBucketVersioning, setBucketVersioning Suspended and
+        Enabled)
       | lifecycle B PHASE (setBucketLifecycle: PHASE "write" creates B with objects, one with its
         own expiry, sets a rule by prefix that expires them in a day and one with an empty prefix
         that ends uploads, reads them back and each object's expiration | "read": the keys listed)
@@ -690,6 +692,20 @@ def main():
             reads[k] = r.body.buffer.decode() if r.status < 300 else r.errorCode
         listed = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps({"listed": listed, "reads": reads}))
+        return
+    elif op == "suspend-versioning":
+        bucket, = args
+        c.createBucket(bucket)
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        seen = {"before": c.getBucketVersioning(bucket).body,
+                "suspend": code(c.setBucketVersioning(bucket, "Suspended")),
+                "after": c.getBucketVersioning(bucket).body,
+                "enable": code(c.setBucketVersioning(bucket, "Enabled")),
+                "still": c.getBucketVersioning(bucket).body}
+        print(json.dumps(seen))
         return
     elif op == "lifecycle":
         from obs import AbortIncompleteMultipartUpload, Expiration, Lifecycle, Rule

@@ -163,15 +163,57 @@ impl Ctx<'_> {
         )))
     }
 
-    /// `GET /{bucket}?versioning`: never enabled (an empty configuration, as S3 answers for a
-    /// bucket that never had versioning): the gateway keeps one version of each object.
-    /// Enabling it (`PUT ?versioning`) is not served.
+    /// `GET /{bucket}?versioning`: never enabled. An empty configuration, as S3 answers for a
+    /// bucket that never had versioning, or `Suspended` once its owner said so.
     pub(super) fn get_versioning(&self, name: &str) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(name)?;
+        let status = match self.gw.store.bucket_versioning(name)? {
+            Some(s) => format!("<Status>{}</Status>", xml::escape(&s)),
+            None => String::new(),
+        };
         Ok(xml_response(format!(
-            "{}<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>",
+            "{}<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{status}</VersioningConfiguration>",
             xml::DECL
         )))
+    }
+
+    /// `PUT /{bucket}?versioning` (boto3's `put_bucket_versioning`, the OBS SDK's
+    /// `setBucketVersioning`): `Suspended` is taken and kept, since a bucket whose versioning is
+    /// suspended keeps one (`null`) version of each key, as every bucket here does; what tools
+    /// that declare versioning off (Terraform) send. `Enabled` and MFA delete are 501: the
+    /// gateway keeps no versions, and a caller told otherwise would count on them.
+    pub(super) async fn put_versioning(
+        &self,
+        name: &str,
+        body: Incoming,
+    ) -> Result<Response<Body>, ApiError> {
+        self.owned_bucket(name)?;
+        let doc = self.document(body, MAX_DOCUMENT).await?;
+        if !doc.contains("<VersioningConfiguration") {
+            return Err(malformed_xml(
+                "the body is not a VersioningConfiguration document",
+            ));
+        }
+        let unkept = |what: &str| {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("{what} is not kept by the gateway: it keeps one version of each object"),
+            )
+        };
+        if xml::element(&doc, "MfaDelete", 0).is_some_and(|(m, _)| m == "Enabled") {
+            return Err(unkept("MFA delete"));
+        }
+        match xml::element(&doc, "Status", 0).map(|(s, _)| s).as_deref() {
+            Some("Suspended") => {
+                self.gw.store.set_bucket_versioning(name, "Suspended")?;
+                Ok(Response::new(empty()))
+            }
+            Some("Enabled") => Err(unkept("versioning")),
+            // S3: a configuration without a status changes nothing.
+            None => Ok(Response::new(empty())),
+            Some(_) => Err(malformed_xml("Status is Enabled or Suspended")),
+        }
     }
 
     /// OBS's `GET /{bucket}?storageinfo`: how many objects the bucket holds and their size.

@@ -467,6 +467,7 @@ async fn route(
             BucketOp::GetBucketStatus => ctx.get_public_status(b, public_access::Status::Bucket),
             BucketOp::GetLocation => ctx.get_location(b),
             BucketOp::GetVersioning => ctx.get_versioning(b),
+            BucketOp::PutVersioning => ctx.put_versioning(b, body).await,
             BucketOp::GetStorageInfo => ctx.get_storage_info(b),
             BucketOp::Create => ctx.create_bucket(b, body).await,
             BucketOp::Head => ctx.head_bucket(b),

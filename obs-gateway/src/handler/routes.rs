@@ -69,6 +69,8 @@ pub(super) enum BucketOp {
     /// OBS's bucket public status.
     GetBucketStatus,
     GetLocation,
+    /// S3's PutBucketVersioning: `Suspended` only.
+    PutVersioning,
     GetVersioning,
     GetStorageInfo,
     /// A read of a configuration the gateway does not keep.
@@ -127,7 +129,7 @@ impl BucketOp {
             Self::GetPolicyStatus => &["policystatus"],
             Self::GetBucketStatus => &["bucketstatus"],
             Self::GetLocation => &["location"],
-            Self::GetVersioning => &["versioning"],
+            Self::PutVersioning | Self::GetVersioning => &["versioning"],
             Self::GetStorageInfo => &["storageinfo"],
             Self::GetUnkept(what) => what.serves(),
             Self::DeleteObjects => &["delete"],
@@ -250,6 +252,7 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::GET if t.has("bucketStatus") => B::GetBucketStatus,
         Method::GET if t.has("location") => B::GetLocation,
         Method::GET if t.has("versioning") => B::GetVersioning,
+        Method::PUT if t.has("versioning") => B::PutVersioning,
         Method::GET if t.has("storageinfo") => B::GetStorageInfo,
         Method::GET if t.has("uploads") => B::ListUploads,
         Method::GET if let Some((_, what)) = UNKEPT.iter().find(|(n, _)| t.has(n)) => {
@@ -556,7 +559,7 @@ mod tests {
             ),
             (Method::DELETE, None, &["cors"], "DeleteCors"),
             (Method::DELETE, None, &["lifecycle"], "DeleteLifecycle"),
-            (Method::PUT, None, &["versioning"], "501 NotImplemented"),
+            (Method::PUT, None, &["versioning"], "PutVersioning"),
             (Method::GET, None, &["versioning"], "GetVersioning"),
             (Method::GET, None, &["storageinfo"], "GetStorageInfo"),
             (Method::GET, None, &["quota"], "GetQuota"),
