@@ -1768,9 +1768,10 @@ fn appends_grow_an_object_at_its_length_and_inherit_its_encryption() {
 /// OBS's SetObjectMetadata through the OBS SDK in each of its modes: `REPLACE_NEW` (the SDK's
 /// default) changes the headers given, keeps the others and replaces the user metadata;
 /// `REPLACE` (`removeUnset`) keeps only what the request gives. The body, ETag and encryption
-/// are untouched (an SSE-KMS object still reads), an appendable object stays appendable. An
-/// absent object and a website redirect (which the gateway does not keep) are refused; a
-/// request without the directive is too (the handler's unit table: the SDK always sends one).
+/// are untouched (an SSE-KMS object still reads), an appendable object stays appendable. A
+/// website redirect is kept and read back (it was refused as not kept), a malformed one refused;
+/// an absent object is refused, and a request without the directive too (the handler's unit
+/// table: the SDK always sends one).
 #[test]
 fn object_metadata_is_changed_in_place_as_the_directive_says() {
     let env = Env::start(&[]);
@@ -1812,9 +1813,11 @@ fn object_metadata_is_changed_in_place_as_the_directive_says() {
             serde_json::json!(["NoSuchKey", 404]),
             "{client:?}"
         );
+        assert_eq!(seen["redirect"], "ok", "{client:?}");
+        assert_eq!(seen["redirect_read"], "/elsewhere", "{client:?}");
         assert_eq!(
-            seen["redirect"],
-            serde_json::json!(["NotImplemented", 501]),
+            seen["bad_redirect"],
+            serde_json::json!(["InvalidRedirectLocation", 400]),
             "{client:?}"
         );
     }
@@ -3665,6 +3668,32 @@ fn suspending_versioning_is_kept_and_enabling_it_is_refused() {
             "after": "Suspended",
             "enable": "NotImplemented",
             "still": "Suspended",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// `x-amz-website-redirect-location` was dropped on a PUT: it is now kept with the object (as
+/// S3 keeps it, website or not) and answered by HEAD and GET, from a PUT, an initiated
+/// multipart upload and a form; a copy does not carry its source's (as S3) but takes its own;
+/// a value that is neither a path nor an http(s) URL is 400 `InvalidRedirectLocation` and
+/// stores nothing. boto3 in SigV4 and V2.
+#[test]
+fn a_website_redirect_is_kept_with_its_object() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "redirect-v4"),
+        (Client::Boto3SigV2, "redirect-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["website-redirect", bucket]);
+        let want = serde_json::json!({
+            "put": "/next.html",
+            "copy": null,
+            "copy-given": "https://example.com/",
+            "mp": "/mp.html",
+            "form": "/form.html",
+            "malformed": "InvalidRedirectLocation",
+            "left": ["copy", "copy-given", "form", "mp", "put"],
         });
         assert_eq!(seen, want, "{client:?}");
     }

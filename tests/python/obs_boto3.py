@@ -55,6 +55,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         keeps none of, by the owner; one by another tenant; setting one)
       | acls B AK SK (creates B: bucket and object ACLs read and set, ACLs other than the
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
+      | website-redirect B (creates B: objects written with a website redirect by PUT, copy,
+        multipart upload and form; what HEAD answers of each; a malformed one)
       | suspend-versioning B AK SK (creates B: versioning read, suspended, enabled; an object
         read by its null version; AK/SK another tenant's)
       | s3-policy B AK SK (creates B: a bucket policy written as S3's documents write it, which
@@ -1205,6 +1207,31 @@ def acls(s3, bucket, other):
     return seen
 
 
+def website_redirect(s3, bucket):
+    """x-amz-website-redirect-location kept with the object and answered."""
+    import requests
+
+    s3.create_bucket(Bucket=bucket)
+    redirect = lambda key: s3.head_object(Bucket=bucket, Key=key).get("WebsiteRedirectLocation")
+    s3.put_object(Bucket=bucket, Key="put", Body=b"x", WebsiteRedirectLocation="/next.html")
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "put"})
+    s3.copy_object(Bucket=bucket, Key="copy-given", CopySource={"Bucket": bucket, "Key": "put"},
+                   WebsiteRedirectLocation="https://example.com/")
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp",
+                                     WebsiteRedirectLocation="/mp.html")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=b"m")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": etag}]})
+    post = s3.generate_presigned_post(bucket, "form", Fields={"x-amz-website-redirect-location": "/form.html"},
+                                      Conditions=[{"x-amz-website-redirect-location": "/form.html"}])
+    requests.post(post["url"], data=post["fields"], files={"file": ("f", b"f")}).raise_for_status()
+    seen = {k: redirect(k) for k in ("put", "copy", "copy-given", "mp", "form")}
+    seen["malformed"] = code_of(lambda: s3.put_object(Bucket=bucket, Key="bad", Body=b"x",
+                                                      WebsiteRedirectLocation="next.html"))
+    seen["left"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return seen
+
+
 def suspend_versioning(s3, bucket, other):
     """Versioning suspended (taken: one version per key) and enabled (not kept)."""
     s3.create_bucket(Bucket=bucket)
@@ -1526,6 +1553,8 @@ def main():
             out = cors(s3, bucket, client(endpoint, other_ak, other_sk, signature), endpoint)
         elif op == "versions":
             out = versions(s3, args[0], endpoint, ak, sk, signature)
+        elif op == "website-redirect":
+            out = website_redirect(s3, args[0])
         elif op == "suspend-versioning":
             bucket, other_ak, other_sk = args
             out = suspend_versioning(s3, bucket, client(endpoint, other_ak, other_sk, signature))

@@ -616,6 +616,9 @@ def main():
             bucket, "absent", headers=SetObjectMetadataHeader(contentType="text/plain")))
         seen["redirect"] = code(c.setObjectMetadata(
             bucket, "plain", headers=SetObjectMetadataHeader(location="/elsewhere")))
+        seen["redirect_read"] = c.getObjectMetadata(bucket, "plain").body.websiteRedirectLocation
+        seen["bad_redirect"] = code(c.setObjectMetadata(
+            bucket, "plain", headers=SetObjectMetadataHeader(location="elsewhere")))
         print(json.dumps(seen))
         return
     elif op == "expiry":

@@ -90,18 +90,7 @@ impl Ctx<'_> {
         self.owned_bucket(bucket)?;
         let obj = self.existing_object(bucket, key)?;
         let directive = directive(self.headers)?;
-        for prefix in ["x-obs-", "x-amz-"] {
-            if self
-                .headers
-                .contains_key(format!("{prefix}website-redirect-location").as_str())
-            {
-                return Err(ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "NotImplemented",
-                    "website redirect locations are not kept by the gateway",
-                ));
-            }
-        }
+        super::check_website_redirect(self.headers)?;
         let content_type = self
             .headers
             .get(header::CONTENT_TYPE)

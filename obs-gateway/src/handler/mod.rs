@@ -883,12 +883,52 @@ fn stored_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Vec<(String, Str
             };
             (!value.is_empty()).then(|| (name.as_str().to_owned(), value))
         })
+        .chain(
+            ["x-amz-", "x-obs-"]
+                .iter()
+                .find_map(|prefix| get(&format!("{prefix}{WEBSITE_REDIRECT}")))
+                .map(|v| (WEBSITE_REDIRECT.to_owned(), v.to_owned())),
+        )
         .collect()
 }
 
 /// [`stored_headers`] of a request.
 fn request_stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     stored_headers(|n| headers.get(n).and_then(|v| v.to_str().ok()))
+}
+
+/// The name an object's website redirect (`x-amz-website-redirect-location` /
+/// `x-obs-website-redirect-location`) is kept under among its stored headers, without a
+/// prefix: it is answered in the request's dialect.
+const WEBSITE_REDIRECT: &str = "website-redirect-location";
+
+/// The longest website redirect S3 takes, in bytes.
+const MAX_WEBSITE_REDIRECT: usize = 2048;
+
+/// Checks a write's website redirect, as S3 does: a path on the same site (`/...`) or an
+/// `http://`/`https://` URL, at most 2 KiB (400 `InvalidRedirectLocation` otherwise), in one
+/// dialect (both at once: 400).
+fn check_website_redirect(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = dialect_header(headers, WEBSITE_REDIRECT)?;
+    check_redirect_value(value.map(|v| v.to_str().unwrap_or("\u{0}")))
+}
+
+/// [`check_website_redirect`] of one value (a header's, or a form field's).
+fn check_redirect_value(value: Option<&str>) -> Result<(), ApiError> {
+    let Some(v) = value else {
+        return Ok(());
+    };
+    let ok = v.len() <= MAX_WEBSITE_REDIRECT
+        && (v.starts_with('/') || v.starts_with("http://") || v.starts_with("https://"));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRedirectLocation",
+            "The website redirect location must have a prefix of 'http://' or 'https://' or '/', and be at most 2 KiB",
+        ))
+    }
 }
 
 /// A request's user metadata (`x-obs-meta-*`, `x-amz-meta-*`), by name without the prefix.
@@ -938,6 +978,66 @@ fn check_user_metadata(meta: &[(String, String)]) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_website_redirect_is_a_path_or_an_http_url_of_at_most_2_kib() {
+        let long = format!("/{}", "a".repeat(MAX_WEBSITE_REDIRECT));
+        // (rule, headers, taken)
+        for (rule, headers, taken) in [
+            ("none", vec![], true),
+            (
+                "a path",
+                vec![("x-amz-website-redirect-location", "/next.html")],
+                true,
+            ),
+            (
+                "an http URL",
+                vec![("x-obs-website-redirect-location", "http://a.example/")],
+                true,
+            ),
+            (
+                "an https URL",
+                vec![("x-amz-website-redirect-location", "https://a.example/")],
+                true,
+            ),
+            (
+                "a relative name",
+                vec![("x-amz-website-redirect-location", "next.html")],
+                false,
+            ),
+            (
+                "another scheme",
+                vec![("x-amz-website-redirect-location", "ftp://a.example/")],
+                false,
+            ),
+            (
+                "over 2 KiB",
+                vec![("x-amz-website-redirect-location", long.as_str())],
+                false,
+            ),
+            (
+                "both dialects",
+                vec![
+                    ("x-amz-website-redirect-location", "/a"),
+                    ("x-obs-website-redirect-location", "/a"),
+                ],
+                false,
+            ),
+        ] {
+            let mut h = HeaderMap::new();
+            for (n, v) in headers {
+                h.insert(n, HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(check_website_redirect(&h).is_ok(), taken, "{rule}");
+            if taken {
+                let kept: Vec<_> = request_stored_headers(&h)
+                    .into_iter()
+                    .filter(|(n, _)| n == WEBSITE_REDIRECT)
+                    .collect();
+                assert_eq!(kept.len(), usize::from(!h.is_empty()), "{rule}: kept");
+            }
+        }
+    }
 
     #[test]
     fn a_write_keeps_its_stored_headers_and_not_the_aws_chunked_encoding() {

@@ -210,10 +210,19 @@ impl Ctx<'_> {
                 request_stored_headers(self.headers),
             )
         } else {
+            // As S3: the source's website redirect is not copied; the request may give one.
+            let redirect = request_stored_headers(self.headers)
+                .into_iter()
+                .filter(|(n, _)| n == super::WEBSITE_REDIRECT);
             (
                 src.meta.clone(),
                 src.content_type.clone(),
-                src.headers.clone(),
+                src.headers
+                    .iter()
+                    .filter(|(n, _)| n != super::WEBSITE_REDIRECT)
+                    .cloned()
+                    .chain(redirect)
+                    .collect(),
             )
         };
         let temp = self.gw.store.temp_path();
@@ -394,8 +403,13 @@ impl Ctx<'_> {
             headers.insert("x-obs-next-append-position", HeaderValue::from(obj.size));
         }
         for (n, v) in &obj.headers {
+            // The website redirect is kept without its prefix: answered in the request's.
+            let name = match n.as_str() {
+                super::WEBSITE_REDIRECT => format!("{}{n}", self.who.dialect.prefix()),
+                _ => n.clone(),
+            };
             if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(n.as_bytes()),
+                http::HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(v),
             ) {
                 headers.insert(name, value);

@@ -322,8 +322,12 @@ pub(super) async fn post_object(
     if let Some(acl) = field(&fields, "acl") {
         super::acl::check_canned(acl)?;
     }
-    for name in ["x-amz-storage-class", "x-obs-storage-class"] {
-        super::routes::check_storage_class(field(&fields, name))?;
+    for prefix in ["x-amz-", "x-obs-"] {
+        super::routes::check_storage_class(field(&fields, &format!("{prefix}storage-class")))?;
+        super::check_redirect_value(field(
+            &fields,
+            &format!("{prefix}{}", super::WEBSITE_REDIRECT),
+        ))?;
     }
     super::routes::refuse_sse_c(fields.iter().map(|(n, _)| n.as_str()), [])?;
     let tags = field(&fields, "tagging")

@@ -193,6 +193,7 @@ impl<'a> Op<'a> {
         {
             super::check_new_key(key)?;
             super::check_user_metadata(&super::user_metadata(headers))?;
+            super::check_website_redirect(headers)?;
             unserved_object_headers(headers)?;
             // The bucket's owner owns the object: its grants are checked against the bucket's
             // owner once the bucket is read (`new_object_acl`).
