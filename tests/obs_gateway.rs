@@ -3297,6 +3297,7 @@ fn lifecycle_rules_expire_objects_and_end_uploads_on_the_gateways_clock() {
             "size/small": date("Sun", 3, "small"),
             "keep/k": null,
         },
+        "write_answers": [date("Sun", 3, "logs"), date("Sun", 3, "logs"), null],
         // The rule with a date already past expired its object at once.
         "state": {
             "listed": ["dated/d", "keep/k", "logs/a", "logs/b", "size/big", "size/small", "tmp/t", "tmp/u"],

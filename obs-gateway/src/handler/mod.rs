@@ -557,17 +557,34 @@ impl Ctx<'_> {
             .map(|d| expiry::expires_ms(modified_ms, d))
     }
 
-    /// Answers when an object expires (`x-obs-expiration` / `x-amz-expiration`), if it does, and
-    /// by which lifecycle rule when one expires it.
-    fn put_expiration(&self, headers: &mut HeaderMap, expires_ms: Option<i64>, rule: Option<&str>) {
-        if let Some(at) = expires_ms
-            && let Ok(v) = HeaderValue::from_str(&expiry::expiration_value(at, rule))
+    /// Answers when `obj` expires (`x-obs-expiration` / `x-amz-expiration`), if it does: its own
+    /// expiry, else the first its bucket's lifecycle rules give it, with the rule's ID.
+    fn put_expiration(&self, headers: &mut HeaderMap, obj: &ObjectRow) -> Result<(), ApiError> {
+        let rules;
+        let (at, rule) = match obj.expires_ms {
+            Some(at) => (at, None),
+            None => {
+                rules = self.gw.store.bucket_lifecycle(&obj.bucket)?;
+                match crate::lifecycle::object_expiry(
+                    &rules,
+                    &obj.key,
+                    obj.size,
+                    &obj.tags,
+                    obj.modified_ms,
+                ) {
+                    Some((at, rule)) => (at, Some(rule)),
+                    None => return Ok(()),
+                }
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&expiry::expiration_value(at, rule))
             && let Ok(name) = http::HeaderName::from_bytes(
                 format!("{}expiration", self.who.dialect.prefix()).as_bytes(),
             )
         {
             headers.insert(name, v);
         }
+        Ok(())
     }
 
     /// [`check_owner_is`] for the bucket a request names, when it exists (the operation answers

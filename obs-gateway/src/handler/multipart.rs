@@ -409,7 +409,9 @@ impl Ctx<'_> {
             checksum: None,
             tags: upload.tags.clone(),
         };
-        let expires_ms = obj.expires_ms;
+        // Answered once committed: the object's expiry, its own or its bucket's rules'.
+        let mut expiration = http::HeaderMap::new();
+        self.put_expiration(&mut expiration, &obj)?;
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();
         self.gw
@@ -428,7 +430,7 @@ impl Ctx<'_> {
             xml::escape(bucket),
             xml::escape(key),
         ));
-        self.put_expiration(r.headers_mut(), expires_ms, None);
+        r.headers_mut().extend(expiration);
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),

@@ -265,7 +265,9 @@ impl Ctx<'_> {
             checksum: src.checksum.clone(),
             tags,
         };
-        let expires_ms = obj.expires_ms;
+        // Answered once committed: the object's expiry, its own or its bucket's rules'.
+        let mut expiration = HeaderMap::new();
+        self.put_expiration(&mut expiration, &obj)?;
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -279,7 +281,7 @@ impl Ctx<'_> {
             written.md5_hex
         ));
         let h = r.headers_mut();
-        self.put_expiration(h, expires_ms, None);
+        h.extend(expiration);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
@@ -325,7 +327,9 @@ impl Ctx<'_> {
             checksum: written.checksum.clone(),
             ..self.new_object_row(bucket, key, file, &written, &decision.encryption, tags)
         };
-        let expires_ms = obj.expires_ms;
+        // Answered once committed: the object's expiry, its own or its bucket's rules'.
+        let mut expiration = HeaderMap::new();
+        self.put_expiration(&mut expiration, &obj)?;
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -334,7 +338,7 @@ impl Ctx<'_> {
             .map_err(ApiError::internal)??;
         let mut r = Response::new(empty());
         let h = r.headers_mut();
-        self.put_expiration(h, expires_ms, None);
+        h.extend(expiration);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
@@ -415,22 +419,7 @@ impl Ctx<'_> {
                 headers.insert(name, value);
             }
         }
-        // The object's own expiry, else the first its bucket's lifecycle rules give it.
-        match obj.expires_ms {
-            Some(at) => self.put_expiration(headers, Some(at), None),
-            None => {
-                let rules = self.gw.store.bucket_lifecycle(&obj.bucket)?;
-                if let Some((at, rule)) = crate::lifecycle::object_expiry(
-                    &rules,
-                    &obj.key,
-                    obj.size,
-                    &obj.tags,
-                    obj.modified_ms,
-                ) {
-                    self.put_expiration(headers, Some(at), Some(rule));
-                }
-            }
-        }
+        self.put_expiration(headers, obj)?;
         let prefix = self.who.dialect.prefix();
         for (n, v) in &obj.meta {
             if let (Ok(name), Ok(value)) = (
