@@ -309,101 +309,44 @@ pub struct Store {
     lifecycle_day: AtomicI64,
 }
 
-/// The metadata schema's version (`PRAGMA user_version`); a database of another version is
-/// refused rather than read wrongly.
-const SCHEMA_VERSION: i64 = 12;
+/// What each schema version adds to the one before: `MIGRATIONS[i]` takes a database of version
+/// `i + 1` to `i + 2`, in one transaction that also sets the new version.
+const MIGRATIONS: [&str; 11] = [
+    // 2: objects and uploads keep their other headers.
+    "ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';",
+    // 3: a multipart object keeps its parts' sizes (GET and HEAD by `partNumber`).
+    "ALTER TABLE objects ADD COLUMN part_sizes TEXT;",
+    // 4: objects and uploads keep their tags.
+    "ALTER TABLE objects ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE uploads ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';",
+    // 5: buckets keep their tags.
+    "ALTER TABLE buckets ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';",
+    // 6: appendable objects keep their appends' MD5s.
+    "ALTER TABLE objects ADD COLUMN appends BLOB;",
+    // 7: buckets keep their CORS rules.
+    "ALTER TABLE buckets ADD COLUMN cors TEXT;",
+    // 8: buckets keep their quota (OBS's; 0 is none).
+    "ALTER TABLE buckets ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;",
+    // 9: buckets keep their public access block.
+    "ALTER TABLE buckets ADD COLUMN public_access_block TEXT;",
+    // 10: objects keep their expiry, uploads the life in days of the object they make.
+    "ALTER TABLE objects ADD COLUMN expires_ms INTEGER;
+     ALTER TABLE uploads ADD COLUMN expires_days INTEGER;
+     CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;",
+    // 11: buckets keep their lifecycle rules.
+    "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
+    // 12: buckets keep their versioning state (`Suspended`, or none).
+    "ALTER TABLE buckets ADD COLUMN versioning TEXT;",
+];
 
-/// From version 1: objects and uploads keep their other headers.
-const MIGRATE_1_TO_2: &str = "
-BEGIN;
-ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
-PRAGMA user_version = 2;
-COMMIT;
-";
-
-/// From version 2: a multipart object keeps its parts' sizes (GET and HEAD by `partNumber`).
-const MIGRATE_2_TO_3: &str = "
-BEGIN;
-ALTER TABLE objects ADD COLUMN part_sizes TEXT;
-PRAGMA user_version = 3;
-COMMIT;
-";
-
-/// From version 3: objects and uploads keep their tags.
-const MIGRATE_3_TO_4: &str = "
-BEGIN;
-ALTER TABLE objects ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE uploads ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
-PRAGMA user_version = 4;
-COMMIT;
-";
-
-/// From version 4: buckets keep their tags.
-const MIGRATE_4_TO_5: &str = "
-BEGIN;
-ALTER TABLE buckets ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
-PRAGMA user_version = 5;
-COMMIT;
-";
-
-/// From version 5: appendable objects keep their appends' MD5s.
-const MIGRATE_5_TO_6: &str = "
-BEGIN;
-ALTER TABLE objects ADD COLUMN appends BLOB;
-PRAGMA user_version = 6;
-COMMIT;
-";
-
-/// From version 6: buckets keep their CORS rules.
-const MIGRATE_6_TO_7: &str = "
-BEGIN;
-ALTER TABLE buckets ADD COLUMN cors TEXT;
-PRAGMA user_version = 7;
-COMMIT;
-";
-
-/// From version 7: buckets keep their quota (OBS's; 0 is none).
-const MIGRATE_7_TO_8: &str = "
-BEGIN;
-ALTER TABLE buckets ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;
-PRAGMA user_version = 8;
-COMMIT;
-";
-
-/// From version 8: buckets keep their public access block.
-const MIGRATE_8_TO_9: &str = "
-BEGIN;
-ALTER TABLE buckets ADD COLUMN public_access_block TEXT;
-PRAGMA user_version = 9;
-COMMIT;
-";
-
-/// From version 9: objects keep their expiry, uploads the life in days of the object they make.
-const MIGRATE_9_TO_10: &str = "
-BEGIN;
-ALTER TABLE objects ADD COLUMN expires_ms INTEGER;
-ALTER TABLE uploads ADD COLUMN expires_days INTEGER;
-CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;
-PRAGMA user_version = 10;
-COMMIT;
-";
-
-/// From version 10: buckets keep their lifecycle rules.
-const MIGRATE_10_TO_11: &str = "
-BEGIN;
-ALTER TABLE buckets ADD COLUMN lifecycle TEXT;
-PRAGMA user_version = 11;
-COMMIT;
-";
-
-/// From version 11: buckets keep their versioning state (`Suspended`, or none).
-const MIGRATE_11_TO_12: &str = "
-BEGIN;
-ALTER TABLE buckets ADD COLUMN versioning TEXT;
-PRAGMA user_version = 12;
-COMMIT;
-";
+/// The metadata schema's version (`PRAGMA user_version`): the last [`MIGRATIONS`] step's. A
+/// database of another version is refused rather than read wrongly.
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "a dozen migrations, far from i64::MAX"
+)]
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
@@ -490,22 +433,14 @@ impl Store {
         )?;
         match (version, tables) {
             (SCHEMA_VERSION, _) => {}
-            (v @ 1..=11, _) => {
-                let steps = [
-                    MIGRATE_1_TO_2,
-                    MIGRATE_2_TO_3,
-                    MIGRATE_3_TO_4,
-                    MIGRATE_4_TO_5,
-                    MIGRATE_5_TO_6,
-                    MIGRATE_6_TO_7,
-                    MIGRATE_7_TO_8,
-                    MIGRATE_8_TO_9,
-                    MIGRATE_9_TO_10,
-                    MIGRATE_10_TO_11,
-                    MIGRATE_11_TO_12,
-                ];
-                for step in steps.iter().skip(usize::try_from(v - 1).unwrap_or(0)) {
-                    conn.execute_batch(step)?;
+            (v, _) if (1..SCHEMA_VERSION).contains(&v) => {
+                for (to, step) in (2..)
+                    .zip(MIGRATIONS)
+                    .skip(usize::try_from(v - 1).unwrap_or(0))
+                {
+                    conn.execute_batch(&format!(
+                        "BEGIN; {step} PRAGMA user_version = {to}; COMMIT;"
+                    ))?;
                 }
             }
             (0, 0) => {
