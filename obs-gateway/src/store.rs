@@ -140,6 +140,8 @@ pub struct BucketRow {
     pub public_access_block: Option<PublicAccessBlock>,
     /// OBS's bucket quota in bytes; 0 is none.
     pub quota: u64,
+    /// The lifecycle rules; none without a configuration.
+    pub lifecycle: Vec<Rule>,
 }
 
 /// An object's row.
@@ -545,15 +547,14 @@ impl Store {
         }
         let (objects, uploads) = {
             let db = self.lock();
-            let buckets: Vec<(String, String)> = db
+            let buckets: Vec<(String, Option<String>)> = db
                 .prepare("SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             let mut objects = Vec::new();
             let mut uploads = Vec::new();
             for (bucket, column) in buckets {
-                let rules: Vec<Rule> = serde_json::from_str(&column)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let rules: Vec<Rule> = json_column(column)?.unwrap_or_default();
                 let mut st = db.prepare(
                     "SELECT key, size, tags, modified_ms, file FROM objects WHERE bucket = ?1 AND expires_ms IS NULL",
                 )?;
@@ -603,11 +604,6 @@ impl Store {
         Ok(removed)
     }
 
-    /// A bucket's lifecycle rules (none: it has no configuration).
-    pub fn bucket_lifecycle(&self, name: &str) -> Result<Vec<Rule>, StoreError> {
-        self.bucket_rules(name, "lifecycle")
-    }
-
     /// Replaces a bucket's lifecycle rules (none deletes its configuration); the next
     /// [`Store::expire`] applies them.
     pub fn set_bucket_lifecycle(&self, name: &str, rules: &[Rule]) -> Result<(), StoreError> {
@@ -634,13 +630,10 @@ impl Store {
         name: &str,
         column: &str,
     ) -> Result<Vec<T>, StoreError> {
-        match self
+        let column = self
             .bucket_column::<Option<String>>(name, column)?
-            .ok_or(StoreError::NoSuchBucket)?
-        {
-            None => Ok(Vec::new()),
-            Some(c) => serde_json::from_str(&c).map_err(|e| StoreError::Corrupt(e.to_string())),
-        }
+            .ok_or(StoreError::NoSuchBucket)?;
+        Ok(json_column(column)?.unwrap_or_default())
     }
 
     /// Replaces the rules a bucket keeps in `column`; none removes its configuration.
@@ -906,9 +899,7 @@ impl Store {
     /// The buckets `owner` owns, by name.
     pub fn list_buckets(&self, owner: &DomainId) -> Result<Vec<BucketRow>, StoreError> {
         let db = self.lock();
-        let mut st = db.prepare(
-            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota FROM buckets WHERE owner = ?1 ORDER BY name",
-        )?;
+        let mut st = db.prepare(&format!("{BUCKET_COLUMNS} WHERE owner = ?1 ORDER BY name"))?;
         let rows = st
             .query_map([owner.as_str()], |r| RawBucket::try_from(r))?
             .collect::<Result<Vec<_>, _>>()?;
@@ -1392,6 +1383,8 @@ fn remove_quietly(path: &Path) {
     }
 }
 
+const BUCKET_COLUMNS: &str = "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota, lifecycle FROM buckets";
+
 type RawBucket = (
     String,
     String,
@@ -1402,10 +1395,12 @@ type RawBucket = (
     Option<String>,
     Option<String>,
     i64,
+    Option<String>,
 );
 
 fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
-    let (name, owner, region, created_ms, alg, key, policy, public_access_block, quota) = raw;
+    let (name, owner, region, created_ms, alg, key, policy, public_access_block, quota, lifecycle) =
+        raw;
     Ok(BucketRow {
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         region: RegionId::parse(&region).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -1413,20 +1408,26 @@ fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
         created_ms,
         default_encryption: alg.map(|a| (a, key)),
         policy,
-        public_access_block: public_access_block
-            .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()?,
+        public_access_block: json_column(public_access_block)?,
         quota: u64::try_from(quota).map_err(|_| StoreError::Corrupt("negative quota".into()))?,
+        lifecycle: json_column(lifecycle)?.unwrap_or_default(),
     })
+}
+
+/// A JSON column's value (none when the column is NULL).
+fn json_column<T: serde::de::DeserializeOwned>(
+    column: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    column
+        .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreError> {
     let raw = db
-        .query_row(
-            "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota FROM buckets WHERE name = ?1",
-            [name],
-            |r| RawBucket::try_from(r),
-        )
+        .query_row(&format!("{BUCKET_COLUMNS} WHERE name = ?1"), [name], |r| {
+            RawBucket::try_from(r)
+        })
         .optional()?;
     raw.map(bucket_from_raw).transpose()
 }
@@ -1625,6 +1626,7 @@ pub(crate) mod tests {
             policy: None,
             public_access_block: None,
             quota: 0,
+            lifecycle: Vec::new(),
         }
     }
 
@@ -1804,13 +1806,13 @@ pub(crate) mod tests {
             store.set_bucket_cors("b", &[]).unwrap();
             assert_eq!(store.bucket_cors("b").unwrap(), vec![]);
             assert_eq!(
-                store.bucket_lifecycle("b").unwrap(),
+                store.bucket("b").unwrap().unwrap().lifecycle,
                 vec![],
                 "from version {version}"
             );
             let rules = crate::lifecycle::parse("<LifecycleConfiguration><Rule><ID>r</ID><Prefix>x/</Prefix><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>", String::new).unwrap();
             store.set_bucket_lifecycle("b", &rules).unwrap();
-            assert_eq!(store.bucket_lifecycle("b").unwrap(), rules);
+            assert_eq!(store.bucket("b").unwrap().unwrap().lifecycle, rules);
             store.set_bucket_lifecycle("b", &[]).unwrap();
             assert_eq!(
                 store.bucket_versioning("b").unwrap(),
@@ -2096,7 +2098,7 @@ pub(crate) mod tests {
         );
         // Without rules nothing more goes (the own expiry still does).
         store.set_bucket_lifecycle("b", &[]).unwrap();
-        assert_eq!(store.bucket_lifecycle("b").unwrap(), vec![]);
+        assert_eq!(store.bucket("b").unwrap().unwrap().lifecycle, vec![]);
         assert_eq!(store.expire(9 * DAY).unwrap(), 0);
         assert_eq!(
             store.expire(10 * DAY).unwrap(),

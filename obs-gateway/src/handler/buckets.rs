@@ -125,6 +125,7 @@ impl Ctx<'_> {
             policy: None,
             public_access_block: None,
             quota: 0,
+            lifecycle: Vec::new(),
         };
         match self.gw.store.create_bucket(&row) {
             Ok(()) => {}

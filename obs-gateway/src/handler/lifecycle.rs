@@ -32,8 +32,7 @@ impl Ctx<'_> {
 
     /// GetBucketLifecycleConfiguration.
     pub(super) fn get_lifecycle(&self, bucket: &str) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(bucket)?;
-        match self.gw.store.bucket_lifecycle(bucket)? {
+        match self.owned_bucket(bucket)?.lifecycle {
             rules if rules.is_empty() => Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "NoSuchLifecycleConfiguration",

@@ -87,7 +87,7 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(bucket)?;
+        let row = self.owned_bucket(bucket)?;
         let obj = self.existing_object(bucket, key)?;
         let directive = directive(self.headers)?;
         super::check_website_redirect(self.headers)?;
@@ -127,7 +127,7 @@ impl Ctx<'_> {
             return Err(ApiError::no_key());
         }
         let mut r = Response::new(empty());
-        self.metadata_headers(&changed, r.headers_mut())?;
+        self.metadata_headers(&changed, &row.lifecycle, r.headers_mut());
         Ok(r)
     }
 }

@@ -28,6 +28,7 @@ use crate::auth::{self, Authenticated, Dialect, RequestView};
 use crate::clock::{Clock, wall_ms};
 use crate::credentials::Credentials;
 use crate::expiry::{self, ExpiryError};
+use crate::lifecycle::Rule;
 use crate::sse;
 use crate::store::{BucketRow, ObjectRow, Store, StoreError};
 use crate::xml;
@@ -558,24 +559,20 @@ impl Ctx<'_> {
     }
 
     /// Answers when `obj` expires (`x-obs-expiration` / `x-amz-expiration`), if it does: its own
-    /// expiry, else the first its bucket's lifecycle rules give it, with the rule's ID.
-    fn put_expiration(&self, headers: &mut HeaderMap, obj: &ObjectRow) -> Result<(), ApiError> {
-        let rules;
+    /// expiry, else the first its bucket's lifecycle `rules` give it, with the rule's ID.
+    fn put_expiration(&self, headers: &mut HeaderMap, obj: &ObjectRow, rules: &[Rule]) {
         let (at, rule) = match obj.expires_ms {
             Some(at) => (at, None),
-            None => {
-                rules = self.gw.store.bucket_lifecycle(&obj.bucket)?;
-                match crate::lifecycle::object_expiry(
-                    &rules,
-                    &obj.key,
-                    obj.size,
-                    &obj.tags,
-                    obj.modified_ms,
-                ) {
-                    Some((at, rule)) => (at, Some(rule)),
-                    None => return Ok(()),
-                }
-            }
+            None => match crate::lifecycle::object_expiry(
+                rules,
+                &obj.key,
+                obj.size,
+                &obj.tags,
+                obj.modified_ms,
+            ) {
+                Some((at, rule)) => (at, Some(rule)),
+                None => return,
+            },
         };
         if let Ok(v) = HeaderValue::from_str(&expiry::expiration_value(at, rule))
             && let Ok(name) = http::HeaderName::from_bytes(
@@ -584,7 +581,6 @@ impl Ctx<'_> {
         {
             headers.insert(name, v);
         }
-        Ok(())
     }
 
     /// [`check_owner_is`] for the bucket a request names, when it exists (the operation answers

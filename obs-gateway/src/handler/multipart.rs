@@ -411,7 +411,7 @@ impl Ctx<'_> {
         };
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = http::HeaderMap::new();
-        self.put_expiration(&mut expiration, &obj)?;
+        self.put_expiration(&mut expiration, &obj, &row.lifecycle);
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();
         self.gw

@@ -28,6 +28,7 @@ use super::{
 use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, BodyCheck};
 use crate::checksum::{Algorithm, Checksum};
+use crate::lifecycle::Rule;
 use crate::sse;
 use crate::store::{ObjectFile, ObjectRow};
 use crate::xml;
@@ -267,7 +268,7 @@ impl Ctx<'_> {
         };
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = HeaderMap::new();
-        self.put_expiration(&mut expiration, &obj)?;
+        self.put_expiration(&mut expiration, &obj, &row.lifecycle);
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -329,7 +330,7 @@ impl Ctx<'_> {
         };
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = HeaderMap::new();
-        self.put_expiration(&mut expiration, &obj)?;
+        self.put_expiration(&mut expiration, &obj, &row.lifecycle);
         let gw = Arc::clone(self.gw);
         self.gw
             .tasks
@@ -396,8 +397,9 @@ impl Ctx<'_> {
     pub(super) fn metadata_headers(
         &self,
         obj: &ObjectRow,
+        rules: &[Rule],
         headers: &mut HeaderMap,
-    ) -> Result<(), ApiError> {
+    ) {
         let ct = obj.content_type.as_deref().unwrap_or("binary/octet-stream");
         if let Ok(v) = HeaderValue::from_str(ct) {
             headers.insert(header::CONTENT_TYPE, v);
@@ -419,7 +421,7 @@ impl Ctx<'_> {
                 headers.insert(name, value);
             }
         }
-        self.put_expiration(headers, obj)?;
+        self.put_expiration(headers, obj, rules);
         let prefix = self.who.dialect.prefix();
         for (n, v) in &obj.meta {
             if let (Ok(name), Ok(value)) = (
@@ -429,7 +431,6 @@ impl Ctx<'_> {
                 headers.insert(name, value);
             }
         }
-        Ok(())
     }
 
     /// [`Ctx::receive_body`] into a fresh temporary file, removed again if the body is refused.
@@ -702,7 +703,7 @@ impl Ctx<'_> {
                 headers.insert(name, HeaderValue::from(obj.tags.len()));
             }
         }
-        self.metadata_headers(&obj, &mut headers)?;
+        self.metadata_headers(&obj, &row.lifecycle, &mut headers);
         // The kept checksum, to a read that asks for it (`x-amz-checksum-mode: ENABLED`, as
         // botocore sends by default) of the whole object: the client checks the body against it.
         // (Not on a 304: it has no body to check, and botocore would read it as one.)
