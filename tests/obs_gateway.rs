@@ -1936,7 +1936,8 @@ fn bucket_configurations_the_gateway_does_not_keep_read_as_absent() {
 /// (`ChecksumMode="ENABLED"`, which botocore sends on GetObject by default) gets it with
 /// `x-amz-checksum-type: FULL_OBJECT`, so botocore checks the plaintext it reads against what was
 /// uploaded (an SSE-KMS object too). A range gets none; a copy keeps its source's; a multipart
-/// object has none.
+/// upload begun without a checksum algorithm makes an object with none (S3's would get its
+/// default CRC64NVME; the next test covers uploads begun with one).
 #[test]
 fn an_uploads_checksum_is_kept_and_answered_to_reads_that_ask() {
     let env = Env::start(&[]);
@@ -1953,6 +1954,61 @@ fn an_uploads_checksum_is_kept_and_answered_to_reads_that_ask() {
             "range_answers_none": ["checksumme", false],
             "copy_keeps_it": true,
             "multipart_has_none": [],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// Multipart uploads keep their checksums as S3 does (they kept none; a full-object value given
+/// at completion was even taken for the document's and refused). boto3's managed upload, as it
+/// is by default, begins the upload with CRC32 and lists the values the parts echoed: the object
+/// answers the composite value (`value-3`) and each part its own, which botocore checks as it
+/// reads the part. A full-object CRC given to the managed upload is checked at completion
+/// (`BadDigest` when wrong, nothing stored) and botocore checks it over the whole object as it
+/// reads. By hand (SHA-256, SSE-KMS): parts of another algorithm refused, values echoed and
+/// listed, a completion missing a part's value, with another part's, with a wrong object value
+/// or another type refused; GetObjectAttributes answers the object's and the parts' values; a
+/// copy, written whole, gets the whole object's. UploadPartCopy computes the copied part's
+/// value. Values are computed in Python with zlib and hashlib.
+#[test]
+fn multipart_uploads_keep_and_check_their_parts_checksums() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "mp-checksums-v4"),
+        (Client::Boto3SigV2, "mp-checksums-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["multipart-checksums", bucket]);
+        let want = serde_json::json!({
+            "default_upload": [true, "COMPOSITE", true],
+            "default_part_2": [true, true, "COMPOSITE"],
+            "default_whole_read": true,
+            "full_object": [true, "FULL_OBJECT", "aws:kms"],
+            "full_object_read": [true, true],
+            "full_object_wrong": "BadDigest",
+            "full_object_wrong_left_nothing": "404",
+            "sha_created": ["SHA256", "COMPOSITE"],
+            "sha_parts_echoed": [true, true, true],
+            "sha_part_of_another_algorithm": "InvalidRequest",
+            "sha_listed": ["SHA256", "COMPOSITE", [true, true, true]],
+            "sha_in_uploads": [["sha", "SHA256", "COMPOSITE"]],
+            "sha_complete_missing_a_part": "InvalidRequest",
+            "sha_complete_wrong_part": "InvalidPart",
+            "sha_complete_wrong_object": "BadDigest",
+            "sha_complete_other_type": "InvalidRequest",
+            "sha_completed": [true, "COMPOSITE"],
+            "sha_head": [true, "COMPOSITE"],
+            "sha_head_not_asked": [],
+            "sha_part_3": [true, true],
+            "sha_attributes": [true, "COMPOSITE", [true, true, true]],
+            "sha_copy": [true, "FULL_OBJECT"],
+            "copied_part": true,
+            "copied_completed": [true, "FULL_OBJECT"],
+            "copied_read": true,
+            "refused_at_initiation": {
+                "sha256_full_object": "InvalidRequest",
+                "crc64nvme": "InvalidRequest",
+            },
+            "uploads_left": [],
         });
         assert_eq!(seen, want, "{client:?}");
     }

@@ -1,7 +1,9 @@
 //! The additional checksums S3 clients send with uploads (`x-amz-checksum-{crc32,crc32c,sha1,
 //! sha256}`, as a header or as an `aws-chunked` trailer): computed over the decoded body and
 //! compared before anything is committed. An algorithm the gateway cannot check is refused, not
-//! ignored: a checksum the client believes was verified must have been.
+//! ignored: a checksum the client believes was verified must have been. A multipart object's
+//! checksum is made from its parts' values ([`UploadChecksum::object_value`]): composite (the
+//! checksum of the parts' values) or, for the CRCs, full object (the parts' CRCs combined).
 
 use base64::Engine;
 use sha1::Sha1;
@@ -21,6 +23,14 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Crc32,
+        Algorithm::Crc32c,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+    ];
+
     /// Whether `name` is the header of a checksum value this gateway checks and keeps.
     pub fn is_header(name: &str) -> bool {
         matches!(Self::of_name(name), Ok(Some(_)))
@@ -46,6 +56,193 @@ impl Algorithm {
             other => Err(format!("the checksum algorithm {other} is not supported")),
         }
     }
+
+    /// The algorithm S3 names in `x-amz-checksum-algorithm` (`CRC32`, `SHA256`, ...), any case.
+    pub fn of_algorithm_name(name: &str) -> Result<Self, String> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "CRC32" => Ok(Algorithm::Crc32),
+            "CRC32C" => Ok(Algorithm::Crc32c),
+            "SHA1" => Ok(Algorithm::Sha1),
+            "SHA256" => Ok(Algorithm::Sha256),
+            other => Err(format!("the checksum algorithm {other} is not supported")),
+        }
+    }
+
+    /// Its name in `x-amz-checksum-algorithm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "CRC32",
+            Algorithm::Crc32c => "CRC32C",
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+        }
+    }
+
+    /// The header that carries a value of it.
+    pub fn header(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "x-amz-checksum-crc32",
+            Algorithm::Crc32c => "x-amz-checksum-crc32c",
+            Algorithm::Sha1 => "x-amz-checksum-sha1",
+            Algorithm::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    /// The XML element that carries a value of it (`ChecksumCRC32`, ...).
+    pub fn element(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "ChecksumCRC32",
+            Algorithm::Crc32c => "ChecksumCRC32C",
+            Algorithm::Sha1 => "ChecksumSHA1",
+            Algorithm::Sha256 => "ChecksumSHA256",
+        }
+    }
+
+    /// The reversed polynomial of a CRC; `None` for a hash, whose values cannot be combined.
+    fn crc_polynomial(self) -> Option<u32> {
+        match self {
+            Algorithm::Crc32 => Some(CRC32_POLY),
+            Algorithm::Crc32c => Some(CRC32C_POLY),
+            Algorithm::Sha1 | Algorithm::Sha256 => None,
+        }
+    }
+}
+
+/// How a multipart object's checksum is made from its parts' (`x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combination {
+    /// The checksum of the parts' checksums, written `value-N` (N parts). S3's default.
+    Composite,
+    /// The checksum of the whole object, as if it had been uploaded whole: CRCs only.
+    FullObject,
+}
+
+impl Combination {
+    /// Its name in `x-amz-checksum-type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Combination::Composite => "COMPOSITE",
+            Combination::FullObject => "FULL_OBJECT",
+        }
+    }
+
+    /// The combination a kept value was made by: a composite value ends in `-N`, which base64
+    /// never contains.
+    pub fn of_value(value: &str) -> Self {
+        if value.contains('-') {
+            Combination::Composite
+        } else {
+            Combination::FullObject
+        }
+    }
+}
+
+/// The checksum a multipart upload was begun with (`x-amz-checksum-algorithm`, and
+/// `x-amz-checksum-type`): every part must carry a value of the algorithm, and the object gets
+/// the combination of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadChecksum {
+    /// The algorithm of every part's value.
+    pub algorithm: Algorithm,
+    /// How the object's value is made from them.
+    pub combination: Combination,
+}
+
+impl UploadChecksum {
+    /// The upload's checksum from its initiation's `x-amz-checksum-algorithm` and
+    /// `x-amz-checksum-type`: `None` without either; a type without an algorithm, an unknown
+    /// type, or a full-object hash (which parts cannot make) is an error, as S3 refuses them.
+    pub fn of_headers(
+        algorithm: Option<&str>,
+        combination: Option<&str>,
+    ) -> Result<Option<Self>, String> {
+        let Some(algorithm) = algorithm else {
+            return match combination {
+                None => Ok(None),
+                Some(_) => Err("x-amz-checksum-type can only be used with \
+                                x-amz-checksum-algorithm"
+                    .into()),
+            };
+        };
+        let algorithm = Algorithm::of_algorithm_name(algorithm)?;
+        let combination = match combination
+            .map(|c| c.trim().to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("COMPOSITE") => Combination::Composite,
+            Some("FULL_OBJECT") if algorithm.crc_polynomial().is_some() => Combination::FullObject,
+            Some("FULL_OBJECT") => {
+                return Err(format!(
+                    "the FULL_OBJECT checksum type cannot be used with the {} algorithm: \
+                     only a CRC of the parts makes one of the whole object",
+                    algorithm.name()
+                ));
+            }
+            Some(other) => {
+                return Err(format!(
+                    "the checksum type {other} is not one of COMPOSITE, FULL_OBJECT"
+                ));
+            }
+        };
+        Ok(Some(Self {
+            algorithm,
+            combination,
+        }))
+    }
+
+    /// As its column keeps it: `CRC32 COMPOSITE`.
+    pub fn to_column(self) -> String {
+        format!("{} {}", self.algorithm.name(), self.combination.name())
+    }
+
+    /// From its column.
+    pub fn from_column(column: &str) -> Result<Self, String> {
+        let (algorithm, combination) = column
+            .split_once(' ')
+            .ok_or_else(|| format!("an upload checksum column {column:?}"))?;
+        Self::of_headers(Some(algorithm), Some(combination))?
+            .ok_or_else(|| format!("an upload checksum column {column:?}"))
+    }
+
+    /// The object's value from its parts' values (base64, as kept) and plaintext lengths, in
+    /// part order: the checksum of the parts' decoded values with `-N` (composite), or the CRC
+    /// of the whole object computed from the parts' CRCs (full object).
+    pub fn object_value(self, parts: &[(&str, u64)]) -> Result<String, String> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let decoded = parts
+            .iter()
+            .map(|(v, len)| {
+                b64.decode(v)
+                    .map(|d| (d, *len))
+                    .map_err(|_| format!("a part's checksum {v:?} is not base64"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match (self.combination, self.algorithm.crc_polynomial()) {
+            (Combination::FullObject, Some(poly)) => {
+                let mut whole: Option<u32> = None;
+                for (value, len) in decoded {
+                    let crc = u32::from_be_bytes(
+                        value
+                            .try_into()
+                            .map_err(|_| "a part's CRC is not 4 bytes".to_owned())?,
+                    );
+                    whole = Some(match whole {
+                        None => crc,
+                        Some(before) => crc_combine(poly, before, crc, len),
+                    });
+                }
+                let whole = whole.ok_or_else(|| "an object of no parts".to_owned())?;
+                Ok(b64.encode(whole.to_be_bytes()))
+            }
+            _ => {
+                let mut c = Checksum::new(self.algorithm);
+                for (value, _) in &decoded {
+                    c.update(value);
+                }
+                Ok(format!("{}-{}", c.finish(), decoded.len()))
+            }
+        }
+    }
 }
 
 const fn crc_table(poly: u32) -> [u32; 256] {
@@ -64,8 +261,56 @@ const fn crc_table(poly: u32) -> [u32; 256] {
     table
 }
 
-static CRC32: [u32; 256] = crc_table(0xEDB8_8320);
-static CRC32C: [u32; 256] = crc_table(0x82F6_3B78);
+const CRC32_POLY: u32 = 0xEDB8_8320;
+const CRC32C_POLY: u32 = 0x82F6_3B78;
+static CRC32: [u32; 256] = crc_table(CRC32_POLY);
+static CRC32C: [u32; 256] = crc_table(CRC32C_POLY);
+
+/// `mat` (a 32x32 matrix over GF(2), one column per word) times `vec`.
+fn gf2_times(mat: &[u32; 32], mut vec: u32) -> u32 {
+    let mut sum = 0;
+    for column in mat {
+        if vec == 0 {
+            break;
+        }
+        if vec & 1 != 0 {
+            sum ^= column;
+        }
+        vec >>= 1;
+    }
+    sum
+}
+
+/// `mat` squared.
+fn gf2_square(mat: &[u32; 32]) -> [u32; 32] {
+    mat.map(|column| gf2_times(mat, column))
+}
+
+/// The CRC (reversed polynomial `poly`) of A followed by B, from the CRC of A, the CRC of B and
+/// B's length, as zlib's `crc32_combine`: A's CRC is carried through `len_b` zero bytes by
+/// repeated squaring of the one-zero-bit operator, then B's is added.
+fn crc_combine(poly: u32, crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    // The operator of one zero bit: shift right, and feed the polynomial back from bit 0.
+    let mut one_bit = [0u32; 32];
+    one_bit[0] = poly;
+    let mut row = 1u32;
+    for column in one_bit.iter_mut().skip(1) {
+        *column = row;
+        row <<= 1;
+    }
+    // Four zero bits, then one zero byte at the loop's first squaring.
+    let mut op = gf2_square(&gf2_square(&one_bit));
+    let mut crc = crc_a;
+    let mut len = len_b;
+    while len != 0 {
+        op = gf2_square(&op);
+        if len & 1 != 0 {
+            crc = gf2_times(&op, crc);
+        }
+        len >>= 1;
+    }
+    crc ^ crc_b
+}
 
 /// A running checksum.
 #[derive(Debug, Clone)]
@@ -140,5 +385,131 @@ mod tests {
             Err(())
         );
         assert_eq!(Algorithm::of_name("x-amz-meta-x"), Ok(None));
+    }
+
+    /// Bytes that are not all one value, so that a wrong split or order shows.
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| u8::try_from(i * 131 % 251).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn a_crc_of_two_pieces_combines_to_the_crc_of_both() {
+        let data = sample(300_001);
+        for alg in [Algorithm::Crc32, Algorithm::Crc32c] {
+            let poly = alg.crc_polynomial().unwrap();
+            let crc = |b: &[u8]| {
+                let mut c = Checksum::new(alg);
+                c.update(b);
+                match c {
+                    Checksum::Crc(state, _) => !state,
+                    _ => unreachable!(),
+                }
+            };
+            for split in [0, 1, 7, 8, 255, 4096, 100_000, 299_999, 300_001] {
+                let (a, b) = data.split_at(split);
+                assert_eq!(
+                    crc_combine(poly, crc(a), crc(b), b.len() as u64),
+                    crc(&data),
+                    "{alg:?} split at {split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_objects_value_is_its_parts_combined_as_the_upload_said() {
+        let data = sample(250_000);
+        let parts: Vec<&[u8]> = vec![&data[..102_400], &data[102_400..204_800], &data[204_800..]];
+        for alg in Algorithm::ALL {
+            let values: Vec<String> = parts.iter().map(|p| of(alg, p)).collect();
+            let given: Vec<(&str, u64)> = values
+                .iter()
+                .zip(&parts)
+                .map(|(v, p)| (v.as_str(), p.len() as u64))
+                .collect();
+            // Composite: the checksum of the parts' raw values, then the number of parts.
+            let mut raw = Vec::new();
+            for v in &values {
+                raw.extend(base64::engine::general_purpose::STANDARD.decode(v).unwrap());
+            }
+            let composite = UploadChecksum {
+                algorithm: alg,
+                combination: Combination::Composite,
+            };
+            let value = composite.object_value(&given).unwrap();
+            assert_eq!(value, format!("{}-3", of(alg, &raw)), "{alg:?}");
+            assert_eq!(Combination::of_value(&value), Combination::Composite);
+            // Full object: a CRC's value is the whole object's, as if uploaded in one piece.
+            if alg.crc_polynomial().is_some() {
+                let full = UploadChecksum {
+                    algorithm: alg,
+                    combination: Combination::FullObject,
+                };
+                let value = full.object_value(&given).unwrap();
+                assert_eq!(value, of(alg, &data), "{alg:?}");
+                assert_eq!(Combination::of_value(&value), Combination::FullObject);
+                assert_eq!(
+                    full.object_value(&given[..1]).unwrap(),
+                    values[0],
+                    "one part"
+                );
+            }
+        }
+        let crc = UploadChecksum {
+            algorithm: Algorithm::Crc32,
+            combination: Combination::FullObject,
+        };
+        assert!(crc.object_value(&[("not base64!", 1)]).is_err());
+        assert!(crc.object_value(&[("AAAAAAA=", 1)]).is_err(), "5 bytes");
+        assert!(crc.object_value(&[]).is_err());
+    }
+
+    #[test]
+    fn an_upload_takes_the_algorithms_and_types_s3_takes() {
+        use Algorithm::*;
+        use Combination::*;
+        for (algorithm, combination, taken) in [
+            (None, None, Ok(None)),
+            (Some("CRC32"), None, Ok(Some((Crc32, Composite)))),
+            (
+                Some("crc32c"),
+                Some("full_object"),
+                Ok(Some((Crc32c, FullObject))),
+            ),
+            (Some("SHA1"), Some("COMPOSITE"), Ok(Some((Sha1, Composite)))),
+            (Some("SHA256"), None, Ok(Some((Sha256, Composite)))),
+            (Some("SHA256"), Some("FULL_OBJECT"), Err("FULL_OBJECT")),
+            (Some("SHA1"), Some("FULL_OBJECT"), Err("FULL_OBJECT")),
+            (Some("CRC64NVME"), None, Err("CRC64NVME")),
+            (Some("MD5"), None, Err("MD5")),
+            (Some("CRC32"), Some("BOTH"), Err("BOTH")),
+            (None, Some("COMPOSITE"), Err("x-amz-checksum-algorithm")),
+        ] {
+            let got = UploadChecksum::of_headers(algorithm, combination);
+            match taken {
+                Ok(want) => {
+                    let got = got.unwrap();
+                    assert_eq!(
+                        got.map(|u| (u.algorithm, u.combination)),
+                        want,
+                        "{algorithm:?} {combination:?}"
+                    );
+                    if let Some(u) = got {
+                        assert_eq!(UploadChecksum::from_column(&u.to_column()), Ok(u));
+                    }
+                }
+                Err(names) => {
+                    let e = got.unwrap_err();
+                    assert!(e.contains(names), "{algorithm:?} {combination:?}: {e}");
+                }
+            }
+        }
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::of_algorithm_name(alg.name()), Ok(alg));
+            assert_eq!(Algorithm::of_name(alg.header()), Ok(Some(alg)));
+        }
+        assert!(UploadChecksum::from_column("CRC32").is_err());
     }
 }

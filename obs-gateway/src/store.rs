@@ -185,6 +185,9 @@ pub struct ObjectRow {
     /// (`x-amz-checksum-crc32`, ...) and its value, answered to reads that ask for it
     /// (`x-amz-checksum-mode: ENABLED`). Kept in the `headers` column beside the stored headers.
     pub checksum: Option<(String, String)>,
+    /// For an object a multipart upload with a checksum made: each part's value of the
+    /// object's algorithm, in part order (GET and HEAD by `partNumber`, GetObjectAttributes).
+    pub part_checksums: Option<Vec<String>>,
     /// When the object expires (OBS's `x-obs-expires`), milliseconds since the Unix epoch: from
     /// then on no call finds it and [`Store::expire`] removes it. `None`: it does not expire.
     pub expires_ms: Option<i64>,
@@ -273,6 +276,8 @@ pub struct UploadRow {
     pub created_ms: i64,
     /// The object's life in days from its completion (OBS's `x-obs-expires`), if it has one.
     pub expires_days: Option<u32>,
+    /// The checksum the upload was begun with: every part carries a value of it.
+    pub checksum: Option<crate::checksum::UploadChecksum>,
 }
 
 /// An uploaded part's row.
@@ -290,6 +295,8 @@ pub struct PartRow {
     pub sealed_info: Option<Vec<u8>>,
     /// Upload time.
     pub modified_ms: i64,
+    /// The additional checksum the part carried, verified: its header's name and value.
+    pub checksum: Option<(String, String)>,
 }
 
 /// The data folder.
@@ -313,7 +320,7 @@ pub struct Store {
 
 /// What each schema version adds to the one before: `MIGRATIONS[i]` takes a database of version
 /// `i + 1` to `i + 2`, in one transaction that also sets the new version.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     // 2: objects and uploads keep their other headers.
     "ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';",
@@ -340,6 +347,11 @@ const MIGRATIONS: [&str; 11] = [
     "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
     // 12: buckets keep their versioning state (`Suspended`, or none).
     "ALTER TABLE buckets ADD COLUMN versioning TEXT;",
+    // 13: uploads keep their checksum algorithm, parts their checksums, and a multipart object
+    // its parts' checksums.
+    "ALTER TABLE uploads ADD COLUMN checksum TEXT;
+     ALTER TABLE parts ADD COLUMN checksum TEXT;
+     ALTER TABLE objects ADD COLUMN part_checksums TEXT;",
 ];
 
 /// The metadata schema's version (`PRAGMA user_version`): the last [`MIGRATIONS`] step's. A
@@ -384,6 +396,7 @@ CREATE TABLE IF NOT EXISTS objects (
     tags TEXT NOT NULL DEFAULT '[]',
     appends BLOB,
     expires_ms INTEGER,
+    part_checksums TEXT,
     PRIMARY KEY (bucket, key)
 );
 CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;
@@ -399,7 +412,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     created_ms INTEGER NOT NULL,
     headers TEXT NOT NULL DEFAULT '[]',
     tags TEXT NOT NULL DEFAULT '[]',
-    expires_days INTEGER
+    expires_days INTEGER,
+    checksum TEXT
 );
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
@@ -409,6 +423,7 @@ CREATE TABLE IF NOT EXISTS parts (
     etag TEXT NOT NULL,
     sealed_info BLOB,
     modified_ms INTEGER NOT NULL,
+    checksum TEXT,
     PRIMARY KEY (upload_id, number)
 );
 ";
@@ -688,7 +703,7 @@ impl Store {
         let headers = to_json(&row.headers)?;
         let tags = to_json(&row.tags)?;
         self.lock().execute(
-            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 row.upload_id,
                 row.bucket,
@@ -701,7 +716,8 @@ impl Store {
                 row.created_ms,
                 headers,
                 tags,
-                row.expires_days
+                row.expires_days,
+                row.checksum.map(crate::checksum::UploadChecksum::to_column)
             ],
         )?;
         Ok(())
@@ -788,7 +804,7 @@ impl Store {
                 )
                 .optional()?;
             tx.execute(
-                "INSERT OR REPLACE INTO parts (upload_id, number, file, size, etag, sealed_info, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO parts (upload_id, number, file, size, etag, sealed_info, modified_ms, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     upload_id,
                     row.number,
@@ -796,7 +812,11 @@ impl Store {
                     i64::try_from(row.size).map_err(|_| StoreError::Corrupt("size".into()))?,
                     row.etag,
                     row.sealed_info,
-                    row.modified_ms
+                    row.modified_ms,
+                    row.checksum
+                        .as_ref()
+                        .map(|c| to_json(std::slice::from_ref(c)))
+                        .transpose()?
                 ],
             )?;
             tx.commit()?;
@@ -820,7 +840,7 @@ impl Store {
     pub fn parts(&self, upload_id: &str) -> Result<Vec<PartRow>, StoreError> {
         let db = self.lock();
         let mut st = db.prepare(
-            "SELECT number, file, size, etag, sealed_info, modified_ms FROM parts WHERE upload_id = ?1 ORDER BY number",
+            "SELECT number, file, size, etag, sealed_info, modified_ms, checksum FROM parts WHERE upload_id = ?1 ORDER BY number",
         )?;
         let rows = st
             .query_map([upload_id], |r| {
@@ -831,21 +851,28 @@ impl Store {
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<Vec<u8>>>(4)?,
                     r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(number, file, size, etag, sealed_info, modified_ms)| {
-                Ok(PartRow {
-                    number,
-                    file,
-                    size: u64::try_from(size)
-                        .map_err(|_| StoreError::Corrupt("negative size".into()))?,
-                    etag,
-                    sealed_info,
-                    modified_ms,
-                })
-            })
+            .map(
+                |(number, file, size, etag, sealed_info, modified_ms, checksum)| {
+                    Ok(PartRow {
+                        number,
+                        file,
+                        size: u64::try_from(size)
+                            .map_err(|_| StoreError::Corrupt("negative size".into()))?,
+                        etag,
+                        sealed_info,
+                        modified_ms,
+                        checksum: checksum
+                            .map(|c| from_json(&c))
+                            .transpose()?
+                            .and_then(|pairs| pairs.into_iter().next()),
+                    })
+                },
+            )
             .collect()
     }
 
@@ -1223,14 +1250,10 @@ impl Store {
         let meta = to_json(&row.meta)?;
         let headers = headers_column(row)?;
         let tags = to_json(&row.tags)?;
-        let part_sizes = row
-            .part_sizes
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?;
+        let part_sizes = to_json_column(row.part_sizes.as_ref())?;
+        let part_checksums = to_json_column(row.part_checksums.as_ref())?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             params![
                 row.bucket,
                 row.key,
@@ -1248,7 +1271,8 @@ impl Store {
                 part_sizes,
                 tags,
                 row.appends.as_deref().map(<[[u8; 16]]>::concat),
-                row.expires_ms
+                row.expires_ms,
+                part_checksums
             ],
         )?;
         tx.commit()?;
@@ -1423,6 +1447,13 @@ fn json_column<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
+/// A value as its nullable JSON column keeps it.
+fn to_json_column<T: serde::Serialize>(value: Option<&T>) -> Result<Option<String>, StoreError> {
+    value
+        .map(|v| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
 fn get_bucket(db: &Connection, name: &str) -> Result<Option<BucketRow>, StoreError> {
     let raw = db
         .query_row(&format!("{BUCKET_COLUMNS} WHERE name = ?1"), [name], |r| {
@@ -1445,7 +1476,7 @@ pub struct UploadPosition {
     pub upload_id: String,
 }
 
-const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days FROM uploads";
+const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days, checksum FROM uploads";
 
 type RawUpload = (
     String,
@@ -1460,6 +1491,7 @@ type RawUpload = (
     String,
     String,
     Option<u32>,
+    Option<String>,
 );
 
 fn upload_from_raw(
@@ -1476,6 +1508,7 @@ fn upload_from_raw(
         headers,
         tags,
         expires_days,
+        checksum,
     ): RawUpload,
 ) -> Result<UploadRow, StoreError> {
     Ok(UploadRow {
@@ -1491,10 +1524,14 @@ fn upload_from_raw(
         tags: from_json(&tags)?,
         created_ms,
         expires_days,
+        checksum: checksum
+            .map(|c| crate::checksum::UploadChecksum::from_column(&c))
+            .transpose()
+            .map_err(StoreError::Corrupt)?,
     })
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums FROM objects";
 
 type RawObject = (
     String,
@@ -1528,10 +1565,13 @@ fn object_row(db: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectR
 }
 
 /// An objects row read with [`OBJECT_COLUMNS`]: rusqlite reads tuples of at most 16 columns, so
-/// the 17th, the expiry, is read beside them.
-fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RawObject, Option<i64>)> {
-    Ok((RawObject::try_from(r)?, r.get(16)?))
+/// the 17th and 18th, the expiry and the parts' checksums, are read beside them.
+fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObjectRow> {
+    Ok((RawObject::try_from(r)?, r.get(16)?, r.get(17)?))
 }
+
+/// A whole objects row: [`RawObject`], the expiry and the parts' checksums.
+type RawObjectRow = (RawObject, Option<i64>, Option<String>);
 
 /// The earliest expiry of a stored object, `i64::MAX` when none expires.
 fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
@@ -1539,7 +1579,9 @@ fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
     Ok(min.unwrap_or(i64::MAX))
 }
 
-fn object_from_raw((raw, expires_ms): (RawObject, Option<i64>)) -> Result<ObjectRow, StoreError> {
+fn object_from_raw(
+    (raw, expires_ms, part_checksums): RawObjectRow,
+) -> Result<ObjectRow, StoreError> {
     let (
         bucket,
         key,
@@ -1576,10 +1618,8 @@ fn object_from_raw((raw, expires_ms): (RawObject, Option<i64>)) -> Result<Object
         checksum,
         modified_ms,
         multipart: header.zip(manifest),
-        part_sizes: part_sizes
-            .map(|p| serde_json::from_str(&p))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("part sizes: {e}")))?,
+        part_sizes: json_column(part_sizes)?,
+        part_checksums: json_column(part_checksums)?,
         tags: from_json(&tags)?,
         expires_ms,
         appends: appends
@@ -1650,6 +1690,7 @@ pub(crate) mod tests {
             appends: None,
             tags: vec![],
             expires_ms: None,
+            part_checksums: None,
         }
     }
 
@@ -1726,7 +1767,7 @@ pub(crate) mod tests {
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
         // What takes a current database back to version 9; the table's statements go on from there.
-        const TO_9: &str = "ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        const TO_9: &str = "ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
         // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (
@@ -1769,6 +1810,10 @@ pub(crate) mod tests {
             (
                 11,
                 "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; ALTER TABLE buckets ADD COLUMN lifecycle TEXT; PRAGMA user_version = 11;",
+            ),
+            (
+                12,
+                "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; ALTER TABLE buckets ADD COLUMN lifecycle TEXT; ALTER TABLE buckets ADD COLUMN versioning TEXT; PRAGMA user_version = 12;",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -1866,7 +1911,8 @@ pub(crate) mod tests {
                 part_sizes: Some(vec![102_400, 3]),
                 tags: vec![("team".into(), "storage".into())],
                 appends: Some(vec![[7; 16], [8; 16]]),
-                checksum: Some(("x-amz-checksum-crc32".into(), "yZRlqg==".into())),
+                checksum: Some(("x-amz-checksum-crc32".into(), "yZRlqg==-2".into())),
+                part_checksums: Some(vec!["AAAAAA==".into(), "yZRlqg==".into()]),
                 expires_ms: Some(i64::MAX - 1),
                 ..object("k", "f2")
             };
@@ -1883,6 +1929,7 @@ pub(crate) mod tests {
                     got.tags.clone(),
                     got.appends,
                     got.checksum.clone(),
+                    got.part_checksums.clone(),
                     got.expires_ms
                 ),
                 (
@@ -1891,6 +1938,7 @@ pub(crate) mod tests {
                     with_new_columns.tags,
                     with_new_columns.appends,
                     with_new_columns.checksum,
+                    with_new_columns.part_checksums,
                     with_new_columns.expires_ms
                 ),
                 "from version {version}: the checksum reads back apart from the headers"
@@ -2038,6 +2086,7 @@ pub(crate) mod tests {
                 tags: vec![],
                 created_ms: 8 * hour,
                 expires_days: None,
+                checksum: None,
             })
             .unwrap();
         let rules = crate::lifecycle::parse(
@@ -2230,12 +2279,34 @@ pub(crate) mod tests {
             tags: vec![],
             created_ms: 0,
             expires_days: Some(3),
+            checksum: Some(crate::checksum::UploadChecksum {
+                algorithm: crate::checksum::Algorithm::Crc32c,
+                combination: crate::checksum::Combination::FullObject,
+            }),
         };
         store.create_upload(&upload).unwrap();
+        let kept = store.upload("u1").unwrap().unwrap();
         assert_eq!(
-            store.upload("u1").unwrap().unwrap().expires_days,
-            Some(3),
-            "an upload keeps the life of the object it makes"
+            (kept.expires_days, kept.checksum),
+            (Some(3), upload.checksum),
+            "an upload keeps the life of the object it makes, and its checksum"
+        );
+        let t = store.temp_path();
+        std::fs::write(&t, "part").unwrap();
+        let part = PartRow {
+            number: 1,
+            file: "p1".into(),
+            size: 4,
+            etag: "e".into(),
+            sealed_info: None,
+            modified_ms: 0,
+            checksum: Some(("x-amz-checksum-crc32c".into(), "BNbjkA==".into())),
+        };
+        store.commit_part(&t, "u1", &part).unwrap();
+        assert_eq!(
+            store.parts("u1").unwrap()[0].checksum,
+            part.checksum,
+            "a part keeps its checksum"
         );
         assert!(matches!(
             store.delete_bucket("b"),

@@ -57,6 +57,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
       | website-redirect B (creates B: objects written with a website redirect by PUT, copy,
         multipart upload and form; what HEAD answers of each; a malformed one)
+      | multipart-checksums B (creates B: multipart uploads with checksums, composite and full
+        object, managed and by hand; what each call answers and refuses)
       | suspend-versioning B AK SK (creates B: versioning read, suspended, enabled; an object
         read by its null version; AK/SK another tenant's)
       | s3-policy B AK SK (creates B: a bucket policy written as S3's documents write it, which
@@ -700,6 +702,143 @@ def checksums(s3, bucket):
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
     head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
     seen["multipart_has_none"] = [k for k in head if k.startswith("Checksum")]
+    return seen
+
+
+def multipart_checksums(s3, bucket):
+    """Multipart uploads with checksums, as S3 keeps them: an upload begun with an algorithm
+    takes only parts that carry its value and echoes each; the completion lists every part's
+    value and the object gets the parts' values combined (COMPOSITE, `value-N`) or the whole
+    object's CRC (FULL_OBJECT), which reads by the whole object or by part answer and botocore
+    checks. Computed here independently: zlib's CRC-32 and hashlib's SHA-256."""
+    import base64
+    import hashlib
+    import io
+    import zlib
+
+    from boto3.s3.transfer import TransferConfig
+
+    def b64(raw):
+        return base64.b64encode(raw).decode()
+
+    def crc(data):
+        return b64(zlib.crc32(data).to_bytes(4, "big"))
+
+    def sha(data):
+        return b64(hashlib.sha256(data).digest())
+
+    def composite(values, algorithm):
+        raw = b"".join(base64.b64decode(v) for v in values)
+        whole = crc(raw) if algorithm == "CRC32" else sha(raw)
+        return f"{whole}-{len(values)}"
+
+    s3.create_bucket(Bucket=bucket)
+    mib = 1 << 20
+    parts = [bytes([65 + i]) * (5 * mib) for i in range(2)] + [b"end of object"]
+    data = b"".join(parts)
+    seen = {}
+    config = TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib)
+
+    # boto3's managed upload as it is by default: s3transfer begins the upload with CRC32
+    # and lists the parts' values the gateway echoed.
+    s3.upload_fileobj(io.BytesIO(data), bucket, "default", Config=config)
+    head = s3.head_object(Bucket=bucket, Key="default", ChecksumMode="ENABLED")
+    seen["default_upload"] = [head.get("ChecksumCRC32") == composite([crc(p) for p in parts], "CRC32"),
+                              head.get("ChecksumType"), head["ETag"].endswith('-3"')]
+    got = s3.get_object(Bucket=bucket, Key="default", ChecksumMode="ENABLED", PartNumber=2)
+    seen["default_part_2"] = [got["Body"].read() == parts[1], got.get("ChecksumCRC32") == crc(parts[1]),
+                              got.get("ChecksumType")]
+    got = s3.get_object(Bucket=bucket, Key="default", ChecksumMode="ENABLED")
+    seen["default_whole_read"] = got["Body"].read() == data
+
+    # A full-object CRC given to the managed upload: FULL_OBJECT, checked at completion, and
+    # botocore checks the whole object's CRC as it reads it.
+    s3.upload_fileobj(io.BytesIO(data), bucket, "full", Config=config,
+                      ExtraArgs={"ChecksumCRC32": crc(data), "ServerSideEncryption": "aws:kms"})
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    seen["full_object"] = [head.get("ChecksumCRC32") == crc(data), head.get("ChecksumType"),
+                           head.get("ServerSideEncryption")]
+    got = s3.get_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    seen["full_object_read"] = [got["Body"].read() == data,
+                                got["ResponseMetadata"]["HTTPHeaders"].get("x-amz-checksum-crc32") == crc(data)]
+    seen["full_object_wrong"] = code_of(lambda: s3.upload_fileobj(
+        io.BytesIO(data), bucket, "full-wrong", Config=config,
+        ExtraArgs={"ChecksumCRC32": crc(b"something else")}))
+    seen["full_object_wrong_left_nothing"] = code_of(lambda: s3.head_object(Bucket=bucket, Key="full-wrong"))
+
+    # SHA-256, composite, by hand (SSE-KMS), with what S3 refuses along the way.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="sha", ChecksumAlgorithm="SHA256",
+                                    ServerSideEncryption="aws:kms")
+    upload_id = up["UploadId"]
+    seen["sha_created"] = [up.get("ChecksumAlgorithm"), up.get("ChecksumType")]
+    answers = [s3.upload_part(Bucket=bucket, Key="sha", UploadId=upload_id, PartNumber=n,
+                              Body=p, ChecksumAlgorithm="SHA256")
+               for n, p in enumerate(parts, start=1)]
+    seen["sha_parts_echoed"] = [a.get("ChecksumSHA256") == sha(p) for a, p in zip(answers, parts)]
+    # botocore's default CRC32 on a SHA256 upload, as S3 refuses it.
+    seen["sha_part_of_another_algorithm"] = code_of(lambda: s3.upload_part(
+        Bucket=bucket, Key="sha", UploadId=upload_id, PartNumber=4, Body=b"x"))
+    listed = s3.list_parts(Bucket=bucket, Key="sha", UploadId=upload_id)
+    seen["sha_listed"] = [listed.get("ChecksumAlgorithm"), listed.get("ChecksumType"),
+                          [p.get("ChecksumSHA256") == sha(b) for p, b in zip(listed["Parts"], parts)]]
+    uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    seen["sha_in_uploads"] = [(u["Key"], u.get("ChecksumAlgorithm"), u.get("ChecksumType")) for u in uploads]
+
+    def complete(part_list, **kw):
+        return s3.complete_multipart_upload(Bucket=bucket, Key="sha", UploadId=upload_id,
+                                            MultipartUpload={"Parts": part_list}, **kw)
+
+    full_list = [{"PartNumber": n, "ETag": a["ETag"], "ChecksumSHA256": a["ChecksumSHA256"]}
+                 for n, a in enumerate(answers, start=1)]
+    missing = [dict(full_list[0]), {k: v for k, v in full_list[1].items() if k != "ChecksumSHA256"},
+               dict(full_list[2])]
+    swapped = [dict(p) for p in full_list]
+    swapped[1]["ChecksumSHA256"] = full_list[0]["ChecksumSHA256"]
+    expected = composite([sha(p) for p in parts], "SHA256")
+    seen["sha_complete_missing_a_part"] = code_of(lambda: complete(missing))
+    seen["sha_complete_wrong_part"] = code_of(lambda: complete(swapped))
+    seen["sha_complete_wrong_object"] = code_of(lambda: complete(full_list, ChecksumSHA256=sha(b"no")))
+    seen["sha_complete_other_type"] = code_of(lambda: complete(full_list, ChecksumType="FULL_OBJECT"))
+    done = complete(full_list, ChecksumSHA256=expected)
+    seen["sha_completed"] = [done.get("ChecksumSHA256") == expected, done.get("ChecksumType")]
+    head = s3.head_object(Bucket=bucket, Key="sha", ChecksumMode="ENABLED")
+    seen["sha_head"] = [head.get("ChecksumSHA256") == expected, head.get("ChecksumType")]
+    seen["sha_head_not_asked"] = [k for k in s3.head_object(Bucket=bucket, Key="sha") if k.startswith("Checksum")]
+    got = s3.get_object(Bucket=bucket, Key="sha", ChecksumMode="ENABLED", PartNumber=3)
+    seen["sha_part_3"] = [got["Body"].read() == parts[2], got.get("ChecksumSHA256") == sha(parts[2])]
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="sha", ObjectAttributes=["Checksum", "ObjectParts"])
+    seen["sha_attributes"] = [attrs["Checksum"].get("ChecksumSHA256") == expected,
+                              attrs["Checksum"].get("ChecksumType"),
+                              [p.get("ChecksumSHA256") == sha(b) for p, b in zip(attrs["ObjectParts"]["Parts"], parts)]]
+    # A copy is written whole: a composite value is its parts', so the copy gets the whole's.
+    s3.copy_object(Bucket=bucket, Key="sha-copy", CopySource={"Bucket": bucket, "Key": "sha"})
+    head = s3.head_object(Bucket=bucket, Key="sha-copy", ChecksumMode="ENABLED")
+    seen["sha_copy"] = [head.get("ChecksumSHA256") == sha(data), head.get("ChecksumType")]
+
+    # UploadPartCopy into a CRC32 full-object upload: the copied part's value is computed.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="copied", ChecksumAlgorithm="CRC32",
+                                    ChecksumType="FULL_OBJECT")["UploadId"]
+    copied = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=up, PartNumber=1,
+                                 CopySource={"Bucket": bucket, "Key": "sha"},
+                                 CopySourceRange=f"bytes=0-{5 * mib - 1}")["CopyPartResult"]
+    last = s3.upload_part(Bucket=bucket, Key="copied", UploadId=up, PartNumber=2, Body=b"tail",
+                          ChecksumAlgorithm="CRC32")
+    seen["copied_part"] = copied.get("ChecksumCRC32") == crc(parts[0])
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="copied", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": copied["ETag"], "ChecksumCRC32": copied["ChecksumCRC32"]},
+        {"PartNumber": 2, "ETag": last["ETag"], "ChecksumCRC32": last["ChecksumCRC32"]}]})
+    seen["copied_completed"] = [done.get("ChecksumCRC32") == crc(parts[0] + b"tail"), done.get("ChecksumType")]
+    got = s3.get_object(Bucket=bucket, Key="copied", ChecksumMode="ENABLED")
+    seen["copied_read"] = got["Body"].read() == parts[0] + b"tail"
+
+    # What S3 refuses at initiation.
+    seen["refused_at_initiation"] = {
+        "sha256_full_object": code_of(lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="x", ChecksumAlgorithm="SHA256", ChecksumType="FULL_OBJECT")),
+        "crc64nvme": code_of(lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="x", ChecksumAlgorithm="CRC64NVME")),
+    }
+    seen["uploads_left"] = sorted(u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
     return seen
 
 
@@ -1542,6 +1681,8 @@ def main():
             out = bucket_configs(s3, bucket, client(endpoint, other_ak, other_sk, signature))
         elif op == "checksums":
             out = checksums(s3, args[0])
+        elif op == "multipart-checksums":
+            out = multipart_checksums(s3, args[0])
         elif op == "public-access":
             bucket, other_ak, other_sk, other_domain = args
             out = public_access(s3, bucket, client(endpoint, other_ak, other_sk, signature),

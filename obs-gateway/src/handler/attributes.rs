@@ -1,16 +1,18 @@
 //! S3's GetObjectAttributes (`GET /{bucket}/{key}?attributes`, boto3's
 //! `get_object_attributes`): the attributes `x-amz-object-attributes` names (`ETag`,
 //! `ObjectSize`, `StorageClass`, `ObjectParts`, `Checksum`) of the current version, for whoever
-//! may HEAD the object. `Checksum` answers the checksum a PUT carried and the gateway kept (none
-//! for other objects, as S3 for an object uploaded without one); `ObjectParts` is given for an
-//! object a multipart upload made, its parts' plaintext sizes paged by `x-amz-max-parts` and
+//! may HEAD the object. `Checksum` answers the checksum a PUT or a checksummed multipart upload
+//! carried and the gateway kept, with its type (none for other objects, as S3 for an object
+//! uploaded without one); `ObjectParts` is given for an object a multipart upload made, its
+//! parts' plaintext sizes (and their checksums, when kept) paged by `x-amz-max-parts` and
 //! `x-amz-part-number-marker`.
 
 use http::{HeaderValue, Response, header};
 use obs_adapter::Operation;
 
 use super::routes::current_version_only;
-use super::{ApiError, Body, Ctx, conditions, xml_response};
+use super::{ApiError, Body, Ctx, checksum_element, conditions, xml_response};
+use crate::checksum::Combination;
 use crate::store::ObjectRow;
 use crate::xml;
 
@@ -83,13 +85,16 @@ fn document(obj: &ObjectRow, ask: &Ask) -> String {
             "StorageClass" => s.push_str("<StorageClass>STANDARD</StorageClass>"),
             "ObjectParts" => {
                 if let Some(sizes) = &obj.part_sizes {
-                    s.push_str(&parts(sizes, ask));
+                    s.push_str(&parts(sizes, part_checksums(obj), ask));
                 }
             }
             "Checksum" => {
-                if let Some(element) = obj.checksum.as_ref().and_then(checksum_element) {
+                if let Some(kept) = &obj.checksum
+                    && let Some(element) = checksum_element(kept)
+                {
                     s.push_str(&format!(
-                        "<Checksum>{element}<ChecksumType>FULL_OBJECT</ChecksumType></Checksum>"
+                        "<Checksum>{element}<ChecksumType>{}</ChecksumType></Checksum>",
+                        Combination::of_value(&kept.1).name()
                     ));
                 }
             }
@@ -100,19 +105,12 @@ fn document(obj: &ObjectRow, ask: &Ask) -> String {
     s
 }
 
-/// A kept checksum (`x-amz-checksum-crc32`, its value) as its element: `<ChecksumCRC32>...`.
-fn checksum_element((name, value): &(String, String)) -> Option<String> {
-    let element = match name.strip_prefix("x-amz-checksum-")? {
-        "crc32" => "ChecksumCRC32",
-        "crc32c" => "ChecksumCRC32C",
-        "sha1" => "ChecksumSHA1",
-        "sha256" => "ChecksumSHA256",
-        _ => return None,
-    };
-    Some(format!("<{element}>{}</{element}>", xml::escape(value)))
+/// A multipart object's parts' checksums: its checksum's header name, and each part's value.
+fn part_checksums(obj: &ObjectRow) -> Option<(&String, &[String])> {
+    Some((&obj.checksum.as_ref()?.0, obj.part_checksums.as_deref()?))
 }
 
-fn parts(sizes: &[u64], ask: &Ask) -> String {
+fn parts(sizes: &[u64], checksums: Option<(&String, &[String])>, ask: &Ask) -> String {
     let listed: Vec<(usize, u64)> = sizes
         .iter()
         .enumerate()
@@ -136,8 +134,12 @@ fn parts(sizes: &[u64], ask: &Ask) -> String {
         ask.max_parts
     ));
     for (n, size) in listed {
+        let checksum = checksums
+            .and_then(|(name, values)| Some((name.clone(), values.get(n - 1)?.clone())))
+            .and_then(|kept| checksum_element(&kept))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "<Part><PartNumber>{n}</PartNumber><Size>{size}</Size></Part>"
+            "<Part><PartNumber>{n}</PartNumber><Size>{size}</Size>{checksum}</Part>"
         ));
     }
     s.push_str("</ObjectParts>");
@@ -231,7 +233,7 @@ mod tests {
             (2, 3, vec![], false),
         ];
         for (max, marker, listed, truncated) in cases {
-            let got = parts(&sizes, &ask(max, marker));
+            let got = parts(&sizes, None, &ask(max, marker));
             let want_parts: String = listed
                 .iter()
                 .map(|(n, s)| format!("<Part><PartNumber>{n}</PartNumber><Size>{s}</Size></Part>"))
@@ -245,5 +247,24 @@ mod tests {
             // S3 names the total `PartsCount` on the wire (`TotalPartsCount` in the SDKs).
             assert!(got.contains("<PartsCount>3</PartsCount>"), "{got}");
         }
+    }
+
+    #[test]
+    fn a_part_of_an_object_with_a_checksum_answers_its_own_value() {
+        let ask = Ask {
+            attributes: vec!["ObjectParts"],
+            max_parts: 2,
+            part_marker: 1,
+        };
+        let values = ["MQ==".to_owned(), "Mg==".to_owned(), "Mw==".to_owned()];
+        let name = "x-amz-checksum-sha256".to_owned();
+        let got = parts(&[10, 20, 5], Some((&name, &values)), &ask);
+        assert!(
+            got.contains(concat!(
+                "<Part><PartNumber>2</PartNumber><Size>20</Size><ChecksumSHA256>Mg==</ChecksumSHA256></Part>",
+                "<Part><PartNumber>3</PartNumber><Size>5</Size><ChecksumSHA256>Mw==</ChecksumSHA256></Part>"
+            )),
+            "{got}"
+        );
     }
 }

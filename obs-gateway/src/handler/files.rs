@@ -12,6 +12,7 @@ use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 
 use super::IO_CHUNK;
+use crate::checksum::{Algorithm, Checksum};
 use crate::store::ObjectFile;
 
 /// How to write an object's plaintext: sealed as a single object, or as one part of an
@@ -51,6 +52,8 @@ pub(super) struct Sink {
     out: SinkOut,
     md5: Md5,
     size: u64,
+    /// The additional checksum to compute (a copy into a part of an upload that has one).
+    checksum: Option<(Algorithm, Checksum)>,
 }
 
 pub(super) fn envelope_io(e: envelope::Error) -> std::io::Error {
@@ -58,7 +61,11 @@ pub(super) fn envelope_io(e: envelope::Error) -> std::io::Error {
 }
 
 impl Sink {
-    fn create(temp: &std::path::Path, sealing: Option<Sealing>) -> std::io::Result<Self> {
+    fn create(
+        temp: &std::path::Path,
+        sealing: Option<Sealing>,
+        checksum: Option<Algorithm>,
+    ) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -78,6 +85,7 @@ impl Sink {
             out,
             md5: Md5::new(),
             size: 0,
+            checksum: checksum.map(|alg| (alg, Checksum::new(alg))),
         })
     }
 
@@ -96,7 +104,9 @@ impl Sink {
             size: self.size,
             md5_hex: hex::encode(self.md5.finalize()),
             part,
-            checksum: None,
+            checksum: self
+                .checksum
+                .map(|(alg, c)| (alg.header().to_owned(), c.finish())),
         })
     }
 }
@@ -104,6 +114,9 @@ impl Sink {
 impl Write for Sink {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.md5.update(data);
+        if let Some((_, c)) = &mut self.checksum {
+            c.update(data);
+        }
         self.size += data.len() as u64;
         match &mut self.out {
             SinkOut::Plain(w) => w.write_all(data)?,
@@ -125,7 +138,7 @@ pub(super) fn write_body(
     sealing: Option<Sealing>,
     mut rx: mpsc::Receiver<Bytes>,
 ) -> std::io::Result<Written> {
-    let mut sink = Sink::create(temp, sealing)?;
+    let mut sink = Sink::create(temp, sealing, None)?;
     while let Some(b) = rx.blocking_recv() {
         sink.write_all(&b)?;
     }
@@ -133,28 +146,28 @@ pub(super) fn write_body(
 }
 
 /// Copies `span` of an object's plaintext (decrypting with `opening`) into `temp` (sealing with
-/// `sealing`).
+/// `sealing`), computing the `checksum` algorithm's value of it when one is given.
 pub(super) fn copy_range_file(
     source: ObjectFile,
     opening: Option<Opened>,
     span: std::ops::Range<u64>,
     whole: bool,
     temp: &std::path::Path,
-    sealing: Option<Sealing>,
+    (sealing, checksum): (Option<Sealing>, Option<Algorithm>),
 ) -> std::io::Result<Written> {
-    let mut sink = Sink::create(temp, sealing)?;
+    let mut sink = Sink::create(temp, sealing, checksum)?;
     copy_plaintext(source, opening, span, whole, &mut sink)?;
     sink.finish()
 }
 
 /// Copies an object's whole plaintext (decrypting with `opening`) into `temp` (sealing with
-/// `sealing`).
+/// `sealing`), computing the `checksum` algorithm's value of it when one is given.
 pub(super) fn copy_object_file(
     source: ObjectFile,
     opening: Option<Opened>,
     size: u64,
     temp: &std::path::Path,
-    sealing: Option<Sealing>,
+    sealing: (Option<Sealing>, Option<Algorithm>),
 ) -> std::io::Result<Written> {
     copy_range_file(source, opening, 0..size, true, temp, sealing)
 }

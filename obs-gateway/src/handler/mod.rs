@@ -682,6 +682,17 @@ impl Ctx<'_> {
     /// as an object's body is ([`check_digests`]). An `aws-chunked` document is refused: clients
     /// send these whole, and a body that is not checked could have been changed on the way.
     async fn document(&self, body: Incoming, limit: usize) -> Result<String, ApiError> {
+        self.read_document(body, limit, true).await
+    }
+
+    /// [`Ctx::document`]; with `body_checksum` false an `x-amz-checksum-*` header is not the
+    /// body's but the object's (CompleteMultipartUpload), and is left to the caller.
+    async fn read_document(
+        &self,
+        body: Incoming,
+        limit: usize,
+        body_checksum: bool,
+    ) -> Result<String, ApiError> {
         if matches!(self.who.body, auth::BodyCheck::Chunked(_)) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -695,7 +706,11 @@ impl Ctx<'_> {
             .await
             .map_err(|e| ApiError::bad(format!("reading the body: {e}")))?
             .to_bytes();
-        let mut checksum = header_checksum(self.headers)?;
+        let mut checksum = if body_checksum {
+            header_checksum(self.headers)?
+        } else {
+            None
+        };
         if let Some((_, _, c)) = &mut checksum {
             c.update(&bytes);
         }
@@ -708,6 +723,13 @@ impl Ctx<'_> {
         )?;
         String::from_utf8(bytes.to_vec()).map_err(|_| malformed_xml("the body is not UTF-8"))
     }
+}
+
+/// A kept checksum (its header's name, `x-amz-checksum-crc32`, and its value) as its XML
+/// element, `<ChecksumCRC32>value</ChecksumCRC32>`.
+fn checksum_element((name, value): &(String, String)) -> Option<String> {
+    let element = crate::checksum::Algorithm::of_name(name).ok()??.element();
+    Some(format!("<{element}>{}</{element}>", xml::escape(value)))
 }
 
 /// The `x-amz-checksum-*` header a request carries: its name, its value and a fresh state of its

@@ -20,9 +20,10 @@ use obs_adapter::{ObsRequest, Operation, StoredObject};
 use super::files::{Sealing, Written, copy_range_file};
 use super::listing::{Page, key_encoding, page_size};
 use super::{
-    ApiError, Body, Ctx, empty, no_content, object_context, stored_encryption, user_metadata,
-    xml_response,
+    ApiError, Body, Ctx, checksum_element, empty, no_content, object_context, stored_encryption,
+    user_metadata, xml_response,
 };
+use crate::checksum::{Algorithm, Combination, UploadChecksum};
 use crate::sse;
 use crate::store::{ObjectRow, PartRow, UploadPosition, UploadRow};
 use crate::xml;
@@ -40,6 +41,53 @@ fn no_upload() -> ApiError {
 
 fn invalid_part(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "InvalidPart", message)
+}
+
+fn invalid_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "InvalidRequest", message)
+}
+
+/// A header's text, if the request has it.
+fn header_text<'h>(headers: &'h http::HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad(format!("{name} must be text")))
+        })
+        .transpose()
+}
+
+/// The checksum an initiation asks of its upload: `x-amz-checksum-algorithm` and
+/// `x-amz-checksum-type`.
+fn upload_checksum(headers: &http::HeaderMap) -> Result<Option<UploadChecksum>, ApiError> {
+    UploadChecksum::of_headers(
+        header_text(headers, "x-amz-checksum-algorithm")?,
+        header_text(headers, "x-amz-checksum-type")?,
+    )
+    .map_err(invalid_request)
+}
+
+/// The algorithm of the additional checksum a part's request carries, as a header or as the
+/// trailer it announces.
+fn carried_algorithm(headers: &http::HeaderMap) -> Result<Option<Algorithm>, ApiError> {
+    let name = match super::header_checksum(headers)? {
+        Some((name, _, _)) => name,
+        None => match header_text(headers, "x-amz-trailer")? {
+            Some(trailer) => trailer.trim().to_ascii_lowercase(),
+            None => return Ok(None),
+        },
+    };
+    Algorithm::of_name(&name).map_err(ApiError::bad)
+}
+
+/// An upload's checksum as ListParts and ListMultipartUploads answer it.
+fn upload_checksum_elements(c: UploadChecksum) -> String {
+    format!(
+        "<ChecksumAlgorithm>{}</ChecksumAlgorithm><ChecksumType>{}</ChecksumType>",
+        c.algorithm.name(),
+        c.combination.name()
+    )
 }
 
 impl Ctx<'_> {
@@ -102,6 +150,7 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
         let tags = super::tagging::of_headers(self.headers)?;
+        let checksum = upload_checksum(self.headers)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
@@ -145,6 +194,7 @@ impl Ctx<'_> {
             tags,
             created_ms: self.now_ms(),
             expires_days: self.expires_days,
+            checksum,
         })?;
         let mut r = xml_response(format!(
             "{}<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
@@ -153,6 +203,17 @@ impl Ctx<'_> {
             xml::escape(key),
             upload_id
         ));
+        if let Some(c) = checksum {
+            let h = r.headers_mut();
+            h.insert(
+                "x-amz-checksum-algorithm",
+                HeaderValue::from_static(c.algorithm.name()),
+            );
+            h.insert(
+                "x-amz-checksum-type",
+                HeaderValue::from_static(c.combination.name()),
+            );
+        }
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -169,10 +230,28 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let number = super::objects::parse_part_number(self.t.get("partNumber").unwrap_or(""))?;
         let upload = self.upload_row(bucket, key)?;
+        let obs_headers = sse::to_obs_headers(self.headers);
+        // UploadPartCopy: the part's bytes come from a stored object (a range of it).
+        let copied = obs_headers.contains_key("x-obs-copy-source");
+        // An upload begun with a checksum takes only parts that carry a value of it (a copied
+        // part's is computed as it is copied), so that its completion can check every part.
+        if let Some(want) = upload.checksum
+            && !copied
+        {
+            let carried = carried_algorithm(self.headers)?;
+            if carried != Some(want.algorithm) {
+                return Err(invalid_request(format!(
+                    "the upload was created with the {} checksum algorithm: every part must \
+                     carry its {} (this one carries {})",
+                    want.algorithm.name(),
+                    want.algorithm.header(),
+                    carried.map_or("none", Algorithm::header)
+                )));
+            }
+        }
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
         let stored = self.upload_facts(&upload)?;
-        let obs_headers = sse::to_obs_headers(self.headers);
         let decision = self
             .gw
             .adapter
@@ -193,10 +272,9 @@ impl Ctx<'_> {
             .await?
             .map(|u| Sealing::Part(Arc::new(u), number));
         let temp = self.gw.store.temp_path();
-        // UploadPartCopy: the part's bytes come from a stored object (a range of it).
-        let copied = obs_headers.contains_key("x-obs-copy-source");
         let written = if copied {
-            self.copy_into_part(&obs_headers, temp.clone(), sealing)
+            let checksum = upload.checksum.map(|c| c.algorithm);
+            self.copy_into_part(&obs_headers, temp.clone(), (sealing, checksum))
                 .await
         } else {
             self.receive_body(body, temp.clone(), sealing).await
@@ -220,6 +298,7 @@ impl Ctx<'_> {
             etag: written.md5_hex.clone(),
             sealed_info,
             modified_ms: self.now_ms(),
+            checksum: written.checksum.clone(),
         };
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();
@@ -230,13 +309,28 @@ impl Ctx<'_> {
             .map_err(ApiError::internal)??;
         let mut r = if copied {
             xml_response(format!(
-                "{}<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyPartResult>",
+                "{}<CopyPartResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>{}</CopyPartResult>",
                 xml::DECL,
                 xml::iso_time(self.now_ms()),
-                written.md5_hex
+                written.md5_hex,
+                written
+                    .checksum
+                    .as_ref()
+                    .and_then(checksum_element)
+                    .unwrap_or_default()
             ))
         } else {
-            Response::new(empty())
+            let mut r = Response::new(empty());
+            // As S3: the part's verified checksum, which the completion lists.
+            if let Some((name, value)) = &written.checksum
+                && let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                )
+            {
+                r.headers_mut().insert(name, value);
+            }
+            r
         };
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             r.headers_mut().insert(header::ETAG, v);
@@ -255,7 +349,7 @@ impl Ctx<'_> {
         &self,
         obs_headers: &http::HeaderMap,
         temp: std::path::PathBuf,
-        sealing: Option<Sealing>,
+        sealing: (Option<Sealing>, Option<Algorithm>),
     ) -> Result<Written, ApiError> {
         let (src_facts, src, mut src_file, stored) = self.copy_source(obs_headers)?;
         let range = match self
@@ -311,8 +405,10 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
-        let doc = self.document(body, MAX_COMPLETE_DOC).await?;
+        // A checksum header here is the object's, not the document's.
+        let doc = self.read_document(body, MAX_COMPLETE_DOC, false).await?;
         let mut wanted: Vec<(u32, String)> = Vec::new();
+        let mut listed: Vec<Vec<(Algorithm, String)>> = Vec::new();
         for part in xml::raw_elements(&doc, "Part") {
             let number = xml::element(part, "PartNumber", 0)
                 .and_then(|(n, _)| n.parse::<u32>().ok())
@@ -321,6 +417,12 @@ impl Ctx<'_> {
                 .map(|(e, _)| e.trim_matches('"').to_owned())
                 .unwrap_or_default();
             wanted.push((number, etag));
+            listed.push(
+                Algorithm::ALL
+                    .into_iter()
+                    .filter_map(|alg| xml::element(part, alg.element(), 0).map(|(v, _)| (alg, v)))
+                    .collect(),
+            );
         }
         if wanted.is_empty() {
             return Err(super::malformed_xml(
@@ -348,6 +450,15 @@ impl Ctx<'_> {
         }
         check_part_sizes(&chosen)?;
         check_object_size(self.headers, chosen.iter().map(|p| p.size).sum())?;
+        let stated = super::header_checksum(self.headers)?
+            .and_then(|(name, value, _)| Some((Algorithm::of_name(&name).ok()??, value)));
+        let checksums = completion_checksum(
+            upload.checksum,
+            &chosen,
+            &listed,
+            stated.as_ref().map(|(alg, v)| (*alg, v.as_str())),
+            header_text(self.headers, "x-amz-checksum-type")?,
+        )?;
         let manifest = match self.sealed_upload(&facts, &upload, &stored).await? {
             None => None,
             Some(sealed) => {
@@ -406,8 +517,20 @@ impl Ctx<'_> {
             multipart: upload.envelope_header.clone().zip(manifest),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
             appends: None,
-            checksum: None,
+            checksum: checksums
+                .as_ref()
+                .zip(upload.checksum)
+                .map(|((value, _), c)| (c.algorithm.header().to_owned(), value.clone())),
+            part_checksums: checksums.as_ref().map(|(_, parts)| parts.clone()),
             tags: upload.tags.clone(),
+        };
+        let checksum_elements = match (&obj.checksum, upload.checksum) {
+            (Some(kept), Some(c)) => format!(
+                "{}<ChecksumType>{}</ChecksumType>",
+                checksum_element(kept).unwrap_or_default(),
+                c.combination.name()
+            ),
+            _ => String::new(),
         };
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = http::HeaderMap::new();
@@ -423,7 +546,7 @@ impl Ctx<'_> {
             .await
             .map_err(ApiError::internal)??;
         let mut r = xml_response(format!(
-            "{}<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/{}/{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{etag}&quot;</ETag></CompleteMultipartUploadResult>",
+            "{}<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>/{}/{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{etag}&quot;</ETag>{checksum_elements}</CompleteMultipartUploadResult>",
             xml::DECL,
             xml::escape(bucket),
             xml::escape(key),
@@ -529,10 +652,11 @@ impl Ctx<'_> {
         }
         for u in &page.items {
             s.push_str(&format!(
-                "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiator><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Initiator><Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner><StorageClass>STANDARD</StorageClass><Initiated>{}</Initiated></Upload>",
+                "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiator><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Initiator><Owner><ID>{owner}</ID><DisplayName>{owner}</DisplayName></Owner><StorageClass>STANDARD</StorageClass><Initiated>{}</Initiated>{}</Upload>",
                 xml::escape(&enc(&u.key)),
                 xml::escape(&u.upload_id),
                 xml::iso_time(u.created_ms),
+                u.checksum.map(upload_checksum_elements).unwrap_or_default(),
                 owner = u.owner,
             ));
         }
@@ -576,18 +700,116 @@ impl Ctx<'_> {
             upload.upload_id,
             shown.last().map_or(marker, |p| p.number)
         );
+        if let Some(c) = upload.checksum {
+            s.push_str(&upload_checksum_elements(c));
+        }
         for p in shown {
             s.push_str(&format!(
-                "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size></Part>",
+                "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size>{}</Part>",
                 p.number,
                 xml::iso_time(p.modified_ms),
                 p.etag,
-                p.size
+                p.size,
+                p.checksum.as_ref().and_then(checksum_element).unwrap_or_default()
             ));
         }
         s.push_str("</ListPartsResult>");
         Ok(xml_response(s))
     }
+}
+
+/// What a completion makes of the checksums: every value the document lists for a part must be
+/// the part's kept one (else `InvalidPart`); an upload begun with a checksum needs its
+/// algorithm's value listed for every part (`InvalidRequest`), and gets the object's value made
+/// from them, which the completion's own `x-amz-checksum-*` header (`stated`), if any, must equal
+/// (`BadDigest`; a composite value with or without its `-N`), as must its `x-amz-checksum-type`.
+/// Returns the object's value and its parts' values; `None` for an upload without a checksum.
+fn completion_checksum(
+    upload: Option<UploadChecksum>,
+    chosen: &[PartRow],
+    listed: &[Vec<(Algorithm, String)>],
+    stated: Option<(Algorithm, &str)>,
+    stated_type: Option<&str>,
+) -> Result<Option<(String, Vec<String>)>, ApiError> {
+    for (p, given) in chosen.iter().zip(listed) {
+        for (alg, value) in given {
+            match &p.checksum {
+                Some((name, kept)) if name == alg.header() && kept == value => {}
+                _ => {
+                    return Err(invalid_part(format!(
+                        "part {}'s {} does not match the part's",
+                        p.number,
+                        alg.element()
+                    )));
+                }
+            }
+        }
+    }
+    let Some(upload) = upload else {
+        if let Some((alg, _)) = stated {
+            return Err(invalid_request(format!(
+                "{} given, but the upload was created without a checksum algorithm",
+                alg.header()
+            )));
+        }
+        if stated_type.is_some() {
+            return Err(invalid_request(
+                "x-amz-checksum-type given, but the upload was created without a checksum \
+                 algorithm",
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(t) = stated_type
+        && !t.trim().eq_ignore_ascii_case(upload.combination.name())
+    {
+        return Err(invalid_request(format!(
+            "the upload was created with the checksum type {}; the completion says {t}",
+            upload.combination.name()
+        )));
+    }
+    let mut parts = Vec::with_capacity(chosen.len());
+    for (p, given) in chosen.iter().zip(listed) {
+        if !given.iter().any(|(alg, _)| *alg == upload.algorithm) {
+            return Err(invalid_request(format!(
+                "the upload was created with the {} checksum algorithm: the completion must list \
+                 every part's {}, and part {} has none",
+                upload.algorithm.name(),
+                upload.algorithm.element(),
+                p.number
+            )));
+        }
+        // Listed and equal to the part's kept value, checked above.
+        let (_, kept) = p
+            .checksum
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("a checksummed part without its checksum"))?;
+        parts.push((kept.as_str(), p.size));
+    }
+    let value = upload.object_value(&parts).map_err(ApiError::internal)?;
+    if let Some((alg, given)) = stated {
+        if alg != upload.algorithm {
+            return Err(invalid_request(format!(
+                "{} given, but the upload was created with the {} checksum algorithm",
+                alg.header(),
+                upload.algorithm.name()
+            )));
+        }
+        let bare = value.split('-').next().unwrap_or_default();
+        let given = given.trim();
+        if given != value && !(upload.combination == Combination::Composite && given == bare) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                format!(
+                    "the {} you specified did not match the calculated checksum",
+                    alg.header()
+                ),
+            ));
+        }
+    }
+    let values = parts.into_iter().map(|(v, _)| v.to_owned()).collect();
+    Ok(Some((value, values)))
 }
 
 /// The smallest part but the last, in bytes: OBS's 100 KiB (S3's is 5 MiB).
@@ -679,8 +901,180 @@ mod tests {
                 etag: String::new(),
                 sealed_info: None,
                 modified_ms: 0,
+                checksum: None,
             })
             .collect()
+    }
+
+    /// A completion case: its rule, the upload's checksum, the values listed per part, the
+    /// stated header and type, and the object's value or the error code.
+    type Case<'a> = (
+        &'a str,
+        Option<UploadChecksum>,
+        Vec<Vec<(Algorithm, String)>>,
+        Option<(Algorithm, String)>,
+        Option<&'a str>,
+        Result<Option<String>, &'a str>,
+    );
+
+    /// Two parts that carried CRC32 values ("one", "two" of 102,400 and 3 bytes).
+    fn crc_parts() -> Vec<PartRow> {
+        let mut p = parts(&[102_400, 3]);
+        for (part, v) in p.iter_mut().zip(["AAAAAQ==", "AAAAAg=="]) {
+            part.checksum = Some(("x-amz-checksum-crc32".into(), v.into()));
+        }
+        p
+    }
+
+    #[test]
+    fn a_completion_lists_every_parts_checksum_and_gets_the_objects() {
+        use crate::checksum::Algorithm::{Crc32, Sha256};
+        let composite = Some(UploadChecksum {
+            algorithm: Crc32,
+            combination: Combination::Composite,
+        });
+        let full = Some(UploadChecksum {
+            algorithm: Crc32,
+            combination: Combination::FullObject,
+        });
+        let both = || {
+            vec![
+                vec![(Crc32, "AAAAAQ==".to_owned())],
+                vec![(Crc32, "AAAAAg==".to_owned())],
+            ]
+        };
+        let expect = |upload: Option<UploadChecksum>| {
+            let values = [("AAAAAQ==", 102_400), ("AAAAAg==", 3)];
+            upload.map(|u| u.object_value(&values).unwrap())
+        };
+        let composite_value = expect(composite).unwrap();
+        let bare = composite_value.split('-').next().unwrap().to_owned();
+        // (rule, upload, listed, stated header, stated type, Ok(object value) or Err(code))
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "composite: the parts' values combined",
+                composite,
+                both(),
+                None,
+                None,
+                Ok(expect(composite)),
+            ),
+            (
+                "full object: the whole object's CRC",
+                full,
+                both(),
+                None,
+                Some("FULL_OBJECT"),
+                Ok(expect(full)),
+            ),
+            (
+                "the stated value must be the object's",
+                composite,
+                both(),
+                Some((Crc32, composite_value.clone())),
+                None,
+                Ok(expect(composite)),
+            ),
+            (
+                "a composite value may be stated without -N",
+                composite,
+                both(),
+                Some((Crc32, bare)),
+                None,
+                Ok(expect(composite)),
+            ),
+            (
+                "a wrong stated value",
+                full,
+                both(),
+                Some((Crc32, "AAAAAA==".into())),
+                None,
+                Err("BadDigest"),
+            ),
+            (
+                "a stated value of another algorithm",
+                full,
+                both(),
+                Some((Sha256, "AAAAAA==".into())),
+                None,
+                Err("InvalidRequest"),
+            ),
+            (
+                "another type than the upload's",
+                composite,
+                both(),
+                None,
+                Some("FULL_OBJECT"),
+                Err("InvalidRequest"),
+            ),
+            (
+                "a part without its value",
+                composite,
+                vec![both()[0].clone(), vec![]],
+                None,
+                None,
+                Err("InvalidRequest"),
+            ),
+            (
+                "a part's value that is not the part's",
+                composite,
+                vec![both()[0].clone(), vec![(Crc32, "AAAAAw==".into())]],
+                None,
+                None,
+                Err("InvalidPart"),
+            ),
+            (
+                "a value of an algorithm the part did not carry",
+                None,
+                vec![vec![(Sha256, "AAAAAQ==".into())], vec![]],
+                None,
+                None,
+                Err("InvalidPart"),
+            ),
+            (
+                "no upload checksum: listed values still checked",
+                None,
+                both(),
+                None,
+                None,
+                Ok(None),
+            ),
+            (
+                "no upload checksum: nothing to state",
+                None,
+                both(),
+                Some((Crc32, "AAAAAQ==".into())),
+                None,
+                Err("InvalidRequest"),
+            ),
+            (
+                "no upload checksum: no type to state",
+                None,
+                both(),
+                None,
+                Some("COMPOSITE"),
+                Err("InvalidRequest"),
+            ),
+        ];
+        for (rule, upload, listed, stated, stated_type, want) in cases {
+            let got = completion_checksum(
+                upload,
+                &crc_parts(),
+                &listed,
+                stated.as_ref().map(|(a, v)| (*a, v.as_str())),
+                stated_type,
+            );
+            match (got, want) {
+                (Ok(got), Ok(want)) => {
+                    assert_eq!(got.as_ref().map(|(v, _)| v.clone()), want, "{rule}");
+                    if let Some((_, parts)) = got {
+                        assert_eq!(parts, ["AAAAAQ==", "AAAAAg=="], "{rule}");
+                    }
+                }
+                (Err(e), Err(code)) => assert_eq!(e.code, code, "{rule}: {}", e.message),
+                (got, want) => panic!("{rule}: got {:?}, want {want:?}", got.map_err(|e| e.code)),
+            }
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, BodyCheck};
-use crate::checksum::{Algorithm, Checksum};
+use crate::checksum::{Algorithm, Checksum, Combination};
 use crate::lifecycle::Rule;
 use crate::sse;
 use crate::store::{ObjectFile, ObjectRow};
@@ -226,13 +226,22 @@ impl Ctx<'_> {
                     .collect(),
             )
         };
+        // A composite checksum is its parts' values combined, and the copy, written whole, has no
+        // parts: it gets its algorithm's value of the whole object, computed as it is copied.
+        let recompute = src
+            .checksum
+            .as_ref()
+            .filter(|(_, v)| Combination::of_value(v) == Combination::Composite)
+            .and_then(|(name, _)| Algorithm::of_name(name).ok().flatten());
         let temp = self.gw.store.temp_path();
         let size = src.size;
         let t2 = temp.clone();
         let written = self
             .gw
             .tasks
-            .spawn_blocking(move || copy_object_file(src_file, opening, size, &t2, sealing))
+            .spawn_blocking(move || {
+                copy_object_file(src_file, opening, size, &t2, (sealing, recompute))
+            })
             .await
             .map_err(ApiError::internal)?;
         let written = match written {
@@ -262,8 +271,9 @@ impl Ctx<'_> {
             multipart: None,
             part_sizes: None,
             appends: None,
-            // The same bytes: the source's checksum holds.
-            checksum: src.checksum.clone(),
+            // The same bytes: the source's full-object checksum holds.
+            checksum: written.checksum.clone().or_else(|| src.checksum.clone()),
+            part_checksums: None,
             tags,
         };
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
@@ -386,6 +396,7 @@ impl Ctx<'_> {
             part_sizes: None,
             appends: None,
             checksum: None,
+            part_checksums: None,
             tags,
         }
     }
@@ -705,15 +716,23 @@ impl Ctx<'_> {
         }
         self.metadata_headers(&obj, &row.lifecycle, &mut headers);
         // The kept checksum, to a read that asks for it (`x-amz-checksum-mode: ENABLED`, as
-        // botocore sends by default) of the whole object: the client checks the body against it.
-        // (Not on a 304: it has no body to check, and botocore would read it as one.)
-        let whole = part.is_none() && range.is_none() && !not_modified;
+        // botocore sends by default) of the whole object, or of one part of a multipart object:
+        // the client checks the body against it. (Not for a byte range, nor on a 304: it has no
+        // body to check, and botocore would read it as one.)
         let asked = self
             .headers
             .get("x-amz-checksum-mode")
             .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"ENABLED"));
-        if whole && asked {
-            put_checksum(&mut headers, obj.checksum.as_ref());
+        if asked && !not_modified {
+            match (part, &obj.part_checksums) {
+                (None, _) if range.is_none() => put_checksum(&mut headers, obj.checksum.as_ref()),
+                (Some(n), Some(values)) => put_part_checksum(&mut headers, &obj, values, n),
+                // Part 1 of an object written whole is the whole object.
+                (Some(1), None) if obj.part_sizes.is_none() => {
+                    put_checksum(&mut headers, obj.checksum.as_ref());
+                }
+                _ => {}
+            }
         }
         headers.extend(sse::response_headers(
             &decision.response_headers,
@@ -903,19 +922,34 @@ fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Re
     Ok(())
 }
 
-/// A kept full-object checksum as S3 answers it: its header, and `x-amz-checksum-type:
-/// FULL_OBJECT`.
+/// A kept checksum as S3 answers it: its header, and `x-amz-checksum-type` (`COMPOSITE` for a
+/// multipart object's value made of its parts', else `FULL_OBJECT`).
 fn put_checksum(headers: &mut HeaderMap, checksum: Option<&(String, String)>) {
-    if let Some((name, value)) = checksum
-        && let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        )
-    {
+    if let Some((name, value)) = checksum {
+        put_checksum_as(headers, name, value, Combination::of_value(value));
+    }
+}
+
+/// Part `n`'s value of a multipart object's checksum (GET or HEAD by `partNumber`), with the
+/// object's checksum type.
+fn put_part_checksum(headers: &mut HeaderMap, obj: &ObjectRow, values: &[String], n: u32) {
+    let value = usize::try_from(n)
+        .ok()
+        .and_then(|n| values.get(n.checked_sub(1)?));
+    if let (Some((name, whole)), Some(value)) = (&obj.checksum, value) {
+        put_checksum_as(headers, name, value, Combination::of_value(whole));
+    }
+}
+
+fn put_checksum_as(headers: &mut HeaderMap, name: &str, value: &str, combination: Combination) {
+    if let (Ok(name), Ok(value)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
         headers.insert(name, value);
         headers.insert(
             "x-amz-checksum-type",
-            HeaderValue::from_static("FULL_OBJECT"),
+            HeaderValue::from_static(combination.name()),
         );
     }
 }

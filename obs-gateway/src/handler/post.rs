@@ -412,6 +412,7 @@ pub(super) async fn post_object(
         part_sizes: None,
         appends: None,
         checksum: None,
+        part_checksums: None,
         tags,
     };
     let g = Arc::clone(gw);
