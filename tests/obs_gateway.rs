@@ -1968,8 +1968,9 @@ fn an_uploads_checksum_is_kept_and_answered_to_reads_that_ask() {
 /// reads. By hand (SHA-256, SSE-KMS): parts of another algorithm refused, values echoed and
 /// listed, a completion missing a part's value, with another part's, with a wrong object value
 /// or another type refused; GetObjectAttributes answers the object's and the parts' values; a
-/// copy, written whole, gets the whole object's. UploadPartCopy computes the copied part's
-/// value. Values are computed in Python with zlib and hashlib.
+/// copy, written whole, gets the whole object's, and a copy may ask for another algorithm
+/// (`x-amz-checksum-algorithm`, was ignored). UploadPartCopy computes the copied part's value.
+/// Values are computed in Python with zlib and hashlib.
 #[test]
 fn multipart_uploads_keep_and_check_their_parts_checksums() {
     let env = Env::start(&[]);
@@ -2000,7 +2001,9 @@ fn multipart_uploads_keep_and_check_their_parts_checksums() {
             "sha_head_not_asked": [],
             "sha_part_3": [true, true],
             "sha_attributes": [true, "COMPOSITE", [true, true, true]],
-            "sha_copy": [true, "FULL_OBJECT"],
+            "sha_copy": [true, true, "FULL_OBJECT"],
+            "copy_asks_sha256": [true, true, false],
+            "copy_asks_crc64nvme": "InvalidRequest",
             "copied_part": true,
             "copied_completed": [true, "FULL_OBJECT"],
             "copied_read": true,

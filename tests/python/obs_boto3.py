@@ -811,9 +811,18 @@ def multipart_checksums(s3, bucket):
                               attrs["Checksum"].get("ChecksumType"),
                               [p.get("ChecksumSHA256") == sha(b) for p, b in zip(attrs["ObjectParts"]["Parts"], parts)]]
     # A copy is written whole: a composite value is its parts', so the copy gets the whole's.
-    s3.copy_object(Bucket=bucket, Key="sha-copy", CopySource={"Bucket": bucket, "Key": "sha"})
+    copy = s3.copy_object(Bucket=bucket, Key="sha-copy", CopySource={"Bucket": bucket, "Key": "sha"})
     head = s3.head_object(Bucket=bucket, Key="sha-copy", ChecksumMode="ENABLED")
-    seen["sha_copy"] = [head.get("ChecksumSHA256") == sha(data), head.get("ChecksumType")]
+    seen["sha_copy"] = [copy["CopyObjectResult"].get("ChecksumSHA256") == sha(data),
+                        head.get("ChecksumSHA256") == sha(data), head.get("ChecksumType")]
+    # A copy may ask for another algorithm, computed as it copies.
+    copy = s3.copy_object(Bucket=bucket, Key="crc-as-sha", ChecksumAlgorithm="SHA256",
+                          CopySource={"Bucket": bucket, "Key": "default"})
+    head = s3.head_object(Bucket=bucket, Key="crc-as-sha", ChecksumMode="ENABLED")
+    seen["copy_asks_sha256"] = [copy["CopyObjectResult"].get("ChecksumSHA256") == sha(data),
+                                head.get("ChecksumSHA256") == sha(data), "ChecksumCRC32" in head]
+    seen["copy_asks_crc64nvme"] = code_of(lambda: s3.copy_object(
+        Bucket=bucket, Key="x", ChecksumAlgorithm="CRC64NVME", CopySource={"Bucket": bucket, "Key": "default"}))
 
     # UploadPartCopy into a CRC32 full-object upload: the copied part's value is computed.
     up = s3.create_multipart_upload(Bucket=bucket, Key="copied", ChecksumAlgorithm="CRC32",

@@ -173,6 +173,15 @@ impl Ctx<'_> {
         let (src_facts, src, mut src_file, stored) = self.copy_source(&obs_headers)?;
         let tags = super::tagging::of_copy(self.headers, &src.tags)?;
         let replace = replaces_metadata(self.headers)?;
+        // The checksum the copy asks for (S3's `x-amz-checksum-algorithm`), computed as it
+        // copies.
+        let asked = match self.headers.get("x-amz-checksum-algorithm") {
+            None => None,
+            Some(v) => Some(
+                Algorithm::of_algorithm_name(v.to_str().unwrap_or_default())
+                    .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "InvalidRequest", m))?,
+            ),
+        };
         let (src_bucket, src_key) = (src.bucket.clone(), src.key.clone());
         let decision = self
             .gw
@@ -228,11 +237,12 @@ impl Ctx<'_> {
         };
         // A composite checksum is its parts' values combined, and the copy, written whole, has no
         // parts: it gets its algorithm's value of the whole object, computed as it is copied.
-        let recompute = src
-            .checksum
-            .as_ref()
-            .filter(|(_, v)| Combination::of_value(v) == Combination::Composite)
-            .and_then(|(name, _)| Algorithm::of_name(name).ok().flatten());
+        let recompute = asked.or_else(|| {
+            src.checksum
+                .as_ref()
+                .filter(|(_, v)| Combination::of_value(v) == Combination::Composite)
+                .and_then(|(name, _)| Algorithm::of_name(name).ok().flatten())
+        });
         let temp = self.gw.store.temp_path();
         let size = src.size;
         let t2 = temp.clone();
@@ -276,6 +286,18 @@ impl Ctx<'_> {
             part_checksums: None,
             tags,
         };
+        // As S3's CopyObjectResult: the copy's checksum, if it has one.
+        let checksum_elements = obj
+            .checksum
+            .as_ref()
+            .and_then(|kept| {
+                Some(format!(
+                    "{}<ChecksumType>{}</ChecksumType>",
+                    super::checksum_element(kept)?,
+                    Combination::of_value(&kept.1).name()
+                ))
+            })
+            .unwrap_or_default();
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = HeaderMap::new();
         self.put_expiration(&mut expiration, &obj, &row.lifecycle);
@@ -286,7 +308,7 @@ impl Ctx<'_> {
             .await
             .map_err(ApiError::internal)??;
         let mut r = xml_response(format!(
-            "{}<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyObjectResult>",
+            "{}<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag>{checksum_elements}</CopyObjectResult>",
             xml::DECL,
             xml::iso_time(modified_ms),
             written.md5_hex
