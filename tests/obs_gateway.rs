@@ -39,6 +39,21 @@ domain_id = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 const T1: (&str, &str) = ("AK1EXAMPLE", "sk-one");
 const T2: (&str, &str) = ("AK2EXAMPLE", "sk-two");
 
+/// boto3 with the AWS common runtime, botocore's optional dependency for CRC-64/NVME (the
+/// version botocore's `crt` extra pins).
+fn crt_python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("obs-crt");
+            venv_python(
+                &venv,
+                &["boto3==1.44.5", "botocore==1.44.5", "awscrt==0.38.0"],
+            )
+        })
+        .clone()
+}
+
 fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
@@ -2003,17 +2018,48 @@ fn multipart_uploads_keep_and_check_their_parts_checksums() {
             "sha_attributes": [true, "COMPOSITE", [true, true, true]],
             "sha_copy": [true, true, "FULL_OBJECT"],
             "copy_asks_sha256": [true, true, false],
-            "copy_asks_crc64nvme": "InvalidRequest",
+            "copy_asks_sha512": "InvalidRequest",
             "copied_part": true,
             "copied_completed": [true, "FULL_OBJECT"],
             "copied_read": true,
             "refused_at_initiation": {
                 "sha256_full_object": "InvalidRequest",
-                "crc64nvme": "InvalidRequest",
+                "sha512": "InvalidRequest",
+                "crc64nvme_composite": "InvalidRequest",
             },
             "uploads_left": [],
         });
         assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// CRC-64/NVME (S3's default checksum since 2025) was refused as an unknown algorithm, so an
+/// S3 client set to use it failed on every upload. botocore with awscrt (its optional
+/// dependency for CRC-64/NVME) now gets it kept and answered like the other checksums: a PUT's
+/// value, a multipart upload's parts combined into the whole object's value (full object, the
+/// only type S3 gives it; composite refused above), a part's own value by `partNumber`, a copy
+/// asking for it. Expected values are awscrt's.
+#[test]
+fn crc64nvme_values_are_checked_kept_and_combined() {
+    let env = Env::start(&[]);
+    for (mode, bucket) in [("default", "crc64-v4"), ("s3", "crc64-v2")] {
+        let (ak, sk) = T1;
+        let out = run_script(
+            &crt_python(),
+            "obs_boto3.py",
+            &[env.endpoint(), ak, sk, mode, "crc64nvme", bucket],
+        );
+        let seen: Value = serde_json::from_str(out.trim()).expect("JSON");
+        let want = serde_json::json!({
+            "botocore_has_crt": true,
+            "put_answers_it": true,
+            "get_checked": [true, true, "FULL_OBJECT", 200],
+            "multipart_whole": [true, "FULL_OBJECT", true],
+            "multipart_read": true,
+            "multipart_part_2": [true, true],
+            "copy_asks_it": true,
+        });
+        assert_eq!(seen, want, "{mode}");
     }
 }
 

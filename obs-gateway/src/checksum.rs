@@ -16,6 +16,8 @@ pub enum Algorithm {
     Crc32,
     /// CRC-32C (Castagnoli).
     Crc32c,
+    /// CRC-64/NVME (S3's default since 2025; full-object values only).
+    Crc64Nvme,
     /// SHA-1.
     Sha1,
     /// SHA-256.
@@ -24,9 +26,10 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every supported algorithm.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 5] = [
         Algorithm::Crc32,
         Algorithm::Crc32c,
+        Algorithm::Crc64Nvme,
         Algorithm::Sha1,
         Algorithm::Sha256,
     ];
@@ -49,6 +52,7 @@ impl Algorithm {
         match alg.as_str() {
             "crc32" => Ok(Some(Algorithm::Crc32)),
             "crc32c" => Ok(Some(Algorithm::Crc32c)),
+            "crc64nvme" => Ok(Some(Algorithm::Crc64Nvme)),
             "sha1" => Ok(Some(Algorithm::Sha1)),
             "sha256" => Ok(Some(Algorithm::Sha256)),
             // Not a checksum value: how the client computed its full-object checksum.
@@ -62,6 +66,7 @@ impl Algorithm {
         match name.trim().to_ascii_uppercase().as_str() {
             "CRC32" => Ok(Algorithm::Crc32),
             "CRC32C" => Ok(Algorithm::Crc32c),
+            "CRC64NVME" => Ok(Algorithm::Crc64Nvme),
             "SHA1" => Ok(Algorithm::Sha1),
             "SHA256" => Ok(Algorithm::Sha256),
             other => Err(format!("the checksum algorithm {other} is not supported")),
@@ -73,6 +78,7 @@ impl Algorithm {
         match self {
             Algorithm::Crc32 => "CRC32",
             Algorithm::Crc32c => "CRC32C",
+            Algorithm::Crc64Nvme => "CRC64NVME",
             Algorithm::Sha1 => "SHA1",
             Algorithm::Sha256 => "SHA256",
         }
@@ -83,6 +89,7 @@ impl Algorithm {
         match self {
             Algorithm::Crc32 => "x-amz-checksum-crc32",
             Algorithm::Crc32c => "x-amz-checksum-crc32c",
+            Algorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
             Algorithm::Sha1 => "x-amz-checksum-sha1",
             Algorithm::Sha256 => "x-amz-checksum-sha256",
         }
@@ -93,16 +100,18 @@ impl Algorithm {
         match self {
             Algorithm::Crc32 => "ChecksumCRC32",
             Algorithm::Crc32c => "ChecksumCRC32C",
+            Algorithm::Crc64Nvme => "ChecksumCRC64NVME",
             Algorithm::Sha1 => "ChecksumSHA1",
             Algorithm::Sha256 => "ChecksumSHA256",
         }
     }
 
-    /// The reversed polynomial of a CRC; `None` for a hash, whose values cannot be combined.
-    fn crc_polynomial(self) -> Option<u32> {
+    /// Its CRC; `None` for a hash, whose values cannot be combined.
+    fn crc(self) -> Option<Crc> {
         match self {
-            Algorithm::Crc32 => Some(CRC32_POLY),
-            Algorithm::Crc32c => Some(CRC32C_POLY),
+            Algorithm::Crc32 => Some(CRC32),
+            Algorithm::Crc32c => Some(CRC32C),
+            Algorithm::Crc64Nvme => Some(CRC64NVME),
             Algorithm::Sha1 | Algorithm::Sha256 => None,
         }
     }
@@ -151,7 +160,8 @@ pub struct UploadChecksum {
 impl UploadChecksum {
     /// The upload's checksum from its initiation's `x-amz-checksum-algorithm` and
     /// `x-amz-checksum-type`: `None` without either; a type without an algorithm, an unknown
-    /// type, or a full-object hash (which parts cannot make) is an error, as S3 refuses them.
+    /// type, a full-object hash (which parts cannot make) or a composite CRC-64/NVME is an
+    /// error, as S3 refuses them. The type defaults to composite, full object for CRC-64/NVME.
     pub fn of_headers(
         algorithm: Option<&str>,
         combination: Option<&str>,
@@ -169,8 +179,19 @@ impl UploadChecksum {
             .map(|c| c.trim().to_ascii_uppercase())
             .as_deref()
         {
+            // CRC-64/NVME makes full-object values only, and is so by default (as S3).
+            None | Some("FULL_OBJECT") if algorithm == Algorithm::Crc64Nvme => {
+                Combination::FullObject
+            }
+            Some("COMPOSITE") if algorithm == Algorithm::Crc64Nvme => {
+                return Err(
+                    "the COMPOSITE checksum type cannot be used with the CRC64NVME \
+                            algorithm: its values are full-object only"
+                        .into(),
+                );
+            }
             None | Some("COMPOSITE") => Combination::Composite,
-            Some("FULL_OBJECT") if algorithm.crc_polynomial().is_some() => Combination::FullObject,
+            Some("FULL_OBJECT") if algorithm.crc().is_some() => Combination::FullObject,
             Some("FULL_OBJECT") => {
                 return Err(format!(
                     "the FULL_OBJECT checksum type cannot be used with the {} algorithm: \
@@ -217,22 +238,24 @@ impl UploadChecksum {
                     .map_err(|_| format!("a part's checksum {v:?} is not base64"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        match (self.combination, self.algorithm.crc_polynomial()) {
-            (Combination::FullObject, Some(poly)) => {
-                let mut whole: Option<u32> = None;
+        match (self.combination, self.algorithm.crc()) {
+            (Combination::FullObject, Some(crc)) => {
+                let mut whole: Option<u64> = None;
                 for (value, len) in decoded {
-                    let crc = u32::from_be_bytes(
-                        value
-                            .try_into()
-                            .map_err(|_| "a part's CRC is not 4 bytes".to_owned())?,
-                    );
+                    let part = crc.value_of(&value).ok_or_else(|| {
+                        format!(
+                            "a part's {} is not {} bytes",
+                            self.algorithm.name(),
+                            crc.bytes
+                        )
+                    })?;
                     whole = Some(match whole {
-                        None => crc,
-                        Some(before) => crc_combine(poly, before, crc, len),
+                        None => part,
+                        Some(before) => crc_combine(crc, before, part, len),
                     });
                 }
                 let whole = whole.ok_or_else(|| "an object of no parts".to_owned())?;
-                Ok(b64.encode(whole.to_be_bytes()))
+                Ok(b64.encode(crc.value_bytes(whole)))
             }
             _ => {
                 let mut c = Checksum::new(self.algorithm);
@@ -245,29 +268,75 @@ impl UploadChecksum {
     }
 }
 
-const fn crc_table(poly: u32) -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0u32;
+/// A reflected CRC (S3's CRC-32, CRC-32C and CRC-64/NVME): its reversed polynomial, its width
+/// in bytes and its table; it starts from all ones and its value is the state inverted.
+#[derive(Debug, Clone, Copy)]
+pub struct Crc {
+    poly: u64,
+    bytes: usize,
+    table: &'static [u64; 256],
+}
+
+impl Crc {
+    /// The value whose bits are all ones over the width.
+    const fn ones(self) -> u64 {
+        u64::MAX >> (64 - 8 * self.bytes)
+    }
+
+    /// The value of a finished state, big-endian over the width.
+    fn value_bytes(self, value: u64) -> Vec<u8> {
+        value.to_be_bytes()[8 - self.bytes..].to_vec()
+    }
+
+    /// A value from its big-endian bytes; `None` when they are not the width's.
+    fn value_of(self, bytes: &[u8]) -> Option<u64> {
+        (bytes.len() == self.bytes)
+            .then(|| bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
+    }
+}
+
+const fn crc_table(poly: u64) -> [u64; 256] {
+    let mut table = [0u64; 256];
+    let mut i = 0;
     while i < 256 {
-        let mut c = i;
+        let mut c = i as u64;
         let mut k = 0;
         while k < 8 {
             c = if c & 1 != 0 { poly ^ (c >> 1) } else { c >> 1 };
             k += 1;
         }
-        table[i as usize] = c;
+        table[i] = c;
         i += 1;
     }
     table
 }
 
-const CRC32_POLY: u32 = 0xEDB8_8320;
-const CRC32C_POLY: u32 = 0x82F6_3B78;
-static CRC32: [u32; 256] = crc_table(CRC32_POLY);
-static CRC32C: [u32; 256] = crc_table(CRC32C_POLY);
+/// CRC-32 (IEEE 802.3, zlib's), CRC-32C (Castagnoli) and CRC-64/NVME, as their catalogue entries
+/// give the polynomials (reflected here).
+const CRC32_POLY: u64 = 0x04C1_1DB7_u32.reverse_bits() as u64;
+const CRC32C_POLY: u64 = 0x1EDC_6F41_u32.reverse_bits() as u64;
+const CRC64NVME_POLY: u64 = 0xAD93_D235_94C9_3659_u64.reverse_bits();
+static CRC32_TABLE: [u64; 256] = crc_table(CRC32_POLY);
+static CRC32C_TABLE: [u64; 256] = crc_table(CRC32C_POLY);
+static CRC64NVME_TABLE: [u64; 256] = crc_table(CRC64NVME_POLY);
+const CRC32: Crc = Crc {
+    poly: CRC32_POLY,
+    bytes: 4,
+    table: &CRC32_TABLE,
+};
+const CRC32C: Crc = Crc {
+    poly: CRC32C_POLY,
+    bytes: 4,
+    table: &CRC32C_TABLE,
+};
+const CRC64NVME: Crc = Crc {
+    poly: CRC64NVME_POLY,
+    bytes: 8,
+    table: &CRC64NVME_TABLE,
+};
 
-/// `mat` (a 32x32 matrix over GF(2), one column per word) times `vec`.
-fn gf2_times(mat: &[u32; 32], mut vec: u32) -> u32 {
+/// `mat` (a matrix over GF(2), one column per word) times `vec`.
+fn gf2_times(mat: &[u64; 64], mut vec: u64) -> u64 {
     let mut sum = 0;
     for column in mat {
         if vec == 0 {
@@ -282,41 +351,42 @@ fn gf2_times(mat: &[u32; 32], mut vec: u32) -> u32 {
 }
 
 /// `mat` squared.
-fn gf2_square(mat: &[u32; 32]) -> [u32; 32] {
+fn gf2_square(mat: &[u64; 64]) -> [u64; 64] {
     mat.map(|column| gf2_times(mat, column))
 }
 
-/// The CRC (reversed polynomial `poly`) of A followed by B, from the CRC of A, the CRC of B and
-/// B's length, as zlib's `crc32_combine`: A's CRC is carried through `len_b` zero bytes by
-/// repeated squaring of the one-zero-bit operator, then B's is added.
-fn crc_combine(poly: u32, crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
-    // The operator of one zero bit: shift right, and feed the polynomial back from bit 0.
-    let mut one_bit = [0u32; 32];
-    one_bit[0] = poly;
-    let mut row = 1u32;
-    for column in one_bit.iter_mut().skip(1) {
+/// The CRC of A followed by B, from the CRC of A, the CRC of B and B's length, as zlib's
+/// `crc32_combine`: A's CRC is carried through `len_b` zero bytes by repeated squaring of the
+/// one-zero-bit operator, then B's is added.
+fn crc_combine(crc: Crc, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    // The operator of one zero bit: shift right, and feed the polynomial back from bit 0. Only
+    // the width's columns are used; the others stay zero.
+    let mut one_bit = [0u64; 64];
+    one_bit[0] = crc.poly;
+    let mut row = 1u64;
+    for column in one_bit.iter_mut().take(8 * crc.bytes).skip(1) {
         *column = row;
         row <<= 1;
     }
     // Four zero bits, then one zero byte at the loop's first squaring.
     let mut op = gf2_square(&gf2_square(&one_bit));
-    let mut crc = crc_a;
+    let mut value = crc_a;
     let mut len = len_b;
     while len != 0 {
         op = gf2_square(&op);
         if len & 1 != 0 {
-            crc = gf2_times(&op, crc);
+            value = gf2_times(&op, value);
         }
         len >>= 1;
     }
-    crc ^ crc_b
+    value ^ crc_b
 }
 
 /// A running checksum.
 #[derive(Debug, Clone)]
 pub enum Checksum {
-    /// CRC state (inverted), and its table.
-    Crc(u32, &'static [u32; 256]),
+    /// A CRC's state (inverted), and the CRC.
+    Crc(u64, Crc),
     /// SHA-1.
     Sha1(Sha1),
     /// SHA-256.
@@ -326,22 +396,21 @@ pub enum Checksum {
 impl Checksum {
     /// A fresh state.
     pub fn new(alg: Algorithm) -> Self {
-        match alg {
-            Algorithm::Crc32 => Checksum::Crc(!0, &CRC32),
-            Algorithm::Crc32c => Checksum::Crc(!0, &CRC32C),
-            Algorithm::Sha1 => Checksum::Sha1(Sha1::new()),
-            Algorithm::Sha256 => Checksum::Sha256(Sha256::new()),
+        match (alg.crc(), alg) {
+            (Some(crc), _) => Checksum::Crc(crc.ones(), crc),
+            (None, Algorithm::Sha1) => Checksum::Sha1(Sha1::new()),
+            (None, _) => Checksum::Sha256(Sha256::new()),
         }
     }
 
     /// Adds bytes.
     pub fn update(&mut self, data: &[u8]) {
         match self {
-            Checksum::Crc(c, table) => {
+            Checksum::Crc(c, crc) => {
                 for &b in data {
                     // The low byte of the state, without a truncating cast.
                     let low = c.to_le_bytes()[0];
-                    *c = table[usize::from(low ^ b)] ^ (*c >> 8);
+                    *c = crc.table[usize::from(low ^ b)] ^ (*c >> 8);
                 }
             }
             Checksum::Sha1(h) => h.update(data),
@@ -353,7 +422,7 @@ impl Checksum {
     pub fn finish(self) -> String {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         match self {
-            Checksum::Crc(c, _) => b64(&(!c).to_be_bytes()),
+            Checksum::Crc(c, crc) => b64(&crc.value_bytes(!c & crc.ones())),
             Checksum::Sha1(h) => b64(&h.finalize()),
             Checksum::Sha256(h) => b64(&h.finalize()),
         }
@@ -372,16 +441,28 @@ mod tests {
 
     /// The standard check values of "123456789" (CRC-32 0xCBF43926, CRC-32C 0xE3069283).
     #[test]
+    /// The check values of "123456789" in the CRC catalogue (CRC-32 0xCBF43926, CRC-32C
+    /// 0xE3069283, CRC-64/NVME 0xAE8B14860A799888).
     fn check_values_match_the_standards() {
-        let b64 = |v: u32| base64::engine::general_purpose::STANDARD.encode(v.to_be_bytes());
-        assert_eq!(of(Algorithm::Crc32, b"123456789"), b64(0xCBF4_3926));
-        assert_eq!(of(Algorithm::Crc32c, b"123456789"), b64(0xE306_9283));
+        let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+        assert_eq!(
+            of(Algorithm::Crc32, b"123456789"),
+            b64(&0xCBF4_3926_u32.to_be_bytes())
+        );
+        assert_eq!(
+            of(Algorithm::Crc32c, b"123456789"),
+            b64(&0xE306_9283_u32.to_be_bytes())
+        );
+        assert_eq!(
+            of(Algorithm::Crc64Nvme, b"123456789"),
+            b64(&0xAE8B_1486_0A79_9888_u64.to_be_bytes())
+        );
         assert_eq!(
             of(Algorithm::Sha256, b""),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
         assert_eq!(
-            Algorithm::of_name("x-amz-checksum-crc64nvme").map_err(|_| ()),
+            Algorithm::of_name("x-amz-checksum-crc64").map_err(|_| ()),
             Err(())
         );
         assert_eq!(Algorithm::of_name("x-amz-meta-x"), Ok(None));
@@ -397,20 +478,20 @@ mod tests {
     #[test]
     fn a_crc_of_two_pieces_combines_to_the_crc_of_both() {
         let data = sample(300_001);
-        for alg in [Algorithm::Crc32, Algorithm::Crc32c] {
-            let poly = alg.crc_polynomial().unwrap();
+        for alg in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            let params = alg.crc().unwrap();
             let crc = |b: &[u8]| {
                 let mut c = Checksum::new(alg);
                 c.update(b);
                 match c {
-                    Checksum::Crc(state, _) => !state,
+                    Checksum::Crc(state, params) => !state & params.ones(),
                     _ => unreachable!(),
                 }
             };
             for split in [0, 1, 7, 8, 255, 4096, 100_000, 299_999, 300_001] {
                 let (a, b) = data.split_at(split);
                 assert_eq!(
-                    crc_combine(poly, crc(a), crc(b), b.len() as u64),
+                    crc_combine(params, crc(a), crc(b), b.len() as u64),
                     crc(&data),
                     "{alg:?} split at {split}"
                 );
@@ -442,7 +523,7 @@ mod tests {
             assert_eq!(value, format!("{}-3", of(alg, &raw)), "{alg:?}");
             assert_eq!(Combination::of_value(&value), Combination::Composite);
             // Full object: a CRC's value is the whole object's, as if uploaded in one piece.
-            if alg.crc_polynomial().is_some() {
+            if alg.crc().is_some() {
                 let full = UploadChecksum {
                     algorithm: alg,
                     combination: Combination::FullObject,
@@ -482,7 +563,14 @@ mod tests {
             (Some("SHA256"), None, Ok(Some((Sha256, Composite)))),
             (Some("SHA256"), Some("FULL_OBJECT"), Err("FULL_OBJECT")),
             (Some("SHA1"), Some("FULL_OBJECT"), Err("FULL_OBJECT")),
-            (Some("CRC64NVME"), None, Err("CRC64NVME")),
+            (Some("CRC64NVME"), None, Ok(Some((Crc64Nvme, FullObject)))),
+            (
+                Some("crc64nvme"),
+                Some("FULL_OBJECT"),
+                Ok(Some((Crc64Nvme, FullObject))),
+            ),
+            (Some("CRC64NVME"), Some("COMPOSITE"), Err("COMPOSITE")),
+            (Some("CRC64"), None, Err("CRC64")),
             (Some("MD5"), None, Err("MD5")),
             (Some("CRC32"), Some("BOTH"), Err("BOTH")),
             (None, Some("COMPOSITE"), Err("x-amz-checksum-algorithm")),

@@ -57,6 +57,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
       | website-redirect B (creates B: objects written with a website redirect by PUT, copy,
         multipart upload and form; what HEAD answers of each; a malformed one)
+      | crc64nvme B (creates B: CRC-64/NVME values of a PUT, a multipart upload and a copy;
+        needs awscrt, botocore's optional CRC-64/NVME)
       | multipart-checksums B (creates B: multipart uploads with checksums, composite and full
         object, managed and by hand; what each call answers and refuses)
       | suspend-versioning B AK SK (creates B: versioning read, suspended, enabled; an object
@@ -821,8 +823,8 @@ def multipart_checksums(s3, bucket):
     head = s3.head_object(Bucket=bucket, Key="crc-as-sha", ChecksumMode="ENABLED")
     seen["copy_asks_sha256"] = [copy["CopyObjectResult"].get("ChecksumSHA256") == sha(data),
                                 head.get("ChecksumSHA256") == sha(data), "ChecksumCRC32" in head]
-    seen["copy_asks_crc64nvme"] = code_of(lambda: s3.copy_object(
-        Bucket=bucket, Key="x", ChecksumAlgorithm="CRC64NVME", CopySource={"Bucket": bucket, "Key": "default"}))
+    seen["copy_asks_sha512"] = code_of(lambda: s3.copy_object(
+        Bucket=bucket, Key="x", ChecksumAlgorithm="SHA512", CopySource={"Bucket": bucket, "Key": "default"}))
 
     # UploadPartCopy into a CRC32 full-object upload: the copied part's value is computed.
     up = s3.create_multipart_upload(Bucket=bucket, Key="copied", ChecksumAlgorithm="CRC32",
@@ -844,10 +846,54 @@ def multipart_checksums(s3, bucket):
     seen["refused_at_initiation"] = {
         "sha256_full_object": code_of(lambda: s3.create_multipart_upload(
             Bucket=bucket, Key="x", ChecksumAlgorithm="SHA256", ChecksumType="FULL_OBJECT")),
-        "crc64nvme": code_of(lambda: s3.create_multipart_upload(
-            Bucket=bucket, Key="x", ChecksumAlgorithm="CRC64NVME")),
+        "sha512": code_of(lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="x", ChecksumAlgorithm="SHA512")),
+        "crc64nvme_composite": code_of(lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="x", ChecksumAlgorithm="CRC64NVME", ChecksumType="COMPOSITE")),
     }
     seen["uploads_left"] = sorted(u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    return seen
+
+
+def crc64nvme(s3, bucket):
+    """CRC-64/NVME, the checksum S3 gives every object since 2025, as botocore with the AWS
+    common runtime (awscrt) computes and checks it: a PUT's value kept and answered, a multipart
+    upload's parts combined into the whole object's value (full object only), a copy asking for
+    it. The expected values come from awscrt's own CRC-64/NVME."""
+    import base64
+    import io
+
+    from awscrt import checksums
+    from boto3.s3.transfer import TransferConfig
+    from botocore.compat import HAS_CRT
+
+    def crc(data):
+        return base64.b64encode(checksums.crc64nvme(data).to_bytes(8, "big")).decode()
+
+    s3.create_bucket(Bucket=bucket)
+    mib = 1 << 20
+    parts = [bytes([97 + i]) * (5 * mib) for i in range(2)] + [b"the last part"]
+    data = b"".join(parts)
+    seen = {"botocore_has_crt": HAS_CRT}
+    put = s3.put_object(Bucket=bucket, Key="one", Body=parts[2], ChecksumAlgorithm="CRC64NVME",
+                        ServerSideEncryption="aws:kms")
+    seen["put_answers_it"] = put.get("ChecksumCRC64NVME") == crc(parts[2])
+    got = s3.get_object(Bucket=bucket, Key="one", ChecksumMode="ENABLED")
+    seen["get_checked"] = [got["Body"].read() == parts[2], got.get("ChecksumCRC64NVME") == crc(parts[2]),
+                           got.get("ChecksumType"), got["ResponseMetadata"].get("HTTPStatusCode")]
+    config = TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib)
+    s3.upload_fileobj(io.BytesIO(data), bucket, "mp", Config=config,
+                      ExtraArgs={"ChecksumAlgorithm": "CRC64NVME"})
+    head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    seen["multipart_whole"] = [head.get("ChecksumCRC64NVME") == crc(data), head.get("ChecksumType"),
+                               head["ETag"].endswith('-3"')]
+    got = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    seen["multipart_read"] = got["Body"].read() == data
+    got = s3.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED", PartNumber=2)
+    seen["multipart_part_2"] = [got["Body"].read() == parts[1], got.get("ChecksumCRC64NVME") == crc(parts[1])]
+    copy = s3.copy_object(Bucket=bucket, Key="copy", ChecksumAlgorithm="CRC64NVME",
+                          CopySource={"Bucket": bucket, "Key": "one"})
+    seen["copy_asks_it"] = copy["CopyObjectResult"].get("ChecksumCRC64NVME") == crc(parts[2])
     return seen
 
 
@@ -1692,6 +1738,8 @@ def main():
             out = checksums(s3, args[0])
         elif op == "multipart-checksums":
             out = multipart_checksums(s3, args[0])
+        elif op == "crc64nvme":
+            out = crc64nvme(s3, args[0])
         elif op == "public-access":
             bucket, other_ak, other_sk, other_domain = args
             out = public_access(s3, bucket, client(endpoint, other_ak, other_sk, signature),
