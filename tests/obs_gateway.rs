@@ -2033,6 +2033,34 @@ fn multipart_uploads_keep_and_check_their_parts_checksums() {
     }
 }
 
+/// S3 Bucket Keys (`BucketKeyEnabled`) were silently dropped: the object was stored with a data
+/// key of its own while the caller asked for a bucket-level key, and the bucket's encryption
+/// configuration lost the setting. Asking for one is now 501 by every call that can (PUT, copy,
+/// CreateMultipartUpload, a form, PutBucketEncryption), nothing is stored, and `false` is taken.
+#[test]
+fn bucket_keys_are_refused_not_dropped() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "bucket-keys-v4"),
+        (Client::Boto3SigV2, "bucket-keys-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["bucket-keys", bucket]);
+        let want = serde_json::json!({
+            "put": "NotImplemented",
+            "put_false": "ok",
+            "copy": "NotImplemented",
+            "multipart": "NotImplemented",
+            "encryption": "NotImplemented",
+            "encryption_after": "ServerSideEncryptionConfigurationNotFoundError",
+            "encryption_false": "ok",
+            "form": 501,
+            "keys": ["plain"],
+            "uploads": 0,
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// CRC-64/NVME (S3's default checksum since 2025) was refused as an unknown algorithm, so an
 /// S3 client set to use it failed on every upload. botocore with awscrt (its optional
 /// dependency for CRC-64/NVME) now gets it kept and answered like the other checksums: a PUT's

@@ -57,6 +57,7 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
       | website-redirect B (creates B: objects written with a website redirect by PUT, copy,
         multipart upload and form; what HEAD answers of each; a malformed one)
+      | bucket-keys B (creates B: S3 Bucket Keys asked for by each call that can; what is left)
       | crc64nvme B (creates B: CRC-64/NVME values of a PUT, a multipart upload and a copy;
         needs awscrt, botocore's optional CRC-64/NVME)
       | multipart-checksums B (creates B: multipart uploads with checksums, composite and full
@@ -894,6 +895,40 @@ def crc64nvme(s3, bucket):
     copy = s3.copy_object(Bucket=bucket, Key="copy", ChecksumAlgorithm="CRC64NVME",
                           CopySource={"Bucket": bucket, "Key": "one"})
     seen["copy_asks_it"] = copy["CopyObjectResult"].get("ChecksumCRC64NVME") == crc(parts[2])
+    return seen
+
+
+def bucket_keys(s3, bucket):
+    """S3 Bucket Keys asked for by every call that can (PUT, copy, multipart upload, form, the
+    bucket's encryption configuration): refused, so that no caller believes in one; false
+    is taken. What is left, and the bucket's configuration, show nothing was done."""
+    import requests
+
+    s3.create_bucket(Bucket=bucket)
+    kms = {"ServerSideEncryption": "aws:kms"}
+    seen = {
+        "put": code_of(lambda: s3.put_object(Bucket=bucket, Key="put", Body=b"x", BucketKeyEnabled=True, **kms)),
+        "put_false": code_of(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"x", BucketKeyEnabled=False, **kms)),
+        "copy": code_of(lambda: s3.copy_object(Bucket=bucket, Key="copy", BucketKeyEnabled=True,
+                                               CopySource={"Bucket": bucket, "Key": "plain"}, **kms)),
+        "multipart": code_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", BucketKeyEnabled=True, **kms)),
+        "encryption": code_of(lambda: s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}]})),
+    }
+    try:
+        s3.get_bucket_encryption(Bucket=bucket)
+        seen["encryption_after"] = "kept"
+    except botocore.exceptions.ClientError as e:
+        seen["encryption_after"] = e.response["Error"]["Code"]
+    seen["encryption_false"] = code_of(lambda: s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": False}]}))
+    post = s3.generate_presigned_post(bucket, "form", Fields={
+        "x-amz-server-side-encryption-bucket-key-enabled": "true"},
+        Conditions=[{"x-amz-server-side-encryption-bucket-key-enabled": "true"}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"form body")})
+    seen["form"] = r.status_code
+    seen["keys"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    seen["uploads"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
     return seen
 
 
@@ -1738,6 +1773,8 @@ def main():
             out = checksums(s3, args[0])
         elif op == "multipart-checksums":
             out = multipart_checksums(s3, args[0])
+        elif op == "bucket-keys":
+            out = bucket_keys(s3, args[0])
         elif op == "crc64nvme":
             out = crc64nvme(s3, args[0])
         elif op == "public-access":

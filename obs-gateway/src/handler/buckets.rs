@@ -409,6 +409,11 @@ impl Ctx<'_> {
             .map(|(a, _)| a)
             .ok_or_else(|| malformed_xml("ServerSideEncryptionConfiguration needs SSEAlgorithm"))?;
         let key = xml::element(&doc, "KMSMasterKeyID", 0).map(|(k, _)| k);
+        super::routes::check_bucket_key(
+            xml::element(&doc, "BucketKeyEnabled", 0)
+                .map(|(v, _)| v)
+                .as_deref(),
+        )?;
         let alg = if alg == "aws:kms" {
             "kms".to_owned()
         } else {

@@ -329,6 +329,7 @@ pub(super) async fn post_object(
             &format!("{prefix}{}", super::WEBSITE_REDIRECT),
         ))?;
     }
+    super::routes::check_bucket_key(field(&fields, super::routes::BUCKET_KEY))?;
     super::routes::refuse_sse_c(fields.iter().map(|(n, _)| n.as_str()), [])?;
     let tags = field(&fields, "tagging")
         .map(super::tagging::of_document)

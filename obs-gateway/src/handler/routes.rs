@@ -332,6 +332,33 @@ pub(super) fn check_storage_class(class: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// The header (and form field) that asks S3 for a Bucket Key.
+pub(super) const BUCKET_KEY: &str = "x-amz-server-side-encryption-bucket-key-enabled";
+
+/// Refuses an S3 Bucket Key (`true` in [`BUCKET_KEY`], or a bucket encryption configuration's
+/// `BucketKeyEnabled`): 501 `NotImplemented`. The gateway gives every SSE-KMS object a data key
+/// of its own from the KMS; a Bucket Key would mean one bucket-level key from which objects'
+/// keys are derived, with fewer KMS calls and another encryption context, which a caller (or a
+/// test counting KMS calls) would believe in. `false` is what every object has; another value
+/// is 400 `InvalidArgument`.
+pub(super) fn check_bucket_key(value: Option<&str>) -> Result<(), ApiError> {
+    match value.map(str::trim) {
+        None => Ok(()),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(()),
+        Some(v) if v.eq_ignore_ascii_case("true") => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "S3 Bucket Keys are not provided: every SSE-KMS object gets a data key of its own \
+             from the KMS (omit the Bucket Key, or set it false)",
+        )),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "a Bucket Key setting is true or false",
+        )),
+    }
+}
+
 /// Refuses headers of a new object that ask for what the gateway does not keep: an object lock
 /// (400 `InvalidRequest`, as S3 answers for a bucket without object lock: the object would
 /// otherwise look protected and be deletable) and a storage class other than `STANDARD`.
@@ -361,6 +388,11 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
              replace the object; OBS's AppendObject (POST ?append&position=N) is",
         ));
     }
+    check_bucket_key(
+        headers
+            .get(BUCKET_KEY)
+            .map(|v| v.to_str().unwrap_or("not text")),
+    )?;
     // S3's encryption context for SSE-KMS: the data key would not be bound to it, and a read
     // would not answer it.
     if headers.contains_key("x-amz-server-side-encryption-context") {
@@ -654,6 +686,27 @@ mod tests {
             }
         }
         assert!(with_header(Method::PUT, &[], "x-obs-tagging").is_ok());
+        // A Bucket Key: not provided (every object has its own data key); false is what is.
+        for (method, query) in [
+            (Method::PUT, &[][..]),
+            (Method::POST, &["uploads"][..]),
+            (Method::POST, &["append", "position=0"][..]),
+        ] {
+            for (value, want) in [
+                ("true", Err("501 NotImplemented")),
+                ("TRUE", Err("501 NotImplemented")),
+                ("false", Ok(())),
+                ("yes", Err("400 InvalidArgument")),
+            ] {
+                let t = target(b, k, query);
+                let mut headers = HeaderMap::new();
+                headers.insert(BUCKET_KEY, http::HeaderValue::from_static(value));
+                let got = Op::of(&method, &t, &headers)
+                    .map(|_| ())
+                    .map_err(|e| format!("{} {}", e.status.as_u16(), e.code));
+                assert_eq!(got, want.map_err(str::to_owned), "{method} {value}");
+            }
+        }
         // Storage classes: STANDARD is what every object is; another one S3 or OBS knows is not
         // kept, an unknown one is not valid.
         let with_class = |name: &'static str, class: &'static str| {
