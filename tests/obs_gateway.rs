@@ -3147,7 +3147,10 @@ fn a_crash_mid_upload_leaves_nothing_after_restart() {
 }
 
 /// The AWS CLI with its defaults (SigV4; a 20 MiB file goes up as a multipart upload): an
-/// SSE-KMS upload reads back whole, and head-object reports SSE-KMS under the tenant's key.
+/// SSE-KMS upload reads back whole, and head-object reports SSE-KMS under the tenant's key. Then
+/// its everyday workflow: `s3 sync` up (SSE-KMS, a 9 MB file in parts) and back, a changed file
+/// synced alone, a stream from standard input (a multipart upload of unknown length) read back
+/// to standard output, `s3 mv`, `s3 rm --recursive` and `s3 rb`.
 #[test]
 fn the_aws_cli_uploads_and_downloads_sse_kms_objects() {
     static AWSCLI: OnceLock<PathBuf> = OnceLock::new();
@@ -3189,6 +3192,21 @@ fn the_aws_cli_uploads_and_downloads_sse_kms_objects() {
         files_containing(&env.data(), b"AWSCLI plaintext"),
         Vec::<PathBuf>::new()
     );
+    let big_key = "p/sub/big";
+    let workflow = serde_json::json!({
+        "first_sync": ["p/f1", "p/f2", "p/f3", big_key],
+        "second_sync": ["p/f2"],
+        "synced_back": true,
+        // s3transfer begins its multipart uploads with CRC32: the object keeps the composite.
+        "synced_big": ["aws:kms", "COMPOSITE", true],
+        "stdin_round_trip": true,
+        "after_move": ["big.bin", "moved", "p/f2", "p/f3", big_key, "stdin"],
+        "deleted": ["big.bin", "moved", "p/f2", "p/f3", big_key, "stdin"],
+        "bucket_left": false,
+    });
+    for (name, want) in workflow.as_object().expect("object") {
+        assert_eq!(&got[name], want, "{name}: {got}");
+    }
 }
 
 /// Object keys that need encoding (spaces, `+`, `&`, `=`, `%`, non-ASCII) sign, store, list and
