@@ -1078,6 +1078,36 @@ mod tests {
     }
 
     #[test]
+    fn a_parts_checksum_algorithm_is_its_headers_or_its_announced_trailers() {
+        for (headers, want) in [
+            (&[][..], Ok(None)),
+            (
+                &[("x-amz-checksum-sha256", "x")][..],
+                Ok(Some(Algorithm::Sha256)),
+            ),
+            (
+                &[("x-amz-trailer", "x-amz-checksum-crc32c")][..],
+                Ok(Some(Algorithm::Crc32c)),
+            ),
+            (
+                &[("x-amz-trailer", " X-Amz-Checksum-CRC64NVME ")][..],
+                Ok(Some(Algorithm::Crc64Nvme)),
+            ),
+            (&[("x-amz-trailer", "x-amz-checksum-md5")][..], Err(400)),
+            (&[("x-amz-checksum-sha512", "x")][..], Err(400)),
+            // A trailer that is no checksum carries none.
+            (&[("x-amz-trailer", "x-amz-meta-late")][..], Ok(None)),
+        ] {
+            let mut map = http::HeaderMap::new();
+            for (n, v) in headers {
+                map.insert(*n, HeaderValue::from_static(v));
+            }
+            let got = carried_algorithm(&map).map_err(|e| e.status.as_u16());
+            assert_eq!(got, want, "{headers:?}");
+        }
+    }
+
+    #[test]
     fn every_part_but_the_last_is_at_least_100_kib() {
         for (sizes, refused_part) in [
             (&[1][..], None),
