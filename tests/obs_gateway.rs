@@ -3671,6 +3671,91 @@ fn an_s3_spelled_bucket_policy_is_kept_and_enforced() {
     }
 }
 
+/// restic (Debian's package, unmodified; minio-go underneath), the backup tool many people point
+/// at an S3 bucket, against a bucket whose default encryption is SSE-KMS: a repository is made,
+/// backed up twice, checked with every pack read back, restored byte for byte, pruned to one
+/// snapshot and checked again; every object of the repository is stored under SSE-KMS.
+#[test]
+fn restic_backs_up_restores_and_prunes_on_an_sse_kms_bucket() {
+    static RESTIC: OnceLock<()> = OnceLock::new();
+    RESTIC.get_or_init(|| {
+        let present = || {
+            Command::new("restic")
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !present() {
+            kmsbox_tests::debian::install("restic", "restic");
+        }
+        assert!(present(), "restic runs after installing it");
+    });
+    let env = Env::start(&[]);
+    let bucket = "restic-repo";
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", bucket]);
+    let enc = Client::Boto3SigV4.run(&env, T1, &["put-encryption", bucket, "-"]);
+    assert_eq!(status(&enc), 200, "{enc}");
+    let src = PathBuf::from(env.out("restic-src"));
+    std::fs::create_dir_all(src.join("sub")).expect("mkdir");
+    std::fs::write(src.join("sub/big"), marked("RESTIC", 3_000_000)).expect("write");
+    for i in 0..40 {
+        std::fs::write(src.join(format!("f{i}")), format!("file {i}\n")).expect("write");
+    }
+    let repo = format!("s3:{}/{bucket}", env.endpoint());
+    let restic = |args: &[&str]| -> String {
+        let out = Command::new("restic")
+            .args(["-r", &repo, "--no-cache"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", T1.0)
+            .env("AWS_SECRET_ACCESS_KEY", T1.1)
+            .env("RESTIC_PASSWORD", "a test repository's password")
+            .output()
+            .expect("restic runs");
+        assert!(
+            out.status.success(),
+            "restic {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let snapshots = |restic: &dyn Fn(&[&str]) -> String| -> usize {
+        let listed: Value = serde_json::from_str(&restic(&["snapshots", "--json"])).expect("json");
+        listed.as_array().map_or(0, Vec::len)
+    };
+    let src_arg = src.to_string_lossy().into_owned();
+    restic(&["init"]);
+    restic(&["backup", &src_arg]);
+    std::fs::write(src.join("f1"), "changed\n").expect("write");
+    restic(&["backup", &src_arg]);
+    assert_eq!(snapshots(&restic), 2);
+    assert!(restic(&["check", "--read-data"]).contains("no errors were found"));
+    let target = env.out("restic-restored");
+    restic(&["restore", "latest", "--target", &target]);
+    let restored = Path::new(&target).join(src.strip_prefix("/").expect("absolute"));
+    for name in ["sub/big", "f1", "f39"] {
+        assert_eq!(
+            std::fs::read(restored.join(name)).expect("restored"),
+            std::fs::read(src.join(name)).expect("source"),
+            "{name}"
+        );
+    }
+    restic(&["forget", "--keep-last", "1", "--prune"]);
+    assert!(restic(&["check"]).contains("no errors were found"));
+    assert_eq!(snapshots(&restic), 1);
+    let listed = Client::Boto3SigV4.run(&env, T1, &["list", bucket]);
+    let keys: Vec<String> = serde_json::from_value(listed["keys"].clone()).expect("keys");
+    assert!(keys.iter().any(|k| k.starts_with("data/")), "{keys:?}");
+    assert!(keys.contains(&"config".to_owned()), "{keys:?}");
+    for key in &keys {
+        let head = Client::Boto3SigV4.run(&env, T1, &["head", bucket, key]);
+        assert_eq!(
+            head["headers"]["x-amz-server-side-encryption"], "aws:kms",
+            "{key}: {head}"
+        );
+    }
+}
+
 /// rclone (Debian's package, unmodified), the S3 client many people sync with: a multipart upload
 /// (5 MiB parts, four at once) plain and with SSE-KMS reads back whole, a server-side copy and a
 /// move work, and nothing of the plaintext reaches the disk. Found with it: its completion
