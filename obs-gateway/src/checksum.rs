@@ -1,5 +1,5 @@
-//! The additional checksums S3 clients send with uploads (`x-amz-checksum-{crc32,crc32c,sha1,
-//! sha256}`, as a header or as an `aws-chunked` trailer): computed over the decoded body and
+//! The additional checksums S3 clients send with uploads (`x-amz-checksum-{crc32,crc32c,
+//! crc64nvme,sha1,sha256}`, as a header or as an `aws-chunked` trailer): computed over the decoded body and
 //! compared before anything is committed. An algorithm the gateway cannot check is refused, not
 //! ignored: a checksum the client believes was verified must have been. A multipart object's
 //! checksum is made from its parts' values ([`UploadChecksum::object_value`]): composite (the
