@@ -2061,6 +2061,36 @@ fn bucket_keys_are_refused_not_dropped() {
     }
 }
 
+/// Two parameters that were dropped: a bucket made with `ObjectOwnership` ObjectWriter or
+/// BucketOwnerPreferred (ACLs enabled, the writer owning its objects) was made BucketOwnerEnforced
+/// without a word; it is now 501 and no bucket is made. An abort with
+/// `x-amz-if-match-initiated-time` naming another time aborted the upload anyway; it is now 412
+/// and the upload stays, and the upload's own time aborts it.
+#[test]
+fn bucket_ownership_and_conditional_aborts_are_refused_or_held() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "late-v4"),
+        (Client::Boto3SigV2, "late-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["late-parameters", bucket]);
+        let want = serde_json::json!({
+            "ObjectWriter": "NotImplemented",
+            "ObjectWriter_exists": "404",
+            "BucketOwnerPreferred": "NotImplemented",
+            "BucketOwnerPreferred_exists": "404",
+            "BucketOwnerEnforced": "ok",
+            "BucketOwnerEnforced_exists": "ok",
+            "ownership_read": "BucketOwnerEnforced",
+            "abort_other_time": "PreconditionFailed",
+            "left_after_other_time": 1,
+            "abort_its_time": "ok",
+            "left_after_its_time": 0,
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// CRC-64/NVME (S3's default checksum since 2025) was refused as an unknown algorithm, so an
 /// S3 client set to use it failed on every upload. botocore with awscrt (its optional
 /// dependency for CRC-64/NVME) now gets it kept and answered like the other checksums: a PUT's

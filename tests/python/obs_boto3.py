@@ -58,6 +58,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | website-redirect B (creates B: objects written with a website redirect by PUT, copy,
         multipart upload and form; what HEAD answers of each; a malformed one)
       | bucket-keys B (creates B: S3 Bucket Keys asked for by each call that can; what is left)
+      | late-parameters B (creates B and three buckets named after it: object ownership at
+        creation, an abort conditional on its upload's initiation time)
       | crc64nvme B (creates B: CRC-64/NVME values of a PUT, a multipart upload and a copy;
         needs awscrt, botocore's optional CRC-64/NVME)
       | multipart-checksums B (creates B: multipart uploads with checksums, composite and full
@@ -853,6 +855,31 @@ def multipart_checksums(s3, bucket):
             Bucket=bucket, Key="x", ChecksumAlgorithm="CRC64NVME", ChecksumType="COMPOSITE")),
     }
     seen["uploads_left"] = sorted(u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    return seen
+
+
+def late_parameters(s3, bucket):
+    """Parameters of bucket creation and upload abort that were dropped: object ownership other
+    than BucketOwnerEnforced (every bucket here is), and the initiated-time condition of an
+    abort. Each is now refused or held."""
+    import datetime
+
+    seen = {}
+    for ownership in ["ObjectWriter", "BucketOwnerPreferred", "BucketOwnerEnforced"]:
+        name = f"{bucket}-{ownership.lower()}"
+        seen[ownership] = code_of(lambda: s3.create_bucket(Bucket=name, ObjectOwnership=ownership))
+        seen[ownership + "_exists"] = code_of(lambda: s3.head_bucket(Bucket=name))
+    seen["ownership_read"] = s3.get_bucket_ownership_controls(
+        Bucket=f"{bucket}-bucketownerenforced")["OwnershipControls"]["Rules"][0]["ObjectOwnership"]
+    s3.create_bucket(Bucket=bucket)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    initiated = s3.list_multipart_uploads(Bucket=bucket)["Uploads"][0]["Initiated"]
+    seen["abort_other_time"] = code_of(lambda: s3.abort_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=up, IfMatchInitiatedTime=initiated - datetime.timedelta(seconds=1)))
+    seen["left_after_other_time"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    seen["abort_its_time"] = code_of(lambda: s3.abort_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=up, IfMatchInitiatedTime=initiated))
+    seen["left_after_its_time"] = len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
     return seen
 
 
@@ -1775,6 +1802,8 @@ def main():
             out = multipart_checksums(s3, args[0])
         elif op == "bucket-keys":
             out = bucket_keys(s3, args[0])
+        elif op == "late-parameters":
+            out = late_parameters(s3, args[0])
         elif op == "crc64nvme":
             out = crc64nvme(s3, args[0])
         elif op == "public-access":

@@ -7,7 +7,7 @@
 //! `InvalidBucketAclWithObjectOwnership` when a bucket is made), so that code asking for
 //! `public-read` learns that nothing was made public rather than believing it was.
 
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
 use kms_proto::key_id::DomainId;
 
@@ -76,6 +76,30 @@ pub(super) fn check_new_bucket(headers: &HeaderMap) -> Result<(), ApiError> {
             "NotImplemented",
             "object lock is not served: the gateway keeps no object locks",
         ));
+    }
+    // Every bucket here is BucketOwnerEnforced (what reading its ownership controls answers): a
+    // bucket asked for with ACLs enabled would keep the writer's ownership it was promised not.
+    match headers
+        .get("x-amz-object-ownership")
+        .map(HeaderValue::as_bytes)
+    {
+        None | Some(b"BucketOwnerEnforced") => {}
+        Some(b"ObjectWriter" | b"BucketOwnerPreferred") => {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "object ownership other than BucketOwnerEnforced is not served: the bucket's \
+                 owner owns every object and ACLs are disabled",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "x-amz-object-ownership is one of BucketOwnerEnforced, BucketOwnerPreferred, \
+                 ObjectWriter",
+            ));
+        }
     }
     check_headers(headers, None).map_err(|_| {
         ApiError::new(

@@ -252,6 +252,28 @@ pub(super) fn failed() -> ApiError {
     )
 }
 
+/// AbortMultipartUpload's `x-amz-if-match-initiated-time` (S3's, for directory buckets): the
+/// upload initiated at `initiated_ms` is aborted only when it was initiated at that time, in
+/// whole seconds (`412` otherwise); a value that is no HTTP date is 400. A condition a client
+/// sends is held, not ignored.
+pub(super) fn abort(headers: &HeaderMap, initiated_ms: i64) -> Result<(), ApiError> {
+    let Some(v) = headers.get("x-amz-if-match-initiated-time") else {
+        return Ok(());
+    };
+    let secs = v.to_str().ok().and_then(date_secs).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "x-amz-if-match-initiated-time is not an HTTP date",
+        )
+    })?;
+    if secs == last_modified_secs(initiated_ms) {
+        Ok(())
+    } else {
+        Err(failed())
+    }
+}
+
 /// `Last-Modified` in whole seconds, as the header shows it and dates compare.
 fn last_modified_secs(modified_ms: i64) -> u64 {
     u64::try_from(modified_ms / 1000).unwrap_or(0)
@@ -273,6 +295,28 @@ pub(super) fn http_date(modified_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_is_aborted_only_when_initiated_at_the_time_named() {
+        let initiated_ms = 1_767_225_600_500; // 2026-01-01T00:00:00.5Z
+        for (value, want) in [
+            (None, Ok(())),
+            (Some("Thu, 01 Jan 2026 00:00:00 GMT"), Ok(())),
+            (Some("Thu, 01 Jan 2026 00:00:01 GMT"), Err(412)),
+            (Some("Wed, 31 Dec 2025 23:59:59 GMT"), Err(412)),
+            (Some("2026-01-01T00:00:00Z"), Err(400)),
+        ] {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert(
+                    "x-amz-if-match-initiated-time",
+                    http::HeaderValue::from_static(v),
+                );
+            }
+            let got = abort(&headers, initiated_ms).map_err(|e| e.status.as_u16());
+            assert_eq!(got, want, "{value:?}");
+        }
+    }
 
     #[test]
     fn a_delete_removes_only_an_object_that_meets_every_condition_it_names() {

@@ -567,6 +567,7 @@ impl Ctx<'_> {
         if upload.owner != self.caller.domain {
             return Err(ApiError::denied());
         }
+        super::conditions::abort(self.headers, upload.created_ms)?;
         self.gw.store.delete_upload(&upload.upload_id)?;
         Ok(no_content())
     }

@@ -749,6 +749,23 @@ mod tests {
             .map(|_| ())
             .map_err(|e| format!("{} {}", e.status.as_u16(), e.code));
         assert_eq!(got.unwrap_err(), "400 InvalidBucketAclWithObjectOwnership");
+        // A new bucket's object ownership: BucketOwnerEnforced is what every bucket has.
+        for (value, want) in [
+            ("BucketOwnerEnforced", Ok(())),
+            ("ObjectWriter", Err("501 NotImplemented")),
+            ("BucketOwnerPreferred", Err("501 NotImplemented")),
+            ("Writer", Err("400 InvalidArgument")),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-amz-object-ownership",
+                http::HeaderValue::from_static(value),
+            );
+            let got = Op::of(&Method::PUT, &target(b, None, &[]), &headers)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.status.as_u16(), e.code));
+            assert_eq!(got, want.map_err(str::to_owned), "{value}");
+        }
         // Reads and deletes do not carry them; a header of another operation is not looked at.
         assert!(with_header(Method::GET, &[], "x-amz-object-lock-mode").is_ok());
         assert_eq!(
