@@ -2091,6 +2091,40 @@ fn bucket_ownership_and_conditional_aborts_are_refused_or_held() {
     }
 }
 
+/// The OBS SDK's bucket options (`CreateBucketHeader`) were dropped: a bucket asked for across
+/// three availability zones, with fusion redundancy, as a parallel file system or in an
+/// enterprise project was made a plain bucket without a word. Each is now 501 and no bucket is
+/// made; what every bucket is (`CLASSIC`, project `0`) is taken. The SDK's three modes (in its
+/// default mode the two options it always names `x-obs-` arrive unsigned and are 403).
+#[test]
+fn obs_bucket_options_the_gateway_does_not_keep_are_refused() {
+    let env = Env::start(&[]);
+    for (client, prefix) in [
+        (Client::EsdkDefault, "opt-default"),
+        (Client::EsdkWorkflow, "opt-workflow"),
+        (Client::EsdkV4, "opt-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["bucket-options", prefix]);
+        let refused = serde_json::json!([501, "NotImplemented", 404]);
+        // The SDK always names these two `x-obs-`, which its default mode (AWS V2) does not
+        // sign: refused before they are read, as every unsigned prefixed header is.
+        let obs_named = if client == Client::EsdkDefault {
+            serde_json::json!([403, "AccessDenied", 404])
+        } else {
+            refused.clone()
+        };
+        let want = serde_json::json!({
+            "three-azs": obs_named,
+            "fusion": refused,
+            "fusion-upgrade": refused,
+            "pfs": obs_named,
+            "enterprise-project": refused,
+            "classic": [200, null, 200],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// CRC-64/NVME (S3's default checksum since 2025) was refused as an unknown algorithm, so an
 /// S3 client set to use it failed on every upload. botocore with awscrt (its optional
 /// dependency for CRC-64/NVME) now gets it kept and answered like the other checksums: a PUT's

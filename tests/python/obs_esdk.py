@@ -68,6 +68,7 @@ import urllib.parse
 from obs import (
     AppendObjectContent,
     AppendObjectHeader,
+    CreateBucketHeader,
     CompleteMultipartUploadRequest,
     CompletePart,
     CopyObjectHeader,
@@ -813,6 +814,26 @@ def main():
         seen["copy_read"] = [read("log.copy") == read("log"), meta("log.copy")["appendable"]]
         seen["put_over"] = code(c.putContent(bucket, "plain", "replaced"))
         seen["put_over_read"] = [read("plain"), meta("plain")["appendable"]]
+        print(json.dumps(seen))
+        return
+    elif op == "bucket-options":
+        # OBS's options of a new bucket (CreateBucketHeader): what each creation answers, and
+        # whether the bucket was made.
+        prefix, = args
+        seen = {}
+        for name, header in [
+            ("three-azs", CreateBucketHeader(availableZone="3az")),
+            ("fusion", CreateBucketHeader(redundancy="FUSION")),
+            ("fusion-upgrade", CreateBucketHeader(isFusionAllowUpgrade=True)),
+            ("pfs", CreateBucketHeader(isPFS=True)),
+            ("enterprise-project", CreateBucketHeader(epid="9d1c7c3a8f3e4f6b")),
+            ("classic", CreateBucketHeader(redundancy="CLASSIC", epid="0",
+                                           isFusionAllowUpgrade=False)),
+        ]:
+            bucket = f"{prefix}-{name}"
+            resp = c.createBucket(bucket, header=header)
+            made = c.headBucket(bucket).status
+            seen[name] = [resp.status, resp.errorCode, made]
         print(json.dumps(seen))
         return
     elif op == "bucket-info":

@@ -77,6 +77,7 @@ pub(super) fn check_new_bucket(headers: &HeaderMap) -> Result<(), ApiError> {
             "object lock is not served: the gateway keeps no object locks",
         ));
     }
+    check_bucket_options(headers)?;
     // Every bucket here is BucketOwnerEnforced (what reading its ownership controls answers): a
     // bucket asked for with ACLs enabled would keep the writer's ownership it was promised not.
     match headers
@@ -108,6 +109,67 @@ pub(super) fn check_new_bucket(headers: &HeaderMap) -> Result<(), ApiError> {
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
         )
     })
+}
+
+/// Refuses the OBS options of a new bucket that the gateway does not keep, rather than making a
+/// plain bucket under a caller who believes otherwise (the OBS SDK's `CreateBucketHeader`):
+/// storage across three availability zones or OBS's fusion redundancy (the gateway keeps one
+/// copy on one disk), a parallel file system bucket (its file operations are not served), an
+/// enterprise project other than the default `0`. Each is 501; a value that names none of
+/// OBS's is 400. What every bucket here is (`CLASSIC`, no zone option, `false`, `0`) is taken.
+fn check_bucket_options(headers: &HeaderMap) -> Result<(), ApiError> {
+    let not_kept = |what: &str| {
+        Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!(
+                "{what} is not kept by the gateway: every bucket is a plain bucket on one disk"
+            ),
+        ))
+    };
+    let invalid = |name: &str| {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            format!("{name} has a value OBS does not know"),
+        ))
+    };
+    let text = |v: &HeaderValue| v.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    if let Some(v) = headers.get("x-obs-az-redundancy") {
+        return match text(v).as_str() {
+            "3az" => not_kept("storage across three availability zones (x-obs-az-redundancy)"),
+            _ => invalid("x-obs-az-redundancy"),
+        };
+    }
+    if let Some(v) = super::dialect_header(headers, "bucket-redundancy")? {
+        match text(v).as_str() {
+            "classic" => {}
+            "fusion" => return not_kept("OBS's fusion redundancy (bucket-redundancy: FUSION)"),
+            _ => return invalid("bucket-redundancy"),
+        }
+    }
+    for option in ["fusion-allow-upgrade", "fusion-allow-alternative"] {
+        if let Some(v) = super::dialect_header(headers, option)? {
+            match text(v).as_str() {
+                "false" => {}
+                "true" => return not_kept(&format!("OBS's fusion redundancy ({option})")),
+                _ => return invalid(option),
+            }
+        }
+    }
+    if let Some(v) = super::dialect_header(headers, "fs-file-interface")? {
+        match text(v).as_str() {
+            "disabled" => {}
+            "enabled" => return not_kept("a parallel file system bucket (fs-file-interface)"),
+            _ => return invalid("fs-file-interface"),
+        }
+    }
+    if let Some(v) = super::dialect_header(headers, "epid")?
+        && text(v) != "0"
+    {
+        return not_kept("an enterprise project other than the default 0 (epid)");
+    }
+    Ok(())
 }
 
 /// Refuses an `AccessControlPolicy` document unless each of its grants (one at least) gives the

@@ -749,6 +749,47 @@ mod tests {
             .map(|_| ())
             .map_err(|e| format!("{} {}", e.status.as_u16(), e.code));
         assert_eq!(got.unwrap_err(), "400 InvalidBucketAclWithObjectOwnership");
+        // OBS's options of a new bucket: what every bucket is, taken; what it is not, refused.
+        for (name, value, want) in [
+            ("x-obs-az-redundancy", "3az", Err("501 NotImplemented")),
+            ("x-obs-az-redundancy", "2az", Err("400 InvalidArgument")),
+            ("x-obs-bucket-redundancy", "CLASSIC", Ok(())),
+            (
+                "x-amz-bucket-redundancy",
+                "FUSION",
+                Err("501 NotImplemented"),
+            ),
+            ("x-obs-fusion-allow-upgrade", "false", Ok(())),
+            (
+                "x-obs-fusion-allow-upgrade",
+                "true",
+                Err("501 NotImplemented"),
+            ),
+            (
+                "x-obs-fusion-allow-alternative",
+                "true",
+                Err("501 NotImplemented"),
+            ),
+            (
+                "x-obs-fs-file-interface",
+                "Enabled",
+                Err("501 NotImplemented"),
+            ),
+            ("x-obs-fs-file-interface", "Disabled", Ok(())),
+            ("x-obs-epid", "0", Ok(())),
+            (
+                "x-amz-epid",
+                "9d1c7c3a-enterprise",
+                Err("501 NotImplemented"),
+            ),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, http::HeaderValue::from_static(value));
+            let got = Op::of(&Method::PUT, &target(b, None, &[]), &headers)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.status.as_u16(), e.code));
+            assert_eq!(got, want.map_err(str::to_owned), "{name}: {value}");
+        }
         // A new bucket's object ownership: BucketOwnerEnforced is what every bucket has.
         for (value, want) in [
             ("BucketOwnerEnforced", Ok(())),
