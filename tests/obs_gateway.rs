@@ -2091,6 +2091,38 @@ fn bucket_ownership_and_conditional_aborts_are_refused_or_held() {
     }
 }
 
+/// The OBS SDK's own checksum (`isAttachCrc64`: CRC-64/XZ, OBS's CRC64-ECMA, in decimal) was
+/// ignored in its OBS mode (never checked nor kept, so its downloads went unchecked) and
+/// refused as an unknown algorithm in its S3 modes (`x-amz-checksum-crc64ecma`). Now, in all
+/// three: a PUT's value checked (a wrong one 400 BadDigest, nothing stored), kept and answered
+/// (PUT, HEAD, GET, which the SDK checks as it reads), each part's echoed, and the object's stated
+/// at completion checked against its parts' values combined (a wrong one BadDigest). Expected
+/// values are the SDK's own CRC.
+#[test]
+fn the_obs_sdks_crc64_is_checked_kept_and_combined() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::EsdkDefault, "crc64-default"),
+        (Client::EsdkWorkflow, "crc64-workflow"),
+        (Client::EsdkV4, "crc64-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["crc64", bucket]);
+        let want = serde_json::json!({
+            "put": [200, true],
+            "put_wrong": [400, "BadDigest"],
+            "head": true,
+            "get": [200, true],
+            "parts_echoed": [true, true],
+            "complete_wrong": [400, "BadDigest"],
+            "complete": [200, true],
+            "mp_head": true,
+            "mp_get": [200, true],
+            "left": ["mp", "one"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// The OBS SDK's bucket options (`CreateBucketHeader`) were dropped: a bucket asked for across
 /// three availability zones, with fusion redundancy, as a parallel file system or in an
 /// enterprise project was made a plain bucket without a word. Each is now 501 and no bucket is
@@ -2811,22 +2843,25 @@ fn uploads_in_progress_are_listed_in_order_and_can_be_aborted_from_the_listing()
     assert_eq!(other["error"], "AccessDenied", "{other}");
 }
 
+/// The machine's `binary` (Debian's `package`, which answers `version_arg`), installed from
+/// Debian when absent; a tool that still does not run fails the test.
+fn debian_tool(package: &str, binary: &str, version_arg: &str) -> Command {
+    let present = || {
+        Command::new(binary)
+            .arg(version_arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !present() {
+        kmsbox_tests::debian::install(package, binary);
+    }
+    assert!(present(), "{binary} runs after installing it");
+    Command::new(binary)
+}
+
 /// The machine's curl, installed from Debian when absent (`--aws-sigv4` needs 7.75 or later).
 fn curl() -> Command {
-    static FOUND: OnceLock<()> = OnceLock::new();
-    FOUND.get_or_init(|| {
-        let present = || {
-            Command::new("curl")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !present() {
-            kmsbox_tests::debian::install("curl", "curl");
-        }
-        assert!(present(), "curl runs after installing it");
-    });
-    Command::new("curl")
+    debian_tool("curl", "curl", "--version")
 }
 
 /// README's curl commands work as written: curl signs SigV4 itself, a PUT asking for SSE-KMS
@@ -3741,19 +3776,7 @@ fn an_s3_spelled_bucket_policy_is_kept_and_enforced() {
 /// snapshot and checked again; every object of the repository is stored under SSE-KMS.
 #[test]
 fn restic_backs_up_restores_and_prunes_on_an_sse_kms_bucket() {
-    static RESTIC: OnceLock<()> = OnceLock::new();
-    RESTIC.get_or_init(|| {
-        let present = || {
-            Command::new("restic")
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !present() {
-            kmsbox_tests::debian::install("restic", "restic");
-        }
-        assert!(present(), "restic runs after installing it");
-    });
+    debian_tool("restic", "restic", "version");
     let env = Env::start(&[]);
     let bucket = "restic-repo";
     Client::Boto3SigV4.run(&env, T1, &["create-bucket", bucket]);
@@ -3827,19 +3850,7 @@ fn restic_backs_up_restores_and_prunes_on_an_sse_kms_bucket() {
 /// read, so every multipart upload failed with `InvalidPart`.
 #[test]
 fn rclone_uploads_copies_and_moves_multipart_objects() {
-    static RCLONE: OnceLock<()> = OnceLock::new();
-    RCLONE.get_or_init(|| {
-        let present = || {
-            Command::new("rclone")
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !present() {
-            kmsbox_tests::debian::install("rclone", "rclone");
-        }
-        assert!(present(), "rclone runs after installing it");
-    });
+    debian_tool("rclone", "rclone", "version");
     let env = Env::start(&[]);
     let config = env.file(
         "rclone.conf",

@@ -18,6 +18,9 @@ pub enum Algorithm {
     Crc32c,
     /// CRC-64/NVME (S3's default since 2025; full-object values only).
     Crc64Nvme,
+    /// CRC-64/XZ, which OBS calls CRC64-ECMA (the OBS SDK's `isAttachCrc64`): OBS's own, its
+    /// value a decimal integer, full-object only.
+    Crc64Ecma,
     /// SHA-1.
     Sha1,
     /// SHA-256.
@@ -26,10 +29,11 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every supported algorithm.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 6] = [
         Algorithm::Crc32,
         Algorithm::Crc32c,
         Algorithm::Crc64Nvme,
+        Algorithm::Crc64Ecma,
         Algorithm::Sha1,
         Algorithm::Sha256,
     ];
@@ -39,20 +43,27 @@ impl Algorithm {
         matches!(Self::of_name(name), Ok(Some(_)))
     }
 
-    /// The algorithm of a header or trailer name (`x-amz-checksum-crc32`, ...); `Err` for
-    /// another `x-amz-checksum-` name, `Ok(None)` for names that are not checksums.
+    /// The algorithm of a header or trailer name (`x-amz-checksum-crc32`, ..., and OBS's
+    /// `x-obs-checksum-crc64ecma`, which the OBS SDK names `x-amz-` in its S3 modes); `Err` for
+    /// another checksum name, `Ok(None)` for names that are not checksums.
     pub fn of_name(name: &str) -> Result<Option<Self>, String> {
-        let Some(alg) = name
-            .to_ascii_lowercase()
-            .strip_prefix("x-amz-checksum-")
-            .map(str::to_owned)
-        else {
-            return Ok(None);
+        let lower = name.to_ascii_lowercase();
+        let alg = match (
+            lower.strip_prefix("x-amz-checksum-"),
+            lower.strip_prefix("x-obs-checksum-"),
+        ) {
+            (Some(alg), _) => alg,
+            (None, Some("crc64ecma")) => return Ok(Some(Algorithm::Crc64Ecma)),
+            (None, Some(other)) => {
+                return Err(format!("the checksum algorithm {other} is not supported"));
+            }
+            (None, None) => return Ok(None),
         };
-        match alg.as_str() {
+        match alg {
             "crc32" => Ok(Some(Algorithm::Crc32)),
             "crc32c" => Ok(Some(Algorithm::Crc32c)),
             "crc64nvme" => Ok(Some(Algorithm::Crc64Nvme)),
+            "crc64ecma" => Ok(Some(Algorithm::Crc64Ecma)),
             "sha1" => Ok(Some(Algorithm::Sha1)),
             "sha256" => Ok(Some(Algorithm::Sha256)),
             // Not a checksum value: how the client computed its full-object checksum.
@@ -79,6 +90,7 @@ impl Algorithm {
             Algorithm::Crc32 => "CRC32",
             Algorithm::Crc32c => "CRC32C",
             Algorithm::Crc64Nvme => "CRC64NVME",
+            Algorithm::Crc64Ecma => "CRC64ECMA",
             Algorithm::Sha1 => "SHA1",
             Algorithm::Sha256 => "SHA256",
         }
@@ -90,6 +102,7 @@ impl Algorithm {
             Algorithm::Crc32 => "x-amz-checksum-crc32",
             Algorithm::Crc32c => "x-amz-checksum-crc32c",
             Algorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            Algorithm::Crc64Ecma => "x-obs-checksum-crc64ecma",
             Algorithm::Sha1 => "x-amz-checksum-sha1",
             Algorithm::Sha256 => "x-amz-checksum-sha256",
         }
@@ -101,6 +114,7 @@ impl Algorithm {
             Algorithm::Crc32 => "ChecksumCRC32",
             Algorithm::Crc32c => "ChecksumCRC32C",
             Algorithm::Crc64Nvme => "ChecksumCRC64NVME",
+            Algorithm::Crc64Ecma => "ChecksumCRC64ECMA",
             Algorithm::Sha1 => "ChecksumSHA1",
             Algorithm::Sha256 => "ChecksumSHA256",
         }
@@ -112,6 +126,7 @@ impl Algorithm {
             Algorithm::Crc32 => Some(CRC32),
             Algorithm::Crc32c => Some(CRC32C),
             Algorithm::Crc64Nvme => Some(CRC64NVME),
+            Algorithm::Crc64Ecma => Some(CRC64ECMA),
             Algorithm::Sha1 | Algorithm::Sha256 => None,
         }
     }
@@ -229,25 +244,12 @@ impl UploadChecksum {
     /// part order: the checksum of the parts' decoded values with `-N` (composite), or the CRC
     /// of the whole object computed from the parts' CRCs (full object).
     pub fn object_value(self, parts: &[(&str, u64)]) -> Result<String, String> {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let decoded = parts
-            .iter()
-            .map(|(v, len)| {
-                b64.decode(v)
-                    .map(|d| (d, *len))
-                    .map_err(|_| format!("a part's checksum {v:?} is not base64"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         match (self.combination, self.algorithm.crc()) {
             (Combination::FullObject, Some(crc)) => {
                 let mut whole: Option<u64> = None;
-                for (value, len) in decoded {
-                    let part = crc.value_of(&value).ok_or_else(|| {
-                        format!(
-                            "a part's {} is not {} bytes",
-                            self.algorithm.name(),
-                            crc.bytes
-                        )
+                for (value, len) in parts.iter().copied() {
+                    let part = crc.decode(value).ok_or_else(|| {
+                        format!("a part's {} {value:?} is not one", self.algorithm.name())
                     })?;
                     whole = Some(match whole {
                         None => part,
@@ -255,11 +257,19 @@ impl UploadChecksum {
                     });
                 }
                 let whole = whole.ok_or_else(|| "an object of no parts".to_owned())?;
-                Ok(b64.encode(crc.value_bytes(whole)))
+                Ok(crc.encode(whole))
             }
             _ => {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let decoded = parts
+                    .iter()
+                    .map(|(v, _)| {
+                        b64.decode(v)
+                            .map_err(|_| format!("a part's checksum {v:?} is not base64"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut c = Checksum::new(self.algorithm);
-                for (value, _) in &decoded {
+                for value in &decoded {
                     c.update(value);
                 }
                 Ok(format!("{}-{}", c.finish(), decoded.len()))
@@ -275,6 +285,8 @@ pub struct Crc {
     poly: u64,
     bytes: usize,
     tables: &'static Tables,
+    /// Its values are written as decimal integers (OBS's CRC64-ECMA), not base64 (S3's).
+    decimal: bool,
 }
 
 /// A CRC's eight tables: `[k][i]` is the state that byte `i` followed by `k` zero bytes leaves
@@ -288,13 +300,23 @@ impl Crc {
         u64::MAX >> (64 - 8 * self.bytes)
     }
 
-    /// The value of a finished state, big-endian over the width.
-    fn value_bytes(self, value: u64) -> Vec<u8> {
-        value.to_be_bytes()[8 - self.bytes..].to_vec()
+    /// A value as it is written: base64 of its big-endian bytes over the width, or decimal.
+    fn encode(self, value: u64) -> String {
+        if self.decimal {
+            value.to_string()
+        } else {
+            base64::engine::general_purpose::STANDARD.encode(&value.to_be_bytes()[8 - self.bytes..])
+        }
     }
 
-    /// A value from its big-endian bytes; `None` when they are not the width's.
-    fn value_of(self, bytes: &[u8]) -> Option<u64> {
+    /// A value from how it is written; `None` when it is not one of this CRC's.
+    fn decode(self, text: &str) -> Option<u64> {
+        if self.decimal {
+            return text.trim().parse().ok();
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
         (bytes.len() == self.bytes)
             .then(|| bytes.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b)))
     }
@@ -331,23 +353,34 @@ const fn crc_tables(poly: u64) -> Tables {
 const CRC32_POLY: u64 = 0x04C1_1DB7_u32.reverse_bits() as u64;
 const CRC32C_POLY: u64 = 0x1EDC_6F41_u32.reverse_bits() as u64;
 const CRC64NVME_POLY: u64 = 0xAD93_D235_94C9_3659_u64.reverse_bits();
+const CRC64ECMA_POLY: u64 = 0x42F0_E1EB_A9EA_3693_u64.reverse_bits();
 static CRC32_TABLES: Tables = crc_tables(CRC32_POLY);
 static CRC32C_TABLES: Tables = crc_tables(CRC32C_POLY);
 static CRC64NVME_TABLES: Tables = crc_tables(CRC64NVME_POLY);
+static CRC64ECMA_TABLES: Tables = crc_tables(CRC64ECMA_POLY);
 const CRC32: Crc = Crc {
     poly: CRC32_POLY,
     bytes: 4,
     tables: &CRC32_TABLES,
+    decimal: false,
 };
 const CRC32C: Crc = Crc {
     poly: CRC32C_POLY,
     bytes: 4,
     tables: &CRC32C_TABLES,
+    decimal: false,
 };
 const CRC64NVME: Crc = Crc {
     poly: CRC64NVME_POLY,
     bytes: 8,
     tables: &CRC64NVME_TABLES,
+    decimal: false,
+};
+const CRC64ECMA: Crc = Crc {
+    poly: CRC64ECMA_POLY,
+    bytes: 8,
+    tables: &CRC64ECMA_TABLES,
+    decimal: true,
 };
 
 /// `mat` (a matrix over GF(2), one column per word) times `vec`.
@@ -452,7 +485,7 @@ impl Checksum {
     pub fn finish(self) -> String {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         match self {
-            Checksum::Crc(c, crc) => b64(&crc.value_bytes(!c & crc.ones())),
+            Checksum::Crc(c, crc) => crc.encode(!c & crc.ones()),
             Checksum::Sha1(h) => b64(&h.finalize()),
             Checksum::Sha256(h) => b64(&h.finalize()),
         }
@@ -487,6 +520,15 @@ mod tests {
             of(Algorithm::Crc64Nvme, b"123456789"),
             b64(&0xAE8B_1486_0A79_9888_u64.to_be_bytes())
         );
+        // CRC-64/XZ, OBS's CRC64-ECMA, written in decimal as the OBS SDK writes it.
+        assert_eq!(
+            of(Algorithm::Crc64Ecma, b"123456789"),
+            0x995D_C9BB_DF19_39FA_u64.to_string()
+        );
+        for name in ["x-obs-checksum-crc64ecma", "x-amz-checksum-crc64ecma"] {
+            assert_eq!(Algorithm::of_name(name), Ok(Some(Algorithm::Crc64Ecma)));
+        }
+        assert!(Algorithm::of_name("x-obs-checksum-crc32").is_err());
         assert_eq!(
             of(Algorithm::Sha256, b""),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
@@ -498,6 +540,14 @@ mod tests {
         assert_eq!(Algorithm::of_name("x-amz-meta-x"), Ok(None));
     }
 
+    /// The algorithms that are CRCs.
+    const CRCS: [Algorithm; 4] = [
+        Algorithm::Crc32,
+        Algorithm::Crc32c,
+        Algorithm::Crc64Nvme,
+        Algorithm::Crc64Ecma,
+    ];
+
     /// Bytes that are not all one value, so that a wrong split or order shows.
     fn sample(len: usize) -> Vec<u8> {
         (0..len)
@@ -508,14 +558,14 @@ mod tests {
     #[test]
     fn eight_bytes_at_a_time_give_the_crc_of_one_byte_at_a_time() {
         let data = sample(4099);
-        for alg in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+        for alg in CRCS {
             let crc = alg.crc().unwrap();
             let one_at_a_time = |bytes: &[u8]| {
                 let mut c = crc.ones();
                 for &b in bytes {
                     c = crc.tables[0][usize::from(c.to_le_bytes()[0] ^ b)] ^ (c >> 8);
                 }
-                base64::engine::general_purpose::STANDARD.encode(crc.value_bytes(!c & crc.ones()))
+                crc.encode(!c & crc.ones())
             };
             for len in (0..=70).chain([4095, 4096, 4097, 4099]) {
                 let want = one_at_a_time(&data[..len]);
@@ -533,7 +583,7 @@ mod tests {
     #[test]
     fn a_crc_of_two_pieces_combines_to_the_crc_of_both() {
         let data = sample(300_001);
-        for alg in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+        for alg in CRCS {
             let params = alg.crc().unwrap();
             let crc = |b: &[u8]| {
                 let mut c = Checksum::new(alg);
@@ -565,18 +615,21 @@ mod tests {
                 .zip(&parts)
                 .map(|(v, p)| (v.as_str(), p.len() as u64))
                 .collect();
-            // Composite: the checksum of the parts' raw values, then the number of parts.
-            let mut raw = Vec::new();
-            for v in &values {
-                raw.extend(base64::engine::general_purpose::STANDARD.decode(v).unwrap());
+            // Composite (S3's, whose values are base64): the checksum of the parts' raw values,
+            // then the number of parts.
+            if alg != Algorithm::Crc64Ecma {
+                let mut raw = Vec::new();
+                for v in &values {
+                    raw.extend(base64::engine::general_purpose::STANDARD.decode(v).unwrap());
+                }
+                let composite = UploadChecksum {
+                    algorithm: alg,
+                    combination: Combination::Composite,
+                };
+                let value = composite.object_value(&given).unwrap();
+                assert_eq!(value, format!("{}-3", of(alg, &raw)), "{alg:?}");
+                assert_eq!(Combination::of_value(&value), Combination::Composite);
             }
-            let composite = UploadChecksum {
-                algorithm: alg,
-                combination: Combination::Composite,
-            };
-            let value = composite.object_value(&given).unwrap();
-            assert_eq!(value, format!("{}-3", of(alg, &raw)), "{alg:?}");
-            assert_eq!(Combination::of_value(&value), Combination::Composite);
             // Full object: a CRC's value is the whole object's, as if uploaded in one piece.
             if alg.crc().is_some() {
                 let full = UploadChecksum {
@@ -650,8 +703,14 @@ mod tests {
             }
         }
         for alg in Algorithm::ALL {
-            assert_eq!(Algorithm::of_algorithm_name(alg.name()), Ok(alg));
             assert_eq!(Algorithm::of_name(alg.header()), Ok(Some(alg)));
+            // OBS's CRC64-ECMA is no algorithm an S3 upload can be begun with.
+            let by_name = Algorithm::of_algorithm_name(alg.name());
+            if alg == Algorithm::Crc64Ecma {
+                assert!(by_name.is_err());
+            } else {
+                assert_eq!(by_name, Ok(alg));
+            }
         }
         assert!(UploadChecksum::from_column("CRC32").is_err());
     }

@@ -668,6 +668,12 @@ impl Ctx<'_> {
     fn dialect(&self) -> Dialect {
         sse::request_dialect(self.headers, &self.t.query, self.who.dialect)
     }
+
+    /// The header prefix of the request's signature (`x-obs-` or `x-amz-`): the one the OBS SDK
+    /// reads its own headers under in each of its modes.
+    fn dialect_prefix(&self) -> &'static str {
+        self.who.dialect.prefix()
+    }
 }
 
 fn malformed_xml(message: &str) -> ApiError {

@@ -321,14 +321,16 @@ impl Ctx<'_> {
             ))
         } else {
             let mut r = Response::new(empty());
-            // As S3: the part's verified checksum, which the completion lists.
-            if let Some((name, value)) = &written.checksum
-                && let (Ok(name), Ok(value)) = (
+            // As S3: the part's verified checksum, which the completion lists (OBS's, which the
+            // OBS SDK combines into the object's, in the request's dialect).
+            if let Some((name, value)) = &written.checksum {
+                let name = super::objects::answered_checksum_name(self.dialect_prefix(), name);
+                if let (Ok(name), Ok(value)) = (
                     http::HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_str(value),
-                )
-            {
-                r.headers_mut().insert(name, value);
+                ) {
+                    r.headers_mut().insert(name, value);
+                }
             }
             r
         };
@@ -519,13 +521,25 @@ impl Ctx<'_> {
             appends: None,
             checksum: checksums
                 .as_ref()
-                .zip(upload.checksum)
-                .map(|((value, _), c)| (c.algorithm.header().to_owned(), value.clone())),
-            part_checksums: checksums.as_ref().map(|(_, parts)| parts.clone()),
+                .map(|(c, value, _)| (c.algorithm.header().to_owned(), value.clone())),
+            part_checksums: checksums.as_ref().map(|(_, _, parts)| parts.clone()),
             tags: upload.tags.clone(),
         };
-        let checksum_elements = match (&obj.checksum, upload.checksum) {
-            (Some(kept), Some(c)) => format!(
+        // S3's checksums in the result's document; OBS's CRC64-ECMA in a header, as the OBS SDK
+        // reads it.
+        let mut checksum_header = http::HeaderMap::new();
+        let checksum_elements = match (&obj.checksum, &checksums) {
+            (Some((name, value)), Some((c, _, _))) if c.algorithm == Algorithm::Crc64Ecma => {
+                super::objects::put_checksum_as(
+                    &mut checksum_header,
+                    self.dialect_prefix(),
+                    name,
+                    value,
+                    c.combination,
+                );
+                String::new()
+            }
+            (Some(kept), Some((c, _, _))) => format!(
                 "{}<ChecksumType>{}</ChecksumType>",
                 checksum_element(kept).unwrap_or_default(),
                 c.combination.name()
@@ -554,6 +568,7 @@ impl Ctx<'_> {
             xml::escape(key),
         ));
         r.headers_mut().extend(expiration);
+        r.headers_mut().extend(checksum_header);
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -724,14 +739,22 @@ impl Ctx<'_> {
 /// algorithm's value listed for every part (`InvalidRequest`), and gets the object's value made
 /// from them, which the completion's own `x-amz-checksum-*` header (`stated`), if any, must equal
 /// (`BadDigest`; a composite value with or without its `-N`), as must its `x-amz-checksum-type`.
-/// Returns the object's value and its parts' values; `None` for an upload without a checksum.
+/// OBS's CRC64-ECMA is stated without an algorithm named at initiation (the OBS SDK's
+/// `isAttachCrc64` states the parts' values combined): every part must have carried one, and
+/// the document lists none. Returns the checksum, the object's value and its parts' values;
+/// `None` for an upload without a checksum.
 fn completion_checksum(
     upload: Option<UploadChecksum>,
     chosen: &[PartRow],
     listed: &[Vec<(Algorithm, String)>],
     stated: Option<(Algorithm, &str)>,
     stated_type: Option<&str>,
-) -> Result<Option<(String, Vec<String>)>, ApiError> {
+) -> Result<Option<(UploadChecksum, String, Vec<String>)>, ApiError> {
+    let obs_crc = upload.is_none() && matches!(stated, Some((Algorithm::Crc64Ecma, _)));
+    let upload = upload.or(obs_crc.then_some(UploadChecksum {
+        algorithm: Algorithm::Crc64Ecma,
+        combination: Combination::FullObject,
+    }));
     for (p, given) in chosen.iter().zip(listed) {
         for (alg, value) in given {
             match &p.checksum {
@@ -771,6 +794,21 @@ fn completion_checksum(
     }
     let mut parts = Vec::with_capacity(chosen.len());
     for (p, given) in chosen.iter().zip(listed) {
+        if obs_crc {
+            let kept = p
+                .checksum
+                .as_ref()
+                .filter(|(name, _)| name == upload.algorithm.header())
+                .ok_or_else(|| {
+                    invalid_request(format!(
+                        "part {} carried no {}: the object's cannot be checked",
+                        p.number,
+                        upload.algorithm.header()
+                    ))
+                })?;
+            parts.push((kept.1.as_str(), p.size));
+            continue;
+        }
         if !given.iter().any(|(alg, _)| *alg == upload.algorithm) {
             return Err(invalid_request(format!(
                 "the upload was created with the {} checksum algorithm: the completion must list \
@@ -810,7 +848,7 @@ fn completion_checksum(
         }
     }
     let values = parts.into_iter().map(|(v, _)| v.to_owned()).collect();
-    Ok(Some((value, values)))
+    Ok(Some((upload, value, values)))
 }
 
 /// The smallest part but the last, in bytes: OBS's 100 KiB (S3's is 5 MiB).
@@ -1067,8 +1105,8 @@ mod tests {
             );
             match (got, want) {
                 (Ok(got), Ok(want)) => {
-                    assert_eq!(got.as_ref().map(|(v, _)| v.clone()), want, "{rule}");
-                    if let Some((_, parts)) = got {
+                    assert_eq!(got.as_ref().map(|(_, v, _)| v.clone()), want, "{rule}");
+                    if let Some((_, _, parts)) = got {
                         assert_eq!(parts, ["AAAAAQ==", "AAAAAg=="], "{rule}");
                     }
                 }
@@ -1076,6 +1114,45 @@ mod tests {
                 (got, want) => panic!("{rule}: got {:?}, want {want:?}", got.map_err(|e| e.code)),
             }
         }
+    }
+
+    #[test]
+    fn obs_crc64_ecma_stated_at_completion_is_the_parts_combined() {
+        use crate::checksum::Checksum;
+        let value = |data: &[u8]| {
+            let mut c = Checksum::new(Algorithm::Crc64Ecma);
+            c.update(data);
+            c.finish()
+        };
+        let (one, two) = (vec![7u8; 102_400], b"tail".to_vec());
+        let mut obs_parts = parts(&[102_400, 4]);
+        for (part, data) in obs_parts.iter_mut().zip([&one, &two]) {
+            part.checksum = Some(("x-obs-checksum-crc64ecma".into(), value(data)));
+        }
+        let whole = value(&[one.clone(), two].concat());
+        let none = [vec![], vec![]];
+        let check = |chosen: &[PartRow], stated: &str| {
+            completion_checksum(
+                None,
+                chosen,
+                &none,
+                Some((Algorithm::Crc64Ecma, stated)),
+                None,
+            )
+            .map(|got| got.map(|(c, v, _)| (c.algorithm, v)))
+            .map_err(|e| e.code)
+        };
+        assert_eq!(
+            check(&obs_parts, &whole),
+            Ok(Some((Algorithm::Crc64Ecma, whole.clone()))),
+            "the parts' values combined are the whole object's"
+        );
+        assert_eq!(check(&obs_parts, "12345"), Err("BadDigest"));
+        assert_eq!(
+            check(&crc_parts(), &whole),
+            Err("InvalidRequest"),
+            "parts that carried none cannot be checked"
+        );
     }
 
     #[test]

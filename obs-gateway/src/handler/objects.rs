@@ -376,7 +376,7 @@ impl Ctx<'_> {
             h.insert(header::ETAG, v);
         }
         // As S3: the checksum the upload carried, now kept.
-        put_checksum(h, written.checksum.as_ref());
+        put_checksum(h, self.dialect_prefix(), written.checksum.as_ref());
         h.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -648,9 +648,15 @@ impl Ctx<'_> {
             };
             (name, given, c)
         });
-        let verified = checksum
-            .as_ref()
-            .and_then(|(name, given, _)| Some((name.clone(), given.clone()?)));
+        // Kept under its algorithm's own name (OBS's CRC64-ECMA arrives `x-amz-` from the OBS
+        // SDK's S3 modes), and answered in each request's dialect.
+        let verified = checksum.as_ref().and_then(|(name, given, _)| {
+            let kept = match Algorithm::of_name(name) {
+                Ok(Some(alg)) => alg.header().to_owned(),
+                _ => name.clone(),
+            };
+            Some((kept, given.clone()?))
+        });
         super::check_digests(
             self.headers,
             &self.who.body,
@@ -741,17 +747,29 @@ impl Ctx<'_> {
         // botocore sends by default) of the whole object, or of one part of a multipart object:
         // the client checks the body against it. (Not for a byte range, nor on a 304: it has no
         // body to check, and botocore would read it as one.)
-        let asked = self
-            .headers
-            .get("x-amz-checksum-mode")
-            .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"ENABLED"));
+        // OBS answers its own CRC64-ECMA unasked (the OBS SDK checks what it reads against it
+        // when it is there), for the whole object only.
+        let obs_crc = obj
+            .checksum
+            .as_ref()
+            .is_some_and(|(name, _)| name == Algorithm::Crc64Ecma.header());
+        let asked = obs_crc
+            || self
+                .headers
+                .get("x-amz-checksum-mode")
+                .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"ENABLED"));
+        let prefix = self.dialect_prefix();
         if asked && !not_modified {
             match (part, &obj.part_checksums) {
-                (None, _) if range.is_none() => put_checksum(&mut headers, obj.checksum.as_ref()),
-                (Some(n), Some(values)) => put_part_checksum(&mut headers, &obj, values, n),
+                (None, _) if range.is_none() => {
+                    put_checksum(&mut headers, prefix, obj.checksum.as_ref());
+                }
+                (Some(n), Some(values)) if !obs_crc => {
+                    put_part_checksum(&mut headers, prefix, &obj, values, n);
+                }
                 // Part 1 of an object written whole is the whole object.
                 (Some(1), None) if obj.part_sizes.is_none() => {
-                    put_checksum(&mut headers, obj.checksum.as_ref());
+                    put_checksum(&mut headers, prefix, obj.checksum.as_ref());
                 }
                 _ => {}
             }
@@ -945,34 +963,62 @@ fn response_overrides(query: &[(String, String)], headers: &mut HeaderMap) -> Re
 }
 
 /// A kept checksum as S3 answers it: its header, and `x-amz-checksum-type` (`COMPOSITE` for a
-/// multipart object's value made of its parts', else `FULL_OBJECT`).
-fn put_checksum(headers: &mut HeaderMap, checksum: Option<&(String, String)>) {
+/// multipart object's value made of its parts', else `FULL_OBJECT`); OBS's CRC64-ECMA under the
+/// request dialect's `prefix`, alone.
+fn put_checksum(headers: &mut HeaderMap, prefix: &str, checksum: Option<&(String, String)>) {
     if let Some((name, value)) = checksum {
-        put_checksum_as(headers, name, value, Combination::of_value(value));
+        put_checksum_as(headers, prefix, name, value, Combination::of_value(value));
     }
 }
 
 /// Part `n`'s value of a multipart object's checksum (GET or HEAD by `partNumber`), with the
 /// object's checksum type.
-fn put_part_checksum(headers: &mut HeaderMap, obj: &ObjectRow, values: &[String], n: u32) {
+fn put_part_checksum(
+    headers: &mut HeaderMap,
+    prefix: &str,
+    obj: &ObjectRow,
+    values: &[String],
+    n: u32,
+) {
     let value = usize::try_from(n)
         .ok()
         .and_then(|n| values.get(n.checked_sub(1)?));
     if let (Some((name, whole)), Some(value)) = (&obj.checksum, value) {
-        put_checksum_as(headers, name, value, Combination::of_value(whole));
+        put_checksum_as(headers, prefix, name, value, Combination::of_value(whole));
     }
 }
 
-fn put_checksum_as(headers: &mut HeaderMap, name: &str, value: &str, combination: Combination) {
+/// The header that answers a kept checksum `name`: S3's as they are; OBS's CRC64-ECMA under
+/// the request dialect's `prefix` (the OBS SDK reads `x-obs-` or, in its S3 modes, `x-amz-`).
+pub(super) fn answered_checksum_name(prefix: &str, name: &str) -> String {
+    if name == Algorithm::Crc64Ecma.header() {
+        format!("{prefix}checksum-crc64ecma")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The header `name` (a kept checksum's) with `value`, and its type; see [`put_checksum`].
+pub(super) fn put_checksum_as(
+    headers: &mut HeaderMap,
+    prefix: &str,
+    name: &str,
+    value: &str,
+    combination: Combination,
+) {
+    let obs_crc = name == Algorithm::Crc64Ecma.header();
+    let name = answered_checksum_name(prefix, name);
     if let (Ok(name), Ok(value)) = (
         http::HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
     ) {
         headers.insert(name, value);
-        headers.insert(
-            "x-amz-checksum-type",
-            HeaderValue::from_static(combination.name()),
-        );
+        if !obs_crc {
+            headers.insert(
+                "x-amz-checksum-type",
+                HeaderValue::from_static(combination.name()),
+            );
+        }
     }
 }
 
