@@ -2096,8 +2096,8 @@ fn bucket_ownership_and_conditional_aborts_are_refused_or_held() {
 /// refused as an unknown algorithm in its S3 modes (`x-amz-checksum-crc64ecma`). Now, in all
 /// three: a PUT's value checked (a wrong one 400 BadDigest, nothing stored), kept and answered
 /// (PUT, HEAD, GET, which the SDK checks as it reads), each part's echoed, and the object's stated
-/// at completion checked against its parts' values combined (a wrong one BadDigest). Expected
-/// values are the SDK's own CRC.
+/// at completion checked against its parts' values combined (a wrong one BadDigest); a copy keeps
+/// it. Expected values are the SDK's own CRC.
 #[test]
 fn the_obs_sdks_crc64_is_checked_kept_and_combined() {
     let env = Env::start(&[]);
@@ -2117,7 +2117,9 @@ fn the_obs_sdks_crc64_is_checked_kept_and_combined() {
             "complete": [200, true],
             "mp_head": true,
             "mp_get": [200, true],
-            "left": ["mp", "one"],
+            "copy": [200, true],
+            "copy_head": true,
+            "left": ["copy", "mp", "one"],
         });
         assert_eq!(seen, want, "{client:?}");
     }

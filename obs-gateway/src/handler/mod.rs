@@ -732,9 +732,13 @@ impl Ctx<'_> {
 }
 
 /// A kept checksum (its header's name, `x-amz-checksum-crc32`, and its value) as its XML
-/// element, `<ChecksumCRC32>value</ChecksumCRC32>`.
+/// element in S3's documents, `<ChecksumCRC32>value</ChecksumCRC32>`; none for OBS's
+/// CRC64-ECMA, which S3's documents do not have (OBS answers it in a header).
 fn checksum_element((name, value): &(String, String)) -> Option<String> {
-    let element = crate::checksum::Algorithm::of_name(name).ok()??.element();
+    let element = match crate::checksum::Algorithm::of_name(name).ok()?? {
+        crate::checksum::Algorithm::Crc64Ecma => return None,
+        alg => alg.element(),
+    };
     Some(format!("<{element}>{}</{element}>", xml::escape(value)))
 }
 

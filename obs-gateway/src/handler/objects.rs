@@ -286,7 +286,9 @@ impl Ctx<'_> {
             part_checksums: None,
             tags,
         };
-        // As S3's CopyObjectResult: the copy's checksum, if it has one.
+        // As S3's CopyObjectResult: the copy's checksum, if it has one (OBS's CRC64-ECMA in a
+        // header, as OBS answers it).
+        let copy_checksum = obj.checksum.clone();
         let checksum_elements = obj
             .checksum
             .as_ref()
@@ -317,6 +319,17 @@ impl Ctx<'_> {
         h.extend(expiration);
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
+        }
+        if let Some((name, value)) = &copy_checksum
+            && name == Algorithm::Crc64Ecma.header()
+        {
+            put_checksum_as(
+                h,
+                self.dialect_prefix(),
+                name,
+                value,
+                Combination::FullObject,
+            );
         }
         h.extend(sse::response_headers(
             &decision.response_headers,
