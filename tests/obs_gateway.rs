@@ -2091,6 +2091,28 @@ fn bucket_ownership_and_conditional_aborts_are_refused_or_held() {
     }
 }
 
+/// A browser form upload naming `success_action_redirect` got 204 (the field was dropped), so the
+/// browser stayed on an empty page: it now gets 303 to that URL with the bucket, key and ETag
+/// added, as S3 and OBS send it; a value that is no http(s) URL is ignored (201 from
+/// `success_action_status`), and a form whose policy does not cover the field is refused.
+#[test]
+fn a_form_upload_redirects_where_it_asks() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "form-redirect-v4"),
+        (Client::Boto3SigV2, "form-redirect-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["form-redirect", bucket]);
+        let want = serde_json::json!({
+            "redirect": [303, true],
+            "not_a_url": [201, false],
+            "uncovered": 403,
+            "keys": ["not a url", "to redirect"],
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
 /// The OBS SDK's own checksum (`isAttachCrc64`: CRC-64/XZ, OBS's CRC64-ECMA, in decimal) was
 /// ignored in its OBS mode (never checked nor kept, so its downloads went unchecked) and
 /// refused as an unknown algorithm in its S3 modes (`x-amz-checksum-crc64ecma`). Now, in all

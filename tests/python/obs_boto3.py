@@ -57,6 +57,7 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         owner's alone refused on new buckets, objects and uploads; AK/SK another tenant's)
       | website-redirect B (creates B: objects written with a website redirect by PUT, copy,
         multipart upload and form; what HEAD answers of each; a malformed one)
+      | form-redirect B (creates B: form uploads with success_action_redirect)
       | bucket-keys B (creates B: S3 Bucket Keys asked for by each call that can; what is left)
       | late-parameters B (creates B and three buckets named after it: object ownership at
         creation, an abort conditional on its upload's initiation time)
@@ -959,6 +960,37 @@ def bucket_keys(s3, bucket):
     return seen
 
 
+def form_redirect(s3, bucket):
+    """A browser form upload with `success_action_redirect` (botocore's presigned POST): the
+    browser is sent on (303) to the URL with the bucket, the key and the ETag in its query, and the
+    object is stored; a value that is no http(s) URL is ignored for success_action_status, and a
+    form whose policy does not cover the field is refused."""
+    import requests
+
+    s3.create_bucket(Bucket=bucket)
+    seen = {}
+
+    def post(key, fields, conditions):
+        form = s3.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions)
+        return requests.post(form["url"], data=form["fields"], files={"file": ("f", b"form body " + key.encode())},
+                             allow_redirects=False)
+
+    done = "http://app.example.invalid/uploaded?session=7"
+    r = post("to redirect", {"success_action_redirect": done}, [{"success_action_redirect": done}])
+    etag = s3.head_object(Bucket=bucket, Key="to redirect")["ETag"]
+    seen["redirect"] = [r.status_code, r.headers.get("Location") == done + "&bucket=" + bucket
+                        + "&key=to%20redirect&etag=" + urllib.parse.quote(etag, safe="")]
+    r = post("not a url", {"success_action_redirect": "javascript:alert(1)", "success_action_status": "201"},
+             [{"success_action_redirect": "javascript:alert(1)"}, {"success_action_status": "201"}])
+    seen["not_a_url"] = [r.status_code, "Location" in r.headers]
+    form = s3.generate_presigned_post(bucket, "uncovered")
+    r = requests.post(form["url"], data={**form["fields"], "success_action_redirect": done},
+                      files={"file": ("f", b"x")}, allow_redirects=False)
+    seen["uncovered"] = r.status_code
+    seen["keys"] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return seen
+
+
 def public_access(s3, bucket, other, other_domain):
     """A bucket's public access block: set, read, deleted by its owner only; with it a public
     policy is refused and an existing one opens nothing to another tenant."""
@@ -1800,6 +1832,8 @@ def main():
             out = checksums(s3, args[0])
         elif op == "multipart-checksums":
             out = multipart_checksums(s3, args[0])
+        elif op == "form-redirect":
+            out = form_redirect(s3, args[0])
         elif op == "bucket-keys":
             out = bucket_keys(s3, args[0])
         elif op == "late-parameters":

@@ -112,6 +112,28 @@ pub(super) fn is_form(headers: &HeaderMap) -> bool {
     boundary(headers).is_some()
 }
 
+/// Where a browser is sent after a form upload that names `success_action_redirect` (or the
+/// older `redirect`), as S3 and OBS send it: the URL with the bucket, the key and the ETag
+/// added to its query. `None`, so that `success_action_status` answers, when the field is not an
+/// `http(s)` URL (S3 ignores such a value).
+fn success_redirect(to: &str, bucket: &str, key: &str, etag: &str) -> Option<String> {
+    let to = to.trim();
+    let scheme_ok = ["http://", "https://"]
+        .iter()
+        .any(|s| to.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+    if !scheme_ok || to.len() <= "https://".len() || to.contains(char::is_whitespace) {
+        return None;
+    }
+    let enc = |v: &str| crate::auth::aws_encode(v, false);
+    let joint = if to.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{to}{joint}bucket={}&key={}&etag={}",
+        enc(bucket),
+        enc(key),
+        enc(etag)
+    ))
+}
+
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
@@ -426,7 +448,17 @@ pub(super) async fn post_object(
         .map_err(ApiError::internal)??;
     let status = field(&fields, "success_action_status").unwrap_or("204");
     let etag = format!("\"{}\"", written.md5_hex);
-    let mut resp = if status == "201" {
+    let redirect = field(&fields, "success_action_redirect")
+        .or_else(|| field(&fields, "redirect"))
+        .and_then(|to| success_redirect(to, bucket, &key, &etag));
+    let mut resp = if let Some(location) = redirect {
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::SEE_OTHER;
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    } else if status == "201" {
         let mut r = xml_response(format!(
             "{}<PostResponse><Location>/{}/{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></PostResponse>",
             xml::DECL,
@@ -520,4 +552,34 @@ async fn stream_file(
     let written = writer.await.map_err(ApiError::internal)?;
     fed?;
     written.map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_upload_redirects_to_an_http_url_with_the_object_named() {
+        for (to, want) in [
+            (
+                "http://example.invalid/done",
+                Some("http://example.invalid/done?bucket=b&key=a%20b%2Fc&etag=%22e1%22"),
+            ),
+            (
+                "HTTPS://example.invalid/done?x=1",
+                Some("HTTPS://example.invalid/done?x=1&bucket=b&key=a%20b%2Fc&etag=%22e1%22"),
+            ),
+            // Not a URL S3 redirects to: success_action_status answers instead.
+            ("ftp://example.invalid/", None),
+            ("/relative", None),
+            ("https://", None),
+            ("http://a b", None),
+        ] {
+            assert_eq!(
+                success_redirect(to, "b", "a b/c", "\"e1\"").as_deref(),
+                want,
+                "{to}"
+            );
+        }
+    }
 }
