@@ -2135,6 +2135,7 @@ fn the_obs_sdks_crc64_is_checked_kept_and_combined() {
             "head": true,
             "get": [200, true],
             "parts_echoed": [true, true],
+            "part_wrong": [400, "BadDigest"],
             "complete_wrong": [400, "BadDigest"],
             "complete": [200, true],
             "mp_head": true,

@@ -839,6 +839,8 @@ def main():
         r1 = c.uploadPart(bucket, "mp", 1, up, object=p1, isAttachCrc64=True)
         r2 = c.uploadPart(bucket, "mp", 2, up, object=p2, isAttachCrc64=True)
         seen["parts_echoed"] = [str(r1.body.crc64) == str(crc(p1)), str(r2.body.crc64) == str(crc(p2))]
+        r = c.uploadPart(bucket, "mp", 3, up, object=p2, crc64=12345)
+        seen["part_wrong"] = [r.status, r.errorCode]
 
         def complete(part_crcs):
             parts = [CompletePart(partNum=n, etag=r.body.etag, crc64=v, size=len(p))
