@@ -742,6 +742,27 @@ fn checksum_element((name, value): &(String, String)) -> Option<String> {
     Some(format!("<{element}>{}</{element}>", xml::escape(value)))
 }
 
+/// The additional checksum a body carries: the `x-amz-checksum-*` header (its name, its value),
+/// or the checksum trailer `x-amz-trailer` announces (its name; the value follows the body), with
+/// a fresh state of its algorithm.
+fn body_checksum(
+    headers: &HeaderMap,
+) -> Result<Option<(String, Option<String>, crate::checksum::Checksum)>, ApiError> {
+    if let Some((name, value, c)) = header_checksum(headers)? {
+        return Ok(Some((name, Some(value), c)));
+    }
+    let Some(trailer) = headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return Ok(None);
+    };
+    Ok(crate::checksum::Algorithm::of_name(&trailer)
+        .map_err(ApiError::bad)?
+        .map(|alg| (trailer, None, crate::checksum::Checksum::new(alg))))
+}
+
 /// The `x-amz-checksum-*` header a request carries: its name, its value and a fresh state of its
 /// algorithm.
 fn header_checksum(

@@ -71,14 +71,8 @@ fn upload_checksum(headers: &http::HeaderMap) -> Result<Option<UploadChecksum>, 
 /// The algorithm of the additional checksum a part's request carries, as a header or as the
 /// trailer it announces.
 fn carried_algorithm(headers: &http::HeaderMap) -> Result<Option<Algorithm>, ApiError> {
-    let name = match super::header_checksum(headers)? {
-        Some((name, _, _)) => name,
-        None => match header_text(headers, "x-amz-trailer")? {
-            Some(trailer) => trailer.trim().to_ascii_lowercase(),
-            None => return Ok(None),
-        },
-    };
-    Algorithm::of_name(&name).map_err(ApiError::bad)
+    Ok(super::body_checksum(headers)?
+        .and_then(|(name, _, _)| Algorithm::of_name(&name).ok().flatten()))
 }
 
 /// An upload's checksum as ListParts and ListMultipartUploads answer it.

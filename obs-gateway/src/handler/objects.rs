@@ -27,7 +27,7 @@ use super::{
 };
 use crate::auth::chunked::ChunkDecoder;
 use crate::auth::{self, BodyCheck};
-use crate::checksum::{Algorithm, Checksum, Combination};
+use crate::checksum::{Algorithm, Combination};
 use crate::lifecycle::Rule;
 use crate::sse;
 use crate::store::{ObjectFile, ObjectRow};
@@ -557,24 +557,11 @@ impl Ctx<'_> {
         };
         let mut sha = Sha256::new();
         // The additional checksum, from a header now or from the trailer the client announces.
-        let (checksum_name, header_value, mut checksum) =
-            match super::header_checksum(self.headers)? {
-                Some((name, value, c)) => (Some(name), Some(value), Some(c)),
-                None => {
-                    let announced = self
-                        .headers
-                        .get("x-amz-trailer")
-                        .and_then(|v| v.to_str().ok())
-                        .map(|v| v.trim().to_ascii_lowercase());
-                    match announced {
-                        Some(t) => match Algorithm::of_name(&t).map_err(ApiError::bad)? {
-                            Some(alg) => (Some(t), None, Some(Checksum::new(alg))),
-                            None => (None, None, None),
-                        },
-                        None => (None, None, None),
-                    }
-                }
-            };
+        let (checksum_name, header_value, mut checksum) = match super::body_checksum(self.headers)?
+        {
+            Some((name, value, c)) => (Some(name), value, Some(c)),
+            None => (None, None, None),
+        };
         let mut total: u64 = 0;
         let feed = async {
             while let Some(frame) = body.frame().await {
