@@ -519,27 +519,8 @@ impl Ctx<'_> {
             part_checksums: checksums.as_ref().map(|(_, _, parts)| parts.clone()),
             tags: upload.tags.clone(),
         };
-        // S3's checksums in the result's document; OBS's CRC64-ECMA in a header, as the OBS SDK
-        // reads it.
         let mut checksum_header = http::HeaderMap::new();
-        let checksum_elements = match (&obj.checksum, &checksums) {
-            (Some((name, value)), Some((c, _, _))) if c.algorithm == Algorithm::Crc64Ecma => {
-                super::objects::put_checksum_as(
-                    &mut checksum_header,
-                    self.dialect_prefix(),
-                    name,
-                    value,
-                    c.combination,
-                );
-                String::new()
-            }
-            (Some(kept), Some((c, _, _))) => format!(
-                "{}<ChecksumType>{}</ChecksumType>",
-                checksum_element(kept).unwrap_or_default(),
-                c.combination.name()
-            ),
-            _ => String::new(),
-        };
+        let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = http::HeaderMap::new();
         self.put_expiration(&mut expiration, &obj, &row.lifecycle);

@@ -286,20 +286,8 @@ impl Ctx<'_> {
             part_checksums: None,
             tags,
         };
-        // As S3's CopyObjectResult: the copy's checksum, if it has one (OBS's CRC64-ECMA in a
-        // header, as OBS answers it).
-        let copy_checksum = obj.checksum.clone();
-        let checksum_elements = obj
-            .checksum
-            .as_ref()
-            .and_then(|kept| {
-                Some(format!(
-                    "{}<ChecksumType>{}</ChecksumType>",
-                    super::checksum_element(kept)?,
-                    Combination::of_value(&kept.1).name()
-                ))
-            })
-            .unwrap_or_default();
+        let mut checksum_header = HeaderMap::new();
+        let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
         let mut expiration = HeaderMap::new();
         self.put_expiration(&mut expiration, &obj, &row.lifecycle);
@@ -320,22 +308,37 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             h.insert(header::ETAG, v);
         }
-        if let Some((name, value)) = &copy_checksum
-            && name == Algorithm::Crc64Ecma.header()
-        {
-            put_checksum_as(
-                h,
-                self.dialect_prefix(),
-                name,
-                value,
-                Combination::FullObject,
-            );
-        }
+        h.extend(checksum_header);
         h.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
         ));
         Ok(r)
+    }
+
+    /// The checksum of an object a copy or a completion made, as its result answers it: S3's as
+    /// the result document's elements, with its type; OBS's CRC64-ECMA as a header in `headers`,
+    /// as OBS answers it.
+    pub(super) fn result_checksum(
+        &self,
+        kept: Option<&(String, String)>,
+        headers: &mut HeaderMap,
+    ) -> String {
+        let Some(kept) = kept else {
+            return String::new();
+        };
+        if kept.0 == Algorithm::Crc64Ecma.header() {
+            put_checksum(headers, self.dialect_prefix(), Some(kept));
+            return String::new();
+        }
+        super::checksum_element(kept)
+            .map(|element| {
+                format!(
+                    "{element}<ChecksumType>{}</ChecksumType>",
+                    Combination::of_value(&kept.1).name()
+                )
+            })
+            .unwrap_or_default()
     }
 
     pub(super) async fn put_object(
@@ -999,7 +1002,7 @@ pub(super) fn answered_checksum_name(prefix: &str, name: &str) -> String {
 }
 
 /// The header `name` (a kept checksum's) with `value`, and its type; see [`put_checksum`].
-pub(super) fn put_checksum_as(
+fn put_checksum_as(
     headers: &mut HeaderMap,
     prefix: &str,
     name: &str,
