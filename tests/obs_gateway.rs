@@ -1505,7 +1505,7 @@ fn sub_resources_the_gateway_does_not_serve_are_refused_and_change_nothing() {
             "get_object_acl": "ok",
             "delete_bucket_website": "NotImplemented",
             "delete_bucket_lifecycle": "ok",
-            "put_bucket_versioning": "NotImplemented",
+            "put_bucket_versioning_mfa": "NotImplemented",
             "get_other_version": "InvalidArgument",
             "delete_other_version": "InvalidArgument",
             "copy_other_version": "InvalidArgument",
@@ -3969,42 +3969,108 @@ fn rclone_uploads_copies_and_moves_multipart_objects() {
     );
 }
 
-/// Suspending versioning (was 501) is taken and read back, as tools that declare versioning off
-/// send it (Terraform's `Suspended`): a bucket here keeps one `null` version of each key, which
-/// is what a suspended bucket keeps. Enabling it and MFA delete stay 501, another tenant gets
-/// 403. boto3 in SigV4 and V2, the OBS SDK in its three modes.
+/// Bucket versioning (was 501 when enabled) as S3 and OBS keep it: each write makes a version
+/// (an SSE-KMS one stays readable once replaced), a delete adds a delete marker (a read then
+/// answers 404 NoSuchKey marked as one; the marker named is 405), versions are read, copied
+/// and removed by ID (the next newest becoming current), suspension writes the `null` version,
+/// listings of versions page by key and version, a bucket with versions is not empty until
+/// boto3's resource API removes them all. MFA delete stays 501, another tenant gets 403, a
+/// malformed ID 400 and an unknown one NoSuchVersion; tags of a noncurrent version are 501.
+/// boto3 in SigV4 and V2, the OBS SDK in its three modes.
 #[test]
-fn suspending_versioning_is_kept_and_enabling_it_is_refused() {
+fn versioning_keeps_every_version_and_delete_markers() {
     let env = Env::start(&[]);
     for (client, bucket) in [
-        (Client::Boto3SigV4, "suspend-v4"),
-        (Client::Boto3SigV2, "suspend-v2"),
+        (Client::Boto3SigV4, "versioned-v4"),
+        (Client::Boto3SigV2, "versioned-v2"),
     ] {
-        let seen = client.run(&env, T1, &["suspend-versioning", bucket, T2.0, T2.1]);
+        let seen = client.run(&env, T1, &["versioning", bucket, T2.0, T2.1]);
         let want = serde_json::json!({
             "before": null,
-            "suspend": "ok",
-            "after": "Suspended",
-            "enable": "NotImplemented",
+            "enable": "ok",
+            "after": "Enabled",
             "mfa": "NotImplemented",
             "other_tenant": "AccessDenied",
-            "still": "Suspended",
-            "null_version": "one version",
+            "still": "Enabled",
+            "puts": ["v1", "v2"],
+            "current": ["two!", "v2"],
+            "by_id": ["one", "v1"],
+            "head_by_id": "v1",
+            "unknown_version": [404, "NoSuchVersion", null, null],
+            "malformed_version": [400, "InvalidArgument", null, null],
+            "tag_current_by_id": "ok",
+            "tag_noncurrent": "NotImplemented",
+            "delete": [true, "v3"],
+            "get_after_delete": [404, "NoSuchKey", "true", "v3"],
+            "get_marker": [405, "MethodNotAllowed", "true", "v3"],
+            "head_marker": [405, "405", "true", "v3"],
+            "listed_objects": [],
+            "versions": [
+                ["version", "k", "v2", false, 4],
+                ["version", "k", "v1", false, 3],
+                ["marker", "k", "v3", true],
+            ],
+            "copy_of_v1": ["v1", "one"],
+            "copy_of_marker": "InvalidRequest",
+            "copy_of_deleted": "NoSuchKey",
+            "remove_marker": [true, "v3"],
+            "after_marker_removed": ["two!", "v2"],
+            "after_v2_removed": ["one", "v1"],
+            "other_tenant_reads_version": "AccessDenied",
+            "multipart_version": true,
+            "form_version": [204, true],
+            "suspend": "ok",
+            "suspended_put": null,
+            "null_version": ["four", null],
+            "suspended_versions": [
+                ["version", "k", "null", true, 4],
+                ["version", "k", "v1", false, 3],
+            ],
+            "paged": [
+                ["big", "v5"],
+                ["copy", "v4"],
+                ["form", "v6"],
+                ["k", "null"],
+                ["k", "v1"],
+                ["p/1", "null"]
+            ],
+            "batch": [["copy", null, true], ["k", "v1", false]],
+            "batch_errors": [["k", "InvalidArgument"]],
+            "delete_bucket_with_versions": "BucketNotEmpty",
+            "left": [],
+            "delete_bucket": "ok",
         });
         assert_eq!(seen, want, "{client:?}");
     }
     for (client, bucket) in [
-        (Client::EsdkWorkflow, "suspend-obs"),
-        (Client::EsdkDefault, "suspend-default"),
-        (Client::EsdkV4, "suspend-sdk-v4"),
+        (Client::EsdkWorkflow, "versioned-obs"),
+        (Client::EsdkDefault, "versioned-default"),
+        (Client::EsdkV4, "versioned-sdk-v4"),
     ] {
-        let seen = client.run(&env, T1, &["suspend-versioning", bucket]);
+        let seen = client.run(&env, T1, &["versioning", bucket]);
         let want = serde_json::json!({
             "before": null,
+            "enable": "ok",
+            "after": "Enabled",
+            "puts": ["v1", "v2"],
+            "current": ["two!", "v2"],
+            "by_id": ["one", "v1"],
+            "head_by_id": "v1",
+            "delete": [true, "v3"],
+            "get_after_delete": [404, "NoSuchKey"],
+            "get_marker": [405, "MethodNotAllowed"],
+            "versions": [
+                ["version", "k", "v2", false],
+                ["version", "k", "v1", false],
+                ["marker", "k", "v3", true],
+            ],
+            "remove_marker": [true, "v3"],
+            "after_marker_removed": ["two!", "v2"],
             "suspend": "ok",
-            "after": "Suspended",
-            "enable": "NotImplemented",
             "still": "Suspended",
+            "null_version": ["three", null],
+            "left": [],
+            "delete_bucket": "ok",
         });
         assert_eq!(seen, want, "{client:?}");
     }

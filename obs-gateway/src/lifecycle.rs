@@ -2,11 +2,12 @@
 //! they make an object expire or an unfinished multipart upload end. No I/O: the handler reads
 //! and answers the document, the store applies [`object_expiry`] and [`upload_expiry`].
 //!
-//! The actions kept are the two that need no storage class and no versions: `Expiration` (`Days`
-//! after the object's last modification, or a `Date`) and `AbortIncompleteMultipartUpload`
+//! The actions kept are the two that need no storage class and act on current versions:
+//! `Expiration` (`Days` after the object's last modification, or a `Date`; with versioning on,
+//! it adds a delete marker, as a delete does) and `AbortIncompleteMultipartUpload`
 //! (`DaysAfterInitiation`). Transitions (storage classes other than STANDARD are not served) and
-//! the actions on noncurrent versions and delete markers (buckets here have no versions) are
-//! refused with 501 rather than kept and never done. As S3: a rule names its objects by a
+//! the actions on noncurrent versions and delete markers (not done yet) are refused with 501
+//! rather than kept and never done. As S3: a rule names its objects by a
 //! `Filter` (a prefix, a tag, object sizes, or `And` of them) or, in the older shape the OBS SDK
 //! sends, by a `Prefix` of its own; `Days` expire at the first midnight UTC at or after the
 //! object's last modification plus that many days, a `Date` (which must be a midnight UTC) at that
@@ -183,13 +184,16 @@ fn rule(doc: &str, new_id: &mut impl FnMut() -> String) -> Result<Rule, Lifecycl
         ),
         (
             "NoncurrentVersionTransition",
-            "buckets here keep no versions",
+            "storage classes other than STANDARD are not served",
         ),
         (
             "NoncurrentVersionExpiration",
-            "buckets here keep no versions",
+            "noncurrent versions are removed by their ID only",
         ),
-        ("ExpiredObjectDeleteMarker", "buckets here keep no versions"),
+        (
+            "ExpiredObjectDeleteMarker",
+            "delete markers are removed by their ID only",
+        ),
     ] {
         if has(doc, element) {
             return Err(LifecycleError::NotImplemented(format!(

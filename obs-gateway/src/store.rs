@@ -20,6 +20,10 @@ use crate::cors::CorsRule;
 use crate::lifecycle::{self, Rule};
 use crate::public_access::PublicAccessBlock;
 
+mod versions;
+
+pub use versions::{Removal, Version, VersionEntry, VersionRef, Versioning};
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -142,6 +146,8 @@ pub struct BucketRow {
     pub quota: u64,
     /// The lifecycle rules; none without a configuration.
     pub lifecycle: Vec<Rule>,
+    /// Whether writes make new versions.
+    pub versioning: Versioning,
 }
 
 /// An object's row.
@@ -191,6 +197,10 @@ pub struct ObjectRow {
     /// When the object expires (OBS's `x-obs-expires`), milliseconds since the Unix epoch: from
     /// then on no call finds it and [`Store::expire`] removes it. `None`: it does not expire.
     pub expires_ms: Option<i64>,
+    /// The version's ID; `None` for the `null` version (every object of a bucket that never had
+    /// versioning, and what a write makes while it is suspended). Given by the store when the
+    /// object is committed, from the bucket's versioning state: a writer's value is not read.
+    pub version_id: Option<String>,
 }
 
 impl ObjectRow {
@@ -320,7 +330,7 @@ pub struct Store {
 
 /// What each schema version adds to the one before: `MIGRATIONS[i]` takes a database of version
 /// `i + 1` to `i + 2`, in one transaction that also sets the new version.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     // 2: objects and uploads keep their other headers.
     "ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';",
@@ -352,6 +362,34 @@ const MIGRATIONS: [&str; 12] = [
     "ALTER TABLE uploads ADD COLUMN checksum TEXT;
      ALTER TABLE parts ADD COLUMN checksum TEXT;
      ALTER TABLE objects ADD COLUMN part_checksums TEXT;",
+    // 14: objects keep their version's ID; the versions a key had before its current one, and
+    // delete markers, are kept in `versions`.
+    "ALTER TABLE objects ADD COLUMN version_id TEXT;
+     CREATE TABLE versions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        bucket TEXT NOT NULL REFERENCES buckets(name),
+        key TEXT NOT NULL,
+        version_id TEXT,
+        delete_marker INTEGER NOT NULL DEFAULT 0,
+        file TEXT UNIQUE,
+        size INTEGER NOT NULL DEFAULT 0,
+        etag TEXT NOT NULL DEFAULT '',
+        content_type TEXT,
+        owner TEXT NOT NULL,
+        kms_key_id TEXT,
+        meta TEXT NOT NULL DEFAULT '[]',
+        modified_ms INTEGER NOT NULL,
+        envelope_header BLOB,
+        manifest BLOB,
+        headers TEXT NOT NULL DEFAULT '[]',
+        part_sizes TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        appends BLOB,
+        expires_ms INTEGER,
+        part_checksums TEXT
+     );
+     CREATE INDEX versions_by_key ON versions(bucket, key, seq);
+     CREATE INDEX versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;",
 ];
 
 /// The metadata schema's version (`PRAGMA user_version`): the last [`MIGRATIONS`] step's. A
@@ -397,8 +435,34 @@ CREATE TABLE IF NOT EXISTS objects (
     appends BLOB,
     expires_ms INTEGER,
     part_checksums TEXT,
+    version_id TEXT,
     PRIMARY KEY (bucket, key)
 );
+CREATE TABLE IF NOT EXISTS versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    version_id TEXT,
+    delete_marker INTEGER NOT NULL DEFAULT 0,
+    file TEXT UNIQUE,
+    size INTEGER NOT NULL DEFAULT 0,
+    etag TEXT NOT NULL DEFAULT '',
+    content_type TEXT,
+    owner TEXT NOT NULL,
+    kms_key_id TEXT,
+    meta TEXT NOT NULL DEFAULT '[]',
+    modified_ms INTEGER NOT NULL,
+    envelope_header BLOB,
+    manifest BLOB,
+    headers TEXT NOT NULL DEFAULT '[]',
+    part_sizes TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    appends BLOB,
+    expires_ms INTEGER,
+    part_checksums TEXT
+);
+CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, seq);
+CREATE INDEX IF NOT EXISTS versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY NOT NULL,
@@ -490,7 +554,9 @@ impl Store {
         }
         let referenced: std::collections::HashSet<String> = {
             let db = self.lock();
-            let mut st = db.prepare("SELECT file FROM objects")?;
+            let mut st = db.prepare(
+                "SELECT file FROM objects UNION ALL SELECT file FROM versions WHERE file IS NOT NULL",
+            )?;
             st.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<_, _>>()?
         };
@@ -513,8 +579,8 @@ impl Store {
         Ok(())
     }
 
-    /// Removes what has expired by `now_ms` and says how many objects went: the objects whose
-    /// own expiry (`x-obs-expires`) has passed, and, at the first call of each UTC day and after
+    /// Removes what has expired by `now_ms` and says how many objects went: the object versions
+    /// whose own expiry (`x-obs-expires`) has passed, and, at the first call of each UTC day and after
     /// a lifecycle configuration changed, what the buckets' lifecycle rules expire (objects, and
     /// uploads left unfinished). Called at the start of every request with the request's time;
     /// until something falls due it reads two atomics and nothing else.
@@ -526,10 +592,7 @@ impl Store {
         let files: Vec<String> = {
             let mut db = self.lock();
             let tx = db.transaction()?;
-            let files = tx
-                .prepare("DELETE FROM objects WHERE expires_ms <= ?1 RETURNING file")?
-                .query_map([now_ms], |r| r.get::<_, String>(0))?
-                .collect::<Result<_, _>>()?;
+            let files = versions::remove_expired(&tx, now_ms)?;
             let next = earliest_expiry(&tx)?;
             tx.commit()?;
             self.next_expiry.store(next, Ordering::Release);
@@ -601,16 +664,29 @@ impl Store {
         };
         let mut removed = 0;
         for (bucket, key, file) in objects {
-            // Unless it was replaced since it was read.
-            let n = self.lock().execute(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND expires_ms IS NULL",
-                params![bucket, key, file],
-            )?;
-            if n == 1 {
-                tracing::info!(%bucket, %key, "removing an object its bucket's lifecycle expired");
-                remove_quietly(&self.object_path(&file));
-                removed += 1;
+            let files = {
+                let mut db = self.lock();
+                let tx = db.transaction()?;
+                // Unless it was replaced since it was read.
+                let still: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?1 AND key = ?2 AND file = ?3 AND expires_ms IS NULL)",
+                    params![bucket, key, file],
+                    |r| r.get(0),
+                )?;
+                let Some(row) = get_bucket(&tx, &bucket)?.filter(|_| still) else {
+                    continue;
+                };
+                // As a delete naming no version: with versioning on, a delete marker, made by
+                // the bucket's owner.
+                let (files, _) = versions::delete_current(&tx, &row, &key, &row.owner, now_ms)?;
+                tx.commit()?;
+                files
+            };
+            tracing::info!(%bucket, %key, "expiring an object by its bucket's lifecycle");
+            for f in files {
+                remove_quietly(&self.object_path(&f));
             }
+            removed += 1;
         }
         for id in uploads {
             tracing::info!(upload = %id, "ending an upload its bucket's lifecycle expired");
@@ -627,16 +703,9 @@ impl Store {
         Ok(())
     }
 
-    /// A bucket's versioning state as S3 names it (`Suspended`), or none when it never had one;
-    /// [`StoreError::NoSuchBucket`] without the bucket.
-    pub fn bucket_versioning(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.bucket_column::<Option<String>>(name, "versioning")?
-            .ok_or(StoreError::NoSuchBucket)
-    }
-
     /// Sets a bucket's versioning state.
-    pub fn set_bucket_versioning(&self, name: &str, status: &str) -> Result<(), StoreError> {
-        self.update_bucket("versioning = ?2", params![name, status])
+    pub fn set_bucket_versioning(&self, name: &str, state: Versioning) -> Result<(), StoreError> {
+        self.update_bucket("versioning = ?2", params![name, state.column()])
     }
 
     /// The rules a bucket keeps as JSON in `column` (none without a configuration).
@@ -937,8 +1006,9 @@ impl Store {
     pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
         let mut db = self.lock();
         let tx = db.transaction()?;
+        // Every version and delete marker too, as S3 and OBS count them.
         let n: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
+            "SELECT (SELECT COUNT(*) FROM objects WHERE bucket = ?1) + (SELECT COUNT(*) FROM versions WHERE bucket = ?1)",
             [name],
             |r| r.get(0),
         )?;
@@ -1062,24 +1132,6 @@ impl Store {
         object_row(&self.lock(), bucket, key)
     }
 
-    /// An object's row and its file, opened while the row is read: a write that replaces the
-    /// object (or a delete) unlinks the old file only after its row is gone, so the file opened
-    /// here is the row's even if the object is replaced while it is read.
-    pub fn object_file(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<(ObjectRow, ObjectFile)>, StoreError> {
-        let db = self.lock();
-        let Some(row) = object_row(&db, bucket, key)? else {
-            return Ok(None);
-        };
-        let file = std::fs::File::open(self.object_path(&row.file))?;
-        drop(db);
-        let end = row.stored_len()?;
-        Ok(Some((row, ObjectFile { file, end, pos: 0 })))
-    }
-
     /// The objects of `bucket` whose key starts with `prefix` and sorts after `after`, in key
     /// order, at most `limit`.
     pub fn list_objects(
@@ -1107,14 +1159,16 @@ impl Store {
     }
 
     /// Makes a complete, fsynced temporary file the object `row` describes: renames it into
-    /// `objects/` as `row.file`, then commits the row in one transaction (replacing any earlier
-    /// version, whose file is then removed). On failure nothing is visible and the file is gone.
+    /// `objects/` as `row.file`, then commits the row in one transaction as the key's new
+    /// current version, with the ID this returns (`None`: `null`): the one it replaces becomes
+    /// a noncurrent version if the bucket's versioning is enabled, and is removed otherwise
+    /// (`versions::make_room`). On failure nothing is visible and the file is gone.
     pub fn commit_object(
         &self,
         temp: &Path,
         row: &ObjectRow,
         condition: &WriteCondition,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let dest = self.object_path(&row.file);
         if let Err(e) = std::fs::rename(temp, &dest) {
             let _ = std::fs::remove_file(temp);
@@ -1125,17 +1179,17 @@ impl Store {
             let _ = std::fs::remove_file(&dest);
             return Err(e.into());
         }
-        let old = match self.upsert(row, condition) {
-            Ok(old) => old,
+        let (old, version_id) = match self.upsert(row, condition) {
+            Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&dest);
                 return Err(e);
             }
         };
-        if let Some(old) = old {
-            remove_quietly(&self.object_path(&old));
+        for f in old {
+            remove_quietly(&self.object_path(&f));
         }
-        Ok(())
+        Ok(version_id)
     }
 
     /// Adds the complete, fsynced temporary file `temp` (an append's bytes, sealed or not) to the
@@ -1225,35 +1279,37 @@ impl Store {
         Ok(())
     }
 
+    /// Commits `row` as its key's current version: the files of the versions it removed, and
+    /// its version's ID.
     fn upsert(
         &self,
         row: &ObjectRow,
         condition: &WriteCondition,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
         let mut db = self.lock();
         let tx = db.transaction()?;
         let bucket = get_bucket(&tx, &row.bucket)?.ok_or(StoreError::NoSuchBucket)?;
-        let old: Option<(String, String)> = tx
+        let old: Option<String> = tx
             .query_row(
-                "SELECT file, etag FROM objects WHERE bucket = ?1 AND key = ?2",
+                "SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![row.bucket, row.key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .optional()?;
-        if !condition.holds(old.as_ref().map(|(_, etag)| etag.as_str())) {
+        if !condition.holds(old.as_deref()) {
             return Err(StoreError::ConditionNotMet {
                 found: old.is_some(),
             });
         }
-        let old = old.map(|(file, _)| file);
         within_quota(&tx, &bucket, &row.key, row.size)?;
+        let (old, version_id) = versions::make_room(&tx, &bucket, &row.key)?;
         let meta = to_json(&row.meta)?;
         let headers = headers_column(row)?;
         let tags = to_json(&row.tags)?;
         let part_sizes = to_json_column(row.part_sizes.as_ref())?;
         let part_checksums = to_json_column(row.part_checksums.as_ref())?;
         tx.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            &format!("INSERT INTO objects ({OBJECT_DATA}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
             params![
                 row.bucket,
                 row.key,
@@ -1272,12 +1328,13 @@ impl Store {
                 tags,
                 row.appends.as_deref().map(<[[u8; 16]]>::concat),
                 row.expires_ms,
-                part_checksums
+                part_checksums,
+                version_id
             ],
         )?;
         tx.commit()?;
         self.expires_at(row.expires_ms);
-        Ok(old)
+        Ok((old, version_id))
     }
 
     /// Replaces the tags of the object `bucket`/`key`, leaving the rest of it as it is; `false`
@@ -1319,11 +1376,11 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// How many objects `bucket` holds and their total size in bytes (uploads in progress
-    /// not counted).
+    /// How many objects `bucket` holds and their total size in bytes, every version counted
+    /// (uploads in progress and delete markers not).
     pub fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
         let (count, size): (i64, i64) = self.lock().query_row(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE bucket = ?1",
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM (SELECT size FROM objects WHERE bucket = ?1 UNION ALL SELECT size FROM versions WHERE bucket = ?1 AND delete_marker = 0)",
             [bucket],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -1331,53 +1388,11 @@ impl Store {
             |n: i64| u64::try_from(n).map_err(|_| StoreError::Corrupt("negative size".into()));
         Ok((non_negative(count)?, non_negative(size)?))
     }
-
-    /// Deletes an object if `condition` holds of it (`false` when there was none and the
-    /// condition is none); [`StoreError::ConditionNotMet`] and nothing deleted otherwise.
-    pub fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        condition: &DeleteCondition,
-    ) -> Result<bool, StoreError> {
-        let file: Option<String> = {
-            let mut db = self.lock();
-            let tx = db.transaction()?;
-            let found: Option<(String, String, i64, i64)> = tx
-                .query_row(
-                    "SELECT file, etag, size, modified_ms FROM objects WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let stored = found.as_ref().map(|(_, etag, size, modified)| {
-                (etag.as_str(), u64::try_from(*size).unwrap_or(0), *modified)
-            });
-            if !condition.holds(stored) {
-                return Err(StoreError::ConditionNotMet {
-                    found: found.is_some(),
-                });
-            }
-            let file = found.map(|(file, ..)| file);
-            tx.execute(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key],
-            )?;
-            tx.commit()?;
-            file
-        };
-        match file {
-            Some(f) => {
-                remove_quietly(&self.object_path(&f));
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
 }
 
-/// Whether `bucket`'s objects, with `size` bytes under `key` in place of what is there, stay
-/// within its quota (no quota: always).
+/// Whether `bucket`'s objects, every version counted, with a new one of `size` bytes under
+/// `key`, stay within its quota (no quota: always). The new one replaces the `null` version of
+/// `key`, unless the bucket's versioning is enabled.
 fn within_quota(
     db: &Connection,
     bucket: &BucketRow,
@@ -1388,9 +1403,10 @@ fn within_quota(
     if quota == 0 {
         return Ok(());
     }
+    let replaces_null = bucket.versioning != Versioning::Enabled;
     let others: i64 = db.query_row(
-        "SELECT COALESCE(SUM(size), 0) FROM objects WHERE bucket = ?1 AND key != ?2",
-        params![bucket.name, key],
+        "SELECT COALESCE(SUM(size), 0) FROM (SELECT key, version_id, size FROM objects WHERE bucket = ?1 UNION ALL SELECT key, version_id, size FROM versions WHERE bucket = ?1) WHERE NOT (?3 AND key = ?2 AND version_id IS NULL)",
+        params![bucket.name, key, replaces_null],
         |r| r.get(0),
     )?;
     let others = u64::try_from(others).map_err(|_| StoreError::Corrupt("negative size".into()))?;
@@ -1407,7 +1423,7 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-const BUCKET_COLUMNS: &str = "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota, lifecycle FROM buckets";
+const BUCKET_COLUMNS: &str = "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota, lifecycle, versioning FROM buckets";
 
 type RawBucket = (
     String,
@@ -1420,11 +1436,23 @@ type RawBucket = (
     Option<String>,
     i64,
     Option<String>,
+    Option<String>,
 );
 
 fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
-    let (name, owner, region, created_ms, alg, key, policy, public_access_block, quota, lifecycle) =
-        raw;
+    let (
+        name,
+        owner,
+        region,
+        created_ms,
+        alg,
+        key,
+        policy,
+        public_access_block,
+        quota,
+        lifecycle,
+        versioning,
+    ) = raw;
     Ok(BucketRow {
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         region: RegionId::parse(&region).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -1435,6 +1463,7 @@ fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
         public_access_block: json_column(public_access_block)?,
         quota: u64::try_from(quota).map_err(|_| StoreError::Corrupt("negative quota".into()))?,
         lifecycle: json_column(lifecycle)?.unwrap_or_default(),
+        versioning: Versioning::from_column(versioning.as_deref())?,
     })
 }
 
@@ -1531,7 +1560,11 @@ fn upload_from_raw(
     })
 }
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums FROM objects";
+/// The columns of an object's row, in [`RawObjectRow`]'s order; `objects` and `versions` both
+/// have them.
+const OBJECT_DATA: &str = "bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id";
+
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id FROM objects";
 
 type RawObject = (
     String,
@@ -1565,22 +1598,26 @@ fn object_row(db: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectR
 }
 
 /// An objects row read with [`OBJECT_COLUMNS`]: rusqlite reads tuples of at most 16 columns, so
-/// the 17th and 18th, the expiry and the parts' checksums, are read beside them.
+/// the 17th to 19th, the expiry, the parts' checksums and the version's ID, are read beside them.
 fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObjectRow> {
-    Ok((RawObject::try_from(r)?, r.get(16)?, r.get(17)?))
+    Ok((RawObject::try_from(r)?, r.get(16)?, r.get(17)?, r.get(18)?))
 }
 
-/// A whole objects row: [`RawObject`], the expiry and the parts' checksums.
-type RawObjectRow = (RawObject, Option<i64>, Option<String>);
+/// A whole objects row: [`RawObject`], the expiry, the parts' checksums and the version's ID.
+type RawObjectRow = (RawObject, Option<i64>, Option<String>, Option<String>);
 
 /// The earliest expiry of a stored object, `i64::MAX` when none expires.
 fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
-    let min: Option<i64> = db.query_row("SELECT MIN(expires_ms) FROM objects", [], |r| r.get(0))?;
+    let min: Option<i64> = db.query_row(
+        "SELECT MIN(m) FROM (SELECT MIN(expires_ms) AS m FROM objects UNION ALL SELECT MIN(expires_ms) FROM versions)",
+        [],
+        |r| r.get(0),
+    )?;
     Ok(min.unwrap_or(i64::MAX))
 }
 
 fn object_from_raw(
-    (raw, expires_ms, part_checksums): RawObjectRow,
+    (raw, expires_ms, part_checksums, version_id): RawObjectRow,
 ) -> Result<ObjectRow, StoreError> {
     let (
         bucket,
@@ -1622,6 +1659,7 @@ fn object_from_raw(
         part_checksums: json_column(part_checksums)?,
         tags: from_json(&tags)?,
         expires_ms,
+        version_id,
         appends: appends
             .map(|a| {
                 let (md5s, rest) = a.as_chunks::<16>();
@@ -1656,7 +1694,7 @@ fn from_json(column: &str) -> Result<Vec<(String, String)>, StoreError> {
 pub(crate) mod tests {
     use super::*;
 
-    fn bucket(name: &str) -> BucketRow {
+    pub(crate) fn bucket(name: &str) -> BucketRow {
         BucketRow {
             name: name.into(),
             owner: DomainId::parse("d1").unwrap(),
@@ -1667,7 +1705,12 @@ pub(crate) mod tests {
             public_access_block: None,
             quota: 0,
             lifecycle: Vec::new(),
+            versioning: Versioning::Off,
         }
+    }
+
+    pub(crate) fn owner() -> DomainId {
+        DomainId::parse("d1").unwrap()
     }
 
     /// A plaintext object row of bucket `b`, 3 bytes, ETag `e`, for tests.
@@ -1691,6 +1734,7 @@ pub(crate) mod tests {
             tags: vec![],
             expires_ms: None,
             part_checksums: None,
+            version_id: None,
         }
     }
 
@@ -1750,7 +1794,7 @@ pub(crate) mod tests {
         write("f4", WriteCondition::Matches("\"e\"".into())).unwrap();
         assert_eq!(store.object("b", "k").unwrap().unwrap().file, "f4");
         store
-            .delete_object("b", "k", &DeleteCondition::default())
+            .delete_object("b", "k", &DeleteCondition::default(), &owner(), 0)
             .unwrap();
         assert!(matches!(
             write("f5", WriteCondition::Matches("*".into())),
@@ -1767,7 +1811,7 @@ pub(crate) mod tests {
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
         // What takes a current database back to version 9; the table's statements go on from there.
-        const TO_9: &str = "ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        const TO_9: &str = "DROP TABLE versions; ALTER TABLE objects DROP COLUMN version_id; ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
         // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (
@@ -1815,6 +1859,10 @@ pub(crate) mod tests {
                 12,
                 "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; ALTER TABLE buckets ADD COLUMN lifecycle TEXT; ALTER TABLE buckets ADD COLUMN versioning TEXT; PRAGMA user_version = 12;",
             ),
+            (
+                13,
+                "ALTER TABLE objects ADD COLUMN expires_ms INTEGER; ALTER TABLE uploads ADD COLUMN expires_days INTEGER; ALTER TABLE buckets ADD COLUMN lifecycle TEXT; ALTER TABLE buckets ADD COLUMN versioning TEXT; ALTER TABLE uploads ADD COLUMN checksum TEXT; ALTER TABLE parts ADD COLUMN checksum TEXT; ALTER TABLE objects ADD COLUMN part_checksums TEXT; PRAGMA user_version = 13;",
+            ),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
@@ -1860,17 +1908,19 @@ pub(crate) mod tests {
             assert_eq!(store.bucket("b").unwrap().unwrap().lifecycle, rules);
             store.set_bucket_lifecycle("b", &[]).unwrap();
             assert_eq!(
-                store.bucket_versioning("b").unwrap(),
-                None,
+                store.bucket("b").unwrap().unwrap().versioning,
+                Versioning::Off,
                 "from version {version}"
             );
-            store.set_bucket_versioning("b", "Suspended").unwrap();
+            store
+                .set_bucket_versioning("b", Versioning::Suspended)
+                .unwrap();
             assert_eq!(
-                store.bucket_versioning("b").unwrap().as_deref(),
-                Some("Suspended")
+                store.bucket("b").unwrap().unwrap().versioning,
+                Versioning::Suspended
             );
             assert!(matches!(
-                store.bucket_versioning("absent"),
+                store.set_bucket_versioning("absent", Versioning::Enabled),
                 Err(StoreError::NoSuchBucket)
             ));
             assert!(matches!(
@@ -2176,7 +2226,11 @@ pub(crate) mod tests {
             .commit_object(&t, &first, &WriteCondition::Absent)
             .unwrap();
         let read_all = |store: &Store| {
-            let (row, mut f) = store.object_file("b", "k").unwrap().unwrap();
+            let Some(Version::Object((row, mut f))) =
+                store.object_file("b", "k", VersionRef::Current).unwrap()
+            else {
+                panic!("the object is there");
+            };
             let mut out = String::new();
             f.read_to_string(&mut out).unwrap();
             (row.size, out, f.seek(SeekFrom::End(0)).unwrap())
@@ -2260,10 +2314,11 @@ pub(crate) mod tests {
             store.delete_bucket("b"),
             Err(StoreError::BucketNotEmpty)
         ));
-        assert!(
+        assert_eq!(
             store
-                .delete_object("b", "k", &DeleteCondition::default())
-                .unwrap()
+                .delete_object("b", "k", &DeleteCondition::default(), &owner(), 0)
+                .unwrap(),
+            Removal::Removed
         );
         // An upload in progress keeps the bucket until it is aborted.
         let upload = UploadRow {

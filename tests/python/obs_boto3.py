@@ -65,8 +65,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         needs awscrt, botocore's optional CRC-64/NVME)
       | multipart-checksums B (creates B: multipart uploads with checksums, composite and full
         object, managed and by hand; what each call answers and refuses)
-      | suspend-versioning B AK SK (creates B: versioning read, suspended, enabled; an object
-        read by its null version; AK/SK another tenant's)
+      | versioning B AK SK (creates B: versioning enabled, objects written, read, copied and
+        deleted by version, delete markers, suspension, listings of versions, emptied and
+        deleted; AK/SK another tenant's)
       | s3-policy B AK SK (creates B: a bucket policy written as S3's documents write it, which
         requires SSE-KMS under secure/ and lets everyone read public/; what uploads and another
         tenant's reads get; AK/SK another tenant's)
@@ -87,11 +88,11 @@ import botocore.exceptions
 from botocore.config import Config
 
 
-def client(endpoint, ak, sk, signature):
+def client(endpoint, ak, sk, signature, kind=boto3.client):
     kwargs = {"retries": {"total_max_attempts": 1}, "s3": {"addressing_style": "path"}}
     if signature in ("s3", "s3v4"):
         kwargs["signature_version"] = signature
-    return boto3.client(
+    return kind(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=ak,
@@ -99,6 +100,11 @@ def client(endpoint, ak, sk, signature):
         region_name="us-east-1",
         config=Config(**kwargs),
     )
+
+
+def resource(endpoint, ak, sk, signature):
+    """boto3's resource API, configured as `client`."""
+    return client(endpoint, ak, sk, signature, kind=boto3.resource)
 
 
 def outcome(resp):
@@ -546,8 +552,8 @@ def sub_resources(s3, bucket):
         "get_object_acl": lambda: s3.get_object_acl(Bucket=bucket, Key="k"),
         "delete_bucket_website": lambda: s3.delete_bucket_website(Bucket=bucket),
         "delete_bucket_lifecycle": lambda: s3.delete_bucket_lifecycle(Bucket=bucket),
-        "put_bucket_versioning": lambda: s3.put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}),
+        "put_bucket_versioning_mfa": lambda: s3.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"}),
         "get_other_version": lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="v1"),
         "delete_other_version": lambda: s3.delete_object(Bucket=bucket, Key="k", VersionId="v1"),
         "copy_other_version": lambda: s3.copy_object(
@@ -597,16 +603,11 @@ def versions(s3, bucket, endpoint, ak, sk, signature):
         lambda: s3.list_object_versions(Bucket=bucket, VersionIdMarker="null"))
     seen["other_version_marker"] = code_of(
         lambda: s3.list_object_versions(Bucket=bucket, KeyMarker="a/1", VersionIdMarker="v1"))
-    kwargs = {"retries": {"total_max_attempts": 1}, "s3": {"addressing_style": "path"}}
-    if signature in ("s3", "s3v4"):
-        kwargs["signature_version"] = signature
-    resource = boto3.resource("s3", endpoint_url=endpoint, aws_access_key_id=ak,
-                              aws_secret_access_key=sk, region_name="us-east-1",
-                              config=Config(**kwargs))
-    emptied = resource.Bucket(bucket).object_versions.delete()
+    bucket_resource = resource(endpoint, ak, sk, signature)
+    emptied = bucket_resource.Bucket(bucket).object_versions.delete()
     seen["emptied"] = sorted(d["Key"] for r in emptied for d in r.get("Deleted", []))
     seen["left"] = s3.list_objects_v2(Bucket=bucket).get("KeyCount")
-    seen["bucket_deleted"] = code_of(lambda: resource.Bucket(bucket).delete())
+    seen["bucket_deleted"] = code_of(lambda: bucket_resource.Bucket(bucket).delete())
     return seen
 
 
@@ -1520,17 +1521,107 @@ def website_redirect(s3, bucket):
     return seen
 
 
-def suspend_versioning(s3, bucket, other):
-    """Versioning suspended (taken: one version per key) and enabled (not kept)."""
+def versioning(s3, bucket, other, resource):
+    """Bucket versioning as S3 keeps it: each write a new version, a delete a delete marker,
+    reads and copies by version, the removal of versions and markers by ID, suspension, the
+    listing of versions in pages, and emptying the bucket as boto3's resource API does. Version
+    IDs are shown as the labels v1, v2, ... in the order first seen (null stays null)."""
+    labels = {}
+
+    def label(version_id):
+        if version_id in (None, "null"):
+            return version_id
+        assert len(version_id) == 32, version_id
+        return labels.setdefault(version_id, "v%d" % (len(labels) + 1))
+
+    def error(call):
+        try:
+            call()
+            return "ok"
+        except botocore.exceptions.ClientError as e:
+            h = e.response["ResponseMetadata"]["HTTPHeaders"]
+            return [e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"].get("Code"),
+                    h.get("x-amz-delete-marker"), label(h.get("x-amz-version-id"))]
+
+    def body(**kw):
+        got = s3.get_object(Bucket=bucket, **kw)
+        return [got["Body"].read().decode(), label(got.get("VersionId"))]
+
+    def listed():
+        out = s3.list_object_versions(Bucket=bucket)
+        entries = [["version", v["Key"], label(v["VersionId"]), v["IsLatest"], v["Size"]]
+                   for v in out.get("Versions", [])]
+        entries += [["marker", m["Key"], label(m["VersionId"]), m["IsLatest"]]
+                    for m in out.get("DeleteMarkers", [])]
+        return entries
+
     s3.create_bucket(Bucket=bucket)
     status = lambda: s3.get_bucket_versioning(Bucket=bucket).get("Status")
-    put = lambda client, **conf: code_of(lambda: client.put_bucket_versioning(
+    put_state = lambda client, **conf: code_of(lambda: client.put_bucket_versioning(
         Bucket=bucket, VersioningConfiguration=conf))
-    seen = {"before": status(), "suspend": put(s3, Status="Suspended"), "after": status(),
-            "enable": put(s3, Status="Enabled"), "mfa": put(s3, Status="Suspended", MFADelete="Enabled"),
-            "other_tenant": put(other, Status="Suspended"), "still": status()}
-    s3.put_object(Bucket=bucket, Key="k", Body=b"one version")
-    seen["null_version"] = s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read().decode()
+    seen = {"before": status(), "enable": put_state(s3, Status="Enabled"), "after": status(),
+            "mfa": put_state(s3, Status="Enabled", MFADelete="Enabled"),
+            "other_tenant": put_state(other, Status="Suspended"), "still": status()}
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one", ServerSideEncryption="aws:kms")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"two!")["VersionId"]
+    seen["puts"] = [label(v1), label(v2)]
+    seen["current"] = body(Key="k")
+    seen["by_id"] = body(Key="k", VersionId=v1)
+    seen["head_by_id"] = label(s3.head_object(Bucket=bucket, Key="k", VersionId=v1)["VersionId"])
+    seen["unknown_version"] = error(lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="0" * 32))
+    seen["malformed_version"] = error(lambda: s3.get_object(Bucket=bucket, Key="k", VersionId="v1"))
+    seen["tag_current_by_id"] = code_of(lambda: s3.put_object_tagging(
+        Bucket=bucket, Key="k", VersionId=v2, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}))
+    seen["tag_noncurrent"] = code_of(lambda: s3.put_object_tagging(
+        Bucket=bucket, Key="k", VersionId=v1, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}))
+    deleted = s3.delete_object(Bucket=bucket, Key="k")
+    marker = deleted["VersionId"]
+    seen["delete"] = [deleted.get("DeleteMarker"), label(marker)]
+    seen["get_after_delete"] = error(lambda: s3.get_object(Bucket=bucket, Key="k"))
+    seen["get_marker"] = error(lambda: s3.get_object(Bucket=bucket, Key="k", VersionId=marker))
+    seen["head_marker"] = error(lambda: s3.head_object(Bucket=bucket, Key="k", VersionId=marker))
+    seen["listed_objects"] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    seen["versions"] = listed()
+    copied = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k", "VersionId": v1})
+    seen["copy_of_v1"] = [label(copied.get("CopySourceVersionId")), body(Key="copy")[0]]
+    seen["copy_of_marker"] = code_of(lambda: s3.copy_object(
+        Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "k", "VersionId": marker}))
+    seen["copy_of_deleted"] = code_of(lambda: s3.copy_object(
+        Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "k"}))
+    undeleted = s3.delete_object(Bucket=bucket, Key="k", VersionId=marker)
+    seen["remove_marker"] = [undeleted.get("DeleteMarker"), label(undeleted.get("VersionId"))]
+    seen["after_marker_removed"] = body(Key="k")
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=v2)
+    seen["after_v2_removed"] = body(Key="k")
+    seen["other_tenant_reads_version"] = code_of(lambda: other.get_object(Bucket=bucket, Key="k", VersionId=v1))
+    mp = s3.create_multipart_upload(Bucket=bucket, Key="big", ServerSideEncryption="aws:kms")
+    part = s3.upload_part(Bucket=bucket, Key="big", UploadId=mp["UploadId"], PartNumber=1, Body=b"m" * 100)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=mp["UploadId"],
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    seen["multipart_version"] = label(done.get("VersionId")) is not None
+    import requests
+    form = s3.generate_presigned_post(bucket, "form")
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("f", b"f")})
+    seen["form_version"] = [posted.status_code, label(posted.headers.get("x-amz-version-id")) is not None]
+    seen["suspend"] = put_state(s3, Status="Suspended")
+    seen["suspended_put"] = s3.put_object(Bucket=bucket, Key="k", Body=b"three").get("VersionId")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"four")
+    seen["null_version"] = body(Key="k", VersionId="null")
+    seen["suspended_versions"] = [e for e in listed() if e[1] == "k"]
+    s3.put_object(Bucket=bucket, Key="p/1", Body=b"x")
+    pages = s3.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": 1})
+    seen["paged"] = [[v["Key"], label(v["VersionId"])] for page in pages
+                     for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+    batch = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "copy"}, {"Key": "k", "VersionId": v1}, {"Key": "k", "VersionId": "bad"}]})
+    seen["batch"] = sorted([d["Key"], label(d.get("VersionId")), d.get("DeleteMarker", False)]
+                           for d in batch.get("Deleted", []))
+    seen["batch_errors"] = [[e["Key"], e["Code"]] for e in batch.get("Errors", [])]
+    seen["delete_bucket_with_versions"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    resource.Bucket(bucket).object_versions.delete()
+    seen["left"] = listed()
+    seen["delete_bucket"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     return seen
 
 
@@ -1862,9 +1953,10 @@ def main():
             out = versions(s3, args[0], endpoint, ak, sk, signature)
         elif op == "website-redirect":
             out = website_redirect(s3, args[0])
-        elif op == "suspend-versioning":
+        elif op == "versioning":
             bucket, other_ak, other_sk = args
-            out = suspend_versioning(s3, bucket, client(endpoint, other_ak, other_sk, signature))
+            out = versioning(s3, bucket, client(endpoint, other_ak, other_sk, signature),
+                             resource(endpoint, ak, sk, signature))
         elif op == "s3-policy":
             bucket, other_ak, other_sk = args
             out = s3_policy(s3, bucket, client(endpoint, other_ak, other_sk, signature))

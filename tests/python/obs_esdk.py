@@ -50,8 +50,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         lists and getObject reads of every key | "unsigned": creates B, a put and an initiated
         upload with a life, which the default mode does not sign | "late": an object of one day's life written now,
         and a metadata change that would set an expiry already past)
-      | suspend-versioning B (creates B: getBucketVersioning, setBucketVersioning Suspended and
-        Enabled)
+      | versioning B (creates B: setBucketVersioning Enabled; objects written, read and deleted by
+        version, delete markers, listVersions, suspension; emptied and deleted)
       | lifecycle B PHASE (setBucketLifecycle: PHASE "write" creates B with objects, one with its
         own expiry, sets a rule by prefix that expires them in a day and one with an empty prefix
         that ends uploads, reads them back and each object's expiration | "read": the keys listed)
@@ -697,18 +697,58 @@ def main():
         listed = sorted(o.key for o in c.listObjects(bucket).body.contents)
         print(json.dumps({"listed": listed, "reads": reads}))
         return
-    elif op == "suspend-versioning":
+    elif op == "versioning":
         bucket, = args
         c.createBucket(bucket)
+        labels = {}
+
+        def label(version_id):
+            if version_id in (None, "null"):
+                return version_id
+            return labels.setdefault(version_id, "v%d" % (len(labels) + 1))
 
         def code(resp):
             return "ok" if resp.status < 300 else resp.errorCode
 
+        def read(key, version_id=None):
+            resp = c.getObject(bucket, key, loadStreamInMemory=True,
+                               getObjectRequest=GetObjectRequest(versionId=version_id))
+            if resp.status >= 300:
+                return [resp.status, resp.errorCode]
+            return [resp.body.buffer.decode(), label(resp.header and dict(resp.header).get(
+                "version-id"))]
+
+        def listed():
+            body = c.listVersions(bucket).body
+            return ([["version", v.key, label(v.versionId), v.isLatest] for v in body.versions]
+                    + [["marker", m.key, label(m.versionId), m.isLatest] for m in body.markers])
+
         seen = {"before": c.getBucketVersioning(bucket).body,
-                "suspend": code(c.setBucketVersioning(bucket, "Suspended")),
-                "after": c.getBucketVersioning(bucket).body,
                 "enable": code(c.setBucketVersioning(bucket, "Enabled")),
-                "still": c.getBucketVersioning(bucket).body}
+                "after": c.getBucketVersioning(bucket).body}
+        v1 = c.putContent(bucket, "k", "one", headers=PutObjectHeader(
+            sseHeader=SseKmsHeader(encryption="kms"))).body.versionId
+        v2 = c.putContent(bucket, "k", "two!").body.versionId
+        seen["puts"] = [label(v1), label(v2)]
+        seen["current"] = read("k")
+        seen["by_id"] = read("k", v1)
+        seen["head_by_id"] = label(c.getObjectMetadata(bucket, "k", versionId=v1).body.versionId)
+        deleted = c.deleteObject(bucket, "k").body
+        seen["delete"] = [deleted.deleteMarker, label(deleted.versionId)]
+        seen["get_after_delete"] = read("k")
+        seen["get_marker"] = read("k", deleted.versionId)
+        seen["versions"] = listed()
+        undeleted = c.deleteObject(bucket, "k", versionId=deleted.versionId).body
+        seen["remove_marker"] = [undeleted.deleteMarker, label(undeleted.versionId)]
+        seen["after_marker_removed"] = read("k")
+        seen["suspend"] = code(c.setBucketVersioning(bucket, "Suspended"))
+        seen["still"] = c.getBucketVersioning(bucket).body
+        c.putContent(bucket, "k", "three")
+        seen["null_version"] = read("k", "null")
+        for entry in c.listVersions(bucket).body.versions + c.listVersions(bucket).body.markers:
+            c.deleteObject(bucket, entry.key, versionId=entry.versionId)
+        seen["left"] = listed()
+        seen["delete_bucket"] = code(c.deleteBucket(bucket))
         print(json.dumps(seen))
         return
     elif op == "lifecycle":

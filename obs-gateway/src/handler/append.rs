@@ -21,7 +21,7 @@ use obs_adapter::{ObsRequest, Operation, StoredObject};
 use super::files::Sealing;
 use super::{ApiError, Body, Ctx, empty, stored_facts};
 use crate::sse;
-use crate::store::{ObjectRow, StoreError, WriteCondition};
+use crate::store::{ObjectRow, StoreError, Versioning, WriteCondition};
 
 /// `409 PositionNotEqualToLength`: the append's position is not the object's length.
 fn position_not_length(length: u64) -> ApiError {
@@ -109,6 +109,12 @@ impl Ctx<'_> {
         }
         let decision = self.gw.adapter.decide(&request).await?;
         self.check_acl(&facts, &decision.policy)?;
+        if row.versioning == Versioning::Enabled {
+            // An append changes a version in place; a version, once made, does not change.
+            return Err(not_appendable(
+                "a bucket whose versioning is enabled takes no appends: each write there makes a new version",
+            ));
+        }
         let (row, answer) = match extended {
             Some((before, _)) if position != before.size => {
                 return Err(position_not_length(before.size));
@@ -188,7 +194,7 @@ impl Ctx<'_> {
             .await
             .map_err(ApiError::internal)?;
         match committed {
-            Ok(()) => Ok((obj, md5)),
+            Ok(_) => Ok((obj, md5)),
             // Another write made an object under the key in the meantime.
             Err(StoreError::ConditionNotMet { .. }) => Err(position_not_length(0)),
             Err(e) => Err(e.into()),

@@ -10,7 +10,6 @@
 use http::{HeaderValue, Response, header};
 use obs_adapter::Operation;
 
-use super::routes::current_version_only;
 use super::{ApiError, Body, Ctx, checksum_element, conditions, xml_response};
 use crate::checksum::Combination;
 use crate::store::ObjectRow;
@@ -154,16 +153,16 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        current_version_only(self.t.get("versionId"))?;
+        let which = self.version_ref()?;
         let ask = ask(self.headers)?;
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let Some(obj) = self.gw.store.object(bucket, key)? else {
-            return Err(self.missing_object(&facts));
-        };
+        let found = self.gw.store.object_version(bucket, key, which)?;
+        let obj = self.found_version(&facts, found, which)?;
         self.decide_read(Operation::HeadObject, &facts, key, &obj)
             .await?;
         let mut r = xml_response(document(&obj, &ask));
+        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
         if let Ok(v) = HeaderValue::from_str(&conditions::http_date(obj.modified_ms)) {
             r.headers_mut().insert(header::LAST_MODIFIED, v);
         }

@@ -7,13 +7,15 @@ use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
 
 use super::conditions;
 use super::listing::{Page, key_encoding, page_size};
-use super::routes::current_version_only;
+use super::versions::shown;
 use super::{
     ApiError, Body, Ctx, MAX_DOCUMENT, empty, full, malformed_xml, no_content, valid_bucket_name,
     xml_response,
 };
 use crate::auth::Dialect;
-use crate::store::{BucketRow, ObjectRow, StoreError};
+use crate::store::{
+    BucketRow, DeleteCondition, ObjectRow, Removal, StoreError, VersionRef, Versioning,
+};
 use crate::xml;
 
 impl Ctx<'_> {
@@ -126,6 +128,7 @@ impl Ctx<'_> {
             public_access_block: None,
             quota: 0,
             lifecycle: Vec::new(),
+            versioning: Versioning::Off,
         };
         match self.gw.store.create_bucket(&row) {
             Ok(()) => {}
@@ -164,14 +167,15 @@ impl Ctx<'_> {
         )))
     }
 
-    /// `GET /{bucket}?versioning`: never enabled. An empty configuration, as S3 answers for a
-    /// bucket that never had versioning, or `Suspended` once its owner said so.
+    /// `GET /{bucket}?versioning`: `Enabled` or `Suspended`, or an empty configuration, as S3
+    /// answers for a bucket that never had versioning.
     pub(super) fn get_versioning(&self, name: &str) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(name)?;
-        let status = match self.gw.store.bucket_versioning(name)? {
-            Some(s) => format!("<Status>{}</Status>", xml::escape(&s)),
-            None => String::new(),
-        };
+        let row = self.owned_bucket(name)?;
+        let status = row
+            .versioning
+            .status()
+            .map(|s| format!("<Status>{s}</Status>"))
+            .unwrap_or_default();
         Ok(xml_response(format!(
             "{}<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{status}</VersioningConfiguration>",
             xml::DECL
@@ -179,10 +183,9 @@ impl Ctx<'_> {
     }
 
     /// `PUT /{bucket}?versioning` (boto3's `put_bucket_versioning`, the OBS SDK's
-    /// `setBucketVersioning`): `Suspended` is taken and kept, since a bucket whose versioning is
-    /// suspended keeps one (`null`) version of each key, as every bucket here does; what tools
-    /// that declare versioning off (Terraform) send. `Enabled` and MFA delete are 501: the
-    /// gateway keeps no versions, and a caller told otherwise would count on them.
+    /// `setBucketVersioning`): `Enabled` or `Suspended`, kept and acted on (`store::versions`).
+    /// MFA delete is 501: the gateway has no MFA devices, and a caller told otherwise would count
+    /// on one being asked for.
     pub(super) async fn put_versioning(
         &self,
         name: &str,
@@ -195,26 +198,22 @@ impl Ctx<'_> {
                 "the body is not a VersioningConfiguration document",
             ));
         }
-        let unkept = |what: &str| {
-            ApiError::new(
+        if xml::element(&doc, "MfaDelete", 0).is_some_and(|(m, _)| m == "Enabled") {
+            return Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
-                format!("{what} is not kept by the gateway: it keeps one version of each object"),
-            )
-        };
-        if xml::element(&doc, "MfaDelete", 0).is_some_and(|(m, _)| m == "Enabled") {
-            return Err(unkept("MFA delete"));
+                "MFA delete is not kept by the gateway: it has no MFA devices",
+            ));
         }
-        match xml::element(&doc, "Status", 0).map(|(s, _)| s).as_deref() {
-            Some("Suspended") => {
-                self.gw.store.set_bucket_versioning(name, "Suspended")?;
-                Ok(Response::new(empty()))
-            }
-            Some("Enabled") => Err(unkept("versioning")),
+        let state = match xml::element(&doc, "Status", 0).map(|(s, _)| s).as_deref() {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
             // S3: a configuration without a status changes nothing.
-            None => Ok(Response::new(empty())),
-            Some(_) => Err(malformed_xml("Status is Enabled or Suspended")),
-        }
+            None => return Ok(Response::new(empty())),
+            Some(_) => return Err(malformed_xml("Status is Enabled or Suspended")),
+        };
+        self.gw.store.set_bucket_versioning(name, state)?;
+        Ok(Response::new(empty()))
     }
 
     /// OBS's `GET /{bucket}?storageinfo`: how many objects the bucket holds and their size.
@@ -303,7 +302,7 @@ impl Ctx<'_> {
             s.push_str(&format!(
                 "<Contents>{}</Contents>",
                 // ListObjectsV2 names the owner only when asked (`fetch-owner`), as S3 does.
-                listed_object(&o, &enc, false, !v2 || t.get("fetch-owner") == Some("true"))
+                listed_object(&o, &enc, None, !v2 || t.get("fetch-owner") == Some("true"))
             ));
         }
         push_prefixes(&mut s, &prefixes, &enc);
@@ -335,67 +334,6 @@ impl Ctx<'_> {
             }
         }
         Ok(page)
-    }
-
-    /// `GET /{bucket}?versions` (ListObjectVersions, the OBS SDK's `listVersions`). The gateway
-    /// keeps one version of each object, as a bucket that never had versioning: each is listed
-    /// as the latest version `null`, and a page resumes after `key-marker` (with
-    /// `version-id-marker`, if given, `null`: the only version there is). boto3's
-    /// `bucket.object_versions.delete()`, how much code empties a bucket, lists them so.
-    pub(super) fn list_versions(&self, name: &str) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(name)?;
-        let t = self.t;
-        let prefix = t.get("prefix").unwrap_or("");
-        let delimiter = t.get("delimiter").filter(|d| !d.is_empty());
-        let max_keys = page_size(t, "max-keys")?;
-        let key_marker = t.get("key-marker").unwrap_or("");
-        let version_marker = t.get("version-id-marker").unwrap_or("");
-        if !version_marker.is_empty() {
-            if key_marker.is_empty() {
-                return Err(ApiError::bad(
-                    "a version-id-marker cannot be specified without a key-marker",
-                ));
-            }
-            current_version_only(Some(version_marker))?;
-        }
-        let page = self.object_page(name, prefix, delimiter, key_marker, max_keys)?;
-        let enc = key_encoding(t);
-        let mut s = format!(
-            "{}<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><KeyMarker>{}</KeyMarker><VersionIdMarker>{}</VersionIdMarker>",
-            xml::DECL,
-            xml::escape(name),
-            xml::escape(&enc(prefix)),
-            xml::escape(&enc(key_marker)),
-            xml::escape(version_marker)
-        );
-        if page.truncated {
-            s.push_str(&format!(
-                "<NextKeyMarker>{}</NextKeyMarker>",
-                xml::escape(&enc(&page.last))
-            ));
-            if page.last_is_item {
-                s.push_str("<NextVersionIdMarker>null</NextVersionIdMarker>");
-            }
-        }
-        s.push_str(&format!(
-            "<MaxKeys>{max_keys}</MaxKeys><IsTruncated>{}</IsTruncated>",
-            page.truncated
-        ));
-        if let Some(d) = delimiter {
-            s.push_str(&format!("<Delimiter>{}</Delimiter>", xml::escape(&enc(d))));
-        }
-        if t.get("encoding-type") == Some("url") {
-            s.push_str("<EncodingType>url</EncodingType>");
-        }
-        for o in &page.items {
-            s.push_str(&format!(
-                "<Version>{}</Version>",
-                listed_object(o, &enc, true, true)
-            ));
-        }
-        push_prefixes(&mut s, &page.prefixes, &enc);
-        s.push_str("</ListVersionsResult>");
-        Ok(xml_response(s))
     }
 
     pub(super) async fn put_encryption(
@@ -505,10 +443,43 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
-        current_version_only(self.t.get("versionId"))?;
+        let which = self.version_ref()?;
         let condition = conditions::delete_condition(self.headers)?;
-        self.gw.store.delete_object(bucket, key, &condition)?;
-        Ok(no_content())
+        let done = self.delete_version(bucket, key, which, &condition)?;
+        let mut r = no_content();
+        match done {
+            Deleted::Nothing => {}
+            Deleted::Version(id) => self.put_version_id(r.headers_mut(), Some(shown(id))),
+            Deleted::Marker(id) => self.put_delete_marker(r.headers_mut(), id.as_deref()),
+        }
+        Ok(r)
+    }
+
+    /// A delete of the version `which` of `bucket`/`key` if `condition` holds of it: the
+    /// current one (a delete marker added, with versioning on), or the one an ID names.
+    fn delete_version<'v>(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef<'v>,
+        condition: &DeleteCondition,
+    ) -> Result<Deleted<'v>, StoreError> {
+        Ok(match which {
+            VersionRef::Current => match self.gw.store.delete_object(
+                bucket,
+                key,
+                condition,
+                &self.caller.domain,
+                self.now_ms(),
+            )? {
+                Removal::Nothing | Removal::Removed => Deleted::Nothing,
+                Removal::DeleteMarker(id) => Deleted::Marker(id),
+            },
+            VersionRef::Id(id) => match self.gw.store.delete_version(bucket, key, id, condition)? {
+                Some(true) => Deleted::Marker(id.map(str::to_owned)),
+                Some(false) | None => Deleted::Version(id),
+            },
+        })
     }
 
     pub(super) async fn delete_objects(
@@ -527,15 +498,13 @@ impl Ctx<'_> {
             let Some(key) = xml::exact_text(object, "Key") else {
                 return Err(super::malformed_xml("every Object needs a Key"));
             };
-            // A version other than the current one names nothing here: refused, not deleted; so
-            // is an object whose conditions do not parse or hold.
+            // A malformed version ID is refused, not taken for the current version; so is an
+            // object whose conditions do not parse or hold.
             let version = xml::element(object, "VersionId", 0).map(|(v, _)| v);
-            let deleted = current_version_only(version.as_deref())
-                .and_then(|()| conditions::batch_delete_condition(object))
-                .and_then(|condition| {
-                    self.gw
-                        .store
-                        .delete_object(bucket, &key, &condition)
+            let deleted = super::versions::version_ref(version.as_deref())
+                .and_then(|which| Ok((which, conditions::batch_delete_condition(object)?)))
+                .and_then(|(which, condition)| {
+                    self.delete_version(bucket, &key, which, &condition)
                         .map_err(|e| match e {
                             StoreError::ConditionNotMet { .. } => ApiError::from(e),
                             other => ApiError::internal(other),
@@ -543,10 +512,23 @@ impl Ctx<'_> {
                 });
             match deleted {
                 Ok(_) if quiet => {}
-                Ok(_) => s.push_str(&format!(
-                    "<Deleted><Key>{}</Key></Deleted>",
-                    xml::escape(&key)
-                )),
+                Ok(done) => {
+                    let named = version
+                        .as_deref()
+                        .map(|v| format!("<VersionId>{}</VersionId>", xml::escape(v)))
+                        .unwrap_or_default();
+                    let marker = match done {
+                        Deleted::Marker(id) => format!(
+                            "<DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>{}</DeleteMarkerVersionId>",
+                            shown(id.as_deref())
+                        ),
+                        Deleted::Nothing | Deleted::Version(_) => String::new(),
+                    };
+                    s.push_str(&format!(
+                        "<Deleted><Key>{}</Key>{named}{marker}</Deleted>",
+                        xml::escape(&key)
+                    ));
+                }
                 Err(e) => {
                     let version = version
                         .map(|v| format!("<VersionId>{}</VersionId>", xml::escape(&v)))
@@ -564,22 +546,33 @@ impl Ctx<'_> {
         Ok(xml_response(s))
     }
 }
-/// An object's elements in a listing (`Contents`, or with `version` a `Version` of the only
-/// version kept, `null`), with its `Owner` when `owner`.
-fn listed_object(
+/// What a delete did, as its answer tells it.
+enum Deleted<'v> {
+    /// Versioning off: the object, if there was one, is gone.
+    Nothing,
+    /// The version with this ID (`None`: `null`) is gone, if there was one.
+    Version(Option<&'v str>),
+    /// A delete marker was added, or the one named removed: its version ID.
+    Marker(Option<String>),
+}
+
+/// An object's elements in a listing (`Contents`, or with `version`, its version's ID and
+/// whether it is the latest, a `Version`), with its `Owner` when `owner`.
+pub(super) fn listed_object(
     o: &ObjectRow,
     enc: &impl Fn(&str) -> String,
-    version: bool,
+    version: Option<(Option<&str>, bool)>,
     owner: bool,
 ) -> String {
     format!(
         "<Key>{}</Key>{}<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size>{}<StorageClass>STANDARD</StorageClass>{}",
         xml::escape(&enc(&o.key)),
-        if version {
-            "<VersionId>null</VersionId><IsLatest>true</IsLatest>"
-        } else {
-            ""
-        },
+        version
+            .map(|(id, latest)| format!(
+                "<VersionId>{}</VersionId><IsLatest>{latest}</IsLatest>",
+                super::versions::shown(id)
+            ))
+            .unwrap_or_default(),
         xml::iso_time(o.modified_ms),
         o.etag,
         o.size,
@@ -598,7 +591,7 @@ fn listed_object(
 }
 
 /// A listing's common prefixes.
-fn push_prefixes(s: &mut String, prefixes: &[String], enc: &impl Fn(&str) -> String) {
+pub(super) fn push_prefixes(s: &mut String, prefixes: &[String], enc: &impl Fn(&str) -> String) {
     for p in prefixes {
         s.push_str(&format!(
             "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",

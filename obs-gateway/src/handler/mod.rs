@@ -51,6 +51,7 @@ mod quota;
 mod routes;
 mod tagging;
 mod unkept;
+mod versions;
 
 use routes::{BucketOp, ObjectOp, Op};
 
@@ -98,6 +99,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Headers the refusal answers beside its document (a delete marker's).
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl ApiError {
@@ -106,7 +109,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            headers: None,
         }
+    }
+
+    /// The refusal, answering `headers` too.
+    fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = Some(Box::new(headers));
+        self
     }
 
     fn internal(what: impl std::fmt::Display) -> Self {
@@ -320,6 +330,9 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             }
             r.headers_mut()
                 .insert("x-obs-error-code", HeaderValue::from_static(e.code));
+            if let Some(h) = e.headers {
+                r.headers_mut().extend(*h);
+            }
             r
         }
     };
@@ -632,7 +645,7 @@ impl Ctx<'_> {
     /// The current version of an object (`versionId`, when given, must name it), for a call
     /// on the object's sub-resources (its ACL, its tags).
     fn existing_object(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
-        routes::current_version_only(self.t.get("versionId"))?;
+        self.check_current_version(bucket, key)?;
         self.gw
             .store
             .object(bucket, key)?

@@ -518,6 +518,7 @@ impl Ctx<'_> {
                 .map(|(c, value, _)| (c.algorithm.header().to_owned(), value.clone())),
             part_checksums: checksums.as_ref().map(|(_, _, parts)| parts.clone()),
             tags: upload.tags.clone(),
+            version_id: None,
         };
         let mut checksum_header = http::HeaderMap::new();
         let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);
@@ -526,11 +527,13 @@ impl Ctx<'_> {
         self.put_expiration(&mut expiration, &obj, &row.lifecycle);
         let gw = Arc::clone(self.gw);
         let id = upload.upload_id.clone();
-        self.gw
+        let version_id = self
+            .gw
             .tasks
             .spawn_blocking(move || {
-                gw.store.commit_object(&temp, &obj, &condition)?;
-                gw.store.delete_upload(&id)
+                let version_id = gw.store.commit_object(&temp, &obj, &condition)?;
+                gw.store.delete_upload(&id)?;
+                Ok::<_, crate::store::StoreError>(version_id)
             })
             .await
             .map_err(ApiError::internal)??;
@@ -544,6 +547,7 @@ impl Ctx<'_> {
         ));
         r.headers_mut().extend(expiration);
         r.headers_mut().extend(checksum_header);
+        self.put_version_id(r.headers_mut(), version_id.as_deref());
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),

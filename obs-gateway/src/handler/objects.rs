@@ -20,7 +20,6 @@ use tokio::sync::mpsc;
 
 use super::conditions::{self, Verdict};
 use super::files::{Opened, Sealing, Written, copy_object_file, read_body, write_body};
-use super::routes::current_version_only;
 use super::{
     ApiError, Body, Ctx, MAX_PUT, QUEUE, STORED_HEADERS, empty, object_context,
     request_stored_headers, stored_facts, user_metadata, xml_response,
@@ -30,7 +29,7 @@ use crate::auth::{self, BodyCheck};
 use crate::checksum::{Algorithm, Combination};
 use crate::lifecycle::Rule;
 use crate::sse;
-use crate::store::{ObjectFile, ObjectRow};
+use crate::store::{ObjectFile, ObjectRow, Version, VersionRef};
 use crate::xml;
 
 impl Ctx<'_> {
@@ -133,7 +132,7 @@ impl Ctx<'_> {
             .into_iter()
             .find(|q| q.name == "versionId")
             .map(|q| q.value);
-        current_version_only(version.as_deref())?;
+        let which = super::versions::version_ref(version.as_deref())?;
         let source = auth::decode(source);
         let (src_bucket, src_key) = source
             .trim_start_matches('/')
@@ -152,11 +151,16 @@ impl Ctx<'_> {
         if src_facts.owner != self.caller.domain {
             return Err(ApiError::denied());
         }
-        let (src, file) = self
-            .gw
-            .store
-            .object_file(src_bucket, src_key)?
-            .ok_or_else(ApiError::no_key)?;
+        let found = self.gw.store.object_file(src_bucket, src_key, which)?;
+        if which != VersionRef::Current && matches!(found, Some(Version::DeleteMarker { .. })) {
+            // As S3 answers a copy that names a delete marker.
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "the source of a copy may not be a delete marker",
+            ));
+        }
+        let (src, file) = self.found_version(&src_facts, found, which)?;
         conditions::copy_source(self.headers, &src.etag, src.modified_ms)?;
         let stored = stored_facts(&src)?;
         Ok((src_facts, src, file, stored))
@@ -285,6 +289,7 @@ impl Ctx<'_> {
             checksum: written.checksum.clone().or_else(|| src.checksum.clone()),
             part_checksums: None,
             tags,
+            version_id: None,
         };
         let mut checksum_header = HeaderMap::new();
         let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);
@@ -292,7 +297,8 @@ impl Ctx<'_> {
         let mut expiration = HeaderMap::new();
         self.put_expiration(&mut expiration, &obj, &row.lifecycle);
         let gw = Arc::clone(self.gw);
-        self.gw
+        let version_id = self
+            .gw
             .tasks
             .spawn_blocking(move || gw.store.commit_object(&temp, &obj, &condition))
             .await
@@ -309,6 +315,10 @@ impl Ctx<'_> {
             h.insert(header::ETAG, v);
         }
         h.extend(checksum_header);
+        self.put_version_id(h, version_id.as_deref());
+        if let Some(id) = &src.version_id {
+            self.put_version_header(h, "copy-source-version-id", id);
+        }
         h.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -380,7 +390,8 @@ impl Ctx<'_> {
         let mut expiration = HeaderMap::new();
         self.put_expiration(&mut expiration, &obj, &row.lifecycle);
         let gw = Arc::clone(self.gw);
-        self.gw
+        let version_id = self
+            .gw
             .tasks
             .spawn_blocking(move || gw.store.commit_object(&temp, &obj, &condition))
             .await
@@ -393,6 +404,7 @@ impl Ctx<'_> {
         }
         // As S3: the checksum the upload carried, now kept.
         put_checksum(h, self.dialect_prefix(), written.checksum.as_ref());
+        self.put_version_id(h, version_id.as_deref());
         h.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -436,6 +448,7 @@ impl Ctx<'_> {
             checksum: None,
             part_checksums: None,
             tags,
+            version_id: None,
         }
     }
 
@@ -495,17 +508,6 @@ impl Ctx<'_> {
                 let _ = std::fs::remove_file(&temp);
                 Err(e)
             }
-        }
-    }
-
-    /// The refusal of a read of a key with no object: NoSuchKey to the bucket's owner only; to
-    /// anyone else AccessDenied, as for a key that exists, so that nobody learns what a private
-    /// bucket holds (S3 answers so a caller without s3:ListBucket).
-    pub(super) fn missing_object(&self, facts: &BucketFacts) -> ApiError {
-        if facts.owner == self.caller.domain {
-            ApiError::no_key()
-        } else {
-            ApiError::denied()
         }
     }
 
@@ -679,7 +681,7 @@ impl Ctx<'_> {
         key: &str,
         head: bool,
     ) -> Result<Response<Body>, ApiError> {
-        current_version_only(self.t.get("versionId"))?;
+        let which = self.version_ref()?;
         let part = self
             .t
             .get("partNumber")
@@ -694,9 +696,8 @@ impl Ctx<'_> {
         }
         let row = self.bucket_row(bucket)?;
         let facts = self.facts(&row)?;
-        let Some((obj, mut file)) = self.gw.store.object_file(bucket, key)? else {
-            return Err(self.missing_object(&facts));
-        };
+        let found = self.gw.store.object_file(bucket, key, which)?;
+        let (obj, mut file) = self.found_version(&facts, found, which)?;
         let op = if head {
             Operation::HeadObject
         } else {
@@ -739,6 +740,7 @@ impl Ctx<'_> {
             headers.insert(header::LAST_MODIFIED, v);
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        self.put_version_id(&mut headers, obj.version_id.as_deref());
         if !obj.tags.is_empty() {
             let name = format!("{}tagging-count", self.who.dialect.prefix());
             if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {

@@ -437,9 +437,11 @@ pub(super) async fn post_object(
         checksum: None,
         part_checksums: None,
         tags,
+        version_id: None,
     };
     let g = Arc::clone(gw);
-    gw.tasks
+    let version_id = gw
+        .tasks
         .spawn_blocking(move || {
             g.store
                 .commit_object(&temp, &obj, &crate::store::WriteCondition::Any)
@@ -481,6 +483,13 @@ pub(super) async fn post_object(
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
+    }
+    if let (Some(id), Ok(name)) = (
+        version_id,
+        http::HeaderName::from_bytes(format!("{}version-id", who.dialect.prefix()).as_bytes()),
+    ) && let Ok(v) = HeaderValue::from_str(&id)
+    {
+        resp.headers_mut().insert(name, v);
     }
     let dialect = if fields.iter().any(|(n, _)| {
         n.to_ascii_lowercase()

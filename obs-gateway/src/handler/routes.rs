@@ -152,8 +152,7 @@ impl ObjectOp {
             Self::SetMetadata => &["metadata", "versionid"],
             Self::GetAttributes => &["attributes", "versionid"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
-            // Only the current version, `versionId=null` ([`current_version_only`]); a part of
-            // it by number.
+            // A version by its ID (`versionId`); a part of it by number.
             Self::Get | Self::Head => &["versionid", "partnumber"],
             Self::Delete => &["versionid"],
             Self::Copy | Self::Put => &[],
@@ -452,18 +451,6 @@ fn sub_resources(query: &[(String, String)]) -> impl Iterator<Item = &str> {
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(&lower)))
     })
-}
-
-/// Refuses a version other than the current one: the gateway keeps no versions, so, as S3 does
-/// for a bucket that never had versioning, `versionId=null` names the object and any other ID is
-/// `400 InvalidArgument`. `version` is the `versionId` a query or a copy source names.
-pub(super) fn current_version_only(version: Option<&str>) -> Result<(), ApiError> {
-    match version {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(ApiError::bad(
-            "invalid version id specified: the gateway keeps no versions",
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -846,20 +833,6 @@ mod tests {
             if let Err(e) = as_header {
                 assert_eq!((e.status.as_u16(), e.code), (400, "InvalidRequest"));
             }
-        }
-    }
-
-    #[test]
-    fn only_the_current_version_is_named() {
-        assert!(current_version_only(None).is_ok());
-        assert!(current_version_only(Some("null")).is_ok());
-        for other in ["", "abc", "NULL", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"] {
-            let e = current_version_only(Some(other)).unwrap_err();
-            assert_eq!(
-                (e.status.as_u16(), e.code),
-                (400, "InvalidArgument"),
-                "{other:?}"
-            );
         }
     }
 }

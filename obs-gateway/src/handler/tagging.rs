@@ -178,7 +178,7 @@ impl Ctx<'_> {
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
-        super::routes::current_version_only(self.t.get("versionId"))?;
+        self.check_current_version(bucket, key)?;
         let tags = of_document(&self.document(body, MAX_DOCUMENT).await?)?;
         self.set_tags(bucket, key, &tags)?;
         Ok(Response::new(empty()))
@@ -191,7 +191,7 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
         self.owned_bucket(bucket)?;
-        super::routes::current_version_only(self.t.get("versionId"))?;
+        self.check_current_version(bucket, key)?;
         self.set_tags(bucket, key, &[])?;
         Ok(no_content())
     }
