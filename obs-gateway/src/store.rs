@@ -328,6 +328,39 @@ pub struct Store {
     lifecycle_day: AtomicI64,
 }
 
+/// The `versions` table (an object's noncurrent versions and its delete markers,
+/// `store::versions`) and its indexes: made by schema version 14's migration and by a new
+/// database's [`SCHEMA`] alike.
+macro_rules! versions_table {
+    () => {
+        "CREATE TABLE versions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            bucket TEXT NOT NULL REFERENCES buckets(name),
+            key TEXT NOT NULL,
+            version_id TEXT,
+            delete_marker INTEGER NOT NULL DEFAULT 0,
+            file TEXT UNIQUE,
+            size INTEGER NOT NULL DEFAULT 0,
+            etag TEXT NOT NULL DEFAULT '',
+            content_type TEXT,
+            owner TEXT NOT NULL,
+            kms_key_id TEXT,
+            meta TEXT NOT NULL DEFAULT '[]',
+            modified_ms INTEGER NOT NULL,
+            envelope_header BLOB,
+            manifest BLOB,
+            headers TEXT NOT NULL DEFAULT '[]',
+            part_sizes TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            appends BLOB,
+            expires_ms INTEGER,
+            part_checksums TEXT
+        );
+        CREATE INDEX versions_by_key ON versions(bucket, key, seq);
+        CREATE INDEX versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;"
+    };
+}
+
 /// What each schema version adds to the one before: `MIGRATIONS[i]` takes a database of version
 /// `i + 1` to `i + 2`, in one transaction that also sets the new version.
 const MIGRATIONS: [&str; 13] = [
@@ -364,32 +397,10 @@ const MIGRATIONS: [&str; 13] = [
      ALTER TABLE objects ADD COLUMN part_checksums TEXT;",
     // 14: objects keep their version's ID; the versions a key had before its current one, and
     // delete markers, are kept in `versions`.
-    "ALTER TABLE objects ADD COLUMN version_id TEXT;
-     CREATE TABLE versions (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        bucket TEXT NOT NULL REFERENCES buckets(name),
-        key TEXT NOT NULL,
-        version_id TEXT,
-        delete_marker INTEGER NOT NULL DEFAULT 0,
-        file TEXT UNIQUE,
-        size INTEGER NOT NULL DEFAULT 0,
-        etag TEXT NOT NULL DEFAULT '',
-        content_type TEXT,
-        owner TEXT NOT NULL,
-        kms_key_id TEXT,
-        meta TEXT NOT NULL DEFAULT '[]',
-        modified_ms INTEGER NOT NULL,
-        envelope_header BLOB,
-        manifest BLOB,
-        headers TEXT NOT NULL DEFAULT '[]',
-        part_sizes TEXT,
-        tags TEXT NOT NULL DEFAULT '[]',
-        appends BLOB,
-        expires_ms INTEGER,
-        part_checksums TEXT
-     );
-     CREATE INDEX versions_by_key ON versions(bucket, key, seq);
-     CREATE INDEX versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;",
+    concat!(
+        "ALTER TABLE objects ADD COLUMN version_id TEXT;",
+        versions_table!()
+    ),
 ];
 
 /// The metadata schema's version (`PRAGMA user_version`): the last [`MIGRATIONS`] step's. A
@@ -400,7 +411,8 @@ const MIGRATIONS: [&str; 13] = [
 )]
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
-const SCHEMA: &str = "
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY NOT NULL,
     owner TEXT NOT NULL,
@@ -438,31 +450,7 @@ CREATE TABLE IF NOT EXISTS objects (
     version_id TEXT,
     PRIMARY KEY (bucket, key)
 );
-CREATE TABLE IF NOT EXISTS versions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    bucket TEXT NOT NULL REFERENCES buckets(name),
-    key TEXT NOT NULL,
-    version_id TEXT,
-    delete_marker INTEGER NOT NULL DEFAULT 0,
-    file TEXT UNIQUE,
-    size INTEGER NOT NULL DEFAULT 0,
-    etag TEXT NOT NULL DEFAULT '',
-    content_type TEXT,
-    owner TEXT NOT NULL,
-    kms_key_id TEXT,
-    meta TEXT NOT NULL DEFAULT '[]',
-    modified_ms INTEGER NOT NULL,
-    envelope_header BLOB,
-    manifest BLOB,
-    headers TEXT NOT NULL DEFAULT '[]',
-    part_sizes TEXT,
-    tags TEXT NOT NULL DEFAULT '[]',
-    appends BLOB,
-    expires_ms INTEGER,
-    part_checksums TEXT
-);
-CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, seq);
-CREATE INDEX IF NOT EXISTS versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;
+
 CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects(expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY NOT NULL,
@@ -490,7 +478,9 @@ CREATE TABLE IF NOT EXISTS parts (
     checksum TEXT,
     PRIMARY KEY (upload_id, number)
 );
-";
+",
+    versions_table!()
+);
 
 impl Store {
     /// Opens (creating) the data folder's store, and removes what incomplete writes left: every
