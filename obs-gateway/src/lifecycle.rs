@@ -2,12 +2,13 @@
 //! they make an object expire or an unfinished multipart upload end. No I/O: the handler reads
 //! and answers the document, the store applies [`object_expiry`] and [`upload_expiry`].
 //!
-//! The actions kept are the two that need no storage class and act on current versions:
-//! `Expiration` (`Days` after the object's last modification, or a `Date`; with versioning on,
-//! it adds a delete marker, as a delete does) and `AbortIncompleteMultipartUpload`
-//! (`DaysAfterInitiation`). Transitions (storage classes other than STANDARD are not served) and
-//! the actions on noncurrent versions and delete markers (not done yet) are refused with 501
-//! rather than kept and never done. As S3: a rule names its objects by a
+//! The actions kept are those that need no storage class: `Expiration` (`Days` after the
+//! object's last modification, or a `Date`; with versioning on, it adds a delete marker, as a
+//! delete does; or `ExpiredObjectDeleteMarker`, which removes a delete marker left as its key's
+//! only version), `NoncurrentVersionExpiration` (`NoncurrentDays` after a version stopped being
+//! current, past the `NewerNoncurrentVersions` newest) and `AbortIncompleteMultipartUpload`
+//! (`DaysAfterInitiation`). Transitions (storage classes other than STANDARD are not served)
+//! are refused with 501 rather than kept and never done. As S3: a rule names its objects by a
 //! `Filter` (a prefix, a tag, object sizes, or `And` of them) or, in the older shape the OBS SDK
 //! sends, by a `Prefix` of its own; `Days` expire at the first midnight UTC at or after the
 //! object's last modification plus that many days, a `Date` (which must be a midnight UTC) at that
@@ -40,6 +41,23 @@ pub struct Rule {
     pub expiration: Option<Expiration>,
     /// `AbortIncompleteMultipartUpload`'s `DaysAfterInitiation`.
     pub abort_after_days: Option<u32>,
+    /// `NoncurrentVersionExpiration`.
+    #[serde(default)]
+    pub noncurrent_expiration: Option<NoncurrentExpiration>,
+    /// `Expiration`'s `ExpiredObjectDeleteMarker`: a delete marker that is the only version of
+    /// its key left is removed.
+    #[serde(default)]
+    pub expired_delete_markers: bool,
+}
+
+/// When a rule's noncurrent versions expire (`NoncurrentVersionExpiration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentExpiration {
+    /// `NoncurrentDays`: this many days after the version became noncurrent, at the next
+    /// midnight UTC.
+    pub days: u32,
+    /// `NewerNoncurrentVersions`: the newest this many noncurrent versions of a key are kept.
+    pub newer_versions: Option<u32>,
 }
 
 /// The objects a rule applies to: every condition holds.
@@ -186,14 +204,6 @@ fn rule(doc: &str, new_id: &mut impl FnMut() -> String) -> Result<Rule, Lifecycl
             "NoncurrentVersionTransition",
             "storage classes other than STANDARD are not served",
         ),
-        (
-            "NoncurrentVersionExpiration",
-            "noncurrent versions are removed by their ID only",
-        ),
-        (
-            "ExpiredObjectDeleteMarker",
-            "delete markers are removed by their ID only",
-        ),
     ] {
         if has(doc, element) {
             return Err(LifecycleError::NotImplemented(format!(
@@ -203,6 +213,7 @@ fn rule(doc: &str, new_id: &mut impl FnMut() -> String) -> Result<Rule, Lifecycl
     }
     // The actions first, so that what is left names the rule's objects.
     let (rest, expiration) = take(doc, "Expiration");
+    let (rest, noncurrent) = take(&rest, "NoncurrentVersionExpiration");
     let (rest, abort) = take(&rest, "AbortIncompleteMultipartUpload");
     let (rest, filter) = take(&rest, "Filter");
     let id = match text(&rest, "ID") {
@@ -235,11 +246,46 @@ fn rule(doc: &str, new_id: &mut impl FnMut() -> String) -> Result<Rule, Lifecycl
         },
         (Some(f), None) => filter_of(f)?,
     };
-    let expiration = expiration.map(expiration_of).transpose()?;
+    let expired_delete_markers = match expiration.map(|e| text(e, "ExpiredObjectDeleteMarker")) {
+        Some(Some(v)) if v == "true" || v == "false" => {
+            if has(expiration.unwrap_or_default(), "Days")
+                || has(expiration.unwrap_or_default(), "Date")
+            {
+                return Err(LifecycleError::Invalid(
+                    "ExpiredObjectDeleteMarker cannot be specified with Days or Date in a Lifecycle Expiration Policy".into(),
+                ));
+            }
+            v == "true"
+        }
+        Some(Some(v)) => {
+            return Err(malformed(&format!(
+                "ExpiredObjectDeleteMarker is true or false, not {v:?}"
+            )));
+        }
+        _ => false,
+    };
+    let expiration = match expiration {
+        Some(e) if !has(e, "ExpiredObjectDeleteMarker") => Some(expiration_of(e)?),
+        _ => None,
+    };
+    if expired_delete_markers
+        && (!filter.tags.is_empty()
+            || filter.larger_than.is_some()
+            || filter.smaller_than.is_some())
+    {
+        return Err(LifecycleError::InvalidRequest(
+            "ExpiredObjectDeleteMarker cannot be specified with Tags or object sizes".into(),
+        ));
+    }
+    let noncurrent_expiration = noncurrent.map(noncurrent_of).transpose()?;
     let abort_after_days = abort
         .map(|a| positive_days(text(a, "DaysAfterInitiation"), "DaysAfterInitiation"))
         .transpose()?;
-    if expiration.is_none() && abort_after_days.is_none() {
+    if expiration.is_none()
+        && abort_after_days.is_none()
+        && noncurrent_expiration.is_none()
+        && !expired_delete_markers
+    {
         return Err(LifecycleError::InvalidRequest(
             "At least one action needs to be specified in a rule".into(),
         ));
@@ -260,6 +306,24 @@ fn rule(doc: &str, new_id: &mut impl FnMut() -> String) -> Result<Rule, Lifecycl
         filter,
         expiration,
         abort_after_days,
+        noncurrent_expiration,
+        expired_delete_markers,
+    })
+}
+
+fn noncurrent_of(doc: &str) -> Result<NoncurrentExpiration, LifecycleError> {
+    let days = positive_days(text(doc, "NoncurrentDays"), "NoncurrentDays")?;
+    let newer_versions = text(doc, "NewerNoncurrentVersions")
+        .map(|n| match n.parse::<u32>() {
+            Ok(v @ 1..=100) if n.bytes().all(|b| b.is_ascii_digit()) => Ok(v),
+            _ => Err(LifecycleError::Invalid(format!(
+                "NewerNoncurrentVersions must be 1 to 100, not {n:?}"
+            ))),
+        })
+        .transpose()?;
+    Ok(NoncurrentExpiration {
+        days,
+        newer_versions,
     })
 }
 
@@ -385,6 +449,41 @@ pub fn object_expiry<'r>(
         .min_by_key(|(at, _)| *at)
 }
 
+/// When the first of `rules` expires a noncurrent version of `key` (of `size` bytes, with `tags`)
+/// that has been noncurrent since `noncurrent_ms` and has `newer` noncurrent versions of its key
+/// newer than it.
+pub fn noncurrent_expiry(
+    rules: &[Rule],
+    key: &str,
+    size: u64,
+    tags: &[(String, String)],
+    noncurrent_ms: i64,
+    newer: usize,
+) -> Option<i64> {
+    rules
+        .iter()
+        .filter(|r| r.applies_to(key, size, tags))
+        .filter_map(|r| {
+            let n = r.noncurrent_expiration?;
+            if n.newer_versions
+                .is_some_and(|keep| newer < usize::try_from(keep).unwrap_or(usize::MAX))
+            {
+                return None;
+            }
+            Some(midnight_at_or_after(
+                noncurrent_ms.saturating_add(i64::from(n.days).saturating_mul(DAY_MS)),
+            ))
+        })
+        .min()
+}
+
+/// Whether one of `rules` removes a delete marker under `key` that is its key's only version.
+pub fn removes_expired_marker(rules: &[Rule], key: &str) -> bool {
+    rules
+        .iter()
+        .any(|r| r.enabled && r.expired_delete_markers && key.starts_with(&r.filter.prefix))
+}
+
 /// When the first of `rules` ends an upload of `key` initiated at `created_ms`.
 pub fn upload_expiry(rules: &[Rule], key: &str, created_ms: i64) -> Option<i64> {
     rules
@@ -458,7 +557,22 @@ pub fn document(rules: &[Rule]) -> String {
                 "<Expiration><Date>{}</Date></Expiration>",
                 xml::iso_time(at)
             )),
+            None if r.expired_delete_markers => s.push_str(
+                "<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>",
+            ),
             None => {}
+        }
+        if let Some(n) = r.noncurrent_expiration {
+            s.push_str(&format!(
+                "<NoncurrentVersionExpiration><NoncurrentDays>{}</NoncurrentDays>",
+                n.days
+            ));
+            if let Some(keep) = n.newer_versions {
+                s.push_str(&format!(
+                    "<NewerNoncurrentVersions>{keep}</NewerNoncurrentVersions>"
+                ));
+            }
+            s.push_str("</NoncurrentVersionExpiration>");
         }
         if let Some(d) = r.abort_after_days {
             s.push_str(&format!(
@@ -608,18 +722,53 @@ mod tests {
                 unserved,
             ),
             (
-                "a noncurrent version's expiry",
+                "a noncurrent version's transition",
                 doc(&format!(
-                    "<Rule><Prefix>a</Prefix>{on}<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>"
+                    "<Rule><Prefix>a</Prefix>{on}<NoncurrentVersionTransition><NoncurrentDays>1</NoncurrentDays><StorageClass>GLACIER</StorageClass></NoncurrentVersionTransition></Rule>"
                 )),
                 unserved,
             ),
             (
-                "delete markers",
+                "noncurrent versions kept for no days",
                 doc(&format!(
-                    "<Rule><Prefix>a</Prefix>{on}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>"
+                    "<Rule><Prefix>a</Prefix>{on}<NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration></Rule>"
                 )),
-                unserved,
+                invalid,
+            ),
+            (
+                "noncurrent versions without days",
+                doc(&format!(
+                    "<Rule><Prefix>a</Prefix>{on}<NoncurrentVersionExpiration><NewerNoncurrentVersions>2</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>"
+                )),
+                malformed,
+            ),
+            (
+                "over 100 newer noncurrent versions kept",
+                doc(&format!(
+                    "<Rule><Prefix>a</Prefix>{on}<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>101</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>"
+                )),
+                invalid,
+            ),
+            (
+                "expired delete markers with days",
+                doc(&format!(
+                    "<Rule><Prefix>a</Prefix>{on}<Expiration><Days>1</Days><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>"
+                )),
+                invalid,
+            ),
+            (
+                "expired delete markers by tag",
+                doc(&format!(
+                    "<Rule><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter>{on}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>"
+                )),
+                request,
+            ),
+            (
+                "expired delete markers neither true nor false",
+                doc(&format!(
+                    "<Rule><Prefix>a</Prefix>{on}<Expiration><ExpiredObjectDeleteMarker>yes</ExpiredObjectDeleteMarker></Expiration></Rule>"
+                )),
+                malformed,
             ),
         ];
         for (rule, d, code) in cases {
@@ -641,6 +790,9 @@ mod tests {
             "<Rule><ID>all</ID><Filter/><Status>Enabled</Status><Expiration><Days>9</Days></Expiration></Rule>",
             "<Rule><ID>empty</ID><Filter><Prefix /></Filter><Status>Enabled</Status><Expiration><Days>9</Days></Expiration></Rule>",
             "<Rule><ID>obs-empty</ID><Prefix /><Status>Enabled</Status><Expiration><Days>9</Days></Expiration></Rule>",
+            "<Rule><ID>old</ID><Filter><Prefix>v/</Prefix></Filter><Status>Enabled</Status>",
+            "<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>",
+            "<NoncurrentVersionExpiration><NoncurrentDays>3</NoncurrentDays><NewerNoncurrentVersions>2</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>",
         ));
         let rules = parse(&set, ids()).unwrap();
         assert_eq!(rules[1].id, "made-1", "a rule without an ID gets one");
@@ -665,6 +817,14 @@ mod tests {
             "an empty Prefix element"
         );
         assert!(rules[5].rule_prefix && rules[5].filter == Filter::default());
+        assert!(rules[6].expired_delete_markers && rules[6].expiration.is_none());
+        assert_eq!(
+            rules[6].noncurrent_expiration,
+            Some(NoncurrentExpiration {
+                days: 3,
+                newer_versions: Some(2)
+            })
+        );
         let answered = document(&rules);
         assert_eq!(parse(&answered, ids()).unwrap(), rules, "{answered}");
         assert!(answered.contains("<Prefix>a &amp; b</Prefix><Status>"));
@@ -772,5 +932,41 @@ mod tests {
             None,
             "no abort rule for it"
         );
+    }
+
+    #[test]
+    fn noncurrent_versions_expire_days_after_they_stop_being_current_past_the_newest_kept() {
+        let rules = parse(
+            &doc(concat!(
+                "<Rule><ID>keep-2</ID><Filter><Prefix>v/</Prefix></Filter><Status>Enabled</Status>",
+                "<NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays><NewerNoncurrentVersions>2</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>",
+                "<Rule><ID>markers</ID><Filter><Prefix>m/</Prefix></Filter><Status>Enabled</Status>",
+                "<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>",
+            )),
+            ids(),
+        )
+        .unwrap();
+        let hour = 3_600_000;
+        // (rule, key, noncurrent since, newer noncurrent versions, when it expires)
+        for (rule, key, since, newer, want) in [
+            ("one of the newest two kept", "v/a", 0, 1, None),
+            (
+                "past the newest two: the midnight two days on",
+                "v/a",
+                hour,
+                2,
+                Some(3 * DAY_MS),
+            ),
+            ("no rule for the key", "x/a", 0, 5, None),
+            ("a marker rule expires no versions", "m/a", 0, 5, None),
+        ] {
+            assert_eq!(
+                noncurrent_expiry(&rules, key, 1, &[], since, newer),
+                want,
+                "{rule}"
+            );
+        }
+        assert!(removes_expired_marker(&rules, "m/a"));
+        assert!(!removes_expired_marker(&rules, "v/a"));
     }
 }

@@ -354,7 +354,8 @@ macro_rules! versions_table {
             tags TEXT NOT NULL DEFAULT '[]',
             appends BLOB,
             expires_ms INTEGER,
-            part_checksums TEXT
+            part_checksums TEXT,
+            noncurrent_ms INTEGER
         );
         CREATE INDEX versions_by_key ON versions(bucket, key, seq);
         CREATE INDEX versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;"
@@ -613,7 +614,7 @@ impl Store {
         {
             return Ok(0);
         }
-        let (objects, uploads) = {
+        let (objects, uploads, noncurrent) = {
             let db = self.lock();
             let buckets: Vec<(String, Option<String>)> = db
                 .prepare("SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL")?
@@ -621,8 +622,12 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             let mut objects = Vec::new();
             let mut uploads = Vec::new();
+            let mut noncurrent = Vec::new();
             for (bucket, column) in buckets {
                 let rules: Vec<Rule> = json_column(column)?.unwrap_or_default();
+                if rules.iter().any(|r| r.noncurrent_expiration.is_some()) {
+                    noncurrent.extend(versions::noncurrent_due(&db, &bucket, &rules, now_ms)?);
+                }
                 let mut st = db.prepare(
                     "SELECT key, size, tags, modified_ms, file FROM objects WHERE bucket = ?1 AND expires_ms IS NULL",
                 )?;
@@ -650,7 +655,7 @@ impl Store {
                     }
                 }
             }
-            (objects, uploads)
+            (objects, uploads, noncurrent)
         };
         let mut removed = 0;
         for (bucket, key, file) in objects {
@@ -678,6 +683,24 @@ impl Store {
             }
             removed += 1;
         }
+        for seq in noncurrent {
+            // Unless it became current again since it was read (a seq is never reused).
+            let file: Option<String> = self
+                .lock()
+                .query_row(
+                    "DELETE FROM versions WHERE seq = ?1 AND delete_marker = 0 RETURNING file",
+                    [seq],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(f) = file {
+                tracing::info!(file = %f, "removing a noncurrent version its bucket's lifecycle expired");
+                remove_quietly(&self.object_path(&f));
+                removed += 1;
+            }
+        }
+        // After the versions above went: a marker they leave alone is removed the same day.
+        versions::remove_expired_markers(&self.lock())?;
         for id in uploads {
             tracing::info!(upload = %id, "ending an upload its bucket's lifecycle expired");
             self.delete_upload(&id)?;
@@ -1292,7 +1315,7 @@ impl Store {
             });
         }
         within_quota(&tx, &bucket, &row.key, row.size)?;
-        let (old, version_id) = versions::make_room(&tx, &bucket, &row.key)?;
+        let (old, version_id) = versions::make_room(&tx, &bucket, &row.key, row.modified_ms)?;
         let meta = to_json(&row.meta)?;
         let headers = headers_column(row)?;
         let tags = to_json(&row.tags)?;

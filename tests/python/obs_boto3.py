@@ -1618,6 +1618,12 @@ def versioning(s3, bucket, other, resource):
     seen["batch"] = sorted([d["Key"], label(d.get("VersionId")), d.get("DeleteMarker", False)]
                            for d in batch.get("Deleted", []))
     seen["batch_errors"] = [[e["Key"], e["Code"]] for e in batch.get("Errors", [])]
+    rules = [{"ID": "old-versions", "Filter": {"Prefix": ""}, "Status": "Enabled",
+              "Expiration": {"ExpiredObjectDeleteMarker": True},
+              "NoncurrentVersionExpiration": {"NoncurrentDays": 30, "NewerNoncurrentVersions": 3}}]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    seen["noncurrent_rules_read_back"] = got == rules or got
     seen["delete_bucket_with_versions"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
     resource.Bucket(bucket).object_versions.delete()
     seen["left"] = listed()
@@ -1713,7 +1719,8 @@ def lifecycle(s3, bucket, phase, other):
             "Date": datetime.datetime(2027, 1, 5, 12, tzinfo=datetime.timezone.utc)})),
         "zero days": code_of(bad(Expiration={"Days": 0})),
         "no action": code_of(bad()),
-        "noncurrent versions": code_of(bad(NoncurrentVersionExpiration={"NoncurrentDays": 1})),
+        "noncurrent transition": code_of(bad(NoncurrentVersionTransitions=[
+            {"NoncurrentDays": 1, "StorageClass": "GLACIER"}])),
         "another tenant": code_of(lambda: other.put_bucket_lifecycle_configuration(
             Bucket=bucket, LifecycleConfiguration={"Rules": rules})),
         "another tenant reads": code_of(lambda: other.get_bucket_lifecycle_configuration(

@@ -133,14 +133,15 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(super::RawObject
     Ok((raw_object(r)?, r.get(19)?, r.get(20)?))
 }
 
-/// Makes room in `bucket` for a new version of `key`, in the caller's transaction: the current
-/// object (if any) becomes a noncurrent version; unless versioning is enabled, the `null`
-/// version goes wherever it is. Returns the files of what went (to remove once committed) and
-/// the new version's ID (`None`: `null`).
+/// Makes room in `bucket` for a new version of `key` made at `now_ms`, in the caller's
+/// transaction: the current object (if any) becomes a noncurrent version, noncurrent since
+/// then; unless versioning is enabled, the `null` version goes wherever it is. Returns the files
+/// of what went (to remove once committed) and the new version's ID (`None`: `null`).
 pub(super) fn make_room(
     db: &Connection,
     bucket: &BucketRow,
     key: &str,
+    now_ms: i64,
 ) -> Result<(Vec<String>, Option<String>), StoreError> {
     let mut removed = Vec::new();
     let new_id = (bucket.versioning == Versioning::Enabled).then(new_version_id);
@@ -160,9 +161,9 @@ pub(super) fn make_room(
     }
     db.execute(
         &format!(
-            "INSERT INTO versions ({OBJECT_DATA}) SELECT {OBJECT_DATA} FROM objects WHERE bucket = ?1 AND key = ?2"
+            "INSERT INTO versions ({OBJECT_DATA}, noncurrent_ms) SELECT {OBJECT_DATA}, ?3 FROM objects WHERE bucket = ?1 AND key = ?2"
         ),
-        params![bucket.name, key],
+        params![bucket.name, key, now_ms],
     )?;
     db.execute(
         "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
@@ -186,7 +187,7 @@ pub(super) fn delete_current(
         params![bucket.name, key],
         |r| r.get(0),
     )?;
-    let (removed, id) = make_room(db, bucket, key)?;
+    let (removed, id) = make_room(db, bucket, key, now_ms)?;
     if bucket.versioning == Versioning::Off {
         return Ok((
             removed,
@@ -258,6 +259,73 @@ pub(super) fn remove_expired(db: &Connection, now_ms: i64) -> Result<Vec<String>
         promote(db, &bucket, &key)?;
     }
     Ok(files)
+}
+
+/// The noncurrent versions of `bucket` (their `seq`) that its lifecycle `rules` have expired by
+/// `now_ms` (`NoncurrentVersionExpiration`), read on `db`.
+pub(super) fn noncurrent_due(
+    db: &Connection,
+    bucket: &str,
+    rules: &[crate::lifecycle::Rule],
+    now_ms: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut st = db.prepare(
+        "SELECT seq, key, size, tags, noncurrent_ms FROM versions WHERE bucket = ?1 AND delete_marker = 0 ORDER BY key, seq DESC",
+    )?;
+    let mut rows = st.query([bucket])?;
+    let mut due = Vec::new();
+    // The key of the versions read so far, and how many of its noncurrent versions they were.
+    let (mut key_of, mut newer) = (String::new(), 0usize);
+    while let Some(r) = rows.next()? {
+        let (seq, key, size, tags, since): (i64, String, i64, String, Option<i64>) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        if key != key_of {
+            key_of = key;
+            newer = 0;
+        }
+        let size = u64::try_from(size).unwrap_or(0);
+        let tags = super::from_json(&tags)?;
+        if since
+            .and_then(|since| {
+                crate::lifecycle::noncurrent_expiry(rules, &key_of, size, &tags, since, newer)
+            })
+            .is_some_and(|at| at <= now_ms)
+        {
+            due.push(seq);
+        }
+        newer += 1;
+    }
+    Ok(due)
+}
+
+/// Removes every delete marker that is the only version of its key left, in a bucket whose
+/// lifecycle rules say so for its key (`ExpiredObjectDeleteMarker`).
+pub(super) fn remove_expired_markers(db: &Connection) -> Result<(), StoreError> {
+    let buckets: Vec<(String, Option<String>)> = db
+        .prepare("SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (bucket, column) in buckets {
+        let rules: Vec<crate::lifecycle::Rule> = super::json_column(column)?.unwrap_or_default();
+        if !rules.iter().any(|r| r.expired_delete_markers) {
+            continue;
+        }
+        let alone: Vec<(i64, String)> = db
+            .prepare(
+                "SELECT v.seq, v.key FROM versions v WHERE v.bucket = ?1 AND v.delete_marker = 1
+                 AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket = v.bucket AND o.key = v.key)
+                 AND NOT EXISTS (SELECT 1 FROM versions w WHERE w.bucket = v.bucket AND w.key = v.key AND w.seq != v.seq)",
+            )?
+            .query_map([&bucket], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (seq, key) in alone {
+            if crate::lifecycle::removes_expired_marker(&rules, &key) {
+                tracing::info!(%bucket, %key, "removing a delete marker no version is left behind");
+                db.execute("DELETE FROM versions WHERE seq = ?1", [seq])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A version of `key` named by `which`, read on `db`.
@@ -749,6 +817,61 @@ mod tests {
             listed(&store),
             [entry("k", "marker", true), entry("k", "f1", false)]
         );
+    }
+
+    #[test]
+    fn lifecycle_rules_expire_noncurrent_versions_and_markers_left_alone() {
+        let (_dir, store) = store_in(Versioning::Enabled);
+        // Four versions of k, the three older ones noncurrent from days 1, 2 and 3.
+        let day = crate::expiry::DAY_MS;
+        for (n, file) in ["f1", "f2", "f3", "f4"].into_iter().enumerate() {
+            let t = store.temp_path();
+            std::fs::write(&t, file).unwrap();
+            let row = ObjectRow {
+                modified_ms: day * i64::try_from(n).unwrap(),
+                ..object("k", file)
+            };
+            store.commit_object(&t, &row, &WriteCondition::Any).unwrap();
+        }
+        let rules = crate::lifecycle::parse(
+            "<LifecycleConfiguration><Rule><ID>r</ID><Prefix></Prefix><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration><NoncurrentVersionExpiration><NoncurrentDays>10</NoncurrentDays><NewerNoncurrentVersions>1</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>",
+            String::new,
+        )
+        .unwrap();
+        store.set_bucket_lifecycle("b", &rules).unwrap();
+        // Day 11: f1 (noncurrent since day 1, two newer) is due; f2 (since day 2) not yet; f3,
+        // the newest noncurrent one, is kept whatever its age.
+        assert_eq!(store.expire(11 * day).unwrap(), 1);
+        assert_eq!(
+            listed(&store),
+            [
+                entry("k", "f4", true),
+                entry("k", "f3", false),
+                entry("k", "f2", false)
+            ]
+        );
+        assert!(!store.object_path("f1").exists());
+        assert_eq!(store.expire(12 * day).unwrap(), 1, "f2 on its day");
+        // Removing the versions by hand leaves a marker alone, which the next pass removes.
+        store
+            .delete_object("b", "k", &DeleteCondition::default(), &owner(), 13 * day)
+            .unwrap();
+        for e in store.list_versions("b", "", "", i64::MIN, 10).unwrap() {
+            if !e.delete_marker {
+                store
+                    .delete_version(
+                        "b",
+                        "k",
+                        e.row.version_id.as_deref(),
+                        &DeleteCondition::default(),
+                    )
+                    .unwrap();
+            }
+        }
+        assert_eq!(listed(&store), [entry("k", "marker", true)]);
+        store.expire(14 * day).unwrap();
+        assert_eq!(listed(&store), []);
+        store.delete_bucket("b").unwrap();
     }
 
     #[test]
