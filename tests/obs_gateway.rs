@@ -4107,7 +4107,8 @@ fn a_website_redirect_is_kept_with_its_object() {
 /// multipart objects, plain and SSE-KMS (its `SseKMS`), read whole and across a part boundary,
 /// stat, copy and compose (UploadPartCopy) server-side, object tags, a presigned GET, a lifecycle
 /// rule, both listing versions, a batch delete and the bucket's removal, all as S3 answers them;
-/// no plaintext of an SSE-KMS object on disk.
+/// no plaintext of an SSE-KMS object on disk. Then versioning: objects read by version, listed
+/// with their delete marker, removed by version.
 #[test]
 fn the_minio_sdk_stores_reads_copies_and_removes_sse_kms_objects() {
     static MINIO: OnceLock<PathBuf> = OnceLock::new();
@@ -4144,6 +4145,15 @@ fn the_minio_sdk_stores_reads_copies_and_removes_sse_kms_objects() {
             "listed": [names, names],
             "remove_errors": [],
             "exists_after": false,
+            "versioning": "Enabled",
+            "version_reads": ["one", 3, true],
+            // minio-py lists the Version elements, then the DeleteMarker ones.
+            "versions_listed": [
+                ["k", "second", false, "false"],
+                ["k", "first", false, "false"],
+                ["k", "marker", true, "true"],
+            ],
+            "versions_removed": [],
         })
     );
     assert_eq!(
