@@ -1350,22 +1350,6 @@ impl Store {
         Ok((old, version_id))
     }
 
-    /// Replaces the tags of the object `bucket`/`key`, leaving the rest of it as it is; `false`
-    /// when there is no such object.
-    pub fn set_object_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: &[(String, String)],
-    ) -> Result<bool, StoreError> {
-        let tags = to_json(tags)?;
-        let n = self.lock().execute(
-            "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key, tags],
-        )?;
-        Ok(n == 1)
-    }
-
     /// Replaces the content type, stored headers, user metadata and expiry of the object `row`
     /// names, if it is still that object (the same file); `false` otherwise. The rest of it
     /// (body, ETag, modification time, tags) stays.
@@ -2006,14 +1990,22 @@ pub(crate) mod tests {
                 ),
                 "from version {version}: the checksum reads back apart from the headers"
             );
-            assert!(store.set_object_tags("b", "k", &[]).unwrap());
+            assert!(
+                store
+                    .set_object_tags("b", "k", VersionRef::Current, &[])
+                    .unwrap()
+            );
             let untagged = store.object("b", "k").unwrap().unwrap();
             assert_eq!(
                 (untagged.tags.len(), untagged.etag, untagged.modified_ms),
                 (0, got.etag, got.modified_ms),
                 "a tag change keeps the rest of the object"
             );
-            assert!(!store.set_object_tags("b", "absent", &[]).unwrap());
+            assert!(
+                !store
+                    .set_object_tags("b", "absent", VersionRef::Current, &[])
+                    .unwrap()
+            );
             let now: i64 = store
                 .lock()
                 .query_row("PRAGMA user_version", [], |r| r.get(0))

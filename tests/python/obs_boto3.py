@@ -1573,7 +1573,12 @@ def versioning(s3, bucket, other, resource):
     seen["tag_current_by_id"] = code_of(lambda: s3.put_object_tagging(
         Bucket=bucket, Key="k", VersionId=v2, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}))
     seen["tag_noncurrent"] = code_of(lambda: s3.put_object_tagging(
-        Bucket=bucket, Key="k", VersionId=v1, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}))
+        Bucket=bucket, Key="k", VersionId=v1, Tagging={"TagSet": [{"Key": "v", "Value": "1"}]}))
+    seen["tags_by_version"] = [
+        [[t["Key"], t["Value"]] for t in s3.get_object_tagging(Bucket=bucket, Key="k", **kw)["TagSet"]]
+        for kw in ({}, {"VersionId": v1})]
+    seen["acl_noncurrent"] = code_of(lambda: s3.put_object_acl(
+        Bucket=bucket, Key="k", VersionId=v1, ACL="private"))
     deleted = s3.delete_object(Bucket=bucket, Key="k")
     marker = deleted["VersionId"]
     seen["delete"] = [deleted.get("DeleteMarker"), label(marker)]

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use super::{ApiError, Body, Ctx, MAX_DOCUMENT, empty, malformed_xml, no_content, xml_response};
+use crate::store::ObjectRow;
 use crate::xml;
 
 /// An object's tags, in the order given.
@@ -163,11 +164,21 @@ fn document(tags: &[(String, String)]) -> String {
 }
 
 impl Ctx<'_> {
-    /// GetObjectTagging: for the bucket's owner only.
+    /// GetObjectTagging, of the version `versionId` names: for the bucket's owner only.
     pub(super) fn get_tagging(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(bucket)?;
-        let obj = self.existing_object(bucket, key)?;
-        Ok(xml_response(document(&obj.tags)))
+        let obj = self.tagged_version(bucket, key)?;
+        let mut r = xml_response(document(&obj.tags));
+        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        Ok(r)
+    }
+
+    /// The version of an object whose tags a call reads or sets (`versionId`, or the current
+    /// one), with the refusal of a missing one or a delete marker; for the bucket's owner only.
+    fn tagged_version(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
+        let row = self.owned_bucket(bucket)?;
+        let which = self.version_ref()?;
+        let found = self.gw.store.object_version(bucket, key, which)?;
+        self.found_version(&self.facts(&row)?, found, which)
     }
 
     /// PutObjectTagging: replaces the object's tags.
@@ -177,11 +188,12 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(bucket)?;
-        self.check_current_version(bucket, key)?;
+        let obj = self.tagged_version(bucket, key)?;
         let tags = of_document(&self.document(body, MAX_DOCUMENT).await?)?;
         self.set_tags(bucket, key, &tags)?;
-        Ok(Response::new(empty()))
+        let mut r = Response::new(empty());
+        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        Ok(r)
     }
 
     /// DeleteObjectTagging: removes every tag of the object.
@@ -190,10 +202,11 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(bucket)?;
-        self.check_current_version(bucket, key)?;
+        let obj = self.tagged_version(bucket, key)?;
         self.set_tags(bucket, key, &[])?;
-        Ok(no_content())
+        let mut r = no_content();
+        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        Ok(r)
     }
 
     /// GetBucketTagging: 404 `NoSuchTagSet` for a bucket without tags.
@@ -231,7 +244,8 @@ impl Ctx<'_> {
     }
 
     fn set_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
-        if self.gw.store.set_object_tags(bucket, key, tags)? {
+        let which = self.version_ref()?;
+        if self.gw.store.set_object_tags(bucket, key, which, tags)? {
             Ok(())
         } else {
             Err(ApiError::no_key())

@@ -221,10 +221,10 @@ fn listed_marker(row: &ObjectRow, enc: &impl Fn(&str) -> String, latest: bool) -
 }
 
 impl Ctx<'_> {
-    /// For a call on what the gateway keeps of an object's current version only (its tags, ACL
-    /// and metadata): `Ok` when `versionId` is absent or names the current object's version. A
-    /// noncurrent version is 501 (its sub-resources are not kept apart), a delete marker 405,
-    /// and a version that does not exist NoSuchVersion.
+    /// For a call on what the gateway keeps of an object's current version only (its ACL, OBS's
+    /// metadata): `Ok` when `versionId` is absent or names the current object's version. A
+    /// noncurrent version is 501, a delete marker 405, and a version that does not exist
+    /// NoSuchVersion.
     pub(super) fn check_current_version(&self, bucket: &str, key: &str) -> Result<(), ApiError> {
         let which = self.version_ref()?;
         let VersionRef::Id(id) = which else {
@@ -239,7 +239,7 @@ impl Ctx<'_> {
         Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
-            "the gateway keeps the tags, ACL and metadata of an object's current version only",
+            "the gateway sets the ACL and metadata of an object's current version only",
         ))
     }
 }

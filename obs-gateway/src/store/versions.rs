@@ -489,6 +489,35 @@ impl Store {
         Ok(Some(marker))
     }
 
+    /// Replaces the tags of the version `which` of `bucket`/`key` (an object, not a delete
+    /// marker), leaving the rest of it as it is; `false` when there is no such object.
+    pub fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef<'_>,
+        tags: &[(String, String)],
+    ) -> Result<bool, StoreError> {
+        let tags = super::to_json(tags)?;
+        let db = self.lock();
+        let n = match which {
+            VersionRef::Current => db.execute(
+                "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key, tags],
+            )?,
+            VersionRef::Id(id) => {
+                db.execute(
+                    "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2 AND version_id IS ?4",
+                    params![bucket, key, tags, id],
+                )? + db.execute(
+                    "UPDATE versions SET tags = ?3 WHERE bucket = ?1 AND key = ?2 AND version_id IS ?4 AND delete_marker = 0",
+                    params![bucket, key, tags, id],
+                )?
+            }
+        };
+        Ok(n == 1)
+    }
+
     /// Where a listing of versions resumes after the version `version_id` (`None`: `null`) of
     /// `key`: its place among the key's versions; `None` when there is no such version.
     pub fn version_seq(
