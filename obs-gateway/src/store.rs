@@ -357,7 +357,7 @@ macro_rules! versions_table {
             part_checksums TEXT,
             noncurrent_ms INTEGER
         );
-        CREATE INDEX versions_by_key ON versions(bucket, key, seq);
+        CREATE INDEX versions_by_key ON versions(bucket, key, seq DESC);
         CREATE INDEX versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;"
     };
 }

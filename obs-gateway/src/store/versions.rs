@@ -556,12 +556,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<VersionEntry>, StoreError> {
         let db = self.lock();
+        // Each side limited in its own index's order, then merged: a page costs its own rows,
+        // not a sort of the rest of the bucket.
         let mut st = db.prepare(&format!(
             "SELECT * FROM (
-                {objects}, 0 AS delete_marker, {CURRENT_SEQ} AS seq FROM objects WHERE bucket = ?1
-                UNION ALL
-                {VERSION_COLUMNS} WHERE bucket = ?1
-             ) WHERE key >= ?2 AND (key > ?3 OR (key = ?3 AND seq < ?4))
+                {objects}, 0 AS delete_marker, {CURRENT_SEQ} AS seq FROM objects
+                WHERE bucket = ?1 AND key >= ?2 AND (key > ?3 OR (key = ?3 AND {CURRENT_SEQ} < ?4))
+                ORDER BY key LIMIT ?5)
+             UNION ALL
+             SELECT * FROM ({VERSION_COLUMNS}
+                WHERE bucket = ?1 AND key >= ?2 AND (key > ?3 OR (key = ?3 AND seq < ?4))
+                ORDER BY key, seq DESC LIMIT ?5)
              ORDER BY key, seq DESC LIMIT ?5",
             objects = super::OBJECT_COLUMNS.trim_end_matches(" FROM objects"),
         ))?;
