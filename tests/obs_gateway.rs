@@ -4016,6 +4016,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
                 ["marker", "k", "v3", true],
             ],
             "copy_of_v1": ["v1", "one"],
+            "part_copy_of_v1": ["v1", "one"],
             "copy_of_marker": "InvalidRequest",
             "copy_of_deleted": "NoSuchKey",
             "remove_marker": [true, "v3"],
@@ -4037,7 +4038,8 @@ fn versioning_keeps_every_version_and_delete_markers() {
                 ["form", "v6"],
                 ["k", "null"],
                 ["k", "v1"],
-                ["p/1", "null"]
+                ["p/1", "null"],
+                ["part-of-v1", "v7"]
             ],
             "batch": [["copy", null, true], ["k", "v1", false]],
             "batch_errors": [["k", "InvalidArgument"]],

@@ -1589,6 +1589,13 @@ def versioning(s3, bucket, other, resource):
     seen["versions"] = listed()
     copied = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k", "VersionId": v1})
     seen["copy_of_v1"] = [label(copied.get("CopySourceVersionId")), body(Key="copy")[0]]
+    part_upload = s3.create_multipart_upload(Bucket=bucket, Key="part-of-v1")["UploadId"]
+    part = s3.upload_part_copy(Bucket=bucket, Key="part-of-v1", UploadId=part_upload, PartNumber=1,
+                               CopySource={"Bucket": bucket, "Key": "k", "VersionId": v1})
+    s3.complete_multipart_upload(Bucket=bucket, Key="part-of-v1", UploadId=part_upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]})
+    seen["part_copy_of_v1"] = [label(part.get("CopySourceVersionId")),
+                               s3.get_object(Bucket=bucket, Key="part-of-v1")["Body"].read().decode()]
     seen["copy_of_marker"] = code_of(lambda: s3.copy_object(
         Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "k", "VersionId": marker}))
     seen["copy_of_deleted"] = code_of(lambda: s3.copy_object(

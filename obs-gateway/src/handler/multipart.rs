@@ -271,9 +271,11 @@ impl Ctx<'_> {
             self.copy_into_part(&obs_headers, temp.clone(), (sealing, checksum))
                 .await
         } else {
-            self.receive_body(body, temp.clone(), sealing).await
+            self.receive_body(body, temp.clone(), sealing)
+                .await
+                .map(|w| (w, None))
         };
-        let written = match written {
+        let (written, source_version) = match written {
             Ok(w) => w,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
@@ -331,6 +333,9 @@ impl Ctx<'_> {
         if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", written.md5_hex)) {
             r.headers_mut().insert(header::ETAG, v);
         }
+        if let Some(id) = &source_version {
+            self.put_version_header(r.headers_mut(), "copy-source-version-id", id);
+        }
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -339,14 +344,14 @@ impl Ctx<'_> {
     }
 
     /// The plaintext of the copy source (whole, or `x-obs-copy-source-range` / its S3 name)
-    /// written as this part. The source is read as in a copy: its bucket's owner only, its data
-    /// key unwrapped through the adapter (rule 9).
+    /// written as this part, and the source's version ID. The source is read as in a copy: its
+    /// bucket's owner only, its data key unwrapped through the adapter (rule 9).
     async fn copy_into_part(
         &self,
         obs_headers: &http::HeaderMap,
         temp: std::path::PathBuf,
         sealing: (Option<Sealing>, Option<Algorithm>),
-    ) -> Result<Written, ApiError> {
+    ) -> Result<(Written, Option<String>), ApiError> {
         let (src_facts, src, mut src_file, stored) = self.copy_source(obs_headers)?;
         let range = match self
             .headers
@@ -370,7 +375,9 @@ impl Ctx<'_> {
             })
             .await
             .map_err(ApiError::internal)?;
-        written.map_err(|e| ApiError::internal(format!("copying into a part: {e}")))
+        written
+            .map(|w| (w, src.version_id))
+            .map_err(|e| ApiError::internal(format!("copying into a part: {e}")))
     }
 
     /// `POST /{bucket}/{key}?uploadId=ID` with the parts to keep.
