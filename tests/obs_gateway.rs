@@ -3874,7 +3874,8 @@ fn restic_backs_up_restores_and_prunes_on_an_sse_kms_bucket() {
 /// (5 MiB parts, four at once) plain and with SSE-KMS reads back whole, a server-side copy and a
 /// move work, and nothing of the plaintext reaches the disk. Found with it: its completion
 /// document, written by Go's `encoding/xml`, quotes ETags as `&#34;`, which the gateway did not
-/// read, so every multipart upload failed with `InvalidPart`.
+/// read, so every multipart upload failed with `InvalidPart`. Its versions commands work on a
+/// versioned bucket.
 #[test]
 fn rclone_uploads_copies_and_moves_multipart_objects() {
     debian_tool("rclone", "rclone", "version");
@@ -3969,6 +3970,47 @@ fn rclone_uploads_copies_and_moves_multipart_objects() {
         2,
         "only the plaintext objects moved.bin and copy.bin hold it"
     );
+    // Versions: rclone's `backend versioning`, `--s3-versions` (old versions listed and read
+    // under a name with their time), a delete's marker, and `backend cleanup-hidden`, which
+    // removes every old version and marker so that the bucket can go.
+    let b = "gw:rclone-versions";
+    run(&["mkdir", b]);
+    assert_eq!(run(&["backend", "versioning", b]), "Unversioned\n");
+    assert_eq!(run(&["backend", "versioning", b, "Enabled"]), "Enabled\n");
+    for body in ["one\n", "two\n"] {
+        let src = env.file("rclone.version", body.as_bytes());
+        run(&[
+            "copyto",
+            "--s3-server-side-encryption",
+            "aws:kms",
+            &src,
+            &format!("{b}/f.txt"),
+        ]);
+        // rclone names an old version by its time, to the millisecond.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let versions = run(&["lsf", "--s3-versions", b]);
+    let names: Vec<&str> = versions.lines().collect();
+    assert_eq!(names.len(), 2, "{versions}");
+    assert!(
+        names[0].starts_with("f-v") && names[1] == "f.txt",
+        "{versions}"
+    );
+    assert_eq!(run(&["cat", &format!("{b}/f.txt")]), "two\n");
+    assert_eq!(
+        run(&["cat", "--s3-versions", &format!("{b}/{}", names[0])]),
+        "one\n"
+    );
+    run(&["delete", &format!("{b}/f.txt")]);
+    assert_eq!(
+        run(&["lsf", b]),
+        "",
+        "the current version is a delete marker"
+    );
+    assert_eq!(run(&["lsf", "--s3-versions", b]).lines().count(), 2);
+    run(&["backend", "cleanup-hidden", b]);
+    assert_eq!(run(&["lsf", "--s3-versions", b]), "");
+    run(&["rmdir", b]);
 }
 
 /// Bucket versioning (was 501 when enabled) as S3 and OBS keep it: each write makes a version
