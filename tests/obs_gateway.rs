@@ -2449,10 +2449,9 @@ fn object_attributes_answer_what_head_knows_and_the_parts() {
     }
 }
 
-/// Request parameters that change what a call does, which the gateway ignored: a bucket made
-/// with object lock (a bucket trusted to keep objects from deletion), S3 Express's
+/// Request parameters that change what a call does, which the gateway ignored: S3 Express's
 /// `x-amz-write-offset-bytes` (an append, which as a PUT replaced the object), object-lock event
-/// holds; each is now refused and makes or changes nothing. A multipart completion's
+/// holds (501, also in a bucket with Object Lock); each is refused and makes or changes nothing. A multipart completion's
 /// `x-amz-mp-object-size` must be the size the parts make (400 `InvalidRequest` otherwise).
 #[test]
 fn parameters_the_gateway_does_not_keep_are_refused_not_dropped() {
@@ -2463,10 +2462,8 @@ fn parameters_the_gateway_does_not_keep_are_refused_not_dropped() {
     ] {
         let seen = client.run(&env, T1, &["unkept-parameters", bucket]);
         let want = serde_json::json!({
-            "lock_bucket": "NotImplemented",
-            "lock_bucket_made": false,
             "write_offset": "NotImplemented",
-            "event_hold": "InvalidRequest",
+            "event_hold": "NotImplemented",
             "mpu_its_size": "ok",
             "mpu_other_size": "InvalidRequest",
             "body": "kept",
@@ -4121,6 +4118,50 @@ fn versioning_keeps_every_version_and_delete_markers() {
             "null_version": ["three", null],
             "left": [],
             "delete_bucket": "ok",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+}
+
+/// Object Lock (was 501) as S3 keeps it, with boto3 in SigV4 and V2: a bucket made with it has
+/// versioning for good; its default retention (GOVERNANCE, a day) applies to a PUT without one;
+/// a PUT's COMPLIANCE retention and legal hold are answered by HEAD and by their own calls; a
+/// held or retained version is not removed (403), a delete naming no version still adds a
+/// marker, COMPLIANCE is only lengthened, GOVERNANCE gives way to a caller that bypasses it. A
+/// lock on a bucket without it is 400; a multipart upload's lock is 501, refused not dropped.
+#[test]
+fn object_lock_keeps_versions_from_deletion() {
+    let env = Env::start(&[]);
+    for (client, bucket) in [
+        (Client::Boto3SigV4, "locked-v4"),
+        (Client::Boto3SigV2, "locked-v2"),
+    ] {
+        let seen = client.run(&env, T1, &["object-lock", bucket]);
+        let want = serde_json::json!({
+            "lock_on_plain_bucket": "InvalidRequest",
+            "config_needs_versioning": "InvalidBucketState",
+            "no_config": "ObjectLockConfigurationNotFoundError",
+            "versioning": "Enabled",
+            "suspend": "InvalidBucketState",
+            "config": true,
+            "default_retention": ["GOVERNANCE", true],
+            "headers": ["COMPLIANCE", true, "ON"],
+            "retention": ["COMPLIANCE", true],
+            "legal_hold": "ON",
+            "delete_held": "AccessDenied",
+            "delete_compliance": "AccessDenied",
+            "shorten_compliance": "AccessDenied",
+            "lengthen_compliance": "ok",
+            "delete_marker_allowed": true,
+            "delete_governance": "AccessDenied",
+            "delete_governance_bypassed": "ok",
+            "past_date": "InvalidArgument",
+            "mode_without_date": "InvalidArgument",
+            "event_hold": "NotImplemented",
+            "form_with_lock": 501,
+            "multipart_with_lock": "NotImplemented",
+            "batch": [["kept", "AccessDenied"]],
+            "bucket_delete": "BucketNotEmpty",
         });
         assert_eq!(seen, want, "{client:?}");
     }

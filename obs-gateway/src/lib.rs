@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod expiry;
 pub mod handler;
 pub mod lifecycle;
+pub mod object_lock;
 pub mod public_access;
 pub mod server;
 pub mod sse;

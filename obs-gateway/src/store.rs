@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::cors::CorsRule;
 use crate::lifecycle::{self, Rule};
+use crate::object_lock::{LockConfig, ObjectLock};
 use crate::public_access::PublicAccessBlock;
 
 mod versions;
@@ -57,6 +58,9 @@ pub enum StoreError {
     /// The write would take the bucket's objects past its quota (OBS's bucket quota).
     #[error("the bucket's quota would be exceeded")]
     QuotaExceeded,
+    /// The version is protected by its retention or legal hold (Object Lock).
+    #[error("the object version is protected by its object lock")]
+    Locked,
     /// A stored value does not parse (the database was changed by hand).
     #[error("metadata database holds an invalid value: {0}")]
     Corrupt(String),
@@ -148,6 +152,8 @@ pub struct BucketRow {
     pub lifecycle: Vec<Rule>,
     /// Whether writes make new versions.
     pub versioning: Versioning,
+    /// The Object Lock configuration, when Object Lock is on.
+    pub object_lock: Option<LockConfig>,
 }
 
 /// An object's row.
@@ -201,6 +207,9 @@ pub struct ObjectRow {
     /// versioning, and what a write makes while it is suspended). Given by the store when the
     /// object is committed, from the bucket's versioning state: a writer's value is not read.
     pub version_id: Option<String>,
+    /// The version's retention and legal hold (Object Lock). Without a retention of its own, a
+    /// version written into a bucket with a default retention gets that one when committed.
+    pub lock: ObjectLock,
 }
 
 impl ObjectRow {
@@ -355,6 +364,9 @@ macro_rules! versions_table {
             appends BLOB,
             expires_ms INTEGER,
             part_checksums TEXT,
+            lock_mode TEXT,
+            lock_until_ms INTEGER,
+            legal_hold INTEGER NOT NULL DEFAULT 0,
             noncurrent_ms INTEGER
         );
         CREATE INDEX versions_by_key ON versions(bucket, key, seq DESC);
@@ -396,10 +408,15 @@ const MIGRATIONS: [&str; 13] = [
     "ALTER TABLE uploads ADD COLUMN checksum TEXT;
      ALTER TABLE parts ADD COLUMN checksum TEXT;
      ALTER TABLE objects ADD COLUMN part_checksums TEXT;",
-    // 14: objects keep their version's ID; the versions a key had before its current one, and
-    // delete markers, are kept in `versions`.
+    // 14: objects keep their version's ID and object lock, buckets their object lock
+    // configuration; the versions a key had before its current one, and delete markers, are
+    // kept in `versions`.
     concat!(
-        "ALTER TABLE objects ADD COLUMN version_id TEXT;",
+        "ALTER TABLE objects ADD COLUMN version_id TEXT;
+         ALTER TABLE objects ADD COLUMN lock_mode TEXT;
+         ALTER TABLE objects ADD COLUMN lock_until_ms INTEGER;
+         ALTER TABLE objects ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
         versions_table!()
     ),
 ];
@@ -427,7 +444,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     quota INTEGER NOT NULL DEFAULT 0,
     public_access_block TEXT,
     lifecycle TEXT,
-    versioning TEXT
+    versioning TEXT,
+    object_lock TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -449,6 +467,9 @@ CREATE TABLE IF NOT EXISTS objects (
     expires_ms INTEGER,
     part_checksums TEXT,
     version_id TEXT,
+    lock_mode TEXT,
+    lock_until_ms INTEGER,
+    legal_hold INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 );
 
@@ -982,19 +1003,21 @@ impl Store {
         Ok(true)
     }
 
-    /// Creates a bucket.
+    /// Creates a bucket (with its versioning and Object Lock, as it is made with them).
     pub fn create_bucket(&self, row: &BucketRow) -> Result<(), StoreError> {
         let db = self.lock();
         if let Some(b) = get_bucket(&db, &row.name)? {
             return Err(StoreError::BucketExists { owner: b.owner });
         }
         db.execute(
-            "INSERT INTO buckets (name, owner, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO buckets (name, owner, region, created_ms, versioning, object_lock) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 row.name,
                 row.owner.as_str(),
                 row.region.as_str(),
-                row.created_ms
+                row.created_ms,
+                row.versioning.column(),
+                to_json_column(row.object_lock.as_ref())?
             ],
         )?;
         Ok(())
@@ -1316,13 +1339,19 @@ impl Store {
         }
         within_quota(&tx, &bucket, &row.key, row.size)?;
         let (old, version_id) = versions::make_room(&tx, &bucket, &row.key, row.modified_ms)?;
+        let mut lock = row.lock;
+        if lock.retention.is_none()
+            && let Some(default) = bucket.object_lock.and_then(|c| c.default)
+        {
+            lock.retention = Some(default.retention(row.modified_ms));
+        }
         let meta = to_json(&row.meta)?;
         let headers = headers_column(row)?;
         let tags = to_json(&row.tags)?;
         let part_sizes = to_json_column(row.part_sizes.as_ref())?;
         let part_checksums = to_json_column(row.part_checksums.as_ref())?;
         tx.execute(
-            &format!("INSERT INTO objects ({OBJECT_DATA}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+            &format!("INSERT INTO objects ({OBJECT_DATA}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"),
             params![
                 row.bucket,
                 row.key,
@@ -1342,7 +1371,10 @@ impl Store {
                 row.appends.as_deref().map(<[[u8; 16]]>::concat),
                 row.expires_ms,
                 part_checksums,
-                version_id
+                version_id,
+                lock.retention.map(|r| r.mode.name()),
+                lock.retention.map(|r| r.until_ms),
+                lock.legal_hold
             ],
         )?;
         tx.commit()?;
@@ -1420,7 +1452,7 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-const BUCKET_COLUMNS: &str = "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota, lifecycle, versioning FROM buckets";
+const BUCKET_COLUMNS: &str = "SELECT name, owner, region, created_ms, sse_algorithm, sse_key_id, policy, public_access_block, quota, lifecycle, versioning, object_lock FROM buckets";
 
 type RawBucket = (
     String,
@@ -1432,6 +1464,7 @@ type RawBucket = (
     Option<String>,
     Option<String>,
     i64,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -1449,6 +1482,7 @@ fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
         quota,
         lifecycle,
         versioning,
+        object_lock,
     ) = raw;
     Ok(BucketRow {
         owner: DomainId::parse(&owner).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -1461,6 +1495,7 @@ fn bucket_from_raw(raw: RawBucket) -> Result<BucketRow, StoreError> {
         quota: u64::try_from(quota).map_err(|_| StoreError::Corrupt("negative quota".into()))?,
         lifecycle: json_column(lifecycle)?.unwrap_or_default(),
         versioning: Versioning::from_column(versioning.as_deref())?,
+        object_lock: json_column(object_lock)?,
     })
 }
 
@@ -1559,9 +1594,9 @@ fn upload_from_raw(
 
 /// The columns of an object's row, in [`RawObjectRow`]'s order; `objects` and `versions` both
 /// have them.
-const OBJECT_DATA: &str = "bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id";
+const OBJECT_DATA: &str = "bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id, lock_mode, lock_until_ms, legal_hold";
 
-const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id FROM objects";
+const OBJECT_COLUMNS: &str = "SELECT bucket, key, file, size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id, lock_mode, lock_until_ms, legal_hold FROM objects";
 
 type RawObject = (
     String,
@@ -1595,18 +1630,34 @@ fn object_row(db: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectR
 }
 
 /// An objects row read with [`OBJECT_COLUMNS`]: rusqlite reads tuples of at most 16 columns, so
-/// the 17th to 19th, the expiry, the parts' checksums and the version's ID, are read beside them.
+/// the 17th to 22nd, the expiry, the parts' checksums, the version's ID and its object lock, are
+/// read beside them.
 fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObjectRow> {
-    Ok((RawObject::try_from(r)?, r.get(16)?, r.get(17)?, r.get(18)?))
+    Ok((
+        RawObject::try_from(r)?,
+        r.get(16)?,
+        r.get(17)?,
+        r.get(18)?,
+        (r.get(19)?, r.get(20)?, r.get(21)?),
+    ))
 }
 
-/// A whole objects row: [`RawObject`], the expiry, the parts' checksums and the version's ID.
-type RawObjectRow = (RawObject, Option<i64>, Option<String>, Option<String>);
+/// A whole objects row: [`RawObject`], the expiry, the parts' checksums, the version's ID and
+/// its object lock (mode, until, legal hold).
+type RawObjectRow = (
+    RawObject,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    (Option<String>, Option<i64>, bool),
+);
 
 /// The earliest expiry of a stored object, `i64::MAX` when none expires.
 fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
+    // A version its object lock protects falls due when its retention ends (or, held, not
+    // until the hold is lifted, which lowers this again).
     let min: Option<i64> = db.query_row(
-        "SELECT MIN(m) FROM (SELECT MIN(expires_ms) AS m FROM objects UNION ALL SELECT MIN(expires_ms) FROM versions)",
+        "SELECT MIN(MAX(expires_ms, COALESCE(lock_until_ms, expires_ms))) FROM (SELECT expires_ms, lock_until_ms, legal_hold FROM objects UNION ALL SELECT expires_ms, lock_until_ms, legal_hold FROM versions) WHERE expires_ms IS NOT NULL AND legal_hold = 0",
         [],
         |r| r.get(0),
     )?;
@@ -1614,8 +1665,16 @@ fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
 }
 
 fn object_from_raw(
-    (raw, expires_ms, part_checksums, version_id): RawObjectRow,
+    (raw, expires_ms, part_checksums, version_id, (lock_mode, lock_until_ms, legal_hold)): RawObjectRow,
 ) -> Result<ObjectRow, StoreError> {
+    let retention = match (lock_mode, lock_until_ms) {
+        (Some(mode), Some(until_ms)) => Some(crate::object_lock::Retention {
+            mode: crate::object_lock::LockMode::parse(&mode)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            until_ms,
+        }),
+        _ => None,
+    };
     let (
         bucket,
         key,
@@ -1657,6 +1716,10 @@ fn object_from_raw(
         tags: from_json(&tags)?,
         expires_ms,
         version_id,
+        lock: ObjectLock {
+            retention,
+            legal_hold,
+        },
         appends: appends
             .map(|a| {
                 let (md5s, rest) = a.as_chunks::<16>();
@@ -1703,6 +1766,7 @@ pub(crate) mod tests {
             quota: 0,
             lifecycle: Vec::new(),
             versioning: Versioning::Off,
+            object_lock: None,
         }
     }
 
@@ -1732,6 +1796,7 @@ pub(crate) mod tests {
             expires_ms: None,
             part_checksums: None,
             version_id: None,
+            lock: ObjectLock::default(),
         }
     }
 
@@ -1808,7 +1873,7 @@ pub(crate) mod tests {
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
         // What takes a current database back to version 9; the table's statements go on from there.
-        const TO_9: &str = "DROP TABLE versions; ALTER TABLE objects DROP COLUMN version_id; ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        const TO_9: &str = "DROP TABLE versions; ALTER TABLE objects DROP COLUMN version_id; ALTER TABLE objects DROP COLUMN lock_mode; ALTER TABLE objects DROP COLUMN lock_until_ms; ALTER TABLE objects DROP COLUMN legal_hold; ALTER TABLE buckets DROP COLUMN object_lock; ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
         // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (

@@ -68,6 +68,8 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | versioning B AK SK (creates B: versioning enabled, objects written, read, copied and
         deleted by version, delete markers, suspension, listings of versions, emptied and
         deleted; AK/SK another tenant's)
+      | object-lock B (creates B with Object Lock and B-plain without: retention and legal hold by
+        default, by header and by their calls; what deletes and changes they allow)
       | s3-policy B AK SK (creates B: a bucket policy written as S3's documents write it, which
         requires SSE-KMS under secure/ and lets everyone read public/; what uploads and another
         tenant's reads get; AK/SK another tenant's)
@@ -1100,9 +1102,7 @@ def attributes(s3, bucket, other):
 def unkept_parameters(s3, bucket):
     """Request parameters that would change what a call does and that the gateway does not keep:
     refused, nothing made or changed; and a multipart completion's stated object size."""
-    seen = {"lock_bucket": code_of(lambda: s3.create_bucket(
-        Bucket=bucket + "-lock", ObjectLockEnabledForBucket=True))}
-    seen["lock_bucket_made"] = bucket + "-lock" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    seen = {}
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"kept")
     seen["write_offset"] = code_of(lambda: s3.put_object(
@@ -1643,6 +1643,78 @@ def versioning(s3, bucket, other, resource):
     return seen
 
 
+def object_lock(s3, bucket):
+    """Object Lock as S3 keeps it: refused on a bucket without it; a bucket made with it has
+    versioning for good; its default retention applies to a PUT without one; a PUT's own
+    retention and legal hold are answered by HEAD and their own calls; a protected version is
+    not removed (a marker still is added), a COMPLIANCE retention is only lengthened, a
+    GOVERNANCE one gives way to a caller that bypasses it."""
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    seen = {}
+    plain = bucket + "-plain"
+    s3.create_bucket(Bucket=plain)
+    seen["lock_on_plain_bucket"] = code_of(lambda: s3.put_object(
+        Bucket=plain, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=now + day))
+    seen["config_needs_versioning"] = code_of(lambda: s3.put_object_lock_configuration(
+        Bucket=plain, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"}))
+    seen["no_config"] = code_of(lambda: s3.get_object_lock_configuration(Bucket=plain))
+    s3.delete_bucket(Bucket=plain)
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    seen["versioning"] = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    seen["suspend"] = code_of(lambda: s3.put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}))
+    config = {"ObjectLockEnabled": "Enabled",
+              "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
+    seen["config"] = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"] == config
+    v_default = s3.put_object(Bucket=bucket, Key="default", Body=b"d")["VersionId"]
+    head = s3.head_object(Bucket=bucket, Key="default")
+    seen["default_retention"] = [head.get("ObjectLockMode"),
+                                 now + day - datetime.timedelta(minutes=5) < head["ObjectLockRetainUntilDate"] <= now + 2 * day]
+    until = (now + 3 * day).replace(microsecond=0)
+    v_kept = s3.put_object(Bucket=bucket, Key="kept", Body=b"k", ObjectLockMode="COMPLIANCE",
+                           ObjectLockRetainUntilDate=until, ObjectLockLegalHoldStatus="ON")["VersionId"]
+    head = s3.head_object(Bucket=bucket, Key="kept", VersionId=v_kept)
+    seen["headers"] = [head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate") == until,
+                       head.get("ObjectLockLegalHoldStatus")]
+    retention = s3.get_object_retention(Bucket=bucket, Key="kept")["Retention"]
+    seen["retention"] = [retention["Mode"], retention["RetainUntilDate"] == until]
+    seen["legal_hold"] = s3.get_object_legal_hold(Bucket=bucket, Key="kept")["LegalHold"]["Status"]
+    seen["delete_held"] = code_of(lambda: s3.delete_object(Bucket=bucket, Key="kept", VersionId=v_kept))
+    s3.put_object_legal_hold(Bucket=bucket, Key="kept", LegalHold={"Status": "OFF"})
+    seen["delete_compliance"] = code_of(lambda: s3.delete_object(
+        Bucket=bucket, Key="kept", VersionId=v_kept, BypassGovernanceRetention=True))
+    seen["shorten_compliance"] = code_of(lambda: s3.put_object_retention(
+        Bucket=bucket, Key="kept", Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until - day},
+        BypassGovernanceRetention=True))
+    seen["lengthen_compliance"] = code_of(lambda: s3.put_object_retention(
+        Bucket=bucket, Key="kept", Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until + day}))
+    seen["delete_marker_allowed"] = s3.delete_object(Bucket=bucket, Key="kept").get("DeleteMarker")
+    seen["delete_governance"] = code_of(lambda: s3.delete_object(
+        Bucket=bucket, Key="default", VersionId=v_default))
+    seen["delete_governance_bypassed"] = code_of(lambda: s3.delete_object(
+        Bucket=bucket, Key="default", VersionId=v_default, BypassGovernanceRetention=True))
+    seen["past_date"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="past", Body=b"p", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=now - day))
+    seen["mode_without_date"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="half", Body=b"h", ObjectLockMode="GOVERNANCE"))
+    seen["event_hold"] = code_of(lambda: s3.put_object(
+        Bucket=bucket, Key="event", Body=b"e", ObjectLockEventHold="ON"))
+    import requests
+    fields = {"x-amz-object-lock-mode": "GOVERNANCE"}
+    form = s3.generate_presigned_post(bucket, "form", Fields=fields, Conditions=[fields])
+    seen["form_with_lock"] = requests.post(form["url"], data=form["fields"],
+                                           files={"file": ("f", b"f")}).status_code
+    seen["multipart_with_lock"] = code_of(lambda: s3.create_multipart_upload(
+        Bucket=bucket, Key="mp", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until))
+    batch = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "kept", "VersionId": v_kept}]})
+    seen["batch"] = [[e["Key"], e["Code"]] for e in batch.get("Errors", [])]
+    seen["bucket_delete"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))
+    return seen
+
+
 def s3_policy(s3, bucket, other):
     """A bucket policy in S3's spelling (principals, s3: actions, ARNs, S3's condition keys)."""
     s3.create_bucket(Bucket=bucket)
@@ -1976,6 +2048,8 @@ def main():
             bucket, other_ak, other_sk = args
             out = versioning(s3, bucket, client(endpoint, other_ak, other_sk, signature),
                              resource(endpoint, ak, sk, signature))
+        elif op == "object-lock":
+            out = object_lock(s3, args[0])
         elif op == "s3-policy":
             bucket, other_ak, other_sk = args
             out = s3_policy(s3, bucket, client(endpoint, other_ak, other_sk, signature))

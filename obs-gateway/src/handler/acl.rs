@@ -66,15 +66,15 @@ pub(super) fn check_headers(headers: &HeaderMap, owner: Option<&DomainId>) -> Re
     Ok(())
 }
 
-/// Refuses object lock on a bucket being made (`501`), and an ACL, in S3's words for that call.
+/// Refuses options of a bucket being made that the gateway does not keep, and an ACL, in S3's
+/// words for that call. Object Lock is `true` or `false`.
 pub(super) fn check_new_bucket(headers: &HeaderMap) -> Result<(), ApiError> {
-    // A bucket with object lock would be trusted to keep objects it cannot keep from deletion.
     let lock = super::dialect_header(headers, "bucket-object-lock-enabled")?;
-    if lock.is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"false")) {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "object lock is not served: the gateway keeps no object locks",
+    if lock.is_some_and(|v| {
+        !v.as_bytes().eq_ignore_ascii_case(b"false") && !v.as_bytes().eq_ignore_ascii_case(b"true")
+    }) {
+        return Err(ApiError::bad(
+            "x-amz-bucket-object-lock-enabled is true or false",
         ));
     }
     check_bucket_options(headers)?;

@@ -129,6 +129,20 @@ impl Ctx<'_> {
             quota: 0,
             lifecycle: Vec::new(),
             versioning: Versioning::Off,
+            object_lock: None,
+        };
+        // S3's `x-amz-bucket-object-lock-enabled: true`: Object Lock, and with it versioning, on
+        // from the start.
+        let row = if super::dialect_header(self.headers, "bucket-object-lock-enabled")?
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+        {
+            BucketRow {
+                versioning: Versioning::Enabled,
+                object_lock: Some(crate::object_lock::LockConfig::default()),
+                ..row
+            }
+        } else {
+            row
         };
         match self.gw.store.create_bucket(&row) {
             Ok(()) => {}
@@ -191,7 +205,7 @@ impl Ctx<'_> {
         name: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        self.owned_bucket(name)?;
+        let row = self.owned_bucket(name)?;
         let doc = self.document(body, MAX_DOCUMENT).await?;
         if !doc.contains("<VersioningConfiguration") {
             return Err(malformed_xml(
@@ -207,6 +221,13 @@ impl Ctx<'_> {
         }
         let state = match xml::element(&doc, "Status", 0).map(|(s, _)| s).as_deref() {
             Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") if row.object_lock.is_some() => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "InvalidBucketState",
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed",
+                ));
+            }
             Some("Suspended") => Versioning::Suspended,
             // S3: a configuration without a status changes nothing.
             None => return Ok(Response::new(empty())),
@@ -475,7 +496,13 @@ impl Ctx<'_> {
                 Removal::Nothing | Removal::Removed => Deleted::Nothing,
                 Removal::DeleteMarker(id) => Deleted::Marker(id),
             },
-            VersionRef::Id(id) => match self.gw.store.delete_version(bucket, key, id, condition)? {
+            VersionRef::Id(id) => match self.gw.store.delete_version(
+                bucket,
+                key,
+                id,
+                condition,
+                (self.now_ms(), self.bypasses_governance()),
+            )? {
                 Some(true) => Deleted::Marker(id.map(str::to_owned)),
                 Some(false) | None => Deleted::Version(id),
             },
@@ -506,7 +533,9 @@ impl Ctx<'_> {
                 .and_then(|(which, condition)| {
                     self.delete_version(bucket, &key, which, &condition)
                         .map_err(|e| match e {
-                            StoreError::ConditionNotMet { .. } => ApiError::from(e),
+                            StoreError::ConditionNotMet { .. } | StoreError::Locked => {
+                                ApiError::from(e)
+                            }
                             other => ApiError::internal(other),
                         })
                 });

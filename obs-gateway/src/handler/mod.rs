@@ -44,6 +44,7 @@ mod lifecycle;
 mod listing;
 mod metadata;
 mod multipart;
+mod object_lock;
 mod objects;
 mod post;
 mod public_access;
@@ -184,6 +185,12 @@ impl From<StoreError> for ApiError {
                 "the requested bucket name is not available",
             ),
             StoreError::ConditionNotMet { found } => conditions::not_met(found),
+            // S3's answer to a removal or a change an object lock does not allow.
+            StoreError::Locked => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "Access Denied because object protected by object lock",
+            ),
             StoreError::QuotaExceeded => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "InsufficientStorageSpace",
@@ -482,6 +489,8 @@ async fn route(
             BucketOp::GetLocation => ctx.get_location(b),
             BucketOp::GetVersioning => ctx.get_versioning(b),
             BucketOp::PutVersioning => ctx.put_versioning(b, body).await,
+            BucketOp::PutObjectLock => ctx.put_object_lock(b, body).await,
+            BucketOp::GetObjectLock => ctx.get_object_lock(b),
             BucketOp::GetStorageInfo => ctx.get_storage_info(b),
             BucketOp::Create => ctx.create_bucket(b, body).await,
             BucketOp::Head => ctx.head_bucket(b),
@@ -507,6 +516,10 @@ async fn route(
             ObjectOp::Append => ctx.append_object(b, k, body).await,
             ObjectOp::SetMetadata => ctx.set_object_metadata(b, k),
             ObjectOp::GetAttributes => ctx.get_attributes(b, k).await,
+            ObjectOp::PutRetention => ctx.put_retention(b, k, body).await,
+            ObjectOp::GetRetention => ctx.get_retention(b, k),
+            ObjectOp::PutLegalHold => ctx.put_legal_hold(b, k, body).await,
+            ObjectOp::GetLegalHold => ctx.get_legal_hold(b, k),
             ObjectOp::Put => ctx.put_object(b, k, body).await,
             ObjectOp::Get => ctx.get_object(b, k, false).await,
             ObjectOp::Head => ctx.get_object(b, k, true).await,

@@ -526,6 +526,7 @@ impl Ctx<'_> {
             part_checksums: checksums.as_ref().map(|(_, _, parts)| parts.clone()),
             tags: upload.tags.clone(),
             version_id: None,
+            lock: Default::default(),
         };
         let mut checksum_header = http::HeaderMap::new();
         let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);

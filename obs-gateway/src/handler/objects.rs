@@ -290,6 +290,7 @@ impl Ctx<'_> {
             part_checksums: None,
             tags,
             version_id: None,
+            lock: Default::default(),
         };
         let mut checksum_header = HeaderMap::new();
         let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);
@@ -372,6 +373,7 @@ impl Ctx<'_> {
             .await?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
+        let lock = self.lock_of_headers(&row)?;
         if let Some(n) = declared_length(self.headers)? {
             // Refused before the body is read; the commit checks again.
             self.gw.store.check_quota(&row, key, n)?;
@@ -384,6 +386,7 @@ impl Ctx<'_> {
         let (temp, written) = self.receive_to_temp(body, sealing).await?;
         let obj = ObjectRow {
             checksum: written.checksum.clone(),
+            lock,
             ..self.new_object_row(bucket, key, file, &written, &decision.encryption, tags)
         };
         // Answered once committed: the object's expiry, its own or its bucket's rules'.
@@ -449,6 +452,7 @@ impl Ctx<'_> {
             part_checksums: None,
             tags,
             version_id: None,
+            lock: Default::default(),
         }
     }
 
@@ -741,6 +745,7 @@ impl Ctx<'_> {
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         self.put_version_id(&mut headers, obj.version_id.as_deref());
+        self.put_lock_headers(&mut headers, &obj);
         if !obj.tags.is_empty() {
             let name = format!("{}tagging-count", self.who.dialect.prefix());
             if let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) {

@@ -352,6 +352,18 @@ pub(super) async fn post_object(
         ))?;
     }
     super::routes::check_bucket_key(field(&fields, super::routes::BUCKET_KEY))?;
+    // A form's object lock is not kept (a bucket's default retention still applies): refused,
+    // not dropped.
+    if let Some((name, _)) = fields.iter().find(|(n, _)| {
+        let n = n.to_ascii_lowercase();
+        n.starts_with("x-amz-object-lock-") || n.starts_with("x-obs-object-lock-")
+    }) {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!("a form's {name} is not kept by the gateway"),
+        ));
+    }
     super::routes::refuse_sse_c(fields.iter().map(|(n, _)| n.as_str()), [])?;
     let tags = field(&fields, "tagging")
         .map(super::tagging::of_document)
@@ -438,6 +450,7 @@ pub(super) async fn post_object(
         part_checksums: None,
         tags,
         version_id: None,
+        lock: Default::default(),
     };
     let g = Arc::clone(gw);
     let version_id = gw

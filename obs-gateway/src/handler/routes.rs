@@ -69,9 +69,11 @@ pub(super) enum BucketOp {
     /// OBS's bucket public status.
     GetBucketStatus,
     GetLocation,
-    /// S3's PutBucketVersioning: `Suspended` only.
+    /// S3's PutBucketVersioning: `Enabled` or `Suspended`.
     PutVersioning,
     GetVersioning,
+    PutObjectLock,
+    GetObjectLock,
     GetStorageInfo,
     /// A read of a configuration the gateway does not keep.
     GetUnkept(Unkept),
@@ -105,6 +107,10 @@ pub(super) enum ObjectOp {
     SetMetadata,
     /// S3's GetObjectAttributes.
     GetAttributes,
+    PutRetention,
+    GetRetention,
+    PutLegalHold,
+    GetLegalHold,
     Put,
     Get,
     Head,
@@ -130,6 +136,7 @@ impl BucketOp {
             Self::GetBucketStatus => &["bucketstatus"],
             Self::GetLocation => &["location"],
             Self::PutVersioning | Self::GetVersioning => &["versioning"],
+            Self::PutObjectLock | Self::GetObjectLock => &["object-lock"],
             Self::GetStorageInfo => &["storageinfo"],
             Self::GetUnkept(what) => what.serves(),
             Self::DeleteObjects => &["delete"],
@@ -151,6 +158,8 @@ impl ObjectOp {
             Self::Append => &["append", "position"],
             Self::SetMetadata => &["metadata", "versionid"],
             Self::GetAttributes => &["attributes", "versionid"],
+            Self::PutRetention | Self::GetRetention => &["retention", "versionid"],
+            Self::PutLegalHold | Self::GetLegalHold => &["legal-hold", "versionid"],
             Self::CompleteUpload | Self::AbortUpload | Self::ListParts => &["uploadid"],
             // A version by its ID (`versionId`); a part of it by number.
             Self::Get | Self::Head => &["versionid", "partnumber"],
@@ -193,7 +202,7 @@ impl<'a> Op<'a> {
             super::check_new_key(key)?;
             super::check_user_metadata(&super::user_metadata(headers))?;
             super::check_website_redirect(headers)?;
-            unserved_object_headers(headers)?;
+            unserved_object_headers(headers, matches!(op, Self::Object(_, _, ObjectOp::Put)))?;
             // The bucket's owner owns the object: its grants are checked against the bucket's
             // owner once the bucket is read (`new_object_acl`).
         }
@@ -253,6 +262,8 @@ fn bucket_op(method: &Method, t: &Target) -> Option<BucketOp> {
         Method::GET if t.has("location") => B::GetLocation,
         Method::GET if t.has("versioning") => B::GetVersioning,
         Method::PUT if t.has("versioning") => B::PutVersioning,
+        Method::PUT if t.has("object-lock") => B::PutObjectLock,
+        Method::GET if t.has("object-lock") => B::GetObjectLock,
         Method::GET if t.has("storageinfo") => B::GetStorageInfo,
         Method::GET if t.has("uploads") => B::ListUploads,
         Method::GET if let Some((_, what)) = UNKEPT.iter().find(|(n, _)| t.has(n)) => {
@@ -281,6 +292,10 @@ fn object_op(method: &Method, t: &Target, headers: &HeaderMap) -> Option<ObjectO
         Method::PUT if t.has("uploadId") => O::UploadPart,
         Method::PUT if t.has("metadata") => O::SetMetadata,
         Method::GET if t.has("attributes") => O::GetAttributes,
+        Method::PUT if t.has("retention") => O::PutRetention,
+        Method::GET if t.has("retention") => O::GetRetention,
+        Method::PUT if t.has("legal-hold") => O::PutLegalHold,
+        Method::GET if t.has("legal-hold") => O::GetLegalHold,
         Method::PUT if copy => O::Copy,
         Method::POST if t.has("uploads") => O::InitiateUpload,
         Method::POST if t.has("uploadId") => O::CompleteUpload,
@@ -359,9 +374,10 @@ pub(super) fn check_bucket_key(value: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// Refuses headers of a new object that ask for what the gateway does not keep: an object lock
-/// (400 `InvalidRequest`, as S3 answers for a bucket without object lock: the object would
-/// otherwise look protected and be deletable) and a storage class other than `STANDARD`.
-fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+/// other than a PUT's (501: a copy, a multipart upload or an append would otherwise make a
+/// version that looks protected and is not; a PUT's is kept, or refused for a bucket without
+/// Object Lock, by `handler/object_lock.rs`) and a storage class other than `STANDARD`.
+fn unserved_object_headers(headers: &HeaderMap, put: bool) -> Result<(), ApiError> {
     for prefix in ["x-amz-", "x-obs-"] {
         let class = headers.get(format!("{prefix}storage-class").as_str());
         check_storage_class(class.map(|v| v.to_str().unwrap_or("?")))?;
@@ -370,11 +386,11 @@ fn unserved_object_headers(headers: &HeaderMap) -> Result<(), ApiError> {
                 .strip_prefix(prefix)
                 .is_some_and(|rest| rest.starts_with("object-lock-"))
         });
-        if locks {
+        if locks && !put {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequest",
-                "the bucket has no object lock configuration: the gateway keeps no object locks",
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "an object lock is kept from a PutObject's headers, PutObjectRetention and PutObjectLegalHold only",
             ));
         }
     }
@@ -660,14 +676,14 @@ mod tests {
             "x-obs-object-lock-mode",
             "x-obs-object-lock-retain-until-date",
         ] {
+            assert!(with_header(Method::PUT, &[], name).is_ok(), "{name}");
             for (method, query) in [
-                (Method::PUT, &[][..]),
                 (Method::POST, &["uploads"][..]),
                 (Method::POST, &["append", "position=0"][..]),
             ] {
                 assert_eq!(
                     with_header(method.clone(), query, name).unwrap_err(),
-                    "400 InvalidRequest",
+                    "501 NotImplemented",
                     "{method} {name}"
                 );
             }

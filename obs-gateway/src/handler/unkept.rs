@@ -1,5 +1,5 @@
-//! Bucket configurations the gateway does not keep (website, replication, object
-//! lock, logging, notifications, request payment, transfer acceleration, default storage class)
+//! Bucket configurations the gateway does not keep (website, replication, logging,
+//! notifications, request payment, transfer acceleration, default storage class)
 //! and the object ownership it enforces: reading one answers what S3 or OBS
 //! answers for a bucket that has none (a 404 with the configuration's own code, or the empty or
 //! default document), which is true of every bucket here. Tools that read a bucket's whole
@@ -16,7 +16,6 @@ use crate::xml;
 pub(super) enum Unkept {
     Website,
     Replication,
-    ObjectLock,
     Logging,
     Notification,
     RequestPayment,
@@ -31,10 +30,9 @@ const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 pub(super) const OBS_NS: &str = "http://obs.myhwclouds.com/doc/2015-06-30/";
 
 /// Every one, with its sub-resource's name as S3 or OBS spells it (a read names it exactly so).
-pub(super) static UNKEPT: [(&str, Unkept); 10] = [
+pub(super) static UNKEPT: [(&str, Unkept); 9] = [
     ("website", Unkept::Website),
     ("replication", Unkept::Replication),
-    ("object-lock", Unkept::ObjectLock),
     ("logging", Unkept::Logging),
     ("notification", Unkept::Notification),
     ("requestPayment", Unkept::RequestPayment),
@@ -68,10 +66,6 @@ impl Unkept {
             Unkept::Replication => missing(
                 "ReplicationConfigurationNotFoundError",
                 "The replication configuration was not found",
-            ),
-            Unkept::ObjectLock => missing(
-                "ObjectLockConfigurationNotFoundError",
-                "Object Lock configuration does not exist for this bucket",
             ),
             Unkept::Logging => doc(format!("<BucketLoggingStatus xmlns=\"{S3_NS}\"/>")),
             Unkept::Notification => doc(format!("<NotificationConfiguration xmlns=\"{S3_NS}\"/>")),

@@ -44,7 +44,7 @@ impl Versioning {
     }
 
     /// The state as the `buckets.versioning` column keeps it (S3's `Status`, or NULL).
-    pub(super) fn column(self) -> Option<&'static str> {
+    pub(crate) fn column(self) -> Option<&'static str> {
         self.status()
     }
 
@@ -122,7 +122,7 @@ pub struct VersionEntry {
 /// The place of a key's current object among its versions: above every `versions` row.
 const CURRENT_SEQ: i64 = i64::MAX;
 
-const VERSION_COLUMNS: &str = "SELECT bucket, key, COALESCE(file, ''), size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id, delete_marker, seq FROM versions";
+const VERSION_COLUMNS: &str = "SELECT bucket, key, COALESCE(file, ''), size, etag, content_type, owner, kms_key_id, meta, modified_ms, envelope_header, manifest, headers, part_sizes, tags, appends, expires_ms, part_checksums, version_id, lock_mode, lock_until_ms, legal_hold, delete_marker, seq FROM versions";
 
 /// A new version's ID: 32 characters, unguessable, never `null`.
 fn new_version_id() -> String {
@@ -130,7 +130,7 @@ fn new_version_id() -> String {
 }
 
 fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(super::RawObjectRow, bool, i64)> {
-    Ok((raw_object(r)?, r.get(19)?, r.get(20)?))
+    Ok((raw_object(r)?, r.get(22)?, r.get(23)?))
 }
 
 /// Makes room in `bucket` for a new version of `key` made at `now_ms`, in the caller's
@@ -239,8 +239,9 @@ pub(super) fn remove_expired(db: &Connection, now_ms: i64) -> Result<Vec<String>
     let mut files = Vec::new();
     let mut keys = std::collections::BTreeSet::new();
     for table in ["objects", "versions"] {
+        // A version its object lock protects stays until the lock lets it go.
         let mut st = db.prepare(&format!(
-            "DELETE FROM {table} WHERE expires_ms <= ?1 RETURNING bucket, key, file"
+            "DELETE FROM {table} WHERE expires_ms <= ?1 AND {UNPROTECTED} RETURNING bucket, key, file"
         ))?;
         let rows = st.query_map([now_ms], |r| {
             Ok((
@@ -261,24 +262,43 @@ pub(super) fn remove_expired(db: &Connection, now_ms: i64) -> Result<Vec<String>
     Ok(files)
 }
 
+/// What holds of a row its object lock does not protect at `?1` (milliseconds since the Unix
+/// epoch), from anyone: removals by expiry and by lifecycle rule bypass nothing.
+pub(super) const UNPROTECTED: &str =
+    "legal_hold = 0 AND (lock_until_ms IS NULL OR lock_until_ms <= ?1)";
+
 /// The noncurrent versions of `bucket` (their `seq`) that its lifecycle `rules` have expired by
-/// `now_ms` (`NoncurrentVersionExpiration`), read on `db`.
+/// `now_ms` (`NoncurrentVersionExpiration`) and their object lock does not protect, read on
+/// `db`.
 pub(super) fn noncurrent_due(
     db: &Connection,
     bucket: &str,
     rules: &[crate::lifecycle::Rule],
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut st = db.prepare(
-        "SELECT seq, key, size, tags, noncurrent_ms FROM versions WHERE bucket = ?1 AND delete_marker = 0 ORDER BY key, seq DESC",
-    )?;
-    let mut rows = st.query([bucket])?;
+    let mut st = db.prepare(&format!(
+        "SELECT seq, key, size, tags, noncurrent_ms, {UNPROTECTED} FROM versions WHERE bucket = ?2 AND delete_marker = 0 ORDER BY key, seq DESC"
+    ))?;
+    let mut rows = st.query(params![now_ms, bucket])?;
     let mut due = Vec::new();
     // The key of the versions read so far, and how many of its noncurrent versions they were.
     let (mut key_of, mut newer) = (String::new(), 0usize);
     while let Some(r) = rows.next()? {
-        let (seq, key, size, tags, since): (i64, String, i64, String, Option<i64>) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        let (seq, key, size, tags, since, unprotected): (
+            i64,
+            String,
+            i64,
+            String,
+            Option<i64>,
+            bool,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        );
         if key != key_of {
             key_of = key;
             newer = 0;
@@ -290,6 +310,7 @@ pub(super) fn noncurrent_due(
                 crate::lifecycle::noncurrent_expiry(rules, &key_of, size, &tags, since, newer)
             })
             .is_some_and(|at| at <= now_ms)
+            && unprotected
         {
             due.push(seq);
         }
@@ -434,15 +455,17 @@ impl Store {
     }
 
     /// Removes the version `version_id` (`None`: `null`) of `bucket`/`key`, an object or a
-    /// delete marker, if `condition` holds of it; when it was the latest, the next newest takes
-    /// its place. `None` when there is no such version (nothing changes), else whether it was a
-    /// delete marker.
+    /// delete marker, if `condition` holds of it and its object lock does not protect it at
+    /// `now_ms` from a caller that does or does not bypass governance retention
+    /// ([`StoreError::Locked`]); when it was the latest, the next newest takes its place. `None`
+    /// when there is no such version (nothing changes), else whether it was a delete marker.
     pub fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         condition: &DeleteCondition,
+        (now_ms, bypass_governance): (i64, bool),
     ) -> Result<Option<bool>, StoreError> {
         let (file, marker) = {
             let mut db = self.lock();
@@ -457,6 +480,9 @@ impl Store {
                 Version::Object(row) => {
                     if !condition.holds(Some((&row.etag, row.size, row.modified_ms))) {
                         return Err(StoreError::ConditionNotMet { found: true });
+                    }
+                    if row.lock.protects(now_ms, bypass_governance) {
+                        return Err(StoreError::Locked);
                     }
                     tx.execute(
                         "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 AND file = ?3",
@@ -516,6 +542,89 @@ impl Store {
             }
         };
         Ok(n == 1)
+    }
+
+    /// Sets the retention of the version `which` of `bucket`/`key` (an object) to `retention`
+    /// (none lifts it), if its present retention allows that at `now_ms` to a caller that does
+    /// or does not bypass governance retention ([`StoreError::Locked`] otherwise); `false` when
+    /// there is no such object.
+    pub fn set_retention(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef<'_>,
+        retention: Option<crate::object_lock::Retention>,
+        (now_ms, bypass_governance): (i64, bool),
+    ) -> Result<bool, StoreError> {
+        let mut db = self.lock();
+        let tx = db.transaction()?;
+        let Some(Version::Object(row)) = find(&tx, bucket, key, which)? else {
+            return Ok(false);
+        };
+        if !crate::object_lock::change_allowed(
+            row.lock.retention.as_ref(),
+            retention.as_ref(),
+            now_ms,
+            bypass_governance,
+        ) {
+            return Err(StoreError::Locked);
+        }
+        for table in ["objects", "versions"] {
+            tx.execute(
+                &format!("UPDATE {table} SET lock_mode = ?2, lock_until_ms = ?3 WHERE file = ?1"),
+                params![
+                    row.file,
+                    retention.map(|r| r.mode.name()),
+                    retention.map(|r| r.until_ms)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        drop(db);
+        // A version's own expiry waits for its retention: the next one may now be earlier.
+        self.expires_at(row.expires_ms);
+        Ok(true)
+    }
+
+    /// Puts a legal hold on the version `which` of `bucket`/`key` (an object), or lifts it;
+    /// `false` when there is no such object.
+    pub fn set_legal_hold(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef<'_>,
+        on: bool,
+    ) -> Result<bool, StoreError> {
+        let mut db = self.lock();
+        let tx = db.transaction()?;
+        let Some(Version::Object(row)) = find(&tx, bucket, key, which)? else {
+            return Ok(false);
+        };
+        for table in ["objects", "versions"] {
+            tx.execute(
+                &format!("UPDATE {table} SET legal_hold = ?2 WHERE file = ?1"),
+                params![row.file, on],
+            )?;
+        }
+        tx.commit()?;
+        drop(db);
+        self.expires_at(row.expires_ms);
+        Ok(true)
+    }
+
+    /// Turns Object Lock on for `bucket` with `config` (its default retention), and with it
+    /// versioning, for good.
+    pub fn set_bucket_object_lock(
+        &self,
+        bucket: &str,
+        config: &crate::object_lock::LockConfig,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(config)
+            .map_err(|e| StoreError::Corrupt(format!("object lock: {e}")))?;
+        self.update_bucket(
+            "object_lock = ?2, versioning = 'Enabled'",
+            params![bucket, json],
+        )
     }
 
     /// Where a listing of versions resumes after the version `version_id` (`None`: `null`) of
@@ -733,14 +842,14 @@ mod tests {
         // Removing the marker makes the newest version current again; removing that, the next.
         assert_eq!(
             store
-                .delete_version("b", "k", Some(&m), &DeleteCondition::default())
+                .delete_version("b", "k", Some(&m), &DeleteCondition::default(), (0, false))
                 .unwrap(),
             Some(true)
         );
         assert_eq!(read(&store, VersionRef::Current), "two");
         assert_eq!(
             store
-                .delete_version("b", "k", Some(&v2), &DeleteCondition::default())
+                .delete_version("b", "k", Some(&v2), &DeleteCondition::default(), (0, false))
                 .unwrap(),
             Some(false)
         );
@@ -751,7 +860,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .delete_version("b", "k", Some(&v2), &DeleteCondition::default())
+                .delete_version("b", "k", Some(&v2), &DeleteCondition::default(), (0, false))
                 .unwrap(),
             None,
             "a version removed twice"
@@ -898,6 +1007,7 @@ mod tests {
                         "k",
                         e.row.version_id.as_deref(),
                         &DeleteCondition::default(),
+                        (0, false),
                     )
                     .unwrap();
             }
@@ -906,6 +1016,109 @@ mod tests {
         store.expire(14 * day).unwrap();
         assert_eq!(listed(&store), []);
         store.delete_bucket("b").unwrap();
+    }
+
+    #[test]
+    fn an_object_lock_keeps_a_version_until_its_retention_ends_or_its_hold_is_lifted() {
+        use crate::object_lock::{DefaultRetention, LockConfig, LockMode, Period, Retention};
+        let (_dir, store) = store_in(Versioning::Enabled);
+        let day = crate::expiry::DAY_MS;
+        store
+            .set_bucket_object_lock(
+                "b",
+                &LockConfig {
+                    default: Some(DefaultRetention {
+                        mode: LockMode::Governance,
+                        period: Period::Days(2),
+                    }),
+                },
+            )
+            .unwrap();
+        // Written at 0 without a retention of its own: the bucket's default, two days.
+        let v1 = write(&store, "k", "f1", "one").unwrap();
+        let Some(Version::Object(row)) = store
+            .object_version("b", "k", VersionRef::Id(Some(&v1)))
+            .unwrap()
+        else {
+            panic!("v1 is there");
+        };
+        assert_eq!(
+            row.lock.retention,
+            Some(Retention {
+                mode: LockMode::Governance,
+                until_ms: 2 * day
+            })
+        );
+        let remove = |now, bypass| {
+            store.delete_version(
+                "b",
+                "k",
+                Some(&v1),
+                &DeleteCondition::default(),
+                (now, bypass),
+            )
+        };
+        assert!(matches!(remove(day, false), Err(StoreError::Locked)));
+        // A delete naming no version still adds a marker.
+        assert!(matches!(
+            store.delete_object("b", "k", &DeleteCondition::default(), &owner(), day),
+            Ok(Removal::DeleteMarker(Some(_)))
+        ));
+        // Compliance: lengthened, never shortened, not even bypassing governance.
+        let compliance = |until_ms| {
+            Some(Retention {
+                mode: LockMode::Compliance,
+                until_ms,
+            })
+        };
+        let set = |r, now, bypass| {
+            store.set_retention("b", "k", VersionRef::Id(Some(&v1)), r, (now, bypass))
+        };
+        assert!(set(compliance(5 * day), day, false).unwrap());
+        assert!(matches!(
+            set(compliance(4 * day), day, true),
+            Err(StoreError::Locked)
+        ));
+        assert!(matches!(set(None, day, true), Err(StoreError::Locked)));
+        assert!(matches!(remove(4 * day, true), Err(StoreError::Locked)));
+        // A legal hold outlasts the retention; lifted, the version can go.
+        assert!(
+            store
+                .set_legal_hold("b", "k", VersionRef::Id(Some(&v1)), true)
+                .unwrap()
+        );
+        assert!(matches!(remove(6 * day, false), Err(StoreError::Locked)));
+        assert!(
+            store
+                .set_legal_hold("b", "k", VersionRef::Id(Some(&v1)), false)
+                .unwrap()
+        );
+        assert_eq!(remove(6 * day, false).unwrap(), Some(false));
+    }
+
+    #[test]
+    fn an_expiry_waits_for_the_object_lock() {
+        use crate::object_lock::{LockConfig, LockMode, Retention};
+        let (_dir, store) = store_in(Versioning::Enabled);
+        store
+            .set_bucket_object_lock("b", &LockConfig::default())
+            .unwrap();
+        let t = store.temp_path();
+        std::fs::write(&t, "x").unwrap();
+        let row = ObjectRow {
+            expires_ms: Some(1_000),
+            lock: crate::object_lock::ObjectLock {
+                retention: Some(Retention {
+                    mode: LockMode::Compliance,
+                    until_ms: 5_000,
+                }),
+                legal_hold: false,
+            },
+            ..object("k", "f1")
+        };
+        store.commit_object(&t, &row, &WriteCondition::Any).unwrap();
+        assert_eq!(store.expire(2_000).unwrap(), 0, "retained until 5,000");
+        assert_eq!(store.expire(5_000).unwrap(), 1);
     }
 
     #[test]
