@@ -191,13 +191,19 @@ impl Ctx<'_> {
             .map(|r| self.future_retention(r))
             .transpose()?;
         let which = self.version_ref()?;
-        if !self.gw.store.set_retention(
+        let changed = self.gw.store.set_retention(
             bucket,
             key,
             which,
             retention,
             (self.now_ms(), self.bypasses_governance()),
-        )? {
+        )?;
+        self.lock_changed(changed, &obj)
+    }
+
+    /// The answer to a change of `obj`'s lock: NoSuchKey if it went in the meantime.
+    fn lock_changed(&self, changed: bool, obj: &ObjectRow) -> Result<Response<Body>, ApiError> {
+        if !changed {
             return Err(ApiError::no_key());
         }
         let mut r = Response::new(empty());
@@ -228,16 +234,11 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let obj = self.locked_version(bucket, key)?;
         let on = lock::parse_legal_hold(&self.document(body, MAX_DOCUMENT).await?)?;
-        if !self
+        let changed = self
             .gw
             .store
-            .set_legal_hold(bucket, key, self.version_ref()?, on)?
-        {
-            return Err(ApiError::no_key());
-        }
-        let mut r = Response::new(empty());
-        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
-        Ok(r)
+            .set_legal_hold(bucket, key, self.version_ref()?, on)?;
+        self.lock_changed(changed, &obj)
     }
 
     /// GetObjectLegalHold: the version's status.

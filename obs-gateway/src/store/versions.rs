@@ -18,6 +18,7 @@ use super::{
     BucketRow, DeleteCondition, OBJECT_DATA, ObjectFile, ObjectRow, Store, StoreError, get_bucket,
     object_from_raw, raw_object, remove_quietly,
 };
+use crate::object_lock::ObjectLock;
 use kms_proto::key_id::DomainId;
 
 /// A bucket's versioning state (S3's and OBS's).
@@ -556,34 +557,18 @@ impl Store {
         retention: Option<crate::object_lock::Retention>,
         (now_ms, bypass_governance): (i64, bool),
     ) -> Result<bool, StoreError> {
-        let mut db = self.lock();
-        let tx = db.transaction()?;
-        let Some(Version::Object(row)) = find(&tx, bucket, key, which)? else {
-            return Ok(false);
-        };
-        if !crate::object_lock::change_allowed(
-            row.lock.retention.as_ref(),
-            retention.as_ref(),
-            now_ms,
-            bypass_governance,
-        ) {
-            return Err(StoreError::Locked);
-        }
-        for table in ["objects", "versions"] {
-            tx.execute(
-                &format!("UPDATE {table} SET lock_mode = ?2, lock_until_ms = ?3 WHERE file = ?1"),
-                params![
-                    row.file,
-                    retention.map(|r| r.mode.name()),
-                    retention.map(|r| r.until_ms)
-                ],
-            )?;
-        }
-        tx.commit()?;
-        drop(db);
-        // A version's own expiry waits for its retention: the next one may now be earlier.
-        self.expires_at(row.expires_ms);
-        Ok(true)
+        self.change_lock(bucket, key, which, |old| {
+            if crate::object_lock::change_allowed(
+                old.retention.as_ref(),
+                retention.as_ref(),
+                now_ms,
+                bypass_governance,
+            ) {
+                Ok(ObjectLock { retention, ..old })
+            } else {
+                Err(StoreError::Locked)
+            }
+        })
     }
 
     /// Puts a legal hold on the version `which` of `bucket`/`key` (an object), or lifts it;
@@ -595,19 +580,45 @@ impl Store {
         which: VersionRef<'_>,
         on: bool,
     ) -> Result<bool, StoreError> {
+        self.change_lock(bucket, key, which, |old| {
+            Ok(ObjectLock {
+                legal_hold: on,
+                ..old
+            })
+        })
+    }
+
+    /// Replaces the object lock of the version `which` of `bucket`/`key` (an object) with what
+    /// `change` makes of it, in one transaction; `false` when there is no such object.
+    fn change_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionRef<'_>,
+        change: impl FnOnce(ObjectLock) -> Result<ObjectLock, StoreError>,
+    ) -> Result<bool, StoreError> {
         let mut db = self.lock();
         let tx = db.transaction()?;
         let Some(Version::Object(row)) = find(&tx, bucket, key, which)? else {
             return Ok(false);
         };
+        let new = change(row.lock)?;
         for table in ["objects", "versions"] {
             tx.execute(
-                &format!("UPDATE {table} SET legal_hold = ?2 WHERE file = ?1"),
-                params![row.file, on],
+                &format!(
+                    "UPDATE {table} SET lock_mode = ?2, lock_until_ms = ?3, legal_hold = ?4 WHERE file = ?1"
+                ),
+                params![
+                    row.file,
+                    new.retention.map(|r| r.mode.name()),
+                    new.retention.map(|r| r.until_ms),
+                    new.legal_hold
+                ],
             )?;
         }
         tx.commit()?;
         drop(db);
+        // A version's own expiry waits for its lock: the next one may now be earlier.
         self.expires_at(row.expires_ms);
         Ok(true)
     }
