@@ -4129,6 +4129,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
 /// held or retained version is not removed (403), a delete naming no version still adds a
 /// marker, COMPLIANCE is only lengthened, GOVERNANCE gives way to a caller that bypasses it. A
 /// lock on a bucket without it is 400; a multipart upload's lock is 501, refused not dropped.
+/// The OBS SDK's WORM calls in its three modes.
 #[test]
 fn object_lock_keeps_versions_from_deletion() {
     let env = Env::start(&[]);
@@ -4162,6 +4163,25 @@ fn object_lock_keeps_versions_from_deletion() {
             "multipart_with_lock": "NotImplemented",
             "batch": [["kept", "AccessDenied"]],
             "bucket_delete": "BucketNotEmpty",
+        });
+        assert_eq!(seen, want, "{client:?}");
+    }
+    // The OBS SDK's WORM calls, whose retain-until date is OBS's milliseconds.
+    for (client, bucket) in [
+        (Client::EsdkWorkflow, "locked-obs"),
+        (Client::EsdkDefault, "locked-default"),
+        (Client::EsdkV4, "locked-sdk-v4"),
+    ] {
+        let seen = client.run(&env, T1, &["object-lock", bucket]);
+        let want = serde_json::json!({
+            "before_versioning": "InvalidBucketState",
+            "versioning": "ok",
+            "lock": "ok",
+            "read_back": ["Enabled", "1", "COMPLIANCE"],
+            "retention": "ok",
+            "shorter": "AccessDenied",
+            "delete_version": "AccessDenied",
+            "delete_marker": true,
         });
         assert_eq!(seen, want, "{client:?}");
     }

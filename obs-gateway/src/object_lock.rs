@@ -210,10 +210,16 @@ pub fn config_document(config: &LockConfig) -> String {
     )
 }
 
-/// A retain-until date as S3 takes it (ISO 8601), in milliseconds since the Unix epoch.
+/// A retain-until date as S3 takes it (ISO 8601) or OBS (milliseconds since the Unix epoch),
+/// in milliseconds since the Unix epoch.
 pub fn parse_until(date: &str) -> Result<i64, LockError> {
-    date.trim()
-        .parse::<jiff::Timestamp>()
+    let date = date.trim();
+    if !date.is_empty() && date.bytes().all(|b| b.is_ascii_digit()) {
+        return date
+            .parse::<i64>()
+            .map_err(|_| LockError::Invalid(format!("{date:?} is not a time")));
+    }
+    date.parse::<jiff::Timestamp>()
         .map(|t| t.as_millisecond())
         .map_err(|_| LockError::Invalid(format!("{date:?} is not an ISO 8601 date")))
 }
@@ -504,6 +510,11 @@ mod tests {
             Some(years.retention(start))
         );
         assert_eq!(parse_retention("<Retention/>").unwrap(), None);
+        assert_eq!(
+            parse_until("1798934400000").unwrap(),
+            parse_until("2027-01-03T00:00:00Z").unwrap(),
+            "OBS's milliseconds, S3's ISO 8601"
+        );
         assert!(parse_legal_hold(&legal_hold_document(true)).unwrap());
         assert!(parse_legal_hold("<LegalHold><Status>on</Status></LegalHold>").is_err());
     }

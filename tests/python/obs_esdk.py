@@ -52,6 +52,8 @@ usage: obs_esdk.py ENDPOINT ACCESS_KEY SECRET_KEY MODE OP ARGS...
         and a metadata change that would set an expiry already past)
       | versioning B (creates B: setBucketVersioning Enabled; objects written, read and deleted by
         version, delete markers, listVersions, suspension; emptied and deleted)
+      | object-lock B (creates B: setBucketObjectLock before and after versioning, getBucketObjectLock,
+        putObjectRetention, the deletes a retention allows)
       | lifecycle B PHASE (setBucketLifecycle: PHASE "write" creates B with objects, one with its
         own expiry, sets a rule by prefix that expires them in a day and one with an empty prefix
         that ends uploads, reads them back and each object's expiration | "read": the keys listed)
@@ -749,6 +751,31 @@ def main():
             c.deleteObject(bucket, entry.key, versionId=entry.versionId)
         seen["left"] = listed()
         seen["delete_bucket"] = code(c.deleteBucket(bucket))
+        print(json.dumps(seen))
+        return
+    elif op == "object-lock":
+        from obs import ObjectLockConfiguration, ObjectLockRule
+        import time
+        bucket, = args
+        c.createBucket(bucket)
+
+        def code(resp):
+            return "ok" if resp.status < 300 else resp.errorCode
+
+        config = ObjectLockConfiguration(objectLockEnabled="Enabled",
+                                         rule=ObjectLockRule(days=1, mode="COMPLIANCE"))
+        seen = {"before_versioning": code(c.setBucketObjectLock(bucket, config)),
+                "versioning": code(c.setBucketVersioning(bucket, "Enabled")),
+                "lock": code(c.setBucketObjectLock(bucket, config))}
+        got = c.getBucketObjectLock(bucket).body
+        seen["read_back"] = [got.objectLockEnabled, str(got.rule.days), got.rule.mode]
+        version = c.putContent(bucket, "k", "kept").body.versionId
+        until = int(time.time() * 1000) + 3 * 86_400_000
+        seen["retention"] = code(c.putObjectRetention(bucket, "k", "COMPLIANCE", until, versionId=version))
+        seen["shorter"] = code(c.putObjectRetention(bucket, "k", "COMPLIANCE", until - 86_400_000,
+                                                    versionId=version))
+        seen["delete_version"] = code(c.deleteObject(bucket, "k", versionId=version))
+        seen["delete_marker"] = c.deleteObject(bucket, "k").body.deleteMarker
         print(json.dumps(seen))
         return
     elif op == "lifecycle":
