@@ -4128,7 +4128,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
 /// a PUT's COMPLIANCE retention and legal hold are answered by HEAD and by their own calls; a
 /// held or retained version is not removed (403), a delete naming no version still adds a
 /// marker, COMPLIANCE is only lengthened, GOVERNANCE gives way to a caller that bypasses it. A
-/// lock on a bucket without it is 400; a multipart upload's lock is 501, refused not dropped.
+/// lock on a bucket without it is 400; a multipart upload's and a copy's are kept.
 /// The OBS SDK's WORM calls in its three modes.
 #[test]
 fn object_lock_keeps_versions_from_deletion() {
@@ -4160,7 +4160,8 @@ fn object_lock_keeps_versions_from_deletion() {
             "mode_without_date": "InvalidArgument",
             "event_hold": "NotImplemented",
             "form_with_lock": 501,
-            "multipart_with_lock": "NotImplemented",
+            "multipart_with_lock": ["GOVERNANCE", true],
+            "copy_with_lock": ["GOVERNANCE", "ON"],
             "batch": [["kept", "AccessDenied"]],
             "bucket_delete": "BucketNotEmpty",
         });

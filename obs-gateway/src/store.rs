@@ -297,6 +297,8 @@ pub struct UploadRow {
     pub expires_days: Option<u32>,
     /// The checksum the upload was begun with: every part carries a value of it.
     pub checksum: Option<crate::checksum::UploadChecksum>,
+    /// The object lock the object it makes gets (Object Lock), asked for at initiation.
+    pub lock: ObjectLock,
 }
 
 /// An uploaded part's row.
@@ -416,7 +418,10 @@ const MIGRATIONS: [&str; 13] = [
          ALTER TABLE objects ADD COLUMN lock_mode TEXT;
          ALTER TABLE objects ADD COLUMN lock_until_ms INTEGER;
          ALTER TABLE objects ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
+         ALTER TABLE buckets ADD COLUMN object_lock TEXT;
+         ALTER TABLE uploads ADD COLUMN lock_mode TEXT;
+         ALTER TABLE uploads ADD COLUMN lock_until_ms INTEGER;
+         ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;",
         versions_table!()
     ),
 ];
@@ -487,7 +492,10 @@ CREATE TABLE IF NOT EXISTS uploads (
     headers TEXT NOT NULL DEFAULT '[]',
     tags TEXT NOT NULL DEFAULT '[]',
     expires_days INTEGER,
-    checksum TEXT
+    checksum TEXT,
+    lock_mode TEXT,
+    lock_until_ms INTEGER,
+    legal_hold INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
@@ -806,7 +814,7 @@ impl Store {
         let headers = to_json(&row.headers)?;
         let tags = to_json(&row.tags)?;
         self.lock().execute(
-            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO uploads (upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days, checksum, lock_mode, lock_until_ms, legal_hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 row.upload_id,
                 row.bucket,
@@ -820,7 +828,10 @@ impl Store {
                 headers,
                 tags,
                 row.expires_days,
-                row.checksum.map(crate::checksum::UploadChecksum::to_column)
+                row.checksum.map(crate::checksum::UploadChecksum::to_column),
+                row.lock.retention.map(|r| r.mode.name()),
+                row.lock.retention.map(|r| r.until_ms),
+                row.lock.legal_hold
             ],
         )?;
         Ok(())
@@ -1537,7 +1548,7 @@ pub struct UploadPosition {
     pub upload_id: String,
 }
 
-const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days, checksum FROM uploads";
+const UPLOAD_COLUMNS: &str = "SELECT upload_id, bucket, key, owner, kms_key_id, envelope_header, content_type, meta, created_ms, headers, tags, expires_days, checksum, lock_mode, lock_until_ms, legal_hold FROM uploads";
 
 type RawUpload = (
     String,
@@ -1553,6 +1564,9 @@ type RawUpload = (
     String,
     Option<u32>,
     Option<String>,
+    Option<String>,
+    Option<i64>,
+    bool,
 );
 
 fn upload_from_raw(
@@ -1570,6 +1584,9 @@ fn upload_from_raw(
         tags,
         expires_days,
         checksum,
+        lock_mode,
+        lock_until_ms,
+        legal_hold,
     ): RawUpload,
 ) -> Result<UploadRow, StoreError> {
     Ok(UploadRow {
@@ -1589,6 +1606,27 @@ fn upload_from_raw(
             .map(|c| crate::checksum::UploadChecksum::from_column(&c))
             .transpose()
             .map_err(StoreError::Corrupt)?,
+        lock: lock_from_columns(lock_mode, lock_until_ms, legal_hold)?,
+    })
+}
+
+/// An object lock as its three columns keep it (`lock_mode`, `lock_until_ms`, `legal_hold`).
+fn lock_from_columns(
+    mode: Option<String>,
+    until_ms: Option<i64>,
+    legal_hold: bool,
+) -> Result<ObjectLock, StoreError> {
+    let retention = match (mode, until_ms) {
+        (Some(mode), Some(until_ms)) => Some(crate::object_lock::Retention {
+            mode: crate::object_lock::LockMode::parse(&mode)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            until_ms,
+        }),
+        _ => None,
+    };
+    Ok(ObjectLock {
+        retention,
+        legal_hold,
     })
 }
 
@@ -1667,14 +1705,7 @@ fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
 fn object_from_raw(
     (raw, expires_ms, part_checksums, version_id, (lock_mode, lock_until_ms, legal_hold)): RawObjectRow,
 ) -> Result<ObjectRow, StoreError> {
-    let retention = match (lock_mode, lock_until_ms) {
-        (Some(mode), Some(until_ms)) => Some(crate::object_lock::Retention {
-            mode: crate::object_lock::LockMode::parse(&mode)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            until_ms,
-        }),
-        _ => None,
-    };
+    let lock = lock_from_columns(lock_mode, lock_until_ms, legal_hold)?;
     let (
         bucket,
         key,
@@ -1716,10 +1747,7 @@ fn object_from_raw(
         tags: from_json(&tags)?,
         expires_ms,
         version_id,
-        lock: ObjectLock {
-            retention,
-            legal_hold,
-        },
+        lock,
         appends: appends
             .map(|a| {
                 let (md5s, rest) = a.as_chunks::<16>();
@@ -1873,7 +1901,7 @@ pub(crate) mod tests {
     #[test]
     fn older_databases_are_migrated_and_their_rows_read_without_the_new_columns() {
         // What takes a current database back to version 9; the table's statements go on from there.
-        const TO_9: &str = "DROP TABLE versions; ALTER TABLE objects DROP COLUMN version_id; ALTER TABLE objects DROP COLUMN lock_mode; ALTER TABLE objects DROP COLUMN lock_until_ms; ALTER TABLE objects DROP COLUMN legal_hold; ALTER TABLE buckets DROP COLUMN object_lock; ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
+        const TO_9: &str = "DROP TABLE versions; ALTER TABLE objects DROP COLUMN version_id; ALTER TABLE objects DROP COLUMN lock_mode; ALTER TABLE objects DROP COLUMN lock_until_ms; ALTER TABLE objects DROP COLUMN legal_hold; ALTER TABLE buckets DROP COLUMN object_lock; ALTER TABLE uploads DROP COLUMN lock_mode; ALTER TABLE uploads DROP COLUMN lock_until_ms; ALTER TABLE uploads DROP COLUMN legal_hold; ALTER TABLE uploads DROP COLUMN checksum; ALTER TABLE parts DROP COLUMN checksum; ALTER TABLE objects DROP COLUMN part_checksums; ALTER TABLE buckets DROP COLUMN versioning; ALTER TABLE buckets DROP COLUMN lifecycle; DROP INDEX objects_by_expiry; ALTER TABLE objects DROP COLUMN expires_ms; ALTER TABLE uploads DROP COLUMN expires_days; ";
         // (version, the statements that take a version 9 database back to it)
         for (version, back) in [
             (
@@ -2207,6 +2235,7 @@ pub(crate) mod tests {
                 created_ms: 8 * hour,
                 expires_days: None,
                 checksum: None,
+                lock: ObjectLock::default(),
             })
             .unwrap();
         let rules = crate::lifecycle::parse(
@@ -2408,6 +2437,7 @@ pub(crate) mod tests {
                 algorithm: crate::checksum::Algorithm::Crc32c,
                 combination: crate::checksum::Combination::FullObject,
             }),
+            lock: ObjectLock::default(),
         };
         store.create_upload(&upload).unwrap();
         let kept = store.upload("u1").unwrap().unwrap();

@@ -1707,8 +1707,17 @@ def object_lock(s3, bucket):
     form = s3.generate_presigned_post(bucket, "form", Fields=fields, Conditions=[fields])
     seen["form_with_lock"] = requests.post(form["url"], data=form["fields"],
                                            files={"file": ("f", b"f")}).status_code
-    seen["multipart_with_lock"] = code_of(lambda: s3.create_multipart_upload(
-        Bucket=bucket, Key="mp", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until))
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ObjectLockMode="GOVERNANCE",
+                                    ObjectLockRetainUntilDate=until)["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"m")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    head = s3.head_object(Bucket=bucket, Key="mp")
+    seen["multipart_with_lock"] = [head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate") == until]
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "kept", "VersionId": v_kept},
+                   ObjectLockLegalHoldStatus="ON")
+    head = s3.head_object(Bucket=bucket, Key="copied")
+    seen["copy_with_lock"] = [head.get("ObjectLockMode"), head.get("ObjectLockLegalHoldStatus")]
     batch = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "kept", "VersionId": v_kept}]})
     seen["batch"] = [[e["Key"], e["Code"]] for e in batch.get("Errors", [])]
     seen["bucket_delete"] = code_of(lambda: s3.delete_bucket(Bucket=bucket))

@@ -146,6 +146,7 @@ impl Ctx<'_> {
         let tags = super::tagging::of_headers(self.headers)?;
         let checksum = upload_checksum(self.headers)?;
         let row = self.bucket_row(bucket)?;
+        let lock = self.lock_of_headers(&row)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let decision = self
@@ -189,6 +190,7 @@ impl Ctx<'_> {
             created_ms: self.now_ms(),
             expires_days: self.expires_days,
             checksum,
+            lock,
         })?;
         let mut r = xml_response(format!(
             "{}<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
@@ -526,7 +528,7 @@ impl Ctx<'_> {
             part_checksums: checksums.as_ref().map(|(_, _, parts)| parts.clone()),
             tags: upload.tags.clone(),
             version_id: None,
-            lock: Default::default(),
+            lock: upload.lock,
         };
         let mut checksum_header = http::HeaderMap::new();
         let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);

@@ -172,6 +172,8 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
         let row = self.bucket_row(bucket)?;
+        // A copy takes the lock it asks for, not its source's (as S3).
+        let lock = self.lock_of_headers(&row)?;
         let facts = self.facts(&row)?;
         let obs_headers = sse::to_obs_headers(self.headers);
         let (src_facts, src, mut src_file, stored) = self.copy_source(&obs_headers)?;
@@ -290,7 +292,7 @@ impl Ctx<'_> {
             part_checksums: None,
             tags,
             version_id: None,
-            lock: Default::default(),
+            lock,
         };
         let mut checksum_header = HeaderMap::new();
         let checksum_elements = self.result_checksum(obj.checksum.as_ref(), &mut checksum_header);
