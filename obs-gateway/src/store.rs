@@ -371,8 +371,7 @@ macro_rules! versions_table {
             legal_hold INTEGER NOT NULL DEFAULT 0,
             noncurrent_ms INTEGER
         );
-        CREATE INDEX versions_by_key ON versions(bucket, key, seq DESC);
-        CREATE INDEX versions_by_expiry ON versions(expires_ms) WHERE expires_ms IS NOT NULL;"
+        CREATE INDEX versions_by_key ON versions(bucket, key, seq DESC);"
     };
 }
 
@@ -599,8 +598,8 @@ impl Store {
         Ok(())
     }
 
-    /// Removes what has expired by `now_ms` and says how many objects went: the object versions
-    /// whose own expiry (`x-obs-expires`) has passed, and, at the first call of each UTC day and after
+    /// Removes what has expired by `now_ms` and says how many objects went: the objects whose
+    /// own expiry (`x-obs-expires`) has passed (with versioning on, as a delete marker), and, at the first call of each UTC day and after
     /// a lifecycle configuration changed, what the buckets' lifecycle rules expire (objects, and
     /// uploads left unfinished). Called at the start of every request with the request's time;
     /// until something falls due it reads two atomics and nothing else.
@@ -609,20 +608,20 @@ impl Store {
         if now_ms < self.next_expiry.load(Ordering::Acquire) {
             return Ok(removed);
         }
-        let files: Vec<String> = {
+        let (expired, files) = {
             let mut db = self.lock();
             let tx = db.transaction()?;
-            let files = versions::remove_expired(&tx, now_ms)?;
+            let expired = versions::expire_current(&tx, now_ms)?;
             let next = earliest_expiry(&tx)?;
             tx.commit()?;
             self.next_expiry.store(next, Ordering::Release);
-            files
+            expired
         };
         for f in &files {
             tracing::info!(file = %f, "removing an expired object");
             remove_quietly(&self.object_path(f));
         }
-        removed += files.len();
+        removed += expired;
         Ok(removed)
     }
 
@@ -1692,13 +1691,7 @@ type RawObjectRow = (
 
 /// The earliest expiry of a stored object, `i64::MAX` when none expires.
 fn earliest_expiry(db: &Connection) -> Result<i64, StoreError> {
-    // A version its object lock protects falls due when its retention ends (or, held, not
-    // until the hold is lifted, which lowers this again).
-    let min: Option<i64> = db.query_row(
-        "SELECT MIN(MAX(expires_ms, COALESCE(lock_until_ms, expires_ms))) FROM (SELECT expires_ms, lock_until_ms, legal_hold FROM objects UNION ALL SELECT expires_ms, lock_until_ms, legal_hold FROM versions) WHERE expires_ms IS NOT NULL AND legal_hold = 0",
-        [],
-        |r| r.get(0),
-    )?;
+    let min: Option<i64> = db.query_row("SELECT MIN(expires_ms) FROM objects", [], |r| r.get(0))?;
     Ok(min.unwrap_or(i64::MAX))
 }
 

@@ -234,37 +234,35 @@ pub(super) fn promote(db: &Connection, bucket: &str, key: &str) -> Result<(), St
     Ok(())
 }
 
-/// Removes every version (current or not) whose own expiry is at or before `now_ms`, in the
-/// caller's transaction, as a delete naming that version would; returns their files.
-pub(super) fn remove_expired(db: &Connection, now_ms: i64) -> Result<Vec<String>, StoreError> {
+/// Expires every current object whose own expiry (`x-obs-expires`) is at or before `now_ms`, in
+/// the caller's transaction, as a lifecycle `Expiration` does: without versioning it is removed;
+/// with versioning on, a delete marker made by the bucket's owner becomes its key's latest
+/// version and the object stays as a noncurrent one, its expiry spent (noncurrent versions go by
+/// ID or by a lifecycle rule). Returns how many expired and the files of what went.
+pub(super) fn expire_current(
+    db: &Connection,
+    now_ms: i64,
+) -> Result<(usize, Vec<String>), StoreError> {
+    let due: Vec<(String, String)> = db
+        .prepare("SELECT bucket, key FROM objects WHERE expires_ms <= ?1")?
+        .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let mut files = Vec::new();
-    let mut keys = std::collections::BTreeSet::new();
-    for table in ["objects", "versions"] {
-        // A version its object lock protects stays until the lock lets it go.
-        let mut st = db.prepare(&format!(
-            "DELETE FROM {table} WHERE expires_ms <= ?1 AND {UNPROTECTED} RETURNING bucket, key, file"
-        ))?;
-        let rows = st.query_map([now_ms], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (bucket, key, file) = row?;
-            files.extend(file);
-            keys.insert((bucket, key));
-        }
+    for (bucket, key) in &due {
+        let Some(row) = get_bucket(db, bucket)? else {
+            continue;
+        };
+        db.execute(
+            "UPDATE objects SET expires_ms = NULL WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )?;
+        files.extend(delete_current(db, &row, key, &row.owner, now_ms)?.0);
     }
-    for (bucket, key) in keys {
-        promote(db, &bucket, &key)?;
-    }
-    Ok(files)
+    Ok((due.len(), files))
 }
 
 /// What holds of a row its object lock does not protect at `?1` (milliseconds since the Unix
-/// epoch), from anyone: removals by expiry and by lifecycle rule bypass nothing.
+/// epoch), from anyone: a lifecycle rule bypasses nothing.
 pub(super) const UNPROTECTED: &str =
     "legal_hold = 0 AND (lock_until_ms IS NULL OR lock_until_ms <= ?1)";
 
@@ -617,9 +615,6 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        drop(db);
-        // A version's own expiry waits for its lock: the next one may now be earlier.
-        self.expires_at(row.expires_ms);
         Ok(true)
     }
 
@@ -936,7 +931,7 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_current_version_gives_way_to_the_one_before() {
+    fn an_expired_current_version_gives_way_to_a_delete_marker_and_stays() {
         let (_dir, store) = store_in(Versioning::Enabled);
         write(&store, "k", "f1", "one");
         let t = store.temp_path();
@@ -951,8 +946,17 @@ mod tests {
         assert_eq!(store.expire(999).unwrap(), 0);
         assert_eq!(read(&store, VersionRef::Current), "two");
         assert_eq!(store.expire(1_000).unwrap(), 1);
-        assert_eq!(read(&store, VersionRef::Current), "one");
-        assert!(!store.object_path("f2").exists());
+        // As a lifecycle expiration: a marker, the version kept, not the older one brought back.
+        assert_eq!(read(&store, VersionRef::Current), "marker");
+        assert_eq!(
+            listed(&store),
+            [
+                entry("k", "marker", true),
+                entry("k", "f2", false),
+                entry("k", "f1", false)
+            ]
+        );
+        assert_eq!(store.expire(10_000).unwrap(), 0, "its expiry is spent");
     }
 
     #[test]
@@ -1108,7 +1112,7 @@ mod tests {
     }
 
     #[test]
-    fn an_expiry_waits_for_the_object_lock() {
+    fn an_expiry_of_a_locked_version_keeps_it_behind_a_marker() {
         use crate::object_lock::{LockConfig, LockMode, Retention};
         let (_dir, store) = store_in(Versioning::Enabled);
         store
@@ -1128,8 +1132,12 @@ mod tests {
             ..object("k", "f1")
         };
         store.commit_object(&t, &row, &WriteCondition::Any).unwrap();
-        assert_eq!(store.expire(2_000).unwrap(), 0, "retained until 5,000");
-        assert_eq!(store.expire(5_000).unwrap(), 1);
+        assert_eq!(store.expire(2_000).unwrap(), 1);
+        assert_eq!(
+            listed(&store),
+            [entry("k", "marker", true), entry("k", "f1", false)]
+        );
+        assert!(store.object_path("f1").exists(), "retained until 5,000");
     }
 
     #[test]
