@@ -4062,6 +4062,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
             "after_marker_removed": ["two!", "v2"],
             "after_v2_removed": ["one", "v1"],
             "other_tenant_reads_version": "AccessDenied",
+            "public_reads": ["ok", "AccessDenied", "AccessDenied"],
             "multipart_version": true,
             "form_version": [204, true],
             "suspend": "ok",

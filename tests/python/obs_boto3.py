@@ -1606,6 +1606,19 @@ def versioning(s3, bucket, other, resource):
     s3.delete_object(Bucket=bucket, Key="k", VersionId=v2)
     seen["after_v2_removed"] = body(Key="k")
     seen["other_tenant_reads_version"] = code_of(lambda: other.get_object(Bucket=bucket, Key="k", VersionId=v1))
+    # A policy that lets everyone read what is there does not reach older versions by ID (two
+    # plaintext versions, removed again).
+    p1 = s3.put_object(Bucket=bucket, Key="pub", Body=b"p1")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="pub", Body=b"p2")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject"],
+         "Resource": [f"arn:aws:s3:::{bucket}/*"]}]}))
+    seen["public_reads"] = [code_of(lambda: other.get_object(Bucket=bucket, Key="pub")),
+                            code_of(lambda: other.get_object(Bucket=bucket, Key="pub", VersionId=p1)),
+                            code_of(lambda: other.get_object(Bucket=bucket, Key="pub", VersionId="null"))]
+    s3.delete_bucket_policy(Bucket=bucket)
+    for v in s3.list_object_versions(Bucket=bucket, Prefix="pub").get("Versions", []):
+        s3.delete_object(Bucket=bucket, Key="pub", VersionId=v["VersionId"])
     mp = s3.create_multipart_upload(Bucket=bucket, Key="big", ServerSideEncryption="aws:kms")
     part = s3.upload_part(Bucket=bucket, Key="big", UploadId=mp["UploadId"], PartNumber=1, Body=b"m" * 100)
     done = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=mp["UploadId"],

@@ -49,13 +49,19 @@ impl Ctx<'_> {
     /// bucket's owner AccessDenied, as for a key that exists, so that nobody learns what a
     /// private bucket holds (S3 answers so a caller without s3:ListBucket); to the owner NoSuchKey (no current version) or NoSuchVersion; a delete marker is NoSuchKey when
     /// it is the current version and 405 MethodNotAllowed when named, both marked as S3 marks
-    /// them (`x-amz-delete-marker`, its version ID).
+    /// them (`x-amz-delete-marker`, its version ID). A version named by ID is the bucket
+    /// owner's alone: a bucket policy's `GetObject` reaches current objects only (S3 asks
+    /// `GetObjectVersion` for a `versionId`, which the adapter's policies do not grant), so an
+    /// object replaced or deleted is not read through a policy meant for what is there now.
     pub(super) fn found_version<T>(
         &self,
         facts: &BucketFacts,
         found: Option<Version<T>>,
         which: VersionRef<'_>,
     ) -> Result<T, ApiError> {
+        if which != VersionRef::Current && facts.owner != self.caller.domain {
+            return Err(ApiError::denied());
+        }
         match (found, which) {
             (Some(Version::Object(found)), _) => Ok(found),
             _ if facts.owner != self.caller.domain => Err(ApiError::denied()),
