@@ -4016,8 +4016,8 @@ fn rclone_uploads_copies_and_moves_multipart_objects() {
 /// and removed by ID (the next newest becoming current), suspension writes the `null` version,
 /// listings of versions page by key and version, a bucket with versions is not empty until
 /// boto3's resource API removes them all. MFA delete stays 501, another tenant gets 403, a
-/// malformed ID 400 and an unknown one NoSuchVersion; tags are kept per version, the ACL of a
-/// noncurrent version is 501.
+/// malformed ID 400 and an unknown one NoSuchVersion; tags are kept per version, and every
+/// version's ACL is its owner's alone.
 /// boto3 in SigV4 and V2, the OBS SDK in its three modes.
 #[test]
 fn versioning_keeps_every_version_and_delete_markers() {
@@ -4043,7 +4043,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
             "tag_current_by_id": "ok",
             "tag_noncurrent": "ok",
             "tags_by_version": [[["a", "b"]], [["v", "1"]]],
-            "acl_noncurrent": "NotImplemented",
+            "acl_noncurrent": "ok",
             "delete": [true, "v3"],
             "get_after_delete": [404, "NoSuchKey", "true", "v3"],
             "get_marker": [405, "MethodNotAllowed", "true", "v3"],

@@ -221,7 +221,8 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.owned_bucket(bucket)?;
         if let Some(key) = key {
-            self.existing_object(bucket, key)?;
+            // Every version's ACL is the owner's alone.
+            self.named_version(bucket, key)?;
         }
         Ok(xml_response(document(&row.owner)))
     }
@@ -241,7 +242,7 @@ impl Ctx<'_> {
             check_document(&doc, &row.owner)?;
         }
         if let Some(key) = key {
-            self.existing_object(bucket, key)?;
+            self.named_version(bucket, key)?;
         }
         Ok(Response::new(empty()))
     }

@@ -656,7 +656,7 @@ impl Ctx<'_> {
     }
 
     /// The current version of an object (`versionId`, when given, must name it), for a call
-    /// on the object's sub-resources (its ACL, its tags).
+    /// that changes what only the current version keeps (OBS's metadata).
     fn existing_object(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
         self.check_current_version(bucket, key)?;
         self.gw

@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use super::{ApiError, Body, Ctx, MAX_DOCUMENT, empty, malformed_xml, no_content, xml_response};
-use crate::store::ObjectRow;
 use crate::xml;
 
 /// An object's tags, in the order given.
@@ -166,19 +165,10 @@ fn document(tags: &[(String, String)]) -> String {
 impl Ctx<'_> {
     /// GetObjectTagging, of the version `versionId` names: for the bucket's owner only.
     pub(super) fn get_tagging(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
-        let obj = self.tagged_version(bucket, key)?;
+        let obj = self.named_version(bucket, key)?;
         let mut r = xml_response(document(&obj.tags));
         self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
         Ok(r)
-    }
-
-    /// The version of an object whose tags a call reads or sets (`versionId`, or the current
-    /// one), with the refusal of a missing one or a delete marker; for the bucket's owner only.
-    fn tagged_version(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
-        let row = self.owned_bucket(bucket)?;
-        let which = self.version_ref()?;
-        let found = self.gw.store.object_version(bucket, key, which)?;
-        self.found_version(&self.facts(&row)?, found, which)
     }
 
     /// PutObjectTagging: replaces the object's tags.
@@ -188,7 +178,7 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.tagged_version(bucket, key)?;
+        let obj = self.named_version(bucket, key)?;
         let tags = of_document(&self.document(body, MAX_DOCUMENT).await?)?;
         self.set_tags(bucket, key, &tags)?;
         let mut r = Response::new(empty());
@@ -202,7 +192,7 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.tagged_version(bucket, key)?;
+        let obj = self.named_version(bucket, key)?;
         self.set_tags(bucket, key, &[])?;
         let mut r = no_content();
         self.put_version_id(r.headers_mut(), obj.version_id.as_deref());

@@ -92,6 +92,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// The version of an object a call on its sub-resources (its tags, its ACL) names
+    /// (`versionId`, or the current one), with the refusal of a missing one or a delete
+    /// marker; for the bucket's owner only.
+    pub(super) fn named_version(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
+        let row = self.owned_bucket(bucket)?;
+        let which = self.version_ref()?;
+        let found = self.gw.store.object_version(bucket, key, which)?;
+        self.found_version(&self.facts(&row)?, found, which)
+    }
+
     /// Answers the version ID of the object a call read or made, when it has one (not `null`).
     pub(super) fn put_version_id(&self, h: &mut HeaderMap, version_id: Option<&str>) {
         if let Some(id) = version_id {
@@ -227,7 +237,7 @@ fn listed_marker(row: &ObjectRow, enc: &impl Fn(&str) -> String, latest: bool) -
 }
 
 impl Ctx<'_> {
-    /// For a call on what the gateway keeps of an object's current version only (its ACL, OBS's
+    /// For a call on what the gateway keeps of an object's current version only (OBS's
     /// metadata): `Ok` when `versionId` is absent or names the current object's version. A
     /// noncurrent version is 501, a delete marker 405, and a version that does not exist
     /// NoSuchVersion.
@@ -245,7 +255,7 @@ impl Ctx<'_> {
         Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
-            "the gateway sets the ACL and metadata of an object's current version only",
+            "the gateway sets the metadata of an object's current version only",
         ))
     }
 }
