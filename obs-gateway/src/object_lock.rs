@@ -100,9 +100,8 @@ impl DefaultRetention {
             Period::Years(y) => jiff::Timestamp::from_millisecond(written_ms)
                 .ok()
                 .and_then(|t| {
-                    t.to_zoned(jiff::tz::TimeZone::UTC)
-                        .checked_add(jiff::Span::new().years(i64::from(y)))
-                        .ok()
+                    let years = jiff::Span::new().try_years(i64::from(y)).ok()?;
+                    t.to_zoned(jiff::tz::TimeZone::UTC).checked_add(years).ok()
                 })
                 .map_or(i64::MAX, |z| z.timestamp().as_millisecond()),
         };
@@ -145,16 +144,20 @@ fn text(doc: &str, name: &str) -> Option<String> {
     xml::element(doc, name, 0).map(|(t, _)| t)
 }
 
-/// The positive count `name` holds, if `doc` has it.
-fn count(doc: &str, what: &str, name: &str) -> Option<Result<u32, LockError>> {
+/// The count `name` holds, from 1 to `max`, if `doc` has it.
+fn count(doc: &str, what: &str, name: &str, max: u32) -> Option<Result<u32, LockError>> {
     let t = text(doc, name)?;
     Some(match t.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(LockError::Invalid(format!(
-            "the default retention's {what} is a positive whole number"
+            "the default retention's {what} is a whole number from 1 to {max}"
         ))),
     })
 }
+
+/// The longest default retention S3 takes: 100 years.
+const MAX_YEARS: u32 = 100;
+const MAX_DAYS: u32 = 36_500;
 
 /// Reads an `ObjectLockConfiguration` (PutObjectLockConfiguration).
 pub fn parse_config(doc: &str) -> Result<LockConfig, LockError> {
@@ -173,8 +176,8 @@ pub fn parse_config(doc: &str) -> Result<LockConfig, LockError> {
     };
     let mode = LockMode::parse(&text(&rule, "Mode").unwrap_or_default())?;
     let period = match (
-        count(&rule, "days", "Days").transpose()?,
-        count(&rule, "years", "Years").transpose()?,
+        count(&rule, "days", "Days", MAX_DAYS).transpose()?,
+        count(&rule, "years", "Years", MAX_YEARS).transpose()?,
     ) {
         (Some(d), None) => Period::Days(d),
         (None, Some(y)) => Period::Years(y),
@@ -211,13 +214,16 @@ pub fn config_document(config: &LockConfig) -> String {
 }
 
 /// A retain-until date as S3 takes it (ISO 8601) or OBS (milliseconds since the Unix epoch),
-/// in milliseconds since the Unix epoch.
+/// in milliseconds since the Unix epoch; a time past the calendar's end (year 9999) is refused,
+/// since it could not be answered.
 pub fn parse_until(date: &str) -> Result<i64, LockError> {
     let date = date.trim();
     if !date.is_empty() && date.bytes().all(|b| b.is_ascii_digit()) {
         return date
             .parse::<i64>()
-            .map_err(|_| LockError::Invalid(format!("{date:?} is not a time")));
+            .ok()
+            .filter(|ms| jiff::Timestamp::from_millisecond(*ms).is_ok())
+            .ok_or_else(|| LockError::Invalid(format!("{date:?} is not a time")));
     }
     date.parse::<jiff::Timestamp>()
         .map(|t| t.as_millisecond())
@@ -482,6 +488,16 @@ mod tests {
                 "InvalidArgument",
             ),
             (
+                "over a hundred years",
+                doc("<Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>101</Years></DefaultRetention></Rule>"),
+                "InvalidArgument",
+            ),
+            (
+                "over 36,500 days",
+                doc("<Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>36501</Days></DefaultRetention></Rule>"),
+                "InvalidArgument",
+            ),
+            (
                 "another mode",
                 doc("<Rule><DefaultRetention><Mode>LEGAL</Mode><Days>1</Days></DefaultRetention></Rule>"),
                 "MalformedXML",
@@ -489,6 +505,46 @@ mod tests {
         ] {
             assert_eq!(parse_config(&d).map_err(|e| e.code()), Err(code), "{rule}");
         }
+    }
+
+    /// Any body, cut anywhere or with its parts swapped, is taken or refused, never a panic.
+    #[test]
+    fn a_cut_or_jumbled_document_is_refused_without_a_panic() {
+        let docs = [
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>2</Years></DefaultRetention></Rule></ObjectLockConfiguration>",
+            "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>2027-01-03T00:00:00.000Z</RetainUntilDate></Retention>",
+            "<LegalHold><Status>ON</Status></LegalHold>",
+        ];
+        for whole in docs {
+            for (at, _) in whole.char_indices() {
+                for d in [
+                    whole[..at].to_owned(),
+                    format!("{}{}", &whole[at..], &whole[..at]),
+                ] {
+                    let _ = parse_config(&d);
+                    let _ = parse_retention(&d);
+                    let _ = parse_legal_hold(&d);
+                }
+            }
+        }
+        for huge in [
+            "99999999999999999999999",
+            "9223372036854775807",
+            "-1",
+            "2027-13-45T00:00:00Z",
+            "",
+        ] {
+            assert!(parse_until(huge).is_err(), "{huge:?}");
+        }
+        let far = DefaultRetention {
+            mode: LockMode::Compliance,
+            period: Period::Years(u32::MAX),
+        };
+        assert_eq!(
+            far.retention(0).until_ms,
+            i64::MAX,
+            "past the calendar: forever"
+        );
     }
 
     #[test]
