@@ -1141,6 +1141,38 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_writes_and_deletes_each_make_one_version_and_lose_none() {
+        let (_dir, store) = store_in(Versioning::Enabled);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..10 {
+                        if i % 5 == 4 {
+                            store
+                                .delete_object("b", "k", &DeleteCondition::default(), &owner(), 0)
+                                .unwrap();
+                        } else {
+                            write(store, "k", &format!("f{t}-{i}"), "x").unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let all = store.list_versions("b", "", "", i64::MIN, 100).unwrap();
+        assert_eq!(all.len(), 40, "32 versions and 8 markers");
+        assert_eq!(all.iter().filter(|e| e.delete_marker).count(), 8);
+        assert_eq!(all.iter().filter(|e| e.latest).count(), 1);
+        assert!(all.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+        let ids: std::collections::HashSet<_> =
+            all.iter().map(|e| e.row.version_id.clone()).collect();
+        assert_eq!(ids.len(), 40, "every version its own ID");
+        for e in all.iter().filter(|e| !e.delete_marker) {
+            assert!(store.object_path(&e.row.file).exists(), "{}", e.row.file);
+        }
+    }
+
+    #[test]
     fn a_listing_resumes_inside_a_keys_versions() {
         let (_dir, store) = store_in(Versioning::Enabled);
         for (key, file) in [
