@@ -642,7 +642,7 @@ impl Store {
         {
             return Ok(0);
         }
-        let (objects, uploads, noncurrent) = {
+        let (objects, uploads, noncurrent, marker_rules) = {
             let db = self.lock();
             let buckets: Vec<(String, Option<String>)> = db
                 .prepare("SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL")?
@@ -651,6 +651,8 @@ impl Store {
             let mut objects = Vec::new();
             let mut uploads = Vec::new();
             let mut noncurrent = Vec::new();
+            // The buckets whose rules remove lone delete markers, with those rules.
+            let mut marker_rules = Vec::new();
             for (bucket, column) in buckets {
                 let rules: Vec<Rule> = json_column(column)?.unwrap_or_default();
                 if rules.iter().any(|r| r.noncurrent_expiration.is_some()) {
@@ -682,8 +684,11 @@ impl Store {
                         uploads.push(id);
                     }
                 }
+                if rules.iter().any(|r| r.expired_delete_markers) {
+                    marker_rules.push((bucket, rules));
+                }
             }
-            (objects, uploads, noncurrent)
+            (objects, uploads, noncurrent, marker_rules)
         };
         let mut removed = 0;
         for (bucket, key, file) in objects {
@@ -728,7 +733,7 @@ impl Store {
             }
         }
         // After the versions above went: a marker they leave alone is removed the same day.
-        versions::remove_expired_markers(&self.lock())?;
+        versions::remove_expired_markers(&self.lock(), &marker_rules)?;
         for id in uploads {
             tracing::info!(upload = %id, "ending an upload its bucket's lifecycle expired");
             self.delete_upload(&id)?;

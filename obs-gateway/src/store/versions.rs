@@ -318,28 +318,24 @@ pub(super) fn noncurrent_due(
     Ok(due)
 }
 
-/// Removes every delete marker that is the only version of its key left, in a bucket whose
-/// lifecycle rules say so for its key (`ExpiredObjectDeleteMarker`).
-pub(super) fn remove_expired_markers(db: &Connection) -> Result<(), StoreError> {
-    let buckets: Vec<(String, Option<String>)> = db
-        .prepare("SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (bucket, column) in buckets {
-        let rules: Vec<crate::lifecycle::Rule> = super::json_column(column)?.unwrap_or_default();
-        if !rules.iter().any(|r| r.expired_delete_markers) {
-            continue;
-        }
+/// Removes every delete marker that is the only version of its key left, in each of `buckets`
+/// whose lifecycle rules (given with it, as the day's pass read them) say so for its key
+/// (`ExpiredObjectDeleteMarker`).
+pub(super) fn remove_expired_markers(
+    db: &Connection,
+    buckets: &[(String, Vec<crate::lifecycle::Rule>)],
+) -> Result<(), StoreError> {
+    for (bucket, rules) in buckets {
         let alone: Vec<(i64, String)> = db
             .prepare(
                 "SELECT v.seq, v.key FROM versions v WHERE v.bucket = ?1 AND v.delete_marker = 1
                  AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket = v.bucket AND o.key = v.key)
                  AND NOT EXISTS (SELECT 1 FROM versions w WHERE w.bucket = v.bucket AND w.key = v.key AND w.seq != v.seq)",
             )?
-            .query_map([&bucket], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([bucket], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         for (seq, key) in alone {
-            if crate::lifecycle::removes_expired_marker(&rules, &key) {
+            if crate::lifecycle::removes_expired_marker(rules, &key) {
                 tracing::info!(%bucket, %key, "removing a delete marker no version is left behind");
                 db.execute("DELETE FROM versions WHERE seq = ?1", [seq])?;
             }
