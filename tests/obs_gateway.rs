@@ -4017,7 +4017,8 @@ fn rclone_uploads_copies_and_moves_multipart_objects() {
 /// listings of versions page by key and version, a bucket with versions is not empty until
 /// boto3's resource API removes them all. MFA delete stays 501, another tenant gets 403, a
 /// malformed ID 400 and an unknown one NoSuchVersion; tags are kept per version, and every
-/// version's ACL is its owner's alone.
+/// version's ACL is its owner's alone. The `null` version is answered as `null` once the
+/// bucket has had versioning (S3's rule), a bucket that never had it answers no version ID.
 /// boto3 in SigV4 and V2, the OBS SDK in its three modes.
 #[test]
 fn versioning_keeps_every_version_and_delete_markers() {
@@ -4066,8 +4067,10 @@ fn versioning_keeps_every_version_and_delete_markers() {
             "multipart_version": true,
             "form_version": [204, true],
             "suspend": "ok",
-            "suspended_put": null,
-            "null_version": ["four", null],
+            "unversioned": [null, null, null, null],
+            "suspended_put": "null",
+            "null_version": ["four", "null"],
+            "null_version_answers": ["null", "null", "null"],
             "suspended_versions": [
                 ["version", "k", "null", true, 4],
                 ["version", "k", "v1", false, 3],
@@ -4116,7 +4119,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
             "after_marker_removed": ["two!", "v2"],
             "suspend": "ok",
             "still": "Suspended",
-            "null_version": ["three", null],
+            "null_version": ["three", "null"],
             "left": [],
             "delete_bucket": "ok",
         });

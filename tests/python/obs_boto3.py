@@ -1556,12 +1556,20 @@ def versioning(s3, bucket, other, resource):
         return entries
 
     s3.create_bucket(Bucket=bucket)
+    # A bucket that never had versioning answers no version ID at all (not even null).
+    unversioned = [
+        s3.put_object(Bucket=bucket, Key="old", Body=b"old").get("VersionId"),
+        s3.head_object(Bucket=bucket, Key="old").get("VersionId"),
+        s3.get_object_tagging(Bucket=bucket, Key="old").get("VersionId"),
+        s3.delete_object(Bucket=bucket, Key="old").get("VersionId"),
+    ]
     status = lambda: s3.get_bucket_versioning(Bucket=bucket).get("Status")
     put_state = lambda client, **conf: code_of(lambda: client.put_bucket_versioning(
         Bucket=bucket, VersioningConfiguration=conf))
     seen = {"before": status(), "enable": put_state(s3, Status="Enabled"), "after": status(),
             "mfa": put_state(s3, Status="Enabled", MFADelete="Enabled"),
-            "other_tenant": put_state(other, Status="Suspended"), "still": status()}
+            "other_tenant": put_state(other, Status="Suspended"), "still": status(),
+            "unversioned": unversioned}
     v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one", ServerSideEncryption="aws:kms")["VersionId"]
     v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"two!")["VersionId"]
     seen["puts"] = [label(v1), label(v2)]
@@ -1632,6 +1640,12 @@ def versioning(s3, bucket, other, resource):
     seen["suspended_put"] = s3.put_object(Bucket=bucket, Key="k", Body=b"three").get("VersionId")
     s3.put_object(Bucket=bucket, Key="k", Body=b"four")
     seen["null_version"] = body(Key="k", VersionId="null")
+    seen["null_version_answers"] = [
+        s3.head_object(Bucket=bucket, Key="k").get("VersionId"),
+        s3.get_object_tagging(Bucket=bucket, Key="k").get("VersionId"),
+        s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "k"},
+                       MetadataDirective="REPLACE").get("VersionId"),
+    ]
     seen["suspended_versions"] = [e for e in listed() if e[1] == "k"]
     s3.put_object(Bucket=bucket, Key="p/1", Body=b"x")
     pages = s3.get_paginator("list_object_versions").paginate(

@@ -222,7 +222,7 @@ impl Ctx<'_> {
         let row = self.owned_bucket(bucket)?;
         if let Some(key) = key {
             // Every version's ACL is the owner's alone.
-            self.named_version(bucket, key)?;
+            self.named_version(&row, key)?;
         }
         Ok(xml_response(document(&row.owner)))
     }
@@ -242,7 +242,7 @@ impl Ctx<'_> {
             check_document(&doc, &row.owner)?;
         }
         if let Some(key) = key {
-            self.named_version(bucket, key)?;
+            self.named_version(&row, key)?;
         }
         Ok(Response::new(empty()))
     }

@@ -162,7 +162,7 @@ impl Ctx<'_> {
         self.decide_read(Operation::HeadObject, &facts, key, &obj)
             .await?;
         let mut r = xml_response(document(&obj, &ask));
-        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        self.put_version_id(r.headers_mut(), &row, obj.version_id.as_deref());
         if let Ok(v) = HeaderValue::from_str(&conditions::http_date(obj.modified_ms)) {
             r.headers_mut().insert(header::LAST_MODIFIED, v);
         }

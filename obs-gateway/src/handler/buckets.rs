@@ -470,7 +470,9 @@ impl Ctx<'_> {
         let mut r = no_content();
         match done {
             Deleted::Nothing => {}
-            Deleted::Version(id) => self.put_version_id(r.headers_mut(), Some(shown(id))),
+            Deleted::Version(id) => {
+                self.put_version_header(r.headers_mut(), "version-id", shown(id))
+            }
             Deleted::Marker(id) => self.put_delete_marker(r.headers_mut(), id.as_deref()),
         }
         Ok(r)

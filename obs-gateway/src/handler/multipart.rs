@@ -557,7 +557,7 @@ impl Ctx<'_> {
         ));
         r.headers_mut().extend(expiration);
         r.headers_mut().extend(checksum_header);
-        self.put_version_id(r.headers_mut(), version_id.as_deref());
+        self.put_version_id(r.headers_mut(), &row, version_id.as_deref());
         r.headers_mut().extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),

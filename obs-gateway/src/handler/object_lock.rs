@@ -168,14 +168,13 @@ impl Ctx<'_> {
 
     /// The version `versionId` names (or the current one) of an object in a bucket with Object
     /// Lock, for a call on its retention or legal hold; the bucket's owner only.
-    fn locked_version(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
+    fn locked_version(&self, bucket: &str, key: &str) -> Result<(BucketRow, ObjectRow), ApiError> {
         let row = self.owned_bucket(bucket)?;
         if row.object_lock.is_none() {
             return Err(no_lock_configuration());
         }
-        let which = self.version_ref()?;
-        let found = self.gw.store.object_version(bucket, key, which)?;
-        self.found_version(&self.facts(&row)?, found, which)
+        let obj = self.named_version(&row, key)?;
+        Ok((row, obj))
     }
 
     /// PutObjectRetention: sets, lengthens or (in GOVERNANCE, bypassing it) shortens or lifts a
@@ -186,7 +185,7 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.locked_version(bucket, key)?;
+        let (row, obj) = self.locked_version(bucket, key)?;
         let retention = lock::parse_retention(&self.document(body, MAX_DOCUMENT).await?)?
             .map(|r| self.future_retention(r))
             .transpose()?;
@@ -198,16 +197,22 @@ impl Ctx<'_> {
             retention,
             (self.now_ms(), self.bypasses_governance()),
         )?;
-        self.lock_changed(changed, &obj)
+        self.lock_changed(changed, &row, &obj)
     }
 
-    /// The answer to a change of `obj`'s lock: NoSuchKey if it went in the meantime.
-    fn lock_changed(&self, changed: bool, obj: &ObjectRow) -> Result<Response<Body>, ApiError> {
+    /// The answer to a change of the lock of `obj` (in the bucket `row`): NoSuchKey if it went
+    /// in the meantime.
+    fn lock_changed(
+        &self,
+        changed: bool,
+        row: &BucketRow,
+        obj: &ObjectRow,
+    ) -> Result<Response<Body>, ApiError> {
         if !changed {
             return Err(ApiError::no_key());
         }
         let mut r = Response::new(empty());
-        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        self.put_version_id(r.headers_mut(), row, obj.version_id.as_deref());
         Ok(r)
     }
 
@@ -217,7 +222,7 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.locked_version(bucket, key)?;
+        let (_, obj) = self.locked_version(bucket, key)?;
         let retention = obj
             .lock
             .retention
@@ -232,13 +237,13 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.locked_version(bucket, key)?;
+        let (row, obj) = self.locked_version(bucket, key)?;
         let on = lock::parse_legal_hold(&self.document(body, MAX_DOCUMENT).await?)?;
         let changed = self
             .gw
             .store
             .set_legal_hold(bucket, key, self.version_ref()?, on)?;
-        self.lock_changed(changed, &obj)
+        self.lock_changed(changed, &row, &obj)
     }
 
     /// GetObjectLegalHold: the version's status.
@@ -247,7 +252,7 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.locked_version(bucket, key)?;
+        let (_, obj) = self.locked_version(bucket, key)?;
         Ok(xml_response(lock::legal_hold_document(obj.lock.legal_hold)))
     }
 }

@@ -318,7 +318,7 @@ impl Ctx<'_> {
             h.insert(header::ETAG, v);
         }
         h.extend(checksum_header);
-        self.put_version_id(h, version_id.as_deref());
+        self.put_version_id(h, &row, version_id.as_deref());
         if let Some(id) = &src.version_id {
             self.put_version_header(h, "copy-source-version-id", id);
         }
@@ -409,7 +409,7 @@ impl Ctx<'_> {
         }
         // As S3: the checksum the upload carried, now kept.
         put_checksum(h, self.dialect_prefix(), written.checksum.as_ref());
-        self.put_version_id(h, version_id.as_deref());
+        self.put_version_id(h, &row, version_id.as_deref());
         h.extend(sse::response_headers(
             &decision.response_headers,
             self.dialect(),
@@ -746,7 +746,7 @@ impl Ctx<'_> {
             headers.insert(header::LAST_MODIFIED, v);
         }
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        self.put_version_id(&mut headers, obj.version_id.as_deref());
+        self.put_version_id(&mut headers, &row, obj.version_id.as_deref());
         self.put_lock_headers(&mut headers, &obj);
         if !obj.tags.is_empty() {
             let name = format!("{}tagging-count", self.who.dialect.prefix());

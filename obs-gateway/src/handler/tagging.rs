@@ -165,9 +165,10 @@ fn document(tags: &[(String, String)]) -> String {
 impl Ctx<'_> {
     /// GetObjectTagging, of the version `versionId` names: for the bucket's owner only.
     pub(super) fn get_tagging(&self, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
-        let obj = self.named_version(bucket, key)?;
+        let row = self.owned_bucket(bucket)?;
+        let obj = self.named_version(&row, key)?;
         let mut r = xml_response(document(&obj.tags));
-        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        self.put_version_id(r.headers_mut(), &row, obj.version_id.as_deref());
         Ok(r)
     }
 
@@ -178,11 +179,12 @@ impl Ctx<'_> {
         key: &str,
         body: Incoming,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.named_version(bucket, key)?;
+        let row = self.owned_bucket(bucket)?;
+        let obj = self.named_version(&row, key)?;
         let tags = of_document(&self.document(body, MAX_DOCUMENT).await?)?;
         self.set_tags(bucket, key, &tags)?;
         let mut r = Response::new(empty());
-        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        self.put_version_id(r.headers_mut(), &row, obj.version_id.as_deref());
         Ok(r)
     }
 
@@ -192,10 +194,11 @@ impl Ctx<'_> {
         bucket: &str,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let obj = self.named_version(bucket, key)?;
+        let row = self.owned_bucket(bucket)?;
+        let obj = self.named_version(&row, key)?;
         self.set_tags(bucket, key, &[])?;
         let mut r = no_content();
-        self.put_version_id(r.headers_mut(), obj.version_id.as_deref());
+        self.put_version_id(r.headers_mut(), &row, obj.version_id.as_deref());
         Ok(r)
     }
 

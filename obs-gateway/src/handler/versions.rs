@@ -8,7 +8,7 @@ use obs_adapter::BucketFacts;
 use super::conditions;
 use super::listing::{Page, key_encoding, page_size};
 use super::{ApiError, Body, Ctx, xml_response};
-use crate::store::{ObjectRow, Version, VersionEntry, VersionRef};
+use crate::store::{BucketRow, ObjectRow, Version, VersionEntry, VersionRef, Versioning};
 use crate::xml;
 
 /// What a `versionId` parameter names: absent, the current version; `null`, the `null` version;
@@ -92,20 +92,26 @@ impl Ctx<'_> {
         }
     }
 
-    /// The version of an object a call on its sub-resources (its tags, its ACL) names
-    /// (`versionId`, or the current one), with the refusal of a missing one or a delete
-    /// marker; for the bucket's owner only.
-    pub(super) fn named_version(&self, bucket: &str, key: &str) -> Result<ObjectRow, ApiError> {
-        let row = self.owned_bucket(bucket)?;
+    /// The version of an object in the bucket `row` that a call on its sub-resources (its tags,
+    /// its ACL, its lock) names (`versionId`, or the current one), with the refusal of a
+    /// missing one or a delete marker. The caller has read the bucket as its owner's.
+    pub(super) fn named_version(&self, row: &BucketRow, key: &str) -> Result<ObjectRow, ApiError> {
         let which = self.version_ref()?;
-        let found = self.gw.store.object_version(bucket, key, which)?;
-        self.found_version(&self.facts(&row)?, found, which)
+        let found = self.gw.store.object_version(&row.name, key, which)?;
+        self.found_version(&self.facts(row)?, found, which)
     }
 
-    /// Answers the version ID of the object a call read or made, when it has one (not `null`).
-    pub(super) fn put_version_id(&self, h: &mut HeaderMap, version_id: Option<&str>) {
-        if let Some(id) = version_id {
-            self.put_version_header(h, "version-id", id);
+    /// Answers the version ID of the object a call read or made in the bucket `row`: its ID, or
+    /// `null` for the `null` version of a bucket whose versioning has been set (enabled or
+    /// suspended), as S3 answers; nothing in a bucket that never had versioning.
+    pub(super) fn put_version_id(
+        &self,
+        h: &mut HeaderMap,
+        row: &BucketRow,
+        version_id: Option<&str>,
+    ) {
+        if version_id.is_some() || row.versioning != Versioning::Off {
+            self.put_version_header(h, "version-id", shown(version_id));
         }
     }
 
