@@ -4070,7 +4070,7 @@ fn versioning_keeps_every_version_and_delete_markers() {
             "unversioned": [null, null, null, null],
             "suspended_put": "null",
             "null_version": ["four", "null"],
-            "null_version_answers": ["null", "null", "null"],
+            "null_version_answers": ["null", "null", "null", "null"],
             "suspended_versions": [
                 ["version", "k", "null", true, 4],
                 ["version", "k", "v1", false, 3],

@@ -1640,11 +1640,14 @@ def versioning(s3, bucket, other, resource):
     seen["suspended_put"] = s3.put_object(Bucket=bucket, Key="k", Body=b"three").get("VersionId")
     s3.put_object(Bucket=bucket, Key="k", Body=b"four")
     seen["null_version"] = body(Key="k", VersionId="null")
+    k_form = s3.generate_presigned_post(bucket, "k")
     seen["null_version_answers"] = [
         s3.head_object(Bucket=bucket, Key="k").get("VersionId"),
         s3.get_object_tagging(Bucket=bucket, Key="k").get("VersionId"),
         s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "k"},
                        MetadataDirective="REPLACE").get("VersionId"),
+        requests.post(k_form["url"], data=k_form["fields"], files={"file": ("f", b"four")})
+        .headers.get("x-amz-version-id"),
     ]
     seen["suspended_versions"] = [e for e in listed() if e[1] == "k"]
     s3.put_object(Bucket=bucket, Key="p/1", Body=b"x")

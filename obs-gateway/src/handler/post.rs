@@ -497,13 +497,7 @@ pub(super) async fn post_object(
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    if let (Some(id), Ok(name)) = (
-        version_id,
-        http::HeaderName::from_bytes(format!("{}version-id", who.dialect.prefix()).as_bytes()),
-    ) && let Ok(v) = HeaderValue::from_str(&id)
-    {
-        resp.headers_mut().insert(name, v);
-    }
+    ctx.put_version_id(resp.headers_mut(), &row, version_id.as_deref());
     let dialect = if fields.iter().any(|(n, _)| {
         n.to_ascii_lowercase()
             .starts_with("x-obs-server-side-encryption")
