@@ -1561,6 +1561,50 @@ fn configuration_documents_changed_after_signing_are_refused() {
     assert_eq!(seen, want);
 }
 
+/// Bad input gets an error in S3's shape and changes nothing: every configuration document the
+/// gateway reads (15 of them, bucket and object, a batch delete and a completion among them), cut
+/// at about 40 places, rotated at as many, and in hostile forms (empty, not UTF-8, 100,000
+/// nested elements, an entity expansion, 2 MiB, trailing garbage, doubled), each signed so that
+/// it reaches its parser: no answer is a 5xx but 501, every refusal is an `<Error>` document
+/// with a `<Code>`, no refusal changes what the configuration's read (or the listing of
+/// versions) answers, and the gateway still serves afterwards.
+#[test]
+fn cut_rotated_and_hostile_documents_are_refused_in_s3s_shape_and_change_nothing() {
+    let env = Env::start(&[]);
+    let seen = Client::Boto3SigV4.run(&env, T1, &["mutated-documents", "mutated"]);
+    let documents = [
+        "lifecycle",
+        "cors",
+        "bucket tagging",
+        "versioning",
+        "object lock",
+        "policy",
+        "encryption",
+        "public access block",
+        "bucket acl",
+        "object tagging",
+        "retention",
+        "legal hold",
+        "object acl",
+        "batch delete",
+        "completion",
+    ];
+    for name in documents {
+        let got = &seen[name];
+        assert!(got["sent"].as_u64().unwrap_or(0) >= 80, "{name}: {got}");
+        let want = serde_json::json!({
+            "sent": got["sent"],
+            "server_errors": [],
+            "bad_error_bodies": [],
+            "changed_on_refusal": [],
+            "refused": true,
+        });
+        assert_eq!(got, &want, "{name}");
+    }
+    assert_eq!(seen.as_object().map(|o| o.len()), Some(documents.len() + 1));
+    assert_eq!(seen["still_serving"], 1);
+}
+
 /// S3's object tags: set by a PUT, a copy (the source's, or the request's with `REPLACE`), a
 /// multipart upload and a form; read (`x-amz-tagging-count` on GET and HEAD), replaced and removed
 /// by the bucket's owner without touching the object; S3's limits refused before anything is

@@ -44,6 +44,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
         left of the objects and the bucket)
       | tampered-bodies B (creates B with a and b: configuration documents changed after
         signing, refused; what is left)
+      | mutated-documents B (creates B with Object Lock: every configuration document cut,
+        rotated and in hostile forms, signed; 5xx answers, refusals without an error document,
+        refusals that changed the configuration)
       | tagging B AK SK (creates B: object tags set, read, replaced and removed through every
         kind of write; S3's limits; AK/SK another tenant's)
       | versions B (creates B: ListObjectVersions whole, one entry per page with a delimiter,
@@ -1369,6 +1372,135 @@ def tampered_bodies(s3, bucket, endpoint, ak, sk):
     return seen
 
 
+def mutated_documents(s3, bucket, endpoint, ak, sk):
+    """Every configuration document the gateway reads, cut at about 40 places, rotated at as
+    many, and a few hostile forms (empty, trailing garbage, not UTF-8, deeply nested, entity
+    expansion, 2 MiB), each signed so that it reaches the parser. For each document: how many
+    were sent, which got a 5xx other than 501, which refusals were not an S3 error document,
+    which refusals changed what the configuration's read answers, and whether any was refused."""
+    import base64
+    import hashlib
+
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    creds = Credentials(ak, sk)
+    http = requests.Session()
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"k")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"m")["ETag"]
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+
+    def send(method, path, query, body):
+        url = f"{endpoint}/{path}?{query}"
+        headers = {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+                   "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+        req = AWSRequest(method=method, url=url, data=body, headers=headers)
+        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        return http.request(method, url, data=body, headers=dict(req.prepare().headers))
+
+    def read(path, query):
+        r = send("GET", path, query, b"")
+        if r.status_code >= 300:
+            # An error document's request ID differs each time.
+            return [r.status_code, r.text.split("<Code>")[-1].split("</Code>")[0]]
+        return [r.status_code, r.text]
+
+    versions = lambda: sorted(
+        [v["Key"], v["VersionId"]] for v in
+        s3.list_object_versions(Bucket=bucket).get("Versions", []) +
+        s3.list_object_versions(Bucket=bucket).get("DeleteMarkers", []))
+    acl = (f'<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList><Grant>'
+           f'<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+           f'<ID>{owner}</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>'
+           f'</AccessControlList></AccessControlPolicy>')
+    tags = "<Tagging><TagSet><Tag><Key>team</Key><Value>storage</Value></Tag></TagSet></Tagging>"
+    documents = {
+        "lifecycle": ("PUT", bucket, "lifecycle",
+                      "<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>logs/</Prefix></Filter>"
+                      "<Status>Enabled</Status><Expiration><Days>30</Days></Expiration>"
+                      "<NoncurrentVersionExpiration><NoncurrentDays>7</NoncurrentDays>"
+                      "</NoncurrentVersionExpiration></Rule></LifecycleConfiguration>", None),
+        "cors": ("PUT", bucket, "cors",
+                 "<CORSConfiguration><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin>"
+                 "<AllowedMethod>GET</AllowedMethod><AllowedHeader>*</AllowedHeader>"
+                 "<MaxAgeSeconds>60</MaxAgeSeconds></CORSRule></CORSConfiguration>", None),
+        "bucket tagging": ("PUT", bucket, "tagging", tags, None),
+        "versioning": ("PUT", bucket, "versioning",
+                       "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>", None),
+        "object lock": ("PUT", bucket, "object-lock",
+                        "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule>"
+                        "<DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention>"
+                        "</Rule></ObjectLockConfiguration>", None),
+        "policy": ("PUT", bucket, "policy", json.dumps({"Version": "2008-10-17", "Statement": [{
+            "Sid": "s", "Effect": "Allow", "Principal": {"ID": ["domain/nobody"]},
+            "Action": ["GetObject"], "Resource": [f"{bucket}/*"]}]}), None),
+        "encryption": ("PUT", bucket, "encryption",
+                       "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>"
+                       "<SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault>"
+                       "</Rule></ServerSideEncryptionConfiguration>", None),
+        "public access block": ("PUT", bucket, "publicAccessBlock",
+                                "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls>"
+                                "<IgnorePublicAcls>true</IgnorePublicAcls><BlockPublicPolicy>false"
+                                "</BlockPublicPolicy><RestrictPublicBuckets>false</RestrictPublicBuckets>"
+                                "</PublicAccessBlockConfiguration>", None),
+        "bucket acl": ("PUT", bucket, "acl", acl, None),
+        "object tagging": ("PUT", f"{bucket}/k", "tagging", tags, None),
+        "retention": ("PUT", f"{bucket}/k", "retention",
+                      "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z"
+                      "</RetainUntilDate></Retention>", None),
+        "legal hold": ("PUT", f"{bucket}/k", "legal-hold", "<LegalHold><Status>ON</Status></LegalHold>", None),
+        "object acl": ("PUT", f"{bucket}/k", "acl", acl, None),
+        "batch delete": ("POST", bucket, "delete",
+                         "<Delete><Quiet>true</Quiet><Object><Key>gone</Key></Object></Delete>", versions),
+        "completion": ("POST", f"{bucket}/mp", f"uploadId={upload}",
+                       f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag>"
+                       f"</Part></CompleteMultipartUpload>", versions),
+    }
+    hostile = [
+        b"",
+        b"\xff\xfe\x00<\x00a\x00>",
+        b"<a>" * 100000 + b"</a>" * 100000,
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;'
+        b'&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><x>&c;&c;&c;</x>',
+        b" " * (2 << 20),
+    ]
+    seen = {}
+    for name, (method, path, query, doc, state) in documents.items():
+        get_query = query if method == "PUT" else None
+        state = state or (lambda p=path, q=get_query: read(p, q))
+        whole = doc.encode()
+        step = max(1, len(whole) // 40)
+        bodies = [whole[:at] for at in range(0, len(whole), step)]
+        bodies += [whole[at:] + whole[:at] for at in range(1, len(whole), step)]
+        bodies += hostile + [whole + b"<garbage/>", whole + whole]
+        out = {"sent": 0, "server_errors": [], "bad_error_bodies": [], "changed_on_refusal": [],
+               "refused": False}
+        before = state()
+        for body in bodies:
+            r = send(method, path, query, body)
+            out["sent"] += 1
+            shown = body[:60].decode("utf-8", "replace")
+            if r.status_code >= 500 and r.status_code != 501:
+                out["server_errors"].append([r.status_code, shown])
+            if r.status_code >= 400:
+                out["refused"] = True
+                if "<Error>" not in r.text or "<Code>" not in r.text:
+                    out["bad_error_bodies"].append([r.status_code, shown])
+                after = state()
+                if after != before:
+                    out["changed_on_refusal"].append(shown)
+                before = after
+            else:
+                before = state()
+        seen[name] = out
+    seen["still_serving"] = s3.head_object(Bucket=bucket, Key="k")["ContentLength"]
+    return seen
+
+
 def tagging(s3, bucket, other):
     """Object tags: set by PUT, copy, multipart upload and form, read, replaced and removed;
     S3's limits refused with nothing stored; a tag change leaves the object as it was."""
@@ -2097,6 +2229,8 @@ def main():
             out = lifecycle(s3, bucket, phase, client(endpoint, other_ak, other_sk, signature))
         elif op == "tampered-bodies":
             out = tampered_bodies(s3, args[0], endpoint, ak, sk)
+        elif op == "mutated-documents":
+            out = mutated_documents(s3, args[0], endpoint, ak, sk)
         elif op == "tagging":
             bucket, other_ak, other_sk = args
             out = tagging(s3, bucket, client(endpoint, other_ak, other_sk, signature))
