@@ -319,7 +319,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             .map(|o| (b.clone(), o.to_owned(), req.method().clone())),
         _ => None,
     };
-    let mut resp = match route(&gw, req, t).await {
+    let mut resp = match caught(route(&gw, req, t)).await {
         Ok(r) => r,
         Err(e) => {
             let body = if is_head {
@@ -366,6 +366,29 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
     }
     h.insert(header::SERVER, HeaderValue::from_static("OBS"));
     resp
+}
+
+/// The outcome of `routed`, or, if it panicked, S3's answer to an internal error (500
+/// `InternalError`, logged) instead of a connection closed without an answer. Nothing is left
+/// half-stored by the unwinding: the store's transactions roll back when dropped and its locks
+/// are taken again after a panic (`Store::lock`).
+async fn caught(
+    routed: impl Future<Output = Result<Response<Body>, ApiError>>,
+) -> Result<Response<Body>, ApiError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(routed).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(not a message)");
+            Err(ApiError::internal(format_args!(
+                "a handler panicked: {what}"
+            )))
+        }
+    }
 }
 
 async fn route(
@@ -1070,6 +1093,28 @@ fn check_user_metadata(meta: &[(String, String)]) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn panics() -> Result<Response<Body>, ApiError> {
+        panic!("a bug in a handler")
+    }
+
+    /// A bug that panics in a handler still gets the client an answer in S3's shape.
+    #[test]
+    fn a_handler_that_panics_is_answered_as_an_internal_error() {
+        use futures::executor::block_on;
+        let e = block_on(caught(panics())).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+        );
+        let refused = block_on(caught(async { Err(ApiError::no_bucket()) })).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::NOT_FOUND, "NoSuchBucket")
+        );
+        let answered = block_on(caught(async { Ok(no_content()) })).unwrap();
+        assert_eq!(answered.status(), StatusCode::NO_CONTENT);
+    }
 
     #[test]
     fn a_website_redirect_is_a_path_or_an_http_url_of_at_most_2_kib() {
