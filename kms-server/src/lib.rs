@@ -36,6 +36,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod blob;
+mod caught;
 pub mod clock;
 pub mod crypto;
 pub mod error;

@@ -5,7 +5,7 @@
 
 mod convert;
 mod framing;
-mod service;
+pub(crate) mod service;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -31,6 +31,7 @@ use tonic::{Request, Response, Status};
 use super::framing::{self, ReadError, UnaryBody};
 use super::{KmsGrpc, with_request_id};
 use crate::admin::AdminGrpc;
+use crate::caught::caught;
 
 /// A service's handlers' answer to a request whose body is not one decodable message.
 pub trait RefusesUndecodable: Send + Sync + 'static {
@@ -153,23 +154,32 @@ impl<R: RpcTable> Service<http::Request<Body>> for GrpcService<R> {
         let extensions = parts.extensions;
         let handlers = Arc::clone(&self.handlers);
         let limit = self.max_message_size;
-        Box::pin(async move {
-            let message = match framing::read_unary(body, limit).await {
-                Ok(message) => message,
-                Err(ReadError::Body(status)) => return Ok(status.into_http()),
-                Err(ReadError::Unframed(e)) => {
-                    let code = match e {
-                        framing::Unframed::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-                        _ => ErrorCode::InvalidArgument,
-                    };
-                    let op = rpc.operation();
-                    let refused = handlers.refuse_undecodable(op, &md, code, e.to_string());
-                    return Ok(refused.await);
-                }
-            };
-            Ok(rpc.call(&handlers, md, extensions, message).await)
-        })
+        Box::pin(caught(
+            "grpc",
+            async move {
+                let message = match framing::read_unary(body, limit).await {
+                    Ok(message) => message,
+                    Err(ReadError::Body(status)) => return Ok(status.into_http()),
+                    Err(ReadError::Unframed(e)) => {
+                        let code = match e {
+                            framing::Unframed::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+                            _ => ErrorCode::InvalidArgument,
+                        };
+                        let op = rpc.operation();
+                        let refused = handlers.refuse_undecodable(op, &md, code, e.to_string());
+                        return Ok(refused.await);
+                    }
+                };
+                Ok(rpc.call(&handlers, md, extensions, message).await)
+            },
+            internal,
+        ))
     }
+}
+
+/// The answer to a call whose handler panicked: `INTERNAL`, with `KMSBOX.0500` in the trailer.
+pub(crate) fn internal() -> Result<http::Response<Body>, Infallible> {
+    Ok(ErrorCode::Internal.status("internal error").into_http())
 }
 
 /// A request that names a `grpc-encoding` other than `identity`: this service accepts none, and

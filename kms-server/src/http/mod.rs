@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
+use crate::caught::caught;
 use crate::faults::{Faults, Operation, Outcome};
 use crate::keyring::{Caller, Keyring};
 use crate::listener::{CallBody, CallGuard, begin_call, holding_call};
@@ -172,9 +173,11 @@ where
         // Each API's future boxed on its own: together (an `Either`) every call would carry the
         // larger of the two.
         futures::future::Either::Right(if huawei {
-            in_flight(close_if_unread(huawei::handle(state, request), ended), call)
+            let served = caught("huawei", huawei::handle(state, request), huawei::internal);
+            in_flight(close_if_unread(served, ended), call)
         } else {
-            in_flight(close_if_unread(vault::handle(state, request), ended), call)
+            let served = caught("vault", vault::handle(state, request), vault::internal);
+            in_flight(close_if_unread(served, ended), call)
         })
     }
 }

@@ -56,13 +56,15 @@ impl HuaweiError {
         status_of(self.code)
     }
 
-    /// The response, with `X-Request-Id`.
+    /// The response, with `X-Request-Id` unless `request_id` is empty.
     pub fn into_response_with(&self, request_id: &str) -> Response {
         let body = serde_json::json!({
             "error": { "error_code": self.code.as_str(), "error_msg": &self.message }
         });
         let mut r = (self.status(), axum::Json(body)).into_response();
-        if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        if !request_id.is_empty()
+            && let Ok(v) = http::HeaderValue::from_str(request_id)
+        {
             r.headers_mut().insert("x-request-id", v);
         }
         r

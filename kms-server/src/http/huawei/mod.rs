@@ -304,6 +304,16 @@ impl std::fmt::Debug for Answer {
     }
 }
 
+/// The answer to a request whose handler panicked: `KMSBOX.0500`, 500, in Huawei's error shape.
+pub(crate) fn internal() -> Response {
+    HuaweiError {
+        code: ErrorCode::Internal,
+        message: "internal error".to_owned(),
+        internal: true,
+    }
+    .into_response_with("")
+}
+
 /// Serves one request whose path the API [`claims`], in whatever body type the server gives
 /// (reached through [`super::ApiFront`], in front of the routes).
 pub fn handle<B>(

@@ -218,6 +218,17 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
     Ok(route)
 }
 
+/// The answer to a request whose handler panicked: 500 with `{"errors": ["internal error"]}`,
+/// as Vault answers its own internal errors.
+pub(crate) fn internal() -> Response {
+    VaultError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: "internal error".to_owned(),
+        code: ErrorCode::Internal,
+    }
+    .into_response()
+}
+
 /// Serves one request whose path the API [`claims`], in whatever body type the server gives
 /// (reached through [`super::ApiFront`], in front of the routes).
 pub fn handle<B>(
