@@ -582,6 +582,160 @@ async fn bad_input_gets_a_huawei_error_and_stores_nothing() {
     );
 }
 
+/// Bad input of every shape gets Huawei's error shape, never a 5xx, and a refusal stores nothing:
+/// every operation's valid body is sent cut at about 30 places, rotated at as many, and with each
+/// field given each of nine other values (multibyte text over every limit, NUL, empty, a number,
+/// a huge number, a negative, null, an array, an object). Every answer is a 2xx or a 4xx whose
+/// body names a code of the table and says what was wrong; a refused call leaves the key it
+/// names as it was; keys are made only by create-key calls that were answered 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_rotated_and_retyped_bodies_of_every_operation_get_huawei_errors_and_store_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let op = |name: &str| format!("/v1.0/{ALICE}/kms/{name}");
+    let call = |name: &str, body: &serde_json::Value| {
+        raw(daemon.addr, "POST", &op(name), body.to_string().as_bytes())
+    };
+    let (_, made) = call("create-key", &serde_json::json!({"key_alias": "sweep"}));
+    let key = made["key_info"]["key_id"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let (_, datakey) = call(
+        "create-datakey",
+        &serde_json::json!({"key_id": key, "datakey_length": "256"}),
+    );
+    let datakey_cipher = datakey["cipher_text"]
+        .as_str()
+        .expect("a ciphertext")
+        .to_owned();
+    let plain = datakey["plain_text"].as_str().expect("a data key");
+    let digest = {
+        use sha2::Digest as _;
+        let bytes = (0..plain.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&plain[i..i + 2], 16).expect("hex"))
+            .collect::<Vec<_>>();
+        hex::encode_upper(sha2::Sha256::digest(&bytes))
+    };
+    let (_, sealed) = call(
+        "encrypt-data",
+        &serde_json::json!({"key_id": key, "plain_text": "hello"}),
+    );
+    let data_cipher = sealed["cipher_text"]
+        .as_str()
+        .expect("a ciphertext")
+        .to_owned();
+    let k = key.as_str();
+    let operations: Vec<(String, serde_json::Value)> = [
+        ("describe-key", serde_json::json!({"key_id": k})),
+        ("list-keys", serde_json::json!({"limit": "10", "key_state": "2"})),
+        ("create-datakey", serde_json::json!({"key_id": k, "datakey_length": "256", "additional_authenticated_data": "aad", "sequence": "1"})),
+        ("create-datakey-without-plaintext", serde_json::json!({"key_id": k, "key_spec": "AES_256"})),
+        ("encrypt-datakey", serde_json::json!({"key_id": k, "plain_text": format!("{plain}{digest}"), "datakey_plain_length": "32"})),
+        ("decrypt-datakey", serde_json::json!({"key_id": k, "cipher_text": datakey_cipher, "datakey_cipher_length": "32"})),
+        ("encrypt-data", serde_json::json!({"key_id": k, "plain_text": "hello", "encryption_algorithm": "SYMMETRIC_DEFAULT"})),
+        ("decrypt-data", serde_json::json!({"cipher_text": data_cipher})),
+        ("re-encrypt", serde_json::json!({"source_key_id": k, "destination_key_id": k, "cipher_text": datakey_cipher, "datakey_cipher_length": "32"})),
+        ("gen-random", serde_json::json!({"random_data_length": "256"})),
+        ("update-key-alias", serde_json::json!({"key_id": k, "key_alias": "swept"})),
+        ("update-key-description", serde_json::json!({"key_id": k, "key_description": "d"})),
+        ("enable-key-rotation", serde_json::json!({"key_id": k})),
+        ("update-key-rotation-interval", serde_json::json!({"key_id": k, "rotation_interval": 90})),
+        ("get-key-rotation-status", serde_json::json!({"key_id": k})),
+        ("disable-key-rotation", serde_json::json!({"key_id": k})),
+        ("rotate-on-demand", serde_json::json!({"key_id": k})),
+        (&format!("{k}/tags"), serde_json::json!({"tag": {"key": "team", "value": "storage"}})),
+        (&format!("{k}/tags/action"), serde_json::json!({"action": "create", "tags": [{"key": "a", "value": "b"}]})),
+        ("resource_instances/action", serde_json::json!({"action": "filter", "limit": "10", "offset": "0", "tags": [{"key": "a", "values": ["b"]}]})),
+        ("create-key", serde_json::json!({"key_alias": "made", "key_description": "d", "key_spec": "AES_256", "key_usage": "ENCRYPT_DECRYPT", "origin": "kms"})),
+        ("disable-key", serde_json::json!({"key_id": k})),
+        ("enable-key", serde_json::json!({"key_id": k})),
+        ("schedule-key-deletion", serde_json::json!({"key_id": k, "pending_days": "7"})),
+        ("cancel-key-deletion", serde_json::json!({"key_id": k})),
+    ]
+    .into_iter()
+    .map(|(name, body)| (name.to_owned(), body))
+    .collect();
+    let others = [
+        serde_json::json!("\u{e9}".repeat(300)),
+        serde_json::json!("a\u{0}b"),
+        serde_json::json!(""),
+        serde_json::json!(7),
+        serde_json::json!(1e300),
+        serde_json::json!(-1),
+        serde_json::Value::Null,
+        serde_json::json!(["a"]),
+        serde_json::json!({"a": 1}),
+    ];
+    let state = || {
+        raw(
+            daemon.addr,
+            "POST",
+            &op("describe-key"),
+            format!("{{\"key_id\": \"{k}\"}}").as_bytes(),
+        )
+    };
+    let mut made_keys = 1;
+    let mut sent = 0;
+    for (name, valid) in &operations {
+        let whole = valid.to_string().into_bytes();
+        let step = (whole.len() / 30).max(1);
+        let mut bodies: Vec<Vec<u8>> = (0..whole.len())
+            .step_by(step)
+            .map(|at| whole[..at].to_vec())
+            .collect();
+        bodies.extend(
+            (1..whole.len())
+                .step_by(step)
+                .map(|at| [&whole[at..], &whole[..at]].concat()),
+        );
+        for field in valid.as_object().expect("an object").keys() {
+            for other in &others {
+                let mut body = valid.clone();
+                body[field] = other.clone();
+                bodies.push(body.to_string().into_bytes());
+            }
+        }
+        for body in bodies {
+            let before = state();
+            let (status, got) = raw(daemon.addr, "POST", &op(name), &body);
+            sent += 1;
+            let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+            assert!(
+                (200..300).contains(&status) || (400..500).contains(&status),
+                "{name} {shown}: {status} {got}"
+            );
+            if status >= 400 {
+                let code = got["error"]["error_code"].as_str().unwrap_or_default();
+                assert!(
+                    code.parse::<kms_proto::ErrorCode>().is_ok()
+                        && got["error"]["error_msg"]
+                            .as_str()
+                            .is_some_and(|m| !m.is_empty()),
+                    "{name} {shown}: {got}"
+                );
+                assert_eq!(state(), before, "{name} {shown}: a refusal changed the key");
+            } else if name == "create-key" {
+                made_keys += 1;
+            }
+        }
+    }
+    assert!(sent > 1500, "{sent} bodies sent");
+    let (status, listed) = raw(
+        daemon.addr,
+        "POST",
+        &op("list-keys"),
+        br#"{"limit": "1000"}"#,
+    );
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["keys"].as_array().map(Vec::len),
+        Some(made_keys),
+        "{listed}"
+    );
+}
+
 /// The REST API answers over HTTP/2 (prior knowledge, as on the gRPC port) as over HTTP/1.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rest_api_answers_over_http2_on_the_grpc_port() {
