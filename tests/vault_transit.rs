@@ -817,6 +817,125 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
     daemon.stop();
 }
 
+/// Bad input of every shape gets Vault's error shape, never a 5xx, and a refusal stores nothing:
+/// each transit call's valid body cut at about 30 places, rotated at as many, and with each field
+/// given each of nine other values. Every answer is a 2xx or a 4xx with a non-empty `errors`
+/// list; a refused call leaves the key as `GET keys/:name` reads it; no key is made but the one
+/// whose creation was asked for by name.
+#[test]
+fn cut_rotated_and_retyped_bodies_of_every_transit_call_get_vault_errors_and_store_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
+    let addr = daemon.addr;
+    let auth = [("X-Vault-Token", "d1")];
+    http(addr, "POST", "/v1/transit/keys/k1", &auth, b"").data();
+    let sealed = http(
+        addr,
+        "POST",
+        "/v1/transit/encrypt/k1",
+        &auth,
+        json!({"plaintext": b64(b"x")}).to_string().as_bytes(),
+    )
+    .data()["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let calls: Vec<(&str, Value)> = vec![
+        (
+            "/v1/transit/encrypt/k1",
+            json!({"plaintext": "eA==", "key_version": 1}),
+        ),
+        (
+            "/v1/transit/encrypt/k1",
+            json!({"batch_input": [{"plaintext": "eA=="}, {"plaintext": "eQ=="}]}),
+        ),
+        ("/v1/transit/decrypt/k1", json!({"ciphertext": sealed})),
+        (
+            "/v1/transit/decrypt/k1",
+            json!({"batch_input": [{"ciphertext": sealed}]}),
+        ),
+        ("/v1/transit/rewrap/k1", json!({"ciphertext": sealed})),
+        ("/v1/transit/datakey/plaintext/k1", json!({"bits": 256})),
+        ("/v1/transit/datakey/wrapped/k1", json!({"bits": 128})),
+        (
+            "/v1/transit/random",
+            json!({"bytes": 32, "format": "base64"}),
+        ),
+        (
+            "/v1/transit/keys/k1/config",
+            json!({"auto_rotate_period": "720h"}),
+        ),
+        (
+            "/v1/transit/keys/k2",
+            json!({"type": "aes256-gcm96", "exportable": false, "derived": false}),
+        ),
+        ("/v1/transit/keys/k1/rotate", json!({})),
+    ];
+    let others = [
+        json!("\u{e9}".repeat(300)),
+        json!("a\u{0}b"),
+        json!(""),
+        json!(7),
+        json!(1e300),
+        json!(-1),
+        Value::Null,
+        json!(["a"]),
+        json!({"a": 1}),
+    ];
+    let state = || {
+        let r = http(addr, "GET", "/v1/transit/keys/k1", &auth, b"");
+        (r.status, r.body["data"].clone())
+    };
+    let mut sent = 0;
+    for (path, valid) in &calls {
+        let whole = valid.to_string().into_bytes();
+        let step = (whole.len() / 30).max(1);
+        let mut bodies: Vec<Vec<u8>> = (0..whole.len())
+            .step_by(step)
+            .map(|at| whole[..at].to_vec())
+            .collect();
+        bodies.extend(
+            (1..whole.len())
+                .step_by(step)
+                .map(|at| [&whole[at..], &whole[..at]].concat()),
+        );
+        for field in valid.as_object().unwrap().keys() {
+            for other in &others {
+                let mut body = valid.clone();
+                body[field] = other.clone();
+                bodies.push(body.to_string().into_bytes());
+            }
+        }
+        for body in bodies {
+            let before = state();
+            let r = http(addr, "POST", path, &auth, &body);
+            sent += 1;
+            let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+            assert!(
+                (200..300).contains(&r.status) || (400..500).contains(&r.status),
+                "{path} {shown}: {} {}",
+                r.status,
+                r.body
+            );
+            if r.status >= 400 {
+                r.errors();
+                assert_eq!(state(), before, "{path} {shown}: a refusal changed the key");
+            }
+        }
+    }
+    assert!(sent > 700, "{sent} bodies sent");
+    let listed = http(addr, "GET", "/v1/transit/keys?list=true", &auth, b"");
+    let mut names: Vec<&str> = listed.data()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["k1", "k2"]);
+    daemon.stop();
+}
+
 /// A refusal sent before the request's body was read (an unknown path, an unknown Huawei
 /// operation) says `Connection: close`: the daemon does not read the rest, and a client that
 /// was not told would send its next call into a closed socket (hvac, on python-requests, does
