@@ -1605,6 +1605,43 @@ fn cut_rotated_and_hostile_documents_are_refused_in_s3s_shape_and_change_nothing
     assert_eq!(seen["still_serving"], 1);
 }
 
+/// The headers and query parameters the gateway parses itself (28 on a PUT, 8 on a GET and a
+/// HEAD, 6 query parameters of a GET, 7 on a copy, 12 of the listings), each given 25 hostile
+/// values (empty, 9,000 bytes, negative, huge, not a number, bad percent-encoding, dates that
+/// do not exist, malformed ranges, ...), signed: no answer is a 5xx but 501, every refusal but
+/// a HEAD's is an S3 error document, no refused PUT or copy changes its target, and each kind
+/// both takes some values and refuses others with codes of its own (not only the signature).
+#[test]
+fn hostile_header_and_parameter_values_are_refused_in_s3s_shape_and_change_nothing() {
+    let env = Env::start(&[]);
+    let seen = Client::Boto3SigV4.run(&env, T1, &["mutated-headers", "headers"]);
+    for (kind, sent) in [
+        ("put", 700),
+        ("get", 350),
+        ("head", 200),
+        ("copy", 175),
+        ("list", 300),
+    ] {
+        let got = &seen[kind];
+        assert_eq!(got["sent"], sent, "{kind}: {got}");
+        for empty in ["server_errors", "bad_error_bodies", "changed_on_refusal"] {
+            assert_eq!(got[empty], serde_json::json!([]), "{kind} {empty}: {got}");
+        }
+        assert!(
+            got["answered"].as_u64().is_some_and(|n| n > 0) && got["refused"] == true,
+            "{kind}: {got}"
+        );
+        if kind != "head" {
+            let codes = got["codes"].as_array().expect("codes");
+            assert!(
+                codes.iter().any(|c| c != "SignatureDoesNotMatch"),
+                "{kind}: the parsers were reached: {got}"
+            );
+        }
+    }
+    assert_eq!(seen["still_serving"], true);
+}
+
 /// S3's object tags: set by a PUT, a copy (the source's, or the request's with `REPLACE`), a
 /// multipart upload and a form; read (`x-amz-tagging-count` on GET and HEAD), replaced and removed
 /// by the bucket's owner without touching the object; S3's limits refused before anything is

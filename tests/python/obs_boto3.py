@@ -47,6 +47,9 @@ usage: obs_boto3.py ENDPOINT ACCESS_KEY SECRET_KEY SIGNATURE OP ARGS...
       | mutated-documents B (creates B with Object Lock: every configuration document cut,
         rotated and in hostile forms, signed; 5xx answers, refusals without an error document,
         refusals that changed the configuration)
+      | mutated-headers B (creates B: the headers and query parameters of a PUT, GET, HEAD,
+        copy and listing, each with hostile values, signed; 5xx answers, refusals without an
+        error document, refusals that changed the object)
       | tagging B AK SK (creates B: object tags set, read, replaced and removed through every
         kind of write; S3's limits; AK/SK another tenant's)
       | versions B (creates B: ListObjectVersions whole, one entry per page with a delimiter,
@@ -1501,6 +1504,127 @@ def mutated_documents(s3, bucket, endpoint, ak, sk):
     return seen
 
 
+def mutated_headers(s3, bucket, endpoint, ak, sk):
+    """The headers and query parameters the gateway parses itself, each given each of a set of
+    hostile values, signed: a PUT of k (and what HEAD then answers of k, unchanged by a
+    refusal), a GET and a HEAD of k, a copy onto k2 (k2 unchanged by a refusal), the listings.
+    For each request kind: how many were sent, which got a 5xx other than 501, which refusals
+    were not an S3 error document (HEAD answers none), which refusals changed the object."""
+    import hashlib
+    import urllib.parse
+
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    creds = Credentials(ak, sk)
+    http = requests.Session()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
+    s3.put_object(Bucket=bucket, Key="k2", Body=b"k2")
+
+    def send(method, path, query="", headers=None, body=b""):
+        url = f"{endpoint}/{bucket}/{path}" + (f"?{query}" if query else "")
+        h = dict(headers or {})
+        h["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+        req = AWSRequest(method=method, url=url, data=body, headers=h)
+        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        return http.request(method, url, data=body, headers=dict(req.prepare().headers))
+
+    def send_bucket(query):
+        url = f"{endpoint}/{bucket}?{query}"
+        req = AWSRequest(method="GET", url=url, data=b"",
+                         headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        return http.request("GET", url, headers=dict(req.prepare().headers))
+
+    def object_state(key):
+        r = send("HEAD", key)
+        keep = ("etag", "content-length", "content-type", "x-amz-server-side-encryption",
+                "x-amz-tagging-count", "x-amz-meta-a", "cache-control", "expires")
+        return [r.status_code] + [r.headers.get(h) for h in keep]
+
+    values = ["", "a" * 9000, "-1", "0", "99999999999999999999", "1e309", "é",
+              "%", "%ZZ", "/", "//", "..", "true", "null", "bytes=", "bytes=5-1", "bytes=-0",
+              "bytes=0-,", "bytes=1-2,3-4", "2026-13-45T00:00:00Z", "Thu, 31 Feb 2026 00:00:00 GMT",
+              "AA==", "aws:kms", "AES256", "x" * 300]
+    put_headers = ["Content-MD5", "x-amz-checksum-crc32", "x-amz-checksum-sha256",
+                   "x-amz-sdk-checksum-algorithm", "x-amz-server-side-encryption",
+                   "x-amz-server-side-encryption-aws-kms-key-id",
+                   "x-amz-server-side-encryption-context",
+                   "x-amz-server-side-encryption-customer-algorithm",
+                   "x-amz-server-side-encryption-bucket-key-enabled", "x-amz-storage-class",
+                   "x-amz-tagging", "x-amz-meta-a", "x-amz-acl", "x-amz-grant-read",
+                   "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+                   "x-amz-object-lock-legal-hold", "x-amz-website-redirect-location", "If-Match",
+                   "If-None-Match", "x-amz-expected-bucket-owner", "Cache-Control", "Content-Type",
+                   "Expires", "x-obs-expires", "x-obs-server-side-encryption",
+                   "x-obs-storage-class", "x-obs-meta-a"]
+    get_headers = ["Range", "If-Match", "If-None-Match", "If-Modified-Since",
+                   "If-Unmodified-Since", "x-amz-checksum-mode",
+                   "x-amz-server-side-encryption-customer-algorithm",
+                   "x-amz-expected-bucket-owner"]
+    get_queries = ["partNumber", "versionId", "response-content-type",
+                   "response-content-disposition", "response-expires", "attributes"]
+    copy_headers = ["x-amz-copy-source", "x-amz-copy-source-if-match",
+                    "x-amz-copy-source-if-modified-since", "x-amz-metadata-directive",
+                    "x-amz-tagging-directive", "x-amz-copy-source-range",
+                    "x-amz-checksum-algorithm"]
+    list_queries = [("list-type=2&max-keys", ""), ("list-type=2&continuation-token", ""),
+                    ("list-type=2&start-after", ""), ("prefix", ""), ("delimiter", ""),
+                    ("encoding-type", ""), ("marker", ""), ("max-keys", ""),
+                    ("versions&key-marker", ""), ("versions&version-id-marker", "&key-marker=k"),
+                    ("uploads&max-uploads", ""), ("uploads&upload-id-marker", "&key-marker=k")]
+    seen = {}
+
+    def check(kind, r, shown, state=None, before=None):
+        out = seen.setdefault(kind, {"sent": 0, "server_errors": [], "bad_error_bodies": [],
+                                     "changed_on_refusal": [], "refused": False, "answered": 0,
+                                     "codes": []})
+        out["sent"] += 1
+        if r.status_code < 300:
+            out["answered"] += 1
+        code = r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else None
+        if code and code not in out["codes"]:
+            out["codes"].append(code)
+        if r.status_code >= 500 and r.status_code != 501:
+            out["server_errors"].append([r.status_code, shown])
+        if r.status_code >= 400:
+            out["refused"] = True
+            if r.request.method != "HEAD" and ("<Error>" not in r.text or "<Code>" not in r.text):
+                out["bad_error_bodies"].append([r.status_code, shown])
+            if state is not None and state() != before:
+                out["changed_on_refusal"].append(shown)
+
+    for name in put_headers:
+        for value in values:
+            before = object_state("k")
+            r = send("PUT", "k", headers={name: value}, body=b"replaced")
+            check("put", r, f"{name}: {value[:40]}", lambda: object_state("k"), before)
+    for name in get_headers:
+        for value in values:
+            for method in ("GET", "HEAD"):
+                check(method.lower(), send(method, "k", headers={name: value}), f"{name}: {value[:40]}")
+    for name in get_queries:
+        for value in values:
+            query = f"{name}={urllib.parse.quote(value, safe='')}"
+            check("get", send("GET", "k", query=query), query[:60])
+    for name in copy_headers:
+        for value in values:
+            headers = {"x-amz-copy-source": f"/{bucket}/k", name: value}
+            before = object_state("k2")
+            r = send("PUT", "k2", headers=headers)
+            check("copy", r, f"{name}: {value[:40]}", lambda: object_state("k2"), before)
+    for name, rest in list_queries:
+        for value in values:
+            query = f"{name}={urllib.parse.quote(value, safe='')}{rest}"
+            r = send_bucket(query)
+            check("list", r, query[:60])
+    seen["still_serving"] = s3.get_object(Bucket=bucket, Key="k2")["ContentLength"] >= 0
+    return seen
+
+
 def tagging(s3, bucket, other):
     """Object tags: set by PUT, copy, multipart upload and form, read, replaced and removed;
     S3's limits refused with nothing stored; a tag change leaves the object as it was."""
@@ -2231,6 +2355,8 @@ def main():
             out = tampered_bodies(s3, args[0], endpoint, ak, sk)
         elif op == "mutated-documents":
             out = mutated_documents(s3, args[0], endpoint, ak, sk)
+        elif op == "mutated-headers":
+            out = mutated_headers(s3, args[0], endpoint, ak, sk)
         elif op == "tagging":
             bucket, other_ak, other_sk = args
             out = tagging(s3, bucket, client(endpoint, other_ak, other_sk, signature))
