@@ -1,5 +1,6 @@
 //! Hardening (issue 9), request side: repeated tenancy metadata, reserved aliases, undecodable and
-//! oversized requests, and the per-connection resource limits of the daemon.
+//! oversized requests, the messages of every RPC cut and retyped, and the per-connection resource
+//! limits of the daemon.
 
 use kms_proto::ErrorCode;
 use kms_proto::v1 as pb;
@@ -585,4 +586,326 @@ async fn request_headers_over_the_header_list_limit_are_not_served() {
         .list_keys(again.req(pb::ListKeysRequest::default()))
         .await
         .expect("served afterwards");
+}
+
+/// The top-level fields of an encoded protobuf message: (field number, wire type, value bytes:
+/// the varint's bytes or the length-delimited field's contents). `None` if it does not parse.
+fn wire_fields(mut m: &[u8]) -> Option<Vec<(u64, u8, Vec<u8>)>> {
+    fn varint(m: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = m.split_first()?;
+            *m = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut fields = Vec::new();
+    while !m.is_empty() {
+        let key = varint(&mut m)?;
+        let wire = u8::try_from(key & 7).ok()?;
+        let value = match wire {
+            0 => varint(&mut m)?.to_le_bytes().to_vec(),
+            2 => {
+                let n = usize::try_from(varint(&mut m)?).ok()?;
+                let (v, rest) = (m.get(..n)?, m.get(n..)?);
+                m = rest;
+                v.to_vec()
+            }
+            _ => return None,
+        };
+        fields.push((key >> 3, wire, value));
+    }
+    Some(fields)
+}
+
+/// `fields` encoded again, with field `index`'s value replaced: a length-delimited field by
+/// `bytes`, a varint by `number`.
+fn with_field(fields: &[(u64, u8, Vec<u8>)], index: usize, bytes: &[u8], number: u64) -> Vec<u8> {
+    fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(u8::try_from(v & 0x7f).expect("7 bits") | 0x80);
+            v >>= 7;
+        }
+        out.push(u8::try_from(v).expect("under 0x80"));
+    }
+    let mut out = Vec::new();
+    for (i, (number_of_field, wire, value)) in fields.iter().enumerate() {
+        put_varint(&mut out, (number_of_field << 3) | u64::from(*wire));
+        if *wire == 0 {
+            let v = if i == index {
+                number
+            } else {
+                u64::from_le_bytes(value.as_slice().try_into().expect("8 bytes"))
+            };
+            put_varint(&mut out, v);
+        } else {
+            let v = if i == index { bytes } else { value.as_slice() };
+            put_varint(&mut out, v.len() as u64);
+            out.extend_from_slice(v);
+        }
+    }
+    out
+}
+
+/// Bad input of every shape gets a stable code, never INTERNAL or UNKNOWN, and a refusal stores
+/// nothing: each RPC's valid message cut at about 20 places, rotated at as many, and each of
+/// its top-level fields given other values (a string: multibyte text over every limit, NUL,
+/// empty, 64 KiB, invalid UTF-8; a number: 0, 1, 2^31, 2^32, u64::MAX). Every refusal carries a
+/// code of the table in `x-kms-error-code`; a refused call leaves the tenant's keys as they
+/// were (aliases, states, versions, rotation).
+#[tokio::test]
+async fn cut_rotated_and_retyped_messages_of_every_rpc_get_stable_codes_and_store_nothing() {
+    use tonic_prost::prost::Message as _;
+    let d = TestDaemon::start().await;
+    let addr = d.server().local_addr();
+    let mut t = d.tenant("alice").await;
+    let made = t
+        .client
+        .create_key(t.req(pb::CreateKeyRequest {
+            alias: "sweep".into(),
+            description: "d".into(),
+        }))
+        .await
+        .expect("a key")
+        .into_inner();
+    let key = made.metadata.expect("metadata").key_id;
+    let ctx = || std::collections::HashMap::from([("bucket".to_owned(), "b".to_owned())]);
+    let sealed = t
+        .client
+        .encrypt(t.req(pb::EncryptRequest {
+            key_id: key.clone(),
+            plaintext: b"hello".to_vec(),
+            encryption_context: ctx(),
+        }))
+        .await
+        .expect("sealed")
+        .into_inner()
+        .ciphertext_blob;
+    let k = || key.clone();
+    let rpcs: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "DescribeKey",
+            pb::DescribeKeyRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "ListKeys",
+            pb::ListKeysRequest {
+                page_size: 10,
+                page_token: String::new(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "GetDefaultKey",
+            pb::GetDefaultKeyRequest {
+                service: "obs".into(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "GenerateDataKey",
+            pb::GenerateDataKeyRequest {
+                key_id: k(),
+                number_of_bytes: 32,
+                encryption_context: ctx(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            pb::GenerateDataKeyRequest {
+                key_id: k(),
+                number_of_bytes: 16,
+                encryption_context: ctx(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "Encrypt",
+            pb::EncryptRequest {
+                key_id: k(),
+                plaintext: b"hello".to_vec(),
+                encryption_context: ctx(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "Decrypt",
+            pb::DecryptRequest {
+                ciphertext_blob: sealed.clone(),
+                encryption_context: ctx(),
+                key_id: k(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "ReEncrypt",
+            pb::ReEncryptRequest {
+                ciphertext_blob: sealed.clone(),
+                source_encryption_context: ctx(),
+                source_key_id: k(),
+                destination_key_id: k(),
+                destination_encryption_context: ctx(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "GenerateRandom",
+            pb::GenerateRandomRequest {
+                number_of_bytes: 32,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "UpdateKeyAlias",
+            pb::UpdateKeyAliasRequest {
+                key_id: k(),
+                alias: "swept".into(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "UpdateKeyDescription",
+            pb::UpdateKeyDescriptionRequest {
+                key_id: k(),
+                description: "e".into(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "EnableKeyRotation",
+            pb::EnableKeyRotationRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "UpdateKeyRotationInterval",
+            pb::UpdateKeyRotationIntervalRequest {
+                key_id: k(),
+                rotation_interval_days: 90,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "GetKeyRotationStatus",
+            pb::GetKeyRotationStatusRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "DisableKeyRotation",
+            pb::DisableKeyRotationRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "RotateKey",
+            pb::RotateKeyRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "CreateKey",
+            pb::CreateKeyRequest {
+                alias: "made".into(),
+                description: "d".into(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "DisableKey",
+            pb::DisableKeyRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "EnableKey",
+            pb::EnableKeyRequest { key_id: k() }.encode_to_vec(),
+        ),
+        (
+            "ScheduleKeyDeletion",
+            pb::ScheduleKeyDeletionRequest {
+                key_id: k(),
+                pending_window_days: 7,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "CancelKeyDeletion",
+            pb::CancelKeyDeletionRequest { key_id: k() }.encode_to_vec(),
+        ),
+    ];
+    let strings: Vec<Vec<u8>> = vec![
+        "\u{e9}".repeat(300).into_bytes(),
+        b"a\0b".to_vec(),
+        Vec::new(),
+        vec![b'x'; 64 * 1024],
+        vec![0xff, 0xfe, 0xfd],
+    ];
+    let numbers = [0, 1, 1 << 31, 1 << 32, u64::MAX];
+    let keys = |t: &mut Tenant| {
+        let req = t.req(pb::ListKeysRequest {
+            page_size: 0,
+            page_token: String::new(),
+        });
+        let mut client = t.client.clone();
+        async move {
+            let mut keys: Vec<String> = client
+                .list_keys(req)
+                .await
+                .expect("lists")
+                .into_inner()
+                .keys
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} {} {} {:?} {}",
+                        m.key_id, m.alias, m.state, m.description, m.current_version
+                    )
+                })
+                .collect();
+            keys.sort();
+            keys
+        }
+    };
+    let mut sent = 0;
+    for (rpc, valid) in &rpcs {
+        let path = format!("/kms.v1.KeyManagementService/{rpc}");
+        let step = (valid.len() / 20).max(1);
+        let mut messages: Vec<Vec<u8>> = (0..valid.len())
+            .step_by(step)
+            .map(|at| valid[..at].to_vec())
+            .collect();
+        messages.extend(
+            (1..valid.len())
+                .step_by(step)
+                .map(|at| [&valid[at..], &valid[..at]].concat()),
+        );
+        let fields = wire_fields(valid).expect("a valid message parses");
+        for (i, (_, wire, _)) in fields.iter().enumerate() {
+            if *wire == 0 {
+                messages.extend(numbers.iter().map(|&n| with_field(&fields, i, &[], n)));
+            } else {
+                messages.extend(strings.iter().map(|s| with_field(&fields, i, s, 0)));
+            }
+        }
+        for message in messages {
+            let before = keys(&mut t).await;
+            let a = raw_call(addr, &path, "alice", frame(&message)).await;
+            sent += 1;
+            let status = a.get("grpc-status").unwrap_or("none").to_owned();
+            assert!(
+                !["none", "2", "13", "15"].contains(&status.as_str()),
+                "{rpc} {message:02x?}: grpc-status {status}, {:?}",
+                a.get("grpc-message")
+            );
+            if status != "0" {
+                let code = a.get("x-kms-error-code").unwrap_or_default();
+                assert!(
+                    code.parse::<ErrorCode>().is_ok(),
+                    "{rpc}: {status} {code:?}"
+                );
+                assert_eq!(
+                    keys(&mut t).await,
+                    before,
+                    "{rpc}: a refusal changed the keys"
+                );
+            }
+        }
+    }
+    assert!(sent > 700, "{sent} messages sent");
 }
