@@ -4234,6 +4234,8 @@ fn object_lock_keeps_versions_from_deletion() {
             "headers": ["COMPLIANCE", true, "ON"],
             "retention": ["COMPLIANCE", true],
             "legal_hold": "ON",
+            "legal_hold_lifted": "OFF",
+            "legal_hold_never_set": "NoSuchObjectLockConfiguration",
             "delete_held": "AccessDenied",
             "delete_compliance": "AccessDenied",
             "shorten_compliance": "AccessDenied",

@@ -59,15 +59,16 @@ pub struct Retention {
 pub struct ObjectLock {
     /// The retention, if it has one (expired ones included: they protect nothing).
     pub retention: Option<Retention>,
-    /// The legal hold.
-    pub legal_hold: bool,
+    /// The legal hold: `None` if it was never set (GetObjectLegalHold answers 404, as S3 does),
+    /// else ON (`true`) or OFF.
+    pub legal_hold: Option<bool>,
 }
 
 impl ObjectLock {
     /// Whether the version cannot be removed at `now_ms` by a caller that does
     /// (`bypass_governance`) or does not bypass governance retention.
     pub fn protects(&self, now_ms: i64, bypass_governance: bool) -> bool {
-        self.legal_hold
+        self.legal_hold == Some(true)
             || self.retention.is_some_and(|r| {
                 r.until_ms > now_ms && !(r.mode == LockMode::Governance && bypass_governance)
             })
@@ -328,7 +329,7 @@ mod tests {
                 "a legal hold, bypass or not",
                 ObjectLock {
                     retention: None,
-                    legal_hold: true,
+                    legal_hold: Some(true),
                 },
                 true,
                 true,
@@ -337,7 +338,7 @@ mod tests {
                 "governance until later",
                 ObjectLock {
                     retention: retained(Governance, 11 * DAY),
-                    legal_hold: false,
+                    legal_hold: None,
                 },
                 false,
                 true,
@@ -346,7 +347,7 @@ mod tests {
                 "governance bypassed",
                 ObjectLock {
                     retention: retained(Governance, 11 * DAY),
-                    legal_hold: false,
+                    legal_hold: None,
                 },
                 true,
                 false,
@@ -355,7 +356,7 @@ mod tests {
                 "compliance is not bypassed",
                 ObjectLock {
                     retention: retained(Compliance, 11 * DAY),
-                    legal_hold: false,
+                    legal_hold: None,
                 },
                 true,
                 true,
@@ -364,7 +365,7 @@ mod tests {
                 "a retention that has passed",
                 ObjectLock {
                     retention: retained(Compliance, 10 * DAY),
-                    legal_hold: false,
+                    legal_hold: None,
                 },
                 false,
                 false,

@@ -377,7 +377,7 @@ macro_rules! versions_table {
 
 /// What each schema version adds to the one before: `MIGRATIONS[i]` takes a database of version
 /// `i + 1` to `i + 2`, in one transaction that also sets the new version.
-const MIGRATIONS: [&str; 13] = [
+const MIGRATIONS: [&str; 14] = [
     // 2: objects and uploads keep their other headers.
     "ALTER TABLE objects ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE uploads ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';",
@@ -423,6 +423,10 @@ const MIGRATIONS: [&str; 13] = [
          ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;",
         versions_table!()
     ),
+    // 15: `legal_hold` tells a hold lifted (2) from one never set (0), as S3's
+    // GetObjectLegalHold does ([`hold_column`]); no row changes (a lift stored before reads as
+    // never set). A gateway of version 14 would read 2 as ON, so it must not open this one.
+    "SELECT 1;",
 ];
 
 /// The metadata schema's version (`PRAGMA user_version`): the last [`MIGRATIONS`] step's. A
@@ -835,7 +839,7 @@ impl Store {
                 row.checksum.map(crate::checksum::UploadChecksum::to_column),
                 row.lock.retention.map(|r| r.mode.name()),
                 row.lock.retention.map(|r| r.until_ms),
-                row.lock.legal_hold
+                hold_column(row.lock.legal_hold)
             ],
         )?;
         Ok(())
@@ -1389,7 +1393,7 @@ impl Store {
                 version_id,
                 lock.retention.map(|r| r.mode.name()),
                 lock.retention.map(|r| r.until_ms),
-                lock.legal_hold
+                hold_column(lock.legal_hold)
             ],
         )?;
         tx.commit()?;
@@ -1570,7 +1574,7 @@ type RawUpload = (
     Option<String>,
     Option<String>,
     Option<i64>,
-    bool,
+    i64,
 );
 
 fn upload_from_raw(
@@ -1614,11 +1618,21 @@ fn upload_from_raw(
     })
 }
 
+/// A legal hold as the `legal_hold` column keeps it: 0 never set (and every OFF stored before
+/// schema version 15, which kept ON or OFF only), 1 ON, 2 OFF (lifted).
+pub(crate) fn hold_column(hold: Option<bool>) -> i64 {
+    match hold {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    }
+}
+
 /// An object lock as its three columns keep it (`lock_mode`, `lock_until_ms`, `legal_hold`).
 fn lock_from_columns(
     mode: Option<String>,
     until_ms: Option<i64>,
-    legal_hold: bool,
+    legal_hold: i64,
 ) -> Result<ObjectLock, StoreError> {
     let retention = match (mode, until_ms) {
         (Some(mode), Some(until_ms)) => Some(crate::object_lock::Retention {
@@ -1627,6 +1641,12 @@ fn lock_from_columns(
             until_ms,
         }),
         _ => None,
+    };
+    let legal_hold = match legal_hold {
+        0 => None,
+        1 => Some(true),
+        2 => Some(false),
+        other => return Err(StoreError::Corrupt(format!("legal hold {other}"))),
     };
     Ok(ObjectLock {
         retention,
@@ -1691,7 +1711,7 @@ type RawObjectRow = (
     Option<i64>,
     Option<String>,
     Option<String>,
-    (Option<String>, Option<i64>, bool),
+    (Option<String>, Option<i64>, i64),
 );
 
 /// The earliest expiry of a stored object, `i64::MAX` when none expires.
@@ -1894,6 +1914,46 @@ pub(crate) mod tests {
                 .count(),
             0
         );
+    }
+
+    /// Schema version 15 tells a lifted legal hold from one never set; a version 14 database's
+    /// rows keep what they said (0: no hold, 1: ON).
+    #[test]
+    fn a_version_14_database_keeps_its_legal_holds_and_tells_lifted_from_never_set_after() {
+        use crate::store::versions::VersionRef;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .create_bucket(&BucketRow {
+                versioning: Versioning::Enabled,
+                ..bucket("b")
+            })
+            .unwrap();
+        for (key, file, hold) in [("held", "f1", Some(true)), ("free", "f2", None)] {
+            let t = store.temp_path();
+            std::fs::write(&t, key).unwrap();
+            let row = ObjectRow {
+                lock: ObjectLock {
+                    retention: None,
+                    legal_hold: hold,
+                },
+                ..object(key, file)
+            };
+            store.commit_object(&t, &row, &WriteCondition::Any).unwrap();
+        }
+        drop(store);
+        let conn = Connection::open(dir.path().join("gateway.sqlite")).unwrap();
+        conn.execute_batch("PRAGMA user_version = 14;").unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        let hold = |key: &str| store.object("b", key).unwrap().unwrap().lock.legal_hold;
+        assert_eq!((hold("held"), hold("free")), (Some(true), None));
+        assert!(
+            store
+                .set_legal_hold("b", "held", VersionRef::Current, false)
+                .unwrap()
+        );
+        assert_eq!(hold("held"), Some(false), "lifted, not never set");
     }
 
     #[test]

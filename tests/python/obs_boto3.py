@@ -1970,6 +1970,9 @@ def object_lock(s3, bucket):
     seen["legal_hold"] = s3.get_object_legal_hold(Bucket=bucket, Key="kept")["LegalHold"]["Status"]
     seen["delete_held"] = code_of(lambda: s3.delete_object(Bucket=bucket, Key="kept", VersionId=v_kept))
     s3.put_object_legal_hold(Bucket=bucket, Key="kept", LegalHold={"Status": "OFF"})
+    # A hold lifted reads OFF; one never set is no configuration at all (S3's 404).
+    seen["legal_hold_lifted"] = s3.get_object_legal_hold(Bucket=bucket, Key="kept")["LegalHold"]["Status"]
+    seen["legal_hold_never_set"] = code_of(lambda: s3.get_object_legal_hold(Bucket=bucket, Key="default"))
     seen["delete_compliance"] = code_of(lambda: s3.delete_object(
         Bucket=bucket, Key="kept", VersionId=v_kept, BypassGovernanceRetention=True))
     seen["shorten_compliance"] = code_of(lambda: s3.put_object_retention(

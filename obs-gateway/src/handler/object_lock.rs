@@ -97,8 +97,7 @@ impl Ctx<'_> {
             retention,
             legal_hold: hold
                 .map(|h| lock::parse_hold(&h).map_err(|e| LockError::Invalid(e.to_string())))
-                .transpose()?
-                .unwrap_or(false),
+                .transpose()?,
         })
     }
 
@@ -128,7 +127,7 @@ impl Ctx<'_> {
             put("mode", r.mode.name());
             put("retain-until-date", &xml::iso_time(r.until_ms));
         }
-        if obj.lock.legal_hold {
+        if obj.lock.legal_hold == Some(true) {
             put("legal-hold", "ON");
         }
     }
@@ -253,6 +252,10 @@ impl Ctx<'_> {
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
         let (_, obj) = self.locked_version(bucket, key)?;
-        Ok(xml_response(lock::legal_hold_document(obj.lock.legal_hold)))
+        let on = obj
+            .lock
+            .legal_hold
+            .ok_or_else(|| no_object_lock("legal hold"))?;
+        Ok(xml_response(lock::legal_hold_document(on)))
     }
 }

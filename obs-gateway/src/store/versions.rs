@@ -264,7 +264,7 @@ pub(super) fn expire_current(
 /// What holds of a row its object lock does not protect at `?1` (milliseconds since the Unix
 /// epoch), from anyone: a lifecycle rule bypasses nothing.
 pub(super) const UNPROTECTED: &str =
-    "legal_hold = 0 AND (lock_until_ms IS NULL OR lock_until_ms <= ?1)";
+    "legal_hold != 1 AND (lock_until_ms IS NULL OR lock_until_ms <= ?1)";
 
 /// The noncurrent versions of `bucket` (their `seq`) that its lifecycle `rules` have expired by
 /// `now_ms` (`NoncurrentVersionExpiration`) and their object lock does not protect, read on
@@ -576,7 +576,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.change_lock(bucket, key, which, |old| {
             Ok(ObjectLock {
-                legal_hold: on,
+                legal_hold: Some(on),
                 ..old
             })
         })
@@ -606,7 +606,7 @@ impl Store {
                     row.file,
                     new.retention.map(|r| r.mode.name()),
                     new.retention.map(|r| r.until_ms),
-                    new.legal_hold
+                    super::hold_column(new.legal_hold)
                 ],
             )?;
         }
@@ -1123,7 +1123,7 @@ mod tests {
                     mode: LockMode::Compliance,
                     until_ms: 5_000,
                 }),
-                legal_hold: false,
+                legal_hold: None,
             },
             ..object("k", "f1")
         };
