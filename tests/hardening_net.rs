@@ -865,16 +865,7 @@ async fn cut_rotated_and_retyped_messages_of_every_rpc_get_stable_codes_and_stor
     let mut sent = 0;
     for (rpc, valid) in &rpcs {
         let path = format!("/kms.v1.KeyManagementService/{rpc}");
-        let step = (valid.len() / 20).max(1);
-        let mut messages: Vec<Vec<u8>> = (0..valid.len())
-            .step_by(step)
-            .map(|at| valid[..at].to_vec())
-            .collect();
-        messages.extend(
-            (1..valid.len())
-                .step_by(step)
-                .map(|at| [&valid[at..], &valid[..at]].concat()),
-        );
+        let mut messages = kmsbox_tests::mutations::cut_and_rotated(valid, 20);
         let fields = wire_fields(valid).expect("a valid message parses");
         for (i, (_, wire, _)) in fields.iter().enumerate() {
             if *wire == 0 {

@@ -5,6 +5,7 @@
 
 pub mod debian;
 pub mod http1;
+pub mod mutations;
 pub mod postgres;
 pub mod process;
 pub mod python;

@@ -480,15 +480,14 @@ fn ceph_rgw_and_seaweedfs_request_shapes_are_served() {
     daemon.stop();
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
-    let addr = daemon.addr;
+/// A daemon without a tenants file (the token is the domain, `d1`) in `dir`, with the key `k1`,
+/// and a ciphertext of `x` under it.
+fn daemon_with_k1(dir: &Path) -> (Daemon, String) {
+    let daemon = Daemon::spawn(&dir.join("data"), &[]);
     let auth = [("X-Vault-Token", "d1")];
-    http(addr, "POST", "/v1/transit/keys/k1", &auth, b"").data();
-    let v1 = http(
-        addr,
+    http(daemon.addr, "POST", "/v1/transit/keys/k1", &auth, b"").data();
+    let sealed = http(
+        daemon.addr,
         "POST",
         "/v1/transit/encrypt/k1",
         &auth,
@@ -498,6 +497,15 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
+    (daemon, sealed)
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (daemon, v1) = daemon_with_k1(dir.path());
+    let addr = daemon.addr;
+    let auth = [("X-Vault-Token", "d1")];
     let as_v2 = v1.replacen("vault:v1:", "vault:v2:", 1);
     let big = vec![b' '; 64 * 1024 + 1];
     let encrypt = "/v1/transit/encrypt/k1";
@@ -825,21 +833,9 @@ async fn bad_input_is_refused_in_vaults_shape_and_stores_nothing() {
 #[test]
 fn cut_rotated_and_retyped_bodies_of_every_transit_call_get_vault_errors_and_store_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let daemon = Daemon::spawn(&dir.path().join("data"), &[]);
+    let (daemon, sealed) = daemon_with_k1(dir.path());
     let addr = daemon.addr;
     let auth = [("X-Vault-Token", "d1")];
-    http(addr, "POST", "/v1/transit/keys/k1", &auth, b"").data();
-    let sealed = http(
-        addr,
-        "POST",
-        "/v1/transit/encrypt/k1",
-        &auth,
-        json!({"plaintext": b64(b"x")}).to_string().as_bytes(),
-    )
-    .data()["ciphertext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let calls: Vec<(&str, Value)> = vec![
         (
             "/v1/transit/encrypt/k1",
@@ -871,41 +867,13 @@ fn cut_rotated_and_retyped_bodies_of_every_transit_call_get_vault_errors_and_sto
         ),
         ("/v1/transit/keys/k1/rotate", json!({})),
     ];
-    let others = [
-        json!("\u{e9}".repeat(300)),
-        json!("a\u{0}b"),
-        json!(""),
-        json!(7),
-        json!(1e300),
-        json!(-1),
-        Value::Null,
-        json!(["a"]),
-        json!({"a": 1}),
-    ];
     let state = || {
         let r = http(addr, "GET", "/v1/transit/keys/k1", &auth, b"");
         (r.status, r.body["data"].clone())
     };
     let mut sent = 0;
     for (path, valid) in &calls {
-        let whole = valid.to_string().into_bytes();
-        let step = (whole.len() / 30).max(1);
-        let mut bodies: Vec<Vec<u8>> = (0..whole.len())
-            .step_by(step)
-            .map(|at| whole[..at].to_vec())
-            .collect();
-        bodies.extend(
-            (1..whole.len())
-                .step_by(step)
-                .map(|at| [&whole[at..], &whole[..at]].concat()),
-        );
-        for field in valid.as_object().unwrap().keys() {
-            for other in &others {
-                let mut body = valid.clone();
-                body[field] = other.clone();
-                bodies.push(body.to_string().into_bytes());
-            }
-        }
+        let bodies = kmsbox_tests::mutations::bad_json_bodies(valid);
         for body in bodies {
             let before = state();
             let r = http(addr, "POST", path, &auth, &body);
