@@ -2,6 +2,11 @@
 //! instead of the stream being reset or the connection closed without an answer. A panic is a
 //! bug; this keeps the client's answer and the daemon's log clear about it.
 //!
+//! Each front-end catches twice: around the keyring's part of a call (its `dispatch`), where a
+//! panic becomes the API's internal error and is audited and answered as every refusal is; and
+//! around the whole call, for a panic before the caller is known (body, framing,
+//! authentication), which is answered but, without a caller, not audited.
+//!
 //! Catching changes the answer only: tokio already keeps a panic inside the task serving the
 //! connection, so the daemon serves on either way. Store transactions roll back when dropped,
 //! and the daemon's locks are taken again after a panic.

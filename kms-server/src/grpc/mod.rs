@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::{AuditLine, AuditLog};
 use crate::auth::Authenticator;
 use crate::blob::BlobHeader;
+use crate::caught::caught;
 use crate::error::{KmsError, Result};
 use crate::faults::{Faults, Operation, Outcome, named_key};
 use crate::keyring::{Caller, Keyring, now_ms};
@@ -73,6 +74,11 @@ impl Call {
     fn refused_line(&self, outcome: &'static str) -> AuditLine<'_> {
         self.line(&self.requested_key, outcome)
     }
+}
+
+/// A handler that panicked, refused (and audited) as the keyring's internal error.
+fn panicked<T>() -> Result<T> {
+    Err(KmsError::Internal("the call's handler panicked".into()))
 }
 
 /// A handler's answer and the key its audit entry names.
@@ -262,7 +268,8 @@ impl KmsGrpc {
             {
                 return Err(status);
             }
-            let answer = match handle(Arc::clone(&self.keyring), caller, req.into_inner()).await {
+            let handled = handle(Arc::clone(&self.keyring), caller, req.into_inner());
+            let answer = match caught("grpc", handled, panicked).await {
                 Ok(a) => a,
                 Err(e) => return Err(Box::pin(self.refuse(call, e)).await),
             };
@@ -710,5 +717,66 @@ impl KeyManagementService for KmsGrpc {
             }))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditOptions;
+    use crate::crypto::RootKey;
+    use crate::store::MemoryStore;
+    use kms_proto::v1 as pb;
+
+    /// A bug that panics in the keyring's part of a call is refused as `INTERNAL` with
+    /// `KMSBOX.0500` and the call's request ID, and audited as every refusal is.
+    #[tokio::test]
+    async fn a_handler_that_panics_is_refused_as_internal_and_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let tasks = tokio_util::task::TaskTracker::new();
+        let log = dir.path().join("audit.jsonl");
+        let audit = AuditLog::start(&log, &AuditOptions::default(), &tasks).unwrap();
+        let keyring = Keyring::open(Arc::new(MemoryStore::new()), RootKey::from_bytes([7; 32]));
+        let auth = Authenticator::trusting(kms_proto::key_id::RegionId::parse("r1").unwrap());
+        let grpc = KmsGrpc::new(Arc::new(keyring.unwrap()), Arc::new(auth), audit.clone());
+        let mut req = Request::new(pb::GenerateRandomRequest { number_of_bytes: 8 });
+        req.metadata_mut()
+            .insert("x-kms-domain-id", "alice".parse().unwrap());
+        req.metadata_mut()
+            .insert(REQUEST_ID, "req-panics".parse().unwrap());
+        let handle = |_: Arc<Keyring>, _: Caller, _: pb::GenerateRandomRequest| async {
+            if true {
+                panic!("a bug in the keyring");
+            }
+            Ok(Answer::keyless(pb::GenerateRandomResponse::default()))
+        };
+        let refused = grpc.rpc("GenerateRandom", req, handle).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Internal);
+        assert_eq!(ErrorCode::of_status(&refused), Some(ErrorCode::Internal));
+        assert_eq!(
+            refused
+                .metadata()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok()),
+            Some("req-panics")
+        );
+        audit.flush().await;
+        let lines = std::fs::read_to_string(&log).unwrap();
+        let line: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            (
+                &line["operation"],
+                &line["outcome"],
+                &line["request_id"],
+                &line["domain"]
+            ),
+            (
+                &serde_json::json!("GenerateRandom"),
+                &serde_json::json!("KMSBOX.0500"),
+                &serde_json::json!("req-panics"),
+                &serde_json::json!("alice")
+            )
+        );
+        audit.close().await;
     }
 }

@@ -34,6 +34,7 @@ use self::sign::{Authorization, SignError};
 use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditLine;
 use crate::auth::request_id_from;
+use crate::caught::caught;
 use crate::json;
 use crate::keyring::validate::{MAX_DATA_KEY, PAGE_SIZE};
 use crate::keyring::{Caller, Context, Keyring, now_ms};
@@ -304,14 +305,19 @@ impl std::fmt::Debug for Answer {
     }
 }
 
-/// The answer to a request whose handler panicked: `KMSBOX.0500`, 500, in Huawei's error shape.
-pub(crate) fn internal() -> Response {
+/// A request whose handler panicked: `KMSBOX.0500`.
+fn internal_error() -> HuaweiError {
     HuaweiError {
         code: ErrorCode::Internal,
         message: "internal error".to_owned(),
         internal: true,
     }
-    .into_response_with("")
+}
+
+/// The answer to a request whose handler panicked before its caller was known: `KMSBOX.0500`,
+/// 500, in Huawei's error shape.
+pub(crate) fn internal() -> Response {
+    internal_error().into_response_with("")
 }
 
 /// Serves one request whose path the API [`claims`], in whatever body type the server gives
@@ -383,7 +389,8 @@ where
         {
             return refused;
         }
-        let answer = match dispatch(&state.keyring, &caller, route, &body).await {
+        let dispatched = dispatch(&state.keyring, &caller, route, &body);
+        let answer = match caught("huawei", dispatched, || Err(internal_error())).await {
             Ok(a) => a,
             Err(e) => return refuse(state, &call, who, &requested_key(route, &body), e).await,
         };

@@ -38,6 +38,7 @@ use super::{ApiState, Faulted, apply_faults};
 use crate::audit::AuditLine;
 use crate::auth::request_id_from;
 use crate::blob::BlobHeader;
+use crate::caught::caught;
 use crate::error::KmsError;
 use crate::keyring::validate::{DELETION_WINDOW, PAGE_SIZE};
 use crate::keyring::{Caller, Configure, KeyOptions, Keyring, now_ms};
@@ -218,15 +219,19 @@ fn route(method: &Method, path: &str) -> Result<Route, VaultError> {
     Ok(route)
 }
 
-/// The answer to a request whose handler panicked: 500 with `{"errors": ["internal error"]}`,
-/// as Vault answers its own internal errors.
-pub(crate) fn internal() -> Response {
+/// A request whose handler panicked: 500 with `{"errors": ["internal error"]}`, as Vault
+/// answers its own internal errors.
+fn internal_error() -> VaultError {
     VaultError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: "internal error".to_owned(),
         code: ErrorCode::Internal,
     }
-    .into_response()
+}
+
+/// The answer to a request whose handler panicked before its caller was known.
+pub(crate) fn internal() -> Response {
+    internal_error().into_response()
 }
 
 /// Serves one request whose path the API [`claims`], in whatever body type the server gives
@@ -378,7 +383,8 @@ async fn call(
                 ));
             }
         }
-        dispatch(&api.keyring, &caller, op, &name, &body).await
+        let dispatched = dispatch(&api.keyring, &caller, op, &name, &body);
+        caught("vault", dispatched, || Err(internal_error())).await
     }
     .await;
     let answer = match result {
