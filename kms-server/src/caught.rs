@@ -2,7 +2,8 @@
 //! instead of the stream being reset or the connection closed without an answer. A panic is a
 //! bug; this keeps the client's answer and the daemon's log clear about it.
 //!
-//! Each front-end catches twice: around the keyring's part of a call (its `dispatch`), where a
+//! The OBS gateway answers its handlers' panics through it too, as it accepts its connections
+//! through [`crate::listener`]. Each of the daemon's front-ends catches twice: around the keyring's part of a call (its `dispatch`), where a
 //! panic becomes the API's internal error and is audited and answered as every refusal is; and
 //! around the whole call, for a panic before the caller is known (body, framing,
 //! authentication), which is answered but, without a caller, not audited.
@@ -17,7 +18,7 @@ use futures::FutureExt;
 
 /// `served`'s answer, or if it panicked, `internal()` (the API's internal-error answer), with
 /// the panic logged as an error naming `api`.
-pub(crate) fn caught<F: Future>(
+pub fn caught<F: Future>(
     api: &'static str,
     served: F,
     internal: fn() -> F::Output,

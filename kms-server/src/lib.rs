@@ -12,6 +12,7 @@
 //! - [`auth`], [`audit`]: who is calling, and what they did.
 //! - [`grpc`]: the gRPC edge, thin handlers over the keyring.
 //! - [`http`]: the HTTP APIs served beside gRPC on the same address.
+//! - [`caught`]: a handler's panic answered as the API's internal error (the OBS gateway's too).
 //! - [`fleet`]: a fleet of daemons over one PostgreSQL store: opening it, following other
 //!   daemons' changes.
 //! - [`server`]: wiring, start-up and graceful shutdown; `main` only parses flags.
@@ -36,7 +37,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod blob;
-mod caught;
+pub mod caught;
 pub mod clock;
 pub mod crypto;
 pub mod error;

@@ -18,6 +18,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use kms_proto::key_id::{FullKeyId, RegionId};
+use kms_server::caught::caught;
 use obs_adapter::{
     AdapterError, BucketFacts, BucketPolicy, Caller, DefaultEncryption, Encryption, GrpcKeyService,
     ObsAdapter, PolicyVerdict, StoredObject,
@@ -319,7 +320,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
             .map(|o| (b.clone(), o.to_owned(), req.method().clone())),
         _ => None,
     };
-    let mut resp = match caught(route(&gw, req, t)).await {
+    let mut resp = match caught("obs-gateway", route(&gw, req, t), panicked).await {
         Ok(r) => r,
         Err(e) => {
             let body = if is_head {
@@ -368,27 +369,12 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> 
     resp
 }
 
-/// The outcome of `routed`, or, if it panicked, S3's answer to an internal error (500
-/// `InternalError`, logged) instead of a connection closed without an answer. Nothing is left
+/// The answer to a request whose handler panicked ([`caught`] logs the panic): S3's internal
+/// error (500 `InternalError`) instead of a connection closed without an answer. Nothing is left
 /// half-stored by the unwinding: the store's transactions roll back when dropped and its locks
 /// are taken again after a panic (`Store::lock`).
-async fn caught(
-    routed: impl Future<Output = Result<Response<Body>, ApiError>>,
-) -> Result<Response<Body>, ApiError> {
-    use futures::FutureExt;
-    match std::panic::AssertUnwindSafe(routed).catch_unwind().await {
-        Ok(outcome) => outcome,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(not a message)");
-            Err(ApiError::internal(format_args!(
-                "a handler panicked: {what}"
-            )))
-        }
-    }
+fn panicked() -> Result<Response<Body>, ApiError> {
+    Err(ApiError::internal("a handler panicked"))
 }
 
 async fn route(
@@ -1102,17 +1088,22 @@ mod tests {
     #[test]
     fn a_handler_that_panics_is_answered_as_an_internal_error() {
         use futures::executor::block_on;
-        let e = block_on(caught(panics())).unwrap_err();
+        let e = block_on(caught("test", panics(), panicked)).unwrap_err();
         assert_eq!(
             (e.status, e.code),
             (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
         );
-        let refused = block_on(caught(async { Err(ApiError::no_bucket()) })).unwrap_err();
+        let refused = block_on(caught(
+            "test",
+            async { Err(ApiError::no_bucket()) },
+            panicked,
+        ))
+        .unwrap_err();
         assert_eq!(
             (refused.status, refused.code),
             (StatusCode::NOT_FOUND, "NoSuchBucket")
         );
-        let answered = block_on(caught(async { Ok(no_content()) })).unwrap();
+        let answered = block_on(caught("test", async { Ok(no_content()) }, panicked)).unwrap();
         assert_eq!(answered.status(), StatusCode::NO_CONTENT);
     }
 
