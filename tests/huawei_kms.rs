@@ -597,19 +597,13 @@ async fn cut_rotated_and_retyped_bodies_of_every_operation_get_huawei_errors_and
         raw(daemon.addr, "POST", &op(name), body.to_string().as_bytes())
     };
     let (_, made) = call("create-key", &serde_json::json!({"key_alias": "sweep"}));
-    let key = made["key_info"]["key_id"]
-        .as_str()
-        .expect("a key")
-        .to_owned();
+    let key = text(&made["key_info"]["key_id"]).to_owned();
     let (_, datakey) = call(
         "create-datakey",
         &serde_json::json!({"key_id": key, "datakey_length": "256"}),
     );
-    let datakey_cipher = datakey["cipher_text"]
-        .as_str()
-        .expect("a ciphertext")
-        .to_owned();
-    let plain = datakey["plain_text"].as_str().expect("a data key");
+    let datakey_cipher = text(&datakey["cipher_text"]).to_owned();
+    let plain = text(&datakey["plain_text"]);
     let digest = {
         use sha2::Digest as _;
         hex::encode_upper(sha2::Sha256::digest(hex::decode(plain).expect("hex")))
@@ -618,10 +612,7 @@ async fn cut_rotated_and_retyped_bodies_of_every_operation_get_huawei_errors_and
         "encrypt-data",
         &serde_json::json!({"key_id": key, "plain_text": "hello"}),
     );
-    let data_cipher = sealed["cipher_text"]
-        .as_str()
-        .expect("a ciphertext")
-        .to_owned();
+    let data_cipher = text(&sealed["cipher_text"]).to_owned();
     let k = key.as_str();
     let operations: Vec<(String, serde_json::Value)> = [
         ("describe-key", serde_json::json!({"key_id": k})),

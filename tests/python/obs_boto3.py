@@ -1375,13 +1375,10 @@ def tampered_bodies(s3, bucket, endpoint, ak, sk):
     return seen
 
 
-def mutated_documents(s3, bucket, endpoint, ak, sk):
-    """Every configuration document the gateway reads, cut at about 40 places, rotated at as
-    many, and a few hostile forms (empty, trailing garbage, not UTF-8, deeply nested, entity
-    expansion, 2 MiB), each signed so that it reaches the parser. For each document: how many
-    were sent, which got a 5xx other than 501, which refusals were not an S3 error document,
-    which refusals changed what the configuration's read answers, and whether any was refused."""
-    import base64
+def sigv4_sender(endpoint, ak, sk):
+    """A function that sends one request with exactly the headers given, signed with SigV4 as
+    botocore signs it (its payload's hash signed too), on one keep-alive session: for bodies and
+    header values no client API would send. Its path is the bucket and the key, its query raw."""
     import hashlib
 
     import requests
@@ -1391,6 +1388,28 @@ def mutated_documents(s3, bucket, endpoint, ak, sk):
 
     creds = Credentials(ak, sk)
     http = requests.Session()
+
+    def send(method, path, query="", headers=None, body=b""):
+        url = f"{endpoint}/{path}" + (f"?{query}" if query else "")
+        h = dict(headers or {})
+        h["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+        req = AWSRequest(method=method, url=url, data=body, headers=h)
+        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        return http.request(method, url, data=body, headers=dict(req.prepare().headers))
+
+    return send
+
+
+def mutated_documents(s3, bucket, endpoint, ak, sk):
+    """Every configuration document the gateway reads, cut at about 40 places, rotated at as
+    many, and a few hostile forms (empty, trailing garbage, not UTF-8, deeply nested, entity
+    expansion, 2 MiB), each signed so that it reaches the parser. For each document: how many
+    were sent, which got a 5xx other than 501, which refusals were not an S3 error document,
+    which refusals changed what the configuration's read answers, and whether any was refused."""
+    import base64
+    import hashlib
+
+    signed = sigv4_sender(endpoint, ak, sk)
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     s3.put_object(Bucket=bucket, Key="k", Body=b"k")
     upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
@@ -1398,12 +1417,8 @@ def mutated_documents(s3, bucket, endpoint, ak, sk):
     owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
 
     def send(method, path, query, body):
-        url = f"{endpoint}/{path}?{query}"
-        headers = {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
-                   "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
-        req = AWSRequest(method=method, url=url, data=body, headers=headers)
-        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
-        return http.request(method, url, data=body, headers=dict(req.prepare().headers))
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        return signed(method, path, query, {"Content-MD5": md5}, body)
 
     def read(path, query):
         r = send("GET", path, query, b"")
@@ -1412,10 +1427,10 @@ def mutated_documents(s3, bucket, endpoint, ak, sk):
             return [r.status_code, r.text.split("<Code>")[-1].split("</Code>")[0]]
         return [r.status_code, r.text]
 
-    versions = lambda: sorted(
-        [v["Key"], v["VersionId"]] for v in
-        s3.list_object_versions(Bucket=bucket).get("Versions", []) +
-        s3.list_object_versions(Bucket=bucket).get("DeleteMarkers", []))
+    def versions():
+        listed = s3.list_object_versions(Bucket=bucket)
+        return sorted([v["Key"], v["VersionId"]]
+                      for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []))
     acl = (f'<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList><Grant>'
            f'<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
            f'<ID>{owner}</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>'
@@ -1510,34 +1525,15 @@ def mutated_headers(s3, bucket, endpoint, ak, sk):
     refusal), a GET and a HEAD of k, a copy onto k2 (k2 unchanged by a refusal), the listings.
     For each request kind: how many were sent, which got a 5xx other than 501, which refusals
     were not an S3 error document (HEAD answers none), which refusals changed the object."""
-    import hashlib
     import urllib.parse
 
-    import requests
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    creds = Credentials(ak, sk)
-    http = requests.Session()
+    signed = sigv4_sender(endpoint, ak, sk)
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
     s3.put_object(Bucket=bucket, Key="k2", Body=b"k2")
 
-    def send(method, path, query="", headers=None, body=b""):
-        url = f"{endpoint}/{bucket}/{path}" + (f"?{query}" if query else "")
-        h = dict(headers or {})
-        h["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
-        req = AWSRequest(method=method, url=url, data=body, headers=h)
-        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
-        return http.request(method, url, data=body, headers=dict(req.prepare().headers))
-
-    def send_bucket(query):
-        url = f"{endpoint}/{bucket}?{query}"
-        req = AWSRequest(method="GET", url=url, data=b"",
-                         headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
-        return http.request("GET", url, headers=dict(req.prepare().headers))
+    def send(method, key, query="", headers=None, body=b""):
+        return signed(method, f"{bucket}/{key}", query, headers, body)
 
     def object_state(key):
         r = send("HEAD", key)
@@ -1619,7 +1615,7 @@ def mutated_headers(s3, bucket, endpoint, ak, sk):
     for name, rest in list_queries:
         for value in values:
             query = f"{name}={urllib.parse.quote(value, safe='')}{rest}"
-            r = send_bucket(query)
+            r = signed("GET", bucket, query)
             check("list", r, query[:60])
     seen["still_serving"] = s3.get_object(Bucket=bucket, Key="k2")["ContentLength"] >= 0
     return seen

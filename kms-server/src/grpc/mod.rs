@@ -728,6 +728,14 @@ mod tests {
     use crate::store::MemoryStore;
     use kms_proto::v1 as pb;
 
+    async fn panics(
+        _: Arc<Keyring>,
+        _: Caller,
+        _: pb::GenerateRandomRequest,
+    ) -> Result<Answer<pb::GenerateRandomResponse>> {
+        panic!("a bug in the keyring")
+    }
+
     /// A bug that panics in the keyring's part of a call is refused as `INTERNAL` with
     /// `KMSBOX.0500` and the call's request ID, and audited as every refusal is.
     #[tokio::test]
@@ -744,13 +752,7 @@ mod tests {
             .insert("x-kms-domain-id", "alice".parse().unwrap());
         req.metadata_mut()
             .insert(REQUEST_ID, "req-panics".parse().unwrap());
-        let handle = |_: Arc<Keyring>, _: Caller, _: pb::GenerateRandomRequest| async {
-            if true {
-                panic!("a bug in the keyring");
-            }
-            Ok(Answer::keyless(pb::GenerateRandomResponse::default()))
-        };
-        let refused = grpc.rpc("GenerateRandom", req, handle).await.unwrap_err();
+        let refused = grpc.rpc("GenerateRandom", req, panics).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Internal);
         assert_eq!(ErrorCode::of_status(&refused), Some(ErrorCode::Internal));
         assert_eq!(
