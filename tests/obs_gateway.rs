@@ -476,6 +476,63 @@ fn every_client_stores_and_reads_sse_kms_objects_in_its_own_dialect() {
     }
 }
 
+/// A refused SSE parameter is named as the client sent it: an S3 client (boto3, the OBS SDK in
+/// its AWS modes) reads `x-amz-server-side-encryption-aws-kms-key-id`, the OBS SDK in its own
+/// mode `x-obs-server-side-encryption-kms-key-id`, and a bucket's default encryption names its
+/// document's `KMSMasterKeyID`. (The adapter reads, and named, only the OBS parameters, so S3
+/// clients were told about headers they never sent.) Nothing is stored by a refusal.
+#[test]
+fn refusals_name_the_sse_parameters_as_the_client_sent_them() {
+    let env = Env::start(&[]);
+    let bucket = "sse-names";
+    Client::Boto3SigV4.run(&env, T1, &["create-bucket", bucket]);
+    let src = env.file("names.src", b"a source object");
+    let put = Client::Boto3SigV4.run(&env, T1, &["put", bucket, "src", &src]);
+    assert_eq!(status(&put), 200, "{put}");
+    let malformed = "malformed key ID \"not-a-key\": a key UUID has 36 characters: 8-4-4-4-12 hexadecimal digits";
+    for client in ALL {
+        let name = if client.algorithm() == "kms" {
+            "x-obs-server-side-encryption-kms-key-id"
+        } else {
+            "x-amz-server-side-encryption-aws-kms-key-id"
+        };
+        let want = serde_json::json!([
+            400,
+            "InvalidArgument",
+            format!("the header {name} is invalid: {malformed}")
+        ]);
+        let seen = |v: &Value| serde_json::json!([status(v), error(v), v["message"]]);
+        let key = format!("{client:?}");
+        let put = client.run(&env, T1, &["put", bucket, &key, &src, "not-a-key", "kms"]);
+        assert_eq!(seen(&put), want, "{client:?} put {put}");
+        let copy = client.run(
+            &env,
+            T1,
+            &["copy", bucket, &key, bucket, "src", "not-a-key", "kms"],
+        );
+        assert_eq!(seen(&copy), want, "{client:?} copy {copy}");
+        let default = client.run(&env, T1, &["put-encryption", bucket, "not-a-key"]);
+        assert_eq!(
+            seen(&default),
+            serde_json::json!([
+                400,
+                "InvalidArgument",
+                format!("the bucket default encryption's KMSMasterKeyID is invalid: {malformed}")
+            ]),
+            "{client:?} {default}"
+        );
+    }
+    let listed = Client::Boto3SigV4.run(&env, T1, &["list", bucket]);
+    assert_eq!(listed["keys"], serde_json::json!(["src"]), "{listed}");
+    let head = Client::Boto3SigV4.run(&env, T1, &["head", bucket, "src"]);
+    assert!(
+        head["headers"]
+            .get("x-amz-server-side-encryption")
+            .is_none(),
+        "{head}"
+    );
+}
+
 /// A wrong secret key and an unknown access key are refused with the S3/OBS codes, and the
 /// refused uploads store nothing.
 #[test]

@@ -7,7 +7,7 @@ use kms_proto::key_id::KeyIdError;
 
 use crate::kms::KeyServiceError;
 use crate::policy::PolicyError;
-use crate::vocab::Operation;
+use crate::vocab::{Operation, SSE_HEADER, SSE_KEY_ID_HEADER};
 
 /// Where a request carried an SSE parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,13 +22,24 @@ pub enum Place {
     BucketDefault,
 }
 
+impl Place {
+    /// What the place calls the algorithm and the key ID: the parameters' names, or for the
+    /// bucket default the elements of its configuration document, which has no parameters.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Place::BucketDefault => ("SSEAlgorithm", "KMSMasterKeyID"),
+            _ => (SSE_HEADER, SSE_KEY_ID_HEADER),
+        }
+    }
+}
+
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Place::Header => "header",
             Place::FormField => "form field",
             Place::QueryString => "query parameter",
-            Place::BucketDefault => "bucket default encryption",
+            Place::BucketDefault => "bucket default encryption's",
         })
     }
 }
@@ -40,7 +51,8 @@ pub enum AdapterError {
     /// `x-obs-server-side-encryption` (or the bucket default's algorithm) is not `kms`. For
     /// `AES256` (OBS's own SSE-OBS) the message says that SSE-OBS is out of this service's scope.
     #[error(
-        "the {place} x-obs-server-side-encryption has the unsupported value {value:?}{}: only \"kms\" is supported",
+        "the {place} {} has the unsupported value {value:?}{}: only \"kms\" is supported",
+        .place.names().0,
         if value == "AES256" { " (SSE-OBS, which this service does not provide: it is out of scope, not an unknown algorithm)" } else { "" }
     )]
     UnsupportedAlgorithm {
@@ -50,15 +62,13 @@ pub enum AdapterError {
         place: Place,
     },
     /// A key ID without `x-obs-server-side-encryption: kms`.
-    #[error(
-        "the {place} x-obs-server-side-encryption-kms-key-id requires x-obs-server-side-encryption: kms"
-    )]
+    #[error("the {place} {} requires {}: kms", .place.names().1, .place.names().0)]
     KeyIdWithoutSse {
         /// Where the key ID was given.
         place: Place,
     },
     /// The key ID does not follow the key-ID grammar.
-    #[error("the {place} x-obs-server-side-encryption-kms-key-id is invalid: {source}")]
+    #[error("the {place} {} is invalid: {source}", .place.names().1)]
     MalformedKeyId {
         /// Where it was given.
         place: Place,

@@ -120,9 +120,129 @@ pub fn response_headers(obs: &HeaderMap, dialect: Dialect) -> HeaderMap {
     out
 }
 
+/// A refusal's message in `dialect`. The adapter reads the OBS names and names them in its
+/// refusals; an S3 client sent the S3 names, so each OBS name (matched whole) becomes the S3
+/// name it was translated from, and the algorithm's value `kms` the `aws:kms` it was sent as.
+pub fn message_in(message: &str, dialect: Dialect) -> String {
+    if dialect == Dialect::Obs {
+        return message.to_owned();
+    }
+    let mut out = String::with_capacity(message.len() + 16);
+    let mut rest = message;
+    while let Some(at) = rest.find("x-obs-") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // The longest OBS name at this place that ends where a name does.
+        let name = RENAMES
+            .iter()
+            .filter(|(_, obs, _)| {
+                rest.starts_with(obs)
+                    && !rest[obs.len()..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            })
+            .max_by_key(|(_, obs, _)| obs.len());
+        match name {
+            Some((amz, obs, algorithm)) => {
+                out.push_str(amz);
+                rest = &rest[obs.len()..];
+                if *algorithm && let Some(after) = rest.strip_prefix(": kms") {
+                    out.push_str(": aws:kms");
+                    rest = after;
+                }
+            }
+            None => {
+                out.push_str("x-obs-");
+                rest = &rest["x-obs-".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    // The one place the adapter quotes the algorithm's value apart from its name, and OBS's
+    // name of server-side encryption under the service's own keys (`AES256`), S3's SSE-S3.
+    out.replace("only \"kms\" is supported", "only \"aws:kms\" is supported")
+        .replace("SSE-OBS", "SSE-S3")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use obs_adapter::{AdapterError, Operation, Place};
+
+    /// Every refusal the adapter gives of an SSE parameter, by place.
+    fn refusals() -> Vec<AdapterError> {
+        let malformed = "not-a-key"
+            .parse::<kms_proto::key_id::KeyRef>()
+            .expect_err("malformed");
+        let mut all = Vec::new();
+        for place in [Place::Header, Place::QueryString, Place::FormField] {
+            for value in ["AES256", "dsse", "KMS"] {
+                all.push(AdapterError::UnsupportedAlgorithm {
+                    value: value.to_owned(),
+                    place,
+                });
+            }
+            all.push(AdapterError::KeyIdWithoutSse { place });
+            all.push(AdapterError::MalformedKeyId {
+                place,
+                source: malformed.clone(),
+            });
+            for (_, name, _) in RENAMES {
+                all.push(AdapterError::InvalidParameter { name, place });
+                all.push(AdapterError::SseNotAllowed {
+                    operation: Operation::UploadPart,
+                    name,
+                    place,
+                    hint: "",
+                });
+            }
+        }
+        for (_, name, _) in RENAMES {
+            all.push(AdapterError::ConflictingParameter { name });
+            all.push(AdapterError::SseCustomerConflict { name });
+            all.push(AdapterError::SseCustomerWithKmsDefault { name });
+        }
+        all.push(AdapterError::MissingCopySource);
+        all
+    }
+
+    #[test]
+    fn refusals_of_an_s3_request_name_the_s3_parameters_it_sent() {
+        for e in refusals() {
+            let obs = e.to_string();
+            let amz = message_in(&obs, Dialect::Amz);
+            assert!(!amz.contains("x-obs-"), "{amz}");
+            assert!(!amz.contains("\"kms\"") && !amz.contains(": kms"), "{amz}");
+            assert!(!amz.contains("SSE-OBS"), "{amz}");
+            // Each OBS name given became its S3 name, and nothing else changed.
+            let mut longest_first = RENAMES.to_vec();
+            longest_first.sort_by_key(|(amz_name, _, _)| std::cmp::Reverse(amz_name.len()));
+            let back = longest_first
+                .iter()
+                .fold(amz.clone(), |m, (amz_name, obs_name, _)| {
+                    m.replace(amz_name, obs_name)
+                });
+            assert_eq!(
+                back.replace("aws:kms", "kms").replace("SSE-S3", "SSE-OBS"),
+                obs
+            );
+            assert_eq!(message_in(&obs, Dialect::Obs), obs);
+        }
+        assert_eq!(
+            message_in(
+                "the header x-obs-server-side-encryption-kms-key-id requires x-obs-server-side-encryption: kms",
+                Dialect::Amz
+            ),
+            "the header x-amz-server-side-encryption-aws-kms-key-id requires x-amz-server-side-encryption: aws:kms"
+        );
+        // Names that are not the SSE parameters' stay as they are.
+        assert_eq!(
+            message_in(
+                "the header x-obs-expires, x-obs-server-side-encryption-other",
+                Dialect::Amz
+            ),
+            "the header x-obs-expires, x-obs-server-side-encryption-other"
+        );
+    }
 
     #[test]
     fn s3_names_reach_the_adapter_as_obs_names_and_answers_return_in_the_request_dialect() {

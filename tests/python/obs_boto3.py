@@ -2400,6 +2400,7 @@ def main():
         out = {
             "error": e.response["Error"].get("Code"),
             "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+            "message": e.response["Error"].get("Message"),
         }
     print(json.dumps(out))
 

@@ -981,7 +981,7 @@ def main():
     else:
         raise SystemExit(f"unknown operation {op}")
     if resp.status >= 300:
-        out = {"error": resp.errorCode, "status": resp.status}
+        out = {"error": resp.errorCode, "status": resp.status, "message": resp.errorMessage}
     else:
         out = {
             "status": resp.status,

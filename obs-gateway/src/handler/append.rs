@@ -107,7 +107,12 @@ impl Ctx<'_> {
         if let Some((_, stored)) = &extended {
             request = request.with_stored(stored);
         }
-        let decision = self.gw.adapter.decide(&request).await?;
+        let decision = self
+            .gw
+            .adapter
+            .decide(&request)
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(&facts, &decision.policy)?;
         if row.versioning == Versioning::Enabled {
             // An append changes a version in place; a version, once made, does not change.

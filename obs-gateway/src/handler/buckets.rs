@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
-use obs_adapter::{AdapterError, BucketPolicy, DefaultEncryption};
+use obs_adapter::{BucketPolicy, DefaultEncryption};
 
 use super::conditions;
 use super::listing::{Page, key_encoding, page_size};
@@ -379,7 +379,7 @@ impl Ctx<'_> {
             alg
         };
         // Validated by the adapter's own rules (algorithm, key-ID grammar).
-        DefaultEncryption::parse(&alg, key.as_deref())?;
+        DefaultEncryption::parse(&alg, key.as_deref()).map_err(|e| self.refused(e))?;
         self.gw
             .store
             .set_bucket_encryption(name, Some((&alg, key.as_deref())))?;
@@ -422,7 +422,9 @@ impl Ctx<'_> {
     ) -> Result<Response<Body>, ApiError> {
         let row = self.owned_bucket(name)?;
         let doc = self.document(body, MAX_DOCUMENT).await?;
-        let policy = BucketPolicy::parse(name, &doc).map_err(AdapterError::from)?;
+        // A policy's refusal quotes the document as written: not translated.
+        let policy = BucketPolicy::parse(name, &doc)
+            .map_err(|e| ApiError::adapter(e.into(), Dialect::Obs))?;
         if row
             .public_access_block
             .is_some_and(|b| b.block_public_policy)

@@ -155,14 +155,16 @@ impl ApiError {
     }
 }
 
-impl From<AdapterError> for ApiError {
-    fn from(e: AdapterError) -> Self {
+impl ApiError {
+    /// The adapter's refusal, its message naming the parameters in `dialect` (the request's):
+    /// the adapter names the OBS ones, which an S3 client did not send.
+    fn adapter(e: AdapterError, dialect: Dialect) -> Self {
         let (status, code) = e.status_and_code();
         if status.is_server_error() {
             tracing::error!(error = %e, "the adapter failed");
         }
         let obs = e.to_obs_error("");
-        Self::new(status, code, obs.message)
+        Self::new(status, code, sse::message_in(&obs.message, dialect))
     }
 }
 
@@ -702,6 +704,11 @@ impl Ctx<'_> {
 
     fn dialect(&self) -> Dialect {
         sse::request_dialect(self.headers, &self.t.query, self.who.dialect)
+    }
+
+    /// The adapter's refusal of this request, in the request's dialect.
+    fn refused(&self, e: AdapterError) -> ApiError {
+        ApiError::adapter(e, self.dialect())
     }
 
     /// The header prefix of the request's signature (`x-obs-` or `x-amz-`): the one the OBS SDK

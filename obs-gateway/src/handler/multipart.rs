@@ -159,7 +159,8 @@ impl Ctx<'_> {
                 key,
                 &obs_headers,
             ))
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(&facts, &decision.policy)?;
         let upload_id = uuid::Uuid::new_v4().to_string();
         let header = self
@@ -261,7 +262,8 @@ impl Ctx<'_> {
                 )
                 .with_stored(&stored),
             )
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(&facts, &decision.policy)?;
         let sealing = self
             .sealed_upload(&facts, &upload, &stored)
@@ -407,7 +409,8 @@ impl Ctx<'_> {
                 )
                 .with_stored(&stored),
             )
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
         // A checksum header here is the object's, not the document's.

@@ -51,7 +51,8 @@ impl Ctx<'_> {
             .gw
             .adapter
             .generate_data_key(self.caller, facts, key, encryption)
-            .await?
+            .await
+            .map_err(|e| self.refused(e))?
             .ok_or_else(|| ApiError::internal("no data key for an SSE-KMS object"))?;
         let data_key = DataKey::from_slice(dk.plaintext.expose()).map_err(ApiError::internal)?;
         let object_key = ObjectKey::new(
@@ -80,7 +81,8 @@ impl Ctx<'_> {
             .gw
             .adapter
             .decrypt_data_key(self.caller, facts, object, stored, &hdr.wrapped_key().bytes)
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         let dk = DataKey::from_slice(secret.expose()).map_err(ApiError::internal)?;
         ObjectKey::open(hdr, dk).map_err(|e| ApiError::internal(format!("object {object}: {e}")))
     }
@@ -202,7 +204,8 @@ impl Ctx<'_> {
                 )
                 .with_stored(&stored),
             )
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(&facts, &decision.policy)?;
         if (src_bucket.as_str(), src_key.as_str()) == (bucket, key) && !replace {
             refuse_unchanged_copy_onto_itself(self.headers)?;
@@ -372,7 +375,8 @@ impl Ctx<'_> {
                 &ObsRequest::new(Operation::PutObject, self.caller, &facts, key, &obs_headers)
                     .with_query(&obs_query),
             )
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(&facts, &decision.policy)?;
         let condition = self.write_condition(bucket, key)?;
         let lock = self.lock_of_headers(&row)?;
@@ -535,7 +539,8 @@ impl Ctx<'_> {
             .decide(
                 &ObsRequest::new(op, self.caller, facts, key, &obs_headers).with_stored(&stored),
             )
-            .await?;
+            .await
+            .map_err(|e| self.refused(e))?;
         self.check_acl(facts, &decision.policy)?;
         Ok((decision, stored))
     }

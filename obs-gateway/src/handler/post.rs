@@ -384,8 +384,17 @@ pub(super) async fn post_object(
     };
     let row = ctx.bucket_row(bucket)?;
     let facts = ctx.facts(&row)?;
-    // The adapter reads SSE parameters from form fields for PostObject, by their OBS names.
+    // The adapter reads SSE parameters from form fields for PostObject, by their OBS names;
+    // refusals and answers name them as the form did.
     let form = sse::to_obs_query(&fields);
+    let dialect = if fields.iter().any(|(n, _)| {
+        n.to_ascii_lowercase()
+            .starts_with("x-obs-server-side-encryption")
+    }) {
+        Dialect::Obs
+    } else {
+        who.dialect
+    };
     let decision = gw
         .adapter
         .decide(
@@ -398,7 +407,8 @@ pub(super) async fn post_object(
             )
             .with_form_fields(&form),
         )
-        .await?;
+        .await
+        .map_err(|e| ApiError::adapter(e, dialect))?;
     ctx.check_acl(&facts, &decision.policy)?;
     let file = uuid::Uuid::new_v4().to_string();
     let sealing = ctx
@@ -498,14 +508,6 @@ pub(super) async fn post_object(
         resp.headers_mut().insert(header::ETAG, v);
     }
     ctx.put_version_id(resp.headers_mut(), &row, version_id.as_deref());
-    let dialect = if fields.iter().any(|(n, _)| {
-        n.to_ascii_lowercase()
-            .starts_with("x-obs-server-side-encryption")
-    }) {
-        Dialect::Obs
-    } else {
-        who.dialect
-    };
     resp.headers_mut()
         .extend(sse::response_headers(&decision.response_headers, dialect));
     Ok(resp)
