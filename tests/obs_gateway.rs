@@ -4293,6 +4293,7 @@ fn object_lock_keeps_versions_from_deletion() {
             "legal_hold": "ON",
             "legal_hold_lifted": "OFF",
             "legal_hold_never_set": "NoSuchObjectLockConfiguration",
+            "legal_hold_read": {"kept": ["OFF", "OFF"], "default": [null, null]},
             "delete_held": "AccessDenied",
             "delete_compliance": "AccessDenied",
             "shorten_compliance": "AccessDenied",

@@ -1969,6 +1969,11 @@ def object_lock(s3, bucket):
     # A hold lifted reads OFF; one never set is no configuration at all (S3's 404).
     seen["legal_hold_lifted"] = s3.get_object_legal_hold(Bucket=bucket, Key="kept")["LegalHold"]["Status"]
     seen["legal_hold_never_set"] = code_of(lambda: s3.get_object_legal_hold(Bucket=bucket, Key="default"))
+    # HEAD and GET say the same: OFF once lifted, nothing where no hold was ever set.
+    seen["legal_hold_read"] = {
+        k: [s3.head_object(Bucket=bucket, Key=k).get("ObjectLockLegalHoldStatus"),
+            s3.get_object(Bucket=bucket, Key=k).get("ObjectLockLegalHoldStatus")]
+        for k in ("kept", "default")}
     seen["delete_compliance"] = code_of(lambda: s3.delete_object(
         Bucket=bucket, Key="kept", VersionId=v_kept, BypassGovernanceRetention=True))
     seen["shorten_compliance"] = code_of(lambda: s3.put_object_retention(

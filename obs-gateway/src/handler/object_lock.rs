@@ -127,8 +127,9 @@ impl Ctx<'_> {
             put("mode", r.mode.name());
             put("retain-until-date", &xml::iso_time(r.until_ms));
         }
-        if obj.lock.legal_hold == Some(true) {
-            put("legal-hold", "ON");
+        // As `GET ?legal-hold`: none where a hold was never set, `OFF` once one was lifted.
+        if let Some(on) = obj.lock.legal_hold {
+            put("legal-hold", if on { "ON" } else { "OFF" });
         }
     }
 
